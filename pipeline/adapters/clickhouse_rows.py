@@ -1,0 +1,164 @@
+"""Rows for the ClickHouse tables, as JSONEachRow bytes.
+
+JSONEachRow lets the ClickHouse engine parse rows natively, several times faster than building
+Native blocks in Python, and gives a byte-exact body: the same batch always serialises to the
+same bytes, so a retried insert carries the same deduplication token and content.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.alerts import Alert
+from pipeline.core.engine import RejectedMessage
+from pipeline.core.events import (
+    AlertResponse,
+    EventType,
+    IncidentReport,
+    PatientFeedback,
+    TargetMetric,
+)
+from pipeline.core.stored import StoredEvent
+
+RAW_PREVIEW_BYTES = 1000
+EVENT_TABLES: dict[EventType, str] = {
+    EventType.INCIDENT_REPORT: "incident_reports",
+    EventType.TARGET_METRIC: "target_metrics",
+    EventType.PATIENT_FEEDBACK: "patient_feedback",
+    EventType.ALERT_RESPONSE: "alert_responses",
+}
+
+
+def ts(moment: datetime) -> str:
+    """A timestamp as ClickHouse parses it with best-effort input (offset kept)."""
+    return moment.isoformat()
+
+
+def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
+    """The table and row of one accepted event."""
+    e = stored.event
+    row: dict[str, Any] = {
+        "event_id": str(e.event_id),
+        "org_id": e.org_id,
+        "unit_id": e.unit_id,
+        "occurred_at": ts(e.occurred_at),
+        "source": e.source,
+        "late": int(stored.late),
+        "origin": stored.origin,
+        "payload": stored.payload,
+    }
+    privacy = {
+        "free_text_chars": stored.free_text_chars,
+        "nhs_numbers_redacted": stored.nhs_numbers_redacted,
+        "other_identifiers_redacted": stored.other_identifiers_redacted,
+    }
+    if isinstance(e, IncidentReport):
+        row |= privacy | {
+            "category": e.category.value,
+            "harm": e.harm.value,
+            "reporter_role": e.reporter_role or "",
+            "patient_pseudonym": e.patient_ref or "",
+            "description_redacted": e.description or "",
+        }
+    elif isinstance(e, TargetMetric):
+        row |= {
+            "metric": e.metric,
+            "period_start": ts(e.period_start),
+            "period_end": ts(e.period_end),
+            "numerator": e.numerator,
+            "denominator": e.denominator,
+            "target": e.target,
+            "higher_is_better": int(e.higher_is_better),
+        }
+    elif isinstance(e, PatientFeedback):
+        row |= privacy | {
+            "rating": e.rating,
+            "channel": e.channel.value if e.channel else "",
+            "comment_redacted": e.comment or "",
+            "themes": list(e.themes or ()),
+        }
+    elif isinstance(e, AlertResponse):
+        row |= privacy | {
+            "alert_id": e.alert_id,
+            "response": e.response.value,
+            "responder_role": e.responder_role or "",
+            "note_redacted": e.note or "",
+        }
+    return EVENT_TABLES[e.event_type], row
+
+
+def rejection_id(message: RejectedMessage) -> str:
+    digest = hashlib.sha256(message.origin.encode() + b"\x00" + message.rejection.raw)
+    return digest.hexdigest()[:32]
+
+
+def rejection_row(message: RejectedMessage, received_at: datetime) -> dict[str, Any]:
+    r = message.rejection
+    return {
+        "rejection_id": rejection_id(message),
+        "reason": r.reason.value,
+        "field": r.field,
+        "detail": r.detail,
+        # base64 keeps every byte as it came (JSON text cannot carry arbitrary bytes); the
+        # preview is for people reading the table.
+        "raw_base64": base64.b64encode(r.raw).decode("ascii"),
+        "raw_preview": r.raw[:RAW_PREVIEW_BYTES].decode("utf-8", errors="replace"),
+        "origin": message.origin,
+        "received_at": ts(received_at),
+    }
+
+
+def window_row(agg: UnitWindowAggregate, window_kind: str) -> dict[str, Any]:
+    return {
+        "org_id": agg.org_id,
+        "unit_id": agg.unit_id,
+        "window_kind": window_kind,
+        "window_start": ts(agg.window.start),
+        "window_end": ts(agg.window.end),
+        "fft_counts": list(agg.fft_counts),
+        "fft_responses": agg.fft_responses,
+        "fft_positive": agg.fft_positive,
+        "fft_negative": agg.fft_negative,
+        "positive_share": agg.positive_share,
+        "negative_share": agg.negative_share,
+        "incidents_by_harm": list(agg.incidents_by_harm),
+        "incidents_by_category": list(agg.incidents_by_category),
+        "incidents": agg.incidents,
+        "harmful_incidents": agg.harmful_incidents,
+        "harm_weighted": agg.harm_weighted,
+        "activity": agg.activity,
+        "harm_weighted_rate": agg.harm_weighted_rate,
+        "targets_met": None if agg.targets_met is None else int(agg.targets_met),
+        "target_metrics": [t.metric for t in agg.targets],
+        "target_attainment": [t.attainment for t in agg.targets],
+        "target_values": [t.target for t in agg.targets],
+        "target_numerators": [t.numerator for t in agg.targets],
+        "target_denominators": [t.denominator for t in agg.targets],
+        "late_events": agg.late_events,
+        "contributions": agg.contributions,
+    }
+
+
+def alert_row(alert: Alert) -> dict[str, Any]:
+    row = alert.model_dump(mode="json")
+    row["evidence"] = json.dumps(alert.evidence, sort_keys=True)
+    return row
+
+
+def alert_from_row(row: dict[str, Any]) -> Alert:
+    return Alert.model_validate({**row, "evidence": json.loads(row["evidence"])})
+
+
+def json_each_row(rows: Iterable[dict[str, Any]]) -> bytes:
+    return "".join(_lines(rows)).encode()
+
+
+def _lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"

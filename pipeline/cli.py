@@ -1,0 +1,107 @@
+"""The `pipeline` command (CONTRACT.md §3): parse arguments, call one thing, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.core.windows import WindowKind
+from pipeline.errors import PipelineError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    command: Command = args.command
+    try:
+        return command(args)
+    except PipelineError as exc:
+        print(f"pipeline {args.command_name}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pipeline {args.command_name}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipeline",
+        description="Catch a hospital unit hitting the target but missing the point.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
+
+    replay = commands.add_parser("replay", help="run the embedded pipeline on JSON Lines files")
+    replay.add_argument("paths", nargs="+", metavar="PATH", help="JSON Lines file, or - for stdin")
+    replay.add_argument("--alerts-out", type=Path, metavar="FILE", help="write alerts here")
+    replay.add_argument("--summary-json", type=Path, metavar="FILE", help="write the summary")
+    _clickhouse_option(replay)
+    replay.add_argument("--window", choices=[k.value for k in WindowKind], default=None)
+    replay.set_defaults(command=_replay)
+
+    stats = commands.add_parser("stats", help="what ClickHouse holds, as JSON")
+    _clickhouse_option(stats)
+    stats.set_defaults(command=_stats)
+
+    migrate = commands.add_parser("migrate", help="apply the ClickHouse migrations")
+    _clickhouse_option(migrate)
+    migrate.set_defaults(command=_migrate)
+    return parser
+
+
+def _clickhouse_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--clickhouse",
+        metavar="DSN",
+        default=None,
+        help="chdb:///path or http://user:password@host:8123 (default: PIPELINE_CLICKHOUSE_DSN, "
+        "else ./data/clickhouse)",
+    )
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from pipeline.runtime.replay import replay
+
+    summary = replay(
+        args.paths,
+        dsn=args.clickhouse,
+        window=WindowKind(args.window) if args.window else None,
+        alerts_out=args.alerts_out,
+        summary_json=args.summary_json,
+        out=sys.stdout,
+    )
+    return 0 if summary is not None else 1
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from pipeline.wiring import load_settings, open_sink
+
+    sink = open_sink(load_settings(), args.clickhouse)
+    try:
+        print(json.dumps(sink.stats(), indent=2))
+    finally:
+        sink.close()
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from pipeline.wiring import load_settings, open_sink
+
+    sink = open_sink(load_settings(), args.clickhouse)
+    sink.close()
+    print(f"ClickHouse schema is current at {sink.database}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Per unit-window state: what one unit did in one event-time window.
+
+Everything here is a sum (or "the report in force"), so the aggregate of a set of events does not
+depend on the order or the batches they arrived in.
+
+How a target metric's period maps onto windows: a metric reports one period (often a calendar
+month) while feedback arrives daily. Each report is spread over the windows its period overlaps,
+in proportion to the overlap: a weekly window inside a monthly period gets that month's
+attainment; a week straddling two months gets the overlap-weighted blend. A later report for the
+same metric and period supersedes the earlier one (a revision), decided by `occurred_at` and then
+`event_id`, never by arrival.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pipeline.core.events import Harm, IncidentCategory, TargetMetric
+from pipeline.core.windows import Window
+
+HARM_ORDER: tuple[Harm, ...] = tuple(Harm)
+CATEGORY_ORDER: tuple[IncidentCategory, ...] = tuple(IncidentCategory)
+# Weights for the harm-weighted incident rate, after the NRLS degree-of-harm scale: reporting of
+# no-harm incidents is a sign of a healthy safety culture, so they weigh nothing.
+HARM_WEIGHTS: dict[Harm, int] = {
+    Harm.NONE: 0,
+    Harm.LOW: 1,
+    Harm.MODERATE: 3,
+    Harm.SEVERE: 10,
+    Harm.DEATH: 20,
+}
+FFT_RATINGS = 6  # 1 very good .. 5 very poor, 6 don't know
+
+
+@dataclass(frozen=True, slots=True)
+class TargetAttainment:
+    """One target metric over one window, after period-to-window allocation."""
+
+    metric: str
+    numerator: float
+    denominator: float
+    target: float
+    higher_is_better: bool
+
+    @property
+    def attainment(self) -> float:
+        return self.numerator / self.denominator
+
+    @property
+    def met(self) -> bool:
+        if self.higher_is_better:
+            return self.attainment >= self.target
+        return self.attainment <= self.target
+
+
+@dataclass(frozen=True, slots=True)
+class UnitWindowAggregate:
+    """A frozen snapshot of one unit in one window, with the figures detection reads."""
+
+    org_id: str
+    unit_id: str
+    window: Window
+    fft_counts: tuple[int, ...]
+    incidents_by_harm: tuple[int, ...]
+    incidents_by_category: tuple[int, ...]
+    targets: tuple[TargetAttainment, ...]
+    late_events: int
+    contributions: int
+    """Events applied to this window so far; grows with every event, so it orders versions."""
+
+    @property
+    def fft_responses(self) -> int:
+        """Responses that gave a view (rating 1 to 5); "don't know" is excluded."""
+        return sum(self.fft_counts[:5])
+
+    @property
+    def fft_positive(self) -> int:
+        return self.fft_counts[0] + self.fft_counts[1]
+
+    @property
+    def fft_negative(self) -> int:
+        return self.fft_counts[3] + self.fft_counts[4]
+
+    @property
+    def positive_share(self) -> float | None:
+        n = self.fft_responses
+        return self.fft_positive / n if n else None
+
+    @property
+    def negative_share(self) -> float | None:
+        n = self.fft_responses
+        return self.fft_negative / n if n else None
+
+    @property
+    def incidents(self) -> int:
+        return sum(self.incidents_by_harm)
+
+    @property
+    def harmful_incidents(self) -> int:
+        """Incidents with at least low harm."""
+        return sum(self.incidents_by_harm[1:])
+
+    @property
+    def harm_weighted(self) -> int:
+        return sum(n * HARM_WEIGHTS[h] for h, n in zip(HARM_ORDER, self.incidents_by_harm, strict=True))
+
+    @property
+    def activity(self) -> float | None:
+        """The broadest population the unit reports a target on (e.g. attendances), if any."""
+        return max((t.denominator for t in self.targets), default=None)
+
+    @property
+    def harm_weighted_rate(self) -> float | None:
+        """Harm-weighted incidents per 1,000 activity, when activity is known."""
+        activity = self.activity
+        return 1000.0 * self.harm_weighted / activity if activity else None
+
+    @property
+    def targets_met(self) -> bool | None:
+        """True when every target is met, False when any is missed, None with no target data."""
+        if not self.targets:
+            return None
+        return all(t.met for t in self.targets)
+
+
+ReportKey = tuple[str, datetime, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class _ReportInForce:
+    occurred_at: datetime
+    event_id: str
+    report: TargetMetric
+
+
+@dataclass(slots=True)
+class UnitWindowState:
+    """The mutable accumulator behind a `UnitWindowAggregate`."""
+
+    org_id: str
+    unit_id: str
+    window: Window
+    fft_counts: list[int] = field(default_factory=lambda: [0] * FFT_RATINGS)
+    incidents_by_harm: list[int] = field(default_factory=lambda: [0] * len(HARM_ORDER))
+    incidents_by_category: list[int] = field(default_factory=lambda: [0] * len(CATEGORY_ORDER))
+    reports: dict[ReportKey, _ReportInForce] = field(default_factory=dict)
+    late_events: int = 0
+    contributions: int = 0
+    _snapshot: UnitWindowAggregate | None = None
+
+    def add_feedback(self, rating: int) -> None:
+        self.fft_counts[rating - 1] += 1
+        self._changed()
+
+    def add_incident(self, harm: Harm, category: IncidentCategory) -> None:
+        self.incidents_by_harm[HARM_ORDER.index(harm)] += 1
+        self.incidents_by_category[CATEGORY_ORDER.index(category)] += 1
+        self._changed()
+
+    def mark_late(self) -> None:
+        self.late_events += 1
+        self._snapshot = None
+
+    def _changed(self) -> None:
+        self.contributions += 1
+        self._snapshot = None
+
+    def add_report(self, report: TargetMetric) -> None:
+        """Keep the report in force for its metric and period (latest `occurred_at`, then id)."""
+        self._changed()
+        key = (report.metric, report.period_start, report.period_end)
+        candidate = _ReportInForce(report.occurred_at, str(report.event_id), report)
+        current = self.reports.get(key)
+        if current is None or (candidate.occurred_at, candidate.event_id) > (
+            current.occurred_at,
+            current.event_id,
+        ):
+            self.reports[key] = candidate
+
+    def snapshot(self) -> UnitWindowAggregate:
+        """The current figures, frozen (cached until the next change)."""
+        if self._snapshot is None:
+            self._snapshot = self._freeze()
+        return self._snapshot
+
+    def _freeze(self) -> UnitWindowAggregate:
+        return UnitWindowAggregate(
+            org_id=self.org_id,
+            unit_id=self.unit_id,
+            window=self.window,
+            fft_counts=tuple(self.fft_counts),
+            incidents_by_harm=tuple(self.incidents_by_harm),
+            incidents_by_category=tuple(self.incidents_by_category),
+            targets=self._allocated_targets(),
+            late_events=self.late_events,
+            contributions=self.contributions,
+        )
+
+    def _allocated_targets(self) -> tuple[TargetAttainment, ...]:
+        sums: dict[str, list[float]] = {}
+        settings: dict[str, tuple[float, bool]] = {}
+        # Sorted, so float sums are identical whatever order the reports arrived in.
+        for key in sorted(self.reports):
+            report = self.reports[key].report
+            period = (report.period_end - report.period_start).total_seconds()
+            share = self.window.overlap_seconds(report.period_start, report.period_end) / period
+            totals = sums.setdefault(report.metric, [0.0, 0.0])
+            totals[0] += report.numerator * share
+            totals[1] += report.denominator * share
+            settings[report.metric] = (report.target, report.higher_is_better)
+        return tuple(
+            TargetAttainment(metric, num, den, *settings[metric])
+            for metric, (num, den) in sorted(sums.items())
+            if den > 0
+        )

@@ -1,0 +1,217 @@
+"""The one processing step both runtimes call.
+
+A batch of raw messages in; out come the rows to store (accepted events in their storable form,
+rejections, changed unit-window aggregates) and the alert versions to raise. The Kafka worker
+and the embedded runner differ only in where the messages come from and where results go.
+
+The engine holds the per-unit state: the ids seen (the idempotency key), each unit's windows,
+the watermark, and the alerts it has raised. Everything it decides is a function of the set of
+events seen, never of their order or batching, except *when* a window is first judged: an alert
+raised on an early view of a window is corrected (updated, resolved or withdrawn) once late
+events arrive, so the final alerts are the same whatever the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
+from pipeline.core.alerts import Alert, AlertStatus
+from pipeline.core.decode import Rejection, decode
+from pipeline.core.detect import DetectionConfig, Detector
+from pipeline.core.events import (
+    AlertResponse,
+    AnyEvent,
+    IncidentReport,
+    PatientFeedback,
+    TargetMetric,
+)
+from pipeline.core.judge import AlertBook
+from pipeline.core.stored import FreeTextPolicy, StoredEvent, to_stored
+from pipeline.core.windows import Watermark, Window, WindowKind, window_of, windows_between
+
+UnitKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One message as it arrived; `origin` says where from (file:line, topic/partition@offset)."""
+
+    value: bytes
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedMessage:
+    rejection: Rejection
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    window: WindowKind = WindowKind.WEEK
+    allowed_lateness: timedelta = timedelta(days=7)
+    free_text: FreeTextPolicy = FreeTextPolicy.REDACTED
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one step produced. `read == len(accepted) + len(rejected) + duplicates`."""
+
+    read: int = 0
+    accepted: list[StoredEvent] = field(default_factory=list)
+    rejected: list[RejectedMessage] = field(default_factory=list)
+    duplicates: int = 0
+    late: int = 0
+    windows: list[UnitWindowAggregate] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+
+class Engine:
+    """Stateful, pure processing: no I/O, no clock (callers pass `now`)."""
+
+    def __init__(self, config: EngineConfig, pseudonymisation_key: bytes) -> None:
+        self.config = config
+        self._key = pseudonymisation_key
+        self._seen: set[str] = set()
+        self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
+        self._watermark = Watermark(config.allowed_lateness)
+        self._book = AlertBook(Detector(config.detection))
+        self._judged_until: dict[UnitKey, datetime] = {}
+
+    @property
+    def watermark(self) -> datetime | None:
+        return self._watermark.value
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """The latest version of every alert raised so far (withdrawn ones included)."""
+        return self._book.latest()
+
+    def restore(self, payloads: Iterable[bytes], alerts: Iterable[Alert], now: datetime) -> BatchResult:
+        """Rebuild state from what the sink holds.
+
+        `payloads` are stored `StoredEvent.payload`s; `alerts` the latest stored version of each
+        alert. The result carries only the alert versions the stored ones lack (say, a crash
+        came between storing events and storing their alerts); route them like any other.
+        """
+        result = BatchResult()
+        for payload in payloads:
+            event = decode(payload)
+            if not isinstance(event, Rejection) and self._admit(event) is not None:
+                result.read += 1
+        self._book.restore(alerts)
+        result.alerts = self._judge(set(self._units), now)
+        return result
+
+    def process(self, messages: Iterable[RawMessage], now: datetime) -> BatchResult:
+        """Decode, deduplicate, redact, aggregate and judge one batch."""
+        result = BatchResult()
+        touched: dict[tuple[UnitKey, Window], None] = {}
+        late_units: set[UnitKey] = set()
+        for message in messages:
+            result.read += 1
+            outcome = decode(message.value)
+            if isinstance(outcome, Rejection):
+                result.rejected.append(RejectedMessage(outcome, message.origin))
+                continue
+            admitted = self._admit(outcome)
+            if admitted is None:
+                result.duplicates += 1
+                continue
+            windows, late = admitted
+            unit = (outcome.org_id, outcome.unit_id)
+            for window in windows:
+                touched[(unit, window)] = None
+            if late:
+                result.late += 1
+                late_units.add(unit)
+            result.accepted.append(
+                to_stored(
+                    outcome,
+                    origin=message.origin,
+                    late=late,
+                    policy=self.config.free_text,
+                    key=self._key,
+                )
+            )
+        result.windows = [self._units[unit][window].snapshot() for unit, window in touched]
+        result.alerts = self._judge(late_units | self._newly_closed(), now)
+        return result
+
+    def finish(self, now: datetime) -> BatchResult:
+        """End of input: every window that ended by the latest event time is judged."""
+        self._watermark.allowed_lateness = timedelta(0)
+        return BatchResult(alerts=self._judge(self._newly_closed(), now))
+
+    def _admit(self, event: AnyEvent) -> tuple[Sequence[Window], bool] | None:
+        """Apply a new event to its unit's windows; None for a duplicate."""
+        event_id = str(event.event_id)
+        if event_id in self._seen:
+            return None
+        self._seen.add(event_id)
+        if isinstance(event, AlertResponse):
+            self._watermark.observe(event.occurred_at)
+            return (), False
+        unit_windows = self._units.setdefault((event.org_id, event.unit_id), {})
+        if isinstance(event, TargetMetric):
+            windows = windows_between(event.period_start, event.period_end, self.config.window)
+        else:
+            windows = [window_of(event.occurred_at, self.config.window)]
+        late = any(self._watermark.is_closed(window) for window in windows)
+        for window in windows:
+            state = unit_windows.get(window)
+            if state is None:
+                state = unit_windows[window] = UnitWindowState(
+                    event.org_id, event.unit_id, window
+                )
+            _apply(state, event)
+            if late:
+                state.mark_late()
+        self._watermark.observe(event.occurred_at)
+        return windows, late
+
+    def _closed_until(self, unit: UnitKey) -> datetime | None:
+        closed = [w.end for w in self._units[unit] if self._watermark.is_closed(w)]
+        return max(closed, default=None)
+
+    def _newly_closed(self) -> set[UnitKey]:
+        changed: set[UnitKey] = set()
+        for unit in self._units:
+            until = self._closed_until(unit)
+            if until is not None and until != self._judged_until.get(unit):
+                changed.add(unit)
+        return changed
+
+    def _judge(self, units: set[UnitKey], now: datetime) -> list[Alert]:
+        if not units:
+            return []
+        series: dict[UnitKey, list[UnitWindowAggregate]] = {}
+        for unit in units:
+            until = self._closed_until(unit)
+            if until is not None:
+                self._judged_until[unit] = until
+        orgs = {org for org, _ in units}
+        for unit, windows in self._units.items():
+            if unit[0] in orgs:
+                series[unit] = [
+                    windows[w].snapshot()
+                    for w in sorted(windows)
+                    if self._watermark.is_closed(w)
+                ]
+        return self._book.judge(series, units, now)
+
+
+def _apply(state: UnitWindowState, event: AnyEvent) -> None:
+    if isinstance(event, PatientFeedback):
+        state.add_feedback(event.rating)
+    elif isinstance(event, IncidentReport):
+        state.add_incident(event.harm, event.category)
+    elif isinstance(event, TargetMetric):
+        state.add_report(event)
+
+
+__all__ = ["AlertStatus", "BatchResult", "Engine", "EngineConfig", "RawMessage"]

@@ -1,0 +1,184 @@
+"""The contract's events (CONTRACT.md §1) as strict pydantic models.
+
+These models are the single source of truth: JSON Schemas under `schemas/events/` are generated
+from them. Strictness is deliberate: unknown fields are rejected (a typo must not be silently
+dropped), `"2"` is not `2`, timestamps must carry an offset, enums are closed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BeforeValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
+
+SCHEMA_VERSION = 1
+FREE_TEXT_MAX_CHARS = 10_000
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+class EventType(StrEnum):
+    INCIDENT_REPORT = "incident_report"
+    TARGET_METRIC = "target_metric"
+    PATIENT_FEEDBACK = "patient_feedback"
+    ALERT_RESPONSE = "alert_response"
+
+
+class IncidentCategory(StrEnum):
+    MEDICATION = "medication"
+    FALL = "fall"
+    PRESSURE_ULCER = "pressure_ulcer"
+    INFECTION = "infection"
+    DELAY_IN_CARE = "delay_in_care"
+    DIAGNOSIS = "diagnosis"
+    TREATMENT = "treatment"
+    COMMUNICATION = "communication"
+    DISCHARGE = "discharge"
+    OTHER = "other"
+
+
+class Harm(StrEnum):
+    NONE = "none"
+    LOW = "low"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+    DEATH = "death"
+
+
+class FeedbackChannel(StrEnum):
+    SMS = "sms"
+    WEB = "web"
+    PAPER = "paper"
+    KIOSK = "kiosk"
+    PHONE = "phone"
+    OTHER = "other"
+
+
+class ResponseKind(StrEnum):
+    ACKNOWLEDGED = "acknowledged"
+    INVESTIGATING = "investigating"
+    ACTION_TAKEN = "action_taken"
+    FALSE_POSITIVE = "false_positive"
+    RESOLVED = "resolved"
+
+
+def _rfc3339_text(value: object) -> object:
+    # pydantic alone would take "2024-01-01T10:00+00:00" (no seconds) or a unix number; the
+    # contract wants RFC 3339 text. Past this check the field is parsed in lax mode, since strict
+    # mode would refuse the (already checked) string once a validator has seen it.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("timestamp must be an RFC 3339 string")
+    if not _RFC3339.match(value):
+        raise ValueError("timestamp must be RFC 3339 with seconds and an offset")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), Field(strict=False)]
+OrgId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{3,10}$")]
+UnitId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Source = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ShortLabel = Annotated[str, StringConstraints(max_length=64)]
+FreeText = Annotated[str, StringConstraints(max_length=FREE_TEXT_MAX_CHARS)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    # an int range, not Literal[1]: Literal would accept `true` since True == 1
+    schema_version: Annotated[int, Field(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
+    event_id: UUID
+    org_id: OrgId
+    unit_id: UnitId
+    occurred_at: Timestamp
+    source: Source
+
+    @property
+    def unit_key(self) -> str:
+        """The Kafka key and the unit of state: `org_id/unit_id`."""
+        return f"{self.org_id}/{self.unit_id}"
+
+
+class IncidentReport(_Event):
+    """A patient-safety incident."""
+
+    event_type: Literal[EventType.INCIDENT_REPORT]
+    category: IncidentCategory
+    harm: Harm
+    reporter_role: ShortLabel | None = None
+    description: FreeText | None = None
+    patient_ref: ShortLabel | None = None
+
+
+class TargetMetric(_Event):
+    """Performance against a target for one period."""
+
+    event_type: Literal[EventType.TARGET_METRIC]
+    metric: Slug
+    period_start: Timestamp
+    period_end: Timestamp
+    numerator: Annotated[int, Field(ge=0)]
+    denominator: Annotated[int, Field(gt=0)]
+    target: Annotated[float, Field(gt=0, le=1)]
+    higher_is_better: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TargetMetric:
+        if self.period_start >= self.period_end:
+            raise ValueError("period_start must be before period_end")
+        if self.numerator > self.denominator:
+            raise ValueError("numerator must not exceed denominator")
+        return self
+
+
+class PatientFeedback(_Event):
+    """One Friends-and-Family-Test style response."""
+
+    event_type: Literal[EventType.PATIENT_FEEDBACK]
+    rating: Annotated[int, Field(ge=1, le=6)]
+    channel: FeedbackChannel | None = None
+    comment: FreeText | None = None
+    themes: Annotated[list[Slug], Field(max_length=20)] | None = None
+
+
+class AlertResponse(_Event):
+    """A safety team's answer to an alert; closes the learning loop."""
+
+    event_type: Literal[EventType.ALERT_RESPONSE]
+    alert_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    response: ResponseKind
+    responder_role: ShortLabel | None = None
+    note: FreeText | None = None
+
+
+Event = Annotated[
+    IncidentReport | TargetMetric | PatientFeedback | AlertResponse,
+    Field(discriminator="event_type"),
+]
+EVENT_MODELS: dict[EventType, type[_Event]] = {
+    EventType.INCIDENT_REPORT: IncidentReport,
+    EventType.TARGET_METRIC: TargetMetric,
+    EventType.PATIENT_FEEDBACK: PatientFeedback,
+    EventType.ALERT_RESPONSE: AlertResponse,
+}
+EVENT_ADAPTER: TypeAdapter[IncidentReport | TargetMetric | PatientFeedback | AlertResponse] = (
+    TypeAdapter(Event)
+)
+AnyEvent = IncidentReport | TargetMetric | PatientFeedback | AlertResponse

@@ -1,0 +1,88 @@
+"""Event-time windows and the watermark that closes them.
+
+Windows are per unit and aligned to UTC: an ISO week (Monday 00:00 to the next Monday) by
+default, or a calendar month. A window is *closed* once the watermark (the latest event time
+seen, less the allowed lateness) has passed its end; detection only judges closed windows. An
+event for a closed window is *late*: it is still stored and counted, and the window's aggregate
+and verdict are recomputed (nothing is silently dropped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+
+class WindowKind(StrEnum):
+    WEEK = "week"
+    MONTH = "month"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Window:
+    """A half-open event-time interval [start, end) in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def overlap_seconds(self, start: datetime, end: datetime) -> float:
+        """Seconds of [start, end) that fall inside this window (0 when disjoint)."""
+        return max(0.0, (min(self.end, end) - max(self.start, start)).total_seconds())
+
+
+def window_of(moment: datetime, kind: WindowKind) -> Window:
+    """The window that contains `moment` (an aware datetime)."""
+    utc = moment.astimezone(UTC)
+    if kind is WindowKind.WEEK:
+        day = utc.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = day - timedelta(days=utc.weekday())
+        return Window(start, start + timedelta(days=7))
+    start = utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return Window(start, _next_month(start))
+
+
+def windows_between(start: datetime, end: datetime, kind: WindowKind) -> list[Window]:
+    """Every window that overlaps the half-open interval [start, end), in time order."""
+    windows: list[Window] = []
+    current = window_of(start, kind)
+    while current.start < end:
+        windows.append(current)
+        current = window_of(current.end, kind)
+    return windows
+
+
+def _next_month(first_of_month: datetime) -> datetime:
+    if first_of_month.month == 12:
+        return first_of_month.replace(year=first_of_month.year + 1, month=1)
+    return first_of_month.replace(month=first_of_month.month + 1)
+
+
+@dataclass(slots=True)
+class Watermark:
+    """Event-time progress: the latest event time seen, less the allowed lateness.
+
+    It only moves forward, so its value after a set of events does not depend on their order.
+    """
+
+    allowed_lateness: timedelta
+    latest_event: datetime | None = None
+
+    def observe(self, moment: datetime) -> None:
+        if self.latest_event is None or moment > self.latest_event:
+            self.latest_event = moment
+
+    @property
+    def value(self) -> datetime | None:
+        if self.latest_event is None:
+            return None
+        return self.latest_event - self.allowed_lateness
+
+    def is_closed(self, window: Window) -> bool:
+        """True once no more on-time events can arrive for `window`."""
+        mark = self.value
+        return mark is not None and window.end <= mark

@@ -1,0 +1,29 @@
+"""One root error type, with a typed subclass for each way the pipeline can fail on purpose."""
+
+
+class PipelineError(Exception):
+    """Root of every error the pipeline raises on purpose."""
+
+
+class InputError(PipelineError):
+    """Input that cannot be used as given (a file, a CSV column, an argument)."""
+
+
+class ConfigError(PipelineError):
+    """Settings that are missing or inconsistent (an environment variable, a DSN)."""
+
+
+class SinkError(PipelineError):
+    """ClickHouse refused or failed a write or a query."""
+
+
+class SinkUnavailable(SinkError):
+    """ClickHouse could not be reached; the write may be retried unchanged."""
+
+
+class TransportError(PipelineError):
+    """Kafka could not be reached or refused a message."""
+
+
+class AlertRoutingError(PipelineError):
+    """Alertmanager refused or could not be reached."""
