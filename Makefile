@@ -42,4 +42,4 @@ $(STAMP): pyproject.toml
 clean:
 	rm -rf $(VENV) data .cache .pytest_cache .mypy_cache .ruff_cache
 
--include Makefile.kafka
+include Makefile.kafka

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.analysis.spc_csv import add_spc_arguments, run_spc
 from pipeline.core.windows import WindowKind
 from pipeline.errors import PipelineError
 
@@ -28,6 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"pipeline {args.command_name}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`pipeline spc … | head`): not an error of ours.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"pipeline {args.command_name}: interrupted", file=sys.stderr)
         return 130
@@ -52,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="what ClickHouse holds, as JSON")
     _clickhouse_option(stats)
     stats.set_defaults(command=_stats)
+
+    spc = commands.add_parser(
+        "spc", help="Making Data Count XmR chart of a CSV column, as CSV on standard output"
+    )
+    add_spc_arguments(spc)
+    spc.set_defaults(command=lambda args: run_spc(args, sys.stdout))
 
     migrate = commands.add_parser("migrate", help="apply the ClickHouse migrations")
     _clickhouse_option(migrate)

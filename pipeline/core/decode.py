@@ -1,7 +1,8 @@
 """Raw bytes in, a validated event or a machine-readable rejection out.
 
-The fast path is one pydantic `validate_json` call on the bytes. Only when that fails do we look
-closer, to give the reason a publisher can act on. Decoding never raises on bad input.
+The fast path is one pydantic `validate_json` call on the bytes (and a cheap count that no key
+is written twice). Only when that fails do we look closer, to give the reason a publisher can
+act on. Decoding never raises on bad input.
 """
 
 from __future__ import annotations
@@ -9,15 +10,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from pydantic import ValidationError
 
 from pipeline.core.events import EVENT_ADAPTER, SCHEMA_VERSION, AnyEvent, EventType
-from pipeline.core.privacy import redact_nhs_numbers_in_bytes
+from pipeline.core.privacy import redact_nhs_numbers, redact_nhs_numbers_in_bytes
 
-MAX_MESSAGE_BYTES = 64 * 1024
+# The largest valid event is about 122 KB: 10,000 characters of free text written, as JSON
+# allows, as escaped surrogate pairs (12 bytes each), plus the short fields.
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_FIELD_PATH_CHARS = 200
 MAX_NESTING_DEPTH = 32
 _KNOWN_TYPES = frozenset(t.value for t in EventType)
+_DUPLICATE_DETAIL = "the same key is written twice in one object"
+_JSON_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number"}
 
 
 class RejectReason(StrEnum):
@@ -33,8 +40,17 @@ class RejectReason(StrEnum):
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
     MISSING_FIELD = "missing_field"
     UNKNOWN_FIELD = "unknown_field"
+    DUPLICATE_FIELD = "duplicate_field"
     WRONG_TYPE = "wrong_type"
     INVALID_VALUE = "invalid_value"
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One message as it arrived; `origin` says where from (file:line, topic/partition@offset)."""
+
+    value: bytes
+    origin: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +58,8 @@ class Rejection:
     """A message that is not an event.
 
     `raw` is the original bytes with any valid NHS number redacted (nothing else is changed), so
-    it can be kept for diagnosis without holding personal data in clear.
+    it can be kept for diagnosis without holding personal data in clear. `detail` and `field`
+    echo parts of the input (an unknown key, a bad schema_version) and are redacted the same way.
     """
 
     reason: RejectReason
@@ -56,13 +73,42 @@ def decode(raw: bytes) -> AnyEvent | Rejection:
     if len(raw) > MAX_MESSAGE_BYTES:
         return _reject(RejectReason.TOO_LARGE, f"{len(raw)} bytes > {MAX_MESSAGE_BYTES}", "", raw)
     try:
-        return EVENT_ADAPTER.validate_json(raw)
+        event = EVENT_ADAPTER.validate_json(raw)
     except ValidationError as error:
         return _explain(raw, error)
+    if _key_count(raw) != len(event.model_fields_set):
+        # pydantic keeps the last of two equal keys, other readers the first: refuse to guess
+        return _reject(RejectReason.DUPLICATE_FIELD, _DUPLICATE_DETAIL, _duplicated_key(raw), raw)
+    return event
 
 
 def _reject(reason: RejectReason, detail: str, field: str, raw: bytes) -> Rejection:
-    return Rejection(reason, detail[:500], field, redact_nhs_numbers_in_bytes(raw))
+    return Rejection(
+        reason,
+        redact_nhs_numbers(detail[:500])[0],
+        redact_nhs_numbers(field[:MAX_FIELD_PATH_CHARS])[0],
+        redact_nhs_numbers_in_bytes(raw),
+    )
+
+
+def _key_count(raw: bytes) -> int:
+    """How many keys `raw` writes, given it is a valid event (one flat object).
+
+    Outside strings, a valid event has a colon after each key and nowhere else. Splitting on
+    quotes finds the outside parts unless a string holds an escaped quote; then ask `json`.
+    """
+    if b'\\"' not in raw:
+        return b"".join(raw.split(b'"')[::2]).count(b":")
+    pairs: list[tuple[str, Any]] = json.loads(raw, object_pairs_hook=list)
+    return len(pairs)
+
+
+def _duplicated_key(raw: bytes) -> str:
+    try:
+        _strict_json(raw.decode("utf-8"))
+    except _DuplicateKey as exc:
+        return exc.key
+    return ""
 
 
 def _explain(raw: bytes, error: ValidationError) -> Rejection:
@@ -76,14 +122,19 @@ def _explain(raw: bytes, error: ValidationError) -> Rejection:
         return _reject(
             RejectReason.TOO_DEEPLY_NESTED, f"nesting deeper than {MAX_NESTING_DEPTH}", "", raw
         )
+    first = error.errors(include_url=False, include_input=False)[0]
+    if first["type"] == "json_invalid":
+        # pydantic's parser is the authority: Python's json would take a lone "\ud800"
+        return _reject(RejectReason.NOT_JSON, first["msg"], "", raw)
     try:
-        document = json.loads(text)
+        document = _strict_json(text)
+    except _DuplicateKey as exc:
+        return _reject(RejectReason.DUPLICATE_FIELD, _DUPLICATE_DETAIL, exc.key, raw)
     except (ValueError, RecursionError) as exc:
         return _reject(RejectReason.NOT_JSON, str(exc), "", raw)
     if not isinstance(document, dict):
-        return _reject(
-            RejectReason.NOT_AN_OBJECT, f"a JSON {type(document).__name__}, not an object", "", raw
-        )
+        kind = _JSON_TYPE_NAMES.get(type(document)) or json.dumps(document)
+        return _reject(RejectReason.NOT_AN_OBJECT, f"{kind}, not an object", "", raw)
     version = document.get("schema_version")
     if type(version) is not int or version != SCHEMA_VERSION:
         if "schema_version" not in document:
@@ -101,12 +152,34 @@ def _explain(raw: bytes, error: ValidationError) -> Rejection:
         return _reject(
             RejectReason.UNKNOWN_EVENT_TYPE, f"event_type {event_type!r}", "event_type", raw
         )
-    first = error.errors(include_url=False, include_input=False)[0]
     # pydantic prefixes the location with the union tag; the publisher wants the field path.
     location = [str(part) for part in first["loc"]]
     if location and location[0] == event_type:
         location = location[1:]
     return _reject(_reason_for(first["type"]), first["msg"], ".".join(location), raw)
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _strict_json(text: str) -> Any:
+    """Parse as RFC 8259 JSON: no NaN or Infinity, no key written twice in one object."""
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        document: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in document:
+                raise _DuplicateKey(key)
+            document[key] = value
+        return document
+
+    def no_constants(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
 
 
 def _reason_for(error_type: str) -> RejectReason:

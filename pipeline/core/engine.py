@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertStatus
-from pipeline.core.decode import Rejection, decode
+from pipeline.core.decode import RawMessage, Rejection, decode
 from pipeline.core.detect import DetectionConfig, Detector
 from pipeline.core.events import (
     AlertResponse,
@@ -28,19 +28,11 @@ from pipeline.core.events import (
     PatientFeedback,
     TargetMetric,
 )
-from pipeline.core.judge import AlertBook
+from pipeline.core.judge import AlertBook, FindingSource
 from pipeline.core.stored import FreeTextPolicy, StoredEvent, to_stored
 from pipeline.core.windows import Watermark, Window, WindowKind, window_of, windows_between
 
 UnitKey = tuple[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """One message as it arrived; `origin` says where from (file:line, topic/partition@offset)."""
-
-    value: bytes
-    origin: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +65,18 @@ class BatchResult:
 class Engine:
     """Stateful, pure processing: no I/O, no clock (callers pass `now`)."""
 
-    def __init__(self, config: EngineConfig, pseudonymisation_key: bytes) -> None:
+    def __init__(
+        self,
+        config: EngineConfig,
+        pseudonymisation_key: bytes,
+        detector: FindingSource | None = None,
+    ) -> None:
         self.config = config
         self._key = pseudonymisation_key
         self._seen: set[str] = set()
         self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
         self._watermark = Watermark(config.allowed_lateness)
-        self._book = AlertBook(Detector(config.detection))
+        self._book = AlertBook(detector or Detector(config.detection))
         self._judged_until: dict[UnitKey, datetime] = {}
 
     @property

@@ -11,19 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, alert_id_for
-from pipeline.core.detect import Detector, Finding
+from pipeline.core.detect import Finding
 
 UnitKey = tuple[str, str]
 _ORG_KINDS = frozenset({AlertKind.MASKED_DARK_SPOT})
 
 
+class FindingSource(Protocol):
+    """What the book needs of a detector (`pipeline.core.detect.Detector` is the real one)."""
+
+    def unit_findings(self, series: Sequence[UnitWindowAggregate]) -> list[Finding]: ...
+
+    def org_findings(
+        self, units: Mapping[str, Sequence[UnitWindowAggregate]]
+    ) -> list[Finding]: ...
+
+
 class AlertBook:
     """The latest version of every alert, and the diffing that produces new versions."""
 
-    def __init__(self, detector: Detector) -> None:
+    def __init__(self, detector: FindingSource) -> None:
         self._detector = detector
         self._latest: dict[str, Alert] = {}
         self._last_detected_at: datetime | None = None

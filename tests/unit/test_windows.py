@@ -1,0 +1,79 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.core.windows import Watermark, Window, WindowKind, window_of, windows_between
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def test_iso_week_starts_monday_utc() -> None:
+    window = window_of(at("2024-03-07T15:00:00+00:00"), WindowKind.WEEK)  # a Thursday
+    assert window == Window(at("2024-03-04T00:00:00+00:00"), at("2024-03-11T00:00:00+00:00"))
+
+
+def test_offset_is_converted_before_windowing() -> None:
+    # Monday 00:30 in UTC+01:00 is Sunday 23:30 UTC: the previous week.
+    window = window_of(at("2024-03-11T00:30:00+01:00"), WindowKind.WEEK)
+    assert window.start == at("2024-03-04T00:00:00+00:00")
+
+
+def test_calendar_month_including_december_rollover() -> None:
+    window = window_of(at("2024-12-31T23:59:59+00:00"), WindowKind.MONTH)
+    assert window == Window(at("2024-12-01T00:00:00+00:00"), at("2025-01-01T00:00:00+00:00"))
+
+
+def test_windows_between_covers_a_month_with_its_weeks() -> None:
+    weeks = windows_between(
+        at("2024-02-01T00:00:00+00:00"), at("2024-03-01T00:00:00+00:00"), WindowKind.WEEK
+    )
+    assert weeks[0].start == at("2024-01-29T00:00:00+00:00")
+    assert weeks[-1].start == at("2024-02-26T00:00:00+00:00")
+    assert len(weeks) == 5
+    assert all(a.end == b.start for a, b in zip(weeks, weeks[1:], strict=False))
+
+
+def test_overlap_seconds() -> None:
+    week = window_of(at("2024-02-28T00:00:00+00:00"), WindowKind.WEEK)  # 26 Feb - 4 Mar
+    february = (at("2024-02-01T00:00:00+00:00"), at("2024-03-01T00:00:00+00:00"))
+    assert week.overlap_seconds(*february) == timedelta(days=4).total_seconds()
+    assert week.overlap_seconds(at("2025-01-01T00:00:00+00:00"), at("2025-02-01T00:00:00+00:00")) == 0
+
+
+def test_watermark_closes_a_window_after_the_allowed_lateness() -> None:
+    mark = Watermark(timedelta(days=2))
+    week = window_of(at("2024-03-05T00:00:00+00:00"), WindowKind.WEEK)  # ends 11 March
+    mark.observe(at("2024-03-12T12:00:00+00:00"))
+    assert not mark.is_closed(week)
+    mark.observe(at("2024-03-13T00:00:00+00:00"))
+    assert mark.is_closed(week)
+    mark.observe(at("2024-03-01T00:00:00+00:00"))  # an old event never moves it back
+    assert mark.is_closed(week)
+
+
+moments = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+
+
+@given(moments, st.sampled_from(list(WindowKind)), st.integers(-12, 14))
+def test_every_moment_lies_in_its_window(moment: datetime, kind: WindowKind, hours: int) -> None:
+    local = moment.astimezone(timezone(timedelta(hours=hours)))
+    window = window_of(local, kind)
+    assert window.start <= moment < window.end
+    assert window_of(window.start, kind) == window
+
+
+@given(st.lists(moments, min_size=1, max_size=30), st.randoms())
+def test_watermark_does_not_depend_on_order(events: list[datetime], rng: object) -> None:
+    forward, shuffled = Watermark(timedelta(days=7)), Watermark(timedelta(days=7))
+    for moment in events:
+        forward.observe(moment)
+    reordered = list(events)
+    rng.shuffle(reordered)  # type: ignore[attr-defined]
+    for moment in reordered:
+        shuffled.observe(moment)
+    assert forward.value == shuffled.value
