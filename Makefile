@@ -6,16 +6,19 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit integration e2e venv clean bench kafka-up kafka-down
+.PHONY: demo test test-tools lint typecheck unit integration e2e venv clean bench kafka-up kafka-down
 
 demo: $(STAMP)
 	$(BIN)/pipeline demo
 
-test: $(STAMP)
+test: $(STAMP) test-tools
 	$(BIN)/ruff check pipeline tests bench deploy
 	$(BIN)/ruff format --check pipeline tests bench deploy
 	$(BIN)/mypy
 	$(PY) -m pytest
+
+test-tools:
+	deploy/dev/install-test-tools.sh
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

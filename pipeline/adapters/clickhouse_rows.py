@@ -140,7 +140,6 @@ def window_row(agg: UnitWindowAggregate, window_kind: str) -> dict[str, Any]:
         "target_values": [t.target for t in agg.targets],
         "target_numerators": [t.numerator for t in agg.targets],
         "target_denominators": [t.denominator for t in agg.targets],
-        "late_events": agg.late_events,
         "contributions": agg.contributions,
     }
 

@@ -65,7 +65,6 @@ class UnitWindowAggregate:
     incidents_by_harm: tuple[int, ...]
     incidents_by_category: tuple[int, ...]
     targets: tuple[TargetAttainment, ...]
-    late_events: int
     contributions: int
     """Events applied to this window so far; grows with every event, so it orders versions."""
 
@@ -145,7 +144,6 @@ class UnitWindowState:
     incidents_by_harm: list[int] = field(default_factory=lambda: [0] * len(HARM_ORDER))
     incidents_by_category: list[int] = field(default_factory=lambda: [0] * len(CATEGORY_ORDER))
     reports: dict[ReportKey, _ReportInForce] = field(default_factory=dict)
-    late_events: int = 0
     contributions: int = 0
     _snapshot: UnitWindowAggregate | None = None
 
@@ -157,10 +155,6 @@ class UnitWindowState:
         self.incidents_by_harm[HARM_ORDER.index(harm)] += 1
         self.incidents_by_category[CATEGORY_ORDER.index(category)] += 1
         self._changed()
-
-    def mark_late(self) -> None:
-        self.late_events += 1
-        self._snapshot = None
 
     def _changed(self) -> None:
         self.contributions += 1
@@ -193,7 +187,6 @@ class UnitWindowState:
             incidents_by_harm=tuple(self.incidents_by_harm),
             incidents_by_category=tuple(self.incidents_by_category),
             targets=self._allocated_targets(),
-            late_events=self.late_events,
             contributions=self.contributions,
         )
 

@@ -166,8 +166,6 @@ class Engine:
                     event.org_id, event.unit_id, window
                 )
             _apply(state, event)
-            if late:
-                state.mark_late()
         self._watermark.observe(event.occurred_at)
         return windows, late
 

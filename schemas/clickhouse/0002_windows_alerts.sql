@@ -27,7 +27,6 @@ CREATE TABLE IF NOT EXISTS {db}.unit_windows
     target_values Array(Float64),
     target_numerators Array(Float64),
     target_denominators Array(Float64),
-    late_events UInt32,
     contributions UInt64
 )
 ENGINE = ReplacingMergeTree(contributions)

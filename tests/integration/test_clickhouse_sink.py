@@ -1,0 +1,106 @@
+"""The sink on the real ClickHouse engine (embedded chDB): migrations, idempotency, stats."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from pipeline.adapters.clickhouse import ClickHouseSink, load_migrations
+from pipeline.core.decode import RawMessage
+from pipeline.core.engine import Engine, EngineConfig
+from tests.support.events import feedback, incident, metric, raw, response
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+# Retention counts from when a row was stored, so storage times are real ones.
+RECEIVED = datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseSink]:
+    # One chDB path per process: the whole module shares it, each test uses its own database.
+    path = tmp_path_factory.mktemp("chdb")
+    opened = ClickHouseSink(f"chdb://{path}", "sink_tests", "week")
+    yield opened
+    opened.close()
+
+
+def fresh(sink: ClickHouseSink, name: str) -> ClickHouseSink:
+    sink.database = name
+    sink.migrate()
+    return sink
+
+
+def test_migrations_apply_once_and_in_order(sink: ClickHouseSink) -> None:
+    fresh(sink, "migrations")
+    versions = [m.version for m in load_migrations()]
+    assert versions == sorted(versions)
+    assert sink.migrate() == []  # nothing left to apply
+    tables = {r["name"] for r in sink.query_dicts("SHOW TABLES FROM migrations")}
+    assert {"patient_feedback", "unit_windows", "alerts", "rejected_events"} <= tables
+
+
+def test_a_batch_written_twice_is_stored_once(sink: ClickHouseSink) -> None:
+    fresh(sink, "twice")
+    engine = Engine(EngineConfig(), b"k" * 32)
+    batch = raw(
+        feedback(rating=1),
+        incident(description="patient 943 476 5919 fell", patient_ref="MRN123"),
+        metric(),
+        response(note="seen"),
+    ) + [RawMessage(b"{not json", "test:bad")]
+    result = engine.process(batch, NOW)
+    sink.write(result, RECEIVED, token="t")
+    sink.write(result, RECEIVED, token="t")
+    stats = sink.stats()
+    assert stats == {
+        "events": {
+            "incident_report": 1,
+            "target_metric": 1,
+            "patient_feedback": 1,
+            "alert_response": 1,
+        },
+        "rejected": 1,
+        "alerts": 0,
+    }
+    rows = sink.query_dicts("SELECT count() AS n FROM twice.patient_feedback")
+    assert rows[0]["n"] == 1  # the token stopped the second insert, not only the merge
+
+
+def test_personal_data_never_reaches_storage(sink: ClickHouseSink) -> None:
+    fresh(sink, "privacy")
+    engine = Engine(EngineConfig(), b"k" * 32)
+    result = engine.process(
+        raw(incident(description="NHS no 943 476 5919, ring 07700 900123", patient_ref="MRN123")),
+        NOW,
+    )
+    sink.write(result, RECEIVED)
+    dump = json.dumps(sink.query_dicts("SELECT * FROM privacy.incident_reports"), default=str)
+    assert "9434765919" not in dump and "943 476 5919" not in dump
+    assert "MRN123" not in dump
+    assert "[NHS-NUMBER]" in dump
+
+
+def test_stored_payloads_rebuild_an_engine_to_the_same_state(sink: ClickHouseSink) -> None:
+    fresh(sink, "restore")
+    first = Engine(EngineConfig(), b"k" * 32)
+    events = [feedback(rating=r) for r in (1, 2, 5)] + [metric()]
+    sink.write(first.process(raw(*events), NOW), RECEIVED)
+    second = Engine(EngineConfig(), b"k" * 32)
+    restored = second.restore(sink.stored_payloads(), sink.latest_alerts(), NOW)
+    assert restored.read == 4
+    again = second.process(raw(*events), NOW)
+    assert again.duplicates == 4 and not again.accepted
+
+
+def test_rejected_bytes_are_kept_exactly_but_for_nhs_numbers(sink: ClickHouseSink) -> None:
+    fresh(sink, "rejected")
+    engine = Engine(EngineConfig(), b"k" * 32)
+    bad = b'\xff\x00{"note": "9434765919"}'
+    sink.write(engine.process([RawMessage(bad, "f:1")], NOW), RECEIVED)
+    (row,) = sink.query_dicts("SELECT reason, raw_base64 FROM rejected.rejected_events")
+    assert row["reason"] == "not_utf8"
+    assert base64.b64decode(row["raw_base64"]) == b'\xff\x00{"note": "[NHS-NUMBER]"}'
