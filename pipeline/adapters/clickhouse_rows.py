@@ -1,8 +1,10 @@
-"""Rows for the ClickHouse tables, as JSONEachRow bytes.
+"""Rows for the ClickHouse tables, as a JSONEachRow body.
 
 JSONEachRow lets the ClickHouse engine parse rows natively, several times faster than building
-Native blocks in Python, and gives a byte-exact body: the same batch always serialises to the
-same bytes, so a retried insert carries the same deduplication token and content.
+Native blocks in Python; pydantic-core's serialiser writes the body (a JSON array of row
+objects, which JSONEachRow reads) several times faster than `json.dumps`, datetimes and UUIDs
+included. The body is byte-exact: the same batch always serialises to the same bytes, so a
+retried insert carries the same deduplication token and content.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+
+from pydantic_core import to_json
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert
@@ -35,19 +39,14 @@ EVENT_TABLES: dict[EventType, str] = {
 }
 
 
-def ts(moment: datetime) -> str:
-    """A timestamp as ClickHouse parses it with best-effort input (offset kept)."""
-    return moment.isoformat()
-
-
 def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
     """The table and row of one accepted event."""
     e = stored.event
     row: dict[str, Any] = {
-        "event_id": str(e.event_id),
+        "event_id": e.event_id,
         "org_id": e.org_id,
         "unit_id": e.unit_id,
-        "occurred_at": ts(e.occurred_at),
+        "occurred_at": e.occurred_at,
         "source": e.source,
         "late": int(stored.late),
         "origin": stored.origin,
@@ -69,8 +68,8 @@ def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
     elif isinstance(e, TargetMetric):
         row |= {
             "metric": e.metric,
-            "period_start": ts(e.period_start),
-            "period_end": ts(e.period_end),
+            "period_start": e.period_start,
+            "period_end": e.period_end,
             "numerator": e.numerator,
             "denominator": e.denominator,
             "target": e.target,
@@ -110,7 +109,7 @@ def rejection_row(message: RejectedMessage, received_at: datetime) -> dict[str, 
         "raw_base64": base64.b64encode(r.raw).decode("ascii"),
         "raw_preview": r.raw[:RAW_PREVIEW_BYTES].decode("utf-8", errors="replace"),
         "origin": message.origin,
-        "received_at": ts(received_at),
+        "received_at": received_at,
     }
 
 
@@ -119,8 +118,8 @@ def window_row(agg: UnitWindowAggregate, window_kind: str) -> dict[str, Any]:
         "org_id": agg.org_id,
         "unit_id": agg.unit_id,
         "window_kind": window_kind,
-        "window_start": ts(agg.window.start),
-        "window_end": ts(agg.window.end),
+        "window_start": agg.window.start,
+        "window_end": agg.window.end,
         "fft_counts": list(agg.fft_counts),
         "fft_responses": agg.fft_responses,
         "fft_positive": agg.fft_positive,
@@ -154,10 +153,6 @@ def alert_from_row(row: dict[str, Any]) -> Alert:
     return Alert.model_validate({**row, "evidence": json.loads(row["evidence"])})
 
 
-def json_each_row(rows: Iterable[dict[str, Any]]) -> bytes:
-    return "".join(_lines(rows)).encode()
-
-
-def _lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
-    for row in rows:
-        yield json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+def json_each_row(rows: Sequence[dict[str, Any]]) -> bytes:
+    """The insert body; datetimes become RFC 3339 text (read with best-effort parsing)."""
+    return to_json(rows)

@@ -73,7 +73,7 @@ class Engine:
     ) -> None:
         self.config = config
         self._key = pseudonymisation_key
-        self._seen: set[str] = set()
+        self._seen: set[int] = set()  # event ids (as 128-bit integers: cheaper to hash)
         self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
         self._watermark = Watermark(config.allowed_lateness)
         self._book = AlertBook(detector or Detector(config.detection))
@@ -129,6 +129,7 @@ class Engine:
             result.accepted.append(
                 to_stored(
                     outcome,
+                    message.value,
                     origin=message.origin,
                     late=late,
                     policy=self.config.free_text,
@@ -146,7 +147,7 @@ class Engine:
 
     def _admit(self, event: AnyEvent) -> tuple[Sequence[Window], bool] | None:
         """Apply a new event to its unit's windows; None for a duplicate."""
-        event_id = str(event.event_id)
+        event_id = event.event_id.int
         if event_id in self._seen:
             return None
         self._seen.add(event_id)
@@ -158,7 +159,8 @@ class Engine:
             windows = windows_between(event.period_start, event.period_end, self.config.window)
         else:
             windows = [window_of(event.occurred_at, self.config.window)]
-        late = any(self._watermark.is_closed(window) for window in windows)
+        mark = self._watermark.value
+        late = mark is not None and windows[0].end <= mark  # the earliest window closes first
         for window in windows:
             state = unit_windows.get(window)
             if state is None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pipeline.core.events import AnyEvent, IncidentReport
+from pipeline.core.events import AlertResponse, AnyEvent, IncidentReport, PatientFeedback
 from pipeline.core.privacy import RedactedText, pseudonymise, redact_free_text
-
-FREE_TEXT_FIELDS = ("description", "comment", "note")
 
 
 class FreeTextPolicy(StrEnum):
@@ -35,28 +33,41 @@ class StoredEvent:
     other_identifiers_redacted: int
 
 
+def free_text_of(event: AnyEvent) -> tuple[str, str | None]:
+    """The name and value of the event's free-text field (each type has at most one)."""
+    if isinstance(event, PatientFeedback):
+        return "comment", event.comment
+    if isinstance(event, IncidentReport):
+        return "description", event.description
+    if isinstance(event, AlertResponse):
+        return "note", event.note
+    return "", None
+
+
 def to_stored(
-    event: AnyEvent, *, origin: str, late: bool, policy: FreeTextPolicy, key: bytes
+    event: AnyEvent, raw: bytes, *, origin: str, late: bool, policy: FreeTextPolicy, key: bytes
 ) -> StoredEvent:
-    """Redact and pseudonymise `event` for storage."""
+    """Redact and pseudonymise `event` (decoded from `raw`) for storage."""
     updates: dict[str, str | None] = {}
     redacted: RedactedText | None = None
-    chars = 0
-    for name in FREE_TEXT_FIELDS:
-        text = getattr(event, name, None)
-        if text:
-            chars = len(text)
-            redacted = redact_free_text(text)
-            updates[name] = redacted.text if policy is FreeTextPolicy.REDACTED else None
+    name, text = free_text_of(event)
+    if text:
+        redacted = redact_free_text(text)
+        updates[name] = redacted.text if policy is FreeTextPolicy.REDACTED else None
     if isinstance(event, IncidentReport) and event.patient_ref is not None:
         updates["patient_ref"] = pseudonymise(key, event.org_id, event.patient_ref)
-    safe = event.model_copy(update=updates) if updates else event
+    if updates:
+        safe = event.model_copy(update=updates)
+        payload = safe.model_dump_json(exclude_none=True)
+    else:
+        # Nothing personal in it: the validated input is its own storable form.
+        safe, payload = event, raw.decode("utf-8")
     return StoredEvent(
         event=safe,
-        payload=safe.model_dump_json(exclude_none=True),
+        payload=payload,
         origin=origin,
         late=late,
-        free_text_chars=chars,
+        free_text_chars=len(text) if text else 0,
         nhs_numbers_redacted=redacted.nhs_numbers if redacted else 0,
         other_identifiers_redacted=redacted.other_identifiers if redacted else 0,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 
 class WindowKind(StrEnum):
@@ -35,15 +36,25 @@ class Window:
         return max(0.0, (min(self.end, end) - max(self.start, start)).total_seconds())
 
 
+_WEEK_SECONDS = 7 * 86_400
+_MONDAY_OFFSET = 4 * 86_400  # 1970-01-01 was a Thursday; epoch + 4 days is a Monday
+
+
 def window_of(moment: datetime, kind: WindowKind) -> Window:
     """The window that contains `moment` (an aware datetime)."""
-    utc = moment.astimezone(UTC)
     if kind is WindowKind.WEEK:
-        day = utc.replace(hour=0, minute=0, second=0, microsecond=0)
-        start = day - timedelta(days=utc.weekday())
-        return Window(start, start + timedelta(days=7))
+        # integer arithmetic on the timestamp: this runs once per event
+        seconds = int(moment.timestamp()) - _MONDAY_OFFSET
+        return _week_starting(seconds - seconds % _WEEK_SECONDS + _MONDAY_OFFSET)
+    utc = moment.astimezone(UTC)
     start = utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return Window(start, _next_month(start))
+
+
+@lru_cache(maxsize=4096)
+def _week_starting(epoch_seconds: int) -> Window:
+    start = datetime.fromtimestamp(epoch_seconds, UTC)
+    return Window(start, start + timedelta(days=7))
 
 
 def windows_between(start: datetime, end: datetime, kind: WindowKind) -> list[Window]:

@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory are measured here, as ratios within one run, never in tests."""
