@@ -11,6 +11,10 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.analysis.spc_csv import add_spc_arguments, run_spc
+from pipeline.demo import add_demo_arguments, add_report_arguments, run_demo_command, run_report
+from pipeline.publish_cli import add_publish_arguments, run_publish
+from pipeline.runtime.worker_cli import add_worker_arguments, run_worker
+from pipeline.simulate import add_simulate_arguments, run_simulate
 from pipeline.core.windows import WindowKind
 from pipeline.errors import PipelineError
 
@@ -57,6 +61,30 @@ def _parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="what ClickHouse holds, as JSON")
     _clickhouse_option(stats)
     stats.set_defaults(command=_stats)
+
+    demo = commands.add_parser(
+        "demo", help="simulate a trust and run the whole pipeline in-process, with a report"
+    )
+    add_demo_arguments(demo)
+    demo.set_defaults(command=lambda args: run_demo_command(args, sys.stdout, sys.stderr))
+
+    worker = commands.add_parser("worker", help="the stream processor on Kafka (faust-streaming)")
+    add_worker_arguments(worker)
+    worker.set_defaults(command=run_worker)
+
+    publish = commands.add_parser("publish", help="validate events and publish them to Kafka")
+    add_publish_arguments(publish)
+    publish.set_defaults(command=lambda args: run_publish(args, sys.stdout, sys.stderr))
+
+    report = commands.add_parser("report", help="build the HTML report from ClickHouse")
+    add_report_arguments(report)
+    report.set_defaults(command=lambda args: run_report(args, sys.stdout))
+
+    simulate = commands.add_parser(
+        "simulate", help="write a synthetic trust's events and its ground truth"
+    )
+    add_simulate_arguments(simulate)
+    simulate.set_defaults(command=lambda args: run_simulate(args, sys.stdout))
 
     spc = commands.add_parser(
         "spc", help="Making Data Count XmR chart of a CSV column, as CSV on standard output"
