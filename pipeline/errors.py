@@ -27,3 +27,18 @@ class TransportError(PipelineError):
 
 class AlertRoutingError(PipelineError):
     """Alertmanager refused or could not be reached."""
+
+
+class EventRejected(InputError):
+    """An event that is not valid under the contract, so it was not published.
+
+    `reason` is a `pipeline.core.decode.RejectReason` value, `field` the field path at fault
+    (empty when the fault is not one field's).
+    """
+
+    def __init__(self, reason: str, field: str, detail: str) -> None:
+        where = f" at {field}" if field else ""
+        super().__init__(f"event rejected ({reason}{where}): {detail}")
+        self.reason = reason
+        self.field = field
+        self.detail = detail

@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.stored import FreeTextPolicy
 from pipeline.core.windows import WindowKind
+from pipeline.errors import ConfigError
 
 DEFAULT_DATA_DIR = Path("data")
 
@@ -54,6 +55,16 @@ class Settings(BaseSettings):
     """e.g. `http://alertmanager:9093`; unset: alerts go to Kafka and ClickHouse only."""
     metrics_port: int = Field(9464, ge=0, le=65535)
     """Prometheus metrics and /healthz; 0 turns the HTTP server off."""
+    # The Kafka worker (pipeline worker); see docs/worker.md.
+    alertmanager_resend_seconds: float = Field(60.0, gt=0, le=3600)
+    """How often open alerts are posted to Alertmanager again, which keeps them firing."""
+    worker_sink_retry_initial_seconds: float = Field(0.5, gt=0, le=60)
+    """First pause before retrying a failed ClickHouse write (doubled up to sink_retry_max)."""
+    worker_session_timeout_seconds: float = Field(60.0, ge=6, le=3600)
+    """Kafka consumer group session timeout: how soon a silent worker's partitions move on."""
+    worker_fault_sink_outage_file: Path | None = None
+    """Testing only: while this file exists, every ClickHouse write of the worker fails as if
+    ClickHouse were unreachable (exercises retry, back-pressure and recovery)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("clickhouse_dsn")
@@ -72,3 +83,15 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and .env), with explicit overrides; ConfigError if invalid."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PIPELINE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -9,15 +9,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.core.detect import DetectionConfig
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.windows import WindowKind
 from pipeline.errors import ConfigError
 from pipeline.runtime.embedded import EmbeddedRunner
-from pipeline.settings import Settings
+from pipeline.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # the worker's types; imported where used, so replay never loads faust
     from pipeline.adapters.alertmanager import AlertmanagerRoute
@@ -26,18 +24,7 @@ if TYPE_CHECKING:  # the worker's types; imported where used, so replay never lo
     from pipeline.runtime.worker import WorkerRuntime
 
 log = logging.getLogger("pipeline")
-
-
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment (and .env), with explicit overrides from the command line."""
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"PIPELINE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+__all__ = ["build_embedded", "build_engine", "load_settings", "open_sink"]
 
 
 @dataclass(frozen=True, slots=True)

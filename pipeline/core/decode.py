@@ -19,6 +19,7 @@ from pipeline.core.privacy import redact_nhs_numbers, redact_nhs_numbers_in_byte
 
 # The largest valid event is about 122 KB: 10,000 characters of free text written, as JSON
 # allows, as escaped surrogate pairs (12 bytes each), plus the short fields.
+KEPT_BYTES_OF_OVERSIZED = 64 * 1024
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_FIELD_PATH_CHARS = 200
 MAX_NESTING_DEPTH = 32
@@ -71,7 +72,13 @@ class Rejection:
 def decode(raw: bytes) -> AnyEvent | Rejection:
     """Validate one message. Never raises on bad input."""
     if len(raw) > MAX_MESSAGE_BYTES:
-        return _reject(RejectReason.TOO_LARGE, f"{len(raw)} bytes > {MAX_MESSAGE_BYTES}", "", raw)
+        # Only the head is kept: the whole of an oversized message would not fit a dead letter.
+        return _reject(
+            RejectReason.TOO_LARGE,
+            f"{len(raw)} bytes > {MAX_MESSAGE_BYTES}",
+            "",
+            raw[:KEPT_BYTES_OF_OVERSIZED],
+        )
     try:
         event = EVENT_ADAPTER.validate_json(raw)
     except ValidationError as error:
@@ -153,10 +160,23 @@ def _explain(raw: bytes, error: ValidationError) -> Rejection:
             RejectReason.UNKNOWN_EVENT_TYPE, f"event_type {event_type!r}", "event_type", raw
         )
     # pydantic prefixes the location with the union tag; the publisher wants the field path.
-    location = [str(part) for part in first["loc"]]
+    location = list(first["loc"])
     if location and location[0] == event_type:
         location = location[1:]
-    return _reject(_reason_for(first["type"]), first["msg"], ".".join(location), raw)
+    reason = _reason_for(first["type"])
+    if first["type"] == "enum" and not isinstance(_value_at(document, location), str):
+        reason = RejectReason.WRONG_TYPE  # pydantic says "enum" whatever the input's type
+    return _reject(reason, first["msg"], ".".join(str(part) for part in location), raw)
+
+
+def _value_at(document: Any, location: list[int | str]) -> Any:
+    """The value at a pydantic error location, or None where the document has none."""
+    for part in location:
+        try:
+            document = document[part]
+        except (LookupError, TypeError):
+            return None
+    return document
 
 
 class _DuplicateKey(ValueError):

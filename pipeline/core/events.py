@@ -15,21 +15,28 @@ from uuid import UUID
 
 from pydantic import (
     AwareDatetime,
-    BeforeValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     TypeAdapter,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
 FREE_TEXT_MAX_CHARS = 10_000
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
+"""What a timestamp must look like before it is parsed (the JSON Schemas carry it too)."""
+UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+"""The 8-4-4-4-12 form; Python's UUID() would also take braces, `urn:uuid:` or no hyphens."""
+_RFC3339 = re.compile(RFC3339_PATTERN)
+_UUID = re.compile(UUID_PATTERN)
 
 
 class EventType(StrEnum):
@@ -84,13 +91,25 @@ def _rfc3339_text(value: object) -> object:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
-        raise ValueError("timestamp must be an RFC 3339 string")
-    if not _RFC3339.match(value):
+        raise PydanticCustomError("string_type", "timestamp must be an RFC 3339 string")
+    if not _RFC3339.fullmatch(value):
         raise ValueError("timestamp must be RFC 3339 with seconds and an offset")
     return value
 
 
+def _uuid_text(value: object) -> object:
+    # the same two steps as timestamps: check the text strictly, then let pydantic parse it
+    if isinstance(value, UUID):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "a UUID must be a string")
+    if not _UUID.fullmatch(value):
+        raise ValueError("UUID must be 32 hex digits grouped 8-4-4-4-12 by hyphens")
+    return value
+
+
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), Field(strict=False)]
+EventId = Annotated[UUID, BeforeValidator(_uuid_text), Field(strict=False)]
 OrgId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{3,10}$")]
 UnitId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Source = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -104,7 +123,7 @@ class _Event(BaseModel):
 
     # an int range, not Literal[1]: Literal would accept `true` since True == 1
     schema_version: Annotated[int, Field(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
-    event_id: UUID
+    event_id: EventId
     org_id: OrgId
     unit_id: UnitId
     occurred_at: Timestamp

@@ -1,0 +1,196 @@
+"""Validated events to their Kafka topics (kafka-python).
+
+Each event goes to `<prefix>.<event_type>`, keyed `org_id/unit_id`, as the bytes its publisher
+wrote (already validated by the caller; never re-serialised). The producer is idempotent with
+`acks=all`, so a retried send is not written twice and one unit's events keep their order. The
+partition is chosen from the organisation alone (PARTITIONING_RULE), so one worker sees a whole
+organisation. Missing topics are created first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.partitioner import Partitioner, murmur2
+
+from pipeline.core.events import AnyEvent, EventType
+from pipeline.errors import TransportError
+from pipeline.settings import Settings
+
+log = logging.getLogger("pipeline.publisher")
+
+PARTITIONING_RULE = (
+    "Partition = (murmur2(UTF-8 org_id) & 0x7fffffff) mod the topic's partition count: Kafka's "
+    "default partitioner applied to the organisation code alone, not to the whole key, so all "
+    "units of one organisation share a partition and each unit's events stay in order. A "
+    "service with its own producer must choose the partition the same way."
+)
+
+
+def partition_for(org_id: str, partitions: int) -> int:
+    """The partition of an organisation's events (PARTITIONING_RULE)."""
+    return (int(murmur2(org_id.encode())) & 0x7FFFFFFF) % partitions
+
+
+class OrgPartitioner(Partitioner):  # type: ignore[misc]  # kafka-python has no type hints
+    """kafka-python partitioner for keys `org_id/unit_id`: the partition of the organisation."""
+
+    def partition(
+        self,
+        topic: str,
+        key: Any,
+        serialized_key: bytes,
+        value: Any,
+        serialized_value: Any,
+        cluster: Any,
+    ) -> int:
+        partitions: list[int] = sorted(cluster.partitions_for_topic(topic))
+        org_id = bytes(serialized_key).split(b"/", 1)[0].decode()
+        return partitions[partition_for(org_id, len(partitions))]
+
+
+DEFAULT_CONNECT_SECONDS = 10.0
+LINGER_MS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaTimeouts:
+    """How long to wait for the broker before giving up with a TransportError."""
+
+    connect_seconds: float = DEFAULT_CONNECT_SECONDS
+    delivery_seconds: float = 60.0
+
+
+class EventProducer:
+    """Sends validated events to their topics; creates the topics that are missing.
+
+    Opening raises TransportError when the broker cannot be reached within
+    `timeouts.connect_seconds`. `send` queues; `flush` waits until every queued event is
+    acknowledged by all in-sync replicas, and raises TransportError for any that was not.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str | None = None,
+        timeouts: KafkaTimeouts | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap or settings.kafka_bootstrap
+        self.timeouts = timeouts or KafkaTimeouts()
+        self._settings = settings
+        self.delivered_by_topic: Counter[str] = Counter()
+        self._failures: list[BaseException] = []
+        servers = [server.strip() for server in self.bootstrap.split(",") if server.strip()]
+        # kafka-python leaks a thread and sockets when its bootstrap fails, so first make sure
+        # a broker answers at all
+        _reach_any(servers, self.timeouts.connect_seconds, self._unreachable)
+        connect_ms = int(self.timeouts.connect_seconds * 1000)
+        common: dict[str, Any] = {
+            "bootstrap_servers": servers,
+            "client_id": "pipeline-publish",
+            "bootstrap_timeout_ms": connect_ms,
+        }
+        try:
+            self._create_missing_topics(common)
+            delivery_ms = int(self.timeouts.delivery_seconds * 1000)
+            self._producer = KafkaProducer(
+                **common,
+                enable_idempotence=True,
+                acks="all",
+                partitioner=OrgPartitioner(),
+                linger_ms=LINGER_MS,
+                max_block_ms=connect_ms,
+                # kafka-python refuses less than its request timeout (30 s) plus linger_ms
+                delivery_timeout_ms=max(delivery_ms, 30_000 + LINGER_MS),
+            )
+        except KafkaTimeoutError as exc:
+            raise self._unreachable(exc) from exc
+        except KafkaError as exc:
+            raise TransportError(f"Kafka at {self.bootstrap} refused the publisher: {exc}") from exc
+
+    def send(self, event: AnyEvent, raw: bytes) -> None:
+        """Queue `raw` (the bytes `event` was validated from) for its topic, keyed by unit."""
+        topic = self._settings.topic(event.event_type.value)
+        try:
+            future = self._producer.send(topic, value=raw, key=event.unit_key.encode())
+        except KafkaError as exc:
+            raise TransportError(f"Kafka refused an event for {topic}: {exc}") from exc
+        future.add_callback(self._delivered, topic)
+        future.add_errback(self._failures.append)
+
+    def flush(self) -> None:
+        """Wait for every queued event; TransportError if any was not delivered."""
+        try:
+            self._producer.flush(timeout=self.timeouts.delivery_seconds)
+        except KafkaError as exc:
+            raise TransportError(
+                f"Kafka at {self.bootstrap} did not acknowledge the events within "
+                f"{self.timeouts.delivery_seconds:g} s: {exc}"
+            ) from exc
+        if self._failures:
+            failures, self._failures = self._failures, []
+            raise TransportError(
+                f"{len(failures)} event(s) were not delivered to Kafka at {self.bootstrap}: "
+                f"{failures[0]}"
+            )
+
+    @property
+    def delivered(self) -> int:
+        return sum(self.delivered_by_topic.values())
+
+    def close(self) -> None:
+        """Flush what is queued (best effort) and release the connection."""
+        self._producer.close(timeout=self.timeouts.delivery_seconds)
+
+    def _delivered(self, topic: str, _metadata: Any) -> None:
+        self.delivered_by_topic[topic] += 1
+
+    def _create_missing_topics(self, common: dict[str, Any]) -> None:
+        wanted = {self._settings.topic(t.value) for t in EventType}
+        admin = KafkaAdminClient(**common)
+        try:
+            missing = sorted(wanted - set(admin.list_topics()))
+            if not missing:
+                return
+            partitions = self._settings.topic_partitions
+            spec = {
+                name: {"num_partitions": partitions, "replication_factor": -1} for name in missing
+            }
+            with contextlib.suppress(TopicAlreadyExistsError):  # created by another meanwhile
+                admin.create_topics(spec, wait_for_metadata=True)
+            log.info("created topics %s with %d partitions", ", ".join(missing), partitions)
+        finally:
+            admin.close()
+
+    def _unreachable(self, exc: Exception) -> TransportError:
+        return TransportError(
+            f"cannot reach Kafka at {self.bootstrap} within {self.timeouts.connect_seconds:g} s "
+            f"({exc}); is the broker running? (PIPELINE_KAFKA_BOOTSTRAP or --bootstrap)"
+        )
+
+
+def _reach_any(
+    servers: list[str], timeout: float, failure: Callable[[Exception], TransportError]
+) -> None:
+    """Return once one of `servers` (`host:port`) accepts a TCP connection within `timeout`."""
+    deadline = time.monotonic() + timeout
+    error: Exception = OSError("no bootstrap server given")
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection(
+                (host.strip("[]"), int(port)), timeout=max(deadline - time.monotonic(), 0.001)
+            ):
+                return
+        except (OSError, ValueError) as exc:
+            error = exc
+    raise failure(error)

@@ -1,0 +1,179 @@
+"""`pipeline publish PATH...` (CONTRACT.md §3): validate JSON Lines, publish the good lines.
+
+Every line is validated before it is sent. A bad line is reported by place, reason and field
+only (never its text: free text may hold personal data) and is not sent; an event id seen
+earlier in the input is counted as a duplicate and not sent again. Exit status 0 when the input
+was published, bad lines included; 2 when it could not be (unreadable file, broker down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from pipeline.adapters.publisher import DEFAULT_CONNECT_SECONDS, EventProducer, KafkaTimeouts
+from pipeline.core.decode import Rejection, decode
+from pipeline.errors import InputError, PipelineError
+from pipeline.progress import Progress
+from pipeline.publishing import settings_from_environment
+
+COULD_NOT_PUBLISH = 2
+
+
+@dataclass(slots=True)
+class PublishSummary:
+    """What became of the input: `read = valid + rejected + duplicates` (non-blank lines)."""
+
+    read: int = 0
+    valid: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    published_by_topic: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def published(self) -> int:
+        return sum(self.published_by_topic.values())
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "read": self.read,
+            "published": self.published,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
+            "published_by_topic": dict(sorted(self.published_by_topic.items())),
+            "valid": self.valid,
+        }
+
+
+def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `pipeline publish`."""
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="JSON Lines file, or - for stdin")
+    parser.add_argument(
+        "--bootstrap",
+        metavar="SERVERS",
+        help="Kafka bootstrap servers (default: PIPELINE_KAFKA_BOOTSTRAP, else localhost:9092)",
+    )
+    parser.add_argument("--summary-json", type=Path, metavar="FILE", help="write the summary")
+    parser.add_argument(
+        "--check", action="store_true", help="validate only: report, publish nothing"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_CONNECT_SECONDS,
+        metavar="SECONDS",
+        help="give up when the broker cannot be reached within this time (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-reported",
+        type=int,
+        default=100,
+        metavar="N",
+        help="report at most N bad lines one by one; the summary counts all (default 100)",
+    )
+
+
+def run_publish(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """Run `pipeline publish` with parsed `args`; returns the exit status."""
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO lines are not for users
+    producer: EventProducer | None = None
+    inputs: list[tuple[str, BinaryIO, int]] = []
+    summary = PublishSummary()
+    try:
+        for path in args.paths:
+            inputs.append(_open(path))
+        if not args.check:
+            timeouts = KafkaTimeouts(connect_seconds=args.timeout)
+            producer = EventProducer(settings_from_environment(), args.bootstrap, timeouts)
+        _publish_lines(inputs, producer, summary, args.max_reported, stderr)
+        if producer is not None:
+            producer.flush()
+    except PipelineError as exc:
+        print(f"pipeline publish: {exc}", file=stderr)
+        return COULD_NOT_PUBLISH
+    finally:
+        for name, handle, _ in inputs:
+            if name != "-":
+                handle.close()
+        if producer is not None:
+            summary.published_by_topic.update(producer.delivered_by_topic)
+            producer.close()
+    print(format_summary(summary, checked_only=args.check), file=stdout)
+    if args.summary_json is not None:
+        args.summary_json.write_text(json.dumps(summary.as_json(), indent=2) + "\n")
+    return 0
+
+
+def _publish_lines(
+    inputs: list[tuple[str, BinaryIO, int]],
+    producer: EventProducer | None,
+    summary: PublishSummary,
+    max_reported: int,
+    stderr: TextIO,
+) -> None:
+    seen: set[int] = set()
+    progress = Progress(stderr, sum(size for _, _, size in inputs) or None, "bytes")
+    consumed = 0
+    try:
+        for name, handle, _ in inputs:
+            for number, line in enumerate(handle, start=1):
+                consumed += len(line)
+                raw = line.strip()
+                if not raw:
+                    continue
+                summary.read += 1
+                outcome = decode(raw)
+                if isinstance(outcome, Rejection):
+                    summary.rejected += 1
+                    summary.rejected_by_reason[outcome.reason.value] += 1
+                    if summary.rejected <= max_reported:
+                        where = f" at {outcome.field}" if outcome.field else ""
+                        print(
+                            f"{_label(name)}:{number}: {outcome.reason.value}{where}", file=stderr
+                        )
+                elif outcome.event_id.int in seen:
+                    summary.duplicates += 1
+                else:
+                    seen.add(outcome.event_id.int)
+                    summary.valid += 1
+                    if producer is not None:
+                        producer.send(outcome, raw)
+                progress.advance(consumed, summary.read)
+    finally:
+        progress.close()
+    if summary.rejected > max_reported:
+        print(f"... and {summary.rejected - max_reported:,} more bad lines", file=stderr)
+
+
+def format_summary(summary: PublishSummary, *, checked_only: bool) -> str:
+    """The summary for people, one fact per line."""
+    outcome = "valid" if checked_only else "published"
+    count = summary.valid if checked_only else summary.published
+    lines = [
+        f"read {summary.read:,} lines: {count:,} {outcome}, {summary.rejected:,} rejected, "
+        f"{summary.duplicates:,} duplicates"
+    ]
+    lines += [f"  {topic}: {n:,}" for topic, n in sorted(summary.published_by_topic.items())]
+    lines += [f"  rejected {r}: {n:,}" for r, n in sorted(summary.rejected_by_reason.items())]
+    return "\n".join(lines)
+
+
+def _open(path: str) -> tuple[str, BinaryIO, int]:
+    if path == "-":
+        return path, sys.stdin.buffer, 0
+    try:
+        return path, Path(path).open("rb"), Path(path).stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _label(name: str) -> str:
+    return "<stdin>" if name == "-" else name
