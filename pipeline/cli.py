@@ -11,12 +11,12 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.analysis.spc_csv import add_spc_arguments, run_spc
+from pipeline.core.windows import WindowKind
 from pipeline.demo import add_demo_arguments, add_report_arguments, run_demo_command, run_report
+from pipeline.errors import PipelineError
 from pipeline.publish_cli import add_publish_arguments, run_publish
 from pipeline.runtime.worker_cli import add_worker_arguments, run_worker
 from pipeline.simulate import add_simulate_arguments, run_simulate
-from pipeline.core.windows import WindowKind
-from pipeline.errors import PipelineError
 
 Command = Callable[[argparse.Namespace], int]
 

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from pipeline.adapters.publisher import EventProducer, KafkaTimeouts
 from pipeline.core.decode import Rejection, RejectReason, decode

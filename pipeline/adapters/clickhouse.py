@@ -157,11 +157,16 @@ class ClickHouseSink:
                 raise _classify(exc, f"read {table}") from exc
 
     def latest_alerts(self) -> list[Alert]:
-        return [alert_from_row(row) for row in self.query_dicts(
-            f"SELECT * FROM {self.database}.alerts FINAL ORDER BY window_start, alert_id"
-        )]
+        return [
+            alert_from_row(row)
+            for row in self.query_dicts(
+                f"SELECT * FROM {self.database}.alerts FINAL ORDER BY window_start, alert_id"
+            )
+        ]
 
-    def query_dicts(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def query_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Run a read query; rows as dicts keyed by column name."""
         try:
             result = self._client.query(sql, parameters=parameters)

@@ -102,7 +102,9 @@ class UnitWindowAggregate:
 
     @property
     def harm_weighted(self) -> int:
-        return sum(n * HARM_WEIGHTS[h] for h, n in zip(HARM_ORDER, self.incidents_by_harm, strict=True))
+        return sum(
+            n * HARM_WEIGHTS[h] for h, n in zip(HARM_ORDER, self.incidents_by_harm, strict=True)
+        )
 
     @property
     def activity(self) -> float | None:

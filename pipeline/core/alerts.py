@@ -66,9 +66,7 @@ class Alert(BaseModel):
 
     def same_finding(self, other: Alert) -> bool:
         """True when two versions say the same thing (processing time aside)."""
-        return self.model_dump(exclude={"detected_at"}) == other.model_dump(
-            exclude={"detected_at"}
-        )
+        return self.model_dump(exclude={"detected_at"}) == other.model_dump(exclude={"detected_at"})
 
     def to_json(self) -> str:
         """The contract's JSON form: RFC 3339 timestamps, evidence as an object."""

@@ -88,7 +88,9 @@ class Engine:
         """The latest version of every alert raised so far (withdrawn ones included)."""
         return self._book.latest()
 
-    def restore(self, payloads: Iterable[bytes], alerts: Iterable[Alert], now: datetime) -> BatchResult:
+    def restore(
+        self, payloads: Iterable[bytes], alerts: Iterable[Alert], now: datetime
+    ) -> BatchResult:
         """Rebuild state from what the sink holds.
 
         `payloads` are stored `StoredEvent.payload`s; `alerts` the latest stored version of each
@@ -164,9 +166,7 @@ class Engine:
         for window in windows:
             state = unit_windows.get(window)
             if state is None:
-                state = unit_windows[window] = UnitWindowState(
-                    event.org_id, event.unit_id, window
-                )
+                state = unit_windows[window] = UnitWindowState(event.org_id, event.unit_id, window)
             _apply(state, event)
         self._watermark.observe(event.occurred_at)
         return windows, late
@@ -195,9 +195,7 @@ class Engine:
         for unit, windows in self._units.items():
             if unit[0] in orgs:
                 series[unit] = [
-                    windows[w].snapshot()
-                    for w in sorted(windows)
-                    if self._watermark.is_closed(w)
+                    windows[w].snapshot() for w in sorted(windows) if self._watermark.is_closed(w)
                 ]
         return self._book.judge(series, units, now)
 

@@ -26,9 +26,7 @@ class FindingSource(Protocol):
 
     def unit_findings(self, series: Sequence[UnitWindowAggregate]) -> list[Finding]: ...
 
-    def org_findings(
-        self, units: Mapping[str, Sequence[UnitWindowAggregate]]
-    ) -> list[Finding]: ...
+    def org_findings(self, units: Mapping[str, Sequence[UnitWindowAggregate]]) -> list[Finding]: ...
 
 
 class AlertBook:
@@ -85,8 +83,9 @@ class AlertBook:
                 and alert.alert_id not in found_ids
                 and alert.status is not AlertStatus.WITHDRAWN
             ):
-                changes.append(alert.model_copy(update={"status": AlertStatus.WITHDRAWN,
-                                                        "detected_at": stamp}))
+                changes.append(
+                    alert.model_copy(update={"status": AlertStatus.WITHDRAWN, "detected_at": stamp})
+                )
         for alert in changes:
             self._latest[alert.alert_id] = alert
         return sorted(changes, key=lambda a: (a.window_start, a.org_id, a.unit_id, a.kind))

@@ -46,12 +46,15 @@ def test_migrations_apply_once_and_in_order(sink: ClickHouseSink) -> None:
 def test_a_batch_written_twice_is_stored_once(sink: ClickHouseSink) -> None:
     fresh(sink, "twice")
     engine = Engine(EngineConfig(), b"k" * 32)
-    batch = raw(
-        feedback(rating=1),
-        incident(description="patient 943 476 5919 fell", patient_ref="MRN123"),
-        metric(),
-        response(note="seen"),
-    ) + [RawMessage(b"{not json", "test:bad")]
+    batch = [
+        *raw(
+            feedback(rating=1),
+            incident(description="patient 943 476 5919 fell", patient_ref="MRN123"),
+            metric(),
+            response(note="seen"),
+        ),
+        RawMessage(b"{not json", "test:bad"),
+    ]
     result = engine.process(batch, NOW)
     sink.write(result, RECEIVED, token="t")
     sink.write(result, RECEIVED, token="t")

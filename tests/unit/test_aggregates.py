@@ -42,8 +42,14 @@ def test_incidents_by_harm_and_weighted_rate_per_activity() -> None:
     s.add_incident(Harm.NONE, IncidentCategory.FALL)
     s.add_incident(Harm.MODERATE, IncidentCategory.MEDICATION)
     s.add_incident(Harm.SEVERE, IncidentCategory.FALL)
-    s.add_report(report(numerator=500, denominator=1000, period_start="2024-03-04T00:00:00+00:00",
-                        period_end="2024-03-11T00:00:00+00:00"))
+    s.add_report(
+        report(
+            numerator=500,
+            denominator=1000,
+            period_start="2024-03-04T00:00:00+00:00",
+            period_end="2024-03-11T00:00:00+00:00",
+        )
+    )
     agg = s.snapshot()
     assert agg.incidents == 3
     assert agg.harmful_incidents == 2
@@ -56,8 +62,14 @@ def test_monthly_report_is_spread_over_the_weeks_it_overlaps() -> None:
     # The week 26 Feb - 4 Mar overlaps February by 4 days and March by 3.
     straddling = window_of(datetime.fromisoformat("2024-02-27T00:00:00+00:00"), WindowKind.WEEK)
     s = UnitWindowState("RXA", "ED", straddling)
-    s.add_report(report(period_start="2024-02-01T00:00:00+00:00",
-                        period_end="2024-03-01T00:00:00+00:00", numerator=900, denominator=1000))
+    s.add_report(
+        report(
+            period_start="2024-02-01T00:00:00+00:00",
+            period_end="2024-03-01T00:00:00+00:00",
+            numerator=900,
+            denominator=1000,
+        )
+    )
     s.add_report(report(numerator=990, denominator=1000))  # March
     (target,) = s.snapshot().targets
     february_share, march_share = 4 / 29, 3 / 31
@@ -83,8 +95,11 @@ def test_a_revision_supersedes_whatever_the_arrival_order() -> None:
 
 def test_lower_is_better_target() -> None:
     s = state()
-    s.add_report(report(metric="falls_rate", numerator=3, denominator=100, target=0.05,
-                        higher_is_better=False))
+    s.add_report(
+        report(
+            metric="falls_rate", numerator=3, denominator=100, target=0.05, higher_is_better=False
+        )
+    )
     assert s.snapshot().targets_met is True
 
 

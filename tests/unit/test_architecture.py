@@ -6,9 +6,24 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pipeline"
-FORBIDDEN_IN_CORE = ("faust", "kafka", "aiokafka", "clickhouse_connect", "chdb", "prometheus_client",
-                     "urllib", "http", "socket", "os", "time", "pipeline.adapters",
-                     "pipeline.runtime", "pipeline.settings", "pipeline.wiring", "pipeline.cli")
+FORBIDDEN_IN_CORE = (
+    "faust",
+    "kafka",
+    "aiokafka",
+    "clickhouse_connect",
+    "chdb",
+    "prometheus_client",
+    "urllib",
+    "http",
+    "socket",
+    "os",
+    "time",
+    "pipeline.adapters",
+    "pipeline.runtime",
+    "pipeline.settings",
+    "pipeline.wiring",
+    "pipeline.cli",
+)
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -45,6 +60,8 @@ def test_the_core_reads_no_clock() -> None:
     readers = {
         path.name
         for path in (PACKAGE / "core").glob("*.py")
-        if any(call in path.read_text() for call in ("datetime.now", "datetime.utcnow", "date.today"))
+        if any(
+            call in path.read_text() for call in ("datetime.now", "datetime.utcnow", "date.today")
+        )
     }
     assert not readers

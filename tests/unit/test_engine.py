@@ -97,11 +97,14 @@ def test_aggregates_do_not_depend_on_order_or_batch_size(seed: int) -> None:
     for day in range(60):
         stamp = (datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=day, hours=9)).isoformat()
         for unit in ("ED", "AMU"):
-            events += [feedback(unit_id=unit, occurred_at=stamp, rating=rng.randint(1, 6))
-                       for _ in range(3)]
+            events += [
+                feedback(unit_id=unit, occurred_at=stamp, rating=rng.randint(1, 6))
+                for _ in range(3)
+            ]
             events.append(incident(unit_id=unit, occurred_at=stamp))
-    events.append(metric(period_start="2024-01-01T00:00:00+00:00",
-                         period_end="2024-02-01T00:00:00+00:00"))
+    events.append(
+        metric(period_start="2024-01-01T00:00:00+00:00", period_end="2024-02-01T00:00:00+00:00")
+    )
     messages = raw(*events)
 
     def run(ordered: list[RawMessage], size: int) -> dict[tuple[str, str, datetime], Any]:

@@ -1,3 +1,4 @@
+import itertools
 from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given
@@ -33,14 +34,16 @@ def test_windows_between_covers_a_month_with_its_weeks() -> None:
     assert weeks[0].start == at("2024-01-29T00:00:00+00:00")
     assert weeks[-1].start == at("2024-02-26T00:00:00+00:00")
     assert len(weeks) == 5
-    assert all(a.end == b.start for a, b in zip(weeks, weeks[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(weeks))
 
 
 def test_overlap_seconds() -> None:
     week = window_of(at("2024-02-28T00:00:00+00:00"), WindowKind.WEEK)  # 26 Feb - 4 Mar
     february = (at("2024-02-01T00:00:00+00:00"), at("2024-03-01T00:00:00+00:00"))
     assert week.overlap_seconds(*february) == timedelta(days=4).total_seconds()
-    assert week.overlap_seconds(at("2025-01-01T00:00:00+00:00"), at("2025-02-01T00:00:00+00:00")) == 0
+    assert (
+        week.overlap_seconds(at("2025-01-01T00:00:00+00:00"), at("2025-02-01T00:00:00+00:00")) == 0
+    )
 
 
 def test_watermark_closes_a_window_after_the_allowed_lateness() -> None:
