@@ -46,3 +46,4 @@ clean:
 	rm -rf $(VENV) data .cache .pytest_cache .mypy_cache .ruff_cache
 
 include Makefile.kafka
+include Makefile.ops

@@ -8,6 +8,7 @@ that honour tokens and are keyed for replacement, so a retried or replayed batch
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,10 @@ from pipeline.core.alerts import Alert
 from pipeline.core.engine import BatchResult
 from pipeline.errors import SinkError, SinkUnavailable
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse"
+_SOURCE_MIGRATIONS = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse"
+_INSTALLED_MIGRATIONS = Path(sys.prefix) / "share" / "quality-pipeline" / "clickhouse"
+# A source checkout (editable install) reads its own files; a wheel ships them as data files.
+MIGRATIONS_DIR = _SOURCE_MIGRATIONS if _SOURCE_MIGRATIONS.is_dir() else _INSTALLED_MIGRATIONS
 _INSERT_SETTINGS = {"date_time_input_format": "best_effort", "async_insert": 0}
 
 

@@ -1,0 +1,206 @@
+-- The pipeline's tables for a ClickHouse cluster: the local (per-shard, replicated) half.
+-- The same columns, sorting keys, partitions and retention as schemas/clickhouse/0001-0004
+-- (tests/unit/test_deploy_clickhouse.py checks they stay the same); README.md beside this file
+-- explains the layout. Run once, as an admin, on any node:
+--   clickhouse-client --multiquery < 01_local_tables.sql
+-- {cluster}, {shard} and {replica} are server macros (config.d/macros.xml on each node);
+-- {database} is filled in by ClickHouse itself.
+
+CREATE DATABASE IF NOT EXISTS quality ON CLUSTER '{cluster}';
+
+CREATE TABLE IF NOT EXISTS quality.incident_reports_local ON CLUSTER '{cluster}'
+(
+    event_id UUID,
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    occurred_at DateTime64(6, 'UTC'),
+    source LowCardinality(String),
+    category LowCardinality(String),
+    harm LowCardinality(String),
+    reporter_role String,
+    patient_pseudonym String,
+    description_redacted String,
+    free_text_chars UInt32,
+    nhs_numbers_redacted UInt16,
+    other_identifiers_redacted UInt16,
+    late UInt8,
+    origin String,
+    payload String CODEC(ZSTD(3)),
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/incident_reports', '{replica}')
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (org_id, unit_id, event_id)
+TTL toDateTime(ingested_at) + INTERVAL 400 DAY
+SETTINGS replicated_deduplication_window = 10000, ttl_only_drop_parts = 1;
+
+CREATE TABLE IF NOT EXISTS quality.target_metrics_local ON CLUSTER '{cluster}'
+(
+    event_id UUID,
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    occurred_at DateTime64(6, 'UTC'),
+    source LowCardinality(String),
+    metric LowCardinality(String),
+    period_start DateTime64(6, 'UTC'),
+    period_end DateTime64(6, 'UTC'),
+    numerator UInt64,
+    denominator UInt64,
+    target Float64,
+    higher_is_better UInt8,
+    late UInt8,
+    origin String,
+    payload String CODEC(ZSTD(3)),
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/target_metrics', '{replica}')
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (org_id, unit_id, event_id)
+TTL toDateTime(ingested_at) + INTERVAL 400 DAY
+SETTINGS replicated_deduplication_window = 10000, ttl_only_drop_parts = 1;
+
+CREATE TABLE IF NOT EXISTS quality.patient_feedback_local ON CLUSTER '{cluster}'
+(
+    event_id UUID,
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    occurred_at DateTime64(6, 'UTC'),
+    source LowCardinality(String),
+    rating UInt8,
+    channel LowCardinality(String),
+    comment_redacted String,
+    themes Array(LowCardinality(String)),
+    free_text_chars UInt32,
+    nhs_numbers_redacted UInt16,
+    other_identifiers_redacted UInt16,
+    late UInt8,
+    origin String,
+    payload String CODEC(ZSTD(3)),
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/patient_feedback', '{replica}')
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (org_id, unit_id, event_id)
+TTL toDateTime(ingested_at) + INTERVAL 400 DAY
+SETTINGS replicated_deduplication_window = 10000, ttl_only_drop_parts = 1;
+
+CREATE TABLE IF NOT EXISTS quality.alert_responses_local ON CLUSTER '{cluster}'
+(
+    event_id UUID,
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    occurred_at DateTime64(6, 'UTC'),
+    source LowCardinality(String),
+    alert_id String,
+    response LowCardinality(String),
+    responder_role String,
+    note_redacted String,
+    free_text_chars UInt32,
+    nhs_numbers_redacted UInt16,
+    other_identifiers_redacted UInt16,
+    late UInt8,
+    origin String,
+    payload String CODEC(ZSTD(3)),
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/alert_responses', '{replica}')
+ORDER BY (alert_id, event_id)
+TTL toDateTime(ingested_at) + INTERVAL 1096 DAY
+SETTINGS replicated_deduplication_window = 10000, ttl_only_drop_parts = 1;
+
+CREATE TABLE IF NOT EXISTS quality.rejected_events_local ON CLUSTER '{cluster}'
+(
+    rejection_id String,
+    reason LowCardinality(String),
+    field String,
+    detail String,
+    raw_base64 String CODEC(ZSTD(3)),
+    raw_preview String,
+    origin String,
+    received_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/rejected_events', '{replica}')
+PARTITION BY toYYYYMM(received_at)
+ORDER BY (reason, rejection_id)
+TTL toDateTime(received_at) + INTERVAL 90 DAY
+SETTINGS replicated_deduplication_window = 10000, ttl_only_drop_parts = 1;
+
+CREATE TABLE IF NOT EXISTS quality.unit_windows_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    window_kind LowCardinality(String),
+    window_start DateTime('UTC'),
+    window_end DateTime('UTC'),
+    fft_counts Array(UInt32),
+    fft_responses UInt32,
+    fft_positive UInt32,
+    fft_negative UInt32,
+    positive_share Nullable(Float64),
+    negative_share Nullable(Float64),
+    incidents_by_harm Array(UInt32),
+    incidents_by_category Array(UInt32),
+    incidents UInt32,
+    harmful_incidents UInt32,
+    harm_weighted UInt32,
+    activity Nullable(Float64),
+    harm_weighted_rate Nullable(Float64),
+    targets_met Nullable(UInt8),
+    target_metrics Array(LowCardinality(String)),
+    target_attainment Array(Float64),
+    target_values Array(Float64),
+    target_numerators Array(Float64),
+    target_denominators Array(Float64),
+    contributions UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/unit_windows', '{replica}', contributions)
+PARTITION BY toYear(window_start)
+ORDER BY (org_id, unit_id, window_kind, window_start)
+SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS quality.alerts_local ON CLUSTER '{cluster}'
+(
+    alert_id String,
+    kind LowCardinality(String),
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    window_start DateTime64(6, 'UTC'),
+    window_end DateTime64(6, 'UTC'),
+    severity LowCardinality(String),
+    status LowCardinality(String),
+    summary String,
+    evidence String,
+    detected_at DateTime64(6, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/alerts', '{replica}', detected_at)
+ORDER BY alert_id
+SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS quality.alert_history_local ON CLUSTER '{cluster}'
+(
+    alert_id String,
+    kind LowCardinality(String),
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    window_start DateTime64(6, 'UTC'),
+    window_end DateTime64(6, 'UTC'),
+    severity LowCardinality(String),
+    status LowCardinality(String),
+    summary String,
+    evidence String,
+    detected_at DateTime64(6, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/alert_history', '{replica}')
+ORDER BY (alert_id, detected_at)
+SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS quality.alert_deliveries_local ON CLUSTER '{cluster}'
+(
+    route LowCardinality(String),
+    alert_id String,
+    detected_at DateTime64(6, 'UTC'),
+    delivered_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/alert_deliveries', '{replica}')
+ORDER BY (route, alert_id, detected_at)
+SETTINGS replicated_deduplication_window = 10000;

@@ -1,0 +1,44 @@
+-- The pipeline's tables for a ClickHouse cluster: the Distributed half. These carry the names
+-- the pipeline and the dashboards use (quality.patient_feedback, ...), so neither changes; each
+-- reads from and writes to the *_local tables of every shard. Run after 01_local_tables.sql.
+--
+-- Sharding keys keep everything about one unit on one shard: every version of a row (the same
+-- event_id, the same unit window, the same alert) lands on the same shard, so ReplacingMergeTree
+-- replaces it there and FINAL, applied shard by shard, stays correct. Rows without a unit
+-- (rejections, deliveries) are spread by their own id.
+
+CREATE TABLE IF NOT EXISTS quality.incident_reports ON CLUSTER '{cluster}'
+AS quality.incident_reports_local
+ENGINE = Distributed('{cluster}', quality, incident_reports_local, cityHash64(org_id, unit_id));
+
+CREATE TABLE IF NOT EXISTS quality.target_metrics ON CLUSTER '{cluster}'
+AS quality.target_metrics_local
+ENGINE = Distributed('{cluster}', quality, target_metrics_local, cityHash64(org_id, unit_id));
+
+CREATE TABLE IF NOT EXISTS quality.patient_feedback ON CLUSTER '{cluster}'
+AS quality.patient_feedback_local
+ENGINE = Distributed('{cluster}', quality, patient_feedback_local, cityHash64(org_id, unit_id));
+
+CREATE TABLE IF NOT EXISTS quality.alert_responses ON CLUSTER '{cluster}'
+AS quality.alert_responses_local
+ENGINE = Distributed('{cluster}', quality, alert_responses_local, cityHash64(org_id, unit_id));
+
+CREATE TABLE IF NOT EXISTS quality.rejected_events ON CLUSTER '{cluster}'
+AS quality.rejected_events_local
+ENGINE = Distributed('{cluster}', quality, rejected_events_local, cityHash64(rejection_id));
+
+CREATE TABLE IF NOT EXISTS quality.unit_windows ON CLUSTER '{cluster}'
+AS quality.unit_windows_local
+ENGINE = Distributed('{cluster}', quality, unit_windows_local, cityHash64(org_id, unit_id));
+
+CREATE TABLE IF NOT EXISTS quality.alerts ON CLUSTER '{cluster}'
+AS quality.alerts_local
+ENGINE = Distributed('{cluster}', quality, alerts_local, cityHash64(org_id, unit_id));
+
+CREATE TABLE IF NOT EXISTS quality.alert_history ON CLUSTER '{cluster}'
+AS quality.alert_history_local
+ENGINE = Distributed('{cluster}', quality, alert_history_local, cityHash64(org_id, unit_id));
+
+CREATE TABLE IF NOT EXISTS quality.alert_deliveries ON CLUSTER '{cluster}'
+AS quality.alert_deliveries_local
+ENGINE = Distributed('{cluster}', quality, alert_deliveries_local, cityHash64(alert_id));

@@ -1,0 +1,20 @@
+-- The migration ledger, replicated to every node of the cluster (one ZooKeeper path for all
+-- shards), marked with the migrations that 01 and 02 already cover. `pipeline migrate` then
+-- finds nothing to do and never runs a single-node statement (ALTER ... MODIFY TTL on a
+-- Distributed table would fail). A later migration must be written for the cluster too: add
+-- its ON CLUSTER form here (or beside it) and its version to this list.
+
+CREATE TABLE IF NOT EXISTS quality.schema_migrations ON CLUSTER '{cluster}'
+(
+    version UInt32,
+    name String,
+    applied_at DateTime DEFAULT now()
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/schema_migrations', '{replica}')
+ORDER BY version;
+
+INSERT INTO quality.schema_migrations (version, name) VALUES
+    (1, '0001_events'),
+    (2, '0002_windows_alerts'),
+    (3, '0003_alert_deliveries'),
+    (4, '0004_retention');

@@ -1,0 +1,244 @@
+"""Every ClickHouse panel of every dashboard, run on the real engine (chDB) against two trusts:
+
+- `simulated`: the pipeline's own synthetic trust (pipeline.simulate), replayed through the
+  embedded runner, so the tables hold exactly what the pipeline writes;
+- `synthetic`: bench.dashboard_queries.generate's trust, written by ClickHouse itself, which has
+  open, unanswered and resolved alerts by construction.
+
+Each panel's rawSql is expanded as Grafana and the ClickHouse plugin would (variables from the
+dashboard's own variable queries, `$__conditionalAll`, `$__timeFilter`...), run, and checked for
+the columns its panel type needs and for rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import clickhouse_connect
+import pytest
+
+from bench.dashboard_queries import (
+    FORMAT_TIME_SERIES,
+    QueryContext,
+    Scale,
+    Target,
+    clickhouse_targets,
+    context_for,
+    generate,
+    load_dashboards,
+    render,
+)
+from pipeline.adapters.clickhouse import ClickHouseSink
+from pipeline.simulate import SimulationConfig, simulate_trust
+from pipeline.wiring import build_embedded, load_settings
+
+pytestmark = pytest.mark.slow
+
+DASHBOARDS = load_dashboards()
+TARGETS = clickhouse_targets(DASHBOARDS)
+DATASETS = ("simulated", "synthetic")
+NUMERIC = re.compile(r"^(Nullable\()?(U?Int\d+|Float\d+|Decimal)")
+TIME = re.compile(r"^(Nullable\()?(DateTime|Date)")
+
+
+@dataclass
+class Warehouse:
+    client: Any
+    ranges: dict[str, tuple[datetime, datetime]]
+
+    def run(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.client.query(sql).result_rows]
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """Both trusts in one embedded ClickHouse (database quality and database synthetic)."""
+    root = tmp_path_factory.mktemp("grafana")
+    dsn = f"chdb://{root / 'clickhouse'}"
+
+    trust = simulate_trust(SimulationConfig(seed=11, orgs=2, units_per_org=4, weeks=40))
+    events = root / "events.jsonl"
+    events.write_text("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in trust.events))
+    runner, sink = build_embedded(load_settings(), dsn=dsn)
+    runner.run([str(events)])
+
+    synthetic = ClickHouseSink(dsn, "synthetic", "week")
+    synthetic.migrate()
+    client = clickhouse_connect.get_client(dsn=dsn)
+    generate(client, "synthetic", Scale.small())
+
+    ranges = {}
+    for name, database in (("simulated", "quality"), ("synthetic", "synthetic")):
+        ((low, high),) = client.query(
+            f"SELECT min(window_start), max(window_end) FROM {database}.unit_windows"
+        ).result_rows
+        ranges[name] = (low.replace(tzinfo=UTC), high.replace(tzinfo=UTC))
+    try:
+        yield Warehouse(client, ranges)
+    finally:
+        client.close()
+        synthetic.close()
+        sink.close()
+
+
+def _database(dataset: str) -> str:
+    return "quality" if dataset == "simulated" else "synthetic"
+
+
+def _in_database(sql: str, dataset: str) -> str:
+    return re.sub(r"\bquality\.", f"{_database(dataset)}.", sql)
+
+
+def _dashboard(target: Target) -> dict[str, Any]:
+    return next(d for d in DASHBOARDS.values() if d["uid"] == target.dashboard_uid)
+
+
+def _context(warehouse: Warehouse, dashboard: dict[str, Any], dataset: str) -> QueryContext:
+    low, high = warehouse.ranges[dataset]
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(_in_database(sql, dataset))
+
+    return context_for(dashboard, low, high, run, interval_s=86400)
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_dashboard_variables_have_options(warehouse: Warehouse, dataset: str) -> None:
+    for dashboard in DASHBOARDS.values():
+        ctx = _context(warehouse, dashboard, dataset)
+        for variable in dashboard.get("templating", {}).get("list", []):
+            value = ctx.variables.get(variable["name"])
+            assert value not in (None, "", []), f"{dashboard['uid']}: ${variable['name']} empty"
+
+
+def _columns(result: Any) -> list[tuple[str, str]]:
+    return [(n, t.name) for n, t in zip(result.column_names, result.column_types, strict=True)]
+
+
+def _check_shape(target: Target, columns: list[tuple[str, str]], rows: list[Any]) -> None:
+    names = [name for name, _ in columns]
+    numeric = [name for name, kind in columns if NUMERIC.match(kind)]
+    assert len(names) == len(set(names)), f"duplicate column names {names}"
+    if target.fmt == FORMAT_TIME_SERIES:
+        # Grafana's time series (and the heatmap built on it): a time column first, values.
+        assert names[0] == "time" and TIME.match(columns[0][1]), columns
+        assert numeric, f"no value column in {columns}"
+        times = [row[0] for row in rows]
+        assert times == sorted(times), "a time series must be ordered by time"
+    elif target.panel_type == "stat":
+        assert numeric, f"a stat needs a number: {columns}"
+    elif target.panel_type == "barchart":
+        x_field = target.panel["options"]["xField"]
+        assert x_field in names and x_field not in numeric
+        assert numeric, columns
+    elif target.panel_type == "xychart":
+        assert target.panel["options"]["dims"]["x"] in numeric
+        assert len(numeric) >= 2, columns
+    # Every field a link or override names is a column of the result.
+    config = target.panel.get("fieldConfig", {})
+    wanted = set(re.findall(r"__data\.fields\.(\w+)", json.dumps(config)))
+    wanted |= {
+        o["matcher"]["options"]
+        for o in config.get("overrides", [])
+        if o["matcher"]["id"] == "byName"
+    }
+    assert wanted <= set(names), f"fields {wanted - set(names)} missing from {names}"
+
+
+def _may_be_empty(sql: str, warehouse: Warehouse, dataset: str) -> bool:
+    """Only a list of open alerts may come back empty, and only when no alert is open."""
+    if "status = 'open'" not in sql:
+        return False
+    ((open_alerts,),) = warehouse.run(
+        f"SELECT count() FROM {_database(dataset)}.alerts FINAL WHERE status = 'open'"
+    )
+    return int(open_alerts) == 0
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("target", TARGETS, ids=[t.name for t in TARGETS])
+def test_panel_query_runs_and_fits_its_panel(
+    warehouse: Warehouse, target: Target, dataset: str
+) -> None:
+    dashboard = _dashboard(target)
+    ctx = _context(warehouse, dashboard, dataset)
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(_in_database(sql, dataset))
+
+    sql = _in_database(render(target, dashboard, ctx, run), dataset)
+    assert "$" not in sql, sql
+    result = warehouse.client.query(sql)
+    rows = list(result.result_rows)
+    if not rows and _may_be_empty(sql, warehouse, dataset):
+        return
+    assert rows, f"{target.name} returned no rows on the {dataset} trust:\n{sql}"
+    _check_shape(target, _columns(result), rows)
+
+
+def test_the_synthetic_trust_diverges_where_it_should(warehouse: Warehouse) -> None:
+    """The heatmap is far hotter inside the planted episodes than outside them: the generator
+    and the divergence measure agree."""
+    (target,) = [t for t in TARGETS if t.panel_type == "heatmap"]
+    dashboard = _dashboard(target)
+    ctx = _context(warehouse, dashboard, "synthetic")
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(_in_database(sql, "synthetic"))
+
+    rows = run(render(target, dashboard, ctx, run))
+    episodes = run(
+        "SELECT concat(org_id, ' / ', unit_id), window_start, window_end "
+        "FROM synthetic.alerts FINAL WHERE kind = 'target_experience_divergence'"
+    )
+    inside: list[float] = []
+    outside: list[float] = []
+    for time, unit, divergence in rows:
+        planted = any(u == unit and s <= time < e for u, s, e in episodes)
+        (inside if planted else outside).append(float(divergence))
+    assert inside and outside
+    mean_inside, mean_outside = sum(inside) / len(inside), sum(outside) / len(outside)
+    assert mean_inside > 3 * mean_outside, (mean_inside, mean_outside)
+    assert max(inside) >= 3, "no planted week beyond the lower process limit"
+
+
+def test_time_range_is_honoured(warehouse: Warehouse) -> None:
+    """A narrower range gives fewer rows on a time-filtered panel."""
+    (target,) = [t for t in TARGETS if t.panel_title == "Sample sizes"]
+    dashboard = _dashboard(target)
+    low, high = warehouse.ranges["synthetic"]
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(_in_database(sql, "synthetic"))
+
+    full = context_for(dashboard, low, high, run)
+    half = QueryContext(low, low + (high - low) / 2, full.interval_s, full.variables)
+    rows_full = run(render(target, dashboard, full, run))
+    rows_half = run(render(target, dashboard, half, run))
+    assert 0 < len(rows_half) < len(rows_full)
+    assert all(row[0] <= (low + (high - low) / 2).replace(tzinfo=None) for row in rows_half)
+
+
+def test_generated_trust_matches_the_schema(warehouse: Warehouse) -> None:
+    """What `generate` writes reads back like what the pipeline writes (same tables, types)."""
+    shapes: dict[str, dict[str, list[tuple[str, str]]]] = {"quality": {}, "synthetic": {}}
+    for database, table, name, kind in warehouse.run(
+        "SELECT database, table, name, type FROM system.columns "
+        "WHERE database IN ('quality', 'synthetic') ORDER BY database, table, position"
+    ):
+        shapes[database].setdefault(table, []).append((name, kind))
+    assert shapes["synthetic"] == shapes["quality"]
+    counts = dict(
+        warehouse.run(
+            "SELECT table, sum(rows) FROM system.parts WHERE database = 'synthetic' AND active "
+            "GROUP BY table"
+        )
+    )
+    for table in ("patient_feedback", "incident_reports", "target_metrics", "unit_windows",
+                  "alerts", "alert_history", "alert_responses"):  # fmt: skip
+        assert counts.get(table, 0) > 0, table

@@ -1,0 +1,240 @@
+"""Grafana provisioning and dashboards, statically: the JSON is well formed, every panel uses a
+provisioned data source, ClickHouse SQL uses only known tables, variables and plugin macros,
+and the macro expansion the query tests rely on behaves as the ClickHouse plugin does.
+(tests/integration/test_grafana_queries.py runs every panel's SQL on the real engine.)
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bench.dashboard_queries import (
+    ALL,
+    CLICKHOUSE_PLUGIN,
+    FORMAT_TABLE,
+    FORMAT_TIME_SERIES,
+    PROMETHEUS_PLUGIN,
+    ExpansionError,
+    QueryContext,
+    Target,
+    clickhouse_targets,
+    expand,
+    iter_panels,
+    load_dashboards,
+    targets,
+)
+from pipeline.adapters.clickhouse import load_migrations
+
+REPO = Path(__file__).resolve().parents[2]
+PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"
+USERS = REPO / "deploy" / "clickhouse" / "users.d" / "quality-users.xml"
+EXPECTED_DASHBOARDS = {
+    "quality-overview",
+    "quality-unit",
+    "quality-alerts",
+    "quality-pipeline-health",
+}
+TIME_SERIES_PANELS = {"timeseries", "heatmap"}
+
+DASHBOARDS = load_dashboards()
+CH_TARGETS = clickhouse_targets(DASHBOARDS)
+
+
+def _datasources() -> dict[str, dict[str, Any]]:
+    loaded = yaml.safe_load((PROVISIONING / "datasources" / "quality.yml").read_text())
+    return {d["uid"]: d for d in loaded["datasources"]}
+
+
+def _tables() -> set[str]:
+    names = set()
+    for migration in load_migrations():
+        for statement in migration.statements:
+            match = re.match(r"CREATE TABLE IF NOT EXISTS \{db\}\.(\w+)", statement)
+            if match:
+                names.add(match.group(1))
+    return names
+
+
+def _by_uid(uid: str) -> dict[str, Any]:
+    return next(d for d in DASHBOARDS.values() if d["uid"] == uid)
+
+
+def test_the_four_dashboards_are_there() -> None:
+    uids = [d["uid"] for d in DASHBOARDS.values()]
+    assert sorted(uids) == sorted(EXPECTED_DASHBOARDS)
+    for dashboard in DASHBOARDS.values():
+        assert dashboard["title"] and dashboard["description"]
+        assert dashboard["id"] is None, "provisioned dashboards carry no database id"
+        ids = [p["id"] for p in dashboard["panels"]]
+        assert len(ids) == len(set(ids)), f"{dashboard['uid']}: duplicate panel ids"
+
+
+def test_panels_fit_the_grid_and_explain_themselves() -> None:
+    for dashboard in DASHBOARDS.values():
+        for panel in iter_panels(dashboard):
+            pos = panel["gridPos"]
+            assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, panel["title"]
+            if panel["type"] != "text":
+                assert panel.get("title"), panel
+                assert panel.get("description"), f"{panel['title']} has no description"
+                assert panel.get("targets"), f"{panel['title']} has no query"
+
+
+def test_every_panel_uses_a_provisioned_data_source() -> None:
+    sources = _datasources()
+    for target in targets(DASHBOARDS):
+        source = target.panel["datasource"]
+        assert source["uid"] in sources, target.name
+        assert sources[source["uid"]]["type"] == source["type"] == target.datasource_type
+        assert target.datasource_type in (CLICKHOUSE_PLUGIN, PROMETHEUS_PLUGIN)
+        assert target.query.strip(), f"{target.name}: empty query"
+
+
+def test_clickhouse_data_source_is_the_read_only_user() -> None:
+    (clickhouse,) = [d for d in _datasources().values() if d["type"] == CLICKHOUSE_PLUGIN]
+    data = clickhouse["jsonData"]
+    assert data["username"] == "grafana"
+    assert data["defaultDatabase"] == "quality"
+    assert (data["protocol"], data["port"]) == ("native", 9000)
+    assert clickhouse["secureJsonData"]["password"] == "${CLICKHOUSE_GRAFANA_PASSWORD}"
+    grafana = ET.parse(USERS).getroot().find("users/grafana")
+    assert grafana is not None
+    profile = ET.parse(USERS).getroot().find(f"profiles/{grafana.findtext('profile')}")
+    assert profile is not None and profile.findtext("readonly") == "1"
+
+
+def test_clickhouse_targets_are_sql_with_the_right_format() -> None:
+    assert CH_TARGETS
+    for target in CH_TARGETS:
+        raw = next(t for t in target.panel["targets"] if t["refId"] == target.ref_id)
+        assert raw["editorType"] == "sql", target.name
+        expected = FORMAT_TIME_SERIES if target.panel_type in TIME_SERIES_PANELS else FORMAT_TABLE
+        assert target.fmt == expected, f"{target.name}: format {target.fmt}"
+
+
+def test_sql_reads_only_the_pipelines_tables() -> None:
+    tables = _tables()
+    for target in CH_TARGETS:
+        used = set(re.findall(r"\bquality\.(\w+)", target.query))
+        assert used, f"{target.name} reads no quality table"
+        assert used <= tables, f"{target.name} reads unknown {used - tables}"
+        # Tables replaced by version are read with FINAL (the alert history keeps every
+        # version on purpose).
+        for table in ("unit_windows", "alerts", "alert_responses"):
+            for match in re.finditer(
+                rf"\bquality\.{table}\b(\s+AS\s+\w+)?(\s+FINAL)?", target.query
+            ):
+                assert match.group(2), f"{target.name}: quality.{table} without FINAL"
+
+
+def _variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in dashboard.get("templating", {}).get("list", [])}
+
+
+def test_sql_uses_only_defined_variables_and_known_macros() -> None:
+    moment = datetime(2024, 1, 1, tzinfo=UTC)
+    for target in CH_TARGETS:
+        dashboard = _by_uid(target.dashboard_uid)
+        defined = _variables(dashboard)
+        used = set(re.findall(r"\$\{(\w+)(?::\w+)?\}|\$(?!__)(\w+)", target.query))
+        names = {a or b for a, b in used}
+        assert names <= set(defined), f"{target.name} uses undefined {names - set(defined)}"
+        values: dict[str, str | list[str]] = {name: "X" for name in defined}
+        expand(target.query, QueryContext(moment, moment, 60, values))  # raises if unknown
+
+
+def test_query_variables_read_from_clickhouse() -> None:
+    for dashboard in DASHBOARDS.values():
+        for variable in _variables(dashboard).values():
+            if variable["type"] == "query":
+                assert variable["datasource"]["uid"] == "quality-clickhouse"
+                sql = variable["query"]["rawSql"]
+                assert re.search(r"\bquality\.\w+", sql), variable["name"]
+
+
+def test_data_links_and_overrides_name_real_columns_somewhere() -> None:
+    """Field names in links and overrides are columns the panel's SQL mentions."""
+    for target in CH_TARGETS:
+        panel = target.panel
+        text = str(panel.get("fieldConfig", {}))
+        fields = set(re.findall(r"__data\.fields\.(\w+)", text))
+        overrides = panel.get("fieldConfig", {}).get("overrides", [])
+        fields |= {o["matcher"]["options"] for o in overrides if o["matcher"]["id"] == "byName"}
+        for field in fields:
+            assert re.search(rf"\b{field}\b", target.query), f"{target.name}: no column {field}"
+
+
+def test_dashboards_link_to_each_other_by_uid() -> None:
+    for dashboard in DASHBOARDS.values():
+        for match in re.finditer(r"/d/([\w-]+)", str(dashboard)):
+            assert match.group(1) in EXPECTED_DASHBOARDS, match.group(0)
+
+
+# --------------------------------------------------------------------------------------------
+# The plugin's macro expansion, as emulated for the query tests
+# --------------------------------------------------------------------------------------------
+
+CTX = QueryContext(
+    datetime(2024, 1, 1, tzinfo=UTC),
+    datetime(2024, 2, 1, tzinfo=UTC),
+    interval_s=3600,
+    variables={"org": ["RXA", "R1H"], "unit": "ED", "window": "week", "kind": [ALL]},
+)
+
+
+def test_time_macros_expand_as_the_plugin_does() -> None:
+    assert expand("WHERE $__timeFilter(t)", CTX) == (
+        "WHERE t >= toDateTime(1704067200) AND t <= toDateTime(1706745600)"
+    )
+    assert expand("$__fromTime, $__toTime", CTX) == "toDateTime(1704067200), toDateTime(1706745600)"
+    assert expand("$__timeFilter_ms(t)", CTX) == (
+        "t >= fromUnixTimestamp64Milli(1704067200000) "
+        "AND t <= fromUnixTimestamp64Milli(1706745600000)"
+    )
+    assert (
+        expand("$__timeInterval(t)", CTX)
+        == "toStartOfInterval(toDateTime(t), INTERVAL 3600 second)"
+    )
+    assert expand("$__interval_s", CTX) == "3600"
+    assert (
+        expand("$__dateFilter(d)", CTX) == "d >= toDate('2024-01-01') AND d <= toDate('2024-02-01')"
+    )
+
+
+def test_variables_expand_as_grafana_does() -> None:
+    assert expand("unit_id = '${unit}' AND w = '$window'", CTX) == "unit_id = 'ED' AND w = 'week'"
+    assert expand("org_id IN (${org})", CTX) == "org_id IN ('RXA','R1H')"
+    assert expand("org_id IN (${org:singlequote})", CTX) == "org_id IN ('RXA','R1H')"
+
+
+def test_conditional_all() -> None:
+    sql = (
+        "WHERE $__conditionalAll(kind IN (${kind}), $kind) "
+        "AND $__conditionalAll(org_id IN (${org}), $org)"
+    )
+    assert expand(sql, CTX) == "WHERE 1=1 AND org_id IN ('RXA','R1H')"
+
+
+def test_unknown_macros_and_variables_are_errors() -> None:
+    with pytest.raises(ExpansionError):
+        expand("$__timeGroup(t, '1h')", CTX)
+    with pytest.raises(ExpansionError):
+        expand("WHERE unit = '${nope}'", CTX)
+
+
+def test_every_clickhouse_target_is_listed() -> None:
+    assert all(isinstance(t, Target) for t in CH_TARGETS)
+    panel_count = sum(
+        1
+        for d in DASHBOARDS.values()
+        for p in iter_panels(d)
+        if p.get("datasource", {}).get("type") == CLICKHOUSE_PLUGIN
+    )
+    assert len(CH_TARGETS) == panel_count
