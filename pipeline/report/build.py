@@ -1,0 +1,221 @@
+"""`build_report`: read what ClickHouse holds, work out the figures, write one HTML file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from pipeline.core.spc import Direction, XmrChart, xmr
+from pipeline.report.periods import (
+    PeriodView,
+    UnitKey,
+    UnitView,
+    period_bounds,
+    period_view,
+)
+from pipeline.report.queries import ReadableStore, load_report_data
+from pipeline.report.records import AlertRecord, ReportData, TargetReport, WindowFigures
+
+# Making Data Count fixes limits on a baseline only with at least this many points.
+MIN_FIX_POINTS = 12
+_SEVERITY = {"high": 3, "medium": 2, "low": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesChart:
+    """One Making Data Count chart for one unit.
+
+    `measure` is `target` (`metric` names it), `experience` or `safety` (`metric` is
+    `per_activity` when the rate is per 1,000 patients, else None: a count per window).
+    `baseline_points` is how many points the mean and limits were fixed on (None: all)."""
+
+    measure: str
+    metric: str | None
+    chart: XmrChart[datetime]
+    percent: bool
+    baseline_points: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCharts:
+    unit: UnitView
+    charts: tuple[SeriesChart, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportView:
+    data: ReportData
+    periods: tuple[PeriodView, ...]  # latest first; empty without data
+    first_start: datetime | None
+    period_end: datetime | None
+    charts: tuple[UnitCharts, ...]
+    standing_alerts: tuple[AlertRecord, ...]
+    withdrawn: int
+
+    @property
+    def units(self) -> tuple[UnitView, ...]:
+        return self.periods[0].units if self.periods else ()
+
+    @property
+    def org_ids(self) -> list[str]:
+        return sorted({u.org_id for u in self.units})
+
+
+def build_view(data: ReportData) -> ReportView:
+    # A trailing part-window (it ends after the latest event) would mislead: leave it out, and
+    # the windows before any feedback or incident was reported (a target return can reach back).
+    reported = [w.start for w in data.windows if w.fft_responses or w.incidents]
+    first = min(reported, default=None)
+    windows = [
+        w
+        for w in data.windows
+        if (data.data_end is None or w.end <= data.data_end) and (first is None or w.start >= first)
+    ]
+    starts = sorted({w.start for w in windows})
+    by_unit: dict[UnitKey, list[WindowFigures]] = {}
+    for w in windows:
+        by_unit.setdefault((w.org_id, w.unit_id), []).append(w)
+    standing = tuple(a for a in data.alerts if a.status != "withdrawn")
+    periods = tuple(
+        period_view(by_unit, starts, bounds, standing, data.window_kind)
+        for bounds in period_bounds(len(starts), data.window_kind)
+    )
+    alerts_by_unit: dict[UnitKey, list[AlertRecord]] = {}
+    for a in standing:
+        alerts_by_unit.setdefault((a.org_id, a.unit_id), []).append(a)
+    reports: dict[UnitKey, list[TargetReport]] = {}
+    for r in data.target_reports:
+        reports.setdefault((r.org_id, r.unit_id), []).append(r)
+    charted = sorted(
+        (u for u in (periods[0].units if periods else ()) if u.key in alerts_by_unit),
+        key=lambda u: _unit_order(alerts_by_unit[u.key], u.key),
+    )
+    return ReportView(
+        data=data,
+        periods=periods,
+        first_start=starts[0] if starts else None,
+        period_end=max((w.end for w in windows), default=None),
+        charts=tuple(
+            UnitCharts(
+                replace(u, alerts=tuple(alerts_by_unit[u.key])),
+                tuple(unit_charts(by_unit[u.key], reports.get(u.key, []), alerts_by_unit[u.key])),
+            )
+            for u in charted
+        ),
+        standing_alerts=tuple(sorted(standing, key=_alert_order)),
+        withdrawn=len(data.alerts) - len(standing),
+    )
+
+
+def _unit_order(alerts: Sequence[AlertRecord], key: UnitKey) -> tuple[bool, int, UnitKey]:
+    opened = any(a.status == "open" for a in alerts)
+    return (not opened, -max(_SEVERITY.get(a.severity, 0) for a in alerts), key)
+
+
+def _alert_order(a: AlertRecord) -> tuple[bool, int, datetime, str, str]:
+    return (a.status != "open", -_SEVERITY.get(a.severity, 0), a.window_start, a.org_id, a.unit_id)
+
+
+def unit_charts(
+    series: Sequence[WindowFigures],
+    reports: Sequence[TargetReport],
+    alerts: Sequence[AlertRecord],
+) -> list[SeriesChart]:
+    """Attainment of the unit's main target (one point per reported period, as published),
+    positive feedback share and harmful incidents (one point per window)."""
+    first_alert = min((a.window_start for a in alerts), default=None)
+    out = []
+    totals: dict[str, int] = {}
+    for r in reports:
+        totals[r.metric] = totals.get(r.metric, 0) + r.denominator
+    if totals:
+        metric = max(totals, key=lambda m: (totals[m], m))
+        mine = [r for r in reports if r.metric == metric]
+        latest = mine[-1]
+        direction = Direction.INCREASE if latest.higher_is_better else Direction.DECREASE
+        out.append(
+            _chart(
+                "target",
+                metric,
+                [r.period_start for r in mine],
+                [r.attainment for r in mine],
+                direction,
+                latest.target,
+                first_alert,
+                percent=True,
+            )
+        )
+    shares = [(w.start, w.positive_share) for w in series if w.positive_share is not None]
+    if shares:
+        out.append(
+            _chart(
+                "experience",
+                None,
+                [x for x, _ in shares],
+                [s for _, s in shares if s is not None],
+                Direction.INCREASE,
+                None,
+                first_alert,
+                percent=True,
+            )
+        )
+    if series:
+        exposure = _exposure(series)
+        harm = [float(w.harmful_incidents) for w in series]
+        if exposure is not None:  # per 1,000 patients, as detection judges it
+            harm = [1000.0 * h / e for h, e in zip(harm, exposure, strict=True)]
+        out.append(
+            _chart(
+                "safety",
+                "per_activity" if exposure else None,
+                [w.start for w in series],
+                harm,
+                Direction.DECREASE,
+                None,
+                first_alert,
+                percent=False,
+            )
+        )
+    return out
+
+
+def _exposure(series: Sequence[WindowFigures]) -> list[float] | None:
+    """Activity per window, the latest known carried forward (target feeds lag), or None."""
+    known = [w.activity for w in series if w.activity]
+    if not known:
+        return None
+    current = known[0]
+    out = []
+    for w in series:
+        current = w.activity or current
+        out.append(current)
+    return out
+
+
+def _chart(
+    measure: str,
+    metric: str | None,
+    x: list[datetime],
+    values: list[float],
+    improvement: Direction,
+    target: float | None,
+    first_alert: datetime | None,
+    *,
+    percent: bool,
+) -> SeriesChart:
+    before = sum(1 for moment in x if first_alert is not None and moment < first_alert)
+    fix = before if MIN_FIX_POINTS <= before < len(values) else None
+    chart = xmr(values, improvement=improvement, x=x, target=target, fix_after_n_points=fix)
+    return SeriesChart(measure, metric, chart, percent, fix)
+
+
+def build_report(sink: ReadableStore, out_path: Path) -> Path:
+    """Read what `sink` holds and write the report to `out_path` (one self-contained file)."""
+    from pipeline.report.render import render_report
+
+    view = build_view(load_report_data(sink))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(render_report(view), encoding="utf-8")
+    return out_path

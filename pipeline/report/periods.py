@@ -1,0 +1,261 @@
+"""Every unit and organisation over a period: against its own baseline, against the rest of
+its organisation, and the periods the report offers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.report.figures import (
+    BASELINE_WINDOWS,
+    MAX_PERIODS,
+    MIN_BASELINE_WINDOWS,
+    MIN_DARK_SPOT_GAP,
+    RECENT_WINDOWS,
+    Z_SIGNAL,
+    Pooled,
+    corrected,
+    experience_worse,
+    pool,
+    safety_worse,
+)
+from pipeline.report.records import AlertRecord, WindowFigures
+
+UnitKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitView:
+    org_id: str
+    unit_id: str
+    recent: Pooled
+    baseline: Pooled
+    alerts: tuple[AlertRecord, ...]
+
+    @property
+    def key(self) -> UnitKey:
+        return (self.org_id, self.unit_id)
+
+    @property
+    def worst_margin(self) -> tuple[str, float] | None:
+        """The worst target in its worst window: (metric, attainment minus target)."""
+        lowest = self.recent.lowest
+        return min(lowest.items(), key=lambda kv: (kv[1], kv[0])) if lowest else None
+
+    @property
+    def share_change(self) -> float | None:
+        if self.recent.share is None or self.baseline.share is None:
+            return None
+        return self.recent.share - self.baseline.share
+
+    @property
+    def experience_worse(self) -> bool:
+        return experience_worse(self.recent, self.baseline)
+
+    @property
+    def safety_worse(self) -> bool:
+        return safety_worse(self.recent, self.baseline)
+
+    @property
+    def hitting_target_missing_point(self) -> bool:
+        worse = self.experience_worse or self.safety_worse
+        return self.recent.targets_met_throughout and worse
+
+    def alerts_of(self, kind: str | None = None) -> list[AlertRecord]:
+        """The unit's alerts (of `kind`) whose weeks overlap the period."""
+        return [a for a in self.alerts if kind in (None, a.kind)]
+
+    def alerts_about(self, measure: str) -> list[AlertRecord]:
+        """The unit's alerts in the period about `experience` or `safety`."""
+        return [a for a in self.alerts if measure in alert_measures(a)]
+
+
+def alert_measures(alert: AlertRecord) -> set[str]:
+    """What an alert is about, `experience` and/or `safety`: the measures its evidence flags,
+    else what its kind suggests."""
+    found = set()
+    measures = alert.evidence.get("measures")
+    if isinstance(measures, dict):
+        for name, entry in measures.items():
+            windows = entry.get("windows") if isinstance(entry, dict) else None
+            if any(isinstance(w, dict) and w.get("rule") for w in windows or []):
+                found.add("safety" if "incident" in name else "experience")
+    if not found:
+        found.add("safety" if alert.kind == "safety_signal" else "experience")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A unit's positive share against the rest of its organisation, now and as usual.
+
+    Units differ for good reasons (an emergency department is never rated like a maternity
+    ward), so a unit is a dark spot when it has fallen behind its *usual* standing, not when it
+    is merely lower than the rest.
+    """
+
+    share: float
+    rest: float
+    usual_gap: float
+    z: float
+    before: float
+    """The unit's own share in the baseline."""
+
+    @property
+    def gap(self) -> float:
+        return self.share - self.rest
+
+    @property
+    def expected(self) -> float:
+        """Where the unit would be now had it kept its usual standing."""
+        return min(1.0, max(0.0, self.rest + self.usual_gap))
+
+    @property
+    def slipped(self) -> float:
+        return self.gap - self.usual_gap
+
+    @property
+    def dark_spot(self) -> bool:
+        """Fallen behind its usual standing, beyond chance, and worse than it was itself (a
+        unit that held steady while the rest recovered from a bad spell is not a dark spot)."""
+        fallen = self.slipped <= -MIN_DARK_SPOT_GAP and self.z <= -Z_SIGNAL
+        return fallen and self.share < self.before
+
+
+def standing(
+    unit_now: Pooled, rest_now: Pooled, unit_before: Pooled, rest_before: Pooled
+) -> Standing | None:
+    shares = [unit_now, rest_now, unit_before, rest_before]
+    if any(s.share is None for s in shares):
+        return None
+    p = [s.share or 0.0 for s in shares]
+    inflation = (unit_before.share_dispersion, 1.0, unit_before.share_dispersion, 1.0)
+    variance = sum(
+        q * (1 - q) / s.responses * k for q, s, k in zip(p, shares, inflation, strict=True)
+    )
+    slipped = (p[0] - p[1]) - (p[2] - p[3])
+    beyond = corrected(slipped, unit_now.responses, unit_before.responses)
+    z = beyond / math.sqrt(variance) if variance > 0 else 0.0
+    return Standing(share=p[0], rest=p[1], usual_gap=p[2] - p[3], z=z, before=p[2])
+
+
+@dataclass(frozen=True, slots=True)
+class OrgView:
+    org_id: str
+    units: tuple[UnitView, ...]
+    recent: Pooled
+    baseline: Pooled
+    standings: dict[UnitKey, Standing]
+    dark_spots: tuple[UnitView, ...]
+
+    @property
+    def looks_green(self) -> bool:
+        """The organisation's own figures look fine: its pooled experience and harm are not
+        clearly worse than its baseline (a unit's deterioration is masked by the rest)."""
+        return not (
+            experience_worse(self.recent, self.baseline) or safety_worse(self.recent, self.baseline)
+        )
+
+
+def org_view(
+    org: str,
+    units: Sequence[UnitView],
+    recent: Callable[[UnitKey], list[WindowFigures]],
+    before: Callable[[UnitKey], list[WindowFigures]],
+) -> OrgView:
+    """`recent` and `before` give a unit's windows in the latest period and its baseline."""
+    standings = {}
+    spots = []
+    for unit in units:
+        others = [u for u in units if u is not unit]
+        rest_now = pool([w for u in others for w in recent(u.key)])
+        rest_before = pool([w for u in others for w in before(u.key)])
+        found = standing(unit.recent, rest_now, unit.baseline, rest_before)
+        if found is not None:
+            standings[unit.key] = found
+        alerted = bool(unit.alerts_of("masked_dark_spot")) and (found is None or found.slipped < 0)
+        if (found is not None and found.dark_spot) or alerted:
+            spots.append(unit)
+    whole = pool([w for u in units for w in recent(u.key)])
+    earlier = pool([w for u in units for w in before(u.key)])
+    return OrgView(org, tuple(units), whole, earlier, standings, tuple(spots))
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodView:
+    """Every unit and organisation over one period, against the windows before it."""
+
+    start: datetime
+    end: datetime
+    baseline_start: datetime
+    windows: int
+    baseline_windows: int
+    window_kind: str
+    units: tuple[UnitView, ...]
+    orgs: tuple[OrgView, ...]
+
+    @property
+    def missing_the_point(self) -> list[UnitView]:
+        return [u for u in self.units if u.hitting_target_missing_point]
+
+    @property
+    def dark_spots(self) -> list[tuple[OrgView, UnitView]]:
+        """Dark spots of organisations whose own figures look fine."""
+        return [(o, u) for o in self.orgs if o.looks_green for u in o.dark_spots]
+
+
+def period_bounds(count: int, window_kind: str) -> list[tuple[int, int, int]]:
+    """(baseline first, first, stop) window indices of each period, latest first: blocks of
+    13 weeks (3 months) back from the end, each against up to 26 weeks (12 months) before it.
+    The latest period is always offered; earlier ones only with enough baseline."""
+    size = RECENT_WINDOWS.get(window_kind, 13)
+    baseline = BASELINE_WINDOWS.get(window_kind, 26)
+    if count < 2 * size:
+        size = max(1, count // 2)
+    out: list[tuple[int, int, int]] = []
+    stop = count
+    while stop - size >= 0 and len(out) < MAX_PERIODS:
+        first = stop - size
+        if out and first < MIN_BASELINE_WINDOWS:
+            break
+        out.append((max(0, first - baseline), first, stop))
+        stop = first
+    return out
+
+
+def period_view(
+    by_unit: dict[UnitKey, list[WindowFigures]],
+    starts: Sequence[datetime],
+    bounds: tuple[int, int, int],
+    alerts: Sequence[AlertRecord],
+    window_kind: str,
+) -> PeriodView:
+    """Figures for one period; `starts` are the window starts, `alerts` every standing alert."""
+    base_first, first, stop = bounds
+    begin, baseline_start = starts[first], starts[base_first]
+    end = starts[stop] if stop < len(starts) else max(w.end for s in by_unit.values() for w in s)
+
+    def recent(key: UnitKey) -> list[WindowFigures]:
+        return [w for w in by_unit[key] if begin <= w.start < end]
+
+    def before(key: UnitKey) -> list[WindowFigures]:
+        return [w for w in by_unit[key] if baseline_start <= w.start < begin]
+
+    units = []
+    for key in sorted(by_unit):
+        during = tuple(
+            a
+            for a in alerts
+            if (a.org_id, a.unit_id) == key and a.window_start < end and a.window_end > begin
+        )
+        units.append(UnitView(key[0], key[1], pool(recent(key)), pool(before(key)), during))
+    orgs = [
+        org_view(org, [u for u in units if u.org_id == org], recent, before)
+        for org in sorted({u.org_id for u in units})
+    ]
+    return PeriodView(
+        begin, end, baseline_start, stop - first, first - base_first, window_kind,
+        tuple(units), tuple(orgs),
+    )  # fmt: skip

@@ -1,0 +1,271 @@
+"""Read-only SQL over the pipeline's tables, into plain dataclasses the report is built from.
+
+Every read goes through `query_dicts`, so the report works on the embedded engine and on a
+server alike. Tables replaced by version are read with FINAL; event tables are counted by
+distinct id. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pipeline.report.records import (
+    AlertRecord,
+    ReportData,
+    ResponseRecord,
+    StoreCounts,
+    TargetFigure,
+    TargetReport,
+    WindowFigures,
+)
+
+__all__ = [
+    "AlertRecord",
+    "ReadableStore",
+    "ReportData",
+    "ResponseRecord",
+    "StoreCounts",
+    "TargetFigure",
+    "TargetReport",
+    "WindowFigures",
+    "load_report_data",
+]
+
+
+class ReadableStore(Protocol):
+    """What the report needs of a sink: a database name and a read query."""
+
+    @property
+    def database(self) -> str: ...
+
+    def query_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+EVENT_TABLES = {
+    "incident_report": "incident_reports",
+    "target_metric": "target_metrics",
+    "patient_feedback": "patient_feedback",
+    "alert_response": "alert_responses",
+}
+
+
+def load_report_data(store: ReadableStore, window_kind: str | None = None) -> ReportData:
+    """Everything the report shows, read in a handful of queries."""
+    kind = window_kind or _main_window_kind(store)
+    reports = load_target_reports(store)
+    directions = {(r.org_id, r.unit_id, r.metric): r.higher_is_better for r in reports}
+    return ReportData(
+        window_kind=kind,
+        windows=tuple(load_windows(store, kind, directions)),
+        target_reports=tuple(reports),
+        alerts=tuple(load_alerts(store)),
+        counts=load_counts(store),
+        data_end=load_data_end(store),
+    )
+
+
+def load_data_end(store: ReadableStore) -> datetime | None:
+    db = store.database
+    rows = store.query_dicts(
+        "SELECT max(t) AS latest, sum(n) AS n FROM ("
+        f"SELECT max(occurred_at) AS t, count() AS n FROM {db}.incident_reports UNION ALL "
+        f"SELECT max(occurred_at), count() FROM {db}.patient_feedback UNION ALL "
+        f"SELECT max(occurred_at), count() FROM {db}.target_metrics)"
+    )
+    if not rows or not rows[0]["n"]:
+        return None
+    return _utc(rows[0]["latest"])
+
+
+def _main_window_kind(store: ReadableStore) -> str:
+    rows = store.query_dicts(
+        f"SELECT window_kind, count() AS n FROM {store.database}.unit_windows "
+        "GROUP BY window_kind ORDER BY n DESC, window_kind = 'week' DESC LIMIT 1"
+    )
+    return str(rows[0]["window_kind"]) if rows else "week"
+
+
+def load_target_reports(store: ReadableStore) -> list[TargetReport]:
+    """Each unit's target reports, one per metric and period: the revision in force (latest
+    `occurred_at`, then event id, as the engine decides)."""
+    version = "tuple(occurred_at, toString(event_id))"
+    rows = store.query_dicts(
+        f"SELECT org_id, unit_id, metric, period_start, period_end, "
+        f"argMax(numerator, {version}) AS num, argMax(denominator, {version}) AS den, "
+        f"argMax(target, {version}) AS target, argMax(higher_is_better, {version}) AS hib "
+        f"FROM {store.database}.target_metrics FINAL "
+        "GROUP BY org_id, unit_id, metric, period_start, period_end "
+        "ORDER BY org_id, unit_id, metric, period_start, period_end"
+    )
+    return [
+        TargetReport(
+            org_id=str(r["org_id"]),
+            unit_id=str(r["unit_id"]),
+            metric=str(r["metric"]),
+            period_start=_utc(r["period_start"]),
+            period_end=_utc(r["period_end"]),
+            numerator=int(r["num"]),
+            denominator=int(r["den"]),
+            target=float(r["target"]),
+            higher_is_better=bool(r["hib"]),
+        )
+        for r in rows
+    ]
+
+
+def load_windows(
+    store: ReadableStore,
+    window_kind: str,
+    directions: dict[tuple[str, str, str], bool] | None = None,
+) -> list[WindowFigures]:
+    """Every unit-window of `window_kind`, by organisation, unit and time. `directions` says
+    whether higher is better per (org, unit, metric), which `unit_windows` does not keep."""
+    db = store.database
+    directions = directions or {}
+    rows = store.query_dicts(
+        "SELECT org_id, unit_id, window_start, window_end, fft_responses, fft_positive, "
+        "fft_negative, incidents, harmful_incidents, activity, target_metrics, "
+        "target_values, target_numerators, target_denominators "
+        f"FROM {db}.unit_windows FINAL WHERE window_kind = {{kind:String}} "
+        "ORDER BY org_id, unit_id, window_start",
+        {"kind": window_kind},
+    )
+    windows = []
+    for row in rows:
+        org, unit = str(row["org_id"]), str(row["unit_id"])
+        targets = tuple(
+            TargetFigure(
+                metric=str(metric),
+                numerator=float(num),
+                denominator=float(den),
+                target=float(target),
+                higher_is_better=directions.get((org, unit, str(metric)), True),
+            )
+            for metric, target, num, den in zip(
+                row["target_metrics"],
+                row["target_values"],
+                row["target_numerators"],
+                row["target_denominators"],
+                strict=True,
+            )
+        )
+        windows.append(
+            WindowFigures(
+                org_id=org,
+                unit_id=unit,
+                start=_utc(row["window_start"]),
+                end=_utc(row["window_end"]),
+                fft_responses=int(row["fft_responses"]),
+                fft_positive=int(row["fft_positive"]),
+                fft_negative=int(row["fft_negative"]),
+                incidents=int(row["incidents"]),
+                harmful_incidents=int(row["harmful_incidents"]),
+                activity=None if row["activity"] is None else float(row["activity"]),
+                targets=targets,
+            )
+        )
+    return windows
+
+
+def load_alerts(store: ReadableStore) -> list[AlertRecord]:
+    """The latest version of every alert, withdrawn ones included (the caller decides)."""
+    db = store.database
+    history = {
+        str(r["alert_id"]): (_utc(r["first"]), int(r["versions"]))
+        for r in store.query_dicts(
+            "SELECT alert_id, min(detected_at) AS first, uniqExact(detected_at) AS versions "
+            f"FROM {db}.alert_history GROUP BY alert_id"
+        )
+    }
+    responses = load_responses(store)
+    alerts = []
+    for row in store.query_dicts(
+        "SELECT alert_id, kind, org_id, unit_id, window_start, window_end, severity, status, "
+        f"summary, evidence, detected_at FROM {db}.alerts FINAL "
+        "ORDER BY window_start, org_id, unit_id, kind"
+    ):
+        alert_id = str(row["alert_id"])
+        detected = _utc(row["detected_at"])
+        first, versions = history.get(alert_id, (detected, 1))
+        alerts.append(
+            AlertRecord(
+                alert_id=alert_id,
+                kind=str(row["kind"]),
+                org_id=str(row["org_id"]),
+                unit_id=str(row["unit_id"]),
+                window_start=_utc(row["window_start"]),
+                window_end=_utc(row["window_end"]),
+                severity=str(row["severity"]),
+                status=str(row["status"]),
+                summary=str(row["summary"]),
+                evidence=_evidence(row["evidence"]),
+                detected_at=detected,
+                first_detected_at=first,
+                versions=versions,
+                responses=tuple(responses.get(alert_id, ())),
+            )
+        )
+    return alerts
+
+
+def load_responses(store: ReadableStore) -> dict[str, list[ResponseRecord]]:
+    """Each alert's responses in the order they were given (distinct events only)."""
+    rows = store.query_dicts(
+        "SELECT alert_id, response, responder_role, note_redacted, occurred_at "
+        f"FROM {store.database}.alert_responses FINAL ORDER BY alert_id, occurred_at, event_id"
+    )
+    by_alert: dict[str, list[ResponseRecord]] = {}
+    for r in rows:
+        record = ResponseRecord(
+            alert_id=str(r["alert_id"]),
+            response=str(r["response"]),
+            responder_role=str(r["responder_role"]),
+            note=str(r["note_redacted"]),
+            occurred_at=_utc(r["occurred_at"]),
+        )
+        by_alert.setdefault(record.alert_id, []).append(record)
+    return by_alert
+
+
+def load_counts(store: ReadableStore) -> StoreCounts:
+    db = store.database
+    events = {}
+    late = 0
+    for event_type, table in EVENT_TABLES.items():
+        row = store.query_dicts(
+            "SELECT uniqExact(event_id) AS n, uniqExactIf(event_id, late = 1) AS late "
+            f"FROM {db}.{table}"
+        )[0]
+        events[event_type] = int(row["n"])
+        late += int(row["late"])
+    reasons = Counter[str]()
+    for r in store.query_dicts(
+        f"SELECT reason, uniqExact(rejection_id) AS n FROM {db}.rejected_events GROUP BY reason"
+    ):
+        reasons[str(r["reason"])] += int(r["n"])
+    return StoreCounts(
+        events=events, rejected_by_reason=dict(sorted(reasons.items())), late_events=late
+    )
+
+
+def _evidence(value: Any) -> dict[str, Any]:
+    """The stored evidence JSON as a dict (anything else is kept under `value`)."""
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value) if isinstance(value, str | bytes) else value
+    except ValueError:
+        return {"value": str(value)}
+    return parsed if isinstance(parsed, dict) else {"value": parsed}
+
+
+def _utc(value: Any) -> datetime:
+    """A timestamp from the driver as an aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime.fromisoformat(str(value)).astimezone(UTC)

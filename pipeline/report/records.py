@@ -1,0 +1,123 @@
+"""What the report reads from ClickHouse, as plain frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class TargetFigure:
+    """One target metric over one window (numerator and denominator allocated to the window)."""
+
+    metric: str
+    numerator: float
+    denominator: float
+    target: float
+    higher_is_better: bool
+
+    @property
+    def attainment(self) -> float:
+        return self.numerator / self.denominator if self.denominator else 0.0
+
+    @property
+    def met(self) -> bool:
+        if self.higher_is_better:
+            return self.attainment >= self.target
+        return self.attainment <= self.target
+
+
+@dataclass(frozen=True, slots=True)
+class TargetReport:
+    """One target metric report for one period, as published (the latest revision)."""
+
+    org_id: str
+    unit_id: str
+    metric: str
+    period_start: datetime
+    period_end: datetime
+    numerator: int
+    denominator: int
+    target: float
+    higher_is_better: bool
+
+    @property
+    def attainment(self) -> float:
+        return self.numerator / self.denominator if self.denominator else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFigures:
+    """What one unit did in one window (a row of `unit_windows`)."""
+
+    org_id: str
+    unit_id: str
+    start: datetime
+    end: datetime
+    fft_responses: int
+    fft_positive: int
+    fft_negative: int
+    incidents: int
+    harmful_incidents: int
+    activity: float | None
+    targets: tuple[TargetFigure, ...]
+
+    @property
+    def positive_share(self) -> float | None:
+        return self.fft_positive / self.fft_responses if self.fft_responses else None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRecord:
+    """What a safety team said about an alert (an `alert_response` event)."""
+
+    alert_id: str
+    response: str
+    responder_role: str
+    note: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """The latest version of an alert, with when it was first raised and the team's responses."""
+
+    alert_id: str
+    kind: str
+    org_id: str
+    unit_id: str
+    window_start: datetime
+    window_end: datetime
+    severity: str
+    status: str
+    summary: str
+    evidence: dict[str, Any]
+    detected_at: datetime
+    first_detected_at: datetime
+    versions: int
+    responses: tuple[ResponseRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """Distinct events per type, rejections by reason, and events that arrived late."""
+
+    events: dict[str, int]
+    rejected_by_reason: dict[str, int]
+    late_events: int
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejected_by_reason.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ReportData:
+    window_kind: str
+    windows: tuple[WindowFigures, ...]
+    target_reports: tuple[TargetReport, ...]
+    alerts: tuple[AlertRecord, ...]
+    counts: StoreCounts
+    data_end: datetime | None
+    """The latest event time of any incident, feedback or target report."""

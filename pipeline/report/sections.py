@@ -1,0 +1,265 @@
+"""The report's first sections as HTML fragments, each headed by what it found: the period
+picker, the key findings, and targets against experience and safety for every unit.
+
+Everything here depends on the period compared, so each is rendered once per period; all but
+the latest are `hidden` until the reader picks another period (the page works without script).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+
+from pipeline.report import charts
+from pipeline.report.build import ReportView
+from pipeline.report.figures import MIN_HARM_RISE, MIN_SHARE_DROP, harm_change
+from pipeline.report.periods import PeriodView, UnitView
+from pipeline.report.text import day, metric_name, pct, plural, pts, pts_tick, unit_name
+
+Html = str
+
+
+def span(p: PeriodView) -> str:
+    return f"the {p.windows} {p.window_kind}s from {day(p.start)} to {day(p.end, end=True)}"
+
+
+def per_period(view: ReportView, render: Callable[[PeriodView], Html]) -> Html:
+    return "".join(
+        f'<div class="period" data-period="{i}"{" hidden" if i else ""}>{render(p)}</div>'
+        for i, p in enumerate(view.periods)
+    )
+
+
+def period_picker(view: ReportView) -> Html:
+    """Buttons to compare units over an earlier period (shown only when there is one)."""
+    if len(view.periods) < 2:
+        return ""
+    buttons = []
+    for i, p in enumerate(view.periods):
+        name = f"Latest {p.windows} {p.window_kind}s" if i == 0 else f"{day(p.start)} to"
+        found = len(p.missing_the_point) + len(p.dark_spots)
+        buttons.append(
+            f'<button type="button" data-period="{i}" aria-pressed="{"true" if i == 0 else "false"}'
+            f'"><strong>{escape(name)}</strong>{"" if i == 0 else " " + day(p.end, end=True)}'
+            f"<small>{plural(found, 'finding')}</small></button>"
+        )
+    return (
+        '<nav class="periods" aria-label="Period compared"><span>Compare units over</span>'
+        f"{''.join(buttons)}</nav>"
+    )
+
+
+def findings(view: ReportView) -> Html:
+    standing = view.standing_alerts
+    open_ = [a for a in standing if a.status == "open"]
+    high = sum(a.severity == "high" for a in open_)
+    answered = sum(bool(a.responses) for a in standing)
+    alert_cards = [
+        (
+            len(open_),
+            f"{'alert' if len(open_) == 1 else 'alerts'} open ({high} high severity); "
+            f"{plural(sum(a.status == 'resolved' for a in standing), 'alert')} resolved",
+            high > 0,
+        ),
+        (
+            answered,
+            f"of {plural(len(standing), 'alert')} "
+            f"{'has' if answered == 1 else 'have'} a response from the safety team",
+            False,
+        ),
+    ]
+
+    def cards(p: PeriodView | None) -> Html:
+        missing = p.missing_the_point if p else []
+        spots = p.dark_spots if p else []
+        weeks = span(p) if p else "the data"
+        items = [
+            (
+                len(missing),
+                f"{'unit' if len(missing) == 1 else 'units'} met every target in {weeks} while "
+                "patients' experience or safety got worse",
+                bool(missing),
+            ),
+            (
+                len(spots),
+                f"dark {'spot' if len(spots) == 1 else 'spots'} inside organisations whose "
+                "overall figures look fine",
+                bool(spots),
+            ),
+            *alert_cards,
+        ]
+        return (
+            '<div class="findings">'
+            + "".join(
+                f'<div class="finding{" finding-concern" if concern else ""}"><span class="num">'
+                f"{n:,}</span><span>{escape(words)}</span></div>"
+                for n, words, concern in items
+            )
+            + "</div>"
+        )
+
+    body = per_period(view, cards) if view.periods else cards(None)
+    return f'<section id="findings"><h2>What this report found</h2>{body}</section>'
+
+
+def divergence(view: ReportView) -> Html:
+    if not view.periods:
+        return '<section id="divergence"><h2>No unit has figures to compare yet</h2></section>'
+    return f'<section id="divergence">{per_period(view, _divergence)}</section>'
+
+
+def _divergence(p: PeriodView) -> Html:
+    charted = [u for u in p.units if u.worst_margin is not None]
+    label_all = len(charted) <= 30  # others are labelled where a label fits
+    exp_points, harm_points = [], []
+    for u in charted:
+        metric, margin = u.worst_margin or ("", 0.0)
+        name = unit_name(u.org_id, u.unit_id)
+        weeks = f"met in {u.recent.windows_met} of {u.recent.windows_with_targets} {p.window_kind}s"
+        target_text = f"{metric_name(metric)} {pts(margin)} vs target ({weeks})"
+        change = u.share_change
+        steady = u.recent.targets_met_throughout
+        if change is not None:
+            tone = _tone(u, "experience", change < 0, steady and u.experience_worse)
+            detail = (
+                f"{name}: {target_text}; positive feedback {pct(u.baseline.share)} before, "
+                f"{pct(u.recent.share)} now ({pts(change)})"
+            )
+            exp_points.append(
+                charts.ScatterPoint(margin, change, name, tone, detail, labelled=label_all)
+            )
+        harm = harm_change(u.recent, u.baseline)
+        if harm is not None:
+            tone = _tone(u, "safety", harm[0] > 0, steady and u.safety_worse)
+            detail = f"{name}: {target_text}; harmful incidents {harm[0]:+.0%} vs before"
+            harm_points.append(
+                charts.ScatterPoint(margin, -harm[0], name, tone, detail, labelled=label_all)
+            )
+    x_label = f"Attainment minus target (worst target, worst {p.window_kind})"
+    experience = charts.quadrant_scatter(
+        exp_points,
+        title="Target attainment against change in patient experience, every unit",
+        desc="Each dot is a unit. Right of centre: target met. Below centre: fewer patients rate "
+        "care good than in the unit's own earlier weeks.",
+        x_label=x_label,
+        y_label="Positive feedback vs own baseline",
+        quadrants=(
+            "Target missed,\nexperience better",
+            "Target met,\nexperience better",
+            "Target missed,\nexperience worse",
+            "Hitting the target,\nmissing the point",
+        ),
+        fmt_x=pts_tick,
+        fmt_y=pts_tick,
+    )
+    safety = charts.quadrant_scatter(
+        harm_points,
+        title="Target attainment against change in harmful incidents, every unit",
+        desc="Each dot is a unit. Right of centre: target met. Below centre: more incidents "
+        "causing harm than in the unit's own earlier weeks.",
+        x_label=x_label,
+        y_label="Harmful incidents vs own baseline (more ↓)",
+        quadrants=(
+            "Target missed,\nfewer harmful incidents",
+            "Target met,\nfewer harmful incidents",
+            "Target missed,\nmore harmful incidents",
+            "Target met,\nmore harmful incidents",
+        ),
+        fmt_x=pts_tick,
+        fmt_y=lambda v: "0" if abs(v) < 1e-9 else f"{-v:+.0%}",
+    )
+    missing = p.missing_the_point
+    if missing:
+        heading = (
+            f"{plural(len(missing), 'unit')} hit {'its' if len(missing) == 1 else 'their'} "
+            "targets while patients' experience or safety got worse: "
+            + ", ".join(unit_name(u.org_id, u.unit_id) for u in missing)
+        )
+    else:
+        heading = "No unit met its targets while experience or safety clearly got worse"
+    no_target = [unit_name(u.org_id, u.unit_id) for u in p.units if u.worst_margin is None]
+    note = (
+        f'<p class="note">Not on the charts (no target reported): {escape(", ".join(no_target))}'
+        "</p>"
+        if no_target
+        else ""
+    )
+    return (
+        f"<h2>{escape(heading)}</h2>"
+        f'<p class="lede">Every unit over {escape(span(p))}, compared with its own '
+        f"{p.baseline_windows} {p.window_kind}s before. Right of the centre line a unit meets its "
+        f"targets in every {p.window_kind} of the period (its worst target in its worst "
+        f"{p.window_kind} is shown); below it, things got worse. The shaded corner is "
+        "<strong>hitting the target, missing the point</strong>. Filled orange: worse, with an "
+        "alert about it in these weeks. Orange ring: clearly worse (at least "
+        f"{MIN_SHARE_DROP:.0%} points fewer positive ratings, or {MIN_HARM_RISE:.0%} more "
+        "harmful incidents, beyond chance) "
+        "while meeting every target, without an alert. "
+        + (
+            "Targets mostly come as monthly returns, so a week takes its month's figure. "
+            if p.window_kind == "week"
+            else ""
+        )
+        + "Hover over a dot for its figures.</p>"
+        f'<div class="two"><figure>{experience}<figcaption>Patient experience: share of '
+        "Friends and Family Test responses rating care good or very good.</figcaption></figure>"
+        f"<figure>{safety}<figcaption>Safety: incidents causing at least low harm, per 1,000 "
+        "patients where activity is reported.</figcaption></figure></div>"
+        f"{note}{_unit_table(p)}"
+    )
+
+
+def _tone(unit: UnitView, measure: str, worse: bool, flagged: bool) -> str:
+    """Filled orange: the dot on the worse side, with an alert about this measure in these
+    weeks; a ring: a clear change for the worse while meeting targets, without one; else grey."""
+    if worse and unit.alerts_about(measure):
+        return "alert"
+    return "flag" if flagged else "plain"
+
+
+def _unit_table(p: PeriodView) -> Html:
+    rows = []
+    for u in p.units:
+        worst = u.worst_margin
+        harm = harm_change(u.recent, u.baseline)
+        weekly = u.recent.harmful / max(u.recent.windows, 1)
+        flags = ' class="flagged"' if u.hitting_target_missing_point else ""
+        target = (
+            f"{pts(worst[1])} {escape(metric_name(worst[0]))}; all met in "
+            f"{u.recent.windows_met} of {u.recent.windows_with_targets}"
+            if worst
+            else "no target"
+        )
+        rows.append(
+            f"<tr{flags}><td>{escape(unit_name(u.org_id, u.unit_id))}</td>"
+            + _cell(worst[1] if worst else None, target)
+            + _cell(u.baseline.share, pct(u.baseline.share))
+            + _cell(u.recent.share, pct(u.recent.share))
+            + _cell(u.share_change, pts(u.share_change))
+            + _cell(weekly, f"{weekly:.1f} a {p.window_kind}")
+            + _cell(harm[0] if harm else None, f"{harm[0]:+.0%}" if harm else "–")
+            + f"<td>{len(u.alerts_of())}</td></tr>"
+        )
+    head = "".join(
+        f'<th scope="col" data-sort>{h}</th>'
+        for h in (
+            "Unit",
+            f"Worst target, worst {p.window_kind}; {p.window_kind}s all met",
+            "Positive before",
+            "Positive now",
+            "Change",
+            "Harmful incidents now",
+            "Change",
+            "Alerts",
+        )
+    )
+    return (
+        '<details class="units"><summary>Every unit in figures (click a heading to sort)'
+        f'</summary><table class="sortable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></details>"
+    )
+
+
+def _cell(sort: float | None, text: str) -> Html:
+    key = "" if sort is None else f"{sort:.6f}"
+    return f'<td data-sort="{key}">{text}</td>'

@@ -1,0 +1,295 @@
+"""The report's later sections: Making Data Count charts for each unit with an alert, the
+alert list with its evidence and the safety team's responses, and how the report was made."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+from pipeline.core.spc import Assurance, PointType, XmrChart
+from pipeline.report import spc_charts, svg
+from pipeline.report.build import ReportView, SeriesChart
+from pipeline.report.figures import (
+    BASELINE_WINDOWS,
+    MIN_HARM_RISE,
+    MIN_SHARE_DROP,
+    RECENT_WINDOWS,
+    Z_SIGNAL,
+)
+from pipeline.report.periods import UnitView
+from pipeline.report.queries import AlertRecord
+from pipeline.report.text import (
+    RESPONSE_NAMES,
+    day,
+    evidence_figures,
+    kind_name,
+    label,
+    metric_name,
+    plural,
+    unit_name,
+)
+
+Html = str
+
+
+def _badges(alert: AlertRecord) -> Html:
+    return (
+        f'<span class="badge sev-{escape(alert.severity)}">{escape(alert.severity)}</span> '
+        f'<span class="badge st-{escape(alert.status)}">{escape(alert.status)}</span>'
+    )
+
+
+_CARD_ALERTS = 3
+# Units charted at most (open alerts and high severity first), to keep the file light.
+MAX_CHARTED_UNITS = 30
+
+
+def _card_order(a: AlertRecord) -> tuple[bool, float]:
+    return (a.status != "open", -a.window_end.timestamp())
+
+
+def mdc_charts(view: ReportView) -> Html:
+    if not view.charts:
+        return (
+            '<section id="charts"><h2>No unit has an alert, so no Making Data Count charts '
+            "are needed</h2></section>"
+        )
+    cards = []
+    for item in view.charts[:MAX_CHARTED_UNITS]:
+        u = item.unit
+        shown = sorted(u.alerts, key=_card_order)[:_CARD_ALERTS]
+        alerts = "".join(
+            f"<li>{_badges(a)} <strong>{escape(kind_name(a.kind))}:</strong> "
+            f"{escape(a.summary)}</li>"
+            for a in shown
+        )
+        if len(u.alerts) > len(shown):
+            more = len(u.alerts) - len(shown)
+            alerts += f'<li class="more">and {plural(more, "earlier alert")} in the list below</li>'
+
+        bands = [(a.window_start, a.window_end) for a in u.alerts]
+        figures = "".join(_figure(u, c, bands) for c in item.charts)
+        cards.append(
+            f'<article class="unit-card" id="unit-{escape(u.org_id)}-{escape(u.unit_id)}">'
+            f"<h3>{escape(unit_name(u.org_id, u.unit_id))}</h3>"
+            f'<ul class="alerts-brief">{alerts}</ul><div class="three">{figures}</div></article>'
+        )
+    return (
+        '<section id="charts" aria-labelledby="charts-h">'
+        f'<h2 id="charts-h">Making Data Count charts for the {plural(len(view.charts), "unit")} '
+        "with an alert</h2>"
+        '<p class="lede">Statistical process control (XmR) charts, read the NHS England '
+        "“Making Data Count” way: the solid line is the mean, the dashed lines are the process "
+        "limits (where nearly every point falls while nothing changes), the shaded weeks are the "
+        "alert. Where there were enough weeks before the alert, the mean and limits come from "
+        "those weeks, so a change shows against what used to be normal.</p>"
+        f"{_legend()}{''.join(cards)}{_more(view)}</section>"
+    )
+
+
+def _more(view: ReportView) -> Html:
+    rest = view.charts[MAX_CHARTED_UNITS:]
+    if not rest:
+        return ""
+    names = ", ".join(unit_name(c.unit.org_id, c.unit.unit_id) for c in rest)
+    return (
+        f'<p class="note">Not charted here, to keep this file light ({plural(len(rest), "unit")}'
+        f" with resolved or lower-severity alerts; see the alert list): {escape(names)}.</p>"
+    )
+
+
+def _legend() -> Html:
+    dot = '<svg viewBox="0 0 12 12" width="12" height="12" aria-hidden="true"><circle cx="6" '
+    items = [
+        f'{dot}cy="6" r="5" fill="{svg.CONCERN}"/></svg> special cause: concern',
+        f'{dot}cy="6" r="5" fill="{svg.IMPROVEMENT}"/></svg> special cause: improvement',
+        f'{dot}cy="6" r="4" fill="{svg.COMMON}"/></svg> common cause',
+        '<span class="swatch line"></span> mean',
+        '<span class="swatch dashed"></span> process limits',
+        '<span class="swatch target"></span> target',
+        '<span class="swatch band"></span> alert window',
+    ]
+    return '<p class="legend">' + "".join(f"<span>{i}</span>" for i in items) + "</p>"
+
+
+_TITLES = {
+    "experience": "Patients rating care good or very good",
+    "safety": "Incidents causing harm",
+}
+
+
+def _figure(unit: UnitView, item: SeriesChart, bands: list[tuple[datetime, datetime]]) -> Html:
+    chart = item.chart
+    title = _TITLES.get(item.measure, item.measure)
+    if item.measure == "target":
+        title = f"{metric_name(item.metric or '')}: share within target"
+    elif item.metric == "per_activity":
+        title += " per 1,000 patients"
+
+    def fmt(v: float) -> str:
+        if item.percent:
+            return f"{v:.0%}"
+        return f"{v:,.1f}" if item.metric == "per_activity" else f"{v:,.0f}"
+
+    latest = chart.points[-1]
+    chart_svg = spc_charts.xmr_chart(
+        chart,
+        title=f"{unit_name(unit.org_id, unit.unit_id)}: {title}",
+        desc=f"{len(chart.points)} points; latest {fmt(latest.y)}, mean {fmt(latest.mean)}. "
+        f"{_variation_words(latest.point_type, latest.direction > 0)}",
+        fmt=(lambda v: f"{v:.1%}") if item.percent and _narrow(chart) else fmt,
+        highlight=bands,
+    )
+    high = latest.direction > 0
+    verdict = _variation_words(latest.point_type, high)
+    if chart.target is not None:
+        verdict += " " + _assurance_words(chart.assurance, fmt(chart.target))
+    base = (
+        f"Mean and limits from the {item.baseline_points} points before the alert."
+        if item.baseline_points
+        else "Mean and limits from every point."
+    )
+    icons = spc_charts.variation_icon(latest.point_type, high)
+    if chart.target is not None:
+        icons += spc_charts.assurance_icon(chart.assurance)
+    direction = spc_charts.improvement_word(chart.improvement)
+    return (
+        f'<figure class="mdc"><figcaption><span class="icons">{icons}</span>'
+        f"<span><strong>{escape(title)}</strong><br><small>{direction}</small></span>"
+        f'</figcaption>{chart_svg}<p class="verdict">{escape(verdict)}</p>'
+        f'<p class="note">Latest {fmt(latest.y)}; mean {fmt(latest.mean)}. {base}</p></figure>'
+    )
+
+
+def _narrow(chart: XmrChart[datetime]) -> bool:
+    """True when whole percentages would not tell the ticks apart."""
+    values = [p.y for p in chart.points]
+    return max(values) - min(values) < 0.05
+
+
+def _variation_words(point_type: PointType, high: bool) -> str:
+    side = "high" if high else "low"
+    if point_type is PointType.SPECIAL_CAUSE_CONCERN:
+        return f"Special cause of concern: the latest point is unusually {side}."
+    if point_type is PointType.SPECIAL_CAUSE_IMPROVEMENT:
+        return f"Special cause of improvement: the latest point is unusually {side}."
+    if point_type is PointType.COMMON_CAUSE:
+        return "Common cause: the latest point is within normal variation."
+    return f"Special cause: the latest point is unusually {side}."
+
+
+def _assurance_words(assurance: Assurance | None, target: str) -> str:
+    if assurance is Assurance.CONSISTENT_PASS:
+        return f"The process will consistently meet the {target} target."
+    if assurance is Assurance.CONSISTENT_FAIL:
+        return f"The process will consistently miss the {target} target."
+    return f"Hit and miss: the {target} target will sometimes be met, sometimes not."
+
+
+def alert_list(view: ReportView) -> Html:
+    alerts = view.standing_alerts
+    open_ = sum(a.status == "open" for a in alerts)
+    answered = sum(bool(a.responses) for a in alerts)
+    heading = (
+        f"{plural(open_, 'alert')} open, {plural(len(alerts) - open_, 'alert')} resolved; the "
+        f"safety team has responded to {answered:,}"
+        if alerts
+        else "No alerts: nothing met the conditions for one"
+    )
+    rows = "".join(_alert_row(a, view.data.window_kind) for a in alerts)
+    kinds = sorted({a.kind for a in alerts})
+    options = "".join(f'<option value="{escape(k)}">{escape(kind_name(k))}</option>' for k in kinds)
+    withdrawn = (
+        f'<p class="note">{plural(view.withdrawn, "alert")} withdrawn (late data showed the '
+        "condition was never there) and left out.</p>"
+        if view.withdrawn
+        else ""
+    )
+    return (
+        '<section id="alerts" aria-labelledby="alerts-h">'
+        f'<h2 id="alerts-h">{escape(heading)}</h2>'
+        '<p class="lede">Every alert the pipeline raised, open ones first, with the figures '
+        "behind it and what the safety team did. Click a heading to sort.</p>"
+        '<div class="filters"><label>Search <input id="alert-search" type="search" '
+        'placeholder="unit, words in the summary…"></label>'
+        '<label>Status <select id="alert-status"><option value="">any</option>'
+        '<option value="open">open</option><option value="resolved">resolved</option></select>'
+        '</label><label>Kind <select id="alert-kind"><option value="">any</option>'
+        f'{options}</select></label><span id="alert-count" aria-live="polite"></span></div>'
+        '<table id="alert-table" class="sortable alerts"><thead><tr>'
+        '<th scope="col" data-sort>Severity</th><th scope="col" data-sort>Status</th>'
+        '<th scope="col" data-sort>Unit</th><th scope="col" data-sort>Weeks</th>'
+        '<th scope="col">What and why</th><th scope="col">Safety team</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>{withdrawn}</section>"
+    )
+
+
+_RANK = {"high": 3, "medium": 2, "low": 1}
+
+
+def _alert_row(a: AlertRecord, window_kind: str) -> Html:
+    method, figures = evidence_figures(a.evidence, window_kind)
+    facts = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in figures)
+    responses = (
+        "".join(
+            f"<li><strong>{escape(RESPONSE_NAMES.get(r.response, label(r.response)))}</strong>"
+            f" {day(r.occurred_at)}"
+            + (f" · {escape(r.responder_role)}" if r.responder_role else "")
+            + (f"<br><q>{escape(_short(r.note))}</q>" if r.note else "")
+            + "</li>"
+            for r in a.responses
+        )
+        or '<li class="none">No response yet</li>'
+    )
+    where = unit_name(a.org_id, a.unit_id)
+    return (
+        f'<tr data-status="{escape(a.status)}" data-kind="{escape(a.kind)}">'
+        f'<td data-sort="{_RANK.get(a.severity, 0)}"><span class="badge sev-{escape(a.severity)}">'
+        f"{escape(a.severity)}</span></td>"
+        f'<td><span class="badge st-{escape(a.status)}">{escape(a.status)}</span></td>'
+        f'<td><a href="#unit-{escape(a.org_id)}-{escape(a.unit_id)}">{escape(where)}</a></td>'
+        f'<td data-sort="{a.window_start:%Y%m%d}">{day(a.window_start)}<br>to '
+        f"{day(a.window_end, end=True)}</td>"
+        f'<td><p class="kind">{escape(kind_name(a.kind))}</p><p>{escape(a.summary)}</p>'
+        f'<dl class="facts">{facts}</dl><p class="method">Method: {escape(method)} · first '
+        f"raised {day(a.first_detected_at)}, {plural(a.versions, 'version')} · "
+        f"<code>{escape(a.alert_id)}</code></p></td>"
+        f'<td><ul class="responses">{responses}</ul></td></tr>'
+    )
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 280 else text[:279] + "…"
+
+
+def method(view: ReportView) -> Html:
+    counts = view.data.counts
+    events = ", ".join(f"{n:,} {label(k).lower()}s" for k, n in counts.events.items())
+    rejected = (
+        "; ".join(f"{label(r).lower()}: {n:,}" for r, n in counts.rejected_by_reason.items())
+        or "none"
+    )
+    kind = view.data.window_kind
+    recent = RECENT_WINDOWS.get(kind, 13)
+    baseline = BASELINE_WINDOWS.get(kind, 26)
+    return (
+        '<section id="method" aria-labelledby="method-h"><h2 id="method-h">How this report '
+        "was made</h2><ul>"
+        f"<li>Data: {events} (distinct events), {plural(counts.late_events, 'late event')} "
+        f"stored and judged again. Rejected input: {counts.rejected:,} ({escape(rejected)}).</li>"
+        f"<li>“Now” is the last {recent} complete {kind}s; “before” (the unit's own baseline) "
+        f"the {baseline} {kind}s ahead of them. A change counts when it is beyond chance (|z| ≥ "
+        f"{Z_SIGNAL:g}) and large: at least {MIN_SHARE_DROP:.0%} points fewer positive ratings, "
+        f"or {MIN_HARM_RISE:.0%} more harmful incidents.</li>"
+        "<li>Positive feedback is the Friends and Family Test share rating care good or very "
+        "good (“don't know” left out). Harmful incidents are those reported with at least low "
+        "harm. Targets are as each unit reports them (most as monthly returns, so a week takes "
+        "its month's figure); a unit meets its targets when every one of them is met in every "
+        "week of the period. An organisation looks fine when its own positive feedback and "
+        "harmful incidents, pooled over its units, are not clearly worse than before.</li>"
+        "<li>Charts follow NHS England “Making Data Count”: XmR charts with limits at the mean "
+        "± 2.66 × the mean moving range, special causes by the four rules (a point outside the "
+        "limits, a run of 7 on one side, a trend of 7, two of three near a limit).</li>"
+        "<li>Alerts are raised by the streaming pipeline; this report only reads them.</li>"
+        "</ul></section>"
+    )

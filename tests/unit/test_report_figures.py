@@ -1,0 +1,228 @@
+"""The report's figures and words: pooling, changes beyond chance, standing, evidence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pipeline.report.figures import Pooled, harm_change, pool, share_z
+from pipeline.report.periods import UnitView, alert_measures, period_bounds, standing
+from pipeline.report.records import AlertRecord, TargetFigure, WindowFigures
+from pipeline.report.text import day, evidence_figures, pct, pts, pts_tick
+
+MONDAY = datetime(2025, 1, 6, tzinfo=UTC)
+
+
+def window(
+    i: int,
+    *,
+    responses: int = 100,
+    positive: int = 90,
+    harmful: int = 2,
+    activity: float | None = 1000.0,
+    attainment: float = 0.96,
+    target: float = 0.95,
+) -> WindowFigures:
+    start = MONDAY + timedelta(weeks=i)
+    return WindowFigures(
+        org_id="RXA",
+        unit_id="ED",
+        start=start,
+        end=start + timedelta(weeks=1),
+        fft_responses=responses,
+        fft_positive=positive,
+        fft_negative=responses - positive,
+        incidents=harmful + 3,
+        harmful_incidents=harmful,
+        activity=activity,
+        targets=(TargetFigure("ae_4h", attainment * 1000, 1000.0, target, True),),
+    )
+
+
+def test_pool_sums_windows_and_judges_targets_on_the_pooled_attainment() -> None:
+    pooled = pool([window(0, attainment=0.94), window(1, attainment=0.97)])
+    assert pooled.windows == 2
+    assert pooled.responses == 200
+    assert pooled.share == pytest.approx(0.9)
+    assert pooled.margins()["ae_4h"] == pytest.approx(0.005)
+    assert pooled.targets_met is True
+    assert Pooled().share is None
+    assert Pooled().targets_met is None
+
+
+def test_lower_is_better_targets_flip_the_margin() -> None:
+    w = window(0)
+    lower = WindowFigures(
+        org_id=w.org_id,
+        unit_id=w.unit_id,
+        start=w.start,
+        end=w.end,
+        fft_responses=1,
+        fft_positive=1,
+        fft_negative=0,
+        incidents=0,
+        harmful_incidents=0,
+        activity=None,
+        targets=(TargetFigure("waits", 100.0, 1000.0, 0.2, False),),
+    )
+    assert pool([lower]).margins()["waits"] == pytest.approx(0.1)
+
+
+def test_a_large_drop_in_positive_feedback_is_beyond_chance_and_a_small_one_is_not() -> None:
+    before = pool([window(i, responses=300, positive=270) for i in range(26)])
+    fallen = pool([window(i, responses=300, positive=220) for i in range(13)])
+    wobble = pool([window(i, responses=300, positive=268) for i in range(13)])
+    assert (z := share_z(fallen, before)) is not None and z < -10
+    assert (z := share_z(wobble, before)) is not None and abs(z) < 2
+    assert share_z(Pooled(), before) is None
+
+
+def test_harm_change_is_per_activity_and_positive_when_worse() -> None:
+    before = pool([window(i, harmful=2) for i in range(26)])
+    worse = pool([window(i, harmful=6) for i in range(13)])
+    change = harm_change(worse, before)
+    assert change is not None
+    relative, z = change
+    assert relative == pytest.approx(2.0, rel=0.05)
+    assert z > 5
+
+
+def unit(recent: list[WindowFigures], baseline: list[WindowFigures]) -> UnitView:
+    return UnitView("RXA", "ED", pool(recent), pool(baseline), ())
+
+
+def test_hitting_the_target_missing_the_point_needs_targets_met_and_a_clear_worsening() -> None:
+    baseline = [window(i, responses=300, positive=270) for i in range(26)]
+    met_worse = unit([window(i, responses=300, positive=210) for i in range(13)], baseline)
+    missed_worse = unit(
+        [window(i, responses=300, positive=210, attainment=0.9) for i in range(13)], baseline
+    )
+    met_same = unit([window(i, responses=300, positive=270) for i in range(13)], baseline)
+    assert met_worse.hitting_target_missing_point
+    assert met_worse.share_change == pytest.approx(-0.2)
+    assert not missed_worse.hitting_target_missing_point
+    assert not met_same.hitting_target_missing_point
+    harmful = unit([window(i, harmful=8) for i in range(13)], [window(i) for i in range(26)])
+    assert harmful.safety_worse and harmful.hitting_target_missing_point
+
+
+def test_standing_compares_a_unit_with_its_usual_gap_to_the_rest() -> None:
+    def p(responses: int, positive: int) -> Pooled:
+        return Pooled(windows=13, responses=responses, positive=positive)
+
+    # An ED usually 10 points below the rest is not a dark spot for staying there...
+    usual = standing(p(3000, 2400), p(3000, 2700), p(6000, 4800), p(6000, 5400))
+    assert usual is not None and not usual.dark_spot
+    assert usual.expected == pytest.approx(0.8)
+    # ...but is when it slips to 20 points below.
+    slipped = standing(p(3000, 2100), p(3000, 2700), p(6000, 4800), p(6000, 5400))
+    assert slipped is not None and slipped.dark_spot
+    assert slipped.slipped == pytest.approx(-0.1)
+    assert standing(Pooled(), p(1, 1), p(1, 1), p(1, 1)) is None
+    # Holding steady while the rest of the organisation recovers is not a dark spot.
+    steady = standing(p(3000, 2400), p(3000, 2850), p(6000, 4800), p(6000, 4800))
+    assert steady is not None and steady.slipped < -0.1 and not steady.dark_spot
+
+
+def test_variation_beyond_sampling_widens_what_counts_as_chance() -> None:
+    calm = [window(i, responses=300, positive=270) for i in range(26)]
+    # the same average, but good and bad weeks far beyond binomial noise
+    bumpy = [window(i, responses=300, positive=240 if i % 2 else 300) for i in range(26)]
+    recent = pool([window(i, responses=300, positive=258) for i in range(13)])
+    assert pool(calm).share_dispersion == 1.0
+    assert pool(bumpy).share_dispersion > 10
+    calm_z, bumpy_z = share_z(recent, pool(calm)), share_z(recent, pool(bumpy))
+    assert calm_z is not None and bumpy_z is not None
+    assert calm_z < -3 < bumpy_z
+
+
+def test_small_samples_are_corrected_for_continuity() -> None:
+    # 2 of 120 negative, then 8 of 62: looks like z < -3 without the correction
+    before = Pooled(windows=26, responses=120, positive=118)
+    now = Pooled(windows=13, responses=62, positive=54)
+    z = share_z(now, before)
+    assert z is not None and -3 < z < -2
+
+
+def test_periods_are_quarters_back_from_the_end_with_their_baselines() -> None:
+    # the fourth quarter back would have only 4 weeks before it
+    assert period_bounds(56, "week") == [(17, 43, 56), (4, 30, 43), (0, 17, 30)]
+    assert period_bounds(20, "week") == [(0, 10, 20)]
+    assert period_bounds(15, "month") == [(0, 12, 15), (0, 9, 12)]
+
+
+def test_what_an_alert_is_about_comes_from_the_measures_its_evidence_flags() -> None:
+    def alert(kind: str, evidence: dict[str, object]) -> AlertRecord:
+        return AlertRecord(
+            "a", kind, "RXA", "ED", MONDAY, MONDAY, "low", "open", "", evidence, MONDAY, MONDAY,
+            1, (),
+        )  # fmt: skip
+
+    assert alert_measures(alert("target_experience_divergence", DETECTOR_EVIDENCE)) == {
+        "experience"
+    }
+    assert alert_measures(alert("safety_signal", {})) == {"safety"}
+    harm = {"measures": {"harmful_incident_rate": {"windows": [{"rule": "beyond_limit"}]}}}
+    assert alert_measures(alert("target_experience_divergence", harm)) == {"safety"}
+
+
+def test_numbers_in_words() -> None:
+    assert pct(0.8712) == "87%"
+    assert pct(None) == "–"
+    assert pts(-0.161) == "-16.1 pts"
+    assert pts(0.0001) == "0 pts"
+    assert pts_tick(0.05) == "+5 pts"
+    assert pts_tick(-0.025) == "-2.5 pts"
+    assert pts_tick(0.0) == "0"
+    assert day(datetime(2025, 3, 3, tzinfo=UTC)) == "3 Mar 2025"
+    assert day(datetime(2025, 3, 10, tzinfo=UTC), end=True) == "9 Mar 2025"
+
+
+DETECTOR_EVIDENCE = {
+    "method": "exact probability limits on the unit's own rolling baseline",
+    "rules": {"fired": ["beyond_limit"], "limit_sigma": 4.0},
+    "episode": {"windows_flagged": 3, "ongoing": True, "peak_z": 5.2},
+    "measures": {
+        "positive_share": {
+            "direction": "lower_is_worse",
+            "windows": [
+                {"window_start": "2025-03-03T00:00:00+00:00", "size": 180, "count": 60,
+                 "value": 0.6667, "centre": 0.88, "limit": 0.79, "z": 5.2,
+                 "rule": "beyond_limit"},
+                {"window_start": "2025-03-10T00:00:00+00:00", "size": 170, "count": 30,
+                 "value": 0.82, "centre": 0.88, "limit": 0.79, "z": 2.0, "rule": None},
+            ],
+        },
+        "harmful_incident_rate": {"per": "1,000 activity", "windows": [
+            {"window_start": "2025-03-03T00:00:00+00:00", "count": 2, "value": 1.1, "rule": None}
+        ]},
+    },
+    "targets": {"metrics": [{"metric": "ae_4h", "attainment": 0.961, "target": 0.95,
+                             "met": True}]},
+    "incidents": {"by_harm": {"none": 4, "low": 2, "moderate": 1, "severe": 0, "death": 0}},
+}  # fmt: skip
+
+
+def test_detector_evidence_reads_as_figures() -> None:
+    method, figures = evidence_figures(DETECTOR_EVIDENCE)
+    assert method.startswith("exact probability limits")
+    found = dict(figures)
+    assert found["A&E 4-hour"] == "96.1% against a target of 95% (met)"
+    assert found["Rated good or very good, week of 3 Mar 2025"] == (
+        "66.7% of 180 responses; usual 88.0%, limit 79.0% (z = 5.2)"
+    )
+    assert not any(label.startswith("Incidents causing harm") for label in found)
+    assert found["Episode"] == "3 weeks flagged, ongoing; strongest signal z = 5.2"
+    assert found["Incidents in the episode, by harm"] == "4 none, 2 low, 1 moderate"
+    assert found["Rule"] == "a window beyond the limit"
+
+
+def test_evidence_of_another_shape_is_listed_key_by_key() -> None:
+    method, figures = evidence_figures(
+        {"positive_share": 0.7, "responses": 3120, "targets": [{"metric": "ae_4h", "x": 1.5}]}
+    )
+    assert method == "not stated"
+    assert ("Positive share", "70.0%") in figures
+    assert ("Responses", "3,120") in figures
+    assert ("Targets A&E 4-hour x", "1.5") in figures
