@@ -1,0 +1,186 @@
+"""The measures detection watches, read off a unit's windows, and what a monitor made of them.
+
+- `negative_share`: FFT responses rating care poor or very poor, out of responses that gave a
+  view ("don't know" excluded); higher is worse.
+- `positive_share`: responses rating care good or very good; lower is worse (judged as the
+  share that is *not* positive, so every monitor looks for a rise).
+- `harmful_incident_rate`: incidents with at least low harm per 1,000 activity (the unit's
+  largest target denominator, e.g. attendances); higher is worse. No-harm incidents are left
+  out: reporting them is a sign of a healthy safety culture, not of harm.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.alerts import Severity
+from pipeline.core.detect_base import DetectionConfig
+from pipeline.core.detect_stats import BEYOND_LIMIT, Trace
+from pipeline.core.windows import Window
+
+PER_ACTIVITY = 1000.0
+_EXPOSURE_WINDOWS = 4
+
+
+class Measure(StrEnum):
+    NEGATIVE_SHARE = "negative_share"
+    POSITIVE_SHARE = "positive_share"
+    HARMFUL_INCIDENT_RATE = "harmful_incident_rate"
+
+
+@dataclass(frozen=True, slots=True)
+class UnitFigures:
+    """One unit's windows as parallel lists, in time order."""
+
+    windows: list[Window]
+    responses: list[int]
+    negative: list[int]
+    not_positive: list[int]
+    harmful: list[int]
+    severe_harm: list[int]
+    # Activity in thousands (see `_exposure`); 1.0 in every window of a unit that never reports
+    # any, whose rate is then per window.
+    exposure: list[float]
+    exposure_reported: list[bool]
+    per_activity: bool
+    targets_met: list[bool | None]
+
+
+def unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
+    # Columns by comprehension, not the aggregates' properties: this runs for every window of a
+    # unit on every call.
+    ratings = [aggregate.fft_counts for aggregate in series]
+    responses = [c[0] + c[1] + c[2] + c[3] + c[4] for c in ratings]
+    harms = [aggregate.incidents_by_harm for aggregate in series]
+    targets = [aggregate.targets for aggregate in series]
+    activity = [max([t.denominator for t in window]) if window else None for window in targets]
+    exposure = _exposure(activity)
+    return UnitFigures(
+        windows=[aggregate.window for aggregate in series],
+        responses=responses,
+        negative=[c[3] + c[4] for c in ratings],
+        not_positive=[views - c[0] - c[1] for views, c in zip(responses, ratings, strict=True)],
+        harmful=[h[1] + h[2] + h[3] + h[4] for h in harms],
+        severe_harm=[h[3] + h[4] for h in harms],
+        exposure=exposure if exposure is not None else [1.0] * len(series),
+        exposure_reported=[value is not None for value in activity],
+        per_activity=exposure is not None,
+        targets_met=[all([t.met for t in window]) if window else None for window in targets],
+    )
+
+
+def _exposure(activity: list[float | None]) -> list[float] | None:
+    """Activity in thousands per window: the largest of the latest `_EXPOSURE_WINDOWS` known.
+
+    Target returns are monthly and arrive after the month, so while a unit is being judged its
+    latest weeks have no activity yet and the week across the month boundary holds only the
+    old month's few days. Taken alone, such a partial week passes for a quiet one: in a
+    streaming replay it made harm rates 25 times too high and raised alerts that later had to
+    be withdrawn. Until four values are known (a unit's first return may start mid-week), the
+    largest of its first four stands in; those weeks are never judged, only learnt from.
+    """
+    known = [value for value in activity if value]
+    if not known:
+        return None
+    first = max(known[:_EXPOSURE_WINDOWS])
+    recent: deque[float] = deque(maxlen=_EXPOSURE_WINDOWS)
+    exposure = []
+    for value in activity:
+        if value:
+            recent.append(value)
+        largest = max(recent) if len(recent) == _EXPOSURE_WINDOWS else first
+        exposure.append(largest / PER_ACTIVITY)
+    return exposure
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureTrace:
+    """A monitored measure: the counts and sizes it was judged on, and the verdicts.
+
+    `sizes` are responses (shares) or exposure in thousands (rates); a share's value is
+    count / size, a rate's count / size per 1,000.
+    """
+
+    measure: Measure
+    counts: Sequence[int]
+    sizes: Sequence[float]
+    trace: Trace
+
+    def value(self, count: float, size: float) -> float:
+        """The measure's own reading of a count (positive share is 1 - the share judged)."""
+        if self.measure is Measure.POSITIVE_SHARE:
+            return 1.0 - count / size
+        return count / size
+
+    def window_evidence(
+        self, index: int, window: Window, config: DetectionConfig
+    ) -> dict[str, Any]:
+        """The figures of one judged window, as a ward manager's chart would show them: the
+        value, the unit's usual level (centre), the process limit and, for a window flagged
+        by a run, the line the run crossed."""
+        size = self.sizes[index]
+        predictive = self.trace.predictive(index)
+        entry: dict[str, Any] = {
+            "window_start": window.start.isoformat(),
+            "size": _round(size),
+            "count": self.counts[index],
+            "value": _round(self.value(self.counts[index], size)) if size > 0 else None,
+        }
+        if predictive is not None:
+            entry["centre"] = _round(self.value(predictive.mean, size))
+            limit = predictive.highest_usual_count(config.limit_sigma)
+            entry["limit"] = _round(self.value(limit, size))
+            rule = self.trace.rule[index]
+            if rule and rule != BEYOND_LIMIT:
+                line = predictive.highest_usual_count(config.sigma_of(rule))
+                entry["run_line"] = _round(self.value(line, size))
+            entry["z"] = _round(self.trace.z[index], 2)
+            entry["baseline_windows"] = self.trace.baseline(index)[2]
+        entry["rule"] = self.trace.rule[index] or None
+        return entry
+
+
+def episodes(states: Sequence[bool | None], max_gap: int) -> list[tuple[int, int, bool]]:
+    """(first, last, ongoing) index of each episode in a sequence of window states.
+
+    True: the window shows the condition; False: judged and it does not; None: not judged (no
+    data, or targets not yet reported), which neither extends nor ends an episode. Up to
+    `max_gap` False windows may separate two True ones of one episode. An episode is ongoing
+    while no more than `max_gap` False windows have followed its last True one.
+    """
+    found: list[tuple[int, int, bool]] = []
+    first = last = -1
+    gap = 0
+    for index, state in enumerate(states):
+        if state is True:
+            if first < 0:
+                first = index
+            last, gap = index, 0
+        elif state is False and first >= 0:
+            gap += 1
+            if gap > max_gap:
+                found.append((first, last, False))
+                first = last = -1
+    if first >= 0:
+        found.append((first, last, True))
+    return found
+
+
+def severity(config: DetectionConfig, peak: float, windows: int, severe_harm: int) -> Severity:
+    """High for a strong, long or harmful episode, medium for a clear one, low otherwise
+    (see `DetectionConfig`)."""
+    if peak >= config.high_sigma or windows >= config.high_windows or severe_harm:
+        return Severity.HIGH
+    if peak >= config.medium_sigma or windows >= config.medium_windows:
+        return Severity.MEDIUM
+    return Severity.LOW
+
+
+def _round(value: float, digits: int = 4) -> float | None:
+    return round(value, digits) if math.isfinite(value) else None

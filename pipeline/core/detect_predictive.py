@@ -1,0 +1,222 @@
+"""The predictive distribution of a window's count, and its exact tail probabilities.
+
+A count x out of n trials (binomial) or over an exposure (Poisson), whose underlying rate
+varies from window to window, is beta-binomial or gamma-Poisson (negative binomial). Given its
+mean and its variance beyond pure sampling, this module gives P(X >= x) by summing the exact
+terms, its standard-normal quantile (z = 3 is as unusual as a 3-sigma point), and the highest
+count still within a sigma limit. Sums start at the short side of the distribution, so tails of
+1e-12 are exact, and results are cached: the engine re-judges the same windows again and again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from statistics import NormalDist
+from typing import NamedTuple
+
+_NORMAL = NormalDist()
+# Tail probabilities are clamped to [_MIN_TAIL, _MAX_TAIL] before the normal quantile.
+_MIN_TAIL = 1e-300
+_MAX_TAIL = 1.0 - 1e-12
+# Relative size at which a further term of a tail sum no longer changes it.
+_NEGLIGIBLE = 1e-14
+_LOG_UNDERFLOW = -700.0
+# The beta and gamma mixtures stop being distinguishable from binomial or Poisson here, and
+# lgamma differences of huge arguments would lose precision.
+_MAX_CONCENTRATION = 1e7
+# Keeps the beta mixture unimodal near its upper end (b >= 1 for shares up to one half).
+_MIN_CONCENTRATION = 2.0
+# The normal approximation overstates how unusual a high count is when the distribution is
+# right-skewed, so a window whose normal z is below the warning line less SCREEN_MARGIN cannot
+# signal and may skip the exact sum. Right-skewed here: any gamma-Poisson, and a beta-binomial
+# with a share of at most one half whose beta part is not extremely wide (concentration of at
+# least SCREEN_MIN_CONCENTRATION). Checked on random cases in tests/unit/test_detect_stats.py.
+SCREEN_MARGIN = 0.25
+SCREEN_MIN_CONCENTRATION = 10.0
+
+
+# Half an event added to the baseline count, so a unit with no events in its baseline gets a
+# small positive rate instead of a zero one that would make any single event infinitely unusual.
+PRIOR_COUNT = 0.5
+
+
+class Predictive(NamedTuple):
+    """The distribution expected for a window's count: `mean`, with `extra_variance` beyond
+    binomial (`trials` given) or Poisson (`trials` None) sampling."""
+
+    mean: float
+    extra_variance: float
+    trials: int | None
+
+    def z(self, count: int) -> float:
+        """Standard-normal quantile of P(X >= count): 3 means as unusual as 3 sigma."""
+        return exact_z(count, self.mean, self.extra_variance, self.trials)
+
+    def highest_usual_count(self, sigma: float) -> int:
+        """The largest count whose upper tail is still more likely than `sigma` allows."""
+        return _highest_usual_count(sigma, self.mean, self.extra_variance, self.trials)
+
+
+@lru_cache(maxsize=16384)
+def exact_z(count: int, mean: float, extra: float, trials: int | None) -> float:
+    """Standard-normal quantile of the exact P(X >= count)."""
+    tail = upper_tail(count, mean, extra, trials)
+    return -_NORMAL.inv_cdf(min(max(tail, _MIN_TAIL), _MAX_TAIL))
+
+
+@lru_cache(maxsize=16384)
+def _highest_usual_count(sigma: float, mean: float, extra: float, trials: int | None) -> int:
+    alpha = _NORMAL.cdf(-sigma)
+    # Step from a normal guess; the tail falls monotonically above the mean.
+    spread = math.sqrt(max(mean + extra, 1e-12))
+    count = max(0, math.ceil(mean + sigma * spread))
+    if trials is not None:
+        count = min(count, trials + 1)
+    while count > 0 and upper_tail(count - 1, mean, extra, trials) <= alpha:
+        count -= 1
+    while upper_tail(count, mean, extra, trials) > alpha:
+        count += 1
+    return count - 1
+
+
+def baseline_predictive(
+    counts: Sequence[int],
+    scales: Sequence[float],
+    trials: Sequence[int] | None,
+    baseline: Sequence[int],
+    index: int,
+    reference_relvar: float,
+    max_between_cv: float,
+) -> Predictive:
+    """Window `index`'s predictive distribution from the given baseline windows (in time
+    order): the formula `pipeline.core.detect_stats.monitor` keeps in running sums, for a
+    one-off judgement."""
+    total = math.fsum(counts[s] for s in baseline)
+    total_scale = math.fsum(scales[s] for s in baseline)
+    total_scale2 = math.fsum(scales[s] * scales[s] for s in baseline)
+    theta = (total + PRIOR_COUNT) / total_scale
+    pair_terms = [
+        (
+            (counts[after] / scales[after] - counts[before] / scales[before]) ** 2,
+            1.0 / scales[after] + 1.0 / scales[before],
+            1.0 / trials[after] + 1.0 / trials[before] if trials is not None else 0.0,
+        )
+        for before, after in itertools.pairwise(baseline)
+    ]
+    between = 0.0
+    if pair_terms:
+        d2, inverse, binomial = (math.fsum(column) for column in zip(*pair_terms, strict=True))
+        between = (d2 - theta * (inverse - theta * binomial)) / (2 * len(pair_terms))
+        between = min(max(between, 0.0), (max_between_cv * theta) ** 2)
+    variance = between * (1.0 + total_scale2 / (total_scale * total_scale))
+    variance += theta / total_scale + theta * theta * reference_relvar
+    scale = scales[index]
+    mean = scale * theta
+    n = None
+    if trials is not None:
+        n = trials[index]
+        mean = min(mean, n * (1.0 - 1e-9))
+    return Predictive(mean, scale * scale * variance, n)
+
+
+def upper_tail(count: int, mean: float, extra: float, trials: int | None) -> float:
+    """P(X >= count) for the beta-binomial (trials given) or gamma-Poisson predictive."""
+    if count <= 0:
+        return 1.0
+    if trials is not None and count > trials:
+        return 0.0
+    if count <= mean:
+        # At or below the mean the tail is large; summing the short side keeps it exact.
+        return 1.0 - lower_tail(count - 1, mean, extra, trials)
+    log_term, step = _term_and_step(count, mean, extra, trials)
+    if log_term < _LOG_UNDERFLOW:
+        return 0.0
+    term = total = math.exp(log_term)
+    k = count
+    last = trials if trials is not None else math.inf
+    while k < last:
+        ratio = step(k)
+        term *= ratio
+        total += term
+        k += 1
+        if ratio < 1.0 and term <= total * _NEGLIGIBLE:
+            break
+    return min(total, 1.0)
+
+
+def lower_tail(count: int, mean: float, extra: float, trials: int | None) -> float:
+    """P(X <= count), summed downwards from `count` (at or below the mean)."""
+    if count < 0:
+        return 0.0
+    log_term, step = _term_and_step(count, mean, extra, trials)
+    if log_term < _LOG_UNDERFLOW:
+        return 0.0
+    term = total = math.exp(log_term)
+    for k in range(count - 1, -1, -1):
+        ratio = step(k)
+        term /= ratio
+        total += term
+        if ratio > 1.0 and term <= total * _NEGLIGIBLE:
+            break
+    return min(total, 1.0)
+
+
+def _term_and_step(
+    count: int, mean: float, extra: float, trials: int | None
+) -> tuple[float, Callable[[int], float]]:
+    """log P(X = count), and the ratio P(X = k + 1) / P(X = k) as a function of k."""
+    if trials is None:
+        if extra <= mean / _MAX_CONCENTRATION:
+            log_mean = math.log(mean) if mean > 0 else -math.inf
+            return count * log_mean - mean - math.lgamma(count + 1), _poisson_step(mean)
+        shape = mean * mean / extra
+        odds = mean / (shape + mean)
+        log_term = (
+            math.lgamma(count + shape)
+            - math.lgamma(shape)
+            - math.lgamma(count + 1)
+            + shape * math.log1p(-odds)
+            + count * math.log(odds)
+        )
+        return log_term, _negative_binomial_step(shape, odds)
+    n = trials
+    share = mean / n
+    variance = extra / (n * n)
+    log_choose = math.lgamma(n + 1) - math.lgamma(count + 1) - math.lgamma(n - count + 1)
+    concentration = share * (1 - share) / variance - 1 if variance > 0 else math.inf
+    if concentration > _MAX_CONCENTRATION:
+        log_term = log_choose + (count * math.log(share) if share > 0 else -math.inf)
+        log_term += (n - count) * math.log1p(-share)
+        return log_term, _binomial_step(n, share)
+    concentration = max(concentration, _MIN_CONCENTRATION)
+    a, b = share * concentration, (1 - share) * concentration
+    log_term = (
+        log_choose
+        + math.lgamma(count + a)
+        + math.lgamma(n - count + b)
+        - math.lgamma(n + a + b)
+        + math.lgamma(a + b)
+        - math.lgamma(a)
+        - math.lgamma(b)
+    )
+    return log_term, _beta_binomial_step(n, a, b)
+
+
+def _poisson_step(mean: float) -> Callable[[int], float]:
+    return lambda k: mean / (k + 1)
+
+
+def _negative_binomial_step(shape: float, odds: float) -> Callable[[int], float]:
+    return lambda k: (k + shape) / (k + 1) * odds
+
+
+def _binomial_step(n: int, share: float) -> Callable[[int], float]:
+    odds = share / (1 - share)
+    return lambda k: (n - k) / (k + 1) * odds
+
+
+def _beta_binomial_step(n: int, a: float, b: float) -> Callable[[int], float]:
+    return lambda k: (n - k) * (k + a) / ((k + 1) * (n - k - 1 + b))

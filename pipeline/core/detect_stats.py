@@ -1,0 +1,267 @@
+"""One measure of one unit, judged window by window against its own rolling baseline.
+
+Every measure detection reads is a count x in a window with a known scale m: negative FFT
+responses out of n responses (m = n, binomial), harmful incidents per 1,000 activity (m = the
+activity in thousands, Poisson), or either of those relative to the rest of the organisation in
+the same window (m = n × the peers' share). The unit's usual ratio θ = E[x] / m is estimated
+from its baseline windows, and the window is judged on the *predictive* distribution of x
+(`pipeline.core.detect_predictive`), whose variance adds up:
+
+- binomial or Poisson sampling at the expected count m·θ,
+- between-window variation τ² of the ratio (wards have good and bad weeks beyond what sampling
+  explains), estimated from successive differences of the baseline ratios less their sampling
+  part, so a slow drift barely inflates it (the moving-range idea behind Laney p′, but additive,
+  so a unit's small weeks are not over-widened nor its big weeks under-widened),
+- the uncertainty of θ itself (a short baseline gives wider limits),
+- for a peer comparison, the sampling noise of the peers' own figure.
+
+Windows are judged in time order, so a verdict depends on earlier windows only: the detector is
+causal, and its delay is what streaming would see. Windows that signal never enter a later
+baseline, so a deterioration stays flagged until it ends rather than becoming the new normal.
+A window joins the baseline only once no later run could still flag it. Running sums make each
+window O(1); a unit's whole history costs a few hundred microseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.core.detect_predictive import (
+    PRIOR_COUNT,
+    SCREEN_MARGIN,
+    SCREEN_MIN_CONCENTRATION,
+    Predictive,
+    exact_z,
+)
+
+BEYOND_LIMIT = "beyond_limit"
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """How a window is judged and when it signals (see `DetectionConfig` for the calibrated
+    defaults). The level comes from the latest `max_baseline_windows` baseline windows, the
+    between-window variation from the latest `dispersion_windows` (successive differences do
+    not mind a slow drift, and a longer run of them is a steadier estimate), capped at
+    `max_between_cv` times the level.
+
+    `runs` holds (windows, sigma) pairs, in order of precedence: every window of a run of that
+    many consecutive judged windows at or beyond that many sigma signals. (1, limit) is the
+    single point beyond the process limit.
+    """
+
+    min_baseline_windows: int
+    max_baseline_windows: int
+    runs: tuple[tuple[int, float], ...]
+    dispersion_windows: int
+    max_between_cv: float
+
+    @property
+    def longest_run(self) -> int:
+        return max(length for length, _ in self.runs)
+
+
+def rule_name(length: int, sigma: float) -> str:
+    """'beyond_limit' for a single window, else e.g. 'run_of_3_beyond_2_sigma'."""
+    return BEYOND_LIMIT if length == 1 else f"run_of_{length}_beyond_{sigma:g}_sigma"
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Per window of a monitored series (index-aligned with the input).
+
+    `z` is NaN where the window was not judged (no data, or too little baseline before it);
+    `mean` and `extra_variance` describe its predictive distribution. `signalled_at` is the
+    index of the window whose closing flagged this one (-1: never); a run flags all its windows
+    when its last one closes. `rule` names the rule ("" when not flagged).
+    """
+
+    z: list[float]
+    mean: list[float]
+    extra_variance: list[float]
+    trials: Sequence[int] | None
+    signalled_at: list[int]
+    rule: list[str]
+    # Window t was judged on baseline entries [_first_entry[t], _end_entry[t]) of _entries,
+    # each (window index, count, scale, pair terms).
+    _entries: list[tuple[int, int, float, float, float, float]]
+    _first_entry: list[int]
+    _end_entry: list[int]
+
+    def flagged(self, index: int) -> bool:
+        return self.signalled_at[index] >= 0
+
+    def flagged_when_closed(self, index: int) -> bool:
+        """Whether the window had signalled by the time it closed (a later run can still flag
+        it, but only once a later window closes)."""
+        return 0 <= self.signalled_at[index] <= index
+
+    def predictive(self, index: int) -> Predictive | None:
+        if math.isnan(self.z[index]):
+            return None
+        trials = self.trials[index] if self.trials is not None else None
+        return Predictive(self.mean[index], self.extra_variance[index], trials)
+
+    def baseline_windows(self, index: int) -> list[int]:
+        """Indices of the windows the level of window `index` was estimated on."""
+        return [
+            entry[0] for entry in self._entries[self._first_entry[index] : self._end_entry[index]]
+        ]
+
+    def baseline(self, index: int) -> tuple[int, int, int]:
+        """(first window index, last window index, windows) of a window's baseline; (-1, -1, 0)
+        when the window was not judged."""
+        first, end = self._first_entry[index], self._end_entry[index]
+        if first == end:
+            return -1, -1, 0
+        return self._entries[first][0], self._entries[end - 1][0], end - first
+
+
+def monitor(
+    counts: Sequence[int],
+    scales: Sequence[float],
+    trials: Sequence[int] | None,
+    reference_relvar: Sequence[float] | None,
+    rules: Rules,
+) -> Trace:
+    """Judge each window's count against the unit's earlier windows.
+
+    `scales[t]` is m for window t (0 when the window has no data for this measure); `trials`
+    the binomial sizes (None for Poisson counts); `reference_relvar` the relative variance of a
+    peer reference folded into m (None for an own-baseline monitor). A window signals when its z
+    belongs to a run of `rules.runs` (see `Rules`).
+    """
+    # This loop runs for every window of every measure on every call, so it keeps its sums in
+    # locals and its baseline in append-only lists with a moving head.
+    size = len(counts)
+    z = [math.nan] * size
+    means = [math.nan] * size
+    extras = [0.0] * size
+    signalled = [-1] * size
+    rule = [""] * size
+    first_entry = [0] * size
+    end_entry = [0] * size
+    runs: list[tuple[int, float, str, list[int]]] = [
+        (length, sigma, rule_name(length, sigma), []) for length, sigma in rules.runs
+    ]
+    lowest = min(sigma for _, sigma in rules.runs)
+    run_length = rules.longest_run
+    min_windows, max_windows = rules.min_baseline_windows, rules.max_baseline_windows
+    dispersion_windows = max(rules.dispersion_windows, max_windows)
+    sqrt = math.sqrt
+    pair_head = 0
+    cap = rules.max_between_cv * rules.max_between_cv
+    screen = lowest - SCREEN_MARGIN
+    # Baseline entries (window, count, scale, pair terms tying it to the entry before), oldest
+    # first; the level is taken over entries from `head`, the dispersion from `pair_head`.
+    entries: list[tuple[int, int, float, float, float, float]] = []
+    head = 0
+    windows = pairs = 0
+    total = total_scale = total_scale2 = 0.0
+    pair_d2 = pair_inverse = pair_binomial = 0.0
+    last_ratio = last_inverse = last_binomial = 0.0
+    with_data: list[int] = []
+    running = False
+    for t in range(size):
+        scale = scales[t]
+        if scale <= 0:
+            continue
+        if windows >= min_windows:
+            theta = (total + PRIOR_COUNT) / total_scale
+            between = 0.0
+            if pairs:
+                # Successive differences of ratios, less what sampling alone puts into them.
+                between = (pair_d2 - theta * (pair_inverse - theta * pair_binomial)) / (2 * pairs)
+                if between < 0.0:
+                    between = 0.0
+                elif between > cap * theta * theta:
+                    between = cap * theta * theta
+            variance = between * (1.0 + total_scale2 / (total_scale * total_scale))
+            variance += theta / total_scale
+            if reference_relvar is not None:
+                variance += theta * theta * reference_relvar[t]
+            mean = scale * theta
+            extra = scale * scale * variance
+            count = counts[t]
+            if trials is None:
+                n = None
+                spread = mean + extra
+                skewed = True
+            else:
+                n = trials[t]
+                if mean >= n:
+                    mean = n * (1.0 - 1e-9)
+                binomial = mean - mean * mean / n
+                spread = binomial + extra - extra / n
+                skewed = mean + mean <= n and extra * SCREEN_MIN_CONCENTRATION <= binomial * n
+            # Most windows are nowhere near a limit: their normal z is enough (see
+            # SCREEN_MARGIN); the exact tail is summed only for the few that might be.
+            root = sqrt(spread) if spread > 0.0 else 0.0
+            if skewed and root > 0.0 and count - mean < screen * root:
+                score = (count - mean) / root
+            else:
+                score = exact_z(count, mean, extra, n)
+            z[t] = score
+            means[t] = mean
+            extras[t] = extra
+            first_entry[t] = head
+            end_entry[t] = head + windows
+            if score >= lowest:
+                running = True
+                for length, sigma, name, members in runs:
+                    if score < sigma:
+                        members.clear()
+                        continue
+                    members.append(t)
+                    if len(members) >= length:
+                        for member in members:
+                            if signalled[member] < 0:
+                                signalled[member], rule[member] = t, name
+            elif running:
+                running = False
+                for *_, members in runs:
+                    members.clear()
+        # A window joins the baseline once no later run can still flag it.
+        with_data.append(t)
+        if len(with_data) < run_length:
+            continue
+        oldest = with_data[-run_length]
+        if signalled[oldest] >= 0:
+            continue
+        count, scale = counts[oldest], scales[oldest]
+        ratio, inverse = count / scale, 1.0 / scale
+        binomial = 1.0 / trials[oldest] if trials is not None else 0.0
+        if windows:
+            difference = ratio - last_ratio
+            d2 = difference * difference
+            pair_i, pair_b = inverse + last_inverse, binomial + last_binomial
+            pairs += 1
+            pair_d2 += d2
+            pair_inverse += pair_i
+            pair_binomial += pair_b
+            entries.append((oldest, count, scale, d2, pair_i, pair_b))
+        else:
+            entries.append((oldest, count, scale, 0.0, 0.0, 0.0))
+        last_ratio, last_inverse, last_binomial = ratio, inverse, binomial
+        windows += 1
+        total += count
+        total_scale += scale
+        total_scale2 += scale * scale
+        if windows > max_windows:
+            _, old_count, old_scale, *_ = entries[head]
+            total -= old_count
+            total_scale -= old_scale
+            total_scale2 -= old_scale * old_scale
+            head += 1
+            windows -= 1
+        if head + windows - pair_head > dispersion_windows:
+            # The new oldest entry's pair with the evicted one leaves the sums.
+            pair_head += 1
+            _, _, _, d2, pair_i, pair_b = entries[pair_head]
+            pairs -= 1
+            pair_d2 -= d2
+            pair_inverse -= pair_i
+            pair_binomial -= pair_b
+    return Trace(z, means, extras, trials, signalled, rule, entries, first_entry, end_entry)

@@ -1,0 +1,221 @@
+"""Findings about one unit against its own history: divergence and safety signals.
+
+- `target_experience_divergence` (hitting the target, missing the point): in a window where the
+  unit meets every target it reports, its negative FFT share is above, its positive share below,
+  or its harmful-incident rate above the limits set by its own baseline. A window with a missed
+  target is *not* this condition, whatever its experience (that is a different story, and ends
+  an episode); a window whose targets are not yet reported is not judged.
+- `safety_signal`: harmful incidents per 1,000 activity above the unit's own limits, whatever its
+  targets.
+
+Each measure is monitored by `pipeline.core.detect_stats.monitor`; an episode is a run of
+windows that show the condition (`episodes`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.core.aggregates import HARM_ORDER, UnitWindowAggregate
+from pipeline.core.alerts import AlertKind
+from pipeline.core.detect_base import DetectionConfig, Finding
+from pipeline.core.detect_measures import (
+    Measure,
+    MeasureTrace,
+    UnitFigures,
+    episodes,
+    severity,
+    unit_figures,
+)
+from pipeline.core.detect_stats import monitor
+from pipeline.core.detect_text import (
+    duration,
+    measure_phrase,
+    rules_evidence,
+    severe_phrase,
+    targets_evidence,
+    targets_phrase,
+    window_label,
+)
+
+OWN_BASELINE_METHOD = (
+    "exact probability limits (beta-binomial for shares, gamma-Poisson for incident rates) "
+    "on the unit's own rolling baseline, with between-window variation estimated from "
+    "successive differences (Laney p′ style) and the baseline's own uncertainty folded in"
+)
+_DIRECTION = {
+    Measure.NEGATIVE_SHARE: "higher_is_worse",
+    Measure.POSITIVE_SHARE: "lower_is_worse",
+    Measure.HARMFUL_INCIDENT_RATE: "higher_is_worse",
+}
+
+
+def unit_findings(series: Sequence[UnitWindowAggregate], config: DetectionConfig) -> list[Finding]:
+    """Episodes of divergence and safety signals in one unit's closed windows (time order)."""
+    if not series:
+        return []
+    figures = unit_figures(series)
+    rules = config.rules
+    negative = MeasureTrace(
+        Measure.NEGATIVE_SHARE,
+        figures.negative,
+        figures.responses,
+        monitor(figures.negative, figures.responses, figures.responses, None, rules),
+    )
+    positive = MeasureTrace(
+        Measure.POSITIVE_SHARE,
+        figures.not_positive,
+        figures.responses,
+        monitor(figures.not_positive, figures.responses, figures.responses, None, rules),
+    )
+    harm = MeasureTrace(
+        Measure.HARMFUL_INCIDENT_RATE,
+        figures.harmful,
+        figures.exposure,
+        monitor(figures.harmful, figures.exposure, None, None, rules),
+    )
+    judge = _UnitJudge(series, figures, config)
+    experience_and_harm = (negative, positive, harm)
+    safety = _states((harm,))
+    divergence = [
+        None if met is None else met and state
+        for met, state in zip(figures.targets_met, _states(experience_and_harm), strict=True)
+    ]
+    findings = judge.findings(
+        AlertKind.TARGET_EXPERIENCE_DIVERGENCE, divergence, experience_and_harm
+    )
+    findings.extend(judge.findings(AlertKind.SAFETY_SIGNAL, safety, (harm,)))
+    return findings
+
+
+def _states(measures: Sequence[MeasureTrace]) -> list[bool | None]:
+    """Per window: True if any measure signals, False if judged and none does, else None."""
+    states: list[bool | None] = [None] * len(measures[0].counts)
+    for measure in measures:
+        for t, (signalled, z) in enumerate(
+            zip(measure.trace.signalled_at, measure.trace.z, strict=True)
+        ):
+            if signalled >= 0:
+                states[t] = True
+            elif states[t] is None and z == z:  # z is NaN where the window was not judged
+                states[t] = False
+    return states
+
+
+class _UnitJudge:
+    """Turns window states into findings with their severity, sentence and evidence."""
+
+    def __init__(
+        self,
+        series: Sequence[UnitWindowAggregate],
+        figures: UnitFigures,
+        config: DetectionConfig,
+    ) -> None:
+        self._series = series
+        self._figures = figures
+        self._config = config
+
+    def findings(
+        self, kind: AlertKind, states: list[bool | None], measures: Sequence[MeasureTrace]
+    ) -> list[Finding]:
+        return [
+            self._finding(kind, states, measures, first, last, ongoing)
+            for first, last, ongoing in episodes(states, self._config.max_gap_windows)
+        ]
+
+    def _finding(
+        self,
+        kind: AlertKind,
+        states: list[bool | None],
+        measures: Sequence[MeasureTrace],
+        first: int,
+        last: int,
+        ongoing: bool,
+    ) -> Finding:
+        config, figures = self._config, self._figures
+        shown = [t for t in range(first, last + 1) if states[t]]
+        flagged = [(m, t) for t in shown for m in measures if m.trace.signalled_at[t] >= 0]
+        detected = min(m.trace.signalled_at[t] for m, t in flagged)
+        peak = max(m.trace.z[t] for m, t in flagged)
+        harm_flagged = any(m.measure is Measure.HARMFUL_INCIDENT_RATE for m, _ in flagged)
+        severe = sum(figures.severe_harm[t] for t in shown) if harm_flagged else 0
+        lead, at = max(flagged, key=lambda pair: (pair[1], pair[0].trace.z[pair[1]]))
+        window = figures.windows[at]
+        what = measure_phrase(lead, at, config, figures.per_activity)
+        unit = self._series[0].unit_id
+        if kind is AlertKind.TARGET_EXPERIENCE_DIVERGENCE:
+            targets = self._series[at].targets
+            summary = f"{unit} met {targets_phrase(targets)} but in {window_label(window)} {what}"
+        else:
+            summary = f"At {unit}, in {window_label(window)} {what}"
+        summary += duration(len(shown), window) + severe_phrase(severe, len(shown)) + "."
+        evidence: dict[str, Any] = {
+            "method": OWN_BASELINE_METHOD,
+            "rules": rules_evidence(config, sorted({m.trace.rule[t] for m, t in flagged})),
+            "episode": {
+                "first_window": figures.windows[first].start.isoformat(),
+                "last_window": figures.windows[last].start.isoformat(),
+                "detected_in_window": figures.windows[detected].start.isoformat(),
+                "windows_flagged": len(shown),
+                "ongoing": ongoing,
+                "peak_z": round(peak, 2),
+            },
+            "measures": {
+                m.measure.value: self._measure_evidence(m, first, last, at) for m in measures
+            },
+        }
+        if kind is AlertKind.TARGET_EXPERIENCE_DIVERGENCE:
+            evidence["targets"] = targets_evidence(window, self._series[at].targets)
+        if harm_flagged or kind is AlertKind.SAFETY_SIGNAL:
+            evidence["incidents"] = self._incident_evidence(shown)
+        return Finding(
+            kind=kind,
+            org_id=self._series[0].org_id,
+            unit_id=unit,
+            first_window=figures.windows[first],
+            last_window=figures.windows[last],
+            ongoing=ongoing,
+            severity=severity(config, peak, len(shown), severe),
+            summary=summary,
+            evidence=evidence,
+            detected_in=figures.windows[detected],
+        )
+
+    def _measure_evidence(
+        self, measure: MeasureTrace, first: int, last: int, at: int
+    ) -> dict[str, Any]:
+        config, windows = self._config, self._figures.windows
+        entry: dict[str, Any] = {"direction": _DIRECTION[measure.measure]}
+        if measure.measure is Measure.HARMFUL_INCIDENT_RATE:
+            entry["per"] = "1,000 activity" if self._figures.per_activity else "window"
+            entry["activity_reported"] = self._figures.exposure_reported[at]
+        base_first, base_last, base_windows = measure.trace.baseline(at)
+        if base_windows:
+            entry["baseline"] = {
+                "windows": base_windows,
+                "first_window": windows[base_first].start.isoformat(),
+                "last_window": windows[base_last].start.isoformat(),
+            }
+        entry["windows"] = [
+            measure.window_evidence(t, windows[t], config)
+            for t in range(first, last + 1)
+            if not math.isnan(measure.trace.z[t])
+        ]
+        return entry
+
+    def _incident_evidence(self, shown: list[int]) -> dict[str, Any]:
+        by_harm = [0] * len(HARM_ORDER)
+        weighted = 0.0
+        for t in shown:
+            aggregate = self._series[t]
+            for level, count in enumerate(aggregate.incidents_by_harm):
+                by_harm[level] += count
+            weighted += aggregate.harm_weighted
+        exposure = sum(self._figures.exposure[t] for t in shown)
+        return {
+            "by_harm": {harm.value: count for harm, count in zip(HARM_ORDER, by_harm, strict=True)},
+            "harm_weighted": weighted,
+            "harm_weighted_rate": round(weighted / exposure, 3) if exposure else None,
+        }

@@ -1,0 +1,242 @@
+"""Synthetic trusts with ground truth: `simulate_trust`, and the `pipeline simulate` command.
+
+A simulated trust is a few organisations of several units each, over a run of ISO weeks, with
+the nuisances real data has (winter pressure, slow drift, small units, overdispersion, monthly
+target feeds with revisions, late, out-of-order and duplicate delivery) and a ground truth:
+injected deteriorations marked detectable or not, and decoys that must raise nothing. It is
+deterministic from its seed; the delivery options (shuffle, duplicates) draw from a separate
+stream, so they change the order of the same events, never the events.
+
+The parts: `simulate_units` (what units are like), `simulate_targets` (monthly returns),
+`simulate_plan` (episodes, decoys, truth), `simulate_oracle` (detectability),
+`simulate_events` (the contract's JSON events), `simulate_score` (detection against truth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from pipeline.core.alerts import AlertKind
+from pipeline.simulate_events import Timed, emit_org
+from pipeline.simulate_plan import plan_org
+from pipeline.simulate_targets import Calendar
+from pipeline.simulate_units import ORG_CODES, draw_nature, org_units
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    """The size and character of a simulated trust.
+
+    `feedback_scale` multiplies every unit's responses a day; `deteriorations_per_org` injected
+    episodes per organisation (plus, per organisation, one unit that misses its target while its
+    experience falls and one single bad week, both decoys); `org_dip` makes the first
+    organisation dip as a whole for a month (a decoy); `missing_share` is the chance a unit
+    misses its target throughout; `warmup_weeks` are kept free of episodes. With `shuffle`,
+    events arrive up to `max_delay_hours` late (so out of order); `duplicates` is the fraction
+    delivered twice; `alert_responses_per_org` alerts get answered by the safety team.
+    """
+
+    seed: int = 1
+    orgs: int = 3
+    units_per_org: int = 6
+    weeks: int = 64
+    start: date = date(2023, 4, 3)
+    feedback_scale: float = 1.0
+    deteriorations_per_org: int = 3
+    org_dip: bool = True
+    missing_share: float = 0.2
+    warmup_weeks: int = 16
+    shuffle: bool = False
+    max_delay_hours: float = 72.0
+    duplicates: float = 0.0
+    alert_responses_per_org: int = 2
+
+    def __post_init__(self) -> None:
+        if self.start.weekday() != 0:
+            raise ValueError("start must be a Monday (ISO weeks)")
+        if self.orgs < 1 or self.units_per_org < 2:
+            raise ValueError("need at least one organisation of at least two units")
+        if self.weeks < self.warmup_weeks + 12:
+            raise ValueError(f"need at least {self.warmup_weeks + 12} weeks")
+        if not 0.0 <= self.duplicates <= 1.0:
+            raise ValueError("duplicates is a fraction between 0 and 1")
+
+
+@dataclass(frozen=True, slots=True)
+class TruthEpisode:
+    """What really happened at one unit over [start, end) (UTC week boundaries).
+
+    `detectable`: an oracle knowing the unit's true noise would see it within two weeks (see
+    `pipeline.simulate_oracle`); `decoy`: nothing of this `kind` may be raised for it.
+    """
+
+    kind: AlertKind
+    org_id: str
+    unit_id: str
+    start: datetime
+    end: datetime
+    detectable: bool
+    decoy: bool
+    description: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "org_id": self.org_id,
+            "unit_id": self.unit_id,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "detectable": self.detectable,
+            "decoy": self.decoy,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedTrust:
+    """Events in delivery order (contract §1 JSON objects) and the ground truth."""
+
+    config: SimulationConfig
+    events: list[dict[str, Any]]
+    truth: list[TruthEpisode]
+    units: tuple[tuple[str, str], ...]  # (org_id, unit_id) of every unit
+
+    @property
+    def start(self) -> datetime:
+        """The start of the first week (UTC)."""
+        return _midnight(self.config.start)
+
+
+def simulate_trust(config: SimulationConfig) -> SimulatedTrust:
+    rng = random.Random(config.seed)
+    cal = Calendar(config.start, config.weeks)
+    timed: list[Timed] = []
+    truth: list[TruthEpisode] = []
+    units: list[tuple[str, str]] = []
+    for index in range(config.orgs):
+        org_id = _org_code(index)
+        natures = [
+            draw_nature(rng, profile, config.missing_share)
+            for profile in org_units(rng, config.units_per_org)
+        ]
+        plan = plan_org(
+            rng,
+            natures,
+            cal,
+            warmup=config.warmup_weeks,
+            deteriorations=config.deteriorations_per_org,
+            org_dip=config.org_dip and index == 0,
+            scale=config.feedback_scale,
+        )
+        timed.extend(
+            emit_org(rng, org_id, plan, cal, config.feedback_scale, config.alert_responses_per_org)
+        )
+        units.extend((org_id, nature.profile.unit_id) for nature in natures)
+        for record in plan.truth:
+            truth.append(
+                TruthEpisode(
+                    kind=AlertKind(record.kind),
+                    org_id=org_id,
+                    unit_id=natures[record.unit].profile.unit_id,
+                    start=_midnight(cal.week_start(record.first)),
+                    end=_midnight(cal.week_start(record.last + 1)),
+                    detectable=record.detectable,
+                    decoy=record.decoy,
+                    description=record.description,
+                )
+            )
+    return SimulatedTrust(config, _deliver(timed, config), truth, tuple(units))
+
+
+def _org_code(index: int) -> str:
+    if index < len(ORG_CODES):
+        return ORG_CODES[index]
+    return f"RZ{index:03d}"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _deliver(timed: list[Timed], config: SimulationConfig) -> list[dict[str, Any]]:
+    """Events in the order a consumer would receive them."""
+    delivery = random.Random(f"{config.seed}/delivery")
+    delay = config.max_delay_hours * 3600 if config.shuffle else 0.0
+    arrivals = [(moment + delivery.uniform(0, delay), i) for i, (moment, _) in enumerate(timed)]
+    duplicates = [
+        (arrival + delivery.uniform(0, config.max_delay_hours * 3600), i)
+        for arrival, i in arrivals
+        if delivery.random() < config.duplicates
+    ]
+    return [timed[i][1] for _, i in sorted(arrivals + duplicates)]
+
+
+def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    """`pipeline simulate --out DIR [--seed N] [--orgs N] [--units N] [--weeks N] [--shuffle]
+    [--duplicates FRACTION] [--feedback-scale X]`."""
+    defaults = SimulationConfig()
+    parser.add_argument("--out", type=Path, required=True, help="directory for the output")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--orgs", type=_positive, default=defaults.orgs)
+    parser.add_argument("--units", type=_positive, default=defaults.units_per_org)
+    parser.add_argument("--weeks", type=_positive, default=defaults.weeks)
+    parser.add_argument("--shuffle", action="store_true", help="deliver out of order")
+    parser.add_argument(
+        "--duplicates", type=float, default=defaults.duplicates, metavar="FRACTION",
+        help="fraction of events delivered twice",
+    )  # fmt: skip
+    parser.add_argument(
+        "--feedback-scale", type=float, default=defaults.feedback_scale,
+        help="multiplies every unit's feedback volume",
+    )  # fmt: skip
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
+def run_simulate(args: argparse.Namespace, stdout: TextIO) -> int:
+    """Write `events.jsonl` (delivery order) and `truth.json` to `args.out`; 0 on success,
+    2 when the arguments describe no valid simulation."""
+    try:
+        config = SimulationConfig(
+            seed=args.seed,
+            orgs=args.orgs,
+            units_per_org=args.units,
+            weeks=args.weeks,
+            shuffle=args.shuffle,
+            duplicates=args.duplicates,
+            feedback_scale=args.feedback_scale,
+        )
+    except ValueError as error:
+        sys.stderr.write(f"simulate: {error}\n")
+        return 2
+    trust = simulate_trust(config)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "events.jsonl").open("w", encoding="utf-8") as events:
+        for event in trust.events:
+            events.write(json.dumps(event, separators=(",", ":")) + "\n")
+    truth = {
+        "config": {**asdict(config), "start": config.start.isoformat()},
+        "episodes": [episode.to_json() for episode in trust.truth],
+    }
+    (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
+    detectable = sum(e.detectable for e in trust.truth)
+    decoys = sum(e.decoy for e in trust.truth)
+    stdout.write(
+        f"{len(trust.events)} events from {len(trust.units)} units over {config.weeks} weeks "
+        f"({config.start} to {config.start + timedelta(weeks=config.weeks)}); truth: "
+        f"{len(trust.truth)} records, {detectable} detectable, {decoys} decoys -> {out}\n"
+    )
+    return 0
