@@ -17,16 +17,16 @@ from pipeline.core.windows import Window, WindowKind
 @dataclass(frozen=True, slots=True)
 class DetectionConfig:
     """Every tunable of detection. The defaults were calibrated on simulated trusts
-    (docs/detection.md): 40 trusts of 18 units over 64 weeks raised 0.03 false alarms per 100
-    quiet unit-weeks, caught 99% of the deteriorations the simulator marks detectable, most in
-    the week they began, and raised nothing on any decoy.
+    (docs/detection.md): on 40 trusts of 18 units over 64 weeks they raised 0.04 false alarms
+    per 100 quiet unit-weeks, caught 319 of the 320 deteriorations the simulator marks
+    detectable (most in the week they began), and raised nothing on any of 983 decoys.
 
     - `min_baseline_windows`: windows of a unit's own history needed before it is judged.
     - `max_baseline_windows`: windows the unit's usual level is taken over (26 weeks: long
       enough for stable limits, short enough to follow a slow drift and the seasons).
     - `dispersion_windows`: windows its week-to-week variation is taken over (52: successive
       differences do not mind drift, and a short run of them is a noisy estimate; in
-      simulation 26 raised a third more false alarms on big units).
+      simulation 26 raised a fifth more false alarms, mostly on big units).
     - `max_between_cv`: that variation is capped at this fraction of the level: a few noisy
       weeks of a small unit can otherwise inflate it enough to hide a tenfold rise (0.5 is
       twice the largest simulated; it cut the mean delay from 0.42 to 0.37 weeks at no cost).
