@@ -88,6 +88,13 @@ class Engine:
         """The latest version of every alert raised so far (withdrawn ones included)."""
         return self._book.latest()
 
+    def closed_series(self) -> dict[UnitKey, list[UnitWindowAggregate]]:
+        """Every unit's closed windows in time order: what detection judges."""
+        return {
+            unit: [windows[w].snapshot() for w in sorted(windows) if self._watermark.is_closed(w)]
+            for unit, windows in self._units.items()
+        }
+
     def restore(
         self, payloads: Iterable[bytes], alerts: Iterable[Alert], now: datetime
     ) -> BatchResult:
