@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -113,10 +112,9 @@ def test_stop_terminates_and_removes_pid_file(
 @LINUX_PROC
 def test_stop_kills_a_broker_that_ignores_sigterm(localkafka: ModuleType, tmp_path: Path) -> None:
     with _fake_broker(tmp_path, ignore_sigterm=True) as process:
-        began = time.monotonic()
         assert localkafka.stop(tmp_path, timeout=0.5) is True
-        assert 0.5 <= time.monotonic() - began < 10
-        assert not Path(f"/proc/{process.pid}").exists()
+        # SIGTERM was ignored, so only SIGKILL can have ended it (a zombie until reaped here).
+        assert process.wait(timeout=5) == -signal.SIGKILL
         assert not (tmp_path / "broker.pid").exists()
 
 
