@@ -12,12 +12,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from pipeline.core.aggregates import TargetAttainment
 from pipeline.report.records import (
     AlertRecord,
     ReportData,
     ResponseRecord,
     StoreCounts,
-    TargetFigure,
     TargetReport,
     WindowFigures,
 )
@@ -28,7 +28,6 @@ __all__ = [
     "ReportData",
     "ResponseRecord",
     "StoreCounts",
-    "TargetFigure",
     "TargetReport",
     "WindowFigures",
     "load_report_data",
@@ -139,7 +138,7 @@ def load_windows(
     for row in rows:
         org, unit = str(row["org_id"]), str(row["unit_id"])
         targets = tuple(
-            TargetFigure(
+            TargetAttainment(
                 metric=str(metric),
                 numerator=float(num),
                 denominator=float(den),

@@ -6,26 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class TargetFigure:
-    """One target metric over one window (numerator and denominator allocated to the window)."""
-
-    metric: str
-    numerator: float
-    denominator: float
-    target: float
-    higher_is_better: bool
-
-    @property
-    def attainment(self) -> float:
-        return self.numerator / self.denominator if self.denominator else 0.0
-
-    @property
-    def met(self) -> bool:
-        if self.higher_is_better:
-            return self.attainment >= self.target
-        return self.attainment <= self.target
+from pipeline.core.aggregates import TargetAttainment
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +42,7 @@ class WindowFigures:
     incidents: int
     harmful_incidents: int
     activity: float | None
-    targets: tuple[TargetFigure, ...]
+    targets: tuple[TargetAttainment, ...]
 
     @property
     def positive_share(self) -> float | None:

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pipeline.core.aggregates import TargetAttainment
 from pipeline.report.figures import Pooled, harm_change, pool, share_z
 from pipeline.report.periods import UnitView, alert_measures, period_bounds, standing
-from pipeline.report.records import AlertRecord, TargetFigure, WindowFigures
+from pipeline.report.records import AlertRecord, WindowFigures
 from pipeline.report.text import day, evidence_figures, pct, pts, pts_tick
 
 MONDAY = datetime(2025, 1, 6, tzinfo=UTC)
@@ -36,7 +37,7 @@ def window(
         incidents=harmful + 3,
         harmful_incidents=harmful,
         activity=activity,
-        targets=(TargetFigure("ae_4h", attainment * 1000, 1000.0, target, True),),
+        targets=(TargetAttainment("ae_4h", attainment * 1000, 1000.0, target, True),),
     )
 
 
@@ -64,7 +65,7 @@ def test_lower_is_better_targets_flip_the_margin() -> None:
         incidents=0,
         harmful_incidents=0,
         activity=None,
-        targets=(TargetFigure("waits", 100.0, 1000.0, 0.2, False),),
+        targets=(TargetAttainment("waits", 100.0, 1000.0, 0.2, False),),
     )
     assert pool([lower]).margins()["waits"] == pytest.approx(0.1)
 
