@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     """First pause before retrying a failed ClickHouse write (doubled up to sink_retry_max)."""
     worker_session_timeout_seconds: float = Field(60.0, ge=6, le=3600)
     """Kafka consumer group session timeout: how soon a silent worker's partitions move on."""
+    worker_max_poll_interval_seconds: float = Field(86400.0, ge=60)
+    """How long a worker may fetch nothing (consumption held while ClickHouse is down) before
+    Kafka gives its partitions to others; long, as no other worker could store them either."""
     worker_fault_sink_outage_file: Path | None = None
     """Testing only: while this file exists, every ClickHouse write of the worker fails as if
     ClickHouse were unreachable (exercises retry, back-pressure and recovery)."""

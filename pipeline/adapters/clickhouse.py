@@ -115,9 +115,10 @@ class ClickHouseSink:
         by_table["alert_history"] = alert_rows
         for table, rows in by_table.items():
             if rows:
-                self._insert(table, rows, token)
+                self.insert_rows(table, rows, token)
 
-    def _insert(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+    def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+        """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes."""
         body = json_each_row(rows)
         digest = hashlib.sha256(body).hexdigest()[:24]
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": f"{token}|{table}|{digest}"}

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_json
@@ -149,8 +149,16 @@ def alert_row(alert: Alert) -> dict[str, Any]:
     return row
 
 
+def utc(moment: datetime) -> datetime:
+    """ClickHouse hands back naive UTC datetimes (or aware ones, by driver): make them aware."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def alert_from_row(row: dict[str, Any]) -> Alert:
-    return Alert.model_validate({**row, "evidence": json.loads(row["evidence"])})
+    """An alert as stored, with aware timestamps: a naive one would never equal the engine's,
+    so a restored alert would look new and be raised again."""
+    times = {name: utc(row[name]) for name in ("window_start", "window_end", "detected_at")}
+    return Alert.model_validate({**row, **times, "evidence": json.loads(row["evidence"])})
 
 
 def json_each_row(rows: Sequence[dict[str, Any]]) -> bytes:

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 import pytest
 
 from pipeline.adapters.clickhouse import ClickHouseSink, load_migrations
+from pipeline.core.alerts import Alert, AlertKind, Severity
 from pipeline.core.decode import RawMessage
-from pipeline.core.engine import Engine, EngineConfig
+from pipeline.core.engine import BatchResult, Engine, EngineConfig
 from tests.support.events import feedback, incident, metric, raw, response
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -107,3 +108,22 @@ def test_rejected_bytes_are_kept_exactly_but_for_nhs_numbers(sink: ClickHouseSin
     (row,) = sink.query_dicts("SELECT reason, raw_base64 FROM rejected.rejected_events")
     assert row["reason"] == "not_utf8"
     assert base64.b64decode(row["raw_base64"]) == b'\xff\x00{"note": "[NHS-NUMBER]"}'
+
+
+def test_an_alert_reads_back_equal_to_the_one_written(sink: ClickHouseSink) -> None:
+    fresh(sink, "alerts_roundtrip")
+    alert = Alert(
+        alert_id="tar-1",
+        kind=AlertKind.TARGET_EXPERIENCE_DIVERGENCE,
+        org_id="RXA",
+        unit_id="ED",
+        window_start=datetime(2024, 3, 4, tzinfo=UTC),
+        window_end=datetime(2024, 3, 11, tzinfo=UTC),
+        severity=Severity.HIGH,
+        summary="ED met its target while patients rated it worse.",
+        evidence={"method": "test", "n": 40},
+        detected_at=datetime(2024, 3, 19, 8, 30, 0, 123456, tzinfo=UTC),
+    )
+    sink.write(BatchResult(alerts=[alert]), RECEIVED)
+    # Equal, timestamps included: a restored engine must not take it for a new finding.
+    assert sink.latest_alerts() == [alert]

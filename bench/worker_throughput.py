@@ -1,0 +1,522 @@
+"""Worker throughput and event-to-alert latency, against a bare consumer in the same run.
+
+Publishes a simulated trust (default 50,000 events, plus one organisation whose emergency
+department diverges at the end) to fresh topics on a real broker, then measures in one run:
+
+1. a bare aiokafka consumer reading every message of the same topics (the floor: any Kafka
+   consumer must at least fetch the bytes);
+2. `pipeline worker` (a subprocess, as deployed) from its start until every message is stored in
+   ClickHouse (its `pipeline_messages_consumed_total` counts a batch once it is stored), both
+   wall-clock and steady state (from its first stored batch);
+3. event-to-alert latency: with the worker caught up, each "tick" publishes one more week of
+   the diverging department's data, whose closing of the previous week updates its open alert;
+   the latency is from the publish to the alert version arriving on `<prefix>.alerts`.
+
+The figure that matters is the worker's steady-state rate as a share of the bare consumer's.
+Run: `python -m bench.worker_throughput [--events 50000] [--bootstrap HOST:PORT] [--ticks 5]`.
+Without --bootstrap, a local broker (deploy/kafka/localkafka.py) is started on a free port and
+stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipeline.simulate import SimulationConfig, simulate_trust
+
+REPO = Path(__file__).resolve().parents[1]
+EVENT_TYPES = ("incident_report", "target_metric", "patient_feedback", "alert_response")
+PARTITIONS = 6
+KEY = "benchmark-pseudonymisation-key-0123"
+BENCH_ORG, BENCH_UNIT = "BEN01", "ED"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _localkafka() -> ModuleType:
+    path = REPO / "deploy" / "kafka" / "localkafka.py"
+    spec = importlib.util.spec_from_file_location("localkafka", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["localkafka"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def broker(bootstrap: str | None) -> Iterator[str]:
+    if bootstrap:
+        yield bootstrap
+        return
+    localkafka = _localkafka()
+    state = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
+    running = localkafka.start(localkafka.free_port(), state)
+    try:
+        yield str(running.bootstrap)
+    finally:
+        running.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def trust_events(count: int) -> list[dict[str, Any]]:
+    """`count` events of a simulated trust, in delivery order."""
+    scale = max(0.05, count / 100_000)
+    events = simulate_trust(
+        SimulationConfig(orgs=3, units_per_org=6, weeks=64, feedback_scale=scale, seed=11)
+    ).events
+    return events[:count]
+
+
+def _event(rng: random.Random, event_type: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "event_type": event_type,
+        "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "org_id": BENCH_ORG,
+        "unit_id": BENCH_UNIT,
+        "occurred_at": at.isoformat(),
+        "source": "benchmark",
+        **fields,
+    }
+
+
+def bench_week(rng: random.Random, monday: datetime, bad: bool) -> list[dict[str, Any]]:
+    """One week of the benchmark department: its 4-hour target met, 16 feedback responses
+    (mostly poor when `bad`), the target return last, on the Sunday evening."""
+    ratings = (1, 2, 3, 4, 4, 5, 5, 5) if bad else (1, 1, 1, 1, 2, 2, 2, 3, 6)
+    week = [
+        _event(
+            rng,
+            "patient_feedback",
+            monday + timedelta(minutes=rng.randrange(6 * 24 * 60)),
+            rating=rng.choice(ratings),
+        )
+        for _ in range(16)
+    ]
+    week.append(
+        _event(
+            rng,
+            "target_metric",
+            monday + timedelta(days=6, hours=23),
+            metric="ae_4h",
+            period_start=monday.isoformat(),
+            period_end=(monday + timedelta(days=7)).isoformat(),
+            numerator=965,
+            denominator=1000,
+            target=0.95,
+        )
+    )
+    return week
+
+
+def latest_monday(events: list[dict[str, Any]]) -> datetime:
+    latest = max(datetime.fromisoformat(e["occurred_at"]) for e in events).astimezone(UTC)
+    midnight = latest.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - timedelta(days=midnight.weekday())
+
+
+# -- Kafka -----------------------------------------------------------------------------------
+
+
+def publish(bootstrap: str, prefix: str, events: list[dict[str, Any]]) -> float:
+    """Publish through the pipeline's Publisher (validated, partitioned by organisation)."""
+    from pipeline.publishing import Publisher
+    from pipeline.settings import Settings
+
+    settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, topic_partitions=PARTITIONS)
+    started = time.perf_counter()
+    with Publisher(settings) as publisher:
+        for event in events:
+            publisher.publish(json.dumps(event, separators=(",", ":")).encode())
+    return time.perf_counter() - started
+
+
+async def bare_consumer(bootstrap: str, topics: list[str], expected: int) -> float:
+    """Seconds for a plain aiokafka consumer to fetch `expected` messages from `topics`."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-bare-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=2000,
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        started: float | None = None
+        deadline = time.perf_counter() + 300
+        while seen < expected and time.perf_counter() < deadline:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            for records in batches.values():
+                if records and started is None:
+                    started = time.perf_counter()
+                for record in records:
+                    _ = len(record.value or b"")
+                seen += len(records)
+        if seen < expected:
+            raise RuntimeError(f"bare consumer saw {seen} of {expected} messages")
+        assert started is not None
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+def alert_watcher(bootstrap: str, topic: str) -> Any:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"(read|open)_text is deprecated", DeprecationWarning)
+        from kafka import KafkaConsumer
+        from kafka.structs import TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    partitions = consumer.partitions_for_topic(topic) or set()
+    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+    consumer.seek_to_end()
+    for tp in consumer.assignment():
+        consumer.position(tp)
+    return consumer
+
+
+def faust_floor(bootstrap: str, prefix: str, expected: int, args: argparse.Namespace) -> float:
+    """Seconds for a faust app shaped like the worker (one agent on the same topics,
+    `noack_take` batches, ack and commit per batch) that does nothing with the messages."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.worker_throughput",
+            "--faust-floor",
+            bootstrap,
+            prefix,
+            str(expected),
+            str(args.batch_max),
+            str(args.within),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        timeout=args.timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"faust floor failed: {done.stderr.decode()[-3000:]}")
+    found = re.search(r"elapsed ([0-9.]+)", done.stdout.decode())  # faust's spinner may precede it
+    if found is None:
+        raise RuntimeError(f"faust floor printed no time: {done.stdout.decode()[-500:]!r}")
+    return float(found.group(1))
+
+
+def _faust_floor_main(bootstrap: str, prefix: str, expected: int, batch: int, within: float) -> int:
+    import faust
+
+    datadir = tempfile.mkdtemp(prefix="bench-faust-")
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    app = faust.App(
+        f"{prefix}-faust-floor",
+        broker=f"kafka://{bootstrap}",
+        loop=loop,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        autodiscover=False,
+        datadir=datadir,
+        topic_partitions=PARTITIONS,
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=max(4096, 2 * batch),
+    )
+    topic = app.topic(*(f"{prefix}.{t}" for t in EVENT_TYPES), partitions=PARTITIONS)
+    state: dict[str, float] = {"seen": 0}
+
+    async def count(stream: Any) -> None:
+        async for events in stream.noack_take(batch, within=within):
+            state.setdefault("first", time.perf_counter())
+            for event in events:
+                _ = len(event.message.value or b"")
+                await stream.ack(event)
+            await app.consumer.commit()
+            state["seen"] += len(events)
+            if state["seen"] >= expected and "done" not in state:
+                state["done"] = time.perf_counter()
+                print(f"elapsed {state['done'] - state['first']}", flush=True)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    app.agent(topic, name="floor", concurrency=1)(count)
+    worker = faust.Worker(app, loop=loop, quiet=True, redirect_stdouts=False, loglevel="WARNING")
+    with contextlib.suppress(SystemExit):
+        worker.execute_from_commandline()
+    shutil.rmtree(datadir, ignore_errors=True)
+    return 0 if "done" in state else 1
+
+
+# -- the worker ------------------------------------------------------------------------------
+
+
+def metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[sample.name] = values.get(sample.name, 0.0) + sample.value
+    return values
+
+
+def consumed(port: int) -> float:
+    try:
+        return metrics(port).get("pipeline_messages_consumed_total", 0.0)
+    except OSError:
+        return -1.0
+
+
+def start_worker(
+    bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
+    env.update(
+        {
+            "PIPELINE_KAFKA_BOOTSTRAP": bootstrap,
+            "PIPELINE_CLICKHOUSE_DSN": f"chdb://{workdir / 'clickhouse'}",
+            "PIPELINE_PSEUDONYMISATION_KEY": KEY,
+            "PIPELINE_TOPIC_PREFIX": prefix,
+            "PIPELINE_TOPIC_PARTITIONS": str(PARTITIONS),
+            "PIPELINE_WORKER_ID": f"{prefix}-worker",
+            "PIPELINE_METRICS_PORT": str(port),
+            "PIPELINE_BATCH_MAX_EVENTS": str(args.batch_max),
+            "PIPELINE_BATCH_WITHIN_SECONDS": str(args.within),
+        }
+    )
+    log = workdir / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.runtime.worker_cli"],
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return process, port, log
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(10)
+
+
+def stored_events(workdir: Path) -> int:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "stats",
+            "--clickhouse",
+            f"chdb://{workdir / 'clickhouse'}",
+        ],
+        capture_output=True,
+        cwd=REPO,
+        timeout=120,
+        check=True,
+    )
+    return int(sum(json.loads(done.stdout)["events"].values()))
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(5)
+    main = trust_events(args.events)
+    monday = latest_monday(main)
+    history = [
+        event
+        for week in range(16)
+        for event in bench_week(rng, monday - timedelta(weeks=15 - week), bad=week >= 12)
+    ]
+    events = main + history
+    figures: dict[str, Any] = {"events": len(events)}
+    workdir = Path(tempfile.mkdtemp(prefix="bench-worker-"))
+    with broker(args.bootstrap) as bootstrap:
+        prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        topics = [f"{prefix}.{t}" for t in EVENT_TYPES]
+        figures["publish_seconds"] = publish(bootstrap, prefix, events)
+
+        bare = asyncio.run(bare_consumer(bootstrap, topics, len(events)))
+        figures["bare_consumer_seconds"] = bare
+        figures["bare_consumer_per_second"] = len(events) / bare
+        floor = faust_floor(bootstrap, prefix, len(events), args)
+        figures["faust_floor_seconds"] = floor
+        figures["faust_floor_per_second"] = len(events) / floor
+
+        process, port, log = start_worker(bootstrap, prefix, workdir, args)
+        # Polled gently (every 0.5 s: the worker serves /metrics from its own process); the
+        # end is the worker's own timestamp of its last stored batch.
+        started = time.time()
+        first: tuple[float, float] | None = None
+        try:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"worker exited: {log.read_text()[-3000:]}")
+                done = consumed(port)
+                now = time.time()
+                if first is None and done > 0:
+                    first = (now, done)
+                if done >= len(events):
+                    break
+                if now - started > args.timeout:
+                    raise RuntimeError(f"worker stored {done} of {len(events)} in time")
+                time.sleep(0.5)
+            finished = metrics(port)["pipeline_last_batch_timestamp_seconds"]
+            assert first is not None
+            figures["worker_wall_seconds"] = finished - started
+            steady = max(finished - first[0], 1e-9)
+            figures["worker_steady_per_second"] = (len(events) - first[1]) / steady
+            figures["worker_wall_per_second"] = len(events) / (finished - started)
+            figures["throughput_ratio"] = (
+                figures["worker_steady_per_second"] / figures["bare_consumer_per_second"]
+            )
+            figures["faust_share"] = (
+                figures["worker_steady_per_second"] / figures["faust_floor_per_second"]
+            )
+            figures["latencies_seconds"] = ticks(bootstrap, prefix, monday, rng, args.ticks)
+            final = metrics(port)
+        finally:
+            status = stop_worker(process)
+        figures["worker_exit_status"] = status
+        figures["stored_events"] = stored_events(workdir)
+        figures["accepted"] = final.get("pipeline_events_accepted_total", 0.0)
+        figures["duplicates"] = final.get("pipeline_events_duplicate_total", 0.0)
+        figures["alerts"] = final.get("pipeline_alerts_total", 0.0)
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        figures["workdir"] = str(workdir)
+    return figures
+
+
+def ticks(
+    bootstrap: str, prefix: str, monday: datetime, rng: random.Random, count: int
+) -> list[float | None]:
+    """Publish one more bad week of the benchmark department `count` times; the time from
+    each publish to the next alert version on the alerts topic (None: none in 20 s)."""
+    from pipeline.publishing import Publisher
+    from pipeline.settings import Settings
+
+    settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, topic_partitions=PARTITIONS)
+    watcher = alert_watcher(bootstrap, f"{prefix}.alerts")
+    latencies: list[float | None] = []
+    try:
+        with Publisher(settings) as publisher:
+            for tick in range(1, count + 1):
+                week = bench_week(rng, monday + timedelta(weeks=tick), bad=True)
+                sent = time.perf_counter()
+                for event in week:
+                    publisher.publish(json.dumps(event, separators=(",", ":")).encode())
+                publisher.flush()
+                latency: float | None = None
+                while time.perf_counter() - sent < 20:
+                    if any(watcher.poll(timeout_ms=50).values()):
+                        latency = time.perf_counter() - sent
+                        break
+                latencies.append(latency)
+                time.sleep(0.5)
+                watcher.poll(timeout_ms=200)  # drain the rest of this tick's versions
+    finally:
+        watcher.close()
+    return latencies
+
+
+def report(figures: dict[str, Any]) -> str:
+    measured = [x for x in figures["latencies_seconds"] if x is not None]
+    lines = [
+        f"events published:            {figures['events']:,} in {figures['publish_seconds']:.1f} s",
+        f"bare aiokafka consumer:      {figures['bare_consumer_per_second']:,.0f} messages/s "
+        f"({figures['bare_consumer_seconds']:.2f} s)",
+        f"empty faust agent, same shape: {figures['faust_floor_per_second']:,.0f} messages/s "
+        f"({figures['faust_floor_seconds']:.2f} s)",
+        f"pipeline worker, steady:     {figures['worker_steady_per_second']:,.0f} messages/s "
+        "(stored in ClickHouse, alerts routed)",
+        f"pipeline worker, wall clock: {figures['worker_wall_per_second']:,.0f} messages/s "
+        f"({figures['worker_wall_seconds']:.1f} s from process start, restore included)",
+        f"throughput ratio worker/bare aiokafka consumer: {figures['throughput_ratio']:.3f}",
+        f"throughput ratio worker/empty faust agent: {figures['faust_share']:.3f}",
+        f"stored events (pipeline stats): {figures['stored_events']:,} "
+        f"(accepted {figures['accepted']:,.0f}, duplicates {figures['duplicates']:,.0f})",
+        f"alert versions raised: {figures['alerts']:,.0f}",
+    ]
+    if measured:
+        lines.append(
+            "event-to-alert latency: "
+            + ", ".join(f"{x:.2f}" for x in measured)
+            + f" s (median {statistics.median(measured):.2f} s"
+            + f", {len(figures['latencies_seconds']) - len(measured)} ticks without an alert)"
+        )
+    else:
+        lines.append("event-to-alert latency: no alert version arrived after any tick")
+    lines.append(f"worker exit status after SIGTERM: {figures['worker_exit_status']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--faust-floor"]:
+        bootstrap, prefix, expected, batch, within = argv[1:6]
+        return _faust_floor_main(bootstrap, prefix, int(expected), int(batch), float(within))
+    parser = argparse.ArgumentParser(prog="python -m bench.worker_throughput")
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--bootstrap", default=None, help="use this broker instead of a local one")
+    parser.add_argument("--ticks", type=int, default=5)
+    parser.add_argument("--batch-max", type=int, default=500)
+    parser.add_argument("--within", type=float, default=1.0)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    parser.add_argument("--keep", action="store_true", help="keep the worker's directory")
+    args = parser.parse_args(argv)
+    figures = run(args)
+    print(report(figures))
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

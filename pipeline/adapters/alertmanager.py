@@ -1,0 +1,266 @@
+"""Alerts to the people on call, through the Alertmanager v2 API (`POST /api/v2/alerts`).
+
+Alertmanager identifies an alert by its label set, so re-posting the same alert is idempotent:
+it neither notifies again nor opens a second alert (its notification log deduplicates). That is
+what makes this route safe across restarts. Alertmanager resolves an alert once its `endsAt`
+has passed, so an open alert is posted with `endsAt` a few resend intervals ahead and posted
+again every interval, which keeps it firing while the worker lives; a resolved or withdrawn
+alert is posted once with `endsAt` at its resolution, which resolves it at once.
+
+Everything here runs on its own thread: a slow or absent Alertmanager never holds up the
+stream. Failures are counted, logged and retried with backoff; nothing raised here can stop
+the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pipeline.core.alerts import Alert, AlertStatus
+from pipeline.errors import AlertRoutingError
+
+log = logging.getLogger("pipeline.alertmanager")
+
+ROUTE = "alertmanager"
+API_PATH = "/api/v2/alerts"
+# An open alert's endsAt is this many resend intervals ahead: a couple of failed posts do not
+# resolve it, and a worker gone for good lets it resolve on its own.
+ENDS_AT_INTERVALS = 4
+
+Clock = Callable[[], datetime]
+Version = tuple[str, datetime]
+
+
+def alertname(alert: Alert) -> str:
+    """`target_experience_divergence` -> `TargetExperienceDivergence`."""
+    return "".join(part.capitalize() for part in alert.kind.value.split("_"))
+
+
+def alert_payload(
+    alert: Alert, *, starts_at: datetime, now: datetime, open_for: timedelta
+) -> dict[str, Any]:
+    """One alert in the Alertmanager v2 API's PostableAlert form."""
+    if alert.status is AlertStatus.OPEN:
+        ends_at = now + open_for
+    else:
+        # Resolved or withdrawn: ended when that version was detected (never before it began).
+        ends_at = max(alert.detected_at, starts_at)
+    labels = {
+        "alertname": alertname(alert),
+        "kind": alert.kind.value,
+        "org_id": alert.org_id,
+        "unit_id": alert.unit_id,
+        "severity": alert.severity.value,
+        "alert_id": alert.alert_id,
+    }
+    return {
+        # Alertmanager reads an empty label value as no label at all: leave such labels out.
+        "labels": {name: value for name, value in labels.items() if value},
+        "annotations": {
+            "summary": alert.summary,
+            "description": _description(alert),
+            "evidence": json.dumps(alert.evidence, sort_keys=True, separators=(",", ":")),
+            "status": alert.status.value,
+            "window_start": alert.window_start.isoformat(),
+            "window_end": alert.window_end.isoformat(),
+        },
+        "startsAt": _rfc3339(starts_at),
+        "endsAt": _rfc3339(ends_at),
+    }
+
+
+def _description(alert: Alert) -> str:
+    what = alert.kind.value.replace("_", " ")
+    text = (
+        f"{alert.severity.value.capitalize()} severity {what} for unit {alert.unit_id} of "
+        f"organisation {alert.org_id}, event-time windows {alert.window_start.date()} to "
+        f"{alert.window_end.date()}. The figures behind it are in the evidence annotation and "
+        f"in the ClickHouse alerts table under alert_id {alert.alert_id}."
+    )
+    if alert.status is AlertStatus.RESOLVED:
+        text += " The condition no longer shows in the latest window: resolved."
+    elif alert.status is AlertStatus.WITHDRAWN:
+        text += " Late data showed the condition was never there: withdrawn."
+    return text
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class AlertmanagerClient:
+    """`POST /api/v2/alerts` with urllib. Raises AlertRoutingError on any failure."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.url = base_url.rstrip("/") + API_PATH
+        self.timeout = timeout
+
+    def post(self, alerts: list[dict[str, Any]]) -> None:
+        body = json.dumps(alerts).encode()
+        request = urllib.request.Request(
+            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                detail = exc.read(300).decode("utf-8", errors="replace").strip()
+            raise AlertRoutingError(f"Alertmanager answered {exc.code}: {detail}") from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise AlertRoutingError(f"Alertmanager at {self.url} unreachable: {reason}") from exc
+
+
+class AlertmanagerRoute:
+    """Keeps Alertmanager in step with the alerts, on a background thread.
+
+    `submit` takes alert versions as the engine raises them; open ones join the firing set
+    (posted now and every `resend` after), resolved and withdrawn ones are posted once and
+    leave it. `delivered` hands back the versions Alertmanager accepted since the last call,
+    for the delivery outbox.
+    """
+
+    def __init__(
+        self,
+        client: AlertmanagerClient,
+        *,
+        resend: timedelta,
+        retry_initial: float = 1.0,
+        retry_max: float = 30.0,
+        clock: Clock = lambda: datetime.now(UTC),
+        on_failure: Callable[[AlertRoutingError], None] = lambda exc: None,
+    ) -> None:
+        self._client = client
+        self._resend = resend
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._clock = clock
+        self._on_failure = on_failure
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._firing: dict[str, Alert] = {}
+        self._ending: dict[str, Alert] = {}
+        self._starts: dict[str, datetime] = {}
+        self._unsent: set[Version] = set()
+        self._delivered: list[Version] = []
+        self._thread: threading.Thread | None = None
+        self.failures = 0
+        self.posts = 0
+
+    def seed(self, alerts: Iterable[Alert], first_detected: dict[str, datetime]) -> None:
+        """What Alertmanager should know on start-up: the open alerts, and any ending ones
+        it was never told about; `first_detected` gives each alert's startsAt."""
+        with self._lock:
+            self._starts.update(first_detected)
+        self.submit(alerts)
+
+    def submit(self, alerts: Iterable[Alert]) -> None:
+        with self._lock:
+            for alert in alerts:
+                self._starts.setdefault(alert.alert_id, alert.detected_at)
+                self._unsent.add((alert.alert_id, alert.detected_at))
+                if alert.status is AlertStatus.OPEN:
+                    self._ending.pop(alert.alert_id, None)
+                    self._firing[alert.alert_id] = alert
+                else:
+                    self._firing.pop(alert.alert_id, None)
+                    self._ending[alert.alert_id] = alert
+        self._wake.set()
+
+    def retain(self, keep: Callable[[Alert], bool]) -> None:
+        """Forget the alerts `keep` rejects (say, of organisations another worker now owns:
+        re-posting them from here would contradict their new owner)."""
+        with self._lock:
+            for table in (self._firing, self._ending):
+                for alert_id in [i for i, alert in table.items() if not keep(alert)]:
+                    del table[alert_id]
+            self._unsent = {v for v in self._unsent if v[0] in self._firing or v[0] in self._ending}
+
+    def delivered(self) -> list[Version]:
+        with self._lock:
+            done, self._delivered = self._delivered, []
+        return done
+
+    def pending(self) -> int:
+        """Alerts not yet accepted by Alertmanager (firing ones are always re-posted)."""
+        with self._lock:
+            return len(self._unsent)
+
+    def flush(self) -> bool:
+        """Post everything now, on the calling thread; True when Alertmanager took it."""
+        with self._lock:
+            firing = list(self._firing.values())
+            ending = list(self._ending.values())
+            starts = dict(self._starts)
+            unsent = set(self._unsent)
+        if not firing and not ending:
+            return True
+        now = self._clock()
+        open_for = self._resend * ENDS_AT_INTERVALS
+        payload = [
+            alert_payload(a, starts_at=starts[a.alert_id], now=now, open_for=open_for)
+            for a in firing + ending
+        ]
+        try:
+            self._client.post(payload)
+        except AlertRoutingError as exc:
+            self.failures += 1
+            log.warning("alert routing to Alertmanager failed (will retry): %s", exc)
+            try:
+                self._on_failure(exc)
+            except Exception:  # a metrics callback must not take the route down
+                log.exception("alertmanager failure callback raised")
+            return False
+        self.posts += 1
+        sent = {(a.alert_id, a.detected_at) for a in firing + ending}
+        with self._lock:
+            for alert in ending:
+                if self._ending.get(alert.alert_id) is alert:
+                    del self._ending[alert.alert_id]
+            self._delivered.extend(sorted(unsent & sent))
+            self._unsent -= sent
+        return True
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="alertmanager-route", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread after one last attempt to post what is pending."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        delay = self._retry_initial
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                ok = self.flush()
+            except Exception:  # never let the thread die: the worker must go on
+                log.exception("alertmanager route: unexpected error")
+                ok = False
+            if ok:
+                delay = self._retry_initial
+                self._wake.wait(self._resend.total_seconds())
+            else:
+                self._wake.wait(delay)
+                delay = min(delay * 2, self._retry_max)
+        try:
+            self.flush()
+        except Exception:
+            log.exception("alertmanager route: unexpected error on the last post")

@@ -1,0 +1,196 @@
+"""Prometheus metrics of the worker, and the HTTP server for /metrics and /healthz.
+
+The metric names are an interface: dashboards and alert rules (deploy/grafana, deploy/prometheus)
+are built on them. Accounting holds exactly:
+`pipeline_messages_consumed_total = accepted + rejected + duplicate` (summed over labels),
+because all four are counted together, once a batch is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from pipeline.core.alerts import Alert
+from pipeline.core.engine import BatchResult
+
+log = logging.getLogger("pipeline.metrics")
+
+BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class PipelineMetrics:
+    """Every metric the worker exports, on its own registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.messages_consumed = Counter(
+            "pipeline_messages_consumed", "Kafka messages processed", ["topic"], registry=r
+        )
+        self.events_accepted = Counter(
+            "pipeline_events_accepted", "Events accepted and stored", ["event_type"], registry=r
+        )
+        self.events_rejected = Counter(
+            "pipeline_events_rejected", "Messages rejected as bad input", ["reason"], registry=r
+        )
+        self.events_duplicate = Counter(
+            "pipeline_events_duplicate", "Events already seen (same event_id)", registry=r
+        )
+        self.events_late = Counter(
+            "pipeline_events_late", "Accepted events for windows already closed", registry=r
+        )
+        self.alerts = Counter(
+            "pipeline_alerts",
+            "Alert versions raised (new, updated, resolved, withdrawn)",
+            ["kind", "severity", "status"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "pipeline_batch_size",
+            "Messages per processed batch",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.sink_latency = Histogram(
+            "pipeline_sink_latency_seconds",
+            "Time to store one batch in ClickHouse, retries included",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.sink_retries = Counter(
+            "pipeline_sink_retries", "Failed ClickHouse writes that were retried", registry=r
+        )
+        self.sink_up = Gauge(
+            "pipeline_sink_up", "1 when the last ClickHouse operation succeeded", registry=r
+        )
+        self.open_windows = Gauge(
+            "pipeline_open_windows", "Unit windows not yet closed by the watermark", registry=r
+        )
+        self.consumer_lag = Gauge(
+            "pipeline_consumer_lag",
+            "Messages in the partition not yet processed",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "pipeline_assigned_partitions",
+            "Input topic partitions assigned to this worker",
+            registry=r,
+        )
+        self.last_batch_timestamp = Gauge(
+            "pipeline_last_batch_timestamp_seconds",
+            "Unix time the last batch was stored (until the first: when the worker started)",
+            registry=r,
+        )
+        self.last_batch_timestamp.set_to_current_time()
+        self.alert_routing_failures = Counter(
+            "pipeline_alert_routing_failures",
+            "Failed attempts to deliver alerts (and dead letters) to a route",
+            ["route"],
+            registry=r,
+        )
+        self.sink_up.set(0)
+
+    def record_batch(self, consumed_by_topic: Mapping[str, int], result: BatchResult) -> None:
+        """Count one stored batch: its messages, and what became of them."""
+        for topic, count in consumed_by_topic.items():
+            self.messages_consumed.labels(topic=topic).inc(count)
+        for event_type, count in Tally(s.event.event_type.value for s in result.accepted).items():
+            self.events_accepted.labels(event_type=event_type).inc(count)
+        for reason, count in Tally(r.rejection.reason.value for r in result.rejected).items():
+            self.events_rejected.labels(reason=reason).inc(count)
+        if result.duplicates:
+            self.events_duplicate.inc(result.duplicates)
+        if result.late:
+            self.events_late.inc(result.late)
+        self.batch_size.observe(result.read)
+        self.record_alerts(result.alerts)
+
+    def record_alerts(self, alerts: Iterable[Alert]) -> None:
+        for alert in alerts:
+            self.alerts.labels(
+                kind=alert.kind.value, severity=alert.severity.value, status=alert.status.value
+            ).inc()
+
+    def routing_failed(self, route: str) -> None:
+        self.alert_routing_failures.labels(route=route).inc()
+
+    def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
+        """Replace the lag gauges: partitions no longer assigned disappear."""
+        self.consumer_lag.clear()
+        for (topic, partition), value in lag.items():
+            self.consumer_lag.labels(topic=topic, partition=str(partition)).set(max(value, 0))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsServer:
+    """`/metrics` (Prometheus text format) and `/healthz` (200 healthy, 503 not) on a thread."""
+
+    def __init__(
+        self,
+        metrics: PipelineMetrics,
+        healthy: Callable[[], tuple[bool, str]],
+        port: int,
+        host: str = "",
+    ) -> None:
+        handler = _handler(metrics, healthy)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="metrics-http", daemon=True
+        )
+
+    def start(self) -> MetricsServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+def _handler(
+    metrics: PipelineMetrics, healthy: Callable[[], tuple[bool, str]]
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._reply(200, metrics.exposition(), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                ok, detail = healthy()
+                body = (("ok" if ok else "unhealthy") + f": {detail}\n").encode()
+                self._reply(200 if ok else 503, body, "text/plain; charset=utf-8")
+            else:
+                self._reply(404, b"not found: try /metrics or /healthz\n", "text/plain")
+
+        def _reply(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("metrics http: " + format, *args)
+
+    return Handler

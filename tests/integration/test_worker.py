@@ -1,0 +1,363 @@
+"""`pipeline worker` on a real Kafka broker, as a subprocess, writing to embedded ClickHouse.
+
+Each test has its own topic prefix, consumer group and chDB directory; the broker is the
+session's. ClickHouse is read only after the worker exited (one chDB directory, one process).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.core.alerts import Alert
+from tests.integration.worker_harness import (
+    EVENT_TYPES,
+    Dataset,
+    Worker,
+    all_committed,
+    create_topics,
+    publish,
+    query,
+    query_each,
+    read_topic,
+    start_worker,
+    stats,
+    synthetic,
+    unique,
+)
+from tests.unit.test_alertmanager import FakeAlertmanager
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+EVENT_TABLES = ("incident_reports", "target_metrics", "patient_feedback", "alert_responses")
+
+
+def consumed(metrics: dict[str, float]) -> float:
+    return metrics.get("pipeline_messages_consumed_total", 0.0)
+
+
+def assert_accounting(metrics: dict[str, float]) -> None:
+    assert consumed(metrics) == (
+        metrics.get("pipeline_events_accepted_total", 0.0)
+        + metrics.get("pipeline_events_rejected_total", 0.0)
+        + metrics.get("pipeline_events_duplicate_total", 0.0)
+    )
+
+
+def wait_committed(bootstrap: str, worker: Worker, prefix: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.process.poll() is not None:
+            raise AssertionError(f"worker exited: {worker.log()}")
+        if all_committed(bootstrap, worker.group, prefix):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"offsets not all committed in {timeout}s\n{worker.log()}")
+
+
+def stored_exactly_once(dsn: str, data: Dataset) -> tuple[dict[str, Any], list[Alert]]:
+    """Every event stored once: the distinct ids are the ids sent, and no event has two rows,
+    not even before merges (no FINAL). Returns `pipeline stats` and the stored alert versions."""
+    from pipeline.adapters.clickhouse_rows import alert_from_row
+
+    sqls = ["SELECT * FROM quality.alert_history FINAL ORDER BY detected_at"]
+    for table in EVENT_TABLES:
+        sqls.append(f"SELECT toString(event_id) AS id FROM quality.{table} FINAL")
+        sqls.append(f"SELECT count() AS rows, uniqExact(event_id) AS ids FROM quality.{table}")
+    history, *results = query(dsn, *sqls)
+    for n, (table, event_type) in enumerate(zip(EVENT_TABLES, EVENT_TYPES, strict=True)):
+        ids = {row["id"] for row in results[2 * n]}
+        assert ids == data.event_ids.get(event_type, set()), table
+        (counts,) = results[2 * n + 1]
+        assert int(counts["rows"]) == int(counts["ids"]) == len(ids), f"{table}: a row twice"
+    return stats(dsn), [alert_from_row(row) for row in history]
+
+
+def topic_alerts(bootstrap: str, prefix: str) -> list[Alert]:
+    return [Alert.model_validate_json(v) for _, v in read_topic(bootstrap, f"{prefix}.alerts")]
+
+
+def assert_no_alert_raised_twice(versions: list[Alert]) -> None:
+    """Per alert, each version says something new: none repeats its predecessor."""
+    by_id: dict[str, list[Alert]] = {}
+    for alert in sorted(versions, key=lambda a: a.detected_at.timestamp()):
+        by_id.setdefault(alert.alert_id, []).append(alert)
+    for alert_id, history in by_id.items():
+        for before, after in itertools.pairwise(history):
+            assert not before.same_finding(after), f"{alert_id} raised twice: {after}"
+
+
+def key(alert: Alert) -> tuple[str, float]:
+    return alert.alert_id, alert.detected_at.timestamp()
+
+
+def test_walking_skeleton_publish_process_stop(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Published events end up in ClickHouse exactly; SIGTERM stops the worker cleanly (0)."""
+    prefix, group = unique("wsk"), unique("wsk-group")
+    data = synthetic(weeks=16)
+    create_topics(kafka_bootstrap, prefix)
+    publish(kafka_bootstrap, prefix, data.messages)
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+
+    alertmanager = FakeAlertmanager()
+    env = {
+        "PIPELINE_ALERTMANAGER_URL": alertmanager.url,
+        "PIPELINE_ALERTMANAGER_RESEND_SECONDS": "1",
+    }
+    worker = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path, env)
+    try:
+        metrics = worker.wait_for(
+            lambda m: consumed(m) >= len(data.messages), 60, "every message processed"
+        )
+        assert worker.health() == 200
+        time.sleep(1.5)  # one more resend interval: open alerts are posted again
+        assert metrics["pipeline_sink_up"] == 1
+        assert metrics["pipeline_assigned_partitions"] == 4 * len(EVENT_TYPES)
+    finally:
+        status = worker.stop()
+        alertmanager.close()
+    assert status == 0, worker.log()
+    assert "stop requested" in worker.log_path.read_text()
+    assert all_committed(kafka_bootstrap, group, prefix), "offsets committed on SIGTERM"
+
+    assert consumed(metrics) == len(data.messages)
+    assert_accounting(metrics)
+    assert metrics["pipeline_events_accepted_total"] == sum(data.distinct_events.values())
+    assert metrics["pipeline_events_rejected_total"] == data.bad
+    assert metrics["pipeline_events_duplicate_total"] == data.duplicates
+
+    summary, stored = stored_exactly_once(dsn, data)
+    assert summary["events"] == data.distinct_events
+    assert summary["rejected"] == data.bad
+
+    letters = [json.loads(v) for _, v in read_topic(kafka_bootstrap, f"{prefix}.dead_letter")]
+    assert len(letters) == data.bad
+    assert all(set(d) == {"reason", "field", "detail", "origin", "raw_base64"} for d in letters)
+    assert all(d["origin"].startswith(f"{prefix}.") for d in letters)
+    assert b"not json at all" in {base64.b64decode(d["raw_base64"]) for d in letters}
+    assert Counter(d["reason"] for d in letters)["not_json"] == 1
+
+    published = topic_alerts(kafka_bootstrap, prefix)
+    assert stored, "the divergent units raise alerts"
+    assert {key(a) for a in published} == {key(a) for a in stored}
+    assert len(published) == len(stored)
+    assert metrics["pipeline_alerts_total"] == len(stored)
+    assert_no_alert_raised_twice(stored)
+
+    # Alertmanager: every alert's latest state, labelled, starting at its first version, open
+    # ones posted again and again (which keeps them firing).
+    posted: dict[str, list[dict[str, Any]]] = {}
+    for post in alertmanager.posts:
+        for entry in post:
+            posted.setdefault(entry["labels"]["alert_id"], []).append(entry)
+    latest = {a.alert_id: a for a in sorted(stored, key=lambda a: a.detected_at.timestamp())}
+    assert set(posted) == set(latest)
+    for alert_id, entries in posted.items():
+        first = min(a.detected_at for a in stored if a.alert_id == alert_id)
+        assert {e["startsAt"] for e in entries} == {first.isoformat().replace("+00:00", "Z")}
+        assert entries[-1]["labels"]["kind"] == latest[alert_id].kind.value
+        if latest[alert_id].status.value == "open":
+            assert len(entries) >= 2, "an open alert is re-posted"
+    assert metrics.get("pipeline_alert_routing_failures_total", 0) == 0
+
+
+def dedupe(alerts: list[Alert]) -> list[Alert]:
+    """One record per version: a version re-sent after a crash (at-least-once) counts once."""
+    seen: dict[tuple[str, float], Alert] = {}
+    for alert in alerts:
+        seen.setdefault(key(alert), alert)
+    return list(seen.values())
+
+
+def test_sigkill_mid_stream_and_restart_store_every_event_once(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A worker killed with SIGKILL while events stream in, then restarted: every event is stored
+    exactly once (no duplicate row at all), no alert is raised twice, accounting holds."""
+    prefix, group = unique("kill"), unique("kill-group")
+    data = synthetic(weeks=16)
+    create_topics(kafka_bootstrap, prefix)
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+    small_batches = {"PIPELINE_BATCH_MAX_EVENTS": "100"}
+
+    first = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path, small_batches)
+    publisher = threading.Thread(
+        target=publish,
+        args=(kafka_bootstrap, prefix, data.messages),
+        kwargs={"pause_every": 150, "pause": 0.2},
+    )
+    second: Worker | None = None
+    try:
+        first.wait_for(
+            lambda m: m.get("pipeline_assigned_partitions") == 4 * len(EVENT_TYPES), 60, "ready"
+        )
+        publisher.start()  # slowly: the worker keeps up, so it is killed mid-stream
+        killed_at = first.wait_for(
+            lambda m: m.get("pipeline_alerts_total", 0) >= 1, 60, "alerts raised mid-stream"
+        )
+        first.kill()
+        second = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path, small_batches)
+        publisher.join(120)
+        wait_committed(kafka_bootstrap, second, prefix, timeout=90)
+        metrics = second.metrics()
+    finally:
+        first.kill()
+        publisher.join(120)
+        status = second.stop() if second is not None else None
+    assert status == 0, second.log() if second else ""
+
+    assert_accounting(metrics)
+    assert consumed(killed_at) < len(data.messages), "killed mid-stream"
+    assert 0 < consumed(metrics) < len(data.messages), "the restart resumed mid-stream"
+    restored = [line for line in second.log().splitlines() if "state restored" in line]
+    assert restored and " 0 alerts" not in restored[0], "alerts raised before the kill restored"
+
+    summary, stored = stored_exactly_once(dsn, data)
+    assert summary["events"] == data.distinct_events
+    assert summary["rejected"] == data.bad
+    assert stored, "the divergent units raise alerts"
+    assert_no_alert_raised_twice(stored)
+    published = dedupe(topic_alerts(kafka_bootstrap, prefix))
+    assert {key(a) for a in published} == {key(a) for a in stored}, "every version published"
+    assert_no_alert_raised_twice(published)
+
+
+def test_clickhouse_outage_pauses_consumption_and_loses_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """ClickHouse writes fail for a while (injected in the worker's sink, below the real retry
+    loop): the worker retries with backoff, stops consuming (back-pressure), reports it in
+    metrics and /healthz, and when ClickHouse is back stores everything exactly once."""
+    prefix, group = unique("outage"), unique("outage-group")
+    data = synthetic(weeks=16)
+    half = len(data.messages) // 2
+    create_topics(kafka_bootstrap, prefix)
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+    outage = tmp_path / "clickhouse-is-down"
+    env = {"PIPELINE_WORKER_FAULT_SINK_OUTAGE_FILE": str(outage)}
+
+    publish(kafka_bootstrap, prefix, data.messages[:half])
+    worker = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path, env)
+    try:
+        worker.wait_for(lambda m: consumed(m) == half, 60, "the first half processed")
+        assert worker.health() == 200
+        outage.touch()
+        publish(kafka_bootstrap, prefix, data.messages[half:])
+        during = worker.wait_for(
+            lambda m: (
+                m.get("pipeline_sink_retries_total", 0) >= 3
+                and m["pipeline_sink_up"] == 0
+                and m.get("pipeline_consumer_lag", 0) > 0
+            ),
+            30,
+            "retries while ClickHouse is down",
+        )
+        assert worker.health() == 503
+        time.sleep(2)
+        still = worker.metrics()
+        assert consumed(still) == consumed(during) == half, "nothing consumed while down"
+        assert still["pipeline_sink_retries_total"] > during["pipeline_sink_retries_total"]
+        assert "consumption stops" in worker.log_path.read_text()
+        outage.unlink()
+        after = worker.wait_for(
+            lambda m: consumed(m) == len(data.messages), 60, "everything after the outage"
+        )
+        assert after["pipeline_sink_up"] == 1
+        assert worker.health() == 200
+        wait_committed(kafka_bootstrap, worker, prefix)
+    finally:
+        outage.unlink(missing_ok=True)
+        status = worker.stop()
+    assert status == 0, worker.log()
+    assert_accounting(after)
+    assert after["pipeline_events_duplicate_total"] == data.duplicates
+    summary, _ = stored_exactly_once(dsn, data)
+    assert summary["events"] == data.distinct_events
+    assert summary["rejected"] == data.bad
+
+
+def _rows(dsn: str, sql: str) -> list[dict[str, Any]]:
+    (rows,) = query(dsn, sql)
+    return rows
+
+
+def _frozen(rows: list[dict[str, Any]], drop: tuple[str, ...] = ()) -> set[str]:
+    return {json.dumps({k: v for k, v in r.items() if k not in drop}, sort_keys=True) for r in rows}
+
+
+def test_two_workers_give_the_same_results_as_one(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Two workers in one group split the partitions (an organisation stays on one) and
+    together store and raise what a single worker does on the same topics. Each has its own
+    chDB directory (one process per directory), so their union is compared with the store of a
+    single worker, which reads the same topics at the same time in a group of its own."""
+    prefix = unique("pair")
+    data = synthetic(weeks=16)
+    create_topics(kafka_bootstrap, prefix)
+    pair_group, single_group = unique("pair-group"), unique("single-group")
+    dsns = [f"chdb://{tmp_path / name}" for name in ("a", "b", "single")]
+    groups = [pair_group, pair_group, single_group]
+    topic_partitions = 4 * len(EVENT_TYPES)
+
+    workers = [
+        start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path / f"w{n}")
+        for n, (dsn, group) in enumerate(zip(dsns, groups, strict=True))
+    ]
+    pair, single = workers[:2], workers[2]
+    try:
+        # Publish only once the pair has split the partitions: no partition changes hands
+        # mid-stream (each directory then holds exactly its organisations).
+        shares: list[float] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                shares = [w.metrics().get("pipeline_assigned_partitions", 0) for w in workers]
+            except OSError:
+                shares = []
+            if shares and all(shares) and sum(shares[:2]) == shares[2] == topic_partitions:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"partitions not assigned as expected: {shares}")
+        publish(kafka_bootstrap, prefix, data.messages)
+        single.wait_for(lambda m: consumed(m) == len(data.messages), 60, "the single worker")
+        pair[0].wait_for(
+            lambda m: consumed(m) + consumed(pair[1].metrics()) == len(data.messages),
+            60,
+            "the pair processed everything",
+        )
+        final = [w.metrics() for w in workers]
+    finally:
+        for w in workers:
+            w.terminate()
+        statuses = [w.stop() for w in workers]
+    assert statuses == [0, 0, 0]
+    assert all(consumed(m) > 0 for m in final[:2]), "both workers took part"
+    for m in final:
+        assert_accounting(m)
+
+    queries = {
+        "events": " UNION ALL ".join(
+            f"SELECT toString(event_id) AS id, org_id FROM quality.{t} FINAL" for t in EVENT_TABLES
+        ),
+        "rejected": "SELECT rejection_id, reason, origin FROM quality.rejected_events FINAL",
+        "windows": "SELECT * FROM quality.unit_windows FINAL",
+        "alerts": "SELECT * FROM quality.alerts FINAL WHERE status != 'withdrawn'",
+    }
+    results = query_each([(dsn, list(queries.values())) for dsn in dsns])
+    a_events, b_events = ({r["id"] for r in results[n][0]} for n in range(2))
+    assert not a_events & b_events, "no event stored by both workers"
+    orgs = [{r["org_id"] for r in results[n][0]} for n in range(2)]
+    assert not orgs[0] & orgs[1], "an organisation lives on one worker"
+    for index, name in enumerate(queries):
+        drop = ("detected_at",) if name == "alerts" else ()
+        union = _frozen(results[0][index], drop) | _frozen(results[1][index], drop)
+        assert union == _frozen(results[2][index], drop), name
+    assert results[2][3], "the single worker raised alerts"

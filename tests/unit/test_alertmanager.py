@@ -1,0 +1,244 @@
+"""Alerts to Alertmanager's v2 API, against a fake Alertmanager on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from pipeline.adapters.alertmanager import (
+    AlertmanagerClient,
+    AlertmanagerRoute,
+    alert_payload,
+    alertname,
+)
+from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity
+from pipeline.errors import AlertRoutingError
+
+T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
+
+
+def alert(
+    status: AlertStatus = AlertStatus.OPEN,
+    detected_at: datetime = T0,
+    alert_id: str = "tar-0001",
+    severity: Severity = Severity.MEDIUM,
+) -> Alert:
+    return Alert(
+        alert_id=alert_id,
+        kind=AlertKind.TARGET_EXPERIENCE_DIVERGENCE,
+        org_id="RXA",
+        unit_id="ED",
+        window_start=datetime(2024, 4, 1, tzinfo=UTC),
+        window_end=datetime(2024, 4, 15, tzinfo=UTC),
+        severity=severity,
+        summary="ED met its 4-hour target but patients rated it worse.",
+        evidence={"negative_share": 0.31, "limit": 0.12, "responses": 48},
+        detected_at=detected_at,
+        status=status,
+    )
+
+
+class FakeAlertmanager:
+    """Records every POST /api/v2/alerts body; answers 503 while `failures` > 0."""
+
+    def __init__(self) -> None:
+        self.posts: list[list[dict[str, Any]]] = []
+        self.failures = 0
+        self.paths: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                owner.paths.append(self.path)
+                if owner.failures > 0:
+                    owner.failures -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    self.wfile.write(b"busy")
+                    return
+                owner.posts.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def am() -> Iterator[FakeAlertmanager]:
+    fake = FakeAlertmanager()
+    yield fake
+    fake.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def test_payload_labels_annotations_and_times() -> None:
+    now = T0 + timedelta(hours=1)
+    payload = alert_payload(alert(), starts_at=T0, now=now, open_for=timedelta(minutes=4))
+    assert payload["labels"] == {
+        "alertname": "TargetExperienceDivergence",
+        "kind": "target_experience_divergence",
+        "org_id": "RXA",
+        "unit_id": "ED",
+        "severity": "medium",
+        "alert_id": "tar-0001",
+    }
+    notes = payload["annotations"]
+    assert notes["summary"] == alert().summary
+    assert json.loads(notes["evidence"]) == alert().evidence
+    assert "http" not in notes["description"] and "ED" in notes["description"]
+    assert payload["startsAt"] == "2024-05-06T09:00:00Z"
+    assert payload["endsAt"] == "2024-05-06T10:04:00Z"  # open: a few resend intervals ahead
+
+
+def test_a_resolved_or_withdrawn_alert_ends_when_it_was_resolved() -> None:
+    for status in (AlertStatus.RESOLVED, AlertStatus.WITHDRAWN):
+        resolved_at = T0 + timedelta(days=7)
+        payload = alert_payload(
+            alert(status, resolved_at),
+            starts_at=T0,
+            now=T0 + timedelta(days=8),
+            open_for=timedelta(minutes=4),
+        )
+        assert payload["startsAt"] == "2024-05-06T09:00:00Z"
+        assert payload["endsAt"] == "2024-05-13T09:00:00Z"
+        assert status.value in payload["annotations"]["description"]
+
+
+def test_alertname_is_the_kind_in_camel_case() -> None:
+    assert alertname(alert()) == "TargetExperienceDivergence"
+
+
+def test_client_posts_json_to_the_v2_api(am: FakeAlertmanager) -> None:
+    AlertmanagerClient(am.url + "/").post([{"labels": {"alertname": "X"}}])
+    assert am.paths == ["/api/v2/alerts"]
+    assert am.posts == [[{"labels": {"alertname": "X"}}]]
+
+
+def test_client_failures_are_alert_routing_errors(am: FakeAlertmanager) -> None:
+    am.failures = 1
+    with pytest.raises(AlertRoutingError, match="503"):
+        AlertmanagerClient(am.url).post([])
+    with pytest.raises(AlertRoutingError, match="unreachable"):
+        AlertmanagerClient("http://127.0.0.1:9", timeout=2).post([])
+
+
+def test_open_alerts_are_posted_again_every_interval_with_the_same_start(
+    am: FakeAlertmanager,
+) -> None:
+    route = AlertmanagerRoute(AlertmanagerClient(am.url), resend=timedelta(seconds=0.1))
+    route.start()
+    try:
+        route.submit([alert()])
+        wait_until(lambda: len(am.posts) >= 3)
+        # A later version of the same alert keeps the first version's startsAt.
+        route.submit([alert(detected_at=T0 + timedelta(days=7), severity=Severity.HIGH)])
+        wait_until(lambda: am.posts[-1][0]["labels"]["severity"] == "high")
+    finally:
+        route.stop()
+    starts = {post[0]["startsAt"] for post in am.posts}
+    assert starts == {"2024-05-06T09:00:00Z"}
+    assert all(len(post) == 1 for post in am.posts), "one alert, one entry"
+    assert route.delivered() == [
+        ("tar-0001", T0),
+        ("tar-0001", T0 + timedelta(days=7)),
+    ]
+
+
+def test_a_resolution_is_posted_once_and_then_no_longer_sent(am: FakeAlertmanager) -> None:
+    route = AlertmanagerRoute(AlertmanagerClient(am.url), resend=timedelta(seconds=0.05))
+    assert route.flush()  # nothing to send is success
+    route.submit([alert(), alert(alert_id="tar-0002")])
+    assert route.flush()
+    route.submit([alert(AlertStatus.RESOLVED, T0 + timedelta(days=7))])
+    assert route.flush()
+    assert route.flush()
+    ids = [[entry["labels"]["alert_id"] for entry in post] for post in am.posts]
+    assert ids == [["tar-0001", "tar-0002"], ["tar-0002", "tar-0001"], ["tar-0002"]]
+    ended = am.posts[1][1]
+    assert ended["endsAt"] == "2024-05-13T09:00:00Z"
+    assert route.pending() == 0
+
+
+def test_failures_are_counted_and_retried_and_never_raise(am: FakeAlertmanager) -> None:
+    failures: list[AlertRoutingError] = []
+    route = AlertmanagerRoute(
+        AlertmanagerClient(am.url),
+        resend=timedelta(seconds=30),
+        retry_initial=0.05,
+        retry_max=0.1,
+        on_failure=failures.append,
+    )
+    am.failures = 3
+    route.start()
+    try:
+        route.submit([alert()])
+        wait_until(lambda: len(am.posts) == 1)
+    finally:
+        route.stop()
+    assert route.failures == len(failures) == 3
+    assert route.delivered() == [("tar-0001", T0)]
+
+
+def test_an_unreachable_alertmanager_does_not_stop_the_route() -> None:
+    route = AlertmanagerRoute(
+        AlertmanagerClient("http://127.0.0.1:9", timeout=1),
+        resend=timedelta(seconds=30),
+        retry_initial=0.05,
+        retry_max=0.05,
+    )
+    route.start()
+    try:
+        route.submit([alert()])
+        wait_until(lambda: route.failures >= 2)
+    finally:
+        route.stop()
+    assert route.pending() == 1
+    assert route.delivered() == []
+
+
+def test_seed_gives_start_times_from_the_first_version(am: FakeAlertmanager) -> None:
+    route = AlertmanagerRoute(AlertmanagerClient(am.url), resend=timedelta(seconds=30))
+    route.seed([alert(detected_at=T0 + timedelta(days=14))], {"tar-0001": T0})
+    assert route.flush()
+    assert am.posts[0][0]["startsAt"] == "2024-05-06T09:00:00Z"
+
+
+def test_alerts_of_organisations_no_longer_owned_are_no_longer_posted(
+    am: FakeAlertmanager,
+) -> None:
+    route = AlertmanagerRoute(AlertmanagerClient(am.url), resend=timedelta(seconds=30))
+    theirs = alert(alert_id="tar-0009").model_copy(update={"org_id": "RZZ"})
+    route.submit([alert(), theirs])
+    route.retain(lambda a: a.org_id == "RXA")
+    assert route.pending() == 1
+    assert route.flush()
+    assert [e["labels"]["alert_id"] for e in am.posts[0]] == ["tar-0001"]

@@ -1,0 +1,65 @@
+"""`pipeline worker`: refuses to start without the pseudonymisation key; partitioning rule."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.runtime.worker import input_topics, org_partition
+from pipeline.runtime.worker_cli import add_worker_arguments, run_worker
+from pipeline.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_worker_refuses_to_start_without_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env file here
+    monkeypatch.delenv("PIPELINE_PSEUDONYMISATION_KEY", raising=False)
+    monkeypatch.setenv("PIPELINE_CLICKHOUSE_DSN", f"chdb://{tmp_path / 'never-opened'}")
+    parser = argparse.ArgumentParser()
+    add_worker_arguments(parser)
+    with pytest.raises(ConfigError, match="PIPELINE_PSEUDONYMISATION_KEY"):
+        run_worker(parser.parse_args([]))
+    assert not (tmp_path / "never-opened").exists(), "nothing opened before the check"
+
+
+def test_the_command_exits_non_zero_with_a_clear_message(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "worker"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "PIPELINE_PSEUDONYMISATION_KEY is not set" in done.stderr
+
+
+def test_organisations_are_partitioned_as_pipeline_publish_does() -> None:
+    """The worker restores the organisations of its partitions by the publisher's rule."""
+    from pipeline.adapters.publisher import partition_for
+
+    for partitions in (1, 4, 6, 12):
+        for org in ("RXA", "R1H", "RRK", "ABC123", "Z9Z9Z9Z9Z9"):
+            assert org_partition(org, partitions) == partition_for(org, partitions)
+
+
+def test_input_topics_are_one_per_event_type() -> None:
+    settings = Settings(topic_prefix="t1")
+    assert input_topics(settings) == [
+        "t1.incident_report",
+        "t1.target_metric",
+        "t1.patient_feedback",
+        "t1.alert_response",
+    ]

@@ -1,0 +1,110 @@
+"""The worker's Prometheus metrics (names are an interface) and its /metrics, /healthz server."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
+from pipeline.core.decode import RawMessage
+from pipeline.core.engine import Engine, EngineConfig
+from tests.support.events import feedback, incident, raw
+from tests.unit.test_alertmanager import alert
+from tests.unit.test_worker_batching import NOW
+
+NAMES = {
+    "pipeline_messages_consumed_total",
+    "pipeline_events_accepted_total",
+    "pipeline_events_rejected_total",
+    "pipeline_events_duplicate_total",
+    "pipeline_events_late_total",
+    "pipeline_alerts_total",
+    "pipeline_batch_size",
+    "pipeline_sink_latency_seconds",
+    "pipeline_sink_retries_total",
+    "pipeline_sink_up",
+    "pipeline_open_windows",
+    "pipeline_consumer_lag",
+    "pipeline_last_batch_timestamp_seconds",
+    "pipeline_alert_routing_failures_total",
+}
+
+
+def families(text: str) -> dict[str, set[str]]:
+    """Exposed sample names by family, e.g. pipeline_batch_size -> {.._bucket, .._count}."""
+    found: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        found.setdefault(family.name, set()).update(s.name for s in family.samples)
+    return found
+
+
+def test_every_metric_is_exposed_under_its_contract_name() -> None:
+    metrics = PipelineMetrics()
+    batch = [*raw(feedback()), RawMessage(b"{", "q/0@1")]
+    metrics.record_batch(
+        {"q.patient_feedback": 2}, Engine(EngineConfig(), b"k" * 20).process(batch, NOW)
+    )
+    metrics.routing_failed("alertmanager")
+    metrics.record_alerts([alert()])
+    metrics.set_lag({("q.patient_feedback", 0): 3})
+    metrics.sink_latency.observe(0.01)
+    samples = set().union(*families(metrics.exposition().decode()).values())
+    for name in NAMES:
+        assert name in samples or f"{name}_bucket" in samples, name
+
+
+def test_accounting_consumed_is_accepted_plus_rejected_plus_duplicates() -> None:
+    metrics = PipelineMetrics()
+    event = feedback()
+    batch = [*raw(event, event, incident()), RawMessage(b"[1]", "q/0@1")]
+    result = Engine(EngineConfig(), b"k" * 20).process(batch, NOW)
+    metrics.record_batch({"q.patient_feedback": 3, "q.incident_report": 1}, result)
+    get = metrics.registry.get_sample_value
+    consumed = sum(
+        get("pipeline_messages_consumed_total", {"topic": t}) or 0
+        for t in ("q.patient_feedback", "q.incident_report")
+    )
+    accepted = sum(
+        get("pipeline_events_accepted_total", {"event_type": t}) or 0
+        for t in ("patient_feedback", "incident_report")
+    )
+    rejected = get("pipeline_events_rejected_total", {"reason": "not_an_object"}) or 0
+    duplicates = get("pipeline_events_duplicate_total") or 0
+    assert (consumed, accepted, rejected, duplicates) == (4, 2, 1, 1)
+
+
+def test_lag_gauges_follow_the_assignment() -> None:
+    metrics = PipelineMetrics()
+    metrics.set_lag({("a", 0): 5, ("a", 1): -1})
+    metrics.set_lag({("a", 1): 2})
+    get = metrics.registry.get_sample_value
+    assert get("pipeline_consumer_lag", {"topic": "a", "partition": "0"}) is None
+    assert get("pipeline_consumer_lag", {"topic": "a", "partition": "1"}) == 2
+
+
+def test_server_answers_metrics_and_health() -> None:
+    metrics = PipelineMetrics()
+    state = {"ok": True}
+    server = MetricsServer(
+        metrics, lambda: (state["ok"], "detail"), port=0, host="127.0.0.1"
+    ).start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+            assert response.status == 200
+            assert "pipeline_sink_up 0.0" in response.read().decode()
+        with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
+            assert response.status == 200
+        state["ok"] = False
+        for path, status in (("/healthz", 503), ("/nothing", 404)):
+            try:
+                urllib.request.urlopen(f"{base}{path}", timeout=5).close()
+            except urllib.error.HTTPError as exc:
+                exc.close()
+                assert exc.code == status
+            else:
+                raise AssertionError(f"{path} should answer {status}")
+    finally:
+        server.stop()
