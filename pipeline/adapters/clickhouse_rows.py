@@ -157,8 +157,14 @@ def utc(moment: datetime) -> datetime:
 def alert_from_row(row: dict[str, Any]) -> Alert:
     """An alert as stored, with aware timestamps: a naive one would never equal the engine's,
     so a restored alert would look new and be raised again."""
-    times = {name: utc(row[name]) for name in ("window_start", "window_end", "detected_at")}
-    return Alert.model_validate({**row, **times, "evidence": json.loads(row["evidence"])})
+    alert = Alert.model_validate({**row, "evidence": json.loads(row["evidence"])})
+    return alert.model_copy(
+        update={
+            "window_start": utc(alert.window_start),
+            "window_end": utc(alert.window_end),
+            "detected_at": utc(alert.detected_at),
+        }
+    )
 
 
 def json_each_row(rows: Sequence[dict[str, Any]]) -> bytes:
