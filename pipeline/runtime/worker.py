@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import faust
-from aiokafka.partitioner import murmur2
 
 from pipeline.adapters.alert_topic import ALERTS_TOPIC, DEAD_LETTER_TOPIC, KafkaRoute, Record
 from pipeline.adapters.alertmanager import AlertmanagerRoute
 from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
+from pipeline.adapters.publisher import partition_for
 from pipeline.core.engine import RawMessage
 from pipeline.core.events import EventType
 from pipeline.errors import TransportError
@@ -47,15 +47,6 @@ StepFactory = Callable[[KafkaRoute, Callable[[bool], None]], BatchStep]
 HOUSEKEEPING_SECONDS = 2.0
 PUBLISH_TIMEOUT_SECONDS = 60.0
 SHUTDOWN_GRACE_SECONDS = 20.0
-
-
-def org_partition(org_id: str, partitions: int) -> int:
-    """The partition of an organisation: the Kafka default partitioner (murmur2) on its code.
-
-    `pipeline publish` sends every event of an organisation to this partition of its topic, so
-    one worker sees the whole organisation, which organisation-level detection needs.
-    """
-    return (int(murmur2(org_id.encode())) & 0x7FFFFFFF) % partitions
 
 
 def input_topics(settings: Settings) -> list[str]:
@@ -257,7 +248,7 @@ class WorkerRuntime:
             (count,) = counts
             if set(owned) != set(range(count)):
                 mine = frozenset(owned)
-                owns = lambda org: org_partition(org, count) in mine  # noqa: E731
+                owns = lambda org: partition_for(org, count) in mine  # noqa: E731
         log.info("partitions %s assigned: rebuilding state from ClickHouse", owned)
         await self._in_thread(self.step.restore, owns)
         self._restored_for = assigned

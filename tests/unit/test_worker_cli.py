@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.runtime.worker import input_topics, org_partition
+from pipeline.runtime.worker import input_topics
 from pipeline.runtime.worker_cli import add_worker_arguments, run_worker
 from pipeline.settings import Settings
 
@@ -44,15 +44,6 @@ def test_the_command_exits_non_zero_with_a_clear_message(tmp_path: Path) -> None
     )
     assert done.returncode != 0
     assert "PIPELINE_PSEUDONYMISATION_KEY is not set" in done.stderr
-
-
-def test_organisations_are_partitioned_as_pipeline_publish_does() -> None:
-    """The worker restores the organisations of its partitions by the publisher's rule."""
-    from pipeline.adapters.publisher import partition_for
-
-    for partitions in (1, 4, 6, 12):
-        for org in ("RXA", "R1H", "RRK", "ABC123", "Z9Z9Z9Z9Z9"):
-            assert org_partition(org, partitions) == partition_for(org, partitions)
 
 
 def test_input_topics_are_one_per_event_type() -> None:
