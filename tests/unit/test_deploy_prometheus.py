@@ -20,6 +20,7 @@ import yaml
 
 from bench.dashboard_queries import prometheus_targets
 from pipeline.adapters.metrics import PipelineMetrics
+from tests.support.metrics import REQUIRED_METRICS
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
@@ -30,22 +31,7 @@ OPERATIONS_DOC = REPO / "docs" / "operations.md"
 
 # The worker's metrics the rules and the pipeline-health dashboard are built on (the worker may
 # export more: pipeline/adapters/metrics.py is the reference).
-PIPELINE_METRICS = {
-    "pipeline_messages_consumed_total",
-    "pipeline_events_accepted_total",
-    "pipeline_events_rejected_total",
-    "pipeline_events_duplicate_total",
-    "pipeline_events_late_total",
-    "pipeline_alerts_total",
-    "pipeline_batch_size",
-    "pipeline_sink_latency_seconds",
-    "pipeline_sink_retries_total",
-    "pipeline_sink_up",
-    "pipeline_open_windows",
-    "pipeline_consumer_lag",
-    "pipeline_last_batch_timestamp_seconds",
-    "pipeline_alert_routing_failures_total",
-}
+PIPELINE_METRICS = REQUIRED_METRICS
 HISTOGRAMS = {"pipeline_batch_size", "pipeline_sink_latency_seconds"}
 # Series Prometheus makes itself.
 BUILTIN_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE"}

@@ -11,25 +11,11 @@ from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
 from pipeline.core.decode import RawMessage
 from pipeline.core.engine import Engine, EngineConfig
 from tests.support.events import feedback, incident, raw
+from tests.support.metrics import REQUIRED_METRICS
 from tests.unit.test_alertmanager import alert
 from tests.unit.test_worker_batching import NOW
 
-NAMES = {
-    "pipeline_messages_consumed_total",
-    "pipeline_events_accepted_total",
-    "pipeline_events_rejected_total",
-    "pipeline_events_duplicate_total",
-    "pipeline_events_late_total",
-    "pipeline_alerts_total",
-    "pipeline_batch_size",
-    "pipeline_sink_latency_seconds",
-    "pipeline_sink_retries_total",
-    "pipeline_sink_up",
-    "pipeline_open_windows",
-    "pipeline_consumer_lag",
-    "pipeline_last_batch_timestamp_seconds",
-    "pipeline_alert_routing_failures_total",
-}
+NAMES = REQUIRED_METRICS
 
 
 def families(text: str) -> dict[str, set[str]]:
