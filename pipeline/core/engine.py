@@ -90,10 +90,11 @@ class Engine:
 
     def closed_series(self) -> dict[UnitKey, list[UnitWindowAggregate]]:
         """Every unit's closed windows in time order: what detection judges."""
-        return {
-            unit: [windows[w].snapshot() for w in sorted(windows) if self._watermark.is_closed(w)]
-            for unit, windows in self._units.items()
-        }
+        return {unit: self._closed_windows(unit) for unit in self._units}
+
+    def _closed_windows(self, unit: UnitKey) -> list[UnitWindowAggregate]:
+        windows = self._units[unit]
+        return [windows[w].snapshot() for w in sorted(windows) if self._watermark.is_closed(w)]
 
     def restore(
         self, payloads: Iterable[bytes], alerts: Iterable[Alert], now: datetime
@@ -193,17 +194,12 @@ class Engine:
     def _judge(self, units: set[UnitKey], now: datetime) -> list[Alert]:
         if not units:
             return []
-        series: dict[UnitKey, list[UnitWindowAggregate]] = {}
         for unit in units:
             until = self._closed_until(unit)
             if until is not None:
                 self._judged_until[unit] = until
         orgs = {org for org, _ in units}
-        for unit, windows in self._units.items():
-            if unit[0] in orgs:
-                series[unit] = [
-                    windows[w].snapshot() for w in sorted(windows) if self._watermark.is_closed(w)
-                ]
+        series = {unit: self._closed_windows(unit) for unit in self._units if unit[0] in orgs}
         return self._book.judge(series, units, now)
 
 

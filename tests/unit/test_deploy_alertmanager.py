@@ -9,7 +9,6 @@ Without it these tests skip, except in CI (CI set), where that is a failure.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -27,21 +26,12 @@ import yaml
 
 from pipeline.adapters.alertmanager import AlertmanagerClient, alert_payload
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity, alert_id_for
+from tests.support.tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
 TEMPLATES = REPO / "deploy" / "alertmanager" / "templates"
 PROMETHEUS_RULES = REPO / "deploy" / "prometheus" / "rules"
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (make ops-check installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def amtool(*args: str) -> subprocess.CompletedProcess[str]:

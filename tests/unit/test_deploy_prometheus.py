@@ -8,19 +8,17 @@ where a missing promtool is a failure: the checks must not silently stop running
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from bench.dashboard_queries import prometheus_targets
 from pipeline.adapters.metrics import PipelineMetrics
 from tests.support.metrics import REQUIRED_METRICS
+from tests.support.tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
@@ -39,17 +37,6 @@ PROMQL_WORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
     "unless", "offset", "inf", "nan", "atan2",
 }  # fmt: skip
-
-
-def tool(name: str) -> str:
-    """The path of a CLI the test drives, or skip (fail in CI) when it is not installed."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (make ops-check installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
