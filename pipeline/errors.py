@@ -21,6 +21,11 @@ class SinkUnavailable(SinkError):
     """ClickHouse could not be reached; the write may be retried unchanged."""
 
 
+class SinkRejected(SinkError):
+    """ClickHouse refused the rows themselves (a deterministic error: retrying the same bytes
+    fails the same way). The step dead-letters the rows at fault and stores the rest."""
+
+
 class TransportError(PipelineError):
     """Kafka could not be reached or refused a message."""
 

@@ -19,7 +19,6 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from pipeline.adapters.publisher import PARTITIONING_RULE
 from pipeline.core.alerts import Alert
 from pipeline.core.events import (
     EVENT_ADAPTER,
@@ -29,6 +28,7 @@ from pipeline.core.events import (
     SCHEMA_VERSION,
     UUID_PATTERN,
 )
+from pipeline.core.partitioning import PARTITIONING_RULE
 from pipeline.settings import Settings
 
 JsonObject = dict[str, Any]
@@ -38,7 +38,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID_PREFIX = f"urn:nhs-quality-pipeline:schema:v{SCHEMA_VERSION}:"
 UNION_NAME = "event"
 KAFKA_BINDING_VERSION = "0.5.0"
-UNIT_KEY_PATTERN = r"^[A-Z0-9]{3,10}/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+ORG_KEY_PATTERN = r"^[A-Z0-9]{3,10}$"
 
 STRICT_TYPES = (
     'Types are strict: an integer is written as one (2, not "2" or 2.0), a boolean as true '
@@ -112,10 +112,9 @@ def asyncapi_document(settings: Settings) -> JsonObject:
         channels[name] = _channel(
             settings,
             name,
-            f"{model.__doc__} Keyed `org_id/unit_id`, partitioned by organisation (see the "
-            "description of the document).",
+            f"{model.__doc__} Keyed `org_id` (see the description of the document).",
         )
-        messages[name] = _message(name, model.__name__, _unit_key_binding())
+        messages[name] = _message(name, model.__name__, _org_key_binding())
         operations[f"receive_{name}"] = _operation("receive", name, f"Take in {name} events.")
     channels["alerts"] = _channel(
         settings,
@@ -260,8 +259,8 @@ def _operation(action: str, channel: str, summary: str) -> JsonObject:
     }
 
 
-def _unit_key_binding() -> JsonObject:
-    key = {"type": "string", "pattern": UNIT_KEY_PATTERN, "description": "`org_id/unit_id`"}
+def _org_key_binding() -> JsonObject:
+    key = {"type": "string", "pattern": ORG_KEY_PATTERN, "description": "`org_id`, UTF-8"}
     return {"kafka": {"key": key, "bindingVersion": KAFKA_BINDING_VERSION}}
 
 

@@ -15,6 +15,7 @@ from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.windows import WindowKind
 from pipeline.errors import ConfigError
 from pipeline.runtime.embedded import EmbeddedRunner
+from pipeline.runtime.step import Step
 from pipeline.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # the worker's types; imported where used, so replay never loads faust
@@ -59,13 +60,19 @@ def engine_config(settings: Settings, window: WindowKind | None = None) -> Engin
 
 
 def build_engine(settings: Settings, window: WindowKind | None = None) -> Engine:
+    return engine_factory(settings, window)()
+
+
+def engine_factory(settings: Settings, window: WindowKind | None = None) -> Callable[[], Engine]:
+    """Engines with this configuration and one key (the embedded mode's may be one-off)."""
     key = pseudonymisation_key(settings, required=False)
     if key.ephemeral:
         log.warning(
             "PIPELINE_PSEUDONYMISATION_KEY is not set: patient references are pseudonymised "
             "with a one-off key, so they cannot be linked to another run's"
         )
-    return Engine(engine_config(settings, window), key.secret)
+    config = engine_config(settings, window)
+    return lambda: Engine(config, key.secret)
 
 
 def open_sink(
@@ -86,9 +93,13 @@ def build_embedded(
 ) -> tuple[EmbeddedRunner, ClickHouseSink]:
     """An embedded runner restored from what its ClickHouse already holds."""
     sink = open_sink(settings, dsn, window)
-    runner = EmbeddedRunner(build_engine(settings, window), sink)
-    runner.restore()
-    return runner, sink
+    try:
+        step = Step(engine_factory(settings, window), sink)
+        step.restore()
+    except BaseException:
+        sink.close()
+        raise
+    return EmbeddedRunner(step), sink
 
 
 # --- The Kafka worker (`pipeline worker`): builders kept apart from the embedded ones. ---
@@ -137,7 +148,8 @@ def build_worker(settings: Settings, dsn: str | None = None) -> tuple[WorkerRunt
     """
     from pipeline.adapters.alert_topic import KafkaRoute
     from pipeline.adapters.metrics import PipelineMetrics
-    from pipeline.runtime.batching import BatchStep, RetryPolicy
+    from pipeline.runtime.routing import Routes
+    from pipeline.runtime.step import RetryPolicy
     from pipeline.runtime.worker import WorkerRuntime
 
     key = pseudonymisation_key(settings, required=True)
@@ -150,13 +162,12 @@ def build_worker(settings: Settings, dsn: str | None = None) -> tuple[WorkerRunt
         maximum=settings.sink_retry_max_seconds,
     )
 
-    def step(kafka: KafkaRoute, on_outage: Callable[[bool], None]) -> BatchStep:
-        return BatchStep(
+    def step(kafka: KafkaRoute, on_outage: Callable[[bool], None]) -> Step:
+        return Step(
             lambda: Engine(config, key.secret),
             sink,
             metrics=metrics,
-            kafka=kafka,
-            alertmanager=alertmanager_route,
+            routes=Routes(kafka, alertmanager_route),
             retry=retry,
             on_outage=on_outage,
         )

@@ -10,15 +10,18 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from pipeline.adapters import clickhouse_state
+from pipeline.adapters.clickhouse_outbox import Outbox
 from pipeline.adapters.clickhouse_rows import (
     EVENT_TABLES,
     alert_from_row,
@@ -29,8 +32,10 @@ from pipeline.adapters.clickhouse_rows import (
     window_row,
 )
 from pipeline.core.alerts import Alert
-from pipeline.core.engine import BatchResult
-from pipeline.errors import SinkError, SinkUnavailable
+from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
+from pipeline.core.engine_state import RecentEvent
+from pipeline.core.stored import StoredEvent
+from pipeline.errors import SinkError, SinkRejected, SinkUnavailable
 
 _SOURCE_MIGRATIONS = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse"
 _INSTALLED_MIGRATIONS = Path(sys.prefix) / "share" / "quality-pipeline" / "clickhouse"
@@ -59,8 +64,8 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
     return migrations
 
 
-class ClickHouseSink:
-    """The pipeline's storage. Not thread-safe; one per runtime."""
+class ClickHouseSink(Outbox):
+    """The pipeline's storage (and the step's `Store`). Not thread-safe; one per runtime."""
 
     def __init__(self, dsn: str, database: str, window_kind: str) -> None:
         self.dsn = dsn
@@ -102,20 +107,71 @@ class ClickHouseSink:
         """Store one step's rows. Idempotent: the same rows written twice are stored once.
 
         `token` names the input (e.g. topic/partition/offset range); each table's insert adds a
-        hash of its exact bytes, so a retry is recognised and a different batch never is.
+        hash of its exact bytes, so a retry is recognised and a different batch never is. The
+        windows go first with the ids they count, then the events, then the windows again
+        without the ids (see pipeline/core/engine_state.py for why).
         """
+        self.write_windows(result, token, applied=True)
+        self.write_events(result.accepted, token)
+        self.write_windows(result, token, applied=False)
+        self.write_outcomes(result.rejected, result.alerts, received_at, token)
+
+    def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None:
+        """The changed unit windows with their small state (`applied`: with the ids counted)."""
+        states = {
+            (r.aggregate.org_id, r.aggregate.unit_id, r.aggregate.window): r
+            for r in result.window_state
+        }
+        rows = []
+        for w in result.windows:
+            row = window_row(w, self.window_kind)
+            record = states.get((w.org_id, w.unit_id, w.window))
+            if not applied and (record is None or not record.applied):
+                continue  # nothing to clear
+            row["state"] = clickhouse_state.encode_state(record, applied=applied)
+            rows.append(row)
+        if rows:
+            self.insert_rows("unit_windows", rows, f"{token}|{'applied' if applied else 'done'}")
+
+    def write_events(self, accepted: Sequence[StoredEvent], token: str) -> None:
+        """Accepted events, one insert per table; raises SinkRejected if ClickHouse refuses
+        the rows (callers split the batch to find the one at fault)."""
         by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for stored in result.accepted:
+        for stored in accepted:
             table, row = event_row(stored)
             by_table[table].append(row)
-        by_table["rejected_events"] = [rejection_row(r, received_at) for r in result.rejected]
-        by_table["unit_windows"] = [window_row(w, self.window_kind) for w in result.windows]
-        alert_rows = [alert_row(a) for a in result.alerts]
-        by_table["alerts"] = alert_rows
-        by_table["alert_history"] = alert_rows
         for table, rows in by_table.items():
-            if rows:
-                self.insert_rows(table, rows, token)
+            self.insert_rows(table, rows, token)
+
+    def write_outcomes(
+        self,
+        rejected: Sequence[RejectedMessage],
+        alerts: Sequence[Alert],
+        received_at: datetime,
+        token: str,
+    ) -> None:
+        """Rejections (dead letters) and alert versions."""
+        if rejected:
+            rows = [rejection_row(r, received_at) for r in rejected]
+            self.insert_rows("rejected_events", rows, token)
+        if alerts:
+            alert_rows = [alert_row(a) for a in alerts]
+            self.insert_rows("alerts", alert_rows, token)
+            self.insert_rows("alert_history", alert_rows, token)
+
+    # -- the engine's state (pipeline/adapters/clickhouse_state.py) ----------------------
+
+    def window_records(self, owns: clickhouse_state.OwnsOrg) -> list[WindowRecord] | None:
+        return clickhouse_state.window_records(self, owns)
+
+    def latest_event(self, owns: clickhouse_state.OwnsOrg) -> datetime | None:
+        return clickhouse_state.latest_event(self, owns)
+
+    def recent_events(self, since: datetime, owns: clickhouse_state.OwnsOrg) -> list[RecentEvent]:
+        return clickhouse_state.recent_events(self, since, owns)
+
+    def known_event_ids(self, ids: Collection[UUID]) -> set[UUID]:
+        return clickhouse_state.known_event_ids(self, ids)
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
         """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes."""
@@ -131,7 +187,7 @@ class ClickHouseSink:
                 settings=settings,
             )
         except ClickHouseError as exc:
-            raise _classify(exc, f"insert into {table}") from exc
+            raise _classify(exc, f"insert into {table}", refused=SinkRejected) from exc
         except OSError as exc:
             raise SinkUnavailable(f"insert into {table}: {exc}") from exc
 
@@ -197,12 +253,28 @@ class ClickHouseSink:
             raise _classify(exc, sql.split("(")[0][:80]) from exc
 
 
-def _classify(exc: ClickHouseError, what: str) -> SinkError:
+_TRANSIENT = (
+    "Connection",
+    "connect",
+    "Timeout",
+    "timed out",
+    "503",
+    "TOO_MANY_PARTS",
+    "TOO_MANY_SIMULTANEOUS_QUERIES",
+    "MEMORY_LIMIT_EXCEEDED",
+    "NOT_ENOUGH_SPACE",
+    "TABLE_IS_READ_ONLY",
+    "KEEPER_EXCEPTION",
+    "ALL_CONNECTION_TRIES_FAILED",
+)
+
+
+def _classify(exc: ClickHouseError, what: str, refused: type[SinkError] = SinkError) -> SinkError:
+    """ClickHouse unreachable or overloaded (retry the same bytes later): SinkUnavailable;
+    anything else is a refusal of the statement or its rows (`refused`)."""
     text = str(exc)
-    transient = any(
-        marker in text for marker in ("Connection", "connect", "Timeout", "timed out", "503")
-    )
-    kind = SinkUnavailable if transient else SinkError
+    transient = any(marker in text for marker in _TRANSIENT)
+    kind = SinkUnavailable if transient else refused
     return kind(f"ClickHouse {what} failed: {text.splitlines()[0][:300]}")
 
 

@@ -130,6 +130,21 @@ class PipelineMetrics:
     def routing_failed(self, route: str) -> None:
         self.alert_routing_failures.labels(route=route).inc()
 
+    def sink_retried(self) -> None:
+        self.sink_retries.inc()
+
+    def sink_state(self, up: bool) -> None:
+        self.sink_up.set(1 if up else 0)
+
+    def sink_took(self, seconds: float) -> None:
+        self.sink_latency.observe(seconds)
+
+    def open_windows_now(self, count: int) -> None:
+        self.open_windows.set(count)
+
+    def batch_stored(self) -> None:
+        self.last_batch_timestamp.set_to_current_time()
+
     def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         """Replace the lag gauges: partitions no longer assigned disappear."""
         self.consumer_lag.clear()

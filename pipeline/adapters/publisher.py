@@ -1,10 +1,10 @@
 """Validated events to their Kafka topics (kafka-python).
 
-Each event goes to `<prefix>.<event_type>`, keyed `org_id/unit_id`, as the bytes its publisher
-wrote (already validated by the caller; never re-serialised). The producer is idempotent with
-`acks=all`, so a retried send is not written twice and one unit's events keep their order. The
-partition is chosen from the organisation alone (PARTITIONING_RULE), so one worker sees a whole
-organisation. Missing topics are created first.
+Each event goes to `<prefix>.<event_type>`, keyed by its `org_id` (pipeline/core/
+partitioning.py), as the bytes its publisher wrote (already validated by the caller; never
+re-serialised), through kafka-python's default (murmur2) partitioner. The producer is idempotent
+with `acks=all`, so a retried send is not written twice and one organisation's events keep
+their order. Missing topics are created first.
 """
 
 from __future__ import annotations
@@ -20,43 +20,14 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
-from kafka.partitioner import Partitioner, murmur2
 
 from pipeline.core.events import AnyEvent, EventType
+from pipeline.core.partitioning import PARTITIONING_RULE, message_key, partition_for
 from pipeline.errors import TransportError
 from pipeline.settings import Settings
 
+__all__ = ["PARTITIONING_RULE", "partition_for"]
 log = logging.getLogger("pipeline.publisher")
-
-PARTITIONING_RULE = (
-    "Partition = (murmur2(UTF-8 org_id) & 0x7fffffff) mod the topic's partition count: Kafka's "
-    "default partitioner applied to the organisation code alone, not to the whole key, so all "
-    "units of one organisation share a partition and each unit's events stay in order. A "
-    "service with its own producer must choose the partition the same way."
-)
-
-
-def partition_for(org_id: str, partitions: int) -> int:
-    """The partition of an organisation's events (PARTITIONING_RULE)."""
-    return (int(murmur2(org_id.encode())) & 0x7FFFFFFF) % partitions
-
-
-class OrgPartitioner(Partitioner):  # type: ignore[misc]  # kafka-python has no type hints
-    """kafka-python partitioner for keys `org_id/unit_id`: the partition of the organisation."""
-
-    def partition(
-        self,
-        topic: str,
-        key: Any,
-        serialized_key: bytes,
-        value: Any,
-        serialized_value: Any,
-        cluster: Any,
-    ) -> int:
-        partitions: list[int] = sorted(cluster.partitions_for_topic(topic))
-        org_id = bytes(serialized_key).split(b"/", 1)[0].decode()
-        return partitions[partition_for(org_id, len(partitions))]
-
 
 DEFAULT_CONNECT_SECONDS = 10.0
 LINGER_MS = 5
@@ -106,7 +77,6 @@ class EventProducer:
                 **common,
                 enable_idempotence=True,
                 acks="all",
-                partitioner=OrgPartitioner(),
                 linger_ms=LINGER_MS,
                 max_block_ms=connect_ms,
                 # kafka-python refuses less than its request timeout (30 s) plus linger_ms
@@ -121,7 +91,7 @@ class EventProducer:
         """Queue `raw` (the bytes `event` was validated from) for its topic, keyed by unit."""
         topic = self._settings.topic(event.event_type.value)
         try:
-            future = self._producer.send(topic, value=raw, key=event.unit_key.encode())
+            future = self._producer.send(topic, value=raw, key=message_key(event.org_id))
         except KafkaError as exc:
             raise TransportError(f"Kafka refused an event for {topic}: {exc}") from exc
         future.add_callback(self._delivered, topic)

@@ -13,8 +13,10 @@ same metric and period supersedes the earlier one (a revision), decided by `occu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Self
 
 from pipeline.core.events import Harm, IncidentCategory, TargetMetric
 from pipeline.core.windows import Window
@@ -129,10 +131,37 @@ ReportKey = tuple[str, datetime, datetime]
 
 
 @dataclass(frozen=True, slots=True)
-class _ReportInForce:
+class ReportInForce:
+    """The figures of the target report in force for one metric and period: all a window needs
+    of it (so state can be stored and restored in this small form)."""
+
     occurred_at: datetime
     event_id: str
-    report: TargetMetric
+    metric: str
+    period_start: datetime
+    period_end: datetime
+    numerator: float
+    denominator: float
+    target: float
+    higher_is_better: bool
+
+    @classmethod
+    def of(cls, report: TargetMetric) -> ReportInForce:
+        return cls(
+            report.occurred_at,
+            str(report.event_id),
+            report.metric,
+            report.period_start,
+            report.period_end,
+            report.numerator,
+            report.denominator,
+            report.target,
+            report.higher_is_better,
+        )
+
+    @property
+    def key(self) -> ReportKey:
+        return (self.metric, self.period_start, self.period_end)
 
 
 @dataclass(slots=True)
@@ -145,7 +174,7 @@ class UnitWindowState:
     fft_counts: list[int] = field(default_factory=lambda: [0] * FFT_RATINGS)
     incidents_by_harm: list[int] = field(default_factory=lambda: [0] * len(HARM_ORDER))
     incidents_by_category: list[int] = field(default_factory=lambda: [0] * len(CATEGORY_ORDER))
-    reports: dict[ReportKey, _ReportInForce] = field(default_factory=dict)
+    reports: dict[ReportKey, ReportInForce] = field(default_factory=dict)
     contributions: int = 0
     _snapshot: UnitWindowAggregate | None = None
 
@@ -165,14 +194,29 @@ class UnitWindowState:
     def add_report(self, report: TargetMetric) -> None:
         """Keep the report in force for its metric and period (latest `occurred_at`, then id)."""
         self._changed()
-        key = (report.metric, report.period_start, report.period_end)
-        candidate = _ReportInForce(report.occurred_at, str(report.event_id), report)
+        candidate = ReportInForce.of(report)
+        key = candidate.key
         current = self.reports.get(key)
         if current is None or (candidate.occurred_at, candidate.event_id) > (
             current.occurred_at,
             current.event_id,
         ):
             self.reports[key] = candidate
+
+    @classmethod
+    def restored(cls, aggregate: UnitWindowAggregate, reports: Iterable[ReportInForce]) -> Self:
+        """The accumulator behind a stored aggregate and its reports in force."""
+        state = cls(
+            aggregate.org_id,
+            aggregate.unit_id,
+            aggregate.window,
+            list(aggregate.fft_counts),
+            list(aggregate.incidents_by_harm),
+            list(aggregate.incidents_by_category),
+            {r.key: r for r in reports},
+            aggregate.contributions,
+        )
+        return state
 
     def snapshot(self) -> UnitWindowAggregate:
         """The current figures, frozen (cached until the next change)."""
@@ -197,7 +241,7 @@ class UnitWindowState:
         settings: dict[str, tuple[float, bool]] = {}
         # Sorted, so float sums are identical whatever order the reports arrived in.
         for key in sorted(self.reports):
-            report = self.reports[key].report
+            report = self.reports[key]
             period = (report.period_end - report.period_start).total_seconds()
             share = self.window.overlap_seconds(report.period_start, report.period_end) / period
             totals = sums.setdefault(report.metric, [0.0, 0.0])

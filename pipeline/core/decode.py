@@ -44,6 +44,7 @@ class RejectReason(StrEnum):
     DUPLICATE_FIELD = "duplicate_field"
     WRONG_TYPE = "wrong_type"
     INVALID_VALUE = "invalid_value"
+    PROCESSING_ERROR = "processing_error"  # valid by the contract, yet the pipeline failed on it
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,26 +1,40 @@
 """The one processing step both runtimes call.
 
 A batch of raw messages in; out come the rows to store (accepted events in their storable form,
-rejections, changed unit-window aggregates) and the alert versions to raise. The Kafka worker
-and the embedded runner differ only in where the messages come from and where results go.
+rejections, changed unit-window aggregates with their small state) and the alert versions to
+raise. The Kafka worker and the embedded runner differ only in where the messages come from and
+where results go.
 
-The engine holds the per-unit state: the ids seen (the idempotency key), each unit's windows,
-the watermark, and the alerts it has raised. Everything it decides is a function of the set of
-events seen, never of their order or batching, except *when* a window is first judged: an alert
-raised on an early view of a window is corrected (updated, resolved or withdrawn) once late
-events arrive, so the final alerts are the same whatever the order.
+The engine holds the per-unit state: each unit's windows, the watermark, the alerts it has
+raised, and the ids of events whose windows are still open (the idempotency key; older ids are
+asked of storage through `known`, see engine_state.py). Everything it decides is a function of
+the set of events seen, never of their order or batching, except *when* a window is first
+judged: an alert raised on an early view of a window is corrected (updated, resolved or
+withdrawn) once late events arrive, so the final alerts are the same whatever the order.
+
+A message valid by the contract that the engine still fails on (a bug, an unforeseen value) is
+rejected with reason `processing_error` and the rest of the batch goes on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertStatus
-from pipeline.core.decode import RawMessage, Rejection, decode
+from pipeline.core.decode import RawMessage, Rejection, RejectReason, decode
 from pipeline.core.detect import DetectionConfig, Detector
+from pipeline.core.engine_state import (
+    RestoredState,
+    SeenIds,
+    WindowRecord,
+    expiry_of,
+    expiry_of_recent,
+    horizon_start,
+)
 from pipeline.core.events import (
     AlertResponse,
     AnyEvent,
@@ -29,10 +43,13 @@ from pipeline.core.events import (
     TargetMetric,
 )
 from pipeline.core.judge import AlertBook, FindingSource
+from pipeline.core.privacy import redact_nhs_numbers_in_bytes
 from pipeline.core.stored import FreeTextPolicy, StoredEvent, to_stored
 from pipeline.core.windows import Watermark, Window, WindowKind, window_of, windows_between
 
 UnitKey = tuple[str, str]
+KnownIds = Callable[[Collection[UUID]], set[UUID]]
+"""Asks storage which of these event ids it holds (for ids no longer, or never, in memory)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +77,8 @@ class BatchResult:
     late: int = 0
     windows: list[UnitWindowAggregate] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    window_state: list[WindowRecord] = field(default_factory=list)
+    """The changed windows in their storable small form (same order as `windows`)."""
 
 
 class Engine:
@@ -73,7 +92,8 @@ class Engine:
     ) -> None:
         self.config = config
         self._key = pseudonymisation_key
-        self._seen: set[int] = set()  # event ids (as 128-bit integers: cheaper to hash)
+        self._seen = SeenIds()  # event ids (as 128-bit integers: cheaper to hash)
+        self._pending: set[UUID] = set()  # counted in a stored window, not stored as events
         self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
         self._watermark = Watermark(config.allowed_lateness)
         self._book = AlertBook(detector or Detector(config.detection))
@@ -96,88 +116,197 @@ class Engine:
         windows = self._units[unit]
         return [windows[w].snapshot() for w in sorted(windows) if self._watermark.is_closed(w)]
 
+    def window_count(self) -> int:
+        return sum(len(windows) for windows in self._units.values())
+
+    def open_windows(self) -> int:
+        """Unit windows the watermark has not closed yet."""
+        return sum(
+            not self._watermark.is_closed(w) for windows in self._units.values() for w in windows
+        )
+
+    @property
+    def remembered_ids(self) -> int:
+        """How many event ids the engine holds in memory (bounded by the open windows)."""
+        return len(self._seen)
+
+    def horizon(self, latest_event: datetime | None) -> datetime | None:
+        """For a restore (of more organisations, perhaps): events that occurred from this
+        moment on (target metrics: whose period ends after it) are the ones
+        `RestoredState.recent` must list, given the latest event time of the restored ones."""
+        current = self._watermark.latest_event
+        if latest_event is None or (current is not None and current > latest_event):
+            latest_event = current
+        mark = None if latest_event is None else latest_event - self.config.allowed_lateness
+        return horizon_start(mark, self.config.window)
+
+    def restore_state(self, state: RestoredState, now: datetime) -> BatchResult:
+        """Rebuild from the small form the step stores (engine_state.py); the result carries
+        only the alert versions the stored ones lack (route them like any other)."""
+        for record in state.windows:
+            agg = record.aggregate
+            windows = self._units.setdefault((agg.org_id, agg.unit_id), {})
+            windows[agg.window] = UnitWindowState.restored(agg, record.reports)
+        if state.latest_event is not None:
+            self._watermark.observe(state.latest_event)
+        mark = self._watermark.value
+        kind = self.config.window
+        for recent in state.recent:
+            expiry = expiry_of_recent(recent, kind)
+            if mark is None or expiry > mark:
+                self._seen.add(recent.event_id.int, expiry)
+        if mark is not None:
+            self._seen.evict(mark)
+        self._pending |= state.pending
+        self._book.restore(state.alerts)
+        return BatchResult(alerts=self._judge(set(self._units), now))
+
     def restore(
         self, payloads: Iterable[bytes], alerts: Iterable[Alert], now: datetime
     ) -> BatchResult:
-        """Rebuild state from what the sink holds.
-
-        `payloads` are stored `StoredEvent.payload`s; `alerts` the latest stored version of each
-        alert. The result carries only the alert versions the stored ones lack (say, a crash
-        came between storing events and storing their alerts); route them like any other.
-        """
+        """Rebuild state by re-reading stored `StoredEvent.payload`s (storage written before
+        window state was stored); `alerts` the latest stored version of each alert."""
         result = BatchResult()
         for payload in payloads:
             event = decode(payload)
-            if not isinstance(event, Rejection) and self._admit(event) is not None:
-                result.read += 1
+            if isinstance(event, Rejection) or event.event_id.int in self._seen:
+                continue
+            self._count(event, self._place(event)[0], {}, expiry_of(event, self.config.window))
+            result.read += 1
         self._book.restore(alerts)
         result.alerts = self._judge(set(self._units), now)
         return result
 
-    def process(self, messages: Iterable[RawMessage], now: datetime) -> BatchResult:
-        """Decode, deduplicate, redact, aggregate and judge one batch."""
+    def process(
+        self,
+        messages: Iterable[RawMessage],
+        now: datetime,
+        known: KnownIds | None = None,
+        *,
+        ask_every_new_id: bool = False,
+    ) -> BatchResult:
+        """Decode, deduplicate, redact, aggregate and judge one batch.
+
+        With `known`, ids the engine no longer remembers are asked of storage, and ids of
+        windows the watermark closed are forgotten after the batch; `ask_every_new_id` asks
+        for every id not in memory (a worker that owns only some organisations: an id reused
+        under another organisation is stored by another worker). Without `known` nothing is
+        forgotten.
+        """
         result = BatchResult()
-        touched: dict[tuple[UnitKey, Window], None] = {}
+        touched: dict[tuple[UnitKey, Window], list[UUID]] = {}
         late_units: set[UnitKey] = set()
-        for message in messages:
+        decoded = [(message, decode(message.value)) for message in messages]
+        found = self._ask(decoded, known, ask_every_new_id)
+        for message, outcome in decoded:
             result.read += 1
-            outcome = decode(message.value)
             if isinstance(outcome, Rejection):
                 result.rejected.append(RejectedMessage(outcome, message.origin))
                 continue
-            admitted = self._admit(outcome)
-            if admitted is None:
+            if outcome.event_id.int in self._seen or outcome.event_id in found:
                 result.duplicates += 1
                 continue
-            windows, late = admitted
-            unit = (outcome.org_id, outcome.unit_id)
-            for window in windows:
-                touched[(unit, window)] = None
-            if late:
-                result.late += 1
-                late_units.add(unit)
-            result.accepted.append(
-                to_stored(
-                    outcome,
-                    message.value,
-                    origin=message.origin,
-                    late=late,
-                    policy=self.config.free_text,
-                    key=self._key,
+            try:
+                stored = self._admit(outcome, message, touched)
+            except Exception as exc:  # one bad event must not stop the batch
+                result.rejected.append(
+                    RejectedMessage(_processing_error(message, exc), message.origin)
                 )
-            )
-        result.windows = [self._units[unit][window].snapshot() for unit, window in touched]
+                continue
+            if stored.late:
+                result.late += 1
+                late_units.add((outcome.org_id, outcome.unit_id))
+            result.accepted.append(stored)
+        for (unit, window), applied in touched.items():
+            state = self._units[unit][window]
+            snapshot = state.snapshot()
+            result.windows.append(snapshot)
+            reports = tuple(state.reports[key] for key in sorted(state.reports))
+            result.window_state.append(WindowRecord(snapshot, reports, tuple(applied)))
         result.alerts = self._judge(late_units | self._newly_closed(), now)
+        if known is not None:
+            self._seen.evict(self._watermark.value)
         return result
+
+    def _ask(
+        self,
+        decoded: Sequence[tuple[RawMessage, AnyEvent | Rejection]],
+        known: KnownIds | None,
+        every: bool,
+    ) -> set[UUID]:
+        if known is None:
+            return set()
+        kind = self.config.window
+        ask = {
+            e.event_id
+            for _, e in decoded
+            if not isinstance(e, Rejection)
+            and e.event_id.int not in self._seen
+            and (every or self._seen.needs_lookup(expiry_of(e, kind)))
+        }
+        return known(ask) if ask else set()
+
+    def _admit(
+        self,
+        event: AnyEvent,
+        message: RawMessage,
+        touched: dict[tuple[UnitKey, Window], list[UUID]],
+    ) -> StoredEvent:
+        """Store and count a new event (a pending one is stored, not counted again)."""
+        windows, late = self._place(event)
+        stored = to_stored(
+            event,
+            message.value,
+            origin=message.origin,
+            late=late,
+            policy=self.config.free_text,
+            key=self._key,
+        )
+        expiry = expiry_of(event, self.config.window)
+        if event.event_id in self._pending:
+            self._pending.discard(event.event_id)
+            self._seen.add(event.event_id.int, expiry)
+            self._watermark.observe(event.occurred_at)
+        else:
+            self._count(event, windows, touched, expiry)
+        return stored
+
+    def _place(self, event: AnyEvent) -> tuple[Sequence[Window], bool]:
+        """The windows an event counts in, and whether it is late (its first one closed)."""
+        if isinstance(event, AlertResponse):
+            return (), False
+        if isinstance(event, TargetMetric):
+            windows = windows_between(event.period_start, event.period_end, self.config.window)
+        else:
+            windows = [window_of(event.occurred_at, self.config.window)]
+        mark = self._watermark.value
+        return windows, mark is not None and windows[0].end <= mark
 
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
         self._watermark.allowed_lateness = timedelta(0)
         return BatchResult(alerts=self._judge(self._newly_closed(), now))
 
-    def _admit(self, event: AnyEvent) -> tuple[Sequence[Window], bool] | None:
-        """Apply a new event to its unit's windows; None for a duplicate."""
-        event_id = event.event_id.int
-        if event_id in self._seen:
-            return None
-        self._seen.add(event_id)
-        if isinstance(event, AlertResponse):
-            self._watermark.observe(event.occurred_at)
-            return (), False
-        unit_windows = self._units.setdefault((event.org_id, event.unit_id), {})
-        if isinstance(event, TargetMetric):
-            windows = windows_between(event.period_start, event.period_end, self.config.window)
-        else:
-            windows = [window_of(event.occurred_at, self.config.window)]
-        mark = self._watermark.value
-        late = mark is not None and windows[0].end <= mark  # the earliest window closes first
-        for window in windows:
-            state = unit_windows.get(window)
-            if state is None:
-                state = unit_windows[window] = UnitWindowState(event.org_id, event.unit_id, window)
-            _apply(state, event)
+    def _count(
+        self,
+        event: AnyEvent,
+        windows: Sequence[Window],
+        touched: dict[tuple[UnitKey, Window], list[UUID]],
+        expiry: datetime,
+    ) -> None:
+        unit = (event.org_id, event.unit_id)
+        if windows:
+            unit_windows = self._units.setdefault(unit, {})
+            for window in windows:
+                state = unit_windows.get(window)
+                if state is None:
+                    state = unit_windows[window] = UnitWindowState(
+                        event.org_id, event.unit_id, window
+                    )
+                _apply(state, event)
+                touched.setdefault((unit, window), []).append(event.event_id)
+        self._seen.add(event.event_id.int, expiry)
         self._watermark.observe(event.occurred_at)
-        return windows, late
 
     def _closed_until(self, unit: UnitKey) -> datetime | None:
         closed = [w.end for w in self._units[unit] if self._watermark.is_closed(w)]
@@ -212,4 +341,23 @@ def _apply(state: UnitWindowState, event: AnyEvent) -> None:
         state.add_report(event)
 
 
-__all__ = ["AlertStatus", "BatchResult", "Engine", "EngineConfig", "RawMessage"]
+def _processing_error(message: RawMessage, exc: Exception) -> Rejection:
+    # The exception's type only: its message may quote the event, free text included.
+    return Rejection(
+        RejectReason.PROCESSING_ERROR,
+        f"the pipeline could not process this event ({type(exc).__name__})",
+        "",
+        redact_nhs_numbers_in_bytes(message.value),
+    )
+
+
+__all__ = [
+    "AlertStatus",
+    "BatchResult",
+    "Engine",
+    "EngineConfig",
+    "KnownIds",
+    "RawMessage",
+    "RestoredState",
+    "WindowRecord",
+]

@@ -1,31 +1,24 @@
-"""The embedded runtime: JSON Lines in, the same engine and sink as the worker, in-process.
+"""The embedded runtime: a file source driving the same step as the worker, in-process.
 
-Files may come in any order and hold any mix of types; blank lines are not events. The engine
-decides everything; this module only reads lines, hands them over in batches, stores the results
-and keeps the tally.
+Files may come in any order and hold any mix of types; blank lines are not events. The step
+decides and stores everything; this module only reads lines, hands them over in batches and
+keeps the tally.
 """
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.core.alerts import Alert, AlertStatus
-from pipeline.core.engine import BatchResult, Engine, RawMessage
+from pipeline.core.engine import BatchResult, RawMessage
 from pipeline.errors import InputError
 from pipeline.progress import Progress
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+from pipeline.runtime.step import Step
 
 
 @dataclass(slots=True)
@@ -61,30 +54,18 @@ class ReplaySummary:
 
 
 class EmbeddedRunner:
-    """Drives `engine` over JSON Lines files and stores every step in `sink`."""
+    """Drives `step` over JSON Lines files (restore it first: `step.restore()`)."""
 
     def __init__(
         self,
-        engine: Engine,
-        sink: ClickHouseSink,
+        step: Step,
         *,
         batch_lines: int = 20_000,
-        clock: Clock = utc_now,
         progress_stream: TextIO = sys.stderr,
     ) -> None:
-        self._engine = engine
-        self._sink = sink
+        self.step = step
         self._batch_lines = batch_lines
-        self._clock = clock
         self._progress_stream = progress_stream
-
-    def restore(self) -> BatchResult:
-        """Rebuild the engine from what the sink already holds (a re-run adds nothing)."""
-        result = self._engine.restore(
-            self._sink.stored_payloads(), self._sink.latest_alerts(), self._clock()
-        )
-        self._sink.write(result, self._clock(), token="restore")
-        return result
 
     def run(self, paths: Sequence[str], stdin: BinaryIO | None = None) -> ReplaySummary:
         """Process every file in `paths` (`-` is `stdin`), then judge what the input closed."""
@@ -96,10 +77,10 @@ class EmbeddedRunner:
         try:
             for name, handle, _ in files:
                 for batch, batch_bytes in _batches(name, handle, self._batch_lines):
-                    self._step(self._engine.process(batch, self._clock()), summary)
+                    summary.add(self.step.process(batch, {name: len(batch)}, token=""))
                     consumed += batch_bytes
                     progress.advance(consumed, summary.read)
-            self._step(self._engine.finish(self._clock()), summary)
+            summary.add(self.step.finish(token=""))
         finally:
             progress.close()
             for name, handle, _ in files:
@@ -110,12 +91,8 @@ class EmbeddedRunner:
 
     def final_alerts(self) -> list[Alert]:
         """The latest version of every alert still standing (withdrawn ones left out)."""
-        alerts = [a for a in self._engine.alerts if a.status is not AlertStatus.WITHDRAWN]
+        alerts = [a for a in self.step.engine.alerts if a.status is not AlertStatus.WITHDRAWN]
         return sorted(alerts, key=lambda a: (a.window_start, a.org_id, a.unit_id, a.kind))
-
-    def _step(self, result: BatchResult, summary: ReplaySummary) -> None:
-        self._sink.write(result, self._clock(), token="")
-        summary.add(result)
 
 
 def _open(path: str, stdin: BinaryIO | None) -> tuple[str, BinaryIO, int]:

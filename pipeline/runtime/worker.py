@@ -2,7 +2,7 @@
 
 Input: one topic per event type (`<prefix>.<event_type>`, keyed `org_id/unit_id`, partitioned by
 organisation). The agent collects a batch with `noack_take(max, within)`, hands the raw bytes
-and their origins (`topic/partition@offset`) to the shared step (pipeline/runtime/batching.py:
+and their origins (`topic/partition@offset`) to the shared step (pipeline/runtime/step.py:
 engine -> ClickHouse -> alerts and dead-letter topics, Alertmanager), and only then acknowledges
 and commits. Everything that can fail is retried inside the step, so no exception reaches faust
 (an exception inside an agent would acknowledge the message: faust #315). At-least-once input
@@ -17,6 +17,7 @@ stored, routed and committed, then the worker exits 0. See docs/worker.md.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import tempfile
 import time
@@ -31,22 +32,21 @@ import faust
 from pipeline.adapters.alert_topic import ALERTS_TOPIC, DEAD_LETTER_TOPIC, KafkaRoute, Record
 from pipeline.adapters.alertmanager import AlertmanagerRoute
 from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
-from pipeline.adapters.publisher import partition_for
 from pipeline.core.engine import RawMessage
 from pipeline.core.events import EventType
 from pipeline.errors import TransportError
-from pipeline.runtime.batching import Abandoned, BatchStep, OwnsOrg
+from pipeline.runtime.step import Abandoned, Step
 from pipeline.settings import Settings
 
 log = logging.getLogger("pipeline.worker")
 
 T = TypeVar("T")
 TopicPartition = tuple[str, int]
-StepFactory = Callable[[KafkaRoute, Callable[[bool], None]], BatchStep]
+StepFactory = Callable[[KafkaRoute, Callable[[bool], None]], Step]
 
 HOUSEKEEPING_SECONDS = 2.0
 PUBLISH_TIMEOUT_SECONDS = 60.0
-SHUTDOWN_GRACE_SECONDS = 20.0
+SHUTDOWN_GRACE_SECONDS = 15.0  # then faust's own stop: well within 30 s in all
 
 
 def input_topics(settings: Settings) -> list[str]:
@@ -231,26 +231,17 @@ class WorkerRuntime:
         return frozenset((tp.topic, tp.partition) for tp in assignment if tp.topic in self.inputs)
 
     async def _ensure_state(self) -> None:
+        """On start-up and whenever the assignment changes: forget the engine's state; each
+        organisation is restored from ClickHouse when its first event arrives, so a worker
+        holds exactly the organisations its partitions bring (docs/worker.md, Scaling)."""
         assigned = self._assigned()
         self.metrics.assigned_partitions.set(len(assigned))
         if not assigned or assigned == self._restored_for:
             return
         owned = sorted({partition for _, partition in assigned})
-        counts = {self._partition_count(topic) for topic in self.inputs}
-        owns: OwnsOrg | None = None
-        if len(counts) != 1:
-            log.warning(
-                "input topics have different partition counts %s: organisations cannot be "
-                "assigned to workers consistently; restoring every organisation",
-                sorted(counts),
-            )
-        else:
-            (count,) = counts
-            if set(owned) != set(range(count)):
-                mine = frozenset(owned)
-                owns = lambda org: partition_for(org, count) in mine  # noqa: E731
-        log.info("partitions %s assigned: rebuilding state from ClickHouse", owned)
-        await self._in_thread(self.step.restore, owns)
+        every = all(set(owned) >= set(range(self._partition_count(t))) for t in self.inputs)
+        log.info("partitions %s assigned: organisations are restored as they arrive", owned)
+        await self._in_thread(functools.partial(self.step.reset, ask_every_new_id=not every))
         self._restored_for = assigned
         self._next_offset = {tp: n for tp, n in self._next_offset.items() if tp in assigned}
 
@@ -306,7 +297,7 @@ class WorkerRuntime:
         async with self._lock:
             try:
                 await self._ensure_state()
-                await self._in_thread(self.step.flush_alertmanager_deliveries)
+                await self._in_thread(self.step.flush_background_deliveries)
             except Abandoned:
                 return
             except Exception as exc:
@@ -344,8 +335,11 @@ class WorkerRuntime:
             return False, "starting" if not self._stopping else "stopping"
         if self._stopping:
             return False, "stopping"
-        if self.step.sink_down:
+        if self.step.health.down:
             return False, "ClickHouse unavailable, retrying"
+        refused = self.step.health.refused_rows
+        if refused:
+            return True, f"running, ClickHouse up; {refused} rows it refused were dead-lettered"
         return True, "running, ClickHouse up"
 
     def begin_shutdown(self, then: Callable[[], None]) -> None:
@@ -373,6 +367,9 @@ class WorkerRuntime:
         try:
             await self._commit()
         finally:
+            # Messages buffered but not processed will never be acknowledged: faust must not
+            # wait for them on its way out (it would wait forever, holding the stop).
+            self.app.conf.stream_wait_empty = False
             self._lock.release()
             self._running = False
             then()

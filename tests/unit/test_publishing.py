@@ -17,21 +17,14 @@ from typing import Any
 import pytest
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from pipeline.adapters.publisher import KafkaTimeouts, OrgPartitioner, partition_for
+from pipeline.adapters.publisher import KafkaTimeouts
 from pipeline.core.decode import Rejection, decode
+from pipeline.core.partitioning import message_key, partition_for
 from pipeline.errors import EventRejected, TransportError
 from pipeline.publish_cli import add_publish_arguments, run_publish
 from pipeline.publishing import Publisher, validate
 from pipeline.settings import Settings
 from tests.unit.event_examples import VALID_NHS_NUMBER, as_line, valid_event
-
-
-class FakeCluster:
-    def __init__(self, partitions: int) -> None:
-        self.partitions = partitions
-
-    def partitions_for_topic(self, topic: str) -> set[int]:
-        return set(range(self.partitions))
 
 
 @pytest.mark.parametrize("org_id", ["RX1", "R0A", "ABCDE12345", "RTH", "7A4"])
@@ -40,15 +33,27 @@ def test_the_partition_of_an_organisation_is_kafkas_murmur2_of_its_code(org_id: 
     assert partition_for(org_id, 12) == expected
 
 
-def test_every_unit_of_an_organisation_goes_to_the_organisations_partition() -> None:
-    partitioner = OrgPartitioner()
-    cluster = FakeCluster(6)
+class Cluster:
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return set(range(self.partitions))
+
+    def available_partitions_for_topic(self, topic: str) -> set[int]:
+        return set(range(self.partitions))
+
+    def topics(self) -> set[str]:
+        return {"t"}
+
+
+def test_the_key_is_the_organisation_so_default_partitioners_keep_it_together() -> None:
+    from kafka.partitioner import DefaultPartitioner
+
     for org_id in ("RX1", "RY2", "RZ3", "R1H"):
-        chosen = {
-            partitioner.partition("t", None, f"{org_id}/{unit}".encode(), None, None, cluster)
-            for unit in ("ward-1", "ward-2", "ae", "icu.north")
-        }
-        assert chosen == {partition_for(org_id, 6)}
+        key = message_key(org_id)
+        chosen = DefaultPartitioner().partition("t", key, key, None, None, Cluster(6))
+        assert key == org_id.encode() and chosen == partition_for(org_id, 6)
 
 
 def test_bytes_are_sent_exactly_as_given() -> None:

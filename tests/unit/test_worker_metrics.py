@@ -13,7 +13,7 @@ from pipeline.core.engine import Engine, EngineConfig
 from tests.support.events import feedback, incident, raw
 from tests.support.metrics import REQUIRED_METRICS
 from tests.unit.test_alertmanager import alert
-from tests.unit.test_worker_batching import NOW
+from tests.unit.test_step import NOW
 
 NAMES = REQUIRED_METRICS
 

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS quality.incident_reports_local ON CLUSTER '{cluster}'
     late UInt8,
     origin String,
     payload String CODEC(ZSTD(3)),
-    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/incident_reports', '{replica}')
 PARTITION BY toYYYYMM(occurred_at)
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS quality.target_metrics_local ON CLUSTER '{cluster}'
     late UInt8,
     origin String,
     payload String CODEC(ZSTD(3)),
-    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/target_metrics', '{replica}')
 PARTITION BY toYYYYMM(occurred_at)
@@ -76,7 +78,8 @@ CREATE TABLE IF NOT EXISTS quality.patient_feedback_local ON CLUSTER '{cluster}'
     late UInt8,
     origin String,
     payload String CODEC(ZSTD(3)),
-    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/patient_feedback', '{replica}')
 PARTITION BY toYYYYMM(occurred_at)
@@ -101,7 +104,8 @@ CREATE TABLE IF NOT EXISTS quality.alert_responses_local ON CLUSTER '{cluster}'
     late UInt8,
     origin String,
     payload String CODEC(ZSTD(3)),
-    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/alert_responses', '{replica}')
 ORDER BY (alert_id, event_id)
@@ -151,7 +155,8 @@ CREATE TABLE IF NOT EXISTS quality.unit_windows_local ON CLUSTER '{cluster}'
     target_values Array(Float64),
     target_numerators Array(Float64),
     target_denominators Array(Float64),
-    contributions UInt64
+    contributions UInt64,
+    state String DEFAULT '' CODEC(ZSTD(3))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/unit_windows', '{replica}', contributions)
 PARTITION BY toYear(window_start)

@@ -1,9 +1,10 @@
-"""The worker's transport-neutral step: engine -> sink (retried) -> routes, and its restore."""
+"""The transport-neutral step: engine -> store (retried, refusals dead-lettered) -> routes,
+and its restore from the small state it stores."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,16 +16,13 @@ from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity
 from pipeline.core.decode import RawMessage
 from pipeline.core.detect import Finding
-from pipeline.core.engine import BatchResult, Engine, EngineConfig
-from pipeline.errors import SinkError, SinkUnavailable, TransportError
-from pipeline.runtime.batching import (
-    Abandoned,
-    BatchStep,
-    OpenWindows,
-    RetryPolicy,
-    org_of_payload,
-)
+from pipeline.core.engine import Engine, EngineConfig
+from pipeline.errors import SinkError, TransportError
+from pipeline.runtime.legacy import org_of_payload
+from pipeline.runtime.routing import Routes
+from pipeline.runtime.step import Abandoned, RetryPolicy, Step
 from tests.support.events import feedback, raw
+from tests.support.memory_store import MemoryStore as FakeSink
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 KEY = b"unit-test-key-0123456789"
@@ -57,57 +55,6 @@ class EveryUnitDetector:
         return []
 
 
-class FakeSink:
-    """In memory, with the WorkerSink interface; fails the next `failures` writes."""
-
-    def __init__(self) -> None:
-        self.payloads: list[bytes] = []
-        self.alerts: dict[str, Alert] = {}
-        self.history: list[Alert] = []
-        self.delivered: dict[str, set[tuple[str, datetime]]] = {}
-        self.writes: list[str] = []
-        self.failures = 0
-        self.error: type[SinkError] = SinkUnavailable
-
-    def write(self, result: BatchResult, received_at: datetime, token: str = "") -> None:
-        if self.failures:
-            self.failures -= 1
-            raise self.error("ClickHouse down")
-        self.writes.append(token)
-        self.payloads.extend(s.payload.encode() for s in result.accepted)
-        for alert in result.alerts:
-            self.alerts[alert.alert_id] = alert
-            self.history.append(alert)
-
-    def stored_payloads(self) -> Iterator[bytes]:
-        yield from self.payloads
-
-    def latest_alerts(self) -> list[Alert]:
-        return list(self.alerts.values())
-
-    def mark_delivered(self, versions: Sequence[tuple[str, datetime]], route: str) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise self.error("ClickHouse down")
-        self.delivered.setdefault(route, set()).update(versions)
-
-    def undelivered(self, route: str) -> list[Alert]:
-        done = self.delivered.get(route, set())
-        return [a for a in self.history if (a.alert_id, a.detected_at) not in done]
-
-    def delivered_versions(self, route: str) -> set[tuple[str, datetime]]:
-        return set(self.delivered.get(route, set()))
-
-    def first_detected(self) -> dict[str, datetime]:
-        first: dict[str, datetime] = {}
-        for alert in self.history:
-            first.setdefault(alert.alert_id, alert.detected_at)
-        return first
-
-    def window_ends(self, after: datetime | None) -> list[tuple[str, str, datetime, datetime]]:
-        return []
-
-
 class FakeTopic:
     def __init__(self) -> None:
         self.records: list[Record] = []
@@ -121,17 +68,17 @@ class FakeTopic:
 
 
 def step(
-    sink: FakeSink, topic: FakeTopic | None = None, **kwargs: Any
-) -> tuple[BatchStep, PipelineMetrics]:
+    sink: FakeSink, topic: FakeTopic | None = None, alertmanager: Any = None, **kwargs: Any
+) -> tuple[Step, PipelineMetrics]:
     metrics = PipelineMetrics()
     kafka = KafkaRoute(
         (topic or FakeTopic()).send, alerts_topic="q.alerts", dead_letter_topic="q.dead_letter"
     )
-    built = BatchStep(
+    built = Step(
         lambda: Engine(EngineConfig(), KEY, detector=EveryUnitDetector()),
-        sink,  # type: ignore[arg-type]
+        sink,
         metrics=metrics,
-        kafka=kafka,
+        routes=Routes(kafka, alertmanager),
         retry=FAST,
         clock=lambda: NOW,
         **kwargs,
@@ -195,7 +142,7 @@ def test_sink_failures_are_retried_with_backoff_and_reported() -> None:
     assert value(metrics, "pipeline_messages_consumed_total", {"topic": "t"}) == 1
 
 
-def test_non_transient_sink_errors_are_retried_too() -> None:
+def test_other_sink_errors_are_retried_too() -> None:
     sink = FakeSink()
     sink.failures, sink.error = 2, SinkError
     s, metrics = step(sink)
@@ -234,10 +181,64 @@ def test_restore_rebuilds_only_the_organisations_owned() -> None:
 
     again, metrics = step(sink)
     again.restore(lambda org: org == "AAA")
+    assert {org for org, _ in again.engine.closed_series()} == {"AAA"}
+    assert again.engine.remembered_ids == 1, "only the open week's id is held in memory"
     result = again.process(raw(*mine, *theirs), {"t": 10}, "t2")
-    assert result.duplicates == len(mine), "owned organisation's events are known"
-    assert {s.event.org_id for s in result.accepted} == {"BBB"}
-    assert value(metrics, "pipeline_events_duplicate_total") == len(mine)
+    # ids of other organisations and of closed windows are asked of the store: exact
+    assert result.duplicates == len(mine) + len(theirs) and not result.accepted
+    assert sink.lookups, "the store was asked"
+    assert value(metrics, "pipeline_events_duplicate_total") == len(mine) + len(theirs)
+
+
+def test_an_id_reused_under_another_organisation_counts_once() -> None:
+    sink = FakeSink()
+    first, _ = step(sink)
+    first.restore(lambda org: org == "AAA")
+    event = feedback(org_id="AAA")
+    first.process(raw(event), {"t": 1}, "t1")
+    second, _ = step(sink)
+    second.restore(lambda org: org == "BBB")
+    result = second.process(raw({**event, "org_id": "BBB"}), {"t": 1}, "t2")
+    assert result.duplicates == 1 and not result.accepted
+
+
+def test_restore_is_from_the_small_state_and_counts_stay_exact() -> None:
+    sink = FakeSink()
+    first, _ = step(sink)
+    events = weeks_of_feedback("AAA", weeks=6)
+    first.process(raw(*events), {"t": 7}, "t1")
+    before = first.engine.closed_series()
+
+    again, _ = step(sink)
+    again.restore()
+    assert again.engine.closed_series() == before
+    late_duplicate, late_new = (
+        events[0],
+        feedback(org_id="AAA", occurred_at=events[0]["occurred_at"]),
+    )
+    result = again.process(raw(late_duplicate, late_new), {"t": 2}, "t2")
+    assert result.duplicates == 1 and len(result.accepted) == 1 and result.late == 1
+    assert sink.lookups == [2], "only the ids beyond the in-memory horizon were asked"
+
+
+def test_windows_stored_before_their_events_are_not_counted_twice() -> None:
+    sink = FakeSink()
+    events = weeks_of_feedback("AAA", weeks=3)
+    first, _ = step(sink)
+    first.process(raw(*events[:2]), {"t": 2}, "t1")
+    sink.crash_after_windows = True
+    with pytest.raises(KeyboardInterrupt):
+        first.process(raw(*events[2:]), {"t": 2}, "t2")
+    sink.crash_after_windows = False
+    counted = sum(r.aggregate.contributions for r in sink.windows.values())
+    assert counted == len(events) and len(sink.events) == 2
+
+    again, _ = step(sink)
+    again.restore()
+    result = again.process(raw(*events), {"t": 4}, "t3")
+    assert len(result.accepted) == 2 and result.duplicates == 2, "stored now, not re-counted"
+    assert sum(r.aggregate.contributions for r in sink.windows.values()) == len(events)
+    assert sink.event_rows == len(events)
 
 
 def test_restore_raises_nothing_again_and_publishes_what_was_not_routed() -> None:
@@ -258,12 +259,11 @@ def test_restore_raises_nothing_again_and_publishes_what_was_not_routed() -> Non
 
 
 def test_open_windows_follow_the_watermark() -> None:
-    tracker = OpenWindows()
-    engine = Engine(EngineConfig(), KEY, detector=EveryUnitDetector())
-    result = engine.process(raw(*weeks_of_feedback("AAA", weeks=3)), NOW)
-    count = tracker.update(result.windows, engine.watermark)
-    assert count == 1  # only the last event's week is later than the watermark
-    assert tracker.update((), datetime(2030, 1, 1, tzinfo=UTC)) == 0
+    sink = FakeSink()
+    s, metrics = step(sink)
+    s.process(raw(*weeks_of_feedback("AAA", weeks=3)), {"t": 4}, "t1")
+    # only the last event's week ends later than the watermark
+    assert value(metrics, "pipeline_open_windows") == 1
 
 
 def test_org_of_payload_reads_the_organisation_without_decoding() -> None:
@@ -276,8 +276,15 @@ def test_org_of_payload_reads_the_organisation_without_decoding() -> None:
 
 
 def test_retry_delays_double_up_to_the_cap() -> None:
-    delays = RetryPolicy(initial=0.5, maximum=3).delays()
+    delays = RetryPolicy(initial=0.5, maximum=3, jitter=0).delays()
     assert [next(delays) for _ in range(6)] == [0.5, 1, 2, 3, 3, 3]
+
+
+def test_retry_delays_are_jittered_below_their_nominal_value() -> None:
+    delays = RetryPolicy(initial=1, maximum=1, jitter=0.5).delays()
+    drawn = [next(delays) for _ in range(200)]
+    assert all(0.5 <= d <= 1 for d in drawn)
+    assert len(set(drawn)) > 100, "workers that failed together do not retry together"
 
 
 def test_an_alert_routed_to_alertmanager_is_recorded_as_delivered() -> None:
@@ -303,3 +310,46 @@ def test_an_alert_routed_to_alertmanager_is_recorded_as_delivered() -> None:
     assert recorder.submitted == result.alerts
     assert sink.delivered["alertmanager"] == {(a.alert_id, a.detected_at) for a in result.alerts}
     assert all(a.status is AlertStatus.OPEN for a in result.alerts)
+
+
+def test_an_event_the_engine_fails_on_is_dead_lettered_and_the_batch_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pipeline.core.engine as engine_module
+
+    real = engine_module.to_stored
+    poison = feedback(source="poison")
+
+    def failing(event: Any, *args: Any, **kwargs: Any) -> Any:
+        if event.source == "poison":
+            raise ZeroDivisionError("the text of this message must not be kept")
+        return real(event, *args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "to_stored", failing)
+    sink, topic = FakeSink(), FakeTopic()
+    s, metrics = step(sink, topic)
+    good = [feedback(), feedback()]
+    result = s.process(raw(good[0], poison, good[1]), {"t": 3}, "t1")
+    assert len(result.accepted) == 2
+    (rejected,) = result.rejected
+    assert rejected.rejection.reason.value == "processing_error"
+    assert "ZeroDivisionError" in rejected.rejection.detail
+    assert "must not be kept" not in rejected.rejection.detail
+    assert [r.topic for r in topic.records] == ["q.dead_letter"]
+    assert value(metrics, "pipeline_events_rejected_total", {"reason": "processing_error"}) == 1
+
+
+def test_rows_clickhouse_refuses_are_found_by_halving_and_dead_lettered() -> None:
+    sink, topic = FakeSink(), FakeTopic()
+    sink.refuse = lambda stored: stored.event.source == "refused"
+    s, metrics = step(sink, topic)
+    events = [feedback() for _ in range(7)]
+    events[3]["source"] = events[5]["source"] = "refused"
+    result = s.process(raw(*events), {"t": 7}, "t1")
+    assert len(result.accepted) == 5 and len(sink.events) == 5
+    assert [r.rejection.reason.value for r in result.rejected] == ["processing_error"] * 2
+    assert {r.origin for r in result.rejected} == {"test:4", "test:6"}
+    assert s.health.refused_rows == 2 and not s.health.down
+    assert value(metrics, "pipeline_sink_retries_total") == 0, "a refusal is not retried"
+    assert value(metrics, "pipeline_messages_consumed_total", {"topic": "t"}) == 7
+    assert len(sink.rejected) == 2 and [r.topic for r in topic.records] == ["q.dead_letter"] * 2

@@ -1,0 +1,160 @@
+"""The engine's small state in ClickHouse: encoding of `unit_windows.state` and the queries a
+restore needs (pipeline/core/engine_state.py says what the state is and why it is enough).
+
+`state` is JSON `{"r": [report in force, ...], "a": [event id, ...]}`: the target reports in
+force behind the window's target figures and the ids the latest batch applied to it. Its bytes
+depend only on the window's state, so a retried insert is byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from pipeline.adapters.clickhouse_rows import EVENT_TABLES, utc
+from pipeline.core.aggregates import ReportInForce, UnitWindowAggregate
+from pipeline.core.engine_state import RecentEvent, WindowRecord
+from pipeline.core.events import EventType
+from pipeline.core.windows import Window
+
+OwnsOrg = Callable[[str], bool]
+LOOKUP_CHUNK = 5_000
+
+
+class _Queries(Protocol):
+    database: str
+    window_kind: str
+
+    def query_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+def encode_state(record: WindowRecord | None, *, applied: bool = True) -> str:
+    """The `state` column of a window row (`applied=False`: the ids cleared once stored)."""
+    if record is None:
+        return ""
+    reports = [
+        [
+            r.occurred_at.isoformat(),
+            r.event_id,
+            r.metric,
+            r.period_start.isoformat(),
+            r.period_end.isoformat(),
+            r.numerator,
+            r.denominator,
+            r.target,
+            r.higher_is_better,
+        ]
+        for r in record.reports
+    ]
+    ids = [str(i) for i in record.applied] if applied else []
+    return json.dumps({"r": reports, "a": ids}, separators=(",", ":"))
+
+
+def _report(item: list[Any]) -> ReportInForce:
+    at, event_id, metric, start, end, numerator, denominator, target, higher = item
+    return ReportInForce(
+        datetime.fromisoformat(at),
+        event_id,
+        metric,
+        datetime.fromisoformat(start),
+        datetime.fromisoformat(end),
+        numerator,
+        denominator,
+        target,
+        bool(higher),
+    )
+
+
+def window_records(sink: _Queries, owns: OwnsOrg) -> list[WindowRecord] | None:
+    """The latest state of every unit window of the organisations `owns` accepts; None when
+    some window's latest row predates stored state (restore must then re-read payloads)."""
+    rows = sink.query_dicts(
+        "SELECT org_id, unit_id, window_start, window_end, fft_counts, incidents_by_harm, "
+        f"incidents_by_category, contributions, state FROM {sink.database}.unit_windows FINAL "
+        "WHERE window_kind = {kind:String}",
+        {"kind": sink.window_kind},
+    )
+    records = []
+    for row in rows:
+        if not owns(row["org_id"]):
+            continue
+        if not row["state"]:
+            return None
+        state = json.loads(row["state"])
+        aggregate = UnitWindowAggregate(
+            org_id=row["org_id"],
+            unit_id=row["unit_id"],
+            window=Window(utc(row["window_start"]), utc(row["window_end"])),
+            fft_counts=tuple(row["fft_counts"]),
+            incidents_by_harm=tuple(row["incidents_by_harm"]),
+            incidents_by_category=tuple(row["incidents_by_category"]),
+            targets=(),  # recomputed from the reports in force
+            contributions=int(row["contributions"]),
+        )
+        reports = tuple(_report(item) for item in state["r"])
+        records.append(WindowRecord(aggregate, reports, tuple(UUID(i) for i in state["a"])))
+    return records
+
+
+def latest_event(sink: _Queries, owns: OwnsOrg) -> datetime | None:
+    """The latest event time among the organisations `owns` accepts (the watermark's source)."""
+    union = " UNION ALL ".join(
+        f"SELECT org_id, max(occurred_at) AS latest FROM {sink.database}.{table} GROUP BY org_id"
+        for table in EVENT_TABLES.values()
+    )
+    latest = [utc(row["latest"]) for row in sink.query_dicts(union) if owns(row["org_id"])]
+    return max(latest, default=None)
+
+
+def recent_events(sink: _Queries, since: datetime, owns: OwnsOrg) -> list[RecentEvent]:
+    """Stored events that occurred from `since` on (target metrics: whose period ends after)."""
+    db = sink.database
+    parts = []
+    for event_type, table in EVENT_TABLES.items():
+        if event_type is EventType.TARGET_METRIC:
+            parts.append(
+                f"SELECT org_id, event_id, occurred_at, period_end FROM {db}.{table} "
+                "WHERE period_end > {since:DateTime64(6, 'UTC')}"
+            )
+        else:
+            parts.append(
+                f"SELECT org_id, event_id, occurred_at, NULL AS period_end FROM {db}.{table} "
+                "WHERE occurred_at >= {since:DateTime64(6, 'UTC')}"
+            )
+    rows = sink.query_dicts(" UNION ALL ".join(parts), {"since": utc(since)})
+    return [
+        RecentEvent(
+            _uuid(row["event_id"]),
+            utc(row["occurred_at"]),
+            None if row["period_end"] is None else utc(row["period_end"]),
+        )
+        for row in rows
+        if owns(row["org_id"])
+    ]
+
+
+def known_event_ids(sink: _Queries, ids: Collection[UUID]) -> set[UUID]:
+    """Which of `ids` are stored, under any organisation (uses the event_id skip index)."""
+    found: set[UUID] = set()
+    pending = sorted(ids)
+    for start in range(0, len(pending), LOOKUP_CHUNK):
+        chunk = [str(i) for i in pending[start : start + LOOKUP_CHUNK]]
+        union = " UNION ALL ".join(
+            f"SELECT event_id FROM {sink.database}.{table} WHERE event_id IN {{ids:Array(UUID)}}"
+            for table in EVENT_TABLES.values()
+        )
+        found.update(_uuid(row["event_id"]) for row in sink.query_dicts(union, {"ids": chunk}))
+    return found
+
+
+def applied_ids(records: Iterable[WindowRecord]) -> set[UUID]:
+    return {i for record in records for i in record.applied}
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))

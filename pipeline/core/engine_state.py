@@ -1,0 +1,119 @@
+"""The engine's state in small form: what the step stores with every batch and restores from.
+
+History is not re-read on start-up. What the engine needs is small and bounded by the number of
+unit windows kept (retention), not by the number of events:
+
+- each unit window's aggregate plus its target reports in force (`WindowRecord`), stored with
+  every batch that changes it, together with the ids of the events that batch applied to it
+  (`applied`). A record may reach storage before the events it counts (a crash in between):
+  restore then learns which of those ids are not stored (`RestoredState.pending`), and when they
+  come again they are stored without being counted a second time;
+- the ids of events whose windows are still open (`SeenIds`): the in-memory duplicate check. An
+  event for a window closed before the horizon is checked against storage instead (rare: such
+  an event is late), so deduplication stays exact with memory that does not grow with history;
+- the latest event time (the watermark) and the latest version of each alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from pipeline.core.aggregates import ReportInForce, UnitWindowAggregate
+from pipeline.core.alerts import Alert
+from pipeline.core.events import AlertResponse, AnyEvent, TargetMetric
+from pipeline.core.windows import Window, WindowKind, window_of, windows_between
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRecord:
+    """One unit window as the step stores it: the aggregate, the reports in force behind its
+    target figures, and the ids of the events this batch applied to it."""
+
+    aggregate: UnitWindowAggregate
+    reports: tuple[ReportInForce, ...] = ()
+    applied: tuple[UUID, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecentEvent:
+    """A stored event whose windows may still be open: enough to place it in `SeenIds`."""
+
+    event_id: UUID
+    occurred_at: datetime
+    period_end: datetime | None = None  # target metrics: the end of the period reported
+
+
+@dataclass(slots=True)
+class RestoredState:
+    """What a store hands back to rebuild an engine (see `Engine.restore_state`)."""
+
+    windows: Sequence[WindowRecord] = ()
+    recent: Iterable[RecentEvent] = ()
+    latest_event: datetime | None = None
+    alerts: Iterable[Alert] = ()
+    pending: set[UUID] = field(default_factory=set)
+    """Ids counted in a stored window but not stored as events (a crash came in between)."""
+
+
+def expiry_of(event: AnyEvent, kind: WindowKind) -> datetime:
+    """When the last window an event counts in ends: until the watermark passes it, a duplicate
+    of the event is recognised in memory."""
+    if isinstance(event, TargetMetric):
+        return windows_between(event.period_start, event.period_end, kind)[-1].end
+    return window_of(event.occurred_at, kind).end
+
+
+def expiry_of_recent(recent: RecentEvent, kind: WindowKind) -> datetime:
+    if recent.period_end is not None:
+        # the last window of [start, end) is the one holding the last instant before `end`
+        last: Window = window_of(recent.period_end, kind)
+        return last.start if last.start == recent.period_end else last.end
+    return window_of(recent.occurred_at, kind).end
+
+
+def horizon_start(watermark: datetime | None, kind: WindowKind) -> datetime | None:
+    """The start of the window holding the watermark: every event that occurred from then on
+    (or, for a target metric, whose period ends after it) counts in a window still open."""
+    return None if watermark is None else window_of(watermark, kind).start
+
+
+def counts_anything(event: AnyEvent) -> bool:
+    return not isinstance(event, AlertResponse)
+
+
+class SeenIds:
+    """Event ids (128-bit integers) held until the watermark passes their expiry.
+
+    `evicted_through` is the watermark of the last eviction: an id with an expiry at or before
+    it may have been forgotten, so `needs_lookup` says to ask storage.
+    """
+
+    def __init__(self) -> None:
+        self._ids: set[int] = set()
+        self._by_expiry: dict[datetime, list[int]] = {}
+        self.evicted_through: datetime | None = None
+
+    def __contains__(self, event_id: int) -> bool:
+        return event_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, event_id: int, expiry: datetime) -> None:
+        self._ids.add(event_id)
+        self._by_expiry.setdefault(expiry, []).append(event_id)
+
+    def needs_lookup(self, expiry: datetime) -> bool:
+        return self.evicted_through is not None and expiry <= self.evicted_through
+
+    def evict(self, watermark: datetime | None) -> None:
+        """Forget the ids whose windows all closed by `watermark`."""
+        if watermark is None:
+            return
+        for expiry in [e for e in self._by_expiry if e <= watermark]:
+            self._ids.difference_update(self._by_expiry.pop(expiry))
+        if self.evicted_through is None or watermark > self.evicted_through:
+            self.evicted_through = watermark

@@ -1,0 +1,119 @@
+"""An in-memory `Store` (pipeline/runtime/ports.py) for unit tests of the step: it keeps what
+ClickHouse would keep (the latest row of each window by `contributions`, later rows winning
+ties; events by id) and can fail or refuse writes on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime
+from uuid import UUID
+
+from pipeline.core.alerts import Alert
+from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
+from pipeline.core.engine_state import RecentEvent
+from pipeline.core.events import TargetMetric
+from pipeline.core.stored import StoredEvent
+from pipeline.errors import SinkError, SinkRejected, SinkUnavailable
+
+Version = tuple[str, datetime]
+WindowKey = tuple[str, str, datetime]
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.events: dict[UUID, StoredEvent] = {}
+        self.event_rows = 0
+        self.windows: dict[WindowKey, WindowRecord] = {}
+        self.rejected: list[RejectedMessage] = []
+        self.alerts: dict[str, Alert] = {}
+        self.history: list[Alert] = []
+        self.delivered: dict[str, set[Version]] = {}
+        self.writes: list[str] = []
+        self.failures = 0
+        self.error: type[SinkError] = SinkUnavailable
+        self.refuse: Callable[[StoredEvent], bool] = lambda stored: False
+        self.crash_after_windows = False
+        self.lookups: list[int] = []
+
+    def _maybe_fail(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise self.error("ClickHouse down")
+
+    def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None:
+        self._maybe_fail()
+        for record in result.window_state:
+            a = record.aggregate
+            key = (a.org_id, a.unit_id, a.window.start)
+            current = self.windows.get(key)
+            if current is None or a.contributions >= current.aggregate.contributions:
+                self.windows[key] = record if applied else replace(record, applied=())
+        if applied and self.crash_after_windows:
+            raise KeyboardInterrupt("the process died here")
+
+    def write_events(self, accepted: Sequence[StoredEvent], token: str) -> None:
+        self._maybe_fail()
+        if any(self.refuse(s) for s in accepted):
+            raise SinkRejected("ClickHouse refused a row")
+        for stored in accepted:
+            self.event_rows += stored.event.event_id not in self.events
+            self.events[stored.event.event_id] = stored
+
+    def write_outcomes(
+        self,
+        rejected: Sequence[RejectedMessage],
+        alerts: Sequence[Alert],
+        received_at: datetime,
+        token: str,
+    ) -> None:
+        self._maybe_fail()
+        self.writes.append(token)
+        self.rejected.extend(rejected)
+        for alert in alerts:
+            self.alerts[alert.alert_id] = alert
+            self.history.append(alert)
+
+    def window_records(self, owns: Callable[[str], bool]) -> list[WindowRecord] | None:
+        return [r for r in self.windows.values() if owns(r.aggregate.org_id)]
+
+    def latest_event(self, owns: Callable[[str], bool]) -> datetime | None:
+        times = [s.event.occurred_at for s in self.events.values() if owns(s.event.org_id)]
+        return max(times, default=None)
+
+    def recent_events(self, since: datetime, owns: Callable[[str], bool]) -> list[RecentEvent]:
+        recent = []
+        for stored in self.events.values():
+            e = stored.event
+            end = e.period_end if isinstance(e, TargetMetric) else None
+            if owns(e.org_id) and (e.occurred_at >= since or (end is not None and end > since)):
+                recent.append(RecentEvent(e.event_id, e.occurred_at, end))
+        return recent
+
+    def known_event_ids(self, ids: Collection[UUID]) -> set[UUID]:
+        self._maybe_fail()
+        self.lookups.append(len(ids))
+        return {i for i in ids if i in self.events}
+
+    def latest_alerts(self) -> list[Alert]:
+        return list(self.alerts.values())
+
+    def stored_payloads(self) -> Iterator[bytes]:
+        yield from (s.payload.encode() for s in self.events.values())
+
+    def mark_delivered(self, versions: Sequence[Version], route: str) -> None:
+        self._maybe_fail()
+        self.delivered.setdefault(route, set()).update(versions)
+
+    def undelivered(self, route: str) -> list[Alert]:
+        done = self.delivered.get(route, set())
+        return [a for a in self.history if (a.alert_id, a.detected_at) not in done]
+
+    def delivered_versions(self, route: str) -> set[Version]:
+        return set(self.delivered.get(route, set()))
+
+    def first_detected(self) -> dict[str, datetime]:
+        first: dict[str, datetime] = {}
+        for alert in self.history:
+            first.setdefault(alert.alert_id, alert.detected_at)
+        return first
