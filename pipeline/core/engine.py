@@ -26,7 +26,7 @@ from uuid import UUID
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.decode import RawMessage, Rejection, RejectReason, decode
-from pipeline.core.detect import DetectionConfig, Detector
+from pipeline.core.detection import DetectionConfig, Detector
 from pipeline.core.engine_state import (
     RestoredState,
     SeenIds,
