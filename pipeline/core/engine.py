@@ -31,7 +31,6 @@ from pipeline.core.engine_state import (
     RestoredState,
     SeenIds,
     WindowRecord,
-    expiry_of,
     expiry_of_recent,
     horizon_start,
 )
@@ -56,6 +55,16 @@ KnownIds = Callable[[Collection[UUID]], set[UUID]]
 class RejectedMessage:
     rejection: Rejection
     origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Placement:
+    windows: Sequence[Window]
+    expiry: datetime  # when the last of them ends: until then a duplicate is known in memory
+
+
+_NEVER = datetime.max  # a placement that failed: _admit places again and reports the failure
+_Decoded = tuple[RawMessage, "AnyEvent | Rejection", _Placement | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +180,8 @@ class Engine:
             event = decode(payload)
             if isinstance(event, Rejection) or event.event_id.int in self._seen:
                 continue
-            self._count(event, self._place(event)[0], {}, expiry_of(event, self.config.window))
+            placed = self._placement(event)
+            self._count(event, placed.windows, {}, placed.expiry)
             result.read += 1
         self._book.restore(alerts)
         result.alerts = self._judge(set(self._units), now)
@@ -196,18 +206,18 @@ class Engine:
         result = BatchResult()
         touched: dict[tuple[UnitKey, Window], list[UUID]] = {}
         late_units: set[UnitKey] = set()
-        decoded = [(message, decode(message.value)) for message in messages]
+        decoded = [self._decode(message) for message in messages]
         found = self._ask(decoded, known, ask_every_new_id)
-        for message, outcome in decoded:
+        for message, outcome, windows in decoded:
             result.read += 1
             if isinstance(outcome, Rejection):
                 result.rejected.append(RejectedMessage(outcome, message.origin))
                 continue
-            if outcome.event_id.int in self._seen or outcome.event_id in found:
+            if windows is None or outcome.event_id in found or outcome.event_id.int in self._seen:
                 result.duplicates += 1
                 continue
             try:
-                stored = self._admit(outcome, message, touched)
+                stored = self._admit(outcome, message, windows, touched)
             except Exception as exc:  # one bad event must not stop the batch
                 result.rejected.append(
                     RejectedMessage(_processing_error(message, exc), message.origin)
@@ -228,21 +238,26 @@ class Engine:
             self._seen.evict(self._watermark.value)
         return result
 
-    def _ask(
-        self,
-        decoded: Sequence[tuple[RawMessage, AnyEvent | Rejection]],
-        known: KnownIds | None,
-        every: bool,
-    ) -> set[UUID]:
+    def _decode(self, message: RawMessage) -> _Decoded:
+        """The message decoded, with its placement unless it is a duplicate held in memory."""
+        outcome = decode(message.value)
+        if isinstance(outcome, Rejection) or outcome.event_id.int in self._seen:
+            return message, outcome, None
+        try:
+            return message, outcome, self._placement(outcome)
+        except Exception:
+            return message, outcome, _Placement((), _NEVER)
+
+    def _ask(self, decoded: Sequence[_Decoded], known: KnownIds | None, every: bool) -> set[UUID]:
         if known is None:
             return set()
-        kind = self.config.window
         ask = {
             e.event_id
-            for _, e in decoded
-            if not isinstance(e, Rejection)
-            and e.event_id.int not in self._seen
-            and (every or self._seen.needs_lookup(expiry_of(e, kind)))
+            for _, e, placed in decoded
+            if placed is not None
+            and placed.expiry is not _NEVER
+            and not isinstance(e, Rejection)
+            and (every or self._seen.needs_lookup(placed.expiry))
         }
         return known(ask) if ask else set()
 
@@ -250,10 +265,15 @@ class Engine:
         self,
         event: AnyEvent,
         message: RawMessage,
+        placed: _Placement,
         touched: dict[tuple[UnitKey, Window], list[UUID]],
     ) -> StoredEvent:
         """Store and count a new event (a pending one is stored, not counted again)."""
-        windows, late = self._place(event)
+        if placed.expiry is _NEVER:
+            placed = self._placement(event)
+        windows = placed.windows
+        mark = self._watermark.value
+        late = bool(windows) and mark is not None and windows[0].end <= mark
         stored = to_stored(
             event,
             message.value,
@@ -262,25 +282,24 @@ class Engine:
             policy=self.config.free_text,
             key=self._key,
         )
-        expiry = expiry_of(event, self.config.window)
         if event.event_id in self._pending:
             self._pending.discard(event.event_id)
-            self._seen.add(event.event_id.int, expiry)
+            self._seen.add(event.event_id.int, placed.expiry)
             self._watermark.observe(event.occurred_at)
         else:
-            self._count(event, windows, touched, expiry)
+            self._count(event, windows, touched, placed.expiry)
         return stored
 
-    def _place(self, event: AnyEvent) -> tuple[Sequence[Window], bool]:
-        """The windows an event counts in, and whether it is late (its first one closed)."""
+    def _placement(self, event: AnyEvent) -> _Placement:
+        """The windows an event counts in, and when the last of them ends."""
+        kind = self.config.window
         if isinstance(event, AlertResponse):
-            return (), False
+            return _Placement((), window_of(event.occurred_at, kind).end)
         if isinstance(event, TargetMetric):
-            windows = windows_between(event.period_start, event.period_end, self.config.window)
+            windows = windows_between(event.period_start, event.period_end, kind)
         else:
-            windows = [window_of(event.occurred_at, self.config.window)]
-        mark = self._watermark.value
-        return windows, mark is not None and windows[0].end <= mark
+            windows = [window_of(event.occurred_at, kind)]
+        return _Placement(windows, windows[-1].end)
 
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""

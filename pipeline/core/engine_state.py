@@ -23,8 +23,7 @@ from uuid import UUID
 
 from pipeline.core.aggregates import ReportInForce, UnitWindowAggregate
 from pipeline.core.alerts import Alert
-from pipeline.core.events import AlertResponse, AnyEvent, TargetMetric
-from pipeline.core.windows import Window, WindowKind, window_of, windows_between
+from pipeline.core.windows import Window, WindowKind, window_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,19 +57,15 @@ class RestoredState:
     """Ids counted in a stored window but not stored as events (a crash came in between)."""
 
 
-def expiry_of(event: AnyEvent, kind: WindowKind) -> datetime:
-    """When the last window an event counts in ends: until the watermark passes it, a duplicate
-    of the event is recognised in memory."""
-    if isinstance(event, TargetMetric):
-        return windows_between(event.period_start, event.period_end, kind)[-1].end
-    return window_of(event.occurred_at, kind).end
+def _last_window_end(period_end: datetime, kind: WindowKind) -> datetime:
+    last: Window = window_of(period_end, kind)
+    return last.start if last.start == period_end else last.end
 
 
 def expiry_of_recent(recent: RecentEvent, kind: WindowKind) -> datetime:
     if recent.period_end is not None:
         # the last window of [start, end) is the one holding the last instant before `end`
-        last: Window = window_of(recent.period_end, kind)
-        return last.start if last.start == recent.period_end else last.end
+        return _last_window_end(recent.period_end, kind)
     return window_of(recent.occurred_at, kind).end
 
 
@@ -79,9 +74,6 @@ def horizon_start(watermark: datetime | None, kind: WindowKind) -> datetime | No
     (or, for a target metric, whose period ends after it) counts in a window still open."""
     return None if watermark is None else window_of(watermark, kind).start
 
-
-def counts_anything(event: AnyEvent) -> bool:
-    return not isinstance(event, AlertResponse)
 
 
 class SeenIds:

@@ -12,12 +12,14 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.core.alerts import Alert
+from tests.integration.kcat_publisher import kcat_available, publish_kcat
 from tests.integration.worker_harness import (
     EVENT_TYPES,
     Dataset,
@@ -36,6 +38,19 @@ from tests.integration.worker_harness import (
 from tests.unit.test_alertmanager import FakeAlertmanager
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+Publish = Callable[..., int]
+
+
+@pytest.fixture(params=["pipeline-publish", "kcat"])
+def send(request: pytest.FixtureRequest) -> Publish:
+    """How events reach the topics: the pipeline's own publisher (murmur2 of org_id), or kcat
+    with librdkafka's default partitioner (CRC32 of the key): results must not differ."""
+    if request.param == "kcat":
+        if not kcat_available():
+            pytest.skip("kcat is not installed")
+        return publish_kcat
+    return publish
+
 
 EVENT_TABLES = ("incident_reports", "target_metrics", "patient_feedback", "alert_responses")
 
@@ -178,7 +193,7 @@ def dedupe(alerts: list[Alert]) -> list[Alert]:
 
 
 def test_sigkill_mid_stream_and_restart_store_every_event_once(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, send: Publish
 ) -> None:
     """A worker killed with SIGKILL while events stream in, then restarted: every event is stored
     exactly once (no duplicate row at all), no alert is raised twice, accounting holds."""
@@ -190,7 +205,7 @@ def test_sigkill_mid_stream_and_restart_store_every_event_once(
 
     first = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path, small_batches)
     publisher = threading.Thread(
-        target=publish,
+        target=send,
         args=(kafka_bootstrap, prefix, data.messages),
         kwargs={"pause_every": 150, "pause": 0.2},
     )
@@ -231,7 +246,7 @@ def test_sigkill_mid_stream_and_restart_store_every_event_once(
 
 
 def test_clickhouse_outage_pauses_consumption_and_loses_nothing(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, send: Publish
 ) -> None:
     """ClickHouse writes fail for a while (injected in the worker's sink, below the real retry
     loop): the worker retries with backoff, stops consuming (back-pressure), reports it in
@@ -244,13 +259,13 @@ def test_clickhouse_outage_pauses_consumption_and_loses_nothing(
     outage = tmp_path / "clickhouse-is-down"
     env = {"PIPELINE_WORKER_FAULT_SINK_OUTAGE_FILE": str(outage)}
 
-    publish(kafka_bootstrap, prefix, data.messages[:half])
+    send(kafka_bootstrap, prefix, data.messages[:half])
     worker = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path, env)
     try:
         worker.wait_for(lambda m: consumed(m) == half, 60, "the first half processed")
         assert worker.health() == 200
         outage.touch()
-        publish(kafka_bootstrap, prefix, data.messages[half:])
+        send(kafka_bootstrap, prefix, data.messages[half:])
         during = worker.wait_for(
             lambda m: (
                 m.get("pipeline_sink_retries_total", 0) >= 3
@@ -293,7 +308,9 @@ def _frozen(rows: list[dict[str, Any]], drop: tuple[str, ...] = ()) -> set[str]:
     return {json.dumps({k: v for k, v in r.items() if k not in drop}, sort_keys=True) for r in rows}
 
 
-def test_two_workers_give_the_same_results_as_one(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_two_workers_give_the_same_results_as_one(
+    kafka_bootstrap: str, tmp_path: Path, send: Publish
+) -> None:
     """Two workers in one group split the partitions (an organisation stays on one) and
     together store and raise what a single worker does on the same topics. Each has its own
     chDB directory (one process per directory), so their union is compared with the store of a
@@ -326,7 +343,7 @@ def test_two_workers_give_the_same_results_as_one(kafka_bootstrap: str, tmp_path
             time.sleep(0.5)
         else:
             raise AssertionError(f"partitions not assigned as expected: {shares}")
-        publish(kafka_bootstrap, prefix, data.messages)
+        send(kafka_bootstrap, prefix, data.messages)
         single.wait_for(lambda m: consumed(m) == len(data.messages), 60, "the single worker")
         pair[0].wait_for(
             lambda m: consumed(m) + consumed(pair[1].metrics()) == len(data.messages),

@@ -315,9 +315,8 @@ def test_an_alert_routed_to_alertmanager_is_recorded_as_delivered() -> None:
 def test_an_event_the_engine_fails_on_is_dead_lettered_and_the_batch_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import pipeline.core.engine as engine_module
+    from pipeline.core.stored import to_stored as real
 
-    real = engine_module.to_stored
     poison = feedback(source="poison")
 
     def failing(event: Any, *args: Any, **kwargs: Any) -> Any:
@@ -325,7 +324,7 @@ def test_an_event_the_engine_fails_on_is_dead_lettered_and_the_batch_goes_on(
             raise ZeroDivisionError("the text of this message must not be kept")
         return real(event, *args, **kwargs)
 
-    monkeypatch.setattr(engine_module, "to_stored", failing)
+    monkeypatch.setattr("pipeline.core.engine.to_stored", failing)
     sink, topic = FakeSink(), FakeTopic()
     s, metrics = step(sink, topic)
     good = [feedback(), feedback()]

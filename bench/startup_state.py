@@ -1,0 +1,194 @@
+"""Start-up time and memory of the step's restore as history grows (0, 300k, 3M events).
+
+What grows with history is the worker's restore (on start-up and on every rebalance): faust's
+own start does not depend on it. This benchmark measures, each in a fresh process as the worker
+would be, from interpreter start to an engine restored from ClickHouse (embedded chDB: its
+memory counts in the process, as in the worker's tests):
+
+- `small`: the step's restore from the small stored state (pipeline/core/engine_state.py);
+- `payloads`: the earlier restore that re-read every stored payload (for contrast, up to
+  `--payload-limit` events of history).
+
+History: a simulated trust replayed through the embedded pipeline (real windows, alerts and
+recent events), plus older patient-feedback rows inserted by ClickHouse itself
+(`INSERT … SELECT FROM numbers(N)`) up to the total: years of history the windows already
+summarise. Ratios within one run matter; the machine is shared.
+
+Run: `python -m bench.startup_state [--sizes 0,300000,3000000] [--repeat 3]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+STARTED = time.perf_counter()
+REPO = Path(__file__).resolve().parents[1]
+ORGS = ("R1K", "RJ1", "RXA")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * resource.getpagesize() / 1e6
+
+
+def measure(dsn: str, mode: str) -> dict[str, float]:
+    """In this (fresh) process: open, migrate and restore; seconds since interpreter start."""
+    from pipeline.bootstrap.embedded import engine_factory, load_settings, open_sink
+    from pipeline.runtime.step import Step
+
+    sink = open_sink(load_settings(), dsn)
+    step = Step(engine_factory(load_settings()), sink)
+    if mode == "small":
+        step.restore()
+    else:
+        engine = step.engine
+        engine.restore(sink.stored_payloads(), sink.latest_alerts(), step._clock())
+    seconds = time.perf_counter() - STARTED
+    figures = {
+        "seconds": seconds,
+        "rss_mb": _rss_mb(),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3,
+        "ids_in_memory": float(step.engine.remembered_ids),
+        "windows": float(step.engine.window_count()),
+    }
+    sink.close()
+    return figures
+
+
+def replay_base(base: Path, events_file: Path) -> None:
+    from pipeline.bootstrap.embedded import build_embedded, load_settings
+
+    runner, sink = build_embedded(load_settings(), dsn=f"chdb://{base}")
+    runner.run([str(events_file)])
+    sink.close()
+
+
+def build_history(directory: Path, total: int) -> int:
+    """Grow the (copied) chDB directory to `total` events (0: empty, migrated)."""
+    from pipeline.bootstrap.embedded import load_settings, open_sink
+
+    if total == 0:
+        open_sink(load_settings(), f"chdb://{directory}").close()
+        return 0
+    sink = open_sink(load_settings(), f"chdb://{directory}")
+    stored = int(sum(sink.stats()["events"].values()))
+    extra = max(0, total - stored)
+    if extra:
+        orgs = "[" + ",".join(f"'{o}'" for o in ORGS) + "]"
+        sink._command(
+            "INSERT INTO quality.patient_feedback (event_id, org_id, unit_id, occurred_at, "
+            "source, rating, late, origin, payload) "
+            "SELECT id, org, 'ED', at, 'bench', rating, 0, 'bench', concat("
+            '\'{"schema_version":1,"event_type":"patient_feedback","event_id":"\', '
+            'toString(id), \'","org_id":"\', org, \'","unit_id":"ED","occurred_at":"\', '
+            'formatDateTime(at, \'%Y-%m-%dT%H:%i:%S+00:00\'), \'","source":"bench","rating":\', '
+            "toString(rating), '}') FROM (SELECT generateUUIDv4(number) AS id, "
+            f"{orgs}[number % 3 + 1] AS org, "
+            "toDateTime64('2019-01-07 00:00:00', 6, 'UTC') + toIntervalSecond(number * 41 % "
+            "(86400 * 1400)) AS at, toUInt8(number % 5 + 1) AS rating "
+            f"FROM numbers({extra}))"
+        )
+    sink.close()
+    return stored + extra
+
+
+def in_process(*args: str) -> str:
+    """One chDB directory per process: each step runs in a fresh one."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.startup_state", *args],
+        capture_output=True,
+        cwd=REPO,
+        timeout=3600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.decode()[-3000:])
+    return done.stdout.decode().strip().splitlines()[-1]
+
+
+def run_measure(dsn: str, mode: str) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.startup_state", "--measure", dsn, mode],
+        capture_output=True,
+        cwd=REPO,
+        timeout=3600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.decode()[-3000:])
+    result: dict[str, float] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="0,300000,3000000")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--payload-limit", type=int, default=300_000)
+    parser.add_argument("--measure", nargs=2, metavar=("DSN", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument("--replay", nargs=2, metavar=("DIR", "EVENTS"), help=argparse.SUPPRESS)
+    parser.add_argument("--grow", nargs=2, metavar=("DIR", "TOTAL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure(*args.measure)))
+        return 0
+    if args.replay:
+        replay_base(Path(args.replay[0]), Path(args.replay[1]))
+        print("{}")
+        return 0
+    if args.grow:
+        print(json.dumps(build_history(Path(args.grow[0]), int(args.grow[1]))))
+        return 0
+    from pipeline.simulation import SimulationConfig, simulate_trust
+
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    work = Path(tempfile.mkdtemp(prefix="bench-startup-"))
+    try:
+        events_file = work / "events.jsonl"
+        trust = simulate_trust(SimulationConfig(orgs=3, units_per_org=6, weeks=64, seed=7))
+        with events_file.open("w") as handle:
+            for event in trust.events:
+                handle.write(json.dumps(event) + "\n")
+        rows: list[dict[str, Any]] = []
+        for size in sizes:
+            # one directory grown in steps (a copied chDB directory does not open again)
+            directory = work / ("empty" if size == 0 else "history")
+            if size and not directory.exists():
+                in_process("--replay", str(directory), str(events_file))
+            held = int(in_process("--grow", str(directory), str(size)))
+            modes = ["small"] + (["payloads"] if 0 < size <= args.payload_limit else [])
+            for mode in modes:
+                runs = [run_measure(f"chdb://{directory}", mode) for _ in range(args.repeat)]
+                row = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                rows.append({"history": float(held), **row, "mode": mode})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    empty = next(r for r in rows if r["history"] == 0 and r["mode"] == "small")
+    print(f"median of {args.repeat} fresh processes each; ratios to the empty start-up")
+    print(
+        f"{'history':>10} {'restore':>9} {'seconds':>8} {'x empty':>8} {'RSS MB':>7} "
+        f"{'peak MB':>8} {'ids held':>9} {'windows':>8}"
+    )
+    for r in rows:
+        print(
+            f"{int(r['history']):>10,} {r['mode']:>9} {r['seconds']:>8.2f} "
+            f"{r['seconds'] / empty['seconds']:>8.2f} {r['rss_mb']:>7.0f} {r['peak_rss_mb']:>8.0f} "
+            f"{int(r['ids_in_memory']):>9,} {int(r['windows']):>8,}"
+        )
+    print(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
