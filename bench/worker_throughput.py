@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -417,7 +418,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             figures["faust_share"] = (
                 figures["worker_steady_per_second"] / figures["faust_floor_per_second"]
             )
-            figures["latencies_seconds"] = ticks(bootstrap, prefix, monday, rng, args.ticks)
+            figures["latencies_seconds"] = ticks(
+                bootstrap, prefix, monday, rng, args.ticks, args.load_rate
+            )
+            figures["load_rate"] = args.load_rate
             final = metrics(port)
         finally:
             status = stop_worker(process)
@@ -434,20 +438,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def ticks(
-    bootstrap: str, prefix: str, monday: datetime, rng: random.Random, count: int
+    bootstrap: str,
+    prefix: str,
+    monday: datetime,
+    rng: random.Random,
+    count: int,
+    rate: float = 0.0,
 ) -> list[float | None]:
-    """Publish one more bad week of the benchmark department `count` times; the time from
-    each publish to the next alert version on the alerts topic (None: none in 20 s)."""
+    """Publish one more bad week of the benchmark department `count` times, while other
+    organisations publish `rate` events/s; the time from each publish to the next alert
+    version on the alerts topic (None: none in 20 s)."""
     from pipeline.publishing import Publisher
     from pipeline.settings import Settings
 
     settings = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, topic_partitions=PARTITIONS)
     watcher = alert_watcher(bootstrap, f"{prefix}.alerts")
     latencies: list[float | None] = []
+    stop = threading.Event()
+    current = [monday]  # the load's events fall in the week the ticks have reached
+    load = threading.Thread(
+        target=background_load, args=(settings, current, rate, stop), daemon=True
+    )
+    if rate:
+        load.start()
+        time.sleep(2.0)  # the worker is taking the load before the first tick
     try:
         with Publisher(settings) as publisher:
             for tick in range(1, count + 1):
-                week = bench_week(rng, monday + timedelta(weeks=tick), bad=True)
+                current[0] = monday + timedelta(weeks=tick)
+                week = bench_week(rng, current[0], bad=True)
                 sent = time.perf_counter()
                 for event in week:
                     publisher.publish(json.dumps(event, separators=(",", ":")).encode())
@@ -461,8 +480,34 @@ def ticks(
                 time.sleep(0.5)
                 watcher.poll(timeout_ms=200)  # drain the rest of this tick's versions
     finally:
+        stop.set()
+        if rate:
+            load.join(30)
         watcher.close()
     return latencies
+
+
+def background_load(
+    settings: Any, current: list[datetime], rate: float, stop: threading.Event
+) -> None:
+    """Feedback of other organisations at `rate` events/s (in steps of 50 ms) until `stop`."""
+    from pipeline.publishing import Publisher
+
+    rng = random.Random(99)
+    step = 0.05
+    per_step = max(1, round(rate * step))
+    with Publisher(settings) as publisher:
+        next_at = time.perf_counter()
+        while not stop.is_set():
+            for _ in range(per_step):
+                at = current[0] + timedelta(minutes=rng.randrange(6 * 24 * 60))
+                event = _event(rng, "patient_feedback", at, rating=rng.choice((1, 2, 3)))
+                event["org_id"] = f"BG{rng.randrange(8)}"
+                event["unit_id"] = f"u{rng.randrange(6)}"
+                publisher.publish(json.dumps(event, separators=(",", ":")).encode())
+            publisher.flush()
+            next_at += step
+            time.sleep(max(0.0, next_at - time.perf_counter()))
 
 
 def report(figures: dict[str, Any]) -> str:
@@ -483,6 +528,13 @@ def report(figures: dict[str, Any]) -> str:
         f"(accepted {figures['accepted']:,.0f}, duplicates {figures['duplicates']:,.0f})",
         f"alert versions raised: {figures['alerts']:,.0f}",
     ]
+    if len(measured) >= 2:
+        ordered = sorted(measured)
+        p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+        lines.append(
+            f"event-to-alert at {figures.get('load_rate', 0):,.0f} events/s of other load: "
+            f"p50 {statistics.median(ordered):.2f} s, p99 {p99:.2f} s over {len(ordered)} ticks"
+        )
     if measured:
         lines.append(
             "event-to-alert latency: "
@@ -505,6 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--bootstrap", default=None, help="use this broker instead of a local one")
     parser.add_argument("--ticks", type=int, default=5)
+    parser.add_argument(
+        "--load-rate", type=float, default=1000.0, help="events/s of other organisations"
+    )
     parser.add_argument("--batch-max", type=int, default=500)
     parser.add_argument("--within", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=600.0)

@@ -127,3 +127,54 @@ def test_an_alert_reads_back_equal_to_the_one_written(sink: ClickHouseSink) -> N
     sink.write(BatchResult(alerts=[alert]), RECEIVED)
     # Equal, timestamps included: a restored engine must not take it for a new finding.
     assert sink.latest_alerts() == [alert]
+
+
+def test_the_small_state_round_trips_and_answers_restore_queries(sink: ClickHouseSink) -> None:
+    from uuid import UUID
+
+    from pipeline.core.engine import RestoredState
+
+    fresh(sink, "small_state")
+    engine = Engine(EngineConfig(), b"k" * 16)
+    events = [
+        feedback(occurred_at="2024-03-04T10:00:00+00:00", rating=5),
+        feedback(occurred_at="2024-03-20T10:00:00+00:00", org_id="RJ1"),
+        metric(),
+        incident(occurred_at="2024-03-21T10:00:00+00:00"),
+    ]
+    result = engine.process(raw(*events), RECEIVED)
+    sink.write(result, RECEIVED, token="t")
+    everyone = lambda org: True  # noqa: E731
+    records = sink.window_records(everyone)
+    assert records is not None
+    stored = {(r.aggregate.org_id, r.aggregate.window.start): r for r in records}
+    for record in result.window_state:
+        again = stored[(record.aggregate.org_id, record.aggregate.window.start)]
+        assert again.reports == record.reports
+        assert again.aggregate.fft_counts == record.aggregate.fft_counts
+        assert again.applied == (), "the ids are cleared once the events are stored"
+    latest = sink.latest_event(everyone)
+    assert latest == datetime(2024, 3, 21, 10, tzinfo=UTC)
+    assert sink.latest_event(lambda org: org == "RJ1") == datetime(2024, 3, 20, 10, tzinfo=UTC)
+    since = datetime(2024, 3, 18, tzinfo=UTC)
+    recent = {r.event_id for r in sink.recent_events(since, everyone)}
+    ids = [UUID(e["event_id"]) for e in events]
+    assert recent == {ids[1], ids[2], ids[3]}, "the metric's period ends after `since`"
+    unknown = UUID(int=12345)
+    assert sink.known_event_ids([ids[0], unknown]) == {ids[0]}
+
+    restored = Engine(EngineConfig(), b"k" * 16)
+    restored.restore_state(
+        RestoredState(records, sink.recent_events(since, everyone), latest), RECEIVED
+    )
+    assert restored.closed_series() == engine.closed_series()
+
+
+def test_windows_stored_before_the_state_column_mean_a_payload_restore(
+    sink: ClickHouseSink,
+) -> None:
+    fresh(sink, "legacy_state")
+    result = Engine(EngineConfig(), b"k" * 16).process(raw(feedback()), RECEIVED)
+    result.window_state = []  # as written before migration 0011: no state
+    sink.write(result, RECEIVED, token="t")
+    assert sink.window_records(lambda org: True) is None

@@ -233,7 +233,8 @@ def test_sigkill_mid_stream_and_restart_store_every_event_once(
     assert consumed(killed_at) < len(data.messages), "killed mid-stream"
     assert 0 < consumed(metrics) < len(data.messages), "the restart resumed mid-stream"
     restored = [line for line in second.log().splitlines() if "state restored" in line]
-    assert restored and " 0 alerts" not in restored[0], "alerts raised before the kill restored"
+    # organisations are restored as their first events arrive: one of them had alerts
+    assert any(" 0 alerts" not in line for line in restored), "alerts before the kill restored"
 
     summary, stored = stored_exactly_once(dsn, data)
     assert summary["events"] == data.distinct_events
