@@ -18,6 +18,7 @@ rejected with reason `processing_error` and the rest of the batch goes on.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,6 +56,13 @@ KnownIds = Callable[[Collection[UUID]], set[UUID]]
 class RejectedMessage:
     rejection: Rejection
     origin: str
+
+    @property
+    def rejection_id(self) -> str:
+        """Stable id of this rejection: the same bytes from the same origin, the same id (the
+        dead letter's key and the stored rejection's id)."""
+        digest = hashlib.sha256(self.origin.encode() + b"\x00" + self.rejection.raw)
+        return digest.hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,6 @@ def horizon_start(watermark: datetime | None, kind: WindowKind) -> datetime | No
     return None if watermark is None else window_of(watermark, kind).start
 
 
-
 class SeenIds:
     """Event ids (128-bit integers) held until the watermark passes their expiry.
 

@@ -35,8 +35,8 @@ def partition_for(org_id: str, partitions: int) -> int:
 
 
 def murmur2(data: bytes) -> int:
-    """MurmurHash2 as the Java client computes it (org.apache.kafka.common.utils.Utils), as a
-    signed 32-bit integer."""
+    """MurmurHash2 as the Java client computes it (org.apache.kafka.common.utils.Utils), as an
+    unsigned 32-bit integer (Java's int is its two's complement)."""
     m, r = 0x5BD1E995, 24
     length = len(data)
     h = (0x9747B28C ^ length) & 0xFFFFFFFF
@@ -57,4 +57,4 @@ def murmur2(data: bytes) -> int:
     h ^= h >> 13
     h = (h * m) & 0xFFFFFFFF
     h ^= h >> 15
-    return h - (1 << 32) if h & 0x80000000 else h
+    return h

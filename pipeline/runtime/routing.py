@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from pipeline.adapters.clickhouse_outbox import version_of
+from pipeline.adapters.clickhouse.outbox import version_of
 from pipeline.core.alerts import AlertStatus
 from pipeline.core.engine import BatchResult, Engine
 from pipeline.errors import TransportError

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import sys
 import threading
 import time
 from collections import Counter
@@ -19,12 +20,16 @@ from typing import Any
 import pytest
 
 from pipeline.core.alerts import Alert
-from tests.integration.kcat_publisher import kcat_available, publish_kcat
-from tests.integration.worker_harness import (
+from pipeline.core.stored import EVENT_TABLES
+from tests.support.alerts import FakeAlertmanager
+from tests.support.kcat_publisher import kcat_available, publish_kcat
+from tests.support.worker_harness import (
     EVENT_TYPES,
+    REPO,
     Dataset,
     Worker,
     all_committed,
+    committed,
     create_topics,
     publish,
     query,
@@ -35,7 +40,6 @@ from tests.integration.worker_harness import (
     synthetic,
     unique,
 )
-from tests.unit.test_alertmanager import FakeAlertmanager
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 Publish = Callable[..., int]
@@ -50,9 +54,6 @@ def send(request: pytest.FixtureRequest) -> Publish:
             pytest.skip("kcat is not installed")
         return publish_kcat
     return publish
-
-
-EVENT_TABLES = ("incident_reports", "target_metrics", "patient_feedback", "alert_responses")
 
 
 def consumed(metrics: dict[str, float]) -> float:
@@ -81,14 +82,14 @@ def wait_committed(bootstrap: str, worker: Worker, prefix: str, timeout: float =
 def stored_exactly_once(dsn: str, data: Dataset) -> tuple[dict[str, Any], list[Alert]]:
     """Every event stored once: the distinct ids are the ids sent, and no event has two rows,
     not even before merges (no FINAL). Returns `pipeline stats` and the stored alert versions."""
-    from pipeline.adapters.clickhouse_rows import alert_from_row
+    from pipeline.adapters.clickhouse.rows import alert_from_row
 
     sqls = ["SELECT * FROM quality.alert_history FINAL ORDER BY detected_at"]
-    for table in EVENT_TABLES:
+    for table in EVENT_TABLES.values():
         sqls.append(f"SELECT toString(event_id) AS id FROM quality.{table} FINAL")
         sqls.append(f"SELECT count() AS rows, uniqExact(event_id) AS ids FROM quality.{table}")
     history, *results = query(dsn, *sqls)
-    for n, (table, event_type) in enumerate(zip(EVENT_TABLES, EVENT_TYPES, strict=True)):
+    for n, (table, event_type) in enumerate(zip(EVENT_TABLES.values(), EVENT_TYPES, strict=True)):
         ids = {row["id"] for row in results[2 * n]}
         assert ids == data.event_ids.get(event_type, set()), table
         (counts,) = results[2 * n + 1]
@@ -258,10 +259,13 @@ def test_clickhouse_outage_pauses_consumption_and_loses_nothing(
     create_topics(kafka_bootstrap, prefix)
     dsn = f"chdb://{tmp_path / 'clickhouse'}"
     outage = tmp_path / "clickhouse-is-down"
-    env = {"PIPELINE_WORKER_FAULT_SINK_OUTAGE_FILE": str(outage)}
+    # The real worker, with a fake around its sink (tests/support/faults.py).
+    faulty = [sys.executable, "-m", "tests.support.faulty_worker", str(outage)]
 
     send(kafka_bootstrap, prefix, data.messages[:half])
-    worker = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path, env)
+    worker = start_worker(
+        kafka_bootstrap, dsn, prefix, group, tmp_path, {"PYTHONPATH": str(REPO)}, faulty
+    )
     try:
         worker.wait_for(lambda m: consumed(m) == half, 60, "the first half processed")
         assert worker.health() == 200
@@ -363,7 +367,8 @@ def test_two_workers_give_the_same_results_as_one(
 
     queries = {
         "events": " UNION ALL ".join(
-            f"SELECT toString(event_id) AS id, org_id FROM quality.{t} FINAL" for t in EVENT_TABLES
+            f"SELECT toString(event_id) AS id, org_id FROM quality.{t} FINAL"
+            for t in EVENT_TABLES.values()
         ),
         "rejected": "SELECT rejection_id, reason, origin FROM quality.rejected_events FINAL",
         "windows": "SELECT * FROM quality.unit_windows FINAL",
@@ -379,3 +384,70 @@ def test_two_workers_give_the_same_results_as_one(
         union = _frozen(results[0][index], drop) | _frozen(results[1][index], drop)
         assert union == _frozen(results[2][index], drop), name
     assert results[2][3], "the single worker raised alerts"
+
+
+STOP_WITHIN_SECONDS = 30.0
+
+
+def stop_timed(worker: Worker) -> tuple[int, float]:
+    started = time.monotonic()
+    status = worker.stop(timeout=STOP_WITHIN_SECONDS + 10)
+    return status, time.monotonic() - started
+
+
+def test_sigterm_mid_catch_up_and_mid_outage_then_every_event_once(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Clean stops under load: SIGTERM mid catch-up and mid ClickHouse outage exit 0 within
+    30 s, with offsets committed for what was stored; the restart stores every event once."""
+    prefix, group = unique("stop"), unique("stop-group")
+    data = synthetic(weeks=30, feedback_per_week=25)
+    create_topics(kafka_bootstrap, prefix)
+    publish(kafka_bootstrap, prefix, data.messages)  # the backlog, before any worker runs
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+    outage = tmp_path / "clickhouse-is-down"
+    env = {"PYTHONPATH": str(REPO), "PIPELINE_BATCH_MAX_EVENTS": "200"}
+    # The real worker, with a fake around its sink (tests/support/faults.py).
+    faulty = [sys.executable, "-m", "tests.support.faulty_worker", str(outage)]
+    total = len(data.messages)
+
+    # 1. SIGTERM while catching up with the backlog.
+    first = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path / "1", env, faulty)
+    try:
+        mid = first.wait_for(lambda m: consumed(m) >= 1000, 120, "catch-up under way")
+        assert consumed(mid) < total, "stopped mid catch-up"
+    finally:
+        status, took = stop_timed(first)
+    assert status == 0 and took < STOP_WITHIN_SECONDS, (status, took, first.log())
+    after_first = sum(committed(kafka_bootstrap, group).values())
+    assert 0 < after_first < total, "what was stored is committed, the rest is not"
+
+    # 2. SIGTERM while ClickHouse is down and the batch in flight waits for it.
+    second = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path / "2", env, faulty)
+    try:
+        second.wait_for(lambda m: consumed(m) > 0, 120, "processing resumed")
+        outage.touch()
+        second.wait_for(
+            lambda m: m.get("pipeline_sink_retries_total", 0) >= 2, 60, "retrying ClickHouse"
+        )
+    finally:
+        status, took = stop_timed(second)
+        outage.unlink(missing_ok=True)
+    assert status == 0 and took < STOP_WITHIN_SECONDS, (status, took, second.log())
+    assert "abandoning it" in second.log(200), "the batch in flight was abandoned unacknowledged"
+
+    # 3. A clean run to the end: every event stored exactly once.
+    third = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path / "3", env, faulty)
+    try:
+        deadline = time.monotonic() + 240
+        while sum(committed(kafka_bootstrap, group).values()) < total:
+            assert time.monotonic() < deadline, third.log()
+            time.sleep(1)
+        metrics = third.metrics()
+    finally:
+        status, took = stop_timed(third)
+    assert status == 0 and took < STOP_WITHIN_SECONDS, (status, took, third.log())
+    assert_accounting(metrics)
+    summary, _ = stored_exactly_once(dsn, data)
+    assert summary["events"] == data.distinct_events
+    assert summary["rejected"] == data.bad

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pipeline.adapters.clickhouse_rows import alert_from_row, utc
+from pipeline.adapters.clickhouse.rows import alert_from_row, utc
 from pipeline.core.alerts import Alert
 
 Version = tuple[str, datetime]

@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from pipeline.adapters.clickhouse_rows import EVENT_TABLES, utc
+from pipeline.adapters.clickhouse.rows import utc
 from pipeline.core.aggregates import ReportInForce, UnitWindowAggregate
 from pipeline.core.engine_state import RecentEvent, WindowRecord
 from pipeline.core.events import EventType
+from pipeline.core.stored import EVENT_TABLES
 from pipeline.core.windows import Window
 
 OwnsOrg = Callable[[str], bool]
