@@ -128,14 +128,14 @@ def test_publish_sends_exactly_the_good_lines_keyed_partitioned_and_in_order(
     topics = [f"{prefix}.{t}" for t in TYPES]
     records = consume(kafka_bootstrap, topics, len(good))
     assert sorted(r.value for r in records) == sorted(good)  # each once; no bad line
-    by_unit: dict[str, list[Any]] = defaultdict(list)
+    by_org: dict[str, list[Any]] = defaultdict(list)
     for record in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
         event = json.loads(record.value)
         assert record.topic == f"{prefix}.{event['event_type']}"
-        assert record.key == f"{event['org_id']}/{event['unit_id']}".encode()
+        assert record.key == event["org_id"].encode()  # contract v1.1: keyed by org_id
         assert record.partition == partition_for(event["org_id"], PARTITIONS)
-        by_unit[f"{record.topic} {record.key!r}"].append(record.value)
-    for sequence in by_unit.values():
+        by_org[f"{record.topic} {record.key!r}"].append(record.value)
+    for sequence in by_org.values():
         assert sequence == [line for line in good if line in sequence]  # file order
 
 
