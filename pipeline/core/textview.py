@@ -22,7 +22,10 @@ from functools import lru_cache
 # characters, and (in JSON source) a backslash escape.
 _SPECIAL_TEXT = re.compile(r"[^\t\n\x0b\x0c\r\x20-\x7e]")
 _SPECIAL_JSON = re.compile(
-    r"\\(?:u[0-9A-Fa-f]{4}|.)|[^\t\n\x0b\x0c\r\x20-\x5b\x5d-\x7e]", re.DOTALL
+    # a surrogate pair written as two escapes is one character (e.g. a mathematical digit)
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    r"|\\(?:u[0-9A-Fa-f]{4}|.)|[^\t\n\x0b\x0c\r\x20-\x5b\x5d-\x7e]",
+    re.DOTALL,
 )
 _JSON_SHORT_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Mn", "Me"})
@@ -96,6 +99,9 @@ class TextView:
 
 
 def _unescape(escape: str) -> str:
+    if escape[0] == "u" and len(escape) == 11:
+        high, low = int(escape[1:5], 16), int(escape[7:], 16)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
     if escape[0] == "u" and len(escape) == 5:
         return chr(int(escape[1:], 16))
     return _JSON_SHORT_ESCAPES.get(escape, escape)
