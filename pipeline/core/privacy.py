@@ -22,7 +22,7 @@ import operator
 import re
 from dataclasses import dataclass
 
-from pipeline.core.textview import TextView
+from pipeline.core.textview import Reading, TextView
 
 NHS_NUMBER_TAG = "[NHS-NUMBER]"
 PATIENT_REF_TAG = "[PATIENT-REF]"
@@ -77,7 +77,7 @@ def contains_nhs_number(text: str) -> bool:
     """True when `text` holds a valid NHS number, written as `redact_nhs_numbers` finds them,
     that does not run on into a letter: for identifiers and labels, where digits glued to
     letters are part of a code (a hex digest such as `tar-0123456789abcdef`), not a number."""
-    view = TextView(text).text
+    view = Reading(text, 1).text
     return any(
         not (start > 0 and view[start - 1].isalpha())
         and not (end < len(view) and view[end].isalpha())
@@ -87,7 +87,7 @@ def contains_nhs_number(text: str) -> bool:
 
 def redact_nhs_numbers(text: str) -> tuple[str, int]:
     """Replace every valid NHS number in `text`; return the new text and how many were found."""
-    view = TextView(text)
+    view = Reading(text, 1)
     spans = [view.source_span(start, end) for start, end in _nhs_number_spans(view.text)]
     return _replace_spans(text, [(start, end, NHS_NUMBER_TAG) for start, end in spans]), len(spans)
 
@@ -95,7 +95,7 @@ def redact_nhs_numbers(text: str) -> tuple[str, int]:
 def redact_nhs_numbers_in_bytes(raw: bytes) -> bytes:
     """The same redaction over raw bytes, read as JSON text (escapes count as what they mean)."""
     source = raw.decode("utf-8", "surrogateescape")  # lossless for any bytes
-    view = TextView(source, json=True)
+    view = Reading(source, 2)
     spans = [view.source_span(start, end) for start, end in _nhs_number_spans(view.text)]
     if not spans:
         return raw
@@ -111,7 +111,7 @@ def redact_rejected(raw: bytes) -> bytes:
     around "patient") is replaced too, whatever the free-text policy. Only those bytes change.
     """
     source = raw.decode("utf-8", "surrogateescape")  # lossless for any bytes
-    view = TextView(source, json=True)
+    view = Reading(source, 2)
     found = [(*view.source_span(s, e), NHS_NUMBER_TAG) for s, e in _nhs_number_spans(view.text)]
     for pattern, tag in _OTHER_IDENTIFIERS:
         found += [(*view.source_span(*m.span()), tag) for m in pattern.finditer(view.text)]
@@ -210,7 +210,7 @@ def redact_free_text(text: str) -> RedactedText:
     email address or phone number is caught as well.
     """
     redacted, nhs_numbers = redact_nhs_numbers(text)
-    view = TextView(redacted)
+    view = Reading(redacted, 1)
     found = [
         (*view.source_span(*m.span()), tag)
         for pattern, tag in _OTHER_IDENTIFIERS

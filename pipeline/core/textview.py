@@ -105,3 +105,27 @@ def _unescape(escape: str) -> str:
     if escape[0] == "u" and len(escape) == 5:
         return chr(int(escape[1:], 16))
     return _JSON_SHORT_ESCAPES.get(escape, escape)
+
+
+class Reading:
+    """`source` read through `levels` levels of JSON escapes, as `TextView`s one on another.
+
+    Raw input is read with two: a string escaped once more than its container
+    (`"\\\\u0039434765919"`, which a person who knows JSON still reads as digits) is read too.
+    Free text, already unescaped once, is read with one.
+    """
+
+    def __init__(self, source: str, levels: int) -> None:
+        self._views: list[TextView] = []
+        text = source
+        for _ in range(levels):
+            view = TextView(text, json=True)
+            self._views.append(view)
+            text = view.text
+        self.text = text
+
+    def source_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of `source` that `[start, end)` of `text` was read from (`end > start`)."""
+        for view in reversed(self._views):
+            start, end = view.source_span(start, end)
+        return start, end
