@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     free_text: FreeTextPolicy = FreeTextPolicy.REDACTED
     event_time_earliest: datetime = DEFAULT_EARLIEST
     """Event times before this are rejected (`invalid_value`); RFC 3339 with an offset."""
+    watermark_max_step_days: float = Field(28.0, gt=0, le=3660)
+    """How far one event may move the watermark: one far ahead cannot make everything late."""
     event_time_ahead_hours: float = Field(24.0, ge=0, le=24 * 366)
     """Event times more than this far ahead of processing time are rejected (`invalid_value`)."""
     topic_prefix: str = Field("quality", pattern=r"^[A-Za-z0-9._-]{1,100}$")

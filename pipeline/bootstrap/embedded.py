@@ -58,6 +58,7 @@ def engine_config(settings: Settings, window: WindowKind | None = None) -> Engin
         free_text=settings.free_text,
         detection=DetectionConfig.for_window_kind(kind),
         horizon=settings.time_horizon(),
+        watermark_max_step=timedelta(days=settings.watermark_max_step_days),
     )
 
 

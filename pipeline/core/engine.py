@@ -52,6 +52,9 @@ class EngineConfig:
     free_text: FreeTextPolicy = FreeTextPolicy.REDACTED
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     horizon: TimeHorizon = field(default_factory=TimeHorizon)
+    watermark_max_step: timedelta | None = timedelta(days=28)
+    """How far one event may move the watermark (None: all the way). An outlier far ahead
+    can then make late only what lies within this step, not everything after it."""
 
 
 @dataclass(slots=True)
@@ -80,7 +83,7 @@ class Engine:
         self._key = pseudonymisation_key
         self._seen: set[int] = set()  # event ids (as 128-bit integers: cheaper to hash)
         self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
-        self._watermark = Watermark(config.allowed_lateness)
+        self._watermark = Watermark(config.allowed_lateness, max_step=config.watermark_max_step)
         self._book = AlertBook(detector or Detector(config.detection))
         self._judged_until: dict[UnitKey, datetime] = {}
 
@@ -162,7 +165,7 @@ class Engine:
 
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
-        self._watermark.allowed_lateness = timedelta(0)
+        self._watermark.finish()
         return BatchResult(alerts=self._judge(self._newly_closed(), now))
 
     def _seen_in(self, payload: bytes) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import pytest
 
@@ -139,3 +140,21 @@ def test_a_redacted_comment_longer_than_the_limit_is_stored_once() -> None:
     again = Engine(EngineConfig(), b"k" * 32)
     assert again.restore([stored.payload.encode()], [], NOW).read == 1
     assert again.process([RawMessage(raw, "t:1")], NOW).duplicates == 1
+
+
+def test_one_event_far_ahead_does_not_make_the_rest_late() -> None:
+    engine = Engine(EngineConfig(), b"k" * 32)
+    weekly = [datetime(2023, 1, 2, tzinfo=UTC) + timedelta(days=7 * w) for w in range(60)]
+    stray = as_line(
+        valid_event("patient_feedback", event_id=str(uuid4()), occurred_at=NOW.isoformat())
+    )
+    messages = [RawMessage(at(moment).replace(b"0b6f5a1e", f"{w:08x}".encode()), f"t:{w}")
+                for w, moment in enumerate(weekly)]  # fmt: skip
+    result = engine.process([*messages[:5], RawMessage(stray, "t:stray"), *messages[5:]], NOW)
+    # the stray moved the mark by 28 days at most: the next three weeks' events came late,
+    # none after them (without the cap, all 55 would have)
+    assert (len(result.accepted), result.late) == (61, 2)
+    mark = engine.watermark
+    assert mark is not None and mark <= weekly[-1] + timedelta(days=28)
+    engine.finish(NOW)
+    assert engine.watermark == NOW  # the end of input judges by the latest event of all
