@@ -9,10 +9,19 @@ from pipeline.core.events import (
     FREE_TEXT_MAX_CHARS,
     AlertResponse,
     AnyEvent,
+    EventType,
     IncidentReport,
     PatientFeedback,
 )
 from pipeline.core.privacy import RedactedText, pseudonymise, redact_free_text
+
+EVENT_TABLES: dict[EventType, str] = {
+    EventType.INCIDENT_REPORT: "incident_reports",
+    EventType.TARGET_METRIC: "target_metrics",
+    EventType.PATIENT_FEEDBACK: "patient_feedback",
+    EventType.ALERT_RESPONSE: "alert_responses",
+}
+"""The table each event type is stored in (the ClickHouse migrations create them)."""
 
 
 class FreeTextPolicy(StrEnum):

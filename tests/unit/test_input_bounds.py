@@ -11,7 +11,7 @@ from uuid import uuid4
 import pytest
 
 from pipeline.adapters.jsonlines import READ_CHUNK_BYTES, read_lines
-from pipeline.adapters.partitions import (
+from pipeline.adapters.clickhouse.partitions import (
     MAX_PARTITIONS_PER_INSERT,
     partition_function,
     split_by_partition,
