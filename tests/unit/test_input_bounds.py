@@ -10,12 +10,12 @@ from uuid import uuid4
 
 import pytest
 
-from pipeline.adapters.jsonlines import READ_CHUNK_BYTES, read_lines
 from pipeline.adapters.clickhouse.partitions import (
     MAX_PARTITIONS_PER_INSERT,
     partition_function,
     split_by_partition,
 )
+from pipeline.adapters.jsonlines import READ_CHUNK_BYTES, read_lines
 from pipeline.core.bounds import STORED, TimeHorizon
 from pipeline.core.decode import MAX_MESSAGE_BYTES, RawMessage, Rejection, RejectReason, decode
 from pipeline.core.engine import Engine, EngineConfig

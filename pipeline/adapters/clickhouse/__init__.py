@@ -25,6 +25,11 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from pipeline.adapters.clickhouse.partitions import (
+    PartitionOf,
+    partition_function,
+    split_by_partition,
+)
 from pipeline.adapters.clickhouse.rows import (
     alert_from_row,
     alert_row,
@@ -32,11 +37,6 @@ from pipeline.adapters.clickhouse.rows import (
     json_each_row,
     rejection_row,
     window_row,
-)
-from pipeline.adapters.clickhouse.partitions import (
-    PartitionOf,
-    partition_function,
-    split_by_partition,
 )
 from pipeline.core.alerts import Alert
 from pipeline.core.engine import BatchResult
