@@ -92,17 +92,6 @@ def redact_nhs_numbers(text: str) -> tuple[str, int]:
     return _replace_spans(text, [(start, end, NHS_NUMBER_TAG) for start, end in spans]), len(spans)
 
 
-def redact_nhs_numbers_in_bytes(raw: bytes) -> bytes:
-    """The same redaction over raw bytes, read as JSON text (escapes count as what they mean)."""
-    source = raw.decode("utf-8", "surrogateescape")  # lossless for any bytes
-    view = Reading(source, 2)
-    spans = [view.source_span(start, end) for start, end in _nhs_number_spans(view.text)]
-    if not spans:
-        return raw
-    replaced = _replace_spans(source, [(start, end, NHS_NUMBER_TAG) for start, end in spans])
-    return replaced.encode("utf-8", "surrogateescape")
-
-
 def redact_rejected(raw: bytes) -> bytes:
     """Raw input with every personal-data shape replaced, for keeping rejected messages.
 

@@ -1,11 +1,11 @@
 """Text as a person reads it, with the way back to the text as written.
 
-Personal data is looked for in a *view* of the text: JSON escapes replaced by the characters they
-stand for (raw input only), each character in its Unicode NFKC form (full-width or circled
-digits become ASCII ones, a no-break space a space) and invisible characters removed (zero-width
-spaces and joiners, soft hyphens, direction marks, combining marks, control characters such as
-the NUL bytes between the digits of UTF-16 text). What is found in the view is replaced in the
-original, so nothing else in it changes.
+Personal data is looked for in a *view* of the text: JSON escapes replaced by the characters
+they stand for (`Reading` stacks views for text escaped more than once), each character in its
+Unicode NFKC form (full-width or circled digits become ASCII ones, a no-break space a space) and
+invisible characters removed (zero-width spaces and joiners, soft hyphens, direction marks,
+combining marks, control characters such as the NUL bytes between the digits of UTF-16 text).
+What is found in the view is replaced in the original, so nothing else in it changes.
 
 Building a view costs one pass over the text; plain printable ASCII (most text) is copied in
 runs, not character by character.
