@@ -29,6 +29,7 @@ DEFAULT_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 DEFAULT_AHEAD = timedelta(days=1)
 MAX_PERIOD = timedelta(days=366)
 _UNCHECKED_TEXT = FREE_TEXT_FIELDS | PATIENT_FIELDS
+_WITHOUT_DIGITS = str.maketrans("", "", "0123456789")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +65,29 @@ class OutOfBounds:
 
 
 def check_bounds(event: BaseModel, bounds: EventBounds) -> OutOfBounds | None:
-    """The first bound `event` breaks, in field order, or None."""
-    for name in type(event).model_fields:
-        value = getattr(event, name)
-        if isinstance(value, datetime):
+    """The first bound `event` breaks, in field order, or None.
+
+    This runs once per event, so it reads the validated values directly and skips what cannot
+    break a bound (enums, numbers, ids, short labels) cheaply.
+    """
+    values = event.__dict__
+    for name, value in values.items():
+        kind = type(value)
+        problem = None
+        if kind is datetime:
             problem = _time_problem(name, value, bounds)
-        elif isinstance(value, str) and name not in _UNCHECKED_TEXT:
-            problem = _label_problem(name, value)
-        elif isinstance(value, list | tuple) and name not in _UNCHECKED_TEXT:
+        elif name in _UNCHECKED_TEXT:
+            continue
+        elif kind is str:
+            problem = _label_problem(name, value) if len(value) >= 10 else None
+        elif kind is list:
             problem = next(
                 (p for i, v in enumerate(value) if (p := _label_problem(f"{name}.{i}", v))), None
             )
-        else:
-            problem = None
         if problem is not None:
             return problem
-    start, end = getattr(event, "period_start", None), getattr(event, "period_end", None)
-    if isinstance(start, datetime) and isinstance(end, datetime) and end - start > MAX_PERIOD:
+    start, end = values.get("period_start"), values.get("period_end")
+    if type(start) is datetime and type(end) is datetime and end - start > MAX_PERIOD:
         return OutOfBounds("period_end", f"a period must not be longer than {MAX_PERIOD.days} days")
     return None
 
@@ -111,6 +118,8 @@ def _label_problem(path: str, value: object) -> OutOfBounds | None:
 
 
 def _may_hold_ten_digits(value: str) -> bool:
+    if len(value) < 10:
+        return False
     if not value.isascii():
         return True  # other scripts' digits or invisible characters: look properly
-    return sum(map(value.count, "0123456789")) >= 10
+    return len(value) - len(value.translate(_WITHOUT_DIGITS)) >= 10
