@@ -27,7 +27,7 @@ import pytest
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.core.privacy import is_valid_nhs_number
 from pipeline.core.textview import Reading
-from tests.unit.event_examples import valid_event
+from tests.support.event_examples import valid_event
 
 pytestmark = pytest.mark.slow
 PIPELINE = Path(sys.executable).with_name("pipeline")

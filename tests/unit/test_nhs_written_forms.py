@@ -23,7 +23,7 @@ from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.privacy import redact_free_text
 from pipeline.core.stored import FreeTextPolicy
 from pipeline.core.textview import TextView
-from tests.unit.event_examples import as_line, valid_event
+from tests.support.event_examples import as_line, valid_event
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 
