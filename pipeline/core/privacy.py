@@ -33,6 +33,7 @@ _WEIGHTS = range(10, 1, -1)
 _GAP = r"(?:\s{1,8}|\s{0,4}(?:[^\w\s]|_){1,3}\s{0,4})"
 _DIGIT_GROUPS = re.compile(rf"\d++(?:{_GAP}\d++)*+")
 _DIGIT_GROUP = re.compile(r"\d++")
+_HEX_CODE = re.compile(r"[0-9A-Fa-f]{16,}+")
 _NOT_DIGITS = re.compile(r"\D++")
 # A JSON string (escapes included); and after a key, its value: a string's content or a scalar.
 # (an unclosed string runs to the end, so no quote is the start of a second, failing scan)
@@ -52,6 +53,7 @@ _OTHER_IDENTIFIERS: tuple[tuple[re.Pattern[str], str], ...] = (
 PATTERNS: tuple[re.Pattern[str], ...] = (
     _DIGIT_GROUPS,
     _DIGIT_GROUP,
+    _HEX_CODE,
     _NOT_DIGITS,
     _JSON_STRING,
     _KEY_VALUE,
@@ -75,14 +77,23 @@ def is_valid_nhs_number(digits: str) -> bool:
 
 def contains_nhs_number(text: str) -> bool:
     """True when `text` holds a valid NHS number, written as `redact_nhs_numbers` finds them,
-    that does not run on into a letter: for identifiers and labels, where digits glued to
-    letters are part of a code (a hex digest such as `tar-0123456789abcdef`), not a number."""
+    unless its digits are part of a hexadecimal code (a digest such as the pipeline's own
+    alert ids, `tar-0123456789abcdef0123`): for identifiers and labels, which refuse one."""
     view = Reading(text, 1).text
-    return any(
-        not (start > 0 and view[start - 1].isalpha())
-        and not (end < len(view) and view[end].isalpha())
-        for start, end in _nhs_number_spans(view, merge=False)
-    )
+    return any(not _in_hex_code(view, *span) for span in _nhs_number_spans(view, merge=False))
+
+
+def _in_hex_code(text: str, start: int, end: int) -> bool:
+    """True when `text[start:end]` lies inside a run of 16 or more hex digits with letters."""
+    if not (start > 0 and text[start - 1].isalnum()) and not (
+        end < len(text) and text[end].isalnum()
+    ):
+        return False
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return _HEX_CODE.fullmatch(text, start, end) is not None
 
 
 def redact_nhs_numbers(text: str) -> tuple[str, int]:

@@ -158,3 +158,18 @@ def test_one_event_far_ahead_does_not_make_the_rest_late() -> None:
     assert mark is not None and mark <= weekly[-1] + timedelta(days=28)
     engine.finish(NOW)
     assert engine.watermark == NOW  # the end of input judges by the latest event of all
+
+
+@pytest.mark.parametrize(
+    ("label", "refused"),
+    [
+        ("9434765919", True),
+        ("NHS9434765919", True),
+        ("MRN-943-476-5919", True),
+        ("tar-0123456789abcdef0123", False),  # a hex digest holding a valid number: a code
+        ("ward-7", False),
+    ],
+)
+def test_an_alert_id_refuses_an_nhs_number_but_not_a_hex_code(label: str, refused: bool) -> None:
+    outcome = decode(as_line(valid_event("alert_response", alert_id=label)))
+    assert isinstance(outcome, Rejection) is refused
