@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.core.detect import DetectionConfig
 from pipeline.core.engine import Engine, EngineConfig
+from pipeline.core.pseudonyms import PseudonymKeys
 from pipeline.core.windows import WindowKind
 from pipeline.errors import ConfigError
 from pipeline.runtime.embedded import EmbeddedRunner
@@ -29,23 +30,21 @@ __all__ = ["build_embedded", "build_engine", "load_settings", "open_sink"]
 
 @dataclass(frozen=True, slots=True)
 class PseudonymKey:
-    secret: bytes
+    keys: PseudonymKeys
     ephemeral: bool
 
 
 def pseudonymisation_key(settings: Settings, *, required: bool) -> PseudonymKey:
-    """The configured key, or (embedded mode only) a random one for this run."""
-    if settings.pseudonymisation_key is not None:
-        value = settings.pseudonymisation_key.get_secret_value()
-        if len(value) < 16:
-            raise ConfigError("PIPELINE_PSEUDONYMISATION_KEY must be at least 16 characters")
-        return PseudonymKey(value.encode(), ephemeral=False)
+    """The configured key chain (its strength checked by the settings), or (embedded mode
+    only) a random key for this run."""
+    if chain := settings.pseudonymisation_keys():
+        return PseudonymKey(PseudonymKeys(chain), ephemeral=False)
     if required:
         raise ConfigError(
             "PIPELINE_PSEUDONYMISATION_KEY is not set: the worker will not store patient "
             "references without a stable secret key"
         )
-    return PseudonymKey(secrets.token_bytes(32), ephemeral=True)
+    return PseudonymKey(PseudonymKeys((secrets.token_bytes(32),)), ephemeral=True)
 
 
 def engine_config(settings: Settings, window: WindowKind | None = None) -> EngineConfig:
@@ -65,7 +64,7 @@ def build_engine(settings: Settings, window: WindowKind | None = None) -> Engine
             "PIPELINE_PSEUDONYMISATION_KEY is not set: patient references are pseudonymised "
             "with a one-off key, so they cannot be linked to another run's"
         )
-    return Engine(engine_config(settings, window), key.secret)
+    return Engine(engine_config(settings, window), key.keys)
 
 
 def open_sink(
@@ -76,6 +75,7 @@ def open_sink(
         settings.resolved_clickhouse_dsn(dsn),
         settings.clickhouse_database,
         (window or settings.window).value,
+        ca_file=settings.clickhouse_ca_file,
     )
     sink.migrate()
     return sink
@@ -103,6 +103,7 @@ def open_worker_sink(settings: Settings, dsn: str | None = None) -> WorkerSink:
         settings.resolved_clickhouse_dsn(dsn),
         settings.clickhouse_database,
         settings.window.value,
+        ca_file=settings.clickhouse_ca_file,
         outage_file=settings.worker_fault_sink_outage_file,
     )
     try:
@@ -122,7 +123,15 @@ def build_alertmanager_route(
     if not settings.alertmanager_url:
         return None
     return alertmanager.AlertmanagerRoute(
-        alertmanager.AlertmanagerClient(settings.alertmanager_url),
+        alertmanager.AlertmanagerClient(
+            settings.alertmanager_url,
+            auth=alertmanager.AlertmanagerAuth(
+                username=settings.alertmanager_username,
+                password=settings.alertmanager_password,
+                bearer_token=settings.alertmanager_bearer_token,
+            ),
+            ca_file=settings.alertmanager_ca_file,
+        ),
         resend=timedelta(seconds=settings.alertmanager_resend_seconds),
         retry_max=settings.sink_retry_max_seconds,
         on_failure=lambda exc: metrics.routing_failed(alertmanager.ROUTE),
@@ -152,7 +161,7 @@ def build_worker(settings: Settings, dsn: str | None = None) -> tuple[WorkerRunt
 
     def step(kafka: KafkaRoute, on_outage: Callable[[bool], None]) -> BatchStep:
         return BatchStep(
-            lambda: Engine(config, key.secret),
+            lambda: Engine(config, key.keys),
             sink,
             metrics=metrics,
             kafka=kafka,

@@ -16,6 +16,7 @@ from typing import Any
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.adapters.clickhouse_rows import alert_from_row, utc
 from pipeline.core.alerts import Alert
+from pipeline.endpoints import ClickHouseDsn
 from pipeline.errors import SinkUnavailable
 
 Version = tuple[str, datetime]
@@ -29,9 +30,15 @@ class WorkerSink(ClickHouseSink):
     """`ClickHouseSink` with the delivery outbox, and an optional injected outage for tests."""
 
     def __init__(
-        self, dsn: str, database: str, window_kind: str, *, outage_file: Path | None = None
+        self,
+        dsn: ClickHouseDsn | str,
+        database: str,
+        window_kind: str,
+        *,
+        ca_file: Path | None = None,
+        outage_file: Path | None = None,
     ) -> None:
-        super().__init__(dsn, database, window_kind)
+        super().__init__(dsn, database, window_kind, ca_file=ca_file)
         self.outage_file = outage_file
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:

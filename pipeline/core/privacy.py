@@ -4,14 +4,12 @@ The stored form of free text is what our clinical-safety sign-off covers (README
 data"): NHS numbers (10 digits with a valid Modulus 11 check digit, spaced or not) and other
 direct identifiers that can be recognised by shape (email addresses, UK phone numbers, UK
 postcodes, dates that could be a date of birth) are replaced by a bracketed tag. Patient
-references are replaced by a keyed pseudonym (HMAC-SHA256), so the same patient links across
-events of one organisation without the reference itself being stored.
+references are replaced by a keyed pseudonym (pipeline/core/pseudonyms.py), so the same patient
+links across events of one organisation without the reference itself being stored.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import operator
 import re
 from bisect import bisect_right
@@ -184,13 +182,3 @@ def redact_free_text(text: str) -> RedactedText:
         redacted, n = pattern.subn(tag, redacted)
         others += n
     return RedactedText(redacted, nhs_numbers, others)
-
-
-def pseudonymise(key: bytes, org_id: str, patient_ref: str) -> str:
-    """Keyed pseudonym of a patient reference, scoped to its organisation (32 hex characters).
-
-    The same key, organisation and reference always give the same pseudonym; without the key
-    the reference cannot be recovered or confirmed by guessing.
-    """
-    message = f"{org_id}\x1f{patient_ref}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]

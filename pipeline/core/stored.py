@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pipeline.core.events import AlertResponse, AnyEvent, IncidentReport, PatientFeedback
-from pipeline.core.privacy import RedactedText, pseudonymise, redact_free_text
+from pipeline.core.privacy import RedactedText, redact_free_text
+from pipeline.core.pseudonyms import PseudonymKeys
 
 
 class FreeTextPolicy(StrEnum):
@@ -45,7 +46,13 @@ def free_text_of(event: AnyEvent) -> tuple[str, str | None]:
 
 
 def to_stored(
-    event: AnyEvent, raw: bytes, *, origin: str, late: bool, policy: FreeTextPolicy, key: bytes
+    event: AnyEvent,
+    raw: bytes,
+    *,
+    origin: str,
+    late: bool,
+    policy: FreeTextPolicy,
+    key: bytes | PseudonymKeys,
 ) -> StoredEvent:
     """Redact and pseudonymise `event` (decoded from `raw`) for storage."""
     updates: dict[str, str | None] = {}
@@ -55,7 +62,8 @@ def to_stored(
         redacted = redact_free_text(text)
         updates[name] = redacted.text if policy is FreeTextPolicy.REDACTED else None
     if isinstance(event, IncidentReport) and event.patient_ref is not None:
-        updates["patient_ref"] = pseudonymise(key, event.org_id, event.patient_ref)
+        keys = PseudonymKeys.of(key)
+        updates["patient_ref"] = keys.pseudonymise(event.org_id, event.patient_ref)
     if updates:
         safe = event.model_copy(update=updates)
         payload = safe.model_dump_json(exclude_none=True)
