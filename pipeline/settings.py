@@ -123,6 +123,19 @@ class Settings(BaseSettings):
     ClickHouse were unreachable (exercises retry, back-pressure and recovery)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @field_validator(
+        "kafka_ssl_cafile",
+        "clickhouse_ca_file",
+        "alertmanager_ca_file",
+        "clickhouse_dsn",
+        "alertmanager_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `VAR=` in an env file means "not set", not the current directory or an empty URL
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("pseudonymisation_key")
     @classmethod
     def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pipeline.adapters import alertmanager
 from pipeline.adapters.alert_topic import KafkaRoute
 from pipeline.adapters.alertmanager import AlertmanagerRoute
+from pipeline.adapters.kafka_security import check_access
 from pipeline.adapters.metrics import PipelineMetrics
 from pipeline.adapters.worker_sink import WorkerSink
 from pipeline.bootstrap.embedded import engine_config, pseudonymisation_key
@@ -19,6 +20,7 @@ from pipeline.runtime.batching import BatchStep, RetryPolicy
 from pipeline.runtime.worker import WorkerRuntime
 from pipeline.settings import Settings, load_settings
 
+KAFKA_LOGIN_TIMEOUT_SECONDS = 30.0
 __all__ = ["build_alertmanager_route", "build_worker", "load_settings", "open_worker_sink"]
 
 
@@ -68,6 +70,9 @@ def build_worker(settings: Settings, dsn: str | None = None) -> tuple[WorkerRunt
     runtimes differ only in transport.
     """
     key = pseudonymisation_key(settings, required=True)
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        # faust would retry a refused login for ever, logging lost connections: name it now
+        check_access(settings, settings.kafka_bootstrap, KAFKA_LOGIN_TIMEOUT_SECONDS)
     config = engine_config(settings)
     metrics = PipelineMetrics()
     sink = open_worker_sink(settings, dsn)
