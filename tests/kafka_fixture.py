@@ -72,6 +72,8 @@ def _broker(
     """A broker for the whole session, with a PLAINTEXT and a SASL_SSL listener.
     Skips (fails under ``CI``) when the tools to run it are missing."""
     missing: list[str] = localkafka.missing_tools()
+    if localkafka.tls.keytool() is None:
+        missing.append("keytool")
     if missing:
         reason = f"the Kafka test broker needs {' and '.join(missing)}: not found on this machine"
         if os.environ.get("CI"):

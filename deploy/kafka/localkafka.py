@@ -16,19 +16,14 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import fcntl
-import hashlib
 import importlib.util
-import json
 import os
 import re
-import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -52,14 +47,18 @@ def _sibling(name: str) -> ModuleType:
 
 
 tls = _sibling("localkafka_tls")
+jars = _sibling("localkafka_jars")
 SaslSsl = tls.SaslSsl
-POM = HERE / "pom.xml"
-CACHE_DIR = HERE.parents[1] / ".cache" / "kafka"
+KafkaError = jars.KafkaError
+POM = jars.POM
+fetch_jars = jars.fetch_jars
+missing_tools = jars.missing_tools
+_java = jars._java
+CACHE_DIR = jars.CACHE_DIR
 DEFAULT_STATE_DIR = CACHE_DIR / "dev"
 DEFAULT_PORT = 9092
 # A small heap and the quick (C1) compiler: tests run beside the broker on two cores.
 JVM_OPTS = "-Xms128m -Xmx512m -XX:+UseG1GC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError"
-MVN_ARGS = "-B -q dependency:copy-dependencies -DincludeScope=runtime"
 LOG4J2 = """status = warn
 shutdownHook = disable
 appender.out.type = Console
@@ -71,10 +70,6 @@ rootLogger.appenderRef.out.ref = out
 logger.config.name = org.apache.kafka.common.config.AbstractConfig
 logger.config.level = WARN
 """
-
-
-class KafkaError(RuntimeError):
-    """The broker could not be fetched, started or reached; the message says why."""
 
 
 @dataclass
@@ -134,67 +129,6 @@ def _spawn(cmd: list[str], log: BinaryIO) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
     )
-
-
-def _java() -> str | None:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").is_file():
-        return str(Path(home) / "bin" / "java")
-    return shutil.which("java")
-
-
-def _cached_libs(cache_dir: Path) -> Path | None:
-    """The libs directory if its stamp matches the pom's hash and every jar is there."""
-    libs, stamp = cache_dir / "libs", cache_dir / "libs.stamp"
-    try:
-        recorded = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        return None
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()
-    if recorded.get("pom_sha256") != digest or not recorded.get("jars"):
-        return None
-    return libs if all((libs / jar).is_file() for jar in recorded["jars"]) else None
-
-
-def missing_tools(cache_dir: Path = CACHE_DIR) -> list[str]:
-    """Name the programs needed to start a broker that are not installed (java; mvn unless
-    the jar cache is already complete). An empty list means :func:`start` can run."""
-    missing = [] if _java() else ["java"]
-    if _cached_libs(cache_dir) is None and shutil.which("mvn") is None:
-        missing.append("mvn")
-    return missing
-
-
-def fetch_jars(cache_dir: Path = CACHE_DIR) -> Path:
-    """Return ``cache_dir/libs`` holding the broker's runtime jars, running mvn (offline first,
-    then online) only when the cache is missing, incomplete or made from another pom.
-    Safe to call from several processes at once. Raises KafkaError if mvn fails."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with open(cache_dir / "libs.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (libs := _cached_libs(cache_dir)) is not None:
-            return libs
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise KafkaError("mvn is not installed: it is needed once to fetch the Kafka jars")
-        tmp = Path(tempfile.mkdtemp(prefix="libs.", dir=cache_dir))
-        cmd = [mvn, "-f", str(POM), f"-DoutputDirectory={tmp}", *MVN_ARGS.split()]
-        for attempt in ([*cmd, "-o"], cmd):
-            done = subprocess.run(attempt, capture_output=True, text=True, check=False)
-            if done.returncode == 0:
-                break
-        else:
-            shutil.rmtree(tmp)
-            raise KafkaError(f"mvn failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-        libs = cache_dir / "libs"
-        shutil.rmtree(libs, ignore_errors=True)
-        tmp.rename(libs)
-        stamp = {
-            "pom_sha256": hashlib.sha256(POM.read_bytes()).hexdigest(),
-            "jars": sorted(p.name for p in libs.glob("*.jar")),
-        }
-        (cache_dir / "libs.stamp").write_text(json.dumps(stamp, indent=1) + "\n")
-        return libs
 
 
 def _alive(pid: int, state_dir: Path) -> bool:
