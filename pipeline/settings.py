@@ -57,6 +57,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="forbid",
         frozen=True,
+        hide_input_in_errors=True,  # the input may be a secret
     )
 
     kafka_bootstrap: str = Field("localhost:9092", min_length=1)

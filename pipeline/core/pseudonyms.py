@@ -131,10 +131,11 @@ def key_strength_problem(text: str) -> str | None:
 
     Accepted: an estimated 128 bits or more (`estimated_key_bits`: 32 hex digits, 22 base64
     characters, 20 of mixed case, digits and punctuation), with no sign of a pattern: at least
-    half as many distinct characters as the length or alphabet allows, and steps between
-    neighbouring characters that vary (which refuses `aaaa…`, `abab…`, `0123…0123…`). Random
-    keys pass (`openssl rand -hex 32`, `openssl rand -base64 32`). The message never holds
-    the key.
+    half as many distinct characters as a random key of that length and alphabet shows on
+    average, and steps between neighbouring characters that vary (which refuses `aaaa…`,
+    `abab…`, `0123…0123…`, `Password1!Password1!…`). Random keys pass (`openssl rand -hex 32`,
+    `openssl rand -base64 32`). It cannot recognise words: a long phrase of dictionary words
+    passes while carrying far less than its length suggests. The message never holds the key.
     """
     bits = estimated_key_bits(text)
     advice = "use a random key, e.g. from `openssl rand -hex 32`"
@@ -145,8 +146,10 @@ def key_strength_problem(text: str) -> str | None:
         )
     alphabet = 2 ** (bits / len(text))
     distinct = len(set(text))
+    # what a random key of this length and alphabet would show, on average
+    expected = alphabet * (1 - (1 - 1 / alphabet) ** len(text))
     steps = {ord(b) - ord(a) for a, b in pairwise(text)}
-    if distinct < min(len(text), alphabet) / 2 or len(steps) < (len(text) - 1) / 4:
+    if distinct < expected / 2 or len(steps) < (len(text) - 1) / 4:
         return (
             f"too weak: it repeats a few characters or follows a pattern ({distinct} distinct "
             f"characters in {len(text)}): {advice}"
