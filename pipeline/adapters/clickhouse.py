@@ -191,6 +191,10 @@ class ClickHouseSink:
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
+    def command(self, sql: str) -> None:
+        """Run a statement that returns nothing (DDL, OPTIMIZE)."""
+        self._command(sql)
+
     def _scalar(self, sql: str) -> int:
         rows = self._rows(sql)
         return int(rows[0][0]) if rows else 0
