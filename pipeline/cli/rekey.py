@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import TextIO
 
-from pipeline.adapters.rekey import rekey, stored_key_ids
+from pipeline.adapters.clickhouse.rekey import rekey, stored_key_ids
 from pipeline.bootstrap.embedded import load_settings, open_sink, pseudonymisation_key
 from pipeline.cli.options import add_clickhouse_option
 

@@ -128,7 +128,7 @@ def test_a_wrong_password_fails_clearly_and_at_once(
     published = _publish(_write(tmp_path / "events.jsonl", _events(2)), env)
     took = time.monotonic() - began
     output = published.stdout + published.stderr
-    assert published.returncode == 2, output
+    assert published.returncode == 1, output
     assert "refused the login of 'pipeline' (SCRAM-SHA-512)" in published.stderr
     assert "PIPELINE_KAFKA_SASL_PASSWORD" in published.stderr
     assert wrong not in output and kafka_sasl_ssl.password not in output
@@ -148,7 +148,7 @@ def test_a_wrong_password_fails_clearly_and_at_once(
         check=False,
     )
     output = worker.stdout + worker.stderr
-    assert worker.returncode == 2, output[-3000:]
+    assert worker.returncode == 1, output[-3000:]
     assert "pipeline worker: Kafka at" in worker.stderr
     assert "refused the login of 'pipeline'" in worker.stderr
     assert wrong not in output and kafka_sasl_ssl.password not in output
@@ -158,6 +158,6 @@ def test_an_untrusted_certificate_is_refused(kafka_sasl_ssl: SecureKafka, tmp_pa
     env = _env(kafka_sasl_ssl, unique("untrusted"))
     del env["PIPELINE_KAFKA_SSL_CAFILE"]  # the system's CAs do not know the broker's
     published = _publish(_write(tmp_path / "events.jsonl", _events(1)), env)
-    assert published.returncode == 2
+    assert published.returncode == 1
     assert "is not trusted" in published.stderr
     assert "PIPELINE_KAFKA_SSL_CAFILE" in published.stderr
