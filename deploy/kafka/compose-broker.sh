@@ -1,15 +1,16 @@
 #!/bin/bash
 # The Kafka broker of docker-compose.yml (apache/kafka image, KRaft, one node), reachable only
 # inside the compose network and only over SASL_SSL:
-#   - INTERNAL (kafka:19092): SASL_SSL, SCRAM-SHA-512; the controller listens on the
-#     container's loopback only.
+#   - INTERNAL (kafka:19092): SASL_SSL, SCRAM-SHA-512, also between the broker and itself
+#     (it trusts its own certificate); the controller listens on the container's loopback only.
 #   - the broker's certificate is made by the JDK's keytool on first start (for the host name
 #     "kafka") into the kafka-tls volume, with its PEM (ca.pem) for clients to trust.
 #   - SCRAM users are written into the cluster metadata when the storage is formatted:
 #     "admin" (the broker itself and the kafka-topics one-shot) and "pipeline" (the workers).
 # Run as `bash compose-broker.sh broker` (the broker) or `bash compose-broker.sh client-config`
 # (writes /tmp/client.properties for Kafka's command-line tools, as admin).
-# Passwords: letters, digits, '-', '_' and '.' only (they go into JAAS and SCRAM strings).
+# Passwords: letters, digits, '-', '_' and '.' only (they go into JAAS and SCRAM strings);
+# the keystore's at least 6 characters (keytool).
 set -euo pipefail
 
 TLS=/etc/kafka/tls
@@ -56,6 +57,8 @@ listener.name.internal.ssl.keystore.location=${TLS}/kafka.p12
 listener.name.internal.ssl.keystore.type=PKCS12
 listener.name.internal.ssl.keystore.password=${KAFKA_SSL_KEYSTORE_PASSWORD:?}
 listener.name.internal.ssl.key.password=${KAFKA_SSL_KEYSTORE_PASSWORD:?}
+listener.name.internal.ssl.truststore.type=PEM
+listener.name.internal.ssl.truststore.location=${TLS}/ca.pem
 log.dirs=/var/lib/kafka/data
 num.partitions=${KAFKA_NUM_PARTITIONS:-6}
 auto.create.topics.enable=false
