@@ -95,18 +95,24 @@ def test_rekey_after_a_rotation(
     assert json.loads(capsys.readouterr().out)["rekeyed"] == 0
 
 
-def test_replay_never_prints_a_dsn_password(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("command", ["replay", "worker", "stats", "migrate", "rekey"])
+def test_no_command_prints_a_dsn_password(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A server DSN with a password (here unreachable): the error names it masked."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PIPELINE_PSEUDONYMISATION_KEY", NEW)
     (tmp_path / "march.jsonl").write_text(_incidents(4))
     secret = "Ch-pass@word:9"
-    code = main(
-        ["replay", "march.jsonl", "--clickhouse", f"http://pipeline:{secret}@127.0.0.1:9/quality"]
-    )
+    dsn = f"http://pipeline:{secret}@127.0.0.1:9/quality?password={secret}x"
+    argv = [command, *(["march.jsonl"] if command == "replay" else []), "--clickhouse", dsn]
+    code = main([*argv, *(["--metrics-port", "0"] if command == "worker" else [])])
     captured = capsys.readouterr()
     assert code == 1
-    text = captured.out + captured.err
-    assert "http://pipeline:***@127.0.0.1:9/quality" in text
-    assert secret not in text and "pass@word" not in text
+    text = captured.out + captured.err + caplog.text
+    assert "http://pipeline:***@127.0.0.1:9/quality?password=***" in text
+    assert secret not in text and "pass@word" not in text and "word:9" not in text
