@@ -24,14 +24,17 @@ KAFKA_LOGIN_TIMEOUT_SECONDS = 30.0
 __all__ = ["build_alertmanager_route", "build_worker", "load_settings", "open_worker_sink"]
 
 
-def open_worker_sink(settings: Settings, dsn: str | None = None) -> WorkerSink:
-    """The worker's migrated sink: the shared sink plus the alert delivery outbox."""
-    sink = WorkerSink(
+def open_worker_sink(
+    settings: Settings, dsn: str | None = None, sink_type: type[WorkerSink] = WorkerSink
+) -> WorkerSink:
+    """The worker's migrated sink: the shared sink plus the alert delivery outbox.
+
+    `sink_type` lets a test put a fake around the real sink (tests/support/faults.py)."""
+    sink = sink_type(
         settings.resolved_clickhouse_dsn(dsn),
         settings.clickhouse_database,
         settings.window.value,
         ca_file=settings.clickhouse_ca_file,
-        outage_file=settings.worker_fault_sink_outage_file,
     )
     try:
         sink.migrate()
@@ -63,7 +66,9 @@ def build_alertmanager_route(
     )
 
 
-def build_worker(settings: Settings, dsn: str | None = None) -> tuple[WorkerRuntime, WorkerSink]:
+def build_worker(
+    settings: Settings, dsn: str | None = None, sink_type: type[WorkerSink] = WorkerSink
+) -> tuple[WorkerRuntime, WorkerSink]:
     """The Kafka worker: refuses (ConfigError) without PIPELINE_PSEUDONYMISATION_KEY.
 
     Its engine is built exactly as the embedded runner's (`engine_config`), so the two
@@ -75,7 +80,7 @@ def build_worker(settings: Settings, dsn: str | None = None) -> tuple[WorkerRunt
         check_access(settings, settings.kafka_bootstrap, KAFKA_LOGIN_TIMEOUT_SECONDS)
     config = engine_config(settings)
     metrics = PipelineMetrics()
-    sink = open_worker_sink(settings, dsn)
+    sink = open_worker_sink(settings, dsn, sink_type)
     alertmanager_route = build_alertmanager_route(settings, metrics)
     retry = RetryPolicy(
         initial=settings.worker_sink_retry_initial_seconds,

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.worker_harness import (
+from tests.kafka_fixture import SecureKafka
+from tests.support.worker_harness import (
     REPO,
     pipeline_command,
     start_worker,
     stats,
     unique,
 )
-from tests.kafka_fixture import SecureKafka
 
 pytestmark = pytest.mark.kafka
 

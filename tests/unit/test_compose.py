@@ -9,8 +9,6 @@ file as well.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ import yaml
 
 from pipeline.cli import main as pipeline_main
 from pipeline.settings import Settings
+from tests.support.compose import SECRETS
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -32,16 +31,6 @@ USERS = REPO / "deploy" / "clickhouse" / "users.d" / "quality-users.xml"
 DATASOURCES = REPO / "deploy" / "grafana" / "provisioning" / "datasources" / "quality.yml"
 DASHBOARD_PROVIDERS = REPO / "deploy" / "grafana" / "provisioning" / "dashboards" / "quality.yml"
 BROKER_SCRIPT = REPO / "deploy" / "kafka" / "compose-broker.sh"
-# Every secret the stack needs: each must be required (${NAME:?...}) and have no default.
-SECRETS = {
-    "PIPELINE_PSEUDONYMISATION_KEY": "3f9a1c7e5b2d48a06e1f9c3b7d5a2e84",
-    "CLICKHOUSE_PIPELINE_PASSWORD": "ch-pipeline-Pw1",
-    "CLICKHOUSE_GRAFANA_PASSWORD": "ch-grafana-Pw2",
-    "GRAFANA_ADMIN_PASSWORD": "grafana-admin-Pw3",
-    "KAFKA_ADMIN_PASSWORD": "kafka-admin-Pw4",
-    "KAFKA_PIPELINE_PASSWORD": "kafka-pipeline-Pw5",
-    "KAFKA_SSL_KEYSTORE_PASSWORD": "kafka-keystore-Pw6",
-}
 
 SERVICES = {
     "kafka",
@@ -436,44 +425,3 @@ def test_only_grafana_publishes_a_port_on_loopback_unless_set(
     (mapping,) = services["grafana"]["ports"]
     assert _interpolate(str(mapping)) == "127.0.0.1:3000:3000"
     assert _interpolate(str(mapping), {"GRAFANA_BIND_ADDRESS": "10.0.0.5"}) == "10.0.0.5:3000:3000"
-
-
-def _compose_command() -> list[str] | None:
-    docker = shutil.which("docker")
-    if docker:
-        probe = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
-        if probe.returncode == 0:
-            return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    return [legacy] if legacy else None
-
-
-def test_compose_accepts_the_file(tmp_path: Path) -> None:
-    """Compose's own validation (schema, interpolation, anchors), when a Compose is installed."""
-    command = _compose_command()
-    if command is None:
-        pytest.skip("no docker compose / docker-compose here")
-    env_file = tmp_path / "compose.env"
-    filled = ENV_EXAMPLE.read_text()
-    for name, value in SECRETS.items():
-        filled = filled.replace(f"{name}=\n", f"{name}={value}\n")
-    env_file.write_text(filled)
-    result = subprocess.run(
-        [*command, "--env-file", str(env_file), "-f", str(COMPOSE), "config", "-q"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stderr
-    # Without the key, Compose refuses to start anything.
-    env_file.write_text(ENV_EXAMPLE.read_text())
-    result = subprocess.run(
-        [*command, "--env-file", str(env_file), "-f", str(COMPOSE), "config", "-q"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
-    assert result.returncode != 0
-    assert "PIPELINE_PSEUDONYMISATION_KEY" in result.stderr

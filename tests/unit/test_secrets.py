@@ -4,8 +4,10 @@ the pseudonymisation key's strength. No network here."""
 from __future__ import annotations
 
 import base64
+import os
 import random
 import string
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ SECRET = "s3cr@t:pa/ss?w#rd"
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in [n for n in __import__("os").environ if n.startswith("PIPELINE_")]:
+    for name in [n for n in os.environ if n.startswith("PIPELINE_")]:
         monkeypatch.delenv(name)
 
 
@@ -183,7 +185,7 @@ def test_weak_keys_are_refused_with_a_clear_message(
 
 def test_random_keys_of_the_documented_forms_are_accepted() -> None:
     rng = random.Random(12)
-    forms = {
+    forms: dict[str, Callable[[], str]] = {
         "openssl rand -hex 16": lambda: rng.randbytes(16).hex(),
         "openssl rand -hex 32": lambda: rng.randbytes(32).hex(),
         "openssl rand -base64 32": lambda: base64.b64encode(rng.randbytes(32)).decode(),
