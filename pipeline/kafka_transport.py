@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pipeline.errors import ConfigError, PipelineError, TransportError
@@ -100,7 +101,12 @@ def check_access(settings: Settings, bootstrap: str, timeout: float) -> None:
     for server in servers:
         host, _, port = server.rpartition(":")
         try:
-            asyncio.run(_login(settings, host.strip("[]"), int(port), timeout))
+            # on a thread of its own: the caller may already run an event loop (a service
+            # using the Publisher API from async code)
+            with ThreadPoolExecutor(1, thread_name_prefix="kafka-login") as pool:
+                pool.submit(
+                    asyncio.run, _login(settings, host.strip("[]"), int(port), timeout)
+                ).result()
             return
         except PipelineError:
             raise

@@ -212,3 +212,35 @@ def test_validation_errors_never_repeat_the_input(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ValidationError) as raised:
         Settings()
     assert "q" * 40 not in str(raised.value)
+
+
+def test_kafka_clients_get_the_configured_transport(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import ssl
+
+    from pipeline.kafka_transport import describe, faust_credentials, kafka_python_options
+
+    assert kafka_python_options(load_settings()) == {"security_protocol": "PLAINTEXT"}
+    assert faust_credentials(load_settings()) is None
+    monkeypatch.setenv("PIPELINE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("PIPELINE_KAFKA_SASL_USERNAME", "pipeline")
+    monkeypatch.setenv("PIPELINE_KAFKA_SASL_PASSWORD", "Kafka-secret-4")
+    settings = load_settings()
+    options = kafka_python_options(settings)
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == (
+        "pipeline",
+        "Kafka-secret-4",
+    )
+    context = options["ssl_context"]
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    credentials = faust_credentials(settings)
+    assert credentials.protocol.value == "SASL_SSL"
+    assert credentials.mechanism.value == "SCRAM-SHA-512"
+    assert "Kafka-secret-4" not in repr(credentials)
+    assert describe(settings) == "SASL_SSL (SCRAM-SHA-512 as pipeline)"
+    monkeypatch.setenv("PIPELINE_KAFKA_SSL_CAFILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError, match="PIPELINE_KAFKA_SSL_CAFILE"):
+        kafka_python_options(load_settings())
