@@ -42,7 +42,7 @@ with warnings.catch_warnings():
     from pipeline.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-KEY = "integration-test-pseudonymisation-key"
+KEY = "5f0c3e9a7b21d84c6e13a9f2b07d45e8c19a3b6f2d8e704a"  # a random 192-bit test key
 PARTITIONS = 4
 
 
