@@ -23,10 +23,9 @@ from pipeline.core.alerts import Alert
 from pipeline.core.stored import EVENT_TABLES
 from tests.support.alerts import FakeAlertmanager
 from tests.support.kcat_publisher import kcat_available, publish_kcat
+from tests.support.worker_data import EVENT_TYPES, Dataset, synthetic
 from tests.support.worker_harness import (
-    EVENT_TYPES,
     REPO,
-    Dataset,
     Worker,
     all_committed,
     committed,
@@ -37,7 +36,6 @@ from tests.support.worker_harness import (
     read_topic,
     start_worker,
     stats,
-    synthetic,
     unique,
 )
 

@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS quality.incident_reports_local ON CLUSTER '{cluster}'
     harm LowCardinality(String),
     reporter_role String,
     patient_pseudonym String,
+    patient_key_id LowCardinality(String) DEFAULT if(position(patient_pseudonym, ':') = 9, substring(patient_pseudonym, 1, 8), ''),
     description_redacted String,
     free_text_chars UInt32,
     nhs_numbers_redacted UInt16,
@@ -134,8 +135,8 @@ CREATE TABLE IF NOT EXISTS quality.unit_windows_local ON CLUSTER '{cluster}'
     org_id LowCardinality(String),
     unit_id LowCardinality(String),
     window_kind LowCardinality(String),
-    window_start DateTime('UTC'),
-    window_end DateTime('UTC'),
+    window_start DateTime64(6, 'UTC'),
+    window_end DateTime64(6, 'UTC'),
     fft_counts Array(UInt32),
     fft_responses UInt32,
     fft_positive UInt32,
@@ -156,7 +157,7 @@ CREATE TABLE IF NOT EXISTS quality.unit_windows_local ON CLUSTER '{cluster}'
     target_numerators Array(Float64),
     target_denominators Array(Float64),
     contributions UInt64,
-    state String DEFAULT '' CODEC(ZSTD(3))
+    state String
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/unit_windows', '{replica}', contributions)
 PARTITION BY toYear(window_start)

@@ -19,4 +19,6 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (3, '0003_alert_deliveries'),
     (4, '0004_retention'),
     (11, '0011_window_state'),
-    (12, '0012_event_id_index');
+    (12, '0012_event_id_index'),
+    (21, '0021_unit_windows_datetime64'),
+    (31, '0031_pseudonym_key_id');

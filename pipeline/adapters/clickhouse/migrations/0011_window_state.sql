@@ -3,4 +3,4 @@
 -- and the embedded runner restore from these rows (and the ids of events whose windows are
 -- still open) instead of re-reading every stored payload. Rows written before this migration
 -- have an empty state; while any is the latest of its window, restore re-reads payloads.
-ALTER TABLE {db}.unit_windows ADD COLUMN IF NOT EXISTS state String DEFAULT '' CODEC(ZSTD(3));
+ALTER TABLE {db}.unit_windows ADD COLUMN IF NOT EXISTS state String;
