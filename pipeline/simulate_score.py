@@ -83,9 +83,10 @@ def detect_trust(trust: SimulatedTrust, detector: Detector) -> list[Finding]:
         key: [a for a in windows if a.window.end <= end]
         for key, windows in aggregate_events(trust.events).items()
     }
-    findings = [f for key in sorted(series) for f in detector.unit_findings(series[key])]
+    findings: list[Finding] = []
     for org in sorted({org for org, _ in series}):
         members = {unit: windows for (o, unit), windows in series.items() if o == org}
+        findings.extend(detector.units_findings(members))
         findings.extend(detector.org_findings(members))
     return findings
 

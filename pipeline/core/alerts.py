@@ -20,6 +20,9 @@ class AlertKind(StrEnum):
     TARGET_EXPERIENCE_DIVERGENCE = "target_experience_divergence"
     MASKED_DARK_SPOT = "masked_dark_spot"
     SAFETY_SIGNAL = "safety_signal"
+    # contract v1.1: a unit's incident reporting fell well below its own baseline while its
+    # activity held (a warning sign, never an improvement)
+    REPORTING_SILENCE = "reporting_silence"
 
 
 class Severity(StrEnum):

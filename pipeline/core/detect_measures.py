@@ -21,7 +21,7 @@ from typing import Any
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Severity
 from pipeline.core.detect_base import DetectionConfig
-from pipeline.core.detect_stats import BEYOND_LIMIT, Trace
+from pipeline.core.detect_stats import BEYOND_LIMIT, CUSUM, Trace
 from pipeline.core.windows import Window
 
 PER_ACTIVITY = 1000.0
@@ -137,13 +137,29 @@ class MeasureTrace:
             limit = predictive.highest_usual_count(config.limit_sigma)
             entry["limit"] = _round(self.value(limit, size))
             rule = self.trace.rule[index]
-            if rule and rule != BEYOND_LIMIT:
+            if rule and rule not in (BEYOND_LIMIT, CUSUM):
                 line = predictive.highest_usual_count(config.sigma_of(rule))
                 entry["run_line"] = _round(self.value(line, size))
             entry["z"] = _round(self.trace.z[index], 2)
             entry["baseline_windows"] = self.trace.baseline(index)[2]
-        entry["rule"] = self.trace.rule[index] or None
+            cusum = self.trace.cusum[index]
+            if not math.isnan(cusum):
+                entry["cusum"] = _round(cusum, 2)
+                entry["cusum_limit"] = config.cusum_limit
+        rule = self.trace.rule[index]
+        entry["rule"] = rule or None
+        entry["detector"] = _detector(rule)
+        if rule == CUSUM:
+            entry["cusum_signal"] = _round(self.trace.cusum[self.trace.signalled_at[index]], 2)
         return entry
+
+
+def _detector(rule: str) -> str | None:
+    """Which detector flagged a window: 'cusum' (accumulated evidence) or 'shewhart' (a point
+    beyond the limit, or a run)."""
+    if not rule:
+        return None
+    return "cusum" if rule == CUSUM else "shewhart"
 
 
 def episodes(states: Sequence[bool | None], max_gap: int) -> list[tuple[int, int, bool]]:

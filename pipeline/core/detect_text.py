@@ -13,7 +13,7 @@ from typing import Any
 from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.detect_base import DetectionConfig
 from pipeline.core.detect_measures import Measure, MeasureTrace
-from pipeline.core.detect_stats import BEYOND_LIMIT
+from pipeline.core.detect_stats import BEYOND_LIMIT, CUSUM
 from pipeline.core.windows import Window
 
 _MONTH_LONG = timedelta(days=27)
@@ -95,11 +95,22 @@ def crossed_line(rule: str, config: DetectionConfig) -> tuple[str, float]:
     return "warning line", config.sigma_of(rule)
 
 
+def cusum_phrase(measure: MeasureTrace, index: int, config: DetectionConfig) -> str:
+    """', worse than usual week after week until the evidence added up (accumulated evidence
+    9.1 against a limit of 7)'."""
+    signal = measure.trace.cusum[measure.trace.signalled_at[index]]
+    return (
+        ", worse than usual week after week until the evidence added up (accumulated evidence "
+        f"{signal:.1f} against a limit of {config.cusum_limit:g})"
+    )
+
+
 def rules_evidence(config: DetectionConfig, fired: list[str]) -> dict[str, Any]:
     return {
         "fired": fired,
         "limit_sigma": config.limit_sigma,
         "run_rules": [list(rule) for rule in config.run_rules],
+        "cusum": {"reference": config.cusum_reference, "limit": config.cusum_limit},
         "baseline": {
             "min_windows": config.min_baseline_windows,
             "level_windows": config.max_baseline_windows,
@@ -140,8 +151,13 @@ def measure_phrase(
     size = measure.sizes[index]
     predictive = measure.trace.predictive(index)
     assert predictive is not None  # only judged windows are phrased
-    line_name, sigma = crossed_line(measure.trace.rule[index], config)
+    rule = measure.trace.rule[index]
+    line_name, sigma = crossed_line(rule, config)
     usual = measure.value(predictive.mean, size)
+    if rule == CUSUM:
+        return f"{observed_phrase(measure, index, per_activity)}, against a usual " + (
+            number(usual) if measure.measure is Measure.HARMFUL_INCIDENT_RATE else percent(usual)
+        ) + cusum_phrase(measure, index, config)
     limit = measure.value(predictive.highest_usual_count(sigma), size)
     if measure.measure is Measure.HARMFUL_INCIDENT_RATE:
         figures = f"{number(usual)} ({line_name or 'upper limit'} {number(limit)})"

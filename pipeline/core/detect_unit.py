@@ -21,6 +21,7 @@ from typing import Any
 from pipeline.core.aggregates import HARM_ORDER, UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detect_base import DetectionConfig, Finding
+from pipeline.core.detect_common import Offsets, measure_columns
 from pipeline.core.detect_measures import (
     Measure,
     MeasureTrace,
@@ -52,29 +53,29 @@ _DIRECTION = {
 }
 
 
-def unit_findings(series: Sequence[UnitWindowAggregate], config: DetectionConfig) -> list[Finding]:
-    """Episodes of divergence and safety signals in one unit's closed windows (time order)."""
+def unit_findings(
+    series: Sequence[UnitWindowAggregate],
+    config: DetectionConfig,
+    offsets: Offsets | None = None,
+    figures: UnitFigures | None = None,
+) -> list[Finding]:
+    """Episodes of divergence and safety signals in one unit's closed windows (time order).
+
+    `offsets`: per measure and window, what moved the unit's whole organisation (see
+    `pipeline.core.detect_common`), left out of the CUSUM; None judges the unit alone.
+    `figures`: `unit_figures(series)`, when the caller has it already."""
     if not series:
         return []
-    figures = unit_figures(series)
+    figures = figures or unit_figures(series)
     rules = config.rules
-    negative = MeasureTrace(
-        Measure.NEGATIVE_SHARE,
-        figures.negative,
-        figures.responses,
-        monitor(figures.negative, figures.responses, figures.responses, None, rules),
-    )
-    positive = MeasureTrace(
-        Measure.POSITIVE_SHARE,
-        figures.not_positive,
-        figures.responses,
-        monitor(figures.not_positive, figures.responses, figures.responses, None, rules),
-    )
-    harm = MeasureTrace(
-        Measure.HARMFUL_INCIDENT_RATE,
-        figures.harmful,
-        figures.exposure,
-        monitor(figures.harmful, figures.exposure, None, None, rules),
+    negative, positive, harm = (
+        MeasureTrace(
+            measure,
+            counts,
+            scales,
+            monitor(counts, scales, trials, None, rules, offsets[measure] if offsets else None),
+        )
+        for measure, counts, scales, trials in measure_columns(figures)
     )
     judge = _UnitJudge(series, figures, config)
     experience_and_harm = (negative, positive, harm)

@@ -24,7 +24,9 @@ _ORG_KINDS = frozenset({AlertKind.MASKED_DARK_SPOT})
 class FindingSource(Protocol):
     """What the book needs of a detector (`pipeline.core.detect.Detector` is the real one)."""
 
-    def unit_findings(self, series: Sequence[UnitWindowAggregate]) -> list[Finding]: ...
+    def units_findings(
+        self, units: Mapping[str, Sequence[UnitWindowAggregate]]
+    ) -> list[Finding]: ...
 
     def org_findings(self, units: Mapping[str, Sequence[UnitWindowAggregate]]) -> list[Finding]: ...
 
@@ -52,17 +54,18 @@ class AlertBook:
         units: Iterable[UnitKey],
         now: datetime,
     ) -> list[Alert]:
-        """Re-judge `units` (and their organisations) on their closed windows.
+        """Re-judge the organisations of `units` on their closed windows: every unit of them,
+        since a unit's accumulated evidence is judged against what moved the rest of its
+        organisation (so a late event at one unit can change another's verdict).
 
         `series` holds the closed windows of every unit of those organisations.
         """
         findings: list[Finding] = []
-        judged_units = set(units)
-        for unit in sorted(judged_units):
-            findings.extend(self._detector.unit_findings(series.get(unit, ())))
-        orgs = sorted({org for org, _ in judged_units})
+        orgs = sorted({org for org, _ in units})
+        judged_units = {(o, u) for o, u in series if o in orgs} | set(units)
         for org in orgs:
             members = {u: s for (o, u), s in series.items() if o == org}
+            findings.extend(self._detector.units_findings(members))
             findings.extend(self._detector.org_findings(members))
 
         stamp = self._next_stamp(now)

@@ -1,0 +1,219 @@
+"""Detection scored against ground truth, with findings made exactly as `pipeline replay` makes
+them: the events go through `Engine.process` in batches, then `Engine.finish`; the alerts still
+standing (withdrawn ones left out) are what is scored.
+
+An alert *matches* a truth record of its kind at its unit when their weeks overlap, allowing
+`TOLERANCE_WEEKS` after the record ends. Then:
+
+- recall: detectable, non-decoy records matched by at least one alert;
+- delay: weeks from a matched record's first week to the `detected_in_window` of its earliest
+  matching alert (0: raised when the first bad week closed);
+- decoy alerts: alerts matching a decoy record (the aim is none);
+- false alarms: alerts matching no record at all, per 100 *quiet* unit-weeks: weeks a unit is
+  judged (from `judged_from`) outside every record of any kind (and its tolerance). Alerts during
+  a record that is not detectable, or of another kind, are neither rewarded nor counted false.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.core.alerts import Alert, AlertKind, AlertStatus
+from pipeline.core.detect import DetectionConfig
+from pipeline.core.engine import Engine, EngineConfig, RawMessage
+from pipeline.simulate import TruthEpisode
+
+TOLERANCE_WEEKS = 2
+REPLAY_BATCH = 20_000  # `pipeline replay`'s default batch of lines
+_KEY = b"evaluation-only-pseudonymisation-key"
+_NOW = datetime(2030, 1, 1, tzinfo=UTC)
+UnitKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """What scoring reads of an alert: its kind, unit and weeks."""
+
+    kind: AlertKind
+    org_id: str
+    unit_id: str
+    first: datetime
+    last: datetime
+    detected_in: datetime
+    summary: str
+
+    @classmethod
+    def of(cls, alert: Alert) -> Scored:
+        episode = alert.evidence["episode"]
+        return cls(
+            alert.kind, alert.org_id, alert.unit_id, alert.window_start,
+            datetime.fromisoformat(episode["last_window"]),
+            datetime.fromisoformat(episode["detected_in_window"]), alert.summary,
+        )  # fmt: skip
+
+
+def replay(
+    events: Iterable[Mapping[str, Any]],
+    *,
+    batch: int = REPLAY_BATCH,
+    detection: DetectionConfig | None = None,
+    shuffle_seed: int | None = None,
+) -> list[Alert]:
+    """The alerts standing after `pipeline replay` of `events` (in the given order, or shuffled
+    with `shuffle_seed`), in batches of `batch` lines."""
+    engine = Engine(EngineConfig(detection=detection or DetectionConfig()), _KEY)
+    lines = [json.dumps(event, separators=(",", ":")).encode() for event in events]
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(lines)
+    for first in range(0, len(lines), batch):
+        chunk = lines[first : first + batch]
+        engine.process([RawMessage(line, f"sim:{first + i}") for i, line in enumerate(chunk)], _NOW)
+    engine.finish(_NOW)
+    standing = [a for a in engine.alerts if a.status is not AlertStatus.WITHDRAWN]
+    return sorted(standing, key=lambda a: (a.window_start, a.org_id, a.unit_id, a.kind))
+
+
+@dataclass(slots=True)
+class KindScore:
+    """Counts for one alert kind (or all kinds together)."""
+
+    detectable: int = 0
+    detected: int = 0
+    delays: list[int] = field(default_factory=list)
+    decoys: int = 0
+    decoy_alerts: int = 0
+    false_alarms: int = 0
+    findings: int = 0
+
+    def add(self, other: KindScore) -> None:
+        self.detectable += other.detectable
+        self.detected += other.detected
+        self.delays.extend(other.delays)
+        self.decoys += other.decoys
+        self.decoy_alerts += other.decoy_alerts
+        self.false_alarms += other.false_alarms
+        self.findings += other.findings
+
+    @property
+    def recall(self) -> float | None:
+        return self.detected / self.detectable if self.detectable else None
+
+    @property
+    def median_delay(self) -> float | None:
+        return statistics.median(self.delays) if self.delays else None
+
+
+@dataclass(slots=True)
+class Score:
+    """How detection did on one or more trusts; `add` pools another score."""
+
+    overall: KindScore = field(default_factory=KindScore)
+    by_kind: dict[str, KindScore] = field(default_factory=dict)
+    quiet_unit_weeks: int = 0
+    missed: list[TruthEpisode] = field(default_factory=list)
+    false_alarms: list[Scored] = field(default_factory=list)
+    decoy_alerts: list[Scored] = field(default_factory=list)
+
+    @property
+    def false_alarms_per_100_quiet_unit_weeks(self) -> float:
+        return 100.0 * self.overall.false_alarms / self.quiet_unit_weeks
+
+    def kind(self, kind: AlertKind) -> KindScore:
+        return self.by_kind.get(kind.value, KindScore())
+
+    def kind_false_alarms_per_100(self, kinds: Iterable[AlertKind]) -> float:
+        count = sum(self.kind(kind).false_alarms for kind in kinds)
+        return 100.0 * count / self.quiet_unit_weeks
+
+    def add(self, other: Score) -> None:
+        self.overall.add(other.overall)
+        for kind, kind_score in other.by_kind.items():
+            self.by_kind.setdefault(kind, KindScore()).add(kind_score)
+        self.quiet_unit_weeks += other.quiet_unit_weeks
+        self.missed.extend(other.missed)
+        self.false_alarms.extend(other.false_alarms)
+        self.decoy_alerts.extend(other.decoy_alerts)
+
+    def summary(self) -> dict[str, Any]:
+        """The headline figures, JSON-able."""
+        overall = self.overall
+        return {
+            "detectable_episodes": overall.detectable,
+            "recall": overall.recall,
+            "median_delay_windows": overall.median_delay,
+            "false_alarms": overall.false_alarms,
+            "quiet_unit_weeks": self.quiet_unit_weeks,
+            "false_alarms_per_100_quiet_unit_weeks": self.false_alarms_per_100_quiet_unit_weeks,
+            "decoys": overall.decoys,
+            "decoy_alerts": overall.decoy_alerts,
+            "by_kind": {
+                kind: {"detectable": s.detectable, "detected": s.detected, "recall": s.recall,
+                       "median_delay_windows": s.median_delay, "false_alarms": s.false_alarms,
+                       "decoys": s.decoys, "decoy_alerts": s.decoy_alerts}
+                for kind, s in sorted(self.by_kind.items())
+            },
+        }  # fmt: skip
+
+
+def score(
+    truth: Sequence[TruthEpisode],
+    units: Iterable[UnitKey],
+    start: datetime,
+    weeks: int,
+    alerts: Sequence[Alert],
+    *,
+    judged_from: int,
+) -> Score:
+    """Compare `alerts` with `truth` (see the module docstring). `start` is the first week's
+    Monday, `weeks` the run's length and `units` every (org, unit) simulated."""
+    found = [Scored.of(alert) for alert in alerts]
+
+    def week(moment: datetime) -> int:
+        return (moment - start).days // 7
+
+    spans = [(t, week(t.start), week(t.end) - 1) for t in truth]
+    result = Score()
+    matched: set[int] = set()
+    for record, first, last in spans:
+        kind = result.by_kind.setdefault(record.kind.value, KindScore())
+        hits = [
+            i for i, f in enumerate(found)
+            if (f.kind, f.org_id, f.unit_id) == (record.kind, record.org_id, record.unit_id)
+            and week(f.first) <= last + TOLERANCE_WEEKS and week(f.last) >= first
+        ]  # fmt: skip
+        matched.update(hits)
+        if record.decoy:
+            kind.decoys += 1
+            kind.decoy_alerts += len(hits)
+            result.decoy_alerts.extend(found[i] for i in hits)
+        elif record.detectable:
+            kind.detectable += 1
+            if hits:
+                kind.detected += 1
+                detected = min(week(found[i].detected_in) for i in hits)
+                kind.delays.append(max(0, detected - first))
+            else:
+                result.missed.append(record)
+    for i, finding in enumerate(found):
+        kind = result.by_kind.setdefault(finding.kind.value, KindScore())
+        kind.findings += 1
+        if i not in matched:
+            kind.false_alarms += 1
+            result.false_alarms.append(finding)
+    busy: dict[UnitKey, set[int]] = {}
+    for record, first, last in spans:
+        busy.setdefault((record.org_id, record.unit_id), set()).update(
+            range(first, last + TOLERANCE_WEEKS + 1)
+        )
+    result.quiet_unit_weeks = sum(
+        len(set(range(judged_from, weeks)) - busy.get(unit, set())) for unit in units
+    )
+    for kind_score in result.by_kind.values():
+        result.overall.add(kind_score)
+    return result
