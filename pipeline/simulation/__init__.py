@@ -1,6 +1,18 @@
-"""Synthetic trusts with ground truth, for the demo and for measuring detection.
+"""Synthetic trusts with ground truth, and detection scored against that truth.
 
-`family`, `family_plan`, `family_events`: an independent evaluation family (its own
-specification; scoring only). `replay_score`: findings of any simulated trust as `pipeline
-replay` makes them, through the engine.
+`simulate_trust(SimulationConfig(...))` builds a trust (`trust.py`, from the parts `units`,
+`targets`, `plan`, `oracle` and `events`); `score` judges it and scores the findings.
+
+`family`, `family_plan`, `family_events`: an independent evaluation family written from its own
+specification, used only for scoring. `replay_score`: alerts of any simulated trust made as
+`pipeline replay` makes them (through the engine), scored against its truth.
 """
+
+from pipeline.simulation.trust import (
+    SimulatedTrust,
+    SimulationConfig,
+    TruthEpisode,
+    simulate_trust,
+)
+
+__all__ = ["SimulatedTrust", "SimulationConfig", "TruthEpisode", "simulate_trust"]

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pipeline.simulate import TruthEpisode
+from pipeline.simulation.trust import TruthEpisode
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import random
 from datetime import datetime, timedelta
 
 from pipeline.core.alerts import AlertKind
-from pipeline.simulate import TruthEpisode
+from pipeline.simulation.trust import TruthEpisode
 from pipeline.simulation.family import HARMFUL_SHARE, FamilyConfig, Unit
 
 DETECTABLE_SD = 5.5

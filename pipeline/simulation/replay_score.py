@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus
-from pipeline.core.detect import DetectionConfig
+from pipeline.core.detection import DetectionConfig
 from pipeline.core.engine import Engine, EngineConfig, RawMessage
-from pipeline.simulate import TruthEpisode
+from pipeline.simulation.trust import TruthEpisode
 
 TOLERANCE_WEEKS = 2
 REPLAY_BATCH = 20_000  # `pipeline replay`'s default batch of lines

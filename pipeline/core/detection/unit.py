@@ -8,7 +8,7 @@
 - `safety_signal`: harmful incidents per 1,000 activity above the unit's own limits, whatever its
   targets.
 
-Each measure is monitored by `pipeline.core.detect_stats.monitor`; an episode is a run of
+Each measure is monitored by `pipeline.core.detection.stats.monitor`; an episode is a run of
 windows that show the condition (`episodes`).
 """
 
@@ -20,9 +20,9 @@ from typing import Any
 
 from pipeline.core.aggregates import HARM_ORDER, UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
-from pipeline.core.detect_base import DetectionConfig, Finding
-from pipeline.core.detect_common import Offsets, measure_columns
-from pipeline.core.detect_measures import (
+from pipeline.core.detection.base import DetectionConfig, Finding
+from pipeline.core.detection.common import Offsets, measure_columns
+from pipeline.core.detection.measures import (
     Measure,
     MeasureTrace,
     UnitFigures,
@@ -30,8 +30,8 @@ from pipeline.core.detect_measures import (
     severity,
     unit_figures,
 )
-from pipeline.core.detect_stats import monitor
-from pipeline.core.detect_text import (
+from pipeline.core.detection.stats import monitor
+from pipeline.core.detection.text import (
     duration,
     measure_phrase,
     rules_evidence,
@@ -62,7 +62,7 @@ def unit_findings(
     """Episodes of divergence and safety signals in one unit's closed windows (time order).
 
     `offsets`: per measure and window, what moved the unit's whole organisation (see
-    `pipeline.core.detect_common`), left out of the CUSUM; None judges the unit alone.
+    `pipeline.core.detection.common`), left out of the CUSUM; None judges the unit alone.
     `figures`: `unit_figures(series)`, when the caller has it already."""
     if not series:
         return []

@@ -1,4 +1,4 @@
-"""Detection: what the closed windows of a unit, or of an organisation, show now.
+"""`Detector`: what the closed windows of a unit, or of an organisation, show now.
 
 `Detector.unit_findings` finds a unit's episodes of `target_experience_divergence` (it meets
 its targets while its patients' experience, or its harm, is significantly worse than its own
@@ -10,7 +10,7 @@ Both are pure: the same closed windows give the same findings, whatever order th
 in, and each window is judged on earlier windows only, so a finding never depends on the
 future. The engine calls them whenever a unit's closed windows change and diffs the findings
 into alert versions. The method, its justification and its measured quality are in
-docs/detection.md; the statistics are in `pipeline.core.detect_stats`.
+docs/detection.md; the statistics are in `pipeline.core.detection.stats`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pipeline.core.aggregates import UnitWindowAggregate
-from pipeline.core.detect_base import DetectionConfig, Finding
-from pipeline.core.detect_common import common_offsets, org_series_figures
-from pipeline.core.detect_org import org_findings
-from pipeline.core.detect_unit import unit_findings
+from pipeline.core.detection.base import DetectionConfig, Finding
+from pipeline.core.detection.common import common_offsets, org_series_figures
+from pipeline.core.detection.org import org_findings
+from pipeline.core.detection.unit import unit_findings
 
 DEFAULT_CONFIG = DetectionConfig()
 
@@ -40,7 +40,7 @@ class Detector:
     def units_findings(self, units: Mapping[str, Sequence[UnitWindowAggregate]]) -> list[Finding]:
         """All units of ONE organisation (unit_id -> closed windows): every unit's episodes of
         target_experience_divergence and safety_signal, in order of unit, with what moved the
-        whole organisation left out of the accumulated evidence (`detect_common`). This is what
+        whole organisation left out of the accumulated evidence (`detection.common`). This is what
         the engine calls; `unit_findings` judges a unit alone."""
         figures = org_series_figures(units)
         offsets = common_offsets(figures, self.config)
@@ -56,4 +56,4 @@ class Detector:
         return org_findings(units, self.config)
 
 
-__all__ = ["DEFAULT_CONFIG", "DetectionConfig", "Detector", "Finding"]
+__all__ = ["DEFAULT_CONFIG", "Detector"]

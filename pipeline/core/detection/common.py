@@ -17,9 +17,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 from pipeline.core.aggregates import UnitWindowAggregate
-from pipeline.core.detect_base import DetectionConfig
-from pipeline.core.detect_measures import Measure, UnitFigures, unit_figures
-from pipeline.core.detect_stats import CUSUM_Z_RANGE, Rules, monitor
+from pipeline.core.detection.base import DetectionConfig
+from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
+from pipeline.core.detection.stats import CUSUM_Z_RANGE, Rules, monitor
 from pipeline.core.windows import Window
 
 # Fewer judged units than this beside the unit in a window: nothing is taken out.

@@ -5,7 +5,7 @@ responses out of n responses (m = n, binomial), harmful incidents per 1,000 acti
 activity in thousands, Poisson), or either of those relative to the rest of the organisation in
 the same window (m = n × the peers' share). The unit's usual ratio θ = E[x] / m is estimated
 from its baseline windows, and the window is judged on the *predictive* distribution of x
-(`pipeline.core.detect_predictive`), whose variance adds up:
+(`pipeline.core.detection.predictive`), whose variance adds up:
 
 - binomial or Poisson sampling at the expected count m·θ,
 - between-window variation τ² of the ratio (wards have good and bad weeks beyond what sampling
@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.core.detect_predictive import (
+from pipeline.core.detection.predictive import (
     PRIOR_COUNT,
     SCREEN_MARGIN,
     SCREEN_MIN_CONCENTRATION,
@@ -151,7 +151,7 @@ def monitor(
     the binomial sizes (None for Poisson counts); `reference_relvar` the relative variance of a
     peer reference folded into m (None for an own-baseline monitor). A window signals when its z
     belongs to a run of `rules.runs` (see `Rules`), or when the CUSUM of z less `offsets[t]`
-    (what moved the unit's whole organisation that window; `pipeline.core.detect_common`)
+    (what moved the unit's whole organisation that window; `pipeline.core.detection.common`)
     reaches `rules.cusum_limit`.
     """
     # This loop runs for every window of every measure on every call, so it keeps its sums in
