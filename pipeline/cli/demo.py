@@ -33,6 +33,7 @@ _KIND_WORDS = {
     "target_experience_divergence": "hit the target, missed the point",
     "masked_dark_spot": "dark spot masked by organisation",
     "safety_signal": "safety signal",
+    "reporting_silence": "reporting silence",
 }
 
 

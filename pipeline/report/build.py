@@ -38,6 +38,9 @@ class SeriesChart:
     baseline_points: int | None
 
 
+REPORTING_SILENCE = "reporting_silence"
+
+
 @dataclass(frozen=True, slots=True)
 class UnitCharts:
     unit: UnitView
@@ -164,6 +167,9 @@ def unit_charts(
     if series:
         exposure = _exposure(series)
         harm = [float(w.harmful_incidents) for w in series]
+        # A fall in reporting is never an improvement: where the unit's reporting fell, its
+        # harm chart colours no low point blue (neither way is better), and says why.
+        silent = any(a.kind == REPORTING_SILENCE for a in alerts)
         if exposure is not None:  # per 1,000 patients, as detection judges it
             harm = [1000.0 * h / e for h, e in zip(harm, exposure, strict=True)]
         out.append(
@@ -172,7 +178,7 @@ def unit_charts(
                 "per_activity" if exposure else None,
                 [w.start for w in series],
                 harm,
-                Direction.DECREASE,
+                Direction.NEUTRAL if silent else Direction.DECREASE,
                 None,
                 first_alert,
                 percent=False,

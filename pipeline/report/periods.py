@@ -83,7 +83,8 @@ def alert_measures(alert: AlertRecord) -> set[str]:
             if any(isinstance(w, dict) and w.get("rule") for w in windows or []):
                 found.add("safety" if "incident" in name else "experience")
     if not found:
-        found.add("safety" if alert.kind == "safety_signal" else "experience")
+        safety = alert.kind in ("safety_signal", "reporting_silence")
+        found.add("safety" if safety else "experience")
     return found
 
 

@@ -153,6 +153,12 @@ def _figure(unit: UnitView, item: SeriesChart, bands: list[tuple[datetime, datet
     if chart.target is not None:
         icons += spc_charts.assurance_icon(chart.assurance)
     direction = spc_charts.improvement_word(chart.improvement)
+    if item.measure == "safety" and any(a.kind == "reporting_silence" for a in unit.alerts):
+        direction = "reporting fell: a low figure here is a reporting concern, not an improvement"
+        verdict = (
+            "Incident reporting at this unit fell while its activity held, so fewer harmful "
+            "incidents reported is a warning sign, not good news."
+        )
     return (
         f'<figure class="mdc"><figcaption><span class="icons">{icons}</span>'
         f"<span><strong>{escape(title)}</strong><br><small>{direction}</small></span>"

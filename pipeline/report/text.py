@@ -18,6 +18,7 @@ KIND_NAMES = {
     "target_experience_divergence": "Hitting the target, missing the point",
     "masked_dark_spot": "Dark spot masked by its organisation",
     "safety_signal": "Safety signal",
+    "reporting_silence": "Reporting silence (a warning sign, not an improvement)",
 }
 RESPONSE_NAMES = {
     "acknowledged": "Acknowledged",

@@ -22,9 +22,7 @@ _DAY = 86_400.0
 _CATEGORIES = ("medication", "fall", "pressure_ulcer", "infection", "delay_in_care", "other")
 _HARM_LEVELS = tuple(level for level, _ in HARM_MIX)
 _HARM_CUMULATIVE = tuple(accumulate(share for _, share in HARM_MIX))
-_HARMFUL_CUMULATIVE = tuple(
-    accumulate(share / (1.0 - HARM_MIX[0][1]) for _, share in HARM_MIX[1:])
-)
+_HARMFUL_CUMULATIVE = tuple(accumulate(share / (1.0 - HARM_MIX[0][1]) for _, share in HARM_MIX[1:]))
 Timed = tuple[float, dict[str, Any]]  # (arrival, event)
 
 
@@ -61,7 +59,9 @@ class _Emitter:
         if rng.random() < self.config.duplicates:
             self.timed.append((arrival + rng.uniform(0.0, 2 * _DAY), event))
 
-    def _event(self, moment: float, kind: str, unit: Unit, source: str, **fields: Any) -> dict[str, Any]:
+    def _event(
+        self, moment: float, kind: str, unit: Unit, source: str, **fields: Any
+    ) -> dict[str, Any]:
         return {
             "schema_version": 1,
             "event_type": kind,
@@ -102,7 +102,10 @@ class _Emitter:
         for _ in range(responses):
             moment = monday + rng.randrange(7) * _DAY + rng.uniform(7 * 3600, 22 * 3600)
             rating = bisect.bisect(cumulative, rng.random()) + 1
-            fields: dict[str, Any] = {"rating": min(rating, 6), "channel": rng.choice(("sms", "web"))}
+            fields: dict[str, Any] = {
+                "rating": min(rating, 6),
+                "channel": rng.choice(("sms", "web")),
+            }
             self._deliver(moment, self._event(moment, "patient_feedback", unit, "fft", **fields),
                           self.config.jitter_days)  # fmt: skip
 
@@ -131,7 +134,9 @@ class _Emitter:
     def _targets(self, unit: Unit, attainment: list[float]) -> None:
         rng = self.rng
         first = datetime.fromtimestamp(self.start, UTC).date()
-        weekly = [unit.activity * unit.size(w) * rng.uniform(0.9, 1.1) for w in range(len(attainment))]
+        weekly = [
+            unit.activity * unit.size(w) * rng.uniform(0.9, 1.1) for w in range(len(attainment))
+        ]
         if not unit.monthly:
             for week, (share, activity) in enumerate(zip(attainment, weekly, strict=True)):
                 begin = self.start + week * 7 * _DAY
@@ -165,7 +170,9 @@ class _Emitter:
             "target": unit.target,
         }
         published = end + self.rng.uniform(after_min * _DAY, after_max * _DAY)
-        self._deliver(published, self._event(published, "target_metric", unit, "returns", **fields), 0.0)
+        self._deliver(
+            published, self._event(published, "target_metric", unit, "returns", **fields), 0.0
+        )
 
 
 def _pick(rng: random.Random, cumulative: tuple[float, ...], values: tuple[str, ...]) -> str:

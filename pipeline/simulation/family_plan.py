@@ -11,8 +11,8 @@ import random
 from datetime import datetime, timedelta
 
 from pipeline.core.alerts import AlertKind
-from pipeline.simulation.trust import TruthEpisode
 from pipeline.simulation.family import HARMFUL_SHARE, FamilyConfig, Unit
+from pipeline.simulation.trust import TruthEpisode
 
 DETECTABLE_SD = 5.5
 SILENCE_DETECTABLE_SD = 3.0
@@ -85,7 +85,7 @@ class _Planner:
 
     def _record(
         self, kind: AlertKind | str, unit: Unit, first: int, length: int, detectable: bool,
-        decoy: bool, description: str,
+        decoy: bool, description: str, evident: int | None = None,
     ) -> None:  # fmt: skip
         self.truth.append(
             TruthEpisode(
@@ -97,6 +97,7 @@ class _Planner:
                 detectable=detectable,
                 decoy=decoy,
                 description=description,
+                evident=None if evident is None else self.start + timedelta(weeks=evident),
             )
         )
 
@@ -135,9 +136,14 @@ class _Planner:
         for w in range(first, first + length):
             unit.feedback_shift[w] = -min(drop, self.season.positive(unit, w) - 0.15)
         sd = self.feedback_shift_sd(unit, first, length)
+        evident = next(
+            (w for w in range(first, first + length)
+             if self.feedback_shift_sd(unit, first, w - first + 1) >= DETECTABLE_SD), None,
+        )  # fmt: skip
         self._record(AlertKind.TARGET_EXPERIENCE_DIVERGENCE, unit, first, length,
                      sd >= DETECTABLE_SD, False,
-                     f"positive share -{drop:.2f} for {length} weeks ({sd:.1f} sd pooled)")  # fmt: skip
+                     f"positive share -{drop:.2f} for {length} weeks ({sd:.1f} sd pooled)",
+                     evident)  # fmt: skip
         self._record(AlertKind.MASKED_DARK_SPOT, unit, first, length, False, False, "not scored")
 
     def harm_rise(self) -> None:
@@ -150,14 +156,16 @@ class _Planner:
         for w in range(first, first + length):
             unit.harm_factor[w] = factor
         mean = [unit.incidents * unit.size(w) * HARMFUL_SHARE for w in range(first, first + length)]
-        shift = sum((factor - 1.0) * m for m in mean)
-        spread = math.sqrt(sum(factor * m + (INCIDENT_CV * factor * m) ** 2 for m in mean))
-        sd = shift / spread
+        pooled = _pooled([((factor - 1.0) * m, factor * m + (INCIDENT_CV * factor * m) ** 2)
+                          for m in mean])  # fmt: skip
+        sd = pooled[-1]
+        evident = _evident(pooled, first, DETECTABLE_SD)
         text = f"harmful incidents x{factor:.1f} for {length} weeks ({sd:.1f} sd pooled)"
-        self._record(AlertKind.SAFETY_SIGNAL, unit, first, length, sd >= DETECTABLE_SD, False, text)
+        self._record(AlertKind.SAFETY_SIGNAL, unit, first, length, sd >= DETECTABLE_SD, False,
+                     text, evident)  # fmt: skip
         if self._met(unit, first, length):
             self._record(AlertKind.TARGET_EXPERIENCE_DIVERGENCE, unit, first, length,
-                         sd >= DETECTABLE_SD, False, text)  # fmt: skip
+                         sd >= DETECTABLE_SD, False, text, evident)  # fmt: skip
         self._record(AlertKind.MASKED_DARK_SPOT, unit, first, length, False, False, "not scored")
 
     def silence(self) -> None:
@@ -170,10 +178,11 @@ class _Planner:
         for w in range(first, first + length):
             unit.reporting[w] = kept
         mean = [unit.incidents * unit.size(w) for w in range(first, first + length)]
-        shortfall = sum((1.0 - kept) * m for m in mean)
-        sd = shortfall / math.sqrt(sum(m + (INCIDENT_CV * m) ** 2 for m in mean))
+        pooled = _pooled([((1.0 - kept) * m, m + (INCIDENT_CV * m) ** 2) for m in mean])
+        sd = pooled[-1]
         self._record(REPORTING_SILENCE, unit, first, length, sd >= SILENCE_DETECTABLE_SD, False,
-                     f"reports fall to {kept:.0%} for {length} weeks ({sd:.1f} sd short)")  # fmt: skip
+                     f"reports fall to {kept:.0%} for {length} weeks ({sd:.1f} sd short)",
+                     _evident(pooled, first, SILENCE_DETECTABLE_SD))  # fmt: skip
 
     def both_dip(self) -> None:
         length = self.rng.randint(4, 6)
@@ -220,3 +229,18 @@ class _Planner:
             shift += views * drop
             variance += views * shifted * (1.0 - shifted) + (views * between) ** 2
         return shift / math.sqrt(variance)
+
+
+def _pooled(weeks: list[tuple[float, float]]) -> list[float]:
+    """The pooled shift, in sd of the pooled count, over the first 1, 2, ... weeks of an
+    episode, from each week's (expected shift, variance)."""
+    pooled, shift, variance = [], 0.0, 0.0
+    for week_shift, week_variance in weeks:
+        shift += week_shift
+        variance += week_variance
+        pooled.append(shift / math.sqrt(variance))
+    return pooled
+
+
+def _evident(pooled: list[float], first: int, threshold: float) -> int | None:
+    return next((first + i for i, sd in enumerate(pooled) if sd >= threshold), None)

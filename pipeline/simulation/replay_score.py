@@ -7,7 +7,8 @@ An alert *matches* a truth record of its kind at its unit when their weeks overl
 
 - recall: detectable, non-decoy records matched by at least one alert;
 - delay: weeks from a matched record's first week to the `detected_in_window` of its earliest
-  matching alert (0: raised when the first bad week closed);
+  matching alert (0: raised when the first bad week closed); also counted from the week the
+  record became *evident* (`TruthEpisode.evident`: a sustained episode no single week shows);
 - decoy alerts: alerts matching a decoy record (the aim is none);
 - false alarms: alerts matching no record at all, per 100 *quiet* unit-weeks: weeks a unit is
   judged (from `judged_from`) outside every record of any kind (and its tolerance). Alerts during
@@ -86,6 +87,7 @@ class KindScore:
     detectable: int = 0
     detected: int = 0
     delays: list[int] = field(default_factory=list)
+    evident_delays: list[int] = field(default_factory=list)
     decoys: int = 0
     decoy_alerts: int = 0
     false_alarms: int = 0
@@ -95,6 +97,7 @@ class KindScore:
         self.detectable += other.detectable
         self.detected += other.detected
         self.delays.extend(other.delays)
+        self.evident_delays.extend(other.evident_delays)
         self.decoys += other.decoys
         self.decoy_alerts += other.decoy_alerts
         self.false_alarms += other.false_alarms
@@ -107,6 +110,12 @@ class KindScore:
     @property
     def median_delay(self) -> float | None:
         return statistics.median(self.delays) if self.delays else None
+
+    @property
+    def median_evident_delay(self) -> float | None:
+        """Median delay counted from the week the episode became evident (see
+        `TruthEpisode.evident`), else from its start."""
+        return statistics.median(self.evident_delays) if self.evident_delays else None
 
 
 @dataclass(slots=True)
@@ -147,6 +156,7 @@ class Score:
             "detectable_episodes": overall.detectable,
             "recall": overall.recall,
             "median_delay_windows": overall.median_delay,
+            "median_delay_from_evident_windows": overall.median_evident_delay,
             "false_alarms": overall.false_alarms,
             "quiet_unit_weeks": self.quiet_unit_weeks,
             "false_alarms_per_100_quiet_unit_weeks": self.false_alarms_per_100_quiet_unit_weeks,
@@ -178,6 +188,7 @@ def score(
         return (moment - start).days // 7
 
     spans = [(t, week(t.start), week(t.end) - 1) for t in truth]
+    evident = {id(t): week(t.evident) if t.evident is not None else None for t in truth}
     result = Score()
     matched: set[int] = set()
     for record, first, last in spans:
@@ -198,6 +209,8 @@ def score(
                 kind.detected += 1
                 detected = min(week(found[i].detected_in) for i in hits)
                 kind.delays.append(max(0, detected - first))
+                since = evident[id(record)]
+                kind.evident_delays.append(max(0, detected - (first if since is None else since)))
             else:
                 result.missed.append(record)
     for i, finding in enumerate(found):

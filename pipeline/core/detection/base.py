@@ -42,6 +42,8 @@ class DetectionConfig:
       S reaches the limit, then restarting from 0. A reference of 0.5 is tuned to shifts of
       about one predictive sd a week; the limit sets the in-control run length (see
       docs/detection.md). `cusum_limit` 0 turns it off.
+    - `silence_limit`: the CUSUM limit (a log-likelihood ratio) of `reporting_silence`
+      (incident reports per activity falling while activity holds; `detection.silence`).
     - `cusum_hold_windows`: a window inside an open CUSUM excursion joins the baseline only
       once the excursion ends or it is this many windows old.
     - `max_gap_windows`: windows without the condition tolerated inside one episode.
@@ -64,6 +66,7 @@ class DetectionConfig:
     cusum_reference: float = 0.5
     cusum_limit: float = 7.0
     cusum_hold_windows: int = 8
+    silence_limit: float = 8.0
     max_gap_windows: int = 0
     peer_sigma: float = 3.0
     min_reference_count: int = 5

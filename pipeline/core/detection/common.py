@@ -41,9 +41,7 @@ def measure_columns(
     )
 
 
-def common_offsets(
-    units: Mapping[str, UnitFigures], config: DetectionConfig
-) -> dict[str, Offsets]:
+def common_offsets(units: Mapping[str, UnitFigures], config: DetectionConfig) -> dict[str, Offsets]:
     """Per unit and measure, aligned with the unit's windows: the median z of the other units
     judged in the same window (0.0 where fewer than `MIN_OTHERS` were)."""
     rules: Rules = config.shewhart_rules

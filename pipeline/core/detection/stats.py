@@ -90,9 +90,9 @@ class Trace:
     index of the window whose closing flagged this one (-1: never); a run flags all its windows
     when its last one closes. `rule` names the rule ("" when not flagged): a run rule, or
     `cusum` for the accumulated-evidence detector, which flags the latest unbroken stretch of
-    windows whose z was above its reference when it signals. `cusum` is the one-sided CUSUM statistic at each judged
-    window's close (NaN when not judged or the detector is off); after a signal (the statistic
-    at or beyond the limit) it restarts from 0.
+    windows whose z was above its reference when it signals. `cusum` is the one-sided CUSUM
+    statistic at each judged window's close (NaN when not judged or the detector is off);
+    after a signal (the statistic at or beyond the limit) it restarts from 0.
     """
 
     z: list[float]
@@ -268,8 +268,9 @@ def monitor(
                 if statistic >= limit:
                     # The signal flags the latest unbroken stretch of windows above the
                     # reference: where the evidence came from, as one episode. Earlier windows
-                    # of a long excursion are not called out on such thin evidence.
-                    for member in reversed(excursion):
+                    # of a long excursion are not called out on such thin evidence, and where
+                    # a Shewhart rule already flagged this window the evidence is its own.
+                    for member in reversed(excursion if signalled[t] < 0 else ()):
                         level = reference + (offsets[member] if offsets is not None else 0.0)
                         if z[member] <= level:
                             break
@@ -328,6 +329,4 @@ def monitor(
                 pair_d2 -= d2
                 pair_inverse -= pair_i
                 pair_binomial -= pair_b
-    return Trace(
-        z, means, extras, trials, signalled, rule, cusum, entries, first_entry, end_entry
-    )
+    return Trace(z, means, extras, trials, signalled, rule, cusum, entries, first_entry, end_entry)

@@ -155,9 +155,15 @@ def measure_phrase(
     line_name, sigma = crossed_line(rule, config)
     usual = measure.value(predictive.mean, size)
     if rule == CUSUM:
-        return f"{observed_phrase(measure, index, per_activity)}, against a usual " + (
-            number(usual) if measure.measure is Measure.HARMFUL_INCIDENT_RATE else percent(usual)
-        ) + cusum_phrase(measure, index, config)
+        return (
+            f"{observed_phrase(measure, index, per_activity)}, against a usual "
+            + (
+                number(usual)
+                if measure.measure is Measure.HARMFUL_INCIDENT_RATE
+                else percent(usual)
+            )
+            + cusum_phrase(measure, index, config)
+        )
     limit = measure.value(predictive.highest_usual_count(sigma), size)
     if measure.measure is Measure.HARMFUL_INCIDENT_RATE:
         figures = f"{number(usual)} ({line_name or 'upper limit'} {number(limit)})"
