@@ -190,8 +190,14 @@ class _Planner:
         if picked is None:
             return
         unit, first = picked
-        for w in range(first, first + length):
+        # A monthly return averages its month: the dip covers whole months, so that every
+        # return the episode touches is missed.
+        missed = range(first, first + length)
+        if unit.monthly:
+            missed = range(max(0, first - 4), min(self.config.weeks, first + length + 4))
+        for w in missed:
             unit.attainment_shift[w] = -(max(unit.margin, 0.0) + 0.05)
+        for w in range(first, first + length):
             unit.feedback_shift[w] = -0.15
         self._record(AlertKind.TARGET_EXPERIENCE_DIVERGENCE, unit, first, length, False, True,
                      "target and experience dip together")  # fmt: skip
@@ -210,8 +216,10 @@ class _Planner:
         first = self.rng.randint(self.config.warmup_weeks + 4, self.config.weeks - length - 4)
         self.blocked = set(range(first - 3, first + length + 3))
         for unit in self.units:
-            for w in range(first, first + length):
+            margin = 4 if unit.monthly else 0  # whole months of returns missed, as in both_dip
+            for w in range(first - margin, min(self.config.weeks, first + length + margin)):
                 unit.attainment_shift[w] = -(max(unit.margin, 0.0) + 0.05)
+            for w in range(first, first + length):
                 unit.feedback_shift[w] = -0.10
             for kind in (AlertKind.TARGET_EXPERIENCE_DIVERGENCE, AlertKind.MASKED_DARK_SPOT):
                 self._record(kind, unit, first, length, False, True,

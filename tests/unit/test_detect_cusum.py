@@ -59,9 +59,7 @@ def test_quiet_units_raise_nothing_from_accumulated_evidence() -> None:
 
 def test_what_moves_every_unit_of_an_organisation_does_not_accumulate() -> None:
     """Every unit a little worse for ten weeks (winter pressure): no unit stands out."""
-    units = {
-        f"ward-{i}": sustained(40, 26, 10, 0.11, seed=i) for i in range(1, 7)
-    }
+    units = {f"ward-{i}": sustained(40, 26, 10, 0.11, seed=i) for i in range(1, 7)}
     alone = [f for s in units.values() for f in SHEWHART_ONLY.unit_findings(s)]
     together = DETECTOR.units_findings(units)
 
@@ -98,7 +96,9 @@ def reporting(
 def test_a_unit_that_stops_reporting_while_active_raises_a_reporting_silence() -> None:
     series = reporting(40, range(28, 34))
 
-    (silence,) = [f for f in DETECTOR.unit_findings(series) if f.kind is AlertKind.REPORTING_SILENCE]
+    (silence,) = [
+        f for f in DETECTOR.unit_findings(series) if f.kind is AlertKind.REPORTING_SILENCE
+    ]
     assert silence.first_window.start >= series[28].window.start
     assert "not an improvement" in silence.summary
     window = silence.evidence["windows"][-1]

@@ -2,7 +2,7 @@
 
 Each trust's events go through `Engine` exactly as `pipeline replay` sends them (batches of
 20,000 lines, then `finish`), and the alerts left standing are scored against the truth
-(`pipeline.simulation.replay_score`). Two families, written from different specifications:
+(`pipeline.simulation.score`). Two families, written from different specifications:
 
 - the project's simulator (`pipeline.simulation.trust`; 3 organisations × 6 units × 64 weeks),
   seeds 1 and 2: the CUSUM limits for experience and harm were tuned on this family;
@@ -25,7 +25,7 @@ from pipeline.core.detection import DetectionConfig
 from pipeline.simulation import SimulationConfig, simulate_trust
 from pipeline.simulation.family import FamilyConfig
 from pipeline.simulation.family_events import simulate_family
-from pipeline.simulation.replay_score import Score, replay, score
+from pipeline.simulation.score import Score, replay, score
 
 JUDGED_FROM = DetectionConfig().min_baseline_windows
 SIMULATOR_SEEDS = (1, 2)

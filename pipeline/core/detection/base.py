@@ -39,9 +39,10 @@ class DetectionConfig:
     - `cusum_reference`, `cusum_limit`: the accumulated-evidence detector, a one-sided CUSUM
       of each judged window's predictive z (the same exact z the rules read, so small and large
       weeks and overdispersion are allowed for): S = max(0, S + z - reference), signalling when
-      S reaches the limit, then restarting from 0. A reference of 0.5 is tuned to shifts of
-      about one predictive sd a week; the limit sets the in-control run length (see
-      docs/detection.md). `cusum_limit` 0 turns it off.
+      S reaches the limit, then restarting from 0. A reference of 1 is tuned to shifts of
+      about two predictive sd a week (a quarter of the 8 sd a week the single-window limit
+      needs); the limit 8 was chosen on the project's simulator for the false-alarm budget (see
+      docs/detection.md for the in-control run length). `cusum_limit` 0 turns it off.
     - `silence_limit`: the CUSUM limit (a log-likelihood ratio) of `reporting_silence`
       (incident reports per activity falling while activity holds; `detection.silence`).
     - `cusum_hold_windows`: a window inside an open CUSUM excursion joins the baseline only
@@ -63,8 +64,8 @@ class DetectionConfig:
     max_between_cv: float = 0.5
     limit_sigma: float = 4.0
     run_rules: tuple[tuple[int, float], ...] = ((2, 3.0), (3, 2.5))
-    cusum_reference: float = 0.5
-    cusum_limit: float = 7.0
+    cusum_reference: float = 1.0
+    cusum_limit: float = 8.0
     cusum_hold_windows: int = 8
     silence_limit: float = 8.0
     max_gap_windows: int = 0

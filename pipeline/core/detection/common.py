@@ -6,8 +6,9 @@ experience and harm together. A unit's own baseline lags behind such a movement 
 but accumulated evidence does: in simulation a CUSUM of the plain z raised ten times its
 nominal false alarms, nearly all in winter. The story the CUSUM is for is one unit drifting
 away from what it usually is *while the rest of its organisation does not*, so it accumulates
-the unit's z less the median z of the organisation's other units in the same window (their
-Shewhart-only monitors), when at least `MIN_OTHERS` of them were judged. The Shewhart rules
+the unit's z less the organisation's other units' level in the same window (the mean z of their
+Shewhart-only monitors, trimmed and shrunk: `_others_level`), when at least `MIN_OTHERS` of
+them were judged. The Shewhart rules
 still judge the plain z, so a large shift that hits every unit is still raised.
 """
 
@@ -27,6 +28,7 @@ MIN_OTHERS = 3
 Offsets = dict[Measure, list[float]]
 Z_LOW, Z_HIGH = CUSUM_Z_RANGE
 SHRINK = 2.0
+TRIM_FROM = 5
 
 
 def measure_columns(
@@ -42,7 +44,7 @@ def measure_columns(
 
 
 def common_offsets(units: Mapping[str, UnitFigures], config: DetectionConfig) -> dict[str, Offsets]:
-    """Per unit and measure, aligned with the unit's windows: the median z of the other units
+    """Per unit and measure, aligned with the unit's windows: the level of the other units
     judged in the same window (0.0 where fewer than `MIN_OTHERS` were)."""
     rules: Rules = config.shewhart_rules
     scores: dict[Measure, dict[Window, list[tuple[str, float]]]] = {m: {} for m in Measure}
@@ -55,16 +57,20 @@ def common_offsets(units: Mapping[str, UnitFigures], config: DetectionConfig) ->
     offsets: dict[str, Offsets] = {}
     for unit, figures in units.items():
         offsets[unit] = {
-            measure: [_others_median(scores[measure].get(w, ()), unit) for w in figures.windows]
+            measure: [_others_level(scores[measure].get(w, ()), unit) for w in figures.windows]
             for measure in Measure
         }
     return offsets
 
 
-def _others_median(judged: Sequence[tuple[str, float]], unit: str) -> float:
-    others = [min(max(z, Z_LOW), Z_HIGH) for name, z in judged if name != unit]
+def _others_level(judged: Sequence[tuple[str, float]], unit: str) -> float:
+    """The others' mean z, the highest and lowest left out once there are `TRIM_FROM` (another
+    unit's own episode must not mask this one's), shrunk towards 0 by `SHRINK` units."""
+    others = sorted(min(max(z, Z_LOW), Z_HIGH) for name, z in judged if name != unit)
     if len(others) < MIN_OTHERS:
         return 0.0
+    if len(others) >= TRIM_FROM:
+        others = others[1:-1]
     return math.fsum(others) / (len(others) + SHRINK)
 
 

@@ -144,6 +144,7 @@ def monitor(
     reference_relvar: Sequence[float] | None,
     rules: Rules,
     offsets: Sequence[float] | None = None,
+    resets: Sequence[bool] | None = None,
 ) -> Trace:
     """Judge each window's count against the unit's earlier windows.
 
@@ -152,7 +153,9 @@ def monitor(
     peer reference folded into m (None for an own-baseline monitor). A window signals when its z
     belongs to a run of `rules.runs` (see `Rules`), or when the CUSUM of z less `offsets[t]`
     (what moved the unit's whole organisation that window; `pipeline.core.detection.common`)
-    reaches `rules.cusum_limit`.
+    reaches `rules.cusum_limit`. Where `resets[t]` is True the CUSUM restarts at window t and
+    takes nothing from it (experience is only evidence of a divergence while the unit meets its
+    targets: weeks of a missed target must not be carried into the first met week).
     """
     # This loop runs for every window of every measure on every call, so it keeps its sums in
     # locals and its baseline in append-only lists with a moving head.
@@ -256,7 +259,10 @@ def monitor(
                 running = False
                 for *_, members in runs:
                     members.clear()
-            if cusum_on:
+            if cusum_on and resets is not None and resets[t]:
+                statistic = 0.0
+                excursion.clear()
+            elif cusum_on:
                 shifted = score - offsets[t] if offsets is not None else score
                 statistic += min(max(shifted, z_low), z_high) - reference
                 if statistic <= 0.0:

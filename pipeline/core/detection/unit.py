@@ -69,12 +69,23 @@ def unit_findings(
         return []
     figures = figures or unit_figures(series)
     rules = config.rules
+    # Experience counts towards a divergence only while targets are met, so its CUSUM restarts
+    # at a missed target; harm's does not (a safety signal is whatever the targets).
+    missed = [met is False for met in figures.targets_met]
     negative, positive, harm = (
         MeasureTrace(
             measure,
             counts,
             scales,
-            monitor(counts, scales, trials, None, rules, offsets[measure] if offsets else None),
+            monitor(
+                counts,
+                scales,
+                trials,
+                None,
+                rules,
+                offsets[measure] if offsets else None,
+                None if measure is Measure.HARMFUL_INCIDENT_RATE else missed,
+            ),
         )
         for measure, counts, scales, trials in measure_columns(figures)
     )
