@@ -3,8 +3,8 @@
 Each event goes to `<prefix>.<event_type>`, keyed `org_id/unit_id`, as the bytes its publisher
 wrote (already validated by the caller; never re-serialised). The producer is idempotent with
 `acks=all`, so a retried send is not written twice and one unit's events keep their order. The
-partition is chosen from the organisation alone (PARTITIONING_RULE), so one worker sees a whole
-organisation. Missing topics are created first.
+partition is chosen from the organisation alone (`pipeline.core.partitioning`), so one worker
+sees a whole organisation. Missing topics are created first.
 """
 
 from __future__ import annotations
@@ -20,25 +20,15 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
-from kafka.partitioner import Partitioner, murmur2
+from kafka.partitioner import Partitioner
 
 from pipeline.core.events import AnyEvent, EventType
+from pipeline.core.partitioning import partition_for
 from pipeline.errors import TransportError
+from pipeline.kafka_transport import check_access, describe, kafka_python_options
 from pipeline.settings import Settings
 
 log = logging.getLogger("pipeline.publisher")
-
-PARTITIONING_RULE = (
-    "Partition = (murmur2(UTF-8 org_id) & 0x7fffffff) mod the topic's partition count: Kafka's "
-    "default partitioner applied to the organisation code alone, not to the whole key, so all "
-    "units of one organisation share a partition and each unit's events stay in order. A "
-    "service with its own producer must choose the partition the same way."
-)
-
-
-def partition_for(org_id: str, partitions: int) -> int:
-    """The partition of an organisation's events (PARTITIONING_RULE)."""
-    return (int(murmur2(org_id.encode())) & 0x7FFFFFFF) % partitions
 
 
 class OrgPartitioner(Partitioner):  # type: ignore[misc]  # kafka-python has no type hints
@@ -93,11 +83,15 @@ class EventProducer:
         # kafka-python leaks a thread and sockets when its bootstrap fails, so first make sure
         # a broker answers at all
         _reach_any(servers, self.timeouts.connect_seconds, self._unreachable)
+        if settings.kafka_security_protocol != "PLAINTEXT":
+            # a refused login or certificate is named now, not after the clients' retries
+            check_access(settings, self.bootstrap, self.timeouts.connect_seconds)
         connect_ms = int(self.timeouts.connect_seconds * 1000)
         common: dict[str, Any] = {
             "bootstrap_servers": servers,
             "client_id": "pipeline-publish",
             "bootstrap_timeout_ms": connect_ms,
+            **kafka_python_options(settings),
         }
         try:
             self._create_missing_topics(common)
@@ -174,7 +168,8 @@ class EventProducer:
     def _unreachable(self, exc: Exception) -> TransportError:
         return TransportError(
             f"cannot reach Kafka at {self.bootstrap} within {self.timeouts.connect_seconds:g} s "
-            f"({exc}); is the broker running? (PIPELINE_KAFKA_BOOTSTRAP or --bootstrap)"
+            f"over {describe(self._settings)} ({exc}); is the broker running? "
+            "(PIPELINE_KAFKA_BOOTSTRAP or --bootstrap)"
         )
 
 

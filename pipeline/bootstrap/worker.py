@@ -11,24 +11,30 @@ from datetime import timedelta
 from pipeline.adapters import alertmanager
 from pipeline.adapters.alert_topic import KafkaRoute
 from pipeline.adapters.alertmanager import AlertmanagerRoute
+from pipeline.adapters.clickhouse.worker_sink import WorkerSink
 from pipeline.adapters.metrics import PipelineMetrics
-from pipeline.adapters.worker_sink import WorkerSink
 from pipeline.bootstrap.embedded import engine_config, pseudonymisation_key
 from pipeline.core.engine import Engine
+from pipeline.kafka_transport import check_access
 from pipeline.runtime.batching import BatchStep, RetryPolicy
 from pipeline.runtime.worker import WorkerRuntime
 from pipeline.settings import Settings, load_settings
 
+KAFKA_LOGIN_TIMEOUT_SECONDS = 30.0
 __all__ = ["build_alertmanager_route", "build_worker", "load_settings", "open_worker_sink"]
 
 
-def open_worker_sink(settings: Settings, dsn: str | None = None) -> WorkerSink:
-    """The worker's migrated sink: the shared sink plus the alert delivery outbox."""
-    sink = WorkerSink(
+def open_worker_sink(
+    settings: Settings, dsn: str | None = None, sink_type: type[WorkerSink] = WorkerSink
+) -> WorkerSink:
+    """The worker's migrated sink: the shared sink plus the alert delivery outbox.
+
+    `sink_type` lets a test put a fake around the real sink (tests/support/faults.py)."""
+    sink = sink_type(
         settings.resolved_clickhouse_dsn(dsn),
         settings.clickhouse_database,
         settings.window.value,
-        outage_file=settings.worker_fault_sink_outage_file,
+        ca_file=settings.clickhouse_ca_file,
     )
     try:
         sink.migrate()
@@ -45,23 +51,36 @@ def build_alertmanager_route(
     if not settings.alertmanager_url:
         return None
     return alertmanager.AlertmanagerRoute(
-        alertmanager.AlertmanagerClient(settings.alertmanager_url),
+        alertmanager.AlertmanagerClient(
+            settings.alertmanager_url,
+            auth=alertmanager.AlertmanagerAuth(
+                username=settings.alertmanager_username,
+                password=settings.alertmanager_password,
+                bearer_token=settings.alertmanager_bearer_token,
+            ),
+            ca_file=settings.alertmanager_ca_file,
+        ),
         resend=timedelta(seconds=settings.alertmanager_resend_seconds),
         retry_max=settings.sink_retry_max_seconds,
         on_failure=lambda exc: metrics.routing_failed(alertmanager.ROUTE),
     )
 
 
-def build_worker(settings: Settings, dsn: str | None = None) -> tuple[WorkerRuntime, WorkerSink]:
+def build_worker(
+    settings: Settings, dsn: str | None = None, sink_type: type[WorkerSink] = WorkerSink
+) -> tuple[WorkerRuntime, WorkerSink]:
     """The Kafka worker: refuses (ConfigError) without PIPELINE_PSEUDONYMISATION_KEY.
 
     Its engine is built exactly as the embedded runner's (`engine_config`), so the two
     runtimes differ only in transport.
     """
     key = pseudonymisation_key(settings, required=True)
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        # faust would retry a refused login for ever, logging lost connections: name it now
+        check_access(settings, settings.kafka_bootstrap, KAFKA_LOGIN_TIMEOUT_SECONDS)
     config = engine_config(settings)
     metrics = PipelineMetrics()
-    sink = open_worker_sink(settings, dsn)
+    sink = open_worker_sink(settings, dsn, sink_type)
     alertmanager_route = build_alertmanager_route(settings, metrics)
     retry = RetryPolicy(
         initial=settings.worker_sink_retry_initial_seconds,
@@ -70,7 +89,7 @@ def build_worker(settings: Settings, dsn: str | None = None) -> tuple[WorkerRunt
 
     def step(kafka: KafkaRoute, on_outage: Callable[[bool], None]) -> BatchStep:
         return BatchStep(
-            lambda: Engine(config, key.secret),
+            lambda: Engine(config, key.keys),
             sink,
             metrics=metrics,
             kafka=kafka,

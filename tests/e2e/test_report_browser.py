@@ -26,8 +26,8 @@ import pytest
 
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.cli.demo import run_demo
-from pipeline.report.build import build_report
-from tests.unit.test_report_data import fill_store
+from pipeline.report import build_report
+from tests.support.report_data import fill_store
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from datetime import timedelta
 
 import pytest
 
@@ -18,70 +16,9 @@ from pipeline.adapters.alertmanager import (
     alert_payload,
     alertname,
 )
-from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity
+from pipeline.core.alerts import AlertStatus, Severity
 from pipeline.errors import AlertRoutingError
-
-T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
-
-
-def alert(
-    status: AlertStatus = AlertStatus.OPEN,
-    detected_at: datetime = T0,
-    alert_id: str = "tar-0001",
-    severity: Severity = Severity.MEDIUM,
-) -> Alert:
-    return Alert(
-        alert_id=alert_id,
-        kind=AlertKind.TARGET_EXPERIENCE_DIVERGENCE,
-        org_id="RXA",
-        unit_id="ED",
-        window_start=datetime(2024, 4, 1, tzinfo=UTC),
-        window_end=datetime(2024, 4, 15, tzinfo=UTC),
-        severity=severity,
-        summary="ED met its 4-hour target but patients rated it worse.",
-        evidence={"negative_share": 0.31, "limit": 0.12, "responses": 48},
-        detected_at=detected_at,
-        status=status,
-    )
-
-
-class FakeAlertmanager:
-    """Records every POST /api/v2/alerts body; answers 503 while `failures` > 0."""
-
-    def __init__(self) -> None:
-        self.posts: list[list[dict[str, Any]]] = []
-        self.failures = 0
-        self.paths: list[str] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                owner.paths.append(self.path)
-                if owner.failures > 0:
-                    owner.failures -= 1
-                    self.send_response(503)
-                    self.end_headers()
-                    self.wfile.write(b"busy")
-                    return
-                owner.posts.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+from tests.support.alerts import T0, FakeAlertmanager, alert
 
 
 @pytest.fixture
@@ -242,3 +179,38 @@ def test_alerts_of_organisations_no_longer_owned_are_no_longer_posted(
     assert route.pending() == 1
     assert route.flush()
     assert [e["labels"]["alert_id"] for e in am.posts[0]] == ["tar-0001"]
+
+
+def test_basic_auth_and_bearer_tokens_are_sent_from_settings_never_logged(
+    am: FakeAlertmanager, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pydantic import SecretStr
+
+    from pipeline.adapters.alertmanager import AlertmanagerAuth
+
+    basic = AlertmanagerAuth(username="oncall", password=SecretStr("Am-basic-Secret1"))
+    AlertmanagerClient(am.url, auth=basic).post([])
+    token = AlertmanagerAuth(bearer_token=SecretStr("Am-bearer-Secret2"))
+    AlertmanagerClient(am.url, auth=token).post([])
+    AlertmanagerClient(am.url).post([])
+    assert am.authorizations == [
+        "Basic " + base64.b64encode(b"oncall:Am-basic-Secret1").decode(),
+        "Bearer Am-bearer-Secret2",
+        None,
+    ]
+    am.failures = 2  # retried failures are logged: with the URL, never the credentials
+    route = AlertmanagerRoute(
+        AlertmanagerClient(am.url, auth=basic), resend=timedelta(seconds=30), retry_initial=0.05
+    )
+    with caplog.at_level("WARNING", logger="pipeline.alertmanager"):
+        route.submit([alert()])
+        route.start()
+        try:
+            wait_until(lambda: route.posts >= 1)
+        finally:
+            route.stop()
+    assert route.failures == 2
+    logged = caplog.text
+    assert "Alertmanager answered 503" in logged
+    for secret in ("Am-basic-Secret1", base64.b64encode(b"oncall:Am-basic-Secret1").decode()):
+        assert secret not in logged

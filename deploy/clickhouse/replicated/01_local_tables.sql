@@ -1,5 +1,5 @@
 -- The pipeline's tables for a ClickHouse cluster: the local (per-shard, replicated) half.
--- The same columns, sorting keys, partitions and retention as schemas/clickhouse/0001-0004
+-- The same columns, sorting keys, partitions and retention as pipeline/adapters/clickhouse/migrations/0001-0004
 -- (tests/unit/test_deploy_clickhouse.py checks they stay the same); README.md beside this file
 -- explains the layout. Run once, as an admin, on any node:
 --   clickhouse-client --multiquery < 01_local_tables.sql
@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS quality.incident_reports_local ON CLUSTER '{cluster}'
     harm LowCardinality(String),
     reporter_role String,
     patient_pseudonym String,
+    patient_key_id LowCardinality(String) DEFAULT if(position(patient_pseudonym, ':') = 9, substring(patient_pseudonym, 1, 8), ''),
     description_redacted String,
     free_text_chars UInt32,
     nhs_numbers_redacted UInt16,
@@ -130,8 +131,8 @@ CREATE TABLE IF NOT EXISTS quality.unit_windows_local ON CLUSTER '{cluster}'
     org_id LowCardinality(String),
     unit_id LowCardinality(String),
     window_kind LowCardinality(String),
-    window_start DateTime('UTC'),
-    window_end DateTime('UTC'),
+    window_start DateTime64(6, 'UTC'),
+    window_end DateTime64(6, 'UTC'),
     fft_counts Array(UInt32),
     fft_responses UInt32,
     fft_positive UInt32,

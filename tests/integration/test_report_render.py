@@ -10,13 +10,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.adapters.clickhouse import ClickHouseSink
-from pipeline.report import sections_alerts
-from pipeline.report.build import build_report, build_view
+from pipeline.report import build_report, sections_alerts
+from pipeline.report.build import build_view
 from pipeline.report.queries import load_report_data
 from pipeline.report.render import render_report
-from tests.unit.test_report_data import filled_sink
 
-__all__ = ["filled_sink"]
 GENERATED = datetime(2025, 4, 2, 8, 0, tzinfo=UTC)
 VOID = {"meta", "br", "input", "img", "link", "hr"}
 

@@ -1,6 +1,11 @@
 """ClickHouse through clickhouse-connect: migrations, idempotent batched inserts, queries.
 
-One code path for the embedded engine (`chdb:///path`, in-process) and a server (`http://…`).
+The migrations are package data: `migrations/NNNN_name.sql` beside this file, read with
+importlib.resources, so every kind of install (editable, wheel, `pip install --target`) finds
+the same files.
+
+One code path for the embedded engine (`chdb:///path`, in-process) and a server (`http://…`,
+or `https://…`: TLS with the server's certificate verified, against `ca_file` when given).
 Every insert is JSONEachRow with a deduplication token derived from its exact bytes, into tables
 that honour tokens and are keyed for replacement, so a retried or replayed batch adds nothing.
 """
@@ -8,19 +13,25 @@ that honour tokens and are keyed for replacement, so a retried or replayed batch
 from __future__ import annotations
 
 import hashlib
-import sys
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from pipeline.adapters.clickhouse_rows import (
-    EVENT_TABLES,
+from pipeline.adapters.clickhouse.partitions import (
+    PartitionOf,
+    partition_function,
+    split_by_partition,
+)
+from pipeline.adapters.clickhouse.rows import (
     alert_from_row,
     alert_row,
     event_row,
@@ -30,12 +41,11 @@ from pipeline.adapters.clickhouse_rows import (
 )
 from pipeline.core.alerts import Alert
 from pipeline.core.engine import BatchResult
-from pipeline.errors import SinkError, SinkUnavailable
+from pipeline.core.stored import EVENT_TABLES
+from pipeline.endpoints import ClickHouseDsn
+from pipeline.errors import ConfigError, SinkError, SinkUnavailable
 
-_SOURCE_MIGRATIONS = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse"
-_INSTALLED_MIGRATIONS = Path(sys.prefix) / "share" / "quality-pipeline" / "clickhouse"
-# A source checkout (editable install) reads its own files; a wheel ships them as data files.
-MIGRATIONS_DIR = _SOURCE_MIGRATIONS if _SOURCE_MIGRATIONS.is_dir() else _INSTALLED_MIGRATIONS
+_MIGRATION_NAME = re.compile(r"[0-9]{4}_[A-Za-z0-9_]+\.sql")
 _INSERT_SETTINGS = {"date_time_input_format": "best_effort", "async_insert": 0}
 
 
@@ -46,32 +56,65 @@ class Migration:
     statements: tuple[str, ...]
 
 
-def load_migrations(directory: Path | None = None) -> list[Migration]:
-    """Ordered DDL files `NNNN_name.sql`; statements split on `;` at line ends."""
-    folder = directory or MIGRATIONS_DIR
+def migrations_folder() -> Traversable:
+    """The package's `migrations/` folder (package data)."""
+    return resources.files(__name__).joinpath("migrations")
+
+
+def load_migrations(folder: Traversable | None = None) -> list[Migration]:
+    """Ordered DDL files `NNNN_name.sql`; statements split on `;` at line ends.
+
+    Raises ConfigError when the folder holds none: an install without its migrations must not
+    pass for one whose schema is current.
+    """
+    folder = folder or migrations_folder()
+    found = (
+        sorted(
+            (entry for entry in folder.iterdir() if _MIGRATION_NAME.fullmatch(entry.name)),
+            key=lambda entry: entry.name,
+        )
+        if folder.is_dir()
+        else []
+    )
+    if not found:
+        raise ConfigError(f"no ClickHouse migrations found in {folder}: the install is incomplete")
     migrations = []
-    for path in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+    for entry in found:
         text = "\n".join(
-            line for line in path.read_text().splitlines() if not line.lstrip().startswith("--")
+            line
+            for line in entry.read_text(encoding="utf-8").splitlines()
+            if not line.lstrip().startswith("--")
         )
         statements = tuple(s.strip() for s in text.split(";\n") if s.strip().rstrip(";"))
-        migrations.append(Migration(int(path.name[:4]), path.stem, statements))
+        migrations.append(
+            Migration(int(entry.name[:4]), entry.name.removesuffix(".sql"), statements)
+        )
     return migrations
 
 
 class ClickHouseSink:
     """The pipeline's storage. Not thread-safe; one per runtime."""
 
-    def __init__(self, dsn: str, database: str, window_kind: str) -> None:
-        self.dsn = dsn
+    def __init__(
+        self,
+        dsn: ClickHouseDsn | str,
+        database: str,
+        window_kind: str,
+        *,
+        ca_file: Path | None = None,
+    ) -> None:
+        self.dsn = dsn if isinstance(dsn, ClickHouseDsn) else ClickHouseDsn.parse(dsn)
         self.database = database
         self.window_kind = window_kind
-        if dsn.startswith("chdb://"):
-            Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
+        self._partition_keys: dict[str, str] | None = None  # table -> partition key, once read
+        if self.dsn.embedded:
+            Path(self.dsn.path).mkdir(parents=True, exist_ok=True)
         try:
-            self._client = clickhouse_connect.get_client(dsn=dsn)
+            self._client = clickhouse_connect.get_client(**client_arguments(self.dsn, ca_file))
         except Exception as exc:  # the driver raises several unrelated types on connect
-            raise SinkUnavailable(f"cannot connect to ClickHouse at {_safe(dsn)}: {exc}") from exc
+            raise SinkUnavailable(
+                f"cannot connect to ClickHouse at {self.dsn}: {_without(exc, self.dsn)}"
+            ) from exc
 
     def close(self) -> None:
         self._client.close()
@@ -96,6 +139,7 @@ class ClickHouseSink:
                 f"({migration.version}, '{migration.name}')"
             )
             applied.append(migration.name)
+        self._partition_keys = None  # tables may have been created or rebuilt
         return applied
 
     def write(self, result: BatchResult, received_at: datetime, token: str = "") -> None:
@@ -118,7 +162,25 @@ class ClickHouseSink:
                 self.insert_rows(table, rows, token)
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
-        """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes."""
+        """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes.
+
+        Rows spread over more partitions than one insert may touch are sent in several inserts
+        (`pipeline.adapters.clickhouse.partitions`), each deduplicated on its own bytes.
+        """
+        for chunk in split_by_partition(rows, self._partition_of(table)):
+            self._insert_chunk(table, chunk, token)
+
+    def _partition_of(self, table: str) -> PartitionOf | None:
+        if self._partition_keys is None:
+            rows = self.query_dicts(
+                "SELECT name, partition_key FROM system.tables WHERE database = {db:String}",
+                {"db": self.database},
+            )
+            self._partition_keys = {str(r["name"]): str(r["partition_key"]) for r in rows}
+        key = self._partition_keys.get(table) or self._partition_keys.get(f"{table}_local", "")
+        return partition_function(key)
+
+    def _insert_chunk(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
         body = json_each_row(rows)
         digest = hashlib.sha256(body).hexdigest()[:24]
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": f"{token}|{table}|{digest}"}
@@ -180,6 +242,10 @@ class ClickHouseSink:
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
+    def command(self, sql: str) -> None:
+        """Run a statement that returns nothing (DDL, OPTIMIZE)."""
+        self._command(sql)
+
     def _scalar(self, sql: str) -> int:
         rows = self._rows(sql)
         return int(rows[0][0]) if rows else 0
@@ -206,9 +272,30 @@ def _classify(exc: ClickHouseError, what: str) -> SinkError:
     return kind(f"ClickHouse {what} failed: {text.splitlines()[0][:300]}")
 
 
-def _safe(dsn: str) -> str:
-    """The DSN without its password, for messages and logs."""
-    if "@" in dsn and "://" in dsn:
-        scheme, rest = dsn.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return dsn
+def client_arguments(dsn: ClickHouseDsn, ca_file: Path | None = None) -> dict[str, Any]:
+    """clickhouse-connect's arguments for `dsn`, spelled out (never its `dsn=`, which would
+    ignore the https scheme and read TLS options from the query)."""
+    if dsn.embedded:
+        return {"interface": "chdb", "path": dsn.path}
+    arguments: dict[str, Any] = {
+        "interface": dsn.scheme,
+        "host": dsn.host,
+        "port": dsn.port,
+        "username": dsn.username or None,
+        "password": dsn.password.get_secret_value() if dsn.password is not None else "",
+        "database": dsn.database or None,
+        "generic_args": dict(dsn.options) or None,
+    }
+    if dsn.secure:
+        arguments |= {"secure": True, "verify": True}
+        if ca_file is not None:
+            arguments["ca_cert"] = str(ca_file)
+    return arguments
+
+
+def _without(exc: BaseException, dsn: ClickHouseDsn) -> str:
+    """The driver's message, with the password taken out should it ever appear there."""
+    text = str(exc)
+    if dsn.password is not None and (secret := dsn.password.get_secret_value()):
+        text = text.replace(secret, "***")
+    return text
