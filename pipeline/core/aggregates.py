@@ -158,6 +158,20 @@ class UnitWindowState:
         self.incidents_by_category[CATEGORY_ORDER.index(category)] += 1
         self._changed()
 
+    def remove_incident(self, harm: Harm, category: IncidentCategory) -> None:
+        """Retract an incident a later revision of the same report superseded.
+
+        `contributions` does not grow: it counts the events seen for this window, so the same
+        set of events gives the same row whatever order the revisions came in.
+        """
+        self.incidents_by_harm[HARM_ORDER.index(harm)] -= 1
+        self.incidents_by_category[CATEGORY_ORDER.index(category)] -= 1
+        self._snapshot = None
+
+    def count_superseded(self) -> None:
+        """An incident revision that arrived already superseded: seen, but not counted."""
+        self._changed()
+
     def _changed(self) -> None:
         self.contributions += 1
         self._snapshot = None

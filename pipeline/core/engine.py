@@ -29,6 +29,8 @@ from pipeline.core.events import (
     TargetMetric,
 )
 from pipeline.core.judge import AlertBook, FindingSource
+from pipeline.core.learning import ResponseRecord
+from pipeline.core.revisions import IncidentRevision, IncidentRevisions
 from pipeline.core.stored import FreeTextPolicy, StoredEvent, to_stored
 from pipeline.core.windows import Watermark, Window, WindowKind, window_of, windows_between
 
@@ -78,6 +80,8 @@ class Engine:
         self._watermark = Watermark(config.allowed_lateness)
         self._book = AlertBook(detector or Detector(config.detection))
         self._judged_until: dict[UnitKey, datetime] = {}
+        self._revisions = IncidentRevisions()
+        self._retracted: list[tuple[UnitKey, Window]] = []  # by the event being admitted
 
     @property
     def watermark(self) -> datetime | None:
@@ -87,6 +91,10 @@ class Engine:
     def alerts(self) -> list[Alert]:
         """The latest version of every alert raised so far (withdrawn ones included)."""
         return self._book.latest()
+
+    def unmatched_responses(self) -> list[ResponseRecord]:
+        """Responses naming no alert raised for their organisation and unit (so far)."""
+        return self._book.unmatched_responses()
 
     def closed_series(self) -> dict[UnitKey, list[UnitWindowAggregate]]:
         """Every unit's closed windows in time order: what detection judges."""
@@ -119,6 +127,7 @@ class Engine:
         result = BatchResult()
         touched: dict[tuple[UnitKey, Window], None] = {}
         late_units: set[UnitKey] = set()
+        answered: set[UnitKey] = set()
         for message in messages:
             result.read += 1
             outcome = decode(message.value)
@@ -131,8 +140,14 @@ class Engine:
                 continue
             windows, late = admitted
             unit = (outcome.org_id, outcome.unit_id)
+            if isinstance(outcome, AlertResponse):
+                answered.add(unit)
             for window in windows:
                 touched[(unit, window)] = None
+            for retracted_unit, window in self._retracted:
+                touched[(retracted_unit, window)] = None
+                if self._watermark.is_closed(window):
+                    late_units.add(retracted_unit)
             if late:
                 result.late += 1
                 late_units.add(unit)
@@ -147,7 +162,8 @@ class Engine:
                 )
             )
         result.windows = [self._units[unit][window].snapshot() for unit, window in touched]
-        result.alerts = self._judge(late_units | self._newly_closed(), now)
+        answered &= self._units.keys()  # a unit with no data has no alert to answer
+        result.alerts = self._judge(late_units | answered | self._newly_closed(), now)
         return result
 
     def finish(self, now: datetime) -> BatchResult:
@@ -161,7 +177,9 @@ class Engine:
         if event_id in self._seen:
             return None
         self._seen.add(event_id)
+        self._retracted = []
         if isinstance(event, AlertResponse):
+            self._book.responses.add(event)
             self._watermark.observe(event.occurred_at)
             return (), False
         unit_windows = self._units.setdefault((event.org_id, event.unit_id), {})
@@ -175,9 +193,35 @@ class Engine:
             state = unit_windows.get(window)
             if state is None:
                 state = unit_windows[window] = UnitWindowState(event.org_id, event.unit_id, window)
-            _apply(state, event)
+            if isinstance(event, IncidentReport) and event.report_ref is not None:
+                self._apply_revision(event, window, state)
+            else:
+                _apply(state, event)
         self._watermark.observe(event.occurred_at)
         return windows, late
+
+    def _apply_revision(
+        self, event: IncidentReport, window: Window, state: UnitWindowState
+    ) -> None:
+        """Count `event` only if it is its report's highest revision, retracting the one it
+        supersedes (whatever unit or window that one counted in)."""
+        counted = IncidentRevision(
+            event.event_id.int,
+            event.revision,
+            (event.org_id, event.unit_id),
+            window,
+            event.harm,
+            event.category,
+        )
+        superseded = self._revisions.offer(event.org_id, event.report_ref or "", counted)
+        if superseded is counted:
+            state.count_superseded()
+            return
+        state.add_incident(event.harm, event.category)
+        if superseded is not None:
+            old = self._units[superseded.unit][superseded.window]
+            old.remove_incident(superseded.harm, superseded.category)
+            self._retracted.append((superseded.unit, superseded.window))
 
     def _closed_until(self, unit: UnitKey) -> datetime | None:
         closed = [w.end for w in self._units[unit] if self._watermark.is_closed(w)]

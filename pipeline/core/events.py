@@ -116,6 +116,7 @@ Source = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 ShortLabel = Annotated[str, StringConstraints(max_length=64)]
 FreeText = Annotated[str, StringConstraints(max_length=FREE_TEXT_MAX_CHARS)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
+ReportRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
 
 
 class _Event(BaseModel):
@@ -144,6 +145,10 @@ class IncidentReport(_Event):
     reporter_role: ShortLabel | None = None
     description: FreeText | None = None
     patient_ref: ShortLabel | None = None
+    report_ref: ReportRef | None = None
+    """The incident's reference in the local risk system (contract v1.1): for one organisation
+    and `report_ref`, only the highest `revision` counts."""
+    revision: Annotated[int, Field(ge=1)] = 1
 
 
 class TargetMetric(_Event):
@@ -185,6 +190,8 @@ class AlertResponse(_Event):
     response: ResponseKind
     responder_role: ShortLabel | None = None
     note: FreeText | None = None
+    owner: ShortLabel | None = None
+    due_by: Timestamp | None = None
 
 
 Event = Annotated[
