@@ -28,7 +28,7 @@ from pipeline.adapters.clickhouse_rows import (
     rejection_row,
     window_row,
 )
-from pipeline.core.alerts import Alert
+from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.engine import BatchResult
 from pipeline.errors import SinkError, SinkUnavailable
 
@@ -36,6 +36,13 @@ _SOURCE_MIGRATIONS = Path(__file__).resolve().parents[2] / "schemas" / "clickhou
 _INSTALLED_MIGRATIONS = Path(sys.prefix) / "share" / "quality-pipeline" / "clickhouse"
 # A source checkout (editable install) reads its own files; a wheel ships them as data files.
 MIGRATIONS_DIR = _SOURCE_MIGRATIONS if _SOURCE_MIGRATIONS.is_dir() else _INSTALLED_MIGRATIONS
+UNMATCHED_RESPONSES_SQL = (
+    # The learning loop's rule (pipeline.core.learning): a response matches an alert with its
+    # id raised for the same organisation and unit, whenever either arrived.
+    "SELECT uniqExact(event_id) FROM {db}.alert_responses "
+    "WHERE (alert_id, org_id, unit_id) NOT IN "
+    "(SELECT alert_id, org_id, unit_id FROM {db}.alerts FINAL)"
+)
 _INSERT_SETTINGS = {"date_time_input_format": "best_effort", "async_insert": 0}
 
 
@@ -142,12 +149,19 @@ class ClickHouseSink:
             event_type.value: self._scalar(f"SELECT uniqExact(event_id) FROM {db}.{table}")
             for event_type, table in EVENT_TABLES.items()
         }
+        by_status = dict.fromkeys((s.value for s in AlertStatus), 0)
+        for row in self.query_dicts(
+            f"SELECT status, count() AS n FROM {db}.alerts FINAL GROUP BY status"
+        ):
+            by_status[str(row["status"])] = int(row["n"])
         return {
             "events": events,
             "rejected": self._scalar(f"SELECT uniqExact(rejection_id) FROM {db}.rejected_events"),
             "alerts": self._scalar(
                 f"SELECT count() FROM {db}.alerts FINAL WHERE status != 'withdrawn'"
             ),
+            "alerts_by_status": by_status,
+            "unmatched_responses": self._scalar(UNMATCHED_RESPONSES_SQL.format(db=db)),
         }
 
     def stored_payloads(self, batch_rows: int = 50_000) -> Iterator[bytes]:

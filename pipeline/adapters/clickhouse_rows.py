@@ -64,6 +64,8 @@ def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
             "reporter_role": e.reporter_role or "",
             "patient_pseudonym": e.patient_ref or "",
             "description_redacted": e.description or "",
+            "report_ref": e.report_ref or "",
+            "revision": e.revision,
         }
     elif isinstance(e, TargetMetric):
         row |= {
@@ -88,6 +90,8 @@ def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
             "response": e.response.value,
             "responder_role": e.responder_role or "",
             "note_redacted": e.note or "",
+            "owner": e.owner or "",
+            "due_by": e.due_by,
         }
     return EVENT_TABLES[e.event_type], row
 

@@ -26,7 +26,9 @@ CREATE TABLE IF NOT EXISTS quality.incident_reports_local ON CLUSTER '{cluster}'
     late UInt8,
     origin String,
     payload String CODEC(ZSTD(3)),
-    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    report_ref String DEFAULT '',
+    revision UInt32 DEFAULT 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/incident_reports', '{replica}')
 PARTITION BY toYYYYMM(occurred_at)
@@ -101,7 +103,9 @@ CREATE TABLE IF NOT EXISTS quality.alert_responses_local ON CLUSTER '{cluster}'
     late UInt8,
     origin String,
     payload String CODEC(ZSTD(3)),
-    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    owner String DEFAULT '',
+    due_by Nullable(DateTime64(6, 'UTC'))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/alert_responses', '{replica}')
 ORDER BY (alert_id, event_id)
