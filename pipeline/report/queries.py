@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -58,13 +59,16 @@ def load_report_data(store: ReadableStore, window_kind: str | None = None) -> Re
     kind = window_kind or _main_window_kind(store)
     reports = load_target_reports(store)
     directions = {(r.org_id, r.unit_id, r.metric): r.higher_is_better for r in reports}
+    alerts = load_alerts(store)
+    matched, unmatched = match_responses(load_responses(store), alerts)
     return ReportData(
         window_kind=kind,
         windows=tuple(load_windows(store, kind, directions)),
         target_reports=tuple(reports),
-        alerts=tuple(load_alerts(store)),
+        alerts=tuple(replace(a, responses=tuple(matched.get(a.alert_id, ()))) for a in alerts),
         counts=load_counts(store),
         data_end=load_data_end(store),
+        unmatched_responses=tuple(unmatched),
     )
 
 
@@ -181,7 +185,6 @@ def load_alerts(store: ReadableStore) -> list[AlertRecord]:
             f"FROM {db}.alert_history GROUP BY alert_id"
         )
     }
-    responses = load_responses(store)
     alerts = []
     for row in store.query_dicts(
         "SELECT alert_id, kind, org_id, unit_id, window_start, window_end, severity, status, "
@@ -206,29 +209,49 @@ def load_alerts(store: ReadableStore) -> list[AlertRecord]:
                 detected_at=detected,
                 first_detected_at=first,
                 versions=versions,
-                responses=tuple(responses.get(alert_id, ())),
+                responses=(),
             )
         )
     return alerts
 
 
-def load_responses(store: ReadableStore) -> dict[str, list[ResponseRecord]]:
-    """Each alert's responses in the order they were given (distinct events only)."""
+def load_responses(store: ReadableStore) -> list[ResponseRecord]:
+    """Every response in the order given (distinct events only); never the note's text."""
     rows = store.query_dicts(
-        "SELECT alert_id, response, responder_role, note_redacted, occurred_at "
-        f"FROM {store.database}.alert_responses FINAL ORDER BY alert_id, occurred_at, event_id"
+        "SELECT alert_id, org_id, unit_id, response, responder_role, free_text_chars, "
+        f"occurred_at, owner, due_by FROM {store.database}.alert_responses FINAL "
+        "ORDER BY alert_id, occurred_at, event_id"
     )
-    by_alert: dict[str, list[ResponseRecord]] = {}
-    for r in rows:
-        record = ResponseRecord(
+    return [
+        ResponseRecord(
             alert_id=str(r["alert_id"]),
+            org_id=str(r["org_id"]),
+            unit_id=str(r["unit_id"]),
             response=str(r["response"]),
             responder_role=str(r["responder_role"]),
-            note=str(r["note_redacted"]),
+            note_chars=int(r["free_text_chars"]),
             occurred_at=_utc(r["occurred_at"]),
+            owner=str(r["owner"]),
+            due_by=None if r["due_by"] is None else _utc(r["due_by"]),
         )
-        by_alert.setdefault(record.alert_id, []).append(record)
-    return by_alert
+        for r in rows
+    ]
+
+
+def match_responses(
+    responses: list[ResponseRecord], alerts: list[AlertRecord]
+) -> tuple[dict[str, list[ResponseRecord]], list[ResponseRecord]]:
+    """Responses by the alert they answer, and those naming no alert raised for their
+    organisation and unit (the core's rule, pipeline.core.learning)."""
+    where = {a.alert_id: (a.org_id, a.unit_id) for a in alerts}
+    matched: dict[str, list[ResponseRecord]] = {}
+    unmatched = []
+    for r in responses:
+        if where.get(r.alert_id) == (r.org_id, r.unit_id):
+            matched.setdefault(r.alert_id, []).append(r)
+        else:
+            unmatched.append(r)
+    return matched, unmatched
 
 
 def load_counts(store: ReadableStore) -> StoreCounts:

@@ -51,13 +51,21 @@ class WindowFigures:
 
 @dataclass(frozen=True, slots=True)
 class ResponseRecord:
-    """What a safety team said about an alert (an `alert_response` event)."""
+    """What a safety team said about an alert (an `alert_response` event).
+
+    Its note is never read: free text may name a patient, so the report shows only that there
+    was one and how long it was.
+    """
 
     alert_id: str
+    org_id: str
+    unit_id: str
     response: str
     responder_role: str
-    note: str
+    note_chars: int
     occurred_at: datetime
+    owner: str = ""
+    due_by: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +110,5 @@ class ReportData:
     counts: StoreCounts
     data_end: datetime | None
     """The latest event time of any incident, feedback or target report."""
+    unmatched_responses: tuple[ResponseRecord, ...] = ()
+    """Responses naming no alert raised for their organisation and unit."""

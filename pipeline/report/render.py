@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from html import escape
 from importlib import resources
 
-from pipeline.report import sections, sections_alerts, sections_orgs
+from pipeline.report import sections, sections_alerts, sections_learning, sections_orgs
 from pipeline.report.build import ReportView
 from pipeline.report.text import day, plural
 
@@ -33,6 +33,7 @@ def render_report(view: ReportView, generated_at: datetime | None = None) -> str
         sections_orgs.dark_spots(view),
         sections_alerts.mdc_charts(view),
         sections_alerts.alert_list(view),
+        sections_learning.learning_loop(view),
         sections_alerts.method(view),
         "</main>",
         f'<footer class="wrap">Generated {generated:%d %B %Y %H:%M} UTC by the quality pipeline. '

@@ -18,6 +18,12 @@ from pipeline.report.figures import (
 )
 from pipeline.report.periods import UnitView
 from pipeline.report.queries import AlertRecord
+from pipeline.report.sections_learning import (
+    action_dates,
+    answered_alerts,
+    family_line,
+    recovery_line,
+)
 from pipeline.report.text import (
     RESPONSE_NAMES,
     day,
@@ -68,7 +74,8 @@ def mdc_charts(view: ReportView) -> Html:
             alerts += f'<li class="more">and {plural(more, "earlier alert")} in the list below</li>'
 
         bands = [(a.window_start, a.window_end) for a in u.alerts]
-        figures = "".join(_figure(u, c, bands) for c in item.charts)
+        actions = action_dates(u.alerts)
+        figures = "".join(_figure(u, c, bands, actions) for c in item.charts)
         cards.append(
             f'<article class="unit-card" id="unit-{escape(u.org_id)}-{escape(u.unit_id)}">'
             f"<h3>{escape(unit_name(u.org_id, u.unit_id))}</h3>"
@@ -108,6 +115,7 @@ def _legend() -> Html:
         '<span class="swatch dashed"></span> process limits',
         '<span class="swatch target"></span> target',
         '<span class="swatch band"></span> alert window',
+        '<span class="swatch action"></span> action taken (safety team)',
     ]
     return '<p class="legend">' + "".join(f"<span>{i}</span>" for i in items) + "</p>"
 
@@ -118,7 +126,12 @@ _TITLES = {
 }
 
 
-def _figure(unit: UnitView, item: SeriesChart, bands: list[tuple[datetime, datetime]]) -> Html:
+def _figure(
+    unit: UnitView,
+    item: SeriesChart,
+    bands: list[tuple[datetime, datetime]],
+    actions: list[datetime],
+) -> Html:
     chart = item.chart
     title = _TITLES.get(item.measure, item.measure)
     if item.measure == "target":
@@ -139,6 +152,7 @@ def _figure(unit: UnitView, item: SeriesChart, bands: list[tuple[datetime, datet
         f"{_variation_words(latest.point_type, latest.direction > 0)}",
         fmt=(lambda v: f"{v:.1%}") if item.percent and _narrow(chart) else fmt,
         highlight=bands,
+        actions=actions,
     )
     high = latest.direction > 0
     verdict = _variation_words(latest.point_type, high)
@@ -189,10 +203,12 @@ def _assurance_words(assurance: Assurance | None, target: str) -> str:
 def alert_list(view: ReportView) -> Html:
     alerts = view.standing_alerts
     open_ = sum(a.status == "open" for a in alerts)
-    answered = sum(bool(a.responses) for a in alerts)
+    dismissed = sum(a.status == "dismissed" for a in alerts)
+    answered = len(answered_alerts(alerts))
+    false_positives = f", {dismissed:,} dismissed as false positives" if dismissed else ""
     heading = (
-        f"{plural(open_, 'alert')} open, {plural(len(alerts) - open_, 'alert')} resolved; the "
-        f"safety team has responded to {answered:,}"
+        f"{plural(open_, 'alert')} open, {plural(len(alerts) - open_ - dismissed, 'alert')} "
+        f"resolved{false_positives}; the safety team has responded to {answered:,}"
         if alerts
         else "No alerts: nothing met the conditions for one"
     )
@@ -213,7 +229,8 @@ def alert_list(view: ReportView) -> Html:
         '<div class="filters"><label>Search <input id="alert-search" type="search" '
         'placeholder="unit, words in the summary…"></label>'
         '<label>Status <select id="alert-status"><option value="">any</option>'
-        '<option value="open">open</option><option value="resolved">resolved</option></select>'
+        '<option value="open">open</option><option value="resolved">resolved</option>'
+        '<option value="dismissed">dismissed</option></select>'
         '</label><label>Kind <select id="alert-kind"><option value="">any</option>'
         f'{options}</select></label><span id="alert-count" aria-live="polite"></span></div>'
         '<table id="alert-table" class="sortable alerts"><thead><tr>'
@@ -235,7 +252,10 @@ def _alert_row(a: AlertRecord, window_kind: str) -> Html:
             f"<li><strong>{escape(RESPONSE_NAMES.get(r.response, label(r.response)))}</strong>"
             f" {day(r.occurred_at)}"
             + (f" · {escape(r.responder_role)}" if r.responder_role else "")
-            + (f"<br><q>{escape(_short(r.note))}</q>" if r.note else "")
+            + (f" · owner {escape(r.owner)}" if r.owner else "")
+            + (f" · due {day(r.due_by)}" if r.due_by else "")
+            # Free text is never shown, redacted or not: only that there was a note.
+            + _note_count(r.note_chars)
             + "</li>"
             for r in a.responses
         )
@@ -251,6 +271,7 @@ def _alert_row(a: AlertRecord, window_kind: str) -> Html:
         f'<td data-sort="{a.window_start:%Y%m%d}">{day(a.window_start)}<br>to '
         f"{day(a.window_end, end=True)}</td>"
         f'<td><p class="kind">{escape(kind_name(a.kind))}</p><p>{escape(a.summary)}</p>'
+        f"{recovery_line(a)}{family_line(a)}"
         f'<dl class="facts">{facts}</dl><p class="method">Method: {escape(method)} · first '
         f"raised {day(a.first_detected_at)}, {plural(a.versions, 'version')} · "
         f"<code>{escape(a.alert_id)}</code></p></td>"
@@ -258,8 +279,10 @@ def _alert_row(a: AlertRecord, window_kind: str) -> Html:
     )
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 280 else text[:279] + "…"
+def _note_count(chars: int) -> Html:
+    if not chars:
+        return ""
+    return f'<br><span class="note-count">a note of {chars:,} characters (not shown)</span>'
 
 
 def method(view: ReportView) -> Html:

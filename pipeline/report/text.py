@@ -154,7 +154,7 @@ def evidence_figures(
                 figures.append(
                     (
                         f"{MEASURE_NAMES.get(name, label(name))}, {when}",
-                        _measure_words(name, peak, entry),
+                        _measure_words(name, peak, entry, window_kind),
                     )
                 )
     episode = evidence.get("episode")
@@ -200,7 +200,9 @@ def _window_words(start: str, window_kind: str) -> str:
     return f"week of {moment.day} {moment:%b %Y}"
 
 
-def _measure_words(name: str, w: dict[str, Any], entry: dict[str, Any]) -> str:
+def _measure_words(
+    name: str, w: dict[str, Any], entry: dict[str, Any], window_kind: str = "week"
+) -> str:
     def show(value: Any) -> str:
         if not isinstance(value, int | float):
             return "–"
@@ -209,15 +211,20 @@ def _measure_words(name: str, w: dict[str, Any], entry: dict[str, Any]) -> str:
     if name.endswith("share"):
         text = f"{show(w.get('value'))} of {w.get('size', 0):,.0f} responses"
     else:
-        per = "1,000 patients" if "activity" in str(entry.get("per", "")) else "week"
+        # Harm is judged per 1,000 patients where the unit reports activity, else per window.
+        per = "1,000 patients" if "activity" in str(entry.get("per", "")) else window_kind
         text = f"{w.get('count', 0):,} incidents, {show(w.get('value'))} per {per}"
     if "centre" in w:
         text += f"; usual {show(w['centre'])}, limit {show(w.get('limit'))}"
-    if w.get("peers_value") is not None:
-        text += f"; rest of organisation {show(w['peers_value'])}"
+    peers = w.get("peers")
+    if isinstance(peers, dict) and peers.get("rest_of_organisation") is not None:
+        text += f"; rest of organisation {show(peers['rest_of_organisation'])}"
     organisation = w.get("organisation")
     if isinstance(organisation, dict):
-        within = "within" if organisation.get("within_limits") else "outside"
+        # The dark-spot condition is judged when the window closed; that is what is stored.
+        within_key = "within_limits_when_closed"
+        within_flag = organisation.get(within_key, organisation.get("within_limits"))
+        within = "within" if within_flag else "outside"
         text += f"; whole organisation {show(organisation.get('value'))} ({within} its usual range)"
     if isinstance(w.get("z"), int | float):
         text += f" (z = {w['z']:.1f})"

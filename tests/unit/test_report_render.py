@@ -98,9 +98,10 @@ def test_alert_list_shows_evidence_responses_and_leaves_withdrawn_alerts_out(
     filled_sink: ClickHouseSink,
 ) -> None:
     html = render_report(build_view(load_report_data(filled_sink)), GENERATED)
-    assert "Seen by the ED matron." in html
-    assert "&lt;b&gt;and&lt;/b&gt;" in html  # a responder's note is text, never markup
-    assert "<b>and</b>" not in html
+    # Free text is never shown, redacted or not: only that a note was given, and its length.
+    assert "Seen by the ED matron" not in html and "corridor care" not in html
+    assert "a note of 22 characters (not shown)" in html
+    assert "Investigating" in html and "patient safety lead" in html
     assert "Withdrawn: late reports" not in html
     assert "1 alert withdrawn" in html
     assert "XmR (Making Data Count) on weekly positive share" in html
