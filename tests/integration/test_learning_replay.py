@@ -19,7 +19,7 @@ from pipeline.cli import main
 from pipeline.core.alerts import Alert
 from pipeline.core.decode import RawMessage
 from pipeline.core.engine import Engine, EngineConfig
-from pipeline.simulate import SimulationConfig, simulate_trust
+from pipeline.simulation import SimulationConfig, simulate_trust
 
 pytestmark = pytest.mark.slow
 NOTE = "Mrs Jane Smith, NHS 943 476 5919, complained"

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity, alert_id_for
-from pipeline.core.detect import Finding
+from pipeline.core.detection import Finding
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.events import Harm, IncidentCategory
 from pipeline.core.learning import LearningConfig, episode_groups, recovery
