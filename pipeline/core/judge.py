@@ -108,6 +108,12 @@ class AlertBook:
         """The learning loop's view of every alert of `orgs`; the versions that changed."""
         base = self._base
         groups = episode_groups(a for a in base.values() if a.org_id in orgs)
+        spans: dict[UnitKey, list[tuple[datetime, datetime]]] = {}
+        for alert in base.values():
+            if alert.org_id in orgs and alert.status is not AlertStatus.WITHDRAWN:
+                spans.setdefault((alert.org_id, alert.unit_id), []).append(
+                    (alert.window_start, alert.window_end)
+                )
         changes: list[Alert] = []
         for alert_id, alert in base.items():
             if alert.org_id not in orgs:
@@ -115,7 +121,10 @@ class AlertBook:
             family = groups.get(alert_id, [alert_id])
             responses = [r for member in family for r in self.responses.for_alert(base[member])]
             unit = (alert.org_id, alert.unit_id)
-            shown = decorate(alert, family, responses, series.get(unit, ()), self._learning)
+            episodes = spans.get(unit, [])
+            shown = decorate(
+                alert, family, responses, series.get(unit, ()), self._learning, episodes
+            )
             previous = self._latest.get(alert_id)
             if previous is None or not previous.same_finding(shown):
                 changes.append(shown.model_copy(update={"detected_at": stamp}))

@@ -13,9 +13,12 @@ any order ends with the same alerts.
 - `action_taken`: from the family's earliest action, the measure that raised the alert (harm
   for harm alerts, patient feedback for feedback alerts, both for divergence) is judged against
   its *pre-alert* baseline, never against the alert's peak (which would show a recovery by
-  regression to the mean alone). Making Data Count style: the windows after the action are
-  rebased (a new centre line) once `min_windows_after` exist; until then the verdict is
-  "no change yet". The verdict is `evidence["recovery"]`, stored with the alert.
+  regression to the mean alone). The baseline leaves out every window of the unit's alerts, so
+  an earlier episode does not lift it. Making Data Count style, the process is rebased at the
+  action: once `min_windows_after` windows have passed, the latest of them (up to
+  `max_windows_after` since the action, after which the verdict no longer changes) give the
+  new centre line, compared with the baseline; until then the verdict is "no change yet". The
+  verdict is `evidence["recovery"]`, stored with the alert.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ from pipeline.core.spc import mean_moving_range
 UnitKey = tuple[str, str]
 _D2 = 1.128  # the XmR chart's bias constant: sigma = mean moving range / d2
 RECOVERY_METHOD = (
-    "windows after the earliest action_taken of the alert's family, rebased (pooled mean) and "
-    "compared with the unit's pre-alert baseline (windows before the episode); sigma from the "
-    "baseline's moving ranges (XmR), never below the binomial/Poisson sigma"
+    "the latest windows since the earliest action_taken of the alert's family, rebased (their "
+    "pooled mean) and compared with the unit's pre-alert baseline (windows before the episode, "
+    "other alert episodes left out); sigma from the baseline's moving ranges (XmR), never below "
+    "the binomial/Poisson sigma"
 )
 
 
@@ -54,8 +58,8 @@ class LearningConfig:
     min_baseline_windows: int = 4
     min_windows_after: int = 6
     """Windows after the action before it is rebased and judged."""
-    max_windows_after: int = 12
-    """Windows after the action the verdict reads: past these it no longer changes."""
+    max_windows_after: int = 26
+    """Windows after the action the verdict reads at most: past these it no longer changes."""
     worse_z: float = 3.0
     improved_z: float = 1.0
     """Rebased mean within this many standard errors above the baseline (or below it): back at
@@ -150,10 +154,12 @@ def decorate(
     responses: Sequence[ResponseRecord],
     series: Sequence[UnitWindowAggregate],
     config: LearningConfig,
+    episodes: Sequence[tuple[datetime, datetime]] = (),
 ) -> Alert:
     """`alert` as the book publishes it: its family, dismissal and recovery verdict applied.
 
-    `responses` are those matching any member of `family`.
+    `responses` are those matching any member of `family`; `episodes` the spans of the unit's
+    alerts, left out of the pre-alert baseline.
     """
     if alert.status is AlertStatus.WITHDRAWN:
         return alert
@@ -164,7 +170,7 @@ def decorate(
         status = AlertStatus.DISMISSED
     actions = [r.occurred_at for r in responses if r.response is ResponseKind.ACTION_TAKEN]
     if actions:
-        evidence["recovery"] = recovery(alert, min(actions), series, config)
+        evidence["recovery"] = recovery(alert, min(actions), series, config, episodes)
     return alert.model_copy(update={"evidence": evidence, "status": status})
 
 
@@ -187,11 +193,18 @@ def recovery(
     action_at: datetime,
     series: Sequence[UnitWindowAggregate],
     config: LearningConfig,
+    episodes: Sequence[tuple[datetime, datetime]] = (),
 ) -> dict[str, Any]:
     """The recovery verdict of `alert` after an action taken at `action_at`."""
-    before = [a for a in series if a.window.end <= alert.window_start]
+    before = [
+        a
+        for a in series
+        if a.window.end <= alert.window_start
+        and not any(start < a.window.end and a.window.start < end for start, end in episodes)
+    ]
     before = before[-config.baseline_windows :]
-    after = [a for a in series if a.window.start >= action_at][: config.max_windows_after]
+    since = [a for a in series if a.window.start >= action_at][: config.max_windows_after]
+    after = since[-config.min_windows_after :]
     judged = {name: _judge_measure(name, before, after, config) for name in measures_of(alert)}
     verdicts = [m["verdict"] for m in judged.values() if m.get("verdict")]
     if Verdict.WORSE in verdicts:
@@ -203,9 +216,12 @@ def recovery(
     return {
         "verdict": overall.value,
         "action_at": action_at.isoformat(),
-        "windows_after": len(after),
+        "windows_after": len(since),
         "windows_needed": config.min_windows_after,
         "rebased": len(after) >= config.min_windows_after,
+        "rebased_on": [after[0].window.start.isoformat(), after[-1].window.end.isoformat()]
+        if after
+        else None,
         "method": RECOVERY_METHOD,
         "measures": judged,
     }

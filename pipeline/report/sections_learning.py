@@ -80,7 +80,8 @@ def _measure_words(entry: Any) -> str:
     name = "poor ratings" if share else "harmful incidents a week"
     text = f"{name} {show(entry.get('baseline'))} before the alert"
     if "after" in entry:
-        text += f", {show(entry['after'])} over {plural(int(entry['windows_after']), 'week')} since"
+        latest = plural(int(entry["windows_after"]), "week")
+        text += f", {show(entry['after'])} over the latest {latest} since the action"
     elif entry.get("reason"):
         text += f" ({entry['reason']})"
     return text

@@ -279,3 +279,17 @@ def test_an_action_taken_puts_a_recovery_verdict_on_the_alert() -> None:
     assert alert.evidence["recovery"]["measures"].keys() == {"harm"}
     text = json.dumps(alert.model_dump(mode="json"))
     assert "Jane" not in text and "5919" not in text and "NHS-NUMBER" not in text
+
+
+def test_an_earlier_episode_does_not_lift_the_pre_alert_baseline() -> None:
+    earlier = [(2, 18, 30), (3, 17, 28)]
+    windows = series(QUIET[:4] + earlier + QUIET[4:] + EPISODE + QUIET[:6])
+    alert = dark_spot(10, 11, "harmful_incident_rate")
+    action = week(12).start
+    lifted = recovery(alert, action, windows, LearningConfig())
+    spans = [(week(4).start, week(5).end), (week(10).start, week(11).end)]
+    fair = recovery(alert, action, windows, LearningConfig(), spans)
+    quiet_mean = sum(h for _, _, h in QUIET) / len(QUIET)
+    assert fair["measures"]["harm"]["baseline"] == pytest.approx(quiet_mean, abs=1e-4)
+    assert lifted["measures"]["harm"]["baseline"] > quiet_mean + 4
+    assert fair["verdict"] == "improved"
