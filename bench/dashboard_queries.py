@@ -775,13 +775,13 @@ def _responses_sql(db: str) -> str:
     acted = f"({investigating} + 48 + cityHash64(alert_id, 'act') % 120)"
     steps = (
         f"[('acknowledged', {ack}), ('investigating', {investigating}), "
-        "(if(kind = 'safety_signal' AND cityHash64(alert_id, 'fp') % 4 = 0, "
+        "(if(cityHash64(alert_id, 'fp') % 3 = 0, "
         f"'false_positive', 'action_taken'), {acted})]"
     )
     return f"""
 INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, alert_id,
     response, responder_role, note_redacted, free_text_chars, nhs_numbers_redacted,
-    other_identifiers_redacted, late, origin, payload)
+    other_identifiers_redacted, late, origin, payload, owner, due_by)
 SELECT
     generateUUIDv4(cityHash64(alert_id, step.1)) AS event_id,
     org_id, unit_id,
@@ -797,7 +797,9 @@ SELECT
     0 AS nhs_numbers_redacted, 0 AS other_identifiers_redacted, 0 AS late,
     'safety-portal' AS origin,
     concat('{{"schema_version":1,"event_type":"alert_response","alert_id":"', alert_id,
-           '","response":"', step.1, '"}}') AS payload
+           '","response":"', step.1, '"}}') AS payload,
+    if(step.1 = 'acknowledged', '', responder_role) AS owner,
+    if(step.1 = 'investigating', occurred_at + toIntervalDay(14), NULL) AS due_by
 FROM
 (
     SELECT alert_id, any(kind) AS kind, any(org_id) AS org_id, any(unit_id) AS unit_id,
@@ -808,6 +810,62 @@ ARRAY JOIN {steps} AS step
 -- One alert in seven is never answered; the others get as far as their hash allows.
 WHERE cityHash64(alert_id, 'answered') % 7 != 0
   AND (step.1 = 'acknowledged' OR cityHash64(alert_id, 'depth') % 3 != 0)
+"""
+
+
+def _unmatched_sql(db: str) -> str:
+    """A few answers naming no alert (mistyped ids): the warning panel has something to count."""
+    return f"""
+INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, alert_id,
+    response, responder_role, note_redacted, free_text_chars, nhs_numbers_redacted,
+    other_identifiers_redacted, late, origin, payload, owner, due_by)
+SELECT
+    generateUUIDv4(cityHash64(alert_id, 'typo')) AS event_id, org_id, unit_id,
+    first_detected + toIntervalDay(1) AS occurred_at, 'safety-portal' AS source,
+    concat(alert_id, 'x') AS alert_id, 'acknowledged' AS response, 'matron' AS responder_role,
+    '' AS note_redacted, 0, 0, 0, 0, 'safety-portal' AS origin,
+    '{{"schema_version":1,"event_type":"alert_response"}}' AS payload, '' AS owner, NULL
+FROM
+(
+    SELECT alert_id, any(org_id) AS org_id, any(unit_id) AS unit_id,
+           min(detected_at) AS first_detected
+    FROM {db}.alert_history GROUP BY alert_id ORDER BY alert_id LIMIT 3
+)
+"""
+
+
+def _verdicts_sql(db: str, table: str) -> str:
+    """What the pipeline's learning loop stores (pipeline.core.learning): false positives
+    dismissed, and a recovery verdict on the alert's own measure after an action."""
+    verdict = "arrayElement(['improved', 'no_change_yet', 'worse'], 1 + cityHash64(a.alert_id) % 3)"
+    after = "arrayElement([0.9, 1.0, 1.8], 1 + cityHash64(a.alert_id) % 3)"  # same hash
+    return f"""
+INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, window_end, severity,
+    status, summary, evidence, detected_at)
+SELECT
+    a.alert_id, a.kind, a.org_id, a.unit_id, a.window_start, a.window_end, a.severity,
+    if(r.dismissed = 1, 'dismissed', a.status) AS status, a.summary,
+    if(r.acted = 1,
+       concat(substring(a.evidence, 1, length(a.evidence) - 1),
+              ',"recovery":{{"verdict":"', {verdict}, '","action_at":"',
+              formatDateTime(r.action_at, '%Y-%m-%dT%H:%i:%S+00:00'),
+              '","windows_after":6,"measures":{{"',
+              if(a.kind = 'safety_signal',
+                 concat('harm":{{"baseline":3.0,"after":', toString(3.0 * {after})),
+                 concat('feedback":{{"baseline":0.08,"after":',
+                        toString(0.08 * {after}))),
+              '}}}}}}}}'),
+       a.evidence) AS evidence,
+    a.detected_at + toIntervalSecond(1) AS detected_at
+FROM {db}.alerts AS a FINAL
+INNER JOIN
+(
+    SELECT alert_id, max(response = 'false_positive') AS dismissed,
+        toUInt8(countIf(response = 'action_taken') > 0) AS acted,
+        minIf(occurred_at, response = 'action_taken') AS action_at
+    FROM {db}.alert_responses FINAL GROUP BY alert_id
+) AS r ON r.alert_id = a.alert_id
+WHERE r.dismissed = 1 OR r.acted = 1
 """
 
 
@@ -850,6 +908,9 @@ def generate(client: Any, database: str, scale: Scale) -> dict[str, float]:
         ("alert_history", _alert_history_sql(database, q)),
         ("alerts", _ALERTS_SQL.format(db=database)),
         ("alert_responses", _responses_sql(database)),
+        ("alert_responses_unmatched", _unmatched_sql(database)),
+        ("alert_history_verdicts", _verdicts_sql(database, "alert_history")),
+        ("alerts_verdicts", _verdicts_sql(database, "alerts")),
         ("rejected_events", _rejected_sql(database, q)),
     ]
     timings = {}
