@@ -23,6 +23,7 @@ from pipeline.adapters.clickhouse_rows import (
     EVENT_TABLES,
     alert_from_row,
     alert_row,
+    board_row,
     event_row,
     json_each_row,
     rejection_row,
@@ -117,6 +118,7 @@ class ClickHouseSink:
             by_table[table].append(row)
         by_table["rejected_events"] = [rejection_row(r, received_at) for r in result.rejected]
         by_table["unit_windows"] = [window_row(w, self.window_kind) for w in result.windows]
+        by_table["mdc_summary"] = [board_row(r, self.window_kind) for r in result.board]
         alert_rows = [alert_row(a) for a in result.alerts]
         by_table["alerts"] = alert_rows
         by_table["alert_history"] = alert_rows

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from pydantic_core import to_json
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert
+from pipeline.core.board import BoardRow
 from pipeline.core.engine import RejectedMessage
 from pipeline.core.events import (
     AlertResponse,
@@ -144,7 +146,13 @@ def window_row(agg: UnitWindowAggregate, window_kind: str) -> dict[str, Any]:
         "target_numerators": [t.numerator for t in agg.targets],
         "target_denominators": [t.denominator for t in agg.targets],
         "contributions": agg.contributions,
+        "theme_names": [name for name, _ in agg.themes],
+        "theme_counts": [count for _, count in agg.themes],
     }
+
+
+def board_row(row: BoardRow, window_kind: str) -> dict[str, Any]:
+    return {**asdict(row), "window_kind": window_kind}
 
 
 def alert_row(alert: Alert) -> dict[str, Any]:

@@ -13,6 +13,7 @@ same metric and period supersedes the earlier one (a revision), decided by `occu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -67,6 +68,8 @@ class UnitWindowAggregate:
     targets: tuple[TargetAttainment, ...]
     contributions: int
     """Events applied to this window so far; grows with every event, so it orders versions."""
+    themes: tuple[tuple[str, int], ...] = ()
+    """FFT comment themes and how many responses named each, by name."""
 
     @property
     def fft_responses(self) -> int:
@@ -146,11 +149,14 @@ class UnitWindowState:
     incidents_by_harm: list[int] = field(default_factory=lambda: [0] * len(HARM_ORDER))
     incidents_by_category: list[int] = field(default_factory=lambda: [0] * len(CATEGORY_ORDER))
     reports: dict[ReportKey, _ReportInForce] = field(default_factory=dict)
+    themes: dict[str, int] = field(default_factory=dict)
     contributions: int = 0
     _snapshot: UnitWindowAggregate | None = None
 
-    def add_feedback(self, rating: int) -> None:
+    def add_feedback(self, rating: int, themes: Sequence[str] | None = None) -> None:
         self.fft_counts[rating - 1] += 1
+        for theme in set(themes or ()):
+            self.themes[theme] = self.themes.get(theme, 0) + 1
         self._changed()
 
     def add_incident(self, harm: Harm, category: IncidentCategory) -> None:
@@ -204,6 +210,7 @@ class UnitWindowState:
             incidents_by_category=tuple(self.incidents_by_category),
             targets=self._allocated_targets(),
             contributions=self.contributions,
+            themes=tuple(sorted(self.themes.items())),
         )
 
     def _allocated_targets(self) -> tuple[TargetAttainment, ...]:

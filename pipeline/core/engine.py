@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertStatus
+from pipeline.core.board import BoardRow, board_rows
 from pipeline.core.decode import RawMessage, Rejection, decode
 from pipeline.core.detection import DetectionConfig, Detector
 from pipeline.core.events import (
@@ -62,6 +63,8 @@ class BatchResult:
     late: int = 0
     windows: list[UnitWindowAggregate] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    board: list[BoardRow] = field(default_factory=list)
+    """The Making Data Count summary rows of the units judged in this step."""
 
 
 class Engine:
@@ -119,7 +122,7 @@ class Engine:
             if not isinstance(event, Rejection) and self._admit(event) is not None:
                 result.read += 1
         self._book.restore(alerts)
-        result.alerts = self._judge(set(self._units), now)
+        result.alerts, result.board = self._judge(set(self._units), now)
         return result
 
     def process(self, messages: Iterable[RawMessage], now: datetime) -> BatchResult:
@@ -163,13 +166,14 @@ class Engine:
             )
         result.windows = [self._units[unit][window].snapshot() for unit, window in touched]
         answered &= self._units.keys()  # a unit with no data has no alert to answer
-        result.alerts = self._judge(late_units | answered | self._newly_closed(), now)
+        result.alerts, result.board = self._judge(late_units | answered | self._newly_closed(), now)
         return result
 
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
         self._watermark.allowed_lateness = timedelta(0)
-        return BatchResult(alerts=self._judge(self._newly_closed(), now))
+        alerts, board = self._judge(self._newly_closed(), now)
+        return BatchResult(alerts=alerts, board=board)
 
     def _admit(self, event: AnyEvent) -> tuple[Sequence[Window], bool] | None:
         """Apply a new event to its unit's windows; None for a duplicate."""
@@ -235,21 +239,22 @@ class Engine:
                 changed.add(unit)
         return changed
 
-    def _judge(self, units: set[UnitKey], now: datetime) -> list[Alert]:
+    def _judge(self, units: set[UnitKey], now: datetime) -> tuple[list[Alert], list[BoardRow]]:
         if not units:
-            return []
+            return [], []
         for unit in units:
             until = self._closed_until(unit)
             if until is not None:
                 self._judged_until[unit] = until
         orgs = {org for org, _ in units}
         series = {unit: self._closed_windows(unit) for unit in self._units if unit[0] in orgs}
-        return self._book.judge(series, units, now)
+        board = [row for unit in sorted(units) for row in board_rows(series.get(unit, ()))]
+        return self._book.judge(series, units, now), board
 
 
 def _apply(state: UnitWindowState, event: AnyEvent) -> None:
     if isinstance(event, PatientFeedback):
-        state.add_feedback(event.rating)
+        state.add_feedback(event.rating, event.themes)
     elif isinstance(event, IncidentReport):
         state.add_incident(event.harm, event.category)
     elif isinstance(event, TargetMetric):

@@ -168,10 +168,32 @@ def decorate(
     status = alert.status
     if any(r.response is ResponseKind.FALSE_POSITIVE for r in responses):
         status = AlertStatus.DISMISSED
+    if "feedback" in measures_of(alert):
+        themes = episode_themes(alert, series)
+        if themes:
+            evidence["themes"] = themes
     actions = [r.occurred_at for r in responses if r.response is ResponseKind.ACTION_TAKEN]
     if actions:
         evidence["recovery"] = recovery(alert, min(actions), series, config, episodes)
     return alert.model_copy(update={"evidence": evidence, "status": status})
+
+
+def episode_themes(
+    alert: Alert, series: Sequence[UnitWindowAggregate], most: int = 8
+) -> dict[str, Any]:
+    """What patients' comments were about during the episode: the FFT themes publishers
+    attached, counted over the episode's windows (the most named first; never the comments)."""
+    counts: dict[str, int] = {}
+    responses = 0
+    for a in series:
+        if alert.window_start <= a.window.start < alert.window_end:
+            responses += a.fft_responses
+            for name, n in a.themes:
+                counts[name] = counts.get(name, 0) + n
+    if not counts:
+        return {}
+    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:most]
+    return {"responses": responses, "counts": dict(top)}
 
 
 def measures_of(alert: Alert) -> list[str]:

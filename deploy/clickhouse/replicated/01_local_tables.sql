@@ -155,11 +155,38 @@ CREATE TABLE IF NOT EXISTS quality.unit_windows_local ON CLUSTER '{cluster}'
     target_values Array(Float64),
     target_numerators Array(Float64),
     target_denominators Array(Float64),
-    contributions UInt64
+    contributions UInt64,
+    theme_names Array(LowCardinality(String)),
+    theme_counts Array(UInt32)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/unit_windows', '{replica}', contributions)
 PARTITION BY toYear(window_start)
 ORDER BY (org_id, unit_id, window_kind, window_start)
+SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS quality.mdc_summary_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    window_kind LowCardinality(String),
+    measure LowCardinality(String),
+    metric LowCardinality(String),
+    window_start DateTime('UTC'),
+    window_end DateTime('UTC'),
+    value Float64,
+    sample_size Float64,
+    mean Float64,
+    lpl Nullable(Float64),
+    upl Nullable(Float64),
+    improvement LowCardinality(String),
+    variation LowCardinality(String),
+    assurance LowCardinality(Nullable(String)),
+    target Nullable(Float64),
+    points UInt32,
+    version UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/mdc_summary', '{replica}', version)
+ORDER BY (org_id, unit_id, window_kind, measure)
 SETTINGS replicated_deduplication_window = 10000;
 
 CREATE TABLE IF NOT EXISTS quality.alerts_local ON CLUSTER '{cluster}'

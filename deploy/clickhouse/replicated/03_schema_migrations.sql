@@ -18,4 +18,5 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (2, '0002_windows_alerts'),
     (3, '0003_alert_deliveries'),
     (4, '0004_retention'),
-    (51, '0051_learning_loop');
+    (51, '0051_learning_loop'),
+    (52, '0052_board');
