@@ -11,7 +11,8 @@ behind the latest point. Computed once here and stored; the report and Grafana r
 - `safety`: harmful incidents per 1,000 activity where the unit reports activity, else per
   window (lower is better), sample size the activity (or the incidents reported).
 - `target`: attainment of the unit's main target (the metric with the most activity; the
-  direction and target as reported), sample size its denominator.
+  direction and target as reported), one point per calendar month (targets are returned
+  monthly), sample size its denominator.
 
 Limits come from every closed window of the unit (at most `MAX_POINTS`, the latest), not fixed
 on a baseline: a summary of how each process stands now.
@@ -56,10 +57,14 @@ class BoardRow:
 
 def board_rows(series: Sequence[UnitWindowAggregate]) -> list[BoardRow]:
     """The summary rows of one unit's closed windows (in time order)."""
+    version = sum(a.contributions for a in series)
+    # Trailing windows nothing was reported into (a monthly target return reaching past the
+    # latest feedback and incidents) are not the unit's latest window.
+    while series and not (series[-1].incidents or any(series[-1].fft_counts)):
+        series = series[:-1]
+    series = series[-MAX_POINTS:]
     if not series:
         return []
-    version = sum(a.contributions for a in series)
-    series = series[-MAX_POINTS:]
     out = []
     shares = [(a, a.positive_share, float(a.fft_responses)) for a in series]
     out += _row(series, "experience", "", shares, Direction.INCREASE, None, version)
@@ -76,19 +81,32 @@ def board_rows(series: Sequence[UnitWindowAggregate]) -> list[BoardRow]:
             totals[t.metric] = totals.get(t.metric, 0.0) + t.denominator
     if totals:
         metric = max(totals, key=lambda m: (totals[m], m))
-        points = []
-        setting: tuple[float, bool] | None = None
-        for a in series:
-            found = next((t for t in a.targets if t.metric == metric), None)
-            if found is not None:
-                setting = (found.target, found.higher_is_better)
-            points.append(
-                (a, found.attainment if found else None, found.denominator if found else 0.0)
-            )
-        assert setting is not None
-        direction = Direction.INCREASE if setting[1] else Direction.DECREASE
-        out += _row(series, "target", metric, points, direction, setting[0], version)
+        out += _target_row(series, metric, version)
     return out
+
+
+def _target_row(series: Sequence[UnitWindowAggregate], metric: str, version: int) -> list[BoardRow]:
+    """Targets are reported by calendar month (a weekly window carries its month's share), so
+    the target chart has one point per month: the month's attainment over its windows."""
+    months: dict[tuple[int, int], list[float]] = {}
+    last: dict[tuple[int, int], UnitWindowAggregate] = {}
+    setting: tuple[float, bool] | None = None
+    for a in series:
+        found = next((t for t in a.targets if t.metric == metric), None)
+        if found is None:
+            continue
+        key = (a.window.start.year, a.window.start.month)
+        sums = months.setdefault(key, [0.0, 0.0])
+        sums[0] += found.numerator
+        sums[1] += found.denominator
+        last[key] = a
+        setting = (found.target, found.higher_is_better)
+    if setting is None or last[max(last)] is not series[-1]:
+        return []
+    points = [(last[k], num / den, den) for k, (num, den) in sorted(months.items()) if den > 0]
+    direction = Direction.INCREASE if setting[1] else Direction.DECREASE
+    charted = [aggregate for aggregate, _, _ in points]
+    return _row(charted, "target", metric, points, direction, setting[0], version)
 
 
 def _harm_rate(a: UnitWindowAggregate, per_activity: bool) -> float | None:

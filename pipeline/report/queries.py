@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from pipeline.core.aggregates import TargetAttainment
 from pipeline.report.records import (
     AlertRecord,
+    BoardRecord,
     ReportData,
     ResponseRecord,
     StoreCounts,
@@ -69,7 +70,36 @@ def load_report_data(store: ReadableStore, window_kind: str | None = None) -> Re
         counts=load_counts(store),
         data_end=load_data_end(store),
         unmatched_responses=tuple(unmatched),
+        board=tuple(load_board(store, kind)),
     )
+
+
+def load_board(store: ReadableStore, window_kind: str) -> list[BoardRecord]:
+    """The Making Data Count summary the pipeline stored (pipeline.core.board)."""
+    rows = store.query_dicts(
+        "SELECT org_id, unit_id, measure, metric, window_start, window_end, value, sample_size, "
+        f"mean, variation, assurance, target, points FROM {store.database}.mdc_summary FINAL "
+        "WHERE window_kind = {kind:String} ORDER BY org_id, unit_id, measure",
+        {"kind": window_kind},
+    )
+    return [
+        BoardRecord(
+            org_id=str(r["org_id"]),
+            unit_id=str(r["unit_id"]),
+            measure=str(r["measure"]),
+            metric=str(r["metric"]),
+            window_start=_utc(r["window_start"]),
+            window_end=_utc(r["window_end"]),
+            value=float(r["value"]),
+            sample_size=float(r["sample_size"]),
+            mean=float(r["mean"]),
+            variation=str(r["variation"]),
+            assurance=None if r["assurance"] is None else str(r["assurance"]),
+            target=None if r["target"] is None else float(r["target"]),
+            points=int(r["points"]),
+        )
+        for r in rows
+    ]
 
 
 def load_data_end(store: ReadableStore) -> datetime | None:

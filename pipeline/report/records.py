@@ -102,6 +102,25 @@ class StoreCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class BoardRecord:
+    """One unit and measure of the Making Data Count summary, as the pipeline stored it."""
+
+    org_id: str
+    unit_id: str
+    measure: str
+    metric: str
+    window_start: datetime
+    window_end: datetime
+    value: float
+    sample_size: float
+    mean: float
+    variation: str
+    assurance: str | None
+    target: float | None
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
 class ReportData:
     window_kind: str
     windows: tuple[WindowFigures, ...]
@@ -112,3 +131,5 @@ class ReportData:
     """The latest event time of any incident, feedback or target report."""
     unmatched_responses: tuple[ResponseRecord, ...] = ()
     """Responses naming no alert raised for their organisation and unit."""
+    board: tuple[BoardRecord, ...] = ()
+    """The Making Data Count summary, latest window of every unit and measure."""

@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 from html import escape
 from importlib import resources
 
-from pipeline.report import sections, sections_alerts, sections_learning, sections_orgs
+from pipeline.report import (
+    sections,
+    sections_alerts,
+    sections_board,
+    sections_learning,
+    sections_orgs,
+)
 from pipeline.report.build import ReportView
 from pipeline.report.text import day, plural
 
@@ -27,6 +33,7 @@ def render_report(view: ReportView, generated_at: datetime | None = None) -> str
     body = [
         _header(view, generated),
         '<main class="wrap">',
+        sections_board.board_summary(view),
         sections.period_picker(view),
         sections.findings(view),
         sections.divergence(view),

@@ -177,6 +177,15 @@ def evidence_figures(
         figures.append(("Incidents in the episode, by harm", harms or "none"))
     if evidence.get("severe_harm_incidents"):
         figures.append(("Severe harm or death", f"{evidence['severe_harm_incidents']:,}"))
+    themes = evidence.get("themes")
+    if isinstance(themes, dict) and isinstance(themes.get("counts"), dict):
+        named = ", ".join(f"{label(str(k)).lower()} {v:,}" for k, v in themes["counts"].items())
+        figures.append(
+            (
+                "What patients' comments were about (themes, never the comments)",
+                f"{named} (of {int(themes.get('responses') or 0):,} responses)",
+            )
+        )
     rules = evidence.get("rules")
     if isinstance(rules, dict) and rules.get("fired"):
         fired = ", ".join(RULE_NAMES.get(str(r), str(r).replace("_", " ")) for r in rules["fired"])

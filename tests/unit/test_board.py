@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.board import board_rows
@@ -42,27 +45,34 @@ def test_the_latest_window_shows_its_variation_and_sample_size() -> None:
     assert calm["experience"].variation == "common_cause"
 
 
-def test_a_target_gets_an_assurance_and_rates_are_per_activity() -> None:
+def test_a_target_gets_one_point_a_month_an_assurance_and_rates_are_per_activity() -> None:
     engine = Engine(EngineConfig(allowed_lateness=timedelta(0)), b"k" * 16)
     events = [
         feedback(occurred_at=(T0 + n * WEEK + timedelta(hours=9)).isoformat(), rating=1 + n % 2)
-        for n in range(9)
+        for n in range(26)  # January to June 2024
     ]
-    for n, seen in enumerate([960, 940, 955, 945, 950, 965, 935, 958, 942]):
-        start, end = T0 + n * WEEK, T0 + (n + 1) * WEEK
+    months = [datetime(2024, m, 1, tzinfo=UTC) for m in range(1, 8)]
+    for (start, end), seen in zip(
+        itertools.pairwise(months), [960, 940, 955, 945, 958, 942], strict=True
+    ):
         events.append(
             metric(period_start=start.isoformat(), period_end=end.isoformat(), numerator=seen)
         )
-    result = engine.process(raw(*events), T0 + 20 * WEEK)
-    final = engine.finish(T0 + 20 * WEEK)
+    result = engine.process(raw(*events), T0 + 40 * WEEK)
+    final = engine.finish(T0 + 40 * WEEK)
     rows = {r.measure: r for r in result.board + final.board}
-    assert rows["target"].metric == "ae_4h" and rows["target"].target == 0.95
-    assert rows["target"].assurance == "inconsistent"  # 93.5% to 96.5% around a 95% target
-    assert rows["target"].value == 0.942 and rows["target"].sample_size == 1000
+    target = rows["target"]
+    assert target.metric == "ae_4h" and target.target == 0.95
+    assert target.points == 6  # one a month, not one a week
+    assert target.assurance == "inconsistent"  # 94% to 96% around a 95% target
+    assert target.value == pytest.approx(0.942)  # June, as returned
     assert rows["safety"].metric == "per_1000"
-    assert rows["experience"].version == sum(
-        w.contributions for w in engine.closed_series()[("RXA", "ED")]
-    )
+    series = engine.closed_series()[("RXA", "ED")]
+    assert target.version == sum(w.contributions for w in series)
+    # Later weeks hold only June's and July's target returns, no feedback or incidents: the
+    # latest week is the last one closed with feedback (the week of 24 June is still open).
+    assert rows["experience"].window_start == T0 + 24 * WEEK
+    assert rows["safety"].window_start == T0 + 24 * WEEK
 
 
 def test_themes_are_counted_once_per_response() -> None:
