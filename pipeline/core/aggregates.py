@@ -72,6 +72,12 @@ class UnitWindowAggregate:
     """FFT comment themes and how many responses named each, by name."""
 
     @property
+    def reported(self) -> bool:
+        """True when feedback or incidents were reported in the window (not only a target
+        return's share, which can reach past the latest data)."""
+        return any(self.incidents_by_harm) or any(self.fft_counts)
+
+    @property
     def fft_responses(self) -> int:
         """Responses that gave a view (rating 1 to 5); "don't know" is excluded."""
         return sum(self.fft_counts[:5])

@@ -60,7 +60,7 @@ def board_rows(series: Sequence[UnitWindowAggregate]) -> list[BoardRow]:
     version = sum(a.contributions for a in series)
     # Trailing windows nothing was reported into (a monthly target return reaching past the
     # latest feedback and incidents) are not the unit's latest window.
-    while series and not (series[-1].incidents or any(series[-1].fft_counts)):
+    while series and not series[-1].reported:
         series = series[:-1]
     series = series[-MAX_POINTS:]
     if not series:

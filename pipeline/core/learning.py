@@ -226,6 +226,8 @@ def recovery(
     ]
     before = before[-config.baseline_windows :]
     since = [a for a in series if a.window.start >= action_at][: config.max_windows_after]
+    while since and not since[-1].reported:  # nothing reported yet (a target return's reach)
+        since.pop()
     after = since[-config.min_windows_after :]
     judged = {name: _judge_measure(name, before, after, config) for name in measures_of(alert)}
     verdicts = [m["verdict"] for m in judged.values() if m.get("verdict")]

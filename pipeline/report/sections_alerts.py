@@ -21,6 +21,7 @@ from pipeline.report.queries import AlertRecord
 from pipeline.report.sections_learning import (
     action_dates,
     answered_alerts,
+    by_family,
     family_line,
     recovery_line,
 )
@@ -212,7 +213,7 @@ def alert_list(view: ReportView) -> Html:
         if alerts
         else "No alerts: nothing met the conditions for one"
     )
-    rows = "".join(_alert_row(a, view.data.window_kind) for a in alerts)
+    rows = "".join(_alert_row(a, view.data.window_kind) for a in by_family(alerts))
     kinds = sorted({a.kind for a in alerts})
     options = "".join(f'<option value="{escape(k)}">{escape(kind_name(k))}</option>' for k in kinds)
     withdrawn = (

@@ -79,7 +79,7 @@ def _cell(r: BoardRecord | None) -> Html:
         n = f"n = {r.sample_size:,.0f}"
     else:
         figure = f"{r.value:.0%}"
-        n = f"n = {r.sample_size:,.0f} responses"
+        n = f"n = {plural(round(r.sample_size), 'response')}"
     return (
         f'<td class="mdc-cell" data-variation="{escape(r.variation)}">'
         f'<span class="icons" title="{escape(words)}">{icons}</span> '

@@ -40,6 +40,18 @@ def answered_alerts(alerts: Sequence[AlertRecord]) -> set[str]:
     return {a.alert_id for a in alerts if answered.intersection(family_of(a))}
 
 
+def by_family(alerts: Sequence[AlertRecord]) -> list[AlertRecord]:
+    """`alerts` in their order, except that an alert's family follows its first member: one
+    problem is read together."""
+    members: dict[str, list[AlertRecord]] = {}
+    for a in alerts:
+        members.setdefault(family_of(a)[0], []).append(a)
+    out: list[AlertRecord] = []
+    for a in alerts:
+        out.extend(members.pop(family_of(a)[0], []))
+    return out
+
+
 def recovery_line(alert: AlertRecord) -> Html:
     recovery = alert.evidence.get("recovery")
     if not isinstance(recovery, dict):
@@ -114,9 +126,9 @@ def _unmatched(view: ReportView) -> Html:
         for r in unmatched[:10]
     )
     return (
-        f'<div class="warning" role="alert"><strong>{plural(len(unmatched), "response")} name '
-        "no alert raised for their unit</strong> (a mistyped id or the wrong unit). They are "
-        "kept and counted, and will match if that alert appears.<ul>"
+        f'<div class="warning" role="alert"><strong>{plural(len(unmatched), "response")} '
+        "naming no alert raised for its organisation and unit</strong> (a mistyped id or the "
+        "wrong unit): kept and counted, and matched if that alert appears.<ul>"
         f"{items}</ul></div>"
     )
 

@@ -182,7 +182,7 @@ def evidence_figures(
         named = ", ".join(f"{label(str(k)).lower()} {v:,}" for k, v in themes["counts"].items())
         figures.append(
             (
-                "What patients' comments were about (themes, never the comments)",
+                "Themes of comments",
                 f"{named} (of {int(themes.get('responses') or 0):,} responses)",
             )
         )
