@@ -13,6 +13,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from pipeline.core.alerts import AlertKind
 from pipeline.report.build import ReportView
 from pipeline.report.records import AlertRecord
 from pipeline.report.text import day, kind_name, plural, unit_name
@@ -135,7 +136,7 @@ def _unmatched(view: ReportView) -> Html:
 
 def _precision(alerts: Sequence[AlertRecord]) -> Html:
     answered = answered_alerts(alerts)
-    table: dict[tuple[str, str], list[int]] = {}
+    table: dict[tuple[str, AlertKind], list[int]] = {}
     for a in alerts:
         if a.alert_id in answered:
             counts = table.setdefault((a.org_id, a.kind), [0, 0])

@@ -7,17 +7,14 @@ from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from pipeline.core.alerts import AlertKind
+
 METRIC_NAMES = {
     "ae_4h": "A&E 4-hour",
     "rtt_18w": "RTT 18-week",
     "cancer_62d": "Cancer 62-day",
     "cancer_28d": "Cancer 28-day",
     "diagnostic_6w": "Diagnostics 6-week",
-}
-KIND_NAMES = {
-    "target_experience_divergence": "Hitting the target, missing the point",
-    "masked_dark_spot": "Dark spot masked by its organisation",
-    "safety_signal": "Safety signal",
 }
 RESPONSE_NAMES = {
     "acknowledged": "Acknowledged",
@@ -96,8 +93,8 @@ def metric_name(metric: str) -> str:
     return METRIC_NAMES.get(metric, metric.replace("_", " "))
 
 
-def kind_name(kind: str) -> str:
-    return KIND_NAMES.get(kind, kind.replace("_", " ").capitalize())
+def kind_name(kind: AlertKind) -> str:
+    return kind.label
 
 
 def label(key: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline.core.alerts import AlertKind, AlertStatus, Severity
 from pipeline.report.build import build_view
 from pipeline.report.records import (
     AlertRecord,
@@ -32,10 +33,10 @@ def alert(
     alert_id: str, kind: str, status: str, evidence: dict[str, Any], *answers: ResponseRecord
 ) -> AlertRecord:
     return AlertRecord(
-        alert_id=alert_id, kind=kind, org_id="RXA", unit_id="ED", window_start=T0,
-        window_end=T0 + 14 * DAY, severity="high", status=status, summary=f"{alert_id} summary",
-        evidence=evidence, detected_at=T0 + 15 * DAY, first_detected_at=T0 + 8 * DAY,
-        versions=2, responses=tuple(answers),
+        alert_id=alert_id, kind=AlertKind(kind), org_id="RXA", unit_id="ED", window_start=T0,
+        window_end=T0 + 14 * DAY, severity=Severity.HIGH, status=AlertStatus(status),
+        summary=f"{alert_id} summary", evidence=evidence, detected_at=T0 + 15 * DAY,
+        first_detected_at=T0 + 8 * DAY, versions=2, responses=tuple(answers),
     )  # fmt: skip
 
 
