@@ -869,6 +869,37 @@ WHERE r.dismissed = 1 OR r.acted = 1
 """
 
 
+def _board_sql(db: str) -> str:
+    """The Making Data Count summary (pipeline.core.board) of each unit's positive share: its
+    latest week against the mean and XmR limits of all its weeks."""
+    return f"""
+INSERT INTO {db}.mdc_summary (org_id, unit_id, window_kind, measure, metric, window_start,
+    window_end, value, sample_size, mean, lpl, upl, improvement, variation, assurance, target,
+    points, version)
+SELECT
+    org_id, unit_id, 'week', 'experience', '', latest, latest + toIntervalWeek(1), value,
+    sample_size, mean, mean - 2.66 * mr AS lpl, mean + 2.66 * mr AS upl, 'increase',
+    multiIf(value < lpl, 'special_cause_concern', value > upl, 'special_cause_improvement',
+            'common_cause'),
+    NULL, NULL, points, version
+FROM
+(
+    SELECT
+        org_id, unit_id, max(window_start) AS latest,
+        argMax(positive_share, window_start) AS value,
+        toFloat64(argMax(fft_responses, window_start)) AS sample_size,
+        avg(positive_share) AS mean,
+        arrayAvg(arrayMap(d -> abs(d), arrayPopFront(arrayDifference(
+            arrayMap(p -> p.2, arraySort(groupArray(
+                (window_start, assumeNotNull(positive_share))))))))) AS mr,
+        toUInt32(count()) AS points, sum(contributions) AS version
+    FROM {db}.unit_windows FINAL
+    WHERE positive_share IS NOT NULL
+    GROUP BY org_id, unit_id
+)
+"""
+
+
 _ALERTS_SQL = """
 INSERT INTO {db}.alerts (alert_id, kind, org_id, unit_id, window_start, window_end, severity,
     status, summary, evidence, detected_at)
@@ -905,6 +936,7 @@ def generate(client: Any, database: str, scale: Scale) -> dict[str, float]:
         ("incident_reports", _incidents_sql(database, q)),
         ("target_metrics", _metrics_sql(database, q)),
         ("unit_windows", _windows_sql(database)),
+        ("mdc_summary", _board_sql(database)),
         ("alert_history", _alert_history_sql(database, q)),
         ("alerts", _ALERTS_SQL.format(db=database)),
         ("alert_responses", _responses_sql(database)),

@@ -327,3 +327,21 @@ def test_actions_are_annotated_on_their_units_charts(warehouse: Warehouse, datas
     assert TIME.match(_columns(result)[0][1])
     assert len(result.result_rows) == actions
     assert all(row[1].startswith("Action taken on ") for row in result.result_rows)
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_the_board_panel_shows_the_stored_summary(warehouse: Warehouse, dataset: str) -> None:
+    target = _panel("Making Data Count summary (latest window of every unit and measure)")
+    rows = _run_panel(warehouse, target, dataset)
+    stored = warehouse.run(
+        f"SELECT org_id, unit_id, measure, variation FROM {_database(dataset)}.mdc_summary FINAL "
+        "WHERE window_kind = 'week' ORDER BY org_id, unit_id, measure"
+    )
+    assert stored and len(rows) == len(stored)
+    shown = {(r[0], r[1], r[2]): r[8] for r in rows}
+    for org, unit, measure, variation in stored:
+        word = shown[(org, unit, measure)]
+        assert word.startswith({"common_cause": "common", "special_cause_concern": "concern",
+                                "special_cause_improvement": "improvement"}[variation])  # fmt: skip
+    if dataset == "simulated":
+        assert {m for _, _, m, _ in stored} == {"experience", "safety", "target"}
