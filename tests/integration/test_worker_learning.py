@@ -16,7 +16,7 @@ from pipeline.core.alerts import Alert, AlertKind
 from pipeline.core.decode import RawMessage
 from pipeline.core.engine import Engine, EngineConfig
 from tests.integration.test_worker import consumed, topic_alerts
-from tests.integration.worker_harness import (
+from tests.support.worker_harness import (
     START,
     create_topics,
     publish,
