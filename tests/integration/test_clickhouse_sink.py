@@ -69,6 +69,8 @@ def test_a_batch_written_twice_is_stored_once(sink: ClickHouseSink) -> None:
         },
         "rejected": 1,
         "alerts": 0,
+        "alerts_by_status": {"open": 0, "resolved": 0, "withdrawn": 0, "dismissed": 0},
+        "unmatched_responses": 1,  # the response names `tar-0`, an alert never raised
     }
     rows = sink.query_dicts("SELECT count() AS n FROM twice.patient_feedback")
     assert rows[0]["n"] == 1  # the token stopped the second insert, not only the merge
