@@ -23,7 +23,9 @@ from pipeline.core.alerts import Alert
 from pipeline.core.events import (
     EVENT_ADAPTER,
     EVENT_MODELS,
+    EVENT_TIME_FIELDS,
     FREE_TEXT_MAX_CHARS,
+    PATIENT_FIELDS,
     RFC3339_PATTERN,
     SCHEMA_VERSION,
     UUID_PATTERN,
@@ -51,9 +53,17 @@ FREE_TEXT_RULE = (
 )
 PATIENT_REF_RULE = "Local patient reference; stored only as a keyed pseudonym (HMAC-SHA256)."
 CROSS_FIELD_RULES = {
-    "TargetMetric": "period_start must be before period_end, and numerator must not exceed "
-    "denominator (rules across fields, which JSON Schema cannot state).",
+    "TargetMetric": "period_start must be before period_end, the period at most 366 days long, "
+    "and numerator must not exceed denominator (rules across fields, which JSON Schema cannot "
+    "state).",
 }
+EVENT_TIME_RULE = (
+    "Event time, RFC 3339: not before 1990-01-01 and not more than a day after the time it is "
+    "processed (PIPELINE_EVENT_TIME_EARLIEST, PIPELINE_EVENT_TIME_AHEAD_HOURS); invalid_value "
+    "otherwise."
+)
+TIMESTAMP_RULE = "RFC 3339, between 1900 and 2299 (what storage holds exactly)."
+LABEL_RULE = "Must not hold a valid NHS number in any written form (invalid_value)."
 DEAD_LETTER_SCHEMA: JsonObject = {
     "title": "DeadLetter",
     "description": "A message that was not an event, kept with its machine-readable reason. "
@@ -75,7 +85,8 @@ DEAD_LETTER_SCHEMA: JsonObject = {
         "raw_base64": {
             "type": "string",
             "contentEncoding": "base64",
-            "description": "The original bytes, base64, with valid NHS numbers redacted.",
+            "description": "The original bytes, base64, with personal data redacted (NHS "
+            "numbers, email addresses, phone numbers, postcodes, dates, patient references).",
         },
     },
 }
@@ -196,15 +207,27 @@ def _state_model_rules(schema: JsonObject) -> None:
     }
     properties["event_id"]["pattern"] = UUID_PATTERN
     properties["event_id"]["description"] = "UUID, the idempotency key: the same id is one event."
-    for field in properties.values():
+    for name, field in properties.items():
         if field.get("format") == "date-time":
             field["pattern"] = RFC3339_PATTERN
+            field["description"] = EVENT_TIME_RULE if name in EVENT_TIME_FIELDS else TIMESTAMP_RULE
         if any(f.get("maxLength") == FREE_TEXT_MAX_CHARS for f in field.get("anyOf", [field])):
             field["description"] = FREE_TEXT_RULE
+        elif name not in PATIENT_FIELDS and name != "event_id" and _is_text(field):
+            field["description"] = " ".join(filter(None, [field.get("description"), LABEL_RULE]))
     if "patient_ref" in properties:
         properties["patient_ref"]["description"] = PATIENT_REF_RULE
     rules = [schema.get("description", ""), CROSS_FIELD_RULES.get(schema["title"], "")]
     schema["description"] = " ".join(rule for rule in rules if rule) + " " + STRICT_TYPES
+
+
+def _is_text(field: JsonObject) -> bool:
+    """A free-form string or list of strings (not an enum, a timestamp or a UUID)."""
+    for option in field.get("anyOf", [field]):
+        items = option.get("items", option) if option.get("type") == "array" else option
+        if items.get("type") == "string" and not {"format", "enum", "const"} & set(items):
+            return True
+    return False
 
 
 def _component_schemas() -> JsonObject:

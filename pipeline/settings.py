@@ -6,12 +6,14 @@ working directory); the embedded defaults need none of them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.core.bounds import DEFAULT_EARLIEST, STORABLE_FROM, TimeHorizon
 from pipeline.core.stored import FreeTextPolicy
 from pipeline.core.windows import WindowKind
 from pipeline.errors import ConfigError
@@ -42,6 +44,12 @@ class Settings(BaseSettings):
     window: WindowKind = WindowKind.WEEK
     allowed_lateness_days: float = Field(7.0, ge=0, le=366)
     free_text: FreeTextPolicy = FreeTextPolicy.REDACTED
+    event_time_earliest: datetime = DEFAULT_EARLIEST
+    """Event times before this are rejected (`invalid_value`); RFC 3339 with an offset."""
+    watermark_max_step_days: float = Field(28.0, gt=0, le=3660)
+    """How far one event may move the watermark: one far ahead cannot make everything late."""
+    event_time_ahead_hours: float = Field(24.0, ge=0, le=24 * 366)
+    """Event times more than this far ahead of processing time are rejected (`invalid_value`)."""
     topic_prefix: str = Field("quality", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     """Topics are `<prefix>.<event_type>`, `<prefix>.alerts` and `<prefix>.dead_letter`."""
     topic_partitions: int = Field(6, ge=1, le=1000)
@@ -73,6 +81,21 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("chdb://", "http://", "https://")):
             raise ValueError("must start with chdb://, http:// or https://")
         return value
+
+    @field_validator("event_time_earliest")
+    @classmethod
+    def _storable(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry an offset, e.g. 1990-01-01T00:00:00Z")
+        if value.astimezone(UTC) < STORABLE_FROM:
+            raise ValueError(
+                f"must not be before {STORABLE_FROM:%Y-%m-%d} (storage holds no earlier)"
+            )
+        return value.astimezone(UTC)
+
+    def time_horizon(self) -> TimeHorizon:
+        """The event-time horizon every validation uses (publish --check, replay, worker)."""
+        return TimeHorizon(self.event_time_earliest, timedelta(hours=self.event_time_ahead_hours))
 
     def resolved_clickhouse_dsn(self, override: str | None = None) -> str:
         """The DSN to use: `override` (a command's --clickhouse), the setting, or the default."""

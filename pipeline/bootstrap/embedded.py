@@ -57,6 +57,8 @@ def engine_config(settings: Settings, window: WindowKind | None = None) -> Engin
         allowed_lateness=timedelta(days=settings.allowed_lateness_days),
         free_text=settings.free_text,
         detection=DetectionConfig.for_window_kind(kind),
+        horizon=settings.time_horizon(),
+        watermark_max_step=timedelta(days=settings.watermark_max_step_days),
     )
 
 

@@ -27,6 +27,14 @@ from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
 FREE_TEXT_MAX_CHARS = 10_000
+MAX_INT64 = 2**63 - 1
+"""The largest integer any field takes: every accepted value fits a signed 64-bit column."""
+FREE_TEXT_FIELDS = frozenset({"description", "comment", "note"})
+"""Free text: may hold personal data, which is redacted before it is stored."""
+PATIENT_FIELDS = frozenset({"patient_ref"})
+"""Patient references: stored only as a keyed pseudonym."""
+EVENT_TIME_FIELDS = ("occurred_at", "period_start", "period_end")
+"""Event times: bounded by the event-time horizon (`pipeline.core.bounds`)."""
 
 RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
@@ -158,8 +166,8 @@ class TargetMetric(_Event):
     metric: Slug
     period_start: Timestamp
     period_end: Timestamp
-    numerator: Annotated[int, Field(ge=0)]
-    denominator: Annotated[int, Field(gt=0)]
+    numerator: Annotated[int, Field(ge=0, le=MAX_INT64)]
+    denominator: Annotated[int, Field(gt=0, le=MAX_INT64)]
     target: Annotated[float, Field(gt=0, le=1)]
     higher_is_better: bool = True
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pipeline.core.events import (
+    FREE_TEXT_MAX_CHARS,
     AlertResponse,
     AnyEvent,
     EventType,
@@ -35,7 +36,8 @@ class StoredEvent:
     """An accepted event in the only form that may leave the engine.
 
     `event` already carries the redacted free text (or none) and the pseudonymised
-    `patient_ref`; `payload` is its JSON, from which the engine can be restored.
+    `patient_ref`; `payload` is its JSON, from which the engine can be restored: it always
+    decodes again (with `STORED` bounds) to `event`.
     """
 
     event: AnyEvent
@@ -67,7 +69,10 @@ def to_stored(
     name, text = free_text_of(event)
     if text:
         redacted = redact_free_text(text)
-        updates[name] = redacted.text if policy is FreeTextPolicy.REDACTED else None
+        # A tag can be longer than what it replaces ("[POSTCODE]" for "M11AE"): the stored
+        # form is cut to the contract's limit, so it always validates again on restore.
+        kept = redacted.text[:FREE_TEXT_MAX_CHARS]
+        updates[name] = kept if policy is FreeTextPolicy.REDACTED else None
     if isinstance(event, IncidentReport) and event.patient_ref is not None:
         updates["patient_ref"] = pseudonymise(key, event.org_id, event.patient_ref)
     if updates:

@@ -18,5 +18,6 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (2, '0002_windows_alerts'),
     (3, '0003_alert_deliveries'),
     (4, '0004_retention'),
+    (21, '0021_unit_windows_datetime64'),
     (51, '0051_learning_loop'),
     (52, '0052_board');

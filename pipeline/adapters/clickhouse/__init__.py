@@ -25,6 +25,11 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from pipeline.adapters.clickhouse.partitions import (
+    PartitionOf,
+    partition_function,
+    split_by_partition,
+)
 from pipeline.adapters.clickhouse.rows import (
     alert_from_row,
     alert_row,
@@ -100,6 +105,7 @@ class ClickHouseSink:
         self.dsn = dsn
         self.database = database
         self.window_kind = window_kind
+        self._partition_keys: dict[str, str] | None = None  # table -> partition key, once read
         if dsn.startswith("chdb://"):
             Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
         try:
@@ -130,6 +136,7 @@ class ClickHouseSink:
                 f"({migration.version}, '{migration.name}')"
             )
             applied.append(migration.name)
+        self._partition_keys = None  # tables may have been created or rebuilt
         return applied
 
     def write(self, result: BatchResult, received_at: datetime, token: str = "") -> None:
@@ -153,7 +160,25 @@ class ClickHouseSink:
                 self.insert_rows(table, rows, token)
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
-        """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes."""
+        """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes.
+
+        Rows spread over more partitions than one insert may touch are sent in several inserts
+        (`pipeline.adapters.clickhouse.partitions`), each deduplicated on its own bytes.
+        """
+        for chunk in split_by_partition(rows, self._partition_of(table)):
+            self._insert_chunk(table, chunk, token)
+
+    def _partition_of(self, table: str) -> PartitionOf | None:
+        if self._partition_keys is None:
+            rows = self.query_dicts(
+                "SELECT name, partition_key FROM system.tables WHERE database = {db:String}",
+                {"db": self.database},
+            )
+            self._partition_keys = {str(r["name"]): str(r["partition_key"]) for r in rows}
+        key = self._partition_keys.get(table) or self._partition_keys.get(f"{table}_local", "")
+        return partition_function(key)
+
+    def _insert_chunk(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
         body = json_each_row(rows)
         digest = hashlib.sha256(body).hexdigest()[:24]
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": f"{token}|{table}|{digest}"}
