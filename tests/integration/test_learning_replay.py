@@ -121,3 +121,41 @@ def test_both_orders_end_with_the_same_alerts(
         return {k: {f: v for f, v in a.items() if f != "detected_at"} for k, a in alerts.items()}
 
     assert final("a", [responses, events]) == final("b", [events, responses])
+
+
+def _incident(ref: str, revision: int, harm: str, at: str) -> dict[str, Any]:
+    return {
+        "schema_version": 1, "event_type": "incident_report", "event_id": str(uuid.uuid4()),
+        "org_id": "RXA", "unit_id": "ED", "occurred_at": at, "source": "risk-system",
+        "category": "fall", "harm": harm, "report_ref": ref, "revision": revision,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("revised_first", [True, False])
+def test_a_revised_incident_counts_once_in_the_stored_windows(
+    tmp_path: Path, revised_first: bool
+) -> None:
+    """Revision 2 moves the incident to a later week and raises its harm: whichever file comes
+    first (each file is its own batch), the stored windows count it once, as revised."""
+    first = _incident("DATIX/7", 1, "low", "2024-03-05T10:00:00+00:00")
+    second = _incident("DATIX/7", 2, "severe", "2024-03-13T10:00:00+00:00")
+    closing = {**_incident("other", 1, "none", "2024-04-20T10:00:00+00:00"), "report_ref": "X-1"}
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    one.write_text(_lines([second if revised_first else first]))
+    two.write_text(_lines([first if revised_first else second, closing]))
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+    assert main(["replay", str(one), str(two), "--clickhouse", dsn]) == 0
+    client = clickhouse_connect.get_client(dsn=dsn)
+    try:
+        rows = client.query(
+            "SELECT toDate(window_start), incidents_by_harm FROM quality.unit_windows FINAL "
+            "WHERE window_start < '2024-04-01' AND incidents > 0 ORDER BY window_start"
+        ).result_rows
+        ((revisions,),) = client.query(
+            "SELECT groupArray(revision) FROM (SELECT revision FROM quality.incident_reports "
+            "FINAL WHERE report_ref = 'DATIX/7' ORDER BY revision)"
+        ).result_rows
+    finally:
+        client.close()
+    assert [(str(day), list(harm)) for day, harm in rows] == [("2024-03-11", [0, 0, 0, 1, 0])]
+    assert list(revisions) == [1, 2]  # both stored, only the revision in force counted
