@@ -14,6 +14,7 @@ from pipeline.analysis.spc_csv import add_spc_arguments, run_spc
 from pipeline.core.windows import WindowKind
 from pipeline.demo import add_demo_arguments, add_report_arguments, run_demo_command, run_report
 from pipeline.errors import PipelineError
+from pipeline.import_cli import add_import_arguments, run_import
 from pipeline.publish_cli import add_publish_arguments, run_publish
 from pipeline.runtime.worker_cli import add_worker_arguments, run_worker
 from pipeline.simulate import add_simulate_arguments, run_simulate
@@ -91,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_spc_arguments(spc)
     spc.set_defaults(command=lambda args: run_spc(args, sys.stdout))
+
+    importer = commands.add_parser(
+        "import", help="contract events (JSON Lines) from NHS England's published statistics"
+    )
+    add_import_arguments(importer)
+    importer.set_defaults(command=lambda args: run_import(args, sys.stdout))
 
     migrate = commands.add_parser("migrate", help="apply the ClickHouse migrations")
     _clickhouse_option(migrate)

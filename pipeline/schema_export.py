@@ -52,7 +52,53 @@ FREE_TEXT_RULE = (
 PATIENT_REF_RULE = "Local patient reference; stored only as a keyed pseudonym (HMAC-SHA256)."
 CROSS_FIELD_RULES = {
     "TargetMetric": "period_start must be before period_end, and numerator must not exceed "
-    "denominator (rules across fields, which JSON Schema cannot state).",
+    "denominator (rules across fields, which JSON Schema cannot state). A field of the other "
+    "form must not be given, not even as null.",
+    "PatientFeedback": "period_start must be before period_end, and counts must hold at least "
+    "one response (rules across fields, which JSON Schema cannot state).",
+}
+# The two forms of a v1.1 event, each the fields it requires (JSON Schema's oneOf: exactly one).
+FORMS: dict[str, list[JsonObject]] = {
+    "TargetMetric": [
+        {
+            "title": "share",
+            "required": ["numerator", "denominator"],
+            "properties": {
+                "numerator": {"type": "integer"},
+                "denominator": {"type": "integer"},
+                "target": {"maximum": 1},
+            },
+        },
+        {
+            "title": "value",
+            "required": ["value", "unit"],
+            "properties": {"value": {"type": "number"}, "unit": {"type": "string"}},
+        },
+    ],
+    "PatientFeedback": [
+        {
+            "title": "one response",
+            "required": ["rating"],
+            "properties": {"rating": {"type": "integer"}},
+        },
+        {
+            "title": "counts",
+            "required": ["period_start", "period_end", "counts"],
+            "properties": {
+                "period_start": {"type": "string"},
+                "period_end": {"type": "string"},
+                "counts": {"type": "object"},
+            },
+        },
+    ],
+}
+COUNTS_SCHEMA: JsonObject = {
+    "type": "object",
+    "description": 'Responses per rating, keys "1" (very good) to "6" (don\'t know).',
+    "properties": {
+        key: {"type": "integer", "minimum": 0} for key in ("1", "2", "3", "4", "5", "6")
+    },
+    "additionalProperties": False,
 }
 DEAD_LETTER_SCHEMA: JsonObject = {
     "title": "DeadLetter",
@@ -203,6 +249,10 @@ def _state_model_rules(schema: JsonObject) -> None:
             field["description"] = FREE_TEXT_RULE
     if "patient_ref" in properties:
         properties["patient_ref"]["description"] = PATIENT_REF_RULE
+    if "counts" in properties:
+        properties["counts"] = {"anyOf": [COUNTS_SCHEMA, {"type": "null"}], "default": None}
+    if schema["title"] in FORMS:
+        schema["oneOf"] = FORMS[schema["title"]]
     rules = [schema.get("description", ""), CROSS_FIELD_RULES.get(schema["title"], "")]
     schema["description"] = " ".join(rule for rule in rules if rule) + " " + STRICT_TYPES
 

@@ -70,14 +70,20 @@ def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
             "metric": e.metric,
             "period_start": e.period_start,
             "period_end": e.period_end,
-            "numerator": e.numerator,
-            "denominator": e.denominator,
+            "numerator": e.numerator or 0,
+            "denominator": e.denominator or 0,
+            "value": e.value,
+            "unit": e.unit.value if e.unit is not None else "",
             "target": e.target,
             "higher_is_better": int(e.higher_is_better),
         }
     elif isinstance(e, PatientFeedback):
         row |= privacy | {
-            "rating": e.rating,
+            "rating": e.rating or 0,
+            "period_start": e.period_start,
+            "period_end": e.period_end,
+            "counts": list(e.rating_counts),
+            "responses": sum(e.rating_counts),
             "channel": e.channel.value if e.channel else "",
             "comment_redacted": e.comment or "",
             "themes": list(e.themes or ()),
@@ -139,6 +145,10 @@ def window_row(agg: UnitWindowAggregate, window_kind: str) -> dict[str, Any]:
         "target_values": [t.target for t in agg.targets],
         "target_numerators": [t.numerator for t in agg.targets],
         "target_denominators": [t.denominator for t in agg.targets],
+        "target_units": [t.unit for t in agg.targets],
+        "target_higher_is_better": [int(t.higher_is_better) for t in agg.targets],
+        "target_met": [int(t.met) for t in agg.targets],
+        "target_distances": [t.distance for t in agg.targets],
         "contributions": agg.contributions,
     }
 

@@ -59,7 +59,9 @@ def unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
     responses = [c[0] + c[1] + c[2] + c[3] + c[4] for c in ratings]
     harms = [aggregate.incidents_by_harm for aggregate in series]
     targets = [aggregate.targets for aggregate in series]
-    activity = [max([t.denominator for t in window]) if window else None for window in targets]
+    activity = [
+        max([t.denominator for t in window if t.is_share], default=None) for window in targets
+    ]
     exposure = _exposure(activity)
     return UnitFigures(
         windows=[aggregate.window for aggregate in series],

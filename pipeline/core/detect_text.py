@@ -56,10 +56,21 @@ def number(value: float) -> str:
     return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
+def in_unit(value: float, unit: str) -> str:
+    """A target figure as people write it: '81%' for a share (unit ''), '27.4 minutes',
+    '81.0%' for a value in percent, '12' for a count."""
+    if not unit:
+        return percent(value)
+    if unit == "percent":
+        return f"{value:.1f}%"
+    figure = f"{value:.0f}" if unit == "count" or abs(value) >= 100 else f"{value:.1f}"
+    return figure if unit == "count" else f"{figure} {unit}"
+
+
 def targets_phrase(targets: Sequence[TargetAttainment]) -> str:
     """'its target (ae_4h 81% against 78%)' or 'all 3 targets (ae_4h ...; rtt_18w ...; ...)'."""
     named = "; ".join(
-        f"{t.metric} {percent(t.attainment)} against {percent(t.target)}"
+        f"{t.metric} {in_unit(t.attainment, t.unit)} against {in_unit(t.target, t.unit)}"
         for t in targets[:_TARGETS_NAMED]
     )
     more = "; …" if len(targets) > _TARGETS_NAMED else ""
@@ -79,8 +90,12 @@ def targets_evidence(window: Window, targets: Sequence[TargetAttainment]) -> dic
                 "target": t.target,
                 "met": t.met,
                 "higher_is_better": t.higher_is_better,
-                "numerator": round(t.numerator, 1),
-                "denominator": round(t.denominator, 1),
+                "distance": round(t.distance, 4),
+                **(
+                    {"numerator": round(t.numerator, 1), "denominator": round(t.denominator, 1)}
+                    if t.is_share
+                    else {"unit": t.unit}
+                ),
             }
             for t in targets
         ],

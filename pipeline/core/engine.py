@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
+from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState, spread_counts
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.decode import RawMessage, Rejection, decode
 from pipeline.core.detect import DetectionConfig, Detector
@@ -165,17 +165,23 @@ class Engine:
             self._watermark.observe(event.occurred_at)
             return (), False
         unit_windows = self._units.setdefault((event.org_id, event.unit_id), {})
-        if isinstance(event, TargetMetric):
+        batch = isinstance(event, PatientFeedback) and event.counts is not None
+        if isinstance(event, TargetMetric) or (isinstance(event, PatientFeedback) and batch):
+            assert event.period_start is not None and event.period_end is not None
             windows = windows_between(event.period_start, event.period_end, self.config.window)
         else:
             windows = [window_of(event.occurred_at, self.config.window)]
         mark = self._watermark.value
         late = mark is not None and windows[0].end <= mark  # the earliest window closes first
-        for window in windows:
+        spread = _spread(event, windows) if batch else None
+        for i, window in enumerate(windows):
             state = unit_windows.get(window)
             if state is None:
                 state = unit_windows[window] = UnitWindowState(event.org_id, event.unit_id, window)
-            _apply(state, event)
+            if spread is not None:
+                state.add_feedback_counts(spread[i])
+            else:
+                _apply(state, event)
         self._watermark.observe(event.occurred_at)
         return windows, late
 
@@ -203,8 +209,16 @@ class Engine:
         return self._book.judge(series, units, now)
 
 
+def _spread(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:
+    """A feedback batch's responses per window (see `spread_counts`)."""
+    assert isinstance(event, PatientFeedback)
+    assert event.period_start is not None and event.period_end is not None
+    return spread_counts(event.rating_counts, event.period_start, event.period_end, windows)
+
+
 def _apply(state: UnitWindowState, event: AnyEvent) -> None:
     if isinstance(event, PatientFeedback):
+        assert event.rating is not None  # a batch is spread by the caller
         state.add_feedback(event.rating)
     elif isinstance(event, IncidentReport):
         state.add_incident(event.harm, event.category)

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from pipeline.core.detect_text import in_unit
+
 METRIC_NAMES = {
     "ae_4h": "A&E 4-hour",
     "rtt_18w": "RTT 18-week",
@@ -136,11 +138,19 @@ def evidence_figures(
         for m in targets.get("metrics") or []:
             if isinstance(m, dict) and isinstance(m.get("attainment"), int | float):
                 verdict = " (met)" if m.get("met") else " (missed)" if "met" in m else ""
+                unit = str(m.get("unit") or "")
+                target = m.get("target")
+                against = (
+                    in_unit(float(target), unit)
+                    if unit and isinstance(target, int | float)
+                    else _share(target)
+                )
+                value = float(m["attainment"])
+                attained = in_unit(value, unit) if unit else f"{value:.1%}"
                 figures.append(
                     (
                         metric_name(str(m.get("metric"))),
-                        f"{m['attainment']:.1%} "
-                        f"against a target of {_share(m.get('target'))}{verdict}",
+                        f"{attained} against a target of {against}{verdict}",
                     )
                 )
     measures = evidence.get("measures")
