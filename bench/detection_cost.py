@@ -17,10 +17,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pipeline.core.decode import RawMessage
-from pipeline.core.detect import Detector
+from pipeline.core.detection import Detector
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.spc import Direction, xmr
-from pipeline.simulate import SimulationConfig, simulate_trust
+from pipeline.simulation import SimulationConfig, simulate_trust
 
 
 def per_call(calls: int, work: Callable[[], object]) -> float:

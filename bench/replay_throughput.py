@@ -23,9 +23,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.bootstrap.embedded import build_embedded, build_engine, load_settings
 from pipeline.core.decode import RawMessage
-from pipeline.simulate import SimulationConfig, simulate_trust
-from pipeline.wiring import build_embedded, build_engine, load_settings
+from pipeline.simulation import SimulationConfig, simulate_trust
 
 
 def write_events(path: Path, scale: float, weeks: int) -> int:

@@ -47,7 +47,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.simulate import SimulationConfig, simulate_trust
+from pipeline.simulation import SimulationConfig, simulate_trust
 
 REPO = Path(__file__).resolve().parents[1]
 EVENT_TYPES = ("incident_report", "target_metric", "patient_feedback", "alert_response")
@@ -323,7 +323,7 @@ def start_worker(
     log = workdir / "worker.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.runtime.worker_cli"],
+            [sys.executable, "-m", "pipeline.cli", "worker"],
             cwd=workdir,
             env=env,
             stdout=out,

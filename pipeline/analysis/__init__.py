@@ -1,1 +1,1 @@
-"""Tools for analysts on top of the pure core: `spc_csv` is the `pipeline spc` command."""
+"""Tools for analysts on top of the pure core: `spc_csv` charts a CSV column (`pipeline spc`)."""

@@ -1,12 +1,12 @@
-"""`pipeline spc`: Making Data Count XmR charts of a CSV column, written as CSV.
+"""Making Data Count XmR charts of a CSV column, written as CSV (`pipeline spc`).
 
 One chart per facet value (or one chart when there is no facet column), each point a row, sorted
-by facet then date. The statistics are `pipeline.core.spc`; this module reads, checks and writes.
+by facet then date. The statistics are `pipeline.core.spc`; this module reads, checks and writes;
+the command is `pipeline.cli.spc`.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import itertools
 import math
@@ -45,76 +45,48 @@ class _Observation:
     line: int
 
 
-def add_spc_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the `pipeline spc` arguments (contract §3) to `parser`."""
-    parser.add_argument("csv", metavar="CSV", help="input CSV file with a header row; - for stdin")
-    parser.add_argument("--date-col", required=True, metavar="COL", help="ISO dates or date-times")
-    parser.add_argument("--value-col", required=True, metavar="COL", help="the measure to chart")
-    parser.add_argument("--facet-col", metavar="COL", help="one independent chart per value")
-    parser.add_argument(
-        "--improvement-direction",
-        choices=[Direction.INCREASE.value, Direction.DECREASE.value],
-        default=Direction.INCREASE.value,
-        help="which way is better (default: increase)",
-    )
-    parser.add_argument("--target", type=float, metavar="VALUE", help="adds the assurance verdict")
-    parser.add_argument(
-        "--fix-after-n-points",
-        type=int,
-        metavar="N",
-        help=f"limits from the first N points of each segment (N >= {MIN_FIX_AFTER_N_POINTS})",
-    )
-    parser.add_argument(
-        "--rebase",
-        type=_rebase_date,
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="DATE",
-        help="start a new segment, with its own limits, at these dates",
-    )
+def chart_csv(
+    path: str,
+    *,
+    date_col: str,
+    value_col: str,
+    facet_col: str | None,
+    improvement: Direction,
+    target: float | None,
+    fix_after_n_points: int | None,
+    rebase: Sequence[date],
+    out: TextIO,
+) -> None:
+    """Write the XmR chart rows (`OUTPUT_COLUMNS`) of `path`'s `value_col` as CSV to `out`.
 
-
-def run_spc(args: argparse.Namespace, stdout: TextIO) -> int:
-    """Run `pipeline spc` with parsed `args`, writing the chart rows as CSV to `stdout`.
-
-    Returns 0. Raises InputError (one line, naming the file, line and column where it can) for
-    a file that cannot be read, a missing column, an empty cell, a value that is not a number, a
-    date that is not ISO, a date repeated within a facet, a --rebase date found nowhere, or an
-    unusable --target or --fix-after-n-points.
+    Raises InputError (one line, naming the file, line and column where it can) for a file that
+    cannot be read, a missing column, an empty cell, a value that is not a number, a date that
+    is not ISO, a date repeated within a facet, a rebase date found nowhere, or an unusable
+    target or fix_after_n_points.
     """
-    if args.target is not None and not math.isfinite(args.target):
-        raise InputError(f"--target must be a finite number, not {args.target}")
-    if args.fix_after_n_points is not None and args.fix_after_n_points < MIN_FIX_AFTER_N_POINTS:
+    if target is not None and not math.isfinite(target):
+        raise InputError(f"--target must be a finite number, not {target}")
+    if fix_after_n_points is not None and fix_after_n_points < MIN_FIX_AFTER_N_POINTS:
         raise InputError(
             f"--fix-after-n-points must be at least {MIN_FIX_AFTER_N_POINTS}, "
-            f"not {args.fix_after_n_points}"
+            f"not {fix_after_n_points}"
         )
-    observations = _read(args.csv, args.date_col, args.value_col, args.facet_col)
+    observations = _read(path, date_col, value_col, facet_col)
     charts = _charts(
         observations,
-        improvement=Direction(args.improvement_direction),
-        target=args.target,
-        fix_after_n_points=args.fix_after_n_points,
-        rebase=args.rebase,
-        date_col=args.date_col,
-        facet_col=args.facet_col,
-        source=_source_name(args.csv),
+        improvement=improvement,
+        target=target,
+        fix_after_n_points=fix_after_n_points,
+        rebase=rebase,
+        date_col=date_col,
+        facet_col=facet_col,
+        source=_source_name(path),
     )
-    _write(charts, stdout)
-    return 0
+    _write(charts, out)
 
 
-def _rebase_date(text: str) -> date:
-    try:
-        return _parse_timestamp(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date (YYYY-MM-DD) or date-time"
-        ) from None
-
-
-def _parse_timestamp(text: str) -> date:
+def parse_timestamp(text: str) -> date:
+    """An ISO date, or an ISO date-time (a `datetime`); raises ValueError otherwise."""
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -163,7 +135,7 @@ def _parse_rows(
         date_text = _cell(row, date_col, source, line)
         value_text = _cell(row, value_col, source, line)
         try:
-            x = _parse_timestamp(date_text)
+            x = parse_timestamp(date_text)
         except ValueError:
             raise InputError(
                 f"{source}, line {line}: {date_col} {date_text!r} is not an ISO date "

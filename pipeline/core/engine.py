@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState, spread_counts
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.decode import RawMessage, Rejection, decode
-from pipeline.core.detect import DetectionConfig, Detector
+from pipeline.core.detection import DetectionConfig, Detector
 from pipeline.core.events import (
     AlertResponse,
     AnyEvent,

@@ -15,14 +15,14 @@ from typing import Protocol
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, alert_id_for
-from pipeline.core.detect import Finding
+from pipeline.core.detection import Finding
 
 UnitKey = tuple[str, str]
 _ORG_KINDS = frozenset({AlertKind.MASKED_DARK_SPOT})
 
 
 class FindingSource(Protocol):
-    """What the book needs of a detector (`pipeline.core.detect.Detector` is the real one)."""
+    """What the book needs of a detector (`pipeline.core.detection.Detector` is the real one)."""
 
     def unit_findings(self, series: Sequence[UnitWindowAggregate]) -> list[Finding]: ...
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from pipeline.core.detect_text import in_unit
+from pipeline.core.detection.text import in_unit
 
 METRIC_NAMES = {
     "ae_4h": "A&E 4-hour",

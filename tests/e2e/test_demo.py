@@ -11,13 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.demo import (
-    add_demo_arguments,
-    add_report_arguments,
-    run_demo,
-    run_demo_command,
-    run_report,
-)
+from pipeline.cli.demo import add_demo_arguments, run_demo, run_demo_command
+from pipeline.cli.report import add_report_arguments, run_report
 
 pytestmark = pytest.mark.slow
 SECTIONS = ("findings", "divergence", "dark-spots", "charts", "alerts", "method")

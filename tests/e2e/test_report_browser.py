@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from pipeline.adapters.clickhouse import ClickHouseSink
-from pipeline.demo import run_demo
+from pipeline.cli.demo import run_demo
 from pipeline.report.build import build_report
 from tests.unit.test_report_data import fill_store
 

@@ -1,6 +1,6 @@
 """Every ClickHouse panel of every dashboard, run on the real engine (chDB) against two trusts:
 
-- `simulated`: the pipeline's own synthetic trust (pipeline.simulate), replayed through the
+- `simulated`: the pipeline's own synthetic trust (pipeline.simulation), replayed through the
   embedded runner, so the tables hold exactly what the pipeline writes;
 - `synthetic`: bench.dashboard_queries.generate's trust, written by ClickHouse itself, which has
   open, unanswered and resolved alerts by construction.
@@ -34,8 +34,8 @@ from bench.dashboard_queries import (
     render,
 )
 from pipeline.adapters.clickhouse import ClickHouseSink
-from pipeline.simulate import SimulationConfig, simulate_trust
-from pipeline.wiring import build_embedded, load_settings
+from pipeline.bootstrap.embedded import build_embedded, load_settings
+from pipeline.simulation import SimulationConfig, simulate_trust
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,6 @@ query as JSON, which is how the tests read a chDB directory without opening it t
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import random
@@ -301,15 +300,9 @@ def pipeline_command() -> list[str]:
     return [sys.executable, "-m", "pipeline.cli"]
 
 
-@functools.cache
 def worker_command() -> list[str]:
-    """`pipeline worker`, or the same command's module while the CLI does not list it yet."""
-    probe = subprocess.run(
-        [*pipeline_command(), "worker", "--help"], capture_output=True, cwd=REPO, timeout=60
-    )
-    if probe.returncode == 0:
-        return [*pipeline_command(), "worker"]
-    return [sys.executable, "-m", "pipeline.runtime.worker_cli"]
+    """`pipeline worker`, as a user runs it."""
+    return [*pipeline_command(), "worker"]
 
 
 @dataclass

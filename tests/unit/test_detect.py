@@ -9,7 +9,7 @@ import random
 import pytest
 
 from pipeline.core.alerts import AlertKind, Severity
-from pipeline.core.detect import DetectionConfig, Detector
+from pipeline.core.detection import DetectionConfig, Detector
 from tests.unit.test_detect_series import kinds, quiet, week, with_weeks
 
 DETECTOR = Detector()

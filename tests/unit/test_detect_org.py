@@ -4,7 +4,7 @@ from its peers while the organisation's figure looks fine, and for nothing else.
 from __future__ import annotations
 
 from pipeline.core.alerts import AlertKind
-from pipeline.core.detect import Detector
+from pipeline.core.detection import Detector
 from tests.unit.test_detect_series import (
     SHARES,
     aggregate,

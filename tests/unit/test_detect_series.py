@@ -9,8 +9,8 @@ from typing import Any
 
 from pipeline.core.aggregates import TargetAttainment, UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
-from pipeline.core.detect import Finding
-from pipeline.core.detect_measures import episodes, unit_figures
+from pipeline.core.detection import Finding
+from pipeline.core.detection.measures import episodes, unit_figures
 from pipeline.core.windows import Window
 
 START = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday

@@ -9,8 +9,8 @@ from statistics import NormalDist
 
 import pytest
 
-from pipeline.core.detect import DetectionConfig
-from pipeline.core.detect_predictive import (
+from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.predictive import (
     SCREEN_MARGIN,
     SCREEN_MIN_CONCENTRATION,
     Predictive,
@@ -18,7 +18,7 @@ from pipeline.core.detect_predictive import (
     exact_z,
     upper_tail,
 )
-from pipeline.core.detect_stats import BEYOND_LIMIT, monitor
+from pipeline.core.detection.stats import BEYOND_LIMIT, monitor
 
 RULES = DetectionConfig().rules
 

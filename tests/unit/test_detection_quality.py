@@ -2,7 +2,7 @@
 
 Four demo-sized trusts (seeds 1 to 4; 3 organisations × 6 units × 64 weeks, about 105,000
 events each) are simulated, aggregated into weekly windows exactly as the engine does, judged,
-and scored against their truth (`pipeline.simulate_score`). docs/detection.md reports these
+and scored against their truth (`pipeline.simulation.score`). docs/detection.md reports these
 figures and a 40-seed run of the same.
 """
 
@@ -13,10 +13,9 @@ from dataclasses import replace
 import pytest
 
 from pipeline.core.alerts import AlertKind
-from pipeline.core.detect import Detector
-from pipeline.simulate import SimulationConfig, simulate_trust
-from pipeline.simulate_methods import UNIT_CLASSES, compare_methods
-from pipeline.simulate_score import DetectionScore, detect_trust, score
+from pipeline.core.detection import Detector
+from pipeline.simulation import SimulationConfig, simulate_trust
+from pipeline.simulation.score import DetectionScore, detect_trust, score
 
 SEEDS = (1, 2, 3, 4)
 DETECTOR = Detector()
@@ -65,14 +64,3 @@ def test_delivery_order_and_duplicates_change_no_finding() -> None:
     )
 
     assert in_order and shuffled == in_order
-
-
-def test_exact_limits_keep_their_promise_on_small_overdispersed_units_where_others_do_not() -> None:
-    """The justification in docs/detection.md, on fewer simulated years."""
-    rows = compare_methods(seed=3, years=60, classes=UNIT_CLASSES[:1])
-    rate = {row.method: row.false_alarms_per_1000_weeks for row in rows}
-    nominal = 1.35  # a 3-sigma point, per 1,000 weeks
-
-    assert rate["exact predictive (this pipeline)"] <= 2 * nominal
-    for method in ("XmR, point beyond the limit", "p-chart", "Laney p′"):
-        assert rate[method] >= 5 * nominal, method

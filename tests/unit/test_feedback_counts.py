@@ -13,7 +13,7 @@ import pytest
 from pipeline.adapters.publications import import_events
 from pipeline.core.aggregates import spread_counts
 from pipeline.core.decode import RawMessage, Rejection, decode
-from pipeline.core.detect import DetectionConfig
+from pipeline.core.detection import DetectionConfig
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.events import PatientFeedback
 from pipeline.core.windows import WindowKind, windows_between

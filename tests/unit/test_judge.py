@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind, AlertStatus, Severity
-from pipeline.core.detect import Finding
+from pipeline.core.detection import Finding
 from pipeline.core.judge import AlertBook
 from pipeline.core.windows import Window
 

@@ -18,9 +18,9 @@ import pytest
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
 from pipeline.adapters.publisher import KafkaTimeouts, OrgPartitioner, partition_for
+from pipeline.cli.publish import add_publish_arguments, run_publish
 from pipeline.core.decode import Rejection, decode
 from pipeline.errors import EventRejected, TransportError
-from pipeline.publish_cli import add_publish_arguments, run_publish
 from pipeline.publishing import Publisher, validate
 from pipeline.settings import Settings
 from tests.unit.event_examples import VALID_NHS_NUMBER, as_line, valid_event

@@ -15,17 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cli.simulate import add_simulate_arguments, run_simulate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.decode import Rejection, decode
-from pipeline.simulate import (
-    SimulatedTrust,
-    SimulationConfig,
-    add_simulate_arguments,
-    run_simulate,
-    simulate_trust,
-)
-from pipeline.simulate_events import rfc3339, uuid4_text
-from pipeline.simulate_score import aggregate_events
+from pipeline.simulation import SimulatedTrust, SimulationConfig, simulate_trust
+from pipeline.simulation.events import rfc3339, uuid4_text
+from pipeline.simulation.score import aggregate_events
 
 SMALL = SimulationConfig(seed=5, orgs=1, units_per_org=3, weeks=30, feedback_scale=0.3)
 

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.analysis.spc_csv import OUTPUT_COLUMNS, add_spc_arguments, run_spc
+from pipeline.analysis.spc_csv import OUTPUT_COLUMNS
+from pipeline.cli.spc import add_spc_arguments, run_spc
 from pipeline.errors import InputError
 
 AE_DATA = Path("/work/shared/data/ae_attendances_2016-2019.csv")

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.decode import RawMessage, Rejection, RejectReason, decode
-from pipeline.core.detect_text import in_unit, targets_evidence
+from pipeline.core.detection.text import in_unit, targets_evidence
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.events import TargetMetric
 from pipeline.core.windows import WindowKind, window_of

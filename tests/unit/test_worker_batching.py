@@ -14,7 +14,7 @@ from pipeline.adapters.metrics import PipelineMetrics
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity
 from pipeline.core.decode import RawMessage
-from pipeline.core.detect import Finding
+from pipeline.core.detection import Finding
 from pipeline.core.engine import BatchResult, Engine, EngineConfig
 from pipeline.errors import SinkError, SinkUnavailable, TransportError
 from pipeline.runtime.batching import (

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cli.worker import add_worker_arguments, run_worker
 from pipeline.errors import ConfigError
 from pipeline.runtime.worker import input_topics
-from pipeline.runtime.worker_cli import add_worker_arguments, run_worker
 from pipeline.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

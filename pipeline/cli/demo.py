@@ -1,4 +1,4 @@
-"""`pipeline demo` and `pipeline report`.
+"""`pipeline demo`.
 
 The demo needs no services: it simulates a trust (several organisations and units, over a year,
 with planted episodes), writes the events as JSON Lines, runs them through the embedded pipeline
@@ -11,21 +11,23 @@ import argparse
 import json
 import secrets
 import shutil
+import sys
 import textwrap
 import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
+from pipeline.bootstrap.embedded import build_embedded, load_settings
+from pipeline.cli.replay import format_summary
 from pipeline.core.alerts import Alert
 from pipeline.errors import InputError
-
-if TYPE_CHECKING:
-    from pipeline.simulate import SimulationConfig, TruthEpisode
+from pipeline.report.build import build_report
+from pipeline.report.text import day
+from pipeline.simulation import SimulationConfig, TruthEpisode, simulate_trust
 
 DEFAULT_OUT_DIR = Path("data") / "demo"
-DEFAULT_REPORT = Path("data") / "report.html"
 DEFAULT_SEED = 20
 _KIND_WORDS = {
     "target_experience_divergence": "hit the target, missed the point",
@@ -50,37 +52,6 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_demo_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return run_demo(Path(args.out_dir), stdout, stderr, seed=int(args.seed))
-
-
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--clickhouse",
-        metavar="DSN",
-        default=None,
-        help="chdb:///path or http://user:password@host:8123 (default: PIPELINE_CLICKHOUSE_DSN, "
-        "else ./data/clickhouse)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_REPORT,
-        metavar="FILE",
-        help=f"the HTML file to write (default: {DEFAULT_REPORT})",
-    )
-
-
-def run_report(args: argparse.Namespace, stdout: TextIO) -> int:
-    """Build the report from what ClickHouse holds (embedded or server)."""
-    from pipeline.report.build import build_report
-    from pipeline.wiring import load_settings, open_sink
-
-    sink = open_sink(load_settings(), args.clickhouse)
-    try:
-        path = build_report(sink, Path(args.out))
-    finally:
-        sink.close()
-    print(f"report written to {path.resolve()} ({path.stat().st_size / 1024:,.0f} KB)", file=stdout)
-    return 0
 
 
 class _Steps:
@@ -110,13 +81,6 @@ def run_demo(
     seed: int = DEFAULT_SEED,
 ) -> int:
     """Simulate, run, print and report; returns the exit status."""
-    import sys
-
-    from pipeline.report.build import build_report
-    from pipeline.runtime.replay import format_summary
-    from pipeline.simulate import simulate_trust
-    from pipeline.wiring import build_embedded, load_settings
-
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     steps = _Steps(err, 4)
@@ -189,8 +153,6 @@ def _width(stream: TextIO) -> int:
 
 def format_alerts(alerts: Sequence[Alert], width: int = 100) -> str:
     """The alerts as a plain-text table: one heading line each, the summary wrapped below."""
-    from pipeline.report.text import day
-
     if not alerts:
         return "No alerts: nothing met the conditions for one."
     lines = [f"{len(alerts)} alerts (severity, status, kind, unit, weeks):", ""]
@@ -225,8 +187,6 @@ def format_alerts(alerts: Sequence[Alert], width: int = 100) -> str:
 def demo_config(seed: int) -> SimulationConfig:
     """Three organisations of six units over 56 weeks (a year and a season), delivered out of
     order with 1% duplicates, at 70% of the usual feedback volume so the demo runs in seconds."""
-    from pipeline.simulate import SimulationConfig
-
     return SimulationConfig(seed=seed, weeks=56, feedback_scale=0.7, shuffle=True, duplicates=0.01)
 
 

@@ -4,7 +4,7 @@ into its units, and the decoys, with the ground truth each implies.
 Ground truth is written per kind: one injected deterioration can be a divergence (if the unit
 meets its targets throughout), a safety signal (if harm rises) and a masked dark spot (if the
 organisation's pooled figure is not expected to move much), each marked detectable or not by
-`pipeline.simulate_oracle`. Decoys are truth records with `decoy=True` for the kind they might
+`pipeline.simulation.oracle`. Decoys are truth records with `decoy=True` for the kind they might
 tempt a detector into: a unit whose experience falls while it misses its target, a single bad
 week of noise, and a dip across the whole organisation (targets missed by every unit).
 """
@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from pipeline.simulate_oracle import (
+from pipeline.simulation.oracle import (
     CLEAR_POWER,
     DETECTABLE_POWER,
     MASKED_Z,
@@ -26,8 +26,8 @@ from pipeline.simulate_oracle import (
     harm_multiplier,
     harm_power,
 )
-from pipeline.simulate_targets import Calendar, Report, monthly_reports, weekly_met
-from pipeline.simulate_units import (
+from pipeline.simulation.targets import Calendar, Report, monthly_reports, weekly_met
+from pipeline.simulation.units import (
     WINTER_ACTIVITY,
     UnitNature,
     expit,

@@ -28,15 +28,15 @@ from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
-from pipeline.core.detect_base import DetectionConfig, Finding
-from pipeline.core.detect_measures import (
+from pipeline.core.detection.base import DetectionConfig, Finding
+from pipeline.core.detection.measures import (
     Measure,
     episodes,
     severity,
     unit_figures,
 )
-from pipeline.core.detect_peers import OrgFigures, View
-from pipeline.core.detect_text import (
+from pipeline.core.detection.peers import OrgFigures, View
+from pipeline.core.detection.text import (
     duration,
     number,
     observed_phrase,

@@ -13,10 +13,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.core.detect_base import DetectionConfig
-from pipeline.core.detect_measures import Measure, MeasureTrace, UnitFigures
-from pipeline.core.detect_predictive import Predictive, baseline_predictive
-from pipeline.core.detect_stats import Rules, monitor
+from pipeline.core.detection.base import DetectionConfig
+from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures
+from pipeline.core.detection.predictive import Predictive, baseline_predictive
+from pipeline.core.detection.stats import Rules, monitor
 from pipeline.core.windows import Window
 
 

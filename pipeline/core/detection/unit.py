@@ -8,7 +8,7 @@
 - `safety_signal`: harmful incidents per 1,000 activity above the unit's own limits, whatever its
   targets.
 
-Each measure is monitored by `pipeline.core.detect_stats.monitor`; an episode is a run of
+Each measure is monitored by `pipeline.core.detection.stats.monitor`; an episode is a run of
 windows that show the condition (`episodes`).
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 
 from pipeline.core.aggregates import HARM_ORDER, UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
-from pipeline.core.detect_base import DetectionConfig, Finding
-from pipeline.core.detect_measures import (
+from pipeline.core.detection.base import DetectionConfig, Finding
+from pipeline.core.detection.measures import (
     Measure,
     MeasureTrace,
     UnitFigures,
@@ -29,8 +29,8 @@ from pipeline.core.detect_measures import (
     severity,
     unit_figures,
 )
-from pipeline.core.detect_stats import monitor
-from pipeline.core.detect_text import (
+from pipeline.core.detection.stats import monitor
+from pipeline.core.detection.text import (
     duration,
     measure_phrase,
     rules_evidence,

@@ -92,7 +92,7 @@ def baseline_predictive(
     max_between_cv: float,
 ) -> Predictive:
     """Window `index`'s predictive distribution from the given baseline windows (in time
-    order): the formula `pipeline.core.detect_stats.monitor` keeps in running sums, for a
+    order): the formula `pipeline.core.detection.stats.monitor` keeps in running sums, for a
     one-off judgement."""
     total = math.fsum(counts[s] for s in baseline)
     total_scale = math.fsum(scales[s] for s in baseline)

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from pipeline.bootstrap.embedded import build_embedded, load_settings
+from pipeline.cli.options import add_clickhouse_option
 from pipeline.core.alerts import Alert
 from pipeline.core.windows import WindowKind
 from pipeline.runtime.embedded import ReplaySummary
-from pipeline.wiring import build_embedded, load_settings
+
+
+def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="JSON Lines file, or - for stdin")
+    parser.add_argument("--alerts-out", type=Path, metavar="FILE", help="write alerts here")
+    parser.add_argument("--summary-json", type=Path, metavar="FILE", help="write the summary")
+    add_clickhouse_option(parser)
+    parser.add_argument("--window", choices=[k.value for k in WindowKind], default=None)
+
+
+def run_replay(args: argparse.Namespace, stdout: TextIO) -> int:
+    replay(
+        args.paths,
+        dsn=args.clickhouse,
+        window=WindowKind(args.window) if args.window else None,
+        alerts_out=args.alerts_out,
+        summary_json=args.summary_json,
+        out=stdout,
+    )
+    return 0
 
 
 def replay(

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
-from pipeline.core.detect_predictive import Predictive, upper_tail
-from pipeline.simulate_units import expit, logit
+from pipeline.core.detection.predictive import Predictive, upper_tail
+from pipeline.simulation.units import expit, logit
 
 ORACLE_SIGMA = -NormalDist().inv_cdf(1e-4)
 DETECTABLE_POWER = 0.9

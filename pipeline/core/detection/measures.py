@@ -20,8 +20,8 @@ from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Severity
-from pipeline.core.detect_base import DetectionConfig
-from pipeline.core.detect_stats import BEYOND_LIMIT, Trace
+from pipeline.core.detection.base import DetectionConfig
+from pipeline.core.detection.stats import BEYOND_LIMIT, Trace
 from pipeline.core.windows import Window
 
 PER_ACTIVITY = 1000.0

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from pipeline import __version__
-from pipeline.analysis.spc_csv import add_spc_arguments, run_spc
-from pipeline.core.windows import WindowKind
-from pipeline.demo import add_demo_arguments, add_report_arguments, run_demo_command, run_report
+from pipeline.cli.demo import add_demo_arguments, run_demo_command
+from pipeline.cli.importer import add_import_arguments, run_import
+from pipeline.cli.migrate import add_migrate_arguments, run_migrate
+from pipeline.cli.publish import add_publish_arguments, run_publish
+from pipeline.cli.replay import add_replay_arguments, run_replay
+from pipeline.cli.report import add_report_arguments, run_report
+from pipeline.cli.simulate import add_simulate_arguments, run_simulate
+from pipeline.cli.spc import add_spc_arguments, run_spc
+from pipeline.cli.stats import add_stats_arguments, run_stats
+from pipeline.cli.worker import add_worker_arguments, run_worker
 from pipeline.errors import PipelineError
-from pipeline.import_cli import add_import_arguments, run_import
-from pipeline.publish_cli import add_publish_arguments, run_publish
-from pipeline.runtime.worker_cli import add_worker_arguments, run_worker
-from pipeline.simulate import add_simulate_arguments, run_simulate
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -52,16 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
 
     replay = commands.add_parser("replay", help="run the embedded pipeline on JSON Lines files")
-    replay.add_argument("paths", nargs="+", metavar="PATH", help="JSON Lines file, or - for stdin")
-    replay.add_argument("--alerts-out", type=Path, metavar="FILE", help="write alerts here")
-    replay.add_argument("--summary-json", type=Path, metavar="FILE", help="write the summary")
-    _clickhouse_option(replay)
-    replay.add_argument("--window", choices=[k.value for k in WindowKind], default=None)
-    replay.set_defaults(command=_replay)
+    add_replay_arguments(replay)
+    replay.set_defaults(command=lambda args: run_replay(args, sys.stdout))
 
     stats = commands.add_parser("stats", help="what ClickHouse holds, as JSON")
-    _clickhouse_option(stats)
-    stats.set_defaults(command=_stats)
+    add_stats_arguments(stats)
+    stats.set_defaults(command=lambda args: run_stats(args, sys.stdout))
 
     demo = commands.add_parser(
         "demo", help="simulate a trust and run the whole pipeline in-process, with a report"
@@ -100,53 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     importer.set_defaults(command=lambda args: run_import(args, sys.stdout))
 
     migrate = commands.add_parser("migrate", help="apply the ClickHouse migrations")
-    _clickhouse_option(migrate)
-    migrate.set_defaults(command=_migrate)
+    add_migrate_arguments(migrate)
+    migrate.set_defaults(command=lambda args: run_migrate(args, sys.stdout))
     return parser
-
-
-def _clickhouse_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--clickhouse",
-        metavar="DSN",
-        default=None,
-        help="chdb:///path or http://user:password@host:8123 (default: PIPELINE_CLICKHOUSE_DSN, "
-        "else ./data/clickhouse)",
-    )
-
-
-def _replay(args: argparse.Namespace) -> int:
-    from pipeline.runtime.replay import replay
-
-    summary = replay(
-        args.paths,
-        dsn=args.clickhouse,
-        window=WindowKind(args.window) if args.window else None,
-        alerts_out=args.alerts_out,
-        summary_json=args.summary_json,
-        out=sys.stdout,
-    )
-    return 0 if summary is not None else 1
-
-
-def _stats(args: argparse.Namespace) -> int:
-    from pipeline.wiring import load_settings, open_sink
-
-    sink = open_sink(load_settings(), args.clickhouse)
-    try:
-        print(json.dumps(sink.stats(), indent=2))
-    finally:
-        sink.close()
-    return 0
-
-
-def _migrate(args: argparse.Namespace) -> int:
-    from pipeline.wiring import load_settings, open_sink
-
-    sink = open_sink(load_settings(), args.clickhouse)
-    sink.close()
-    print(f"ClickHouse schema is current at {sink.database}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ so the false-alarm rate can be read against the nominal 1.35 per 1,000 weeks:
 - p-chart: binomial 3-sigma limit for the week's n (`pipeline.core.proportions`);
 - Laney p′: the p-chart limit widened by the baseline's sigma_z;
 - CUSUM: one-sided, on the p-chart z-scores (k = 0.5, h = 5, reset after a signal);
-- exact predictive: `pipeline.core.detect_predictive.baseline_predictive` (beta-binomial with the
+- exact predictive: `pipeline.core.detection.predictive.baseline_predictive` (beta-binomial with the
   baseline's estimated overdispersion and uncertainty), z from the exact tail.
 
 `power` is the share of single weeks caught when the week's odds of a negative response are
-multiplied by `SHIFT_ODDS`. docs/detection.md has the table; `python -m pipeline.simulate_methods`
+multiplied by `SHIFT_ODDS`. docs/detection.md has the table; `python -m bench.detection_methods`
 prints it.
 """
 
@@ -27,11 +27,11 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pipeline.core.detect import DetectionConfig
-from pipeline.core.detect_predictive import baseline_predictive
+from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.predictive import baseline_predictive
 from pipeline.core.proportions import laney_p_prime_limits, p_chart_limits
 from pipeline.core.spc import Direction, PointType, SpecialCauseRule, xmr
-from pipeline.simulate_units import expit, logit
+from pipeline.simulation.units import expit, logit
 
 BASELINE_WEEKS = 26
 JUDGED_WEEKS = 34

@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 from pipeline.core.aggregates import TargetAttainment
-from pipeline.core.detect_base import DetectionConfig
-from pipeline.core.detect_measures import Measure, MeasureTrace
-from pipeline.core.detect_stats import BEYOND_LIMIT
+from pipeline.core.detection.base import DetectionConfig
+from pipeline.core.detection.measures import Measure, MeasureTrace
+from pipeline.core.detection.stats import BEYOND_LIMIT
 from pipeline.core.windows import Window
 
 _MONTH_LONG = timedelta(days=27)

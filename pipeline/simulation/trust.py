@@ -1,4 +1,5 @@
-"""Synthetic trusts with ground truth: `simulate_trust`, and the `pipeline simulate` command.
+"""Synthetic trusts with ground truth: `simulate_trust` (the `pipeline simulate` command is in
+`pipeline.cli.simulate`).
 
 A simulated trust is a few organisations of several units each, over a run of ISO weeks, with
 the nuisances real data has (winter pressure, slow drift, small units, overdispersion, monthly
@@ -7,27 +8,23 @@ injected deteriorations marked detectable or not, and decoys that must raise not
 deterministic from its seed; the delivery options (shuffle, duplicates) draw from a separate
 stream, so they change the order of the same events, never the events.
 
-The parts: `simulate_units` (what units are like), `simulate_targets` (monthly returns),
-`simulate_plan` (episodes, decoys, truth), `simulate_oracle` (detectability),
-`simulate_events` (the contract's JSON events), `simulate_score` (detection against truth).
+The parts (modules of `pipeline.simulation`): `units` (what units are like), `targets` (monthly
+returns), `plan` (episodes, decoys, truth), `oracle` (detectability), `events` (the contract's
+JSON events), `score` (detection against truth).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-import sys
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Any, TextIO
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
 
 from pipeline.core.alerts import AlertKind
-from pipeline.simulate_events import Timed, emit_org
-from pipeline.simulate_plan import plan_org
-from pipeline.simulate_targets import Calendar
-from pipeline.simulate_units import ORG_CODES, draw_nature, org_units
+from pipeline.simulation.events import Timed, emit_org
+from pipeline.simulation.plan import plan_org
+from pipeline.simulation.targets import Calendar
+from pipeline.simulation.units import ORG_CODES, draw_nature, org_units
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +71,7 @@ class TruthEpisode:
     """What really happened at one unit over [start, end) (UTC week boundaries).
 
     `detectable`: an oracle knowing the unit's true noise would see it within two weeks (see
-    `pipeline.simulate_oracle`); `decoy`: nothing of this `kind` may be raised for it.
+    `pipeline.simulation.oracle`); `decoy`: nothing of this `kind` may be raised for it.
     """
 
     kind: AlertKind
@@ -176,67 +173,3 @@ def _deliver(timed: list[Timed], config: SimulationConfig) -> list[dict[str, Any
         if delivery.random() < config.duplicates
     ]
     return [timed[i][1] for _, i in sorted(arrivals + duplicates)]
-
-
-def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
-    """`pipeline simulate --out DIR [--seed N] [--orgs N] [--units N] [--weeks N] [--shuffle]
-    [--duplicates FRACTION] [--feedback-scale X]`."""
-    defaults = SimulationConfig()
-    parser.add_argument("--out", type=Path, required=True, help="directory for the output")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--orgs", type=_positive, default=defaults.orgs)
-    parser.add_argument("--units", type=_positive, default=defaults.units_per_org)
-    parser.add_argument("--weeks", type=_positive, default=defaults.weeks)
-    parser.add_argument("--shuffle", action="store_true", help="deliver out of order")
-    parser.add_argument(
-        "--duplicates", type=float, default=defaults.duplicates, metavar="FRACTION",
-        help="fraction of events delivered twice",
-    )  # fmt: skip
-    parser.add_argument(
-        "--feedback-scale", type=float, default=defaults.feedback_scale,
-        help="multiplies every unit's feedback volume",
-    )  # fmt: skip
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
-    return value
-
-
-def run_simulate(args: argparse.Namespace, stdout: TextIO) -> int:
-    """Write `events.jsonl` (delivery order) and `truth.json` to `args.out`; 0 on success,
-    2 when the arguments describe no valid simulation."""
-    try:
-        config = SimulationConfig(
-            seed=args.seed,
-            orgs=args.orgs,
-            units_per_org=args.units,
-            weeks=args.weeks,
-            shuffle=args.shuffle,
-            duplicates=args.duplicates,
-            feedback_scale=args.feedback_scale,
-        )
-    except ValueError as error:
-        sys.stderr.write(f"simulate: {error}\n")
-        return 2
-    trust = simulate_trust(config)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "events.jsonl").open("w", encoding="utf-8") as events:
-        for event in trust.events:
-            events.write(json.dumps(event, separators=(",", ":")) + "\n")
-    truth = {
-        "config": {**asdict(config), "start": config.start.isoformat()},
-        "episodes": [episode.to_json() for episode in trust.truth],
-    }
-    (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
-    detectable = sum(e.detectable for e in trust.truth)
-    decoys = sum(e.decoy for e in trust.truth)
-    stdout.write(
-        f"{len(trust.events)} events from {len(trust.units)} units over {config.weeks} weeks "
-        f"({config.start} to {config.start + timedelta(weeks=config.weeks)}); truth: "
-        f"{len(trust.truth)} records, {detectable} detectable, {decoys} decoys -> {out}\n"
-    )
-    return 0

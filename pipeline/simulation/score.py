@@ -28,10 +28,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
-from pipeline.core.detect import Detector, Finding
+from pipeline.core.detection import Detector, Finding
 from pipeline.core.events import Harm, IncidentCategory, TargetMetric
 from pipeline.core.windows import Window, WindowKind, window_of, windows_between
-from pipeline.simulate import SimulatedTrust, SimulationConfig, TruthEpisode, simulate_trust
+from pipeline.simulation.trust import SimulatedTrust, SimulationConfig, TruthEpisode, simulate_trust
 
 TOLERANCE_WEEKS = 2
 UnitKey = tuple[str, str]
@@ -228,7 +228,7 @@ def evaluate_seed(seed: int, config: SimulationConfig | None = None) -> Detectio
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m pipeline.simulate_score FIRST LAST [--jobs N]`: the pooled score of seeds
+    """`python -m pipeline.simulation.score FIRST LAST [--jobs N]`: the pooled score of seeds
     FIRST to LAST as JSON (docs/detection.md quotes seeds 1 to 40)."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("first", type=int)

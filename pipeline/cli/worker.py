@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
-from collections.abc import Sequence
 
-from pipeline.errors import PipelineError
+from pipeline.cli.options import add_clickhouse_option
 
 log = logging.getLogger("pipeline.worker")
 
@@ -24,13 +22,7 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "Alertmanager) and dead letters (<prefix>.dead_letter). Configured by PIPELINE_* "
         "environment variables; stops cleanly on SIGTERM."
     )
-    parser.add_argument(
-        "--clickhouse",
-        metavar="DSN",
-        default=None,
-        help="chdb:///path or http://user:password@host:8123 (default: PIPELINE_CLICKHOUSE_DSN, "
-        "else ./data/clickhouse)",
-    )
+    add_clickhouse_option(parser)
     parser.add_argument(
         "--metrics-port",
         type=int,
@@ -42,7 +34,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_worker(args: argparse.Namespace) -> int:
     """Run the worker until it is stopped; raises PipelineError when it cannot start."""
-    from pipeline.wiring import build_worker, load_settings
+    # Imported here, not above, so that the other commands never load faust or aiokafka.
+    from pipeline.bootstrap.worker import build_worker, load_settings
 
     settings = load_settings()
     logging.getLogger().setLevel(settings.log_level)
@@ -51,22 +44,3 @@ def run_worker(args: argparse.Namespace) -> int:
         return runtime.run(getattr(args, "metrics_port", None))
     finally:
         sink.close()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m pipeline.runtime.worker_cli`: the same command without the `pipeline` CLI."""
-    parser = argparse.ArgumentParser(prog="pipeline worker")
-    add_worker_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        return run_worker(args)
-    except PipelineError as exc:
-        print(f"pipeline worker: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Detection: what the closed windows of a unit, or of an organisation, show now.
+"""`Detector`: what the closed windows of a unit, or of an organisation, show now.
 
 `Detector.unit_findings` finds a unit's episodes of `target_experience_divergence` (it meets
 its targets while its patients' experience, or its harm, is significantly worse than its own
@@ -10,7 +10,7 @@ Both are pure: the same closed windows give the same findings, whatever order th
 in, and each window is judged on earlier windows only, so a finding never depends on the
 future. The engine calls them whenever a unit's closed windows change and diffs the findings
 into alert versions. The method, its justification and its measured quality are in
-docs/detection.md; the statistics are in `pipeline.core.detect_stats`.
+docs/detection.md; the statistics are in `pipeline.core.detection.stats`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pipeline.core.aggregates import UnitWindowAggregate
-from pipeline.core.detect_base import DetectionConfig, Finding
-from pipeline.core.detect_org import org_findings
-from pipeline.core.detect_unit import unit_findings
+from pipeline.core.detection.base import DetectionConfig, Finding
+from pipeline.core.detection.org import org_findings
+from pipeline.core.detection.unit import unit_findings
 
 DEFAULT_CONFIG = DetectionConfig()
 
@@ -42,4 +42,4 @@ class Detector:
         return org_findings(units, self.config)
 
 
-__all__ = ["DEFAULT_CONFIG", "DetectionConfig", "Detector", "Finding"]
+__all__ = ["DEFAULT_CONFIG", "Detector"]

@@ -1,7 +1,6 @@
 """The detector's settings (`DetectionConfig`) and verdicts (`Finding`).
 
-`pipeline.core.detect` re-exports both; they live here so the unit and organisation detectors
-can share them without importing the facade.
+`pipeline.core.detection` re-exports both, beside `Detector`.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.alerts import AlertKind, Severity
-from pipeline.core.detect_stats import Rules, rule_name
+from pipeline.core.detection.stats import Rules, rule_name
 from pipeline.core.windows import Window, WindowKind
 
 

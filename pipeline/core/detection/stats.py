@@ -5,7 +5,7 @@ responses out of n responses (m = n, binomial), harmful incidents per 1,000 acti
 activity in thousands, Poisson), or either of those relative to the rest of the organisation in
 the same window (m = n × the peers' share). The unit's usual ratio θ = E[x] / m is estimated
 from its baseline windows, and the window is judged on the *predictive* distribution of x
-(`pipeline.core.detect_predictive`), whose variance adds up:
+(`pipeline.core.detection.predictive`), whose variance adds up:
 
 - binomial or Poisson sampling at the expected count m·θ,
 - between-window variation τ² of the ratio (wards have good and bad weeks beyond what sampling
@@ -28,7 +28,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.core.detect_predictive import (
+from pipeline.core.detection.predictive import (
     PRIOR_COUNT,
     SCREEN_MARGIN,
     SCREEN_MIN_CONCENTRATION,

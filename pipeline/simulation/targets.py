@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from pipeline.simulate_units import WINTER_ACTIVITY, UnitNature, winter
+from pipeline.simulation.units import WINTER_ACTIVITY, UnitNature, winter
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pipeline.core.alerts import AlertKind, alert_id_for
-from pipeline.simulate_oracle import feedback_week, harm_week, spike_count
-from pipeline.simulate_plan import DARK_SPOT, Effect, OrgPlan
-from pipeline.simulate_targets import Calendar, next_month
-from pipeline.simulate_units import (
+from pipeline.simulation.oracle import feedback_week, harm_week, spike_count
+from pipeline.simulation.plan import DARK_SPOT, Effect, OrgPlan
+from pipeline.simulation.targets import Calendar, next_month
+from pipeline.simulation.units import (
     CATEGORIES,
     HARMFUL_MIX,
     WINTER_ACTIVITY,

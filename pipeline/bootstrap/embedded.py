@@ -1,0 +1,93 @@
+"""The embedded composition root: settings in; engine, migrated sink and embedded runner out.
+
+The commands call these builders; nothing in `pipeline.runtime` or below imports them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pipeline.adapters.clickhouse import ClickHouseSink
+from pipeline.core.detection import DetectionConfig
+from pipeline.core.engine import Engine, EngineConfig
+from pipeline.core.windows import WindowKind
+from pipeline.errors import ConfigError
+from pipeline.runtime.embedded import EmbeddedRunner
+from pipeline.settings import Settings, load_settings
+
+log = logging.getLogger("pipeline")
+__all__ = [
+    "build_embedded",
+    "build_engine",
+    "engine_config",
+    "load_settings",
+    "open_sink",
+    "pseudonymisation_key",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PseudonymKey:
+    secret: bytes
+    ephemeral: bool
+
+
+def pseudonymisation_key(settings: Settings, *, required: bool) -> PseudonymKey:
+    """The configured key, or (embedded mode only) a random one for this run."""
+    if settings.pseudonymisation_key is not None:
+        value = settings.pseudonymisation_key.get_secret_value()
+        if len(value) < 16:
+            raise ConfigError("PIPELINE_PSEUDONYMISATION_KEY must be at least 16 characters")
+        return PseudonymKey(value.encode(), ephemeral=False)
+    if required:
+        raise ConfigError(
+            "PIPELINE_PSEUDONYMISATION_KEY is not set: the worker will not store patient "
+            "references without a stable secret key"
+        )
+    return PseudonymKey(secrets.token_bytes(32), ephemeral=True)
+
+
+def engine_config(settings: Settings, window: WindowKind | None = None) -> EngineConfig:
+    kind = window or settings.window
+    return EngineConfig(
+        window=kind,
+        allowed_lateness=timedelta(days=settings.allowed_lateness_days),
+        free_text=settings.free_text,
+        detection=DetectionConfig.for_window_kind(kind),
+    )
+
+
+def build_engine(settings: Settings, window: WindowKind | None = None) -> Engine:
+    key = pseudonymisation_key(settings, required=False)
+    if key.ephemeral:
+        log.warning(
+            "PIPELINE_PSEUDONYMISATION_KEY is not set: patient references are pseudonymised "
+            "with a one-off key, so they cannot be linked to another run's"
+        )
+    return Engine(engine_config(settings, window), key.secret)
+
+
+def open_sink(
+    settings: Settings, dsn: str | None = None, window: WindowKind | None = None
+) -> ClickHouseSink:
+    """A migrated sink for `dsn` (or the configured/default DSN)."""
+    sink = ClickHouseSink(
+        settings.resolved_clickhouse_dsn(dsn),
+        settings.clickhouse_database,
+        (window or settings.window).value,
+    )
+    sink.migrate()
+    return sink
+
+
+def build_embedded(
+    settings: Settings, dsn: str | None = None, window: WindowKind | None = None
+) -> tuple[EmbeddedRunner, ClickHouseSink]:
+    """An embedded runner restored from what its ClickHouse already holds."""
+    sink = open_sink(settings, dsn, window)
+    runner = EmbeddedRunner(build_engine(settings, window), sink)
+    runner.restore()
+    return runner, sink

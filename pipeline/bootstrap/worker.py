@@ -1,0 +1,83 @@
+"""The worker's composition root (`pipeline worker`): settings in; sink, routes, metrics and
+the faust runtime out. Kept apart from the embedded root so the embedded commands never load
+faust or aiokafka; nothing in `pipeline.runtime` or below imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from pipeline.adapters import alertmanager
+from pipeline.adapters.alert_topic import KafkaRoute
+from pipeline.adapters.alertmanager import AlertmanagerRoute
+from pipeline.adapters.metrics import PipelineMetrics
+from pipeline.adapters.worker_sink import WorkerSink
+from pipeline.bootstrap.embedded import engine_config, pseudonymisation_key
+from pipeline.core.engine import Engine
+from pipeline.runtime.batching import BatchStep, RetryPolicy
+from pipeline.runtime.worker import WorkerRuntime
+from pipeline.settings import Settings, load_settings
+
+__all__ = ["build_alertmanager_route", "build_worker", "load_settings", "open_worker_sink"]
+
+
+def open_worker_sink(settings: Settings, dsn: str | None = None) -> WorkerSink:
+    """The worker's migrated sink: the shared sink plus the alert delivery outbox."""
+    sink = WorkerSink(
+        settings.resolved_clickhouse_dsn(dsn),
+        settings.clickhouse_database,
+        settings.window.value,
+        outage_file=settings.worker_fault_sink_outage_file,
+    )
+    try:
+        sink.migrate()
+    except BaseException:
+        sink.close()
+        raise
+    return sink
+
+
+def build_alertmanager_route(
+    settings: Settings, metrics: PipelineMetrics
+) -> AlertmanagerRoute | None:
+    """Alertmanager as an alert route, when PIPELINE_ALERTMANAGER_URL is set."""
+    if not settings.alertmanager_url:
+        return None
+    return alertmanager.AlertmanagerRoute(
+        alertmanager.AlertmanagerClient(settings.alertmanager_url),
+        resend=timedelta(seconds=settings.alertmanager_resend_seconds),
+        retry_max=settings.sink_retry_max_seconds,
+        on_failure=lambda exc: metrics.routing_failed(alertmanager.ROUTE),
+    )
+
+
+def build_worker(settings: Settings, dsn: str | None = None) -> tuple[WorkerRuntime, WorkerSink]:
+    """The Kafka worker: refuses (ConfigError) without PIPELINE_PSEUDONYMISATION_KEY.
+
+    Its engine is built exactly as the embedded runner's (`engine_config`), so the two
+    runtimes differ only in transport.
+    """
+    key = pseudonymisation_key(settings, required=True)
+    config = engine_config(settings)
+    metrics = PipelineMetrics()
+    sink = open_worker_sink(settings, dsn)
+    alertmanager_route = build_alertmanager_route(settings, metrics)
+    retry = RetryPolicy(
+        initial=settings.worker_sink_retry_initial_seconds,
+        maximum=settings.sink_retry_max_seconds,
+    )
+
+    def step(kafka: KafkaRoute, on_outage: Callable[[bool], None]) -> BatchStep:
+        return BatchStep(
+            lambda: Engine(config, key.secret),
+            sink,
+            metrics=metrics,
+            kafka=kafka,
+            alertmanager=alertmanager_route,
+            retry=retry,
+            on_outage=on_outage,
+        )
+
+    runtime = WorkerRuntime(settings, step, metrics, alertmanager=alertmanager_route)
+    return runtime, sink
