@@ -20,6 +20,8 @@ from pipeline.report.records import AlertRecord, ReportData, TargetReport, Windo
 
 # Making Data Count fixes limits on a baseline only with at least this many points.
 MIN_FIX_POINTS = 12
+# Target charts per unit at most (an ambulance service reports six time standards).
+MAX_TARGET_CHARTS = 6
 _SEVERITY = {"high": 3, "medium": 2, "low": 1}
 
 
@@ -36,6 +38,8 @@ class SeriesChart:
     chart: XmrChart[datetime]
     percent: bool
     baseline_points: int | None
+    unit: str = ""
+    """A target's unit ("" for a share, else e.g. "minutes")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +92,10 @@ def build_view(data: ReportData) -> ReportView:
     reports: dict[UnitKey, list[TargetReport]] = {}
     for r in data.target_reports:
         reports.setdefault((r.org_id, r.unit_id), []).append(r)
+    # Every unit gets its charts: those with alerts first (open, most severe), then the rest.
     charted = sorted(
-        (u for u in (periods[0].units if periods else ()) if u.key in alerts_by_unit),
-        key=lambda u: _unit_order(alerts_by_unit[u.key], u.key),
+        (u for u in (periods[0].units if periods else ())),
+        key=lambda u: _unit_order(alerts_by_unit.get(u.key, []), u.key),
     )
     return ReportView(
         data=data,
@@ -99,8 +104,12 @@ def build_view(data: ReportData) -> ReportView:
         period_end=max((w.end for w in windows), default=None),
         charts=tuple(
             UnitCharts(
-                replace(u, alerts=tuple(alerts_by_unit[u.key])),
-                tuple(unit_charts(by_unit[u.key], reports.get(u.key, []), alerts_by_unit[u.key])),
+                replace(u, alerts=tuple(alerts_by_unit.get(u.key, []))),
+                tuple(
+                    unit_charts(
+                        by_unit[u.key], reports.get(u.key, []), alerts_by_unit.get(u.key, [])
+                    )
+                ),
             )
             for u in charted
         ),
@@ -109,9 +118,10 @@ def build_view(data: ReportData) -> ReportView:
     )
 
 
-def _unit_order(alerts: Sequence[AlertRecord], key: UnitKey) -> tuple[bool, int, UnitKey]:
+def _unit_order(alerts: Sequence[AlertRecord], key: UnitKey) -> tuple[bool, bool, int, UnitKey]:
     opened = any(a.status == "open" for a in alerts)
-    return (not opened, -max(_SEVERITY.get(a.severity, 0) for a in alerts), key)
+    severity = max((_SEVERITY.get(a.severity, 0) for a in alerts), default=0)
+    return (not alerts, not opened, -severity, key)
 
 
 def _alert_order(a: AlertRecord) -> tuple[bool, int, datetime, str, str]:
@@ -123,30 +133,34 @@ def unit_charts(
     reports: Sequence[TargetReport],
     alerts: Sequence[AlertRecord],
 ) -> list[SeriesChart]:
-    """Attainment of the unit's main target (one point per reported period, as published),
-    positive feedback share and harmful incidents (one point per window)."""
+    """Attainment of each of the unit's targets (one point per reported period, as published:
+    a share, or a value in its unit such as minutes, against its target), positive feedback
+    share and harmful incidents (one point per window; incidents only where any were reported).
+    """
     first_alert = min((a.window_start for a in alerts), default=None)
     out = []
-    totals: dict[str, int] = {}
+    by_metric: dict[str, list[TargetReport]] = {}
     for r in reports:
-        totals[r.metric] = totals.get(r.metric, 0) + r.denominator
-    if totals:
-        metric = max(totals, key=lambda m: (totals[m], m))
-        mine = [r for r in reports if r.metric == metric]
+        by_metric.setdefault(r.metric, []).append(r)
+    # shares first, the broadest population first; then values by name
+    order = sorted(
+        by_metric, key=lambda m: (by_metric[m][-1].value is not None, -_population(by_metric[m]), m)
+    )
+    for metric in order[:MAX_TARGET_CHARTS]:
+        mine = by_metric[metric]
         latest = mine[-1]
         direction = Direction.INCREASE if latest.higher_is_better else Direction.DECREASE
-        out.append(
-            _chart(
-                "target",
-                metric,
-                [r.period_start for r in mine],
-                [r.attainment for r in mine],
-                direction,
-                latest.target,
-                first_alert,
-                percent=True,
-            )
+        chart = _chart(
+            "target",
+            metric,
+            [r.period_start for r in mine],
+            [r.attainment for r in mine],
+            direction,
+            latest.target,
+            first_alert,
+            percent=latest.value is None,
         )
+        out.append(replace(chart, unit=latest.unit))
     shares = [(w.start, w.positive_share) for w in series if w.positive_share is not None]
     if shares:
         out.append(
@@ -161,7 +175,7 @@ def unit_charts(
                 percent=True,
             )
         )
-    if series:
+    if any(w.incidents for w in series):
         exposure = _exposure(series)
         harm = [float(w.harmful_incidents) for w in series]
         if exposure is not None:  # per 1,000 patients, as detection judges it
@@ -179,6 +193,10 @@ def unit_charts(
             )
         )
     return out
+
+
+def _population(reports: Sequence[TargetReport]) -> int:
+    return sum(r.denominator for r in reports)
 
 
 def _exposure(series: Sequence[WindowFigures]) -> list[float] | None:

@@ -15,6 +15,12 @@ METRIC_NAMES = {
     "cancer_62d": "Cancer 62-day",
     "cancer_28d": "Cancer 28-day",
     "diagnostic_6w": "Diagnostics 6-week",
+    "amb_c1_mean": "Category 1 mean",
+    "amb_c1_p90": "Category 1 90th centile",
+    "amb_c2_mean": "Category 2 mean",
+    "amb_c2_p90": "Category 2 90th centile",
+    "amb_c3_p90": "Category 3 90th centile",
+    "amb_c4_p90": "Category 4 90th centile",
 }
 KIND_NAMES = {
     "target_experience_divergence": "Hitting the target, missing the point",
@@ -73,6 +79,18 @@ def pts(value: float | None) -> str:
         return "–"
     points = value * 100
     return "0 pts" if abs(points) < 0.05 else f"{points:+.1f} pts"
+
+
+def margin_text(margin: float | None, unit: str) -> str:
+    """A target margin (>= 0: met) as people read it: '+22.0 pts' for a share, '-9.2 minutes'
+    for a time over its standard."""
+    if margin is None:
+        return "–"
+    if not unit:
+        return pts(margin)
+    if unit == "percent":
+        return f"{margin:+.1f} pts"
+    return f"{margin:+.1f} {unit}"
 
 
 def pts_tick(value: float) -> str:
