@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from pipeline.core.detection.measures import SMALL_SAMPLE
 from pipeline.core.spc import Direction, XmrChart, xmr
 from pipeline.report.periods import (
     PeriodView,
@@ -40,6 +41,8 @@ class SeriesChart:
     baseline_points: int | None
     unit: str = ""
     """A target's unit ("" for a share, else e.g. "minutes")."""
+    small: tuple[tuple[datetime, int], ...] = ()
+    """Experience windows with fewer than `SMALL_SAMPLE` responses: (start, responses)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,16 +166,22 @@ def unit_charts(
         out.append(replace(chart, unit=latest.unit))
     shares = [(w.start, w.positive_share) for w in series if w.positive_share is not None]
     if shares:
+        small = tuple(
+            (w.start, w.fft_responses) for w in series if 0 < w.fft_responses < SMALL_SAMPLE
+        )
         out.append(
-            _chart(
-                "experience",
-                None,
-                [x for x, _ in shares],
-                [s for _, s in shares if s is not None],
-                Direction.INCREASE,
-                None,
-                first_alert,
-                percent=True,
+            replace(
+                _chart(
+                    "experience",
+                    None,
+                    [x for x, _ in shares],
+                    [s for _, s in shares if s is not None],
+                    Direction.INCREASE,
+                    None,
+                    first_alert,
+                    percent=True,
+                ),
+                small=small,
             )
         )
     if any(w.incidents for w in series):

@@ -7,8 +7,11 @@ from collections.abc import Callable
 from datetime import datetime
 from html import escape
 
+from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.measures import SMALL_SAMPLE
 from pipeline.core.detection.text import in_unit
 from pipeline.core.spc import Assurance, PointType, XmrChart
+from pipeline.core.windows import WindowKind
 from pipeline.report import spc_charts, svg
 from pipeline.report.build import ReportView, SeriesChart
 from pipeline.report.figures import (
@@ -89,6 +92,12 @@ def mdc_charts(view: ReportView) -> Html:
     )
 
 
+def _learning(kind: str) -> int:
+    """The learning period of the detector's defaults for the window kind, in windows."""
+    known = kind if kind in {k.value for k in WindowKind} else WindowKind.WEEK.value
+    return DetectionConfig.for_window_kind(WindowKind(known)).min_baseline_windows
+
+
 def _more(view: ReportView) -> Html:
     rest = view.charts[MAX_CHARTED_UNITS:]
     if not rest:
@@ -154,6 +163,12 @@ def _figure(unit: UnitView, item: SeriesChart, bands: list[tuple[datetime, datet
         if item.baseline_points
         else "Mean and limits from every point."
     )
+    if item.small:
+        listed = ", ".join(f"{start:%b %y} ({n})" for start, n in item.small)
+        base += (
+            f" Small samples (fewer than {SMALL_SAMPLE} responses; read with care, alerts judge "
+            f"them with their wider limits): {listed}."
+        )
     icons = spc_charts.variation_icon(latest.point_type, high)
     if chart.target is not None:
         icons += spc_charts.assurance_icon(chart.assurance)
@@ -317,6 +332,9 @@ def method(view: ReportView) -> Html:
         "<li>Charts follow NHS England “Making Data Count”: XmR charts with limits at the mean "
         "± 2.66 × the mean moving range, special causes by the four rules (a point outside the "
         "limits, a run of 7 on one side, a trend of 7, two of three near a limit).</li>"
-        "<li>Alerts are raised by the streaming pipeline; this report only reads them.</li>"
+        "<li>Alerts are raised by the streaming pipeline; this report only reads them. A unit "
+        f"is judged once it has {plural(_learning(kind), kind)} of its own history (its "
+        f"learning period); every later {kind} is judged, small ones with their wider limits."
+        "</li>"
         "</ul></section>"
     )

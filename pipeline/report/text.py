@@ -179,10 +179,17 @@ def evidence_figures(
             if flagged:
                 peak = max(flagged, key=lambda w: abs(float(w.get("z") or 0.0)))
                 when = _window_words(str(peak.get("window_start", "")), window_kind)
+                small = [w for w in flagged if w.get("small")]
+                note = (
+                    f" ({plural(len(small), 'flagged ' + window_kind)} with fewer than 30 "
+                    "responses: a small sample, judged with its wider limits)"
+                    if small
+                    else ""
+                )
                 figures.append(
                     (
                         f"{MEASURE_NAMES.get(name, label(name))}, {when}",
-                        _measure_words(name, peak, entry),
+                        _measure_words(name, peak, entry) + note,
                     )
                 )
     episode = evidence.get("episode")

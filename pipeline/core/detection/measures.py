@@ -25,6 +25,9 @@ from pipeline.core.detection.stats import BEYOND_LIMIT, Trace
 from pipeline.core.windows import Window
 
 PER_ACTIVITY = 1000.0
+SMALL_SAMPLE = 30
+"""A window with fewer responses is judged like any other (its limits are exact, so wide),
+and flagged as small in evidence, sentences and the report."""
 _EXPOSURE_WINDOWS = 4
 
 
@@ -134,6 +137,8 @@ class MeasureTrace:
             "count": self.counts[index],
             "value": _round(self.value(self.counts[index], size)) if size > 0 else None,
         }
+        if self.measure is not Measure.HARMFUL_INCIDENT_RATE:
+            entry["small"] = size < SMALL_SAMPLE
         if predictive is not None:
             entry["centre"] = _round(self.value(predictive.mean, size))
             limit = predictive.highest_usual_count(config.limit_sigma)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.measures import Measure, MeasureTrace
+from pipeline.core.detection.measures import SMALL_SAMPLE, Measure, MeasureTrace
 from pipeline.core.detection.stats import BEYOND_LIMIT
 from pipeline.core.windows import Window
 
@@ -64,6 +64,7 @@ def in_unit(value: float, unit: str) -> str:
     if unit == "percent":
         return f"{value:.1f}%"
     figure = f"{value:.0f}" if unit == "count" or abs(value) >= 100 else f"{value:.1f}"
+    figure = figure.removesuffix(".0")
     return figure if unit == "count" else f"{figure} {unit}"
 
 
@@ -129,16 +130,17 @@ def observed_phrase(measure: MeasureTrace, index: int, per_activity: bool) -> st
     poor' or '6 incidents causing harm were reported (21 per 1,000 patients)'."""
     count, size = measure.counts[index], measure.sizes[index]
     responses = round(size)
+    small = " (a small sample)" if size < SMALL_SAMPLE else ""
     if measure.measure is Measure.NEGATIVE_SHARE:
         return (
             f"{count} of {responses} patients ({percent(count / size)}) rated their care poor or "
-            "very poor"
+            f"very poor{small}"
         )
     if measure.measure is Measure.POSITIVE_SHARE:
         positive = responses - count
         return (
             f"only {positive} of {responses} patients ({percent(positive / size)}) rated their "
-            "care good or very good"
+            f"care good or very good{small}"
         )
     incidents = "incident causing harm was" if count == 1 else "incidents causing harm were"
     if per_activity:
