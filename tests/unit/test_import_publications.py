@@ -13,9 +13,9 @@ import pytest
 
 from pipeline.adapters.publications import import_events
 from pipeline.adapters.publications.ae_monthly import standard_for
+from pipeline.cli.importer import run_import
 from pipeline.core.decode import Rejection, decode
 from pipeline.errors import LayoutError
-from pipeline.cli.importer import run_import
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "publications"
 # The real publications beside the checkout (`../shared/data`; a worktree sits one level deeper)
