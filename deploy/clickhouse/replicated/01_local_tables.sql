@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS quality.target_metrics_local ON CLUSTER '{cluster}'
     period_end DateTime64(6, 'UTC'),
     numerator UInt64,
     denominator UInt64,
+    value Nullable(Float64),
+    unit LowCardinality(String) DEFAULT '',
     target Float64,
     higher_is_better UInt8,
     late UInt8,
@@ -67,6 +69,10 @@ CREATE TABLE IF NOT EXISTS quality.patient_feedback_local ON CLUSTER '{cluster}'
     occurred_at DateTime64(6, 'UTC'),
     source LowCardinality(String),
     rating UInt8,
+    period_start Nullable(DateTime64(6, 'UTC')),
+    period_end Nullable(DateTime64(6, 'UTC')),
+    counts Array(UInt32),
+    responses UInt32 DEFAULT 1,
     channel LowCardinality(String),
     comment_redacted String,
     themes Array(LowCardinality(String)),
@@ -151,6 +157,10 @@ CREATE TABLE IF NOT EXISTS quality.unit_windows_local ON CLUSTER '{cluster}'
     target_values Array(Float64),
     target_numerators Array(Float64),
     target_denominators Array(Float64),
+    target_units Array(LowCardinality(String)),
+    target_higher_is_better Array(UInt8),
+    target_met Array(UInt8),
+    target_distances Array(Float64),
     contributions UInt64
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/unit_windows', '{replica}', contributions)

@@ -17,4 +17,5 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (1, '0001_events'),
     (2, '0002_windows_alerts'),
     (3, '0003_alert_deliveries'),
-    (4, '0004_retention');
+    (4, '0004_retention'),
+    (61, '0061_value_targets_feedback_batches');
