@@ -9,6 +9,10 @@ class InputError(PipelineError):
     """Input that cannot be used as given (a file, a CSV column, an argument)."""
 
 
+class UsageError(InputError):
+    """Options that make no sense together or out of range: the command exits 2, like argparse."""
+
+
 class ConfigError(PipelineError):
     """Settings that are missing or inconsistent (an environment variable, a DSN)."""
 

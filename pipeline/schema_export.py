@@ -19,7 +19,6 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from pipeline.adapters.publisher import PARTITIONING_RULE
 from pipeline.core.alerts import Alert
 from pipeline.core.events import (
     EVENT_ADAPTER,
@@ -29,6 +28,7 @@ from pipeline.core.events import (
     SCHEMA_VERSION,
     UUID_PATTERN,
 )
+from pipeline.core.partitioning import PARTITIONING_RULE
 from pipeline.settings import Settings
 
 JsonObject = dict[str, Any]

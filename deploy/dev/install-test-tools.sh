@@ -32,8 +32,12 @@ if [ "$(id -u)" -ne 0 ]; then
   as_root=(sudo)
 fi
 echo "install-test-tools: installing ${missing[*]}" >&2
-"${as_root[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
+# Another apt or dpkg process (unattended upgrades, a parallel install) may hold the lock: wait
+# for it, up to ten minutes, rather than fail.
+wait_for_lock=(-o DPkg::Lock::Timeout=600)
+"${as_root[@]}" apt-get "${wait_for_lock[@]}" update -qq
+DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get "${wait_for_lock[@]}" install -y -qq \
+  --no-install-recommends \
   "${missing[@]}" >/dev/null
 # Debian's prometheus packages start their daemons on install; the tests need only the CLIs.
 for service in prometheus prometheus-alertmanager; do

@@ -16,7 +16,6 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pipeline.adapters.clickhouse_rows import rejection_id
 from pipeline.core.alerts import Alert
 from pipeline.core.engine import RejectedMessage
 
@@ -49,7 +48,7 @@ def dead_letter_envelope(message: RejectedMessage) -> dict[str, str]:
 
 def dead_letter_record(topic: str, message: RejectedMessage) -> Record:
     value = json.dumps(dead_letter_envelope(message), separators=(",", ":")).encode()
-    return Record(topic, rejection_id(message).encode(), value)
+    return Record(topic, message.rejection_id.encode(), value)
 
 
 Send = Callable[[Sequence[Record]], None]

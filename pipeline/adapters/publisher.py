@@ -3,8 +3,8 @@
 Each event goes to `<prefix>.<event_type>`, keyed `org_id/unit_id`, as the bytes its publisher
 wrote (already validated by the caller; never re-serialised). The producer is idempotent with
 `acks=all`, so a retried send is not written twice and one unit's events keep their order. The
-partition is chosen from the organisation alone (PARTITIONING_RULE), so one worker sees a whole
-organisation. Missing topics are created first.
+partition is chosen from the organisation alone (`pipeline.core.partitioning`), so one worker
+sees a whole organisation. Missing topics are created first.
 """
 
 from __future__ import annotations
@@ -20,25 +20,14 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
-from kafka.partitioner import Partitioner, murmur2
+from kafka.partitioner import Partitioner
 
 from pipeline.core.events import AnyEvent, EventType
+from pipeline.core.partitioning import partition_for
 from pipeline.errors import TransportError
 from pipeline.settings import Settings
 
 log = logging.getLogger("pipeline.publisher")
-
-PARTITIONING_RULE = (
-    "Partition = (murmur2(UTF-8 org_id) & 0x7fffffff) mod the topic's partition count: Kafka's "
-    "default partitioner applied to the organisation code alone, not to the whole key, so all "
-    "units of one organisation share a partition and each unit's events stay in order. A "
-    "service with its own producer must choose the partition the same way."
-)
-
-
-def partition_for(org_id: str, partitions: int) -> int:
-    """The partition of an organisation's events (PARTITIONING_RULE)."""
-    return (int(murmur2(org_id.encode())) & 0x7FFFFFFF) % partitions
 
 
 class OrgPartitioner(Partitioner):  # type: ignore[misc]  # kafka-python has no type hints

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import TextIO
 
 from pipeline.core.spc import MIN_FIX_AFTER_N_POINTS, Direction, XmrChart, xmr
-from pipeline.errors import InputError
+from pipeline.errors import InputError, UsageError
 
 OUTPUT_COLUMNS = (
     "x",
@@ -65,9 +65,9 @@ def chart_csv(
     target or fix_after_n_points.
     """
     if target is not None and not math.isfinite(target):
-        raise InputError(f"--target must be a finite number, not {target}")
+        raise UsageError(f"--target must be a finite number, not {target}")
     if fix_after_n_points is not None and fix_after_n_points < MIN_FIX_AFTER_N_POINTS:
-        raise InputError(
+        raise UsageError(
             f"--fix-after-n-points must be at least {MIN_FIX_AFTER_N_POINTS}, "
             f"not {fix_after_n_points}"
         )

@@ -11,8 +11,8 @@ from datetime import timedelta
 from pipeline.adapters import alertmanager
 from pipeline.adapters.alert_topic import KafkaRoute
 from pipeline.adapters.alertmanager import AlertmanagerRoute
+from pipeline.adapters.clickhouse.worker_sink import WorkerSink
 from pipeline.adapters.metrics import PipelineMetrics
-from pipeline.adapters.worker_sink import WorkerSink
 from pipeline.bootstrap.embedded import engine_config, pseudonymisation_key
 from pipeline.core.engine import Engine
 from pipeline.runtime.batching import BatchStep, RetryPolicy

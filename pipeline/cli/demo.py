@@ -21,19 +21,14 @@ from typing import TextIO
 
 from pipeline.bootstrap.embedded import build_embedded, load_settings
 from pipeline.cli.replay import format_summary
-from pipeline.core.alerts import Alert
+from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.errors import InputError
-from pipeline.report.build import build_report
+from pipeline.report import build_report
 from pipeline.report.text import day
 from pipeline.simulation import SimulationConfig, TruthEpisode, simulate_trust
 
 DEFAULT_OUT_DIR = Path("data") / "demo"
 DEFAULT_SEED = 20
-_KIND_WORDS = {
-    "target_experience_divergence": "hit the target, missed the point",
-    "masked_dark_spot": "dark spot masked by organisation",
-    "safety_signal": "safety signal",
-}
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,9 +126,9 @@ def run_demo(
     print(file=out)
     for line in format_summary(summary, sink.dsn).splitlines():
         print(textwrap.fill(line, width=width, subsequent_indent="  "), file=out)
-    kinds = Counter(a.kind.value for a in alerts)
+    kinds = Counter(a.kind for a in alerts)
     if kinds:
-        by_kind = "; ".join(f"{n} {_KIND_WORDS.get(k, k)}" for k, n in sorted(kinds.items()))
+        by_kind = "; ".join(f"{n} {k.label.lower()}" for k, n in sorted(kinds.items()))
         print(
             textwrap.fill(f"alerts by kind: {by_kind}", width=width, subsequent_indent="  "),
             file=out,
@@ -156,12 +151,11 @@ def format_alerts(alerts: Sequence[Alert], width: int = 100) -> str:
     if not alerts:
         return "No alerts: nothing met the conditions for one."
     lines = [f"{len(alerts)} alerts (severity, status, kind, unit, weeks):", ""]
-    rank = {"high": 0, "medium": 1, "low": 2}
     ordered = sorted(
         alerts,
         key=lambda a: (
-            a.status.value != "open",
-            rank[a.severity.value],
+            a.status != AlertStatus.OPEN,
+            -a.severity.rank,
             a.window_start,
             a.org_id,
             a.unit_id,
@@ -173,7 +167,7 @@ def format_alerts(alerts: Sequence[Alert], width: int = 100) -> str:
         when = f"{day(a.window_start)} to {day(a.window_end, end=True)}"
         head = (
             f"{number:>{number_width}}. {a.severity.value.upper():<6} {a.status.value:<8} "
-            f"{_KIND_WORDS.get(a.kind.value, a.kind.value):<34} "
+            f"{a.kind.label.lower():<37} "
             f"{a.org_id}/{a.unit_id}  {when}"
         )
         lines.append(head if len(head) <= width else head[: width - 1] + "…")

@@ -5,6 +5,25 @@ from __future__ import annotations
 import argparse
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it or there
+    is none to say (no default, or a flag that is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or default == []
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
 def add_clickhouse_option(parser: argparse.ArgumentParser) -> None:
     """`--clickhouse DSN`: where the command's ClickHouse is (embedded chDB or a server)."""
     parser.add_argument(

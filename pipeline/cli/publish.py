@@ -3,7 +3,7 @@
 Every line is validated before it is sent. A bad line is reported by place, reason and field
 only (never its text: free text may hold personal data) and is not sent; an event id seen
 earlier in the input is counted as a duplicate and not sent again. Exit status 0 when the input
-was published, bad lines included; 2 when it could not be (unreadable file, broker down).
+was published, bad lines included; 1 when it could not be (unreadable file, broker down).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pipeline.errors import InputError, PipelineError
 from pipeline.progress import Progress
 from pipeline.publishing import settings_from_environment
 
-COULD_NOT_PUBLISH = 2
+COULD_NOT_PUBLISH = 1
 
 
 @dataclass(slots=True)
@@ -83,7 +83,9 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_publish(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Run `pipeline publish` with parsed `args`; returns the exit status."""
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO lines are not for users
+    # kafka-python's own warnings (e.g. a slow task "blocking the event loop") are for its
+    # developers, not for the person publishing: ours say what went wrong.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
     producer: EventProducer | None = None
     inputs: list[tuple[str, BinaryIO, int]] = []
     summary = PublishSummary()

@@ -20,7 +20,12 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alerts-out", type=Path, metavar="FILE", help="write alerts here")
     parser.add_argument("--summary-json", type=Path, metavar="FILE", help="write the summary")
     add_clickhouse_option(parser)
-    parser.add_argument("--window", choices=[k.value for k in WindowKind], default=None)
+    parser.add_argument(
+        "--window",
+        choices=[k.value for k in WindowKind],
+        default=None,
+        help="the window the alerts are judged on (default: PIPELINE_WINDOW, else week)",
+    )
 
 
 def run_replay(args: argparse.Namespace, stdout: TextIO) -> int:

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from pipeline.bootstrap.embedded import load_settings, open_sink
 from pipeline.cli.options import add_clickhouse_option
-from pipeline.report.build import build_report
+from pipeline.report import build_report
 
 DEFAULT_REPORT = Path("data") / "report.html"
 

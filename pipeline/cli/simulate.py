@@ -17,18 +17,28 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     """`pipeline simulate --out DIR [--seed N] [--orgs N] [--units N] [--weeks N] [--shuffle]
     [--duplicates FRACTION] [--feedback-scale X]`."""
     defaults = SimulationConfig()
-    parser.add_argument("--out", type=Path, required=True, help="directory for the output")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--orgs", type=_positive, default=defaults.orgs)
-    parser.add_argument("--units", type=_positive, default=defaults.units_per_org)
-    parser.add_argument("--weeks", type=_positive, default=defaults.weeks)
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="DIR",
+        help="directory for events.jsonl and truth.json (required)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=defaults.seed, metavar="N", help="the seed")
+    parser.add_argument(
+        "--orgs", type=_positive, default=defaults.orgs, metavar="N", help="organisations"
+    )
+    parser.add_argument(
+        "--units", type=_positive, default=defaults.units_per_org, metavar="N",
+        help="units per organisation",
+    )  # fmt: skip
+    parser.add_argument(
+        "--weeks", type=_positive, default=defaults.weeks, metavar="N", help="ISO weeks simulated"
+    )
     parser.add_argument("--shuffle", action="store_true", help="deliver out of order")
     parser.add_argument(
         "--duplicates", type=float, default=defaults.duplicates, metavar="FRACTION",
         help="fraction of events delivered twice",
     )  # fmt: skip
     parser.add_argument(
-        "--feedback-scale", type=float, default=defaults.feedback_scale,
+        "--feedback-scale", type=float, default=defaults.feedback_scale, metavar="X",
         help="multiplies every unit's feedback volume",
     )  # fmt: skip
 

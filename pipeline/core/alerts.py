@@ -21,11 +21,29 @@ class AlertKind(StrEnum):
     MASKED_DARK_SPOT = "masked_dark_spot"
     SAFETY_SIGNAL = "safety_signal"
 
+    @property
+    def label(self) -> str:
+        """The kind in words, for people (the demo, the report)."""
+        return _KIND_LABELS[self]
+
 
 class Severity(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more severe: low 1, medium 2, high 3 (for sorting)."""
+        return _SEVERITY_RANKS[self]
+
+
+_KIND_LABELS = {
+    AlertKind.TARGET_EXPERIENCE_DIVERGENCE: "Hitting the target, missing the point",
+    AlertKind.MASKED_DARK_SPOT: "Dark spot masked by its organisation",
+    AlertKind.SAFETY_SIGNAL: "Safety signal",
+}
+_SEVERITY_RANKS = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}
 
 
 class AlertStatus(StrEnum):

@@ -13,6 +13,7 @@ events arrive, so the final alerts are the same whatever the order.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +40,13 @@ UnitKey = tuple[str, str]
 class RejectedMessage:
     rejection: Rejection
     origin: str
+
+    @property
+    def rejection_id(self) -> str:
+        """Stable id of this rejection: the same bytes from the same origin, the same id (the
+        dead letter's key and the stored rejection's id)."""
+        digest = hashlib.sha256(self.origin.encode() + b"\x00" + self.rejection.raw)
+        return digest.hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pipeline.core.events import AlertResponse, AnyEvent, IncidentReport, PatientFeedback
+from pipeline.core.events import (
+    AlertResponse,
+    AnyEvent,
+    EventType,
+    IncidentReport,
+    PatientFeedback,
+)
 from pipeline.core.privacy import RedactedText, pseudonymise, redact_free_text
+
+EVENT_TABLES: dict[EventType, str] = {
+    EventType.INCIDENT_REPORT: "incident_reports",
+    EventType.TARGET_METRIC: "target_metrics",
+    EventType.PATIENT_FEEDBACK: "patient_feedback",
+    EventType.ALERT_RESPONSE: "alert_responses",
+}
+"""The table each event type is stored in (the ClickHouse migrations create them)."""
 
 
 class FreeTextPolicy(StrEnum):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 
+from pipeline.core.alerts import AlertStatus
 from pipeline.core.detection.measures import SMALL_SAMPLE
 from pipeline.core.spc import Direction, XmrChart, xmr
 from pipeline.report.periods import (
@@ -16,14 +16,12 @@ from pipeline.report.periods import (
     period_bounds,
     period_view,
 )
-from pipeline.report.queries import ReadableStore, load_report_data
 from pipeline.report.records import AlertRecord, ReportData, TargetReport, WindowFigures
 
 # Making Data Count fixes limits on a baseline only with at least this many points.
 MIN_FIX_POINTS = 12
 # Target charts per unit at most (an ambulance service reports six time standards).
 MAX_TARGET_CHARTS = 6
-_SEVERITY = {"high": 3, "medium": 2, "low": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +82,7 @@ def build_view(data: ReportData) -> ReportView:
     by_unit: dict[UnitKey, list[WindowFigures]] = {}
     for w in windows:
         by_unit.setdefault((w.org_id, w.unit_id), []).append(w)
-    standing = tuple(a for a in data.alerts if a.status != "withdrawn")
+    standing = tuple(a for a in data.alerts if a.status != AlertStatus.WITHDRAWN)
     periods = tuple(
         period_view(by_unit, starts, bounds, standing, data.window_kind)
         for bounds in period_bounds(len(starts), data.window_kind)
@@ -122,13 +120,13 @@ def build_view(data: ReportData) -> ReportView:
 
 
 def _unit_order(alerts: Sequence[AlertRecord], key: UnitKey) -> tuple[bool, bool, int, UnitKey]:
-    opened = any(a.status == "open" for a in alerts)
-    severity = max((_SEVERITY.get(a.severity, 0) for a in alerts), default=0)
+    opened = any(a.status == AlertStatus.OPEN for a in alerts)
+    severity = max((a.severity.rank for a in alerts), default=0)
     return (not alerts, not opened, -severity, key)
 
 
 def _alert_order(a: AlertRecord) -> tuple[bool, int, datetime, str, str]:
-    return (a.status != "open", -_SEVERITY.get(a.severity, 0), a.window_start, a.org_id, a.unit_id)
+    return (a.status != AlertStatus.OPEN, -a.severity.rank, a.window_start, a.org_id, a.unit_id)
 
 
 def unit_charts(
@@ -236,13 +234,3 @@ def _chart(
     fix = before if MIN_FIX_POINTS <= before < len(values) else None
     chart = xmr(values, improvement=improvement, x=x, target=target, fix_after_n_points=fix)
     return SeriesChart(measure, metric, chart, percent, fix)
-
-
-def build_report(sink: ReadableStore, out_path: Path) -> Path:
-    """Read what `sink` holds and write the report to `out_path` (one self-contained file)."""
-    from pipeline.report.render import render_report
-
-    view = build_view(load_report_data(sink))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(render_report(view), encoding="utf-8")
-    return out_path

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pipeline.core.alerts import AlertKind
 from pipeline.report.figures import (
     BASELINE_WINDOWS,
     MAX_PERIODS,
@@ -86,7 +87,7 @@ class UnitView:
         worse = self.experience_worse or self.safety_worse
         return self.recent.targets_met_throughout and worse
 
-    def alerts_of(self, kind: str | None = None) -> list[AlertRecord]:
+    def alerts_of(self, kind: AlertKind | None = None) -> list[AlertRecord]:
         """The unit's alerts (of `kind`) whose weeks overlap the period."""
         return [a for a in self.alerts if kind in (None, a.kind)]
 
@@ -106,7 +107,7 @@ def alert_measures(alert: AlertRecord) -> set[str]:
             if any(isinstance(w, dict) and w.get("rule") for w in windows or []):
                 found.add("safety" if "incident" in name else "experience")
     if not found:
-        found.add("safety" if alert.kind == "safety_signal" else "experience")
+        found.add("safety" if alert.kind == AlertKind.SAFETY_SIGNAL else "experience")
     return found
 
 
@@ -198,7 +199,9 @@ def org_view(
         found = standing(unit.recent, rest_now, unit.baseline, rest_before)
         if found is not None:
             standings[unit.key] = found
-        alerted = bool(unit.alerts_of("masked_dark_spot")) and (found is None or found.slipped < 0)
+        alerted = bool(unit.alerts_of(AlertKind.MASKED_DARK_SPOT)) and (
+            found is None or found.slipped < 0
+        )
         if (found is not None and found.dark_spot) or alerted:
             spots.append(unit)
     whole = pool([w for u in units for w in recent(u.key)])

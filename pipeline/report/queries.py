@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pipeline.core.aggregates import TargetAttainment
+from pipeline.core.alerts import AlertKind, AlertStatus, Severity
+from pipeline.core.stored import EVENT_TABLES
 from pipeline.report.records import (
     AlertRecord,
     ReportData,
@@ -43,14 +45,6 @@ class ReadableStore(Protocol):
     def query_dicts(
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]: ...
-
-
-EVENT_TABLES = {
-    "incident_report": "incident_reports",
-    "target_metric": "target_metrics",
-    "patient_feedback": "patient_feedback",
-    "alert_response": "alert_responses",
-}
 
 
 def load_report_data(store: ReadableStore, window_kind: str | None = None) -> ReportData:
@@ -207,13 +201,13 @@ def load_alerts(store: ReadableStore) -> list[AlertRecord]:
         alerts.append(
             AlertRecord(
                 alert_id=alert_id,
-                kind=str(row["kind"]),
+                kind=AlertKind(row["kind"]),
                 org_id=str(row["org_id"]),
                 unit_id=str(row["unit_id"]),
                 window_start=_utc(row["window_start"]),
                 window_end=_utc(row["window_end"]),
-                severity=str(row["severity"]),
-                status=str(row["status"]),
+                severity=Severity(row["severity"]),
+                status=AlertStatus(row["status"]),
                 summary=str(row["summary"]),
                 evidence=_evidence(row["evidence"]),
                 detected_at=detected,
@@ -253,7 +247,7 @@ def load_counts(store: ReadableStore) -> StoreCounts:
             "SELECT uniqExact(event_id) AS n, uniqExactIf(event_id, late = 1) AS late "
             f"FROM {db}.{table}"
         )[0]
-        events[event_type] = int(row["n"])
+        events[event_type.value] = int(row["n"])
         late += int(row["late"])
     reasons = Counter[str]()
     for r in store.query_dicts(

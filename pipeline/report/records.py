@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.core.aggregates import TargetAttainment
+from pipeline.core.alerts import AlertKind, AlertStatus, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +72,13 @@ class AlertRecord:
     """The latest version of an alert, with when it was first raised and the team's responses."""
 
     alert_id: str
-    kind: str
+    kind: AlertKind
     org_id: str
     unit_id: str
     window_start: datetime
     window_end: datetime
-    severity: str
-    status: str
+    severity: Severity
+    status: AlertStatus
     summary: str
     evidence: dict[str, Any]
     detected_at: datetime

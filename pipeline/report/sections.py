@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from html import escape
 
+from pipeline.core.alerts import AlertStatus, Severity
 from pipeline.report import charts
 from pipeline.report.build import ReportView
 from pipeline.report.figures import MIN_SHARE_DROP, harm_change
@@ -60,8 +61,8 @@ def period_picker(view: ReportView) -> Html:
 
 def findings(view: ReportView) -> Html:
     standing = view.standing_alerts
-    open_ = [a for a in standing if a.status == "open"]
-    high = sum(a.severity == "high" for a in open_)
+    open_ = [a for a in standing if a.status == AlertStatus.OPEN]
+    high = sum(a.severity == Severity.HIGH for a in open_)
     answered = sum(bool(a.responses) for a in standing)
     alert_cards = [
         (

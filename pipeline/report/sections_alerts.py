@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from html import escape
 
+from pipeline.core.alerts import AlertStatus
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.measures import SMALL_SAMPLE
 from pipeline.core.detection.text import in_unit
@@ -50,7 +51,7 @@ MAX_CHARTED_UNITS = 300
 
 
 def _card_order(a: AlertRecord) -> tuple[bool, float]:
-    return (a.status != "open", -a.window_end.timestamp())
+    return (a.status != AlertStatus.OPEN, -a.window_end.timestamp())
 
 
 def mdc_charts(view: ReportView) -> Html:
@@ -220,7 +221,7 @@ def _assurance_words(assurance: Assurance | None, target: str) -> str:
 
 def alert_list(view: ReportView) -> Html:
     alerts = view.standing_alerts
-    open_ = sum(a.status == "open" for a in alerts)
+    open_ = sum(a.status == AlertStatus.OPEN for a in alerts)
     answered = sum(bool(a.responses) for a in alerts)
     heading = (
         f"{plural(open_, 'alert')} open, {plural(len(alerts) - open_, 'alert')} resolved; the "
@@ -258,9 +259,6 @@ def alert_list(view: ReportView) -> Html:
     )
 
 
-_RANK = {"high": 3, "medium": 2, "low": 1}
-
-
 def _alert_row(a: AlertRecord, window_kind: str) -> Html:
     method, figures = evidence_figures(a.evidence, window_kind)
     facts = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in figures)
@@ -278,7 +276,7 @@ def _alert_row(a: AlertRecord, window_kind: str) -> Html:
     where = unit_name(a.org_id, a.unit_id)
     return (
         f'<tr data-status="{escape(a.status)}" data-kind="{escape(a.kind)}">'
-        f'<td data-sort="{_RANK.get(a.severity, 0)}"><span class="badge sev-{escape(a.severity)}">'
+        f'<td data-sort="{a.severity.rank}"><span class="badge sev-{escape(a.severity)}">'
         f"{escape(a.severity)}</span></td>"
         f'<td><span class="badge st-{escape(a.status)}">{escape(a.status)}</span></td>'
         f'<td><a href="#unit-{escape(a.org_id)}-{escape(a.unit_id)}">{escape(where)}</a></td>'

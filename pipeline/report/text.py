@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from pipeline.core.alerts import AlertKind
 from pipeline.core.detection.text import in_unit
 
 METRIC_NAMES = {
@@ -21,11 +22,6 @@ METRIC_NAMES = {
     "amb_c2_p90": "Category 2 90th centile",
     "amb_c3_p90": "Category 3 90th centile",
     "amb_c4_p90": "Category 4 90th centile",
-}
-KIND_NAMES = {
-    "target_experience_divergence": "Hitting the target, missing the point",
-    "masked_dark_spot": "Dark spot masked by its organisation",
-    "safety_signal": "Safety signal",
 }
 RESPONSE_NAMES = {
     "acknowledged": "Acknowledged",
@@ -116,8 +112,8 @@ def metric_name(metric: str) -> str:
     return METRIC_NAMES.get(metric, metric.replace("_", " "))
 
 
-def kind_name(kind: str) -> str:
-    return KIND_NAMES.get(kind, kind.replace("_", " ").capitalize())
+def kind_name(kind: AlertKind) -> str:
+    return kind.label
 
 
 def label(key: str) -> str:

@@ -31,9 +31,9 @@ from typing import TypeVar
 from pipeline.adapters import alert_topic, alertmanager
 from pipeline.adapters.alert_topic import KafkaRoute
 from pipeline.adapters.alertmanager import AlertmanagerRoute
-from pipeline.adapters.clickhouse_rows import utc
+from pipeline.adapters.clickhouse.rows import utc
+from pipeline.adapters.clickhouse.worker_sink import WorkerSink, version_of
 from pipeline.adapters.metrics import PipelineMetrics
-from pipeline.adapters.worker_sink import WorkerSink, version_of
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertStatus
 from pipeline.core.engine import BatchResult, Engine, RawMessage

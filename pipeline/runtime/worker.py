@@ -31,9 +31,9 @@ import faust
 from pipeline.adapters.alert_topic import ALERTS_TOPIC, DEAD_LETTER_TOPIC, KafkaRoute, Record
 from pipeline.adapters.alertmanager import AlertmanagerRoute
 from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
-from pipeline.adapters.publisher import partition_for
 from pipeline.core.engine import RawMessage
 from pipeline.core.events import EventType
+from pipeline.core.partitioning import partition_for
 from pipeline.errors import TransportError
 from pipeline.runtime.batching import Abandoned, BatchStep, OwnsOrg
 from pipeline.settings import Settings

@@ -26,7 +26,7 @@ import pytest
 
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.cli.demo import run_demo
-from pipeline.report.build import build_report
+from pipeline.report import build_report
 from tests.unit.test_report_data import fill_store
 
 pytestmark = pytest.mark.browser

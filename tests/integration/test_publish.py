@@ -18,9 +18,9 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.structs import TopicPartition
 
-from pipeline.adapters.publisher import partition_for
 from pipeline.cli.publish import add_publish_arguments, run_publish
 from pipeline.core.events import EventType
+from pipeline.core.partitioning import partition_for
 from pipeline.errors import EventRejected
 from pipeline.publishing import Publisher
 from tests.unit.event_examples import VALID_NHS_NUMBER, as_line, valid_event

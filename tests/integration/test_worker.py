@@ -66,7 +66,7 @@ def wait_committed(bootstrap: str, worker: Worker, prefix: str, timeout: float =
 def stored_exactly_once(dsn: str, data: Dataset) -> tuple[dict[str, Any], list[Alert]]:
     """Every event stored once: the distinct ids are the ids sent, and no event has two rows,
     not even before merges (no FINAL). Returns `pipeline stats` and the stored alert versions."""
-    from pipeline.adapters.clickhouse_rows import alert_from_row
+    from pipeline.adapters.clickhouse.rows import alert_from_row
 
     sqls = ["SELECT * FROM quality.alert_history FINAL ORDER BY detected_at"]
     for table in EVENT_TABLES:

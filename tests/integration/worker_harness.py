@@ -36,7 +36,7 @@ with warnings.catch_warnings():
     from kafka.admin import NewTopic
     from kafka.structs import TopicPartition
 
-    from pipeline.adapters.publisher import partition_for
+    from pipeline.core.partitioning import partition_for
     from pipeline.errors import EventRejected
     from pipeline.publishing import Publisher
     from pipeline.settings import Settings

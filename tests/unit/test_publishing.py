@@ -16,10 +16,14 @@ from typing import Any
 
 import pytest
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
+from hypothesis import given
+from hypothesis import strategies as st
+from kafka.partitioner import murmur2 as kafka_murmur2
 
-from pipeline.adapters.publisher import KafkaTimeouts, OrgPartitioner, partition_for
+from pipeline.adapters.publisher import KafkaTimeouts, OrgPartitioner
 from pipeline.cli.publish import add_publish_arguments, run_publish
 from pipeline.core.decode import Rejection, decode
+from pipeline.core.partitioning import murmur2, partition_for
 from pipeline.errors import EventRejected, TransportError
 from pipeline.publishing import Publisher, validate
 from pipeline.settings import Settings
@@ -157,6 +161,11 @@ def test_standard_input_is_read_for_a_dash(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_an_unreadable_file_stops_before_anything_is_read(tmp_path: Path) -> None:
     status, stdout, stderr = check(str(tmp_path / "missing.jsonl"))
-    assert status == 2
+    assert status == 1
     assert stdout == ""
     assert "cannot read" in stderr and "missing.jsonl" in stderr
+
+
+@given(st.binary(max_size=64))
+def test_the_core_hash_is_kafkas_murmur2(data: bytes) -> None:
+    assert murmur2(data) == kafka_murmur2(data)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pipeline.core.aggregates import TargetAttainment
+from pipeline.core.alerts import AlertKind, AlertStatus, Severity
 from pipeline.report.figures import Pooled, harm_change, pool, share_z
 from pipeline.report.periods import UnitView, alert_measures, period_bounds, standing
 from pipeline.report.records import AlertRecord, WindowFigures
@@ -172,8 +173,8 @@ def test_periods_are_quarters_back_from_the_end_with_their_baselines() -> None:
 def test_what_an_alert_is_about_comes_from_the_measures_its_evidence_flags() -> None:
     def alert(kind: str, evidence: dict[str, object]) -> AlertRecord:
         return AlertRecord(
-            "a", kind, "RXA", "ED", MONDAY, MONDAY, "low", "open", "", evidence, MONDAY, MONDAY,
-            1, (),
+            "a", AlertKind(kind), "RXA", "ED", MONDAY, MONDAY, Severity.LOW, AlertStatus.OPEN, "",
+            evidence, MONDAY, MONDAY, 1, (),
         )  # fmt: skip
 
     assert alert_measures(alert("target_experience_divergence", DETECTOR_EVIDENCE)) == {

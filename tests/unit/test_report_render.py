@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.adapters.clickhouse import ClickHouseSink
-from pipeline.report import sections_alerts
-from pipeline.report.build import build_report, build_view
+from pipeline.report import build_report, sections_alerts
+from pipeline.report.build import build_view
 from pipeline.report.queries import load_report_data
 from pipeline.report.render import render_report
 from tests.unit.test_report_data import filled_sink

@@ -13,7 +13,6 @@ from pipeline.adapters.alert_topic import (
     dead_letter_envelope,
     dead_letter_record,
 )
-from pipeline.adapters.clickhouse_rows import rejection_id
 from pipeline.core.alerts import Alert
 from pipeline.core.decode import Rejection, RejectReason
 from pipeline.core.engine import RejectedMessage
@@ -41,7 +40,7 @@ def test_a_dead_letter_keeps_the_original_bytes_reason_and_origin() -> None:
     assert envelope["origin"] == "q.patient_feedback/3@42"
     assert base64.b64decode(envelope["raw_base64"]) == b"\xffnope [NHS-NUMBER]"
     record = dead_letter_record("q.dead_letter", BAD)
-    assert record.key == rejection_id(BAD).encode()
+    assert record.key == BAD.rejection_id.encode()
     assert json.loads(record.value) == envelope
 
 

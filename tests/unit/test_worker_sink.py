@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
 
-    from pipeline.adapters.worker_sink import WorkerSink
+    from pipeline.adapters.clickhouse.worker_sink import WorkerSink
     from pipeline.core.alerts import AlertStatus
     from pipeline.core.engine import BatchResult
     from pipeline.errors import SinkUnavailable

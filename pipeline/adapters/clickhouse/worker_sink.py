@@ -1,6 +1,6 @@
 """The worker's ClickHouse sink: the shared sink plus the alert delivery outbox.
 
-`alert_deliveries` (schemas/clickhouse/0003_alert_deliveries.sql) records which alert versions
+`alert_deliveries` (migration 0003_alert_deliveries.sql) records which alert versions
 each route has taken; a stored version without a delivery is routed again on start-up. The
 few extra queries the worker needs to restore its view (first detection of each alert, the
 windows still open) live here too, beside the sink whose tables they read.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.adapters.clickhouse import ClickHouseSink
-from pipeline.adapters.clickhouse_rows import alert_from_row, utc
+from pipeline.adapters.clickhouse.rows import alert_from_row, utc
 from pipeline.core.alerts import Alert
 from pipeline.errors import SinkUnavailable
 

@@ -10,7 +10,6 @@ retried insert carries the same deduplication token and content.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,20 +22,13 @@ from pipeline.core.alerts import Alert
 from pipeline.core.engine import RejectedMessage
 from pipeline.core.events import (
     AlertResponse,
-    EventType,
     IncidentReport,
     PatientFeedback,
     TargetMetric,
 )
-from pipeline.core.stored import StoredEvent
+from pipeline.core.stored import EVENT_TABLES, StoredEvent
 
 RAW_PREVIEW_BYTES = 1000
-EVENT_TABLES: dict[EventType, str] = {
-    EventType.INCIDENT_REPORT: "incident_reports",
-    EventType.TARGET_METRIC: "target_metrics",
-    EventType.PATIENT_FEEDBACK: "patient_feedback",
-    EventType.ALERT_RESPONSE: "alert_responses",
-}
 
 
 def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
@@ -98,15 +90,10 @@ def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
     return EVENT_TABLES[e.event_type], row
 
 
-def rejection_id(message: RejectedMessage) -> str:
-    digest = hashlib.sha256(message.origin.encode() + b"\x00" + message.rejection.raw)
-    return digest.hexdigest()[:32]
-
-
 def rejection_row(message: RejectedMessage, received_at: datetime) -> dict[str, Any]:
     r = message.rejection
     return {
-        "rejection_id": rejection_id(message),
+        "rejection_id": message.rejection_id,
         "reason": r.reason.value,
         "field": r.field,
         "detail": r.detail,

@@ -1,5 +1,9 @@
 """ClickHouse through clickhouse-connect: migrations, idempotent batched inserts, queries.
 
+The migrations are package data: `migrations/NNNN_name.sql` beside this file, read with
+importlib.resources, so every kind of install (editable, wheel, `pip install --target`) finds
+the same files.
+
 One code path for the embedded engine (`chdb:///path`, in-process) and a server (`http://…`).
 Every insert is JSONEachRow with a deduplication token derived from its exact bytes, into tables
 that honour tokens and are keyed for replacement, so a retried or replayed batch adds nothing.
@@ -8,19 +12,20 @@ that honour tokens and are keyed for replacement, so a retried or replayed batch
 from __future__ import annotations
 
 import hashlib
-import sys
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from pipeline.adapters.clickhouse_rows import (
-    EVENT_TABLES,
+from pipeline.adapters.clickhouse.rows import (
     alert_from_row,
     alert_row,
     event_row,
@@ -30,12 +35,10 @@ from pipeline.adapters.clickhouse_rows import (
 )
 from pipeline.core.alerts import Alert
 from pipeline.core.engine import BatchResult
-from pipeline.errors import SinkError, SinkUnavailable
+from pipeline.core.stored import EVENT_TABLES
+from pipeline.errors import ConfigError, SinkError, SinkUnavailable
 
-_SOURCE_MIGRATIONS = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse"
-_INSTALLED_MIGRATIONS = Path(sys.prefix) / "share" / "quality-pipeline" / "clickhouse"
-# A source checkout (editable install) reads its own files; a wheel ships them as data files.
-MIGRATIONS_DIR = _SOURCE_MIGRATIONS if _SOURCE_MIGRATIONS.is_dir() else _INSTALLED_MIGRATIONS
+_MIGRATION_NAME = re.compile(r"[0-9]{4}_[A-Za-z0-9_]+\.sql")
 _INSERT_SETTINGS = {"date_time_input_format": "best_effort", "async_insert": 0}
 
 
@@ -46,16 +49,39 @@ class Migration:
     statements: tuple[str, ...]
 
 
-def load_migrations(directory: Path | None = None) -> list[Migration]:
-    """Ordered DDL files `NNNN_name.sql`; statements split on `;` at line ends."""
-    folder = directory or MIGRATIONS_DIR
+def migrations_folder() -> Traversable:
+    """The package's `migrations/` folder (package data)."""
+    return resources.files(__name__).joinpath("migrations")
+
+
+def load_migrations(folder: Traversable | None = None) -> list[Migration]:
+    """Ordered DDL files `NNNN_name.sql`; statements split on `;` at line ends.
+
+    Raises ConfigError when the folder holds none: an install without its migrations must not
+    pass for one whose schema is current.
+    """
+    folder = folder or migrations_folder()
+    found = (
+        sorted(
+            (entry for entry in folder.iterdir() if _MIGRATION_NAME.fullmatch(entry.name)),
+            key=lambda entry: entry.name,
+        )
+        if folder.is_dir()
+        else []
+    )
+    if not found:
+        raise ConfigError(f"no ClickHouse migrations found in {folder}: the install is incomplete")
     migrations = []
-    for path in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+    for entry in found:
         text = "\n".join(
-            line for line in path.read_text().splitlines() if not line.lstrip().startswith("--")
+            line
+            for line in entry.read_text(encoding="utf-8").splitlines()
+            if not line.lstrip().startswith("--")
         )
         statements = tuple(s.strip() for s in text.split(";\n") if s.strip().rstrip(";"))
-        migrations.append(Migration(int(path.name[:4]), path.stem, statements))
+        migrations.append(
+            Migration(int(entry.name[:4]), entry.name.removesuffix(".sql"), statements)
+        )
     return migrations
 
 

@@ -1,0 +1,46 @@
+"""The progress line keeps moving while the work is stuck in one long call."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+from pipeline.progress import Progress
+
+
+class Terminal(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.redrawn = threading.Semaphore(0)
+
+    def isatty(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self.redrawn.release()
+
+
+def test_the_line_is_redrawn_without_any_advance() -> None:
+    terminal = Terminal()
+    progress = Progress(terminal, 100, "bytes", interval=0.01)
+    try:
+        for _ in range(3):  # three redraws with no call to advance()
+            assert terminal.redrawn.acquire(timeout=30)
+    finally:
+        progress.close()
+    assert terminal.getvalue().count("\r") >= 3
+    assert terminal.getvalue().endswith("\n")
+
+
+def test_the_interval_is_at_most_a_second() -> None:
+    progress = Progress(Terminal(), None, "bytes", interval=5.0)
+    progress.close()
+    assert progress._interval == 1.0
+
+
+def test_nothing_is_drawn_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = Progress(stream, 10, "bytes", interval=0.01)
+    progress.advance(5, 5)
+    progress.close()
+    assert stream.getvalue() == ""
