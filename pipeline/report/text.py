@@ -185,7 +185,7 @@ def evidence_figures(
                 figures.append(
                     (
                         f"{MEASURE_NAMES.get(name, label(name))}, {when}",
-                        _measure_words(name, peak, entry) + note,
+                        _measure_words(name, peak, entry, window_kind) + note,
                     )
                 )
     episode = evidence.get("episode")
@@ -231,7 +231,9 @@ def _window_words(start: str, window_kind: str) -> str:
     return f"week of {moment.day} {moment:%b %Y}"
 
 
-def _measure_words(name: str, w: dict[str, Any], entry: dict[str, Any]) -> str:
+def _measure_words(
+    name: str, w: dict[str, Any], entry: dict[str, Any], window_kind: str = "week"
+) -> str:
     def show(value: Any) -> str:
         if not isinstance(value, int | float):
             return "–"
@@ -240,7 +242,7 @@ def _measure_words(name: str, w: dict[str, Any], entry: dict[str, Any]) -> str:
     if name.endswith("share"):
         text = f"{show(w.get('value'))} of {w.get('size', 0):,.0f} responses"
     else:
-        per = "1,000 patients" if "activity" in str(entry.get("per", "")) else "week"
+        per = "1,000 patients" if "activity" in str(entry.get("per", "")) else window_kind
         text = f"{w.get('count', 0):,} incidents, {show(w.get('value'))} per {per}"
     if "centre" in w:
         text += f"; usual {show(w['centre'])}, limit {show(w.get('limit'))}"
