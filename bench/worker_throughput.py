@@ -30,7 +30,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,12 +53,6 @@ EVENT_TYPES = ("incident_report", "target_metric", "patient_feedback", "alert_re
 PARTITIONS = 6
 KEY = "benchmark-pseudonymisation-key-0123"
 BENCH_ORG, BENCH_UNIT = "BEN01", "ED"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _localkafka() -> ModuleType:
@@ -305,7 +298,7 @@ def consumed(port: int) -> float:
 def start_worker(
     bootstrap: str, prefix: str, workdir: Path, args: argparse.Namespace
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
-    port = free_port()
+    port = int(_localkafka().free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
     env.update(
         {

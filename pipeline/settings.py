@@ -65,9 +65,6 @@ class Settings(BaseSettings):
     worker_max_poll_interval_seconds: float = Field(86400.0, ge=60)
     """How long a worker may fetch nothing (consumption held while ClickHouse is down) before
     Kafka gives its partitions to others; long, as no other worker could store them either."""
-    worker_fault_sink_outage_file: Path | None = None
-    """Testing only: while this file exists, every ClickHouse write of the worker fails as if
-    ClickHouse were unreachable (exercises retry, back-pressure and recovery)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("clickhouse_dsn")

@@ -22,13 +22,16 @@ from pipeline.settings import Settings, load_settings
 __all__ = ["build_alertmanager_route", "build_worker", "load_settings", "open_worker_sink"]
 
 
-def open_worker_sink(settings: Settings, dsn: str | None = None) -> WorkerSink:
-    """The worker's migrated sink: the shared sink plus the alert delivery outbox."""
-    sink = WorkerSink(
+def open_worker_sink(
+    settings: Settings, dsn: str | None = None, sink_type: type[WorkerSink] = WorkerSink
+) -> WorkerSink:
+    """The worker's migrated sink: the shared sink plus the alert delivery outbox.
+
+    `sink_type` lets a test put a fake around the real sink (tests/support/faults.py)."""
+    sink = sink_type(
         settings.resolved_clickhouse_dsn(dsn),
         settings.clickhouse_database,
         settings.window.value,
-        outage_file=settings.worker_fault_sink_outage_file,
     )
     try:
         sink.migrate()
@@ -52,7 +55,9 @@ def build_alertmanager_route(
     )
 
 
-def build_worker(settings: Settings, dsn: str | None = None) -> tuple[WorkerRuntime, WorkerSink]:
+def build_worker(
+    settings: Settings, dsn: str | None = None, sink_type: type[WorkerSink] = WorkerSink
+) -> tuple[WorkerRuntime, WorkerSink]:
     """The Kafka worker: refuses (ConfigError) without PIPELINE_PSEUDONYMISATION_KEY.
 
     Its engine is built exactly as the embedded runner's (`engine_config`), so the two
@@ -61,7 +66,7 @@ def build_worker(settings: Settings, dsn: str | None = None) -> tuple[WorkerRunt
     key = pseudonymisation_key(settings, required=True)
     config = engine_config(settings)
     metrics = PipelineMetrics()
-    sink = open_worker_sink(settings, dsn)
+    sink = open_worker_sink(settings, dsn, sink_type)
     alertmanager_route = build_alertmanager_route(settings, metrics)
     retry = RetryPolicy(
         initial=settings.worker_sink_retry_initial_seconds,

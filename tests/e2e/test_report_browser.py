@@ -27,7 +27,7 @@ import pytest
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.cli.demo import run_demo
 from pipeline.report import build_report
-from tests.unit.test_report_data import fill_store
+from tests.support.report_data import fill_store
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

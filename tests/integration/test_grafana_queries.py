@@ -2,7 +2,7 @@
 
 - `simulated`: the pipeline's own synthetic trust (pipeline.simulation), replayed through the
   embedded runner, so the tables hold exactly what the pipeline writes;
-- `synthetic`: bench.dashboard_queries.generate's trust, written by ClickHouse itself, which has
+- `synthetic`: tests.support.grafana_data.generate's trust, written by ClickHouse itself, which has
   open, unanswered and resolved alerts by construction.
 
 Each panel's rawSql is expanded as Grafana and the ClickHouse plugin would (variables from the
@@ -22,20 +22,19 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
-from bench.dashboard_queries import (
-    FORMAT_TIME_SERIES,
-    QueryContext,
-    Scale,
-    Target,
-    clickhouse_targets,
-    context_for,
-    generate,
-    load_dashboards,
-    render,
-)
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.bootstrap.embedded import build_embedded, load_settings
 from pipeline.simulation import SimulationConfig, simulate_trust
+from tests.support.grafana import (
+    FORMAT_TIME_SERIES,
+    QueryContext,
+    Target,
+    clickhouse_targets,
+    context_for,
+    load_dashboards,
+    render,
+)
+from tests.support.grafana_data import Scale, generate
 
 pytestmark = pytest.mark.slow
 

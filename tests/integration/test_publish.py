@@ -23,7 +23,7 @@ from pipeline.core.events import EventType
 from pipeline.core.partitioning import partition_for
 from pipeline.errors import EventRejected
 from pipeline.publishing import Publisher
-from tests.unit.event_examples import VALID_NHS_NUMBER, as_line, valid_event
+from tests.support.event_examples import VALID_NHS_NUMBER, as_line, valid_event
 
 PARTITIONS = 3
 TYPES = [t.value for t in EventType]

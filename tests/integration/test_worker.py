@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,8 +19,11 @@ from typing import Any
 import pytest
 
 from pipeline.core.alerts import Alert
-from tests.integration.worker_harness import (
+from pipeline.core.stored import EVENT_TABLES
+from tests.support.alerts import FakeAlertmanager
+from tests.support.worker_harness import (
     EVENT_TYPES,
+    REPO,
     Dataset,
     Worker,
     all_committed,
@@ -33,11 +37,8 @@ from tests.integration.worker_harness import (
     synthetic,
     unique,
 )
-from tests.unit.test_alertmanager import FakeAlertmanager
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-EVENT_TABLES = ("incident_reports", "target_metrics", "patient_feedback", "alert_responses")
 
 
 def consumed(metrics: dict[str, float]) -> float:
@@ -69,11 +70,11 @@ def stored_exactly_once(dsn: str, data: Dataset) -> tuple[dict[str, Any], list[A
     from pipeline.adapters.clickhouse.rows import alert_from_row
 
     sqls = ["SELECT * FROM quality.alert_history FINAL ORDER BY detected_at"]
-    for table in EVENT_TABLES:
+    for table in EVENT_TABLES.values():
         sqls.append(f"SELECT toString(event_id) AS id FROM quality.{table} FINAL")
         sqls.append(f"SELECT count() AS rows, uniqExact(event_id) AS ids FROM quality.{table}")
     history, *results = query(dsn, *sqls)
-    for n, (table, event_type) in enumerate(zip(EVENT_TABLES, EVENT_TYPES, strict=True)):
+    for n, (table, event_type) in enumerate(zip(EVENT_TABLES.values(), EVENT_TYPES, strict=True)):
         ids = {row["id"] for row in results[2 * n]}
         assert ids == data.event_ids.get(event_type, set()), table
         (counts,) = results[2 * n + 1]
@@ -242,10 +243,13 @@ def test_clickhouse_outage_pauses_consumption_and_loses_nothing(
     create_topics(kafka_bootstrap, prefix)
     dsn = f"chdb://{tmp_path / 'clickhouse'}"
     outage = tmp_path / "clickhouse-is-down"
-    env = {"PIPELINE_WORKER_FAULT_SINK_OUTAGE_FILE": str(outage)}
+    # The real worker, with a fake around its sink (tests/support/faults.py).
+    faulty = [sys.executable, "-m", "tests.support.faulty_worker", str(outage)]
 
     publish(kafka_bootstrap, prefix, data.messages[:half])
-    worker = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path, env)
+    worker = start_worker(
+        kafka_bootstrap, dsn, prefix, group, tmp_path, {"PYTHONPATH": str(REPO)}, faulty
+    )
     try:
         worker.wait_for(lambda m: consumed(m) == half, 60, "the first half processed")
         assert worker.health() == 200
@@ -345,7 +349,8 @@ def test_two_workers_give_the_same_results_as_one(kafka_bootstrap: str, tmp_path
 
     queries = {
         "events": " UNION ALL ".join(
-            f"SELECT toString(event_id) AS id, org_id FROM quality.{t} FINAL" for t in EVENT_TABLES
+            f"SELECT toString(event_id) AS id, org_id FROM quality.{t} FINAL"
+            for t in EVENT_TABLES.values()
         ),
         "rejected": "SELECT rejection_id, reason, origin FROM quality.rejected_events FINAL",
         "windows": "SELECT * FROM quality.unit_windows FINAL",

@@ -209,3 +209,27 @@ def test_the_core_reads_no_clock() -> None:
         )
     }
     assert not readers
+
+
+def test_unit_tests_start_no_process_and_open_no_database() -> None:
+    """Tests that need chDB, a subprocess or a broker belong in tests/integration."""
+    unit_tests = Path(__file__).resolve().parent
+    offenders = set()
+    for path in unit_tests.glob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders |= {
+                f"{path.name}: {name}"
+                for name in names
+                if _within(name, "subprocess") or _within(name, "chdb")
+            }
+            if isinstance(node, ast.Name) and node.id == "ClickHouseSink":
+                offenders.add(f"{path.name}: ClickHouseSink")
+    assert not offenders

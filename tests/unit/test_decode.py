@@ -11,7 +11,7 @@ import pytest
 from pipeline.core.decode import MAX_MESSAGE_BYTES, Rejection, RejectReason, decode
 from pipeline.core.events import EventType, PatientFeedback
 from pipeline.core.privacy import NHS_NUMBER_TAG
-from tests.unit.event_examples import VALID_NHS_NUMBER, as_line, valid_event
+from tests.support.event_examples import VALID_NHS_NUMBER, as_line, valid_event
 
 HOSTILE = Path(__file__).resolve().parents[1] / "fixtures" / "hostile"
 MANIFEST: dict[str, dict[str, str]] = json.loads((HOSTILE / "expected.json").read_text())

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.dashboard_queries import (
+from pipeline.adapters.clickhouse import load_migrations
+from tests.support.grafana import (
     ALL,
     CLICKHOUSE_PLUGIN,
     FORMAT_TABLE,
@@ -30,7 +31,6 @@ from bench.dashboard_queries import (
     load_dashboards,
     targets,
 )
-from pipeline.adapters.clickhouse import load_migrations
 
 REPO = Path(__file__).resolve().parents[2]
 PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"

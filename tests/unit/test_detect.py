@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.core.alerts import AlertKind, Severity
 from pipeline.core.detection import DetectionConfig, Detector
-from tests.unit.test_detect_series import kinds, quiet, week, with_weeks
+from tests.support.series import kinds, quiet, week, with_weeks
 
 DETECTOR = Detector()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import Detector
-from tests.unit.test_detect_series import (
+from tests.support.series import (
     SHARES,
     aggregate,
     kinds,

@@ -14,6 +14,7 @@ from pipeline.core.events import (
     EVENT_MODELS,
     AlertResponse,
     AnyEvent,
+    EventType,
     FeedbackChannel,
     Harm,
     IncidentCategory,
@@ -28,7 +29,7 @@ from pipeline.core.privacy import (
     redact_free_text,
     redact_nhs_numbers,
 )
-from tests.unit.event_examples import as_line, valid_event
+from tests.support.event_examples import as_line, valid_event
 
 # --- valid events -------------------------------------------------------------------------
 
@@ -41,7 +42,7 @@ instants = st.datetimes(
 labels = st.text(max_size=64)
 free_text = st.text(max_size=300)
 slugs = st.from_regex(r"\A[a-z0-9_]{1,64}\Z")
-common = {
+common: dict[str, st.SearchStrategy[Any]] = {
     "schema_version": st.just(1),
     "event_id": st.uuids(),
     "org_id": st.from_regex(r"\A[A-Z0-9]{3,10}\Z"),
@@ -57,7 +58,7 @@ def target_metrics(draw: st.DrawFn) -> TargetMetric:
     denominator = draw(st.integers(min_value=1, max_value=10**15))
     return TargetMetric(
         **{name: draw(strategy) for name, strategy in common.items()},
-        event_type="target_metric",
+        event_type=EventType.TARGET_METRIC,
         metric=draw(slugs),
         period_start=start,
         period_end=start + draw(st.timedeltas(timedelta(microseconds=1), timedelta(days=3660))),

@@ -27,7 +27,7 @@ from pipeline.core.partitioning import murmur2, partition_for
 from pipeline.errors import EventRejected, TransportError
 from pipeline.publishing import Publisher, validate
 from pipeline.settings import Settings
-from tests.unit.event_examples import VALID_NHS_NUMBER, as_line, valid_event
+from tests.support.event_examples import VALID_NHS_NUMBER, as_line, valid_event
 
 
 class FakeCluster:

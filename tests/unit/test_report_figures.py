@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -171,7 +172,7 @@ def test_periods_are_quarters_back_from_the_end_with_their_baselines() -> None:
 
 
 def test_what_an_alert_is_about_comes_from_the_measures_its_evidence_flags() -> None:
-    def alert(kind: str, evidence: dict[str, object]) -> AlertRecord:
+    def alert(kind: str, evidence: dict[str, Any]) -> AlertRecord:
         return AlertRecord(
             "a", AlertKind(kind), "RXA", "ED", MONDAY, MONDAY, Severity.LOW, AlertStatus.OPEN, "",
             evidence, MONDAY, MONDAY, 1, (),

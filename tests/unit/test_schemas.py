@@ -21,13 +21,13 @@ from pipeline.schema_export import (
     write_schemas,
 )
 from pipeline.settings import Settings
-from tests.unit.event_examples import valid_event
-from tests.unit.schema_subset import is_valid
+from tests.support.event_examples import valid_event
+from tests.support.schema_subset import is_valid
 
 SCHEMAS = event_json_schemas()
 TYPES = [t.value for t in EventType]
 
-GOOD = {
+GOOD: dict[str, dict[str, Any]] = {
     "as given": {},
     "optional fields null": {"channel": None, "comment": None, "themes": None},
     "optional fields absent": {"channel": ..., "comment": ..., "themes": ...},
@@ -40,7 +40,7 @@ GOOD = {
     "longest unit_id": {"unit_id": "u" * 64},
     "longest org_id": {"org_id": "ABCDE12345"},
 }
-BAD = {
+BAD: dict[str, dict[str, Any]] = {
     "schema_version 2": {"schema_version": 2},
     "schema_version true": {"schema_version": True},
     "schema_version as text": {"schema_version": "1"},
@@ -68,7 +68,7 @@ BAD = {
     "UUID as a URN": {"event_id": "urn:uuid:0b6f5a1e-3c1d-4c59-a7d4-9d1c1a1b2c3d"},
     "event_type of another schema": {"event_type": "incident_report"},
 }
-BAD_TARGETS = {
+BAD_TARGETS: dict[str, dict[str, Any]] = {
     "target 0": {"target": 0},
     "target 1.5": {"target": 1.5},
     "target as text": {"target": "0.95"},
@@ -77,7 +77,7 @@ BAD_TARGETS = {
     "higher_is_better as 1": {"higher_is_better": 1},
 }
 # Rules the models enforce and JSON Schema cannot state: each is in the schema's description.
-MODEL_ONLY = {
+MODEL_ONLY: dict[str, tuple[str, dict[str, Any], str]] = {
     "numerator above denominator": (
         "target_metric",
         {"numerator": 1001},

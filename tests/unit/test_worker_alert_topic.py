@@ -16,7 +16,7 @@ from pipeline.adapters.alert_topic import (
 from pipeline.core.alerts import Alert
 from pipeline.core.decode import Rejection, RejectReason
 from pipeline.core.engine import RejectedMessage
-from tests.unit.test_alertmanager import alert
+from tests.support.alerts import alert
 
 BAD = RejectedMessage(
     Rejection(RejectReason.NOT_JSON, "not JSON", "", b"\xffnope [NHS-NUMBER]"),

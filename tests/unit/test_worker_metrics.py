@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
 from pipeline.core.decode import RawMessage
 from pipeline.core.engine import Engine, EngineConfig
+from tests.support.alerts import alert
 from tests.support.events import feedback, incident, raw
 from tests.support.metrics import REQUIRED_METRICS
-from tests.unit.test_alertmanager import alert
-from tests.unit.test_worker_batching import NOW
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
 
 NAMES = REQUIRED_METRICS
 

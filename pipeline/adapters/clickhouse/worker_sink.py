@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.adapters.clickhouse.rows import alert_from_row, utc
 from pipeline.core.alerts import Alert
-from pipeline.errors import SinkUnavailable
 
 Version = tuple[str, datetime]
 
@@ -26,20 +23,7 @@ def version_of(alert: Alert) -> Version:
 
 
 class WorkerSink(ClickHouseSink):
-    """`ClickHouseSink` with the delivery outbox, and an optional injected outage for tests."""
-
-    def __init__(
-        self, dsn: str, database: str, window_kind: str, *, outage_file: Path | None = None
-    ) -> None:
-        super().__init__(dsn, database, window_kind)
-        self.outage_file = outage_file
-
-    def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
-        if self.outage_file is not None and self.outage_file.exists():
-            raise SinkUnavailable(
-                f"insert into {table}: ClickHouse unavailable (injected: {self.outage_file} exists)"
-            )
-        super().insert_rows(table, rows, token)
+    """`ClickHouseSink` with the delivery outbox."""
 
     def mark_delivered(self, versions: Sequence[Version], route: str) -> None:
         """Record that `route` took these alert versions. Idempotent."""

@@ -82,19 +82,19 @@ def _check_string(keyword: str, value: Any, instance: str) -> bool:
         # ECMA-262 `$` (without the m flag) does not match before a final newline; Python's does
         return re.search(re.sub(r"\$$", r"\\Z", value), instance) is not None
     if keyword == "maxLength":
-        return len(instance) <= value
+        return bool(len(instance) <= value)
     if keyword == "minLength":
-        return len(instance) >= value
+        return bool(len(instance) >= value)
     return True
 
 
 def _check_number(keyword: str, value: Any, instance: float) -> bool:
     if keyword == "minimum":
-        return instance >= value
+        return bool(instance >= value)
     if keyword == "maximum":
-        return instance <= value
+        return bool(instance <= value)
     if keyword == "exclusiveMinimum":
-        return instance > value
+        return bool(instance > value)
     return True
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from bench.dashboard_queries import prometheus_targets
 from pipeline.adapters.metrics import PipelineMetrics
+from tests.support.grafana import prometheus_targets
 from tests.support.metrics import REQUIRED_METRICS
 from tests.support.tools import tool
 

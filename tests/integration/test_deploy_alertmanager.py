@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ import yaml
 
 from pipeline.adapters.alertmanager import AlertmanagerClient, alert_payload
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity, alert_id_for
+from tests.kafka_fixture import load_localkafka
 from tests.support.tools import tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -311,12 +311,6 @@ class _Webhooks:
         raise AssertionError(f"no {status} notification for {receiver}: {self.received}")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _local_config(tmp_path: Path, webhook_port: int) -> Path:
     """The production config with every webhook pointed here, no email and no waiting."""
     local = config()
@@ -336,7 +330,7 @@ def test_alertmanager_routes_the_workers_alerts_to_the_safety_teams(tmp_path: Pa
     binary = tool("prometheus-alertmanager")
     hooks = _Webhooks()
     hooks.thread.start()
-    port = _free_port()
+    port = int(load_localkafka().free_port())
     process = subprocess.Popen(
         [
             binary,

@@ -2,7 +2,7 @@
 
 `pipeline worker` always runs as a subprocess: it owns its chDB directory while it runs, so
 ClickHouse is read (through `query`, itself a subprocess) only after the worker has exited.
-Run as `python -m tests.integration.worker_harness query DSN SQL...` it prints the rows of each
+Run as `python -m tests.support.worker_harness query DSN SQL...` it prints the rows of each
 query as JSON, which is how the tests read a chDB directory without opening it themselves.
 """
 
@@ -12,7 +12,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.kafka_fixture import load_localkafka
 
 with warnings.catch_warnings():
     # kafka-python loads its protocol schemas with importlib.resources.read_text, deprecated
@@ -46,12 +47,6 @@ KEY = "integration-test-pseudonymisation-key"
 EVENT_TYPES = ("incident_report", "target_metric", "patient_feedback", "alert_response")
 PARTITIONS = 4
 START = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unique(name: str) -> str:
@@ -389,7 +384,7 @@ def start_worker(
     extra_env: dict[str, str] | None = None,
     command: Sequence[str] | None = None,
 ) -> Worker:
-    port = free_port()
+    port = int(load_localkafka().free_port())
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"worker-{port}.log"
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
@@ -432,7 +427,7 @@ def query_each(
     requests: Sequence[tuple[str, Sequence[str]]],
 ) -> list[list[list[dict[str, Any]]]]:
     """`query` on several chDB directories at once, one subprocess each, side by side."""
-    command = [sys.executable, "-m", "tests.integration.worker_harness", "query"]
+    command = [sys.executable, "-m", "tests.support.worker_harness", "query"]
     running = [
         subprocess.Popen(
             [*command, dsn, *sql], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -474,7 +469,7 @@ def _main(argv: list[str]) -> int:
             sink.close()
         print(json.dumps(out, default=str))
         return 0
-    print("usage: python -m tests.integration.worker_harness query DSN SQL...", file=sys.stderr)
+    print("usage: python -m tests.support.worker_harness query DSN SQL...", file=sys.stderr)
     return 2
 
 

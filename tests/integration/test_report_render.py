@@ -14,9 +14,7 @@ from pipeline.report import build_report, sections_alerts
 from pipeline.report.build import build_view
 from pipeline.report.queries import load_report_data
 from pipeline.report.render import render_report
-from tests.unit.test_report_data import filled_sink
 
-__all__ = ["filled_sink"]
 GENERATED = datetime(2025, 4, 2, 8, 0, tzinfo=UTC)
 VOID = {"meta", "br", "input", "img", "link", "hr"}
 

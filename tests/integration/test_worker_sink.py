@@ -18,15 +18,15 @@ SCRIPT = textwrap.dedent(
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
 
-    from pipeline.adapters.clickhouse.worker_sink import WorkerSink
     from pipeline.core.alerts import AlertStatus
     from pipeline.core.engine import BatchResult
     from pipeline.errors import SinkUnavailable
-    from tests.unit.test_alertmanager import alert
+    from tests.support.alerts import alert
+    from tests.support.faults import outage_sink
 
     folder = Path(sys.argv[1])
     outage = folder / "down"
-    sink = WorkerSink(f"chdb://{folder / 'ch'}", "outbox", "week", outage_file=outage)
+    sink = outage_sink(outage)(f"chdb://{folder / 'ch'}", "outbox", "week")
     assert "0003_alert_deliveries" in sink.migrate()
     t0 = datetime(2024, 5, 6, 9, tzinfo=UTC)
     first, later = alert(detected_at=t0), alert(AlertStatus.RESOLVED, t0 + timedelta(days=7))
