@@ -111,8 +111,8 @@ def test_hitting_the_target_missing_the_point_needs_targets_met_and_a_clear_wors
     unalerted = unit(recent, before)
     assert not unalerted.safety_worse and not unalerted.hitting_target_missing_point
     signal = AlertRecord(
-        "a", "safety_signal", "RXA", "ED", MONDAY, MONDAY, "high", "open", "", {}, MONDAY, MONDAY,
-        1, (),
+        "a", AlertKind.SAFETY_SIGNAL, "RXA", "ED", MONDAY, MONDAY, Severity.HIGH, AlertStatus.OPEN,
+        "", {}, MONDAY, MONDAY, 1, (),
     )  # fmt: skip
     alerted = UnitView("RXA", "ED", pool(recent), pool(before), (signal,))
     assert alerted.safety_worse and alerted.hitting_target_missing_point
