@@ -165,10 +165,10 @@ def org_dumbbell(
     """One row per unit: a ring where its usual standing against the rest of the organisation
     would put it, a dot where it is, joined by a line; the organisation's figure is the black
     vertical line. A dark spot's dot sits well left of its ring (orange)."""
-    # The left margin fits the longest unit name (about 7 px a character): names are not cut.
+    # The left margin fits the longest unit name (about 7 px a character): names are not cut;
+    # the plot gives up the room (the chart keeps its width, so it still fits its column).
     longest = max((len(r.label) for r in rows), default=0)
-    left, right, top, row_h = max(80, 16 + 7 * longest), 156, 26, 26
-    width += left - 80
+    left, right, top, row_h = min(max(80, 16 + 7 * longest), width // 2), 156, 26, 26
     height = top + row_h * len(rows) + 26
     values = [whole, *(r.now for r in rows), *(r.expected for r in rows if r.expected is not None)]
     low, high = max(0.0, min(values) - 0.02), min(1.0, max(values) + 0.02)
