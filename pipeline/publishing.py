@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 from uuid import UUID
@@ -22,6 +22,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from pipeline.adapters.publisher import EventProducer, KafkaTimeouts
+from pipeline.core.bounds import EventBounds, TimeHorizon
 from pipeline.core.decode import Rejection, RejectReason, decode
 from pipeline.core.events import AnyEvent
 from pipeline.errors import EventRejected
@@ -44,11 +45,13 @@ class Publisher:
         bootstrap: str | None = None,
         timeouts: KafkaTimeouts | None = None,
     ) -> None:
-        self._producer = EventProducer(settings or settings_from_environment(), bootstrap, timeouts)
+        settings = settings or settings_from_environment()
+        self._horizon = settings.time_horizon()
+        self._producer = EventProducer(settings, bootstrap, timeouts)
 
     def publish(self, event: EventInput) -> None:
         """Validate `event` and queue it for its topic; EventRejected if it is not valid."""
-        self._producer.send(*validate(event))
+        self._producer.send(*validate(event, self._horizon.at(datetime.now(UTC))))
 
     def flush(self) -> None:
         """Wait until Kafka has acknowledged every published event (TransportError if not)."""
@@ -78,14 +81,17 @@ def settings_from_environment() -> Settings:
     return load_settings()
 
 
-def validate(event: EventInput) -> tuple[AnyEvent, bytes]:
+def validate(event: EventInput, bounds: EventBounds | None = None) -> tuple[AnyEvent, bytes]:
     """The event and the bytes to send for it; EventRejected with the reason if it is invalid.
+
+    `bounds` are the event-time bounds to check (default: the default horizon, now): the same
+    validation the worker applies.
 
     Bytes are sent exactly as given. A dict is written as JSON (a `datetime` as ISO 8601 text,
     a UUID as its string), a model as its JSON.
     """
     raw = _event_bytes(event)
-    outcome = decode(raw)
+    outcome = decode(raw, bounds or TimeHorizon().at(datetime.now(UTC)))
     if isinstance(outcome, Rejection):
         raise EventRejected(outcome.reason.value, outcome.field, outcome.detail)
     return outcome, raw

@@ -23,7 +23,10 @@ from pipeline.core.alerts import Alert
 from pipeline.core.events import (
     EVENT_ADAPTER,
     EVENT_MODELS,
+    EVENT_TIME_FIELDS,
     FREE_TEXT_MAX_CHARS,
+    MAX_UINT32,
+    PATIENT_FIELDS,
     RFC3339_PATTERN,
     SCHEMA_VERSION,
     UUID_PATTERN,
@@ -51,11 +54,12 @@ FREE_TEXT_RULE = (
 )
 PATIENT_REF_RULE = "Local patient reference; stored only as a keyed pseudonym (HMAC-SHA256)."
 CROSS_FIELD_RULES = {
-    "TargetMetric": "period_start must be before period_end, and numerator must not exceed "
-    "denominator (rules across fields, which JSON Schema cannot state). A field of the other "
-    "form must not be given, not even as null.",
-    "PatientFeedback": "period_start must be before period_end, and counts must hold at least "
-    "one response (rules across fields, which JSON Schema cannot state).",
+    "TargetMetric": "period_start must be before period_end, the period at most 366 days long, "
+    "and numerator must not exceed denominator (rules across fields, which JSON Schema cannot "
+    "state). A field of the other form must not be given, not even as null.",
+    "PatientFeedback": "period_start must be before period_end, the period at most 366 days "
+    "long, and counts must hold at least one response (rules across fields, which JSON Schema "
+    "cannot state).",
 }
 # The two forms of a v1.1 event, each the fields it requires (JSON Schema's oneOf: exactly one).
 FORMS: dict[str, list[JsonObject]] = {
@@ -96,10 +100,18 @@ COUNTS_SCHEMA: JsonObject = {
     "type": "object",
     "description": 'Responses per rating, keys "1" (very good) to "6" (don\'t know).',
     "properties": {
-        key: {"type": "integer", "minimum": 0} for key in ("1", "2", "3", "4", "5", "6")
+        key: {"type": "integer", "minimum": 0, "maximum": MAX_UINT32}
+        for key in ("1", "2", "3", "4", "5", "6")
     },
     "additionalProperties": False,
 }
+EVENT_TIME_RULE = (
+    "Event time, RFC 3339: not before 1990-01-01 and not more than a day after the time it is "
+    "processed (PIPELINE_EVENT_TIME_EARLIEST, PIPELINE_EVENT_TIME_AHEAD_HOURS); invalid_value "
+    "otherwise."
+)
+TIMESTAMP_RULE = "RFC 3339, between 1900 and 2299 (what storage holds exactly)."
+LABEL_RULE = "Must not hold a valid NHS number in any written form (invalid_value)."
 DEAD_LETTER_SCHEMA: JsonObject = {
     "title": "DeadLetter",
     "description": "A message that was not an event, kept with its machine-readable reason. "
@@ -121,7 +133,8 @@ DEAD_LETTER_SCHEMA: JsonObject = {
         "raw_base64": {
             "type": "string",
             "contentEncoding": "base64",
-            "description": "The original bytes, base64, with valid NHS numbers redacted.",
+            "description": "The original bytes, base64, with personal data redacted (NHS "
+            "numbers, email addresses, phone numbers, postcodes, dates, patient references).",
         },
     },
 }
@@ -242,11 +255,17 @@ def _state_model_rules(schema: JsonObject) -> None:
     }
     properties["event_id"]["pattern"] = UUID_PATTERN
     properties["event_id"]["description"] = "UUID, the idempotency key: the same id is one event."
-    for field in properties.values():
-        if field.get("format") == "date-time":
-            field["pattern"] = RFC3339_PATTERN
+    for name, field in properties.items():
+        for member in field.get("anyOf", [field]):  # a timestamp of one form may be null
+            if member.get("format") == "date-time":
+                member["pattern"] = RFC3339_PATTERN
+                field["description"] = (
+                    EVENT_TIME_RULE if name in EVENT_TIME_FIELDS else TIMESTAMP_RULE
+                )
         if any(f.get("maxLength") == FREE_TEXT_MAX_CHARS for f in field.get("anyOf", [field])):
             field["description"] = FREE_TEXT_RULE
+        elif name not in PATIENT_FIELDS and name != "event_id" and _is_text(field):
+            field["description"] = " ".join(filter(None, [field.get("description"), LABEL_RULE]))
     if "patient_ref" in properties:
         properties["patient_ref"]["description"] = PATIENT_REF_RULE
     if "counts" in properties:
@@ -255,6 +274,15 @@ def _state_model_rules(schema: JsonObject) -> None:
         schema["oneOf"] = FORMS[schema["title"]]
     rules = [schema.get("description", ""), CROSS_FIELD_RULES.get(schema["title"], "")]
     schema["description"] = " ".join(rule for rule in rules if rule) + " " + STRICT_TYPES
+
+
+def _is_text(field: JsonObject) -> bool:
+    """A free-form string or list of strings (not an enum, a timestamp or a UUID)."""
+    for option in field.get("anyOf", [field]):
+        items = option.get("items", option) if option.get("type") == "array" else option
+        if items.get("type") == "string" and not {"format", "enum", "const"} & set(items):
+            return True
+    return False
 
 
 def _component_schemas() -> JsonObject:

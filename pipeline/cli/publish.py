@@ -14,10 +14,13 @@ import logging
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from pipeline.adapters.jsonlines import read_lines
 from pipeline.adapters.publisher import DEFAULT_CONNECT_SECONDS, EventProducer, KafkaTimeouts
+from pipeline.core.bounds import EventBounds
 from pipeline.core.decode import Rejection, decode
 from pipeline.errors import InputError, PipelineError
 from pipeline.progress import Progress
@@ -95,7 +98,9 @@ def run_publish(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
         if not args.check:
             timeouts = KafkaTimeouts(connect_seconds=args.timeout)
             producer = EventProducer(settings_from_environment(), args.bootstrap, timeouts)
-        _publish_lines(inputs, producer, summary, args.max_reported, stderr)
+        # the same validation as the worker's, at this processing time
+        bounds = settings_from_environment().time_horizon().at(datetime.now(UTC))
+        _publish_lines(inputs, producer, summary, args.max_reported, stderr, bounds)
         if producer is not None:
             producer.flush()
     except PipelineError as exc:
@@ -120,19 +125,18 @@ def _publish_lines(
     summary: PublishSummary,
     max_reported: int,
     stderr: TextIO,
+    bounds: EventBounds,
 ) -> None:
     seen: set[int] = set()
     progress = Progress(stderr, sum(size for _, _, size in inputs) or None, "bytes")
     consumed = 0
     try:
         for name, handle, _ in inputs:
-            for number, line in enumerate(handle, start=1):
-                consumed += len(line)
-                raw = line.strip()
-                if not raw:
-                    continue
+            for line in read_lines(handle):
+                consumed += line.consumed
+                number, raw = line.number, line.value
                 summary.read += 1
-                outcome = decode(raw)
+                outcome = decode(raw, bounds, size=line.size)
                 if isinstance(outcome, Rejection):
                     summary.rejected += 1
                     summary.rejected_by_reason[outcome.reason.value] += 1

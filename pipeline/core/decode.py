@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pipeline.core.bounds import STORED, EventBounds, check_bounds
 from pipeline.core.events import (
     EVENT_ADAPTER,
     SCHEMA_VERSION,
@@ -21,7 +22,7 @@ from pipeline.core.events import (
     EventType,
     PatientFeedback,
 )
-from pipeline.core.privacy import redact_nhs_numbers, redact_nhs_numbers_in_bytes
+from pipeline.core.privacy import redact_free_text, redact_rejected
 
 # The largest valid event is about 122 KB: 10,000 characters of free text written, as JSON
 # allows, as escaped surrogate pairs (12 bytes each), plus the short fields.
@@ -31,6 +32,8 @@ MAX_FIELD_PATH_CHARS = 200
 MAX_NESTING_DEPTH = 32
 _KNOWN_TYPES = frozenset(t.value for t in EventType)
 _DUPLICATE_DETAIL = "the same key is written twice in one object"
+_HUGE_DETAIL = "an integer must be within 64 bits"
+_MAX_INTEGER_DIGITS = 4000
 _JSON_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number"}
 
 
@@ -54,19 +57,26 @@ class RejectReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RawMessage:
-    """One message as it arrived; `origin` says where from (file:line, topic/partition@offset)."""
+    """One message as it arrived; `origin` says where from (file:line, topic/partition@offset).
+
+    `size` is the message's whole size when `value` holds only its head (a reader stops
+    keeping a line once it is too large, so an endless line never has to fit in memory).
+    """
 
     value: bytes
     origin: str
+    size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """A message that is not an event.
 
-    `raw` is the original bytes with any valid NHS number redacted (nothing else is changed), so
-    it can be kept for diagnosis without holding personal data in clear. `detail` and `field`
-    echo parts of the input (an unknown key, a bad schema_version) and are redacted the same way.
+    `raw` is the original bytes with every personal-data shape redacted (NHS numbers, email
+    addresses, phone numbers, postcodes, dates, the value of a patient reference; nothing else
+    is changed), so it can be kept for diagnosis without holding personal data in clear.
+    `detail` and `field` echo parts of the input (an unknown key, a bad schema_version) and are
+    redacted the same way.
     """
 
     reason: RejectReason
@@ -75,13 +85,22 @@ class Rejection:
     raw: bytes
 
 
-def decode(raw: bytes) -> AnyEvent | Rejection:
-    """Validate one message. Never raises on bad input."""
-    if len(raw) > MAX_MESSAGE_BYTES:
+def decode(
+    raw: bytes, bounds: EventBounds = STORED, *, size: int | None = None
+) -> AnyEvent | Rejection:
+    """Validate one message against the contract and `bounds`. Never raises on bad input.
+
+    This is the one validation `pipeline publish --check`, replay and the worker share; each
+    passes the bounds at its processing time (`TimeHorizon.at(now)`). The default, `STORED`,
+    checks only what storage requires, for re-reading stored events. `size` is the message's
+    whole size when `raw` is only its head.
+    """
+    whole = len(raw) if size is None else max(size, len(raw))
+    if whole > MAX_MESSAGE_BYTES:
         # Only the head is kept: the whole of an oversized message would not fit a dead letter.
         return _reject(
             RejectReason.TOO_LARGE,
-            f"{len(raw)} bytes > {MAX_MESSAGE_BYTES}",
+            f"{whole} bytes > {MAX_MESSAGE_BYTES}",
             "",
             raw[:KEPT_BYTES_OF_OVERSIZED],
         )
@@ -92,15 +111,18 @@ def decode(raw: bytes) -> AnyEvent | Rejection:
     if _key_count(raw) != _keys_written(event):
         # pydantic keeps the last of two equal keys, other readers the first: refuse to guess
         return _reject(RejectReason.DUPLICATE_FIELD, _DUPLICATE_DETAIL, _duplicated_key(raw), raw)
+    problem = check_bounds(event, bounds)
+    if problem is not None:
+        return _reject(RejectReason.INVALID_VALUE, problem.detail, problem.field, raw)
     return event
 
 
 def _reject(reason: RejectReason, detail: str, field: str, raw: bytes) -> Rejection:
     return Rejection(
         reason,
-        redact_nhs_numbers(detail[:500])[0],
-        redact_nhs_numbers(field[:MAX_FIELD_PATH_CHARS])[0],
-        redact_nhs_numbers_in_bytes(raw),
+        redact_free_text(detail[:500]).text,
+        redact_free_text(field[:MAX_FIELD_PATH_CHARS]).text,
+        redact_rejected(raw),
     )
 
 
@@ -148,7 +170,9 @@ def _explain(raw: bytes, error: ValidationError) -> Rejection:
             RejectReason.TOO_DEEPLY_NESTED, f"nesting deeper than {MAX_NESTING_DEPTH}", "", raw
         )
     first = error.errors(include_url=False, include_input=False)[0]
-    if first["type"] == "json_invalid":
+    # an integer of thousands of digits is valid JSON, just no valid value: say where it is
+    huge_integer = first["type"] == "json_invalid" and "number out of range" in first["msg"]
+    if first["type"] == "json_invalid" and not huge_integer:
         # pydantic's parser is the authority: Python's json would take a lone "\ud800"
         return _reject(RejectReason.NOT_JSON, first["msg"], "", raw)
     try:
@@ -177,6 +201,11 @@ def _explain(raw: bytes, error: ValidationError) -> Rejection:
         return _reject(
             RejectReason.UNKNOWN_EVENT_TYPE, f"event_type {event_type!r}", "event_type", raw
         )
+    if huge_integer:
+        where = _huge_integer_path(document)
+        if where is None:
+            return _reject(RejectReason.NOT_JSON, first["msg"], "", raw)
+        return _reject(RejectReason.INVALID_VALUE, _HUGE_DETAIL, where, raw)
     # pydantic prefixes the location with the union tag; the publisher wants the field path.
     location = list(first["loc"])
     if location and location[0] == event_type:
@@ -220,7 +249,28 @@ def _strict_json(text: str) -> Any:
     def no_constants(name: str) -> None:
         raise ValueError(f"{name} is not JSON")
 
-    return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
+    def integer(digits: str) -> int | _HugeInteger:
+        return _HugeInteger() if len(digits) > _MAX_INTEGER_DIGITS else int(digits)
+
+    return json.loads(
+        text, object_pairs_hook=no_duplicates, parse_constant=no_constants, parse_int=integer
+    )
+
+
+class _HugeInteger:
+    """An integer too long to convert (Python refuses over 4,300 digits); never a valid value."""
+
+
+def _huge_integer_path(document: Any, path: str = "") -> str | None:
+    if isinstance(document, _HugeInteger):
+        return path
+    if isinstance(document, dict | list):
+        items = document.items() if isinstance(document, dict) else enumerate(document)
+        for key, value in items:
+            found = _huge_integer_path(value, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    return None
 
 
 def _reason_for(error_type: str) -> RejectReason:

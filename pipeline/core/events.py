@@ -27,6 +27,16 @@ from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
 FREE_TEXT_MAX_CHARS = 10_000
+MAX_INT64 = 2**63 - 1
+MAX_UINT32 = 2**32 - 1
+"""The most responses of one rating a feedback batch may carry (they are stored as UInt32)."""
+"""The largest integer any field takes: every accepted value fits a signed 64-bit column."""
+FREE_TEXT_FIELDS = frozenset({"description", "comment", "note"})
+"""Free text: may hold personal data, which is redacted before it is stored."""
+PATIENT_FIELDS = frozenset({"patient_ref"})
+"""Patient references: stored only as a keyed pseudonym."""
+EVENT_TIME_FIELDS = ("occurred_at", "period_start", "period_end")
+"""Event times: bounded by the event-time horizon (`pipeline.core.bounds`)."""
 
 RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
@@ -173,8 +183,8 @@ class TargetMetric(_Event):
     metric: Slug
     period_start: Timestamp
     period_end: Timestamp
-    numerator: Annotated[int, Field(ge=0)] | None = None
-    denominator: Annotated[int, Field(gt=0)] | None = None
+    numerator: Annotated[int, Field(ge=0, le=MAX_INT64)] | None = None
+    denominator: Annotated[int, Field(gt=0, le=MAX_INT64)] | None = None
     value: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     unit: ValueUnit | None = None
     target: Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -227,7 +237,7 @@ class PatientFeedback(_Event):
     rating: Annotated[int, Field(ge=1, le=6)] | None = None
     period_start: Timestamp | None = None
     period_end: Timestamp | None = None
-    counts: dict[RatingKey, Annotated[int, Field(ge=0)]] | None = None
+    counts: dict[RatingKey, Annotated[int, Field(ge=0, le=MAX_UINT32)]] | None = None
     channel: FeedbackChannel | None = None
     comment: FreeText | None = None
     themes: Annotated[list[Slug], Field(max_length=20)] | None = None

@@ -1,44 +1,64 @@
-"""Personal data in free text and patient references.
+"""Personal data in free text, labels and rejected input; keyed pseudonyms of patient references.
 
 The stored form of free text is what our clinical-safety sign-off covers (README, "Personal
-data"): NHS numbers (10 digits with a valid Modulus 11 check digit, spaced or not) and other
-direct identifiers that can be recognised by shape (email addresses, UK phone numbers, UK
-postcodes, dates that could be a date of birth) are replaced by a bracketed tag. Patient
-references are replaced by a keyed pseudonym (HMAC-SHA256), so the same patient links across
-events of one organisation without the reference itself being stored.
+data"): NHS numbers and other direct identifiers that can be recognised by shape (email
+addresses, UK phone numbers, UK postcodes, dates that could be a date of birth) are replaced by
+a bracketed tag. Patient references are replaced by a keyed pseudonym
+(pipeline/core/pseudonyms.py), so the same patient links across events of one organisation
+without the reference itself being stored.
+
+An NHS number is 10 digits with a valid Modulus 11 check digit, found as a person would read it
+(`pipeline.core.textview`): after NFKC normalisation and with invisible characters removed,
+written whole or in groups parted by a gap: a single non-alphanumeric character (`943.476.5919`,
+`943/476/5919`, `943_476_5919`, `943−476−5919`), possibly with spaces around it, or a run of
+spaces (`943   476   5919`). Every pattern here runs in time linear in the text: each
+unbounded repetition is possessive, and no repetition can match what the next one matches.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import operator
 import re
-from bisect import bisect_right
 from dataclasses import dataclass
 
+from pipeline.core.textview import Reading, TextView
+
 NHS_NUMBER_TAG = "[NHS-NUMBER]"
+PATIENT_REF_TAG = "[PATIENT-REF]"
 _WEIGHTS = range(10, 1, -1)
 
-# Digits written in groups ("943 476 5919", "943-476-5919", "9434 765 919", a copy-pasted
-# "943\u00a0476\u00a05919"): groups of digits parted by up to three spacing characters (spaces of
-# any kind, tabs, line breaks, hyphens and dashes, and the NUL bytes that interleave the digits of
-# UTF-16/32 text). An NHS number is any run of whole consecutive groups holding 10 digits.
-_DIGIT_GROUPS = re.compile(r"\d+(?:[\s\x00\u2010-\u2015-]{1,3}\d+)*")
-_DIGIT_GROUP = re.compile(r"\d+")
-_DIGIT_GAPS = re.compile(r"\D+")
-# A JSON escape: \uXXXX or a one-character escape such as \t or \\.
-_JSON_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.DOTALL)
-_JSON_SHORT_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+# A gap between groups of digits: up to 8 spaces, or one to three other non-alphanumeric
+# characters with up to 4 spaces either side. Bounded, so the engine cannot backtrack far.
+_GAP = r"(?:\s{1,8}|\s{0,4}(?:[^\w\s]|_){1,3}\s{0,4})"
+_DIGIT_GROUPS = re.compile(rf"\d++(?:{_GAP}\d++)*+")
+_DIGIT_GROUP = re.compile(r"\d++")
+_HEX_CODE = re.compile(r"[0-9A-Fa-f]{16,}+")
+_NOT_DIGITS = re.compile(r"\D++")
+# A JSON string (escapes included); and after a key, its value: a string's content or a scalar.
+# (an unclosed string runs to the end, so no quote is the start of a second, failing scan)
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_KEY_VALUE = re.compile(r'\s*+:\s*+(?:"((?:[^"\\]++|\\.)*+)"?|([^\s,:{}\[\]"]++))', re.DOTALL)
 _OTHER_IDENTIFIERS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "[EMAIL]"),
-    (re.compile(r"(?<![\w])(\+44\s?|0)(\d[\s-]?){9,10}(?![\w])"), "[PHONE]"),
+    # a local part starts where a run of its characters starts, so a long run without an `@`
+    # is scanned once, not once per starting character
+    (re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)++"), "[EMAIL]"),
+    (re.compile(r"(?<!\w)(?:\+44\s?|0)(?:\d[\s-]?){9,10}(?!\w)"), "[PHONE]"),
     (
-        re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.IGNORECASE),
+        re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s{0,4}\d[A-Z]{2}\b", re.IGNORECASE),
         "[POSTCODE]",
     ),
-    (re.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-](\d{4}|\d{2})\b"), "[DATE]"),
+    (re.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b"), "[DATE]"),
 )
+PATTERNS: tuple[re.Pattern[str], ...] = (
+    _DIGIT_GROUPS,
+    _DIGIT_GROUP,
+    _HEX_CODE,
+    _NOT_DIGITS,
+    _JSON_STRING,
+    _KEY_VALUE,
+    *(pattern for pattern, _ in _OTHER_IDENTIFIERS),
+)
+"""Every pattern run over input text (tests check each is free of catastrophic backtracking)."""
 
 
 def is_valid_nhs_number(digits: str) -> bool:
@@ -54,41 +74,74 @@ def is_valid_nhs_number(digits: str) -> bool:
     return check != 10 and check == int(digits[9])
 
 
+def contains_nhs_number(text: str) -> bool:
+    """True when `text` holds a valid NHS number, written as `redact_nhs_numbers` finds them,
+    unless its digits are part of a hexadecimal code (a digest such as the pipeline's own
+    alert ids, `tar-0123456789abcdef0123`): for identifiers and labels, which refuse one."""
+    view = Reading(text, 1).text
+    return any(not _in_hex_code(view, *span) for span in _nhs_number_spans(view, merge=False))
+
+
+def _in_hex_code(text: str, start: int, end: int) -> bool:
+    """True when `text[start:end]` lies inside a run of 16 or more hex digits with letters."""
+    if not (start > 0 and text[start - 1].isalnum()) and not (
+        end < len(text) and text[end].isalnum()
+    ):
+        return False
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return _HEX_CODE.fullmatch(text, start, end) is not None
+
+
 def redact_nhs_numbers(text: str) -> tuple[str, int]:
-    """Replace every valid NHS number in `text`; return the new text and how many were found.
-
-    Digits of any script count (a full-width "９４３…" is the same number), in any grouping.
-    """
-    spans = _nhs_number_spans(text)
-    return _replace_spans(text, spans), len(spans)
+    """Replace every valid NHS number in `text`; return the new text and how many were found."""
+    view = Reading(text, 1)
+    spans = [view.source_span(start, end) for start, end in _nhs_number_spans(view.text)]
+    return _replace_spans(text, [(start, end, NHS_NUMBER_TAG) for start, end in spans]), len(spans)
 
 
-def redact_nhs_numbers_in_bytes(raw: bytes) -> bytes:
-    """The same redaction over raw bytes, for input kept as it came (rejected events).
+def redact_rejected(raw: bytes) -> bytes:
+    """Raw input with every personal-data shape replaced, for keeping rejected messages.
 
-    The bytes may be anything. NHS numbers are found as JSON text would be read, so digits or
-    gaps written as escapes (`\\u0039434765919`, `943\\u0020476 5919`) are caught, and so are
-    UTF-16/32 digits; only the bytes of each number found are replaced, nothing else changes.
+    NHS numbers and the other identifier shapes are found in the JSON reading of `raw`, and the
+    value of any key that names a patient (`patient_ref`, however escaped, cased or misspelt
+    around "patient") is replaced too, whatever the free-text policy. Only those bytes change.
     """
     source = raw.decode("utf-8", "surrogateescape")  # lossless for any bytes
-    view = _JsonTextView(source)
-    spans = [
-        (view.source_offset(start), view.source_offset(end))
-        for start, end in _nhs_number_spans(view.text)
-    ]
-    if not spans:
+    view = Reading(source, 2)
+    found = [(*view.source_span(s, e), NHS_NUMBER_TAG) for s, e in _nhs_number_spans(view.text)]
+    for pattern, tag in _OTHER_IDENTIFIERS:
+        found += [(*view.source_span(*m.span()), tag) for m in pattern.finditer(view.text)]
+    found += [(start, end, PATIENT_REF_TAG) for start, end in _patient_values(source)]
+    if not found:
         return raw
-    return _replace_spans(source, spans).encode("utf-8", "surrogateescape")
+    return _replace_spans(source, _merged(found)).encode("utf-8", "surrogateescape")
 
 
-def _nhs_number_spans(text: str) -> list[tuple[int, int]]:
-    """Where valid NHS numbers are in `text`: sorted, not overlapping (overlaps are merged)."""
+def _patient_values(source: str) -> list[tuple[int, int]]:
+    """Spans of the values of keys naming a patient, in JSON-ish `source` (valid or not)."""
+    spans: list[tuple[int, int]] = []
+    for key in _JSON_STRING.finditer(source):
+        name = "".join(c for c in TextView(key.group()[1:-1], json=True).text if c.isalpha())
+        if "patient" not in name.casefold():
+            continue
+        value = _KEY_VALUE.match(source, key.end())
+        if value is not None:
+            spans.append(value.span(1) if value.group(1) is not None else value.span(2))
+    return spans
+
+
+def _nhs_number_spans(text: str, *, merge: bool = True) -> list[tuple[int, int]]:
+    """Where valid NHS numbers are in `text`: sorted, not overlapping (overlaps are merged
+    unless `merge` is false)."""
     spans: list[tuple[int, int]] = []
     for run in _DIGIT_GROUPS.finditer(text):
         if run.end() - run.start() < 10:
             continue
         groups = [(group.start(), group.end()) for group in _DIGIT_GROUP.finditer(run.group())]
-        digits = _ascii_digits(_DIGIT_GAPS.sub("", run.group()))
+        digits = _ascii_digits(_NOT_DIGITS.sub("", run.group()))
         # digits before each group; the group that the 10th digit from there ends
         counted_before: list[int] = []
         group_ending_at: dict[int, int] = {}
@@ -100,7 +153,11 @@ def _nhs_number_spans(text: str) -> list[tuple[int, int]]:
         for first, before in enumerate(counted_before):
             last = group_ending_at.get(before + 10)
             if last is not None and is_valid_nhs_number(digits[before : before + 10]):
-                _add_span(spans, run.start() + groups[first][0], run.start() + groups[last][1])
+                span = (run.start() + groups[first][0], run.start() + groups[last][1])
+                if merge:
+                    _add_span(spans, *span)
+                else:
+                    spans.append(span)
     return spans
 
 
@@ -115,56 +172,25 @@ def _add_span(spans: list[tuple[int, int]], start: int, end: int) -> None:
         spans.append((start, end))
 
 
-def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
+def _merged(found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Sorted spans, each overlap merged into its first span (and its tag)."""
+    merged: list[tuple[int, int, str]] = []
+    for start, end, tag in sorted(found):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]), merged[-1][2])
+        else:
+            merged.append((start, end, tag))
+    return merged
+
+
+def _replace_spans(text: str, spans: list[tuple[int, int, str]]) -> str:
     pieces: list[str] = []
     cursor = 0
-    for start, end in spans:
-        pieces += [text[cursor:start], NHS_NUMBER_TAG]
+    for start, end, tag in spans:
+        pieces += [text[cursor:start], tag]
         cursor = end
     pieces.append(text[cursor:])
     return "".join(pieces)
-
-
-class _JsonTextView:
-    """`source` with its JSON escapes replaced by the characters they stand for, and the way
-    back from a position in that text to a position in `source`."""
-
-    def __init__(self, source: str) -> None:
-        parts: list[str] = []
-        # (position in text, position in source) where each run of verbatim text or each
-        # escape begins; the last pair marks the ends of both.
-        self._text_starts: list[int] = []
-        self._source_starts: list[int] = []
-        text_length = source_cursor = 0
-        for escape in _JSON_ESCAPE.finditer(source):
-            if escape.start() > source_cursor:
-                self._mark(text_length, source_cursor)
-                parts.append(source[source_cursor : escape.start()])
-                text_length += escape.start() - source_cursor
-            self._mark(text_length, escape.start())
-            parts.append(_unescape(escape.group(1)))
-            text_length += 1
-            source_cursor = escape.end()
-        if source_cursor < len(source):
-            self._mark(text_length, source_cursor)
-            parts.append(source[source_cursor:])
-            text_length += len(source) - source_cursor
-        self._mark(text_length, len(source))
-        self.text = "".join(parts)
-
-    def _mark(self, text_position: int, source_position: int) -> None:
-        self._text_starts.append(text_position)
-        self._source_starts.append(source_position)
-
-    def source_offset(self, text_position: int) -> int:
-        run = bisect_right(self._text_starts, text_position) - 1
-        return self._source_starts[run] + text_position - self._text_starts[run]
-
-
-def _unescape(escape: str) -> str:
-    if escape[0] == "u" and len(escape) == 5:
-        return chr(int(escape[1:], 16))
-    return _JSON_SHORT_ESCAPES.get(escape, escape)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,20 +203,19 @@ class RedactedText:
 
 
 def redact_free_text(text: str) -> RedactedText:
-    """The storable form of free text: NHS numbers first, then the other identifier shapes."""
-    redacted, nhs_numbers = redact_nhs_numbers(text)
-    others = 0
-    for pattern, tag in _OTHER_IDENTIFIERS:
-        redacted, n = pattern.subn(tag, redacted)
-        others += n
-    return RedactedText(redacted, nhs_numbers, others)
+    """The storable form of free text: NHS numbers first, then the other identifier shapes.
 
-
-def pseudonymise(key: bytes, org_id: str, patient_ref: str) -> str:
-    """Keyed pseudonym of a patient reference, scoped to its organisation (32 hex characters).
-
-    The same key, organisation and reference always give the same pseudonym; without the key
-    the reference cannot be recovered or confirmed by guessing.
+    The other shapes are found in the readable view too, so a full-width or zero-width-split
+    email address or phone number is caught as well.
     """
-    message = f"{org_id}\x1f{patient_ref}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+    redacted, nhs_numbers = redact_nhs_numbers(text)
+    view = Reading(redacted, 1)
+    found = [
+        (*view.source_span(*m.span()), tag)
+        for pattern, tag in _OTHER_IDENTIFIERS
+        for m in pattern.finditer(view.text)
+    ]
+    if not found:
+        return RedactedText(redacted, nhs_numbers, 0)
+    merged = _merged(found)
+    return RedactedText(_replace_spans(redacted, merged), nhs_numbers, len(merged))

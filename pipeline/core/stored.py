@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pipeline.core.events import (
+    FREE_TEXT_MAX_CHARS,
     AlertResponse,
     AnyEvent,
     EventType,
     IncidentReport,
     PatientFeedback,
 )
-from pipeline.core.privacy import RedactedText, pseudonymise, redact_free_text
+from pipeline.core.privacy import RedactedText, redact_free_text
+from pipeline.core.pseudonyms import PseudonymKeys
 
 EVENT_TABLES: dict[EventType, str] = {
     EventType.INCIDENT_REPORT: "incident_reports",
@@ -35,7 +37,8 @@ class StoredEvent:
     """An accepted event in the only form that may leave the engine.
 
     `event` already carries the redacted free text (or none) and the pseudonymised
-    `patient_ref`; `payload` is its JSON, from which the engine can be restored.
+    `patient_ref`; `payload` is its JSON, from which the engine can be restored: it always
+    decodes again (with `STORED` bounds) to `event`.
     """
 
     event: AnyEvent
@@ -59,7 +62,13 @@ def free_text_of(event: AnyEvent) -> tuple[str, str | None]:
 
 
 def to_stored(
-    event: AnyEvent, raw: bytes, *, origin: str, late: bool, policy: FreeTextPolicy, key: bytes
+    event: AnyEvent,
+    raw: bytes,
+    *,
+    origin: str,
+    late: bool,
+    policy: FreeTextPolicy,
+    key: bytes | PseudonymKeys,
 ) -> StoredEvent:
     """Redact and pseudonymise `event` (decoded from `raw`) for storage."""
     updates: dict[str, str | None] = {}
@@ -67,9 +76,13 @@ def to_stored(
     name, text = free_text_of(event)
     if text:
         redacted = redact_free_text(text)
-        updates[name] = redacted.text if policy is FreeTextPolicy.REDACTED else None
+        # A tag can be longer than what it replaces ("[POSTCODE]" for "M11AE"): the stored
+        # form is cut to the contract's limit, so it always validates again on restore.
+        kept = redacted.text[:FREE_TEXT_MAX_CHARS]
+        updates[name] = kept if policy is FreeTextPolicy.REDACTED else None
     if isinstance(event, IncidentReport) and event.patient_ref is not None:
-        updates["patient_ref"] = pseudonymise(key, event.org_id, event.patient_ref)
+        keys = PseudonymKeys.of(key)
+        updates["patient_ref"] = keys.pseudonymise(event.org_id, event.patient_ref)
     if updates:
         safe = event.model_copy(update=updates)
         payload = safe.model_dump_json(exclude_none=True)

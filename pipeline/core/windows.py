@@ -77,21 +77,40 @@ def _next_month(first_of_month: datetime) -> datetime:
 class Watermark:
     """Event-time progress: the latest event time seen, less the allowed lateness.
 
-    It only moves forward, so its value after a set of events does not depend on their order.
+    It only moves forward. One event far ahead of the rest (a mistyped year, a stray current
+    event in a historical replay) must not make everything after it late, so each event moves
+    the mark at most `max_step` past where it was: a real advance, carried by many events, still
+    gets there; a lone outlier moves it by `max_step` at most. `latest_event` is the true
+    latest event time, which the end of input (`finish`) judges by, so what is finally judged
+    does not depend on the order of the events.
     """
 
     allowed_lateness: timedelta
     latest_event: datetime | None = None
+    max_step: timedelta | None = None
+    followed: datetime | None = None
+    finished: bool = False
 
     def observe(self, moment: datetime) -> None:
         if self.latest_event is None or moment > self.latest_event:
             self.latest_event = moment
+        if self.followed is None or self.max_step is None:
+            if self.followed is None or moment > self.followed:
+                self.followed = moment
+        elif moment > self.followed:
+            self.followed = min(moment, self.followed + self.max_step)
+
+    def finish(self) -> None:
+        """End of input: no more events are coming, so every one seen counts, lateness none."""
+        self.allowed_lateness = timedelta(0)
+        self.finished = True
 
     @property
     def value(self) -> datetime | None:
-        if self.latest_event is None:
+        moment = self.latest_event if self.finished else self.followed
+        if moment is None:
             return None
-        return self.latest_event - self.allowed_lateness
+        return moment - self.allowed_lateness
 
     def is_closed(self, window: Window) -> bool:
         """True once no more on-time events can arrive for `window`."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from pipeline.adapters.clickhouse import ClickHouseSink
+from pipeline.adapters.jsonlines import read_lines
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.engine import BatchResult, Engine, RawMessage
 from pipeline.errors import InputError
@@ -131,12 +132,9 @@ def _open(path: str, stdin: BinaryIO | None) -> tuple[str, BinaryIO, int]:
 def _batches(name: str, handle: BinaryIO, size: int) -> Iterator[tuple[list[RawMessage], int]]:
     batch: list[RawMessage] = []
     batch_bytes = 0
-    for number, line in enumerate(handle, start=1):
-        batch_bytes += len(line)
-        stripped = line.strip()
-        if not stripped:
-            continue
-        batch.append(RawMessage(stripped, f"{name}:{number}"))
+    for line in read_lines(handle):
+        batch_bytes += line.consumed
+        batch.append(RawMessage(line.value, f"{name}:{line.number}", line.size))
         if len(batch) >= size:
             yield batch, batch_bytes
             batch, batch_bytes = [], 0

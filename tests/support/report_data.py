@@ -217,7 +217,9 @@ def fill_store(sink: ClickHouseSink) -> None:
     events += target_reports()
     engine = Engine(EngineConfig(), b"k" * 32)
     messages = [RawMessage(e.model_dump_json().encode(), f"test:{i}") for i, e in enumerate(events)]
-    stored = engine.process(messages, DETECTED).accepted
+    # processed after the last report was published (a report dated later than its processing
+    # would be refused: the event-time horizon)
+    stored = engine.process(messages, DETECTED + timedelta(days=30)).accepted
     assert len(stored) == len(events)
     sink.write(
         BatchResult(accepted=stored, windows=_aggregates(), alerts=raised), DETECTED, token="t"

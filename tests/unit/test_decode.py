@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pipeline.core.bounds import TimeHorizon
 from pipeline.core.decode import MAX_MESSAGE_BYTES, Rejection, RejectReason, decode
 from pipeline.core.events import EventType, PatientFeedback
 from pipeline.core.privacy import NHS_NUMBER_TAG
@@ -18,7 +20,8 @@ MANIFEST: dict[str, dict[str, str]] = json.loads((HOSTILE / "expected.json").rea
 
 
 def rejection_of(raw: bytes) -> Rejection:
-    outcome = decode(raw)
+    # the bounds every runtime checks: the default horizon at this processing time
+    outcome = decode(raw, TimeHorizon().at(datetime.now(UTC)))
     assert isinstance(outcome, Rejection), f"accepted: {raw[:200]!r}"
     return outcome
 
@@ -144,3 +147,12 @@ def test_a_long_unknown_key_is_cut_short_in_the_field() -> None:
     rejection = rejection_of(feedback(**{"k" * 5000: 1}))
     assert rejection.reason is RejectReason.UNKNOWN_FIELD
     assert len(rejection.field) <= 200
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_a_kept_hostile_line_holds_no_personal_data(name: str) -> None:
+    kept = rejection_of((HOSTILE / name).read_bytes())
+    text = kept.raw.decode("utf-8", "replace")
+    for personal in (VALID_NHS_NUMBER, "MRN-0042", "07700 900123", "jo@example.org", "SW1A 1AA"):
+        assert personal not in text
+    assert "01/02/1980" not in text

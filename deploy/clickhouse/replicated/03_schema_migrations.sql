@@ -18,4 +18,6 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (2, '0002_windows_alerts'),
     (3, '0003_alert_deliveries'),
     (4, '0004_retention'),
+    (21, '0021_unit_windows_datetime64'),
+    (31, '0031_pseudonym_key_id'),
     (61, '0061_value_targets_feedback_batches');

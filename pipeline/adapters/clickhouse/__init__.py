@@ -4,7 +4,8 @@ The migrations are package data: `migrations/NNNN_name.sql` beside this file, re
 importlib.resources, so every kind of install (editable, wheel, `pip install --target`) finds
 the same files.
 
-One code path for the embedded engine (`chdb:///path`, in-process) and a server (`http://…`).
+One code path for the embedded engine (`chdb:///path`, in-process) and a server (`http://…`,
+or `https://…`: TLS with the server's certificate verified, against `ca_file` when given).
 Every insert is JSONEachRow with a deduplication token derived from its exact bytes, into tables
 that honour tokens and are keyed for replacement, so a retried or replayed batch adds nothing.
 """
@@ -25,6 +26,11 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from pipeline.adapters.clickhouse.partitions import (
+    PartitionOf,
+    partition_function,
+    split_by_partition,
+)
 from pipeline.adapters.clickhouse.rows import (
     alert_from_row,
     alert_row,
@@ -36,6 +42,7 @@ from pipeline.adapters.clickhouse.rows import (
 from pipeline.core.alerts import Alert
 from pipeline.core.engine import BatchResult
 from pipeline.core.stored import EVENT_TABLES
+from pipeline.endpoints import ClickHouseDsn
 from pipeline.errors import ConfigError, SinkError, SinkUnavailable
 
 _MIGRATION_NAME = re.compile(r"[0-9]{4}_[A-Za-z0-9_]+\.sql")
@@ -88,16 +95,26 @@ def load_migrations(folder: Traversable | None = None) -> list[Migration]:
 class ClickHouseSink:
     """The pipeline's storage. Not thread-safe; one per runtime."""
 
-    def __init__(self, dsn: str, database: str, window_kind: str) -> None:
-        self.dsn = dsn
+    def __init__(
+        self,
+        dsn: ClickHouseDsn | str,
+        database: str,
+        window_kind: str,
+        *,
+        ca_file: Path | None = None,
+    ) -> None:
+        self.dsn = dsn if isinstance(dsn, ClickHouseDsn) else ClickHouseDsn.parse(dsn)
         self.database = database
         self.window_kind = window_kind
-        if dsn.startswith("chdb://"):
-            Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
+        self._partition_keys: dict[str, str] | None = None  # table -> partition key, once read
+        if self.dsn.embedded:
+            Path(self.dsn.path).mkdir(parents=True, exist_ok=True)
         try:
-            self._client = clickhouse_connect.get_client(dsn=dsn)
+            self._client = clickhouse_connect.get_client(**client_arguments(self.dsn, ca_file))
         except Exception as exc:  # the driver raises several unrelated types on connect
-            raise SinkUnavailable(f"cannot connect to ClickHouse at {_safe(dsn)}: {exc}") from exc
+            raise SinkUnavailable(
+                f"cannot connect to ClickHouse at {self.dsn}: {_without(exc, self.dsn)}"
+            ) from exc
 
     def close(self) -> None:
         self._client.close()
@@ -122,6 +139,7 @@ class ClickHouseSink:
                 f"({migration.version}, '{migration.name}')"
             )
             applied.append(migration.name)
+        self._partition_keys = None  # tables may have been created or rebuilt
         return applied
 
     def write(self, result: BatchResult, received_at: datetime, token: str = "") -> None:
@@ -144,7 +162,25 @@ class ClickHouseSink:
                 self.insert_rows(table, rows, token)
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
-        """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes."""
+        """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes.
+
+        Rows spread over more partitions than one insert may touch are sent in several inserts
+        (`pipeline.adapters.clickhouse.partitions`), each deduplicated on its own bytes.
+        """
+        for chunk in split_by_partition(rows, self._partition_of(table)):
+            self._insert_chunk(table, chunk, token)
+
+    def _partition_of(self, table: str) -> PartitionOf | None:
+        if self._partition_keys is None:
+            rows = self.query_dicts(
+                "SELECT name, partition_key FROM system.tables WHERE database = {db:String}",
+                {"db": self.database},
+            )
+            self._partition_keys = {str(r["name"]): str(r["partition_key"]) for r in rows}
+        key = self._partition_keys.get(table) or self._partition_keys.get(f"{table}_local", "")
+        return partition_function(key)
+
+    def _insert_chunk(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
         body = json_each_row(rows)
         digest = hashlib.sha256(body).hexdigest()[:24]
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": f"{token}|{table}|{digest}"}
@@ -206,6 +242,10 @@ class ClickHouseSink:
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
+    def command(self, sql: str) -> None:
+        """Run a statement that returns nothing (DDL, OPTIMIZE)."""
+        self._command(sql)
+
     def _scalar(self, sql: str) -> int:
         rows = self._rows(sql)
         return int(rows[0][0]) if rows else 0
@@ -232,9 +272,30 @@ def _classify(exc: ClickHouseError, what: str) -> SinkError:
     return kind(f"ClickHouse {what} failed: {text.splitlines()[0][:300]}")
 
 
-def _safe(dsn: str) -> str:
-    """The DSN without its password, for messages and logs."""
-    if "@" in dsn and "://" in dsn:
-        scheme, rest = dsn.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return dsn
+def client_arguments(dsn: ClickHouseDsn, ca_file: Path | None = None) -> dict[str, Any]:
+    """clickhouse-connect's arguments for `dsn`, spelled out (never its `dsn=`, which would
+    ignore the https scheme and read TLS options from the query)."""
+    if dsn.embedded:
+        return {"interface": "chdb", "path": dsn.path}
+    arguments: dict[str, Any] = {
+        "interface": dsn.scheme,
+        "host": dsn.host,
+        "port": dsn.port,
+        "username": dsn.username or None,
+        "password": dsn.password.get_secret_value() if dsn.password is not None else "",
+        "database": dsn.database or None,
+        "generic_args": dict(dsn.options) or None,
+    }
+    if dsn.secure:
+        arguments |= {"secure": True, "verify": True}
+        if ca_file is not None:
+            arguments["ca_cert"] = str(ca_file)
+    return arguments
+
+
+def _without(exc: BaseException, dsn: ClickHouseDsn) -> str:
+    """The driver's message, with the password taken out should it ever appear there."""
+    text = str(exc)
+    if dsn.password is not None and (secret := dsn.password.get_secret_value()):
+        text = text.replace(secret, "***")
+    return text

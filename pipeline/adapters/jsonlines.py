@@ -1,0 +1,55 @@
+"""Reading JSON Lines input with bounded memory, whatever the input.
+
+A line is read at most `limit + 1` bytes at a time: a line longer than the largest valid
+message (a 1.5 GB line without a newline, say) is never held whole. Its head is kept for the
+rejection and the rest is read through in chunks and counted, so it is rejected as
+`too_large` with its true size. Replay and `pipeline publish` read their input here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from pipeline.core.decode import KEPT_BYTES_OF_OVERSIZED, MAX_MESSAGE_BYTES
+
+READ_CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One non-blank line: its number in the input, its bytes without surrounding whitespace
+    (only the head when it is too long), its whole size when cut (else None), and the bytes
+    read for it and any blank lines before it (for progress)."""
+
+    number: int
+    value: bytes
+    size: int | None
+    consumed: int
+
+
+def read_lines(handle: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> Iterator[Line]:
+    """The non-blank lines of `handle`, each held in at most `limit + 1` bytes of memory."""
+    number = consumed = 0
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        consumed += len(line)
+        if len(line) > limit and not line.endswith(b"\n"):
+            head, size = line[:KEPT_BYTES_OF_OVERSIZED].lstrip(), len(line)
+            while not line.endswith(b"\n"):
+                line = handle.readline(READ_CHUNK_BYTES)
+                if not line:
+                    break
+                size += len(line)
+                consumed += len(line)
+            yield Line(number, head, size, consumed)
+            consumed = 0
+            continue
+        stripped = line.strip()
+        if stripped:
+            yield Line(number, stripped, None, consumed)
+            consumed = 0

@@ -1,0 +1,125 @@
+"""Bounds the domain puts on valid events, beyond their shape (contract v1.1).
+
+A field can be well-formed and still not something the pipeline can act on or store exactly:
+
+- every timestamp must lie within what storage holds exactly (`DateTime64`: 1900 to 2299);
+- event times (`occurred_at`, `period_start`, `period_end`) within the event-time horizon: not
+  before `earliest` (default 1990-01-01) and not more than `ahead` (default a day) after the
+  processing time, which the caller passes in (the core reads no clock);
+- a reporting period at most `MAX_PERIOD` long;
+- identifier and label fields hold no valid NHS number (free text is redacted instead, patient
+  references pseudonymised).
+
+Each failure is an `invalid_value` at the field's path; the detail never echoes the value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+
+from pipeline.core.events import EVENT_TIME_FIELDS, FREE_TEXT_FIELDS, PATIENT_FIELDS
+from pipeline.core.privacy import contains_nhs_number
+
+STORABLE_FROM = datetime(1900, 1, 1, tzinfo=UTC)
+STORABLE_UNTIL = datetime(2299, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+DEFAULT_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+DEFAULT_AHEAD = timedelta(days=1)
+MAX_PERIOD = timedelta(days=366)
+_UNCHECKED_TEXT = FREE_TEXT_FIELDS | PATIENT_FIELDS
+_WITHOUT_DIGITS = str.maketrans("", "", "0123456789")
+
+
+@dataclass(frozen=True, slots=True)
+class EventBounds:
+    """The event times accepted now: from `earliest` to `latest` (None: no upper bound, as
+    when re-reading what was stored, which was checked when it arrived)."""
+
+    earliest: datetime = STORABLE_FROM
+    latest: datetime | None = None
+
+
+STORED = EventBounds()
+"""The bounds a stored event is re-read with: only what storage itself requires."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimeHorizon:
+    """The configurable event-time horizon; `at(now)` gives the bounds at processing time."""
+
+    earliest: datetime = DEFAULT_EARLIEST
+    ahead: timedelta = DEFAULT_AHEAD
+
+    def at(self, now: datetime) -> EventBounds:
+        return EventBounds(max(self.earliest, STORABLE_FROM), min(now + self.ahead, STORABLE_UNTIL))
+
+
+@dataclass(frozen=True, slots=True)
+class OutOfBounds:
+    """Why a valid-looking event is refused: the field path and a detail without its value."""
+
+    field: str
+    detail: str
+
+
+def check_bounds(event: BaseModel, bounds: EventBounds) -> OutOfBounds | None:
+    """The first bound `event` breaks, in field order, or None.
+
+    This runs once per event, so it reads the validated values directly and skips what cannot
+    break a bound (enums, numbers, ids, short labels) cheaply.
+    """
+    values = event.__dict__
+    for name, value in values.items():
+        kind = type(value)
+        problem = None
+        if kind is datetime:
+            problem = _time_problem(name, value, bounds)
+        elif name in _UNCHECKED_TEXT:
+            continue
+        elif kind is str:
+            problem = _label_problem(name, value) if len(value) >= 10 else None
+        elif kind is list:
+            problem = next(
+                (p for i, v in enumerate(value) if (p := _label_problem(f"{name}.{i}", v))), None
+            )
+        if problem is not None:
+            return problem
+    start, end = values.get("period_start"), values.get("period_end")
+    if type(start) is datetime and type(end) is datetime and end - start > MAX_PERIOD:
+        return OutOfBounds("period_end", f"a period must not be longer than {MAX_PERIOD.days} days")
+    return None
+
+
+def _time_problem(name: str, value: datetime, bounds: EventBounds) -> OutOfBounds | None:
+    # compare the year first: converting year 1 or 9999 with an offset to UTC would overflow
+    if not STORABLE_FROM.year <= value.year <= STORABLE_UNTIL.year or not (
+        STORABLE_FROM <= value <= STORABLE_UNTIL
+    ):
+        return OutOfBounds(name, f"must be between {STORABLE_FROM:%Y} and {STORABLE_UNTIL:%Y}")
+    if name not in EVENT_TIME_FIELDS:
+        return None
+    if value < bounds.earliest:
+        return OutOfBounds(name, f"an event time must not be before {bounds.earliest:%Y-%m-%d}")
+    if bounds.latest is not None and value > bounds.latest:
+        return OutOfBounds(
+            name, "an event time must not be more than the horizon ahead of processing time"
+        )
+    return None
+
+
+def _label_problem(path: str, value: object) -> OutOfBounds | None:
+    if not isinstance(value, str) or not _may_hold_ten_digits(value):
+        return None
+    if contains_nhs_number(value):
+        return OutOfBounds(path, "an identifier or label must not hold an NHS number")
+    return None
+
+
+def _may_hold_ten_digits(value: str) -> bool:
+    if len(value) < 10:
+        return False
+    if not value.isascii():
+        return True  # other scripts' digits or invisible characters: look properly
+    return len(value) - len(value.translate(_WITHOUT_DIGITS)) >= 10
