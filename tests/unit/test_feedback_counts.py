@@ -20,7 +20,7 @@ from pipeline.core.windows import WindowKind, windows_between
 from tests.support.events import feedback
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "publications" / "fft_monthly_provider.csv"
-NOW = datetime(2023, 1, 1, tzinfo=UTC)
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
 KEY = b"test-key-0123456789abcdef"
 
 
