@@ -24,9 +24,10 @@ _SPECIAL_TEXT = re.compile(r"[^\t\n\x0b\x0c\r\x20-\x7e]++")
 _SPECIAL_JSON = re.compile(
     # a surrogate pair written as two escapes is one character (e.g. a mathematical digit)
     r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-    r"|\\(?:u[0-9A-Fa-f]{4}|.)|[^\t\n\x0b\x0c\r\x20-\x5b\x5d-\x7e\\]++",
+    r"|\\(?:u[0-9A-Fa-f]{4}|[\x22\\/bfnrt])|[^\t\n\x0b\x0c\r\x20-\x5b\x5d-\x7e\\]++",
     re.DOTALL,
 )
+# (a backslash before anything else is no JSON escape: it is read as itself)
 _JSON_SHORT_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Mn", "Me"})
 _SPACING_CONTROLS = frozenset("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85")
