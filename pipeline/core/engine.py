@@ -34,6 +34,7 @@ from pipeline.core.events import (
     TargetMetric,
 )
 from pipeline.core.judge import AlertBook, FindingSource
+from pipeline.core.pseudonyms import PseudonymKeys
 from pipeline.core.stored import FreeTextPolicy, StoredEvent, to_stored
 from pipeline.core.windows import Watermark, Window, WindowKind, window_of, windows_between
 
@@ -84,11 +85,11 @@ class Engine:
     def __init__(
         self,
         config: EngineConfig,
-        pseudonymisation_key: bytes,
+        pseudonymisation_key: bytes | PseudonymKeys,
         detector: FindingSource | None = None,
     ) -> None:
         self.config = config
-        self._key = pseudonymisation_key
+        self._key = PseudonymKeys.of(pseudonymisation_key)
         self._seen: set[int] = set()  # event ids (as 128-bit integers: cheaper to hash)
         self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
         self._watermark = Watermark(config.allowed_lateness, max_step=config.watermark_max_step)

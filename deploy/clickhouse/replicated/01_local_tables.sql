@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS quality.incident_reports_local ON CLUSTER '{cluster}'
     harm LowCardinality(String),
     reporter_role String,
     patient_pseudonym String,
+    patient_key_id LowCardinality(String) DEFAULT if(position(patient_pseudonym, ':') = 9, substring(patient_pseudonym, 1, 8), ''),
     description_redacted String,
     free_text_chars UInt32,
     nhs_numbers_redacted UInt16,

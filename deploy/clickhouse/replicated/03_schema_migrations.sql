@@ -18,4 +18,5 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (2, '0002_windows_alerts'),
     (3, '0003_alert_deliveries'),
     (4, '0004_retention'),
-    (21, '0021_unit_windows_datetime64');
+    (21, '0021_unit_windows_datetime64'),
+    (31, '0031_pseudonym_key_id');
