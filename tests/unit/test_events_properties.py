@@ -45,12 +45,14 @@ instants = st.datetimes(
 # a label holding an NHS number is refused (pipeline.core.bounds), so valid labels hold none
 labels = st.text(max_size=64).filter(lambda label: not contains_nhs_number(label))
 free_text = st.text(max_size=300)
-slugs = st.from_regex(r"\A[a-z0-9_]{1,64}\Z")
+slugs = st.from_regex(r"\A[a-z0-9_]{1,64}\Z").filter(lambda s: not contains_nhs_number(s))
 common: dict[str, st.SearchStrategy[Any]] = {
     "schema_version": st.just(1),
     "event_id": st.uuids(),
-    "org_id": st.from_regex(r"\A[A-Z0-9]{3,10}\Z"),
-    "unit_id": st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z"),
+    "org_id": st.from_regex(r"\A[A-Z0-9]{3,10}\Z").filter(lambda s: not contains_nhs_number(s)),
+    "unit_id": st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z").filter(
+        lambda s: not contains_nhs_number(s)
+    ),
     "occurred_at": instants,
     "source": st.text(min_size=1, max_size=64).filter(lambda s: not contains_nhs_number(s)),
 }
