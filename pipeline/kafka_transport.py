@@ -113,7 +113,7 @@ def check_access(settings: Settings, bootstrap: str, timeout: float) -> None:
         except Exception as exc:  # aiokafka and ssl raise many types; the text says enough
             errors.append(f"{server}: {_reason(exc)}")
     raise TransportError(
-        f"cannot reach Kafka at {bootstrap} over {describe(settings)} within {timeout:g} s "
+        f"cannot reach Kafka at {bootstrap} within {timeout:g} s over {describe(settings)} "
         f"({'; '.join(errors) or 'no bootstrap server given'})"
     )
 

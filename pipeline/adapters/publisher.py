@@ -167,9 +167,9 @@ class EventProducer:
 
     def _unreachable(self, exc: Exception) -> TransportError:
         return TransportError(
-            f"cannot reach Kafka at {self.bootstrap} over {describe(self._settings)} within "
-            f"{self.timeouts.connect_seconds:g} s "
-            f"({exc}); is the broker running? (PIPELINE_KAFKA_BOOTSTRAP or --bootstrap)"
+            f"cannot reach Kafka at {self.bootstrap} within {self.timeouts.connect_seconds:g} s "
+            f"over {describe(self._settings)} ({exc}); is the broker running? "
+            "(PIPELINE_KAFKA_BOOTSTRAP or --bootstrap)"
         )
 
 
