@@ -1,6 +1,6 @@
 -- The pipeline's tables for a ClickHouse cluster: the local (per-shard, replicated) half.
 -- The same columns, sorting keys, partitions and retention as pipeline/adapters/clickhouse/migrations/0001-0004
--- (tests/unit/test_deploy_clickhouse.py checks they stay the same); README.md beside this file
+-- (tests/integration/test_deploy_clickhouse.py checks they stay the same); README.md beside this file
 -- explains the layout. Run once, as an admin, on any node:
 --   clickhouse-client --multiquery < 01_local_tables.sql
 -- {cluster}, {shard} and {replica} are server macros (config.d/macros.xml on each node);
