@@ -27,7 +27,6 @@ import importlib.util
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import statistics
@@ -39,20 +38,19 @@ import urllib.request
 import uuid
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.simulation import SimulationConfig, simulate_trust
+from bench.faust_floor import PARTITIONS, faust_floor
+from bench.worker_events import bench_week, latest_monday, trust_events
 
 REPO = Path(__file__).resolve().parents[1]
 EVENT_TYPES = ("incident_report", "target_metric", "patient_feedback", "alert_response")
-PARTITIONS = 6
 KEY = "benchmark-pseudonymisation-key-0123"
-BENCH_ORG, BENCH_UNIT = "BEN01", "ED"
 
 
 def _localkafka() -> ModuleType:
@@ -78,66 +76,6 @@ def broker(bootstrap: str | None) -> Iterator[str]:
     finally:
         running.stop()
         shutil.rmtree(state, ignore_errors=True)
-
-
-# -- data ------------------------------------------------------------------------------------
-
-
-def trust_events(count: int) -> list[dict[str, Any]]:
-    """`count` events of a simulated trust, in delivery order."""
-    scale = max(0.05, count / 100_000)
-    events = simulate_trust(
-        SimulationConfig(orgs=3, units_per_org=6, weeks=64, feedback_scale=scale, seed=11)
-    ).events
-    return events[:count]
-
-
-def _event(rng: random.Random, event_type: str, at: datetime, **fields: Any) -> dict[str, Any]:
-    return {
-        "schema_version": 1,
-        "event_type": event_type,
-        "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        "org_id": BENCH_ORG,
-        "unit_id": BENCH_UNIT,
-        "occurred_at": at.isoformat(),
-        "source": "benchmark",
-        **fields,
-    }
-
-
-def bench_week(rng: random.Random, monday: datetime, bad: bool) -> list[dict[str, Any]]:
-    """One week of the benchmark department: its 4-hour target met, 16 feedback responses
-    (mostly poor when `bad`), the target return last, on the Sunday evening."""
-    ratings = (1, 2, 3, 4, 4, 5, 5, 5) if bad else (1, 1, 1, 1, 2, 2, 2, 3, 6)
-    week = [
-        _event(
-            rng,
-            "patient_feedback",
-            monday + timedelta(minutes=rng.randrange(6 * 24 * 60)),
-            rating=rng.choice(ratings),
-        )
-        for _ in range(16)
-    ]
-    week.append(
-        _event(
-            rng,
-            "target_metric",
-            monday + timedelta(days=6, hours=23),
-            metric="ae_4h",
-            period_start=monday.isoformat(),
-            period_end=(monday + timedelta(days=7)).isoformat(),
-            numerator=965,
-            denominator=1000,
-            target=0.95,
-        )
-    )
-    return week
-
-
-def latest_monday(events: list[dict[str, Any]]) -> datetime:
-    latest = max(datetime.fromisoformat(e["occurred_at"]) for e in events).astimezone(UTC)
-    midnight = latest.replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight - timedelta(days=midnight.weekday())
 
 
 # -- Kafka -----------------------------------------------------------------------------------
@@ -202,77 +140,6 @@ def alert_watcher(bootstrap: str, topic: str) -> Any:
     for tp in consumer.assignment():
         consumer.position(tp)
     return consumer
-
-
-def faust_floor(bootstrap: str, prefix: str, expected: int, args: argparse.Namespace) -> float:
-    """Seconds for a faust app shaped like the worker (one agent on the same topics,
-    `noack_take` batches, ack and commit per batch) that does nothing with the messages."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.worker_throughput",
-            "--faust-floor",
-            bootstrap,
-            prefix,
-            str(expected),
-            str(args.batch_max),
-            str(args.within),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        timeout=args.timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"faust floor failed: {done.stderr.decode()[-3000:]}")
-    found = re.search(r"elapsed ([0-9.]+)", done.stdout.decode())  # faust's spinner may precede it
-    if found is None:
-        raise RuntimeError(f"faust floor printed no time: {done.stdout.decode()[-500:]!r}")
-    return float(found.group(1))
-
-
-def _faust_floor_main(bootstrap: str, prefix: str, expected: int, batch: int, within: float) -> int:
-    import faust
-
-    datadir = tempfile.mkdtemp(prefix="bench-faust-")
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    app = faust.App(
-        f"{prefix}-faust-floor",
-        broker=f"kafka://{bootstrap}",
-        loop=loop,
-        key_serializer="raw",
-        value_serializer="raw",
-        web_enabled=False,
-        autodiscover=False,
-        datadir=datadir,
-        topic_partitions=PARTITIONS,
-        consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=max(4096, 2 * batch),
-    )
-    topic = app.topic(*(f"{prefix}.{t}" for t in EVENT_TYPES), partitions=PARTITIONS)
-    state: dict[str, float] = {"seen": 0}
-
-    async def count(stream: Any) -> None:
-        async for events in stream.noack_take(batch, within=within):
-            state.setdefault("first", time.perf_counter())
-            for event in events:
-                _ = len(event.message.value or b"")
-                await stream.ack(event)
-            await app.consumer.commit()
-            state["seen"] += len(events)
-            if state["seen"] >= expected and "done" not in state:
-                state["done"] = time.perf_counter()
-                print(f"elapsed {state['done'] - state['first']}", flush=True)
-                os.kill(os.getpid(), signal.SIGTERM)
-
-    app.agent(topic, name="floor", concurrency=1)(count)
-    worker = faust.Worker(app, loop=loop, quiet=True, redirect_stdouts=False, loglevel="WARNING")
-    with contextlib.suppress(SystemExit):
-        worker.execute_from_commandline()
-    shutil.rmtree(datadir, ignore_errors=True)
-    return 0 if "done" in state else 1
 
 
 # -- the worker ------------------------------------------------------------------------------
@@ -490,10 +357,6 @@ def report(figures: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--faust-floor"]:
-        bootstrap, prefix, expected, batch, within = argv[1:6]
-        return _faust_floor_main(bootstrap, prefix, int(expected), int(batch), float(within))
     parser = argparse.ArgumentParser(prog="python -m bench.worker_throughput")
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--bootstrap", default=None, help="use this broker instead of a local one")

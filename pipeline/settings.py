@@ -8,17 +8,46 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.bounds import DEFAULT_EARLIEST, STORABLE_FROM, TimeHorizon
+from pipeline.core.pseudonyms import key_strength_problem
 from pipeline.core.stored import FreeTextPolicy
 from pipeline.core.windows import WindowKind
+from pipeline.endpoints import ClickHouseDsn, HttpEndpoint
 from pipeline.errors import ConfigError
 
 DEFAULT_DATA_DIR = Path("data")
+
+
+def _alertmanager_endpoint(value: object) -> HttpEndpoint:
+    if isinstance(value, HttpEndpoint):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a URL")
+    return HttpEndpoint.parse(
+        value,
+        credentials_hint="set PIPELINE_ALERTMANAGER_USERNAME and PIPELINE_ALERTMANAGER_PASSWORD "
+        "(basic auth) or PIPELINE_ALERTMANAGER_BEARER_TOKEN instead",
+    )
+
+
+AlertmanagerUrl = Annotated[
+    HttpEndpoint, PlainValidator(_alertmanager_endpoint), PlainSerializer(str)
+]
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Settings(BaseSettings):
@@ -30,17 +59,34 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="forbid",
         frozen=True,
+        hide_input_in_errors=True,  # the input may be a secret
     )
 
     kafka_bootstrap: str = Field("localhost:9092", min_length=1)
     """Kafka bootstrap servers, comma separated."""
-    clickhouse_dsn: str | None = None
-    """`chdb:///path` (embedded) or `http(s)://user:password@host:8123/database` (server).
-    Unset: an embedded database under ./data/clickhouse."""
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    """How the worker and the publisher talk to Kafka: SSL and SASL_SSL encrypt (TLS, the
+    broker's certificate verified), SASL_* authenticate."""
+    kafka_sasl_mechanism: KafkaSaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    """PEM file of the CA that signed the broker's certificate (default: the system's CAs)."""
+    clickhouse_dsn: ClickHouseDsn | None = None
+    """`chdb:///path` (embedded) or `http(s)://user:password@host:8123/database` (server);
+    `https` means TLS with the server's certificate verified. Unset: an embedded database under
+    ./data/clickhouse."""
+    clickhouse_ca_file: Path | None = None
+    """PEM file of the CA that signed ClickHouse's certificate, for https:// DSNs (default:
+    the system's CAs)."""
     clickhouse_database: str = Field("quality", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
     """The database the pipeline's tables live in (created if missing)."""
     pseudonymisation_key: SecretStr | None = None
-    """Secret for patient-reference pseudonyms (HMAC-SHA256); required by the worker."""
+    """Secret for patient-reference pseudonyms (HMAC-SHA256); required by the worker; at least
+    128 bits of estimated entropy (pipeline/core/pseudonyms.py, docs/operations.md)."""
+    pseudonymisation_previous_keys: SecretStr | None = None
+    """After a key rotation: the keys used before, oldest first, separated by commas. Chained
+    with the current key (docs/operations.md, "Rotating the pseudonymisation key")."""
     window: WindowKind = WindowKind.WEEK
     allowed_lateness_days: float = Field(7.0, ge=0, le=366)
     free_text: FreeTextPolicy = FreeTextPolicy.REDACTED
@@ -59,8 +105,16 @@ class Settings(BaseSettings):
     batch_within_seconds: float = Field(1.0, gt=0, le=60)
     sink_retry_max_seconds: float = Field(30.0, gt=0)
     """Longest pause between retries while ClickHouse is unavailable (retries never stop)."""
-    alertmanager_url: str | None = None
-    """e.g. `http://alertmanager:9093`; unset: alerts go to Kafka and ClickHouse only."""
+    alertmanager_url: AlertmanagerUrl | None = None
+    """e.g. `http://alertmanager:9093`; unset: alerts go to Kafka and ClickHouse only.
+    Credentials are the settings below, never part of the URL."""
+    alertmanager_username: str | None = None
+    alertmanager_password: SecretStr | None = None
+    """Basic auth for Alertmanager (with alertmanager_username)."""
+    alertmanager_bearer_token: SecretStr | None = None
+    """`Authorization: Bearer` token for Alertmanager (instead of basic auth)."""
+    alertmanager_ca_file: Path | None = None
+    """PEM file of the CA that signed Alertmanager's certificate, for https:// URLs."""
     metrics_port: int = Field(9464, ge=0, le=65535)
     """Prometheus metrics and /healthz; 0 turns the HTTP server off."""
     # The Kafka worker (pipeline worker); see docs/worker.md.
@@ -75,11 +129,24 @@ class Settings(BaseSettings):
     Kafka gives its partitions to others; long, as no other worker could store them either."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("clickhouse_dsn")
+    @field_validator(
+        "kafka_ssl_cafile",
+        "clickhouse_ca_file",
+        "alertmanager_ca_file",
+        "clickhouse_dsn",
+        "alertmanager_url",
+        mode="before",
+    )
     @classmethod
-    def _known_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("chdb://", "http://", "https://")):
-            raise ValueError("must start with chdb://, http:// or https://")
+    def _empty_is_unset(cls, value: object) -> object:
+        # `VAR=` in an env file means "not set", not the current directory or an empty URL
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("pseudonymisation_key")
+    @classmethod
+    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and (problem := key_strength_problem(value.get_secret_value())):
+            raise ValueError(problem)
         return value
 
     @field_validator("event_time_earliest")
@@ -97,15 +164,66 @@ class Settings(BaseSettings):
         """The event-time horizon every validation uses (publish --check, replay, worker)."""
         return TimeHorizon(self.event_time_earliest, timedelta(hours=self.event_time_ahead_hours))
 
-    def resolved_clickhouse_dsn(self, override: str | None = None) -> str:
-        """The DSN to use: `override` (a command's --clickhouse), the setting, or the default."""
+    @field_validator("pseudonymisation_previous_keys")
+    @classmethod
+    def _previous_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # Old keys were accepted by older rules: only an empty list is refused here.
+        if value is not None and not _split_keys(value):
+            raise ValueError("holds no key (keys are separated by commas)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent_credentials(self) -> Settings:
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        if sasl and (not self.kafka_sasl_username or self.kafka_sasl_password is None):
+            raise ValueError(
+                f"PIPELINE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "PIPELINE_KAFKA_SASL_USERNAME and PIPELINE_KAFKA_SASL_PASSWORD"
+            )
+        if self.alertmanager_bearer_token is not None and self.alertmanager_password is not None:
+            raise ValueError(
+                "set either PIPELINE_ALERTMANAGER_BEARER_TOKEN or PIPELINE_ALERTMANAGER_PASSWORD, "
+                "not both"
+            )
+        if (self.alertmanager_username is None) != (self.alertmanager_password is None):
+            raise ValueError(
+                "PIPELINE_ALERTMANAGER_USERNAME and PIPELINE_ALERTMANAGER_PASSWORD go together"
+            )
+        if self.pseudonymisation_previous_keys is not None and self.pseudonymisation_key is None:
+            raise ValueError(
+                "PIPELINE_PSEUDONYMISATION_PREVIOUS_KEYS needs PIPELINE_PSEUDONYMISATION_KEY"
+            )
+        return self
+
+    def resolved_clickhouse_dsn(self, override: str | ClickHouseDsn | None = None) -> ClickHouseDsn:
+        """The DSN to use: `override` (a command's --clickhouse), the setting, or the default.
+
+        ConfigError (its message masked) if `override` is not a DSN.
+        """
+        if isinstance(override, str):
+            try:
+                return ClickHouseDsn.parse(override)
+            except ValueError as exc:
+                raise ConfigError(f"--clickhouse DSN {exc}") from None
         dsn = override or self.clickhouse_dsn
         if dsn is None:
-            return f"chdb://{(DEFAULT_DATA_DIR / 'clickhouse').resolve()}"
+            return ClickHouseDsn.parse(f"chdb://{(DEFAULT_DATA_DIR / 'clickhouse').resolve()}")
         return dsn
+
+    def pseudonymisation_keys(self) -> tuple[bytes, ...]:
+        """The key chain, oldest first and the current key last (empty when no key is set)."""
+        if self.pseudonymisation_key is None:
+            return ()
+        previous = self.pseudonymisation_previous_keys
+        older = _split_keys(previous) if previous is not None else []
+        return (*(k.encode() for k in older), self.pseudonymisation_key.get_secret_value().encode())
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"
+
+
+def _split_keys(value: SecretStr) -> list[str]:
+    return [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -113,8 +231,11 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
+        # Each error's message only: pydantic's full text would repeat the input (a secret).
         problems = "; ".join(
             f"PIPELINE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            if e["loc"]
+            else e["msg"].removeprefix("Value error, ")
             for e in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from exc

@@ -2,10 +2,13 @@
 """A local single-node Apache Kafka 4.x broker (KRaft) without Docker, for developers and tests.
 
 Usage: python deploy/kafka/localkafka.py up|down|status|fetch [--port N] [--state-dir DIR]
+           [--sasl-ssl-port N --user NAME=PASSWORD ...]
 
 The jars come from Maven Central through ``mvn`` (see pom.xml beside this file) and are cached
 under ``<repo>/.cache/kafka/libs``. A state directory holds server.properties, the log4j2
-configuration, the data (``data/``), ``broker.log`` and ``broker.pid``. Standard library only.
+configuration, the data (``data/``), ``broker.log`` and ``broker.pid``. With a SASL_SSL
+listener (localkafka_tls.py) it also holds the broker's keystore and ``broker-ca.pem``, the
+certificate clients trust. Standard library only.
 """
 
 from __future__ import annotations
@@ -13,32 +16,49 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import fcntl
-import hashlib
-import json
+import importlib.util
 import os
 import re
-import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from types import ModuleType
+from typing import Any, BinaryIO
 
 HERE = Path(__file__).resolve().parent
-POM = HERE / "pom.xml"
-CACHE_DIR = HERE.parents[1] / ".cache" / "kafka"
+
+
+def _sibling(name: str) -> ModuleType:
+    """Import ``HERE/<name>.py`` (this file is a script, often loaded by path, not a package)."""
+    if (module := sys.modules.get(name)) is not None:
+        return module
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
+
+
+tls = _sibling("localkafka_tls")
+jars = _sibling("localkafka_jars")
+SaslSsl = tls.SaslSsl
+KafkaError = jars.KafkaError
+POM = jars.POM
+fetch_jars = jars.fetch_jars
+missing_tools = jars.missing_tools
+_java = jars._java
+CACHE_DIR = jars.CACHE_DIR
 DEFAULT_STATE_DIR = CACHE_DIR / "dev"
 DEFAULT_PORT = 9092
 # A small heap and the quick (C1) compiler: tests run beside the broker on two cores.
 JVM_OPTS = "-Xms128m -Xmx512m -XX:+UseG1GC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError"
-MVN_ARGS = "-B -q dependency:copy-dependencies -DincludeScope=runtime"
 LOG4J2 = """status = warn
 shutdownHook = disable
 appender.out.type = Console
@@ -52,10 +72,6 @@ logger.config.level = WARN
 """
 
 
-class KafkaError(RuntimeError):
-    """The broker could not be fetched, started or reached; the message says why."""
-
-
 @dataclass
 class Broker:
     """A running broker: ``process`` is set only when this Python process started it."""
@@ -65,6 +81,17 @@ class Broker:
     state_dir: Path
     process: subprocess.Popen[bytes] | None = None
     reused: bool = False
+    sasl_ssl_port: int | None = None
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str | None:
+        """``127.0.0.1:PORT`` of the SASL_SSL listener, when it has one."""
+        return f"127.0.0.1:{self.sasl_ssl_port}" if self.sasl_ssl_port else None
+
+    @property
+    def cafile(self) -> Path:
+        """The PEM certificate SASL_SSL clients must trust (exists with that listener only)."""
+        return self.state_dir / tls.CA_PEM
 
     @property
     def bootstrap(self) -> str:
@@ -104,67 +131,6 @@ def _spawn(cmd: list[str], log: BinaryIO) -> subprocess.Popen[bytes]:
     )
 
 
-def _java() -> str | None:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").is_file():
-        return str(Path(home) / "bin" / "java")
-    return shutil.which("java")
-
-
-def _cached_libs(cache_dir: Path) -> Path | None:
-    """The libs directory if its stamp matches the pom's hash and every jar is there."""
-    libs, stamp = cache_dir / "libs", cache_dir / "libs.stamp"
-    try:
-        recorded = json.loads(stamp.read_text())
-    except (OSError, ValueError):
-        return None
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()
-    if recorded.get("pom_sha256") != digest or not recorded.get("jars"):
-        return None
-    return libs if all((libs / jar).is_file() for jar in recorded["jars"]) else None
-
-
-def missing_tools(cache_dir: Path = CACHE_DIR) -> list[str]:
-    """Name the programs needed to start a broker that are not installed (java; mvn unless
-    the jar cache is already complete). An empty list means :func:`start` can run."""
-    missing = [] if _java() else ["java"]
-    if _cached_libs(cache_dir) is None and shutil.which("mvn") is None:
-        missing.append("mvn")
-    return missing
-
-
-def fetch_jars(cache_dir: Path = CACHE_DIR) -> Path:
-    """Return ``cache_dir/libs`` holding the broker's runtime jars, running mvn (offline first,
-    then online) only when the cache is missing, incomplete or made from another pom.
-    Safe to call from several processes at once. Raises KafkaError if mvn fails."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with open(cache_dir / "libs.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (libs := _cached_libs(cache_dir)) is not None:
-            return libs
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise KafkaError("mvn is not installed: it is needed once to fetch the Kafka jars")
-        tmp = Path(tempfile.mkdtemp(prefix="libs.", dir=cache_dir))
-        cmd = [mvn, "-f", str(POM), f"-DoutputDirectory={tmp}", *MVN_ARGS.split()]
-        for attempt in ([*cmd, "-o"], cmd):
-            done = subprocess.run(attempt, capture_output=True, text=True, check=False)
-            if done.returncode == 0:
-                break
-        else:
-            shutil.rmtree(tmp)
-            raise KafkaError(f"mvn failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-        libs = cache_dir / "libs"
-        shutil.rmtree(libs, ignore_errors=True)
-        tmp.rename(libs)
-        stamp = {
-            "pom_sha256": hashlib.sha256(POM.read_bytes()).hexdigest(),
-            "jars": sorted(p.name for p in libs.glob("*.jar")),
-        }
-        (cache_dir / "libs.stamp").write_text(json.dumps(stamp, indent=1) + "\n")
-        return libs
-
-
 def _alive(pid: int, state_dir: Path) -> bool:
     """Whether ``pid`` is a live broker of ``state_dir`` (reaping it first if it is our child)."""
     with contextlib.suppress(ChildProcessError):
@@ -197,19 +163,33 @@ def running(state_dir: Path) -> Broker | None:
         return None
     props = state_dir / "server.properties"
     text = props.read_text() if props.exists() else ""
-    found = re.search(r"PLAINTEXT://127\.0\.0\.1:(\d+)", text)
-    return Broker(pid, int(found.group(1)) if found else 0, state_dir, reused=True)
+    found = re.search(r"\bPLAINTEXT://127\.0\.0\.1:(\d+)", text)
+    secured = re.search(r"\bSASL_SSL://127\.0\.0\.1:(\d+)", text)
+    return Broker(
+        pid,
+        int(found.group(1)) if found else 0,
+        state_dir,
+        reused=True,
+        sasl_ssl_port=int(secured.group(1)) if secured else None,
+    )
 
 
-def _server_properties(port: int, controller_port: int, data: Path) -> str:
+def _server_properties(
+    port: int, controller_port: int, data: Path, sasl_ssl_port: int | None = None
+) -> str:
+    listeners = f"PLAINTEXT://127.0.0.1:{port}"
+    protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    if sasl_ssl_port is not None:
+        listeners += f",SASL_SSL://127.0.0.1:{sasl_ssl_port}"
+        protocols += ",SASL_SSL:SASL_SSL"
     return f"""process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners={listeners},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners={listeners}
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map={protocols}
 log.dirs={data}
 num.partitions=3
 auto.create.topics.enable=true
@@ -267,12 +247,15 @@ def start(
     *,
     cache_dir: Path = CACHE_DIR,
     timeout: float = 90.0,
+    sasl_ssl: Any = None,
 ) -> Broker:
     """Start a broker on 127.0.0.1:``port`` with its state in ``state_dir`` and return once it
     answers Metadata requests. A live broker of ``state_dir`` on the same port is returned
-    as is (``reused`` True). Raises KafkaError if that broker uses another port, if the port
-    is taken, if java or the jars are missing, or if the broker is not ready within
-    ``timeout`` seconds (it is then killed; the message ends with the last 40 log lines)."""
+    as is (``reused`` True). ``sasl_ssl`` (a ``SaslSsl``) adds a SASL_SSL listener with a
+    keytool-made certificate and those users (SCRAM users need a fresh ``state_dir``: they
+    are written when the storage is formatted). Raises KafkaError if that broker uses another
+    port, if the port is taken, if java or the jars are missing, or if the broker is not ready
+    within ``timeout`` seconds (it is then killed; the message ends with the last 40 log lines)."""
     state_dir = state_dir.resolve()
     if (live := running(state_dir)) is not None:
         if live.port == port:
@@ -292,7 +275,17 @@ def start(
     controller_port = free_port()
     while controller_port == port:
         controller_port = free_port()
-    props.write_text(_server_properties(port, controller_port, state_dir / "data"))
+    secured = sasl_ssl.port if sasl_ssl is not None else None
+    text = _server_properties(port, controller_port, state_dir / "data", secured)
+    scram: list[str] = []
+    if sasl_ssl is not None:
+        try:
+            keystore, password, _ = tls.make_certificate(state_dir)
+        except tls.TlsError as exc:
+            raise KafkaError(str(exc)) from exc
+        text += tls.server_properties(sasl_ssl, keystore, password)
+        scram = tls.scram_format_arguments(sasl_ssl)
+    props.write_text(text)
     (state_dir / "log4j2.properties").write_text(LOG4J2)
     log4j = f"-Dlog4j2.configurationFile={state_dir / 'log4j2.properties'}"
     base = [java, *JVM_OPTS.split(), log4j, "-cp", f"{libs}/*"]
@@ -301,6 +294,7 @@ def start(
     with open(log_path, "ab") as log:
         if not (state_dir / "data" / "meta.properties").exists():
             fmt = [*base, "kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(props)]
+            fmt += scram
             if _spawn(fmt, log).wait() != 0:
                 raise KafkaError(f"formatting {state_dir / 'data'} failed:\n{_tail(log_path)}")
         process = _spawn([*base, "kafka.Kafka", str(props)], log)
@@ -318,7 +312,7 @@ def start(
         process.wait()
         (state_dir / "broker.pid").unlink(missing_ok=True)
         raise
-    return Broker(process.pid, port, state_dir, process)
+    return Broker(process.pid, port, state_dir, process, sasl_ssl_port=secured)
 
 
 def stop(state_dir: Path = DEFAULT_STATE_DIR, timeout: float = 30.0) -> bool:
@@ -347,17 +341,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for up")
+    parser.add_argument("--sasl-ssl-port", type=int, help="also a SASL_SSL listener on this port")
+    parser.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="NAME=PASSWORD",
+        help="a SASL user of that listener (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512)",
+    )
     args = parser.parse_args(argv)
+    users = dict(user.split("=", 1) for user in args.user)
+    sasl_ssl = SaslSsl(args.sasl_ssl_port, users) if args.sasl_ssl_port else None
     try:
         if args.command == "fetch":
             print(f"Kafka jars in {fetch_jars()}")
         elif args.command == "up":
             began = time.monotonic()
-            broker = start(args.port, args.state_dir, timeout=args.timeout)
+            broker = start(args.port, args.state_dir, timeout=args.timeout, sasl_ssl=sasl_ssl)
             how = (
                 "already running" if broker.reused else f"ready in {time.monotonic() - began:.1f}s"
             )
             print(f"Kafka {how} at {broker.bootstrap} (pid {broker.pid}, log {broker.log_path})")
+            if broker.sasl_ssl_bootstrap:
+                print(f"SASL_SSL at {broker.sasl_ssl_bootstrap}, CA file {broker.cafile}")
         elif args.command == "down":
             print("Kafka stopped" if stop(args.state_dir) else "Kafka was not running")
         elif (live := running(args.state_dir)) is not None:

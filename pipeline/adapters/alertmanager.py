@@ -14,16 +14,23 @@ the worker.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import ssl
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from pipeline.core.alerts import Alert, AlertStatus
+from pipeline.endpoints import HttpEndpoint
 from pipeline.errors import AlertRoutingError
 
 log = logging.getLogger("pipeline.alertmanager")
@@ -97,20 +104,60 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-class AlertmanagerClient:
-    """`POST /api/v2/alerts` with urllib. Raises AlertRoutingError on any failure."""
+@dataclass(frozen=True, slots=True)
+class AlertmanagerAuth:
+    """Credentials for Alertmanager (or the proxy in front of it): basic auth or a bearer
+    token, never both (the settings refuse that)."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
-        self.url = base_url.rstrip("/") + API_PATH
+    username: str | None = None
+    password: SecretStr | None = None
+    bearer_token: SecretStr | None = None
+
+    def header(self) -> str | None:
+        """The `Authorization` header value, or None without credentials."""
+        if self.bearer_token is not None:
+            return f"Bearer {self.bearer_token.get_secret_value()}"
+        if self.username is not None and self.password is not None:
+            pair = f"{self.username}:{self.password.get_secret_value()}".encode()
+            return f"Basic {base64.b64encode(pair).decode('ascii')}"
+        return None
+
+
+class AlertmanagerClient:
+    """`POST /api/v2/alerts` with urllib. Raises AlertRoutingError on any failure.
+
+    `base_url` carries no credentials (a URL with `user:password@` is refused): they come
+    from `auth`. An https URL is verified against the system's CAs, or `ca_file`.
+    """
+
+    def __init__(
+        self,
+        base_url: HttpEndpoint | str,
+        timeout: float = 10.0,
+        *,
+        auth: AlertmanagerAuth | None = None,
+        ca_file: Path | None = None,
+    ) -> None:
+        endpoint = base_url if isinstance(base_url, HttpEndpoint) else HttpEndpoint.parse(base_url)
+        self.url = endpoint.url + API_PATH
         self.timeout = timeout
+        self._authorization = (auth or AlertmanagerAuth()).header()
+        self._context = (
+            ssl.create_default_context(cafile=str(ca_file))
+            if ca_file is not None and self.url.startswith("https:")
+            else None
+        )
 
     def post(self, alerts: list[dict[str, Any]]) -> None:
         body = json.dumps(alerts).encode()
-        request = urllib.request.Request(
-            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization
+        request = urllib.request.Request(self.url, data=body, method="POST", headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(
+                request, timeout=self.timeout, context=self._context
+            ) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
             with exc:

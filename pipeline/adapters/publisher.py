@@ -25,6 +25,7 @@ from kafka.partitioner import Partitioner
 from pipeline.core.events import AnyEvent, EventType
 from pipeline.core.partitioning import partition_for
 from pipeline.errors import TransportError
+from pipeline.kafka_transport import check_access, describe, kafka_python_options
 from pipeline.settings import Settings
 
 log = logging.getLogger("pipeline.publisher")
@@ -82,11 +83,15 @@ class EventProducer:
         # kafka-python leaks a thread and sockets when its bootstrap fails, so first make sure
         # a broker answers at all
         _reach_any(servers, self.timeouts.connect_seconds, self._unreachable)
+        if settings.kafka_security_protocol != "PLAINTEXT":
+            # a refused login or certificate is named now, not after the clients' retries
+            check_access(settings, self.bootstrap, self.timeouts.connect_seconds)
         connect_ms = int(self.timeouts.connect_seconds * 1000)
         common: dict[str, Any] = {
             "bootstrap_servers": servers,
             "client_id": "pipeline-publish",
             "bootstrap_timeout_ms": connect_ms,
+            **kafka_python_options(settings),
         }
         try:
             self._create_missing_topics(common)
@@ -163,7 +168,8 @@ class EventProducer:
     def _unreachable(self, exc: Exception) -> TransportError:
         return TransportError(
             f"cannot reach Kafka at {self.bootstrap} within {self.timeouts.connect_seconds:g} s "
-            f"({exc}); is the broker running? (PIPELINE_KAFKA_BOOTSTRAP or --bootstrap)"
+            f"over {describe(self._settings)} ({exc}); is the broker running? "
+            "(PIPELINE_KAFKA_BOOTSTRAP or --bootstrap)"
         )
 
 

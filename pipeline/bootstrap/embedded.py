@@ -13,6 +13,7 @@ from datetime import timedelta
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.engine import Engine, EngineConfig
+from pipeline.core.pseudonyms import PseudonymKeys
 from pipeline.core.windows import WindowKind
 from pipeline.errors import ConfigError
 from pipeline.runtime.embedded import EmbeddedRunner
@@ -31,23 +32,21 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class PseudonymKey:
-    secret: bytes
+    keys: PseudonymKeys
     ephemeral: bool
 
 
 def pseudonymisation_key(settings: Settings, *, required: bool) -> PseudonymKey:
-    """The configured key, or (embedded mode only) a random one for this run."""
-    if settings.pseudonymisation_key is not None:
-        value = settings.pseudonymisation_key.get_secret_value()
-        if len(value) < 16:
-            raise ConfigError("PIPELINE_PSEUDONYMISATION_KEY must be at least 16 characters")
-        return PseudonymKey(value.encode(), ephemeral=False)
+    """The configured key chain (its strength checked by the settings), or (embedded mode
+    only) a random key for this run."""
+    if chain := settings.pseudonymisation_keys():
+        return PseudonymKey(PseudonymKeys(chain), ephemeral=False)
     if required:
         raise ConfigError(
             "PIPELINE_PSEUDONYMISATION_KEY is not set: the worker will not store patient "
             "references without a stable secret key"
         )
-    return PseudonymKey(secrets.token_bytes(32), ephemeral=True)
+    return PseudonymKey(PseudonymKeys((secrets.token_bytes(32),)), ephemeral=True)
 
 
 def engine_config(settings: Settings, window: WindowKind | None = None) -> EngineConfig:
@@ -69,7 +68,7 @@ def build_engine(settings: Settings, window: WindowKind | None = None) -> Engine
             "PIPELINE_PSEUDONYMISATION_KEY is not set: patient references are pseudonymised "
             "with a one-off key, so they cannot be linked to another run's"
         )
-    return Engine(engine_config(settings, window), key.secret)
+    return Engine(engine_config(settings, window), key.keys)
 
 
 def open_sink(
@@ -80,6 +79,7 @@ def open_sink(
         settings.resolved_clickhouse_dsn(dsn),
         settings.clickhouse_database,
         (window or settings.window).value,
+        ca_file=settings.clickhouse_ca_file,
     )
     sink.migrate()
     return sink

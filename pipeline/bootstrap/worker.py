@@ -15,10 +15,12 @@ from pipeline.adapters.clickhouse.worker_sink import WorkerSink
 from pipeline.adapters.metrics import PipelineMetrics
 from pipeline.bootstrap.embedded import engine_config, pseudonymisation_key
 from pipeline.core.engine import Engine
+from pipeline.kafka_transport import check_access
 from pipeline.runtime.batching import BatchStep, RetryPolicy
 from pipeline.runtime.worker import WorkerRuntime
 from pipeline.settings import Settings, load_settings
 
+KAFKA_LOGIN_TIMEOUT_SECONDS = 30.0
 __all__ = ["build_alertmanager_route", "build_worker", "load_settings", "open_worker_sink"]
 
 
@@ -32,6 +34,7 @@ def open_worker_sink(
         settings.resolved_clickhouse_dsn(dsn),
         settings.clickhouse_database,
         settings.window.value,
+        ca_file=settings.clickhouse_ca_file,
     )
     try:
         sink.migrate()
@@ -48,7 +51,15 @@ def build_alertmanager_route(
     if not settings.alertmanager_url:
         return None
     return alertmanager.AlertmanagerRoute(
-        alertmanager.AlertmanagerClient(settings.alertmanager_url),
+        alertmanager.AlertmanagerClient(
+            settings.alertmanager_url,
+            auth=alertmanager.AlertmanagerAuth(
+                username=settings.alertmanager_username,
+                password=settings.alertmanager_password,
+                bearer_token=settings.alertmanager_bearer_token,
+            ),
+            ca_file=settings.alertmanager_ca_file,
+        ),
         resend=timedelta(seconds=settings.alertmanager_resend_seconds),
         retry_max=settings.sink_retry_max_seconds,
         on_failure=lambda exc: metrics.routing_failed(alertmanager.ROUTE),
@@ -64,6 +75,9 @@ def build_worker(
     runtimes differ only in transport.
     """
     key = pseudonymisation_key(settings, required=True)
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        # faust would retry a refused login for ever, logging lost connections: name it now
+        check_access(settings, settings.kafka_bootstrap, KAFKA_LOGIN_TIMEOUT_SECONDS)
     config = engine_config(settings)
     metrics = PipelineMetrics()
     sink = open_worker_sink(settings, dsn, sink_type)
@@ -75,7 +89,7 @@ def build_worker(
 
     def step(kafka: KafkaRoute, on_outage: Callable[[bool], None]) -> BatchStep:
         return BatchStep(
-            lambda: Engine(config, key.secret),
+            lambda: Engine(config, key.keys),
             sink,
             metrics=metrics,
             kafka=kafka,

@@ -15,9 +15,11 @@ from collections.abc import Callable, Sequence
 
 from pipeline import __version__
 from pipeline.cli.demo import add_demo_arguments, run_demo_command
+from pipeline.cli.importer import add_import_arguments, run_import
 from pipeline.cli.migrate import add_migrate_arguments, run_migrate
 from pipeline.cli.options import HelpFormatter
 from pipeline.cli.publish import add_publish_arguments, run_publish
+from pipeline.cli.rekey import add_rekey_arguments, run_rekey
 from pipeline.cli.replay import add_replay_arguments, run_replay
 from pipeline.cli.report import add_report_arguments, run_report
 from pipeline.cli.simulate import add_simulate_arguments, run_simulate
@@ -102,9 +104,21 @@ def _parser() -> argparse.ArgumentParser:
     add_spc_arguments(spc)
     spc.set_defaults(command=lambda args: run_spc(args, sys.stdout))
 
+    importer = command(
+        "import", help="contract events (JSON Lines) from NHS England's published statistics"
+    )
+    add_import_arguments(importer)
+    importer.set_defaults(command=lambda args: run_import(args, sys.stdout))
+
     migrate = command("migrate", help="apply the ClickHouse migrations")
     add_migrate_arguments(migrate)
     migrate.set_defaults(command=lambda args: run_migrate(args, sys.stdout))
+
+    rekey = commands.add_parser(
+        "rekey", help="rewrite stored patient pseudonyms under the current key chain"
+    )
+    add_rekey_arguments(rekey)
+    rekey.set_defaults(command=lambda args: run_rekey(args, sys.stdout))
     return parser
 
 

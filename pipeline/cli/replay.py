@@ -12,6 +12,7 @@ from pipeline.bootstrap.embedded import build_embedded, load_settings
 from pipeline.cli.options import add_clickhouse_option
 from pipeline.core.alerts import Alert
 from pipeline.core.windows import WindowKind
+from pipeline.endpoints import ClickHouseDsn
 from pipeline.runtime.embedded import ReplaySummary
 
 
@@ -73,7 +74,7 @@ def write_alerts(path: Path, alerts: Sequence[Alert]) -> None:
             handle.write(alert.to_json() + "\n")
 
 
-def format_summary(summary: ReplaySummary, dsn: str) -> str:
+def format_summary(summary: ReplaySummary, dsn: ClickHouseDsn) -> str:
     lines = [
         f"read {summary.read:,} lines: {summary.accepted:,} accepted, "
         f"{summary.rejected:,} rejected, {summary.duplicates:,} duplicates "
@@ -82,5 +83,5 @@ def format_summary(summary: ReplaySummary, dsn: str) -> str:
     ]
     for reason, count in sorted(summary.rejected_by_reason.items()):
         lines.append(f"  rejected {reason}: {count:,}")
-    lines.append(f"stored in {dsn}")
+    lines.append(f"stored in {dsn}")  # masked: no password
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pipeline.core.events import Harm, IncidentCategory, TargetMetric
 from pipeline.core.windows import Window
@@ -36,23 +36,66 @@ FFT_RATINGS = 6  # 1 very good .. 5 very poor, 6 don't know
 
 @dataclass(frozen=True, slots=True)
 class TargetAttainment:
-    """One target metric over one window, after period-to-window allocation."""
+    """One target metric over one window, after period-to-window allocation.
+
+    A share (`unit` is "") is `numerator / denominator`, the reports' counts allocated by
+    overlap. A value (`unit` names it, e.g. "minutes") is the overlap-weighted mean of the
+    reports' values: `numerator` sums value x overlap share and `denominator` the overlap
+    shares, so `attainment` reads the same way for both forms.
+    """
 
     metric: str
     numerator: float
     denominator: float
     target: float
     higher_is_better: bool
+    unit: str = ""
+
+    @property
+    def is_share(self) -> bool:
+        return not self.unit
 
     @property
     def attainment(self) -> float:
         return self.numerator / self.denominator
 
     @property
+    def distance(self) -> float:
+        """Attainment minus target, in the target's own unit (a share's in parts of 1)."""
+        return self.attainment - self.target
+
+    @property
+    def margin(self) -> float:
+        """The distance signed so that >= 0 means met."""
+        return self.distance if self.higher_is_better else -self.distance
+
+    @property
     def met(self) -> bool:
-        if self.higher_is_better:
-            return self.attainment >= self.target
-        return self.attainment <= self.target
+        return self.margin >= 0
+
+
+def spread_counts(
+    counts: Sequence[int], start: datetime, end: datetime, windows: Sequence[Window]
+) -> list[tuple[int, ...]]:
+    """Allocate whole responses per rating over `windows` in proportion to their overlap with
+    [start, end), as that many single responses spread evenly over the period would fall.
+
+    Integer-exact: each rating's counts sum to its total (largest remainders get the spare
+    responses, the earlier window on a tie), so nothing is made up or lost.
+    """
+    micro = timedelta(microseconds=1)
+    overlaps = [max(timedelta(0), min(w.end, end) - max(w.start, start)) // micro for w in windows]
+    total = sum(overlaps)
+    shares = [[0] * len(counts) for _ in windows]
+    for rating, n in enumerate(counts):
+        quotas = [divmod(n * o, total) for o in overlaps]
+        spare = n - sum(q for q, _ in quotas)
+        order = sorted(range(len(windows)), key=lambda i: (-quotas[i][1], i))
+        for i, (whole, _) in enumerate(quotas):
+            shares[i][rating] = whole
+        for i in order[:spare]:
+            shares[i][rating] += 1
+    return [tuple(s) for s in shares]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +160,8 @@ class UnitWindowAggregate:
 
     @property
     def activity(self) -> float | None:
-        """The broadest population the unit reports a target on (e.g. attendances), if any."""
-        return max((t.denominator for t in self.targets), default=None)
+        """The broadest population the unit reports a share target on (e.g. attendances)."""
+        return max((t.denominator for t in self.targets if t.is_share), default=None)
 
     @property
     def harm_weighted_rate(self) -> float | None:
@@ -163,6 +206,12 @@ class UnitWindowState:
         self.fft_counts[rating - 1] += 1
         for theme in set(themes or ()):
             self.themes[theme] = self.themes.get(theme, 0) + 1
+        self._changed()
+
+    def add_feedback_counts(self, counts: Sequence[int]) -> None:
+        """A batch of responses (per rating 1..6) allocated to this window."""
+        for rating, n in enumerate(counts):
+            self.fft_counts[rating] += n
         self._changed()
 
     def add_incident(self, harm: Harm, category: IncidentCategory) -> None:
@@ -221,16 +270,21 @@ class UnitWindowState:
 
     def _allocated_targets(self) -> tuple[TargetAttainment, ...]:
         sums: dict[str, list[float]] = {}
-        settings: dict[str, tuple[float, bool]] = {}
+        settings: dict[str, tuple[float, bool, str]] = {}
         # Sorted, so float sums are identical whatever order the reports arrived in.
         for key in sorted(self.reports):
             report = self.reports[key].report
             period = (report.period_end - report.period_start).total_seconds()
             share = self.window.overlap_seconds(report.period_start, report.period_end) / period
             totals = sums.setdefault(report.metric, [0.0, 0.0])
-            totals[0] += report.numerator * share
-            totals[1] += report.denominator * share
-            settings[report.metric] = (report.target, report.higher_is_better)
+            if report.value is not None:  # the value form: an overlap-weighted mean
+                totals[0] += report.value * share
+                totals[1] += share
+            else:
+                totals[0] += (report.numerator or 0) * share
+                totals[1] += (report.denominator or 0) * share
+            unit = report.unit.value if report.unit is not None else ""
+            settings[report.metric] = (report.target, report.higher_is_better, unit)
         return tuple(
             TargetAttainment(metric, num, den, *settings[metric])
             for metric, (num, den) in sorted(sums.items())

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
+from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState, spread_counts
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.board import BoardRow, board_rows
 from pipeline.core.bounds import STORED, TimeHorizon
@@ -36,6 +36,7 @@ from pipeline.core.events import (
 )
 from pipeline.core.judge import AlertBook, FindingSource
 from pipeline.core.learning import ResponseRecord
+from pipeline.core.pseudonyms import PseudonymKeys
 from pipeline.core.revisions import IncidentRevision, IncidentRevisions
 from pipeline.core.stored import FreeTextPolicy, StoredEvent, to_stored
 from pipeline.core.windows import Watermark, Window, WindowKind, window_of, windows_between
@@ -89,11 +90,11 @@ class Engine:
     def __init__(
         self,
         config: EngineConfig,
-        pseudonymisation_key: bytes,
+        pseudonymisation_key: bytes | PseudonymKeys,
         detector: FindingSource | None = None,
     ) -> None:
         self.config = config
-        self._key = pseudonymisation_key
+        self._key = PseudonymKeys.of(pseudonymisation_key)
         self._seen: set[int] = set()  # event ids (as 128-bit integers: cheaper to hash)
         self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
         self._watermark = Watermark(config.allowed_lateness, max_step=config.watermark_max_step)
@@ -212,17 +213,22 @@ class Engine:
             self._watermark.observe(event.occurred_at)
             return (), False
         unit_windows = self._units.setdefault((event.org_id, event.unit_id), {})
-        if isinstance(event, TargetMetric):
+        batch = isinstance(event, PatientFeedback) and event.counts is not None
+        if isinstance(event, TargetMetric) or (isinstance(event, PatientFeedback) and batch):
+            assert event.period_start is not None and event.period_end is not None
             windows = windows_between(event.period_start, event.period_end, self.config.window)
         else:
             windows = [window_of(event.occurred_at, self.config.window)]
         mark = self._watermark.value
         late = mark is not None and windows[0].end <= mark  # the earliest window closes first
-        for window in windows:
+        spread = _spread(event, windows) if batch else None
+        for i, window in enumerate(windows):
             state = unit_windows.get(window)
             if state is None:
                 state = unit_windows[window] = UnitWindowState(event.org_id, event.unit_id, window)
-            if isinstance(event, IncidentReport) and event.report_ref is not None:
+            if spread is not None:
+                state.add_feedback_counts(spread[i])
+            elif isinstance(event, IncidentReport) and event.report_ref is not None:
                 self._apply_revision(event, window, state)
             else:
                 _apply(state, event)
@@ -277,8 +283,16 @@ class Engine:
         return self._book.judge(series, units, now), board
 
 
+def _spread(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:
+    """A feedback batch's responses per window (see `spread_counts`)."""
+    assert isinstance(event, PatientFeedback)
+    assert event.period_start is not None and event.period_end is not None
+    return spread_counts(event.rating_counts, event.period_start, event.period_end, windows)
+
+
 def _apply(state: UnitWindowState, event: AnyEvent) -> None:
     if isinstance(event, PatientFeedback):
+        assert event.rating is not None  # a batch is spread by the caller
         state.add_feedback(event.rating, event.themes)
     elif isinstance(event, IncidentReport):
         state.add_incident(event.harm, event.category)

@@ -3,8 +3,9 @@
 The stored form of free text is what our clinical-safety sign-off covers (README, "Personal
 data"): NHS numbers and other direct identifiers that can be recognised by shape (email
 addresses, UK phone numbers, UK postcodes, dates that could be a date of birth) are replaced by
-a bracketed tag. Patient references are replaced by a keyed pseudonym (HMAC-SHA256), so the same
-patient links across events of one organisation without the reference itself being stored.
+a bracketed tag. Patient references are replaced by a keyed pseudonym
+(pipeline/core/pseudonyms.py), so the same patient links across events of one organisation
+without the reference itself being stored.
 
 An NHS number is 10 digits with a valid Modulus 11 check digit, found as a person would read it
 (`pipeline.core.textview`): after NFKC normalisation and with invisible characters removed,
@@ -16,8 +17,6 @@ unbounded repetition is possessive, and no repetition can match what the next on
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import operator
 import re
 from dataclasses import dataclass
@@ -220,13 +219,3 @@ def redact_free_text(text: str) -> RedactedText:
         return RedactedText(redacted, nhs_numbers, 0)
     merged = _merged(found)
     return RedactedText(_replace_spans(redacted, merged), nhs_numbers, len(merged))
-
-
-def pseudonymise(key: bytes, org_id: str, patient_ref: str) -> str:
-    """Keyed pseudonym of a patient reference, scoped to its organisation (32 hex characters).
-
-    The same key, organisation and reference always give the same pseudonym; without the key
-    the reference cannot be recovered or confirmed by guessing.
-    """
-    message = f"{org_id}\x1f{patient_ref}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]

@@ -13,7 +13,8 @@ from pipeline.core.events import (
     IncidentReport,
     PatientFeedback,
 )
-from pipeline.core.privacy import RedactedText, pseudonymise, redact_free_text
+from pipeline.core.privacy import RedactedText, redact_free_text
+from pipeline.core.pseudonyms import PseudonymKeys
 
 EVENT_TABLES: dict[EventType, str] = {
     EventType.INCIDENT_REPORT: "incident_reports",
@@ -61,7 +62,13 @@ def free_text_of(event: AnyEvent) -> tuple[str, str | None]:
 
 
 def to_stored(
-    event: AnyEvent, raw: bytes, *, origin: str, late: bool, policy: FreeTextPolicy, key: bytes
+    event: AnyEvent,
+    raw: bytes,
+    *,
+    origin: str,
+    late: bool,
+    policy: FreeTextPolicy,
+    key: bytes | PseudonymKeys,
 ) -> StoredEvent:
     """Redact and pseudonymise `event` (decoded from `raw`) for storage."""
     updates: dict[str, str | None] = {}
@@ -74,7 +81,8 @@ def to_stored(
         kept = redacted.text[:FREE_TEXT_MAX_CHARS]
         updates[name] = kept if policy is FreeTextPolicy.REDACTED else None
     if isinstance(event, IncidentReport) and event.patient_ref is not None:
-        updates["patient_ref"] = pseudonymise(key, event.org_id, event.patient_ref)
+        keys = PseudonymKeys.of(key)
+        updates["patient_ref"] = keys.pseudonymise(event.org_id, event.patient_ref)
     if updates:
         safe = event.model_copy(update=updates)
         payload = safe.model_dump_json(exclude_none=True)

@@ -124,7 +124,8 @@ def load_target_reports(store: ReadableStore) -> list[TargetReport]:
     rows = store.query_dicts(
         f"SELECT org_id, unit_id, metric, period_start, period_end, "
         f"argMax(numerator, {version}) AS num, argMax(denominator, {version}) AS den, "
-        f"argMax(target, {version}) AS target, argMax(higher_is_better, {version}) AS hib "
+        f"argMax(target, {version}) AS target, argMax(higher_is_better, {version}) AS hib, "
+        f"argMax(value, {version}) AS value, argMax(unit, {version}) AS unit "
         f"FROM {store.database}.target_metrics FINAL "
         "GROUP BY org_id, unit_id, metric, period_start, period_end "
         "ORDER BY org_id, unit_id, metric, period_start, period_end"
@@ -140,6 +141,8 @@ def load_target_reports(store: ReadableStore) -> list[TargetReport]:
             denominator=int(r["den"]),
             target=float(r["target"]),
             higher_is_better=bool(r["hib"]),
+            value=None if r["value"] is None else float(r["value"]),
+            unit=str(r["unit"] or ""),
         )
         for r in rows
     ]
@@ -157,7 +160,8 @@ def load_windows(
     rows = store.query_dicts(
         "SELECT org_id, unit_id, window_start, window_end, fft_responses, fft_positive, "
         "fft_negative, incidents, harmful_incidents, activity, target_metrics, "
-        "target_values, target_numerators, target_denominators "
+        "target_values, target_numerators, target_denominators, target_units, "
+        "target_higher_is_better "
         f"FROM {db}.unit_windows FINAL WHERE window_kind = {{kind:String}} "
         "ORDER BY org_id, unit_id, window_start",
         {"kind": window_kind},
@@ -165,19 +169,28 @@ def load_windows(
     windows = []
     for row in rows:
         org, unit = str(row["org_id"]), str(row["unit_id"])
+        metrics = [str(m) for m in row["target_metrics"]]
+        # Rows stored before the v1.1 columns have empty ones: shares, direction as reported.
+        units = list(row["target_units"]) or [""] * len(metrics)
+        higher = [bool(h) for h in row["target_higher_is_better"]] or [
+            directions.get((org, unit, m), True) for m in metrics
+        ]
         targets = tuple(
             TargetAttainment(
-                metric=str(metric),
+                metric=metric,
                 numerator=float(num),
                 denominator=float(den),
                 target=float(target),
-                higher_is_better=directions.get((org, unit, str(metric)), True),
+                higher_is_better=better,
+                unit=str(measured_in),
             )
-            for metric, target, num, den in zip(
-                row["target_metrics"],
+            for metric, target, num, den, better, measured_in in zip(
+                metrics,
                 row["target_values"],
                 row["target_numerators"],
                 row["target_denominators"],
+                higher,
+                units,
                 strict=True,
             )
         )

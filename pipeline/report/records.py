@@ -23,9 +23,15 @@ class TargetReport:
     denominator: int
     target: float
     higher_is_better: bool
+    value: float | None = None
+    """The figure of a report in the value form (then `unit` names its unit)."""
+    unit: str = ""
 
     @property
     def attainment(self) -> float:
+        """The share, or the value of a report in the value form."""
+        if self.value is not None:
+            return self.value
         return self.numerator / self.denominator if self.denominator else 0.0
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from pipeline.core.alerts import AlertKind
+from pipeline.core.detection.text import in_unit
 
 METRIC_NAMES = {
     "ae_4h": "A&E 4-hour",
@@ -15,6 +16,12 @@ METRIC_NAMES = {
     "cancer_62d": "Cancer 62-day",
     "cancer_28d": "Cancer 28-day",
     "diagnostic_6w": "Diagnostics 6-week",
+    "amb_c1_mean": "Category 1 mean",
+    "amb_c1_p90": "Category 1 90th centile",
+    "amb_c2_mean": "Category 2 mean",
+    "amb_c2_p90": "Category 2 90th centile",
+    "amb_c3_p90": "Category 3 90th centile",
+    "amb_c4_p90": "Category 4 90th centile",
 }
 RESPONSE_NAMES = {
     "acknowledged": "Acknowledged",
@@ -68,6 +75,18 @@ def pts(value: float | None) -> str:
         return "–"
     points = value * 100
     return "0 pts" if abs(points) < 0.05 else f"{points:+.1f} pts"
+
+
+def margin_text(margin: float | None, unit: str) -> str:
+    """A target margin (>= 0: met) as people read it: '+22.0 pts' for a share, '-9.2 minutes'
+    for a time over its standard."""
+    if margin is None:
+        return "–"
+    if not unit:
+        return pts(margin)
+    if unit == "percent":
+        return f"{margin:+.1f} pts"
+    return f"{margin:+.1f} {unit}"
 
 
 def pts_tick(value: float) -> str:
@@ -133,11 +152,19 @@ def evidence_figures(
         for m in targets.get("metrics") or []:
             if isinstance(m, dict) and isinstance(m.get("attainment"), int | float):
                 verdict = " (met)" if m.get("met") else " (missed)" if "met" in m else ""
+                unit = str(m.get("unit") or "")
+                target = m.get("target")
+                against = (
+                    in_unit(float(target), unit)
+                    if unit and isinstance(target, int | float)
+                    else _share(target)
+                )
+                value = float(m["attainment"])
+                attained = in_unit(value, unit) if unit else f"{value:.1%}"
                 figures.append(
                     (
                         metric_name(str(m.get("metric"))),
-                        f"{m['attainment']:.1%} "
-                        f"against a target of {_share(m.get('target'))}{verdict}",
+                        f"{attained} against a target of {against}{verdict}",
                     )
                 )
     measures = evidence.get("measures")
@@ -148,10 +175,17 @@ def evidence_figures(
             if flagged:
                 peak = max(flagged, key=lambda w: abs(float(w.get("z") or 0.0)))
                 when = _window_words(str(peak.get("window_start", "")), window_kind)
+                small = [w for w in flagged if w.get("small")]
+                note = (
+                    f" ({plural(len(small), 'flagged ' + window_kind)} with fewer than 30 "
+                    "responses: a small sample, judged with its wider limits)"
+                    if small
+                    else ""
+                )
                 figures.append(
                     (
                         f"{MEASURE_NAMES.get(name, label(name))}, {when}",
-                        _measure_words(name, peak, entry, window_kind),
+                        _measure_words(name, peak, entry, window_kind) + note,
                     )
                 )
     episode = evidence.get("episode")

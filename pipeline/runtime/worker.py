@@ -35,6 +35,7 @@ from pipeline.core.engine import RawMessage
 from pipeline.core.events import EventType
 from pipeline.core.partitioning import partition_for
 from pipeline.errors import TransportError
+from pipeline.kafka_transport import describe, faust_credentials
 from pipeline.runtime.batching import Abandoned, BatchStep, OwnsOrg
 from pipeline.settings import Settings
 
@@ -100,6 +101,7 @@ class WorkerRuntime:
         app = faust.App(
             s.worker_id,
             broker=[f"kafka://{host.strip()}" for host in s.kafka_bootstrap.split(",")],
+            broker_credentials=faust_credentials(s),
             loop=self.loop,
             key_serializer="raw",
             value_serializer="raw",
@@ -150,10 +152,11 @@ class WorkerRuntime:
                 log.warning("could not declare topic %s: %s", topic.get_topic_name(), exc)
         self._running = True
         log.info(
-            "worker %s consuming %s from %s",
+            "worker %s consuming %s from %s over %s",
             self.settings.worker_id,
             ", ".join(self.inputs),
             self.settings.kafka_bootstrap,
+            describe(self.settings),
         )
 
     # -- one batch -----------------------------------------------------------------------

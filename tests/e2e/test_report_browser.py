@@ -224,11 +224,11 @@ def count_visible(tools: DevTools, selector: str) -> int:
 def test_renders_every_section_with_its_charts(browser: DevTools) -> None:
     ids = evaluate(browser, "Array.from(document.querySelectorAll('section')).map(s => s.id)")
     assert ids == ["findings", "divergence", "dark-spots", "charts", "alerts", "learning", "method"]
-    # 2 scatters and one chart per organisation for the period shown; 3 units with a standing
-    # alert x 3 Making Data Count charts
+    # 2 scatters and one chart per organisation for the period shown; every unit (6) x 3 Making
+    # Data Count charts (target, experience, harm)
     assert count_visible(browser, "svg.chart-scatter") == 2
     assert count_visible(browser, "svg.chart-strip") == 2
-    assert count_visible(browser, "svg.chart-xmr") == 9
+    assert count_visible(browser, "svg.chart-xmr") == 18
     assert count_visible(browser, "svg.chart-xmr circle.pt") > 2 * 40 + 12
     assert count_visible(browser, "#alert-table tbody tr") == 3
     size = evaluate(

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.compose import SECRETS
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / "deploy" / "pipeline" / "compose.env.example"
@@ -30,11 +32,10 @@ def test_compose_accepts_the_file(tmp_path: Path) -> None:
     if command is None:
         pytest.skip("no docker compose / docker-compose here")
     env_file = tmp_path / "compose.env"
-    env_file.write_text(
-        ENV_EXAMPLE.read_text().replace(
-            "PIPELINE_PSEUDONYMISATION_KEY=\n", "PIPELINE_PSEUDONYMISATION_KEY=" + "k" * 32 + "\n"
-        )
-    )
+    filled = ENV_EXAMPLE.read_text()
+    for name, value in SECRETS.items():
+        filled = filled.replace(f"{name}=\n", f"{name}={value}\n")
+    env_file.write_text(filled)
     result = subprocess.run(
         [*command, "--env-file", str(env_file), "-f", str(COMPOSE), "config", "-q"],
         capture_output=True,
@@ -43,7 +44,7 @@ def test_compose_accepts_the_file(tmp_path: Path) -> None:
         cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
-    # Without the key, Compose refuses to start anything.
+    # Without the secrets (the example leaves them empty), Compose refuses to start anything.
     env_file.write_text(ENV_EXAMPLE.read_text())
     result = subprocess.run(
         [*command, "--env-file", str(env_file), "-f", str(COMPOSE), "config", "-q"],

@@ -69,9 +69,11 @@ def test_report_has_every_section_with_a_finding_for_a_heading(
     assert headings[2] == (
         "1 dark spot inside organisations whose overall figures look fine: RXB GENSURG"
     )
-    assert headings[3] == "Making Data Count charts for the 3 units with an alert"
+    assert headings[3] == (
+        "Making Data Count charts for every unit (6 units, those with an alert first)"
+    )
     assert headings[4] == ("2 alerts open, 1 alert resolved; the safety team has responded to 1")
-    assert html.count('class="chart chart-xmr"') == 9
+    assert html.count('class="chart chart-xmr"') == 18  # 6 units x target, experience, harm
     # two scatters and a chart per organisation for each of the three periods offered
     assert len(view.periods) == 3
     assert html.count('class="chart chart-scatter"') == 2 * 3
@@ -133,4 +135,4 @@ def test_a_large_trust_charts_the_most_pressing_units_and_names_the_rest(
     html = render_report(build_view(load_report_data(filled_sink)), GENERATED)
     assert html.count('class="chart chart-xmr"') == 3
     assert 'id="unit-RXA-ED"' in html  # the open, high-severity alert comes first
-    assert "Not charted here, to keep this file light (2 units" in html
+    assert "Not charted here, to keep this file light (5 units" in html

@@ -21,10 +21,9 @@ import pytest
 from pipeline.core.alerts import Alert
 from pipeline.core.stored import EVENT_TABLES
 from tests.support.alerts import FakeAlertmanager
+from tests.support.worker_data import EVENT_TYPES, Dataset, synthetic
 from tests.support.worker_harness import (
-    EVENT_TYPES,
     REPO,
-    Dataset,
     Worker,
     all_committed,
     create_topics,
@@ -34,7 +33,6 @@ from tests.support.worker_harness import (
     read_topic,
     start_worker,
     stats,
-    synthetic,
     unique,
 )
 

@@ -16,14 +16,13 @@ from pipeline.core.alerts import Alert, AlertKind
 from pipeline.core.decode import RawMessage
 from pipeline.core.engine import Engine, EngineConfig
 from tests.integration.test_worker import consumed, topic_alerts
+from tests.support.worker_data import START, synthetic
 from tests.support.worker_harness import (
-    START,
     create_topics,
     publish,
     query,
     start_worker,
     stats,
-    synthetic,
     unique,
 )
 

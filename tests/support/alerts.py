@@ -41,12 +41,14 @@ class FakeAlertmanager:
         self.posts: list[list[dict[str, Any]]] = []
         self.failures = 0
         self.paths: list[str] = []
+        self.authorizations: list[str | None] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 owner.paths.append(self.path)
+                owner.authorizations.append(self.headers.get("Authorization"))
                 if owner.failures > 0:
                     owner.failures -= 1
                     self.send_response(503)

@@ -9,133 +9,26 @@ resolved and acknowledged, some still open, and some have harm-incident spikes.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-UNIT_NAMES = (
-    "ED", "AMU", "SAU", "CARDIO", "RESP", "ORTHO", "STROKE", "ONCOLOGY", "MATERNITY", "PAEDS",
-    "CCU", "ELDERLY", "RENAL", "GASTRO", "DAYSURG", "NEURO", "HAEM", "DIABETES", "UROLOGY",
-    "ENT", "OPHTH", "PLASTICS", "VASCULAR", "BURNS", "REHAB",
-)  # fmt: skip
-HARMS = ("none", "low", "moderate", "severe", "death")
-CATEGORIES = (
-    "medication", "fall", "pressure_ulcer", "infection", "delay_in_care", "diagnosis",
-    "treatment", "communication", "discharge", "other",
-)  # fmt: skip
+from tests.support.grafana_alert_sql import (
+    ALERTS_SQL,
+    alert_history_sql,
+    board_sql,
+    rejected_sql,
+    responses_sql,
+    unmatched_sql,
+    verdicts_sql,
+)
+from tests.support.grafana_scale import CATEGORIES, HARMS, Scale, Sql, sql_list
+
+__all__ = ["Scale", "generate"]
 
 
-@dataclass(frozen=True, slots=True)
-class Scale:
-    """How big a trust to generate."""
-
-    orgs: int
-    units_per_org: int
-    weeks: int
-    feedback_per_unit_week: int
-    incidents_per_unit_week: int
-    start: datetime = datetime(2023, 1, 2, tzinfo=UTC)  # a Monday
-
-    @property
-    def units(self) -> int:
-        return self.orgs * self.units_per_org
-
-    @property
-    def months(self) -> int:
-        return self.weeks * 7 // 28 + 2
-
-    @property
-    def end(self) -> datetime:
-        return self.start + timedelta(weeks=self.weeks)
-
-    @classmethod
-    def small(cls) -> Scale:
-        """A few thousand rows: the integration test's trust."""
-        return cls(orgs=3, units_per_org=6, weeks=40, feedback_per_unit_week=40,
-                   incidents_per_unit_week=6)  # fmt: skip
-
-    @classmethod
-    def bench(cls) -> Scale:
-        """~25 million feedback rows: 500 units over two years."""
-        return cls(orgs=20, units_per_org=25, weeks=104, feedback_per_unit_week=640,
-                   incidents_per_unit_week=24)  # fmt: skip
-
-
-def _sql_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
-
-
-class _Sql:
-    """SQL expressions of a unit `u` and a week `w` (both UInt64 expressions)."""
-
-    def __init__(self, scale: Scale) -> None:
-        self.s = scale
-        self.start = f"toDateTime('{scale.start:%Y-%m-%d %H:%M:%S}', 'UTC')"
-
-    def org(self, u: str) -> str:
-        o = f"intDiv({u}, {self.s.units_per_org})"
-        return f"concat('R', char(65 + intDiv({o}, 26) % 26), char(65 + {o} % 26))"
-
-    def unit(self, u: str) -> str:
-        i = f"({u} % {self.s.units_per_org})"
-        return (
-            f"if({i} < {len(UNIT_NAMES)}, arrayElement({_sql_list(UNIT_NAMES)}, {i} + 1), "
-            f"concat('WARD-', toString({i})))"
-        )
-
-    def size(self, u: str) -> str:
-        """Share of the nominal volume this unit sees (small wards hear from fewer patients)."""
-        return f"(0.35 + (cityHash64({u}, 'size') % 66) / 100)"
-
-    def has_episode(self, u: str) -> str:
-        return f"(cityHash64({u}, 'episode') % 3 = 0)"
-
-    def episode_start(self, u: str) -> str:
-        span = max(self.s.weeks - 24, 1)
-        return f"(12 + cityHash64({u}, 'ep-start') % {span})"
-
-    def episode_len(self, u: str) -> str:
-        # A third of the episodes run to the end: their alerts are still open.
-        weeks = self.s.weeks
-        return f"if(cityHash64({u}, 'ep-open') % 3 = 0, {weeks}, 5 + cityHash64({u}, 'ep-len') % 7)"
-
-    def in_episode(self, u: str, w: str) -> str:
-        start = self.episode_start(u)
-        return (
-            f"({self.has_episode(u)} AND {w} >= {start} AND {w} < {start} + {self.episode_len(u)})"
-        )
-
-    def has_spike(self, u: str) -> str:
-        return f"(cityHash64({u}, 'spike') % 5 = 0)"
-
-    def spike_start(self, u: str) -> str:
-        return f"(8 + cityHash64({u}, 'sp-start') % {max(self.s.weeks - 14, 1)})"
-
-    def in_spike(self, u: str, w: str) -> str:
-        start = self.spike_start(u)
-        return f"({self.has_spike(u)} AND {w} >= {start} AND {w} < {start} + 4)"
-
-    def positive_p(self, u: str, w: str) -> str:
-        base = f"(0.86 + (cityHash64({u}, 'pos') % 90) / 1000)"
-        return f"({base} - if({self.in_episode(u, w)}, 0.18, 0))"
-
-    def metric(self, u: str) -> str:
-        i = f"({u} % {self.s.units_per_org})"
-        return f"multiIf({i} = 0, 'ae_4h', {i} = 7, 'cancer_62d', 'rtt_18w')"
-
-    def target(self, u: str) -> str:
-        i = f"({u} % {self.s.units_per_org})"
-        return f"multiIf({i} = 0, 0.95, {i} = 7, 0.85, 0.92)"
-
-    def week_start(self, w: str) -> str:
-        return f"({self.start} + toIntervalWeek({w}))"
-
-
-def _feedback_sql(db: str, q: _Sql) -> str:
+def _feedback_sql(db: str, q: Sql) -> str:
     s = q.s
     total = s.units * s.weeks * s.feedback_per_unit_week
-    comments = _sql_list((
+    comments = sql_list((
         "The staff were kind but we waited a very long time",
         "Clean ward and helpful nurses",
         "Discharge was rushed and nobody explained my medication",
@@ -188,7 +81,7 @@ FROM
 """
 
 
-def _incidents_sql(db: str, q: _Sql) -> str:
+def _incidents_sql(db: str, q: Sql) -> str:
     s = q.s
     total = s.units * s.weeks * s.incidents_per_unit_week
     return f"""
@@ -201,7 +94,7 @@ SELECT
     {q.unit("u")} AS unit_id,
     toDateTime64({q.week_start("w")} + cityHash64(number, 'at') % 604800, 6, 'UTC') AS occurred_at,
     'datix-cloud' AS source,
-    arrayElement({_sql_list(CATEGORIES)}, 1 + cityHash64(number, 'cat') % 10) AS category,
+    arrayElement({sql_list(CATEGORIES)}, 1 + cityHash64(number, 'cat') % 10) AS category,
     multiIf(r < 0.66 - spike * 0.3, 'none', r < 0.90 - spike * 0.2, 'low',
             r < 0.975 - spike * 0.05, 'moderate', r < 0.995, 'severe', 'death') AS harm,
     arrayElement(['nurse', 'doctor', 'pharmacist', 'hca', 'ahp'], 1 + cityHash64(number, 'ro') % 5)
@@ -234,7 +127,7 @@ FROM
 """
 
 
-def _metrics_sql(db: str, q: _Sql) -> str:
+def _metrics_sql(db: str, q: Sql) -> str:
     s = q.s
     return f"""
 INSERT INTO {db}.target_metrics (event_id, org_id, unit_id, occurred_at, source, metric,
@@ -337,227 +230,22 @@ LEFT JOIN
 """
 
 
-def _alert_history_sql(db: str, q: _Sql) -> str:
-    """Alert versions: a divergence episode per episode unit, a safety signal per spike unit."""
-    s = q.s
-    divergence = f"""
-    SELECT
-        u, 'target_experience_divergence' AS kind,
-        {q.episode_start("u")} AS first_week,
-        least({q.episode_start("u")} + {q.episode_len("u")}, {s.weeks}) AS end_week,
-        multiIf(cityHash64(u, 'sev') % 10 < 3, 'high', cityHash64(u, 'sev') % 10 < 8, 'medium',
-                'low') AS severity
-    FROM (SELECT number AS u FROM numbers({s.units})) WHERE {q.has_episode("u")}
-    """
-    spikes = f"""
-    SELECT
-        u, 'safety_signal' AS kind, {q.spike_start("u")} AS first_week,
-        least({q.spike_start("u")} + 4, {s.weeks}) AS end_week, 'high' AS severity
-    FROM (SELECT number AS u FROM numbers({s.units})) WHERE {q.has_spike("u")}
-    """
-    return f"""
-INSERT INTO {db}.alert_history (alert_id, kind, org_id, unit_id, window_start, window_end,
-    severity, status, summary, evidence, detected_at)
-SELECT
-    concat(substring(kind, 1, 3), '-', lower(hex(cityHash64(kind, org_id, unit_id, first_week))))
-        AS alert_id,
-    kind, {q.org("u")} AS org_id, {q.unit("u")} AS unit_id,
-    toDateTime64({q.week_start("first_week")}, 6, 'UTC') AS window_start,
-    toDateTime64({q.week_start("least(first_week + k + 2, end_week)")}, 6, 'UTC') AS window_end,
-    severity,
-    if(first_week + k + 2 > end_week, 'resolved', 'open') AS status,
-    if(kind = 'safety_signal',
-       concat('Harmful incidents on ', unit_id, ' are above their usual range.'),
-       concat(unit_id, ' is meeting its ', {q.metric("u")},
-              ' target while fewer patients rate their care as good.')) AS summary,
-    concat('{{"method":"', if(kind = 'safety_signal', 'poisson_limits', 'p_chart'),
-           '","targets":{{"', {q.metric("u")}, '":{{"target":', toString({q.target("u")}),
-           '}}}},"weeks":', toString(k + 2), '}}') AS evidence,
-    -- Each version is raised a day and a few hours after the window it covers closed.
-    toDateTime64({q.week_start("first_week + k + 2")} + toIntervalHour(30), 6, 'UTC')
-        AS detected_at
-FROM ({divergence} UNION ALL {spikes}) AS episodes
-ARRAY JOIN range(toUInt64(greatest(end_week - first_week - 1, 1)
-                          + if(end_week < {s.weeks}, 1, 0))) AS k
-"""
-
-
-def _responses_sql(db: str) -> str:
-    """What the safety teams did: most alerts acknowledged within hours or days, some never."""
-    ack = "(2 + cityHash64(alert_id, 'ack') % 70)"
-    investigating = f"({ack} + 6 + cityHash64(alert_id, 'inv') % 48)"
-    acted = f"({investigating} + 48 + cityHash64(alert_id, 'act') % 120)"
-    steps = (
-        f"[('acknowledged', {ack}), ('investigating', {investigating}), "
-        "(if(cityHash64(alert_id, 'fp') % 3 = 0, "
-        f"'false_positive', 'action_taken'), {acted})]"
-    )
-    return f"""
-INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, alert_id,
-    response, responder_role, note_redacted, free_text_chars, nhs_numbers_redacted,
-    other_identifiers_redacted, late, origin, payload, owner, due_by)
-SELECT
-    generateUUIDv4(cityHash64(alert_id, step.1)) AS event_id,
-    org_id, unit_id,
-    toDateTime64(first_detected + toIntervalHour(step.2), 6, 'UTC') AS occurred_at,
-    'safety-portal' AS source,
-    alert_id,
-    step.1 AS response,
-    arrayElement(['ward_manager', 'matron', 'patient_safety_lead'],
-                 1 + cityHash64(alert_id, step.1) % 3) AS responder_role,
-    if(step.1 = 'action_taken', 'Extra staff on the late shift; discharge lounge reopened', '')
-        AS note_redacted,
-    length(note_redacted) AS free_text_chars,
-    0 AS nhs_numbers_redacted, 0 AS other_identifiers_redacted, 0 AS late,
-    'safety-portal' AS origin,
-    concat('{{"schema_version":1,"event_type":"alert_response","alert_id":"', alert_id,
-           '","response":"', step.1, '"}}') AS payload,
-    if(step.1 = 'acknowledged', '', responder_role) AS owner,
-    if(step.1 = 'investigating', occurred_at + toIntervalDay(14), NULL) AS due_by
-FROM
-(
-    SELECT alert_id, any(kind) AS kind, any(org_id) AS org_id, any(unit_id) AS unit_id,
-           min(detected_at) AS first_detected
-    FROM {db}.alert_history GROUP BY alert_id
-)
-ARRAY JOIN {steps} AS step
--- One alert in seven is never answered; the others get as far as their hash allows.
-WHERE cityHash64(alert_id, 'answered') % 7 != 0
-  AND (step.1 = 'acknowledged' OR cityHash64(alert_id, 'depth') % 3 != 0)
-"""
-
-
-def _unmatched_sql(db: str) -> str:
-    """A few answers naming no alert (mistyped ids): the warning panel has something to count."""
-    return f"""
-INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, alert_id,
-    response, responder_role, note_redacted, free_text_chars, nhs_numbers_redacted,
-    other_identifiers_redacted, late, origin, payload, owner, due_by)
-SELECT
-    generateUUIDv4(cityHash64(alert_id, 'typo')) AS event_id, org_id, unit_id,
-    first_detected + toIntervalDay(1) AS occurred_at, 'safety-portal' AS source,
-    concat(alert_id, 'x') AS alert_id, 'acknowledged' AS response, 'matron' AS responder_role,
-    '' AS note_redacted, 0, 0, 0, 0, 'safety-portal' AS origin,
-    '{{"schema_version":1,"event_type":"alert_response"}}' AS payload, '' AS owner, NULL
-FROM
-(
-    SELECT alert_id, any(org_id) AS org_id, any(unit_id) AS unit_id,
-           min(detected_at) AS first_detected
-    FROM {db}.alert_history GROUP BY alert_id ORDER BY alert_id LIMIT 3
-)
-"""
-
-
-def _verdicts_sql(db: str, table: str) -> str:
-    """What the pipeline's learning loop stores (pipeline.core.learning): false positives
-    dismissed, and a recovery verdict on the alert's own measure after an action."""
-    verdict = "arrayElement(['improved', 'no_change_yet', 'worse'], 1 + cityHash64(a.alert_id) % 3)"
-    after = "arrayElement([0.9, 1.0, 1.8], 1 + cityHash64(a.alert_id) % 3)"  # same hash
-    return f"""
-INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, window_end, severity,
-    status, summary, evidence, detected_at)
-SELECT
-    a.alert_id, a.kind, a.org_id, a.unit_id, a.window_start, a.window_end, a.severity,
-    if(r.dismissed = 1, 'dismissed', a.status) AS status, a.summary,
-    if(r.acted = 1,
-       concat(substring(a.evidence, 1, length(a.evidence) - 1),
-              ',"recovery":{{"verdict":"', {verdict}, '","action_at":"',
-              formatDateTime(r.action_at, '%Y-%m-%dT%H:%i:%S+00:00'),
-              '","windows_after":6,"measures":{{"',
-              if(a.kind = 'safety_signal',
-                 concat('harm":{{"baseline":3.0,"after":', toString(3.0 * {after})),
-                 concat('feedback":{{"baseline":0.08,"after":',
-                        toString(0.08 * {after}))),
-              '}}}}}}}}'),
-       a.evidence) AS evidence,
-    a.detected_at + toIntervalSecond(1) AS detected_at
-FROM {db}.alerts AS a FINAL
-INNER JOIN
-(
-    SELECT alert_id, max(response = 'false_positive') AS dismissed,
-        toUInt8(countIf(response = 'action_taken') > 0) AS acted,
-        minIf(occurred_at, response = 'action_taken') AS action_at
-    FROM {db}.alert_responses FINAL GROUP BY alert_id
-) AS r ON r.alert_id = a.alert_id
-WHERE r.dismissed = 1 OR r.acted = 1
-"""
-
-
-def _board_sql(db: str) -> str:
-    """The Making Data Count summary (pipeline.core.board) of each unit's positive share: its
-    latest week against the mean and XmR limits of all its weeks."""
-    return f"""
-INSERT INTO {db}.mdc_summary (org_id, unit_id, window_kind, measure, metric, window_start,
-    window_end, value, sample_size, mean, lpl, upl, improvement, variation, assurance, target,
-    points, version)
-SELECT
-    org_id, unit_id, 'week', 'experience', '', latest, latest + toIntervalWeek(1), value,
-    sample_size, mean, mean - 2.66 * mr AS lpl, mean + 2.66 * mr AS upl, 'increase',
-    multiIf(value < lpl, 'special_cause_concern', value > upl, 'special_cause_improvement',
-            'common_cause'),
-    NULL, NULL, points, version
-FROM
-(
-    SELECT
-        org_id, unit_id, max(window_start) AS latest,
-        argMax(positive_share, window_start) AS value,
-        toFloat64(argMax(fft_responses, window_start)) AS sample_size,
-        avg(positive_share) AS mean,
-        arrayAvg(arrayMap(d -> abs(d), arrayPopFront(arrayDifference(
-            arrayMap(p -> p.2, arraySort(groupArray(
-                (window_start, assumeNotNull(positive_share))))))))) AS mr,
-        toUInt32(count()) AS points, sum(contributions) AS version
-    FROM {db}.unit_windows FINAL
-    WHERE positive_share IS NOT NULL
-    GROUP BY org_id, unit_id
-)
-"""
-
-
-_ALERTS_SQL = """
-INSERT INTO {db}.alerts (alert_id, kind, org_id, unit_id, window_start, window_end, severity,
-    status, summary, evidence, detected_at)
-SELECT alert_id, kind, org_id, unit_id, window_start, window_end, severity, status, summary,
-    evidence, detected_at
-FROM {db}.alert_history
-"""
-
-
-def _rejected_sql(db: str, q: _Sql) -> str:
-    s = q.s
-    reasons = _sql_list(("not_json", "unknown_field", "wrong_type", "invalid_value",
-                         "missing_field"))  # fmt: skip
-    return f"""
-INSERT INTO {db}.rejected_events (rejection_id, reason, field, detail, raw_base64, raw_preview,
-    origin, received_at)
-SELECT
-    lower(hex(cityHash64(number, 'rej'))) AS rejection_id,
-    arrayElement({reasons}, 1 + cityHash64(number, 'why') % 5) AS reason,
-    'rating' AS field, 'expected an integer' AS detail,
-    base64Encode('{{"rating":"2"}}') AS raw_base64, '{{"rating":"2"}}' AS raw_preview,
-    concat('quality.patient_feedback/0@', toString(number)) AS origin,
-    -- Recent: rejections are kept for 90 days from when they arrived.
-    now64(3, 'UTC') - toIntervalSecond(number * 3571 % (30 * 86400)) AS received_at
-FROM numbers({max(s.units * s.weeks // 10, 10)})
-"""
-
-
 def generate(client: Any, database: str, scale: Scale) -> dict[str, float]:
     """Fill `database` (already migrated) with a synthetic trust; seconds per table."""
-    q = _Sql(scale)
+    q = Sql(scale)
     steps = [
         ("patient_feedback", _feedback_sql(database, q)),
         ("incident_reports", _incidents_sql(database, q)),
         ("target_metrics", _metrics_sql(database, q)),
         ("unit_windows", _windows_sql(database)),
-        ("mdc_summary", _board_sql(database)),
-        ("alert_history", _alert_history_sql(database, q)),
-        ("alerts", _ALERTS_SQL.format(db=database)),
-        ("alert_responses", _responses_sql(database)),
-        ("alert_responses_unmatched", _unmatched_sql(database)),
-        ("alert_history_verdicts", _verdicts_sql(database, "alert_history")),
-        ("alerts_verdicts", _verdicts_sql(database, "alerts")),
-        ("rejected_events", _rejected_sql(database, q)),
+        ("mdc_summary", board_sql(database)),
+        ("alert_history", alert_history_sql(database, q)),
+        ("alerts", ALERTS_SQL.format(db=database)),
+        ("alert_responses", responses_sql(database)),
+        ("alert_responses_unmatched", unmatched_sql(database)),
+        ("alert_history_verdicts", verdicts_sql(database, "alert_history")),
+        ("alerts_verdicts", verdicts_sql(database, "alerts")),
+        ("rejected_events", rejected_sql(database, q)),
     ]
     timings = {}
     for table, sql in steps:

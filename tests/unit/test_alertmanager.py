@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -178,3 +179,38 @@ def test_alerts_of_organisations_no_longer_owned_are_no_longer_posted(
     assert route.pending() == 1
     assert route.flush()
     assert [e["labels"]["alert_id"] for e in am.posts[0]] == ["tar-0001"]
+
+
+def test_basic_auth_and_bearer_tokens_are_sent_from_settings_never_logged(
+    am: FakeAlertmanager, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pydantic import SecretStr
+
+    from pipeline.adapters.alertmanager import AlertmanagerAuth
+
+    basic = AlertmanagerAuth(username="oncall", password=SecretStr("Am-basic-Secret1"))
+    AlertmanagerClient(am.url, auth=basic).post([])
+    token = AlertmanagerAuth(bearer_token=SecretStr("Am-bearer-Secret2"))
+    AlertmanagerClient(am.url, auth=token).post([])
+    AlertmanagerClient(am.url).post([])
+    assert am.authorizations == [
+        "Basic " + base64.b64encode(b"oncall:Am-basic-Secret1").decode(),
+        "Bearer Am-bearer-Secret2",
+        None,
+    ]
+    am.failures = 2  # retried failures are logged: with the URL, never the credentials
+    route = AlertmanagerRoute(
+        AlertmanagerClient(am.url, auth=basic), resend=timedelta(seconds=30), retry_initial=0.05
+    )
+    with caplog.at_level("WARNING", logger="pipeline.alertmanager"):
+        route.submit([alert()])
+        route.start()
+        try:
+            wait_until(lambda: route.posts >= 1)
+        finally:
+            route.stop()
+    assert route.failures == 2
+    logged = caplog.text
+    assert "Alertmanager answered 503" in logged
+    for secret in ("Am-basic-Secret1", base64.b64encode(b"oncall:Am-basic-Secret1").decode()):
+        assert secret not in logged

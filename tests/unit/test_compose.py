@@ -20,6 +20,7 @@ import yaml
 
 from pipeline.cli import main as pipeline_main
 from pipeline.settings import Settings
+from tests.support.compose import SECRETS
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -29,6 +30,7 @@ PROMETHEUS = REPO / "deploy" / "prometheus" / "prometheus.yml"
 USERS = REPO / "deploy" / "clickhouse" / "users.d" / "quality-users.xml"
 DATASOURCES = REPO / "deploy" / "grafana" / "provisioning" / "datasources" / "quality.yml"
 DASHBOARD_PROVIDERS = REPO / "deploy" / "grafana" / "provisioning" / "dashboards" / "quality.yml"
+BROKER_SCRIPT = REPO / "deploy" / "kafka" / "compose-broker.sh"
 
 SERVICES = {
     "kafka",
@@ -245,14 +247,15 @@ def test_the_pipeline_environment_makes_valid_settings(
         assert env == _pipeline_env(services), "migrate and worker must share their settings"
     env = _pipeline_env(services)
     for variable, value in env.items():
-        monkeypatch.setenv(
-            variable, _interpolate(value, {"PIPELINE_PSEUDONYMISATION_KEY": "k" * 32})
-        )
+        monkeypatch.setenv(variable, _interpolate(value, SECRETS))
     settings = Settings()
     assert settings.pseudonymisation_key is not None
     assert settings.metrics_port > 0
     assert settings.alertmanager_url
-    assert settings.clickhouse_dsn and settings.clickhouse_dsn.startswith("http://")
+    assert settings.clickhouse_dsn and settings.clickhouse_dsn.scheme == "http"
+    assert settings.kafka_security_protocol == "SASL_SSL"
+    assert settings.kafka_sasl_password is not None
+    assert settings.kafka_sasl_password.get_secret_value() == SECRETS["KAFKA_PIPELINE_PASSWORD"]
 
 
 def test_the_pseudonymisation_key_is_required(services: dict[str, dict[str, Any]]) -> None:
@@ -262,23 +265,38 @@ def test_the_pseudonymisation_key_is_required(services: dict[str, dict[str, Any]
     assert "PIPELINE_PSEUDONYMISATION_KEY=" in ENV_EXAMPLE.read_text()
 
 
-def test_secrets_have_defaults_marked_for_change(services: dict[str, dict[str, Any]]) -> None:
-    passwords = {
-        "CLICKHOUSE_PIPELINE_PASSWORD",
-        "CLICKHOUSE_GRAFANA_PASSWORD",
-        "GRAFANA_ADMIN_PASSWORD",
-    }
+def test_every_secret_is_required_and_has_no_default() -> None:
+    text = COMPOSE.read_text()
     found: dict[str, set[str]] = {}
-    for match in _INTERPOLATION.finditer(COMPOSE.read_text()):
-        if match.group(1) in passwords:
-            found.setdefault(match.group(1), set()).add(match.group(3) or "")
-    assert set(found) == passwords
-    for name, defaults in found.items():
-        assert len(defaults) == 1, f"{name} has different defaults: {defaults}"
-        assert next(iter(defaults)).startswith("change-me"), name
+    for match in _INTERPOLATION.finditer(text):
+        found.setdefault(match.group(1), set()).add(match.group(2) or "")
+    assert set(SECRETS) <= set(found)
+    for name in SECRETS:
+        assert found[name] == {":?"}, f"{name} must be ${{{name}:?...}} everywhere"
+    # nothing else that looks like a secret is interpolated with a default
+    for name in found:
+        if re.search(r"PASSWORD|SECRET|TOKEN|KEY$", name):
+            assert name in SECRETS, f"{name} is a secret the tests do not know"
+    assert "change-me" not in text
     example = ENV_EXAMPLE.read_text()
-    for name in passwords:
-        assert re.search(rf"^{name}=change-me", example, re.M), name
+    for name in SECRETS:
+        assert re.search(rf"^{name}=$", example, re.M), f"{name} must be empty in the example"
+    assert "change-me" not in example
+
+
+@pytest.mark.parametrize("secret", sorted(SECRETS))
+def test_the_stack_refuses_to_start_without_each_secret(
+    secret: str, services: dict[str, dict[str, Any]]
+) -> None:
+    given = {name: value for name, value in SECRETS.items() if name != secret}
+    refused = []
+    for name, service in services.items():
+        for value in _env(service).values():
+            try:
+                _interpolate(value, given)
+            except KeyError:
+                refused.append(name)
+    assert refused, f"nothing needs {secret}"
 
 
 def _port(url: str, default: int) -> tuple[str, int]:
@@ -299,17 +317,37 @@ def test_metrics_port_is_what_prometheus_scrapes(services: dict[str, dict[str, A
     assert discovery["port"] == port
 
 
-def test_kafka_address(services: dict[str, dict[str, Any]]) -> None:
-    host, port = _pipeline_env(services)["PIPELINE_KAFKA_BOOTSTRAP"].split(":")
+def test_kafka_is_inside_the_network_over_sasl_ssl(services: dict[str, dict[str, Any]]) -> None:
+    pipeline = _pipeline_env(services)
+    host, port = pipeline["PIPELINE_KAFKA_BOOTSTRAP"].split(":")
     assert host == "kafka"
-    kafka = _env(services["kafka"])
-    advertised = _interpolate(kafka["KAFKA_ADVERTISED_LISTENERS"])
-    assert f"INTERNAL://kafka:{port}" in advertised.split(",")
-    assert f":{port}" in kafka["KAFKA_LISTENERS"]
-    assert f"--bootstrap-server kafka:{port}" in services["kafka-topics"]["command"][0]
-    # Publishers on the host reach the EXTERNAL listener on the published port.
-    assert "9092:9092" in services["kafka"]["ports"]
-    assert "EXTERNAL://" in advertised and advertised.endswith(":9092")
+    assert "ports" not in services["kafka"], "Kafka must not be published on the host"
+    script = BROKER_SCRIPT.read_text()
+    assert f"listeners=INTERNAL://:{port},CONTROLLER://localhost:9093" in script
+    assert f"advertised.listeners=INTERNAL://kafka:{port}" in script
+    assert "listener.security.protocol.map=INTERNAL:SASL_SSL,CONTROLLER:PLAINTEXT" in script
+    mechanism = pipeline["PIPELINE_KAFKA_SASL_MECHANISM"]
+    assert pipeline["PIPELINE_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert f"listener.name.internal.sasl.enabled.mechanisms={mechanism}" in script
+    # the pipeline's user is created with the password the workers are given
+    user = pipeline["PIPELINE_KAFKA_SASL_USERNAME"]
+    assert f'--add-scram "{mechanism}=[name={user},password=${{KAFKA_PIPELINE_PASSWORD:?}}]"' in (
+        script
+    )
+    kafka_env = _env(services["kafka"])
+    assert _interpolate(kafka_env["KAFKA_PIPELINE_PASSWORD"], SECRETS) == _interpolate(
+        pipeline["PIPELINE_KAFKA_SASL_PASSWORD"], SECRETS
+    )
+    # the CA file the workers trust is the PEM the broker exports, on the shared volume
+    cafile = Path(pipeline["PIPELINE_KAFKA_SSL_CAFILE"])
+    assert f'-file "${{TLS}}/{cafile.name}"' in script and "TLS=/etc/kafka/tls" in script
+    worker_mounts = [str(v) for v in services["pipeline-worker"].get("volumes", [])]
+    assert f"kafka-tls:{cafile.parent}:ro" in worker_mounts
+    assert "kafka-tls:/etc/kafka/tls" in [str(v) for v in services["kafka"]["volumes"]]
+    assert '-ext "SAN=dns:kafka"' in script  # the host name the clients verify
+    topics = services["kafka-topics"]["command"][0]
+    assert f"--bootstrap-server kafka:{port} --command-config /tmp/client.properties" in topics
+    assert "security.protocol=SASL_SSL" in script
 
 
 def test_topics_follow_the_pipeline_settings(services: dict[str, dict[str, Any]]) -> None:
@@ -325,7 +363,7 @@ def test_topics_follow_the_pipeline_settings(services: dict[str, dict[str, Any]]
 
 def test_clickhouse_dsn_uses_the_writer_user(services: dict[str, dict[str, Any]]) -> None:
     env = _pipeline_env(services)
-    dsn = urlsplit(_interpolate(env["PIPELINE_CLICKHOUSE_DSN"]))
+    dsn = urlsplit(_interpolate(env["PIPELINE_CLICKHOUSE_DSN"], SECRETS))
     assert (dsn.scheme, dsn.hostname, dsn.port) == ("http", "clickhouse", 8123)
     assert dsn.username == "pipeline"
     assert dsn.path.strip("/") == env["PIPELINE_CLICKHOUSE_DATABASE"]
@@ -340,9 +378,10 @@ def test_clickhouse_gets_every_password_its_users_read(services: dict[str, dict[
     assert needed == {"CLICKHOUSE_PIPELINE_PASSWORD", "CLICKHOUSE_GRAFANA_PASSWORD"}
     for name in needed:
         assert name in env
-    # The writer's password in the DSN and in ClickHouse are the same variable, same default.
+    # The writer's password in the DSN and in ClickHouse are the same variable.
     dsn = _pipeline_env(services)["PIPELINE_CLICKHOUSE_DSN"]
-    assert _interpolate(env["CLICKHOUSE_PIPELINE_PASSWORD"]) == urlsplit(_interpolate(dsn)).password
+    password = _interpolate(env["CLICKHOUSE_PIPELINE_PASSWORD"], SECRETS)
+    assert password == urlsplit(_interpolate(dsn, SECRETS)).password
     mounted = dict(_bind_mounts(services["clickhouse"]))
     assert mounted["./deploy/clickhouse/users.d/quality-users.xml"].startswith(
         "/etc/clickhouse-server/users.d/"
@@ -352,7 +391,6 @@ def test_clickhouse_gets_every_password_its_users_read(services: dict[str, dict[
 def test_alertmanager_address(services: dict[str, dict[str, Any]]) -> None:
     host, port = _port(_pipeline_env(services)["PIPELINE_ALERTMANAGER_URL"], 80)
     assert (host, port) == ("alertmanager", 9093)
-    assert "127.0.0.1:9093:9093" in services["alertmanager"]["ports"]
     (target,) = _load(PROMETHEUS)["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert target == f"{host}:{port}"
 
@@ -372,14 +410,18 @@ def test_grafana_provisioning(services: dict[str, dict[str, Any]]) -> None:
     sources = {d["type"]: d for d in _load(DATASOURCES)["datasources"]}
     clickhouse = sources["grafana-clickhouse-datasource"]
     assert env[clickhouse["jsonData"]["host"].strip("${}")] == "clickhouse"
-    assert _interpolate(env["CLICKHOUSE_GRAFANA_PASSWORD"]) == _interpolate(
-        _env(services["clickhouse"])["CLICKHOUSE_GRAFANA_PASSWORD"]
+    assert _interpolate(env["CLICKHOUSE_GRAFANA_PASSWORD"], SECRETS) == _interpolate(
+        _env(services["clickhouse"])["CLICKHOUSE_GRAFANA_PASSWORD"], SECRETS
     )
     host, port = _port(env["PROMETHEUS_URL"], 80)
     assert (host, port) == ("prometheus", 9090)
 
 
-def test_admin_ports_listen_on_loopback_only(services: dict[str, dict[str, Any]]) -> None:
-    for name in ("clickhouse", "prometheus", "alertmanager"):
-        for mapping in services[name].get("ports", []):
-            assert str(mapping).startswith("127.0.0.1:"), f"{name} publishes {mapping} widely"
+def test_only_grafana_publishes_a_port_on_loopback_unless_set(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"grafana"}
+    (mapping,) = services["grafana"]["ports"]
+    assert _interpolate(str(mapping)) == "127.0.0.1:3000:3000"
+    assert _interpolate(str(mapping), {"GRAFANA_BIND_ADDRESS": "10.0.0.5"}) == "10.0.0.5:3000:3000"

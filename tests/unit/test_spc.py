@@ -2,64 +2,30 @@
 
 from __future__ import annotations
 
-import csv
 import math
-from collections import defaultdict
-from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
-from hypothesis import assume, given
-from hypothesis import strategies as st
 
 from pipeline.core.spc import (
     Assurance,
     Direction,
     PointType,
     SpecialCauseRule,
-    XmrChart,
     mean_moving_range,
     xmr,
 )
+from tests.support.spc import (
+    COMMON,
+    CONCERN,
+    IMPROVEMENT,
+    RNORM_123,
+    fixed_chart,
+    pattern,
+    tail_rules,
+    tail_types,
+)
 
 INCREASE, DECREASE, NEUTRAL = Direction.INCREASE, Direction.DECREASE, Direction.NEUTRAL
-COMMON = PointType.COMMON_CAUSE
-IMPROVEMENT = PointType.SPECIAL_CAUSE_IMPROVEMENT
-CONCERN = PointType.SPECIAL_CAUSE_CONCERN
-
-AE_DATA = Path("/work/shared/data/ae_attendances_2016-2019.csv")
-
-# set.seed(123); rnorm(20): the series of NHSRplotthedots' tests (test-ptd_spc_standard.R).
-RNORM_123 = [
-    -0.56047565, -0.23017749, 1.55870831, 0.07050839, 0.12928774,
-    1.71506499, 0.46091621, -1.26506123, -0.68685285, -0.44566197,
-    1.22408180, 0.35981383, 0.40077145, 0.11068272, -0.55584113,
-    1.78691314, 0.49785048, -1.96661716, 0.70135590, -0.47279141,
-]  # fmt: skip
-
-# Alternating +1/-1: never a run, a trend or a point near a limit. Twelve of them, with the limits
-# fixed on them, give a chart with mean 0, mean moving range 2, process limits at ±5.32 and
-# 2-sigma lines at ±3.5467, against which a tail of points can be placed exactly.
-BASELINE = [1.0, -1.0] * 6
-
-
-def fixed_chart(tail: Sequence[float], improvement: Direction = INCREASE) -> XmrChart[int]:
-    return xmr([*BASELINE, *tail], improvement=improvement, fix_after_n_points=len(BASELINE))
-
-
-def tail_types(chart: XmrChart[int]) -> list[PointType]:
-    return [point.point_type for point in chart.points[len(BASELINE) :]]
-
-
-def tail_rules(chart: XmrChart[int]) -> list[SpecialCauseRule | None]:
-    return [point.special_cause_rule for point in chart.points[len(BASELINE) :]]
-
-
-def pattern(chart: XmrChart[object]) -> str:
-    """Point types as one character each: '.' common cause, '+' improvement, '-' concern."""
-    symbols = {COMMON: ".", IMPROVEMENT: "+", CONCERN: "-"}
-    return "".join(symbols[point.point_type] for point in chart.points)
-
 
 # --- NHSRplotthedots reference expectations ------------------------------------------------------
 
@@ -402,148 +368,3 @@ def test_mean_moving_range_screens_ranges_not_below_3_267_times_the_mean() -> No
     assert mean_moving_range(values, screen_outliers=False) == pytest.approx(32 / 17)
     assert mean_moving_range([5.0]) is None
     assert mean_moving_range([5.0, 5.0, 5.0]) == 0.0
-
-
-# --- properties ---------------------------------------------------------------------------------
-
-series = st.lists(st.integers(min_value=-1000, max_value=1000).map(float), min_size=2, max_size=40)
-
-
-def _clear_of_every_line(chart: XmrChart[int], margin: float) -> bool:
-    for point in chart.points:
-        for line in (point.mean, point.lpl, point.upl, point.lpl_2sigma, point.upl_2sigma):
-            if line is not None and abs(point.y - line) < margin and point.y != line:
-                return False
-    return True
-
-
-@given(series)
-def test_limits_are_symmetric_about_the_mean(values: list[float]) -> None:
-    for point in xmr(values, improvement=INCREASE).points:
-        assert point.upl is not None and point.lpl is not None
-        assert point.upl_2sigma is not None and point.lpl_2sigma is not None
-        assert point.upl - point.mean == pytest.approx(point.mean - point.lpl)
-        assert point.upl_2sigma - point.mean == pytest.approx((point.upl - point.mean) * 2 / 3)
-        assert point.lpl_2sigma < point.mean < point.upl_2sigma or point.upl == point.lpl
-
-
-@given(series, st.integers(min_value=-10_000, max_value=10_000))
-def test_adding_a_constant_shifts_the_lines_and_keeps_the_verdicts(
-    values: list[float], shift: int
-) -> None:
-    chart = xmr(values, improvement=INCREASE)
-    moved = xmr([value + shift for value in values], improvement=INCREASE)
-    assume(_clear_of_every_line(chart, 1e-6))
-    for before, after in zip(chart.points, moved.points, strict=True):
-        assert after.mean == pytest.approx(before.mean + shift)
-        assert after.upl == pytest.approx(before.upl + shift if before.upl is not None else None)
-        assert after.lpl == pytest.approx(before.lpl + shift if before.lpl is not None else None)
-    assert pattern(moved) == pattern(chart)
-
-
-@given(series, st.integers(min_value=1, max_value=1000))
-def test_scaling_scales_the_lines_and_keeps_the_verdicts(values: list[float], scale: int) -> None:
-    chart = xmr(values, improvement=INCREASE)
-    scaled = xmr([value * scale for value in values], improvement=INCREASE)
-    assume(_clear_of_every_line(chart, 1e-6))
-    for before, after in zip(chart.points, scaled.points, strict=True):
-        assert after.mean == pytest.approx(before.mean * scale)
-        assert after.upl is not None and before.upl is not None
-        assert after.upl == pytest.approx(before.upl * scale)
-    assert pattern(scaled) == pattern(chart)
-
-
-@given(series)
-def test_mirroring_the_series_and_the_direction_keeps_the_verdicts(values: list[float]) -> None:
-    chart = xmr(values, improvement=INCREASE, target=0.0)
-    mirrored = xmr([-value for value in values], improvement=DECREASE, target=0.0)
-    assert pattern(mirrored) == pattern(chart)
-    assert mirrored.assurance is chart.assurance
-
-
-@given(series, series)
-def test_a_rebased_chart_is_its_segments_charted_alone(
-    first: list[float], second: list[float]
-) -> None:
-    together = xmr([*first, *second], improvement=INCREASE, rebase_at=[len(first)])
-    alone = [*xmr(first, improvement=INCREASE).points, *xmr(second, improvement=INCREASE).points]
-    assert [(p.mean, p.upl, p.point_type) for p in together.points] == [
-        (p.mean, p.upl, p.point_type) for p in alone
-    ]
-
-
-@given(series)
-def test_a_point_is_special_cause_exactly_when_a_rule_fired(values: list[float]) -> None:
-    chart = xmr(values, improvement=INCREASE)
-    for point in chart.points:
-        assert (point.special_cause_rule is None) == (point.point_type is COMMON)
-    assert chart.variation is chart.points[-1].point_type
-
-
-# --- real data: NHSRplotthedots' integration tests on NHSRdatasets::ae_attendances ---------------
-# Expected figures are decoded from tests/testthat/_snaps/integration_tests.md.
-
-
-def _ae_totals(
-    keep: str | None = None, *, by_type: bool = False
-) -> dict[str, dict[str, dict[str, float]]]:
-    if not AE_DATA.exists():
-        pytest.skip(f"{AE_DATA} is not available")
-    totals: dict[str, dict[str, dict[str, float]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(float))
-    )
-    with AE_DATA.open(newline="") as stream:
-        for row in csv.DictReader(stream):
-            if keep is not None and row["org_code"] != keep:
-                continue
-            facet = row["type"] if by_type else ""
-            for column in ("attendances", "breaches"):
-                totals[facet][row["period"]][column] += float(row[column])
-    return totals
-
-
-def test_ae_all_attendances_matches_the_reference() -> None:
-    months = _ae_totals()[""]
-    values = [months[period]["attendances"] for period in sorted(months)]
-    first = xmr(values, improvement=INCREASE).points[0]
-    assert (first.mean, first.lpl, first.upl) == pytest.approx(
-        (2000538.9444444445, 1731844.3644444444, 2269233.5244444446), rel=1e-12
-    )
-    rebased = xmr(values, improvement=INCREASE, rebase_at=[sorted(months).index("2017-04-01")])
-    before, after = rebased.points[0], rebased.points[-1]
-    assert (before.mean, before.lpl, before.upl) == pytest.approx(
-        (1946858.4166666667, 1639947.374848485, 2253769.4584848485), rel=1e-12
-    )
-    assert (after.mean, after.lpl, after.upl) == pytest.approx(
-        (2027379.2083333333, 1772921.0639855072, 2281837.3526811595), rel=1e-12
-    )
-
-
-def test_ae_all_performance_with_fixed_limits_matches_the_reference() -> None:
-    months = _ae_totals()[""]
-    performance = [
-        1 - months[period]["breaches"] / months[period]["attendances"] for period in sorted(months)
-    ]
-    chart = xmr(performance, improvement=INCREASE, fix_after_n_points=12)
-    first = chart.points[0]
-    assert (first.mean, first.lpl, first.upl) == pytest.approx(
-        (0.8908915564349236, 0.8614049789074258, 0.9203781339624213), rel=1e-12
-    )
-    assert pattern(chart) == "........." + "-" + "." + "+" * 8 + "." + "-" * 4 + "....." + "-" * 7
-
-
-def test_ae_rl4_attendances_by_type_matches_the_reference() -> None:
-    by_type = _ae_totals("RL4", by_type=True)
-    assert sorted(by_type) == ["1", "other"]
-    expected = {
-        # The snapshot predates the fix for issue #143 and flags the last and third-last type 1
-        # points (12311 and 12471, beyond the 2-sigma line with 11199, below the mean, between
-        # them): 0.2.2 calls them common cause, and so does this implementation.
-        "1": ("....-------" + "." * 22 + "...", 11204.388888888889, 9668.27688888889),
-        "other": ("-----.......++....++++++++++....++..", 7945.75, 6558.872941176471),
-    }
-    for facet, (types, mean, lpl) in expected.items():
-        months = by_type[facet]
-        chart = xmr([months[p]["attendances"] for p in sorted(months)], improvement=INCREASE)
-        assert pattern(chart) == types
-        assert (chart.points[0].mean, chart.points[0].lpl) == pytest.approx((mean, lpl), rel=1e-12)

@@ -1,6 +1,6 @@
 -- The pipeline's tables for a ClickHouse cluster: the local (per-shard, replicated) half.
 -- The same columns, sorting keys, partitions and retention as pipeline/adapters/clickhouse/migrations/0001-0004
--- (tests/unit/test_deploy_clickhouse.py checks they stay the same); README.md beside this file
+-- (tests/integration/test_deploy_clickhouse.py checks they stay the same); README.md beside this file
 -- explains the layout. Run once, as an admin, on any node:
 --   clickhouse-client --multiquery < 01_local_tables.sql
 -- {cluster}, {shard} and {replica} are server macros (config.d/macros.xml on each node);
@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS quality.incident_reports_local ON CLUSTER '{cluster}'
     harm LowCardinality(String),
     reporter_role String,
     patient_pseudonym String,
+    patient_key_id LowCardinality(String) DEFAULT if(position(patient_pseudonym, ':') = 9, substring(patient_pseudonym, 1, 8), ''),
     description_redacted String,
     free_text_chars UInt32,
     nhs_numbers_redacted UInt16,
@@ -48,6 +49,8 @@ CREATE TABLE IF NOT EXISTS quality.target_metrics_local ON CLUSTER '{cluster}'
     period_end DateTime64(6, 'UTC'),
     numerator UInt64,
     denominator UInt64,
+    value Nullable(Float64),
+    unit LowCardinality(String) DEFAULT '',
     target Float64,
     higher_is_better UInt8,
     late UInt8,
@@ -69,6 +72,10 @@ CREATE TABLE IF NOT EXISTS quality.patient_feedback_local ON CLUSTER '{cluster}'
     occurred_at DateTime64(6, 'UTC'),
     source LowCardinality(String),
     rating UInt8,
+    period_start Nullable(DateTime64(6, 'UTC')),
+    period_end Nullable(DateTime64(6, 'UTC')),
+    counts Array(UInt32),
+    responses UInt32 DEFAULT 1,
     channel LowCardinality(String),
     comment_redacted String,
     themes Array(LowCardinality(String)),
@@ -155,6 +162,10 @@ CREATE TABLE IF NOT EXISTS quality.unit_windows_local ON CLUSTER '{cluster}'
     target_values Array(Float64),
     target_numerators Array(Float64),
     target_denominators Array(Float64),
+    target_units Array(LowCardinality(String)),
+    target_higher_is_better Array(UInt8),
+    target_met Array(UInt8),
+    target_distances Array(Float64),
     contributions UInt64,
     theme_names Array(LowCardinality(String)),
     theme_counts Array(UInt32)

@@ -4,7 +4,8 @@ The migrations are package data: `migrations/NNNN_name.sql` beside this file, re
 importlib.resources, so every kind of install (editable, wheel, `pip install --target`) finds
 the same files.
 
-One code path for the embedded engine (`chdb:///path`, in-process) and a server (`http://…`).
+One code path for the embedded engine (`chdb:///path`, in-process) and a server (`http://…`,
+or `https://…`: TLS with the server's certificate verified, against `ca_file` when given).
 Every insert is JSONEachRow with a deduplication token derived from its exact bytes, into tables
 that honour tokens and are keyed for replacement, so a retried or replayed batch adds nothing.
 """
@@ -42,6 +43,7 @@ from pipeline.adapters.clickhouse.rows import (
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.engine import BatchResult
 from pipeline.core.stored import EVENT_TABLES
+from pipeline.endpoints import ClickHouseDsn
 from pipeline.errors import ConfigError, SinkError, SinkUnavailable
 
 _MIGRATION_NAME = re.compile(r"[0-9]{4}_[A-Za-z0-9_]+\.sql")
@@ -101,17 +103,26 @@ def load_migrations(folder: Traversable | None = None) -> list[Migration]:
 class ClickHouseSink:
     """The pipeline's storage. Not thread-safe; one per runtime."""
 
-    def __init__(self, dsn: str, database: str, window_kind: str) -> None:
-        self.dsn = dsn
+    def __init__(
+        self,
+        dsn: ClickHouseDsn | str,
+        database: str,
+        window_kind: str,
+        *,
+        ca_file: Path | None = None,
+    ) -> None:
+        self.dsn = dsn if isinstance(dsn, ClickHouseDsn) else ClickHouseDsn.parse(dsn)
         self.database = database
         self.window_kind = window_kind
         self._partition_keys: dict[str, str] | None = None  # table -> partition key, once read
-        if dsn.startswith("chdb://"):
-            Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
+        if self.dsn.embedded:
+            Path(self.dsn.path).mkdir(parents=True, exist_ok=True)
         try:
-            self._client = clickhouse_connect.get_client(dsn=dsn)
+            self._client = clickhouse_connect.get_client(**client_arguments(self.dsn, ca_file))
         except Exception as exc:  # the driver raises several unrelated types on connect
-            raise SinkUnavailable(f"cannot connect to ClickHouse at {_safe(dsn)}: {exc}") from exc
+            raise SinkUnavailable(
+                f"cannot connect to ClickHouse at {self.dsn}: {_without(exc, self.dsn)}"
+            ) from exc
 
     def close(self) -> None:
         self._client.close()
@@ -247,6 +258,10 @@ class ClickHouseSink:
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
+    def command(self, sql: str) -> None:
+        """Run a statement that returns nothing (DDL, OPTIMIZE)."""
+        self._command(sql)
+
     def _scalar(self, sql: str) -> int:
         rows = self._rows(sql)
         return int(rows[0][0]) if rows else 0
@@ -273,9 +288,30 @@ def _classify(exc: ClickHouseError, what: str) -> SinkError:
     return kind(f"ClickHouse {what} failed: {text.splitlines()[0][:300]}")
 
 
-def _safe(dsn: str) -> str:
-    """The DSN without its password, for messages and logs."""
-    if "@" in dsn and "://" in dsn:
-        scheme, rest = dsn.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return dsn
+def client_arguments(dsn: ClickHouseDsn, ca_file: Path | None = None) -> dict[str, Any]:
+    """clickhouse-connect's arguments for `dsn`, spelled out (never its `dsn=`, which would
+    ignore the https scheme and read TLS options from the query)."""
+    if dsn.embedded:
+        return {"interface": "chdb", "path": dsn.path}
+    arguments: dict[str, Any] = {
+        "interface": dsn.scheme,
+        "host": dsn.host,
+        "port": dsn.port,
+        "username": dsn.username or None,
+        "password": dsn.password.get_secret_value() if dsn.password is not None else "",
+        "database": dsn.database or None,
+        "generic_args": dict(dsn.options) or None,
+    }
+    if dsn.secure:
+        arguments |= {"secure": True, "verify": True}
+        if ca_file is not None:
+            arguments["ca_cert"] = str(ca_file)
+    return arguments
+
+
+def _without(exc: BaseException, dsn: ClickHouseDsn) -> str:
+    """The driver's message, with the password taken out should it ever appear there."""
+    text = str(exc)
+    if dsn.password is not None and (secret := dsn.password.get_secret_value()):
+        text = text.replace(secret, "***")
+    return text

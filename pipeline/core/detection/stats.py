@@ -223,13 +223,18 @@ def monitor(
                 running = False
                 for *_, members in runs:
                     members.clear()
-        # A window joins the baseline once no later run can still flag it.
-        with_data.append(t)
-        if len(with_data) < run_length:
-            continue
-        oldest = with_data[-run_length]
-        if signalled[oldest] >= 0:
-            continue
+        # A judged window joins the baseline once no later run can still flag it; a window of
+        # the learning period was not judged, so no run can flag it: it joins at once, and the
+        # first window judged is the one after `min_baseline_windows` windows with data.
+        if z[t] != z[t]:  # NaN: not judged
+            oldest = t
+        else:
+            with_data.append(t)
+            if len(with_data) < run_length:
+                continue
+            oldest = with_data[-run_length]
+            if signalled[oldest] >= 0:
+                continue
         count, scale = counts[oldest], scales[oldest]
         ratio, inverse = count / scale, 1.0 / scale
         binomial = 1.0 / trials[oldest] if trials is not None else 0.0
