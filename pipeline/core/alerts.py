@@ -55,12 +55,14 @@ class AlertStatus(StrEnum):
 
     `open`: the latest closed window still shows the condition. `resolved`: the episode ended.
     `withdrawn`: late data showed the episode was never there; kept so that no one is left
-    chasing an alert that silently vanished.
+    chasing an alert that silently vanished. `dismissed` (contract v1.1): the safety team
+    answered `false_positive`; the episode stays dismissed, a later episode is a new alert.
     """
 
     OPEN = "open"
     RESOLVED = "resolved"
     WITHDRAWN = "withdrawn"
+    DISMISSED = "dismissed"
 
 
 def alert_id_for(kind: AlertKind, org_id: str, unit_id: str, episode_start: datetime) -> str:

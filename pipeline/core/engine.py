@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
+from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState, spread_counts
 from pipeline.core.alerts import Alert, AlertStatus
+from pipeline.core.board import BoardRow, board_rows
 from pipeline.core.bounds import STORED, TimeHorizon
 from pipeline.core.decode import RawMessage, Rejection, decode
 from pipeline.core.detection import DetectionConfig, Detector
@@ -34,7 +35,9 @@ from pipeline.core.events import (
     TargetMetric,
 )
 from pipeline.core.judge import AlertBook, FindingSource
+from pipeline.core.learning import ResponseRecord
 from pipeline.core.pseudonyms import PseudonymKeys
+from pipeline.core.revisions import IncidentRevision, IncidentRevisions
 from pipeline.core.stored import FreeTextPolicy, StoredEvent, to_stored
 from pipeline.core.windows import Watermark, Window, WindowKind, window_of, windows_between
 
@@ -77,6 +80,8 @@ class BatchResult:
     late: int = 0
     windows: list[UnitWindowAggregate] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    board: list[BoardRow] = field(default_factory=list)
+    """The Making Data Count summary rows of the units judged in this step."""
 
 
 class Engine:
@@ -95,6 +100,8 @@ class Engine:
         self._watermark = Watermark(config.allowed_lateness, max_step=config.watermark_max_step)
         self._book = AlertBook(detector or Detector(config.detection))
         self._judged_until: dict[UnitKey, datetime] = {}
+        self._revisions = IncidentRevisions()
+        self._retracted: list[tuple[UnitKey, Window]] = []  # by the event being admitted
 
     @property
     def watermark(self) -> datetime | None:
@@ -104,6 +111,10 @@ class Engine:
     def alerts(self) -> list[Alert]:
         """The latest version of every alert raised so far (withdrawn ones included)."""
         return self._book.latest()
+
+    def unmatched_responses(self) -> list[ResponseRecord]:
+        """Responses naming no alert raised for their organisation and unit (so far)."""
+        return self._book.unmatched_responses()
 
     def closed_series(self) -> dict[UnitKey, list[UnitWindowAggregate]]:
         """Every unit's closed windows in time order: what detection judges."""
@@ -132,7 +143,7 @@ class Engine:
             elif self._admit(event) is not None:
                 result.read += 1
         self._book.restore(alerts)
-        result.alerts = self._judge(set(self._units), now)
+        result.alerts, result.board = self._judge(set(self._units), now)
         return result
 
     def process(self, messages: Iterable[RawMessage], now: datetime) -> BatchResult:
@@ -140,6 +151,7 @@ class Engine:
         result = BatchResult()
         touched: dict[tuple[UnitKey, Window], None] = {}
         late_units: set[UnitKey] = set()
+        answered: set[UnitKey] = set()
         bounds = self.config.horizon.at(now)
         for message in messages:
             result.read += 1
@@ -153,8 +165,14 @@ class Engine:
                 continue
             windows, late = admitted
             unit = (outcome.org_id, outcome.unit_id)
+            if isinstance(outcome, AlertResponse):
+                answered.add(unit)
             for window in windows:
                 touched[(unit, window)] = None
+            for retracted_unit, window in self._retracted:
+                touched[(retracted_unit, window)] = None
+                if self._watermark.is_closed(window):
+                    late_units.add(retracted_unit)
             if late:
                 result.late += 1
                 late_units.add(unit)
@@ -169,13 +187,15 @@ class Engine:
                 )
             )
         result.windows = [self._units[unit][window].snapshot() for unit, window in touched]
-        result.alerts = self._judge(late_units | self._newly_closed(), now)
+        answered &= self._units.keys()  # a unit with no data has no alert to answer
+        result.alerts, result.board = self._judge(late_units | answered | self._newly_closed(), now)
         return result
 
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
         self._watermark.finish()
-        return BatchResult(alerts=self._judge(self._newly_closed(), now))
+        alerts, board = self._judge(self._newly_closed(), now)
+        return BatchResult(alerts=alerts, board=board)
 
     def _seen_in(self, payload: bytes) -> None:
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
@@ -187,23 +207,56 @@ class Engine:
         if event_id in self._seen:
             return None
         self._seen.add(event_id)
+        self._retracted = []
         if isinstance(event, AlertResponse):
+            self._book.responses.add(event)
             self._watermark.observe(event.occurred_at)
             return (), False
         unit_windows = self._units.setdefault((event.org_id, event.unit_id), {})
-        if isinstance(event, TargetMetric):
+        batch = isinstance(event, PatientFeedback) and event.counts is not None
+        if isinstance(event, TargetMetric) or (isinstance(event, PatientFeedback) and batch):
+            assert event.period_start is not None and event.period_end is not None
             windows = windows_between(event.period_start, event.period_end, self.config.window)
         else:
             windows = [window_of(event.occurred_at, self.config.window)]
         mark = self._watermark.value
         late = mark is not None and windows[0].end <= mark  # the earliest window closes first
-        for window in windows:
+        spread = _spread(event, windows) if batch else None
+        for i, window in enumerate(windows):
             state = unit_windows.get(window)
             if state is None:
                 state = unit_windows[window] = UnitWindowState(event.org_id, event.unit_id, window)
-            _apply(state, event)
+            if spread is not None:
+                state.add_feedback_counts(spread[i])
+            elif isinstance(event, IncidentReport) and event.report_ref is not None:
+                self._apply_revision(event, window, state)
+            else:
+                _apply(state, event)
         self._watermark.observe(event.occurred_at)
         return windows, late
+
+    def _apply_revision(
+        self, event: IncidentReport, window: Window, state: UnitWindowState
+    ) -> None:
+        """Count `event` only if it is its report's highest revision, retracting the one it
+        supersedes (whatever unit or window that one counted in)."""
+        counted = IncidentRevision(
+            event.event_id.int,
+            event.revision,
+            (event.org_id, event.unit_id),
+            window,
+            event.harm,
+            event.category,
+        )
+        superseded = self._revisions.offer(event.org_id, event.report_ref or "", counted)
+        if superseded is counted:
+            state.count_superseded()
+            return
+        state.add_incident(event.harm, event.category)
+        if superseded is not None:
+            old = self._units[superseded.unit][superseded.window]
+            old.remove_incident(superseded.harm, superseded.category)
+            self._retracted.append((superseded.unit, superseded.window))
 
     def _closed_until(self, unit: UnitKey) -> datetime | None:
         closed = [w.end for w in self._units[unit] if self._watermark.is_closed(w)]
@@ -217,21 +270,30 @@ class Engine:
                 changed.add(unit)
         return changed
 
-    def _judge(self, units: set[UnitKey], now: datetime) -> list[Alert]:
+    def _judge(self, units: set[UnitKey], now: datetime) -> tuple[list[Alert], list[BoardRow]]:
         if not units:
-            return []
+            return [], []
         for unit in units:
             until = self._closed_until(unit)
             if until is not None:
                 self._judged_until[unit] = until
         orgs = {org for org, _ in units}
         series = {unit: self._closed_windows(unit) for unit in self._units if unit[0] in orgs}
-        return self._book.judge(series, units, now)
+        board = [row for unit in sorted(units) for row in board_rows(series.get(unit, ()))]
+        return self._book.judge(series, units, now), board
+
+
+def _spread(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:
+    """A feedback batch's responses per window (see `spread_counts`)."""
+    assert isinstance(event, PatientFeedback)
+    assert event.period_start is not None and event.period_end is not None
+    return spread_counts(event.rating_counts, event.period_start, event.period_end, windows)
 
 
 def _apply(state: UnitWindowState, event: AnyEvent) -> None:
     if isinstance(event, PatientFeedback):
-        state.add_feedback(event.rating)
+        assert event.rating is not None  # a batch is spread by the caller
+        state.add_feedback(event.rating, event.themes)
     elif isinstance(event, IncidentReport):
         state.add_incident(event.harm, event.category)
     elif isinstance(event, TargetMetric):

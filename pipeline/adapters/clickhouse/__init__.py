@@ -34,18 +34,26 @@ from pipeline.adapters.clickhouse.partitions import (
 from pipeline.adapters.clickhouse.rows import (
     alert_from_row,
     alert_row,
+    board_row,
     event_row,
     json_each_row,
     rejection_row,
     window_row,
 )
-from pipeline.core.alerts import Alert
+from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.engine import BatchResult
 from pipeline.core.stored import EVENT_TABLES
 from pipeline.endpoints import ClickHouseDsn
 from pipeline.errors import ConfigError, SinkError, SinkUnavailable
 
 _MIGRATION_NAME = re.compile(r"[0-9]{4}_[A-Za-z0-9_]+\.sql")
+UNMATCHED_RESPONSES_SQL = (
+    # The learning loop's rule (pipeline.core.learning): a response matches an alert with its
+    # id raised for the same organisation and unit, whenever either arrived.
+    "SELECT uniqExact(event_id) FROM {db}.alert_responses "
+    "WHERE (alert_id, org_id, unit_id) NOT IN "
+    "(SELECT alert_id, org_id, unit_id FROM {db}.alerts FINAL)"
+)
 _INSERT_SETTINGS = {"date_time_input_format": "best_effort", "async_insert": 0}
 
 
@@ -154,6 +162,7 @@ class ClickHouseSink:
             by_table[table].append(row)
         by_table["rejected_events"] = [rejection_row(r, received_at) for r in result.rejected]
         by_table["unit_windows"] = [window_row(w, self.window_kind) for w in result.windows]
+        by_table["mdc_summary"] = [board_row(r, self.window_kind) for r in result.board]
         alert_rows = [alert_row(a) for a in result.alerts]
         by_table["alerts"] = alert_rows
         by_table["alert_history"] = alert_rows
@@ -204,12 +213,19 @@ class ClickHouseSink:
             event_type.value: self._scalar(f"SELECT uniqExact(event_id) FROM {db}.{table}")
             for event_type, table in EVENT_TABLES.items()
         }
+        by_status = dict.fromkeys((s.value for s in AlertStatus), 0)
+        for row in self.query_dicts(
+            f"SELECT status, count() AS n FROM {db}.alerts FINAL GROUP BY status"
+        ):
+            by_status[str(row["status"])] = int(row["n"])
         return {
             "events": events,
             "rejected": self._scalar(f"SELECT uniqExact(rejection_id) FROM {db}.rejected_events"),
             "alerts": self._scalar(
                 f"SELECT count() FROM {db}.alerts FINAL WHERE status != 'withdrawn'"
             ),
+            "alerts_by_status": by_status,
+            "unmatched_responses": self._scalar(UNMATCHED_RESPONSES_SQL.format(db=db)),
         }
 
     def stored_payloads(self, batch_rows: int = 50_000) -> Iterator[bytes]:

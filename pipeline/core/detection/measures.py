@@ -25,6 +25,9 @@ from pipeline.core.detection.stats import BEYOND_LIMIT, CUSUM, Trace
 from pipeline.core.windows import Window
 
 PER_ACTIVITY = 1000.0
+SMALL_SAMPLE = 30
+"""A window with fewer responses is judged like any other (its limits are exact, so wide),
+and flagged as small in evidence, sentences and the report."""
 _EXPOSURE_WINDOWS = 4
 
 
@@ -59,7 +62,9 @@ def unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
     responses = [c[0] + c[1] + c[2] + c[3] + c[4] for c in ratings]
     harms = [aggregate.incidents_by_harm for aggregate in series]
     targets = [aggregate.targets for aggregate in series]
-    activity = [max([t.denominator for t in window]) if window else None for window in targets]
+    activity = [
+        max([t.denominator for t in window if t.is_share], default=None) for window in targets
+    ]
     exposure = _exposure(activity)
     return UnitFigures(
         windows=[aggregate.window for aggregate in series],
@@ -132,6 +137,8 @@ class MeasureTrace:
             "count": self.counts[index],
             "value": _round(self.value(self.counts[index], size)) if size > 0 else None,
         }
+        if self.measure is not Measure.HARMFUL_INCIDENT_RATE:
+            entry["small"] = size < SMALL_SAMPLE
         if predictive is not None:
             entry["centre"] = _round(self.value(predictive.mean, size))
             limit = predictive.highest_usual_count(config.limit_sigma)

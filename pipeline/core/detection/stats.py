@@ -293,8 +293,12 @@ def monitor(
         while pending:
             oldest, at = pending[0]
             age = position - at + 1
-            if age < run_length or (
-                cusum_on and excursion and oldest >= excursion[0] and age < hold
+            # A window of the learning period was not judged, so no rule can flag it: it joins
+            # at once, and the first window judged is the one after `min_baseline_windows`.
+            judged = z[oldest] == z[oldest]  # not NaN
+            if judged and (
+                age < run_length
+                or (cusum_on and excursion and oldest >= excursion[0] and age < hold)
             ):
                 break
             pending.popleft()
