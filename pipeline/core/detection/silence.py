@@ -71,7 +71,7 @@ def silence_trace(
     """
     size = len(series)
     reports = [sum(a.incidents_by_harm) for a in series]
-    activity = [max([t.denominator for t in a.targets], default=0.0) for a in series]
+    activity = [max([t.denominator for t in a.targets if t.is_share], default=0.0) for a in series]
     responses = figures.responses
     z, expected = [math.nan] * size, [math.nan] * size
     lower, cusum, signalled = [0] * size, [math.nan] * size, [-1] * size
@@ -218,7 +218,7 @@ def _window_evidence(
     t: int,
     config: DetectionConfig,
 ) -> dict[str, Any]:
-    activity = max([target.denominator for target in series[t].targets], default=None)
+    activity = max([g.denominator for g in series[t].targets if g.is_share], default=None)
     return {
         "window_start": figures.windows[t].start.isoformat(),
         "reports": sum(series[t].incidents_by_harm),
