@@ -15,7 +15,9 @@ DETECTOR = Detector()
 SHEWHART_ONLY = Detector(DetectionConfig(cusum_limit=0.0))
 
 
-def sustained(weeks: int, first: int, length: int, share: float, seed: int = 3) -> list:
+def sustained(
+    weeks: int, first: int, length: int, share: float, seed: int = 3
+) -> list[UnitWindowAggregate]:
     """A quiet unit whose negative share is `share` for `length` weeks from `first`."""
     rng = random.Random(seed)
     series = quiet(weeks, seed=seed)

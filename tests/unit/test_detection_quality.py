@@ -15,6 +15,7 @@ docs/detection.md reports these figures and wider runs of the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
@@ -47,10 +48,10 @@ def _family_score(seed: int) -> Score:
                  judged_from=JUDGED_FROM)  # fmt: skip
 
 
-def _pooled(work: object, seeds: tuple[int, ...]) -> Score:
+def _pooled(work: Callable[[int], Score], seeds: tuple[int, ...]) -> Score:
     total = Score()
     with ProcessPoolExecutor(2) as pool:
-        for result in pool.map(work, seeds):  # type: ignore[arg-type]
+        for result in pool.map(work, seeds):
             total.add(result)
     return total
 

@@ -40,6 +40,9 @@ class Scripted:
     def __init__(self, findings: list[Finding]) -> None:
         self.findings = findings
 
+    def units_findings(self, units: Mapping[str, Sequence[UnitWindowAggregate]]) -> list[Finding]:
+        return [f for series in units.values() for f in self.unit_findings(series)]
+
     def unit_findings(self, series: Sequence[UnitWindowAggregate]) -> list[Finding]:
         if not series:
             return []
