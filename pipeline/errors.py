@@ -51,3 +51,8 @@ class EventRejected(InputError):
         self.reason = reason
         self.field = field
         self.detail = detail
+
+
+class LayoutError(InputError):
+    """A published file whose columns are not a layout the importer knows; the message names
+    the columns each known layout needs."""

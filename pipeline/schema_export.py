@@ -25,6 +25,7 @@ from pipeline.core.events import (
     EVENT_MODELS,
     EVENT_TIME_FIELDS,
     FREE_TEXT_MAX_CHARS,
+    MAX_UINT32,
     PATIENT_FIELDS,
     RFC3339_PATTERN,
     SCHEMA_VERSION,
@@ -55,7 +56,54 @@ PATIENT_REF_RULE = "Local patient reference; stored only as a keyed pseudonym (H
 CROSS_FIELD_RULES = {
     "TargetMetric": "period_start must be before period_end, the period at most 366 days long, "
     "and numerator must not exceed denominator (rules across fields, which JSON Schema cannot "
-    "state).",
+    "state). A field of the other form must not be given, not even as null.",
+    "PatientFeedback": "period_start must be before period_end, the period at most 366 days "
+    "long, and counts must hold at least one response (rules across fields, which JSON Schema "
+    "cannot state).",
+}
+# The two forms of a v1.1 event, each the fields it requires (JSON Schema's oneOf: exactly one).
+FORMS: dict[str, list[JsonObject]] = {
+    "TargetMetric": [
+        {
+            "title": "share",
+            "required": ["numerator", "denominator"],
+            "properties": {
+                "numerator": {"type": "integer"},
+                "denominator": {"type": "integer"},
+                "target": {"maximum": 1},
+            },
+        },
+        {
+            "title": "value",
+            "required": ["value", "unit"],
+            "properties": {"value": {"type": "number"}, "unit": {"type": "string"}},
+        },
+    ],
+    "PatientFeedback": [
+        {
+            "title": "one response",
+            "required": ["rating"],
+            "properties": {"rating": {"type": "integer"}},
+        },
+        {
+            "title": "counts",
+            "required": ["period_start", "period_end", "counts"],
+            "properties": {
+                "period_start": {"type": "string"},
+                "period_end": {"type": "string"},
+                "counts": {"type": "object"},
+            },
+        },
+    ],
+}
+COUNTS_SCHEMA: JsonObject = {
+    "type": "object",
+    "description": 'Responses per rating, keys "1" (very good) to "6" (don\'t know).',
+    "properties": {
+        key: {"type": "integer", "minimum": 0, "maximum": MAX_UINT32}
+        for key in ("1", "2", "3", "4", "5", "6")
+    },
+    "additionalProperties": False,
 }
 EVENT_TIME_RULE = (
     "Event time, RFC 3339: not before 1990-01-01 and not more than a day after the time it is "
@@ -207,15 +255,22 @@ def _state_model_rules(schema: JsonObject) -> None:
     properties["event_id"]["pattern"] = UUID_PATTERN
     properties["event_id"]["description"] = "UUID, the idempotency key: the same id is one event."
     for name, field in properties.items():
-        if field.get("format") == "date-time":
-            field["pattern"] = RFC3339_PATTERN
-            field["description"] = EVENT_TIME_RULE if name in EVENT_TIME_FIELDS else TIMESTAMP_RULE
+        for member in field.get("anyOf", [field]):  # a timestamp of one form may be null
+            if member.get("format") == "date-time":
+                member["pattern"] = RFC3339_PATTERN
+                field["description"] = (
+                    EVENT_TIME_RULE if name in EVENT_TIME_FIELDS else TIMESTAMP_RULE
+                )
         if any(f.get("maxLength") == FREE_TEXT_MAX_CHARS for f in field.get("anyOf", [field])):
             field["description"] = FREE_TEXT_RULE
         elif name not in PATIENT_FIELDS and name != "event_id" and _is_text(field):
             field["description"] = " ".join(filter(None, [field.get("description"), LABEL_RULE]))
     if "patient_ref" in properties:
         properties["patient_ref"]["description"] = PATIENT_REF_RULE
+    if "counts" in properties:
+        properties["counts"] = {"anyOf": [COUNTS_SCHEMA, {"type": "null"}], "default": None}
+    if schema["title"] in FORMS:
+        schema["oneOf"] = FORMS[schema["title"]]
     rules = [schema.get("description", ""), CROSS_FIELD_RULES.get(schema["title"], "")]
     schema["description"] = " ".join(rule for rule in rules if rule) + " " + STRICT_TYPES
 

@@ -95,6 +95,8 @@ def _description(alert: Alert) -> str:
         text += " The condition no longer shows in the latest window: resolved."
     elif alert.status is AlertStatus.WITHDRAWN:
         text += " Late data showed the condition was never there: withdrawn."
+    elif alert.status is AlertStatus.DISMISSED:
+        text += " The safety team answered that it is a false positive: dismissed."
     return text
 
 

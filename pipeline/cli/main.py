@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from pipeline import __version__
 from pipeline.cli.demo import add_demo_arguments, run_demo_command
+from pipeline.cli.importer import add_import_arguments, run_import
 from pipeline.cli.migrate import add_migrate_arguments, run_migrate
 from pipeline.cli.options import HelpFormatter
 from pipeline.cli.publish import add_publish_arguments, run_publish
@@ -102,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_spc_arguments(spc)
     spc.set_defaults(command=lambda args: run_spc(args, sys.stdout))
+
+    importer = command(
+        "import", help="contract events (JSON Lines) from NHS England's published statistics"
+    )
+    add_import_arguments(importer)
+    importer.set_defaults(command=lambda args: run_import(args, sys.stdout))
 
     migrate = command("migrate", help="apply the ClickHouse migrations")
     add_migrate_arguments(migrate)

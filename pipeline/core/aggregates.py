@@ -13,12 +13,12 @@ same metric and period supersedes the earlier one (a revision), decided by `occu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Self
 
-from pipeline.core.events import Harm, IncidentCategory, TargetMetric
+from pipeline.core.events import Harm, IncidentCategory, TargetMetric, ValueUnit
 from pipeline.core.windows import Window
 
 HARM_ORDER: tuple[Harm, ...] = tuple(Harm)
@@ -37,23 +37,66 @@ FFT_RATINGS = 6  # 1 very good .. 5 very poor, 6 don't know
 
 @dataclass(frozen=True, slots=True)
 class TargetAttainment:
-    """One target metric over one window, after period-to-window allocation."""
+    """One target metric over one window, after period-to-window allocation.
+
+    A share (`unit` is "") is `numerator / denominator`, the reports' counts allocated by
+    overlap. A value (`unit` names it, e.g. "minutes") is the overlap-weighted mean of the
+    reports' values: `numerator` sums value x overlap share and `denominator` the overlap
+    shares, so `attainment` reads the same way for both forms.
+    """
 
     metric: str
     numerator: float
     denominator: float
     target: float
     higher_is_better: bool
+    unit: str = ""
+
+    @property
+    def is_share(self) -> bool:
+        return not self.unit
 
     @property
     def attainment(self) -> float:
         return self.numerator / self.denominator
 
     @property
+    def distance(self) -> float:
+        """Attainment minus target, in the target's own unit (a share's in parts of 1)."""
+        return self.attainment - self.target
+
+    @property
+    def margin(self) -> float:
+        """The distance signed so that >= 0 means met."""
+        return self.distance if self.higher_is_better else -self.distance
+
+    @property
     def met(self) -> bool:
-        if self.higher_is_better:
-            return self.attainment >= self.target
-        return self.attainment <= self.target
+        return self.margin >= 0
+
+
+def spread_counts(
+    counts: Sequence[int], start: datetime, end: datetime, windows: Sequence[Window]
+) -> list[tuple[int, ...]]:
+    """Allocate whole responses per rating over `windows` in proportion to their overlap with
+    [start, end), as that many single responses spread evenly over the period would fall.
+
+    Integer-exact: each rating's counts sum to its total (largest remainders get the spare
+    responses, the earlier window on a tie), so nothing is made up or lost.
+    """
+    micro = timedelta(microseconds=1)
+    overlaps = [max(timedelta(0), min(w.end, end) - max(w.start, start)) // micro for w in windows]
+    total = sum(overlaps)
+    shares = [[0] * len(counts) for _ in windows]
+    for rating, n in enumerate(counts):
+        quotas = [divmod(n * o, total) for o in overlaps]
+        spare = n - sum(q for q, _ in quotas)
+        order = sorted(range(len(windows)), key=lambda i: (-quotas[i][1], i))
+        for i, (whole, _) in enumerate(quotas):
+            shares[i][rating] = whole
+        for i in order[:spare]:
+            shares[i][rating] += 1
+    return [tuple(s) for s in shares]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +112,14 @@ class UnitWindowAggregate:
     targets: tuple[TargetAttainment, ...]
     contributions: int
     """Events applied to this window so far; grows with every event, so it orders versions."""
+    themes: tuple[tuple[str, int], ...] = ()
+    """FFT comment themes and how many responses named each, by name."""
+
+    @property
+    def reported(self) -> bool:
+        """True when feedback or incidents were reported in the window (not only a target
+        return's share, which can reach past the latest data)."""
+        return any(self.incidents_by_harm) or any(self.fft_counts)
 
     @property
     def fft_responses(self) -> int:
@@ -110,8 +161,8 @@ class UnitWindowAggregate:
 
     @property
     def activity(self) -> float | None:
-        """The broadest population the unit reports a target on (e.g. attendances), if any."""
-        return max((t.denominator for t in self.targets), default=None)
+        """The broadest population the unit reports a share target on (e.g. attendances)."""
+        return max((t.denominator for t in self.targets if t.is_share), default=None)
 
     @property
     def harm_weighted_rate(self) -> float | None:
@@ -140,10 +191,12 @@ class ReportInForce:
     metric: str
     period_start: datetime
     period_end: datetime
-    numerator: float
-    denominator: float
+    numerator: float | None
+    denominator: float | None
     target: float
     higher_is_better: bool
+    value: float | None = None
+    unit: ValueUnit | None = None
 
     @classmethod
     def of(cls, report: TargetMetric) -> ReportInForce:
@@ -157,6 +210,8 @@ class ReportInForce:
             report.denominator,
             report.target,
             report.higher_is_better,
+            report.value,
+            report.unit,
         )
 
     @property
@@ -175,16 +230,39 @@ class UnitWindowState:
     incidents_by_harm: list[int] = field(default_factory=lambda: [0] * len(HARM_ORDER))
     incidents_by_category: list[int] = field(default_factory=lambda: [0] * len(CATEGORY_ORDER))
     reports: dict[ReportKey, ReportInForce] = field(default_factory=dict)
+    themes: dict[str, int] = field(default_factory=dict)
     contributions: int = 0
     _snapshot: UnitWindowAggregate | None = None
 
-    def add_feedback(self, rating: int) -> None:
+    def add_feedback(self, rating: int, themes: Sequence[str] | None = None) -> None:
         self.fft_counts[rating - 1] += 1
+        for theme in set(themes or ()):
+            self.themes[theme] = self.themes.get(theme, 0) + 1
+        self._changed()
+
+    def add_feedback_counts(self, counts: Sequence[int]) -> None:
+        """A batch of responses (per rating 1..6) allocated to this window."""
+        for rating, n in enumerate(counts):
+            self.fft_counts[rating] += n
         self._changed()
 
     def add_incident(self, harm: Harm, category: IncidentCategory) -> None:
         self.incidents_by_harm[HARM_ORDER.index(harm)] += 1
         self.incidents_by_category[CATEGORY_ORDER.index(category)] += 1
+        self._changed()
+
+    def remove_incident(self, harm: Harm, category: IncidentCategory) -> None:
+        """Retract an incident a later revision of the same report superseded.
+
+        `contributions` does not grow: it counts the events seen for this window, so the same
+        set of events gives the same row whatever order the revisions came in.
+        """
+        self.incidents_by_harm[HARM_ORDER.index(harm)] -= 1
+        self.incidents_by_category[CATEGORY_ORDER.index(category)] -= 1
+        self._snapshot = None
+
+    def count_superseded(self) -> None:
+        """An incident revision that arrived already superseded: seen, but not counted."""
         self._changed()
 
     def _changed(self) -> None:
@@ -214,6 +292,7 @@ class UnitWindowState:
             list(aggregate.incidents_by_harm),
             list(aggregate.incidents_by_category),
             {r.key: r for r in reports},
+            dict(aggregate.themes),
             aggregate.contributions,
         )
         return state
@@ -234,20 +313,26 @@ class UnitWindowState:
             incidents_by_category=tuple(self.incidents_by_category),
             targets=self._allocated_targets(),
             contributions=self.contributions,
+            themes=tuple(sorted(self.themes.items())),
         )
 
     def _allocated_targets(self) -> tuple[TargetAttainment, ...]:
         sums: dict[str, list[float]] = {}
-        settings: dict[str, tuple[float, bool]] = {}
+        settings: dict[str, tuple[float, bool, str]] = {}
         # Sorted, so float sums are identical whatever order the reports arrived in.
         for key in sorted(self.reports):
             report = self.reports[key]
             period = (report.period_end - report.period_start).total_seconds()
             share = self.window.overlap_seconds(report.period_start, report.period_end) / period
             totals = sums.setdefault(report.metric, [0.0, 0.0])
-            totals[0] += report.numerator * share
-            totals[1] += report.denominator * share
-            settings[report.metric] = (report.target, report.higher_is_better)
+            if report.value is not None:  # the value form: an overlap-weighted mean
+                totals[0] += report.value * share
+                totals[1] += share
+            else:
+                totals[0] += (report.numerator or 0) * share
+                totals[1] += (report.denominator or 0) * share
+            unit = report.unit.value if report.unit is not None else ""
+            settings[report.metric] = (report.target, report.higher_is_better, unit)
         return tuple(
             TargetAttainment(metric, num, den, *settings[metric])
             for metric, (num, den) in sorted(sums.items())

@@ -20,6 +20,9 @@ class AlertKind(StrEnum):
     TARGET_EXPERIENCE_DIVERGENCE = "target_experience_divergence"
     MASKED_DARK_SPOT = "masked_dark_spot"
     SAFETY_SIGNAL = "safety_signal"
+    # contract v1.1: a unit's incident reporting fell well below its own baseline while its
+    # activity held (a warning sign, never an improvement)
+    REPORTING_SILENCE = "reporting_silence"
 
     @property
     def label(self) -> str:
@@ -42,6 +45,7 @@ _KIND_LABELS = {
     AlertKind.TARGET_EXPERIENCE_DIVERGENCE: "Hitting the target, missing the point",
     AlertKind.MASKED_DARK_SPOT: "Dark spot masked by its organisation",
     AlertKind.SAFETY_SIGNAL: "Safety signal",
+    AlertKind.REPORTING_SILENCE: "Reporting silence (a warning sign, not an improvement)",
 }
 _SEVERITY_RANKS = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}
 
@@ -51,12 +55,14 @@ class AlertStatus(StrEnum):
 
     `open`: the latest closed window still shows the condition. `resolved`: the episode ended.
     `withdrawn`: late data showed the episode was never there; kept so that no one is left
-    chasing an alert that silently vanished.
+    chasing an alert that silently vanished. `dismissed` (contract v1.1): the safety team
+    answered `false_positive`; the episode stays dismissed, a later episode is a new alert.
     """
 
     OPEN = "open"
     RESOLVED = "resolved"
     WITHDRAWN = "withdrawn"
+    DISMISSED = "dismissed"
 
 
 def alert_id_for(kind: AlertKind, org_id: str, unit_id: str, episode_start: datetime) -> str:

@@ -15,7 +15,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.core.bounds import STORED, EventBounds, check_bounds
-from pipeline.core.events import EVENT_ADAPTER, SCHEMA_VERSION, AnyEvent, EventType
+from pipeline.core.events import (
+    EVENT_ADAPTER,
+    SCHEMA_VERSION,
+    AnyEvent,
+    EventType,
+    PatientFeedback,
+)
 from pipeline.core.privacy import redact_free_text, redact_rejected
 
 # The largest valid event is about 122 KB: 10,000 characters of free text written, as JSON
@@ -103,7 +109,7 @@ def decode(
         event = EVENT_ADAPTER.validate_json(raw)
     except ValidationError as error:
         return _explain(raw, error)
-    if _key_count(raw) != len(event.model_fields_set):
+    if _key_count(raw) != _keys_written(event):
         # pydantic keeps the last of two equal keys, other readers the first: refuse to guess
         return _reject(RejectReason.DUPLICATE_FIELD, _DUPLICATE_DETAIL, _duplicated_key(raw), raw)
     problem = check_bounds(event, bounds)
@@ -121,8 +127,15 @@ def _reject(reason: RejectReason, detail: str, field: str, raw: bytes) -> Reject
     )
 
 
+def _keys_written(event: AnyEvent) -> int:
+    """How many keys a valid event's JSON writes: its fields, and those of a feedback's counts."""
+    nested = event.counts if isinstance(event, PatientFeedback) and event.counts else {}
+    return len(event.model_fields_set) + len(nested)
+
+
 def _key_count(raw: bytes) -> int:
-    """How many keys `raw` writes, given it is a valid event (one flat object).
+    """How many keys `raw` writes, given it is a valid event (one object; only the counts of a
+    feedback batch nest another, which has no strings in it).
 
     Outside strings, a valid event has a colon after each key and nowhere else. Splitting on
     quotes finds the outside parts unless a string holds an escaped quote; then ask `json`.
@@ -130,7 +143,12 @@ def _key_count(raw: bytes) -> int:
     if b'\\"' not in raw:
         return b"".join(raw.split(b'"')[::2]).count(b":")
     pairs: list[tuple[str, Any]] = json.loads(raw, object_pairs_hook=list)
-    return len(pairs)
+    return _pairs_count(pairs)
+
+
+def _pairs_count(pairs: list[tuple[str, Any]]) -> int:
+    nested = [v for _, v in pairs if isinstance(v, list) and v and isinstance(v[0], tuple)]
+    return len(pairs) + sum(_pairs_count(v) for v in nested)
 
 
 def _duplicated_key(raw: bytes) -> str:
@@ -193,6 +211,9 @@ def _explain(raw: bytes, error: ValidationError) -> Rejection:
     location = list(first["loc"])
     if location and location[0] == event_type:
         location = location[1:]
+    named = first.get("ctx", {}).get("field")
+    if not location and isinstance(named, str):
+        location = [named]  # a rule across fields that names the field it misses
     reason = _reason_for(first["type"])
     if first["type"] == "enum" and not isinstance(_value_at(document, location), str):
         reason = RejectReason.WRONG_TYPE  # pydantic says "enum" whatever the input's type

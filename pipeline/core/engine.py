@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
+from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState, spread_counts
 from pipeline.core.alerts import Alert, AlertStatus
+from pipeline.core.board import BoardRow, board_rows
 from pipeline.core.bounds import STORED, EventBounds, TimeHorizon
 from pipeline.core.decode import RawMessage, Rejection, RejectReason, decode
 from pipeline.core.detection import DetectionConfig, Detector
@@ -46,8 +47,10 @@ from pipeline.core.events import (
     TargetMetric,
 )
 from pipeline.core.judge import AlertBook, FindingSource
+from pipeline.core.learning import ResponseRecord
 from pipeline.core.privacy import redact_rejected
 from pipeline.core.pseudonyms import PseudonymKeys
+from pipeline.core.revisions import IncidentRevision, IncidentRevisions
 from pipeline.core.stored import FreeTextPolicy, StoredEvent, to_stored
 from pipeline.core.windows import Watermark, Window, WindowKind, window_of, windows_between
 
@@ -104,6 +107,8 @@ class BatchResult:
     alerts: list[Alert] = field(default_factory=list)
     window_state: list[WindowRecord] = field(default_factory=list)
     """The changed windows in their storable small form (same order as `windows`)."""
+    board: list[BoardRow] = field(default_factory=list)
+    """The Making Data Count summary rows of the units judged in this step."""
 
 
 class Engine:
@@ -123,6 +128,8 @@ class Engine:
         self._watermark = Watermark(config.allowed_lateness, max_step=config.watermark_max_step)
         self._book = AlertBook(detector or Detector(config.detection))
         self._judged_until: dict[UnitKey, datetime] = {}
+        self._revisions = IncidentRevisions()
+        self._retracted: list[tuple[UnitKey, Window]] = []  # by the event being admitted
 
     @property
     def watermark(self) -> datetime | None:
@@ -132,6 +139,10 @@ class Engine:
     def alerts(self) -> list[Alert]:
         """The latest version of every alert raised so far (withdrawn ones included)."""
         return self._book.latest()
+
+    def unmatched_responses(self) -> list[ResponseRecord]:
+        """Responses naming no alert raised for their organisation and unit (so far)."""
+        return self._book.unmatched_responses()
 
     def closed_series(self) -> dict[UnitKey, list[UnitWindowAggregate]]:
         """Every unit's closed windows in time order: what detection judges."""
@@ -183,8 +194,29 @@ class Engine:
         if mark is not None:
             self._seen.evict(mark)
         self._pending |= state.pending
+        for payload in state.side_payloads:
+            event = decode(payload, STORED)
+            if not isinstance(event, Rejection):
+                self._remember(event)
         self._book.restore(state.alerts)
-        return BatchResult(alerts=self._judge(set(self._units), now))
+        alerts, board = self._judge(set(self._units), now)
+        return BatchResult(alerts=alerts, board=board)
+
+    def _remember(self, event: AnyEvent) -> None:
+        """What an event leaves beyond its windows' figures, without counting it again: a
+        response in the alert book, a revised incident report's place among its revisions."""
+        if isinstance(event, AlertResponse):
+            self._book.responses.add(event)
+        elif isinstance(event, IncidentReport) and event.report_ref is not None:
+            revision = IncidentRevision(
+                event.event_id.int,
+                event.revision,
+                (event.org_id, event.unit_id),
+                window_of(event.occurred_at, self.config.window),
+                event.harm,
+                event.category,
+            )
+            self._revisions.offer(event.org_id, event.report_ref, revision)
 
     def restore(
         self, payloads: Iterable[bytes], alerts: Iterable[Alert], now: datetime
@@ -205,7 +237,7 @@ class Engine:
             self._count(event, placed.windows, {}, placed.expiry)
             result.read += 1
         self._book.restore(alerts)
-        result.alerts = self._judge(set(self._units), now)
+        result.alerts, result.board = self._judge(set(self._units), now)
         return result
 
     def process(
@@ -227,6 +259,7 @@ class Engine:
         result = BatchResult()
         touched: dict[tuple[UnitKey, Window], list[UUID]] = {}
         late_units: set[UnitKey] = set()
+        answered: set[UnitKey] = set()
         bounds = self.config.horizon.at(now)
         decoded = [self._decode(message, bounds) for message in messages]
         found = self._ask(decoded, known, ask_every_new_id)
@@ -245,9 +278,16 @@ class Engine:
                     RejectedMessage(_processing_error(message, exc), message.origin)
                 )
                 continue
+            unit = (outcome.org_id, outcome.unit_id)
+            if isinstance(outcome, AlertResponse):
+                answered.add(unit)
+            for retracted_unit, window in self._retracted:
+                touched.setdefault((retracted_unit, window), [])
+                if self._watermark.is_closed(window):
+                    late_units.add(retracted_unit)
             if stored.late:
                 result.late += 1
-                late_units.add((outcome.org_id, outcome.unit_id))
+                late_units.add(unit)
             result.accepted.append(stored)
         for (unit, window), applied in touched.items():
             state = self._units[unit][window]
@@ -255,7 +295,8 @@ class Engine:
             result.windows.append(snapshot)
             reports = tuple(state.reports[key] for key in sorted(state.reports))
             result.window_state.append(WindowRecord(snapshot, reports, tuple(applied)))
-        result.alerts = self._judge(late_units | self._newly_closed(), now)
+        answered &= self._units.keys()  # a unit with no data has no alert to answer
+        result.alerts, result.board = self._judge(late_units | answered | self._newly_closed(), now)
         if known is not None:
             self._seen.evict(self._watermark.value)
         return result
@@ -304,8 +345,11 @@ class Engine:
             policy=self.config.free_text,
             key=self._key,
         )
+        self._retracted = []
         if event.event_id in self._pending:
+            # Its windows already count it; what the small form does not carry is rebuilt.
             self._pending.discard(event.event_id)
+            self._remember(event)
             self._seen.add(event.event_id.int, placed.expiry)
             self._watermark.observe(event.occurred_at)
         else:
@@ -319,6 +363,10 @@ class Engine:
             return _Placement((), window_of(event.occurred_at, kind).end)
         if isinstance(event, TargetMetric):
             windows = windows_between(event.period_start, event.period_end, kind)
+        elif _is_batch(event):
+            assert isinstance(event, PatientFeedback)
+            assert event.period_start is not None and event.period_end is not None
+            windows = windows_between(event.period_start, event.period_end, kind)
         else:
             windows = [window_of(event.occurred_at, kind)]
         return _Placement(windows, windows[-1].end)
@@ -326,7 +374,8 @@ class Engine:
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
         self._watermark.finish()
-        return BatchResult(alerts=self._judge(self._newly_closed(), now))
+        alerts, board = self._judge(self._newly_closed(), now)
+        return BatchResult(alerts=alerts, board=board)
 
     def _seen_in(self, payload: bytes) -> None:
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
@@ -340,19 +389,52 @@ class Engine:
         touched: dict[tuple[UnitKey, Window], list[UUID]],
         expiry: datetime,
     ) -> None:
+        """Apply a new event to its unit's windows (a response to the alert book)."""
+        self._retracted = []
         unit = (event.org_id, event.unit_id)
-        if windows:
+        if isinstance(event, AlertResponse):
+            self._book.responses.add(event)
+        elif windows:
             unit_windows = self._units.setdefault(unit, {})
-            for window in windows:
+            spread = _spread(event, windows) if _is_batch(event) else None
+            for i, window in enumerate(windows):
                 state = unit_windows.get(window)
                 if state is None:
                     state = unit_windows[window] = UnitWindowState(
                         event.org_id, event.unit_id, window
                     )
-                _apply(state, event)
+                if spread is not None:
+                    state.add_feedback_counts(spread[i])
+                elif isinstance(event, IncidentReport) and event.report_ref is not None:
+                    self._apply_revision(event, window, state)
+                else:
+                    _apply(state, event)
                 touched.setdefault((unit, window), []).append(event.event_id)
         self._seen.add(event.event_id.int, expiry)
         self._watermark.observe(event.occurred_at)
+
+    def _apply_revision(
+        self, event: IncidentReport, window: Window, state: UnitWindowState
+    ) -> None:
+        """Count `event` only if it is its report's highest revision, retracting the one it
+        supersedes (whatever unit or window that one counted in)."""
+        counted = IncidentRevision(
+            event.event_id.int,
+            event.revision,
+            (event.org_id, event.unit_id),
+            window,
+            event.harm,
+            event.category,
+        )
+        superseded = self._revisions.offer(event.org_id, event.report_ref or "", counted)
+        if superseded is counted:
+            state.count_superseded()
+            return
+        state.add_incident(event.harm, event.category)
+        if superseded is not None:
+            old = self._units[superseded.unit][superseded.window]
+            old.remove_incident(superseded.harm, superseded.category)
+            self._retracted.append((superseded.unit, superseded.window))
 
     def _closed_until(self, unit: UnitKey) -> datetime | None:
         closed = [w.end for w in self._units[unit] if self._watermark.is_closed(w)]
@@ -366,21 +448,35 @@ class Engine:
                 changed.add(unit)
         return changed
 
-    def _judge(self, units: set[UnitKey], now: datetime) -> list[Alert]:
+    def _judge(self, units: set[UnitKey], now: datetime) -> tuple[list[Alert], list[BoardRow]]:
         if not units:
-            return []
+            return [], []
         for unit in units:
             until = self._closed_until(unit)
             if until is not None:
                 self._judged_until[unit] = until
         orgs = {org for org, _ in units}
         series = {unit: self._closed_windows(unit) for unit in self._units if unit[0] in orgs}
-        return self._book.judge(series, units, now)
+        board = [row for unit in sorted(units) for row in board_rows(series.get(unit, ()))]
+        return self._book.judge(series, units, now), board
+
+
+def _spread(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:
+    """A feedback batch's responses per window (see `spread_counts`)."""
+    assert isinstance(event, PatientFeedback)
+    assert event.period_start is not None and event.period_end is not None
+    return spread_counts(event.rating_counts, event.period_start, event.period_end, windows)
+
+
+def _is_batch(event: AnyEvent) -> bool:
+    """A counts-form feedback event: responses spread over its period."""
+    return isinstance(event, PatientFeedback) and event.counts is not None
 
 
 def _apply(state: UnitWindowState, event: AnyEvent) -> None:
     if isinstance(event, PatientFeedback):
-        state.add_feedback(event.rating)
+        assert event.rating is not None  # a batch is spread by the caller
+        state.add_feedback(event.rating, event.themes)
     elif isinstance(event, IncidentReport):
         state.add_incident(event.harm, event.category)
     elif isinstance(event, TargetMetric):

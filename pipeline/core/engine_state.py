@@ -55,6 +55,10 @@ class RestoredState:
     alerts: Iterable[Alert] = ()
     pending: set[UUID] = field(default_factory=set)
     """Ids counted in a stored window but not stored as events (a crash came in between)."""
+    side_payloads: Iterable[bytes] = ()
+    """Stored payloads of the events whose effect the small form does not carry: every alert
+    response (the learning loop's ledger) and every incident report with a `report_ref` (which
+    revision is in force). Re-read on each restore: this part grows with history."""
 
 
 def _last_window_end(period_end: datetime, kind: WindowKind) -> datetime:

@@ -28,6 +28,8 @@ from pydantic_core import PydanticCustomError
 SCHEMA_VERSION = 1
 FREE_TEXT_MAX_CHARS = 10_000
 MAX_INT64 = 2**63 - 1
+MAX_UINT32 = 2**32 - 1
+"""The most responses of one rating a feedback batch may carry (they are stored as UInt32)."""
 """The largest integer any field takes: every accepted value fits a signed 64-bit column."""
 FREE_TEXT_FIELDS = frozenset({"description", "comment", "note"})
 """Free text: may hold personal data, which is redacted before it is stored."""
@@ -84,6 +86,16 @@ class FeedbackChannel(StrEnum):
     OTHER = "other"
 
 
+class ValueUnit(StrEnum):
+    """The unit of a `target_metric` in its value form (v1.1)."""
+
+    MINUTES = "minutes"
+    HOURS = "hours"
+    DAYS = "days"
+    PERCENT = "percent"
+    COUNT = "count"
+
+
 class ResponseKind(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     INVESTIGATING = "investigating"
@@ -124,6 +136,7 @@ Source = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 ShortLabel = Annotated[str, StringConstraints(max_length=64)]
 FreeText = Annotated[str, StringConstraints(max_length=FREE_TEXT_MAX_CHARS)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
+ReportRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
 
 
 class _Event(BaseModel):
@@ -152,37 +165,123 @@ class IncidentReport(_Event):
     reporter_role: ShortLabel | None = None
     description: FreeText | None = None
     patient_ref: ShortLabel | None = None
+    report_ref: ReportRef | None = None
+    """The incident's reference in the local risk system (contract v1.1): for one organisation
+    and `report_ref`, only the highest `revision` counts."""
+    revision: Annotated[int, Field(ge=1)] = 1
+
+
+def _missing(field: str) -> PydanticCustomError:
+    # a rule across fields names the field it misses in the context (decode reports it)
+    return PydanticCustomError("missing", "field required: {field}", {"field": field})
 
 
 class TargetMetric(_Event):
-    """Performance against a target for one period."""
+    """Performance against a target for one period.
+
+    Two forms: a share (`numerator` of `denominator`, `target` a share in (0, 1]) or, from
+    v1.1, a value (`value` >= 0 in `unit`, `target` any positive number in that unit). Either
+    way `higher_is_better` says which side of `target` is met.
+    """
 
     event_type: Literal[EventType.TARGET_METRIC]
     metric: Slug
     period_start: Timestamp
     period_end: Timestamp
-    numerator: Annotated[int, Field(ge=0, le=MAX_INT64)]
-    denominator: Annotated[int, Field(gt=0, le=MAX_INT64)]
-    target: Annotated[float, Field(gt=0, le=1)]
+    numerator: Annotated[int, Field(ge=0, le=MAX_INT64)] | None = None
+    denominator: Annotated[int, Field(gt=0, le=MAX_INT64)] | None = None
+    value: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    unit: ValueUnit | None = None
+    target: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     higher_is_better: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> TargetMetric:
         if self.period_start >= self.period_end:
             raise ValueError("period_start must be before period_end")
+        share = self.numerator is not None or self.denominator is not None
+        if share and (self.value is not None or self.unit is not None):
+            raise ValueError("give numerator and denominator, or value and unit, not both")
+        if not share and (self.value is not None or self.unit is not None):
+            if self.value is None:
+                raise _missing("value")
+            if self.unit is None:
+                raise _missing("unit")
+            return self
+        if self.numerator is None:
+            raise _missing("numerator")
+        if self.denominator is None:
+            raise _missing("denominator")
         if self.numerator > self.denominator:
             raise ValueError("numerator must not exceed denominator")
+        if self.target > 1:
+            raise PydanticCustomError(
+                "less_than_equal", "a share's target must be at most 1", {"field": "target"}
+            )
         return self
+
+    @property
+    def is_share(self) -> bool:
+        """True for the numerator/denominator form, False for the value form."""
+        return self.value is None
+
+
+RatingKey = Literal["1", "2", "3", "4", "5", "6"]
+RATING_KEYS: tuple[RatingKey, ...] = ("1", "2", "3", "4", "5", "6")
 
 
 class PatientFeedback(_Event):
-    """One Friends-and-Family-Test style response."""
+    """One Friends-and-Family-Test style response, or (v1.1) a batch of them for a period.
+
+    The single form carries `rating`; the counts form `period_start`, `period_end` and
+    `counts` (responses per rating "1".."6"), treated exactly as that many single responses
+    spread over the period.
+    """
 
     event_type: Literal[EventType.PATIENT_FEEDBACK]
-    rating: Annotated[int, Field(ge=1, le=6)]
+    rating: Annotated[int, Field(ge=1, le=6)] | None = None
+    period_start: Timestamp | None = None
+    period_end: Timestamp | None = None
+    counts: dict[RatingKey, Annotated[int, Field(ge=0, le=MAX_UINT32)]] | None = None
     channel: FeedbackChannel | None = None
     comment: FreeText | None = None
     themes: Annotated[list[Slug], Field(max_length=20)] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PatientFeedback:
+        batch = self.counts is not None or self.period_start is not None
+        if self.rating is not None:
+            if batch or self.period_end is not None:
+                raise ValueError("give rating, or period_start, period_end and counts, not both")
+            return self
+        if self.counts is None and self.period_start is None and self.period_end is None:
+            raise _missing("rating")
+        for name in ("period_start", "period_end", "counts"):
+            if getattr(self, name) is None:
+                raise _missing(name)
+        assert self.period_start is not None and self.period_end is not None
+        if self.period_start >= self.period_end:
+            raise ValueError("period_start must be before period_end")
+        if not any((self.counts or {}).values()):
+            raise ValueError("counts must hold at least one response")
+        return self
+
+    @property
+    def rating_counts(self) -> tuple[int, int, int, int, int, int]:
+        """Responses per rating 1..6: the counts, or one response for the single form."""
+        if self.counts is None:
+            one = [0] * 6
+            one[(self.rating or 6) - 1] = 1
+            return (one[0], one[1], one[2], one[3], one[4], one[5])
+        c = self.counts
+        return (
+            c.get("1", 0),
+            c.get("2", 0),
+            c.get("3", 0),
+            c.get("4", 0),
+            c.get("5", 0),
+            c.get("6", 0),
+        )
 
 
 class AlertResponse(_Event):
@@ -193,6 +292,8 @@ class AlertResponse(_Event):
     response: ResponseKind
     responder_role: ShortLabel | None = None
     note: FreeText | None = None
+    owner: ShortLabel | None = None
+    due_by: Timestamp | None = None
 
 
 Event = Annotated[

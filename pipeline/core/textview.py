@@ -20,13 +20,14 @@ from functools import lru_cache
 
 # What may need more than copying: anything outside printable ASCII and the ASCII spacing
 # characters, and (in JSON source) a backslash escape.
-_SPECIAL_TEXT = re.compile(r"[^\t\n\x0b\x0c\r\x20-\x7e]")
+_SPECIAL_TEXT = re.compile(r"[^\t\n\x0b\x0c\r\x20-\x7e]++")
 _SPECIAL_JSON = re.compile(
     # a surrogate pair written as two escapes is one character (e.g. a mathematical digit)
     r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-    r"|\\(?:u[0-9A-Fa-f]{4}|.)|[^\t\n\x0b\x0c\r\x20-\x5b\x5d-\x7e]",
+    r"|\\(?:u[0-9A-Fa-f]{4}|[\x22\\/bfnrt])|[^\t\n\x0b\x0c\r\x20-\x5b\x5d-\x7e\\]++",
     re.DOTALL,
 )
+# (a backslash before anything else is no JSON escape: it is read as itself)
 _JSON_SHORT_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Mn", "Me"})
 _SPACING_CONTROLS = frozenset("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85")
@@ -64,12 +65,20 @@ class TextView:
                 parts.append(source[cursor : found.start()])
                 length += found.start() - cursor
             piece = found.group()
-            char = _unescape(piece[1:]) if json and piece[0] == "\\" and len(piece) > 1 else piece
-            read = char if char.isascii() and char.isprintable() else readable(char)
-            if read:
-                self._piece(length, found.start(), False)
-                parts.append(read)
-                length += len(read)
+            if json and piece[0] == "\\" and len(piece) > 1:
+                char = _unescape(piece[1:])
+                read = char if char.isascii() and char.isprintable() else readable(char)
+                if read:
+                    self._piece(length, found.start(), False)
+                    parts.append(read)
+                    length += len(read)
+            else:  # a run of characters other than printable ASCII: each read on its own
+                for offset, char in enumerate(piece, found.start()):
+                    read = readable(char)
+                    if read:
+                        self._piece(length, offset, read == char)
+                        parts.append(read)
+                        length += len(read)
             cursor = found.end()
         if cursor < len(source):
             self._piece(length, cursor, True)
@@ -80,6 +89,13 @@ class TextView:
         self.text = "".join(parts)
 
     def _piece(self, view_start: int, source_start: int, verbatim: bool) -> None:
+        if (
+            verbatim
+            and self._verbatim
+            and self._verbatim[-1]
+            and view_start - self._view_starts[-1] == source_start - self._source_starts[-1]
+        ):
+            return  # continues the previous one-to-one piece
         self._view_starts.append(view_start)
         self._source_starts.append(source_start)
         self._verbatim.append(verbatim)

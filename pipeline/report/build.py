@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.core.alerts import AlertStatus
+from pipeline.core.detection.measures import SMALL_SAMPLE
 from pipeline.core.spc import Direction, XmrChart, xmr
 from pipeline.report.periods import (
     PeriodView,
@@ -19,6 +20,8 @@ from pipeline.report.records import AlertRecord, ReportData, TargetReport, Windo
 
 # Making Data Count fixes limits on a baseline only with at least this many points.
 MIN_FIX_POINTS = 12
+# Target charts per unit at most (an ambulance service reports six time standards).
+MAX_TARGET_CHARTS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,13 @@ class SeriesChart:
     chart: XmrChart[datetime]
     percent: bool
     baseline_points: int | None
+    unit: str = ""
+    """A target's unit ("" for a share, else e.g. "minutes")."""
+    small: tuple[tuple[datetime, int], ...] = ()
+    """Experience windows with fewer than `SMALL_SAMPLE` responses: (start, responses)."""
+
+
+REPORTING_SILENCE = "reporting_silence"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +96,10 @@ def build_view(data: ReportData) -> ReportView:
     reports: dict[UnitKey, list[TargetReport]] = {}
     for r in data.target_reports:
         reports.setdefault((r.org_id, r.unit_id), []).append(r)
+    # Every unit gets its charts: those with alerts first (open, most severe), then the rest.
     charted = sorted(
-        (u for u in (periods[0].units if periods else ()) if u.key in alerts_by_unit),
-        key=lambda u: _unit_order(alerts_by_unit[u.key], u.key),
+        (u for u in (periods[0].units if periods else ())),
+        key=lambda u: _unit_order(alerts_by_unit.get(u.key, []), u.key),
     )
     return ReportView(
         data=data,
@@ -97,8 +108,12 @@ def build_view(data: ReportData) -> ReportView:
         period_end=max((w.end for w in windows), default=None),
         charts=tuple(
             UnitCharts(
-                replace(u, alerts=tuple(alerts_by_unit[u.key])),
-                tuple(unit_charts(by_unit[u.key], reports.get(u.key, []), alerts_by_unit[u.key])),
+                replace(u, alerts=tuple(alerts_by_unit.get(u.key, []))),
+                tuple(
+                    unit_charts(
+                        by_unit[u.key], reports.get(u.key, []), alerts_by_unit.get(u.key, [])
+                    )
+                ),
             )
             for u in charted
         ),
@@ -107,9 +122,10 @@ def build_view(data: ReportData) -> ReportView:
     )
 
 
-def _unit_order(alerts: Sequence[AlertRecord], key: UnitKey) -> tuple[bool, int, UnitKey]:
+def _unit_order(alerts: Sequence[AlertRecord], key: UnitKey) -> tuple[bool, bool, int, UnitKey]:
     opened = any(a.status == AlertStatus.OPEN for a in alerts)
-    return (not opened, -max(a.severity.rank for a in alerts), key)
+    severity = max((a.severity.rank for a in alerts), default=0)
+    return (not alerts, not opened, -severity, key)
 
 
 def _alert_order(a: AlertRecord) -> tuple[bool, int, datetime, str, str]:
@@ -121,47 +137,60 @@ def unit_charts(
     reports: Sequence[TargetReport],
     alerts: Sequence[AlertRecord],
 ) -> list[SeriesChart]:
-    """Attainment of the unit's main target (one point per reported period, as published),
-    positive feedback share and harmful incidents (one point per window)."""
+    """Attainment of each of the unit's targets (one point per reported period, as published:
+    a share, or a value in its unit such as minutes, against its target), positive feedback
+    share and harmful incidents (one point per window; incidents only where any were reported).
+    """
     first_alert = min((a.window_start for a in alerts), default=None)
     out = []
-    totals: dict[str, int] = {}
+    by_metric: dict[str, list[TargetReport]] = {}
     for r in reports:
-        totals[r.metric] = totals.get(r.metric, 0) + r.denominator
-    if totals:
-        metric = max(totals, key=lambda m: (totals[m], m))
-        mine = [r for r in reports if r.metric == metric]
+        by_metric.setdefault(r.metric, []).append(r)
+    # shares first, the broadest population first; then values by name
+    order = sorted(
+        by_metric, key=lambda m: (by_metric[m][-1].value is not None, -_population(by_metric[m]), m)
+    )
+    for metric in order[:MAX_TARGET_CHARTS]:
+        mine = by_metric[metric]
         latest = mine[-1]
         direction = Direction.INCREASE if latest.higher_is_better else Direction.DECREASE
-        out.append(
-            _chart(
-                "target",
-                metric,
-                [r.period_start for r in mine],
-                [r.attainment for r in mine],
-                direction,
-                latest.target,
-                first_alert,
-                percent=True,
-            )
+        chart = _chart(
+            "target",
+            metric,
+            [r.period_start for r in mine],
+            [r.attainment for r in mine],
+            direction,
+            latest.target,
+            first_alert,
+            percent=latest.value is None,
         )
+        out.append(replace(chart, unit=latest.unit))
     shares = [(w.start, w.positive_share) for w in series if w.positive_share is not None]
     if shares:
+        small = tuple(
+            (w.start, w.fft_responses) for w in series if 0 < w.fft_responses < SMALL_SAMPLE
+        )
         out.append(
-            _chart(
-                "experience",
-                None,
-                [x for x, _ in shares],
-                [s for _, s in shares if s is not None],
-                Direction.INCREASE,
-                None,
-                first_alert,
-                percent=True,
+            replace(
+                _chart(
+                    "experience",
+                    None,
+                    [x for x, _ in shares],
+                    [s for _, s in shares if s is not None],
+                    Direction.INCREASE,
+                    None,
+                    first_alert,
+                    percent=True,
+                ),
+                small=small,
             )
         )
-    if series:
+    if any(w.incidents for w in series):
         exposure = _exposure(series)
         harm = [float(w.harmful_incidents) for w in series]
+        # A fall in reporting is never an improvement: where the unit's reporting fell, its
+        # harm chart colours no low point blue (neither way is better), and says why.
+        silent = any(a.kind == REPORTING_SILENCE for a in alerts)
         if exposure is not None:  # per 1,000 patients, as detection judges it
             harm = [1000.0 * h / e for h, e in zip(harm, exposure, strict=True)]
         out.append(
@@ -170,13 +199,17 @@ def unit_charts(
                 "per_activity" if exposure else None,
                 [w.start for w in series],
                 harm,
-                Direction.DECREASE,
+                Direction.NEUTRAL if silent else Direction.DECREASE,
                 None,
                 first_alert,
                 percent=False,
             )
         )
     return out
+
+
+def _population(reports: Sequence[TargetReport]) -> int:
+    return sum(r.denominator for r in reports)
 
 
 def _exposure(series: Sequence[WindowFigures]) -> list[float] | None:

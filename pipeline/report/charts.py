@@ -131,7 +131,7 @@ def quadrant_scatter(
         )
         obstacles.append((x - radius, y - radius, x + radius, y + radius))
         if p.tone != "plain" or p.labelled:
-            labels.append((x, y, shorten(p.label, 26), p.tone != "plain"))
+            labels.append((x, y, shorten(p.label, 40), p.tone != "plain"))
     strong = {words for _, _, words, must in labels if must}
     for x, y, anchor, words in place_labels(
         labels, obstacles, (left, top, left + plot_w, top + plot_h)
@@ -165,7 +165,10 @@ def org_dumbbell(
     """One row per unit: a ring where its usual standing against the rest of the organisation
     would put it, a dot where it is, joined by a line; the organisation's figure is the black
     vertical line. A dark spot's dot sits well left of its ring (orange)."""
-    left, right, top, row_h = 80, 156, 26, 26
+    # The left margin fits the longest unit name (about 7 px a character): names are not cut;
+    # the plot gives up the room (the chart keeps its width, so it still fits its column).
+    longest = max((len(r.label) for r in rows), default=0)
+    left, right, top, row_h = min(max(80, 16 + 7 * longest), width // 2), 156, 26, 26
     height = top + row_h * len(rows) + 26
     values = [whole, *(r.now for r in rows), *(r.expected for r in rows if r.expected is not None)]
     low, high = max(0.0, min(values) - 0.02), min(1.0, max(values) + 0.02)
@@ -201,7 +204,7 @@ def org_dumbbell(
         y = top + row_h * i + row_h / 2
         colour = CONCERN if r.flagged else COMMON
         css = "pt-label strong" if r.flagged else "pt-label"
-        body.append(text(left - 10, y + 4, shorten(r.label, 11), text_anchor="end", class_=css))
+        body.append(text(left - 10, y + 4, r.label, text_anchor="end", class_=css))
         x = px(r.now)
         if r.expected is not None:
             ex = px(r.expected)

@@ -38,7 +38,9 @@ class Pooled:
     activity: float = 0.0
     targets: dict[str, tuple[float, float, float, bool]] = field(default_factory=dict)
     lowest: dict[str, float] = field(default_factory=dict)
-    """Per metric, the lowest margin of any one window (see `margins`)."""
+    """Per metric, the lowest margin of any one window (see `margins`), in the metric's unit."""
+    units: dict[str, str] = field(default_factory=dict)
+    """Per metric, its unit ("" for a share)."""
     windows_with_targets: int = 0
     windows_met: int = 0
     share_dispersion: float = 1.0
@@ -72,10 +74,18 @@ class Pooled:
         return bool(self.lowest) and min(self.lowest.values()) >= 0
 
 
+def comparable(margin: float, target: float, unit: str) -> float:
+    """A margin put on one scale for every unit: a share's as it is (parts of 1), a value's as
+    a fraction of its target (9 minutes over an 18-minute standard is -0.5)."""
+    return margin if not unit else margin / target
+
+
 def pool(windows: Sequence[WindowFigures]) -> Pooled:
     targets: dict[str, tuple[float, float, float, bool]] = {}
+    units: dict[str, str] = {}
     for w in windows:
         for t in w.targets:
+            units[t.metric] = t.unit
             num, den, _, _ = targets.get(t.metric, (0.0, 0.0, 0.0, True))
             targets[t.metric] = (
                 num + t.numerator,
@@ -87,10 +97,10 @@ def pool(windows: Sequence[WindowFigures]) -> Pooled:
     lowest: dict[str, float] = {}
     for w in with_targets:
         for t in w.targets:
-            margin = t.attainment - t.target if t.higher_is_better else t.target - t.attainment
-            lowest[t.metric] = min(margin, lowest.get(t.metric, margin))
+            lowest[t.metric] = min(t.margin, lowest.get(t.metric, t.margin))
     return Pooled(
         lowest=lowest,
+        units=units,
         windows_with_targets=len(with_targets),
         windows_met=sum(all(t.met for t in w.targets) for w in with_targets),
         windows=len(windows),
@@ -141,8 +151,12 @@ def corrected(change: float, n1: int, n2: int) -> float:
 def harm_change(recent: Pooled, baseline: Pooled) -> tuple[float, float] | None:
     """Relative change in the harmful-incident rate, and its z (Poisson; positive: worse).
 
-    The rate is per unit of activity when both periods report activity, else per window."""
+    The rate is per unit of activity when both periods report activity, else per window. None
+    when either period is empty or neither had a harmful incident: no change is claimed out of
+    nothing (activity alone would otherwise make one)."""
     if not recent.windows or not baseline.windows:
+        return None
+    if recent.harmful == 0 and baseline.harmful == 0:
         return None
     use_activity = recent.activity > 0 and baseline.activity > 0
     e1 = recent.activity if use_activity else recent.windows

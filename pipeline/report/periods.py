@@ -17,8 +17,10 @@ from pipeline.report.figures import (
     RECENT_WINDOWS,
     Z_SIGNAL,
     Pooled,
+    comparable,
     corrected,
     experience_worse,
+    harm_change,
     pool,
     safety_worse,
 )
@@ -40,10 +42,25 @@ class UnitView:
         return (self.org_id, self.unit_id)
 
     @property
+    def worst_target(self) -> tuple[str, float, str] | None:
+        """The worst target in its worst window: (metric, margin in its unit, unit). Targets
+        in different units are compared by `comparable` margins."""
+        recent = self.recent
+        if not recent.lowest:
+            return None
+        metric = min(recent.lowest, key=lambda m: (self._comparable(m), m))
+        return metric, recent.lowest[metric], recent.units.get(metric, "")
+
+    @property
     def worst_margin(self) -> tuple[str, float] | None:
-        """The worst target in its worst window: (metric, attainment minus target)."""
-        lowest = self.recent.lowest
-        return min(lowest.items(), key=lambda kv: (kv[1], kv[0])) if lowest else None
+        """The worst target in its worst window on one scale for every unit (`comparable`):
+        (metric, margin), >= 0 when met."""
+        worst = self.worst_target
+        return None if worst is None else (worst[0], self._comparable(worst[0]))
+
+    def _comparable(self, metric: str) -> float:
+        target = self.recent.targets[metric][2]
+        return comparable(self.recent.lowest[metric], target, self.recent.units.get(metric, ""))
 
     @property
     def share_change(self) -> float | None:
@@ -57,7 +74,13 @@ class UnitView:
 
     @property
     def safety_worse(self) -> bool:
-        return safety_worse(self.recent, self.baseline)
+        """Harm clearly up: the verdict of the alerts (a safety alert overlapping the period),
+        not a test of the report's own, so report and alerts never disagree; and the period's
+        harm above its baseline (an alert that ended as the period began is not about it)."""
+        if not self.alerts_about("safety"):
+            return False
+        change = harm_change(self.recent, self.baseline)
+        return change is not None and change[0] > 0
 
     @property
     def hitting_target_missing_point(self) -> bool:
@@ -84,7 +107,8 @@ def alert_measures(alert: AlertRecord) -> set[str]:
             if any(isinstance(w, dict) and w.get("rule") for w in windows or []):
                 found.add("safety" if "incident" in name else "experience")
     if not found:
-        found.add("safety" if alert.kind == AlertKind.SAFETY_SIGNAL else "experience")
+        safety = alert.kind in (AlertKind.SAFETY_SIGNAL, AlertKind.REPORTING_SILENCE)
+        found.add("safety" if safety else "experience")
     return found
 
 

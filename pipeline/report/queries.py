@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from pipeline.core.alerts import AlertKind, AlertStatus, Severity
 from pipeline.core.stored import EVENT_TABLES
 from pipeline.report.records import (
     AlertRecord,
+    BoardRecord,
     ReportData,
     ResponseRecord,
     StoreCounts,
@@ -52,14 +54,46 @@ def load_report_data(store: ReadableStore, window_kind: str | None = None) -> Re
     kind = window_kind or _main_window_kind(store)
     reports = load_target_reports(store)
     directions = {(r.org_id, r.unit_id, r.metric): r.higher_is_better for r in reports}
+    alerts = load_alerts(store)
+    matched, unmatched = match_responses(load_responses(store), alerts)
     return ReportData(
         window_kind=kind,
         windows=tuple(load_windows(store, kind, directions)),
         target_reports=tuple(reports),
-        alerts=tuple(load_alerts(store)),
+        alerts=tuple(replace(a, responses=tuple(matched.get(a.alert_id, ()))) for a in alerts),
         counts=load_counts(store),
         data_end=load_data_end(store),
+        unmatched_responses=tuple(unmatched),
+        board=tuple(load_board(store, kind)),
     )
+
+
+def load_board(store: ReadableStore, window_kind: str) -> list[BoardRecord]:
+    """The Making Data Count summary the pipeline stored (pipeline.core.board)."""
+    rows = store.query_dicts(
+        "SELECT org_id, unit_id, measure, metric, window_start, window_end, value, sample_size, "
+        f"mean, variation, assurance, target, points FROM {store.database}.mdc_summary FINAL "
+        "WHERE window_kind = {kind:String} ORDER BY org_id, unit_id, measure",
+        {"kind": window_kind},
+    )
+    return [
+        BoardRecord(
+            org_id=str(r["org_id"]),
+            unit_id=str(r["unit_id"]),
+            measure=str(r["measure"]),
+            metric=str(r["metric"]),
+            window_start=_utc(r["window_start"]),
+            window_end=_utc(r["window_end"]),
+            value=float(r["value"]),
+            sample_size=float(r["sample_size"]),
+            mean=float(r["mean"]),
+            variation=str(r["variation"]),
+            assurance=None if r["assurance"] is None else str(r["assurance"]),
+            target=None if r["target"] is None else float(r["target"]),
+            points=int(r["points"]),
+        )
+        for r in rows
+    ]
 
 
 def load_data_end(store: ReadableStore) -> datetime | None:
@@ -90,7 +124,8 @@ def load_target_reports(store: ReadableStore) -> list[TargetReport]:
     rows = store.query_dicts(
         f"SELECT org_id, unit_id, metric, period_start, period_end, "
         f"argMax(numerator, {version}) AS num, argMax(denominator, {version}) AS den, "
-        f"argMax(target, {version}) AS target, argMax(higher_is_better, {version}) AS hib "
+        f"argMax(target, {version}) AS target, argMax(higher_is_better, {version}) AS hib, "
+        f"argMax(value, {version}) AS value, argMax(unit, {version}) AS unit "
         f"FROM {store.database}.target_metrics FINAL "
         "GROUP BY org_id, unit_id, metric, period_start, period_end "
         "ORDER BY org_id, unit_id, metric, period_start, period_end"
@@ -106,6 +141,8 @@ def load_target_reports(store: ReadableStore) -> list[TargetReport]:
             denominator=int(r["den"]),
             target=float(r["target"]),
             higher_is_better=bool(r["hib"]),
+            value=None if r["value"] is None else float(r["value"]),
+            unit=str(r["unit"] or ""),
         )
         for r in rows
     ]
@@ -123,7 +160,8 @@ def load_windows(
     rows = store.query_dicts(
         "SELECT org_id, unit_id, window_start, window_end, fft_responses, fft_positive, "
         "fft_negative, incidents, harmful_incidents, activity, target_metrics, "
-        "target_values, target_numerators, target_denominators "
+        "target_values, target_numerators, target_denominators, target_units, "
+        "target_higher_is_better "
         f"FROM {db}.unit_windows FINAL WHERE window_kind = {{kind:String}} "
         "ORDER BY org_id, unit_id, window_start",
         {"kind": window_kind},
@@ -131,19 +169,28 @@ def load_windows(
     windows = []
     for row in rows:
         org, unit = str(row["org_id"]), str(row["unit_id"])
+        metrics = [str(m) for m in row["target_metrics"]]
+        # Rows stored before the v1.1 columns have empty ones: shares, direction as reported.
+        units = list(row["target_units"]) or [""] * len(metrics)
+        higher = [bool(h) for h in row["target_higher_is_better"]] or [
+            directions.get((org, unit, m), True) for m in metrics
+        ]
         targets = tuple(
             TargetAttainment(
-                metric=str(metric),
+                metric=metric,
                 numerator=float(num),
                 denominator=float(den),
                 target=float(target),
-                higher_is_better=directions.get((org, unit, str(metric)), True),
+                higher_is_better=better,
+                unit=str(measured_in),
             )
-            for metric, target, num, den in zip(
-                row["target_metrics"],
+            for metric, target, num, den, better, measured_in in zip(
+                metrics,
                 row["target_values"],
                 row["target_numerators"],
                 row["target_denominators"],
+                higher,
+                units,
                 strict=True,
             )
         )
@@ -175,7 +222,6 @@ def load_alerts(store: ReadableStore) -> list[AlertRecord]:
             f"FROM {db}.alert_history GROUP BY alert_id"
         )
     }
-    responses = load_responses(store)
     alerts = []
     for row in store.query_dicts(
         "SELECT alert_id, kind, org_id, unit_id, window_start, window_end, severity, status, "
@@ -200,29 +246,49 @@ def load_alerts(store: ReadableStore) -> list[AlertRecord]:
                 detected_at=detected,
                 first_detected_at=first,
                 versions=versions,
-                responses=tuple(responses.get(alert_id, ())),
+                responses=(),
             )
         )
     return alerts
 
 
-def load_responses(store: ReadableStore) -> dict[str, list[ResponseRecord]]:
-    """Each alert's responses in the order they were given (distinct events only)."""
+def load_responses(store: ReadableStore) -> list[ResponseRecord]:
+    """Every response in the order given (distinct events only); never the note's text."""
     rows = store.query_dicts(
-        "SELECT alert_id, response, responder_role, note_redacted, occurred_at "
-        f"FROM {store.database}.alert_responses FINAL ORDER BY alert_id, occurred_at, event_id"
+        "SELECT alert_id, org_id, unit_id, response, responder_role, free_text_chars, "
+        f"occurred_at, owner, due_by FROM {store.database}.alert_responses FINAL "
+        "ORDER BY alert_id, occurred_at, event_id"
     )
-    by_alert: dict[str, list[ResponseRecord]] = {}
-    for r in rows:
-        record = ResponseRecord(
+    return [
+        ResponseRecord(
             alert_id=str(r["alert_id"]),
+            org_id=str(r["org_id"]),
+            unit_id=str(r["unit_id"]),
             response=str(r["response"]),
             responder_role=str(r["responder_role"]),
-            note=str(r["note_redacted"]),
+            note_chars=int(r["free_text_chars"]),
             occurred_at=_utc(r["occurred_at"]),
+            owner=str(r["owner"]),
+            due_by=None if r["due_by"] is None else _utc(r["due_by"]),
         )
-        by_alert.setdefault(record.alert_id, []).append(record)
-    return by_alert
+        for r in rows
+    ]
+
+
+def match_responses(
+    responses: list[ResponseRecord], alerts: list[AlertRecord]
+) -> tuple[dict[str, list[ResponseRecord]], list[ResponseRecord]]:
+    """Responses by the alert they answer, and those naming no alert raised for their
+    organisation and unit (the core's rule, pipeline.core.learning)."""
+    where = {a.alert_id: (a.org_id, a.unit_id) for a in alerts}
+    matched: dict[str, list[ResponseRecord]] = {}
+    unmatched = []
+    for r in responses:
+        if where.get(r.alert_id) == (r.org_id, r.unit_id):
+            matched.setdefault(r.alert_id, []).append(r)
+        else:
+            unmatched.append(r)
+    return matched, unmatched
 
 
 def load_counts(store: ReadableStore) -> StoreCounts:

@@ -23,9 +23,15 @@ class TargetReport:
     denominator: int
     target: float
     higher_is_better: bool
+    value: float | None = None
+    """The figure of a report in the value form (then `unit` names its unit)."""
+    unit: str = ""
 
     @property
     def attainment(self) -> float:
+        """The share, or the value of a report in the value form."""
+        if self.value is not None:
+            return self.value
         return self.numerator / self.denominator if self.denominator else 0.0
 
 
@@ -52,13 +58,21 @@ class WindowFigures:
 
 @dataclass(frozen=True, slots=True)
 class ResponseRecord:
-    """What a safety team said about an alert (an `alert_response` event)."""
+    """What a safety team said about an alert (an `alert_response` event).
+
+    Its note is never read: free text may name a patient, so the report shows only that there
+    was one and how long it was.
+    """
 
     alert_id: str
+    org_id: str
+    unit_id: str
     response: str
     responder_role: str
-    note: str
+    note_chars: int
     occurred_at: datetime
+    owner: str = ""
+    due_by: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +109,25 @@ class StoreCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class BoardRecord:
+    """One unit and measure of the Making Data Count summary, as the pipeline stored it."""
+
+    org_id: str
+    unit_id: str
+    measure: str
+    metric: str
+    window_start: datetime
+    window_end: datetime
+    value: float
+    sample_size: float
+    mean: float
+    variation: str
+    assurance: str | None
+    target: float | None
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
 class ReportData:
     window_kind: str
     windows: tuple[WindowFigures, ...]
@@ -103,3 +136,7 @@ class ReportData:
     counts: StoreCounts
     data_end: datetime | None
     """The latest event time of any incident, feedback or target report."""
+    unmatched_responses: tuple[ResponseRecord, ...] = ()
+    """Responses naming no alert raised for their organisation and unit."""
+    board: tuple[BoardRecord, ...] = ()
+    """The Making Data Count summary, latest window of every unit and measure."""

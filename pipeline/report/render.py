@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 from html import escape
 from importlib import resources
 
-from pipeline.report import sections, sections_alerts, sections_orgs
+from pipeline.report import (
+    sections,
+    sections_alerts,
+    sections_board,
+    sections_learning,
+    sections_orgs,
+)
 from pipeline.report.build import ReportView
 from pipeline.report.text import day, plural
 
@@ -27,12 +33,14 @@ def render_report(view: ReportView, generated_at: datetime | None = None) -> str
     body = [
         _header(view, generated),
         '<main class="wrap">',
+        sections_board.board_summary(view),
         sections.period_picker(view),
         sections.findings(view),
         sections.divergence(view),
         sections_orgs.dark_spots(view),
         sections_alerts.mdc_charts(view),
         sections_alerts.alert_list(view),
+        sections_learning.learning_loop(view),
         sections_alerts.method(view),
         "</main>",
         f'<footer class="wrap">Generated {generated:%d %B %Y %H:%M} UTC by the quality pipeline. '

@@ -13,9 +13,18 @@ from html import escape
 from pipeline.core.alerts import AlertStatus, Severity
 from pipeline.report import charts
 from pipeline.report.build import ReportView
-from pipeline.report.figures import MIN_HARM_RISE, MIN_SHARE_DROP, harm_change
+from pipeline.report.figures import MIN_SHARE_DROP, harm_change
 from pipeline.report.periods import PeriodView, UnitView
-from pipeline.report.text import day, metric_name, pct, plural, pts, pts_tick, unit_name
+from pipeline.report.text import (
+    day,
+    margin_text,
+    metric_name,
+    pct,
+    plural,
+    pts,
+    pts_tick,
+    unit_name,
+)
 
 Html = str
 
@@ -115,9 +124,10 @@ def _divergence(p: PeriodView) -> Html:
     exp_points, harm_points = [], []
     for u in charted:
         metric, margin = u.worst_margin or ("", 0.0)
+        _, in_its_unit, unit = u.worst_target or ("", 0.0, "")
         name = unit_name(u.org_id, u.unit_id)
         weeks = f"met in {u.recent.windows_met} of {u.recent.windows_with_targets} {p.window_kind}s"
-        target_text = f"{metric_name(metric)} {pts(margin)} vs target ({weeks})"
+        target_text = f"{metric_name(metric)} {margin_text(in_its_unit, unit)} vs target ({weeks})"
         change = u.share_change
         steady = u.recent.targets_met_throughout
         if change is not None:
@@ -141,7 +151,7 @@ def _divergence(p: PeriodView) -> Html:
         exp_points,
         title="Target attainment against change in patient experience, every unit",
         desc="Each dot is a unit. Right of centre: target met. Below centre: fewer patients rate "
-        "care good than in the unit's own earlier weeks.",
+        f"care good than in the unit's own earlier {p.window_kind}s.",
         x_label=x_label,
         y_label="Positive feedback vs own baseline",
         quadrants=(
@@ -157,7 +167,7 @@ def _divergence(p: PeriodView) -> Html:
         harm_points,
         title="Target attainment against change in harmful incidents, every unit",
         desc="Each dot is a unit. Right of centre: target met. Below centre: more incidents "
-        "causing harm than in the unit's own earlier weeks.",
+        f"causing harm than in the unit's own earlier {p.window_kind}s.",
         x_label=x_label,
         y_label="Harmful incidents vs own baseline (more ↓)",
         quadrants=(
@@ -192,10 +202,11 @@ def _divergence(p: PeriodView) -> Html:
         f"targets in every {p.window_kind} of the period (its worst target in its worst "
         f"{p.window_kind} is shown); below it, things got worse. The shaded corner is "
         "<strong>hitting the target, missing the point</strong>. Filled orange: worse, with an "
-        "alert about it in these weeks. Orange ring: clearly worse (at least "
-        f"{MIN_SHARE_DROP:.0%} points fewer positive ratings, or {MIN_HARM_RISE:.0%} more "
-        "harmful incidents, beyond chance) "
-        "while meeting every target, without an alert. "
+        f"alert about it in these {p.window_kind}s. Orange ring: clearly worse (at least "
+        f"{MIN_SHARE_DROP:.0%} points fewer positive ratings, beyond chance) while meeting every "
+        "target, without an alert; more harm counts as worse only where a safety alert says so. "
+        "A time target (minutes) is placed by how far it is from its standard, as a share of "
+        "the standard. "
         + (
             "Targets mostly come as monthly returns, so a week takes its month's figure. "
             if p.window_kind == "week"
@@ -222,13 +233,14 @@ def _unit_table(p: PeriodView) -> Html:
     rows = []
     for u in p.units:
         worst = u.worst_margin
+        shown = u.worst_target
         harm = harm_change(u.recent, u.baseline)
         weekly = u.recent.harmful / max(u.recent.windows, 1)
         flags = ' class="flagged"' if u.hitting_target_missing_point else ""
         target = (
-            f"{pts(worst[1])} {escape(metric_name(worst[0]))}; all met in "
-            f"{u.recent.windows_met} of {u.recent.windows_with_targets}"
-            if worst
+            f"{escape(margin_text(shown[1], shown[2]))} {escape(metric_name(shown[0]))}; "
+            f"all met in {u.recent.windows_met} of {u.recent.windows_with_targets}"
+            if shown
             else "no target"
         )
         rows.append(

@@ -3,22 +3,33 @@ alert list with its evidence and the safety team's responses, and how the report
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from html import escape
 
 from pipeline.core.alerts import AlertStatus
+from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.measures import SMALL_SAMPLE
+from pipeline.core.detection.text import in_unit
 from pipeline.core.spc import Assurance, PointType, XmrChart
+from pipeline.core.windows import WindowKind
 from pipeline.report import spc_charts, svg
 from pipeline.report.build import ReportView, SeriesChart
 from pipeline.report.figures import (
     BASELINE_WINDOWS,
-    MIN_HARM_RISE,
     MIN_SHARE_DROP,
     RECENT_WINDOWS,
     Z_SIGNAL,
 )
 from pipeline.report.periods import UnitView
 from pipeline.report.queries import AlertRecord
+from pipeline.report.sections_learning import (
+    action_dates,
+    answered_alerts,
+    by_family,
+    family_line,
+    recovery_line,
+)
 from pipeline.report.text import (
     RESPONSE_NAMES,
     day,
@@ -41,8 +52,9 @@ def _badges(alert: AlertRecord) -> Html:
 
 
 _CARD_ALERTS = 3
-# Units charted at most (open alerts and high severity first), to keep the file light.
-MAX_CHARTED_UNITS = 30
+# Units charted at most (those with alerts first, open and high severity first), to keep the
+# file light: a national publication has a few hundred providers.
+MAX_CHARTED_UNITS = 300
 
 
 def _card_order(a: AlertRecord) -> tuple[bool, float]:
@@ -51,10 +63,8 @@ def _card_order(a: AlertRecord) -> tuple[bool, float]:
 
 def mdc_charts(view: ReportView) -> Html:
     if not view.charts:
-        return (
-            '<section id="charts"><h2>No unit has an alert, so no Making Data Count charts '
-            "are needed</h2></section>"
-        )
+        return '<section id="charts"><h2>No unit has figures to chart yet</h2></section>'
+    kind = view.data.window_kind
     cards = []
     for item in view.charts[:MAX_CHARTED_UNITS]:
         u = item.unit
@@ -69,7 +79,8 @@ def mdc_charts(view: ReportView) -> Html:
             alerts += f'<li class="more">and {plural(more, "earlier alert")} in the list below</li>'
 
         bands = [(a.window_start, a.window_end) for a in u.alerts]
-        figures = "".join(_figure(u, c, bands) for c in item.charts)
+        actions = action_dates(u.alerts)
+        figures = "".join(_figure(u, c, bands, actions) for c in item.charts)
         cards.append(
             f'<article class="unit-card" id="unit-{escape(u.org_id)}-{escape(u.unit_id)}">'
             f"<h3>{escape(unit_name(u.org_id, u.unit_id))}</h3>"
@@ -77,15 +88,23 @@ def mdc_charts(view: ReportView) -> Html:
         )
     return (
         '<section id="charts" aria-labelledby="charts-h">'
-        f'<h2 id="charts-h">Making Data Count charts for the {plural(len(view.charts), "unit")} '
-        "with an alert</h2>"
+        f'<h2 id="charts-h">Making Data Count charts for every unit '
+        f"({plural(len(view.charts), 'unit')}, those with an alert first)</h2>"
         '<p class="lede">Statistical process control (XmR) charts, read the NHS England '
         "“Making Data Count” way: the solid line is the mean, the dashed lines are the process "
-        "limits (where nearly every point falls while nothing changes), the shaded weeks are the "
-        "alert. Where there were enough weeks before the alert, the mean and limits come from "
-        "those weeks, so a change shows against what used to be normal.</p>"
+        f"limits (where nearly every point falls while nothing changes), the shaded {kind}s are "
+        f"the alert. Where there were enough {kind}s before the alert, the mean and limits come "
+        f"from those {kind}s, so a change shows against what used to be normal. A target is "
+        "charted as published, one point per reported period: a share, or a time in its unit "
+        "against its standard, so a target never met still shows how far from it it was.</p>"
         f"{_legend()}{''.join(cards)}{_more(view)}</section>"
     )
+
+
+def _learning(kind: str) -> int:
+    """The learning period of the detector's defaults for the window kind, in windows."""
+    known = kind if kind in {k.value for k in WindowKind} else WindowKind.WEEK.value
+    return DetectionConfig.for_window_kind(WindowKind(known)).min_baseline_windows
 
 
 def _more(view: ReportView) -> Html:
@@ -95,7 +114,7 @@ def _more(view: ReportView) -> Html:
     names = ", ".join(unit_name(c.unit.org_id, c.unit.unit_id) for c in rest)
     return (
         f'<p class="note">Not charted here, to keep this file light ({plural(len(rest), "unit")}'
-        f" with resolved or lower-severity alerts; see the alert list): {escape(names)}.</p>"
+        f" with resolved, lower-severity or no alerts; see the alert list): {escape(names)}.</p>"
     )
 
 
@@ -109,6 +128,7 @@ def _legend() -> Html:
         '<span class="swatch dashed"></span> process limits',
         '<span class="swatch target"></span> target',
         '<span class="swatch band"></span> alert window',
+        '<span class="swatch action"></span> action taken (safety team)',
     ]
     return '<p class="legend">' + "".join(f"<span>{i}</span>" for i in items) + "</p>"
 
@@ -119,17 +139,25 @@ _TITLES = {
 }
 
 
-def _figure(unit: UnitView, item: SeriesChart, bands: list[tuple[datetime, datetime]]) -> Html:
+def _figure(
+    unit: UnitView,
+    item: SeriesChart,
+    bands: list[tuple[datetime, datetime]],
+    actions: list[datetime],
+) -> Html:
     chart = item.chart
     title = _TITLES.get(item.measure, item.measure)
     if item.measure == "target":
-        title = f"{metric_name(item.metric or '')}: share within target"
+        what = "share within target" if not item.unit else f"in {item.unit}"
+        title = f"{metric_name(item.metric or '')}: {what}"
     elif item.metric == "per_activity":
         title += " per 1,000 patients"
 
     def fmt(v: float) -> str:
         if item.percent:
             return f"{v:.0%}"
+        if item.unit:
+            return in_unit(v, item.unit)
         return f"{v:,.1f}" if item.metric == "per_activity" else f"{v:,.0f}"
 
     latest = chart.points[-1]
@@ -138,8 +166,9 @@ def _figure(unit: UnitView, item: SeriesChart, bands: list[tuple[datetime, datet
         title=f"{unit_name(unit.org_id, unit.unit_id)}: {title}",
         desc=f"{len(chart.points)} points; latest {fmt(latest.y)}, mean {fmt(latest.mean)}. "
         f"{_variation_words(latest.point_type, latest.direction > 0)}",
-        fmt=(lambda v: f"{v:.1%}") if item.percent and _narrow(chart) else fmt,
+        fmt=_tick(item, chart, fmt),
         highlight=bands,
+        actions=actions,
     )
     high = latest.direction > 0
     verdict = _variation_words(latest.point_type, high)
@@ -150,16 +179,40 @@ def _figure(unit: UnitView, item: SeriesChart, bands: list[tuple[datetime, datet
         if item.baseline_points
         else "Mean and limits from every point."
     )
+    if item.small:
+        listed = ", ".join(f"{start:%b %y} ({n})" for start, n in item.small)
+        base += (
+            f" Small samples (fewer than {SMALL_SAMPLE} responses; read with care, alerts judge "
+            f"them with their wider limits): {listed}."
+        )
     icons = spc_charts.variation_icon(latest.point_type, high)
     if chart.target is not None:
         icons += spc_charts.assurance_icon(chart.assurance)
     direction = spc_charts.improvement_word(chart.improvement)
+    if item.measure == "safety" and any(a.kind == "reporting_silence" for a in unit.alerts):
+        direction = "reporting fell: a low figure here is a reporting concern, not an improvement"
+        verdict = (
+            "Incident reporting at this unit fell while its activity held, so fewer harmful "
+            "incidents reported is a warning sign, not good news."
+        )
     return (
         f'<figure class="mdc"><figcaption><span class="icons">{icons}</span>'
         f"<span><strong>{escape(title)}</strong><br><small>{direction}</small></span>"
         f'</figcaption>{chart_svg}<p class="verdict">{escape(verdict)}</p>'
         f'<p class="note">Latest {fmt(latest.y)}; mean {fmt(latest.mean)}. {base}</p></figure>'
     )
+
+
+def _tick(
+    item: SeriesChart, chart: XmrChart[datetime], fmt: Callable[[float], str]
+) -> Callable[[float], str]:
+    """Axis ticks: finer percentages on a narrow share chart; a value without its unit (the
+    title names it), so the label fits beside the axis."""
+    if item.percent and _narrow(chart):
+        return lambda v: f"{v:.1%}"
+    if item.unit and item.unit != "percent":
+        return lambda v: f"{v:,.0f}" if abs(v) >= 10 else f"{v:,.1f}"
+    return fmt
 
 
 def _narrow(chart: XmrChart[datetime]) -> bool:
@@ -190,14 +243,16 @@ def _assurance_words(assurance: Assurance | None, target: str) -> str:
 def alert_list(view: ReportView) -> Html:
     alerts = view.standing_alerts
     open_ = sum(a.status == AlertStatus.OPEN for a in alerts)
-    answered = sum(bool(a.responses) for a in alerts)
+    dismissed = sum(a.status == AlertStatus.DISMISSED for a in alerts)
+    answered = len(answered_alerts(alerts))
+    false_positives = f", {dismissed:,} dismissed as false positives" if dismissed else ""
     heading = (
-        f"{plural(open_, 'alert')} open, {plural(len(alerts) - open_, 'alert')} resolved; the "
-        f"safety team has responded to {answered:,}"
+        f"{plural(open_, 'alert')} open, {plural(len(alerts) - open_ - dismissed, 'alert')} "
+        f"resolved{false_positives}; the safety team has responded to {answered:,}"
         if alerts
         else "No alerts: nothing met the conditions for one"
     )
-    rows = "".join(_alert_row(a, view.data.window_kind) for a in alerts)
+    rows = "".join(_alert_row(a, view.data.window_kind) for a in by_family(alerts))
     kinds = sorted({a.kind for a in alerts})
     options = "".join(f'<option value="{escape(k)}">{escape(kind_name(k))}</option>' for k in kinds)
     withdrawn = (
@@ -214,12 +269,15 @@ def alert_list(view: ReportView) -> Html:
         '<div class="filters"><label>Search <input id="alert-search" type="search" '
         'placeholder="unit, words in the summary…"></label>'
         '<label>Status <select id="alert-status"><option value="">any</option>'
-        '<option value="open">open</option><option value="resolved">resolved</option></select>'
+        '<option value="open">open</option><option value="resolved">resolved</option>'
+        '<option value="dismissed">dismissed</option></select>'
         '</label><label>Kind <select id="alert-kind"><option value="">any</option>'
         f'{options}</select></label><span id="alert-count" aria-live="polite"></span></div>'
         '<table id="alert-table" class="sortable alerts"><thead><tr>'
         '<th scope="col" data-sort>Severity</th><th scope="col" data-sort>Status</th>'
-        '<th scope="col" data-sort>Unit</th><th scope="col" data-sort>Weeks</th>'
+        '<th scope="col" data-sort>Unit</th>'
+        f'<th scope="col" data-sort>{"Months" if view.data.window_kind == "month" else "Weeks"}'
+        "</th>"
         '<th scope="col">What and why</th><th scope="col">Safety team</th></tr></thead>'
         f"<tbody>{rows}</tbody></table>{withdrawn}</section>"
     )
@@ -233,7 +291,10 @@ def _alert_row(a: AlertRecord, window_kind: str) -> Html:
             f"<li><strong>{escape(RESPONSE_NAMES.get(r.response, label(r.response)))}</strong>"
             f" {day(r.occurred_at)}"
             + (f" · {escape(r.responder_role)}" if r.responder_role else "")
-            + (f"<br><q>{escape(_short(r.note))}</q>" if r.note else "")
+            + (f" · owner {escape(r.owner)}" if r.owner else "")
+            + (f" · due {day(r.due_by)}" if r.due_by else "")
+            # Free text is never shown, redacted or not: only that there was a note.
+            + _note_count(r.note_chars)
             + "</li>"
             for r in a.responses
         )
@@ -249,6 +310,7 @@ def _alert_row(a: AlertRecord, window_kind: str) -> Html:
         f'<td data-sort="{a.window_start:%Y%m%d}">{day(a.window_start)}<br>to '
         f"{day(a.window_end, end=True)}</td>"
         f'<td><p class="kind">{escape(kind_name(a.kind))}</p><p>{escape(a.summary)}</p>'
+        f"{recovery_line(a)}{family_line(a)}"
         f'<dl class="facts">{facts}</dl><p class="method">Method: {escape(method)} · first '
         f"raised {day(a.first_detected_at)}, {plural(a.versions, 'version')} · "
         f"<code>{escape(a.alert_id)}</code></p></td>"
@@ -256,8 +318,10 @@ def _alert_row(a: AlertRecord, window_kind: str) -> Html:
     )
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 280 else text[:279] + "…"
+def _note_count(chars: int) -> Html:
+    if not chars:
+        return ""
+    return f'<br><span class="note-count">a note of {chars:,} characters (not shown)</span>'
 
 
 def method(view: ReportView) -> Html:
@@ -276,18 +340,29 @@ def method(view: ReportView) -> Html:
         f"<li>Data: {events} (distinct events), {plural(counts.late_events, 'late event')} "
         f"stored and judged again. Rejected input: {counts.rejected:,} ({escape(rejected)}).</li>"
         f"<li>“Now” is the last {recent} complete {kind}s; “before” (the unit's own baseline) "
-        f"the {baseline} {kind}s ahead of them. A change counts when it is beyond chance (|z| ≥ "
-        f"{Z_SIGNAL:g}) and large: at least {MIN_SHARE_DROP:.0%} points fewer positive ratings, "
-        f"or {MIN_HARM_RISE:.0%} more harmful incidents.</li>"
+        f"up to {baseline} {kind}s before them (fewer where the data start later). A change in "
+        f"experience counts when it is beyond chance (|z| ≥ {Z_SIGNAL:g}) and large: at least "
+        f"{MIN_SHARE_DROP:.0%} points fewer positive ratings. More harm counts where a safety "
+        "alert says so (the alerts' own verdict), and no change is shown where neither period "
+        "had a harmful incident.</li>"
         "<li>Positive feedback is the Friends and Family Test share rating care good or very "
         "good (“don't know” left out). Harmful incidents are those reported with at least low "
-        "harm. Targets are as each unit reports them (most as monthly returns, so a week takes "
-        "its month's figure); a unit meets its targets when every one of them is met in every "
-        "week of the period. An organisation looks fine when its own positive feedback and "
+        "harm. Targets are as each unit reports them: a share (e.g. seen within 4 hours) or a "
+        "value in its unit (e.g. a mean response time in minutes, lower is better)"
+        + (
+            "; most come as monthly returns, so a week takes its month's figure"
+            if kind == "week"
+            else ""
+        )
+        + f"; a unit meets its targets when every one of them is met in every {kind} of the "
+        "period. An organisation looks fine when its own positive feedback and "
         "harmful incidents, pooled over its units, are not clearly worse than before.</li>"
         "<li>Charts follow NHS England “Making Data Count”: XmR charts with limits at the mean "
         "± 2.66 × the mean moving range, special causes by the four rules (a point outside the "
         "limits, a run of 7 on one side, a trend of 7, two of three near a limit).</li>"
-        "<li>Alerts are raised by the streaming pipeline; this report only reads them.</li>"
+        "<li>Alerts are raised by the streaming pipeline; this report only reads them. A unit "
+        f"is judged once it has {plural(_learning(kind), kind)} of its own history (its "
+        f"learning period); every later {kind} is judged, small ones with their wider limits."
+        "</li>"
         "</ul></section>"
     )

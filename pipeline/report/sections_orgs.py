@@ -39,7 +39,7 @@ def _dark_spots(p: PeriodView) -> Html:
         "the black line is the whole organisation. An organisation looks fine when its own "
         "positive feedback and harmful incidents are not clearly worse than before. Orange: "
         f"fallen behind its usual standing by at least {MIN_DARK_SPOT_GAP:.0%} points, beyond "
-        "chance, or a dark-spot alert in these weeks. "
+        f"chance, or a dark-spot alert in these {p.window_kind}s. "
         f"Figures for {escape(span(p))}.</p>"
         f'<div class="orgs">{"".join(_org_card(o) for o in p.orgs)}</div>'
     )

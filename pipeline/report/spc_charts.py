@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from html import escape
+from typing import Any
 
 from pipeline.core.spc import Assurance, Direction, PointType, XmrChart
 from pipeline.report.svg import (
@@ -32,11 +33,13 @@ def xmr_chart(
     desc: str,
     fmt: Formatter,
     highlight: Sequence[tuple[datetime, datetime]] = (),
+    actions: Sequence[datetime] = (),
     width: int = 380,
     height: int = 230,
 ) -> str:
     """An XmR chart: the series, its mean and process limits, special-cause points coloured the
-    Making Data Count way, the target (if any) and shaded alert windows."""
+    Making Data Count way, the target (if any), shaded alert windows and a marked line on the
+    date of each action the safety team took."""
     left, right, top, bottom = 50, 10, 12, 30
     pts = chart.points
     values = [p.y for p in pts]
@@ -64,6 +67,17 @@ def xmr_chart(
                 f'<rect class="alert-band" x="{num(x0)}" y="{top}" '
                 f'width="{num(x1 - x0)}" height="{plot_h}" fill="{CONCERN_WASH}"/>'
             )
+    for moment in sorted(set(actions)):
+        position = _position(pts, moment)
+        if position is None:
+            continue
+        x = px(position)
+        body.append(
+            f'<line class="action-mark" x1="{num(x)}" x2="{num(x)}" y1="{top}" '
+            f'y2="{top + plot_h}" stroke="{INK}" stroke-width="1.4" stroke-dasharray="2 2">'
+            f"<title>Action taken {moment:%d %b %Y}</title></line>"
+        )
+        body.append(text(x + 3, top + 10, "action", class_="tick action-label"))
     for value in ticks(low, high, 4):
         y = py(value)
         body.append(
@@ -177,3 +191,13 @@ def improvement_word(direction: Direction) -> str:
     return {Direction.INCREASE: "higher is better", Direction.DECREASE: "lower is better"}.get(
         direction, "neither way is better"
     )
+
+
+def _position(pts: Sequence[Any], moment: datetime) -> float | None:
+    """Where `moment` falls on the x axis, as a fractional point index (None: off the chart)."""
+    for i in range(len(pts) - 1):
+        start, end = pts[i].x, pts[i + 1].x
+        if start <= moment < end:
+            fraction: float = (moment - start) / (end - start)
+            return i + fraction
+    return None

@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from pipeline.core.alerts import AlertKind
+from pipeline.core.detection.text import in_unit
 
 METRIC_NAMES = {
     "ae_4h": "A&E 4-hour",
@@ -15,6 +16,12 @@ METRIC_NAMES = {
     "cancer_62d": "Cancer 62-day",
     "cancer_28d": "Cancer 28-day",
     "diagnostic_6w": "Diagnostics 6-week",
+    "amb_c1_mean": "Category 1 mean",
+    "amb_c1_p90": "Category 1 90th centile",
+    "amb_c2_mean": "Category 2 mean",
+    "amb_c2_p90": "Category 2 90th centile",
+    "amb_c3_p90": "Category 3 90th centile",
+    "amb_c4_p90": "Category 4 90th centile",
 }
 RESPONSE_NAMES = {
     "acknowledged": "Acknowledged",
@@ -68,6 +75,18 @@ def pts(value: float | None) -> str:
         return "–"
     points = value * 100
     return "0 pts" if abs(points) < 0.05 else f"{points:+.1f} pts"
+
+
+def margin_text(margin: float | None, unit: str) -> str:
+    """A target margin (>= 0: met) as people read it: '+22.0 pts' for a share, '-9.2 minutes'
+    for a time over its standard."""
+    if margin is None:
+        return "–"
+    if not unit:
+        return pts(margin)
+    if unit == "percent":
+        return f"{margin:+.1f} pts"
+    return f"{margin:+.1f} {unit}"
 
 
 def pts_tick(value: float) -> str:
@@ -133,11 +152,19 @@ def evidence_figures(
         for m in targets.get("metrics") or []:
             if isinstance(m, dict) and isinstance(m.get("attainment"), int | float):
                 verdict = " (met)" if m.get("met") else " (missed)" if "met" in m else ""
+                unit = str(m.get("unit") or "")
+                target = m.get("target")
+                against = (
+                    in_unit(float(target), unit)
+                    if unit and isinstance(target, int | float)
+                    else _share(target)
+                )
+                value = float(m["attainment"])
+                attained = in_unit(value, unit) if unit else f"{value:.1%}"
                 figures.append(
                     (
                         metric_name(str(m.get("metric"))),
-                        f"{m['attainment']:.1%} "
-                        f"against a target of {_share(m.get('target'))}{verdict}",
+                        f"{attained} against a target of {against}{verdict}",
                     )
                 )
     measures = evidence.get("measures")
@@ -148,10 +175,17 @@ def evidence_figures(
             if flagged:
                 peak = max(flagged, key=lambda w: abs(float(w.get("z") or 0.0)))
                 when = _window_words(str(peak.get("window_start", "")), window_kind)
+                small = [w for w in flagged if w.get("small")]
+                note = (
+                    f" ({plural(len(small), 'flagged ' + window_kind)} with fewer than 30 "
+                    "responses: a small sample, judged with its wider limits)"
+                    if small
+                    else ""
+                )
                 figures.append(
                     (
                         f"{MEASURE_NAMES.get(name, label(name))}, {when}",
-                        _measure_words(name, peak, entry),
+                        _measure_words(name, peak, entry, window_kind) + note,
                     )
                 )
     episode = evidence.get("episode")
@@ -174,6 +208,15 @@ def evidence_figures(
         figures.append(("Incidents in the episode, by harm", harms or "none"))
     if evidence.get("severe_harm_incidents"):
         figures.append(("Severe harm or death", f"{evidence['severe_harm_incidents']:,}"))
+    themes = evidence.get("themes")
+    if isinstance(themes, dict) and isinstance(themes.get("counts"), dict):
+        named = ", ".join(f"{label(str(k)).lower()} {v:,}" for k, v in themes["counts"].items())
+        figures.append(
+            (
+                "Themes of comments",
+                f"{named} (of {int(themes.get('responses') or 0):,} responses)",
+            )
+        )
     rules = evidence.get("rules")
     if isinstance(rules, dict) and rules.get("fired"):
         fired = ", ".join(RULE_NAMES.get(str(r), str(r).replace("_", " ")) for r in rules["fired"])
@@ -197,7 +240,9 @@ def _window_words(start: str, window_kind: str) -> str:
     return f"week of {moment.day} {moment:%b %Y}"
 
 
-def _measure_words(name: str, w: dict[str, Any], entry: dict[str, Any]) -> str:
+def _measure_words(
+    name: str, w: dict[str, Any], entry: dict[str, Any], window_kind: str = "week"
+) -> str:
     def show(value: Any) -> str:
         if not isinstance(value, int | float):
             return "–"
@@ -206,15 +251,20 @@ def _measure_words(name: str, w: dict[str, Any], entry: dict[str, Any]) -> str:
     if name.endswith("share"):
         text = f"{show(w.get('value'))} of {w.get('size', 0):,.0f} responses"
     else:
-        per = "1,000 patients" if "activity" in str(entry.get("per", "")) else "week"
+        # Harm is judged per 1,000 patients where the unit reports activity, else per window.
+        per = "1,000 patients" if "activity" in str(entry.get("per", "")) else window_kind
         text = f"{w.get('count', 0):,} incidents, {show(w.get('value'))} per {per}"
     if "centre" in w:
         text += f"; usual {show(w['centre'])}, limit {show(w.get('limit'))}"
-    if w.get("peers_value") is not None:
-        text += f"; rest of organisation {show(w['peers_value'])}"
+    peers = w.get("peers")
+    if isinstance(peers, dict) and peers.get("rest_of_organisation") is not None:
+        text += f"; rest of organisation {show(peers['rest_of_organisation'])}"
     organisation = w.get("organisation")
     if isinstance(organisation, dict):
-        within = "within" if organisation.get("within_limits") else "outside"
+        # The dark-spot condition is judged when the window closed; that is what is stored.
+        within_key = "within_limits_when_closed"
+        within_flag = organisation.get(within_key, organisation.get("within_limits"))
+        within = "within" if within_flag else "outside"
         text += f"; whole organisation {show(organisation.get('value'))} ({within} its usual range)"
     if isinstance(w.get("z"), int | float):
         text += f" (z = {w['z']:.1f})"

@@ -14,6 +14,7 @@ from typing import Protocol
 from uuid import UUID
 
 from pipeline.core.alerts import Alert
+from pipeline.core.board import BoardRow
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
 from pipeline.core.stored import StoredEvent
@@ -37,6 +38,8 @@ class Store(Protocol):
         alerts: Sequence[Alert],
         received_at: datetime,
         token: str,
+        *,
+        board: Sequence[BoardRow] = (),
     ) -> None: ...
 
     def window_records(self, owns: OwnsOrg) -> list[WindowRecord] | None: ...
@@ -46,6 +49,10 @@ class Store(Protocol):
     def recent_events(self, since: datetime, owns: OwnsOrg) -> list[RecentEvent]: ...
 
     def known_event_ids(self, ids: Collection[UUID]) -> set[UUID]: ...
+
+    def side_payloads(self, owns: OwnsOrg) -> list[bytes]:
+        """Payloads of every alert response and revised incident report of `owns`."""
+        ...
 
     def latest_alerts(self) -> list[Alert]: ...
 

@@ -185,7 +185,9 @@ class Step:
         recent = self._store.recent_events(since, owns) if since is not None else []
         applied = {i for record in records for i in record.applied}
         stored = self._store.known_event_ids(applied) if applied else set()
-        return RestoredState(records, recent, latest, self._owned_alerts(owns), applied - stored)
+        side = self._store.side_payloads(owns)
+        alerts = self._owned_alerts(owns)
+        return RestoredState(records, recent, latest, alerts, applied - stored, side)
 
     def _owned_payloads(self, owns: OwnsOrg) -> list[bytes]:
         return list(owned_payloads(self._store.stored_payloads(), owns))
@@ -243,7 +245,9 @@ class Step:
         self._retrying("write windows", lambda: store.write_windows(result, token, applied=False))
         self._retrying(
             "write rejections and alerts",
-            lambda: store.write_outcomes(result.rejected, result.alerts, received_at, token),
+            lambda: store.write_outcomes(
+                result.rejected, result.alerts, received_at, token, board=result.board
+            ),
         )
         self._metrics.sink_took(time.monotonic() - started)
 

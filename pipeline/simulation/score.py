@@ -1,93 +1,104 @@
-"""Detection against ground truth: recall, delay, false alarms and decoy alerts.
+"""Detection scored against ground truth, with findings made exactly as `pipeline replay` makes
+them: the events go through `Engine.process` in batches, then `Engine.finish`; the alerts still
+standing (withdrawn ones left out) are what is scored.
 
-A finding *matches* a truth record of its kind at its unit when their weeks overlap, allowing
-`TOLERANCE_WEEKS` after the record ends (an episode's last bad weeks can be judged a little
-later). Then:
+An alert *matches* a truth record of its kind at its unit when their weeks overlap, allowing
+`TOLERANCE_WEEKS` after the record ends. Then:
 
-- recall: detectable, non-decoy records matched by at least one finding;
-- delay: weeks from a matched record's first week to the `detected_in` window of its earliest
-  matching finding (0: raised when the first bad week closed);
-- decoy alerts: findings matching a decoy record (the aim is none);
-- false alarms: findings matching no record at all, per 100 *quiet* unit-weeks: weeks a unit
-  is judged (from `judged_from`) that lie outside every record of any kind (and its tolerance).
-  Findings during a record that is not detectable, or of another kind than expected, are neither
-  rewarded nor counted as false.
+- recall: detectable, non-decoy records matched by at least one alert;
+- delay: weeks from a matched record's first week to the `detected_in_window` of its earliest
+  matching alert (0: raised when the first bad week closed); also counted from the week the
+  record became *evident* (`TruthEpisode.evident`: a sustained episode no single week shows);
+- decoy alerts: alerts matching a decoy record (the aim is none);
+- false alarms: alerts matching no record at all, per 100 *quiet* unit-weeks: weeks a unit is
+  judged (from `judged_from`) outside every record of any kind (and its tolerance). Alerts during
+  a record that is not detectable, or of another kind, are neither rewarded nor counted false.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import json
+import random
 import statistics
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
-from pipeline.core.detection import Detector, Finding
-from pipeline.core.events import Harm, IncidentCategory, TargetMetric
-from pipeline.core.windows import Window, WindowKind, window_of, windows_between
-from pipeline.simulation.trust import SimulatedTrust, SimulationConfig, TruthEpisode, simulate_trust
+from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.alerts import Alert, AlertKind, AlertStatus
+from pipeline.core.detection import DetectionConfig
+from pipeline.core.engine import Engine, EngineConfig, RawMessage
+from pipeline.simulation.trust import TruthEpisode
 
 TOLERANCE_WEEKS = 2
+REPLAY_BATCH = 20_000  # `pipeline replay`'s default batch of lines
+_KEY = b"evaluation-only-pseudonymisation-key"
+_NOW = datetime(2030, 1, 1, tzinfo=UTC)
 UnitKey = tuple[str, str]
 
 
-def aggregate_events(
-    events: Iterable[Mapping[str, Any]], kind: WindowKind = WindowKind.WEEK
-) -> dict[UnitKey, list[UnitWindowAggregate]]:
-    """Each unit's windows in time order, from events in any order (duplicates dropped).
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """What scoring reads of an alert: its kind, unit and weeks."""
 
-    Feedback and incidents are applied as the engine applies them; target returns go through
-    the contract model so that their periods are parsed exactly as in the pipeline.
-    """
-    units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
-    seen: set[str] = set()
-    for event in events:
-        if event["event_id"] in seen or event["event_type"] == "alert_response":
-            continue
-        seen.add(event["event_id"])
-        windows_of_unit = units.setdefault((event["org_id"], event["unit_id"]), {})
-        if event["event_type"] == "target_metric":
-            report = TargetMetric.model_validate(event)
-            windows = windows_between(report.period_start, report.period_end, kind)
-        else:
-            windows = [window_of(datetime.fromisoformat(event["occurred_at"]), kind)]
-        for window in windows:
-            state = windows_of_unit.get(window)
-            if state is None:
-                state = windows_of_unit[window] = UnitWindowState(
-                    event["org_id"], event["unit_id"], window
-                )
-            if event["event_type"] == "patient_feedback":
-                state.add_feedback(event["rating"])
-            elif event["event_type"] == "incident_report":
-                state.add_incident(Harm(event["harm"]), IncidentCategory(event["category"]))
-            else:
-                state.add_report(report)
-    return {
-        key: [states[window].snapshot() for window in sorted(states)]
-        for key, states in sorted(units.items())
-    }
+    kind: AlertKind
+    org_id: str
+    unit_id: str
+    first: datetime
+    last: datetime
+    detected_in: datetime
+    summary: str
+
+    @classmethod
+    def of(cls, alert: Alert) -> Scored:
+        episode = alert.evidence["episode"]
+        return cls(
+            alert.kind, alert.org_id, alert.unit_id, alert.window_start,
+            datetime.fromisoformat(episode["last_window"]),
+            datetime.fromisoformat(episode["detected_in_window"]), alert.summary,
+        )  # fmt: skip
 
 
-def detect_trust(trust: SimulatedTrust, detector: Detector) -> list[Finding]:
-    """Every finding on the trust's closed weeks (windows after its last week are dropped:
-    they hold only the tail of a monthly return)."""
-    end = trust.start + timedelta(weeks=trust.config.weeks)
-    series = {
-        key: [a for a in windows if a.window.end <= end]
-        for key, windows in aggregate_events(trust.events).items()
-    }
-    findings = [f for key in sorted(series) for f in detector.unit_findings(series[key])]
-    for org in sorted({org for org, _ in series}):
-        members = {unit: windows for (o, unit), windows in series.items() if o == org}
-        findings.extend(detector.org_findings(members))
-    return findings
+def closed_series(events: Iterable[Mapping[str, Any]]) -> dict[UnitKey, list[UnitWindowAggregate]]:
+    """Every unit's closed windows after replaying `events` through the engine: the windows
+    detection judges, as the engine aggregates them."""
+    engine = _replayed(events, REPLAY_BATCH, DetectionConfig(), None)
+    return engine.closed_series()
+
+
+def _replayed(
+    events: Iterable[Mapping[str, Any]],
+    batch: int,
+    detection: DetectionConfig,
+    shuffle_seed: int | None,
+) -> Engine:
+    engine = Engine(EngineConfig(detection=detection), _KEY)
+    lines = [json.dumps(event, separators=(",", ":")).encode() for event in events]
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(lines)
+    for first in range(0, len(lines), batch):
+        chunk = lines[first : first + batch]
+        engine.process([RawMessage(line, f"sim:{first + i}") for i, line in enumerate(chunk)], _NOW)
+    engine.finish(_NOW)
+    return engine
+
+
+def replay(
+    events: Iterable[Mapping[str, Any]],
+    *,
+    batch: int = REPLAY_BATCH,
+    detection: DetectionConfig | None = None,
+    shuffle_seed: int | None = None,
+) -> list[Alert]:
+    """The alerts standing after `pipeline replay` of `events` (in the given order, or shuffled
+    with `shuffle_seed`), in batches of `batch` lines."""
+    engine = _replayed(events, batch, detection or DetectionConfig(), shuffle_seed)
+    standing = [a for a in engine.alerts if a.status is not AlertStatus.WITHDRAWN]
+    return sorted(standing, key=lambda a: (a.window_start, a.org_id, a.unit_id, a.kind))
 
 
 @dataclass(slots=True)
@@ -97,6 +108,7 @@ class KindScore:
     detectable: int = 0
     detected: int = 0
     delays: list[int] = field(default_factory=list)
+    evident_delays: list[int] = field(default_factory=list)
     decoys: int = 0
     decoy_alerts: int = 0
     false_alarms: int = 0
@@ -106,6 +118,7 @@ class KindScore:
         self.detectable += other.detectable
         self.detected += other.detected
         self.delays.extend(other.delays)
+        self.evident_delays.extend(other.evident_delays)
         self.decoys += other.decoys
         self.decoy_alerts += other.decoy_alerts
         self.false_alarms += other.false_alarms
@@ -119,26 +132,39 @@ class KindScore:
     def median_delay(self) -> float | None:
         return statistics.median(self.delays) if self.delays else None
 
+    @property
+    def median_evident_delay(self) -> float | None:
+        """Median delay counted from the week the episode became evident (see
+        `TruthEpisode.evident`), else from its start."""
+        return statistics.median(self.evident_delays) if self.evident_delays else None
+
 
 @dataclass(slots=True)
-class DetectionScore:
-    """How detection did on one or more simulated trusts; `add` pools another score."""
+class Score:
+    """How detection did on one or more trusts; `add` pools another score."""
 
     overall: KindScore = field(default_factory=KindScore)
     by_kind: dict[str, KindScore] = field(default_factory=dict)
     quiet_unit_weeks: int = 0
     missed: list[TruthEpisode] = field(default_factory=list)
-    false_alarms: list[Finding] = field(default_factory=list)
-    decoy_alerts: list[Finding] = field(default_factory=list)
+    false_alarms: list[Scored] = field(default_factory=list)
+    decoy_alerts: list[Scored] = field(default_factory=list)
 
     @property
     def false_alarms_per_100_quiet_unit_weeks(self) -> float:
         return 100.0 * self.overall.false_alarms / self.quiet_unit_weeks
 
-    def add(self, other: DetectionScore) -> None:
+    def kind(self, kind: AlertKind) -> KindScore:
+        return self.by_kind.get(kind.value, KindScore())
+
+    def kind_false_alarms_per_100(self, kinds: Iterable[AlertKind]) -> float:
+        count = sum(self.kind(kind).false_alarms for kind in kinds)
+        return 100.0 * count / self.quiet_unit_weeks
+
+    def add(self, other: Score) -> None:
         self.overall.add(other.overall)
-        for kind, score in other.by_kind.items():
-            self.by_kind.setdefault(kind, KindScore()).add(score)
+        for kind, kind_score in other.by_kind.items():
+            self.by_kind.setdefault(kind, KindScore()).add(kind_score)
         self.quiet_unit_weeks += other.quiet_unit_weeks
         self.missed.extend(other.missed)
         self.false_alarms.extend(other.false_alarms)
@@ -151,13 +177,14 @@ class DetectionScore:
             "detectable_episodes": overall.detectable,
             "recall": overall.recall,
             "median_delay_windows": overall.median_delay,
+            "median_delay_from_evident_windows": overall.median_evident_delay,
             "false_alarms": overall.false_alarms,
             "quiet_unit_weeks": self.quiet_unit_weeks,
             "false_alarms_per_100_quiet_unit_weeks": self.false_alarms_per_100_quiet_unit_weeks,
             "decoys": overall.decoys,
             "decoy_alerts": overall.decoy_alerts,
             "by_kind": {
-                kind: {"detectable": s.detectable, "recall": s.recall,
+                kind: {"detectable": s.detectable, "detected": s.detected, "recall": s.recall,
                        "median_delay_windows": s.median_delay, "false_alarms": s.false_alarms,
                        "decoys": s.decoys, "decoy_alerts": s.decoy_alerts}
                 for kind, s in sorted(self.by_kind.items())
@@ -166,39 +193,48 @@ class DetectionScore:
 
 
 def score(
-    trust: SimulatedTrust, findings: Sequence[Finding], *, judged_from: int
-) -> DetectionScore:
-    """Compare `findings` with the trust's truth (see the module docstring)."""
-    start = trust.start
+    truth: Sequence[TruthEpisode],
+    units: Iterable[UnitKey],
+    start: datetime,
+    weeks: int,
+    alerts: Sequence[Alert],
+    *,
+    judged_from: int,
+) -> Score:
+    """Compare `alerts` with `truth` (see the module docstring). `start` is the first week's
+    Monday, `weeks` the run's length and `units` every (org, unit) simulated."""
+    found = [Scored.of(alert) for alert in alerts]
 
     def week(moment: datetime) -> int:
         return (moment - start).days // 7
 
-    spans = [(t, week(t.start), week(t.end) - 1) for t in trust.truth]
-    result = DetectionScore()
+    spans = [(t, week(t.start), week(t.end) - 1) for t in truth]
+    evident = {id(t): week(t.evident) if t.evident is not None else None for t in truth}
+    result = Score()
     matched: set[int] = set()
     for record, first, last in spans:
         kind = result.by_kind.setdefault(record.kind.value, KindScore())
         hits = [
-            i for i, f in enumerate(findings)
+            i for i, f in enumerate(found)
             if (f.kind, f.org_id, f.unit_id) == (record.kind, record.org_id, record.unit_id)
-            and week(f.first_window.start) <= last + TOLERANCE_WEEKS
-            and week(f.last_window.start) >= first
+            and week(f.first) <= last + TOLERANCE_WEEKS and week(f.last) >= first
         ]  # fmt: skip
         matched.update(hits)
         if record.decoy:
             kind.decoys += 1
             kind.decoy_alerts += len(hits)
-            result.decoy_alerts.extend(findings[i] for i in hits)
+            result.decoy_alerts.extend(found[i] for i in hits)
         elif record.detectable:
             kind.detectable += 1
             if hits:
                 kind.detected += 1
-                detected = min(week(findings[i].detected_in.start) for i in hits)
+                detected = min(week(found[i].detected_in) for i in hits)
                 kind.delays.append(max(0, detected - first))
+                since = evident[id(record)]
+                kind.evident_delays.append(max(0, detected - (first if since is None else since)))
             else:
                 result.missed.append(record)
-    for i, finding in enumerate(findings):
+    for i, finding in enumerate(found):
         kind = result.by_kind.setdefault(finding.kind.value, KindScore())
         kind.findings += 1
         if i not in matched:
@@ -210,37 +246,49 @@ def score(
             range(first, last + TOLERANCE_WEEKS + 1)
         )
     result.quiet_unit_weeks = sum(
-        len(set(range(judged_from, trust.config.weeks)) - busy.get(unit, set()))
-        for unit in trust.units
+        len(set(range(judged_from, weeks)) - busy.get(unit, set())) for unit in units
     )
     for kind_score in result.by_kind.values():
         result.overall.add(kind_score)
     return result
 
 
-def evaluate_seed(seed: int, config: SimulationConfig | None = None) -> DetectionScore:
-    """Simulate the trust of `seed` (demo-sized by default), detect with the default detector
-    and score against its truth."""
-    trust = simulate_trust(replace(config or SimulationConfig(), seed=seed))
-    detector = Detector()
-    findings = detect_trust(trust, detector)
-    return score(trust, findings, judged_from=detector.config.min_baseline_windows)
+def score_seed(family: str, seed: int) -> Score:
+    """Simulate one trust of `family` (`simulator` or `family`), replay it through the engine
+    and score it."""
+    from pipeline.simulation import SimulationConfig, simulate_trust
+    from pipeline.simulation.family import FamilyConfig
+    from pipeline.simulation.family_events import simulate_family
+
+    judged_from = DetectionConfig().min_baseline_windows
+    if family == "family":
+        trust = simulate_family(FamilyConfig(seed=seed))
+        return score(trust.truth, trust.units, trust.start, trust.weeks, replay(trust.events),
+                     judged_from=judged_from)  # fmt: skip
+    old = simulate_trust(SimulationConfig(seed=seed))
+    return score(old.truth, old.units, old.start, old.config.weeks, replay(old.events),
+                 judged_from=judged_from)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m pipeline.simulation.score FIRST LAST [--jobs N]`: the pooled score of seeds
-    FIRST to LAST as JSON (docs/detection.md quotes seeds 1 to 40)."""
+    """`python -m pipeline.simulation.score {simulator,family} FIRST LAST [--jobs N]`:
+    the pooled score of seeds FIRST to LAST, replayed through the engine, as JSON."""
     parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("family", choices=("simulator", "family"))
     parser.add_argument("first", type=int)
     parser.add_argument("last", type=int)
     parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args(argv)
-    total = DetectionScore()
+    total = Score()
+    seeds = range(args.first, args.last + 1)
     with ProcessPoolExecutor(args.jobs) as pool:
-        for result in pool.map(evaluate_seed, range(args.first, args.last + 1)):
+        for result in pool.map(score_seed, [args.family] * len(seeds), seeds):
             total.add(result)
     summary = total.summary()
-    summary["delays_windows"] = dict(sorted(collections.Counter(total.overall.delays).items()))
+    summary["missed"] = [t.description for t in total.missed]
+    summary["false_alarms_found"] = [
+        f"{f.kind.value} {f.org_id}/{f.unit_id} {f.first.date()}" for f in total.false_alarms
+    ]
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
 
 

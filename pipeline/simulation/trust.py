@@ -72,6 +72,9 @@ class TruthEpisode:
 
     `detectable`: an oracle knowing the unit's true noise would see it within two weeks (see
     `pipeline.simulation.oracle`); `decoy`: nothing of this `kind` may be raised for it.
+    `evident`: for a sustained episode that no one week shows (the evaluation family), the
+    first week by whose end an oracle pooling the episode's weeks could have seen it; delays
+    are also measured from there (None: from `start`).
     """
 
     kind: AlertKind
@@ -82,6 +85,7 @@ class TruthEpisode:
     detectable: bool
     decoy: bool
     description: str
+    evident: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

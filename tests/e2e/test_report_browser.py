@@ -223,12 +223,12 @@ def count_visible(tools: DevTools, selector: str) -> int:
 
 def test_renders_every_section_with_its_charts(browser: DevTools) -> None:
     ids = evaluate(browser, "Array.from(document.querySelectorAll('section')).map(s => s.id)")
-    assert ids == ["findings", "divergence", "dark-spots", "charts", "alerts", "method"]
-    # 2 scatters and one chart per organisation for the period shown; 3 units with a standing
-    # alert x 3 Making Data Count charts
+    assert ids == ["findings", "divergence", "dark-spots", "charts", "alerts", "learning", "method"]
+    # 2 scatters and one chart per organisation for the period shown; every unit (6) x 3 Making
+    # Data Count charts (target, experience, harm)
     assert count_visible(browser, "svg.chart-scatter") == 2
     assert count_visible(browser, "svg.chart-strip") == 2
-    assert count_visible(browser, "svg.chart-xmr") == 9
+    assert count_visible(browser, "svg.chart-xmr") == 18
     assert count_visible(browser, "svg.chart-xmr circle.pt") > 2 * 40 + 12
     assert count_visible(browser, "#alert-table tbody tr") == 3
     size = evaluate(
@@ -346,7 +346,26 @@ def test_the_demo_report_renders_cleanly(tmp_path_factory: pytest.TempPathFactor
     assert run_demo(out_dir, io.StringIO(), io.StringIO()) == 0
     with open_in_chromium(out_dir / "report.html") as tools:
         ids = evaluate(tools, "Array.from(document.querySelectorAll('section')).map(s => s.id)")
-        assert ids == ["findings", "divergence", "dark-spots", "charts", "alerts", "method"]
+        assert ids == [
+            "board", "findings", "divergence", "dark-spots", "charts", "alerts", "learning",
+            "method",
+        ]  # fmt: skip
+        # The board's Making Data Count summary comes first: a row per unit, icons in each cell
+        assert count_visible(tools, "#board table.board tbody tr") == 18
+        assert count_visible(tools, "#board td.mdc-cell svg") >= 18 * 2
+        # the safety team's actions are marked on the unit charts, and judged
+        assert count_visible(tools, "#charts line.action-mark") >= 3
+        verdicts = evaluate(
+            tools,
+            "Array.from(document.querySelectorAll('#learning .recovery .verdict-word'))"
+            ".map(e => e.textContent)",
+        )
+        assert verdicts and set(verdicts) <= {"improved", "no change yet", "worse"}
+        assert count_visible(tools, "#alerts .recovery") >= 1
+        # free text is never shown: the simulated trust's comments are not on the page
+        page_text = evaluate(tools, "document.body.innerText")
+        assert "Waited hours with no update" not in page_text
+        assert "Staff were kind and explained everything" not in page_text
         assert count_visible(tools, "svg.chart-scatter") == 2
         assert count_visible(tools, "svg.chart-strip") >= 2
         assert count_visible(tools, "svg.chart-xmr") >= 3

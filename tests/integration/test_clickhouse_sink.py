@@ -69,6 +69,8 @@ def test_a_batch_written_twice_is_stored_once(sink: ClickHouseSink) -> None:
         },
         "rejected": 1,
         "alerts": 0,
+        "alerts_by_status": {"open": 0, "resolved": 0, "withdrawn": 0, "dismissed": 0},
+        "unmatched_responses": 1,  # the response names `tar-0`, an alert never raised
     }
     rows = sink.query_dicts("SELECT count() AS n FROM twice.patient_feedback")
     assert rows[0]["n"] == 1  # the token stopped the second insert, not only the merge
@@ -178,3 +180,42 @@ def test_windows_stored_before_the_state_column_mean_a_payload_restore(
     result.window_state = []  # as written before migration 0011: no state
     sink.write(result, RECEIVED, token="t")
     assert sink.window_records(lambda org: True) is None
+
+
+def test_value_targets_and_feedback_batches_are_stored_with_their_verdicts(
+    sink: ClickHouseSink,
+) -> None:
+    fresh(sink, "v11")
+    value = metric(
+        metric="amb_c2_mean", value=27.5, unit="minutes", target=18.0, higher_is_better=False
+    )
+    del value["numerator"], value["denominator"]
+    batch = feedback(
+        period_start="2024-03-01T00:00:00Z", period_end="2024-04-01T00:00:00Z", counts={"1": 5}
+    )
+    del batch["rating"]
+    result = Engine(EngineConfig(), b"k" * 32).process(raw(value, metric(), batch), NOW)
+    assert not result.rejected
+    sink.write(result, RECEIVED, token="v11")
+    (stored,) = sink.query_dicts(
+        "SELECT value, unit, numerator FROM v11.target_metrics WHERE unit != ''"
+    )
+    assert (stored["value"], stored["unit"], stored["numerator"]) == (27.5, "minutes", 0)
+    (fb,) = sink.query_dicts("SELECT rating, counts, responses FROM v11.patient_feedback")
+    assert (fb["rating"], list(fb["counts"]), fb["responses"]) == (0, [5, 0, 0, 0, 0, 0], 5)
+    rows = sink.query_dicts(
+        "SELECT fft_responses, target_metrics, target_units, target_met, target_distances "
+        "FROM v11.unit_windows FINAL ORDER BY window_start"
+    )
+    assert sum(r["fft_responses"] for r in rows) == 5
+    week = rows[1]  # wholly inside March
+    by_metric = dict(
+        zip(
+            week["target_metrics"],
+            zip(week["target_units"], week["target_met"], week["target_distances"], strict=True),
+            strict=True,
+        )
+    )
+    assert by_metric["ae_4h"][:2] == ("", 1)
+    assert by_metric["amb_c2_mean"][0] == "minutes" and by_metric["amb_c2_mean"][1] == 0
+    assert by_metric["amb_c2_mean"][2] == pytest.approx(9.5)

@@ -26,7 +26,14 @@ EVENT_TTL_DAYS = {
     "alert_responses": ("ingested_at", 1096),
     "rejected_events": ("received_at", 90),
 }
-NO_TTL = {"unit_windows", "alerts", "alert_history", "alert_deliveries", "schema_migrations"}
+NO_TTL = {
+    "unit_windows",
+    "mdc_summary",
+    "alerts",
+    "alert_history",
+    "alert_deliveries",
+    "schema_migrations",
+}
 
 
 @pytest.fixture(scope="module")

@@ -241,3 +241,106 @@ def test_generated_trust_matches_the_schema(warehouse: Warehouse) -> None:
     for table in ("patient_feedback", "incident_reports", "target_metrics", "unit_windows",
                   "alerts", "alert_history", "alert_responses"):  # fmt: skip
         assert counts.get(table, 0) > 0, table
+
+
+# --- The learning loop's panels read the verdicts the pipeline stored, never their own -------
+
+
+def _panel(title: str) -> Target:
+    (target,) = [t for t in TARGETS if t.panel_title == title]
+    return target
+
+
+def _run_panel(warehouse: Warehouse, target: Target, dataset: str) -> list[tuple[Any, ...]]:
+    dashboard = _dashboard(target)
+    ctx = _context(warehouse, dashboard, dataset)
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(_in_database(sql, dataset))
+
+    return run(render(target, dashboard, ctx, run))
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_recovery_panels_show_the_stored_verdicts(warehouse: Warehouse, dataset: str) -> None:
+    stored = [
+        json.loads(evidence)["recovery"]["verdict"]
+        for (evidence,) in warehouse.run(
+            f"SELECT evidence FROM {_database(dataset)}.alerts FINAL "
+            "WHERE status != 'withdrawn' AND JSONHas(evidence, 'recovery')"
+        )
+    ]
+    assert stored, "the trust has alerts a safety team acted on"
+    ((improved, no_change_yet, worse),) = _run_panel(
+        warehouse, _panel("Did acting work? (the pipeline's verdict)"), dataset
+    )
+    counts = (stored.count("improved"), stored.count("no_change_yet"), stored.count("worse"))
+    assert (improved, no_change_yet, worse) == counts
+    table = _run_panel(
+        warehouse, _panel("After an action: each alert's verdict on its own measure"), dataset
+    )
+    assert sorted(row[6] for row in table) == sorted(v.replace("_", " ") for v in stored)
+
+
+def test_the_unmatched_warning_counts_what_pipeline_stats_counts(warehouse: Warehouse) -> None:
+    ((shown,),) = _run_panel(warehouse, _panel("Answers naming no alert"), "synthetic")
+    sink = ClickHouseSink.__new__(ClickHouseSink)  # stats() over the same client, no migration
+    sink._client, sink.database = warehouse.client, "synthetic"
+    assert shown == sink.stats()["unmatched_responses"] == 3
+
+
+def test_precision_counts_dismissed_alerts_as_false_positives(warehouse: Warehouse) -> None:
+    rows = _run_panel(warehouse, _panel("The safety teams' own precision"), "synthetic")
+    ((dismissed,),) = warehouse.run(
+        "SELECT count() FROM synthetic.alerts FINAL WHERE status = 'dismissed'"
+    )
+    assert sum(row[3] for row in rows) == dismissed > 0
+    assert all(0 <= row[4] <= 1 and row[2] >= row[3] for row in rows)
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_actions_are_annotated_on_their_units_charts(warehouse: Warehouse, dataset: str) -> None:
+    dashboard = next(d for d in DASHBOARDS.values() if d["uid"] == "quality-unit")
+    (annotation,) = [a for a in dashboard["annotations"]["list"] if a["name"] == "Actions taken"]
+    db = _database(dataset)
+    acted = warehouse.run(
+        f"SELECT r.org_id, r.unit_id, count() FROM {db}.alert_responses AS r FINAL "
+        f"WHERE r.response = 'action_taken' AND r.alert_id IN (SELECT alert_id FROM {db}.alerts) "
+        "GROUP BY r.org_id, r.unit_id ORDER BY r.org_id, r.unit_id LIMIT 1"
+    )
+    ((org, unit, actions),) = acted
+    target = Target(
+        "quality-unit", "unit", 0, "Actions taken", "annotation", "", "Anno",
+        annotation["target"]["rawSql"], 1, annotation,
+    )  # fmt: skip
+    low, high = warehouse.ranges[dataset]
+    ctx = _context(warehouse, dashboard, dataset)
+    ctx = QueryContext(low, high, ctx.interval_s, {**ctx.variables, "org": org, "unit": unit})
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(_in_database(sql, dataset))
+
+    result = warehouse.client.query(_in_database(render(target, dashboard, ctx, run), dataset))
+    names = [name for name, _ in _columns(result)]
+    assert names == ["time", "text", "tags"]
+    assert TIME.match(_columns(result)[0][1])
+    assert len(result.result_rows) == actions
+    assert all(row[1].startswith("Action taken on ") for row in result.result_rows)
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_the_board_panel_shows_the_stored_summary(warehouse: Warehouse, dataset: str) -> None:
+    target = _panel("Making Data Count summary (latest window of every unit and measure)")
+    rows = _run_panel(warehouse, target, dataset)
+    stored = warehouse.run(
+        f"SELECT org_id, unit_id, measure, variation FROM {_database(dataset)}.mdc_summary FINAL "
+        "WHERE window_kind = 'week' ORDER BY org_id, unit_id, measure"
+    )
+    assert stored and len(rows) == len(stored)
+    shown = {(r[0], r[1], r[2]): r[8] for r in rows}
+    for org, unit, measure, variation in stored:
+        word = shown[(org, unit, measure)]
+        assert word.startswith({"common_cause": "common", "special_cause_concern": "concern",
+                                "special_cause_improvement": "improvement"}[variation])  # fmt: skip
+    if dataset == "simulated":
+        assert {m for _, _, m, _ in stored} == {"experience", "safety", "target"}

@@ -69,9 +69,11 @@ def test_report_has_every_section_with_a_finding_for_a_heading(
     assert headings[2] == (
         "1 dark spot inside organisations whose overall figures look fine: RXB GENSURG"
     )
-    assert headings[3] == "Making Data Count charts for the 3 units with an alert"
+    assert headings[3] == (
+        "Making Data Count charts for every unit (6 units, those with an alert first)"
+    )
     assert headings[4] == ("2 alerts open, 1 alert resolved; the safety team has responded to 1")
-    assert html.count('class="chart chart-xmr"') == 9
+    assert html.count('class="chart chart-xmr"') == 18  # 6 units x target, experience, harm
     # two scatters and a chart per organisation for each of the three periods offered
     assert len(view.periods) == 3
     assert html.count('class="chart chart-scatter"') == 2 * 3
@@ -96,9 +98,10 @@ def test_alert_list_shows_evidence_responses_and_leaves_withdrawn_alerts_out(
     filled_sink: ClickHouseSink,
 ) -> None:
     html = render_report(build_view(load_report_data(filled_sink)), GENERATED)
-    assert "Seen by the ED matron." in html
-    assert "&lt;b&gt;and&lt;/b&gt;" in html  # a responder's note is text, never markup
-    assert "<b>and</b>" not in html
+    # Free text is never shown, redacted or not: only that a note was given, and its length.
+    assert "Seen by the ED matron" not in html and "corridor care" not in html
+    assert "a note of 22 characters (not shown)" in html
+    assert "Investigating" in html and "patient safety lead" in html
     assert "Withdrawn: late reports" not in html
     assert "1 alert withdrawn" in html
     assert "XmR (Making Data Count) on weekly positive share" in html
@@ -132,4 +135,4 @@ def test_a_large_trust_charts_the_most_pressing_units_and_names_the_rest(
     html = render_report(build_view(load_report_data(filled_sink)), GENERATED)
     assert html.count('class="chart chart-xmr"') == 3
     assert 'id="unit-RXA-ED"' in html  # the open, high-severity alert comes first
-    assert "Not charted here, to keep this file light (2 units" in html
+    assert "Not charted here, to keep this file light (5 units" in html

@@ -57,13 +57,13 @@ def responses_sql(db: str) -> str:
     acted = f"({investigating} + 48 + cityHash64(alert_id, 'act') % 120)"
     steps = (
         f"[('acknowledged', {ack}), ('investigating', {investigating}), "
-        "(if(kind = 'safety_signal' AND cityHash64(alert_id, 'fp') % 4 = 0, "
+        "(if(cityHash64(alert_id, 'fp') % 3 = 0, "
         f"'false_positive', 'action_taken'), {acted})]"
     )
     return f"""
 INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, alert_id,
     response, responder_role, note_redacted, free_text_chars, nhs_numbers_redacted,
-    other_identifiers_redacted, late, origin, payload)
+    other_identifiers_redacted, late, origin, payload, owner, due_by)
 SELECT
     generateUUIDv4(cityHash64(alert_id, step.1)) AS event_id,
     org_id, unit_id,
@@ -79,7 +79,9 @@ SELECT
     0 AS nhs_numbers_redacted, 0 AS other_identifiers_redacted, 0 AS late,
     'safety-portal' AS origin,
     concat('{{"schema_version":1,"event_type":"alert_response","alert_id":"', alert_id,
-           '","response":"', step.1, '"}}') AS payload
+           '","response":"', step.1, '"}}') AS payload,
+    if(step.1 = 'acknowledged', '', responder_role) AS owner,
+    if(step.1 = 'investigating', occurred_at + toIntervalDay(14), NULL) AS due_by
 FROM
 (
     SELECT alert_id, any(kind) AS kind, any(org_id) AS org_id, any(unit_id) AS unit_id,
@@ -99,6 +101,93 @@ INSERT INTO {db}.alerts (alert_id, kind, org_id, unit_id, window_start, window_e
 SELECT alert_id, kind, org_id, unit_id, window_start, window_end, severity, status, summary,
     evidence, detected_at
 FROM {db}.alert_history
+"""
+
+
+def unmatched_sql(db: str) -> str:
+    """A few answers naming no alert (mistyped ids): the warning panel has something to count."""
+    return f"""
+INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, alert_id,
+    response, responder_role, note_redacted, free_text_chars, nhs_numbers_redacted,
+    other_identifiers_redacted, late, origin, payload, owner, due_by)
+SELECT
+    generateUUIDv4(cityHash64(alert_id, 'typo')) AS event_id, org_id, unit_id,
+    first_detected + toIntervalDay(1) AS occurred_at, 'safety-portal' AS source,
+    concat(alert_id, 'x') AS alert_id, 'acknowledged' AS response, 'matron' AS responder_role,
+    '' AS note_redacted, 0, 0, 0, 0, 'safety-portal' AS origin,
+    '{{"schema_version":1,"event_type":"alert_response"}}' AS payload, '' AS owner, NULL
+FROM
+(
+    SELECT alert_id, any(org_id) AS org_id, any(unit_id) AS unit_id,
+           min(detected_at) AS first_detected
+    FROM {db}.alert_history GROUP BY alert_id ORDER BY alert_id LIMIT 3
+)
+"""
+
+
+def verdicts_sql(db: str, table: str) -> str:
+    """What the pipeline's learning loop stores (pipeline.core.learning): false positives
+    dismissed, and a recovery verdict on the alert's own measure after an action."""
+    verdict = "arrayElement(['improved', 'no_change_yet', 'worse'], 1 + cityHash64(a.alert_id) % 3)"
+    after = "arrayElement([0.9, 1.0, 1.8], 1 + cityHash64(a.alert_id) % 3)"  # same hash
+    return f"""
+INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, window_end, severity,
+    status, summary, evidence, detected_at)
+SELECT
+    a.alert_id, a.kind, a.org_id, a.unit_id, a.window_start, a.window_end, a.severity,
+    if(r.dismissed = 1, 'dismissed', a.status) AS status, a.summary,
+    if(r.acted = 1,
+       concat(substring(a.evidence, 1, length(a.evidence) - 1),
+              ',"recovery":{{"verdict":"', {verdict}, '","action_at":"',
+              formatDateTime(r.action_at, '%Y-%m-%dT%H:%i:%S+00:00'),
+              '","windows_after":6,"measures":{{"',
+              if(a.kind = 'safety_signal',
+                 concat('harm":{{"baseline":3.0,"after":', toString(3.0 * {after})),
+                 concat('feedback":{{"baseline":0.08,"after":',
+                        toString(0.08 * {after}))),
+              '}}}}}}}}'),
+       a.evidence) AS evidence,
+    a.detected_at + toIntervalSecond(1) AS detected_at
+FROM {db}.alerts AS a FINAL
+INNER JOIN
+(
+    SELECT alert_id, max(response = 'false_positive') AS dismissed,
+        toUInt8(countIf(response = 'action_taken') > 0) AS acted,
+        minIf(occurred_at, response = 'action_taken') AS action_at
+    FROM {db}.alert_responses FINAL GROUP BY alert_id
+) AS r ON r.alert_id = a.alert_id
+WHERE r.dismissed = 1 OR r.acted = 1
+"""
+
+
+def board_sql(db: str) -> str:
+    """The Making Data Count summary (pipeline.core.board) of each unit's positive share: its
+    latest week against the mean and XmR limits of all its weeks."""
+    return f"""
+INSERT INTO {db}.mdc_summary (org_id, unit_id, window_kind, measure, metric, window_start,
+    window_end, value, sample_size, mean, lpl, upl, improvement, variation, assurance, target,
+    points, version)
+SELECT
+    org_id, unit_id, 'week', 'experience', '', latest, latest + toIntervalWeek(1), value,
+    sample_size, mean, mean - 2.66 * mr AS lpl, mean + 2.66 * mr AS upl, 'increase',
+    multiIf(value < lpl, 'special_cause_concern', value > upl, 'special_cause_improvement',
+            'common_cause'),
+    NULL, NULL, points, version
+FROM
+(
+    SELECT
+        org_id, unit_id, max(window_start) AS latest,
+        argMax(positive_share, window_start) AS value,
+        toFloat64(argMax(fft_responses, window_start)) AS sample_size,
+        avg(positive_share) AS mean,
+        arrayAvg(arrayMap(d -> abs(d), arrayPopFront(arrayDifference(
+            arrayMap(p -> p.2, arraySort(groupArray(
+                (window_start, assumeNotNull(positive_share))))))))) AS mr,
+        toUInt32(count()) AS points, sum(contributions) AS version
+    FROM {db}.unit_windows FINAL
+    WHERE positive_share IS NOT NULL
+    GROUP BY org_id, unit_id
+)
 """
 
 

@@ -14,8 +14,11 @@ from typing import Any
 from tests.support.grafana_alert_sql import (
     ALERTS_SQL,
     alert_history_sql,
+    board_sql,
     rejected_sql,
     responses_sql,
+    unmatched_sql,
+    verdicts_sql,
 )
 from tests.support.grafana_scale import CATEGORIES, HARMS, Scale, Sql, sql_list
 
@@ -235,9 +238,13 @@ def generate(client: Any, database: str, scale: Scale) -> dict[str, float]:
         ("incident_reports", _incidents_sql(database, q)),
         ("target_metrics", _metrics_sql(database, q)),
         ("unit_windows", _windows_sql(database)),
+        ("mdc_summary", board_sql(database)),
         ("alert_history", alert_history_sql(database, q)),
         ("alerts", ALERTS_SQL.format(db=database)),
         ("alert_responses", responses_sql(database)),
+        ("alert_responses_unmatched", unmatched_sql(database)),
+        ("alert_history_verdicts", verdicts_sql(database, "alert_history")),
+        ("alerts_verdicts", verdicts_sql(database, "alerts")),
         ("rejected_events", rejected_sql(database, q)),
     ]
     timings = {}

@@ -10,9 +10,10 @@ from datetime import datetime
 from uuid import UUID
 
 from pipeline.core.alerts import Alert
+from pipeline.core.board import BoardRow
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
-from pipeline.core.events import TargetMetric
+from pipeline.core.events import AlertResponse, IncidentReport, PatientFeedback, TargetMetric
 from pipeline.core.stored import StoredEvent
 from pipeline.errors import SinkError, SinkRejected, SinkUnavailable
 
@@ -28,6 +29,7 @@ class MemoryStore:
         self.rejected: list[RejectedMessage] = []
         self.alerts: dict[str, Alert] = {}
         self.history: list[Alert] = []
+        self.board: list[BoardRow] = []
         self.delivered: dict[str, set[Version]] = {}
         self.writes: list[str] = []
         self.failures = 0
@@ -66,9 +68,12 @@ class MemoryStore:
         alerts: Sequence[Alert],
         received_at: datetime,
         token: str,
+        *,
+        board: Sequence[BoardRow] = (),
     ) -> None:
         self._maybe_fail()
         self.writes.append(token)
+        self.board.extend(board)
         self.rejected.extend(rejected)
         for alert in alerts:
             self.alerts[alert.alert_id] = alert
@@ -85,7 +90,7 @@ class MemoryStore:
         recent = []
         for stored in self.events.values():
             e = stored.event
-            end = e.period_end if isinstance(e, TargetMetric) else None
+            end = e.period_end if isinstance(e, TargetMetric | PatientFeedback) else None
             if owns(e.org_id) and (e.occurred_at >= since or (end is not None and end > since)):
                 recent.append(RecentEvent(e.event_id, e.occurred_at, end))
         return recent
@@ -94,6 +99,17 @@ class MemoryStore:
         self._maybe_fail()
         self.lookups.append(len(ids))
         return {i for i in ids if i in self.events}
+
+    def side_payloads(self, owns: Callable[[str], bool]) -> list[bytes]:
+        return [
+            s.payload.encode()
+            for s in self.events.values()
+            if owns(s.event.org_id)
+            and (
+                isinstance(s.event, AlertResponse)
+                or (isinstance(s.event, IncidentReport) and s.event.report_ref is not None)
+            )
+        ]
 
     def latest_alerts(self) -> list[Alert]:
         return list(self.alerts.values())

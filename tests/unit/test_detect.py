@@ -165,7 +165,7 @@ def test_evidence_carries_the_figures_a_ward_manager_trusts() -> None:
     assert evidence["targets"]["all_met"] is True
     assert evidence["targets"]["metrics"][0] == {
         "metric": "rtt_18w", "attainment": 0.95, "target": 0.92, "met": True,
-        "higher_is_better": True, "numerator": 380.0, "denominator": 400.0,
+        "higher_is_better": True, "distance": 0.03, "numerator": 380.0, "denominator": 400.0,
     }  # fmt: skip
     assert evidence["rules"]["fired"] == ["beyond_limit"]
     assert evidence["episode"]["first_window"] == "2024-07-01T00:00:00+00:00"

@@ -106,8 +106,9 @@ def test_a_stable_series_does_not_signal_and_is_judged_after_its_baseline() -> N
 
     trace = monitor(counts, sizes, sizes, None, RULES)
 
-    # A window joins the baseline once no run can still flag it: two windows later.
-    first_judged = RULES.min_baseline_windows + RULES.longest_run - 1
+    # The learning period is exactly `min_baseline_windows` windows: a window not judged joins
+    # the baseline at once (no run can flag it); a judged one once no run can still flag it.
+    first_judged = RULES.min_baseline_windows
     assert all(math.isnan(z) for z in trace.z[:first_judged])
     assert not any(math.isnan(z) for z in trace.z[first_judged:])
     assert not any(trace.flagged(t) for t in range(104))

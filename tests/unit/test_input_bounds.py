@@ -21,6 +21,7 @@ from pipeline.core.bounds import STORED, TimeHorizon
 from pipeline.core.decode import MAX_MESSAGE_BYTES, RawMessage, Rejection, RejectReason, decode
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.events import FREE_TEXT_MAX_CHARS
+from pipeline.core.stored import FreeTextPolicy
 from pipeline.errors import EventRejected
 from pipeline.publishing import validate
 from tests.support.event_examples import VALID_NHS_NUMBER, as_line, valid_event
@@ -173,3 +174,18 @@ def test_one_event_far_ahead_does_not_make_the_rest_late() -> None:
 def test_an_alert_id_refuses_an_nhs_number_but_not_a_hex_code(label: str, refused: bool) -> None:
     outcome = decode(as_line(valid_event("alert_response", alert_id=label)))
     assert isinstance(outcome, Rejection) is refused
+
+
+def test_a_rejected_line_is_redacted_whatever_the_free_text_policy() -> None:
+    bad = valid_event(
+        "incident_report",
+        harm="catastrophic",
+        patient_ref="MRN-0042",
+        description="jo@example.org, 07700 900123, SW1A 1AA, 01/02/1980, 943 476 5919",
+    )
+    for policy in FreeTextPolicy:
+        engine = Engine(EngineConfig(free_text=policy), b"k" * 32)
+        (rejected,) = engine.process([RawMessage(as_line(bad), "t:1")], NOW).rejected
+        kept = json.loads(rejected.rejection.raw)
+        assert kept["patient_ref"] == "[PATIENT-REF]"
+        assert kept["description"] == "[EMAIL], [PHONE], [POSTCODE], [DATE], [NHS-NUMBER]"

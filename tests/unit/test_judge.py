@@ -40,7 +40,7 @@ class ScriptedDetector:
     def __init__(self) -> None:
         self.unit: list[Finding] = []
 
-    def unit_findings(self, series: Sequence[UnitWindowAggregate]) -> list[Finding]:
+    def units_findings(self, units: Mapping[str, Sequence[UnitWindowAggregate]]) -> list[Finding]:
         return list(self.unit)
 
     def org_findings(self, units: Mapping[str, Sequence[UnitWindowAggregate]]) -> list[Finding]:

@@ -100,7 +100,8 @@ def test_org_chart_has_a_row_per_unit_and_marks_the_dark_spot() -> None:
     assert [d.get("fill") for d in dots] == [svg.CONCERN, svg.COMMON, svg.COMMON]
     assert len(root.findall(f".//{NS}circle[@class='usual']")) == 2
     labels = [t.text for t in root.iter(f"{NS}text")]
-    assert "a-very-lon…" in labels  # the tooltip keeps the full name
+    assert "a-very-long-ward-name" in labels  # names are not cut: the margin fits them
+    assert int(root.get("viewBox", "0 0 0 0").split()[2]) == 560  # and the chart still fits
 
 
 def test_text_is_escaped() -> None:

@@ -106,8 +106,24 @@ def test_hitting_the_target_missing_the_point_needs_targets_met_and_a_clear_wors
     assert met_worse.share_change == pytest.approx(-0.2)
     assert not missed_worse.hitting_target_missing_point
     assert not met_same.hitting_target_missing_point
-    harmful = unit([window(i, harmful=8) for i in range(13)], [window(i) for i in range(26)])
-    assert harmful.safety_worse and harmful.hitting_target_missing_point
+    # More harm is the alerts' verdict: the same rise counts with a safety alert, not without.
+    recent, before = [window(i, harmful=8) for i in range(13)], [window(i) for i in range(26)]
+    unalerted = unit(recent, before)
+    assert not unalerted.safety_worse and not unalerted.hitting_target_missing_point
+    signal = AlertRecord(
+        "a", AlertKind.SAFETY_SIGNAL, "RXA", "ED", MONDAY, MONDAY, Severity.HIGH, AlertStatus.OPEN,
+        "", {}, MONDAY, MONDAY, 1, (),
+    )  # fmt: skip
+    alerted = UnitView("RXA", "ED", pool(recent), pool(before), (signal,))
+    assert alerted.safety_worse and alerted.hitting_target_missing_point
+
+
+def test_no_harm_change_is_claimed_where_neither_period_had_harm() -> None:
+    none_before = pool([window(i, harmful=0, activity=900.0) for i in range(26)])
+    none_now = pool([window(i, harmful=0, activity=300.0) for i in range(13)])
+    assert harm_change(none_now, none_before) is None
+    one_now = pool([window(i, harmful=1 if i == 0 else 0) for i in range(13)])
+    assert harm_change(one_now, none_before) is not None
 
 
 def test_standing_compares_a_unit_with_its_usual_gap_to_the_rest() -> None:

@@ -211,7 +211,7 @@ def test_asyncapi_payloads_resolve_and_the_alert_schema_has_its_status() -> None
         assert message["payload"]["$ref"].removeprefix("#/components/schemas/") in schemas
     alert = schemas["Alert"]
     assert set(alert["required"]) == set(alert["properties"])
-    assert schemas["AlertStatus"]["enum"] == ["open", "resolved", "withdrawn"]
+    assert schemas["AlertStatus"]["enum"] == ["open", "resolved", "withdrawn", "dismissed"]
 
 
 def test_the_dead_letter_schema_describes_the_envelope_the_worker_writes() -> None:

@@ -256,7 +256,7 @@ def test_real_ae_data_by_department_type(tmp_path: Path) -> None:
     )
     symbols = {"common_cause": ".", "special_cause_improvement": "+", "special_cause_concern": "-"}
     types = "".join(symbols[row["point_type"]] for row in rows)
-    # NHSRplotthedots' integration snapshot, with the #143 fix (see test_spc.py).
+    # NHSRplotthedots' integration snapshot, with the #143 fix (see test_spc_properties.py).
     assert types == "....-------" + "." * 25 + "-----.......++....++++++++++....++.."
     assert [row["x"] for row in rows[:2]] == ["2016-04-01", "2016-05-01"]
     assert {row["variation"] for row in rows} == {"common_cause"}

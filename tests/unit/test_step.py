@@ -32,6 +32,9 @@ FAST = RetryPolicy(initial=0.001, maximum=0.004)
 class EveryUnitDetector:
     """A finding for every unit with closed windows: its evidence counts them."""
 
+    def units_findings(self, units: Mapping[str, Sequence[UnitWindowAggregate]]) -> list[Finding]:
+        return [f for series in units.values() for f in self.unit_findings(series)]
+
     def unit_findings(self, series: Sequence[UnitWindowAggregate]) -> list[Finding]:
         if not series:
             return []

@@ -1,6 +1,6 @@
 -- The pipeline's tables for a ClickHouse cluster: the local (per-shard, replicated) half.
 -- The same columns, sorting keys, partitions and retention as pipeline/adapters/clickhouse/migrations/0001-0004
--- (tests/unit/test_deploy_clickhouse.py checks they stay the same); README.md beside this file
+-- (tests/integration/test_deploy_clickhouse.py checks they stay the same); README.md beside this file
 -- explains the layout. Run once, as an admin, on any node:
 --   clickhouse-client --multiquery < 01_local_tables.sql
 -- {cluster}, {shard} and {replica} are server macros (config.d/macros.xml on each node);
@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS quality.incident_reports_local ON CLUSTER '{cluster}'
     origin String,
     payload String CODEC(ZSTD(3)),
     ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    report_ref String DEFAULT '',
+    revision UInt32 DEFAULT 1,
     INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/incident_reports', '{replica}')
@@ -48,6 +50,8 @@ CREATE TABLE IF NOT EXISTS quality.target_metrics_local ON CLUSTER '{cluster}'
     period_end DateTime64(6, 'UTC'),
     numerator UInt64,
     denominator UInt64,
+    value Nullable(Float64),
+    unit LowCardinality(String) DEFAULT '',
     target Float64,
     higher_is_better UInt8,
     late UInt8,
@@ -70,6 +74,10 @@ CREATE TABLE IF NOT EXISTS quality.patient_feedback_local ON CLUSTER '{cluster}'
     occurred_at DateTime64(6, 'UTC'),
     source LowCardinality(String),
     rating UInt8,
+    period_start Nullable(DateTime64(6, 'UTC')),
+    period_end Nullable(DateTime64(6, 'UTC')),
+    counts Array(UInt32),
+    responses UInt32 DEFAULT 1,
     channel LowCardinality(String),
     comment_redacted String,
     themes Array(LowCardinality(String)),
@@ -106,6 +114,8 @@ CREATE TABLE IF NOT EXISTS quality.alert_responses_local ON CLUSTER '{cluster}'
     origin String,
     payload String CODEC(ZSTD(3)),
     ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    owner String DEFAULT '',
+    due_by Nullable(DateTime64(6, 'UTC')),
     INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/alert_responses', '{replica}')
@@ -156,12 +166,43 @@ CREATE TABLE IF NOT EXISTS quality.unit_windows_local ON CLUSTER '{cluster}'
     target_values Array(Float64),
     target_numerators Array(Float64),
     target_denominators Array(Float64),
+    target_units Array(LowCardinality(String)),
+    target_higher_is_better Array(UInt8),
+    target_met Array(UInt8),
+    target_distances Array(Float64),
     contributions UInt64,
+    theme_names Array(LowCardinality(String)),
+    theme_counts Array(UInt32),
     state String
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/unit_windows', '{replica}', contributions)
 PARTITION BY toYear(window_start)
 ORDER BY (org_id, unit_id, window_kind, window_start)
+SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS quality.mdc_summary_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    window_kind LowCardinality(String),
+    measure LowCardinality(String),
+    metric LowCardinality(String),
+    window_start DateTime64(6, 'UTC'),
+    window_end DateTime64(6, 'UTC'),
+    value Float64,
+    sample_size Float64,
+    mean Float64,
+    lpl Nullable(Float64),
+    upl Nullable(Float64),
+    improvement LowCardinality(String),
+    variation LowCardinality(String),
+    assurance LowCardinality(Nullable(String)),
+    target Nullable(Float64),
+    points UInt32,
+    version UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/mdc_summary', '{replica}', version)
+ORDER BY (org_id, unit_id, window_kind, measure)
 SETTINGS replicated_deduplication_window = 10000;
 
 CREATE TABLE IF NOT EXISTS quality.alerts_local ON CLUSTER '{cluster}'

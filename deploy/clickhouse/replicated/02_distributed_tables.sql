@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS quality.unit_windows ON CLUSTER '{cluster}'
 AS quality.unit_windows_local
 ENGINE = Distributed('{cluster}', quality, unit_windows_local, cityHash64(org_id, unit_id));
 
+CREATE TABLE IF NOT EXISTS quality.mdc_summary ON CLUSTER '{cluster}'
+AS quality.mdc_summary_local
+ENGINE = Distributed('{cluster}', quality, mdc_summary_local, cityHash64(org_id, unit_id));
+
 CREATE TABLE IF NOT EXISTS quality.alerts ON CLUSTER '{cluster}'
 AS quality.alerts_local
 ENGINE = Distributed('{cluster}', quality, alerts_local, cityHash64(org_id, unit_id));

@@ -21,4 +21,7 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (11, '0011_window_state'),
     (12, '0012_event_id_index'),
     (21, '0021_unit_windows_datetime64'),
-    (31, '0031_pseudonym_key_id');
+    (31, '0031_pseudonym_key_id'),
+    (51, '0051_learning_loop'),
+    (52, '0052_board'),
+    (61, '0061_value_targets_feedback_batches');

@@ -37,12 +37,14 @@ from pipeline.adapters.clickhouse.partitions import (
 from pipeline.adapters.clickhouse.rows import (
     alert_from_row,
     alert_row,
+    board_row,
     event_row,
     json_each_row,
     rejection_row,
     window_row,
 )
-from pipeline.core.alerts import Alert
+from pipeline.core.alerts import Alert, AlertStatus
+from pipeline.core.board import BoardRow
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
@@ -50,6 +52,13 @@ from pipeline.endpoints import ClickHouseDsn
 from pipeline.errors import ConfigError, SinkError, SinkRejected, SinkUnavailable
 
 _MIGRATION_NAME = re.compile(r"[0-9]{4}_[A-Za-z0-9_]+\.sql")
+UNMATCHED_RESPONSES_SQL = (
+    # The learning loop's rule (pipeline.core.learning): a response matches an alert with its
+    # id raised for the same organisation and unit, whenever either arrived.
+    "SELECT uniqExact(event_id) FROM {db}.alert_responses "
+    "WHERE (alert_id, org_id, unit_id) NOT IN "
+    "(SELECT alert_id, org_id, unit_id FROM {db}.alerts FINAL)"
+)
 _INSERT_SETTINGS = {"date_time_input_format": "best_effort", "async_insert": 0}
 
 
@@ -157,7 +166,7 @@ class ClickHouseSink(Outbox):
         self.write_windows(result, token, applied=True)
         self.write_events(result.accepted, token)
         self.write_windows(result, token, applied=False)
-        self.write_outcomes(result.rejected, result.alerts, received_at, token)
+        self.write_outcomes(result.rejected, result.alerts, received_at, token, board=result.board)
 
     def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None:
         """The changed unit windows with their small state (`applied`: with the ids counted)."""
@@ -192,11 +201,16 @@ class ClickHouseSink(Outbox):
         alerts: Sequence[Alert],
         received_at: datetime,
         token: str,
+        *,
+        board: Sequence[BoardRow] = (),
     ) -> None:
-        """Rejections (dead letters) and alert versions."""
+        """Rejections (dead letters), the Making Data Count rows and alert versions."""
         if rejected:
             rows = [rejection_row(r, received_at) for r in rejected]
             self.insert_rows("rejected_events", rows, token)
+        if board:
+            board_rows = [board_row(r, self.window_kind) for r in board]
+            self.insert_rows("mdc_summary", board_rows, token)
         if alerts:
             alert_rows = [alert_row(a) for a in alerts]
             self.insert_rows("alerts", alert_rows, token)
@@ -215,6 +229,9 @@ class ClickHouseSink(Outbox):
 
     def known_event_ids(self, ids: Collection[UUID]) -> set[UUID]:
         return clickhouse_state.known_event_ids(self, ids)
+
+    def side_payloads(self, owns: clickhouse_state.OwnsOrg) -> list[bytes]:
+        return clickhouse_state.side_payloads(self, owns)
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
         """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes.
@@ -259,12 +276,19 @@ class ClickHouseSink(Outbox):
             event_type.value: self._scalar(f"SELECT uniqExact(event_id) FROM {db}.{table}")
             for event_type, table in EVENT_TABLES.items()
         }
+        by_status = dict.fromkeys((s.value for s in AlertStatus), 0)
+        for row in self.query_dicts(
+            f"SELECT status, count() AS n FROM {db}.alerts FINAL GROUP BY status"
+        ):
+            by_status[str(row["status"])] = int(row["n"])
         return {
             "events": events,
             "rejected": self._scalar(f"SELECT uniqExact(rejection_id) FROM {db}.rejected_events"),
             "alerts": self._scalar(
                 f"SELECT count() FROM {db}.alerts FINAL WHERE status != 'withdrawn'"
             ),
+            "alerts_by_status": by_status,
+            "unmatched_responses": self._scalar(UNMATCHED_RESPONSES_SQL.format(db=db)),
         }
 
     def stored_payloads(self, batch_rows: int = 50_000) -> Iterator[bytes]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydantic_core import to_json
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert
+from pipeline.core.board import BoardRow
 from pipeline.core.engine import RejectedMessage
 from pipeline.core.events import (
     AlertResponse,
@@ -56,20 +58,28 @@ def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
             "reporter_role": e.reporter_role or "",
             "patient_pseudonym": e.patient_ref or "",
             "description_redacted": e.description or "",
+            "report_ref": e.report_ref or "",
+            "revision": e.revision,
         }
     elif isinstance(e, TargetMetric):
         row |= {
             "metric": e.metric,
             "period_start": e.period_start,
             "period_end": e.period_end,
-            "numerator": e.numerator,
-            "denominator": e.denominator,
+            "numerator": e.numerator or 0,
+            "denominator": e.denominator or 0,
+            "value": e.value,
+            "unit": e.unit.value if e.unit is not None else "",
             "target": e.target,
             "higher_is_better": int(e.higher_is_better),
         }
     elif isinstance(e, PatientFeedback):
         row |= privacy | {
-            "rating": e.rating,
+            "rating": e.rating or 0,
+            "period_start": e.period_start,
+            "period_end": e.period_end,
+            "counts": list(e.rating_counts),
+            "responses": sum(e.rating_counts),
             "channel": e.channel.value if e.channel else "",
             "comment_redacted": e.comment or "",
             "themes": list(e.themes or ()),
@@ -80,6 +90,8 @@ def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
             "response": e.response.value,
             "responder_role": e.responder_role or "",
             "note_redacted": e.note or "",
+            "owner": e.owner or "",
+            "due_by": e.due_by,
         }
     return EVENT_TABLES[e.event_type], row
 
@@ -126,8 +138,18 @@ def window_row(agg: UnitWindowAggregate, window_kind: str) -> dict[str, Any]:
         "target_values": [t.target for t in agg.targets],
         "target_numerators": [t.numerator for t in agg.targets],
         "target_denominators": [t.denominator for t in agg.targets],
+        "target_units": [t.unit for t in agg.targets],
+        "target_higher_is_better": [int(t.higher_is_better) for t in agg.targets],
+        "target_met": [int(t.met) for t in agg.targets],
+        "target_distances": [t.distance for t in agg.targets],
         "contributions": agg.contributions,
+        "theme_names": [name for name, _ in agg.themes],
+        "theme_counts": [count for _, count in agg.themes],
     }
+
+
+def board_row(row: BoardRow, window_kind: str) -> dict[str, Any]:
+    return {**asdict(row), "window_kind": window_kind}
 
 
 def alert_row(alert: Alert) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from uuid import UUID
 from pipeline.adapters.clickhouse.rows import utc
 from pipeline.core.aggregates import ReportInForce, UnitWindowAggregate
 from pipeline.core.engine_state import RecentEvent, WindowRecord
-from pipeline.core.events import EventType
+from pipeline.core.events import EventType, ValueUnit
 from pipeline.core.stored import EVENT_TABLES
 from pipeline.core.windows import Window
 
@@ -49,6 +49,8 @@ def encode_state(record: WindowRecord | None, *, applied: bool = True) -> str:
             r.denominator,
             r.target,
             r.higher_is_better,
+            r.value,
+            None if r.unit is None else r.unit.value,
         ]
         for r in record.reports
     ]
@@ -57,7 +59,8 @@ def encode_state(record: WindowRecord | None, *, applied: bool = True) -> str:
 
 
 def _report(item: list[Any]) -> ReportInForce:
-    at, event_id, metric, start, end, numerator, denominator, target, higher = item
+    at, event_id, metric, start, end, numerator, denominator, target, higher = item[:9]
+    value, unit = item[9:11] if len(item) >= 11 else (None, None)
     return ReportInForce(
         datetime.fromisoformat(at),
         event_id,
@@ -68,6 +71,8 @@ def _report(item: list[Any]) -> ReportInForce:
         denominator,
         target,
         bool(higher),
+        value,
+        None if unit is None else ValueUnit(unit),
     )
 
 
@@ -76,7 +81,8 @@ def window_records(sink: _Queries, owns: OwnsOrg) -> list[WindowRecord] | None:
     some window's latest row predates stored state (restore must then re-read payloads)."""
     rows = sink.query_dicts(
         "SELECT org_id, unit_id, window_start, window_end, fft_counts, incidents_by_harm, "
-        f"incidents_by_category, contributions, state FROM {sink.database}.unit_windows FINAL "
+        "incidents_by_category, contributions, theme_names, theme_counts, state "
+        f"FROM {sink.database}.unit_windows FINAL "
         "WHERE window_kind = {kind:String}",
         {"kind": sink.window_kind},
     )
@@ -96,6 +102,10 @@ def window_records(sink: _Queries, owns: OwnsOrg) -> list[WindowRecord] | None:
             incidents_by_category=tuple(row["incidents_by_category"]),
             targets=(),  # recomputed from the reports in force
             contributions=int(row["contributions"]),
+            themes=tuple(
+                (str(n), int(c))
+                for n, c in zip(row["theme_names"], row["theme_counts"], strict=True)
+            ),
         )
         reports = tuple(_report(item) for item in state["r"])
         records.append(WindowRecord(aggregate, reports, tuple(UUID(i) for i in state["a"])))
@@ -117,7 +127,13 @@ def recent_events(sink: _Queries, since: datetime, owns: OwnsOrg) -> list[Recent
     db = sink.database
     parts = []
     for event_type, table in EVENT_TABLES.items():
-        if event_type is EventType.TARGET_METRIC:
+        if event_type is EventType.PATIENT_FEEDBACK:  # a counts-form batch spans its period
+            parts.append(
+                f"SELECT org_id, event_id, occurred_at, period_end FROM {db}.{table} "
+                "WHERE occurred_at >= {since:DateTime64(6, 'UTC')} "
+                "OR period_end > {since:DateTime64(6, 'UTC')}"
+            )
+        elif event_type is EventType.TARGET_METRIC:
             parts.append(
                 f"SELECT org_id, event_id, occurred_at, period_end FROM {db}.{table} "
                 "WHERE period_end > {since:DateTime64(6, 'UTC')}"
@@ -151,6 +167,23 @@ def known_event_ids(sink: _Queries, ids: Collection[UUID]) -> set[UUID]:
         )
         found.update(_uuid(row["event_id"]) for row in sink.query_dicts(union, {"ids": chunk}))
     return found
+
+
+def side_payloads(sink: _Queries, owns: OwnsOrg) -> list[bytes]:
+    """The payloads `RestoredState.side_payloads` names: every alert response and every
+    incident report with a `report_ref`, of the organisations `owns` accepts."""
+    db = sink.database
+    responses = EVENT_TABLES[EventType.ALERT_RESPONSE]
+    incidents = EVENT_TABLES[EventType.INCIDENT_REPORT]
+    rows = sink.query_dicts(
+        f"SELECT DISTINCT org_id, payload FROM {db}.{responses} UNION ALL "
+        f"SELECT DISTINCT org_id, payload FROM {db}.{incidents} WHERE report_ref != ''"
+    )
+    return [_bytes(row["payload"]) for row in rows if owns(row["org_id"])]
+
+
+def _bytes(value: Any) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def applied_ids(records: Iterable[WindowRecord]) -> set[UUID]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.alerts import AlertKind, Severity
-from pipeline.core.detection.stats import Rules, rule_name
+from pipeline.core.detection.stats import CUSUM, Rules, rule_name
 from pipeline.core.windows import Window, WindowKind
 
 
@@ -36,6 +36,17 @@ class DetectionConfig:
       550,000) and three at 2.5 sigma (1 in 4 million) are the Making Data Count "two of three
       near the limit" and "shift" ideas, made strict enough for the many charts (units ×
       measures × kinds) watched at once.
+    - `cusum_reference`, `cusum_limit`: the accumulated-evidence detector, a one-sided CUSUM
+      of each judged window's predictive z (the same exact z the rules read, so small and large
+      weeks and overdispersion are allowed for): S = max(0, S + z - reference), signalling when
+      S reaches the limit, then restarting from 0. A reference of 1 is tuned to shifts of
+      about two predictive sd a week (a quarter of the 8 sd a week the single-window limit
+      needs); the limit 8 was chosen on the project's simulator for the false-alarm budget (see
+      docs/detection.md for the in-control run length). `cusum_limit` 0 turns it off.
+    - `silence_limit`: the CUSUM limit (a log-likelihood ratio) of `reporting_silence`
+      (incident reports per activity falling while activity holds; `detection.silence`).
+    - `cusum_hold_windows`: a window inside an open CUSUM excursion joins the baseline only
+      once the excursion ends or it is this many windows old.
     - `max_gap_windows`: windows without the condition tolerated inside one episode.
     - `peer_sigma`: a masked dark spot needs the unit, in the same window, this far beyond what
       the rest of its organisation and its usual standing predict.
@@ -53,6 +64,10 @@ class DetectionConfig:
     max_between_cv: float = 0.5
     limit_sigma: float = 4.0
     run_rules: tuple[tuple[int, float], ...] = ((2, 3.0), (3, 2.5))
+    cusum_reference: float = 1.0
+    cusum_limit: float = 8.0
+    cusum_hold_windows: int = 8
+    silence_limit: float = 8.0
     max_gap_windows: int = 0
     peer_sigma: float = 3.0
     min_reference_count: int = 5
@@ -68,6 +83,8 @@ class DetectionConfig:
             raise ValueError("need dispersion_windows >= max_baseline_windows, max_between_cv > 0")
         if any(length < 2 or not 0 < sigma <= self.limit_sigma for length, sigma in self.run_rules):
             raise ValueError("run rules need at least 2 windows and 0 < sigma <= limit_sigma")
+        if self.cusum_limit < 0 or self.cusum_reference < 0 or self.cusum_hold_windows < 1:
+            raise ValueError("need cusum_limit >= 0, cusum_reference >= 0, cusum_hold_windows >= 1")
         if self.max_gap_windows < 0 or self.min_reference_count < 1:
             raise ValueError("need max_gap_windows >= 0 and min_reference_count >= 1")
 
@@ -80,6 +97,22 @@ class DetectionConfig:
 
     @property
     def rules(self) -> Rules:
+        """The unit's own monitors: the Shewhart rules and the CUSUM."""
+        return Rules(
+            min_baseline_windows=self.min_baseline_windows,
+            max_baseline_windows=self.max_baseline_windows,
+            runs=((1, self.limit_sigma), *self.run_rules),
+            dispersion_windows=self.dispersion_windows,
+            max_between_cv=self.max_between_cv,
+            cusum_reference=self.cusum_reference,
+            cusum_limit=self.cusum_limit,
+            cusum_hold_windows=self.cusum_hold_windows,
+        )
+
+    @property
+    def shewhart_rules(self) -> Rules:
+        """The Shewhart rules alone: what the organisation-level comparisons use (a dark spot
+        is one unit standing out in the same window, not a slow accumulation)."""
         return Rules(
             min_baseline_windows=self.min_baseline_windows,
             max_baseline_windows=self.max_baseline_windows,
@@ -89,7 +122,10 @@ class DetectionConfig:
         )
 
     def sigma_of(self, rule: str) -> float:
-        """The line a window flagged by `rule` crossed."""
+        """The line a window flagged by `rule` crossed (the process limit for the CUSUM, which
+        crosses no line of its own on a single window)."""
+        if rule == CUSUM:
+            return self.limit_sigma
         return next(sigma for length, sigma in self.rules.runs if rule_name(length, sigma) == rule)
 
 

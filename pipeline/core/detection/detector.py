@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig, Finding
+from pipeline.core.detection.common import common_offsets, org_series_figures
 from pipeline.core.detection.org import org_findings
 from pipeline.core.detection.unit import unit_findings
 
@@ -35,6 +36,19 @@ class Detector:
         """series: one unit's CLOSED windows in time order (gaps possible). Episodes of
         target_experience_divergence and safety_signal, in order of kind then first window."""
         return unit_findings(series, self.config)
+
+    def units_findings(self, units: Mapping[str, Sequence[UnitWindowAggregate]]) -> list[Finding]:
+        """All units of ONE organisation (unit_id -> closed windows): every unit's episodes of
+        target_experience_divergence and safety_signal, in order of unit, with what moved the
+        whole organisation left out of the accumulated evidence (`detection.common`). This is what
+        the engine calls; `unit_findings` judges a unit alone."""
+        figures = org_series_figures(units)
+        offsets = common_offsets(figures, self.config)
+        return [
+            finding
+            for unit in sorted(figures)
+            for finding in unit_findings(units[unit], self.config, offsets[unit], figures[unit])
+        ]
 
     def org_findings(self, units: Mapping[str, Sequence[UnitWindowAggregate]]) -> list[Finding]:
         """All units of ONE organisation (unit_id -> closed windows). Episodes of

@@ -21,10 +21,13 @@ from typing import Any
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Severity
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.stats import BEYOND_LIMIT, Trace
+from pipeline.core.detection.stats import BEYOND_LIMIT, CUSUM, Trace
 from pipeline.core.windows import Window
 
 PER_ACTIVITY = 1000.0
+SMALL_SAMPLE = 30
+"""A window with fewer responses is judged like any other (its limits are exact, so wide),
+and flagged as small in evidence, sentences and the report."""
 _EXPOSURE_WINDOWS = 4
 
 
@@ -59,7 +62,9 @@ def unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
     responses = [c[0] + c[1] + c[2] + c[3] + c[4] for c in ratings]
     harms = [aggregate.incidents_by_harm for aggregate in series]
     targets = [aggregate.targets for aggregate in series]
-    activity = [max([t.denominator for t in window]) if window else None for window in targets]
+    activity = [
+        max([t.denominator for t in window if t.is_share], default=None) for window in targets
+    ]
     exposure = _exposure(activity)
     return UnitFigures(
         windows=[aggregate.window for aggregate in series],
@@ -132,18 +137,36 @@ class MeasureTrace:
             "count": self.counts[index],
             "value": _round(self.value(self.counts[index], size)) if size > 0 else None,
         }
+        if self.measure is not Measure.HARMFUL_INCIDENT_RATE:
+            entry["small"] = size < SMALL_SAMPLE
         if predictive is not None:
             entry["centre"] = _round(self.value(predictive.mean, size))
             limit = predictive.highest_usual_count(config.limit_sigma)
             entry["limit"] = _round(self.value(limit, size))
             rule = self.trace.rule[index]
-            if rule and rule != BEYOND_LIMIT:
+            if rule and rule not in (BEYOND_LIMIT, CUSUM):
                 line = predictive.highest_usual_count(config.sigma_of(rule))
                 entry["run_line"] = _round(self.value(line, size))
             entry["z"] = _round(self.trace.z[index], 2)
             entry["baseline_windows"] = self.trace.baseline(index)[2]
-        entry["rule"] = self.trace.rule[index] or None
+            cusum = self.trace.cusum[index]
+            if not math.isnan(cusum):
+                entry["cusum"] = _round(cusum, 2)
+                entry["cusum_limit"] = config.cusum_limit
+        rule = self.trace.rule[index]
+        entry["rule"] = rule or None
+        entry["detector"] = _detector(rule)
+        if rule == CUSUM:
+            entry["cusum_signal"] = _round(self.trace.cusum[self.trace.signalled_at[index]], 2)
         return entry
+
+
+def _detector(rule: str) -> str | None:
+    """Which detector flagged a window: 'cusum' (accumulated evidence) or 'shewhart' (a point
+    beyond the limit, or a run)."""
+    if not rule:
+        return None
+    return "cusum" if rule == CUSUM else "shewhart"
 
 
 def episodes(states: Sequence[bool | None], max_gap: int) -> list[tuple[int, int, bool]]:

@@ -186,8 +186,11 @@ def _view_evidence(
             "within_limits_when_closed": not view.pooled.trace.flagged_when_closed(t),
         }
         entries.append(entry)
-    return {
+    out: dict[str, Any] = {
         "direction": "higher_is_worse",
         "compared_with": ["own_baseline", "rest_of_organisation", "organisation_pooled"],
         "windows": entries,
     }
+    if view.own.measure is Measure.HARMFUL_INCIDENT_RATE:
+        out["per"] = "1,000 activity"  # only units reporting activity are compared on harm
+    return out

@@ -84,7 +84,7 @@ class OrgFigures:
 
     def __init__(self, figures: Mapping[str, UnitFigures], config: DetectionConfig) -> None:
         self.config = config
-        self._rules: Rules = config.rules
+        self._rules: Rules = config.shewhart_rules
         self.windows: list[Window] = sorted({w for f in figures.values() for w in f.windows})
         slot = {window: t for t, window in enumerate(self.windows)}
         size = len(self.windows)

@@ -122,6 +122,11 @@ def baseline_predictive(
     return Predictive(mean, scale * scale * variance, n)
 
 
+def log_pmf(count: int, mean: float, extra: float, trials: int | None) -> float:
+    """log P(X = count) under the beta-binomial (trials given) or gamma-Poisson predictive."""
+    return _term_and_step(count, mean, extra, trials)[0]
+
+
 def upper_tail(count: int, mean: float, extra: float, trials: int | None) -> float:
     """P(X >= count) for the beta-binomial (trials given) or gamma-Poisson predictive."""
     if count <= 0:

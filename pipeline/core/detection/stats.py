@@ -25,6 +25,7 @@ window O(1): 104 weeks of a unit take about 0.2 ms per measure (docs/detection.m
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,10 @@ from pipeline.core.detection.predictive import (
 )
 
 BEYOND_LIMIT = "beyond_limit"
+CUSUM = "cusum"
+# A window's z enters the CUSUM clipped to this range: one extreme week is the Shewhart rules'
+# business, and one very quiet week should not wipe out weeks of evidence at once.
+CUSUM_Z_RANGE = (-3.0, 4.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +62,18 @@ class Rules:
     runs: tuple[tuple[int, float], ...]
     dispersion_windows: int
     max_between_cv: float
+    cusum_reference: float = 0.5
+    cusum_limit: float = 0.0
+    cusum_hold_windows: int = 8
 
     @property
     def longest_run(self) -> int:
         return max(length for length, _ in self.runs)
+
+    @property
+    def cusum(self) -> bool:
+        """Whether the accumulated-evidence detector runs (`cusum_limit` > 0)."""
+        return self.cusum_limit > 0.0
 
 
 def rule_name(length: int, sigma: float) -> str:
@@ -75,7 +88,11 @@ class Trace:
     `z` is NaN where the window was not judged (no data, or too little baseline before it);
     `mean` and `extra_variance` describe its predictive distribution. `signalled_at` is the
     index of the window whose closing flagged this one (-1: never); a run flags all its windows
-    when its last one closes. `rule` names the rule ("" when not flagged).
+    when its last one closes. `rule` names the rule ("" when not flagged): a run rule, or
+    `cusum` for the accumulated-evidence detector, which flags the latest unbroken stretch of
+    windows whose z was above its reference when it signals. `cusum` is the one-sided CUSUM
+    statistic at each judged window's close (NaN when not judged or the detector is off);
+    after a signal (the statistic at or beyond the limit) it restarts from 0.
     """
 
     z: list[float]
@@ -84,6 +101,7 @@ class Trace:
     trials: Sequence[int] | None
     signalled_at: list[int]
     rule: list[str]
+    cusum: list[float]
     # Window t was judged on baseline entries [_first_entry[t], _end_entry[t]) of _entries,
     # each (window index, count, scale, pair terms).
     _entries: list[tuple[int, int, float, float, float, float]]
@@ -125,13 +143,19 @@ def monitor(
     trials: Sequence[int] | None,
     reference_relvar: Sequence[float] | None,
     rules: Rules,
+    offsets: Sequence[float] | None = None,
+    resets: Sequence[bool] | None = None,
 ) -> Trace:
     """Judge each window's count against the unit's earlier windows.
 
     `scales[t]` is m for window t (0 when the window has no data for this measure); `trials`
     the binomial sizes (None for Poisson counts); `reference_relvar` the relative variance of a
     peer reference folded into m (None for an own-baseline monitor). A window signals when its z
-    belongs to a run of `rules.runs` (see `Rules`).
+    belongs to a run of `rules.runs` (see `Rules`), or when the CUSUM of z less `offsets[t]`
+    (what moved the unit's whole organisation that window; `pipeline.core.detection.common`)
+    reaches `rules.cusum_limit`. Where `resets[t]` is True the CUSUM restarts at window t and
+    takes nothing from it (experience is only evidence of a divergence while the unit meets its
+    targets: weeks of a missed target must not be carried into the first met week).
     """
     # This loop runs for every window of every measure on every call, so it keeps its sums in
     # locals and its baseline in append-only lists with a moving head.
@@ -154,6 +178,19 @@ def monitor(
     pair_head = 0
     cap = rules.max_between_cv * rules.max_between_cv
     screen = lowest - SCREEN_MARGIN
+    cusum = [math.nan] * size
+    cusum_on = rules.cusum
+    reference, limit, hold = rules.cusum_reference, rules.cusum_limit, rules.cusum_hold_windows
+    z_low, z_high = CUSUM_Z_RANGE
+    if cusum_on:
+        # The CUSUM needs the exact z of every window near its reference, not only near the
+        # rule lines (the normal z overstates a right-skewed count).
+        screen = min(screen, reference - SCREEN_MARGIN)
+    statistic = 0.0
+    excursion: list[int] = []  # judged windows since the statistic was last 0
+    # Windows with data not yet in the baseline, oldest first, with their position among them.
+    pending: deque[tuple[int, int]] = deque()
+    position = -1
     # Baseline entries (window, count, scale, pair terms tying it to the entry before), oldest
     # first; the level is taken over entries from `head`, the dispersion from `pair_head`.
     entries: list[tuple[int, int, float, float, float, float]] = []
@@ -162,7 +199,6 @@ def monitor(
     total = total_scale = total_scale2 = 0.0
     pair_d2 = pair_inverse = pair_binomial = 0.0
     last_ratio = last_inverse = last_binomial = 0.0
-    with_data: list[int] = []
     running = False
     for t in range(size):
         scale = scales[t]
@@ -223,45 +259,84 @@ def monitor(
                 running = False
                 for *_, members in runs:
                     members.clear()
-        # A window joins the baseline once no later run can still flag it.
-        with_data.append(t)
-        if len(with_data) < run_length:
-            continue
-        oldest = with_data[-run_length]
-        if signalled[oldest] >= 0:
-            continue
-        count, scale = counts[oldest], scales[oldest]
-        ratio, inverse = count / scale, 1.0 / scale
-        binomial = 1.0 / trials[oldest] if trials is not None else 0.0
-        if windows:
-            difference = ratio - last_ratio
-            d2 = difference * difference
-            pair_i, pair_b = inverse + last_inverse, binomial + last_binomial
-            pairs += 1
-            pair_d2 += d2
-            pair_inverse += pair_i
-            pair_binomial += pair_b
-            entries.append((oldest, count, scale, d2, pair_i, pair_b))
-        else:
-            entries.append((oldest, count, scale, 0.0, 0.0, 0.0))
-        last_ratio, last_inverse, last_binomial = ratio, inverse, binomial
-        windows += 1
-        total += count
-        total_scale += scale
-        total_scale2 += scale * scale
-        if windows > max_windows:
-            _, old_count, old_scale, *_ = entries[head]
-            total -= old_count
-            total_scale -= old_scale
-            total_scale2 -= old_scale * old_scale
-            head += 1
-            windows -= 1
-        if head + windows - pair_head > dispersion_windows:
-            # The new oldest entry's pair with the evicted one leaves the sums.
-            pair_head += 1
-            _, _, _, d2, pair_i, pair_b = entries[pair_head]
-            pairs -= 1
-            pair_d2 -= d2
-            pair_inverse -= pair_i
-            pair_binomial -= pair_b
-    return Trace(z, means, extras, trials, signalled, rule, entries, first_entry, end_entry)
+            if cusum_on and resets is not None and resets[t]:
+                statistic = 0.0
+                excursion.clear()
+            elif cusum_on:
+                shifted = score - offsets[t] if offsets is not None else score
+                statistic += min(max(shifted, z_low), z_high) - reference
+                if statistic <= 0.0:
+                    statistic = 0.0
+                    excursion.clear()
+                else:
+                    excursion.append(t)
+                cusum[t] = statistic
+                if statistic >= limit:
+                    # The signal flags the latest unbroken stretch of windows above the
+                    # reference: where the evidence came from, as one episode. Earlier windows
+                    # of a long excursion are not called out on such thin evidence, and where
+                    # a Shewhart rule already flagged this window the evidence is its own.
+                    for member in reversed(excursion if signalled[t] < 0 else ()):
+                        level = reference + (offsets[member] if offsets is not None else 0.0)
+                        if z[member] <= level:
+                            break
+                        if signalled[member] < 0:
+                            signalled[member], rule[member] = t, CUSUM
+                    statistic = 0.0
+                    excursion.clear()
+        # A window joins the baseline once no later rule can still flag it: once it is
+        # `longest_run` windows old and, with the CUSUM on, its excursion is over (or, for a
+        # drift the CUSUM never confirms, `cusum_hold_windows` windows old).
+        position += 1
+        pending.append((t, position))
+        ready: list[int] = []
+        while pending:
+            oldest, at = pending[0]
+            age = position - at + 1
+            # A window of the learning period was not judged, so no rule can flag it: it joins
+            # at once, and the first window judged is the one after `min_baseline_windows`.
+            judged = z[oldest] == z[oldest]  # not NaN
+            if judged and (
+                age < run_length
+                or (cusum_on and excursion and oldest >= excursion[0] and age < hold)
+            ):
+                break
+            pending.popleft()
+            if signalled[oldest] < 0:
+                ready.append(oldest)
+        for oldest in ready:
+            count, scale = counts[oldest], scales[oldest]
+            ratio, inverse = count / scale, 1.0 / scale
+            binomial = 1.0 / trials[oldest] if trials is not None else 0.0
+            if windows:
+                difference = ratio - last_ratio
+                d2 = difference * difference
+                pair_i, pair_b = inverse + last_inverse, binomial + last_binomial
+                pairs += 1
+                pair_d2 += d2
+                pair_inverse += pair_i
+                pair_binomial += pair_b
+                entries.append((oldest, count, scale, d2, pair_i, pair_b))
+            else:
+                entries.append((oldest, count, scale, 0.0, 0.0, 0.0))
+            last_ratio, last_inverse, last_binomial = ratio, inverse, binomial
+            windows += 1
+            total += count
+            total_scale += scale
+            total_scale2 += scale * scale
+            if windows > max_windows:
+                _, old_count, old_scale, *_ = entries[head]
+                total -= old_count
+                total_scale -= old_scale
+                total_scale2 -= old_scale * old_scale
+                head += 1
+                windows -= 1
+            if head + windows - pair_head > dispersion_windows:
+                # The new oldest entry's pair with the evicted one leaves the sums.
+                pair_head += 1
+                _, _, _, d2, pair_i, pair_b = entries[pair_head]
+                pairs -= 1
+                pair_d2 -= d2
+                pair_inverse -= pair_i
+                pair_binomial -= pair_b
+    return Trace(z, means, extras, trials, signalled, rule, cusum, entries, first_entry, end_entry)

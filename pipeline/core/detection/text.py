@@ -12,8 +12,8 @@ from typing import Any
 
 from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.measures import Measure, MeasureTrace
-from pipeline.core.detection.stats import BEYOND_LIMIT
+from pipeline.core.detection.measures import SMALL_SAMPLE, Measure, MeasureTrace
+from pipeline.core.detection.stats import BEYOND_LIMIT, CUSUM
 from pipeline.core.windows import Window
 
 _MONTH_LONG = timedelta(days=27)
@@ -56,10 +56,22 @@ def number(value: float) -> str:
     return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
+def in_unit(value: float, unit: str) -> str:
+    """A target figure as people write it: '81%' for a share (unit ''), '27.4 minutes',
+    '81.0%' for a value in percent, '12' for a count."""
+    if not unit:
+        return percent(value)
+    if unit == "percent":
+        return f"{value:.1f}%"
+    figure = f"{value:.0f}" if unit == "count" or abs(value) >= 100 else f"{value:.1f}"
+    figure = figure.removesuffix(".0")
+    return figure if unit == "count" else f"{figure} {unit}"
+
+
 def targets_phrase(targets: Sequence[TargetAttainment]) -> str:
     """'its target (ae_4h 81% against 78%)' or 'all 3 targets (ae_4h ...; rtt_18w ...; ...)'."""
     named = "; ".join(
-        f"{t.metric} {percent(t.attainment)} against {percent(t.target)}"
+        f"{t.metric} {in_unit(t.attainment, t.unit)} against {in_unit(t.target, t.unit)}"
         for t in targets[:_TARGETS_NAMED]
     )
     more = "; …" if len(targets) > _TARGETS_NAMED else ""
@@ -79,8 +91,12 @@ def targets_evidence(window: Window, targets: Sequence[TargetAttainment]) -> dic
                 "target": t.target,
                 "met": t.met,
                 "higher_is_better": t.higher_is_better,
-                "numerator": round(t.numerator, 1),
-                "denominator": round(t.denominator, 1),
+                "distance": round(t.distance, 4),
+                **(
+                    {"numerator": round(t.numerator, 1), "denominator": round(t.denominator, 1)}
+                    if t.is_share
+                    else {"unit": t.unit}
+                ),
             }
             for t in targets
         ],
@@ -95,11 +111,22 @@ def crossed_line(rule: str, config: DetectionConfig) -> tuple[str, float]:
     return "warning line", config.sigma_of(rule)
 
 
+def cusum_phrase(measure: MeasureTrace, index: int, config: DetectionConfig) -> str:
+    """', worse than usual week after week until the evidence added up (accumulated evidence
+    9.1 against a limit of 7)'."""
+    signal = measure.trace.cusum[measure.trace.signalled_at[index]]
+    return (
+        ", worse than usual week after week until the evidence added up (accumulated evidence "
+        f"{signal:.1f} against a limit of {config.cusum_limit:g})"
+    )
+
+
 def rules_evidence(config: DetectionConfig, fired: list[str]) -> dict[str, Any]:
     return {
         "fired": fired,
         "limit_sigma": config.limit_sigma,
         "run_rules": [list(rule) for rule in config.run_rules],
+        "cusum": {"reference": config.cusum_reference, "limit": config.cusum_limit},
         "baseline": {
             "min_windows": config.min_baseline_windows,
             "level_windows": config.max_baseline_windows,
@@ -114,16 +141,17 @@ def observed_phrase(measure: MeasureTrace, index: int, per_activity: bool) -> st
     poor' or '6 incidents causing harm were reported (21 per 1,000 patients)'."""
     count, size = measure.counts[index], measure.sizes[index]
     responses = round(size)
+    small = " (a small sample)" if size < SMALL_SAMPLE else ""
     if measure.measure is Measure.NEGATIVE_SHARE:
         return (
             f"{count} of {responses} patients ({percent(count / size)}) rated their care poor or "
-            "very poor"
+            f"very poor{small}"
         )
     if measure.measure is Measure.POSITIVE_SHARE:
         positive = responses - count
         return (
             f"only {positive} of {responses} patients ({percent(positive / size)}) rated their "
-            "care good or very good"
+            f"care good or very good{small}"
         )
     incidents = "incident causing harm was" if count == 1 else "incidents causing harm were"
     if per_activity:
@@ -140,8 +168,19 @@ def measure_phrase(
     size = measure.sizes[index]
     predictive = measure.trace.predictive(index)
     assert predictive is not None  # only judged windows are phrased
-    line_name, sigma = crossed_line(measure.trace.rule[index], config)
+    rule = measure.trace.rule[index]
+    line_name, sigma = crossed_line(rule, config)
     usual = measure.value(predictive.mean, size)
+    if rule == CUSUM:
+        return (
+            f"{observed_phrase(measure, index, per_activity)}, against a usual "
+            + (
+                number(usual)
+                if measure.measure is Measure.HARMFUL_INCIDENT_RATE
+                else percent(usual)
+            )
+            + cusum_phrase(measure, index, config)
+        )
     limit = measure.value(predictive.highest_usual_count(sigma), size)
     if measure.measure is Measure.HARMFUL_INCIDENT_RATE:
         figures = f"{number(usual)} ({line_name or 'upper limit'} {number(limit)})"

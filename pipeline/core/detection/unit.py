@@ -21,6 +21,7 @@ from typing import Any
 from pipeline.core.aggregates import HARM_ORDER, UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection.base import DetectionConfig, Finding
+from pipeline.core.detection.common import Offsets, measure_columns
 from pipeline.core.detection.measures import (
     Measure,
     MeasureTrace,
@@ -29,6 +30,7 @@ from pipeline.core.detection.measures import (
     severity,
     unit_figures,
 )
+from pipeline.core.detection.silence import silence_findings
 from pipeline.core.detection.stats import monitor
 from pipeline.core.detection.text import (
     duration,
@@ -52,29 +54,40 @@ _DIRECTION = {
 }
 
 
-def unit_findings(series: Sequence[UnitWindowAggregate], config: DetectionConfig) -> list[Finding]:
-    """Episodes of divergence and safety signals in one unit's closed windows (time order)."""
+def unit_findings(
+    series: Sequence[UnitWindowAggregate],
+    config: DetectionConfig,
+    offsets: Offsets | None = None,
+    figures: UnitFigures | None = None,
+) -> list[Finding]:
+    """Episodes of divergence and safety signals in one unit's closed windows (time order).
+
+    `offsets`: per measure and window, what moved the unit's whole organisation (see
+    `pipeline.core.detection.common`), left out of the CUSUM; None judges the unit alone.
+    `figures`: `unit_figures(series)`, when the caller has it already."""
     if not series:
         return []
-    figures = unit_figures(series)
+    figures = figures or unit_figures(series)
     rules = config.rules
-    negative = MeasureTrace(
-        Measure.NEGATIVE_SHARE,
-        figures.negative,
-        figures.responses,
-        monitor(figures.negative, figures.responses, figures.responses, None, rules),
-    )
-    positive = MeasureTrace(
-        Measure.POSITIVE_SHARE,
-        figures.not_positive,
-        figures.responses,
-        monitor(figures.not_positive, figures.responses, figures.responses, None, rules),
-    )
-    harm = MeasureTrace(
-        Measure.HARMFUL_INCIDENT_RATE,
-        figures.harmful,
-        figures.exposure,
-        monitor(figures.harmful, figures.exposure, None, None, rules),
+    # Experience counts towards a divergence only while targets are met, so its CUSUM restarts
+    # at a missed target; harm's does not (a safety signal is whatever the targets).
+    missed = [met is False for met in figures.targets_met]
+    negative, positive, harm = (
+        MeasureTrace(
+            measure,
+            counts,
+            scales,
+            monitor(
+                counts,
+                scales,
+                trials,
+                None,
+                rules,
+                offsets[measure] if offsets else None,
+                None if measure is Measure.HARMFUL_INCIDENT_RATE else missed,
+            ),
+        )
+        for measure, counts, scales, trials in measure_columns(figures)
     )
     judge = _UnitJudge(series, figures, config)
     experience_and_harm = (negative, positive, harm)
@@ -87,6 +100,8 @@ def unit_findings(series: Sequence[UnitWindowAggregate], config: DetectionConfig
         AlertKind.TARGET_EXPERIENCE_DIVERGENCE, divergence, experience_and_harm
     )
     findings.extend(judge.findings(AlertKind.SAFETY_SIGNAL, safety, (harm,)))
+    harm_flagged = [at >= 0 for at in harm.trace.signalled_at]
+    findings.extend(silence_findings(series, figures, config, harm_flagged))
     return findings
 
 

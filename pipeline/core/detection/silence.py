@@ -1,0 +1,234 @@
+"""`reporting_silence`: a unit's incident reporting falls well below its own usual while its
+activity holds (contract v1.1).
+
+In patient safety a fall in reporting is a warning sign (a reporting culture failing, a unit
+battening down the hatches), never good news, so this is judged on *all* incident reports, no
+harm included, per activity (the unit's largest target denominator, as for the harm rate).
+
+A window is judged only while the unit's activity holds: its feedback responses are at least
+`ACTIVITY_HOLDS` of their mean over the baseline windows (when the unit hears from patients),
+and its own reported activity, where known, is at least that share of its usual too. A quiet
+ward because the ward closed is not a silence.
+
+The evidence accumulates, since a silence at 1 to 8 reports a week is never one surprising week.
+Each window adds the log-likelihood ratio of its count under "reports fell to `SILENCE_RATIO`
+of usual" against "usual", both on the gamma-Poisson predictive the harm rate uses (so
+overdispersion is allowed for, and a big unit's empty week weighs more than a small one's), to
+a one-sided CUSUM (Steiner-style risk-adjusted CUSUM) that signals at `silence_limit` and then
+restarts. A signal flags the latest unbroken stretch of windows that pointed towards silence;
+windows that signalled, or are inside an open excursion, stay out of the baseline. Its z (the
+lower tail, -Φ⁻¹(P(X ≤ x))) is reported for the charts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.alerts import AlertKind
+from pipeline.core.detection.base import DetectionConfig, Finding
+from pipeline.core.detection.measures import PER_ACTIVITY, UnitFigures, episodes, severity
+from pipeline.core.detection.predictive import baseline_predictive, log_pmf, lower_tail
+from pipeline.core.detection.stats import CUSUM
+from pipeline.core.detection.text import duration, number, window_label
+
+ACTIVITY_HOLDS = 0.6
+SILENCE_RATIO = 0.2
+METHOD = (
+    "one-sided CUSUM of the lower-tail z of all incident reports per activity, on a "
+    "gamma-Poisson predictive from the unit's own rolling baseline, judged only while its "
+    "activity (feedback volume and reported activity) holds"
+)
+_NORMAL = NormalDist()
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceTrace:
+    """Per window: z (NaN when not judged), expected reports, lower limit, CUSUM statistic,
+    the window whose closing flagged it (-1: never)."""
+
+    z: list[float]
+    expected: list[float]
+    lower_limit: list[int]
+    cusum: list[float]
+    signalled_at: list[int]
+
+
+def silence_trace(
+    series: Sequence[UnitWindowAggregate],
+    figures: UnitFigures,
+    config: DetectionConfig,
+    harm_flagged: Sequence[bool] | None = None,
+) -> SilenceTrace:
+    """Judge every window of one unit in time order (see the module docstring).
+
+    `harm_flagged`: windows whose harm rate signalled; they stay out of the baseline too (a
+    burst of harm brings a burst of reports, and the weeks after it would pass for a silence).
+    """
+    size = len(series)
+    reports = [sum(a.incidents_by_harm) for a in series]
+    activity = [max([t.denominator for t in a.targets if t.is_share], default=0.0) for a in series]
+    responses = figures.responses
+    z, expected = [math.nan] * size, [math.nan] * size
+    lower, cusum, signalled = [0] * size, [math.nan] * size, [-1] * size
+    if not figures.per_activity:
+        return SilenceTrace(z, expected, lower, cusum, signalled)
+    # The window's own activity where its return is in (a fall in activity then lowers the
+    # expected reports at once), else the harm rate's exposure (the latest weeks' largest).
+    scales = [
+        own / PER_ACTIVITY if own > 0 else exposure
+        for own, exposure in zip(activity, figures.exposure, strict=True)
+    ]
+    baseline: list[int] = []
+    pending: list[int] = []
+    excursion: list[int] = []
+    evidence = [0.0] * size
+    statistic = 0.0
+    limit = config.silence_limit
+    for t in range(size):
+        recent = baseline[-config.max_baseline_windows :]
+        if len(recent) >= config.min_baseline_windows and _activity_holds(
+            t, recent, responses, activity
+        ):
+            predictive = baseline_predictive(
+                reports, scales, None, recent, t, 0.0, config.max_between_cv
+            )
+            tail = lower_tail(reports[t], predictive.mean, predictive.extra_variance, None)
+            z[t] = -_NORMAL.inv_cdf(min(max(tail, 1e-300), 1.0 - 1e-12))
+            expected[t] = predictive.mean
+            lower[t] = _lowest_usual(predictive.mean, predictive.extra_variance, config)
+            mean, extra = predictive.mean, predictive.extra_variance
+            # The log-likelihood ratio of "reports fell to SILENCE_RATIO of usual" against
+            # "usual", both on the predictive (the between-window variation scales with the rate).
+            ratio = log_pmf(reports[t], mean * SILENCE_RATIO, extra * SILENCE_RATIO**2, None) - (
+                log_pmf(reports[t], mean, extra, None)
+            )
+            evidence[t] = ratio
+            statistic = max(0.0, statistic + min(max(ratio, -limit), limit))
+            cusum[t] = statistic
+            excursion = [*excursion, t] if statistic > 0.0 else []
+            if statistic >= limit:
+                for member in reversed(excursion):
+                    if evidence[member] <= 0.0:
+                        break
+                    signalled[member] = t
+                statistic, excursion = 0.0, []
+        pending.append(t)
+        while pending and (t - pending[0] >= 2) and not (excursion and pending[0] >= excursion[0]):
+            joined = pending.pop(0)
+            flagged = harm_flagged is not None and harm_flagged[joined]
+            if signalled[joined] < 0 and not flagged and reports[joined] + scales[joined] > 0:
+                baseline.append(joined)
+    return SilenceTrace(z, expected, lower, cusum, signalled)
+
+
+def _activity_holds(
+    t: int, baseline: list[int], responses: Sequence[int], activity: Sequence[float]
+) -> bool:
+    usual_responses = sum(responses[s] for s in baseline) / len(baseline)
+    # Feedback volume is itself a count: a small unit's quiet week is not a closure.
+    floor = min(
+        ACTIVITY_HOLDS * usual_responses, usual_responses - 3.0 * math.sqrt(usual_responses)
+    )
+    if usual_responses >= 1.0 and responses[t] < floor:
+        return False
+    known = [activity[s] for s in baseline if activity[s] > 0]
+    if activity[t] > 0 and known:
+        return activity[t] >= ACTIVITY_HOLDS * sum(known) / len(known)
+    return usual_responses >= 1.0 or activity[t] > 0
+
+
+def _lowest_usual(mean: float, extra: float, config: DetectionConfig) -> int:
+    """The smallest count whose lower tail is still more likely than `limit_sigma` allows."""
+    alpha = _NORMAL.cdf(-config.limit_sigma)
+    count = 0
+    while count < mean and lower_tail(count, mean, extra, None) <= alpha:
+        count += 1
+    return count
+
+
+def silence_findings(
+    series: Sequence[UnitWindowAggregate],
+    figures: UnitFigures,
+    config: DetectionConfig,
+    harm_flagged: Sequence[bool] | None = None,
+) -> list[Finding]:
+    """Episodes of `reporting_silence` in one unit's closed windows (see `silence_trace`)."""
+    trace = silence_trace(series, figures, config, harm_flagged)
+    states: list[bool | None] = [
+        None if math.isnan(z) else trace.signalled_at[t] >= 0 for t, z in enumerate(trace.z)
+    ]
+    found = []
+    for first, last, ongoing in episodes(states, config.max_gap_windows):
+        shown = [t for t in range(first, last + 1) if states[t]]
+        detected = min(trace.signalled_at[t] for t in shown)
+        peak = max(trace.z[t] for t in shown)
+        at = shown[-1]
+        window = figures.windows[at]
+        reports = sum(series[at].incidents_by_harm)
+        unit = series[0].unit_id
+        summary = (
+            f"At {unit}, in {window_label(window)} {reports} incident"
+            f"{'' if reports == 1 else 's'} (of any harm, no harm included) were reported, "
+            f"against a usual {number(trace.expected[at])} for its activity"
+            f"{duration(len(shown), window)}, while its activity held. A fall in reporting is a "
+            "warning sign about the reporting culture, not an improvement in safety."
+        )
+        evidence: dict[str, Any] = {
+            "method": METHOD,
+            "rules": {"fired": [CUSUM], "cusum": {"statistic": "log-likelihood ratio",
+                                                   "reports_ratio": SILENCE_RATIO,
+                                                   "limit": config.silence_limit}},
+            "episode": {
+                "first_window": figures.windows[first].start.isoformat(),
+                "last_window": figures.windows[last].start.isoformat(),
+                "detected_in_window": figures.windows[detected].start.isoformat(),
+                "windows_flagged": len(shown),
+                "ongoing": ongoing,
+                "peak_z": round(peak, 2),
+            },
+            "windows": [_window_evidence(series, figures, trace, t, config)
+                        for t in range(first, last + 1) if not math.isnan(trace.z[t])],
+        }  # fmt: skip
+        found.append(
+            Finding(
+                kind=AlertKind.REPORTING_SILENCE,
+                org_id=series[0].org_id,
+                unit_id=unit,
+                first_window=figures.windows[first],
+                last_window=figures.windows[last],
+                ongoing=ongoing,
+                severity=severity(config, peak, len(shown), 0),
+                summary=summary,
+                evidence=evidence,
+                detected_in=figures.windows[detected],
+            )
+        )
+    return found
+
+
+def _window_evidence(
+    series: Sequence[UnitWindowAggregate],
+    figures: UnitFigures,
+    trace: SilenceTrace,
+    t: int,
+    config: DetectionConfig,
+) -> dict[str, Any]:
+    activity = max([g.denominator for g in series[t].targets if g.is_share], default=None)
+    return {
+        "window_start": figures.windows[t].start.isoformat(),
+        "reports": sum(series[t].incidents_by_harm),
+        "activity": round(activity, 1) if activity is not None else None,
+        "feedback_responses": figures.responses[t],
+        "expected_reports": round(trace.expected[t], 2),
+        "lower_limit": trace.lower_limit[t],
+        "z": round(trace.z[t], 2),
+        "cusum": round(trace.cusum[t], 2),
+        "cusum_limit": config.silence_limit,
+        "rule": CUSUM if trace.signalled_at[t] >= 0 else None,
+        "detector": "cusum" if trace.signalled_at[t] >= 0 else None,
+    }

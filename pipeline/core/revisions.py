@@ -1,0 +1,49 @@
+"""Incident reports re-graded as facts emerge (contract v1.1).
+
+For one organisation and `report_ref` only the highest `revision` counts (ties broken by
+`event_id`, never by arrival), so the aggregates of a set of revisions do not depend on the
+order they came in: a revision arriving after a higher one is kept but not counted, and one
+arriving after a lower one retracts that one's contribution, even from another window or unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.core.events import Harm, IncidentCategory
+from pipeline.core.windows import Window
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRevision:
+    """Where one revision counts, and what it counted."""
+
+    event_id: int
+    revision: int
+    unit: tuple[str, str]
+    window: Window
+    harm: Harm
+    category: IncidentCategory
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        return (self.revision, self.event_id)
+
+
+class IncidentRevisions:
+    """The revision in force for each (organisation, report_ref)."""
+
+    def __init__(self) -> None:
+        self._in_force: dict[tuple[str, str], IncidentRevision] = {}
+
+    def offer(
+        self, org_id: str, report_ref: str, revision: IncidentRevision
+    ) -> IncidentRevision | None:
+        """Offer a new revision. Returns `revision` itself when it is already superseded (count
+        nothing), the revision it supersedes (retract that), or None (the first one seen)."""
+        key = (org_id, report_ref)
+        current = self._in_force.get(key)
+        if current is not None and current.rank >= revision.rank:
+            return revision
+        self._in_force[key] = revision
+        return current

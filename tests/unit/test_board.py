@@ -1,0 +1,80 @@
+"""The board's Making Data Count summary, and FFT themes counted per window."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
+from pipeline.core.board import board_rows
+from pipeline.core.engine import Engine, EngineConfig
+from pipeline.core.events import Harm, IncidentCategory
+from pipeline.core.windows import Window
+from tests.support.events import feedback, metric, raw
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+WEEK = timedelta(days=7)
+
+
+def weeks(good: list[int], poor: int = 4, harmful: int = 2) -> list[UnitWindowAggregate]:
+    out = []
+    for n, positive in enumerate(good):
+        state = UnitWindowState("RXA", "ED", Window(T0 + n * WEEK, T0 + (n + 1) * WEEK))
+        for _ in range(positive):
+            state.add_feedback(1, ["kindness"])
+        for _ in range(poor):
+            state.add_feedback(5, ["waiting", "waiting", "food"])
+        for _ in range(harmful):
+            state.add_incident(Harm.LOW, IncidentCategory.FALL)
+        out.append(state.snapshot())
+    return out
+
+
+def test_the_latest_window_shows_its_variation_and_sample_size() -> None:
+    steady = [40, 42, 41, 39, 40, 43, 41, 40, 42, 41]
+    rows = {r.measure: r for r in board_rows(weeks([*steady, 10]))}
+    experience = rows["experience"]
+    assert experience.variation == "special_cause_concern"  # a fall in good ratings
+    assert experience.sample_size == 14 and experience.value == 10 / 14
+    assert experience.window_start == T0 + 10 * WEEK and experience.points == 11
+    assert rows["safety"].variation == "common_cause" and rows["safety"].metric == ""
+    assert "target" not in rows  # no target reported
+    calm = {r.measure: r for r in board_rows(weeks([*steady, 41]))}
+    assert calm["experience"].variation == "common_cause"
+
+
+def test_a_target_gets_one_point_a_month_an_assurance_and_rates_are_per_activity() -> None:
+    engine = Engine(EngineConfig(allowed_lateness=timedelta(0)), b"k" * 16)
+    events = [
+        feedback(occurred_at=(T0 + n * WEEK + timedelta(hours=9)).isoformat(), rating=1 + n % 2)
+        for n in range(26)  # January to June 2024
+    ]
+    months = [datetime(2024, m, 1, tzinfo=UTC) for m in range(1, 8)]
+    for (start, end), seen in zip(
+        itertools.pairwise(months), [960, 940, 955, 945, 958, 942], strict=True
+    ):
+        events.append(
+            metric(period_start=start.isoformat(), period_end=end.isoformat(), numerator=seen)
+        )
+    result = engine.process(raw(*events), T0 + 40 * WEEK)
+    final = engine.finish(T0 + 40 * WEEK)
+    rows = {r.measure: r for r in result.board + final.board}
+    target = rows["target"]
+    assert target.metric == "ae_4h" and target.target == 0.95
+    assert target.points == 6  # one a month, not one a week
+    assert target.assurance == "inconsistent"  # 94% to 96% around a 95% target
+    assert target.value == pytest.approx(0.942)  # June, as returned
+    assert rows["safety"].metric == "per_1000"
+    series = engine.closed_series()[("RXA", "ED")]
+    assert target.version == sum(w.contributions for w in series)
+    # Later weeks hold only June's and July's target returns, no feedback or incidents: the
+    # latest week is the last one closed with feedback (the week of 24 June is still open).
+    assert rows["experience"].window_start == T0 + 24 * WEEK
+    assert rows["safety"].window_start == T0 + 24 * WEEK
+
+
+def test_themes_are_counted_once_per_response() -> None:
+    (window,) = weeks([3], poor=2)
+    assert dict(window.themes) == {"food": 2, "kindness": 3, "waiting": 2}

@@ -1,0 +1,298 @@
+"""The learning loop: dismissal, unmatched responses, alert families, recovery verdicts and
+incident revisions, each independent of arrival order."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
+from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity, alert_id_for
+from pipeline.core.detection import Finding
+from pipeline.core.engine import Engine, EngineConfig
+from pipeline.core.events import Harm, IncidentCategory
+from pipeline.core.learning import LearningConfig, episode_groups, recovery
+from pipeline.core.windows import Window
+from tests.support.events import feedback, incident, raw, response
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday: ISO weeks start here
+WEEK = timedelta(days=7)
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+KEY = b"test-key-0123456789abcdef"
+
+
+def week(n: int) -> Window:
+    return Window(T0 + n * WEEK, T0 + (n + 1) * WEEK)
+
+
+def at(n: int, hours: int = 10) -> str:
+    return (T0 + n * WEEK + timedelta(hours=hours)).isoformat()
+
+
+class Scripted:
+    """A detector that finds what the test says, on units that have closed windows."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+
+    def units_findings(self, units: Mapping[str, Sequence[UnitWindowAggregate]]) -> list[Finding]:
+        return [f for series in units.values() for f in self.unit_findings(series)]
+
+    def unit_findings(self, series: Sequence[UnitWindowAggregate]) -> list[Finding]:
+        if not series:
+            return []
+        unit = (series[0].org_id, series[0].unit_id)
+        last = series[-1].window.end
+        return [
+            f for f in self.findings if (f.org_id, f.unit_id) == unit and f.last_window.end <= last
+        ]
+
+    def org_findings(self, units: Mapping[str, Sequence[UnitWindowAggregate]]) -> list[Finding]:
+        return []
+
+
+def finding(kind: AlertKind, first: int, last: int, unit: str = "ED") -> Finding:
+    return Finding(
+        kind=kind,
+        org_id="RXA",
+        unit_id=unit,
+        first_window=week(first),
+        last_window=week(last),
+        detected_in=week(last),
+        ongoing=False,
+        severity=Severity.MEDIUM,
+        summary=f"{unit} looked worse.",
+        evidence={"measures": {}},
+    )
+
+
+def id_of(f: Finding) -> str:
+    return alert_id_for(f.kind, f.org_id, f.unit_id, f.first_window.start)
+
+
+def run(messages: list[Any], detector: Scripted, batch: int = 5) -> Engine:
+    engine = Engine(EngineConfig(allowed_lateness=timedelta(0)), KEY, detector=detector)
+    encoded = raw(*messages)
+    for i in range(0, len(encoded), batch):
+        engine.process(encoded[i : i + batch], NOW)
+    engine.finish(NOW)
+    return engine
+
+
+def weekly_feedback(weeks: int, unit: str = "ED") -> list[dict[str, Any]]:
+    return [feedback(unit_id=unit, occurred_at=at(n)) for n in range(weeks)]
+
+
+def by_id(engine: Engine) -> dict[str, Alert]:
+    return {a.alert_id: a for a in engine.alerts}
+
+
+def test_false_positive_dismisses_the_alert_whichever_arrives_first() -> None:
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 4)
+    answer = response(alert_id=id_of(signal), response="false_positive", occurred_at=at(1))
+    events = weekly_feedback(8)
+    orders = [[answer, *events], [*events, answer], [*events[:4], answer, *events[4:]]]
+    for order in orders:
+        engine = run(order, Scripted([signal]))
+        assert by_id(engine)[id_of(signal)].status is AlertStatus.DISMISSED
+        assert engine.unmatched_responses() == []
+
+
+def test_a_response_before_its_alert_is_unmatched_until_the_alert_appears() -> None:
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 4)
+    engine = Engine(EngineConfig(allowed_lateness=timedelta(0)), KEY, detector=Scripted([signal]))
+    answer = response(alert_id=id_of(signal), response="acknowledged", occurred_at=at(0))
+    engine.process(raw(answer, *weekly_feedback(2)), NOW)
+    assert [r.alert_id for r in engine.unmatched_responses()] == [id_of(signal)]
+    engine.process(raw(*weekly_feedback(8)[2:]), NOW)
+    engine.finish(NOW)
+    assert id_of(signal) in by_id(engine)
+    assert engine.unmatched_responses() == []
+
+
+def test_a_response_under_the_wrong_unit_or_to_no_alert_stays_unmatched() -> None:
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 4)
+    wrong_unit = response(alert_id=id_of(signal), unit_id="AMU", response="false_positive")
+    unknown = response(alert_id="saf-does-not-exist", response="false_positive")
+    engine = run([*weekly_feedback(8), wrong_unit, unknown], Scripted([signal]))
+    assert len(engine.unmatched_responses()) == 2
+    assert by_id(engine)[id_of(signal)].status is AlertStatus.RESOLVED  # not dismissed
+
+
+def test_overlapping_episodes_form_one_family_and_one_answer_covers_it() -> None:
+    spot = finding(AlertKind.MASKED_DARK_SPOT, 2, 4)
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 6)
+    later = finding(AlertKind.SAFETY_SIGNAL, 9, 9)
+    answer = response(alert_id=id_of(signal), response="false_positive", occurred_at=at(7))
+    engine = run([*weekly_feedback(12), answer], Scripted([spot, signal, later]))
+    alerts = by_id(engine)
+    family = alerts[id_of(spot)].evidence["episode_group"]
+    assert family == alerts[id_of(signal)].evidence["episode_group"]
+    assert family == {"id": id_of(spot), "alerts": [id_of(spot), id_of(signal)]}
+    assert alerts[id_of(later)].evidence["episode_group"]["id"] == id_of(later)
+    assert alerts[id_of(spot)].status is AlertStatus.DISMISSED
+    assert alerts[id_of(later)].status is AlertStatus.RESOLVED  # a later episode is new
+
+
+def test_episode_groups_ignore_withdrawn_and_other_units() -> None:
+    def alert(first: int, last: int, unit: str, status: AlertStatus) -> Alert:
+        f = finding(AlertKind.SAFETY_SIGNAL, first, last, unit)
+        return Alert(
+            alert_id=f"{unit}-{first}",
+            kind=f.kind,
+            org_id="RXA",
+            unit_id=unit,
+            window_start=week(first).start,
+            window_end=week(last).end,
+            severity=Severity.LOW,
+            summary="s",
+            evidence={},
+            detected_at=NOW,
+            status=status,
+        )
+
+    groups = episode_groups(
+        [
+            alert(1, 3, "ED", AlertStatus.OPEN),
+            alert(2, 2, "ED", AlertStatus.WITHDRAWN),
+            alert(3, 5, "AMU", AlertStatus.OPEN),
+            alert(4, 4, "ED", AlertStatus.OPEN),
+        ]
+    )
+    assert groups == {"ED-1": ["ED-1"], "ED-4": ["ED-4"], "AMU-3": ["AMU-3"]}
+
+
+def test_incident_revisions_supersede_in_any_order() -> None:
+    first = incident(report_ref="DATIX-7", revision=1, harm="none", occurred_at=at(1))
+    second = incident(report_ref="DATIX-7", revision=2, harm="severe", occurred_at=at(3))
+    third = incident(report_ref="DATIX-7", revision=3, harm="moderate", occurred_at=at(3, 12))
+    other = incident(harm="low", occurred_at=at(1))
+    events = [first, second, third, other, *weekly_feedback(6)]
+
+    def final(order: list[dict[str, Any]], size: int) -> dict[datetime, tuple[int, ...]]:
+        engine = Engine(EngineConfig(), KEY)
+        latest: dict[datetime, UnitWindowAggregate] = {}
+        encoded = raw(*order)
+        for i in range(0, len(encoded), size):
+            for w in engine.process(encoded[i : i + size], NOW).windows:
+                if (
+                    w.window.start not in latest
+                    or w.contributions >= latest[w.window.start].contributions
+                ):
+                    latest[w.window.start] = w
+        return {start: w.incidents_by_harm for start, w in latest.items()}
+
+    expected = final(events, len(events))
+    assert expected[week(1).start] == (0, 1, 0, 0, 0)  # revision 1 retracted
+    assert expected[week(3).start] == (0, 0, 1, 0, 0)  # revision 3 counts, 2 does not
+    rng = random.Random(4)
+    for size in (1, 2, 3):
+        shuffled = list(events)
+        rng.shuffle(shuffled)
+        assert final(shuffled, size) == expected
+        assert final(shuffled[::-1], size) == expected
+
+
+def series(values: list[tuple[int, int, int]]) -> list[UnitWindowAggregate]:
+    """Weekly aggregates from (negative ratings, positive ratings, harmful incidents)."""
+    out = []
+    for n, (negative, positive, harmful) in enumerate(values):
+        state = UnitWindowState("RXA", "ED", week(n))
+        for _ in range(negative):
+            state.add_feedback(5)
+        for _ in range(positive):
+            state.add_feedback(1)
+        for _ in range(harmful):
+            state.add_incident(Harm.MODERATE, IncidentCategory.FALL)
+        out.append(state.snapshot())
+    return out
+
+
+def dark_spot(first: int, last: int, measure: str) -> Alert:
+    return Alert(
+        alert_id="mas-1",
+        kind=AlertKind.MASKED_DARK_SPOT,
+        org_id="RXA",
+        unit_id="ED",
+        window_start=week(first).start,
+        window_end=week(last).end,
+        severity=Severity.HIGH,
+        summary="s",
+        evidence={"measures": {measure: {"windows": [{"rule": "beyond_limit"}]}}},
+        detected_at=NOW,
+    )
+
+
+QUIET = [
+    (2, 18, 3),
+    (3, 17, 4),
+    (2, 18, 2),
+    (1, 19, 3),
+    (2, 18, 4),
+    (3, 17, 3),
+    (2, 18, 3),
+    (2, 18, 4),
+]
+EPISODE = [(12, 8, 3), (11, 9, 4)]
+
+
+@pytest.mark.parametrize(
+    ("after", "verdict"),
+    [
+        (QUIET[:6], "improved"),  # back at its pre-alert level: not judged against the peak
+        ([(10, 10, 3)] * 6, "worse"),
+        ([(2, 18, 3)] * 3, "no_change_yet"),  # too few windows since the action to rebase
+    ],
+)
+def test_recovery_is_judged_against_the_pre_alert_baseline(
+    after: list[tuple[int, int, int]], verdict: str
+) -> None:
+    windows = series(QUIET + EPISODE + after)
+    alert = dark_spot(8, 9, "negative_share")
+    judged = recovery(alert, week(10).start, windows, LearningConfig())
+    assert judged["verdict"] == verdict
+    assert list(judged["measures"]) == ["feedback"]
+
+
+def test_recovery_reads_the_alerts_own_measure() -> None:
+    """A feedback alert whose feedback came back is improved, even while harm rose; a harm
+    alert on the same windows is worse."""
+    after = [(2, 18, 30)] * 6
+    windows = series(QUIET + EPISODE + after)
+    feedback_alert = dark_spot(8, 9, "negative_share")
+    harm_alert = dark_spot(8, 9, "harmful_incident_rate")
+    action = week(10).start
+    assert recovery(feedback_alert, action, windows, LearningConfig())["verdict"] == "improved"
+    assert recovery(harm_alert, action, windows, LearningConfig())["verdict"] == "worse"
+
+
+def test_an_action_taken_puts_a_recovery_verdict_on_the_alert() -> None:
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 4)
+    action = response(alert_id=id_of(signal), response="action_taken", occurred_at=at(5, 1))
+    note = "Spoke to Mrs Jane Smith about 943 476 5919"
+    noted = response(alert_id=id_of(signal), response="investigating", note=note)
+    engine = run([*weekly_feedback(10), action, noted], Scripted([signal]))
+    alert = by_id(engine)[id_of(signal)]
+    assert alert.evidence["recovery"]["action_at"] == at(5, 1)
+    assert alert.evidence["recovery"]["measures"].keys() == {"harm"}
+    text = json.dumps(alert.model_dump(mode="json"))
+    assert "Jane" not in text and "5919" not in text and "NHS-NUMBER" not in text
+
+
+def test_an_earlier_episode_does_not_lift_the_pre_alert_baseline() -> None:
+    earlier = [(2, 18, 30), (3, 17, 28)]
+    windows = series(QUIET[:4] + earlier + QUIET[4:] + EPISODE + QUIET[:6])
+    alert = dark_spot(10, 11, "harmful_incident_rate")
+    action = week(12).start
+    lifted = recovery(alert, action, windows, LearningConfig())
+    spans = [(week(4).start, week(5).end), (week(10).start, week(11).end)]
+    fair = recovery(alert, action, windows, LearningConfig(), spans)
+    quiet_mean = sum(h for _, _, h in QUIET) / len(QUIET)
+    assert fair["measures"]["harm"]["baseline"] == pytest.approx(quiet_mean, abs=1e-4)
+    assert lifted["measures"]["harm"]["baseline"] > quiet_mean + 4
+    assert fair["verdict"] == "improved"

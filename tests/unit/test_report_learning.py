@@ -1,0 +1,134 @@
+"""The report's learning loop and board views read the stored verdicts and never show notes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pipeline.core.alerts import AlertKind, AlertStatus, Severity
+from pipeline.report.build import build_view
+from pipeline.report.records import (
+    AlertRecord,
+    BoardRecord,
+    ReportData,
+    ResponseRecord,
+    StoreCounts,
+)
+from pipeline.report.render import render_report
+from pipeline.report.text import evidence_figures
+
+T0 = datetime(2024, 3, 4, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def answer(alert_id: str, response: str, days: int, **extra: Any) -> ResponseRecord:
+    fields: dict[str, Any] = {
+        "alert_id": alert_id, "org_id": "RXA", "unit_id": "ED", "response": response,
+        "responder_role": "matron", "note_chars": 0, "occurred_at": T0 + days * DAY,
+    }  # fmt: skip
+    return ResponseRecord(**{**fields, **extra})
+
+
+def alert(
+    alert_id: str, kind: str, status: str, evidence: dict[str, Any], *answers: ResponseRecord
+) -> AlertRecord:
+    return AlertRecord(
+        alert_id=alert_id, kind=AlertKind(kind), org_id="RXA", unit_id="ED", window_start=T0,
+        window_end=T0 + 14 * DAY, severity=Severity.HIGH, status=AlertStatus(status),
+        summary=f"{alert_id} summary", evidence=evidence, detected_at=T0 + 15 * DAY,
+        first_detected_at=T0 + 8 * DAY, versions=2, responses=tuple(answers),
+    )  # fmt: skip
+
+
+FAMILY = {"episode_group": {"id": "mas-1", "alerts": ["mas-1", "saf-1"]}}
+RECOVERY = {
+    "verdict": "worse",
+    "action_at": (T0 + 10 * DAY).isoformat(),
+    "windows_after": 6,
+    "measures": {
+        "harm": {"measure": "harmful incidents per window", "baseline": 3.4, "after": 30.2,
+                 "windows_after": 6, "verdict": "worse"},
+    },
+}  # fmt: skip
+
+
+def data() -> ReportData:
+    alerts = (
+        alert("mas-1", "masked_dark_spot", "dismissed", FAMILY,
+              answer("mas-1", "false_positive", 2, note_chars=41)),
+        alert("saf-1", "safety_signal", "dismissed", {**FAMILY, "recovery": RECOVERY},
+              answer("saf-1", "action_taken", 10, owner="ward-manager")),
+        alert("tar-1", "target_experience_divergence", "open", {},
+              answer("tar-1", "investigating", 3, due_by=T0 + 20 * DAY)),
+        alert("tar-2", "target_experience_divergence", "resolved", {}),
+    )  # fmt: skip
+    board = BoardRecord(
+        org_id="RXA", unit_id="ED", measure="experience", metric="",
+        window_start=T0 + 21 * DAY, window_end=T0 + 28 * DAY, value=0.61, sample_size=212,
+        mean=0.84, variation="special_cause_concern", assurance=None, target=None, points=52,
+    )  # fmt: skip
+    return ReportData(
+        window_kind="week",
+        windows=(),
+        target_reports=(),
+        alerts=alerts,
+        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
+        data_end=T0 + 30 * DAY,
+        unmatched_responses=(answer("saf-typo", "acknowledged", 4, unit_id="AMU"),),
+        board=(board,),
+    )
+
+
+def html() -> str:
+    return render_report(build_view(data()), T0 + 31 * DAY)
+
+
+def test_the_learning_loop_view_reads_the_stored_decisions() -> None:
+    page = html()
+    assert "1 response naming no alert raised for its organisation and unit" in page
+    assert "<code>saf-typo</code> under RXA AMU, acknowledged on 8 Mar 2024" in page
+    assert "1 open alert past the date its action was due by</strong> (as of 3 Apr 2024)" in page
+    assert "due 24 Mar 2024" in page and "owner ward-manager" in page
+    # the precision table: the family answered twice, both dismissed; the divergence kept
+    assert "<td>Dark spot masked by its organisation</td><td>1</td><td>1</td><td>0%</td>" in page
+    assert "<td>Hitting the target, missing the point</td><td>1</td><td>0</td><td>100%</td>" in page
+    assert '<span class="verdict-word">worse</span>' in page
+    assert "harmful incidents a week 3.4 before the alert, 30.2 over the latest 6 weeks" in page
+
+
+def test_no_note_text_only_its_length() -> None:
+    page = html()
+    assert "a note of 41 characters (not shown)" in page
+
+
+def test_a_family_is_listed_together_and_says_one_answer_covers_it() -> None:
+    page = html()
+    table = page[page.index('id="alert-table"') :]
+    order = [table.index(f"<code>{i}</code></p>") for i in ("tar-1", "mas-1", "saf-1", "tar-2")]
+    assert order == sorted(order)  # open first, then the family together
+    assert "One problem, 2 alerts on this unit" in page
+    assert '<option value="dismissed">dismissed</option>' in page
+
+
+def test_the_board_summary_comes_first_with_icons_and_sample_sizes() -> None:
+    page = html()
+    assert page.index('id="board"') < page.index('id="alerts"')
+    assert "1 measure showing a special cause of concern" in page
+    assert "n = 212 responses; special cause: concern" in page
+
+
+def test_dark_spot_evidence_reads_what_was_stored() -> None:
+    window = {
+        "window_start": "2024-03-04T00:00:00+00:00", "count": 22, "size": 2.2, "value": 10.0,
+        "centre": 1.1, "limit": 6.5, "z": 5.0, "rule": "beyond_limit",
+        "peers": {"rest_of_organisation": 2.4, "expected": 1.1, "limit": 6.5, "z": 4.0},
+        "organisation": {"value": 6.4, "within_limits_when_closed": True},
+    }  # fmt: skip
+    evidence = {
+        "measures": {"harmful_incident_rate": {"per": "1,000 activity", "windows": [window]}}
+    }
+    _, figures = evidence_figures(evidence, "week")
+    (text,) = [v for k, v in figures if k.startswith("Incidents causing harm")]
+    assert "per 1,000 patients" in text and "per week" not in text
+    assert "rest of organisation 2.4" in text
+    assert "(within its usual range)" in text
