@@ -14,6 +14,7 @@ from pipeline.adapters.alert_topic import KafkaRoute, Record
 from pipeline.adapters.metrics import PipelineMetrics
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity
+from pipeline.core.board import BoardRow
 from pipeline.core.decode import RawMessage
 from pipeline.core.detection import Finding
 from pipeline.core.engine import Engine, EngineConfig
@@ -21,7 +22,7 @@ from pipeline.errors import SinkError, TransportError
 from pipeline.runtime.legacy import org_of_payload
 from pipeline.runtime.routing import Routes
 from pipeline.runtime.step import Abandoned, RetryPolicy, Step
-from tests.support.events import feedback, raw
+from tests.support.events import feedback, incident, metric, raw, response
 from tests.support.memory_store import MemoryStore as FakeSink
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -355,3 +356,74 @@ def test_rows_clickhouse_refuses_are_found_by_halving_and_dead_lettered() -> Non
     assert value(metrics, "pipeline_sink_retries_total") == 0, "a refusal is not retried"
     assert value(metrics, "pipeline_messages_consumed_total", {"topic": "t"}) == 7
     assert len(sink.rejected) == 2 and [r.topic for r in topic.records] == ["q.dead_letter"] * 2
+
+
+def _learning_loop_events() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Two batches whose second needs what the small form does not carry: a later revision of
+    a report counted in another window, a response to an alert, counts-form feedback with
+    themes and value targets around them."""
+    start = datetime(2024, 3, 4, tzinfo=UTC)
+
+    def at(weeks: int, hours: int = 1) -> str:
+        return (start + timedelta(weeks=weeks, hours=hours)).isoformat()
+
+    batch = feedback(
+        org_id="AAA", occurred_at=at(1), period_start=at(0, 0), period_end=at(2, 0),
+        counts={"1": 7, "5": 3},
+    )  # fmt: skip
+    del batch["rating"]
+    value_target = metric(
+        org_id="AAA", metric="amb_c2_mean", value=27.5, unit="minutes", target=18.0,
+        higher_is_better=False,
+    )  # fmt: skip
+    del value_target["numerator"], value_target["denominator"]
+    first = [
+        *weeks_of_feedback("AAA", weeks=6),
+        feedback(org_id="AAA", occurred_at=at(1), themes=["waiting"]),
+        incident(org_id="AAA", occurred_at=at(1), report_ref="R-1", harm="severe"),
+        batch,
+        value_target,
+        response(org_id="AAA", unit_id="ED", alert_id="no-such-alert"),
+    ]
+    second = [
+        incident(org_id="AAA", occurred_at=at(3), report_ref="R-1", revision=2, harm="none"),
+        feedback(org_id="AAA", occurred_at=at(9)),
+    ]
+    return first, second
+
+
+def test_a_restart_gives_what_an_uninterrupted_run_gives_learning_loop_included() -> None:
+    first, second = _learning_loop_events()
+    whole_sink = FakeSink()
+    whole, _ = step(whole_sink)
+    whole.process(raw(*first), {"t": len(first)}, "t1")
+    alert = next(a for a in whole.engine.alerts if a.org_id == "AAA" and a.unit_id == "ED")
+    answered = response(
+        org_id="AAA", unit_id="ED", alert_id=alert.alert_id, response="false_positive"
+    )
+    second = [*second, answered]
+    whole.process(raw(*second), {"t": len(second)}, "t2")
+
+    sink = FakeSink()
+    before, _ = step(sink)
+    before.process(raw(*first), {"t": len(first)}, "t1")
+    after, _ = step(sink)
+    after.restore()
+    after.process(raw(*second), {"t": len(second)}, "t2")
+
+    assert after.engine.closed_series() == whole.engine.closed_series()
+    assert sorted(after.engine.alerts, key=lambda a: a.alert_id) == sorted(
+        whole.engine.alerts, key=lambda a: a.alert_id
+    )
+    assert after.engine.unmatched_responses() == whole.engine.unmatched_responses()
+    assert len(after.engine.unmatched_responses()) == 1
+    harm = {w.window.start: w.incidents for w in whole.engine.closed_series()[("AAA", "ED")]}
+    assert sum(harm.values()) == 1, "the superseded revision no longer counts"
+    themes = {t for w in after.engine.closed_series()[("AAA", "ED")] for t, _ in w.themes}
+    assert themes == {"waiting"}
+    assert _standing(sink.board) == _standing(whole_sink.board)
+
+
+def _standing(rows: Sequence[BoardRow]) -> dict[tuple[str, str, str, str], BoardRow]:
+    """The board as it stands: the latest row of each unit and measure."""
+    return {(r.org_id, r.unit_id, r.measure, r.metric): r for r in rows}
