@@ -171,9 +171,9 @@ CREATE TABLE IF NOT EXISTS quality.unit_windows_local ON CLUSTER '{cluster}'
     target_met Array(UInt8),
     target_distances Array(Float64),
     contributions UInt64,
+    state String,
     theme_names Array(LowCardinality(String)),
-    theme_counts Array(UInt32),
-    state String
+    theme_counts Array(UInt32)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/unit_windows', '{replica}', contributions)
 PARTITION BY toYear(window_start)
