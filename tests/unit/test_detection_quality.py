@@ -84,12 +84,12 @@ def test_recall_on_the_simulator_is_at_least_95_percent(simulator: Score) -> Non
 
 
 def test_recall_on_the_family_holds_its_measured_level(family: Score) -> None:
-    """NOT the issue's aim (0.95): measured 19 of 22 (0.86) on seeds 3 and 4, every silence
-    found and 10 of 13 sustained drops of the positive share (docs/detection.md). A floor
-    against regression until the aim is met."""
+    """NOT the issue's aim (0.95): measured 10 of 13 (0.77) sustained drops of the positive
+    share on seeds 3 and 4 (every silence is found: see the silence test; docs/detection.md).
+    A floor against regression until the aim is met."""
     detected, detectable = _episodes(family)
     assert detectable >= 12
-    assert detected / detectable >= 0.85, family.missed
+    assert detected / detectable >= 0.75, family.missed
 
 
 def test_false_alarms_on_the_family_stay_under_one_per_thousand_quiet_unit_weeks(
@@ -130,10 +130,6 @@ def test_reporting_silences_are_found_and_false_ones_are_rare(family: Score) -> 
     assert silences.detectable >= 6
     assert silences.detected / silences.detectable >= 0.9, family.missed
     assert family.kind_false_alarms_per_100((AlertKind.REPORTING_SILENCE,)) <= 0.1
-
-
-def test_the_project_simulator_raises_no_silence(simulator: Score) -> None:
-    assert simulator.kind(AlertKind.REPORTING_SILENCE).findings == 0
 
 
 def test_order_and_batch_size_change_no_finding() -> None:
