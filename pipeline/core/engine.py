@@ -19,19 +19,27 @@ rejected with reason `processing_error` and the rest of the batch goes on.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
-from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState, spread_counts
+from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertStatus
+from pipeline.core.batch import (
+    BatchResult,
+    EngineConfig,
+    RejectedMessage,
+    apply_event,
+    is_batch,
+    processing_error,
+    spread_batch,
+)
 from pipeline.core.board import BoardRow, board_rows
-from pipeline.core.bounds import STORED, EventBounds, TimeHorizon
-from pipeline.core.decode import RawMessage, Rejection, RejectReason, decode
-from pipeline.core.detection import DetectionConfig, Detector
+from pipeline.core.bounds import STORED, EventBounds
+from pipeline.core.decode import RawMessage, Rejection, decode
+from pipeline.core.detection import Detector
 from pipeline.core.engine_state import (
     RestoredState,
     SeenIds,
@@ -48,28 +56,14 @@ from pipeline.core.events import (
 )
 from pipeline.core.judge import AlertBook, FindingSource
 from pipeline.core.learning import ResponseRecord
-from pipeline.core.privacy import redact_rejected
 from pipeline.core.pseudonyms import PseudonymKeys
 from pipeline.core.revisions import IncidentRevision, IncidentRevisions
-from pipeline.core.stored import FreeTextPolicy, StoredEvent, to_stored
-from pipeline.core.windows import Watermark, Window, WindowKind, window_of, windows_between
+from pipeline.core.stored import StoredEvent, to_stored
+from pipeline.core.windows import Watermark, Window, window_of, windows_between
 
 UnitKey = tuple[str, str]
 KnownIds = Callable[[Collection[UUID]], set[UUID]]
 """Asks storage which of these event ids it holds (for ids no longer, or never, in memory)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RejectedMessage:
-    rejection: Rejection
-    origin: str
-
-    @property
-    def rejection_id(self) -> str:
-        """Stable id of this rejection: the same bytes from the same origin, the same id (the
-        dead letter's key and the stored rejection's id)."""
-        digest = hashlib.sha256(self.origin.encode() + b"\x00" + self.rejection.raw)
-        return digest.hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,35 +74,6 @@ class _Placement:
 
 _NEVER = datetime.max  # a placement that failed: _admit places again and reports the failure
 _Decoded = tuple[RawMessage, "AnyEvent | Rejection", _Placement | None]
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    window: WindowKind = WindowKind.WEEK
-    allowed_lateness: timedelta = timedelta(days=7)
-    free_text: FreeTextPolicy = FreeTextPolicy.REDACTED
-    detection: DetectionConfig = field(default_factory=DetectionConfig)
-    horizon: TimeHorizon = field(default_factory=TimeHorizon)
-    watermark_max_step: timedelta | None = timedelta(days=28)
-    """How far one event may move the watermark (None: all the way). An outlier far ahead
-    can then make late only what lies within this step, not everything after it."""
-
-
-@dataclass(slots=True)
-class BatchResult:
-    """What one step produced. `read == len(accepted) + len(rejected) + duplicates`."""
-
-    read: int = 0
-    accepted: list[StoredEvent] = field(default_factory=list)
-    rejected: list[RejectedMessage] = field(default_factory=list)
-    duplicates: int = 0
-    late: int = 0
-    windows: list[UnitWindowAggregate] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-    window_state: list[WindowRecord] = field(default_factory=list)
-    """The changed windows in their storable small form (same order as `windows`)."""
-    board: list[BoardRow] = field(default_factory=list)
-    """The Making Data Count summary rows of the units judged in this step."""
 
 
 class Engine:
@@ -275,7 +240,7 @@ class Engine:
                 stored = self._admit(outcome, message, windows, touched)
             except Exception as exc:  # one bad event must not stop the batch
                 result.rejected.append(
-                    RejectedMessage(_processing_error(message, exc), message.origin)
+                    RejectedMessage(processing_error(message, exc), message.origin)
                 )
                 continue
             unit = (outcome.org_id, outcome.unit_id)
@@ -363,7 +328,7 @@ class Engine:
             return _Placement((), window_of(event.occurred_at, kind).end)
         if isinstance(event, TargetMetric):
             windows = windows_between(event.period_start, event.period_end, kind)
-        elif _is_batch(event):
+        elif is_batch(event):
             assert isinstance(event, PatientFeedback)
             assert event.period_start is not None and event.period_end is not None
             windows = windows_between(event.period_start, event.period_end, kind)
@@ -396,7 +361,7 @@ class Engine:
             self._book.responses.add(event)
         elif windows:
             unit_windows = self._units.setdefault(unit, {})
-            spread = _spread(event, windows) if _is_batch(event) else None
+            spread = spread_batch(event, windows) if is_batch(event) else None
             for i, window in enumerate(windows):
                 state = unit_windows.get(window)
                 if state is None:
@@ -408,7 +373,7 @@ class Engine:
                 elif isinstance(event, IncidentReport) and event.report_ref is not None:
                     self._apply_revision(event, window, state)
                 else:
-                    _apply(state, event)
+                    apply_event(state, event)
                 touched.setdefault((unit, window), []).append(event.event_id)
         self._seen.add(event.event_id.int, expiry)
         self._watermark.observe(event.occurred_at)
@@ -461,38 +426,6 @@ class Engine:
         return self._book.judge(series, units, now), board
 
 
-def _spread(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:
-    """A feedback batch's responses per window (see `spread_counts`)."""
-    assert isinstance(event, PatientFeedback)
-    assert event.period_start is not None and event.period_end is not None
-    return spread_counts(event.rating_counts, event.period_start, event.period_end, windows)
-
-
-def _is_batch(event: AnyEvent) -> bool:
-    """A counts-form feedback event: responses spread over its period."""
-    return isinstance(event, PatientFeedback) and event.counts is not None
-
-
-def _apply(state: UnitWindowState, event: AnyEvent) -> None:
-    if isinstance(event, PatientFeedback):
-        assert event.rating is not None  # a batch is spread by the caller
-        state.add_feedback(event.rating, event.themes)
-    elif isinstance(event, IncidentReport):
-        state.add_incident(event.harm, event.category)
-    elif isinstance(event, TargetMetric):
-        state.add_report(event)
-
-
-def _processing_error(message: RawMessage, exc: Exception) -> Rejection:
-    # The exception's type only: its message may quote the event, free text included.
-    return Rejection(
-        RejectReason.PROCESSING_ERROR,
-        f"the pipeline could not process this event ({type(exc).__name__})",
-        "",
-        redact_rejected(message.value),
-    )
-
-
 __all__ = [
     "AlertStatus",
     "BatchResult",
@@ -500,6 +433,7 @@ __all__ = [
     "EngineConfig",
     "KnownIds",
     "RawMessage",
+    "RejectedMessage",
     "RestoredState",
     "WindowRecord",
 ]
