@@ -51,7 +51,7 @@ def _credentials(settings: Settings) -> tuple[str, str]:
 
 
 def kafka_python_options(settings: Settings) -> dict[str, Any]:
-    """kafka-python client arguments for the configured transport."""
+    """Client arguments for the configured transport (kafka-python and aiokafka share them)."""
     options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
     if uses_tls(settings):
         options["ssl_context"] = ssl_context(settings)
@@ -122,16 +122,7 @@ async def _login(settings: Settings, host: str, port: int, timeout: float) -> No
     from aiokafka.conn import create_conn
     from aiokafka.errors import SaslAuthenticationFailed, UnsupportedSaslMechanismError
 
-    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
-    if uses_tls(settings):
-        options["ssl_context"] = ssl_context(settings)
-    if uses_sasl(settings):
-        username, password = _credentials(settings)
-        options |= {
-            "sasl_mechanism": settings.kafka_sasl_mechanism,
-            "sasl_plain_username": username,
-            "sasl_plain_password": password,
-        }
+    options = kafka_python_options(settings)  # aiokafka's connection takes the same names
     try:
         conn = await asyncio.wait_for(
             create_conn(host, port, request_timeout_ms=int(timeout * 1000), **options), timeout
