@@ -195,6 +195,26 @@ def episodes(states: Sequence[bool | None], max_gap: int) -> list[tuple[int, int
     return found
 
 
+def episode_evidence(
+    figures: UnitFigures,
+    first: int,
+    last: int,
+    detected: int,
+    flagged: int,
+    ongoing: bool,
+    peak: float,
+) -> dict[str, Any]:
+    """The `episode` part of an alert's evidence (indices into `figures.windows`)."""
+    return {
+        "first_window": figures.windows[first].start.isoformat(),
+        "last_window": figures.windows[last].start.isoformat(),
+        "detected_in_window": figures.windows[detected].start.isoformat(),
+        "windows_flagged": flagged,
+        "ongoing": ongoing,
+        "peak_z": round(peak, 2),
+    }
+
+
 def severity(config: DetectionConfig, peak: float, windows: int, severe_harm: int) -> Severity:
     """High for a strong, long or harmful episode, medium for a clear one, low otherwise
     (see `DetectionConfig`)."""

@@ -31,7 +31,13 @@ from typing import Any
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection.base import DetectionConfig, Finding
-from pipeline.core.detection.measures import PER_ACTIVITY, UnitFigures, episodes, severity
+from pipeline.core.detection.measures import (
+    PER_ACTIVITY,
+    UnitFigures,
+    episode_evidence,
+    episodes,
+    severity,
+)
 from pipeline.core.detection.predictive import baseline_predictive, log_pmf, lower_tail
 from pipeline.core.detection.stats import CUSUM
 from pipeline.core.detection.text import duration, number, window_label
@@ -183,14 +189,9 @@ def silence_findings(
             "rules": {"fired": [CUSUM], "cusum": {"statistic": "log-likelihood ratio",
                                                    "reports_ratio": SILENCE_RATIO,
                                                    "limit": config.silence_limit}},
-            "episode": {
-                "first_window": figures.windows[first].start.isoformat(),
-                "last_window": figures.windows[last].start.isoformat(),
-                "detected_in_window": figures.windows[detected].start.isoformat(),
-                "windows_flagged": len(shown),
-                "ongoing": ongoing,
-                "peak_z": round(peak, 2),
-            },
+            "episode": episode_evidence(
+                figures, first, last, detected, len(shown), ongoing, peak
+            ),
             "windows": [_window_evidence(series, figures, trace, t, config)
                         for t in range(first, last + 1) if not math.isnan(trace.z[t])],
         }  # fmt: skip

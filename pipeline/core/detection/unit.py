@@ -26,6 +26,7 @@ from pipeline.core.detection.measures import (
     Measure,
     MeasureTrace,
     UnitFigures,
+    episode_evidence,
     episodes,
     severity,
     unit_figures,
@@ -169,14 +170,7 @@ class _UnitJudge:
         evidence: dict[str, Any] = {
             "method": OWN_BASELINE_METHOD,
             "rules": rules_evidence(config, sorted({m.trace.rule[t] for m, t in flagged})),
-            "episode": {
-                "first_window": figures.windows[first].start.isoformat(),
-                "last_window": figures.windows[last].start.isoformat(),
-                "detected_in_window": figures.windows[detected].start.isoformat(),
-                "windows_flagged": len(shown),
-                "ongoing": ongoing,
-                "peak_z": round(peak, 2),
-            },
+            "episode": episode_evidence(figures, first, last, detected, len(shown), ongoing, peak),
             "measures": {
                 m.measure.value: self._measure_evidence(m, first, last, at) for m in measures
             },
