@@ -22,8 +22,9 @@ as rare as false alarms:
 - **Reporting.** A harm rate that fell because reporting fell is never a bright spot: the harm
   measure is judged only for units that report activity, only where `reporting_silence`'s
   trace (`detection.silence`) judged the window (its activity held), and not when the silence
-  detector flagged any window of the episode or all incident reports over the flagged windows
-  fell significantly (pooled lower-tail z beyond `REPORTING_FELL_Z`).
+  detector flagged any window of the episode, nor when the unit's no-harm reports per activity
+  (the reporting culture, which a real fall in harm leaves alone), judged by the same trace,
+  fell significantly over the flagged windows (pooled lower-tail z beyond `REPORTING_FELL_Z`).
 - **Too little data.** A window is judged only after `min_baseline_windows` of baseline; the
   peers need `min_reference_count` events a window; the flagged windows need `MIN_EXPECTED`
   events expected at the peers' figure.
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from statistics import NormalDist
@@ -196,10 +197,14 @@ class _OrgJudge:
         silence_flagged: list[bool] = [False] * len(judged)
         silence_z: list[float] = [math.nan] * len(judged)
         if measure is Measure.HARMFUL_INCIDENT_RATE:
-            silence = silence_trace(self.series[unit], figures, self.config)
-            silence_z = silence.z
+            series = self.series[unit]
+            silence = silence_trace(series, figures, self.config)
             silence_flagged = [at >= 0 for at in silence.signalled_at]
             judged = [j and not math.isnan(z) for j, z in zip(judged, silence.z, strict=True)]
+            # The same judgement of the no-harm reports alone: the reporting culture, which a
+            # real fall in harm leaves alone.
+            no_harm = [replace(a, incidents_by_harm=a.incidents_by_harm[:1]) for a in series]
+            silence_z = silence_trace(no_harm, figures, self.config).z
         # A window that does not signal but keeps the CUSUM accumulating neither extends nor
         # ends an episode: after a signal the statistic restarts, and the unit is still better.
         states: list[bool | None] = [
