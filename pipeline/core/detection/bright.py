@@ -193,6 +193,8 @@ class _OrgJudge:
         if measure is Measure.HARMFUL_INCIDENT_RATE and not figures.per_activity:
             return []
         improvement = self._improvement(unit, measure)
+        if all(at < 0 for at in improvement.signalled_at):
+            return []  # the usual case: nothing to check the reporting of
         judged = [not math.isnan(z) for z in improvement.z]
         silence_flagged: list[bool] = [False] * len(judged)
         silence_z: list[float] = [math.nan] * len(judged)
