@@ -40,8 +40,8 @@ def bright_spots(view: ReportView) -> Html:
         )
     return (
         '<section id="bright" aria-labelledby="bright-h">'
-        f'<h2 id="bright-h">Bright spots: {plural(ongoing, "unit measure")} better than its own '
-        "usual level and than the rest of its organisation</h2>"
+        f'<h2 id="bright-h">Bright spots: {plural(ongoing, "unit measure")} now better than '
+        "their own usual level and than the rest of their organisation</h2>"
         '<p class="lede">Places to learn from, never alerts: a unit is listed when its figure '
         "has been significantly better than its own baseline (the alerts' run rules and "
         "accumulated evidence, mirrored) and than the rest of its organisation over the same "
