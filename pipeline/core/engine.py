@@ -39,8 +39,7 @@ from pipeline.core.batch import (
 from pipeline.core.board import board_rows
 from pipeline.core.bounds import STORED, EventBounds
 from pipeline.core.decode import RawMessage, Rejection, decode
-from pipeline.core.detection import Detector
-from pipeline.core.detection.bright import org_bright_spots
+from pipeline.core.detection import Detector, org_bright_spots
 from pipeline.core.engine_state import (
     RestoredState,
     SeenIds,
