@@ -270,10 +270,11 @@ class _OrgJudge:
         if peer_mean < MIN_EXPECTED:
             return None
         n = trials if binomial else None
-        z_peers = improvement_z(count, min(peer_mean, n or math.inf), peer_extra, n)
+        cap = n * (1.0 - 1e-9) if n else math.inf  # a share's mean stays below its trials
+        z_peers = improvement_z(count, min(peer_mean, cap), peer_extra, n)
         if z_peers < config.peer_sigma or count > (1.0 - PEER_MARGIN) * peer_mean:
             return None
-        z_own = improvement_z(count, min(own_mean, n or math.inf), own_extra, n)
+        z_own = improvement_z(count, min(own_mean, cap), own_extra, n)
         detected = min(improvement.signalled_at[t] for t in shown)
         return BrightSpot(
             org_id=self.series[unit][0].org_id,
