@@ -89,9 +89,11 @@ def test_recall_on_the_family_holds_its_measured_level(family: Score) -> None:
     """NOT the issue's aim (0.95): measured 43 of 49 (0.88) on seeds 3 to 6, every silence
     (19 of 19) and 24 of 30 sustained drops of the positive share (docs/detection.md). A floor
     against regression until the aim is met."""
-    detected, detectable = _episodes(family)
-    assert detectable >= 45
-    assert detected / detectable >= 0.87, family.missed
+    assert family.overall.detectable >= 45
+    assert family.overall.recall is not None and family.overall.recall >= 0.87, family.missed
+    drops, detectable = _episodes(family)
+    assert detectable >= 25
+    assert drops / detectable >= 0.8, family.missed
 
 
 def test_false_alarms_on_the_family_stay_under_one_per_thousand_quiet_unit_weeks(
