@@ -41,7 +41,8 @@ from statistics import NormalDist
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.common import _others_level, measure_columns
+from pipeline.core.detection.common import _others_level, _precision, measure_columns
+from pipeline.core.detection.cusum import CUSUM
 from pipeline.core.detection.measures import (
     Measure,
     MeasureTrace,
@@ -51,7 +52,7 @@ from pipeline.core.detection.measures import (
 )
 from pipeline.core.detection.predictive import Predictive, lower_tail, upper_tail
 from pipeline.core.detection.silence import silence_trace
-from pipeline.core.detection.stats import CUSUM, CUSUM_Z_RANGE, monitor
+from pipeline.core.detection.stats import CUSUM_Z_RANGE, monitor
 
 PEER_MARGIN = 0.2
 MIN_EXPECTED = 10.0
@@ -169,7 +170,12 @@ class _OrgJudge:
         }
         self.version = sum(a.contributions for s in self.series.values() for a in s)
         self._traces: dict[str, dict[Measure, MeasureTrace]] = {}
-        self._z: dict[Measure, dict[datetime, list[tuple[str, float]]]] = {m: {} for m in Measure}
+        # Per measure and window, every judged unit's (unit, improvement z, precision): what
+        # moved the whole organisation (`detection.common`), left out of the CUSUM.
+        self._z: dict[Measure, dict[datetime, list[tuple[str, float, float]]]] = {
+            m: {} for m in Measure
+        }
+        self._weights: dict[tuple[str, Measure], list[float]] = {}
         self._totals: dict[Measure, dict[datetime, list[float]]] = {m: {} for m in Measure}
         rules = config.rules
         for unit, figures in self.figures.items():
@@ -178,11 +184,13 @@ class _OrgJudge:
                 trace = MeasureTrace(measure, counts, scales,
                                      monitor(counts, scales, trials, None, rules))  # fmt: skip
                 traces[measure] = trace
+                weights = self._weights[unit, measure] = [0.0] * len(figures.windows)
                 pooled = measure is not Measure.HARMFUL_INCIDENT_RATE or figures.per_activity
                 for t, window in enumerate(figures.windows):
                     z = _window_z(trace, t)
                     if not math.isnan(z):
-                        self._z[measure].setdefault(window.start, []).append((unit, z))
+                        weights[t] = weight = _precision(trace.trace, t)
+                        self._z[measure].setdefault(window.start, []).append((unit, z, weight))
                     if pooled and scales[t] > 0:
                         total = self._totals[measure].setdefault(window.start, [0.0, 0.0])
                         total[0] += counts[t]
@@ -231,7 +239,11 @@ class _OrgJudge:
         trace = self._traces[unit][measure]
         windows = self.figures[unit].windows
         z = [_window_z(trace, t) for t in range(len(windows))]
-        offsets = [_others_level(self._z[measure].get(w.start, ()), unit) for w in windows]
+        weights = self._weights[unit, measure]
+        offsets = [
+            _others_level(self._z[measure].get(w.start, ()), unit, weights[t])
+            for t, w in enumerate(windows)
+        ]
         return _Improvement(trace, z, *_mirrored_rules(z, offsets, self.config))
 
     def _spot(
