@@ -14,6 +14,9 @@ as rare as false alarms:
   and limit, z clipped to the same range), with what moved the whole organisation left out of
   the CUSUM as for the alerts (`detection.common`). A single extreme week is not sustained, so
   the single-point rule is not mirrored.
+- **Pooled.** Over the windows the rules flagged, the unit's count must also be significantly
+  below its own predictive (pooled lower-tail z of at least `peer_sigma`), and the CUSUM takes
+  out only a common *improvement* of the organisation, never a common deterioration.
 - **Peers.** Over the windows the rules flagged, the unit's count must be significantly below
   what the rest of its organisation's figure in the same windows predicts at its size (lower
   tail beyond `peer_sigma`, the peers' own sampling noise allowed for, as `detection.peers`
@@ -240,8 +243,10 @@ class _OrgJudge:
         windows = self.figures[unit].windows
         z = [_window_z(trace, t) for t in range(len(windows))]
         weights = self._weights[unit, measure]
+        # Only a common improvement is taken out: the others getting worse must never make a
+        # unit that merely held its level look better than its own baseline.
         offsets = [
-            _others_level(self._z[measure].get(w.start, ()), unit, weights[t])
+            max(0.0, _others_level(self._z[measure].get(w.start, ()), unit, weights[t]))
             for t, w in enumerate(windows)
         ]
         return _Improvement(trace, z, *_mirrored_rules(z, offsets, self.config))
@@ -287,6 +292,8 @@ class _OrgJudge:
         if z_peers < config.peer_sigma or count > (1.0 - PEER_MARGIN) * peer_mean:
             return None
         z_own = improvement_z(count, min(own_mean, cap), own_extra, n)
+        if z_own < config.peer_sigma:
+            return None  # not significantly better than its own baseline over those windows
         detected = min(improvement.signalled_at[t] for t in shown)
         return BrightSpot(
             org_id=self.series[unit][0].org_id,
