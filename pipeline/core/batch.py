@@ -18,6 +18,7 @@ from pipeline.core.engine_state import WindowRecord
 from pipeline.core.events import AnyEvent, IncidentReport, PatientFeedback, TargetMetric
 from pipeline.core.privacy import redact_rejected
 from pipeline.core.stored import FreeTextPolicy, StoredEvent
+from pipeline.core.verdict_book import VerdictRow
 from pipeline.core.windows import Window, WindowKind
 
 
@@ -61,6 +62,8 @@ class BatchResult:
     """The changed windows in their storable small form (same order as `windows`)."""
     board: list[BoardRow] = field(default_factory=list)
     """The Making Data Count summary rows of the units judged in this step."""
+    verdicts: list[VerdictRow] = field(default_factory=list)
+    """The verdicts (unit, measure, window) that changed in this step."""
 
 
 def spread_batch(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:

@@ -36,7 +36,7 @@ from pipeline.core.batch import (
     processing_error,
     spread_batch,
 )
-from pipeline.core.board import BoardRow, board_rows
+from pipeline.core.board import board_rows
 from pipeline.core.bounds import STORED, EventBounds
 from pipeline.core.decode import RawMessage, Rejection, decode
 from pipeline.core.detection import Detector
@@ -59,6 +59,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.pseudonyms import PseudonymKeys
 from pipeline.core.revisions import IncidentRevision, IncidentRevisions
 from pipeline.core.stored import StoredEvent, to_stored
+from pipeline.core.verdict_book import VerdictBook
 from pipeline.core.windows import Watermark, Window, window_of, windows_between
 
 UnitKey = tuple[str, str]
@@ -92,6 +93,7 @@ class Engine:
         self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
         self._watermark = Watermark(config.allowed_lateness, max_step=config.watermark_max_step)
         self._book = AlertBook(detector or Detector(config.detection))
+        self._verdicts = VerdictBook(config.detection)
         self._judged_until: dict[UnitKey, datetime] = {}
         self._revisions = IncidentRevisions()
         self._retracted: list[tuple[UnitKey, Window]] = []  # by the event being admitted
@@ -164,8 +166,7 @@ class Engine:
             if not isinstance(event, Rejection):
                 self._remember(event)
         self._book.restore(state.alerts)
-        alerts, board = self._judge(set(self._units), now)
-        return BatchResult(alerts=alerts, board=board)
+        return self._judge(set(self._units), now)
 
     def _remember(self, event: AnyEvent) -> None:
         """What an event leaves beyond its windows' figures, without counting it again: a
@@ -202,8 +203,7 @@ class Engine:
             self._count(event, placed.windows, {}, placed.expiry)
             result.read += 1
         self._book.restore(alerts)
-        result.alerts, result.board = self._judge(set(self._units), now)
-        return result
+        return self._judge(set(self._units), now, result)
 
     def process(
         self,
@@ -261,7 +261,7 @@ class Engine:
             reports = tuple(state.reports[key] for key in sorted(state.reports))
             result.window_state.append(WindowRecord(snapshot, reports, tuple(applied)))
         answered &= self._units.keys()  # a unit with no data has no alert to answer
-        result.alerts, result.board = self._judge(late_units | answered | self._newly_closed(), now)
+        self._judge(late_units | answered | self._newly_closed(), now, result)
         if known is not None:
             self._seen.evict(self._watermark.value)
         return result
@@ -339,8 +339,7 @@ class Engine:
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
         self._watermark.finish()
-        alerts, board = self._judge(self._newly_closed(), now)
-        return BatchResult(alerts=alerts, board=board)
+        return self._judge(self._newly_closed(), now)
 
     def _seen_in(self, payload: bytes) -> None:
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
@@ -406,24 +405,25 @@ class Engine:
         return max(closed, default=None)
 
     def _newly_closed(self) -> set[UnitKey]:
-        changed: set[UnitKey] = set()
-        for unit in self._units:
-            until = self._closed_until(unit)
-            if until is not None and until != self._judged_until.get(unit):
-                changed.add(unit)
-        return changed
+        closed = {unit: self._closed_until(unit) for unit in self._units}
+        return {u for u, until in closed.items() if until not in (None, self._judged_until.get(u))}
 
-    def _judge(self, units: set[UnitKey], now: datetime) -> tuple[list[Alert], list[BoardRow]]:
+    def _judge(
+        self, units: set[UnitKey], now: datetime, into: BatchResult | None = None
+    ) -> BatchResult:
+        """Alerts, board rows and changed verdicts of the organisations of `units`."""
+        result = BatchResult() if into is None else into
         if not units:
-            return [], []
+            return result
         for unit in units:
-            until = self._closed_until(unit)
-            if until is not None:
+            if (until := self._closed_until(unit)) is not None:
                 self._judged_until[unit] = until
         orgs = {org for org, _ in units}
         series = {unit: self._closed_windows(unit) for unit in self._units if unit[0] in orgs}
-        board = [row for unit in sorted(units) for row in board_rows(series.get(unit, ()))]
-        return self._book.judge(series, units, now), board
+        result.board = [row for unit in sorted(units) for row in board_rows(series.get(unit, ()))]
+        result.verdicts = self._verdicts.judge(series, sorted(orgs))
+        result.alerts = self._book.judge(series, units, now)
+        return result
 
 
 __all__ = [

@@ -18,6 +18,7 @@ from pipeline.core.board import BoardRow
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
 from pipeline.core.stored import StoredEvent
+from pipeline.core.verdict_book import VerdictRow
 
 OwnsOrg = Callable[[str], bool]
 Version = tuple[str, datetime]
@@ -40,6 +41,7 @@ class Store(Protocol):
         token: str,
         *,
         board: Sequence[BoardRow] = (),
+        verdicts: Sequence[VerdictRow] = (),
     ) -> None: ...
 
     def window_records(self, owns: OwnsOrg) -> list[WindowRecord] | None: ...

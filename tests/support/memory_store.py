@@ -15,6 +15,7 @@ from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
 from pipeline.core.events import AlertResponse, IncidentReport, PatientFeedback, TargetMetric
 from pipeline.core.stored import StoredEvent
+from pipeline.core.verdict_book import VerdictRow
 from pipeline.errors import SinkError, SinkRejected, SinkUnavailable
 
 Version = tuple[str, datetime]
@@ -30,6 +31,7 @@ class MemoryStore:
         self.alerts: dict[str, Alert] = {}
         self.history: list[Alert] = []
         self.board: list[BoardRow] = []
+        self.verdicts: list[VerdictRow] = []
         self.delivered: dict[str, set[Version]] = {}
         self.writes: list[str] = []
         self.failures = 0
@@ -70,10 +72,12 @@ class MemoryStore:
         token: str,
         *,
         board: Sequence[BoardRow] = (),
+        verdicts: Sequence[VerdictRow] = (),
     ) -> None:
         self._maybe_fail()
         self.writes.append(token)
         self.board.extend(board)
+        self.verdicts.extend(verdicts)
         self.rejected.extend(rejected)
         for alert in alerts:
             self.alerts[alert.alert_id] = alert

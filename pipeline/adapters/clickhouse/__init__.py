@@ -41,6 +41,7 @@ from pipeline.adapters.clickhouse.rows import (
     event_row,
     json_each_row,
     rejection_row,
+    verdict_row,
     window_row,
 )
 from pipeline.core.alerts import Alert, AlertStatus
@@ -48,6 +49,7 @@ from pipeline.core.board import BoardRow
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
+from pipeline.core.verdict_book import VerdictRow
 from pipeline.endpoints import ClickHouseDsn
 from pipeline.errors import ConfigError, SinkError, SinkRejected, SinkUnavailable
 
@@ -166,7 +168,14 @@ class ClickHouseSink(Outbox):
         self.write_windows(result, token, applied=True)
         self.write_events(result.accepted, token)
         self.write_windows(result, token, applied=False)
-        self.write_outcomes(result.rejected, result.alerts, received_at, token, board=result.board)
+        self.write_outcomes(
+            result.rejected,
+            result.alerts,
+            received_at,
+            token,
+            board=result.board,
+            verdicts=result.verdicts,
+        )
 
     def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None:
         """The changed unit windows with their small state (`applied`: with the ids counted)."""
@@ -203,14 +212,19 @@ class ClickHouseSink(Outbox):
         token: str,
         *,
         board: Sequence[BoardRow] = (),
+        verdicts: Sequence[VerdictRow] = (),
     ) -> None:
-        """Rejections (dead letters), the Making Data Count rows and alert versions."""
+        """Rejections (dead letters), the Making Data Count rows, the changed verdicts and
+        alert versions."""
         if rejected:
             rows = [rejection_row(r, received_at) for r in rejected]
             self.insert_rows("rejected_events", rows, token)
         if board:
             board_rows = [board_row(r, self.window_kind) for r in board]
             self.insert_rows("mdc_summary", board_rows, token)
+        if verdicts:
+            rows = [verdict_row(v, self.window_kind) for v in verdicts]
+            self.insert_rows("verdicts", rows, token)
         if alerts:
             alert_rows = [alert_row(a) for a in alerts]
             self.insert_rows("alerts", alert_rows, token)

@@ -1,0 +1,52 @@
+"""The verdicts the engine has handed out, and the changes to hand out next.
+
+Every judgement re-reads the closed windows of the organisations it concerns
+(`detection.verdicts.org_verdicts`, the same monitors as the alerts). Only verdicts that changed
+since the last step are passed on to be stored, each with a `version` that grows with what its
+organisation's closed windows hold (events counted plus windows closed), so the stored table
+keeps the verdict judged on the most data whatever the order of replays and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.verdicts import Verdict, org_verdicts
+
+UnitKey = tuple[str, str]
+_Key = tuple[str, str, str, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictRow:
+    """A verdict to store, with the version that orders it among stored versions."""
+
+    verdict: Verdict
+    version: int
+
+
+class VerdictBook:
+    """Remembers the last verdict handed out per unit, measure and window."""
+
+    def __init__(self, config: DetectionConfig) -> None:
+        self._config = config
+        self._last: dict[_Key, Verdict] = {}
+
+    def judge(
+        self, series: Mapping[UnitKey, Sequence[UnitWindowAggregate]], orgs: Sequence[str]
+    ) -> list[VerdictRow]:
+        """The changed verdicts of every unit of `orgs` (`series`: closed windows per unit)."""
+        changed: list[VerdictRow] = []
+        for org in sorted(orgs):
+            members = {u: s for (o, u), s in series.items() if o == org}
+            version = sum(a.contributions + 1 for s in members.values() for a in s)
+            for verdict in org_verdicts(members, self._config):
+                key = (org, verdict.unit_id, verdict.measure, verdict.window.start)
+                if self._last.get(key) != verdict:
+                    self._last[key] = verdict
+                    changed.append(VerdictRow(verdict, version))
+        return changed
