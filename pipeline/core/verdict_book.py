@@ -4,21 +4,23 @@ Every judgement re-reads the closed windows of the organisations it concerns
 (`detection.verdicts.org_verdicts`, the same monitors as the alerts). Only verdicts that changed
 since the last step are passed on to be stored, each with a `version` that grows with what its
 organisation's closed windows hold (events counted plus windows closed), so the stored table
-keeps the verdict judged on the most data whatever the order of replays and retries.
+keeps the verdict judged on the most data whatever the order of replays and retries. A window
+judged on an early view that late data leaves unjudged (its activity did not hold after all)
+is handed out once more as `withdrawn`, so no stale verdict stays in storage.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection import DetectionConfig
-from pipeline.core.detection.verdicts import Verdict, org_verdicts
+from pipeline.core.detection.verdicts import Verdict, VerdictClass, org_verdicts
 
 UnitKey = tuple[str, str]
-_Key = tuple[str, str, str, datetime]
+_Key = tuple[str, str, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,7 @@ class VerdictBook:
 
     def __init__(self, config: DetectionConfig) -> None:
         self._config = config
-        self._last: dict[_Key, Verdict] = {}
+        self._last: dict[str, dict[_Key, Verdict]] = {}  # by organisation
 
     def judge(
         self, series: Mapping[UnitKey, Sequence[UnitWindowAggregate]], orgs: Sequence[str]
@@ -44,9 +46,19 @@ class VerdictBook:
         for org in sorted(orgs):
             members = {u: s for (o, u), s in series.items() if o == org}
             version = sum(a.contributions + 1 for s in members.values() for a in s)
-            for verdict in org_verdicts(members, self._config):
-                key = (org, verdict.unit_id, verdict.measure, verdict.window.start)
-                if self._last.get(key) != verdict:
-                    self._last[key] = verdict
+            last = self._last.setdefault(org, {})
+            now = {
+                (v.unit_id, v.measure, v.window.start): v
+                for v in org_verdicts(members, self._config)
+            }
+            for key, verdict in now.items():
+                if last.get(key) != verdict:
+                    last[key] = verdict
                     changed.append(VerdictRow(verdict, version))
+            for key, verdict in last.items():
+                if key not in now and verdict.verdict is not VerdictClass.WITHDRAWN:
+                    last[key] = replace(
+                        verdict, verdict=VerdictClass.WITHDRAWN, rule="", detector=""
+                    )
+                    changed.append(VerdictRow(last[key], version))
         return changed

@@ -16,6 +16,8 @@ Classes (Making Data Count colours: orange concern, blue improvement, grey commo
 - `improvement`: beyond the limit on the better side (the exact lower tail at
   `limit_sigma`): a single point, as strict as the concern's single-point rule.
 - `common_cause`: judged, and none of the above.
+- `withdrawn`: a window judged on an early view that later data left unjudged
+  (`verdict_book`); views leave it out.
 
 Limits are exact quantiles of the window's predictive count (beta-binomial for shares,
 gamma-Poisson for rates: Poisson at the unit's usual rate, widened only by the between-window
@@ -56,6 +58,7 @@ class VerdictClass(StrEnum):
     REPORTING_CONCERN = "reporting_concern"
     IMPROVEMENT = "improvement"
     COMMON_CAUSE = "common_cause"
+    WITHDRAWN = "withdrawn"
 
     @property
     def is_concern(self) -> bool:
