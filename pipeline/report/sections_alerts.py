@@ -136,6 +136,7 @@ def _legend() -> Html:
 _TITLES = {
     "experience": "Patients rating care good or very good",
     "safety": "Incidents causing harm",
+    "reporting": "Incidents reported (every harm level, no harm included)",
 }
 
 
@@ -174,11 +175,21 @@ def _figure(
     verdict = _variation_words(latest.point_type, high)
     if chart.target is not None:
         verdict += " " + _assurance_words(chart.assurance, fmt(chart.target))
-    base = (
-        f"Mean and limits from the {item.baseline_points} points before the alert."
-        if item.baseline_points
-        else "Mean and limits from every point."
-    )
+    if item.from_verdicts:
+        base = (
+            "The pipeline's stored verdicts, the same judgement the alerts make: the centre "
+            "line is the unit's usual level and the limits its exact limits, from its own "
+            "rolling baseline (windows of the learning period are not judged)."
+        )
+        if item.rare_event:
+            base += (
+                " Rare events (a few a week): exact Poisson limits on the rate, never below "
+                "zero, so a week with none is not news."
+            )
+    elif item.baseline_points:
+        base = f"Mean and limits from the {item.baseline_points} points before the alert."
+    else:
+        base = "Mean and limits from every point."
     if item.small:
         listed = ", ".join(f"{start:%b %y} ({n})" for start, n in item.small)
         base += (
@@ -189,7 +200,13 @@ def _figure(
     if chart.target is not None:
         icons += spc_charts.assurance_icon(chart.assurance)
     direction = spc_charts.improvement_word(chart.improvement)
-    if item.measure == "safety" and any(a.kind == "reporting_silence" for a in unit.alerts):
+    fell = any(p.point_type is PointType.SPECIAL_CAUSE_CONCERN and p.y < p.mean
+               for p in chart.points) if item.measure == "safety" else False  # fmt: skip
+    if item.measure == "reporting":
+        direction = "a fall in reporting is a warning sign, never an improvement"
+    elif item.measure == "safety" and (
+        fell or any(a.kind == "reporting_silence" for a in unit.alerts)
+    ):
         direction = "reporting fell: a low figure here is a reporting concern, not an improvement"
         verdict = (
             "Incident reporting at this unit fell while its activity held, so fewer harmful "
