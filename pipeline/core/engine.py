@@ -420,8 +420,8 @@ class Engine:
                 self._judged_until[unit] = until
         orgs = {org for org, _ in units}
         series = {unit: self._closed_windows(unit) for unit in self._units if unit[0] in orgs}
-        result.board = [row for unit in sorted(units) for row in board_rows(series.get(unit, ()))]
-        result.verdicts = self._verdicts.judge(series, sorted(orgs))
+        result.verdicts, judged = self._verdicts.judge(series, sorted(orgs)), self._verdicts.of
+        result.board = [r for u in sorted(series) for r in board_rows(series[u], judged(u))]
         result.alerts = self._book.judge(series, units, now)
         return result
 

@@ -37,6 +37,7 @@ class VerdictBook:
     def __init__(self, config: DetectionConfig) -> None:
         self._config = config
         self._last: dict[str, dict[_Key, Verdict]] = {}  # by organisation
+        self._by_unit: dict[UnitKey, dict[tuple[str, datetime], Verdict]] = {}
 
     def judge(
         self, series: Mapping[UnitKey, Sequence[UnitWindowAggregate]], orgs: Sequence[str]
@@ -55,6 +56,10 @@ class VerdictBook:
                 if last.get(key) != verdict:
                     last[key] = verdict
                     changed.append(VerdictRow(verdict, version))
+            for unit in members:
+                self._by_unit[(org, unit)] = {}
+            for (unit, measure, start), verdict in now.items():
+                self._by_unit[(org, unit)][(measure, start)] = verdict
             for key, verdict in last.items():
                 if key not in now and verdict.verdict is not VerdictClass.WITHDRAWN:
                     last[key] = replace(
@@ -62,3 +67,7 @@ class VerdictBook:
                     )
                     changed.append(VerdictRow(last[key], version))
         return changed
+
+    def of(self, unit: UnitKey) -> dict[tuple[str, datetime], Verdict]:
+        """The unit's verdicts as last judged, by (measure, window start)."""
+        return self._by_unit.get(unit, {})

@@ -143,3 +143,33 @@ def test_the_report_reads_the_stored_verdicts(replayed: Replayed) -> None:
                 assert point.mean == pytest.approx(v["centre"])
                 assert point.point_type is colours[v["verdict"]]
     assert charts == len(view.charts)
+
+
+def test_the_board_summary_shows_the_stored_verdicts(replayed: Replayed) -> None:
+    """The Making Data Count summary's variation of a judged latest window is its verdict."""
+    verdicts = replayed.verdicts()
+    variation = {
+        "concern": "special_cause_concern",
+        "reporting_concern": "special_cause_concern",
+        "improvement": "special_cause_improvement",
+        "common_cause": "common_cause",
+    }
+    rank = list(variation)
+    rows = replayed.sink.query_dicts(
+        "SELECT org_id, unit_id, measure, window_start, variation, mean "
+        "FROM quality.mdc_summary FINAL WHERE measure IN ('experience', 'safety')"
+    )
+    compared = 0
+    for row in rows:
+        start = _naive(row["window_start"])
+        measures = ("positive_share", "negative_share") if row["measure"] == "experience" else (
+            "harmful_incident_rate",)  # fmt: skip
+        judged = [verdicts[k] for m in measures
+                  if (k := (row["org_id"], row["unit_id"], m, start)) in verdicts]  # fmt: skip
+        if not judged:
+            continue
+        worst = min((v["verdict"] for v in judged), key=rank.index)
+        assert row["variation"] == variation[worst], row
+        assert row["mean"] == pytest.approx(judged[0]["centre"])
+        compared += 1
+    assert compared >= 8
