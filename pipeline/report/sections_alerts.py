@@ -17,7 +17,7 @@ from pipeline.report import spc_charts, svg
 from pipeline.report.build import ReportView, SeriesChart
 from pipeline.report.figures import (
     BASELINE_WINDOWS,
-    MIN_SHARE_DROP,
+    MIN_DARK_SPOT_GAP,
     RECENT_WINDOWS,
     Z_SIGNAL,
 )
@@ -90,13 +90,16 @@ def mdc_charts(view: ReportView) -> Html:
         '<section id="charts" aria-labelledby="charts-h">'
         f'<h2 id="charts-h">Making Data Count charts for every unit '
         f"({plural(len(view.charts), 'unit')}, those with an alert first)</h2>"
-        '<p class="lede">Statistical process control (XmR) charts, read the NHS England '
-        "“Making Data Count” way: the solid line is the mean, the dashed lines are the process "
-        f"limits (where nearly every point falls while nothing changes), the shaded {kind}s are "
-        f"the alert. Where there were enough {kind}s before the alert, the mean and limits come "
-        f"from those {kind}s, so a change shows against what used to be normal. A target is "
-        "charted as published, one point per reported period: a share, or a time in its unit "
-        "against its standard, so a target never met still shows how far from it it was.</p>"
+        '<p class="lede">Statistical process control charts, read the NHS England '
+        "“Making Data Count” way. Patients' ratings, harm and (where it fell) incident "
+        f"reporting show the pipeline's stored verdict of every judged {kind}, the judgement the "
+        "alerts make: the solid line is the unit's usual level, the dashed lines its exact "
+        "limits from its own rolling baseline (rare events: exact Poisson limits, never below "
+        f"zero), orange a concern, blue an improvement; the shaded {kind}s are the alert. A "
+        "target is charted as published on an XmR chart, one point per reported period: a "
+        "share, or a time in its unit against its standard, so a target never met still shows "
+        "how far from it it was (where there were enough periods before the alert, its mean and "
+        "limits come from those).</p>"
         f"{_legend()}{''.join(cards)}{_more(view)}</section>"
     )
 
@@ -358,10 +361,11 @@ def method(view: ReportView) -> Html:
         f"stored and judged again. Rejected input: {counts.rejected:,} ({escape(rejected)}).</li>"
         f"<li>“Now” is the last {recent} complete {kind}s; “before” (the unit's own baseline) "
         f"up to {baseline} {kind}s before them (fewer where the data start later). A change in "
-        f"experience counts when it is beyond chance (|z| ≥ {Z_SIGNAL:g}) and large: at least "
-        f"{MIN_SHARE_DROP:.0%} points fewer positive ratings. More harm counts where a safety "
-        "alert says so (the alerts' own verdict), and no change is shown where neither period "
-        "had a harmful incident.</li>"
+        "experience or harm counts as worse when the pipeline's stored verdicts show a special "
+        f"cause of concern in the period (the alerts' own judgement, never the report's); a "
+        "fall in harm while incident reporting fell is a reporting concern, never an "
+        "improvement. Dark spots compare a unit's standing with the rest of its organisation "
+        f"(beyond chance, |z| ≥ {Z_SIGNAL:g}, and at least {MIN_DARK_SPOT_GAP:.0%} points).</li>"
         "<li>Positive feedback is the Friends and Family Test share rating care good or very "
         "good (“don't know” left out). Harmful incidents are those reported with at least low "
         "harm. Targets are as each unit reports them: a share (e.g. seen within 4 hours) or a "
@@ -374,9 +378,12 @@ def method(view: ReportView) -> Html:
         + f"; a unit meets its targets when every one of them is met in every {kind} of the "
         "period. An organisation looks fine when its own positive feedback and "
         "harmful incidents, pooled over its units, are not clearly worse than before.</li>"
-        "<li>Charts follow NHS England “Making Data Count”: XmR charts with limits at the mean "
-        "± 2.66 × the mean moving range, special causes by the four rules (a point outside the "
-        "limits, a run of 7 on one side, a trend of 7, two of three near a limit).</li>"
+        "<li>Charts follow NHS England “Making Data Count”. Ratings, harm and reporting: the "
+        "stored verdicts (exact limits at 4 sigma; concern by a point beyond them, a run, or "
+        "accumulated evidence; improvement by a point beyond the better limit). Targets: XmR "
+        "charts with limits at the mean ± 2.66 × the mean moving range, special causes by the "
+        "four rules (a point outside the limits, a run of 7 on one side, a trend of 7, two of "
+        "three near a limit).</li>"
         "<li>Alerts are raised by the streaming pipeline; this report only reads them. A unit "
         f"is judged once it has {plural(_learning(kind), kind)} of its own history (its "
         f"learning period); every later {kind} is judged, small ones with their wider limits."
