@@ -38,6 +38,9 @@ class VerdictBook:
         self._config = config
         self._last: dict[str, dict[_Key, Verdict]] = {}  # by organisation
         self._by_unit: dict[UnitKey, dict[tuple[str, datetime], Verdict]] = {}
+        # What each organisation's verdicts were last judged on (frozen snapshots, compared by
+        # identity first): the same closed windows give the same verdicts.
+        self._judged_on: dict[str, dict[str, Sequence[UnitWindowAggregate]]] = {}
 
     def judge(
         self, series: Mapping[UnitKey, Sequence[UnitWindowAggregate]], orgs: Sequence[str]
@@ -47,6 +50,9 @@ class VerdictBook:
         for org in sorted(orgs):
             members = {u: s for (o, u), s in series.items() if o == org}
             version = sum(a.contributions + 1 for s in members.values() for a in s)
+            if self._judged_on.get(org) == members:
+                continue  # nothing new in its closed windows (e.g. only an alert response)
+            self._judged_on[org] = members
             last = self._last.setdefault(org, {})
             now = {
                 (v.unit_id, v.measure, v.window.start): v

@@ -32,6 +32,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from statistics import NormalDist
 
 from pipeline.core.aggregates import UnitWindowAggregate
@@ -145,10 +146,19 @@ def unit_verdicts(
 
 def lowest_usual_count(predictive: Predictive, sigma: float) -> int:
     """The smallest count whose exact lower tail is still more likely than `sigma` allows
-    (0 when even no event at all is not unusual: the rare-event case)."""
-    alpha = _NORMAL.cdf(-sigma)
+    (0 when even no event at all is not unusual: the rare-event case); at most the mean."""
     mean, extra, trials = predictive
-    count = 0
+    return _lowest_usual_count(sigma, mean, extra, trials)
+
+
+@lru_cache(maxsize=16384)
+def _lowest_usual_count(sigma: float, mean: float, extra: float, trials: int | None) -> int:
+    alpha = _NORMAL.cdf(-sigma)
+    # Step from a normal guess; the lower tail grows monotonically with the count.
+    spread = math.sqrt(max(mean + extra, 1e-12))
+    count = max(0, math.floor(mean - sigma * spread))
+    while count > 0 and lower_tail(count - 1, mean, extra, trials) > alpha:
+        count -= 1
     while count < mean and lower_tail(count, mean, extra, trials) <= alpha:
         count += 1
     return count
