@@ -427,3 +427,15 @@ def test_a_restart_gives_what_an_uninterrupted_run_gives_learning_loop_included(
 def _standing(rows: Sequence[BoardRow]) -> dict[tuple[str, str, str, str], BoardRow]:
     """The board as it stands: the latest row of each unit and measure."""
     return {(r.org_id, r.unit_id, r.measure, r.metric): r for r in rows}
+
+
+def test_the_step_stores_the_verdicts_the_engine_handed_out() -> None:
+    """Replay and the worker both drive this step: the changed verdicts go to the store with
+    the batch's rows, under the batch's token."""
+    sink = FakeSink()
+    s, _ = step(sink)
+    result = s.process(raw(*weeks_of_feedback("RXA", weeks=14)), {}, "t1")
+    assert result.verdicts, "windows past the learning period are judged"
+    assert sink.verdicts == result.verdicts
+    assert {row.verdict.measure for row in sink.verdicts} >= {"positive_share", "negative_share"}
+    assert sink.writes == ["t1"]
