@@ -184,7 +184,10 @@ def unit_charts(
             percent=latest.value is None,
         )
         out.append(replace(chart, unit=latest.unit))
-    experience = verdict_chart(verdicts, "positive_share", Direction.INCREASE)
+    shares = [(w.start, w.positive_share) for w in series if w.positive_share is not None]
+    experience = verdict_chart(
+        verdicts, "positive_share", Direction.INCREASE, [(x, s) for x, s in shares if s is not None]
+    )
     if experience is not None:
         judged = {p.x for p in experience.points}
         small = tuple(

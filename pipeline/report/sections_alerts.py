@@ -11,7 +11,7 @@ from pipeline.core.alerts import AlertStatus
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.measures import SMALL_SAMPLE
 from pipeline.core.detection.text import in_unit
-from pipeline.core.spc import Assurance, PointType, XmrChart
+from pipeline.core.spc import Assurance, PointType, XmrChart, XmrPoint
 from pipeline.core.windows import WindowKind
 from pipeline.report import spc_charts, svg
 from pipeline.report.build import ReportView, SeriesChart
@@ -40,6 +40,7 @@ from pipeline.report.text import (
     plural,
     unit_name,
 )
+from pipeline.report.verdicts import judged
 
 Html = str
 
@@ -168,7 +169,7 @@ def _figure(
     chart_svg = spc_charts.xmr_chart(
         chart,
         title=f"{unit_name(unit.org_id, unit.unit_id)}: {title}",
-        desc=f"{len(chart.points)} points; latest {fmt(latest.y)}, mean {fmt(latest.mean)}. "
+        desc=f"{len(chart.points)} points; latest {fmt(latest.y)}{_usual(latest, fmt)}. "
         f"{_variation_words(latest.point_type, latest.direction > 0)}",
         fmt=_tick(item, chart, fmt),
         highlight=bands,
@@ -176,6 +177,8 @@ def _figure(
     )
     high = latest.direction > 0
     verdict = _variation_words(latest.point_type, high)
+    if item.from_verdicts and not judged(latest):
+        verdict = "Not judged yet: the unit is still in its learning period (grey points)."
     if chart.target is not None:
         verdict += " " + _assurance_words(chart.assurance, fmt(chart.target))
     if item.from_verdicts:
@@ -219,8 +222,13 @@ def _figure(
         f'<figure class="mdc"><figcaption><span class="icons">{icons}</span>'
         f"<span><strong>{escape(title)}</strong><br><small>{direction}</small></span>"
         f'</figcaption>{chart_svg}<p class="verdict">{escape(verdict)}</p>'
-        f'<p class="note">Latest {fmt(latest.y)}; mean {fmt(latest.mean)}. {base}</p></figure>'
+        f'<p class="note">Latest {fmt(latest.y)}{_usual(latest, fmt, ";")}. {base}</p></figure>'
     )
+
+
+def _usual(point: XmrPoint[datetime], fmt: Callable[[float], str], sep: str = ",") -> str:
+    """', mean X' for a judged point; nothing for one of the learning period."""
+    return f"{sep} mean {fmt(point.mean)}" if judged(point) else ""
 
 
 def _tick(

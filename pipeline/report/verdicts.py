@@ -8,6 +8,7 @@ judged window, so they cannot disagree with the alerts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -39,14 +40,21 @@ def period_class(verdicts: Iterable[VerdictRecord], measures: Sequence[str]) -> 
 
 
 def verdict_chart(
-    verdicts: Sequence[VerdictRecord], measure: str, improvement: Direction
+    verdicts: Sequence[VerdictRecord],
+    measure: str,
+    improvement: Direction,
+    learning: Sequence[tuple[datetime, float]] = (),
 ) -> XmrChart[datetime] | None:
     """The chart of one measure from its stored verdicts (time order): value, the unit's
-    usual level as the centre line, its exact limits, and each point coloured by its class."""
+    usual level as the centre line, its exact limits, and each point coloured by its class.
+    `learning`: (window start, value) of windows with data; those before the first verdict
+    (the unit's learning period, never judged) are drawn grey, without centre or limits."""
     mine = sorted((v for v in verdicts if v.measure == measure), key=lambda v: v.window_start)
-    if not mine:
+    first = mine[0].window_start if mine else None
+    early = [_unjudged(x, y) for x, y in sorted(learning) if first is None or x < first]
+    points = (*early, *(_point(v) for v in mine))
+    if not points:
         return None
-    points = tuple(_point(v) for v in mine)
     return XmrChart(
         points=points,
         improvement=improvement,
@@ -54,6 +62,19 @@ def verdict_chart(
         variation=points[-1].point_type,
         assurance=None,
     )
+
+
+def judged(point: XmrPoint[datetime]) -> bool:
+    """False for a point of the learning period (no verdict: no centre, no limits)."""
+    return not math.isnan(point.mean)
+
+
+def _unjudged(x: datetime, y: float) -> XmrPoint[datetime]:
+    return XmrPoint(
+        x=x, y=y, segment=0, mean=math.nan, mean_moving_range=None, lpl=None, upl=None,
+        lpl_2sigma=None, upl_2sigma=None, relative_to_mean=0, special_cause_rule=None,
+        direction=0, point_type=PointType.COMMON_CAUSE,
+    )  # fmt: skip
 
 
 def _point(v: VerdictRecord) -> XmrPoint[datetime]:
