@@ -387,7 +387,7 @@ def method(view: ReportView) -> Html:
         "period. An organisation looks fine when its own positive feedback and "
         "harmful incidents, pooled over its units, are not clearly worse than before.</li>"
         "<li>Charts follow NHS England “Making Data Count”. Ratings, harm and reporting: the "
-        "stored verdicts (exact limits at 4 sigma; concern by a point beyond them, a run, or "
+        "stored verdicts (exact limits at the detector's single-window limit; concern by a point beyond them, a run, or "
         "accumulated evidence; improvement by a point beyond the better limit). Targets: XmR "
         "charts with limits at the mean ± 2.66 × the mean moving range, special causes by the "
         "four rules (a point outside the limits, a run of 7 on one side, a trend of 7, two of "

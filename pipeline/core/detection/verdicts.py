@@ -41,7 +41,7 @@ from pipeline.core.detection.common import Offsets, common_offsets, org_series_f
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
 from pipeline.core.detection.predictive import Predictive, lower_tail
 from pipeline.core.detection.silence import SilenceTrace, silence_trace
-from pipeline.core.detection.stats import CUSUM
+from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.unit import measure_traces
 from pipeline.core.windows import Window
 
@@ -188,7 +188,7 @@ def _measure_verdict(
     rule = measure.trace.rule[t]
     harm = measure.measure is Measure.HARMFUL_INCIDENT_RATE
     if rule:
-        verdict, detector = VerdictClass.CONCERN, "cusum" if rule == CUSUM else "shewhart"
+        verdict, detector = VerdictClass.CONCERN, "cusum" if rule in CUSUM_RULES else "shewhart"
     elif harm and reporting_fell:
         verdict, rule, detector = VerdictClass.REPORTING_CONCERN, REPORTING_FELL, "reporting"
     elif count < lowest:
