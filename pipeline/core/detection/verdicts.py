@@ -38,10 +38,10 @@ from statistics import NormalDist
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.common import Offsets, common_offsets, org_series_figures
+from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
 from pipeline.core.detection.predictive import Predictive, lower_tail
 from pipeline.core.detection.silence import SilenceTrace, silence_trace
-from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.unit import measure_traces
 from pipeline.core.windows import Window
 
