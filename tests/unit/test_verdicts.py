@@ -57,7 +57,7 @@ def _with_incidents(
 def busy_reporter(
     weeks: int, changed: range, *, no_harm: int, harmful: int, seed: int = 7
 ) -> list[UnitWindowAggregate]:
-    """A unit reporting ~15 harmful and ~10 no-harm incidents a week on steady activity and
+    """A unit reporting ~25 harmful and ~10 no-harm incidents a week on steady activity and
     feedback; over `changed` it reports `no_harm` and `harmful` instead."""
     rng = random.Random(seed)
     series = quiet(weeks, seed=seed)
@@ -67,7 +67,7 @@ def busy_reporter(
         else:
             series[week] = _with_incidents(
                 series, week, sum(rng.random() < 0.5 for _ in range(20)),
-                sum(rng.random() < 0.5 for _ in range(30)),
+                sum(rng.random() < 0.5 for _ in range(50)),
             )  # fmt: skip
     return series
 
@@ -144,7 +144,7 @@ def test_harm_lower_because_reporting_fell_is_a_reporting_concern_not_an_improve
 
 def test_harm_lower_while_reporting_holds_is_an_improvement() -> None:
     # The same fall in harm, but the unit goes on reporting as much (all of it no harm).
-    series = busy_reporter(44, range(30, 36), no_harm=25, harmful=0)
+    series = busy_reporter(44, range(30, 36), no_harm=35, harmful=0)
     verdicts = unit_verdicts(series, CONFIG)
     harm = _by(verdicts, "harmful_incident_rate")
     reporting = _by(verdicts, INCIDENT_REPORTING)
