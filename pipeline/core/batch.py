@@ -19,6 +19,7 @@ from pipeline.core.engine_state import WindowRecord
 from pipeline.core.events import AnyEvent, IncidentReport, PatientFeedback, TargetMetric
 from pipeline.core.privacy import redact_rejected
 from pipeline.core.stored import FreeTextPolicy, StoredEvent
+from pipeline.core.verdict_book import VerdictRow
 from pipeline.core.windows import Window, WindowKind
 
 
@@ -65,6 +66,8 @@ class BatchResult:
     bright_spots: list[BrightSpot] = field(default_factory=list)
     """Every unit and measure of the organisations judged in this step: its latest bright spot
     (units better than their baseline and their peers; never alerts), or a `none` row."""
+    verdicts: list[VerdictRow] = field(default_factory=list)
+    """The verdicts (unit, measure, window) that changed in this step."""
 
 
 def spread_batch(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:

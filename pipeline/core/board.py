@@ -15,16 +15,21 @@ behind the latest point. Computed once here and stored; the report and Grafana r
   monthly), sample size its denominator.
 
 Limits come from every closed window of the unit (at most `MAX_POINTS`, the latest), not fixed
-on a baseline: a summary of how each process stands now.
+on a baseline: a summary of how each process stands now. Where the latest window of experience
+or safety has a verdict (`detection.verdicts`, given by the engine), the row shows that verdict
+instead: its value, centre, limits and class, so the board never disagrees with the alerts
+(experience is a concern when either share is; a harm fall whose reporting fell is a concern,
+never an improvement). Only a window still in the unit's learning period keeps the XmR reading.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.detection.verdicts import Verdict, VerdictClass
 from pipeline.core.spc import Direction, xmr
 
 MAX_POINTS = 104
@@ -55,8 +60,48 @@ class BoardRow:
     """Events behind the charted windows: grows with the data, so it orders stored versions."""
 
 
-def board_rows(series: Sequence[UnitWindowAggregate]) -> list[BoardRow]:
-    """The summary rows of one unit's closed windows (in time order)."""
+def board_rows(
+    series: Sequence[UnitWindowAggregate],
+    verdicts: Mapping[tuple[str, datetime], Verdict] | None = None,
+) -> list[BoardRow]:
+    """The summary rows of one unit's closed windows (in time order); `verdicts`: the unit's
+    verdicts by (measure, window start) (see the module docstring)."""
+    rows = _board_rows(series)
+    return [_with_verdict(row, verdicts) for row in rows] if verdicts else rows
+
+
+_VARIATION = {
+    VerdictClass.CONCERN: "special_cause_concern",
+    VerdictClass.REPORTING_CONCERN: "special_cause_concern",
+    VerdictClass.IMPROVEMENT: "special_cause_improvement",
+    VerdictClass.COMMON_CAUSE: "common_cause",
+}
+_SHOWN = {"experience": ("positive_share", "negative_share"), "safety": ("harmful_incident_rate",)}
+
+
+def _with_verdict(row: BoardRow, verdicts: Mapping[tuple[str, datetime], Verdict]) -> BoardRow:
+    judged = [
+        v
+        for m in _SHOWN.get(row.measure, ())
+        if (v := verdicts.get((m, row.window_start))) is not None
+        and v.verdict is not VerdictClass.WITHDRAWN
+    ]
+    if not judged:
+        return row
+    shown = judged[0]  # positive share for experience: the figure the board charts
+    order = list(_VARIATION)
+    worst = min((v.verdict for v in judged), key=order.index)
+    return replace(
+        row,
+        value=shown.value,
+        mean=shown.centre,
+        lpl=shown.lower_limit,
+        upl=shown.upper_limit,
+        variation=_VARIATION[worst],
+    )
+
+
+def _board_rows(series: Sequence[UnitWindowAggregate]) -> list[BoardRow]:
     version = sum(a.contributions for a in series)
     # Trailing windows nothing was reported into (a monthly target return reaching past the
     # latest feedback and incidents) are not the unit's latest window.

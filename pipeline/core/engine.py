@@ -59,6 +59,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.pseudonyms import PseudonymKeys
 from pipeline.core.revisions import IncidentRevision, IncidentRevisions
 from pipeline.core.stored import StoredEvent, to_stored
+from pipeline.core.verdict_book import VerdictBook
 from pipeline.core.windows import Watermark, Window, window_of, windows_between
 
 UnitKey = tuple[str, str]
@@ -92,6 +93,7 @@ class Engine:
         self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
         self._watermark = Watermark(config.allowed_lateness, max_step=config.watermark_max_step)
         self._book = AlertBook(detector or Detector(config.detection))
+        self._verdicts = VerdictBook(config.detection)
         self._judged_until: dict[UnitKey, datetime] = {}
         self._revisions = IncidentRevisions()
         self._retracted: list[tuple[UnitKey, Window]] = []  # by the event being admitted
@@ -403,24 +405,21 @@ class Engine:
         return max(closed, default=None)
 
     def _newly_closed(self) -> set[UnitKey]:
-        changed: set[UnitKey] = set()
-        for unit in self._units:
-            until = self._closed_until(unit)
-            if until is not None and until != self._judged_until.get(unit):
-                changed.add(unit)
-        return changed
+        closed = {unit: self._closed_until(unit) for unit in self._units}
+        return {u for u, until in closed.items() if until not in (None, self._judged_until.get(u))}
 
     def _judge(self, units: set[UnitKey], now: datetime, result: BatchResult) -> BatchResult:
-        """The alerts, board rows and bright spots of `units`' organisations, into `result`."""
+        """The alerts, board rows, changed verdicts and bright spots of `units`' organisations,
+        into `result`."""
         if not units:
             return result
         for unit in units:
-            until = self._closed_until(unit)
-            if until is not None:
+            if (until := self._closed_until(unit)) is not None:
                 self._judged_until[unit] = until
         orgs = {org for org, _ in units}
         series = {unit: self._closed_windows(unit) for unit in self._units if unit[0] in orgs}
-        result.board = [row for unit in sorted(units) for row in board_rows(series.get(unit, ()))]
+        result.verdicts, judged = self._verdicts.judge(series, sorted(orgs)), self._verdicts.of
+        result.board = [r for u in sorted(series) for r in board_rows(series[u], judged(u))]
         result.bright_spots = org_bright_spots(series, self.config.detection)
         result.alerts = self._book.judge(series, units, now)
         return result

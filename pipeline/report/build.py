@@ -16,7 +16,14 @@ from pipeline.report.periods import (
     period_bounds,
     period_view,
 )
-from pipeline.report.records import AlertRecord, ReportData, TargetReport, WindowFigures
+from pipeline.report.records import (
+    AlertRecord,
+    ReportData,
+    TargetReport,
+    VerdictRecord,
+    WindowFigures,
+)
+from pipeline.report.verdicts import REPORTING, REPORTING_CONCERN, verdict_chart
 
 # Making Data Count fixes limits on a baseline only with at least this many points.
 MIN_FIX_POINTS = 12
@@ -41,9 +48,13 @@ class SeriesChart:
     """A target's unit ("" for a share, else e.g. "minutes")."""
     small: tuple[tuple[datetime, int], ...] = ()
     """Experience windows with fewer than `SMALL_SAMPLE` responses: (start, responses)."""
+    rare_event: bool = False
+    """A harm rate of a few incidents a window: exact Poisson limits, never negative."""
 
-
-REPORTING_SILENCE = "reporting_silence"
+    @property
+    def from_verdicts(self) -> bool:
+        """Drawn from the pipeline's stored verdicts (experience, safety, reporting)."""
+        return self.measure != "target"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +97,11 @@ def build_view(data: ReportData) -> ReportView:
     for w in windows:
         by_unit.setdefault((w.org_id, w.unit_id), []).append(w)
     standing = tuple(a for a in data.alerts if a.status != AlertStatus.WITHDRAWN)
+    verdicts: dict[UnitKey, list[VerdictRecord]] = {}
+    for v in data.verdicts:
+        verdicts.setdefault((v.org_id, v.unit_id), []).append(v)
     periods = tuple(
-        period_view(by_unit, starts, bounds, standing, data.window_kind)
+        period_view(by_unit, starts, bounds, standing, data.window_kind, verdicts)
         for bounds in period_bounds(len(starts), data.window_kind)
     )
     alerts_by_unit: dict[UnitKey, list[AlertRecord]] = {}
@@ -111,7 +125,10 @@ def build_view(data: ReportData) -> ReportView:
                 replace(u, alerts=tuple(alerts_by_unit.get(u.key, []))),
                 tuple(
                     unit_charts(
-                        by_unit[u.key], reports.get(u.key, []), alerts_by_unit.get(u.key, [])
+                        by_unit[u.key],
+                        reports.get(u.key, []),
+                        alerts_by_unit.get(u.key, []),
+                        verdicts.get(u.key, []),
                     )
                 ),
             )
@@ -136,10 +153,12 @@ def unit_charts(
     series: Sequence[WindowFigures],
     reports: Sequence[TargetReport],
     alerts: Sequence[AlertRecord],
+    verdicts: Sequence[VerdictRecord] = (),
 ) -> list[SeriesChart]:
     """Attainment of each of the unit's targets (one point per reported period, as published:
-    a share, or a value in its unit such as minutes, against its target), positive feedback
-    share and harmful incidents (one point per window; incidents only where any were reported).
+    a share, or a value in its unit such as minutes, against its target, on an XmR chart), and
+    the stored verdicts of positive feedback share, harmful incidents and, where it fell,
+    incident reporting (one point per judged window, coloured by its stored class).
     """
     first_alert = min((a.window_start for a in alerts), default=None)
     out = []
@@ -166,63 +185,38 @@ def unit_charts(
         )
         out.append(replace(chart, unit=latest.unit))
     shares = [(w.start, w.positive_share) for w in series if w.positive_share is not None]
-    if shares:
+    experience = verdict_chart(
+        verdicts, "positive_share", Direction.INCREASE, [(x, s) for x, s in shares if s is not None]
+    )
+    if experience is not None:
+        judged = {p.x for p in experience.points}
         small = tuple(
-            (w.start, w.fft_responses) for w in series if 0 < w.fft_responses < SMALL_SAMPLE
+            (w.start, w.fft_responses)
+            for w in series
+            if 0 < w.fft_responses < SMALL_SAMPLE and w.start in judged
         )
+        out.append(SeriesChart("experience", None, experience, True, None, small=small))
+    # A fall in reporting is never an improvement: the stored verdict of a harm window whose
+    # reporting fell is a reporting concern (orange), and the chart says why.
+    harm = verdict_chart(verdicts, "harmful_incident_rate", Direction.DECREASE)
+    if harm is not None:
+        per_activity = any(w.activity for w in series)
+        rare = [v.chart for v in verdicts if v.measure == "harmful_incident_rate"][-1]
         out.append(
-            replace(
-                _chart(
-                    "experience",
-                    None,
-                    [x for x, _ in shares],
-                    [s for _, s in shares if s is not None],
-                    Direction.INCREASE,
-                    None,
-                    first_alert,
-                    percent=True,
-                ),
-                small=small,
+            SeriesChart(
+                "safety", "per_activity" if per_activity else None, harm, False, None,
+                rare_event=rare == "rare_event",
             )
-        )
-    if any(w.incidents for w in series):
-        exposure = _exposure(series)
-        harm = [float(w.harmful_incidents) for w in series]
-        # A fall in reporting is never an improvement: where the unit's reporting fell, its
-        # harm chart colours no low point blue (neither way is better), and says why.
-        silent = any(a.kind == REPORTING_SILENCE for a in alerts)
-        if exposure is not None:  # per 1,000 patients, as detection judges it
-            harm = [1000.0 * h / e for h, e in zip(harm, exposure, strict=True)]
-        out.append(
-            _chart(
-                "safety",
-                "per_activity" if exposure else None,
-                [w.start for w in series],
-                harm,
-                Direction.NEUTRAL if silent else Direction.DECREASE,
-                None,
-                first_alert,
-                percent=False,
-            )
-        )
+        )  # fmt: skip
+    if any(v.verdict == REPORTING_CONCERN for v in verdicts if v.measure in REPORTING):
+        reporting = verdict_chart(verdicts, REPORTING[0], Direction.INCREASE)
+        assert reporting is not None
+        out.append(SeriesChart("reporting", None, reporting, False, None))
     return out
 
 
 def _population(reports: Sequence[TargetReport]) -> int:
     return sum(r.denominator for r in reports)
-
-
-def _exposure(series: Sequence[WindowFigures]) -> list[float] | None:
-    """Activity per window, the latest known carried forward (target feeds lag), or None."""
-    known = [w.activity for w in series if w.activity]
-    if not known:
-        return None
-    current = known[0]
-    out = []
-    for w in series:
-        current = w.activity or current
-        out.append(current)
-    return out
 
 
 def _chart(

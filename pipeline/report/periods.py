@@ -4,7 +4,7 @@ its organisation, and the periods the report offers."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,11 +20,11 @@ from pipeline.report.figures import (
     comparable,
     corrected,
     experience_worse,
-    harm_change,
     pool,
     safety_worse,
 )
-from pipeline.report.records import AlertRecord, WindowFigures
+from pipeline.report.records import AlertRecord, VerdictRecord, WindowFigures
+from pipeline.report.verdicts import CONCERN, EXPERIENCE, SAFETY, period_class
 
 UnitKey = tuple[str, str]
 
@@ -36,6 +36,8 @@ class UnitView:
     recent: Pooled
     baseline: Pooled
     alerts: tuple[AlertRecord, ...]
+    verdicts: tuple[VerdictRecord, ...] = ()
+    """The pipeline's stored verdicts on the unit's windows in the period."""
 
     @property
     def key(self) -> UnitKey:
@@ -69,18 +71,25 @@ class UnitView:
         return self.recent.share - self.baseline.share
 
     @property
+    def experience_class(self) -> str | None:
+        """The stored verdicts' class of the unit's experience over the period (positive and
+        negative share; any concern in the period is a concern), None when not judged."""
+        return period_class(self.verdicts, EXPERIENCE)
+
+    @property
+    def safety_class(self) -> str | None:
+        """The stored verdicts' class of its harm rate (a harm fall whose reporting fell is a
+        `reporting_concern`, never an improvement)."""
+        return period_class(self.verdicts, SAFETY)
+
+    @property
     def experience_worse(self) -> bool:
-        return experience_worse(self.recent, self.baseline)
+        """A concern in the stored verdicts: the alerts' own judgement, not the report's."""
+        return self.experience_class == CONCERN
 
     @property
     def safety_worse(self) -> bool:
-        """Harm clearly up: the verdict of the alerts (a safety alert overlapping the period),
-        not a test of the report's own, so report and alerts never disagree; and the period's
-        harm above its baseline (an alert that ended as the period began is not about it)."""
-        if not self.alerts_about("safety"):
-            return False
-        change = harm_change(self.recent, self.baseline)
-        return change is not None and change[0] > 0
+        return self.safety_class == CONCERN
 
     @property
     def hitting_target_missing_point(self) -> bool:
@@ -258,8 +267,10 @@ def period_view(
     bounds: tuple[int, int, int],
     alerts: Sequence[AlertRecord],
     window_kind: str,
+    verdicts: Mapping[UnitKey, Sequence[VerdictRecord]] | None = None,
 ) -> PeriodView:
-    """Figures for one period; `starts` are the window starts, `alerts` every standing alert."""
+    """Figures for one period; `starts` are the window starts, `alerts` every standing alert,
+    `verdicts` the stored verdicts of each unit."""
     base_first, first, stop = bounds
     begin, baseline_start = starts[first], starts[base_first]
     end = starts[stop] if stop < len(starts) else max(w.end for s in by_unit.values() for w in s)
@@ -277,7 +288,8 @@ def period_view(
             for a in alerts
             if (a.org_id, a.unit_id) == key and a.window_start < end and a.window_end > begin
         )
-        units.append(UnitView(key[0], key[1], pool(recent(key)), pool(before(key)), during))
+        judged = tuple(v for v in (verdicts or {}).get(key, ()) if begin <= v.window_start < end)
+        units.append(UnitView(key[0], key[1], pool(recent(key)), pool(before(key)), during, judged))
     orgs = [
         org_view(org, [u for u in units if u.org_id == org], recent, before)
         for org in sorted({u.org_id for u in units})

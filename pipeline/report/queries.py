@@ -24,6 +24,7 @@ from pipeline.report.records import (
     ResponseRecord,
     StoreCounts,
     TargetReport,
+    VerdictRecord,
     WindowFigures,
 )
 
@@ -67,7 +68,36 @@ def load_report_data(store: ReadableStore, window_kind: str | None = None) -> Re
         unmatched_responses=tuple(unmatched),
         board=tuple(load_board(store, kind)),
         bright=tuple(load_bright_spots(store, kind)),
+        verdicts=tuple(load_verdicts(store, kind)),
     )
+
+
+def load_verdicts(store: ReadableStore, window_kind: str) -> list[VerdictRecord]:
+    """The verdicts the pipeline stored (pipeline.core.detection.verdicts), latest version."""
+    rows = store.query_dicts(
+        "SELECT org_id, unit_id, measure, window_start, value, centre, lower_limit, upper_limit, "
+        f"z, rule, verdict, chart FROM {store.database}.verdicts FINAL "
+        "WHERE window_kind = {kind:String} AND verdict != 'withdrawn' "
+        "ORDER BY org_id, unit_id, measure, window_start",
+        {"kind": window_kind},
+    )
+    return [
+        VerdictRecord(
+            org_id=str(r["org_id"]),
+            unit_id=str(r["unit_id"]),
+            measure=str(r["measure"]),
+            window_start=_utc(r["window_start"]),
+            value=float(r["value"]),
+            centre=float(r["centre"]),
+            lower_limit=float(r["lower_limit"]),
+            upper_limit=None if r["upper_limit"] is None else float(r["upper_limit"]),
+            z=float(r["z"]),
+            rule=str(r["rule"]),
+            verdict=str(r["verdict"]),
+            chart=str(r["chart"]),
+        )
+        for r in rows
+    ]
 
 
 def load_board(store: ReadableStore, window_kind: str) -> list[BoardRecord]:

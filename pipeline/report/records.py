@@ -129,6 +129,24 @@ class BoardRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class VerdictRecord:
+    """The pipeline's verdict on one unit, measure and window, as stored (`verdicts`)."""
+
+    org_id: str
+    unit_id: str
+    measure: str
+    window_start: datetime
+    value: float
+    centre: float
+    lower_limit: float
+    upper_limit: float | None
+    z: float
+    rule: str
+    verdict: str
+    chart: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReportData:
     window_kind: str
     windows: tuple[WindowFigures, ...]
@@ -143,3 +161,5 @@ class ReportData:
     """The Making Data Count summary, latest window of every unit and measure."""
     bright: tuple[BrightSpot, ...] = ()
     """The latest bright spot of every unit and measure that has one (never alerts)."""
+    verdicts: tuple[VerdictRecord, ...] = ()
+    """The stored verdict of every judged unit, measure and window (withdrawn left out)."""

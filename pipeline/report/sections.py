@@ -13,7 +13,7 @@ from html import escape
 from pipeline.core.alerts import AlertStatus, Severity
 from pipeline.report import charts
 from pipeline.report.build import ReportView
-from pipeline.report.figures import MIN_SHARE_DROP, harm_change
+from pipeline.report.figures import harm_change
 from pipeline.report.periods import PeriodView, UnitView
 from pipeline.report.text import (
     day,
@@ -25,6 +25,7 @@ from pipeline.report.text import (
     pts_tick,
     unit_name,
 )
+from pipeline.report.verdicts import CONCERN, REPORTING_CONCERN
 
 Html = str
 
@@ -129,9 +130,8 @@ def _divergence(p: PeriodView) -> Html:
         weeks = f"met in {u.recent.windows_met} of {u.recent.windows_with_targets} {p.window_kind}s"
         target_text = f"{metric_name(metric)} {margin_text(in_its_unit, unit)} vs target ({weeks})"
         change = u.share_change
-        steady = u.recent.targets_met_throughout
         if change is not None:
-            tone = _tone(u, "experience", change < 0, steady and u.experience_worse)
+            tone = _tone(u, "experience", u.experience_class)
             detail = (
                 f"{name}: {target_text}; positive feedback {pct(u.baseline.share)} before, "
                 f"{pct(u.recent.share)} now ({pts(change)})"
@@ -141,7 +141,7 @@ def _divergence(p: PeriodView) -> Html:
             )
         harm = harm_change(u.recent, u.baseline)
         if harm is not None:
-            tone = _tone(u, "safety", harm[0] > 0, steady and u.safety_worse)
+            tone = _tone(u, "safety", u.safety_class)
             detail = f"{name}: {target_text}; harmful incidents {harm[0]:+.0%} vs before"
             harm_points.append(
                 charts.ScatterPoint(margin, -harm[0], name, tone, detail, labelled=label_all)
@@ -201,10 +201,11 @@ def _divergence(p: PeriodView) -> Html:
         f"{p.baseline_windows} {p.window_kind}s before. Right of the centre line a unit meets its "
         f"targets in every {p.window_kind} of the period (its worst target in its worst "
         f"{p.window_kind} is shown); below it, things got worse. The shaded corner is "
-        "<strong>hitting the target, missing the point</strong>. Filled orange: worse, with an "
-        f"alert about it in these {p.window_kind}s. Orange ring: clearly worse (at least "
-        f"{MIN_SHARE_DROP:.0%} points fewer positive ratings, beyond chance) while meeting every "
-        "target, without an alert; more harm counts as worse only where a safety alert says so. "
+        "<strong>hitting the target, missing the point</strong>. Colours are the pipeline's "
+        "stored verdicts, the judgement the alerts make, never the report's own: filled orange, "
+        f"a special cause of concern in these {p.window_kind}s with an alert about it; orange "
+        "ring, a concern without an alert (a target was missed that week) or, for harm, a fall "
+        "in reporting (a reporting concern, never an improvement). "
         "A time target (minutes) is placed by how far it is from its standard, as a share of "
         "the standard. "
         + (
@@ -221,12 +222,13 @@ def _divergence(p: PeriodView) -> Html:
     )
 
 
-def _tone(unit: UnitView, measure: str, worse: bool, flagged: bool) -> str:
-    """Filled orange: the dot on the worse side, with an alert about this measure in these
-    weeks; a ring: a clear change for the worse while meeting targets, without one; else grey."""
-    if worse and unit.alerts_about(measure):
+def _tone(unit: UnitView, measure: str, verdict: str | None) -> str:
+    """From the stored verdicts of the period: filled orange, a concern with an alert about
+    this measure in these weeks; a ring, a concern without one (e.g. while a target was
+    missed) or a reporting concern; else grey."""
+    if verdict == CONCERN and unit.alerts_about(measure):
         return "alert"
-    return "flag" if flagged else "plain"
+    return "flag" if verdict in (CONCERN, REPORTING_CONCERN) else "plain"
 
 
 def _unit_table(p: PeriodView) -> Html:

@@ -11,13 +11,13 @@ from pipeline.core.alerts import AlertStatus
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.measures import SMALL_SAMPLE
 from pipeline.core.detection.text import in_unit
-from pipeline.core.spc import Assurance, PointType, XmrChart
+from pipeline.core.spc import Assurance, PointType, XmrChart, XmrPoint
 from pipeline.core.windows import WindowKind
 from pipeline.report import spc_charts, svg
 from pipeline.report.build import ReportView, SeriesChart
 from pipeline.report.figures import (
     BASELINE_WINDOWS,
-    MIN_SHARE_DROP,
+    MIN_DARK_SPOT_GAP,
     RECENT_WINDOWS,
     Z_SIGNAL,
 )
@@ -40,6 +40,7 @@ from pipeline.report.text import (
     plural,
     unit_name,
 )
+from pipeline.report.verdicts import judged
 
 Html = str
 
@@ -90,13 +91,16 @@ def mdc_charts(view: ReportView) -> Html:
         '<section id="charts" aria-labelledby="charts-h">'
         f'<h2 id="charts-h">Making Data Count charts for every unit '
         f"({plural(len(view.charts), 'unit')}, those with an alert first)</h2>"
-        '<p class="lede">Statistical process control (XmR) charts, read the NHS England '
-        "“Making Data Count” way: the solid line is the mean, the dashed lines are the process "
-        f"limits (where nearly every point falls while nothing changes), the shaded {kind}s are "
-        f"the alert. Where there were enough {kind}s before the alert, the mean and limits come "
-        f"from those {kind}s, so a change shows against what used to be normal. A target is "
-        "charted as published, one point per reported period: a share, or a time in its unit "
-        "against its standard, so a target never met still shows how far from it it was.</p>"
+        '<p class="lede">Statistical process control charts, read the NHS England '
+        "“Making Data Count” way. Patients' ratings, harm and (where it fell) incident "
+        f"reporting show the pipeline's stored verdict of every judged {kind}, the judgement the "
+        "alerts make: the solid line is the unit's usual level, the dashed lines its exact "
+        "limits from its own rolling baseline (rare events: exact Poisson limits, never below "
+        f"zero), orange a concern, blue an improvement; the shaded {kind}s are the alert. A "
+        "target is charted as published on an XmR chart, one point per reported period: a "
+        "share, or a time in its unit against its standard, so a target never met still shows "
+        "how far from it it was (where there were enough periods before the alert, its mean and "
+        "limits come from those).</p>"
         f"{_legend()}{''.join(cards)}{_more(view)}</section>"
     )
 
@@ -136,6 +140,7 @@ def _legend() -> Html:
 _TITLES = {
     "experience": "Patients rating care good or very good",
     "safety": "Incidents causing harm",
+    "reporting": "Incidents reported (every harm level, no harm included)",
 }
 
 
@@ -164,7 +169,7 @@ def _figure(
     chart_svg = spc_charts.xmr_chart(
         chart,
         title=f"{unit_name(unit.org_id, unit.unit_id)}: {title}",
-        desc=f"{len(chart.points)} points; latest {fmt(latest.y)}, mean {fmt(latest.mean)}. "
+        desc=f"{len(chart.points)} points; latest {fmt(latest.y)}{_usual(latest, fmt)}. "
         f"{_variation_words(latest.point_type, latest.direction > 0)}",
         fmt=_tick(item, chart, fmt),
         highlight=bands,
@@ -172,13 +177,25 @@ def _figure(
     )
     high = latest.direction > 0
     verdict = _variation_words(latest.point_type, high)
+    if item.from_verdicts and not judged(latest):
+        verdict = "Not judged yet: the unit is still in its learning period (grey points)."
     if chart.target is not None:
         verdict += " " + _assurance_words(chart.assurance, fmt(chart.target))
-    base = (
-        f"Mean and limits from the {item.baseline_points} points before the alert."
-        if item.baseline_points
-        else "Mean and limits from every point."
-    )
+    if item.from_verdicts:
+        base = (
+            "The pipeline's stored verdicts, the same judgement the alerts make: the centre "
+            "line is the unit's usual level and the limits its exact limits, from its own "
+            "rolling baseline (windows of the learning period are not judged)."
+        )
+        if item.rare_event:
+            base += (
+                " Rare events (a few a week): exact Poisson limits on the rate, never below "
+                "zero, so a week with none is not news."
+            )
+    elif item.baseline_points:
+        base = f"Mean and limits from the {item.baseline_points} points before the alert."
+    else:
+        base = "Mean and limits from every point."
     if item.small:
         listed = ", ".join(f"{start:%b %y} ({n})" for start, n in item.small)
         base += (
@@ -189,7 +206,13 @@ def _figure(
     if chart.target is not None:
         icons += spc_charts.assurance_icon(chart.assurance)
     direction = spc_charts.improvement_word(chart.improvement)
-    if item.measure == "safety" and any(a.kind == "reporting_silence" for a in unit.alerts):
+    fell = any(p.point_type is PointType.SPECIAL_CAUSE_CONCERN and p.y < p.mean
+               for p in chart.points) if item.measure == "safety" else False  # fmt: skip
+    if item.measure == "reporting":
+        direction = "a fall in reporting is a warning sign, never an improvement"
+    elif item.measure == "safety" and (
+        fell or any(a.kind == "reporting_silence" for a in unit.alerts)
+    ):
         direction = "reporting fell: a low figure here is a reporting concern, not an improvement"
         verdict = (
             "Incident reporting at this unit fell while its activity held, so fewer harmful "
@@ -199,8 +222,13 @@ def _figure(
         f'<figure class="mdc"><figcaption><span class="icons">{icons}</span>'
         f"<span><strong>{escape(title)}</strong><br><small>{direction}</small></span>"
         f'</figcaption>{chart_svg}<p class="verdict">{escape(verdict)}</p>'
-        f'<p class="note">Latest {fmt(latest.y)}; mean {fmt(latest.mean)}. {base}</p></figure>'
+        f'<p class="note">Latest {fmt(latest.y)}{_usual(latest, fmt, ";")}. {base}</p></figure>'
     )
+
+
+def _usual(point: XmrPoint[datetime], fmt: Callable[[float], str], sep: str = ",") -> str:
+    """', mean X' for a judged point; nothing for one of the learning period."""
+    return f"{sep} mean {fmt(point.mean)}" if judged(point) else ""
 
 
 def _tick(
@@ -341,10 +369,11 @@ def method(view: ReportView) -> Html:
         f"stored and judged again. Rejected input: {counts.rejected:,} ({escape(rejected)}).</li>"
         f"<li>“Now” is the last {recent} complete {kind}s; “before” (the unit's own baseline) "
         f"up to {baseline} {kind}s before them (fewer where the data start later). A change in "
-        f"experience counts when it is beyond chance (|z| ≥ {Z_SIGNAL:g}) and large: at least "
-        f"{MIN_SHARE_DROP:.0%} points fewer positive ratings. More harm counts where a safety "
-        "alert says so (the alerts' own verdict), and no change is shown where neither period "
-        "had a harmful incident.</li>"
+        "experience or harm counts as worse when the pipeline's stored verdicts show a special "
+        f"cause of concern in the period (the alerts' own judgement, never the report's); a "
+        "fall in harm while incident reporting fell is a reporting concern, never an "
+        "improvement. Dark spots compare a unit's standing with the rest of its organisation "
+        f"(beyond chance, |z| ≥ {Z_SIGNAL:g}, and at least {MIN_DARK_SPOT_GAP:.0%} points).</li>"
         "<li>Positive feedback is the Friends and Family Test share rating care good or very "
         "good (“don't know” left out). Harmful incidents are those reported with at least low "
         "harm. Targets are as each unit reports them: a share (e.g. seen within 4 hours) or a "
@@ -357,9 +386,13 @@ def method(view: ReportView) -> Html:
         + f"; a unit meets its targets when every one of them is met in every {kind} of the "
         "period. An organisation looks fine when its own positive feedback and "
         "harmful incidents, pooled over its units, are not clearly worse than before.</li>"
-        "<li>Charts follow NHS England “Making Data Count”: XmR charts with limits at the mean "
-        "± 2.66 × the mean moving range, special causes by the four rules (a point outside the "
-        "limits, a run of 7 on one side, a trend of 7, two of three near a limit).</li>"
+        "<li>Charts follow NHS England “Making Data Count”. Ratings, harm and reporting: the "
+        "stored verdicts (exact limits at the detector's single-window limit; concern by a "
+        "point beyond them, a run, or accumulated evidence; improvement by a point beyond the "
+        "better limit). Targets: XmR "
+        "charts with limits at the mean ± 2.66 × the mean moving range, special causes by the "
+        "four rules (a point outside the limits, a run of 7 on one side, a trend of 7, two of "
+        "three near a limit).</li>"
         "<li>Alerts are raised by the streaming pipeline; this report only reads them. A unit "
         f"is judged once it has {plural(_learning(kind), kind)} of its own history (its "
         f"learning period); every later {kind} is judged, small ones with their wider limits."

@@ -49,8 +49,10 @@ def board_summary(view: ReportView) -> Html:
         f'<h2 id="board-h">Making Data Count summary: {plural(concern, "measure")} showing a '
         f"special cause of concern in the latest {escape(view.data.window_kind)}</h2>"
         '<p class="lede">Each unit\'s latest complete window (up to '
-        f"{day(latest, end=True)}) on its XmR chart: the variation icon (grey common cause, "
-        "orange concern, blue improvement; H or L for the side) and, where there is a target, "
+        f"{day(latest, end=True)}): the variation icon (grey common cause, orange concern, "
+        "blue improvement; H or L for the side; for patients' ratings and harm, the pipeline's "
+        "stored verdict, the judgement the alerts make, once the unit is past its learning "
+        "period; a fall in harm while reporting fell is a concern) and, where there is a target, "
         "the assurance icon (P consistently passes, F consistently fails, grey hit and miss), "
         "with the latest figure and the sample it rests on (n).</p>"
         '<table class="board"><thead><tr><th scope="col">Unit</th>'

@@ -134,7 +134,7 @@ def _segments(points: list[tuple[float, float | None, int]], py: Callable[[float
     parts: list[str] = []
     previous: tuple[float | None, int] | None = None
     for x, value, segment in points:
-        if value is None:
+        if value is None or value != value:  # missing, or NaN (a window never judged)
             previous = None
             continue
         command = "L" if previous is not None and previous[1] == segment else "M"

@@ -19,6 +19,7 @@ from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
 from pipeline.core.stored import StoredEvent
+from pipeline.core.verdict_book import VerdictRow
 
 OwnsOrg = Callable[[str], bool]
 Version = tuple[str, datetime]
@@ -42,6 +43,7 @@ class Store(Protocol):
         *,
         board: Sequence[BoardRow] = (),
         bright: Sequence[BrightSpot] = (),
+        verdicts: Sequence[VerdictRow] = (),
     ) -> None: ...
 
     def window_records(self, owns: OwnsOrg) -> list[WindowRecord] | None: ...

@@ -252,6 +252,7 @@ class Step:
                 token,
                 board=result.board,
                 bright=result.bright_spots,
+                verdicts=result.verdicts,
             ),
         )
         self._metrics.sink_took(time.monotonic() - started)

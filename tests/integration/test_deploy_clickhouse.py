@@ -30,6 +30,7 @@ NO_TTL = {
     "unit_windows",
     "mdc_summary",
     "bright_spots",
+    "verdicts",
     "alerts",
     "alert_history",
     "alert_deliveries",

@@ -246,7 +246,7 @@ def test_generated_trust_matches_the_schema(warehouse: Warehouse) -> None:
         )
     )
     for table in ("patient_feedback", "incident_reports", "target_metrics", "unit_windows",
-                  "alerts", "alert_history", "alert_responses"):  # fmt: skip
+                  "alerts", "alert_history", "alert_responses", "verdicts"):  # fmt: skip
         assert counts.get(table, 0) > 0, table
 
 

@@ -22,6 +22,7 @@ from tests.support.grafana_alert_sql import (
     verdicts_sql,
 )
 from tests.support.grafana_scale import CATEGORIES, HARMS, Scale, Sql, sql_list
+from tests.support.grafana_verdicts import window_verdicts_sql
 
 __all__ = ["Scale", "generate"]
 
@@ -241,6 +242,7 @@ def generate(client: Any, database: str, scale: Scale) -> dict[str, float]:
         ("unit_windows", _windows_sql(database)),
         ("mdc_summary", board_sql(database)),
         ("bright_spots", bright_spots_sql(database)),
+        ("verdicts", window_verdicts_sql(database)),
         ("alert_history", alert_history_sql(database, q)),
         ("alerts", ALERTS_SQL.format(db=database)),
         ("alert_responses", responses_sql(database)),

@@ -16,6 +16,7 @@ from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
 from pipeline.core.events import AlertResponse, IncidentReport, PatientFeedback, TargetMetric
 from pipeline.core.stored import StoredEvent
+from pipeline.core.verdict_book import VerdictRow
 from pipeline.errors import SinkError, SinkRejected, SinkUnavailable
 
 Version = tuple[str, datetime]
@@ -32,6 +33,7 @@ class MemoryStore:
         self.history: list[Alert] = []
         self.board: list[BoardRow] = []
         self.bright: list[BrightSpot] = []
+        self.verdicts: list[VerdictRow] = []
         self.delivered: dict[str, set[Version]] = {}
         self.writes: list[str] = []
         self.failures = 0
@@ -73,11 +75,13 @@ class MemoryStore:
         *,
         board: Sequence[BoardRow] = (),
         bright: Sequence[BrightSpot] = (),
+        verdicts: Sequence[VerdictRow] = (),
     ) -> None:
         self._maybe_fail()
         self.writes.append(token)
         self.board.extend(board)
         self.bright.extend(bright)
+        self.verdicts.extend(verdicts)
         self.rejected.extend(rejected)
         for alert in alerts:
             self.alerts[alert.alert_id] = alert

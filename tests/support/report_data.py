@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.core.aggregates import HARM_ORDER, TargetAttainment, UnitWindowAggregate
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity, alert_id_for
+from pipeline.core.detection import DetectionConfig
 from pipeline.core.engine import BatchResult, Engine, EngineConfig, RawMessage
 from pipeline.core.events import AlertResponse, EventType, ResponseKind, TargetMetric
+from pipeline.core.verdict_book import VerdictBook, VerdictRow
 from pipeline.core.windows import Window
 
 START = datetime(2024, 4, 1, tzinfo=UTC)  # a Monday
@@ -221,6 +223,18 @@ def fill_store(sink: ClickHouseSink) -> None:
     # would be refused: the event-time horizon)
     stored = engine.process(messages, DETECTED + timedelta(days=30)).accepted
     assert len(stored) == len(events)
+    windows = _aggregates()
     sink.write(
-        BatchResult(accepted=stored, windows=_aggregates(), alerts=raised), DETECTED, token="t"
+        BatchResult(accepted=stored, windows=windows, alerts=raised, verdicts=verdicts(windows)),
+        DETECTED,
+        token="t",
     )
+
+
+def verdicts(windows: list[UnitWindowAggregate]) -> list[VerdictRow]:
+    """The core's verdicts on these windows, as the engine would hand them to the store."""
+    book = VerdictBook(DetectionConfig())
+    series: dict[tuple[str, str], list[UnitWindowAggregate]] = {}
+    for a in sorted(windows, key=lambda a: a.window.start):
+        series.setdefault((a.org_id, a.unit_id), []).append(a)
+    return book.judge(series, sorted({org for org, _ in series}))

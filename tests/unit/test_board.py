@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
-from pipeline.core.board import board_rows
+from pipeline.core.board import BoardRow, board_rows
+from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.verdicts import VerdictClass, unit_verdicts
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.events import Harm, IncidentCategory
 from pipeline.core.windows import Window
@@ -78,3 +81,44 @@ def test_a_target_gets_one_point_a_month_an_assurance_and_rates_are_per_activity
 def test_themes_are_counted_once_per_response() -> None:
     (window,) = weeks([3], poor=2)
     assert dict(window.themes) == {"food": 2, "kindness": 3, "waiting": 2}
+
+
+def _week(n: int, good: int, poor: int) -> UnitWindowAggregate:
+    state = UnitWindowState("RXA", "ED", Window(T0 + n * WEEK, T0 + (n + 1) * WEEK))
+    for rating, count in ((1, good), (5, poor)):
+        for _ in range(count):
+            state.add_feedback(rating, [])
+    for _ in range(2):
+        state.add_incident(Harm.LOW, IncidentCategory.FALL)
+    return state.snapshot()
+
+
+def _judged(series: list[UnitWindowAggregate]) -> dict[str, BoardRow]:
+    verdicts = {(v.measure, v.window.start): v for v in unit_verdicts(series, DetectionConfig())}
+    return {r.measure: r for r in board_rows(series, verdicts)}
+
+
+def test_the_board_shows_the_stored_verdict_of_a_judged_window() -> None:
+    """Once a unit is judged, the board's variation is the verdict the alerts stand on."""
+    steady = [40, 42, 41, 39, 40, 43, 41, 40, 42, 41, 40, 42, 41]
+    # 10 good of 14: the summary's own XmR chart (limits from every point) calls it a concern,
+    # but 4 poor ratings of 14 are within the unit's exact limits: no alert, and no concern.
+    small = weeks([*steady, 10])
+    assert {r.measure: r for r in board_rows(small)}["experience"].variation == (
+        "special_cause_concern")  # fmt: skip
+    assert _judged(small)["experience"].variation == "common_cause"
+    # 20 good of 45 is far beyond them: a concern on both, with the verdict's centre and limits.
+    fall = [*weeks(steady), _week(len(steady), 20, 25)]
+    rows = _judged(fall)
+    verdicts = {v.measure: v for v in unit_verdicts(fall, DetectionConfig())
+                if v.window.start == fall[-1].window.start}  # fmt: skip
+    shown = verdicts["positive_share"]
+    assert rows["experience"].variation == "special_cause_concern"
+    assert (rows["experience"].mean, rows["experience"].lpl, rows["experience"].upl) == (
+        shown.centre, shown.lower_limit, shown.upper_limit)  # fmt: skip
+    # A reporting concern on harm is shown as a concern, never an improvement.
+    harm = verdicts["harmful_incident_rate"]
+    fell = {("harmful_incident_rate", harm.window.start):
+            replace(harm, verdict=VerdictClass.REPORTING_CONCERN)}  # fmt: skip
+    assert {r.measure: r for r in board_rows(fall, fell)}["safety"].variation == (
+        "special_cause_concern")  # fmt: skip

@@ -127,7 +127,7 @@ def test_sql_reads_only_the_pipelines_tables() -> None:
         assert used <= tables, f"{target.name} reads unknown {used - tables}"
         # Tables replaced by version are read with FINAL (the alert history keeps every
         # version on purpose).
-        for table in ("unit_windows", "alerts", "alert_responses"):
+        for table in ("unit_windows", "alerts", "alert_responses", "verdicts"):
             for match in re.finditer(
                 rf"\bquality\.{table}\b(\s+AS\s+\w+)?(\s+FINAL)?", target.query
             ):
@@ -238,3 +238,46 @@ def test_every_clickhouse_target_is_listed() -> None:
         if p.get("datasource", {}).get("type") == CLICKHOUSE_PLUGIN
     )
     assert len(CH_TARGETS) == panel_count
+
+
+def test_views_of_worse_read_the_stored_verdicts_and_judge_nothing_themselves() -> None:
+    """One verdict per question: the panels that say whether a unit's experience or harm is
+    worse read `quality.verdicts` (the alerts' own judgement); no panel works out process
+    limits or a usual level of its own. (Target attainment is judged by `target_met`, stored by
+    the core; its XmR chart is the Making Data Count view of attainment, which no alert judges.)
+    """
+    for target in CH_TARGETS:
+        if target.panel_title.startswith("Target attainment: "):
+            continue
+        for own in ("2.66", "1.128", "PRECEDING", "usual_positive - 0.05"):
+            assert own not in target.query, f"{target.name} judges for itself ({own})"
+    reads_verdicts = {t.panel_title for t in CH_TARGETS if "quality.verdicts" in t.query}
+    for title in (
+        "Patient experience: positive feedback share (the pipeline's verdicts)",
+        "Safety: harmful incidents per 1,000 activity, else per window (the pipeline's verdicts)",
+        "Meeting every target, experience a concern (latest judged window)",
+        "Target attainment versus experience, every unit (latest complete window)",
+        "Divergence by unit and week (z of the pipeline's verdicts while targets are met)",
+        "Attainment margin against experience change (latest complete window)",
+        "The pipeline's verdicts now: every unit and measure (latest judged window)",
+    ):
+        assert title in reads_verdicts, title
+
+
+def test_verdict_panels_use_the_making_data_count_colours_and_icons() -> None:
+    (panel,) = [t.panel for t in CH_TARGETS if t.panel_title.startswith("The pipeline's verdicts")]
+    (variation,) = [o for o in panel["fieldConfig"]["overrides"]
+                    if o["matcher"]["options"] == "variation"]  # fmt: skip
+    (mapping,) = [p["value"][0]["options"] for p in variation["properties"]
+                  if p["id"] == "mappings"]  # fmt: skip
+    assert {m["color"] for k, m in mapping.items() if "concern" in k} == {"#E67E00"}
+    assert {m["color"] for k, m in mapping.items() if "improvement" in k} == {"#1D70B8"}
+    assert mapping["common_cause"]["color"] == "#7B7D7D"
+    assert all(m["text"][0] in "🟠🔵⚪" for m in mapping.values())
+    for title in ("Patient experience", "Safety"):
+        (chart,) = [t.panel for t in CH_TARGETS if t.panel_title.startswith(title)]
+        colours = {o["matcher"]["options"]: p["value"]["fixedColor"]
+                   for o in chart["fieldConfig"]["overrides"] for p in o["properties"]
+                   if p["id"] == "color"}  # fmt: skip
+        assert colours["concern"] == "#E67E00" and colours["improvement"] == "#1D70B8"
+        assert colours["value"] == "#7B7D7D"

@@ -11,7 +11,7 @@ from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.alerts import AlertKind, AlertStatus, Severity
 from pipeline.report.figures import Pooled, harm_change, pool, share_z
 from pipeline.report.periods import UnitView, alert_measures, period_bounds, standing
-from pipeline.report.records import AlertRecord, WindowFigures
+from pipeline.report.records import AlertRecord, VerdictRecord, WindowFigures
 from pipeline.report.text import day, evidence_figures, pct, pts, pts_tick
 
 MONDAY = datetime(2025, 1, 6, tzinfo=UTC)
@@ -95,26 +95,36 @@ def unit(recent: list[WindowFigures], baseline: list[WindowFigures]) -> UnitView
     return UnitView("RXA", "ED", pool(recent), pool(baseline), ())
 
 
-def test_hitting_the_target_missing_the_point_needs_targets_met_and_a_clear_worsening() -> None:
-    baseline = [window(i, responses=300, positive=270) for i in range(26)]
-    met_worse = unit([window(i, responses=300, positive=210) for i in range(13)], baseline)
-    missed_worse = unit(
-        [window(i, responses=300, positive=210, attainment=0.9) for i in range(13)], baseline
+def _verdict(measure: str, verdict: str) -> VerdictRecord:
+    return VerdictRecord(
+        "RXA", "ED", measure, MONDAY, 0.7, 0.9, 0.8, 1.0, 4.2, "", verdict, "share"
     )
-    met_same = unit([window(i, responses=300, positive=270) for i in range(13)], baseline)
-    assert met_worse.hitting_target_missing_point
+
+
+def test_hitting_the_target_missing_the_point_needs_targets_met_and_a_stored_concern() -> None:
+    """The report judges nothing itself: worse is a concern in the pipeline's stored verdicts,
+    whatever the period's pooled figures say."""
+    baseline = [window(i, responses=300, positive=270) for i in range(26)]
+    met = [window(i, responses=300, positive=210) for i in range(13)]
+    missed = [window(i, responses=300, positive=210, attainment=0.9) for i in range(13)]
+    concern = (_verdict("positive_share", "common_cause"), _verdict("negative_share", "concern"))
+    met_worse = UnitView("RXA", "ED", pool(met), pool(baseline), (), concern)
+    assert met_worse.experience_class == "concern" and met_worse.hitting_target_missing_point
     assert met_worse.share_change == pytest.approx(-0.2)
+    missed_worse = UnitView("RXA", "ED", pool(missed), pool(baseline), (), concern)
     assert not missed_worse.hitting_target_missing_point
-    assert not met_same.hitting_target_missing_point
-    # More harm is the alerts' verdict: the same rise counts with a safety alert, not without.
-    recent, before = [window(i, harmful=8) for i in range(13)], [window(i) for i in range(26)]
-    unalerted = unit(recent, before)
-    assert not unalerted.safety_worse and not unalerted.hitting_target_missing_point
-    signal = AlertRecord(
-        "a", AlertKind.SAFETY_SIGNAL, "RXA", "ED", MONDAY, MONDAY, Severity.HIGH, AlertStatus.OPEN,
-        "", {}, MONDAY, MONDAY, 1, (),
-    )  # fmt: skip
-    alerted = UnitView("RXA", "ED", pool(recent), pool(before), (signal,))
+    # The same fall in the pooled figures with common-cause verdicts is not a finding.
+    calm = (_verdict("positive_share", "common_cause"),)
+    assert not UnitView("RXA", "ED", pool(met), pool(baseline), (), calm).experience_worse
+    assert unit(met, baseline).experience_class is None  # not judged: no class at all
+    # Harm lower because reporting fell is a reporting concern: not worse, never improvement.
+    recent, before = [window(i, harmful=0) for i in range(13)], [window(i) for i in range(26)]
+    reporting = (_verdict("harmful_incident_rate", "improvement"),
+                 _verdict("harmful_incident_rate", "reporting_concern"))  # fmt: skip
+    fell = UnitView("RXA", "ED", pool(recent), pool(before), (), reporting)
+    assert fell.safety_class == "reporting_concern" and not fell.safety_worse
+    harm = (_verdict("harmful_incident_rate", "concern"),)
+    alerted = UnitView("RXA", "ED", pool(recent), pool(before), (), harm)
     assert alerted.safety_worse and alerted.hitting_target_missing_point
 
 

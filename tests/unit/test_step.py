@@ -447,3 +447,15 @@ def test_bright_spots_are_stored_never_routed_and_restored_from_the_windows() ->
     again, _ = step(sink)
     again.restore()
     assert set(sink.bright) == stored
+
+
+def test_the_step_stores_the_verdicts_the_engine_handed_out() -> None:
+    """Replay and the worker both drive this step: the changed verdicts go to the store with
+    the batch's rows, under the batch's token."""
+    sink = FakeSink()
+    s, _ = step(sink)
+    result = s.process(raw(*weeks_of_feedback("RXA", weeks=14)), {}, "t1")
+    assert result.verdicts, "windows past the learning period are judged"
+    assert sink.verdicts == result.verdicts
+    assert {row.verdict.measure for row in sink.verdicts} >= {"positive_share", "negative_share"}
+    assert sink.writes == ["t1"]

@@ -231,6 +231,33 @@ ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/bri
 ORDER BY (org_id, unit_id, window_kind, measure)
 SETTINGS replicated_deduplication_window = 10000;
 
+-- One verdict per unit, measure and window (migration 0081).
+CREATE TABLE IF NOT EXISTS quality.verdicts_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    window_kind LowCardinality(String),
+    measure LowCardinality(String),
+    window_start DateTime64(6, 'UTC'),
+    window_end DateTime64(6, 'UTC'),
+    value Float64,
+    count UInt64,
+    size Float64,
+    centre Float64,
+    lower_limit Float64,
+    upper_limit Nullable(Float64),
+    z Float64,
+    rule LowCardinality(String),
+    detector LowCardinality(String),
+    verdict LowCardinality(String),
+    chart LowCardinality(String),
+    higher_is_better UInt8,
+    version UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/verdicts', '{replica}', version)
+ORDER BY (org_id, unit_id, window_kind, measure, window_start)
+SETTINGS replicated_deduplication_window = 10000;
+
 CREATE TABLE IF NOT EXISTS quality.alerts_local ON CLUSTER '{cluster}'
 (
     alert_id String,

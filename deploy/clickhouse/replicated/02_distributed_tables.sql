@@ -38,6 +38,9 @@ ENGINE = Distributed('{cluster}', quality, mdc_summary_local, cityHash64(org_id,
 CREATE TABLE IF NOT EXISTS quality.bright_spots ON CLUSTER '{cluster}'
 AS quality.bright_spots_local
 ENGINE = Distributed('{cluster}', quality, bright_spots_local, cityHash64(org_id, unit_id));
+CREATE TABLE IF NOT EXISTS quality.verdicts ON CLUSTER '{cluster}'
+AS quality.verdicts_local
+ENGINE = Distributed('{cluster}', quality, verdicts_local, cityHash64(org_id, unit_id));
 
 CREATE TABLE IF NOT EXISTS quality.alerts ON CLUSTER '{cluster}'
 AS quality.alerts_local

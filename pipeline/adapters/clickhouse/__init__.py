@@ -42,6 +42,7 @@ from pipeline.adapters.clickhouse.rows import (
     event_row,
     json_each_row,
     rejection_row,
+    verdict_row,
     window_row,
 )
 from pipeline.core.alerts import Alert, AlertStatus
@@ -50,6 +51,7 @@ from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
+from pipeline.core.verdict_book import VerdictRow
 from pipeline.endpoints import ClickHouseDsn
 from pipeline.errors import ConfigError, SinkError, SinkRejected, SinkUnavailable
 
@@ -175,6 +177,7 @@ class ClickHouseSink(Outbox):
             token,
             board=result.board,
             bright=result.bright_spots,
+            verdicts=result.verdicts,
         )
 
     def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None:
@@ -213,9 +216,10 @@ class ClickHouseSink(Outbox):
         *,
         board: Sequence[BoardRow] = (),
         bright: Sequence[BrightSpot] = (),
+        verdicts: Sequence[VerdictRow] = (),
     ) -> None:
         """Rejections (dead letters), the Making Data Count rows, bright spots (their own table:
-        never alerts) and alert versions."""
+        never alerts), the changed verdicts and alert versions."""
         if rejected:
             rows = [rejection_row(r, received_at) for r in rejected]
             self.insert_rows("rejected_events", rows, token)
@@ -225,6 +229,9 @@ class ClickHouseSink(Outbox):
         if bright:
             bright_rows = [bright_spot_row(r, self.window_kind) for r in bright]
             self.insert_rows("bright_spots", bright_rows, token)
+        if verdicts:
+            rows = [verdict_row(v, self.window_kind) for v in verdicts]
+            self.insert_rows("verdicts", rows, token)
         if alerts:
             alert_rows = [alert_row(a) for a in alerts]
             self.insert_rows("alerts", alert_rows, token)

@@ -30,6 +30,7 @@ from pipeline.core.events import (
     TargetMetric,
 )
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
+from pipeline.core.verdict_book import VerdictRow
 
 RAW_PREVIEW_BYTES = 1000
 
@@ -155,6 +156,31 @@ def board_row(row: BoardRow, window_kind: str) -> dict[str, Any]:
 
 def bright_spot_row(spot: BrightSpot, window_kind: str) -> dict[str, Any]:
     return {**asdict(spot), "window_kind": window_kind}
+
+
+def verdict_row(row: VerdictRow, window_kind: str) -> dict[str, Any]:
+    v = row.verdict
+    return {
+        "org_id": v.org_id,
+        "unit_id": v.unit_id,
+        "window_kind": window_kind,
+        "measure": v.measure,
+        "window_start": v.window.start,
+        "window_end": v.window.end,
+        "value": v.value,
+        "count": v.count,
+        "size": v.size,
+        "centre": v.centre,
+        "lower_limit": v.lower_limit,
+        "upper_limit": v.upper_limit,
+        "z": v.z,
+        "rule": v.rule,
+        "detector": v.detector,
+        "verdict": v.verdict.value,
+        "chart": v.chart.value,
+        "higher_is_better": int(v.higher_is_better),
+        "version": row.version,
+    }
 
 
 def alert_row(alert: Alert) -> dict[str, Any]:

@@ -69,6 +69,28 @@ def unit_findings(
     if not series:
         return []
     figures = figures or unit_figures(series)
+    negative, positive, harm = measure_traces(figures, config, offsets)
+    judge = _UnitJudge(series, figures, config)
+    experience_and_harm = (negative, positive, harm)
+    safety = _states((harm,))
+    divergence = [
+        None if met is None else met and state
+        for met, state in zip(figures.targets_met, _states(experience_and_harm), strict=True)
+    ]
+    findings = judge.findings(
+        AlertKind.TARGET_EXPERIENCE_DIVERGENCE, divergence, experience_and_harm
+    )
+    findings.extend(judge.findings(AlertKind.SAFETY_SIGNAL, safety, (harm,)))
+    harm_flagged = [at >= 0 for at in harm.trace.signalled_at]
+    findings.extend(silence_findings(series, figures, config, harm_flagged))
+    return findings
+
+
+def measure_traces(
+    figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None = None
+) -> tuple[MeasureTrace, MeasureTrace, MeasureTrace]:
+    """The unit's own monitors of negative share, positive share and harm rate, as the alerts
+    judge them (the stored verdicts, `detection.verdicts`, read the same traces)."""
     rules = config.rules
     # Experience counts towards a divergence only while targets are met, so its CUSUM restarts
     # at a missed target; harm's does not (a safety signal is whatever the targets).
@@ -90,20 +112,7 @@ def unit_findings(
         )
         for measure, counts, scales, trials in measure_columns(figures)
     )
-    judge = _UnitJudge(series, figures, config)
-    experience_and_harm = (negative, positive, harm)
-    safety = _states((harm,))
-    divergence = [
-        None if met is None else met and state
-        for met, state in zip(figures.targets_met, _states(experience_and_harm), strict=True)
-    ]
-    findings = judge.findings(
-        AlertKind.TARGET_EXPERIENCE_DIVERGENCE, divergence, experience_and_harm
-    )
-    findings.extend(judge.findings(AlertKind.SAFETY_SIGNAL, safety, (harm,)))
-    harm_flagged = [at >= 0 for at in harm.trace.signalled_at]
-    findings.extend(silence_findings(series, figures, config, harm_flagged))
-    return findings
+    return negative, positive, harm
 
 
 def _states(measures: Sequence[MeasureTrace]) -> list[bool | None]:

@@ -1,0 +1,254 @@
+"""One verdict per unit, measure and window: what the alerts, the report and Grafana all show.
+
+The verdict of a judged window is read off the very monitors the alerts come from
+(`unit.measure_traces` for experience and harm, `silence.silence_trace` for reporting), with the
+organisation's common movement left out exactly as `Detector.units_findings` does, so a window
+an alert flags is always a concern here. Views colour what is stored, never a test of their own.
+
+Classes (Making Data Count colours: orange concern, blue improvement, grey common cause):
+
+- `concern`: the monitor flagged the window (a point beyond the limit, a run, or the CUSUM);
+  `rule` and `detector` say which.
+- `reporting_concern`: a fall in incident reporting. The reporting measure's window is one when
+  the silence CUSUM flagged it or its reports are below the lower limit; a harm window whose
+  reporting fell is one too, never an improvement (fewer harmful incidents reported because
+  fewer incidents are reported is not safer care).
+- `improvement`: beyond the limit on the better side (the exact lower tail at
+  `limit_sigma`): a single point, as strict as the concern's single-point rule.
+- `common_cause`: judged, and none of the above.
+- `withdrawn`: a window judged on an early view that later data left unjudged
+  (`verdict_book`); views leave it out.
+
+Limits are exact quantiles of the window's predictive count (beta-binomial for shares,
+gamma-Poisson for rates: Poisson at the unit's usual rate, widened only by the between-window
+variation its baseline shows), turned into the measure's own reading. They are never negative,
+and for rare events (harm counts of a few a week, `RARE_EVENT_MEAN`) the lower limit is 0 until
+a quiet window could be told from chance: such a chart is marked `rare_event`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from statistics import NormalDist
+
+from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.detection.base import DetectionConfig
+from pipeline.core.detection.common import Offsets, common_offsets, org_series_figures
+from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
+from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
+from pipeline.core.detection.predictive import Predictive, lower_tail
+from pipeline.core.detection.silence import SilenceTrace, silence_trace
+from pipeline.core.detection.unit import measure_traces
+from pipeline.core.windows import Window
+
+INCIDENT_REPORTING = "incident_reporting"
+"""The reporting measure: all incident reports (no harm included) per window."""
+RARE_EVENT_MEAN = 3.0
+"""A harm rate whose expected count in a window is at most this is charted as a rare event."""
+BETTER_LIMIT = "beyond_better_limit"
+REPORTING_FELL = "reporting_fell"
+_NORMAL = NormalDist()
+
+
+class VerdictClass(StrEnum):
+    CONCERN = "concern"
+    REPORTING_CONCERN = "reporting_concern"
+    IMPROVEMENT = "improvement"
+    COMMON_CAUSE = "common_cause"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def is_concern(self) -> bool:
+        return self in (VerdictClass.CONCERN, VerdictClass.REPORTING_CONCERN)
+
+
+class ChartKind(StrEnum):
+    SHARE = "share"
+    RATE = "rate"
+    RARE_EVENT = "rare_event"
+    REPORTING = "reporting"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One judged window of one measure of one unit.
+
+    `value`, `centre`, `lower_limit` and `upper_limit` are in the measure's own reading (a
+    share, harmful incidents per 1,000 activity or per window, reports per window); `count`
+    and `size` are what it was judged on. `z` is signed towards worse (positive: worse than
+    usual, whichever way the measure goes). `rule` and `detector` are "" for common cause."""
+
+    org_id: str
+    unit_id: str
+    measure: str
+    window: Window
+    value: float
+    count: int
+    size: float
+    centre: float
+    lower_limit: float
+    upper_limit: float | None
+    z: float
+    rule: str
+    detector: str
+    verdict: VerdictClass
+    chart: ChartKind
+    higher_is_better: bool
+
+
+def org_verdicts(
+    units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
+) -> list[Verdict]:
+    """Every judged window of every measure of the units of ONE organisation (unit_id ->
+    closed windows in time order), judged as `Detector.units_findings` judges them."""
+    figures = org_series_figures(units)
+    offsets = common_offsets(figures, config)
+    return [
+        verdict
+        for unit in sorted(figures)
+        for verdict in unit_verdicts(units[unit], config, offsets[unit], figures[unit])
+    ]
+
+
+def unit_verdicts(
+    series: Sequence[UnitWindowAggregate],
+    config: DetectionConfig,
+    offsets: Offsets | None = None,
+    figures: UnitFigures | None = None,
+) -> list[Verdict]:
+    """The verdicts of one unit's closed windows (time order); `offsets` as for
+    `unit.unit_findings` (None: the unit judged alone)."""
+    if not series:
+        return []
+    figures = figures or unit_figures(series)
+    traces = measure_traces(figures, config, offsets)
+    harm = traces[2]
+    silence = silence_trace(series, figures, config, [at >= 0 for at in harm.trace.signalled_at])
+    fell = [_reporting_fell(silence, t, config) for t in range(len(series))]
+    org_id, unit_id = series[0].org_id, series[0].unit_id
+    out = [
+        verdict
+        for measure in traces
+        for t in range(len(series))
+        if (verdict := _measure_verdict(org_id, unit_id, measure, figures, t, config, fell[t]))
+    ]
+    out.extend(
+        _reporting_verdict(org_id, unit_id, series[t], figures.windows[t], silence, t, fell[t])
+        for t in range(len(series))
+        if not math.isnan(silence.z[t])
+    )
+    return out
+
+
+def lowest_usual_count(predictive: Predictive, sigma: float) -> int:
+    """The smallest count whose exact lower tail is still more likely than `sigma` allows
+    (0 when even no event at all is not unusual: the rare-event case); at most the mean."""
+    mean, extra, trials = predictive
+    return _lowest_usual_count(sigma, mean, extra, trials)
+
+
+@lru_cache(maxsize=16384)
+def _lowest_usual_count(sigma: float, mean: float, extra: float, trials: int | None) -> int:
+    alpha = _NORMAL.cdf(-sigma)
+    # Step from a normal guess; the lower tail grows monotonically with the count.
+    spread = math.sqrt(max(mean + extra, 1e-12))
+    count = max(0, math.floor(mean - sigma * spread))
+    while count > 0 and lower_tail(count - 1, mean, extra, trials) > alpha:
+        count -= 1
+    while count < mean and lower_tail(count, mean, extra, trials) <= alpha:
+        count += 1
+    return count
+
+
+def _reporting_fell(silence: SilenceTrace, t: int, config: DetectionConfig) -> bool:
+    judged = not math.isnan(silence.z[t])
+    return silence.signalled_at[t] >= 0 or (judged and silence.z[t] >= config.limit_sigma)
+
+
+def _measure_verdict(
+    org_id: str,
+    unit_id: str,
+    measure: MeasureTrace,
+    figures: UnitFigures,
+    t: int,
+    config: DetectionConfig,
+    reporting_fell: bool,
+) -> Verdict | None:
+    predictive = measure.trace.predictive(t)
+    size = measure.sizes[t]
+    if predictive is None or size <= 0:
+        return None
+    count = measure.counts[t]
+    highest = predictive.highest_usual_count(config.limit_sigma)
+    lowest = lowest_usual_count(predictive, config.limit_sigma)
+    rule = measure.trace.rule[t]
+    harm = measure.measure is Measure.HARMFUL_INCIDENT_RATE
+    if rule:
+        verdict, detector = VerdictClass.CONCERN, "cusum" if rule in CUSUM_RULES else "shewhart"
+    elif harm and reporting_fell:
+        verdict, rule, detector = VerdictClass.REPORTING_CONCERN, REPORTING_FELL, "reporting"
+    elif count < lowest:
+        verdict, rule, detector = VerdictClass.IMPROVEMENT, BETTER_LIMIT, "shewhart"
+    else:
+        verdict, detector = VerdictClass.COMMON_CAUSE, ""
+    # Limits in the measure's reading (the positive share reads the judged count upside down).
+    worse, better = measure.value(highest, size), measure.value(lowest, size)
+    if harm:
+        chart = ChartKind.RARE_EVENT if predictive.mean <= RARE_EVENT_MEAN else ChartKind.RATE
+    else:
+        chart = ChartKind.SHARE
+    return Verdict(
+        org_id=org_id,
+        unit_id=unit_id,
+        measure=measure.measure.value,
+        window=figures.windows[t],
+        value=measure.value(count, size),
+        count=count,
+        size=size,
+        centre=measure.value(predictive.mean, size),
+        lower_limit=min(worse, better),
+        upper_limit=max(worse, better),
+        z=measure.trace.z[t],
+        rule=rule,
+        detector=detector,
+        verdict=verdict,
+        chart=chart,
+        higher_is_better=measure.measure is Measure.POSITIVE_SHARE,
+    )
+
+
+def _reporting_verdict(
+    org_id: str,
+    unit_id: str,
+    aggregate: UnitWindowAggregate,
+    window: Window,
+    silence: SilenceTrace,
+    t: int,
+    fell: bool,
+) -> Verdict:
+    """Reports per window against the count expected for the activity: a fall is a reporting
+    concern; more reporting is common cause (a healthy culture, not a finding)."""
+    reports = sum(aggregate.incidents_by_harm)
+    flagged = silence.signalled_at[t] >= 0
+    return Verdict(
+        org_id=org_id,
+        unit_id=unit_id,
+        measure=INCIDENT_REPORTING,
+        window=window,
+        value=float(reports),
+        count=reports,
+        size=aggregate.activity or 0.0,
+        centre=silence.expected[t],
+        lower_limit=float(silence.lower_limit[t]),
+        upper_limit=None,
+        z=silence.z[t],
+        rule=CUSUM if flagged else (REPORTING_FELL if fell else ""),
+        detector=("cusum" if flagged else "shewhart") if fell else "",
+        verdict=VerdictClass.REPORTING_CONCERN if fell else VerdictClass.COMMON_CAUSE,
+        chart=ChartKind.REPORTING,
+        higher_is_better=True,
+    )
