@@ -169,7 +169,11 @@ class WorkerRuntime:
         await self._declare_outputs()
         within = self.settings.batch_within_seconds
         while not self._stopping:
-            batch = await self._source.fetch(within)
+            try:
+                batch = await self._source.fetch(within)
+            except Exception as exc:  # faust would end this task silently: stop instead
+                await self._fail("fetching from Kafka failed", exc)
+                return
             if batch is None:
                 continue
             async with self._lock:
@@ -180,6 +184,13 @@ class WorkerRuntime:
                     continue
                 await self._handle(batch)
 
+    async def _fail(self, what: str, exc: BaseException) -> None:
+        """A bug or a fatal error: stop (exit status 1) without committing anything more."""
+        log.critical("%s; stopping the worker: %r", what, exc, exc_info=exc)
+        self._stopping = True
+        self.exit_code = 1
+        await self.app.crash(exc)
+
     async def _handle(self, batch: Batch) -> None:
         try:
             await self._ensure_state()
@@ -189,10 +200,7 @@ class WorkerRuntime:
         except Abandoned as exc:
             log.warning("batch not finished, not acknowledged (%s)", exc)
         except Exception as exc:  # a bug: stop without acknowledging anything more
-            log.critical("processing failed; stopping the worker: %r", exc, exc_info=True)
-            self._stopping = True
-            self.exit_code = 1
-            await self.app.crash(exc)
+            await self._fail("processing failed", exc)
 
     async def _process(self, batch: Batch) -> None:
         messages, consumed, token = batch.messages()
