@@ -182,9 +182,10 @@ def start_worker(
         }
     )
     log = workdir / "worker.log"
+    profile = ["-m", "cProfile", "-o", str(Path(args.profile).resolve())] if args.profile else []
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker"],
+            [sys.executable, *profile, "-m", "pipeline.cli", "worker"],
             cwd=workdir,
             env=env,
             stdout=out,
@@ -421,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     parser.add_argument("--keep", action="store_true", help="keep the worker's directory")
+    parser.add_argument(
+        "--profile", default=None, help="run the worker under cProfile, its stats to this file"
+    )
     args = parser.parse_args(argv)
     figures = run(args)
     print(report(figures))

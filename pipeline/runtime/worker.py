@@ -1,17 +1,20 @@
-"""The stream processor on Kafka: a faust-streaming app whose one agent stays thin.
+"""The stream processor on Kafka: a faust-streaming app that stays thin.
 
-Input: one topic per event type (`<prefix>.<event_type>`, keyed `org_id/unit_id`, partitioned by
-organisation). The agent collects a batch with `noack_take(max, within)`, hands the raw bytes
-and their origins (`topic/partition@offset`) to the shared step (pipeline/runtime/step.py:
-engine -> ClickHouse -> alerts and dead-letter topics, Alertmanager), and only then acknowledges
-and commits. Everything that can fail is retried inside the step, so no exception reaches faust
-(an exception inside an agent would acknowledge the message: faust #315). At-least-once input
-plus an idempotent sink and a restored engine give effectively-once results; faust's
-exactly_once mode is deliberately not used (faust #517, #323).
+Input: one topic per event type (`<prefix>.<event_type>`, keyed `org_id`, partitioned by
+organisation). faust runs the app, the consumer group and its rebalances, the timers and the
+producer; the worker's task takes raw batches from faust's own consumer
+(pipeline/runtime/consumer_batches.py, bypassing faust's per-message stream path), hands the
+raw bytes and their origins (`topic/partition@offset`) to the shared step
+(pipeline/runtime/step.py: engine -> ClickHouse -> alerts and dead-letter topics,
+Alertmanager), and only then commits their offsets. Everything that can fail is retried inside
+the step; an unexpected error stops the worker without committing. At-least-once input plus an
+idempotent sink and a restored engine give effectively-once results; faust's exactly_once mode
+is deliberately not used (faust #517, #323).
 
-Concurrency 1 (faust #606): one batch in flight, so at most one per partition, and the engine
-is only ever touched by the step thread. SIGTERM/SIGINT: the batch in flight is finished,
-stored, routed and committed, then the worker exits 0. See docs/worker.md.
+One batch in flight at a time, and the engine is only ever touched by the step thread. On a
+revocation the batch in flight finishes and is committed before faust hands the partitions
+over; what was fetched before it is not processed. SIGTERM/SIGINT: the batch in flight is
+finished, stored, routed and committed, then the worker exits 0. See docs/worker.md.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import functools
 import logging
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,10 +34,10 @@ import faust
 from pipeline.adapters.alert_topic import ALERTS_TOPIC, DEAD_LETTER_TOPIC, KafkaRoute, Record
 from pipeline.adapters.alertmanager import AlertmanagerRoute
 from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
-from pipeline.core.engine import RawMessage
 from pipeline.core.events import EventType
 from pipeline.errors import TransportError
 from pipeline.kafka_transport import describe, faust_credentials
+from pipeline.runtime.consumer_batches import Batch, BatchApp, BatchSource
 from pipeline.runtime.step import Abandoned, Step
 from pipeline.settings import Settings
 
@@ -55,7 +57,7 @@ def input_topics(settings: Settings) -> list[str]:
 
 
 class WorkerRuntime:
-    """The faust app, its agent and timer, and the glue to the shared step."""
+    """The faust app, its batch task and timer, and the glue to the shared step."""
 
     def __init__(
         self,
@@ -78,6 +80,7 @@ class WorkerRuntime:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.app = self._build_app()
+        self._source = BatchSource(self.app, self.inputs)
         self._alerts_topic = self._output(ALERTS_TOPIC)
         self._dead_letter_topic = self._output(DEAD_LETTER_TOPIC)
         kafka = KafkaRoute(
@@ -98,7 +101,7 @@ class WorkerRuntime:
 
     def _build_app(self) -> Any:
         s = self.settings
-        app = faust.App(
+        app = BatchApp(
             s.worker_id,
             broker=[f"kafka://{host.strip()}" for host in s.kafka_bootstrap.split(",")],
             broker_credentials=faust_credentials(s),
@@ -113,27 +116,25 @@ class WorkerRuntime:
             broker_session_timeout=s.worker_session_timeout_seconds,
             broker_request_timeout=max(90.0, s.worker_session_timeout_seconds + 30.0),
             broker_max_poll_interval=s.worker_max_poll_interval_seconds,
+            broker_max_poll_records=s.batch_max_events,
             producer_acks=-1,
-            stream_wait_empty=True,
-            stream_buffer_maxsize=max(4096, 2 * s.batch_max_events),
+            # nothing goes through faust's streams, so there is nothing for it to wait for
+            stream_wait_empty=False,
             processing_guarantee="at_least_once",
         )
-        source = app.topic(
-            *self.inputs,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=s.topic_partitions,
+        # Subscribed through faust's conductor (so its group membership and rebalances cover
+        # them), read by `_consume` as raw batches (pipeline/runtime/consumer_batches.py).
+        app.topics.add(
+            app.topic(
+                *self.inputs,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=s.topic_partitions,
+            )
         )
-
-        async def process(stream: Any) -> None:
-            async for events in stream.noack_take(
-                s.batch_max_events, within=s.batch_within_seconds
-            ):
-                await self._handle(stream, events)
-
-        app.agent(source, name=f"{s.worker_id}.process", concurrency=1)(process)
+        app.on_partitions_revoked.connect(self._on_revoked)
         app.timer(HOUSEKEEPING_SECONDS, name=f"{s.worker_id}.housekeeping")(self._housekeeping)
-        app.task(self._on_app_started)
+        app.task(self._consume)
         return app
 
     def _output(self, name: str) -> Any:
@@ -144,7 +145,7 @@ class WorkerRuntime:
             partitions=self.settings.topic_partitions,
         )
 
-    async def _on_app_started(self) -> None:
+    async def _declare_outputs(self) -> None:
         for topic in (self._alerts_topic, self._dead_letter_topic):
             try:
                 await topic.maybe_declare()
@@ -159,85 +160,82 @@ class WorkerRuntime:
             describe(self.settings),
         )
 
-    # -- one batch -----------------------------------------------------------------------
+    # -- batches ---------------------------------------------------------------------------
 
-    async def _handle(self, stream: Any, events: Sequence[Any]) -> None:
-        async with self._lock:
-            if self._stopping:
-                return  # not acknowledged: the next run takes these messages again
+    async def _consume(self) -> None:
+        """faust task: fetch a batch, process it, commit; until a stop. A batch is whatever
+        has been fetched (up to BATCH_MAX_EVENTS): never held back to fill up, so under load
+        batches grow by themselves while the previous one is processed."""
+        await self._declare_outputs()
+        within = self.settings.batch_within_seconds
+        while not self._stopping:
             try:
-                await self._ensure_state()
-                assigned = self._assigned()
-                batch = [e for e in events if (e.message.topic, e.message.partition) in assigned]
-                if len(batch) < len(events):
-                    log.info(
-                        "%d messages of partitions no longer assigned left to their new owner",
-                        len(events) - len(batch),
-                    )
-                if batch:
-                    await self._process(batch)
-                    for event in batch:
-                        await stream.ack(event)
-                    await self._commit()
-            except Abandoned as exc:
-                log.warning("batch not finished, not acknowledged (%s)", exc)
-            except Exception as exc:  # a bug: stop without acknowledging anything more
-                log.critical("processing failed; stopping the worker: %r", exc, exc_info=True)
-                self._stopping = True
-                self.exit_code = 1
-                await self.app.crash(exc)
+                batch = await self._source.fetch(within)
+            except Exception as exc:  # faust would end this task silently: stop instead
+                await self._fail("fetching from Kafka failed", exc)
+                return
+            if batch is None:
+                continue
+            async with self._lock:
+                if self._stopping:
+                    return  # not processed, not committed: the next run takes them again
+                if not self._source.current(batch):
+                    await self._source.drop(batch)
+                    continue
+                await self._handle(batch)
 
-    async def _process(self, batch: Sequence[Any]) -> None:
-        messages: list[RawMessage] = []
-        consumed: Counter[str] = Counter()
-        ranges: dict[TopicPartition, tuple[int, int]] = {}
-        for event in batch:
-            m = event.message
-            messages.append(RawMessage(m.value or b"", f"{m.topic}/{m.partition}@{m.offset}"))
-            consumed[m.topic] += 1
-            tp = (m.topic, m.partition)
-            low, high = ranges.get(tp, (m.offset, m.offset))
-            ranges[tp] = (min(low, m.offset), max(high, m.offset))
-        token = ",".join(f"{t}/{p}@{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
+    async def _fail(self, what: str, exc: BaseException) -> None:
+        """A bug or a fatal error: stop (exit status 1) without committing anything more."""
+        log.critical("%s; stopping the worker: %r", what, exc, exc_info=exc)
+        self._stopping = True
+        self.exit_code = 1
+        await self.app.crash(exc)
+
+    async def _handle(self, batch: Batch) -> None:
+        try:
+            await self._ensure_state()
+            await self._process(batch)
+            self._source.processed(batch)
+            await self._source.commit()
+        except Abandoned as exc:
+            log.warning("batch not finished, not acknowledged (%s)", exc)
+        except Exception as exc:  # a bug: stop without acknowledging anything more
+            await self._fail("processing failed", exc)
+
+    async def _process(self, batch: Batch) -> None:
+        messages, consumed, token = batch.messages()
         started = time.perf_counter()
-        result = await self._in_thread(self.step.process, messages, dict(consumed), token)
+        result = await self._in_thread(self.step.process, messages, consumed, token)
         log.debug(
             "batch of %d messages from %d partitions: %d accepted, %d rejected, %d duplicates, "
             "%d alert versions, in %.3fs",
             len(messages),
-            len(ranges),
+            len(batch.ranges),
             len(result.accepted),
             len(result.rejected),
             result.duplicates,
             len(result.alerts),
             time.perf_counter() - started,
         )
-        for tp, (_, high) in ranges.items():
-            self._next_offset[tp] = high + 1
+        self._next_offset.update(batch.next_offsets())
 
-    async def _commit(self) -> None:
-        try:
-            await self.app.consumer.commit()
-        except Exception as exc:  # acknowledged offsets are committed later or redelivered
-            log.warning("offset commit failed (will be retried): %s", exc)
+    async def _on_revoked(self, app: Any, /, *revoked: Any, **kwargs: Any) -> None:
+        """faust's revoke (flow already stopped): the batch in flight finishes (or, on a stop,
+        is abandoned), its offsets are committed, and whatever was fetched before is stale."""
+        async with self._lock:
+            await self._source.commit()
+            self._source.revoked()
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.loop.run_in_executor(self._executor, fn, *args)
 
     # -- state: restore on start-up and when the assignment changes ----------------------
 
-    def _assigned(self) -> frozenset[TopicPartition]:
-        try:
-            assignment = self.app.consumer.assignment()
-        except Exception:
-            return frozenset()
-        return frozenset((tp.topic, tp.partition) for tp in assignment if tp.topic in self.inputs)
-
     async def _ensure_state(self) -> None:
         """On start-up and whenever the assignment changes: forget the engine's state; each
         organisation is restored from ClickHouse when its first event arrives, so a worker
         holds exactly the organisations its partitions bring (docs/worker.md, Scaling)."""
-        assigned = self._assigned()
+        assigned = self._source.assigned()
         self.metrics.assigned_partitions.set(len(assigned))
         if not assigned or assigned == self._restored_for:
             return
@@ -260,16 +258,14 @@ class WorkerRuntime:
     def _on_outage(self, down: bool) -> None:
         """Called from the step thread when ClickHouse goes away or comes back.
 
-        Nothing needs pausing by hand: while the batch in flight waits, the agent takes no new
-        one, the stream's buffers fill (`stream_buffer_maxsize`) and faust's flow control stops
-        fetching those partitions, which it resumes once they drain. (faust's
-        `pause_partitions` is no help here: records already fetched for a partition paused
-        mid-fetch are dropped without a seek, so they would never reach the agent.)
+        Nothing needs pausing by hand: while the batch in flight waits, `_consume` takes no
+        new one, and aiokafka fetches ahead only a bounded buffer per partition, so
+        consumption stops by itself (the consumer still heartbeats: no rebalance).
         """
         if down:
             log.warning(
-                "ClickHouse unavailable: holding the batch in flight; consumption stops as "
-                "the stream buffers fill (back-pressure)"
+                "ClickHouse unavailable: holding the batch in flight; consumption stops "
+                "until it is stored (back-pressure)"
             )
         else:
             log.info("ClickHouse back: consumption resumes")
@@ -307,25 +303,8 @@ class WorkerRuntime:
                 log.warning("housekeeping failed: %r", exc)
 
     async def _update_lag(self) -> None:
-        """Lag per assigned partition: the broker's end offset minus the next offset to
-        process (for a partition not processed since start-up, its fetch position)."""
-        consumer = self.app.consumer
-        lag: dict[TopicPartition, int] = {}
         try:
-            assignment = [tp for tp in consumer.assignment() if tp.topic in self.inputs]
-            if not assignment:
-                self.metrics.set_lag(lag)
-                return
-            highs = await consumer.highwaters(*assignment)
-            unknown = [tp for tp in assignment if (tp.topic, tp.partition) not in self._next_offset]
-            fetched = await asyncio.gather(*(consumer.position(tp) for tp in unknown))
-            positions = dict(zip(unknown, fetched, strict=True))
-            for tp in assignment:
-                high = highs.get(tp)
-                key = (tp.topic, tp.partition)
-                position = self._next_offset.get(key, positions.get(tp))
-                if high is not None and position is not None:
-                    lag[key] = int(high) - int(position)
+            lag = await self._source.lag(self._next_offset)
         except Exception as exc:  # metadata not there yet, or a rebalance in progress
             log.debug("consumer lag not available: %r", exc)
             return
@@ -368,11 +347,8 @@ class WorkerRuntime:
             self.step.stop.set()
             await self._lock.acquire()
         try:
-            await self._commit()
+            await self._source.commit()
         finally:
-            # Messages buffered but not processed will never be acknowledged: faust must not
-            # wait for them on its way out (it would wait forever, holding the stop).
-            self.app.conf.stream_wait_empty = False
             self._lock.release()
             self._running = False
             then()

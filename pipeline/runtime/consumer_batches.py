@@ -1,0 +1,200 @@
+"""Raw batches from faust's own Kafka consumer, bypassing its per-message stream path.
+
+faust stays the worker's framework: the app, its consumer group membership and rebalances, its
+timers and its producer. What it no longer does is hand every message, one by one, through its
+conductor and stream queues to an agent (`Consumer._drain_messages` awaits a task race per
+message, then the agent acknowledges each): measured, that path alone capped an empty agent at a
+few thousand messages/s (docs/worker.md, "Measured"). Instead:
+
+- `BatchConsumer` is faust's aiokafka consumer with an idle drainer, so faust's fetcher never
+  takes records; `BatchApp` is a faust app that uses it.
+- `BatchSource.fetch` takes what the aiokafka consumer faust manages has fetched, in one call
+  (its `getmany` over the active partitions): up to `broker_max_poll_records`, waiting up to
+  `timeout` for the first. The caller processes the batch and `commit`s its offsets
+  explicitly, only after everything it produced is stored.
+
+Rebalancing (eager, as aiokafka does it): faust's revoke stops the flow, then signals
+`on_partitions_revoked`; the worker's handler waits for the batch in flight (stored and
+committed, or abandoned unacknowledged) and calls `revoked()`. A batch fetched before that
+point is no longer `current` and is `drop`ped: its records are not processed, and the
+partitions are put back to their committed offsets (faust's recovery does that after every
+assignment; `drop` does it itself when the records came after the recovery had already sought).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+
+from pipeline.core.engine import RawMessage
+
+log = logging.getLogger("pipeline.worker")
+
+TopicPartition = tuple[str, int]
+
+
+class BatchConsumer(AIOKafkaConsumer):
+    """faust's aiokafka consumer whose own fetcher never takes a record (`BatchSource` does)."""
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        # faust starts its fetcher after every assignment and stops it on the way out; it
+        # idles here until then.
+        await fetcher.wait_until_stopped()
+
+
+class BatchApp(faust.App):
+    """A faust app whose consumer is a `BatchConsumer` (same wiring as faust's own)."""
+
+    def _new_consumer(self) -> Any:
+        return BatchConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+        )
+
+
+@dataclass(slots=True)
+class Batch:
+    """Records fetched in one call, with the group generation and revocation epoch they were
+    fetched in (a batch is only processed if both are unchanged)."""
+
+    records: list[Any]
+    generation: int
+    epoch: int
+    ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for record in self.records:
+            tp = (record.topic, record.partition)
+            low, high = self.ranges.get(tp, (record.offset, record.offset))
+            self.ranges[tp] = (min(low, record.offset), max(high, record.offset))
+
+    def messages(self) -> tuple[list[RawMessage], dict[str, int], str]:
+        """The step's input: raw messages with origins `topic/partition@offset`, the count per
+        topic, and a deduplication token naming the exact offsets."""
+        messages = [
+            RawMessage(r.value or b"", f"{r.topic}/{r.partition}@{r.offset}") for r in self.records
+        ]
+        consumed = Counter(r.topic for r in self.records)
+        token = ",".join(f"{t}/{p}@{lo}-{hi}" for (t, p), (lo, hi) in sorted(self.ranges.items()))
+        return messages, dict(consumed), token
+
+    def next_offsets(self) -> dict[TopicPartition, int]:
+        """What to commit once the batch is stored: the offset after each partition's last."""
+        return {tp: high + 1 for tp, (_, high) in self.ranges.items()}
+
+
+class BatchSource:
+    """Batches from `app.consumer` (a `BatchConsumer`) for the partitions of `topics`."""
+
+    def __init__(self, app: Any, topics: Sequence[str]) -> None:
+        self._app = app
+        self._topics = frozenset(topics)
+        self._epoch = 0
+        self._uncommitted: dict[TopicPartition, int] = {}
+
+    @property
+    def _consumer(self) -> Any:
+        return self._app.consumer
+
+    def assigned(self) -> frozenset[TopicPartition]:
+        try:
+            assignment = self._consumer.assignment()
+        except Exception:  # not started yet
+            return frozenset()
+        return frozenset((tp.topic, tp.partition) for tp in assignment if tp.topic in self._topics)
+
+    async def fetch(self, timeout: float) -> Batch | None:
+        """The records fetched so far (at most the app's `broker_max_poll_records`, waiting up
+        to `timeout` seconds for a first one); None when there were none or the flow is
+        stopped (a rebalance)."""
+        consumer = self._consumer
+        active = {tp for tp in consumer._get_active_partitions() if tp.topic in self._topics}
+        if not consumer.flow_active or not active:
+            await self._app.sleep(min(timeout, 0.2))
+            return None
+        generation, epoch = self._app.consumer_generation_id, self._epoch
+        records = await consumer._getmany(active_partitions=active, timeout=timeout)
+        flat = [r for tp_records in records.values() for r in tp_records]
+        return Batch(flat, generation, epoch) if flat else None
+
+    def current(self, batch: Batch) -> bool:
+        """Whether `batch` may still be processed: no revocation since it was fetched, and
+        every partition in it still assigned."""
+        return (
+            batch.epoch == self._epoch
+            and batch.generation == self._app.consumer_generation_id
+            and self._consumer.flow_active
+            and set(batch.ranges) <= self.assigned()
+        )
+
+    async def drop(self, batch: Batch) -> None:
+        """Leave `batch` unprocessed: its partitions go back to their committed offsets (now,
+        unless a rebalance is under way, whose recovery seeks every partition itself)."""
+        log.info(
+            "%d messages fetched before a rebalance left unprocessed (read again from the "
+            "committed offsets)",
+            len(batch.records),
+        )
+        if self._consumer.flow_active and not self._app.should_stop:
+            await self._consumer.perform_seek()
+
+    def revoked(self) -> None:
+        """Called once the batch in flight is finished: whatever was fetched before is stale."""
+        self._epoch += 1
+
+    def processed(self, batch: Batch) -> None:
+        self._uncommitted.update(batch.next_offsets())
+
+    async def commit(self) -> bool:
+        """Commit the offsets after the processed batches (True when committed or nothing to
+        commit). A failure leaves them pending: retried with the next commit, or the messages
+        are delivered again (at least once; the sink is idempotent)."""
+        pending = dict(self._uncommitted)
+        if not pending:
+            return True
+        assigned = self.assigned()
+        offsets = {
+            self._consumer._new_topicpartition(t, p): offset
+            for (t, p), offset in pending.items()
+            if (t, p) in assigned
+        }
+        try:
+            done = bool(offsets) and bool(await self._consumer._commit(offsets))
+        except Exception as exc:
+            log.warning("offset commit failed (retried with the next): %s", exc)
+            return False
+        for tp, offset in pending.items():
+            if tp not in assigned or (done and self._uncommitted.get(tp) == offset):
+                del self._uncommitted[tp]
+        return done
+
+    async def lag(self, next_offset: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """Lag per assigned partition: the broker's end offset minus the next offset to
+        process (`next_offset`, or for a partition not processed since start-up, its fetch
+        position)."""
+        consumer = self._consumer
+        assignment = [tp for tp in consumer.assignment() if tp.topic in self._topics]
+        if not assignment:
+            return {}
+        highs = await consumer.highwaters(*assignment)
+        unknown = [tp for tp in assignment if (tp.topic, tp.partition) not in next_offset]
+        fetched = await asyncio.gather(*(consumer.position(tp) for tp in unknown))
+        positions = dict(zip(unknown, fetched, strict=True))
+        lag: dict[TopicPartition, int] = {}
+        for tp in assignment:
+            high = highs.get(tp)
+            key = (tp.topic, tp.partition)
+            position = next_offset.get(key, positions.get(tp))
+            if high is not None and position is not None:
+                lag[key] = int(high) - int(position)
+        return lag

@@ -1,0 +1,146 @@
+"""The worker's raw batches (pipeline/runtime/consumer_batches.py) against a fake consumer:
+which batches may be processed, what is committed, and what a dropped batch does."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from pipeline.runtime.consumer_batches import Batch, BatchSource
+
+
+class TP(NamedTuple):
+    topic: str
+    partition: int
+
+
+class Record(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+@dataclass
+class FakeConsumer:
+    assigned: set[TP]
+    flow_active: bool = True
+    fail_commit: bool = False
+    fetched: dict[TP, list[Record]] = field(default_factory=dict)
+    commits: list[dict[TP, int]] = field(default_factory=list)
+    seeks: int = 0
+
+    def assignment(self) -> set[TP]:
+        return set(self.assigned)
+
+    def _get_active_partitions(self) -> set[TP]:
+        return set(self.assigned)
+
+    def _new_topicpartition(self, topic: str, partition: int) -> TP:
+        return TP(topic, partition)
+
+    async def _getmany(self, active_partitions: set[TP], timeout: float) -> dict[TP, list[Record]]:
+        fetched, self.fetched = self.fetched, {}
+        return {tp: rs for tp, rs in fetched.items() if tp in active_partitions}
+
+    async def _commit(self, offsets: dict[TP, int]) -> bool:
+        if self.fail_commit:
+            raise RuntimeError("coordinator not available")
+        self.commits.append(dict(offsets))
+        return True
+
+    async def perform_seek(self) -> None:
+        self.seeks += 1
+
+
+@dataclass
+class FakeApp:
+    consumer: FakeConsumer
+    consumer_generation_id: int = 1
+    should_stop: bool = False
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def source(*tps: TP) -> tuple[BatchSource, FakeApp]:
+    app = FakeApp(FakeConsumer(set(tps)))
+    return BatchSource(app, ["t.a", "t.b"]), app
+
+
+def records(topic: str, partition: int, *offsets: int) -> list[Record]:
+    return [Record(topic, partition, o, f"v{o}".encode()) for o in offsets]
+
+
+def test_a_batch_names_its_messages_offsets_and_token() -> None:
+    batch = Batch(records("t.a", 0, 5, 6, 7) + records("t.b", 1, 3), generation=1, epoch=0)
+    messages, consumed, token = batch.messages()
+    assert [m.origin for m in messages] == ["t.a/0@5", "t.a/0@6", "t.a/0@7", "t.b/1@3"]
+    assert [m.value for m in messages] == [b"v5", b"v6", b"v7", b"v3"]
+    assert consumed == {"t.a": 3, "t.b": 1}
+    assert token == "t.a/0@5-7,t.b/1@3-3"
+    assert batch.next_offsets() == {("t.a", 0): 8, ("t.b", 1): 4}
+
+
+def test_fetch_takes_only_the_input_topics_and_nothing_while_the_flow_is_stopped() -> None:
+    src, app = source(TP("t.a", 0), TP("other", 0))
+    app.consumer.fetched = {TP("t.a", 0): records("t.a", 0, 1, 2)}
+    batch = run(src.fetch(0.1))
+    assert batch is not None and [r.offset for r in batch.records] == [1, 2]
+    app.consumer.fetched = {TP("t.a", 0): records("t.a", 0, 3)}
+    app.consumer.flow_active = False
+    assert run(src.fetch(0.1)) is None
+    assert app.consumer.fetched  # not taken from the consumer
+
+
+def test_a_batch_fetched_before_a_revocation_or_generation_change_is_not_current() -> None:
+    src, app = source(TP("t.a", 0), TP("t.a", 1))
+    fresh = Batch(records("t.a", 0, 1), generation=1, epoch=0)
+    assert src.current(fresh)
+    src.revoked()
+    assert not src.current(fresh)
+    assert src.current(Batch(records("t.a", 0, 1), generation=1, epoch=1))
+    app.consumer_generation_id = 2
+    assert not src.current(Batch(records("t.a", 0, 1), generation=1, epoch=1))
+    unassigned = Batch(records("t.a", 2, 1), generation=2, epoch=1)
+    assert not src.current(unassigned)
+    app.consumer.flow_active = False
+    assert not src.current(Batch(records("t.a", 0, 1), generation=2, epoch=1))
+
+
+def test_dropping_seeks_back_to_committed_unless_a_rebalance_will() -> None:
+    src, app = source(TP("t.a", 0))
+    batch = Batch(records("t.a", 0, 1), generation=1, epoch=0)
+    app.consumer.flow_active = False  # a rebalance is under way: its recovery seeks
+    run(src.drop(batch))
+    assert app.consumer.seeks == 0
+    app.consumer.flow_active = True  # it is over: the records came after its seek
+    run(src.drop(batch))
+    assert app.consumer.seeks == 1
+
+
+def test_commit_only_after_processing_keeps_failures_pending_and_forgets_revoked() -> None:
+    src, app = source(TP("t.a", 0), TP("t.b", 1))
+    assert run(src.commit())  # nothing processed: nothing to commit
+    assert app.consumer.commits == []
+    src.processed(Batch(records("t.a", 0, 4, 5), generation=1, epoch=0))
+    app.consumer.fail_commit = True
+    assert not run(src.commit())
+    app.consumer.fail_commit = False
+    src.processed(Batch(records("t.b", 1, 9), generation=1, epoch=0))
+    assert run(src.commit())
+    assert app.consumer.commits == [{TP("t.a", 0): 6, TP("t.b", 1): 10}]
+    assert run(src.commit())  # committed: not again
+    assert len(app.consumer.commits) == 1
+    src.processed(Batch(records("t.a", 0, 6), generation=1, epoch=0))
+    app.consumer.assigned = {TP("t.b", 1)}  # revoked before the commit: the new owner reads it
+    run(src.commit())
+    assert len(app.consumer.commits) == 1
+    app.consumer.assigned = {TP("t.a", 0), TP("t.b", 1)}
+    assert run(src.commit())
+    assert len(app.consumer.commits) == 1
