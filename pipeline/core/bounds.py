@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from pydantic import BaseModel
 
@@ -67,9 +68,16 @@ class OutOfBounds:
 def check_bounds(event: BaseModel, bounds: EventBounds) -> OutOfBounds | None:
     """The first bound `event` breaks, in field order, or None.
 
-    This runs once per event, so it reads the validated values directly and skips what cannot
-    break a bound (enums, numbers, ids, short labels) cheaply.
+    This runs once per event: a quick pass first proves, without converting any timestamp to
+    UTC, that nothing can break a bound (what nearly every event shows); only an event it
+    cannot clear is looked at field by field.
     """
+    if _clearly_within(event.__dict__, _days_of(bounds)):
+        return None
+    return _first_problem(event, bounds)
+
+
+def _first_problem(event: BaseModel, bounds: EventBounds) -> OutOfBounds | None:
     values = event.__dict__
     for name, value in values.items():
         kind = type(value)
@@ -90,6 +98,63 @@ def check_bounds(event: BaseModel, bounds: EventBounds) -> OutOfBounds | None:
     if type(start) is datetime and type(end) is datetime and end - start > MAX_PERIOD:
         return OutOfBounds("period_end", f"a period must not be longer than {MAX_PERIOD.days} days")
     return None
+
+
+_Days = tuple[int, int, int, int]
+"""UTC day numbers (proleptic ordinals): storable from/until, event times from/until."""
+
+
+@lru_cache(maxsize=16)
+def _days_of(bounds: EventBounds) -> _Days:
+    storable = (STORABLE_FROM.toordinal(), STORABLE_UNTIL.toordinal())
+    earliest = max(bounds.earliest, STORABLE_FROM).astimezone(UTC).toordinal()
+    latest = bounds.latest or STORABLE_UNTIL
+    return (*storable, earliest, min(latest, STORABLE_UNTIL).astimezone(UTC).toordinal())
+
+
+def _clearly_within(values: dict[str, object], days: _Days) -> bool:
+    """True only if no bound can be broken. A timestamp's UTC day is within a day of its
+    local day (offsets are under 24 hours), so a local day more than one day inside a bound's
+    UTC day is inside the bound; a label is cleared once and remembered."""
+    for name, value in values.items():
+        kind = type(value)
+        if kind is datetime:
+            assert isinstance(value, datetime)
+            day = value.toordinal()
+            low, high = (days[2], days[3]) if name in EVENT_TIME_FIELDS else (days[0], days[1])
+            if not low < day - 1 < day + 1 < high:
+                return False
+        elif name in _UNCHECKED_TEXT:
+            continue
+        elif kind is str:
+            assert isinstance(value, str)
+            if len(value) >= 10 and not _clear_label(value):
+                return False
+        elif kind is list:
+            assert isinstance(value, list)
+            if not all(_clear_label(v) for v in value if isinstance(v, str) and len(v) >= 10):
+                return False
+    start, end = values.get("period_start"), values.get("period_end")
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        # UTC lengths differ from local ones by under two days
+        return end.toordinal() - start.toordinal() + 3 <= MAX_PERIOD.days
+    return True
+
+
+_CLEARED_LABELS: set[str] = set()
+_MAX_CLEARED_LABELS = 10_000
+
+
+def _clear_label(value: str) -> bool:
+    """Whether `value` holds no NHS number (labels repeat: sources, units, roles)."""
+    if value in _CLEARED_LABELS:
+        return True
+    if _label_problem("", value) is not None:
+        return False
+    if len(_CLEARED_LABELS) >= _MAX_CLEARED_LABELS:
+        _CLEARED_LABELS.clear()
+    _CLEARED_LABELS.add(value)
+    return True
 
 
 def _time_problem(name: str, value: datetime, bounds: EventBounds) -> OutOfBounds | None:
