@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
 from pydantic import BaseModel
 
@@ -102,14 +101,18 @@ def _first_problem(event: BaseModel, bounds: EventBounds) -> OutOfBounds | None:
 
 _Days = tuple[int, int, int, int]
 """UTC day numbers (proleptic ordinals): storable from/until, event times from/until."""
+_last_days: tuple[EventBounds, _Days] | None = None
 
 
-@lru_cache(maxsize=16)
 def _days_of(bounds: EventBounds) -> _Days:
-    storable = (STORABLE_FROM.toordinal(), STORABLE_UNTIL.toordinal())
+    global _last_days
+    if _last_days is not None and _last_days[0] is bounds:  # one bounds object per batch
+        return _last_days[1]
     earliest = max(bounds.earliest, STORABLE_FROM).astimezone(UTC).toordinal()
-    latest = bounds.latest or STORABLE_UNTIL
-    return (*storable, earliest, min(latest, STORABLE_UNTIL).astimezone(UTC).toordinal())
+    latest = min(bounds.latest or STORABLE_UNTIL, STORABLE_UNTIL).astimezone(UTC).toordinal()
+    days = (STORABLE_FROM.toordinal(), STORABLE_UNTIL.toordinal(), earliest, latest)
+    _last_days = (bounds, days)
+    return days
 
 
 def _clearly_within(values: dict[str, object], days: _Days) -> bool:
@@ -118,24 +121,22 @@ def _clearly_within(values: dict[str, object], days: _Days) -> bool:
     UTC day is inside the bound; a label is cleared once and remembered."""
     for name, value in values.items():
         kind = type(value)
-        if kind is datetime:
+        if kind is str:
+            assert isinstance(value, str)
+            if len(value) >= 10 and name not in _UNCHECKED_TEXT and not _clear_label(value):
+                return False
+        elif kind is datetime:
             assert isinstance(value, datetime)
             day = value.toordinal()
             low, high = (days[2], days[3]) if name in EVENT_TIME_FIELDS else (days[0], days[1])
             if not low < day - 1 < day + 1 < high:
                 return False
-        elif name in _UNCHECKED_TEXT:
-            continue
-        elif kind is str:
-            assert isinstance(value, str)
-            if len(value) >= 10 and not _clear_label(value):
-                return False
-        elif kind is list:
+        elif kind is list and name not in _UNCHECKED_TEXT:
             assert isinstance(value, list)
             if not all(_clear_label(v) for v in value if isinstance(v, str) and len(v) >= 10):
                 return False
     start, end = values.get("period_start"), values.get("period_end")
-    if isinstance(start, datetime) and isinstance(end, datetime):
+    if type(start) is datetime and type(end) is datetime:
         # UTC lengths differ from local ones by under two days
         return end.toordinal() - start.toordinal() + 3 <= MAX_PERIOD.days
     return True
