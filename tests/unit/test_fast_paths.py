@@ -1,10 +1,11 @@
-"""The step's fast paths give exactly what the slow ones give: the bounds' quick pass, decoding
-a batch, and the engine's cached window placement."""
+"""The step's fast paths give exactly what the slow ones give: the bounds' quick pass, and a
+batch with a bad line in it against the same lines one at a time."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,10 +18,13 @@ from pipeline.core.bounds import (
     TimeHorizon,
     check_bounds,
 )
-from pipeline.core.decode import Rejection, decode
+from pipeline.core.decode import RawMessage, Rejection, decode
+from pipeline.core.engine import BatchResult, Engine, EngineConfig
 from tests.support.event_examples import VALID_NHS_NUMBER, as_line, valid_event
+from tests.support.events import feedback, incident, raw
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
+KEY = b"test-key-0123456789abcdef"
 _EDGES = (
     datetime(1990, 1, 1, tzinfo=UTC),
     NOW + timedelta(days=1),
@@ -102,3 +106,47 @@ def test_a_label_holding_an_nhs_number_is_never_remembered_as_clear() -> None:
         )
         assert isinstance(rejection, Rejection)
         assert rejection.field == "reporter_role"
+
+
+_BAD_LINES = (
+    b'{"schema_version": 1, "event_type": "patient_feedback", "rating": "4"}',  # wrong type
+    b"not json at all",
+    b'{"schema_version": 1, "schema_version": 1}',  # duplicate key
+    b"[1, 2, 3]",
+    b"",
+)
+
+
+@pytest.mark.parametrize("bad", _BAD_LINES)
+@pytest.mark.parametrize("where", [0, 7, 19])
+def test_a_batch_with_one_bad_line_equals_the_same_lines_one_by_one(bad: bytes, where: int) -> None:
+    events = []
+    for day in range(20):
+        stamp = (datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=day, hours=9)).isoformat()
+        events.append(feedback(unit_id="ED", occurred_at=stamp, rating=1 + day % 6))
+        events.append(incident(unit_id="AMU", occurred_at=stamp, description=f"note {day}"))
+    messages = raw(*events)
+    messages.insert(where, RawMessage(bad, f"t:bad{where}"))
+    messages.append(messages[3])  # and a duplicate
+
+    whole = Engine(EngineConfig(), KEY)
+    batch = [whole.process(messages, NOW), whole.finish(NOW)]
+    single = Engine(EngineConfig(), KEY)
+    lines = [single.process([m], NOW) for m in messages] + [single.finish(NOW)]
+
+    def outcome(results: list[BatchResult]) -> tuple[list[object], list[object], object]:
+        accepted: list[object] = [
+            (s.payload, s.origin, s.late) for r in results for s in r.accepted
+        ]
+        rejected: list[object] = [
+            (r.rejection.reason, r.rejection.field, r.rejection.detail, r.rejection.raw, r.origin)
+            for b in results
+            for r in b.rejected
+        ]
+        counts = (sum(r.read for r in results), sum(r.duplicates for r in results))
+        return accepted, rejected, counts
+
+    assert outcome(batch) == outcome(lines)
+    assert len(outcome(batch)[1]) == 1
+    assert whole.closed_series() == single.closed_series()
+    assert [a.model_dump() for a in whole.alerts] == [a.model_dump() for a in single.alerts]
