@@ -17,6 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -71,7 +75,7 @@ def check_bounds(event: BaseModel, bounds: EventBounds) -> OutOfBounds | None:
     UTC, that nothing can break a bound (what nearly every event shows); only an event it
     cannot clear is looked at field by field.
     """
-    if _clearly_within(event.__dict__, _days_of(bounds)):
+    if _clearly_within(event, _days_of(bounds)):
         return None
     return _first_problem(event, bounds)
 
@@ -115,31 +119,62 @@ def _days_of(bounds: EventBounds) -> _Days:
     return days
 
 
-def _clearly_within(values: dict[str, object], days: _Days) -> bool:
+def _clearly_within(event: BaseModel, days: _Days) -> bool:
     """True only if no bound can be broken. A timestamp's UTC day is within a day of its
     local day (offsets are under 24 hours), so a local day more than one day inside a bound's
     UTC day is inside the bound; a label is cleared once and remembered."""
-    for name, value in values.items():
+    values = event.__dict__
+    for name in _PLANS.get(type(event)) or _plan(type(event)):
+        value = values[name]
         kind = type(value)
         if kind is str:
-            assert isinstance(value, str)
             if len(value) >= 10 and name not in _UNCHECKED_TEXT and not _clear_label(value):
                 return False
         elif kind is datetime:
-            assert isinstance(value, datetime)
             day = value.toordinal()
             low, high = (days[2], days[3]) if name in EVENT_TIME_FIELDS else (days[0], days[1])
             if not low < day - 1 < day + 1 < high:
                 return False
-        elif kind is list and name not in _UNCHECKED_TEXT:
-            assert isinstance(value, list)
-            if not all(_clear_label(v) for v in value if isinstance(v, str) and len(v) >= 10):
-                return False
+        elif (kind is list and name not in _UNCHECKED_TEXT) and not all(
+            _clear_label(v) for v in value if isinstance(v, str) and len(v) >= 10
+        ):
+            return False
     start, end = values.get("period_start"), values.get("period_end")
     if type(start) is datetime and type(end) is datetime:
         # UTC lengths differ from local ones by under two days
         return end.toordinal() - start.toordinal() + 3 <= MAX_PERIOD.days
     return True
+
+
+_PLANS: dict[type[BaseModel], tuple[str, ...]] = {}
+_NEVER_BOUNDED: tuple[type, ...] = (bool, int, float, UUID, type(None), dict, Enum)
+
+
+def _plan(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of `model` a bound may concern: all but those whose every possible value is
+    a number, an id, an enum member, a mapping or None (and free text, which is redacted)."""
+    names = []
+    for name, info in model.model_fields.items():
+        leaves = _leaves(info.annotation)
+        if name in _UNCHECKED_TEXT and leaves <= {str, type(None)}:
+            continue
+        if all(isinstance(leaf, type) and issubclass(leaf, _NEVER_BOUNDED) for leaf in leaves):
+            continue
+        names.append(name)
+    _PLANS[model] = plan = tuple(names)
+    return plan
+
+
+def _leaves(annotation: Any) -> set[Any]:
+    """The types a value of `annotation` can have (generics by their origin: list, dict)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _leaves(get_args(annotation)[0])
+    if origin is Union or origin is UnionType:
+        return set().union(*(_leaves(arg) for arg in get_args(annotation)))
+    if origin is Literal:
+        return {type(arg) for arg in get_args(annotation)}
+    return {annotation if origin is None else origin}
 
 
 _CLEARED_LABELS: set[str] = set()
