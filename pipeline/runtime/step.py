@@ -206,7 +206,7 @@ class Step:
         """Process one batch and return once it is stored and routed (raises Abandoned when a
         stop came first). `consumed_by_topic` counts `messages` by input topic."""
         self._hold(messages)
-        with _collector_paused():
+        with collector_paused():
             result = self.engine.process(
                 messages, self._clock(), self._known, ask_every_new_id=self._ask_every_new_id
             )
@@ -304,7 +304,7 @@ class Step:
         attempts = 0
         while True:
             try:
-                with _collector_paused():
+                with collector_paused():
                     value = action()
             except errors as exc:
                 if refusals and isinstance(exc, SinkRejected):
@@ -335,7 +335,7 @@ class Step:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Python's cycle collector off while the engine works on one batch, or one attempt to
     store or route it runs (never while waiting to retry).
 
