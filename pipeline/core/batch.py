@@ -14,6 +14,7 @@ from pipeline.core.board import BoardRow
 from pipeline.core.bounds import TimeHorizon
 from pipeline.core.decode import RawMessage, Rejection, RejectReason
 from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine_state import WindowRecord
 from pipeline.core.events import AnyEvent, IncidentReport, PatientFeedback, TargetMetric
 from pipeline.core.privacy import redact_rejected
@@ -61,6 +62,9 @@ class BatchResult:
     """The changed windows in their storable small form (same order as `windows`)."""
     board: list[BoardRow] = field(default_factory=list)
     """The Making Data Count summary rows of the units judged in this step."""
+    bright_spots: list[BrightSpot] = field(default_factory=list)
+    """Every unit and measure of the organisations judged in this step: its latest bright spot
+    (units better than their baseline and their peers; never alerts), or a `none` row."""
 
 
 def spread_batch(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:

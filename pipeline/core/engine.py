@@ -36,10 +36,10 @@ from pipeline.core.batch import (
     processing_error,
     spread_batch,
 )
-from pipeline.core.board import BoardRow, board_rows
+from pipeline.core.board import board_rows
 from pipeline.core.bounds import STORED, EventBounds
 from pipeline.core.decode import RawMessage, Rejection, decode
-from pipeline.core.detection import Detector
+from pipeline.core.detection import Detector, org_bright_spots
 from pipeline.core.engine_state import (
     RestoredState,
     SeenIds,
@@ -163,8 +163,7 @@ class Engine:
             if not isinstance(event, Rejection):
                 self._remember(event)
         self._book.restore(state.alerts)
-        alerts, board = self._judge(set(self._units), now)
-        return BatchResult(alerts=alerts, board=board)
+        return self._judge(set(self._units), now, BatchResult())
 
     def _remember(self, event: AnyEvent) -> None:
         """What an event leaves beyond its windows' figures, without counting it again: a
@@ -201,8 +200,7 @@ class Engine:
             self._count(event, placed.windows, {}, placed.expiry)
             result.read += 1
         self._book.restore(alerts)
-        result.alerts, result.board = self._judge(set(self._units), now)
-        return result
+        return self._judge(set(self._units), now, result)
 
     def process(
         self,
@@ -260,7 +258,7 @@ class Engine:
             reports = tuple(state.reports[key] for key in sorted(state.reports))
             result.window_state.append(WindowRecord(snapshot, reports, tuple(applied)))
         answered &= self._units.keys()  # a unit with no data has no alert to answer
-        result.alerts, result.board = self._judge(late_units | answered | self._newly_closed(), now)
+        self._judge(late_units | answered | self._newly_closed(), now, result)
         if known is not None:
             self._seen.evict(self._watermark.value)
         return result
@@ -338,8 +336,7 @@ class Engine:
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
         self._watermark.finish()
-        alerts, board = self._judge(self._newly_closed(), now)
-        return BatchResult(alerts=alerts, board=board)
+        return self._judge(self._newly_closed(), now, BatchResult())
 
     def _seen_in(self, payload: bytes) -> None:
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
@@ -412,17 +409,20 @@ class Engine:
                 changed.add(unit)
         return changed
 
-    def _judge(self, units: set[UnitKey], now: datetime) -> tuple[list[Alert], list[BoardRow]]:
+    def _judge(self, units: set[UnitKey], now: datetime, result: BatchResult) -> BatchResult:
+        """The alerts, board rows and bright spots of `units`' organisations, into `result`."""
         if not units:
-            return [], []
+            return result
         for unit in units:
             until = self._closed_until(unit)
             if until is not None:
                 self._judged_until[unit] = until
         orgs = {org for org, _ in units}
         series = {unit: self._closed_windows(unit) for unit in self._units if unit[0] in orgs}
-        board = [row for unit in sorted(units) for row in board_rows(series.get(unit, ()))]
-        return self._book.judge(series, units, now), board
+        result.board = [row for unit in sorted(units) for row in board_rows(series.get(unit, ()))]
+        result.bright_spots = org_bright_spots(series, self.config.detection)
+        result.alerts = self._book.judge(series, units, now)
+        return result
 
 
 __all__ = [
