@@ -17,6 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -67,9 +71,16 @@ class OutOfBounds:
 def check_bounds(event: BaseModel, bounds: EventBounds) -> OutOfBounds | None:
     """The first bound `event` breaks, in field order, or None.
 
-    This runs once per event, so it reads the validated values directly and skips what cannot
-    break a bound (enums, numbers, ids, short labels) cheaply.
+    This runs once per event: a quick pass first proves, without converting any timestamp to
+    UTC, that nothing can break a bound (what nearly every event shows); only an event it
+    cannot clear is looked at field by field.
     """
+    if _clearly_within(event, _days_of(bounds)):
+        return None
+    return _first_problem(event, bounds)
+
+
+def _first_problem(event: BaseModel, bounds: EventBounds) -> OutOfBounds | None:
     values = event.__dict__
     for name, value in values.items():
         kind = type(value)
@@ -90,6 +101,96 @@ def check_bounds(event: BaseModel, bounds: EventBounds) -> OutOfBounds | None:
     if type(start) is datetime and type(end) is datetime and end - start > MAX_PERIOD:
         return OutOfBounds("period_end", f"a period must not be longer than {MAX_PERIOD.days} days")
     return None
+
+
+_Days = tuple[int, int, int, int]
+"""UTC day numbers (proleptic ordinals): storable from/until, event times from/until."""
+_last_days: tuple[EventBounds, _Days] | None = None
+
+
+def _days_of(bounds: EventBounds) -> _Days:
+    global _last_days
+    if _last_days is not None and _last_days[0] is bounds:  # one bounds object per batch
+        return _last_days[1]
+    earliest = max(bounds.earliest, STORABLE_FROM).astimezone(UTC).toordinal()
+    latest = min(bounds.latest or STORABLE_UNTIL, STORABLE_UNTIL).astimezone(UTC).toordinal()
+    days = (STORABLE_FROM.toordinal(), STORABLE_UNTIL.toordinal(), earliest, latest)
+    _last_days = (bounds, days)
+    return days
+
+
+def _clearly_within(event: BaseModel, days: _Days) -> bool:
+    """True only if no bound can be broken. A timestamp's UTC day is within a day of its
+    local day (offsets are under 24 hours), so a local day more than one day inside a bound's
+    UTC day is inside the bound; a label is cleared once and remembered."""
+    values = event.__dict__
+    for name in _PLANS.get(type(event)) or _plan(type(event)):
+        value = values[name]
+        kind = type(value)
+        if kind is str:
+            if len(value) >= 10 and name not in _UNCHECKED_TEXT and not _clear_label(value):
+                return False
+        elif kind is datetime:
+            day = value.toordinal()
+            low, high = (days[2], days[3]) if name in EVENT_TIME_FIELDS else (days[0], days[1])
+            if not low < day - 1 < day + 1 < high:
+                return False
+        elif (kind is list and name not in _UNCHECKED_TEXT) and not all(
+            _clear_label(v) for v in value if isinstance(v, str) and len(v) >= 10
+        ):
+            return False
+    start, end = values.get("period_start"), values.get("period_end")
+    if type(start) is datetime and type(end) is datetime:
+        # UTC lengths differ from local ones by under two days
+        return end.toordinal() - start.toordinal() + 3 <= MAX_PERIOD.days
+    return True
+
+
+_PLANS: dict[type[BaseModel], tuple[str, ...]] = {}
+_NEVER_BOUNDED: tuple[type, ...] = (bool, int, float, UUID, type(None), dict, Enum)
+
+
+def _plan(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of `model` a bound may concern: all but those whose every possible value is
+    a number, an id, an enum member, a mapping or None (and free text, which is redacted)."""
+    names = []
+    for name, info in model.model_fields.items():
+        leaves = _leaves(info.annotation)
+        if name in _UNCHECKED_TEXT and leaves <= {str, type(None)}:
+            continue
+        if all(isinstance(leaf, type) and issubclass(leaf, _NEVER_BOUNDED) for leaf in leaves):
+            continue
+        names.append(name)
+    _PLANS[model] = plan = tuple(names)
+    return plan
+
+
+def _leaves(annotation: Any) -> set[Any]:
+    """The types a value of `annotation` can have (generics by their origin: list, dict)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _leaves(get_args(annotation)[0])
+    if origin is Union or origin is UnionType:
+        return set().union(*(_leaves(arg) for arg in get_args(annotation)))
+    if origin is Literal:
+        return {type(arg) for arg in get_args(annotation)}
+    return {annotation if origin is None else origin}
+
+
+_CLEARED_LABELS: set[str] = set()
+_MAX_CLEARED_LABELS = 10_000
+
+
+def _clear_label(value: str) -> bool:
+    """Whether `value` holds no NHS number (labels repeat: sources, units, roles)."""
+    if value in _CLEARED_LABELS:
+        return True
+    if _label_problem("", value) is not None:
+        return False
+    if len(_CLEARED_LABELS) >= _MAX_CLEARED_LABELS:
+        _CLEARED_LABELS.clear()
+    _CLEARED_LABELS.add(value)
+    return True
 
 
 def _time_problem(name: str, value: datetime, bounds: EventBounds) -> OutOfBounds | None:

@@ -21,8 +21,8 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 from uuid import UUID
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
@@ -67,8 +67,7 @@ KnownIds = Callable[[Collection[UUID]], set[UUID]]
 """Asks storage which of these event ids it holds (for ids no longer, or never, in memory)."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Placement:
+class _Placement(NamedTuple):  # a tuple: made once per event, and far cheaper than a dataclass
     windows: Sequence[Window]
     expiry: datetime  # when the last of them ends: until then a duplicate is known in memory
 

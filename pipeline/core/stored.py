@@ -32,9 +32,9 @@ class FreeTextPolicy(StrEnum):
     DROP = "drop"  # nothing kept but its length and what was found in it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per event, and a frozen one costs 5x as much
 class StoredEvent:
-    """An accepted event in the only form that may leave the engine.
+    """An accepted event in the only form that may leave the engine (treat it as read-only).
 
     `event` already carries the redacted free text (or none) and the pseudonymised
     `patient_ref`; `payload` is its JSON, from which the engine can be restored: it always

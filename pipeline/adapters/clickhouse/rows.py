@@ -24,7 +24,7 @@ from pipeline.core.board import BoardRow
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import RejectedMessage
 from pipeline.core.events import (
-    AlertResponse,
+    EventType,
     IncidentReport,
     PatientFeedback,
     TargetMetric,
@@ -36,7 +36,11 @@ RAW_PREVIEW_BYTES = 1000
 
 
 def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
-    """The table and row of one accepted event."""
+    """The table and row of one accepted event.
+
+    This runs once per event: enum members go in as they are (they are `str`, and serialise to
+    their value, so the body's bytes are the same as with `.value`).
+    """
     e = stored.event
     row: dict[str, Any] = {
         "event_id": e.event_id,
@@ -48,22 +52,29 @@ def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
         "origin": stored.origin,
         "payload": stored.payload,
     }
-    privacy = {
-        "free_text_chars": stored.free_text_chars,
-        "nhs_numbers_redacted": stored.nhs_numbers_redacted,
-        "other_identifiers_redacted": stored.other_identifiers_redacted,
-    }
+    if isinstance(e, PatientFeedback):
+        counts = e.rating_counts
+        _privacy(row, stored)
+        row["rating"] = e.rating or 0
+        row["period_start"] = e.period_start
+        row["period_end"] = e.period_end
+        row["counts"] = list(counts)
+        row["responses"] = sum(counts)
+        row["channel"] = e.channel or ""
+        row["comment_redacted"] = e.comment or ""
+        row["themes"] = list(e.themes or ())
+        return EVENT_TABLES[EventType.PATIENT_FEEDBACK], row
     if isinstance(e, IncidentReport):
-        row |= privacy | {
-            "category": e.category.value,
-            "harm": e.harm.value,
-            "reporter_role": e.reporter_role or "",
-            "patient_pseudonym": e.patient_ref or "",
-            "description_redacted": e.description or "",
-            "report_ref": e.report_ref or "",
-            "revision": e.revision,
-        }
-    elif isinstance(e, TargetMetric):
+        _privacy(row, stored)
+        row["category"] = e.category
+        row["harm"] = e.harm
+        row["reporter_role"] = e.reporter_role or ""
+        row["patient_pseudonym"] = e.patient_ref or ""
+        row["description_redacted"] = e.description or ""
+        row["report_ref"] = e.report_ref or ""
+        row["revision"] = e.revision
+        return EVENT_TABLES[EventType.INCIDENT_REPORT], row
+    if isinstance(e, TargetMetric):
         row |= {
             "metric": e.metric,
             "period_start": e.period_start,
@@ -71,31 +82,27 @@ def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
             "numerator": e.numerator or 0,
             "denominator": e.denominator or 0,
             "value": e.value,
-            "unit": e.unit.value if e.unit is not None else "",
+            "unit": e.unit or "",
             "target": e.target,
             "higher_is_better": int(e.higher_is_better),
         }
-    elif isinstance(e, PatientFeedback):
-        row |= privacy | {
-            "rating": e.rating or 0,
-            "period_start": e.period_start,
-            "period_end": e.period_end,
-            "counts": list(e.rating_counts),
-            "responses": sum(e.rating_counts),
-            "channel": e.channel.value if e.channel else "",
-            "comment_redacted": e.comment or "",
-            "themes": list(e.themes or ()),
-        }
-    elif isinstance(e, AlertResponse):
-        row |= privacy | {
-            "alert_id": e.alert_id,
-            "response": e.response.value,
-            "responder_role": e.responder_role or "",
-            "note_redacted": e.note or "",
-            "owner": e.owner or "",
-            "due_by": e.due_by,
-        }
-    return EVENT_TABLES[e.event_type], row
+        return EVENT_TABLES[EventType.TARGET_METRIC], row
+    _privacy(row, stored)
+    row |= {
+        "alert_id": e.alert_id,
+        "response": e.response,
+        "responder_role": e.responder_role or "",
+        "note_redacted": e.note or "",
+        "owner": e.owner or "",
+        "due_by": e.due_by,
+    }
+    return EVENT_TABLES[EventType.ALERT_RESPONSE], row
+
+
+def _privacy(row: dict[str, Any], stored: StoredEvent) -> None:
+    row["free_text_chars"] = stored.free_text_chars
+    row["nhs_numbers_redacted"] = stored.nhs_numbers_redacted
+    row["other_identifiers_redacted"] = stored.other_identifiers_redacted
 
 
 def rejection_row(message: RejectedMessage, received_at: datetime) -> dict[str, Any]:
