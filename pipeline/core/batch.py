@@ -16,7 +16,10 @@ from pipeline.core.decode import RawMessage, Rejection, RejectReason
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.engine_state import WindowRecord
 from pipeline.core.events import AnyEvent, IncidentReport, PatientFeedback, TargetMetric
+from pipeline.core.judgements import JudgedMark
+from pipeline.core.learning import ResponseRecord
 from pipeline.core.privacy import redact_rejected
+from pipeline.core.revisions import RevisionInForce
 from pipeline.core.stored import FreeTextPolicy, StoredEvent
 from pipeline.core.windows import Window, WindowKind
 
@@ -61,6 +64,12 @@ class BatchResult:
     """The changed windows in their storable small form (same order as `windows`)."""
     board: list[BoardRow] = field(default_factory=list)
     """The Making Data Count summary rows of the units judged in this step."""
+    responses: list[ResponseRecord] = field(default_factory=list)
+    """Responses added to the learning loop's ledger in this step."""
+    revisions: list[RevisionInForce] = field(default_factory=list)
+    """Incident revisions that came into force in this step."""
+    judged: list[JudgedMark] = field(default_factory=list)
+    """What each organisation judged in this step was judged on (store after the alerts)."""
 
 
 def spread_batch(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:

@@ -36,7 +36,6 @@ from pipeline.core.batch import (
     processing_error,
     spread_batch,
 )
-from pipeline.core.board import BoardRow, board_rows
 from pipeline.core.bounds import STORED, EventBounds
 from pipeline.core.decode import RawMessage, Rejection, decode
 from pipeline.core.detection import Detector
@@ -55,6 +54,8 @@ from pipeline.core.events import (
     TargetMetric,
 )
 from pipeline.core.judge import AlertBook, FindingSource
+from pipeline.core.judgements import fingerprint
+from pipeline.core.judging import Judging
 from pipeline.core.learning import ResponseRecord
 from pipeline.core.pseudonyms import PseudonymKeys
 from pipeline.core.revisions import IncidentRevision, IncidentRevisions
@@ -91,8 +92,10 @@ class Engine:
         self._pending: set[UUID] = set()  # counted in a stored window, not stored as events
         self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
         self._watermark = Watermark(config.allowed_lateness, max_step=config.watermark_max_step)
-        self._book = AlertBook(detector or Detector(config.detection))
-        self._judged_until: dict[UnitKey, datetime] = {}
+        detector = detector or Detector(config.detection)
+        self._book = AlertBook(detector)
+        rules = fingerprint(config, type(detector).__qualname__, self._book.learning)
+        self._judging = Judging(self._book, self._units, self._watermark, rules)
         self._revisions = IncidentRevisions()
         self._retracted: list[tuple[UnitKey, Window]] = []  # by the event being admitted
 
@@ -111,11 +114,7 @@ class Engine:
 
     def closed_series(self) -> dict[UnitKey, list[UnitWindowAggregate]]:
         """Every unit's closed windows in time order: what detection judges."""
-        return {unit: self._closed_windows(unit) for unit in self._units}
-
-    def _closed_windows(self, unit: UnitKey) -> list[UnitWindowAggregate]:
-        windows = self._units[unit]
-        return [windows[w].snapshot() for w in sorted(windows) if self._watermark.is_closed(w)]
+        return {unit: self._judging.closed_windows(unit) for unit in self._units}
 
     def window_count(self) -> int:
         return sum(len(windows) for windows in self._units.values())
@@ -143,7 +142,8 @@ class Engine:
 
     def restore_state(self, state: RestoredState, now: datetime) -> BatchResult:
         """Rebuild from the small form the step stores (engine_state.py); the result carries
-        only the alert versions the stored ones lack (route them like any other)."""
+        only the alert versions the stored ones lack (route them like any other): only the
+        organisations whose stored judgement does not cover what was restored are judged."""
         for record in state.windows:
             agg = record.aggregate
             windows = self._units.setdefault((agg.org_id, agg.unit_id), {})
@@ -159,13 +159,12 @@ class Engine:
         if mark is not None:
             self._seen.evict(mark)
         self._pending |= state.pending
-        for payload in state.side_payloads:
-            event = decode(payload, STORED)
-            if not isinstance(event, Rejection):
-                self._remember(event)
+        self._book.responses.restore(state.responses)
+        self._revisions.restore(state.revisions)
         self._book.restore(state.alerts)
-        alerts, board = self._judge(set(self._units), now)
-        return BatchResult(alerts=alerts, board=board)
+        result = BatchResult()
+        self._judging.restore(state.judged, now, result)
+        return self._drained(result)
 
     def _remember(self, event: AnyEvent) -> None:
         """What an event leaves beyond its windows' figures, without counting it again: a
@@ -180,6 +179,7 @@ class Engine:
                 window_of(event.occurred_at, self.config.window),
                 event.harm,
                 event.category,
+                event.occurred_at,
             )
             self._revisions.offer(event.org_id, event.report_ref, revision)
 
@@ -202,8 +202,8 @@ class Engine:
             self._count(event, placed.windows, {}, placed.expiry)
             result.read += 1
         self._book.restore(alerts)
-        result.alerts, result.board = self._judge(set(self._units), now)
-        return result
+        self._judging.judge(set(self._units), now, result)
+        return self._drained(result)
 
     def process(
         self,
@@ -261,9 +261,15 @@ class Engine:
             reports = tuple(state.reports[key] for key in sorted(state.reports))
             result.window_state.append(WindowRecord(snapshot, reports, tuple(applied)))
         answered &= self._units.keys()  # a unit with no data has no alert to answer
-        result.alerts, result.board = self._judge(late_units | answered | self._newly_closed(), now)
+        self._judging.judge(late_units | answered | self._judging.newly_closed(), now, result)
         if known is not None:
             self._seen.evict(self._watermark.value)
+        return self._drained(result)
+
+    def _drained(self, result: BatchResult) -> BatchResult:
+        """`result` with the responses and revisions this step added (stored with it)."""
+        result.responses = self._book.responses.drain()
+        result.revisions = self._revisions.drain()
         return result
 
     def _decode(self, message: RawMessage, bounds: EventBounds) -> _Decoded:
@@ -339,8 +345,9 @@ class Engine:
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
         self._watermark.finish()
-        alerts, board = self._judge(self._newly_closed(), now)
-        return BatchResult(alerts=alerts, board=board)
+        result = BatchResult()
+        self._judging.judge(self._judging.newly_closed(), now, result)
+        return self._drained(result)
 
     def _seen_in(self, payload: bytes) -> None:
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
@@ -390,6 +397,7 @@ class Engine:
             window,
             event.harm,
             event.category,
+            event.occurred_at,
         )
         superseded = self._revisions.offer(event.org_id, event.report_ref or "", counted)
         if superseded is counted:
@@ -400,30 +408,6 @@ class Engine:
             old = self._units[superseded.unit][superseded.window]
             old.remove_incident(superseded.harm, superseded.category)
             self._retracted.append((superseded.unit, superseded.window))
-
-    def _closed_until(self, unit: UnitKey) -> datetime | None:
-        closed = [w.end for w in self._units[unit] if self._watermark.is_closed(w)]
-        return max(closed, default=None)
-
-    def _newly_closed(self) -> set[UnitKey]:
-        changed: set[UnitKey] = set()
-        for unit in self._units:
-            until = self._closed_until(unit)
-            if until is not None and until != self._judged_until.get(unit):
-                changed.add(unit)
-        return changed
-
-    def _judge(self, units: set[UnitKey], now: datetime) -> tuple[list[Alert], list[BoardRow]]:
-        if not units:
-            return [], []
-        for unit in units:
-            until = self._closed_until(unit)
-            if until is not None:
-                self._judged_until[unit] = until
-        orgs = {org for org, _ in units}
-        series = {unit: self._closed_windows(unit) for unit in self._units if unit[0] in orgs}
-        board = [row for unit in sorted(units) for row in board_rows(series.get(unit, ()))]
-        return self._book.judge(series, units, now), board
 
 
 __all__ = [

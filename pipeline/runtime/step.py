@@ -185,9 +185,16 @@ class Step:
         recent = self._store.recent_events(since, owns) if since is not None else []
         applied = {i for record in records for i in record.applied}
         stored = self._store.known_event_ids(applied) if applied else set()
-        side = self._store.side_payloads(owns)
-        alerts = self._owned_alerts(owns)
-        return RestoredState(records, recent, latest, alerts, applied - stored, side)
+        return RestoredState(
+            records,
+            recent,
+            latest,
+            self._owned_alerts(owns),
+            applied - stored,
+            self._store.responses(owns),
+            self._store.revisions(owns),
+            self._store.judged_marks(owns),
+        )
 
     def _owned_payloads(self, owns: OwnsOrg) -> list[bytes]:
         return list(owned_payloads(self._store.stored_payloads(), owns))
@@ -231,12 +238,15 @@ class Step:
         self.routes.flush(self._store)
 
     def _write(self, result: BatchResult, token: str) -> None:
-        """Windows with the ids they count, events, windows again without them, then
-        rejections and alerts (pipeline/core/engine_state.py says why in this order)."""
+        """Windows with the ids they count, the responses and revisions in force, events,
+        windows again without the ids, rejections and alerts, then what the alerts were
+        judged on (pipeline/core/engine_state.py says why in this order)."""
         started = time.monotonic()
         received_at = self._clock()  # outside the retries: a retry must be byte-identical
         store = self._store
         self._retrying("write windows", lambda: store.write_windows(result, token, applied=True))
+        if result.responses or result.revisions:
+            self._retrying("write the ledger", lambda: store.write_side_state(result, token))
         refused = self._write_events(result.accepted, token)
         if refused:
             gone = {id(r.stored) for r in refused}
@@ -249,6 +259,8 @@ class Step:
                 result.rejected, result.alerts, received_at, token, board=result.board
             ),
         )
+        if result.judged:
+            self._retrying("write judgements", lambda: store.write_judged(result.judged, token))
         self._metrics.sink_took(time.monotonic() - started)
 
     def _write_events(self, accepted: Sequence[StoredEvent], token: str) -> list[_Refused]:

@@ -24,4 +24,5 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (31, '0031_pseudonym_key_id'),
     (51, '0051_learning_loop'),
     (52, '0052_board'),
-    (61, '0061_value_targets_feedback_batches');
+    (61, '0061_value_targets_feedback_batches'),
+    (71, '0071_ledger_and_judgements');

@@ -28,6 +28,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from pipeline.adapters.clickhouse import state as clickhouse_state
+from pipeline.adapters.clickhouse.ledger import SmallState
 from pipeline.adapters.clickhouse.outbox import Outbox
 from pipeline.adapters.clickhouse.partitions import (
     PartitionOf,
@@ -105,7 +106,7 @@ def load_migrations(folder: Traversable | None = None) -> list[Migration]:
     return migrations
 
 
-class ClickHouseSink(Outbox):
+class ClickHouseSink(Outbox, SmallState):
     """The pipeline's storage (and the step's `Store`). Not thread-safe; one per runtime."""
 
     def __init__(
@@ -164,9 +165,11 @@ class ClickHouseSink(Outbox):
         without the ids (see pipeline/core/engine_state.py for why).
         """
         self.write_windows(result, token, applied=True)
+        self.write_side_state(result, token)
         self.write_events(result.accepted, token)
         self.write_windows(result, token, applied=False)
         self.write_outcomes(result.rejected, result.alerts, received_at, token, board=result.board)
+        self.write_judged(result.judged, token)
 
     def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None:
         """The changed unit windows with their small state (`applied`: with the ids counted)."""
@@ -215,23 +218,6 @@ class ClickHouseSink(Outbox):
             alert_rows = [alert_row(a) for a in alerts]
             self.insert_rows("alerts", alert_rows, token)
             self.insert_rows("alert_history", alert_rows, token)
-
-    # -- the engine's state (pipeline/adapters/clickhouse_state.py) ----------------------
-
-    def window_records(self, owns: clickhouse_state.OwnsOrg) -> list[WindowRecord] | None:
-        return clickhouse_state.window_records(self, owns)
-
-    def latest_event(self, owns: clickhouse_state.OwnsOrg) -> datetime | None:
-        return clickhouse_state.latest_event(self, owns)
-
-    def recent_events(self, since: datetime, owns: clickhouse_state.OwnsOrg) -> list[RecentEvent]:
-        return clickhouse_state.recent_events(self, since, owns)
-
-    def known_event_ids(self, ids: Collection[UUID]) -> set[UUID]:
-        return clickhouse_state.known_event_ids(self, ids)
-
-    def side_payloads(self, owns: clickhouse_state.OwnsOrg) -> list[bytes]:
-        return clickhouse_state.side_payloads(self, owns)
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
         """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes.

@@ -169,23 +169,6 @@ def known_event_ids(sink: _Queries, ids: Collection[UUID]) -> set[UUID]:
     return found
 
 
-def side_payloads(sink: _Queries, owns: OwnsOrg) -> list[bytes]:
-    """The payloads `RestoredState.side_payloads` names: every alert response and every
-    incident report with a `report_ref`, of the organisations `owns` accepts."""
-    db = sink.database
-    responses = EVENT_TABLES[EventType.ALERT_RESPONSE]
-    incidents = EVENT_TABLES[EventType.INCIDENT_REPORT]
-    rows = sink.query_dicts(
-        f"SELECT DISTINCT org_id, payload FROM {db}.{responses} UNION ALL "
-        f"SELECT DISTINCT org_id, payload FROM {db}.{incidents} WHERE report_ref != ''"
-    )
-    return [_bytes(row["payload"]) for row in rows if owns(row["org_id"])]
-
-
-def _bytes(value: Any) -> bytes:
-    return value.encode() if isinstance(value, str) else bytes(value)
-
-
 def applied_ids(records: Iterable[WindowRecord]) -> set[UUID]:
     return {i for record in records for i in record.applied}
 
