@@ -95,7 +95,7 @@ def build_history(directory: Path, total: int) -> int:
         return 0
     sink = open_sink(load_settings(), f"chdb://{directory}")
     stored = int(sum(sink.stats()["events"].values()))
-    extra = max(0, total - stored)
+    extra = added = max(0, total - stored)
     if extra:
         orgs = "[" + ",".join(f"'{o}'" for o in ORGS) + "]"
         revised, responses = extra // REVISED_EVERY, extra // RESPONSE_EVERY
@@ -116,7 +116,7 @@ def build_history(directory: Path, total: int) -> int:
             f"FROM numbers({extra}))"
         )
     sink.close()
-    return stored + extra
+    return stored + added
 
 
 def _uuid(group: str, offset: int) -> str:
