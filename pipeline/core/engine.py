@@ -163,7 +163,8 @@ class Engine:
         self._revisions.restore(state.revisions)
         self._book.restore(state.alerts)
         result = BatchResult()
-        self._judging.restore(state.judged, now, result)
+        orgs = {record.aggregate.org_id for record in state.windows}
+        self._judging.restore(orgs, state.judged, now, result)
         return self._drained(result)
 
     def _remember(self, event: AnyEvent) -> None:

@@ -76,14 +76,18 @@ class Judging:
             inputs = digest(members, self.book.responses.of_org(org), self._config)
             result.judged.append(JudgedMark(org, mark, inputs, stamp))
 
-    def restore(self, marks: Iterable[JudgedMark], now: datetime, result: BatchResult) -> None:
-        """After a restore: judge the organisations whose stored mark does not cover what was
+    def restore(
+        self, orgs: set[str], marks: Iterable[JudgedMark], now: datetime, result: BatchResult
+    ) -> None:
+        """After restoring `orgs`: judge those whose stored mark does not cover what was
         restored (their alerts may not all be stored); the others count as judged, and are
-        judged again when their windows change."""
+        judged again when their windows change (as are organisations held before)."""
         stored = {m.org_id: m for m in marks}
         by_org: dict[str, dict[UnitKey, list[UnitWindowAggregate]]] = {}
         for unit, windows in self._units.items():
-            by_org.setdefault(unit[0], {})[unit] = [windows[w].snapshot() for w in sorted(windows)]
+            if unit[0] in orgs:
+                snapshots = [windows[w].snapshot() for w in sorted(windows)]
+                by_org.setdefault(unit[0], {})[unit] = snapshots
         stale: set[UnitKey] = set()
         for org, members in by_org.items():
             responses = self.book.responses.of_org(org)

@@ -164,3 +164,16 @@ def test_revisions_and_responses_are_restored_from_their_small_rows() -> None:
     harm = {w.window.start: w.incidents for w in again.engine.closed_series()[("AAA", "ED")]}
     assert harm[START] == 0, "revision 1 retracted from its week"
     assert harm[START + timedelta(weeks=2)] == 1 and sum(harm.values()) == 1
+
+
+def test_organisations_restored_as_they_arrive_are_not_judged_again_nor_those_held() -> None:
+    sink = MemoryStore()
+    aaa, bbb = weeks("AAA", 4), weeks("BBB", 4)
+    build(sink, CountingDetector()).process(raw(*aaa, *bbb), {}, "t1")
+    detector = CountingDetector()
+    worker = build(sink, detector, NOW + timedelta(hours=1))
+    worker.reset(ask_every_new_id=True)  # as after a rebalance: restored when they arrive
+    assert worker.process(raw(aaa[-1]), {}, "t2").duplicates == 1
+    assert worker.process(raw(bbb[-1]), {}, "t3").duplicates == 1
+    assert detector.judged == []
+    assert {org for org, _ in worker.engine.closed_series()} == {"AAA", "BBB"}

@@ -15,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -46,8 +45,7 @@ from pipeline.adapters.clickhouse.rows import (
 )
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.board import BoardRow
-from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
-from pipeline.core.engine_state import RecentEvent
+from pipeline.core.engine import BatchResult, RejectedMessage
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
 from pipeline.endpoints import ClickHouseDsn
 from pipeline.errors import ConfigError, SinkError, SinkRejected, SinkUnavailable
