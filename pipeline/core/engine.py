@@ -58,13 +58,15 @@ from pipeline.core.judgements import fingerprint
 from pipeline.core.judging import Judging
 from pipeline.core.learning import ResponseRecord
 from pipeline.core.pseudonyms import PseudonymKeys
-from pipeline.core.revisions import IncidentRevision, IncidentRevisions
+from pipeline.core.revisions import IncidentRevision, IncidentRevisions, RevisionInForce
 from pipeline.core.stored import StoredEvent, to_stored
 from pipeline.core.windows import Watermark, Window, window_of, windows_between
 
 UnitKey = tuple[str, str]
 KnownIds = Callable[[Collection[UUID]], set[UUID]]
 """Asks storage which of these event ids it holds (for ids no longer, or never, in memory)."""
+RevisionsOf = Callable[[Collection[tuple[str, str]]], list[RevisionInForce]]
+"""Asks storage for the revisions in force of these (organisation, report_ref)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,7 @@ class Engine:
         known: KnownIds | None = None,
         *,
         ask_every_new_id: bool = False,
+        revisions_of: RevisionsOf | None = None,
     ) -> BatchResult:
         """Decode, deduplicate, redact, aggregate and judge one batch.
 
@@ -220,7 +223,7 @@ class Engine:
         windows the watermark closed are forgotten after the batch; `ask_every_new_id` asks
         for every id not in memory (a worker that owns only some organisations: an id reused
         under another organisation is stored by another worker). Without `known` nothing is
-        forgotten.
+        forgotten. `revisions_of` gives the revisions in force of reports not held in memory.
         """
         result = BatchResult()
         touched: dict[tuple[UnitKey, Window], list[UUID]] = {}
@@ -229,6 +232,11 @@ class Engine:
         bounds = self.config.horizon.at(now)
         decoded = [self._decode(message, bounds) for message in messages]
         found = self._ask(decoded, known, ask_every_new_id)
+        if revisions_of is not None:
+            self._revisions.load(
+                {(e.org_id, e.report_ref) for _, e, _ in decoded if isinstance(e, IncidentReport)},
+                revisions_of,
+            )
         for message, outcome, windows in decoded:
             result.read += 1
             if isinstance(outcome, Rejection):

@@ -65,7 +65,9 @@ class RestoredState:
     responses: Iterable[ResponseRecord] = ()
     """The learning loop's ledger: every response stored (never its note)."""
     revisions: Iterable[RevisionInForce] = ()
-    """Revisions of incident reports that came into force (the highest per report wins)."""
+    """Revisions of incident reports that came into force (the highest per report wins). The
+    step leaves this empty and hands the engine a lookup instead (`Engine.process`'s
+    `revisions_of`): a report's revisions are read when a revision of it arrives."""
     judged: Iterable[JudgedMark] = ()
     """The latest stored judgement mark of each organisation (judgements.py)."""
 

@@ -8,7 +8,7 @@ arriving after a lower one retracts that one's contribution, even from another w
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,6 +49,7 @@ class IncidentRevisions:
     def __init__(self) -> None:
         self._in_force: dict[tuple[str, str], IncidentRevision] = {}
         self.changed: list[RevisionInForce] = []
+        self._asked: set[tuple[str, str]] = set()  # looked up in storage already
 
     def restore(self, revisions: Iterable[RevisionInForce]) -> None:
         """Revisions read back from storage, in any order (not listed in `changed`)."""
@@ -57,6 +58,20 @@ class IncidentRevisions:
             current = self._in_force.get(key)
             if current is None or r.revision.rank > current.rank:
                 self._in_force[key] = r.revision
+
+    def load(
+        self,
+        refs: Iterable[tuple[str, str | None]],
+        lookup: Callable[[Collection[tuple[str, str]]], Iterable[RevisionInForce]],
+    ) -> None:
+        """Before counting reports naming `refs`: ask `lookup` (storage) for the revisions in
+        force of those not held, so a restore need not read every report ever revised. A
+        report asked once is held from then on (what comes into force here is stored)."""
+        missing = {(org, ref) for org, ref in refs if ref is not None} - self._asked
+        missing -= self._in_force.keys()
+        if missing:
+            self.restore(lookup(missing))
+            self._asked |= missing
 
     def drain(self) -> list[RevisionInForce]:
         changed, self.changed = self.changed, []

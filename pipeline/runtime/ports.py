@@ -63,7 +63,9 @@ class Store(Protocol):
 
     def responses(self, owns: OwnsOrg) -> list[ResponseRecord]: ...
 
-    def revisions(self, owns: OwnsOrg) -> list[RevisionInForce]: ...
+    def revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
+        """The revisions stored as in force of these (organisation, report_ref)."""
+        ...
 
     def judged_marks(self, owns: OwnsOrg) -> list[JudgedMark]:
         """The latest mark of each organisation `owns` accepts."""

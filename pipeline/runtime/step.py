@@ -34,6 +34,7 @@ from pipeline.core.alerts import Alert
 from pipeline.core.decode import Rejection, RejectReason
 from pipeline.core.engine import BatchResult, Engine, RawMessage, RejectedMessage
 from pipeline.core.engine_state import RestoredState
+from pipeline.core.revisions import RevisionInForce
 from pipeline.core.stored import StoredEvent
 from pipeline.errors import PipelineError, SinkError, SinkRejected
 from pipeline.runtime.legacy import org_of_payload, owned_payloads
@@ -192,8 +193,7 @@ class Step:
             self._owned_alerts(owns),
             applied - stored,
             self._store.responses(owns),
-            self._store.revisions(owns),
-            self._store.judged_marks(owns),
+            judged=self._store.judged_marks(owns),
         )
 
     def _owned_payloads(self, owns: OwnsOrg) -> list[bytes]:
@@ -212,7 +212,11 @@ class Step:
         stop came first). `consumed_by_topic` counts `messages` by input topic."""
         self._hold(messages)
         result = self.engine.process(
-            messages, self._clock(), self._known, ask_every_new_id=self._ask_every_new_id
+            messages,
+            self._clock(),
+            self._known,
+            ask_every_new_id=self._ask_every_new_id,
+            revisions_of=self._revisions_of,
         )
         return self._complete(result, consumed_by_topic, token)
 
@@ -232,6 +236,9 @@ class Step:
 
     def _known(self, ids: Collection[UUID]) -> set[UUID]:
         return self._retrying("look up event ids", lambda: self._store.known_event_ids(ids))
+
+    def _revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
+        return self._retrying("look up revisions", lambda: self._store.revisions_of(refs))
 
     def flush_background_deliveries(self) -> None:
         """Record what background routes (Alertmanager) took (also called when idle)."""

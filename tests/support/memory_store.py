@@ -43,6 +43,7 @@ class MemoryStore:
         self.ledger: dict[int, ResponseRecord] = {}
         self.in_force: dict[tuple[str, str, int], RevisionInForce] = {}
         self.marks: dict[str, JudgedMark] = {}
+        self.revision_lookups: list[int] = []
         self.lookups: list[int] = []
 
     def _maybe_fail(self) -> None:
@@ -125,8 +126,9 @@ class MemoryStore:
     def responses(self, owns: Callable[[str], bool]) -> list[ResponseRecord]:
         return [r for r in self.ledger.values() if owns(r.org_id)]
 
-    def revisions(self, owns: Callable[[str], bool]) -> list[RevisionInForce]:
-        return [r for r in self.in_force.values() if owns(r.org_id)]
+    def revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
+        self.revision_lookups.append(len(refs))
+        return [r for r in self.in_force.values() if (r.org_id, r.report_ref) in refs]
 
     def judged_marks(self, owns: Callable[[str], bool]) -> list[JudgedMark]:
         return [m for org, m in self.marks.items() if owns(org)]

@@ -140,7 +140,7 @@ def test_a_mark_before_the_restored_watermark_means_judging_what_closed_since() 
     assert detector.judged == ["AAA"]
 
 
-def test_revisions_and_responses_are_restored_from_their_small_rows() -> None:
+def test_responses_are_restored_and_revisions_looked_up_from_their_small_rows() -> None:
     sink = MemoryStore()
     first = build(sink, CountingDetector())
     at = (START + timedelta(days=1)).isoformat()
@@ -164,6 +164,10 @@ def test_revisions_and_responses_are_restored_from_their_small_rows() -> None:
     harm = {w.window.start: w.incidents for w in again.engine.closed_series()[("AAA", "ED")]}
     assert harm[START] == 0, "revision 1 retracted from its week"
     assert harm[START + timedelta(weeks=2)] == 1 and sum(harm.values()) == 1
+    assert sink.revision_lookups == [1, 1], "the report's revisions read when one arrived"
+    third = incident(org_id="AAA", occurred_at=later, report_ref="R-1", revision=3)
+    again.process(raw(third), {}, "t3")
+    assert sink.revision_lookups == [1, 1], "and held from then on"
 
 
 def test_organisations_restored_as_they_arrive_are_not_judged_again_nor_those_held() -> None:

@@ -119,17 +119,18 @@ class SmallState:
             if owns(row["org_id"])
         ]
 
-    def revisions(self, owns: state.OwnsOrg) -> list[RevisionInForce]:
-        """Every revision stored as in force (the engine keeps the highest per report)."""
+    def revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
+        """The revisions stored as in force of these (organisation, report_ref); the engine
+        keeps the highest of each report."""
         rows = self.query_dicts(
             "SELECT DISTINCT org_id, report_ref, event_id, revision, unit_id, occurred_at, "
-            f"harm, category FROM {self.database}.incident_revisions"
+            f"harm, category FROM {self.database}.incident_revisions "
+            "WHERE (org_id, report_ref) IN {refs:Array(Tuple(String, String))}",
+            {"refs": sorted(refs)},
         )
         kind = WindowKind(self.window_kind)
         out = []
         for row in rows:
-            if not owns(row["org_id"]):
-                continue
             at = utc(row["occurred_at"])
             revision = IncidentRevision(
                 _uuid(row["event_id"]).int,
