@@ -57,6 +57,10 @@ class Store(Protocol):
         """The responses and incident revisions in force `result` added."""
         ...
 
+    def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
+        """The latest event time of each organisation in `accepted` (after the events)."""
+        ...
+
     def write_judged(self, marks: Sequence[JudgedMark], token: str) -> None:
         """What each organisation's alerts were judged on (after the alerts)."""
         ...

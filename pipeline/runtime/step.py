@@ -245,9 +245,10 @@ class Step:
         self.routes.flush(self._store)
 
     def _write(self, result: BatchResult, token: str) -> None:
-        """Windows with the ids they count, the responses and revisions in force, events,
-        windows again without the ids, rejections and alerts, then what the alerts were
-        judged on (pipeline/core/engine_state.py says why in this order)."""
+        """Windows with the ids they count, the responses and revisions in force, events, the
+        latest event time per organisation, windows again without the ids, rejections and
+        alerts, then what the alerts were judged on (pipeline/core/engine_state.py says why in
+        this order)."""
         started = time.monotonic()
         received_at = self._clock()  # outside the retries: a retry must be byte-identical
         store = self._store
@@ -259,6 +260,7 @@ class Step:
             gone = {id(r.stored) for r in refused}
             result.accepted = [s for s in result.accepted if id(s) not in gone]
             result.rejected.extend(r.message for r in refused)
+        self._retrying("write progress", lambda: store.write_progress(result.accepted, token))
         self._retrying("write windows", lambda: store.write_windows(result, token, applied=False))
         self._retrying(
             "write rejections and alerts",

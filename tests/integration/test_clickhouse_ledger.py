@@ -89,13 +89,15 @@ def test_storage_written_before_the_migration_is_copied_in(sink: ClickHouseSink)
     result = engine.process(raw(*history()), RECEIVED)
     sink.write(result, RECEIVED, token="t")
     expected_responses = sink.responses(EVERYONE)
-    for table in ("response_ledger", "incident_revisions", "judgements"):
+    expected_latest = sink.latest_event(EVERYONE)
+    for table in ("response_ledger", "incident_revisions", "judgements", "org_progress"):
         sink.command(f"DROP TABLE backfill.{table}")
     sink.command("ALTER TABLE backfill.schema_migrations DELETE WHERE version = 71")
     sink.command("OPTIMIZE TABLE backfill.schema_migrations FINAL")
     assert sink.migrate() == ["0071_ledger_and_judgements"]
 
     assert sink.responses(EVERYONE) == expected_responses
+    assert sink.latest_event(EVERYONE) == expected_latest is not None
     assert len(sink.revisions_of({("RXA", "R-1")})) == 3, "every revision, in any order"
     again = Engine(EngineConfig(), b"k" * 16)
     again.restore_state(_restore(sink, engine), RECEIVED)

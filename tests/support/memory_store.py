@@ -116,6 +116,9 @@ class MemoryStore:
         for r in result.revisions:
             self.in_force[(r.org_id, r.report_ref, r.revision.event_id)] = r
 
+    def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
+        self._maybe_fail()  # latest_event reads the events themselves
+
     def write_judged(self, marks: Sequence[JudgedMark], token: str) -> None:
         self._maybe_fail()
         for mark in marks:

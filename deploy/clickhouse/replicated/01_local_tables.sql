@@ -291,3 +291,12 @@ CREATE TABLE IF NOT EXISTS quality.judgements_local ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/judgements', '{replica}', judged_at)
 ORDER BY (org_id, window_kind)
 SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS quality.org_progress_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    latest_event DateTime64(6, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/org_progress', '{replica}', latest_event)
+ORDER BY org_id
+SETTINGS replicated_deduplication_window = 10000;

@@ -58,3 +58,7 @@ ENGINE = Distributed('{cluster}', quality, incident_revisions_local, cityHash64(
 CREATE TABLE IF NOT EXISTS quality.judgements ON CLUSTER '{cluster}'
 AS quality.judgements_local
 ENGINE = Distributed('{cluster}', quality, judgements_local, cityHash64(org_id));
+
+CREATE TABLE IF NOT EXISTS quality.org_progress ON CLUSTER '{cluster}'
+AS quality.org_progress_local
+ENGINE = Distributed('{cluster}', quality, org_progress_local, cityHash64(org_id));

@@ -165,6 +165,7 @@ class ClickHouseSink(Outbox, SmallState):
         self.write_windows(result, token, applied=True)
         self.write_side_state(result, token)
         self.write_events(result.accepted, token)
+        self.write_progress(result.accepted, token)
         self.write_windows(result, token, applied=False)
         self.write_outcomes(result.rejected, result.alerts, received_at, token, board=result.board)
         self.write_judged(result.judged, token)

@@ -21,6 +21,7 @@ from pipeline.core.events import Harm, IncidentCategory, ResponseKind
 from pipeline.core.judgements import JudgedMark
 from pipeline.core.learning import ResponseRecord
 from pipeline.core.revisions import IncidentRevision, RevisionInForce
+from pipeline.core.stored import StoredEvent
 from pipeline.core.windows import WindowKind, window_of
 
 
@@ -72,6 +73,17 @@ class SmallState:
             ]
             self.insert_rows("incident_revisions", rows, token)
 
+    def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
+        """The latest event time of each organisation in `accepted` (after the events)."""
+        latest: dict[str, datetime] = {}
+        for stored in accepted:
+            event = stored.event
+            if event.org_id not in latest or event.occurred_at > latest[event.org_id]:
+                latest[event.org_id] = event.occurred_at
+        rows = [{"org_id": org, "latest_event": at} for org, at in sorted(latest.items())]
+        if rows:
+            self.insert_rows("org_progress", rows, token)
+
     def write_judged(self, marks: Sequence[JudgedMark], token: str) -> None:
         """What each organisation's alerts were judged on (after the alerts)."""
         rows = [
@@ -93,7 +105,13 @@ class SmallState:
         return state.window_records(self, owns)
 
     def latest_event(self, owns: state.OwnsOrg) -> datetime | None:
-        return state.latest_event(self, owns)
+        """The latest event time among the organisations `owns` accepts (the watermark's
+        source), from one row per organisation."""
+        rows = self.query_dicts(
+            f"SELECT org_id, max(latest_event) AS latest FROM {self.database}.org_progress "
+            "GROUP BY org_id"
+        )
+        return max((utc(r["latest"]) for r in rows if owns(r["org_id"])), default=None)
 
     def recent_events(self, since: datetime, owns: state.OwnsOrg) -> list[RecentEvent]:
         return state.recent_events(self, since, owns)

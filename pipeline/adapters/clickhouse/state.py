@@ -112,16 +112,6 @@ def window_records(sink: _Queries, owns: OwnsOrg) -> list[WindowRecord] | None:
     return records
 
 
-def latest_event(sink: _Queries, owns: OwnsOrg) -> datetime | None:
-    """The latest event time among the organisations `owns` accepts (the watermark's source)."""
-    union = " UNION ALL ".join(
-        f"SELECT org_id, max(occurred_at) AS latest FROM {sink.database}.{table} GROUP BY org_id"
-        for table in EVENT_TABLES.values()
-    )
-    latest = [utc(row["latest"]) for row in sink.query_dicts(union) if owns(row["org_id"])]
-    return max(latest, default=None)
-
-
 def recent_events(sink: _Queries, since: datetime, owns: OwnsOrg) -> list[RecentEvent]:
     """Stored events that occurred from `since` on (target metrics: whose period ends after)."""
     db = sink.database

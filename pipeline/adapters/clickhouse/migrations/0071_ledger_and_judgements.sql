@@ -48,6 +48,29 @@ ENGINE = ReplacingMergeTree(judged_at)
 ORDER BY (org_id, window_kind)
 SETTINGS non_replicated_deduplication_window = 10000;
 
+-- The latest event time of each organisation (the watermark's source), written after each
+-- batch's events: a restore reads one row per organisation instead of max(occurred_at) over
+-- every stored event. The latest wins.
+CREATE TABLE IF NOT EXISTS {db}.org_progress
+(
+    org_id LowCardinality(String),
+    latest_event DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree(latest_event)
+ORDER BY org_id
+SETTINGS non_replicated_deduplication_window = 10000;
+
+INSERT INTO {db}.org_progress (org_id, latest_event)
+SELECT org_id, max(occurred_at)
+FROM
+(
+    SELECT org_id, occurred_at FROM {db}.incident_reports
+    UNION ALL SELECT org_id, occurred_at FROM {db}.target_metrics
+    UNION ALL SELECT org_id, occurred_at FROM {db}.patient_feedback
+    UNION ALL SELECT org_id, occurred_at FROM {db}.alert_responses
+)
+GROUP BY org_id;
+
 INSERT INTO {db}.response_ledger (org_id, alert_id, event_id, unit_id, response, occurred_at)
 SELECT DISTINCT org_id, alert_id, event_id, unit_id, response, occurred_at
 FROM {db}.alert_responses;
