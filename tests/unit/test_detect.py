@@ -167,7 +167,9 @@ def test_evidence_carries_the_figures_a_ward_manager_trusts() -> None:
         "metric": "rtt_18w", "attainment": 0.95, "target": 0.92, "met": True,
         "higher_is_better": True, "distance": 0.03, "numerator": 380.0, "denominator": 400.0,
     }  # fmt: skip
-    assert evidence["rules"]["fired"] == ["beyond_limit"]
+    # Negative share beyond the 5-sigma limit; positive share and harm (z 4.6 to 4.9) by the
+    # run of two beyond 3 sigma.
+    assert evidence["rules"]["fired"] == ["beyond_limit", "run_of_2_beyond_3_sigma"]
     assert evidence["episode"]["first_window"] == "2024-07-01T00:00:00+00:00"
     negative = evidence["measures"]["negative_share"]
     assert negative["direction"] == "higher_is_worse"
@@ -189,4 +191,4 @@ def test_invalid_configuration_is_refused() -> None:
     with pytest.raises(ValueError):
         DetectionConfig(run_rules=((1, 3.0),))
     with pytest.raises(ValueError):
-        DetectionConfig(run_rules=((2, 5.0),))
+        DetectionConfig(run_rules=((2, 5.5),))

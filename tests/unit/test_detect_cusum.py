@@ -8,11 +8,12 @@ import random
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import DetectionConfig, Detector
-from pipeline.core.detection.stats import CUSUM, monitor
+from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES, in_control_arl
+from pipeline.core.detection.stats import monitor
 from tests.support.series import aggregate, kinds, quiet
 
 DETECTOR = Detector()
-SHEWHART_ONLY = Detector(DetectionConfig(cusum_limit=0.0))
+SHEWHART_ONLY = Detector(DetectionConfig(cusum_limit=0.0, cusum_small_limit=0.0))
 
 
 def sustained(
@@ -35,23 +36,73 @@ def test_a_moderate_sustained_rise_no_single_week_shows_is_caught_by_accumulated
     (finding,) = [f for f in DETECTOR.unit_findings(series) if f.kind.value.startswith("target")]
     windows = finding.evidence["measures"]["negative_share"]["windows"]
     flagged = [w for w in windows if w["rule"]]
-    assert any(w["detector"] == "cusum" and w["rule"] == CUSUM for w in flagged)
+    config = DetectionConfig()
+    assert any(w["detector"] == "cusum" and w["rule"] in CUSUM_RULES for w in flagged)
     assert all(w["detector"] in ("cusum", "shewhart") for w in flagged)
-    assert all(w["cusum_limit"] == DetectionConfig().cusum_limit for w in windows)
-    assert max(w.get("cusum_signal", 0) for w in flagged) >= DetectionConfig().cusum_limit
-    assert finding.evidence["rules"]["cusum"]["limit"] == DetectionConfig().cusum_limit
+    assert all(w["cusum_limit"] == config.cusum_limit for w in windows)
+    assert all(w["cusum_small_limit"] == config.cusum_small_limit for w in windows)
+    signals = [w for w in flagged if w["detector"] == "cusum"]
+    assert all(w["cusum_signal"] >= w["cusum_signal_limit"] for w in signals)
+    assert {w["cusum_signal_limit"] for w in signals} <= {
+        config.cusum_limit,
+        config.cusum_small_limit,
+    }
+    assert finding.evidence["rules"]["cusum"]["limit"] == config.cusum_limit
+    assert finding.evidence["rules"]["cusum_small_shift"]["limit"] == config.cusum_small_limit
 
 
-def test_the_cusum_resets_after_a_signal() -> None:
+def test_the_cusums_reset_after_a_signal() -> None:
     counts = [2] * 20 + [6] * 30
-    trace = monitor(counts, [40.0] * 50, [40] * 50, None, DetectionConfig().rules)
-    signals = [t for t, at in enumerate(trace.signalled_at) if at == t and trace.rule[t] == CUSUM]
+    config = DetectionConfig()
+    trace = monitor(counts, [40.0] * 50, [40] * 50, None, config.rules)
+    signals = [t for t, at in enumerate(trace.signalled_at) if at == t and trace.rule[t]]
 
     assert len(signals) >= 2
     for t in signals:
-        assert trace.cusum[t] >= DetectionConfig().cusum_limit
-        if t + 1 < len(counts):
-            assert trace.cusum[t + 1] < trace.cusum[t]  # restarted from 0
+        limit = config.cusum_limit if trace.rule[t] == CUSUM else config.cusum_small_limit
+        statistic = trace.cusum if trace.rule[t] == CUSUM else trace.cusum_small
+        assert trace.rule[t] in CUSUM_RULES and statistic[t] >= limit
+        if t + 1 < len(counts):  # both restarted from 0
+            assert trace.cusum[t + 1] < trace.cusum[t]
+            assert trace.cusum_small[t + 1] < trace.cusum_small[t]
+
+
+def test_the_fast_cusum_alone_signals_on_its_own_limit() -> None:
+    counts = [2] * 20 + [6] * 30
+    config = DetectionConfig(cusum_small_limit=0.0)
+    trace = monitor(counts, [40.0] * 50, [40] * 50, None, config.rules)
+    signals = [t for t, at in enumerate(trace.signalled_at) if at == t and trace.rule[t]]
+
+    assert signals and {trace.rule[t] for t in signals} == {CUSUM}
+    assert all(trace.cusum[t] >= config.cusum_limit for t in signals)
+    assert all(math.isnan(value) for value in trace.cusum_small)
+
+
+def test_a_shewhart_signal_spends_the_accumulated_evidence() -> None:
+    """A week far beyond the limit restarts the CUSUMs: the weeks after it are judged afresh,
+    not raised again on evidence the rule already called out."""
+    counts = [2] * 20 + [5, 5, 5, 30] + [2] * 10
+    trace = monitor(counts, [40.0] * 34, [40] * 34, None, DetectionConfig().rules)
+
+    assert trace.rule[23] == "beyond_limit" and trace.signalled_at[23] == 23
+    assert trace.cusum_small[22] > 2.0 and trace.cusum_small[24] == 0.0
+    assert not any(trace.rule[t] for t in range(24, 34))
+
+
+def test_the_limits_follow_from_the_stated_in_control_run_length() -> None:
+    config = DetectionConfig()
+    assert in_control_arl(config.cusum_reference, config.cusum_limit) > 1e7
+    assert 50_000 < in_control_arl(config.cusum_small_reference, config.cusum_small_limit) < 60_000
+    # Siegmund's approximation against a simulated standard normal CUSUM (k 0.5, h 3).
+    rng = random.Random(1)
+    lengths = []
+    for _ in range(400):
+        statistic, length = 0.0, 0
+        while statistic < 3.0:
+            statistic = max(0.0, statistic + rng.gauss(0.0, 1.0) - 0.5)
+            length += 1
+        lengths.append(length)
+    assert 0.85 < (sum(lengths) / len(lengths)) / in_control_arl(0.5, 3.0) < 1.15
 
 
 def test_quiet_units_raise_nothing_from_accumulated_evidence() -> None:

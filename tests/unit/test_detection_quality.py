@@ -5,10 +5,12 @@ Each trust's events go through `Engine` exactly as `pipeline replay` sends them 
 (`pipeline.simulation.score`). Two families, written from different specifications:
 
 - the project's simulator (`pipeline.simulation.trust`; 3 organisations × 6 units × 64 weeks),
-  seeds 1 and 2: the CUSUM limits for experience and harm were tuned on this family;
+  held-out seeds 3 to 6;
 - the independent evaluation family (`pipeline.simulation.family`; 6 organisations × 7 to 11
-  units × 78 weeks), seeds 3 and 4: the silence limit was tuned on its seeds 1 and 2, which are
-  not used here.
+  units × 78 weeks), held-out seeds 3 to 6.
+
+The detection settings were chosen on the simulator's seeds 1, 2 and 7 to 10 and the family's
+seeds 1 and 2, none of which is used here.
 
 docs/detection.md reports these figures and wider runs of the same.
 """
@@ -29,8 +31,8 @@ from pipeline.simulation.family_events import simulate_family
 from pipeline.simulation.score import Score, replay, score
 
 JUDGED_FROM = DetectionConfig().min_baseline_windows
-SIMULATOR_SEEDS = (1, 2)
-FAMILY_SEEDS = (3, 4)
+SIMULATOR_SEEDS = (3, 4, 5, 6)
+FAMILY_SEEDS = (3, 4, 5, 6)
 ALERTING = tuple(kind for kind in AlertKind if kind is not AlertKind.REPORTING_SILENCE)
 
 
@@ -79,36 +81,38 @@ def _episodes(pooled: Score) -> tuple[int, int]:
 
 def test_recall_on_the_simulator_is_at_least_95_percent(simulator: Score) -> None:
     detected, detectable = _episodes(simulator)
-    assert detectable >= 12
+    assert detectable >= 30
     assert detected / detectable >= 0.95, simulator.missed
 
 
 def test_recall_on_the_family_holds_its_measured_level(family: Score) -> None:
-    """NOT the issue's aim (0.95): measured 10 of 13 (0.77) sustained drops of the positive
-    share on seeds 3 and 4 (every silence is found: see the silence test; docs/detection.md).
-    A floor against regression until the aim is met."""
-    detected, detectable = _episodes(family)
-    assert detectable >= 12
-    assert detected / detectable >= 0.75, family.missed
+    """NOT the issue's aim (0.95): measured 43 of 49 (0.88) on seeds 3 to 6, every silence
+    (19 of 19) and 24 of 30 sustained drops of the positive share (docs/detection.md). A floor
+    against regression until the aim is met."""
+    assert family.overall.detectable >= 45
+    assert family.overall.recall is not None and family.overall.recall >= 0.87, family.missed
+    drops, detectable = _episodes(family)
+    assert detectable >= 25
+    assert drops / detectable >= 0.8, family.missed
 
 
 def test_false_alarms_on_the_family_stay_under_one_per_thousand_quiet_unit_weeks(
     family: Score,
 ) -> None:
-    assert family.quiet_unit_weeks >= 5000
+    assert family.quiet_unit_weeks >= 12_000
     assert family.false_alarms_per_100_quiet_unit_weeks <= 0.1, family.false_alarms
 
 
 def test_false_alarms_on_the_simulator_hold_their_measured_level(simulator: Score) -> None:
-    """NOT the issue's aim (0.1): measured 3 in 1,708 quiet unit-weeks (0.18) on seeds 1 and
-    2: one chance week raising a divergence and a dark spot (Shewhart rules, as before this
-    issue) and one reporting silence. A ceiling against regression until the aim is met."""
-    assert simulator.quiet_unit_weeks >= 1500
-    assert simulator.false_alarms_per_100_quiet_unit_weeks <= 0.2, simulator.false_alarms
+    """NOT the issue's aim (0.1): measured 4 in 3,397 quiet unit-weeks (0.118) on seeds 3 to 6,
+    three of them reporting silences in spring (docs/detection.md). A ceiling against
+    regression until the aim is met."""
+    assert simulator.quiet_unit_weeks >= 3000
+    assert simulator.false_alarms_per_100_quiet_unit_weeks <= 0.12, simulator.false_alarms
 
 
 def test_no_decoy_raises_an_alert(pooled: Score) -> None:
-    assert pooled.overall.decoys >= 40
+    assert pooled.overall.decoys >= 90
     assert pooled.overall.decoy_alerts == 0, pooled.decoy_alerts
 
 
@@ -125,11 +129,26 @@ def test_median_delay_from_the_week_an_episode_became_evident_is_at_most_one_win
     assert delay is not None and delay <= 1
 
 
+def test_median_delay_on_the_family_from_the_start_holds_its_measured_level(
+    family: Score,
+) -> None:
+    """NOT the issue's aim (1 window): measured 3 windows from the start of the episode on
+    seeds 3 to 6 (a sustained shift of 1 to 3 predictive sd a week needs weeks to be told from
+    chance at this false-alarm budget; 0 from the week it became evident). A ceiling against
+    regression."""
+    delay = family.overall.median_delay
+    assert delay is not None and delay <= 3
+
+
 def test_reporting_silences_are_found_and_false_ones_are_rare(family: Score) -> None:
     silences = family.kind(AlertKind.REPORTING_SILENCE)
-    assert silences.detectable >= 6
+    assert silences.detectable >= 12
     assert silences.detected / silences.detectable >= 0.9, family.missed
     assert family.kind_false_alarms_per_100((AlertKind.REPORTING_SILENCE,)) <= 0.1
+
+
+def test_false_silences_on_the_simulator_are_rare(simulator: Score) -> None:
+    assert simulator.kind_false_alarms_per_100((AlertKind.REPORTING_SILENCE,)) <= 0.1
 
 
 def test_order_and_batch_size_change_no_finding() -> None:

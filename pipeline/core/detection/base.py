@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.alerts import AlertKind, Severity
-from pipeline.core.detection.stats import CUSUM, Rules, rule_name
+from pipeline.core.detection.cusum import CUSUM_RULES
+from pipeline.core.detection.stats import Rules, rule_name
 from pipeline.core.windows import Window, WindowKind
 
 
 @dataclass(frozen=True, slots=True)
 class DetectionConfig:
-    """Every tunable of detection. The defaults were calibrated on simulated trusts
-    (docs/detection.md): on 40 trusts of 18 units over 64 weeks they raised 0.04 false alarms
-    per 100 quiet unit-weeks, caught 319 of the 320 deteriorations the simulator marks
-    detectable (most in the week they began), and raised nothing on any of 983 decoys.
+    """Every tunable of detection. The defaults were calibrated on simulated trusts of two
+    independently written families (docs/detection.md, "Measured quality", has the figures on
+    held-out seeds).
 
     - `min_baseline_windows`: windows of a unit's own history needed before it is judged.
     - `max_baseline_windows`: windows the unit's usual level is taken over (26 weeks: long
@@ -30,19 +30,27 @@ class DetectionConfig:
       weeks of a small unit can otherwise inflate it enough to hide a tenfold rise (0.5 is
       twice the largest simulated; it cut the mean delay from 0.42 to 0.37 weeks at no cost).
     - `limit_sigma`: a single window whose exact tail probability is beyond this many sigma
-      signals (4 sigma: 1 in 31,600 windows of a stable unit).
+      signals (5 sigma: 1 in 3.5 million windows of a stable unit). It was 4 until the CUSUMs
+      took over sustained shifts: at 4, single chance weeks at 4.0 to 4.6 sigma were most of
+      the false alarms on both simulated families (real weeks have heavier tails than the
+      predictive), while every episode they caught was also caught otherwise.
     - `run_rules`: (windows, sigma) pairs: every window of a run of that many consecutive
       judged windows, each at or beyond that many sigma, signals. Two at 3 sigma (1 in
       550,000) and three at 2.5 sigma (1 in 4 million) are the Making Data Count "two of three
       near the limit" and "shift" ideas, made strict enough for the many charts (units ×
       measures × kinds) watched at once.
-    - `cusum_reference`, `cusum_limit`: the accumulated-evidence detector, a one-sided CUSUM
-      of each judged window's predictive z (the same exact z the rules read, so small and large
-      weeks and overdispersion are allowed for): S = max(0, S + z - reference), signalling when
-      S reaches the limit, then restarting from 0. A reference of 1 is tuned to shifts of
-      about two predictive sd a week (a quarter of the 8 sd a week the single-window limit
-      needs); the limit 8 was chosen on the project's simulator for the false-alarm budget (see
-      docs/detection.md for the in-control run length). `cusum_limit` 0 turns it off.
+    - `cusum_reference`, `cusum_limit`, `cusum_small_reference`, `cusum_small_limit`: the
+      accumulated-evidence detectors (`detection.cusum`), one-sided CUSUMs of each judged
+      window's predictive z (the same exact z the rules read, so small and large weeks and
+      overdispersion are allowed for) less what moved the unit's organisation:
+      S = max(0, S + z - reference), signalling when S reaches the limit, then restarting from
+      0 (as after any Shewhart signal). Reference 1 is tuned to shifts of about two predictive
+      sd a week, 0.5 to about one sd a week sustained over many weeks. The limits come from
+      the in-control average run length of a standard normal z (`cusum.in_control_arl`):
+      about 46 million windows for (1, 8) and 52,000 for (0.5, 9); real units (drift,
+      seasons, estimated baselines) shorten it by an order of magnitude or more, and three
+      measures share a budget of 1 false alarm per 1,000 quiet unit-weeks. A limit of 0
+      turns a detector off.
     - `silence_limit`: the CUSUM limit (a log-likelihood ratio) of `reporting_silence`
       (incident reports per activity falling while activity holds; `detection.silence`).
     - `cusum_hold_windows`: a window inside an open CUSUM excursion joins the baseline only
@@ -62,11 +70,13 @@ class DetectionConfig:
     max_baseline_windows: int = 26
     dispersion_windows: int = 52
     max_between_cv: float = 0.5
-    limit_sigma: float = 4.0
+    limit_sigma: float = 5.0
     run_rules: tuple[tuple[int, float], ...] = ((2, 3.0), (3, 2.5))
     cusum_reference: float = 1.0
     cusum_limit: float = 8.0
     cusum_hold_windows: int = 8
+    cusum_small_reference: float = 0.5
+    cusum_small_limit: float = 9.0
     silence_limit: float = 8.0
     max_gap_windows: int = 0
     peer_sigma: float = 3.0
@@ -83,8 +93,10 @@ class DetectionConfig:
             raise ValueError("need dispersion_windows >= max_baseline_windows, max_between_cv > 0")
         if any(length < 2 or not 0 < sigma <= self.limit_sigma for length, sigma in self.run_rules):
             raise ValueError("run rules need at least 2 windows and 0 < sigma <= limit_sigma")
-        if self.cusum_limit < 0 or self.cusum_reference < 0 or self.cusum_hold_windows < 1:
-            raise ValueError("need cusum_limit >= 0, cusum_reference >= 0, cusum_hold_windows >= 1")
+        if min(self.cusum_limit, self.cusum_reference, self.cusum_small_limit) < 0 or (
+            self.cusum_small_reference < 0 or self.cusum_hold_windows < 1
+        ):
+            raise ValueError("need CUSUM references and limits >= 0, cusum_hold_windows >= 1")
         if self.max_gap_windows < 0 or self.min_reference_count < 1:
             raise ValueError("need max_gap_windows >= 0 and min_reference_count >= 1")
 
@@ -107,6 +119,8 @@ class DetectionConfig:
             cusum_reference=self.cusum_reference,
             cusum_limit=self.cusum_limit,
             cusum_hold_windows=self.cusum_hold_windows,
+            cusum_small_reference=self.cusum_small_reference,
+            cusum_small_limit=self.cusum_small_limit,
         )
 
     @property
@@ -124,7 +138,7 @@ class DetectionConfig:
     def sigma_of(self, rule: str) -> float:
         """The line a window flagged by `rule` crossed (the process limit for the CUSUM, which
         crosses no line of its own on a single window)."""
-        if rule == CUSUM:
+        if rule in CUSUM_RULES:
             return self.limit_sigma
         return next(sigma for length, sigma in self.rules.runs if rule_name(length, sigma) == rule)
 

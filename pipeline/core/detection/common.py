@@ -6,10 +6,14 @@ experience and harm together. A unit's own baseline lags behind such a movement 
 but accumulated evidence does: in simulation a CUSUM of the plain z raised ten times its
 nominal false alarms, nearly all in winter. The story the CUSUM is for is one unit drifting
 away from what it usually is *while the rest of its organisation does not*, so it accumulates
-the unit's z less the organisation's other units' level in the same window (the mean z of their
-Shewhart-only monitors, trimmed and shrunk: `_others_level`), when at least `MIN_OTHERS` of
-them were judged. The Shewhart rules
-still judge the plain z, so a large shift that hits every unit is still raised.
+the unit's z less the organisation's common movement in the same window, when at least
+`MIN_OTHERS` other units were judged (`_others_level`): the others' common relative shift,
+estimated from the z of their Shewhart-only monitors weighted by their precision, trimmed and
+shrunk towards 0, and expressed as the z it gives this unit. Weighting by precision matters
+because one winter dip gives a unit of 120 responses a week a z several times that of a unit
+of 12: the plain mean z of the others under-corrects the big units and over-corrects the small
+ones. The Shewhart rules still judge the plain z, so a large shift that hits every unit is
+still raised.
 """
 
 from __future__ import annotations
@@ -20,14 +24,13 @@ from collections.abc import Mapping, Sequence
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
-from pipeline.core.detection.stats import CUSUM_Z_RANGE, Rules, monitor
+from pipeline.core.detection.stats import CUSUM_Z_RANGE, Rules, Trace, monitor
 from pipeline.core.windows import Window
 
 # Fewer judged units than this beside the unit in a window: nothing is taken out.
 MIN_OTHERS = 3
 Offsets = dict[Measure, list[float]]
 Z_LOW, Z_HIGH = CUSUM_Z_RANGE
-SHRINK = 2.0
 TRIM_FROM = 5
 
 
@@ -47,31 +50,64 @@ def common_offsets(units: Mapping[str, UnitFigures], config: DetectionConfig) ->
     """Per unit and measure, aligned with the unit's windows: the level of the other units
     judged in the same window (0.0 where fewer than `MIN_OTHERS` were)."""
     rules: Rules = config.shewhart_rules
-    scores: dict[Measure, dict[Window, list[tuple[str, float]]]] = {m: {} for m in Measure}
+    scores: dict[Measure, dict[Window, list[tuple[str, float, float]]]] = {m: {} for m in Measure}
+    weights: dict[str, dict[Measure, list[float]]] = {}
     for unit, figures in units.items():
+        weights[unit] = {}
         for measure, counts, scales, trials in measure_columns(figures):
             trace = monitor(counts, scales, trials, None, rules)
-            for window, z in zip(figures.windows, trace.z, strict=True):
+            column = weights[unit][measure] = [0.0] * len(figures.windows)
+            for t, (window, z) in enumerate(zip(figures.windows, trace.z, strict=True)):
                 if not math.isnan(z):
-                    scores[measure].setdefault(window, []).append((unit, z))
+                    column[t] = weight = _precision(trace, t)
+                    scores[measure].setdefault(window, []).append((unit, z, weight))
     offsets: dict[str, Offsets] = {}
     for unit, figures in units.items():
         offsets[unit] = {
-            measure: [_others_level(scores[measure].get(w, ()), unit) for w in figures.windows]
+            measure: [
+                _others_level(scores[measure].get(w, ()), unit, weights[unit][measure][t])
+                for t, w in enumerate(figures.windows)
+            ]
             for measure in Measure
         }
     return offsets
 
 
-def _others_level(judged: Sequence[tuple[str, float]], unit: str) -> float:
-    """The others' mean z, the highest and lowest left out once there are `TRIM_FROM` (another
-    unit's own episode must not mask this one's), shrunk towards 0 by `SHRINK` units."""
-    others = sorted(min(max(z, Z_LOW), Z_HIGH) for name, z in judged if name != unit)
-    if len(others) < MIN_OTHERS:
+def _precision(trace: Trace, t: int) -> float:
+    """The window's expected count over its predictive sd: the z a 100% rise would give it."""
+    predictive = trace.predictive(t)
+    assert predictive is not None
+    mean = predictive.mean
+    extra = predictive.extra_variance
+    n = predictive.trials
+    spread = mean + extra if n is None else mean - mean * mean / n + extra - extra / n
+    return mean / math.sqrt(spread) if spread > 0.0 else 0.0
+
+
+def _others_level(judged: Sequence[tuple[str, float, float]], unit: str, weight: float) -> float:
+    """The others' common relative shift in this window, as the z it gives this unit.
+
+    Each other unit's z is the common shift times its precision w (expected count over
+    predictive sd) plus noise of sd 1, so the shift's least-squares estimate is Σ w z / Σ w²,
+    with variance 1 / Σ w² (the highest and lowest z left out once there are `TRIM_FROM`:
+    another unit's own episode must not mask this one's). Only the part of it that stands out
+    from that noise is taken out: the estimate is shrunk towards 0 by the empirical-Bayes
+    factor 1 - variance / estimate² (0 when the movement is within the noise), so a weak,
+    chance movement of the others neither hides a unit's own shift nor invents one, while a
+    strong common movement (winter) is taken out nearly whole. Times this unit's own w."""
+    others = sorted(
+        (min(max(z, Z_LOW), Z_HIGH), w) for name, z, w in judged if name != unit and w > 0.0
+    )
+    if len(others) < MIN_OTHERS or weight <= 0.0:
         return 0.0
     if len(others) >= TRIM_FROM:
         others = others[1:-1]
-    return math.fsum(others) / (len(others) + SHRINK)
+    squares = math.fsum(w * w for _, w in others)
+    shift = math.fsum(z * w for z, w in others) / squares
+    significance = shift * shift * squares  # the estimate over its variance, squared
+    if significance <= 1.0:
+        return 0.0
+    return shift * (1.0 - 1.0 / significance) * weight
 
 
 def org_series_figures(

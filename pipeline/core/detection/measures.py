@@ -21,7 +21,8 @@ from typing import Any
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Severity
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.stats import BEYOND_LIMIT, CUSUM, Trace
+from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
+from pipeline.core.detection.stats import BEYOND_LIMIT, Trace
 from pipeline.core.windows import Window
 
 PER_ACTIVITY = 1000.0
@@ -144,7 +145,7 @@ class MeasureTrace:
             limit = predictive.highest_usual_count(config.limit_sigma)
             entry["limit"] = _round(self.value(limit, size))
             rule = self.trace.rule[index]
-            if rule and rule not in (BEYOND_LIMIT, CUSUM):
+            if rule and rule != BEYOND_LIMIT and rule not in CUSUM_RULES:
                 line = predictive.highest_usual_count(config.sigma_of(rule))
                 entry["run_line"] = _round(self.value(line, size))
             entry["z"] = _round(self.trace.z[index], 2)
@@ -153,20 +154,33 @@ class MeasureTrace:
             if not math.isnan(cusum):
                 entry["cusum"] = _round(cusum, 2)
                 entry["cusum_limit"] = config.cusum_limit
+            small = self.trace.cusum_small[index]
+            if not math.isnan(small):
+                entry["cusum_small"] = _round(small, 2)
+                entry["cusum_small_limit"] = config.cusum_small_limit
         rule = self.trace.rule[index]
         entry["rule"] = rule or None
         entry["detector"] = _detector(rule)
-        if rule == CUSUM:
-            entry["cusum_signal"] = _round(self.trace.cusum[self.trace.signalled_at[index]], 2)
+        if rule in CUSUM_RULES:
+            statistic, signal_limit = self.cusum_signal(index, config)
+            entry["cusum_signal"] = _round(statistic, 2)
+            entry["cusum_signal_limit"] = signal_limit
         return entry
+
+    def cusum_signal(self, index: int, config: DetectionConfig) -> tuple[float, float]:
+        """(statistic, limit) of the CUSUM that flagged window `index`, when it signalled."""
+        at = self.trace.signalled_at[index]
+        if self.trace.rule[index] == CUSUM:
+            return self.trace.cusum[at], config.cusum_limit
+        return self.trace.cusum_small[at], config.cusum_small_limit
 
 
 def _detector(rule: str) -> str | None:
-    """Which detector flagged a window: 'cusum' (accumulated evidence) or 'shewhart' (a point
-    beyond the limit, or a run)."""
+    """Which detector flagged a window: 'cusum' (accumulated evidence, either design; `rule`
+    says which) or 'shewhart' (a point beyond the limit, or a run)."""
     if not rule:
         return None
-    return "cusum" if rule == CUSUM else "shewhart"
+    return "cusum" if rule in CUSUM_RULES else "shewhart"
 
 
 def episodes(states: Sequence[bool | None], max_gap: int) -> list[tuple[int, int, bool]]:

@@ -31,6 +31,7 @@ from typing import Any
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection.base import DetectionConfig, Finding
+from pipeline.core.detection.cusum import CUSUM
 from pipeline.core.detection.measures import (
     PER_ACTIVITY,
     UnitFigures,
@@ -39,7 +40,6 @@ from pipeline.core.detection.measures import (
     severity,
 )
 from pipeline.core.detection.predictive import baseline_predictive, log_pmf, lower_tail
-from pipeline.core.detection.stats import CUSUM
 from pipeline.core.detection.text import duration, number, window_label
 
 ACTIVITY_HOLDS = 0.6

@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline.core.detection.cusum import CUSUM, CUSUM_SMALL, Z_RANGE, Accumulators, CusumDesign
 from pipeline.core.detection.predictive import (
     PRIOR_COUNT,
     SCREEN_MARGIN,
@@ -38,10 +39,7 @@ from pipeline.core.detection.predictive import (
 )
 
 BEYOND_LIMIT = "beyond_limit"
-CUSUM = "cusum"
-# A window's z enters the CUSUM clipped to this range: one extreme week is the Shewhart rules'
-# business, and one very quiet week should not wipe out weeks of evidence at once.
-CUSUM_Z_RANGE = (-3.0, 4.0)
+CUSUM_Z_RANGE = Z_RANGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +60,23 @@ class Rules:
     runs: tuple[tuple[int, float], ...]
     dispersion_windows: int
     max_between_cv: float
-    cusum_reference: float = 0.5
+    cusum_reference: float = 1.0
     cusum_limit: float = 0.0
     cusum_hold_windows: int = 8
+    cusum_small_reference: float = 0.5
+    cusum_small_limit: float = 0.0
 
     @property
     def longest_run(self) -> int:
         return max(length for length, _ in self.runs)
 
     @property
-    def cusum(self) -> bool:
-        """Whether the accumulated-evidence detector runs (`cusum_limit` > 0)."""
-        return self.cusum_limit > 0.0
+    def cusums(self) -> tuple[CusumDesign, ...]:
+        """The accumulated-evidence detectors (`detection.cusum`); a limit of 0 turns one off."""
+        return (
+            CusumDesign(CUSUM, self.cusum_reference, self.cusum_limit),
+            CusumDesign(CUSUM_SMALL, self.cusum_small_reference, self.cusum_small_limit),
+        )
 
 
 def rule_name(length: int, sigma: float) -> str:
@@ -89,10 +92,11 @@ class Trace:
     `mean` and `extra_variance` describe its predictive distribution. `signalled_at` is the
     index of the window whose closing flagged this one (-1: never); a run flags all its windows
     when its last one closes. `rule` names the rule ("" when not flagged): a run rule, or
-    `cusum` for the accumulated-evidence detector, which flags the latest unbroken stretch of
-    windows whose z was above its reference when it signals. `cusum` is the one-sided CUSUM
-    statistic at each judged window's close (NaN when not judged or the detector is off);
-    after a signal (the statistic at or beyond the limit) it restarts from 0.
+    `cusum` or `cusum_small_shift` for the accumulated-evidence detectors
+    (`pipeline.core.detection.cusum`), which flag the latest unbroken stretch of windows whose
+    z was above their reference when they signal. `cusum` and `cusum_small` are those two
+    one-sided CUSUM statistics at each judged window's close (NaN when not judged or the
+    detector is off); after a signal (a statistic at or beyond its limit) both restart from 0.
     """
 
     z: list[float]
@@ -102,6 +106,7 @@ class Trace:
     signalled_at: list[int]
     rule: list[str]
     cusum: list[float]
+    cusum_small: list[float]
     # Window t was judged on baseline entries [_first_entry[t], _end_entry[t]) of _entries,
     # each (window index, count, scale, pair terms).
     _entries: list[tuple[int, int, float, float, float, float]]
@@ -151,11 +156,12 @@ def monitor(
     `scales[t]` is m for window t (0 when the window has no data for this measure); `trials`
     the binomial sizes (None for Poisson counts); `reference_relvar` the relative variance of a
     peer reference folded into m (None for an own-baseline monitor). A window signals when its z
-    belongs to a run of `rules.runs` (see `Rules`), or when the CUSUM of z less `offsets[t]`
+    belongs to a run of `rules.runs` (see `Rules`), or when a CUSUM of z less `offsets[t]`
     (what moved the unit's whole organisation that window; `pipeline.core.detection.common`)
-    reaches `rules.cusum_limit`. Where `resets[t]` is True the CUSUM restarts at window t and
-    takes nothing from it (experience is only evidence of a divergence while the unit meets its
-    targets: weeks of a missed target must not be carried into the first met week).
+    reaches its limit (`rules.cusums`). Any signal restarts the CUSUMs. Where `resets[t]` is
+    True they restart at window t and take nothing from it (experience is only evidence of a
+    divergence while the unit meets its targets: weeks of a missed target must not be carried
+    into the first met week).
     """
     # This loop runs for every window of every measure on every call, so it keeps its sums in
     # locals and its baseline in append-only lists with a moving head.
@@ -179,15 +185,18 @@ def monitor(
     cap = rules.max_between_cv * rules.max_between_cv
     screen = lowest - SCREEN_MARGIN
     cusum = [math.nan] * size
-    cusum_on = rules.cusum
-    reference, limit, hold = rules.cusum_reference, rules.cusum_limit, rules.cusum_hold_windows
-    z_low, z_high = CUSUM_Z_RANGE
+    cusum_small = [math.nan] * size
+    accumulators = Accumulators(rules.cusums)
+    cusum_on = bool(accumulators)
+    hold = rules.cusum_hold_windows
     if cusum_on:
-        # The CUSUM needs the exact z of every window near its reference, not only near the
+        # A CUSUM needs the exact z of every window near its reference, not only near the
         # rule lines (the normal z overstates a right-skewed count).
-        screen = min(screen, reference - SCREEN_MARGIN)
-    statistic = 0.0
-    excursion: list[int] = []  # judged windows since the statistic was last 0
+        lowest_reference = min(d.reference for d in accumulators.designs if d.limit > 0.0)
+        screen = min(screen, lowest_reference - SCREEN_MARGIN)
+    statistics = accumulators.statistics
+    fast_on, small_on = (design.limit > 0.0 for design in accumulators.designs)
+    open_since = -1
     # Windows with data not yet in the baseline, oldest first, with their position among them.
     pending: deque[tuple[int, int]] = deque()
     position = -1
@@ -260,30 +269,32 @@ def monitor(
                 for *_, members in runs:
                     members.clear()
             if cusum_on and resets is not None and resets[t]:
-                statistic = 0.0
-                excursion.clear()
+                accumulators.reset()
             elif cusum_on:
-                shifted = score - offsets[t] if offsets is not None else score
-                statistic += min(max(shifted, z_low), z_high) - reference
-                if statistic <= 0.0:
-                    statistic = 0.0
-                    excursion.clear()
-                else:
-                    excursion.append(t)
-                cusum[t] = statistic
-                if statistic >= limit:
+                fired = accumulators.add(t, score - offsets[t] if offsets is not None else score)
+                if fast_on:
+                    cusum[t] = statistics[0]
+                if small_on:
+                    cusum_small[t] = statistics[1]
+                if fired >= 0:
                     # The signal flags the latest unbroken stretch of windows above the
                     # reference: where the evidence came from, as one episode. Earlier windows
                     # of a long excursion are not called out on such thin evidence, and where
                     # a Shewhart rule already flagged this window the evidence is its own.
+                    design = accumulators.designs[fired]
+                    excursion = accumulators.excursions[fired]
                     for member in reversed(excursion if signalled[t] < 0 else ()):
-                        level = reference + (offsets[member] if offsets is not None else 0.0)
+                        level = design.reference + (offsets[member] if offsets is not None else 0.0)
                         if z[member] <= level:
                             break
                         if signalled[member] < 0:
-                            signalled[member], rule[member] = t, CUSUM
-                    statistic = 0.0
-                    excursion.clear()
+                            signalled[member], rule[member] = t, design.rule
+                if fired >= 0 or signalled[t] == t:
+                    # Any signal spends the evidence: a CUSUM still holding a week a Shewhart
+                    # rule called out would otherwise raise it again weeks later.
+                    accumulators.reset()
+            if cusum_on:
+                open_since = accumulators.open_since()
         # A window joins the baseline once no later rule can still flag it: once it is
         # `longest_run` windows old and, with the CUSUM on, its excursion is over (or, for a
         # drift the CUSUM never confirms, `cusum_hold_windows` windows old).
@@ -296,10 +307,7 @@ def monitor(
             # A window of the learning period was not judged, so no rule can flag it: it joins
             # at once, and the first window judged is the one after `min_baseline_windows`.
             judged = z[oldest] == z[oldest]  # not NaN
-            if judged and (
-                age < run_length
-                or (cusum_on and excursion and oldest >= excursion[0] and age < hold)
-            ):
+            if judged and (age < run_length or (0 <= open_since <= oldest and age < hold)):
                 break
             pending.popleft()
             if signalled[oldest] < 0:
@@ -339,4 +347,16 @@ def monitor(
                 pair_d2 -= d2
                 pair_inverse -= pair_i
                 pair_binomial -= pair_b
-    return Trace(z, means, extras, trials, signalled, rule, cusum, entries, first_entry, end_entry)
+    return Trace(
+        z,
+        means,
+        extras,
+        trials,
+        signalled,
+        rule,
+        cusum,
+        cusum_small,
+        entries,
+        first_entry,
+        end_entry,
+    )

@@ -12,8 +12,9 @@ from typing import Any
 
 from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.detection.base import DetectionConfig
+from pipeline.core.detection.cusum import CUSUM_RULES
 from pipeline.core.detection.measures import SMALL_SAMPLE, Measure, MeasureTrace
-from pipeline.core.detection.stats import BEYOND_LIMIT, CUSUM
+from pipeline.core.detection.stats import BEYOND_LIMIT
 from pipeline.core.windows import Window
 
 _MONTH_LONG = timedelta(days=27)
@@ -114,10 +115,10 @@ def crossed_line(rule: str, config: DetectionConfig) -> tuple[str, float]:
 def cusum_phrase(measure: MeasureTrace, index: int, config: DetectionConfig) -> str:
     """', worse than usual week after week until the evidence added up (accumulated evidence
     9.1 against a limit of 7)'."""
-    signal = measure.trace.cusum[measure.trace.signalled_at[index]]
+    signal, limit = measure.cusum_signal(index, config)
     return (
         ", worse than usual week after week until the evidence added up (accumulated evidence "
-        f"{signal:.1f} against a limit of {config.cusum_limit:g})"
+        f"{signal:.1f} against a limit of {limit:g})"
     )
 
 
@@ -127,6 +128,10 @@ def rules_evidence(config: DetectionConfig, fired: list[str]) -> dict[str, Any]:
         "limit_sigma": config.limit_sigma,
         "run_rules": [list(rule) for rule in config.run_rules],
         "cusum": {"reference": config.cusum_reference, "limit": config.cusum_limit},
+        "cusum_small_shift": {
+            "reference": config.cusum_small_reference,
+            "limit": config.cusum_small_limit,
+        },
         "baseline": {
             "min_windows": config.min_baseline_windows,
             "level_windows": config.max_baseline_windows,
@@ -171,7 +176,7 @@ def measure_phrase(
     rule = measure.trace.rule[index]
     line_name, sigma = crossed_line(rule, config)
     usual = measure.value(predictive.mean, size)
-    if rule == CUSUM:
+    if rule in CUSUM_RULES:
         return (
             f"{observed_phrase(measure, index, per_activity)}, against a usual "
             + (

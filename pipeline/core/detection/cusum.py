@@ -1,0 +1,96 @@
+"""Accumulated evidence: one-sided CUSUMs of a measure's window z, run side by side.
+
+Each design is S = max(0, S + z - k), signalling when S reaches h, where z is the window's exact
+predictive z (less what moved the unit's organisation, `detection.common`) clipped to
+`Z_RANGE`. A CUSUM with reference k is tuned to a shift of about 2k predictive sd a week, so
+two run together:
+
+- `cusum` (k 1): shifts of about 2 sd a week, seen in a few weeks;
+- `cusum_small_shift` (k 0.5): shifts of about 1 sd a week, sustained for many weeks (a
+  positive share 0.15 lower at 30 responses a week, say), which no single window and no run
+  shows and which k 1 barely accumulates.
+
+Their limits follow from an in-control average run length (ARL) stated for a z that is
+standard normal (Siegmund's approximation, `in_control_arl`): with the defaults both are
+above 10,000 windows per measure, so that the drift, seasons and estimated baselines of real
+units, which shorten it, still leave the false-alarm budget (0.1 per 100 quiet unit-weeks over
+three measures and every kind) for them. After either signals both restart from 0: the
+evidence has been spent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+CUSUM = "cusum"
+CUSUM_SMALL = "cusum_small_shift"
+CUSUM_RULES = (CUSUM, CUSUM_SMALL)
+# A window's z enters a CUSUM clipped to this range: one extreme week is the Shewhart rules'
+# business, and one very quiet week should not wipe out weeks of evidence at once.
+Z_RANGE = (-3.0, 4.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CusumDesign:
+    """One CUSUM: its rule name, reference k and limit h (h 0: off)."""
+
+    rule: str
+    reference: float
+    limit: float
+
+
+def in_control_arl(reference: float, limit: float) -> float:
+    """Siegmund's approximation of the average run length to a signal of a one-sided CUSUM of
+    standard normal scores: (e^(2kb) - 2kb - 1) / (2k²) with b = h + 1.166."""
+    b = limit + 1.166
+    if reference <= 0.0:
+        return b * b
+    exponent = 2.0 * reference * b
+    return (math.exp(exponent) - exponent - 1.0) / (2.0 * reference * reference)
+
+
+class Accumulators:
+    """The running statistics of several `CusumDesign`s over one series of windows."""
+
+    __slots__ = ("designs", "excursions", "statistics")
+
+    def __init__(self, designs: tuple[CusumDesign, ...]) -> None:
+        self.designs = designs
+        self.statistics = [0.0] * len(self.designs)
+        # Per design: judged windows since its statistic was last 0.
+        self.excursions: list[list[int]] = [[] for _ in self.designs]
+
+    def __bool__(self) -> bool:
+        return any(design.limit > 0.0 for design in self.designs)
+
+    def reset(self) -> None:
+        for i in range(len(self.designs)):
+            self.statistics[i] = 0.0
+            self.excursions[i].clear()
+
+    def add(self, t: int, score: float) -> int:
+        """Window t's z (less any offset) joins every statistic; the index of the first design
+        that reached its limit (its statistic and excursion are left for the caller to read
+        before `reset`), else -1."""
+        low, high = Z_RANGE
+        clipped = min(max(score, low), high)
+        fired = -1
+        for i, design in enumerate(self.designs):
+            if design.limit <= 0.0:
+                continue
+            statistic = self.statistics[i] + clipped - design.reference
+            if statistic <= 0.0:
+                statistic = 0.0
+                self.excursions[i].clear()
+            else:
+                self.excursions[i].append(t)
+            self.statistics[i] = statistic
+            if fired < 0 and statistic >= design.limit:
+                fired = i
+        return fired
+
+    def open_since(self) -> int:
+        """The first window of the oldest open excursion (-1: none is open)."""
+        starts = [excursion[0] for excursion in self.excursions if excursion]
+        return min(starts) if starts else -1
