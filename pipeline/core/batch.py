@@ -14,6 +14,7 @@ from pipeline.core.board import BoardRow
 from pipeline.core.bounds import TimeHorizon
 from pipeline.core.decode import RawMessage, Rejection, RejectReason
 from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine_state import WindowRecord
 from pipeline.core.events import AnyEvent, IncidentReport, PatientFeedback, TargetMetric
 from pipeline.core.judgements import JudgedMark
@@ -70,6 +71,9 @@ class BatchResult:
     """Incident revisions that came into force in this step."""
     judged: list[JudgedMark] = field(default_factory=list)
     """What each organisation judged in this step was judged on (store after the alerts)."""
+    bright_spots: list[BrightSpot] = field(default_factory=list)
+    """Every unit and measure of the organisations judged in this step: its latest bright spot
+    (units better than their baseline and their peers; never alerts), or a `none` row."""
 
 
 def spread_batch(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:

@@ -97,7 +97,7 @@ class Engine:
         detector = detector or Detector(config.detection)
         self._book = AlertBook(detector)
         rules = fingerprint(config, type(detector).__qualname__, self._book.learning)
-        self._judging = Judging(self._book, self._units, self._watermark, rules)
+        self._judging = Judging(self._book, self._units, self._watermark, rules, config.detection)
         self._revisions = IncidentRevisions()
         self._retracted: list[tuple[UnitKey, Window]] = []  # by the event being admitted
 

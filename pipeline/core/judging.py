@@ -15,6 +15,7 @@ from datetime import datetime
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.batch import BatchResult
 from pipeline.core.board import board_rows
+from pipeline.core.detection import DetectionConfig, org_bright_spots
 from pipeline.core.judge import AlertBook
 from pipeline.core.judgements import JudgedMark, digest, is_current
 from pipeline.core.windows import Watermark, Window
@@ -31,8 +32,10 @@ class Judging:
         units: dict[UnitKey, dict[Window, UnitWindowState]],
         watermark: Watermark,
         config: str,
+        detection: DetectionConfig,
     ) -> None:
         self.book = book
+        self._detection = detection
         self._units = units
         self._watermark = watermark
         self._config = config
@@ -68,6 +71,7 @@ class Judging:
         orgs = {org for org, _ in units}
         series = {unit: self.closed_windows(unit) for unit in self._units if unit[0] in orgs}
         result.board = [row for unit in sorted(units) for row in board_rows(series.get(unit, ()))]
+        result.bright_spots = org_bright_spots(series, self._detection)
         result.alerts = self.book.judge(series, units, now)
         stamp = result.alerts[0].detected_at if result.alerts else now
         mark = self._watermark.value

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.alerts import AlertKind, AlertStatus, Severity
 from pipeline.core.stored import EVENT_TABLES
+from pipeline.report.queries_bright import load_bright_spots
 from pipeline.report.records import (
     AlertRecord,
     BoardRecord,
@@ -65,6 +66,7 @@ def load_report_data(store: ReadableStore, window_kind: str | None = None) -> Re
         data_end=load_data_end(store),
         unmatched_responses=tuple(unmatched),
         board=tuple(load_board(store, kind)),
+        bright=tuple(load_bright_spots(store, kind)),
     )
 
 

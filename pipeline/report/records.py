@@ -8,6 +8,7 @@ from typing import Any
 
 from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.alerts import AlertKind, AlertStatus, Severity
+from pipeline.core.detection.bright import BrightSpot
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +141,5 @@ class ReportData:
     """Responses naming no alert raised for their organisation and unit."""
     board: tuple[BoardRecord, ...] = ()
     """The Making Data Count summary, latest window of every unit and measure."""
+    bright: tuple[BrightSpot, ...] = ()
+    """The latest bright spot of every unit and measure that has one (never alerts)."""

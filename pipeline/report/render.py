@@ -14,6 +14,7 @@ from pipeline.report import (
     sections,
     sections_alerts,
     sections_board,
+    sections_bright,
     sections_learning,
     sections_orgs,
 )
@@ -38,6 +39,7 @@ def render_report(view: ReportView, generated_at: datetime | None = None) -> str
         sections.findings(view),
         sections.divergence(view),
         sections_orgs.dark_spots(view),
+        sections_bright.bright_spots(view),
         sections_alerts.mdc_charts(view),
         sections_alerts.alert_list(view),
         sections_learning.learning_loop(view),

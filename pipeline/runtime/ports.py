@@ -15,6 +15,7 @@ from uuid import UUID
 
 from pipeline.core.alerts import Alert
 from pipeline.core.board import BoardRow
+from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
 from pipeline.core.judgements import JudgedMark
@@ -43,6 +44,7 @@ class Store(Protocol):
         token: str,
         *,
         board: Sequence[BoardRow] = (),
+        bright: Sequence[BrightSpot] = (),
     ) -> None: ...
 
     def window_records(self, owns: OwnsOrg) -> list[WindowRecord] | None: ...

@@ -265,7 +265,12 @@ class Step:
         self._retrying(
             "write rejections and alerts",
             lambda: store.write_outcomes(
-                result.rejected, result.alerts, received_at, token, board=result.board
+                result.rejected,
+                result.alerts,
+                received_at,
+                token,
+                board=result.board,
+                bright=result.bright_spots,
             ),
         )
         if result.judged:

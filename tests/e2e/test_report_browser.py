@@ -223,7 +223,9 @@ def count_visible(tools: DevTools, selector: str) -> int:
 
 def test_renders_every_section_with_its_charts(browser: DevTools) -> None:
     ids = evaluate(browser, "Array.from(document.querySelectorAll('section')).map(s => s.id)")
-    assert ids == ["findings", "divergence", "dark-spots", "charts", "alerts", "learning", "method"]
+    assert ids == [
+        "findings", "divergence", "dark-spots", "bright", "charts", "alerts", "learning", "method",
+    ]  # fmt: skip
     # 2 scatters and one chart per organisation for the period shown; every unit (6) x 3 Making
     # Data Count charts (target, experience, harm)
     assert count_visible(browser, "svg.chart-scatter") == 2
@@ -347,8 +349,8 @@ def test_the_demo_report_renders_cleanly(tmp_path_factory: pytest.TempPathFactor
     with open_in_chromium(out_dir / "report.html") as tools:
         ids = evaluate(tools, "Array.from(document.querySelectorAll('section')).map(s => s.id)")
         assert ids == [
-            "board", "findings", "divergence", "dark-spots", "charts", "alerts", "learning",
-            "method",
+            "board", "findings", "divergence", "dark-spots", "bright", "charts", "alerts",
+            "learning", "method",
         ]  # fmt: skip
         # The board's Making Data Count summary comes first: a row per unit, icons in each cell
         assert count_visible(tools, "#board table.board tbody tr") == 18

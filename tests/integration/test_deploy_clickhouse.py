@@ -29,6 +29,7 @@ EVENT_TTL_DAYS = {
 NO_TTL = {
     "unit_windows",
     "mdc_summary",
+    "bright_spots",
     "alerts",
     "alert_history",
     "alert_deliveries",

@@ -150,7 +150,14 @@ def _check_shape(target: Target, columns: list[tuple[str, str]], rows: list[Any]
 
 
 def _may_be_empty(sql: str, warehouse: Warehouse, dataset: str) -> bool:
-    """Only a list of open alerts may come back empty, and only when no alert is open."""
+    """Only a list of open alerts may come back empty, and only when no alert is open; or the
+    list of bright spots, when the pipeline stored its verdicts and none is a bright spot."""
+    if ".bright_spots" in sql:
+        ((judged, bright),) = warehouse.run(
+            f"SELECT count(), countIf(status != 'none') FROM {_database(dataset)}.bright_spots "
+            "FINAL"
+        )
+        return int(judged) > 0 and int(bright) == 0
     if "status = 'open'" not in sql:
         return False
     ((open_alerts,),) = warehouse.run(

@@ -60,7 +60,7 @@ def test_report_has_every_section_with_a_finding_for_a_heading(
 ) -> None:
     view = build_view(load_report_data(filled_sink))
     html = render_report(view, GENERATED)
-    for section in ("findings", "divergence", "dark-spots", "charts", "alerts", "method"):
+    for section in ("findings", "divergence", "dark-spots", "bright", "charts", "alerts", "method"):
         assert f'<section id="{section}"' in html
     headings = visible_headings(html)
     assert headings[0] == "What this report found"
@@ -69,10 +69,11 @@ def test_report_has_every_section_with_a_finding_for_a_heading(
     assert headings[2] == (
         "1 dark spot inside organisations whose overall figures look fine: RXB GENSURG"
     )
-    assert headings[3] == (
+    assert headings[3].startswith("Bright spots: 0 unit measures now better than")
+    assert headings[4] == (
         "Making Data Count charts for every unit (6 units, those with an alert first)"
     )
-    assert headings[4] == ("2 alerts open, 1 alert resolved; the safety team has responded to 1")
+    assert headings[5] == ("2 alerts open, 1 alert resolved; the safety team has responded to 1")
     assert html.count('class="chart chart-xmr"') == 18  # 6 units x target, experience, harm
     # two scatters and a chart per organisation for each of the three periods offered
     assert len(view.periods) == 3

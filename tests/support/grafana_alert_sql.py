@@ -191,6 +191,41 @@ FROM
 """
 
 
+def bright_spots_sql(db: str) -> str:
+    """Bright spots (pipeline.core.detection.bright): one unit in four has an ongoing one on
+    its positive share over its latest eight weeks, against its earlier weeks and the rest of
+    its organisation; the others a `none` row, as the pipeline writes them."""
+    return f"""
+INSERT INTO {db}.bright_spots (org_id, unit_id, window_kind, measure, status, first_window,
+    last_window, detected_in, windows, detector, value, baseline, peers, reduction_vs_baseline,
+    reduction_vs_peers, z_baseline, z_peers, sample_size, version)
+SELECT
+    org_id, unit_id, 'week', 'positive_share', if(bright, 'ongoing', 'none'),
+    if(bright, first, NULL), if(bright, latest, NULL), if(bright, latest, NULL),
+    if(bright, 8, 0), if(bright, 'cusum', NULL), if(bright, recent, NULL),
+    if(bright, usual, NULL), if(bright, usual * 0.95, NULL),
+    if(bright, 0.4, NULL), if(bright, 0.45, NULL), if(bright, 4.2, NULL), if(bright, 5.1, NULL),
+    if(bright, toFloat64(n), NULL), version
+FROM
+(
+    SELECT
+        org_id, unit_id, cityHash64(org_id, unit_id, 'bright') % 4 = 0 AS bright,
+        l.latest AS latest, l.latest - toIntervalWeek(7) AS first,
+        avgIf(positive_share, window_start >= l.latest - toIntervalWeek(7)) AS recent,
+        avgIf(positive_share, window_start < l.latest - toIntervalWeek(7)) AS usual,
+        sumIf(fft_responses, window_start >= l.latest - toIntervalWeek(7)) AS n,
+        sum(contributions) AS version
+    FROM {db}.unit_windows AS w FINAL
+    INNER JOIN (
+        SELECT org_id, unit_id, max(window_start) AS latest
+        FROM {db}.unit_windows FINAL GROUP BY org_id, unit_id
+    ) AS l USING (org_id, unit_id)
+    WHERE positive_share IS NOT NULL
+    GROUP BY org_id, unit_id, l.latest
+)
+"""
+
+
 def rejected_sql(db: str, q: Sql) -> str:
     s = q.s
     reasons = sql_list(("not_json", "unknown_field", "wrong_type", "invalid_value",

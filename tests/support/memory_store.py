@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pipeline.core.alerts import Alert
 from pipeline.core.board import BoardRow
+from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
 from pipeline.core.events import PatientFeedback, TargetMetric
@@ -33,6 +34,7 @@ class MemoryStore:
         self.alerts: dict[str, Alert] = {}
         self.history: list[Alert] = []
         self.board: list[BoardRow] = []
+        self.bright: list[BrightSpot] = []
         self.delivered: dict[str, set[Version]] = {}
         self.writes: list[str] = []
         self.failures = 0
@@ -78,12 +80,14 @@ class MemoryStore:
         token: str,
         *,
         board: Sequence[BoardRow] = (),
+        bright: Sequence[BrightSpot] = (),
     ) -> None:
         self._maybe_fail()
         if self.crash_before_outcomes:
             raise KeyboardInterrupt("the process died here")
         self.writes.append(token)
         self.board.extend(board)
+        self.bright.extend(bright)
         self.rejected.extend(rejected)
         for alert in alerts:
             self.alerts[alert.alert_id] = alert

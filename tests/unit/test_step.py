@@ -4,7 +4,7 @@ and its restore from the small state it stores."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -427,3 +427,24 @@ def test_a_restart_gives_what_an_uninterrupted_run_gives_learning_loop_included(
 def _standing(rows: Sequence[BoardRow]) -> dict[tuple[str, str, str, str], BoardRow]:
     """The board as it stands: the latest row of each unit and measure."""
     return {(r.org_id, r.unit_id, r.measure, r.metric): r for r in rows}
+
+
+def test_bright_spots_are_stored_never_routed_and_restored_from_the_windows() -> None:
+    sink, topic = FakeSink(), FakeTopic()
+    first, _ = step(sink, topic)
+    result = first.process(raw(*weeks_of_feedback("RXA")), {"t": 5}, "t1")
+    assert result.bright_spots and sink.bright == result.bright_spots
+    assert {(b.org_id, b.unit_id) for b in sink.bright} == {("RXA", "ED")}
+    assert [r.topic for r in topic.records] == ["q.alerts"] * len(result.alerts)
+    stored = set(sink.bright)
+
+    sink.bright.clear()  # lost with the outcomes (a crash), so the judgement mark too:
+    sink.marks.clear()  # the restore judges again (with a mark it would judge nothing)
+
+    def no_history() -> Iterator[bytes]:
+        raise AssertionError("a restore from stored windows re-reads no events")
+
+    sink.stored_payloads = no_history  # type: ignore[method-assign]
+    again, _ = step(sink)
+    again.restore()
+    assert set(sink.bright) == stored

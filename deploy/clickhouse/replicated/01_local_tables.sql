@@ -205,6 +205,32 @@ ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/mdc
 ORDER BY (org_id, unit_id, window_kind, measure)
 SETTINGS replicated_deduplication_window = 10000;
 
+CREATE TABLE IF NOT EXISTS quality.bright_spots_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    window_kind LowCardinality(String),
+    measure LowCardinality(String),
+    status LowCardinality(String),
+    first_window Nullable(DateTime64(6, 'UTC')),
+    last_window Nullable(DateTime64(6, 'UTC')),
+    detected_in Nullable(DateTime64(6, 'UTC')),
+    windows UInt32,
+    detector LowCardinality(Nullable(String)),
+    value Nullable(Float64),
+    baseline Nullable(Float64),
+    peers Nullable(Float64),
+    reduction_vs_baseline Nullable(Float64),
+    reduction_vs_peers Nullable(Float64),
+    z_baseline Nullable(Float64),
+    z_peers Nullable(Float64),
+    sample_size Nullable(Float64),
+    version UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/bright_spots', '{replica}', version)
+ORDER BY (org_id, unit_id, window_kind, measure)
+SETTINGS replicated_deduplication_window = 10000;
+
 CREATE TABLE IF NOT EXISTS quality.alerts_local ON CLUSTER '{cluster}'
 (
     alert_id String,

@@ -38,6 +38,7 @@ from pipeline.adapters.clickhouse.rows import (
     alert_from_row,
     alert_row,
     board_row,
+    bright_spot_row,
     event_row,
     json_each_row,
     rejection_row,
@@ -45,6 +46,7 @@ from pipeline.adapters.clickhouse.rows import (
 )
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.board import BoardRow
+from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
 from pipeline.endpoints import ClickHouseDsn
@@ -167,7 +169,14 @@ class ClickHouseSink(Outbox, SmallState):
         self.write_events(result.accepted, token)
         self.write_progress(result.accepted, token)
         self.write_windows(result, token, applied=False)
-        self.write_outcomes(result.rejected, result.alerts, received_at, token, board=result.board)
+        self.write_outcomes(
+            result.rejected,
+            result.alerts,
+            received_at,
+            token,
+            board=result.board,
+            bright=result.bright_spots,
+        )
         self.write_judged(result.judged, token)
 
     def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None:
@@ -205,14 +214,19 @@ class ClickHouseSink(Outbox, SmallState):
         token: str,
         *,
         board: Sequence[BoardRow] = (),
+        bright: Sequence[BrightSpot] = (),
     ) -> None:
-        """Rejections (dead letters), the Making Data Count rows and alert versions."""
+        """Rejections (dead letters), the Making Data Count rows, bright spots (their own table:
+        never alerts) and alert versions."""
         if rejected:
             rows = [rejection_row(r, received_at) for r in rejected]
             self.insert_rows("rejected_events", rows, token)
         if board:
             board_rows = [board_row(r, self.window_kind) for r in board]
             self.insert_rows("mdc_summary", board_rows, token)
+        if bright:
+            bright_rows = [bright_spot_row(r, self.window_kind) for r in bright]
+            self.insert_rows("bright_spots", bright_rows, token)
         if alerts:
             alert_rows = [alert_row(a) for a in alerts]
             self.insert_rows("alerts", alert_rows, token)

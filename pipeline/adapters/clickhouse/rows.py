@@ -21,6 +21,7 @@ from pydantic_core import to_json
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert
 from pipeline.core.board import BoardRow
+from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import RejectedMessage
 from pipeline.core.events import (
     AlertResponse,
@@ -150,6 +151,10 @@ def window_row(agg: UnitWindowAggregate, window_kind: str) -> dict[str, Any]:
 
 def board_row(row: BoardRow, window_kind: str) -> dict[str, Any]:
     return {**asdict(row), "window_kind": window_kind}
+
+
+def bright_spot_row(spot: BrightSpot, window_kind: str) -> dict[str, Any]:
+    return {**asdict(spot), "window_kind": window_kind}
 
 
 def alert_row(alert: Alert) -> dict[str, Any]:

@@ -2,11 +2,20 @@
 
 `Detector` (detector.py) is the face; the parts are `measures` (what each window shows),
 `predictive` and `stats` (the statistics), `unit` and `org` (the episodes of a unit, of an
-organisation's units), `peers` (a unit against the rest of its organisation) and `text` (the
-words of a finding). docs/detection.md has the method and its measured quality.
+organisation's units), `peers` (a unit against the rest of its organisation), `text` (the
+words of a finding) and `bright` (bright spots: better than baseline and peers, never
+alerts). docs/detection.md has the method and its measured quality.
 """
 
 from pipeline.core.detection.base import DetectionConfig, Finding
+from pipeline.core.detection.bright import BrightSpot, org_bright_spots
 from pipeline.core.detection.detector import DEFAULT_CONFIG, Detector
 
-__all__ = ["DEFAULT_CONFIG", "DetectionConfig", "Detector", "Finding"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "BrightSpot",
+    "DetectionConfig",
+    "Detector",
+    "Finding",
+    "org_bright_spots",
+]
