@@ -5,14 +5,20 @@ own start does not depend on it. This benchmark measures, each in a fresh proces
 would be, from interpreter start to an engine restored from ClickHouse (embedded chDB: its
 memory counts in the process, as in the worker's tests):
 
-- `small`: the step's restore from the small stored state (pipeline/core/engine_state.py);
+- `small`: the step's restore from the small stored state (pipeline/core/engine_state.py),
+  which judges only the organisations whose stored judgement does not cover what it restored;
+- `judge-all`: the same restore with the judgement marks ignored (every organisation judged
+  again, as before marks were stored), for contrast;
 - `payloads`: the earlier restore that re-read every stored payload (for contrast, up to
   `--payload-limit` events of history).
 
 History: a simulated trust replayed through the embedded pipeline (real windows, alerts and
-recent events), plus older patient-feedback rows inserted by ClickHouse itself
-(`INSERT … SELECT FROM numbers(N)`) up to the total: years of history the windows already
-summarise. Ratios within one run matter; the machine is shared.
+recent events), plus older rows inserted by ClickHouse itself (`INSERT … SELECT FROM
+numbers(N)`) up to the total: years of history the windows already summarise. Of those rows,
+one in `REVISED_EVERY` is an incident report revised once (two revisions, both once in force)
+and one in `RESPONSE_EVERY` an alert response, each with the small-state row the step writes
+for it (`incident_revisions`, `response_ledger`); the rest is patient feedback. Ratios within
+one run matter; the machine is shared.
 
 Run: `python -m bench.startup_state [--sizes 0,300000,3000000] [--repeat 3]`.
 """
@@ -34,6 +40,8 @@ from typing import Any
 STARTED = time.perf_counter()
 REPO = Path(__file__).resolve().parents[1]
 ORGS = ("R1K", "RJ1", "RXA")
+REVISED_EVERY = 200  # history rows per revised incident report (two revisions each)
+RESPONSE_EVERY = 1_000  # history rows per alert response
 
 
 def _rss_mb() -> float:
@@ -49,7 +57,9 @@ def measure(dsn: str, mode: str) -> dict[str, float]:
 
     sink = open_sink(load_settings(), dsn)
     step = Step(engine_factory(load_settings()), sink)
-    if mode == "small":
+    if mode == "judge-all":
+        sink.judged_marks = lambda owns: []  # type: ignore[method-assign]
+    if mode in ("small", "judge-all"):
         step.restore()
     else:
         engine = step.engine
@@ -61,6 +71,8 @@ def measure(dsn: str, mode: str) -> dict[str, float]:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3,
         "ids_in_memory": float(step.engine.remembered_ids),
         "windows": float(step.engine.window_count()),
+        "responses": float(len(sink.responses(lambda org: True))),
+        "revisions": float(sink._scalar("SELECT count() FROM quality.incident_revisions")),
     }
     sink.close()
     return figures
@@ -83,9 +95,13 @@ def build_history(directory: Path, total: int) -> int:
         return 0
     sink = open_sink(load_settings(), f"chdb://{directory}")
     stored = int(sum(sink.stats()["events"].values()))
-    extra = max(0, total - stored)
+    extra = added = max(0, total - stored)
     if extra:
         orgs = "[" + ",".join(f"'{o}'" for o in ORGS) + "]"
+        revised, responses = extra // REVISED_EVERY, extra // RESPONSE_EVERY
+        _revised_reports(sink, orgs, stored, revised)
+        _responses(sink, orgs, stored, responses)
+        extra -= 2 * revised + responses
         sink._command(
             "INSERT INTO quality.patient_feedback (event_id, org_id, unit_id, occurred_at, "
             "source, rating, late, origin, payload) "
@@ -99,8 +115,71 @@ def build_history(directory: Path, total: int) -> int:
             "(86400 * 1400)) AS at, toUInt8(number % 5 + 1) AS rating "
             f"FROM numbers({extra}))"
         )
+    if added:
+        # The step judged those responses as they came and stored its marks: do the same.
+        from pipeline.bootstrap.embedded import engine_factory
+        from pipeline.runtime.step import Step
+
+        Step(engine_factory(load_settings()), sink).restore()
     sink.close()
-    return stored + extra
+    return stored + added
+
+
+def _uuid(group: str, offset: int) -> str:
+    """A deterministic id per row (the same in the event and in its small-state row)."""
+    return (
+        f"toUUID(concat('00000000-0000-4000-{group}-', leftPad(hex(number + {offset}), 12, '0')))"
+    )
+
+
+def _revised_reports(sink: Any, orgs: str, offset: int, reports: int) -> None:
+    """`reports` incident reports in two revisions each, stored and in force in turn."""
+    select = (
+        f"SELECT {_uuid('9000', offset)} AS id, {orgs}[intDiv(number, 2) % 3 + 1] AS org, "
+        f"concat('B-', toString(intDiv(number, 2) + {offset})) AS ref, "
+        "toUInt32(number % 2 + 1) AS rev, toDateTime64('2019-01-07 00:00:00', 6, 'UTC') + "
+        "toIntervalSecond(intDiv(number, 2) * 97 % (86400 * 1400) + number % 2 * 86400) AS at "
+        f"FROM numbers({2 * reports})"
+    )
+    sink._command(
+        "INSERT INTO quality.incident_reports (event_id, org_id, unit_id, occurred_at, source, "
+        "category, harm, late, origin, payload, report_ref, revision) "
+        "SELECT id, org, 'ED', at, 'bench', 'fall', 'low', 0, 'bench', concat("
+        '\'{"schema_version":1,"event_type":"incident_report","event_id":"\', toString(id), '
+        '\'","org_id":"\', org, \'","unit_id":"ED","occurred_at":"\', '
+        "formatDateTime(at, '%Y-%m-%dT%H:%i:%S+00:00'), "
+        '\'","source":"bench","category":"fall","harm":"low","report_ref":"\', ref, '
+        "'\",\"revision\":', toString(rev), '}'), ref, rev FROM (" + select + ")"
+    )
+    sink._command(
+        "INSERT INTO quality.incident_revisions (org_id, report_ref, event_id, revision, "
+        "unit_id, occurred_at, harm, category) "
+        "SELECT org, ref, id, rev, 'ED', at, 'low', 'fall' FROM (" + select + ")"
+    )
+
+
+def _responses(sink: Any, orgs: str, offset: int, count: int) -> None:
+    """`count` alert responses (to alerts of long ago), stored and in the ledger."""
+    select = (
+        f"SELECT {_uuid('a000', offset)} AS id, {orgs}[number % 3 + 1] AS org, "
+        "concat('bench-', toString(number % 500)) AS alert, "
+        "toDateTime64('2019-01-07 00:00:00', 6, 'UTC') + toIntervalSecond(number * 89 "
+        f"% (86400 * 1400)) AS at FROM numbers({count})"
+    )
+    sink._command(
+        "INSERT INTO quality.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, late, origin, payload) "
+        "SELECT id, org, 'ED', at, 'bench', alert, 'acknowledged', 0, 'bench', concat("
+        '\'{"schema_version":1,"event_type":"alert_response","event_id":"\', toString(id), '
+        '\'","org_id":"\', org, \'","unit_id":"ED","occurred_at":"\', '
+        "formatDateTime(at, '%Y-%m-%dT%H:%i:%S+00:00'), "
+        '\'","source":"bench","alert_id":"\', alert, \'","response":"acknowledged"}\') '
+        "FROM (" + select + ")"
+    )
+    sink._command(
+        "INSERT INTO quality.response_ledger (org_id, alert_id, event_id, unit_id, response, "
+        "occurred_at) SELECT org, alert, id, 'ED', 'acknowledged', at FROM (" + select + ")"
+    )
 
 
 def in_process(*args: str) -> str:
@@ -167,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             if size and not directory.exists():
                 in_process("--replay", str(directory), str(events_file))
             held = int(in_process("--grow", str(directory), str(size)))
-            modes = ["small"] + (["payloads"] if 0 < size <= args.payload_limit else [])
+            modes = ["small", "judge-all"] if size else ["small"]
+            modes += ["payloads"] if 0 < size <= args.payload_limit else []
             for mode in modes:
                 runs = [run_measure(f"chdb://{directory}", mode) for _ in range(args.repeat)]
                 row = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -178,13 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"median of {args.repeat} fresh processes each; ratios to the empty start-up")
     print(
         f"{'history':>10} {'restore':>9} {'seconds':>8} {'x empty':>8} {'RSS MB':>7} "
-        f"{'peak MB':>8} {'ids held':>9} {'windows':>8}"
+        f"{'peak MB':>8} {'ids held':>9} {'windows':>8} {'responses':>9} {'revisions':>9}"
     )
     for r in rows:
         print(
             f"{int(r['history']):>10,} {r['mode']:>9} {r['seconds']:>8.2f} "
             f"{r['seconds'] / empty['seconds']:>8.2f} {r['rss_mb']:>7.0f} {r['peak_rss_mb']:>8.0f} "
-            f"{int(r['ids_in_memory']):>9,} {int(r['windows']):>8,}"
+            f"{int(r['ids_in_memory']):>9,} {int(r['windows']):>8,} "
+            f"{int(r['responses']):>9,} {int(r['revisions']):>9,}"
         )
     print(json.dumps(rows))
     return 0

@@ -17,7 +17,10 @@ from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine_state import WindowRecord
 from pipeline.core.events import AnyEvent, IncidentReport, PatientFeedback, TargetMetric
+from pipeline.core.judgements import JudgedMark
+from pipeline.core.learning import ResponseRecord
 from pipeline.core.privacy import redact_rejected
+from pipeline.core.revisions import RevisionInForce
 from pipeline.core.stored import FreeTextPolicy, StoredEvent
 from pipeline.core.verdict_book import VerdictRow
 from pipeline.core.windows import Window, WindowKind
@@ -63,6 +66,12 @@ class BatchResult:
     """The changed windows in their storable small form (same order as `windows`)."""
     board: list[BoardRow] = field(default_factory=list)
     """The Making Data Count summary rows of the units judged in this step."""
+    responses: list[ResponseRecord] = field(default_factory=list)
+    """Responses added to the learning loop's ledger in this step."""
+    revisions: list[RevisionInForce] = field(default_factory=list)
+    """Incident revisions that came into force in this step."""
+    judged: list[JudgedMark] = field(default_factory=list)
+    """What each organisation judged in this step was judged on (store after the alerts)."""
     bright_spots: list[BrightSpot] = field(default_factory=list)
     """Every unit and measure of the organisations judged in this step: its latest bright spot
     (units better than their baseline and their peers; never alerts), or a `none` row."""

@@ -36,10 +36,9 @@ from pipeline.core.batch import (
     processing_error,
     spread_batch,
 )
-from pipeline.core.board import board_rows
 from pipeline.core.bounds import STORED, EventBounds
 from pipeline.core.decode import RawMessage, Rejection, decode
-from pipeline.core.detection import Detector, org_bright_spots
+from pipeline.core.detection import Detector
 from pipeline.core.engine_state import (
     RestoredState,
     SeenIds,
@@ -55,16 +54,19 @@ from pipeline.core.events import (
     TargetMetric,
 )
 from pipeline.core.judge import AlertBook, FindingSource
+from pipeline.core.judgements import fingerprint
+from pipeline.core.judging import Judging
 from pipeline.core.learning import ResponseRecord
 from pipeline.core.pseudonyms import PseudonymKeys
-from pipeline.core.revisions import IncidentRevision, IncidentRevisions
+from pipeline.core.revisions import IncidentRevision, IncidentRevisions, RevisionInForce
 from pipeline.core.stored import StoredEvent, to_stored
-from pipeline.core.verdict_book import VerdictBook
 from pipeline.core.windows import Watermark, Window, window_of, windows_between
 
 UnitKey = tuple[str, str]
 KnownIds = Callable[[Collection[UUID]], set[UUID]]
 """Asks storage which of these event ids it holds (for ids no longer, or never, in memory)."""
+RevisionsOf = Callable[[Collection[tuple[str, str]]], list[RevisionInForce]]
+"""Asks storage for the revisions in force of these (organisation, report_ref)."""
 
 
 class _Placement(NamedTuple):  # a tuple: made once per event, and far cheaper than a dataclass
@@ -91,9 +93,10 @@ class Engine:
         self._pending: set[UUID] = set()  # counted in a stored window, not stored as events
         self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
         self._watermark = Watermark(config.allowed_lateness, max_step=config.watermark_max_step)
-        self._book = AlertBook(detector or Detector(config.detection))
-        self._verdicts = VerdictBook(config.detection)
-        self._judged_until: dict[UnitKey, datetime] = {}
+        detector = detector or Detector(config.detection)
+        self._book = AlertBook(detector)
+        rules = fingerprint(config, type(detector).__qualname__, self._book.learning)
+        self._judging = Judging(self._book, self._units, self._watermark, rules, config.detection)
         self._revisions = IncidentRevisions()
         self._retracted: list[tuple[UnitKey, Window]] = []  # by the event being admitted
 
@@ -112,11 +115,7 @@ class Engine:
 
     def closed_series(self) -> dict[UnitKey, list[UnitWindowAggregate]]:
         """Every unit's closed windows in time order: what detection judges."""
-        return {unit: self._closed_windows(unit) for unit in self._units}
-
-    def _closed_windows(self, unit: UnitKey) -> list[UnitWindowAggregate]:
-        windows = self._units[unit]
-        return [windows[w].snapshot() for w in sorted(windows) if self._watermark.is_closed(w)]
+        return {unit: self._judging.closed_windows(unit) for unit in self._units}
 
     def window_count(self) -> int:
         return sum(len(windows) for windows in self._units.values())
@@ -144,7 +143,8 @@ class Engine:
 
     def restore_state(self, state: RestoredState, now: datetime) -> BatchResult:
         """Rebuild from the small form the step stores (engine_state.py); the result carries
-        only the alert versions the stored ones lack (route them like any other)."""
+        only the alert versions the stored ones lack (route them like any other): only the
+        organisations whose stored judgement does not cover what was restored are judged."""
         for record in state.windows:
             agg = record.aggregate
             windows = self._units.setdefault((agg.org_id, agg.unit_id), {})
@@ -160,12 +160,13 @@ class Engine:
         if mark is not None:
             self._seen.evict(mark)
         self._pending |= state.pending
-        for payload in state.side_payloads:
-            event = decode(payload, STORED)
-            if not isinstance(event, Rejection):
-                self._remember(event)
+        self._book.responses.restore(state.responses)
+        self._revisions.restore(state.revisions)
         self._book.restore(state.alerts)
-        return self._judge(set(self._units), now, BatchResult())
+        result = BatchResult()
+        orgs = {record.aggregate.org_id for record in state.windows}
+        self._judging.restore(orgs, state.judged, now, result)
+        return self._drained(result)
 
     def _remember(self, event: AnyEvent) -> None:
         """What an event leaves beyond its windows' figures, without counting it again: a
@@ -180,6 +181,7 @@ class Engine:
                 window_of(event.occurred_at, self.config.window),
                 event.harm,
                 event.category,
+                event.occurred_at,
             )
             self._revisions.offer(event.org_id, event.report_ref, revision)
 
@@ -202,7 +204,8 @@ class Engine:
             self._count(event, placed.windows, {}, placed.expiry)
             result.read += 1
         self._book.restore(alerts)
-        return self._judge(set(self._units), now, result)
+        self._judging.judge(set(self._units), now, result)
+        return self._drained(result)
 
     def process(
         self,
@@ -211,6 +214,7 @@ class Engine:
         known: KnownIds | None = None,
         *,
         ask_every_new_id: bool = False,
+        revisions_of: RevisionsOf | None = None,
     ) -> BatchResult:
         """Decode, deduplicate, redact, aggregate and judge one batch.
 
@@ -218,7 +222,7 @@ class Engine:
         windows the watermark closed are forgotten after the batch; `ask_every_new_id` asks
         for every id not in memory (a worker that owns only some organisations: an id reused
         under another organisation is stored by another worker). Without `known` nothing is
-        forgotten.
+        forgotten. `revisions_of` gives the revisions in force of reports not held in memory.
         """
         result = BatchResult()
         touched: dict[tuple[UnitKey, Window], list[UUID]] = {}
@@ -227,6 +231,11 @@ class Engine:
         bounds = self.config.horizon.at(now)
         decoded = [self._decode(message, bounds) for message in messages]
         found = self._ask(decoded, known, ask_every_new_id)
+        if revisions_of is not None:
+            self._revisions.load(
+                {(e.org_id, e.report_ref) for _, e, _ in decoded if isinstance(e, IncidentReport)},
+                revisions_of,
+            )
         for message, outcome, windows in decoded:
             result.read += 1
             if isinstance(outcome, Rejection):
@@ -260,9 +269,15 @@ class Engine:
             reports = tuple(state.reports[key] for key in sorted(state.reports))
             result.window_state.append(WindowRecord(snapshot, reports, tuple(applied)))
         answered &= self._units.keys()  # a unit with no data has no alert to answer
-        self._judge(late_units | answered | self._newly_closed(), now, result)
+        self._judging.judge(late_units | answered | self._judging.newly_closed(), now, result)
         if known is not None:
             self._seen.evict(self._watermark.value)
+        return self._drained(result)
+
+    def _drained(self, result: BatchResult) -> BatchResult:
+        """`result` with the responses and revisions this step added (stored with it)."""
+        result.responses = self._book.responses.drain()
+        result.revisions = self._revisions.drain()
         return result
 
     def _decode(self, message: RawMessage, bounds: EventBounds) -> _Decoded:
@@ -338,7 +353,9 @@ class Engine:
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
         self._watermark.finish()
-        return self._judge(self._newly_closed(), now, BatchResult())
+        result = BatchResult()
+        self._judging.judge(self._judging.newly_closed(), now, result)
+        return self._drained(result)
 
     def _seen_in(self, payload: bytes) -> None:
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
@@ -388,6 +405,7 @@ class Engine:
             window,
             event.harm,
             event.category,
+            event.occurred_at,
         )
         superseded = self._revisions.offer(event.org_id, event.report_ref or "", counted)
         if superseded is counted:
@@ -398,30 +416,6 @@ class Engine:
             old = self._units[superseded.unit][superseded.window]
             old.remove_incident(superseded.harm, superseded.category)
             self._retracted.append((superseded.unit, superseded.window))
-
-    def _closed_until(self, unit: UnitKey) -> datetime | None:
-        closed = [w.end for w in self._units[unit] if self._watermark.is_closed(w)]
-        return max(closed, default=None)
-
-    def _newly_closed(self) -> set[UnitKey]:
-        closed = {unit: self._closed_until(unit) for unit in self._units}
-        return {u for u, until in closed.items() if until not in (None, self._judged_until.get(u))}
-
-    def _judge(self, units: set[UnitKey], now: datetime, result: BatchResult) -> BatchResult:
-        """The alerts, board rows, changed verdicts and bright spots of `units`' organisations,
-        into `result`."""
-        if not units:
-            return result
-        for unit in units:
-            if (until := self._closed_until(unit)) is not None:
-                self._judged_until[unit] = until
-        orgs = {org for org, _ in units}
-        series = {unit: self._closed_windows(unit) for unit in self._units if unit[0] in orgs}
-        result.verdicts, judged = self._verdicts.judge(series, sorted(orgs)), self._verdicts.of
-        result.board = [r for u in sorted(series) for r in board_rows(series[u], judged(u))]
-        result.bright_spots = org_bright_spots(series, self.config.detection)
-        result.alerts = self._book.judge(series, units, now)
-        return result
 
 
 __all__ = [

@@ -11,7 +11,11 @@ unit windows kept (retention), not by the number of events:
 - the ids of events whose windows are still open (`SeenIds`): the in-memory duplicate check. An
   event for a window closed before the horizon is checked against storage instead (rare: such
   an event is late), so deduplication stays exact with memory that does not grow with history;
-- the latest event time (the watermark) and the latest version of each alert.
+- the latest event time (the watermark) and the latest version of each alert;
+- the learning loop's ledger (each response, without its note) and the incident revisions that
+  came into force, stored with the batch that added them (before its events, like the windows);
+- per organisation, what its stored alerts were judged on (`JudgedMark`, stored after them), so
+  a restore judges only the organisations whose judgement may not have been stored.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from uuid import UUID
 
 from pipeline.core.aggregates import ReportInForce, UnitWindowAggregate
 from pipeline.core.alerts import Alert
+from pipeline.core.judgements import JudgedMark
+from pipeline.core.learning import ResponseRecord
+from pipeline.core.revisions import RevisionInForce
 from pipeline.core.windows import Window, WindowKind, window_of
 
 
@@ -55,10 +62,14 @@ class RestoredState:
     alerts: Iterable[Alert] = ()
     pending: set[UUID] = field(default_factory=set)
     """Ids counted in a stored window but not stored as events (a crash came in between)."""
-    side_payloads: Iterable[bytes] = ()
-    """Stored payloads of the events whose effect the small form does not carry: every alert
-    response (the learning loop's ledger) and every incident report with a `report_ref` (which
-    revision is in force). Re-read on each restore: this part grows with history."""
+    responses: Iterable[ResponseRecord] = ()
+    """The learning loop's ledger: every response stored (never its note)."""
+    revisions: Iterable[RevisionInForce] = ()
+    """Revisions of incident reports that came into force (the highest per report wins). The
+    step leaves this empty and hands the engine a lookup instead (`Engine.process`'s
+    `revisions_of`): a report's revisions are read when a revision of it arrives."""
+    judged: Iterable[JudgedMark] = ()
+    """The latest stored judgement mark of each organisation (judgements.py)."""
 
 
 def _last_window_end(period_end: datetime, kind: WindowKind) -> datetime:

@@ -50,6 +50,10 @@ class AlertBook:
         self._base: dict[str, Alert] = {}
         self._last_detected_at: datetime | None = None
 
+    @property
+    def learning(self) -> LearningConfig:
+        return self._learning
+
     def latest(self) -> list[Alert]:
         return list(self._latest.values())
 
@@ -57,7 +61,10 @@ class AlertBook:
         return self.responses.unmatched(self._latest)
 
     def restore(self, alerts: Iterable[Alert]) -> None:
+        """The latest stored version of each alert; new versions are stamped after them."""
         for alert in alerts:
+            if self._last_detected_at is None or alert.detected_at > self._last_detected_at:
+                self._last_detected_at = alert.detected_at
             current = self._latest.get(alert.alert_id)
             if current is None or alert.detected_at > current.detected_at:
                 self._latest[alert.alert_id] = alert

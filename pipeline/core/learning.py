@@ -79,10 +79,12 @@ class ResponseRecord:
 
 
 class ResponseLedger:
-    """Every response seen, by the alert id it names."""
+    """Every response seen, by the alert id it names. `added` lists the records added since
+    it was last drained (what a step stores with its batch)."""
 
     def __init__(self) -> None:
         self._by_alert: dict[str, dict[int, ResponseRecord]] = {}
+        self.added: list[ResponseRecord] = []
 
     def add(self, response: AlertResponse) -> None:
         record = ResponseRecord(
@@ -94,6 +96,19 @@ class ResponseLedger:
             occurred_at=response.occurred_at,
         )
         self._by_alert.setdefault(record.alert_id, {})[record.event_id] = record
+        self.added.append(record)
+
+    def restore(self, records: Iterable[ResponseRecord]) -> None:
+        """Records read back from storage (not listed in `added`)."""
+        for record in records:
+            self._by_alert.setdefault(record.alert_id, {})[record.event_id] = record
+
+    def drain(self) -> list[ResponseRecord]:
+        added, self.added = self.added, []
+        return added
+
+    def of_org(self, org_id: str) -> list[ResponseRecord]:
+        return [r for rs in self._by_alert.values() for r in rs.values() if r.org_id == org_id]
 
     def for_alert(self, alert: Alert) -> list[ResponseRecord]:
         """The responses that match `alert` (same id, organisation and unit), oldest first."""

@@ -18,6 +18,9 @@ from pipeline.core.board import BoardRow
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
+from pipeline.core.judgements import JudgedMark
+from pipeline.core.learning import ResponseRecord
+from pipeline.core.revisions import RevisionInForce
 from pipeline.core.stored import StoredEvent
 from pipeline.core.verdict_book import VerdictRow
 
@@ -54,8 +57,26 @@ class Store(Protocol):
 
     def known_event_ids(self, ids: Collection[UUID]) -> set[UUID]: ...
 
-    def side_payloads(self, owns: OwnsOrg) -> list[bytes]:
-        """Payloads of every alert response and revised incident report of `owns`."""
+    def write_side_state(self, result: BatchResult, token: str) -> None:
+        """The responses and incident revisions in force `result` added."""
+        ...
+
+    def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
+        """The latest event time of each organisation in `accepted` (after the events)."""
+        ...
+
+    def write_judged(self, marks: Sequence[JudgedMark], token: str) -> None:
+        """What each organisation's alerts were judged on (after the alerts)."""
+        ...
+
+    def responses(self, owns: OwnsOrg) -> list[ResponseRecord]: ...
+
+    def revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
+        """The revisions stored as in force of these (organisation, report_ref)."""
+        ...
+
+    def judged_marks(self, owns: OwnsOrg) -> list[JudgedMark]:
+        """The latest mark of each organisation `owns` accepts."""
         ...
 
     def latest_alerts(self) -> list[Alert]: ...

@@ -36,6 +36,7 @@ from pipeline.core.alerts import Alert
 from pipeline.core.decode import Rejection, RejectReason
 from pipeline.core.engine import BatchResult, Engine, RawMessage, RejectedMessage
 from pipeline.core.engine_state import RestoredState
+from pipeline.core.revisions import RevisionInForce
 from pipeline.core.stored import StoredEvent
 from pipeline.errors import PipelineError, SinkError, SinkRejected
 from pipeline.runtime.legacy import org_of_payload, owned_payloads
@@ -187,9 +188,15 @@ class Step:
         recent = self._store.recent_events(since, owns) if since is not None else []
         applied = {i for record in records for i in record.applied}
         stored = self._store.known_event_ids(applied) if applied else set()
-        side = self._store.side_payloads(owns)
-        alerts = self._owned_alerts(owns)
-        return RestoredState(records, recent, latest, alerts, applied - stored, side)
+        return RestoredState(
+            records,
+            recent,
+            latest,
+            self._owned_alerts(owns),
+            applied - stored,
+            self._store.responses(owns),
+            judged=self._store.judged_marks(owns),
+        )
 
     def _owned_payloads(self, owns: OwnsOrg) -> list[bytes]:
         return list(owned_payloads(self._store.stored_payloads(), owns))
@@ -208,7 +215,11 @@ class Step:
         self._hold(messages)
         with collector_paused():
             result = self.engine.process(
-                messages, self._clock(), self._known, ask_every_new_id=self._ask_every_new_id
+                messages,
+                self._clock(),
+                self._known,
+                ask_every_new_id=self._ask_every_new_id,
+                revisions_of=self._revisions_of,
             )
         return self._complete(result, consumed_by_topic, token)
 
@@ -229,22 +240,30 @@ class Step:
     def _known(self, ids: Collection[UUID]) -> set[UUID]:
         return self._retrying("look up event ids", lambda: self._store.known_event_ids(ids))
 
+    def _revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
+        return self._retrying("look up revisions", lambda: self._store.revisions_of(refs))
+
     def flush_background_deliveries(self) -> None:
         """Record what background routes (Alertmanager) took (also called when idle)."""
         self.routes.flush(self._store)
 
     def _write(self, result: BatchResult, token: str) -> None:
-        """Windows with the ids they count, events, windows again without them, then
-        rejections and alerts (pipeline/core/engine_state.py says why in this order)."""
+        """Windows with the ids they count, the responses and revisions in force, events, the
+        latest event time per organisation, windows again without the ids, rejections and
+        alerts, then what the alerts were judged on (pipeline/core/engine_state.py says why in
+        this order)."""
         started = time.monotonic()
         received_at = self._clock()  # outside the retries: a retry must be byte-identical
         store = self._store
         self._retrying("write windows", lambda: store.write_windows(result, token, applied=True))
+        if result.responses or result.revisions:
+            self._retrying("write the ledger", lambda: store.write_side_state(result, token))
         refused = self._write_events(result.accepted, token)
         if refused:
             gone = {id(r.stored) for r in refused}
             result.accepted = [s for s in result.accepted if id(s) not in gone]
             result.rejected.extend(r.message for r in refused)
+        self._retrying("write progress", lambda: store.write_progress(result.accepted, token))
         self._retrying("write windows", lambda: store.write_windows(result, token, applied=False))
         self._retrying(
             "write rejections and alerts",
@@ -258,6 +277,8 @@ class Step:
                 verdicts=result.verdicts,
             ),
         )
+        if result.judged:
+            self._retrying("write judgements", lambda: store.write_judged(result.judged, token))
         self._metrics.sink_took(time.monotonic() - started)
 
     def _write_events(self, accepted: Sequence[StoredEvent], token: str) -> list[_Refused]:

@@ -14,7 +14,10 @@ from pipeline.core.board import BoardRow
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
-from pipeline.core.events import AlertResponse, IncidentReport, PatientFeedback, TargetMetric
+from pipeline.core.events import PatientFeedback, TargetMetric
+from pipeline.core.judgements import JudgedMark
+from pipeline.core.learning import ResponseRecord
+from pipeline.core.revisions import RevisionInForce
 from pipeline.core.stored import StoredEvent
 from pipeline.core.verdict_book import VerdictRow
 from pipeline.errors import SinkError, SinkRejected, SinkUnavailable
@@ -40,6 +43,11 @@ class MemoryStore:
         self.error: type[SinkError] = SinkUnavailable
         self.refuse: Callable[[StoredEvent], bool] = lambda stored: False
         self.crash_after_windows = False
+        self.crash_before_outcomes = False
+        self.ledger: dict[int, ResponseRecord] = {}
+        self.in_force: dict[tuple[str, str, int], RevisionInForce] = {}
+        self.marks: dict[str, JudgedMark] = {}
+        self.revision_lookups: list[int] = []
         self.lookups: list[int] = []
 
     def _maybe_fail(self) -> None:
@@ -78,6 +86,8 @@ class MemoryStore:
         verdicts: Sequence[VerdictRow] = (),
     ) -> None:
         self._maybe_fail()
+        if self.crash_before_outcomes:
+            raise KeyboardInterrupt("the process died here")
         self.writes.append(token)
         self.board.extend(board)
         self.bright.extend(bright)
@@ -108,16 +118,31 @@ class MemoryStore:
         self.lookups.append(len(ids))
         return {i for i in ids if i in self.events}
 
-    def side_payloads(self, owns: Callable[[str], bool]) -> list[bytes]:
-        return [
-            s.payload.encode()
-            for s in self.events.values()
-            if owns(s.event.org_id)
-            and (
-                isinstance(s.event, AlertResponse)
-                or (isinstance(s.event, IncidentReport) and s.event.report_ref is not None)
-            )
-        ]
+    def write_side_state(self, result: BatchResult, token: str) -> None:
+        self._maybe_fail()
+        self.ledger.update((r.event_id, r) for r in result.responses)
+        for r in result.revisions:
+            self.in_force[(r.org_id, r.report_ref, r.revision.event_id)] = r
+
+    def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
+        self._maybe_fail()  # latest_event reads the events themselves
+
+    def write_judged(self, marks: Sequence[JudgedMark], token: str) -> None:
+        self._maybe_fail()
+        for mark in marks:
+            current = self.marks.get(mark.org_id)
+            if current is None or mark.judged_at >= current.judged_at:
+                self.marks[mark.org_id] = mark
+
+    def responses(self, owns: Callable[[str], bool]) -> list[ResponseRecord]:
+        return [r for r in self.ledger.values() if owns(r.org_id)]
+
+    def revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
+        self.revision_lookups.append(len(refs))
+        return [r for r in self.in_force.values() if (r.org_id, r.report_ref) in refs]
+
+    def judged_marks(self, owns: Callable[[str], bool]) -> list[JudgedMark]:
+        return [m for org, m in self.marks.items() if owns(org)]
 
     def latest_alerts(self) -> list[Alert]:
         return list(self.alerts.values())

@@ -304,3 +304,52 @@ CREATE TABLE IF NOT EXISTS quality.alert_deliveries_local ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/alert_deliveries', '{replica}')
 ORDER BY (route, alert_id, detected_at)
 SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS quality.response_ledger_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    alert_id String,
+    event_id UUID,
+    unit_id LowCardinality(String),
+    response LowCardinality(String),
+    occurred_at DateTime64(6, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/response_ledger', '{replica}')
+ORDER BY (org_id, alert_id, event_id)
+SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS quality.incident_revisions_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    report_ref String,
+    event_id UUID,
+    revision UInt32,
+    unit_id LowCardinality(String),
+    occurred_at DateTime64(6, 'UTC'),
+    harm LowCardinality(String),
+    category LowCardinality(String)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/incident_revisions', '{replica}')
+ORDER BY (org_id, report_ref, event_id)
+SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS quality.judgements_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    window_kind LowCardinality(String),
+    mark Nullable(DateTime64(6, 'UTC')),
+    digest String,
+    judged_at DateTime64(6, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/judgements', '{replica}', judged_at)
+ORDER BY (org_id, window_kind)
+SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS quality.org_progress_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    latest_event DateTime64(6, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/org_progress', '{replica}', latest_event)
+ORDER BY org_id
+SETTINGS replicated_deduplication_window = 10000;

@@ -53,3 +53,19 @@ ENGINE = Distributed('{cluster}', quality, alert_history_local, cityHash64(org_i
 CREATE TABLE IF NOT EXISTS quality.alert_deliveries ON CLUSTER '{cluster}'
 AS quality.alert_deliveries_local
 ENGINE = Distributed('{cluster}', quality, alert_deliveries_local, cityHash64(alert_id));
+
+CREATE TABLE IF NOT EXISTS quality.response_ledger ON CLUSTER '{cluster}'
+AS quality.response_ledger_local
+ENGINE = Distributed('{cluster}', quality, response_ledger_local, cityHash64(org_id, unit_id));
+
+CREATE TABLE IF NOT EXISTS quality.incident_revisions ON CLUSTER '{cluster}'
+AS quality.incident_revisions_local
+ENGINE = Distributed('{cluster}', quality, incident_revisions_local, cityHash64(org_id, unit_id));
+
+CREATE TABLE IF NOT EXISTS quality.judgements ON CLUSTER '{cluster}'
+AS quality.judgements_local
+ENGINE = Distributed('{cluster}', quality, judgements_local, cityHash64(org_id));
+
+CREATE TABLE IF NOT EXISTS quality.org_progress ON CLUSTER '{cluster}'
+AS quality.org_progress_local
+ENGINE = Distributed('{cluster}', quality, org_progress_local, cityHash64(org_id));

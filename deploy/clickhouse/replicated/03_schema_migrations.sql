@@ -25,5 +25,6 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (51, '0051_learning_loop'),
     (52, '0052_board'),
     (61, '0061_value_targets_feedback_batches'),
+    (71, '0071_ledger_and_judgements'),
     (81, '0081_verdicts'),
     (101, '0101_bright_spots');

@@ -15,19 +15,19 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from pipeline.adapters.clickhouse import state as clickhouse_state
+from pipeline.adapters.clickhouse.ledger import SmallState
 from pipeline.adapters.clickhouse.outbox import Outbox
 from pipeline.adapters.clickhouse.partitions import (
     PartitionOf,
@@ -48,8 +48,7 @@ from pipeline.adapters.clickhouse.rows import (
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.board import BoardRow
 from pipeline.core.detection.bright import BrightSpot
-from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
-from pipeline.core.engine_state import RecentEvent
+from pipeline.core.engine import BatchResult, RejectedMessage
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
 from pipeline.core.verdict_book import VerdictRow
 from pipeline.endpoints import ClickHouseDsn
@@ -109,7 +108,7 @@ def load_migrations(folder: Traversable | None = None) -> list[Migration]:
     return migrations
 
 
-class ClickHouseSink(Outbox):
+class ClickHouseSink(Outbox, SmallState):
     """The pipeline's storage (and the step's `Store`). Not thread-safe; one per runtime."""
 
     def __init__(
@@ -168,7 +167,9 @@ class ClickHouseSink(Outbox):
         without the ids (see pipeline/core/engine_state.py for why).
         """
         self.write_windows(result, token, applied=True)
+        self.write_side_state(result, token)
         self.write_events(result.accepted, token)
+        self.write_progress(result.accepted, token)
         self.write_windows(result, token, applied=False)
         self.write_outcomes(
             result.rejected,
@@ -179,6 +180,7 @@ class ClickHouseSink(Outbox):
             bright=result.bright_spots,
             verdicts=result.verdicts,
         )
+        self.write_judged(result.judged, token)
 
     def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None:
         """The changed unit windows with their small state (`applied`: with the ids counted)."""
@@ -236,23 +238,6 @@ class ClickHouseSink(Outbox):
             alert_rows = [alert_row(a) for a in alerts]
             self.insert_rows("alerts", alert_rows, token)
             self.insert_rows("alert_history", alert_rows, token)
-
-    # -- the engine's state (pipeline/adapters/clickhouse_state.py) ----------------------
-
-    def window_records(self, owns: clickhouse_state.OwnsOrg) -> list[WindowRecord] | None:
-        return clickhouse_state.window_records(self, owns)
-
-    def latest_event(self, owns: clickhouse_state.OwnsOrg) -> datetime | None:
-        return clickhouse_state.latest_event(self, owns)
-
-    def recent_events(self, since: datetime, owns: clickhouse_state.OwnsOrg) -> list[RecentEvent]:
-        return clickhouse_state.recent_events(self, since, owns)
-
-    def known_event_ids(self, ids: Collection[UUID]) -> set[UUID]:
-        return clickhouse_state.known_event_ids(self, ids)
-
-    def side_payloads(self, owns: clickhouse_state.OwnsOrg) -> list[bytes]:
-        return clickhouse_state.side_payloads(self, owns)
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
         """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes.

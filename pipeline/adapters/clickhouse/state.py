@@ -112,16 +112,6 @@ def window_records(sink: _Queries, owns: OwnsOrg) -> list[WindowRecord] | None:
     return records
 
 
-def latest_event(sink: _Queries, owns: OwnsOrg) -> datetime | None:
-    """The latest event time among the organisations `owns` accepts (the watermark's source)."""
-    union = " UNION ALL ".join(
-        f"SELECT org_id, max(occurred_at) AS latest FROM {sink.database}.{table} GROUP BY org_id"
-        for table in EVENT_TABLES.values()
-    )
-    latest = [utc(row["latest"]) for row in sink.query_dicts(union) if owns(row["org_id"])]
-    return max(latest, default=None)
-
-
 def recent_events(sink: _Queries, since: datetime, owns: OwnsOrg) -> list[RecentEvent]:
     """Stored events that occurred from `since` on (target metrics: whose period ends after)."""
     db = sink.database
@@ -167,23 +157,6 @@ def known_event_ids(sink: _Queries, ids: Collection[UUID]) -> set[UUID]:
         )
         found.update(_uuid(row["event_id"]) for row in sink.query_dicts(union, {"ids": chunk}))
     return found
-
-
-def side_payloads(sink: _Queries, owns: OwnsOrg) -> list[bytes]:
-    """The payloads `RestoredState.side_payloads` names: every alert response and every
-    incident report with a `report_ref`, of the organisations `owns` accepts."""
-    db = sink.database
-    responses = EVENT_TABLES[EventType.ALERT_RESPONSE]
-    incidents = EVENT_TABLES[EventType.INCIDENT_REPORT]
-    rows = sink.query_dicts(
-        f"SELECT DISTINCT org_id, payload FROM {db}.{responses} UNION ALL "
-        f"SELECT DISTINCT org_id, payload FROM {db}.{incidents} WHERE report_ref != ''"
-    )
-    return [_bytes(row["payload"]) for row in rows if owns(row["org_id"])]
-
-
-def _bytes(value: Any) -> bytes:
-    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def applied_ids(records: Iterable[WindowRecord]) -> set[UUID]:

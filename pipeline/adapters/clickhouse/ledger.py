@@ -1,0 +1,184 @@
+"""The engine's small state in ClickHouse beyond the windows (migration 0071): the learning
+loop's ledger (`response_ledger`), the incident revisions that came into force
+(`incident_revisions`) and what each organisation's alerts were judged on (`judgements`).
+
+Mixed into the sink (like the outbox), with the other reads a restore makes (state.py), so a
+restore reads no payloads. Every row holds ids, kinds and times only: no note, no free text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pipeline.adapters.clickhouse import state
+from pipeline.adapters.clickhouse.rows import utc
+from pipeline.core.engine import BatchResult, WindowRecord
+from pipeline.core.engine_state import RecentEvent
+from pipeline.core.events import Harm, IncidentCategory, ResponseKind
+from pipeline.core.judgements import JudgedMark
+from pipeline.core.learning import ResponseRecord
+from pipeline.core.revisions import IncidentRevision, RevisionInForce
+from pipeline.core.stored import StoredEvent
+from pipeline.core.windows import WindowKind, window_of
+
+
+class SmallState:
+    """Needs `database`, `window_kind`, `insert_rows` and `query_dicts` (the sink's)."""
+
+    database: str
+    window_kind: str
+
+    def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+        raise NotImplementedError
+
+    def query_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def write_side_state(self, result: BatchResult, token: str) -> None:
+        """The responses and revisions in force `result` added (before its events)."""
+        rows: list[dict[str, Any]]
+        if result.responses:
+            rows = [
+                {
+                    "org_id": r.org_id,
+                    "alert_id": r.alert_id,
+                    "event_id": str(UUID(int=r.event_id)),
+                    "unit_id": r.unit_id,
+                    "response": r.response.value,
+                    "occurred_at": r.occurred_at,
+                }
+                for r in result.responses
+            ]
+            self.insert_rows("response_ledger", rows, token)
+        if result.revisions:
+            rows = [
+                {
+                    "org_id": r.org_id,
+                    "report_ref": r.report_ref,
+                    "event_id": str(UUID(int=r.revision.event_id)),
+                    "revision": r.revision.revision,
+                    "unit_id": r.revision.unit[1],
+                    "occurred_at": r.revision.occurred_at,
+                    "harm": r.revision.harm.value,
+                    "category": r.revision.category.value,
+                }
+                for r in result.revisions
+            ]
+            self.insert_rows("incident_revisions", rows, token)
+
+    def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
+        """The latest event time of each organisation in `accepted` (after the events)."""
+        latest: dict[str, datetime] = {}
+        for stored in accepted:
+            event = stored.event
+            if event.org_id not in latest or event.occurred_at > latest[event.org_id]:
+                latest[event.org_id] = event.occurred_at
+        rows = [{"org_id": org, "latest_event": at} for org, at in sorted(latest.items())]
+        if rows:
+            self.insert_rows("org_progress", rows, token)
+
+    def write_judged(self, marks: Sequence[JudgedMark], token: str) -> None:
+        """What each organisation's alerts were judged on (after the alerts)."""
+        rows = [
+            {
+                "org_id": m.org_id,
+                "window_kind": self.window_kind,
+                "mark": m.mark,
+                "digest": m.digest,
+                "judged_at": m.judged_at,
+            }
+            for m in marks
+        ]
+        if rows:
+            self.insert_rows("judgements", rows, token)
+
+    # -- what a restore reads -------------------------------------------------------------
+
+    def window_records(self, owns: state.OwnsOrg) -> list[WindowRecord] | None:
+        return state.window_records(self, owns)
+
+    def latest_event(self, owns: state.OwnsOrg) -> datetime | None:
+        """The latest event time among the organisations `owns` accepts (the watermark's
+        source), from one row per organisation."""
+        rows = self.query_dicts(
+            f"SELECT org_id, max(latest_event) AS latest FROM {self.database}.org_progress "
+            "GROUP BY org_id"
+        )
+        return max((utc(r["latest"]) for r in rows if owns(r["org_id"])), default=None)
+
+    def recent_events(self, since: datetime, owns: state.OwnsOrg) -> list[RecentEvent]:
+        return state.recent_events(self, since, owns)
+
+    def known_event_ids(self, ids: Collection[UUID]) -> set[UUID]:
+        return state.known_event_ids(self, ids)
+
+    def responses(self, owns: state.OwnsOrg) -> list[ResponseRecord]:
+        rows = self.query_dicts(
+            "SELECT DISTINCT org_id, alert_id, event_id, unit_id, response, occurred_at "
+            f"FROM {self.database}.response_ledger"
+        )
+        return [
+            ResponseRecord(
+                event_id=_uuid(row["event_id"]).int,
+                org_id=row["org_id"],
+                unit_id=row["unit_id"],
+                alert_id=row["alert_id"],
+                response=ResponseKind(row["response"]),
+                occurred_at=utc(row["occurred_at"]),
+            )
+            for row in rows
+            if owns(row["org_id"])
+        ]
+
+    def revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
+        """The revisions stored as in force of these (organisation, report_ref); the engine
+        keeps the highest of each report."""
+        rows = self.query_dicts(
+            "SELECT DISTINCT org_id, report_ref, event_id, revision, unit_id, occurred_at, "
+            f"harm, category FROM {self.database}.incident_revisions "
+            "WHERE (org_id, report_ref) IN {refs:Array(Tuple(String, String))}",
+            {"refs": sorted(refs)},
+        )
+        kind = WindowKind(self.window_kind)
+        out = []
+        for row in rows:
+            at = utc(row["occurred_at"])
+            revision = IncidentRevision(
+                _uuid(row["event_id"]).int,
+                int(row["revision"]),
+                (row["org_id"], row["unit_id"]),
+                window_of(at, kind),
+                Harm(row["harm"]),
+                IncidentCategory(row["category"]),
+                at,
+            )
+            out.append(RevisionInForce(row["org_id"], row["report_ref"], revision))
+        return out
+
+    def judged_marks(self, owns: state.OwnsOrg) -> list[JudgedMark]:
+        rows = self.query_dicts(
+            f"SELECT org_id, mark, digest, judged_at FROM {self.database}.judgements FINAL "
+            "WHERE window_kind = {kind:String}",
+            {"kind": self.window_kind},
+        )
+        return [
+            JudgedMark(
+                row["org_id"],
+                None if row["mark"] is None else utc(row["mark"]),
+                row["digest"],
+                utc(row["judged_at"]),
+            )
+            for row in rows
+            if owns(row["org_id"])
+        ]
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))

@@ -1,0 +1,109 @@
+"""What an organisation's stored alerts were judged on, so a restore judges only what changed.
+
+Detection is a function of an organisation's closed windows and its responses (the learning
+loop), nothing else. After each batch whose judgement of an organisation was stored (alert
+versions and board rows), the step stores a `JudgedMark`: the watermark the judgement closed
+windows by, and a digest of what it read. On restore, an organisation whose restored windows
+ending by that mark, and whose responses, give the same digest (and which has no window closed
+since) was judged on exactly what is restored and its alerts were stored: judging it again
+would raise nothing, so it is not judged until its windows change. Any other organisation (a
+crash between storing its windows and its alerts, a watermark that moved on, a changed
+configuration) is judged at restore, as before, so no alert a crash left unstored is lost.
+
+A wrong or stale mark can only cost a judgement: the digest is of content, and content only
+grows (windows by the events they count, the ledger by responses), so an old mark never
+matches newer state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.learning import ResponseRecord
+
+UnitKey = tuple[str, str]
+JUDGEMENT_RULES = 1
+"""Bump when detection or the learning loop change what they raise from the same inputs:
+stored marks then no longer match, and every organisation is judged again at restore."""
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedMark:
+    """One organisation's judgement as stored: windows ending by `mark` were closed."""
+
+    org_id: str
+    mark: datetime | None
+    digest: str
+    judged_at: datetime
+    """The judgement's alert stamp: orders marks (the latest wins)."""
+
+
+def fingerprint(*parts: object) -> str:
+    """What, besides the windows and responses, decides the verdicts (configuration)."""
+    return repr((JUDGEMENT_RULES, *parts))
+
+
+def digest(
+    series: Mapping[UnitKey, Sequence[UnitWindowAggregate]],
+    responses: Iterable[ResponseRecord],
+    config: str,
+) -> str:
+    """The digest of one organisation's judgement inputs: every unit's closed windows (units
+    with none left out), its responses and the configuration fingerprint."""
+    h = hashlib.blake2b(config.encode(), digest_size=16)
+    for unit in sorted(series):
+        windows = series[unit]
+        if not windows:
+            continue
+        h.update(repr(unit).encode())
+        for a in windows:
+            h.update(
+                repr(
+                    (
+                        a.window.start.timestamp(),
+                        a.window.end.timestamp(),
+                        a.fft_counts,
+                        a.incidents_by_harm,
+                        a.incidents_by_category,
+                        a.targets,
+                        a.contributions,
+                        a.themes,
+                    )
+                ).encode()
+            )
+    for r in sorted(responses, key=lambda r: r.event_id):
+        h.update(
+            repr(
+                (r.event_id, r.unit_id, r.alert_id, r.response.value, r.occurred_at.timestamp())
+            ).encode()
+        )
+    return h.hexdigest()
+
+
+def is_current(
+    stored: JudgedMark | None,
+    windows: Mapping[UnitKey, Sequence[UnitWindowAggregate]],
+    responses: Iterable[ResponseRecord],
+    config: str,
+    watermark: datetime | None,
+) -> bool:
+    """Whether `stored` covers an organisation restored with `windows` (every window of each
+    unit, in time order) and `responses`, under `watermark`: nothing closed since the mark,
+    and what was closed by it unchanged."""
+    if stored is None:
+        return False
+    mark = stored.mark
+    if watermark is not None and (mark is None or watermark > mark):
+        newly = [w for ws in windows.values() for w in ws if _ends_by(w, watermark)]
+        if any(not _ends_by(w, mark) for w in newly):
+            return False
+    closed = {unit: [w for w in ws if _ends_by(w, mark)] for unit, ws in windows.items()}
+    return digest(closed, responses, config) == stored.digest
+
+
+def _ends_by(aggregate: UnitWindowAggregate, mark: datetime | None) -> bool:
+    return mark is not None and aggregate.window.end <= mark

@@ -1,0 +1,109 @@
+"""When the engine judges a unit, on what, and which judgements a restore can skip.
+
+A unit is judged when one of its windows closes, when a closed window of it changes (a late
+event, a retracted revision) or when its alerts are answered; judging a unit judges its whole
+organisation (peers are compared). Each judgement leaves a `JudgedMark` per organisation
+(judgements.py), which the step stores after the alert versions: a restore judges again only
+the organisations whose mark does not match what it restored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
+from pipeline.core.batch import BatchResult
+from pipeline.core.board import board_rows
+from pipeline.core.detection import DetectionConfig, org_bright_spots
+from pipeline.core.judge import AlertBook
+from pipeline.core.judgements import JudgedMark, digest, is_current
+from pipeline.core.verdict_book import VerdictBook
+from pipeline.core.windows import Watermark, Window
+
+UnitKey = tuple[str, str]
+
+
+class Judging:
+    """Shares the engine's units and watermark (the engine changes them; this reads them)."""
+
+    def __init__(
+        self,
+        book: AlertBook,
+        units: dict[UnitKey, dict[Window, UnitWindowState]],
+        watermark: Watermark,
+        config: str,
+        detection: DetectionConfig,
+    ) -> None:
+        self.book = book
+        self._detection = detection
+        self._units = units
+        self._watermark = watermark
+        self._config = config
+        self._judged_until: dict[UnitKey, datetime] = {}
+        self._verdicts = VerdictBook(detection)
+
+    def closed_windows(self, unit: UnitKey) -> list[UnitWindowAggregate]:
+        """The unit's closed windows in time order: what detection judges."""
+        windows = self._units[unit]
+        return [windows[w].snapshot() for w in sorted(windows) if self._watermark.is_closed(w)]
+
+    def _closed_until(self, unit: UnitKey) -> datetime | None:
+        closed = [w.end for w in self._units[unit] if self._watermark.is_closed(w)]
+        return max(closed, default=None)
+
+    def newly_closed(self) -> set[UnitKey]:
+        """Units with a window closed since they were last judged."""
+        changed: set[UnitKey] = set()
+        for unit in self._units:
+            until = self._closed_until(unit)
+            if until is not None and until != self._judged_until.get(unit):
+                changed.add(unit)
+        return changed
+
+    def judge(self, units: set[UnitKey], now: datetime, result: BatchResult) -> None:
+        """Judge the organisations of `units`: their alert versions, changed verdicts, board
+        rows, bright spots and marks go into `result`."""
+        if not units:
+            return
+        for unit in units:
+            until = self._closed_until(unit)
+            if until is not None:
+                self._judged_until[unit] = until
+        orgs = {org for org, _ in units}
+        series = {unit: self.closed_windows(unit) for unit in self._units if unit[0] in orgs}
+        result.verdicts, judged = self._verdicts.judge(series, sorted(orgs)), self._verdicts.of
+        result.board = [r for u in sorted(series) for r in board_rows(series[u], judged(u))]
+        result.bright_spots = org_bright_spots(series, self._detection)
+        result.alerts = self.book.judge(series, units, now)
+        stamp = result.alerts[0].detected_at if result.alerts else now
+        mark = self._watermark.value
+        for org in sorted(orgs):
+            members = {unit: s for unit, s in series.items() if unit[0] == org}
+            inputs = digest(members, self.book.responses.of_org(org), self._config)
+            result.judged.append(JudgedMark(org, mark, inputs, stamp))
+
+    def restore(
+        self, orgs: set[str], marks: Iterable[JudgedMark], now: datetime, result: BatchResult
+    ) -> None:
+        """After restoring `orgs`: judge those whose stored mark does not cover what was
+        restored (their alerts may not all be stored); the others count as judged, and are
+        judged again when their windows change (as are organisations held before)."""
+        stored = {m.org_id: m for m in marks}
+        by_org: dict[str, dict[UnitKey, list[UnitWindowAggregate]]] = {}
+        for unit, windows in self._units.items():
+            if unit[0] in orgs:
+                snapshots = [windows[w].snapshot() for w in sorted(windows)]
+                by_org.setdefault(unit[0], {})[unit] = snapshots
+        stale: set[UnitKey] = set()
+        for org, members in by_org.items():
+            responses = self.book.responses.of_org(org)
+            mark = self._watermark.value
+            if is_current(stored.get(org), members, responses, self._config, mark):
+                for unit in members:
+                    until = self._closed_until(unit)
+                    if until is not None:
+                        self._judged_until[unit] = until
+            else:
+                stale.update(members)
+        self.judge(stale, now, result)

@@ -1,0 +1,111 @@
+"""The engine's small state beyond the windows on the real ClickHouse engine (embedded chDB):
+the response ledger, the revisions in force and the judgement marks (migration 0071), and the
+copy of storage written before that migration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pipeline.adapters.clickhouse import ClickHouseSink
+from pipeline.core.engine import Engine, EngineConfig, RestoredState
+from tests.support.events import feedback, incident, raw, response
+
+RECEIVED = datetime.now(UTC)
+START = datetime(2024, 3, 4, tzinfo=UTC)
+EVERYONE = lambda org: True  # noqa: E731
+
+
+@pytest.fixture(scope="module")
+def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseSink]:
+    path = tmp_path_factory.mktemp("chdb")
+    opened = ClickHouseSink(f"chdb://{path}", "ledger_tests", "week")
+    yield opened
+    opened.close()
+
+
+def fresh(sink: ClickHouseSink, name: str) -> ClickHouseSink:
+    sink.database = name
+    sink.migrate()
+    return sink
+
+
+def history() -> list[dict[str, object]]:
+    def at(days: float) -> str:
+        return (START + timedelta(days=days)).isoformat()
+
+    return [
+        *(feedback(occurred_at=at(7 * w + 0.1), rating=1 + w % 5) for w in range(8)),
+        incident(occurred_at=at(1), report_ref="R-1", harm="severe"),
+        incident(occurred_at=at(15), report_ref="R-1", revision=3, harm="none", unit_id="AMU"),
+        incident(occurred_at=at(8), report_ref="R-1", revision=2, harm="low"),  # superseded
+        response(alert_id="no-such-alert", occurred_at=at(20)),
+    ]
+
+
+def _restore(sink: ClickHouseSink, engine: Engine) -> RestoredState:
+    records = sink.window_records(EVERYONE)
+    assert records is not None
+    return RestoredState(
+        records,
+        [],
+        sink.latest_event(EVERYONE),
+        sink.latest_alerts(),
+        set(),
+        sink.responses(EVERYONE),
+        judged=sink.judged_marks(EVERYONE),
+    )
+
+
+def test_ledger_revisions_and_marks_round_trip_and_a_restore_judges_nothing(
+    sink: ClickHouseSink,
+) -> None:
+    fresh(sink, "round_trip")
+    engine = Engine(EngineConfig(), b"k" * 16)
+    result = engine.process(raw(*history()), RECEIVED)
+    assert result.judged and len(result.responses) == 1
+    sink.write(result, RECEIVED, token="t")
+    (record,) = sink.responses(EVERYONE)
+    assert record == result.responses[0]
+    in_force = {r.revision.revision: r for r in sink.revisions_of({("RXA", "R-1")})}
+    assert sink.revisions_of({("RXA", "R-2"), ("RJ1", "R-1")}) == []
+    assert {n: r.revision for n, r in in_force.items()} == {
+        r.revision.revision: r.revision for r in result.revisions
+    }
+    assert [m.digest for m in sink.judged_marks(EVERYONE)] == [m.digest for m in result.judged]
+
+    again = Engine(EngineConfig(), b"k" * 16)
+    restored = again.restore_state(_restore(sink, engine), RECEIVED)
+    assert restored.alerts == [] and restored.judged == [], "nothing to judge again"
+    assert again.closed_series() == engine.closed_series()
+    assert again.unmatched_responses() == engine.unmatched_responses()
+
+
+def test_storage_written_before_the_migration_is_copied_in(sink: ClickHouseSink) -> None:
+    fresh(sink, "backfill")
+    engine = Engine(EngineConfig(), b"k" * 16)
+    result = engine.process(raw(*history()), RECEIVED)
+    sink.write(result, RECEIVED, token="t")
+    expected_responses = sink.responses(EVERYONE)
+    expected_latest = sink.latest_event(EVERYONE)
+    for table in ("response_ledger", "incident_revisions", "judgements", "org_progress"):
+        sink.command(f"DROP TABLE backfill.{table}")
+    sink.command("ALTER TABLE backfill.schema_migrations DELETE WHERE version = 71")
+    sink.command("OPTIMIZE TABLE backfill.schema_migrations FINAL")
+    assert sink.migrate() == ["0071_ledger_and_judgements"]
+
+    assert sink.responses(EVERYONE) == expected_responses
+    assert sink.latest_event(EVERYONE) == expected_latest is not None
+    assert len(sink.revisions_of({("RXA", "R-1")})) == 3, "every revision, in any order"
+    again = Engine(EngineConfig(), b"k" * 16)
+    again.restore_state(_restore(sink, engine), RECEIVED)
+    assert again.closed_series() == engine.closed_series()
+    later = incident(
+        occurred_at=(START + timedelta(days=16)).isoformat(), report_ref="R-1", revision=4
+    )
+    a = engine.process(raw(later), RECEIVED)
+    b = again.process(raw(later), RECEIVED, revisions_of=sink.revisions_of)
+    assert [w.incidents_by_harm for w in a.windows] == [w.incidents_by_harm for w in b.windows]
+    assert len(b.windows) == 2, "revision 3 retracted from AMU, revision 4 counted in ED"
