@@ -45,8 +45,11 @@ $(STAMP): pyproject.toml uv.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	# Exactly the locked versions; --inexact keeps pip and uv themselves in the venv.
-	$(UV) sync --quiet --frozen --inexact --extra dev --python $(PY)
+	# Exactly the locked versions; --inexact keeps pip and uv themselves in the venv. Bytecode
+	# is compiled once here, so that every process (workers included) starts without compiling
+	# ~2,000 modules, even where PYTHONDONTWRITEBYTECODE is set.
+	$(UV) sync --quiet --frozen --inexact --compile-bytecode --extra dev --python $(PY)
+	$(PY) -m compileall -q pipeline
 	rm -f $(VENV)/.installed-*
 	touch $@
 
