@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--load-rate", type=float, default=1000.0, help="events/s of other organisations"
     )
-    parser.add_argument("--batch-max", type=int, default=500)
+    parser.add_argument("--batch-max", type=int, default=5000)
     parser.add_argument("--within", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")

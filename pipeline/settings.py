@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(6, ge=1, le=1000)
     worker_id: str = Field("quality-pipeline", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     """faust app id: also the Kafka consumer group."""
-    batch_max_events: int = Field(500, ge=1, le=100_000)
+    batch_max_events: int = Field(5000, ge=1, le=100_000)
     batch_within_seconds: float = Field(1.0, gt=0, le=60)
     sink_retry_max_seconds: float = Field(30.0, gt=0)
     """Longest pause between retries while ClickHouse is unavailable (retries never stop)."""
