@@ -9,8 +9,9 @@ Each trust's events go through `Engine` exactly as `pipeline replay` sends them 
 - the independent evaluation family (`pipeline.simulation.family`; 6 organisations × 7 to 11
   units × 78 weeks), held-out seeds 3 to 6.
 
-The detection settings were chosen on the simulator's seeds 1, 2 and 7 to 10 and the family's
-seeds 1 and 2, none of which is used here.
+The detection settings were chosen on the simulator's seeds 1, 2, 7 and 8 and the family's
+seeds 1 and 2, none of which is used here (the family's seeds 7 to 10 were scored once, as a
+blind check, after the settings were fixed).
 
 docs/detection.md reports these figures and wider runs of the same.
 """
@@ -86,14 +87,14 @@ def test_recall_on_the_simulator_is_at_least_95_percent(simulator: Score) -> Non
 
 
 def test_recall_on_the_family_holds_its_measured_level(family: Score) -> None:
-    """NOT the issue's aim (0.95): measured 43 of 49 (0.88) on seeds 3 to 6, every silence
-    (19 of 19) and 24 of 30 sustained drops of the positive share (docs/detection.md). A floor
-    against regression until the aim is met."""
+    """NOT the issue's aim (0.95): measured 44 of 49 (0.90) on seeds 3 to 6, every silence
+    (19 of 19) and 25 of 30 sustained drops of the positive share (docs/detection.md; 43 and
+    24 with the k 0.5 CUSUM before). A floor against regression until the aim is met."""
     assert family.overall.detectable >= 45
-    assert family.overall.recall is not None and family.overall.recall >= 0.87, family.missed
+    assert family.overall.recall is not None and family.overall.recall >= 0.89, family.missed
     drops, detectable = _episodes(family)
     assert detectable >= 25
-    assert drops / detectable >= 0.8, family.missed
+    assert drops / detectable >= 0.83, family.missed
 
 
 def test_false_alarms_on_the_family_stay_under_one_per_thousand_quiet_unit_weeks(
@@ -132,12 +133,12 @@ def test_median_delay_from_the_week_an_episode_became_evident_is_at_most_one_win
 def test_median_delay_on_the_family_from_the_start_holds_its_measured_level(
     family: Score,
 ) -> None:
-    """NOT the issue's aim (1 window): measured 3 windows from the start of the episode on
-    seeds 3 to 6 (a sustained shift of 1 to 3 predictive sd a week needs weeks to be told from
-    chance at this false-alarm budget; 0 from the week it became evident). A ceiling against
-    regression."""
+    """NOT the issue's aim (1 window): measured 2 windows from the start of the episode on
+    seeds 3 to 6 (3 with the k 0.5 CUSUM before; a sustained shift of 1 to 3 predictive sd a
+    week needs weeks to be told from chance at this false-alarm budget; 0 from the week it
+    became evident). A ceiling against regression."""
     delay = family.overall.median_delay
-    assert delay is not None and delay <= 3
+    assert delay is not None and delay <= 2
 
 
 def test_reporting_silences_are_found_and_false_ones_are_rare(family: Score) -> None:

@@ -44,13 +44,16 @@ class DetectionConfig:
       window's predictive z (the same exact z the rules read, so small and large weeks and
       overdispersion are allowed for) less what moved the unit's organisation:
       S = max(0, S + z - reference), signalling when S reaches the limit, then restarting from
-      0 (as after any Shewhart signal). Reference 1 is tuned to shifts of about two predictive
-      sd a week, 0.5 to about one sd a week sustained over many weeks. The limits come from
-      the in-control average run length of a standard normal z (`cusum.in_control_arl`):
-      about 46 million windows for (1, 8) and 52,000 for (0.5, 9); real units (drift,
-      seasons, estimated baselines) shorten it by an order of magnitude or more, and three
-      measures share a budget of 1 false alarm per 1,000 quiet unit-weeks. A limit of 0
-      turns a detector off.
+      0 (as after any Shewhart signal). A reference k is tuned to shifts of about 2k
+      predictive sd a week: 1 to large shifts seen in a few weeks; 0.9 (`cusum_small_*`) to
+      the smallest sustained shift an episode of up to 10 weeks must show to be evident at
+      all (5.5 sd pooled over 10 weeks is 1.74 sd a week). The limits come from the
+      in-control average run length of a standard normal z (`cusum.in_control_arl`): about
+      46 million windows for (1, 8) and 53,000 for (0.9, 5.15), as for the (0.5, 9) it
+      replaced, which gave away 0.5 sd of evidence a week less but needed 3.85 more; real
+      units (drift, seasons, estimated baselines) shorten it by an order of magnitude or more,
+      and three measures share a budget of 1 false alarm per 1,000 quiet unit-weeks. A limit
+      of 0 turns a detector off.
     - `silence_limit`: the CUSUM limit (a log-likelihood ratio) of `reporting_silence`
       (incident reports per activity falling while activity holds; `detection.silence`).
     - `cusum_hold_windows`: a window inside an open CUSUM excursion joins the baseline only
@@ -75,8 +78,8 @@ class DetectionConfig:
     cusum_reference: float = 1.0
     cusum_limit: float = 8.0
     cusum_hold_windows: int = 8
-    cusum_small_reference: float = 0.5
-    cusum_small_limit: float = 9.0
+    cusum_small_reference: float = 0.9
+    cusum_small_limit: float = 5.15
     silence_limit: float = 8.0
     max_gap_windows: int = 0
     peer_sigma: float = 3.0

@@ -5,14 +5,17 @@ predictive z (less what moved the unit's organisation, `detection.common`) clipp
 `Z_RANGE`. A CUSUM with reference k is tuned to a shift of about 2k predictive sd a week, so
 two run together:
 
-- `cusum` (k 1): shifts of about 2 sd a week, seen in a few weeks;
-- `cusum_small_shift` (k 0.5): shifts of about 1 sd a week, sustained for many weeks (a
-  positive share 0.15 lower at 30 responses a week, say), which no single window and no run
-  shows and which k 1 barely accumulates.
+- `cusum` (k 1, limit 8): large shifts, seen in a few weeks, at a run length of millions;
+- `cusum_small_shift` (k 0.9, limit 5.15): sustained shifts of under 2 sd a week that no
+  single window and no run shows (a positive share 0.12 lower for 8 weeks at 40 responses a
+  week, say). k 0.9 matches the smallest shift an episode of up to 10 weeks must show to be
+  evident at all: 5.5 sd pooled over 10 weeks is 1.74 sd a week. At the same in-control run
+  length, k 0.5 (limit 9) needed 3.85 more units of evidence before it signalled, which
+  shorter episodes of 2 to 2.5 sd a week often did not give it.
 
 Their limits follow from an in-control average run length (ARL) stated for a z that is
 standard normal (Siegmund's approximation, `in_control_arl`): with the defaults both are
-above 10,000 windows per measure, so that the drift, seasons and estimated baselines of real
+above 50,000 windows per measure, so that the drift, seasons and estimated baselines of real
 units, which shorten it, still leave the false-alarm budget (0.1 per 100 quiet unit-weeks over
 three measures and every kind) for them. After either signals both restart from 0: the
 evidence has been spent.

@@ -63,7 +63,7 @@ class Rules:
     cusum_reference: float = 1.0
     cusum_limit: float = 0.0
     cusum_hold_windows: int = 8
-    cusum_small_reference: float = 0.5
+    cusum_small_reference: float = 0.9
     cusum_small_limit: float = 0.0
 
     @property
