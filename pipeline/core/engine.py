@@ -76,6 +76,8 @@ class _Placement(NamedTuple):  # a tuple: made once per event, and far cheaper t
 
 _NEVER = datetime.max  # a placement that failed: _admit places again and reports the failure
 _Decoded = tuple[RawMessage, "AnyEvent | Rejection", _Placement | None]
+_Touched = dict[int, tuple[UnitWindowState, list[UUID]]]
+"""The unit windows a batch changed, by `id` of their state: the state and the ids applied."""
 
 
 class Engine:
@@ -225,45 +227,50 @@ class Engine:
         forgotten. `revisions_of` gives the revisions in force of reports not held in memory.
         """
         result = BatchResult()
-        touched: dict[tuple[UnitKey, Window], list[UUID]] = {}
+        touched: _Touched = {}
         late_units: set[UnitKey] = set()
         answered: set[UnitKey] = set()
-        bounds = self.config.horizon.at(now)
-        decoded = [self._decode(message, bounds) for message in messages]
+        decoded = self._decode_all(messages, self.config.horizon.at(now))
         found = self._ask(decoded, known, ask_every_new_id)
         if revisions_of is not None:
             self._revisions.load(
                 {(e.org_id, e.report_ref) for _, e, _ in decoded if isinstance(e, IncidentReport)},
                 revisions_of,
             )
-        for message, outcome, windows in decoded:
-            result.read += 1
+        seen = self._seen.ids
+        accepted = result.accepted
+        result.read += len(decoded)
+        self._retracted = []  # what an earlier call (restore) left is no concern of this batch
+        for message, outcome, placed in decoded:
             if isinstance(outcome, Rejection):
                 result.rejected.append(RejectedMessage(outcome, message.origin))
                 continue
-            if windows is None or outcome.event_id in found or outcome.event_id.int in self._seen:
+            event_id = outcome.event_id
+            if placed is None or event_id.int in seen or (found and event_id in found):
                 result.duplicates += 1
                 continue
             try:
-                stored = self._admit(outcome, message, windows, touched)
+                stored = self._admit(outcome, message, placed, touched)
             except Exception as exc:  # one bad event must not stop the batch
+                self._retracted = []
                 result.rejected.append(
                     RejectedMessage(processing_error(message, exc), message.origin)
                 )
                 continue
-            unit = (outcome.org_id, outcome.unit_id)
-            if isinstance(outcome, AlertResponse):
-                answered.add(unit)
-            for retracted_unit, window in self._retracted:
-                touched.setdefault((retracted_unit, window), [])
-                if self._watermark.is_closed(window):
-                    late_units.add(retracted_unit)
+            if self._retracted:
+                for retracted_unit, window in self._retracted:
+                    state = self._units[retracted_unit][window]
+                    touched.setdefault(id(state), (state, []))
+                    if self._watermark.is_closed(window):
+                        late_units.add(retracted_unit)
+                self._retracted = []
+            if type(outcome) is AlertResponse:
+                answered.add((outcome.org_id, outcome.unit_id))
             if stored.late:
                 result.late += 1
-                late_units.add(unit)
-            result.accepted.append(stored)
-        for (unit, window), applied in touched.items():
-            state = self._units[unit][window]
+                late_units.add((outcome.org_id, outcome.unit_id))
+            accepted.append(stored)
+        for state, applied in touched.values():
             snapshot = state.snapshot()
             result.windows.append(snapshot)
             reports = tuple(state.reports[key] for key in sorted(state.reports))
@@ -280,15 +287,23 @@ class Engine:
         result.revisions = self._revisions.drain()
         return result
 
-    def _decode(self, message: RawMessage, bounds: EventBounds) -> _Decoded:
-        """The message decoded, with its placement unless it is a duplicate held in memory."""
-        outcome = decode(message.value, bounds, size=message.size)
-        if isinstance(outcome, Rejection) or outcome.event_id.int in self._seen:
-            return message, outcome, None
-        try:
-            return message, outcome, self._placement(outcome)
-        except Exception:
-            return message, outcome, _Placement((), _NEVER)
+    def _decode_all(self, messages: Iterable[RawMessage], bounds: EventBounds) -> list[_Decoded]:
+        """Each message decoded, with its placement unless it is a duplicate held in memory."""
+        seen = self._seen.ids
+        placement = self._placement
+        decoded: list[_Decoded] = []
+        append = decoded.append
+        for message in messages:
+            outcome = decode(message.value, bounds, size=message.size)
+            if isinstance(outcome, Rejection) or outcome.event_id.int in seen:
+                append((message, outcome, None))
+                continue
+            try:
+                placed = placement(outcome)
+            except Exception:
+                placed = _Placement((), _NEVER)
+            append((message, outcome, placed))
+        return decoded
 
     def _ask(self, decoded: Sequence[_Decoded], known: KnownIds | None, every: bool) -> set[UUID]:
         if known is None:
@@ -308,7 +323,7 @@ class Engine:
         event: AnyEvent,
         message: RawMessage,
         placed: _Placement,
-        touched: dict[tuple[UnitKey, Window], list[UUID]],
+        touched: _Touched,
     ) -> StoredEvent:
         """Store and count a new event (a pending one is stored, not counted again)."""
         if placed.expiry is _NEVER:
@@ -324,8 +339,7 @@ class Engine:
             policy=self.config.free_text,
             key=self._key,
         )
-        self._retracted = []
-        if event.event_id in self._pending:
+        if self._pending and event.event_id in self._pending:
             # Its windows already count it; what the small form does not carry is rebuilt.
             self._pending.discard(event.event_id)
             self._remember(event)
@@ -338,6 +352,9 @@ class Engine:
     def _placement(self, event: AnyEvent) -> _Placement:
         """The windows an event counts in, and when the last of them ends."""
         kind = self.config.window
+        if type(event) is IncidentReport or (type(event) is PatientFeedback and not event.counts):
+            window = window_of(event.occurred_at, kind)  # the most common: one window
+            return _Placement((window,), window.end)
         if isinstance(event, AlertResponse):
             return _Placement((), window_of(event.occurred_at, kind).end)
         if isinstance(event, TargetMetric):
@@ -366,16 +383,17 @@ class Engine:
         self,
         event: AnyEvent,
         windows: Sequence[Window],
-        touched: dict[tuple[UnitKey, Window], list[UUID]],
+        touched: _Touched,
         expiry: datetime,
     ) -> None:
         """Apply a new event to its unit's windows (a response to the alert book)."""
-        self._retracted = []
-        unit = (event.org_id, event.unit_id)
         if isinstance(event, AlertResponse):
             self._book.responses.add(event)
         elif windows:
-            unit_windows = self._units.setdefault(unit, {})
+            unit = (event.org_id, event.unit_id)
+            unit_windows = self._units.get(unit)
+            if unit_windows is None:
+                unit_windows = self._units[unit] = {}
             spread = spread_batch(event, windows) if is_batch(event) else None
             for i, window in enumerate(windows):
                 state = unit_windows.get(window)
@@ -385,11 +403,19 @@ class Engine:
                     )
                 if spread is not None:
                     state.add_feedback_counts(spread[i])
+                elif type(event) is PatientFeedback and event.rating is not None:
+                    state.add_feedback(event.rating, event.themes)  # the most common, inline
                 elif isinstance(event, IncidentReport) and event.report_ref is not None:
                     self._apply_revision(event, window, state)
                 else:
                     apply_event(state, event)
-                touched.setdefault((unit, window), []).append(event.event_id)
+                # keyed by the state (one per unit window): an int hashes far faster than a
+                # (unit, window) pair, whose window's hash is a Python call
+                applied = touched.get(id(state))
+                if applied is None:
+                    touched[id(state)] = (state, [event.event_id])
+                else:
+                    applied[1].append(event.event_id)
         self._seen.add(event.event_id.int, expiry)
         self._watermark.observe(event.occurred_at)
 
