@@ -22,7 +22,6 @@ import contextlib
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
 from uuid import UUID
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
@@ -51,16 +50,16 @@ from pipeline.core.events import (
     AnyEvent,
     IncidentReport,
     PatientFeedback,
-    TargetMetric,
 )
 from pipeline.core.judge import AlertBook, FindingSource
 from pipeline.core.judgements import fingerprint
 from pipeline.core.judging import Judging
 from pipeline.core.learning import ResponseRecord
+from pipeline.core.placement import FAILED, NEVER, Placement, placement
 from pipeline.core.pseudonyms import PseudonymKeys
 from pipeline.core.revisions import IncidentRevision, IncidentRevisions, RevisionInForce
 from pipeline.core.stored import StoredEvent, to_stored
-from pipeline.core.windows import Watermark, Window, window_of, windows_between
+from pipeline.core.windows import Watermark, Window, window_of
 
 UnitKey = tuple[str, str]
 KnownIds = Callable[[Collection[UUID]], set[UUID]]
@@ -69,13 +68,7 @@ RevisionsOf = Callable[[Collection[tuple[str, str]]], list[RevisionInForce]]
 """Asks storage for the revisions in force of these (organisation, report_ref)."""
 
 
-class _Placement(NamedTuple):  # a tuple: made once per event, and far cheaper than a dataclass
-    windows: Sequence[Window]
-    expiry: datetime  # when the last of them ends: until then a duplicate is known in memory
-
-
-_NEVER = datetime.max  # a placement that failed: _admit places again and reports the failure
-_Decoded = tuple[RawMessage, "AnyEvent | Rejection", _Placement | None]
+_Decoded = tuple[RawMessage, "AnyEvent | Rejection", Placement | None]
 _Touched = dict[int, tuple[UnitWindowState, list[UUID]]]
 """The unit windows a batch changed, by `id` of their state: the state and the ids applied."""
 
@@ -301,7 +294,7 @@ class Engine:
             try:
                 placed = placement(outcome)
             except Exception:
-                placed = _Placement((), _NEVER)
+                placed = FAILED
             append((message, outcome, placed))
         return decoded
 
@@ -312,7 +305,7 @@ class Engine:
             e.event_id
             for _, e, placed in decoded
             if placed is not None
-            and placed.expiry is not _NEVER
+            and placed.expiry is not NEVER
             and not isinstance(e, Rejection)
             and (every or self._seen.needs_lookup(placed.expiry))
         }
@@ -322,11 +315,11 @@ class Engine:
         self,
         event: AnyEvent,
         message: RawMessage,
-        placed: _Placement,
+        placed: Placement,
         touched: _Touched,
     ) -> StoredEvent:
         """Store and count a new event (a pending one is stored, not counted again)."""
-        if placed.expiry is _NEVER:
+        if placed.expiry is NEVER:
             placed = self._placement(event)
         windows = placed.windows
         mark = self._watermark.value
@@ -349,23 +342,8 @@ class Engine:
             self._count(event, windows, touched, placed.expiry)
         return stored
 
-    def _placement(self, event: AnyEvent) -> _Placement:
-        """The windows an event counts in, and when the last of them ends."""
-        kind = self.config.window
-        if type(event) is IncidentReport or (type(event) is PatientFeedback and not event.counts):
-            window = window_of(event.occurred_at, kind)  # the most common: one window
-            return _Placement((window,), window.end)
-        if isinstance(event, AlertResponse):
-            return _Placement((), window_of(event.occurred_at, kind).end)
-        if isinstance(event, TargetMetric):
-            windows = windows_between(event.period_start, event.period_end, kind)
-        elif is_batch(event):
-            assert isinstance(event, PatientFeedback)
-            assert event.period_start is not None and event.period_end is not None
-            windows = windows_between(event.period_start, event.period_end, kind)
-        else:
-            windows = [window_of(event.occurred_at, kind)]
-        return _Placement(windows, windows[-1].end)
+    def _placement(self, event: AnyEvent) -> Placement:
+        return placement(event, self.config.window)
 
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
