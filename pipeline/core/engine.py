@@ -30,12 +30,10 @@ from pipeline.core.batch import (
     BatchResult,
     EngineConfig,
     RejectedMessage,
-    apply_event,
-    is_batch,
     processing_error,
-    spread_batch,
 )
 from pipeline.core.bounds import STORED, EventBounds
+from pipeline.core.counting import Touched, count_in_windows
 from pipeline.core.decode import RawMessage, Rejection, decode
 from pipeline.core.detection import Detector
 from pipeline.core.engine_state import (
@@ -49,7 +47,6 @@ from pipeline.core.events import (
     AlertResponse,
     AnyEvent,
     IncidentReport,
-    PatientFeedback,
 )
 from pipeline.core.judge import AlertBook, FindingSource
 from pipeline.core.judgements import fingerprint
@@ -69,8 +66,6 @@ RevisionsOf = Callable[[Collection[tuple[str, str]]], list[RevisionInForce]]
 
 
 _Decoded = tuple[RawMessage, "AnyEvent | Rejection", Placement | None]
-_Touched = dict[int, tuple[UnitWindowState, list[UUID]]]
-"""The unit windows a batch changed, by `id` of their state: the state and the ids applied."""
 
 
 class Engine:
@@ -220,7 +215,7 @@ class Engine:
         forgotten. `revisions_of` gives the revisions in force of reports not held in memory.
         """
         result = BatchResult()
-        touched: _Touched = {}
+        touched: Touched = {}
         late_units: set[UnitKey] = set()
         answered: set[UnitKey] = set()
         decoded = self._decode_all(messages, self.config.horizon.at(now))
@@ -316,7 +311,7 @@ class Engine:
         event: AnyEvent,
         message: RawMessage,
         placed: Placement,
-        touched: _Touched,
+        touched: Touched,
     ) -> StoredEvent:
         """Store and count a new event (a pending one is stored, not counted again)."""
         if placed.expiry is NEVER:
@@ -361,65 +356,16 @@ class Engine:
         self,
         event: AnyEvent,
         windows: Sequence[Window],
-        touched: _Touched,
+        touched: Touched,
         expiry: datetime,
     ) -> None:
         """Apply a new event to its unit's windows (a response to the alert book)."""
         if isinstance(event, AlertResponse):
             self._book.responses.add(event)
         elif windows:
-            unit = (event.org_id, event.unit_id)
-            unit_windows = self._units.get(unit)
-            if unit_windows is None:
-                unit_windows = self._units[unit] = {}
-            spread = spread_batch(event, windows) if is_batch(event) else None
-            for i, window in enumerate(windows):
-                state = unit_windows.get(window)
-                if state is None:
-                    state = unit_windows[window] = UnitWindowState(
-                        event.org_id, event.unit_id, window
-                    )
-                if spread is not None:
-                    state.add_feedback_counts(spread[i])
-                elif type(event) is PatientFeedback and event.rating is not None:
-                    state.add_feedback(event.rating, event.themes)  # the most common, inline
-                elif isinstance(event, IncidentReport) and event.report_ref is not None:
-                    self._apply_revision(event, window, state)
-                else:
-                    apply_event(state, event)
-                # keyed by the state (one per unit window): an int hashes far faster than a
-                # (unit, window) pair, whose window's hash is a Python call
-                applied = touched.get(id(state))
-                if applied is None:
-                    touched[id(state)] = (state, [event.event_id])
-                else:
-                    applied[1].append(event.event_id)
+            count_in_windows(self._units, event, windows, touched, self._revisions, self._retracted)
         self._seen.add(event.event_id.int, expiry)
         self._watermark.observe(event.occurred_at)
-
-    def _apply_revision(
-        self, event: IncidentReport, window: Window, state: UnitWindowState
-    ) -> None:
-        """Count `event` only if it is its report's highest revision, retracting the one it
-        supersedes (whatever unit or window that one counted in)."""
-        counted = IncidentRevision(
-            event.event_id.int,
-            event.revision,
-            (event.org_id, event.unit_id),
-            window,
-            event.harm,
-            event.category,
-            event.occurred_at,
-        )
-        superseded = self._revisions.offer(event.org_id, event.report_ref or "", counted)
-        if superseded is counted:
-            state.count_superseded()
-            return
-        state.add_incident(event.harm, event.category)
-        if superseded is not None:
-            old = self._units[superseded.unit][superseded.window]
-            old.remove_incident(superseded.harm, superseded.category)
-            self._retracted.append((superseded.unit, superseded.window))
 
 
 __all__ = [
