@@ -23,6 +23,8 @@ from pipeline.core.windows import Window
 
 HARM_ORDER: tuple[Harm, ...] = tuple(Harm)
 CATEGORY_ORDER: tuple[IncidentCategory, ...] = tuple(IncidentCategory)
+_HARM_INDEX = {harm: i for i, harm in enumerate(HARM_ORDER)}
+_CATEGORY_INDEX = {category: i for i, category in enumerate(CATEGORY_ORDER)}
 # Weights for the harm-weighted incident rate, after the NRLS degree-of-harm scale: reporting of
 # no-harm incidents is a sign of a healthy safety culture, so they weigh nothing.
 HARM_WEIGHTS: dict[Harm, int] = {
@@ -236,9 +238,12 @@ class UnitWindowState:
 
     def add_feedback(self, rating: int, themes: Sequence[str] | None = None) -> None:
         self.fft_counts[rating - 1] += 1
-        for theme in set(themes or ()):
-            self.themes[theme] = self.themes.get(theme, 0) + 1
-        self._changed()
+        if themes:  # once per response: no empty set made for the many without themes
+            counted = self.themes
+            for theme in set(themes):
+                counted[theme] = counted.get(theme, 0) + 1
+        self.contributions += 1
+        self._snapshot = None
 
     def add_feedback_counts(self, counts: Sequence[int]) -> None:
         """A batch of responses (per rating 1..6) allocated to this window."""
@@ -247,8 +252,8 @@ class UnitWindowState:
         self._changed()
 
     def add_incident(self, harm: Harm, category: IncidentCategory) -> None:
-        self.incidents_by_harm[HARM_ORDER.index(harm)] += 1
-        self.incidents_by_category[CATEGORY_ORDER.index(category)] += 1
+        self.incidents_by_harm[_HARM_INDEX[harm]] += 1
+        self.incidents_by_category[_CATEGORY_INDEX[category]] += 1
         self._changed()
 
     def remove_incident(self, harm: Harm, category: IncidentCategory) -> None:
@@ -257,8 +262,8 @@ class UnitWindowState:
         `contributions` does not grow: it counts the events seen for this window, so the same
         set of events gives the same row whatever order the revisions came in.
         """
-        self.incidents_by_harm[HARM_ORDER.index(harm)] -= 1
-        self.incidents_by_category[CATEGORY_ORDER.index(category)] -= 1
+        self.incidents_by_harm[_HARM_INDEX[harm]] -= 1
+        self.incidents_by_category[_CATEGORY_INDEX[category]] -= 1
         self._snapshot = None
 
     def count_superseded(self) -> None:

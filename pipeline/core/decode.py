@@ -8,6 +8,7 @@ act on. Decoding never raises on bad input.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -35,6 +36,8 @@ _DUPLICATE_DETAIL = "the same key is written twice in one object"
 _HUGE_DETAIL = "an integer must be within 64 bits"
 _MAX_INTEGER_DIGITS = 4000
 _JSON_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number"}
+# the validator itself, not TypeAdapter's wrapper around it (a Python call less per event)
+_validate_json: Callable[[bytes], AnyEvent] = EVENT_ADAPTER.validator.validate_json
 
 
 class RejectReason(StrEnum):
@@ -105,7 +108,7 @@ def decode(
             raw[:KEPT_BYTES_OF_OVERSIZED],
         )
     try:
-        event = EVENT_ADAPTER.validate_json(raw)
+        event = _validate_json(raw)
     except ValidationError as error:
         return _explain(raw, error)
     if _key_count(raw) != _keys_written(event):
@@ -128,8 +131,9 @@ def _reject(reason: RejectReason, detail: str, field: str, raw: bytes) -> Reject
 
 def _keys_written(event: AnyEvent) -> int:
     """How many keys a valid event's JSON writes: its fields, and those of a feedback's counts."""
-    nested = event.counts if isinstance(event, PatientFeedback) and event.counts else {}
-    return len(event.model_fields_set) + len(nested)
+    if type(event) is PatientFeedback and event.counts:
+        return len(event.model_fields_set) + len(event.counts)
+    return len(event.model_fields_set)
 
 
 def _key_count(raw: bytes) -> int:
@@ -138,8 +142,10 @@ def _key_count(raw: bytes) -> int:
 
     Outside strings, a valid event has a colon after each key and nowhere else. Splitting on
     quotes finds the outside parts unless a string holds an escaped quote; then ask `json`.
+    (Cheaper-looking checks, such as looking for whitespace after quotes and counting `":`,
+    measured slower: each `in` over the bytes costs about as much as this split.)
     """
-    if b'\\"' not in raw:
+    if b"\\" not in raw or b'\\"' not in raw:  # one byte is found faster than two
         return b"".join(raw.split(b'"')[::2]).count(b":")
     pairs: list[tuple[str, Any]] = json.loads(raw, object_pairs_hook=list)
     return _pairs_count(pairs)

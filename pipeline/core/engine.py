@@ -22,7 +22,6 @@ import contextlib
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
 from uuid import UUID
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
@@ -31,12 +30,10 @@ from pipeline.core.batch import (
     BatchResult,
     EngineConfig,
     RejectedMessage,
-    apply_event,
-    is_batch,
     processing_error,
-    spread_batch,
 )
 from pipeline.core.bounds import STORED, EventBounds
+from pipeline.core.counting import Touched, count_in_windows
 from pipeline.core.decode import RawMessage, Rejection, decode
 from pipeline.core.detection import Detector
 from pipeline.core.engine_state import (
@@ -50,17 +47,16 @@ from pipeline.core.events import (
     AlertResponse,
     AnyEvent,
     IncidentReport,
-    PatientFeedback,
-    TargetMetric,
 )
 from pipeline.core.judge import AlertBook, FindingSource
 from pipeline.core.judgements import fingerprint
 from pipeline.core.judging import Judging
 from pipeline.core.learning import ResponseRecord
+from pipeline.core.placement import FAILED, NEVER, Placement, placement
 from pipeline.core.pseudonyms import PseudonymKeys
 from pipeline.core.revisions import IncidentRevision, IncidentRevisions, RevisionInForce
 from pipeline.core.stored import StoredEvent, to_stored
-from pipeline.core.windows import Watermark, Window, window_of, windows_between
+from pipeline.core.windows import Watermark, Window, window_of
 
 UnitKey = tuple[str, str]
 KnownIds = Callable[[Collection[UUID]], set[UUID]]
@@ -69,13 +65,7 @@ RevisionsOf = Callable[[Collection[tuple[str, str]]], list[RevisionInForce]]
 """Asks storage for the revisions in force of these (organisation, report_ref)."""
 
 
-class _Placement(NamedTuple):  # a tuple: made once per event, and far cheaper than a dataclass
-    windows: Sequence[Window]
-    expiry: datetime  # when the last of them ends: until then a duplicate is known in memory
-
-
-_NEVER = datetime.max  # a placement that failed: _admit places again and reports the failure
-_Decoded = tuple[RawMessage, "AnyEvent | Rejection", _Placement | None]
+_Decoded = tuple[RawMessage, "AnyEvent | Rejection", Placement | None]
 
 
 class Engine:
@@ -225,45 +215,50 @@ class Engine:
         forgotten. `revisions_of` gives the revisions in force of reports not held in memory.
         """
         result = BatchResult()
-        touched: dict[tuple[UnitKey, Window], list[UUID]] = {}
+        touched: Touched = {}
         late_units: set[UnitKey] = set()
         answered: set[UnitKey] = set()
-        bounds = self.config.horizon.at(now)
-        decoded = [self._decode(message, bounds) for message in messages]
+        decoded = self._decode_all(messages, self.config.horizon.at(now))
         found = self._ask(decoded, known, ask_every_new_id)
         if revisions_of is not None:
             self._revisions.load(
                 {(e.org_id, e.report_ref) for _, e, _ in decoded if isinstance(e, IncidentReport)},
                 revisions_of,
             )
-        for message, outcome, windows in decoded:
-            result.read += 1
+        seen = self._seen.ids
+        accepted = result.accepted
+        result.read += len(decoded)
+        self._retracted = []  # what an earlier call (restore) left is no concern of this batch
+        for message, outcome, placed in decoded:
             if isinstance(outcome, Rejection):
                 result.rejected.append(RejectedMessage(outcome, message.origin))
                 continue
-            if windows is None or outcome.event_id in found or outcome.event_id.int in self._seen:
+            event_id = outcome.event_id
+            if placed is None or event_id.int in seen or (found and event_id in found):
                 result.duplicates += 1
                 continue
             try:
-                stored = self._admit(outcome, message, windows, touched)
+                stored = self._admit(outcome, message, placed, touched)
             except Exception as exc:  # one bad event must not stop the batch
+                self._retracted = []
                 result.rejected.append(
                     RejectedMessage(processing_error(message, exc), message.origin)
                 )
                 continue
-            unit = (outcome.org_id, outcome.unit_id)
-            if isinstance(outcome, AlertResponse):
-                answered.add(unit)
-            for retracted_unit, window in self._retracted:
-                touched.setdefault((retracted_unit, window), [])
-                if self._watermark.is_closed(window):
-                    late_units.add(retracted_unit)
+            if self._retracted:
+                for retracted_unit, window in self._retracted:
+                    state = self._units[retracted_unit][window]
+                    touched.setdefault(id(state), (state, []))
+                    if self._watermark.is_closed(window):
+                        late_units.add(retracted_unit)
+                self._retracted = []
+            if type(outcome) is AlertResponse:
+                answered.add((outcome.org_id, outcome.unit_id))
             if stored.late:
                 result.late += 1
-                late_units.add(unit)
-            result.accepted.append(stored)
-        for (unit, window), applied in touched.items():
-            state = self._units[unit][window]
+                late_units.add((outcome.org_id, outcome.unit_id))
+            accepted.append(stored)
+        for state, applied in touched.values():
             snapshot = state.snapshot()
             result.windows.append(snapshot)
             reports = tuple(state.reports[key] for key in sorted(state.reports))
@@ -280,15 +275,23 @@ class Engine:
         result.revisions = self._revisions.drain()
         return result
 
-    def _decode(self, message: RawMessage, bounds: EventBounds) -> _Decoded:
-        """The message decoded, with its placement unless it is a duplicate held in memory."""
-        outcome = decode(message.value, bounds, size=message.size)
-        if isinstance(outcome, Rejection) or outcome.event_id.int in self._seen:
-            return message, outcome, None
-        try:
-            return message, outcome, self._placement(outcome)
-        except Exception:
-            return message, outcome, _Placement((), _NEVER)
+    def _decode_all(self, messages: Iterable[RawMessage], bounds: EventBounds) -> list[_Decoded]:
+        """Each message decoded, with its placement unless it is a duplicate held in memory."""
+        seen = self._seen.ids
+        placement = self._placement
+        decoded: list[_Decoded] = []
+        append = decoded.append
+        for message in messages:
+            outcome = decode(message.value, bounds, size=message.size)
+            if isinstance(outcome, Rejection) or outcome.event_id.int in seen:
+                append((message, outcome, None))
+                continue
+            try:
+                placed = placement(outcome)
+            except Exception:
+                placed = FAILED
+            append((message, outcome, placed))
+        return decoded
 
     def _ask(self, decoded: Sequence[_Decoded], known: KnownIds | None, every: bool) -> set[UUID]:
         if known is None:
@@ -297,7 +300,7 @@ class Engine:
             e.event_id
             for _, e, placed in decoded
             if placed is not None
-            and placed.expiry is not _NEVER
+            and placed.expiry is not NEVER
             and not isinstance(e, Rejection)
             and (every or self._seen.needs_lookup(placed.expiry))
         }
@@ -307,11 +310,11 @@ class Engine:
         self,
         event: AnyEvent,
         message: RawMessage,
-        placed: _Placement,
-        touched: dict[tuple[UnitKey, Window], list[UUID]],
+        placed: Placement,
+        touched: Touched,
     ) -> StoredEvent:
         """Store and count a new event (a pending one is stored, not counted again)."""
-        if placed.expiry is _NEVER:
+        if placed.expiry is NEVER:
             placed = self._placement(event)
         windows = placed.windows
         mark = self._watermark.value
@@ -324,8 +327,7 @@ class Engine:
             policy=self.config.free_text,
             key=self._key,
         )
-        self._retracted = []
-        if event.event_id in self._pending:
+        if self._pending and event.event_id in self._pending:
             # Its windows already count it; what the small form does not carry is rebuilt.
             self._pending.discard(event.event_id)
             self._remember(event)
@@ -335,20 +337,8 @@ class Engine:
             self._count(event, windows, touched, placed.expiry)
         return stored
 
-    def _placement(self, event: AnyEvent) -> _Placement:
-        """The windows an event counts in, and when the last of them ends."""
-        kind = self.config.window
-        if isinstance(event, AlertResponse):
-            return _Placement((), window_of(event.occurred_at, kind).end)
-        if isinstance(event, TargetMetric):
-            windows = windows_between(event.period_start, event.period_end, kind)
-        elif is_batch(event):
-            assert isinstance(event, PatientFeedback)
-            assert event.period_start is not None and event.period_end is not None
-            windows = windows_between(event.period_start, event.period_end, kind)
-        else:
-            windows = [window_of(event.occurred_at, kind)]
-        return _Placement(windows, windows[-1].end)
+    def _placement(self, event: AnyEvent) -> Placement:
+        return placement(event, self.config.window)
 
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
@@ -366,56 +356,16 @@ class Engine:
         self,
         event: AnyEvent,
         windows: Sequence[Window],
-        touched: dict[tuple[UnitKey, Window], list[UUID]],
+        touched: Touched,
         expiry: datetime,
     ) -> None:
         """Apply a new event to its unit's windows (a response to the alert book)."""
-        self._retracted = []
-        unit = (event.org_id, event.unit_id)
         if isinstance(event, AlertResponse):
             self._book.responses.add(event)
         elif windows:
-            unit_windows = self._units.setdefault(unit, {})
-            spread = spread_batch(event, windows) if is_batch(event) else None
-            for i, window in enumerate(windows):
-                state = unit_windows.get(window)
-                if state is None:
-                    state = unit_windows[window] = UnitWindowState(
-                        event.org_id, event.unit_id, window
-                    )
-                if spread is not None:
-                    state.add_feedback_counts(spread[i])
-                elif isinstance(event, IncidentReport) and event.report_ref is not None:
-                    self._apply_revision(event, window, state)
-                else:
-                    apply_event(state, event)
-                touched.setdefault((unit, window), []).append(event.event_id)
+            count_in_windows(self._units, event, windows, touched, self._revisions, self._retracted)
         self._seen.add(event.event_id.int, expiry)
         self._watermark.observe(event.occurred_at)
-
-    def _apply_revision(
-        self, event: IncidentReport, window: Window, state: UnitWindowState
-    ) -> None:
-        """Count `event` only if it is its report's highest revision, retracting the one it
-        supersedes (whatever unit or window that one counted in)."""
-        counted = IncidentRevision(
-            event.event_id.int,
-            event.revision,
-            (event.org_id, event.unit_id),
-            window,
-            event.harm,
-            event.category,
-            event.occurred_at,
-        )
-        superseded = self._revisions.offer(event.org_id, event.report_ref or "", counted)
-        if superseded is counted:
-            state.count_superseded()
-            return
-        state.add_incident(event.harm, event.category)
-        if superseded is not None:
-            old = self._units[superseded.unit][superseded.window]
-            old.remove_incident(superseded.harm, superseded.category)
-            self._retracted.append((superseded.unit, superseded.window))
 
 
 __all__ = [

@@ -108,9 +108,18 @@ class SeenIds:
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def ids(self) -> set[int]:
+        """The ids held (read-only: for membership tests in a loop, without a call each)."""
+        return self._ids
+
     def add(self, event_id: int, expiry: datetime) -> None:
         self._ids.add(event_id)
-        self._by_expiry.setdefault(expiry, []).append(event_id)
+        held = self._by_expiry.get(expiry)
+        if held is None:
+            self._by_expiry[expiry] = [event_id]
+        else:
+            held.append(event_id)
 
     def needs_lookup(self, expiry: datetime) -> bool:
         return self.evicted_through is not None and expiry <= self.evicted_through

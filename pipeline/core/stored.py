@@ -50,15 +50,20 @@ class StoredEvent:
     other_identifiers_redacted: int
 
 
+_FREE_TEXT_FIELD: dict[type, str] = {
+    PatientFeedback: "comment",
+    IncidentReport: "description",
+    AlertResponse: "note",
+}
+
+
 def free_text_of(event: AnyEvent) -> tuple[str, str | None]:
     """The name and value of the event's free-text field (each type has at most one)."""
-    if isinstance(event, PatientFeedback):
-        return "comment", event.comment
-    if isinstance(event, IncidentReport):
-        return "description", event.description
-    if isinstance(event, AlertResponse):
-        return "note", event.note
-    return "", None
+    name = _FREE_TEXT_FIELD.get(type(event))
+    if name is None:
+        return "", None
+    text: str | None = getattr(event, name)
+    return name, text
 
 
 def to_stored(
@@ -71,27 +76,30 @@ def to_stored(
     key: bytes | PseudonymKeys,
 ) -> StoredEvent:
     """Redact and pseudonymise `event` (decoded from `raw`) for storage."""
+    kind = type(event)
+    name = _FREE_TEXT_FIELD.get(kind)
+    text: str | None = None if name is None else getattr(event, name)
+    patient_ref = event.patient_ref if isinstance(event, IncidentReport) else None
+    if not text and patient_ref is None:
+        # Nothing personal in it: the validated input is its own storable form. (Once per
+        # event, and by far the most common case: the row is made with nothing else to do.)
+        return StoredEvent(event, raw.decode("utf-8"), origin, late, 0, 0, 0)
     updates: dict[str, str | None] = {}
     redacted: RedactedText | None = None
-    name, text = free_text_of(event)
     if text:
+        assert name is not None
         redacted = redact_free_text(text)
         # A tag can be longer than what it replaces ("[POSTCODE]" for "M11AE"): the stored
         # form is cut to the contract's limit, so it always validates again on restore.
         kept = redacted.text[:FREE_TEXT_MAX_CHARS]
         updates[name] = kept if policy is FreeTextPolicy.REDACTED else None
-    if isinstance(event, IncidentReport) and event.patient_ref is not None:
+    if patient_ref is not None:
         keys = PseudonymKeys.of(key)
-        updates["patient_ref"] = keys.pseudonymise(event.org_id, event.patient_ref)
-    if updates:
-        safe = event.model_copy(update=updates)
-        payload = safe.model_dump_json(exclude_none=True)
-    else:
-        # Nothing personal in it: the validated input is its own storable form.
-        safe, payload = event, raw.decode("utf-8")
+        updates["patient_ref"] = keys.pseudonymise(event.org_id, patient_ref)
+    safe = event.model_copy(update=updates)
     return StoredEvent(
         event=safe,
-        payload=payload,
+        payload=safe.model_dump_json(exclude_none=True),
         origin=origin,
         late=late,
         free_text_chars=len(text) if text else 0,

@@ -9,7 +9,7 @@ and verdict are recomputed (nothing is silently dropped).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -90,27 +90,33 @@ class Watermark:
     max_step: timedelta | None = None
     followed: datetime | None = None
     finished: bool = False
+    _mark: datetime | None = field(default=None, init=False, repr=False, compare=False)
 
     def observe(self, moment: datetime) -> None:
-        if self.latest_event is None or moment > self.latest_event:
+        # once per event: compare as little as the rule needs, and move the mark only on change
+        latest = self.latest_event
+        if latest is None or moment > latest:
             self.latest_event = moment
-        if self.followed is None or self.max_step is None:
-            if self.followed is None or moment > self.followed:
-                self.followed = moment
-        elif moment > self.followed:
-            self.followed = min(moment, self.followed + self.max_step)
+            if self.finished:
+                self._mark = moment - self.allowed_lateness
+        followed = self.followed
+        if followed is None or moment > followed:
+            step = self.max_step
+            if followed is not None and step is not None and moment > followed + step:
+                moment = followed + step
+            self.followed = moment
+            if not self.finished:
+                self._mark = moment - self.allowed_lateness
 
     def finish(self) -> None:
         """End of input: no more events are coming, so every one seen counts, lateness none."""
         self.allowed_lateness = timedelta(0)
         self.finished = True
+        self._mark = self.latest_event
 
     @property
     def value(self) -> datetime | None:
-        moment = self.latest_event if self.finished else self.followed
-        if moment is None:
-            return None
-        return moment - self.allowed_lateness
+        return self._mark
 
     def is_closed(self, window: Window) -> bool:
         """True once no more on-time events can arrive for `window`."""

@@ -80,3 +80,44 @@ def test_watermark_does_not_depend_on_order(events: list[datetime], rng: object)
     for moment in reordered:
         shuffled.observe(moment)
     assert forward.value == shuffled.value
+
+
+def _expected_mark(
+    seen: list[datetime], lateness: timedelta, step: timedelta | None, finished: bool
+) -> datetime | None:
+    """The watermark's rule written out: the latest event when finished, else each event
+    moving the followed time forward by at most `step`; less the lateness."""
+    if not seen:
+        return None
+    if finished:
+        return max(seen)
+    followed = seen[0]
+    for moment in seen[1:]:
+        if moment > followed:
+            followed = moment if step is None else min(moment, followed + step)
+    return followed - lateness
+
+
+@given(
+    st.lists(moments, max_size=30),
+    st.one_of(st.none(), st.integers(1, 60).map(lambda days: timedelta(days=days))),
+    st.integers(0, 30),
+    st.integers(-12, 14),
+)
+def test_the_watermark_keeps_its_mark_as_its_rule_defines_it(
+    events: list[datetime], step: timedelta | None, finish_at: int, hours: int
+) -> None:
+    # the mark is kept up to date as events arrive (not computed when read): check each step
+    lateness = timedelta(days=7)
+    mark = Watermark(lateness, max_step=step)
+    offset = timezone(timedelta(hours=hours))
+    seen: list[datetime] = []
+    for i, moment in enumerate(events):
+        if i == finish_at:
+            mark.finish()
+        local = moment.astimezone(offset) if i % 2 else moment
+        mark.observe(local)
+        seen.append(local)
+        assert mark.value == _expected_mark(seen, lateness, step, mark.finished)
+    mark.finish()
+    assert mark.value == _expected_mark(seen, lateness, step, True)

@@ -115,3 +115,29 @@ def org_series_figures(
 ) -> dict[str, UnitFigures]:
     """`unit_figures` of every unit with windows."""
     return {unit: unit_figures(series) for unit, series in units.items() if series}
+
+
+_Held = tuple[tuple[str, tuple[UnitWindowAggregate, ...]], ...]
+_SHARED: dict[tuple[object, ...], tuple[_Held, dict[str, UnitFigures], dict[str, Offsets]]] = {}
+_SHARED_MAX = 16  # organisations (one judgement asks for each twice)
+
+
+def org_figures_and_offsets(
+    units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
+) -> tuple[dict[str, UnitFigures], dict[str, Offsets]]:
+    """`org_series_figures` and their `common_offsets`, computed once for the same windows.
+
+    One judgement asks twice (the stored verdicts, then the alerts) on the very same closed
+    windows: frozen snapshots, matched here by identity (the entry holds them, so no other
+    object can take their ids). Equal inputs give equal results, so the second asks nothing
+    new; callers must not change what they are given (nobody does: all of it is read-only).
+    """
+    held = tuple((unit, tuple(series)) for unit, series in units.items())
+    key = (config, tuple((unit, tuple(map(id, series))) for unit, series in held))
+    hit = _SHARED.get(key)
+    if hit is None:
+        figures = org_series_figures(units)
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        hit = _SHARED[key] = (held, figures, common_offsets(figures, config))
+    return hit[1], hit[2]

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig, Finding
-from pipeline.core.detection.common import common_offsets, org_series_figures
+from pipeline.core.detection.common import org_figures_and_offsets
 from pipeline.core.detection.org import org_findings
 from pipeline.core.detection.unit import unit_findings
 
@@ -42,8 +42,7 @@ class Detector:
         target_experience_divergence and safety_signal, in order of unit, with what moved the
         whole organisation left out of the accumulated evidence (`detection.common`). This is what
         the engine calls; `unit_findings` judges a unit alone."""
-        figures = org_series_figures(units)
-        offsets = common_offsets(figures, self.config)
+        figures, offsets = org_figures_and_offsets(units, self.config)
         return [
             finding
             for unit in sorted(figures)

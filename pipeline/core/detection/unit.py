@@ -86,11 +86,32 @@ def unit_findings(
     return findings
 
 
+_Traces = tuple[MeasureTrace, MeasureTrace, MeasureTrace]
+_TRACES: dict[tuple[int, int, DetectionConfig], tuple[UnitFigures, Offsets | None, _Traces]] = {}
+_TRACES_MAX = 256  # units (one judgement asks for each twice); each entry holds its traces
+
+
 def measure_traces(
     figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None = None
-) -> tuple[MeasureTrace, MeasureTrace, MeasureTrace]:
+) -> _Traces:
     """The unit's own monitors of negative share, positive share and harm rate, as the alerts
-    judge them (the stored verdicts, `detection.verdicts`, read the same traces)."""
+    judge them (the stored verdicts, `detection.verdicts`, read the same traces).
+
+    Computed once for the same `figures` and `offsets` objects (as `common.
+    org_figures_and_offsets` hands both readers of one judgement): the entry holds them, so
+    their ids cannot be taken by others while it lasts. The traces are read-only."""
+    key = (id(figures), id(offsets), config)
+    hit = _TRACES.get(key)
+    if hit is None:
+        if len(_TRACES) >= _TRACES_MAX:
+            _TRACES.clear()
+        hit = _TRACES[key] = (figures, offsets, _measure_traces(figures, config, offsets))
+    return hit[2]
+
+
+def _measure_traces(
+    figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None
+) -> _Traces:
     rules = config.rules
     # Experience counts towards a divergence only while targets are met, so its CUSUM restarts
     # at a missed target; harm's does not (a safety signal is whatever the targets).

@@ -37,7 +37,7 @@ from statistics import NormalDist
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.common import Offsets, common_offsets, org_series_figures
+from pipeline.core.detection.common import Offsets, org_figures_and_offsets
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
 from pipeline.core.detection.predictive import Predictive, lower_tail
@@ -105,8 +105,7 @@ def org_verdicts(
 ) -> list[Verdict]:
     """Every judged window of every measure of the units of ONE organisation (unit_id ->
     closed windows in time order), judged as `Detector.units_findings` judges them."""
-    figures = org_series_figures(units)
-    offsets = common_offsets(figures, config)
+    figures, offsets = org_figures_and_offsets(units, config)
     return [
         verdict
         for unit in sorted(figures)
