@@ -54,12 +54,12 @@ class DetectionConfig:
     - `silence_limit`: the CUSUM limit (a log-likelihood ratio) of `reporting_silence`
       (incident reports per activity falling while activity holds; `detection.silence`).
     - `silence_recent_windows`, `silence_recent_limit`: a silence must also stand out from
-      the unit's latest `silence_recent_windows` baseline windows (half the baseline): a
-      second CUSUM on that recent level must reach `silence_recent_limit`, so a level that
-      fell over the seasons (the long baseline still holding the winter's higher rate) is
-      not a silence. 6 of 8: on the tuning seeds it halved the excursions reaching 6 on
-      quiet units (13 to 5) at a recall of planted silences within 0.002 of the long
-      CUSUM's alone.
+      the unit's recent level, that of its latest `silence_recent_windows` windows (half the
+      baseline; an open excursion's included): a second CUSUM on that level must reach
+      `silence_recent_limit`, so a level that fell over the seasons (the long baseline still
+      holding the winter's higher rate) is not a silence. 5 of 8: on the tuning seeds it cut
+      the quiet excursions reaching 6 from 13 to 8, and hand-made seasonal falls called a
+      silence from 23 of 30 to 7, at a recall of planted silences of 0.928 against 0.933.
     - `cusum_hold_windows`: a window inside an open CUSUM excursion joins the baseline only
       once the excursion ends or it is this many windows old.
     - `max_gap_windows`: windows without the condition tolerated inside one episode.
