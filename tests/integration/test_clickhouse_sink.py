@@ -219,3 +219,48 @@ def test_value_targets_and_feedback_batches_are_stored_with_their_verdicts(
     assert by_metric["ae_4h"][:2] == ("", 1)
     assert by_metric["amb_c2_mean"][0] == "minutes" and by_metric["amb_c2_mean"][1] == 0
     assert by_metric["amb_c2_mean"][2] == pytest.approx(9.5)
+
+
+def test_a_verdict_stored_before_a_restart_is_superseded_in_clickhouse(
+    sink: ClickHouseSink,
+) -> None:
+    """pipeline.core.verdict_book through the step on the real engine: a week judged before a
+    restart that late data leaves unjudged is withdrawn (a row with NaN figures), and what the
+    views read (FINAL, withdrawn left out) is exactly the restarted engine's judgement."""
+    import random
+    from datetime import timedelta
+
+    from tests.support.verdict_restart import LATE, MONDAY, activity_return, ed_week, judged, step
+
+    store = fresh(sink, "verdict_restart")
+    rng = random.Random(3)
+    before = [e for w in range(20) for e in ed_week(w, rng, activity=None if w == LATE else 1000)]
+    step(store).process(raw(*before), {}, "t1")
+    late_week = MONDAY + timedelta(weeks=LATE)
+    query = (
+        "SELECT unit_id, measure, window_start, verdict, value FROM verdict_restart.verdicts "
+        "FINAL WHERE verdict != 'withdrawn'"
+    )
+
+    def stored() -> dict[tuple[str, str, datetime], str]:
+        return {
+            (r["unit_id"], r["measure"], r["window_start"].replace(tzinfo=UTC)): r["verdict"]
+            for r in store.query_dicts(query)
+        }
+
+    assert ("ED", "incident_reporting", late_week) in stored()
+
+    restarted = step(store)
+    restarted.restore()
+    after = [activity_return(LATE, 100), *(e for w in range(20, 24) for e in ed_week(w, rng))]
+    restarted.process(raw(*after), {}, "t2")
+
+    latest = {(u, m, w): v.verdict.value for (_, u, m, w), v in judged(restarted.engine).items()}
+    assert ("ED", "incident_reporting", late_week) not in latest
+    assert stored() == latest
+    (gone,) = store.query_dicts(
+        "SELECT verdict, isNaN(value) AS no_figure FROM verdict_restart.verdicts FINAL "
+        "WHERE measure = 'incident_reporting' AND window_start = {start:DateTime64(6, 'UTC')}",
+        {"start": late_week},
+    )
+    assert gone == {"verdict": "withdrawn", "no_figure": 1}

@@ -106,8 +106,9 @@ def test_false_alarms_on_the_family_stay_under_one_per_thousand_quiet_unit_weeks
 
 def test_false_alarms_on_the_simulator_hold_their_measured_level(simulator: Score) -> None:
     """NOT the issue's aim (0.1): measured 4 in 3,397 quiet unit-weeks (0.118) on seeds 3 to 6,
-    three of them reporting silences in spring (docs/detection.md). A ceiling against
-    regression until the aim is met."""
+    three of them reporting silences: chance runs of 1 or 2 reports a week for 4 to 7 weeks at
+    units that usually report 3 to 7 (docs/detection.md). A ceiling against regression until
+    the aim is met."""
     assert simulator.quiet_unit_weeks >= 3000
     assert simulator.false_alarms_per_100_quiet_unit_weeks <= 0.12, simulator.false_alarms
 
@@ -142,9 +143,12 @@ def test_median_delay_on_the_family_from_the_start_holds_its_measured_level(
 
 
 def test_reporting_silences_are_found_and_false_ones_are_rare(family: Score) -> None:
+    """Measured on seeds 3 to 6: 19 of 19, median delay 2 windows, 2 false silences in 12,645
+    quiet unit-weeks (0.016). The delay is held to its measured level."""
     silences = family.kind(AlertKind.REPORTING_SILENCE)
     assert silences.detectable >= 12
     assert silences.detected / silences.detectable >= 0.9, family.missed
+    assert silences.median_delay is not None and silences.median_delay <= 2
     assert family.kind_false_alarms_per_100((AlertKind.REPORTING_SILENCE,)) <= 0.1
 
 

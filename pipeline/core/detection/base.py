@@ -56,6 +56,13 @@ class DetectionConfig:
       of 0 turns a detector off.
     - `silence_limit`: the CUSUM limit (a log-likelihood ratio) of `reporting_silence`
       (incident reports per activity falling while activity holds; `detection.silence`).
+    - `silence_recent_windows`, `silence_recent_limit`: a silence must also stand out from
+      the unit's recent level, that of its latest `silence_recent_windows` windows (half the
+      baseline; an open excursion's included): a second CUSUM on that level must reach
+      `silence_recent_limit`, so a level that fell over the seasons (the long baseline still
+      holding the winter's higher rate) is not a silence. 5 of 8: on the tuning seeds it cut
+      the quiet excursions reaching 6 from 13 to 8, and hand-made seasonal falls called a
+      silence from 23 of 30 to 7, at a recall of planted silences of 0.928 against 0.933.
     - `cusum_hold_windows`: a window inside an open CUSUM excursion joins the baseline only
       once the excursion ends or it is this many windows old.
     - `max_gap_windows`: windows without the condition tolerated inside one episode.
@@ -81,6 +88,8 @@ class DetectionConfig:
     cusum_small_reference: float = 0.9
     cusum_small_limit: float = 5.15
     silence_limit: float = 8.0
+    silence_recent_windows: int = 13
+    silence_recent_limit: float = 5.0
     max_gap_windows: int = 0
     peer_sigma: float = 3.0
     min_reference_count: int = 5
@@ -100,6 +109,13 @@ class DetectionConfig:
             self.cusum_small_reference < 0 or self.cusum_hold_windows < 1
         ):
             raise ValueError("need CUSUM references and limits >= 0, cusum_hold_windows >= 1")
+        if not 2 <= self.silence_recent_windows <= self.max_baseline_windows or not (
+            0 <= self.silence_recent_limit <= self.silence_limit
+        ):
+            raise ValueError(
+                "need 2 <= silence_recent_windows <= max_baseline_windows and "
+                "0 <= silence_recent_limit <= silence_limit"
+            )
         if self.max_gap_windows < 0 or self.min_reference_count < 1:
             raise ValueError("need max_gap_windows >= 0 and min_reference_count >= 1")
 
@@ -107,7 +123,12 @@ class DetectionConfig:
     def for_window_kind(cls, kind: WindowKind) -> DetectionConfig:
         """Defaults for weekly windows, or shorter baselines (in windows) for monthly ones."""
         if kind is WindowKind.MONTH:
-            return cls(min_baseline_windows=6, max_baseline_windows=12, dispersion_windows=24)
+            return cls(
+                min_baseline_windows=6,
+                max_baseline_windows=12,
+                dispersion_windows=24,
+                silence_recent_windows=6,
+            )
         return cls()
 
     @property

@@ -18,6 +18,17 @@ a one-sided CUSUM (Steiner-style risk-adjusted CUSUM) that signals at `silence_l
 restarts. A signal flags the latest unbroken stretch of windows that pointed towards silence;
 windows that signalled, or are inside an open excursion, stay out of the baseline. Its z (the
 lower tail, -Φ⁻¹(P(X ≤ x))) is reported for the charts.
+
+The usual level comes from the latest `max_baseline_windows` (26 weeks), long enough for
+stable limits but slow to follow a level that changed with the seasons: in spring it still
+holds the winter's rate, and a unit reporting at half its winter rate slowly accumulates
+evidence of a "silence". So the shortfall must show against the unit's recent level too: a
+second CUSUM, the same log-likelihood ratio on the level of the latest
+`silence_recent_windows` windows (those of an open excursion included, so the level follows a
+fall that is under way; windows that signalled a silence or a harm rise left out) with the
+usual level's relative spread, must reach `silence_recent_limit` as well. A collapse (reports
+falling to a fifth or less of usual) stands out from both levels within weeks; a level that
+fell over the seasons soon stops standing out from the recent one.
 """
 
 from __future__ import annotations
@@ -39,29 +50,38 @@ from pipeline.core.detection.measures import (
     episodes,
     severity,
 )
-from pipeline.core.detection.predictive import baseline_predictive, log_pmf, lower_tail
+from pipeline.core.detection.predictive import (
+    Predictive,
+    baseline_predictive,
+    log_pmf,
+    lower_tail,
+)
 from pipeline.core.detection.text import duration, number, window_label
 
 ACTIVITY_HOLDS = 0.6
 SILENCE_RATIO = 0.2
 METHOD = (
-    "one-sided CUSUM of the lower-tail z of all incident reports per activity, on a "
+    "one-sided CUSUM of the log-likelihood ratio of a collapse in all incident reports per "
+    "activity, on a "
     "gamma-Poisson predictive from the unit's own rolling baseline, judged only while its "
-    "activity (feedback volume and reported activity) holds"
+    "activity (feedback volume and reported activity) holds; the shortfall must also stand out "
+    "from its recent level (a second CUSUM on its latest baseline windows)"
 )
 _NORMAL = NormalDist()
 
 
 @dataclass(frozen=True, slots=True)
 class SilenceTrace:
-    """Per window: z (NaN when not judged), expected reports, lower limit, CUSUM statistic,
-    the window whose closing flagged it (-1: never)."""
+    """Per window: z (NaN when not judged), expected reports, lower limit, CUSUM statistic
+    on the usual level and on the recent level, the window whose closing flagged it (-1:
+    never)."""
 
     z: list[float]
     expected: list[float]
     lower_limit: list[int]
     cusum: list[float]
     signalled_at: list[int]
+    recent_cusum: list[float]
 
 
 def silence_trace(
@@ -81,8 +101,9 @@ def silence_trace(
     responses = figures.responses
     z, expected = [math.nan] * size, [math.nan] * size
     lower, cusum, signalled = [0] * size, [math.nan] * size, [-1] * size
+    recent_cusum = [math.nan] * size
     if not figures.per_activity:
-        return SilenceTrace(z, expected, lower, cusum, signalled)
+        return SilenceTrace(z, expected, lower, cusum, signalled, recent_cusum)
     # The window's own activity where its return is in (a fall in activity then lowers the
     # expected reports at once), else the harm rate's exposure (the latest weeks' largest).
     scales = [
@@ -93,43 +114,65 @@ def silence_trace(
     pending: list[int] = []
     excursion: list[int] = []
     evidence = [0.0] * size
-    statistic = 0.0
+    statistic = recent_statistic = 0.0
     limit = config.silence_limit
     for t in range(size):
-        recent = baseline[-config.max_baseline_windows :]
-        if len(recent) >= config.min_baseline_windows and _activity_holds(
-            t, recent, responses, activity
+        usual = baseline[-config.max_baseline_windows :]
+        if len(usual) >= config.min_baseline_windows and _activity_holds(
+            t, usual, responses, activity
         ):
             predictive = baseline_predictive(
-                reports, scales, None, recent, t, 0.0, config.max_between_cv
+                reports, scales, None, usual, t, 0.0, config.max_between_cv
             )
             tail = lower_tail(reports[t], predictive.mean, predictive.extra_variance, None)
             z[t] = -_NORMAL.inv_cdf(min(max(tail, 1e-300), 1.0 - 1e-12))
             expected[t] = predictive.mean
             lower[t] = _lowest_usual(predictive.mean, predictive.extra_variance, config)
-            mean, extra = predictive.mean, predictive.extra_variance
-            # The log-likelihood ratio of "reports fell to SILENCE_RATIO of usual" against
-            # "usual", both on the predictive (the between-window variation scales with the rate).
-            ratio = log_pmf(reports[t], mean * SILENCE_RATIO, extra * SILENCE_RATIO**2, None) - (
-                log_pmf(reports[t], mean, extra, None)
-            )
-            evidence[t] = ratio
-            statistic = max(0.0, statistic + min(max(ratio, -limit), limit))
-            cusum[t] = statistic
+            evidence[t] = _silence_evidence(reports[t], predictive)
+            recent_evidence = evidence[t]
+            if len(usual) > config.silence_recent_windows:
+                recent = [
+                    s
+                    for s in range(t)
+                    if signalled[s] < 0
+                    and not (harm_flagged is not None and harm_flagged[s])
+                    and reports[s] + scales[s] > 0
+                ][-config.silence_recent_windows :]
+                level = baseline_predictive(
+                    reports, scales, None, recent, t, 0.0, config.max_between_cv
+                ).mean
+                # The recent level, with the usual level's relative spread (a few windows
+                # are too few to measure the week-to-week variation by themselves).
+                spread = predictive.extra_variance / predictive.mean**2
+                recent_evidence = _silence_evidence(
+                    reports[t], Predictive(level, spread * level**2, None)
+                )
+            statistic = max(0.0, statistic + min(max(evidence[t], -limit), limit))
+            recent_statistic = max(0.0, recent_statistic + min(max(recent_evidence, -limit), limit))
+            cusum[t], recent_cusum[t] = statistic, recent_statistic
             excursion = [*excursion, t] if statistic > 0.0 else []
-            if statistic >= limit:
+            if statistic >= limit and recent_statistic >= config.silence_recent_limit:
                 for member in reversed(excursion):
                     if evidence[member] <= 0.0:
                         break
                     signalled[member] = t
-                statistic, excursion = 0.0, []
+                statistic, recent_statistic, excursion = 0.0, 0.0, []
         pending.append(t)
         while pending and (t - pending[0] >= 2) and not (excursion and pending[0] >= excursion[0]):
             joined = pending.pop(0)
             flagged = harm_flagged is not None and harm_flagged[joined]
             if signalled[joined] < 0 and not flagged and reports[joined] + scales[joined] > 0:
                 baseline.append(joined)
-    return SilenceTrace(z, expected, lower, cusum, signalled)
+    return SilenceTrace(z, expected, lower, cusum, signalled, recent_cusum)
+
+
+def _silence_evidence(count: int, predictive: Predictive) -> float:
+    """The log-likelihood ratio of "reports fell to SILENCE_RATIO of usual" against "usual",
+    both on the predictive (the between-window variation scales with the rate)."""
+    mean, extra = predictive.mean, predictive.extra_variance
+    return log_pmf(count, mean * SILENCE_RATIO, extra * SILENCE_RATIO**2, None) - log_pmf(
+        count, mean, extra, None
+    )
 
 
 def _activity_holds(
@@ -188,7 +231,9 @@ def silence_findings(
             "method": METHOD,
             "rules": {"fired": [CUSUM], "cusum": {"statistic": "log-likelihood ratio",
                                                    "reports_ratio": SILENCE_RATIO,
-                                                   "limit": config.silence_limit}},
+                                                   "limit": config.silence_limit,
+                                                   "recent_windows": config.silence_recent_windows,
+                                                   "recent_limit": config.silence_recent_limit}},
             "episode": episode_evidence(
                 figures, first, last, detected, len(shown), ongoing, peak
             ),
@@ -230,6 +275,8 @@ def _window_evidence(
         "z": round(trace.z[t], 2),
         "cusum": round(trace.cusum[t], 2),
         "cusum_limit": config.silence_limit,
+        "recent_cusum": round(trace.recent_cusum[t], 2),
+        "recent_cusum_limit": config.silence_recent_limit,
         "rule": CUSUM if trace.signalled_at[t] >= 0 else None,
         "detector": "cusum" if trace.signalled_at[t] >= 0 else None,
     }

@@ -1,0 +1,117 @@
+"""`reporting_silence` against a level that changed with the seasons (detection.silence): the
+shortfall must stand out from the unit's recent level as well as its usual one."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+
+from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.alerts import AlertKind
+from pipeline.core.detection import DetectionConfig, Detector
+from tests.support.series import aggregate
+
+SEEDS = range(30)
+LONG_ONLY = replace(DetectionConfig(), silence_recent_limit=0.0)
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    floor, count, product = math.exp(-mean), 0, rng.random()
+    while product >= floor:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def reporting(
+    weeks: int, level: Callable[[int], float], seed: int, silent: range = range(0)
+) -> list[UnitWindowAggregate]:
+    """A unit on steady activity and feedback reporting Poisson incidents around `level(week)`
+    (gamma week-to-week variation, CV 0.29), none over `silent`."""
+    rng = random.Random(seed)
+    series = []
+    for index in range(weeks):
+        base = aggregate(index, responses=rng.randint(32, 48), negative=2, harmful=0)
+        mean = level(index) * rng.gammavariate(12.0, 1.0 / 12.0)
+        reports = 0 if index in silent else _poisson(rng, mean)
+        series.append(
+            replace(
+                base,
+                incidents_by_harm=(reports, 0, 0, 0, 0),
+                incidents_by_category=(reports, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+            )
+        )
+    return series
+
+
+def winter_then_spring(week: int) -> float:
+    """10 reports a week through the winter, falling over 12 weeks to 4 a week in spring."""
+    return 10.0 if week < 30 else max(4.0, 10.0 - 0.5 * (week - 30))
+
+
+def _silences(config: DetectionConfig, series: list[UnitWindowAggregate]) -> list[int]:
+    """The weeks (from the start) in which each silence was detected."""
+    start = series[0].window.start
+    return [
+        (f.detected_in.start - start).days // 7
+        for f in Detector(config).unit_findings(series)
+        if f.kind is AlertKind.REPORTING_SILENCE
+    ]
+
+
+def test_a_seasonal_fall_in_reporting_is_rarely_a_silence_any_more() -> None:
+    """Measured on these seeds: the usual level alone calls 23 of the 30 falls a silence; with
+    the recent level required too, 7."""
+    falls = [reporting(70, winter_then_spring, seed) for seed in SEEDS]
+    long_only = sum(bool(_silences(LONG_ONLY, s)) for s in falls)
+    both = sum(bool(_silences(DetectionConfig(), s)) for s in falls)
+    assert long_only >= 20, "without the recent level, the spring reads as a silence"
+    assert both <= long_only // 3
+
+
+def test_a_collapse_is_found_as_soon_as_with_the_usual_level_alone() -> None:
+    for seed in SEEDS:
+        series = reporting(70, lambda week: 10.0, seed, silent=range(40, 46))
+        with_recent, alone = _silences(DetectionConfig(), series), _silences(LONG_ONLY, series)
+        assert with_recent and min(with_recent) == min(alone) <= 42, seed
+
+
+def test_a_collapse_after_a_seasonal_fall_is_still_found() -> None:
+    """A unit that reports less in spring and then stops altogether."""
+    for seed in SEEDS:
+        series = reporting(80, winter_then_spring, seed, silent=range(60, 66))
+        assert [week for week in _silences(DetectionConfig(), series) if week >= 60], seed
+
+
+def test_the_evidence_gives_both_statistics_and_limits() -> None:
+    series = reporting(70, lambda week: 10.0, 1, silent=range(40, 46))
+    (silence,) = [
+        f for f in Detector().unit_findings(series) if f.kind is AlertKind.REPORTING_SILENCE
+    ]
+    config = DetectionConfig()
+    cusum = silence.evidence["rules"]["cusum"]
+    assert cusum["recent_windows"] == config.silence_recent_windows
+    assert cusum["recent_limit"] == config.silence_recent_limit
+    flagged = [w for w in silence.evidence["windows"] if w["rule"]]
+    last = flagged[-1]
+    assert last["cusum"] >= config.silence_limit
+    assert last["recent_cusum"] >= config.silence_recent_limit
+    assert last["recent_cusum_limit"] == config.silence_recent_limit
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"silence_recent_windows": 1},
+        {"silence_recent_windows": 27},
+        {"silence_recent_limit": -1.0},
+        {"silence_recent_limit": 9.0},
+    ],
+)
+def test_recent_level_settings_are_checked(fields: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="silence_recent"):
+        DetectionConfig(**fields)  # type: ignore[arg-type]
