@@ -253,7 +253,7 @@ class Step:
     def _known(self, ids: Collection[UUID]) -> set[UUID]:
         with self._in_flight_changed:
             storing = [batch for batch in self._in_flight.values() if batch]
-        found = {i for i in ids if any(i in batch for batch in storing)}
+        found = {i for i in ids if any(i in batch for batch in storing)} if storing else set()
         rest = [i for i in ids if i not in found]
         if rest:
             found |= self._retrying("look up event ids", lambda: self._store.known_event_ids(rest))

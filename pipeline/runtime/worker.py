@@ -332,8 +332,8 @@ class WorkerRuntime:
 
     def _abandon(self) -> None:
         log.warning(
-            "the batches in flight did not finish in %.0fs (ClickHouse down?): abandoning them; "
-            "they are not acknowledged and will be processed again",
+            "the batch in flight did not finish in %.0fs (ClickHouse down?): abandoning it; "
+            "it is not acknowledged and will be processed again (with the batch after it)",
             SHUTDOWN_GRACE_SECONDS,
         )
         self.step.stop.set()
