@@ -96,10 +96,6 @@ class Step:
         self._in_flight_changed = threading.Condition()
         self._store_lock = threading.RLock()  # one store call at a time, whatever the thread
 
-    @property
-    def sink_down(self) -> bool:
-        return self.health.down
-
     # -- state ---------------------------------------------------------------------------
 
     def restore(self, owns: OwnsOrg | None = None) -> BatchResult:
