@@ -68,6 +68,11 @@ class BatchFlow:
         return await self._loop.run_in_executor(self._store_thread, fn, *args)
 
     @property
+    def storing(self) -> bool:
+        """True while a batch is being stored or waits to be committed."""
+        return self._storing is not None
+
+    @property
     def stored(self) -> bool:
         """True when a batch was being stored and is done (settle it to commit it)."""
         return self._storing is not None and self._storing.done.done()

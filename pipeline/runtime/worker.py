@@ -272,7 +272,7 @@ class WorkerRuntime:
 
     async def _housekeeping(self) -> None:
         await self._update_lag()
-        if self._stopping or self._lock.locked():
+        if self._stopping or self._lock.locked() or self._flow.storing:
             return  # a batch is in flight (perhaps waiting for ClickHouse): it does the rest
         async with self._lock:
             try:
