@@ -2,8 +2,11 @@
 
 A runtime hands a batch of raw messages to `Step.process`; when it returns, the batch is stored
 and its alerts and dead letters are with their routes, so the caller may acknowledge (commit)
-its input. Nothing here knows about Kafka, faust or files: the worker calls it from one
-dedicated thread, one batch at a time; the embedded runner calls it in a loop over files.
+its input. Nothing here knows about Kafka, faust or files. `process` is `prepare` (the engine,
+on the one thread that owns it) then `complete` (store, route, count: the engine untouched);
+the embedded runner calls `process` in a loop over files, the worker overlaps batch N's
+`complete` on a second thread with batch N+1's `prepare` (strictly one batch completing at a
+time, in order; docs/worker.md).
 
 Failures: ClickHouse unreachable (`SinkUnavailable`, or any other error of a read) is waited
 out with capped, jittered exponential backoff, holding the batch (the back-pressure);
@@ -20,14 +23,12 @@ written before that state existed is re-read payload by payload, once.
 
 from __future__ import annotations
 
-import gc
+import contextlib
 import logging
-import random
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
@@ -38,10 +39,13 @@ from pipeline.core.engine import BatchResult, Engine, RawMessage, RejectedMessag
 from pipeline.core.engine_state import RestoredState
 from pipeline.core.revisions import RevisionInForce
 from pipeline.core.stored import StoredEvent
-from pipeline.errors import PipelineError, SinkError, SinkRejected
+from pipeline.errors import SinkError, SinkRejected
 from pipeline.runtime.legacy import org_of_payload, owned_payloads
 from pipeline.runtime.ports import Metrics, NullMetrics, OwnsOrg, Store
+from pipeline.runtime.retry import Abandoned, RetryPolicy, SinkHealth, collector_paused
 from pipeline.runtime.routing import Routes
+
+__all__ = ["Abandoned", "Prepared", "RetryPolicy", "SinkHealth", "Step", "collector_paused"]
 
 log = logging.getLogger("pipeline.step")
 
@@ -55,40 +59,6 @@ def utc_now() -> datetime:
 
 def owns_every_org(org: str) -> bool:
     return True
-
-
-class Abandoned(PipelineError):
-    """A stop was requested while waiting for ClickHouse or Kafka: the batch was not finished
-    and must not be acknowledged."""
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Capped exponential backoff with jitter (each delay drawn from [1 - jitter, 1] of its
-    nominal value, so workers that lost ClickHouse together do not return in step); retries
-    never stop on their own."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-    multiplier: float = 2.0
-    jitter: float = 0.5
-
-    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
-        draw = rng or random.Random()
-        delay = min(self.initial, self.maximum)
-        while True:
-            yield delay * (1.0 - self.jitter * draw.random())
-            delay = min(delay * self.multiplier, self.maximum)
-
-
-@dataclass(slots=True)
-class SinkHealth:
-    """What /healthz reports about ClickHouse: down (retrying) is not the same as refusing
-    rows (dead-lettered, the stream goes on)."""
-
-    down: bool = False
-    refused_rows: int = 0
-    last_refusal: str = ""
 
 
 class Step:
@@ -120,16 +90,18 @@ class Step:
         self.health = SinkHealth()
         self.routes = routes or Routes.none()
         self.routes.bind(self._retrying, self._metrics)
-
-    @property
-    def sink_down(self) -> bool:
-        return self.health.down
+        # Batches prepared and being completed (at most one, in the worker): their accepted
+        # event ids, which count as stored for the next batch's duplicate look-ups.
+        self._in_flight: dict[int, frozenset[UUID]] = {}
+        self._in_flight_changed = threading.Condition()
+        self._store_lock = threading.RLock()  # one store call at a time, whatever the thread
 
     # -- state ---------------------------------------------------------------------------
 
     def restore(self, owns: OwnsOrg | None = None) -> BatchResult:
         """A fresh engine rebuilt from storage for the organisations `owns` accepts (all when
         None); then routes what an earlier run stored but did not route."""
+        self.settle()
         self.engine = self._engine_factory()
         self._held = None
         self._owns = owns or owns_every_org
@@ -141,6 +113,7 @@ class Step:
         arrives (a worker holds the organisations its partitions bring, whatever partitioner
         the publishers used). `ask_every_new_id`: other workers store other organisations,
         so an id not in memory may be stored under one of theirs."""
+        self.settle()
         self.engine = self._engine_factory()
         self._held = set()
         self._owns = self._held.__contains__
@@ -148,14 +121,17 @@ class Step:
         self.routes.retain(self._owns)
 
     def _hold(self, messages: Sequence[RawMessage]) -> None:
+        """Restore the organisations first seen in `messages`, once no batch is being stored
+        (a restore reads and routes what is stored)."""
         if self._held is None:
             return
-        orgs = {org_of_payload(m.value) for m in messages} - self._held
-        orgs.discard(None)
-        if orgs:
-            new = {org for org in orgs if org is not None}
-            self._held.update(new)
-            self._restore(new.__contains__, self._owns)
+        new = {org for m in messages if (org := org_of_payload(m.value)) not in self._held}
+        new.discard(None)
+        if new:
+            self.settle()
+            orgs = {org for org in new if org is not None}
+            self._held.update(orgs)
+            self._restore(orgs.__contains__, self._owns)
 
     def _restore(self, new: OwnsOrg, held: OwnsOrg) -> BatchResult:
         started = time.monotonic()
@@ -212,6 +188,14 @@ class Step:
     ) -> BatchResult:
         """Process one batch and return once it is stored and routed (raises Abandoned when a
         stop came first). `consumed_by_topic` counts `messages` by input topic."""
+        return self.complete(self.prepare(messages, consumed_by_topic, token))
+
+    def prepare(
+        self, messages: Sequence[RawMessage], consumed_by_topic: Mapping[str, int], token: str
+    ) -> Prepared:
+        """The engine's half of `process`: on the thread that owns the engine. Another batch's
+        `complete` may run meanwhile on one other thread (the worker overlaps the two): its
+        accepted ids count as stored for this batch's duplicate look-ups."""
         self._hold(messages)
         with collector_paused():
             result = self.engine.process(
@@ -221,24 +205,55 @@ class Step:
                 ask_every_new_id=self._ask_every_new_id,
                 revisions_of=self._revisions_of,
             )
-        return self._complete(result, consumed_by_topic, token)
+        prepared = Prepared(result, consumed_by_topic, token, self.engine.open_windows())
+        with self._in_flight_changed:
+            self._in_flight[id(prepared)] = prepared.ids
+        return prepared
+
+    def complete(self, prepared: Prepared) -> BatchResult:
+        """The rest of `process`: store (retried), route, count; it never touches the engine,
+        so it may run on another thread than `prepare`, one batch at a time, in order."""
+        p = prepared
+        try:
+            return self._complete(p.result, p.consumed, p.token, p.open_windows)
+        finally:
+            self.drop(prepared)
+
+    def drop(self, prepared: Prepared) -> None:
+        """`prepared` will not be completed (the runtime stops): it is no longer in flight."""
+        with self._in_flight_changed:
+            self._in_flight.pop(id(prepared), None)
+            self._in_flight_changed.notify_all()
+
+    def settle(self) -> None:
+        """Wait until no prepared batch is being completed (returns at once if none is)."""
+        with self._in_flight_changed:
+            self._in_flight_changed.wait_for(lambda: not self._in_flight)
 
     def finish(self, token: str = "finish") -> BatchResult:
         """End of input (embedded runs): judge every window that ended, store and route."""
-        return self._complete(self.engine.finish(self._clock()), {}, token)
+        self.settle()
+        result = self.engine.finish(self._clock())
+        return self._complete(result, {}, token, self.engine.open_windows())
 
     def _complete(
-        self, result: BatchResult, consumed_by_topic: Mapping[str, int], token: str
+        self, result: BatchResult, consumed: Mapping[str, int], token: str, open_windows: int
     ) -> BatchResult:
         self._write(result, token)
         self.routes.route(self._store, result)
-        self._metrics.record_batch(consumed_by_topic, result)
-        self._metrics.open_windows_now(self.engine.open_windows())
+        self._metrics.record_batch(consumed, result)
+        self._metrics.open_windows_now(open_windows)
         self._metrics.batch_stored()
         return result
 
     def _known(self, ids: Collection[UUID]) -> set[UUID]:
-        return self._retrying("look up event ids", lambda: self._store.known_event_ids(ids))
+        with self._in_flight_changed:
+            storing = [batch for batch in self._in_flight.values() if batch]
+        found = {i for i in ids if any(i in batch for batch in storing)} if storing else set()
+        rest = [i for i in ids if i not in found]
+        if rest:
+            found |= self._retrying("look up event ids", lambda: self._store.known_event_ids(rest))
+        return found
 
     def _revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
         return self._retrying("look up revisions", lambda: self._store.revisions_of(refs))
@@ -331,7 +346,7 @@ class Step:
         attempts = 0
         while True:
             try:
-                with collector_paused():
+                with collector_paused(), self._store_lock if route is None else _NO_LOCK:
                     value = action()
             except errors as exc:
                 if refusals and isinstance(exc, SinkRejected):
@@ -361,25 +376,22 @@ class Step:
             return value
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while the engine works on one batch, or one attempt to
-    store or route it runs (never while waiting to retry).
+@dataclass(slots=True)
+class Prepared:
+    """A batch the engine has processed (`Step.prepare`), to be stored and routed
+    (`Step.complete`). Its `result` is read-only from here on."""
 
-    A batch allocates tens of thousands of objects that live until it is stored (events,
-    their storable forms, rows), so the collector would walk them again and again, finding
-    no cycles (none of them holds one): about a fifth of the step's time in
-    `bench/replay_throughput.py`. Reference counting frees everything as usual meanwhile, and
-    the collector runs normally again as soon as the work is done.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+    result: BatchResult
+    consumed: Mapping[str, int]
+    token: str
+    open_windows: int
+    ids: frozenset[UUID] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ids = frozenset(s.event.event_id for s in self.result.accepted)
+
+
+_NO_LOCK = contextlib.nullcontext()
 
 
 @dataclass(frozen=True, slots=True)

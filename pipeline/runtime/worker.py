@@ -11,10 +11,13 @@ the step; an unexpected error stops the worker without committing. At-least-once
 idempotent sink and a restored engine give effectively-once results; faust's exactly_once mode
 is deliberately not used (faust #517, #323).
 
-One batch in flight at a time, and the engine is only ever touched by the step thread. On a
-revocation the batch in flight finishes and is committed before faust hands the partitions
-over; what was fetched before it is not processed. SIGTERM/SIGINT: the batch in flight is
-finished, stored, routed and committed, then the worker exits 0. See docs/worker.md.
+The engine is only ever touched by the step thread; batch N is stored and routed on a second
+thread (`Step.complete`) while batch N+1 is fetched and run through the engine
+(`Step.prepare`): at most one batch is being stored, batches are stored in order, and a
+batch's offsets are committed only once it is stored and routed. On a revocation the batches
+in flight finish and are committed before faust hands the partitions over; what was fetched
+before it is not processed. SIGTERM/SIGINT: the batches in flight are finished, stored, routed
+and committed, then the worker exits 0. See docs/worker.md.
 """
 
 from __future__ import annotations
@@ -23,11 +26,9 @@ import asyncio
 import functools
 import logging
 import tempfile
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import faust
 
@@ -37,13 +38,13 @@ from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
 from pipeline.core.events import EventType
 from pipeline.errors import TransportError
 from pipeline.kafka_transport import describe, faust_credentials
-from pipeline.runtime.consumer_batches import Batch, BatchApp, BatchSource
+from pipeline.runtime.batch_flow import BatchFlow
+from pipeline.runtime.consumer_batches import BatchApp, BatchSource
 from pipeline.runtime.step import Abandoned, Step
 from pipeline.settings import Settings
 
 log = logging.getLogger("pipeline.worker")
 
-T = TypeVar("T")
 TopicPartition = tuple[str, int]
 StepFactory = Callable[[KafkaRoute, Callable[[bool], None]], Step]
 
@@ -89,10 +90,9 @@ class WorkerRuntime:
             dead_letter_topic=settings.topic(DEAD_LETTER_TOPIC),
         )
         self.step = step_factory(kafka, self._on_outage)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-step")
-        self._lock = asyncio.Lock()
+        self._flow = BatchFlow(self.step, self._source, self.loop, self._fail)
+        self._lock = self._flow.lock
         self._restored_for: frozenset[TopicPartition] | None = None
-        self._next_offset: dict[TopicPartition, int] = {}
         self._running = False
         self._stopping = False
         self.exit_code = 0
@@ -163,26 +163,31 @@ class WorkerRuntime:
     # -- batches ---------------------------------------------------------------------------
 
     async def _consume(self) -> None:
-        """faust task: fetch a batch, process it, commit; until a stop. A batch is whatever
-        has been fetched (up to BATCH_MAX_EVENTS): never held back to fill up, so under load
-        batches grow by themselves while the previous one is processed."""
+        """faust task: fetch a batch, run the engine on it while the previous one is stored,
+        then commit the previous one and store this one (pipeline/runtime/batch_flow.py);
+        until a stop. A batch is whatever has been fetched (up to BATCH_MAX_EVENTS): never
+        held back to fill up, so under load batches grow by themselves while the previous one
+        is processed."""
         await self._declare_outputs()
         within = self.settings.batch_within_seconds
         while not self._stopping:
+            if self._flow.stored:
+                async with self._lock:
+                    await self._flow.settle()
             try:
                 batch = await self._source.fetch(within)
             except Exception as exc:  # faust would end this task silently: stop instead
                 await self._fail("fetching from Kafka failed", exc)
                 return
-            if batch is None:
-                continue
             async with self._lock:
                 if self._stopping:
                     return  # not processed, not committed: the next run takes them again
-                if not self._source.current(batch):
+                if batch is None:
+                    await self._flow.settle()
+                elif not self._source.current(batch):
                     await self._source.drop(batch)
-                    continue
-                await self._handle(batch)
+                else:
+                    await self._flow.handle(batch, self._ensure_state)
 
     async def _fail(self, what: str, exc: BaseException) -> None:
         """A bug or a fatal error: stop (exit status 1) without committing anything more."""
@@ -191,60 +196,36 @@ class WorkerRuntime:
         self.exit_code = 1
         await self.app.crash(exc)
 
-    async def _handle(self, batch: Batch) -> None:
-        try:
-            await self._ensure_state()
-            await self._process(batch)
-            self._source.processed(batch)
-            await self._source.commit()
-        except Abandoned as exc:
-            log.warning("batch not finished, not acknowledged (%s)", exc)
-        except Exception as exc:  # a bug: stop without acknowledging anything more
-            await self._fail("processing failed", exc)
-
-    async def _process(self, batch: Batch) -> None:
-        messages, consumed, token = batch.messages()
-        started = time.perf_counter()
-        result = await self._in_thread(self.step.process, messages, consumed, token)
-        log.debug(
-            "batch of %d messages from %d partitions: %d accepted, %d rejected, %d duplicates, "
-            "%d alert versions, in %.3fs",
-            len(messages),
-            len(batch.ranges),
-            len(result.accepted),
-            len(result.rejected),
-            result.duplicates,
-            len(result.alerts),
-            time.perf_counter() - started,
-        )
-        self._next_offset.update(batch.next_offsets())
-
     async def _on_revoked(self, app: Any, /, *revoked: Any, **kwargs: Any) -> None:
         """faust's revoke (flow already stopped): the batch in flight finishes (or, on a stop,
         is abandoned), its offsets are committed, and whatever was fetched before is stale."""
         async with self._lock:
+            await self._flow.settle()
             await self._source.commit()
             self._source.revoked()
 
-    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self.loop.run_in_executor(self._executor, fn, *args)
-
     # -- state: restore on start-up and when the assignment changes ----------------------
 
-    async def _ensure_state(self) -> None:
+    async def _ensure_state(self) -> bool:
         """On start-up and whenever the assignment changes: forget the engine's state; each
         organisation is restored from ClickHouse when its first event arrives, so a worker
-        holds exactly the organisations its partitions bring (docs/worker.md, Scaling)."""
+        holds exactly the organisations its partitions bring (docs/worker.md, Scaling).
+        False when the batch being stored could not be finished (the worker stops)."""
         assigned = self._source.assigned()
         self.metrics.assigned_partitions.set(len(assigned))
         if not assigned or assigned == self._restored_for:
-            return
+            return True
+        if not await self._flow.settle():
+            return False
         owned = sorted({partition for _, partition in assigned})
         every = all(set(owned) >= set(range(self._partition_count(t))) for t in self.inputs)
         log.info("partitions %s assigned: organisations are restored as they arrive", owned)
-        await self._in_thread(functools.partial(self.step.reset, ask_every_new_id=not every))
+        reset = functools.partial(self.step.reset, ask_every_new_id=not every)
+        await self._flow.in_engine_thread(reset)
         self._restored_for = assigned
-        self._next_offset = {tp: n for tp, n in self._next_offset.items() if tp in assigned}
+        offsets = self._flow.next_offset
+        self._flow.next_offset = {tp: n for tp, n in offsets.items() if tp in assigned}
+        return True
 
     def _partition_count(self, topic: str) -> int:
         try:
@@ -291,12 +272,12 @@ class WorkerRuntime:
 
     async def _housekeeping(self) -> None:
         await self._update_lag()
-        if self._stopping or self._lock.locked():
+        if self._stopping or self._lock.locked() or self._flow.storing:
             return  # a batch is in flight (perhaps waiting for ClickHouse): it does the rest
         async with self._lock:
             try:
-                await self._ensure_state()
-                await self._in_thread(self.step.flush_background_deliveries)
+                if await self._ensure_state():
+                    await self._flow.in_store_thread(self.step.flush_background_deliveries)
             except Abandoned:
                 return
             except Exception as exc:
@@ -304,7 +285,7 @@ class WorkerRuntime:
 
     async def _update_lag(self) -> None:
         try:
-            lag = await self._source.lag(self._next_offset)
+            lag = await self._source.lag(self._flow.next_offset)
         except Exception as exc:  # metadata not there yet, or a rebalance in progress
             log.debug("consumer lag not available: %r", exc)
             return
@@ -336,22 +317,26 @@ class WorkerRuntime:
         self.loop.create_task(self._drain(then))
 
     async def _drain(self, then: Callable[[], None]) -> None:
+        deadline = self.loop.time() + SHUTDOWN_GRACE_SECONDS
         try:
             await asyncio.wait_for(self._lock.acquire(), SHUTDOWN_GRACE_SECONDS)
         except TimeoutError:
-            log.warning(
-                "the batch in flight did not finish in %.0fs (ClickHouse down?): abandoning it; "
-                "it is not acknowledged and will be processed again",
-                SHUTDOWN_GRACE_SECONDS,
-            )
-            self.step.stop.set()
+            self._abandon()
             await self._lock.acquire()
         try:
-            await self._source.commit()
+            await self._flow.drain(deadline - self.loop.time(), self._abandon)
         finally:
             self._lock.release()
             self._running = False
             then()
+
+    def _abandon(self) -> None:
+        log.warning(
+            "the batch in flight did not finish in %.0fs (ClickHouse down?): abandoning it; "
+            "it is not acknowledged and will be processed again (with the batch after it)",
+            SHUTDOWN_GRACE_SECONDS,
+        )
+        self.step.stop.set()
 
     def run(self, metrics_port: int | None = None) -> int:
         """Run until stopped; the exit status (0 after a clean stop)."""
@@ -375,7 +360,7 @@ class WorkerRuntime:
             code = exc.code if isinstance(exc.code, int) else 1
         finally:
             self.step.stop.set()
-            self._executor.shutdown(wait=True)
+            self._flow.shutdown()
             if self.alertmanager is not None:
                 self.alertmanager.stop()
             if server is not None:

@@ -225,6 +225,27 @@ def test_restore_is_from_the_small_state_and_counts_stay_exact() -> None:
     assert sink.lookups == [2], "only the ids beyond the in-memory horizon were asked"
 
 
+def test_a_batch_being_stored_counts_as_stored_for_the_next_batchs_look_ups() -> None:
+    """The worker runs batch N+1 through the engine while batch N is stored: an id of N the
+    engine no longer holds in memory (a late event: its window is closed) is a duplicate in
+    N+1 although N is not in storage yet; once N is completed, storage answers."""
+    sink = FakeSink()
+    s, _ = step(sink)
+    events = weeks_of_feedback("AAA", weeks=6)
+    s.process(raw(*events), {"t": 7}, "t1")
+    late = feedback(org_id="AAA", occurred_at=events[0]["occurred_at"])
+    first = s.prepare(raw(late), {"t": 1}, "t2")
+    assert first.result.late == 1 and len(first.result.accepted) == 1
+    second = s.prepare(raw(late), {"t": 1}, "t3")
+    assert second.result.duplicates == 1 and not second.result.accepted
+    s.complete(first)
+    s.complete(second)
+    third = s.prepare(raw(late), {"t": 1}, "t4")
+    assert third.result.duplicates == 1 and sink.lookups[-1] == 1, "asked of storage now"
+    s.complete(third)
+    assert sink.writes == ["t1", "t2", "t3", "t4"]
+
+
 def test_windows_stored_before_their_events_are_not_counted_twice() -> None:
     sink = FakeSink()
     events = weeks_of_feedback("AAA", weeks=3)

@@ -1,0 +1,148 @@
+"""How the worker's batches go through the step: the engine on one thread, storage on another.
+
+Batch N is stored and routed (`Step.complete`, on the store thread) while batch N+1 is fetched
+and run through the engine (`Step.prepare`, on the engine thread, the only one that touches
+the engine). At most one batch is being stored; N+1 starts being stored only after N is
+stored, routed and its offsets committed, so commits stay in order and nothing is committed
+that is not stored. A stop or a failure leaves the batch being stored, and the one prepared
+after it, uncommitted (they come again after a restart; the sink is idempotent).
+
+chDB runs its inserts in C++ without Python's lock, so the store thread's ClickHouse work runs
+beside the engine's Python work on a second core (docs/worker.md, "Measured").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pipeline.core.engine import BatchResult
+from pipeline.runtime.consumer_batches import Batch, BatchSource
+from pipeline.runtime.step import Abandoned, Step
+
+log = logging.getLogger("pipeline.worker")
+
+T = TypeVar("T")
+TopicPartition = tuple[str, int]
+Fail = Callable[[str, BaseException], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Storing:
+    """A batch the engine processed, being stored and routed on the store thread."""
+
+    batch: Batch
+    done: asyncio.Future[BatchResult]
+    started: float
+
+
+class BatchFlow:
+    """The engine and store threads, the batch being stored, and the commits after it.
+
+    `lock` is held by whoever moves batches (the consuming task, a revocation, the drain on a
+    stop, housekeeping); `fail` stops the worker after an unexpected error.
+    """
+
+    def __init__(
+        self, step: Step, source: BatchSource, loop: asyncio.AbstractEventLoop, fail: Fail
+    ) -> None:
+        self.step = step
+        self.lock = asyncio.Lock()
+        self.next_offset: dict[TopicPartition, int] = {}  # per partition, after the last stored
+        self._source = source
+        self._loop = loop
+        self._fail = fail
+        self._engine_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-step")
+        self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-store")
+        self._storing: _Storing | None = None
+
+    async def in_engine_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._loop.run_in_executor(self._engine_thread, fn, *args)
+
+    async def in_store_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._loop.run_in_executor(self._store_thread, fn, *args)
+
+    @property
+    def storing(self) -> bool:
+        """True while a batch is being stored or waits to be committed."""
+        return self._storing is not None
+
+    @property
+    def stored(self) -> bool:
+        """True when a batch was being stored and is done (settle it to commit it)."""
+        return self._storing is not None and self._storing.done.done()
+
+    async def handle(self, batch: Batch, ready: Callable[[], Awaitable[bool]]) -> None:
+        """`ready()` (the state for the current assignment), the engine on `batch` while the
+        previous batch is stored, then the previous batch committed, then `batch` stored."""
+        started = time.perf_counter()
+        try:
+            if not await ready():
+                return
+            messages, consumed, token = batch.messages()
+            prepared = await self.in_engine_thread(self.step.prepare, messages, consumed, token)
+        except Abandoned as exc:
+            log.warning("batch not finished, not acknowledged (%s)", exc)
+            return
+        except Exception as exc:  # a bug: stop without acknowledging anything more
+            await self._fail("processing failed", exc)
+            return
+        if not await self.settle():
+            self.step.drop(prepared)
+            return
+        done = self._loop.run_in_executor(self._store_thread, self.step.complete, prepared)
+        self._storing = _Storing(batch, done, started)
+
+    async def settle(self) -> bool:
+        """Wait for the batch being stored, if any, and commit it (False: it was abandoned on
+        a stop, or failed and the worker stops; nothing of it is committed)."""
+        storing, self._storing = self._storing, None
+        if storing is None:
+            return True
+        batch = storing.batch
+        try:
+            result = await storing.done
+        except Abandoned as exc:
+            log.warning("batch not finished, not acknowledged (%s)", exc)
+            return False
+        except Exception as exc:  # a bug: stop without acknowledging anything more
+            await self._fail("processing failed", exc)
+            return False
+        log.debug(
+            "batch of %d messages from %d partitions: %d accepted, %d rejected, %d duplicates, "
+            "%d alert versions, in %.3fs",
+            result.read,
+            len(batch.ranges),
+            len(result.accepted),
+            len(result.rejected),
+            result.duplicates,
+            len(result.alerts),
+            time.perf_counter() - storing.started,
+        )
+        self.next_offset.update(batch.next_offsets())
+        self._source.processed(batch)
+        await self._source.commit()
+        return True
+
+    async def drain(self, grace: float, abandon: Callable[[], None]) -> None:
+        """On a stop (the lock held): wait up to `grace` seconds for the batch being stored,
+        then `abandon()` it; commit what was stored."""
+        storing = self._storing
+        if storing is not None and not self.step.stop.is_set():
+            try:
+                await asyncio.wait_for(asyncio.shield(storing.done), max(0.0, grace))
+            except TimeoutError:
+                abandon()
+            except Exception:
+                pass  # `settle` says what it was
+        await self.settle()
+        await self._source.commit()
+
+    def shutdown(self) -> None:
+        self._engine_thread.shutdown(wait=True)
+        self._store_thread.shutdown(wait=True)
