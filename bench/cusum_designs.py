@@ -26,6 +26,7 @@ import random
 import statistics
 from dataclasses import dataclass, replace
 
+from bench.oc_curves import poisson_draw
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.cusum import in_control_arl
 from pipeline.core.detection.stats import Rules, monitor
@@ -44,16 +45,6 @@ class Unit:
     spread: float
 
 
-def _poisson(rng: random.Random, mean: float) -> int:
-    if mean > 40:
-        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-    limit, count, product = math.exp(-mean), 0, rng.random()
-    while product > limit:
-        count += 1
-        product *= rng.random()
-    return count
-
-
 def _expit(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
@@ -64,7 +55,7 @@ def _unit(rng: random.Random) -> Unit:
 
 def _week(rng: random.Random, unit: Unit, drop: float) -> tuple[int, int]:
     """(not-positive responses, responses) of one week."""
-    responses = max(1, _poisson(rng, unit.responses))
+    responses = max(1, poisson_draw(rng, unit.responses))
     usual = math.log(unit.positive / (1.0 - unit.positive)) + rng.gauss(0.0, unit.spread)
     positive = min(max(_expit(usual) - drop, 0.02), 0.98)
     return sum(rng.random() >= positive for _ in range(responses)), responses

@@ -38,7 +38,7 @@ RULES = DetectionConfig().rules
 Week = tuple[int, float, int | None]  # (count, scale, trials)
 
 
-def _poisson(rng: random.Random, mean: float) -> int:
+def poisson_draw(rng: random.Random, mean: float) -> int:
     if mean > 40:
         return max(0, round(rng.gauss(mean, math.sqrt(mean))))
     limit, count, product = math.exp(-mean), 0, rng.random()
@@ -49,7 +49,7 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 
 def feedback_week(rng: random.Random, n: float, drop: float) -> Week:
-    responses = max(1, _poisson(rng, n))
+    responses = max(1, poisson_draw(rng, n))
     usual = 1.0 / (1.0 + math.exp(-(math.log(0.8 / 0.2) + rng.gauss(0.0, 0.2))))
     not_positive = min(0.98, 1.0 - usual + drop)
     count = sum(rng.random() < not_positive for _ in range(responses))
@@ -58,7 +58,7 @@ def feedback_week(rng: random.Random, n: float, drop: float) -> Week:
 
 def harm_week(rng: random.Random, mu: float, factor: float) -> Week:
     level = rng.gammavariate(16.0, 1.0 / 16.0)
-    return _poisson(rng, mu * factor * level), 1.0, None
+    return poisson_draw(rng, mu * factor * level), 1.0, None
 
 
 def first_signal(weeks: Sequence[Week]) -> int | None:
