@@ -49,6 +49,10 @@ _OTHER_IDENTIFIERS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     (re.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b"), "[DATE]"),
 )
+# Every shape above needs a digit or an `@` in the readable view. Plain ASCII without either,
+# and without a backslash (which the view reads as a JSON escape), has neither in its view
+# (control characters read as a space or nothing): most free text is cleared by one search.
+_MAY_HOLD_IDENTIFIER = re.compile(r"[0-9@\\]")
 PATTERNS: tuple[re.Pattern[str], ...] = (
     _DIGIT_GROUPS,
     _DIGIT_GROUP,
@@ -57,6 +61,7 @@ PATTERNS: tuple[re.Pattern[str], ...] = (
     _JSON_STRING,
     _KEY_VALUE,
     *(pattern for pattern, _ in _OTHER_IDENTIFIERS),
+    _MAY_HOLD_IDENTIFIER,
 )
 """Every pattern run over input text (tests check each is free of catastrophic backtracking)."""
 
@@ -208,6 +213,12 @@ def redact_free_text(text: str) -> RedactedText:
     The other shapes are found in the readable view too, so a full-width or zero-width-split
     email address or phone number is caught as well.
     """
+    if text.isascii() and _MAY_HOLD_IDENTIFIER.search(text) is None:
+        return RedactedText(text, 0, 0)
+    return _redact_looking_closely(text)
+
+
+def _redact_looking_closely(text: str) -> RedactedText:
     redacted, nhs_numbers = redact_nhs_numbers(text)
     view = Reading(redacted, 1)
     found = [

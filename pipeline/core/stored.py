@@ -91,12 +91,13 @@ def to_stored(
         redacted = redact_free_text(text)
         # A tag can be longer than what it replaces ("[POSTCODE]" for "M11AE"): the stored
         # form is cut to the contract's limit, so it always validates again on restore.
-        kept = redacted.text[:FREE_TEXT_MAX_CHARS]
-        updates[name] = kept if policy is FreeTextPolicy.REDACTED else None
+        kept = redacted.text[:FREE_TEXT_MAX_CHARS] if policy is FreeTextPolicy.REDACTED else None
+        if kept != text:  # most text holds nothing to redact: the event is its own safe form
+            updates[name] = kept
     if patient_ref is not None:
         keys = PseudonymKeys.of(key)
         updates["patient_ref"] = keys.pseudonymise(event.org_id, patient_ref)
-    safe = event.model_copy(update=updates)
+    safe = event.model_copy(update=updates) if updates else event
     return StoredEvent(
         event=safe,
         payload=safe.model_dump_json(exclude_none=True),

@@ -43,12 +43,31 @@ _MONDAY_OFFSET = 4 * 86_400  # 1970-01-01 was a Thursday; epoch + 4 days is a Mo
 def window_of(moment: datetime, kind: WindowKind) -> Window:
     """The window that contains `moment` (an aware datetime)."""
     if kind is WindowKind.WEEK:
-        # integer arithmetic on the timestamp: this runs once per event
+        # once per event: most moments are placed by their local day alone (no UTC offset
+        # asked), the rest by integer arithmetic on the timestamp
+        window = _week_around(moment.toordinal())
+        if window is not None:
+            return window
         seconds = int(moment.timestamp()) - _MONDAY_OFFSET
         return _week_starting(seconds - seconds % _WEEK_SECONDS + _MONDAY_OFFSET)
     utc = moment.astimezone(UTC)
     start = utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return Window(start, _next_month(start))
+
+
+_EPOCH_DAY = 719_163  # date(1970, 1, 1).toordinal()
+
+
+@lru_cache(maxsize=4096)
+def _week_around(day: int) -> Window | None:
+    """The week of every moment whose local date is the proleptic ordinal `day`, or None when
+    that depends on its offset. An offset is under a day either way, so such a moment lies
+    within a day before and two after the local day's start, in UTC: when `day` is a Tuesday
+    to a Saturday, that is all one UTC week (ordinal 1 is a Monday)."""
+    weekday = (day - 1) % 7
+    if not 1 <= weekday <= 5:
+        return None
+    return _week_starting((day - weekday - _EPOCH_DAY) * 86_400)
 
 
 @lru_cache(maxsize=4096)

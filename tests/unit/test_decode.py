@@ -107,6 +107,23 @@ def test_a_duplicate_key_is_found_past_escaped_quotes_in_free_text() -> None:
     assert (rejection.reason, rejection.field) == (RejectReason.DUPLICATE_FIELD, "channel")
 
 
+@pytest.mark.parametrize("separators", [(", ", ": "), (",", ":"), (" , ", " : "), (",\n", "\t:\r")])
+@pytest.mark.parametrize("comment", ["fine", ":-) then :(", '": "rating": 1', "a\\b"])
+@pytest.mark.parametrize("again", [None, "rating", "comment", "channel", "themes"])
+def test_a_key_written_twice_is_found_however_the_object_is_written(
+    separators: tuple[str, str], comment: str, again: str | None
+) -> None:
+    # the quick count (no escape, no space after a quote) and the exact one must agree
+    event = valid_event("patient_feedback", comment=comment, themes=["waiting"])
+    raw = json.dumps(event, separators=separators).encode()
+    if again is None:
+        assert isinstance(decode(raw), PatientFeedback)
+        return
+    item = separators[0] + json.dumps(again) + separators[1] + json.dumps(event[again])
+    rejection = rejection_of(raw[:-1] + item.encode() + b"}")
+    assert (rejection.reason, rejection.field) == (RejectReason.DUPLICATE_FIELD, again)
+
+
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
 def test_non_finite_literals_are_not_json(literal: bytes) -> None:
     raw = as_line(valid_event("target_metric")).replace(b"0.95", literal)

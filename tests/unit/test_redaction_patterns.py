@@ -14,6 +14,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.core import privacy, textview
 from pipeline.core.privacy import PATTERNS, redact_free_text, redact_rejected
@@ -89,3 +91,11 @@ def test_adversarial_text_is_redacted_without_raising(text: str) -> None:
     # not timed: the structural tests above bound the work; this checks nothing breaks
     assert isinstance(redact_free_text(text).text, str)
     assert isinstance(redact_rejected(text.encode()), bytes)
+
+
+@given(st.text(st.characters(max_codepoint=0x7F)) | st.text(alphabet="ab 0123456789@.-/\\+"))
+def test_text_cleared_at_a_glance_is_redacted_as_a_close_look_redacts_it(text: str) -> None:
+    # the quick pass (plain ASCII without a digit, `@` or backslash) changes nothing
+    assert redact_free_text(text) == privacy._redact_looking_closely(text)
+    for tricky in (f"{text}9434765919", f"{text}a@b.nhs.uk", f"{text}\\u0039434765919"):
+        assert redact_free_text(tricky) == privacy._redact_looking_closely(tricky)

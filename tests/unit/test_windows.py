@@ -70,6 +70,20 @@ def test_every_moment_lies_in_its_window(moment: datetime, kind: WindowKind, hou
     assert window_of(window.start, kind) == window
 
 
+@given(
+    st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2299, 12, 30)),
+    st.integers(-(24 * 60 - 1), 24 * 60 - 1),
+)
+def test_a_week_placed_by_its_local_day_is_the_week_of_its_instant(
+    local: datetime, minutes: int
+) -> None:
+    moment = local.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+    window = window_of(moment, WindowKind.WEEK)  # by the local day when it decides alone
+    assert window.start <= moment < window.end
+    assert window.end - window.start == timedelta(days=7)
+    assert window.start.weekday() == 0 and window.start.time() == datetime.min.time()
+
+
 @given(st.lists(moments, min_size=1, max_size=30), st.randoms())
 def test_watermark_does_not_depend_on_order(events: list[datetime], rng: object) -> None:
     forward, shuffled = Watermark(timedelta(days=7)), Watermark(timedelta(days=7))
