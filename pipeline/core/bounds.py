@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from pipeline.core.events import EVENT_TIME_FIELDS, FREE_TEXT_FIELDS, PATIENT_FIELDS
 from pipeline.core.privacy import contains_nhs_number
@@ -124,18 +124,29 @@ def _clearly_within(event: BaseModel, days: _Days) -> bool:
     local day (offsets are under 24 hours), so a local day more than one day inside a bound's
     UTC day is inside the bound; a label is cleared once and remembered."""
     values = event.__dict__
-    for name in _PLANS.get(type(event)) or _plan(type(event)):
+    plan = _PLANS.get(type(event)) or _plan(type(event))
+    low, high = days[2], days[3]
+    for name in plan.event_times:
+        value = values[name]
+        if type(value) is datetime:
+            day = value.toordinal()
+            if not low < day - 1 < day + 1 < high:
+                return False
+    low, high = days[0], days[1]
+    for name in plan.other_times:
+        value = values[name]
+        if type(value) is datetime:
+            day = value.toordinal()
+            if not low < day - 1 < day + 1 < high:
+                return False
+    cleared = _CLEARED_LABELS
+    for name in plan.labels:
         value = values[name]
         kind = type(value)
         if kind is str:
-            if len(value) >= 10 and name not in _UNCHECKED_TEXT and not _clear_label(value):
+            if len(value) >= 10 and value not in cleared and not _clear_label(value):
                 return False
-        elif kind is datetime:
-            day = value.toordinal()
-            low, high = (days[2], days[3]) if name in EVENT_TIME_FIELDS else (days[0], days[1])
-            if not low < day - 1 < day + 1 < high:
-                return False
-        elif (kind is list and name not in _UNCHECKED_TEXT) and not all(
+        elif kind is list and not all(
             _clear_label(v) for v in value if isinstance(v, str) and len(v) >= 10
         ):
             return False
@@ -146,22 +157,36 @@ def _clearly_within(event: BaseModel, days: _Days) -> bool:
     return True
 
 
-_PLANS: dict[type[BaseModel], tuple[str, ...]] = {}
+class _Plan(NamedTuple):
+    """The fields of a model a bound may concern, by the check they need."""
+
+    event_times: tuple[str, ...]
+    other_times: tuple[str, ...]
+    labels: tuple[str, ...]  # text or lists of it (any field that is not a timestamp)
+
+
+_PLANS: dict[type[BaseModel], _Plan] = {}
 _NEVER_BOUNDED: tuple[type, ...] = (bool, int, float, UUID, type(None), dict, Enum)
+_TIME_LEAVES = {datetime, AwareDatetime, type(None)}
 
 
-def _plan(model: type[BaseModel]) -> tuple[str, ...]:
+def _plan(model: type[BaseModel]) -> _Plan:
     """The fields of `model` a bound may concern: all but those whose every possible value is
     a number, an id, an enum member, a mapping or None (and free text, which is redacted)."""
-    names = []
+    event_times: list[str] = []
+    other_times: list[str] = []
+    labels: list[str] = []
     for name, info in model.model_fields.items():
         leaves = _leaves(info.annotation)
         if name in _UNCHECKED_TEXT and leaves <= {str, type(None)}:
             continue
         if all(isinstance(leaf, type) and issubclass(leaf, _NEVER_BOUNDED) for leaf in leaves):
             continue
-        names.append(name)
-    _PLANS[model] = plan = tuple(names)
+        if leaves & _TIME_LEAVES - {type(None)}:  # each loop looks only at its own types
+            (event_times if name in EVENT_TIME_FIELDS else other_times).append(name)
+        if leaves - _TIME_LEAVES:
+            labels.append(name)
+    _PLANS[model] = plan = _Plan(tuple(event_times), tuple(other_times), tuple(labels))
     return plan
 
 
