@@ -278,7 +278,7 @@ class Engine:
     def _decode_all(self, messages: Iterable[RawMessage], bounds: EventBounds) -> list[_Decoded]:
         """Each message decoded, with its placement unless it is a duplicate held in memory."""
         seen = self._seen.ids
-        placement = self._placement
+        kind = self.config.window
         decoded: list[_Decoded] = []
         append = decoded.append
         for message in messages:
@@ -287,7 +287,7 @@ class Engine:
                 append((message, outcome, None))
                 continue
             try:
-                placed = placement(outcome)
+                placed = placement(outcome, kind)
             except Exception:
                 placed = FAILED
             append((message, outcome, placed))

@@ -118,6 +118,8 @@ class Watermark:
             self.latest_event = moment
             if self.finished:
                 self._mark = moment - self.allowed_lateness
+        elif self.followed is latest:
+            return  # not past the latest event, so not past what the mark followed either
         followed = self.followed
         if followed is None or moment > followed:
             step = self.max_step
