@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 import faust
@@ -38,6 +39,7 @@ from pipeline.core.engine import RawMessage
 log = logging.getLogger("pipeline.worker")
 
 TopicPartition = tuple[str, int]
+_TOPIC_PARTITION = attrgetter("topic", "partition")
 
 
 class BatchConsumer(AIOKafkaConsumer):
@@ -71,22 +73,28 @@ class Batch:
     generation: int
     epoch: int
     ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
+    by_topic: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for record in self.records:
-            tp = (record.topic, record.partition)
-            low, high = self.ranges.get(tp, (record.offset, record.offset))
-            self.ranges[tp] = (min(low, record.offset), max(high, record.offset))
+        # A fetch's records come partition by partition: one pass over each run of them.
+        ranges, by_topic = self.ranges, self.by_topic
+        for tp, run in groupby(self.records, _TOPIC_PARTITION):
+            offsets = [r.offset for r in run]
+            low, high = min(offsets), max(offsets)
+            known = ranges.get(tp)
+            ranges[tp] = (low, high) if known is None else (min(low, known[0]), max(high, known[1]))
+            by_topic[tp[0]] = by_topic.get(tp[0], 0) + len(offsets)
 
     def messages(self) -> tuple[list[RawMessage], dict[str, int], str]:
         """The step's input: raw messages with origins `topic/partition@offset`, the count per
         topic, and a deduplication token naming the exact offsets."""
+        new = tuple.__new__  # RawMessage's own constructor is a Python call per message
         messages = [
-            RawMessage(r.value or b"", f"{r.topic}/{r.partition}@{r.offset}") for r in self.records
+            new(RawMessage, (r.value or b"", f"{r.topic}/{r.partition}@{r.offset}", None))
+            for r in self.records
         ]
-        consumed = Counter(r.topic for r in self.records)
         token = ",".join(f"{t}/{p}@{lo}-{hi}" for (t, p), (lo, hi) in sorted(self.ranges.items()))
-        return messages, dict(consumed), token
+        return messages, dict(self.by_topic), token
 
     def next_offsets(self) -> dict[TopicPartition, int]:
         """What to commit once the batch is stored: the offset after each partition's last."""

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from pipeline.core.decode import RawMessage
 from pipeline.runtime.consumer_batches import Batch, BatchSource
 
 
@@ -85,6 +86,20 @@ def test_a_batch_names_its_messages_offsets_and_token() -> None:
     assert consumed == {"t.a": 3, "t.b": 1}
     assert token == "t.a/0@5-7,t.b/1@3-3"
     assert batch.next_offsets() == {("t.a", 0): 8, ("t.b", 1): 4}
+
+
+def test_a_batch_in_any_order_has_the_same_offsets_and_counts() -> None:
+    grouped = records("t.a", 0, 5, 6, 7) + records("t.a", 1, 2) + records("t.b", 0, 9, 10)
+    interleaved = [grouped[i] for i in (3, 5, 0, 4, 2, 1)]  # partitions mixed, offsets unsorted
+    for batch in (Batch(grouped, 1, 0), Batch(interleaved, 1, 0)):
+        messages, consumed, token = batch.messages()
+        assert sorted(m.origin for m in messages) == sorted(
+            f"{r.topic}/{r.partition}@{r.offset}" for r in grouped
+        )
+        assert all(type(m) is RawMessage and m.size is None for m in messages)
+        assert consumed == {"t.a": 4, "t.b": 2}
+        assert token == "t.a/0@5-7,t.a/1@2-2,t.b/0@9-10"
+        assert batch.next_offsets() == {("t.a", 0): 8, ("t.a", 1): 3, ("t.b", 0): 11}
 
 
 def test_fetch_takes_only_the_input_topics_and_nothing_while_the_flow_is_stopped() -> None:
