@@ -56,6 +56,7 @@ from pipeline.core.detection.predictive import (
     log_pmf,
     lower_tail,
 )
+from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
 from pipeline.core.detection.text import duration, number, window_label
 
 ACTIVITY_HOLDS = 0.6
@@ -68,6 +69,7 @@ METHOD = (
     "from its recent level (a second CUSUM on its latest baseline windows)"
 )
 _NORMAL = NormalDist()
+_CHECKPOINTS = Checkpoints(capacity=2048)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,27 @@ def silence_trace(
     evidence = [0.0] * size
     statistic = recent_statistic = 0.0
     limit = config.silence_limit
-    for t in range(size):
+    # Resume from the longest prefix of these very inputs folded before (`detection.resume`).
+    columns = (reports, activity, responses, scales, harm_flagged)
+    start, saved = _CHECKPOINTS.resume(config, columns, size)
+    if saved is not None:
+        written, flags, (kept, joined), queues, (statistic, recent_statistic) = saved
+        once: tuple[list[Any], ...] = (z, expected, lower, cusum, recent_cusum, evidence)
+        for column, earlier in zip(once, written, strict=True):
+            column[:start] = earlier[:start]
+        signalled[:start] = flags
+        baseline = kept[:joined]
+        pending, excursion = list(queues[0]), list(queues[1])
+    for t in range(start, size):
+        if t > start and t % EVERY == 0 and size - t <= KEEP:
+            # As in `stats.monitor`: lists written only at their own window by reference.
+            _CHECKPOINTS.save(config, columns, t, (
+                (z, expected, lower, cusum, recent_cusum, evidence),
+                signalled[:t],
+                (baseline, len(baseline)),
+                (tuple(pending), tuple(excursion)),
+                (statistic, recent_statistic),
+            ))  # fmt: skip
         usual = baseline[-config.max_baseline_windows :]
         if len(usual) >= config.min_baseline_windows and _activity_holds(
             t, usual, responses, activity
