@@ -13,7 +13,8 @@ prefix gives, the result is the one folding from the first window gives, to the 
 Keys hold the prefix itself (compared for equality, not only hashed), so a hit cannot be wrong;
 each store is bounded (least recently used out first), so a miss only costs time. The core
 stays pure: the stores change how long a judgement takes, never what it says.
-`from_scratch()` turns every store off (the tests compare both ways).
+`from_scratch()` turns every store off, and the per-window memos that ask `reusing()` (the
+tests compare both ways).
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ class Checkpoints:
 
 def _key(head: Hashable, columns: Sequence[Column], length: int) -> Hashable:
     return (head, length, *(None if c is None else tuple(c[:length]) for c in columns))
+
+
+def reusing() -> bool:
+    """Whether results may be reused (the memos of per-window figures consult this too)."""
+    return _enabled[0]
 
 
 @contextmanager
