@@ -94,7 +94,7 @@ def _others_level(judged: Sequence[tuple[str, float, float]], unit: str, weight:
     return _level(tuple(judged), unit, weight)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 15)
 def _level(judged: tuple[tuple[str, float, float], ...], unit: str, weight: float) -> float:
     """The others' common relative shift in this window, as the z it gives this unit.
 

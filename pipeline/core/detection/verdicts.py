@@ -170,7 +170,7 @@ def _reporting_fell(silence: SilenceTrace, t: int, config: DetectionConfig) -> b
 
 
 _KNOWN: dict[tuple[object, ...], Verdict | None] = {}
-_KNOWN_MAX = 1 << 16
+_KNOWN_MAX = 1 << 15
 
 
 def _known_verdict(
