@@ -99,6 +99,7 @@ def test_the_evidence_gives_both_statistics_and_limits() -> None:
     config = DetectionConfig()
     cusum = silence.evidence["rules"]["cusum"]
     assert cusum["recent_windows"] == config.silence_recent_windows
+    assert cusum["baseline_windows"] == config.silence_baseline_windows == 52
     assert cusum["recent_limit"] == config.silence_recent_limit
     flagged = [w for w in silence.evidence["windows"] if w["rule"]]
     last = flagged[-1]

@@ -257,6 +257,8 @@ def silence_findings(
             "rules": {"fired": [CUSUM], "cusum": {"statistic": "log-likelihood ratio",
                                                    "reports_ratio": SILENCE_RATIO,
                                                    "limit": config.silence_limit,
+                                                   "baseline_windows":
+                                                       config.silence_baseline_windows,
                                                    "recent_windows": config.silence_recent_windows,
                                                    "recent_limit": config.silence_recent_limit}},
             "episode": episode_evidence(
