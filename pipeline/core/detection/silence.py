@@ -20,8 +20,8 @@ windows that signalled, or are inside an open excursion, stay out of the baselin
 lower tail, -Φ⁻¹(P(X ≤ x))) is reported for the charts.
 
 The usual level comes from the latest `silence_baseline_windows` windows (52 weeks: twice the
-other measures' 26, since the recent level below follows the seasons, and the longer level
-found a few more planted silences on the tuning seeds with one false silence fewer). A long
+other measures' 26, since the recent level below follows the seasons; on the simulated
+trusts the longer level halved the false silences, docs/detection.md). A long
 level is slow to follow a level that changed with the seasons: in spring it still holds the
 winter's rate, and a unit reporting at half its winter rate slowly accumulates evidence of a
 "silence". So the shortfall must show against the unit's recent level too: a
