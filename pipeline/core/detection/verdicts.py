@@ -42,7 +42,7 @@ from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
 from pipeline.core.detection.predictive import Predictive, lower_tail
 from pipeline.core.detection.resume import reusing
-from pipeline.core.detection.silence import SilenceTrace, silence_trace
+from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
 from pipeline.core.detection.unit import measure_traces
 from pipeline.core.windows import Window
 
@@ -127,7 +127,7 @@ def unit_verdicts(
     figures = figures or unit_figures(series)
     traces = measure_traces(figures, config, offsets)
     harm = traces[2]
-    silence = silence_trace(series, figures, config, [at >= 0 for at in harm.trace.signalled_at])
+    silence = silence_trace(series, figures, config, harm_raised(harm.trace))
     fell = [_reporting_fell(silence, t, config) for t in range(len(series))]
     org_id, unit_id = series[0].org_id, series[0].unit_id
     out = [
