@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import uuid4
 
@@ -108,27 +108,52 @@ def test_lines_at_and_past_the_limit() -> None:
 
 
 def test_an_insert_never_spans_more_partitions_than_allowed() -> None:
-    rows: list[dict[str, Any]] = [
-        {"occurred_at": datetime(1990 + m // 12, m % 12 + 1, 1, tzinfo=UTC), "n": m}
-        for m in range(432)
-    ] * 2
-    by_month = partition_function("toYYYYMM(occurred_at)")
-    chunks = split_by_partition(rows, by_month)
-    assert all(
-        len({(r["occurred_at"].year, r["occurred_at"].month) for r in chunk})
-        <= MAX_PARTITIONS_PER_INSERT
-        for chunk in chunks
-    )
-    assert sorted(r["n"] for chunk in chunks for r in chunk) == sorted(r["n"] for r in rows)
-    assert chunks == split_by_partition(list(rows), by_month)  # the same tokens on a retry
-    assert split_by_partition(rows[:50], by_month) == [rows[:50]]
+    moments = [datetime(1990 + m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in range(432)] * 2
+    columns: dict[str, list[Any]] = {"occurred_at": moments, "n": list(range(len(moments)))}
+    chunks = split_by_partition(columns, "toYYYYMM(occurred_at)")
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert len({(m.year, m.month) for m in chunk["occurred_at"]}) <= MAX_PARTITIONS_PER_INSERT
+        assert [moments[n] for n in chunk["n"]] == list(chunk["occurred_at"])  # rows kept whole
+    assert sorted(n for chunk in chunks for n in chunk["n"]) == columns["n"]
+    assert chunks == split_by_partition(dict(columns), "toYYYYMM(occurred_at)")  # same tokens
+    few = {"occurred_at": moments[:90] * 3, "n": list(range(270))}  # 90 months: one insert
+    assert split_by_partition(few, "toYYYYMM(occurred_at)") == [few]
+
+
+def test_partitions_are_counted_in_utc_and_by_each_known_key() -> None:
+    # December 1999 in UTC (January 2000 by its own offset) to March 2008: 100 months, as many
+    # as one insert may span; a month more and it is split
+    first = datetime(2000, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    last = datetime(2008, 3, 31, 23, 30, tzinfo=UTC)
+    middle = [first + timedelta(days=12 * i) for i in range(1, 252)]  # every month in between
+    columns: dict[str, list[Any]] = {"at": [first, *middle, last]}
+    assert split_by_partition(columns, "toYYYYMM(at)") == [columns]
+    later = {"at": [*columns["at"], last + timedelta(hours=1)]}
+    chunks = split_by_partition(later, "toYYYYMM(at)")
+    assert len(chunks) == 2 and sum(len(c["at"]) for c in chunks) == 254
+    assert len(split_by_partition(columns, "toDate(at)")) > 1
+    assert split_by_partition(columns, "toYear(at)") == [columns]
+    mixed = {"at": [m.replace(tzinfo=None) for m in middle[:150]] + middle[150:]}  # naive: UTC
+    chunks = split_by_partition(mixed, "toMonday(at)")
+    assert sum(len(c["at"]) for c in chunks) == 251
+    for key, at in (("toYYYYMM", first), ("toYear", first), ("toMonday", last)):
+        known = partition_function(f"{key}(at)")
+        assert known is not None and known[0] == "at"
+        assert known[1](at) == known[1](at.astimezone(UTC).replace(tzinfo=None))
 
 
 def test_an_unknown_partition_key_sends_few_enough_rows() -> None:
-    rows = [{"x": i} for i in range(250)]
-    chunks = split_by_partition(rows, partition_function("cityHash64(x) % 1000"))
-    assert [len(chunk) for chunk in chunks] == [100, 100, 50]
-    assert split_by_partition(rows, partition_function("")) == [rows]
+    columns: dict[str, list[Any]] = {"x": list(range(250))}
+    chunks = split_by_partition(columns, "cityHash64(x) % 1000")
+    assert [list(chunk["x"]) for chunk in chunks] == [
+        list(range(0, 100)),
+        list(range(100, 200)),
+        list(range(200, 250)),
+    ]
+    assert split_by_partition(columns, "") == [columns]
+    assert split_by_partition(columns, "tuple()") == [columns]
+    assert partition_function("cityHash64(x) % 1000") is None
 
 
 def test_a_redacted_comment_longer_than_the_limit_is_stored_once() -> None:

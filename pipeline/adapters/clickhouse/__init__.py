@@ -6,16 +6,16 @@ the same files.
 
 One code path for the embedded engine (`chdb:///path`, in-process) and a server (`http://…`,
 or `https://…`: TLS with the server's certificate verified, against `ca_file` when given).
-Every insert is JSONEachRow with a deduplication token derived from its exact bytes, into tables
-that honour tokens and are keyed for replacement, so a retried or replayed batch adds nothing.
+Every insert is one Arrow record batch (`ArrowStream`, arrow.py) typed by the table's own
+columns, with a deduplication token derived from its exact bytes, into tables that honour tokens
+and are keyed for replacement, so a retried or replayed batch adds nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -26,21 +26,17 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from pipeline.adapters.clickhouse import arrow
 from pipeline.adapters.clickhouse import state as clickhouse_state
 from pipeline.adapters.clickhouse.ledger import SmallState
 from pipeline.adapters.clickhouse.outbox import Outbox
-from pipeline.adapters.clickhouse.partitions import (
-    PartitionOf,
-    partition_function,
-    split_by_partition,
-)
+from pipeline.adapters.clickhouse.partitions import split_by_partition
 from pipeline.adapters.clickhouse.rows import (
     alert_from_row,
     alert_row,
     board_row,
     bright_spot_row,
-    event_row,
-    json_each_row,
+    event_columns,
     rejection_row,
     verdict_row,
     window_row,
@@ -62,7 +58,16 @@ UNMATCHED_RESPONSES_SQL = (
     "WHERE (alert_id, org_id, unit_id) NOT IN "
     "(SELECT alert_id, org_id, unit_id FROM {db}.alerts FINAL)"
 )
-_INSERT_SETTINGS = {"date_time_input_format": "best_effort", "async_insert": 0}
+_INSERT_SETTINGS = {"async_insert": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class TableShape:
+    """What an insert into a table needs to know of it: its columns' ClickHouse types and its
+    partition key (its `_local` table's, behind a Distributed table)."""
+
+    types: Mapping[str, str]
+    partition_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +127,8 @@ class ClickHouseSink(Outbox, SmallState):
         self.dsn = dsn if isinstance(dsn, ClickHouseDsn) else ClickHouseDsn.parse(dsn)
         self.database = database
         self.window_kind = window_kind
-        self._partition_keys: dict[str, str] | None = None  # table -> partition key, once read
+        self._shapes: dict[str, TableShape] = {}  # of self.database's tables, read once
+        self._shapes_of = ""  # the database `_shapes` describes
         if self.dsn.embedded:
             Path(self.dsn.path).mkdir(parents=True, exist_ok=True)
         try:
@@ -155,7 +161,7 @@ class ClickHouseSink(Outbox, SmallState):
                 f"({migration.version}, '{migration.name}')"
             )
             applied.append(migration.name)
-        self._partition_keys = None  # tables may have been created or rebuilt
+        self._shapes, self._shapes_of = {}, ""  # tables may have been created or rebuilt
         return applied
 
     def write(self, result: BatchResult, received_at: datetime, token: str = "") -> None:
@@ -202,12 +208,12 @@ class ClickHouseSink(Outbox, SmallState):
     def write_events(self, accepted: Sequence[StoredEvent], token: str) -> None:
         """Accepted events, one insert per table; raises SinkRejected if ClickHouse refuses
         the rows (callers split the batch to find the one at fault)."""
-        by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        by_type: dict[type, list[StoredEvent]] = {}
         for stored in accepted:
-            table, row = event_row(stored)
-            by_table[table].append(row)
-        for table, rows in by_table.items():
-            self.insert_rows(table, rows, token)
+            by_type.setdefault(type(stored.event), []).append(stored)
+        for events in by_type.values():
+            table, columns = event_columns(events)
+            self.insert_columns(table, columns, token)
 
     def write_outcomes(
         self,
@@ -239,35 +245,65 @@ class ClickHouseSink(Outbox, SmallState):
             self.insert_rows("alerts", alert_rows, token)
             self.insert_rows("alert_history", alert_rows, token)
 
-    def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
-        """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes.
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], token: str) -> None:
+        """Insert `rows` (mappings with the same keys) into `table` (see `insert_columns`)."""
+        if rows:
+            self.insert_columns(table, arrow.columns_of(rows), token)
+
+    def insert_columns(self, table: str, columns: arrow.Columns, token: str) -> None:
+        """Insert `columns` (name -> one value per row) into `table`, deduplicated by
+        token+bytes: the same columns under the same token are stored once.
 
         Rows spread over more partitions than one insert may touch are sent in several inserts
         (`pipeline.adapters.clickhouse.partitions`), each deduplicated on its own bytes.
+        Raises SinkRejected when a value does not fit its column or ClickHouse refuses the rows,
+        SinkUnavailable when ClickHouse cannot be reached.
         """
-        for chunk in split_by_partition(rows, self._partition_of(table)):
-            self._insert_chunk(table, chunk, token)
+        if not arrow.row_count(columns):
+            return
+        shape = self._shape(table)
+        for chunk in split_by_partition(columns, shape.partition_key):
+            self._insert_chunk(table, chunk, shape.types, token)
 
-    def _partition_of(self, table: str) -> PartitionOf | None:
-        if self._partition_keys is None:
-            rows = self.query_dicts(
+    def _shape(self, table: str) -> TableShape:
+        if self._shapes_of != self.database:
+            parameters = {"db": self.database}
+            keys = self.query_dicts(
                 "SELECT name, partition_key FROM system.tables WHERE database = {db:String}",
-                {"db": self.database},
+                parameters,
             )
-            self._partition_keys = {str(r["name"]): str(r["partition_key"]) for r in rows}
-        key = self._partition_keys.get(table) or self._partition_keys.get(f"{table}_local", "")
-        return partition_function(key)
+            types: dict[str, dict[str, str]] = {}
+            for row in self.query_dicts(
+                "SELECT table, name, type FROM system.columns WHERE database = {db:String}",
+                parameters,
+            ):
+                types.setdefault(str(row["table"]), {})[str(row["name"])] = str(row["type"])
+            partition_keys = {str(r["name"]): str(r["partition_key"]) for r in keys}
+            self._shapes = {
+                name: TableShape(
+                    columns,
+                    partition_keys.get(name) or partition_keys.get(f"{name}_local", ""),
+                )
+                for name, columns in types.items()
+            }
+            self._shapes_of = self.database
+        shape = self._shapes.get(table)
+        if shape is None:
+            raise SinkRejected(f"insert into {table}: no such table in {self.database}")
+        return shape
 
-    def _insert_chunk(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
-        body = json_each_row(rows)
+    def _insert_chunk(
+        self, table: str, columns: arrow.Columns, types: Mapping[str, str], token: str
+    ) -> None:
+        body = arrow.arrow_body(columns, types)
         digest = hashlib.sha256(body).hexdigest()[:24]
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": f"{token}|{table}|{digest}"}
         try:
             self._client.raw_insert(
                 f"{self.database}.{table}",
-                column_names=list(rows[0]),
+                column_names=list(columns),
                 insert_block=body,
-                fmt="JSONEachRow",
+                fmt=arrow.FORMAT,
                 settings=settings,
             )
         except ClickHouseError as exc:

@@ -11,65 +11,80 @@ rows per insert, which can never span more partitions than rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-MAX_PARTITIONS_PER_INSERT = 100
-Row = dict[str, Any]
-PartitionOf = Callable[[Row], Hashable]
+from pipeline.adapters.clickhouse.arrow import Columns, row_count, take
 
-_UNKNOWN: Hashable = object()  # a key not evaluated here: each row counts as its own partition
+MAX_PARTITIONS_PER_INSERT = 100
+PartitionOf = Callable[[Any], int]
+"""A partition key's value, from the value of the column it is computed from."""
+
 _KEY = re.compile(r"^(toYYYYMM|toYear|toStartOfMonth|toDate|toMonday)\((\w+)\)$")
-_OF_MOMENT: dict[str, Callable[[datetime], Hashable]] = {
-    "toYYYYMM": lambda m: (m.year, m.month),
-    "toStartOfMonth": lambda m: (m.year, m.month),
+# Each key as a number that grows with time: a column whose earliest and latest values are
+# fewer than MAX_PARTITIONS_PER_INSERT apart by it spans at most that many partitions.
+_OF_MOMENT: dict[str, Callable[[datetime], int]] = {
+    "toYYYYMM": lambda m: m.year * 12 + m.month,
+    "toStartOfMonth": lambda m: m.year * 12 + m.month,
     "toYear": lambda m: m.year,
-    "toDate": lambda m: m.date(),
-    "toMonday": lambda m: m.date().toordinal() - m.weekday(),
+    "toDate": lambda m: m.toordinal(),
+    "toMonday": lambda m: m.toordinal() - m.weekday(),
 }
 
 
-def partition_function(partition_key: str) -> PartitionOf | None:
-    """How to compute `partition_key` (as `system.tables` writes it) from a row; None when
-    there is no key (one partition), and a fallback of one row per "partition" when the key
-    is not one this module knows."""
-    key = partition_key.strip()
-    if not key or key == "tuple()":
-        return None
-    found = _KEY.match(key)
+def partition_function(partition_key: str) -> tuple[str, PartitionOf] | None:
+    """The column `partition_key` (as `system.tables` writes it) is computed from, and how;
+    None when the key is not one this module knows (or there is none)."""
+    found = _KEY.match(partition_key.strip())
     if found is None:
-        return _row_identity
-    of_moment, column = _OF_MOMENT[found.group(1)], found.group(2)
-    return lambda row: of_moment(_moment(row[column]))
+        return None
+    of_moment = _OF_MOMENT[found.group(1)]
+    return found.group(2), lambda value: of_moment(_moment(value))
 
 
-def split_by_partition(rows: list[Row], partition_of: PartitionOf | None) -> list[list[Row]]:
-    """`rows` in chunks that each span at most MAX_PARTITIONS_PER_INSERT partitions.
+def split_by_partition(columns: Columns, partition_key: str) -> list[Columns]:
+    """`columns` in chunks that each span at most MAX_PARTITIONS_PER_INSERT partitions.
 
     Deterministic: the same rows always give the same chunks (so the same insert tokens).
-    Rows keep their order within each partition.
+    Rows keep their order within each partition; most batches come back whole.
     """
-    if partition_of is None:
-        return [rows]
-    groups: dict[Hashable, list[Row]] = {}
-    for index, row in enumerate(rows):
-        key = partition_of(row)
-        groups.setdefault(index if key is _UNKNOWN else key, []).append(row)
+    key = partition_key.strip()
+    count = row_count(columns)
+    if not key or key == "tuple()" or count <= MAX_PARTITIONS_PER_INSERT:
+        return [columns]
+    known = partition_function(key)
+    if known is None or known[0] not in columns:  # one row per "partition", to be safe
+        step = MAX_PARTITIONS_PER_INSERT
+        return [take(columns, range(i, min(i + step, count))) for i in range(0, count, step)]
+    column, partition_of = known
+    if _spans_few(columns[column], partition_of):
+        return [columns]
+    groups: dict[int, list[int]] = {}
+    for index, value in enumerate(columns[column]):
+        groups.setdefault(partition_of(value), []).append(index)
     if len(groups) <= MAX_PARTITIONS_PER_INSERT:
-        return [rows]
-    keys = sorted(groups, key=repr)
-    chunks = []
-    for first in range(0, len(keys), MAX_PARTITIONS_PER_INSERT):
-        chunk = [
-            row for key in keys[first : first + MAX_PARTITIONS_PER_INSERT] for row in groups[key]
-        ]
-        chunks.append(chunk)
-    return chunks
+        return [columns]
+    keys = sorted(groups)
+    return [
+        take(
+            columns, [i for k in keys[first : first + MAX_PARTITIONS_PER_INSERT] for i in groups[k]]
+        )
+        for first in range(0, len(keys), MAX_PARTITIONS_PER_INSERT)
+    ]
 
 
-def _row_identity(row: Row) -> Hashable:
-    return _UNKNOWN
+def _spans_few(values: Sequence[Any], partition_of: PartitionOf) -> bool:
+    """Whether `values` (date-times) surely span at most MAX_PARTITIONS_PER_INSERT partitions,
+    from their earliest and latest alone (no Python call per value: this is the usual case)."""
+    try:
+        first, last = min(values), max(values)
+    except TypeError:  # not all comparable (naive and aware date-times): group them
+        return False
+    if not isinstance(first, datetime):  # text compares as text, not as time
+        return False
+    span = partition_of(last) - partition_of(first)
+    return span < MAX_PARTITIONS_PER_INSERT
 
 
 def _moment(value: Any) -> datetime:
