@@ -262,8 +262,9 @@ class ClickHouseSink(Outbox, SmallState):
         if not arrow.row_count(columns):
             return
         shape = self._shape(table)
-        for chunk in split_by_partition(columns, shape.partition_key):
-            self._insert_chunk(table, chunk, shape.types, token)
+        batch = arrow.arrow_batch(columns, shape.types)
+        for part in split_by_partition(batch, shape.partition_key):
+            self._insert_body(table, part.schema.names, arrow.arrow_body(part), token)
 
     def _shape(self, table: str) -> TableShape:
         if self._shapes_of != self.database:
@@ -292,16 +293,13 @@ class ClickHouseSink(Outbox, SmallState):
             raise SinkRejected(f"insert into {table}: no such table in {self.database}")
         return shape
 
-    def _insert_chunk(
-        self, table: str, columns: arrow.Columns, types: Mapping[str, str], token: str
-    ) -> None:
-        body = arrow.arrow_body(columns, types)
+    def _insert_body(self, table: str, names: list[str], body: bytes, token: str) -> None:
         digest = hashlib.sha256(body).hexdigest()[:24]
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": f"{token}|{table}|{digest}"}
         try:
             self._client.raw_insert(
                 f"{self.database}.{table}",
-                column_names=list(columns),
+                column_names=names,
                 insert_block=body,
                 fmt=arrow.FORMAT,
                 settings=settings,

@@ -76,10 +76,10 @@ def is_uuid(clickhouse_type: str) -> bool:
     return clickhouse_type.replace("Nullable(", "").startswith("UUID")
 
 
-def arrow_body(columns: Columns, types: Mapping[str, str]) -> bytes:
-    """The `ArrowStream` body of one insert: `columns` typed by `types` (ClickHouse types by
-    column name). Date-times may be aware (any zone) or naive (read as UTC); UUID columns take
-    `uuid.UUID` or its text.
+def arrow_batch(columns: Columns, types: Mapping[str, str]) -> pa.RecordBatch:
+    """`columns` as one Arrow record batch typed by `types` (ClickHouse types by column name).
+    Date-times may be aware (any zone) or naive (read as UTC); UUID columns take `uuid.UUID`
+    or its text.
 
     Raises SinkRejected when a value cannot take its column's type (the same rows would
     always fail): the message names the column and the type, never the value.
@@ -97,7 +97,11 @@ def arrow_body(columns: Columns, types: Mapping[str, str]) -> bytes:
             raise SinkRejected(
                 f"a value of column {name} does not fit {kind} ({type(exc).__name__})"
             ) from None
-    batch = pa.RecordBatch.from_arrays(arrays, names=list(columns))
+    return pa.RecordBatch.from_arrays(arrays, names=list(columns))
+
+
+def arrow_body(batch: pa.RecordBatch) -> bytes:
+    """The `ArrowStream` body of one insert: the schema, then `batch`."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
         writer.write_batch(batch)
@@ -122,8 +126,3 @@ def columns_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
 
 def row_count(columns: Columns) -> int:
     return len(next(iter(columns.values()))) if columns else 0
-
-
-def take(columns: Columns, indices: Sequence[int]) -> dict[str, list[Any]]:
-    """The rows at `indices`, in that order."""
-    return {name: [values[i] for i in indices] for name, values in columns.items()}

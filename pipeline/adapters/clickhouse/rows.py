@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate
@@ -35,8 +35,15 @@ RAW_PREVIEW_BYTES = 1000
 
 
 _COMMON = ("event_id", "org_id", "unit_id", "occurred_at", "source")
-_STORED = attrgetter("late", "origin", "payload")
-_PRIVACY = attrgetter("free_text_chars", "nhs_numbers_redacted", "other_identifiers_redacted")
+_STORED = attrgetter(
+    "event",
+    "late",
+    "origin",
+    "payload",
+    "free_text_chars",
+    "nhs_numbers_redacted",
+    "other_identifiers_redacted",
+)
 _FIELDS: dict[type, tuple[str, ...]] = {
     TargetMetric: (
         "metric",
@@ -69,8 +76,9 @@ _FIELDS: dict[type, tuple[str, ...]] = {
     ),
     AlertResponse: ("alert_id", "response", "responder_role", "note", "owner", "due_by"),
 }
-_GETTERS = {kind: attrgetter(*_COMMON, *fields) for kind, fields in _FIELDS.items()}
-_TABLES = {
+# pydantic keeps a model's fields in its `__dict__`: one C call reads them all
+_GETTERS = {kind: itemgetter(*_COMMON, *fields) for kind, fields in _FIELDS.items()}
+_TABLES: dict[type, str] = {
     TargetMetric: EVENT_TABLES[EventType.TARGET_METRIC],
     PatientFeedback: EVENT_TABLES[EventType.PATIENT_FEEDBACK],
     IncidentReport: EVENT_TABLES[EventType.INCIDENT_REPORT],
@@ -84,19 +92,19 @@ _ONE_RESPONSE = {
 def event_columns(stored: Sequence[StoredEvent]) -> tuple[str, dict[str, list[Any]]]:
     """The table and columns of accepted events, all of one type (at least one).
 
-    This runs for every event, so each event is visited once (one `attrgetter` call for its
-    fields, another for its storable form's) and the tuples transposed into columns: a pass
+    This runs for every event, so each object is read once (one C call for a stored event's
+    attributes, one for its event's fields) and the tuples transposed into columns: a pass
     per column would read every event object again. Enum members go in as they are (`str`).
     """
-    kind = type(stored[0].event)
-    if any(type(s.event) is not kind for s in stored):
-        raise TypeError("event_columns takes events of one type")
-    names = (*_COMMON, *_FIELDS[kind])
-    get = _GETTERS[kind]
-    values = dict(
-        zip(names, map(list, zip(*[get(s.event) for s in stored], strict=True)), strict=True)
+    events, late, origin, payload, free_text, nhs_numbers, other_identifiers = map(
+        list, zip(*map(_STORED, stored), strict=True)
     )
-    late, origin, payload = map(list, zip(*map(_STORED, stored), strict=True))
+    kind = type(events[0])
+    try:
+        fields = zip(*map(_GETTERS[kind], map(vars, events)), strict=True)
+    except KeyError:  # a field this type does not have: another type's event
+        raise TypeError("event_columns takes events of one type") from None
+    values = dict(zip((*_COMMON, *_FIELDS[kind]), map(list, fields), strict=True))
     columns: dict[str, list[Any]] = {name: values[name] for name in _COMMON}
     columns |= {"late": [1 if x else 0 for x in late], "origin": origin, "payload": payload}
     if kind is TargetMetric:
@@ -111,7 +119,6 @@ def event_columns(stored: Sequence[StoredEvent]) -> tuple[str, dict[str, list[An
             "target": values["target"],
             "higher_is_better": [1 if x else 0 for x in values["higher_is_better"]],
         }
-    free_text, nhs_numbers, other_identifiers = map(list, zip(*map(_PRIVACY, stored), strict=True))
     columns |= {
         "free_text_chars": free_text,
         "nhs_numbers_redacted": nhs_numbers,
