@@ -28,6 +28,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from pipeline.adapters.clickhouse import arrow
 from pipeline.adapters.clickhouse import state as clickhouse_state
+from pipeline.adapters.clickhouse.connection import classify, client_arguments, without_secret
 from pipeline.adapters.clickhouse.ledger import SmallState
 from pipeline.adapters.clickhouse.outbox import Outbox
 from pipeline.adapters.clickhouse.partitions import split_by_partition
@@ -48,7 +49,17 @@ from pipeline.core.engine import BatchResult, RejectedMessage
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
 from pipeline.core.verdict_book import VerdictRow
 from pipeline.endpoints import ClickHouseDsn
-from pipeline.errors import ConfigError, SinkError, SinkRejected, SinkUnavailable
+from pipeline.errors import ConfigError, SinkRejected, SinkUnavailable
+
+__all__ = [
+    "UNMATCHED_RESPONSES_SQL",
+    "ClickHouseSink",
+    "Migration",
+    "TableShape",
+    "client_arguments",
+    "load_migrations",
+    "migrations_folder",
+]
 
 _MIGRATION_NAME = re.compile(r"[0-9]{4}_[A-Za-z0-9_]+\.sql")
 UNMATCHED_RESPONSES_SQL = (
@@ -135,7 +146,7 @@ class ClickHouseSink(Outbox, SmallState):
             self._client = clickhouse_connect.get_client(**client_arguments(self.dsn, ca_file))
         except Exception as exc:  # the driver raises several unrelated types on connect
             raise SinkUnavailable(
-                f"cannot connect to ClickHouse at {self.dsn}: {_without(exc, self.dsn)}"
+                f"cannot connect to ClickHouse at {self.dsn}: {without_secret(exc, self.dsn)}"
             ) from exc
 
     def close(self) -> None:
@@ -305,7 +316,7 @@ class ClickHouseSink(Outbox, SmallState):
                 settings=settings,
             )
         except ClickHouseError as exc:
-            raise _classify(exc, f"insert into {table}", refused=SinkRejected) from exc
+            raise classify(exc, f"insert into {table}", refused=SinkRejected) from exc
         except OSError as exc:
             raise SinkUnavailable(f"insert into {table}: {exc}") from exc
 
@@ -340,7 +351,7 @@ class ClickHouseSink(Outbox, SmallState):
                     for row in stream:
                         yield row[0].encode() if isinstance(row[0], str) else row[0]
             except ClickHouseError as exc:
-                raise _classify(exc, f"read {table}") from exc
+                raise classify(exc, f"read {table}") from exc
 
     def latest_alerts(self) -> list[Alert]:
         return [
@@ -357,7 +368,7 @@ class ClickHouseSink(Outbox, SmallState):
         try:
             result = self._client.query(sql, parameters=parameters)
         except ClickHouseError as exc:
-            raise _classify(exc, "query") from exc
+            raise classify(exc, "query") from exc
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
@@ -373,64 +384,10 @@ class ClickHouseSink(Outbox, SmallState):
         try:
             return self._client.query(sql).result_rows
         except ClickHouseError as exc:
-            raise _classify(exc, "query") from exc
+            raise classify(exc, "query") from exc
 
     def _command(self, sql: str) -> None:
         try:
             self._client.command(sql)
         except ClickHouseError as exc:
-            raise _classify(exc, sql.split("(")[0][:80]) from exc
-
-
-_TRANSIENT = (
-    "Connection",
-    "connect",
-    "Timeout",
-    "timed out",
-    "503",
-    "TOO_MANY_PARTS",
-    "TOO_MANY_SIMULTANEOUS_QUERIES",
-    "MEMORY_LIMIT_EXCEEDED",
-    "NOT_ENOUGH_SPACE",
-    "TABLE_IS_READ_ONLY",
-    "KEEPER_EXCEPTION",
-    "ALL_CONNECTION_TRIES_FAILED",
-)
-
-
-def _classify(exc: ClickHouseError, what: str, refused: type[SinkError] = SinkError) -> SinkError:
-    """ClickHouse unreachable or overloaded (retry the same bytes later): SinkUnavailable;
-    anything else is a refusal of the statement or its rows (`refused`)."""
-    text = str(exc)
-    transient = any(marker in text for marker in _TRANSIENT)
-    kind = SinkUnavailable if transient else refused
-    return kind(f"ClickHouse {what} failed: {text.splitlines()[0][:300]}")
-
-
-def client_arguments(dsn: ClickHouseDsn, ca_file: Path | None = None) -> dict[str, Any]:
-    """clickhouse-connect's arguments for `dsn`, spelled out (never its `dsn=`, which would
-    ignore the https scheme and read TLS options from the query)."""
-    if dsn.embedded:
-        return {"interface": "chdb", "path": dsn.path}
-    arguments: dict[str, Any] = {
-        "interface": dsn.scheme,
-        "host": dsn.host,
-        "port": dsn.port,
-        "username": dsn.username or None,
-        "password": dsn.password.get_secret_value() if dsn.password is not None else "",
-        "database": dsn.database or None,
-        "generic_args": dict(dsn.options) or None,
-    }
-    if dsn.secure:
-        arguments |= {"secure": True, "verify": True}
-        if ca_file is not None:
-            arguments["ca_cert"] = str(ca_file)
-    return arguments
-
-
-def _without(exc: BaseException, dsn: ClickHouseDsn) -> str:
-    """The driver's message, with the password taken out should it ever appear there."""
-    text = str(exc)
-    if dsn.password is not None and (secret := dsn.password.get_secret_value()):
-        text = text.replace(secret, "***")
-    return text
+            raise classify(exc, sql.split("(")[0][:80]) from exc
