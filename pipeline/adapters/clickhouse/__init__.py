@@ -69,7 +69,11 @@ UNMATCHED_RESPONSES_SQL = (
     "WHERE (alert_id, org_id, unit_id) NOT IN "
     "(SELECT alert_id, org_id, unit_id FROM {db}.alerts FINAL)"
 )
-_INSERT_SETTINGS = {"async_insert": 0}
+# optimize_on_insert=0: ClickHouse need not collapse rows of equal key within one insert, as
+# it does by default for ReplacingMergeTree; the pipeline's inserts hold one row per key (the
+# engine stores an event once, a window once per write) and readers use FINAL, argMax or
+# DISTINCT across inserts anyway. It makes an events insert about a fifth cheaper in chDB.
+_INSERT_SETTINGS = {"async_insert": 0, "optimize_on_insert": 0}
 
 
 @dataclass(frozen=True, slots=True)
