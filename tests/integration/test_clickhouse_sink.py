@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pipeline.adapters.clickhouse import ClickHouseSink, load_migrations
+from pipeline.adapters.clickhouse.arrow import arrow_type
 from pipeline.core.alerts import Alert, AlertKind, Severity
 from pipeline.core.decode import RawMessage
 from pipeline.core.engine import BatchResult, Engine, EngineConfig
@@ -264,3 +265,57 @@ def test_a_verdict_stored_before_a_restart_is_superseded_in_clickhouse(
         {"start": late_week},
     )
     assert gone == {"verdict": "withdrawn", "no_figure": 1}
+
+
+def test_a_retried_arrow_insert_is_byte_identical_and_stored_once(
+    sink: ClickHouseSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh(sink, "retried")
+    start = datetime(2010, 1, 1, tzinfo=UTC)
+    # 130 months of feedback: more partitions than one insert may touch, so several inserts
+    months = [
+        feedback(occurred_at=(start + timedelta(days=31 * m)).isoformat()) for m in range(130)
+    ]
+    result = Engine(EngineConfig(), b"k" * 32).process(raw(*months, incident(), metric()), NOW)
+    assert not result.rejected and len(result.accepted) == 132
+    sent: list[tuple[str, bytes, str]] = []
+    send = sink._insert_body
+
+    def recording(table: str, names: list[str], body: bytes, token: str) -> None:
+        sent.append((table, body, token))
+        send(table, names, body, token)
+
+    monkeypatch.setattr(sink, "_insert_body", recording)
+    sink.write_events(result.accepted, "topic/0/1-132")
+    first = list(sent)
+    assert [table for table, _, _ in first].count("patient_feedback") == 2
+    assert all(body[:4] == b"\xff\xff\xff\xff" for _, body, _ in first)  # Arrow IPC stream
+    sent.clear()
+    sink.write_events(result.accepted, "topic/0/1-132")  # the retry of the same batch
+    assert sent == first  # byte-identical, same tokens
+    counts = sink.query_dicts(
+        "SELECT (SELECT count() FROM retried.patient_feedback) AS feedback, "
+        "(SELECT count() FROM retried.incident_reports) AS incidents, "
+        "(SELECT count() FROM retried.target_metrics) AS metrics"
+    )
+    assert counts == [{"feedback": 130, "incidents": 1, "metrics": 1}]  # no merge needed
+    stored = sink.query_dicts(
+        "SELECT event_id, occurred_at FROM retried.patient_feedback ORDER BY occurred_at"
+    )
+    expected = [(s.event.event_id, s.event.occurred_at) for s in result.accepted[:130]]
+    assert [(r["event_id"], r["occurred_at"].replace(tzinfo=UTC)) for r in stored] == expected
+    # The same rows under another token (a replay) are inserted, and replaced on reading.
+    sink.write_events(result.accepted, "replay")
+    assert sink.stats()["events"]["patient_feedback"] == 130
+    (final,) = sink.query_dicts("SELECT count() AS n FROM retried.patient_feedback FINAL")
+    assert final["n"] == 130
+
+
+def test_every_column_of_every_table_has_an_arrow_form(sink: ClickHouseSink) -> None:
+    fresh(sink, "arrow_types")
+    columns = sink.query_dicts(
+        "SELECT table, name, type FROM system.columns WHERE database = 'arrow_types'"
+    )
+    assert len({c["table"] for c in columns}) >= 15
+    for column in columns:
+        arrow_type(str(column["type"]))  # raises for a type with no Arrow form

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from pipeline.adapters.clickhouse.arrow import Columns
 from pipeline.adapters.clickhouse.worker_sink import WorkerSink
 from pipeline.errors import SinkUnavailable
 
@@ -14,11 +14,11 @@ def outage_sink(outage_file: Path) -> type[WorkerSink]:
     fails as if ClickHouse were unreachable (exercises retry, back-pressure and recovery)."""
 
     class OutageSink(WorkerSink):
-        def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+        def insert_columns(self, table: str, columns: Columns, token: str) -> None:
             if outage_file.exists():
                 raise SinkUnavailable(
                     f"insert into {table}: ClickHouse unavailable (injected: {outage_file} exists)"
                 )
-            super().insert_rows(table, rows, token)
+            super().insert_columns(table, columns, token)
 
     return OutageSink

@@ -104,9 +104,11 @@ def _from_week_zero(
 
 
 def _harm_org(*, no_harm_falls: bool) -> dict[str, list[UnitWindowAggregate]]:
-    """Four units with about 8 harmful incidents a week on 400 activity and 6 no-harm reports;
-    ward-7's harmful incidents fall to about 1 a week from CHANGE, its no-harm reports with them
-    when `no_harm_falls`."""
+    """Four units with about 8 harmful incidents a week on 400 activity and 16 no-harm reports
+    (most reports are of no harm); ward-7's harmful incidents fall to about 1 a week from
+    CHANGE, its no-harm reports with them when `no_harm_falls`. (With 6 no-harm reports a
+    week, the harm fall alone halved all reports, which `reporting_silence` calls a silence
+    in about 4 of 10 draws: not a unit whose reporting holds.)"""
     units = {}
     for k, unit in enumerate(("ward-1", "ward-3", "ward-5", "ward-7")):
         rng = random.Random(50 + k)
@@ -114,7 +116,7 @@ def _harm_org(*, no_harm_falls: bool) -> dict[str, list[UnitWindowAggregate]]:
         for i in range(WEEKS):
             improving = unit == "ward-7" and i >= CHANGE
             harmful = _poisson(rng, 1.0 if improving else 8.0)
-            no_harm = _poisson(rng, 1.0 if improving and no_harm_falls else 6.0)
+            no_harm = _poisson(rng, 1.0 if improving and no_harm_falls else 16.0)
             base = aggregate(i, responses=rng.randint(32, 48), negative=2, harmful=0, unit=unit)
             series.append(replace(base, incidents_by_harm=(no_harm, harmful, 0, 0, 0)))
         units[unit] = series

@@ -87,11 +87,13 @@ def test_recall_on_the_simulator_is_at_least_95_percent(simulator: Score) -> Non
 
 
 def test_recall_on_the_family_holds_its_measured_level(family: Score) -> None:
-    """NOT the issue's aim (0.95): measured 44 of 49 (0.90) on seeds 3 to 6, every silence
-    (19 of 19) and 25 of 30 sustained drops of the positive share (docs/detection.md; 43 and
-    24 with the k 0.5 CUSUM before). A floor against regression until the aim is met."""
+    """NOT the issue's aim (0.95): measured 43 of 49 (0.88) on seeds 3 to 6, 18 of 19
+    silences and 25 of 30 sustained drops of the positive share (docs/detection.md; 44 of 49
+    with every silence before the silence's usual level went to 52 windows, which lost one
+    at 3.1 sd short, just past the detectability line). A floor against regression until the
+    aim is met."""
     assert family.overall.detectable >= 45
-    assert family.overall.recall is not None and family.overall.recall >= 0.89, family.missed
+    assert family.overall.recall is not None and family.overall.recall >= 0.87, family.missed
     drops, detectable = _episodes(family)
     assert detectable >= 25
     assert drops / detectable >= 0.83, family.missed
@@ -104,13 +106,13 @@ def test_false_alarms_on_the_family_stay_under_one_per_thousand_quiet_unit_weeks
     assert family.false_alarms_per_100_quiet_unit_weeks <= 0.1, family.false_alarms
 
 
-def test_false_alarms_on_the_simulator_hold_their_measured_level(simulator: Score) -> None:
-    """NOT the issue's aim (0.1): measured 4 in 3,397 quiet unit-weeks (0.118) on seeds 3 to 6,
-    three of them reporting silences: chance runs of 1 or 2 reports a week for 4 to 7 weeks at
-    units that usually report 3 to 7 (docs/detection.md). A ceiling against regression until
-    the aim is met."""
+def test_false_alarms_on_the_simulator_stay_under_one_per_thousand_quiet_unit_weeks(
+    simulator: Score,
+) -> None:
+    """Measured 2 in 3,397 quiet unit-weeks (0.059) on seeds 3 to 6, one of them a reporting
+    silence (4 and 0.118 before the silence's usual level went to 52 windows)."""
     assert simulator.quiet_unit_weeks >= 3000
-    assert simulator.false_alarms_per_100_quiet_unit_weeks <= 0.12, simulator.false_alarms
+    assert simulator.false_alarms_per_100_quiet_unit_weeks <= 0.1, simulator.false_alarms
 
 
 def test_no_decoy_raises_an_alert(pooled: Score) -> None:
@@ -143,8 +145,9 @@ def test_median_delay_on_the_family_from_the_start_holds_its_measured_level(
 
 
 def test_reporting_silences_are_found_and_false_ones_are_rare(family: Score) -> None:
-    """Measured on seeds 3 to 6: 19 of 19, median delay 2 windows, 2 false silences in 12,645
-    quiet unit-weeks (0.016). The delay is held to its measured level."""
+    """Measured on seeds 3 to 6: 18 of 19 (the one missed 3.1 sd short), median delay 2
+    windows, 1 false silence in 12,645 quiet unit-weeks (0.008). The delay is held to its
+    measured level."""
     silences = family.kind(AlertKind.REPORTING_SILENCE)
     assert silences.detectable >= 12
     assert silences.detected / silences.detectable >= 0.9, family.missed

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from uuid import uuid4
 
+import pyarrow as pa
 import pytest
 
+from pipeline.adapters.clickhouse.arrow import arrow_batch, arrow_body
 from pipeline.adapters.clickhouse.partitions import (
     MAX_PARTITIONS_PER_INSERT,
-    partition_function,
+    partition_keys,
     split_by_partition,
 )
 from pipeline.adapters.jsonlines import READ_CHUNK_BYTES, read_lines
@@ -107,28 +109,68 @@ def test_lines_at_and_past_the_limit() -> None:
     assert sum(line.consumed for line in lines) == len(text)
 
 
+def _batch(**columns: list[Any]) -> pa.RecordBatch:
+    types = {name: "DateTime64(6, 'UTC')" if name == "at" else "UInt32" for name in columns}
+    return arrow_batch(columns, types)
+
+
+def _moments(batch: pa.RecordBatch) -> list[datetime]:
+    return [m.astimezone(UTC) for m in batch.column("at").to_pylist()]
+
+
 def test_an_insert_never_spans_more_partitions_than_allowed() -> None:
-    rows: list[dict[str, Any]] = [
-        {"occurred_at": datetime(1990 + m // 12, m % 12 + 1, 1, tzinfo=UTC), "n": m}
-        for m in range(432)
-    ] * 2
-    by_month = partition_function("toYYYYMM(occurred_at)")
-    chunks = split_by_partition(rows, by_month)
-    assert all(
-        len({(r["occurred_at"].year, r["occurred_at"].month) for r in chunk})
-        <= MAX_PARTITIONS_PER_INSERT
-        for chunk in chunks
-    )
-    assert sorted(r["n"] for chunk in chunks for r in chunk) == sorted(r["n"] for r in rows)
-    assert chunks == split_by_partition(list(rows), by_month)  # the same tokens on a retry
-    assert split_by_partition(rows[:50], by_month) == [rows[:50]]
+    moments = [datetime(1990 + m // 12, m % 12 + 1, 1, tzinfo=UTC) for m in range(432)] * 2
+    batch = _batch(at=moments, n=list(range(len(moments))))
+    chunks = split_by_partition(batch, "toYYYYMM(at)")
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert len({(m.year, m.month) for m in _moments(chunk)}) <= MAX_PARTITIONS_PER_INSERT
+        assert [moments[n] for n in chunk.column("n").to_pylist()] == _moments(chunk)
+    numbers = sorted(n for chunk in chunks for n in chunk.column("n").to_pylist())
+    assert numbers == list(range(len(moments)))  # every row once, rows kept whole
+    again = split_by_partition(_batch(at=moments, n=list(range(len(moments)))), "toYYYYMM(at)")
+    assert [arrow_body(c) for c in again] == [arrow_body(c) for c in chunks]  # same tokens
+    few = _batch(at=moments[:90] * 3, n=list(range(270)))  # 90 months: one insert
+    assert split_by_partition(few, "toYYYYMM(at)") == [few]
+
+
+def test_partitions_are_counted_in_utc_and_by_each_known_key() -> None:
+    # December 1999 in UTC (January 2000 by its own offset) to March 2008: 100 months, as many
+    # as one insert may span; a month more and it is split
+    first = datetime(2000, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    last = datetime(2008, 3, 31, 23, 30, tzinfo=UTC)
+    middle = [first + timedelta(days=12 * i) for i in range(1, 252)]  # every month in between
+    batch = _batch(at=[first, *middle, last])
+    assert split_by_partition(batch, "toYYYYMM(at)") == [batch]
+    assert split_by_partition(batch, "toStartOfMonth(at)") == [batch]
+    assert split_by_partition(batch, "toYear(at)") == [batch]
+    later = _batch(at=[first, *middle, last, last + timedelta(hours=1)])
+    chunks = split_by_partition(later, "toYYYYMM(at)")
+    assert [c.num_rows for c in chunks] == [253, 1]
+    assert _moments(chunks[1]) == [last + timedelta(hours=1)]
+    days = split_by_partition(batch, "toDate(at)")
+    assert [c.num_rows for c in days] == [100, 100, 53]
+    assert _moments(days[0])[0] == first  # the 31st of December in UTC: its day is the first
+    weeks = split_by_partition(batch, "toMonday(at)")  # every moment in a week of its own
+    assert [c.num_rows for c in weeks] == [100, 100, 53]
+    keys = partition_keys(_batch(at=[first, last]), "toMonday(at)")
+    assert keys is not None
+    mondays = [date(1999, 12, 27), date(2008, 3, 31)]
+    assert keys.to_pylist() == [(d - date(1970, 1, 1)).days for d in mondays]
 
 
 def test_an_unknown_partition_key_sends_few_enough_rows() -> None:
-    rows = [{"x": i} for i in range(250)]
-    chunks = split_by_partition(rows, partition_function("cityHash64(x) % 1000"))
-    assert [len(chunk) for chunk in chunks] == [100, 100, 50]
-    assert split_by_partition(rows, partition_function("")) == [rows]
+    batch = _batch(x=list(range(250)))
+    chunks = split_by_partition(batch, "cityHash64(x) % 1000")
+    assert [c.column("x").to_pylist() for c in chunks] == [
+        list(range(0, 100)),
+        list(range(100, 200)),
+        list(range(200, 250)),
+    ]
+    assert split_by_partition(batch, "") == [batch]
+    assert split_by_partition(batch, "tuple()") == [batch]
+    assert partition_keys(batch, "cityHash64(x) % 1000") is None
+    assert partition_keys(batch, "toYYYYMM(x)") is None  # not a date-time column
 
 
 def test_a_redacted_comment_longer_than_the_limit_is_stored_once() -> None:

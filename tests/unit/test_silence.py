@@ -13,6 +13,10 @@ import pytest
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import DetectionConfig, Detector
+from pipeline.core.detection.measures import unit_figures
+from pipeline.core.detection.silence import HARM_RAISED_Z, harm_raised, silence_trace
+from pipeline.core.detection.unit import measure_traces
+from pipeline.core.windows import WindowKind
 from tests.support.series import aggregate
 
 SEEDS = range(30)
@@ -95,6 +99,7 @@ def test_the_evidence_gives_both_statistics_and_limits() -> None:
     config = DetectionConfig()
     cusum = silence.evidence["rules"]["cusum"]
     assert cusum["recent_windows"] == config.silence_recent_windows
+    assert cusum["baseline_windows"] == config.silence_baseline_windows == 52
     assert cusum["recent_limit"] == config.silence_recent_limit
     flagged = [w for w in silence.evidence["windows"] if w["rule"]]
     last = flagged[-1]
@@ -115,3 +120,52 @@ def test_the_evidence_gives_both_statistics_and_limits() -> None:
 def test_recent_level_settings_are_checked(fields: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="silence_recent"):
         DetectionConfig(**fields)  # type: ignore[arg-type]
+
+
+def test_silence_baseline_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="silence_baseline_windows"):
+        DetectionConfig(silence_baseline_windows=20)
+    assert DetectionConfig().silence_baseline_windows == 52
+    monthly = DetectionConfig.for_window_kind(WindowKind.MONTH)
+    assert monthly.silence_baseline_windows == monthly.dispersion_windows == 24
+
+
+def _harm_rise(seed: int) -> list[UnitWindowAggregate]:
+    """About 4 no-harm and 1.5 harmful reports a week; harm x2.5 over weeks 40 to 46."""
+    rng = random.Random(seed)
+    series = []
+    for index in range(60):
+        base = aggregate(index, responses=rng.randint(32, 48), negative=2, harmful=0)
+        harmful = _poisson(rng, 1.5 * (2.5 if 40 <= index <= 46 else 1.0))
+        no_harm = _poisson(rng, 4.0 * rng.gammavariate(12.0, 1.0 / 12.0))
+        series.append(
+            replace(
+                base,
+                incidents_by_harm=(no_harm, harmful, 0, 0, 0),
+                incidents_by_category=(no_harm + harmful, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+            )
+        )
+    return series
+
+
+def test_weeks_of_raised_harm_stay_out_of_the_reporting_levels() -> None:
+    """A harm rise's weeks that no rule flagged would teach the reporting levels a rate that
+    ends with the rise; `harm_raised` keeps them out as well as the flagged ones."""
+    config = DetectionConfig()
+    extra = 0
+    for seed in range(10):
+        series = _harm_rise(seed)
+        figures = unit_figures(series)
+        harm = measure_traces(figures, config)[2].trace
+        flagged = [at >= 0 for at in harm.signalled_at]
+        raised = harm_raised(harm)
+        assert raised == [
+            f or (not math.isnan(z) and z >= HARM_RAISED_Z)
+            for f, z in zip(flagged, harm.z, strict=True)
+        ]
+        if sum(raised[40:47]) > sum(flagged[40:47]):
+            extra += 1
+            with_raised = silence_trace(series, figures, config, raised).expected[55]
+            with_flagged = silence_trace(series, figures, config, flagged).expected[55]
+            assert with_raised < with_flagged, seed
+    assert extra >= 3, "the rise should leave unflagged weeks at z >= 2 in several seeds"

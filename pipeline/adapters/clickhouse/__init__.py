@@ -6,16 +6,16 @@ the same files.
 
 One code path for the embedded engine (`chdb:///path`, in-process) and a server (`http://…`,
 or `https://…`: TLS with the server's certificate verified, against `ca_file` when given).
-Every insert is JSONEachRow with a deduplication token derived from its exact bytes, into tables
-that honour tokens and are keyed for replacement, so a retried or replayed batch adds nothing.
+Every insert is one Arrow record batch (`ArrowStream`, arrow.py) typed by the table's own
+columns, with a deduplication token derived from its exact bytes, into tables that honour tokens
+and are keyed for replacement, so a retried or replayed batch adds nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -26,21 +26,18 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from pipeline.adapters.clickhouse import arrow
 from pipeline.adapters.clickhouse import state as clickhouse_state
+from pipeline.adapters.clickhouse.connection import classify, client_arguments, without_secret
 from pipeline.adapters.clickhouse.ledger import SmallState
 from pipeline.adapters.clickhouse.outbox import Outbox
-from pipeline.adapters.clickhouse.partitions import (
-    PartitionOf,
-    partition_function,
-    split_by_partition,
-)
+from pipeline.adapters.clickhouse.partitions import split_by_partition
 from pipeline.adapters.clickhouse.rows import (
     alert_from_row,
     alert_row,
     board_row,
     bright_spot_row,
-    event_row,
-    json_each_row,
+    event_columns,
     rejection_row,
     verdict_row,
     window_row,
@@ -52,7 +49,17 @@ from pipeline.core.engine import BatchResult, RejectedMessage
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
 from pipeline.core.verdict_book import VerdictRow
 from pipeline.endpoints import ClickHouseDsn
-from pipeline.errors import ConfigError, SinkError, SinkRejected, SinkUnavailable
+from pipeline.errors import ConfigError, SinkRejected, SinkUnavailable
+
+__all__ = [
+    "UNMATCHED_RESPONSES_SQL",
+    "ClickHouseSink",
+    "Migration",
+    "TableShape",
+    "client_arguments",
+    "load_migrations",
+    "migrations_folder",
+]
 
 _MIGRATION_NAME = re.compile(r"[0-9]{4}_[A-Za-z0-9_]+\.sql")
 UNMATCHED_RESPONSES_SQL = (
@@ -62,7 +69,20 @@ UNMATCHED_RESPONSES_SQL = (
     "WHERE (alert_id, org_id, unit_id) NOT IN "
     "(SELECT alert_id, org_id, unit_id FROM {db}.alerts FINAL)"
 )
-_INSERT_SETTINGS = {"date_time_input_format": "best_effort", "async_insert": 0}
+# optimize_on_insert=0: ClickHouse need not collapse rows of equal key within one insert, as
+# it does by default for ReplacingMergeTree; the pipeline's inserts hold one row per key (the
+# engine stores an event once, a window once per write) and readers use FINAL, argMax or
+# DISTINCT across inserts anyway. It makes an events insert about a fifth cheaper in chDB.
+_INSERT_SETTINGS = {"async_insert": 0, "optimize_on_insert": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class TableShape:
+    """What an insert into a table needs to know of it: its columns' ClickHouse types and its
+    partition key (its `_local` table's, behind a Distributed table)."""
+
+    types: Mapping[str, str]
+    partition_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +142,15 @@ class ClickHouseSink(Outbox, SmallState):
         self.dsn = dsn if isinstance(dsn, ClickHouseDsn) else ClickHouseDsn.parse(dsn)
         self.database = database
         self.window_kind = window_kind
-        self._partition_keys: dict[str, str] | None = None  # table -> partition key, once read
+        self._shapes: dict[str, TableShape] = {}  # of self.database's tables, read once
+        self._shapes_of = ""  # the database `_shapes` describes
         if self.dsn.embedded:
             Path(self.dsn.path).mkdir(parents=True, exist_ok=True)
         try:
             self._client = clickhouse_connect.get_client(**client_arguments(self.dsn, ca_file))
         except Exception as exc:  # the driver raises several unrelated types on connect
             raise SinkUnavailable(
-                f"cannot connect to ClickHouse at {self.dsn}: {_without(exc, self.dsn)}"
+                f"cannot connect to ClickHouse at {self.dsn}: {without_secret(exc, self.dsn)}"
             ) from exc
 
     def close(self) -> None:
@@ -155,7 +176,7 @@ class ClickHouseSink(Outbox, SmallState):
                 f"({migration.version}, '{migration.name}')"
             )
             applied.append(migration.name)
-        self._partition_keys = None  # tables may have been created or rebuilt
+        self._shapes, self._shapes_of = {}, ""  # tables may have been created or rebuilt
         return applied
 
     def write(self, result: BatchResult, received_at: datetime, token: str = "") -> None:
@@ -202,12 +223,12 @@ class ClickHouseSink(Outbox, SmallState):
     def write_events(self, accepted: Sequence[StoredEvent], token: str) -> None:
         """Accepted events, one insert per table; raises SinkRejected if ClickHouse refuses
         the rows (callers split the batch to find the one at fault)."""
-        by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        by_type: dict[type, list[StoredEvent]] = {}
         for stored in accepted:
-            table, row = event_row(stored)
-            by_table[table].append(row)
-        for table, rows in by_table.items():
-            self.insert_rows(table, rows, token)
+            by_type.setdefault(type(stored.event), []).append(stored)
+        for events in by_type.values():
+            table, columns = event_columns(events)
+            self.insert_columns(table, columns, token)
 
     def write_outcomes(
         self,
@@ -239,39 +260,67 @@ class ClickHouseSink(Outbox, SmallState):
             self.insert_rows("alerts", alert_rows, token)
             self.insert_rows("alert_history", alert_rows, token)
 
-    def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
-        """Insert `rows` (dicts with the same keys) into `table`, deduplicated by token+bytes.
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], token: str) -> None:
+        """Insert `rows` (mappings with the same keys) into `table` (see `insert_columns`)."""
+        if rows:
+            self.insert_columns(table, arrow.columns_of(rows), token)
+
+    def insert_columns(self, table: str, columns: arrow.Columns, token: str) -> None:
+        """Insert `columns` (name -> one value per row) into `table`, deduplicated by
+        token+bytes: the same columns under the same token are stored once.
 
         Rows spread over more partitions than one insert may touch are sent in several inserts
         (`pipeline.adapters.clickhouse.partitions`), each deduplicated on its own bytes.
+        Raises SinkRejected when a value does not fit its column or ClickHouse refuses the rows,
+        SinkUnavailable when ClickHouse cannot be reached.
         """
-        for chunk in split_by_partition(rows, self._partition_of(table)):
-            self._insert_chunk(table, chunk, token)
+        if not arrow.row_count(columns):
+            return
+        shape = self._shape(table)
+        batch = arrow.arrow_batch(columns, shape.types)
+        for part in split_by_partition(batch, shape.partition_key):
+            self._insert_body(table, part.schema.names, arrow.arrow_body(part), token)
 
-    def _partition_of(self, table: str) -> PartitionOf | None:
-        if self._partition_keys is None:
-            rows = self.query_dicts(
+    def _shape(self, table: str) -> TableShape:
+        if self._shapes_of != self.database:
+            parameters = {"db": self.database}
+            keys = self.query_dicts(
                 "SELECT name, partition_key FROM system.tables WHERE database = {db:String}",
-                {"db": self.database},
+                parameters,
             )
-            self._partition_keys = {str(r["name"]): str(r["partition_key"]) for r in rows}
-        key = self._partition_keys.get(table) or self._partition_keys.get(f"{table}_local", "")
-        return partition_function(key)
+            types: dict[str, dict[str, str]] = {}
+            for row in self.query_dicts(
+                "SELECT table, name, type FROM system.columns WHERE database = {db:String}",
+                parameters,
+            ):
+                types.setdefault(str(row["table"]), {})[str(row["name"])] = str(row["type"])
+            partition_keys = {str(r["name"]): str(r["partition_key"]) for r in keys}
+            self._shapes = {
+                name: TableShape(
+                    columns,
+                    partition_keys.get(name) or partition_keys.get(f"{name}_local", ""),
+                )
+                for name, columns in types.items()
+            }
+            self._shapes_of = self.database
+        shape = self._shapes.get(table)
+        if shape is None:
+            raise SinkRejected(f"insert into {table}: no such table in {self.database}")
+        return shape
 
-    def _insert_chunk(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
-        body = json_each_row(rows)
+    def _insert_body(self, table: str, names: list[str], body: bytes, token: str) -> None:
         digest = hashlib.sha256(body).hexdigest()[:24]
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": f"{token}|{table}|{digest}"}
         try:
             self._client.raw_insert(
                 f"{self.database}.{table}",
-                column_names=list(rows[0]),
+                column_names=names,
                 insert_block=body,
-                fmt="JSONEachRow",
+                fmt=arrow.FORMAT,
                 settings=settings,
             )
         except ClickHouseError as exc:
-            raise _classify(exc, f"insert into {table}", refused=SinkRejected) from exc
+            raise classify(exc, f"insert into {table}", refused=SinkRejected) from exc
         except OSError as exc:
             raise SinkUnavailable(f"insert into {table}: {exc}") from exc
 
@@ -306,7 +355,7 @@ class ClickHouseSink(Outbox, SmallState):
                     for row in stream:
                         yield row[0].encode() if isinstance(row[0], str) else row[0]
             except ClickHouseError as exc:
-                raise _classify(exc, f"read {table}") from exc
+                raise classify(exc, f"read {table}") from exc
 
     def latest_alerts(self) -> list[Alert]:
         return [
@@ -323,7 +372,7 @@ class ClickHouseSink(Outbox, SmallState):
         try:
             result = self._client.query(sql, parameters=parameters)
         except ClickHouseError as exc:
-            raise _classify(exc, "query") from exc
+            raise classify(exc, "query") from exc
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
@@ -339,64 +388,10 @@ class ClickHouseSink(Outbox, SmallState):
         try:
             return self._client.query(sql).result_rows
         except ClickHouseError as exc:
-            raise _classify(exc, "query") from exc
+            raise classify(exc, "query") from exc
 
     def _command(self, sql: str) -> None:
         try:
             self._client.command(sql)
         except ClickHouseError as exc:
-            raise _classify(exc, sql.split("(")[0][:80]) from exc
-
-
-_TRANSIENT = (
-    "Connection",
-    "connect",
-    "Timeout",
-    "timed out",
-    "503",
-    "TOO_MANY_PARTS",
-    "TOO_MANY_SIMULTANEOUS_QUERIES",
-    "MEMORY_LIMIT_EXCEEDED",
-    "NOT_ENOUGH_SPACE",
-    "TABLE_IS_READ_ONLY",
-    "KEEPER_EXCEPTION",
-    "ALL_CONNECTION_TRIES_FAILED",
-)
-
-
-def _classify(exc: ClickHouseError, what: str, refused: type[SinkError] = SinkError) -> SinkError:
-    """ClickHouse unreachable or overloaded (retry the same bytes later): SinkUnavailable;
-    anything else is a refusal of the statement or its rows (`refused`)."""
-    text = str(exc)
-    transient = any(marker in text for marker in _TRANSIENT)
-    kind = SinkUnavailable if transient else refused
-    return kind(f"ClickHouse {what} failed: {text.splitlines()[0][:300]}")
-
-
-def client_arguments(dsn: ClickHouseDsn, ca_file: Path | None = None) -> dict[str, Any]:
-    """clickhouse-connect's arguments for `dsn`, spelled out (never its `dsn=`, which would
-    ignore the https scheme and read TLS options from the query)."""
-    if dsn.embedded:
-        return {"interface": "chdb", "path": dsn.path}
-    arguments: dict[str, Any] = {
-        "interface": dsn.scheme,
-        "host": dsn.host,
-        "port": dsn.port,
-        "username": dsn.username or None,
-        "password": dsn.password.get_secret_value() if dsn.password is not None else "",
-        "database": dsn.database or None,
-        "generic_args": dict(dsn.options) or None,
-    }
-    if dsn.secure:
-        arguments |= {"secure": True, "verify": True}
-        if ca_file is not None:
-            arguments["ca_cert"] = str(ca_file)
-    return arguments
-
-
-def _without(exc: BaseException, dsn: ClickHouseDsn) -> str:
-    """The driver's message, with the password taken out should it ever appear there."""
-    text = str(exc)
-    if dsn.password is not None and (secret := dsn.password.get_secret_value()):
-        text = text.replace(secret, "***")
-    return text
+            raise classify(exc, sql.split("(")[0][:80]) from exc

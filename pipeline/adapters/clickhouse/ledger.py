@@ -8,8 +8,9 @@ restore reads no payloads. Every row holds ids, kinds and times only: no note, n
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,9 @@ from pipeline.core.revisions import IncidentRevision, RevisionInForce
 from pipeline.core.stored import StoredEvent
 from pipeline.core.windows import WindowKind, window_of
 
+_EVENT = attrgetter("event")
+_ORG_AND_TIME = attrgetter("org_id", "occurred_at")
+
 
 class SmallState:
     """Needs `database`, `window_kind`, `insert_rows` and `query_dicts` (the sink's)."""
@@ -31,7 +35,7 @@ class SmallState:
     database: str
     window_kind: str
 
-    def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], token: str) -> None:
         raise NotImplementedError
 
     def query_dicts(
@@ -76,10 +80,9 @@ class SmallState:
     def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
         """The latest event time of each organisation in `accepted` (after the events)."""
         latest: dict[str, datetime] = {}
-        for stored in accepted:
-            event = stored.event
-            if event.org_id not in latest or event.occurred_at > latest[event.org_id]:
-                latest[event.org_id] = event.occurred_at
+        for org, at in map(_ORG_AND_TIME, map(_EVENT, accepted)):  # once per event: no calls
+            if org not in latest or at > latest[org]:
+                latest[org] = at
         rows = [{"org_id": org, "latest_event": at} for org, at in sorted(latest.items())]
         if rows:
             self.insert_rows("org_progress", rows, token)

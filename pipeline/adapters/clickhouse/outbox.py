@@ -6,7 +6,7 @@ a delivery is routed again on start-up. Mixed into the sink, whose tables it rea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ class Outbox:
 
     database: str
 
-    def insert_rows(self, table: str, rows: list[dict[str, Any]], token: str) -> None:
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], token: str) -> None:
         raise NotImplementedError
 
     def query_dicts(
@@ -38,7 +38,7 @@ class Outbox:
         if not versions:
             return
         rows = [
-            {"route": route, "alert_id": alert_id, "detected_at": utc(detected).isoformat()}
+            {"route": route, "alert_id": alert_id, "detected_at": utc(detected)}
             for alert_id, detected in sorted(set(versions))
         ]
         self.insert_rows("alert_deliveries", rows, token=f"delivered|{route}")

@@ -2,76 +2,84 @@
 
 ClickHouse refuses an insert whose rows fall into more than `max_partitions_per_insert_block`
 partitions (default 100; error 252, TOO_MANY_PARTS). A batch of events spread over decades of
-months would hit it. Each table's partition key is read from `system.tables`; rows are grouped
-by the key's value and the groups sent in inserts of at most `MAX_PARTITIONS_PER_INSERT`
-partitions each. A key this module cannot evaluate is handled by sending at most that many
-rows per insert, which can never span more partitions than rows.
+months would hit it. Each table's partition key is read from `system.tables`; the key is
+computed over the insert's Arrow column (in UTC, as ClickHouse does for these `'UTC'` columns)
+and the rows sent in inserts of at most `MAX_PARTITIONS_PER_INSERT` partitions each. A key
+this module cannot evaluate is handled by sending at most that many rows per insert, which can
+never span more partitions than rows.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MAX_PARTITIONS_PER_INSERT = 100
-Row = dict[str, Any]
-PartitionOf = Callable[[Row], Hashable]
 
-_UNKNOWN: Hashable = object()  # a key not evaluated here: each row counts as its own partition
 _KEY = re.compile(r"^(toYYYYMM|toYear|toStartOfMonth|toDate|toMonday)\((\w+)\)$")
-_OF_MOMENT: dict[str, Callable[[datetime], Hashable]] = {
-    "toYYYYMM": lambda m: (m.year, m.month),
-    "toStartOfMonth": lambda m: (m.year, m.month),
-    "toYear": lambda m: m.year,
-    "toDate": lambda m: m.date(),
-    "toMonday": lambda m: m.date().toordinal() - m.weekday(),
+
+
+def _months(moments: pa.Array) -> pa.Array:
+    return pc.add(pc.multiply(pc.year(moments), 12), pc.month(moments))
+
+
+def _days(moments: pa.Array) -> pa.Array:
+    return pc.cast(pc.cast(moments, pa.date32()), pa.int32())
+
+
+# Each key as an integer that grows with time, so that keys that are close span few partitions.
+_OF_MOMENTS: dict[str, Callable[[pa.Array], pa.Array]] = {
+    "toYYYYMM": _months,
+    "toStartOfMonth": _months,
+    "toYear": pc.year,
+    "toDate": _days,
+    "toMonday": lambda m: pc.subtract(_days(m), pc.day_of_week(m)),
 }
 
 
-def partition_function(partition_key: str) -> PartitionOf | None:
-    """How to compute `partition_key` (as `system.tables` writes it) from a row; None when
-    there is no key (one partition), and a fallback of one row per "partition" when the key
-    is not one this module knows."""
-    key = partition_key.strip()
-    if not key or key == "tuple()":
+def partition_keys(batch: pa.RecordBatch, partition_key: str) -> pa.Array | None:
+    """The partition of each row of `batch` under `partition_key` (as `system.tables` writes
+    it), as an integer; None when the key is not one this module knows or cannot be computed
+    for every row."""
+    found = _KEY.match(partition_key.strip())
+    if found is None or found.group(2) not in batch.schema.names:
         return None
-    found = _KEY.match(key)
-    if found is None:
-        return _row_identity
-    of_moment, column = _OF_MOMENT[found.group(1)], found.group(2)
-    return lambda row: of_moment(_moment(row[column]))
+    moments = batch.column(found.group(2))
+    if not pa.types.is_timestamp(moments.type) or moments.null_count:
+        return None
+    # Without its zone: the values are UTC already, and zone-less temporal functions need no
+    # time-zone database (a slim container may have none).
+    keys: pa.Array = _OF_MOMENTS[found.group(1)](moments.cast(pa.timestamp("us")))
+    return keys
 
 
-def split_by_partition(rows: list[Row], partition_of: PartitionOf | None) -> list[list[Row]]:
-    """`rows` in chunks that each span at most MAX_PARTITIONS_PER_INSERT partitions.
+def split_by_partition(batch: pa.RecordBatch, partition_key: str) -> list[pa.RecordBatch]:
+    """`batch` in record batches that each span at most MAX_PARTITIONS_PER_INSERT partitions.
 
-    Deterministic: the same rows always give the same chunks (so the same insert tokens).
-    Rows keep their order within each partition.
+    Deterministic: the same rows always give the same batches (so the same insert tokens).
+    Rows keep their order within each batch; most batches come back whole, found so from the
+    earliest and latest key alone.
     """
-    if partition_of is None:
-        return [rows]
-    groups: dict[Hashable, list[Row]] = {}
-    for index, row in enumerate(rows):
-        key = partition_of(row)
-        groups.setdefault(index if key is _UNKNOWN else key, []).append(row)
-    if len(groups) <= MAX_PARTITIONS_PER_INSERT:
-        return [rows]
-    keys = sorted(groups, key=repr)
+    key = partition_key.strip()
+    count = batch.num_rows
+    if not key or key == "tuple()" or count <= MAX_PARTITIONS_PER_INSERT:
+        return [batch]
+    keys = partition_keys(batch, key)
+    if keys is None:  # one row per "partition", to be safe
+        step = MAX_PARTITIONS_PER_INSERT
+        return [batch.slice(first, step) for first in range(0, count, step)]
+    bounds = pc.min_max(keys)
+    if bounds["max"].as_py() - bounds["min"].as_py() < MAX_PARTITIONS_PER_INSERT:
+        return [batch]
+    distinct = sorted(pc.unique(keys).to_pylist())
+    if len(distinct) <= MAX_PARTITIONS_PER_INSERT:
+        return [batch]
     chunks = []
-    for first in range(0, len(keys), MAX_PARTITIONS_PER_INSERT):
-        chunk = [
-            row for key in keys[first : first + MAX_PARTITIONS_PER_INSERT] for row in groups[key]
-        ]
-        chunks.append(chunk)
+    for first in range(0, len(distinct), MAX_PARTITIONS_PER_INSERT):
+        group = distinct[first : first + MAX_PARTITIONS_PER_INSERT]
+        inside = pc.and_(pc.greater_equal(keys, group[0]), pc.less_equal(keys, group[-1]))
+        chunks.append(batch.filter(inside))
     return chunks
-
-
-def _row_identity(row: Row) -> Hashable:
-    return _UNKNOWN
-
-
-def _moment(value: Any) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,10 +1,9 @@
-"""Rows for the ClickHouse tables, as a JSONEachRow body.
+"""Rows and columns for the ClickHouse tables (the sink sends them as Arrow, arrow.py).
 
-JSONEachRow lets the ClickHouse engine parse rows natively, several times faster than building
-Native blocks in Python; pydantic-core's serialiser writes the body (a JSON array of row
-objects, which JSONEachRow reads) several times faster than `json.dumps`, datetimes and UUIDs
-included. The body is byte-exact: the same batch always serialises to the same bytes, so a
-retried insert carries the same deduplication token and content.
+Events, by far the most numerous rows, are built as columns (`event_columns`); the other
+tables' few rows as mappings. Values keep their Python types (datetimes, UUIDs, enum members);
+the insert body is typed by the table's ClickHouse columns. Everything here is a deterministic
+function of the batch, so a retried insert is byte-identical.
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
+from operator import attrgetter, itemgetter
 from typing import Any
-
-from pydantic_core import to_json
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert
@@ -24,6 +22,7 @@ from pipeline.core.board import BoardRow
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import RejectedMessage
 from pipeline.core.events import (
+    AlertResponse,
     EventType,
     IncidentReport,
     PatientFeedback,
@@ -35,74 +34,139 @@ from pipeline.core.verdict_book import VerdictRow
 RAW_PREVIEW_BYTES = 1000
 
 
-def event_row(stored: StoredEvent) -> tuple[str, dict[str, Any]]:
-    """The table and row of one accepted event.
+_COMMON = ("event_id", "org_id", "unit_id", "occurred_at", "source")
+_STORED = attrgetter(
+    "event",
+    "late",
+    "origin",
+    "payload",
+    "free_text_chars",
+    "nhs_numbers_redacted",
+    "other_identifiers_redacted",
+)
+_FIELDS: dict[type, tuple[str, ...]] = {
+    TargetMetric: (
+        "metric",
+        "period_start",
+        "period_end",
+        "numerator",
+        "denominator",
+        "value",
+        "unit",
+        "target",
+        "higher_is_better",
+    ),
+    PatientFeedback: (
+        "rating",
+        "period_start",
+        "period_end",
+        "counts",
+        "channel",
+        "comment",
+        "themes",
+    ),
+    IncidentReport: (
+        "category",
+        "harm",
+        "reporter_role",
+        "patient_ref",
+        "description",
+        "report_ref",
+        "revision",
+    ),
+    AlertResponse: ("alert_id", "response", "responder_role", "note", "owner", "due_by"),
+}
+# pydantic keeps a model's fields in its `__dict__`: one C call reads them all
+_GETTERS = {kind: itemgetter(*_COMMON, *fields) for kind, fields in _FIELDS.items()}
+_TABLES: dict[type, str] = {
+    TargetMetric: EVENT_TABLES[EventType.TARGET_METRIC],
+    PatientFeedback: EVENT_TABLES[EventType.PATIENT_FEEDBACK],
+    IncidentReport: EVENT_TABLES[EventType.INCIDENT_REPORT],
+    AlertResponse: EVENT_TABLES[EventType.ALERT_RESPONSE],
+}
+_ONE_RESPONSE = {
+    rating: tuple(1 if r == rating else 0 for r in range(1, 7)) for rating in range(1, 7)
+}
 
-    This runs once per event: enum members go in as they are (they are `str`, and serialise to
-    their value, so the body's bytes are the same as with `.value`).
+
+def event_columns(stored: Sequence[StoredEvent]) -> tuple[str, dict[str, list[Any]]]:
+    """The table and columns of accepted events, all of one type (at least one).
+
+    This runs for every event, so each object is read once (one C call for a stored event's
+    attributes, one for its event's fields) and the tuples transposed into columns: a pass
+    per column would read every event object again. Enum members go in as they are (`str`).
     """
-    e = stored.event
-    row: dict[str, Any] = {
-        "event_id": e.event_id,
-        "org_id": e.org_id,
-        "unit_id": e.unit_id,
-        "occurred_at": e.occurred_at,
-        "source": e.source,
-        "late": int(stored.late),
-        "origin": stored.origin,
-        "payload": stored.payload,
-    }
-    if isinstance(e, PatientFeedback):
-        counts = e.rating_counts
-        _privacy(row, stored)
-        row["rating"] = e.rating or 0
-        row["period_start"] = e.period_start
-        row["period_end"] = e.period_end
-        row["counts"] = list(counts)
-        row["responses"] = sum(counts)
-        row["channel"] = e.channel or ""
-        row["comment_redacted"] = e.comment or ""
-        row["themes"] = list(e.themes or ())
-        return EVENT_TABLES[EventType.PATIENT_FEEDBACK], row
-    if isinstance(e, IncidentReport):
-        _privacy(row, stored)
-        row["category"] = e.category
-        row["harm"] = e.harm
-        row["reporter_role"] = e.reporter_role or ""
-        row["patient_pseudonym"] = e.patient_ref or ""
-        row["description_redacted"] = e.description or ""
-        row["report_ref"] = e.report_ref or ""
-        row["revision"] = e.revision
-        return EVENT_TABLES[EventType.INCIDENT_REPORT], row
-    if isinstance(e, TargetMetric):
-        row |= {
-            "metric": e.metric,
-            "period_start": e.period_start,
-            "period_end": e.period_end,
-            "numerator": e.numerator or 0,
-            "denominator": e.denominator or 0,
-            "value": e.value,
-            "unit": e.unit or "",
-            "target": e.target,
-            "higher_is_better": int(e.higher_is_better),
+    events, late, origin, payload, free_text, nhs_numbers, other_identifiers = map(
+        list, zip(*map(_STORED, stored), strict=True)
+    )
+    kind = type(events[0])
+    try:
+        fields = zip(*map(_GETTERS[kind], map(vars, events)), strict=True)
+    except KeyError:  # a field this type does not have: another type's event
+        raise TypeError("event_columns takes events of one type") from None
+    values = dict(zip((*_COMMON, *_FIELDS[kind]), map(list, fields), strict=True))
+    columns: dict[str, list[Any]] = {name: values[name] for name in _COMMON}
+    columns |= {"late": [1 if x else 0 for x in late], "origin": origin, "payload": payload}
+    if kind is TargetMetric:
+        return _TABLES[kind], columns | {
+            "metric": values["metric"],
+            "period_start": values["period_start"],
+            "period_end": values["period_end"],
+            "numerator": _or(values["numerator"], 0),
+            "denominator": _or(values["denominator"], 0),
+            "value": values["value"],
+            "unit": _or(values["unit"], ""),
+            "target": values["target"],
+            "higher_is_better": [1 if x else 0 for x in values["higher_is_better"]],
         }
-        return EVENT_TABLES[EventType.TARGET_METRIC], row
-    _privacy(row, stored)
-    row |= {
-        "alert_id": e.alert_id,
-        "response": e.response,
-        "responder_role": e.responder_role or "",
-        "note_redacted": e.note or "",
-        "owner": e.owner or "",
-        "due_by": e.due_by,
+    columns |= {
+        "free_text_chars": free_text,
+        "nhs_numbers_redacted": nhs_numbers,
+        "other_identifiers_redacted": other_identifiers,
     }
-    return EVENT_TABLES[EventType.ALERT_RESPONSE], row
+    if kind is PatientFeedback:
+        counts = [
+            _ONE_RESPONSE[rating or 6] if by_rating is None else _rating_counts(by_rating)
+            for rating, by_rating in zip(values["rating"], values["counts"], strict=True)
+        ]
+        return _TABLES[kind], columns | {
+            "rating": _or(values["rating"], 0),
+            "period_start": values["period_start"],
+            "period_end": values["period_end"],
+            "counts": counts,
+            "responses": [sum(c) for c in counts],
+            "channel": _or(values["channel"], ""),
+            "comment_redacted": _or(values["comment"], ""),
+            "themes": _or(values["themes"], ()),
+        }
+    if kind is IncidentReport:
+        return _TABLES[kind], columns | {
+            "category": values["category"],
+            "harm": values["harm"],
+            "reporter_role": _or(values["reporter_role"], ""),
+            "patient_pseudonym": _or(values["patient_ref"], ""),
+            "description_redacted": _or(values["description"], ""),
+            "report_ref": _or(values["report_ref"], ""),
+            "revision": values["revision"],
+        }
+    return _TABLES[kind], columns | {
+        "alert_id": values["alert_id"],
+        "response": values["response"],
+        "responder_role": _or(values["responder_role"], ""),
+        "note_redacted": _or(values["note"], ""),
+        "owner": _or(values["owner"], ""),
+        "due_by": values["due_by"],
+    }
 
 
-def _privacy(row: dict[str, Any], stored: StoredEvent) -> None:
-    row["free_text_chars"] = stored.free_text_chars
-    row["nhs_numbers_redacted"] = stored.nhs_numbers_redacted
-    row["other_identifiers_redacted"] = stored.other_identifiers_redacted
+def _or(values: list[Any], default: Any) -> list[Any]:
+    """`values` with None (an absent optional field) replaced by the column's `default`."""
+    return [default if v is None else v for v in values]
+
+
+def _rating_counts(counts: dict[str, int]) -> tuple[int, ...]:
+    """Responses per rating 1..6 of the counts form (as `PatientFeedback.rating_counts`)."""
+    return tuple(counts.get(key, 0) for key in "123456")
 
 
 def rejection_row(message: RejectedMessage, received_at: datetime) -> dict[str, Any]:
@@ -191,7 +255,7 @@ def verdict_row(row: VerdictRow, window_kind: str) -> dict[str, Any]:
 
 
 def alert_row(alert: Alert) -> dict[str, Any]:
-    row = alert.model_dump(mode="json")
+    row = alert.model_dump()
     row["evidence"] = json.dumps(alert.evidence, sort_keys=True)
     return row
 
@@ -212,8 +276,3 @@ def alert_from_row(row: dict[str, Any]) -> Alert:
             "detected_at": utc(alert.detected_at),
         }
     )
-
-
-def json_each_row(rows: Sequence[dict[str, Any]]) -> bytes:
-    """The insert body; datetimes become RFC 3339 text (read with best-effort parsing)."""
-    return to_json(rows)

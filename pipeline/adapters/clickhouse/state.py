@@ -2,8 +2,9 @@
 restore needs (pipeline/core/engine_state.py says what the state is and why it is enough).
 
 `state` is JSON `{"r": [report in force, ...], "a": [event id, ...]}`: the target reports in
-force behind the window's target figures and the ids the latest batch applied to it. Its bytes
-depend only on the window's state, so a retried insert is byte-identical.
+force behind the window's target figures and the ids the latest batch applied to it (32 hex
+digits; rows written before that have them with dashes, which read the same). Its bytes depend
+only on the window's state, so a retried insert is byte-identical.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def encode_state(record: WindowRecord | None, *, applied: bool = True) -> str:
         ]
         for r in record.reports
     ]
-    ids = [str(i) for i in record.applied] if applied else []
+    ids = [i.hex for i in record.applied] if applied else []  # `str` costs 3x as much
     return json.dumps({"r": reports, "a": ids}, separators=(",", ":"))
 
 

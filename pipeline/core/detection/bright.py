@@ -53,7 +53,7 @@ from pipeline.core.detection.measures import (
     episodes,
     unit_figures,
 )
-from pipeline.core.detection.predictive import Predictive, lower_tail, upper_tail
+from pipeline.core.detection.predictive import lower_tail, upper_tail
 from pipeline.core.detection.silence import silence_trace
 from pipeline.core.detection.stats import CUSUM_Z_RANGE, monitor
 
@@ -318,11 +318,13 @@ class _OrgJudge:
 
 
 def _window_z(trace: MeasureTrace, t: int) -> float:
-    predictive: Predictive | None = trace.trace.predictive(t)
-    if predictive is None:
+    # `trace.trace.predictive(t)`, read off its columns (this runs for every window).
+    monitored = trace.trace
+    z = monitored.z[t]
+    if z != z:  # NaN: not judged
         return math.nan
-    return improvement_z(trace.counts[t], predictive.mean, predictive.extra_variance,
-                         predictive.trials)  # fmt: skip
+    trials = monitored.trials[t] if monitored.trials is not None else None
+    return improvement_z(trace.counts[t], monitored.mean[t], monitored.extra_variance[t], trials)
 
 
 def _mirrored_rules(

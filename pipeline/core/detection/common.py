@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
+from pipeline.core.detection.resume import reusing
 from pipeline.core.detection.stats import CUSUM_Z_RANGE, Rules, Trace, monitor
 from pipeline.core.windows import Window
 
@@ -85,6 +87,15 @@ def _precision(trace: Trace, t: int) -> float:
 
 
 def _others_level(judged: Sequence[tuple[str, float, float]], unit: str, weight: float) -> float:
+    """`_level`, computed once for the same window figures (a unit judged again when a window
+    closes has the same figures in most earlier windows)."""
+    if not reusing():
+        return _level.__wrapped__(tuple(judged), unit, weight)
+    return _level(tuple(judged), unit, weight)
+
+
+@lru_cache(maxsize=1 << 15)
+def _level(judged: tuple[tuple[str, float, float], ...], unit: str, weight: float) -> float:
     """The others' common relative shift in this window, as the z it gives this unit.
 
     Each other unit's z is the common shift times its precision w (expected count over

@@ -28,6 +28,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline.core.detection.cusum import CUSUM, CUSUM_SMALL, Z_RANGE, Accumulators, CusumDesign
 from pipeline.core.detection.predictive import (
@@ -37,8 +38,10 @@ from pipeline.core.detection.predictive import (
     Predictive,
     exact_z,
 )
+from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
 
 BEYOND_LIMIT = "beyond_limit"
+_CHECKPOINTS = Checkpoints(capacity=4096)
 CUSUM_Z_RANGE = Z_RANGE
 
 
@@ -209,7 +212,41 @@ def monitor(
     pair_d2 = pair_inverse = pair_binomial = 0.0
     last_ratio = last_inverse = last_binomial = 0.0
     running = False
-    for t in range(size):
+    # Resume from the longest prefix of these very inputs folded before (`detection.resume`).
+    columns = (counts, scales, trials, reference_relvar, offsets, resets)
+    start, saved = _CHECKPOINTS.resume(rules, columns, size)
+    if saved is not None:
+        written, flags, members, sums, excursions, queue, (kept, entry_count), scalars = saved
+        once: tuple[list[Any], ...] = (z, means, extras, first_entry, end_entry, cusum, cusum_small)
+        for column, earlier in zip(once, written, strict=True):
+            column[:start] = earlier[:start]
+        signalled[:start], rule[:start] = flags
+        for (*_, run), earlier in zip(runs, members, strict=True):
+            run[:] = earlier
+        statistics[:] = sums
+        for excursion, earlier in zip(accumulators.excursions, excursions, strict=True):
+            excursion[:] = earlier
+        pending.extend(queue)
+        entries.extend(kept[:entry_count])
+        (running, open_since, position, head, windows, pairs, pair_head, total, total_scale,
+         total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio, last_inverse,
+         last_binomial) = scalars  # fmt: skip
+    for t in range(start, size):
+        if t > start and t % EVERY == 0 and size - t <= KEEP:
+            # Lists written only at their own window are kept by reference (this fold writes
+            # only later windows of them from here); those a later window changes are copied.
+            _CHECKPOINTS.save(rules, columns, t, (
+                (z, means, extras, first_entry, end_entry, cusum, cusum_small),
+                (signalled[:t], rule[:t]),
+                tuple(run[:] for *_, run in runs),
+                statistics[:],
+                tuple(excursion[:] for excursion in accumulators.excursions),
+                tuple(pending),
+                (entries, len(entries)),
+                (running, open_since, position, head, windows, pairs, pair_head, total,
+                 total_scale, total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio,
+                 last_inverse, last_binomial),
+            ))  # fmt: skip
         scale = scales[t]
         if scale <= 0:
             continue

@@ -31,7 +31,7 @@ from pipeline.core.detection.measures import (
     severity,
     unit_figures,
 )
-from pipeline.core.detection.silence import silence_findings
+from pipeline.core.detection.silence import harm_raised, silence_findings
 from pipeline.core.detection.stats import monitor
 from pipeline.core.detection.text import (
     duration,
@@ -81,8 +81,7 @@ def unit_findings(
         AlertKind.TARGET_EXPERIENCE_DIVERGENCE, divergence, experience_and_harm
     )
     findings.extend(judge.findings(AlertKind.SAFETY_SIGNAL, safety, (harm,)))
-    harm_flagged = [at >= 0 for at in harm.trace.signalled_at]
-    findings.extend(silence_findings(series, figures, config, harm_flagged))
+    findings.extend(silence_findings(series, figures, config, harm_raised(harm.trace)))
     return findings
 
 

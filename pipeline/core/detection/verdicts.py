@@ -41,7 +41,8 @@ from pipeline.core.detection.common import Offsets, org_figures_and_offsets
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
 from pipeline.core.detection.predictive import Predictive, lower_tail
-from pipeline.core.detection.silence import SilenceTrace, silence_trace
+from pipeline.core.detection.resume import reusing
+from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
 from pipeline.core.detection.unit import measure_traces
 from pipeline.core.windows import Window
 
@@ -126,14 +127,14 @@ def unit_verdicts(
     figures = figures or unit_figures(series)
     traces = measure_traces(figures, config, offsets)
     harm = traces[2]
-    silence = silence_trace(series, figures, config, [at >= 0 for at in harm.trace.signalled_at])
+    silence = silence_trace(series, figures, config, harm_raised(harm.trace))
     fell = [_reporting_fell(silence, t, config) for t in range(len(series))]
     org_id, unit_id = series[0].org_id, series[0].unit_id
     out = [
         verdict
         for measure in traces
         for t in range(len(series))
-        if (verdict := _measure_verdict(org_id, unit_id, measure, figures, t, config, fell[t]))
+        if (verdict := _known_verdict(org_id, unit_id, measure, figures, t, config, fell[t]))
     ]
     out.extend(
         _reporting_verdict(org_id, unit_id, series[t], figures.windows[t], silence, t, fell[t])
@@ -166,6 +167,41 @@ def _lowest_usual_count(sigma: float, mean: float, extra: float, trials: int | N
 def _reporting_fell(silence: SilenceTrace, t: int, config: DetectionConfig) -> bool:
     judged = not math.isnan(silence.z[t])
     return silence.signalled_at[t] >= 0 or (judged and silence.z[t] >= config.limit_sigma)
+
+
+_KNOWN: dict[tuple[object, ...], Verdict | None] = {}
+_KNOWN_MAX = 1 << 15
+
+
+def _known_verdict(
+    org_id: str,
+    unit_id: str,
+    measure: MeasureTrace,
+    figures: UnitFigures,
+    t: int,
+    config: DetectionConfig,
+    reporting_fell: bool,
+) -> Verdict | None:
+    """`_measure_verdict`, computed once for the same figures: a unit judged again when a
+    window closes has the same figures in every earlier window whose baseline held, and their
+    limits need not be searched for again. The key is everything the verdict reads."""
+    if not reusing():
+        return _measure_verdict(org_id, unit_id, measure, figures, t, config, reporting_fell)
+    trace = measure.trace
+    trials = None if trace.trials is None else trace.trials[t]
+    key = (org_id, unit_id, measure.measure, figures.windows[t], measure.counts[t],
+           measure.sizes[t], trace.z[t], trace.mean[t], trace.extra_variance[t], trials,
+           trace.rule[t], reporting_fell, config)  # fmt: skip
+    try:
+        return _KNOWN[key]
+    except KeyError:
+        pass
+    if len(_KNOWN) >= _KNOWN_MAX:
+        _KNOWN.clear()
+    verdict = _KNOWN[key] = _measure_verdict(
+        org_id, unit_id, measure, figures, t, config, reporting_fell
+    )
+    return verdict
 
 
 def _measure_verdict(

@@ -1,0 +1,65 @@
+"""Connecting to ClickHouse (clickhouse-connect's arguments for a DSN) and classifying its
+errors: unavailable (retry the same bytes later) or a refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from pipeline.endpoints import ClickHouseDsn
+from pipeline.errors import SinkError, SinkUnavailable
+
+_TRANSIENT = (
+    "Connection",
+    "connect",
+    "Timeout",
+    "timed out",
+    "503",
+    "TOO_MANY_PARTS",
+    "TOO_MANY_SIMULTANEOUS_QUERIES",
+    "MEMORY_LIMIT_EXCEEDED",
+    "NOT_ENOUGH_SPACE",
+    "TABLE_IS_READ_ONLY",
+    "KEEPER_EXCEPTION",
+    "ALL_CONNECTION_TRIES_FAILED",
+)
+
+
+def classify(exc: ClickHouseError, what: str, refused: type[SinkError] = SinkError) -> SinkError:
+    """ClickHouse unreachable or overloaded (retry the same bytes later): SinkUnavailable;
+    anything else is a refusal of the statement or its rows (`refused`)."""
+    text = str(exc)
+    transient = any(marker in text for marker in _TRANSIENT)
+    kind = SinkUnavailable if transient else refused
+    return kind(f"ClickHouse {what} failed: {text.splitlines()[0][:300]}")
+
+
+def client_arguments(dsn: ClickHouseDsn, ca_file: Path | None = None) -> dict[str, Any]:
+    """clickhouse-connect's arguments for `dsn`, spelled out (never its `dsn=`, which would
+    ignore the https scheme and read TLS options from the query)."""
+    if dsn.embedded:
+        return {"interface": "chdb", "path": dsn.path}
+    arguments: dict[str, Any] = {
+        "interface": dsn.scheme,
+        "host": dsn.host,
+        "port": dsn.port,
+        "username": dsn.username or None,
+        "password": dsn.password.get_secret_value() if dsn.password is not None else "",
+        "database": dsn.database or None,
+        "generic_args": dict(dsn.options) or None,
+    }
+    if dsn.secure:
+        arguments |= {"secure": True, "verify": True}
+        if ca_file is not None:
+            arguments["ca_cert"] = str(ca_file)
+    return arguments
+
+
+def without_secret(exc: BaseException, dsn: ClickHouseDsn) -> str:
+    """The driver's message, with the password taken out should it ever appear there."""
+    text = str(exc)
+    if dsn.password is not None and (secret := dsn.password.get_secret_value()):
+        text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,145 @@
+"""Judging resumes each unit's folds from what it judged before (`detection.resume`), and says
+exactly what judging from the first window says: the same verdicts, alerts with the same
+evidence, board rows, bright spots, marks and withdrawals, whatever the batches, the order,
+the late events amending old closed windows, the revised incidents and the answered alerts."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.core.batch import BatchResult
+from pipeline.core.decode import RawMessage
+from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.measures import unit_figures
+from pipeline.core.detection.resume import from_scratch
+from pipeline.core.detection.silence import silence_trace
+from pipeline.core.detection.stats import monitor
+from pipeline.core.engine import Engine, EngineConfig
+from pipeline.simulation import SimulationConfig, simulate_trust
+from tests.support.series import aggregate
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+KEY = b"incremental-judging-key-0123"
+FIELDS = ("alerts", "verdicts", "board", "bright_spots", "judged", "windows", "revisions")
+
+
+@cache
+def trust_events() -> tuple[dict[str, Any], ...]:
+    """A small simulated trust (episodes, answered alerts, duplicates) plus revised incidents:
+    a revision re-grades a report and moves it to a window weeks later."""
+    trust = simulate_trust(
+        SimulationConfig(orgs=2, units_per_org=4, weeks=30, seed=11, duplicates=0.01)
+    )
+    events = [dict(e) for e in trust.events]
+    incidents = [e for e in events if e["event_type"] == "incident_report"]
+    revisions = []
+    for number, event in enumerate(random.Random(5).sample(incidents, 12)):
+        event["report_ref"] = f"REF-{number}"
+        moved = datetime.fromisoformat(event["occurred_at"]) + timedelta(weeks=number % 4)
+        revisions.append(
+            {**event, "event_id": f"revision-{number}", "revision": 2, "harm": "severe",
+             "occurred_at": moved.isoformat()}
+        )  # fmt: skip
+    return (*events, *revisions)
+
+
+def messages(events: Sequence[dict[str, Any]]) -> list[RawMessage]:
+    return [RawMessage(json.dumps(e).encode(), f"test:{i}") for i, e in enumerate(events)]
+
+
+def outputs(result: BatchResult) -> dict[str, str]:
+    """Everything a judgement hands on, exactly (repr: NaN figures compare too)."""
+    return {name: repr(getattr(result, name)) for name in FIELDS}
+
+
+def run(batches: list[list[RawMessage]]) -> list[dict[str, str]]:
+    engine = Engine(EngineConfig(), KEY)
+    steps = [outputs(engine.process(batch, NOW)) for batch in batches]
+    return [*steps, outputs(engine.finish(NOW))]
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    cuts=st.integers(3, 14),
+    late_share=st.sampled_from([0.0, 0.01, 0.05]),
+)
+def test_resumed_judging_equals_judging_from_the_first_window(
+    seed: int, cuts: int, late_share: float
+) -> None:
+    rng = random.Random(seed)
+    lines = messages(trust_events())
+    # Mostly in time order, as a live feed: a share held back to the very end (a late event
+    # amends a window closed long ago) and the rest shuffled a little within short spans.
+    late = [m for m in lines if rng.random() < late_share]
+    held = {id(m) for m in late}
+    ordered = [m for m in lines if id(m) not in held]
+    for start in range(0, len(ordered), 200):
+        span = ordered[start : start + 200]
+        rng.shuffle(span)
+        ordered[start : start + 200] = span
+    ordered += late
+    points = sorted(rng.sample(range(1, len(ordered)), cuts - 1))
+    batches = [ordered[a:b] for a, b in zip([0, *points], [*points, len(ordered)], strict=True)]
+
+    resumed = run(batches)
+    with from_scratch():
+        scratch = run(batches)
+
+    assert resumed == scratch
+    assert any(step["alerts"] != "[]" for step in resumed)  # the comparison covers alerts
+    assert any(step["verdicts"] != "[]" for step in resumed)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 40), min_size=1, max_size=70),
+    edits=st.lists(st.tuples(st.integers(0, 69), st.integers(0, 40)), max_size=4),
+)
+def test_a_monitor_resumed_on_a_growing_and_amended_series_equals_one_from_scratch(
+    counts: list[int], edits: list[tuple[int, int]]
+) -> None:
+    """Every prefix in turn (each a window closing), with old windows amended on the way."""
+    config = DetectionConfig()
+    series = list(counts)
+    for length in range(1, len(series) + 1):
+        for at, value in edits:
+            if at < length - 1 and length % 9 == 0:
+                series[at] = value
+        window = series[:length]
+        trials = [max(c, 1) * 3 for c in window]
+        scales = [float(n) if t % 11 else 0.0 for t, n in enumerate(trials)]
+        offsets = [((c * 7) % 5 - 2) / 3 for c in window]
+        resets = [c % 13 == 0 for c in window]
+        args = (window, scales, trials, None, config.rules, offsets, resets)
+        resumed = monitor(*args)
+        with from_scratch():
+            assert repr(resumed) == repr(monitor(*args))
+
+
+def test_a_silence_trace_resumed_window_by_window_equals_one_from_scratch() -> None:
+    rng = random.Random(3)
+    config = DetectionConfig()
+    weeks = []
+    for week in range(60):
+        reports = 0 if 30 <= week < 36 else rng.randint(3, 12)
+        base = aggregate(week, responses=rng.randint(20, 40), activity=1500.0)
+        weeks.append(replace(base, incidents_by_harm=(reports, 0, 0, 0, 0)))
+    for length in range(1, len(weeks) + 1):
+        series = weeks[:length]
+        figures = unit_figures(series)
+        flagged = [t % 17 == 5 for t in range(length)]
+        resumed = silence_trace(series, figures, config, flagged)
+        with from_scratch():
+            assert repr(resumed) == repr(silence_trace(series, figures, config, flagged))
+        if length == len(weeks):
+            assert any(at >= 0 for at in resumed.signalled_at)  # the silence was judged
