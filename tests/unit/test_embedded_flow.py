@@ -98,7 +98,8 @@ def test_the_tally_is_that_of_one_batch_at_a_time(tmp_path: Path) -> None:
     one, many = whole.run([str(path)]), batched.run([str(path)])
 
     assert one.as_json() == many.as_json()
-    assert [a.alert_id for a in whole.final_alerts()] == [a.alert_id for a in batched.final_alerts()]
+    alerts = [a.alert_id for a in whole.final_alerts()]
+    assert alerts == [a.alert_id for a in batched.final_alerts()]
 
 
 class FailingStore(MemoryStore):
