@@ -221,10 +221,10 @@ class ClickHouseSink(Outbox, SmallState):
         }
         rows = []
         for w in result.windows:
-            row = window_row(w, self.window_kind)
             record = states.get((w.org_id, w.unit_id, w.window))
             if not applied and (record is None or not record.applied):
                 continue  # nothing to clear
+            row = window_row(w, self.window_kind)
             row["state"] = clickhouse_state.encode_state(record, applied=applied)
             rows.append(row)
         if rows:
