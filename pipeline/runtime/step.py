@@ -4,9 +4,9 @@ A runtime hands a batch of raw messages to `Step.process`; when it returns, the 
 and its alerts and dead letters are with their routes, so the caller may acknowledge (commit)
 its input. Nothing here knows about Kafka, faust or files. `process` is `prepare` (the engine,
 on the one thread that owns it) then `complete` (store, route, count: the engine untouched);
-the embedded runner calls `process` in a loop over files, the worker overlaps batch N's
-`complete` on a second thread with batch N+1's `prepare` (strictly one batch completing at a
-time, in order; docs/worker.md).
+both runtimes drive it through one batch flow (pipeline/runtime/batch_flow.py), which overlaps
+batch N's `complete` on a second thread with batch N+1's `prepare` (strictly one batch
+completing at a time, in order; docs/worker.md).
 
 Failures: ClickHouse unreachable (`SinkUnavailable`, or any other error of a read) is waited
 out with capped, jittered exponential backoff, holding the batch (the back-pressure);
