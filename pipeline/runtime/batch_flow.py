@@ -77,19 +77,31 @@ class BatchFlow:
     """
 
     def __init__(
-        self, step: Step, source: FlowSource, loop: asyncio.AbstractEventLoop, fail: Fail
+        self,
+        step: Step,
+        source: FlowSource,
+        loop: asyncio.AbstractEventLoop,
+        fail: Fail,
+        *,
+        engine_inline: bool = False,
     ) -> None:
+        """`engine_inline`: the engine runs on the loop's own thread (the embedded runner's
+        main thread, where Ctrl-C interrupts it at once) instead of an engine thread; the loop
+        then waits for it, which only a runtime with nothing else on its loop can afford."""
         self.step = step
         self.lock = asyncio.Lock()
         self.next_offset: dict[TopicPartition, int] = {}  # per partition, after the last stored
         self._source = source
         self._loop = loop
         self._fail = fail
+        self._engine_inline = engine_inline
         self._engine_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-step")
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-store")
         self._storing: _Storing | None = None
 
     async def in_engine_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._engine_inline:
+            return fn(*args)
         return await self._loop.run_in_executor(self._engine_thread, fn, *args)
 
     async def in_store_thread(self, fn: Callable[..., T], *args: Any) -> T:

@@ -6,15 +6,18 @@ decides and stores everything; this module only reads lines, hands them over in 
 worker's flow (pipeline/runtime/batch_flow.py: the engine runs on batch N+1 while batch N is
 stored) and keeps the tally of what is stored.
 
-Stops: an error in a batch is raised as it is, once the batch being stored beside it has
-finished (so the store is never closed under an insert). Ctrl-C ends waits for ClickHouse
-(`Abandoned`) and is raised as KeyboardInterrupt once the threads are done; what was stored
-stays stored and a replay of the same files adds nothing (the sink is idempotent).
+The engine runs on the calling thread, the store on the flow's store thread. Stops: an error
+in a batch is raised as it is, once the batch being stored beside it has finished (so the
+store is never closed under an insert). Ctrl-C interrupts the engine at once, ends a wait for
+ClickHouse (`Abandoned`), and is raised as KeyboardInterrupt once the insert under way is
+done; what was stored stays stored and a replay of the same files adds nothing (the sink is
+idempotent).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -83,9 +86,26 @@ class EmbeddedRunner:
         total = sum(size for _, _, size in files) or None
         summary = ReplaySummary()
         progress = Progress(self._progress_stream, total, "bytes")
+        source = _FileSource(summary, progress)
+        # A loop of our own, not asyncio.run: Ctrl-C stays Python's KeyboardInterrupt, raised
+        # in the engine (on this thread) or in the wait for the batch being stored.
+        loop = asyncio.new_event_loop()
+        flow = BatchFlow(self.step, source, loop, _raise, engine_inline=True)
+        task = loop.create_task(self._feed(flow, files, source))
         try:
-            asyncio.run(self._flow(files, _FileSource(summary, progress)))
+            loop.run_until_complete(task)
+        except BaseException:
+            self.step.stop.set()  # ends a wait for ClickHouse; an insert under way finishes
+            raise
         finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(task)
+            elif not task.cancelled():
+                task.exception()  # retrieved: raised above
+            flow.shutdown()  # the batch being stored finishes before the store may be closed
+            loop.close()
             progress.close()
             for name, handle, _ in files:
                 if name != "-":
@@ -93,20 +113,15 @@ class EmbeddedRunner:
         summary.alerts = len(self.final_alerts())
         return summary
 
-    async def _flow(self, files: Sequence[tuple[str, BinaryIO, int]], source: _FileSource) -> None:
-        flow = BatchFlow(self.step, source, asyncio.get_running_loop(), _raise)
-        try:
-            for name, handle, _ in files:
-                for batch in _batches(name, handle, self._batch_lines):
-                    await flow.handle(batch, _always)
-            if not await flow.settle():
-                raise Abandoned("stopped before the last batch was stored")
-            source.stored(await flow.in_engine_thread(self.step.finish, ""))
-        except BaseException:
-            self.step.stop.set()  # ends a wait for ClickHouse; an insert under way finishes
-            raise
-        finally:
-            flow.shutdown()
+    async def _feed(
+        self, flow: BatchFlow, files: Sequence[tuple[str, BinaryIO, int]], source: _FileSource
+    ) -> None:
+        for name, handle, _ in files:
+            for batch in _batches(name, handle, self._batch_lines):
+                await flow.handle(batch, _always)
+        if not await flow.settle():
+            raise Abandoned("stopped before the last batch was stored")
+        source.stored(self.step.finish(""))
 
     def final_alerts(self) -> list[Alert]:
         """The latest version of every alert still standing (withdrawn ones left out)."""

@@ -341,10 +341,13 @@ class Step:
         refusals: bool = False,
     ) -> T:
         """`action()` until it succeeds; failures of `errors` are waited out with backoff
-        (with `refusals`, a `SinkRejected` is raised at once instead)."""
+        (with `refusals`, a `SinkRejected` is raised at once instead). Once a stop is
+        requested nothing more is begun: `Abandoned` (a call under way finishes)."""
         delays = self._retry.delays()
         attempts = 0
         while True:
+            if self.stop.is_set():
+                raise Abandoned(f"stopped before it could {what}")
             try:
                 with collector_paused(), self._store_lock if route is None else _NO_LOCK:
                     value = action()
