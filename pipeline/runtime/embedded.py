@@ -7,11 +7,11 @@ worker's flow (pipeline/runtime/batch_flow.py: the engine runs on batch N+1 whil
 stored) and keeps the tally of what is stored.
 
 The engine runs on the calling thread, the store on the flow's store thread. Stops: an error
-in a batch is raised as it is, once the batch being stored beside it has finished (so the
-store is never closed under an insert). Ctrl-C interrupts the engine at once, ends a wait for
-ClickHouse (`Abandoned`), and is raised as KeyboardInterrupt once the insert under way is
-done; what was stored stays stored and a replay of the same files adds nothing (the sink is
-idempotent).
+(raised as it is) or Ctrl-C (KeyboardInterrupt, the engine interrupted at once) also stops the
+batch being stored beside it: no further insert is begun, a wait for ClickHouse ends, and the
+error is raised once the insert under way is done (so the store is never closed under one).
+What was stored stays stored; running the same files again stores the rest and adds nothing
+twice (the sink is idempotent).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class EmbeddedRunner:
         try:
             loop.run_until_complete(task)
         except BaseException:
-            self.step.stop.set()  # ends a wait for ClickHouse; an insert under way finishes
+            self.step.stop.set()  # no further insert, no more waiting for ClickHouse
             raise
         finally:
             if not task.done():
