@@ -158,8 +158,7 @@ class ClickHouseSink(Outbox, SmallState):
 
     def migrate(self, migrations: Sequence[Migration] | None = None) -> list[str]:
         """Apply the migrations (the package's, by default) not yet applied; returns their
-        names. Safe to run repeatedly. A migration that fails is not recorded; the ones
-        before it stay applied and recorded."""
+        names. Safe to run repeatedly; one that fails is not recorded (those before it are)."""
         db = self.database
         self._command(f"CREATE DATABASE IF NOT EXISTS {db}")
         self._command(
@@ -176,12 +175,8 @@ class ClickHouseSink(Outbox, SmallState):
                 f"INSERT INTO {db}.schema_migrations (version, name) VALUES "
                 f"({migration.version}, '{migration.name}')"
             )
-            if self.dsn.embedded:
-                # chDB runs a script in one call, in order, stopping at the first error (so
-                # the version is recorded only after its statements): the same effect as one
-                # call per statement, for a third of the time (docs/worker.md). A server's
-                # HTTP interface takes one statement per request.
-                self._command(";\n".join(statements))
+            if self.dsn.embedded:  # a script: in order, stopping at the first error
+                self._command(";\n".join(statements))  # (a server takes one per request)
             else:
                 for statement in statements:
                     self._command(statement)
