@@ -60,6 +60,10 @@ from pipeline.core.detection.stats import CUSUM_Z_RANGE, monitor
 PEER_MARGIN = 0.2
 MIN_EXPECTED = 10.0
 REPORTING_FELL_Z = 2.0
+# The mirrored CUSUM's (reference, limit): the alerts' large-shift design before issue 13's
+# fourth round moved theirs to (1.5, 3.6); bright spots keep it, so their false rate stays as
+# measured (docs/detection.md, Bright spots). The alerts' `cusum_limit` 0 still turns it off.
+BRIGHT_CUSUM = (1.0, 8.0)
 ONGOING, ENDED, NONE = "ongoing", "ended", "none"
 _NORMAL = NormalDist()
 
@@ -337,7 +341,7 @@ def _mirrored_rules(
     signalled, detector, accumulating = [-1] * size, [""] * size, [False] * size
     runs: list[tuple[int, float, list[int]]] = [(n, sigma, []) for n, sigma in config.run_rules]
     low, high = CUSUM_Z_RANGE
-    reference, limit = config.cusum_reference, config.cusum_limit
+    reference, limit = BRIGHT_CUSUM if config.cusum_limit > 0 else (0.0, 0.0)
     statistic = 0.0
     excursion: list[int] = []
     for t, score in enumerate(z):
