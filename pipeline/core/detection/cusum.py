@@ -19,8 +19,8 @@ Their limits follow from an in-control average run length (ARL) stated for a z t
 standard normal (Siegmund's approximation, `in_control_arl`): with the defaults both are
 above 50,000 windows per measure (together about 46,000), so that the drift, seasons and
 estimated baselines of real units, which shorten it, still leave the false-alarm budget (0.1
-per 100 quiet unit-weeks over three measures and every kind) for them. After either signals both restart from 0: the
-evidence has been spent.
+per 100 quiet unit-weeks over three measures and every kind) for them. After either signals
+both restart from 0: the evidence has been spent.
 """
 
 from __future__ import annotations
