@@ -17,10 +17,10 @@ positive, given the week's responses) and, for the best case, the size of the sh
 Each limit is set for an in-control average run length (ARL): **nominal 53,000** windows
 (Siegmund's approximation for a standard normal z, `cusum.in_control_arl`, exactly as our
 sustained-shift CUSUM's limit is stated), and **measured 3,000 and 1,000** (the limit found by
-bisection on `--quiet` windows of the drops' own units with no drop: the true z of a count is
-skewed, so its real run length is about half Siegmund's). 1,000 is the whole false-alarm
-budget (1 per 1,000 unit-weeks over every measure and kind) spent on this one measure, 3,000 a
-third of it (one measure of three).
+bisection on `--quiet` windows of the drops' own units with no drop: the true z of a count has
+a heavier upper tail than a normal one, so Siegmund's limits run shorter than stated). 1,000
+is the whole false-alarm budget (1 per 1,000 unit-weeks over every measure and kind) spent on
+this one measure, 3,000 a third of it (one measure of three).
 
 An episode is found when the CUSUM signals in one of its weeks or the 2 after it (the scoring's
 tolerance); the delay runs from the episode's first week (0: the first week's closing). The
