@@ -39,12 +39,17 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from statistics import NormalDist
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.common import _others_level, _precision, measure_columns
+from pipeline.core.detection.common import (
+    NOBODY,
+    measure_columns,
+    others_levels,
+    window_scores,
+)
 from pipeline.core.detection.cusum import CUSUM
 from pipeline.core.detection.measures import (
     Measure,
@@ -62,6 +67,7 @@ MIN_EXPECTED = 10.0
 REPORTING_FELL_Z = 2.0
 ONGOING, ENDED, NONE = "ongoing", "ended", "none"
 _NORMAL = NormalDist()
+BRIGHT = "bright"  # tells its reused window scores from `common`'s
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +184,7 @@ class _OrgJudge:
         self._z: dict[Measure, dict[datetime, list[tuple[str, float, float]]]] = {
             m: {} for m in Measure
         }
-        self._weights: dict[tuple[str, Measure], list[float]] = {}
+        self._scored: dict[tuple[str, Measure], list[tuple[float, float]]] = {}
         self._totals: dict[Measure, dict[datetime, list[float]]] = {m: {} for m in Measure}
         rules = config.rules
         for unit, figures in self.figures.items():
@@ -187,17 +193,24 @@ class _OrgJudge:
                 trace = MeasureTrace(measure, counts, scales,
                                      monitor(counts, scales, trials, None, rules))  # fmt: skip
                 traces[measure] = trace
-                weights = self._weights[unit, measure] = [0.0] * len(figures.windows)
                 pooled = measure is not Measure.HARMFUL_INCIDENT_RATE or figures.per_activity
+                slot = (self.series[unit][0].org_id, unit, measure, BRIGHT)
+                scored = self._scored[unit, measure] = window_scores(
+                    slot, trace.trace, counts, partial(_window_z, trace)
+                )
+                judged = self._z[measure]
+                for window, (z, weight) in zip(figures.windows, scored, strict=True):
+                    if z == z:  # not NaN: judged
+                        judged.setdefault(window.start, []).append((unit, z, weight))
                 for t, window in enumerate(figures.windows):
-                    z = _window_z(trace, t)
-                    if not math.isnan(z):
-                        weights[t] = weight = _precision(trace.trace, t)
-                        self._z[measure].setdefault(window.start, []).append((unit, z, weight))
                     if pooled and scales[t] > 0:
                         total = self._totals[measure].setdefault(window.start, [0.0, 0.0])
                         total[0] += counts[t]
                         total[1] += scales[t]
+        self._levels = {
+            measure: {start: others_levels(judged) for start, judged in self._z[measure].items()}
+            for measure in Measure
+        }
 
     def episodes(self, unit: str, measure: Measure) -> list[BrightSpot]:
         figures = self.figures[unit]
@@ -241,14 +254,11 @@ class _OrgJudge:
     def _improvement(self, unit: str, measure: Measure) -> _Improvement:
         trace = self._traces[unit][measure]
         windows = self.figures[unit].windows
-        z = [_window_z(trace, t) for t in range(len(windows))]
-        weights = self._weights[unit, measure]
+        z = [score for score, _ in self._scored[unit, measure]]
         # Only a common improvement is taken out: the others getting worse must never make a
         # unit that merely held its level look better than its own baseline.
-        offsets = [
-            max(0.0, _others_level(self._z[measure].get(w.start, ()), unit, weights[t]))
-            for t, w in enumerate(windows)
-        ]
+        levels = self._levels[measure]
+        offsets = [max(0.0, levels.get(w.start, NOBODY).get(unit, 0.0)) for w in windows]
         return _Improvement(trace, z, *_mirrored_rules(z, offsets, self.config))
 
     def _spot(

@@ -75,7 +75,7 @@ METHOD = (
     "from its recent level (a second CUSUM on its latest baseline windows)"
 )
 _NORMAL = NormalDist()
-_CHECKPOINTS = Checkpoints(capacity=2048)
+_CHECKPOINTS = Checkpoints("silence")
 
 
 @dataclass(frozen=True, slots=True)
