@@ -44,6 +44,9 @@ CAPACITY = {
     "levels": 1 << 15,  # per measure and window: the others' level for each unit
     "figures": 16,  # organisations: figures and offsets shared by one judgement's readers
     "traces": 256,  # units: the monitors shared by one judgement's readers
+    "silences": 256,  # units: the silence traces shared by one judgement's readers
+    "unit_figures": 256,  # units: the figures shared by one judgement's readers
+    "digests": 4096,  # per unit: each window's part of the judgement mark's digest
 }
 """Entries each store keeps at most (the only bound on what judging remembers)."""
 
