@@ -50,7 +50,6 @@ from pipeline.core.detection.common import (
     others_levels,
     window_scores,
 )
-from pipeline.core.detection.cusum import CUSUM
 from pipeline.core.detection.measures import (
     Measure,
     MeasureTrace,
@@ -58,9 +57,11 @@ from pipeline.core.detection.measures import (
     episodes,
     unit_figures,
 )
+from pipeline.core.detection.mirrored import mirrored_rules
 from pipeline.core.detection.predictive import lower_tail, upper_tail
+from pipeline.core.detection.resume import MISSING, Memo
 from pipeline.core.detection.silence import silence_trace
-from pipeline.core.detection.stats import CUSUM_Z_RANGE, monitor
+from pipeline.core.detection.stats import monitor
 
 PEER_MARGIN = 0.2
 MIN_EXPECTED = 10.0
@@ -104,6 +105,22 @@ def bright_spots(
 ) -> list[BrightSpot]:
     """All units of ONE organisation (unit_id -> closed windows in time order): per unit and
     measure, its latest bright spot (or a `none` row when it has none), by unit and measure."""
+    # Judged again on the very same windows (only an alert answered): the same spots.
+    key = (config, tuple((unit, tuple(map(id, series))) for unit, series in units.items()))
+    held = _SPOTS.get(key)
+    if held is MISSING:
+        held = (tuple(units.values()), _bright_spots(units, config))
+        _SPOTS.put(key, held)
+    spots: list[BrightSpot] = held[1][:]
+    return spots
+
+
+_SPOTS = Memo("bright")  # per organisation: its spots, by its frozen windows (held)
+
+
+def _bright_spots(
+    units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
+) -> list[BrightSpot]:
     return [
         latest or BrightSpot(series[0].org_id, unit, measure.value, NONE, version=version)
         for unit, measure, series, version, latest in _judged(units, config)
@@ -259,7 +276,7 @@ class _OrgJudge:
         # unit that merely held its level look better than its own baseline.
         levels = self._levels[measure]
         offsets = [max(0.0, levels.get(w.start, NOBODY).get(unit, 0.0)) for w in windows]
-        return _Improvement(trace, z, *_mirrored_rules(z, offsets, self.config))
+        return _Improvement(trace, z, *mirrored_rules(z, offsets, self.config))
 
     def _spot(
         self,
@@ -335,49 +352,6 @@ def _window_z(trace: MeasureTrace, t: int) -> float:
         return math.nan
     trials = monitored.trials[t] if monitored.trials is not None else None
     return improvement_z(trace.counts[t], monitored.mean[t], monitored.extra_variance[t], trials)
-
-
-def _mirrored_rules(
-    z: Sequence[float], offsets: Sequence[float], config: DetectionConfig
-) -> tuple[list[int], list[str], list[bool]]:
-    """The run rules and the CUSUM of `stats.monitor`, on improvement z (see the module
-    docstring): per window, the window whose closing flagged it, the detector, and whether the
-    CUSUM statistic was above 0 after it."""
-    size = len(z)
-    signalled, detector, accumulating = [-1] * size, [""] * size, [False] * size
-    runs: list[tuple[int, float, list[int]]] = [(n, sigma, []) for n, sigma in config.run_rules]
-    low, high = CUSUM_Z_RANGE
-    reference, limit = config.cusum_reference, config.cusum_limit
-    statistic = 0.0
-    excursion: list[int] = []
-    for t, score in enumerate(z):
-        if math.isnan(score):
-            continue
-        for length, sigma, members in runs:
-            if score < sigma:
-                members.clear()
-                continue
-            members.append(t)
-            if len(members) >= length:
-                for member in members:
-                    if signalled[member] < 0:
-                        signalled[member], detector[member] = t, "shewhart"
-        if limit <= 0:
-            continue
-        statistic += min(max(score - offsets[t], low), high) - reference
-        if statistic <= 0.0:
-            statistic, excursion = 0.0, []
-            continue
-        excursion.append(t)
-        accumulating[t] = True
-        if statistic >= limit:
-            for member in reversed(excursion):
-                if z[member] <= reference + offsets[member]:
-                    break
-                if signalled[member] < 0:
-                    signalled[member], detector[member] = t, CUSUM
-            statistic, excursion = 0.0, []
-    return signalled, detector, accumulating
 
 
 def _stouffer(z: Sequence[float], shown: Sequence[int]) -> float:

@@ -46,6 +46,8 @@ CAPACITY = {
     "traces": 256,  # units: the monitors shared by one judgement's readers
     "silences": 256,  # units: the silence traces shared by one judgement's readers
     "unit_figures": 256,  # units: the figures shared by one judgement's readers
+    "bright": 16,  # organisations: their bright spots, while their windows are unchanged
+    "board": 256,  # units: their board rows, while their windows are unchanged
     "digests": 4096,  # per unit: each window's part of the judgement mark's digest
 }
 """Entries each store keeps at most (the only bound on what judging remembers)."""
@@ -159,7 +161,8 @@ def _common_prefix(
     before: Sequence[tuple[Any, ...]], columns: Sequence[Sequence[Any]], length: int
 ) -> int:
     """How many leading windows hold the same inputs in `before` and `columns` (elements
-    compared as tuples compare them: identical or equal)."""
+    compared as tuples and dict keys compare them: identical or equal, so a NaN equals only
+    itself, and 0.0 equals -0.0, which no input here turns into a different result)."""
     if len(before) != len(columns):
         return 0
     for old, new in zip(before, columns, strict=True):
