@@ -5,7 +5,11 @@ the same run and on the same file:
 
 1. `json.loads` of every line (the floor: any pipeline must at least parse its input);
 2. the engine alone (decode, validate, deduplicate, redact, aggregate, detect), no storage;
-3. the embedded runtime as `pipeline replay` runs it, into a fresh chDB database.
+3. the embedded runtime as `pipeline replay` runs it, into a fresh chDB database (the worker's
+   batch flow: batch N stored on one thread while the engine runs on N+1 on another);
+4. the same step and batches driven one batch after another (engine, then storage), as the
+   embedded runner did before it shared the worker's flow: the overlap's gain is (4) - (3) by
+   wall clock (by CPU time the two do the same work).
 
 Run: `python -m bench.replay_throughput [--scale 2.0] [--weeks 104] [--repeat 3]`. The figure
 that matters is the ratio of (3) to (1); the issue's aim is 2.5 or less. Each round times the
@@ -27,6 +31,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from pipeline.adapters.jsonlines import read_lines
 from pipeline.bootstrap.embedded import build_embedded, build_engine, load_settings
 from pipeline.core.decode import RawMessage
 from pipeline.runtime.step import collector_paused
@@ -75,6 +80,25 @@ def full_replay(path: Path) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def serial_replay(path: Path) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="bench-replay-"))
+    try:
+        runner, sink = build_embedded(load_settings(), dsn=f"chdb://{directory}")
+        step = runner.step
+        with path.open("rb") as handle:
+            batch: list[RawMessage] = []
+            for line in read_lines(handle):
+                batch.append(RawMessage(line.value, f"{path}:{line.number}", line.size))
+                if len(batch) == 20_000:
+                    step.process(batch, {str(path): len(batch)}, token="")
+                    batch = []
+            step.process(batch, {str(path): len(batch)}, token="")
+        step.finish(token="")
+        sink.close()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def timed(work: Callable[[], None]) -> tuple[float, float]:
     """Wall-clock and CPU seconds (this process, all its threads: chDB's included)."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -92,6 +116,7 @@ def main() -> None:
         ("json.loads of every line", parse_only),
         ("engine (no storage)", engine_only),
         ("pipeline replay (chDB sink)", full_replay),
+        ("replay, no overlap", serial_replay),
     )
     walls: dict[str, list[float]] = {name: [] for name, _ in stages}
     cpus: dict[str, list[float]] = {name: [] for name, _ in stages}

@@ -1,4 +1,4 @@
-"""How the worker's batches go through the step: the engine on one thread, storage on another.
+"""How batches go through the step, in both runtimes: the engine on one thread, storage on another.
 
 Batch N is stored and routed (`Step.complete`, on the store thread) while batch N+1 is fetched
 and run through the engine (`Step.prepare`, on the engine thread, the only one that touches
@@ -9,6 +9,11 @@ after it, uncommitted (they come again after a restart; the sink is idempotent).
 
 chDB runs its inserts in C++ without Python's lock, so the store thread's ClickHouse work runs
 beside the engine's Python work on a second core (docs/worker.md, "Measured").
+
+One flow, two transports: the worker's source is faust's consumer
+(pipeline/runtime/consumer_batches.py), the embedded runner's is the lines of its files
+(pipeline/runtime/embedded.py). A source only has to say what a batch holds (`FlowBatch`) and
+take the batches once they are stored (`FlowSource`).
 """
 
 from __future__ import annotations
@@ -19,10 +24,9 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from pipeline.core.engine import BatchResult
-from pipeline.runtime.consumer_batches import Batch, BatchSource
+from pipeline.core.engine import BatchResult, RawMessage
 from pipeline.runtime.step import Abandoned, Step
 
 log = logging.getLogger("pipeline.worker")
@@ -32,11 +36,35 @@ TopicPartition = tuple[str, int]
 Fail = Callable[[str, BaseException], Awaitable[None]]
 
 
+class FlowBatch(Protocol):
+    """A batch a source hands over."""
+
+    def messages(self) -> tuple[list[RawMessage], dict[str, int], str]:
+        """The step's input: raw messages, their count per input (topic or file), and the
+        deduplication token of the batch (empty: none)."""
+        ...
+
+    def next_offsets(self) -> dict[TopicPartition, int]:
+        """Kafka's offsets to commit once stored (empty for a source without offsets)."""
+        ...
+
+
+class FlowSource(Protocol):
+    """Where batches come from, told in order of every batch stored (and routed)."""
+
+    def processed(self, batch: Any, result: BatchResult) -> None:
+        """`batch` is stored and routed; `result` is what the step made of it."""
+
+    async def commit(self) -> bool:
+        """Acknowledge every batch `processed` so far (True when done or nothing to do)."""
+        ...
+
+
 @dataclass(slots=True)
 class _Storing:
     """A batch the engine processed, being stored and routed on the store thread."""
 
-    batch: Batch
+    batch: FlowBatch
     done: asyncio.Future[BatchResult]
     started: float
 
@@ -49,19 +77,31 @@ class BatchFlow:
     """
 
     def __init__(
-        self, step: Step, source: BatchSource, loop: asyncio.AbstractEventLoop, fail: Fail
+        self,
+        step: Step,
+        source: FlowSource,
+        loop: asyncio.AbstractEventLoop,
+        fail: Fail,
+        *,
+        engine_inline: bool = False,
     ) -> None:
+        """`engine_inline`: the engine runs on the loop's own thread (the embedded runner's
+        main thread, where Ctrl-C interrupts it at once) instead of an engine thread; the loop
+        then waits for it, which only a runtime with nothing else on its loop can afford."""
         self.step = step
         self.lock = asyncio.Lock()
         self.next_offset: dict[TopicPartition, int] = {}  # per partition, after the last stored
         self._source = source
         self._loop = loop
         self._fail = fail
+        self._engine_inline = engine_inline
         self._engine_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-step")
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-store")
         self._storing: _Storing | None = None
 
     async def in_engine_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._engine_inline:
+            return fn(*args)
         return await self._loop.run_in_executor(self._engine_thread, fn, *args)
 
     async def in_store_thread(self, fn: Callable[..., T], *args: Any) -> T:
@@ -77,7 +117,7 @@ class BatchFlow:
         """True when a batch was being stored and is done (settle it to commit it)."""
         return self._storing is not None and self._storing.done.done()
 
-    async def handle(self, batch: Batch, ready: Callable[[], Awaitable[bool]]) -> None:
+    async def handle(self, batch: FlowBatch, ready: Callable[[], Awaitable[bool]]) -> None:
         """`ready()` (the state for the current assignment), the engine on `batch` while the
         previous batch is stored, then the previous batch committed, then `batch` stored."""
         started = time.perf_counter()
@@ -113,19 +153,20 @@ class BatchFlow:
         except Exception as exc:  # a bug: stop without acknowledging anything more
             await self._fail("processing failed", exc)
             return False
+        offsets = batch.next_offsets()
         log.debug(
             "batch of %d messages from %d partitions: %d accepted, %d rejected, %d duplicates, "
             "%d alert versions, in %.3fs",
             result.read,
-            len(batch.ranges),
+            len(offsets),
             len(result.accepted),
             len(result.rejected),
             result.duplicates,
             len(result.alerts),
             time.perf_counter() - storing.started,
         )
-        self.next_offset.update(batch.next_offsets())
-        self._source.processed(batch)
+        self.next_offset.update(offsets)
+        self._source.processed(batch, result)
         await self._source.commit()
         return True
 

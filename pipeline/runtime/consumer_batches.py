@@ -160,7 +160,8 @@ class BatchSource:
         """Called once the batch in flight is finished: whatever was fetched before is stale."""
         self._epoch += 1
 
-    def processed(self, batch: Batch) -> None:
+    def processed(self, batch: Batch, result: object = None) -> None:
+        """`batch` is stored (what the step made of it, `result`, is not needed here)."""
         self._uncommitted.update(batch.next_offsets())
 
     async def commit(self) -> bool:

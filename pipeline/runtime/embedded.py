@@ -1,12 +1,23 @@
-"""The embedded runtime: a file source driving the same step as the worker, in-process.
+"""The embedded runtime: a file source driving the same step, through the same batch flow, as
+the worker, in-process.
 
 Files may come in any order and hold any mix of types; blank lines are not events. The step
-decides and stores everything; this module only reads lines, hands them over in batches and
-keeps the tally.
+decides and stores everything; this module only reads lines, hands them over in batches to the
+worker's flow (pipeline/runtime/batch_flow.py: the engine runs on batch N+1 while batch N is
+stored) and keeps the tally of what is stored.
+
+The engine runs on the calling thread, the store on the flow's store thread. Stops: an error
+(raised as it is) or Ctrl-C (KeyboardInterrupt, the engine interrupted at once) also stops the
+batch being stored beside it: no further insert is begun, a wait for ClickHouse ends, and the
+error is raised once the insert under way is done (so the store is never closed under one).
+What was stored stays stored; running the same files again stores the rest and adds nothing
+twice (the sink is idempotent).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -19,7 +30,8 @@ from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.engine import BatchResult, RawMessage
 from pipeline.errors import InputError
 from pipeline.progress import Progress
-from pipeline.runtime.step import Step
+from pipeline.runtime.batch_flow import BatchFlow, TopicPartition
+from pipeline.runtime.step import Abandoned, Step
 
 
 @dataclass(slots=True)
@@ -74,21 +86,42 @@ class EmbeddedRunner:
         total = sum(size for _, _, size in files) or None
         summary = ReplaySummary()
         progress = Progress(self._progress_stream, total, "bytes")
-        consumed = 0
+        source = _FileSource(summary, progress)
+        # A loop of our own, not asyncio.run: Ctrl-C stays Python's KeyboardInterrupt, raised
+        # in the engine (on this thread) or in the wait for the batch being stored.
+        loop = asyncio.new_event_loop()
+        flow = BatchFlow(self.step, source, loop, _raise, engine_inline=True)
+        task = loop.create_task(self._feed(flow, files, source))
         try:
-            for name, handle, _ in files:
-                for batch, batch_bytes in _batches(name, handle, self._batch_lines):
-                    summary.add(self.step.process(batch, {name: len(batch)}, token=""))
-                    consumed += batch_bytes
-                    progress.advance(consumed, summary.read)
-            summary.add(self.step.finish(token=""))
+            loop.run_until_complete(task)
+        except BaseException:
+            self.step.stop.set()  # no further insert, no more waiting for ClickHouse
+            raise
         finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(task)
+            elif not task.cancelled():
+                task.exception()  # retrieved: raised above
+            flow.shutdown()  # the batch being stored finishes before the store may be closed
+            loop.close()
             progress.close()
             for name, handle, _ in files:
                 if name != "-":
                     handle.close()
         summary.alerts = len(self.final_alerts())
         return summary
+
+    async def _feed(
+        self, flow: BatchFlow, files: Sequence[tuple[str, BinaryIO, int]], source: _FileSource
+    ) -> None:
+        for name, handle, _ in files:
+            for batch in _batches(name, handle, self._batch_lines):
+                await flow.handle(batch, _always)
+        if not await flow.settle():
+            raise Abandoned("stopped before the last batch was stored")
+        source.stored(self.step.finish(""))
 
     def final_alerts(self) -> list[Alert]:
         """The latest version of every alert still standing (withdrawn ones left out)."""
@@ -106,14 +139,57 @@ def _open(path: str, stdin: BinaryIO | None) -> tuple[str, BinaryIO, int]:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _batches(name: str, handle: BinaryIO, size: int) -> Iterator[tuple[list[RawMessage], int]]:
+@dataclass(slots=True)
+class _FileBatch:
+    """Lines of one file (`consumed`: their bytes, line ends and blank lines included)."""
+
+    name: str
+    lines: list[RawMessage]
+    consumed: int
+
+    def messages(self) -> tuple[list[RawMessage], dict[str, int], str]:
+        return self.lines, {self.name: len(self.lines)}, ""
+
+    def next_offsets(self) -> dict[TopicPartition, int]:
+        return {}
+
+
+class _FileSource:
+    """The tally and the progress, advanced as batches are stored; nothing to commit."""
+
+    def __init__(self, summary: ReplaySummary, progress: Progress) -> None:
+        self._summary = summary
+        self._progress = progress
+        self._consumed = 0
+
+    def processed(self, batch: _FileBatch, result: BatchResult) -> None:
+        self._consumed += batch.consumed
+        self.stored(result)
+
+    def stored(self, result: BatchResult) -> None:
+        self._summary.add(result)
+        self._progress.advance(self._consumed, self._summary.read)
+
+    async def commit(self) -> bool:
+        return True
+
+
+async def _always() -> bool:
+    return True
+
+
+async def _raise(what: str, exc: BaseException) -> None:
+    raise exc
+
+
+def _batches(name: str, handle: BinaryIO, size: int) -> Iterator[_FileBatch]:
     batch: list[RawMessage] = []
     batch_bytes = 0
     for line in read_lines(handle):
         batch_bytes += line.consumed
         batch.append(RawMessage(line.value, f"{name}:{line.number}", line.size))
         if len(batch) >= size:
-            yield batch, batch_bytes
+            yield _FileBatch(name, batch, batch_bytes)
             batch, batch_bytes = [], 0
     if batch or batch_bytes:
-        yield batch, batch_bytes
+        yield _FileBatch(name, batch, batch_bytes)

@@ -3,10 +3,8 @@
 A runtime hands a batch of raw messages to `Step.process`; when it returns, the batch is stored
 and its alerts and dead letters are with their routes, so the caller may acknowledge (commit)
 its input. Nothing here knows about Kafka, faust or files. `process` is `prepare` (the engine,
-on the one thread that owns it) then `complete` (store, route, count: the engine untouched);
-the embedded runner calls `process` in a loop over files, the worker overlaps batch N's
-`complete` on a second thread with batch N+1's `prepare` (strictly one batch completing at a
-time, in order; docs/worker.md).
+on the one thread that owns it) then `complete` (store, route, count: the engine untouched),
+which both runtimes' flow (runtime/batch_flow.py) runs for batch N beside N+1's `prepare`.
 
 Failures: ClickHouse unreachable (`SinkUnavailable`, or any other error of a read) is waited
 out with capped, jittered exponential backoff, holding the batch (the back-pressure);
@@ -341,10 +339,12 @@ class Step:
         refusals: bool = False,
     ) -> T:
         """`action()` until it succeeds; failures of `errors` are waited out with backoff
-        (with `refusals`, a `SinkRejected` is raised at once instead)."""
+        (`refusals`: a `SinkRejected` is raised at once). After a stop: `Abandoned`."""
         delays = self._retry.delays()
         attempts = 0
         while True:
+            if self.stop.is_set():
+                raise Abandoned(f"stopped before it could {what}")
             try:
                 with collector_paused(), self._store_lock if route is None else _NO_LOCK:
                     value = action()

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.adapters.clickhouse import ClickHouseSink, load_migrations
+from pipeline.adapters.clickhouse import ClickHouseSink, Migration, load_migrations
 from pipeline.adapters.clickhouse.arrow import arrow_type
 from pipeline.core.alerts import Alert, AlertKind, Severity
 from pipeline.core.decode import RawMessage
 from pipeline.core.engine import BatchResult, Engine, EngineConfig
+from pipeline.errors import SinkError
 from tests.support.events import feedback, incident, metric, raw, response
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -43,6 +44,25 @@ def test_migrations_apply_once_and_in_order(sink: ClickHouseSink) -> None:
     assert sink.migrate() == []  # nothing left to apply
     tables = {r["name"] for r in sink.query_dicts("SHOW TABLES FROM migrations")}
     assert {"patient_feedback", "unit_windows", "alerts", "rejected_events"} <= tables
+
+
+def test_a_migration_that_fails_midway_is_not_recorded(sink: ClickHouseSink) -> None:
+    fresh(sink, "migrations_midway")
+    table = "CREATE TABLE {db}.%s (v UInt8) ENGINE = MergeTree ORDER BY v"
+    good = Migration(9001, "9001_good", (table % "a", table % "b"))
+    bad = Migration(9002, "9002_bad", (table % "c", "ALTER TABLE {db}.nope ADD COLUMN w UInt8"))
+    after = Migration(9003, "9003_after", (table % "d",))
+
+    with pytest.raises(SinkError, match="nope"):
+        sink.migrate([good, bad, after])
+
+    tables = {r["name"] for r in sink.query_dicts("SHOW TABLES FROM migrations_midway")}
+    assert {"a", "b", "c"} <= tables and "d" not in tables
+    recorded = {
+        r["version"]
+        for r in sink.query_dicts("SELECT version FROM migrations_midway.schema_migrations")
+    }
+    assert 9001 in recorded and 9002 not in recorded
 
 
 def test_a_batch_written_twice_is_stored_once(sink: ClickHouseSink) -> None:

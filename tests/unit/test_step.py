@@ -481,3 +481,18 @@ def test_the_step_stores_the_verdicts_the_engine_handed_out() -> None:
     assert sink.verdicts == result.verdicts
     assert {row.verdict.measure for row in sink.verdicts} >= {"positive_share", "negative_share"}
     assert sink.writes == ["t1"]
+
+
+def test_a_stop_begins_no_further_insert_and_the_batch_is_abandoned() -> None:
+    class StoppingSink(FakeSink):
+        def write_windows(self, result: Any, token: str, *, applied: bool) -> None:
+            super().write_windows(result, token, applied=applied)
+            stop.set()  # as a signal would, while the batch's first insert runs
+
+    stop = threading.Event()
+    sink = StoppingSink()
+    s, metrics = step(sink, stop=stop)
+    with pytest.raises(Abandoned, match="write events"):
+        s.process(raw(*weeks_of_feedback("RXA")), {"t": 1}, "t1")
+    assert sink.windows and not sink.events and sink.writes == []
+    assert value(metrics, "pipeline_messages_consumed_total", {"topic": "t"}) == 0

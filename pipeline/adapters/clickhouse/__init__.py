@@ -156,8 +156,9 @@ class ClickHouseSink(Outbox, SmallState):
     def close(self) -> None:
         self._client.close()
 
-    def migrate(self) -> list[str]:
-        """Apply the migrations not yet applied; returns their names. Safe to run repeatedly."""
+    def migrate(self, migrations: Sequence[Migration] | None = None) -> list[str]:
+        """Apply the migrations (the package's, by default) not yet applied; returns their
+        names. Safe to run repeatedly; one that fails is not recorded (those before it are)."""
         db = self.database
         self._command(f"CREATE DATABASE IF NOT EXISTS {db}")
         self._command(
@@ -166,15 +167,19 @@ class ClickHouseSink(Outbox, SmallState):
         )
         done = {row[0] for row in self._rows(f"SELECT version FROM {db}.schema_migrations")}
         applied = []
-        for migration in load_migrations():
+        for migration in load_migrations() if migrations is None else migrations:
             if migration.version in done:
                 continue
-            for statement in migration.statements:
-                self._command(statement.replace("{db}", db))
-            self._command(
+            statements = [statement.replace("{db}", db) for statement in migration.statements]
+            statements.append(
                 f"INSERT INTO {db}.schema_migrations (version, name) VALUES "
                 f"({migration.version}, '{migration.name}')"
             )
+            if self.dsn.embedded:  # a script: in order, stopping at the first error
+                self._command(";\n".join(statements))  # (a server takes one per request)
+            else:
+                for statement in statements:
+                    self._command(statement)
             applied.append(migration.name)
         self._shapes, self._shapes_of = {}, ""  # tables may have been created or rebuilt
         return applied
@@ -211,10 +216,10 @@ class ClickHouseSink(Outbox, SmallState):
         }
         rows = []
         for w in result.windows:
-            row = window_row(w, self.window_kind)
             record = states.get((w.org_id, w.unit_id, w.window))
             if not applied and (record is None or not record.applied):
                 continue  # nothing to clear
+            row = window_row(w, self.window_kind)
             row["state"] = clickhouse_state.encode_state(record, applied=applied)
             rows.append(row)
         if rows:
