@@ -45,7 +45,7 @@ def window_of(moment: datetime, kind: WindowKind) -> Window:
     if kind is WindowKind.WEEK:
         # once per event: most moments are placed by their local day alone (no UTC offset
         # asked), the rest by integer arithmetic on the timestamp
-        window = _week_around(moment.toordinal())
+        window = week_of_local_day(moment.toordinal())
         if window is not None:
             return window
         seconds = int(moment.timestamp()) - _MONDAY_OFFSET
@@ -59,7 +59,7 @@ _EPOCH_DAY = 719_163  # date(1970, 1, 1).toordinal()
 
 
 @lru_cache(maxsize=4096)
-def _week_around(day: int) -> Window | None:
+def week_of_local_day(day: int) -> Window | None:
     """The week of every moment whose local date is the proleptic ordinal `day`, or None when
     that depends on its offset. An offset is under a day either way, so such a moment lies
     within a day before and two after the local day's start, in UTC: when `day` is a Tuesday

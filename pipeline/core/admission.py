@@ -1,0 +1,370 @@
+"""The engine's per-event path for one batch: decode and place every message, then admit the new
+events in arrival order (store, count, remember, move the watermark).
+
+Two passes, because storage is asked once per batch about ids the engine no longer holds
+(`Decoded.ask`) before any event of the batch is admitted.
+
+The common shapes, a single feedback response and an incident report that is not a revision
+(over 95% of events), take a short path that computes what the general path computes, with
+less per event:
+
+- decoding: the same validator, then the quick duplicate-key test (`keys_once_quickly`) and
+  the bounds' quick pass written out for the shape's fields (`bounds.event_days`,
+  `CLEARED_LABELS`); whatever these cannot clear goes on to the rest of `decode` (`checked`),
+  so every outcome is `decode`'s;
+- placement: the one week of the local day when that decides it (`week_of_local_day`);
+- admission: per (organisation, unit, window) within the batch, a `_Slot` holds the unit
+  window's state, the list of ids applied to it (the batch's `touched`), the list of ids held
+  until the window ends (`SeenIds.holder`) and the late flag for the current watermark (an
+  aware `datetime` comparison costs more than the rest of a slot lookup), so per event there
+  is one dict lookup instead of a window hash, a placement tuple, a comparison and three
+  calls. The state is attached when the first event is counted, never earlier, so windows are
+  created in the same order as by the general path.
+
+Everything else (target metrics, feedback batches, alert responses, revised incidents, events
+counted before a crash and stored only now) takes the general path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from pipeline.core.aggregates import UnitWindowState
+from pipeline.core.batch import BatchResult, EngineConfig, RejectedMessage, processing_error
+from pipeline.core.bounds import CLEARED_LABELS, EventBounds, event_days
+from pipeline.core.counting import Touched, Units, count_in_windows
+from pipeline.core.decode import (
+    MAX_MESSAGE_BYTES,
+    RawMessage,
+    Rejection,
+    checked,
+    decode,
+    keys_once_quickly,
+)
+from pipeline.core.engine_state import SeenIds
+from pipeline.core.events import (
+    EVENT_ADAPTER,
+    AlertResponse,
+    AnyEvent,
+    IncidentReport,
+    PatientFeedback,
+)
+from pipeline.core.judge import AlertBook
+from pipeline.core.placement import FAILED, NEVER, Placement, placement
+from pipeline.core.pseudonyms import PseudonymKeys
+from pipeline.core.revisions import IncidentRevision, IncidentRevisions
+from pipeline.core.stored import StoredEvent, to_stored
+from pipeline.core.windows import Watermark, Window, WindowKind, week_of_local_day, window_of
+
+UnitKey = tuple[str, str]
+Entry = tuple[RawMessage, "AnyEvent | Rejection", Placement | None, Window | None]
+"""A decoded message: (message, outcome, placement, window). A rejection, or an event already
+held in memory (a duplicate), has neither; an event of a common shape has its one window; any
+other event its placement."""
+
+_validate_json = EVENT_ADAPTER.validator.validate_json
+_UNSET: Final = object()
+
+
+@dataclass(slots=True)
+class Decoded:
+    """One batch, decoded: its entries in order, the ids to ask storage about, and the
+    (organisation, report_ref) of the incident revisions in it."""
+
+    entries: list[Entry] = field(default_factory=list)
+    ask: set[UUID] = field(default_factory=set)
+    refs: set[tuple[str, str]] = field(default_factory=set)
+
+
+def decode_batch(
+    messages: Iterable[RawMessage],
+    bounds: EventBounds,
+    kind: WindowKind,
+    seen: SeenIds,
+    every: bool,
+) -> Decoded:
+    """Each message decoded exactly as `decode` would, and placed unless it is a rejection or
+    a duplicate held in `seen`. `every`: ask storage about every new id (not only those whose
+    windows `seen` may have forgotten)."""
+    low, high = event_days(bounds)
+    weekly = kind is WindowKind.WEEK
+    ids = seen.ids
+    evicted = seen.evicted_through
+    cleared = CLEARED_LABELS
+    out = Decoded()
+    entries, ask = out.entries, out.ask
+    append = entries.append
+    asked_of: dict[int, bool] = {}  # by id(window): does its end need a lookup?
+    for message in messages:
+        raw = message[0]
+        if message[2] is not None or len(raw) > MAX_MESSAGE_BYTES:
+            append((message, decode(raw, bounds, size=message[2]), None, None))
+            continue
+        try:
+            event = _validate_json(raw)
+        except ValidationError:  # decode explains why (validating again: rare, and the same)
+            append((message, decode(raw, bounds), None, None))
+            continue
+        cls = type(event)
+        if (
+            (cls is PatientFeedback and event.rating is not None)
+            or (cls is IncidentReport and event.report_ref is None)
+        ) and keys_once_quickly(raw, len(event.__pydantic_fields_set__)):
+            occurred = event.occurred_at
+            day = occurred.toordinal()
+            org, unit, source = event.org_id, event.unit_id, event.source
+            if (
+                low < day - 1
+                and day + 1 < high
+                and (len(org) < 10 or org in cleared)
+                and (len(unit) < 10 or unit in cleared)
+                and (len(source) < 10 or source in cleared)
+                and _other_labels_cleared(event, cleared)
+            ):
+                if event.event_id.int in ids:
+                    append((message, event, None, None))
+                    continue
+                window = week_of_local_day(day) if weekly else None
+                if window is None:
+                    window = window_of(occurred, kind)
+                append((message, event, None, window))
+                if every:
+                    ask.add(event.event_id)
+                elif evicted is not None:
+                    need = asked_of.get(id(window))
+                    if need is None:
+                        need = asked_of[id(window)] = window.end <= evicted
+                    if need:
+                        ask.add(event.event_id)
+                continue
+        outcome = checked(raw, event, bounds)
+        if isinstance(outcome, Rejection):
+            append((message, outcome, None, None))
+            continue
+        if cls is IncidentReport and outcome.report_ref is not None:  # type: ignore[union-attr]
+            out.refs.add((outcome.org_id, outcome.report_ref))  # type: ignore[union-attr]
+        if outcome.event_id.int in ids:
+            append((message, outcome, None, None))
+            continue
+        try:
+            placed = placement(outcome, kind)
+        except Exception:
+            placed = FAILED
+        append((message, outcome, placed, None))
+        if placed.expiry is not NEVER and (every or seen.needs_lookup(placed.expiry)):
+            ask.add(outcome.event_id)
+    return out
+
+
+def _other_labels_cleared(event: AnyEvent, cleared: set[str]) -> bool:
+    """The labels of a common shape beyond organisation, unit and source, as the bounds'
+    quick pass clears them: a feedback's themes, an incident's reporter role."""
+    if type(event) is PatientFeedback:
+        themes = event.themes
+        return not themes or all(len(t) < 10 or t in cleared for t in themes)
+    role = event.reporter_role  # type: ignore[union-attr]
+    return role is None or len(role) < 10 or role in cleared
+
+
+class _Slot:
+    """One unit window as the batch's common-shape events reach it (see the module doc)."""
+
+    __slots__ = ("applied", "held", "late", "mark", "state", "window")
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self.state: UnitWindowState | None = None
+        self.applied: list[UUID] = []
+        self.held: list[int] = []
+        self.mark: object = _UNSET
+        self.late = False
+
+
+class Admission:
+    """Admits decoded events into the engine's state (which it shares, never copies)."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        key: PseudonymKeys,
+        state: tuple[SeenIds, set[UUID], Units, Watermark, AlertBook, IncidentRevisions],
+    ) -> None:
+        self.config = config
+        self._key = key
+        self._seen, self._pending, self._units, self._watermark, self._book, self._revisions = state
+        self.retracted: list[tuple[UnitKey, Window]] = []  # by the event being admitted
+
+    def admit_all(
+        self, entries: Sequence[Entry], found: set[UUID], result: BatchResult, touched: Touched
+    ) -> tuple[set[UnitKey], set[UnitKey]]:
+        """Admit each new event in order; returns the units with late events (or retracted
+        windows already closed) and the units an alert response answered."""
+        late_units: set[UnitKey] = set()
+        answered: set[UnitKey] = set()
+        seen = self._seen.ids
+        seen_add = seen.add
+        pending = self._pending
+        watermark = self._watermark
+        observe = watermark.observe
+        policy, key = self.config.free_text, self._key
+        slots: dict[tuple[str, str, int], _Slot] = {}
+        accepted = result.accepted
+        rejected = result.rejected
+        self.retracted = []  # what an earlier call (restore) left is no concern of this batch
+        for message, outcome, placed, window in entries:
+            if window is None and placed is None:
+                if isinstance(outcome, Rejection):
+                    rejected.append(RejectedMessage(outcome, message.origin))
+                else:
+                    result.duplicates += 1
+                continue
+            assert not isinstance(outcome, Rejection)
+            event_id = outcome.event_id
+            if event_id.int in seen or (found and event_id in found):
+                result.duplicates += 1
+                continue
+            if window is not None and not (pending and event_id in pending):
+                try:
+                    unit = (outcome.org_id, outcome.unit_id)
+                    slot_key = (unit[0], unit[1], id(window))
+                    slot = slots.get(slot_key)
+                    if slot is None:
+                        slot = slots[slot_key] = _Slot(window)
+                    mark = watermark.value
+                    if slot.mark is not mark:  # the mark moved: late again?
+                        slot.mark, slot.late = mark, mark is not None and window.end <= mark
+                    late = slot.late
+                    if type(outcome) is PatientFeedback and not outcome.comment:
+                        stored = StoredEvent(
+                            outcome, message.value.decode(), message.origin, late, 0, 0, 0
+                        )
+                    else:
+                        stored = to_stored(
+                            outcome,
+                            message.value,
+                            origin=message.origin,
+                            late=late,
+                            policy=policy,
+                            key=key,
+                        )
+                    state = slot.state
+                    if state is None:
+                        state = self._attach(slot, unit, touched)
+                    if type(outcome) is PatientFeedback:
+                        state.add_feedback(outcome.rating, outcome.themes)  # type: ignore[arg-type]
+                    else:
+                        state.add_incident(outcome.harm, outcome.category)  # type: ignore[union-attr]
+                    slot.applied.append(event_id)
+                    eid = event_id.int
+                    seen_add(eid)
+                    slot.held.append(eid)
+                    observe(outcome.occurred_at)
+                except Exception as exc:  # one bad event must not stop the batch
+                    rejected.append(RejectedMessage(processing_error(message, exc), message.origin))
+                    continue
+                if late:
+                    result.late += 1
+                    late_units.add(unit)
+                accepted.append(stored)
+                continue
+            if placed is None:
+                assert window is not None
+                placed = Placement((window,), window.end)
+            try:
+                stored = self.admit(outcome, message, placed, touched)
+            except Exception as exc:  # one bad event must not stop the batch
+                self.retracted = []
+                rejected.append(RejectedMessage(processing_error(message, exc), message.origin))
+                continue
+            if self.retracted:
+                for retracted_unit, retracted_window in self.retracted:
+                    state = self._units[retracted_unit][retracted_window]
+                    touched.setdefault(id(state), (state, []))
+                    if watermark.is_closed(retracted_window):
+                        late_units.add(retracted_unit)
+                self.retracted = []
+            if type(outcome) is AlertResponse:
+                answered.add((outcome.org_id, outcome.unit_id))
+            if stored.late:
+                result.late += 1
+                late_units.add((outcome.org_id, outcome.unit_id))
+            accepted.append(stored)
+        return late_units, answered
+
+    def _attach(self, slot: _Slot, unit: UnitKey, touched: Touched) -> UnitWindowState:
+        """The slot's unit window state (made if new) and lists, when its first event counts."""
+        windows = self._units.get(unit)
+        if windows is None:
+            windows = self._units[unit] = {}
+        state = windows.get(slot.window)
+        if state is None:
+            state = windows[slot.window] = UnitWindowState(unit[0], unit[1], slot.window)
+        applied = touched.get(id(state))
+        if applied is None:
+            touched[id(state)] = (state, slot.applied)
+        else:
+            slot.applied = applied[1]
+        slot.held = self._seen.holder(slot.window.end)
+        slot.state = state
+        return state
+
+    def admit(
+        self, event: AnyEvent, message: RawMessage, placed: Placement, touched: Touched
+    ) -> StoredEvent:
+        """Store and count a new event (a pending one is stored, not counted again)."""
+        if placed.expiry is NEVER:
+            placed = placement(event, self.config.window)
+        windows = placed.windows
+        mark = self._watermark.value
+        late = bool(windows) and mark is not None and windows[0].end <= mark
+        stored = to_stored(
+            event,
+            message.value,
+            origin=message.origin,
+            late=late,
+            policy=self.config.free_text,
+            key=self._key,
+        )
+        if self._pending and event.event_id in self._pending:
+            # Its windows already count it; what the small form does not carry is rebuilt.
+            self._pending.discard(event.event_id)
+            self.remember(event)
+            self._seen.add(event.event_id.int, placed.expiry)
+            self._watermark.observe(event.occurred_at)
+        else:
+            self.count(event, windows, touched, placed.expiry)
+        return stored
+
+    def remember(self, event: AnyEvent) -> None:
+        """What an event leaves beyond its windows' figures, without counting it again: a
+        response in the alert book, a revised incident report's place among its revisions."""
+        if isinstance(event, AlertResponse):
+            self._book.responses.add(event)
+        elif isinstance(event, IncidentReport) and event.report_ref is not None:
+            revision = IncidentRevision(
+                event.event_id.int,
+                event.revision,
+                (event.org_id, event.unit_id),
+                window_of(event.occurred_at, self.config.window),
+                event.harm,
+                event.category,
+                event.occurred_at,
+            )
+            self._revisions.offer(event.org_id, event.report_ref, revision)
+
+    def count(
+        self, event: AnyEvent, windows: Sequence[Window], touched: Touched, expiry: datetime
+    ) -> None:
+        """Apply a new event to its unit's windows (a response to the alert book)."""
+        if isinstance(event, AlertResponse):
+            self._book.responses.add(event)
+        elif windows:
+            count_in_windows(self._units, event, windows, touched, self._revisions, self.retracted)
+        self._seen.add(event.event_id.int, expiry)
+        self._watermark.observe(event.occurred_at)
