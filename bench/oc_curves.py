@@ -22,6 +22,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from bench.svg_lines import Series, line_chart
@@ -105,6 +106,16 @@ def run_length(rng: random.Random, week: Callable[[random.Random], Week], weeks:
     return judged / signals if signals else math.inf
 
 
+def shifted_feedback(n: float, drop: float) -> Callable[[random.Random, bool], Week]:
+    """A unit's weeks of feedback at `n` responses, the share `drop`ped while `on`."""
+    return lambda rng, on: feedback_week(rng, n, drop if on else 0.0)
+
+
+def multiplied_harm(mu: float, factor: float) -> Callable[[random.Random, bool], Week]:
+    """A unit's weeks of harm at mean `mu`, multiplied by `factor` while `on`."""
+    return lambda rng, on: harm_week(rng, mu, factor if on else 1.0)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicates", type=int, default=200)
@@ -116,42 +127,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     figures: dict[str, object] = {}
 
     by_shift = {
-        d: detection_probability(rng, lambda r, on, d=d: feedback_week(r, 50, d if on else 0.0),
-                                 reps, 8)
+        d: detection_probability(rng, shifted_feedback(50, d), reps, 8)
         for d in SHARE_SHIFTS
     }  # fmt: skip
     figures["positive_share_drop_at_50_responses"] = by_shift
     by_size = {
-        n: detection_probability(rng, lambda r, on, n=n: feedback_week(r, n, 0.15 if on else 0.0),
-                                 reps, 8)
+        n: detection_probability(rng, shifted_feedback(n, 0.15), reps, 8)
         for n in RESPONSES
     }  # fmt: skip
     figures["drop_0.15_by_responses_a_week"] = by_size
     by_harm = {
-        (mu, m): detection_probability(
-            rng, lambda r, on, mu=mu, m=m: harm_week(r, mu, m if on else 1.0), reps, 8
-        )
+        (mu, m): detection_probability(rng, multiplied_harm(mu, m), reps, 8)
         for mu in (2.0, 6.0)
         for m in HARM_FACTORS
     }
     figures["harm_multiplied"] = {f"{mu:g}/week x{m:g}": p for (mu, m), p in by_harm.items()}
     by_length = {}
     for length in (2, 3, 5, 8, 10):
-        caught = detection_probability(
-            rng, lambda r, on: feedback_week(r, 50, 0.15 if on else 0.0), reps, length
-        )
+        caught = detection_probability(rng, shifted_feedback(50, 0.15), reps, length)
         by_length[length] = caught[8]
     figures["drop_0.15_at_50_by_duration_within_8"] = by_length
     arl = {
         f"feedback, {n} responses a week": run_length(
-            rng, lambda r, n=n: feedback_week(r, n, 0.0), args.quiet_weeks
+            rng, partial(feedback_week, n=n, drop=0.0), args.quiet_weeks
         )
         for n in (12, 50, 120)
     }
     arl.update(
         {
             f"harm, {mu:g} harmful incidents a week": run_length(
-                rng, lambda r, mu=mu: harm_week(r, mu, 1.0), args.quiet_weeks
+                rng, partial(harm_week, mu=mu, factor=1.0), args.quiet_weeks
             )
             for mu in (0.5, 2.0, 6.0)
         }

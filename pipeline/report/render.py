@@ -15,6 +15,7 @@ from pipeline.report import (
     sections_alerts,
     sections_board,
     sections_bright,
+    sections_charts,
     sections_learning,
     sections_orgs,
 )
@@ -40,7 +41,7 @@ def render_report(view: ReportView, generated_at: datetime | None = None) -> str
         sections.divergence(view),
         sections_orgs.dark_spots(view),
         sections_bright.bright_spots(view),
-        sections_alerts.mdc_charts(view),
+        sections_charts.mdc_charts(view),
         sections_alerts.alert_list(view),
         sections_learning.learning_loop(view),
         sections_alerts.method(view),

@@ -144,7 +144,23 @@ def test_the_small_state_round_trips_and_answers_restore_queries(sink: ClickHous
         feedback(occurred_at="2024-03-20T10:00:00+00:00", org_id="RJ1"),
         metric(),
         incident(occurred_at="2024-03-21T10:00:00+00:00"),
+        # counts-form batches: one sent before `since` for a period ending after it, one whose
+        # time and period both come after it (to be found once, not twice)
+        feedback(
+            occurred_at="2024-03-01T09:00:00+00:00",
+            period_start="2024-03-11T00:00:00Z",
+            period_end="2024-03-25T00:00:00Z",
+            counts={"1": 2, "5": 3},
+        ),
+        feedback(
+            occurred_at="2024-03-19T09:00:00+00:00",
+            period_start="2024-03-18T00:00:00Z",
+            period_end="2024-03-19T00:00:00Z",
+            counts={"2": 1},
+        ),
     ]
+    for batch in events[4:]:
+        del batch["rating"]
     result = engine.process(raw(*events), RECEIVED)
     sink.write(result, RECEIVED, token="t")
     everyone = lambda org: True  # noqa: E731
@@ -160,9 +176,11 @@ def test_the_small_state_round_trips_and_answers_restore_queries(sink: ClickHous
     assert latest == datetime(2024, 3, 21, 10, tzinfo=UTC)
     assert sink.latest_event(lambda org: org == "RJ1") == datetime(2024, 3, 20, 10, tzinfo=UTC)
     since = datetime(2024, 3, 18, tzinfo=UTC)
-    recent = {r.event_id for r in sink.recent_events(since, everyone)}
+    found = [r.event_id for r in sink.recent_events(since, everyone)]
     ids = [UUID(e["event_id"]) for e in events]
-    assert recent == {ids[1], ids[2], ids[3]}, "the metric's period ends after `since`"
+    assert sorted(found) == sorted([ids[1], ids[2], ids[3], ids[4], ids[5]]), (
+        "the metric's and the first batch's periods end after `since`; each event once"
+    )
     unknown = UUID(int=12345)
     assert sink.known_event_ids([ids[0], unknown]) == {ids[0]}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.adapters.clickhouse import ClickHouseSink
-from pipeline.report import build_report, sections_alerts
+from pipeline.report import build_report, sections_charts
 from pipeline.report.build import build_view
 from pipeline.report.queries import load_report_data
 from pipeline.report.render import render_report
@@ -132,7 +132,7 @@ def test_an_empty_store_gives_a_report_that_says_so(tmp_path: Path) -> None:
 def test_a_large_trust_charts_the_most_pressing_units_and_names_the_rest(
     filled_sink: ClickHouseSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sections_alerts, "MAX_CHARTED_UNITS", 1)
+    monkeypatch.setattr(sections_charts, "MAX_CHARTED_UNITS", 1)
     html = render_report(build_view(load_report_data(filled_sink)), GENERATED)
     assert html.count('class="chart chart-xmr"') == 3
     assert 'id="unit-RXA-ED"' in html  # the open, high-severity alert comes first

@@ -118,11 +118,16 @@ def recent_events(sink: _Queries, since: datetime, owns: OwnsOrg) -> list[Recent
     db = sink.database
     parts = []
     for event_type, table in EVENT_TABLES.items():
-        if event_type is EventType.PATIENT_FEEDBACK:  # a counts-form batch spans its period
+        if event_type is EventType.PATIENT_FEEDBACK:
+            # A counts-form batch spans its period, which its occurred_at does not bound. Two
+            # disjoint branches rather than one OR: the first prunes by partition (event
+            # month), the second reads only `period_end` before deciding; an OR read every
+            # column of every stored row (4x the CPU at 3 M rows).
+            columns = f"SELECT org_id, event_id, occurred_at, period_end FROM {db}.{table} "
+            parts.append(columns + "WHERE occurred_at >= {since:DateTime64(6, 'UTC')}")
             parts.append(
-                f"SELECT org_id, event_id, occurred_at, period_end FROM {db}.{table} "
-                "WHERE occurred_at >= {since:DateTime64(6, 'UTC')} "
-                "OR period_end > {since:DateTime64(6, 'UTC')}"
+                columns + "WHERE period_end > {since:DateTime64(6, 'UTC')} "
+                "AND occurred_at < {since:DateTime64(6, 'UTC')}"
             )
         elif event_type is EventType.TARGET_METRIC:
             parts.append(
