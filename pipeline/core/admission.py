@@ -125,7 +125,10 @@ def decode_batch(
                 and (len(org) < 10 or org in cleared)
                 and (len(unit) < 10 or unit in cleared)
                 and (len(source) < 10 or source in cleared)
-                and _other_labels_cleared(event, cleared)
+                and (
+                    (cls is PatientFeedback and not event.themes)
+                    or _other_labels_cleared(event, cleared)
+                )
             ):
                 if event.event_id.int in ids:
                     append((message, event, None, None))
@@ -175,15 +178,29 @@ def _other_labels_cleared(event: AnyEvent, cleared: set[str]) -> bool:
 class _Slot:
     """One unit window as the batch's common-shape events reach it (see the module doc)."""
 
-    __slots__ = ("applied", "held", "late", "mark", "state", "window")
+    __slots__ = ("applied", "end_day", "held", "late", "mark", "state", "window")
 
     def __init__(self, window: Window) -> None:
         self.window = window
+        self.end_day = window.end.toordinal()  # in UTC, as windows are
         self.state: UnitWindowState | None = None
         self.applied: list[UUID] = []
         self.held: list[int] = []
         self.mark: object = _UNSET
         self.late = False
+
+
+def _ends_by(window: Window, end_day: int, mark: datetime | None, mark_day: int) -> bool:
+    """Whether `window` ends by the watermark `mark` (its events are late), `end_day` and
+    `mark_day` being their days (the mark's local one). A local day is within a day of the
+    UTC one, so only a mark within three days of the end needs the (costly) comparison."""
+    if mark is None:
+        return False
+    if mark_day + 2 <= end_day:
+        return False
+    if mark_day - 1 >= end_day:
+        return True
+    return window.end <= mark
 
 
 class Admission:
@@ -214,6 +231,8 @@ class Admission:
         observe = watermark.observe
         policy, key = self.config.free_text, self._key
         slots: dict[tuple[str, str, int], _Slot] = {}
+        last_mark: object = _UNSET
+        mark_day = -1
         accepted = result.accepted
         rejected = result.rejected
         self.retracted = []  # what an earlier call (restore) left is no concern of this batch
@@ -237,9 +256,13 @@ class Admission:
                     if slot is None:
                         slot = slots[slot_key] = _Slot(window)
                     mark = watermark.value
-                    if slot.mark is not mark:  # the mark moved: late again?
-                        slot.mark, slot.late = mark, mark is not None and window.end <= mark
+                    if mark is not last_mark:
+                        last_mark = mark
+                        mark_day = -1 if mark is None else mark.toordinal()
                     late = slot.late
+                    if slot.mark is not mark:  # the mark moved: late now?
+                        slot.mark = mark
+                        slot.late = late = _ends_by(window, slot.end_day, mark, mark_day)
                     if type(outcome) is PatientFeedback and not outcome.comment:
                         stored = StoredEvent(
                             outcome, message.value.decode(), message.origin, late, 0, 0, 0
