@@ -178,10 +178,22 @@ def _other_labels_cleared(event: AnyEvent, cleared: set[str]) -> bool:
 class _Slot:
     """One unit window as the batch's common-shape events reach it (see the module doc)."""
 
-    __slots__ = ("applied", "end_day", "held", "late", "mark", "state", "window")
+    __slots__ = (
+        "applied",
+        "end_day",
+        "held",
+        "late",
+        "mark",
+        "ratings",
+        "responses",
+        "state",
+        "window",
+    )
 
     def __init__(self, window: Window) -> None:
         self.window = window
+        self.ratings = [0] * 6  # single responses without themes, per rating, not yet folded
+        self.responses = 0
         self.end_day = window.end.toordinal()  # in UTC, as windows are
         self.state: UnitWindowState | None = None
         self.applied: list[UUID] = []
@@ -280,7 +292,11 @@ class Admission:
                     if state is None:
                         state = self._attach(slot, unit, touched)
                     if type(outcome) is PatientFeedback:
-                        state.add_feedback(outcome.rating, outcome.themes)  # type: ignore[arg-type]
+                        if outcome.themes:
+                            state.add_feedback(outcome.rating, outcome.themes)  # type: ignore[arg-type]
+                        else:  # folded into the state after the batch (`_fold`)
+                            slot.ratings[outcome.rating - 1] += 1  # type: ignore[operator]
+                            slot.responses += 1
                     else:
                         state.add_incident(outcome.harm, outcome.category)  # type: ignore[union-attr]
                     slot.applied.append(event_id)
@@ -318,6 +334,10 @@ class Admission:
                 result.late += 1
                 late_units.add((outcome.org_id, outcome.unit_id))
             accepted.append(stored)
+        for slot in slots.values():
+            if slot.responses:
+                assert slot.state is not None
+                slot.state.add_responses(slot.ratings, slot.responses)
         return late_units, answered
 
     def _attach(self, slot: _Slot, unit: UnitKey, touched: Touched) -> UnitWindowState:
