@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from pipeline.core.admission import Admission, decode_batch
+from pipeline.core.admission import Admission
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.batch import (
@@ -32,6 +32,7 @@ from pipeline.core.batch import (
     EngineConfig,
     RejectedMessage,
 )
+from pipeline.core.batch_decode import decode_batch
 from pipeline.core.bounds import STORED
 from pipeline.core.counting import Touched
 from pipeline.core.decode import RawMessage, Rejection, decode

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.core import admission
+from pipeline.core import admission, batch_decode
 from pipeline.core.bounds import TimeHorizon
 from pipeline.core.decode import (
     RawMessage,
@@ -142,7 +142,7 @@ def test_the_batch_decode_gives_what_decode_gives_one_message_at_a_time(
     messages = [RawMessage(_line(e, style), f"t:{i}") for i, e in enumerate(events)]
     seen = SeenIds()
     seen.add(uuid.UUID(int=1).int, NOW)
-    decoded = admission.decode_batch(messages, bounds, kind, seen, every=False)
+    decoded = batch_decode.decode_batch(messages, bounds, kind, seen, every=False)
     for (message, outcome, placed, window), expected in zip(
         decoded.entries, (decode(m.value, bounds) for m in messages), strict=True
     ):
@@ -212,7 +212,7 @@ def test_the_short_path_admits_exactly_as_the_general_path(
 
 def test_the_general_writing_takes_the_general_path() -> None:
     line = _line(valid_event("patient_feedback", comment=..., themes=...), (", ", ": "))
-    entries = admission.decode_batch(
+    entries = batch_decode.decode_batch(
         [RawMessage(line, "a"), RawMessage(_general(line), "b")],
         TimeHorizon().at(NOW),
         WindowKind.WEEK,
@@ -250,7 +250,7 @@ def test_one_event_near_a_bound_is_decoded_by_the_batch_as_by_decode(
 ) -> None:
     bounds = TimeHorizon().at(NOW)
     line = _line(valid_event(kind, occurred_at=occurred, themes=...), (", ", ": "))
-    (entry,) = admission.decode_batch(
+    (entry,) = batch_decode.decode_batch(
         [RawMessage(line, "t")], bounds, WindowKind.WEEK, SeenIds(), every=False
     ).entries
     assert repr(entry[1]) == repr(decode(line, bounds))
