@@ -159,7 +159,7 @@ class Admission:
                     if type(outcome) is PatientFeedback:
                         if outcome.themes:
                             state.add_feedback(outcome.rating, outcome.themes)  # type: ignore[arg-type]
-                        else:  # folded into the state after the batch (`_fold`)
+                        else:  # folded into the state after the loop
                             slot.ratings[outcome.rating - 1] += 1  # type: ignore[operator]
                             slot.responses += 1
                     else:
