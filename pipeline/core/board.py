@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.detection.resume import MISSING, Memo
 from pipeline.core.detection.verdicts import Verdict, VerdictClass
 from pipeline.core.spc import Direction, xmr
 
@@ -66,10 +67,16 @@ def board_rows(
 ) -> list[BoardRow]:
     """The summary rows of one unit's closed windows (in time order); `verdicts`: the unit's
     verdicts by (measure, window start) (see the module docstring)."""
-    rows = _board_rows(series)
+    key = tuple(map(id, series))
+    held = _ROWS.get(key)
+    if held is MISSING:  # a unit judged with its organisation, its own windows unchanged
+        held = (tuple(series), _board_rows(series))
+        _ROWS.put(key, held)
+    rows: list[BoardRow] = held[1][:]
     return [_with_verdict(row, verdicts) for row in rows] if verdicts else rows
 
 
+_ROWS = Memo("board")  # per unit: its rows, by its frozen windows (matched by identity, held)
 _VARIATION = {
     VerdictClass.CONCERN: "special_cause_concern",
     VerdictClass.REPORTING_CONCERN: "special_cause_concern",

@@ -21,8 +21,10 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.detection.resume import Suffixes
 from pipeline.core.learning import ResponseRecord
 
 UnitKey = tuple[str, str]
@@ -60,21 +62,7 @@ def digest(
         if not windows:
             continue
         h.update(repr(unit).encode())
-        for a in windows:
-            h.update(
-                repr(
-                    (
-                        a.window.start.timestamp(),
-                        a.window.end.timestamp(),
-                        a.fft_counts,
-                        a.incidents_by_harm,
-                        a.incidents_by_category,
-                        a.targets,
-                        a.contributions,
-                        a.themes,
-                    )
-                ).encode()
-            )
+        h.update(b"".join(_WINDOWS.pointwise(unit, (windows,), partial(_window_bytes, windows))))
     for r in sorted(responses, key=lambda r: r.event_id):
         h.update(
             repr(
@@ -82,6 +70,25 @@ def digest(
             ).encode()
         )
     return h.hexdigest()
+
+
+_WINDOWS: Suffixes[bytes] = Suffixes("digests")  # what a window adds to the digest
+
+
+def _window_bytes(windows: Sequence[UnitWindowAggregate], t: int) -> bytes:
+    a = windows[t]
+    return repr(
+        (
+            a.window.start.timestamp(),
+            a.window.end.timestamp(),
+            a.fft_counts,
+            a.incidents_by_harm,
+            a.incidents_by_category,
+            a.targets,
+            a.contributions,
+            a.themes,
+        )
+    ).encode()
 
 
 def is_current(

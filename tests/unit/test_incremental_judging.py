@@ -6,6 +6,7 @@ the late events amending old closed windows, the revised incidents and the answe
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,7 +21,7 @@ from pipeline.core.batch import BatchResult
 from pipeline.core.decode import RawMessage
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.measures import unit_figures
-from pipeline.core.detection.resume import from_scratch
+from pipeline.core.detection.resume import Suffixes, from_scratch
 from pipeline.core.detection.silence import silence_trace
 from pipeline.core.detection.stats import monitor
 from pipeline.core.engine import Engine, EngineConfig
@@ -143,3 +144,69 @@ def test_a_silence_trace_resumed_window_by_window_equals_one_from_scratch() -> N
             assert repr(resumed) == repr(silence_trace(series, figures, config, flagged))
         if length == len(weeks):
             assert any(at >= 0 for at in resumed.signalled_at)  # the silence was judged
+
+
+def test_one_unit_changed_alone_and_alerts_answered_alone_equal_judging_from_scratch() -> None:
+    """Batches that change one unit while its peers keep their windows (late events for an
+    old window, one per batch) and batches holding only alert responses (windows unchanged):
+    what is kept per unit and organisation must not outlive what it was judged on."""
+    events = trust_events()
+    unit = next((e["org_id"], e["unit_id"]) for e in events if e["event_type"] == "incident_report")
+    own = [
+        i for i, e in enumerate(events)
+        if (e["org_id"], e["unit_id"]) == unit and e["event_type"] != "alert_response"
+    ]  # fmt: skip
+    late = {own[len(own) // 4], own[len(own) // 2], own[len(own) // 2 + 1]}
+    answers = {i for i, e in enumerate(events) if e["event_type"] == "alert_response"}
+    lines = messages(events)
+    rest = [m for i, m in enumerate(lines) if i not in late and i not in answers]
+    cut = len(rest) * 3 // 4
+    batches = [rest[: cut // 2], rest[cut // 2 : cut]]
+    batches += [[lines[i]] for i in sorted(late)]  # one late event of one unit per batch
+    batches += [[lines[i]] for i in sorted(answers)]  # responses alone
+    batches += [rest[cut:], *([lines[i]] for i in sorted(late))]  # duplicates: no change
+
+    resumed = run(batches)
+    with from_scratch():
+        scratch = run(batches)
+
+    assert resumed == scratch
+    assert any(step["verdicts"] != "[]" for step in resumed[2:5])  # the late events re-judged
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    first=st.lists(st.sampled_from([0.0, 1.0, 2.0, math.nan]), max_size=12),
+    edits=st.lists(st.tuples(st.integers(0, 15), st.sampled_from([0, 3, math.nan])), max_size=3),
+    grow=st.integers(-3, 4),
+)
+def test_suffixes_recompute_from_the_first_changed_window_only(
+    first: list[float], edits: list[tuple[int, float]], grow: int
+) -> None:
+    """`Suffixes.pointwise` gives what computing every window gives, and computes again only
+    from the first window whose inputs differ (a NaN equals only itself, as in a tuple)."""
+    store: Suffixes[str] = Suffixes("verdicts")
+    labels = [f"w{t}" for t in range(20)]
+
+    def judged(values: list[float]) -> tuple[list[str], list[int]]:
+        asked: list[int] = []
+
+        def compute(t: int) -> str:
+            asked.append(t)
+            return repr((labels[t], values[t]))
+
+        return store.pointwise("slot", [labels[: len(values)], values], compute), asked
+
+    assert judged(first)[0] == [repr(p) for p in zip(labels, first, strict=False)]
+    second = first[: max(0, len(first) + grow)] + [1.0] * max(0, grow)
+    for at, value in edits:
+        if at < len(second):
+            second[at] = value
+    out, asked = judged(second)
+    assert out == [repr(p) for p in zip(labels, second, strict=False)]
+    same = 0
+    while same < min(len(first), len(second)) and (
+        first[same] is second[same] or first[same] == second[same]
+    ):
+        same += 1
+    assert asked == list(range(same, len(second)))

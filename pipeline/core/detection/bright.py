@@ -39,13 +39,17 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from statistics import NormalDist
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.common import _others_level, _precision, measure_columns
-from pipeline.core.detection.cusum import CUSUM
+from pipeline.core.detection.common import (
+    NOBODY,
+    measure_columns,
+    others_levels,
+    window_scores,
+)
 from pipeline.core.detection.measures import (
     Measure,
     MeasureTrace,
@@ -53,15 +57,18 @@ from pipeline.core.detection.measures import (
     episodes,
     unit_figures,
 )
+from pipeline.core.detection.mirrored import mirrored_rules
 from pipeline.core.detection.predictive import lower_tail, upper_tail
+from pipeline.core.detection.resume import MISSING, Memo
 from pipeline.core.detection.silence import silence_trace
-from pipeline.core.detection.stats import CUSUM_Z_RANGE, monitor
+from pipeline.core.detection.stats import monitor
 
 PEER_MARGIN = 0.2
 MIN_EXPECTED = 10.0
 REPORTING_FELL_Z = 2.0
 ONGOING, ENDED, NONE = "ongoing", "ended", "none"
 _NORMAL = NormalDist()
+BRIGHT = "bright"  # tells its reused window scores from `common`'s
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,22 @@ def bright_spots(
 ) -> list[BrightSpot]:
     """All units of ONE organisation (unit_id -> closed windows in time order): per unit and
     measure, its latest bright spot (or a `none` row when it has none), by unit and measure."""
+    # Judged again on the very same windows (only an alert answered): the same spots.
+    key = (config, tuple((unit, tuple(map(id, series))) for unit, series in units.items()))
+    held = _SPOTS.get(key)
+    if held is MISSING:
+        held = (tuple(units.values()), _bright_spots(units, config))
+        _SPOTS.put(key, held)
+    spots: list[BrightSpot] = held[1][:]
+    return spots
+
+
+_SPOTS = Memo("bright")  # per organisation: its spots, by its frozen windows (held)
+
+
+def _bright_spots(
+    units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
+) -> list[BrightSpot]:
     return [
         latest or BrightSpot(series[0].org_id, unit, measure.value, NONE, version=version)
         for unit, measure, series, version, latest in _judged(units, config)
@@ -178,7 +201,7 @@ class _OrgJudge:
         self._z: dict[Measure, dict[datetime, list[tuple[str, float, float]]]] = {
             m: {} for m in Measure
         }
-        self._weights: dict[tuple[str, Measure], list[float]] = {}
+        self._scored: dict[tuple[str, Measure], list[tuple[float, float]]] = {}
         self._totals: dict[Measure, dict[datetime, list[float]]] = {m: {} for m in Measure}
         rules = config.rules
         for unit, figures in self.figures.items():
@@ -187,17 +210,24 @@ class _OrgJudge:
                 trace = MeasureTrace(measure, counts, scales,
                                      monitor(counts, scales, trials, None, rules))  # fmt: skip
                 traces[measure] = trace
-                weights = self._weights[unit, measure] = [0.0] * len(figures.windows)
                 pooled = measure is not Measure.HARMFUL_INCIDENT_RATE or figures.per_activity
+                slot = (self.series[unit][0].org_id, unit, measure, BRIGHT)
+                scored = self._scored[unit, measure] = window_scores(
+                    slot, trace.trace, counts, partial(_window_z, trace)
+                )
+                judged = self._z[measure]
+                for window, (z, weight) in zip(figures.windows, scored, strict=True):
+                    if z == z:  # not NaN: judged
+                        judged.setdefault(window.start, []).append((unit, z, weight))
                 for t, window in enumerate(figures.windows):
-                    z = _window_z(trace, t)
-                    if not math.isnan(z):
-                        weights[t] = weight = _precision(trace.trace, t)
-                        self._z[measure].setdefault(window.start, []).append((unit, z, weight))
                     if pooled and scales[t] > 0:
                         total = self._totals[measure].setdefault(window.start, [0.0, 0.0])
                         total[0] += counts[t]
                         total[1] += scales[t]
+        self._levels = {
+            measure: {start: others_levels(judged) for start, judged in self._z[measure].items()}
+            for measure in Measure
+        }
 
     def episodes(self, unit: str, measure: Measure) -> list[BrightSpot]:
         figures = self.figures[unit]
@@ -241,15 +271,12 @@ class _OrgJudge:
     def _improvement(self, unit: str, measure: Measure) -> _Improvement:
         trace = self._traces[unit][measure]
         windows = self.figures[unit].windows
-        z = [_window_z(trace, t) for t in range(len(windows))]
-        weights = self._weights[unit, measure]
+        z = [score for score, _ in self._scored[unit, measure]]
         # Only a common improvement is taken out: the others getting worse must never make a
         # unit that merely held its level look better than its own baseline.
-        offsets = [
-            max(0.0, _others_level(self._z[measure].get(w.start, ()), unit, weights[t]))
-            for t, w in enumerate(windows)
-        ]
-        return _Improvement(trace, z, *_mirrored_rules(z, offsets, self.config))
+        levels = self._levels[measure]
+        offsets = [max(0.0, levels.get(w.start, NOBODY).get(unit, 0.0)) for w in windows]
+        return _Improvement(trace, z, *mirrored_rules(z, offsets, self.config))
 
     def _spot(
         self,
@@ -325,49 +352,6 @@ def _window_z(trace: MeasureTrace, t: int) -> float:
         return math.nan
     trials = monitored.trials[t] if monitored.trials is not None else None
     return improvement_z(trace.counts[t], monitored.mean[t], monitored.extra_variance[t], trials)
-
-
-def _mirrored_rules(
-    z: Sequence[float], offsets: Sequence[float], config: DetectionConfig
-) -> tuple[list[int], list[str], list[bool]]:
-    """The run rules and the CUSUM of `stats.monitor`, on improvement z (see the module
-    docstring): per window, the window whose closing flagged it, the detector, and whether the
-    CUSUM statistic was above 0 after it."""
-    size = len(z)
-    signalled, detector, accumulating = [-1] * size, [""] * size, [False] * size
-    runs: list[tuple[int, float, list[int]]] = [(n, sigma, []) for n, sigma in config.run_rules]
-    low, high = CUSUM_Z_RANGE
-    reference, limit = config.cusum_reference, config.cusum_limit
-    statistic = 0.0
-    excursion: list[int] = []
-    for t, score in enumerate(z):
-        if math.isnan(score):
-            continue
-        for length, sigma, members in runs:
-            if score < sigma:
-                members.clear()
-                continue
-            members.append(t)
-            if len(members) >= length:
-                for member in members:
-                    if signalled[member] < 0:
-                        signalled[member], detector[member] = t, "shewhart"
-        if limit <= 0:
-            continue
-        statistic += min(max(score - offsets[t], low), high) - reference
-        if statistic <= 0.0:
-            statistic, excursion = 0.0, []
-            continue
-        excursion.append(t)
-        accumulating[t] = True
-        if statistic >= limit:
-            for member in reversed(excursion):
-                if z[member] <= reference + offsets[member]:
-                    break
-                if signalled[member] < 0:
-                    signalled[member], detector[member] = t, CUSUM
-            statistic, excursion = 0.0, []
-    return signalled, detector, accumulating
 
 
 def _stouffer(z: Sequence[float], shown: Sequence[int]) -> float:

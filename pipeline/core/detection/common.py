@@ -7,7 +7,7 @@ but accumulated evidence does: in simulation a CUSUM of the plain z raised ten t
 nominal false alarms, nearly all in winter. The story the CUSUM is for is one unit drifting
 away from what it usually is *while the rest of its organisation does not*, so it accumulates
 the unit's z less the organisation's common movement in the same window, when at least
-`MIN_OTHERS` other units were judged (`_others_level`): the others' common relative shift,
+`MIN_OTHERS` other units were judged (`_level`): the others' common relative shift,
 estimated from the z of their Shewhart-only monitors weighted by their precision, trimmed and
 shrunk towards 0, and expressed as the z it gives this unit. Weighting by precision matters
 because one winter dip gives a unit of 120 responses a week a z several times that of a unit
@@ -19,13 +19,13 @@ still raised.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
-from pipeline.core.detection.resume import reusing
+from pipeline.core.detection.resume import MISSING, Memo, Suffixes
 from pipeline.core.detection.stats import CUSUM_Z_RANGE, Rules, Trace, monitor
 from pipeline.core.windows import Window
 
@@ -48,31 +48,65 @@ def measure_columns(
     )
 
 
-def common_offsets(units: Mapping[str, UnitFigures], config: DetectionConfig) -> dict[str, Offsets]:
+def common_offsets(
+    units: Mapping[str, UnitFigures], config: DetectionConfig, owner: str = ""
+) -> dict[str, Offsets]:
     """Per unit and measure, aligned with the unit's windows: the level of the other units
-    judged in the same window (0.0 where fewer than `MIN_OTHERS` were)."""
+    judged in the same window (0.0 where fewer than `MIN_OTHERS` were). `owner` (the
+    organisation) only tells apart the results kept for reuse (`detection.resume`)."""
     rules: Rules = config.shewhart_rules
     scores: dict[Measure, dict[Window, list[tuple[str, float, float]]]] = {m: {} for m in Measure}
-    weights: dict[str, dict[Measure, list[float]]] = {}
     for unit, figures in units.items():
-        weights[unit] = {}
         for measure, counts, scales, trials in measure_columns(figures):
             trace = monitor(counts, scales, trials, None, rules)
-            column = weights[unit][measure] = [0.0] * len(figures.windows)
-            for t, (window, z) in enumerate(zip(figures.windows, trace.z, strict=True)):
-                if not math.isnan(z):
-                    column[t] = weight = _precision(trace, t)
-                    scores[measure].setdefault(window, []).append((unit, z, weight))
-    offsets: dict[str, Offsets] = {}
-    for unit, figures in units.items():
-        offsets[unit] = {
-            measure: [
-                _others_level(scores[measure].get(w, ()), unit, weights[unit][measure][t])
-                for t, w in enumerate(figures.windows)
-            ]
+            judged = scores[measure]
+            scored = window_scores((owner, unit, measure), trace, counts, trace.z.__getitem__)
+            for window, (z, weight) in zip(figures.windows, scored, strict=True):
+                if z == z:  # not NaN: judged
+                    judged.setdefault(window, []).append((unit, z, weight))
+    levels = {m: {w: others_levels(judged) for w, judged in scores[m].items()} for m in Measure}
+    return {
+        unit: {
+            measure: [levels[measure].get(w, NOBODY).get(unit, 0.0) for w in figures.windows]
             for measure in Measure
         }
-    return offsets
+        for unit, figures in units.items()
+    }
+
+
+NOBODY: dict[str, float] = {}
+"""The levels of a window no unit was judged in (read-only)."""
+_SCORES: Suffixes[tuple[float, float]] = Suffixes("peers")
+_LEVELS = Memo("levels")
+
+
+def window_scores(
+    slot: Hashable, trace: Trace, counts: Sequence[int], score: Callable[[int], float]
+) -> list[tuple[float, float]]:
+    """Per window, (score, precision) of a monitored measure, (NaN, 0.0) where it was not
+    judged. `score(t)` must read only the trace's predictive at t and `counts[t]` (and what
+    `slot` fixes)."""
+
+    def at(t: int) -> tuple[float, float]:
+        z = score(t)
+        return (math.nan, 0.0) if math.isnan(z) else (z, _precision(trace, t))
+
+    columns: list[Sequence[Any]] = [trace.z, trace.mean, trace.extra_variance, counts]
+    if trace.trials is not None:
+        columns.append(trace.trials)
+    return _SCORES.pointwise(slot, columns, at)
+
+
+def others_levels(judged: Sequence[tuple[str, float, float]]) -> dict[str, float]:
+    """`_level` of every unit judged in a window ((unit, z, precision) of each), computed once
+    for the same figures (a unit judged again when a window closes has the same figures in
+    most earlier windows). A unit not judged there has level 0.0 (its precision is 0)."""
+    key = tuple(judged)
+    levels: dict[str, float] | Any = _LEVELS.get(key)
+    if levels is MISSING:
+        levels = {unit: _level(key, unit, weight) for unit, _, weight in key}
+        _LEVELS.put(key, levels)
+    return levels
 
 
 def _precision(trace: Trace, t: int) -> float:
@@ -86,15 +120,6 @@ def _precision(trace: Trace, t: int) -> float:
     return mean / math.sqrt(spread) if spread > 0.0 else 0.0
 
 
-def _others_level(judged: Sequence[tuple[str, float, float]], unit: str, weight: float) -> float:
-    """`_level`, computed once for the same window figures (a unit judged again when a window
-    closes has the same figures in most earlier windows)."""
-    if not reusing():
-        return _level.__wrapped__(tuple(judged), unit, weight)
-    return _level(tuple(judged), unit, weight)
-
-
-@lru_cache(maxsize=1 << 15)
 def _level(judged: tuple[tuple[str, float, float], ...], unit: str, weight: float) -> float:
     """The others' common relative shift in this window, as the z it gives this unit.
 
@@ -128,9 +153,7 @@ def org_series_figures(
     return {unit: unit_figures(series) for unit, series in units.items() if series}
 
 
-_Held = tuple[tuple[str, tuple[UnitWindowAggregate, ...]], ...]
-_SHARED: dict[tuple[object, ...], tuple[_Held, dict[str, UnitFigures], dict[str, Offsets]]] = {}
-_SHARED_MAX = 16  # organisations (one judgement asks for each twice)
+_SHARED = Memo("figures")
 
 
 def org_figures_and_offsets(
@@ -146,9 +169,9 @@ def org_figures_and_offsets(
     held = tuple((unit, tuple(series)) for unit, series in units.items())
     key = (config, tuple((unit, tuple(map(id, series))) for unit, series in held))
     hit = _SHARED.get(key)
-    if hit is None:
+    if hit is MISSING:
         figures = org_series_figures(units)
-        if len(_SHARED) >= _SHARED_MAX:
-            _SHARED.clear()
-        hit = _SHARED[key] = (held, figures, common_offsets(figures, config))
+        owner = next((s[0].org_id for s in units.values() if s), "")
+        hit = (held, figures, common_offsets(figures, config, owner))
+        _SHARED.put(key, hit)
     return hit[1], hit[2]

@@ -22,6 +22,7 @@ from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Severity
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
+from pipeline.core.detection.resume import MISSING, Memo
 from pipeline.core.detection.stats import BEYOND_LIMIT, Trace
 from pipeline.core.windows import Window
 
@@ -56,7 +57,22 @@ class UnitFigures:
     targets_met: list[bool | None]
 
 
+_FIGURES = Memo("unit_figures")
+
+
 def unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
+    """The unit's figures per window (read-only: computed once for the same frozen windows,
+    matched by identity; the entry holds them, so their ids cannot be taken by others)."""
+    key = tuple(map(id, series))
+    hit = _FIGURES.get(key)
+    if hit is MISSING:
+        hit = (tuple(series), _unit_figures(series))
+        _FIGURES.put(key, hit)
+    figures: UnitFigures = hit[1]
+    return figures
+
+
+def _unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
     # Columns by comprehension, not the aggregates' properties: this runs for every window of a
     # unit on every call.
     ratings = [aggregate.fft_counts for aggregate in series]

@@ -1,39 +1,101 @@
-"""Resuming a causal fold from the longest prefix of its inputs already folded.
+"""Reusing what judging computed before: one bounded memo, and two ways of resuming from it.
 
-The monitors (`stats.monitor`, `silence.silence_trace`) fold a unit's windows in time order:
-their state before window t is a function of the inputs of windows 0..t-1 alone (a later
-window may still flag an earlier one, but only through that state). The engine judges the
-same units again each time a window closes, on the same history plus the new window, or, after
-a late event or a revision, on a history changed from some window on. So a fold saves its
-state every `EVERY` windows in a `Checkpoints` store, keyed by exactly the inputs it had folded
-by then, and a later fold whose inputs begin with the same prefix resumes from the longest
-saved one: only the suffix is folded again, and since the saved state IS what folding the
-prefix gives, the result is the one folding from the first window gives, to the bit.
+The engine judges the same units again each time a window closes, on the same history plus the
+new window, or, after a late event or a revision, on a history changed from some window on.
+Everything judging keeps between judgements to avoid redoing that work lives in `Memo` stores
+made here (their capacities are `CAPACITY`: memory is bounded in this one place), and
+`from_scratch()` turns every one of them off: the tests compare judging both ways.
 
-Keys hold the prefix itself (compared for equality, not only hashed), so a hit cannot be wrong;
-each store is bounded (least recently used out first), so a miss only costs time. The core
-stays pure: the stores change how long a judgement takes, never what it says.
-`from_scratch()` turns every store off, and the per-window memos that ask `reusing()` (the
-tests compare both ways).
+- `Checkpoints`: the monitors (`stats.monitor`, `silence.silence_trace`) fold a unit's windows
+  in time order: their state before window t is a function of the inputs of windows 0..t-1
+  alone (a later window may still flag an earlier one, but only through that state). So a fold
+  saves its state every `EVERY` windows, keyed by exactly the inputs it had folded by then, and
+  a later fold whose inputs begin with the same prefix resumes from the longest saved one: only
+  the suffix is folded again, and since the saved state IS what folding the prefix gives, the
+  result is the one folding from the first window gives, to the bit.
+- `Suffixes`: a per-window result that reads only its own window's inputs (a verdict, a
+  window's weight among its peers) is kept per slot (a unit and measure) with the input
+  columns it was computed from; the next call computes only from the first window whose inputs
+  differ (C-speed list comparisons find it), and copies the rest.
+- `Memo` itself: a result keyed by exactly its inputs (a window's peers' level).
+
+Keys and columns hold the inputs themselves (compared for equality, not only hashed), so a hit
+cannot be wrong; every store is bounded (least recently used out first), so a miss only costs
+time. The core stays pure: the stores change how long a judgement takes, never what it says.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 EVERY = 4
 """Windows between two saved states of a fold: a resumed fold redoes fewer than this many."""
 KEEP = 24
 """A fold saves its states of the latest this many windows only: new windows and late data
 land there. A change further back folds the unit again from its first window."""
+CAPACITY = {
+    "monitor": 4096,  # fold states (`stats.monitor`): about 6 per unit and measure
+    "silence": 2048,  # fold states (`silence.silence_trace`)
+    "verdicts": 8192,  # per unit and measure: a verdict per window (`detection.verdicts`)
+    "peers": 8192,  # per unit and measure: each window's z and precision (`detection.common`)
+    "levels": 1 << 15,  # per measure and window: the others' level for each unit
+    "figures": 16,  # organisations: figures and offsets shared by one judgement's readers
+    "traces": 256,  # units: the monitors shared by one judgement's readers
+    "silences": 256,  # units: the silence traces shared by one judgement's readers
+    "unit_figures": 256,  # units: the figures shared by one judgement's readers
+    "bright": 16,  # organisations: their bright spots, while their windows are unchanged
+    "board": 256,  # units: their board rows, while their windows are unchanged
+    "digests": 4096,  # per unit: each window's part of the judgement mark's digest
+}
+"""Entries each store keeps at most (the only bound on what judging remembers)."""
 
-_stores: list[Checkpoints] = []
+_stores: list[Memo] = []
 _enabled = [True]
+_MISSING: Any = object()
 
 Column = Sequence[Any] | None
+T = TypeVar("T")
+
+
+class Memo:
+    """A bounded map of results by their exact inputs; empty and unused within
+    `from_scratch()`. Values are shared, never changed once stored."""
+
+    def __init__(self, name: str) -> None:
+        self._store: OrderedDict[Hashable, Any] = OrderedDict()
+        self._capacity = CAPACITY[name]
+        _stores.append(self)
+
+    def get(self, key: Hashable) -> Any:
+        """The value stored under `key`, else `MISSING` (always, within `from_scratch()`)."""
+        if not _enabled[0]:
+            return _MISSING
+        value = self._store.get(key, _MISSING)
+        if value is not _MISSING:
+            self._store.move_to_end(key)
+        return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if not _enabled[0]:
+            return
+        store = self._store
+        store[key] = value
+        store.move_to_end(key)
+        if len(store) > self._capacity:
+            store.popitem(last=False)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return _enabled[0] and key in self._store
+
+    def clear(self) -> None:
+        self._store.clear()
+
+
+MISSING = _MISSING
+"""What `Memo.get` returns for a key it does not hold."""
 
 
 class Checkpoints:
@@ -41,48 +103,82 @@ class Checkpoints:
     every input column). A state must not be changed once saved: `resume` hands out the
     saved object itself, and the fold copies what it goes on changing."""
 
-    def __init__(self, capacity: int) -> None:
-        self._store: OrderedDict[Hashable, Any] = OrderedDict()
-        self._capacity = capacity
-        _stores.append(self)
+    def __init__(self, name: str) -> None:
+        self._memo = Memo(name)
 
     def resume(self, head: Hashable, columns: Sequence[Column], size: int) -> tuple[int, Any]:
         """(length, state) of the longest saved prefix of `columns` (each `size` long), or
         (0, None): fold windows from `length` on, starting from `state`."""
         if not _enabled[0]:
             return 0, None
-        store = self._store
         for length in range(size - size % EVERY, 0, -EVERY):
-            key = _key(head, columns, length)
-            state = store.get(key)
-            if state is not None:
-                store.move_to_end(key)
+            state = self._memo.get(_key(head, columns, length))
+            if state is not _MISSING:
                 return length, state
         return 0, None
 
     def save(self, head: Hashable, columns: Sequence[Column], length: int, state: Any) -> None:
         """Keep `state`, the fold's state before window `length` (after windows 0..length-1)."""
-        if not _enabled[0]:
-            return
         key = _key(head, columns, length)
-        store = self._store
-        if key in store:
-            store.move_to_end(key)
-            return
-        store[key] = state
-        if len(store) > self._capacity:
-            store.popitem(last=False)
-
-    def clear(self) -> None:
-        self._store.clear()
+        if self._memo.get(key) is _MISSING:  # a state already saved is kept (and touched)
+            self._memo.put(key, state)
 
 
 def _key(head: Hashable, columns: Sequence[Column], length: int) -> Hashable:
     return (head, length, *(None if c is None else tuple(c[:length]) for c in columns))
 
 
+class Suffixes(Generic[T]):
+    """Per-window results, each a function of its own window's inputs only (the entries of
+    `columns` at that index, and what the slot's key fixes)."""
+
+    def __init__(self, name: str) -> None:
+        self._memo = Memo(name)
+
+    def pointwise(
+        self, slot: Hashable, columns: Sequence[Sequence[Any]], compute: Callable[[int], T]
+    ) -> list[T]:
+        """`[compute(t) for t in range(size)]` (`size`: the columns' common length), computed
+        only from the first window whose inputs differ from those of the slot's last call.
+        `slot` must hold everything besides the columns that `compute` reads."""
+        size = len(columns[0])
+        if not _enabled[0]:
+            return [compute(t) for t in range(size)]
+        held = self._memo.get(slot)
+        start = 0
+        out: list[T]
+        if held is not _MISSING:
+            start = _common_prefix(held[0], columns, min(size, len(held[1])))
+            out = held[1][:start]
+            out.extend(compute(t) for t in range(start, size))
+        else:
+            out = [compute(t) for t in range(size)]
+        self._memo.put(slot, (tuple(tuple(c) for c in columns), out))
+        return out[:]
+
+
+def _common_prefix(
+    before: Sequence[tuple[Any, ...]], columns: Sequence[Sequence[Any]], length: int
+) -> int:
+    """How many leading windows hold the same inputs in `before` and `columns` (elements
+    compared as tuples and dict keys compare them: identical or equal, so a NaN equals only
+    itself, and 0.0 equals -0.0, which no input here turns into a different result)."""
+    if len(before) != len(columns):
+        return 0
+    for old, new in zip(before, columns, strict=True):
+        if length == 0:
+            return 0
+        head = tuple(new[:length])
+        if old[:length] == head:
+            continue
+        length = next(
+            t for t, (a, b) in enumerate(zip(old, head, strict=False)) if not (a is b or a == b)
+        )
+    return length
+
+
 def reusing() -> bool:
-    """Whether results may be reused (the memos of per-window figures consult this too)."""
+    """Whether results may be reused."""
     return _enabled[0]
 
 

@@ -58,7 +58,7 @@ from pipeline.core.detection.predictive import (
     log_pmf,
     lower_tail,
 )
-from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
+from pipeline.core.detection.resume import EVERY, KEEP, MISSING, Checkpoints, Memo
 from pipeline.core.detection.stats import Trace
 from pipeline.core.detection.text import duration, number, window_label
 
@@ -75,7 +75,8 @@ METHOD = (
     "from its recent level (a second CUSUM on its latest baseline windows)"
 )
 _NORMAL = NormalDist()
-_CHECKPOINTS = Checkpoints(capacity=2048)
+_CHECKPOINTS = Checkpoints("silence")
+_TRACES = Memo("silences")  # whole traces by their inputs (windows matched by identity, held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,23 @@ def silence_trace(
     out of the baseline too (a burst of harm brings a burst of reports, and the weeks after it
     would pass for a silence).
     """
+    # One judgement asks twice (the stored verdicts, then the alerts) on the same windows.
+    flagged = None if harm_flagged is None else tuple(harm_flagged)
+    key = (config, id(figures), tuple(map(id, series)), flagged)
+    hit = _TRACES.get(key)
+    if hit is MISSING:
+        hit = (figures, tuple(series), _silence_trace(series, figures, config, harm_flagged))
+        _TRACES.put(key, hit)
+    trace: SilenceTrace = hit[2]
+    return trace
+
+
+def _silence_trace(
+    series: Sequence[UnitWindowAggregate],
+    figures: UnitFigures,
+    config: DetectionConfig,
+    harm_flagged: Sequence[bool] | None,
+) -> SilenceTrace:
     size = len(series)
     reports = [sum(a.incidents_by_harm) for a in series]
     activity = [max([t.denominator for t in a.targets if t.is_share], default=0.0) for a in series]

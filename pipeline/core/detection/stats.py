@@ -41,7 +41,7 @@ from pipeline.core.detection.predictive import (
 from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
 
 BEYOND_LIMIT = "beyond_limit"
-_CHECKPOINTS = Checkpoints(capacity=4096)
+_CHECKPOINTS = Checkpoints("monitor")
 CUSUM_Z_RANGE = Z_RANGE
 
 

@@ -31,6 +31,7 @@ from pipeline.core.detection.measures import (
     severity,
     unit_figures,
 )
+from pipeline.core.detection.resume import MISSING, Memo
 from pipeline.core.detection.silence import harm_raised, silence_findings
 from pipeline.core.detection.stats import monitor
 from pipeline.core.detection.text import (
@@ -86,8 +87,7 @@ def unit_findings(
 
 
 _Traces = tuple[MeasureTrace, MeasureTrace, MeasureTrace]
-_TRACES: dict[tuple[int, int, DetectionConfig], tuple[UnitFigures, Offsets | None, _Traces]] = {}
-_TRACES_MAX = 256  # units (one judgement asks for each twice); each entry holds its traces
+_TRACES = Memo("traces")  # units (one judgement asks for each twice); each entry holds its traces
 
 
 def measure_traces(
@@ -101,11 +101,11 @@ def measure_traces(
     their ids cannot be taken by others while it lasts. The traces are read-only."""
     key = (id(figures), id(offsets), config)
     hit = _TRACES.get(key)
-    if hit is None:
-        if len(_TRACES) >= _TRACES_MAX:
-            _TRACES.clear()
-        hit = _TRACES[key] = (figures, offsets, _measure_traces(figures, config, offsets))
-    return hit[2]
+    if hit is MISSING:
+        hit = (figures, offsets, _measure_traces(figures, config, offsets))
+        _TRACES.put(key, hit)
+    traces: _Traces = hit[2]
+    return traces
 
 
 def _measure_traces(

@@ -29,7 +29,7 @@ a quiet window could be told from chance: such a chart is marked `rare_event`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -41,7 +41,7 @@ from pipeline.core.detection.common import Offsets, org_figures_and_offsets
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
 from pipeline.core.detection.predictive import Predictive, lower_tail
-from pipeline.core.detection.resume import reusing
+from pipeline.core.detection.resume import Suffixes
 from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
 from pipeline.core.detection.unit import measure_traces
 from pipeline.core.windows import Window
@@ -130,18 +130,48 @@ def unit_verdicts(
     silence = silence_trace(series, figures, config, harm_raised(harm.trace))
     fell = [_reporting_fell(silence, t, config) for t in range(len(series))]
     org_id, unit_id = series[0].org_id, series[0].unit_id
-    out = [
-        verdict
-        for measure in traces
-        for t in range(len(series))
-        if (verdict := _known_verdict(org_id, unit_id, measure, figures, t, config, fell[t]))
-    ]
-    out.extend(
-        _reporting_verdict(org_id, unit_id, series[t], figures.windows[t], silence, t, fell[t])
-        for t in range(len(series))
-        if not math.isnan(silence.z[t])
-    )
+    out: list[Verdict] = []
+    for measure in traces:
+        trace = measure.trace
+        columns = [figures.windows, measure.counts, measure.sizes, trace.z, trace.mean,
+                   trace.extra_variance, trace.rule, fell, trace.trials or ()]  # fmt: skip
+        if trace.trials is None:
+            columns.pop()
+        slot = (org_id, unit_id, measure.measure, config)
+        judge = _judge_measure((org_id, unit_id), measure, figures, config, fell)
+        judged = _MEASURES.pointwise(slot, columns, judge)
+        out.extend(verdict for verdict in judged if verdict is not None)
+    columns = [series, figures.windows, silence.z, silence.signalled_at, silence.expected,
+               silence.lower_limit, fell]  # fmt: skip
+    judge_reporting = _judge_reporting((org_id, unit_id), series, figures, silence, fell)
+    judged = _REPORTING.pointwise((org_id, unit_id, INCIDENT_REPORTING), columns, judge_reporting)
+    out.extend(verdict for verdict in judged if verdict is not None)
     return out
+
+
+def _judge_measure(
+    ids: tuple[str, str],
+    measure: MeasureTrace,
+    figures: UnitFigures,
+    config: DetectionConfig,
+    fell: Sequence[bool],
+) -> Callable[[int], Verdict | None]:
+    return lambda t: _measure_verdict(*ids, measure, figures, t, config, fell[t])
+
+
+def _judge_reporting(
+    ids: tuple[str, str],
+    series: Sequence[UnitWindowAggregate],
+    figures: UnitFigures,
+    silence: SilenceTrace,
+    fell: Sequence[bool],
+) -> Callable[[int], Verdict | None]:
+    def judge(t: int) -> Verdict | None:
+        if math.isnan(silence.z[t]):
+            return None
+        return _reporting_verdict(*ids, series[t], figures.windows[t], silence, t, fell[t])
+
+    return judge
 
 
 def lowest_usual_count(predictive: Predictive, sigma: float) -> int:
@@ -169,39 +199,12 @@ def _reporting_fell(silence: SilenceTrace, t: int, config: DetectionConfig) -> b
     return silence.signalled_at[t] >= 0 or (judged and silence.z[t] >= config.limit_sigma)
 
 
-_KNOWN: dict[tuple[object, ...], Verdict | None] = {}
-_KNOWN_MAX = 1 << 15
-
-
-def _known_verdict(
-    org_id: str,
-    unit_id: str,
-    measure: MeasureTrace,
-    figures: UnitFigures,
-    t: int,
-    config: DetectionConfig,
-    reporting_fell: bool,
-) -> Verdict | None:
-    """`_measure_verdict`, computed once for the same figures: a unit judged again when a
-    window closes has the same figures in every earlier window whose baseline held, and their
-    limits need not be searched for again. The key is everything the verdict reads."""
-    if not reusing():
-        return _measure_verdict(org_id, unit_id, measure, figures, t, config, reporting_fell)
-    trace = measure.trace
-    trials = None if trace.trials is None else trace.trials[t]
-    key = (org_id, unit_id, measure.measure, figures.windows[t], measure.counts[t],
-           measure.sizes[t], trace.z[t], trace.mean[t], trace.extra_variance[t], trials,
-           trace.rule[t], reporting_fell, config)  # fmt: skip
-    try:
-        return _KNOWN[key]
-    except KeyError:
-        pass
-    if len(_KNOWN) >= _KNOWN_MAX:
-        _KNOWN.clear()
-    verdict = _KNOWN[key] = _measure_verdict(
-        org_id, unit_id, measure, figures, t, config, reporting_fell
-    )
-    return verdict
+# Per unit and measure: the verdict of each window, from its own window's figures alone (its
+# counts, size, the monitor's z, predictive and rule there, whether reporting fell): a unit
+# judged again when a window closes has the same figures in every earlier window whose
+# baseline held, and their limits need not be searched for again.
+_MEASURES: Suffixes[Verdict | None] = Suffixes("verdicts")
+_REPORTING: Suffixes[Verdict | None] = Suffixes("verdicts")
 
 
 def _measure_verdict(

@@ -1,0 +1,54 @@
+"""The rules of `stats.monitor`, mirrored: run rules and a CUSUM on improvement z, for the
+bright spots (`detection.bright`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from pipeline.core.detection.base import DetectionConfig
+from pipeline.core.detection.cusum import CUSUM
+from pipeline.core.detection.stats import CUSUM_Z_RANGE
+
+
+def mirrored_rules(
+    z: Sequence[float], offsets: Sequence[float], config: DetectionConfig
+) -> tuple[list[int], list[str], list[bool]]:
+    """The run rules and the CUSUM of `stats.monitor`, on improvement z (see the module
+    docstring): per window, the window whose closing flagged it, the detector, and whether the
+    CUSUM statistic was above 0 after it."""
+    size = len(z)
+    signalled, detector, accumulating = [-1] * size, [""] * size, [False] * size
+    runs: list[tuple[int, float, list[int]]] = [(n, sigma, []) for n, sigma in config.run_rules]
+    low, high = CUSUM_Z_RANGE
+    reference, limit = config.cusum_reference, config.cusum_limit
+    statistic = 0.0
+    excursion: list[int] = []
+    for t, score in enumerate(z):
+        if math.isnan(score):
+            continue
+        for length, sigma, members in runs:
+            if score < sigma:
+                members.clear()
+                continue
+            members.append(t)
+            if len(members) >= length:
+                for member in members:
+                    if signalled[member] < 0:
+                        signalled[member], detector[member] = t, "shewhart"
+        if limit <= 0:
+            continue
+        statistic += min(max(score - offsets[t], low), high) - reference
+        if statistic <= 0.0:
+            statistic, excursion = 0.0, []
+            continue
+        excursion.append(t)
+        accumulating[t] = True
+        if statistic >= limit:
+            for member in reversed(excursion):
+                if z[member] <= reference + offsets[member]:
+                    break
+                if signalled[member] < 0:
+                    signalled[member], detector[member] = t, CUSUM
+            statistic, excursion = 0.0, []
+    return signalled, detector, accumulating
