@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import sys
@@ -133,6 +134,14 @@ class KindScore:
         return statistics.median(self.delays) if self.delays else None
 
     @property
+    def p75_delay(self) -> float | None:
+        """The delay three quarters of the detected episodes were raised within (nearest rank)."""
+        if not self.delays:
+            return None
+        ordered = sorted(self.delays)
+        return ordered[math.ceil(0.75 * len(ordered)) - 1]
+
+    @property
     def median_evident_delay(self) -> float | None:
         """Median delay counted from the week the episode became evident (see
         `TruthEpisode.evident`), else from its start."""
@@ -177,6 +186,7 @@ class Score:
             "detectable_episodes": overall.detectable,
             "recall": overall.recall,
             "median_delay_windows": overall.median_delay,
+            "p75_delay_windows": overall.p75_delay,
             "median_delay_from_evident_windows": overall.median_evident_delay,
             "false_alarms": overall.false_alarms,
             "quiet_unit_weeks": self.quiet_unit_weeks,
@@ -185,7 +195,8 @@ class Score:
             "decoy_alerts": overall.decoy_alerts,
             "by_kind": {
                 kind: {"detectable": s.detectable, "detected": s.detected, "recall": s.recall,
-                       "median_delay_windows": s.median_delay, "false_alarms": s.false_alarms,
+                       "median_delay_windows": s.median_delay, "p75_delay_windows": s.p75_delay,
+                       "false_alarms": s.false_alarms,
                        "decoys": s.decoys, "decoy_alerts": s.decoy_alerts}
                 for kind, s in sorted(self.by_kind.items())
             },

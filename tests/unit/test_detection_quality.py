@@ -88,10 +88,12 @@ def test_recall_on_the_simulator_is_at_least_95_percent(simulator: Score) -> Non
 
 def test_recall_on_the_family_holds_its_measured_level(family: Score) -> None:
     """NOT the issue's aim (0.95): measured 43 of 49 (0.88) on seeds 3 to 6, 18 of 19
-    silences and 25 of 30 sustained drops of the positive share (docs/detection.md; 44 of 49
-    with every silence before the silence's usual level went to 52 windows, which lost one
-    at 3.1 sd short, just past the detectability line). A floor against regression until the
-    aim is met."""
+    silences and 25 of 30 sustained drops of the positive share (docs/detection.md, fourth
+    round; 44 of 49 with every silence before the silence's usual level went to 52 windows,
+    which lost one at 3.1 sd short, just past the detectability line). An oracle knowing each
+    unit's true level and spread finds 0.99 of such drops at our run length
+    (`bench.oracle_drops`): the gap is the estimated baseline. A floor against regression
+    until the aim is met."""
     assert family.overall.detectable >= 45
     assert family.overall.recall is not None and family.overall.recall >= 0.87, family.missed
     drops, detectable = _episodes(family)
@@ -102,6 +104,7 @@ def test_recall_on_the_family_holds_its_measured_level(family: Score) -> None:
 def test_false_alarms_on_the_family_stay_under_one_per_thousand_quiet_unit_weeks(
     family: Score,
 ) -> None:
+    """Measured 5 in 12,645 quiet unit-weeks (0.040) on seeds 3 to 6, one a silence."""
     assert family.quiet_unit_weeks >= 12_000
     assert family.false_alarms_per_100_quiet_unit_weeks <= 0.1, family.false_alarms
 
@@ -137,11 +140,24 @@ def test_median_delay_on_the_family_from_the_start_holds_its_measured_level(
     family: Score,
 ) -> None:
     """NOT the issue's aim (1 window): measured 2 windows from the start of the episode on
-    seeds 3 to 6 (3 with the k 0.5 CUSUM before; a sustained shift of 1 to 3 predictive sd a
-    week needs weeks to be told from chance at this false-alarm budget; 0 from the week it
-    became evident). A ceiling against regression."""
+    seeds 3 to 6, p75 4 (3 with the k 0.5 CUSUM before; 0 from the week it became evident).
+    Not attainable at this budget: an oracle knowing each unit's true level and spread, with
+    our reference at our run length, raises the family's detectable drops a median 2 windows
+    from the start, p75 3 (`bench.oracle_drops`); a median of 1 needs the shift's size known
+    too, or a third of the whole budget spent on this one measure. A ceiling against
+    regression."""
     delay = family.overall.median_delay
     assert delay is not None and delay <= 2
+    p75 = family.overall.p75_delay
+    assert p75 is not None and p75 <= 4
+
+
+def test_three_quarters_of_the_simulators_episodes_are_raised_within_a_window(
+    simulator: Score,
+) -> None:
+    """Measured on seeds 3 to 6: median 0, p75 1."""
+    p75 = simulator.overall.p75_delay
+    assert p75 is not None and p75 <= 1
 
 
 def test_reporting_silences_are_found_and_false_ones_are_rare(family: Score) -> None:

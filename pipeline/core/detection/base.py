@@ -45,12 +45,14 @@ class DetectionConfig:
       overdispersion are allowed for) less what moved the unit's organisation:
       S = max(0, S + z - reference), signalling when S reaches the limit, then restarting from
       0 (as after any Shewhart signal). A reference k is tuned to shifts of about 2k
-      predictive sd a week: 1 to large shifts seen in a few weeks; 0.9 (`cusum_small_*`) to
-      the smallest sustained shift an episode of up to 10 weeks must show to be evident at
-      all (5.5 sd pooled over 10 weeks is 1.74 sd a week). The limits come from the
-      in-control average run length of a standard normal z (`cusum.in_control_arl`): about
-      46 million windows for (1, 8) and 53,000 for (0.9, 5.15), as for the (0.5, 9) it
-      replaced, which gave away 0.5 sd of evidence a week less but needed 3.85 more; real
+      predictive sd a week: 1.5 to shifts of about 3 sd a week, seen in one or two weeks;
+      0.9 (`cusum_small_*`) to the smallest sustained shift an episode of up to 10 weeks must
+      show to be evident at all (5.5 sd pooled over 10 weeks is 1.74 sd a week). The limits
+      come from the in-control average run length of a standard normal z
+      (`cusum.in_control_arl`): about 360,000 windows for (1.5, 3.6) and 53,000 for
+      (0.9, 5.15), as for the (0.5, 9) it replaced, which gave away 0.5 sd of evidence a week
+      less but needed 3.85 more. (1.5, 3.6) replaced (1, 8), whose run length of 46 million
+      windows left it nothing to find that the rules did not (issue 13's fourth round); real
       units (drift, seasons, estimated baselines) shorten it by an order of magnitude or more,
       and three measures share a budget of 1 false alarm per 1,000 quiet unit-weeks. A limit
       of 0 turns a detector off.
@@ -86,8 +88,8 @@ class DetectionConfig:
     max_between_cv: float = 0.5
     limit_sigma: float = 5.0
     run_rules: tuple[tuple[int, float], ...] = ((2, 3.0), (3, 2.5))
-    cusum_reference: float = 1.0
-    cusum_limit: float = 8.0
+    cusum_reference: float = 1.5
+    cusum_limit: float = 3.6
     cusum_hold_windows: int = 8
     cusum_small_reference: float = 0.9
     cusum_small_limit: float = 5.15

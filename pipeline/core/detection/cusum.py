@@ -5,7 +5,9 @@ predictive z (less what moved the unit's organisation, `detection.common`) clipp
 `Z_RANGE`. A CUSUM with reference k is tuned to a shift of about 2k predictive sd a week, so
 two run together:
 
-- `cusum` (k 1, limit 8): large shifts, seen in a few weeks, at a run length of millions;
+- `cusum` (k 1.5, limit 3.6): shifts of about 3 sd a week, seen in one or two weeks, at a run
+  length of 360,000 windows (it was k 1, limit 8, a run length of 46 million, until issue 13's
+  fourth round: the two now share the budget, the small-shift one taking most of it);
 - `cusum_small_shift` (k 0.9, limit 5.15): sustained shifts of under 2 sd a week that no
   single window and no run shows (a positive share 0.12 lower for 8 weeks at 40 responses a
   week, say). k 0.9 matches the smallest shift an episode of up to 10 weeks must show to be
@@ -15,10 +17,10 @@ two run together:
 
 Their limits follow from an in-control average run length (ARL) stated for a z that is
 standard normal (Siegmund's approximation, `in_control_arl`): with the defaults both are
-above 50,000 windows per measure, so that the drift, seasons and estimated baselines of real
-units, which shorten it, still leave the false-alarm budget (0.1 per 100 quiet unit-weeks over
-three measures and every kind) for them. After either signals both restart from 0: the
-evidence has been spent.
+above 50,000 windows per measure (together about 46,000), so that the drift, seasons and
+estimated baselines of real units, which shorten it, still leave the false-alarm budget (0.1
+per 100 quiet unit-weeks over three measures and every kind) for them. After either signals
+both restart from 0: the evidence has been spent.
 """
 
 from __future__ import annotations

@@ -10,6 +10,11 @@ from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.cusum import CUSUM
 from pipeline.core.detection.stats import CUSUM_Z_RANGE
 
+# The mirrored CUSUM's (reference, limit): the alerts' large-shift design before issue 13's
+# fourth round moved theirs to (1.5, 3.6); bright spots keep it, so their false rate stays as
+# measured (docs/detection.md, Bright spots). The alerts' `cusum_limit` 0 still turns it off.
+BRIGHT_CUSUM = (1.0, 8.0)
+
 
 def mirrored_rules(
     z: Sequence[float], offsets: Sequence[float], config: DetectionConfig
@@ -21,7 +26,7 @@ def mirrored_rules(
     signalled, detector, accumulating = [-1] * size, [""] * size, [False] * size
     runs: list[tuple[int, float, list[int]]] = [(n, sigma, []) for n, sigma in config.run_rules]
     low, high = CUSUM_Z_RANGE
-    reference, limit = config.cusum_reference, config.cusum_limit
+    reference, limit = BRIGHT_CUSUM if config.cusum_limit > 0 else (0.0, 0.0)
     statistic = 0.0
     excursion: list[int] = []
     for t, score in enumerate(z):
