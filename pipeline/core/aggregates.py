@@ -245,6 +245,15 @@ class UnitWindowState:
         self.contributions += 1
         self._snapshot = None
 
+    def add_responses(self, counts: Sequence[int], responses: int) -> None:
+        """`responses` single responses without themes, `counts` of them per rating 1..6:
+        what as many `add_feedback` calls would add (a batch's are folded in at once)."""
+        fft = self.fft_counts
+        for rating, n in enumerate(counts):
+            fft[rating] += n
+        self.contributions += responses
+        self._snapshot = None
+
     def add_feedback_counts(self, counts: Sequence[int]) -> None:
         """A batch of responses (per rating 1..6) allocated to this window."""
         for rating, n in enumerate(counts):

@@ -119,6 +119,14 @@ def _days_of(bounds: EventBounds) -> _Days:
     return days
 
 
+def event_days(bounds: EventBounds) -> tuple[int, int]:
+    """The UTC day numbers (proleptic ordinals) of `bounds`' earliest and latest event time.
+    An event time whose local day `d` has `low < d - 1 < d + 1 < high` is within the bounds
+    (the quick pass's reasoning: an offset moves a timestamp by under a day)."""
+    days = _days_of(bounds)
+    return days[2], days[3]
+
+
 def _clearly_within(event: BaseModel, days: _Days) -> bool:
     """True only if no bound can be broken. A timestamp's UTC day is within a day of its
     local day (offsets are under 24 hours), so a local day more than one day inside a bound's
@@ -139,7 +147,7 @@ def _clearly_within(event: BaseModel, days: _Days) -> bool:
             day = value.toordinal()
             if not low < day - 1 < day + 1 < high:
                 return False
-    cleared = _CLEARED_LABELS
+    cleared = CLEARED_LABELS
     for name in plan.labels:
         value = values[name]
         kind = type(value)
@@ -202,19 +210,21 @@ def _leaves(annotation: Any) -> set[Any]:
     return {annotation if origin is None else origin}
 
 
-_CLEARED_LABELS: set[str] = set()
+CLEARED_LABELS: set[str] = set()
+"""Labels (of 10 characters or more) known to hold no NHS number; shorter ones cannot hold
+one. Read-only outside this module: `_clear_label` adds to it (and empties it when full)."""
 _MAX_CLEARED_LABELS = 10_000
 
 
 def _clear_label(value: str) -> bool:
     """Whether `value` holds no NHS number (labels repeat: sources, units, roles)."""
-    if value in _CLEARED_LABELS:
+    if value in CLEARED_LABELS:
         return True
     if _label_problem("", value) is not None:
         return False
-    if len(_CLEARED_LABELS) >= _MAX_CLEARED_LABELS:
-        _CLEARED_LABELS.clear()
-    _CLEARED_LABELS.add(value)
+    if len(CLEARED_LABELS) >= _MAX_CLEARED_LABELS:
+        CLEARED_LABELS.clear()
+    CLEARED_LABELS.add(value)
     return True
 
 

@@ -8,7 +8,6 @@ act on. Decoding never raises on bad input.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,8 +38,7 @@ _MAX_INTEGER_DIGITS = 4000
 _JSON_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number"}
 # the validator itself, not TypeAdapter's wrapper around it (a Python call less per event)
 _validate_json: Callable[[bytes], AnyEvent] = EVENT_ADAPTER.validator.validate_json
-# a quote followed by JSON whitespace (one search: each `in` of two bytes costs as much)
-_QUOTE_THEN_SPACE = re.compile(rb'"[ \t\n\r]').search
+_JSON_WHITESPACE = b" \t\n\r"
 
 
 class RejectReason(StrEnum):
@@ -114,6 +112,12 @@ def decode(
         event = _validate_json(raw)
     except ValidationError as error:
         return _explain(raw, error)
+    return checked(raw, event, bounds)
+
+
+def checked(raw: bytes, event: AnyEvent, bounds: EventBounds) -> AnyEvent | Rejection:
+    """The rest of `decode` for an `event` validated from `raw`: no key written twice, and
+    within `bounds` (the engine's batch pass validates first, then calls this)."""
     if not _no_key_written_twice(raw, event):
         # pydantic keeps the last of two equal keys, other readers the first: refuse to guess
         return _reject(RejectReason.DUPLICATE_FIELD, _DUPLICATE_DETAIL, _duplicated_key(raw), raw)
@@ -140,18 +144,23 @@ def _keys_written(event: AnyEvent) -> int:
 
 
 def _no_key_written_twice(raw: bytes, event: AnyEvent) -> bool:
-    """Whether `raw` (which validated to `event`) writes each key once.
-
-    The quick test, for the common writing (no escape, no whitespace after a quote): then each
-    key's closing quote is followed by its colon, and `":` occurs only there or where a string
-    starts with a colon, so `raw.count(b'":')` is at least the number of keys written, and
-    equal to the number of distinct keys only if no key is written twice. Anything else
-    (another count, another writing) is decided by `_key_count`.
-    """
+    """Whether `raw` (which validated to `event`) writes each key once."""
     expected = _keys_written(event)
-    if b"\\" not in raw and _QUOTE_THEN_SPACE(raw) is None and raw.count(b'":') == expected:
-        return True
-    return _key_count(raw) == expected
+    return keys_once_quickly(raw, expected) or _key_count(raw) == expected
+
+
+def keys_once_quickly(raw: bytes, keys: int) -> bool:
+    """True only if `raw`, a valid event with `keys` distinct keys, writes none twice; False
+    when this quick test cannot tell (then count exactly, `_key_count`).
+
+    Without a backslash in `raw` every quote delimits a string, so no string holds a quote,
+    and once JSON whitespace is deleted each key's closing quote is followed by its colon.
+    `":` then occurs there, and otherwise only where a string's text (whitespace deleted)
+    starts with a colon: a value's closing quote is followed by `,`, `}` or `]`. So the count
+    is at least the number of keys written, and equal to the number of distinct keys only if
+    no key is written twice. (Bytes of multi-byte UTF-8 are never ASCII.)
+    """
+    return b"\\" not in raw and raw.translate(None, _JSON_WHITESPACE).count(b'":') == keys
 
 
 def _key_count(raw: bytes) -> int:

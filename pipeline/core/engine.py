@@ -20,20 +20,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
+from pipeline.core.admission import Admission
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.batch import (
     BatchResult,
     EngineConfig,
     RejectedMessage,
-    processing_error,
 )
-from pipeline.core.bounds import STORED, EventBounds
-from pipeline.core.counting import Touched, count_in_windows
+from pipeline.core.batch_decode import decode_batch
+from pipeline.core.bounds import STORED
+from pipeline.core.counting import Touched
 from pipeline.core.decode import RawMessage, Rejection, decode
 from pipeline.core.detection import Detector
 from pipeline.core.engine_state import (
@@ -44,19 +45,16 @@ from pipeline.core.engine_state import (
     horizon_start,
 )
 from pipeline.core.events import (
-    AlertResponse,
     AnyEvent,
-    IncidentReport,
 )
 from pipeline.core.judge import AlertBook, FindingSource
 from pipeline.core.judgements import fingerprint
 from pipeline.core.judging import Judging
 from pipeline.core.learning import ResponseRecord
-from pipeline.core.placement import FAILED, NEVER, Placement, placement
+from pipeline.core.placement import Placement, placement
 from pipeline.core.pseudonyms import PseudonymKeys
-from pipeline.core.revisions import IncidentRevision, IncidentRevisions, RevisionInForce
-from pipeline.core.stored import StoredEvent, to_stored
-from pipeline.core.windows import Watermark, Window, window_of
+from pipeline.core.revisions import IncidentRevisions, RevisionInForce
+from pipeline.core.windows import Watermark, Window
 
 UnitKey = tuple[str, str]
 KnownIds = Callable[[Collection[UUID]], set[UUID]]
@@ -88,7 +86,8 @@ class Engine:
         rules = fingerprint(config, type(detector).__qualname__, self._book.learning)
         self._judging = Judging(self._book, self._units, self._watermark, rules, config.detection)
         self._revisions = IncidentRevisions()
-        self._retracted: list[tuple[UnitKey, Window]] = []  # by the event being admitted
+        shared = (self._seen, self._pending, self._units, self._watermark, self._book)
+        self._admission = Admission(config, self._key, (*shared, self._revisions))
 
     @property
     def watermark(self) -> datetime | None:
@@ -158,23 +157,6 @@ class Engine:
         self._judging.restore(orgs, state.judged, now, result)
         return self._drained(result)
 
-    def _remember(self, event: AnyEvent) -> None:
-        """What an event leaves beyond its windows' figures, without counting it again: a
-        response in the alert book, a revised incident report's place among its revisions."""
-        if isinstance(event, AlertResponse):
-            self._book.responses.add(event)
-        elif isinstance(event, IncidentReport) and event.report_ref is not None:
-            revision = IncidentRevision(
-                event.event_id.int,
-                event.revision,
-                (event.org_id, event.unit_id),
-                window_of(event.occurred_at, self.config.window),
-                event.harm,
-                event.category,
-                event.occurred_at,
-            )
-            self._revisions.offer(event.org_id, event.report_ref, revision)
-
     def restore(
         self, payloads: Iterable[bytes], alerts: Iterable[Alert], now: datetime
     ) -> BatchResult:
@@ -190,8 +172,8 @@ class Engine:
                 continue
             if event.event_id.int in self._seen:
                 continue
-            placed = self._placement(event)
-            self._count(event, placed.windows, {}, placed.expiry)
+            placed = placement(event, self.config.window)
+            self._admission.count(event, placed.windows, {}, placed.expiry)
             result.read += 1
         self._book.restore(alerts)
         self._judging.judge(set(self._units), now, result)
@@ -216,48 +198,13 @@ class Engine:
         """
         result = BatchResult()
         touched: Touched = {}
-        late_units: set[UnitKey] = set()
-        answered: set[UnitKey] = set()
-        decoded = self._decode_all(messages, self.config.horizon.at(now))
-        found = self._ask(decoded, known, ask_every_new_id)
+        bounds = self.config.horizon.at(now)
+        decoded = decode_batch(messages, bounds, self.config.window, self._seen, ask_every_new_id)
+        found = known(decoded.ask) if known is not None and decoded.ask else set()
         if revisions_of is not None:
-            self._revisions.load(
-                {(e.org_id, e.report_ref) for _, e, _ in decoded if isinstance(e, IncidentReport)},
-                revisions_of,
-            )
-        seen = self._seen.ids
-        accepted = result.accepted
-        result.read += len(decoded)
-        self._retracted = []  # what an earlier call (restore) left is no concern of this batch
-        for message, outcome, placed in decoded:
-            if isinstance(outcome, Rejection):
-                result.rejected.append(RejectedMessage(outcome, message.origin))
-                continue
-            event_id = outcome.event_id
-            if placed is None or event_id.int in seen or (found and event_id in found):
-                result.duplicates += 1
-                continue
-            try:
-                stored = self._admit(outcome, message, placed, touched)
-            except Exception as exc:  # one bad event must not stop the batch
-                self._retracted = []
-                result.rejected.append(
-                    RejectedMessage(processing_error(message, exc), message.origin)
-                )
-                continue
-            if self._retracted:
-                for retracted_unit, window in self._retracted:
-                    state = self._units[retracted_unit][window]
-                    touched.setdefault(id(state), (state, []))
-                    if self._watermark.is_closed(window):
-                        late_units.add(retracted_unit)
-                self._retracted = []
-            if type(outcome) is AlertResponse:
-                answered.add((outcome.org_id, outcome.unit_id))
-            if stored.late:
-                result.late += 1
-                late_units.add((outcome.org_id, outcome.unit_id))
-            accepted.append(stored)
+            self._revisions.load(decoded.refs, revisions_of)
+        result.read += len(decoded.entries)
+        late_units, answered = self._admission.admit_all(decoded.entries, found, result, touched)
         for state, applied in touched.values():
             snapshot = state.snapshot()
             result.windows.append(snapshot)
@@ -275,71 +222,6 @@ class Engine:
         result.revisions = self._revisions.drain()
         return result
 
-    def _decode_all(self, messages: Iterable[RawMessage], bounds: EventBounds) -> list[_Decoded]:
-        """Each message decoded, with its placement unless it is a duplicate held in memory."""
-        seen = self._seen.ids
-        kind = self.config.window
-        decoded: list[_Decoded] = []
-        append = decoded.append
-        for message in messages:
-            outcome = decode(message.value, bounds, size=message.size)
-            if isinstance(outcome, Rejection) or outcome.event_id.int in seen:
-                append((message, outcome, None))
-                continue
-            try:
-                placed = placement(outcome, kind)
-            except Exception:
-                placed = FAILED
-            append((message, outcome, placed))
-        return decoded
-
-    def _ask(self, decoded: Sequence[_Decoded], known: KnownIds | None, every: bool) -> set[UUID]:
-        if known is None:
-            return set()
-        ask = {
-            e.event_id
-            for _, e, placed in decoded
-            if placed is not None
-            and placed.expiry is not NEVER
-            and not isinstance(e, Rejection)
-            and (every or self._seen.needs_lookup(placed.expiry))
-        }
-        return known(ask) if ask else set()
-
-    def _admit(
-        self,
-        event: AnyEvent,
-        message: RawMessage,
-        placed: Placement,
-        touched: Touched,
-    ) -> StoredEvent:
-        """Store and count a new event (a pending one is stored, not counted again)."""
-        if placed.expiry is NEVER:
-            placed = self._placement(event)
-        windows = placed.windows
-        mark = self._watermark.value
-        late = bool(windows) and mark is not None and windows[0].end <= mark
-        stored = to_stored(
-            event,
-            message.value,
-            origin=message.origin,
-            late=late,
-            policy=self.config.free_text,
-            key=self._key,
-        )
-        if self._pending and event.event_id in self._pending:
-            # Its windows already count it; what the small form does not carry is rebuilt.
-            self._pending.discard(event.event_id)
-            self._remember(event)
-            self._seen.add(event.event_id.int, placed.expiry)
-            self._watermark.observe(event.occurred_at)
-        else:
-            self._count(event, windows, touched, placed.expiry)
-        return stored
-
-    def _placement(self, event: AnyEvent) -> Placement:
-        return placement(event, self.config.window)
-
     def finish(self, now: datetime) -> BatchResult:
         """End of input: every window that ended by the latest event time is judged."""
         self._watermark.finish()
@@ -351,21 +233,6 @@ class Engine:
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
             event_id = UUID(json.loads(payload)["event_id"])
             self._seen.add(event_id.int, datetime.max.replace(tzinfo=UTC))
-
-    def _count(
-        self,
-        event: AnyEvent,
-        windows: Sequence[Window],
-        touched: Touched,
-        expiry: datetime,
-    ) -> None:
-        """Apply a new event to its unit's windows (a response to the alert book)."""
-        if isinstance(event, AlertResponse):
-            self._book.responses.add(event)
-        elif windows:
-            count_in_windows(self._units, event, windows, touched, self._revisions, self._retracted)
-        self._seen.add(event.event_id.int, expiry)
-        self._watermark.observe(event.occurred_at)
 
 
 __all__ = [

@@ -121,6 +121,14 @@ class SeenIds:
         else:
             held.append(event_id)
 
+    def holder(self, expiry: datetime) -> list[int]:
+        """The list of the ids held until `expiry`, for a caller that adds many: each id
+        appended to it must also be added to `ids` (as `add` does)."""
+        held = self._by_expiry.get(expiry)
+        if held is None:
+            held = self._by_expiry[expiry] = []
+        return held
+
     def needs_lookup(self, expiry: datetime) -> bool:
         return self.evicted_through is not None and expiry <= self.evicted_through
 

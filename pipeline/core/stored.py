@@ -100,7 +100,8 @@ def to_stored(
     safe = event.model_copy(update=updates) if updates else event
     return StoredEvent(
         event=safe,
-        payload=safe.model_dump_json(exclude_none=True),
+        # what `model_dump_json(exclude_none=True)` gives, without its wrapper's arguments
+        payload=safe.__pydantic_serializer__.to_json(safe, exclude_none=True).decode(),
         origin=origin,
         late=late,
         free_text_chars=len(text) if text else 0,

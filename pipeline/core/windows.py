@@ -45,7 +45,7 @@ def window_of(moment: datetime, kind: WindowKind) -> Window:
     if kind is WindowKind.WEEK:
         # once per event: most moments are placed by their local day alone (no UTC offset
         # asked), the rest by integer arithmetic on the timestamp
-        window = _week_around(moment.toordinal())
+        window = week_of_local_day(moment.toordinal())
         if window is not None:
             return window
         seconds = int(moment.timestamp()) - _MONDAY_OFFSET
@@ -59,7 +59,7 @@ _EPOCH_DAY = 719_163  # date(1970, 1, 1).toordinal()
 
 
 @lru_cache(maxsize=4096)
-def _week_around(day: int) -> Window | None:
+def week_of_local_day(day: int) -> Window | None:
     """The week of every moment whose local date is the proleptic ordinal `day`, or None when
     that depends on its offset. An offset is under a day either way, so such a moment lies
     within a day before and two after the local day's start, in UTC: when `day` is a Tuesday
@@ -112,18 +112,28 @@ class Watermark:
     _mark: datetime | None = field(default=None, init=False, repr=False, compare=False)
 
     def observe(self, moment: datetime) -> None:
-        # once per event: compare as little as the rule needs, and move the mark only on change
+        # once per event: compare as little as the rule needs (an aware comparison asks both
+        # sides for their offsets), and move the mark only on change
         latest = self.latest_event
+        followed = self.followed
         if latest is None or moment > latest:
             self.latest_event = moment
             if self.finished:
                 self._mark = moment - self.allowed_lateness
-        elif self.followed is latest:
+            past = followed is not None and followed is latest  # so past what it followed
+        elif followed is latest:
             return  # not past the latest event, so not past what the mark followed either
-        followed = self.followed
-        if followed is None or moment > followed:
+        else:
+            past = False
+        if followed is None or past or moment > followed:
             step = self.max_step
-            if followed is not None and step is not None and moment > followed + step:
+            if (
+                followed is not None
+                and step is not None
+                # a local day is within a day of the UTC one: days this close are in step
+                and moment.toordinal() - followed.toordinal() + 3 > step.days
+                and moment > followed + step
+            ):
                 moment = followed + step
             self.followed = moment
             if not self.finished:

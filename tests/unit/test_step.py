@@ -337,19 +337,20 @@ def test_an_alert_routed_to_alertmanager_is_recorded_as_delivered() -> None:
     assert all(a.status is AlertStatus.OPEN for a in result.alerts)
 
 
+@pytest.mark.parametrize("make", [incident, metric], ids=["common shape", "general path"])
 def test_an_event_the_engine_fails_on_is_dead_lettered_and_the_batch_goes_on(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, make: Callable[..., dict[str, Any]]
 ) -> None:
     from pipeline.core.stored import to_stored as real
 
-    poison = feedback(source="poison")
+    poison = make(source="poison")
 
     def failing(event: Any, *args: Any, **kwargs: Any) -> Any:
         if event.source == "poison":
             raise ZeroDivisionError("the text of this message must not be kept")
         return real(event, *args, **kwargs)
 
-    monkeypatch.setattr("pipeline.core.engine.to_stored", failing)
+    monkeypatch.setattr("pipeline.core.admission.to_stored", failing)
     sink, topic = FakeSink(), FakeTopic()
     s, metrics = step(sink, topic)
     good = [feedback(), feedback()]

@@ -135,3 +135,25 @@ def test_the_watermark_keeps_its_mark_as_its_rule_defines_it(
         assert mark.value == _expected_mark(seen, lateness, step, mark.finished)
     mark.finish()
     assert mark.value == _expected_mark(seen, lateness, step, True)
+
+
+@given(
+    st.integers(1, 60).map(lambda days: timedelta(days=days)),
+    st.integers(-3 * 86_400, 3 * 86_400),
+    st.integers(-23 * 60 - 59, 23 * 60 + 59),
+    st.integers(-23 * 60 - 59, 23 * 60 + 59),
+)
+def test_a_move_near_the_step_is_kept_as_the_rule_defines_it(
+    step: timedelta, around: int, first_offset: int, second_offset: int
+) -> None:
+    """The step is checked by local days unless they are within three days of it."""
+    first = datetime(2024, 3, 4, 12, tzinfo=UTC)
+    second = first + step + timedelta(seconds=around)
+    seen = [
+        first.astimezone(timezone(timedelta(minutes=first_offset))),
+        second.astimezone(timezone(timedelta(minutes=second_offset))),
+    ]
+    mark = Watermark(timedelta(days=7), max_step=step)
+    for moment in seen:
+        mark.observe(moment)
+    assert mark.value == _expected_mark(seen, timedelta(days=7), step, False)
