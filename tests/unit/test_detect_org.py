@@ -39,6 +39,16 @@ def test_masked_dark_spot_fires_for_a_small_unit_falling_away_from_its_peers() -
     assert window["value"] > window["peers"]["limit"] > window["peers"]["expected"]
 
 
+def test_a_unit_without_closed_windows_listed_first_changes_nothing() -> None:
+    """A unit whose windows are all still open comes with an empty series (hypothesis found
+    one listed first crashing the judgement)."""
+    units = organisation(40)
+    units["ward-9"] = with_weeks(units["ward-9"], range(30, 33), responses=20, negative=8)
+    expected = DETECTOR.org_findings(units)
+
+    assert DETECTOR.org_findings({"a-new-unit": [], **units}) == expected != []
+
+
 def test_a_dip_across_the_whole_organisation_is_no_dark_spot() -> None:
     units = organisation(40)
     for unit, series in units.items():

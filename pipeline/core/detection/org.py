@@ -61,7 +61,7 @@ def org_findings(
     figures = {unit: unit_figures(series) for unit, series in sorted(units.items()) if series}
     if len(figures) < 2:
         return []
-    org_id = next(iter(units.values()))[0].org_id
+    org_id = next(series[0].org_id for series in units.values() if series)
     org = OrgFigures(figures, config)
     findings: list[Finding] = []
     for unit in figures:
