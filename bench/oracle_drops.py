@@ -48,8 +48,9 @@ from datetime import UTC, datetime
 
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection.cusum import in_control_arl
-from pipeline.simulation.family import FamilyConfig, Unit, draw_units
-from pipeline.simulation.family_plan import DONT_KNOW, Season, expit, logit, plan_org
+from pipeline.simulation.family import FamilyConfig, Unit
+from pipeline.simulation.family_events import plan_family, poisson
+from pipeline.simulation.family_plan import DONT_KNOW, Season, expit, logit
 from pipeline.simulation.trust import TruthEpisode
 
 WARMUP = 20
@@ -75,19 +76,7 @@ class Drop:
 
 def planned(seed: int) -> tuple[list[TruthEpisode], list[Unit], dict[str, Season]]:
     """The family's planning of one seed, exactly as `simulate_family` draws it (no events)."""
-    config = FamilyConfig(seed=seed)
-    rng = random.Random(f"family-{seed}")
-    start = datetime.combine(config.start, datetime.min.time(), UTC)
-    truth: list[TruthEpisode] = []
-    units: list[Unit] = []
-    seasons: dict[str, Season] = {}
-    for index in range(config.orgs):
-        org_units = draw_units(rng, config, index)
-        season = Season(rng, start, config.weeks)
-        truth.extend(plan_org(rng, config, org_units, season, index % 3 == 0, start))
-        seasons[org_units[0].org_id] = season
-        units.extend(org_units)
-    return truth, units, seasons
+    return plan_family(FamilyConfig(seed=seed), random.Random(f"family-{seed}"))
 
 
 def drops(seed: int) -> Iterator[Drop]:
@@ -147,7 +136,7 @@ class Weeks:
 
     def z(self, rng: random.Random, index: int) -> float:
         unit, w = self.drop.unit, self.weeks[index]
-        responses = _poisson(rng, unit.responses * unit.size(w) * rng.gammavariate(100, 0.01))
+        responses = poisson(rng, unit.responses * unit.size(w) * rng.gammavariate(100, 0.01))
         views = sum(rng.random() >= DONT_KNOW for _ in range(responses))
         noise = rng.gauss(0.0, unit.spread)
         positive = min(max(expit(logit(self.usual[index]) + noise) + self.shift(index), 0.02), 0.98)
@@ -165,16 +154,6 @@ class Weeks:
             sd = math.sqrt(views * mean * (1.0 - mean) + views * views * between)
             out.append(-views * self.shift(index) / sd)
         return statistics.fmean(out)
-
-
-def _poisson(rng: random.Random, mean: float) -> int:
-    if mean > 40.0:
-        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-    limit, count, product = math.exp(-mean), 0, rng.random()
-    while product > limit:
-        count += 1
-        product *= rng.random()
-    return count
 
 
 def run_cusum(zs: list[float], reference: float, limit: float) -> int | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline.simulation.family import HARM_MIX, FamilyConfig, FamilyTrust, Unit, draw_units
 from pipeline.simulation.family_plan import DONT_KNOW, INCIDENT_CV, Season, expit, logit, plan_org
+from pipeline.simulation.trust import TruthEpisode
 
 _DAY = 86_400.0
 _CATEGORIES = ("medication", "fall", "pressure_ulcer", "infection", "delay_in_care", "other")
@@ -26,11 +27,13 @@ _HARMFUL_CUMULATIVE = tuple(accumulate(share / (1.0 - HARM_MIX[0][1]) for _, sha
 Timed = tuple[float, dict[str, Any]]  # (arrival, event)
 
 
-def simulate_family(config: FamilyConfig) -> FamilyTrust:
-    """One trust of the family, deterministic from `config.seed`."""
-    rng = random.Random(f"family-{config.seed}")
+def plan_family(
+    config: FamilyConfig, rng: random.Random
+) -> tuple[list[TruthEpisode], list[Unit], dict[str, Season]]:
+    """The family's planning (units, seasons and planted episodes), the first draws of `rng`:
+    `simulate_family` then draws the events from where it leaves `rng`."""
     start = datetime.combine(config.start, datetime.min.time(), UTC)
-    truth = []
+    truth: list[TruthEpisode] = []
     units: list[Unit] = []
     seasons: dict[str, Season] = {}
     for index in range(config.orgs):
@@ -39,6 +42,14 @@ def simulate_family(config: FamilyConfig) -> FamilyTrust:
         truth.extend(plan_org(rng, config, org_units, season, index % 3 == 0, start))
         seasons[org_units[0].org_id] = season
         units.extend(org_units)
+    return truth, units, seasons
+
+
+def simulate_family(config: FamilyConfig) -> FamilyTrust:
+    """One trust of the family, deterministic from `config.seed`."""
+    rng = random.Random(f"family-{config.seed}")
+    start = datetime.combine(config.start, datetime.min.time(), UTC)
+    truth, units, seasons = plan_family(config, rng)
     emitter = _Emitter(rng, config, start)
     for unit in units:
         emitter.unit(unit, seasons[unit.org_id])
@@ -88,7 +99,7 @@ class _Emitter:
         rng = self.rng
         usual = season.positive(unit, week)
         noise = rng.gauss(0.0, unit.spread)
-        responses = _poisson(rng, unit.responses * unit.size(week) * rng.gammavariate(100, 0.01))
+        responses = poisson(rng, unit.responses * unit.size(week) * rng.gammavariate(100, 0.01))
         shift = unit.feedback_shift[week]
         if week == unit.spike_week:
             # About a 1-in-50 week: noise at +2 sd of the unit's spread, on the worse side.
@@ -115,10 +126,10 @@ class _Emitter:
         level = rng.gammavariate(shape, 1.0 / shape) * unit.size(week) * unit.reporting[week]
         base = unit.incidents * level
         harmful_extra = base * (1.0 - HARM_MIX[0][1]) * (unit.harm_factor[week] - 1.0)
-        grades = [_pick(rng, _HARM_CUMULATIVE, _HARM_LEVELS) for _ in range(_poisson(rng, base))]
+        grades = [_pick(rng, _HARM_CUMULATIVE, _HARM_LEVELS) for _ in range(poisson(rng, base))]
         grades += [
             _pick(rng, _HARMFUL_CUMULATIVE, _HARM_LEVELS[1:])
-            for _ in range(_poisson(rng, harmful_extra))
+            for _ in range(poisson(rng, harmful_extra))
         ]
         for harm in grades:
             moment = monday + rng.uniform(0.0, 7 * _DAY)
@@ -179,7 +190,8 @@ def _pick(rng: random.Random, cumulative: tuple[float, ...], values: tuple[str, 
     return values[min(bisect.bisect(cumulative, rng.random() * cumulative[-1]), len(values) - 1)]
 
 
-def _poisson(rng: random.Random, mean: float) -> int:
+def poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (normal approximation above a mean of 40), as the family draws counts."""
     if mean <= 0.0:
         return 0
     if mean > 40.0:
