@@ -31,7 +31,8 @@ from datetime import datetime
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.resume import MISSING, Memo
 from pipeline.core.detection.verdicts import Verdict, VerdictClass
-from pipeline.core.spc import Direction, xmr
+from pipeline.core.spc import Direction
+from pipeline.core.spc_latest import latest_point
 
 MAX_POINTS = 104
 MIN_POINTS = 3  # fewer points give no moving range worth the name
@@ -181,8 +182,8 @@ def _row(
     if len(kept) < MIN_POINTS or kept[-1][0] is not series[-1]:
         return []  # the latest window has no figure for this measure: nothing to summarise
     values = [float(v) for _, v, _ in kept if v is not None]
-    chart = xmr(values, improvement=improvement, target=target)
-    latest, (aggregate, _, size) = chart.points[-1], kept[-1]
+    latest, assurance = latest_point(values, improvement=improvement, target=target)
+    aggregate, _, size = kept[-1]
     return [
         BoardRow(
             org_id=aggregate.org_id,
@@ -197,8 +198,8 @@ def _row(
             lpl=latest.lpl,
             upl=latest.upl,
             improvement=improvement.value,
-            variation=chart.variation.value,
-            assurance=chart.assurance.value if chart.assurance else None,
+            variation=latest.point_type.value,
+            assurance=assurance.value if assurance else None,
             target=target,
             points=len(values),
             version=version,

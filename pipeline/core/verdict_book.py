@@ -85,13 +85,17 @@ class VerdictBook:
                 for v in org_verdicts(members, self._config)
             }
             for key, verdict in now.items():
-                if last.get(key) != verdict:
+                before = last.get(key)
+                # Unchanged windows' verdicts come back as the very objects handed out before
+                # (`detection.resume`): identity first spares comparing their fields.
+                if before is not verdict and before != verdict:
                     last[key] = verdict
                     changed.append(VerdictRow(verdict, version))
-            for unit in members:
-                self._by_unit[(org, unit)] = {}
+            by_unit: dict[str, dict[tuple[str, datetime], Verdict]] = {u: {} for u in members}
             for (unit, measure, start), verdict in now.items():
-                self._by_unit[(org, unit)][(measure, start)] = verdict
+                by_unit[unit][(measure, start)] = verdict
+            for unit, verdicts in by_unit.items():
+                self._by_unit[(org, unit)] = verdicts
             if first:  # what storage may hold from before: every closed window not judged now
                 for unit, windows in members.items():
                     for aggregate in windows:

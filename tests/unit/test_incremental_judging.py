@@ -21,6 +21,7 @@ from pipeline.core.batch import BatchResult
 from pipeline.core.decode import RawMessage
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.measures import unit_figures
+from pipeline.core.detection.mirrored import mirrored_rules
 from pipeline.core.detection.resume import Suffixes, from_scratch
 from pipeline.core.detection.silence import silence_trace
 from pipeline.core.detection.stats import monitor
@@ -144,6 +145,25 @@ def test_a_silence_trace_resumed_window_by_window_equals_one_from_scratch() -> N
             assert repr(resumed) == repr(silence_trace(series, figures, config, flagged))
         if length == len(weeks):
             assert any(at >= 0 for at in resumed.signalled_at)  # the silence was judged
+
+
+def test_mirrored_rules_resumed_window_by_window_equal_them_from_scratch() -> None:
+    """The bright spots' rules fold improvement z in time order: grown one window at a time,
+    and with an old window amended on the way, they say what folding from the first says."""
+    rng = random.Random(7)
+    config = DetectionConfig()
+    z = [
+        math.nan if t % 9 == 4 else rng.gauss(2.8 if 20 <= t < 40 else 0.0, 1.0) for t in range(70)
+    ]
+    offsets = [max(0.0, rng.gauss(0.0, 0.4)) for _ in z]
+    for length in range(1, len(z) + 1):
+        if length == 50:
+            z[length - 10] += 2.5  # an old window amended (a late event)
+        args = (z[:length], offsets[:length], config)
+        resumed = mirrored_rules(*args)
+        with from_scratch():
+            assert repr(resumed) == repr(mirrored_rules(*args))
+    assert any(at >= 0 for at in resumed[0])  # runs or the CUSUM signalled
 
 
 def test_one_unit_changed_alone_and_alerts_answered_alone_equal_judging_from_scratch() -> None:

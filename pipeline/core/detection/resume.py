@@ -39,6 +39,7 @@ land there. A change further back folds the unit again from its first window."""
 CAPACITY = {
     "monitor": 4096,  # fold states (`stats.monitor`): about 6 per unit and measure
     "silence": 2048,  # fold states (`silence.silence_trace`)
+    "mirrored": 2048,  # fold states (`mirrored.mirrored_rules`, the bright spots' rules)
     "verdicts": 8192,  # per unit and measure: a verdict per window (`detection.verdicts`)
     "peers": 8192,  # per unit and measure: each window's z and precision (`detection.common`)
     "levels": 1 << 15,  # per measure and window: the others' level for each unit
