@@ -40,13 +40,15 @@ def mirrored_rules(
         for (*_, run), earlier in zip(runs, members, strict=True):
             run[:] = earlier
         excursion = list(kept)
-    for t in range(start, size):
-        if t > start and t % EVERY == 0 and size - t <= KEEP:
+    for t in range(start, size + 1):  # the turn of `size` only saves the final state
+        if t > start and (t % EVERY == 0 or t == size) and size - t <= KEEP:
             # `accumulating` is written only at its own window: kept by reference.
             _CHECKPOINTS.save(head, columns, t, (
                 (signalled[:t], detector[:t]), accumulating,
                 tuple(run[:] for *_, run in runs), (statistic, tuple(excursion)),
             ))  # fmt: skip
+        if t == size:
+            break
         score = z[t]
         if math.isnan(score):
             continue

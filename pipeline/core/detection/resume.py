@@ -6,13 +6,15 @@ Everything judging keeps between judgements to avoid redoing that work lives in 
 made here (their capacities are `CAPACITY`: memory is bounded in this one place), and
 `from_scratch()` turns every one of them off: the tests compare judging both ways.
 
-- `Checkpoints`: the monitors (`stats.monitor`, `silence.silence_trace`) fold a unit's windows
-  in time order: their state before window t is a function of the inputs of windows 0..t-1
-  alone (a later window may still flag an earlier one, but only through that state). So a fold
-  saves its state every `EVERY` windows, keyed by exactly the inputs it had folded by then, and
-  a later fold whose inputs begin with the same prefix resumes from the longest saved one: only
-  the suffix is folded again, and since the saved state IS what folding the prefix gives, the
-  result is the one folding from the first window gives, to the bit.
+- `Checkpoints`: the monitors (`stats.monitor`, `silence.silence_trace`, `mirrored.
+  mirrored_rules`) fold a unit's windows in time order: their state before window t is a
+  function of the inputs of windows 0..t-1 alone (a later window may still flag an earlier one,
+  but only through that state). So a fold saves its state every `EVERY` windows and at its end,
+  keyed by exactly the inputs it had folded by then, and a later fold whose inputs begin with
+  the same prefix resumes from the longest saved one: only the suffix is folded again (a window
+  closed since the last judgement: that window alone), and since the saved state IS what
+  folding the prefix gives, the result is the one folding from the first window gives, to the
+  bit.
 - `Suffixes`: a per-window result that reads only its own window's inputs (a verdict, a
   window's weight among its peers) is kept per slot (a unit and measure) with the input
   columns it was computed from; the next call computes only from the first window whose inputs
@@ -112,7 +114,12 @@ class Checkpoints:
         (0, None): fold windows from `length` on, starting from `state`."""
         if not _enabled[0]:
             return 0, None
-        for length in range(size - size % EVERY, 0, -EVERY):
+        # The fold's final state is saved too: the same inputs, or the previous call's with
+        # one window since, resume with nothing (or that window) to fold again.
+        periodic = range(size - size % EVERY, 0, -EVERY)
+        for length in (size, size - 1, *(n for n in periodic if n < size - 1)):
+            if length <= 0:
+                break
             state = self._memo.get(_key(head, columns, length))
             if state is not _MISSING:
                 return length, state

@@ -231,8 +231,8 @@ def monitor(
         (running, open_since, position, head, windows, pairs, pair_head, total, total_scale,
          total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio, last_inverse,
          last_binomial) = scalars  # fmt: skip
-    for t in range(start, size):
-        if t > start and t % EVERY == 0 and size - t <= KEEP:
+    for t in range(start, size + 1):  # the turn of `size` only saves the final state
+        if t > start and (t % EVERY == 0 or t == size) and size - t <= KEEP:
             # Lists written only at their own window are kept by reference (this fold writes
             # only later windows of them from here); those a later window changes are copied.
             _CHECKPOINTS.save(rules, columns, t, (
@@ -247,6 +247,8 @@ def monitor(
                  total_scale, total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio,
                  last_inverse, last_binomial),
             ))  # fmt: skip
+        if t == size:
+            break
         scale = scales[t]
         if scale <= 0:
             continue
