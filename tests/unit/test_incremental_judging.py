@@ -22,7 +22,7 @@ from pipeline.core.decode import RawMessage
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.measures import unit_figures
 from pipeline.core.detection.mirrored import mirrored_rules
-from pipeline.core.detection.resume import Suffixes, from_scratch
+from pipeline.core.detection.resume import Suffixes, common_length, from_scratch
 from pipeline.core.detection.silence import silence_trace
 from pipeline.core.detection.stats import monitor
 from pipeline.core.engine import Engine, EngineConfig
@@ -233,3 +233,19 @@ def test_suffixes_recompute_from_the_first_changed_window_only(
     ):
         same += 1
     assert asked == list(range(same, len(second)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.lists(st.sampled_from([0, 1, 2, None]), max_size=40),
+    after=st.lists(st.sampled_from([0, 1, 2, None]), max_size=40),
+    shared=st.integers(0, 40),
+)
+def test_common_length_is_the_first_index_where_entries_differ(
+    before: list[int | None], after: list[int | None], shared: int
+) -> None:
+    after = before[:shared] + after
+    naive = 0
+    while naive < min(len(before), len(after)) and before[naive] == after[naive]:
+        naive += 1
+    assert common_length(before, after) == naive

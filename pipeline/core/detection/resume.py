@@ -185,6 +185,22 @@ def _common_prefix(
     return length
 
 
+def common_length(before: Sequence[Any], after: Sequence[Any]) -> int:
+    """How many leading entries `before` and `after` share (identical or equal, as lists
+    compare them), found by C-speed slice comparisons (bisection once they differ)."""
+    size = min(len(before), len(after))
+    if before[:size] == after[:size]:
+        return size
+    low, high = 0, size  # before[:low] == after[:low], before[:high] != after[:high]
+    while high - low > 1:
+        middle = (low + high) // 2
+        if before[low:middle] == after[low:middle]:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
 def reusing() -> bool:
     """Whether results may be reused."""
     return _enabled[0]
