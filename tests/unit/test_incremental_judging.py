@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.core.batch import BatchResult
+from pipeline.core.board import board_rows
 from pipeline.core.decode import RawMessage
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.measures import unit_figures
@@ -164,6 +165,28 @@ def test_mirrored_rules_resumed_window_by_window_equal_them_from_scratch() -> No
         with from_scratch():
             assert repr(resumed) == repr(mirrored_rules(*args))
     assert any(at >= 0 for at in resumed[0])  # runs or the CUSUM signalled
+
+
+def test_board_rows_grown_window_by_window_equal_them_from_scratch() -> None:
+    """The board keeps what it reads of each window: a unit grown one window at a time (past
+    `MAX_POINTS`), an old window amended and trailing unreported windows on the way."""
+    rng = random.Random(9)
+    weeks = [
+        aggregate(w, responses=rng.randint(0, 40), negative=rng.randint(0, 3),
+                  harmful=rng.randint(0, 3), met=rng.random() < 0.8, activity=rng.uniform(300, 500))
+        for w in range(120)
+    ]  # fmt: skip
+    for length in range(1, len(weeks) + 1):
+        if length == 70:
+            weeks[50] = replace(weeks[50], fft_counts=(0, 0, 0, 20, 20, 0))  # a late burst
+        series = weeks[:length]
+        if length % 10 == 0:  # the latest window holds only a target return
+            series = [*series, replace(weeks[length - 1], fft_counts=(0,) * 6,
+                                       incidents_by_harm=(0,) * 5)]  # fmt: skip
+        resumed = board_rows(series)
+        with from_scratch():
+            assert repr(resumed) == repr(board_rows(series))
+    assert {row.measure for row in resumed} == {"experience", "safety", "target"}
 
 
 def test_one_unit_changed_alone_and_alerts_answered_alone_equal_judging_from_scratch() -> None:

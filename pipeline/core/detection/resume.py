@@ -39,7 +39,7 @@ KEEP = 24
 """A fold saves its states of the latest this many windows only: new windows and late data
 land there. A change further back folds the unit again from its first window."""
 CAPACITY = {
-    "monitor": 4096,  # fold states (`stats.monitor`): about 6 per unit and measure
+    "monitor": 4096,  # fold states (`stats.monitor`): about 7 per unit and measure (6 + end)
     "silence": 2048,  # fold states (`silence.silence_trace`)
     "mirrored": 2048,  # fold states (`mirrored.mirrored_rules`, the bright spots' rules)
     "verdicts": 8192,  # per unit and measure: a verdict per window (`detection.verdicts`)
@@ -51,6 +51,7 @@ CAPACITY = {
     "unit_figures": 256,  # units: the figures shared by one judgement's readers
     "bright": 16,  # organisations: their bright spots, while their windows are unchanged
     "board": 256,  # units: their board rows, while their windows are unchanged
+    "board_windows": 1024,  # units: what the board reads of each window
     "digests": 4096,  # per unit: each window's part of the judgement mark's digest
 }
 """Entries each store keeps at most (the only bound on what judging remembers)."""
