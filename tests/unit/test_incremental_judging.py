@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +21,7 @@ from pipeline.core.batch import BatchResult
 from pipeline.core.board import board_rows
 from pipeline.core.decode import RawMessage
 from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.common import common_offsets
 from pipeline.core.detection.measures import unit_figures
 from pipeline.core.detection.mirrored import mirrored_rules
 from pipeline.core.detection.resume import Suffixes, common_length, from_scratch
@@ -28,11 +29,23 @@ from pipeline.core.detection.silence import silence_trace
 from pipeline.core.detection.stats import monitor
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.simulation import SimulationConfig, simulate_trust
-from tests.support.series import aggregate
+from tests.support.series import aggregate, organisation
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 KEY = b"incremental-judging-key-0123"
 FIELDS = ("alerts", "verdicts", "board", "bright_spots", "judged", "windows", "revisions")
+
+
+Check = tuple[Callable[[], object], str]
+
+
+def equal_from_scratch(checks: list[Check]) -> None:
+    """Each call made again from scratch gives the result kept (its repr) when it resumed.
+    After all of them: `from_scratch()` empties the stores, so a comparison after each call
+    would leave the next one nothing to resume from."""
+    with from_scratch():
+        for call, kept in checks:
+            assert repr(call()) == kept
 
 
 @cache
@@ -114,6 +127,7 @@ def test_a_monitor_resumed_on_a_growing_and_amended_series_equals_one_from_scrat
     """Every prefix in turn (each a window closing), with old windows amended on the way."""
     config = DetectionConfig()
     series = list(counts)
+    checks: list[Check] = []
     for length in range(1, len(series) + 1):
         for at, value in edits:
             if at < length - 1 and length % 9 == 0:
@@ -124,9 +138,8 @@ def test_a_monitor_resumed_on_a_growing_and_amended_series_equals_one_from_scrat
         offsets = [((c * 7) % 5 - 2) / 3 for c in window]
         resets = [c % 13 == 0 for c in window]
         args = (window, scales, trials, None, config.rules, offsets, resets)
-        resumed = monitor(*args)
-        with from_scratch():
-            assert repr(resumed) == repr(monitor(*args))
+        checks.append((partial(monitor, *args), repr(monitor(*args))))
+    equal_from_scratch(checks)
 
 
 def test_a_silence_trace_resumed_window_by_window_equals_one_from_scratch() -> None:
@@ -137,15 +150,16 @@ def test_a_silence_trace_resumed_window_by_window_equals_one_from_scratch() -> N
         reports = 0 if 30 <= week < 36 else rng.randint(3, 12)
         base = aggregate(week, responses=rng.randint(20, 40), activity=1500.0)
         weeks.append(replace(base, incidents_by_harm=(reports, 0, 0, 0, 0)))
+    checks: list[Check] = []
     for length in range(1, len(weeks) + 1):
         series = weeks[:length]
         figures = unit_figures(series)
         flagged = [t % 17 == 5 for t in range(length)]
         resumed = silence_trace(series, figures, config, flagged)
-        with from_scratch():
-            assert repr(resumed) == repr(silence_trace(series, figures, config, flagged))
+        checks.append((partial(silence_trace, series, figures, config, flagged), repr(resumed)))
         if length == len(weeks):
             assert any(at >= 0 for at in resumed.signalled_at)  # the silence was judged
+    equal_from_scratch(checks)
 
 
 def test_mirrored_rules_resumed_window_by_window_equal_them_from_scratch() -> None:
@@ -157,13 +171,14 @@ def test_mirrored_rules_resumed_window_by_window_equal_them_from_scratch() -> No
         math.nan if t % 9 == 4 else rng.gauss(2.8 if 20 <= t < 40 else 0.0, 1.0) for t in range(70)
     ]
     offsets = [max(0.0, rng.gauss(0.0, 0.4)) for _ in z]
+    checks: list[Check] = []
     for length in range(1, len(z) + 1):
         if length == 50:
             z[length - 10] += 2.5  # an old window amended (a late event)
         args = (z[:length], offsets[:length], config)
         resumed = mirrored_rules(*args)
-        with from_scratch():
-            assert repr(resumed) == repr(mirrored_rules(*args))
+        checks.append((partial(mirrored_rules, *args), repr(resumed)))
+    equal_from_scratch(checks)
     assert any(at >= 0 for at in resumed[0])  # runs or the CUSUM signalled
 
 
@@ -176,6 +191,7 @@ def test_board_rows_grown_window_by_window_equal_them_from_scratch() -> None:
                   harmful=rng.randint(0, 3), met=rng.random() < 0.8, activity=rng.uniform(300, 500))
         for w in range(120)
     ]  # fmt: skip
+    checks: list[Check] = []
     for length in range(1, len(weeks) + 1):
         if length == 70:
             weeks[50] = replace(weeks[50], fft_counts=(0, 0, 0, 20, 20, 0))  # a late burst
@@ -184,9 +200,37 @@ def test_board_rows_grown_window_by_window_equal_them_from_scratch() -> None:
             series = [*series, replace(weeks[length - 1], fft_counts=(0,) * 6,
                                        incidents_by_harm=(0,) * 5)]  # fmt: skip
         resumed = board_rows(series)
-        with from_scratch():
-            assert repr(resumed) == repr(board_rows(series))
+        checks.append((partial(board_rows, series), repr(resumed)))
+    equal_from_scratch(checks)
     assert {row.measure for row in resumed} == {"experience", "safety", "target"}
+
+
+def test_common_offsets_grouped_again_where_changed_equal_them_from_scratch() -> None:
+    """The common movement is regrouped only where a unit's windows or scores changed: units
+    grown window by window (one starting later, one ending earlier), a winter dip that moves
+    them all, and an old window of one unit amended, against grouping every window again."""
+    config = DetectionConfig()
+    units = {
+        unit: [replace(a, fft_counts=(a.fft_counts[0] // 3, 0, 0, *a.fft_counts[1:4], 0))
+               if 30 <= t < 34 else a for t, a in enumerate(series)]
+        for unit, series in organisation(60, seed=3).items()
+    }  # fmt: skip
+    names = sorted(units)
+    changed_at = names[1]
+    checks: list[Check] = []
+    for length in range(1, 61):
+        if length == 45:
+            amended = units[changed_at][31]
+            units[changed_at][31] = replace(amended, fft_counts=(40, 0, 0, 0, 0, 0))
+        series = {
+            unit: units[unit][(8 if unit == names[2] else 0) : (40 if unit == names[3] else length)]
+            for unit in names
+        }
+        figures = {unit: unit_figures(s) for unit, s in series.items() if s}
+        resumed = common_offsets(figures, config, "RXA")
+        checks.append((partial(common_offsets, figures, config, "RXA"), repr(resumed)))
+    equal_from_scratch(checks)
+    assert any(v != 0.0 for offsets in resumed.values() for c in offsets.values() for v in c)
 
 
 def test_one_unit_changed_alone_and_alerts_answered_alone_equal_judging_from_scratch() -> None:

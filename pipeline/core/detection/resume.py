@@ -45,6 +45,7 @@ CAPACITY = {
     "verdicts": 8192,  # per unit and measure: a verdict per window (`detection.verdicts`)
     "peers": 8192,  # per unit and measure: each window's z and precision (`detection.common`)
     "levels": 1 << 15,  # per measure and window: the others' level for each unit
+    "offsets": 64,  # per organisation and measure: its units' common offsets, by window
     "figures": 16,  # organisations: figures and offsets shared by one judgement's readers
     "traces": 256,  # units: the monitors shared by one judgement's readers
     "silences": 256,  # units: the silence traces shared by one judgement's readers
