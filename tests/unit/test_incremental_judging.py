@@ -21,6 +21,7 @@ from pipeline.core.batch import BatchResult
 from pipeline.core.board import board_rows
 from pipeline.core.decode import RawMessage
 from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.bright import bright_spots
 from pipeline.core.detection.common import common_offsets
 from pipeline.core.detection.measures import unit_figures
 from pipeline.core.detection.mirrored import mirrored_rules
@@ -231,6 +232,31 @@ def test_common_offsets_grouped_again_where_changed_equal_them_from_scratch() ->
         checks.append((partial(common_offsets, figures, config, "RXA"), repr(resumed)))
     equal_from_scratch(checks)
     assert any(v != 0.0 for offsets in resumed.values() for c in offsets.values() for v in c)
+
+
+def test_bright_spots_grown_window_by_window_equal_them_from_scratch() -> None:
+    """Bright spots (their scores, the others' common level, the mirrored rules) of units
+    grown one window at a time, one improving from week 40, another's old window amended."""
+    config = DetectionConfig()
+    units = organisation(70, seed=3)
+    names = sorted(units)
+    units[names[0]] = [
+        replace(a, fft_counts=(sum(a.fft_counts[0:5:3]) + a.fft_counts[4], *a.fft_counts[1:3],
+                               0, 0, *a.fft_counts[5:])) if t >= 40 else a
+        for t, a in enumerate(units[names[0]])
+    ]  # fmt: skip
+    checks: list[Check] = []
+    for length in range(1, 71):
+        if length == 55:
+            old = units[names[2]][45]
+            units[names[2]][45] = replace(
+                old, fft_counts=(old.fft_counts[0] + 30, *old.fft_counts[1:])
+            )
+        series = {unit: units[unit][:length] for unit in names}
+        resumed = bright_spots(series, config)
+        checks.append((partial(bright_spots, series, config), repr(resumed)))
+    equal_from_scratch(checks)
+    assert any(spot.status != "none" for spot in resumed)
 
 
 def test_one_unit_changed_alone_and_alerts_answered_alone_equal_judging_from_scratch() -> None:

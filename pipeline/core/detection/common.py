@@ -28,7 +28,6 @@ from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
 from pipeline.core.detection.resume import MISSING, Memo, Suffixes, common_length
 from pipeline.core.detection.stats import CUSUM_Z_RANGE, Rules, Trace, monitor
-from pipeline.core.windows import Window
 
 # Fewer judged units than this beside the unit in a window: nothing is taken out.
 MIN_OTHERS = 3
@@ -56,33 +55,36 @@ def common_offsets(
     judged in the same window (0.0 where fewer than `MIN_OTHERS` were). `owner` (the
     organisation) only tells apart the results kept for reuse (`detection.resume`)."""
     rules: Rules = config.shewhart_rules
-    scored: dict[Measure, dict[str, _Scored]] = {m: {} for m in Measure}
+    scored: dict[Measure, dict[str, Scored]] = {m: {} for m in Measure}
     for unit, figures in units.items():
         for measure, counts, scales, trials in measure_columns(figures):
             trace = monitor(counts, scales, trials, None, rules)
             scores = window_scores((owner, unit, measure), trace, counts, trace.z.__getitem__)
             scored[measure][unit] = (figures.windows, scores)
-    by_measure = {m: _measure_offsets((owner, m, rules), scored[m]) for m in Measure}
+    by_measure = {m: measure_offsets((owner, m, rules), scored[m]) for m in Measure}
     return {unit: {m: by_measure[m][unit] for m in Measure} for unit in units}
 
 
-_Scored = tuple[Sequence[Window], Sequence[tuple[float, float]]]
+Scored = tuple[Sequence[Any], Sequence[tuple[float, float]]]
+"""A unit's windows (or any sorted keys that tell them apart) and each one's (z, precision)."""
 _Grouped = tuple[
-    dict[str, _Scored],  # what the offsets were computed from
-    dict[Window, list[tuple[str, float, float]]],  # per window, its judged units
-    dict[Window, dict[str, float]],  # per window, each unit's level
+    dict[str, Scored],  # what the offsets were computed from
+    dict[Any, list[tuple[str, float, float]]],  # per window, its judged units
+    dict[Any, dict[str, float]],  # per window, each unit's level
     dict[str, list[float]],  # the offsets
 ]
 _GROUPED = Memo("offsets")
 
 
-def _measure_offsets(slot: Hashable, scored: dict[str, _Scored]) -> dict[str, list[float]]:
-    """One measure's offsets of every unit. Kept per organisation and measure: the next call
-    groups again only the windows where some unit's window or score changed (and those after
-    it, in that unit), found by comparing each unit's columns with the last call's."""
+def measure_offsets(slot: Hashable, scored: dict[str, Scored]) -> dict[str, list[float]]:
+    """One measure's offsets of every unit (`others_levels` of the units judged in each
+    window, in the units' order), aligned with its windows. Kept per `slot` (an organisation
+    and measure): the next call groups again only the windows where some unit's window or
+    score changed (and those after it, in that unit), found by comparing each unit's columns
+    with the last call's."""
     held: _Grouped | Any = _GROUPED.get(slot)
     if held is MISSING or list(held[0]) != list(scored):
-        groups: dict[Window, list[tuple[str, float, float]]] = {}
+        groups: dict[Any, list[tuple[str, float, float]]] = {}
         for unit, (windows, scores) in scored.items():
             for window, (z, weight) in zip(windows, scores, strict=True):
                 if z == z:  # not NaN: judged
@@ -95,7 +97,7 @@ def _measure_offsets(slot: Hashable, scored: dict[str, _Scored]) -> dict[str, li
     else:
         before, groups, levels, kept = held[0], dict(held[1]), dict(held[2]), held[3]
         same: dict[str, int] = {}
-        changed: set[Window] = set()
+        changed: set[Any] = set()
         for unit, (windows, scores) in scored.items():
             old_windows, old_scores = before[unit]
             same[unit] = min(common_length(old_windows, windows), common_length(old_scores, scores))
@@ -117,13 +119,13 @@ def _measure_offsets(slot: Hashable, scored: dict[str, _Scored]) -> dict[str, li
     return offsets
 
 
-def _index(windows: Sequence[Window], window: Window) -> int:
+def _index(windows: Sequence[Any], window: Any) -> int:
     """The index of `window` among `windows` (in time order), or -1."""
     i = bisect_left(windows, window)
     return i if i < len(windows) and windows[i] == window else -1
 
 
-def _judged_in(window: Window, scored: Mapping[str, _Scored]) -> list[tuple[str, float, float]]:
+def _judged_in(window: Any, scored: Mapping[str, Scored]) -> list[tuple[str, float, float]]:
     """(unit, z, precision) of every unit judged in `window`, in the units' order."""
     judged = []
     for unit, (windows, scores) in scored.items():
