@@ -59,8 +59,8 @@ from pipeline.core.detection.predictive import (
     lower_tail,
 )
 from pipeline.core.detection.resume import EVERY, KEEP, MISSING, Checkpoints, Memo
-from pipeline.core.detection.stats import Trace
 from pipeline.core.detection.text import duration, number, window_label
+from pipeline.core.detection.trace import Trace
 
 ACTIVITY_HOLDS = 0.6
 SILENCE_RATIO = 0.2
