@@ -194,6 +194,28 @@ def start_worker(
     return process, port, log
 
 
+def spy_on(pid: int, out: str) -> subprocess.Popen[bytes]:
+    """py-spy (not a project dependency: install it into the venv to use this) sampling every
+    thread of the worker, idle ones too, from now until `stop_spy`; collapsed stacks to `out`."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        raise RuntimeError("--py-spy needs py-spy on PATH or beside this Python")
+    command = [spy, "record", "--pid", str(pid), "--threads", "--idle", "--nonblocking"]
+    command += ["--rate", "100", "--format", "raw", "--output", str(Path(out).resolve())]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_spy(spy: subprocess.Popen[bytes], out: str) -> str:
+    """Stop sampling (py-spy writes its file on SIGINT); the file's path."""
+    spy.send_signal(signal.SIGINT)
+    try:
+        spy.wait(60)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        spy.wait(10)
+    return str(Path(out).resolve())
+
+
 def stop_worker(process: subprocess.Popen[bytes]) -> int:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -250,6 +272,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         figures["faust_floor_per_second"] = len(events) / floor
 
         process, port, log = start_worker(bootstrap, prefix, workdir, args)
+        spy: subprocess.Popen[bytes] | None = None  # from the first stored batch: steady state
         # Polled gently (every 0.5 s: the worker serves /metrics from its own process); the
         # end is the worker's own timestamp of its last stored batch.
         started = time.time()
@@ -262,12 +285,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 now = time.time()
                 if first is None and done > 0:
                     first = (now, done)
+                    if args.py_spy:
+                        spy = spy_on(process.pid, args.py_spy)
                 if done >= len(events):
                     break
                 if now - started > args.timeout:
                     raise RuntimeError(f"worker stored {done} of {len(events)} in time")
                 time.sleep(0.5)
             finished = metrics(port)["pipeline_last_batch_timestamp_seconds"]
+            if spy is not None:
+                figures["py_spy"] = stop_spy(spy, args.py_spy)
+                spy = None
             assert first is not None
             figures["worker_wall_seconds"] = finished - started
             steady = max(finished - first[0], 1e-9)
@@ -285,6 +313,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             figures["load_rate"] = args.load_rate
             final = metrics(port)
         finally:
+            if spy is not None:
+                stop_spy(spy, args.py_spy)
             status = stop_worker(process)
         figures["worker_exit_status"] = status
         figures["stored_events"] = stored_events(workdir)
@@ -424,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the worker's directory")
     parser.add_argument(
         "--profile", default=None, help="run the worker under cProfile, its stats to this file"
+    )
+    parser.add_argument(
+        "--py-spy",
+        default=None,
+        metavar="FILE",
+        help="sample the worker's threads with py-spy during catch-up, collapsed stacks to FILE",
     )
     args = parser.parse_args(argv)
     figures = run(args)

@@ -8,10 +8,11 @@ few thousand messages/s (docs/worker.md, "Measured"). Instead:
 
 - `BatchConsumer` is faust's aiokafka consumer with an idle drainer, so faust's fetcher never
   takes records; `BatchApp` is a faust app that uses it.
-- `BatchSource.fetch` takes what the aiokafka consumer faust manages has fetched, in one call
-  (its `getmany` over the active partitions): up to `broker_max_poll_records`, waiting up to
-  `timeout` for the first. The caller processes the batch and `commit`s its offsets
-  explicitly, only after everything it produced is stored.
+- `BatchSource.fetch` takes what the aiokafka consumer faust manages has fetched (its
+  `getmany`) and hands it out in arrival order across partitions (`ArrivalOrder`,
+  pipeline/runtime/arrival_order.py): up to `broker_max_poll_records`, waiting up to `timeout`
+  for the first. The caller processes the batch and `commit`s its offsets explicitly, only
+  after everything it produced is stored.
 
 Rebalancing (eager, as aiokafka does it): faust's revoke stops the flow, then signals
 `on_partitions_revoked`; the worker's handler waits for the batch in flight (stored and
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
@@ -35,6 +36,7 @@ import faust
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
 from pipeline.core.engine import RawMessage
+from pipeline.runtime.arrival_order import ArrivalOrder
 
 log = logging.getLogger("pipeline.worker")
 
@@ -49,6 +51,26 @@ class BatchConsumer(AIOKafkaConsumer):
         # faust starts its fetcher after every assignment and stops it on the way out; it
         # idles here until then.
         await fetcher.wait_until_stopped()
+
+    def lagging(self, partitions: Iterable[Any]) -> set[Any]:
+        """Of `partitions`, those with records on the broker beyond what the fetcher has handed
+        out, as of its last fetch (or not known yet: not fetched since the assignment)."""
+        try:
+            fetcher = self._thread._ensure_consumer()._fetcher
+            assignment = fetcher._subscriptions.subscription.assignment
+        except Exception:  # not started, or between assignments
+            return set(partitions)
+        lagging = set()
+        for tp in partitions:
+            state = assignment.state_value(tp)
+            if (
+                state is None
+                or state.highwater is None
+                or not state.has_valid_position
+                or state.position < state.highwater
+            ):
+                lagging.add(tp)
+        return lagging
 
 
 class BatchApp(faust.App):
@@ -104,10 +126,13 @@ class Batch:
 class BatchSource:
     """Batches from `app.consumer` (a `BatchConsumer`) for the partitions of `topics`."""
 
-    def __init__(self, app: Any, topics: Sequence[str]) -> None:
+    def __init__(self, app: Any, topics: Sequence[str], limit: int) -> None:
+        """`limit`: the most records in one batch (the app's `broker_max_poll_records`)."""
         self._app = app
+        self._limit = max(1, limit)
         self._topics = frozenset(topics)
         self._epoch = 0
+        self._order = ArrivalOrder()
         self._uncommitted: dict[TopicPartition, int] = {}
 
     @property
@@ -122,18 +147,42 @@ class BatchSource:
         return frozenset((tp.topic, tp.partition) for tp in assignment if tp.topic in self._topics)
 
     async def fetch(self, timeout: float) -> Batch | None:
-        """The records fetched so far (at most the app's `broker_max_poll_records`, waiting up
-        to `timeout` seconds for a first one); None when there were none or the flow is
-        stopped (a rebalance)."""
+        """The next records in arrival order (`ArrivalOrder`): at most the app's
+        `broker_max_poll_records`, waiting up to `timeout` seconds for a first one, and for a
+        partition with a backlog whose next records are not fetched yet (after `timeout`,
+        what there is goes). None when there were none or the flow is stopped (a rebalance)."""
         consumer = self._consumer
         active = {tp for tp in consumer._get_active_partitions() if tp.topic in self._topics}
         if not consumer.flow_active or not active:
             await self._app.sleep(min(timeout, 0.2))
             return None
         generation, epoch = self._app.consumer_generation_id, self._epoch
-        records = await consumer._getmany(active_partitions=active, timeout=timeout)
-        flat = [r for tp_records in records.values() for r in tp_records]
-        return Batch(flat, generation, epoch) if flat else None
+        limit = self._limit
+        order = self._order
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        out: list[Any] = []
+        while True:
+            remaining = deadline - loop.time()
+            empty = {tp for tp in active if not order.holds(tp)}
+            if empty:  # wait only while there is nothing at all to hand out
+                idle = not out and not order.held(active)
+                wait = max(0.0, remaining) if idle else 0.0
+                order.add(await consumer._getmany(active_partitions=empty, timeout=wait))
+            lagging = consumer.lagging(active)
+            taken = order.take(limit - len(out), active, lagging, force=remaining <= 0)
+            out.extend(taken)
+            if len(out) >= limit or (not taken and (out or remaining <= 0)):
+                break
+            if not taken:  # a partition with a backlog has nothing fetched yet: wait for it
+                blocked = {tp for tp in lagging if tp in active and not order.holds(tp)}
+                if blocked:
+                    order.add(await consumer._getmany(active_partitions=blocked, timeout=remaining))
+                elif remaining > 0 and not order.held(active):
+                    order.add(await consumer._getmany(active_partitions=active, timeout=remaining))
+                    if not order.held(active):
+                        break
+        return Batch(out, generation, epoch) if out else None
 
     def current(self, batch: Batch) -> bool:
         """Whether `batch` may still be processed: no revocation since it was fetched, and
@@ -153,12 +202,14 @@ class BatchSource:
             "committed offsets)",
             len(batch.records),
         )
+        self._order.clear()  # fetched after it: read again from the committed offsets too
         if self._consumer.flow_active and not self._app.should_stop:
             await self._consumer.perform_seek()
 
     def revoked(self) -> None:
         """Called once the batch in flight is finished: whatever was fetched before is stale."""
         self._epoch += 1
+        self._order.clear()
 
     def processed(self, batch: Batch, result: object = None) -> None:
         """`batch` is stored (what the step made of it, `result`, is not needed here)."""

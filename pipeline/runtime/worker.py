@@ -81,7 +81,7 @@ class WorkerRuntime:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.app = self._build_app()
-        self._source = BatchSource(self.app, self.inputs)
+        self._source = BatchSource(self.app, self.inputs, settings.batch_max_events)
         self._alerts_topic = self._output(ALERTS_TOPIC)
         self._dead_letter_topic = self._output(DEAD_LETTER_TOPIC)
         kafka = KafkaRoute(

@@ -21,6 +21,7 @@ class Record(NamedTuple):
     partition: int
     offset: int
     value: bytes | None
+    timestamp: int = 0
 
 
 @dataclass
@@ -31,6 +32,8 @@ class FakeConsumer:
     fetched: dict[TP, list[Record]] = field(default_factory=dict)
     commits: list[dict[TP, int]] = field(default_factory=list)
     seeks: int = 0
+    behind: set[TP] = field(default_factory=set)  # more on the broker than fetched
+    asked: list[set[TP]] = field(default_factory=list)
 
     def assignment(self) -> set[TP]:
         return set(self.assigned)
@@ -42,8 +45,14 @@ class FakeConsumer:
         return TP(topic, partition)
 
     async def _getmany(self, active_partitions: set[TP], timeout: float) -> dict[TP, list[Record]]:
-        fetched, self.fetched = self.fetched, {}
-        return {tp: rs for tp, rs in fetched.items() if tp in active_partitions}
+        self.asked.append(set(active_partitions))
+        taken = {tp: self.fetched.pop(tp) for tp in list(self.fetched) if tp in active_partitions}
+        if not taken:
+            await asyncio.sleep(min(timeout, 0.01))  # as if waiting for the broker
+        return taken
+
+    def lagging(self, partitions: set[TP]) -> set[TP]:
+        return {tp for tp in partitions if tp in self.behind}
 
     async def _commit(self, offsets: dict[TP, int]) -> bool:
         if self.fail_commit:
@@ -69,13 +78,26 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def source(*tps: TP) -> tuple[BatchSource, FakeApp]:
+def source(*tps: TP, limit: int = 100) -> tuple[BatchSource, FakeApp]:
     app = FakeApp(FakeConsumer(set(tps)))
-    return BatchSource(app, ["t.a", "t.b"]), app
+    return BatchSource(app, ["t.a", "t.b"], limit), app
 
 
 def records(topic: str, partition: int, *offsets: int) -> list[Record]:
     return [Record(topic, partition, o, f"v{o}".encode()) for o in offsets]
+
+
+def stamped(topic: str, partition: int, first: int, *stamps: int) -> list[Record]:
+    """Records from offset `first` on, appended to Kafka at `stamps` (ms)."""
+    return [
+        Record(topic, partition, first + i, f"{topic}{partition}@{first + i}".encode(), ts)
+        for i, ts in enumerate(stamps)
+    ]
+
+
+def origins(batch: Batch | None) -> list[str]:
+    assert batch is not None
+    return [m.origin for m in batch.messages()[0]]
 
 
 def test_a_batch_names_its_messages_offsets_and_token() -> None:
@@ -159,3 +181,61 @@ def test_commit_only_after_processing_keeps_failures_pending_and_forgets_revoked
     app.consumer.assigned = {TP("t.a", 0), TP("t.b", 1)}
     assert run(src.commit())
     assert len(app.consumer.commits) == 1
+
+
+def test_a_backlog_is_handed_out_in_arrival_order_across_topics() -> None:
+    a, b = TP("t.a", 0), TP("t.b", 3)
+    src, app = source(a, b)
+    app.consumer.behind = {a, b}
+    app.consumer.fetched = {a: stamped("t.a", 0, 0, 1, 2, 3, 10, 11), b: stamped("t.b", 3, 7, 4, 5)}
+    # t.a's records after 5 wait: t.b has more on the broker, which may be earlier
+    assert origins(run(src.fetch(1.0))) == [
+        "t.a/0@0", "t.a/0@1", "t.a/0@2", "t.b/3@7", "t.b/3@8"
+    ]  # fmt: skip
+    app.consumer.fetched = {b: stamped("t.b", 3, 9, 6, 12)}
+    app.consumer.behind = {a}  # t.b caught up: it holds nothing back any more
+    batch = run(src.fetch(0.05))  # t.b's 12 waits for what t.a may still bring
+    assert origins(batch) == ["t.b/3@9", "t.a/0@3", "t.a/0@4"]
+    assert batch is not None and batch.next_offsets() == {("t.a", 0): 5, ("t.b", 3): 10}
+    assert batch.messages()[2] == "t.a/0@3-4,t.b/3@9-9"
+    app.consumer.behind = set()
+    assert origins(run(src.fetch(1.0))) == ["t.b/3@10"]
+
+
+def test_a_partition_behind_with_nothing_fetched_holds_back_only_until_the_timeout() -> None:
+    a, b = TP("t.a", 0), TP("t.a", 1)
+    src, app = source(a, b)
+    app.consumer.behind = {a, b}
+    app.consumer.fetched = {a: stamped("t.a", 0, 0, 5, 6)}
+    batch = run(src.fetch(0.05))  # t.a/1's records were asked for, and waited for
+    assert origins(batch) == ["t.a/0@0", "t.a/0@1"]
+    assert any(asked == {b} for asked in app.consumer.asked)
+    app.consumer.behind = set()
+    app.consumer.fetched = {a: stamped("t.a", 0, 2, 7)}
+    assert origins(run(src.fetch(0.05))) == ["t.a/0@2"]
+
+
+def test_batches_stop_at_the_limit_and_continue_each_partition_in_offset_order() -> None:
+    a, b = TP("t.a", 0), TP("t.b", 0)
+    src, app = source(a, b, limit=3)
+    app.consumer.fetched = {a: stamped("t.a", 0, 0, 1, 9, 2), b: stamped("t.b", 0, 0, 3, 4)}
+    first, second = run(src.fetch(0.05)), run(src.fetch(0.05))
+    assert origins(first) == ["t.a/0@0", "t.b/0@0", "t.b/0@1"]
+    assert origins(second) == ["t.a/0@1", "t.a/0@2"]  # 9 before 2: offsets never reorder
+    assert first is not None and second is not None
+    assert {**first.next_offsets(), **second.next_offsets()} == {("t.a", 0): 3, ("t.b", 0): 2}
+
+
+def test_what_is_held_is_forgotten_on_a_revocation_or_a_drop() -> None:
+    a, b = TP("t.a", 0), TP("t.b", 0)
+    for forget in ("revoked", "drop"):
+        src, app = source(a, b, limit=1)
+        app.consumer.fetched = {a: stamped("t.a", 0, 0, 1, 2)}
+        batch = run(src.fetch(0.05))
+        assert origins(batch) == ["t.a/0@0"]
+        if forget == "revoked":
+            src.revoked()
+        else:
+            assert batch is not None
+            run(src.drop(batch))
+        assert run(src.fetch(0.05)) is None  # read again from the committed offsets instead
