@@ -27,11 +27,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from pipeline.core.aggregates import UnitWindowAggregate
-from pipeline.core.detection.resume import MISSING, Memo
+from pipeline.core.detection.resume import MISSING, Memo, Suffixes
 from pipeline.core.detection.verdicts import Verdict, VerdictClass
-from pipeline.core.spc import Direction, xmr
+from pipeline.core.spc import Direction
+from pipeline.core.spc_latest import latest_point
 
 MAX_POINTS = 104
 MIN_POINTS = 3  # fewer points give no moving range worth the name
@@ -108,51 +110,90 @@ def _with_verdict(row: BoardRow, verdicts: Mapping[tuple[str, datetime], Verdict
     )
 
 
+class _Figures(NamedTuple):
+    """What the board reads of one window (its own figures alone, kept per window)."""
+
+    reported: bool
+    positive_share: float | None
+    responses: float
+    activity: float | None
+    harmful: int
+    incidents: int
+    targets: dict[str, tuple[float, float, float, bool]]
+    """Per metric, the window's first return: (numerator, denominator, target, higher is
+    better)."""
+    denominators: tuple[tuple[str, float], ...]
+    """(metric, denominator) of every return, in order."""
+
+
+def _window_figures(a: UnitWindowAggregate) -> _Figures:
+    targets: dict[str, tuple[float, float, float, bool]] = {}
+    for t in a.targets:  # a metric's first return is the one its chart reads
+        targets.setdefault(t.metric, (t.numerator, t.denominator, t.target, t.higher_is_better))
+    denominators = tuple((t.metric, t.denominator) for t in a.targets)
+    return _Figures(a.reported, a.positive_share, float(a.fft_responses), a.activity,
+                    a.harmful_incidents, a.incidents, targets, denominators)  # fmt: skip
+
+
+_WINDOWS: Suffixes[_Figures] = Suffixes("board_windows")
+
+
 def _board_rows(series: Sequence[UnitWindowAggregate]) -> list[BoardRow]:
     version = sum(a.contributions for a in series)
+    if not series:
+        return []
+    slot = (series[0].org_id, series[0].unit_id)
+    every = _WINDOWS.pointwise(slot, (series,), lambda t: _window_figures(series[t]))
     # Trailing windows nothing was reported into (a monthly target return reaching past the
     # latest feedback and incidents) are not the unit's latest window.
-    while series and not series[-1].reported:
-        series = series[:-1]
-    series = series[-MAX_POINTS:]
+    end = len(series)
+    while end and not every[end - 1].reported:
+        end -= 1
+    begin = max(0, end - MAX_POINTS)
+    series, figures = series[begin:end], every[begin:end]
     if not series:
         return []
     out = []
-    shares = [(a, a.positive_share, float(a.fft_responses)) for a in series]
+    shares = [(a, f.positive_share, f.responses) for a, f in zip(series, figures, strict=True)]
     out += _row(series, "experience", "", shares, Direction.INCREASE, None, version)
-    per_activity = any(a.activity for a in series)
+    per_activity = any(f.activity for f in figures)
     harm = [
-        (a, _harm_rate(a, per_activity), a.activity if per_activity else float(a.incidents))
-        for a in series
+        (a, _harm_rate(f, per_activity), f.activity if per_activity else float(f.incidents))
+        for a, f in zip(series, figures, strict=True)
     ]
     out += _row(series, "safety", "per_1000" if per_activity else "", harm, Direction.DECREASE,
                 None, version)  # fmt: skip
     totals: dict[str, float] = {}
-    for a in series:
-        for t in a.targets:
-            totals[t.metric] = totals.get(t.metric, 0.0) + t.denominator
+    for f in figures:
+        for metric, denominator in f.denominators:
+            totals[metric] = totals.get(metric, 0.0) + denominator
     if totals:
         metric = max(totals, key=lambda m: (totals[m], m))
-        out += _target_row(series, metric, version)
+        out += _target_row(series, figures, metric, version)
     return out
 
 
-def _target_row(series: Sequence[UnitWindowAggregate], metric: str, version: int) -> list[BoardRow]:
+def _target_row(
+    series: Sequence[UnitWindowAggregate],
+    figures: Sequence[_Figures],
+    metric: str,
+    version: int,
+) -> list[BoardRow]:
     """Targets are reported by calendar month (a weekly window carries its month's share), so
     the target chart has one point per month: the month's attainment over its windows."""
     months: dict[tuple[int, int], list[float]] = {}
     last: dict[tuple[int, int], UnitWindowAggregate] = {}
     setting: tuple[float, bool] | None = None
-    for a in series:
-        found = next((t for t in a.targets if t.metric == metric), None)
+    for a, f in zip(series, figures, strict=True):
+        found = f.targets.get(metric)
         if found is None:
             continue
         key = (a.window.start.year, a.window.start.month)
         sums = months.setdefault(key, [0.0, 0.0])
-        sums[0] += found.numerator
-        sums[1] += found.denominator
+        sums[0] += found[0]
+        sums[1] += found[1]
         last[key] = a
-        setting = (found.target, found.higher_is_better)
+        setting = (found[2], found[3])
     if setting is None or last[max(last)] is not series[-1]:
         return []
     points = [(last[k], num / den, den) for k, (num, den) in sorted(months.items()) if den > 0]
@@ -161,11 +202,11 @@ def _target_row(series: Sequence[UnitWindowAggregate], metric: str, version: int
     return _row(charted, "target", metric, points, direction, setting[0], version)
 
 
-def _harm_rate(a: UnitWindowAggregate, per_activity: bool) -> float | None:
+def _harm_rate(f: _Figures, per_activity: bool) -> float | None:
     if not per_activity:
-        return float(a.harmful_incidents)
-    activity = a.activity
-    return 1000.0 * a.harmful_incidents / activity if activity else None
+        return float(f.harmful)
+    activity = f.activity
+    return 1000.0 * f.harmful / activity if activity else None
 
 
 def _row(
@@ -181,8 +222,8 @@ def _row(
     if len(kept) < MIN_POINTS or kept[-1][0] is not series[-1]:
         return []  # the latest window has no figure for this measure: nothing to summarise
     values = [float(v) for _, v, _ in kept if v is not None]
-    chart = xmr(values, improvement=improvement, target=target)
-    latest, (aggregate, _, size) = chart.points[-1], kept[-1]
+    latest, assurance = latest_point(values, improvement=improvement, target=target)
+    aggregate, _, size = kept[-1]
     return [
         BoardRow(
             org_id=aggregate.org_id,
@@ -197,8 +238,8 @@ def _row(
             lpl=latest.lpl,
             upl=latest.upl,
             improvement=improvement.value,
-            variation=chart.variation.value,
-            assurance=chart.assurance.value if chart.assurance else None,
+            variation=latest.point_type.value,
+            assurance=assurance.value if assurance else None,
             target=target,
             points=len(values),
             version=version,

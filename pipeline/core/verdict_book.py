@@ -27,12 +27,13 @@ from datetime import datetime
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.measures import Measure
+from pipeline.core.detection.resume import common_length
 from pipeline.core.detection.verdicts import (
     INCIDENT_REPORTING,
     ChartKind,
     Verdict,
     VerdictClass,
-    org_verdicts,
+    org_verdict_columns,
 )
 
 UnitKey = tuple[str, str]
@@ -66,6 +67,8 @@ class VerdictBook:
         # What each organisation's verdicts were last judged on (frozen snapshots, compared by
         # identity first): the same closed windows give the same verdicts.
         self._judged_on: dict[str, dict[str, Sequence[UnitWindowAggregate]]] = {}
+        # The verdict columns each organisation was last judged to (`org_verdict_columns`).
+        self._columns: dict[str, dict[str, list[list[Verdict | None]]]] = {}
 
     def judge(
         self, series: Mapping[UnitKey, Sequence[UnitWindowAggregate]], orgs: Sequence[str]
@@ -78,38 +81,96 @@ class VerdictBook:
             if self._judged_on.get(org) == members:
                 continue  # nothing new in its closed windows (e.g. only an alert response)
             self._judged_on[org] = members
-            first = org not in self._last
-            last = self._last.setdefault(org, {})
-            now = {
-                (v.unit_id, v.measure, v.window.start): v
-                for v in org_verdicts(members, self._config)
-            }
-            for key, verdict in now.items():
-                if last.get(key) != verdict:
-                    last[key] = verdict
-                    changed.append(VerdictRow(verdict, version))
-            for unit in members:
-                self._by_unit[(org, unit)] = {}
-            for (unit, measure, start), verdict in now.items():
-                self._by_unit[(org, unit)][(measure, start)] = verdict
-            if first:  # what storage may hold from before: every closed window not judged now
-                for unit, windows in members.items():
-                    for aggregate in windows:
-                        for measure in MEASURES:
-                            key = (unit, measure, aggregate.window.start)
-                            if key not in now:
-                                last[key] = _unknown(org, unit, measure, aggregate)
-            for key, verdict in last.items():
-                if key not in now and verdict.verdict is not VerdictClass.WITHDRAWN:
-                    last[key] = replace(
-                        verdict, verdict=VerdictClass.WITHDRAWN, rule="", detector=""
-                    )
-                    changed.append(VerdictRow(last[key], version))
+            columns = org_verdict_columns(members, self._config)
+            if org in self._columns:
+                self._since(org, columns, version, changed)
+            else:
+                self._first(org, members, columns, version, changed)
+            self._columns[org] = columns
         return changed
+
+    def _first(
+        self,
+        org: str,
+        members: Mapping[str, Sequence[UnitWindowAggregate]],
+        columns: Mapping[str, list[list[Verdict | None]]],
+        version: int,
+        changed: list[VerdictRow],
+    ) -> None:
+        """The organisation's first judgement by this book: every verdict is handed out, and
+        every closed window not judged now is withdrawn (storage may hold it from before)."""
+        last = self._last.setdefault(org, {})
+        now = {_key(v): v for cs in columns.values() for c in cs for v in c if v is not None}
+        for key, verdict in now.items():
+            if last.get(key) != verdict:
+                last[key] = verdict
+                changed.append(VerdictRow(verdict, version))
+        for unit in members:
+            self._by_unit[(org, unit)] = {}
+        for (unit, measure, start), verdict in now.items():
+            self._by_unit[(org, unit)][(measure, start)] = verdict
+        for unit, windows in members.items():
+            for aggregate in windows:
+                for measure in MEASURES:
+                    key = (unit, measure, aggregate.window.start)
+                    if key not in now:
+                        last[key] = _unknown(org, unit, measure, aggregate)
+        for key, verdict in last.items():
+            if key not in now and verdict.verdict is not VerdictClass.WITHDRAWN:
+                last[key] = _withdrawn(verdict)
+                changed.append(VerdictRow(last[key], version))
+
+    def _since(
+        self,
+        org: str,
+        columns: Mapping[str, list[list[Verdict | None]]],
+        version: int,
+        changed: list[VerdictRow],
+    ) -> None:
+        """Every judgement after the first: only each column's part from its first changed
+        window on is read (the verdicts before it are those handed out last time, and every
+        verdict not judged then was withdrawn then), so the cost is what changed."""
+        last = self._last[org]
+        before = self._columns[org]
+        withdrawn: list[VerdictRow] = []
+        for unit in sorted(set(columns) | set(before)):
+            new_columns, old_columns = columns.get(unit, []), before.get(unit, [])
+            shown = self._by_unit.setdefault((org, unit), {})
+            for i in range(max(len(new_columns), len(old_columns))):
+                new = new_columns[i] if i < len(new_columns) else []
+                old = old_columns[i] if i < len(old_columns) else []
+                same = common_length(old, new)
+                gone = {_key(v): v for v in old[same:] if v is not None}
+                for verdict in old[same:]:
+                    if verdict is not None:
+                        del shown[(verdict.measure, verdict.window.start)]
+                for verdict in new[same:]:
+                    if verdict is None:
+                        continue
+                    key = _key(verdict)
+                    gone.pop(key, None)
+                    held = last.get(key)
+                    if held is not verdict and held != verdict:
+                        last[key] = verdict
+                        changed.append(VerdictRow(verdict, version))
+                    shown[(verdict.measure, verdict.window.start)] = verdict
+                for key in gone:
+                    if last[key].verdict is not VerdictClass.WITHDRAWN:
+                        last[key] = _withdrawn(last[key])
+                        withdrawn.append(VerdictRow(last[key], version))
+        changed.extend(withdrawn)
 
     def of(self, unit: UnitKey) -> dict[tuple[str, datetime], Verdict]:
         """The unit's verdicts as last judged, by (measure, window start)."""
         return self._by_unit.get(unit, {})
+
+
+def _key(verdict: Verdict) -> _Key:
+    return verdict.unit_id, verdict.measure, verdict.window.start
+
+
+def _withdrawn(verdict: Verdict) -> Verdict:
+    return replace(verdict, verdict=VerdictClass.WITHDRAWN, rule="", detector="")
 
 
 def _unknown(org: str, unit: str, measure: str, aggregate: UnitWindowAggregate) -> Verdict:

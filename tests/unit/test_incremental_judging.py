@@ -8,29 +8,45 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.core.batch import BatchResult
+from pipeline.core.board import board_rows
 from pipeline.core.decode import RawMessage
 from pipeline.core.detection import DetectionConfig
+from pipeline.core.detection.bright import bright_spots
+from pipeline.core.detection.common import common_offsets
 from pipeline.core.detection.measures import unit_figures
-from pipeline.core.detection.resume import Suffixes, from_scratch
+from pipeline.core.detection.mirrored import mirrored_rules
+from pipeline.core.detection.resume import Suffixes, common_length, from_scratch
 from pipeline.core.detection.silence import silence_trace
 from pipeline.core.detection.stats import monitor
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.simulation import SimulationConfig, simulate_trust
-from tests.support.series import aggregate
+from tests.support.series import aggregate, organisation
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 KEY = b"incremental-judging-key-0123"
 FIELDS = ("alerts", "verdicts", "board", "bright_spots", "judged", "windows", "revisions")
+
+
+Check = tuple[Callable[[], object], str]
+
+
+def equal_from_scratch(checks: list[Check]) -> None:
+    """Each call made again from scratch gives the result kept (its repr) when it resumed.
+    After all of them: `from_scratch()` empties the stores, so a comparison after each call
+    would leave the next one nothing to resume from."""
+    with from_scratch():
+        for call, kept in checks:
+            assert repr(call()) == kept
 
 
 @cache
@@ -112,6 +128,7 @@ def test_a_monitor_resumed_on_a_growing_and_amended_series_equals_one_from_scrat
     """Every prefix in turn (each a window closing), with old windows amended on the way."""
     config = DetectionConfig()
     series = list(counts)
+    checks: list[Check] = []
     for length in range(1, len(series) + 1):
         for at, value in edits:
             if at < length - 1 and length % 9 == 0:
@@ -122,9 +139,8 @@ def test_a_monitor_resumed_on_a_growing_and_amended_series_equals_one_from_scrat
         offsets = [((c * 7) % 5 - 2) / 3 for c in window]
         resets = [c % 13 == 0 for c in window]
         args = (window, scales, trials, None, config.rules, offsets, resets)
-        resumed = monitor(*args)
-        with from_scratch():
-            assert repr(resumed) == repr(monitor(*args))
+        checks.append((partial(monitor, *args), repr(monitor(*args))))
+    equal_from_scratch(checks)
 
 
 def test_a_silence_trace_resumed_window_by_window_equals_one_from_scratch() -> None:
@@ -135,15 +151,112 @@ def test_a_silence_trace_resumed_window_by_window_equals_one_from_scratch() -> N
         reports = 0 if 30 <= week < 36 else rng.randint(3, 12)
         base = aggregate(week, responses=rng.randint(20, 40), activity=1500.0)
         weeks.append(replace(base, incidents_by_harm=(reports, 0, 0, 0, 0)))
+    checks: list[Check] = []
     for length in range(1, len(weeks) + 1):
         series = weeks[:length]
         figures = unit_figures(series)
         flagged = [t % 17 == 5 for t in range(length)]
         resumed = silence_trace(series, figures, config, flagged)
-        with from_scratch():
-            assert repr(resumed) == repr(silence_trace(series, figures, config, flagged))
+        checks.append((partial(silence_trace, series, figures, config, flagged), repr(resumed)))
         if length == len(weeks):
             assert any(at >= 0 for at in resumed.signalled_at)  # the silence was judged
+    equal_from_scratch(checks)
+
+
+def test_mirrored_rules_resumed_window_by_window_equal_them_from_scratch() -> None:
+    """The bright spots' rules fold improvement z in time order: grown one window at a time,
+    and with an old window amended on the way, they say what folding from the first says."""
+    rng = random.Random(7)
+    config = DetectionConfig()
+    z = [
+        math.nan if t % 9 == 4 else rng.gauss(2.8 if 20 <= t < 40 else 0.0, 1.0) for t in range(70)
+    ]
+    offsets = [max(0.0, rng.gauss(0.0, 0.4)) for _ in z]
+    checks: list[Check] = []
+    for length in range(1, len(z) + 1):
+        if length == 50:
+            z[length - 10] += 2.5  # an old window amended (a late event)
+        args = (z[:length], offsets[:length], config)
+        resumed = mirrored_rules(*args)
+        checks.append((partial(mirrored_rules, *args), repr(resumed)))
+    equal_from_scratch(checks)
+    assert any(at >= 0 for at in resumed[0])  # runs or the CUSUM signalled
+
+
+def test_board_rows_grown_window_by_window_equal_them_from_scratch() -> None:
+    """The board keeps what it reads of each window: a unit grown one window at a time (past
+    `MAX_POINTS`), an old window amended and trailing unreported windows on the way."""
+    rng = random.Random(9)
+    weeks = [
+        aggregate(w, responses=rng.randint(0, 40), negative=rng.randint(0, 3),
+                  harmful=rng.randint(0, 3), met=rng.random() < 0.8, activity=rng.uniform(300, 500))
+        for w in range(120)
+    ]  # fmt: skip
+    checks: list[Check] = []
+    for length in range(1, len(weeks) + 1):
+        if length == 70:
+            weeks[50] = replace(weeks[50], fft_counts=(0, 0, 0, 20, 20, 0))  # a late burst
+        series = weeks[:length]
+        if length % 10 == 0:  # the latest window holds only a target return
+            series = [*series, replace(weeks[length - 1], fft_counts=(0,) * 6,
+                                       incidents_by_harm=(0,) * 5)]  # fmt: skip
+        resumed = board_rows(series)
+        checks.append((partial(board_rows, series), repr(resumed)))
+    equal_from_scratch(checks)
+    assert {row.measure for row in resumed} == {"experience", "safety", "target"}
+
+
+def test_common_offsets_grouped_again_where_changed_equal_them_from_scratch() -> None:
+    """The common movement is regrouped only where a unit's windows or scores changed: units
+    grown window by window (one starting later, one ending earlier), a winter dip that moves
+    them all, and an old window of one unit amended, against grouping every window again."""
+    config = DetectionConfig()
+    units = {
+        unit: [replace(a, fft_counts=(a.fft_counts[0] // 3, 0, 0, *a.fft_counts[1:4], 0))
+               if 30 <= t < 34 else a for t, a in enumerate(series)]
+        for unit, series in organisation(60, seed=3).items()
+    }  # fmt: skip
+    names = sorted(units)
+    changed_at = names[1]
+    checks: list[Check] = []
+    for length in range(1, 61):
+        if length == 45:
+            amended = units[changed_at][31]
+            units[changed_at][31] = replace(amended, fft_counts=(40, 0, 0, 0, 0, 0))
+        series = {
+            unit: units[unit][(8 if unit == names[2] else 0) : (40 if unit == names[3] else length)]
+            for unit in names
+        }
+        figures = {unit: unit_figures(s) for unit, s in series.items() if s}
+        resumed = common_offsets(figures, config, "RXA")
+        checks.append((partial(common_offsets, figures, config, "RXA"), repr(resumed)))
+    equal_from_scratch(checks)
+    assert any(v != 0.0 for offsets in resumed.values() for c in offsets.values() for v in c)
+
+
+def test_bright_spots_grown_window_by_window_equal_them_from_scratch() -> None:
+    """Bright spots (their scores, the others' common level, the mirrored rules) of units
+    grown one window at a time, one improving from week 40, another's old window amended."""
+    config = DetectionConfig()
+    units = organisation(70, seed=3)
+    names = sorted(units)
+    units[names[0]] = [
+        replace(a, fft_counts=(sum(a.fft_counts[0:5:3]) + a.fft_counts[4], *a.fft_counts[1:3],
+                               0, 0, *a.fft_counts[5:])) if t >= 40 else a
+        for t, a in enumerate(units[names[0]])
+    ]  # fmt: skip
+    checks: list[Check] = []
+    for length in range(1, 71):
+        if length == 55:
+            old = units[names[2]][45]
+            units[names[2]][45] = replace(
+                old, fft_counts=(old.fft_counts[0] + 30, *old.fft_counts[1:])
+            )
+        series = {unit: units[unit][:length] for unit in names}
+        resumed = bright_spots(series, config)
+        checks.append((partial(bright_spots, series, config), repr(resumed)))
+    equal_from_scratch(checks)
+    assert any(spot.status != "none" for spot in resumed)
 
 
 def test_one_unit_changed_alone_and_alerts_answered_alone_equal_judging_from_scratch() -> None:
@@ -213,3 +326,19 @@ def test_suffixes_recompute_from_the_first_changed_window_only(
     ):
         same += 1
     assert asked == list(range(same, len(second)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.lists(st.sampled_from([0, 1, 2, None]), max_size=40),
+    after=st.lists(st.sampled_from([0, 1, 2, None]), max_size=40),
+    shared=st.integers(0, 40),
+)
+def test_common_length_is_the_first_index_where_entries_differ(
+    before: list[int | None], after: list[int | None], shared: int
+) -> None:
+    after = before[:shared] + after
+    naive = 0
+    while naive < min(len(before), len(after)) and before[naive] == after[naive]:
+        naive += 1
+    assert common_length(before, after) == naive

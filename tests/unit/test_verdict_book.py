@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.verdicts import INCIDENT_REPORTING, Verdict, VerdictClass, org_verdicts
@@ -105,3 +107,57 @@ def test_the_first_judgement_withdraws_every_closed_window_it_does_not_judge() -
     longer = {("RXA", unit): windows for unit, windows in organisation(31).items()}
     again = book.judge(longer, ["RXA"])
     assert again and all(r.verdict.verdict is not VerdictClass.WITHDRAWN for r in again)
+
+
+def _whole_comparison(last: dict[Key, Verdict], units: dict[str, list[Any]]) -> set[str]:
+    """What the book hands out, found the plain way: every verdict judged now against the
+    last one handed out, and every key no longer judged withdrawn (`last` is updated)."""
+    now = {
+        ("RXA", v.unit_id, v.measure, v.window.start): v
+        for v in org_verdicts(units, DetectionConfig())
+    }
+    out = set()
+    for key, verdict in now.items():
+        if last.get(key) != verdict:
+            last[key] = verdict
+            out.add(repr(verdict))
+    for key, verdict in list(last.items()):
+        if key not in now and verdict.verdict is not VerdictClass.WITHDRAWN:
+            last[key] = replace(verdict, verdict=VerdictClass.WITHDRAWN, rule="", detector="")
+            out.add(repr(last[key]))
+    return out
+
+
+def test_judging_again_hands_out_what_comparing_every_verdict_would() -> None:
+    """After its first judgement the book reads only each column's part from its first changed
+    window on: windows closing, an old window amended (its unit alone, and the others through
+    their common movement), a unit whose windows shrink and one that goes, all hand out exactly
+    the rows a comparison of every verdict with the last handed out gives."""
+    book = VerdictBook(DetectionConfig())
+    last: dict[Key, Verdict] = {}
+    grown = organisation(48, seed=7)
+    ed = next(iter(grown))
+    steps = [{u: s[:n] for u, s in grown.items()} for n in (30, 31, 33, 33, 40)]
+    amended = dict(steps[-1])
+    amended[ed] = list(amended[ed])
+    amended[ed][25] = replace(amended[ed][25], fft_counts=(0, 0, 0, 30, 30))  # a late burst
+    steps.append(amended)
+    steps.append({u: s[:44] for u, s in grown.items()} | {ed: amended[ed][:20]})
+    steps.append({u: s for u, s in grown.items() if u != ed})
+    steps.append({u: s[:48] for u, s in grown.items()})
+    handed = []
+    for number, units in enumerate(steps):
+        rows = book.judge({("RXA", u): s for u, s in units.items()}, ["RXA"])
+        expected = _whole_comparison(last, units)
+        if number:
+            assert {repr(r.verdict) for r in rows} == expected
+            handed.append(len(rows))
+        assert {
+            (m, start): v for (_, u, m, start), v in _stored_now(last).items() if u == ed
+        } == book.of(("RXA", ed))
+    assert handed[2] == 0, "the same windows again: nothing new"
+    assert all(handed[:2] + handed[3:]), "every other step changed something"
+
+
+def _stored_now(last: dict[Key, Verdict]) -> dict[Key, Verdict]:
+    return {k: v for k, v in last.items() if v.verdict is not VerdictClass.WITHDRAWN}

@@ -45,9 +45,9 @@ from statistics import NormalDist
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.common import (
-    NOBODY,
+    Scored,
     measure_columns,
-    others_levels,
+    measure_offsets,
     window_scores,
 )
 from pipeline.core.detection.measures import (
@@ -196,38 +196,47 @@ class _OrgJudge:
         }
         self.version = sum(a.contributions for s in self.series.values() for a in s)
         self._traces: dict[str, dict[Measure, MeasureTrace]] = {}
-        # Per measure and window, every judged unit's (unit, improvement z, precision): what
-        # moved the whole organisation (`detection.common`), left out of the CUSUM.
-        self._z: dict[Measure, dict[datetime, list[tuple[str, float, float]]]] = {
-            m: {} for m in Measure
-        }
+        # Per measure, every unit's (window start, (improvement z, precision)): what moved the
+        # whole organisation (`detection.common`) is left out of the CUSUM.
+        scored: dict[Measure, dict[str, Scored]] = {m: {} for m in Measure}
         self._scored: dict[tuple[str, Measure], list[tuple[float, float]]] = {}
-        self._totals: dict[Measure, dict[datetime, list[float]]] = {m: {} for m in Measure}
         rules = config.rules
+        org_id = ""
         for unit, figures in self.figures.items():
             traces = self._traces[unit] = {}
+            org_id = self.series[unit][0].org_id
+            starts = [window.start for window in figures.windows]
             for measure, counts, scales, trials in measure_columns(figures):
                 trace = MeasureTrace(measure, counts, scales,
                                      monitor(counts, scales, trials, None, rules))  # fmt: skip
                 traces[measure] = trace
-                pooled = measure is not Measure.HARMFUL_INCIDENT_RATE or figures.per_activity
-                slot = (self.series[unit][0].org_id, unit, measure, BRIGHT)
-                scored = self._scored[unit, measure] = window_scores(
+                slot = (org_id, unit, measure, BRIGHT)
+                scores = self._scored[unit, measure] = window_scores(
                     slot, trace.trace, counts, partial(_window_z, trace)
                 )
-                judged = self._z[measure]
-                for window, (z, weight) in zip(figures.windows, scored, strict=True):
-                    if z == z:  # not NaN: judged
-                        judged.setdefault(window.start, []).append((unit, z, weight))
-                for t, window in enumerate(figures.windows):
-                    if pooled and scales[t] > 0:
-                        total = self._totals[measure].setdefault(window.start, [0.0, 0.0])
-                        total[0] += counts[t]
-                        total[1] += scales[t]
-        self._levels = {
-            measure: {start: others_levels(judged) for start, judged in self._z[measure].items()}
+                scored[measure][unit] = (starts, scores)
+        self._offsets = {
+            measure: measure_offsets((org_id, measure, BRIGHT), scored[measure])
             for measure in Measure
         }
+        self._totals: dict[Measure, dict[datetime, list[float]]] | None = None
+
+    def _total(self, measure: Measure, start: datetime) -> list[float] | None:
+        """(count, scale) of every unit pooled on `measure` in the window starting at `start`
+        (summed once, when a bright spot first asks)."""
+        if self._totals is None:
+            self._totals = {m: {} for m in Measure}
+            for figures in self.figures.values():
+                for measure_of, counts, scales, _ in measure_columns(figures):
+                    pooled = measure_of is not Measure.HARMFUL_INCIDENT_RATE or (
+                        figures.per_activity
+                    )
+                    for t, window in enumerate(figures.windows):
+                        if pooled and scales[t] > 0:
+                            total = self._totals[measure_of].setdefault(window.start, [0.0, 0.0])
+                            total[0] += counts[t]
+                            total[1] += scales[t]
+        return self._totals[measure].get(start)
 
     def episodes(self, unit: str, measure: Measure) -> list[BrightSpot]:
         figures = self.figures[unit]
@@ -270,12 +279,10 @@ class _OrgJudge:
 
     def _improvement(self, unit: str, measure: Measure) -> _Improvement:
         trace = self._traces[unit][measure]
-        windows = self.figures[unit].windows
         z = [score for score, _ in self._scored[unit, measure]]
         # Only a common improvement is taken out: the others getting worse must never make a
         # unit that merely held its level look better than its own baseline.
-        levels = self._levels[measure]
-        offsets = [max(0.0, levels.get(w.start, NOBODY).get(unit, 0.0)) for w in windows]
+        offsets = [max(0.0, level) for level in self._offsets[measure][unit]]
         return _Improvement(trace, z, *mirrored_rules(z, offsets, self.config))
 
     def _spot(
@@ -295,7 +302,7 @@ class _OrgJudge:
         count = trials = 0
         for t in shown:
             predictive = trace.trace.predictive(t)
-            total = self._totals[measure].get(figures.windows[t].start)
+            total = self._total(measure, figures.windows[t].start)
             if predictive is None or total is None:
                 continue
             rest_count, rest_size = total[0] - trace.counts[t], total[1] - trace.sizes[t]

@@ -19,15 +19,16 @@ still raised.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
-from pipeline.core.detection.resume import MISSING, Memo, Suffixes
-from pipeline.core.detection.stats import CUSUM_Z_RANGE, Rules, Trace, monitor
-from pipeline.core.windows import Window
+from pipeline.core.detection.resume import MISSING, Memo, Suffixes, common_length
+from pipeline.core.detection.stats import CUSUM_Z_RANGE, Rules, monitor
+from pipeline.core.detection.trace import Trace
 
 # Fewer judged units than this beside the unit in a window: nothing is taken out.
 MIN_OTHERS = 3
@@ -55,23 +56,86 @@ def common_offsets(
     judged in the same window (0.0 where fewer than `MIN_OTHERS` were). `owner` (the
     organisation) only tells apart the results kept for reuse (`detection.resume`)."""
     rules: Rules = config.shewhart_rules
-    scores: dict[Measure, dict[Window, list[tuple[str, float, float]]]] = {m: {} for m in Measure}
+    scored: dict[Measure, dict[str, Scored]] = {m: {} for m in Measure}
     for unit, figures in units.items():
         for measure, counts, scales, trials in measure_columns(figures):
             trace = monitor(counts, scales, trials, None, rules)
-            judged = scores[measure]
-            scored = window_scores((owner, unit, measure), trace, counts, trace.z.__getitem__)
-            for window, (z, weight) in zip(figures.windows, scored, strict=True):
+            scores = window_scores((owner, unit, measure), trace, counts, trace.z.__getitem__)
+            scored[measure][unit] = (figures.windows, scores)
+    by_measure = {m: measure_offsets((owner, m, rules), scored[m]) for m in Measure}
+    return {unit: {m: by_measure[m][unit] for m in Measure} for unit in units}
+
+
+Scored = tuple[Sequence[Any], Sequence[tuple[float, float]]]
+"""A unit's windows (or any sorted keys that tell them apart) and each one's (z, precision)."""
+_Grouped = tuple[
+    dict[str, Scored],  # what the offsets were computed from
+    dict[Any, list[tuple[str, float, float]]],  # per window, its judged units
+    dict[Any, dict[str, float]],  # per window, each unit's level
+    dict[str, list[float]],  # the offsets
+]
+_GROUPED = Memo("offsets")
+
+
+def measure_offsets(slot: Hashable, scored: dict[str, Scored]) -> dict[str, list[float]]:
+    """One measure's offsets of every unit (`others_levels` of the units judged in each
+    window, in the units' order), aligned with its windows. Kept per `slot` (an organisation
+    and measure): the next call groups again only the windows where some unit's window or
+    score changed (and those after it, in that unit), found by comparing each unit's columns
+    with the last call's."""
+    held: _Grouped | Any = _GROUPED.get(slot)
+    if held is MISSING or list(held[0]) != list(scored):
+        groups: dict[Any, list[tuple[str, float, float]]] = {}
+        for unit, (windows, scores) in scored.items():
+            for window, (z, weight) in zip(windows, scores, strict=True):
                 if z == z:  # not NaN: judged
-                    judged.setdefault(window, []).append((unit, z, weight))
-    levels = {m: {w: others_levels(judged) for w, judged in scores[m].items()} for m in Measure}
-    return {
-        unit: {
-            measure: [levels[measure].get(w, NOBODY).get(unit, 0.0) for w in figures.windows]
-            for measure in Measure
+                    groups.setdefault(window, []).append((unit, z, weight))
+        levels = {w: others_levels(judged) for w, judged in groups.items()}
+        offsets = {
+            unit: [levels.get(w, NOBODY).get(unit, 0.0) for w in windows]
+            for unit, (windows, _) in scored.items()
         }
-        for unit, figures in units.items()
-    }
+    else:
+        before, groups, levels, kept = held[0], dict(held[1]), dict(held[2]), held[3]
+        same: dict[str, int] = {}
+        changed: set[Any] = set()
+        for unit, (windows, scores) in scored.items():
+            old_windows, old_scores = before[unit]
+            same[unit] = min(common_length(old_windows, windows), common_length(old_scores, scores))
+            changed.update(windows[same[unit] :], old_windows[same[unit] :])
+        for window in changed:
+            judged = _judged_in(window, scored)
+            if judged:
+                groups[window], levels[window] = judged, others_levels(judged)
+            else:
+                groups.pop(window, None)
+                levels.pop(window, None)
+        offsets = {}
+        for unit, (windows, _) in scored.items():
+            first = min([same[unit], *(i for w in changed if (i := _index(windows, w)) >= 0)])
+            offsets[unit] = kept[unit][:first] + [
+                levels.get(w, NOBODY).get(unit, 0.0) for w in windows[first:]
+            ]
+    _GROUPED.put(slot, (scored, groups, levels, offsets))
+    return offsets
+
+
+def _index(windows: Sequence[Any], window: Any) -> int:
+    """The index of `window` among `windows` (in time order), or -1."""
+    i = bisect_left(windows, window)
+    return i if i < len(windows) and windows[i] == window else -1
+
+
+def _judged_in(window: Any, scored: Mapping[str, Scored]) -> list[tuple[str, float, float]]:
+    """(unit, z, precision) of every unit judged in `window`, in the units' order."""
+    judged = []
+    for unit, (windows, scores) in scored.items():
+        i = _index(windows, window)
+        if i >= 0:
+            z, weight = scores[i]
+            if z == z:
+                judged.append((unit, z, weight))
+    return judged
 
 
 NOBODY: dict[str, float] = {}

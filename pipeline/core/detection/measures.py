@@ -23,7 +23,8 @@ from pipeline.core.alerts import Severity
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.resume import MISSING, Memo
-from pipeline.core.detection.stats import BEYOND_LIMIT, Trace
+from pipeline.core.detection.stats import BEYOND_LIMIT
+from pipeline.core.detection.trace import Trace
 from pipeline.core.windows import Window
 
 PER_ACTIVITY = 1000.0

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.cusum import CUSUM
+from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
 from pipeline.core.detection.stats import CUSUM_Z_RANGE
 
 # The mirrored CUSUM's (reference, limit): the alerts' large-shift design before issue 13's
@@ -29,7 +30,26 @@ def mirrored_rules(
     reference, limit = BRIGHT_CUSUM if config.cusum_limit > 0 else (0.0, 0.0)
     statistic = 0.0
     excursion: list[int] = []
-    for t, score in enumerate(z):
+    # Resume from the longest prefix of these very inputs folded before (`detection.resume`):
+    # the state before window t reads z and offsets of windows before t alone.
+    head, columns = (config.run_rules, reference, limit), (z, offsets)
+    start, saved = _CHECKPOINTS.resume(head, columns, size)
+    if saved is not None:
+        (signalled[:start], detector[:start]), written, members, (statistic, kept) = saved
+        accumulating[:start] = written[:start]
+        for (*_, run), earlier in zip(runs, members, strict=True):
+            run[:] = earlier
+        excursion = list(kept)
+    for t in range(start, size + 1):  # the turn of `size` only saves the final state
+        if t > start and (t % EVERY == 0 or t == size) and size - t <= KEEP:
+            # `accumulating` is written only at its own window: kept by reference.
+            _CHECKPOINTS.save(head, columns, t, (
+                (signalled[:t], detector[:t]), accumulating,
+                tuple(run[:] for *_, run in runs), (statistic, tuple(excursion)),
+            ))  # fmt: skip
+        if t == size:
+            break
+        score = z[t]
         if math.isnan(score):
             continue
         for length, sigma, members in runs:
@@ -57,3 +77,6 @@ def mirrored_rules(
                     signalled[member], detector[member] = t, CUSUM
             statistic, excursion = 0.0, []
     return signalled, detector, accumulating
+
+
+_CHECKPOINTS = Checkpoints("mirrored")  # fold states of `mirrored_rules`

@@ -6,13 +6,15 @@ Everything judging keeps between judgements to avoid redoing that work lives in 
 made here (their capacities are `CAPACITY`: memory is bounded in this one place), and
 `from_scratch()` turns every one of them off: the tests compare judging both ways.
 
-- `Checkpoints`: the monitors (`stats.monitor`, `silence.silence_trace`) fold a unit's windows
-  in time order: their state before window t is a function of the inputs of windows 0..t-1
-  alone (a later window may still flag an earlier one, but only through that state). So a fold
-  saves its state every `EVERY` windows, keyed by exactly the inputs it had folded by then, and
-  a later fold whose inputs begin with the same prefix resumes from the longest saved one: only
-  the suffix is folded again, and since the saved state IS what folding the prefix gives, the
-  result is the one folding from the first window gives, to the bit.
+- `Checkpoints`: the monitors (`stats.monitor`, `silence.silence_trace`, `mirrored.
+  mirrored_rules`) fold a unit's windows in time order: their state before window t is a
+  function of the inputs of windows 0..t-1 alone (a later window may still flag an earlier one,
+  but only through that state). So a fold saves its state every `EVERY` windows and at its end,
+  keyed by exactly the inputs it had folded by then, and a later fold whose inputs begin with
+  the same prefix resumes from the longest saved one: only the suffix is folded again (a window
+  closed since the last judgement: that window alone), and since the saved state IS what
+  folding the prefix gives, the result is the one folding from the first window gives, to the
+  bit.
 - `Suffixes`: a per-window result that reads only its own window's inputs (a verdict, a
   window's weight among its peers) is kept per slot (a unit and measure) with the input
   columns it was computed from; the next call computes only from the first window whose inputs
@@ -37,17 +39,20 @@ KEEP = 24
 """A fold saves its states of the latest this many windows only: new windows and late data
 land there. A change further back folds the unit again from its first window."""
 CAPACITY = {
-    "monitor": 4096,  # fold states (`stats.monitor`): about 6 per unit and measure
+    "monitor": 4096,  # fold states (`stats.monitor`): about 7 per unit and measure (6 + end)
     "silence": 2048,  # fold states (`silence.silence_trace`)
+    "mirrored": 2048,  # fold states (`mirrored.mirrored_rules`, the bright spots' rules)
     "verdicts": 8192,  # per unit and measure: a verdict per window (`detection.verdicts`)
     "peers": 8192,  # per unit and measure: each window's z and precision (`detection.common`)
     "levels": 1 << 15,  # per measure and window: the others' level for each unit
+    "offsets": 64,  # per organisation and measure: its units' common offsets, by window
     "figures": 16,  # organisations: figures and offsets shared by one judgement's readers
     "traces": 256,  # units: the monitors shared by one judgement's readers
     "silences": 256,  # units: the silence traces shared by one judgement's readers
     "unit_figures": 256,  # units: the figures shared by one judgement's readers
     "bright": 16,  # organisations: their bright spots, while their windows are unchanged
     "board": 256,  # units: their board rows, while their windows are unchanged
+    "board_windows": 1024,  # units: what the board reads of each window
     "digests": 4096,  # per unit: each window's part of the judgement mark's digest
 }
 """Entries each store keeps at most (the only bound on what judging remembers)."""
@@ -111,7 +116,12 @@ class Checkpoints:
         (0, None): fold windows from `length` on, starting from `state`."""
         if not _enabled[0]:
             return 0, None
-        for length in range(size - size % EVERY, 0, -EVERY):
+        # The fold's final state is saved too: the same inputs, or the previous call's with
+        # one window since, resume with nothing (or that window) to fold again.
+        periodic = range(size - size % EVERY, 0, -EVERY)
+        for length in (size, size - 1, *(n for n in periodic if n < size - 1)):
+            if length <= 0:
+                break
             state = self._memo.get(_key(head, columns, length))
             if state is not _MISSING:
                 return length, state
@@ -175,6 +185,22 @@ def _common_prefix(
             t for t, (a, b) in enumerate(zip(old, head, strict=False)) if not (a is b or a == b)
         )
     return length
+
+
+def common_length(before: Sequence[Any], after: Sequence[Any]) -> int:
+    """How many leading entries `before` and `after` share (identical or equal, as lists
+    compare them), found by C-speed slice comparisons (bisection once they differ)."""
+    size = min(len(before), len(after))
+    if before[:size] == after[:size]:
+        return size
+    low, high = 0, size  # before[:low] == after[:low], before[:high] != after[:high]
+    while high - low > 1:
+        middle = (low + high) // 2
+        if before[low:middle] == after[low:middle]:
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def reusing() -> bool:

@@ -59,8 +59,8 @@ from pipeline.core.detection.predictive import (
     lower_tail,
 )
 from pipeline.core.detection.resume import EVERY, KEEP, MISSING, Checkpoints, Memo
-from pipeline.core.detection.stats import Trace
 from pipeline.core.detection.text import duration, number, window_label
+from pipeline.core.detection.trace import Trace
 
 ACTIVITY_HOLDS = 0.6
 SILENCE_RATIO = 0.2
@@ -154,8 +154,8 @@ def _silence_trace(
         signalled[:start] = flags
         baseline = kept[:joined]
         pending, excursion = list(queues[0]), list(queues[1])
-    for t in range(start, size):
-        if t > start and t % EVERY == 0 and size - t <= KEEP:
+    for t in range(start, size + 1):  # the turn of `size` only saves the final state
+        if t > start and (t % EVERY == 0 or t == size) and size - t <= KEEP:
             # As in `stats.monitor`: lists written only at their own window by reference.
             _CHECKPOINTS.save(config, columns, t, (
                 (z, expected, lower, cusum, recent_cusum, evidence),
@@ -164,6 +164,8 @@ def _silence_trace(
                 (tuple(pending), tuple(excursion)),
                 (statistic, recent_statistic),
             ))  # fmt: skip
+        if t == size:
+            break
         usual = baseline[-config.silence_baseline_windows :]
         if len(usual) >= config.min_baseline_windows and _activity_holds(
             t, usual, responses, activity
@@ -178,13 +180,18 @@ def _silence_trace(
             evidence[t] = _silence_evidence(reports[t], predictive)
             recent_evidence = evidence[t]
             if len(usual) > config.silence_recent_windows:
-                recent = [
-                    s
-                    for s in range(t)
-                    if signalled[s] < 0
-                    and not (harm_flagged is not None and harm_flagged[s])
-                    and reports[s] + scales[s] > 0
-                ][-config.silence_recent_windows :]
+                # The latest such windows, found from t back (validated: at least 2 wanted).
+                recent: list[int] = []
+                for s in range(t - 1, -1, -1):
+                    if len(recent) == config.silence_recent_windows:
+                        break
+                    if (
+                        signalled[s] < 0
+                        and not (harm_flagged is not None and harm_flagged[s])
+                        and reports[s] + scales[s] > 0
+                    ):
+                        recent.append(s)
+                recent.reverse()
                 level = baseline_predictive(
                     reports, scales, None, recent, t, 0.0, config.max_between_cv
                 ).mean

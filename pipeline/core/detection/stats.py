@@ -35,10 +35,10 @@ from pipeline.core.detection.predictive import (
     PRIOR_COUNT,
     SCREEN_MARGIN,
     SCREEN_MIN_CONCENTRATION,
-    Predictive,
     exact_z,
 )
 from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
+from pipeline.core.detection.trace import Trace
 
 BEYOND_LIMIT = "beyond_limit"
 _CHECKPOINTS = Checkpoints("monitor")
@@ -85,64 +85,6 @@ class Rules:
 def rule_name(length: int, sigma: float) -> str:
     """'beyond_limit' for a single window, else e.g. 'run_of_3_beyond_2_sigma'."""
     return BEYOND_LIMIT if length == 1 else f"run_of_{length}_beyond_{sigma:g}_sigma"
-
-
-@dataclass(frozen=True, slots=True)
-class Trace:
-    """Per window of a monitored series (index-aligned with the input).
-
-    `z` is NaN where the window was not judged (no data, or too little baseline before it);
-    `mean` and `extra_variance` describe its predictive distribution. `signalled_at` is the
-    index of the window whose closing flagged this one (-1: never); a run flags all its windows
-    when its last one closes. `rule` names the rule ("" when not flagged): a run rule, or
-    `cusum` or `cusum_small_shift` for the accumulated-evidence detectors
-    (`pipeline.core.detection.cusum`), which flag the latest unbroken stretch of windows whose
-    z was above their reference when they signal. `cusum` and `cusum_small` are those two
-    one-sided CUSUM statistics at each judged window's close (NaN when not judged or the
-    detector is off); after a signal (a statistic at or beyond its limit) both restart from 0.
-    """
-
-    z: list[float]
-    mean: list[float]
-    extra_variance: list[float]
-    trials: Sequence[int] | None
-    signalled_at: list[int]
-    rule: list[str]
-    cusum: list[float]
-    cusum_small: list[float]
-    # Window t was judged on baseline entries [_first_entry[t], _end_entry[t]) of _entries,
-    # each (window index, count, scale, pair terms).
-    _entries: list[tuple[int, int, float, float, float, float]]
-    _first_entry: list[int]
-    _end_entry: list[int]
-
-    def flagged(self, index: int) -> bool:
-        return self.signalled_at[index] >= 0
-
-    def flagged_when_closed(self, index: int) -> bool:
-        """Whether the window had signalled by the time it closed (a later run can still flag
-        it, but only once a later window closes)."""
-        return 0 <= self.signalled_at[index] <= index
-
-    def predictive(self, index: int) -> Predictive | None:
-        if math.isnan(self.z[index]):
-            return None
-        trials = self.trials[index] if self.trials is not None else None
-        return Predictive(self.mean[index], self.extra_variance[index], trials)
-
-    def baseline_windows(self, index: int) -> list[int]:
-        """Indices of the windows the level of window `index` was estimated on."""
-        return [
-            entry[0] for entry in self._entries[self._first_entry[index] : self._end_entry[index]]
-        ]
-
-    def baseline(self, index: int) -> tuple[int, int, int]:
-        """(first window index, last window index, windows) of a window's baseline; (-1, -1, 0)
-        when the window was not judged."""
-        first, end = self._first_entry[index], self._end_entry[index]
-        if first == end:
-            return -1, -1, 0
-        return self._entries[first][0], self._entries[end - 1][0], end - first
 
 
 def monitor(
@@ -231,8 +173,8 @@ def monitor(
         (running, open_since, position, head, windows, pairs, pair_head, total, total_scale,
          total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio, last_inverse,
          last_binomial) = scalars  # fmt: skip
-    for t in range(start, size):
-        if t > start and t % EVERY == 0 and size - t <= KEEP:
+    for t in range(start, size + 1):  # the turn of `size` only saves the final state
+        if t > start and (t % EVERY == 0 or t == size) and size - t <= KEEP:
             # Lists written only at their own window are kept by reference (this fold writes
             # only later windows of them from here); those a later window changes are copied.
             _CHECKPOINTS.save(rules, columns, t, (
@@ -247,6 +189,8 @@ def monitor(
                  total_scale, total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio,
                  last_inverse, last_binomial),
             ))  # fmt: skip
+        if t == size:
+            break
         scale = scales[t]
         if scale <= 0:
             continue

@@ -106,12 +106,27 @@ def org_verdicts(
 ) -> list[Verdict]:
     """Every judged window of every measure of the units of ONE organisation (unit_id ->
     closed windows in time order), judged as `Detector.units_findings` judges them."""
-    figures, offsets = org_figures_and_offsets(units, config)
     return [
         verdict
-        for unit in sorted(figures)
-        for verdict in unit_verdicts(units[unit], config, offsets[unit], figures[unit])
+        for columns in org_verdict_columns(units, config).values()
+        for column in columns
+        for verdict in column
+        if verdict is not None
     ]
+
+
+def org_verdict_columns(
+    units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
+) -> dict[str, list[list[Verdict | None]]]:
+    """`org_verdicts` per unit (sorted) as columns aligned with its closed windows (None: not
+    judged): negative share, positive share, harm rate, reporting. A window whose inputs did
+    not change since the last call holds the very object that call gave (`detection.resume`),
+    so a caller finds what changed by comparing columns."""
+    figures, offsets = org_figures_and_offsets(units, config)
+    return {
+        unit: _unit_columns(units[unit], config, offsets[unit], figures[unit])
+        for unit in sorted(figures)
+    }
 
 
 def unit_verdicts(
@@ -124,13 +139,22 @@ def unit_verdicts(
     `unit.unit_findings` (None: the unit judged alone)."""
     if not series:
         return []
-    figures = figures or unit_figures(series)
+    columns = _unit_columns(series, config, offsets, figures or unit_figures(series))
+    return [verdict for column in columns for verdict in column if verdict is not None]
+
+
+def _unit_columns(
+    series: Sequence[UnitWindowAggregate],
+    config: DetectionConfig,
+    offsets: Offsets | None,
+    figures: UnitFigures,
+) -> list[list[Verdict | None]]:
     traces = measure_traces(figures, config, offsets)
     harm = traces[2]
     silence = silence_trace(series, figures, config, harm_raised(harm.trace))
     fell = [_reporting_fell(silence, t, config) for t in range(len(series))]
     org_id, unit_id = series[0].org_id, series[0].unit_id
-    out: list[Verdict] = []
+    out: list[list[Verdict | None]] = []
     for measure in traces:
         trace = measure.trace
         columns = [figures.windows, measure.counts, measure.sizes, trace.z, trace.mean,
@@ -139,13 +163,13 @@ def unit_verdicts(
             columns.pop()
         slot = (org_id, unit_id, measure.measure, config)
         judge = _judge_measure((org_id, unit_id), measure, figures, config, fell)
-        judged = _MEASURES.pointwise(slot, columns, judge)
-        out.extend(verdict for verdict in judged if verdict is not None)
+        out.append(_MEASURES.pointwise(slot, columns, judge))
     columns = [series, figures.windows, silence.z, silence.signalled_at, silence.expected,
                silence.lower_limit, fell]  # fmt: skip
     judge_reporting = _judge_reporting((org_id, unit_id), series, figures, silence, fell)
-    judged = _REPORTING.pointwise((org_id, unit_id, INCIDENT_REPORTING), columns, judge_reporting)
-    out.extend(verdict for verdict in judged if verdict is not None)
+    out.append(
+        _REPORTING.pointwise((org_id, unit_id, INCIDENT_REPORTING), columns, judge_reporting)
+    )
     return out
 
 
