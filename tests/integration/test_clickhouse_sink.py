@@ -211,6 +211,76 @@ def test_the_small_state_round_trips_and_answers_restore_queries(sink: ClickHous
     assert restored.closed_series() == engine.closed_series()
 
 
+def _feedback_batch_and_a_later_event() -> list[dict[str, object]]:
+    """A counts-form batch sent before the restore's horizon for a period ending after it
+    (found only through `period_events`), and a later event that moves the watermark."""
+    batch = feedback(
+        occurred_at="2024-03-01T09:00:00+00:00",
+        period_start="2024-03-11T00:00:00Z",
+        period_end="2024-05-25T00:00:00Z",
+        counts={"1": 2, "4": 1},
+    )
+    del batch["rating"]
+    return [batch, feedback(occurred_at="2024-05-20T10:00:00+00:00", rating=5)]
+
+
+def test_a_restore_finds_feedback_batches_by_period_and_leaves_out_unstored_ones(
+    sink: ClickHouseSink,
+) -> None:
+    from uuid import UUID
+
+    from pipeline.adapters.clickhouse import arrow
+    from pipeline.adapters.clickhouse.rows import event_columns
+    from pipeline.runtime.step import Step
+
+    events = _feedback_batch_and_a_later_event()
+    batch_id = UUID(str(events[0]["event_id"]))
+    result = Engine(EngineConfig(), b"k" * 16).process(raw(*events), RECEIVED)
+    # As a crash after the windows and the period rows, before the events, leaves storage:
+    fresh(sink, "periods_crash")
+    sink.write_windows(result, "t", applied=True)
+    table, columns = event_columns(result.accepted)
+    sink._write_periods(arrow.arrow_batch(columns, sink.table_types(table)), "t")
+    sink.write_progress(result.accepted, "t")
+    assert sink.query_dicts("SELECT event_id FROM periods_crash.period_events") == [
+        {"event_id": batch_id}
+    ]
+    step = Step(lambda: Engine(EngineConfig(), b"k" * 16), sink)
+    step.restore()
+    assert batch_id in step.engine._pending, "counted in its windows, not stored"
+    assert batch_id.int not in step.engine._seen, "so it is stored when it comes again"
+    # Stored whole: the batch is among the ids a restore holds, found by its period alone.
+    fresh(sink, "periods_stored")
+    sink.write(result, RECEIVED, token="t")
+    step = Step(lambda: Engine(EngineConfig(), b"k" * 16), sink)
+    step.restore()
+    since = step.engine.horizon(None)
+    assert since is not None and datetime(2024, 3, 1, 9, tzinfo=UTC) < since
+    assert batch_id.int in step.engine._seen and not step.engine._pending
+
+
+def test_migration_0231_fills_period_events_from_stored_feedback(sink: ClickHouseSink) -> None:
+    fresh(sink, "periods_backfill")
+    result = Engine(EngineConfig(), b"k" * 16).process(
+        raw(*_feedback_batch_and_a_later_event()), RECEIVED
+    )
+    sink.write(result, RECEIVED, token="t")
+    sink.command("TRUNCATE TABLE periods_backfill.period_events")
+    sink.command("DELETE FROM periods_backfill.schema_migrations WHERE version = 231")
+    assert sink.migrate() == ["0231_period_events"]
+    rows = sink.query_dicts(
+        "SELECT org_id, unit_id, occurred_at, period_end FROM periods_backfill.period_events"
+    )
+    assert rows == [
+        {
+            "org_id": "RXA",
+            "unit_id": "ED",
+            "occurred_at": datetime(2024, 3, 1, 9),
+            "period_end": datetime(2024, 5, 25),
+        }
+    ]
+
+
 def test_windows_stored_before_the_state_column_mean_a_payload_restore(
     sink: ClickHouseSink,
 ) -> None:

@@ -22,6 +22,7 @@ from operator import attrgetter
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.adapters.clickhouse import arrow
 from pipeline.adapters.clickhouse import state as clickhouse_state
@@ -37,10 +38,14 @@ from pipeline.core.board import BoardRow
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage
 from pipeline.core.engine_state import WindowRecord
+from pipeline.core.events import EventType
 from pipeline.core.judgements import JudgedMark
-from pipeline.core.stored import StoredEvent
+from pipeline.core.stored import EVENT_TABLES, StoredEvent
 from pipeline.core.verdict_book import VerdictRow
 
+PERIOD_SOURCE = EVENT_TABLES[EventType.PATIENT_FEEDBACK]
+PERIOD_TABLE = "period_events"
+PERIOD_COLUMNS = ("org_id", "unit_id", "event_id", "occurred_at", "period_end")
 _EVENT = attrgetter("event")
 _ORG_AND_TIME = attrgetter("org_id", "occurred_at")
 
@@ -158,8 +163,19 @@ class BatchWrites:
         for events in by_type.values():
             table, columns = event_columns(events)
             batch = arrow.arrow_batch(columns, self.table_types(table))
+            if table == PERIOD_SOURCE:
+                self._write_periods(batch, token)
             self.insert_batch(table, batch, token)
             self._stored_events(batch, token)
+
+    def _write_periods(self, feedback: pa.RecordBatch, token: str) -> None:
+        """The counts-form rows of `feedback` into `period_events` (migration 0231), before
+        the events themselves (a restore leaves out the ids it finds pending)."""
+        ends = feedback.column("period_end")
+        if ends.null_count == len(ends):
+            return
+        rows = feedback.filter(pc.is_valid(ends)).select(list(PERIOD_COLUMNS))
+        self.insert_batch(PERIOD_TABLE, rows, token)
 
     def _stored_events(self, batch: pa.RecordBatch, token: str) -> None:
         """Count `batch` (stored under `token`) into the organisations' latest event times."""
