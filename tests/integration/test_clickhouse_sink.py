@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -257,6 +258,41 @@ def test_a_restore_finds_feedback_batches_by_period_and_leaves_out_unstored_ones
     since = step.engine.horizon(None)
     assert since is not None and datetime(2024, 3, 1, 9, tzinfo=UTC) < since
     assert batch_id.int in step.engine._seen and not step.engine._pending
+
+
+def test_the_latest_event_per_organisation_is_of_the_events_written_with_it(
+    sink: ClickHouseSink,
+) -> None:
+    """Taken from the stored rows' Arrow columns when they are exactly the events passed;
+    otherwise (an event refused and dead-lettered, another token) from the events."""
+    events = [
+        feedback(org_id="RXA", occurred_at="2024-03-04T10:00:00+00:00"),
+        feedback(org_id="RJ1", occurred_at="2024-03-06T10:00:00+00:00"),
+        incident(org_id="RXA", occurred_at="2024-03-05T10:00:00+00:00"),
+        feedback(org_id="RXA", occurred_at="2024-03-09T10:00:00+00:00"),
+    ]
+    accepted = Engine(EngineConfig(), b"k" * 16).process(raw(*events), RECEIVED).accepted
+    assert len(accepted) == 4
+
+    def stored_after(written: list[Any], token: str) -> dict[str, datetime]:
+        fresh(sink, "progress")
+        sink.command("TRUNCATE TABLE progress.org_progress")
+        sink.write_events(accepted, "t")
+        sink.write_progress(written, token)
+        rows = sink.query_dicts("SELECT org_id, latest_event FROM progress.org_progress")
+        return {r["org_id"]: r["latest_event"].replace(tzinfo=UTC) for r in rows}
+
+    def latest(written: list[Any]) -> dict[str, datetime]:
+        found: dict[str, datetime] = {}
+        for s in written:
+            e = s.event
+            found[e.org_id] = max(found.get(e.org_id, e.occurred_at), e.occurred_at)
+        return found
+
+    assert stored_after(accepted, "t") == latest(accepted)
+    fewer = [s for s in accepted if s.event.occurred_at.day != 9]
+    assert stored_after(fewer, "t") == latest(fewer) != latest(accepted)
+    assert stored_after(accepted, "other") == latest(accepted)
 
 
 def test_migration_0231_fills_period_events_from_stored_feedback(sink: ClickHouseSink) -> None:
