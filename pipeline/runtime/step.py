@@ -162,12 +162,13 @@ class Step:
         recent = self._store.recent_events(since, owns) if since is not None else []
         applied = {i for record in records for i in record.applied}
         stored = self._store.known_event_ids(applied) if applied else set()
+        pending = applied - stored  # counted, not stored: never seen (see period_events)
         return RestoredState(
             records,
-            recent,
+            [r for r in recent if r.event_id not in pending] if pending else recent,
             latest,
             self._owned_alerts(owns),
-            applied - stored,
+            pending,
             self._store.responses(owns),
             judged=self._store.judged_marks(owns),
         )

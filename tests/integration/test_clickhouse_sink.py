@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -209,6 +210,111 @@ def test_the_small_state_round_trips_and_answers_restore_queries(sink: ClickHous
         RestoredState(records, sink.recent_events(since, everyone), latest), RECEIVED
     )
     assert restored.closed_series() == engine.closed_series()
+
+
+def _feedback_batch_and_a_later_event() -> list[dict[str, object]]:
+    """A counts-form batch sent before the restore's horizon for a period ending after it
+    (found only through `period_events`), and a later event that moves the watermark."""
+    batch = feedback(
+        occurred_at="2024-03-01T09:00:00+00:00",
+        period_start="2024-03-11T00:00:00Z",
+        period_end="2024-05-25T00:00:00Z",
+        counts={"1": 2, "4": 1},
+    )
+    del batch["rating"]
+    return [batch, feedback(occurred_at="2024-05-20T10:00:00+00:00", rating=5)]
+
+
+def test_a_restore_finds_feedback_batches_by_period_and_leaves_out_unstored_ones(
+    sink: ClickHouseSink,
+) -> None:
+    from uuid import UUID
+
+    from pipeline.adapters.clickhouse import arrow
+    from pipeline.adapters.clickhouse.rows import event_columns
+    from pipeline.runtime.step import Step
+
+    events = _feedback_batch_and_a_later_event()
+    batch_id = UUID(str(events[0]["event_id"]))
+    result = Engine(EngineConfig(), b"k" * 16).process(raw(*events), RECEIVED)
+    # As a crash after the windows and the period rows, before the events, leaves storage:
+    fresh(sink, "periods_crash")
+    sink.write_windows(result, "t", applied=True)
+    table, columns = event_columns(result.accepted)
+    sink._write_periods(arrow.arrow_batch(columns, sink.table_types(table)), "t")
+    sink.write_progress(result.accepted, "t")
+    assert sink.query_dicts("SELECT event_id FROM periods_crash.period_events") == [
+        {"event_id": batch_id}
+    ]
+    step = Step(lambda: Engine(EngineConfig(), b"k" * 16), sink)
+    step.restore()
+    assert batch_id in step.engine._pending, "counted in its windows, not stored"
+    assert batch_id.int not in step.engine._seen, "so it is stored when it comes again"
+    # Stored whole: the batch is among the ids a restore holds, found by its period alone.
+    fresh(sink, "periods_stored")
+    sink.write(result, RECEIVED, token="t")
+    step = Step(lambda: Engine(EngineConfig(), b"k" * 16), sink)
+    step.restore()
+    since = step.engine.horizon(None)
+    assert since is not None and datetime(2024, 3, 1, 9, tzinfo=UTC) < since
+    assert batch_id.int in step.engine._seen and not step.engine._pending
+
+
+def test_the_latest_event_per_organisation_is_of_the_events_written_with_it(
+    sink: ClickHouseSink,
+) -> None:
+    """Taken from the stored rows' Arrow columns when they are exactly the events passed;
+    otherwise (an event refused and dead-lettered, another token) from the events."""
+    events = [
+        feedback(org_id="RXA", occurred_at="2024-03-04T10:00:00+00:00"),
+        feedback(org_id="RJ1", occurred_at="2024-03-06T10:00:00+00:00"),
+        incident(org_id="RXA", occurred_at="2024-03-05T10:00:00+00:00"),
+        feedback(org_id="RXA", occurred_at="2024-03-09T10:00:00+00:00"),
+    ]
+    accepted = Engine(EngineConfig(), b"k" * 16).process(raw(*events), RECEIVED).accepted
+    assert len(accepted) == 4
+
+    def stored_after(written: list[Any], token: str) -> dict[str, datetime]:
+        fresh(sink, "progress")
+        sink.command("TRUNCATE TABLE progress.org_progress")
+        sink.write_events(accepted, "t")
+        sink.write_progress(written, token)
+        rows = sink.query_dicts("SELECT org_id, latest_event FROM progress.org_progress")
+        return {r["org_id"]: r["latest_event"].replace(tzinfo=UTC) for r in rows}
+
+    def latest(written: list[Any]) -> dict[str, datetime]:
+        found: dict[str, datetime] = {}
+        for s in written:
+            e = s.event
+            found[e.org_id] = max(found.get(e.org_id, e.occurred_at), e.occurred_at)
+        return found
+
+    assert stored_after(accepted, "t") == latest(accepted)
+    fewer = [s for s in accepted if s.event.occurred_at.day != 9]
+    assert stored_after(fewer, "t") == latest(fewer) != latest(accepted)
+    assert stored_after(accepted, "other") == latest(accepted)
+
+
+def test_migration_0231_fills_period_events_from_stored_feedback(sink: ClickHouseSink) -> None:
+    fresh(sink, "periods_backfill")
+    result = Engine(EngineConfig(), b"k" * 16).process(
+        raw(*_feedback_batch_and_a_later_event()), RECEIVED
+    )
+    sink.write(result, RECEIVED, token="t")
+    sink.command("TRUNCATE TABLE periods_backfill.period_events")
+    sink.command("DELETE FROM periods_backfill.schema_migrations WHERE version = 231")
+    assert sink.migrate() == ["0231_period_events"]
+    rows = sink.query_dicts(
+        "SELECT org_id, unit_id, occurred_at, period_end FROM periods_backfill.period_events"
+    )
+    assert rows == [
+        {
+            "org_id": "RXA",
+            "unit_id": "ED",
+            "occurred_at": datetime(2024, 3, 1, 9),
+            "period_end": datetime(2024, 5, 25),
+        }
+    ]
 
 
 def test_windows_stored_before_the_state_column_mean_a_payload_restore(

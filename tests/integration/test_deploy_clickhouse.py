@@ -38,6 +38,7 @@ NO_TTL = {
     "incident_revisions",
     "judgements",
     "org_progress",
+    "period_events",
     "schema_migrations",
 }
 

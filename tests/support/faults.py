@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.adapters.clickhouse.arrow import Columns
+import pyarrow as pa
+
 from pipeline.adapters.clickhouse.worker_sink import WorkerSink
 from pipeline.errors import SinkUnavailable
 
@@ -14,11 +15,11 @@ def outage_sink(outage_file: Path) -> type[WorkerSink]:
     fails as if ClickHouse were unreachable (exercises retry, back-pressure and recovery)."""
 
     class OutageSink(WorkerSink):
-        def insert_columns(self, table: str, columns: Columns, token: str) -> None:
+        def insert_batch(self, table: str, batch: pa.RecordBatch, token: str) -> None:
             if outage_file.exists():
                 raise SinkUnavailable(
                     f"insert into {table}: ClickHouse unavailable (injected: {outage_file} exists)"
                 )
-            super().insert_columns(table, columns, token)
+            super().insert_batch(table, batch, token)
 
     return OutageSink

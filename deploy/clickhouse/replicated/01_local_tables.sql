@@ -353,3 +353,15 @@ CREATE TABLE IF NOT EXISTS quality.org_progress_local ON CLUSTER '{cluster}'
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/org_progress', '{replica}', latest_event)
 ORDER BY org_id
 SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS quality.period_events_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    event_id UUID,
+    occurred_at DateTime64(6, 'UTC'),
+    period_end DateTime64(6, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/period_events', '{replica}')
+ORDER BY (period_end, org_id, event_id)
+SETTINGS replicated_deduplication_window = 10000;

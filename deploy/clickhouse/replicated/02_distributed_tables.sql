@@ -69,3 +69,7 @@ ENGINE = Distributed('{cluster}', quality, judgements_local, cityHash64(org_id))
 CREATE TABLE IF NOT EXISTS quality.org_progress ON CLUSTER '{cluster}'
 AS quality.org_progress_local
 ENGINE = Distributed('{cluster}', quality, org_progress_local, cityHash64(org_id));
+
+CREATE TABLE IF NOT EXISTS quality.period_events ON CLUSTER '{cluster}'
+AS quality.period_events_local
+ENGINE = Distributed('{cluster}', quality, period_events_local, cityHash64(org_id, unit_id));

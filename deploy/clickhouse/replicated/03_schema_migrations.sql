@@ -27,4 +27,5 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (61, '0061_value_targets_feedback_batches'),
     (71, '0071_ledger_and_judgements'),
     (81, '0081_verdicts'),
-    (101, '0101_bright_spots');
+    (101, '0101_bright_spots'),
+    (231, '0231_period_events');

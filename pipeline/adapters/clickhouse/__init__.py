@@ -17,37 +17,24 @@ import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
+import pyarrow as pa
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from pipeline.adapters.clickhouse import arrow
-from pipeline.adapters.clickhouse import state as clickhouse_state
 from pipeline.adapters.clickhouse.connection import classify, client_arguments, without_secret
 from pipeline.adapters.clickhouse.ledger import SmallState
 from pipeline.adapters.clickhouse.outbox import Outbox
 from pipeline.adapters.clickhouse.partitions import split_by_partition
-from pipeline.adapters.clickhouse.rows import (
-    alert_from_row,
-    alert_row,
-    board_row,
-    bright_spot_row,
-    event_columns,
-    rejection_row,
-    verdict_row,
-    window_row,
-)
+from pipeline.adapters.clickhouse.rows import alert_from_row
+from pipeline.adapters.clickhouse.writes import BatchWrites
 from pipeline.core.alerts import Alert, AlertStatus
-from pipeline.core.board import BoardRow
-from pipeline.core.detection.bright import BrightSpot
-from pipeline.core.engine import BatchResult, RejectedMessage
-from pipeline.core.stored import EVENT_TABLES, StoredEvent
-from pipeline.core.verdict_book import VerdictRow
+from pipeline.core.stored import EVENT_TABLES
 from pipeline.endpoints import ClickHouseDsn
 from pipeline.errors import ConfigError, SinkRejected, SinkUnavailable
 
@@ -128,7 +115,7 @@ def load_migrations(folder: Traversable | None = None) -> list[Migration]:
     return migrations
 
 
-class ClickHouseSink(Outbox, SmallState):
+class ClickHouseSink(Outbox, SmallState, BatchWrites):
     """The pipeline's storage (and the step's `Store`). Not thread-safe; one per runtime."""
 
     def __init__(
@@ -184,107 +171,34 @@ class ClickHouseSink(Outbox, SmallState):
         self._shapes, self._shapes_of = {}, ""  # tables may have been created or rebuilt
         return applied
 
-    def write(self, result: BatchResult, received_at: datetime, token: str = "") -> None:
-        """Store one step's rows. Idempotent: the same rows written twice are stored once.
-
-        `token` names the input (e.g. topic/partition/offset range); each table's insert adds a
-        hash of its exact bytes, so a retry is recognised and a different batch never is. The
-        windows go first with the ids they count, then the events, then the windows again
-        without the ids (see pipeline/core/engine_state.py for why).
-        """
-        self.write_windows(result, token, applied=True)
-        self.write_side_state(result, token)
-        self.write_events(result.accepted, token)
-        self.write_progress(result.accepted, token)
-        self.write_windows(result, token, applied=False)
-        self.write_outcomes(
-            result.rejected,
-            result.alerts,
-            received_at,
-            token,
-            board=result.board,
-            bright=result.bright_spots,
-            verdicts=result.verdicts,
-        )
-        self.write_judged(result.judged, token)
-
-    def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None:
-        """The changed unit windows with their small state (`applied`: with the ids counted)."""
-        states = {
-            (r.aggregate.org_id, r.aggregate.unit_id, r.aggregate.window): r
-            for r in result.window_state
-        }
-        rows = []
-        for w in result.windows:
-            record = states.get((w.org_id, w.unit_id, w.window))
-            if not applied and (record is None or not record.applied):
-                continue  # nothing to clear
-            row = window_row(w, self.window_kind)
-            row["state"] = clickhouse_state.encode_state(record, applied=applied)
-            rows.append(row)
-        if rows:
-            self.insert_rows("unit_windows", rows, f"{token}|{'applied' if applied else 'done'}")
-
-    def write_events(self, accepted: Sequence[StoredEvent], token: str) -> None:
-        """Accepted events, one insert per table; raises SinkRejected if ClickHouse refuses
-        the rows (callers split the batch to find the one at fault)."""
-        by_type: dict[type, list[StoredEvent]] = {}
-        for stored in accepted:
-            by_type.setdefault(type(stored.event), []).append(stored)
-        for events in by_type.values():
-            table, columns = event_columns(events)
-            self.insert_columns(table, columns, token)
-
-    def write_outcomes(
-        self,
-        rejected: Sequence[RejectedMessage],
-        alerts: Sequence[Alert],
-        received_at: datetime,
-        token: str,
-        *,
-        board: Sequence[BoardRow] = (),
-        bright: Sequence[BrightSpot] = (),
-        verdicts: Sequence[VerdictRow] = (),
-    ) -> None:
-        """Rejections (dead letters), the Making Data Count rows, bright spots (their own table:
-        never alerts), the changed verdicts and alert versions."""
-        if rejected:
-            rows = [rejection_row(r, received_at) for r in rejected]
-            self.insert_rows("rejected_events", rows, token)
-        if board:
-            board_rows = [board_row(r, self.window_kind) for r in board]
-            self.insert_rows("mdc_summary", board_rows, token)
-        if bright:
-            bright_rows = [bright_spot_row(r, self.window_kind) for r in bright]
-            self.insert_rows("bright_spots", bright_rows, token)
-        if verdicts:
-            rows = [verdict_row(v, self.window_kind) for v in verdicts]
-            self.insert_rows("verdicts", rows, token)
-        if alerts:
-            alert_rows = [alert_row(a) for a in alerts]
-            self.insert_rows("alerts", alert_rows, token)
-            self.insert_rows("alert_history", alert_rows, token)
-
     def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], token: str) -> None:
         """Insert `rows` (mappings with the same keys) into `table` (see `insert_columns`)."""
         if rows:
             self.insert_columns(table, arrow.columns_of(rows), token)
 
     def insert_columns(self, table: str, columns: arrow.Columns, token: str) -> None:
-        """Insert `columns` (name -> one value per row) into `table`, deduplicated by
-        token+bytes: the same columns under the same token are stored once.
+        """Insert `columns` (name -> one value per row) into `table` (see `insert_batch`).
+        Raises SinkRejected when a value does not fit its column."""
+        if arrow.row_count(columns):
+            self.insert_batch(table, arrow.arrow_batch(columns, self.table_types(table)), token)
+
+    def insert_batch(self, table: str, batch: pa.RecordBatch, token: str) -> None:
+        """Insert `batch` (typed as `arrow.arrow_batch` types it) into `table`, deduplicated by
+        token+bytes: the same rows under the same token are stored once.
 
         Rows spread over more partitions than one insert may touch are sent in several inserts
         (`pipeline.adapters.clickhouse.partitions`), each deduplicated on its own bytes.
-        Raises SinkRejected when a value does not fit its column or ClickHouse refuses the rows,
-        SinkUnavailable when ClickHouse cannot be reached.
+        Raises SinkRejected when ClickHouse refuses the rows, SinkUnavailable when ClickHouse
+        cannot be reached.
         """
-        if not arrow.row_count(columns):
+        if not batch.num_rows:
             return
-        shape = self._shape(table)
-        batch = arrow.arrow_batch(columns, shape.types)
-        for part in split_by_partition(batch, shape.partition_key):
+        for part in split_by_partition(batch, self._shape(table).partition_key):
             self._insert_body(table, part.schema.names, arrow.arrow_body(part), token)
+
+    def table_types(self, table: str) -> Mapping[str, str]:
+        """The ClickHouse type of each of `table`'s columns (read once per database)."""
+        return self._shape(table).types
 
     def _shape(self, table: str) -> TableShape:
         if self._shapes_of != self.database:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -22,11 +21,7 @@ from pipeline.core.events import Harm, IncidentCategory, ResponseKind
 from pipeline.core.judgements import JudgedMark
 from pipeline.core.learning import ResponseRecord
 from pipeline.core.revisions import IncidentRevision, RevisionInForce
-from pipeline.core.stored import StoredEvent
 from pipeline.core.windows import WindowKind, window_of
-
-_EVENT = attrgetter("event")
-_ORG_AND_TIME = attrgetter("org_id", "occurred_at")
 
 
 class SmallState:
@@ -76,16 +71,6 @@ class SmallState:
                 for r in result.revisions
             ]
             self.insert_rows("incident_revisions", rows, token)
-
-    def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
-        """The latest event time of each organisation in `accepted` (after the events)."""
-        latest: dict[str, datetime] = {}
-        for org, at in map(_ORG_AND_TIME, map(_EVENT, accepted)):  # once per event: no calls
-            if org not in latest or at > latest[org]:
-                latest[org] = at
-        rows = [{"org_id": org, "latest_event": at} for org, at in sorted(latest.items())]
-        if rows:
-            self.insert_rows("org_progress", rows, token)
 
     def write_judged(self, marks: Sequence[JudgedMark], token: str) -> None:
         """What each organisation's alerts were judged on (after the alerts)."""

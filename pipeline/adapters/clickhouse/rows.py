@@ -11,15 +11,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime
 from operator import attrgetter, itemgetter
 from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert
-from pipeline.core.board import BoardRow
-from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import RejectedMessage
 from pipeline.core.events import (
     AlertResponse,
@@ -219,14 +216,6 @@ def window_row(agg: UnitWindowAggregate, window_kind: str) -> dict[str, Any]:
         "theme_names": [name for name, _ in agg.themes],
         "theme_counts": [count for _, count in agg.themes],
     }
-
-
-def board_row(row: BoardRow, window_kind: str) -> dict[str, Any]:
-    return {**asdict(row), "window_kind": window_kind}
-
-
-def bright_spot_row(spot: BrightSpot, window_kind: str) -> dict[str, Any]:
-    return {**asdict(spot), "window_kind": window_kind}
 
 
 def verdict_row(row: VerdictRow, window_kind: str) -> dict[str, Any]:

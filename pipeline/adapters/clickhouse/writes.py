@@ -1,0 +1,246 @@
+"""The step's writes of one batch (mixed into the sink): windows, events, progress, outcomes.
+
+Each insert's body is a deterministic function of the batch, so a retry is byte-identical.
+Two things are built once per batch and used twice, because the store thread does this work
+for every event:
+
+- the unit windows' Arrow columns: the windows go in with the ids they count, then (after the
+  events) the same rows again with the ids cleared; only the `state` column differs;
+- the latest event time of each organisation (`org_progress`): taken from the events' own
+  Arrow columns as they are stored (pyarrow's group-by, in C), not by reading every event
+  object again. It is used only when it covers exactly the events stored for this batch
+  (same token, same count: a refused event is in no successful insert); otherwise, or when
+  anything else called in between, it is worked out from the events as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from operator import attrgetter
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.adapters.clickhouse import arrow
+from pipeline.adapters.clickhouse import state as clickhouse_state
+from pipeline.adapters.clickhouse.rows import (
+    alert_row,
+    event_columns,
+    rejection_row,
+    verdict_row,
+    window_row,
+)
+from pipeline.core.alerts import Alert
+from pipeline.core.board import BoardRow
+from pipeline.core.detection.bright import BrightSpot
+from pipeline.core.engine import BatchResult, RejectedMessage
+from pipeline.core.engine_state import WindowRecord
+from pipeline.core.events import EventType
+from pipeline.core.judgements import JudgedMark
+from pipeline.core.stored import EVENT_TABLES, StoredEvent
+from pipeline.core.verdict_book import VerdictRow
+
+PERIOD_SOURCE = EVENT_TABLES[EventType.PATIENT_FEEDBACK]
+PERIOD_TABLE = "period_events"
+PERIOD_COLUMNS = ("org_id", "unit_id", "event_id", "occurred_at", "period_end")
+_EVENT = attrgetter("event")
+_ORG_AND_TIME = attrgetter("org_id", "occurred_at")
+
+
+@dataclass(slots=True)
+class _Progress:
+    """The latest event time per organisation of the event rows stored under `token`."""
+
+    token: str
+    rows: int = 0
+    latest: dict[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Windows:
+    """A batch's window rows as Arrow columns without `state`, and each row's record."""
+
+    result: BatchResult
+    batch: pa.RecordBatch
+    records: tuple[WindowRecord | None, ...]
+
+
+class BatchWrites:
+    """Needs `database`, `window_kind`, `insert_batch`, `insert_rows` and `table_types`."""
+
+    database: str
+    window_kind: str
+    _windows: _Windows | None = None
+    _progress: _Progress | None = None
+
+    def insert_batch(self, table: str, batch: pa.RecordBatch, token: str) -> None:
+        raise NotImplementedError
+
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], token: str) -> None:
+        raise NotImplementedError
+
+    def table_types(self, table: str) -> Mapping[str, str]:
+        raise NotImplementedError
+
+    def write_side_state(self, result: BatchResult, token: str) -> None:
+        raise NotImplementedError
+
+    def write_judged(self, marks: Sequence[JudgedMark], token: str) -> None:
+        raise NotImplementedError
+
+    def write(self, result: BatchResult, received_at: datetime, token: str = "") -> None:
+        """Store one step's rows. Idempotent: the same rows written twice are stored once.
+
+        `token` names the input (e.g. topic/partition/offset range); each table's insert adds a
+        hash of its exact bytes, so a retry is recognised and a different batch never is. The
+        windows go first with the ids they count, then the events, then the windows again
+        without the ids (see pipeline/core/engine_state.py for why).
+        """
+        self.write_windows(result, token, applied=True)
+        self.write_side_state(result, token)
+        self.write_events(result.accepted, token)
+        self.write_progress(result.accepted, token)
+        self.write_windows(result, token, applied=False)
+        self.write_outcomes(
+            result.rejected,
+            result.alerts,
+            received_at,
+            token,
+            board=result.board,
+            bright=result.bright_spots,
+            verdicts=result.verdicts,
+        )
+        self.write_judged(result.judged, token)
+
+    def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None:
+        """The changed unit windows with their small state (`applied`: with the ids counted;
+        otherwise only the windows that had ids, with them cleared)."""
+        held = self._windows
+        if held is None or held.result is not result:
+            held = self._windows = self._window_columns(result)
+        if not applied:
+            self._windows = None  # the batch's last use
+            keep = [record is not None and bool(record.applied) for record in held.records]
+            if not any(keep):
+                return
+            batch = held.batch.filter(pa.array(keep)) if not all(keep) else held.batch
+            records = [r for r, k in zip(held.records, keep, strict=True) if k]
+        else:
+            batch, records = held.batch, list(held.records)
+        if not batch.num_rows:
+            return
+        states = [clickhouse_state.encode_state(r, applied=applied) for r in records]
+        column = pa.array(states, type=arrow.arrow_type(self.table_types("unit_windows")["state"]))
+        whole = pa.RecordBatch.from_arrays(
+            [*batch.columns, column], names=[*batch.schema.names, "state"]
+        )
+        self.insert_batch("unit_windows", whole, f"{token}|{'applied' if applied else 'done'}")
+
+    def _window_columns(self, result: BatchResult) -> _Windows:
+        states = {
+            (r.aggregate.org_id, r.aggregate.unit_id, r.aggregate.window): r
+            for r in result.window_state
+        }
+        rows = [window_row(w, self.window_kind) for w in result.windows]
+        records = tuple(states.get((w.org_id, w.unit_id, w.window)) for w in result.windows)
+        types = self.table_types("unit_windows")
+        batch = (
+            arrow.arrow_batch(arrow.columns_of(rows), types)
+            if rows
+            else pa.RecordBatch.from_pylist([])
+        )
+        return _Windows(result, batch, records)
+
+    def write_events(self, accepted: Sequence[StoredEvent], token: str) -> None:
+        """Accepted events, one insert per table; raises SinkRejected if ClickHouse refuses
+        the rows (callers split the batch to find the one at fault)."""
+        by_type: dict[type, list[StoredEvent]] = {}
+        for stored in accepted:
+            by_type.setdefault(type(stored.event), []).append(stored)
+        for events in by_type.values():
+            table, columns = event_columns(events)
+            batch = arrow.arrow_batch(columns, self.table_types(table))
+            if table == PERIOD_SOURCE:
+                self._write_periods(batch, token)
+            self.insert_batch(table, batch, token)
+            self._stored_events(batch, token)
+
+    def _write_periods(self, feedback: pa.RecordBatch, token: str) -> None:
+        """The counts-form rows of `feedback` into `period_events` (migration 0231), before
+        the events themselves (a restore leaves out the ids it finds pending)."""
+        ends = feedback.column("period_end")
+        if ends.null_count == len(ends):
+            return
+        rows = feedback.filter(pc.is_valid(ends)).select(list(PERIOD_COLUMNS))
+        self.insert_batch(PERIOD_TABLE, rows, token)
+
+    def _stored_events(self, batch: pa.RecordBatch, token: str) -> None:
+        """Count `batch` (stored under `token`) into the organisations' latest event times."""
+        progress = self._progress
+        if progress is None or progress.token != token:
+            progress = self._progress = _Progress(token)
+        progress.rows += batch.num_rows
+        grouped = (
+            pa.Table.from_batches([batch.select(["org_id", "occurred_at"])])
+            .group_by("org_id")
+            .aggregate([("occurred_at", "max")])
+        )
+        for org, at in zip(
+            grouped.column("org_id").to_pylist(),
+            grouped.column("occurred_at_max").to_pylist(),
+            strict=True,
+        ):
+            if org not in progress.latest or at > progress.latest[org]:
+                progress.latest[org] = at
+
+    def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
+        """The latest event time of each organisation in `accepted` (after the events)."""
+        progress, self._progress = self._progress, None
+        if progress is not None and progress.token == token and progress.rows == len(accepted):
+            latest = progress.latest
+        else:
+            latest = {}
+            for org, at in map(_ORG_AND_TIME, map(_EVENT, accepted)):
+                if org not in latest or at > latest[org]:
+                    latest[org] = at
+        rows = [{"org_id": org, "latest_event": at} for org, at in sorted(latest.items())]
+        if rows:
+            self.insert_rows("org_progress", rows, token)
+
+    def write_outcomes(
+        self,
+        rejected: Sequence[RejectedMessage],
+        alerts: Sequence[Alert],
+        received_at: datetime,
+        token: str,
+        *,
+        board: Sequence[BoardRow] = (),
+        bright: Sequence[BrightSpot] = (),
+        verdicts: Sequence[VerdictRow] = (),
+    ) -> None:
+        """Rejections (dead letters), the Making Data Count rows, bright spots (their own table:
+        never alerts), the changed verdicts and alert versions."""
+        if rejected:
+            rows = [rejection_row(r, received_at) for r in rejected]
+            self.insert_rows("rejected_events", rows, token)
+        if board:
+            self.insert_rows("mdc_summary", _flat_rows(board, self.window_kind), token)
+        if bright:
+            self.insert_rows("bright_spots", _flat_rows(bright, self.window_kind), token)
+        if verdicts:
+            rows = [verdict_row(v, self.window_kind) for v in verdicts]
+            self.insert_rows("verdicts", rows, token)
+        if alerts:
+            alert_rows = [alert_row(a) for a in alerts]
+            self.insert_rows("alerts", alert_rows, token)
+            self.insert_rows("alert_history", alert_rows, token)
+
+
+def _flat_rows(items: Sequence[BoardRow | BrightSpot], window_kind: str) -> list[dict[str, Any]]:
+    """Rows of flat dataclasses (scalar fields only) with the window kind: their fields as
+    they are (`dataclasses.asdict` would deep-copy every value)."""
+    names = [f.name for f in fields(items[0])]
+    return [{**{n: getattr(item, n) for n in names}, "window_kind": window_kind} for item in items]
