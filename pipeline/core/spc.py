@@ -108,6 +108,17 @@ class XmrChart(Generic[X_co]):
     assurance: Assurance | None
 
 
+def check_series(values: Sequence[float], target: float | None) -> None:
+    """Raise ValueError for no values, or a value or target that is not finite (what every
+    XmR chart refuses)."""
+    if not values:
+        raise ValueError("an XmR chart needs at least one value")
+    if not all(math.isfinite(value) for value in values):
+        raise ValueError("every value of an XmR chart must be a finite number")
+    if target is not None and not math.isfinite(target):
+        raise ValueError("the target must be a finite number")
+
+
 def mean_moving_range(values: Sequence[float], *, screen_outliers: bool = True) -> float | None:
     """Mean of the moving ranges |v[i] - v[i-1]|; None for fewer than two values.
 
@@ -171,12 +182,7 @@ def xmr(
     Raises ValueError for no values, a value or target that is not finite, labels of the wrong
     length, a `fix_after_n_points` below 12, or a rebase index out of range.
     """
-    if not values:
-        raise ValueError("an XmR chart needs at least one value")
-    if not all(math.isfinite(value) for value in values):
-        raise ValueError("every value of an XmR chart must be a finite number")
-    if target is not None and not math.isfinite(target):
-        raise ValueError("the target must be a finite number")
+    check_series(values, target)
     if fix_after_n_points is not None and fix_after_n_points < MIN_FIX_AFTER_N_POINTS:
         raise ValueError(f"fix_after_n_points must be at least {MIN_FIX_AFTER_N_POINTS}")
     labels: Sequence[Any] = range(len(values)) if x is None else x
@@ -206,7 +212,7 @@ def xmr(
         improvement=improvement,
         target=target,
         variation=latest.point_type,
-        assurance=_assurance(latest, target, improvement),
+        assurance=assurance_of(latest, target, improvement),
     )
 
 
@@ -228,7 +234,7 @@ def _segment_points(
 
     lpl, upl = line(-LIMIT_WIDTH), line(LIMIT_WIDTH)
     lpl_2sigma, upl_2sigma = line(-NEAR_LIMIT_WIDTH), line(NEAR_LIMIT_WIDTH)
-    relative = [_sign(value - mean) for value in values]
+    relative = [sign(value - mean) for value in values]
     outside = [
         lpl is not None and upl is not None and (value > upl or value < lpl) for value in values
     ]
@@ -254,7 +260,7 @@ def _segment_points(
             relative_to_mean=side,
             special_cause_rule=None if cause is None else cause[0],
             direction=0 if cause is None else cause[1],
-            point_type=_point_type(cause, improvement),
+            point_type=point_type(cause, improvement),
         )
         for label, value, side, cause in zip(labels, values, relative, causes, strict=True)
     ]
@@ -284,7 +290,7 @@ def _special_causes(
 
 def _trend_ends(values: Sequence[float]) -> list[int]:
     """1 (or -1) at each point ending seven strictly rising (or falling) points, else 0."""
-    steps = [0, *(_sign(after - before) for before, after in itertools.pairwise(values))]
+    steps = [0, *(sign(after - before) for before, after in itertools.pairwise(values))]
     ends = [0] * len(values)
     for i in range(RUN_LENGTH - 1, len(values)):
         window = set(steps[i - RUN_LENGTH + 2 : i + 1])
@@ -325,13 +331,14 @@ def _trend_direction(values: Sequence[float], in_trend: list[bool], i: int) -> i
     # Where two trends meet, a point takes the direction of the step to its right (the
     # reference's fix for issue #167); the last point of a trend takes the step to its left.
     if i + 1 < len(values) and in_trend[i + 1]:
-        step = _sign(values[i + 1] - values[i])
+        step = sign(values[i + 1] - values[i])
     else:
-        step = _sign(values[i] - values[i - 1]) if i > 0 else 0
+        step = sign(values[i] - values[i - 1]) if i > 0 else 0
     return 1 if step == 1 else -1
 
 
-def _point_type(cause: tuple[SpecialCauseRule, int] | None, improvement: Direction) -> PointType:
+def point_type(cause: tuple[SpecialCauseRule, int] | None, improvement: Direction) -> PointType:
+    """A point's type from its special cause (rule, side), or common cause when none."""
     if cause is None:
         return PointType.COMMON_CAUSE
     high = cause[1] > 0
@@ -342,9 +349,11 @@ def _point_type(cause: tuple[SpecialCauseRule, int] | None, improvement: Directi
     return PointType.SPECIAL_CAUSE_CONCERN
 
 
-def _assurance(
+def assurance_of(
     latest: XmrPoint[X], target: float | None, improvement: Direction
 ) -> Assurance | None:
+    """The assurance of `target` against the latest point's limits (None without a target
+    or a direction)."""
     if target is None or improvement is Direction.NEUTRAL:
         return None
     increase = improvement is Direction.INCREASE
@@ -355,5 +364,6 @@ def _assurance(
     return Assurance.INCONSISTENT
 
 
-def _sign(number: float) -> int:
+def sign(number: float) -> int:
+    """-1, 0 or 1."""
     return (number > 0) - (number < 0)

@@ -20,10 +20,13 @@ from pipeline.core.spc import (
     RUN_LENGTH,
     Assurance,
     Direction,
-    PointType,
     SpecialCauseRule,
     XmrPoint,
+    assurance_of,
+    check_series,
     mean_moving_range,
+    point_type,
+    sign,
 )
 
 
@@ -32,23 +35,18 @@ def latest_point(
 ) -> tuple[XmrPoint[int], Assurance | None]:
     """`(chart.points[-1], chart.assurance)` of `xmr(values, improvement=improvement,
     target=target)`; raises ValueError as `xmr` does for no values or a non-finite one."""
-    if not values:
-        raise ValueError("an XmR chart needs at least one value")
-    if not all(math.isfinite(value) for value in values):
-        raise ValueError("every value of an XmR chart must be a finite number")
-    if target is not None and not math.isfinite(target):
-        raise ValueError("the target must be a finite number")
+    check_series(values, target)
     mean = math.fsum(values) / len(values)
     mr_bar = mean_moving_range(values)
     lines = None if mr_bar is None else [mean + w * mr_bar for w in _WIDTHS]
     tail = list(values[-RUN_LENGTH:])
-    relative = [_sign(value - mean) for value in tail]
+    relative = [sign(value - mean) for value in tail]
     value, side = tail[-1], relative[-1]
     cause: tuple[SpecialCauseRule, int] | None = None
     if lines is not None and (value > lines[1] or value < lines[0]):
         cause = (SpecialCauseRule.OUTSIDE_LIMITS, side)
     elif len(tail) == RUN_LENGTH and _trend(tail):
-        cause = (SpecialCauseRule.TREND, 1 if _sign(tail[-1] - tail[-2]) == 1 else -1)
+        cause = (SpecialCauseRule.TREND, 1 if sign(tail[-1] - tail[-2]) == 1 else -1)
     elif lines is not None and _two_of_three(tail, relative, lines):
         cause = (SpecialCauseRule.TWO_OF_THREE, 1 if side > 0 else -1)
     elif len(tail) == RUN_LENGTH and set(relative) in ({1}, {-1}):
@@ -67,9 +65,9 @@ def latest_point(
         relative_to_mean=side,
         special_cause_rule=None if cause is None else cause[0],
         direction=0 if cause is None else cause[1],
-        point_type=_point_type(cause, improvement),
+        point_type=point_type(cause, improvement),
     )
-    return point, _assurance(point, target, improvement)
+    return point, assurance_of(point, target, improvement)
 
 
 _WIDTHS = (-LIMIT_WIDTH, LIMIT_WIDTH, -NEAR_LIMIT_WIDTH, NEAR_LIMIT_WIDTH)
@@ -78,7 +76,7 @@ _WIDTHS = (-LIMIT_WIDTH, LIMIT_WIDTH, -NEAR_LIMIT_WIDTH, NEAR_LIMIT_WIDTH)
 def _trend(tail: Sequence[float]) -> bool:
     """Whether the last point ends `RUN_LENGTH` strictly rising or falling points (the only
     trend it can belong to: no later point ends one)."""
-    steps = {_sign(after - before) for before, after in pairwise(tail)}
+    steps = {sign(after - before) for before, after in pairwise(tail)}
     return steps in ({1}, {-1})
 
 
@@ -90,31 +88,3 @@ def _two_of_three(tail: Sequence[float], relative: Sequence[int], lines: Sequenc
     lpl, upl, lpl_2sigma, upl_2sigma = lines
     near = [not (v > upl or v < lpl) and (v < lpl_2sigma or v > upl_2sigma) for v in tail[-3:]]
     return near[-1] and sum(near) >= 2
-
-
-def _point_type(cause: tuple[SpecialCauseRule, int] | None, improvement: Direction) -> PointType:
-    if cause is None:
-        return PointType.COMMON_CAUSE
-    high = cause[1] > 0
-    if improvement is Direction.NEUTRAL:
-        return PointType.SPECIAL_CAUSE_NEUTRAL_HIGH if high else PointType.SPECIAL_CAUSE_NEUTRAL_LOW
-    if high == (improvement is Direction.INCREASE):
-        return PointType.SPECIAL_CAUSE_IMPROVEMENT
-    return PointType.SPECIAL_CAUSE_CONCERN
-
-
-def _assurance(
-    latest: XmrPoint[int], target: float | None, improvement: Direction
-) -> Assurance | None:
-    if target is None or improvement is Direction.NEUTRAL:
-        return None
-    increase = improvement is Direction.INCREASE
-    if latest.upl is not None and target > latest.upl:
-        return Assurance.CONSISTENT_FAIL if increase else Assurance.CONSISTENT_PASS
-    if latest.lpl is not None and target < latest.lpl:
-        return Assurance.CONSISTENT_PASS if increase else Assurance.CONSISTENT_FAIL
-    return Assurance.INCONSISTENT
-
-
-def _sign(number: float) -> int:
-    return (number > 0) - (number < 0)
