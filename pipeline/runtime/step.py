@@ -238,8 +238,7 @@ class Step:
     def _complete(
         self, result: BatchResult, consumed: Mapping[str, int], token: str, open_windows: int
     ) -> BatchResult:
-        self._write(result, token)
-        self.routes.route(self._store, result)
+        self._write(result, token, route=lambda: self.routes.route(self._store, result))
         self._metrics.record_batch(consumed, result)
         self._metrics.open_windows_now(open_windows)
         self._metrics.batch_stored()
@@ -261,11 +260,16 @@ class Step:
         """Record what background routes (Alertmanager) took (also called when idle)."""
         self.routes.flush(self._store)
 
-    def _write(self, result: BatchResult, token: str) -> None:
+    def _write(
+        self, result: BatchResult, token: str, *, route: Callable[[], None] | None = None
+    ) -> None:
         """Windows with the ids they count, the responses and revisions in force, events, the
-        latest event time per organisation, windows again without the ids, rejections and
-        alerts, then what the alerts were judged on (pipeline/core/engine_state.py says why in
-        this order)."""
+        latest event time per organisation, rejections and alert versions; then `route` (the
+        alerts and dead letters leave as soon as they are stored); then the windows again
+        without the ids, the board rows, bright spots and changed verdicts, and last what the
+        alerts were judged on (pipeline/core/engine_state.py and docs/worker.md say why in
+        this order: nothing after the alerts is needed to restore them, and a crash before the
+        marks means that organisation is judged again at the restart)."""
         started = time.monotonic()
         received_at = self._clock()  # outside the retries: a retry must be byte-identical
         store = self._store
@@ -278,19 +282,28 @@ class Step:
             result.accepted = [s for s in result.accepted if id(s) not in gone]
             result.rejected.extend(r.message for r in refused)
         self._retrying("write progress", lambda: store.write_progress(result.accepted, token))
-        self._retrying("write windows", lambda: store.write_windows(result, token, applied=False))
         self._retrying(
             "write rejections and alerts",
-            lambda: store.write_outcomes(
-                result.rejected,
-                result.alerts,
-                received_at,
-                token,
-                board=result.board,
-                bright=result.bright_spots,
-                verdicts=result.verdicts,
-            ),
+            lambda: store.write_outcomes(result.rejected, result.alerts, received_at, token),
         )
+        if route is not None:
+            routing = time.monotonic()
+            route()
+            started += time.monotonic() - routing  # the sink's latency, not the routes'
+        self._retrying("write windows", lambda: store.write_windows(result, token, applied=False))
+        if result.board or result.bright_spots or result.verdicts:
+            self._retrying(
+                "write verdicts",
+                lambda: store.write_outcomes(
+                    (),
+                    (),
+                    received_at,
+                    token,
+                    board=result.board,
+                    bright=result.bright_spots,
+                    verdicts=result.verdicts,
+                ),
+            )
         if result.judged:
             self._retrying("write judgements", lambda: store.write_judged(result.judged, token))
         self._metrics.sink_took(time.monotonic() - started)
