@@ -40,7 +40,13 @@ from pipeline.core.stored import StoredEvent
 from pipeline.errors import SinkError, SinkRejected
 from pipeline.runtime.legacy import org_of_payload, owned_payloads
 from pipeline.runtime.ports import Metrics, NullMetrics, OwnsOrg, Store
-from pipeline.runtime.retry import Abandoned, RetryPolicy, SinkHealth, collector_paused
+from pipeline.runtime.retry import (
+    Abandoned,
+    RetryPolicy,
+    SinkHealth,
+    collector_paused,
+    pause_collector,
+)
 from pipeline.runtime.routing import Routes
 
 __all__ = ["Abandoned", "Prepared", "RetryPolicy", "SinkHealth", "Step", "collector_paused"]
@@ -57,6 +63,10 @@ def utc_now() -> datetime:
 
 def owns_every_org(org: str) -> bool:
     return True
+
+
+def _nothing() -> None:
+    pass
 
 
 class Step:
@@ -93,6 +103,7 @@ class Step:
         self._in_flight: dict[int, frozenset[UUID]] = {}
         self._in_flight_changed = threading.Condition()
         self._store_lock = threading.RLock()  # one store call at a time, whatever the thread
+        self._waiting: Callable[[], None] = _nothing  # called before a retry's wait
 
     # -- state ---------------------------------------------------------------------------
 
@@ -196,7 +207,8 @@ class Step:
         `complete` may run meanwhile on one other thread (the worker overlaps the two): its
         accepted ids count as stored for this batch's duplicate look-ups."""
         self._hold(messages)
-        with collector_paused():
+        release = pause_collector()
+        try:
             result = self.engine.process(
                 messages,
                 self._clock(),
@@ -204,8 +216,17 @@ class Step:
                 ask_every_new_id=self._ask_every_new_id,
                 revisions_of=self._revisions_of,
             )
+        except BaseException:
+            release()
+            raise
         prepared = Prepared(result, consumed_by_topic, token, self.engine.open_windows())
         with self._in_flight_changed:
+            # Caught up (nothing being stored) with alerts: the collection this batch's
+            # objects call for waits until its alerts are routed (docs/worker.md, latency).
+            if not (result.alerts and not self._in_flight):
+                release()
+            else:
+                prepared.release = release
             self._in_flight[id(prepared)] = prepared.ids
         return prepared
 
@@ -214,12 +235,13 @@ class Step:
         so it may run on another thread than `prepare`, one batch at a time, in order."""
         p = prepared
         try:
-            return self._complete(p.result, p.consumed, p.token, p.open_windows)
+            return self._complete(p.result, p.consumed, p.token, p.open_windows, p.release)
         finally:
             self.drop(prepared)
 
     def drop(self, prepared: Prepared) -> None:
         """`prepared` will not be completed (the runtime stops): it is no longer in flight."""
+        prepared.release()
         with self._in_flight_changed:
             self._in_flight.pop(id(prepared), None)
             self._in_flight_changed.notify_all()
@@ -236,9 +258,25 @@ class Step:
         return self._complete(result, {}, token, self.engine.open_windows())
 
     def _complete(
-        self, result: BatchResult, consumed: Mapping[str, int], token: str, open_windows: int
+        self,
+        result: BatchResult,
+        consumed: Mapping[str, int],
+        token: str,
+        open_windows: int,
+        routed: Callable[[], None] = _nothing,
     ) -> BatchResult:
-        self._write(result, token, route=lambda: self.routes.route(self._store, result))
+        """Store, route (then `routed()`), count. `routed` also runs if a write must wait to
+        be retried: the collector's pause it ends is never held through a wait."""
+        self._waiting = routed
+
+        def route() -> None:
+            self.routes.route(self._store, result)
+            routed()
+
+        try:
+            self._write(result, token, route=route)
+        finally:
+            self._waiting = _nothing
         self._metrics.record_batch(consumed, result)
         self._metrics.open_windows_now(open_windows)
         self._metrics.batch_stored()
@@ -378,6 +416,7 @@ class Step:
                 log.warning(
                     "%s failed (attempt %d), retrying in %.1fs: %s", what, attempts, delay, exc
                 )
+                self._waiting()
                 if self.stop.wait(delay):
                     raise Abandoned(f"stopped while waiting to {what}") from exc
                 continue
@@ -400,6 +439,8 @@ class Prepared:
     token: str
     open_windows: int
     ids: frozenset[UUID] = field(init=False)
+    release: Callable[[], None] = field(default=_nothing, init=False)
+    """Ends the collector's pause held for this batch (`Step.prepare`), if any."""
 
     def __post_init__(self) -> None:
         self.ids = frozenset(s.event.event_id for s in self.result.accepted)
