@@ -264,18 +264,25 @@ class Step(BatchWrites):
         open_windows: int,
         routed: Callable[[], None] = _nothing,
     ) -> BatchResult:
-        """Store, route (then `routed()`), count. `routed` also runs if a write must wait to
-        be retried: the collector's pause it ends is never held through a wait."""
-        self._waiting = routed
+        """Store, route (then `routed()`), count: all of it in one pause of the collector
+        (its collections run between batches, not between one batch's inserts), which ends,
+        as does `routed()`'s, before any wait to retry a write."""
+        whole = pause_collector()
+
+        def waiting() -> None:
+            routed()
+            whole()
 
         def route() -> None:
             self.routes.route(self._store, result)
             routed()
 
+        self._waiting = waiting
         try:
             self._write(result, token, route=route)
         finally:
             self._waiting = _nothing
+            whole()
         self._metrics.record_batch(consumed, result)
         self._metrics.open_windows_now(open_windows)
         self._metrics.batch_stored()

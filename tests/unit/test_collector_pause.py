@@ -7,11 +7,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from pipeline.adapters.alert_topic import KafkaRoute, Record
 from pipeline.core.engine import Engine, EngineConfig
+from pipeline.runtime import retry
 from pipeline.runtime.retry import collector_paused, pause_collector
 from pipeline.runtime.routing import Routes
 from pipeline.runtime.step import RetryPolicy, Step
@@ -130,3 +132,19 @@ def test_the_held_pause_ends_before_a_retry_waits() -> None:
     assert gc.isenabled() and waiting, "the pause ended while the retry waits"
     thread.join(10)
     assert seen == [False] and gc.isenabled()
+
+
+def test_a_batch_is_stored_in_one_pause_so_no_collection_runs_between_its_inserts() -> None:
+    depths: list[int] = []
+
+    class Counting(MemoryStore):
+        def write_events(self, accepted: Any, token: str) -> None:
+            depths.append(retry._pauses)  # this insert's own pause, and the batch's
+            super().write_events(accepted, token)
+
+    sink = Counting()
+    s = _alerting_step(sink, [])
+    first = s.prepare(raw(*weeks_of_feedback("AAA")[:1]), {}, "t1")
+    assert not first.result.alerts and gc.isenabled()
+    s.complete(first)
+    assert depths == [2] and gc.isenabled()
