@@ -168,8 +168,6 @@ class BatchFlow:
         self.next_offset.update(offsets)
         self._source.processed(batch, result)
         await self._source.commit()
-        del storing, batch, result  # then the collector may run: not over this batch
-        self.step.stored()
         return True
 
     async def drain(self, grace: float, abandon: Callable[[], None]) -> None:

@@ -103,7 +103,6 @@ class Step(BatchWrites):
         self._in_flight_changed = threading.Condition()
         self._store_lock = threading.RLock()  # one store call at a time, whatever the thread
         self._waiting: Callable[[], None] = _nothing  # called before a retry's wait
-        self._stored_pause: Callable[[], None] = _nothing  # ended by `stored()`
 
     # -- state ---------------------------------------------------------------------------
 
@@ -198,10 +197,7 @@ class Step(BatchWrites):
     ) -> BatchResult:
         """Process one batch and return once it is stored and routed (raises Abandoned when a
         stop came first). `consumed_by_topic` counts `messages` by input topic."""
-        try:
-            return self.complete(self.prepare(messages, consumed_by_topic, token))
-        finally:
-            self.stored()
+        return self.complete(self.prepare(messages, consumed_by_topic, token))
 
     def prepare(
         self, messages: Sequence[RawMessage], consumed_by_topic: Mapping[str, int], token: str
@@ -242,13 +238,6 @@ class Step(BatchWrites):
         finally:
             self.drop(prepared)
 
-    def stored(self) -> None:
-        """The runtime holds nothing more of the batches completed so far: the collector's
-        pause that stored them ends (`process` and `finish` call it themselves)."""
-        with self._in_flight_changed:
-            release, self._stored_pause = self._stored_pause, _nothing
-        release()
-
     def drop(self, prepared: Prepared) -> None:
         """`prepared` will not be completed (the runtime stops): it is no longer in flight."""
         prepared.release()
@@ -265,10 +254,7 @@ class Step(BatchWrites):
         """End of input (embedded runs): judge every window that ended, store and route."""
         self.settle()
         result = self.engine.finish(self._clock())
-        try:
-            return self._complete(result, {}, token, self.engine.open_windows())
-        finally:
-            self.stored()
+        return self._complete(result, {}, token, self.engine.open_windows())
 
     def _complete(
         self,
@@ -278,10 +264,9 @@ class Step(BatchWrites):
         open_windows: int,
         routed: Callable[[], None] = _nothing,
     ) -> BatchResult:
-        """Store, route (then `routed()`), count: all of it in one pause of the collector,
-        which ends (as does `routed()`'s) before any wait to retry a write, or else at
-        `stored()`, once the runtime let go of the batch: a collection then has only the
-        next batch's objects to walk, not also this one's, about to be freed."""
+        """Store, route (then `routed()`), count: all of it in one pause of the collector
+        (its collections run between batches, not between one batch's inserts), which ends,
+        as does `routed()`'s, before any wait to retry a write."""
         whole = pause_collector()
 
         def waiting() -> None:
@@ -295,14 +280,9 @@ class Step(BatchWrites):
         self._waiting = waiting
         try:
             self._write(result, token, route=route)
-        except BaseException:
-            whole()
-            raise
         finally:
             self._waiting = _nothing
-        with self._in_flight_changed:
-            earlier, self._stored_pause = self._stored_pause, whole
-        earlier()
+            whole()
         self._metrics.record_batch(consumed, result)
         self._metrics.open_windows_now(open_windows)
         self._metrics.batch_stored()
