@@ -5,7 +5,7 @@ restored from storage) lives as long as the process, and what a batch leaves ali
 engine's state, the batch being stored) outlives many collections. `gc.freeze()` moves such
 objects out of the collector's generations, so its collections stop walking them again and
 again (they still go by reference counting as usual). Measured in docs/worker.md ("Eighth
-session"): on a replay of the benchmark's file the collector took 2.0-2.1 s of CPU before,
+session"): on a replay of the benchmark's file the collector took 1.8-2.1 s of CPU before,
 0.6 s with this.
 """
 
