@@ -66,6 +66,11 @@ PARTS: dict[str, list[tuple[str, Test]]] = {
         ("alert routes (Kafka, outbox)", lambda s, leaf: "Routes" in s),
         ("other", lambda s, leaf: True),
     ],
+    "insert threads (pipeline-insert, the sink's inserts made together)": [
+        ("idle: nothing to insert", _idle),
+        ("chDB", lambda s, leaf: "Connection.query" in s),
+        ("rows and Arrow (Python)", lambda s, leaf: True),
+    ],
     "event loop (MainThread: faust)": [
         ("idle: epoll", _idle),
         ("fetch and arrival order", lambda s, leaf: "BatchSource.fetch" in s),
@@ -84,6 +89,8 @@ PARTS: dict[str, list[tuple[str, Test]]] = {
 def _thread(head: str, stack: str) -> str | None:
     # py-spy may keep a finished thread's name for a new thread with the same id: the
     # executors' work items say which thread it is
+    if "_insert_apart" in stack or "pipeline-insert" in head:
+        return "insert threads (pipeline-insert, the sink's inserts made together)"
     if "_WorkItem.run" in stack:
         engine = "Step.prepare" in stack or "Step.reset" in stack
         return "engine thread (pipeline-step)" if engine else "store thread (pipeline-store)"

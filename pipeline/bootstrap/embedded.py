@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from pipeline.adapters.clickhouse import ClickHouseSink
+from pipeline.bootstrap.collector import settle_collector
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.pseudonyms import PseudonymKeys
@@ -97,7 +98,8 @@ def open_sink(
 def build_embedded(
     settings: Settings, dsn: str | None = None, window: WindowKind | None = None
 ) -> tuple[EmbeddedRunner, ClickHouseSink]:
-    """An embedded runner restored from what its ClickHouse already holds."""
+    """An embedded runner restored from what its ClickHouse already holds (what the process
+    holds by then is frozen out of the cycle collector's way: `settle_collector`)."""
     sink = open_sink(settings, dsn, window)
     try:
         step = Step(engine_factory(settings, window), sink)
@@ -105,4 +107,5 @@ def build_embedded(
     except BaseException:
         sink.close()
         raise
+    settle_collector()
     return EmbeddedRunner(step), sink

@@ -13,6 +13,7 @@ from pipeline.adapters.alert_topic import KafkaRoute
 from pipeline.adapters.alertmanager import AlertmanagerRoute
 from pipeline.adapters.clickhouse.worker_sink import WorkerSink
 from pipeline.adapters.metrics import PipelineMetrics
+from pipeline.bootstrap.collector import settle_collector
 from pipeline.bootstrap.embedded import engine_config, pseudonymisation_key
 from pipeline.core.engine import Engine
 from pipeline.kafka_transport import check_access
@@ -73,7 +74,8 @@ def build_worker(
     """The Kafka worker: refuses (ConfigError) without PIPELINE_PSEUDONYMISATION_KEY.
 
     Its engine is built exactly as the embedded runner's (`engine_config`), so the two
-    runtimes differ only in transport.
+    runtimes differ only in transport. What the process holds once built (faust, the
+    imports, the sink) is frozen out of the cycle collector's way (`settle_collector`).
     """
     key = pseudonymisation_key(settings, required=True)
     if settings.kafka_security_protocol != "PLAINTEXT":
@@ -99,4 +101,5 @@ def build_worker(
         )
 
     runtime = WorkerRuntime(settings, step, metrics, alertmanager=alertmanager_route)
+    settle_collector()
     return runtime, sink

@@ -31,7 +31,13 @@ Version = tuple[str, datetime]
 class Store(Protocol):
     """Storage of a step's results and of the engine's small state. Every write is idempotent
     (the same bytes under the same token are stored once). Errors: `SinkUnavailable` (retry
-    later), `SinkRejected` (these rows will never be taken), other `SinkError`s."""
+    later), `SinkRejected` (these rows will never be taken), other `SinkError`s.
+
+    `lookups_apart`: `known_event_ids` and `revisions_of` may run on one thread while another
+    store call runs on another (the store looks them up through a connection of its own);
+    when False, the step runs one store call at a time."""
+
+    lookups_apart: bool
 
     def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None: ...
 

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pipeline.core.alerts import Alert
@@ -103,6 +103,10 @@ class Step(BatchWrites):
         self._in_flight_changed = threading.Condition()
         self._store_lock = threading.RLock()  # one store call at a time, whatever the thread
         self._waiting: Callable[[], None] = _nothing  # called before a retry's wait
+        # ...except a batch's look-ups, when the store runs them on a client of their own
+        self._lookup_lock: contextlib.AbstractContextManager[Any] = (
+            _NO_LOCK if store.lookups_apart else self._store_lock
+        )
 
     # -- state ---------------------------------------------------------------------------
 
@@ -294,11 +298,17 @@ class Step(BatchWrites):
         found = {i for i in ids if any(i in batch for batch in storing)} if storing else set()
         rest = [i for i in ids if i not in found]
         if rest:
-            found |= self._retrying("look up event ids", lambda: self._store.known_event_ids(rest))
+            found |= self._retrying(
+                "look up event ids",
+                lambda: self._store.known_event_ids(rest),
+                lock=self._lookup_lock,
+            )
         return found
 
     def _revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
-        return self._retrying("look up revisions", lambda: self._store.revisions_of(refs))
+        return self._retrying(
+            "look up revisions", lambda: self._store.revisions_of(refs), lock=self._lookup_lock
+        )
 
     def flush_background_deliveries(self) -> None:
         """Record what background routes (Alertmanager) took (also called when idle)."""
@@ -312,16 +322,19 @@ class Step(BatchWrites):
         errors: tuple[type[Exception], ...] = (SinkError,),
         route: str | None = None,
         refusals: bool = False,
+        lock: contextlib.AbstractContextManager[Any] | None = None,
     ) -> T:
         """`action()` until it succeeds; failures of `errors` are waited out with backoff
-        (`refusals`: a `SinkRejected` is raised at once). After a stop: `Abandoned`."""
+        (`refusals`: a `SinkRejected` is raised at once). After a stop: `Abandoned`. Store
+        calls hold the store lock (`lock`, when given, instead); routes hold none."""
         delays = self._retry.delays()
         attempts = 0
         while True:
             if self.stop.is_set():
                 raise Abandoned(f"stopped before it could {what}")
             try:
-                with collector_paused(), self._store_lock if route is None else _NO_LOCK:
+                held = lock or (self._store_lock if route is None else _NO_LOCK)
+                with collector_paused(), held:
                     value = action()
             except errors as exc:
                 if refusals and isinstance(exc, SinkRejected):

@@ -27,6 +27,8 @@ WindowKey = tuple[str, str, datetime]
 
 
 class MemoryStore:
+    lookups_apart = False  # one store call at a time, like a single client
+
     def __init__(self) -> None:
         self.events: dict[UUID, StoredEvent] = {}
         self.event_rows = 0

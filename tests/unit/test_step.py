@@ -21,7 +21,7 @@ from pipeline.core.engine import Engine, EngineConfig
 from pipeline.errors import SinkError, TransportError
 from pipeline.runtime.legacy import org_of_payload
 from pipeline.runtime.routing import Routes
-from pipeline.runtime.step import Abandoned, RetryPolicy, Step
+from pipeline.runtime.step import Abandoned, RetryPolicy, Step, collector_paused
 from tests.support.events import feedback, incident, metric, raw, response
 from tests.support.memory_store import MemoryStore as FakeSink
 
@@ -497,3 +497,81 @@ def test_a_stop_begins_no_further_insert_and_the_batch_is_abandoned() -> None:
         s.process(raw(*weeks_of_feedback("RXA")), {"t": 1}, "t1")
     assert sink.windows and not sink.events and sink.writes == []
     assert value(metrics, "pipeline_messages_consumed_total", {"topic": "t"}) == 0
+
+
+class SlowWriteStore(FakeSink):
+    """Its first write of windows under `token` waits for a look-up (at most `patience`
+    seconds); what happened goes into `order`."""
+
+    def __init__(self, token: str, patience: float, *, apart: bool) -> None:
+        super().__init__()
+        self.lookups_apart = apart
+        self.token, self.patience = token, patience
+        self.writing, self.looked_up = threading.Event(), threading.Event()
+        self.order: list[str] = []
+
+    def write_windows(self, result: Any, token: str, *, applied: bool) -> None:
+        if token == self.token and applied:
+            self.writing.set()
+            self.looked_up.wait(self.patience)
+            self.order.append("write")
+        super().write_windows(result, token, applied=applied)
+
+    def known_event_ids(self, ids: Any) -> Any:
+        if self.writing.is_set():
+            self.order.append("look-up")
+            self.looked_up.set()
+        return super().known_event_ids(ids)
+
+
+@pytest.mark.parametrize("apart", [True, False])
+def test_look_ups_wait_for_an_insert_only_when_the_store_shares_one_client(apart: bool) -> None:
+    """A store that looks ids up on a connection of its own (`lookups_apart`) is asked while
+    the previous batch is being written; otherwise the look-up waits for the write."""
+    sink = SlowWriteStore("t2", 10.0 if apart else 0.3, apart=apart)
+    s, _ = step(sink)
+    events = weeks_of_feedback("AAA", weeks=6)
+    s.process(raw(*events), {"t": 7}, "t1")
+    at = events[0]["occurred_at"]  # late: the engine no longer holds its window's ids
+    first = s.prepare(raw(feedback(org_id="AAA", occurred_at=at)), {"t": 1}, "t2")
+    storing = threading.Thread(target=s.complete, args=(first,))
+    storing.start()
+    assert sink.writing.wait(10.0)
+    second = s.prepare(raw(feedback(org_id="AAA", occurred_at=at)), {"t": 1}, "t3")
+    storing.join()
+    assert second.result.late == 1 and len(second.result.accepted) == 1
+    assert sink.order == (["look-up", "write"] if apart else ["write", "look-up"])
+    s.complete(second)
+    assert sink.writes == ["t1", "t2", "t3"]
+
+
+def test_freezing_on_resume_keeps_young_collections_small_and_still_collects_cycles() -> None:
+    """`freeze_on_resume`: what a pause leaves alive is frozen when it ends (the young
+    generation starts empty), and cyclic garbage is collected by the periodic full
+    collection (here due at every pause's end)."""
+    import gc
+    import weakref
+
+    from pipeline.runtime.retry import freeze_on_resume
+
+    class Node:
+        other: Any = None
+
+    frozen_before = gc.get_freeze_count()
+    try:
+        freeze_on_resume(3600.0)
+        with collector_paused():
+            kept = [Node() for _ in range(5_000)]
+        assert gc.get_freeze_count() >= frozen_before + len(kept)
+        assert gc.get_count()[0] < 1_000, "the young generation starts over"
+        freeze_on_resume(0.0)  # a full collection at every pause's end
+        with collector_paused():
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+            gone = weakref.ref(a)
+            del a, b
+        assert gone() is None, "the cycle made during the pause was collected"
+        assert gc.isenabled()
+    finally:
+        freeze_on_resume(None)
+        gc.unfreeze()

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -24,6 +26,7 @@ from typing import Any
 
 import clickhouse_connect
 import pyarrow as pa
+from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from pipeline.adapters.clickhouse import arrow
@@ -61,6 +64,9 @@ UNMATCHED_RESPONSES_SQL = (
 # engine stores an event once, a window once per write) and readers use FINAL, argMax or
 # DISTINCT across inserts anyway. It makes an events insert about a fifth cheaper in chDB.
 _INSERT_SETTINGS = {"async_insert": 0, "optimize_on_insert": 0}
+# Inserts into different tables that have no order among them (`insert_rows_together`) run on
+# this many threads, each with a client of its own.
+CONCURRENT_INSERTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +122,13 @@ def load_migrations(folder: Traversable | None = None) -> list[Migration]:
 
 
 class ClickHouseSink(Outbox, SmallState, BatchWrites):
-    """The pipeline's storage (and the step's `Store`). Not thread-safe; one per runtime."""
+    """The pipeline's storage (and the step's `Store`). One per runtime; not thread-safe,
+    except that the duplicate and revision look-ups (`known_event_ids`, `revisions_of`) go
+    through a client of their own, so one thread may look up while another writes
+    (`lookups_apart`)."""
+
+    # The step may run a look-up beside another store call: they use different clients.
+    lookups_apart = True
 
     def __init__(
         self,
@@ -133,14 +145,39 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
         self._shapes_of = ""  # the database `_shapes` describes
         if self.dsn.embedded:
             Path(self.dsn.path).mkdir(parents=True, exist_ok=True)
+        self._ca_file = ca_file
+        self._client = self._connect()
+        # Look-ups get a client (a chDB connection handle, or an HTTP session) of their own,
+        # opened on first use: a client runs one call at a time, and the engine thread's
+        # look-ups would otherwise wait for the insert under way on the store thread. chDB
+        # allows any number of connections to the one path a process hosts, and runs queries
+        # of different connections in parallel (chdb.connect, clickhouse-connect's chdb
+        # client); an insert's rows are visible to the other connection once it returns.
+        self._lookup_client: Client | None = None
+        self._lookup_lock = threading.Lock()
+        self._inserters: ThreadPoolExecutor | None = None  # opened on first use
+        self._local = threading.local()  # an inserter thread's own client
+        self._spare_clients: list[Client] = []
+
+    def _connect(self) -> Client:
         try:
-            self._client = clickhouse_connect.get_client(**client_arguments(self.dsn, ca_file))
+            return clickhouse_connect.get_client(**client_arguments(self.dsn, self._ca_file))
         except Exception as exc:  # the driver raises several unrelated types on connect
             raise SinkUnavailable(
                 f"cannot connect to ClickHouse at {self.dsn}: {without_secret(exc, self.dsn)}"
             ) from exc
 
     def close(self) -> None:
+        if self._inserters is not None:
+            self._inserters.shutdown(wait=True)
+            self._inserters = None
+        for client in self._spare_clients:
+            client.close()
+        self._spare_clients = []
+        with self._lookup_lock:
+            if self._lookup_client is not None:
+                self._lookup_client.close()
+                self._lookup_client = None
         self._client.close()
 
     def migrate(self, migrations: Sequence[Migration] | None = None) -> list[str]:
@@ -175,6 +212,43 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
         """Insert `rows` (mappings with the same keys) into `table` (see `insert_columns`)."""
         if rows:
             self.insert_columns(table, arrow.columns_of(rows), token)
+
+    def insert_rows_together(
+        self, inserts: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], token: str
+    ) -> None:
+        """`insert_rows` of each (table, rows), at the same time: for inserts that have no
+        order among them (different tables, nothing read between them). Each runs on a
+        thread with a client of its own, so ClickHouse writes their parts in parallel and
+        beside the Python that builds the next body. Returns once every one has finished;
+        then raises the first one's error, if any (a retry sends the same bytes under the
+        same tokens, and those that were stored are dropped as duplicates)."""
+        inserts = [(table, rows) for table, rows in inserts if rows]
+        if len(inserts) < 2:
+            for table, rows in inserts:
+                self.insert_rows(table, rows, token)
+            return
+        for table, _ in inserts:
+            self.table_types(table)  # read the shapes here, not on several threads at once
+        if self._inserters is None:
+            self._inserters = ThreadPoolExecutor(
+                CONCURRENT_INSERTS, thread_name_prefix="pipeline-insert"
+            )
+        futures = [
+            self._inserters.submit(self._insert_apart, table, rows, token)
+            for table, rows in inserts
+        ]
+        wait(futures)
+        for future in futures:
+            future.result()  # raises the first failure
+
+    def _insert_apart(self, table: str, rows: Sequence[Mapping[str, Any]], token: str) -> None:
+        """`insert_rows` on this inserter thread's own client."""
+        if getattr(self._local, "client", None) is None:
+            client = self._connect()
+            with self._lookup_lock:  # guards the list too
+                self._spare_clients.append(client)
+            self._local.client = client
+        self.insert_rows(table, rows, token)
 
     def insert_columns(self, table: str, columns: arrow.Columns, token: str) -> None:
         """Insert `columns` (name -> one value per row) into `table` (see `insert_batch`).
@@ -230,8 +304,9 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
     def _insert_body(self, table: str, names: list[str], body: bytes, token: str) -> None:
         digest = hashlib.sha256(body).hexdigest()[:24]
         settings = {**_INSERT_SETTINGS, "insert_deduplication_token": f"{token}|{table}|{digest}"}
+        client = getattr(self._local, "client", None) or self._client
         try:
-            self._client.raw_insert(
+            client.raw_insert(
                 f"{self.database}.{table}",
                 column_names=names,
                 insert_block=body,
@@ -288,12 +363,16 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Run a read query; rows as dicts keyed by column name."""
-        try:
-            result = self._client.query(sql, parameters=parameters)
-        except ClickHouseError as exc:
-            raise classify(exc, "query") from exc
-        names = result.column_names
-        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+        return _dicts(self._client, sql, parameters)
+
+    def lookup_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """`query_dicts` on the look-up client: safe while another thread writes."""
+        with self._lookup_lock:
+            if self._lookup_client is None:
+                self._lookup_client = self._connect()
+            return _dicts(self._lookup_client, sql, parameters)
 
     def command(self, sql: str) -> None:
         """Run a statement that returns nothing (DDL, OPTIMIZE)."""
@@ -314,3 +393,12 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
             self._client.command(sql)
         except ClickHouseError as exc:
             raise classify(exc, sql.split("(")[0][:80]) from exc
+
+
+def _dicts(client: Client, sql: str, parameters: dict[str, Any] | None) -> list[dict[str, Any]]:
+    try:
+        result = client.query(sql, parameters=parameters)
+    except ClickHouseError as exc:
+        raise classify(exc, "query") from exc
+    names = result.column_names
+    return [dict(zip(names, row, strict=True)) for row in result.result_rows]

@@ -25,7 +25,8 @@ from pipeline.core.windows import WindowKind, window_of
 
 
 class SmallState:
-    """Needs `database`, `window_kind`, `insert_rows` and `query_dicts` (the sink's)."""
+    """Needs `database`, `window_kind`, `insert_rows`, `query_dicts` and `lookup_dicts` (the
+    sink's; the look-ups a batch makes while another is written use the latter)."""
 
     database: str
     window_kind: str
@@ -38,13 +39,24 @@ class SmallState:
     ) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def lookup_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def insert_rows_together(
+        self, inserts: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], token: str
+    ) -> None:
+        raise NotImplementedError
+
     # -- writes ---------------------------------------------------------------------------
 
     def write_side_state(self, result: BatchResult, token: str) -> None:
         """The responses and revisions in force `result` added (before its events)."""
-        rows: list[dict[str, Any]]
+        responses: list[dict[str, Any]] = []
+        revisions: list[dict[str, Any]] = []
         if result.responses:
-            rows = [
+            responses = [
                 {
                     "org_id": r.org_id,
                     "alert_id": r.alert_id,
@@ -55,9 +67,8 @@ class SmallState:
                 }
                 for r in result.responses
             ]
-            self.insert_rows("response_ledger", rows, token)
         if result.revisions:
-            rows = [
+            revisions = [
                 {
                     "org_id": r.org_id,
                     "report_ref": r.report_ref,
@@ -70,7 +81,9 @@ class SmallState:
                 }
                 for r in result.revisions
             ]
-            self.insert_rows("incident_revisions", rows, token)
+        self.insert_rows_together(
+            [("response_ledger", responses), ("incident_revisions", revisions)], token
+        )
 
     def write_judged(self, marks: Sequence[JudgedMark], token: str) -> None:
         """What each organisation's alerts were judged on (after the alerts)."""
@@ -105,7 +118,7 @@ class SmallState:
         return state.recent_events(self, since, owns)
 
     def known_event_ids(self, ids: Collection[UUID]) -> set[UUID]:
-        return state.known_event_ids(self, ids)
+        return state.known_event_ids(self.lookup_dicts, self.database, ids)
 
     def responses(self, owns: state.OwnsOrg) -> list[ResponseRecord]:
         rows = self.query_dicts(
@@ -128,7 +141,7 @@ class SmallState:
     def revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
         """The revisions stored as in force of these (organisation, report_ref); the engine
         keeps the highest of each report."""
-        rows = self.query_dicts(
+        rows = self.lookup_dicts(
             "SELECT DISTINCT org_id, report_ref, event_id, revision, unit_id, occurred_at, "
             f"harm, category FROM {self.database}.incident_revisions "
             "WHERE (org_id, report_ref) IN {refs:Array(Tuple(String, String))}",

@@ -23,6 +23,7 @@ from pipeline.core.stored import EVENT_TABLES
 from pipeline.core.windows import Window
 
 OwnsOrg = Callable[[str], bool]
+QueryDicts = Callable[[str, dict[str, Any] | None], list[dict[str, Any]]]
 LOOKUP_CHUNK = 5_000
 
 
@@ -154,17 +155,18 @@ def recent_events(sink: _Queries, since: datetime, owns: OwnsOrg) -> list[Recent
     ]
 
 
-def known_event_ids(sink: _Queries, ids: Collection[UUID]) -> set[UUID]:
-    """Which of `ids` are stored, under any organisation (uses the event_id skip index)."""
+def known_event_ids(query: QueryDicts, database: str, ids: Collection[UUID]) -> set[UUID]:
+    """Which of `ids` are stored in `database`, under any organisation (uses the event_id
+    skip index); `query` runs a read (the sink's look-up client)."""
     found: set[UUID] = set()
     pending = sorted(ids)
     for start in range(0, len(pending), LOOKUP_CHUNK):
         chunk = [str(i) for i in pending[start : start + LOOKUP_CHUNK]]
         union = " UNION ALL ".join(
-            f"SELECT event_id FROM {sink.database}.{table} WHERE event_id IN {{ids:Array(UUID)}}"
+            f"SELECT event_id FROM {database}.{table} WHERE event_id IN {{ids:Array(UUID)}}"
             for table in EVENT_TABLES.values()
         )
-        found.update(_uuid(row["event_id"]) for row in sink.query_dicts(union, {"ids": chunk}))
+        found.update(_uuid(row["event_id"]) for row in query(union, {"ids": chunk}))
     return found
 
 

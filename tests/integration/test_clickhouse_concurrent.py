@@ -1,0 +1,172 @@
+"""The sink's second and third ClickHouse clients on one chDB path: look-ups on a client of
+their own while another thread inserts, and inserts into different tables at once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from uuid import UUID
+
+import pytest
+
+from pipeline.adapters.clickhouse import ClickHouseSink
+from pipeline.core.decode import RawMessage
+from pipeline.core.engine import BatchResult, Engine, EngineConfig
+from pipeline.errors import SinkUnavailable
+from pipeline.simulation import SimulationConfig, simulate_trust
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+RECEIVED = datetime.now(UTC)  # retention counts from when a row was stored
+
+
+@pytest.fixture(scope="module")
+def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseSink]:
+    path = tmp_path_factory.mktemp("chdb")  # one chDB path per process: always closed
+    opened = ClickHouseSink(f"chdb://{path}", "concurrent_tests", "week")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def result() -> BatchResult:
+    """A judged batch: events, a rejection, board rows, bright spots, verdicts, alerts."""
+    trust = simulate_trust(SimulationConfig(orgs=1, units_per_org=3, weeks=30, seed=7))
+    messages = [
+        RawMessage(json.dumps(event).encode(), f"t/0@{number}")
+        for number, event in enumerate(trust.events)
+    ]
+    batch = Engine(EngineConfig(), b"k" * 32).process([*messages, RawMessage(b"no", "t/0@x")], NOW)
+    assert batch.rejected and batch.board and batch.bright_spots and batch.verdicts
+    assert batch.alerts and len(batch.accepted) > 10_000
+    return batch
+
+
+def fresh(sink: ClickHouseSink, name: str) -> ClickHouseSink:
+    sink.database = name
+    sink.migrate()
+    return sink
+
+
+def counts(sink: ClickHouseSink, tables: list[str]) -> dict[str, int]:
+    return {
+        table: int(sink.query_dicts(f"SELECT count() AS n FROM {sink.database}.{table}")[0]["n"])
+        for table in tables
+    }
+
+
+def test_look_ups_on_their_own_client_see_every_insert_while_another_thread_inserts(
+    sink: ClickHouseSink, result: BatchResult
+) -> None:
+    fresh(sink, "look_ups")
+    half = len(result.accepted) // 2
+    sink.write_events(result.accepted[:half], "first")
+    stored = {s.event.event_id for s in result.accepted[:half]}
+    later = {s.event.event_id for s in result.accepted[half:]}
+    answers: list[set[UUID]] = []
+    failures: list[BaseException] = []
+
+    def insert_the_rest() -> None:
+        try:
+            for number in range(half, len(result.accepted), 500):
+                sink.write_events(result.accepted[number : number + 500], f"rest-{number}")
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    inserting = threading.Thread(target=insert_the_rest)
+    inserting.start()
+    while inserting.is_alive():
+        answers.append(sink.known_event_ids(stored | later))
+    inserting.join()
+    assert not failures
+    assert answers, "looked up while the other thread inserted"
+    # Every answer holds what was stored before, never an id that was not stored yet at the
+    # end, and what the inserts added by then: no empty or partial answer from the handle.
+    assert all(stored <= answer <= stored | later for answer in answers)
+    assert sink.known_event_ids(stored | later) == stored | later
+    assert sink._lookup_client is not None and sink._lookup_client is not sink._client
+
+
+OUTCOMES = ["rejected_events", "mdc_summary", "bright_spots", "verdicts", "alerts", "alert_history"]
+
+
+def test_outcomes_inserted_at_once_are_byte_identical_on_a_retry_and_stored_once(
+    sink: ClickHouseSink, result: BatchResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh(sink, "together")
+    sent: list[tuple[str, bytes, str]] = []
+    lock = threading.Lock()
+    send = sink._insert_body
+
+    def recording(table: str, names: list[str], body: bytes, token: str) -> None:
+        with lock:
+            sent.append((table, body, token))
+        send(table, names, body, token)
+
+    monkeypatch.setattr(sink, "_insert_body", recording)
+
+    def write() -> None:
+        sink.write_outcomes(
+            result.rejected,
+            result.alerts,
+            RECEIVED,
+            "t/0/1-9",
+            board=result.board,
+            bright=result.bright_spots,
+            verdicts=result.verdicts,
+        )
+
+    write()
+    first = sorted(sent)
+    assert sorted(table for table, _, _ in first) == sorted(OUTCOMES)
+    stored = counts(sink, OUTCOMES)
+    sent.clear()
+    write()  # the retry of the same batch
+    assert sorted(sent) == first  # the same bodies under the same tokens
+    assert counts(sink, OUTCOMES) == stored
+    assert stored["alerts"] == len(result.alerts) and stored["verdicts"] == len(result.verdicts)
+
+
+def test_a_failure_in_one_insert_at_once_is_raised_after_the_others_and_a_retry_completes(
+    sink: ClickHouseSink, result: BatchResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh(sink, "together_failing")
+    send = sink._insert_body
+    failing = {"verdicts"}
+
+    def flaky(table: str, names: list[str], body: bytes, token: str) -> None:
+        if table in failing:
+            raise SinkUnavailable(f"insert into {table}: unavailable (test)")
+        send(table, names, body, token)
+
+    monkeypatch.setattr(sink, "_insert_body", flaky)
+    tables = ["rejected_events", "mdc_summary", "bright_spots", "verdicts"]
+    with pytest.raises(SinkUnavailable, match="verdicts"):
+        sink.write_outcomes(
+            result.rejected,
+            [],
+            RECEIVED,
+            "tok",
+            board=result.board,
+            bright=result.bright_spots,
+            verdicts=result.verdicts,
+        )
+    partial = counts(sink, tables)
+    assert partial["verdicts"] == 0 and partial["mdc_summary"] == len(result.board)
+    failing.clear()
+    sink.write_outcomes(
+        result.rejected,
+        [],
+        RECEIVED,
+        "tok",
+        board=result.board,
+        bright=result.bright_spots,
+        verdicts=result.verdicts,
+    )
+    assert counts(sink, tables) == {
+        "rejected_events": len(result.rejected),
+        "mdc_summary": len(result.board),
+        "bright_spots": len(result.bright_spots),
+        "verdicts": len(result.verdicts),
+    }
