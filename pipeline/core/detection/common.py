@@ -9,7 +9,11 @@ away from what it usually is *while the rest of its organisation does not*, so i
 the unit's z less the organisation's common movement in the same window, when at least
 `MIN_OTHERS` other units were judged (`_level`): the others' common relative shift,
 estimated from the z of their Shewhart-only monitors weighted by their precision, trimmed and
-shrunk towards 0, and expressed as the z it gives this unit. Weighting by precision matters
+shrunk towards 0, and expressed as the z it gives this unit. The shift is estimated over the
+window and the `DetectionConfig.common_windows` - 1 before it (`_pooled_offsets`): the
+season moves slowly, and a baseline that lags it is off by about 10% for months (spring
+after a winter, the start of winter), a bias that one window's estimate cannot tell from
+chance and so shrank to nothing. Weighting by precision matters
 because one winter dip gives a unit of 120 responses a week a z several times that of a unit
 of 12: the plain mean z of the others under-corrects the big units and over-corrects the small
 ones. The Shewhart rules still judge the plain z, so a large shift that hits every unit is
@@ -62,7 +66,13 @@ def common_offsets(
             trace = monitor(counts, scales, trials, None, rules)
             scores = window_scores((owner, unit, measure), trace, counts, trace.z.__getitem__)
             scored[measure][unit] = (figures.windows, scores)
-    by_measure = {m: measure_offsets((owner, m, rules), scored[m]) for m in Measure}
+    pool = config.common_windows
+    by_measure = {
+        m: measure_offsets((owner, m, rules), scored[m])
+        if pool <= 1
+        else _pooled_offsets((owner, m, rules, pool), scored[m], pool)
+        for m in Measure
+    }
     return {unit: {m: by_measure[m][unit] for m in Measure} for unit in units}
 
 
@@ -118,6 +128,63 @@ def measure_offsets(slot: Hashable, scored: dict[str, Scored]) -> dict[str, list
             ]
     _GROUPED.put(slot, (scored, groups, levels, offsets))
     return offsets
+
+
+_POOLED = Memo("pooled")
+
+
+def _pooled_offsets(slot: Hashable, scored: dict[str, Scored], pool: int) -> dict[str, list[float]]:
+    """Per unit, aligned with its windows: the others' common level estimated over each
+    window and the `pool` - 1 windows with judged units before it (`_pooled_level`). Kept per
+    `slot` for the very same inputs (compared for equality)."""
+    inputs = {unit: (list(windows), list(scores)) for unit, (windows, scores) in scored.items()}
+    held: Any = _POOLED.get(slot)
+    if held is not MISSING and held[0] == inputs:
+        offsets: dict[str, list[float]] = held[1]
+        return offsets
+    groups: dict[Any, list[tuple[str, float, float]]] = {}
+    for unit, (windows, scores) in scored.items():
+        for window, (z, weight) in zip(windows, scores, strict=True):
+            if z == z:  # not NaN: judged
+                groups.setdefault(window, []).append((unit, z, weight))
+    order = sorted(groups)
+    levels: dict[Any, dict[str, float]] = {}
+    for i, window in enumerate(order):
+        recent = tuple(tuple(groups[w]) for w in order[max(0, i - pool + 1) : i + 1])
+        levels[window] = {unit: _pooled_level(recent, unit, w) for unit, _, w in groups[window]}
+    offsets = {
+        unit: [levels.get(w, NOBODY).get(unit, 0.0) for w in windows]
+        for unit, (windows, _) in scored.items()
+    }
+    _POOLED.put(slot, (inputs, offsets))
+    return offsets
+
+
+def _pooled_level(
+    recent: Sequence[Sequence[tuple[str, float, float]]], unit: str, weight: float
+) -> float:
+    """`_level` over several windows: each window's other units (clipped, trimmed as there)
+    pooled into one precision-weighted estimate of the common shift, shrunk by the same
+    empirical-Bayes factor, times this unit's own precision."""
+    if weight <= 0.0:
+        return 0.0
+    others: list[tuple[float, float]] = []
+    for judged in recent:
+        here = sorted(
+            (min(max(z, Z_LOW), Z_HIGH), w) for name, z, w in judged if name != unit and w > 0.0
+        )
+        if len(here) >= TRIM_FROM:
+            here = here[1:-1]
+        if len(here) >= MIN_OTHERS:
+            others.extend(here)
+    if not others:
+        return 0.0
+    squares = math.fsum(w * w for _, w in others)
+    shift = math.fsum(z * w for z, w in others) / squares
+    significance = shift * shift * squares
+    if significance <= 1.0:
+        return 0.0
+    return shift * (1.0 - 1.0 / significance) * weight
 
 
 def _index(windows: Sequence[Any], window: Any) -> int:
