@@ -148,9 +148,11 @@ def _pooled_offsets(slot: Hashable, scored: dict[str, Scored], pool: int) -> dic
             if z == z:  # not NaN: judged
                 groups.setdefault(window, []).append((unit, z, weight))
     order = sorted(groups)
+    names = tuple(scored)
+    sums = [_others_sums(tuple(groups[w]), names) for w in order]
     levels: dict[Any, dict[str, float]] = {}
     for i, window in enumerate(order):
-        recent = tuple(tuple(groups[w]) for w in order[max(0, i - pool + 1) : i + 1])
+        recent = sums[max(0, i - pool + 1) : i + 1]
         levels[window] = {unit: _pooled_level(recent, unit, w) for unit, _, w in groups[window]}
     offsets = {
         unit: [levels.get(w, NOBODY).get(unit, 0.0) for w in windows]
@@ -160,27 +162,42 @@ def _pooled_offsets(slot: Hashable, scored: dict[str, Scored], pool: int) -> dic
     return offsets
 
 
+_SUMS = Memo("sums")
+
+
+def _others_sums(
+    judged: tuple[tuple[str, float, float], ...], names: tuple[str, ...]
+) -> dict[str, tuple[float, float]]:
+    """Per unit of `names`, (Σ w z, Σ w²) of the other units judged in one window (z clipped,
+    the highest and lowest left out from `TRIM_FROM`, as `_level` does); absent where fewer
+    than `MIN_OTHERS` remain. Computed once for the same window's figures."""
+    key = (judged, names)
+    sums: dict[str, tuple[float, float]] | Any = _SUMS.get(key)
+    if sums is MISSING:
+        sums = {}
+        for unit in names:
+            here = sorted(
+                (min(max(z, Z_LOW), Z_HIGH), w) for name, z, w in judged if name != unit and w > 0.0
+            )
+            if len(here) >= TRIM_FROM:
+                here = here[1:-1]
+            if len(here) >= MIN_OTHERS:
+                sums[unit] = (math.fsum(z * w for z, w in here), math.fsum(w * w for _, w in here))
+        _SUMS.put(key, sums)
+    return sums
+
+
 def _pooled_level(
-    recent: Sequence[Sequence[tuple[str, float, float]]], unit: str, weight: float
+    recent: Sequence[Mapping[str, tuple[float, float]]], unit: str, weight: float
 ) -> float:
-    """`_level` over several windows: each window's other units (clipped, trimmed as there)
-    pooled into one precision-weighted estimate of the common shift, shrunk by the same
-    empirical-Bayes factor, times this unit's own precision."""
-    if weight <= 0.0:
+    """`_level` over several windows: the others' sums of each (`_others_sums`) pooled into
+    one precision-weighted estimate of the common shift, shrunk by the same empirical-Bayes
+    factor, times this unit's own precision."""
+    pairs = [window[unit] for window in recent if unit in window]
+    if weight <= 0.0 or not pairs:
         return 0.0
-    others: list[tuple[float, float]] = []
-    for judged in recent:
-        here = sorted(
-            (min(max(z, Z_LOW), Z_HIGH), w) for name, z, w in judged if name != unit and w > 0.0
-        )
-        if len(here) >= TRIM_FROM:
-            here = here[1:-1]
-        if len(here) >= MIN_OTHERS:
-            others.extend(here)
-    if not others:
-        return 0.0
-    squares = math.fsum(w * w for _, w in others)
-    shift = math.fsum(z * w for z, w in others) / squares
+    squares = math.fsum(square for _, square in pairs)
+    shift = math.fsum(product for product, _ in pairs) / squares
     significance = shift * shift * squares
     if significance <= 1.0:
         return 0.0

@@ -47,6 +47,7 @@ CAPACITY = {
     "levels": 1 << 15,  # per measure and window: the others' level for each unit
     "offsets": 64,  # per organisation and measure: its units' common offsets, by window
     "pooled": 64,  # per organisation and measure: the same, pooled over `common_windows`
+    "sums": 1 << 15,  # per measure and window: the others' weighted sums for each unit
     "figures": 16,  # organisations: figures and offsets shared by one judgement's readers
     "traces": 256,  # units: the monitors shared by one judgement's readers
     "silences": 256,  # units: the silence traces shared by one judgement's readers
