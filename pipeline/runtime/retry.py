@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -65,19 +65,38 @@ def collector_paused() -> Iterator[None]:
     allocations past its threshold) as soon as the last of them ends. A collector that was
     off before (someone else's choice) is left off.
     """
-    global _pauses
-    with _pauses_lock:
-        if _pauses == 0 and not gc.isenabled():
-            paused = False
-        else:
-            paused = True
-            _pauses += 1
-            gc.disable()
+    release = pause_collector()
     try:
         yield
     finally:
-        if paused:
-            with _pauses_lock:
-                _pauses -= 1
-                if _pauses == 0:
-                    gc.enable()
+        release()
+
+
+def pause_collector() -> Callable[[], None]:
+    """`collector_paused` as a pause that ends when the returned function is first called,
+    from any thread (later calls do nothing): the step holds one from a caught-up batch's
+    engine run until its alerts are routed, so the collection the batch's objects call for
+    runs after the alerts left, not before they are stored."""
+    global _pauses
+    with _pauses_lock:
+        if _pauses == 0 and not gc.isenabled():
+            return _nothing
+        _pauses += 1
+        gc.disable()
+    ended = threading.Event()
+
+    def release() -> None:
+        global _pauses
+        with _pauses_lock:
+            if ended.is_set():
+                return
+            ended.set()
+            _pauses -= 1
+            if _pauses == 0:
+                gc.enable()
+
+    return release
+
+
+def _nothing() -> None:
+    pass

@@ -32,15 +32,20 @@ from typing import TypeVar
 from uuid import UUID
 
 from pipeline.core.alerts import Alert
-from pipeline.core.decode import Rejection, RejectReason
-from pipeline.core.engine import BatchResult, Engine, RawMessage, RejectedMessage
+from pipeline.core.engine import BatchResult, Engine, RawMessage
 from pipeline.core.engine_state import RestoredState
 from pipeline.core.revisions import RevisionInForce
-from pipeline.core.stored import StoredEvent
 from pipeline.errors import SinkError, SinkRejected
+from pipeline.runtime.batch_writes import BatchWrites
 from pipeline.runtime.legacy import org_of_payload, owned_payloads
 from pipeline.runtime.ports import Metrics, NullMetrics, OwnsOrg, Store
-from pipeline.runtime.retry import Abandoned, RetryPolicy, SinkHealth, collector_paused
+from pipeline.runtime.retry import (
+    Abandoned,
+    RetryPolicy,
+    SinkHealth,
+    collector_paused,
+    pause_collector,
+)
 from pipeline.runtime.routing import Routes
 
 __all__ = ["Abandoned", "Prepared", "RetryPolicy", "SinkHealth", "Step", "collector_paused"]
@@ -59,7 +64,11 @@ def owns_every_org(org: str) -> bool:
     return True
 
 
-class Step:
+def _nothing() -> None:
+    pass
+
+
+class Step(BatchWrites):
     """One batch at a time: process, store (retrying), route, count."""
 
     def __init__(
@@ -93,6 +102,7 @@ class Step:
         self._in_flight: dict[int, frozenset[UUID]] = {}
         self._in_flight_changed = threading.Condition()
         self._store_lock = threading.RLock()  # one store call at a time, whatever the thread
+        self._waiting: Callable[[], None] = _nothing  # called before a retry's wait
 
     # -- state ---------------------------------------------------------------------------
 
@@ -196,7 +206,8 @@ class Step:
         `complete` may run meanwhile on one other thread (the worker overlaps the two): its
         accepted ids count as stored for this batch's duplicate look-ups."""
         self._hold(messages)
-        with collector_paused():
+        release = pause_collector()
+        try:
             result = self.engine.process(
                 messages,
                 self._clock(),
@@ -204,8 +215,17 @@ class Step:
                 ask_every_new_id=self._ask_every_new_id,
                 revisions_of=self._revisions_of,
             )
+        except BaseException:
+            release()
+            raise
         prepared = Prepared(result, consumed_by_topic, token, self.engine.open_windows())
         with self._in_flight_changed:
+            # Caught up (nothing being stored) with alerts: the collection this batch's
+            # objects call for waits until its alerts are routed (docs/worker.md, latency).
+            if not (result.alerts and not self._in_flight):
+                release()
+            else:
+                prepared.release = release
             self._in_flight[id(prepared)] = prepared.ids
         return prepared
 
@@ -214,12 +234,13 @@ class Step:
         so it may run on another thread than `prepare`, one batch at a time, in order."""
         p = prepared
         try:
-            return self._complete(p.result, p.consumed, p.token, p.open_windows)
+            return self._complete(p.result, p.consumed, p.token, p.open_windows, p.release)
         finally:
             self.drop(prepared)
 
     def drop(self, prepared: Prepared) -> None:
         """`prepared` will not be completed (the runtime stops): it is no longer in flight."""
+        prepared.release()
         with self._in_flight_changed:
             self._in_flight.pop(id(prepared), None)
             self._in_flight_changed.notify_all()
@@ -236,10 +257,32 @@ class Step:
         return self._complete(result, {}, token, self.engine.open_windows())
 
     def _complete(
-        self, result: BatchResult, consumed: Mapping[str, int], token: str, open_windows: int
+        self,
+        result: BatchResult,
+        consumed: Mapping[str, int],
+        token: str,
+        open_windows: int,
+        routed: Callable[[], None] = _nothing,
     ) -> BatchResult:
-        self._write(result, token)
-        self.routes.route(self._store, result)
+        """Store, route (then `routed()`), count: all of it in one pause of the collector
+        (its collections run between batches, not between one batch's inserts), which ends,
+        as does `routed()`'s, before any wait to retry a write."""
+        whole = pause_collector()
+
+        def waiting() -> None:
+            routed()
+            whole()
+
+        def route() -> None:
+            self.routes.route(self._store, result)
+            routed()
+
+        self._waiting = waiting
+        try:
+            self._write(result, token, route=route)
+        finally:
+            self._waiting = _nothing
+            whole()
         self._metrics.record_batch(consumed, result)
         self._metrics.open_windows_now(open_windows)
         self._metrics.batch_stored()
@@ -260,75 +303,6 @@ class Step:
     def flush_background_deliveries(self) -> None:
         """Record what background routes (Alertmanager) took (also called when idle)."""
         self.routes.flush(self._store)
-
-    def _write(self, result: BatchResult, token: str) -> None:
-        """Windows with the ids they count, the responses and revisions in force, events, the
-        latest event time per organisation, windows again without the ids, rejections and
-        alerts, then what the alerts were judged on (pipeline/core/engine_state.py says why in
-        this order)."""
-        started = time.monotonic()
-        received_at = self._clock()  # outside the retries: a retry must be byte-identical
-        store = self._store
-        self._retrying("write windows", lambda: store.write_windows(result, token, applied=True))
-        if result.responses or result.revisions:
-            self._retrying("write the ledger", lambda: store.write_side_state(result, token))
-        refused = self._write_events(result.accepted, token)
-        if refused:
-            gone = {id(r.stored) for r in refused}
-            result.accepted = [s for s in result.accepted if id(s) not in gone]
-            result.rejected.extend(r.message for r in refused)
-        self._retrying("write progress", lambda: store.write_progress(result.accepted, token))
-        self._retrying("write windows", lambda: store.write_windows(result, token, applied=False))
-        self._retrying(
-            "write rejections and alerts",
-            lambda: store.write_outcomes(
-                result.rejected,
-                result.alerts,
-                received_at,
-                token,
-                board=result.board,
-                bright=result.bright_spots,
-                verdicts=result.verdicts,
-            ),
-        )
-        if result.judged:
-            self._retrying("write judgements", lambda: store.write_judged(result.judged, token))
-        self._metrics.sink_took(time.monotonic() - started)
-
-    def _write_events(self, accepted: Sequence[StoredEvent], token: str) -> list[_Refused]:
-        by_type: dict[type, list[StoredEvent]] = {}
-        for stored in accepted:  # by class: `event_type.value` is a Python call per event
-            by_type.setdefault(type(stored.event), []).append(stored)
-        refused: list[_Refused] = []
-        for events in by_type.values():  # one insert per table: each is atomic on its own
-            refused.extend(self._write_or_split(events, token))
-        return refused
-
-    def _write_or_split(self, events: Sequence[StoredEvent], token: str) -> list[_Refused]:
-        try:
-            self._retrying(
-                "write events", lambda: self._store.write_events(events, token), refusals=True
-            )
-            return []
-        except SinkRejected as exc:
-            if len(events) > 1:
-                half = len(events) // 2
-                return self._write_or_split(events[:half], token) + self._write_or_split(
-                    events[half:], token
-                )
-            return [self._refused(events[0], exc)]
-
-    def _refused(self, stored: StoredEvent, exc: SinkRejected) -> _Refused:
-        self.health.refused_rows += 1
-        self.health.last_refusal = f"{stored.origin}: {type(exc).__name__}"
-        log.error("ClickHouse refused the event at %s; dead-lettered: %s", stored.origin, exc)
-        rejection = Rejection(
-            RejectReason.PROCESSING_ERROR,
-            "ClickHouse refused the event's row",
-            "",
-            stored.payload.encode(),  # the storable form: nothing personal left in it
-        )
-        return _Refused(stored, RejectedMessage(rejection, stored.origin))
 
     def _retrying(
         self,
@@ -365,6 +339,7 @@ class Step:
                 log.warning(
                     "%s failed (attempt %d), retrying in %.1fs: %s", what, attempts, delay, exc
                 )
+                self._waiting()
                 if self.stop.wait(delay):
                     raise Abandoned(f"stopped while waiting to {what}") from exc
                 continue
@@ -387,15 +362,11 @@ class Prepared:
     token: str
     open_windows: int
     ids: frozenset[UUID] = field(init=False)
+    release: Callable[[], None] = field(default=_nothing, init=False)
+    """Ends the collector's pause held for this batch (`Step.prepare`), if any."""
 
     def __post_init__(self) -> None:
         self.ids = frozenset(s.event.event_id for s in self.result.accepted)
 
 
 _NO_LOCK = contextlib.nullcontext()
-
-
-@dataclass(frozen=True, slots=True)
-class _Refused:
-    stored: StoredEvent
-    message: RejectedMessage

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from pipeline.adapters.alert_topic import KafkaRoute, Record
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertStatus
 from pipeline.core.detection import Finding
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.judgements import JudgedMark
+from pipeline.runtime.routing import Routes
 from pipeline.runtime.step import RetryPolicy, Step
 from tests.support.events import feedback, incident, raw, response
 from tests.support.memory_store import MemoryStore
@@ -181,3 +183,69 @@ def test_organisations_restored_as_they_arrive_are_not_judged_again_nor_those_he
     assert worker.process(raw(bbb[-1]), {}, "t3").duplicates == 1
     assert detector.judged == []
     assert {org for org, _ in worker.engine.closed_series()} == {"AAA", "BBB"}
+
+
+def test_alerts_leave_as_soon_as_stored_and_a_crash_after_that_raises_nothing_twice() -> None:
+    """Alert versions and dead letters are routed right after their rows (and the events')
+    are stored, before the windows without ids, the board rows, verdicts and marks; a crash
+    there leaves the version stored and published once: the restart judges that
+    organisation again (its mark is missing) and raises nothing new."""
+    order: list[str] = []
+
+    class Recording(MemoryStore):
+        crash_before_marks = False
+
+        def write_events(self, accepted: Any, token: str) -> None:
+            order.append("events")
+            super().write_events(accepted, token)
+
+        def write_outcomes(self, rejected: Any, alerts: Any, *args: Any, **kw: Any) -> None:
+            order.append("alerts" if alerts or rejected else "verdicts")
+            super().write_outcomes(rejected, alerts, *args, **kw)
+
+        def write_judged(self, marks: Any, token: str) -> None:
+            if self.crash_before_marks:
+                raise KeyboardInterrupt("the process died here")
+            order.append("marks")
+            super().write_judged(marks, token)
+
+    class Topic:
+        def __init__(self) -> None:
+            self.sent: list[Record] = []
+
+        def send(self, records: Sequence[Record]) -> None:
+            order.append("published")
+            self.sent.extend(records)
+
+    def with_topic(sink: MemoryStore, topic: Topic, detector: CountingDetector) -> Step:
+        route = KafkaRoute(topic.send, alerts_topic="q.alerts", dead_letter_topic="q.dead")
+        return Step(
+            lambda: Engine(EngineConfig(), KEY, detector=detector),
+            sink,
+            routes=Routes(route),
+            retry=RetryPolicy(initial=0.001, maximum=0.004),
+            clock=lambda: NOW,
+        )
+
+    sink, topic = Recording(), Topic()
+    first = with_topic(sink, topic, CountingDetector())
+    first.process(raw(*weeks("AAA", 4)), {}, "t1")
+    assert order == ["events", "alerts", "published", "verdicts", "marks"]
+    assert sink.verdicts, "the verdicts are still stored"
+    before = dict(sink.marks)
+
+    order.clear()
+    sink.crash_before_marks = True
+    with pytest.raises(KeyboardInterrupt):
+        first.process(raw(*weeks("AAA", 2, first=4)), {}, "t2")
+    sink.crash_before_marks = False
+    assert order == ["events", "alerts", "published", "verdicts"]
+    assert sink.marks == before, "the crash came before the marks"
+    published = [r.value for r in topic.sent]
+    assert len(published) == 2 and sink.undelivered("kafka") == []
+
+    detector = CountingDetector()
+    again = with_topic(sink, topic, detector)
+    assert again.restore().alerts == [], "the stored version is not raised again"
+    assert detector.judged == ["AAA"], "judged again: its mark was missing"
+    assert [r.value for r in topic.sent] == published, "and not published again"
