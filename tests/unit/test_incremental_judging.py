@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -206,11 +207,13 @@ def test_board_rows_grown_window_by_window_equal_them_from_scratch() -> None:
     assert {row.measure for row in resumed} == {"experience", "safety", "target"}
 
 
-def test_common_offsets_grouped_again_where_changed_equal_them_from_scratch() -> None:
-    """The common movement is regrouped only where a unit's windows or scores changed: units
+@pytest.mark.parametrize("pool", [1, DetectionConfig().common_windows])
+def test_common_offsets_grouped_again_where_changed_equal_them_from_scratch(pool: int) -> None:
+    """The common movement is regrouped only where a unit's windows or scores changed (one
+    window's estimate), or kept for the very same inputs (pooled over `common_windows`): units
     grown window by window (one starting later, one ending earlier), a winter dip that moves
     them all, and an old window of one unit amended, against grouping every window again."""
-    config = DetectionConfig()
+    config = replace(DetectionConfig(), common_windows=pool)
     units = {
         unit: [replace(a, fft_counts=(a.fft_counts[0] // 3, 0, 0, *a.fft_counts[1:4], 0))
                if 30 <= t < 34 else a for t, a in enumerate(series)]

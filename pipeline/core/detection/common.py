@@ -9,7 +9,11 @@ away from what it usually is *while the rest of its organisation does not*, so i
 the unit's z less the organisation's common movement in the same window, when at least
 `MIN_OTHERS` other units were judged (`_level`): the others' common relative shift,
 estimated from the z of their Shewhart-only monitors weighted by their precision, trimmed and
-shrunk towards 0, and expressed as the z it gives this unit. Weighting by precision matters
+shrunk towards 0, and expressed as the z it gives this unit. The shift is estimated over the
+window and the `DetectionConfig.common_windows` - 1 before it (`_pooled_offsets`): the
+season moves slowly, and a baseline that lags it is off by about 10% for months (spring
+after a winter, the start of winter), a bias that one window's estimate cannot tell from
+chance and so shrank to nothing. Weighting by precision matters
 because one winter dip gives a unit of 120 responses a week a z several times that of a unit
 of 12: the plain mean z of the others under-corrects the big units and over-corrects the small
 ones. The Shewhart rules still judge the plain z, so a large shift that hits every unit is
@@ -62,7 +66,13 @@ def common_offsets(
             trace = monitor(counts, scales, trials, None, rules)
             scores = window_scores((owner, unit, measure), trace, counts, trace.z.__getitem__)
             scored[measure][unit] = (figures.windows, scores)
-    by_measure = {m: measure_offsets((owner, m, rules), scored[m]) for m in Measure}
+    pool = config.common_windows
+    by_measure = {
+        m: measure_offsets((owner, m, rules), scored[m])
+        if pool <= 1
+        else _pooled_offsets((owner, m, rules, pool), scored[m], pool)
+        for m in Measure
+    }
     return {unit: {m: by_measure[m][unit] for m in Measure} for unit in units}
 
 
@@ -118,6 +128,80 @@ def measure_offsets(slot: Hashable, scored: dict[str, Scored]) -> dict[str, list
             ]
     _GROUPED.put(slot, (scored, groups, levels, offsets))
     return offsets
+
+
+_POOLED = Memo("pooled")
+
+
+def _pooled_offsets(slot: Hashable, scored: dict[str, Scored], pool: int) -> dict[str, list[float]]:
+    """Per unit, aligned with its windows: the others' common level estimated over each
+    window and the `pool` - 1 windows with judged units before it (`_pooled_level`). Kept per
+    `slot` for the very same inputs (compared for equality)."""
+    inputs = {unit: (list(windows), list(scores)) for unit, (windows, scores) in scored.items()}
+    held: Any = _POOLED.get(slot)
+    if held is not MISSING and held[0] == inputs:
+        offsets: dict[str, list[float]] = held[1]
+        return offsets
+    groups: dict[Any, list[tuple[str, float, float]]] = {}
+    for unit, (windows, scores) in scored.items():
+        for window, (z, weight) in zip(windows, scores, strict=True):
+            if z == z:  # not NaN: judged
+                groups.setdefault(window, []).append((unit, z, weight))
+    order = sorted(groups)
+    names = tuple(scored)
+    sums = [_others_sums(tuple(groups[w]), names) for w in order]
+    levels: dict[Any, dict[str, float]] = {}
+    for i, window in enumerate(order):
+        recent = sums[max(0, i - pool + 1) : i + 1]
+        levels[window] = {unit: _pooled_level(recent, unit, w) for unit, _, w in groups[window]}
+    offsets = {
+        unit: [levels.get(w, NOBODY).get(unit, 0.0) for w in windows]
+        for unit, (windows, _) in scored.items()
+    }
+    _POOLED.put(slot, (inputs, offsets))
+    return offsets
+
+
+_SUMS = Memo("sums")
+
+
+def _others_sums(
+    judged: tuple[tuple[str, float, float], ...], names: tuple[str, ...]
+) -> dict[str, tuple[float, float]]:
+    """Per unit of `names`, (Σ w z, Σ w²) of the other units judged in one window (z clipped,
+    the highest and lowest left out from `TRIM_FROM`, as `_level` does); absent where fewer
+    than `MIN_OTHERS` remain. Computed once for the same window's figures."""
+    key = (judged, names)
+    sums: dict[str, tuple[float, float]] | Any = _SUMS.get(key)
+    if sums is MISSING:
+        sums = {}
+        for unit in names:
+            here = sorted(
+                (min(max(z, Z_LOW), Z_HIGH), w) for name, z, w in judged if name != unit and w > 0.0
+            )
+            if len(here) >= TRIM_FROM:
+                here = here[1:-1]
+            if len(here) >= MIN_OTHERS:
+                sums[unit] = (math.fsum(z * w for z, w in here), math.fsum(w * w for _, w in here))
+        _SUMS.put(key, sums)
+    return sums
+
+
+def _pooled_level(
+    recent: Sequence[Mapping[str, tuple[float, float]]], unit: str, weight: float
+) -> float:
+    """`_level` over several windows: the others' sums of each (`_others_sums`) pooled into
+    one precision-weighted estimate of the common shift, shrunk by the same empirical-Bayes
+    factor, times this unit's own precision."""
+    pairs = [window[unit] for window in recent if unit in window]
+    if weight <= 0.0 or not pairs:
+        return 0.0
+    squares = math.fsum(square for _, square in pairs)
+    shift = math.fsum(product for product, _ in pairs) / squares
+    significance = shift * shift * squares
+    if significance <= 1.0:
+        return 0.0
+    return shift * (1.0 - 1.0 / significance) * weight
 
 
 def _index(windows: Sequence[Any], window: Any) -> int:

@@ -46,6 +46,8 @@ CAPACITY = {
     "peers": 8192,  # per unit and measure: each window's z and precision (`detection.common`)
     "levels": 1 << 15,  # per measure and window: the others' level for each unit
     "offsets": 64,  # per organisation and measure: its units' common offsets, by window
+    "pooled": 64,  # per organisation and measure: the same, pooled over `common_windows`
+    "sums": 1 << 15,  # per measure and window: the others' weighted sums for each unit
     "figures": 16,  # organisations: figures and offsets shared by one judgement's readers
     "traces": 256,  # units: the monitors shared by one judgement's readers
     "silences": 256,  # units: the silence traces shared by one judgement's readers
