@@ -12,6 +12,9 @@ memory counts in the process, as in the worker's tests):
 - `payloads`: the earlier restore that re-read every stored payload (for contrast, up to
   `--payload-limit` events of history).
 
+Each mode reports wall-clock seconds and CPU seconds (user and system, every thread: chDB's
+too) from interpreter start; on a loaded machine the CPU ratio moves less than the wall one.
+
 History: a simulated trust replayed through the embedded pipeline (real windows, alerts and
 recent events), plus older rows inserted by ClickHouse itself (`INSERT … SELECT FROM
 numbers(N)`) up to the total: years of history the windows already summarise. Of those rows,
@@ -65,8 +68,10 @@ def measure(dsn: str, mode: str) -> dict[str, float]:
         engine = step.engine
         engine.restore(sink.stored_payloads(), sink.latest_alerts(), step._clock())
     seconds = time.perf_counter() - STARTED
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     figures = {
         "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "rss_mb": _rss_mb(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3,
         "ids_in_memory": float(step.engine.remembered_ids),
@@ -257,13 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     empty = next(r for r in rows if r["history"] == 0 and r["mode"] == "small")
     print(f"median of {args.repeat} fresh processes each; ratios to the empty start-up")
     print(
-        f"{'history':>10} {'restore':>9} {'seconds':>8} {'x empty':>8} {'RSS MB':>7} "
+        f"{'history':>10} {'restore':>9} {'seconds':>8} {'x empty':>8} {'CPU s':>6} "
+        f"{'x empty':>8} {'RSS MB':>7} "
         f"{'peak MB':>8} {'ids held':>9} {'windows':>8} {'responses':>9} {'revisions':>9}"
     )
     for r in rows:
         print(
             f"{int(r['history']):>10,} {r['mode']:>9} {r['seconds']:>8.2f} "
-            f"{r['seconds'] / empty['seconds']:>8.2f} {r['rss_mb']:>7.0f} {r['peak_rss_mb']:>8.0f} "
+            f"{r['seconds'] / empty['seconds']:>8.2f} {r['cpu_seconds']:>6.2f} "
+            f"{r['cpu_seconds'] / empty['cpu_seconds']:>8.2f} "
+            f"{r['rss_mb']:>7.0f} {r['peak_rss_mb']:>8.0f} "
             f"{int(r['ids_in_memory']):>9,} {int(r['windows']):>8,} "
             f"{int(r['responses']):>9,} {int(r['revisions']):>9,}"
         )
