@@ -1,8 +1,7 @@
 """ClickHouse through clickhouse-connect: migrations, idempotent batched inserts, queries.
 
-The migrations are package data: `migrations/NNNN_name.sql` beside this file, read with
-importlib.resources, so every kind of install (editable, wheel, `pip install --target`) finds
-the same files.
+The migrations are package data, `migrations/NNNN_name.sql` beside this file (read by
+schema.py).
 
 One code path for the embedded engine (`chdb:///path`, in-process) and a server (`http://…`,
 or `https://…`: TLS with the server's certificate verified, against `ca_file` when given).
@@ -14,13 +13,10 @@ and are keyed for replacement, so a retried or replayed batch adds nothing.
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +31,12 @@ from pipeline.adapters.clickhouse.ledger import SmallState
 from pipeline.adapters.clickhouse.outbox import Outbox
 from pipeline.adapters.clickhouse.partitions import split_by_partition
 from pipeline.adapters.clickhouse.rows import alert_from_row
+from pipeline.adapters.clickhouse.schema import Migration, load_migrations, migrations_folder
 from pipeline.adapters.clickhouse.writes import BatchWrites
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.stored import EVENT_TABLES
 from pipeline.endpoints import ClickHouseDsn
-from pipeline.errors import ConfigError, SinkRejected, SinkUnavailable
+from pipeline.errors import SinkRejected, SinkUnavailable
 
 __all__ = [
     "UNMATCHED_RESPONSES_SQL",
@@ -51,7 +48,6 @@ __all__ = [
     "migrations_folder",
 ]
 
-_MIGRATION_NAME = re.compile(r"[0-9]{4}_[A-Za-z0-9_]+\.sql")
 UNMATCHED_RESPONSES_SQL = (
     # The learning loop's rule (pipeline.core.learning): a response matches an alert with its
     # id raised for the same organisation and unit, whenever either arrived.
@@ -76,49 +72,6 @@ class TableShape:
 
     types: Mapping[str, str]
     partition_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    statements: tuple[str, ...]
-
-
-def migrations_folder() -> Traversable:
-    """The package's `migrations/` folder (package data)."""
-    return resources.files(__name__).joinpath("migrations")
-
-
-def load_migrations(folder: Traversable | None = None) -> list[Migration]:
-    """Ordered DDL files `NNNN_name.sql`; statements split on `;` at line ends.
-
-    Raises ConfigError when the folder holds none: an install without its migrations must not
-    pass for one whose schema is current.
-    """
-    folder = folder or migrations_folder()
-    found = (
-        sorted(
-            (entry for entry in folder.iterdir() if _MIGRATION_NAME.fullmatch(entry.name)),
-            key=lambda entry: entry.name,
-        )
-        if folder.is_dir()
-        else []
-    )
-    if not found:
-        raise ConfigError(f"no ClickHouse migrations found in {folder}: the install is incomplete")
-    migrations = []
-    for entry in found:
-        text = "\n".join(
-            line
-            for line in entry.read_text(encoding="utf-8").splitlines()
-            if not line.lstrip().startswith("--")
-        )
-        statements = tuple(s.strip() for s in text.split(";\n") if s.strip().rstrip(";"))
-        migrations.append(
-            Migration(int(entry.name[:4]), entry.name.removesuffix(".sql"), statements)
-        )
-    return migrations
 
 
 class ClickHouseSink(Outbox, SmallState, BatchWrites):
