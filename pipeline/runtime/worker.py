@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
@@ -170,10 +169,6 @@ class WorkerRuntime:
         held back to fill up, so under load batches grow by themselves while the previous one
         is processed."""
         await self._declare_outputs()
-        # What is loaded by now (modules, the app, the sink) lives as long as the process:
-        # kept out of every later full collection, which walked all of it each time (0.7-1.2 s
-        # under load, on whichever thread it fell; docs/worker.md, latency)
-        gc.freeze()
         within = self.settings.batch_within_seconds
         while not self._stopping:
             if self._flow.stored:

@@ -142,7 +142,8 @@ def test_a_failure_in_one_insert_at_once_is_raised_after_the_others_and_a_retry_
 
     monkeypatch.setattr(sink, "_insert_body", flaky)
     tables = ["rejected_events", "mdc_summary", "bright_spots", "verdicts"]
-    with pytest.raises(SinkUnavailable, match="verdicts"):
+
+    def write() -> None:
         sink.write_outcomes(
             result.rejected,
             [],
@@ -152,18 +153,13 @@ def test_a_failure_in_one_insert_at_once_is_raised_after_the_others_and_a_retry_
             bright=result.bright_spots,
             verdicts=result.verdicts,
         )
+
+    with pytest.raises(SinkUnavailable, match="verdicts"):
+        write()
     partial = counts(sink, tables)
     assert partial["verdicts"] == 0 and partial["mdc_summary"] == len(result.board)
     failing.clear()
-    sink.write_outcomes(
-        result.rejected,
-        [],
-        RECEIVED,
-        "tok",
-        board=result.board,
-        bright=result.bright_spots,
-        verdicts=result.verdicts,
-    )
+    write()
     assert counts(sink, tables) == {
         "rejected_events": len(result.rejected),
         "mdc_summary": len(result.board),
