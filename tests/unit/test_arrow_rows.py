@@ -9,7 +9,6 @@ from uuid import UUID, uuid4
 
 import pyarrow as pa
 import pytest
-from pydantic import AwareDatetime, TypeAdapter
 
 from pipeline.adapters.clickhouse.arrow import (
     arrow_batch,
@@ -90,28 +89,6 @@ def test_values_keep_their_meaning_in_the_body() -> None:
     assert table.column("maybe").to_pylist()[0] is None
     assert table.column("counts").to_pylist() == [[1, 0, 0, 0, 0, 0], [0, 2]]
     assert table.column("share").to_pylist() == [None, 0.25]
-
-
-def test_date_times_of_any_zone_give_the_body_a_zoned_conversion_gives() -> None:
-    # pydantic's own zone (what decoded events carry), other offsets, naive, and None: the
-    # body is the one pyarrow's conversion straight to the zoned type gives (arrow_batch
-    # converts without the zone and casts, which is much cheaper for pydantic's zone)
-    parsed = TypeAdapter(list[AwareDatetime | None]).validate_json(
-        '["2024-03-01T00:30:00+01:00", "2024-03-01T10:00:00.123456Z", null,'
-        ' "2024-06-01T10:00:00-05:30"]'
-    )
-    values = [*parsed, datetime(2024, 3, 1, 1), datetime(2024, 3, 2, tzinfo=UTC)]
-    types = {"at": "Nullable(DateTime64(6, 'UTC'))"}
-    zoned = pa.RecordBatch.from_arrays(
-        [pa.array(values, type=pa.timestamp("us", tz="UTC"))], names=["at"]
-    )
-    assert arrow_body(arrow_batch({"at": values}, types)) == arrow_body(zoned)
-    assert arrow_batch({"at": values}, types).column(0).to_pylist()[:2] == [
-        datetime(2024, 2, 29, 23, 30, tzinfo=UTC),
-        datetime(2024, 3, 1, 10, 0, 0, 123456, tzinfo=UTC),
-    ]
-    with pytest.raises(SinkRejected, match="column at"):
-        arrow_batch({"at": ["not a time"]}, types)
 
 
 def test_a_retried_body_is_byte_identical_and_another_batch_differs() -> None:
