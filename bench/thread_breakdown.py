@@ -53,6 +53,10 @@ PARTS: dict[str, list[tuple[str, Test]]] = {
             "waits for the store lock (a look-up)",
             lambda s, leaf: "Step._write" in s and leaf.startswith("Step._retrying"),
         ),
+        (
+            "events: waits for their inserts (insert threads)",
+            lambda s, leaf: "write_events_each" in s and "_apart" in s,
+        ),
         ("events: chDB", lambda s, leaf: "write_events" in s and "Connection.query" in s),
         ("events: columns and Arrow (Python)", lambda s, leaf: "write_events" in s),
         ("windows: chDB", lambda s, leaf: "write_windows" in s and "Connection.query" in s),
@@ -68,8 +72,10 @@ PARTS: dict[str, list[tuple[str, Test]]] = {
     ],
     "insert threads (pipeline-insert, the sink's inserts made together)": [
         ("idle: nothing to insert", _idle),
-        ("chDB", lambda s, leaf: "Connection.query" in s),
-        ("rows and Arrow (Python)", lambda s, leaf: True),
+        ("events: chDB", lambda s, leaf: "write_events" in s and "Connection.query" in s),
+        ("events: columns and Arrow (Python)", lambda s, leaf: "write_events" in s),
+        ("other tables: chDB", lambda s, leaf: "Connection.query" in s),
+        ("other tables: rows and Arrow (Python)", lambda s, leaf: True),
     ],
     "event loop (MainThread: faust)": [
         ("idle: epoll", _idle),

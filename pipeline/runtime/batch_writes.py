@@ -98,12 +98,22 @@ class BatchWrites:
         self._metrics.sink_took(time.monotonic() - started)
 
     def _write_events(self, accepted: Sequence[StoredEvent], token: str) -> list[_Refused]:
+        """One insert per table, side by side (the store's `write_events_each`); each is
+        atomic on its own, so a table whose insert was refused stored none of its rows and
+        is halved until the rows at fault are found, as if written alone."""
         by_type: dict[type, list[StoredEvent]] = {}
         for stored in accepted:  # by class: `event_type.value` is a Python call per event
             by_type.setdefault(type(stored.event), []).append(stored)
+        groups = list(by_type.values())
+        if not groups:
+            return []
+        outcomes = self._retrying(
+            "write events", lambda: self._store.write_events_each(groups, token)
+        )
         refused: list[_Refused] = []
-        for events in by_type.values():  # one insert per table: each is atomic on its own
-            refused.extend(self._write_or_split(events, token))
+        for events, refusal in zip(groups, outcomes, strict=True):
+            if refusal is not None:
+                refused.extend(self._split(events, token, refusal))
         return refused
 
     def _write_or_split(self, events: Sequence[StoredEvent], token: str) -> list[_Refused]:
@@ -113,12 +123,18 @@ class BatchWrites:
             )
             return []
         except SinkRejected as exc:
-            if len(events) > 1:
-                half = len(events) // 2
-                return self._write_or_split(events[:half], token) + self._write_or_split(
-                    events[half:], token
-                )
-            return [self._refused(events[0], exc)]
+            return self._split(events, token, exc)
+
+    def _split(
+        self, events: Sequence[StoredEvent], token: str, refusal: SinkRejected
+    ) -> list[_Refused]:
+        """`events` were refused together (none stored): each half written, or split again."""
+        if len(events) > 1:
+            half = len(events) // 2
+            return self._write_or_split(events[:half], token) + self._write_or_split(
+                events[half:], token
+            )
+        return [self._refused(events[0], refusal)]
 
     def _refused(self, stored: StoredEvent, exc: SinkRejected) -> _Refused:
         self.health.refused_rows += 1

@@ -23,6 +23,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.revisions import RevisionInForce
 from pipeline.core.stored import StoredEvent
 from pipeline.core.verdict_book import VerdictRow
+from pipeline.errors import SinkRejected
 
 OwnsOrg = Callable[[str], bool]
 Version = tuple[str, datetime]
@@ -42,6 +43,15 @@ class Store(Protocol):
     def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None: ...
 
     def write_events(self, accepted: Sequence[StoredEvent], token: str) -> None: ...
+
+    def write_events_each(
+        self, groups: Sequence[Sequence[StoredEvent]], token: str
+    ) -> list[SinkRejected | None]:
+        """`write_events` of each group (the events of one table each), possibly side by side:
+        each group's insert stays atomic on its own. Returns, per group, the refusal that left
+        it unstored (None: stored). Any other error is raised (once the groups under way have
+        finished); a retry sends every group again, and those already stored add nothing."""
+        ...
 
     def write_outcomes(
         self,

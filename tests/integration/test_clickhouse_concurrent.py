@@ -14,7 +14,8 @@ import pytest
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.core.decode import RawMessage
 from pipeline.core.engine import BatchResult, Engine, EngineConfig
-from pipeline.errors import SinkUnavailable
+from pipeline.core.stored import EVENT_TABLES, StoredEvent
+from pipeline.errors import SinkError, SinkRejected, SinkUnavailable
 from pipeline.simulation import SimulationConfig, simulate_trust
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -166,3 +167,79 @@ def test_a_failure_in_one_insert_at_once_is_raised_after_the_others_and_a_retry_
         "bright_spots": len(result.bright_spots),
         "verdicts": len(result.verdicts),
     }
+
+
+EVENTS = [*EVENT_TABLES.values()]
+EVENTS_AND_PERIODS = [*EVENTS, "period_events"]
+
+
+def by_table(result: BatchResult) -> list[list[StoredEvent]]:
+    groups: dict[type, list[StoredEvent]] = {}
+    for stored in result.accepted:
+        groups.setdefault(type(stored.event), []).append(stored)
+    return list(groups.values())
+
+
+def test_event_tables_written_side_by_side_send_what_one_at_a_time_sends_and_once(
+    sink: ClickHouseSink, result: BatchResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups = by_table(result)
+    assert len(groups) >= 3
+    sent: list[tuple[str, bytes, str]] = []
+    lock = threading.Lock()
+    send = sink._insert_body
+
+    def recording(table: str, names: list[str], body: bytes, token: str) -> None:
+        with lock:
+            sent.append((table, body, token))
+        send(table, names, body, token)
+
+    monkeypatch.setattr(sink, "_insert_body", recording)
+    fresh(sink, "events_one_at_a_time")
+    for group in groups:
+        sink.write_events(group, "t/0/1-9")
+    alone = sorted(sent)
+    sent.clear()
+    fresh(sink, "events_side_by_side")
+    assert sink.write_events_each(groups, "t/0/1-9") == [None] * len(groups)
+    assert sorted(sent) == alone  # the same bodies under the same tokens
+    stored = counts(sink, EVENTS_AND_PERIODS)
+    sent.clear()
+    assert sink.write_events_each(groups, "t/0/1-9") == [None] * len(groups)  # a retry
+    assert sorted(sent) == alone
+    assert counts(sink, EVENTS_AND_PERIODS) == stored
+    assert sum(stored[t] for t in EVENTS) == len(result.accepted)
+
+
+def test_a_refused_event_table_is_reported_and_the_others_stored_an_outage_raised(
+    sink: ClickHouseSink, result: BatchResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups = by_table(result)
+    fresh(sink, "events_refused")
+    send = sink._insert_body
+    faults: dict[str, type[SinkError]] = {"incident_reports": SinkRejected}
+
+    def faulty(table: str, names: list[str], body: bytes, token: str) -> None:
+        if table in faults:
+            raise faults[table](f"insert into {table}: (test)")
+        send(table, names, body, token)
+
+    monkeypatch.setattr(sink, "_insert_body", faulty)
+    outcomes = sink.write_events_each(groups, "tok")
+    refused = [type(g[0].event).__name__ for g, o in zip(groups, outcomes, strict=True) if o]
+    assert refused == ["IncidentReport"]
+    stored = counts(sink, EVENTS_AND_PERIODS)
+    assert stored["incident_reports"] == 0
+    assert sum(stored[t] for t in EVENTS) == sum(
+        len(g) for g, o in zip(groups, outcomes, strict=True) if o is None
+    )
+    faults.clear()
+    faults["target_metrics"] = SinkUnavailable
+    with pytest.raises(SinkUnavailable, match="target_metrics"):
+        sink.write_events_each(groups, "tok")
+    assert counts(sink, EVENTS_AND_PERIODS)["incident_reports"] > 0  # the others went on
+    faults.clear()
+    assert sink.write_events_each(groups, "tok") == [None] * len(groups)
+    after = counts(sink, EVENTS_AND_PERIODS)
+    assert sum(after[t] for t in EVENTS) == len(result.accepted)
+    assert after["patient_feedback"] == stored["patient_feedback"]  # stored once

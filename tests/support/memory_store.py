@@ -76,6 +76,19 @@ class MemoryStore:
             self.event_rows += stored.event.event_id not in self.events
             self.events[stored.event.event_id] = stored
 
+    def write_events_each(
+        self, groups: Sequence[Sequence[StoredEvent]], token: str
+    ) -> list[SinkRejected | None]:
+        """One group after another; stops at the first error that is not a refusal."""
+        outcomes: list[SinkRejected | None] = []
+        for events in groups:
+            try:
+                self.write_events(events, token)
+                outcomes.append(None)
+            except SinkRejected as exc:
+                outcomes.append(exc)
+        return outcomes
+
     def write_outcomes(
         self,
         rejected: Sequence[RejectedMessage],

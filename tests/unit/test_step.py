@@ -18,7 +18,8 @@ from pipeline.core.board import BoardRow
 from pipeline.core.decode import RawMessage
 from pipeline.core.detection import Finding
 from pipeline.core.engine import Engine, EngineConfig
-from pipeline.errors import SinkError, TransportError
+from pipeline.core.stored import StoredEvent
+from pipeline.errors import SinkError, SinkRejected, TransportError
 from pipeline.runtime.legacy import org_of_payload
 from pipeline.runtime.routing import Routes
 from pipeline.runtime.step import Abandoned, RetryPolicy, Step, collector_paused
@@ -378,6 +379,31 @@ def test_rows_clickhouse_refuses_are_found_by_halving_and_dead_lettered() -> Non
     assert value(metrics, "pipeline_sink_retries_total") == 0, "a refusal is not retried"
     assert value(metrics, "pipeline_messages_consumed_total", {"topic": "t"}) == 7
     assert len(sink.rejected) == 2 and [r.topic for r in topic.records] == ["q.dead_letter"] * 2
+
+
+def test_tables_written_side_by_side_halve_only_the_table_that_refused() -> None:
+    # the events of each table go to the store at once (write_events_each); an outage is
+    # retried whole, a refused table is halved on its own while the others are stored once
+    sink, topic = FakeSink(), FakeTopic()
+    sink.refuse = lambda stored: stored.event.source == "refused"
+    calls: list[list[str]] = []
+    each = sink.write_events_each
+
+    def recorded(groups: Sequence[Sequence[StoredEvent]], token: str) -> list[SinkRejected | None]:
+        calls.append([type(g[0].event).__name__ for g in groups])
+        sink.failures = 1 if len(calls) == 1 else 0  # the first attempt: ClickHouse down
+        return each(groups, token)
+
+    sink.write_events_each = recorded  # type: ignore[method-assign]
+    s, metrics = step(sink, topic)
+    events = [feedback(), incident(), feedback(), incident(), feedback(), incident()]
+    events[3]["source"] = "refused"
+    result = s.process(raw(*events), {"t": 6}, "t1")
+    assert calls == [["PatientFeedback", "IncidentReport"]] * 2  # the outage, then its retry
+    assert len(result.accepted) == 5 and len(sink.events) == sink.event_rows == 5
+    assert [r.origin for r in result.rejected] == ["test:4"]
+    assert value(metrics, "pipeline_sink_retries_total") == 1
+    assert value(metrics, "pipeline_events_accepted_total", {"event_type": "incident_report"}) == 2
 
 
 def _learning_loop_events() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

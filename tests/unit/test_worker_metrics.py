@@ -12,7 +12,7 @@ from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
 from pipeline.core.decode import RawMessage
 from pipeline.core.engine import Engine, EngineConfig
 from tests.support.alerts import alert
-from tests.support.events import feedback, incident, raw
+from tests.support.events import feedback, incident, metric, raw, response
 from tests.support.metrics import REQUIRED_METRICS
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -61,6 +61,25 @@ def test_accounting_consumed_is_accepted_plus_rejected_plus_duplicates() -> None
     rejected = get("pipeline_events_rejected_total", {"reason": "not_an_object"}) or 0
     duplicates = get("pipeline_events_duplicate_total") or 0
     assert (consumed, accepted, rejected, duplicates) == (4, 2, 1, 1)
+
+
+def test_accepted_events_are_counted_by_their_type() -> None:
+    metrics = PipelineMetrics()
+    engine = Engine(EngineConfig(), b"k" * 20)
+    mixed = [feedback(), incident(), feedback(), metric(), feedback(), response()]
+    metrics.record_batch({"q": 6}, engine.process(raw(*mixed), NOW))
+    metrics.record_batch({"q": 2}, engine.process(raw(incident(), incident()), NOW))
+    get = metrics.registry.get_sample_value
+    counted = {
+        t: get("pipeline_events_accepted_total", {"event_type": t})
+        for t in ("patient_feedback", "incident_report", "target_metric", "alert_response")
+    }
+    assert counted == {
+        "patient_feedback": 3,
+        "incident_report": 3,
+        "target_metric": 1,
+        "alert_response": 1,
+    }
 
 
 def test_lag_gauges_follow_the_assignment() -> None:

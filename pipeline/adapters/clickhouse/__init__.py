@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import clickhouse_connect
 import pyarrow as pa
@@ -34,7 +35,7 @@ from pipeline.adapters.clickhouse.rows import alert_from_row
 from pipeline.adapters.clickhouse.schema import Migration, load_migrations, migrations_folder
 from pipeline.adapters.clickhouse.writes import BatchWrites
 from pipeline.core.alerts import Alert, AlertStatus
-from pipeline.core.stored import EVENT_TABLES
+from pipeline.core.stored import EVENT_TABLES, StoredEvent
 from pipeline.endpoints import ClickHouseDsn
 from pipeline.errors import SinkRejected, SinkUnavailable
 
@@ -60,6 +61,8 @@ UNMATCHED_RESPONSES_SQL = (
 # engine stores an event once, a window once per write) and readers use FINAL, argMax or
 # DISTINCT across inserts anyway. It makes an events insert about a fifth cheaper in chDB.
 _INSERT_SETTINGS = {"async_insert": 0, "optimize_on_insert": 0}
+T = TypeVar("T")
+
 # Inserts into different tables that have no order among them (`insert_rows_together`) run on
 # this many threads, each with a client of its own.
 CONCURRENT_INSERTS = 3
@@ -111,6 +114,7 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
         self._inserters: ThreadPoolExecutor | None = None  # opened on first use
         self._local = threading.local()  # an inserter thread's own client
         self._spare_clients: list[Client] = []
+        self._progress_lock = threading.Lock()  # write_events may run on several threads
 
     def _connect(self) -> Client:
         try:
@@ -182,26 +186,41 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
             return
         for table, _ in inserts:
             self.table_types(table)  # read the shapes here, not on several threads at once
+        self._apart([partial(self.insert_rows, table, rows, token) for table, rows in inserts])
+
+    def write_events_each(
+        self, groups: Sequence[Sequence[StoredEvent]], token: str
+    ) -> list[SinkRejected | None]:
+        """`write_events` of each group (one table each) at the same time, on the insert
+        threads as `insert_rows_together`: each group's inserts are the ones `write_events`
+        makes of it alone (same bytes, same tokens), so each stays atomic on its own and a
+        retry is dropped as before. Per group, the refusal that left it unstored, or None;
+        any other error is raised once every group has finished."""
+        actions = [partial(_refusal_of, partial(self.write_events, g, token)) for g in groups]
+        if len(actions) < 2:
+            return [action() for action in actions]
+        self._load_shapes()  # here, not on several threads at once
+        return self._apart(actions)
+
+    def _apart(self, actions: Sequence[Callable[[], T]]) -> list[T]:
+        """Run `actions` on the insert threads, each on its thread's own client; their
+        values once every one has finished, or the first one's error."""
         if self._inserters is None:
             self._inserters = ThreadPoolExecutor(
                 CONCURRENT_INSERTS, thread_name_prefix="pipeline-insert"
             )
-        futures = [
-            self._inserters.submit(self._insert_apart, table, rows, token)
-            for table, rows in inserts
-        ]
+        futures = [self._inserters.submit(self._insert_apart, action) for action in actions]
         wait(futures)
-        for future in futures:
-            future.result()  # raises the first failure
+        return [future.result() for future in futures]  # raises the first failure
 
-    def _insert_apart(self, table: str, rows: Sequence[Mapping[str, Any]], token: str) -> None:
-        """`insert_rows` on this inserter thread's own client."""
+    def _insert_apart(self, action: Callable[[], T]) -> T:
+        """`action()` on this inserter thread's own client."""
         if getattr(self._local, "client", None) is None:
             client = self._connect()
             with self._lookup_lock:  # guards the list too
                 self._spare_clients.append(client)
             self._local.client = client
-        self.insert_rows(table, rows, token)
+        return action()
 
     def insert_columns(self, table: str, columns: arrow.Columns, token: str) -> None:
         """Insert `columns` (name -> one value per row) into `table` (see `insert_batch`).
@@ -228,6 +247,13 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
         return self._shape(table).types
 
     def _shape(self, table: str) -> TableShape:
+        shape = self._load_shapes().get(table)
+        if shape is None:
+            raise SinkRejected(f"insert into {table}: no such table in {self.database}")
+        return shape
+
+    def _load_shapes(self) -> Mapping[str, TableShape]:
+        """Every table's shape in `self.database`, read on first use (per database)."""
         if self._shapes_of != self.database:
             parameters = {"db": self.database}
             keys = self.query_dicts(
@@ -249,10 +275,7 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
                 for name, columns in types.items()
             }
             self._shapes_of = self.database
-        shape = self._shapes.get(table)
-        if shape is None:
-            raise SinkRejected(f"insert into {table}: no such table in {self.database}")
-        return shape
+        return self._shapes
 
     def _insert_body(self, table: str, names: list[str], body: bytes, token: str) -> None:
         digest = hashlib.sha256(body).hexdigest()[:24]
@@ -346,6 +369,14 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
             self._client.command(sql)
         except ClickHouseError as exc:
             raise classify(exc, sql.split("(")[0][:80]) from exc
+
+
+def _refusal_of(action: Callable[[], None]) -> SinkRejected | None:
+    try:
+        action()
+    except SinkRejected as exc:
+        return exc
+    return None
 
 
 def _dicts(client: Client, sql: str, parameters: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ for every event:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -76,6 +77,7 @@ class BatchWrites:
     window_kind: str
     _windows: _Windows | None = None
     _progress: _Progress | None = None
+    _progress_lock: threading.Lock
 
     def insert_batch(self, table: str, batch: pa.RecordBatch, token: str) -> None:
         raise NotImplementedError
@@ -184,23 +186,26 @@ class BatchWrites:
         self.insert_batch(PERIOD_TABLE, rows, token)
 
     def _stored_events(self, batch: pa.RecordBatch, token: str) -> None:
-        """Count `batch` (stored under `token`) into the organisations' latest event times."""
-        progress = self._progress
-        if progress is None or progress.token != token:
-            progress = self._progress = _Progress(token)
-        progress.rows += batch.num_rows
+        """Count `batch` (stored under `token`) into the organisations' latest event times
+        (the tables' inserts may run side by side: `write_events_each`)."""
         grouped = (
             pa.Table.from_batches([batch.select(["org_id", "occurred_at"])])
             .group_by("org_id")
             .aggregate([("occurred_at", "max")])
         )
-        for org, at in zip(
+        latest = zip(
             grouped.column("org_id").to_pylist(),
             grouped.column("occurred_at_max").to_pylist(),
             strict=True,
-        ):
-            if org not in progress.latest or at > progress.latest[org]:
-                progress.latest[org] = at
+        )
+        with self._progress_lock:
+            progress = self._progress
+            if progress is None or progress.token != token:
+                progress = self._progress = _Progress(token)
+            progress.rows += batch.num_rows
+            for org, at in latest:
+                if org not in progress.latest or at > progress.latest[org]:
+                    progress.latest[org] = at
 
     def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
         """The latest event time of each organisation in `accepted` (after the events)."""
