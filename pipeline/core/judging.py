@@ -9,6 +9,7 @@ the organisations whose mark does not match what it restored.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime
 from operator import attrgetter
@@ -45,16 +46,38 @@ class Judging:
         self._config = config
         self._judged_until: dict[UnitKey, datetime] = {}
         self._verdicts = VerdictBook(detection)
+        self._ordered: dict[
+            UnitKey, tuple[dict[Window, UnitWindowState], int, list[Window], list[datetime]]
+        ] = {}
+
+    def _order(self, unit: UnitKey) -> tuple[list[Window], list[datetime]]:
+        """The unit's windows in time order and their ends sorted, sorted again only when
+        windows were added (the engine only ever adds windows to a unit, never removes)."""
+        windows = self._units[unit]
+        held = self._ordered.get(unit)
+        if held is None or held[0] is not windows or held[1] != len(windows):
+            ordered = sorted(windows, key=_ORDER)
+            held = (windows, len(windows), ordered, sorted(w.end for w in ordered))
+            self._ordered[unit] = held
+        return held[2], held[3]
 
     def closed_windows(self, unit: UnitKey) -> list[UnitWindowAggregate]:
         """The unit's closed windows in time order: what detection judges."""
+        mark = self._watermark.value
+        if mark is None:
+            return []
         windows = self._units[unit]
-        closed = self._watermark.is_closed
-        return [windows[w].snapshot() for w in sorted(windows, key=_ORDER) if closed(w)]
+        return [windows[w].snapshot() for w in self._order(unit)[0] if w.end <= mark]
 
     def _closed_until(self, unit: UnitKey) -> datetime | None:
-        closed = [w.end for w in self._units[unit] if self._watermark.is_closed(w)]
-        return max(closed, default=None)
+        """The latest end of the unit's closed windows (found by bisection: this runs for
+        every unit on every batch)."""
+        mark = self._watermark.value
+        if mark is None:
+            return None
+        ends = self._order(unit)[1]
+        closed = bisect_right(ends, mark)
+        return ends[closed - 1] if closed else None
 
     def newly_closed(self) -> set[UnitKey]:
         """Units with a window closed since they were last judged."""

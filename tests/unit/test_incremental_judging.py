@@ -207,6 +207,36 @@ def test_board_rows_grown_window_by_window_equal_them_from_scratch() -> None:
     assert {row.measure for row in resumed} == {"experience", "safety", "target"}
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    activity=st.lists(st.sampled_from([None, 1.0, 300.0, 450.0, 900.0]), min_size=1, max_size=40),
+    edits=st.lists(
+        st.tuples(st.integers(0, 39), st.sampled_from([None, 200.0, 1200.0])), max_size=4
+    ),
+)
+def test_unit_figures_grown_and_amended_equal_them_from_scratch(
+    activity: list[float | None], edits: list[tuple[int, float | None]]
+) -> None:
+    """A unit's figures read again only from its first changed window (the exposure resumed
+    from the activity known before it): grown one window at a time, with old windows' activity
+    amended on the way (before and after four values are known), against reading them all."""
+
+    def week_of(t: int, value: float | None) -> Any:
+        met = None if value is None else t % 5 != 0
+        return aggregate(t, responses=20 + t % 7, negative=t % 3, harmful=t % 4, met=met,
+                         activity=value or 1.0)  # fmt: skip
+
+    weeks = [week_of(t, value) for t, value in enumerate(activity)]
+    checks: list[Check] = []
+    for length in range(1, len(weeks) + 1):
+        for at, value in edits:
+            if at < length - 1 and length % 7 == 0:
+                weeks[at] = week_of(at, value)
+        series = weeks[:length]
+        checks.append((partial(unit_figures, series), repr(unit_figures(series))))
+    equal_from_scratch(checks)
+
+
 @pytest.mark.parametrize("pool", [1, DetectionConfig().common_windows])
 def test_common_offsets_grouped_again_where_changed_equal_them_from_scratch(pool: int) -> None:
     """The common movement is regrouped only where a unit's windows or scores changed (one

@@ -131,34 +131,73 @@ def measure_offsets(slot: Hashable, scored: dict[str, Scored]) -> dict[str, list
 
 
 _POOLED = Memo("pooled")
+_Pooled = tuple[
+    dict[str, tuple[list[Any], list[tuple[float, float]]]],  # what they were computed from
+    dict[Any, list[tuple[str, float, float]]],  # per window, its judged units
+    list[Any],  # the windows with judged units, in order
+    list[dict[str, tuple[float, float]]],  # the others' sums of each of them
+    dict[Any, dict[str, float]],  # per window, each judged unit's level
+    dict[str, list[float]],  # the offsets
+]
 
 
 def _pooled_offsets(slot: Hashable, scored: dict[str, Scored], pool: int) -> dict[str, list[float]]:
     """Per unit, aligned with its windows: the others' common level estimated over each
     window and the `pool` - 1 windows with judged units before it (`_pooled_level`). Kept per
-    `slot` for the very same inputs (compared for equality)."""
+    `slot` (an organisation and measure): the next call computes again only from the earliest
+    window where some unit's window or score changed (a window's level reads only the sums of
+    the windows before it), found by comparing each unit's columns with the last call's."""
     inputs = {unit: (list(windows), list(scores)) for unit, (windows, scores) in scored.items()}
-    held: Any = _POOLED.get(slot)
-    if held is not MISSING and held[0] == inputs:
-        offsets: dict[str, list[float]] = held[1]
-        return offsets
-    groups: dict[Any, list[tuple[str, float, float]]] = {}
-    for unit, (windows, scores) in scored.items():
-        for window, (z, weight) in zip(windows, scores, strict=True):
-            if z == z:  # not NaN: judged
-                groups.setdefault(window, []).append((unit, z, weight))
-    order = sorted(groups)
     names = tuple(scored)
-    sums = [_others_sums(tuple(groups[w]), names) for w in order]
-    levels: dict[Any, dict[str, float]] = {}
-    for i, window in enumerate(order):
+    held: _Pooled | Any = _POOLED.get(slot)
+    same: dict[str, int] = {}
+    kept: dict[str, list[float]] | None = None
+    earliest: Any = None
+    if held is MISSING or tuple(held[0]) != names:
+        groups: dict[Any, list[tuple[str, float, float]]] = {}
+        for unit, (windows, scores) in inputs.items():
+            for window, (z, weight) in zip(windows, scores, strict=True):
+                if z == z:  # not NaN: judged
+                    groups.setdefault(window, []).append((unit, z, weight))
+        order, since = sorted(groups), 0
+        sums: list[dict[str, tuple[float, float]]] = []
+        levels: dict[Any, dict[str, float]] = {}
+    else:
+        before, groups, order, sums, levels, kept = held
+        changed: set[Any] = set()
+        for unit, (windows, scores) in inputs.items():
+            old_windows, old_scores = before[unit]
+            same[unit] = min(common_length(old_windows, windows), common_length(old_scores, scores))
+            changed.update(windows[same[unit] :], old_windows[same[unit] :])
+        if not changed:
+            return kept
+        groups = dict(groups)
+        for window in changed:
+            judged = _judged_in(window, scored)
+            if judged:
+                groups[window] = judged
+            else:
+                groups.pop(window, None)
+        earliest = min(changed)
+        since = bisect_left(order, earliest)
+        tail = {w for w in order[since:] if w in groups} | {w for w in changed if w in groups}
+        order = order[:since] + sorted(tail)
+        sums, levels = sums[:since], dict(levels)
+        for window in changed:
+            levels.pop(window, None)
+    for i in range(since, len(order)):
+        window = order[i]
+        sums.append(_others_sums(tuple(groups[window]), names))
         recent = sums[max(0, i - pool + 1) : i + 1]
         levels[window] = {unit: _pooled_level(recent, unit, w) for unit, _, w in groups[window]}
-    offsets = {
-        unit: [levels.get(w, NOBODY).get(unit, 0.0) for w in windows]
-        for unit, (windows, _) in scored.items()
-    }
-    _POOLED.put(slot, (inputs, offsets))
+    offsets: dict[str, list[float]] = {}
+    for unit, (windows, _) in inputs.items():
+        # Windows before the earliest changed one keep their levels, so their offsets.
+        first = 0 if kept is None else min(same[unit], bisect_left(windows, earliest))
+        offsets[unit] = (kept[unit][:first] if kept is not None else []) + [
+            levels.get(w, NOBODY).get(unit, 0.0) for w in windows[first:]
+        ]
+    _POOLED.put(slot, (inputs, groups, order, sums, levels, offsets))
     return offsets
 
 

@@ -22,7 +22,7 @@ from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Severity
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
-from pipeline.core.detection.resume import MISSING, Memo
+from pipeline.core.detection.resume import MISSING, Memo, common_length
 from pipeline.core.detection.stats import BEYOND_LIMIT
 from pipeline.core.detection.trace import Trace
 from pipeline.core.windows import Window
@@ -59,30 +59,71 @@ class UnitFigures:
 
 
 _FIGURES = Memo("unit_figures")
+_GROWN = Memo("unit_grown")  # per unit: its latest figures and activity, grown from
 
 
 def unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
     """The unit's figures per window (read-only: computed once for the same frozen windows,
-    matched by identity; the entry holds them, so their ids cannot be taken by others)."""
+    matched by identity; the entry holds them, so their ids cannot be taken by others). A unit
+    seen before is read again only from its first window that changed (a window closed since,
+    a late event): every column but the exposure reads its own window alone, and the
+    exposure resumes from the activity known before that window."""
     key = tuple(map(id, series))
     hit = _FIGURES.get(key)
     if hit is MISSING:
-        hit = (tuple(series), _unit_figures(series))
+        slot = (series[0].org_id, series[0].unit_id) if series else None
+        grown = _GROWN.get(slot)
+        held = tuple(series)
+        if grown is MISSING:
+            computed = _unit_figures(held, 0, None, None)
+        else:
+            before, old, old_activity = grown
+            computed = _unit_figures(held, common_length(before, held), old, old_activity)
+        hit = (held, computed[0])
         _FIGURES.put(key, hit)
+        _GROWN.put(slot, (held, *computed))
     figures: UnitFigures = hit[1]
     return figures
 
 
-def _unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
-    # Columns by comprehension, not the aggregates' properties: this runs for every window of a
-    # unit on every call.
-    ratings = [aggregate.fft_counts for aggregate in series]
+def _unit_figures(
+    series: Sequence[UnitWindowAggregate],
+    same: int,
+    old: UnitFigures | None,
+    old_activity: list[float | None] | None,
+) -> tuple[UnitFigures, list[float | None]]:
+    """The figures (and activity) of `series`, whose first `same` windows are those `old`
+    was read from (`old_activity` its activity)."""
+    # Columns by comprehension, not the aggregates' properties: this runs for every window
+    # that changed.
+    if old is None or old_activity is None:
+        same = 0
+    fresh = series[same:]
+    ratings = [aggregate.fft_counts for aggregate in fresh]
     responses = [c[0] + c[1] + c[2] + c[3] + c[4] for c in ratings]
-    harms = [aggregate.incidents_by_harm for aggregate in series]
-    targets = [aggregate.targets for aggregate in series]
+    harms = [aggregate.incidents_by_harm for aggregate in fresh]
+    targets = [aggregate.targets for aggregate in fresh]
     activity = [
         max([t.denominator for t in window if t.is_share], default=None) for window in targets
     ]
+    if old is not None and old_activity is not None and same:
+        activity = old_activity[:same] + activity
+        exposure = _exposure(activity, same, old.exposure if old.per_activity else None)
+        return UnitFigures(
+            windows=old.windows[:same] + [aggregate.window for aggregate in fresh],
+            responses=old.responses[:same] + responses,
+            negative=old.negative[:same] + [c[3] + c[4] for c in ratings],
+            not_positive=old.not_positive[:same]
+            + [views - c[0] - c[1] for views, c in zip(responses, ratings, strict=True)],
+            harmful=old.harmful[:same] + [h[1] + h[2] + h[3] + h[4] for h in harms],
+            severe_harm=old.severe_harm[:same] + [h[3] + h[4] for h in harms],
+            exposure=exposure if exposure is not None else [1.0] * len(series),
+            exposure_reported=old.exposure_reported[:same]
+            + [value is not None for value in activity[same:]],
+            per_activity=exposure is not None,
+            targets_met=old.targets_met[:same]
+            + [all([t.met for t in window]) if window else None for window in targets],
+        ), activity
     exposure = _exposure(activity)
     return UnitFigures(
         windows=[aggregate.window for aggregate in series],
@@ -95,10 +136,12 @@ def _unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
         exposure_reported=[value is not None for value in activity],
         per_activity=exposure is not None,
         targets_met=[all([t.met for t in window]) if window else None for window in targets],
-    )
+    ), activity
 
 
-def _exposure(activity: list[float | None]) -> list[float] | None:
+def _exposure(
+    activity: list[float | None], same: int = 0, old: list[float] | None = None
+) -> list[float] | None:
     """Activity in thousands per window: the largest of the latest `_EXPOSURE_WINDOWS` known.
 
     Target returns are monthly and arrive after the month, so while a unit is being judged its
@@ -107,12 +150,31 @@ def _exposure(activity: list[float | None]) -> list[float] | None:
     streaming replay it made harm rates 25 times too high and raised alerts that later had to
     be withdrawn. Until four values are known (a unit's first return may start mid-week), the
     largest of its first four stands in; those weeks are never judged, only learnt from.
+
+    `old`: the exposure of a series whose activity began with `activity[:same]`; once four
+    values are known among those, windows from `same` on are all that is computed again.
     """
+    recent: deque[float] = deque(maxlen=_EXPOSURE_WINDOWS)
+    if old is not None and same:
+        # The latest four known before `same` (searched backwards), if there are four.
+        at = same
+        while at > 0 and len(recent) < _EXPOSURE_WINDOWS:
+            at -= 1
+            value = activity[at]
+            if value:
+                recent.appendleft(value)
+        if len(recent) == _EXPOSURE_WINDOWS:
+            exposure = old[:same]
+            for value in activity[same:]:
+                if value:
+                    recent.append(value)
+                exposure.append(max(recent) / PER_ACTIVITY)
+            return exposure
+        recent.clear()
     known = [value for value in activity if value]
     if not known:
         return None
     first = max(known[:_EXPOSURE_WINDOWS])
-    recent: deque[float] = deque(maxlen=_EXPOSURE_WINDOWS)
     exposure = []
     for value in activity:
         if value:

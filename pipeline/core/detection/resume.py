@@ -52,6 +52,7 @@ CAPACITY = {
     "traces": 256,  # units: the monitors shared by one judgement's readers
     "silences": 256,  # units: the silence traces shared by one judgement's readers
     "unit_figures": 256,  # units: the figures shared by one judgement's readers
+    "unit_grown": 4096,  # per unit: its latest figures, read again from where they changed
     "bright": 16,  # organisations: their bright spots, while their windows are unchanged
     "board": 256,  # units: their board rows, while their windows are unchanged
     "board_windows": 1024,  # units: what the board reads of each window
