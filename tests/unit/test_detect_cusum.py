@@ -92,19 +92,32 @@ def test_a_shewhart_signal_spends_the_accumulated_evidence() -> None:
 def test_five_weeks_of_two_sd_are_caught_where_the_k_half_design_was_not() -> None:
     """Five weeks at about 2.2 predictive sd each (17 of 40 against a usual 10): no rule fires,
     k 0.5 with limit 9 (the former design, the same in-control run length) reaches 8.4, and
-    the default k 0.9 with limit 5.15 signals on the fifth week."""
+    k 0.9 with limit 5.15 signals on the fifth week on the rules' z; on its own z (the level's
+    estimation error left to the limit, `cusum_sampling_z`, the default) on the fourth."""
     usual = [10, 8, 12, 9, 11, 10, 7, 13, 10, 9, 11, 10, 12, 8, 10, 11, 9, 10, 12, 8]
     counts = [*usual, 17, 17, 17, 17, 17, 10, 10, 10]
     size = len(counts)
-    former = DetectionConfig(cusum_small_reference=0.5, cusum_small_limit=9.0)
-    rules = (DetectionConfig().rules, former.rules, SHEWHART_ONLY.config.rules)
-    now, before, shewhart = (monitor(counts, [40.0] * size, [40] * size, None, r) for r in rules)
+    former = DetectionConfig(
+        cusum_small_reference=0.5, cusum_small_limit=9.0, cusum_sampling_z=False
+    )
+    rules = (
+        DetectionConfig().rules,
+        DetectionConfig(cusum_sampling_z=False).rules,
+        former.rules,
+        SHEWHART_ONLY.config.rules,
+    )
+    now, rules_z, before, shewhart = (
+        monitor(counts, [40.0] * size, [40] * size, None, r) for r in rules
+    )
 
     assert all(2.0 < z < 2.5 for z in now.z[20:25])
+    assert now.z[10:24] == rules_z.z[10:24]  # the rules read the same z either way
     assert not any(shewhart.rule) and not any(before.rule)
     assert 8.0 < before.cusum_small[24] < 9.0
-    assert now.signalled_at[20:25] == [24] * 5
-    assert set(now.rule[20:25]) == {"cusum_small_shift"}
+    assert rules_z.signalled_at[20:25] == [24] * 5
+    assert set(rules_z.rule[20:25]) == {"cusum_small_shift"}
+    assert now.signalled_at[20:24] == [23] * 4
+    assert set(now.rule[20:24]) == {"cusum_small_shift"}
     assert in_control_arl(0.5, 9.0) < in_control_arl(0.9, 5.15)
 
 

@@ -56,6 +56,10 @@ class Rules:
     `runs` holds (windows, sigma) pairs, in order of precedence: every window of a run of that
     many consecutive judged windows at or beyond that many sigma signals. (1, limit) is the
     single point beyond the process limit.
+
+    `cusum_sampling_z`: the CUSUMs add up a z of their own, on the window's predictive less the
+    level's estimation error (sampling and between-window variation only), summed exactly in
+    every window; False: the rules' z (see `DetectionConfig.cusum_sampling_z`).
     """
 
     min_baseline_windows: int
@@ -68,6 +72,7 @@ class Rules:
     cusum_hold_windows: int = 8
     cusum_small_reference: float = 0.9
     cusum_small_limit: float = 0.0
+    cusum_sampling_z: bool = False
 
     @property
     def longest_run(self) -> int:
@@ -134,6 +139,7 @@ def monitor(
     accumulators = Accumulators(rules.cusums)
     cusum_on = bool(accumulators)
     hold = rules.cusum_hold_windows
+    sampling_z = rules.cusum_sampling_z
     if cusum_on:
         # A CUSUM needs the exact z of every window near its reference, not only near the
         # rule lines (the normal z overstates a right-skewed count).
@@ -252,7 +258,16 @@ def monitor(
             if cusum_on and resets is not None and resets[t]:
                 accumulators.reset()
             elif cusum_on:
-                fired = accumulators.add(t, score - offsets[t] if offsets is not None else score)
+                evidence = score
+                if sampling_z:
+                    # The level's error is shared by every window a CUSUM adds up, so it is
+                    # the limit (set for the measured run length) that allows for it, not each
+                    # window's variance; every window's tail is exact (the normal z of a low
+                    # count is less negative, and a CUSUM reads low windows too).
+                    evidence = exact_z(count, mean, scale * scale * between, n)
+                fired = accumulators.add(
+                    t, evidence - offsets[t] if offsets is not None else evidence
+                )
                 if fast_on:
                     cusum[t] = statistics[0]
                 if small_on:
