@@ -23,7 +23,15 @@ and one in `RESPONSE_EVERY` an alert response, each with the small-state row the
 for it (`incident_revisions`, `response_ledger`); the rest is patient feedback. Ratios within
 one run matter; the machine is shared.
 
-Run: `python -m bench.startup_state [--sizes 0,300000,3000000] [--repeat 3]`.
+Settled history: after growing it, the history is opened in fresh processes, each kept open
+until no merge is under way and its part count has been steady for 10 s, until one finds
+nothing to merge, as a worker's months of history are merged by the time of a deploy.
+ClickHouse merges fresh parts within seconds of a process opening them (not in the process that
+inserted them), so `--unsettled`, which measures right after the inserts as this benchmark did
+before, has its first measuring processes merge while they are timed (the `parts` and `merging`
+columns are read when a measurement ends).
+
+Run: `python -m bench.startup_state [--sizes 0,300000,3000000] [--repeat 3] [--unsettled]`.
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ REPO = Path(__file__).resolve().parents[1]
 ORGS = ("R1K", "RJ1", "RXA")
 REVISED_EVERY = 200  # history rows per revised incident report (two revisions each)
 RESPONSE_EVERY = 1_000  # history rows per alert response
+SETTLE_QUIET = 10.0  # seconds without a merge before a process's view counts as settled
+SETTLE_ROUNDS = 5
 
 
 def _rss_mb() -> float:
@@ -79,6 +89,7 @@ def measure(dsn: str, mode: str) -> dict[str, float]:
         "responses": float(len(sink.responses(lambda org: True))),
         "revisions": float(sink._scalar("SELECT count() FROM quality.incident_revisions")),
     }
+    figures["parts"], figures["merges"] = map(float, _merge_state(sink))
     sink.close()
     return figures
 
@@ -128,6 +139,43 @@ def build_history(directory: Path, total: int) -> int:
         Step(engine_factory(load_settings()), sink).restore()
     sink.close()
     return stored + added
+
+
+def _merge_state(sink: Any) -> tuple[int, int]:
+    """(active parts, merges under way) of the pipeline's tables."""
+    parts = sink._scalar("SELECT count() FROM system.parts WHERE database = 'quality' AND active")
+    merges = sink._scalar("SELECT count() FROM system.merges WHERE database = 'quality'")
+    return parts, merges
+
+
+def watch_merges(directory: Path, quiet_for: float = SETTLE_QUIET) -> tuple[int, int]:
+    """In this (fresh) process: open the directory and keep it open until no merge is under way
+    and the part count has not changed for `quiet_for` seconds; (parts at open, parts at end)."""
+    from pipeline.bootstrap.embedded import load_settings, open_sink
+
+    sink = open_sink(load_settings(), f"chdb://{directory}")
+    first = last = _merge_state(sink)
+    last_change = time.monotonic()
+    while time.monotonic() - last_change < quiet_for:
+        time.sleep(0.5)
+        state = _merge_state(sink)
+        if state != last or state[1]:
+            last, last_change = state, time.monotonic()
+    sink.close()
+    return first[0], last[0]
+
+
+def settle(directory: Path, rounds: int = SETTLE_ROUNDS) -> int:
+    """Open the directory in fresh processes until one finds nothing to merge: a worker's months
+    of history were merged long before a deploy. (ClickHouse merges freshly inserted parts soon
+    after a process opens them, not in the process that inserted them: without this the first
+    measuring processes merge while they are timed.) Returns the part count."""
+    for _ in range(rounds):
+        opened, ended = json.loads(in_process("--watch-merges", str(directory)))
+        print(f"settling {directory.name}: {opened} parts at open, {ended} after", file=sys.stderr)
+        if opened == ended:
+            return int(ended)
+    raise RuntimeError(f"{directory} still merging after {rounds} rounds")
 
 
 def _uuid(group: str, offset: int) -> str:
@@ -188,16 +236,17 @@ def _responses(sink: Any, orgs: str, offset: int, count: int) -> None:
 
 
 def in_process(*args: str) -> str:
-    """One chDB directory per process: each step runs in a fresh one."""
+    """One chDB directory per process: each step runs in a fresh one (its stderr, progress and
+    errors, passes through)."""
     done = subprocess.run(
         [sys.executable, "-m", "bench.startup_state", *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
         cwd=REPO,
         timeout=3600,
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(done.stderr.decode()[-3000:])
+        raise RuntimeError(f"bench.startup_state {args[0]} failed (exit {done.returncode})")
     return done.stdout.decode().strip().splitlines()[-1]
 
 
@@ -223,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", nargs=2, metavar=("DSN", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--replay", nargs=2, metavar=("DIR", "EVENTS"), help=argparse.SUPPRESS)
     parser.add_argument("--grow", nargs=2, metavar=("DIR", "TOTAL"), help=argparse.SUPPRESS)
+    parser.add_argument("--watch-merges", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--unsettled",
+        action="store_true",
+        help="measure right after inserting the history, while it may still be merged",
+    )
     args = parser.parse_args(argv)
     if args.measure:
         print(json.dumps(measure(*args.measure)))
@@ -233,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.grow:
         print(json.dumps(build_history(Path(args.grow[0]), int(args.grow[1]))))
+        return 0
+    if args.watch_merges:
+        print(json.dumps(watch_merges(Path(args.watch_merges))))
         return 0
     from pipeline.simulation import SimulationConfig, simulate_trust
 
@@ -251,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
             if size and not directory.exists():
                 in_process("--replay", str(directory), str(events_file))
             held = int(in_process("--grow", str(directory), str(size)))
+            if not args.unsettled:
+                settle(directory)
             modes = ["small", "judge-all"] if size else ["small"]
             modes += ["payloads"] if 0 < size <= args.payload_limit else []
             for mode in modes:
@@ -264,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'history':>10} {'restore':>9} {'seconds':>8} {'x empty':>8} {'CPU s':>6} "
         f"{'x empty':>8} {'RSS MB':>7} "
-        f"{'peak MB':>8} {'ids held':>9} {'windows':>8} {'responses':>9} {'revisions':>9}"
+        f"{'peak MB':>8} {'ids held':>9} {'windows':>8} {'responses':>9} {'revisions':>9} "
+        f"{'parts':>6} {'merging':>7}"
     )
     for r in rows:
         print(
@@ -273,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['cpu_seconds'] / empty['cpu_seconds']:>8.2f} "
             f"{r['rss_mb']:>7.0f} {r['peak_rss_mb']:>8.0f} "
             f"{int(r['ids_in_memory']):>9,} {int(r['windows']):>8,} "
-            f"{int(r['responses']):>9,} {int(r['revisions']):>9,}"
+            f"{int(r['responses']):>9,} {int(r['revisions']):>9,} "
+            f"{int(r['parts']):>6} {r['merges']:>7.0f}"
         )
     print(json.dumps(rows))
     return 0
