@@ -89,13 +89,10 @@ def test_look_ups_on_their_own_client_see_every_insert_while_another_thread_inse
     assert sink._lookup_client is not None and sink._lookup_client is not sink._client
 
 
-OUTCOMES = ["rejected_events", "mdc_summary", "bright_spots", "verdicts", "alerts", "alert_history"]
-
-
-def test_outcomes_inserted_at_once_are_byte_identical_on_a_retry_and_stored_once(
-    sink: ClickHouseSink, result: BatchResult, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fresh(sink, "together")
+def record_inserts(
+    sink: ClickHouseSink, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[str, bytes, str]]:
+    """(table, body, token) of every insert the sink sends from now on, from any thread."""
     sent: list[tuple[str, bytes, str]] = []
     lock = threading.Lock()
     send = sink._insert_body
@@ -106,6 +103,17 @@ def test_outcomes_inserted_at_once_are_byte_identical_on_a_retry_and_stored_once
         send(table, names, body, token)
 
     monkeypatch.setattr(sink, "_insert_body", recording)
+    return sent
+
+
+OUTCOMES = ["rejected_events", "mdc_summary", "bright_spots", "verdicts", "alerts", "alert_history"]
+
+
+def test_outcomes_inserted_at_once_are_byte_identical_on_a_retry_and_stored_once(
+    sink: ClickHouseSink, result: BatchResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh(sink, "together")
+    sent = record_inserts(sink, monkeypatch)
 
     def write() -> None:
         sink.write_outcomes(
@@ -185,16 +193,7 @@ def test_event_tables_written_side_by_side_send_what_one_at_a_time_sends_and_onc
 ) -> None:
     groups = by_table(result)
     assert len(groups) >= 3
-    sent: list[tuple[str, bytes, str]] = []
-    lock = threading.Lock()
-    send = sink._insert_body
-
-    def recording(table: str, names: list[str], body: bytes, token: str) -> None:
-        with lock:
-            sent.append((table, body, token))
-        send(table, names, body, token)
-
-    monkeypatch.setattr(sink, "_insert_body", recording)
+    sent = record_inserts(sink, monkeypatch)
     fresh(sink, "events_one_at_a_time")
     for group in groups:
         sink.write_events(group, "t/0/1-9")
