@@ -20,6 +20,7 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pipeline.endpoints import KafkaBootstrap
 from pipeline.errors import ConfigError, PipelineError, TransportError
 from pipeline.settings import Settings
 
@@ -93,20 +94,17 @@ def describe(settings: Settings) -> str:
     return settings.kafka_security_protocol
 
 
-def check_access(settings: Settings, bootstrap: str, timeout: float) -> None:
+def check_access(settings: Settings, bootstrap: KafkaBootstrap, timeout: float) -> None:
     """Connect to one of `bootstrap`'s servers with the configured transport and log in;
     TransportError naming the cause (refused login, certificate, unreachable) otherwise."""
-    servers = [s.strip() for s in bootstrap.split(",") if s.strip()]
     errors: list[str] = []
-    for server in servers:
-        host, _, port = server.rpartition(":")
+    for server in bootstrap.servers:
         try:
             # on a thread of its own: the caller may already run an event loop (a service
             # using the Publisher API from async code)
             with ThreadPoolExecutor(1, thread_name_prefix="kafka-login") as pool:
-                pool.submit(
-                    asyncio.run, _login(settings, host.strip("[]"), int(port), timeout)
-                ).result()
+                login = _login(settings, server.host, server.port, timeout)
+                pool.submit(asyncio.run, login).result()
             return
         except PipelineError:
             raise
@@ -114,7 +112,7 @@ def check_access(settings: Settings, bootstrap: str, timeout: float) -> None:
             errors.append(f"{server}: {_reason(exc)}")
     raise TransportError(
         f"cannot reach Kafka at {bootstrap} within {timeout:g} s over {describe(settings)} "
-        f"({'; '.join(errors) or 'no bootstrap server given'})"
+        f"({'; '.join(errors)})"
     )
 
 

@@ -25,7 +25,8 @@ from pipeline.adapters.publisher import EventProducer, KafkaTimeouts
 from pipeline.core.bounds import EventBounds, TimeHorizon
 from pipeline.core.decode import Rejection, RejectReason, decode
 from pipeline.core.events import AnyEvent
-from pipeline.errors import EventRejected
+from pipeline.endpoints import KafkaBootstrap
+from pipeline.errors import ConfigError, EventRejected
 from pipeline.settings import Settings, load_settings
 
 EventInput = Mapping[str, Any] | bytes | AnyEvent
@@ -47,7 +48,13 @@ class Publisher:
     ) -> None:
         settings = settings or settings_from_environment()
         self._horizon = settings.time_horizon()
-        self._producer = EventProducer(settings, bootstrap, timeouts)
+        servers = None
+        if bootstrap is not None:
+            try:
+                servers = KafkaBootstrap.parse(bootstrap)
+            except ValueError as exc:
+                raise ConfigError(f"bootstrap {exc}") from None
+        self._producer = EventProducer(settings, servers, timeouts)
 
     def publish(self, event: EventInput) -> None:
         """Validate `event` and queue it for its topic; EventRejected if it is not valid."""

@@ -188,7 +188,7 @@ def asyncapi_document(settings: Settings) -> JsonObject:
     )
     messages["dead_letter"] = _message("dead_letter", "DeadLetter", _string_key_binding("id"))
     operations["send_dead_letter"] = _operation("send", "dead_letter", "Keep refused input.")
-    host = settings.kafka_bootstrap.split(",")[0].strip()
+    host = str(settings.kafka_bootstrap.servers[0])
     return {
         "asyncapi": "3.0.0",
         "info": {

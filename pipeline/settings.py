@@ -25,7 +25,7 @@ from pipeline.core.bounds import DEFAULT_EARLIEST, STORABLE_FROM, TimeHorizon
 from pipeline.core.pseudonyms import key_strength_problem
 from pipeline.core.stored import FreeTextPolicy
 from pipeline.core.windows import WindowKind
-from pipeline.endpoints import ClickHouseDsn, HttpEndpoint
+from pipeline.endpoints import ClickHouseDsn, HttpEndpoint, KafkaBootstrap
 from pipeline.errors import ConfigError
 
 DEFAULT_DATA_DIR = Path("data")
@@ -62,8 +62,8 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,  # the input may be a secret
     )
 
-    kafka_bootstrap: str = Field("localhost:9092", min_length=1)
-    """Kafka bootstrap servers, comma separated."""
+    kafka_bootstrap: KafkaBootstrap = KafkaBootstrap.parse("localhost:9092")
+    """Kafka bootstrap servers, `host:port[,host:port...]` (an IPv6 host in brackets)."""
     kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
     """How the worker and the publisher talk to Kafka: SSL and SASL_SSL encrypt (TLS, the
     broker's certificate verified), SASL_* authenticate."""

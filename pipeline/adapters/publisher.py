@@ -23,6 +23,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from pipeline.core.events import AnyEvent, EventType
 from pipeline.core.partitioning import PARTITIONING_RULE, message_key, partition_for
+from pipeline.endpoints import BrokerAddress, KafkaBootstrap
 from pipeline.errors import TransportError
 from pipeline.kafka_transport import check_access, describe, kafka_python_options
 from pipeline.settings import Settings
@@ -53,7 +54,7 @@ class EventProducer:
     def __init__(
         self,
         settings: Settings,
-        bootstrap: str | None = None,
+        bootstrap: KafkaBootstrap | None = None,
         timeouts: KafkaTimeouts | None = None,
     ) -> None:
         self.bootstrap = bootstrap or settings.kafka_bootstrap
@@ -61,7 +62,7 @@ class EventProducer:
         self._settings = settings
         self.delivered_by_topic: Counter[str] = Counter()
         self._failures: list[BaseException] = []
-        servers = [server.strip() for server in self.bootstrap.split(",") if server.strip()]
+        servers = self.bootstrap.servers
         # kafka-python leaks a thread and sockets when its bootstrap fails, so first make sure
         # a broker answers at all
         _reach_any(servers, self.timeouts.connect_seconds, self._unreachable)
@@ -70,7 +71,7 @@ class EventProducer:
             check_access(settings, self.bootstrap, self.timeouts.connect_seconds)
         connect_ms = int(self.timeouts.connect_seconds * 1000)
         common: dict[str, Any] = {
-            "bootstrap_servers": servers,
+            "bootstrap_servers": [str(server) for server in servers],
             "client_id": "pipeline-publish",
             "bootstrap_timeout_ms": connect_ms,
             **kafka_python_options(settings),
@@ -155,18 +156,19 @@ class EventProducer:
 
 
 def _reach_any(
-    servers: list[str], timeout: float, failure: Callable[[Exception], TransportError]
+    servers: tuple[BrokerAddress, ...],
+    timeout: float,
+    failure: Callable[[Exception], TransportError],
 ) -> None:
-    """Return once one of `servers` (`host:port`) accepts a TCP connection within `timeout`."""
+    """Return once one of `servers` accepts a TCP connection within `timeout`."""
     deadline = time.monotonic() + timeout
     error: Exception = OSError("no bootstrap server given")
     for server in servers:
-        host, _, port = server.rpartition(":")
         try:
             with socket.create_connection(
-                (host.strip("[]"), int(port)), timeout=max(deadline - time.monotonic(), 0.001)
+                (server.host, server.port), timeout=max(deadline - time.monotonic(), 0.001)
             ):
                 return
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             error = exc
     raise failure(error)

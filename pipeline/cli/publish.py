@@ -22,6 +22,7 @@ from pipeline.adapters.jsonlines import read_lines
 from pipeline.adapters.publisher import DEFAULT_CONNECT_SECONDS, EventProducer, KafkaTimeouts
 from pipeline.core.bounds import EventBounds
 from pipeline.core.decode import Rejection, decode
+from pipeline.endpoints import KafkaBootstrap
 from pipeline.errors import InputError, PipelineError
 from pipeline.progress import Progress
 from pipeline.publishing import settings_from_environment
@@ -56,11 +57,19 @@ class PublishSummary:
         }
 
 
+def _bootstrap(text: str) -> KafkaBootstrap:
+    try:
+        return KafkaBootstrap.parse(text)
+    except ValueError as exc:  # argparse then names the option
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of `pipeline publish`."""
     parser.add_argument("paths", nargs="+", metavar="PATH", help="JSON Lines file, or - for stdin")
     parser.add_argument(
         "--bootstrap",
+        type=_bootstrap,
         metavar="SERVERS",
         help="Kafka bootstrap servers (default: PIPELINE_KAFKA_BOOTSTRAP, else localhost:9092)",
     )

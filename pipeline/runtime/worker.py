@@ -103,7 +103,7 @@ class WorkerRuntime:
         s = self.settings
         app = BatchApp(
             s.worker_id,
-            broker=[f"kafka://{host.strip()}" for host in s.kafka_bootstrap.split(",")],
+            broker=[f"kafka://{server}" for server in s.kafka_bootstrap.servers],
             broker_credentials=faust_credentials(s),
             loop=self.loop,
             key_serializer="raw",

@@ -24,6 +24,7 @@ from pipeline.adapters.publisher import KafkaTimeouts
 from pipeline.cli.publish import add_publish_arguments, run_publish
 from pipeline.core.decode import Rejection, decode
 from pipeline.core.partitioning import message_key, murmur2, partition_for
+from pipeline.endpoints import KafkaBootstrap
 from pipeline.errors import EventRejected, TransportError
 from pipeline.publishing import Publisher, validate
 from pipeline.settings import Settings
@@ -107,7 +108,7 @@ def closed_port() -> Iterator[int]:
 
 
 def test_a_publisher_without_a_broker_raises_a_transport_error(closed_port: int) -> None:
-    settings = Settings.model_construct(kafka_bootstrap=f"127.0.0.1:{closed_port}")
+    settings = Settings.model_construct(kafka_bootstrap=KafkaBootstrap.parse(f"127.0.0.1:{closed_port}"))
     with pytest.raises(TransportError, match=f"cannot reach Kafka at 127.0.0.1:{closed_port}"):
         Publisher(settings, timeouts=KafkaTimeouts(connect_seconds=1))
 
