@@ -108,7 +108,9 @@ def closed_port() -> Iterator[int]:
 
 
 def test_a_publisher_without_a_broker_raises_a_transport_error(closed_port: int) -> None:
-    settings = Settings.model_construct(kafka_bootstrap=KafkaBootstrap.parse(f"127.0.0.1:{closed_port}"))
+    settings = Settings.model_construct(
+        kafka_bootstrap=KafkaBootstrap.parse(f"127.0.0.1:{closed_port}")
+    )
     with pytest.raises(TransportError, match=f"cannot reach Kafka at 127.0.0.1:{closed_port}"):
         Publisher(settings, timeouts=KafkaTimeouts(connect_seconds=1))
 

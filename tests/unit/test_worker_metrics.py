@@ -104,6 +104,9 @@ def test_server_answers_metrics_and_health() -> None:
             assert "pipeline_sink_up 0.0" in response.read().decode()
         with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
             assert response.status == 200
+        # a probe's query string (Prometheus sends some) does not change the path
+        with urllib.request.urlopen(f"{base}/metrics?name[]=up", timeout=5) as response:
+            assert response.status == 200
         state["ok"] = False
         for path, status in (("/healthz", 503), ("/nothing", 404)):
             try:
