@@ -6,7 +6,8 @@ the same run and on the same file:
 1. `json.loads` of every line (the floor: any pipeline must at least parse its input);
 2. the engine alone (decode, validate, deduplicate, redact, aggregate, detect), no storage;
 3. the embedded runtime as `pipeline replay` runs it, into a fresh chDB database (the worker's
-   batch flow: batch N stored on one thread while the engine runs on N+1 on another);
+   batch flow: batch N stored on one thread while the engine runs on N+1 on another); the
+   database is made before and deleted after the timing (a user's replay keeps it);
 4. the same step and batches driven one batch after another (engine, then storage), as the
    embedded runner did before it shared the worker's flow: the overlap's gain is (4) - (3) by
    wall clock (by CPU time the two do the same work).
@@ -28,7 +29,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 from pipeline.adapters.jsonlines import read_lines
@@ -48,13 +48,13 @@ def write_events(path: Path, scale: float, weeks: int) -> int:
     return len(trust.events)
 
 
-def parse_only(path: Path) -> None:
+def parse_only(path: Path, scratch: Path) -> None:
     with path.open("rb") as handle:
         for line in handle:
             json.loads(line)
 
 
-def engine_only(path: Path) -> None:
+def engine_only(path: Path, scratch: Path) -> None:
     engine = build_engine(load_settings())
     now = datetime.now(UTC)
     with path.open("rb") as handle:
@@ -70,40 +70,38 @@ def engine_only(path: Path) -> None:
     engine.finish(now)
 
 
-def full_replay(path: Path) -> None:
-    directory = Path(tempfile.mkdtemp(prefix="bench-replay-"))
+def full_replay(path: Path, scratch: Path) -> None:
+    runner, sink = build_embedded(load_settings(), dsn=f"chdb://{scratch}")
+    runner.run([str(path)])
+    sink.close()
+
+
+def serial_replay(path: Path, scratch: Path) -> None:
+    runner, sink = build_embedded(load_settings(), dsn=f"chdb://{scratch}")
+    step = runner.step
+    with path.open("rb") as handle:
+        batch: list[RawMessage] = []
+        for line in read_lines(handle):
+            batch.append(RawMessage(line.value, f"{path}:{line.number}", line.size))
+            if len(batch) == 20_000:
+                step.process(batch, {str(path): len(batch)}, token="")
+                batch = []
+        step.process(batch, {str(path): len(batch)}, token="")
+    step.finish(token="")
+    sink.close()
+
+
+def timed(work: Callable[[Path, Path], None], path: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (this process, all its threads: chDB's included) of
+    `work(path, scratch)`, `scratch` an empty directory made before and deleted after the
+    timing (a replay's database stays; deleting it is no part of `pipeline replay`)."""
+    scratch = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     try:
-        runner, sink = build_embedded(load_settings(), dsn=f"chdb://{directory}")
-        runner.run([str(path)])
-        sink.close()
+        wall, cpu = time.perf_counter(), time.process_time()
+        work(path, scratch)
+        return time.perf_counter() - wall, time.process_time() - cpu
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def serial_replay(path: Path) -> None:
-    directory = Path(tempfile.mkdtemp(prefix="bench-replay-"))
-    try:
-        runner, sink = build_embedded(load_settings(), dsn=f"chdb://{directory}")
-        step = runner.step
-        with path.open("rb") as handle:
-            batch: list[RawMessage] = []
-            for line in read_lines(handle):
-                batch.append(RawMessage(line.value, f"{path}:{line.number}", line.size))
-                if len(batch) == 20_000:
-                    step.process(batch, {str(path): len(batch)}, token="")
-                    batch = []
-            step.process(batch, {str(path): len(batch)}, token="")
-        step.finish(token="")
-        sink.close()
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def timed(work: Callable[[], None]) -> tuple[float, float]:
-    """Wall-clock and CPU seconds (this process, all its threads: chDB's included)."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    work()
-    return time.perf_counter() - wall, time.process_time() - cpu
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main() -> None:
@@ -112,7 +110,7 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=104)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    stages: tuple[tuple[str, Callable[[Path], None]], ...] = (
+    stages: tuple[tuple[str, Callable[[Path, Path], None]], ...] = (
         ("json.loads of every line", parse_only),
         ("engine (no storage)", engine_only),
         ("pipeline replay (chDB sink)", full_replay),
@@ -128,7 +126,7 @@ def main() -> None:
         # the moment (this machine is shared); the medians are over rounds.
         for _ in range(args.repeat):
             for name, work in stages:
-                wall, cpu = timed(partial(work, path))
+                wall, cpu = timed(work, path)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
     floor = stages[0][0]
