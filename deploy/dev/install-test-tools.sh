@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite drives for real, if they are missing:
-# promtool (prometheus), amtool (prometheus-alertmanager), headless Chromium (chromium),
-# and Java 17 + Maven for the Kafka broker. Needs root (or sudo) and apt; does nothing when all
+# promtool (prometheus), amtool (prometheus-alertmanager), headless Chromium (chromium), kcat
+# (a librdkafka publisher, for the default-partitioner tests), and Java 17 + Maven for the
+# Kafka broker. Needs root (or sudo) and apt; does nothing when all
 # tools are present. Only installs; nothing here starts a service.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ declare -A package_for=(
   [promtool]=prometheus
   [amtool]=prometheus-alertmanager
   [chromium]=chromium
+  [kcat]=kcat
   [java]=openjdk-17-jre-headless
   [mvn]=maven
 )

@@ -5,16 +5,11 @@ care (pipeline/core/partitioning.py)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
 
 from pipeline.core.partitioning import message_key
-
-
-def kcat_available() -> bool:
-    return shutil.which("kcat") is not None
 
 
 def publish_kcat(
