@@ -7,7 +7,8 @@ message, then the agent acknowledges each): measured, that path alone capped an 
 few thousand messages/s (docs/worker.md, "Measured"). Instead:
 
 - `BatchConsumer` is faust's aiokafka consumer with an idle drainer, so faust's fetcher never
-  takes records; `BatchApp` is a faust app that uses it.
+  takes records; `BatchApp` is a faust app that uses it. Its aiokafka consumer lets the broker
+  hold a fetch for at most `FETCH_MAX_WAIT_MS` (`BatchConsumerThread`).
 - `BatchSource.fetch` takes what the aiokafka consumer faust manages has fetched (its
   `getmany`) and hands it out in arrival order across partitions (`ArrivalOrder`,
   pipeline/runtime/arrival_order.py): up to `broker_max_poll_records`, waiting up to `timeout`
@@ -33,6 +34,7 @@ from operator import attrgetter
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
 from pipeline.core.engine import RawMessage
@@ -44,8 +46,34 @@ TopicPartition = tuple[str, int]
 _TOPIC_PARTITION = attrgetter("topic", "partition")
 
 
+FETCH_MAX_WAIT_MS = 100
+"""How long the broker may hold a fetch that finds nothing new (faust fixes 1,500 ms)."""
+
+
+class BatchConsumerThread(AIOKafkaConsumerThread):
+    """faust's consumer thread, whose aiokafka consumer waits `FETCH_MAX_WAIT_MS` at most.
+
+    aiokafka keeps one fetch in flight per broker, covering the partitions it holds nothing of.
+    Under a backlog some partitions are caught up (a quiet topic), so that fetch finds nothing
+    new and the broker holds it for the whole wait; a backlog partition whose records ran out
+    meanwhile cannot be fetched until it returns, and the engine waits. With faust's 1,500 ms,
+    a third of a catch-up went in such waits (docs/worker.md, "Fetch wait at the broker").
+    A shorter wait costs only more empty fetches while idle (ten a second per broker).
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # aiokafka reads it when the consumer starts (its fetcher is made then); faust offers
+        # no setting for it.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
 class BatchConsumer(AIOKafkaConsumer):
     """faust's aiokafka consumer whose own fetcher never takes a record (`BatchSource` does)."""
+
+    def _new_consumer_thread(self) -> BatchConsumerThread:
+        return BatchConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:
         # faust starts its fetcher after every assignment and stops it on the way out; it

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from pipeline.core.decode import RawMessage
-from pipeline.runtime.consumer_batches import Batch, BatchSource
+from pipeline.runtime.consumer_batches import (
+    FETCH_MAX_WAIT_MS,
+    Batch,
+    BatchApp,
+    BatchConsumerThread,
+    BatchSource,
+)
 
 
 class TP(NamedTuple):
@@ -239,3 +245,31 @@ def test_what_is_held_is_forgotten_on_a_revocation_or_a_drop() -> None:
             assert batch is not None
             run(src.drop(batch))
         assert run(src.fetch(0.05)) is None  # read again from the committed offsets instead
+
+
+def test_the_broker_holds_an_empty_fetch_briefly_not_faust_s_one_and_a_half_seconds(
+    tmp_path: Any,
+) -> None:
+    """A fetch of caught-up partitions held at the broker blocks the next fetch of a backlog
+    partition: the worker's consumer asks for a short hold (made, not started: no broker)."""
+
+    async def made() -> tuple[Any, int]:
+        app = BatchApp(
+            "fetch-wait-test",
+            broker="kafka://127.0.0.1:1",
+            loop=asyncio.get_running_loop(),
+            web_enabled=False,
+            autodiscover=False,
+            datadir=str(tmp_path),
+        )
+        thread = app.consumer._thread
+        consumer = thread._create_worker_consumer(app.transport)
+        try:
+            return thread, consumer._fetch_max_wait_ms
+        finally:
+            await consumer.stop()
+
+    thread, wait_ms = run(made())
+    thread.thread_loop.close()  # made for the thread, which never started
+    assert isinstance(thread, BatchConsumerThread)
+    assert wait_ms == FETCH_MAX_WAIT_MS <= 100
