@@ -262,7 +262,8 @@ def test_the_broker_holds_an_empty_fetch_briefly_not_faust_s_one_and_a_half_seco
             autodiscover=False,
             datadir=str(tmp_path),
         )
-        thread = app.consumer._thread
+        faust_consumer: Any = app.consumer  # a BatchConsumer (faust types it ConsumerT)
+        thread = faust_consumer._thread
         consumer = thread._create_worker_consumer(app.transport)
         try:
             return thread, consumer._fetch_max_wait_ms
