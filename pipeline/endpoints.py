@@ -309,8 +309,8 @@ def _broker(entry: str) -> BrokerAddress:
     try:
         parts = urlsplit(f"//{entry}")
         port = parts.port
-    except ValueError:
-        raise ValueError("has a port that is not a number from 1 to 65535") from None
+    except ValueError:  # a port out of range or not a number, an unclosed bracket
+        raise ValueError("is not host:port with a port from 1 to 65535") from None
     if (
         parts.path
         or parts.query
