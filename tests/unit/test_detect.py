@@ -73,6 +73,25 @@ def test_a_missed_week_ends_the_divergence_episode() -> None:
     ]
 
 
+def test_a_run_of_missed_weeks_does_not_flag_the_met_week_after_them() -> None:
+    # Two missed weeks far beyond 3 sigma, then a met week beyond 2.5 and 3 sigma but short of
+    # the limit: each run rule would line the met week up with the missed ones.
+    for negative in (7, 8, 9):
+        series = with_weeks(quiet(30), range(26, 28), negative=12, met=False)
+        series = with_weeks(series, range(28, 29), negative=negative)
+
+        assert DETECTOR.unit_findings(series) == []
+
+
+def test_a_met_week_still_runs_with_the_met_weeks_beside_it() -> None:
+    series = with_weeks(quiet(30), range(26, 27), negative=12, met=False)
+    series = with_weeks(series, range(27, 29), negative=8)
+
+    (finding,) = DETECTOR.unit_findings(series)
+
+    assert (finding.first_window, finding.detected_in) == (week(27), week(28))
+
+
 def test_safety_signal_fires_on_a_rise_in_harm_whatever_the_targets() -> None:
     series = with_weeks(quiet(30, met=False), range(25, 28), harmful=9, met=False)
 

@@ -111,7 +111,8 @@ def monitor(
     reaches its limit (`rules.cusums`). Any signal restarts the CUSUMs. Where `resets[t]` is
     True they restart at window t and take nothing from it (experience is only evidence of a
     divergence while the unit meets its targets: weeks of a missed target must not be carried
-    into the first met week).
+    into the first met week), and no run spans a change between reset and other windows (a run
+    of missed weeks still flags those weeks, never the met week after them, nor the reverse).
     """
     # This loop runs for every window of every measure on every call, so it keeps its sums in
     # locals and its baseline in append-only lists with a moving head.
@@ -160,6 +161,8 @@ def monitor(
     pair_d2 = pair_inverse = pair_binomial = 0.0
     last_ratio = last_inverse = last_binomial = 0.0
     running = False
+    # Whether the latest judged window was a reset one: a run never spans a change of it.
+    was_reset = False
     # Resume from the longest prefix of these very inputs folded before (`detection.resume`).
     columns = (counts, scales, trials, reference_relvar, offsets, resets)
     start, saved = _CHECKPOINTS.resume(rules, columns, size)
@@ -178,7 +181,7 @@ def monitor(
         entries.extend(kept[:entry_count])
         (running, open_since, position, head, windows, pairs, pair_head, total, total_scale,
          total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio, last_inverse,
-         last_binomial) = scalars  # fmt: skip
+         last_binomial, was_reset) = scalars  # fmt: skip
     for t in range(start, size + 1):  # the turn of `size` only saves the final state
         if t > start and (t % EVERY == 0 or t == size) and size - t <= KEEP:
             # Lists written only at their own window are kept by reference (this fold writes
@@ -193,7 +196,7 @@ def monitor(
                 (entries, len(entries)),
                 (running, open_since, position, head, windows, pairs, pair_head, total,
                  total_scale, total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio,
-                 last_inverse, last_binomial),
+                 last_inverse, last_binomial, was_reset),
             ))  # fmt: skip
         if t == size:
             break
@@ -240,6 +243,14 @@ def monitor(
             extras[t] = extra
             first_entry[t] = head
             end_entry[t] = head + windows
+            if resets is not None and resets[t] != was_reset:
+                # Weeks of a missed target and met weeks are different stories: a run of one
+                # must not flag the other (as the CUSUMs restart at a missed target).
+                was_reset = bool(resets[t])
+                if running:
+                    running = False
+                    for *_, members in runs:
+                        members.clear()
             if score >= lowest:
                 running = True
                 for length, sigma, name, members in runs:
