@@ -26,13 +26,7 @@ from pipeline.core.detection.bright import bright_spots
 from pipeline.core.detection.common import common_offsets
 from pipeline.core.detection.measures import unit_figures
 from pipeline.core.detection.mirrored import mirrored_rules
-from pipeline.core.detection.resume import (
-    ANCHOR,
-    EVERY,
-    Suffixes,
-    common_length,
-    from_scratch,
-)
+from pipeline.core.detection.resume import Suffixes, common_length, from_scratch
 from pipeline.core.detection.silence import silence_trace
 from pipeline.core.detection.stats import monitor
 from pipeline.core.engine import Engine, EngineConfig
@@ -147,28 +141,6 @@ def test_a_monitor_resumed_on_a_growing_and_amended_series_equals_one_from_scrat
         resets = [c % 13 == 0 for c in window]
         args = (window, scales, trials, None, config.rules, offsets, resets)
         checks.append((partial(monitor, *args), repr(monitor(*args))))
-    equal_from_scratch(checks)
-
-
-def test_monitors_sharing_their_first_windows_resume_each_from_its_own_inputs() -> None:
-    """Two series alike in their first windows (one lineage name, `resume.ANCHOR`) grown in
-    turn; one's sizes amended just before a saved state (its counts unchanged), the other's
-    counts among its first windows."""
-    config = DetectionConfig()
-    rng = random.Random(13)
-    shared = [rng.randint(0, 30) for _ in range(ANCHOR + 4)]
-    counts = [shared + [rng.randint(0, 30) for _ in range(40)] for _ in range(2)]
-    trials = [[c * 2 + 5 for c in series] for series in counts]
-    checks: list[Check] = []
-    for length in range(1, len(counts[0]) + 1):
-        if length == 30:
-            trials[0][EVERY * 6 - 1] += 9  # the state saved after it no longer holds
-        if length == 35:
-            counts[1][3] += 5  # a change among the lineage's first windows
-        for series, sizes in zip(counts, trials, strict=True):
-            window, judged = series[:length], sizes[:length]
-            args = (window, [float(n) for n in judged], judged, None, config.rules)
-            checks.append((partial(monitor, *args), repr(monitor(*args))))
     equal_from_scratch(checks)
 
 

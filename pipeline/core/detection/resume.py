@@ -10,12 +10,11 @@ made here (their capacities are `CAPACITY`: memory is bounded in this one place)
   mirrored_rules`) fold a unit's windows in time order: their state before window t is a
   function of the inputs of windows 0..t-1 alone (a later window may still flag an earlier one,
   but only through that state). So a fold saves its state every `EVERY` windows and at its end,
-  with the inputs it folded (one copy per lineage: the folds whose first `ANCHOR` windows hold
-  the same inputs), and a later fold resumes from the longest saved prefix its inputs share
-  with them (C-speed list comparisons find it, not a key hashed over the whole history): only
-  the suffix is folded again (a window closed since the last judgement: that window alone),
-  and since the saved state IS what folding the prefix gives, the result is the one folding
-  from the first window gives, to the bit.
+  keyed by exactly the inputs it had folded by then, and a later fold whose inputs begin with
+  the same prefix resumes from the longest saved one: only the suffix is folded again (a window
+  closed since the last judgement: that window alone), and since the saved state IS what
+  folding the prefix gives, the result is the one folding from the first window gives, to the
+  bit.
 - `Suffixes`: a per-window result that reads only its own window's inputs (a verdict, a
   window's weight among its peers) is kept per slot (a unit and measure) with the input
   columns it was computed from; the next call computes only from the first window whose inputs
@@ -39,15 +38,10 @@ EVERY = 4
 KEEP = 24
 """A fold saves its states of the latest this many windows only: new windows and late data
 land there. A change further back folds the unit again from its first window."""
-ANCHOR = 8
-"""Leading windows whose inputs name a fold's lineage (`Checkpoints`): a change among them
-folds the unit again from its first window."""
-LINEAGES = 4
-"""Lineages kept under one name (folds whose first `ANCHOR` windows hold the same inputs)."""
 CAPACITY = {
-    "monitor": 1024,  # fold lineages (`stats.monitor`): about 1 per unit and monitor
-    "silence": 512,  # fold lineages (`silence.silence_trace`)
-    "mirrored": 512,  # fold lineages (`mirrored.mirrored_rules`, the bright spots' rules)
+    "monitor": 4096,  # fold states (`stats.monitor`): about 7 per unit and measure (6 + end)
+    "silence": 2048,  # fold states (`silence.silence_trace`)
+    "mirrored": 2048,  # fold states (`mirrored.mirrored_rules`, the bright spots' rules)
     "verdicts": 8192,  # per unit and measure: a verdict per window (`detection.verdicts`)
     "peers": 8192,  # per unit and measure: each window's z and precision (`detection.common`)
     "levels": 1 << 15,  # per measure and window: the others' level for each unit
@@ -113,11 +107,9 @@ MISSING = _MISSING
 
 
 class Checkpoints:
-    """Saved fold states by lineage: (what else decides the fold, the inputs of its first
-    `ANCHOR` windows) -> the latest inputs folded and the states saved along them, by prefix
-    length (at most `LINEAGES` under one name; the lists of them are the only values a `Memo`
-    holds that change after they are stored). A state must not be changed once saved: `resume`
-    hands out the saved object itself, and the fold copies what it goes on changing."""
+    """Saved fold states, keyed by (what else decides the fold, prefix length, the prefix of
+    every input column). A state must not be changed once saved: `resume` hands out the
+    saved object itself, and the fold copies what it goes on changing."""
 
     def __init__(self, name: str) -> None:
         self._memo = Memo(name)
@@ -125,72 +117,28 @@ class Checkpoints:
     def resume(self, head: Hashable, columns: Sequence[Column], size: int) -> tuple[int, Any]:
         """(length, state) of the longest saved prefix of `columns` (each `size` long), or
         (0, None): fold windows from `length` on, starting from `state`."""
-        if size <= 0 or not _enabled[0]:
+        if not _enabled[0]:
             return 0, None
-        best: tuple[int, Any] = (0, None)
-        for folded, states in self._lineages(head, columns):
-            same = _columns_common_length(folded, columns)
-            length = max((n for n in states if n <= same), default=0)
-            if length > best[0]:
-                best = (length, states[length])
-        return best
+        # The fold's final state is saved too: the same inputs, or the previous call's with
+        # one window since, resume with nothing (or that window) to fold again.
+        periodic = range(size - size % EVERY, 0, -EVERY)
+        for length in (size, size - 1, *(n for n in periodic if n < size - 1)):
+            if length <= 0:
+                break
+            state = self._memo.get(_key(head, columns, length))
+            if state is not _MISSING:
+                return length, state
+        return 0, None
 
     def save(self, head: Hashable, columns: Sequence[Column], length: int, state: Any) -> None:
-        """Keep `state`, the fold's state before window `length` (after windows 0..length-1).
-        A fold that only grew its lineage's inputs carries it on; one that changed them
-        starts a lineage of its own, with the states still valid for it."""
-        if not _enabled[0]:
-            return
-        lineages = self._lineages(head, columns)
-        best, same = -1, 0
-        for index, (folded, states) in enumerate(lineages):
-            shared = _columns_common_length(folded, columns)
-            if shared >= length and length in states:
-                return  # a state already saved is kept
-            if shared >= same:
-                best, same = index, shared
-        states = {}
-        if best >= 0:
-            folded, held = lineages.pop(best)
-            states = {n: s for n, s in held.items() if length - KEEP <= n <= same}
-            grown = all(old is None or len(old) <= same for old in folded)
-            if not grown:  # changed from window `same` on: the old inputs stay a lineage
-                lineages.append((folded, held))
-        states[length] = state
-        lineages.append((_frozen(columns), states))
-        del lineages[:-LINEAGES]
-
-    def _lineages(
-        self, head: Hashable, columns: Sequence[Column]
-    ) -> list[tuple[tuple[list[Any] | None, ...], dict[int, Any]]]:
-        anchor = (head, *(None if c is None else tuple(c[:ANCHOR]) for c in columns))
-        lineages = self._memo.get(anchor)
-        if lineages is _MISSING:
-            lineages = []
-            self._memo.put(anchor, lineages)
-        return lineages  # type: ignore[no-any-return]
+        """Keep `state`, the fold's state before window `length` (after windows 0..length-1)."""
+        key = _key(head, columns, length)
+        if self._memo.get(key) is _MISSING:  # a state already saved is kept (and touched)
+            self._memo.put(key, state)
 
 
-def _frozen(columns: Sequence[Column]) -> tuple[list[Any] | None, ...]:
-    return tuple(None if c is None else list(c) for c in columns)
-
-
-def _columns_common_length(folded: Sequence[list[Any] | None], columns: Sequence[Column]) -> int:
-    """How many leading windows hold the same inputs in every column of both (as lists
-    compare them: identical or equal)."""
-    same = -1
-    for old, new in zip(folded, columns, strict=True):
-        if old is None or new is None:
-            if old is not new:
-                return 0
-            continue
-        if not isinstance(new, list):
-            new = list(new)
-        length = common_length(old, new if same < 0 else new[:same])
-        same = length if same < 0 else min(same, length)
-        if same == 0:
-            return 0
-    return max(same, 0)
+def _key(head: Hashable, columns: Sequence[Column], length: int) -> Hashable:
+    return (head, length, *(None if c is None else tuple(c[:length]) for c in columns))
 
 
 class Suffixes(Generic[T]):
