@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any, Generic, TypeVar
 
 EVERY = 4
@@ -68,12 +69,29 @@ Column = Sequence[Any] | None
 T = TypeVar("T")
 
 
+class _Hashed:
+    """A key with its hash worked out once: a store finds, touches and adds an entry with one
+    hash of what may be a long key (a tuple over a unit's whole history), not one per step."""
+
+    __slots__ = ("_hash", "key")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self._hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Hashed) and self._hash == other._hash and self.key == other.key
+
+
 class Memo:
     """A bounded map of results by their exact inputs; empty and unused within
     `from_scratch()`. Values are shared, never changed once stored."""
 
     def __init__(self, name: str) -> None:
-        self._store: OrderedDict[Hashable, Any] = OrderedDict()
+        self._store: OrderedDict[_Hashed, Any] = OrderedDict()
         self._capacity = CAPACITY[name]
         _stores.append(self)
 
@@ -81,22 +99,36 @@ class Memo:
         """The value stored under `key`, else `MISSING` (always, within `from_scratch()`)."""
         if not _enabled[0]:
             return _MISSING
-        value = self._store.get(key, _MISSING)
+        hashed = _Hashed(key)
+        value = self._store.get(hashed, _MISSING)
         if value is not _MISSING:
-            self._store.move_to_end(key)
+            self._store.move_to_end(hashed)
         return value
 
     def put(self, key: Hashable, value: Any) -> None:
         if not _enabled[0]:
             return
+        self._put(_Hashed(key), value)
+
+    def keep(self, key: Hashable, value: Any) -> None:
+        """`put`, unless `key` is held already: then that value is kept (and touched)."""
+        if not _enabled[0]:
+            return
+        hashed = _Hashed(key)
+        if hashed in self._store:
+            self._store.move_to_end(hashed)
+        else:
+            self._put(hashed, value)
+
+    def _put(self, hashed: _Hashed, value: Any) -> None:
         store = self._store
-        store[key] = value
-        store.move_to_end(key)
+        store[hashed] = value
+        store.move_to_end(hashed)
         if len(store) > self._capacity:
             store.popitem(last=False)
 
     def __contains__(self, key: Hashable) -> bool:
-        return _enabled[0] and key in self._store
+        return _enabled[0] and _Hashed(key) in self._store
 
     def clear(self) -> None:
         self._store.clear()
@@ -121,8 +153,10 @@ class Checkpoints:
             return 0, None
         # The fold's final state is saved too: the same inputs, or the previous call's with
         # one window since, resume with nothing (or that window) to fold again.
-        periodic = range(size - size % EVERY, 0, -EVERY)
-        for length in (size, size - 1, *(n for n in periodic if n < size - 1)):
+        top = size - size % EVERY
+        if top >= size - 1:
+            top -= EVERY
+        for length in chain((size, size - 1), range(top, 0, -EVERY)):
             if length <= 0:
                 break
             state = self._memo.get(_key(head, columns, length))
@@ -132,9 +166,7 @@ class Checkpoints:
 
     def save(self, head: Hashable, columns: Sequence[Column], length: int, state: Any) -> None:
         """Keep `state`, the fold's state before window `length` (after windows 0..length-1)."""
-        key = _key(head, columns, length)
-        if self._memo.get(key) is _MISSING:  # a state already saved is kept (and touched)
-            self._memo.put(key, state)
+        self._memo.keep(_key(head, columns, length), state)  # a state saved before is kept
 
 
 def _key(head: Hashable, columns: Sequence[Column], length: int) -> Hashable:
