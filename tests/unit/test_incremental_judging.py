@@ -26,7 +26,7 @@ from pipeline.core.detection.bright import bright_spots
 from pipeline.core.detection.common import common_offsets
 from pipeline.core.detection.measures import unit_figures
 from pipeline.core.detection.mirrored import mirrored_rules
-from pipeline.core.detection.resume import Suffixes, common_length, from_scratch
+from pipeline.core.detection.resume import MISSING, Memo, Suffixes, common_length, from_scratch
 from pipeline.core.detection.silence import silence_trace
 from pipeline.core.detection.stats import monitor
 from pipeline.core.engine import Engine, EngineConfig
@@ -375,3 +375,15 @@ def test_common_length_is_the_first_index_where_entries_differ(
     while naive < min(len(before), len(after)) and before[naive] == after[naive]:
         naive += 1
     assert common_length(before, after) == naive
+
+
+def test_a_memo_tells_apart_keys_whose_hashes_collide() -> None:
+    """Keys are compared, not only hashed: (-1,) and (-2,) hash alike in CPython."""
+    memo = Memo("levels")
+    first, second = (-1, ("history",)), (-2, ("history",))
+    assert hash(first) == hash(second)
+    memo.put(first, "kept")
+    assert memo.get(second) is MISSING
+    memo.keep(second, "other")
+    memo.keep(first, "replaced?")
+    assert (memo.get(first), memo.get(second)) == ("kept", "other")
