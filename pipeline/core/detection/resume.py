@@ -71,7 +71,8 @@ T = TypeVar("T")
 
 class _Hashed:
     """A key with its hash worked out once: a store finds, touches and adds an entry with one
-    hash of what may be a long key (a tuple over a unit's whole history), not one per step."""
+    hash of a long key (a fold's prefix over a unit's whole history: tuples do not keep their
+    hash), not one per step. Small keys go to a `Memo` as they are."""
 
     __slots__ = ("_hash", "key")
 
@@ -91,7 +92,7 @@ class Memo:
     `from_scratch()`. Values are shared, never changed once stored."""
 
     def __init__(self, name: str) -> None:
-        self._store: OrderedDict[_Hashed, Any] = OrderedDict()
+        self._store: OrderedDict[Hashable, Any] = OrderedDict()
         self._capacity = CAPACITY[name]
         _stores.append(self)
 
@@ -99,36 +100,31 @@ class Memo:
         """The value stored under `key`, else `MISSING` (always, within `from_scratch()`)."""
         if not _enabled[0]:
             return _MISSING
-        hashed = _Hashed(key)
-        value = self._store.get(hashed, _MISSING)
+        value = self._store.get(key, _MISSING)
         if value is not _MISSING:
-            self._store.move_to_end(hashed)
+            self._store.move_to_end(key)
         return value
 
     def put(self, key: Hashable, value: Any) -> None:
         if not _enabled[0]:
             return
-        self._put(_Hashed(key), value)
+        store = self._store
+        store[key] = value
+        store.move_to_end(key)
+        if len(store) > self._capacity:
+            store.popitem(last=False)
 
     def keep(self, key: Hashable, value: Any) -> None:
         """`put`, unless `key` is held already: then that value is kept (and touched)."""
         if not _enabled[0]:
             return
-        hashed = _Hashed(key)
-        if hashed in self._store:
-            self._store.move_to_end(hashed)
+        if key in self._store:
+            self._store.move_to_end(key)
         else:
-            self._put(hashed, value)
-
-    def _put(self, hashed: _Hashed, value: Any) -> None:
-        store = self._store
-        store[hashed] = value
-        store.move_to_end(hashed)
-        if len(store) > self._capacity:
-            store.popitem(last=False)
+            self.put(key, value)
 
     def __contains__(self, key: Hashable) -> bool:
-        return _enabled[0] and _Hashed(key) in self._store
+        return _enabled[0] and key in self._store
 
     def clear(self) -> None:
         self._store.clear()
@@ -169,8 +165,8 @@ class Checkpoints:
         self._memo.keep(_key(head, columns, length), state)  # a state saved before is kept
 
 
-def _key(head: Hashable, columns: Sequence[Column], length: int) -> Hashable:
-    return (head, length, *(None if c is None else tuple(c[:length]) for c in columns))
+def _key(head: Hashable, columns: Sequence[Column], length: int) -> _Hashed:
+    return _Hashed((head, length, *(None if c is None else tuple(c[:length]) for c in columns)))
 
 
 class Suffixes(Generic[T]):
