@@ -13,6 +13,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime
 from operator import attrgetter
+from typing import NamedTuple
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.batch import BatchResult
@@ -26,6 +27,17 @@ from pipeline.core.windows import Watermark, Window
 UnitKey = tuple[str, str]
 _ORDER = attrgetter("start", "end")
 """Windows' own order (start, then end), read at C speed."""
+
+
+class _Ordered(NamedTuple):
+    """A unit's windows (the engine's dict, and how many it held) in time order: their
+    positions in the dict, their ends in that order, and the ends sorted."""
+
+    windows: dict[Window, UnitWindowState]
+    size: int
+    positions: list[int]
+    ends: list[datetime]
+    sorted_ends: list[datetime]
 
 
 class Judging:
@@ -46,28 +58,38 @@ class Judging:
         self._config = config
         self._judged_until: dict[UnitKey, datetime] = {}
         self._verdicts = VerdictBook(detection)
-        self._ordered: dict[
-            UnitKey, tuple[dict[Window, UnitWindowState], int, list[Window], list[datetime]]
-        ] = {}
+        self._ordered: dict[UnitKey, _Ordered] = {}
 
-    def _order(self, unit: UnitKey) -> tuple[list[Window], list[datetime]]:
-        """The unit's windows in time order and their ends sorted, sorted again only when
-        windows were added (the engine only ever adds windows to a unit, never removes)."""
+    def _order(self, unit: UnitKey) -> _Ordered:
+        """The unit's windows in time order, sorted again only when windows were added (the
+        engine only ever adds windows to a unit, never removes)."""
         windows = self._units[unit]
         held = self._ordered.get(unit)
-        if held is None or held[0] is not windows or held[1] != len(windows):
-            ordered = sorted(windows, key=_ORDER)
-            held = (windows, len(windows), ordered, sorted(w.end for w in ordered))
+        if held is None or held.windows is not windows or held.size != len(windows):
+            keys = list(windows)
+            # Positions in the dict's insertion order (which adding keeps): the states are
+            # then read by index, without hashing a window.
+            positions = sorted(range(len(keys)), key=list(map(_ORDER, keys)).__getitem__)
+            ends = [keys[i].end for i in positions]
+            held = _Ordered(windows, len(windows), positions, ends, sorted(ends))
             self._ordered[unit] = held
-        return held[2], held[3]
+        return held
 
     def closed_windows(self, unit: UnitKey) -> list[UnitWindowAggregate]:
         """The unit's closed windows in time order: what detection judges."""
         mark = self._watermark.value
         if mark is None:
             return []
-        windows = self._units[unit]
-        return [windows[w].snapshot() for w in self._order(unit)[0] if w.end <= mark]
+        held = self._order(unit)
+        states = list(held.windows.values())
+        if held.ends == held.sorted_ends:  # the closed windows are the first ones
+            closed = held.positions[: bisect_right(held.ends, mark)]
+            return [states[i].snapshot() for i in closed]
+        return [
+            states[i].snapshot()
+            for i, end in zip(held.positions, held.ends, strict=True)
+            if end <= mark
+        ]
 
     def _closed_until(self, unit: UnitKey) -> datetime | None:
         """The latest end of the unit's closed windows (found by bisection: this runs for
@@ -75,7 +97,7 @@ class Judging:
         mark = self._watermark.value
         if mark is None:
             return None
-        ends = self._order(unit)[1]
+        ends = self._order(unit).sorted_ends
         closed = bisect_right(ends, mark)
         return ends[closed - 1] if closed else None
 

@@ -3,8 +3,16 @@ from its peers while the organisation's figure looks fine, and for nothing else.
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
+from typing import Any, cast
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import Detector
+from pipeline.core.detection.org import _states
 from tests.support.series import (
     SHARES,
     aggregate,
@@ -78,3 +86,51 @@ def test_an_organisation_of_one_unit_has_no_peers() -> None:
 
     assert DETECTOR.org_findings({"ED": units["ED"]}) == []
     assert DETECTOR.org_findings({}) == []
+
+
+class _Chart:
+    def __init__(self, z: list[float], signalled_at: list[int]) -> None:
+        self.trace = SimpleNamespace(z=z, signalled_at=signalled_at)
+
+
+class _View:
+    """Stands in for `peers.View`: what `org._states` reads, and windows it shows."""
+
+    def __init__(self, draw: list[tuple[float, float, float, int, bool]]) -> None:
+        self.peer_scale = [scale for scale, *_ in draw]
+        self.own = _Chart([z for _, z, *_ in draw], [at for *_, at, _ in draw])
+        self.pooled = _Chart([pooled for _, _, pooled, *_ in draw], [-1] * len(draw))
+        self._shown = [shown for *_, shown in draw]
+
+    def judged(self, t: int) -> bool:
+        z, pooled = self.own.trace.z[t], self.pooled.trace.z[t]
+        return self.peer_scale[t] > 0 and not math.isnan(z) and not math.isnan(pooled)
+
+    def shows(self, t: int, peer_sigma: float) -> bool:
+        return self.own.trace.signalled_at[t] >= 0 and self._shown[t]
+
+
+_WINDOW = st.tuples(
+    st.sampled_from([0.0, 2.0]),
+    st.sampled_from([math.nan, 1.0]),
+    st.sampled_from([math.nan, 0.5]),
+    st.sampled_from([-1, 0]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@example([[(2.0, 1.0, 0.5, 0, True)], [(2.0, 1.0, 0.5, 0, False)]])  # shown, then judged only
+@given(st.integers(0, 8).flatmap(lambda n: st.lists(st.lists(_WINDOW, min_size=n, max_size=n),
+                                                    min_size=1, max_size=3)))  # fmt: skip
+def test_window_states_say_whether_any_view_judged_and_showed_the_window(
+    draws: list[list[tuple[float, float, float, int, bool]]],
+) -> None:
+    """True if some view judged and showed the window, False if judged but none showed it,
+    None if no view judged it, whatever the views' order."""
+    views = [_View(draw) for draw in draws]
+    expected = []
+    for t in range(len(draws[0])):
+        judged = [view for view in views if view.judged(t)]
+        expected.append(any(v.shows(t, 3.0) for v in judged) if judged else None)
+    assert _states(cast(Any, views), len(draws[0]), 3.0) == expected

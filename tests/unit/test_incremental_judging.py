@@ -26,7 +26,7 @@ from pipeline.core.detection.bright import bright_spots
 from pipeline.core.detection.common import common_offsets
 from pipeline.core.detection.measures import unit_figures
 from pipeline.core.detection.mirrored import mirrored_rules
-from pipeline.core.detection.resume import Suffixes, common_length, from_scratch
+from pipeline.core.detection.resume import Checkpoints, Suffixes, common_length, from_scratch
 from pipeline.core.detection.silence import silence_trace
 from pipeline.core.detection.stats import monitor
 from pipeline.core.engine import Engine, EngineConfig
@@ -375,3 +375,15 @@ def test_common_length_is_the_first_index_where_entries_differ(
     while naive < min(len(before), len(after)) and before[naive] == after[naive]:
         naive += 1
     assert common_length(before, after) == naive
+
+
+def test_saved_fold_states_are_told_apart_when_their_keys_hashes_collide() -> None:
+    """Keys are compared, not only hashed: (-1,) and (-2,) hash alike in CPython."""
+    checkpoints = Checkpoints("monitor")
+    assert hash((-1,)) == hash((-2,))
+    checkpoints.save("head", ([-1],), 1, "folded -1")
+    assert checkpoints.resume("head", ([-2],), 1) == (0, None)
+    checkpoints.save("head", ([-2],), 1, "folded -2")
+    checkpoints.save("head", ([-1],), 1, "folded again")  # a state saved before is kept
+    assert checkpoints.resume("head", ([-1],), 1) == (1, "folded -1")
+    assert checkpoints.resume("head", ([-2],), 1) == (1, "folded -2")

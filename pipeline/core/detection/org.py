@@ -66,7 +66,7 @@ def org_findings(
     findings: list[Finding] = []
     for unit in figures:
         views = org.views(unit)
-        states = [_state(views, t, config.peer_sigma) for t in range(len(org.windows))]
+        states = _states(views, len(org.windows), config.peer_sigma)
         findings.extend(
             _finding(org, org_id, unit, views, states, first, last, ongoing)
             for first, last, ongoing in episodes(states, config.max_gap_windows)
@@ -74,14 +74,19 @@ def org_findings(
     return findings
 
 
-def _state(views: Sequence[View], t: int, peer_sigma: float) -> bool | None:
-    state: bool | None = None
+def _states(views: Sequence[View], size: int, peer_sigma: float) -> list[bool | None]:
+    """Per window: True if a view judged it and shows it, False if judged and none shows it,
+    else None (asking `View.shows` only of windows the unit's own chart flagged, the only
+    ones it can show)."""
+    states: list[bool | None] = [None] * size
     for view in views:
-        if view.judged(t):
-            if view.shows(t, peer_sigma):
-                return True
-            state = False
-    return state
+        own, pooled = view.own.trace, view.pooled.trace
+        columns = zip(view.peer_scale, own.z, pooled.z, own.signalled_at, strict=True)
+        for t, (scale, z, pooled_z, signalled) in enumerate(columns):
+            # Judged: the peers' figure is there and neither chart's z is NaN.
+            if scale > 0 and z == z and pooled_z == pooled_z and states[t] is not True:
+                states[t] = signalled >= 0 and view.shows(t, peer_sigma)
+    return states
 
 
 def _finding(

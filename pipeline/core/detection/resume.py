@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any, Generic, TypeVar
 
 EVERY = 4
@@ -68,6 +69,24 @@ Column = Sequence[Any] | None
 T = TypeVar("T")
 
 
+class _Hashed:
+    """A key with its hash worked out once: a store finds, touches and adds an entry with one
+    hash of a long key (a fold's prefix over a unit's whole history: tuples do not keep their
+    hash), not one per step. Small keys go to a `Memo` as they are."""
+
+    __slots__ = ("_hash", "key")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self._hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Hashed) and self._hash == other._hash and self.key == other.key
+
+
 class Memo:
     """A bounded map of results by their exact inputs; empty and unused within
     `from_scratch()`. Values are shared, never changed once stored."""
@@ -95,6 +114,15 @@ class Memo:
         if len(store) > self._capacity:
             store.popitem(last=False)
 
+    def keep(self, key: Hashable, value: Any) -> None:
+        """`put`, unless `key` is held already: then that value is kept (and touched)."""
+        if not _enabled[0]:
+            return
+        if key in self._store:
+            self._store.move_to_end(key)
+        else:
+            self.put(key, value)
+
     def __contains__(self, key: Hashable) -> bool:
         return _enabled[0] and key in self._store
 
@@ -121,8 +149,10 @@ class Checkpoints:
             return 0, None
         # The fold's final state is saved too: the same inputs, or the previous call's with
         # one window since, resume with nothing (or that window) to fold again.
-        periodic = range(size - size % EVERY, 0, -EVERY)
-        for length in (size, size - 1, *(n for n in periodic if n < size - 1)):
+        top = size - size % EVERY
+        if top >= size - 1:
+            top -= EVERY
+        for length in chain((size, size - 1), range(top, 0, -EVERY)):
             if length <= 0:
                 break
             state = self._memo.get(_key(head, columns, length))
@@ -132,13 +162,11 @@ class Checkpoints:
 
     def save(self, head: Hashable, columns: Sequence[Column], length: int, state: Any) -> None:
         """Keep `state`, the fold's state before window `length` (after windows 0..length-1)."""
-        key = _key(head, columns, length)
-        if self._memo.get(key) is _MISSING:  # a state already saved is kept (and touched)
-            self._memo.put(key, state)
+        self._memo.keep(_key(head, columns, length), state)  # a state saved before is kept
 
 
-def _key(head: Hashable, columns: Sequence[Column], length: int) -> Hashable:
-    return (head, length, *(None if c is None else tuple(c[:length]) for c in columns))
+def _key(head: Hashable, columns: Sequence[Column], length: int) -> _Hashed:
+    return _Hashed((head, length, *(None if c is None else tuple(c[:length]) for c in columns)))
 
 
 class Suffixes(Generic[T]):
