@@ -300,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     summary["false_alarms_found"] = [
         f"{f.kind.value} {f.org_id}/{f.unit_id} {f.first.date()}" for f in total.false_alarms
     ]
+    summary["decoy_alerts_found"] = [
+        f"{d.kind.value} {d.org_id}/{d.unit_id} {d.first.date()}" for d in total.decoy_alerts
+    ]
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
 
 
