@@ -72,7 +72,7 @@ def _input(tmp: Path) -> tuple[Path, Counter[str], int]:
         lines.append(raw)
         expected[entry["reason"]] += 1
     valid = 0
-    for month in range(12 * 36):  # 432 months: more partitions than one insert may touch
+    for month in range(12 * 36):  # 144 quarters: more partitions than one insert may touch
         year, month_of_year = 1990 + month // 12, month % 12 + 1
         number = PLANTED[month % 3]
         comment = f"NHS {written(number, FORMS[month % len(FORMS)])}, call 07700 900123"

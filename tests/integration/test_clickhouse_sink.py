@@ -317,6 +317,55 @@ def test_migration_0231_fills_period_events_from_stored_feedback(sink: ClickHous
     ]
 
 
+def test_migration_0331_partitions_stored_events_by_quarter_keeping_them(
+    sink: ClickHouseSink,
+) -> None:
+    sink.database = "by_quarter"
+    assert "0331_event_partitions_by_quarter" not in sink.migrate(
+        [m for m in load_migrations() if m.version < 331]
+    )
+    months = [datetime(2023, 1 + 2 * i, 10, tzinfo=UTC).isoformat() for i in range(6)]
+    events = [
+        *(feedback(occurred_at=at, rating=1 + i % 5) for i, at in enumerate(months)),
+        *(incident(occurred_at=at) for at in months[:3]),
+        metric(),
+    ]
+    sink.write(Engine(EngineConfig(), b"k" * 16).process(raw(*events), RECEIVED), RECEIVED, "t")
+    tables = ("patient_feedback", "incident_reports", "target_metrics")
+
+    def stored() -> dict[str, list[dict[str, Any]]]:
+        return {
+            t: sink.query_dicts(f"SELECT * FROM by_quarter.{t} ORDER BY event_id") for t in tables
+        }
+
+    def partitions(table: str) -> set[str]:
+        rows = sink.query_dicts(
+            "SELECT DISTINCT partition FROM system.parts WHERE database = 'by_quarter' "
+            "AND table = {t:String} AND active",
+            {"t": table},
+        )
+        return {r["partition"] for r in rows}
+
+    before = stored()
+    assert len(before["patient_feedback"]) == 6 and len(partitions("patient_feedback")) == 6
+    assert sink.migrate() == ["0331_event_partitions_by_quarter"]
+    assert stored() == before  # every row and column kept, ingestion times too
+    assert partitions("patient_feedback") == {f"2023-{m:02}-01" for m in (1, 4, 7, 10)}
+    assert len(partitions("incident_reports")) == 2
+    shapes = sink.query_dicts(
+        "SELECT name, partition_key, create_table_query FROM system.tables "
+        "WHERE database = 'by_quarter' AND name IN {t:Array(String)}",
+        {"t": list(tables)},
+    )
+    for shape in shapes:
+        assert shape["partition_key"] == "toStartOfQuarter(occurred_at)", shape["name"]
+        assert "INDEX event_id_bloom" in shape["create_table_query"], shape["name"]
+        assert "ttl_only_drop_parts = 1" in shape["create_table_query"], shape["name"]
+    ids = {r["event_id"] for rows in before.values() for r in rows}
+    assert sink.known_event_ids(ids) == ids
+    assert sink.migrate() == []
+
+
 def test_windows_stored_before_the_state_column_mean_a_payload_restore(
     sink: ClickHouseSink,
 ) -> None:
@@ -415,10 +464,10 @@ def test_a_retried_arrow_insert_is_byte_identical_and_stored_once(
     sink: ClickHouseSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fresh(sink, "retried")
-    start = datetime(2010, 1, 1, tzinfo=UTC)
-    # 130 months of feedback: more partitions than one insert may touch, so several inserts
+    start = datetime(1991, 1, 1, tzinfo=UTC)
+    # 130 quarters of feedback: more partitions than one insert may touch, so several inserts
     months = [
-        feedback(occurred_at=(start + timedelta(days=31 * m)).isoformat()) for m in range(130)
+        feedback(occurred_at=(start + timedelta(days=92 * q)).isoformat()) for q in range(130)
     ]
     result = Engine(EngineConfig(), b"k" * 32).process(raw(*months, incident(), metric()), NOW)
     assert not result.rejected and len(result.accepted) == 132

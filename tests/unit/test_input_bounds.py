@@ -144,6 +144,17 @@ def test_partitions_are_counted_in_utc_and_by_each_known_key() -> None:
     assert split_by_partition(batch, "toYYYYMM(at)") == [batch]
     assert split_by_partition(batch, "toStartOfMonth(at)") == [batch]
     assert split_by_partition(batch, "toYear(at)") == [batch]
+    assert split_by_partition(batch, "toStartOfQuarter(at)") == [batch]
+    quarters = partition_keys(
+        _batch(at=[first, first + timedelta(hours=1), last]), "toStartOfQuarter(at)"
+    )
+    assert quarters is not None and quarters.to_pylist() == [
+        1999 * 4 + 4,
+        2000 * 4 + 1,
+        2008 * 4 + 1,
+    ]
+    decades = _batch(at=[datetime(1990 + q // 4, q % 4 * 3 + 1, 2, tzinfo=UTC) for q in range(101)])
+    assert [c.num_rows for c in split_by_partition(decades, "toStartOfQuarter(at)")] == [100, 1]
     later = _batch(at=[first, *middle, last, last + timedelta(hours=1)])
     chunks = split_by_partition(later, "toYYYYMM(at)")
     assert [c.num_rows for c in chunks] == [253, 1]

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS quality.incident_reports_local ON CLUSTER '{cluster}'
     INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/incident_reports', '{replica}')
-PARTITION BY toYYYYMM(occurred_at)
+PARTITION BY toStartOfQuarter(occurred_at)
 ORDER BY (org_id, unit_id, event_id)
 TTL toDateTime(ingested_at) + INTERVAL 400 DAY
 SETTINGS replicated_deduplication_window = 10000, ttl_only_drop_parts = 1;
@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS quality.target_metrics_local ON CLUSTER '{cluster}'
     INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/target_metrics', '{replica}')
-PARTITION BY toYYYYMM(occurred_at)
+PARTITION BY toStartOfQuarter(occurred_at)
 ORDER BY (org_id, unit_id, event_id)
 TTL toDateTime(ingested_at) + INTERVAL 400 DAY
 SETTINGS replicated_deduplication_window = 10000, ttl_only_drop_parts = 1;
@@ -91,7 +91,7 @@ CREATE TABLE IF NOT EXISTS quality.patient_feedback_local ON CLUSTER '{cluster}'
     INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/patient_feedback', '{replica}')
-PARTITION BY toYYYYMM(occurred_at)
+PARTITION BY toStartOfQuarter(occurred_at)
 ORDER BY (org_id, unit_id, event_id)
 TTL toDateTime(ingested_at) + INTERVAL 400 DAY
 SETTINGS replicated_deduplication_window = 10000, ttl_only_drop_parts = 1;

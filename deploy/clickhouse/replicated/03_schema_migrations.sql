@@ -28,4 +28,5 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (71, '0071_ledger_and_judgements'),
     (81, '0081_verdicts'),
     (101, '0101_bright_spots'),
-    (231, '0231_period_events');
+    (231, '0231_period_events'),
+    (331, '0331_event_partitions_by_quarter');

@@ -19,11 +19,15 @@ import pyarrow.compute as pc
 
 MAX_PARTITIONS_PER_INSERT = 100
 
-_KEY = re.compile(r"^(toYYYYMM|toYear|toStartOfMonth|toDate|toMonday)\((\w+)\)$")
+_KEY = re.compile(r"^(toYYYYMM|toYear|toStartOfQuarter|toStartOfMonth|toDate|toMonday)\((\w+)\)$")
 
 
 def _months(moments: pa.Array) -> pa.Array:
     return pc.add(pc.multiply(pc.year(moments), 12), pc.month(moments))
+
+
+def _quarters(moments: pa.Array) -> pa.Array:
+    return pc.add(pc.multiply(pc.year(moments), 4), pc.quarter(moments))
 
 
 def _days(moments: pa.Array) -> pa.Array:
@@ -35,6 +39,7 @@ _OF_MOMENTS: dict[str, Callable[[pa.Array], pa.Array]] = {
     "toYYYYMM": _months,
     "toStartOfMonth": _months,
     "toYear": pc.year,
+    "toStartOfQuarter": _quarters,
     "toDate": _days,
     "toMonday": lambda m: pc.subtract(_days(m), pc.day_of_week(m)),
 }

@@ -10,7 +10,7 @@ only on the window's state, so a retried insert is byte-identical.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -34,6 +34,10 @@ class _Queries(Protocol):
     def query_dicts(
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]: ...
+
+    def query_columns(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> dict[str, Sequence[Any]]: ...
 
 
 def encode_state(record: WindowRecord | None, *, applied: bool = True) -> str:
@@ -78,10 +82,25 @@ def _report(item: list[Any]) -> ReportInForce:
     )
 
 
+_WINDOW_COLUMNS = (
+    "org_id",
+    "unit_id",
+    "window_start",
+    "window_end",
+    "fft_counts",
+    "incidents_by_harm",
+    "incidents_by_category",
+    "contributions",
+    "theme_names",
+    "theme_counts",
+    "state",
+)
+
+
 def window_records(sink: _Queries, owns: OwnsOrg) -> list[WindowRecord] | None:
     """The latest state of every unit window of the organisations `owns` accepts; None when
     some window's latest row predates stored state (restore must then re-read payloads)."""
-    rows = sink.query_dicts(
+    found = sink.query_columns(
         "SELECT org_id, unit_id, window_start, window_end, fft_counts, incidents_by_harm, "
         "incidents_by_category, contributions, theme_names, theme_counts, state "
         f"FROM {sink.database}.unit_windows FINAL "
@@ -89,25 +108,25 @@ def window_records(sink: _Queries, owns: OwnsOrg) -> list[WindowRecord] | None:
         {"kind": sink.window_kind},
     )
     records = []
-    for row in rows:
-        if not owns(row["org_id"]):
+    # By column: every window ever stored is read at each restore (docs/worker.md).
+    for org, unit, start, end, fft, harm, category, contributions, names, counts, stored in zip(
+        *(found[name] for name in _WINDOW_COLUMNS), strict=True
+    ):
+        if not owns(org):
             continue
-        if not row["state"]:
+        if not stored:
             return None
-        state = json.loads(row["state"])
+        state = json.loads(stored)
         aggregate = UnitWindowAggregate(
-            org_id=row["org_id"],
-            unit_id=row["unit_id"],
-            window=Window(utc(row["window_start"]), utc(row["window_end"])),
-            fft_counts=tuple(row["fft_counts"]),
-            incidents_by_harm=tuple(row["incidents_by_harm"]),
-            incidents_by_category=tuple(row["incidents_by_category"]),
+            org_id=org,
+            unit_id=unit,
+            window=Window(utc(start), utc(end)),
+            fft_counts=tuple(fft),
+            incidents_by_harm=tuple(harm),
+            incidents_by_category=tuple(category),
             targets=(),  # recomputed from the reports in force
-            contributions=int(row["contributions"]),
-            themes=tuple(
-                (str(n), int(c))
-                for n, c in zip(row["theme_names"], row["theme_counts"], strict=True)
-            ),
+            contributions=int(contributions),
+            themes=tuple((str(n), int(c)) for n, c in zip(names, counts, strict=True)),
         )
         reports = tuple(_report(item) for item in state["r"])
         records.append(WindowRecord(aggregate, reports, tuple(UUID(i) for i in state["a"])))
