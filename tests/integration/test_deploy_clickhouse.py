@@ -66,12 +66,13 @@ def _users() -> ET.Element:
 # --------------------------------------------------------------------------------------------
 
 
-def test_a_writer_and_a_read_only_user() -> None:
+def test_a_writer_a_migrator_and_a_read_only_user() -> None:
     root = _users()
     users = {user.tag: user for user in root.findall("users/*")}
-    assert set(users) == {"pipeline", "grafana"}
+    assert set(users) == {"pipeline", "pipeline_migrator", "grafana"}
     profiles = {p.tag: p for p in root.findall("profiles/*")}
     writer = profiles[users["pipeline"].findtext("profile", "")]
+    assert users["pipeline_migrator"].findtext("profile") == users["pipeline"].findtext("profile")
     reader = profiles[users["grafana"].findtext("profile", "")]
     assert writer.findtext("readonly") == "0"
     assert reader.findtext("readonly") == "1"
@@ -94,7 +95,7 @@ def _grants(user: str) -> list[str]:
 
 
 def test_grants_are_limited_to_the_quality_database() -> None:
-    for user in ("pipeline", "grafana"):
+    for user in ("pipeline", "pipeline_migrator", "grafana"):
         grants = _grants(user)
         assert grants
         for grant in grants:
@@ -108,8 +109,51 @@ def test_grants_are_limited_to_the_quality_database() -> None:
     assert "DROP" not in writer
 
 
+def _privileges(user: str) -> set[str]:
+    granted: set[str] = set()
+    for grant in _grants(user):
+        match = re.fullmatch(r"\s*GRANT (.+) ON quality\.\*\s*", grant)
+        assert match, grant
+        granted |= {p.strip() for p in match.group(1).split(",")}
+    return granted
+
+
+def _needed(statement: str) -> set[str]:
+    """What ClickHouse checks before running `statement` (a migration's kinds of statement;
+    EXCHANGE TABLES checks SELECT and DROP TABLE on each table, CREATE TABLE and INSERT as the
+    target of the other)."""
+    text = " ".join(statement.upper().split())
+    reads = {"SELECT"} if " SELECT " in f" {text} " else set()
+    for start, needed in (
+        ("CREATE DATABASE", {"CREATE DATABASE"}),
+        ("CREATE TABLE", {"CREATE TABLE"} | ({"INSERT"} if reads else set())),
+        ("ALTER TABLE", {"ALTER TABLE"}),
+        ("INSERT INTO", {"INSERT"}),
+        ("DROP TABLE", {"DROP TABLE"}),
+        ("EXCHANGE TABLES", {"SELECT", "DROP TABLE", "CREATE TABLE", "INSERT"}),
+        ("OPTIMIZE TABLE", {"OPTIMIZE"}),
+    ):
+        if text.startswith(start):
+            return needed | reads
+    raise AssertionError(f"a kind of migration statement this test does not know: {text[:60]}")
+
+
+def test_the_migrator_may_run_every_migration_and_the_workers_user_may_not_drop() -> None:
+    """`pipeline migrate` runs as pipeline_migrator (docker-compose.yml): its grants cover
+    every statement of every migration, besides the bookkeeping `migrate` does itself; the
+    workers' user lacks only what the rebuilding migrations need (DROP TABLE)."""
+    migrator, writer = _privileges("pipeline_migrator"), _privileges("pipeline")
+    needed = {"CREATE DATABASE", "CREATE TABLE", "SELECT", "INSERT"}  # schema_migrations
+    for migration in load_migrations():
+        for statement in migration.statements:
+            needed |= _needed(statement)
+    assert needed <= migrator, needed - migrator
+    assert "DROP TABLE" in needed  # 0021 and 0331 rebuild tables
+    assert migrator - writer == {"DROP TABLE"}
+
+
 def test_grants_and_settings_are_real_clickhouse(sink: ClickHouseSink) -> None:
-    for user in ("pipeline", "grafana"):
+    for user in ("pipeline", "pipeline_migrator", "grafana"):
         for grant in _grants(user):
             (row,) = _rows(sink, "SELECT formatQuery({q:String}) AS q", q=f"{grant} TO {user}")
             assert row["q"].startswith("GRANT ")

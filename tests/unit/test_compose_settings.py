@@ -46,20 +46,17 @@ def test_the_pipeline_environment_makes_valid_settings(
     services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in ("pipeline-migrate", "pipeline-worker"):
-        env = service_env(services[name])
-        assert env == pipeline_env(services), "migrate and worker must share their settings"
-    env = pipeline_env(services)
-    for variable, value in env.items():
-        monkeypatch.setenv(variable, interpolate(value, SECRETS))
-    settings = Settings()
-    assert settings.pseudonymisation_key is not None
-    assert settings.metrics_port > 0
-    assert settings.alertmanager_url
-    assert settings.clickhouse_dsn and settings.clickhouse_dsn.scheme == "http"
-    assert settings.kafka_security_protocol == "SASL_SSL"
-    assert settings.kafka_sasl_password is not None
-    assert settings.kafka_sasl_password.get_secret_value() == SECRETS["KAFKA_PIPELINE_PASSWORD"]
+    for name in ("pipeline-migrate", "pipeline-worker"):  # the same but for the DSN's user
+        for variable, value in service_env(services[name]).items():
+            monkeypatch.setenv(variable, interpolate(value, SECRETS))
+        settings = Settings()
+        assert settings.pseudonymisation_key is not None
+        assert settings.metrics_port > 0
+        assert settings.alertmanager_url
+        assert settings.clickhouse_dsn and settings.clickhouse_dsn.scheme == "http"
+        assert settings.kafka_security_protocol == "SASL_SSL"
+        assert settings.kafka_sasl_password is not None
+        assert settings.kafka_sasl_password.get_secret_value() == SECRETS["KAFKA_PIPELINE_PASSWORD"]
 
 
 def test_the_pseudonymisation_key_is_required(services: dict[str, dict[str, Any]]) -> None:
@@ -173,16 +170,45 @@ def test_clickhouse_dsn_uses_the_writer_user(services: dict[str, dict[str, Any]]
     )
 
 
+def test_migrations_run_as_the_migrator_with_the_workers_settings_otherwise(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Only `pipeline migrate` may drop tables (rebuilding migrations): its DSN names the
+    migrator; every other setting is the workers'."""
+    worker, migrate = pipeline_env(services), service_env(services["pipeline-migrate"])
+    assert services["pipeline-migrate"]["command"] == ["migrate"]
+    assert urlsplit(interpolate(migrate["PIPELINE_CLICKHOUSE_DSN"], SECRETS)).username == (
+        "pipeline_migrator"
+    )
+    worker_dsn = urlsplit(interpolate(worker["PIPELINE_CLICKHOUSE_DSN"], SECRETS))
+    migrate_dsn = urlsplit(interpolate(migrate["PIPELINE_CLICKHOUSE_DSN"], SECRETS))
+    assert (migrate_dsn.hostname, migrate_dsn.port, migrate_dsn.path) == (
+        worker_dsn.hostname,
+        worker_dsn.port,
+        worker_dsn.path,
+    )
+    del worker["PIPELINE_CLICKHOUSE_DSN"], migrate["PIPELINE_CLICKHOUSE_DSN"]
+    assert migrate == worker
+
+
 def test_clickhouse_gets_every_password_its_users_read(services: dict[str, dict[str, Any]]) -> None:
     env = service_env(services["clickhouse"])
     needed = {e.get("from_env") for e in ET.parse(USERS).getroot().iter() if e.get("from_env")}
-    assert needed == {"CLICKHOUSE_PIPELINE_PASSWORD", "CLICKHOUSE_GRAFANA_PASSWORD"}
+    assert needed == {
+        "CLICKHOUSE_PIPELINE_PASSWORD",
+        "CLICKHOUSE_MIGRATOR_PASSWORD",
+        "CLICKHOUSE_GRAFANA_PASSWORD",
+    }
     for name in needed:
         assert name in env
-    # The writer's password in the DSN and in ClickHouse are the same variable.
-    dsn = pipeline_env(services)["PIPELINE_CLICKHOUSE_DSN"]
-    password = interpolate(env["CLICKHOUSE_PIPELINE_PASSWORD"], SECRETS)
-    assert password == urlsplit(interpolate(dsn, SECRETS)).password
+    # Each user's password in its DSN and in ClickHouse is the same variable.
+    for service, variable in (
+        ("pipeline-worker", "CLICKHOUSE_PIPELINE_PASSWORD"),
+        ("pipeline-migrate", "CLICKHOUSE_MIGRATOR_PASSWORD"),
+    ):
+        dsn = service_env(services[service])["PIPELINE_CLICKHOUSE_DSN"]
+        password = interpolate(env[variable], SECRETS)
+        assert password == urlsplit(interpolate(dsn, SECRETS)).password
     mounted = dict(bind_mounts(services["clickhouse"]))
     assert mounted["./deploy/clickhouse/users.d/quality-users.xml"].startswith(
         "/etc/clickhouse-server/users.d/"
