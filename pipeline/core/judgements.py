@@ -28,7 +28,7 @@ from pipeline.core.detection.resume import Suffixes
 from pipeline.core.learning import ResponseRecord
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 2  # 2: no Shewhart run spans missed-target and met weeks
+JUDGEMENT_RULES = 3  # 2: no Shewhart run spans missed-target and met weeks; 3: least spread
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore."""
 

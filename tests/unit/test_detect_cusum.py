@@ -98,7 +98,10 @@ def test_five_weeks_of_two_sd_are_caught_where_the_k_half_design_was_not() -> No
     counts = [*usual, 17, 17, 17, 17, 17, 10, 10, 10]
     size = len(counts)
     former = DetectionConfig(
-        cusum_small_reference=0.5, cusum_small_limit=9.0, cusum_sampling_z=False
+        cusum_small_reference=0.5,
+        cusum_small_limit=9.0,
+        cusum_sampling_z=False,
+        min_between_logit_sd=0.0,  # as it was: the least spread came in the ninth round
     )
     rules = (
         DetectionConfig().rules,

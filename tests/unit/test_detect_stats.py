@@ -156,7 +156,14 @@ def test_the_running_sums_agree_with_a_one_off_judgement() -> None:
         predictive = trace.predictive(t)
         assert predictive is not None
         one_off = baseline_predictive(
-            counts, sizes, sizes, trace.baseline_windows(t), t, 0.0, rules.max_between_cv
+            counts,
+            sizes,
+            sizes,
+            trace.baseline_windows(t),
+            t,
+            0.0,
+            rules.max_between_cv,
+            rules.min_between_logit_sd,
         )
         assert one_off.mean == pytest.approx(predictive.mean, rel=1e-9)
         assert one_off.extra_variance == pytest.approx(predictive.extra_variance, rel=1e-6)
@@ -205,3 +212,30 @@ def test_a_noisy_small_baseline_cannot_hide_a_tenfold_rise() -> None:
     # z 4.4 with the cap (a run of two beyond 3 sigma would flag it with one more such week),
     # 2.6 without: the lumpy weeks alone would hide it.
     assert trace.z[29] >= 4.0 > 3.0 > uncapped.z[29]
+
+
+def test_a_baseline_without_visible_variation_still_allows_the_least_spread() -> None:
+    # Identical weeks make the successive-difference estimate of the between-window variation
+    # 0; wards still have good and bad weeks, so the rules' predictive keeps at least
+    # `min_between_logit_sd` on the logit, and two weeks at 3.2 binomial sigma are no run.
+    counts, sizes = [20] * 30 + [34, 34], [100] * 32
+    assert exact_z(34, 20.0, 0.0, 100) > 3.0
+
+    trace = monitor(counts, sizes, sizes, None, RULES)
+    unfloored = monitor(counts, sizes, sizes, None, DetectionConfig(min_between_logit_sd=0.0).rules)
+
+    assert RULES.min_between_logit_sd > 0.0
+    assert trace.signalled_at[-2:] == [-1, -1]
+    assert unfloored.rule[-2:] == ["run_of_2_beyond_3_sigma"] * 2
+    # The CUSUMs' own z reads the estimate itself: the floor only widens the rules' predictive.
+    assert trace.cusum[-2:] == unfloored.cusum[-2:]
+
+
+def test_an_estimated_spread_above_the_floor_is_used_as_it_is() -> None:
+    counts, sizes = stable(60, n=200, share=0.12)
+    noisy = [c + (9 if i % 2 else -9) for i, c in enumerate(counts)]
+
+    trace = monitor(noisy, sizes, sizes, None, RULES)
+    unfloored = monitor(noisy, sizes, sizes, None, DetectionConfig(min_between_logit_sd=0.0).rules)
+
+    assert trace.extra_variance[20:] == unfloored.extra_variance[20:]

@@ -29,6 +29,13 @@ class DetectionConfig:
     - `max_between_cv`: that variation is capped at this fraction of the level: a few noisy
       weeks of a small unit can otherwise inflate it enough to hide a tenfold rise (0.5 is
       twice the largest simulated; it cut the mean delay from 0.42 to 0.37 weeks at no cost).
+    - `min_between_logit_sd`: the least between-window variation the rules' predictive
+      allows a share (the experience measures), as an sd on the logit: 0.1. The
+      successive-difference estimate over 52 windows where sampling dominates has a standard
+      error over half of what it estimates and is clipped at 0, so a unit can be judged as if
+      it had no good and bad weeks at all, and one chance week reads a sd high (the winter
+      decoy alerts of issue 13's eighth round). Both simulated families draw at least 0.12.
+      The CUSUMs' own z keeps the estimate (docs/detection.md, *Ninth round*).
     - `limit_sigma`: a single window whose exact tail probability is beyond this many sigma
       signals (5 sigma: 1 in 3.5 million windows of a stable unit). It was 4 until the CUSUMs
       took over sustained shifts: at 4, single chance weeks at 4.0 to 4.6 sigma were most of
@@ -108,6 +115,7 @@ class DetectionConfig:
     cusum_small_limit: float = 5.15
     common_windows: int = 8
     cusum_sampling_z: bool = True
+    min_between_logit_sd: float = 0.1
     silence_limit: float = 8.0
     silence_baseline_windows: int = 52
     silence_recent_windows: int = 13
@@ -171,6 +179,7 @@ class DetectionConfig:
             cusum_small_reference=self.cusum_small_reference,
             cusum_small_limit=self.cusum_small_limit,
             cusum_sampling_z=self.cusum_sampling_z,
+            min_between_logit_sd=self.min_between_logit_sd,
         )
 
     @property

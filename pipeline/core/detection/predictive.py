@@ -90,6 +90,7 @@ def baseline_predictive(
     index: int,
     reference_relvar: float,
     max_between_cv: float,
+    min_between_logit_sd: float = 0.0,
 ) -> Predictive:
     """Window `index`'s predictive distribution from the given baseline windows (in time
     order): the formula `pipeline.core.detection.stats.monitor` keeps in running sums, for a
@@ -111,6 +112,8 @@ def baseline_predictive(
         d2, inverse, binomial = (math.fsum(column) for column in zip(*pair_terms, strict=True))
         between = (d2 - theta * (inverse - theta * binomial)) / (2 * len(pair_terms))
         between = min(max(between, 0.0), (max_between_cv * theta) ** 2)
+    if trials is not None:
+        between = max(between, (min_between_logit_sd * theta * (1.0 - theta)) ** 2)
     variance = between * (1.0 + total_scale2 / (total_scale * total_scale))
     variance += theta / total_scale + theta * theta * reference_relvar
     scale = scales[index]

@@ -60,6 +60,10 @@ class Rules:
     `cusum_sampling_z`: the CUSUMs add up a z of their own, on the window's predictive less the
     level's estimation error (sampling and between-window variation only), summed exactly in
     every window; False: the rules' z (see `DetectionConfig.cusum_sampling_z`).
+
+    `min_between_logit_sd`: for binomial counts, the rules' predictive allows at least this
+    between-window sd of the logit (see `DetectionConfig.min_between_logit_sd`); the CUSUMs'
+    own z reads the estimate as it is.
     """
 
     min_baseline_windows: int
@@ -73,6 +77,7 @@ class Rules:
     cusum_small_reference: float = 0.9
     cusum_small_limit: float = 0.0
     cusum_sampling_z: bool = False
+    min_between_logit_sd: float = 0.0
 
     @property
     def longest_run(self) -> int:
@@ -141,6 +146,7 @@ def monitor(
     cusum_on = bool(accumulators)
     hold = rules.cusum_hold_windows
     sampling_z = rules.cusum_sampling_z
+    floor_sd = rules.min_between_logit_sd
     if cusum_on:
         # A CUSUM needs the exact z of every window near its reference, not only near the
         # rule lines (the normal z overstates a right-skewed count).
@@ -213,7 +219,14 @@ def monitor(
                     between = 0.0
                 elif between > cap * theta * theta:
                     between = cap * theta * theta
-            variance = between * (1.0 + total_scale2 / (total_scale * total_scale))
+            # The rules allow a share at least the least spread (the estimate is noisy where
+            # sampling dominates); the CUSUMs' own z below reads the estimate itself.
+            judged_between = between
+            if trials is not None:
+                least = floor_sd * theta * (1.0 - theta)
+                if between < least * least:
+                    judged_between = least * least
+            variance = judged_between * (1.0 + total_scale2 / (total_scale * total_scale))
             variance += theta / total_scale
             if reference_relvar is not None:
                 variance += theta * theta * reference_relvar[t]
