@@ -363,6 +363,12 @@ def test_migration_0331_partitions_stored_events_by_quarter_keeping_them(
         assert "ttl_only_drop_parts = 1" in shape["create_table_query"], shape["name"]
     ids = {r["event_id"] for rows in before.values() for r in rows}
     assert sink.known_event_ids(ids) == ids
+    # The old tables' data is gone now, not kept for minutes after the process has ended.
+    dropped = sink.query_dicts(
+        "SELECT table FROM system.dropped_tables WHERE database = 'by_quarter' "
+        "AND endsWith(table, '_by_quarter')"
+    )
+    assert dropped == []
     assert sink.migrate() == []
 
 

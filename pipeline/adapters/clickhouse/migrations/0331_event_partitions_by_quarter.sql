@@ -9,7 +9,9 @@
 -- same columns, codecs, defaults and skip index (CREATE ... AS), filled with every row, swapped
 -- in atomically, the old one dropped. Each step can run again after a crash between steps: a
 -- leftover copy is dropped first. The copy is not deduplicated by block and may span any number
--- of partitions.
+-- of partitions. The old table is dropped SYNC: an Atomic database otherwise keeps a dropped
+-- table's data for 8 minutes, which a short-lived process (replay, report, the embedded engine)
+-- never outlives, so a rebuilt store would hold the whole old copy on disk.
 DROP TABLE IF EXISTS {db}.patient_feedback_by_quarter;
 
 CREATE TABLE {db}.patient_feedback_by_quarter AS {db}.patient_feedback
@@ -25,7 +27,7 @@ SELECT * FROM {db}.patient_feedback;
 
 EXCHANGE TABLES {db}.patient_feedback AND {db}.patient_feedback_by_quarter;
 
-DROP TABLE {db}.patient_feedback_by_quarter;
+DROP TABLE {db}.patient_feedback_by_quarter SYNC;
 
 DROP TABLE IF EXISTS {db}.incident_reports_by_quarter;
 
@@ -42,7 +44,7 @@ SELECT * FROM {db}.incident_reports;
 
 EXCHANGE TABLES {db}.incident_reports AND {db}.incident_reports_by_quarter;
 
-DROP TABLE {db}.incident_reports_by_quarter;
+DROP TABLE {db}.incident_reports_by_quarter SYNC;
 
 DROP TABLE IF EXISTS {db}.target_metrics_by_quarter;
 
@@ -59,4 +61,4 @@ SELECT * FROM {db}.target_metrics;
 
 EXCHANGE TABLES {db}.target_metrics AND {db}.target_metrics_by_quarter;
 
-DROP TABLE {db}.target_metrics_by_quarter;
+DROP TABLE {db}.target_metrics_by_quarter SYNC;
