@@ -5,33 +5,28 @@ schema.py).
 
 One code path for the embedded engine (`chdb:///path`, in-process) and a server (`http://…`,
 or `https://…`: TLS with the server's certificate verified, against `ca_file` when given).
-Every insert is one Arrow record batch (`ArrowStream`, arrow.py) typed by the table's own
-columns, with a deduplication token derived from its exact bytes, into tables that honour tokens
-and are keyed for replacement, so a retried or replayed batch adds nothing.
+Every insert (inserts.py) is one Arrow record batch (`ArrowStream`, arrow.py) typed by the
+table's own columns, with a deduplication token derived from its exact bytes, into tables that
+honour tokens and are keyed for replacement, so a retried or replayed batch adds nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import clickhouse_connect
-import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from pipeline.adapters.clickhouse import arrow
 from pipeline.adapters.clickhouse.connection import classify, client_arguments, without_secret
+from pipeline.adapters.clickhouse.inserts import Inserts, TableShape
 from pipeline.adapters.clickhouse.ledger import SmallState
 from pipeline.adapters.clickhouse.outbox import Outbox
-from pipeline.adapters.clickhouse.partitions import split_by_partition
 from pipeline.adapters.clickhouse.rows import alert_from_row
 from pipeline.adapters.clickhouse.schema import Migration, load_migrations, migrations_folder
 from pipeline.adapters.clickhouse.writes import BatchWrites
@@ -57,28 +52,9 @@ UNMATCHED_RESPONSES_SQL = (
     "WHERE (alert_id, org_id, unit_id) NOT IN "
     "(SELECT alert_id, org_id, unit_id FROM {db}.alerts FINAL)"
 )
-# optimize_on_insert=0: ClickHouse need not collapse rows of equal key within one insert, as
-# it does by default for ReplacingMergeTree; the pipeline's inserts hold one row per key (the
-# engine stores an event once, a window once per write) and readers use FINAL, argMax or
-# DISTINCT across inserts anyway. It makes an events insert about a fifth cheaper in chDB.
-_INSERT_SETTINGS = {"async_insert": 0, "optimize_on_insert": 0}
-T = TypeVar("T")
-
-# Inserts into different tables that have no order among them (`insert_rows_together`) run on
-# this many threads, each with a client of its own.
-CONCURRENT_INSERTS = 3
 
 
-@dataclass(frozen=True, slots=True)
-class TableShape:
-    """What an insert into a table needs to know of it: its columns' ClickHouse types and its
-    partition key (its `_local` table's, behind a Distributed table)."""
-
-    types: Mapping[str, str]
-    partition_key: str
-
-
-class ClickHouseSink(Outbox, SmallState, BatchWrites):
+class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites):
     """The pipeline's storage (and the step's `Store`). One per runtime; not thread-safe,
     except that the duplicate and revision look-ups (`known_event_ids`, `revisions_of`) go
     through a client of their own, so one thread may look up while another writes
@@ -98,8 +74,6 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
         self.dsn = dsn if isinstance(dsn, ClickHouseDsn) else ClickHouseDsn.parse(dsn)
         self.database = database
         self.window_kind = window_kind
-        self._shapes: dict[str, TableShape] = {}  # of self.database's tables, read once
-        self._shapes_of = ""  # the database `_shapes` describes
         if self.dsn.embedded:
             Path(self.dsn.path).mkdir(parents=True, exist_ok=True)
         self._ca_file = ca_file
@@ -112,9 +86,7 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
         # client); an insert's rows are visible to the other connection once it returns.
         self._lookup_client: Client | None = None
         self._lookup_lock = threading.Lock()
-        self._inserters: ThreadPoolExecutor | None = None  # opened on first use
-        self._local = threading.local()  # an inserter thread's own client
-        self._spare_clients: list[Client] = []
+        self._init_inserts()
         self._progress_lock = threading.Lock()  # write_events may run on several threads
 
     def _connect(self) -> Client:
@@ -126,12 +98,7 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
             ) from exc
 
     def close(self) -> None:
-        if self._inserters is not None:
-            self._inserters.shutdown(wait=True)
-            self._inserters = None
-        for client in self._spare_clients:
-            client.close()
-        self._spare_clients = []
+        self._close_inserts()
         with self._lookup_lock:
             if self._lookup_client is not None:
                 self._lookup_client.close()
@@ -163,31 +130,8 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
                 for statement in statements:
                     self._command(statement)
             applied.append(migration.name)
-        self._shapes, self._shapes_of = {}, ""  # tables may have been created or rebuilt
+        self._forget_shapes()
         return applied
-
-    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]], token: str) -> None:
-        """Insert `rows` (mappings with the same keys) into `table` (see `insert_columns`)."""
-        if rows:
-            self.insert_columns(table, arrow.columns_of(rows), token)
-
-    def insert_rows_together(
-        self, inserts: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], token: str
-    ) -> None:
-        """`insert_rows` of each (table, rows), at the same time: for inserts that have no
-        order among them (different tables, nothing read between them). Each runs on a
-        thread with a client of its own, so ClickHouse writes their parts in parallel and
-        beside the Python that builds the next body. Returns once every one has finished;
-        then raises the first one's error, if any (a retry sends the same bytes under the
-        same tokens, and those that were stored are dropped as duplicates)."""
-        inserts = [(table, rows) for table, rows in inserts if rows]
-        if len(inserts) < 2:
-            for table, rows in inserts:
-                self.insert_rows(table, rows, token)
-            return
-        for table, _ in inserts:
-            self.table_types(table)  # read the shapes here, not on several threads at once
-        self._apart([partial(self.insert_rows, table, rows, token) for table, rows in inserts])
 
     def write_events_each(
         self, groups: Sequence[Sequence[StoredEvent]], token: str
@@ -202,98 +146,6 @@ class ClickHouseSink(Outbox, SmallState, BatchWrites):
             return [action() for action in actions]
         self._load_shapes()  # here, not on several threads at once
         return self._apart(actions)
-
-    def _apart(self, actions: Sequence[Callable[[], T]]) -> list[T]:
-        """Run `actions` on the insert threads, each on its thread's own client; their
-        values once every one has finished, or the first one's error."""
-        if self._inserters is None:
-            self._inserters = ThreadPoolExecutor(
-                CONCURRENT_INSERTS, thread_name_prefix="pipeline-insert"
-            )
-        futures = [self._inserters.submit(self._insert_apart, action) for action in actions]
-        wait(futures)
-        return [future.result() for future in futures]  # raises the first failure
-
-    def _insert_apart(self, action: Callable[[], T]) -> T:
-        """`action()` on this inserter thread's own client."""
-        if getattr(self._local, "client", None) is None:
-            client = self._connect()
-            with self._lookup_lock:  # guards the list too
-                self._spare_clients.append(client)
-            self._local.client = client
-        return action()
-
-    def insert_columns(self, table: str, columns: arrow.Columns, token: str) -> None:
-        """Insert `columns` (name -> one value per row) into `table` (see `insert_batch`).
-        Raises SinkRejected when a value does not fit its column."""
-        if arrow.row_count(columns):
-            self.insert_batch(table, arrow.arrow_batch(columns, self.table_types(table)), token)
-
-    def insert_batch(self, table: str, batch: pa.RecordBatch, token: str) -> None:
-        """Insert `batch` (typed as `arrow.arrow_batch` types it) into `table`, deduplicated by
-        token+bytes: the same rows under the same token are stored once.
-
-        Rows spread over more partitions than one insert may touch are sent in several inserts
-        (`pipeline.adapters.clickhouse.partitions`), each deduplicated on its own bytes.
-        Raises SinkRejected when ClickHouse refuses the rows, SinkUnavailable when ClickHouse
-        cannot be reached.
-        """
-        if not batch.num_rows:
-            return
-        for part in split_by_partition(batch, self._shape(table).partition_key):
-            self._insert_body(table, part.schema.names, arrow.arrow_body(part), token)
-
-    def table_types(self, table: str) -> Mapping[str, str]:
-        """The ClickHouse type of each of `table`'s columns (read once per database)."""
-        return self._shape(table).types
-
-    def _shape(self, table: str) -> TableShape:
-        shape = self._load_shapes().get(table)
-        if shape is None:
-            raise SinkRejected(f"insert into {table}: no such table in {self.database}")
-        return shape
-
-    def _load_shapes(self) -> Mapping[str, TableShape]:
-        """Every table's shape in `self.database`, read on first use (per database)."""
-        if self._shapes_of != self.database:
-            parameters = {"db": self.database}
-            keys = self.query_dicts(
-                "SELECT name, partition_key FROM system.tables WHERE database = {db:String}",
-                parameters,
-            )
-            types: dict[str, dict[str, str]] = {}
-            for row in self.query_dicts(
-                "SELECT table, name, type FROM system.columns WHERE database = {db:String}",
-                parameters,
-            ):
-                types.setdefault(str(row["table"]), {})[str(row["name"])] = str(row["type"])
-            partition_keys = {str(r["name"]): str(r["partition_key"]) for r in keys}
-            self._shapes = {
-                name: TableShape(
-                    columns,
-                    partition_keys.get(name) or partition_keys.get(f"{name}_local", ""),
-                )
-                for name, columns in types.items()
-            }
-            self._shapes_of = self.database
-        return self._shapes
-
-    def _insert_body(self, table: str, names: list[str], body: bytes, token: str) -> None:
-        digest = hashlib.sha256(body).hexdigest()[:24]
-        settings = {**_INSERT_SETTINGS, "insert_deduplication_token": f"{token}|{table}|{digest}"}
-        client = getattr(self._local, "client", None) or self._client
-        try:
-            client.raw_insert(
-                f"{self.database}.{table}",
-                column_names=names,
-                insert_block=body,
-                fmt=arrow.FORMAT,
-                settings=settings,
-            )
-        except ClickHouseError as exc:
-            raise classify(exc, f"insert into {table}", refused=SinkRejected) from exc
-        except OSError as exc:
-            raise SinkUnavailable(f"insert into {table}: {exc}") from exc
 
     def stats(self) -> dict[str, Any]:
         """Contract §3 `pipeline stats`: distinct ids per event type, rejections, alerts."""
