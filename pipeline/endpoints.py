@@ -11,6 +11,7 @@ or be percent-encoded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
@@ -80,6 +81,24 @@ def _unsplit(
             netloc = f"{user}:{MASK}@{netloc}" if has_password else f"{user}@{netloc}"
     query = "&".join(f"{quote(k, safe='')}={MASK}" for k in query_keys)
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _parsed_from_text(
+    kind: type, parse: Callable[[str], Any], expected: str
+) -> core_schema.CoreSchema:
+    """A pydantic schema for a `kind` made from text by `parse`: an instance passes as it is,
+    text is parsed, anything else is refused with `expected`; serialised as its `str()`."""
+
+    def validate(value: Any) -> Any:
+        if isinstance(value, kind):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(expected)
+        return parse(value)
+
+    return core_schema.no_info_plain_validator_function(
+        validate, serialization=core_schema.to_string_ser_schema()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,16 +190,7 @@ class ClickHouseDsn:
     def __get_pydantic_core_schema__(
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        def validate(value: Any) -> ClickHouseDsn:
-            if isinstance(value, ClickHouseDsn):
-                return value
-            if not isinstance(value, str):
-                raise ValueError("must be a DSN string")
-            return cls.parse(value)
-
-        return core_schema.no_info_plain_validator_function(
-            validate, serialization=core_schema.to_string_ser_schema()
-        )
+        return _parsed_from_text(cls, cls.parse, "must be a DSN string")
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,16 +287,7 @@ class KafkaBootstrap:
     def __get_pydantic_core_schema__(
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        def validate(value: Any) -> KafkaBootstrap:
-            if isinstance(value, KafkaBootstrap):
-                return value
-            if not isinstance(value, str):
-                raise ValueError("must be host:port[,host:port...]")
-            return cls.parse(value)
-
-        return core_schema.no_info_plain_validator_function(
-            validate, serialization=core_schema.to_string_ser_schema()
-        )
+        return _parsed_from_text(cls, cls.parse, "must be host:port[,host:port...]")
 
 
 def _broker(entry: str) -> BrokerAddress:
