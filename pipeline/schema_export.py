@@ -20,16 +20,14 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from pipeline.core.alerts import Alert
+from pipeline.core.event_fields import FREE_TEXT_MAX_CHARS, RFC3339_PATTERN, UUID_PATTERN
 from pipeline.core.events import (
     EVENT_ADAPTER,
     EVENT_MODELS,
     EVENT_TIME_FIELDS,
-    FREE_TEXT_MAX_CHARS,
     MAX_UINT32,
     PATIENT_FIELDS,
-    RFC3339_PATTERN,
     SCHEMA_VERSION,
-    UUID_PATTERN,
 )
 from pipeline.core.partitioning import PARTITIONING_RULE
 from pipeline.settings import Settings

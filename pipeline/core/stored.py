@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pipeline.core.event_fields import FREE_TEXT_MAX_CHARS
 from pipeline.core.events import (
-    FREE_TEXT_MAX_CHARS,
     AlertResponse,
     AnyEvent,
     EventType,

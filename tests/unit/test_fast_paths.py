@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BeforeValidator, Field, TypeAdapter, Validat
 
 from pipeline.core import bounds as bounds_module
 from pipeline.core import decode as decode_module
-from pipeline.core import events
+from pipeline.core import event_fields
 from pipeline.core.bounds import (
     MAX_PERIOD,
     STORABLE_FROM,
@@ -173,15 +173,15 @@ _PYTHON_CHECKED: dict[
     str, TypeAdapter[Any]
 ] = {  # the validators the contract was first written with, as the reference
     "timestamp": TypeAdapter(
-        Annotated[AwareDatetime, BeforeValidator(events._rfc3339_text), Field(strict=False)]
+        Annotated[AwareDatetime, BeforeValidator(event_fields._rfc3339_text), Field(strict=False)]
     ),
     "event_id": TypeAdapter(
-        Annotated[UUID, BeforeValidator(events._uuid_text), Field(strict=False)]
+        Annotated[UUID, BeforeValidator(event_fields._uuid_text), Field(strict=False)]
     ),
 }
 _NATIVE: dict[str, TypeAdapter[Any]] = {
-    "timestamp": TypeAdapter(events.Timestamp),
-    "event_id": TypeAdapter(events.EventId),
+    "timestamp": TypeAdapter(event_fields.Timestamp),
+    "event_id": TypeAdapter(event_fields.EventId),
 }
 _stamps = st.builds(
     lambda moment, sep, fraction, zone: moment.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + fraction + zone,

@@ -22,7 +22,7 @@ from pipeline.adapters.jsonlines import READ_CHUNK_BYTES, read_lines
 from pipeline.core.bounds import STORED, TimeHorizon
 from pipeline.core.decode import MAX_MESSAGE_BYTES, RawMessage, Rejection, RejectReason, decode
 from pipeline.core.engine import Engine, EngineConfig
-from pipeline.core.events import FREE_TEXT_MAX_CHARS
+from pipeline.core.event_fields import FREE_TEXT_MAX_CHARS
 from pipeline.core.stored import FreeTextPolicy
 from pipeline.errors import EventRejected
 from pipeline.publishing import validate
