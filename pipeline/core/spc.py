@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar, overload
 
+from pipeline.core.spc_rules import SpecialCauseRule as SpecialCauseRule  # part of a point
+from pipeline.core.spc_rules import sign, special_causes
+
 # 3 / d2, with d2 = 1.128 the bias constant for moving ranges of two points.
 LIMIT_WIDTH = 2.66
 # The "2 sigma" line of the two-out-of-three rule: two thirds of the way to the process limit.
 NEAR_LIMIT_WIDTH = 2 * LIMIT_WIDTH / 3
 # D4 for ranges of two points: a moving range above D4 × the mean moving range is screened out.
 MOVING_RANGE_SCREEN = 3.267
-# Points in a run (one side of the mean) or a trend (rising or falling) that make a signal.
-RUN_LENGTH = 7
 # NHSRplotthedots refuses to fix limits on fewer points than this.
 MIN_FIX_AFTER_N_POINTS = 12
 
@@ -50,15 +51,6 @@ class PointType(StrEnum):
     SPECIAL_CAUSE_CONCERN = "special_cause_concern"
     SPECIAL_CAUSE_NEUTRAL_HIGH = "special_cause_neutral_high"
     SPECIAL_CAUSE_NEUTRAL_LOW = "special_cause_neutral_low"
-
-
-class SpecialCauseRule(StrEnum):
-    """The rule that made a point special cause, in the reference's order of precedence."""
-
-    OUTSIDE_LIMITS = "outside_limits"
-    TREND = "trend"
-    TWO_OF_THREE = "two_of_three"
-    SHIFT = "shift"
 
 
 class Assurance(StrEnum):
@@ -245,7 +237,7 @@ def _segment_points(
         and (value < lpl_2sigma or value > upl_2sigma)
         for value, is_outside in zip(values, outside, strict=True)
     ]
-    causes = _special_causes(values, relative, near, outside)
+    causes = special_causes(values, relative, near, outside)
     return [
         XmrPoint(
             x=label,
@@ -264,77 +256,6 @@ def _segment_points(
         )
         for label, value, side, cause in zip(labels, values, relative, causes, strict=True)
     ]
-
-
-def _special_causes(
-    values: Sequence[float], relative: list[int], near: list[bool], outside: list[bool]
-) -> list[tuple[SpecialCauseRule, int] | None]:
-    """The first rule each point breaks, in the reference's precedence, with its direction."""
-    in_trend = _part_of_run(_trend_ends(values))
-    in_two_of_three = _two_of_three(near, relative)
-    in_shift = _part_of_run(_shift_ends(relative))
-    causes: list[tuple[SpecialCauseRule, int] | None] = []
-    for i, side in enumerate(relative):
-        if outside[i]:
-            causes.append((SpecialCauseRule.OUTSIDE_LIMITS, side))
-        elif in_trend[i]:
-            causes.append((SpecialCauseRule.TREND, _trend_direction(values, in_trend, i)))
-        elif in_two_of_three[i]:
-            causes.append((SpecialCauseRule.TWO_OF_THREE, 1 if side > 0 else -1))
-        elif in_shift[i]:
-            causes.append((SpecialCauseRule.SHIFT, side))
-        else:
-            causes.append(None)
-    return causes
-
-
-def _trend_ends(values: Sequence[float]) -> list[int]:
-    """1 (or -1) at each point ending seven strictly rising (or falling) points, else 0."""
-    steps = [0, *(sign(after - before) for before, after in itertools.pairwise(values))]
-    ends = [0] * len(values)
-    for i in range(RUN_LENGTH - 1, len(values)):
-        window = set(steps[i - RUN_LENGTH + 2 : i + 1])
-        if window in ({1}, {-1}):
-            ends[i] = steps[i]
-    return ends
-
-
-def _shift_ends(relative: list[int]) -> list[int]:
-    """The side at each point ending seven points on the same side of the mean, else 0."""
-    ends = [0] * len(relative)
-    for i in range(RUN_LENGTH - 1, len(relative)):
-        window = set(relative[i - RUN_LENGTH + 1 : i + 1])
-        if window in ({1}, {-1}):
-            ends[i] = relative[i]
-    return ends
-
-
-def _part_of_run(ends: list[int]) -> list[bool]:
-    """Whether each point is one of the seven points that end at a non-zero entry of `ends`."""
-    return [any(ends[i : i + RUN_LENGTH]) for i in range(len(ends))]
-
-
-def _two_of_three(near: list[bool], relative: list[int]) -> list[bool]:
-    """Near-limit points in a window of three consecutive points, all on one side of the mean,
-    of which at least two are near a limit (beyond the 2-sigma line but inside the limits)."""
-    flagged = [False] * len(near)
-    for start in range(len(near) - 2):
-        window = range(start, start + 3)
-        same_side = abs(sum(relative[i] for i in window)) == 3
-        if same_side and sum(near[i] for i in window) >= 2:
-            for i in window:
-                flagged[i] = flagged[i] or near[i]
-    return flagged
-
-
-def _trend_direction(values: Sequence[float], in_trend: list[bool], i: int) -> int:
-    # Where two trends meet, a point takes the direction of the step to its right (the
-    # reference's fix for issue #167); the last point of a trend takes the step to its left.
-    if i + 1 < len(values) and in_trend[i + 1]:
-        step = sign(values[i + 1] - values[i])
-    else:
-        step = sign(values[i] - values[i - 1]) if i > 0 else 0
-    return 1 if step == 1 else -1
 
 
 def point_type(cause: tuple[SpecialCauseRule, int] | None, improvement: Direction) -> PointType:
@@ -362,8 +283,3 @@ def assurance_of(
     if latest.lpl is not None and target < latest.lpl:
         return Assurance.CONSISTENT_PASS if increase else Assurance.CONSISTENT_FAIL
     return Assurance.INCONSISTENT
-
-
-def sign(number: float) -> int:
-    """-1, 0 or 1."""
-    return (number > 0) - (number < 0)

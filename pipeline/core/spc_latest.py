@@ -17,7 +17,6 @@ from itertools import pairwise
 from pipeline.core.spc import (
     LIMIT_WIDTH,
     NEAR_LIMIT_WIDTH,
-    RUN_LENGTH,
     Assurance,
     Direction,
     SpecialCauseRule,
@@ -26,8 +25,8 @@ from pipeline.core.spc import (
     check_series,
     mean_moving_range,
     point_type,
-    sign,
 )
+from pipeline.core.spc_rules import RUN_LENGTH, sign
 
 
 def latest_point(
