@@ -10,16 +10,12 @@ from typing import Any
 import pytest
 
 from pipeline.adapters.alert_topic import dead_letter_envelope
+from pipeline.asyncapi import asyncapi_document, to_yaml
 from pipeline.core.decode import Rejection, decode
 from pipeline.core.engine import RejectedMessage
 from pipeline.core.events import EventType
-from pipeline.schema_export import (
-    SCHEMAS_DIR,
-    asyncapi_document,
-    event_json_schemas,
-    to_yaml,
-    write_schemas,
-)
+from pipeline.json_schemas import event_json_schemas
+from pipeline.schema_export import SCHEMAS_DIR, write_schemas
 from pipeline.settings import Settings
 from tests.support.event_examples import valid_event
 from tests.support.schema_subset import is_valid
