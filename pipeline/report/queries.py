@@ -7,15 +7,15 @@ distinct id. Nothing here writes.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from pipeline.core.aggregates import TargetAttainment
-from pipeline.core.alerts import AlertKind, AlertStatus, Severity
 from pipeline.core.stored import EVENT_TABLES
+from pipeline.report.driver_values import as_utc
+from pipeline.report.queries_alerts import load_alerts, load_responses, match_responses
 from pipeline.report.queries_bright import load_bright_spots
 from pipeline.report.records import (
     AlertRecord,
@@ -86,7 +86,7 @@ def load_verdicts(store: ReadableStore, window_kind: str) -> list[VerdictRecord]
             org_id=str(r["org_id"]),
             unit_id=str(r["unit_id"]),
             measure=str(r["measure"]),
-            window_start=_utc(r["window_start"]),
+            window_start=as_utc(r["window_start"]),
             value=float(r["value"]),
             centre=float(r["centre"]),
             lower_limit=float(r["lower_limit"]),
@@ -114,8 +114,8 @@ def load_board(store: ReadableStore, window_kind: str) -> list[BoardRecord]:
             unit_id=str(r["unit_id"]),
             measure=str(r["measure"]),
             metric=str(r["metric"]),
-            window_start=_utc(r["window_start"]),
-            window_end=_utc(r["window_end"]),
+            window_start=as_utc(r["window_start"]),
+            window_end=as_utc(r["window_end"]),
             value=float(r["value"]),
             sample_size=float(r["sample_size"]),
             mean=float(r["mean"]),
@@ -138,7 +138,7 @@ def load_data_end(store: ReadableStore) -> datetime | None:
     )
     if not rows or not rows[0]["n"]:
         return None
-    return _utc(rows[0]["latest"])
+    return as_utc(rows[0]["latest"])
 
 
 def _main_window_kind(store: ReadableStore) -> str:
@@ -167,8 +167,8 @@ def load_target_reports(store: ReadableStore) -> list[TargetReport]:
             org_id=str(r["org_id"]),
             unit_id=str(r["unit_id"]),
             metric=str(r["metric"]),
-            period_start=_utc(r["period_start"]),
-            period_end=_utc(r["period_end"]),
+            period_start=as_utc(r["period_start"]),
+            period_end=as_utc(r["period_end"]),
             numerator=int(r["num"]),
             denominator=int(r["den"]),
             target=float(r["target"]),
@@ -230,8 +230,8 @@ def load_windows(
             WindowFigures(
                 org_id=org,
                 unit_id=unit,
-                start=_utc(row["window_start"]),
-                end=_utc(row["window_end"]),
+                start=as_utc(row["window_start"]),
+                end=as_utc(row["window_end"]),
                 fft_responses=int(row["fft_responses"]),
                 fft_positive=int(row["fft_positive"]),
                 fft_negative=int(row["fft_negative"]),
@@ -242,85 +242,6 @@ def load_windows(
             )
         )
     return windows
-
-
-def load_alerts(store: ReadableStore) -> list[AlertRecord]:
-    """The latest version of every alert, withdrawn ones included (the caller decides)."""
-    db = store.database
-    history = {
-        str(r["alert_id"]): (_utc(r["first"]), int(r["versions"]))
-        for r in store.query_dicts(
-            "SELECT alert_id, min(detected_at) AS first, uniqExact(detected_at) AS versions "
-            f"FROM {db}.alert_history GROUP BY alert_id"
-        )
-    }
-    alerts = []
-    for row in store.query_dicts(
-        "SELECT alert_id, kind, org_id, unit_id, window_start, window_end, severity, status, "
-        f"summary, evidence, detected_at FROM {db}.alerts FINAL "
-        "ORDER BY window_start, org_id, unit_id, kind"
-    ):
-        alert_id = str(row["alert_id"])
-        detected = _utc(row["detected_at"])
-        first, versions = history.get(alert_id, (detected, 1))
-        alerts.append(
-            AlertRecord(
-                alert_id=alert_id,
-                kind=AlertKind(row["kind"]),
-                org_id=str(row["org_id"]),
-                unit_id=str(row["unit_id"]),
-                window_start=_utc(row["window_start"]),
-                window_end=_utc(row["window_end"]),
-                severity=Severity(row["severity"]),
-                status=AlertStatus(row["status"]),
-                summary=str(row["summary"]),
-                evidence=_evidence(row["evidence"]),
-                detected_at=detected,
-                first_detected_at=first,
-                versions=versions,
-                responses=(),
-            )
-        )
-    return alerts
-
-
-def load_responses(store: ReadableStore) -> list[ResponseRecord]:
-    """Every response in the order given (distinct events only); never the note's text."""
-    rows = store.query_dicts(
-        "SELECT alert_id, org_id, unit_id, response, responder_role, free_text_chars, "
-        f"occurred_at, owner, due_by FROM {store.database}.alert_responses FINAL "
-        "ORDER BY alert_id, occurred_at, event_id"
-    )
-    return [
-        ResponseRecord(
-            alert_id=str(r["alert_id"]),
-            org_id=str(r["org_id"]),
-            unit_id=str(r["unit_id"]),
-            response=str(r["response"]),
-            responder_role=str(r["responder_role"]),
-            note_chars=int(r["free_text_chars"]),
-            occurred_at=_utc(r["occurred_at"]),
-            owner=str(r["owner"]),
-            due_by=None if r["due_by"] is None else _utc(r["due_by"]),
-        )
-        for r in rows
-    ]
-
-
-def match_responses(
-    responses: list[ResponseRecord], alerts: list[AlertRecord]
-) -> tuple[dict[str, list[ResponseRecord]], list[ResponseRecord]]:
-    """Responses by the alert they answer, and those naming no alert raised for their
-    organisation and unit (the core's rule, pipeline.core.learning)."""
-    where = {a.alert_id: (a.org_id, a.unit_id) for a in alerts}
-    matched: dict[str, list[ResponseRecord]] = {}
-    unmatched = []
-    for r in responses:
-        if where.get(r.alert_id) == (r.org_id, r.unit_id):
-            matched.setdefault(r.alert_id, []).append(r)
-        else:
-            unmatched.append(r)
-    return matched, unmatched
 
 
 def load_counts(store: ReadableStore) -> StoreCounts:
@@ -342,21 +263,3 @@ def load_counts(store: ReadableStore) -> StoreCounts:
     return StoreCounts(
         events=events, rejected_by_reason=dict(sorted(reasons.items())), late_events=late
     )
-
-
-def _evidence(value: Any) -> dict[str, Any]:
-    """The stored evidence JSON as a dict (anything else is kept under `value`)."""
-    if isinstance(value, dict):
-        return value
-    try:
-        parsed = json.loads(value) if isinstance(value, str | bytes) else value
-    except ValueError:
-        return {"value": str(value)}
-    return parsed if isinstance(parsed, dict) else {"value": parsed}
-
-
-def _utc(value: Any) -> datetime:
-    """A timestamp from the driver as an aware UTC datetime."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime.fromisoformat(str(value)).astimezone(UTC)

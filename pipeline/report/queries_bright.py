@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pipeline.core.detection.bright import NONE, BrightSpot
+from pipeline.report.driver_values import as_utc
 
 if TYPE_CHECKING:
     from pipeline.report.queries import ReadableStore
@@ -30,7 +31,7 @@ def load_bright_spots(store: ReadableStore, window_kind: str) -> list[BrightSpot
 
 def _value(key: str, value: Any) -> Any:
     if isinstance(value, datetime):  # naive UTC, or aware, by driver
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
     if key in ("windows", "version"):
         return int(value)
     return value
