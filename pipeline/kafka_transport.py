@@ -20,8 +20,8 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pipeline.endpoints import KafkaBootstrap
 from pipeline.errors import ConfigError, PipelineError, TransportError
+from pipeline.kafka_bootstrap import KafkaBootstrap
 from pipeline.settings import Settings
 
 

@@ -25,8 +25,8 @@ from pipeline.adapters.publisher import EventProducer, KafkaTimeouts
 from pipeline.core.bounds import EventBounds, TimeHorizon
 from pipeline.core.decode import Rejection, RejectReason, decode
 from pipeline.core.events import AnyEvent
-from pipeline.endpoints import KafkaBootstrap
 from pipeline.errors import ConfigError, EventRejected
+from pipeline.kafka_bootstrap import KafkaBootstrap
 from pipeline.settings import Settings, load_settings
 
 EventInput = Mapping[str, Any] | bytes | AnyEvent

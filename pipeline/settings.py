@@ -25,8 +25,9 @@ from pipeline.core.bounds import DEFAULT_EARLIEST, STORABLE_FROM, TimeHorizon
 from pipeline.core.pseudonyms import key_strength_problem
 from pipeline.core.stored import FreeTextPolicy
 from pipeline.core.windows import WindowKind
-from pipeline.endpoints import ClickHouseDsn, HttpEndpoint, KafkaBootstrap
+from pipeline.endpoints import ClickHouseDsn, HttpEndpoint
 from pipeline.errors import ConfigError
+from pipeline.kafka_bootstrap import KafkaBootstrap
 
 DEFAULT_DATA_DIR = Path("data")
 

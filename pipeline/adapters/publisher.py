@@ -23,8 +23,8 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from pipeline.core.events import AnyEvent, EventType
 from pipeline.core.partitioning import PARTITIONING_RULE, message_key, partition_for
-from pipeline.endpoints import BrokerAddress, KafkaBootstrap
 from pipeline.errors import TransportError
+from pipeline.kafka_bootstrap import BrokerAddress, KafkaBootstrap
 from pipeline.kafka_transport import check_access, describe, kafka_python_options
 from pipeline.settings import Settings
 

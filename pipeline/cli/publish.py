@@ -22,8 +22,8 @@ from pipeline.adapters.jsonlines import read_lines
 from pipeline.adapters.publisher import DEFAULT_CONNECT_SECONDS, EventProducer, KafkaTimeouts
 from pipeline.core.bounds import EventBounds
 from pipeline.core.decode import Rejection, decode
-from pipeline.endpoints import KafkaBootstrap
 from pipeline.errors import InputError, PipelineError
+from pipeline.kafka_bootstrap import KafkaBootstrap
 from pipeline.progress import Progress
 from pipeline.publishing import settings_from_environment
 

@@ -11,8 +11,8 @@ import pytest
 
 from pipeline.adapters.publisher import _reach_any
 from pipeline.cli.publish import add_publish_arguments
-from pipeline.endpoints import BrokerAddress, KafkaBootstrap
 from pipeline.errors import ConfigError, TransportError
+from pipeline.kafka_bootstrap import BrokerAddress, KafkaBootstrap
 from pipeline.publishing import Publisher
 from pipeline.settings import Settings, load_settings
 

@@ -24,8 +24,8 @@ from pipeline.adapters.publisher import KafkaTimeouts
 from pipeline.cli.publish import add_publish_arguments, run_publish
 from pipeline.core.decode import Rejection, decode
 from pipeline.core.partitioning import message_key, murmur2, partition_for
-from pipeline.endpoints import KafkaBootstrap
 from pipeline.errors import EventRejected, TransportError
+from pipeline.kafka_bootstrap import KafkaBootstrap
 from pipeline.publishing import Publisher, validate
 from pipeline.settings import Settings
 from tests.support.event_examples import VALID_NHS_NUMBER, as_line, valid_event
