@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.adapters.alertmanager import AlertmanagerClient, alert_payload
+from pipeline.adapters.alertmanager import AlertmanagerClient
+from pipeline.adapters.alertmanager.payload import alert_payload
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity, alert_id_for
 from tests.kafka_fixture import load_localkafka
 from tests.support.tools import tool

@@ -10,12 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from pipeline.adapters.alertmanager import (
-    AlertmanagerClient,
-    AlertmanagerRoute,
-    alert_payload,
-    alertname,
-)
+from pipeline.adapters.alertmanager import AlertmanagerClient, AlertmanagerRoute
+from pipeline.adapters.alertmanager.payload import alert_payload, alertname
 from pipeline.core.alerts import AlertStatus, Severity
 from pipeline.errors import AlertRoutingError
 from tests.support.alerts import T0, FakeAlertmanager, alert

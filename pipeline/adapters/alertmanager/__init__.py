@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from pipeline.adapters.alertmanager.payload import alert_payload
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.endpoints import HttpEndpoint
 from pipeline.errors import AlertRoutingError
@@ -43,65 +44,6 @@ ENDS_AT_INTERVALS = 4
 
 Clock = Callable[[], datetime]
 Version = tuple[str, datetime]
-
-
-def alertname(alert: Alert) -> str:
-    """`target_experience_divergence` -> `TargetExperienceDivergence`."""
-    return "".join(part.capitalize() for part in alert.kind.value.split("_"))
-
-
-def alert_payload(
-    alert: Alert, *, starts_at: datetime, now: datetime, open_for: timedelta
-) -> dict[str, Any]:
-    """One alert in the Alertmanager v2 API's PostableAlert form."""
-    if alert.status is AlertStatus.OPEN:
-        ends_at = now + open_for
-    else:
-        # Resolved or withdrawn: ended when that version was detected (never before it began).
-        ends_at = max(alert.detected_at, starts_at)
-    labels = {
-        "alertname": alertname(alert),
-        "kind": alert.kind.value,
-        "org_id": alert.org_id,
-        "unit_id": alert.unit_id,
-        "severity": alert.severity.value,
-        "alert_id": alert.alert_id,
-    }
-    return {
-        # Alertmanager reads an empty label value as no label at all: leave such labels out.
-        "labels": {name: value for name, value in labels.items() if value},
-        "annotations": {
-            "summary": alert.summary,
-            "description": _description(alert),
-            "evidence": json.dumps(alert.evidence, sort_keys=True, separators=(",", ":")),
-            "status": alert.status.value,
-            "window_start": alert.window_start.isoformat(),
-            "window_end": alert.window_end.isoformat(),
-        },
-        "startsAt": _rfc3339(starts_at),
-        "endsAt": _rfc3339(ends_at),
-    }
-
-
-def _description(alert: Alert) -> str:
-    what = alert.kind.value.replace("_", " ")
-    text = (
-        f"{alert.severity.value.capitalize()} severity {what} for unit {alert.unit_id} of "
-        f"organisation {alert.org_id}, event-time windows {alert.window_start.date()} to "
-        f"{alert.window_end.date()}. The figures behind it are in the evidence annotation and "
-        f"in the ClickHouse alerts table under alert_id {alert.alert_id}."
-    )
-    if alert.status is AlertStatus.RESOLVED:
-        text += " The condition no longer shows in the latest window: resolved."
-    elif alert.status is AlertStatus.WITHDRAWN:
-        text += " Late data showed the condition was never there: withdrawn."
-    elif alert.status is AlertStatus.DISMISSED:
-        text += " The safety team answered that it is a false positive: dismissed."
-    return text
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
