@@ -28,11 +28,11 @@ from pipeline.core.decode import (
     Rejection,
     checked,
     decode,
-    keys_once_quickly,
 )
 from pipeline.core.engine_state import SeenIds
 from pipeline.core.events import EVENT_ADAPTER, AnyEvent, IncidentReport, PatientFeedback
 from pipeline.core.placement import FAILED, NEVER, Placement, placement
+from pipeline.core.strict_json import keys_once_quickly
 from pipeline.core.windows import Window, WindowKind, week_of_local_day, window_of
 
 Entry = tuple[RawMessage, "AnyEvent | Rejection", Placement | None, Window | None]

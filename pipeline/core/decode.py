@@ -24,6 +24,15 @@ from pipeline.core.events import (
     PatientFeedback,
 )
 from pipeline.core.privacy import redact_free_text, redact_rejected
+from pipeline.core.strict_json import (
+    DuplicateKey,
+    duplicated_key,
+    huge_integer_path,
+    key_count,
+    keys_once_quickly,
+    nesting_depth,
+    strict_json,
+)
 
 # The largest valid event is about 122 KB: 10,000 characters of free text written, as JSON
 # allows, as escaped surrogate pairs (12 bytes each), plus the short fields.
@@ -34,11 +43,9 @@ MAX_NESTING_DEPTH = 32
 _KNOWN_TYPES = frozenset(t.value for t in EventType)
 _DUPLICATE_DETAIL = "the same key is written twice in one object"
 _HUGE_DETAIL = "an integer must be within 64 bits"
-_MAX_INTEGER_DIGITS = 4000
 _JSON_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number"}
 # the validator itself, not TypeAdapter's wrapper around it (a Python call less per event)
 _validate_json: Callable[[bytes], AnyEvent] = EVENT_ADAPTER.validator.validate_json
-_JSON_WHITESPACE = b" \t\n\r"
 
 
 class RejectReason(StrEnum):
@@ -120,7 +127,7 @@ def checked(raw: bytes, event: AnyEvent, bounds: EventBounds) -> AnyEvent | Reje
     within `bounds` (the engine's batch pass validates first, then calls this)."""
     if not _no_key_written_twice(raw, event):
         # pydantic keeps the last of two equal keys, other readers the first: refuse to guess
-        return _reject(RejectReason.DUPLICATE_FIELD, _DUPLICATE_DETAIL, _duplicated_key(raw), raw)
+        return _reject(RejectReason.DUPLICATE_FIELD, _DUPLICATE_DETAIL, duplicated_key(raw), raw)
     problem = check_bounds(event, bounds)
     if problem is not None:
         return _reject(RejectReason.INVALID_VALUE, problem.detail, problem.field, raw)
@@ -146,47 +153,7 @@ def _keys_written(event: AnyEvent) -> int:
 def _no_key_written_twice(raw: bytes, event: AnyEvent) -> bool:
     """Whether `raw` (which validated to `event`) writes each key once."""
     expected = _keys_written(event)
-    return keys_once_quickly(raw, expected) or _key_count(raw) == expected
-
-
-def keys_once_quickly(raw: bytes, keys: int) -> bool:
-    """True only if `raw`, a valid event with `keys` distinct keys, writes none twice; False
-    when this quick test cannot tell (then count exactly, `_key_count`).
-
-    Without a backslash in `raw` every quote delimits a string, so no string holds a quote,
-    and once JSON whitespace is deleted each key's closing quote is followed by its colon.
-    `":` then occurs there, and otherwise only where a string's text (whitespace deleted)
-    starts with a colon: a value's closing quote is followed by `,`, `}` or `]`. So the count
-    is at least the number of keys written, and equal to the number of distinct keys only if
-    no key is written twice. (Bytes of multi-byte UTF-8 are never ASCII.)
-    """
-    return b"\\" not in raw and raw.translate(None, _JSON_WHITESPACE).count(b'":') == keys
-
-
-def _key_count(raw: bytes) -> int:
-    """How many keys `raw` writes, given it is a valid event (one object; only the counts of a
-    feedback batch nest another, which has no strings in it).
-
-    Outside strings, a valid event has a colon after each key and nowhere else. Splitting on
-    quotes finds the outside parts unless a string holds an escaped quote; then ask `json`.
-    """
-    if b"\\" not in raw or b'\\"' not in raw:  # one byte is found faster than two
-        return b"".join(raw.split(b'"')[::2]).count(b":")
-    pairs: list[tuple[str, Any]] = json.loads(raw, object_pairs_hook=list)
-    return _pairs_count(pairs)
-
-
-def _pairs_count(pairs: list[tuple[str, Any]]) -> int:
-    nested = [v for _, v in pairs if isinstance(v, list) and v and isinstance(v[0], tuple)]
-    return len(pairs) + sum(_pairs_count(v) for v in nested)
-
-
-def _duplicated_key(raw: bytes) -> str:
-    try:
-        _strict_json(raw.decode("utf-8"))
-    except _DuplicateKey as exc:
-        return exc.key
-    return ""
+    return keys_once_quickly(raw, expected) or key_count(raw) == expected
 
 
 def _explain(raw: bytes, error: ValidationError) -> Rejection:
@@ -196,7 +163,7 @@ def _explain(raw: bytes, error: ValidationError) -> Rejection:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return _reject(RejectReason.NOT_UTF8, f"invalid UTF-8 at byte {exc.start}", "", raw)
-    if _nesting_depth(text) > MAX_NESTING_DEPTH:
+    if nesting_depth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH:
         return _reject(
             RejectReason.TOO_DEEPLY_NESTED, f"nesting deeper than {MAX_NESTING_DEPTH}", "", raw
         )
@@ -207,8 +174,8 @@ def _explain(raw: bytes, error: ValidationError) -> Rejection:
         # pydantic's parser is the authority: Python's json would take a lone "\ud800"
         return _reject(RejectReason.NOT_JSON, first["msg"], "", raw)
     try:
-        document = _strict_json(text)
-    except _DuplicateKey as exc:
+        document = strict_json(text)
+    except DuplicateKey as exc:
         return _reject(RejectReason.DUPLICATE_FIELD, _DUPLICATE_DETAIL, exc.key, raw)
     except (ValueError, RecursionError) as exc:
         return _reject(RejectReason.NOT_JSON, str(exc), "", raw)
@@ -233,7 +200,7 @@ def _explain(raw: bytes, error: ValidationError) -> Rejection:
             RejectReason.UNKNOWN_EVENT_TYPE, f"event_type {event_type!r}", "event_type", raw
         )
     if huge_integer:
-        where = _huge_integer_path(document)
+        where = huge_integer_path(document)
         if where is None:
             return _reject(RejectReason.NOT_JSON, first["msg"], "", raw)
         return _reject(RejectReason.INVALID_VALUE, _HUGE_DETAIL, where, raw)
@@ -260,50 +227,6 @@ def _value_at(document: Any, location: list[int | str]) -> Any:
     return document
 
 
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _strict_json(text: str) -> Any:
-    """Parse as RFC 8259 JSON: no NaN or Infinity, no key written twice in one object."""
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        document: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in document:
-                raise _DuplicateKey(key)
-            document[key] = value
-        return document
-
-    def no_constants(name: str) -> None:
-        raise ValueError(f"{name} is not JSON")
-
-    def integer(digits: str) -> int | _HugeInteger:
-        return _HugeInteger() if len(digits) > _MAX_INTEGER_DIGITS else int(digits)
-
-    return json.loads(
-        text, object_pairs_hook=no_duplicates, parse_constant=no_constants, parse_int=integer
-    )
-
-
-class _HugeInteger:
-    """An integer too long to convert (Python refuses over 4,300 digits); never a valid value."""
-
-
-def _huge_integer_path(document: Any, path: str = "") -> str | None:
-    if isinstance(document, _HugeInteger):
-        return path
-    if isinstance(document, dict | list):
-        items = document.items() if isinstance(document, dict) else enumerate(document)
-        for key, value in items:
-            found = _huge_integer_path(value, f"{path}.{key}" if path else str(key))
-            if found is not None:
-                return found
-    return None
-
-
 def _reason_for(error_type: str) -> RejectReason:
     if error_type == "missing":
         return RejectReason.MISSING_FIELD
@@ -312,27 +235,3 @@ def _reason_for(error_type: str) -> RejectReason:
     if error_type.endswith("_type") or error_type in {"model_attributes_type", "is_instance_of"}:
         return RejectReason.WRONG_TYPE
     return RejectReason.INVALID_VALUE
-
-
-def _nesting_depth(text: str) -> int:
-    """Deepest bracket nesting outside strings; cheap, and safe on hostile input."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > MAX_NESTING_DEPTH:
-                break
-        elif char in "]}":
-            depth -= 1
-    return deepest

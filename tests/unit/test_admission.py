@@ -15,19 +15,13 @@ from hypothesis import strategies as st
 
 from pipeline.core import admission, batch_decode
 from pipeline.core.bounds import TimeHorizon
-from pipeline.core.decode import (
-    RawMessage,
-    Rejection,
-    _DuplicateKey,
-    _strict_json,
-    decode,
-    keys_once_quickly,
-)
+from pipeline.core.decode import RawMessage, Rejection, decode
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.engine_state import SeenIds
 from pipeline.core.events import AnyEvent
 from pipeline.core.placement import placement
 from pipeline.core.stored import StoredEvent
+from pipeline.core.strict_json import DuplicateKey, keys_once_quickly, strict_json
 from pipeline.core.windows import Window, WindowKind
 from tests.support.event_examples import VALID_NHS_NUMBER, valid_event
 
@@ -59,9 +53,9 @@ def test_the_quick_key_test_never_clears_a_key_written_twice(
     raw = _written(list(zip(keys, values, strict=False)), space)
     distinct = len(set(keys))
     try:
-        _strict_json(raw.decode())
+        strict_json(raw.decode())
         twice = False
-    except _DuplicateKey:
+    except DuplicateKey:
         twice = True
     if keys_once_quickly(raw, distinct):
         assert not twice
