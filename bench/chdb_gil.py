@@ -119,7 +119,7 @@ def main() -> None:
 
             return run
 
-        calls: list[tuple[str, Callable[[], None]]] = [
+        calls: list[tuple[str, Callable[[], object]]] = [
             ("idle (main thread sleeps 1 s)", lambda: time.sleep(1.0)),
             (
                 f"INSERT ... SELECT of {args.rows:,} rows",
