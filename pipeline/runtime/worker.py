@@ -30,17 +30,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import faust
-
 from pipeline.adapters.alert_topic import ALERTS_TOPIC, DEAD_LETTER_TOPIC, KafkaRoute, Record
 from pipeline.adapters.alertmanager import AlertmanagerRoute
 from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
 from pipeline.core.events import EventType
 from pipeline.errors import TransportError
-from pipeline.kafka_transport import describe, faust_credentials
+from pipeline.kafka_transport import describe
 from pipeline.runtime.batch_flow import BatchFlow
-from pipeline.runtime.consumer_batches import BatchApp, BatchSource
+from pipeline.runtime.consumer_batches import BatchSource
 from pipeline.runtime.step import Abandoned, Step
+from pipeline.runtime.worker_app import FaustWorker, faust_app, output_topic
 from pipeline.settings import Settings
 
 log = logging.getLogger("pipeline.worker")
@@ -100,50 +99,15 @@ class WorkerRuntime:
     # -- the faust app -------------------------------------------------------------------
 
     def _build_app(self) -> Any:
-        s = self.settings
-        app = BatchApp(
-            s.worker_id,
-            broker=[f"kafka://{server}" for server in s.kafka_bootstrap.servers],
-            broker_credentials=faust_credentials(s),
-            loop=self.loop,
-            key_serializer="raw",
-            value_serializer="raw",
-            web_enabled=False,
-            autodiscover=False,
-            datadir=str(self._datadir),
-            topic_partitions=s.topic_partitions,
-            consumer_auto_offset_reset="earliest",
-            broker_session_timeout=s.worker_session_timeout_seconds,
-            broker_request_timeout=max(90.0, s.worker_session_timeout_seconds + 30.0),
-            broker_max_poll_interval=s.worker_max_poll_interval_seconds,
-            broker_max_poll_records=s.batch_max_events,
-            producer_acks=-1,
-            # nothing goes through faust's streams, so there is nothing for it to wait for
-            stream_wait_empty=False,
-            processing_guarantee="at_least_once",
-        )
-        # Subscribed through faust's conductor (so its group membership and rebalances cover
-        # them), read by `_consume` as raw batches (pipeline/runtime/consumer_batches.py).
-        app.topics.add(
-            app.topic(
-                *self.inputs,
-                key_serializer="raw",
-                value_serializer="raw",
-                partitions=s.topic_partitions,
-            )
-        )
+        app = faust_app(self.settings, self.loop, self._datadir, self.inputs)
         app.on_partitions_revoked.connect(self._on_revoked)
-        app.timer(HOUSEKEEPING_SECONDS, name=f"{s.worker_id}.housekeeping")(self._housekeeping)
+        timer = app.timer(HOUSEKEEPING_SECONDS, name=f"{self.settings.worker_id}.housekeeping")
+        timer(self._housekeeping)
         app.task(self._consume)
         return app
 
     def _output(self, name: str) -> Any:
-        return self.app.topic(
-            self.settings.topic(name),
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=self.settings.topic_partitions,
-        )
+        return output_topic(self.app, self.settings, name)
 
     async def _declare_outputs(self) -> None:
         for topic in (self._alerts_topic, self._dead_letter_topic):
@@ -344,8 +308,8 @@ class WorkerRuntime:
         server = MetricsServer(self.metrics, self.health, port).start() if port else None
         if self.alertmanager is not None:
             self.alertmanager.start()
-        worker = _Worker(
-            self,
+        worker = FaustWorker(
+            self.begin_shutdown,
             self.app,
             loop=self.loop,
             loglevel=self.settings.log_level,
@@ -366,17 +330,3 @@ class WorkerRuntime:
             if server is not None:
                 server.stop()
         return code or self.exit_code
-
-
-class _Worker(faust.Worker):
-    """faust's worker, with SIGTERM/SIGINT first finishing the batch in flight."""
-
-    def __init__(self, runtime: WorkerRuntime, *args: Any, **kwargs: Any) -> None:
-        self._pipeline_runtime = runtime
-        super().__init__(*args, **kwargs)
-
-    def _on_sigterm(self) -> None:
-        self._pipeline_runtime.begin_shutdown(super()._on_sigterm)
-
-    def _on_sigint(self) -> None:
-        self._pipeline_runtime.begin_shutdown(super()._on_sigint)

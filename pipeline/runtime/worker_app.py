@@ -1,0 +1,85 @@
+"""The faust app the worker runs, and faust's worker with the pipeline's stop.
+
+faust runs the app, the consumer group and its rebalances, the timers and the producer; no
+message goes through its streams (pipeline/runtime/consumer_batches.py), so the app waits for
+none on a stop. `WorkerRuntime` (worker.py) adds its task, timer and revocation hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from pipeline.kafka_transport import faust_credentials
+from pipeline.runtime.consumer_batches import BatchApp
+from pipeline.settings import Settings
+
+
+def faust_app(
+    settings: Settings, loop: asyncio.AbstractEventLoop, datadir: Path, inputs: list[str]
+) -> BatchApp:
+    """The app as `settings` configure it, subscribed to `inputs` (raw keys and values)."""
+    s = settings
+    app = BatchApp(
+        s.worker_id,
+        broker=[f"kafka://{server}" for server in s.kafka_bootstrap.servers],
+        broker_credentials=faust_credentials(s),
+        loop=loop,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        autodiscover=False,
+        datadir=str(datadir),
+        topic_partitions=s.topic_partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=s.worker_session_timeout_seconds,
+        broker_request_timeout=max(90.0, s.worker_session_timeout_seconds + 30.0),
+        broker_max_poll_interval=s.worker_max_poll_interval_seconds,
+        broker_max_poll_records=s.batch_max_events,
+        producer_acks=-1,
+        # nothing goes through faust's streams, so there is nothing for it to wait for
+        stream_wait_empty=False,
+        processing_guarantee="at_least_once",
+    )
+    # Subscribed through faust's conductor (so its group membership and rebalances cover
+    # them), read as raw batches (pipeline/runtime/consumer_batches.py).
+    app.topics.add(
+        app.topic(
+            *inputs,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=s.topic_partitions,
+        )
+    )
+    return app
+
+
+def output_topic(app: BatchApp, settings: Settings, name: str) -> Any:
+    """One of the topics the worker writes (alerts, dead letters), raw keys and values."""
+    return app.topic(
+        settings.topic(name),
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+
+
+class FaustWorker(faust.Worker):
+    """faust's worker, with SIGTERM/SIGINT first finishing the batch in flight:
+    `begin_shutdown(then)` does that and calls `then` (faust's own stop) when done."""
+
+    def __init__(
+        self, begin_shutdown: Callable[[Callable[[], None]], None], *args: Any, **kwargs: Any
+    ) -> None:
+        self._begin_shutdown = begin_shutdown
+        super().__init__(*args, **kwargs)
+
+    def _on_sigterm(self) -> None:
+        self._begin_shutdown(super()._on_sigterm)
+
+    def _on_sigint(self) -> None:
+        self._begin_shutdown(super()._on_sigint)
