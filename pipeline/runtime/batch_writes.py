@@ -1,11 +1,11 @@
 """The order in which the step stores a batch, and the halving of refused event rows.
 
-Mixed into `Step` (pipeline/runtime/step.py), whose `_retrying` retries each call. The order
-is what makes a crash at any point safe (docs/worker.md, "Order of a batch's writes"): the
-windows with the ids they now count, the ledger, the events, the latest event time per
-organisation, the rejections and alert versions; then the routes (alerts leave as soon as
-they are stored: event-to-alert latency); then the windows without the ids, the board rows,
-bright spots and verdicts, and the judgement marks last.
+Mixed into `Step` (pipeline/runtime/step.py); `_retrying` (runtime/retry.py) retries each
+call. The order is what makes a crash at any point safe (docs/worker.md, "Order of a batch's
+writes"): the windows with the ids they now count, the ledger, the events, the latest event
+time per organisation, the rejections and alert versions; then the routes (alerts leave as
+soon as they are stored: event-to-alert latency); then the windows without the ids, the board
+rows, bright spots and verdicts, and the judgement marks last.
 """
 
 from __future__ import annotations
@@ -21,33 +21,20 @@ from pipeline.core.batch import BatchResult
 from pipeline.core.decode import Rejection, RejectReason
 from pipeline.core.engine import RejectedMessage
 from pipeline.core.stored import StoredEvent
-from pipeline.errors import SinkError, SinkRejected
-from pipeline.runtime.ports import Metrics, Store
-from pipeline.runtime.retry import SinkHealth
+from pipeline.errors import SinkRejected
+from pipeline.runtime.ports import Store
+from pipeline.runtime.retry import RetryingCalls
 
 log = logging.getLogger("pipeline.step")
 
 T = TypeVar("T")
 
 
-class BatchWrites:
-    """What `Step` provides: the store, the clock, metrics, health and its retry loop."""
+class BatchWrites(RetryingCalls):
+    """What `Step` provides besides the retry loop: the store and the clock."""
 
     _store: Store
     _clock: Callable[[], datetime]
-    _metrics: Metrics
-    health: SinkHealth
-
-    def _retrying(
-        self,
-        what: str,
-        action: Callable[[], T],
-        *,
-        errors: tuple[type[Exception], ...] = (SinkError,),
-        route: str | None = None,
-        refusals: bool = False,
-    ) -> T:
-        raise NotImplementedError
 
     def _write(
         self, result: BatchResult, token: str, *, route: Callable[[], None] | None = None

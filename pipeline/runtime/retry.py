@@ -3,15 +3,22 @@ and the cycle collector's pause."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, SinkError, SinkRejected
+from pipeline.runtime.ports import Metrics
+
+log = logging.getLogger("pipeline.step")
+T = TypeVar("T")
 
 
 class Abandoned(PipelineError):
@@ -147,3 +154,69 @@ def pause_collector() -> Callable[[], None]:
 
 def _nothing() -> None:
     pass
+
+
+class RetryingCalls:
+    """`_retrying`, the step's one retry loop, for `Step` and the classes mixed into it; what
+    it reads of the step is declared here and set by `Step.__init__`."""
+
+    stop: threading.Event
+    health: SinkHealth
+    _retry: RetryPolicy
+    _metrics: Metrics
+    _on_outage: Callable[[bool], None]
+    _waiting: Callable[[], None]  # called before a retry's wait
+    _store_lock: threading.RLock
+
+    def _retrying(
+        self,
+        what: str,
+        action: Callable[[], T],
+        *,
+        errors: tuple[type[Exception], ...] = (SinkError,),
+        route: str | None = None,
+        refusals: bool = False,
+        lock: contextlib.AbstractContextManager[Any] | None = None,
+    ) -> T:
+        """`action()` until it succeeds; failures of `errors` are waited out with backoff
+        (`refusals`: a `SinkRejected` is raised at once). After a stop: `Abandoned`. Store
+        calls hold the store lock (`lock`, when given, instead); routes hold none."""
+        delays = self._retry.delays()
+        attempts = 0
+        while True:
+            if self.stop.is_set():
+                raise Abandoned(f"stopped before it could {what}")
+            try:
+                held = lock or (self._store_lock if route is None else NO_LOCK)
+                with collector_paused(), held:
+                    value = action()
+            except errors as exc:
+                if refusals and isinstance(exc, SinkRejected):
+                    raise
+                attempts += 1
+                delay = next(delays)
+                if route is None:
+                    self._metrics.sink_retried()
+                    self._metrics.sink_state(False)
+                    if not self.health.down:
+                        self.health.down = True
+                        self._on_outage(True)
+                else:
+                    self._metrics.routing_failed(route)
+                log.warning(
+                    "%s failed (attempt %d), retrying in %.1fs: %s", what, attempts, delay, exc
+                )
+                self._waiting()
+                if self.stop.wait(delay):
+                    raise Abandoned(f"stopped while waiting to {what}") from exc
+                continue
+            if route is None:
+                self._metrics.sink_state(True)
+                if self.health.down:
+                    self.health.down = False
+                    log.info("%s succeeded after %d failed attempts", what, attempts)
+                    self._on_outage(False)
+            return value
+
+
+NO_LOCK = contextlib.nullcontext()

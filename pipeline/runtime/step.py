@@ -35,11 +35,11 @@ from pipeline.core.alerts import Alert
 from pipeline.core.engine import BatchResult, Engine, RawMessage
 from pipeline.core.engine_state import RestoredState
 from pipeline.core.revisions import RevisionInForce
-from pipeline.errors import SinkError, SinkRejected
 from pipeline.runtime.batch_writes import BatchWrites
 from pipeline.runtime.legacy import org_of_payload, owned_payloads
 from pipeline.runtime.ports import Metrics, NullMetrics, OwnsOrg, Store
 from pipeline.runtime.retry import (
+    NO_LOCK,
     Abandoned,
     RetryPolicy,
     SinkHealth,
@@ -105,7 +105,7 @@ class Step(BatchWrites):
         self._waiting: Callable[[], None] = _nothing  # called before a retry's wait
         # ...except a batch's look-ups, when the store runs them on a client of their own
         self._lookup_lock: contextlib.AbstractContextManager[Any] = (
-            _NO_LOCK if store.lookups_apart else self._store_lock
+            NO_LOCK if store.lookups_apart else self._store_lock
         )
 
     # -- state ---------------------------------------------------------------------------
@@ -314,56 +314,6 @@ class Step(BatchWrites):
         """Record what background routes (Alertmanager) took (also called when idle)."""
         self.routes.flush(self._store)
 
-    def _retrying(
-        self,
-        what: str,
-        action: Callable[[], T],
-        *,
-        errors: tuple[type[Exception], ...] = (SinkError,),
-        route: str | None = None,
-        refusals: bool = False,
-        lock: contextlib.AbstractContextManager[Any] | None = None,
-    ) -> T:
-        """`action()` until it succeeds; failures of `errors` are waited out with backoff
-        (`refusals`: a `SinkRejected` is raised at once). After a stop: `Abandoned`. Store
-        calls hold the store lock (`lock`, when given, instead); routes hold none."""
-        delays = self._retry.delays()
-        attempts = 0
-        while True:
-            if self.stop.is_set():
-                raise Abandoned(f"stopped before it could {what}")
-            try:
-                held = lock or (self._store_lock if route is None else _NO_LOCK)
-                with collector_paused(), held:
-                    value = action()
-            except errors as exc:
-                if refusals and isinstance(exc, SinkRejected):
-                    raise
-                attempts += 1
-                delay = next(delays)
-                if route is None:
-                    self._metrics.sink_retried()
-                    self._metrics.sink_state(False)
-                    if not self.health.down:
-                        self.health.down = True
-                        self._on_outage(True)
-                else:
-                    self._metrics.routing_failed(route)
-                log.warning(
-                    "%s failed (attempt %d), retrying in %.1fs: %s", what, attempts, delay, exc
-                )
-                self._waiting()
-                if self.stop.wait(delay):
-                    raise Abandoned(f"stopped while waiting to {what}") from exc
-                continue
-            if route is None:
-                self._metrics.sink_state(True)
-                if self.health.down:
-                    self.health.down = False
-                    log.info("%s succeeded after %d failed attempts", what, attempts)
-                    self._on_outage(False)
-            return value
-
 
 @dataclass(slots=True)
 class Prepared:
@@ -380,6 +330,3 @@ class Prepared:
 
     def __post_init__(self) -> None:
         self.ids = frozenset(s.event.event_id for s in self.result.accepted)
-
-
-_NO_LOCK = contextlib.nullcontext()
