@@ -17,12 +17,12 @@ from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, alert_id_for
 from pipeline.core.detection import Finding
 from pipeline.core.learning import (
-    LearningConfig,
     ResponseLedger,
     ResponseRecord,
     decorate,
     episode_groups,
 )
+from pipeline.core.recovery import LearningConfig
 
 UnitKey = tuple[str, str]
 _ORG_KINDS = frozenset({AlertKind.MASKED_DARK_SPOT})

@@ -16,7 +16,8 @@ from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity, alert_
 from pipeline.core.detection import Finding
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.events import Harm, IncidentCategory
-from pipeline.core.learning import LearningConfig, episode_groups, recovery
+from pipeline.core.learning import episode_groups
+from pipeline.core.recovery import LearningConfig, recovery
 from pipeline.core.windows import Window
 from tests.support.events import feedback, incident, raw, response
 
