@@ -203,9 +203,11 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites):
             result = self._client.query(sql, parameters=parameters)
         except ClickHouseError as exc:
             raise classify(exc, "query") from exc
-        if not result.result_rows:
+        # The columns only: asking for `result_rows` first would transpose every row twice.
+        columns = result.result_columns
+        if not columns or not columns[0]:
             return defaultdict(tuple)
-        return dict(zip(result.column_names, result.result_columns, strict=True))
+        return dict(zip(result.column_names, columns, strict=True))
 
     def lookup_dicts(
         self, sql: str, parameters: dict[str, Any] | None = None
