@@ -25,6 +25,7 @@ from pipeline.core.events import (
     PatientFeedback,
     TargetMetric,
 )
+from pipeline.core.judgements import window_digest
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
 from pipeline.core.verdict_book import VerdictRow
 
@@ -215,6 +216,7 @@ def window_row(agg: UnitWindowAggregate, window_kind: str) -> dict[str, Any]:
         "contributions": agg.contributions,
         "theme_names": [name for name, _ in agg.themes],
         "theme_counts": [count for _, count in agg.themes],
+        "digest": window_digest(agg).hex(),
     }
 
 

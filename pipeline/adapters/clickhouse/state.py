@@ -94,6 +94,7 @@ _WINDOW_COLUMNS = (
     "theme_names",
     "theme_counts",
     "state",
+    "digest",
 )
 
 
@@ -102,7 +103,7 @@ def window_records(sink: _Queries, owns: OwnsOrg) -> list[WindowRecord] | None:
     some window's latest row predates stored state (restore must then re-read payloads)."""
     found = sink.query_columns(
         "SELECT org_id, unit_id, window_start, window_end, fft_counts, incidents_by_harm, "
-        "incidents_by_category, contributions, theme_names, theme_counts, state "
+        "incidents_by_category, contributions, theme_names, theme_counts, state, digest "
         f"FROM {sink.database}.unit_windows FINAL "
         "WHERE window_kind = {kind:String}",
         {"kind": sink.window_kind},
@@ -113,9 +114,20 @@ def window_records(sink: _Queries, owns: OwnsOrg) -> list[WindowRecord] | None:
     windows: dict[tuple[datetime, datetime], Window] = {}
     states: dict[str, tuple[tuple[ReportInForce, ...], tuple[UUID, ...]]] = {}
     # By column: every window ever stored is read at each restore (docs/worker.md).
-    for org, unit, start, end, fft, harm, category, contributions, names, counts, stored in zip(
-        *(found[name] for name in _WINDOW_COLUMNS), strict=True
-    ):
+    for (
+        org,
+        unit,
+        start,
+        end,
+        fft,
+        harm,
+        category,
+        contributions,
+        names,
+        counts,
+        stored,
+        digest,
+    ) in zip(*(found[name] for name in _WINDOW_COLUMNS), strict=True):
         if not owns(org):
             continue
         if not stored:
@@ -139,7 +151,7 @@ def window_records(sink: _Queries, owns: OwnsOrg) -> list[WindowRecord] | None:
             state = json.loads(stored)
             reports = tuple(_report(item) for item in state["r"])
             held = states[stored] = (reports, tuple(UUID(i) for i in state["a"]))
-        records.append(WindowRecord(aggregate, *held))
+        records.append(WindowRecord(aggregate, *held, bytes.fromhex(digest) if digest else None))
     return records
 
 
