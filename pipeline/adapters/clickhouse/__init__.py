@@ -197,10 +197,11 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites):
     def query_columns(
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> dict[str, Sequence[Any]]:
-        """Run a read query; its columns by name (cheaper than rows when there are many). An
-        empty result may name no columns: a name it lacks reads as an empty column."""
+        """Run a read query; its columns by name (cheaper than rows when there are many), its
+        UTC date-times aware (made so by the driver, in C). An empty result may name no
+        columns: a name it lacks reads as an empty column."""
         try:
-            result = self._client.query(sql, parameters=parameters)
+            result = self._client.query(sql, parameters=parameters, tz_mode="aware")
         except ClickHouseError as exc:
             raise classify(exc, "query") from exc
         # The columns only: asking for `result_rows` first would transpose every row twice.

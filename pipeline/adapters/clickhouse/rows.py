@@ -253,6 +253,8 @@ def alert_row(alert: Alert) -> dict[str, Any]:
 
 def utc(moment: datetime) -> datetime:
     """ClickHouse hands back naive UTC datetimes (or aware ones, by driver): make them aware."""
+    if moment.tzinfo is UTC:
+        return moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
