@@ -134,10 +134,14 @@ class Engine:
         """Rebuild from the small form the step stores (engine_state.py); the result carries
         only the alert versions the stored ones lack (route them like any other): only the
         organisations whose stored judgement does not cover what was restored are judged."""
+        digests: dict[tuple[UnitKey, Window], bytes] = {}
         for record in state.windows:
             agg = record.aggregate
-            windows = self._units.setdefault((agg.org_id, agg.unit_id), {})
+            unit = (agg.org_id, agg.unit_id)
+            windows = self._units.setdefault(unit, {})
             windows[agg.window] = UnitWindowState.restored(agg, record.reports)
+            if record.digest is not None:
+                digests[unit, agg.window] = record.digest
         if state.latest_event is not None:
             self._watermark.observe(state.latest_event)
         mark = self._watermark.value
@@ -154,7 +158,7 @@ class Engine:
         self._book.restore(state.alerts)
         result = BatchResult()
         orgs = {record.aggregate.org_id for record in state.windows}
-        self._judging.restore(orgs, state.judged, now, result)
+        self._judging.restore(orgs, state.judged, now, result, digests)
         return self._drained(result)
 
     def restore(

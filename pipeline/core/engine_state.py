@@ -41,6 +41,9 @@ class WindowRecord:
     aggregate: UnitWindowAggregate
     reports: tuple[ReportInForce, ...] = ()
     applied: tuple[UUID, ...] = ()
+    digest: bytes | None = None
+    """As restored: the aggregate's `judgements.window_digest`, stored with it when it was
+    written (None: not stored, the restore computes it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from functools import partial
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.resume import Suffixes
 from pipeline.core.learning import ResponseRecord
+from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
 JUDGEMENT_RULES = 3  # 2: no Shewhart run spans missed-target and met weeks; 3: least spread
@@ -49,6 +50,28 @@ def fingerprint(*parts: object) -> str:
     return repr((JUDGEMENT_RULES, *parts))
 
 
+def window_digest(aggregate: UnitWindowAggregate) -> bytes:
+    """16 bytes that change with any figure of the window that detection reads (not its
+    organisation or unit): what the window adds to its organisation's digest. The sink stores
+    it with the window, so a restore need not rebuild every window to compare marks."""
+    a = aggregate
+    return hashlib.blake2b(
+        repr(
+            (
+                a.window.start.timestamp(),
+                a.window.end.timestamp(),
+                a.fft_counts,
+                a.incidents_by_harm,
+                a.incidents_by_category,
+                a.targets,
+                a.contributions,
+                a.themes,
+            )
+        ).encode(),
+        digest_size=16,
+    ).digest()
+
+
 def digest(
     series: Mapping[UnitKey, Sequence[UnitWindowAggregate]],
     responses: Iterable[ResponseRecord],
@@ -56,13 +79,26 @@ def digest(
 ) -> str:
     """The digest of one organisation's judgement inputs: every unit's closed windows (units
     with none left out), its responses and the configuration fingerprint."""
+    window_digests = {
+        unit: _WINDOWS.pointwise(unit, (windows,), partial(_window_digest_at, windows))
+        for unit, windows in series.items()
+        if windows
+    }
+    return _combined(window_digests, responses, config)
+
+
+def _combined(
+    window_digests: Mapping[UnitKey, Sequence[bytes]],
+    responses: Iterable[ResponseRecord],
+    config: str,
+) -> str:
     h = hashlib.blake2b(config.encode(), digest_size=16)
-    for unit in sorted(series):
-        windows = series[unit]
-        if not windows:
+    for unit in sorted(window_digests):
+        digests = window_digests[unit]
+        if not digests:
             continue
         h.update(repr(unit).encode())
-        h.update(b"".join(_WINDOWS.pointwise(unit, (windows,), partial(_window_bytes, windows))))
+        h.update(b"".join(digests))
     for r in sorted(responses, key=lambda r: r.event_id):
         h.update(
             repr(
@@ -72,45 +108,33 @@ def digest(
     return h.hexdigest()
 
 
-_WINDOWS: Suffixes[bytes] = Suffixes("digests")  # what a window adds to the digest
+_WINDOWS: Suffixes[bytes] = Suffixes("digests")  # each window's `window_digest`
 
 
-def _window_bytes(windows: Sequence[UnitWindowAggregate], t: int) -> bytes:
-    a = windows[t]
-    return repr(
-        (
-            a.window.start.timestamp(),
-            a.window.end.timestamp(),
-            a.fft_counts,
-            a.incidents_by_harm,
-            a.incidents_by_category,
-            a.targets,
-            a.contributions,
-            a.themes,
-        )
-    ).encode()
+def _window_digest_at(windows: Sequence[UnitWindowAggregate], t: int) -> bytes:
+    return window_digest(windows[t])
 
 
 def is_current(
     stored: JudgedMark | None,
-    windows: Mapping[UnitKey, Sequence[UnitWindowAggregate]],
+    windows: Mapping[UnitKey, Sequence[tuple[Window, bytes]]],
     responses: Iterable[ResponseRecord],
     config: str,
     watermark: datetime | None,
 ) -> bool:
     """Whether `stored` covers an organisation restored with `windows` (every window of each
-    unit, in time order) and `responses`, under `watermark`: nothing closed since the mark,
-    and what was closed by it unchanged."""
+    unit, in time order, with its `window_digest`) and `responses`, under `watermark`:
+    nothing closed since the mark, and what was closed by it unchanged."""
     if stored is None:
         return False
     mark = stored.mark
     if watermark is not None and (mark is None or watermark > mark):
-        newly = [w for ws in windows.values() for w in ws if _ends_by(w, watermark)]
+        newly = [w for ws in windows.values() for w, _ in ws if _ends_by(w, watermark)]
         if any(not _ends_by(w, mark) for w in newly):
             return False
-    closed = {unit: [w for w in ws if _ends_by(w, mark)] for unit, ws in windows.items()}
-    return digest(closed, responses, config) == stored.digest
+    closed = {unit: [d for w, d in ws if _ends_by(w, mark)] for unit, ws in windows.items()}
+    return _combined(closed, responses, config) == stored.digest
 
 
-def _ends_by(aggregate: UnitWindowAggregate, mark: datetime | None) -> bool:
-    return mark is not None and aggregate.window.end <= mark
+def _ends_by(window: Window, mark: datetime | None) -> bool:
+    return mark is not None and window.end <= mark

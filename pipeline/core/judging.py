@@ -10,7 +10,7 @@ the organisations whose mark does not match what it restored.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from operator import attrgetter
 from typing import NamedTuple
@@ -20,7 +20,7 @@ from pipeline.core.batch import BatchResult
 from pipeline.core.board import board_rows
 from pipeline.core.detection import DetectionConfig, org_bright_spots
 from pipeline.core.judge import AlertBook
-from pipeline.core.judgements import JudgedMark, digest, is_current
+from pipeline.core.judgements import JudgedMark, digest, is_current, window_digest
 from pipeline.core.verdict_book import VerdictBook
 from pipeline.core.windows import Watermark, Window
 
@@ -133,17 +133,26 @@ class Judging:
             result.judged.append(JudgedMark(org, mark, inputs, stamp))
 
     def restore(
-        self, orgs: set[str], marks: Iterable[JudgedMark], now: datetime, result: BatchResult
+        self,
+        orgs: set[str],
+        marks: Iterable[JudgedMark],
+        now: datetime,
+        result: BatchResult,
+        digests: Mapping[tuple[UnitKey, Window], bytes] | None = None,
     ) -> None:
         """After restoring `orgs`: judge those whose stored mark does not cover what was
         restored (their alerts may not all be stored); the others count as judged, and are
-        judged again when their windows change (as are organisations held before)."""
+        judged again when their windows change (as are organisations held before).
+        `digests`: windows' `window_digest`s as stored with them (the others are computed)."""
         stored = {m.org_id: m for m in marks}
-        by_org: dict[str, dict[UnitKey, list[UnitWindowAggregate]]] = {}
+        known = digests or {}
+        by_org: dict[str, dict[UnitKey, list[tuple[Window, bytes]]]] = {}
         for unit, windows in self._units.items():
             if unit[0] in orgs:
-                snapshots = [windows[w].snapshot() for w in sorted(windows, key=_ORDER)]
-                by_org.setdefault(unit[0], {})[unit] = snapshots
+                by_org.setdefault(unit[0], {})[unit] = [
+                    (w, known.get((unit, w)) or window_digest(windows[w].snapshot()))
+                    for w in sorted(windows, key=_ORDER)
+                ]
         stale: set[UnitKey] = set()
         for org, members in by_org.items():
             responses = self.book.responses.of_org(org)

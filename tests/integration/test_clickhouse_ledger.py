@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pipeline.adapters.clickhouse import ClickHouseSink
+from pipeline.core.aggregates import UnitWindowState
 from pipeline.core.engine import Engine, EngineConfig, RestoredState
-from tests.support.events import feedback, incident, raw, response
+from pipeline.core.judgements import window_digest
+from tests.support.events import feedback, incident, metric, raw, response
 
 RECEIVED = datetime.now(UTC)
 START = datetime(2024, 3, 4, tzinfo=UTC)
@@ -81,6 +83,32 @@ def test_ledger_revisions_and_marks_round_trip_and_a_restore_judges_nothing(
     assert restored.alerts == [] and restored.judged == [], "nothing to judge again"
     assert again.closed_series() == engine.closed_series()
     assert again.unmatched_responses() == engine.unmatched_responses()
+
+
+def test_each_window_comes_back_with_the_digest_of_what_a_restore_rebuilds(
+    sink: ClickHouseSink,
+) -> None:
+    """The stored digests stand for the restored windows (targets recomputed from the reports
+    in force included), so a restore may compare marks with them; a row written before 0350
+    has none (the restore computes it)."""
+    fresh(sink, "digests")
+    engine = Engine(EngineConfig(), b"k" * 16)
+    targets = [metric(occurred_at=(START + timedelta(days=d)).isoformat()) for d in (2, 30)]
+    result = engine.process(raw(*history(), *targets), RECEIVED)
+    sink.write(result, RECEIVED, token="t")
+    records = sink.window_records(EVERYONE)
+    assert records and any(r.reports for r in records)
+    for record in records:
+        rebuilt = UnitWindowState.restored(record.aggregate, record.reports).snapshot()
+        assert rebuilt.targets or not record.reports
+        assert record.digest == window_digest(rebuilt)
+    assert len({r.digest for r in records}) == len(records)
+
+    sink.command(
+        f"ALTER TABLE {sink.database}.unit_windows UPDATE digest = '' WHERE 1 "
+        "SETTINGS mutations_sync = 1"
+    )
+    assert [r.digest for r in sink.window_records(EVERYONE) or []] == [None] * len(records)
 
 
 def test_storage_written_before_the_migration_is_copied_in(sink: ClickHouseSink) -> None:

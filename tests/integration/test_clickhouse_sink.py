@@ -322,7 +322,7 @@ def test_migration_0331_partitions_stored_events_by_quarter_keeping_them(
 ) -> None:
     sink.database = "by_quarter"
     assert "0331_event_partitions_by_quarter" not in sink.migrate(
-        [m for m in load_migrations() if m.version < 331]
+        [m for m in load_migrations() if m.version != 331]  # the later ones: today's rows
     )
     months = [datetime(2023, 1 + 2 * i, 10, tzinfo=UTC).isoformat() for i in range(6)]
     events = [

@@ -15,7 +15,7 @@ from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
 from pipeline.core.engine_state import RecentEvent
 from pipeline.core.events import PatientFeedback, TargetMetric
-from pipeline.core.judgements import JudgedMark
+from pipeline.core.judgements import JudgedMark, window_digest
 from pipeline.core.learning import ResponseRecord
 from pipeline.core.revisions import RevisionInForce
 from pipeline.core.stored import StoredEvent
@@ -46,6 +46,7 @@ class MemoryStore:
         self.refuse: Callable[[StoredEvent], bool] = lambda stored: False
         self.crash_after_windows = False
         self.crash_before_outcomes = False
+        self.store_digests = True
         self.ledger: dict[int, ResponseRecord] = {}
         self.in_force: dict[tuple[str, str, int], RevisionInForce] = {}
         self.marks: dict[str, JudgedMark] = {}
@@ -64,7 +65,10 @@ class MemoryStore:
             key = (a.org_id, a.unit_id, a.window.start)
             current = self.windows.get(key)
             if current is None or a.contributions >= current.aggregate.contributions:
-                self.windows[key] = record if applied else replace(record, applied=())
+                held = record if applied else replace(record, applied=())
+                # stored with its digest, as the sink stores it (unless told not to)
+                digest = window_digest(a) if self.store_digests else None
+                self.windows[key] = replace(held, digest=digest)
         if applied and self.crash_after_windows:
             raise KeyboardInterrupt("the process died here")
 

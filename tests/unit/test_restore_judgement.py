@@ -4,6 +4,7 @@ alert version a crash left unstored is still raised after the restart."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,8 +54,12 @@ def weeks(org: str, count: int, first: int = 0, **fields: Any) -> list[dict[str,
     ]
 
 
-def test_a_restore_after_a_clean_stop_judges_nothing_and_raises_nothing() -> None:
+@pytest.mark.parametrize("stored_digests", [True, False], ids=["digests stored", "computed"])
+def test_a_restore_after_a_clean_stop_judges_nothing_and_raises_nothing(
+    stored_digests: bool,
+) -> None:
     sink = MemoryStore()
+    sink.store_digests = stored_digests
     # BBB's windows all closed: the new weeks of AAA close none of BBB's
     build(sink, CountingDetector()).process(raw(*weeks("AAA", 6), *weeks("BBB", 4)), {}, "t1")
     assert set(sink.marks) == {"AAA", "BBB"}
@@ -71,8 +76,12 @@ def test_a_restore_after_a_clean_stop_judges_nothing_and_raises_nothing() -> Non
     assert [a.evidence["windows"] for a in later.alerts] == [6]
 
 
-def test_an_alert_whose_store_a_crash_lost_is_raised_after_the_restart() -> None:
+@pytest.mark.parametrize("stored_digests", [True, False], ids=["digests stored", "computed"])
+def test_an_alert_whose_store_a_crash_lost_is_raised_after_the_restart(
+    stored_digests: bool,
+) -> None:
     sink = MemoryStore()
+    sink.store_digests = stored_digests
     first = build(sink, CountingDetector())
     first.process(raw(*weeks("AAA", 4), *weeks("BBB", 2)), {}, "t1")
     stored = {a.alert_id: a for a in sink.alerts.values()}
@@ -125,6 +134,17 @@ def test_a_mark_from_another_configuration_or_stale_content_means_judging_again(
     detector = CountingDetector()
     build(sink, detector).restore()
     assert detector.judged == ["AAA"]
+
+
+def test_a_restore_compares_marks_with_the_window_digests_as_stored() -> None:
+    sink = MemoryStore()
+    build(sink, CountingDetector()).process(raw(*weeks("AAA", 4), *weeks("BBB", 4)), {}, "t1")
+    key = next(k for k, r in sink.windows.items() if k[0] == "AAA")
+    assert sink.windows[key].digest is not None
+    sink.windows[key] = replace(sink.windows[key], digest=bytes(16))  # not what was judged
+    detector = CountingDetector()
+    build(sink, detector).restore()
+    assert detector.judged == ["AAA"], "the stored digests are read, not rebuilt"
 
 
 def test_a_mark_before_the_restored_watermark_means_judging_what_closed_since() -> None:

@@ -173,7 +173,8 @@ CREATE TABLE IF NOT EXISTS quality.unit_windows_local ON CLUSTER '{cluster}'
     contributions UInt64,
     state String,
     theme_names Array(LowCardinality(String)),
-    theme_counts Array(UInt32)
+    theme_counts Array(UInt32),
+    digest String DEFAULT ''
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/unit_windows', '{replica}', contributions)
 PARTITION BY toYear(window_start)

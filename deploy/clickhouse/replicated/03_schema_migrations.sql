@@ -29,4 +29,5 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (81, '0081_verdicts'),
     (101, '0101_bright_spots'),
     (231, '0231_period_events'),
-    (331, '0331_event_partitions_by_quarter');
+    (331, '0331_event_partitions_by_quarter'),
+    (350, '0350_window_digests');

@@ -197,15 +197,18 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites):
     def query_columns(
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> dict[str, Sequence[Any]]:
-        """Run a read query; its columns by name (cheaper than rows when there are many). An
-        empty result may name no columns: a name it lacks reads as an empty column."""
+        """Run a read query; its columns by name (cheaper than rows when there are many), its
+        UTC date-times aware (made so by the driver, in C). An empty result may name no
+        columns: a name it lacks reads as an empty column."""
         try:
-            result = self._client.query(sql, parameters=parameters)
+            result = self._client.query(sql, parameters=parameters, tz_mode="aware")
         except ClickHouseError as exc:
             raise classify(exc, "query") from exc
-        if not result.result_rows:
+        # The columns only: asking for `result_rows` first would transpose every row twice.
+        columns = result.result_columns
+        if not columns or not columns[0]:
             return defaultdict(tuple)
-        return dict(zip(result.column_names, result.result_columns, strict=True))
+        return dict(zip(result.column_names, columns, strict=True))
 
     def lookup_dicts(
         self, sql: str, parameters: dict[str, Any] | None = None

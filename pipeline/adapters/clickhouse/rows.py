@@ -25,6 +25,7 @@ from pipeline.core.events import (
     PatientFeedback,
     TargetMetric,
 )
+from pipeline.core.judgements import window_digest
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
 from pipeline.core.verdict_book import VerdictRow
 
@@ -215,6 +216,7 @@ def window_row(agg: UnitWindowAggregate, window_kind: str) -> dict[str, Any]:
         "contributions": agg.contributions,
         "theme_names": [name for name, _ in agg.themes],
         "theme_counts": [count for _, count in agg.themes],
+        "digest": window_digest(agg).hex(),
     }
 
 
@@ -251,6 +253,8 @@ def alert_row(alert: Alert) -> dict[str, Any]:
 
 def utc(moment: datetime) -> datetime:
     """ClickHouse hands back naive UTC datetimes (or aware ones, by driver): make them aware."""
+    if moment.tzinfo is UTC:
+        return moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

@@ -94,6 +94,7 @@ _WINDOW_COLUMNS = (
     "theme_names",
     "theme_counts",
     "state",
+    "digest",
 )
 
 
@@ -102,34 +103,55 @@ def window_records(sink: _Queries, owns: OwnsOrg) -> list[WindowRecord] | None:
     some window's latest row predates stored state (restore must then re-read payloads)."""
     found = sink.query_columns(
         "SELECT org_id, unit_id, window_start, window_end, fft_counts, incidents_by_harm, "
-        "incidents_by_category, contributions, theme_names, theme_counts, state "
+        "incidents_by_category, contributions, theme_names, theme_counts, state, digest "
         f"FROM {sink.database}.unit_windows FINAL "
         "WHERE window_kind = {kind:String}",
         {"kind": sink.window_kind},
     )
     records = []
+    # Decoded once each: units share their windows' bounds, and a unit's windows in one month
+    # the same report in force (so the same state, once their ids are cleared).
+    windows: dict[tuple[datetime, datetime], Window] = {}
+    states: dict[str, tuple[tuple[ReportInForce, ...], tuple[UUID, ...]]] = {}
     # By column: every window ever stored is read at each restore (docs/worker.md).
-    for org, unit, start, end, fft, harm, category, contributions, names, counts, stored in zip(
-        *(found[name] for name in _WINDOW_COLUMNS), strict=True
-    ):
+    for (
+        org,
+        unit,
+        start,
+        end,
+        fft,
+        harm,
+        category,
+        contributions,
+        names,
+        counts,
+        stored,
+        digest,
+    ) in zip(*(found[name] for name in _WINDOW_COLUMNS), strict=True):
         if not owns(org):
             continue
         if not stored:
             return None
-        state = json.loads(stored)
+        window = windows.get((start, end))
+        if window is None:
+            window = windows[start, end] = Window(utc(start), utc(end))
         aggregate = UnitWindowAggregate(
             org_id=org,
             unit_id=unit,
-            window=Window(utc(start), utc(end)),
+            window=window,
             fft_counts=tuple(fft),
             incidents_by_harm=tuple(harm),
             incidents_by_category=tuple(category),
             targets=(),  # recomputed from the reports in force
             contributions=int(contributions),
-            themes=tuple((str(n), int(c)) for n, c in zip(names, counts, strict=True)),
+            themes=tuple(zip(names, counts, strict=True)),  # (str, int) as the driver reads them
         )
-        reports = tuple(_report(item) for item in state["r"])
-        records.append(WindowRecord(aggregate, reports, tuple(UUID(i) for i in state["a"])))
+        held = states.get(stored)
+        if held is None:
+            state = json.loads(stored)
+            reports = tuple(_report(item) for item in state["r"])
+            held = states[stored] = (reports, tuple(UUID(i) for i in state["a"]))
+        records.append(WindowRecord(aggregate, *held, bytes.fromhex(digest) if digest else None))
     return records
 
 
