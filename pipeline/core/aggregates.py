@@ -3,12 +3,9 @@
 Everything here is a sum (or "the report in force"), so the aggregate of a set of events does not
 depend on the order or the batches they arrived in.
 
-How a target metric's period maps onto windows: a metric reports one period (often a calendar
-month) while feedback arrives daily. Each report is spread over the windows its period overlaps,
-in proportion to the overlap: a weekly window inside a monthly period gets that month's
-attainment; a week straddling two months gets the overlap-weighted blend. A later report for the
-same metric and period supersedes the earlier one (a revision), decided by `occurred_at` and then
-`event_id`, never by arrival.
+Target metrics are spread over the windows their periods overlap (`target_reports.py`); a
+later report for the same metric and period supersedes the earlier one (a revision), decided
+by `occurred_at` and then `event_id`, never by arrival.
 """
 
 from __future__ import annotations
@@ -18,7 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Self
 
-from pipeline.core.events import Harm, IncidentCategory, TargetMetric, ValueUnit
+from pipeline.core.events import Harm, IncidentCategory, TargetMetric
+from pipeline.core.target_reports import (
+    ReportInForce,
+    ReportKey,
+    TargetAttainment,
+    allocated_targets,
+)
 from pipeline.core.windows import Window
 
 HARM_ORDER: tuple[Harm, ...] = tuple(Harm)
@@ -35,46 +38,6 @@ HARM_WEIGHTS: dict[Harm, int] = {
     Harm.DEATH: 20,
 }
 FFT_RATINGS = 6  # 1 very good .. 5 very poor, 6 don't know
-
-
-@dataclass(frozen=True, slots=True)
-class TargetAttainment:
-    """One target metric over one window, after period-to-window allocation.
-
-    A share (`unit` is "") is `numerator / denominator`, the reports' counts allocated by
-    overlap. A value (`unit` names it, e.g. "minutes") is the overlap-weighted mean of the
-    reports' values: `numerator` sums value x overlap share and `denominator` the overlap
-    shares, so `attainment` reads the same way for both forms.
-    """
-
-    metric: str
-    numerator: float
-    denominator: float
-    target: float
-    higher_is_better: bool
-    unit: str = ""
-
-    @property
-    def is_share(self) -> bool:
-        return not self.unit
-
-    @property
-    def attainment(self) -> float:
-        return self.numerator / self.denominator
-
-    @property
-    def distance(self) -> float:
-        """Attainment minus target, in the target's own unit (a share's in parts of 1)."""
-        return self.attainment - self.target
-
-    @property
-    def margin(self) -> float:
-        """The distance signed so that >= 0 means met."""
-        return self.distance if self.higher_is_better else -self.distance
-
-    @property
-    def met(self) -> bool:
-        return self.margin >= 0
 
 
 def spread_counts(
@@ -178,47 +141,6 @@ class UnitWindowAggregate:
         if not self.targets:
             return None
         return all(t.met for t in self.targets)
-
-
-ReportKey = tuple[str, datetime, datetime]
-
-
-@dataclass(frozen=True, slots=True)
-class ReportInForce:
-    """The figures of the target report in force for one metric and period: all a window needs
-    of it (so state can be stored and restored in this small form)."""
-
-    occurred_at: datetime
-    event_id: str
-    metric: str
-    period_start: datetime
-    period_end: datetime
-    numerator: float | None
-    denominator: float | None
-    target: float
-    higher_is_better: bool
-    value: float | None = None
-    unit: ValueUnit | None = None
-
-    @classmethod
-    def of(cls, report: TargetMetric) -> ReportInForce:
-        return cls(
-            report.occurred_at,
-            str(report.event_id),
-            report.metric,
-            report.period_start,
-            report.period_end,
-            report.numerator,
-            report.denominator,
-            report.target,
-            report.higher_is_better,
-            report.value,
-            report.unit,
-        )
-
-    @property
-    def key(self) -> ReportKey:
-        return (self.metric, self.period_start, self.period_end)
 
 
 @dataclass(slots=True)
@@ -325,30 +247,7 @@ class UnitWindowState:
             fft_counts=tuple(self.fft_counts),
             incidents_by_harm=tuple(self.incidents_by_harm),
             incidents_by_category=tuple(self.incidents_by_category),
-            targets=self._allocated_targets(),
+            targets=allocated_targets(self.window, self.reports),
             contributions=self.contributions,
             themes=tuple(sorted(self.themes.items())),
-        )
-
-    def _allocated_targets(self) -> tuple[TargetAttainment, ...]:
-        sums: dict[str, list[float]] = {}
-        settings: dict[str, tuple[float, bool, str]] = {}
-        # Sorted, so float sums are identical whatever order the reports arrived in.
-        for key in sorted(self.reports):
-            report = self.reports[key]
-            period = (report.period_end - report.period_start).total_seconds()
-            share = self.window.overlap_seconds(report.period_start, report.period_end) / period
-            totals = sums.setdefault(report.metric, [0.0, 0.0])
-            if report.value is not None:  # the value form: an overlap-weighted mean
-                totals[0] += report.value * share
-                totals[1] += share
-            else:
-                totals[0] += (report.numerator or 0) * share
-                totals[1] += (report.denominator or 0) * share
-            unit = report.unit.value if report.unit is not None else ""
-            settings[report.metric] = (report.target, report.higher_is_better, unit)
-        return tuple(
-            TargetAttainment(metric, num, den, *settings[metric])
-            for metric, (num, den) in sorted(sums.items())
-            if den > 0
         )

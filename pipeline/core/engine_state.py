@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from pipeline.core.aggregates import ReportInForce, UnitWindowAggregate
+from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert
 from pipeline.core.judgements import JudgedMark
 from pipeline.core.learning import ResponseRecord
 from pipeline.core.revisions import RevisionInForce
+from pipeline.core.target_reports import ReportInForce
 from pipeline.core.windows import Window, WindowKind, window_of
 
 

@@ -12,8 +12,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.stored import EVENT_TABLES
+from pipeline.core.target_reports import TargetAttainment
 from pipeline.report.driver_values import as_utc
 from pipeline.report.queries_alerts import load_alerts, load_responses, match_responses
 from pipeline.report.queries_bright import load_bright_spots

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.alerts import AlertKind, AlertStatus, Severity
 from pipeline.core.detection.bright import BrightSpot
+from pipeline.core.target_reports import TargetAttainment
 
 
 @dataclass(frozen=True, slots=True)

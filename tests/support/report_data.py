@@ -8,11 +8,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from pipeline.adapters.clickhouse import ClickHouseSink
-from pipeline.core.aggregates import HARM_ORDER, TargetAttainment, UnitWindowAggregate
+from pipeline.core.aggregates import HARM_ORDER, UnitWindowAggregate
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity, alert_id_for
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.engine import BatchResult, Engine, EngineConfig, RawMessage
 from pipeline.core.events import AlertResponse, EventType, ResponseKind, TargetMetric
+from pipeline.core.target_reports import TargetAttainment
 from pipeline.core.verdict_book import VerdictBook, VerdictRow
 from pipeline.core.windows import Window
 

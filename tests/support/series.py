@@ -6,9 +6,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.core.aggregates import TargetAttainment, UnitWindowAggregate
+from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import Finding
+from pipeline.core.target_reports import TargetAttainment
 from pipeline.core.windows import Window
 
 START = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday

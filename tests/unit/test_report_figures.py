@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.alerts import AlertKind, AlertStatus, Severity
+from pipeline.core.target_reports import TargetAttainment
 from pipeline.report.figures import Pooled, harm_change, pool, share_z
 from pipeline.report.periods import UnitView, alert_measures, period_bounds, standing
 from pipeline.report.records import AlertRecord, VerdictRecord, WindowFigures

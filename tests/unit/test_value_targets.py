@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.decode import RawMessage, Rejection, RejectReason, decode
 from pipeline.core.detection.text import in_unit, targets_evidence
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.events import TargetMetric
+from pipeline.core.target_reports import TargetAttainment
 from pipeline.core.windows import WindowKind, window_of
 from tests.support.events import feedback, metric
 

@@ -16,10 +16,11 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from pipeline.adapters.clickhouse.rows import utc
-from pipeline.core.aggregates import ReportInForce, UnitWindowAggregate
+from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.engine_state import RecentEvent, WindowRecord
 from pipeline.core.events import EventType, ValueUnit
 from pipeline.core.stored import EVENT_TABLES
+from pipeline.core.target_reports import ReportInForce
 from pipeline.core.windows import Window
 
 OwnsOrg = Callable[[str], bool]

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from pipeline.core.aggregates import TargetAttainment
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.cusum import CUSUM_RULES
 from pipeline.core.detection.measures import SMALL_SAMPLE, Measure, MeasureTrace
 from pipeline.core.detection.stats import BEYOND_LIMIT
+from pipeline.core.target_reports import TargetAttainment
 from pipeline.core.windows import Window
 
 _MONTH_LONG = timedelta(days=27)
