@@ -42,15 +42,10 @@ from statistics import NormalDist
 from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate
-from pipeline.core.alerts import AlertKind
-from pipeline.core.detection.base import DetectionConfig, Finding
-from pipeline.core.detection.cusum import CUSUM
+from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.measures import (
     PER_ACTIVITY,
     UnitFigures,
-    episode_evidence,
-    episodes,
-    severity,
 )
 from pipeline.core.detection.predictive import (
     Predictive,
@@ -59,7 +54,6 @@ from pipeline.core.detection.predictive import (
     lower_tail,
 )
 from pipeline.core.detection.resume import EVERY, KEEP, MISSING, Checkpoints, Memo
-from pipeline.core.detection.text import duration, number, window_label
 from pipeline.core.detection.trace import Trace
 
 ACTIVITY_HOLDS = 0.6
@@ -270,87 +264,3 @@ def _lowest_usual(mean: float, extra: float, config: DetectionConfig) -> int:
     while count < mean and lower_tail(count, mean, extra, None) <= alpha:
         count += 1
     return count
-
-
-def silence_findings(
-    series: Sequence[UnitWindowAggregate],
-    figures: UnitFigures,
-    config: DetectionConfig,
-    harm_flagged: Sequence[bool] | None = None,
-) -> list[Finding]:
-    """Episodes of `reporting_silence` in one unit's closed windows (see `silence_trace`)."""
-    trace = silence_trace(series, figures, config, harm_flagged)
-    states: list[bool | None] = [
-        None if math.isnan(z) else trace.signalled_at[t] >= 0 for t, z in enumerate(trace.z)
-    ]
-    found = []
-    for first, last, ongoing in episodes(states, config.max_gap_windows):
-        shown = [t for t in range(first, last + 1) if states[t]]
-        detected = min(trace.signalled_at[t] for t in shown)
-        peak = max(trace.z[t] for t in shown)
-        at = shown[-1]
-        window = figures.windows[at]
-        reports = sum(series[at].incidents_by_harm)
-        unit = series[0].unit_id
-        summary = (
-            f"At {unit}, in {window_label(window)} {reports} incident"
-            f"{'' if reports == 1 else 's'} (of any harm, no harm included) were reported, "
-            f"against a usual {number(trace.expected[at])} for its activity"
-            f"{duration(len(shown), window)}, while its activity held. A fall in reporting is a "
-            "warning sign about the reporting culture, not an improvement in safety."
-        )
-        evidence: dict[str, Any] = {
-            "method": METHOD,
-            "rules": {"fired": [CUSUM], "cusum": {"statistic": "log-likelihood ratio",
-                                                   "reports_ratio": SILENCE_RATIO,
-                                                   "limit": config.silence_limit,
-                                                   "baseline_windows":
-                                                       config.silence_baseline_windows,
-                                                   "recent_windows": config.silence_recent_windows,
-                                                   "recent_limit": config.silence_recent_limit}},
-            "episode": episode_evidence(
-                figures, first, last, detected, len(shown), ongoing, peak
-            ),
-            "windows": [_window_evidence(series, figures, trace, t, config)
-                        for t in range(first, last + 1) if not math.isnan(trace.z[t])],
-        }  # fmt: skip
-        found.append(
-            Finding(
-                kind=AlertKind.REPORTING_SILENCE,
-                org_id=series[0].org_id,
-                unit_id=unit,
-                first_window=figures.windows[first],
-                last_window=figures.windows[last],
-                ongoing=ongoing,
-                severity=severity(config, peak, len(shown), 0),
-                summary=summary,
-                evidence=evidence,
-                detected_in=figures.windows[detected],
-            )
-        )
-    return found
-
-
-def _window_evidence(
-    series: Sequence[UnitWindowAggregate],
-    figures: UnitFigures,
-    trace: SilenceTrace,
-    t: int,
-    config: DetectionConfig,
-) -> dict[str, Any]:
-    activity = max([g.denominator for g in series[t].targets if g.is_share], default=None)
-    return {
-        "window_start": figures.windows[t].start.isoformat(),
-        "reports": sum(series[t].incidents_by_harm),
-        "activity": round(activity, 1) if activity is not None else None,
-        "feedback_responses": figures.responses[t],
-        "expected_reports": round(trace.expected[t], 2),
-        "lower_limit": trace.lower_limit[t],
-        "z": round(trace.z[t], 2),
-        "cusum": round(trace.cusum[t], 2),
-        "cusum_limit": config.silence_limit,
-        "recent_cusum": round(trace.recent_cusum[t], 2),
-        "recent_cusum_limit": config.silence_recent_limit,
-        "rule": CUSUM if trace.signalled_at[t] >= 0 else None,
-        "detector": "cusum" if trace.signalled_at[t] >= 0 else None,
-    }

@@ -32,7 +32,8 @@ from pipeline.core.detection.measures import (
     unit_figures,
 )
 from pipeline.core.detection.resume import MISSING, Memo
-from pipeline.core.detection.silence import harm_raised, silence_findings
+from pipeline.core.detection.silence import harm_raised
+from pipeline.core.detection.silence_findings import silence_findings
 from pipeline.core.detection.stats import monitor
 from pipeline.core.detection.text import (
     duration,
