@@ -81,3 +81,14 @@ def test_simulate_and_import_refuse_their_output_paths(
     assert main(["import", "ambsys", str(FIXTURES / "ambsys.csv"), "--out", str(tmp_path)]) == 1
     assert "pipeline import: cannot write" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temporary file left
+
+
+def test_publish_refuses_its_summary_path_before_sending_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    assert main(["publish", "--check", str(events), "--summary-json", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"pipeline publish: cannot write {tmp_path}: it is a directory"
+    assert captured.out == ""  # refused before any line was read, let alone sent
