@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from pipeline.cli.worker import add_worker_arguments, run_worker
 from pipeline.errors import ConfigError
@@ -26,6 +27,21 @@ def test_the_worker_refuses_to_start_without_the_key(
     with pytest.raises(ConfigError, match="PIPELINE_PSEUDONYMISATION_KEY"):
         run_worker(parser.parse_args([]))
     assert not (tmp_path / "never-opened").exists(), "nothing opened before the check"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("sink_retry_max_seconds", float("inf")),
+        ("sink_retry_max_seconds", 1e300),
+        ("worker_max_poll_interval_seconds", float("inf")),
+        ("worker_max_poll_interval_seconds", 2**31 / 1000),
+    ],
+)
+def test_unbounded_pauses_are_refused(name: str, value: float) -> None:
+    # Both passed before: an endless pause between retries, a poll interval Kafka cannot carry.
+    with pytest.raises(ValidationError, match=name):
+        Settings(**{name: value})
 
 
 def test_input_topics_are_one_per_event_type() -> None:
