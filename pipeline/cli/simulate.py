@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -66,6 +66,13 @@ def run_simulate(args: argparse.Namespace, stdout: TextIO) -> int:
         )
     except ValueError as error:
         sys.stderr.write(f"simulate: {error}\n")
+        return 2
+    most = (datetime.now(UTC).date() - config.start).days // 7
+    if config.weeks > most:  # replay and the worker would reject every event past today
+        sys.stderr.write(
+            f"simulate: {config.weeks} weeks from {config.start} run past today, and event "
+            f"times ahead of now are rejected: at most {most} weeks\n"
+        )
         return 2
     out = make_output_directory(args.out)
     trust = simulate_trust(config)

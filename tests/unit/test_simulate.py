@@ -182,7 +182,8 @@ def test_the_command_writes_events_and_truth(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "options",
     [["--weeks", "10"], ["--feedback-scale", "-1"], ["--feedback-scale", "1e308"],
-     ["--feedback-scale", "nan"], ["--feedback-scale", "0"]],
+     ["--feedback-scale", "nan"], ["--feedback-scale", "0"],
+     ["--weeks", "100000"]],  # to the year 3939: every event in the future
 )  # fmt: skip
 def test_the_command_refuses_a_simulation_it_cannot_make(
     tmp_path: Path, options: list[str]
