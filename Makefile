@@ -17,12 +17,16 @@ LOWEST_STAMP := $(LOWEST)/.installed-$(shell cat pyproject.toml | cksum | cut -d
 demo: $(STAMP)
 	$(BIN)/pipeline demo
 
-test: $(STAMP) test-tools
-	$(BIN)/ruff check pipeline tests bench deploy
-	$(BIN)/ruff format --check pipeline tests bench deploy
-	$(BIN)/mypy
+test: $(STAMP) test-tools lint typecheck
 	$(PY) -m pytest
 	$(MAKE) lowest
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline tests bench deploy
+	$(BIN)/ruff format --check pipeline tests bench deploy
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 test-tools:
 	deploy/dev/install-test-tools.sh

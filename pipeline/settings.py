@@ -51,6 +51,11 @@ KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"
 KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
+MAX_KAFKA_INTERVAL_SECONDS = (2**31 - 1) // 1000
+"""Kafka carries its poll interval in int32 milliseconds (24.8 days); `inf` or 1e300 passed the
+settings though no consumer can send them."""
+
+
 class Settings(BaseSettings):
     """Pipeline configuration (README, "Configuration", lists every variable)."""
 
@@ -104,7 +109,7 @@ class Settings(BaseSettings):
     """faust app id: also the Kafka consumer group."""
     batch_max_events: int = Field(5000, ge=1, le=100_000)
     batch_within_seconds: float = Field(1.0, gt=0, le=60)
-    sink_retry_max_seconds: float = Field(30.0, gt=0)
+    sink_retry_max_seconds: float = Field(30.0, gt=0, le=3600)
     """Longest pause between retries while ClickHouse is unavailable (retries never stop)."""
     alertmanager_url: AlertmanagerUrl | None = None
     """e.g. `http://alertmanager:9093`; unset: alerts go to Kafka and ClickHouse only.
@@ -125,7 +130,7 @@ class Settings(BaseSettings):
     """First pause before retrying a failed ClickHouse write (doubled up to sink_retry_max)."""
     worker_session_timeout_seconds: float = Field(60.0, ge=6, le=3600)
     """Kafka consumer group session timeout: how soon a silent worker's partitions move on."""
-    worker_max_poll_interval_seconds: float = Field(86400.0, ge=60)
+    worker_max_poll_interval_seconds: float = Field(86400.0, ge=60, le=MAX_KAFKA_INTERVAL_SECONDS)
     """How long a worker may fetch nothing (consumption held while ClickHouse is down) before
     Kafka gives its partitions to others; long, as no other worker could store them either."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

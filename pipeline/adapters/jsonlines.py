@@ -14,6 +14,7 @@ from typing import BinaryIO, NamedTuple
 from pipeline.core.decode import KEPT_BYTES_OF_OVERSIZED, MAX_MESSAGE_BYTES
 
 READ_CHUNK_BYTES = 1024 * 1024
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class Line(NamedTuple):  # a tuple: one per line read, and far cheaper to make than a dataclass
@@ -28,12 +29,17 @@ class Line(NamedTuple):  # a tuple: one per line read, and far cheaper to make t
 
 
 def read_lines(handle: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> Iterator[Line]:
-    """The non-blank lines of `handle`, each held in at most `limit + 1` bytes of memory."""
+    """The non-blank lines of `handle`, each held in at most `limit + 1` bytes of memory. A UTF-8
+    byte order mark starting the input (as some Windows editors write) is not part of its first
+    line, which would otherwise be rejected `not_json` (RFC 8259 lets a parser ignore it)."""
     number = consumed = 0
     while True:
         line = handle.readline(limit + 1)
         if not line:
             return
+        if number == 0 and line.startswith(UTF8_BOM):
+            consumed += len(UTF8_BOM)
+            line = line[len(UTF8_BOM) :]
         number += 1
         consumed += len(line)
         if len(line) > limit and not line.endswith(b"\n"):

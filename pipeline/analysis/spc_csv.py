@@ -37,6 +37,12 @@ OUTPUT_COLUMNS = (
 )
 
 
+MAX_MAGNITUDE = 1e300
+"""The largest value charted, either sign: moving ranges and limits of values nearer the float
+maximum overflow (the chart collapsed onto its mean, or the command failed)."""
+MAX_ECHOED_CHARS = 40
+
+
 @dataclass(frozen=True, slots=True)
 class _Observation:
     x: date  # a `date`, or a `datetime` (its subclass) when the column holds date-times
@@ -155,13 +161,22 @@ def _parse_rows(
             y = math.nan
         if not math.isfinite(y):
             raise InputError(
-                f"{source}, line {line}: {value_col} {value_text!r} is not a finite number"
+                f"{source}, line {line}: {value_col} {_echo(value_text)} is not a finite number"
+            )
+        if abs(y) > MAX_MAGNITUDE:
+            raise InputError(
+                f"{source}, line {line}: {value_col} {_echo(value_text)} is beyond "
+                f"±{MAX_MAGNITUDE:g}, too large to chart"
             )
         facet = _cell(row, facet_col, source, line) if facet_col is not None else ""
         observations.append(_Observation(x=x, y=y, facet=facet, line=line))
     if not observations:
         raise InputError(f"{source} has a header but no data rows")
     return observations
+
+
+def _echo(text: str) -> str:
+    return repr(text if len(text) <= MAX_ECHOED_CHARS else text[:MAX_ECHOED_CHARS] + "…")
 
 
 def _cell(row: dict[str, str | None], column: str, source: str, line: int) -> str:

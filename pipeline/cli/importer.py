@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.adapters.publications import DEFAULT_UNITS, KINDS, import_events
+from pipeline.cli.outputs import check_output_file
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +50,7 @@ def run_import(args: argparse.Namespace, out: TextIO) -> int:
         for line in lines:
             out.write(line + "\n")
         return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(args.out)
     handle, temporary = tempfile.mkstemp(dir=args.out.parent, prefix=".import-")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:

@@ -20,6 +20,7 @@ from typing import BinaryIO, TextIO
 
 from pipeline.adapters.jsonlines import read_lines
 from pipeline.adapters.publisher import DEFAULT_CONNECT_SECONDS, EventProducer, KafkaTimeouts
+from pipeline.cli.outputs import check_output_file, writing
 from pipeline.core.bounds import EventBounds
 from pipeline.core.decode import Rejection, decode
 from pipeline.errors import InputError, PipelineError
@@ -102,6 +103,8 @@ def run_publish(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     inputs: list[tuple[str, BinaryIO, int]] = []
     summary = PublishSummary()
     try:
+        if args.summary_json is not None:  # before anything is sent
+            check_output_file(args.summary_json)
         for path in args.paths:
             inputs.append(_open(path))
         if not args.check:
@@ -124,7 +127,8 @@ def run_publish(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
             producer.close()
     print(format_summary(summary, checked_only=args.check), file=stdout)
     if args.summary_json is not None:
-        args.summary_json.write_text(json.dumps(summary.as_json(), indent=2) + "\n")
+        with writing(args.summary_json):
+            args.summary_json.write_text(json.dumps(summary.as_json(), indent=2) + "\n")
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from pipeline.bootstrap.embedded import build_embedded, load_settings
 from pipeline.cli.options import add_clickhouse_option
+from pipeline.cli.outputs import check_output_file, writing
 from pipeline.core.alerts import Alert
 from pipeline.core.windows import WindowKind
 from pipeline.endpoints import ClickHouseDsn
@@ -50,7 +51,11 @@ def replay(
     summary_json: Path | None,
     out: TextIO,
 ) -> ReplaySummary:
-    """Run the embedded pipeline on `paths` and report; raises PipelineError if it cannot run."""
+    """Run the embedded pipeline on `paths` and report; raises PipelineError if it cannot run
+    (the output files are checked before any input is read)."""
+    for path in (alerts_out, summary_json):
+        if path is not None:
+            check_output_file(path)
     settings = load_settings()
     runner, sink = build_embedded(settings, dsn, window)
     try:
@@ -61,15 +66,15 @@ def replay(
     if alerts_out is not None:
         write_alerts(alerts_out, alerts)
     if summary_json is not None:
-        summary_json.write_text(json.dumps(summary.as_json(), indent=2) + "\n")
+        with writing(summary_json):
+            summary_json.write_text(json.dumps(summary.as_json(), indent=2) + "\n")
     print(format_summary(summary, sink.dsn), file=out)
     return summary
 
 
 def write_alerts(path: Path, alerts: Sequence[Alert]) -> None:
     """Alerts as JSON Lines, one per line, in window order."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    with writing(path), path.open("w", encoding="utf-8") as handle:
         for alert in alerts:
             handle.write(alert.to_json() + "\n")
 

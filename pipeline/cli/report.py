@@ -8,6 +8,7 @@ from typing import TextIO
 
 from pipeline.bootstrap.embedded import load_settings, open_sink
 from pipeline.cli.options import add_clickhouse_option
+from pipeline.cli.outputs import check_output_file
 from pipeline.report import build_report
 
 DEFAULT_REPORT = Path("data") / "report.html"
@@ -26,9 +27,10 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_report(args: argparse.Namespace, stdout: TextIO) -> int:
     """Build the report from what ClickHouse holds (embedded or server)."""
+    out = check_output_file(Path(args.out))
     sink = open_sink(load_settings(), args.clickhouse)
     try:
-        path = build_report(sink, Path(args.out))
+        path = build_report(sink, out)
     finally:
         sink.close()
     print(f"report written to {path.resolve()} ({path.stat().st_size / 1024:,.0f} KB)", file=stdout)

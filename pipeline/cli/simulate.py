@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from pipeline.cli.outputs import make_output_directory, writing
 from pipeline.simulation import SimulationConfig, simulate_trust
 
 
@@ -66,17 +67,27 @@ def run_simulate(args: argparse.Namespace, stdout: TextIO) -> int:
     except ValueError as error:
         sys.stderr.write(f"simulate: {error}\n")
         return 2
+    most = (datetime.now(UTC).date() - config.start).days // 7
+    if config.weeks > most:  # replay and the worker would reject every event past today
+        sys.stderr.write(
+            f"simulate: {config.weeks} weeks from {config.start} run past today, and event "
+            f"times ahead of now are rejected: at most {most} weeks\n"
+        )
+        return 2
+    out = make_output_directory(args.out)
     trust = simulate_trust(config)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "events.jsonl").open("w", encoding="utf-8") as events:
+    with (
+        writing(out / "events.jsonl"),
+        (out / "events.jsonl").open("w", encoding="utf-8") as events,
+    ):
         for event in trust.events:
             events.write(json.dumps(event, separators=(",", ":")) + "\n")
     truth = {
         "config": {**asdict(config), "start": config.start.isoformat()},
         "episodes": [episode.to_json() for episode in trust.truth],
     }
-    (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
+    with writing(out / "truth.json"):
+        (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     detectable = sum(e.detectable for e in trust.truth)
     decoys = sum(e.decoy for e in trust.truth)
     stdout.write(

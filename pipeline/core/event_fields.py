@@ -36,7 +36,7 @@ _UUID = re.compile(UUID_PATTERN)
 _WRONG_TIMESTAMP_TYPE = "timestamp must be an RFC 3339 string"
 _BAD_TIMESTAMP = "timestamp must be RFC 3339 with seconds and an offset"
 _WRONG_UUID_TYPE = "a UUID must be a string"
-_BAD_UUID = "UUID must be 32 hex digits grouped 8-4-4-4-12 by hyphens"
+_BAD_UUID = "UUID must be 32 hex digits in groups of 8, 4, 4, 4 and 12 parted by hyphens"
 
 
 def _rfc3339_text(value: object) -> object:

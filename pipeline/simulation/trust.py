@@ -26,6 +26,10 @@ from pipeline.simulation.plan import plan_org
 from pipeline.simulation.targets import Calendar
 from pipeline.simulation.units import ORG_CODES, draw_nature, org_units
 
+MAX_FEEDBACK_SCALE = 1000.0
+"""The largest feedback multiplier: far past it daily volumes overflow (1e308 raised
+OverflowError) and a negative one made volumes silently negative."""
+
 
 @dataclass(frozen=True, slots=True)
 class SimulationConfig:
@@ -64,6 +68,8 @@ class SimulationConfig:
             raise ValueError(f"need at least {self.warmup_weeks + 12} weeks")
         if not 0.0 <= self.duplicates <= 1.0:
             raise ValueError("duplicates is a fraction between 0 and 1")
+        if not 0.0 < self.feedback_scale <= MAX_FEEDBACK_SCALE:  # also refuses NaN
+            raise ValueError(f"feedback scale is a positive number, at most {MAX_FEEDBACK_SCALE:g}")
 
 
 @dataclass(frozen=True, slots=True)

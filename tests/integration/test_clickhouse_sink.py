@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from pipeline.adapters.clickhouse.arrow import arrow_type
 from pipeline.core.alerts import Alert, AlertKind, Severity
 from pipeline.core.decode import RawMessage
 from pipeline.core.engine import BatchResult, Engine, EngineConfig
-from pipeline.errors import SinkError
+from pipeline.errors import ConfigError, SinkError
 from tests.support.events import feedback, incident, metric, raw, response
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -518,3 +519,11 @@ def test_every_column_of_every_table_has_an_arrow_form(sink: ClickHouseSink) -> 
     assert len({c["table"] for c in columns}) >= 15
     for column in columns:
         arrow_type(str(column["type"]))  # raises for a type with no Arrow form
+
+
+def test_an_embedded_database_path_that_is_a_file_is_a_settings_error(tmp_path: Path) -> None:
+    # A traceback (FileExistsError) before: one line naming the path now, exit status 1.
+    a_file = tmp_path / "clickhouse"
+    a_file.write_text("")
+    with pytest.raises(ConfigError, match=r"cannot use .*clickhouse for the embedded database"):
+        ClickHouseSink(f"chdb://{a_file}", "quality", "week")

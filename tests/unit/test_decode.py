@@ -161,6 +161,13 @@ def test_a_rejection_echoes_no_nhs_number_in_its_detail_or_field() -> None:
     assert in_key.field == f"nhs_{NHS_NUMBER_TAG}"
 
 
+def test_the_pipelines_own_words_in_a_detail_are_not_taken_for_personal_data() -> None:
+    # The detail is redacted like free text; "8-4-4-4-12" was read as a date ("8-4-[DATE]").
+    rejection = rejection_of(feedback(event_id="not-a-uuid"))
+    assert (rejection.reason, rejection.field) == (RejectReason.INVALID_VALUE, "event_id")
+    assert "[" not in rejection.detail and "8, 4, 4, 4 and 12" in rejection.detail
+
+
 def test_a_long_unknown_key_is_cut_short_in_the_field() -> None:
     rejection = rejection_of(feedback(**{"k" * 5000: 1}))
     assert rejection.reason is RejectReason.UNKNOWN_FIELD

@@ -18,7 +18,7 @@ from pipeline.adapters.clickhouse.partitions import (
     partition_keys,
     split_by_partition,
 )
-from pipeline.adapters.jsonlines import READ_CHUNK_BYTES, read_lines
+from pipeline.adapters.jsonlines import READ_CHUNK_BYTES, UTF8_BOM, read_lines
 from pipeline.core.bounds import STORED, TimeHorizon
 from pipeline.core.decode import MAX_MESSAGE_BYTES, RawMessage, Rejection, RejectReason, decode
 from pipeline.core.engine import Engine, EngineConfig
@@ -107,6 +107,15 @@ def test_lines_at_and_past_the_limit() -> None:
     ]
     assert lines[0].value == fits and lines[2].value == b"{}"
     assert sum(line.consumed for line in lines) == len(text)
+
+
+def test_a_byte_order_mark_starting_the_input_is_not_part_of_the_first_line() -> None:
+    event = b'{"schema_version": 1}'
+    text = UTF8_BOM + event + b"\r\n" + UTF8_BOM + event + b"\r\n"
+    lines = list(read_lines(io.BytesIO(text)))
+    assert [line.value for line in lines] == [event, UTF8_BOM + event]  # only the input's start
+    assert sum(line.consumed for line in lines) == len(text)
+    assert [line.number for line in read_lines(io.BytesIO(UTF8_BOM + b"\n" + event))] == [2]
 
 
 def _batch(**columns: list[Any]) -> pa.RecordBatch:

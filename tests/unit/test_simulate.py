@@ -179,10 +179,18 @@ def test_the_command_writes_events_and_truth(tmp_path: Path) -> None:
     assert f"{len(lines)} events" in stdout.getvalue()
 
 
-def test_the_command_refuses_a_simulation_too_short_to_judge(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [["--weeks", "10"], ["--feedback-scale", "-1"], ["--feedback-scale", "1e308"],
+     ["--feedback-scale", "nan"], ["--feedback-scale", "0"],
+     ["--weeks", "100000"]],  # to the year 3939: every event in the future
+)  # fmt: skip
+def test_the_command_refuses_a_simulation_it_cannot_make(
+    tmp_path: Path, options: list[str]
+) -> None:
     parser = argparse.ArgumentParser()
     add_simulate_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path), "--weeks", "10"])
+    args = parser.parse_args(["--out", str(tmp_path), *options])
 
     assert run_simulate(args, io.StringIO()) == 2
     assert not (tmp_path / "events.jsonl").exists()

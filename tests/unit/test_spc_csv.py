@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import tempfile
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -167,6 +168,8 @@ def test_the_same_date_in_two_facets_is_fine(tmp_path: Path) -> None:
         ("date,value\n2020-01-01,1\n", ["--value-col", "vals"], r"has no column 'vals' \(columns"),
         ("date,value\n2020-01-01,1\n2020-01-02,abc\n", [], r"line 3: value 'abc' is not a"),
         ("date,value\n2020-01-01,1\n2020-01-02,nan\n", [], r"line 3: value 'nan' is not a"),
+        ("date,value\n2020-01-01,1e308\n2020-01-02,-1e308\n", [], r"line 2: value '1e308' is b"),
+        ("date,value\n2020-01-01,1\n2020-01-02," + "9" * 302 + "\n", [], r"'9{40}…' is beyond"),
         ("date,value\n2020-13-01,1\n", [], r"line 2: date '2020-13-01' is not an ISO date"),
         ("date,value\n2020-01-01,\n", [], r"line 2: column 'value' is empty"),
         ("date,value\n2020-01-01\n", [], r"line 2: column 'value' is empty"),
@@ -208,6 +211,13 @@ def test_bad_input_is_one_clear_input_error(
     with pytest.raises(InputError, match=message) as raised:
         run_on(tmp_path, text, *args)
     assert "\n" not in str(raised.value)
+
+
+def test_values_at_the_largest_magnitude_get_finite_limits(tmp_path: Path) -> None:
+    text = "d,v\n" + "".join(f"2020-01-{day:02d},{(-1) ** day}e300\n" for day in range(1, 9))
+    rows = run_on(tmp_path, text, "--date-col", "d", "--value-col", "v")
+    assert all(math.isfinite(float(row[column])) for row in rows for column in ("lpl", "upl"))
+    assert {row["point_type"] for row in rows} == {"common_cause"}
 
 
 def test_a_missing_file_is_an_input_error(tmp_path: Path) -> None:

@@ -4,14 +4,15 @@ distance to the target kept, not just met or missed."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pipeline.core.decode import RawMessage, Rejection, RejectReason, decode
 from pipeline.core.detection.text import in_unit, targets_evidence
 from pipeline.core.engine import Engine, EngineConfig
-from pipeline.core.events import TargetMetric
+from pipeline.core.events import MAX_VALUE, MIN_VALUE_TARGET, TargetMetric
 from pipeline.core.target_reports import TargetAttainment
 from pipeline.core.windows import WindowKind, window_of
 from tests.support.events import feedback, metric
@@ -42,6 +43,9 @@ def test_a_value_target_decodes_and_says_which_form_it_is() -> None:
         ({"value": "27"}, RejectReason.WRONG_TYPE, "value"),
         ({"numerator": 1}, RejectReason.INVALID_VALUE, ""),
         ({"target": 0}, RejectReason.INVALID_VALUE, "target"),
+        ({"value": 1.7e308}, RejectReason.INVALID_VALUE, "value"),
+        ({"target": 1.7e308}, RejectReason.INVALID_VALUE, "target"),
+        ({"target": 5e-324}, RejectReason.INVALID_VALUE, "target"),
     ],
 )
 def test_a_bad_value_target_is_refused(
@@ -62,6 +66,38 @@ def test_a_value_target_above_one_is_fine_where_a_share_is_not() -> None:
     assert not isinstance(decode(json.dumps(value_metric(120.0, target=120.0)).encode()), Rejection)
     share = decode(json.dumps(metric(target=1.5)).encode())
     assert isinstance(share, Rejection) and share.field == "target"
+
+
+def weeks_of_extreme_values(value: float, target: float) -> list[dict[str, object]]:
+    """30 weekly returns alternating `value` and 0 against `target`, with a second metric at
+    `value` against `value`, and feedback every week (so the unit's board is judged)."""
+    events: list[dict[str, object]] = []
+    for week in range(30):
+        start = datetime(2023, 10, 2, tzinfo=UTC) + timedelta(weeks=week)
+        period = {
+            "period_start": start.isoformat(),
+            "period_end": (start + timedelta(weeks=1)).isoformat(),
+            "occurred_at": (start + timedelta(weeks=1)).isoformat(),
+        }
+        events.append(value_metric(value if week % 2 else 0.0, target=target, **period))
+        events.append(value_metric(value, target=value, metric="amb_c1_mean", **period))
+        occurred = (start + timedelta(days=1)).isoformat()
+        events += [feedback(rating=1 + i % 5, occurred_at=occurred) for i in range(40)]
+    return events
+
+
+def test_values_and_targets_at_their_bounds_are_judged() -> None:
+    # Near the float maximum a month's summed values overflowed and judging raised on valid
+    # events (a worker would fail on them again at every restart); within the bounds every
+    # figure stays finite, a huge value beside a tiny target included.
+    engine = Engine(EngineConfig(window=WindowKind.WEEK), KEY)
+    events = weeks_of_extreme_values(MAX_VALUE, MIN_VALUE_TARGET)
+    result = engine.process(
+        [RawMessage(json.dumps(e).encode(), f"t:{i}") for i, e in enumerate(events)], NOW
+    )
+    assert not result.rejected and len(result.windows) == 30
+    assert {row.measure for row in result.board} >= {"experience", "target"}
+    assert all(math.isfinite(row.value) for row in result.board)
 
 
 def test_lower_is_better_is_met_at_or_below_the_target_and_keeps_its_distance() -> None:

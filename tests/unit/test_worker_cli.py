@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from pipeline.cli.worker import add_worker_arguments, run_worker
 from pipeline.errors import ConfigError
@@ -26,6 +27,24 @@ def test_the_worker_refuses_to_start_without_the_key(
     with pytest.raises(ConfigError, match="PIPELINE_PSEUDONYMISATION_KEY"):
         run_worker(parser.parse_args([]))
     assert not (tmp_path / "never-opened").exists(), "nothing opened before the check"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("sink_retry_max_seconds", float("inf")),
+        ("sink_retry_max_seconds", 1e300),
+        ("worker_max_poll_interval_seconds", float("inf")),
+        ("worker_max_poll_interval_seconds", 2**31 / 1000),
+    ],
+)
+def test_unbounded_pauses_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: float
+) -> None:
+    # Both passed before: an endless pause between retries, a poll interval Kafka cannot carry.
+    monkeypatch.setenv(f"PIPELINE_{name.upper()}", str(value))
+    with pytest.raises(ValidationError, match=name):
+        Settings()
 
 
 def test_input_topics_are_one_per_event_type() -> None:

@@ -33,7 +33,7 @@ from pipeline.adapters.clickhouse.writes import BatchWrites
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
 from pipeline.endpoints import ClickHouseDsn
-from pipeline.errors import SinkRejected, SinkUnavailable
+from pipeline.errors import ConfigError, SinkRejected, SinkUnavailable
 
 __all__ = [
     "UNMATCHED_RESPONSES_SQL",
@@ -75,7 +75,12 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites):
         self.database = database
         self.window_kind = window_kind
         if self.dsn.embedded:
-            Path(self.dsn.path).mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.dsn.path).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file of that name, a read-only file system
+                raise ConfigError(
+                    f"cannot use {self.dsn.path} for the embedded database: {exc.strerror or exc}"
+                ) from exc
         self._ca_file = ca_file
         self._client = self._connect()
         # Look-ups get a client (a chDB connection handle, or an HTTP session) of their own,
