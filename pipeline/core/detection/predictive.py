@@ -70,16 +70,55 @@ def exact_z(count: int, mean: float, extra: float, trials: int | None) -> float:
 @lru_cache(maxsize=16384)
 def _highest_usual_count(sigma: float, mean: float, extra: float, trials: int | None) -> int:
     alpha = _NORMAL.cdf(-sigma)
-    # Step from a normal guess; the tail falls monotonically above the mean.
+    # The tail falls monotonically above the mean: search from a normal guess for the first
+    # count whose tail is within alpha (beyond the trials it is 0).
     spread = math.sqrt(max(mean + extra, 1e-12))
-    count = max(0, math.ceil(mean + sigma * spread))
-    if trials is not None:
-        count = min(count, trials + 1)
-    while count > 0 and upper_tail(count - 1, mean, extra, trials) <= alpha:
-        count -= 1
-    while upper_tail(count, mean, extra, trials) > alpha:
-        count += 1
-    return count - 1
+    guess = max(0, math.ceil(mean + sigma * spread))
+    limit = None if trials is None else trials + 1
+
+    def unusual(count: int) -> bool:
+        return upper_tail(count, mean, extra, trials) <= alpha
+
+    return first_count(unusual, guess, limit) - 1
+
+
+def first_count(holds: Callable[[int], bool], guess: int, limit: int | None = None) -> int:
+    """The least count from 0 for which `holds`, a test false up to some count and true from
+    it on, is true; `limit` when it is not true before `limit` (None: no limit, the test must
+    come true). Searched out from `guess` by doubling steps, then halving: a few dozen tests
+    where stepping one count at a time took as many as the distribution is wide (a unit of
+    60,000 responses a week took seconds a window)."""
+    if limit is not None:
+        if limit <= 0:
+            return limit
+        guess = min(guess, limit - 1)
+    if holds(guess):
+        true, false, step = guess, -1, 1
+        while true - step >= 0:
+            if not holds(true - step):
+                false = true - step
+                break
+            true -= step
+            step *= 2
+    else:
+        false, step = guess, 1
+        while True:
+            count = false + step
+            if limit is not None and count >= limit:
+                true = limit
+                break
+            if holds(count):
+                true = count
+                break
+            false = count
+            step *= 2
+    while true - false > 1:
+        middle = (true + false) // 2
+        if holds(middle):
+            true = middle
+        else:
+            false = middle
+    return true
 
 
 def baseline_predictive(

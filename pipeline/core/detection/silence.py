@@ -50,6 +50,7 @@ from pipeline.core.detection.measures import (
 from pipeline.core.detection.predictive import (
     Predictive,
     baseline_predictive,
+    first_count,
     log_pmf,
     lower_tail,
 )
@@ -260,7 +261,8 @@ def _activity_holds(
 def _lowest_usual(mean: float, extra: float, config: DetectionConfig) -> int:
     """The smallest count whose lower tail is still more likely than `limit_sigma` allows."""
     alpha = _NORMAL.cdf(-config.limit_sigma)
-    count = 0
-    while count < mean and lower_tail(count, mean, extra, None) <= alpha:
-        count += 1
-    return count
+
+    def usual(count: int) -> bool:
+        return lower_tail(count, mean, extra, None) > alpha
+
+    return first_count(usual, 0, math.ceil(mean))

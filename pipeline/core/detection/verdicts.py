@@ -40,7 +40,7 @@ from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.common import Offsets, org_figures_and_offsets
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
-from pipeline.core.detection.predictive import Predictive, lower_tail
+from pipeline.core.detection.predictive import Predictive, first_count, lower_tail
 from pipeline.core.detection.resume import Suffixes
 from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
 from pipeline.core.detection.unit import measure_traces
@@ -208,14 +208,14 @@ def lowest_usual_count(predictive: Predictive, sigma: float) -> int:
 @lru_cache(maxsize=16384)
 def _lowest_usual_count(sigma: float, mean: float, extra: float, trials: int | None) -> int:
     alpha = _NORMAL.cdf(-sigma)
-    # Step from a normal guess; the lower tail grows monotonically with the count.
+    # Search from a normal guess; the lower tail grows monotonically with the count.
     spread = math.sqrt(max(mean + extra, 1e-12))
-    count = max(0, math.floor(mean - sigma * spread))
-    while count > 0 and lower_tail(count - 1, mean, extra, trials) > alpha:
-        count -= 1
-    while count < mean and lower_tail(count, mean, extra, trials) <= alpha:
-        count += 1
-    return count
+    guess = max(0, math.floor(mean - sigma * spread))
+
+    def usual(count: int) -> bool:
+        return lower_tail(count, mean, extra, trials) > alpha
+
+    return first_count(usual, guess, math.ceil(mean))
 
 
 def _reporting_fell(silence: SilenceTrace, t: int, config: DetectionConfig) -> bool:
