@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from pipeline.adapters.clickhouse import ClickHouseSink
 from pipeline.bootstrap.collector import settle_collector
@@ -82,11 +83,23 @@ def engine_factory(settings: Settings, window: WindowKind | None = None) -> Call
 
 
 def open_sink(
-    settings: Settings, dsn: str | None = None, window: WindowKind | None = None
+    settings: Settings,
+    dsn: str | None = None,
+    window: WindowKind | None = None,
+    *,
+    existing: bool = False,
 ) -> ClickHouseSink:
-    """A migrated sink for `dsn` (or the configured/default DSN)."""
+    """A migrated sink for `dsn` (or the configured/default DSN). `existing` (the commands
+    that only read): an embedded DSN must name a directory that exists, else ConfigError
+    (chDB would create an empty store there, and the command would print zeros)."""
+    resolved = settings.resolved_clickhouse_dsn(dsn)
+    if existing and resolved.embedded and not Path(resolved.path).is_dir():
+        raise ConfigError(
+            f"no pipeline data at {resolved}: the directory does not exist (run `pipeline "
+            "replay` or `make demo` first, or give the store with --clickhouse)"
+        )
     sink = ClickHouseSink(
-        settings.resolved_clickhouse_dsn(dsn),
+        resolved,
         settings.clickhouse_database,
         (window or settings.window).value,
         ca_file=settings.clickhouse_ca_file,

@@ -28,7 +28,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 def run_report(args: argparse.Namespace, stdout: TextIO) -> int:
     """Build the report from what ClickHouse holds (embedded or server)."""
     out = check_output_file(Path(args.out))
-    sink = open_sink(load_settings(), args.clickhouse)
+    sink = open_sink(load_settings(), args.clickhouse, existing=True)
     try:
         path = build_report(sink, out)
     finally:

@@ -15,7 +15,7 @@ def add_stats_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_stats(args: argparse.Namespace, stdout: TextIO) -> int:
-    sink = open_sink(load_settings(), args.clickhouse)
+    sink = open_sink(load_settings(), args.clickhouse, existing=True)
     try:
         print(json.dumps(sink.stats(), indent=2), file=stdout)
     finally:

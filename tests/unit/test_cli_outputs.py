@@ -92,3 +92,18 @@ def test_publish_refuses_its_summary_path_before_sending_anything(
     captured = capsys.readouterr()
     assert captured.err.strip() == f"pipeline publish: cannot write {tmp_path}: it is a directory"
     assert captured.out == ""  # refused before any line was read, let alone sent
+
+
+@pytest.mark.parametrize("command", [["stats"], ["report", "--out", "r.html"]])
+def test_a_read_command_on_a_store_that_does_not_exist_says_so(
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A mistyped chdb:// path: not an empty store made there and zeros printed."""
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "no-such-store"
+    assert main([*command, "--clickhouse", f"chdb://{missing}"]) == 1
+    assert "no pipeline data at" in capsys.readouterr().err
+    assert not missing.exists()
