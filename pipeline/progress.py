@@ -63,8 +63,9 @@ class Progress:
             text = f"{self.items:,} events  {rate:,.0f}/s  {elapsed:,.0f}s"
             if self._total:
                 share = min(self.done / self._total, 1.0)
-                eta = elapsed * (1 - share) / share if share > 0 else 0.0
+                # nothing done yet gives no rate to tell the rest by: no ETA rather than 0 s
+                eta = f"{elapsed * (1 - share) / share:4.0f}s" if share > 0 else "   ?"
                 bar = "#" * int(share * 30)
-                text = f"[{bar:<30}] {share:6.1%}  {text}  ETA {eta:4.0f}s"
+                text = f"[{bar:<30}] {share:6.1%}  {text}  ETA {eta}"
             self._stream.write("\r" + text)
             self._stream.flush()

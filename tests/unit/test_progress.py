@@ -44,3 +44,14 @@ def test_nothing_is_drawn_when_not_a_terminal() -> None:
     progress.advance(5, 5)
     progress.close()
     assert stream.getvalue() == ""
+
+
+def test_no_eta_is_promised_before_anything_is_done() -> None:
+    terminal = Terminal()
+    progress = Progress(terminal, 100, "bytes", interval=0.01)
+    try:
+        assert terminal.redrawn.acquire(timeout=30)
+    finally:
+        progress.close()
+    first = terminal.getvalue().split("\r")[1]
+    assert "ETA    ?" in first and "ETA    0s" not in first
