@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 from pipeline.cli.outputs import make_output_directory, writing
+from pipeline.errors import UsageError
 from pipeline.simulation import SimulationConfig, simulate_trust
 
 
@@ -65,15 +65,13 @@ def run_simulate(args: argparse.Namespace, stdout: TextIO) -> int:
             feedback_scale=args.feedback_scale,
         )
     except ValueError as error:
-        sys.stderr.write(f"simulate: {error}\n")
-        return 2
+        raise UsageError(str(error)) from None
     most = (datetime.now(UTC).date() - config.start).days // 7
     if config.weeks > most:  # replay and the worker would reject every event past today
-        sys.stderr.write(
-            f"simulate: {config.weeks} weeks from {config.start} run past today, and event "
-            f"times ahead of now are rejected: at most {most} weeks\n"
+        raise UsageError(
+            f"{config.weeks} weeks from {config.start} run past today, and event times ahead "
+            f"of now are rejected: at most {most} weeks"
         )
-        return 2
     out = make_output_directory(args.out)
     trust = simulate_trust(config)
     with (

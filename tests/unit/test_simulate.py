@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cli.main import main
 from pipeline.cli.simulate import add_simulate_arguments, run_simulate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.decode import Rejection, decode
@@ -186,11 +187,8 @@ def test_the_command_writes_events_and_truth(tmp_path: Path) -> None:
      ["--weeks", "100000"]],  # to the year 3939: every event in the future
 )  # fmt: skip
 def test_the_command_refuses_a_simulation_it_cannot_make(
-    tmp_path: Path, options: list[str]
+    tmp_path: Path, options: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    parser = argparse.ArgumentParser()
-    add_simulate_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path), *options])
-
-    assert run_simulate(args, io.StringIO()) == 2
+    assert main(["simulate", "--out", str(tmp_path), *options]) == 2
+    assert capsys.readouterr().err.startswith("pipeline simulate: error: ")
     assert not (tmp_path / "events.jsonl").exists()
