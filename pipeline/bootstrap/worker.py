@@ -78,12 +78,16 @@ def build_worker(
     imports, the sink) is frozen out of the cycle collector's way (`settle_collector`).
     """
     key = pseudonymisation_key(settings, required=True)
-    # faust would retry a refused login for ever, logging lost connections, and an
-    # unreachable broker would end it with its own traceback: name either now, in one line
-    check_access(settings, settings.kafka_bootstrap, KAFKA_LOGIN_TIMEOUT_SECONDS)
     config = engine_config(settings)
     metrics = PipelineMetrics()
     sink = open_worker_sink(settings, dsn, sink_type)
+    try:
+        # faust would retry a refused login for ever, logging lost connections, and an
+        # unreachable broker would end it with its own traceback: name either now, in one line
+        check_access(settings, settings.kafka_bootstrap, KAFKA_LOGIN_TIMEOUT_SECONDS)
+    except BaseException:
+        sink.close()
+        raise
     alertmanager_route = build_alertmanager_route(settings, metrics)
     retry = RetryPolicy(
         initial=settings.worker_sink_retry_initial_seconds,
