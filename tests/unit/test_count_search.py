@@ -10,7 +10,6 @@ import pytest
 
 from pipeline.core.detection import predictive
 from pipeline.core.detection.predictive import Predictive, first_count, lower_tail, upper_tail
-from pipeline.core.detection.verdicts import lowest_usual_count
 
 
 def _stepping(threshold: int, limit: int | None) -> int:
@@ -62,6 +61,6 @@ def test_a_big_unit_s_limits_take_few_tail_sums(monkeypatch: pytest.MonkeyPatch)
 def test_the_lowest_usual_count_is_where_the_lower_tail_passes_the_limit() -> None:
     n = 600_000
     mean, extra = 0.12 * n, (0.03 * n) ** 2
-    lowest = lowest_usual_count(Predictive(mean, extra, n), 5.0)
+    lowest = Predictive(mean, extra, n).lowest_usual_count(5.0)
     alpha = NormalDist().cdf(-5.0)
     assert lower_tail(lowest - 1, mean, extra, n) <= alpha < lower_tail(lowest, mean, extra, n)

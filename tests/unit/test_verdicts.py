@@ -24,7 +24,6 @@ from pipeline.core.detection.verdicts import (
     ChartKind,
     Verdict,
     VerdictClass,
-    lowest_usual_count,
     org_verdicts,
     unit_verdicts,
 )
@@ -176,7 +175,7 @@ def _poisson_lower_quantile(mean: float, alpha: float) -> int:
 def test_limits_are_exact_poisson_quantiles(mean: float) -> None:
     poisson = Predictive(mean, 0.0, None)
     assert poisson.highest_usual_count(CONFIG.limit_sigma) == _poisson_upper_quantile(mean, ALPHA)
-    assert lowest_usual_count(poisson, CONFIG.limit_sigma) == _poisson_lower_quantile(mean, ALPHA)
+    assert poisson.lowest_usual_count(CONFIG.limit_sigma) == _poisson_lower_quantile(mean, ALPHA)
 
 
 def _gamma_poisson_upper_quantile(mean: float, extra: float, alpha: float) -> int:

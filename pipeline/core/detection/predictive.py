@@ -59,6 +59,11 @@ class Predictive(NamedTuple):
         """The largest count whose upper tail is still more likely than `sigma` allows."""
         return _highest_usual_count(sigma, self.mean, self.extra_variance, self.trials)
 
+    def lowest_usual_count(self, sigma: float) -> int:
+        """The smallest count whose exact lower tail is still more likely than `sigma` allows
+        (0 when even no event at all is not unusual: the rare-event case); at most the mean."""
+        return _lowest_usual_count(sigma, self.mean, self.extra_variance, self.trials)
+
 
 @lru_cache(maxsize=16384)
 def exact_z(count: int, mean: float, extra: float, trials: int | None) -> float:
@@ -80,6 +85,19 @@ def _highest_usual_count(sigma: float, mean: float, extra: float, trials: int | 
         return upper_tail(count, mean, extra, trials) <= alpha
 
     return first_count(unusual, guess, limit) - 1
+
+
+@lru_cache(maxsize=16384)
+def _lowest_usual_count(sigma: float, mean: float, extra: float, trials: int | None) -> int:
+    alpha = _NORMAL.cdf(-sigma)
+    # Search from a normal guess; the lower tail grows monotonically with the count.
+    spread = math.sqrt(max(mean + extra, 1e-12))
+    guess = max(0, math.floor(mean - sigma * spread))
+
+    def usual(count: int) -> bool:
+        return lower_tail(count, mean, extra, trials) > alpha
+
+    return first_count(usual, guess, math.ceil(mean))
 
 
 def first_count(holds: Callable[[int], bool], guess: int, limit: int | None = None) -> int:

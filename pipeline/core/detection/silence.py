@@ -50,7 +50,6 @@ from pipeline.core.detection.measures import (
 from pipeline.core.detection.predictive import (
     Predictive,
     baseline_predictive,
-    first_count,
     log_pmf,
     lower_tail,
 )
@@ -171,7 +170,7 @@ def _silence_trace(
             tail = lower_tail(reports[t], predictive.mean, predictive.extra_variance, None)
             z[t] = -_NORMAL.inv_cdf(min(max(tail, 1e-300), 1.0 - 1e-12))
             expected[t] = predictive.mean
-            lower[t] = _lowest_usual(predictive.mean, predictive.extra_variance, config)
+            lower[t] = predictive.lowest_usual_count(config.limit_sigma)
             evidence[t] = _silence_evidence(reports[t], predictive)
             recent_evidence = evidence[t]
             if len(usual) > config.silence_recent_windows:
@@ -256,13 +255,3 @@ def _activity_holds(
     if activity[t] > 0 and known:
         return activity[t] >= ACTIVITY_HOLDS * sum(known) / len(known)
     return usual_responses >= 1.0 or activity[t] > 0
-
-
-def _lowest_usual(mean: float, extra: float, config: DetectionConfig) -> int:
-    """The smallest count whose lower tail is still more likely than `limit_sigma` allows."""
-    alpha = _NORMAL.cdf(-config.limit_sigma)
-
-    def usual(count: int) -> bool:
-        return lower_tail(count, mean, extra, None) > alpha
-
-    return first_count(usual, 0, math.ceil(mean))

@@ -32,15 +32,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
-from statistics import NormalDist
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.common import Offsets, org_figures_and_offsets
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
-from pipeline.core.detection.predictive import Predictive, first_count, lower_tail
 from pipeline.core.detection.resume import Suffixes
 from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
 from pipeline.core.detection.unit import measure_traces
@@ -52,7 +49,6 @@ RARE_EVENT_MEAN = 3.0
 """A harm rate whose expected count in a window is at most this is charted as a rare event."""
 BETTER_LIMIT = "beyond_better_limit"
 REPORTING_FELL = "reporting_fell"
-_NORMAL = NormalDist()
 
 
 class VerdictClass(StrEnum):
@@ -198,26 +194,6 @@ def _judge_reporting(
     return judge
 
 
-def lowest_usual_count(predictive: Predictive, sigma: float) -> int:
-    """The smallest count whose exact lower tail is still more likely than `sigma` allows
-    (0 when even no event at all is not unusual: the rare-event case); at most the mean."""
-    mean, extra, trials = predictive
-    return _lowest_usual_count(sigma, mean, extra, trials)
-
-
-@lru_cache(maxsize=16384)
-def _lowest_usual_count(sigma: float, mean: float, extra: float, trials: int | None) -> int:
-    alpha = _NORMAL.cdf(-sigma)
-    # Search from a normal guess; the lower tail grows monotonically with the count.
-    spread = math.sqrt(max(mean + extra, 1e-12))
-    guess = max(0, math.floor(mean - sigma * spread))
-
-    def usual(count: int) -> bool:
-        return lower_tail(count, mean, extra, trials) > alpha
-
-    return first_count(usual, guess, math.ceil(mean))
-
-
 def _reporting_fell(silence: SilenceTrace, t: int, config: DetectionConfig) -> bool:
     judged = not math.isnan(silence.z[t])
     return silence.signalled_at[t] >= 0 or (judged and silence.z[t] >= config.limit_sigma)
@@ -246,7 +222,7 @@ def _measure_verdict(
         return None
     count = measure.counts[t]
     highest = predictive.highest_usual_count(config.limit_sigma)
-    lowest = lowest_usual_count(predictive, config.limit_sigma)
+    lowest = predictive.lowest_usual_count(config.limit_sigma)
     rule = measure.trace.rule[t]
     harm = measure.measure is Measure.HARMFUL_INCIDENT_RATE
     if rule:
