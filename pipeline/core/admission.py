@@ -23,12 +23,24 @@ from typing import Final
 from uuid import UUID
 
 from pipeline.core.aggregates import UnitWindowState
-from pipeline.core.batch import BatchResult, EngineConfig, RejectedMessage, processing_error
+from pipeline.core.batch import (
+    BatchResult,
+    EngineConfig,
+    RejectedMessage,
+    UnprocessableEvent,
+    processing_error,
+)
 from pipeline.core.batch_decode import Entry
 from pipeline.core.counting import Touched, Units, count_in_windows
 from pipeline.core.decode import RawMessage, Rejection
 from pipeline.core.engine_state import SeenIds
-from pipeline.core.events import AlertResponse, AnyEvent, IncidentReport, PatientFeedback
+from pipeline.core.events import (
+    AlertResponse,
+    AnyEvent,
+    IncidentReport,
+    PatientFeedback,
+    TargetMetric,
+)
 from pipeline.core.judge import AlertBook
 from pipeline.core.placement import NEVER, Placement, placement
 from pipeline.core.pseudonyms import PseudonymKeys
@@ -226,6 +238,8 @@ class Admission:
         self, event: AnyEvent, message: RawMessage, placed: Placement, touched: Touched
     ) -> StoredEvent:
         """Store and count a new event (a pending one is stored, not counted again)."""
+        if type(event) is TargetMetric and (why := event.beyond_processable_range()):
+            raise UnprocessableEvent(why)
         if placed.expiry is NEVER:
             placed = placement(event, self.config.window)
         windows = placed.windows

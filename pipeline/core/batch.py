@@ -101,11 +101,22 @@ def apply_event(state: UnitWindowState, event: AnyEvent) -> None:
         state.add_report(event)
 
 
+class UnprocessableEvent(ValueError):
+    """An event valid under the contract that the pipeline cannot process; raised while it is
+    admitted, it becomes that event's `processing_error` and never leaves the core. Its message
+    names figures only, never the event's text: it is shown as the rejection's detail."""
+
+
 def processing_error(message: RawMessage, exc: Exception) -> Rejection:
-    # The exception's type only: its message may quote the event, free text included.
+    # The exception's type only (its message may quote the event, free text included), unless
+    # the pipeline raised it on purpose with a message of figures only.
+    if isinstance(exc, UnprocessableEvent):
+        detail = f"the pipeline cannot process this event: {exc}"
+    else:
+        detail = f"the pipeline could not process this event ({type(exc).__name__})"
     return Rejection(
         RejectReason.PROCESSING_ERROR,
-        f"the pipeline could not process this event ({type(exc).__name__})",
+        detail,
         "",
         redact_rejected(message.value),
     )

@@ -36,12 +36,15 @@ SCHEMA_VERSION = 1
 MAX_INT64 = 2**63 - 1
 """The largest integer any field takes: every accepted value fits a signed 64-bit column."""
 MAX_UINT32 = 2**32 - 1
-MAX_VALUE = 1e12
-"""The largest `value`, and value-form `target`, in any unit: every sum, limit, ratio and chart
-scale built from them stays finite (near the float maximum they overflowed and judging failed)."""
-MIN_VALUE_TARGET = 1e-6
-"""The smallest value-form `target`: a margin is read as a fraction of it."""
 """The most responses of one rating a feedback batch may carry (they are stored as UInt32)."""
+MAX_VALUE = 1e12
+"""The largest `value`, and value-form `target`, the pipeline processes, in any unit: every sum,
+limit, ratio and chart scale built from them stays finite (near the float maximum a month's sums
+overflowed and judging failed). The contract takes any `value` >= 0 and any positive `target`:
+an event beyond these bounds is valid, and dead-lettered as `processing_error`
+(`beyond_processable_range`)."""
+MIN_VALUE_TARGET = 1e-6
+"""The smallest value-form `target` the pipeline processes: a margin is read as a fraction of it."""
 FREE_TEXT_FIELDS = frozenset({"description", "comment", "note"})
 """Free text: may hold personal data, which is redacted before it is stored."""
 PATIENT_FIELDS = frozenset({"patient_ref"})
@@ -146,7 +149,7 @@ class TargetMetric(_Event):
     """Performance against a target for one period.
 
     Two forms: a share (`numerator` of `denominator`, `target` a share in (0, 1]) or, from
-    v1.1, a value (`value` in [0, 10^12] in `unit`, `target` in [10^-6, 10^12] in that unit). Either
+    v1.1, a value (`value` >= 0 in `unit`, `target` any positive number in that unit). Either
     way `higher_is_better` says which side of `target` is met.
     """
 
@@ -156,9 +159,9 @@ class TargetMetric(_Event):
     period_end: Timestamp
     numerator: Annotated[int, Field(ge=0, le=MAX_INT64)] | None = None
     denominator: Annotated[int, Field(gt=0, le=MAX_INT64)] | None = None
-    value: Annotated[float, Field(ge=0, le=MAX_VALUE, allow_inf_nan=False)] | None = None
+    value: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     unit: ValueUnit | None = None
-    target: Annotated[float, Field(gt=0, le=MAX_VALUE, allow_inf_nan=False)]
+    target: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     higher_is_better: bool = True
 
     @model_validator(mode="after")
@@ -173,12 +176,6 @@ class TargetMetric(_Event):
                 raise _missing("value")
             if self.unit is None:
                 raise _missing("unit")
-            if self.target < MIN_VALUE_TARGET:
-                raise PydanticCustomError(
-                    "greater_than_equal",
-                    "a value's target must be at least {minimum}",
-                    {"field": "target", "minimum": MIN_VALUE_TARGET},
-                )
             return self
         if self.numerator is None:
             raise _missing("numerator")
@@ -196,6 +193,20 @@ class TargetMetric(_Event):
     def is_share(self) -> bool:
         """True for the numerator/denominator form, False for the value form."""
         return self.value is None
+
+    def beyond_processable_range(self) -> str | None:
+        """Why this valid event's value or target is beyond what the pipeline can sum and chart
+        (`MAX_VALUE`, `MIN_VALUE_TARGET`), or None. Figures only: safe to show."""
+        if self.value is None:
+            return None
+        if self.value > MAX_VALUE:
+            return f"value {self.value:g} is above {MAX_VALUE:g}, the largest the pipeline sums"
+        if not MIN_VALUE_TARGET <= self.target <= MAX_VALUE:
+            return (
+                f"target {self.target:g} is outside {MIN_VALUE_TARGET:g} to {MAX_VALUE:g}, "
+                "the targets the pipeline measures against"
+            )
+        return None
 
 
 RatingKey = Literal["1", "2", "3", "4", "5", "6"]
