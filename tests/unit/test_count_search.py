@@ -1,4 +1,4 @@
-"""The limits' count search (`predictive.first_count`): the same count as stepping one at a
+"""The limits' count search (`count_numerics.first_count`): the same count as stepping one at a
 time, in a number of tail sums that does not grow with the width of the distribution."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from statistics import NormalDist
 import pytest
 
 from pipeline.core.detection import predictive
-from pipeline.core.detection.predictive import Predictive, first_count, lower_tail, upper_tail
+from pipeline.core.detection.count_numerics import first_count
+from pipeline.core.detection.predictive import Predictive, lower_tail, upper_tail
 
 
 def _stepping(threshold: int, limit: int | None) -> int:

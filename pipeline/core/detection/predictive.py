@@ -3,7 +3,8 @@
 A count x out of n trials (binomial) or over an exposure (Poisson), whose underlying rate
 varies from window to window, is beta-binomial or gamma-Poisson (negative binomial). Given its
 mean and its variance beyond pure sampling, this module gives P(X >= x) by summing the exact
-terms, its standard-normal quantile (z = 3 is as unusual as a 3-sigma point), and the highest
+terms (integrating them, `count_numerics.smooth_sum`, once the distribution is thousands of
+counts wide), its standard-normal quantile (z = 3 is as unusual as a 3-sigma point), and the highest
 count still within a sigma limit. Sums start at the short side of the distribution, so tails of
 1e-12 are exact, and results are cached: the engine re-judges the same windows again and again.
 """
@@ -16,6 +17,13 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from statistics import NormalDist
 from typing import NamedTuple
+
+from pipeline.core.detection.count_numerics import (
+    WIDE_SPREAD,
+    first_count,
+    newton_count,
+    smooth_sum,
+)
 
 _NORMAL = NormalDist()
 # Tail probabilities are clamped to [_MIN_TAIL, _MAX_TAIL] before the normal quantile.
@@ -81,8 +89,15 @@ def _highest_usual_count(sigma: float, mean: float, extra: float, trials: int | 
     guess = max(0, math.ceil(mean + sigma * spread))
     limit = None if trials is None else trials + 1
 
+    def tail(count: int) -> float:
+        return upper_tail(count, mean, extra, trials)
+
+    if _smooth_spread(mean, extra, trials) is not None:
+        top = guess if trials is None else trials
+        guess = newton_count(tail, _log_mass(mean, extra, trials), alpha, guess, 0, top, True)
+
     def unusual(count: int) -> bool:
-        return upper_tail(count, mean, extra, trials) <= alpha
+        return tail(count) <= alpha
 
     return first_count(unusual, guess, limit) - 1
 
@@ -94,49 +109,17 @@ def _lowest_usual_count(sigma: float, mean: float, extra: float, trials: int | N
     spread = math.sqrt(max(mean + extra, 1e-12))
     guess = max(0, math.floor(mean - sigma * spread))
 
+    def tail(count: int) -> float:
+        return lower_tail(count, mean, extra, trials)
+
+    if _smooth_spread(mean, extra, trials) is not None:
+        mass = _log_mass(mean, extra, trials)
+        guess = newton_count(tail, mass, alpha, guess, 0, math.ceil(mean), False)
+
     def usual(count: int) -> bool:
-        return lower_tail(count, mean, extra, trials) > alpha
+        return tail(count) > alpha
 
     return first_count(usual, guess, math.ceil(mean))
-
-
-def first_count(holds: Callable[[int], bool], guess: int, limit: int | None = None) -> int:
-    """The least count from 0 for which `holds`, a test false up to some count and true from
-    it on, is true; `limit` when it is not true before `limit` (None: no limit, the test must
-    come true). Searched out from `guess` by doubling steps, then halving: a few dozen tests
-    where stepping one count at a time took as many as the distribution is wide (a unit of
-    60,000 responses a week took seconds a window)."""
-    if limit is not None:
-        if limit <= 0:
-            return limit
-        guess = min(guess, limit - 1)
-    if holds(guess):
-        true, false, step = guess, -1, 1
-        while true - step >= 0:
-            if not holds(true - step):
-                false = true - step
-                break
-            true -= step
-            step *= 2
-    else:
-        false, step = guess, 1
-        while True:
-            count = false + step
-            if limit is not None and count >= limit:
-                true = limit
-                break
-            if holds(count):
-                true = count
-                break
-            false = count
-            step *= 2
-    while true - false > 1:
-        middle = (true + false) // 2
-        if holds(middle):
-            true = middle
-        else:
-            false = middle
-    return true
 
 
 def baseline_predictive(
@@ -199,6 +182,9 @@ def upper_tail(count: int, mean: float, extra: float, trials: int | None) -> flo
     log_term, step = _term_and_step(count, mean, extra, trials)
     if log_term < _LOG_UNDERFLOW:
         return 0.0
+    if (spread := _smooth_spread(mean, extra, trials)) is not None:
+        end = trials if trials is not None else count + math.ceil(64 * spread)
+        return min(smooth_sum(_log_mass(mean, extra, trials), count, end, spread), 1.0)
     term = total = math.exp(log_term)
     k = count
     last = trials if trials is not None else math.inf
@@ -219,6 +205,8 @@ def lower_tail(count: int, mean: float, extra: float, trials: int | None) -> flo
     log_term, step = _term_and_step(count, mean, extra, trials)
     if log_term < _LOG_UNDERFLOW:
         return 0.0
+    if (spread := _smooth_spread(mean, extra, trials)) is not None:
+        return min(smooth_sum(_log_mass(mean, extra, trials), count, 0, spread), 1.0)
     term = total = math.exp(log_term)
     for k in range(count - 1, -1, -1):
         ratio = step(k)
@@ -229,10 +217,38 @@ def lower_tail(count: int, mean: float, extra: float, trials: int | None) -> flo
     return min(total, 1.0)
 
 
+def _smooth_spread(mean: float, extra: float, trials: int | None) -> float | None:
+    """The distribution's spread when it is wide (`WIDE_SPREAD`) and smooth enough for its tails
+    to be integrated (binomial and Poisson; beta and gamma mixtures whose shapes are at least
+    2, so the mass function has no spike at an end); None: sum the terms."""
+    if trials is None:
+        variance = mean + extra
+        if variance < WIDE_SPREAD * WIDE_SPREAD:
+            return None
+        if extra > mean / _MAX_CONCENTRATION and mean * mean / extra < 2.0:
+            return None
+        return math.sqrt(variance)
+    share = mean / trials
+    variance = mean * (1 - share) + extra
+    if variance < WIDE_SPREAD * WIDE_SPREAD:
+        return None
+    if extra > 0:
+        concentration = share * (1 - share) / (extra / (trials * trials)) - 1
+        if concentration <= _MAX_CONCENTRATION and min(share, 1 - share) * concentration < 2.0:
+            return None
+    return math.sqrt(variance)
+
+
+def _log_mass(mean: float, extra: float, trials: int | None) -> Callable[[float], float]:
+    """log P(X = x) as a function of x, continued between the counts (lgamma is smooth)."""
+    return lambda x: _term_and_step(x, mean, extra, trials)[0]
+
+
 def _term_and_step(
-    count: int, mean: float, extra: float, trials: int | None
+    count: float, mean: float, extra: float, trials: int | None
 ) -> tuple[float, Callable[[int], float]]:
-    """log P(X = count), and the ratio P(X = k + 1) / P(X = k) as a function of k."""
+    """log P(X = count), and the ratio P(X = k + 1) / P(X = k) as a function of k (`count` may
+    lie between counts: the continuation the smooth sums integrate)."""
     if trials is None:
         if extra <= mean / _MAX_CONCENTRATION:
             log_mean = math.log(mean) if mean > 0 else -math.inf
