@@ -306,7 +306,7 @@ class Step(BatchWrites):
             self.judging_failures[failure] += 1
             log.error(
                 "judging organisation %s failed (%s): its alerts and verdicts are held back "
-                "until its windows next change or the worker restarts",
+                "until its data next changes, or a restart",
                 failure.org_id,
                 failure.error,
             )
