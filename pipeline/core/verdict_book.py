@@ -120,7 +120,7 @@ class VerdictBook:
         if org in self._columns:
             self._since(judged, version)
         else:
-            self._first(judged, version)
+            self._first(judged, members, version)
         return judged
 
     def keep(self, judged: OrgVerdicts) -> None:
@@ -135,7 +135,12 @@ class VerdictBook:
         for unit, shown in judged.shown.items():
             self._by_unit[(org, unit)] = shown
 
-    def _first(self, judged: OrgVerdicts, version: int) -> None:
+    def _first(
+        self,
+        judged: OrgVerdicts,
+        members: Mapping[str, Sequence[UnitWindowAggregate]],
+        version: int,
+    ) -> None:
         """The organisation's first judgement by this book: every verdict is handed out, and
         every closed window not judged now is withdrawn (storage may hold it from before)."""
         org, changed = judged.org, judged.rows
@@ -146,12 +151,11 @@ class VerdictBook:
             if last.get(key) != verdict:
                 last[key] = verdict
                 changed.append(VerdictRow(verdict, version))
-        assert judged.members is not None
-        for unit in judged.members:
+        for unit in members:
             judged.shown[unit] = {}
         for (unit, measure, start), verdict in now.items():
             judged.shown[unit][(measure, start)] = verdict
-        for unit, windows in judged.members.items():
+        for unit, windows in members.items():
             for aggregate in windows:
                 for measure in MEASURES:
                     key = (unit, measure, aggregate.window.start)
