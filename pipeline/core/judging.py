@@ -5,6 +5,10 @@ event, a retracted revision) or when its alerts are answered; judging a unit jud
 organisation (peers are compared). Each judgement leaves a `JudgedMark` per organisation
 (judgements.py), which the step stores after the alert versions: a restore judges again only
 the organisations whose mark does not match what it restored.
+
+Each organisation is judged apart, everything worked out before anything is kept (the alert
+and verdict books' `judge_org`, then `keep`), so one whose judgement raises (a bug, a numerical
+corner) leaves no trace but a `JudgingFailure` in the result, and the others go on.
 """
 
 from __future__ import annotations
