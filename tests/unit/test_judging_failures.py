@@ -256,8 +256,9 @@ def test_the_worker_stores_commits_and_counts_a_batch_whose_judging_failed() -> 
 
 
 def test_a_restart_judges_the_failed_organisation_again_and_only_it() -> None:
-    """Its judgement mark was not stored, so the restore judges it: storage then holds what a
-    run without the failure stores."""
+    """Its judgement mark was not stored, so the restore judges it. While the fault lasts the
+    restore still completes (the worker starts, no crash loop), the failure counted; once
+    fixed, storage holds what a run without the failure stores."""
     detector = FailingFor()
     store, sound_store = MemoryStore(), MemoryStore()
     step = Step(lambda: engine(detector), store, clock=lambda: NOW)
@@ -271,6 +272,13 @@ def test_a_restart_judges_the_failed_organisation_again_and_only_it() -> None:
         sound.process(batch, {"t": len(batch)}, f"t{i}")
     assert result.judging_failures == [JudgingFailure(FAILING, "ZeroDivisionError")]
     assert stored(store) != stored(sound_store)
+
+    metrics = PipelineMetrics()
+    still = Step(lambda: engine(FailingFor(FAILING)), store, metrics=metrics, clock=lambda: NOW)
+    failed = still.restore()
+    assert failed.judging_failures == [JudgingFailure(FAILING, "ZeroDivisionError")]
+    assert failed.judged == [] and failed.alerts == []
+    assert metrics.registry.get_sample_value("pipeline_judging_failures_total") == 1
 
     restored = Step(lambda: engine(FailingFor()), store, clock=lambda: NOW).restore()
 
