@@ -109,6 +109,13 @@ class PipelineMetrics:
             ["route"],
             registry=r,
         )
+        # No organisation label: the log line names it, and a label would keep a series per
+        # organisation that ever failed for the life of the process.
+        self.judging_failures = Counter(
+            "pipeline_judging_failures",
+            "Organisations whose judgement raised (their alerts held back, the batch stored)",
+            registry=r,
+        )
         self.sink_up.set(0)
 
     def record_batch(self, consumed_by_topic: Mapping[str, int], result: BatchResult) -> None:
@@ -150,6 +157,9 @@ class PipelineMetrics:
 
     def batch_stored(self) -> None:
         self.last_batch_timestamp.set_to_current_time()
+
+    def judging_failed(self, count: int) -> None:
+        self.judging_failures.inc(count)
 
     def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         """Replace the lag gauges: partitions no longer assigned disappear."""

@@ -88,5 +88,10 @@ def format_summary(summary: ReplaySummary, dsn: ClickHouseDsn) -> str:
     ]
     for reason, count in sorted(summary.rejected_by_reason.items()):
         lines.append(f"  rejected {reason}: {count:,}")
+    for failure, count in sorted(summary.judging_failures.items()):
+        lines.append(
+            f"judging failed for organisation {failure.org_id} ({failure.error}), {count:,} "
+            "times: its alerts may be missing (see the log; docs/worker.md, Operations)"
+        )
     lines.append(f"stored in {dsn}")  # masked: no password
     return "\n".join(lines)

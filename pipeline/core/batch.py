@@ -51,6 +51,15 @@ class EngineConfig:
     can then make late only what lies within this step, not everything after it."""
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class JudgingFailure:
+    """An organisation whose judgement raised: nothing of it was kept (pipeline/core/
+    judging.py). `error` is the exception's type only: its message may quote an event."""
+
+    org_id: str
+    error: str
+
+
 @dataclass(slots=True)
 class BatchResult:
     """What one step produced. `read == len(accepted) + len(rejected) + duplicates`."""
@@ -77,6 +86,8 @@ class BatchResult:
     (units better than their baseline and their peers; never alerts), or a `none` row."""
     verdicts: list[VerdictRow] = field(default_factory=list)
     """The verdicts (unit, measure, window) that changed in this step."""
+    judging_failures: list[JudgingFailure] = field(default_factory=list)
+    """Organisations whose judgement raised in this step (none of their judgement is here)."""
 
 
 def spread_batch(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:

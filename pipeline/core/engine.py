@@ -13,7 +13,9 @@ judged: an alert raised on an early view of a window is corrected (updated, reso
 withdrawn) once late events arrive, so the final alerts are the same whatever the order.
 
 A message valid by the contract that the engine still fails on (a bug, an unforeseen value) is
-rejected with reason `processing_error` and the rest of the batch goes on.
+rejected with reason `processing_error` and the rest of the batch goes on. An organisation whose
+judgement fails is left out of the result whole and named in `BatchResult.judging_failures`
+(judging.py); the other organisations' judgements go on.
 """
 
 from __future__ import annotations

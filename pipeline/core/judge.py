@@ -9,7 +9,8 @@ replay never notifies twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -47,7 +48,7 @@ class AlertBook:
         self.responses = ResponseLedger()
         self._latest: dict[str, Alert] = {}
         # What detection last said of each alert, before the learning loop's decorations.
-        self._base: dict[str, Alert] = {}
+        self._base: dict[str, dict[str, Alert]] = {}  # by organisation, then alert id
         self._last_detected_at: datetime | None = None
 
     @property
@@ -68,7 +69,7 @@ class AlertBook:
             current = self._latest.get(alert.alert_id)
             if current is None or alert.detected_at > current.detected_at:
                 self._latest[alert.alert_id] = alert
-                self._base[alert.alert_id] = alert
+                self._base.setdefault(alert.org_id, {})[alert.alert_id] = alert
 
     def judge(
         self,
@@ -80,75 +81,104 @@ class AlertBook:
         since a unit's accumulated evidence is judged against what moved the rest of its
         organisation (so a late event at one unit can change another's verdict).
 
-        `series` holds the closed windows of every unit of those organisations.
+        `series` holds the closed windows of every unit of those organisations. Each
+        organisation is judged (`judge_org`) and kept (`keep`) in turn.
         """
-        findings: list[Finding] = []
-        orgs = sorted({org for org, _ in units})
-        judged_units = {(o, u) for o, u in series if o in orgs} | set(units)
-        for org in orgs:
+        units = set(units)
+        stamp = self.next_stamp(now)
+        self._last_detected_at = stamp
+        changes: list[Alert] = []
+        for org in sorted({org for org, _ in units}):
             members = {u: s for (o, u), s in series.items() if o == org}
-            findings.extend(self._detector.units_findings(members))
-            findings.extend(self._detector.org_findings(members))
+            judged = self.judge_org(org, members, {u for o, u in units if o == org}, stamp)
+            self.keep(judged)
+            changes.extend(judged.changes)
+        return sorted(changes, key=alert_order)
 
-        stamp = self._next_stamp(now)
-        base = self._base
+    def judge_org(
+        self,
+        org: str,
+        members: Mapping[str, Sequence[UnitWindowAggregate]],
+        units: Collection[str],
+        stamp: datetime,
+    ) -> OrgAlerts:
+        """The alert versions one organisation's closed windows (`members`, by unit) call
+        for, stamped `stamp` (`next_stamp`); `units`: the units whose change brought the
+        judgement. The book is unchanged until `keep`, so a judgement that raises leaves it
+        as it was."""
+        judged_units = set(members) | set(units)
+        base = dict(self._base.get(org, {}))
         found_ids: set[str] = set()
+        findings = self._detector.units_findings(members) + self._detector.org_findings(members)
         for finding in findings:
             alert = _alert_from(finding, stamp)
             found_ids.add(alert.alert_id)
             base[alert.alert_id] = alert
-        for alert in list(base.values()):
-            in_scope = (alert.org_id, alert.unit_id) in judged_units or (
-                alert.kind in _ORG_KINDS and alert.org_id in orgs
-            )
-            if (
-                in_scope
-                and alert.alert_id not in found_ids
-                and alert.status is not AlertStatus.WITHDRAWN
-            ):
-                base[alert.alert_id] = alert.model_copy(update={"status": AlertStatus.WITHDRAWN})
-        return self._publish(series, set(orgs), stamp)
+        for alert_id, alert in base.items():
+            in_scope = alert.unit_id in judged_units or alert.kind in _ORG_KINDS
+            if in_scope and alert_id not in found_ids and alert.status is not AlertStatus.WITHDRAWN:
+                base[alert_id] = alert.model_copy(update={"status": AlertStatus.WITHDRAWN})
+        return OrgAlerts(org, base, self._published(members, base, stamp), stamp)
 
-    def _publish(
+    def keep(self, judged: OrgAlerts) -> None:
+        """Remember `judged` (from `judge_org`, the book unchanged since): its changes are
+        then the latest versions."""
+        self._base[judged.org] = judged.base
+        for alert in judged.changes:
+            self._latest[alert.alert_id] = alert
+        if self._last_detected_at is None or judged.stamp > self._last_detected_at:
+            self._last_detected_at = judged.stamp
+
+    def _published(
         self,
-        series: Mapping[UnitKey, Sequence[UnitWindowAggregate]],
-        orgs: set[str],
+        members: Mapping[str, Sequence[UnitWindowAggregate]],
+        base: Mapping[str, Alert],
         stamp: datetime,
     ) -> list[Alert]:
-        """The learning loop's view of every alert of `orgs`; the versions that changed."""
-        base = self._base
-        groups = episode_groups(a for a in base.values() if a.org_id in orgs)
-        spans: dict[UnitKey, list[tuple[datetime, datetime]]] = {}
+        """The learning loop's view of every alert of one organisation (`base`); the versions
+        that changed, in `base`'s order."""
+        groups = episode_groups(base.values())
+        spans: dict[str, list[tuple[datetime, datetime]]] = {}
         for alert in base.values():
-            if alert.org_id in orgs and alert.status is not AlertStatus.WITHDRAWN:
-                spans.setdefault((alert.org_id, alert.unit_id), []).append(
-                    (alert.window_start, alert.window_end)
-                )
+            if alert.status is not AlertStatus.WITHDRAWN:
+                spans.setdefault(alert.unit_id, []).append((alert.window_start, alert.window_end))
         changes: list[Alert] = []
         for alert_id, alert in base.items():
-            if alert.org_id not in orgs:
-                continue
             family = groups.get(alert_id, [alert_id])
             responses = [r for member in family for r in self.responses.for_alert(base[member])]
-            unit = (alert.org_id, alert.unit_id)
-            episodes = spans.get(unit, [])
+            episodes = spans.get(alert.unit_id, [])
             shown = decorate(
-                alert, family, responses, series.get(unit, ()), self._learning, episodes
+                alert, family, responses, members.get(alert.unit_id, ()), self._learning, episodes
             )
             previous = self._latest.get(alert_id)
             if previous is None or not previous.same_finding(shown):
                 changes.append(shown.model_copy(update={"detected_at": stamp}))
-        for alert in changes:
-            self._latest[alert.alert_id] = alert
-        return sorted(changes, key=lambda a: (a.window_start, a.org_id, a.unit_id, a.kind))
+        return changes
 
-    def _next_stamp(self, now: datetime) -> datetime:
+    def next_stamp(self, now: datetime) -> datetime:
+        """The stamp of the next judgement's alert versions (kept with them, by `keep`)."""
         # Versions are ordered by detected_at in storage; two steps within one clock tick
         # must still be told apart.
         if self._last_detected_at is not None and now <= self._last_detected_at:
-            now = self._last_detected_at + timedelta(microseconds=1)
-        self._last_detected_at = now
+            return self._last_detected_at + timedelta(microseconds=1)
         return now
+
+
+@dataclass(frozen=True, slots=True)
+class OrgAlerts:
+    """One organisation's judgement by an `AlertBook`, not yet kept (`AlertBook.keep`)."""
+
+    org: str
+    base: dict[str, Alert]
+    """What detection now says of each alert of the organisation."""
+    changes: list[Alert]
+    """The alert versions that changed (the organisation's, in the book's order)."""
+    stamp: datetime
+
+
+def alert_order(alert: Alert) -> tuple[datetime, str, str, str]:
+    """The order a judgement's alert versions are handed out in."""
+    return alert.window_start, alert.org_id, alert.unit_id, alert.kind
 
 
 def _alert_from(finding: Finding, detected_at: datetime) -> Alert:

@@ -5,6 +5,10 @@ event, a retracted revision) or when its alerts are answered; judging a unit jud
 organisation (peers are compared). Each judgement leaves a `JudgedMark` per organisation
 (judgements.py), which the step stores after the alert versions: a restore judges again only
 the organisations whose mark does not match what it restored.
+
+Each organisation is judged apart, everything worked out before anything is kept (the alert
+and verdict books' `judge_org`, then `keep`), so one whose judgement raises (a bug, a numerical
+corner) leaves no trace but a `JudgingFailure` in the result, and the others go on.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
-from pipeline.core.batch import BatchResult
-from pipeline.core.board import board_rows
+from pipeline.core.batch import BatchResult, JudgingFailure
+from pipeline.core.board import BoardRow, board_rows
 from pipeline.core.detection import DetectionConfig, org_bright_spots
-from pipeline.core.judge import AlertBook
+from pipeline.core.detection.bright import BrightSpot
+from pipeline.core.judge import AlertBook, OrgAlerts, alert_order
 from pipeline.core.judgements import JudgedMark, digest, is_current, window_digest
-from pipeline.core.verdict_book import VerdictBook
+from pipeline.core.verdict_book import OrgVerdicts, VerdictBook
 from pipeline.core.windows import Watermark, Window
 
 UnitKey = tuple[str, str]
@@ -38,6 +43,18 @@ class _Ordered(NamedTuple):
     positions: list[int]
     ends: list[datetime]
     sorted_ends: list[datetime]
+
+
+class _OrgJudgement(NamedTuple):
+    """One organisation's judgement, not yet kept."""
+
+    org: str
+    verdicts: OrgVerdicts
+    board: list[BoardRow]
+    bright_spots: list[BrightSpot]
+    alerts: OrgAlerts
+    inputs: str
+    """The digest of what it was judged on (its `JudgedMark`)."""
 
 
 class Judging:
@@ -57,6 +74,9 @@ class Judging:
         self._watermark = watermark
         self._config = config
         self._judged_until: dict[UnitKey, datetime] = {}
+        # Units whose organisation failed to be judged, by the closed window they failed on:
+        # not judged again (and failing again) on every batch, only once something changes.
+        self._failed: dict[UnitKey, datetime] = {}
         self._verdicts = VerdictBook(detection)
         self._ordered: dict[UnitKey, _Ordered] = {}
 
@@ -102,35 +122,74 @@ class Judging:
         return ends[closed - 1] if closed else None
 
     def newly_closed(self) -> set[UnitKey]:
-        """Units with a window closed since they were last judged."""
+        """Units with a window closed since they were last judged (or last failed to be)."""
         changed: set[UnitKey] = set()
+        judged, failed = self._judged_until, self._failed
         for unit in self._units:
             until = self._closed_until(unit)
-            if until is not None and until != self._judged_until.get(unit):
+            if until is not None and until != judged.get(unit) and until != failed.get(unit):
                 changed.add(unit)
         return changed
 
     def judge(self, units: set[UnitKey], now: datetime, result: BatchResult) -> None:
         """Judge the organisations of `units`: their alert versions, changed verdicts, board
-        rows, bright spots and marks go into `result`."""
+        rows, bright spots and marks go into `result`.
+
+        Each organisation is judged apart and kept only whole: one whose judgement raises
+        leaves the books and marks as if it had not been judged, adds nothing to `result`
+        but a `JudgingFailure`, and is judged again when its windows next change (or its
+        alerts are answered), and at a restore (no mark of it was stored)."""
         if not units:
             return
+        triggers: dict[str, list[UnitKey]] = {}
         for unit in units:
-            until = self._closed_until(unit)
-            if until is not None:
-                self._judged_until[unit] = until
-        orgs = {org for org, _ in units}
-        series = {unit: self.closed_windows(unit) for unit in self._units if unit[0] in orgs}
-        result.verdicts, judged = self._verdicts.judge(series, sorted(orgs)), self._verdicts.of
-        result.board = [r for u in sorted(series) for r in board_rows(series[u], judged(u))]
-        result.bright_spots = org_bright_spots(series, self._detection)
-        result.alerts = self.book.judge(series, units, now)
-        stamp = result.alerts[0].detected_at if result.alerts else now
+            triggers.setdefault(unit[0], []).append(unit)
+        members: dict[str, list[UnitKey]] = {org: [] for org in triggers}
+        for unit in self._units:
+            if unit[0] in members:
+                members[unit[0]].append(unit)
+        stamp = self.book.next_stamp(now)
+        kept: list[_OrgJudgement] = []
+        for org in sorted(triggers):
+            untils: list[tuple[UnitKey, datetime]] = []
+            try:
+                untils = [(u, t) for u in triggers[org] if (t := self._closed_until(u)) is not None]
+                judged = self._judge_org(org, members[org], triggers[org], stamp)
+            except Exception as exc:  # whatever the cause, the other organisations go on
+                result.judging_failures.append(JudgingFailure(org, type(exc).__name__))
+                self._failed.update(untils)
+                continue
+            self._keep(judged, untils)
+            kept.append(judged)
+        result.verdicts = [row for j in kept for row in j.verdicts.rows]
+        result.board = [row for j in kept for row in j.board]
+        result.bright_spots = [spot for j in kept for spot in j.bright_spots]
+        result.alerts = sorted((a for j in kept for a in j.alerts.changes), key=alert_order)
+        judged_at = stamp if result.alerts else now
         mark = self._watermark.value
-        for org in sorted(orgs):
-            members = {unit: s for unit, s in series.items() if unit[0] == org}
-            inputs = digest(members, self.book.responses.of_org(org), self._config)
-            result.judged.append(JudgedMark(org, mark, inputs, stamp))
+        result.judged.extend(JudgedMark(j.org, mark, j.inputs, judged_at) for j in kept)
+
+    def _judge_org(
+        self, org: str, members: list[UnitKey], triggers: list[UnitKey], stamp: datetime
+    ) -> _OrgJudgement:
+        """One organisation's judgement (`members`: its units), nothing kept yet."""
+        series = {unit: self.closed_windows(unit) for unit in members}
+        by_unit = {unit_id: s for (_, unit_id), s in series.items()}
+        verdicts = self._verdicts.judge_org(org, by_unit)
+        board = [row for u in sorted(series) for row in board_rows(series[u], verdicts.of(u[1]))]
+        bright = org_bright_spots(series, self._detection)
+        alerts = self.book.judge_org(org, by_unit, {unit_id for _, unit_id in triggers}, stamp)
+        inputs = digest(series, self.book.responses.of_org(org), self._config)
+        return _OrgJudgement(org, verdicts, board, bright, alerts, inputs)
+
+    def _keep(self, judged: _OrgJudgement, untils: list[tuple[UnitKey, datetime]]) -> None:
+        """Only assignments: keeping a judgement cannot fail half way. `untils`: the latest
+        closed window end of each unit whose change brought the judgement."""
+        self._verdicts.keep(judged.verdicts)
+        self.book.keep(judged.alerts)
+        for unit, until in untils:
+            self._judged_until[unit] = until
+            self._failed.pop(unit, None)
 
     def restore(
         self,

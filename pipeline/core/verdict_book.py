@@ -57,6 +57,29 @@ class VerdictRow:
     version: int
 
 
+@dataclass(slots=True)
+class OrgVerdicts:
+    """One organisation's judgement by a `VerdictBook`, not yet kept (`VerdictBook.keep`)."""
+
+    org: str
+    rows: list[VerdictRow]
+    """The changed verdicts, to store once kept."""
+    members: Mapping[str, Sequence[UnitWindowAggregate]] | None
+    """The closed windows judged (None: the same as last time, nothing to keep)."""
+    columns: dict[str, list[list[Verdict | None]]]
+    last: dict[_Key, Verdict]
+    """The verdicts handed out now (on a first judgement: every one the book is to hold)."""
+    shown: dict[str, dict[tuple[str, datetime], Verdict]]
+    """Each unit's verdicts as judged now, by (measure, window start)."""
+    _held: Mapping[UnitKey, dict[tuple[str, datetime], Verdict]]
+
+    def of(self, unit_id: str) -> dict[tuple[str, datetime], Verdict]:
+        """The unit's verdicts as this judgement leaves them (`VerdictBook.of`, once kept)."""
+        if unit_id in self.shown:
+            return self.shown[unit_id]
+        return self._held.get((self.org, unit_id), {})
+
+
 class VerdictBook:
     """Remembers the last verdict handed out per unit, measure and window."""
 
@@ -66,49 +89,72 @@ class VerdictBook:
         self._by_unit: dict[UnitKey, dict[tuple[str, datetime], Verdict]] = {}
         # What each organisation's verdicts were last judged on (frozen snapshots, compared by
         # identity first): the same closed windows give the same verdicts.
-        self._judged_on: dict[str, dict[str, Sequence[UnitWindowAggregate]]] = {}
+        self._judged_on: dict[str, Mapping[str, Sequence[UnitWindowAggregate]]] = {}
         # The verdict columns each organisation was last judged to (`org_verdict_columns`).
         self._columns: dict[str, dict[str, list[list[Verdict | None]]]] = {}
 
     def judge(
         self, series: Mapping[UnitKey, Sequence[UnitWindowAggregate]], orgs: Sequence[str]
     ) -> list[VerdictRow]:
-        """The changed verdicts of every unit of `orgs` (`series`: closed windows per unit)."""
+        """The changed verdicts of every unit of `orgs` (`series`: closed windows per unit),
+        kept at once (`judge_org` then `keep` for each organisation)."""
         changed: list[VerdictRow] = []
         for org in sorted(orgs):
-            members = {u: s for (o, u), s in series.items() if o == org}
-            version = sum(a.contributions + 1 for s in members.values() for a in s)
-            if self._judged_on.get(org) == members:
-                continue  # nothing new in its closed windows (e.g. only an alert response)
-            self._judged_on[org] = members
-            columns = org_verdict_columns(members, self._config)
-            if org in self._columns:
-                self._since(org, columns, version, changed)
-            else:
-                self._first(org, members, columns, version, changed)
-            self._columns[org] = columns
+            judged = self.judge_org(org, {u: s for (o, u), s in series.items() if o == org})
+            self.keep(judged)
+            changed.extend(judged.rows)
         return changed
+
+    def judge_org(
+        self, org: str, members: Mapping[str, Sequence[UnitWindowAggregate]]
+    ) -> OrgVerdicts:
+        """The organisation's changed verdicts (`members`: each unit's closed windows), with
+        what the book would remember of them: nothing changes in the book until `keep`, so a
+        judgement that raises leaves the book as it was."""
+        if self._judged_on.get(org) == members:
+            # nothing new in its closed windows (e.g. only an alert response)
+            return OrgVerdicts(org, [], None, {}, {}, {}, self._by_unit)
+        version = sum(a.contributions + 1 for s in members.values() for a in s)
+        columns = org_verdict_columns(members, self._config)
+        judged = OrgVerdicts(org, [], members, columns, {}, {}, self._by_unit)
+        if org in self._columns:
+            self._since(judged, version)
+        else:
+            self._first(judged, members, version)
+        return judged
+
+    def keep(self, judged: OrgVerdicts) -> None:
+        """Remember `judged` (from `judge_org`, the book unchanged since): its rows are then
+        handed out."""
+        if judged.members is None:
+            return
+        org = judged.org
+        self._judged_on[org] = judged.members
+        self._columns[org] = judged.columns
+        self._last.setdefault(org, {}).update(judged.last)
+        for unit, shown in judged.shown.items():
+            self._by_unit[(org, unit)] = shown
 
     def _first(
         self,
-        org: str,
+        judged: OrgVerdicts,
         members: Mapping[str, Sequence[UnitWindowAggregate]],
-        columns: Mapping[str, list[list[Verdict | None]]],
         version: int,
-        changed: list[VerdictRow],
     ) -> None:
         """The organisation's first judgement by this book: every verdict is handed out, and
         every closed window not judged now is withdrawn (storage may hold it from before)."""
-        last = self._last.setdefault(org, {})
+        org, changed = judged.org, judged.rows
+        last = judged.last = dict(self._last.get(org, {}))
+        columns = judged.columns
         now = {_key(v): v for cs in columns.values() for c in cs for v in c if v is not None}
         for key, verdict in now.items():
             if last.get(key) != verdict:
                 last[key] = verdict
                 changed.append(VerdictRow(verdict, version))
         for unit in members:
-            self._by_unit[(org, unit)] = {}
+            judged.shown[unit] = {}
         for (unit, measure, start), verdict in now.items():
-            self._by_unit[(org, unit)][(measure, start)] = verdict
+            judged.shown[unit][(measure, start)] = verdict
         for unit, windows in members.items():
             for aggregate in windows:
                 for measure in MEASURES:
@@ -120,26 +166,26 @@ class VerdictBook:
                 last[key] = _withdrawn(verdict)
                 changed.append(VerdictRow(last[key], version))
 
-    def _since(
-        self,
-        org: str,
-        columns: Mapping[str, list[list[Verdict | None]]],
-        version: int,
-        changed: list[VerdictRow],
-    ) -> None:
+    def _since(self, judged: OrgVerdicts, version: int) -> None:
         """Every judgement after the first: only each column's part from its first changed
         window on is read (the verdicts before it are those handed out last time, and every
-        verdict not judged then was withdrawn then), so the cost is what changed."""
-        last = self._last[org]
+        verdict not judged then was withdrawn then), so the cost is what changed. The book's
+        own maps are only read: a column holds one measure, so no key read here was set here
+        (what changes goes into `judged`)."""
+        org, columns, changed = judged.org, judged.columns, judged.rows
+        last, updates = self._last[org], judged.last
         before = self._columns[org]
         withdrawn: list[VerdictRow] = []
         for unit in sorted(set(columns) | set(before)):
             new_columns, old_columns = columns.get(unit, []), before.get(unit, [])
-            shown = self._by_unit.setdefault((org, unit), {})
+            held = self._by_unit.get((org, unit), {})
+            shown = held
             for i in range(max(len(new_columns), len(old_columns))):
                 new = new_columns[i] if i < len(new_columns) else []
                 old = old_columns[i] if i < len(old_columns) else []
                 same = common_length(old, new)
+                if shown is held and (same < len(old) or same < len(new)):
+                    shown = dict(held)  # the book's own is left as it is until `keep`
                 gone = {_key(v): v for v in old[same:] if v is not None}
                 for verdict in old[same:]:
                     if verdict is not None:
@@ -149,15 +195,16 @@ class VerdictBook:
                         continue
                     key = _key(verdict)
                     gone.pop(key, None)
-                    held = last.get(key)
-                    if held is not verdict and held != verdict:
-                        last[key] = verdict
+                    kept = last.get(key)
+                    if kept is not verdict and kept != verdict:
+                        updates[key] = verdict
                         changed.append(VerdictRow(verdict, version))
                     shown[(verdict.measure, verdict.window.start)] = verdict
                 for key in gone:
                     if last[key].verdict is not VerdictClass.WITHDRAWN:
-                        last[key] = _withdrawn(last[key])
-                        withdrawn.append(VerdictRow(last[key], version))
+                        updates[key] = _withdrawn(last[key])
+                        withdrawn.append(VerdictRow(updates[key], version))
+            judged.shown[unit] = shown
         changed.extend(withdrawn)
 
     def of(self, unit: UnitKey) -> dict[tuple[str, datetime], Verdict]:

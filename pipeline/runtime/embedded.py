@@ -27,6 +27,7 @@ from typing import BinaryIO, TextIO
 
 from pipeline.adapters.jsonlines import read_lines
 from pipeline.core.alerts import Alert, AlertStatus
+from pipeline.core.batch import JudgingFailure
 from pipeline.core.engine import BatchResult, RawMessage
 from pipeline.errors import InputError
 from pipeline.progress import Progress
@@ -45,6 +46,9 @@ class ReplaySummary:
     late: int = 0
     alerts: int = 0
     rejected_by_reason: Counter[str] = field(default_factory=Counter)
+    judging_failures: Counter[JudgingFailure] = field(default_factory=Counter)
+    """Organisations whose judgement failed (the exception's type), how often (restore
+    included): their alerts may be missing (docs/worker.md, Operations)."""
 
     def add(self, result: BatchResult) -> None:
         self.read += result.read
@@ -63,6 +67,10 @@ class ReplaySummary:
             "alerts": self.alerts,
             "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
             "late": self.late,
+            "judging_failures": [
+                {"org_id": f.org_id, "error": f.error, "count": count}
+                for f, count in sorted(self.judging_failures.items())
+            ],
         }
 
 
@@ -111,6 +119,7 @@ class EmbeddedRunner:
                 if name != "-":
                     handle.close()
         summary.alerts = len(self.final_alerts())
+        summary.judging_failures = Counter(self.step.judging_failures)
         return summary
 
     async def _feed(

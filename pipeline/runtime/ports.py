@@ -148,6 +148,8 @@ class Metrics(Protocol):
 
     def batch_stored(self) -> None: ...
 
+    def judging_failed(self, count: int) -> None: ...
+
 
 class NullMetrics:
     """Metrics for a runtime that exports none."""
@@ -174,4 +176,7 @@ class NullMetrics:
         pass
 
     def batch_stored(self) -> None:
+        pass
+
+    def judging_failed(self, count: int) -> None:
         pass

@@ -12,7 +12,8 @@ out with capped, jittered exponential backoff, holding the batch (the back-press
 deterministic error) is not retried: the events' insert is split in halves until the rows at
 fault are found, and those are dead-lettered with reason `processing_error` while the rest is
 stored. Only a stop request ends a wait, with `Abandoned`: the batch is then not acknowledged
-and comes again after a restart.
+and comes again after a restart. An organisation whose judgement failed in the engine
+(`BatchResult.judging_failures`) is logged, one line each, and counted; its batch is stored.
 
 State: `restore` rebuilds the engine from the small state the step stores with each batch
 (pipeline/core/engine_state.py), limited to the organisations this runtime owns; storage
@@ -25,6 +26,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +34,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from pipeline.core.alerts import Alert
+from pipeline.core.batch import JudgingFailure
 from pipeline.core.engine import BatchResult, Engine, RawMessage
 from pipeline.core.engine_state import RestoredState
 from pipeline.core.revisions import RevisionInForce
@@ -95,6 +98,8 @@ class Step(BatchWrites):
         self._held: set[str] | None = None  # organisations restored so far; None: all
         self._ask_every_new_id = False
         self.health = SinkHealth()
+        self.judging_failures: Counter[JudgingFailure] = Counter()
+        """Every organisation whose judgement failed (with the exception's type), how often."""
         self.routes = routes or Routes.none()
         self.routes.bind(self._retrying, self._metrics)
         # Batches prepared and being completed (at most one, in the worker): their accepted
@@ -155,6 +160,7 @@ class Step(BatchWrites):
             result = engine.restore(payloads, self._owned_alerts(new), self._clock())
         else:
             result = engine.restore_state(state, self._clock())
+        self._judging_failed(result)
         self._write(result, token="restore")
         self.routes.route_pending(self._store, engine, new, held)
         self._metrics.open_windows_now(engine.open_windows())
@@ -287,10 +293,25 @@ class Step(BatchWrites):
         finally:
             self._waiting = _nothing
             whole()
+        self._judging_failed(result)
         self._metrics.record_batch(consumed, result)
         self._metrics.open_windows_now(open_windows)
         self._metrics.batch_stored()
         return result
+
+    def _judging_failed(self, result: BatchResult) -> None:
+        """Log and count the organisations whose judgement failed (pipeline/core/judging.py:
+        the batch is stored without their judgement, and they are judged again later)."""
+        for failure in result.judging_failures:
+            self.judging_failures[failure] += 1
+            log.error(
+                "judging organisation %s failed (%s): its alerts and verdicts are held back "
+                "until its data next changes, or a restart",
+                failure.org_id,
+                failure.error,
+            )
+        if result.judging_failures:
+            self._metrics.judging_failed(len(result.judging_failures))
 
     def _known(self, ids: Collection[UUID]) -> set[UUID]:
         with self._in_flight_changed:

@@ -16,5 +16,6 @@ REQUIRED_METRICS = frozenset(
         "pipeline_consumer_lag",
         "pipeline_last_batch_timestamp_seconds",
         "pipeline_alert_routing_failures_total",
+        "pipeline_judging_failures_total",
     }
 )
