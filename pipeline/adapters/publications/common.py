@@ -4,7 +4,9 @@ its layout by its header, reading the month a row is about, and deterministic ev
 An importer is an adapter: it reads files and yields contract events as JSON-ready dicts. Each
 event's id is a UUID 5 of the source row's identity (publication, organisation, unit, month,
 metric), so importing the same file again gives the same ids and the pipeline counts nothing
-twice; a revised publication for the same month gets the same id too (the first one read wins).
+twice; a revised publication for the same month gets the same id too (the first one stored
+wins), which the importer says in its summary. Each reader counts in a `Tally` what it skipped or
+adjusted, by reason (a reason names no cell's content).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import csv
 import re
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +24,13 @@ from typing import Any
 from pipeline.core.events import SCHEMA_VERSION
 from pipeline.errors import InputError, LayoutError
 
+Tally = Counter[str]
+"""Rows or figures an import skipped or adjusted, counted by reason."""
+NO_ORG_CODE = "rows without an organisation code (blank: a total or note row)"
+NOT_ORG_CODE = (
+    "rows whose Org Code is not an ODS code in capitals, ^[A-Z0-9]{3,10}$ "
+    "(England or regional totals; a code in lower case)"
+)
 NAMESPACE = uuid.UUID("6f1c9d1e-1b7a-5c55-9a53-4a7e2d0c6a15")
 """The namespace of imported event ids (a fixed random UUID: never change it)."""
 ORG_PATTERN = re.compile(r"^[A-Z0-9]{3,10}$")
@@ -124,6 +134,15 @@ def _rows(handle: Any, reader: Any, header: list[str], path: Path) -> Iterator[R
             if not any(c.strip() for c in cells):
                 continue
             yield Row(dict(zip(names, cells, strict=False)), f"{path.name}:{line}")
+
+
+def organisation(row: Row, column: str, tally: Tally) -> str | None:
+    """The row's organisation code, or None (counted in `tally`) for a row that names none."""
+    code = row.text(column)
+    if ORG_PATTERN.fullmatch(code):
+        return code
+    tally[NOT_ORG_CODE if code else NO_ORG_CODE] += 1
+    return None
 
 
 def month_start(text: str, where: str) -> datetime:
