@@ -21,10 +21,10 @@ from pipeline.adapters.publications import DEFAULT_UNITS, KINDS, Tally, import_e
 from pipeline.cli.outputs import check_output_file
 
 REVISION_NOTE = (
-    "note: event ids are per organisation, unit and month, so a month already in a store is a "
-    "duplicate there even when a revised edition changed its figures (the stored ones stay); "
-    "to apply a revision, replay every import, revised editions in place of the old, into a "
-    "new store"
+    "note: event ids are per organisation, unit, month (and metric), so a month already in a "
+    "store is a duplicate there even when a revised edition changed its figures (the stored "
+    "ones stay); to apply a revision, replay every import, revised editions in place of the "
+    "old, into a new store"
 )
 
 
