@@ -11,7 +11,6 @@ was published, bad lines included; 1 when it could not be (unreadable file, brok
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import sys
@@ -25,19 +24,13 @@ from pipeline.adapters.jsonlines import read_lines
 from pipeline.adapters.publisher import DEFAULT_CONNECT_SECONDS, EventProducer, KafkaTimeouts
 from pipeline.cli.outputs import check_output_file, writing
 from pipeline.core.bounds import EventBounds
-from pipeline.core.decode import Rejection, RejectReason, decode
-from pipeline.core.events import AlertResponse, IncidentReport, PatientFeedback, TargetMetric
+from pipeline.core.decode import Rejection, decode, shown_field
 from pipeline.errors import InputError, PipelineError
 from pipeline.kafka_bootstrap import KafkaBootstrap
 from pipeline.progress import Progress
 from pipeline.publishing import settings_from_environment
 
 COULD_NOT_PUBLISH = 1
-_CONTRACT_NAMES = frozenset(
-    name
-    for model in (IncidentReport, TargetMetric, PatientFeedback, AlertResponse)
-    for name in model.model_fields
-) | {"[key]"}
 
 
 @dataclass(slots=True)
@@ -179,41 +172,6 @@ def _publish_lines(
         progress.close()
     if summary.rejected > max_reported:
         print(f"... and {summary.rejected - max_reported:,} more bad lines", file=stderr)
-
-
-def shown_field(rejection: Rejection) -> str:
-    """The field path of `rejection` as it may be printed: contract field names, list indexes
-    and `[key]` as they are; a key the contract does not know as `<key #N: L characters>`, N
-    its place among the keys of the event (when found there), or `<a key of L characters>`,
-    with `, like FIELD` when it is close to a contract field's name (a typo)."""
-    if rejection.reason is RejectReason.UNKNOWN_FIELD:
-        return _unknown_key(rejection.field, _top_level_keys(rejection.raw))
-    return ".".join(
-        part
-        if part in _CONTRACT_NAMES or (part.isascii() and part.isdigit())
-        else _unknown_key(part)
-        for part in rejection.field.split(".")
-    )
-
-
-def _unknown_key(key: str, keys: list[str] | None = None) -> str:
-    described = f"{len(key):,} character{'s' * (len(key) != 1)}"
-    # a typo's likely field: a contract name, so nothing of the key's own text is shown
-    near = difflib.get_close_matches(key, _CONTRACT_NAMES, n=1, cutoff=0.8)
-    if near:
-        described += f", like {near[0]}"
-    if keys is not None and key in keys:
-        return f"<key #{keys.index(key) + 1}: {described}>"
-    return f"<a key of {described}>"
-
-
-def _top_level_keys(raw: bytes) -> list[str] | None:
-    """The keys of the (redacted) rejected line's object, in order; None when unreadable."""
-    try:
-        pairs = json.loads(raw, object_pairs_hook=lambda pairs: pairs)
-    except ValueError:
-        return None
-    return [key for key, _ in pairs] if isinstance(pairs, list) else None
 
 
 def format_summary(summary: PublishSummary, *, checked_only: bool) -> str:

@@ -95,6 +95,15 @@ def test_an_invalid_event_is_rejected_with_its_reason(changes: dict[str, Any], r
     assert rejected.value.reason == reason
 
 
+def test_the_publisher_names_an_unknown_key_by_place_and_length_only() -> None:
+    event = valid_event("incident_report")
+    event["Jane Smith"] = "x"
+    with pytest.raises(EventRejected) as rejected:
+        validate(event)
+    assert rejected.value.field == f"<key #{len(event)}: 10 characters>"
+    assert "Jane" not in str(rejected.value)
+
+
 def test_anything_else_is_a_programming_error() -> None:
     with pytest.raises(TypeError):
         validate([1, 2])  # type: ignore[arg-type]
