@@ -87,7 +87,8 @@ def _write(lines: Iterable[str], out: TextIO) -> int:
 def summary(written: int, files: int, tally: Tally) -> list[str]:
     """The lines an import reports: what it wrote, each reason it skipped or adjusted
     something (most frequent first), and the note on revised editions."""
-    lines = [f"pipeline import: {written:,} events from {files:,} file{'s' * (files != 1)}"]
+    events = f"{written:,} event{'s' * (written != 1)}"
+    lines = [f"pipeline import: {events} from {files:,} file{'s' * (files != 1)}"]
     if tally:
         lines.append("skipped or adjusted:")
         lines += [f"  {count:>8,}  {reason}" for reason, count in tally.most_common()]

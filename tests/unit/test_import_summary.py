@@ -93,7 +93,7 @@ def test_the_command_prints_the_summary_on_standard_error_without_cell_content(
     assert run_import(args, out, err) == 0
     assert len(out.getvalue().splitlines()) == 1
     report = err.getvalue()
-    assert "pipeline import: 1 events from 1 file" in report
+    assert "pipeline import: 1 event from 1 file" in report
     assert f"       1  {NOT_ORG_CODE}" in report
     assert REVISION_NOTE in report
     assert "Xy9999999999" not in report
