@@ -11,9 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.adapters.publications import REPEATED, REVISED, Tally, import_events
-from pipeline.adapters.publications.ae_monthly import NO_ATTENDANCES, OVER_ABOVE_SEEN
+from pipeline.adapters.publications.ae_monthly import (
+    NO_ATTENDANCES,
+    OVER_ABOVE_SEEN,
+    SUPPRESSED_FIGURES,
+)
 from pipeline.adapters.publications.common import NOT_ORG_CODE
-from pipeline.adapters.publications.fft_monthly import NO_RESPONSES, SITE_FALLBACK_SUMMED
+from pipeline.adapters.publications.fft_monthly import (
+    NO_RESPONSES,
+    SITE_FALLBACK_SUMMED,
+    SUPPRESSED_COUNTS,
+)
 from pipeline.cli.importer import REVISION_NOTE, run_import
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "publications"
@@ -81,6 +89,20 @@ def test_rows_skipped_or_adjusted_are_counted_by_reason(tmp_path: Path) -> None:
     out = imported("ae-monthly", [path], tally)
     assert [(e["org_id"], e["numerator"]) for e in out] == [("RXA", 0), ("RXD", 90)]
     assert tally == {OVER_ABOVE_SEEN: 1, NOT_ORG_CODE: 1, NO_ATTENDANCES: 1}
+
+
+def test_suppressed_cells_read_as_0_are_counted(tmp_path: Path) -> None:
+    fft = tmp_path / "fft.csv"
+    fft.write_text(f"{FFT_HEADER}\nSEPTEMBER-2022,RX6,RX6A1,10,*,1,*,0,0\n")
+    ae = tmp_path / "ae.csv"
+    ae.write_text(f"{OLDER_HEADER}\n2017-03-01,RXA,1,100,*\n2017-03-01,RXA,2,,\n")
+    tally = Tally()
+    (feedback,) = imported("fft-monthly", [fft], tally)
+    (share,) = imported("ae-monthly", [ae], tally)
+    assert feedback["counts"] == {"1": 10, "2": 0, "3": 1, "4": 0, "5": 0, "6": 0}
+    assert (share["numerator"], share["denominator"]) == (100, 100)
+    # a blank cell is no figure, not a suppressed one
+    assert tally == {SUPPRESSED_COUNTS: 1, SUPPRESSED_FIGURES: 1}
 
 
 def test_the_command_prints_the_summary_on_standard_error_without_cell_content(

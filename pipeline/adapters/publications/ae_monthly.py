@@ -14,7 +14,7 @@ numerator = attendances within 4 hours, denominator = attendances, target the st
 for the month: 95% to March 2023, 76% for 2023-24, 78% from April 2024 (or `target` if given).
 A provider-month with no attendances gives no event (a share of nothing is not a figure); one
 whose attendances over 4 hours exceed its attendances (an error in the source) is read with them
-equal. Both are counted in the import's summary.
+equal; a suppressed figure (`*`, `-`) is read as 0. Each is counted in the import's summary.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ _OVER_4H = (
     "Attendances over 4hrs Booked Appointments Other Department",
 )
 CURRENT = Layout("the current provider CSV", ("Period", "Org Code", *_ATTENDANCES, *_OVER_4H))
+_OLDER_FIGURES = ("attendances", "breaches")
 OLDER = Layout("the older long layout", ("period", "org_code", "type", "attendances", "breaches"))
 # The 4-hour standard by the month it starts to apply (NHS planning guidance).
 STANDARDS: tuple[tuple[datetime, float], ...] = (
@@ -61,6 +62,7 @@ STANDARDS: tuple[tuple[datetime, float], ...] = (
 )
 CONSTITUTIONAL_STANDARD = 0.95
 NO_ATTENDANCES = "provider-months with no attendances (no event)"
+SUPPRESSED_FIGURES = "rows with a suppressed figure, read as 0"
 OVER_ABOVE_SEEN = (
     "provider-months with more attendances over 4 hours than attendances (read as all over)"
 )
@@ -86,6 +88,8 @@ def read(path: Path, unit_id: str, target: float | None, tally: Tally) -> Iterat
             continue
         month = _month(row, layout)
         seen, over = _figures(row, layout)
+        if row.suppressed(_ATTENDANCES + _OVER_4H if layout is CURRENT else _OLDER_FIGURES):
+            tally[SUPPRESSED_FIGURES] += 1
         sums = totals.setdefault((org, month), [0, 0])
         sums[0] += seen
         sums[1] += over

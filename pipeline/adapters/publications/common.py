@@ -15,7 +15,7 @@ import csv
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +55,7 @@ _MONTHS = {
     )
     for name in names
 }
+_SUPPRESSED = frozenset({"-", "*", ".", "NA", "N/A", "n/a"})
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?")
 _NAMED_MONTH = re.compile(r"([A-Za-z]+)[\s_-]*(\d{4}|\d{2})\b")
 
@@ -110,12 +111,16 @@ class Row:
     def number(self, column: str) -> float | None:
         """The cell as a number; None when blank or suppressed ("-", "*", ".")."""
         text = self.text(column).replace(",", "")
-        if text in {"", "-", "*", ".", "NA", "N/A", "n/a"}:
+        if not text or text in _SUPPRESSED:
             return None
         try:
             return float(text)
         except ValueError as exc:
             raise InputError(f"{self.where}: {column} is not a number: {text[:20]!r}") from exc
+
+    def suppressed(self, columns: Iterable[str]) -> bool:
+        """True when a cell of `columns` is marked suppressed (not merely blank)."""
+        return any(self.text(column) in _SUPPRESSED for column in columns)
 
     def count(self, column: str) -> int:
         """The cell as a whole count (blank and suppressed cells count 0)."""

@@ -7,8 +7,9 @@ counts per answer `Very Good`, `Good`, `Neither Good nor Poor`, `Poor`, `Very Po
 `Dont Know` (or "Don't Know"). Each organisation, unit and month with at least one response
 becomes one `patient_feedback` event in the counts form over its month: rows that share them
 (sites whose Site Code is blank or not a unit id, which all fall back to the unit given) are
-summed, as `ae-monthly` sums a provider's departments. Rows skipped and rows summed are counted
-in the import's summary.
+summed, as `ae-monthly` sums a provider's departments. A suppressed count (`*`: a small number
+withheld) is read as 0. Rows skipped, summed or with a suppressed count are counted in the
+import's summary.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pipeline.adapters.publications.common import (
 
 PUBLICATION = "fft-monthly"
 NO_RESPONSES = "rows with no responses (no event)"
+SUPPRESSED_COUNTS = "rows with a suppressed count (a small number withheld), read as 0"
 SITE_FALLBACK_SUMMED = (
     "rows without a usable Site Code summed into the unit given with others of their "
     "organisation and month"
@@ -59,6 +61,8 @@ def read(path: Path, unit_id: str, tally: Tally) -> Iterator[dict[str, Any]]:
         site = row.text("Site Code")
         has_site = bool(site and _UNIT.fullmatch(site))
         counts = _counts(row)
+        if row.suppressed(ANSWERS):
+            tally[SUPPRESSED_COUNTS] += 1
         if not any(counts):
             tally[NO_RESPONSES] += 1
             continue
