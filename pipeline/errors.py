@@ -42,7 +42,8 @@ class EventRejected(InputError):
     """An event that is not valid under the contract, so it was not published.
 
     `reason` is a `pipeline.core.decode.RejectReason` value, `field` the field path at fault
-    (empty when the fault is not one field's).
+    (empty when the fault is not one field's) as it may be logged: a key the contract does not
+    know is given by its place and length (`pipeline.core.decode.shown_field`), never its text.
     """
 
     def __init__(self, reason: str, field: str, detail: str) -> None:

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from pipeline.adapters.publisher import EventProducer, KafkaTimeouts
 from pipeline.core.bounds import EventBounds, TimeHorizon
-from pipeline.core.decode import Rejection, RejectReason, decode
+from pipeline.core.decode import Rejection, RejectReason, decode, shown_field
 from pipeline.core.events import AnyEvent
 from pipeline.errors import ConfigError, EventRejected
 from pipeline.kafka_bootstrap import KafkaBootstrap
@@ -100,7 +100,7 @@ def validate(event: EventInput, bounds: EventBounds | None = None) -> tuple[AnyE
     raw = _event_bytes(event)
     outcome = decode(raw, bounds or TimeHorizon().at(datetime.now(UTC)))
     if isinstance(outcome, Rejection):
-        raise EventRejected(outcome.reason.value, outcome.field, outcome.detail)
+        raise EventRejected(outcome.reason.value, shown_field(outcome), outcome.detail)
     return outcome, raw
 
 

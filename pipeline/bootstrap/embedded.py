@@ -32,6 +32,7 @@ __all__ = [
     "load_settings",
     "open_sink",
     "pseudonymisation_key",
+    "refuse_another_window_kind",
 ]
 
 
@@ -108,6 +109,20 @@ def open_sink(
     return sink
 
 
+def refuse_another_window_kind(sink: ClickHouseSink) -> None:
+    """ConfigError when the store aggregates by another window kind than `sink`'s: its stored
+    events would be duplicates here, counted in no window of this kind, and its aggregates
+    of this kind (if any) miss the events stored by the other."""
+    other = sorted(sink.window_kinds_stored() - {sink.window_kind})
+    if other:
+        raise ConfigError(
+            f"the store at {sink.dsn} holds windows by {' and '.join(other)}: the events stored "
+            f"there would count in no {sink.window_kind} window (a stored event id is a "
+            f"duplicate). Use --window {other[0]} (PIPELINE_WINDOW={other[0]}), or a new store "
+            "for the other window (--clickhouse)"
+        )
+
+
 def build_embedded(
     settings: Settings, dsn: str | None = None, window: WindowKind | None = None
 ) -> tuple[EmbeddedRunner, ClickHouseSink]:
@@ -115,6 +130,7 @@ def build_embedded(
     holds by then is frozen out of the cycle collector's way: `settle_collector`)."""
     sink = open_sink(settings, dsn, window)
     try:
+        refuse_another_window_kind(sink)
         step = Step(engine_factory(settings, window), sink)
         step.restore()
     except BaseException:

@@ -14,7 +14,11 @@ from pipeline.adapters.alertmanager import AlertmanagerRoute
 from pipeline.adapters.clickhouse.worker_sink import WorkerSink
 from pipeline.adapters.metrics import PipelineMetrics
 from pipeline.bootstrap.collector import settle_collector
-from pipeline.bootstrap.embedded import engine_config, pseudonymisation_key
+from pipeline.bootstrap.embedded import (
+    engine_config,
+    pseudonymisation_key,
+    refuse_another_window_kind,
+)
 from pipeline.core.engine import Engine
 from pipeline.kafka_transport import check_access
 from pipeline.runtime.routing import Routes
@@ -40,6 +44,7 @@ def open_worker_sink(
     )
     try:
         sink.migrate()
+        refuse_another_window_kind(sink)
     except BaseException:
         sink.close()
         raise

@@ -1,8 +1,11 @@
 """`pipeline import KIND FILE... [--out FILE] [--unit UNIT] [--target SHARE]`: contract events
 (JSON Lines) from NHS England's published statistics, to standard output or a file.
 
-Exit status 0 when every file was read; 2 (via `PipelineError`) for an unknown layout, which
-names the columns expected, or a cell that cannot be read. Nothing is written to `--out` then.
+Exit status 0 when every file was read, rows skipped or adjusted included: standard error then
+gets a summary (events written; rows and figures skipped or adjusted, counted per reason, never a
+cell's content; and that ids are per month, so a revised month adds nothing to a store that
+holds it). 1 (via `PipelineError`) for an unknown layout, which names the columns expected, or a
+cell that cannot be read: nothing is written to `--out` then.
 """
 
 from __future__ import annotations
@@ -10,11 +13,19 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from pipeline.adapters.publications import DEFAULT_UNITS, KINDS, import_events
+from pipeline.adapters.publications import DEFAULT_UNITS, KINDS, Tally, import_events
 from pipeline.cli.outputs import check_output_file
+
+REVISION_NOTE = (
+    "note: event ids are per organisation, unit, month (and metric), so a month already in a "
+    "store is a duplicate there even when a revised edition changed its figures (the stored "
+    "ones stay); to apply a revision, replay every import, revised editions in place of the "
+    "old, into a new store"
+)
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,21 +54,43 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_import(args: argparse.Namespace, out: TextIO) -> int:
-    """Write the events; to `--out` atomically (a failed import leaves no partial file)."""
-    lines = import_events(args.kind, args.files, unit_id=args.unit, target=args.target)
+def run_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Write the events; to `--out` atomically (a failed import leaves no partial file). Then
+    the summary of what was skipped or adjusted, on `err`."""
+    tally = Tally()
+    lines = import_events(args.kind, args.files, unit_id=args.unit, target=args.target, tally=tally)
     if args.out is None:
-        for line in lines:
-            out.write(line + "\n")
-        return 0
-    check_output_file(args.out)
-    handle, temporary = tempfile.mkstemp(dir=args.out.parent, prefix=".import-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            for line in lines:
-                file.write(line + "\n")
-        os.replace(temporary, args.out)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        written = _write(lines, out)
+    else:
+        check_output_file(args.out)
+        handle, temporary = tempfile.mkstemp(dir=args.out.parent, prefix=".import-")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                written = _write(lines, file)
+            os.replace(temporary, args.out)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    for line in summary(written, len(args.files), tally):
+        print(line, file=err)
     return 0
+
+
+def _write(lines: Iterable[str], out: TextIO) -> int:
+    written = 0
+    for line in lines:
+        out.write(line + "\n")
+        written += 1
+    return written
+
+
+def summary(written: int, files: int, tally: Tally) -> list[str]:
+    """The lines an import reports: what it wrote, each reason it skipped or adjusted
+    something (most frequent first), and the note on revised editions."""
+    events = f"{written:,} event{'s' * (written != 1)}"
+    lines = [f"pipeline import: {events} from {files:,} file{'s' * (files != 1)}"]
+    if tally:
+        lines.append("skipped or adjusted:")
+        lines += [f"  {count:>8,}  {reason}" for reason, count in tally.most_common()]
+    lines.append(REVISION_NOTE)
+    return lines

@@ -108,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         "import", help="contract events (JSON Lines) from NHS England's published statistics"
     )
     add_import_arguments(importer)
-    importer.set_defaults(command=lambda args: run_import(args, sys.stdout))
+    importer.set_defaults(command=lambda args: run_import(args, sys.stdout, sys.stderr))
 
     migrate = command("migrate", help="apply the ClickHouse migrations")
     add_migrate_arguments(migrate)

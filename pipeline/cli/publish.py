@@ -1,7 +1,9 @@
 """`pipeline publish PATH...` (CONTRACT.md §3): validate JSON Lines, publish the good lines.
 
 Every line is validated before it is sent. A bad line is reported by place, reason and field
-only (never its text: free text may hold personal data) and is not sent; an event id seen
+only (never its text: free text may hold personal data) and is not sent. A key the contract
+does not know could hold anything, a name too: it is shown by its place among the object's keys
+and its length, never its text; an event id seen
 earlier in the input is counted as a duplicate and not sent again. Exit status 0 when the input
 was published, bad lines included; 1 when it could not be (unreadable file, broker down).
 """
@@ -22,7 +24,7 @@ from pipeline.adapters.jsonlines import read_lines
 from pipeline.adapters.publisher import DEFAULT_CONNECT_SECONDS, EventProducer, KafkaTimeouts
 from pipeline.cli.outputs import check_output_file, writing
 from pipeline.core.bounds import EventBounds
-from pipeline.core.decode import Rejection, decode
+from pipeline.core.decode import Rejection, decode, shown_field
 from pipeline.errors import InputError, PipelineError
 from pipeline.kafka_bootstrap import KafkaBootstrap
 from pipeline.progress import Progress
@@ -154,7 +156,7 @@ def _publish_lines(
                     summary.rejected += 1
                     summary.rejected_by_reason[outcome.reason.value] += 1
                     if summary.rejected <= max_reported:
-                        where = f" at {outcome.field}" if outcome.field else ""
+                        where = f" at {shown_field(outcome)}" if outcome.field else ""
                         print(
                             f"{_label(name)}:{number}: {outcome.reason.value}{where}", file=stderr
                         )

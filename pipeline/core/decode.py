@@ -7,6 +7,7 @@ act on. Decoding never raises on bad input.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +20,12 @@ from pipeline.core.bounds import STORED, EventBounds, check_bounds
 from pipeline.core.events import (
     EVENT_ADAPTER,
     SCHEMA_VERSION,
+    AlertResponse,
     AnyEvent,
     EventType,
+    IncidentReport,
     PatientFeedback,
+    TargetMetric,
 )
 from pipeline.core.privacy import redact_free_text, redact_rejected
 from pipeline.core.strict_json import (
@@ -87,7 +91,7 @@ class Rejection:
     addresses, phone numbers, postcodes, dates, the value of a patient reference; nothing else
     is changed), so it can be kept for diagnosis without holding personal data in clear.
     `detail` and `field` echo parts of the input (an unknown key, a bad schema_version) and are
-    redacted the same way.
+    redacted the same way; what may be printed of `field` is `shown_field`.
     """
 
     reason: RejectReason
@@ -235,3 +239,45 @@ def _reason_for(error_type: str) -> RejectReason:
     if error_type.endswith("_type") or error_type in {"model_attributes_type", "is_instance_of"}:
         return RejectReason.WRONG_TYPE
     return RejectReason.INVALID_VALUE
+
+
+_CONTRACT_NAMES = frozenset(
+    name
+    for model in (IncidentReport, TargetMetric, PatientFeedback, AlertResponse)
+    for name in model.model_fields
+) | {"[key]"}
+
+
+def shown_field(rejection: Rejection) -> str:
+    """The field path of `rejection` as it may be printed: contract field names, list indexes
+    and `[key]` as they are; a key the contract does not know as `<key #N: L characters>`, N
+    its place among the keys of the event (when found there), or `<a key of L characters>`,
+    with `, like FIELD` when it is close to a contract field's name (a typo)."""
+    if rejection.reason is RejectReason.UNKNOWN_FIELD:
+        return _unknown_key(rejection.field, _top_level_keys(rejection.raw))
+    return ".".join(
+        part
+        if part in _CONTRACT_NAMES or (part.isascii() and part.isdigit())
+        else _unknown_key(part)
+        for part in rejection.field.split(".")
+    )
+
+
+def _unknown_key(key: str, keys: list[str] | None = None) -> str:
+    described = f"{len(key):,} character{'s' * (len(key) != 1)}"
+    # a typo's likely field: a contract name, so nothing of the key's own text is shown
+    near = difflib.get_close_matches(key, _CONTRACT_NAMES, n=1, cutoff=0.8)
+    if near:
+        described += f", like {near[0]}"
+    if keys is not None and key in keys:
+        return f"<key #{keys.index(key) + 1}: {described}>"
+    return f"<a key of {described}>"
+
+
+def _top_level_keys(raw: bytes) -> list[str] | None:
+    """The keys of the (redacted) rejected line's object, in order; None when unreadable."""
+    try:
+        pairs = json.loads(raw, object_pairs_hook=lambda pairs: pairs)
+    except ValueError:
+        return None
+    return [key for key, _ in pairs] if isinstance(pairs, list) else None

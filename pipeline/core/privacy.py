@@ -11,8 +11,11 @@ An NHS number is 10 digits with a valid Modulus 11 check digit, found as a perso
 (`pipeline.core.textview`): after NFKC normalisation and with invisible characters removed,
 written whole or in groups parted by a gap: a single non-alphanumeric character (`943.476.5919`,
 `943/476/5919`, `943_476_5919`, `943−476−5919`), possibly with spaces around it, or a run of
-spaces (`943   476   5919`). Every pattern here runs in time linear in the text: each
-unbounded repetition is possessive, and no repetition can match what the next one matches.
+spaces (`943   476   5919`). In free text and rejected lines, a run of more than 10 digits with
+no gap is redacted whole when any 10 digits in a row within it are a valid NHS number (numbers
+written joined, `94347659194010232137`, or joined to other digits). Every pattern here runs in
+time linear in the text: each unbounded repetition is possessive, and no repetition can match
+what the next one matches.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import operator
 import re
 from dataclasses import dataclass
+from itertools import accumulate
 
 from pipeline.core.textview import Reading, TextView
 
@@ -140,7 +144,13 @@ def _patient_values(source: str) -> list[tuple[int, int]]:
 
 def _nhs_number_spans(text: str, *, merge: bool = True) -> list[tuple[int, int]]:
     """Where valid NHS numbers are in `text`: sorted, not overlapping (overlaps are merged
-    unless `merge` is false)."""
+    unless `merge` is false).
+
+    Written in groups, a number is whole groups. With `merge` (the redaction of free text and
+    rejected lines), a run of more than 10 digits with no gap is also one span when any 10 of
+    its digits in a row make a valid number: numbers joined together or to other digits. Labels
+    (`merge` false) are not refused for that: any long digit run would be by chance.
+    """
     spans: list[tuple[int, int]] = []
     for run in _DIGIT_GROUPS.finditer(text):
         if run.end() - run.start() < 10:
@@ -155,15 +165,34 @@ def _nhs_number_spans(text: str, *, merge: bool = True) -> list[tuple[int, int]]
             counted_before.append(counted)
             counted += end - start
             group_ending_at[counted] = index
+        found: list[tuple[int, int]] = []
         for first, before in enumerate(counted_before):
             last = group_ending_at.get(before + 10)
             if last is not None and is_valid_nhs_number(digits[before : before + 10]):
-                span = (run.start() + groups[first][0], run.start() + groups[last][1])
-                if merge:
-                    _add_span(spans, *span)
-                else:
-                    spans.append(span)
+                found.append((run.start() + groups[first][0], run.start() + groups[last][1]))
+            start, end = groups[first]
+            if merge and end - start > 10 and _holds_nhs_number(digits, before, end - start):
+                found.append((run.start() + start, run.start() + end))
+        if not merge:
+            spans += found
+            continue
+        for span in sorted(found):
+            _add_span(spans, *span)
     return spans
+
+
+def _holds_nhs_number(digits: str, start: int, length: int) -> bool:
+    """True when some 10 digits in a row of `digits[start:start + length]` (ASCII) are a valid
+    NHS number. Each window's weighted sum comes from two running sums, in constant time."""
+    values = [code - 48 for code in digits[start : start + length].encode("ascii")]
+    sums = list(accumulate(values, initial=0))
+    weighted = list(accumulate(map(operator.mul, values, range(length)), initial=0))
+    for i in range(length - 9):
+        # the digits i..i+8 weighted 10..2: sum of d[j] * (10 + i - j)
+        total = (10 + i) * (sums[i + 9] - sums[i]) - (weighted[i + 9] - weighted[i])
+        if -total % 11 == values[i + 9]:  # the check digit; 10 (never a digit) is invalid
+            return True
+    return False
 
 
 def _ascii_digits(digits: str) -> str:

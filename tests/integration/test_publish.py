@@ -122,7 +122,9 @@ def test_publish_sends_exactly_the_good_lines_keyed_partitioned_and_in_order(
     bad_line_numbers = [n for n, line in enumerate(lines, start=1) if line in bad]
     reported = stderr.getvalue().splitlines()
     assert [line.split(": ")[0] for line in reported] == [f"{source}:{n}" for n in bad_line_numbers]
-    assert f"{source}:{bad_line_numbers[2]}: unknown_field at ratng" in reported
+    typo_at = list(json.loads(bad[2])).index("ratng") + 1  # the key itself is never printed
+    typo = f"unknown_field at <key #{typo_at}: 5 characters, like rating>"
+    assert f"{source}:{bad_line_numbers[2]}: {typo}" in reported
     assert VALID_NHS_NUMBER not in stderr.getvalue() + stdout.getvalue()
 
     topics = [f"{prefix}.{t}" for t in TYPES]

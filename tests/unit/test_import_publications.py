@@ -120,7 +120,7 @@ def test_the_command_writes_json_lines_to_a_file(tmp_path: Path) -> None:
     args = Namespace(
         kind="ambsys", files=[FIXTURES / "ambsys.csv"], out=out, unit="999", target=None
     )
-    assert run_import(args, io.StringIO()) == 0
+    assert run_import(args, io.StringIO(), io.StringIO()) == 0
     lines = out.read_text().splitlines()
     assert len(lines) == len(events("ambsys", "ambsys.csv"))
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from pipeline.core.decode import RawMessage, Rejection, RejectReason, decode
 from pipeline.core.engine import Engine, EngineConfig
-from pipeline.core.privacy import redact_free_text
+from pipeline.core.privacy import is_valid_nhs_number, redact_free_text
 from pipeline.core.stored import FreeTextPolicy
 from pipeline.core.textview import TextView
 from tests.support.event_examples import as_line, valid_event
@@ -150,3 +150,33 @@ def test_a_rejected_line_keeps_no_written_form(
     kept = json.loads(outcome.raw)
     assert not survives(number, kept[field])
     assert not survives(number, unicodedata.normalize("NFKC", outcome.raw.decode()))
+
+
+@given(
+    st.lists(numbers, min_size=1, max_size=3),
+    st.text(alphabet="0123456789", max_size=4),
+    st.text(alphabet="0123456789", max_size=4),
+    words,
+)
+def test_numbers_joined_to_each_other_or_to_digits_do_not_survive(
+    joined: list[str], before: str, after: str, around: str
+) -> None:
+    run = before + "".join(joined) + after
+    if len(run) == 10:
+        return  # one number alone: the written forms above
+    redacted = redact_free_text(f"{around} {run} {around}")
+    for number in joined:
+        assert not survives(number, redacted.text)
+    assert redacted.nhs_numbers == 1  # one place: the whole run
+
+
+@given(
+    st.tuples(
+        st.sampled_from("123456789"),  # a leading 0 would make 11 digits a phone number
+        st.text(alphabet="0123456789", min_size=10, max_size=29),
+    ).map("".join)
+)
+def test_a_digit_run_is_redacted_exactly_when_it_holds_a_valid_number(run: str) -> None:
+    holds = any(is_valid_nhs_number(run[i : i + 10]) for i in range(len(run) - 9))
+    redacted = redact_free_text(f"order {run} sent")
+    assert redacted.text == ("order [NHS-NUMBER] sent" if holds else f"order {run} sent")

@@ -95,6 +95,15 @@ def test_an_invalid_event_is_rejected_with_its_reason(changes: dict[str, Any], r
     assert rejected.value.reason == reason
 
 
+def test_the_publisher_names_an_unknown_key_by_place_and_length_only() -> None:
+    event = valid_event("incident_report")
+    event["Jane Smith"] = "x"
+    with pytest.raises(EventRejected) as rejected:
+        validate(event)
+    assert rejected.value.field == f"<key #{len(event)}: 10 characters>"
+    assert "Jane" not in str(rejected.value)
+
+
 def test_anything_else_is_a_programming_error() -> None:
     with pytest.raises(TypeError):
         validate([1, 2])  # type: ignore[arg-type]
@@ -176,3 +185,31 @@ def test_an_unreadable_file_stops_before_anything_is_read(tmp_path: Path) -> Non
 @given(st.binary(max_size=64))
 def test_the_core_hash_is_kafkas_murmur2(data: bytes) -> None:
     assert murmur2(data) == kafka_murmur2(data)
+
+
+def test_check_shows_a_key_the_contract_does_not_know_by_place_and_length_only(
+    tmp_path: Path,
+) -> None:
+    unknown = valid_event("patient_feedback")
+    unknown["Jane Smith"] = "x"
+    typo = valid_event("patient_feedback", comment="fine")
+    typo["coment"] = typo.pop("comment")
+    counts = valid_event("patient_feedback")
+    del counts["rating"]
+    counts |= {
+        "period_start": "2024-02-01T00:00:00Z",
+        "period_end": "2024-03-01T00:00:00Z",
+        "counts": {"1": 2, "John Doe": 3},
+    }
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join([as_line(unknown), as_line(counts), as_line(typo)]) + b"\n")
+
+    status, stdout, stderr = check(str(source))
+
+    assert status == 0
+    assert stderr.splitlines() == [
+        f"{source}:1: unknown_field at <key #{len(unknown)}: 10 characters>",
+        f"{source}:2: invalid_value at counts.<a key of 8 characters>.[key]",
+        f"{source}:3: unknown_field at <key #{len(typo)}: 6 characters, like comment>",
+    ]
+    assert "Jane" not in stdout + stderr and "John" not in stdout + stderr

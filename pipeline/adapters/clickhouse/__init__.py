@@ -174,6 +174,11 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites):
             "unmatched_responses": self._scalar(UNMATCHED_RESPONSES_SQL.format(db=db)),
         }
 
+    def window_kinds_stored(self) -> set[str]:
+        """The window kinds `unit_windows` holds aggregates by (`week`, `month`)."""
+        sql = f"SELECT DISTINCT window_kind FROM {self.database}.unit_windows"
+        return {str(row[0]) for row in self._rows(sql)}
+
     def stored_payloads(self, batch_rows: int = 50_000) -> Iterator[bytes]:
         """Every stored event's payload, for rebuilding the engine's state."""
         for table in EVENT_TABLES.values():

@@ -12,7 +12,9 @@ Each provider-month becomes one `target_metric` `ae_4h` for the unit `ae` (all i
 departments, booked appointments included, as the published "all types" 4-hour figure):
 numerator = attendances within 4 hours, denominator = attendances, target the standard in force
 for the month: 95% to March 2023, 76% for 2023-24, 78% from April 2024 (or `target` if given).
-A provider-month with no attendances gives no event (a share of nothing is not a figure).
+A provider-month with no attendances gives no event (a share of nothing is not a figure); one
+whose attendances over 4 hours exceed its attendances (an error in the source) is read with them
+equal; a suppressed figure (`*`, `-`) is read as 0. Each is counted in the import's summary.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.adapters.publications.common import (
-    ORG_PATTERN,
     Layout,
     Row,
+    Tally,
     base_event,
     month_start,
     next_month,
+    organisation,
     read_rows,
     timestamp,
 )
@@ -50,6 +53,7 @@ _OVER_4H = (
     "Attendances over 4hrs Booked Appointments Other Department",
 )
 CURRENT = Layout("the current provider CSV", ("Period", "Org Code", *_ATTENDANCES, *_OVER_4H))
+_OLDER_FIGURES = ("attendances", "breaches")
 OLDER = Layout("the older long layout", ("period", "org_code", "type", "attendances", "breaches"))
 # The 4-hour standard by the month it starts to apply (NHS planning guidance).
 STANDARDS: tuple[tuple[datetime, float], ...] = (
@@ -57,6 +61,11 @@ STANDARDS: tuple[tuple[datetime, float], ...] = (
     (datetime(2024, 4, 1, tzinfo=UTC), 0.78),
 )
 CONSTITUTIONAL_STANDARD = 0.95
+NO_ATTENDANCES = "provider-months with no attendances (no event)"
+SUPPRESSED_FIGURES = "rows with a suppressed figure, read as 0"
+OVER_ABOVE_SEEN = (
+    "provider-months with more attendances over 4 hours than attendances (read as all over)"
+)
 
 
 def standard_for(month: datetime) -> float:
@@ -68,22 +77,28 @@ def standard_for(month: datetime) -> float:
     return standard
 
 
-def read(path: Path, unit_id: str, target: float | None) -> Iterator[dict[str, Any]]:
-    """Contract events from one file in either layout, in the file's order of providers."""
+def read(path: Path, unit_id: str, target: float | None, tally: Tally) -> Iterator[dict[str, Any]]:
+    """Contract events from one file in either layout, in the file's order of providers;
+    what it skips or adjusts is counted in `tally`."""
     layout, rows = read_rows(path, (CURRENT, OLDER), PUBLICATION)
     totals: dict[tuple[str, datetime], list[int]] = {}
     for row in rows:
-        org = row.text("Org Code") if layout is CURRENT else row.text("org_code")
-        if not ORG_PATTERN.fullmatch(org):
-            continue  # England and regional totals carry no provider code
+        org = organisation(row, "Org Code" if layout is CURRENT else "org_code", tally)
+        if org is None:
+            continue
         month = _month(row, layout)
         seen, over = _figures(row, layout)
+        if row.suppressed(_ATTENDANCES + _OVER_4H if layout is CURRENT else _OLDER_FIGURES):
+            tally[SUPPRESSED_FIGURES] += 1
         sums = totals.setdefault((org, month), [0, 0])
         sums[0] += seen
         sums[1] += over
     for (org, month), (attendances, over) in totals.items():
         if attendances <= 0:
+            tally[NO_ATTENDANCES] += 1
             continue
+        if over > attendances:
+            tally[OVER_ABOVE_SEEN] += 1
         yield _event(org, unit_id, month, attendances, min(over, attendances), target)
 
 

@@ -15,7 +15,7 @@ category, the incident count, the total response time and the 90th centile (seco
 Each standard becomes one `target_metric` in the value form (minutes, lower is better) for the
 unit `999` (emergency response): `amb_c2_mean` is total / count, as the published mean is. A
 month whose count is 0 or whose figure is suppressed gives no event for that standard. Rows of
-England and the regions (no provider code) are skipped.
+England and the regions (no provider code) are skipped. Both are counted in the import's summary.
 """
 
 from __future__ import annotations
@@ -26,17 +26,19 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.adapters.publications.common import (
-    ORG_PATTERN,
     Layout,
     Row,
+    Tally,
     base_event,
     next_month,
+    organisation,
     read_rows,
     timestamp,
     year_month,
 )
 
 PUBLICATION = "ambsys"
+NO_FIGURE = "standard-months with no incidents or a suppressed or negative figure (no event)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,22 +71,24 @@ LAYOUT = Layout(
 )
 
 
-def read(path: Path, unit_id: str) -> Iterator[dict[str, Any]]:
-    """Value-form target events from one AmbSYS CSV, row by row."""
+def read(path: Path, unit_id: str, tally: Tally) -> Iterator[dict[str, Any]]:
+    """Value-form target events from one AmbSYS CSV, row by row; what it skips is counted in
+    `tally`."""
     _, rows = read_rows(path, (LAYOUT,), PUBLICATION)
     for row in rows:
-        org = row.text("Org Code")
-        if not ORG_PATTERN.fullmatch(org):
+        org = organisation(row, "Org Code", tally)
+        if org is None:
             continue
-        yield from _events(row, org, unit_id)
+        yield from _events(row, org, unit_id, tally)
 
 
-def _events(row: Row, org: str, unit_id: str) -> Iterator[dict[str, Any]]:
+def _events(row: Row, org: str, unit_id: str, tally: Tally) -> Iterator[dict[str, Any]]:
     month = year_month(row.text("Year"), row.text("Month"), row.where)
     end = next_month(month)
     for standard in STANDARDS:
         count, figure = row.number(standard.count), row.number(standard.figure)
         if not count or figure is None or count <= 0 or figure < 0:
+            tally[NO_FIGURE] += 1
             continue
         seconds = figure / count if standard.mean else figure
         event = base_event(

@@ -4,7 +4,9 @@ its layout by its header, reading the month a row is about, and deterministic ev
 An importer is an adapter: it reads files and yields contract events as JSON-ready dicts. Each
 event's id is a UUID 5 of the source row's identity (publication, organisation, unit, month,
 metric), so importing the same file again gives the same ids and the pipeline counts nothing
-twice; a revised publication for the same month gets the same id too (the first one read wins).
+twice; a revised publication for the same month gets the same id too (the first one stored
+wins), which the importer says in its summary. Each reader counts in a `Tally` what it skipped or
+adjusted, by reason (a reason names no cell's content).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import csv
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +24,13 @@ from typing import Any
 from pipeline.core.events import SCHEMA_VERSION
 from pipeline.errors import InputError, LayoutError
 
+Tally = Counter[str]
+"""Rows or figures an import skipped or adjusted, counted by reason."""
+NO_ORG_CODE = "rows without an organisation code (blank: a total or note row)"
+NOT_ORG_CODE = (
+    "rows whose Org Code is not an ODS code in capitals, ^[A-Z0-9]{3,10}$ "
+    "(England or regional totals; a code in lower case)"
+)
 NAMESPACE = uuid.UUID("6f1c9d1e-1b7a-5c55-9a53-4a7e2d0c6a15")
 """The namespace of imported event ids (a fixed random UUID: never change it)."""
 ORG_PATTERN = re.compile(r"^[A-Z0-9]{3,10}$")
@@ -45,6 +55,7 @@ _MONTHS = {
     )
     for name in names
 }
+_SUPPRESSED = frozenset({"-", "*", ".", "NA", "N/A", "n/a"})
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?")
 _NAMED_MONTH = re.compile(r"([A-Za-z]+)[\s_-]*(\d{4}|\d{2})\b")
 
@@ -100,12 +111,16 @@ class Row:
     def number(self, column: str) -> float | None:
         """The cell as a number; None when blank or suppressed ("-", "*", ".")."""
         text = self.text(column).replace(",", "")
-        if text in {"", "-", "*", ".", "NA", "N/A", "n/a"}:
+        if not text or text in _SUPPRESSED:
             return None
         try:
             return float(text)
         except ValueError as exc:
             raise InputError(f"{self.where}: {column} is not a number: {text[:20]!r}") from exc
+
+    def suppressed(self, columns: Iterable[str]) -> bool:
+        """True when a cell of `columns` is marked suppressed (not merely blank)."""
+        return any(self.text(column) in _SUPPRESSED for column in columns)
 
     def count(self, column: str) -> int:
         """The cell as a whole count (blank and suppressed cells count 0)."""
@@ -124,6 +139,15 @@ def _rows(handle: Any, reader: Any, header: list[str], path: Path) -> Iterator[R
             if not any(c.strip() for c in cells):
                 continue
             yield Row(dict(zip(names, cells, strict=False)), f"{path.name}:{line}")
+
+
+def organisation(row: Row, column: str, tally: Tally) -> str | None:
+    """The row's organisation code, or None (counted in `tally`) for a row that names none."""
+    code = row.text(column)
+    if ORG_PATTERN.fullmatch(code):
+        return code
+    tally[NOT_ORG_CODE if code else NO_ORG_CODE] += 1
+    return None
 
 
 def month_start(text: str, where: str) -> datetime:
