@@ -527,3 +527,38 @@ def test_an_embedded_database_path_that_is_a_file_is_a_settings_error(tmp_path: 
     a_file.write_text("")
     with pytest.raises(ConfigError, match=r"cannot use .*clickhouse for the embedded database"):
         ClickHouseSink(f"chdb://{a_file}", "quality", "week")
+
+
+def test_feedback_counts_past_uint32_are_stored_and_restored_exactly(sink: ClickHouseSink) -> None:
+    # The counts form carries up to 2^32 - 1 responses per rating in one event: one event's
+    # total and a window's sum over two such events pass UInt32 (the window's insert was
+    # refused and retried for ever, the event's row dead-lettered; migration 0360 widens them).
+    fresh(sink, "wide_counts")
+    most = 2**32 - 1
+    batches = []
+    for day in ("2024-03-04", "2024-03-05"):
+        batch = feedback(
+            occurred_at=f"{day}T10:00:00+00:00",
+            period_start=f"{day}T00:00:00+00:00",
+            period_end=f"{day}T08:00:00+00:00",
+            counts={"1": most, "2": most, "4": most, "5": most},
+        )
+        del batch["rating"]
+        batches.append(batch)
+    engine = Engine(EngineConfig(), b"k" * 32)
+    result = engine.process(raw(*batches), NOW)
+    assert not result.rejected
+    sink.write(result, RECEIVED, token="t")
+    assert sink.stats()["rejected"] == 0
+    (row,) = sink.query_dicts(
+        "SELECT fft_counts, fft_responses, fft_positive FROM wide_counts.unit_windows FINAL"
+    )
+    assert row["fft_counts"] == [2 * most, 2 * most, 0, 2 * most, 2 * most, 0]
+    assert (row["fft_responses"], row["fft_positive"]) == (8 * most, 4 * most)
+    responses = sink.query_dicts("SELECT responses FROM wide_counts.patient_feedback")
+    assert [r["responses"] for r in responses] == [4 * most, 4 * most]
+    records = sink.window_records(lambda org: True)
+    assert records is not None
+    assert [r.aggregate.fft_counts for r in records] == [
+        (2 * most, 2 * most, 0, 2 * most, 2 * most, 0)
+    ]
