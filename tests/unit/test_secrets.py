@@ -244,3 +244,17 @@ def test_kafka_clients_get_the_configured_transport(
     monkeypatch.setenv("PIPELINE_KAFKA_SSL_CAFILE", str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigError, match="PIPELINE_KAFKA_SSL_CAFILE"):
         kafka_python_options(load_settings())
+
+
+@pytest.mark.parametrize("line", ["PIPELINE_KAFKA_BOOTSTRAPP=kafka:9092", "FOO=1"])
+def test_a_name_in_dotenv_that_is_no_setting_is_named_as_written(line: str, tmp_path: Path) -> None:
+    """Found by the black-box check: it was shown as PIPELINE_PIPELINE_KAFKA_BOOTSTRAPP (and
+    PIPELINE_FOO), a variable nobody wrote."""
+    (tmp_path / ".env").write_text(line + "\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    name = line.split("=")[0]
+    assert str(raised.value) == (
+        f"invalid settings: {name} in .env is not a pipeline setting (a typo? the README "
+        "lists them)"
+    )
