@@ -70,12 +70,9 @@ class EventProducer:
             # a refused login or certificate is named now, not after the clients' retries
             check_access(settings, self.bootstrap, self.timeouts.connect_seconds)
         connect_ms = int(self.timeouts.connect_seconds * 1000)
-        common: dict[str, Any] = {
-            "bootstrap_servers": [str(server) for server in servers],
-            "client_id": "pipeline-publish",
-            "bootstrap_timeout_ms": connect_ms,
-            **kafka_python_options(settings),
-        }
+        common = kafka_python_client_options(
+            settings, self.bootstrap, self.timeouts.connect_seconds, "pipeline-publish"
+        )
         try:
             self._create_missing_topics(common)
             delivery_ms = int(self.timeouts.delivery_seconds * 1000)
@@ -131,21 +128,10 @@ class EventProducer:
         self.delivered_by_topic[topic] += 1
 
     def _create_missing_topics(self, common: dict[str, Any]) -> None:
-        wanted = {self._settings.topic(t.value) for t in EventType}
-        admin = KafkaAdminClient(**common)
-        try:
-            missing = sorted(wanted - set(admin.list_topics()))
-            if not missing:
-                return
-            partitions = self._settings.topic_partitions
-            spec = {
-                name: {"num_partitions": partitions, "replication_factor": -1} for name in missing
-            }
-            with contextlib.suppress(TopicAlreadyExistsError):  # created by another meanwhile
-                admin.create_topics(spec, wait_for_metadata=True)
-            log.info("created topics %s with %d partitions", ", ".join(missing), partitions)
-        finally:
-            admin.close()
+        partitions = self._settings.topic_partitions
+        wanted = [self._settings.topic(t.value) for t in EventType]
+        if created := create_missing_topics(common, wanted, partitions):
+            log.info("created topics %s with %d partitions", ", ".join(created), partitions)
 
     def _unreachable(self, exc: Exception) -> TransportError:
         return TransportError(
@@ -153,6 +139,52 @@ class EventProducer:
             f"over {describe(self._settings)} ({exc}); is the broker running? "
             "(PIPELINE_KAFKA_BOOTSTRAP or --bootstrap)"
         )
+
+
+def kafka_python_client_options(
+    settings: Settings, bootstrap: KafkaBootstrap, connect_seconds: float, client_id: str
+) -> dict[str, Any]:
+    """kafka-python's options for a client of `bootstrap` over the configured transport."""
+    return {
+        "bootstrap_servers": [str(server) for server in bootstrap.servers],
+        "client_id": client_id,
+        "bootstrap_timeout_ms": int(connect_seconds * 1000),
+        **kafka_python_options(settings),
+    }
+
+
+def create_topics_if_missing(
+    settings: Settings, names: list[str], connect_seconds: float
+) -> list[str]:
+    """Create those of `names` the broker does not have, with PIPELINE_TOPIC_PARTITIONS
+    partitions; return them. TransportError when the broker cannot be asked or refuses."""
+    options = kafka_python_client_options(
+        settings, settings.kafka_bootstrap, connect_seconds, "pipeline-topics"
+    )
+    try:
+        return create_missing_topics(options, names, settings.topic_partitions)
+    except KafkaError as exc:
+        raise TransportError(
+            f"Kafka at {settings.kafka_bootstrap} did not create topics: {exc}"
+        ) from exc
+
+
+def create_missing_topics(common: dict[str, Any], names: list[str], partitions: int) -> list[str]:
+    """Create those of `names` the broker does not have, with `partitions` partitions each
+    (replication as the broker's default); return them, sorted. kafka-python's KafkaError
+    when the broker cannot be asked or refuses (another creating one meanwhile is fine)."""
+    admin = KafkaAdminClient(**common)
+    try:
+        missing = sorted(set(names) - set(admin.list_topics()))
+        if missing:
+            spec = {
+                name: {"num_partitions": partitions, "replication_factor": -1} for name in missing
+            }
+            with contextlib.suppress(TopicAlreadyExistsError):  # created by another meanwhile
+                admin.create_topics(spec, wait_for_metadata=True)
+        return missing
+    finally:
+        admin.close()
 
 
 def _reach_any(
