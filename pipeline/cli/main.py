@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipeline",
         description="Catch a hospital unit hitting the target but missing the point. Exit "
-        "status: 0 done, 1 failed, 2 usage error.",
+        "status: 0 done, 1 failed, 2 usage error, 130 interrupted.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
