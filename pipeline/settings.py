@@ -27,7 +27,7 @@ from pipeline.core.pseudonyms import key_strength_problem
 from pipeline.core.stored import FreeTextPolicy
 from pipeline.core.windows import WindowKind
 from pipeline.endpoints import ClickHouseDsn, HttpEndpoint
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, UsageError
 from pipeline.kafka_bootstrap import KafkaBootstrap
 
 DEFAULT_DATA_DIR = Path("data")
@@ -205,13 +205,13 @@ class Settings(BaseSettings):
     def resolved_clickhouse_dsn(self, override: str | ClickHouseDsn | None = None) -> ClickHouseDsn:
         """The DSN to use: `override` (a command's --clickhouse), the setting, or the default.
 
-        ConfigError (its message masked) if `override` is not a DSN.
+        UsageError (its message masked) if `override` is not a DSN: a malformed option.
         """
         if isinstance(override, str):
             try:
                 return ClickHouseDsn.parse(override)
             except ValueError as exc:
-                raise ConfigError(f"--clickhouse DSN {exc}") from None
+                raise UsageError(f"--clickhouse: {exc}") from None
         dsn = override or self.clickhouse_dsn
         if dsn is None:
             return ClickHouseDsn.parse(f"chdb://{(DEFAULT_DATA_DIR / 'clickhouse').resolve()}")

@@ -14,9 +14,10 @@ import pytest
 
 from pipeline.adapters.alertmanager import AlertmanagerAuth, AlertmanagerClient
 from pipeline.adapters.clickhouse import client_arguments
+from pipeline.cli.main import main
 from pipeline.core.pseudonyms import MIN_KEY_BITS, estimated_key_bits, key_strength_problem
 from pipeline.endpoints import ClickHouseDsn, HttpEndpoint, mask_url
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, UsageError
 from pipeline.settings import Settings, load_settings
 
 SECRET = "s3cr@t:pa/ss?w#rd"
@@ -93,9 +94,25 @@ def test_a_bad_dsn_is_refused_without_its_password(monkeypatch: pytest.MonkeyPat
         load_settings()
     assert "s3cr" not in str(raised.value) and "w#rd" not in str(raised.value)
     monkeypatch.delenv("PIPELINE_CLICKHOUSE_DSN")
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(UsageError) as malformed:
         Settings().resolved_clickhouse_dsn(f"gopher://u:{SECRET}@host")
-    assert "s3cr" not in str(raised.value)
+    assert "s3cr" not in str(malformed.value)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "why"),
+    [
+        ("chdb://", "a chdb:// DSN needs a path, e.g. chdb:///var/lib/pipeline"),
+        ("ftp://x", "must start with chdb://, http:// or https:// (got ftp://x)"),
+    ],
+)
+def test_a_malformed_clickhouse_option_is_a_usage_error(
+    dsn: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's exit status 2 for a malformed option; it was 1, and the message read
+    `--clickhouse DSN a chdb:// DSN needs a path` (found by the black-box check)."""
+    assert main(["stats", "--clickhouse", dsn]) == 2
+    assert capsys.readouterr().err == f"pipeline stats: error: --clickhouse: {why}\n"
 
 
 def test_settings_never_show_a_dsn_password(monkeypatch: pytest.MonkeyPatch) -> None:
