@@ -62,6 +62,7 @@ class EventProducer:
         self._settings = settings
         self.delivered_by_topic: Counter[str] = Counter()
         self._failures: list[BaseException] = []
+        self._failed = False
         servers = self.bootstrap.servers
         # kafka-python leaks a thread and sockets when its bootstrap fails, so first make sure
         # a broker answers at all
@@ -96,6 +97,7 @@ class EventProducer:
         try:
             future = self._producer.send(topic, value=raw, key=message_key(event.org_id))
         except KafkaError as exc:
+            self._failed = True
             raise TransportError(f"Kafka refused an event for {topic}: {exc}") from exc
         future.add_callback(self._delivered, topic)
         future.add_errback(self._failures.append)
@@ -105,12 +107,14 @@ class EventProducer:
         try:
             self._producer.flush(timeout=self.timeouts.delivery_seconds)
         except KafkaError as exc:
+            self._failed = True
             raise TransportError(
                 f"Kafka at {self.bootstrap} did not acknowledge the events within "
                 f"{self.timeouts.delivery_seconds:g} s: {exc}"
             ) from exc
         if self._failures:
             failures, self._failures = self._failures, []
+            self._failed = True
             raise TransportError(
                 f"{len(failures)} event(s) were not delivered to Kafka at {self.bootstrap}: "
                 f"{failures[0]}"
@@ -121,8 +125,14 @@ class EventProducer:
         return sum(self.delivered_by_topic.values())
 
     def close(self) -> None:
-        """Flush what is queued (best effort) and release the connection."""
-        self._producer.close(timeout=self.timeouts.delivery_seconds)
+        """Flush what is queued (best effort, and not at all once sending failed: that was
+        reported already) and release the connection; never raises."""
+        try:
+            self._producer.close(timeout=0 if self._failed else self.timeouts.delivery_seconds)
+        except KafkaError as exc:
+            # kafka-python's close raises when its flush times out (its sender thread, a
+            # daemon, is left to the process's exit)
+            log.info("closed with events undelivered: %s", exc)
 
     def _delivered(self, topic: str, _metadata: Any) -> None:
         self.delivered_by_topic[topic] += 1
