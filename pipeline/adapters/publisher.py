@@ -165,18 +165,25 @@ def kafka_python_client_options(
 
 def create_topics_if_missing(
     settings: Settings, names: list[str], connect_seconds: float
-) -> list[str]:
+) -> tuple[list[str], dict[str, int]]:
     """Create those of `names` the broker does not have, with PIPELINE_TOPIC_PARTITIONS
-    partitions; return them. TransportError when the broker cannot be asked or refuses."""
+    partitions; return them, and the partition count of each of `names` now. TransportError
+    when the broker cannot be asked or refuses."""
     options = kafka_python_client_options(
         settings, settings.kafka_bootstrap, connect_seconds, "pipeline-topics"
     )
     try:
-        return create_missing_topics(options, names, settings.topic_partitions)
+        created = create_missing_topics(options, names, settings.topic_partitions)
+        admin = KafkaAdminClient(**options)
+        try:
+            counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names)}
+        finally:
+            admin.close()
     except KafkaError as exc:
         raise TransportError(
             f"Kafka at {settings.kafka_bootstrap} did not create topics: {exc}"
         ) from exc
+    return created, counts
 
 
 def create_missing_topics(common: dict[str, Any], names: list[str], partitions: int) -> list[str]:

@@ -77,9 +77,10 @@ def create_input_topics(settings: Settings) -> None:
     before faust subscribes: its consumer sees a topic created later only at its next metadata
     refresh (five minutes), and a broker's auto-creation would give it the broker's own count.
     A broker that refuses (no right to create topics) is logged, not fatal: an operator may
-    create them."""
+    create them. Input topics of different partition counts are named in a warning: one
+    organisation's events of different types may then reach different workers."""
     try:
-        created = create_topics_if_missing(
+        created, counts = create_topics_if_missing(
             settings, input_topics(settings), KAFKA_LOGIN_TIMEOUT_SECONDS
         )
     except TransportError as exc:
@@ -88,6 +89,13 @@ def create_input_topics(settings: Settings) -> None:
     if created:
         log.info(
             "created topics %s with %d partitions", ", ".join(created), settings.topic_partitions
+        )
+    if len(set(counts.values())) > 1:
+        log.warning(
+            "the input topics have different partition counts (%s): with more than one worker, "
+            "an organisation's events of different types can reach different workers; give "
+            "them all the same count (docs/worker.md, Scaling)",
+            ", ".join(f"{name} {count}" for name, count in sorted(counts.items())),
         )
 
 
