@@ -119,6 +119,7 @@ def check_access(settings: Settings, bootstrap: KafkaBootstrap, timeout: float) 
 async def _login(settings: Settings, host: str, port: int, timeout: float) -> None:
     from aiokafka.conn import create_conn
     from aiokafka.errors import SaslAuthenticationFailed, UnsupportedSaslMechanismError
+    from aiokafka.protocol.metadata import MetadataRequest
 
     options = kafka_python_options(settings)  # aiokafka's connection takes the same names
     try:
@@ -137,7 +138,18 @@ async def _login(settings: Settings, host: str, port: int, timeout: float) -> No
             f"the certificate of Kafka at {host}:{port} is not trusted ({exc.verify_message}); "
             "set PIPELINE_KAFKA_SSL_CAFILE to the CA that signed it"
         ) from None
-    conn.close()
+    try:
+        # A listener can take the connection and still not talk: one that wants a login (or
+        # TLS) answers the version probe, then closes at the first request of any other kind.
+        await asyncio.wait_for(conn.send(MetadataRequest([])), timeout)
+    except Exception as exc:  # closed, reset or timed out: the text says which
+        raise TransportError(
+            f"Kafka at {host}:{port} took the connection over {describe(settings)} but did "
+            f"not answer a request ({_reason(exc)}); does the listener expect another "
+            "PIPELINE_KAFKA_SECURITY_PROTOCOL?"
+        ) from None
+    finally:
+        conn.close()
 
 
 def _reason(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.bounds import DEFAULT_EARLIEST, STORABLE_FROM, TimeHorizon
@@ -26,7 +27,7 @@ from pipeline.core.pseudonyms import key_strength_problem
 from pipeline.core.stored import FreeTextPolicy
 from pipeline.core.windows import WindowKind
 from pipeline.endpoints import ClickHouseDsn, HttpEndpoint
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, UsageError
 from pipeline.kafka_bootstrap import KafkaBootstrap
 
 DEFAULT_DATA_DIR = Path("data")
@@ -204,13 +205,13 @@ class Settings(BaseSettings):
     def resolved_clickhouse_dsn(self, override: str | ClickHouseDsn | None = None) -> ClickHouseDsn:
         """The DSN to use: `override` (a command's --clickhouse), the setting, or the default.
 
-        ConfigError (its message masked) if `override` is not a DSN.
+        UsageError (its message masked) if `override` is not a DSN: a malformed option.
         """
         if isinstance(override, str):
             try:
                 return ClickHouseDsn.parse(override)
             except ValueError as exc:
-                raise ConfigError(f"--clickhouse DSN {exc}") from None
+                raise UsageError(f"--clickhouse: {exc}") from None
         dsn = override or self.clickhouse_dsn
         if dsn is None:
             return ClickHouseDsn.parse(f"chdb://{(DEFAULT_DATA_DIR / 'clickhouse').resolve()}")
@@ -238,10 +239,17 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         # Each error's message only: pydantic's full text would repeat the input (a secret).
-        problems = "; ".join(
-            f"PIPELINE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            if e["loc"]
-            else e["msg"].removeprefix("Value error, ")
-            for e in exc.errors()
-        )
+        problems = "; ".join(_problem(e) for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One settings error in the operator's words, naming the variable as it is spelled."""
+    name = "_".join(str(p) for p in error["loc"]).upper()
+    if error["type"] == "extra_forbidden":
+        # only a .env file brings names that are not settings (the environment's other
+        # variables are not read); its names come with their prefix, if they have one
+        return f"{name} in .env is not a pipeline setting (a typo? the README lists them)"
+    if not name:
+        return error["msg"].removeprefix("Value error, ")
+    return f"PIPELINE_{name}: {error['msg']}"

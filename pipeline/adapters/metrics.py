@@ -29,6 +29,7 @@ from prometheus_client import (
 from pipeline.core.alerts import Alert
 from pipeline.core.engine import BatchResult
 from pipeline.core.events import EVENT_MODELS
+from pipeline.errors import ConfigError
 
 log = logging.getLogger("pipeline.metrics")
 
@@ -182,7 +183,13 @@ class MetricsServer:
         host: str = "",
     ) -> None:
         handler = _handler(metrics, healthy)
-        self._server = ThreadingHTTPServer((host, port), handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:  # in use, or not ours to bind: say so in one line
+            raise ConfigError(
+                f"cannot serve /metrics and /healthz on port {port}: {exc.strerror or exc} "
+                "(PIPELINE_METRICS_PORT or --metrics-port; 0 turns them off)"
+            ) from None
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(

@@ -62,6 +62,7 @@ class EventProducer:
         self._settings = settings
         self.delivered_by_topic: Counter[str] = Counter()
         self._failures: list[BaseException] = []
+        self._failed = False
         servers = self.bootstrap.servers
         # kafka-python leaks a thread and sockets when its bootstrap fails, so first make sure
         # a broker answers at all
@@ -70,12 +71,9 @@ class EventProducer:
             # a refused login or certificate is named now, not after the clients' retries
             check_access(settings, self.bootstrap, self.timeouts.connect_seconds)
         connect_ms = int(self.timeouts.connect_seconds * 1000)
-        common: dict[str, Any] = {
-            "bootstrap_servers": [str(server) for server in servers],
-            "client_id": "pipeline-publish",
-            "bootstrap_timeout_ms": connect_ms,
-            **kafka_python_options(settings),
-        }
+        common = kafka_python_client_options(
+            settings, self.bootstrap, self.timeouts.connect_seconds, "pipeline-publish"
+        )
         try:
             self._create_missing_topics(common)
             delivery_ms = int(self.timeouts.delivery_seconds * 1000)
@@ -99,6 +97,7 @@ class EventProducer:
         try:
             future = self._producer.send(topic, value=raw, key=message_key(event.org_id))
         except KafkaError as exc:
+            self._failed = True
             raise TransportError(f"Kafka refused an event for {topic}: {exc}") from exc
         future.add_callback(self._delivered, topic)
         future.add_errback(self._failures.append)
@@ -108,12 +107,14 @@ class EventProducer:
         try:
             self._producer.flush(timeout=self.timeouts.delivery_seconds)
         except KafkaError as exc:
+            self._failed = True
             raise TransportError(
                 f"Kafka at {self.bootstrap} did not acknowledge the events within "
                 f"{self.timeouts.delivery_seconds:g} s: {exc}"
             ) from exc
         if self._failures:
             failures, self._failures = self._failures, []
+            self._failed = True
             raise TransportError(
                 f"{len(failures)} event(s) were not delivered to Kafka at {self.bootstrap}: "
                 f"{failures[0]}"
@@ -124,28 +125,23 @@ class EventProducer:
         return sum(self.delivered_by_topic.values())
 
     def close(self) -> None:
-        """Flush what is queued (best effort) and release the connection."""
-        self._producer.close(timeout=self.timeouts.delivery_seconds)
+        """Flush what is queued (best effort, and not at all once sending failed: that was
+        reported already) and release the connection; never raises."""
+        try:
+            self._producer.close(timeout=0 if self._failed else self.timeouts.delivery_seconds)
+        except KafkaError as exc:
+            # kafka-python's close raises when its flush times out (its sender thread, a
+            # daemon, is left to the process's exit)
+            log.info("closed with events undelivered: %s", exc)
 
     def _delivered(self, topic: str, _metadata: Any) -> None:
         self.delivered_by_topic[topic] += 1
 
     def _create_missing_topics(self, common: dict[str, Any]) -> None:
-        wanted = {self._settings.topic(t.value) for t in EventType}
-        admin = KafkaAdminClient(**common)
-        try:
-            missing = sorted(wanted - set(admin.list_topics()))
-            if not missing:
-                return
-            partitions = self._settings.topic_partitions
-            spec = {
-                name: {"num_partitions": partitions, "replication_factor": -1} for name in missing
-            }
-            with contextlib.suppress(TopicAlreadyExistsError):  # created by another meanwhile
-                admin.create_topics(spec, wait_for_metadata=True)
-            log.info("created topics %s with %d partitions", ", ".join(missing), partitions)
-        finally:
-            admin.close()
+        partitions = self._settings.topic_partitions
+        wanted = [self._settings.topic(t.value) for t in EventType]
+        if created := create_missing_topics(common, wanted, partitions):
+            log.info("created topics %s with %d partitions", ", ".join(created), partitions)
 
     def _unreachable(self, exc: Exception) -> TransportError:
         return TransportError(
@@ -153,6 +149,59 @@ class EventProducer:
             f"over {describe(self._settings)} ({exc}); is the broker running? "
             "(PIPELINE_KAFKA_BOOTSTRAP or --bootstrap)"
         )
+
+
+def kafka_python_client_options(
+    settings: Settings, bootstrap: KafkaBootstrap, connect_seconds: float, client_id: str
+) -> dict[str, Any]:
+    """kafka-python's options for a client of `bootstrap` over the configured transport."""
+    return {
+        "bootstrap_servers": [str(server) for server in bootstrap.servers],
+        "client_id": client_id,
+        "bootstrap_timeout_ms": int(connect_seconds * 1000),
+        **kafka_python_options(settings),
+    }
+
+
+def create_topics_if_missing(
+    settings: Settings, names: list[str], connect_seconds: float
+) -> tuple[list[str], dict[str, int]]:
+    """Create those of `names` the broker does not have, with PIPELINE_TOPIC_PARTITIONS
+    partitions; return them, and the partition count of each of `names` now. TransportError
+    when the broker cannot be asked or refuses."""
+    options = kafka_python_client_options(
+        settings, settings.kafka_bootstrap, connect_seconds, "pipeline-topics"
+    )
+    try:
+        created = create_missing_topics(options, names, settings.topic_partitions)
+        admin = KafkaAdminClient(**options)
+        try:
+            counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names)}
+        finally:
+            admin.close()
+    except KafkaError as exc:
+        raise TransportError(
+            f"Kafka at {settings.kafka_bootstrap} did not create topics: {exc}"
+        ) from exc
+    return created, counts
+
+
+def create_missing_topics(common: dict[str, Any], names: list[str], partitions: int) -> list[str]:
+    """Create those of `names` the broker does not have, with `partitions` partitions each
+    (replication as the broker's default); return them, sorted. kafka-python's KafkaError
+    when the broker cannot be asked or refuses (another creating one meanwhile is fine)."""
+    admin = KafkaAdminClient(**common)
+    try:
+        missing = sorted(set(names) - set(admin.list_topics()))
+        if missing:
+            spec = {
+                name: {"num_partitions": partitions, "replication_factor": -1} for name in missing
+            }
+            with contextlib.suppress(TopicAlreadyExistsError):  # created by another meanwhile
+                admin.create_topics(spec, wait_for_metadata=True)
+        return missing
+    finally:
+        admin.close()
 
 
 def _reach_any(

@@ -5,6 +5,7 @@ faust or aiokafka; nothing in `pipeline.runtime` or below imports it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from pipeline.adapters.alert_topic import KafkaRoute
 from pipeline.adapters.alertmanager import AlertmanagerRoute
 from pipeline.adapters.clickhouse.worker_sink import WorkerSink
 from pipeline.adapters.metrics import PipelineMetrics
+from pipeline.adapters.publisher import create_topics_if_missing
 from pipeline.bootstrap.collector import settle_collector
 from pipeline.bootstrap.embedded import (
     engine_config,
@@ -20,13 +22,15 @@ from pipeline.bootstrap.embedded import (
     refuse_another_window_kind,
 )
 from pipeline.core.engine import Engine
+from pipeline.errors import TransportError
 from pipeline.kafka_transport import check_access
 from pipeline.runtime.routing import Routes
 from pipeline.runtime.step import RetryPolicy, Step
-from pipeline.runtime.worker import WorkerRuntime
+from pipeline.runtime.worker import WorkerRuntime, input_topics
 from pipeline.settings import Settings, load_settings
 
 KAFKA_LOGIN_TIMEOUT_SECONDS = 30.0
+log = logging.getLogger("pipeline.worker")
 __all__ = ["build_alertmanager_route", "build_worker", "load_settings", "open_worker_sink"]
 
 
@@ -73,6 +77,33 @@ def build_alertmanager_route(
     )
 
 
+def create_input_topics(settings: Settings) -> None:
+    """Create the input topics the broker lacks, with PIPELINE_TOPIC_PARTITIONS partitions,
+    before faust subscribes: its consumer sees a topic created later only at its next metadata
+    refresh (five minutes), and a broker's auto-creation would give it the broker's own count.
+    A broker that refuses (no right to create topics) is logged, not fatal: an operator may
+    create them. Input topics of different partition counts are named in a warning: one
+    organisation's events of different types may then reach different workers."""
+    try:
+        created, counts = create_topics_if_missing(
+            settings, input_topics(settings), KAFKA_LOGIN_TIMEOUT_SECONDS
+        )
+    except TransportError as exc:
+        log.warning("%s; the worker reads them once they exist", exc)
+        return
+    if created:
+        log.info(
+            "created topics %s with %d partitions", ", ".join(created), settings.topic_partitions
+        )
+    if len(set(counts.values())) > 1:
+        log.warning(
+            "the input topics have different partition counts (%s): with more than one worker, "
+            "an organisation's events of different types can reach different workers; give "
+            "them all the same count (docs/worker.md, Scaling)",
+            ", ".join(f"{name} {count}" for name, count in sorted(counts.items())),
+        )
+
+
 def build_worker(
     settings: Settings, dsn: str | None = None, sink_type: type[WorkerSink] = WorkerSink
 ) -> tuple[WorkerRuntime, WorkerSink]:
@@ -90,6 +121,7 @@ def build_worker(
         # faust would retry a refused login for ever, logging lost connections, and an
         # unreachable broker would end it with its own traceback: name either now, in one line
         check_access(settings, settings.kafka_bootstrap, KAFKA_LOGIN_TIMEOUT_SECONDS)
+        create_input_topics(settings)
     except BaseException:
         sink.close()
         raise

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pipeline import __version__
 from pipeline.cli.demo import add_demo_arguments, run_demo_command
 from pipeline.cli.importer import add_import_arguments, run_import
+from pipeline.cli.log_repeats import RepeatsFilter
 from pipeline.cli.migrate import add_migrate_arguments, run_migrate
 from pipeline.cli.options import HelpFormatter
 from pipeline.cli.publish import add_publish_arguments, run_publish
@@ -39,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RepeatsFilter) for f in handler.filters):
+            handler.addFilter(RepeatsFilter())
     command: Command = args.command
     try:
         return command(args)
@@ -61,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipeline",
         description="Catch a hospital unit hitting the target but missing the point. Exit "
-        "status: 0 done, 1 failed, 2 usage error.",
+        "status: 0 done, 1 failed, 2 usage error, 130 interrupted.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -31,8 +31,9 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         help="units per organisation",
     )  # fmt: skip
     parser.add_argument(
-        "--weeks", type=_positive, default=defaults.weeks, metavar="N", help="ISO weeks simulated"
-    )
+        "--weeks", type=_positive, default=defaults.weeks, metavar="N",
+        help=f"ISO weeks simulated, at least {defaults.warmup_weeks + 12}",
+    )  # fmt: skip
     parser.add_argument("--shuffle", action="store_true", help="deliver out of order")
     parser.add_argument(
         "--duplicates", type=float, default=defaults.duplicates, metavar="FRACTION",

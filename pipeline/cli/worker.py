@@ -25,11 +25,21 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     add_clickhouse_option(parser)
     parser.add_argument(
         "--metrics-port",
-        type=int,
+        type=_port,
         default=None,
         metavar="PORT",
         help="port for /metrics and /healthz (default: PIPELINE_METRICS_PORT; 0 turns it off)",
     )
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (0 to 65535)")
+    return port
 
 
 def run_worker(args: argparse.Namespace) -> int:

@@ -161,3 +161,30 @@ def test_an_untrusted_certificate_is_refused(kafka_sasl_ssl: SecureKafka, tmp_pa
     assert published.returncode == 1
     assert "is not trusted" in published.stderr
     assert "PIPELINE_KAFKA_SSL_CAFILE" in published.stderr
+
+
+def test_tls_without_the_login_the_listener_wants_is_named_in_one_line(
+    kafka_sasl_ssl: SecureKafka, tmp_path: Path
+) -> None:
+    """SSL against a SASL_SSL listener: TLS and the version probe succeed, then the broker
+    closes the connection; the worker used to pass its check and end in faust's traceback
+    (found by the black-box check)."""
+    env = _env(kafka_sasl_ssl, unique("nologin"), PIPELINE_KAFKA_SECURITY_PROTOCOL="SSL")
+    worker = subprocess.run(
+        [*pipeline_command(), "worker", "--metrics-port", "0"],
+        capture_output=True,
+        text=True,
+        env={
+            **env,
+            "PIPELINE_PSEUDONYMISATION_KEY": "7c1e9b04d3a28f65e0b7c4d19a2f38e6",
+            "PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'ch'}",
+        },
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert worker.returncode == 1, worker.stderr[-3000:]
+    assert worker.stderr.startswith(f"pipeline worker: Kafka at {kafka_sasl_ssl.bootstrap}")
+    assert "took the connection over SSL but did not answer a request" in worker.stderr
+    assert "PIPELINE_KAFKA_SECURITY_PROTOCOL" in worker.stderr
+    assert "Traceback" not in worker.stderr

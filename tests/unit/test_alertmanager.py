@@ -97,9 +97,10 @@ def test_open_alerts_are_posted_again_every_interval_with_the_same_start(
         wait_until(lambda: am.posts[-1][0]["labels"]["severity"] == "high")
     finally:
         route.stop()
-    starts = {post[0]["startsAt"] for post in am.posts}
+    starts = {entry["startsAt"] for post in am.posts for entry in post}
     assert starts == {"2024-05-06T09:00:00Z"}
-    assert all(len(post) == 1 for post in am.posts), "one alert, one entry"
+    firing = [[e for e in post if e["endsAt"] > "2025"] for post in am.posts]
+    assert all(len(entries) == 1 for entries in firing), "one alert, one firing entry"
     assert route.delivered() == [
         ("tar-0001", T0),
         ("tar-0001", T0 + timedelta(days=7)),
@@ -210,3 +211,26 @@ def test_basic_auth_and_bearer_tokens_are_sent_from_settings_never_logged(
     assert "Alertmanager answered 503" in logged
     for secret in ("Am-basic-Secret1", base64.b64encode(b"oncall:Am-basic-Secret1").decode()):
         assert secret not in logged
+
+
+def test_a_version_of_another_severity_ends_the_earlier_one(am: FakeAlertmanager) -> None:
+    """Alertmanager tells alerts apart by their labels, severity among them: the earlier
+    severity's alert was left firing (and notified) beside the new one, until it timed out
+    four resend intervals later, even when the new version was the resolution (found by the
+    black-box check against a real Alertmanager)."""
+    route = AlertmanagerRoute(AlertmanagerClient(am.url), resend=timedelta(seconds=60))
+    route.submit([alert(severity=Severity.LOW)])
+    assert route.flush()
+    raised = T0 + timedelta(days=7)
+    route.submit([alert(detected_at=raised, severity=Severity.HIGH)])
+    assert route.flush()
+    resolved = T0 + timedelta(days=14)
+    route.submit([alert(AlertStatus.RESOLVED, resolved, severity=Severity.MEDIUM)])
+    assert route.flush()
+    assert route.flush()
+    ends = [{e["labels"]["severity"]: e["endsAt"] for e in post} for post in am.posts]
+    assert ends[1]["low"] == "2024-05-13T09:00:00Z"  # ended when the high version came
+    assert ends[1]["high"] > "2025"  # firing
+    assert ends[2] == {"medium": "2024-05-20T09:00:00Z", "high": "2024-05-20T09:00:00Z"}
+    assert ends[3:] == []  # nothing left to post
+    assert route.pending() == 0

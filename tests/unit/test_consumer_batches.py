@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from pipeline.core.decode import RawMessage
@@ -274,3 +275,48 @@ def test_the_broker_holds_an_empty_fetch_briefly_not_faust_s_one_and_a_half_seco
     thread.thread_loop.close()  # made for the thread, which never started
     assert isinstance(thread, BatchConsumerThread)
     assert wait_ms == FETCH_MAX_WAIT_MS <= 100
+
+
+def test_no_stream_stall_is_reported_where_no_message_goes_through_a_stream(
+    tmp_path: Any, caplog: Any
+) -> None:
+    """faust reports a partition with records to fetch whose *stream* took no event five
+    minutes after the start as stalled, at ERROR, every few seconds; here no message goes
+    through a stream, so every catch-up after five minutes' uptime said so (found by the
+    black-box check). Only its check of the fetch path is kept."""
+
+    async def made() -> Any:
+        app = BatchApp(
+            "stall-test",
+            broker="kafka://127.0.0.1:1",
+            loop=asyncio.get_running_loop(),
+            web_enabled=False,
+            autodiscover=False,
+            datadir=str(tmp_path),
+        )
+        topics: Any = app.topics
+        topics.add(app.topic("quality.patient_feedback"))
+        await topics._update_indices()  # as on a subscription: acknowledged topics known
+        return app
+
+    app = run(made())
+    thread: Any = app.consumer._thread
+    state = SimpleNamespace(highwater=5_000, position=1_000)  # records left to fetch
+    assignment = SimpleNamespace(state_value=lambda tp: state)
+    subscriptions = SimpleNamespace(subscription=SimpleNamespace(assignment=assignment))
+    aiokafka = SimpleNamespace(_fetcher=SimpleNamespace(_subscriptions=subscriptions))
+    fetch_path_checked: list[Any] = []
+
+    def fetch_path_fine(now: float, tp: Any) -> bool:
+        fetch_path_checked.append(tp)
+        return False
+
+    thread._ensure_consumer = lambda: aiokafka
+    thread._verify_aiokafka_event_path = fetch_path_fine
+    thread.time_started = 0.0
+    tp = TP("quality.patient_feedback", 0)
+    with caplog.at_level("ERROR"):
+        thread.verify_event_path(10_000.0, tp)  # long after the start
+    thread.thread_loop.close()
+    assert fetch_path_checked == [tp]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []

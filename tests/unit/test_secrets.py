@@ -14,9 +14,10 @@ import pytest
 
 from pipeline.adapters.alertmanager import AlertmanagerAuth, AlertmanagerClient
 from pipeline.adapters.clickhouse import client_arguments
+from pipeline.cli.main import main
 from pipeline.core.pseudonyms import MIN_KEY_BITS, estimated_key_bits, key_strength_problem
 from pipeline.endpoints import ClickHouseDsn, HttpEndpoint, mask_url
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, UsageError
 from pipeline.settings import Settings, load_settings
 
 SECRET = "s3cr@t:pa/ss?w#rd"
@@ -93,9 +94,25 @@ def test_a_bad_dsn_is_refused_without_its_password(monkeypatch: pytest.MonkeyPat
         load_settings()
     assert "s3cr" not in str(raised.value) and "w#rd" not in str(raised.value)
     monkeypatch.delenv("PIPELINE_CLICKHOUSE_DSN")
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(UsageError) as malformed:
         Settings().resolved_clickhouse_dsn(f"gopher://u:{SECRET}@host")
-    assert "s3cr" not in str(raised.value)
+    assert "s3cr" not in str(malformed.value)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "why"),
+    [
+        ("chdb://", "a chdb:// DSN needs a path, e.g. chdb:///var/lib/pipeline"),
+        ("ftp://x", "must start with chdb://, http:// or https:// (got ftp://x)"),
+    ],
+)
+def test_a_malformed_clickhouse_option_is_a_usage_error(
+    dsn: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's exit status 2 for a malformed option; it was 1, and the message read
+    `--clickhouse DSN a chdb:// DSN needs a path` (found by the black-box check)."""
+    assert main(["stats", "--clickhouse", dsn]) == 2
+    assert capsys.readouterr().err == f"pipeline stats: error: --clickhouse: {why}\n"
 
 
 def test_settings_never_show_a_dsn_password(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,3 +261,17 @@ def test_kafka_clients_get_the_configured_transport(
     monkeypatch.setenv("PIPELINE_KAFKA_SSL_CAFILE", str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigError, match="PIPELINE_KAFKA_SSL_CAFILE"):
         kafka_python_options(load_settings())
+
+
+@pytest.mark.parametrize("line", ["PIPELINE_KAFKA_BOOTSTRAPP=kafka:9092", "FOO=1"])
+def test_a_name_in_dotenv_that_is_no_setting_is_named_as_written(line: str, tmp_path: Path) -> None:
+    """Found by the black-box check: it was shown as PIPELINE_PIPELINE_KAFKA_BOOTSTRAPP (and
+    PIPELINE_FOO), a variable nobody wrote."""
+    (tmp_path / ".env").write_text(line + "\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    name = line.split("=")[0]
+    assert str(raised.value) == (
+        f"invalid settings: {name} in .env is not a pipeline setting (a typo? the README "
+        "lists them)"
+    )

@@ -55,3 +55,16 @@ def test_input_topics_are_one_per_event_type() -> None:
         "t1.patient_feedback",
         "t1.alert_response",
     ]
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_metrics_port_that_is_no_port_is_a_usage_error(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was an OverflowError traceback once the worker had started (black-box check)."""
+    parser = argparse.ArgumentParser(prog="pipeline worker")
+    add_worker_arguments(parser)
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args(["--metrics-port", port])
+    assert exited.value.code == 2
+    assert f"{port} is not a port (0 to 65535)" in capsys.readouterr().err

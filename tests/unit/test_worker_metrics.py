@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
 from pipeline.core.decode import RawMessage
 from pipeline.core.engine import Engine, EngineConfig
+from pipeline.errors import ConfigError
 from tests.support.alerts import alert
 from tests.support.events import feedback, incident, metric, raw, response
 from tests.support.metrics import REQUIRED_METRICS
@@ -118,3 +121,17 @@ def test_server_answers_metrics_and_health() -> None:
                 raise AssertionError(f"{path} should answer {status}")
     finally:
         server.stop()
+
+
+def test_a_port_in_use_is_named_in_one_line() -> None:
+    """It was an OSError traceback once the worker had started (black-box check)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError) as raised:
+            MetricsServer(PipelineMetrics(), lambda: (True, ""), port=port, host="127.0.0.1")
+    assert str(raised.value) == (
+        f"cannot serve /metrics and /healthz on port {port}: Address already in use "
+        "(PIPELINE_METRICS_PORT or --metrics-port; 0 turns them off)"
+    )

@@ -140,6 +140,10 @@ class AlertmanagerRoute:
         self._stop = threading.Event()
         self._firing: dict[str, Alert] = {}
         self._ending: dict[str, Alert] = {}
+        # Alertmanager tells alerts apart by their labels, severity among them: a version of
+        # another severity is another alert there, so the earlier one is ended, not left to
+        # fire beside it until it times out. Keyed by alert id and the earlier severity.
+        self._superseded: dict[tuple[str, str], tuple[Alert, datetime]] = {}
         self._starts: dict[str, datetime] = {}
         self._unsent: set[Version] = set()
         self._delivered: list[Version] = []
@@ -159,6 +163,11 @@ class AlertmanagerRoute:
             for alert in alerts:
                 self._starts.setdefault(alert.alert_id, alert.detected_at)
                 self._unsent.add((alert.alert_id, alert.detected_at))
+                earlier = self._firing.get(alert.alert_id)
+                if earlier is not None and earlier.severity is not alert.severity:
+                    key = (alert.alert_id, earlier.severity.value)
+                    self._superseded[key] = (earlier, alert.detected_at)
+                self._superseded.pop((alert.alert_id, alert.severity.value), None)
                 if alert.status is AlertStatus.OPEN:
                     self._ending.pop(alert.alert_id, None)
                     self._firing[alert.alert_id] = alert
@@ -174,6 +183,8 @@ class AlertmanagerRoute:
             for table in (self._firing, self._ending):
                 for alert_id in [i for i, alert in table.items() if not keep(alert)]:
                     del table[alert_id]
+            for key in [k for k, (alert, _) in self._superseded.items() if not keep(alert)]:
+                del self._superseded[key]
             self._unsent = {v for v in self._unsent if v[0] in self._firing or v[0] in self._ending}
 
     def delivered(self) -> list[Version]:
@@ -191,15 +202,19 @@ class AlertmanagerRoute:
         with self._lock:
             firing = list(self._firing.values())
             ending = list(self._ending.values())
+            superseded = list(self._superseded.items())
             starts = dict(self._starts)
             unsent = set(self._unsent)
-        if not firing and not ending:
+        if not firing and not ending and not superseded:
             return True
         now = self._clock()
         open_for = self._resend * ENDS_AT_INTERVALS
         payload = [
             alert_payload(a, starts_at=starts[a.alert_id], now=now, open_for=open_for)
             for a in firing + ending
+        ] + [
+            alert_payload(a, starts_at=starts[a.alert_id], now=now, open_for=open_for, ended=end)
+            for _, (a, end) in superseded
         ]
         try:
             self._client.post(payload)
@@ -217,6 +232,9 @@ class AlertmanagerRoute:
             for alert in ending:
                 if self._ending.get(alert.alert_id) is alert:
                     del self._ending[alert.alert_id]
+            for key, entry in superseded:
+                if self._superseded.get(key) is entry:
+                    del self._superseded[key]
             self._delivered.extend(sorted(unsent & sent))
             self._unsent -= sent
         return True

@@ -16,10 +16,18 @@ def alertname(alert: Alert) -> str:
 
 
 def alert_payload(
-    alert: Alert, *, starts_at: datetime, now: datetime, open_for: timedelta
+    alert: Alert,
+    *,
+    starts_at: datetime,
+    now: datetime,
+    open_for: timedelta,
+    ended: datetime | None = None,
 ) -> dict[str, Any]:
-    """One alert in the Alertmanager v2 API's PostableAlert form."""
-    if alert.status is AlertStatus.OPEN:
+    """One alert in the Alertmanager v2 API's PostableAlert form; `ended` ends its label set
+    then whatever its status (a later version with another severity has replaced it)."""
+    if ended is not None:
+        ends_at = max(ended, starts_at)
+    elif alert.status is AlertStatus.OPEN:
         ends_at = now + open_for
     else:
         # Resolved or withdrawn: ended when that version was detected (never before it began).

@@ -23,7 +23,12 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from pipeline.adapters.clickhouse.connection import classify, client_arguments, without_secret
+from pipeline.adapters.clickhouse.connection import (
+    classify,
+    client_arguments,
+    held_by_another_process,
+    without_secret,
+)
 from pipeline.adapters.clickhouse.inserts import Inserts, TableShape
 from pipeline.adapters.clickhouse.ledger import SmallState
 from pipeline.adapters.clickhouse.outbox import Outbox
@@ -98,6 +103,12 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites):
         try:
             return clickhouse_connect.get_client(**client_arguments(self.dsn, self._ca_file))
         except Exception as exc:  # the driver raises several unrelated types on connect
+            if self.dsn.embedded and held_by_another_process(Path(self.dsn.path)):
+                raise ConfigError(
+                    f"the embedded database at {self.dsn.path} is in use by another process (a "
+                    "running `pipeline worker`?): read it once that has stopped, or use a "
+                    "ClickHouse server (http://…) to read beside a worker"
+                ) from exc
             raise SinkUnavailable(
                 f"cannot connect to ClickHouse at {self.dsn}: {without_secret(exc, self.dsn)}"
             ) from exc

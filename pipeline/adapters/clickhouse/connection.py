@@ -3,6 +3,7 @@ errors: unavailable (retry the same bytes later) or a refusal."""
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,17 @@ def without_secret(exc: BaseException, dsn: ClickHouseDsn) -> str:
     if dsn.password is not None and (secret := dsn.password.get_secret_value()):
         text = text.replace(secret, "***")
     return text
+
+
+def held_by_another_process(path: Path) -> bool:
+    """Whether another process runs the embedded database at `path`: ClickHouse holds an
+    exclusive lock on its `status` file while it runs, and chDB's own error does not say so."""
+    try:
+        with (path / "status").open("rb") as status:
+            fcntl.flock(status, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(status, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:  # no status file: nobody has run it
+        return False
+    return False
