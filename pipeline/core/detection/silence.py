@@ -253,11 +253,12 @@ def _activity_holds(
     # fails only below the exact 3-sigma lower point of a Poisson count at its usual volume
     # too. (Its normal approximation, usual - 3 sqrt(usual), is 0 or less at 9 a week or
     # fewer: a week with no feedback at all then passed for one whose activity held.)
-    floor = min(
-        ACTIVITY_HOLDS * usual_responses,
-        Predictive(usual_responses, 0.0, None).lowest_usual_count(FEEDBACK_HOLDS_SIGMA),
-    )
-    if usual_responses >= 1.0 and responses[t] < floor:
+    count = responses[t]
+    if (
+        usual_responses >= 1.0
+        and count < ACTIVITY_HOLDS * usual_responses
+        and count < Predictive(usual_responses, 0.0, None).lowest_usual_count(FEEDBACK_HOLDS_SIGMA)
+    ):
         return False
     known = [activity[s] for s in baseline if activity[s] > 0]
     if activity[t] > 0 and known:
