@@ -8,7 +8,9 @@ import random
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import DetectionConfig, Detector
+from pipeline.core.detection.common import org_figures_and_offsets
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES, in_control_arl
+from pipeline.core.detection.measures import Measure
 from pipeline.core.detection.stats import monitor
 from tests.support.series import aggregate, kinds, quiet
 
@@ -160,6 +162,30 @@ def test_what_moves_every_unit_of_an_organisation_does_not_accumulate() -> None:
         w.get("detector") == "cusum"
         for m in f.evidence.get("measures", {}).values() for w in m["windows"]
     )] == []  # fmt: skip
+
+
+def test_a_big_unit_that_does_not_change_is_not_raised_when_the_small_ones_improve() -> None:
+    """The others' common shift reaches a unit times its precision: an ED of 2,000 responses
+    a week among wards of 30 took six times a ward's offset (up to 6 sd a week) and was raised
+    for standing still. It now gets what the wards together would (issue 13's tenth round)."""
+    units = {
+        "ED": [
+            aggregate(i, responses=2000, negative=192 + (i % 3) * 8, unit="ED") for i in range(40)
+        ]
+    }
+    for k in range(5):
+        units[f"ward-{k}"] = [
+            aggregate(
+                i, responses=30, negative=(3 if i >= 28 else 5) - (i + k) % 2, unit=f"ward-{k}"
+            )
+            for i in range(40)
+        ]
+    _, offsets = org_figures_and_offsets(units, DetectionConfig())
+    ward = min(offsets["ward-0"][Measure.NEGATIVE_SHARE])
+
+    assert ward < 0.0, "the wards' improvement is a common movement"
+    assert min(offsets["ED"][Measure.NEGATIVE_SHARE]) > 3.0 * ward
+    assert DETECTOR.units_findings(units) == []
 
 
 def reporting(

@@ -169,3 +169,44 @@ def test_weeks_of_raised_harm_stay_out_of_the_reporting_levels() -> None:
             with_flagged = silence_trace(series, figures, config, flagged).expected[55]
             assert with_raised < with_flagged, seed
     assert extra >= 3, "the rise should leave unflagged weeks at z >= 2 in several seeds"
+
+
+def _small_unit(stops: int, feedback_stops: bool, seed: int) -> list[UnitWindowAggregate]:
+    """A unit hearing from 7 to 11 patients and reporting about 5 incidents a week, on steady
+    activity; from week `stops` no report arrives, nor (`feedback_stops`) any feedback, while
+    the monthly returns still give the weeks their activity (the end of a replay's extract)."""
+    rng = random.Random(seed)
+    series = []
+    for index in range(stops + 4):
+        after = index >= stops
+        responses = 0 if after and feedback_stops else rng.randint(7, 11)
+        base = aggregate(index, responses=responses, negative=1 if responses else 0, harmful=0)
+        reports = 0 if after else _poisson(rng, 5.0)
+        series.append(
+            replace(
+                base,
+                fft_counts=base.fft_counts if responses else (0, 0, 0, 0, 0, 0),
+                incidents_by_harm=(reports, 0, 0, 0, 0),
+                incidents_by_category=(reports, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+            )
+        )
+    return series
+
+
+def test_weeks_without_any_feedback_at_a_small_unit_are_not_judged() -> None:
+    """At 9 responses a week, usual - 3 sqrt(usual) is 0: weeks with no feedback at all passed
+    for weeks whose activity held, and their missing reports raised a silence. The exact
+    Poisson lower point (2 responses at a usual 9) leaves them unjudged."""
+    config = DetectionConfig()
+    for seed in range(5):
+        series = _small_unit(40, feedback_stops=True, seed=seed)
+        trace = silence_trace(series, unit_figures(series), config)
+        assert all(math.isnan(z) for z in trace.z[40:]), seed
+        assert not _silences(config, series), seed
+
+
+def test_a_small_unit_whose_reports_stop_while_its_feedback_goes_on_is_a_silence() -> None:
+    config = DetectionConfig()
+    for seed in range(5):
+        series = _small_unit(40, feedback_stops=False, seed=seed)
+        assert [week for week in _silences(config, series) if week >= 40], seed

@@ -231,7 +231,10 @@ def _pooled_level(
 ) -> float:
     """`_level` over several windows: the others' sums of each (`_others_sums`) pooled into
     one precision-weighted estimate of the common shift, shrunk by the same empirical-Bayes
-    factor, times this unit's own precision."""
+    factor, times this unit's own precision capped at the others' together in a window (the
+    estimate's error, which lasts for weeks, reaches a unit times its precision: a big ED
+    among small wards gets the offset the rest of its organisation together would, no more;
+    issue 13's tenth round)."""
     pairs = [window[unit] for window in recent if unit in window]
     if weight <= 0.0 or not pairs:
         return 0.0
@@ -240,7 +243,8 @@ def _pooled_level(
     significance = shift * shift * squares
     if significance <= 1.0:
         return 0.0
-    return shift * (1.0 - 1.0 / significance) * weight
+    others = math.sqrt(squares / len(pairs))
+    return shift * (1.0 - 1.0 / significance) * min(weight, others)
 
 
 def _index(windows: Sequence[Any], window: Any) -> int:

@@ -6,9 +6,10 @@ battening down the hatches), never good news, so this is judged on *all* inciden
 harm included, per activity (the unit's largest target denominator, as for the harm rate).
 
 A window is judged only while the unit's activity holds: its feedback responses are at least
-`ACTIVITY_HOLDS` of their mean over the baseline windows (when the unit hears from patients),
-and its own reported activity, where known, is at least that share of its usual too. A quiet
-ward because the ward closed is not a silence.
+`ACTIVITY_HOLDS` of their mean over the baseline windows or, for a small unit, not below the
+exact `FEEDBACK_HOLDS_SIGMA` lower point of a Poisson count at that mean (when the unit hears
+from patients), and its own reported activity, where known, is at least that share of its
+usual too. A quiet ward because the ward closed is not a silence.
 
 The evidence accumulates, since a silence at 1 to 8 reports a week is never one surprising week.
 Each window adds the log-likelihood ratio of its count under "reports fell to `SILENCE_RATIO`
@@ -57,6 +58,9 @@ from pipeline.core.detection.resume import EVERY, KEEP, MISSING, Checkpoints, Me
 from pipeline.core.detection.trace import Trace
 
 ACTIVITY_HOLDS = 0.6
+# A window's feedback volume below the exact lower point of a Poisson count at the usual
+# volume, this many sigma out, is not activity holding (see `_activity_holds`).
+FEEDBACK_HOLDS_SIGMA = 3.0
 SILENCE_RATIO = 0.2
 # A window whose harmful incidents stood out this far (its harm rate's z) stays out of the
 # reporting levels even when no rule flagged it: see `harm_raised`.
@@ -245,11 +249,16 @@ def _activity_holds(
     t: int, baseline: list[int], responses: Sequence[int], activity: Sequence[float]
 ) -> bool:
     usual_responses = sum(responses[s] for s in baseline) / len(baseline)
-    # Feedback volume is itself a count: a small unit's quiet week is not a closure.
-    floor = min(
-        ACTIVITY_HOLDS * usual_responses, usual_responses - 3.0 * math.sqrt(usual_responses)
-    )
-    if usual_responses >= 1.0 and responses[t] < floor:
+    # Feedback volume is itself a count: a small unit's quiet week is not a closure, so it
+    # fails only below the exact 3-sigma lower point of a Poisson count at its usual volume
+    # too. (Its normal approximation, usual - 3 sqrt(usual), is 0 or less at 9 a week or
+    # fewer: a week with no feedback at all then passed for one whose activity held.)
+    count = responses[t]
+    if (
+        usual_responses >= 1.0
+        and count < ACTIVITY_HOLDS * usual_responses
+        and count < Predictive(usual_responses, 0.0, None).lowest_usual_count(FEEDBACK_HOLDS_SIGMA)
+    ):
         return False
     known = [activity[s] for s in baseline if activity[s] > 0]
     if activity[t] > 0 and known:
