@@ -117,11 +117,14 @@ class WorkerRuntime:
                 log.warning("could not declare topic %s: %s", topic.get_topic_name(), exc)
         self._running = True
         log.info(
-            "worker %s consuming %s from %s over %s",
+            "worker %s consuming %s from %s over %s; joining consumer group %s (a killed "
+            "member's partitions wait until its session of %g s has expired)",
             self.settings.worker_id,
             ", ".join(self.inputs),
             self.settings.kafka_bootstrap,
             describe(self.settings),
+            self.settings.worker_id,
+            self.settings.worker_session_timeout_seconds,
         )
 
     # -- batches ---------------------------------------------------------------------------
