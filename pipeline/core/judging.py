@@ -73,10 +73,10 @@ class Judging:
         self._units = units
         self._watermark = watermark
         self._config = config
+        # The latest closed window end each unit was judged on, or its organisation failed to
+        # be (a failed one is not judged again, and failing again, on every batch: only once
+        # something changes).
         self._judged_until: dict[UnitKey, datetime] = {}
-        # Units whose organisation failed to be judged, by the closed window they failed on:
-        # not judged again (and failing again) on every batch, only once something changes.
-        self._failed: dict[UnitKey, datetime] = {}
         self._verdicts = VerdictBook(detection)
         self._ordered: dict[UnitKey, _Ordered] = {}
 
@@ -124,10 +124,10 @@ class Judging:
     def newly_closed(self) -> set[UnitKey]:
         """Units with a window closed since they were last judged (or last failed to be)."""
         changed: set[UnitKey] = set()
-        judged, failed = self._judged_until, self._failed
+        judged = self._judged_until
         for unit in self._units:
             until = self._closed_until(unit)
-            if until is not None and until != judged.get(unit) and until != failed.get(unit):
+            if until is not None and until != judged.get(unit):
                 changed.add(unit)
         return changed
 
@@ -157,7 +157,7 @@ class Judging:
                 judged = self._judge_org(org, members[org], triggers[org], stamp)
             except Exception as exc:  # whatever the cause, the other organisations go on
                 result.judging_failures.append(JudgingFailure(org, type(exc).__name__))
-                self._failed.update(untils)
+                self._judged_until.update(untils)
                 continue
             self._keep(judged, untils)
             kept.append(judged)
@@ -187,9 +187,7 @@ class Judging:
         closed window end of each unit whose change brought the judgement."""
         self._verdicts.keep(judged.verdicts)
         self.book.keep(judged.alerts)
-        for unit, until in untils:
-            self._judged_until[unit] = until
-            self._failed.pop(unit, None)
+        self._judged_until.update(untils)
 
     def restore(
         self,

@@ -83,6 +83,25 @@ def _publish(
     )
 
 
+def _run_worker(
+    env: dict[str, str], tmp_path: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """`pipeline worker` run to its end (these tests expect it to stop at start-up)."""
+    return subprocess.run(
+        [*pipeline_command(), "worker", "--metrics-port", "0"],
+        capture_output=True,
+        text=True,
+        env={
+            **env,
+            "PIPELINE_PSEUDONYMISATION_KEY": "7c1e9b04d3a28f65e0b7c4d19a2f38e6",
+            "PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'ch'}",
+        },
+        cwd=tmp_path,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_publish_and_worker_work_through_sasl_ssl_with_scram(
     kafka_sasl_ssl: SecureKafka, tmp_path: Path
 ) -> None:
@@ -134,19 +153,7 @@ def test_a_wrong_password_fails_clearly_and_at_once(
     assert wrong not in output and kafka_sasl_ssl.password not in output
     assert took < 40, f"publish took {took:.1f}s to give up"
 
-    worker = subprocess.run(
-        [*pipeline_command(), "worker", "--metrics-port", "0"],
-        capture_output=True,
-        text=True,
-        env={
-            **env,
-            "PIPELINE_PSEUDONYMISATION_KEY": "7c1e9b04d3a28f65e0b7c4d19a2f38e6",
-            "PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'ch'}",
-        },
-        cwd=tmp_path,
-        timeout=90,
-        check=False,
-    )
+    worker = _run_worker(env, tmp_path, timeout=90)
     output = worker.stdout + worker.stderr
     assert worker.returncode == 1, output[-3000:]
     assert "pipeline worker: Kafka at" in worker.stderr
@@ -170,19 +177,7 @@ def test_tls_without_the_login_the_listener_wants_is_named_in_one_line(
     closes the connection; the worker used to pass its check and end in faust's traceback
     (found by the black-box check)."""
     env = _env(kafka_sasl_ssl, unique("nologin"), PIPELINE_KAFKA_SECURITY_PROTOCOL="SSL")
-    worker = subprocess.run(
-        [*pipeline_command(), "worker", "--metrics-port", "0"],
-        capture_output=True,
-        text=True,
-        env={
-            **env,
-            "PIPELINE_PSEUDONYMISATION_KEY": "7c1e9b04d3a28f65e0b7c4d19a2f38e6",
-            "PIPELINE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'ch'}",
-        },
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
+    worker = _run_worker(env, tmp_path, timeout=120)
     assert worker.returncode == 1, worker.stderr[-3000:]
     assert worker.stderr.startswith(f"pipeline worker: Kafka at {kafka_sasl_ssl.bootstrap}")
     assert "took the connection over SSL but did not answer a request" in worker.stderr

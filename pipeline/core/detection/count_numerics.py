@@ -7,7 +7,7 @@ contract allows (up to 2^32 - 1 responses per rating). Where the distribution is
 counts wide its mass function is smooth on the scale of one count, and the sum over counts is
 its integral plus the Euler-Maclaurin end corrections; the integral is taken by Gauss-Legendre
 panels fitted to how fast the function falls (two e-folding lengths, at most half a spread
-wide), which keeps the relative error below 1e-7 (tests/unit/test_count_numerics.py checks it
+wide), which keeps the relative error below 1e-6 (tests/unit/test_count_numerics.py checks it
 against the exact sums) at a hundred or two evaluations whatever the width.
 """
 

@@ -232,11 +232,17 @@ def _smooth_spread(mean: float, extra: float, trials: int | None) -> float | Non
     variance = mean * (1 - share) + extra
     if variance < WIDE_SPREAD * WIDE_SPREAD:
         return None
-    if extra > 0:
-        concentration = share * (1 - share) / (extra / (trials * trials)) - 1
-        if concentration <= _MAX_CONCENTRATION and min(share, 1 - share) * concentration < 2.0:
-            return None
+    concentration = _concentration(share, extra, trials)
+    if concentration <= _MAX_CONCENTRATION and min(share, 1 - share) * concentration < 2.0:
+        return None
     return math.sqrt(variance)
+
+
+def _concentration(share: float, extra: float, trials: int) -> float:
+    """The beta mixture's a + b for a share with `extra` variance of the count beyond binomial
+    over `trials` (infinite: no extra variance, a plain binomial)."""
+    variance = extra / (trials * trials)
+    return share * (1 - share) / variance - 1 if variance > 0 else math.inf
 
 
 def _log_mass(mean: float, extra: float, trials: int | None) -> Callable[[float], float]:
@@ -265,9 +271,8 @@ def _term_and_step(
         return log_term, _negative_binomial_step(shape, odds)
     n = trials
     share = mean / n
-    variance = extra / (n * n)
     log_choose = math.lgamma(n + 1) - math.lgamma(count + 1) - math.lgamma(n - count + 1)
-    concentration = share * (1 - share) / variance - 1 if variance > 0 else math.inf
+    concentration = _concentration(share, extra, n)
     if concentration > _MAX_CONCENTRATION:
         log_term = log_choose + (count * math.log(share) if share > 0 else -math.inf)
         log_term += (n - count) * math.log1p(-share)
