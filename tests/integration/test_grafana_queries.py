@@ -351,3 +351,47 @@ def test_the_board_panel_shows_the_stored_summary(warehouse: Warehouse, dataset:
                                 "special_cause_improvement": "improvement"}[variation])  # fmt: skip
     if dataset == "simulated":
         assert {m for _, _, m, _ in stored} == {"experience", "safety", "target"}
+
+
+def test_an_answer_from_another_unit_answers_no_alert_on_the_alerts_dashboard(
+    warehouse: Warehouse,
+) -> None:
+    """The contract's matching rule (an answer must name an alert raised for its own
+    organisation and unit), as `pipeline stats` and the report apply it: an answer naming
+    RXA/ED's alert from RXA/AMU is unmatched, so no panel counts it as an answer to that alert."""
+    db = "wrong_unit"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("alert_history", "alerts", "alert_responses"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    for table in ("alert_history", "alerts"):
+        warehouse.run(
+            f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
+            "window_end, severity, status, summary, evidence, detected_at) VALUES "
+            "('saf-1', 'safety_signal', 'RXA', 'ED', '2025-03-03', '2025-03-10', 'high', "
+            "'open', 'harm rose', '{}', '2025-03-18 09:00:00')"
+        )
+    warehouse.run(
+        f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, responder_role, note_redacted, free_text_chars, "
+        "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
+        "VALUES (generateUUIDv4(), 'RXA', 'AMU', '2025-03-19 09:00:00', 'portal', 'saf-1', "
+        "'acknowledged', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
+    )
+    low, high = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(re.sub(r"\bquality\.", f"{db}.", sql))
+
+    def panel(title: str) -> list[tuple[Any, ...]]:
+        target = _panel(title)
+        dashboard = _dashboard(target)
+        return run(render(target, dashboard, context_for(dashboard, low, high, run), run))
+
+    ((alerts, answered, open_unanswered, _),) = panel("Alerts and answers")
+    assert (alerts, answered, open_unanswered) == (1, 0, 1)
+    ((row),) = panel("Every alert: raised, first answer, what was done")
+    assert row[0] == "saf-1" and row[7] is None and row[-1] == "not answered"
+    assert panel("What was done") == []
+    assert panel("Time to acknowledge, by week raised") == []
+    assert panel("Answers naming no alert") == [(1,)]
