@@ -353,12 +353,13 @@ def test_the_board_panel_shows_the_stored_summary(warehouse: Warehouse, dataset:
         assert {m for _, _, m, _ in stored} == {"experience", "safety", "target"}
 
 
-def test_an_answer_from_another_unit_answers_no_alert_on_the_alerts_dashboard(
+def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
     warehouse: Warehouse,
 ) -> None:
     """The contract's matching rule (an answer must name an alert raised for its own
     organisation and unit), as `pipeline stats` and the report apply it: an answer naming
-    RXA/ED's alert from RXA/AMU is unmatched, so no panel counts it as an answer to that alert."""
+    RXA/ED's alert from RXA/AMU is unmatched, so no panel counts it as an answer to that alert;
+    an answer to one alert of a family answers them all."""
     db = "wrong_unit"
     warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
     for table in ("alert_history", "alerts", "alert_responses"):
@@ -395,3 +396,28 @@ def test_an_answer_from_another_unit_answers_no_alert_on_the_alerts_dashboard(
     assert panel("What was done") == []
     assert panel("Time to acknowledge, by week raised") == []
     assert panel("Answers naming no alert") == [(1,)]
+    # One problem, one family (evidence.episode_group): an answer to one member answers every
+    # member, as the report's "responded to" counts and the learning loop applies it.
+    family = '{"episode_group": {"id": "saf-1", "alerts": ["saf-1", "dar-2"]}}'
+    for table in ("alert_history", "alerts"):
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+        warehouse.run(
+            f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
+            "window_end, severity, status, summary, evidence, detected_at) VALUES "
+            "('saf-1', 'safety_signal', 'RXA', 'ED', '2025-03-03', '2025-03-10', 'high', "
+            f"'open', 'harm rose', '{family}', '2025-03-18 09:00:00'), "
+            "('dar-2', 'masked_dark_spot', 'RXA', 'ED', '2025-03-10', '2025-03-17', 'high', "
+            f"'open', 'stood out', '{family}', '2025-03-19 09:00:00')"
+        )
+    warehouse.run(
+        f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, responder_role, note_redacted, free_text_chars, "
+        "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
+        "VALUES (generateUUIDv4(), 'RXA', 'ED', '2025-03-20 09:00:00', 'portal', 'dar-2', "
+        "'investigating', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
+    )
+    ((alerts, answered, open_unanswered, _),) = panel("Alerts and answers")
+    assert (alerts, answered, open_unanswered) == (2, 2, 0)
+    rows = {row[0]: row for row in panel("Every alert: raised, first answer, what was done")}
+    assert rows["saf-1"][-1] == rows["dar-2"][-1] == "investigating"
+    assert rows["saf-1"][7] == rows["dar-2"][7] == datetime(2025, 3, 20, 9, 0)
