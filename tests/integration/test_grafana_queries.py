@@ -421,3 +421,46 @@ def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
     rows = {row[0]: row for row in panel("Every alert: raised, first answer, what was done")}
     assert rows["saf-1"][-1] == rows["dar-2"][-1] == "investigating"
     assert rows["saf-1"][7] == rows["dar-2"][7] == datetime(2025, 3, 20, 9, 0)
+
+
+def test_a_monthly_target_is_charted_one_point_per_return(warehouse: Warehouse) -> None:
+    """The unit drill-down's target XmR chart, like the report's: one point per reported
+    period, the return in force. Charted per week, a monthly return repeated its month's
+    figure 4 or 5 times, the moving ranges were mostly 0 and the limits so narrow that a steady
+    unit showed 46 of 65 weeks as special causes."""
+    db = "monthly_target"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("target_metrics", "unit_windows"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    seen = [860, 862, 857, 858, 855, 861, 863, 859, 856, 860, 862, 858]
+    rows = [
+        f"(generateUUIDv4(), 'RXA', 'ED', '2025-{m + 1:02d}-28', 'returns', 'ae_4h', "
+        f"'2025-{m + 1:02d}-01', '2025-{m + 1:02d}-28', {n}, 1000, NULL, '', 0.78, 1, 0, 'x', '')"
+        for m, n in enumerate(seen)
+    ]
+    # March returned again later with a correction: the later return is in force.
+    rows.append(
+        "(generateUUIDv4(), 'RXA', 'ED', '2025-04-20', 'returns', 'ae_4h', '2025-03-01', "
+        "'2025-03-28', 858, 1000, NULL, '', 0.78, 1, 0, 'x', '')"
+    )
+    warehouse.run(
+        f"INSERT INTO {db}.target_metrics (event_id, org_id, unit_id, occurred_at, source, "
+        "metric, period_start, period_end, numerator, denominator, value, unit, target, "
+        "higher_is_better, late, origin, payload) VALUES " + ", ".join(rows)
+    )
+    target = next(t for t in TARGETS if t.dashboard_uid == "quality-unit" and t.panel_id == 3)
+    dashboard = _dashboard(target)
+    variables = {"window": "week", "org": "RXA", "unit": "ED", "metric": "ae_4h"}
+    ctx = QueryContext(datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC),
+                       86400, variables)  # fmt: skip
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(re.sub(r"\bquality\.", f"{db}.", sql))
+
+    chart = run(render(target, dashboard, ctx, run))
+    assert [round(row[1], 1) for row in chart] == [
+        n / 10 for n in [*seen[:2], 858, *seen[3:]]
+    ]  # fmt: skip
+    assert [row[5] for row in chart] == [None] * 12  # steady: no special cause
+    assert all(row[6] == 78.0 for row in chart)
