@@ -143,6 +143,8 @@ def _divergence(p: PeriodView) -> Html:
         if harm is not None:
             tone = _tone(u, "safety", u.safety_class)
             detail = f"{name}: {target_text}; harmful incidents {harm[0]:+.0%} vs before"
+            if u.safety_class == REPORTING_CONCERN:  # placed among "fewer harmful incidents"
+                detail += ", but incident reporting fell: a warning sign, not an improvement"
             harm_points.append(
                 charts.ScatterPoint(margin, -harm[0], name, tone, detail, labelled=label_all)
             )

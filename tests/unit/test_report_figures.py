@@ -283,3 +283,19 @@ def test_a_unit_with_a_target_but_nothing_to_chart_is_named_under_the_charts() -
         "Not on the safety chart (no harmful incidents to compare in these weeks and the 26 "
         "before): RXA AMU",
     ]
+
+
+def test_a_harm_fall_with_reporting_fallen_never_reads_as_an_improvement() -> None:
+    """On the safety quadrant a unit whose reporting fell sits among "fewer harmful incidents":
+    its ring is orange and its tooltip says why that is no good news."""
+    before, recent = [window(i) for i in range(26)], [window(i, harmful=0) for i in range(13)]
+    reporting = (_verdict("harmful_incident_rate", "reporting_concern"),)
+    fell = UnitView("RXA", "ED", pool(recent), pool(before), (), reporting)
+    period = PeriodView(MONDAY + timedelta(weeks=26), MONDAY + timedelta(weeks=39), MONDAY,
+                        13, 26, "week", (fell,), ())  # fmt: skip
+    titles = re.findall(r"<title>(RXA ED: [^<]*harmful incidents[^<]*)</title>",
+                        sections._divergence(period))  # fmt: skip
+    assert titles == [
+        "RXA ED: A&amp;E 4-hour +1.0 pts vs target (met in 13 of 13 weeks); harmful incidents "
+        "-98% vs before, but incident reporting fell: a warning sign, not an improvement"
+    ]
