@@ -145,24 +145,27 @@ def _board_rows(series: Sequence[UnitWindowAggregate]) -> list[BoardRow]:
     slot = (series[0].org_id, series[0].unit_id)
     every = _WINDOWS.pointwise(slot, (series,), lambda t: _window_figures(series[t]))
     # Trailing windows nothing was reported into (a monthly target return reaching past the
-    # latest feedback and incidents) are not the unit's latest window.
+    # latest feedback and incidents) are not the unit's latest window. A unit that reports
+    # nothing but target returns (imported A&E figures) still has its target summarised.
+    targets_only = not any(f.reported for f in every)
     end = len(series)
-    while end and not every[end - 1].reported:
+    while end and not targets_only and not every[end - 1].reported:
         end -= 1
     begin = max(0, end - MAX_POINTS)
     series, figures = series[begin:end], every[begin:end]
     if not series:
         return []
     out = []
-    shares = [(a, f.positive_share, f.responses) for a, f in zip(series, figures, strict=True)]
-    out += _row(series, "experience", "", shares, Direction.INCREASE, None, version)
-    per_activity = any(f.activity for f in figures)
-    harm = [
-        (a, _harm_rate(f, per_activity), f.activity if per_activity else float(f.incidents))
-        for a, f in zip(series, figures, strict=True)
-    ]
-    out += _row(series, "safety", "per_1000" if per_activity else "", harm, Direction.DECREASE,
-                None, version)  # fmt: skip
+    if not targets_only:  # no feedback and no incident ever: no experience or harm to show
+        shares = [(a, f.positive_share, f.responses) for a, f in zip(series, figures, strict=True)]
+        out += _row(series, "experience", "", shares, Direction.INCREASE, None, version)
+        per_activity = any(f.activity for f in figures)
+        harm = [
+            (a, _harm_rate(f, per_activity), f.activity if per_activity else float(f.incidents))
+            for a, f in zip(series, figures, strict=True)
+        ]
+        out += _row(series, "safety", "per_1000" if per_activity else "", harm,
+                    Direction.DECREASE, None, version)  # fmt: skip
     totals: dict[str, float] = {}
     for f in figures:
         for metric, denominator in f.denominators:

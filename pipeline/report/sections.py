@@ -143,6 +143,8 @@ def _divergence(p: PeriodView) -> Html:
         if harm is not None:
             tone = _tone(u, "safety", u.safety_class)
             detail = f"{name}: {target_text}; harmful incidents {harm[0]:+.0%} vs before"
+            if u.safety_class == REPORTING_CONCERN:  # placed among "fewer harmful incidents"
+                detail += ", but incident reporting fell: a warning sign, not an improvement"
             harm_points.append(
                 charts.ScatterPoint(margin, -harm[0], name, tone, detail, labelled=label_all)
             )
@@ -189,12 +191,23 @@ def _divergence(p: PeriodView) -> Html:
     else:
         heading = "No unit met its targets while experience or safety clearly got worse"
     no_target = [unit_name(u.org_id, u.unit_id) for u in p.units if u.worst_margin is None]
-    note = (
-        f'<p class="note">Not on the charts (no target reported): {escape(", ".join(no_target))}'
-        "</p>"
-        if no_target
-        else ""
-    )
+    # A unit with a target but nothing to compare on a chart is named, never silently left off
+    # (a trust that sends only target returns would otherwise see two empty charts).
+    no_feedback = [unit_name(u.org_id, u.unit_id) for u in charted if u.share_change is None]
+    no_harm = [
+        unit_name(u.org_id, u.unit_id) for u in charted if harm_change(u.recent, u.baseline) is None
+    ]
+    compared = f"in these {p.window_kind}s and the {p.baseline_windows} before"
+    note = "".join(
+        f'<p class="note">{escape(why)}: {escape(", ".join(names))}</p>'
+        for why, names in (
+            ("Not on the charts (no target reported)", no_target),
+            (f"Not on the experience chart (no patient feedback to compare {compared})",
+             no_feedback),
+            (f"Not on the safety chart (no harmful incidents to compare {compared})", no_harm),
+        )
+        if names
+    )  # fmt: skip
     return (
         f"<h2>{escape(heading)}</h2>"
         f'<p class="lede">Every unit over {escape(span(p))}, compared with its own '

@@ -351,3 +351,116 @@ def test_the_board_panel_shows_the_stored_summary(warehouse: Warehouse, dataset:
                                 "special_cause_improvement": "improvement"}[variation])  # fmt: skip
     if dataset == "simulated":
         assert {m for _, _, m, _ in stored} == {"experience", "safety", "target"}
+
+
+def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
+    warehouse: Warehouse,
+) -> None:
+    """The contract's matching rule (an answer must name an alert raised for its own
+    organisation and unit), as `pipeline stats` and the report apply it: an answer naming
+    RXA/ED's alert from RXA/AMU is unmatched, so no panel counts it as an answer to that alert;
+    an answer to one alert of a family answers them all."""
+    db = "wrong_unit"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("alert_history", "alerts", "alert_responses"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    for table in ("alert_history", "alerts"):
+        warehouse.run(
+            f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
+            "window_end, severity, status, summary, evidence, detected_at) VALUES "
+            "('saf-1', 'safety_signal', 'RXA', 'ED', '2025-03-03', '2025-03-10', 'high', "
+            "'open', 'harm rose', '{}', '2025-03-18 09:00:00')"
+        )
+    warehouse.run(
+        f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, responder_role, note_redacted, free_text_chars, "
+        "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
+        "VALUES (generateUUIDv4(), 'RXA', 'AMU', '2025-03-19 09:00:00', 'portal', 'saf-1', "
+        "'acknowledged', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
+    )
+    low, high = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(re.sub(r"\bquality\.", f"{db}.", sql))
+
+    def panel(title: str) -> list[tuple[Any, ...]]:
+        target = _panel(title)
+        dashboard = _dashboard(target)
+        return run(render(target, dashboard, context_for(dashboard, low, high, run), run))
+
+    ((alerts, answered, open_unanswered, _),) = panel("Alerts and answers")
+    assert (alerts, answered, open_unanswered) == (1, 0, 1)
+    ((row),) = panel("Every alert: raised, first answer, what was done")
+    assert row[0] == "saf-1" and row[7] is None and row[-1] == "not answered"
+    assert panel("What was done") == []
+    assert panel("Time to acknowledge, by week raised") == []
+    assert panel("Answers naming no alert") == [(1,)]
+    # One problem, one family (evidence.episode_group): an answer to one member answers every
+    # member, as the report's "responded to" counts and the learning loop applies it.
+    family = '{"episode_group": {"id": "saf-1", "alerts": ["saf-1", "dar-2"]}}'
+    for table in ("alert_history", "alerts"):
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+        warehouse.run(
+            f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
+            "window_end, severity, status, summary, evidence, detected_at) VALUES "
+            "('saf-1', 'safety_signal', 'RXA', 'ED', '2025-03-03', '2025-03-10', 'high', "
+            f"'open', 'harm rose', '{family}', '2025-03-18 09:00:00'), "
+            "('dar-2', 'masked_dark_spot', 'RXA', 'ED', '2025-03-10', '2025-03-17', 'high', "
+            f"'open', 'stood out', '{family}', '2025-03-19 09:00:00')"
+        )
+    warehouse.run(
+        f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, responder_role, note_redacted, free_text_chars, "
+        "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
+        "VALUES (generateUUIDv4(), 'RXA', 'ED', '2025-03-20 09:00:00', 'portal', 'dar-2', "
+        "'investigating', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
+    )
+    ((alerts, answered, open_unanswered, _),) = panel("Alerts and answers")
+    assert (alerts, answered, open_unanswered) == (2, 2, 0)
+    rows = {row[0]: row for row in panel("Every alert: raised, first answer, what was done")}
+    assert rows["saf-1"][-1] == rows["dar-2"][-1] == "investigating"
+    assert rows["saf-1"][7] == rows["dar-2"][7] == datetime(2025, 3, 20, 9, 0)
+
+
+def test_a_monthly_target_is_charted_one_point_per_return(warehouse: Warehouse) -> None:
+    """The unit drill-down's target XmR chart, like the report's: one point per reported
+    period, the return in force. Charted per week, a monthly return repeated its month's
+    figure 4 or 5 times, the moving ranges were mostly 0 and the limits so narrow that a steady
+    unit showed 46 of 65 weeks as special causes."""
+    db = "monthly_target"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("target_metrics", "unit_windows"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    seen = [860, 862, 857, 858, 855, 861, 863, 859, 856, 860, 862, 858]
+    rows = [
+        f"(generateUUIDv4(), 'RXA', 'ED', '2025-{m + 1:02d}-28', 'returns', 'ae_4h', "
+        f"'2025-{m + 1:02d}-01', '2025-{m + 1:02d}-28', {n}, 1000, NULL, '', 0.78, 1, 0, 'x', '')"
+        for m, n in enumerate(seen)
+    ]
+    # March returned again later with a correction: the later return is in force.
+    rows.append(
+        "(generateUUIDv4(), 'RXA', 'ED', '2025-04-20', 'returns', 'ae_4h', '2025-03-01', "
+        "'2025-03-28', 858, 1000, NULL, '', 0.78, 1, 0, 'x', '')"
+    )
+    warehouse.run(
+        f"INSERT INTO {db}.target_metrics (event_id, org_id, unit_id, occurred_at, source, "
+        "metric, period_start, period_end, numerator, denominator, value, unit, target, "
+        "higher_is_better, late, origin, payload) VALUES " + ", ".join(rows)
+    )
+    target = next(t for t in TARGETS if t.dashboard_uid == "quality-unit" and t.panel_id == 3)
+    dashboard = _dashboard(target)
+    variables = {"window": "week", "org": "RXA", "unit": "ED", "metric": "ae_4h"}
+    ctx = QueryContext(datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC),
+                       86400, variables)  # fmt: skip
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(re.sub(r"\bquality\.", f"{db}.", sql))
+
+    chart = run(render(target, dashboard, ctx, run))
+    assert [round(row[1], 1) for row in chart] == [
+        n / 10 for n in [*seen[:2], 858, *seen[3:]]
+    ]  # fmt: skip
+    assert [row[5] for row in chart] == [None] * 12  # steady: no special cause
+    assert all(row[6] == 78.0 for row in chart)

@@ -78,6 +78,33 @@ def test_a_target_gets_one_point_a_month_an_assurance_and_rates_are_per_activity
     assert rows["safety"].window_start == T0 + 24 * WEEK
 
 
+def test_a_unit_that_sends_only_target_returns_has_its_target_summarised() -> None:
+    """Imported A&E returns (`pipeline import ae-monthly`) hold no feedback or incidents: the
+    board still shows the target's variation and assurance, and claims no experience or harm
+    (a harm rate of 0 would read as a safe unit)."""
+    engine = Engine(EngineConfig(allowed_lateness=timedelta(0)), b"k" * 16)
+    months = [datetime(2024, m, 1, tzinfo=UTC) for m in range(1, 9)]
+    events = [
+        metric(
+            occurred_at=end.isoformat(),
+            period_start=start.isoformat(),
+            period_end=end.isoformat(),
+            numerator=seen,
+        )
+        for (start, end), seen in zip(
+            itertools.pairwise(months), [700, 720, 710, 690, 705, 715, 700], strict=True
+        )
+    ]
+    result = engine.process(raw(*events), T0 + 40 * WEEK)
+    final = engine.finish(T0 + 40 * WEEK)
+    rows = {r.measure: r for r in result.board + final.board}
+    assert set(rows) == {"target"}
+    target = rows["target"]
+    assert target.metric == "ae_4h" and target.points == 7
+    assert target.assurance == "consistent_fail"  # about 70% against 95%
+    assert target.value == pytest.approx(0.700)  # July, as returned
+
+
 def test_themes_are_counted_once_per_response() -> None:
     (window,) = weeks([3], poor=2)
     assert dict(window.themes) == {"food": 2, "kindness": 3, "waiting": 2}

@@ -55,6 +55,21 @@ def test_fft_sites_without_a_site_code_are_summed_into_one_event(tmp_path: Path)
     assert tally == {SITE_FALLBACK_SUMMED: 1, NO_RESPONSES: 1}
 
 
+def test_a_site_code_holding_an_nhs_number_falls_back_to_the_unit_given(tmp_path: Path) -> None:
+    """A Site Code that is no unit id the contract accepts (here a valid NHS number, which an
+    identifier must not hold) falls back like a blank one; it refused the whole file."""
+    path = tmp_path / "fft_sites.csv"
+    path.write_text(
+        f"{FFT_HEADER}\n"
+        "SEPTEMBER-2022,RX6,RX6A1,10,5,1,1,1,0\n"
+        "SEPTEMBER-2022,RX6,9434765919,20,4,0,0,1,1\n"
+    )
+    tally = Tally()
+    out = imported("fft-monthly", [path], tally)
+    assert {e["unit_id"]: e["counts"]["1"] for e in out} == {"RX6A1": 10, "all": 20}
+    assert "9434765919" not in json.dumps(out)
+
+
 def test_two_editions_read_together_write_each_id_once_and_count_the_revisions(
     tmp_path: Path,
 ) -> None:

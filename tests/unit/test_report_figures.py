@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,8 +10,15 @@ import pytest
 
 from pipeline.core.alerts import AlertKind, AlertStatus, Severity
 from pipeline.core.target_reports import TargetAttainment
+from pipeline.report import sections
 from pipeline.report.figures import Pooled, harm_change, pool, share_z
-from pipeline.report.periods import UnitView, alert_measures, period_bounds, standing
+from pipeline.report.periods import (
+    PeriodView,
+    UnitView,
+    alert_measures,
+    period_bounds,
+    standing,
+)
 from pipeline.report.records import AlertRecord, VerdictRecord, WindowFigures
 from pipeline.report.text import day, evidence_figures, pct, pts, pts_tick
 
@@ -255,3 +263,39 @@ def test_evidence_of_another_shape_is_listed_key_by_key() -> None:
     assert ("Positive share", "70.0%") in figures
     assert ("Responses", "3,120") in figures
     assert ("Targets A&E 4-hour x", "1.5") in figures
+
+
+def test_a_unit_with_a_target_but_nothing_to_chart_is_named_under_the_charts() -> None:
+    """A trust that sends only target returns (as `pipeline import ae-monthly` gives) has no
+    feedback or harm to place: its units are named under the charts, not silently left off."""
+    baseline, recent = range(26), range(26, 39)
+    charted = UnitView("RXA", "ED", pool([window(i) for i in recent]),
+                       pool([window(i) for i in baseline]), ())  # fmt: skip
+    bare = [window(i, responses=0, positive=0, harmful=0) for i in (*baseline, *recent)]
+    targets_only = UnitView("RXA", "AMU", pool(bare[26:]), pool(bare[:26]), ())
+    assert targets_only.worst_margin is not None  # it reports a target, so it is not "no target"
+    period = PeriodView(MONDAY + timedelta(weeks=26), MONDAY + timedelta(weeks=39), MONDAY,
+                        13, 26, "week", (charted, targets_only), ())  # fmt: skip
+    notes = re.findall(r'<p class="note">(.*?)</p>', sections._divergence(period))
+    assert notes == [
+        "Not on the experience chart (no patient feedback to compare in these weeks and the 26 "
+        "before): RXA AMU",
+        "Not on the safety chart (no harmful incidents to compare in these weeks and the 26 "
+        "before): RXA AMU",
+    ]
+
+
+def test_a_harm_fall_with_reporting_fallen_never_reads_as_an_improvement() -> None:
+    """On the safety quadrant a unit whose reporting fell sits among "fewer harmful incidents":
+    its ring is orange and its tooltip says why that is no good news."""
+    before, recent = [window(i) for i in range(26)], [window(i, harmful=0) for i in range(13)]
+    reporting = (_verdict("harmful_incident_rate", "reporting_concern"),)
+    fell = UnitView("RXA", "ED", pool(recent), pool(before), (), reporting)
+    period = PeriodView(MONDAY + timedelta(weeks=26), MONDAY + timedelta(weeks=39), MONDAY,
+                        13, 26, "week", (fell,), ())  # fmt: skip
+    titles = re.findall(r"<title>(RXA ED: [^<]*harmful incidents[^<]*)</title>",
+                        sections._divergence(period))  # fmt: skip
+    assert titles == [
+        "RXA ED: A&amp;E 4-hour +1.0 pts vs target (met in 13 of 13 weeks); harmful incidents "
+        "-98% vs before, but incident reporting fell: a warning sign, not an improvement"
+    ]

@@ -31,6 +31,7 @@ from pipeline.adapters.publications.common import (
     read_rows,
     timestamp,
 )
+from pipeline.core.privacy import contains_nhs_number
 
 PUBLICATION = "fft-monthly"
 NO_RESPONSES = "rows with no responses (no event)"
@@ -59,7 +60,9 @@ def read(path: Path, unit_id: str, tally: Tally) -> Iterator[dict[str, Any]]:
         if org is None:
             continue
         site = row.text("Site Code")
-        has_site = bool(site and _UNIT.fullmatch(site))
+        # A unit id as the contract takes it: the pattern, and no NHS number (a label holding
+        # one is refused, which refused the whole file).
+        has_site = bool(site and _UNIT.fullmatch(site) and not contains_nhs_number(site))
         counts = _counts(row)
         if row.suppressed(ANSWERS):
             tally[SUPPRESSED_COUNTS] += 1
