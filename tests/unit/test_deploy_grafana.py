@@ -41,7 +41,7 @@ EXPECTED_DASHBOARDS = {
     "quality-alerts",
     "quality-pipeline-health",
 }
-TIME_SERIES_PANELS = {"timeseries", "heatmap"}
+TIME_SERIES_PANELS = {"timeseries", "status-history"}
 
 DASHBOARDS = load_dashboards()
 CH_TARGETS = clickhouse_targets(DASHBOARDS)
@@ -257,7 +257,7 @@ def test_views_of_worse_read_the_stored_verdicts_and_judge_nothing_themselves() 
         "Safety: harmful incidents per 1,000 activity, else per window (the pipeline's verdicts)",
         "Meeting every target, experience a concern (latest judged window)",
         "Target attainment versus experience, every unit (latest complete window)",
-        "Divergence by unit and week (z of the pipeline's verdicts while targets are met)",
+        "Experience verdicts by unit and week (dark orange: a concern while every target is met)",
         "Attainment margin against experience change (latest complete window)",
         "The pipeline's verdicts now: every unit and measure (latest judged window)",
     ):
@@ -281,3 +281,16 @@ def test_verdict_panels_use_the_making_data_count_colours_and_icons() -> None:
                    if p["id"] == "color"}  # fmt: skip
         assert colours["concern"] == "#E67E00" and colours["improvement"] == "#1D70B8"
         assert colours["value"] == "#7B7D7D"
+
+
+def test_the_verdicts_by_week_are_coloured_by_verdict_not_by_z() -> None:
+    """The overview's unit-by-week panel shows the stored verdict itself (a z of 3.9 judged
+    common cause is grey, a CUSUM concern at z 0.9 orange), in Making Data Count colours."""
+    (target,) = [t for t in CH_TARGETS if t.panel_title.startswith("Experience verdicts by unit")]
+    assert target.panel_type == "status-history"
+    code = "\n".join(line.split("--")[0] for line in target.query.splitlines())
+    assert "verdict = 'concern'" in code and not re.search(r"\bz\b", code)
+    (mapping,) = [m["options"] for m in target.panel["fieldConfig"]["defaults"]["mappings"]]
+    assert mapping["2"]["color"] == mapping["2"]["color"].upper() == "#E67E00"
+    assert mapping["0"]["color"] == "#7B7D7D" and mapping["-1"]["color"] == "#1D70B8"
+    assert [mapping[k]["text"][0] for k in ("2", "1", "0", "-1")] == list("🟠🟠⚪🔵")
