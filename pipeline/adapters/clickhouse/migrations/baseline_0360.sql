@@ -1,7 +1,7 @@
--- The schema that migrations 0001 to 0360 leave, as one script (not a migration: its name has
--- no version of its own). `ClickHouseSink.migrate` runs it instead of those migrations when it
--- makes a new embedded (chDB) database, which takes about a fifth of the CPU (no ALTER and no
--- mutation on tables just made); later migrations apply on top as usual.
+-- The schema that migrations 0001 to 0360 leave, as one script (not a migration itself:
+-- `load_migrations` reads only `NNNN_name.sql`). `ClickHouseSink.migrate` runs it instead of
+-- those migrations when it makes a new embedded (chDB) database, with about a fifth of their
+-- CPU (no ALTER and no mutation on tables just made); later migrations apply on top as usual.
 -- tests/integration/test_clickhouse_sink.py holds it equal to the migrations' result. To
 -- regenerate (when a later migration makes this one worth moving): SHOW CREATE TABLE of each
 -- table but schema_migrations after `pipeline migrate` into a new embedded store, the
