@@ -33,6 +33,7 @@ def read_lines(handle: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> Iterator[Lin
     byte order mark starting the input (as some Windows editors write) is not part of its first
     line, which would otherwise be rejected `not_json` (RFC 8259 lets a parser ignore it)."""
     number = consumed = 0
+    new = tuple.__new__  # Line's own constructor is a Python call per line
     while True:
         line = handle.readline(limit + 1)
         if not line:
@@ -50,10 +51,10 @@ def read_lines(handle: BinaryIO, limit: int = MAX_MESSAGE_BYTES) -> Iterator[Lin
                     break
                 size += len(line)
                 consumed += len(line)
-            yield Line(number, head, size, consumed)
+            yield new(Line, (number, head, size, consumed))
             consumed = 0
             continue
         stripped = line.strip()
         if stripped:
-            yield Line(number, stripped, None, consumed)
+            yield new(Line, (number, stripped, None, consumed))
             consumed = 0

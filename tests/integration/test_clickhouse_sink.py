@@ -48,6 +48,70 @@ def test_migrations_apply_once_and_in_order(sink: ClickHouseSink) -> None:
     assert {"patient_feedback", "unit_windows", "alerts", "rejected_events"} <= tables
 
 
+def _commands_of_migrate(sink: ClickHouseSink, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements (scripts) `sink.migrate()` sends, as they are sent."""
+    sent: list[str] = []
+    command = ClickHouseSink._command
+
+    def recorded(self: ClickHouseSink, sql: str) -> None:
+        sent.append(sql)
+        command(self, sql)
+
+    monkeypatch.setattr(ClickHouseSink, "_command", recorded)
+    sink.migrate()
+    monkeypatch.undo()
+    return sent
+
+
+def _schema(sink: ClickHouseSink, database: str) -> dict[str, Any]:
+    tables = sink.query_dicts(
+        "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
+        {"db": database},
+    )
+    return {
+        "tables": {
+            t["name"]: sink.query_dicts(f"SHOW CREATE TABLE {database}.{t['name']}")[0][
+                "statement"
+            ].replace(f"{database}.", "{db}.")
+            for t in tables
+        },
+        "ledger": sink.query_dicts(
+            f"SELECT version, name FROM {database}.schema_migrations ORDER BY version"
+        ),
+    }
+
+
+def test_a_new_embedded_database_is_made_by_the_baseline_as_the_migrations_make_it(
+    sink: ClickHouseSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink.database = "by_baseline"
+    sent = _commands_of_migrate(sink, monkeypatch)
+    sink.database = "by_migrations"
+    named = sink.migrate(load_migrations())  # the migrations given: one by one
+
+    assert len(sent) == 3  # the database, the ledger, then one script
+    assert _schema(sink, "by_baseline") == _schema(sink, "by_migrations")
+    assert named == [m.name for m in load_migrations()]
+    sink.database = "by_baseline"
+    assert sink.migrate() == []
+
+
+def test_a_database_holding_tables_is_migrated_one_by_one(
+    sink: ClickHouseSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink.command("CREATE DATABASE IF NOT EXISTS cut_short")
+    first = load_migrations()[0]
+    sink.command(first.statements[0].replace("{db}", "cut_short"))  # its ledger row never made
+    sink.database = "cut_short"
+
+    sent = _commands_of_migrate(sink, monkeypatch)
+
+    assert len(sent) == 2 + len(load_migrations())
+    sink.database = "by_migrations_too"
+    sink.migrate(load_migrations())
+    assert _schema(sink, "cut_short") == _schema(sink, "by_migrations_too")
+
+
 def test_a_migration_that_fails_midway_is_not_recorded(sink: ClickHouseSink) -> None:
     fresh(sink, "migrations_midway")
     table = "CREATE TABLE {db}.%s (v UInt8) ENGINE = MergeTree ORDER BY v"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.adapters.clickhouse import load_migrations, migrations_folder
+from pipeline.adapters.clickhouse.schema import load_baseline
 from pipeline.errors import ConfigError
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pipeline"
@@ -31,3 +32,16 @@ def test_a_folder_without_migrations_is_an_error_not_a_current_schema(tmp_path: 
 def test_a_missing_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no ClickHouse migrations found"):
         load_migrations(tmp_path / "absent")
+
+
+def test_the_baseline_stands_for_migrations_of_the_package_and_only_makes_tables(
+    tmp_path: Path,
+) -> None:
+    baseline = load_baseline()
+
+    assert baseline is not None
+    assert baseline.version in {m.version for m in load_migrations()}
+    assert all(s.startswith("CREATE TABLE {db}.") for s in baseline.statements)
+    assert len(baseline.statements) > 10
+    (tmp_path / "0001_only.sql").write_text("CREATE TABLE {db}.t (v UInt8) ENGINE = Log;\n")
+    assert load_baseline(tmp_path) is None

@@ -33,7 +33,12 @@ from pipeline.adapters.clickhouse.inserts import Inserts, TableShape
 from pipeline.adapters.clickhouse.ledger import SmallState
 from pipeline.adapters.clickhouse.outbox import Outbox
 from pipeline.adapters.clickhouse.rows import alert_from_row
-from pipeline.adapters.clickhouse.schema import Migration, load_migrations, migrations_folder
+from pipeline.adapters.clickhouse.schema import (
+    Migration,
+    load_baseline,
+    load_migrations,
+    migrations_folder,
+)
 from pipeline.adapters.clickhouse.writes import BatchWrites
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
@@ -123,7 +128,8 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites):
 
     def migrate(self, migrations: Sequence[Migration] | None = None) -> list[str]:
         """Apply the migrations (the package's, by default) not yet applied; returns their
-        names. Safe to run repeatedly; one that fails is not recorded (those before it are)."""
+        names. Safe to run repeatedly; one that fails is not recorded (those before it are).
+        A new embedded database starts from the package's baseline (schema.py)."""
         db = self.database
         self._command(f"CREATE DATABASE IF NOT EXISTS {db}")
         self._command(
@@ -132,7 +138,12 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites):
         )
         done = {row[0] for row in self._rows(f"SELECT version FROM {db}.schema_migrations")}
         applied = []
-        for migration in load_migrations() if migrations is None else migrations:
+        if migrations is None:
+            migrations = load_migrations()
+            if not done and self.dsn.embedded:
+                applied = self._apply_baseline(migrations)
+                done = {m.version for m in migrations if m.name in applied}
+        for migration in migrations:
             if migration.version in done:
                 continue
             statements = [statement.replace("{db}", db) for statement in migration.statements]
@@ -148,6 +159,22 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites):
             applied.append(migration.name)
         self._forget_shapes()
         return applied
+
+    def _apply_baseline(self, migrations: Sequence[Migration]) -> list[str]:
+        """The baseline and the ledger rows of the migrations it stands for, in one script, if
+        the database holds no table but the ledger; returns those migrations' names."""
+        db = self.database
+        baseline = load_baseline()
+        covered = [m for m in migrations if baseline and m.version <= baseline.version]
+        if baseline is None or baseline.version not in {m.version for m in covered}:
+            return []  # not the package's migrations
+        if self._scalar(f"SELECT count() FROM system.tables WHERE database = '{db}'") != 1:
+            return []  # tables made before (a first migration cut short): migrate one by one
+        statements = [statement.replace("{db}", db) for statement in baseline.statements]
+        rows = ", ".join(f"({m.version}, '{m.name}')" for m in covered)
+        statements.append(f"INSERT INTO {db}.schema_migrations (version, name) VALUES {rows}")
+        self._command(";\n".join(statements))
+        return [m.name for m in covered]
 
     def write_events_each(
         self, groups: Sequence[Sequence[StoredEvent]], token: str

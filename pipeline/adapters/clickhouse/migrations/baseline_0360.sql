@@ -1,0 +1,365 @@
+-- The schema that migrations 0001 to 0360 leave, as one script (not a migration itself:
+-- `load_migrations` reads only `NNNN_name.sql`). `ClickHouseSink.migrate` runs it instead of
+-- those migrations when it makes a new embedded (chDB) database, with about a fifth of their
+-- CPU (no ALTER and no mutation on tables just made); later migrations apply on top as usual.
+-- tests/integration/test_clickhouse_sink.py holds it equal to the migrations' result. To
+-- regenerate (when a later migration makes this one worth moving): SHOW CREATE TABLE of each
+-- table but schema_migrations after `pipeline migrate` into a new embedded store, the
+-- database's name written `{db}`, and the version in this file's name.
+CREATE TABLE {db}.alert_deliveries
+(
+    `route` LowCardinality(String),
+    `alert_id` String,
+    `detected_at` DateTime64(6, 'UTC'),
+    `delivered_at` DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (route, alert_id, detected_at)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE TABLE {db}.alert_history
+(
+    `alert_id` String,
+    `kind` LowCardinality(String),
+    `org_id` LowCardinality(String),
+    `unit_id` LowCardinality(String),
+    `window_start` DateTime64(6, 'UTC'),
+    `window_end` DateTime64(6, 'UTC'),
+    `severity` LowCardinality(String),
+    `status` LowCardinality(String),
+    `summary` String,
+    `evidence` String,
+    `detected_at` DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (alert_id, detected_at)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE TABLE {db}.alert_responses
+(
+    `event_id` UUID,
+    `org_id` LowCardinality(String),
+    `unit_id` LowCardinality(String),
+    `occurred_at` DateTime64(6, 'UTC'),
+    `source` LowCardinality(String),
+    `alert_id` String,
+    `response` LowCardinality(String),
+    `responder_role` String,
+    `note_redacted` String,
+    `free_text_chars` UInt32,
+    `nhs_numbers_redacted` UInt16,
+    `other_identifiers_redacted` UInt16,
+    `late` UInt8,
+    `origin` String,
+    `payload` String CODEC(ZSTD(3)),
+    `ingested_at` DateTime64(3, 'UTC') DEFAULT now64(3),
+    `owner` String DEFAULT '',
+    `due_by` Nullable(DateTime64(6, 'UTC')),
+    INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (alert_id, event_id)
+TTL toDateTime(ingested_at) + toIntervalDay(1096)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192, ttl_only_drop_parts = 1;
+
+CREATE TABLE {db}.alerts
+(
+    `alert_id` String,
+    `kind` LowCardinality(String),
+    `org_id` LowCardinality(String),
+    `unit_id` LowCardinality(String),
+    `window_start` DateTime64(6, 'UTC'),
+    `window_end` DateTime64(6, 'UTC'),
+    `severity` LowCardinality(String),
+    `status` LowCardinality(String),
+    `summary` String,
+    `evidence` String,
+    `detected_at` DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree(detected_at)
+ORDER BY alert_id
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE TABLE {db}.bright_spots
+(
+    `org_id` LowCardinality(String),
+    `unit_id` LowCardinality(String),
+    `window_kind` LowCardinality(String),
+    `measure` LowCardinality(String),
+    `status` LowCardinality(String),
+    `first_window` Nullable(DateTime64(6, 'UTC')),
+    `last_window` Nullable(DateTime64(6, 'UTC')),
+    `detected_in` Nullable(DateTime64(6, 'UTC')),
+    `windows` UInt32,
+    `detector` LowCardinality(Nullable(String)),
+    `value` Nullable(Float64),
+    `baseline` Nullable(Float64),
+    `peers` Nullable(Float64),
+    `reduction_vs_baseline` Nullable(Float64),
+    `reduction_vs_peers` Nullable(Float64),
+    `z_baseline` Nullable(Float64),
+    `z_peers` Nullable(Float64),
+    `sample_size` Nullable(Float64),
+    `version` UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (org_id, unit_id, window_kind, measure)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE TABLE {db}.incident_reports
+(
+    `event_id` UUID,
+    `org_id` LowCardinality(String),
+    `unit_id` LowCardinality(String),
+    `occurred_at` DateTime64(6, 'UTC'),
+    `source` LowCardinality(String),
+    `category` LowCardinality(String),
+    `harm` LowCardinality(String),
+    `reporter_role` String,
+    `patient_pseudonym` String,
+    `patient_key_id` LowCardinality(String) DEFAULT if(position(patient_pseudonym, ':') = 9, substring(patient_pseudonym, 1, 8), ''),
+    `description_redacted` String,
+    `free_text_chars` UInt32,
+    `nhs_numbers_redacted` UInt16,
+    `other_identifiers_redacted` UInt16,
+    `late` UInt8,
+    `origin` String,
+    `payload` String CODEC(ZSTD(3)),
+    `ingested_at` DateTime64(3, 'UTC') DEFAULT now64(3),
+    `report_ref` String DEFAULT '',
+    `revision` UInt32 DEFAULT 1,
+    INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toStartOfQuarter(occurred_at)
+ORDER BY (org_id, unit_id, event_id)
+TTL toDateTime(ingested_at) + toIntervalDay(400)
+SETTINGS non_replicated_deduplication_window = 10000, ttl_only_drop_parts = 1, index_granularity = 8192;
+
+CREATE TABLE {db}.incident_revisions
+(
+    `org_id` LowCardinality(String),
+    `report_ref` String,
+    `event_id` UUID,
+    `revision` UInt32,
+    `unit_id` LowCardinality(String),
+    `occurred_at` DateTime64(6, 'UTC'),
+    `harm` LowCardinality(String),
+    `category` LowCardinality(String)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (org_id, report_ref, event_id)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE TABLE {db}.judgements
+(
+    `org_id` LowCardinality(String),
+    `window_kind` LowCardinality(String),
+    `mark` Nullable(DateTime64(6, 'UTC')),
+    `digest` String,
+    `judged_at` DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree(judged_at)
+ORDER BY (org_id, window_kind)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE TABLE {db}.mdc_summary
+(
+    `org_id` LowCardinality(String),
+    `unit_id` LowCardinality(String),
+    `window_kind` LowCardinality(String),
+    `measure` LowCardinality(String),
+    `metric` LowCardinality(String),
+    `window_start` DateTime64(6, 'UTC'),
+    `window_end` DateTime64(6, 'UTC'),
+    `value` Float64,
+    `sample_size` Float64,
+    `mean` Float64,
+    `lpl` Nullable(Float64),
+    `upl` Nullable(Float64),
+    `improvement` LowCardinality(String),
+    `variation` LowCardinality(String),
+    `assurance` LowCardinality(Nullable(String)),
+    `target` Nullable(Float64),
+    `points` UInt32,
+    `version` UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (org_id, unit_id, window_kind, measure)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE TABLE {db}.org_progress
+(
+    `org_id` LowCardinality(String),
+    `latest_event` DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree(latest_event)
+ORDER BY org_id
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE TABLE {db}.patient_feedback
+(
+    `event_id` UUID,
+    `org_id` LowCardinality(String),
+    `unit_id` LowCardinality(String),
+    `occurred_at` DateTime64(6, 'UTC'),
+    `source` LowCardinality(String),
+    `rating` UInt8,
+    `period_start` Nullable(DateTime64(6, 'UTC')),
+    `period_end` Nullable(DateTime64(6, 'UTC')),
+    `counts` Array(UInt32),
+    `responses` UInt64 DEFAULT 1,
+    `channel` LowCardinality(String),
+    `comment_redacted` String,
+    `themes` Array(LowCardinality(String)),
+    `free_text_chars` UInt32,
+    `nhs_numbers_redacted` UInt16,
+    `other_identifiers_redacted` UInt16,
+    `late` UInt8,
+    `origin` String,
+    `payload` String CODEC(ZSTD(3)),
+    `ingested_at` DateTime64(3, 'UTC') DEFAULT now64(3),
+    INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toStartOfQuarter(occurred_at)
+ORDER BY (org_id, unit_id, event_id)
+TTL toDateTime(ingested_at) + toIntervalDay(400)
+SETTINGS non_replicated_deduplication_window = 10000, ttl_only_drop_parts = 1, index_granularity = 8192;
+
+CREATE TABLE {db}.period_events
+(
+    `org_id` LowCardinality(String),
+    `unit_id` LowCardinality(String),
+    `event_id` UUID,
+    `occurred_at` DateTime64(6, 'UTC'),
+    `period_end` DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (period_end, org_id, event_id)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE TABLE {db}.rejected_events
+(
+    `rejection_id` String,
+    `reason` LowCardinality(String),
+    `field` String,
+    `detail` String,
+    `raw_base64` String CODEC(ZSTD(3)),
+    `raw_preview` String,
+    `origin` String,
+    `received_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(received_at)
+ORDER BY (reason, rejection_id)
+TTL toDateTime(received_at) + toIntervalDay(90)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192, ttl_only_drop_parts = 1;
+
+CREATE TABLE {db}.response_ledger
+(
+    `org_id` LowCardinality(String),
+    `alert_id` String,
+    `event_id` UUID,
+    `unit_id` LowCardinality(String),
+    `response` LowCardinality(String),
+    `occurred_at` DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (org_id, alert_id, event_id)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE TABLE {db}.target_metrics
+(
+    `event_id` UUID,
+    `org_id` LowCardinality(String),
+    `unit_id` LowCardinality(String),
+    `occurred_at` DateTime64(6, 'UTC'),
+    `source` LowCardinality(String),
+    `metric` LowCardinality(String),
+    `period_start` DateTime64(6, 'UTC'),
+    `period_end` DateTime64(6, 'UTC'),
+    `numerator` UInt64,
+    `denominator` UInt64,
+    `value` Nullable(Float64),
+    `unit` LowCardinality(String) DEFAULT '',
+    `target` Float64,
+    `higher_is_better` UInt8,
+    `late` UInt8,
+    `origin` String,
+    `payload` String CODEC(ZSTD(3)),
+    `ingested_at` DateTime64(3, 'UTC') DEFAULT now64(3),
+    INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toStartOfQuarter(occurred_at)
+ORDER BY (org_id, unit_id, event_id)
+TTL toDateTime(ingested_at) + toIntervalDay(400)
+SETTINGS non_replicated_deduplication_window = 10000, ttl_only_drop_parts = 1, index_granularity = 8192;
+
+CREATE TABLE {db}.unit_windows
+(
+    `org_id` LowCardinality(String),
+    `unit_id` LowCardinality(String),
+    `window_kind` LowCardinality(String),
+    `window_start` DateTime64(6, 'UTC'),
+    `window_end` DateTime64(6, 'UTC'),
+    `fft_counts` Array(UInt64),
+    `fft_responses` UInt64,
+    `fft_positive` UInt64,
+    `fft_negative` UInt64,
+    `positive_share` Nullable(Float64),
+    `negative_share` Nullable(Float64),
+    `incidents_by_harm` Array(UInt32),
+    `incidents_by_category` Array(UInt32),
+    `incidents` UInt32,
+    `harmful_incidents` UInt32,
+    `harm_weighted` UInt32,
+    `activity` Nullable(Float64),
+    `harm_weighted_rate` Nullable(Float64),
+    `targets_met` Nullable(UInt8),
+    `target_metrics` Array(LowCardinality(String)),
+    `target_attainment` Array(Float64),
+    `target_values` Array(Float64),
+    `target_numerators` Array(Float64),
+    `target_denominators` Array(Float64),
+    `target_units` Array(LowCardinality(String)),
+    `target_higher_is_better` Array(UInt8),
+    `target_met` Array(UInt8),
+    `target_distances` Array(Float64),
+    `contributions` UInt64,
+    `state` String,
+    `theme_names` Array(LowCardinality(String)),
+    `theme_counts` Array(UInt32),
+    `digest` String DEFAULT ''
+)
+ENGINE = ReplacingMergeTree(contributions)
+PARTITION BY toYear(window_start)
+ORDER BY (org_id, unit_id, window_kind, window_start)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE TABLE {db}.verdicts
+(
+    `org_id` LowCardinality(String),
+    `unit_id` LowCardinality(String),
+    `window_kind` LowCardinality(String),
+    `measure` LowCardinality(String),
+    `window_start` DateTime64(6, 'UTC'),
+    `window_end` DateTime64(6, 'UTC'),
+    `value` Float64,
+    `count` UInt64,
+    `size` Float64,
+    `centre` Float64,
+    `lower_limit` Float64,
+    `upper_limit` Nullable(Float64),
+    `z` Float64,
+    `rule` LowCardinality(String),
+    `detector` LowCardinality(String),
+    `verdict` LowCardinality(String),
+    `chart` LowCardinality(String),
+    `higher_is_better` UInt8,
+    `version` UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (org_id, unit_id, window_kind, measure, window_start)
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
