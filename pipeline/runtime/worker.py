@@ -34,9 +34,9 @@ from pipeline.adapters.alert_topic import ALERTS_TOPIC, DEAD_LETTER_TOPIC, Kafka
 from pipeline.adapters.alertmanager import AlertmanagerRoute
 from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
 from pipeline.core.events import EventType
-from pipeline.errors import TransportError
+from pipeline.errors import StateRefused, TransportError
 from pipeline.kafka_transport import describe
-from pipeline.runtime.batch_flow import BatchFlow
+from pipeline.runtime.batch_flow import BatchFlow, failure_of
 from pipeline.runtime.consumer_batches import BatchSource
 from pipeline.runtime.step import Abandoned, Step
 from pipeline.runtime.worker_app import FaustWorker, faust_app, output_topic
@@ -50,6 +50,10 @@ StepFactory = Callable[[KafkaRoute, Callable[[bool], None]], Step]
 HOUSEKEEPING_SECONDS = 2.0
 PUBLISH_TIMEOUT_SECONDS = 60.0
 SHUTDOWN_GRACE_SECONDS = 15.0  # then faust's own stop: well within 30 s in all
+
+
+def _told(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, StateRefused) else repr(exc)
 
 
 def input_topics(settings: Settings) -> list[str]:
@@ -157,8 +161,10 @@ class WorkerRuntime:
                     await self._flow.handle(batch, self._ensure_state)
 
     async def _fail(self, what: str, exc: BaseException) -> None:
-        """A bug or a fatal error: stop (exit status 1) without committing anything more."""
-        log.critical("%s; stopping the worker: %r", what, exc, exc_info=exc)
+        """A bug or a fatal error: stop (exit status 1) without committing anything more.
+        A refusal is told without its traceback (the error at its root may quote the rows)."""
+        trace = None if isinstance(exc, StateRefused) else exc
+        log.critical("%s; stopping the worker: %s", what, _told(exc), exc_info=trace)
         self._stopping = True
         self.exit_code = 1
         await self.app.crash(exc)
@@ -247,6 +253,8 @@ class WorkerRuntime:
                     await self._flow.in_store_thread(self.step.flush_background_deliveries)
             except Abandoned:
                 return
+            except StateRefused as exc:  # the delivery outbox: it cannot go on without it
+                await self._fail(failure_of(exc), exc)
             except Exception as exc:
                 log.warning("housekeeping failed: %r", exc)
 
