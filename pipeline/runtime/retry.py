@@ -200,7 +200,7 @@ class RetryingCalls:
                     raise StateRefused(
                         f"cannot {what}: {exc}. Retrying cannot store these rows and going on "
                         "without them would lose state, so the batch is not acknowledged"
-                    ) from exc
+                    ) from None  # ClickHouse's own error may quote the rows
                 attempts += 1
                 delay = next(delays)
                 if route is None:
