@@ -55,10 +55,6 @@ PUBLISH_TIMEOUT_SECONDS = 60.0
 SHUTDOWN_GRACE_SECONDS = 15.0  # then faust's own stop: well within 30 s in all
 
 
-def _told(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, StateRefused) else repr(exc)
-
-
 def input_topics(settings: Settings) -> list[str]:
     return [settings.topic(t.value) for t in EventType]
 
@@ -173,8 +169,10 @@ class WorkerRuntime:
     async def _fail(self, what: str, exc: BaseException) -> None:
         """A bug or a fatal error: stop (exit status 1) without committing anything more.
         A refusal is told without its traceback (the error at its root may quote the rows)."""
-        trace = None if isinstance(exc, StateRefused) else exc
-        log.critical("%s; stopping the worker: %s", what, _told(exc), exc_info=trace)
+        if isinstance(exc, StateRefused):
+            log.critical("%s; stopping the worker: %s", what, exc)
+        else:
+            log.critical("%s; stopping the worker: %r", what, exc, exc_info=exc)
         self._stopping = True
         self.exit_code = 1
         await self.app.crash(exc)
@@ -286,19 +284,9 @@ class WorkerRuntime:
 
     def health(self) -> tuple[bool, str]:
         """Readiness (/readyz, /healthz): running, ClickHouse up and Kafka reachable."""
-        if not self._running:
-            return False, "starting" if not self._stopping else "stopping"
-        if self._stopping:
-            return False, "stopping"
-        if self.step.health.down:
-            return False, "ClickHouse unavailable, retrying"
-        unreachable = self._health.kafka_unreachable_for()
-        if unreachable is not None:
-            return False, f"Kafka unreachable for {unreachable:.0f}s (no broker connection)"
-        refused = self.step.health.refused_rows
-        if refused:
-            return True, f"running, ClickHouse up; {refused} rows it refused were dead-lettered"
-        return True, "running, ClickHouse up"
+        if not self._running or self._stopping:
+            return False, "stopping" if self._stopping else "starting"
+        return self._health.ready(self.step.health)
 
     def begin_shutdown(self, then: Callable[[], None]) -> None:
         """Finish the batch in flight and commit, then `then()` (faust's own shutdown)."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from pipeline.runtime.retry import SinkHealth
+
 LOOP_STALLED_SECONDS = 60.0
 KAFKA_GRACE_SECONDS = 10.0
 
@@ -48,6 +50,19 @@ class WorkerHealth:
         """Seconds since a broker connection was last seen, once past the grace; else None."""
         since = self._clock() - self._kafka_seen
         return since if since > self._kafka_grace else None
+
+    def ready(self, sink: SinkHealth) -> tuple[bool, str]:
+        """Readiness of a running worker whose ClickHouse is as `sink` says."""
+        if sink.down:
+            return False, "ClickHouse unavailable, retrying"
+        unreachable = self.kafka_unreachable_for()
+        if unreachable is not None:
+            return False, f"Kafka unreachable for {unreachable:.0f}s (no broker connection)"
+        if sink.refused_rows:
+            return True, (
+                f"running, ClickHouse up; {sink.refused_rows} rows it refused were dead-lettered"
+            )
+        return True, "running, ClickHouse up"
 
     def alive(self) -> tuple[bool, str]:
         stalled = self._clock() - self._turned

@@ -4,6 +4,7 @@ turning makes it dead."""
 
 from __future__ import annotations
 
+from pipeline.runtime.retry import SinkHealth
 from pipeline.runtime.worker_health import WorkerHealth
 
 
@@ -24,8 +25,14 @@ def test_no_broker_connection_past_the_grace_is_kafka_unreachable_but_alive() ->
         health.turned(False)
         assert health.alive() == (True, "alive")
     assert health.kafka_unreachable_for() == 600.0
+    assert health.ready(SinkHealth()) == (
+        False,
+        "Kafka unreachable for 600s (no broker connection)",
+    )
     health.turned(True)
     assert health.kafka_unreachable_for() is None
+    assert health.ready(SinkHealth()) == (True, "running, ClickHouse up")
+    assert health.ready(SinkHealth(down=True)) == (False, "ClickHouse unavailable, retrying")
 
 
 def test_a_short_gap_in_connections_is_not_an_outage() -> None:
