@@ -154,6 +154,9 @@ class WorkerRuntime:
             try:
                 batch = await self._source.fetch(within)
             except Exception as exc:  # faust would end this task silently: stop instead
+                if self._stopping:  # faust's stop closed the consumer under this fetch
+                    log.debug("fetch ended by the stop: %r", exc)
+                    return
                 await self._fail("fetching from Kafka failed", exc)
                 return
             async with self._lock:
