@@ -125,3 +125,26 @@ def test_a_refused_send_with_everything_before_it_acknowledged_resumes_at_that_l
     assert status == 1
     assert "2 events sent, 2 acknowledged by Kafka, 0 sent but not acknowledged" in stderr
     assert f"resume from {source} line 3" in stderr
+
+
+class Interrupted(GoingAway):
+    def send(self, event: Any, raw: bytes, place: object = None) -> None:
+        if self.sent == 3:
+            raise KeyboardInterrupt
+        super().send(event, raw, place)
+
+
+def test_ctrl_c_midway_says_the_same_and_is_still_an_interruption(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(lines(5))
+    stderr = io.StringIO()
+    monkeypatch.setattr(publish, "EventProducer", lambda *args: Interrupted(2, None))
+    parser = argparse.ArgumentParser()
+    add_publish_arguments(parser)
+    with pytest.raises(KeyboardInterrupt):
+        run_publish(parser.parse_args([str(source)]), io.StringIO(), stderr)
+    told = stderr.getvalue()
+    assert "3 events sent, 2 acknowledged by Kafka, 1 sent but not acknowledged" in told
+    assert f"resume from {source} line 3: every event before it was acknowledged" in told
