@@ -30,6 +30,14 @@ class SinkRejected(SinkError):
     fails the same way). The step dead-letters the rows at fault and stores the rest."""
 
 
+class StateRefused(SinkError):
+    """ClickHouse refused, for good, a write of the pipeline's own rows (unit windows, the
+    ledger, progress, rejections, alert versions, verdicts, judgement marks, deliveries):
+    retrying cannot store them, and going on without them would lose state. The runtime stops
+    (exit status 1) with the batch unacknowledged. The message names the write, the table and
+    ClickHouse's reason (never a row's values)."""
+
+
 class TransportError(PipelineError):
     """Kafka could not be reached or refused a message."""
 

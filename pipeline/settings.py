@@ -123,7 +123,8 @@ class Settings(BaseSettings):
     alertmanager_ca_file: Path | None = None
     """PEM file of the CA that signed Alertmanager's certificate, for https:// URLs."""
     metrics_port: int = Field(9464, ge=0, le=65535)
-    """Prometheus metrics and /healthz; 0 turns the HTTP server off."""
+    """Prometheus metrics and the /livez, /readyz and /healthz probes; 0 turns the HTTP server
+    off."""
     # The Kafka worker (pipeline worker); see docs/worker.md.
     alertmanager_resend_seconds: float = Field(60.0, gt=0, le=3600)
     """How often open alerts are posted to Alertmanager again, which keeps them firing."""

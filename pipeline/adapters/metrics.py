@@ -117,6 +117,13 @@ class PipelineMetrics:
             "Organisations whose judgement raised (their alerts held back, the batch stored)",
             registry=r,
         )
+        self.events_misrouted = Counter(
+            "pipeline_events_misrouted",
+            "Accepted events whose Kafka key was not their org_id, or that came on another "
+            "event type's topic (processed as usual)",
+            ["reason"],
+            registry=r,
+        )
         self.sink_up.set(0)
 
     def record_batch(self, consumed_by_topic: Mapping[str, int], result: BatchResult) -> None:
@@ -162,6 +169,9 @@ class PipelineMetrics:
     def judging_failed(self, count: int) -> None:
         self.judging_failures.inc(count)
 
+    def misrouted(self, reason: str, count: int) -> None:
+        self.events_misrouted.labels(reason=reason).inc(count)
+
     def set_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         """Replace the lag gauges: partitions no longer assigned disappear."""
         self.consumer_lag.clear()
@@ -173,7 +183,9 @@ class PipelineMetrics:
 
 
 class MetricsServer:
-    """`/metrics` (Prometheus text format) and `/healthz` (200 healthy, 503 not) on a thread."""
+    """`/metrics` (Prometheus text format), and on a thread `/readyz` and `/healthz` (200
+    `healthy`, 503 not: readiness) and `/livez` (200 `alive`, 503 not: liveness; always 200
+    when `alive` is not given)."""
 
     def __init__(
         self,
@@ -181,8 +193,9 @@ class MetricsServer:
         healthy: Callable[[], tuple[bool, str]],
         port: int,
         host: str = "",
+        alive: Callable[[], tuple[bool, str]] = lambda: (True, "alive"),
     ) -> None:
-        handler = _handler(metrics, healthy)
+        handler = _handler(metrics, healthy, alive)
         try:
             self._server = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:  # in use, or not ours to bind: say so in one line
@@ -207,19 +220,25 @@ class MetricsServer:
 
 
 def _handler(
-    metrics: PipelineMetrics, healthy: Callable[[], tuple[bool, str]]
+    metrics: PipelineMetrics,
+    healthy: Callable[[], tuple[bool, str]],
+    alive: Callable[[], tuple[bool, str]],
 ) -> type[BaseHTTPRequestHandler]:
+    probes = {"/healthz": healthy, "/readyz": healthy, "/livez": alive}
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
+            probe = probes.get(path)
             if path == "/metrics":
                 self._reply(200, metrics.exposition(), CONTENT_TYPE_LATEST)
-            elif path == "/healthz":
-                ok, detail = healthy()
+            elif probe is not None:
+                ok, detail = probe()
                 body = (("ok" if ok else "unhealthy") + f": {detail}\n").encode()
                 self._reply(200 if ok else 503, body, "text/plain; charset=utf-8")
             else:
-                self._reply(404, b"not found: try /metrics or /healthz\n", "text/plain")
+                body = b"not found: try /metrics, /livez, /readyz or /healthz\n"
+                self._reply(404, body, "text/plain")
 
         def _reply(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -61,6 +62,9 @@ class EventProducer:
         self.timeouts = timeouts or KafkaTimeouts()
         self._settings = settings
         self.delivered_by_topic: Counter[str] = Counter()
+        self.sent = 0
+        self._unacknowledged: dict[int, object] = {}  # the places of events sent, by order
+        self._acknowledging = threading.Lock()  # callbacks run on kafka-python's thread
         self._failures: list[BaseException] = []
         self._failed = False
         servers = self.bootstrap.servers
@@ -91,16 +95,29 @@ class EventProducer:
         except KafkaError as exc:
             raise TransportError(f"Kafka at {self.bootstrap} refused the publisher: {exc}") from exc
 
-    def send(self, event: AnyEvent, raw: bytes) -> None:
-        """Queue `raw` (the bytes `event` was validated from) for its topic, keyed by unit."""
+    def send(self, event: AnyEvent, raw: bytes, place: object = None) -> None:
+        """Queue `raw` (the bytes `event` was validated from) for its topic, keyed by its
+        organisation. `place` (where it came from) is kept until Kafka acknowledges it:
+        `first_unacknowledged` is where a publisher that failed may resume."""
         topic = self._settings.topic(event.event_type.value)
         try:
             future = self._producer.send(topic, value=raw, key=message_key(event.org_id))
         except KafkaError as exc:
             self._failed = True
             raise TransportError(f"Kafka refused an event for {topic}: {exc}") from exc
-        future.add_callback(self._delivered, topic)
+        order = self.sent
+        self.sent += 1
+        with self._acknowledging:
+            self._unacknowledged[order] = place
+        future.add_callback(self._delivered, topic, order)
         future.add_errback(self._failures.append)
+
+    def first_unacknowledged(self) -> object:
+        """The place of the earliest event sent that Kafka has not acknowledged (None: every
+        one was, or it was sent without a place). Everything sent before it was acknowledged."""
+        with self._acknowledging:
+            first = min(self._unacknowledged, default=None)
+            return None if first is None else self._unacknowledged[first]
 
     def flush(self) -> None:
         """Wait for every queued event; TransportError if any was not delivered."""
@@ -122,7 +139,12 @@ class EventProducer:
 
     @property
     def delivered(self) -> int:
-        return sum(self.delivered_by_topic.values())
+        return sum(self.acknowledged_by_topic().values())
+
+    def acknowledged_by_topic(self) -> Counter[str]:
+        """How many events each topic has acknowledged so far (a copy)."""
+        with self._acknowledging:
+            return Counter(self.delivered_by_topic)
 
     def close(self) -> None:
         """Flush what is queued (best effort, and not at all once sending failed: that was
@@ -134,8 +156,10 @@ class EventProducer:
             # daemon, is left to the process's exit)
             log.info("closed with events undelivered: %s", exc)
 
-    def _delivered(self, topic: str, _metadata: Any) -> None:
-        self.delivered_by_topic[topic] += 1
+    def _delivered(self, topic: str, order: int, _metadata: Any) -> None:
+        with self._acknowledging:
+            del self._unacknowledged[order]
+            self.delivered_by_topic[topic] += 1
 
     def _create_missing_topics(self, common: dict[str, Any]) -> None:
         partitions = self._settings.topic_partitions

@@ -5,7 +5,9 @@ only (never its text: free text may hold personal data) and is not sent. A key t
 does not know could hold anything, a name too: it is shown by its place among the object's keys
 and its length, never its text; an event id seen
 earlier in the input is counted as a duplicate and not sent again. Exit status 0 when the input
-was published, bad lines included; 1 when it could not be (unreadable file, broker down).
+was published, bad lines included; 1 when it could not be (unreadable file, broker down). A
+publish that fails (or is interrupted) midway says how many events were sent, how many Kafka
+acknowledged, and the line to resume from: every event before it was acknowledged.
 """
 
 from __future__ import annotations
@@ -60,6 +62,37 @@ class PublishSummary:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A line of the input: `path` as given (`-`: standard input), its number in that input."""
+
+    path: str
+    line: int
+
+
+@dataclass(slots=True)
+class Stopped:
+    """What a publish that failed midway had sent and Kafka acknowledged, and where to resume."""
+
+    sent: int = 0
+    acknowledged: int = 0
+    resume: Place | None = None
+    later_inputs: list[str] = field(default_factory=list)
+
+    def as_json(self, error: str) -> dict[str, object]:
+        resume = (
+            None if self.resume is None else {"path": self.resume.path, "line": self.resume.line}
+        )
+        return {
+            "failed": error,
+            "sent": self.sent,
+            "acknowledged": self.acknowledged,
+            "not_acknowledged": self.sent - self.acknowledged,
+            "resume_from": resume,
+            "then": self.later_inputs,
+        }
+
+
 def _bootstrap(text: str) -> KafkaBootstrap:
     try:
         return KafkaBootstrap.parse(text)
@@ -104,6 +137,7 @@ def run_publish(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     producer: EventProducer | None = None
     inputs: list[tuple[str, BinaryIO, int]] = []
     summary = PublishSummary()
+    reading: list[Place] = []  # the line being read
     try:
         if args.summary_json is not None:  # before anything is sent
             check_output_file(args.summary_json)
@@ -114,18 +148,28 @@ def run_publish(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
             producer = EventProducer(settings_from_environment(), args.bootstrap, timeouts)
         # the same validation as the worker's, at this processing time
         bounds = settings_from_environment().time_horizon().at(datetime.now(UTC))
-        _publish_lines(inputs, producer, summary, args.max_reported, stderr, bounds)
+        _publish_lines(inputs, producer, summary, args.max_reported, stderr, bounds, reading)
         if producer is not None:
             producer.flush()
-    except PipelineError as exc:
-        print(f"pipeline publish: {exc}", file=stderr)
+    except (PipelineError, KeyboardInterrupt) as exc:
+        if isinstance(exc, PipelineError):
+            print(f"pipeline publish: {exc}", file=stderr)
+        if producer is not None and producer.sent:
+            summary.published_by_topic = producer.acknowledged_by_topic()
+            stopped = stopped_at(producer, reading, [name for name, _, _ in inputs])
+            print(format_stopped(summary, stopped), file=stderr)
+            if args.summary_json is not None:
+                failure = {**summary.as_json(), **stopped.as_json(str(exc) or "interrupted")}
+                args.summary_json.write_text(json.dumps(failure, indent=2) + "\n")
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         return COULD_NOT_PUBLISH
     finally:
         for name, handle, _ in inputs:
             if name != "-":
                 handle.close()
         if producer is not None:
-            summary.published_by_topic.update(producer.delivered_by_topic)
+            summary.published_by_topic = producer.acknowledged_by_topic()
             producer.close()
     print(format_summary(summary, checked_only=args.check), file=stdout)
     if args.summary_json is not None:
@@ -141,6 +185,7 @@ def _publish_lines(
     max_reported: int,
     stderr: TextIO,
     bounds: EventBounds,
+    reading: list[Place],
 ) -> None:
     seen: set[int] = set()
     progress = Progress(stderr, sum(size for _, _, size in inputs) or None, "bytes")
@@ -150,6 +195,7 @@ def _publish_lines(
             for line in read_lines(handle):
                 consumed += line.consumed
                 number, raw = line.number, line.value
+                reading[:] = [Place(name, number)]
                 summary.read += 1
                 outcome = decode(raw, bounds, size=line.size)
                 if isinstance(outcome, Rejection):
@@ -166,7 +212,7 @@ def _publish_lines(
                     seen.add(outcome.event_id.int)
                     summary.valid += 1
                     if producer is not None:
-                        producer.send(outcome, raw)
+                        producer.send(outcome, raw, reading[0])
                 progress.advance(consumed, summary.read)
     finally:
         progress.close()
@@ -184,6 +230,37 @@ def format_summary(summary: PublishSummary, *, checked_only: bool) -> str:
     ]
     lines += [f"  {topic}: {n:,}" for topic, n in sorted(summary.published_by_topic.items())]
     lines += [f"  rejected {r}: {n:,}" for r, n in sorted(summary.rejected_by_reason.items())]
+    return "\n".join(lines)
+
+
+def stopped_at(producer: EventProducer, reading: list[Place], paths: list[str]) -> Stopped:
+    """Where a publish stopped: the line it was at, and the line to resume from (the earliest
+    event Kafka did not acknowledge, else the line it was at, which was not sent)."""
+    at = reading[0] if reading else None
+    first = producer.first_unacknowledged()
+    resume = first if isinstance(first, Place) else at
+    later = paths[paths.index(resume.path) + 1 :] if resume is not None else list(paths)
+    return Stopped(producer.sent, producer.delivered, resume, later)
+
+
+def format_stopped(summary: PublishSummary, stopped: Stopped) -> str:
+    """What a publish that stopped midway had done, and where to resume, for people."""
+    lines = [
+        f"stopped after reading {summary.read:,} lines: {stopped.sent:,} events sent, "
+        f"{stopped.acknowledged:,} acknowledged by Kafka, "
+        f"{stopped.sent - stopped.acknowledged:,} sent but not acknowledged (perhaps stored: "
+        f"the pipeline counts any that come again as duplicates), {summary.rejected:,} "
+        f"rejected, {summary.duplicates:,} duplicates"
+    ]
+    resume = stopped.resume
+    if resume is None:
+        return lines[0]
+    where = f"{_label(resume.path)} line {resume.line:,}"
+    lines.append(f"resume from {where}: every event before it was acknowledged")
+    if resume.path != "-":
+        lines.append(f"  tail -n +{resume.line} {resume.path} | pipeline publish -")
+    if stopped.later_inputs:
+        lines.append(f"  then: pipeline publish {' '.join(stopped.later_inputs)}")
     return "\n".join(lines)
 
 

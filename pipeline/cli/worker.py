@@ -28,7 +28,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         type=_port,
         default=None,
         metavar="PORT",
-        help="port for /metrics and /healthz (default: PIPELINE_METRICS_PORT; 0 turns it off)",
+        help="port for /metrics, /livez, /readyz and /healthz (default: PIPELINE_METRICS_PORT; "
+        "0 turns it off)",
     )
 
 

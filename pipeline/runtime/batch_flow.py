@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from pipeline.core.engine import BatchResult, RawMessage
+from pipeline.errors import StateRefused
 from pipeline.runtime.step import Abandoned, Step
 
 log = logging.getLogger("pipeline.worker")
@@ -58,6 +59,13 @@ class FlowSource(Protocol):
     async def commit(self) -> bool:
         """Acknowledge every batch `processed` so far (True when done or nothing to do)."""
         ...
+
+
+def failure_of(exc: BaseException) -> str:
+    """What stopped the flow, as the log line that stops a runtime says it."""
+    if isinstance(exc, StateRefused):
+        return "ClickHouse refused the pipeline's own rows for good"
+    return "processing failed"
 
 
 @dataclass(slots=True)
@@ -130,7 +138,7 @@ class BatchFlow:
             log.warning("batch not finished, not acknowledged (%s)", exc)
             return
         except Exception as exc:  # a bug: stop without acknowledging anything more
-            await self._fail("processing failed", exc)
+            await self._fail(failure_of(exc), exc)
             return
         if not await self.settle():
             self.step.drop(prepared)
@@ -151,7 +159,7 @@ class BatchFlow:
             log.warning("batch not finished, not acknowledged (%s)", exc)
             return False
         except Exception as exc:  # a bug: stop without acknowledging anything more
-            await self._fail("processing failed", exc)
+            await self._fail(failure_of(exc), exc)
             return False
         offsets = batch.next_offsets()
         log.debug(

@@ -37,13 +37,16 @@ import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
-from pipeline.core.engine import RawMessage
+from pipeline.core.engine import BatchResult, RawMessage
 from pipeline.runtime.arrival_order import ArrivalOrder
+from pipeline.runtime.misrouted import MisroutedEvents
 
 log = logging.getLogger("pipeline.worker")
 
 TopicPartition = tuple[str, int]
 _TOPIC_PARTITION = attrgetter("topic", "partition")
+_KEY = attrgetter("key")
+_ORIGIN = attrgetter("origin")
 
 
 FETCH_MAX_WAIT_MS = 100
@@ -107,6 +110,15 @@ class BatchConsumer(AIOKafkaConsumer):
                 lagging.add(tp)
         return lagging
 
+    def broker_connected(self) -> bool | None:
+        """Whether the aiokafka consumer holds an open connection to a broker (None: not
+        started). Read from another thread, as `lagging` is: a snapshot is all it needs."""
+        try:
+            connections = list(self._thread._ensure_consumer()._client._conns.values())
+        except Exception:
+            return None
+        return any(c.connected() for c in connections)
+
 
 class BatchApp(faust.App):
     """A faust app whose consumer is a `BatchConsumer` (same wiring as faust's own)."""
@@ -131,6 +143,7 @@ class Batch:
     epoch: int
     ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
     by_topic: dict[str, int] = field(default_factory=dict)
+    _origins: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # A fetch's records come partition by partition: one pass over each run of them.
@@ -151,7 +164,12 @@ class Batch:
             for r in self.records
         ]
         token = ",".join(f"{t}/{p}@{lo}-{hi}" for (t, p), (lo, hi) in sorted(self.ranges.items()))
+        self._origins = list(map(_ORIGIN, messages))
         return messages, dict(self.by_topic), token
+
+    def keys_by_origin(self) -> dict[str, bytes | None]:
+        """Each record's Kafka key by the origin `messages` (called first) gave it."""
+        return dict(zip(self._origins, map(_KEY, self.records), strict=True))
 
     def next_offsets(self) -> dict[TopicPartition, int]:
         """What to commit once the batch is stored: the offset after each partition's last."""
@@ -161,9 +179,18 @@ class Batch:
 class BatchSource:
     """Batches from `app.consumer` (a `BatchConsumer`) for the partitions of `topics`."""
 
-    def __init__(self, app: Any, topics: Sequence[str], limit: int) -> None:
-        """`limit`: the most records in one batch (the app's `broker_max_poll_records`)."""
+    def __init__(
+        self,
+        app: Any,
+        topics: Sequence[str],
+        limit: int,
+        misrouted: MisroutedEvents | None = None,
+    ) -> None:
+        """`limit`: the most records in one batch (the app's `broker_max_poll_records`);
+        `misrouted` checks each processed batch's accepted events against their keys and
+        topics."""
         self._app = app
+        self._misrouted = misrouted
         self._limit = max(1, limit)
         self._topics = frozenset(topics)
         self._epoch = 0
@@ -246,9 +273,11 @@ class BatchSource:
         self._epoch += 1
         self._order.clear()
 
-    def processed(self, batch: Batch, result: object = None) -> None:
-        """`batch` is stored (what the step made of it, `result`, is not needed here)."""
+    def processed(self, batch: Batch, result: BatchResult | None = None) -> None:
+        """`batch` is stored; `result` is what the step made of it."""
         self._uncommitted.update(batch.next_offsets())
+        if self._misrouted is not None and result is not None and result.accepted:
+            self._misrouted.check(batch.keys_by_origin(), result.accepted)
 
     async def commit(self) -> bool:
         """Commit the offsets after the processed batches (True when committed or nothing to

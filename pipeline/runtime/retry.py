@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pipeline.errors import PipelineError, SinkError, SinkRejected
+from pipeline.errors import PipelineError, SinkError, SinkRejected, StateRefused
 from pipeline.runtime.ports import Metrics
 
 log = logging.getLogger("pipeline.step")
@@ -178,9 +178,12 @@ class RetryingCalls:
         refusals: bool = False,
         lock: contextlib.AbstractContextManager[Any] | None = None,
     ) -> T:
-        """`action()` until it succeeds; failures of `errors` are waited out with backoff
-        (`refusals`: a `SinkRejected` is raised at once). After a stop: `Abandoned`. Store
-        calls hold the store lock (`lock`, when given, instead); routes hold none."""
+        """`action()` until it succeeds; failures of `errors` are waited out with backoff.
+        A `SinkRejected` is never retried (the same rows fail the same way): raised as it is
+        with `refusals` (the caller dead-letters the rows at fault), otherwise as
+        `StateRefused` (the pipeline's own rows: the runtime stops). After a stop:
+        `Abandoned`. Store calls hold the store lock (`lock`, when given, instead); routes
+        hold none."""
         delays = self._retry.delays()
         attempts = 0
         while True:
@@ -191,8 +194,13 @@ class RetryingCalls:
                 with collector_paused(), held:
                     value = action()
             except errors as exc:
-                if refusals and isinstance(exc, SinkRejected):
-                    raise
+                if isinstance(exc, SinkRejected):
+                    if refusals:
+                        raise
+                    raise StateRefused(
+                        f"cannot {what}: {exc}. Retrying cannot store these rows and going on "
+                        "without them would lose state, so the batch is not acknowledged"
+                    ) from None  # ClickHouse's own error may quote the rows
                 attempts += 1
                 delay = next(delays)
                 if route is None:

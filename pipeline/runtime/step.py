@@ -11,9 +11,11 @@ out with capped, jittered exponential backoff, holding the batch (the back-press
 `on_outage` reports when that begins and ends. ClickHouse refusing rows (`SinkRejected`, a
 deterministic error) is not retried: the events' insert is split in halves until the rows at
 fault are found, and those are dead-lettered with reason `processing_error` while the rest is
-stored. Only a stop request ends a wait, with `Abandoned`: the batch is then not acknowledged
-and comes again after a restart. An organisation whose judgement failed in the engine
-(`BatchResult.judging_failures`) is logged, one line each, and counted; its batch is stored.
+stored; a refusal of any other write (the pipeline's own rows) raises `StateRefused` at once,
+and the runtime stops with the batch unacknowledged. Only a stop request ends a wait, with
+`Abandoned`: the batch is then not acknowledged and comes again after a restart. An
+organisation whose judgement failed in the engine (`BatchResult.judging_failures`) is logged,
+one line each, and counted; its batch is stored.
 
 State: `restore` rebuilds the engine from the small state the step stores with each batch
 (pipeline/core/engine_state.py), limited to the organisations this runtime owns; storage

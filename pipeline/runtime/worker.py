@@ -33,13 +33,15 @@ from typing import Any
 from pipeline.adapters.alert_topic import ALERTS_TOPIC, DEAD_LETTER_TOPIC, KafkaRoute, Record
 from pipeline.adapters.alertmanager import AlertmanagerRoute
 from pipeline.adapters.metrics import MetricsServer, PipelineMetrics
-from pipeline.core.events import EventType
-from pipeline.errors import TransportError
+from pipeline.core.events import EVENT_MODELS, EventType
+from pipeline.errors import StateRefused, TransportError
 from pipeline.kafka_transport import describe
-from pipeline.runtime.batch_flow import BatchFlow
+from pipeline.runtime.batch_flow import BatchFlow, failure_of
 from pipeline.runtime.consumer_batches import BatchSource
+from pipeline.runtime.misrouted import MisroutedEvents
 from pipeline.runtime.step import Abandoned, Step
 from pipeline.runtime.worker_app import FaustWorker, faust_app, output_topic
+from pipeline.runtime.worker_health import WorkerHealth
 from pipeline.settings import Settings
 
 log = logging.getLogger("pipeline.worker")
@@ -48,6 +50,7 @@ TopicPartition = tuple[str, int]
 StepFactory = Callable[[KafkaRoute, Callable[[bool], None]], Step]
 
 HOUSEKEEPING_SECONDS = 2.0
+PROBE_SECONDS = 2.0
 PUBLISH_TIMEOUT_SECONDS = 60.0
 SHUTDOWN_GRACE_SECONDS = 15.0  # then faust's own stop: well within 30 s in all
 
@@ -80,7 +83,12 @@ class WorkerRuntime:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.app = self._build_app()
-        self._source = BatchSource(self.app, self.inputs, settings.batch_max_events)
+        self._misrouted = MisroutedEvents(
+            {EVENT_MODELS[t]: settings.topic(t.value) for t in EventType}, metrics.misrouted
+        )
+        self._source = BatchSource(
+            self.app, self.inputs, settings.batch_max_events, self._misrouted
+        )
         self._alerts_topic = self._output(ALERTS_TOPIC)
         self._dead_letter_topic = self._output(DEAD_LETTER_TOPIC)
         kafka = KafkaRoute(
@@ -94,6 +102,7 @@ class WorkerRuntime:
         self._restored_for: frozenset[TopicPartition] | None = None
         self._running = False
         self._stopping = False
+        self._health = WorkerHealth()
         self.exit_code = 0
 
     # -- the faust app -------------------------------------------------------------------
@@ -103,6 +112,7 @@ class WorkerRuntime:
         app.on_partitions_revoked.connect(self._on_revoked)
         timer = app.timer(HOUSEKEEPING_SECONDS, name=f"{self.settings.worker_id}.housekeeping")
         timer(self._housekeeping)
+        app.timer(PROBE_SECONDS, name=f"{self.settings.worker_id}.probe")(self._probe)
         app.task(self._consume)
         return app
 
@@ -144,6 +154,9 @@ class WorkerRuntime:
             try:
                 batch = await self._source.fetch(within)
             except Exception as exc:  # faust would end this task silently: stop instead
+                if self._stopping:  # faust's stop closed the consumer under this fetch
+                    log.debug("fetch ended by the stop: %r", exc)
+                    return
                 await self._fail("fetching from Kafka failed", exc)
                 return
             async with self._lock:
@@ -157,8 +170,12 @@ class WorkerRuntime:
                     await self._flow.handle(batch, self._ensure_state)
 
     async def _fail(self, what: str, exc: BaseException) -> None:
-        """A bug or a fatal error: stop (exit status 1) without committing anything more."""
-        log.critical("%s; stopping the worker: %r", what, exc, exc_info=exc)
+        """A bug or a fatal error: stop (exit status 1) without committing anything more.
+        A refusal is told without its traceback (the error at its root may quote the rows)."""
+        if isinstance(exc, StateRefused):
+            log.critical("%s; stopping the worker: %s", what, exc)
+        else:
+            log.critical("%s; stopping the worker: %r", what, exc, exc_info=exc)
         self._stopping = True
         self.exit_code = 1
         await self.app.crash(exc)
@@ -237,7 +254,13 @@ class WorkerRuntime:
 
     # -- housekeeping ----------------------------------------------------------------------
 
+    async def _probe(self) -> None:
+        """The liveness and Kafka probes' own timer: housekeeping may wait on Kafka or
+        ClickHouse, this never does."""
+        self._health.turned(self.app.consumer.broker_connected())
+
     async def _housekeeping(self) -> None:
+        self._misrouted.tell()
         await self._update_lag()
         if self._stopping or self._lock.locked() or self._flow.storing:
             return  # a batch is in flight (perhaps waiting for ClickHouse): it does the rest
@@ -247,6 +270,8 @@ class WorkerRuntime:
                     await self._flow.in_store_thread(self.step.flush_background_deliveries)
             except Abandoned:
                 return
+            except StateRefused as exc:  # the delivery outbox: it cannot go on without it
+                await self._fail(failure_of(exc), exc)
             except Exception as exc:
                 log.warning("housekeeping failed: %r", exc)
 
@@ -261,16 +286,10 @@ class WorkerRuntime:
     # -- health and shutdown -----------------------------------------------------------------
 
     def health(self) -> tuple[bool, str]:
-        if not self._running:
-            return False, "starting" if not self._stopping else "stopping"
-        if self._stopping:
-            return False, "stopping"
-        if self.step.health.down:
-            return False, "ClickHouse unavailable, retrying"
-        refused = self.step.health.refused_rows
-        if refused:
-            return True, f"running, ClickHouse up; {refused} rows it refused were dead-lettered"
-        return True, "running, ClickHouse up"
+        """Readiness (/readyz, /healthz): running, ClickHouse up and Kafka reachable."""
+        if not self._running or self._stopping:
+            return False, "stopping" if self._stopping else "starting"
+        return self._health.ready(self.step.health)
 
     def begin_shutdown(self, then: Callable[[], None]) -> None:
         """Finish the batch in flight and commit, then `then()` (faust's own shutdown)."""
@@ -308,7 +327,10 @@ class WorkerRuntime:
     def run(self, metrics_port: int | None = None) -> int:
         """Run until stopped; the exit status (0 after a clean stop)."""
         port = self.settings.metrics_port if metrics_port is None else metrics_port
-        server = MetricsServer(self.metrics, self.health, port).start() if port else None
+        server = None
+        if port:
+            server = MetricsServer(self.metrics, self.health, port, alive=self._health.alive)
+            server.start()
         if self.alertmanager is not None:
             self.alertmanager.start()
         worker = FaustWorker(

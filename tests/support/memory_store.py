@@ -44,6 +44,7 @@ class MemoryStore:
         self.failures = 0
         self.error: type[SinkError] = SinkUnavailable
         self.refuse: Callable[[StoredEvent], bool] = lambda stored: False
+        self.refuse_writes: set[str] = set()  # names of the write methods ClickHouse refuses
         self.crash_after_windows = False
         self.crash_before_outcomes = False
         self.store_digests = True
@@ -53,13 +54,15 @@ class MemoryStore:
         self.revision_lookups: list[int] = []
         self.lookups: list[int] = []
 
-    def _maybe_fail(self) -> None:
+    def _maybe_fail(self, write: str = "") -> None:
         if self.failures:
             self.failures -= 1
             raise self.error("ClickHouse down")
+        if write in self.refuse_writes:
+            raise SinkRejected(f"ClickHouse refused the rows of {write}")
 
     def write_windows(self, result: BatchResult, token: str, *, applied: bool) -> None:
-        self._maybe_fail()
+        self._maybe_fail("write_windows")
         for record in result.window_state:
             a = record.aggregate
             key = (a.org_id, a.unit_id, a.window.start)
@@ -104,7 +107,7 @@ class MemoryStore:
         bright: Sequence[BrightSpot] = (),
         verdicts: Sequence[VerdictRow] = (),
     ) -> None:
-        self._maybe_fail()
+        self._maybe_fail("write_outcomes")
         if self.crash_before_outcomes:
             raise KeyboardInterrupt("the process died here")
         if self.writes[-1:] != [token]:  # a batch's outcomes may come in two calls
@@ -139,16 +142,16 @@ class MemoryStore:
         return {i for i in ids if i in self.events}
 
     def write_side_state(self, result: BatchResult, token: str) -> None:
-        self._maybe_fail()
+        self._maybe_fail("write_side_state")
         self.ledger.update((r.event_id, r) for r in result.responses)
         for r in result.revisions:
             self.in_force[(r.org_id, r.report_ref, r.revision.event_id)] = r
 
     def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
-        self._maybe_fail()  # latest_event reads the events themselves
+        self._maybe_fail("write_progress")  # latest_event reads the events themselves
 
     def write_judged(self, marks: Sequence[JudgedMark], token: str) -> None:
-        self._maybe_fail()
+        self._maybe_fail("write_judged")
         for mark in marks:
             current = self.marks.get(mark.org_id)
             if current is None or mark.judged_at >= current.judged_at:
@@ -171,7 +174,7 @@ class MemoryStore:
         yield from (s.payload.encode() for s in self.events.values())
 
     def mark_delivered(self, versions: Sequence[Version], route: str) -> None:
-        self._maybe_fail()
+        self._maybe_fail("mark_delivered")
         self.delivered.setdefault(route, set()).update(versions)
 
     def undelivered(self, route: str) -> list[Alert]:

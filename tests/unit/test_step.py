@@ -19,7 +19,7 @@ from pipeline.core.decode import RawMessage
 from pipeline.core.detection import Finding
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.stored import StoredEvent
-from pipeline.errors import SinkError, SinkRejected, TransportError
+from pipeline.errors import SinkError, SinkRejected, StateRefused, TransportError
 from pipeline.runtime.legacy import org_of_payload
 from pipeline.runtime.routing import Routes
 from pipeline.runtime.step import Abandoned, RetryPolicy, Step, collector_paused
@@ -166,6 +166,36 @@ def test_a_stop_while_waiting_for_clickhouse_abandons_the_batch_uncounted() -> N
     assert sink.writes == []
     assert value(metrics, "pipeline_messages_consumed_total", {"topic": "t"}) == 0
     assert value(metrics, "pipeline_sink_up") == 0
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        "write_windows",
+        "write_side_state",
+        "write_progress",
+        "write_outcomes",
+        "write_judged",
+        "mark_delivered",
+    ],
+)
+def test_a_refusal_of_the_pipelines_own_rows_stops_the_step_unacknowledged(write: str) -> None:
+    sink = FakeSink()
+    sink.refuse_writes = {write}
+    stop = threading.Event()
+    guard = threading.Timer(10.0, stop.set)  # retried for ever, this would end in Abandoned
+    guard.start()
+    s, metrics = step(sink, stop=stop)
+    events = [*weeks_of_feedback("RXA"), response(org_id="RXA")]
+    try:
+        with pytest.raises(StateRefused, match=f"cannot .*refused the rows of {write}"):
+            s.process(raw(*events), {"t": len(events)}, "t1")
+    finally:
+        guard.cancel()
+    assert not stop.is_set()
+    assert value(metrics, "pipeline_sink_retries_total") == 0, "a refusal is not retried"
+    assert value(metrics, "pipeline_messages_consumed_total", {"topic": "t"}) == 0
+    assert not s.health.down, "not an outage"
 
 
 def test_kafka_route_failures_are_retried_and_counted() -> None:

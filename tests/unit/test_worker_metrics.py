@@ -96,9 +96,13 @@ def test_lag_gauges_follow_the_assignment() -> None:
 
 def test_server_answers_metrics_and_health() -> None:
     metrics = PipelineMetrics()
-    state = {"ok": True}
+    state = {"ok": True, "alive": True}
     server = MetricsServer(
-        metrics, lambda: (state["ok"], "detail"), port=0, host="127.0.0.1"
+        metrics,
+        lambda: (state["ok"], "detail"),
+        port=0,
+        host="127.0.0.1",
+        alive=lambda: (state["alive"], "loop"),
     ).start()
     base = f"http://127.0.0.1:{server.port}"
     try:
@@ -110,8 +114,16 @@ def test_server_answers_metrics_and_health() -> None:
         # a probe's query string (Prometheus sends some) does not change the path
         with urllib.request.urlopen(f"{base}/metrics?name[]=up", timeout=5) as response:
             assert response.status == 200
-        state["ok"] = False
-        for path, status in (("/healthz", 503), ("/nothing", 404)):
+        state["ok"] = False  # not ready (Kafka or ClickHouse away), still alive
+        with urllib.request.urlopen(f"{base}/livez", timeout=5) as response:
+            assert response.status == 200
+        state["alive"] = False
+        for path, status in (
+            ("/healthz", 503),
+            ("/readyz", 503),
+            ("/livez", 503),
+            ("/nothing", 404),
+        ):
             try:
                 urllib.request.urlopen(f"{base}{path}", timeout=5).close()
             except urllib.error.HTTPError as exc:

@@ -76,13 +76,13 @@ def is_uuid(clickhouse_type: str) -> bool:
     return clickhouse_type.replace("Nullable(", "").startswith("UUID")
 
 
-def arrow_batch(columns: Columns, types: Mapping[str, str]) -> pa.RecordBatch:
+def arrow_batch(columns: Columns, types: Mapping[str, str], table: str = "") -> pa.RecordBatch:
     """`columns` as one Arrow record batch typed by `types` (ClickHouse types by column name).
     Date-times may be aware (any zone) or naive (read as UTC); UUID columns take `uuid.UUID`
     or its text.
 
     Raises SinkRejected when a value cannot take its column's type (the same rows would
-    always fail): the message names the column and the type, never the value.
+    always fail): the message names the table, the column and the type, never the value.
     """
     arrays = []
     for name, values in columns.items():
@@ -94,8 +94,9 @@ def arrow_batch(columns: Columns, types: Mapping[str, str]) -> pa.RecordBatch:
         try:
             arrays.append(pa.array(values, type=arrow_type(kind)))
         except (ValueError, TypeError, OverflowError) as exc:
+            where = f"{table}." if table else ""
             raise SinkRejected(
-                f"a value of column {name} does not fit {kind} ({type(exc).__name__})"
+                f"a value of column {where}{name} does not fit {kind} ({type(exc).__name__})"
             ) from None
     return pa.RecordBatch.from_arrays(arrays, names=list(columns))
 

@@ -4,6 +4,7 @@ errors: unavailable (retry the same bytes later) or a refusal."""
 from __future__ import annotations
 
 import fcntl
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,17 @@ _TRANSIENT = (
 
 def classify(exc: ClickHouseError, what: str, refused: type[SinkError] = SinkError) -> SinkError:
     """ClickHouse unreachable or overloaded (retry the same bytes later): SinkUnavailable;
-    anything else is a refusal of the statement or its rows (`refused`)."""
+    anything else is a refusal of the statement or its rows (`refused`). The message keeps
+    ClickHouse's first line without the row values it may quote (a violated constraint's
+    `Column values: …`), since they may be personal."""
     text = str(exc)
     transient = any(marker in text for marker in _TRANSIENT)
     kind = SinkUnavailable if transient else refused
-    return kind(f"ClickHouse {what} failed: {text.splitlines()[0][:300]}")
+    first = _QUOTED_VALUES.sub(r"\1(not shown)", text.splitlines()[0])
+    return kind(f"ClickHouse {what} failed: {first[:300]}")
+
+
+_QUOTED_VALUES = re.compile(r"(Column values: ).*?(?=\. \([A-Z_]+\)$|$)")
 
 
 def client_arguments(dsn: ClickHouseDsn, ca_file: Path | None = None) -> dict[str, Any]:

@@ -130,7 +130,8 @@ class Inserts:
         """Insert `columns` (name -> one value per row) into `table` (see `insert_batch`).
         Raises SinkRejected when a value does not fit its column."""
         if arrow.row_count(columns):
-            self.insert_batch(table, arrow.arrow_batch(columns, self.table_types(table)), token)
+            batch = arrow.arrow_batch(columns, self.table_types(table), table)
+            self.insert_batch(table, batch, token)
 
     def insert_batch(self, table: str, batch: pa.RecordBatch, token: str) -> None:
         """Insert `batch` (typed as `arrow.arrow_batch` types it) into `table`, deduplicated by

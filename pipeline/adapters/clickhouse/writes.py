@@ -156,7 +156,7 @@ class BatchWrites:
         records = tuple(states.get((w.org_id, w.unit_id, w.window)) for w in result.windows)
         types = self.table_types("unit_windows")
         batch = (
-            arrow.arrow_batch(arrow.columns_of(rows), types)
+            arrow.arrow_batch(arrow.columns_of(rows), types, "unit_windows")
             if rows
             else pa.RecordBatch.from_pylist([])
         )
@@ -170,7 +170,7 @@ class BatchWrites:
             by_type.setdefault(type(stored.event), []).append(stored)
         for events in by_type.values():
             table, columns = event_columns(events)
-            batch = arrow.arrow_batch(columns, self.table_types(table))
+            batch = arrow.arrow_batch(columns, self.table_types(table), table)
             if table == PERIOD_SOURCE:
                 self._write_periods(batch, token)
             self.insert_batch(table, batch, token)
