@@ -56,6 +56,10 @@ class UnitFigures:
     exposure_reported: list[bool]
     per_activity: bool
     targets_met: list[bool | None]
+    # True from the unit's first incident report (of any harm) on. Before it the unit has no
+    # incident feed (its trust sends only feedback or activity): a window there holds no
+    # evidence about harm or reporting, so it is neither judged on them nor learnt from.
+    incident_feed: list[bool]
 
 
 _FIGURES = Memo("unit_figures")
@@ -123,6 +127,8 @@ def _unit_figures(
             per_activity=exposure is not None,
             targets_met=old.targets_met[:same]
             + [all([t.met for t in window]) if window else None for window in targets],
+            incident_feed=old.incident_feed[:same]
+            + _incident_feed(harms, same > 0 and old.incident_feed[same - 1]),
         ), activity
     exposure = _exposure(activity)
     return UnitFigures(
@@ -136,7 +142,18 @@ def _unit_figures(
         exposure_reported=[value is not None for value in activity],
         per_activity=exposure is not None,
         targets_met=[all([t.met for t in window]) if window else None for window in targets],
+        incident_feed=_incident_feed(harms, False),
     ), activity
+
+
+def _incident_feed(harms: Sequence[Sequence[int]], started: bool) -> list[bool]:
+    """Per window: whether the unit had reported any incident by then (`started`: before
+    the first of these windows)."""
+    feed = []
+    for counts in harms:
+        started = started or any(counts)
+        feed.append(started)
+    return feed
 
 
 def _exposure(

@@ -74,11 +74,8 @@ def unit_findings(
     negative, positive, harm = measure_traces(figures, config, offsets)
     judge = _UnitJudge(series, figures, config)
     experience_and_harm = (negative, positive, harm)
-    safety = _states((harm,))
-    divergence = [
-        None if met is None else met and state
-        for met, state in zip(figures.targets_met, _states(experience_and_harm), strict=True)
-    ]
+    safety = _states((harm,), None, config.max_gap_windows)
+    divergence = _states(experience_and_harm, figures.targets_met, config.max_gap_windows)
     findings = judge.findings(
         AlertKind.TARGET_EXPERIENCE_DIVERGENCE, divergence, experience_and_harm
     )
@@ -136,17 +133,33 @@ def _measure_traces(
     return negative, positive, harm
 
 
-def _states(measures: Sequence[MeasureTrace]) -> list[bool | None]:
-    """Per window: True if any measure signals, False if judged and none does, else None."""
+def _states(
+    measures: Sequence[MeasureTrace], targets_met: Sequence[bool | None] | None, max_gap: int
+) -> list[bool | None]:
+    """Per window: True if any measure signals, False if judged and none does, else None.
+
+    `targets_met` (a divergence): a window whose targets are not reported is None, one with a
+    missed target False. While an episode is open (as `episodes` reads them, up to `max_gap`
+    False windows apart), a window is False only where a measure that signalled in the
+    episode was judged: an episode ends on evidence of what raised it. (Harm judged while
+    the feedback that raised a divergence stopped is no sign the experience recovered.)"""
     states: list[bool | None] = [None] * len(measures[0].counts)
-    for measure in measures:
-        for t, (signalled, z) in enumerate(
-            zip(measure.trace.signalled_at, measure.trace.z, strict=True)
-        ):
-            if signalled >= 0:
-                states[t] = True
-            elif states[t] is None and z == z:  # z is NaN where the window was not judged
-                states[t] = False
+    raised: set[int] = set()
+    gap = 0
+    for t in range(len(states)):
+        met = True if targets_met is None else targets_met[t]
+        if met is None:
+            continue
+        signalling = {i for i, m in enumerate(measures) if m.trace.signalled_at[t] >= 0}
+        judged = {i for i, m in enumerate(measures) if m.trace.z[t] == m.trace.z[t]}
+        if met and signalling:
+            states[t], gap = True, 0
+            raised |= signalling
+        elif not met or (judged and (not raised or raised & judged)):
+            states[t] = False
+            gap += 1
+            if gap > max_gap:
+                raised = set()
     return states
 
 
