@@ -36,6 +36,7 @@ from pipeline.core.detection.predictive import (
     SCREEN_MARGIN,
     SCREEN_MIN_CONCENTRATION,
     exact_z,
+    mid_z,
 )
 from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
 from pipeline.core.detection.trace import Trace
@@ -288,7 +289,7 @@ def monitor(
                     # the limit (set for the measured run length) that allows for it, not each
                     # window's variance; every window's tail is exact (the normal z of a low
                     # count is less negative, and a CUSUM reads low windows too).
-                    evidence = exact_z(count, mean, scale * scale * between, n)
+                    evidence = mid_z(count, mean, scale * scale * between, n)
                 fired = accumulators.add(
                     t, evidence - offsets[t] if offsets is not None else evidence
                 )
