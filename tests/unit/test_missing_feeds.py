@@ -11,7 +11,7 @@ from dataclasses import replace
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import DetectionConfig, Detector
-from pipeline.core.detection.measures import unit_figures
+from pipeline.core.detection.measures import raised_states, unit_figures
 from pipeline.core.detection.silence import silence_trace
 from pipeline.core.detection.verdicts import INCIDENT_REPORTING, unit_verdicts
 from tests.support.series import quiet, with_weeks
@@ -97,3 +97,13 @@ def test_a_divergence_ends_once_its_feedback_is_back_to_usual() -> None:
         if f.kind is AlertKind.TARGET_EXPERIENCE_DIVERGENCE
     ]
     assert not divergence.ongoing
+
+
+def test_an_episode_ends_only_where_a_measure_that_raised_it_was_judged() -> None:
+    feedback = [False, True, None, None, False, None]
+    harm = [False, False, False, False, False, False]
+    # Harm judged alone neither extends nor ends the feedback's episode; once the feedback is
+    # judged clear the episode is over, and harm alone judges windows again.
+    assert raised_states([feedback, harm], 0) == [False, True, None, None, False, False]
+    # With a gap allowed the episode is still open after one clear feedback window.
+    assert raised_states([feedback, harm], 1) == [False, True, None, None, False, None]

@@ -28,6 +28,7 @@ from pipeline.core.detection.measures import (
     UnitFigures,
     episode_evidence,
     episodes,
+    raised_states,
     severity,
     unit_figures,
 )
@@ -136,31 +137,22 @@ def _measure_traces(
 def _states(
     measures: Sequence[MeasureTrace], targets_met: Sequence[bool | None] | None, max_gap: int
 ) -> list[bool | None]:
-    """Per window: True if any measure signals, False if judged and none does, else None.
-
+    """Per window: True if any measure signals, False if judged and none does, else None, an
+    open episode ending only on the measures that raised it (`raised_states`).
     `targets_met` (a divergence): a window whose targets are not reported is None, one with a
-    missed target False. While an episode is open (as `episodes` reads them, up to `max_gap`
-    False windows apart), a window is False only where a measure that signalled in the
-    episode was judged: an episode ends on evidence of what raised it. (Harm judged while
-    the feedback that raised a divergence stopped is no sign the experience recovered.)"""
-    states: list[bool | None] = [None] * len(measures[0].counts)
-    raised: set[int] = set()
-    gap = 0
-    for t in range(len(states)):
-        met = True if targets_met is None else targets_met[t]
-        if met is None:
-            continue
-        signalling = {i for i, m in enumerate(measures) if m.trace.signalled_at[t] >= 0}
-        judged = {i for i, m in enumerate(measures) if m.trace.z[t] == m.trace.z[t]}
-        if met and signalling:
-            states[t], gap = True, 0
-            raised |= signalling
-        elif not met or (judged and (not raised or raised & judged)):
-            states[t] = False
-            gap += 1
-            if gap > max_gap:
-                raised = set()
-    return states
+    missed target False."""
+    per_measure = []
+    for measure in measures:
+        trace = measure.trace
+        column: list[bool | None] = []
+        for t, (signalled, z) in enumerate(zip(trace.signalled_at, trace.z, strict=True)):
+            met = True if targets_met is None else targets_met[t]
+            if not met:  # targets not reported (None), or missed: no divergence (False)
+                column.append(met)
+            else:  # z is NaN where the window was not judged
+                column.append(True if signalled >= 0 else False if z == z else None)
+        per_measure.append(column)
+    return raised_states(per_measure, max_gap)
 
 
 class _UnitJudge:
