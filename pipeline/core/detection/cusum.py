@@ -1,9 +1,9 @@
 """Accumulated evidence: one-sided CUSUMs of a measure's window z, run side by side.
 
 Each design is S = max(0, S + z - k), signalling when S reaches h, where z is the window's exact
-predictive z (a rate's mid-p z, `predictive.mid_z`; less what moved the unit's organisation,
-`detection.common`) clipped to `Z_RANGE`. A CUSUM with reference k is tuned to a shift of
-about 2k predictive sd a week, so two run together:
+predictive z (less what moved the unit's organisation, `detection.common`) clipped to
+`Z_RANGE`. A CUSUM with reference k is tuned to a shift of about 2k predictive sd a week, so
+two run together:
 
 - `cusum` (k 1.5, limit 3.6): shifts of about 3 sd a week, seen in one or two weeks, at a run
   length of 360,000 windows (it was k 1, limit 8, a run length of 46 million, until issue 13's

@@ -81,21 +81,6 @@ def exact_z(count: int, mean: float, extra: float, trials: int | None) -> float:
 
 
 @lru_cache(maxsize=16384)
-def mid_z(count: int, mean: float, extra: float, trials: int | None) -> float:
-    """Standard-normal quantile of the mid-p tail P(X > count) + P(X = count) / 2.
-
-    For a count of a few events the exact P(X >= count) is far from uniform when nothing
-    changed (at a usual 1.2 a week an empty week, 30% of them, has a tail of 1: a CUSUM adds
-    its z clipped at -3), so a sum of such z drifts down fast and leaves a rise little chance;
-    the mid-p tail has a mean of one half whatever the count, as a sum of z designed for
-    standard-normal scores assumes."""
-    tail = upper_tail(count, mean, extra, trials) - 0.5 * math.exp(
-        log_pmf(count, mean, extra, trials)
-    )
-    return -_NORMAL.inv_cdf(min(max(tail, _MIN_TAIL), _MAX_TAIL))
-
-
-@lru_cache(maxsize=16384)
 def _highest_usual_count(sigma: float, mean: float, extra: float, trials: int | None) -> int:
     alpha = _NORMAL.cdf(-sigma)
     # The tail falls monotonically above the mean: search from a normal guess for the first

@@ -36,7 +36,6 @@ from pipeline.core.detection.predictive import (
     SCREEN_MARGIN,
     SCREEN_MIN_CONCENTRATION,
     exact_z,
-    mid_z,
 )
 from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
 from pipeline.core.detection.trace import Trace
@@ -288,16 +287,8 @@ def monitor(
                     # The level's error is shared by every window a CUSUM adds up, so it is
                     # the limit (set for the measured run length) that allows for it, not each
                     # window's variance; every window's tail is exact (the normal z of a low
-                    # count is less negative, and a CUSUM reads low windows too). A rate's z
-                    # is mid-p: at a few events a window the exact tail leans far towards
-                    # nothing to see (`predictive.mid_z`). The shares' limits were set on the
-                    # exact tail (mid-p there spent more than the false-alarm budget).
-                    spread = scale * scale * between
-                    evidence = (
-                        mid_z(count, mean, spread, n)
-                        if n is None
-                        else exact_z(count, mean, spread, n)
-                    )
+                    # count is less negative, and a CUSUM reads low windows too).
+                    evidence = exact_z(count, mean, scale * scale * between, n)
                 fired = accumulators.add(
                     t, evidence - offsets[t] if offsets is not None else evidence
                 )
