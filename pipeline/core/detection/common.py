@@ -46,10 +46,14 @@ def measure_columns(
 ) -> tuple[tuple[Measure, list[int], list[float], list[int] | None], ...]:
     """(measure, counts, scales, binomial trials) of each measure a unit is watched on."""
     responses = [float(n) for n in figures.responses]
+    # Harm is measured only once the unit has an incident feed (`UnitFigures.incident_feed`).
+    exposure = [
+        e if fed else 0.0 for e, fed in zip(figures.exposure, figures.incident_feed, strict=True)
+    ]
     return (
         (Measure.NEGATIVE_SHARE, figures.negative, responses, figures.responses),
         (Measure.POSITIVE_SHARE, figures.not_positive, responses, figures.responses),
-        (Measure.HARMFUL_INCIDENT_RATE, figures.harmful, figures.exposure, None),
+        (Measure.HARMFUL_INCIDENT_RATE, figures.harmful, exposure, None),
     )
 
 

@@ -56,6 +56,10 @@ class UnitFigures:
     exposure_reported: list[bool]
     per_activity: bool
     targets_met: list[bool | None]
+    # True from the unit's first incident report (of any harm) on. Before it the unit has no
+    # incident feed (its trust sends only feedback or activity): a window there holds no
+    # evidence about harm or reporting, so it is neither judged on them nor learnt from.
+    incident_feed: list[bool]
 
 
 _FIGURES = Memo("unit_figures")
@@ -123,6 +127,8 @@ def _unit_figures(
             per_activity=exposure is not None,
             targets_met=old.targets_met[:same]
             + [all([t.met for t in window]) if window else None for window in targets],
+            incident_feed=old.incident_feed[:same]
+            + _incident_feed(harms, same > 0 and old.incident_feed[same - 1]),
         ), activity
     exposure = _exposure(activity)
     return UnitFigures(
@@ -136,7 +142,18 @@ def _unit_figures(
         exposure_reported=[value is not None for value in activity],
         per_activity=exposure is not None,
         targets_met=[all([t.met for t in window]) if window else None for window in targets],
+        incident_feed=_incident_feed(harms, False),
     ), activity
+
+
+def _incident_feed(harms: Sequence[Sequence[int]], started: bool) -> list[bool]:
+    """Per window: whether the unit had reported any incident by then (`started`: before
+    the first of these windows)."""
+    feed = []
+    for counts in harms:
+        started = started or any(counts)
+        feed.append(started)
+    return feed
 
 
 def _exposure(
@@ -286,6 +303,30 @@ def episodes(states: Sequence[bool | None], max_gap: int) -> list[tuple[int, int
     if first >= 0:
         found.append((first, last, True))
     return found
+
+
+def raised_states(per_measure: Sequence[Sequence[bool | None]], max_gap: int) -> list[bool | None]:
+    """Per window, the state of several measures' states together (each True: shows the
+    condition, False: judged and does not, None: not judged): True if any shows it; False if
+    any is judged, but while an episode is open (as `episodes` reads them) only where a measure
+    that showed the condition in it was judged: an episode ends on evidence of what raised it
+    (harm judged while the feedback that raised a divergence stopped is no sign the feedback
+    recovered); else None."""
+    states: list[bool | None] = [None] * len(per_measure[0])
+    raised: set[int] = set()
+    gap = 0
+    for t in range(len(states)):
+        showing = {i for i, column in enumerate(per_measure) if column[t]}
+        clear = {i for i, column in enumerate(per_measure) if column[t] is False}
+        if showing:
+            states[t], gap = True, 0
+            raised |= showing
+        elif clear and (not raised or raised & clear):
+            states[t] = False
+            gap += 1
+            if gap > max_gap:
+                raised = set()
+    return states
 
 
 def episode_evidence(

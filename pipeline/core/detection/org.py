@@ -32,6 +32,7 @@ from pipeline.core.detection.base import DetectionConfig, Finding
 from pipeline.core.detection.measures import (
     Measure,
     episodes,
+    raised_states,
     severity,
     unit_figures,
 )
@@ -66,7 +67,7 @@ def org_findings(
     findings: list[Finding] = []
     for unit in figures:
         views = org.views(unit)
-        states = _states(views, len(org.windows), config.peer_sigma)
+        states = _states(views, len(org.windows), config.peer_sigma, config.max_gap_windows)
         findings.extend(
             _finding(org, org_id, unit, views, states, first, last, ongoing)
             for first, last, ongoing in episodes(states, config.max_gap_windows)
@@ -74,19 +75,22 @@ def org_findings(
     return findings
 
 
-def _states(views: Sequence[View], size: int, peer_sigma: float) -> list[bool | None]:
+def _states(views: Sequence[View], size: int, peer_sigma: float, max_gap: int) -> list[bool | None]:
     """Per window: True if a view judged it and shows it, False if judged and none shows it,
     else None (asking `View.shows` only of windows the unit's own chart flagged, the only
-    ones it can show)."""
-    states: list[bool | None] = [None] * size
+    ones it can show); an open episode ends only on the views that raised it
+    (`raised_states`)."""
+    per_view = []
     for view in views:
         own, pooled = view.own.trace, view.pooled.trace
         columns = zip(view.peer_scale, own.z, pooled.z, own.signalled_at, strict=True)
+        states: list[bool | None] = [None] * size
         for t, (scale, z, pooled_z, signalled) in enumerate(columns):
             # Judged: the peers' figure is there and neither chart's z is NaN.
-            if scale > 0 and z == z and pooled_z == pooled_z and states[t] is not True:
+            if scale > 0 and z == z and pooled_z == pooled_z:
                 states[t] = signalled >= 0 and view.shows(t, peer_sigma)
-    return states
+        per_view.append(states)
+    return raised_states(per_view, max_gap)
 
 
 def _finding(

@@ -102,8 +102,8 @@ class OrgFigures:
                 aligned["negative"][t] = unit_figs.negative[i]
                 aligned["responses"][t] = unit_figs.responses[i]
                 aligned["severe"][t] = unit_figs.severe_harm[i]
-                # Rates pool only over units that report activity.
-                if unit_figs.per_activity:
+                # Rates pool only over units that report activity and incidents.
+                if unit_figs.per_activity and unit_figs.incident_feed[i]:
                     aligned["harmful"][t] = unit_figs.harmful[i]
                     aligned["exposure"][t] = unit_figs.exposure[i]
             for name, values in totals.items():

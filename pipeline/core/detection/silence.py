@@ -186,6 +186,7 @@ def _silence_trace(
                     if (
                         signalled[s] < 0
                         and not (harm_flagged is not None and harm_flagged[s])
+                        and figures.incident_feed[s]
                         and reports[s] + scales[s] > 0
                     ):
                         recent.append(s)
@@ -213,7 +214,15 @@ def _silence_trace(
         while pending and (t - pending[0] >= 2) and not (excursion and pending[0] >= excursion[0]):
             joined = pending.pop(0)
             flagged = harm_flagged is not None and harm_flagged[joined]
-            if signalled[joined] < 0 and not flagged and reports[joined] + scales[joined] > 0:
+            # Before the unit's first incident report there is no reporting level to learn
+            # (a unit with no incident feed at all has none to fall from).
+            fed = figures.incident_feed[joined]
+            if (
+                signalled[joined] < 0
+                and not flagged
+                and fed
+                and reports[joined] + scales[joined] > 0
+            ):
                 baseline.append(joined)
     return SilenceTrace(z, expected, lower, cusum, signalled, recent_cusum)
 

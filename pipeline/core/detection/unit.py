@@ -28,6 +28,7 @@ from pipeline.core.detection.measures import (
     UnitFigures,
     episode_evidence,
     episodes,
+    raised_states,
     severity,
     unit_figures,
 )
@@ -74,11 +75,8 @@ def unit_findings(
     negative, positive, harm = measure_traces(figures, config, offsets)
     judge = _UnitJudge(series, figures, config)
     experience_and_harm = (negative, positive, harm)
-    safety = _states((harm,))
-    divergence = [
-        None if met is None else met and state
-        for met, state in zip(figures.targets_met, _states(experience_and_harm), strict=True)
-    ]
+    safety = _states((harm,), None, config.max_gap_windows)
+    divergence = _states(experience_and_harm, figures.targets_met, config.max_gap_windows)
     findings = judge.findings(
         AlertKind.TARGET_EXPERIENCE_DIVERGENCE, divergence, experience_and_harm
     )
@@ -136,18 +134,25 @@ def _measure_traces(
     return negative, positive, harm
 
 
-def _states(measures: Sequence[MeasureTrace]) -> list[bool | None]:
-    """Per window: True if any measure signals, False if judged and none does, else None."""
-    states: list[bool | None] = [None] * len(measures[0].counts)
+def _states(
+    measures: Sequence[MeasureTrace], targets_met: Sequence[bool | None] | None, max_gap: int
+) -> list[bool | None]:
+    """Per window: True if any measure signals, False if judged and none does, else None, an
+    open episode ending only on the measures that raised it (`raised_states`).
+    `targets_met` (a divergence): a window whose targets are not reported is None, one with a
+    missed target False."""
+    per_measure = []
     for measure in measures:
-        for t, (signalled, z) in enumerate(
-            zip(measure.trace.signalled_at, measure.trace.z, strict=True)
-        ):
-            if signalled >= 0:
-                states[t] = True
-            elif states[t] is None and z == z:  # z is NaN where the window was not judged
-                states[t] = False
-    return states
+        trace = measure.trace
+        column: list[bool | None] = []
+        for t, (signalled, z) in enumerate(zip(trace.signalled_at, trace.z, strict=True)):
+            met = True if targets_met is None else targets_met[t]
+            if not met:  # targets not reported (None), or missed: no divergence (False)
+                column.append(met)
+            else:  # z is NaN where the window was not judged
+                column.append(True if signalled >= 0 else False if z == z else None)
+        per_measure.append(column)
+    return raised_states(per_measure, max_gap)
 
 
 class _UnitJudge:
