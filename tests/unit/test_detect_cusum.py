@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
@@ -235,3 +236,23 @@ def test_steady_reporting_is_never_a_silence() -> None:
     for seed in range(1, 9):
         series = reporting(80, range(0), seed=seed)
         assert AlertKind.REPORTING_SILENCE not in kinds(DETECTOR.unit_findings(series)), seed
+
+
+def test_a_spread_estimated_high_by_chance_no_longer_hides_a_sustained_drop() -> None:
+    # A baseline alternating between 4 and 14 of 45 not positive estimates a between-window sd
+    # of the share near its cap (about 0.6 on the logit, three times a typical unit's), which
+    # spreads every week of the drop's evidence thin: the CUSUMs' own z reads the estimate
+    # shrunk towards a typical spread (`cusum_spread_prior_*`), so 8 weeks at 17 of 45 signal.
+    counts = [4 if week % 2 else 14 for week in range(26)] + [17] * 8
+    trials = [45] * len(counts)
+    scales = [float(n) for n in trials]
+    rules = DetectionConfig().rules
+    shrunk = monitor(counts, scales, trials, None, rules)
+    as_estimated = monitor(
+        counts, scales, trials, None, replace(rules, cusum_spread_prior_windows=0)
+    )
+
+    assert set(as_estimated.rule[26:]) == {""}
+    assert set(shrunk.rule[26:]) == {"cusum_small_shift"}
+    pairs = zip(as_estimated.cusum_small[26:], shrunk.cusum_small[26:], strict=True)
+    assert all(a < b for a, b in pairs)
