@@ -43,7 +43,7 @@ class DetectionConfig:
       times the truth (quartiles), and a high estimate shares out every week's evidence of a
       drop: the family's missed drops had a median 1.6 times their true spread against 0.86 for
       those found. On the tuning seeds: 7 more of 482 found on the family and 8 false alarms
-      fewer, 2 fewer on the simulator (docs/detection.md, *Eleventh round*). 0 windows: the
+      fewer, 3 fewer on the simulator (docs/detection.md, *Eleventh round*). 0 windows: the
       estimate as it is.
     - `limit_sigma`: a single window whose exact tail probability is beyond this many sigma
       signals (5 sigma: 1 in 3.5 million windows of a stable unit). It was 4 until the CUSUMs
