@@ -22,7 +22,8 @@ Planted episodes, with their ground truth (`pipeline.simulate.TruthEpisode`):
 - *divergence*: the positive share falls by 0.06 to 0.25 for 5 to 10 weeks at a unit of 25 to 70
   responses a week that meets its target throughout;
 - *harm rises*: harmful incidents ×1.5 to ×3 for 4 to 8 weeks (a safety signal, and a
-  divergence too when the unit meets its target throughout);
+  divergence in the weeks the unit meets its target: required only when it meets it throughout,
+  and never a false alarm);
 - *reporting silence*: all incident reports fall to 0 to 20% of usual for 4 to 8 weeks while
   activity and feedback carry on;
 - *decoys* (nothing of their kind may be raised): a unit whose attainment and experience dip

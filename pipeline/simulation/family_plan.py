@@ -163,9 +163,12 @@ class _Planner:
         text = f"harmful incidents x{factor:.1f} for {length} weeks ({sd:.1f} sd pooled)"
         self._record(AlertKind.SAFETY_SIGNAL, unit, first, length, sd >= DETECTABLE_SD, False,
                      text, evident)  # fmt: skip
-        if self._met(unit, first, length):
-            self._record(AlertKind.TARGET_EXPERIENCE_DIVERGENCE, unit, first, length,
-                         sd >= DETECTABLE_SD, False, text, evident)  # fmt: skip
+        # In every week the unit meets its target the rise IS a divergence (harm above its own
+        # limits while targets are met), so one raised then is no false alarm; it is required
+        # (detectable) only when the target is met throughout.
+        self._record(AlertKind.TARGET_EXPERIENCE_DIVERGENCE, unit, first, length,
+                     sd >= DETECTABLE_SD and self._met(unit, first, length), False, text,
+                     evident)  # fmt: skip
         self._record(AlertKind.MASKED_DARK_SPOT, unit, first, length, False, False, "not scored")
 
     def silence(self) -> None:

@@ -10,9 +10,10 @@ An alert *matches* a truth record of its kind at its unit when their weeks overl
   matching alert (0: raised when the first bad week closed); also counted from the week the
   record became *evident* (`TruthEpisode.evident`: a sustained episode no single week shows);
 - decoy alerts: alerts matching a decoy record (the aim is none);
-- false alarms: alerts matching no record at all, per 100 *quiet* unit-weeks: weeks a unit is
-  judged (from `judged_from`) outside every record of any kind (and its tolerance). Alerts during
-  a record that is not detectable, or of another kind, are neither rewarded nor counted false.
+- false alarms: alerts matching no record of their kind, per 100 *quiet* unit-weeks: weeks a
+  unit is judged (from `judged_from`) outside every record of any kind (and its tolerance).
+  Alerts matching a record that is not detectable are neither rewarded nor counted false; an
+  alert during a record of another kind only is a false alarm (though those weeks are not quiet).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
@@ -95,7 +96,9 @@ def test_five_weeks_of_two_sd_are_caught_where_the_k_half_design_was_not() -> No
     """Five weeks at about 2.2 predictive sd each (17 of 40 against a usual 10): no rule fires,
     k 0.5 with limit 9 (the former design, the same in-control run length) reaches 8.4, and
     k 0.9 with limit 5.15 signals on the fifth week on the rules' z; on its own z (the level's
-    estimation error left to the limit, `cusum_sampling_z`, the default) on the fourth."""
+    estimation error left to the limit, `cusum_sampling_z`, the default) on the fourth with
+    the spread as estimated (about 0 here), on the fifth with it shrunk towards a typical
+    unit's (`cusum_spread_prior_windows`, the default)."""
     usual = [10, 8, 12, 9, 11, 10, 7, 13, 10, 9, 11, 10, 12, 8, 10, 11, 9, 10, 12, 8]
     counts = [*usual, 17, 17, 17, 17, 17, 10, 10, 10]
     size = len(counts)
@@ -121,8 +124,14 @@ def test_five_weeks_of_two_sd_are_caught_where_the_k_half_design_was_not() -> No
     assert 8.0 < before.cusum_small[24] < 9.0
     assert rules_z.signalled_at[20:25] == [24] * 5
     assert set(rules_z.rule[20:25]) == {"cusum_small_shift"}
-    assert now.signalled_at[20:24] == [23] * 4
-    assert set(now.rule[20:24]) == {"cusum_small_shift"}
+    as_estimated = monitor(
+        counts, [40.0] * size, [40] * size, None,
+        replace(DetectionConfig().rules, cusum_spread_prior_windows=0),
+    )  # fmt: skip
+    assert as_estimated.signalled_at[20:24] == [23] * 4
+    assert set(as_estimated.rule[20:24]) == {"cusum_small_shift"}
+    assert now.signalled_at[20:25] == [24] * 5
+    assert set(now.rule[20:25]) == {"cusum_small_shift"}
     assert in_control_arl(0.5, 9.0) < in_control_arl(0.9, 5.15)
 
 
@@ -235,3 +244,23 @@ def test_steady_reporting_is_never_a_silence() -> None:
     for seed in range(1, 9):
         series = reporting(80, range(0), seed=seed)
         assert AlertKind.REPORTING_SILENCE not in kinds(DETECTOR.unit_findings(series)), seed
+
+
+def test_a_spread_estimated_high_by_chance_no_longer_hides_a_sustained_drop() -> None:
+    # A baseline alternating between 4 and 14 of 45 not positive estimates a between-window sd
+    # of the share near its cap (about 0.6 on the logit, three times a typical unit's), which
+    # spreads every week of the drop's evidence thin: the CUSUMs' own z reads the estimate
+    # shrunk towards a typical spread (`cusum_spread_prior_*`), so 8 weeks at 17 of 45 signal.
+    counts = [4 if week % 2 else 14 for week in range(26)] + [17] * 8
+    trials = [45] * len(counts)
+    scales = [float(n) for n in trials]
+    rules = DetectionConfig().rules
+    shrunk = monitor(counts, scales, trials, None, rules)
+    as_estimated = monitor(
+        counts, scales, trials, None, replace(rules, cusum_spread_prior_windows=0)
+    )
+
+    assert set(as_estimated.rule[26:]) == {""}
+    assert set(shrunk.rule[26:]) == {"cusum_small_shift"}
+    pairs = zip(as_estimated.cusum_small[26:], shrunk.cusum_small[26:], strict=True)
+    assert all(a < b for a, b in pairs)

@@ -192,3 +192,35 @@ def test_the_command_refuses_a_simulation_it_cannot_make(
     assert main(["simulate", "--out", str(tmp_path), *options]) == 2
     assert capsys.readouterr().err.startswith("pipeline simulate: error: ")
     assert not (tmp_path / "events.jsonl").exists()
+
+
+def test_a_family_harm_rise_is_a_divergence_wherever_its_unit_meets_its_target() -> None:
+    # A harm rise is the divergence condition in every week the unit meets its target, so an
+    # alert of that kind during it is no false alarm, even where the target is missed in other
+    # weeks (family seed 1's RDU/theatres misses it in all eight by its expected attainment).
+    from pipeline.simulation.family import FamilyConfig
+    from pipeline.simulation.family_events import plan_family
+    from pipeline.simulation.family_plan import MET_BUFFER
+
+    truth, units, seasons = plan_family(FamilyConfig(seed=1), random.Random("family-1"))
+    rises = [t for t in truth if t.kind is AlertKind.SAFETY_SIGNAL]
+    not_met_throughout = 0
+    for rise in rises:
+        unit = next(u for u in units if (u.org_id, u.unit_id) == (rise.org_id, rise.unit_id))
+        weeks = [w for w, factor in enumerate(unit.harm_factor) if factor != 1.0]
+        season = seasons[unit.org_id]
+        met = all(
+            season.attainment_of(unit, w) + unit.attainment_shift[w] >= unit.target + MET_BUFFER
+            for w in weeks
+        )
+        not_met_throughout += not met
+        span = (rise.org_id, rise.unit_id, rise.start, rise.end)
+        divergence = [
+            t for t in truth
+            if t.kind is AlertKind.TARGET_EXPERIENCE_DIVERGENCE
+            and (t.org_id, t.unit_id, t.start, t.end) == span
+        ]  # fmt: skip
+        assert len(divergence) == 1, rise.description
+        assert not divergence[0].decoy
+        assert divergence[0].detectable == (rise.detectable and met)
+    assert not_met_throughout >= 1

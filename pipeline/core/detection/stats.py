@@ -62,8 +62,12 @@ class Rules:
     every window; False: the rules' z (see `DetectionConfig.cusum_sampling_z`).
 
     `min_between_logit_sd`: for binomial counts, the rules' predictive allows at least this
-    between-window sd of the logit (see `DetectionConfig.min_between_logit_sd`); the CUSUMs'
-    own z reads the estimate as it is.
+    between-window sd of the logit (see `DetectionConfig.min_between_logit_sd`).
+
+    `cusum_spread_prior_logit_sd`, `cusum_spread_prior_windows`: for binomial counts, the
+    CUSUMs' own z reads the between-window variation estimated from the baseline's successive
+    differences shrunk towards this sd of the logit, worth that many differences (0: the
+    estimate as it is; see `DetectionConfig.cusum_spread_prior_windows`).
     """
 
     min_baseline_windows: int
@@ -78,6 +82,8 @@ class Rules:
     cusum_small_limit: float = 0.0
     cusum_sampling_z: bool = False
     min_between_logit_sd: float = 0.0
+    cusum_spread_prior_logit_sd: float = 0.0
+    cusum_spread_prior_windows: int = 0
 
     @property
     def longest_run(self) -> int:
@@ -147,6 +153,8 @@ def monitor(
     hold = rules.cusum_hold_windows
     sampling_z = rules.cusum_sampling_z
     floor_sd = rules.min_between_logit_sd
+    prior_pairs = rules.cusum_spread_prior_windows if trials is not None else 0
+    prior_sd = rules.cusum_spread_prior_logit_sd
     if cusum_on:
         # A CUSUM needs the exact z of every window near its reference, not only near the
         # rule lines (the normal z overstates a right-skewed count).
@@ -288,7 +296,17 @@ def monitor(
                     # the limit (set for the measured run length) that allows for it, not each
                     # window's variance; every window's tail is exact (the normal z of a low
                     # count is less negative, and a CUSUM reads low windows too).
-                    evidence = exact_z(count, mean, scale * scale * between, n)
+                    own_between = between
+                    if prior_pairs:
+                        # A few dozen successive differences estimate the spread poorly (its
+                        # error is shared by every window the CUSUM adds up, as the level's is):
+                        # shrunk towards a typical spread, an estimate high by chance no longer
+                        # hides a drop, nor one low by chance invents one.
+                        prior = prior_sd * theta * (1.0 - theta)
+                        own_between = (pairs * between + prior_pairs * prior * prior) / (
+                            pairs + prior_pairs
+                        )
+                    evidence = exact_z(count, mean, scale * scale * own_between, n)
                 fired = accumulators.add(
                     t, evidence - offsets[t] if offsets is not None else evidence
                 )
