@@ -181,8 +181,22 @@ class BatchFlow:
                 abandon()
             except Exception:
                 pass  # `settle` says what it was
-        await self.settle()
+        if await self.settle():
+            await self.judge_pending()
         await self._source.commit()
+
+    async def judge_pending(self) -> None:
+        """Judge and store what the step's cadence left unjudged (before the partitions go
+        to another worker, or a stop). Should that not finish, nothing is lost: a restore
+        judges again every organisation whose stored judgement does not cover its windows."""
+        if self.step.stop.is_set():
+            return
+        try:
+            await self.in_engine_thread(self.step.judge_pending)
+        except Abandoned as exc:
+            log.warning("pending judgement not stored (%s): a restore judges it", exc)
+        except Exception as exc:
+            log.error("pending judgement failed (%r): a restore judges it", exc)
 
     def shutdown(self) -> None:
         self._engine_thread.shutdown(wait=True)

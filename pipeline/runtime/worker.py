@@ -167,7 +167,8 @@ class WorkerRuntime:
         """faust's revoke (flow already stopped): the batch in flight finishes (or, on a stop,
         is abandoned), its offsets are committed, and whatever was fetched before is stale."""
         async with self._lock:
-            await self._flow.settle()
+            if await self._flow.settle():
+                await self._flow.judge_pending()
             await self._source.commit()
             self._source.revoked()
 

@@ -1,0 +1,40 @@
+"""How often the step has the engine judge: every batch once caught up, less often in a backlog.
+
+Judging (detection over each organisation touched) costs about as much per judgement whatever
+the batch size, so at the worker's batches of 5,000 it was 43% of the engine's CPU while
+catching up (docs/worker.md, "Measured"). While batches come full (a backlog: the consumer
+had at least a batch waiting) the step judges at most once per `every` events; a batch that is
+not full (caught up) is always judged, with everything left since, so steady-state alerts keep
+their latency. The final alerts are the same either way (the engine judges the union of what
+changed); only when they are first raised moves.
+"""
+
+from __future__ import annotations
+
+
+class JudgingCadence:
+    """Decides, batch by batch, whether the engine judges (`due`)."""
+
+    def __init__(self, full_batch: int, every: int) -> None:
+        """`full_batch`: the most events a batch holds (a batch of that many means a backlog);
+        `every`: while batches are full, judge once this many events have come since the last
+        judgement (at most `full_batch`: every batch)."""
+        self.full_batch = full_batch
+        self.every = every
+        self._since = 0
+
+    @classmethod
+    def every_batch(cls) -> JudgingCadence:
+        return cls(full_batch=1, every=1)
+
+    def due(self, events: int) -> bool:
+        """Whether the batch of `events` just read is judged (counted as judged if so)."""
+        self._since += events
+        if events < self.full_batch or self._since >= self.every:
+            self._since = 0
+            return True
+        return False
+
+    def judged(self) -> None:
+        """Everything was judged outside `due` (before a stop or a revocation)."""
+        self._since = 0
