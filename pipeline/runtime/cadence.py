@@ -2,14 +2,20 @@
 
 Judging (detection over each organisation touched) costs about as much per judgement whatever
 the batch size, so at the worker's batches of 5,000 it was 43% of the engine's CPU while
-catching up (docs/worker.md, "Measured"). While batches come full (a backlog: the consumer
-had at least a batch waiting) the step judges at most once per `every` events; a batch that is
-not full (caught up) is always judged, with everything left since, so steady-state alerts keep
-their latency. The final alerts are the same either way (the engine judges the union of what
-changed); only when they are first raised moves.
+catching up (docs/worker.md, "Measured"). While the worker has a backlog (a full batch, or
+more records waiting when it was fetched) the step judges at most once per `every` events; a
+batch with none waiting behind it (caught up) is always judged, with everything left since,
+so steady-state alerts keep their latency. The standing alerts are the same either way (the
+engine judges the union of what changed); only when they are first raised moves.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def _no_backlog() -> bool:
+    return False
 
 
 class JudgingCadence:
@@ -22,15 +28,21 @@ class JudgingCadence:
         self.full_batch = full_batch
         self.every = every
         self._since = 0
+        self.backlog: Callable[[], bool] = _no_backlog
+        """Whether more records were waiting when the batch being judged was fetched (the
+        worker's source says: a batch may fall short of `full_batch` while the fetcher lags
+        behind the engine, a backlog all the same)."""
 
     @classmethod
     def every_batch(cls) -> JudgingCadence:
         return cls(full_batch=1, every=1)
 
     def due(self, events: int) -> bool:
-        """Whether the batch of `events` just read is judged (counted as judged if so)."""
+        """Whether the batch of `events` just read is judged (counted as judged if so): always
+        when it is not full and nothing was waiting behind it."""
         self._since += events
-        if events < self.full_batch or self._since >= self.every:
+        behind = events >= self.full_batch or self.backlog()
+        if not behind or self._since >= self.every:
             self._since = 0
             return True
         return False

@@ -169,6 +169,7 @@ class BatchSource:
         self._epoch = 0
         self._order = ArrivalOrder()
         self._uncommitted: dict[TopicPartition, int] = {}
+        self._behind = False
 
     @property
     def _consumer(self) -> Any:
@@ -217,7 +218,14 @@ class BatchSource:
                     order.add(await consumer._getmany(active_partitions=active, timeout=remaining))
                     if not order.held(active):
                         break
+        if out:
+            self._behind = bool(order.held(active) or consumer.lagging(active))
         return Batch(out, generation, epoch) if out else None
+
+    def behind(self) -> bool:
+        """Whether more records were waiting (fetched and held, or on the broker beyond what
+        was fetched) when the last batch was fetched: a backlog, even in a batch not full."""
+        return self._behind
 
     def current(self, batch: Batch) -> bool:
         """Whether `batch` may still be processed: no revocation since it was fetched, and

@@ -90,7 +90,7 @@ class Step(BatchWrites):
     ) -> None:
         """`cadence`: when the engine judges (pipeline/runtime/cadence.py); every batch when
         None."""
-        self._cadence = cadence or JudgingCadence.every_batch()
+        self.cadence = cadence or JudgingCadence.every_batch()
         self._engine_factory = engine_factory
         self.engine = engine_factory()
         self._store = store
@@ -229,7 +229,7 @@ class Step(BatchWrites):
                 self._known,
                 ask_every_new_id=self._ask_every_new_id,
                 revisions_of=self._revisions_of,
-                judge=self._cadence.due(len(messages)),
+                judge=self.cadence.due(len(messages)),
             )
         except BaseException:
             release()
@@ -276,7 +276,7 @@ class Step(BatchWrites):
         """Judge, store and route what the cadence left unjudged (before a stop or a
         revocation), on the engine's thread; None when nothing was left."""
         self.settle()
-        self._cadence.judged()
+        self.cadence.judged()
         if not self.engine.judgement_pending:
             return None
         result = self.engine.judge_pending(self._clock())

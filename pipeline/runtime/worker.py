@@ -89,6 +89,7 @@ class WorkerRuntime:
             dead_letter_topic=settings.topic(DEAD_LETTER_TOPIC),
         )
         self.step = step_factory(kafka, self._on_outage)
+        self.step.cadence.backlog = self._source.behind  # read while its batch is prepared
         self._flow = BatchFlow(self.step, self._source, self.loop, self._fail)
         self._lock = self._flow.lock
         self._restored_for: frozenset[TopicPartition] | None = None

@@ -35,6 +35,13 @@ def test_full_batches_are_judged_once_per_every_events_and_others_always() -> No
     assert [cadence.due(100) for _ in range(3)] == [False, False, True]
 
 
+def test_a_batch_short_of_full_with_records_waiting_behind_it_is_a_backlog() -> None:
+    waiting = [True, True, True, False]
+    cadence = JudgingCadence(full_batch=100, every=150)
+    cadence.backlog = lambda: waiting.pop(0)
+    assert [cadence.due(60) for _ in range(4)] == [False, False, True, True]
+
+
 @pytest.mark.parametrize("cadence", [JudgingCadence.every_batch(), JudgingCadence(100, 100)])
 def test_every_batch_is_judged_when_every_is_at_most_a_batch(cadence: JudgingCadence) -> None:
     assert all(cadence.due(n) for n in (100, 100, 7, 100, 0))
