@@ -320,3 +320,19 @@ def test_no_stream_stall_is_reported_where_no_message_goes_through_a_stream(
     thread.thread_loop.close()
     assert fetch_path_checked == [tp]
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def test_a_batch_with_records_waiting_behind_it_says_so() -> None:
+    """What the judging cadence reads (pipeline/runtime/cadence.py): records held beyond the
+    batch's limit, or more on the broker than fetched, are a backlog; neither is caught up."""
+    a, b = TP("t.a", 0), TP("t.b", 0)
+    src, app = source(a, b, limit=3)
+    app.consumer.fetched = {a: stamped("t.a", 0, 0, 1, 2, 3, 4)}
+    run(src.fetch(0.05))
+    assert src.behind(), "one record held beyond the limit"
+    run(src.fetch(0.05))
+    assert not src.behind()
+    app.consumer.behind = {b}
+    app.consumer.fetched = {a: stamped("t.a", 0, 4, 5), b: stamped("t.b", 0, 0, 6)}
+    run(src.fetch(0.05))
+    assert src.behind(), "t.b has more on the broker"
