@@ -3,9 +3,9 @@
 Judging (detection over each organisation touched) costs about as much per judgement whatever
 the batch size, so at the worker's batches of 5,000 it was 43% of the engine's CPU while
 catching up (docs/worker.md, "Measured"). While the worker has a backlog (a full batch, or
-more records waiting when it was fetched) the step judges at most once per `every` events; a
-batch with none waiting behind it (caught up) is always judged, with everything left since,
-so steady-state alerts keep their latency. The standing alerts are the same either way (the
+another batch's worth waiting when it was fetched) the step judges at most once per `every`
+events; any other batch (caught up) is always judged, with everything left since, so
+steady-state alerts keep their latency. The standing alerts are the same either way (the
 engine judges the union of what changed); only when they are first raised moves.
 """
 
@@ -29,9 +29,9 @@ class JudgingCadence:
         self.every = every
         self._since = 0
         self.backlog: Callable[[], bool] = _no_backlog
-        """Whether more records were waiting when the batch being judged was fetched (the
-        worker's source says: a batch may fall short of `full_batch` while the fetcher lags
-        behind the engine, a backlog all the same)."""
+        """Whether another batch's worth of records was waiting when the batch being judged
+        was fetched (the worker's source says: a batch may fall short of `full_batch` while the
+        fetcher lags behind the engine, a backlog all the same)."""
 
     @classmethod
     def every_batch(cls) -> JudgingCadence:
