@@ -158,6 +158,12 @@ def metrics(port: int) -> dict[str, float]:
     return values
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system, every thread) the process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def consumed(port: int) -> float:
     try:
         return metrics(port).get("pipeline_messages_consumed_total", 0.0)
@@ -183,6 +189,10 @@ def start_worker(
             "PIPELINE_BATCH_WITHIN_SECONDS": str(args.within),
         }
     )
+    # The worker runs in its own directory: without this, a relative PYTHONPATH (".") finds
+    # nothing there, and the venv's editable install runs another tree's code than this one.
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *paths])
     log = workdir / "worker.log"
     profile = ["-m", "cProfile", "-o", str(Path(args.profile).resolve())] if args.profile else []
     with log.open("wb") as out:
@@ -291,9 +301,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 now = time.time()
                 if first is None and done > 0:
                     first = (now, done)
+                    cpu_first = process_cpu(process.pid)
                     if args.py_spy:
                         spy = spy_on(process.pid, args.py_spy)
                 if done >= len(events):
+                    cpu_done = process_cpu(process.pid)
                     break
                 if now - started > args.timeout:
                     raise RuntimeError(f"worker stored {done} of {len(events)} in time")
@@ -307,6 +319,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             steady = max(finished - first[0], 1e-9)
             figures["worker_steady_per_second"] = (len(events) - first[1]) / steady
             figures["worker_wall_per_second"] = len(events) / (finished - started)
+            # by CPU, steady state: less swayed by other processes' load than the rates
+            figures["worker_steady_cpu_seconds"] = cpu_done - cpu_first
+            figures["worker_events_per_cpu_second"] = (len(events) - first[1]) / max(
+                cpu_done - cpu_first, 1e-9
+            )
             figures["throughput_ratio"] = (
                 figures["worker_steady_per_second"] / figures["bare_consumer_per_second"]
             )
@@ -432,6 +449,8 @@ def report(figures: dict[str, Any]) -> str:
         "(stored in ClickHouse, alerts routed)",
         f"pipeline worker, wall clock: {figures['worker_wall_per_second']:,.0f} messages/s "
         f"({figures['worker_wall_seconds']:.1f} s from process start, restore included)",
+        f"pipeline worker, steady, by CPU: {figures['worker_events_per_cpu_second']:,.0f} "
+        f"messages per CPU second ({figures['worker_steady_cpu_seconds']:.1f} s of CPU)",
         f"throughput ratio worker/bare aiokafka consumer: {figures['throughput_ratio']:.3f}",
         f"throughput ratio worker/empty faust agent: {figures['faust_share']:.3f}",
         f"stored events (pipeline stats): {figures['stored_events']:,} "

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     """faust app id: also the Kafka consumer group."""
     batch_max_events: int = Field(5000, ge=1, le=100_000)
     batch_within_seconds: float = Field(1.0, gt=0, le=60)
+    judge_every_events: int = Field(20_000, ge=1, le=1_000_000)
+    """While the worker has a backlog (a full batch of `batch_max_events`, or another batch's
+    worth waiting behind it), it judges at most once per this many events; any other batch
+    (caught up) is judged at once (pipeline/runtime/cadence.py). At or below
+    `batch_max_events`: every batch."""
     sink_retry_max_seconds: float = Field(30.0, gt=0, le=3600)
     """Longest pause between retries while ClickHouse is unavailable (retries never stop)."""
     alertmanager_url: AlertmanagerUrl | None = None

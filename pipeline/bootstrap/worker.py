@@ -24,6 +24,7 @@ from pipeline.bootstrap.embedded import (
 from pipeline.core.engine import Engine
 from pipeline.errors import TransportError
 from pipeline.kafka_transport import check_access
+from pipeline.runtime.cadence import JudgingCadence
 from pipeline.runtime.routing import Routes
 from pipeline.runtime.step import RetryPolicy, Step
 from pipeline.runtime.worker import WorkerRuntime, input_topics
@@ -139,6 +140,7 @@ def build_worker(
             routes=Routes(kafka, alertmanager_route),
             retry=retry,
             on_outage=on_outage,
+            cadence=JudgingCadence(settings.batch_max_events, settings.judge_every_events),
         )
 
     runtime = WorkerRuntime(settings, step, metrics, alertmanager=alertmanager_route)

@@ -90,6 +90,9 @@ class Engine:
         self._revisions = IncidentRevisions()
         shared = (self._seen, self._pending, self._units, self._watermark, self._book)
         self._admission = Admission(config, self._key, (*shared, self._revisions))
+        # Units whose closed windows changed or whose alerts were answered since the last
+        # judgement (`process(judge=False)`); units with newly closed windows are found anew.
+        self._unjudged: set[UnitKey] = set()
 
     @property
     def watermark(self) -> datetime | None:
@@ -193,6 +196,7 @@ class Engine:
         *,
         ask_every_new_id: bool = False,
         revisions_of: RevisionsOf | None = None,
+        judge: bool = True,
     ) -> BatchResult:
         """Decode, deduplicate, redact, aggregate and judge one batch.
 
@@ -201,6 +205,8 @@ class Engine:
         for every id not in memory (a worker that owns only some organisations: an id reused
         under another organisation is stored by another worker). Without `known` nothing is
         forgotten. `revisions_of` gives the revisions in force of reports not held in memory.
+        `judge=False` leaves the judgement for a later `process` or `judge_pending` (which
+        judge everything left since): the final alerts are the same, raised later.
         """
         result = BatchResult()
         touched: Touched = {}
@@ -217,10 +223,27 @@ class Engine:
             reports = tuple(state.reports[key] for key in sorted(state.reports))
             result.window_state.append(WindowRecord(snapshot, reports, tuple(applied)))
         answered &= self._units.keys()  # a unit with no data has no alert to answer
-        self._judging.judge(late_units | answered | self._judging.newly_closed(), now, result)
+        self._unjudged |= late_units | answered
+        if judge:
+            self._judge_unjudged(now, result)
         if known is not None:
             self._seen.evict(self._watermark.value)
         return self._drained(result)
+
+    @property
+    def judgement_pending(self) -> bool:
+        """Whether a `process(judge=False)` left units to judge (`judge_pending` does)."""
+        return bool(self._unjudged) or bool(self._judging.newly_closed())
+
+    def judge_pending(self, now: datetime) -> BatchResult:
+        """Judge what earlier batches left unjudged (`process(judge=False)`)."""
+        result = BatchResult()
+        self._judge_unjudged(now, result)
+        return self._drained(result)
+
+    def _judge_unjudged(self, now: datetime, result: BatchResult) -> None:
+        units, self._unjudged = self._unjudged | self._judging.newly_closed(), set()
+        self._judging.judge(units, now, result)
 
     def _drained(self, result: BatchResult) -> BatchResult:
         """`result` with the responses and revisions this step added (stored with it)."""
@@ -229,11 +252,10 @@ class Engine:
         return result
 
     def finish(self, now: datetime) -> BatchResult:
-        """End of input: every window that ended by the latest event time is judged."""
+        """End of input: every window that ended by the latest event time is judged (and
+        whatever earlier batches left unjudged)."""
         self._watermark.finish()
-        result = BatchResult()
-        self._judging.judge(self._judging.newly_closed(), now, result)
-        return self._drained(result)
+        return self.judge_pending(now)
 
     def _seen_in(self, payload: bytes) -> None:
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):

@@ -181,6 +181,7 @@ class BatchFlow:
     async def drain(self, grace: float, abandon: Callable[[], None]) -> None:
         """On a stop (the lock held): wait up to `grace` seconds for the batch being stored,
         then `abandon()` it; commit what was stored."""
+        deadline = self._loop.time() + grace
         storing = self._storing
         if storing is not None and not self.step.stop.is_set():
             try:
@@ -189,8 +190,31 @@ class BatchFlow:
                 abandon()
             except Exception:
                 pass  # `settle` says what it was
-        await self.settle()
+        if await self.settle():
+            await self.judge_pending(deadline - self._loop.time(), abandon)
         await self._source.commit()
+
+    async def judge_pending(
+        self, grace: float | None = None, abandon: Callable[[], None] = lambda: None
+    ) -> None:
+        """Judge and store what the step's cadence left unjudged (before the partitions go
+        to another worker, or a stop: then `abandon()` after `grace` seconds). Should that
+        not finish, nothing is lost: a restore judges again every organisation whose stored
+        judgement does not cover its windows."""
+        if self.step.stop.is_set():
+            return
+        judging = asyncio.ensure_future(self.in_engine_thread(self.step.judge_pending))
+        try:
+            if grace is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(judging), max(0.0, grace))
+                except TimeoutError:
+                    abandon()
+            await judging
+        except Abandoned as exc:
+            log.warning("pending judgement not stored (%s): a restore judges it", exc)
+        except Exception as exc:
+            log.error("pending judgement failed (%r): a restore judges it", exc)
 
     def shutdown(self) -> None:
         self._engine_thread.shutdown(wait=True)

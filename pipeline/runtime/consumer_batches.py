@@ -119,6 +119,21 @@ class BatchConsumer(AIOKafkaConsumer):
             return None
         return any(c.connected() for c in connections)
 
+    def waiting(self, partitions: Iterable[Any]) -> int:
+        """How many records of `partitions` are on the broker beyond what the fetcher has
+        handed out, as of its last fetch (partitions not known yet count none)."""
+        try:
+            fetcher = self._thread._ensure_consumer()._fetcher
+            assignment = fetcher._subscriptions.subscription.assignment
+        except Exception:  # not started, or between assignments
+            return 0
+        states = (assignment.state_value(tp) for tp in partitions)
+        return sum(
+            max(0, s.highwater - s.position)
+            for s in states
+            if s is not None and s.highwater is not None and s.has_valid_position
+        )
+
 
 class BatchApp(faust.App):
     """A faust app whose consumer is a `BatchConsumer` (same wiring as faust's own)."""
@@ -196,6 +211,7 @@ class BatchSource:
         self._epoch = 0
         self._order = ArrivalOrder()
         self._uncommitted: dict[TopicPartition, int] = {}
+        self._behind = False
 
     @property
     def _consumer(self) -> Any:
@@ -244,7 +260,15 @@ class BatchSource:
                     order.add(await consumer._getmany(active_partitions=active, timeout=remaining))
                     if not order.held(active):
                         break
+        if out:  # another batch's worth waiting (a few records always may be, at any rate)
+            self._behind = order.held(active) + consumer.waiting(active) >= limit
         return Batch(out, generation, epoch) if out else None
+
+    def behind(self) -> bool:
+        """Whether at least another batch's worth of records was waiting (fetched and held, or
+        on the broker beyond what was fetched) when the last batch was fetched: a backlog, even
+        in a batch not full."""
+        return self._behind
 
     def current(self, batch: Batch) -> bool:
         """Whether `batch` may still be processed: no revocation since it was fetched, and

@@ -41,6 +41,7 @@ from pipeline.core.engine import BatchResult, Engine, RawMessage
 from pipeline.core.engine_state import RestoredState
 from pipeline.core.revisions import RevisionInForce
 from pipeline.runtime.batch_writes import BatchWrites
+from pipeline.runtime.cadence import JudgingCadence
 from pipeline.runtime.legacy import org_of_payload, owned_payloads
 from pipeline.runtime.ports import Metrics, NullMetrics, OwnsOrg, Store
 from pipeline.runtime.retry import (
@@ -87,7 +88,11 @@ class Step(BatchWrites):
         clock: Clock = utc_now,
         stop: threading.Event | None = None,
         on_outage: Callable[[bool], None] = lambda down: None,
+        cadence: JudgingCadence | None = None,
     ) -> None:
+        """`cadence`: when the engine judges (pipeline/runtime/cadence.py); every batch when
+        None."""
+        self.cadence = cadence or JudgingCadence.every_batch()
         self._engine_factory = engine_factory
         self.engine = engine_factory()
         self._store = store
@@ -226,6 +231,7 @@ class Step(BatchWrites):
                 self._known,
                 ask_every_new_id=self._ask_every_new_id,
                 revisions_of=self._revisions_of,
+                judge=self.cadence.due(len(messages)),
             )
         except BaseException:
             release()
@@ -266,6 +272,16 @@ class Step(BatchWrites):
         """End of input (embedded runs): judge every window that ended, store and route."""
         self.settle()
         result = self.engine.finish(self._clock())
+        return self._complete(result, {}, token, self.engine.open_windows())
+
+    def judge_pending(self, token: str = "judge") -> BatchResult | None:
+        """Judge, store and route what the cadence left unjudged (before a stop or a
+        revocation), on the engine's thread; None when nothing was left."""
+        self.settle()
+        self.cadence.judged()
+        if not self.engine.judgement_pending:
+            return None
+        result = self.engine.judge_pending(self._clock())
         return self._complete(result, {}, token, self.engine.open_windows())
 
     def _complete(

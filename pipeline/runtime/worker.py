@@ -97,6 +97,7 @@ class WorkerRuntime:
             dead_letter_topic=settings.topic(DEAD_LETTER_TOPIC),
         )
         self.step = step_factory(kafka, self._on_outage)
+        self.step.cadence.backlog = self._source.behind  # read while its batch is prepared
         self._flow = BatchFlow(self.step, self._source, self.loop, self._fail)
         self._lock = self._flow.lock
         self._restored_for: frozenset[TopicPartition] | None = None
@@ -184,7 +185,8 @@ class WorkerRuntime:
         """faust's revoke (flow already stopped): the batch in flight finishes (or, on a stop,
         is abandoned), its offsets are committed, and whatever was fetched before is stale."""
         async with self._lock:
-            await self._flow.settle()
+            if await self._flow.settle():
+                await self._flow.judge_pending()
             await self._source.commit()
             self._source.revoked()
 

@@ -41,6 +41,7 @@ class FakeConsumer:
     seeks: int = 0
     behind: set[TP] = field(default_factory=set)  # more on the broker than fetched
     asked: list[set[TP]] = field(default_factory=list)
+    on_broker: dict[TP, int] = field(default_factory=dict)  # beyond what was fetched
 
     def assignment(self) -> set[TP]:
         return set(self.assigned)
@@ -60,6 +61,9 @@ class FakeConsumer:
 
     def lagging(self, partitions: set[TP]) -> set[TP]:
         return {tp for tp in partitions if tp in self.behind}
+
+    def waiting(self, partitions: set[TP]) -> int:
+        return sum(self.on_broker.get(tp, 0) for tp in partitions)
 
     async def _commit(self, offsets: dict[TP, int]) -> bool:
         if self.fail_commit:
@@ -320,3 +324,21 @@ def test_no_stream_stall_is_reported_where_no_message_goes_through_a_stream(
     thread.thread_loop.close()
     assert fetch_path_checked == [tp]
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def test_a_batch_with_a_batch_s_worth_waiting_behind_it_says_so() -> None:
+    """What the judging cadence reads (pipeline/runtime/cadence.py): records held beyond the
+    batch and records on the broker beyond what was fetched, together at least a batch's
+    worth, are a backlog; fewer are not (at a steady rate a few always may be waiting)."""
+    a, b = TP("t.a", 0), TP("t.b", 0)
+    src, app = source(a, b, limit=3)
+    app.consumer.fetched = {a: stamped("t.a", 0, 0, 1, 2, 3, 4, 5, 6)}
+    run(src.fetch(0.05))
+    assert src.behind(), "three records held beyond the limit"
+    app.consumer.on_broker = {b: 1}
+    run(src.fetch(0.05))
+    assert not src.behind(), "one on the broker: not a batch's worth"
+    app.consumer.on_broker = {a: 1, b: 2}
+    app.consumer.fetched = {a: stamped("t.a", 0, 6, 7)}
+    run(src.fetch(0.05))
+    assert src.behind(), "three on the broker"
