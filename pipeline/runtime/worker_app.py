@@ -15,7 +15,7 @@ from typing import Any
 import faust
 
 from pipeline.kafka_transport import faust_credentials
-from pipeline.runtime.consumer_batches import BatchApp
+from pipeline.runtime.batch_consumer import BatchApp
 from pipeline.settings import Settings
 
 

@@ -9,13 +9,8 @@ from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from pipeline.core.decode import RawMessage
-from pipeline.runtime.consumer_batches import (
-    FETCH_MAX_WAIT_MS,
-    Batch,
-    BatchApp,
-    BatchConsumerThread,
-    BatchSource,
-)
+from pipeline.runtime.batch_consumer import FETCH_MAX_WAIT_MS, BatchApp, BatchConsumerThread
+from pipeline.runtime.consumer_batches import Batch, BatchSource
 
 
 class TP(NamedTuple):

@@ -1,0 +1,116 @@
+"""faust's Kafka consumer, made to hand its records to `BatchSource`
+(pipeline/runtime/consumer_batches.py) instead of its per-message stream path.
+
+`BatchConsumer` is faust's aiokafka consumer with an idle drainer, so faust's fetcher never
+takes records; `BatchApp` is a faust app that uses it. Its aiokafka consumer lets the broker
+hold a fetch for at most `FETCH_MAX_WAIT_MS` (`BatchConsumerThread`). `lagging`, `waiting`
+and `broker_connected` read the aiokafka consumer's fetch state from another thread: a
+snapshot is all they need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+
+FETCH_MAX_WAIT_MS = 100
+"""How long the broker may hold a fetch that finds nothing new (faust fixes 1,500 ms)."""
+
+
+class BatchConsumerThread(AIOKafkaConsumerThread):
+    """faust's consumer thread, whose aiokafka consumer waits `FETCH_MAX_WAIT_MS` at most.
+
+    aiokafka keeps one fetch in flight per broker, covering the partitions it holds nothing of.
+    Under a backlog some partitions are caught up (a quiet topic), so that fetch finds nothing
+    new and the broker holds it for the whole wait; a backlog partition whose records ran out
+    meanwhile cannot be fetched until it returns, and the engine waits. With faust's 1,500 ms,
+    a third of a catch-up went in such waits (docs/worker.md, "Fetch wait at the broker").
+    A shorter wait costs only more empty fetches while idle (ten a second per broker).
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # aiokafka reads it when the consumer starts (its fetcher is made then); faust offers
+        # no setting for it.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+    def verify_event_path(self, now: float, tp: Any) -> None:
+        """faust's check of the fetch path only. Its stream checks (a partition with records to
+        fetch whose stream took no event for five minutes) are false alarms where no message
+        goes through a stream: logged at ERROR every few seconds in any catch-up after five
+        minutes' uptime. A stalled batch task is what `PipelineStalled` catches."""
+        self._verify_aiokafka_event_path(now, tp)
+
+
+class BatchConsumer(AIOKafkaConsumer):
+    """faust's aiokafka consumer whose own fetcher never takes a record (`BatchSource` does)."""
+
+    def _new_consumer_thread(self) -> BatchConsumerThread:
+        return BatchConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        # faust starts its fetcher after every assignment and stops it on the way out; it
+        # idles here until then.
+        await fetcher.wait_until_stopped()
+
+    def lagging(self, partitions: Iterable[Any]) -> set[Any]:
+        """Of `partitions`, those with records on the broker beyond what the fetcher has handed
+        out, as of its last fetch (or not known yet: not fetched since the assignment)."""
+        try:
+            fetcher = self._thread._ensure_consumer()._fetcher
+            assignment = fetcher._subscriptions.subscription.assignment
+        except Exception:  # not started, or between assignments
+            return set(partitions)
+        lagging = set()
+        for tp in partitions:
+            state = assignment.state_value(tp)
+            if (
+                state is None
+                or state.highwater is None
+                or not state.has_valid_position
+                or state.position < state.highwater
+            ):
+                lagging.add(tp)
+        return lagging
+
+    def broker_connected(self) -> bool | None:
+        """Whether the aiokafka consumer holds an open connection to a broker (None: not
+        started). Read from another thread, as `lagging` is: a snapshot is all it needs."""
+        try:
+            connections = list(self._thread._ensure_consumer()._client._conns.values())
+        except Exception:
+            return None
+        return any(c.connected() for c in connections)
+
+    def waiting(self, partitions: Iterable[Any]) -> int:
+        """How many records of `partitions` are on the broker beyond what the fetcher has
+        handed out, as of its last fetch (partitions not known yet count none)."""
+        try:
+            fetcher = self._thread._ensure_consumer()._fetcher
+            assignment = fetcher._subscriptions.subscription.assignment
+        except Exception:  # not started, or between assignments
+            return 0
+        states = (assignment.state_value(tp) for tp in partitions)
+        return sum(
+            max(0, s.highwater - s.position)
+            for s in states
+            if s is not None and s.highwater is not None and s.has_valid_position
+        )
+
+
+class BatchApp(faust.App):
+    """A faust app whose consumer is a `BatchConsumer` (same wiring as faust's own)."""
+
+    def _new_consumer(self) -> Any:
+        return BatchConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+        )
