@@ -108,6 +108,18 @@ def test_the_evidence_gives_both_statistics_and_limits() -> None:
     assert last["recent_cusum_limit"] == config.silence_recent_limit
 
 
+def test_the_summary_says_one_incident_was_reported() -> None:
+    series = reporting(70, lambda week: 10.0, 1, silent=range(40, 46))
+    series[45] = replace(series[45], incidents_by_harm=(1, 0, 0, 0, 0),
+                         incidents_by_category=(1, 0, 0, 0, 0, 0, 0, 0, 0, 0))  # fmt: skip
+    (silence,) = [
+        f for f in Detector().unit_findings(series) if f.kind is AlertKind.REPORTING_SILENCE
+    ]
+    assert " 1 incident was reported (of any harm, no harm included)" in silence.summary, (
+        silence.summary
+    )
+
+
 @pytest.mark.parametrize(
     "fields",
     [

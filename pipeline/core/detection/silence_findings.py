@@ -39,7 +39,7 @@ def silence_findings(
         unit = series[0].unit_id
         summary = (
             f"At {unit}, in {window_label(window)} {reports} incident"
-            f"{'' if reports == 1 else 's'} (of any harm, no harm included) were reported, "
+            f"{' was' if reports == 1 else 's were'} reported (of any harm, no harm included), "
             f"against a usual {number(trace.expected[at])} for its activity"
             f"{duration(len(shown), window)}, while its activity held. A fall in reporting is a "
             "warning sign about the reporting culture, not an improvement in safety."
