@@ -29,7 +29,8 @@ from dataclasses import dataclass, replace
 from bench.oc_curves import poisson_draw
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.cusum import in_control_arl
-from pipeline.core.detection.stats import Rules, monitor
+from pipeline.core.detection.rules import Rules
+from pipeline.core.detection.stats import monitor
 
 WARMUP = 40
 AFTER = 4

@@ -18,7 +18,8 @@ from pipeline.core.detection.predictive import (
     exact_z,
     upper_tail,
 )
-from pipeline.core.detection.stats import BEYOND_LIMIT, monitor
+from pipeline.core.detection.rules import BEYOND_LIMIT
+from pipeline.core.detection.stats import monitor
 
 RULES = DetectionConfig().rules
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pipeline.core.alerts import AlertKind, Severity
 from pipeline.core.detection.cusum import CUSUM_RULES
-from pipeline.core.detection.stats import Rules, rule_name
+from pipeline.core.detection.rules import Rules, rule_name
 from pipeline.core.windows import Window, WindowKind
 
 

@@ -31,7 +31,8 @@ from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
 from pipeline.core.detection.resume import MISSING, Memo, Suffixes, common_length
-from pipeline.core.detection.stats import CUSUM_Z_RANGE, Rules, monitor
+from pipeline.core.detection.rules import Rules
+from pipeline.core.detection.stats import CUSUM_Z_RANGE, monitor
 from pipeline.core.detection.trace import Trace
 
 # Fewer judged units than this beside the unit in a window: nothing is taken out.

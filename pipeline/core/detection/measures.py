@@ -23,7 +23,7 @@ from pipeline.core.alerts import Severity
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.resume import MISSING, Memo, common_length
-from pipeline.core.detection.stats import BEYOND_LIMIT
+from pipeline.core.detection.rules import BEYOND_LIMIT
 from pipeline.core.detection.trace import Trace
 from pipeline.core.windows import Window
 

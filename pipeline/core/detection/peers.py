@@ -16,7 +16,8 @@ from typing import Any
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures
 from pipeline.core.detection.predictive import Predictive, baseline_predictive
-from pipeline.core.detection.stats import Rules, monitor
+from pipeline.core.detection.rules import Rules
+from pipeline.core.detection.stats import monitor
 from pipeline.core.windows import Window
 
 

@@ -27,10 +27,9 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from pipeline.core.detection.cusum import CUSUM, CUSUM_SMALL, Z_RANGE, Accumulators, CusumDesign
+from pipeline.core.detection.cusum import Z_RANGE, Accumulators
 from pipeline.core.detection.predictive import (
     PRIOR_COUNT,
     SCREEN_MARGIN,
@@ -38,69 +37,11 @@ from pipeline.core.detection.predictive import (
     exact_z,
 )
 from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
+from pipeline.core.detection.rules import Rules, rule_name
 from pipeline.core.detection.trace import Trace
 
-BEYOND_LIMIT = "beyond_limit"
 _CHECKPOINTS = Checkpoints("monitor")
 CUSUM_Z_RANGE = Z_RANGE
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    """How a window is judged and when it signals (see `DetectionConfig` for the calibrated
-    defaults). The level comes from the latest `max_baseline_windows` baseline windows, the
-    between-window variation from the latest `dispersion_windows` (successive differences do
-    not mind a slow drift, and a longer run of them is a steadier estimate), capped at
-    `max_between_cv` times the level.
-
-    `runs` holds (windows, sigma) pairs, in order of precedence: every window of a run of that
-    many consecutive judged windows at or beyond that many sigma signals. (1, limit) is the
-    single point beyond the process limit.
-
-    `cusum_sampling_z`: the CUSUMs add up a z of their own, on the window's predictive less the
-    level's estimation error (sampling and between-window variation only), summed exactly in
-    every window; False: the rules' z (see `DetectionConfig.cusum_sampling_z`).
-
-    `min_between_logit_sd`: for binomial counts, the rules' predictive allows at least this
-    between-window sd of the logit (see `DetectionConfig.min_between_logit_sd`).
-
-    `cusum_spread_prior_logit_sd`, `cusum_spread_prior_windows`: for binomial counts, the
-    CUSUMs' own z reads the between-window variation estimated from the baseline's successive
-    differences shrunk towards this sd of the logit, worth that many differences (0: the
-    estimate as it is; see `DetectionConfig.cusum_spread_prior_windows`).
-    """
-
-    min_baseline_windows: int
-    max_baseline_windows: int
-    runs: tuple[tuple[int, float], ...]
-    dispersion_windows: int
-    max_between_cv: float
-    cusum_reference: float = 1.0
-    cusum_limit: float = 0.0
-    cusum_hold_windows: int = 8
-    cusum_small_reference: float = 0.9
-    cusum_small_limit: float = 0.0
-    cusum_sampling_z: bool = False
-    min_between_logit_sd: float = 0.0
-    cusum_spread_prior_logit_sd: float = 0.0
-    cusum_spread_prior_windows: int = 0
-
-    @property
-    def longest_run(self) -> int:
-        return max(length for length, _ in self.runs)
-
-    @property
-    def cusums(self) -> tuple[CusumDesign, ...]:
-        """The accumulated-evidence detectors (`detection.cusum`); a limit of 0 turns one off."""
-        return (
-            CusumDesign(CUSUM, self.cusum_reference, self.cusum_limit),
-            CusumDesign(CUSUM_SMALL, self.cusum_small_reference, self.cusum_small_limit),
-        )
-
-
-def rule_name(length: int, sigma: float) -> str:
-    """'beyond_limit' for a single window, else e.g. 'run_of_3_beyond_2_sigma'."""
-    return BEYOND_LIMIT if length == 1 else f"run_of_{length}_beyond_{sigma:g}_sigma"
 
 
 def monitor(

@@ -13,7 +13,7 @@ from typing import Any
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.cusum import CUSUM_RULES
 from pipeline.core.detection.measures import SMALL_SAMPLE, Measure, MeasureTrace
-from pipeline.core.detection.stats import BEYOND_LIMIT
+from pipeline.core.detection.rules import BEYOND_LIMIT
 from pipeline.core.target_reports import TargetAttainment
 from pipeline.core.windows import Window
 
