@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -258,9 +259,9 @@ def format_stopped(summary: PublishSummary, stopped: Stopped) -> str:
     where = f"{_label(resume.path)} line {resume.line:,}"
     lines.append(f"resume from {where}: every event before it was acknowledged")
     if resume.path != "-":
-        lines.append(f"  tail -n +{resume.line} {resume.path} | pipeline publish -")
+        lines.append(f"  tail -n +{resume.line} {shlex.quote(resume.path)} | pipeline publish -")
     if stopped.later_inputs:
-        lines.append(f"  then: pipeline publish {' '.join(stopped.later_inputs)}")
+        lines.append(f"  then: pipeline publish {shlex.join(stopped.later_inputs)}")
     return "\n".join(lines)
 
 

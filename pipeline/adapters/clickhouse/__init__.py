@@ -165,8 +165,10 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites):
         the database holds no table but the ledger; returns those migrations' names."""
         db = self.database
         baseline = load_baseline()
-        covered = [m for m in migrations if baseline and m.version <= baseline.version]
-        if baseline is None or baseline.version not in {m.version for m in covered}:
+        if baseline is None:
+            return []
+        covered = [m for m in migrations if m.version <= baseline.version]
+        if baseline.version not in {m.version for m in covered}:
             return []  # not the package's migrations
         if self._scalar(f"SELECT count() FROM system.tables WHERE database = '{db}'") != 1:
             return []  # tables made before (a first migration cut short): migrate one by one
