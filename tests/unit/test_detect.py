@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.core.alerts import AlertKind, Severity
 from pipeline.core.detection import DetectionConfig, Detector
+from pipeline.core.windows import Window
 from tests.support.series import kinds, quiet, week, with_weeks
 
 DETECTOR = Detector()
@@ -71,6 +72,25 @@ def test_a_missed_week_ends_the_divergence_episode() -> None:
         (week(24), week(26)),
         (week(28), week(29)),
     ]
+
+
+def test_a_weaker_week_that_still_leans_worse_does_not_split_an_episode() -> None:
+    """One week inside a fall that no rule flags but whose z is above the sustained-shift
+    CUSUM's reference (more likely under the fall than under none) neither ends nor extends
+    the episode: one alert, not one resolved and another raised a week later. A week back at
+    the usual level (2 of 40 negative, z about 0.6) still ends it."""
+    fall = with_weeks(with_weeks(quiet(60), range(40, 43), negative=18), range(44, 47), negative=18)
+
+    def episodes(middle: int) -> list[tuple[Window, Window]]:
+        series = with_weeks(fall, range(43, 44), negative=middle)
+        return [
+            (f.first_window, f.last_window)
+            for f in DETECTOR.unit_findings(series)
+            if f.kind is AlertKind.TARGET_EXPERIENCE_DIVERGENCE
+        ]
+
+    assert episodes(4) == [(week(40), week(46))]
+    assert episodes(2) == [(week(40), week(42)), (week(44), week(46))]
 
 
 def test_a_run_of_missed_weeks_does_not_flag_the_met_week_after_them() -> None:

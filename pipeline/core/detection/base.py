@@ -71,7 +71,10 @@ class DetectionConfig:
       windows left it nothing to find that the rules did not (issue 13's fourth round); real
       units (drift, seasons, estimated baselines) shorten it by an order of magnitude or more,
       and three measures share a budget of 1 false alarm per 1,000 quiet unit-weeks. A limit
-      of 0 turns a detector off.
+      of 0 turns a detector off. `cusum_small_reference` also marks a window that *leans
+      worse*: one no rule flagged whose z reaches it (more likely under that CUSUM's shift than
+      under none) neither ends nor extends a divergence or safety signal, so one weaker week
+      does not split a fall into two alerts (issue 13's twelfth round).
     - `silence_limit`: the CUSUM limit (a log-likelihood ratio) of `reporting_silence`
       (incident reports per activity falling while activity holds; `detection.silence`).
     - `silence_baseline_windows`: windows the unit's usual reporting level is taken over (52,

@@ -75,8 +75,9 @@ def unit_findings(
     negative, positive, harm = measure_traces(figures, config, offsets)
     judge = _UnitJudge(series, figures, config)
     experience_and_harm = (negative, positive, harm)
-    safety = _states((harm,), None, config.max_gap_windows)
-    divergence = _states(experience_and_harm, figures.targets_met, config.max_gap_windows)
+    leaning = config.cusum_small_reference
+    safety = _states((harm,), None, config.max_gap_windows, leaning)
+    divergence = _states(experience_and_harm, figures.targets_met, config.max_gap_windows, leaning)
     findings = judge.findings(
         AlertKind.TARGET_EXPERIENCE_DIVERGENCE, divergence, experience_and_harm
     )
@@ -135,12 +136,21 @@ def _measure_traces(
 
 
 def _states(
-    measures: Sequence[MeasureTrace], targets_met: Sequence[bool | None] | None, max_gap: int
+    measures: Sequence[MeasureTrace],
+    targets_met: Sequence[bool | None] | None,
+    max_gap: int,
+    leaning: float,
 ) -> list[bool | None]:
     """Per window: True if any measure signals, False if judged and none does, else None, an
     open episode ending only on the measures that raised it (`raised_states`).
     `targets_met` (a divergence): a window whose targets are not reported is None, one with a
-    missed target False."""
+    missed target False.
+
+    A judged window that no rule flagged but whose z is at least `leaning` (the sustained-shift
+    CUSUM's reference: from there on a window is more likely under the shift that CUSUM looks
+    for than under none) is None too, not clear: it neither extends nor ends an episode, so a
+    deterioration that one weaker week interrupts stays one episode (one alert, not one
+    resolved and another raised a week later)."""
     per_measure = []
     for measure in measures:
         trace = measure.trace
@@ -150,7 +160,7 @@ def _states(
             if not met:  # targets not reported (None), or missed: no divergence (False)
                 column.append(met)
             else:  # z is NaN where the window was not judged
-                column.append(True if signalled >= 0 else False if z == z else None)
+                column.append(True if signalled >= 0 else False if z < leaning else None)
         per_measure.append(column)
     return raised_states(per_measure, max_gap)
 
