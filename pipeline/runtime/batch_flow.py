@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from pipeline.core.engine import BatchResult, RawMessage
 from pipeline.errors import StateRefused
-from pipeline.runtime.step import Abandoned, Step
+from pipeline.runtime.step import Abandoned, Prepared, Step
 
 log = logging.getLogger("pipeline.worker")
 
@@ -59,6 +59,10 @@ class FlowSource(Protocol):
     async def commit(self) -> bool:
         """Acknowledge every batch `processed` so far (True when done or nothing to do)."""
         ...
+
+
+async def _ready() -> bool:
+    return True
 
 
 def failure_of(exc: BaseException) -> str:
@@ -128,12 +132,30 @@ class BatchFlow:
     async def handle(self, batch: FlowBatch, ready: Callable[[], Awaitable[bool]]) -> None:
         """`ready()` (the state for the current assignment), the engine on `batch` while the
         previous batch is stored, then the previous batch committed, then `batch` stored."""
+
+        def prepare() -> Prepared:
+            messages, consumed, token = batch.messages()
+            return self.step.prepare(messages, consumed, token)
+
+        await self._handle(batch, ready, prepare)
+
+    async def finish(self, batch: FlowBatch) -> None:
+        """End of input (embedded runs): the engine's last judgement (`Step.prepare_finish`)
+        while the last batch is stored, then stored after it as `batch` (no messages)."""
+        token = batch.messages()[2]
+        await self._handle(batch, _ready, lambda: self.step.prepare_finish(token))
+
+    async def _handle(
+        self,
+        batch: FlowBatch,
+        ready: Callable[[], Awaitable[bool]],
+        prepare: Callable[[], Prepared],
+    ) -> None:
         started = time.perf_counter()
         try:
             if not await ready():
                 return
-            messages, consumed, token = batch.messages()
-            prepared = await self.in_engine_thread(self.step.prepare, messages, consumed, token)
+            prepared = await self.in_engine_thread(prepare)
         except Abandoned as exc:
             log.warning("batch not finished, not acknowledged (%s)", exc)
             return

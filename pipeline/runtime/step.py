@@ -236,6 +236,26 @@ class Step(BatchWrites):
         except BaseException:
             release()
             raise
+        return self._prepared(result, consumed_by_topic, token, release)
+
+    def prepare_finish(self, token: str = "finish") -> Prepared:
+        """`finish`'s engine half, as `prepare` (the batch before it may be being stored):
+        every window that ended is judged; `complete` stores it after that batch."""
+        release = pause_collector()
+        try:
+            result = self.engine.finish(self._clock())
+        except BaseException:
+            release()
+            raise
+        return self._prepared(result, {}, token, release)
+
+    def _prepared(
+        self,
+        result: BatchResult,
+        consumed_by_topic: Mapping[str, int],
+        token: str,
+        release: Callable[[], None],
+    ) -> Prepared:
         prepared = Prepared(result, consumed_by_topic, token, self.engine.open_windows())
         with self._in_flight_changed:
             # Caught up (nothing being stored) with alerts: the collection this batch's
@@ -271,8 +291,7 @@ class Step(BatchWrites):
     def finish(self, token: str = "finish") -> BatchResult:
         """End of input (embedded runs): judge every window that ended, store and route."""
         self.settle()
-        result = self.engine.finish(self._clock())
-        return self._complete(result, {}, token, self.engine.open_windows())
+        return self.complete(self.prepare_finish(token))
 
     def judge_pending(self, token: str = "judge") -> BatchResult | None:
         """Judge, store and route what the cadence left unjudged (before a stop or a
