@@ -223,39 +223,34 @@ class Step(BatchWrites):
         `complete` may run meanwhile on one other thread (the worker overlaps the two): its
         accepted ids count as stored for this batch's duplicate look-ups."""
         self._hold(messages)
-        release = pause_collector()
-        try:
-            result = self.engine.process(
+        judge = self.cadence.due(len(messages))
+        return self._prepared(
+            lambda: self.engine.process(
                 messages,
                 self._clock(),
                 self._known,
                 ask_every_new_id=self._ask_every_new_id,
                 revisions_of=self._revisions_of,
-                judge=self.cadence.due(len(messages)),
-            )
-        except BaseException:
-            release()
-            raise
-        return self._prepared(result, consumed_by_topic, token, release)
+                judge=judge,
+            ),
+            consumed_by_topic,
+            token,
+        )
 
     def prepare_finish(self, token: str = "finish") -> Prepared:
         """`finish`'s engine half, as `prepare` (the batch before it may be being stored):
         every window that ended is judged; `complete` stores it after that batch."""
+        return self._prepared(lambda: self.engine.finish(self._clock()), {}, token)
+
+    def _prepared(
+        self, run: Callable[[], BatchResult], consumed_by_topic: Mapping[str, int], token: str
+    ) -> Prepared:
         release = pause_collector()
         try:
-            result = self.engine.finish(self._clock())
+            result = run()
         except BaseException:
             release()
             raise
-        return self._prepared(result, {}, token, release)
-
-    def _prepared(
-        self,
-        result: BatchResult,
-        consumed_by_topic: Mapping[str, int],
-        token: str,
-        release: Callable[[], None],
-    ) -> Prepared:
         prepared = Prepared(result, consumed_by_topic, token, self.engine.open_windows())
         with self._in_flight_changed:
             # Caught up (nothing being stored) with alerts: the collection this batch's
