@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from pipeline.core.engine import BatchResult, RawMessage
 from pipeline.errors import StateRefused
-from pipeline.runtime.step import Abandoned, Prepared, Step
+from pipeline.runtime.step import Abandoned, Step
 
 log = logging.getLogger("pipeline.worker")
 
@@ -132,30 +132,26 @@ class BatchFlow:
     async def handle(self, batch: FlowBatch, ready: Callable[[], Awaitable[bool]]) -> None:
         """`ready()` (the state for the current assignment), the engine on `batch` while the
         previous batch is stored, then the previous batch committed, then `batch` stored."""
-
-        def prepare() -> Prepared:
-            messages, consumed, token = batch.messages()
-            return self.step.prepare(messages, consumed, token)
-
-        await self._handle(batch, ready, prepare)
+        await self._handle(batch, ready, end=False)
 
     async def finish(self, batch: FlowBatch) -> None:
         """End of input (embedded runs): the engine's last judgement (`Step.prepare_finish`)
         while the last batch is stored, then stored after it as `batch` (no messages)."""
-        token = batch.messages()[2]
-        await self._handle(batch, _ready, lambda: self.step.prepare_finish(token))
+        await self._handle(batch, _ready, end=True)
 
     async def _handle(
-        self,
-        batch: FlowBatch,
-        ready: Callable[[], Awaitable[bool]],
-        prepare: Callable[[], Prepared],
+        self, batch: FlowBatch, ready: Callable[[], Awaitable[bool]], *, end: bool
     ) -> None:
         started = time.perf_counter()
         try:
             if not await ready():
                 return
-            prepared = await self.in_engine_thread(prepare)
+            messages, consumed, token = batch.messages()
+            if end:
+                prepared = await self.in_engine_thread(self.step.prepare_finish, token)
+            else:
+                step = self.step
+                prepared = await self.in_engine_thread(step.prepare, messages, consumed, token)
         except Abandoned as exc:
             log.warning("batch not finished, not acknowledged (%s)", exc)
             return
