@@ -4,7 +4,8 @@ Two passes over the same simulated file (`bench.replay_throughput`'s trust, `--w
 each into a fresh chDB:
 
 1. `pipeline replay` as it runs (engine on the main thread, batch N stored on the store thread
-   beside N+1's engine): the wall time of each `Step.prepare` (engine) and `Step.complete`
+   beside N+1's engine): the wall time of each `Step.prepare` and `Step.prepare_finish` (the
+   engine; a replay judges once, in the latter) and `Step.complete`
    (store) call is split by the kernel's account of its thread (`/proc/self/task/ID/schedstat`,
    Linux) into on a CPU, runnable but waiting for a CPU (other threads and processes), and
    asleep (waiting for the GIL, a lock, another thread or I/O). An engine thread that is
@@ -113,6 +114,9 @@ def overlapped(path: Path, batch: int) -> Totals:
         with (
             patched(Step, "prepare", split_by_thread("engine (Step.prepare, main thread)", totals)),
             patched(
+                Step, "prepare_finish", split_by_thread("engine (the end, main thread)", totals)
+            ),
+            patched(
                 Step, "complete", split_by_thread("store (Step.complete, store thread)", totals)
             ),
         ):
@@ -143,6 +147,7 @@ def one_at_a_time(path: Path, batch: int) -> Totals:
             patched(inserts.Inserts, "_apart", lambda _: in_turn),
             patched(inserts.Inserts, "_insert_body", by_process_cpu(insert_label, totals)),
             patched(Step, "prepare", by_process_cpu(named("engine (Step.prepare)"), totals)),
+            patched(Step, "prepare_finish", by_process_cpu(named("engine (the end)"), totals)),
             patched(Step, "complete", by_process_cpu(named("store (Step.complete)"), totals)),
             patched(
                 writes, "event_columns", by_process_cpu(named("python: event columns"), totals)

@@ -4,7 +4,8 @@ Writes a simulated trust of a few hundred thousand events to a JSON Lines file, 
 the same run and on the same file:
 
 1. `json.loads` of every line (the floor: any pipeline must at least parse its input);
-2. the engine alone (decode, validate, deduplicate, redact, aggregate, detect), no storage;
+2. the engine alone (decode, validate, deduplicate, redact, aggregate, detect), no storage,
+   judging as a replay does: once, when the input ends;
 3. the embedded runtime as `pipeline replay` runs it, into a fresh chDB database (the worker's
    batch flow: batch N stored on one thread while the engine runs on N+1 on another); the
    database is made before and deleted after the timing (a user's replay keeps it);
@@ -63,11 +64,11 @@ def engine_only(path: Path, scratch: Path) -> None:
             batch.append(RawMessage(line.strip(), f"bench:{number}"))
             if len(batch) == 20_000:
                 with collector_paused():  # as the step runs the engine
-                    engine.process(batch, now)
+                    engine.process(batch, now, judge=False)
                 batch = []
         with collector_paused():
-            engine.process(batch, now)
-    engine.finish(now)
+            engine.process(batch, now, judge=False)
+            engine.finish(now)
 
 
 def full_replay(path: Path, scratch: Path) -> None:

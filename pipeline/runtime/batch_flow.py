@@ -61,6 +61,10 @@ class FlowSource(Protocol):
         ...
 
 
+async def _ready() -> bool:
+    return True
+
+
 def failure_of(exc: BaseException) -> str:
     """What stopped the flow, as the log line that stops a runtime says it."""
     if isinstance(exc, StateRefused):
@@ -128,12 +132,26 @@ class BatchFlow:
     async def handle(self, batch: FlowBatch, ready: Callable[[], Awaitable[bool]]) -> None:
         """`ready()` (the state for the current assignment), the engine on `batch` while the
         previous batch is stored, then the previous batch committed, then `batch` stored."""
+        await self._handle(batch, ready, end=False)
+
+    async def finish(self, batch: FlowBatch) -> None:
+        """End of input (embedded runs): the engine's last judgement (`Step.prepare_finish`)
+        while the last batch is stored, then stored after it as `batch` (no messages)."""
+        await self._handle(batch, _ready, end=True)
+
+    async def _handle(
+        self, batch: FlowBatch, ready: Callable[[], Awaitable[bool]], *, end: bool
+    ) -> None:
         started = time.perf_counter()
         try:
             if not await ready():
                 return
             messages, consumed, token = batch.messages()
-            prepared = await self.in_engine_thread(self.step.prepare, messages, consumed, token)
+            if end:
+                prepared = await self.in_engine_thread(self.step.prepare_finish, token)
+            else:
+                step = self.step
+                prepared = await self.in_engine_thread(step.prepare, messages, consumed, token)
         except Abandoned as exc:
             log.warning("batch not finished, not acknowledged (%s)", exc)
             return

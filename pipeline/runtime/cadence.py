@@ -11,11 +11,16 @@ engine judges the union of what changed); only when they are first raised moves.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 
 def _no_backlog() -> bool:
     return False
+
+
+def _always_behind() -> bool:
+    return True
 
 
 class JudgingCadence:
@@ -36,6 +41,14 @@ class JudgingCadence:
     @classmethod
     def every_batch(cls) -> JudgingCadence:
         return cls(full_batch=1, every=1)
+
+    @classmethod
+    def at_input_end(cls) -> JudgingCadence:
+        """Never while input remains (a replay, always behind until its files end): the
+        runtime judges everything once, at the end (`Step.finish`)."""
+        cadence = cls(full_batch=1, every=sys.maxsize)
+        cadence.backlog = _always_behind
+        return cadence
 
     def due(self, events: int) -> bool:
         """Whether the batch of `events` just read is judged (counted as judged if so): always

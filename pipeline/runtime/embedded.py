@@ -6,6 +6,12 @@ decides and stores everything; this module only reads lines, hands them over in 
 worker's flow (pipeline/runtime/batch_flow.py: the engine runs on batch N+1 while batch N is
 stored) and keeps the tally of what is stored.
 
+A replay is behind until its input ends, so it judges then, once (the worker's cadence while
+it catches up, pushed to the end: `JudgingCadence.at_input_end`): the final aggregates,
+verdicts and standing alerts are the same as judging every batch would give; the alert
+versions an earlier view of a window would have raised and a later one corrected are not
+raised at all (docs/worker.md, "Alerts during catch-up").
+
 The engine runs on the calling thread, the store on the flow's store thread. Stops: an error
 (raised as it is) or Ctrl-C (KeyboardInterrupt, the engine interrupted at once) also stops the
 batch being stored beside it: no further insert is begun, a wait for ClickHouse ends, and the
@@ -32,6 +38,7 @@ from pipeline.core.engine import BatchResult, RawMessage
 from pipeline.errors import InputError
 from pipeline.progress import Progress
 from pipeline.runtime.batch_flow import BatchFlow, TopicPartition
+from pipeline.runtime.cadence import JudgingCadence
 from pipeline.runtime.step import Abandoned, Step
 
 
@@ -75,7 +82,8 @@ class ReplaySummary:
 
 
 class EmbeddedRunner:
-    """Drives `step` over JSON Lines files (restore it first: `step.restore()`)."""
+    """Drives `step` over JSON Lines files (restore it first: `step.restore()`), judging
+    once the input ends (it sets the step's cadence)."""
 
     def __init__(
         self,
@@ -85,6 +93,7 @@ class EmbeddedRunner:
         progress_stream: TextIO = sys.stderr,
     ) -> None:
         self.step = step
+        step.cadence = JudgingCadence.at_input_end()
         self._batch_lines = batch_lines
         self._progress_stream = progress_stream
 
@@ -128,9 +137,9 @@ class EmbeddedRunner:
         for name, handle, _ in files:
             for batch in _batches(name, handle, self._batch_lines):
                 await flow.handle(batch, _always)
+        await flow.finish(_FileBatch("", [], 0))  # judged while the last batch is stored
         if not await flow.settle():
             raise Abandoned("stopped before the last batch was stored")
-        source.stored(self.step.finish(""))
 
     def final_alerts(self) -> list[Alert]:
         """The latest version of every alert still standing (withdrawn ones left out)."""
@@ -173,9 +182,6 @@ class _FileSource:
 
     def processed(self, batch: _FileBatch, result: BatchResult) -> None:
         self._consumed += batch.consumed
-        self.stored(result)
-
-    def stored(self, result: BatchResult) -> None:
         self._summary.add(result)
         self._progress.advance(self._consumed, self._summary.read)
 

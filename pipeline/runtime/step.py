@@ -223,16 +223,31 @@ class Step(BatchWrites):
         `complete` may run meanwhile on one other thread (the worker overlaps the two): its
         accepted ids count as stored for this batch's duplicate look-ups."""
         self._hold(messages)
-        release = pause_collector()
-        try:
-            result = self.engine.process(
+        judge = self.cadence.due(len(messages))
+        return self._prepared(
+            lambda: self.engine.process(
                 messages,
                 self._clock(),
                 self._known,
                 ask_every_new_id=self._ask_every_new_id,
                 revisions_of=self._revisions_of,
-                judge=self.cadence.due(len(messages)),
-            )
+                judge=judge,
+            ),
+            consumed_by_topic,
+            token,
+        )
+
+    def prepare_finish(self, token: str = "finish") -> Prepared:
+        """`finish`'s engine half, as `prepare` (the batch before it may be being stored):
+        every window that ended is judged; `complete` stores it after that batch."""
+        return self._prepared(lambda: self.engine.finish(self._clock()), {}, token)
+
+    def _prepared(
+        self, run: Callable[[], BatchResult], consumed_by_topic: Mapping[str, int], token: str
+    ) -> Prepared:
+        release = pause_collector()
+        try:
+            result = run()
         except BaseException:
             release()
             raise
@@ -271,8 +286,7 @@ class Step(BatchWrites):
     def finish(self, token: str = "finish") -> BatchResult:
         """End of input (embedded runs): judge every window that ended, store and route."""
         self.settle()
-        result = self.engine.finish(self._clock())
-        return self._complete(result, {}, token, self.engine.open_windows())
+        return self.complete(self.prepare_finish(token))
 
     def judge_pending(self, token: str = "judge") -> BatchResult | None:
         """Judge, store and route what the cadence left unjudged (before a stop or a
