@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 6
+JUDGEMENT_RULES = 7
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -37,7 +37,8 @@ needs feedback at or above the exact Poisson lower point of the unit's usual vol
 organisation's common movement reaches a unit at most at the precision of the others together;
 5: harm and reporting are judged only from a unit's first incident report, and an episode ends
 only where a measure that raised it was judged (QA, 13th session);
-6: the CUSUMs' own z of a share reads its spread shrunk towards a typical one."""
+6: the CUSUMs' own z of a share reads its spread shrunk towards a typical one;
+7: a verdict's improvement reads the bright spots' own-baseline signals (14th session)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,7 +106,7 @@ def bright_spots(
     """All units of ONE organisation (unit_id -> closed windows in time order): per unit and
     measure, its latest bright spot (or a `none` row when it has none), by unit and measure."""
     # Judged again on the very same windows (only an alert answered): the same spots.
-    key = (config, tuple((unit, tuple(map(id, series))) for unit, series in units.items()))
+    key = _key(units, config)
     held = _SPOTS.get(key)
     if held is MISSING:
         held = (tuple(units.values()), _bright_spots(units, config))
@@ -115,7 +115,48 @@ def bright_spots(
     return spots
 
 
+def improvement_detectors(
+    units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
+) -> dict[str, dict[Measure, list[str]]]:
+    """ONE organisation's units (as for `bright_spots`): per unit and measure, per closed
+    window, the detector ("shewhart" for the mirrored run rules, `CUSUM`) that flagged the
+    window as better than the unit's own baseline, in an episode that passes the own-baseline
+    tests (reporting held; pooled lower-tail z at least `peer_sigma`); "" elsewhere. The
+    improvement verdicts (`detection.verdicts`) read exactly these, and every bright spot is
+    one of these episodes that is also better than its peers."""
+    judge = _org_judge(units, config)
+    out: dict[str, dict[Measure, list[str]]] = {}
+    for unit in sorted(judge.figures):
+        size = len(judge.figures[unit].windows)
+        out[unit] = {}
+        for measure in Measure:
+            flagged = [""] * size
+            for improvement, _, _, _, shown in judge.improvements(unit, measure):
+                for t in shown:
+                    flagged[t] = improvement.detector[t]
+            out[unit][measure] = flagged
+    return out
+
+
+def _key(units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig) -> object:
+    return (config, tuple(sorted((unit, tuple(map(id, s))) for unit, s in units.items())))
+
+
+def _org_judge(
+    units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
+) -> _OrgJudge:
+    """One judge per organisation's very windows: the verdicts and the bright spots share it."""
+    key = _key(units, config)
+    held = _JUDGES.get(key)
+    if held is MISSING:
+        held = (tuple(units.values()), _OrgJudge(units, config))
+        _JUDGES.put(key, held)
+    judge: _OrgJudge = held[1]
+    return judge
+
+
 _SPOTS = Memo("bright")  # per organisation: its spots, by its frozen windows (held)
+_JUDGES = Memo("bright")  # per organisation: its judge (improvements judged once), likewise
 
 
 def _bright_spots(
@@ -142,7 +183,7 @@ def bright_episodes(
     units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
 ) -> list[BrightSpot]:
     """Every bright-spot episode of every unit and measure (for evaluation)."""
-    judge = _OrgJudge(units, config)
+    judge = _org_judge(units, config)
     return [
         spot
         for unit in sorted(judge.figures)
@@ -154,7 +195,7 @@ def bright_episodes(
 def _judged(
     units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
 ) -> list[tuple[str, Measure, Sequence[UnitWindowAggregate], int, BrightSpot | None]]:
-    judge = _OrgJudge(units, config)
+    judge = _org_judge(units, config)
     judged = []
     for unit in sorted(judge.figures):
         for measure in Measure:
@@ -183,6 +224,11 @@ class _Improvement:
     signalled_at: list[int]
     detector: list[str]
     accumulating: list[bool]
+
+
+_Episode = tuple[_Improvement, int, int, bool, list[int]]
+"""An improvement episode: its monitor, first and last window, whether ongoing, and the
+windows the rules flagged in it."""
 
 
 class _OrgJudge:
@@ -222,6 +268,7 @@ class _OrgJudge:
             for measure in Measure
         }
         self._totals: dict[Measure, dict[datetime, list[float]]] | None = None
+        self._episodes: dict[tuple[str, Measure], list[_Episode]] = {}
 
     def _total(self, measure: Measure, start: datetime) -> list[float] | None:
         """(count, scale) of every unit pooled on `measure` in the window starting at `start`
@@ -241,6 +288,25 @@ class _OrgJudge:
         return self._totals[measure].get(start)
 
     def episodes(self, unit: str, measure: Measure) -> list[BrightSpot]:
+        """The bright spots of one unit and measure: its improvement episodes (`improvements`)
+        that are also better than its peers."""
+        found = []
+        for improvement, first, last, ongoing, shown in self.improvements(unit, measure):
+            spot = self._spot(unit, improvement, first, last, ongoing, shown)
+            if spot is not None:
+                found.append(spot)
+        return found
+
+    def improvements(self, unit: str, measure: Measure) -> list[_Episode]:
+        """The episodes in which one unit and measure is better than its own baseline: the
+        mirrored rules signalled, reporting held, and the pooled lower-tail z over the
+        flagged windows (`shown`) is at least `peer_sigma` (judged once per judge)."""
+        held = self._episodes.get((unit, measure))
+        if held is None:
+            held = self._episodes[unit, measure] = self._improvements(unit, measure)
+        return held
+
+    def _improvements(self, unit: str, measure: Measure) -> list[_Episode]:
         figures = self.figures[unit]
         if measure is Measure.HARMFUL_INCIDENT_RATE and not figures.per_activity:
             return []
@@ -267,16 +333,15 @@ class _OrgJudge:
             if judged[t] else None
             for t in range(len(judged))
         ]  # fmt: skip
-        found = []
+        found: list[_Episode] = []
         for first, last, ongoing in episodes(states, self.config.max_gap_windows):
             shown = [t for t in range(first, last + 1) if states[t]]
             if any(silence_flagged[first : last + 1]) or _stouffer(silence_z, shown) >= (
                 REPORTING_FELL_Z
             ):
                 continue
-            spot = self._spot(unit, improvement, first, last, ongoing, shown)
-            if spot is not None:
-                found.append(spot)
+            if _own_z(improvement.trace, shown) >= self.config.peer_sigma:
+                found.append((improvement, first, last, ongoing, shown))
         return found
 
     def _improvement(self, unit: str, measure: Measure) -> _Improvement:
@@ -363,6 +428,24 @@ def _window_z(trace: MeasureTrace, t: int) -> float:
     return improvement_z(trace.counts[t], monitored.mean[t], monitored.extra_variance[t], trials)
 
 
+def _own_z(trace: MeasureTrace, shown: Sequence[int]) -> float:
+    """The pooled lower-tail z of the flagged windows against their own predictives."""
+    count, mean, extra, trials = 0, 0.0, 0.0, 0
+    for t in shown:
+        predictive = trace.trace.predictive(t)
+        if predictive is None:
+            continue
+        count += trace.counts[t]
+        mean += predictive.mean
+        extra += predictive.extra_variance
+        trials += predictive.trials or 0
+    if mean <= 0:
+        return 0.0
+    n = trials if trace.trace.trials is not None else None
+    cap = n * (1.0 - 1e-9) if n else math.inf
+    return improvement_z(count, min(mean, cap), extra, n)
+
+
 def _stouffer(z: Sequence[float], shown: Sequence[int]) -> float:
     judged = [z[t] for t in shown if not math.isnan(z[t])]
     return math.fsum(judged) / math.sqrt(len(judged)) if judged else 0.0
@@ -376,6 +459,7 @@ __all__ = [
     "BrightSpot",
     "bright_episodes",
     "bright_spots",
+    "improvement_detectors",
     "improvement_z",
     "org_bright_spots",
 ]

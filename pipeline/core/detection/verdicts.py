@@ -13,8 +13,12 @@ Classes (Making Data Count colours: orange concern, blue improvement, grey commo
   the silence CUSUM flagged it or its reports are below the lower limit; a harm window whose
   reporting fell is one too, never an improvement (fewer harmful incidents reported because
   fewer incidents are reported is not safer care).
-- `improvement`: beyond the limit on the better side (the exact lower tail at
-  `limit_sigma`): a single point, as strict as the concern's single-point rule.
+- `improvement`: better than the unit's own baseline, by the very signals the bright spots
+  come from (`bright.improvement_detectors`: the mirrored run rules or CUSUM on the lower-tail
+  z, in an episode that passes their reporting and pooled tests; `rule` `BETTER_RUN` or
+  `BETTER_CUSUM`), or a single point beyond the limit on the better side (the exact lower tail
+  at `limit_sigma`, `BETTER_LIMIT`), as strict as the concern's single-point rule. So every
+  window of a bright spot is an improvement here; a bright spot needs its peers as well.
 - `common_cause`: judged, and none of the above.
 - `withdrawn`: a window judged on an early view that later data left unjudged
   (`verdict_book`); views leave it out.
@@ -35,6 +39,7 @@ from enum import StrEnum
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
+from pipeline.core.detection.bright import improvement_detectors
 from pipeline.core.detection.common import Offsets, org_figures_and_offsets
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
@@ -48,6 +53,8 @@ INCIDENT_REPORTING = "incident_reporting"
 RARE_EVENT_MEAN = 3.0
 """A harm rate whose expected count in a window is at most this is charted as a rare event."""
 BETTER_LIMIT = "beyond_better_limit"
+BETTER_RUN = "run_on_better_side"
+BETTER_CUSUM = "cusum_on_better_side"
 REPORTING_FELL = "reporting_fell"
 
 
@@ -119,8 +126,9 @@ def org_verdict_columns(
     not change since the last call holds the very object that call gave (`detection.resume`),
     so a caller finds what changed by comparing columns."""
     figures, offsets = org_figures_and_offsets(units, config)
+    better = improvement_detectors(units, config)
     return {
-        unit: _unit_columns(units[unit], config, offsets[unit], figures[unit])
+        unit: _unit_columns(units[unit], config, offsets[unit], figures[unit], better[unit])
         for unit in sorted(figures)
     }
 
@@ -132,10 +140,12 @@ def unit_verdicts(
     figures: UnitFigures | None = None,
 ) -> list[Verdict]:
     """The verdicts of one unit's closed windows (time order); `offsets` as for
-    `unit.unit_findings` (None: the unit judged alone)."""
+    `unit.unit_findings` (None: the unit judged alone; its improvements are always judged
+    alone)."""
     if not series:
         return []
-    columns = _unit_columns(series, config, offsets, figures or unit_figures(series))
+    better = improvement_detectors({series[0].unit_id: series}, config)[series[0].unit_id]
+    columns = _unit_columns(series, config, offsets, figures or unit_figures(series), better)
     return [verdict for column in columns for verdict in column if verdict is not None]
 
 
@@ -144,6 +154,7 @@ def _unit_columns(
     config: DetectionConfig,
     offsets: Offsets | None,
     figures: UnitFigures,
+    better: Mapping[Measure, Sequence[str]],
 ) -> list[list[Verdict | None]]:
     traces = measure_traces(figures, config, offsets)
     harm = traces[2]
@@ -154,11 +165,14 @@ def _unit_columns(
     for measure in traces:
         trace = measure.trace
         columns = [figures.windows, measure.counts, measure.sizes, trace.z, trace.mean,
-                   trace.extra_variance, trace.rule, fell, trace.trials or ()]  # fmt: skip
+                   trace.extra_variance, trace.rule, fell, better[measure.measure],
+                   trace.trials or ()]  # fmt: skip
         if trace.trials is None:
             columns.pop()
         slot = (org_id, unit_id, measure.measure, config)
-        judge = _judge_measure((org_id, unit_id), measure, figures, config, fell)
+        judge = _judge_measure(
+            (org_id, unit_id), measure, figures, config, fell, better[measure.measure]
+        )
         out.append(_MEASURES.pointwise(slot, columns, judge))
     columns = [series, figures.windows, silence.z, silence.signalled_at, silence.expected,
                silence.lower_limit, fell]  # fmt: skip
@@ -175,8 +189,9 @@ def _judge_measure(
     figures: UnitFigures,
     config: DetectionConfig,
     fell: Sequence[bool],
+    better: Sequence[str],
 ) -> Callable[[int], Verdict | None]:
-    return lambda t: _measure_verdict(*ids, measure, figures, t, config, fell[t])
+    return lambda t: _measure_verdict(*ids, measure, figures, t, config, fell[t], better[t])
 
 
 def _judge_reporting(
@@ -200,7 +215,8 @@ def _reporting_fell(silence: SilenceTrace, t: int, config: DetectionConfig) -> b
 
 
 # Per unit and measure: the verdict of each window, from its own window's figures alone (its
-# counts, size, the monitor's z, predictive and rule there, whether reporting fell): a unit
+# counts, size, the monitor's z, predictive and rule there, whether reporting fell, the
+# improvement signal there): a unit
 # judged again when a window closes has the same figures in every earlier window whose
 # baseline held, and their limits need not be searched for again.
 _MEASURES: Suffixes[Verdict | None] = Suffixes("verdicts")
@@ -215,6 +231,7 @@ def _measure_verdict(
     t: int,
     config: DetectionConfig,
     reporting_fell: bool,
+    signal: str,
 ) -> Verdict | None:
     predictive = measure.trace.predictive(t)
     size = measure.sizes[t]
@@ -229,6 +246,9 @@ def _measure_verdict(
         verdict, detector = VerdictClass.CONCERN, "cusum" if rule in CUSUM_RULES else "shewhart"
     elif harm and reporting_fell:
         verdict, rule, detector = VerdictClass.REPORTING_CONCERN, REPORTING_FELL, "reporting"
+    elif signal:
+        rule = BETTER_CUSUM if signal == CUSUM else BETTER_RUN
+        verdict, detector = VerdictClass.IMPROVEMENT, signal
     elif count < lowest:
         verdict, rule, detector = VerdictClass.IMPROVEMENT, BETTER_LIMIT, "shewhart"
     else:
