@@ -1,5 +1,6 @@
-"""One answer to "is this unit significantly better than usual here?": every window of a bright
-spot (pipeline.core.detection.bright) is an improvement verdict (detection.verdicts)."""
+"""One answer per question (pipeline.core.detection.verdicts): every window of a bright spot
+(detection.bright) is an improvement verdict, and experience that falls while a unit misses its
+targets is a concern though it can be no divergence."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import random
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.bright import BrightSpot, bright_episodes, improvement_detectors
-from pipeline.core.detection.measures import Measure
+from pipeline.core.detection.measures import Measure, unit_figures
+from pipeline.core.detection.unit import measure_traces
 from pipeline.core.detection.verdicts import (
     BETTER_LIMIT,
     Verdict,
     VerdictClass,
     org_verdicts,
+    unit_verdicts,
 )
 from tests.support.series import aggregate, organisation
 
@@ -79,3 +82,32 @@ def test_a_quiet_organisation_has_no_improvement_signal() -> None:
     signals = improvement_detectors(units, CONFIG)
     assert set(signals) == set(units)
     assert not any(d for by in signals.values() for column in by.values() for d in column)
+
+
+def _missing_targets(seed: int, share: float) -> list[UnitWindowAggregate]:
+    """A unit missing its target every other week from week 20, whose negative share rises from
+    about 5% to `share` from week 36."""
+    rng = random.Random(seed)
+    series = []
+    for i in range(WEEKS):
+        n = rng.randint(32, 48)
+        negative = sum(rng.random() < (share if i >= 36 else 0.05) for _ in range(n))
+        met = i < 20 or i % 2 == 0
+        harmful = sum(rng.random() < 0.25 for _ in range(4))
+        series.append(aggregate(i, responses=n, negative=negative, harmful=harmful, met=met))
+    return series
+
+
+def test_experience_falling_while_targets_are_missed_is_a_concern() -> None:
+    # The alerts' experience monitors restart at every missed week (a divergence needs met
+    # targets), so they see nothing here; the verdicts read the same monitor without restarts.
+    found = 0
+    for seed in range(6):
+        series = _missing_targets(seed, 0.15)
+        alerts = measure_traces(unit_figures(series), CONFIG, None)[0].trace
+        verdicts = [v for v in unit_verdicts(series, CONFIG) if v.measure == "negative_share"]
+        concerns = {v.window.start for v in verdicts if v.verdict is VerdictClass.CONCERN}
+        flagged = {series[t].window.start for t, rule in enumerate(alerts.rule) if rule}
+        assert flagged <= concerns  # a window an alert's monitor flags stays a concern
+        found += bool(concerns - flagged)
+    assert found >= 4

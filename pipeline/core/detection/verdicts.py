@@ -3,12 +3,17 @@
 The verdict of a judged window is read off the very monitors the alerts come from
 (`unit.measure_traces` for experience and harm, `silence.silence_trace` for reporting), with the
 organisation's common movement left out exactly as `Detector.units_findings` does, so a window
-an alert flags is always a concern here. Views colour what is stored, never a test of their own.
+an alert flags is always a concern here; and off the bright spots' own-baseline signals
+(`bright.improvement_detectors`) for improvement, so a bright spot's windows are always
+improvements here. Views colour what is stored, never a test of their own.
 
 Classes (Making Data Count colours: orange concern, blue improvement, grey common cause):
 
 - `concern`: the monitor flagged the window (a point beyond the limit, a run, or the CUSUM);
-  `rule` and `detector` say which.
+  `rule` and `detector` say which. The alerts' experience monitors restart at every week of a
+  missed target (a divergence needs met targets); at a unit that missed one, the verdicts
+  also read the same monitor without those restarts (`_steady_experience`), so experience
+  that falls while targets are missed is a concern here, though no divergence.
 - `reporting_concern`: a fall in incident reporting. The reporting measure's window is one when
   the silence CUSUM flagged it or its reports are below the lower limit; a harm window whose
   reporting fell is one too, never an improvement (fewer harmful incidents reported because
@@ -40,11 +45,12 @@ from enum import StrEnum
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.bright import improvement_detectors
-from pipeline.core.detection.common import Offsets, org_figures_and_offsets
+from pipeline.core.detection.common import Offsets, measure_columns, org_figures_and_offsets
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
 from pipeline.core.detection.resume import Suffixes
 from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
+from pipeline.core.detection.stats import monitor
 from pipeline.core.detection.unit import measure_traces
 from pipeline.core.windows import Window
 
@@ -157,6 +163,7 @@ def _unit_columns(
     better: Mapping[Measure, Sequence[str]],
 ) -> list[list[Verdict | None]]:
     traces = measure_traces(figures, config, offsets)
+    steady = _steady_experience(figures, config, offsets)
     harm = traces[2]
     silence = silence_trace(series, figures, config, harm_raised(harm.trace))
     fell = [_reporting_fell(silence, t, config) for t in range(len(series))]
@@ -164,14 +171,15 @@ def _unit_columns(
     out: list[list[Verdict | None]] = []
     for measure in traces:
         trace = measure.trace
+        rules = steady.get(measure.measure, trace.rule)
         columns = [figures.windows, measure.counts, measure.sizes, trace.z, trace.mean,
-                   trace.extra_variance, trace.rule, fell, better[measure.measure],
+                   trace.extra_variance, rules, fell, better[measure.measure],
                    trace.trials or ()]  # fmt: skip
         if trace.trials is None:
             columns.pop()
         slot = (org_id, unit_id, measure.measure, config)
         judge = _judge_measure(
-            (org_id, unit_id), measure, figures, config, fell, better[measure.measure]
+            (org_id, unit_id), measure, figures, config, fell, better[measure.measure], rules
         )
         out.append(_MEASURES.pointwise(slot, columns, judge))
     columns = [series, figures.windows, silence.z, silence.signalled_at, silence.expected,
@@ -190,8 +198,11 @@ def _judge_measure(
     config: DetectionConfig,
     fell: Sequence[bool],
     better: Sequence[str],
+    rules: Sequence[str],
 ) -> Callable[[int], Verdict | None]:
-    return lambda t: _measure_verdict(*ids, measure, figures, t, config, fell[t], better[t])
+    return lambda t: _measure_verdict(
+        *ids, measure, figures, t, config, fell[t], better[t], rules[t]
+    )
 
 
 def _judge_reporting(
@@ -207,6 +218,26 @@ def _judge_reporting(
         return _reporting_verdict(*ids, series[t], figures.windows[t], silence, t, fell[t])
 
     return judge
+
+
+def _steady_experience(
+    figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None
+) -> dict[Measure, list[str]]:
+    """At a unit with a missed-target window: per experience measure, the rule that flagged
+    each window in the alerts' monitor (`unit.measure_traces`), else in the same monitor
+    without its restarts at missed-target weeks ("" for neither). Empty elsewhere: there the
+    two monitors are one."""
+    if not any(met is False for met in figures.targets_met):
+        return {}
+    alerts = {m.measure: m.trace.rule for m in measure_traces(figures, config, offsets)}
+    out: dict[Measure, list[str]] = {}
+    for measure, counts, scales, trials in measure_columns(figures):
+        if measure is Measure.HARMFUL_INCIDENT_RATE:
+            continue
+        moved = offsets[measure] if offsets else None
+        steady = monitor(counts, scales, trials, None, config.rules, moved).rule
+        out[measure] = [a or b for a, b in zip(alerts[measure], steady, strict=True)]
+    return out
 
 
 def _reporting_fell(silence: SilenceTrace, t: int, config: DetectionConfig) -> bool:
@@ -232,6 +263,7 @@ def _measure_verdict(
     config: DetectionConfig,
     reporting_fell: bool,
     signal: str,
+    rule: str,
 ) -> Verdict | None:
     predictive = measure.trace.predictive(t)
     size = measure.sizes[t]
@@ -240,7 +272,6 @@ def _measure_verdict(
     count = measure.counts[t]
     highest = predictive.highest_usual_count(config.limit_sigma)
     lowest = predictive.lowest_usual_count(config.limit_sigma)
-    rule = measure.trace.rule[t]
     harm = measure.measure is Measure.HARMFUL_INCIDENT_RATE
     if rule:
         verdict, detector = VerdictClass.CONCERN, "cusum" if rule in CUSUM_RULES else "shewhart"
