@@ -39,7 +39,8 @@ organisation's common movement reaches a unit at most at the precision of the ot
 only where a measure that raised it was judged (QA, 13th session);
 6: the CUSUMs' own z of a share reads its spread shrunk towards a typical one;
 7: a verdict's improvement reads the bright spots' own-baseline signals, and its experience
-concern also the experience monitor without restarts at missed targets (14th session)."""
+concern also the experience monitor without restarts at missed targets; a harm window with
+nothing reported (activity only) has no verdict (14th session)."""
 
 
 @dataclass(frozen=True, slots=True)

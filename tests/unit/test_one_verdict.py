@@ -1,12 +1,15 @@
 """One answer per question (pipeline.core.detection.verdicts): every window of a bright spot
 (detection.bright) is an improvement verdict, and experience that falls while a unit misses its
-targets is a concern though it can be no divergence."""
+targets is a concern though it can be no divergence; the harm chart and the board show one
+latest figure."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.board import board_rows
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.bright import BrightSpot, bright_episodes, improvement_detectors
 from pipeline.core.detection.measures import Measure, unit_figures
@@ -18,7 +21,7 @@ from pipeline.core.detection.verdicts import (
     org_verdicts,
     unit_verdicts,
 )
-from tests.support.series import aggregate, organisation
+from tests.support.series import aggregate, organisation, quiet
 
 CONFIG = DetectionConfig()
 WEEKS = 60
@@ -111,3 +114,18 @@ def test_experience_falling_while_targets_are_missed_is_a_concern() -> None:
         assert flagged <= concerns  # a window an alert's monitor flags stays a concern
         found += bool(concerns - flagged)
     assert found >= 4
+
+
+def test_the_harm_chart_ends_where_the_board_does() -> None:
+    # The last three weeks carry a target return's activity and nothing else: no harm figure,
+    # so the stored verdicts (the report's harm chart, Grafana's) end at the board's window.
+    series = quiet(40)
+    for i in range(37, 40):
+        series[i] = replace(series[i], fft_counts=(0,) * 6, incidents_by_harm=(0,) * 5,
+                            incidents_by_category=(0,) * 10)  # fmt: skip
+    verdicts = unit_verdicts(series, CONFIG)
+    harm = [v for v in verdicts if v.measure == "harmful_incident_rate"]
+    assert harm and harm[-1].window == series[36].window
+    by_window = {(v.measure, v.window.start): v for v in verdicts}
+    (row,) = [r for r in board_rows(series, by_window) if r.measure == "safety"]
+    assert (row.window_start, row.value) == (harm[-1].window.start, harm[-1].value)

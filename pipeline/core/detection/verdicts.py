@@ -167,20 +167,20 @@ def _unit_columns(
     harm = traces[2]
     silence = silence_trace(series, figures, config, harm_raised(harm.trace))
     fell = [_reporting_fell(silence, t, config) for t in range(len(series))]
+    reported = [a.reported for a in series]
     org_id, unit_id = series[0].org_id, series[0].unit_id
     out: list[list[Verdict | None]] = []
     for measure in traces:
         trace = measure.trace
         rules = steady.get(measure.measure, trace.rule)
         columns = [figures.windows, measure.counts, measure.sizes, trace.z, trace.mean,
-                   trace.extra_variance, rules, fell, better[measure.measure],
+                   trace.extra_variance, rules, fell, better[measure.measure], reported,
                    trace.trials or ()]  # fmt: skip
         if trace.trials is None:
             columns.pop()
         slot = (org_id, unit_id, measure.measure, config)
-        judge = _judge_measure(
-            (org_id, unit_id), measure, figures, config, fell, better[measure.measure], rules
-        )
+        judge = _judge_measure((org_id, unit_id), measure, figures, config,
+                               (fell, better[measure.measure], rules, reported))  # fmt: skip
         out.append(_MEASURES.pointwise(slot, columns, judge))
     columns = [series, figures.windows, silence.z, silence.signalled_at, silence.expected,
                silence.lower_limit, fell]  # fmt: skip
@@ -196,12 +196,12 @@ def _judge_measure(
     measure: MeasureTrace,
     figures: UnitFigures,
     config: DetectionConfig,
-    fell: Sequence[bool],
-    better: Sequence[str],
-    rules: Sequence[str],
+    columns: tuple[Sequence[bool], Sequence[str], Sequence[str], Sequence[bool]],
 ) -> Callable[[int], Verdict | None]:
+    """Per window: (reporting fell, improvement signal, rule, anything reported)."""
+    fell, better, rules, reported = columns
     return lambda t: _measure_verdict(
-        *ids, measure, figures, t, config, fell[t], better[t], rules[t]
+        *ids, measure, figures, t, config, fell[t], better[t], rules[t], reported[t]
     )
 
 
@@ -247,7 +247,7 @@ def _reporting_fell(silence: SilenceTrace, t: int, config: DetectionConfig) -> b
 
 # Per unit and measure: the verdict of each window, from its own window's figures alone (its
 # counts, size, the monitor's z, predictive and rule there, whether reporting fell, the
-# improvement signal there): a unit
+# improvement signal there, whether anything was reported): a unit
 # judged again when a window closes has the same figures in every earlier window whose
 # baseline held, and their limits need not be searched for again.
 _MEASURES: Suffixes[Verdict | None] = Suffixes("verdicts")
@@ -264,15 +264,21 @@ def _measure_verdict(
     reporting_fell: bool,
     signal: str,
     rule: str,
+    reported: bool,
 ) -> Verdict | None:
     predictive = measure.trace.predictive(t)
     size = measure.sizes[t]
     if predictive is None or size <= 0:
         return None
+    harm = measure.measure is Measure.HARMFUL_INCIDENT_RATE
+    if harm and not (reported or rule or reporting_fell):
+        # Activity (a target return can reach past the latest data) but nothing reported: no
+        # harm figure to show, as the board's latest window is the latest with reports. Its
+        # 0 can flag nothing; the monitor still folds it, as the alerts do.
+        return None
     count = measure.counts[t]
     highest = predictive.highest_usual_count(config.limit_sigma)
     lowest = predictive.lowest_usual_count(config.limit_sigma)
-    harm = measure.measure is Measure.HARMFUL_INCIDENT_RATE
     if rule:
         verdict, detector = VerdictClass.CONCERN, "cusum" if rule in CUSUM_RULES else "shewhart"
     elif harm and reporting_fell:
