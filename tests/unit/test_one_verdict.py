@@ -11,7 +11,8 @@ from dataclasses import replace
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.board import board_rows
 from pipeline.core.detection import DetectionConfig
-from pipeline.core.detection.bright import BrightSpot, bright_episodes, improvement_detectors
+from pipeline.core.detection.bright import BrightSpot, bright_episodes
+from pipeline.core.detection.improvement import improvement_detectors
 from pipeline.core.detection.measures import Measure, unit_figures
 from pipeline.core.detection.unit import measure_traces
 from pipeline.core.detection.verdicts import (

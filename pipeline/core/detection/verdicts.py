@@ -4,7 +4,7 @@ The verdict of a judged window is read off the very monitors the alerts come fro
 (`unit.measure_traces` for experience and harm, `silence.silence_trace` for reporting), with the
 organisation's common movement left out exactly as `Detector.units_findings` does, so a window
 an alert flags is always a concern here; and off the bright spots' own-baseline signals
-(`bright.improvement_detectors`) for improvement, so a bright spot's windows are always
+(`improvement.improvement_detectors`) for improvement, so a bright spot's windows are always
 improvements here. Views colour what is stored, never a test of their own.
 
 Classes (Making Data Count colours: orange concern, blue improvement, grey common cause):
@@ -19,7 +19,7 @@ Classes (Making Data Count colours: orange concern, blue improvement, grey commo
   reporting fell is one too, never an improvement (fewer harmful incidents reported because
   fewer incidents are reported is not safer care).
 - `improvement`: better than the unit's own baseline, by the very signals the bright spots
-  come from (`bright.improvement_detectors`: the mirrored run rules or CUSUM on the lower-tail
+  come from (`improvement.improvement_detectors`: the mirrored run rules or CUSUM on the lower-tail
   z, in an episode that passes their reporting and pooled tests; `rule` `BETTER_RUN` or
   `BETTER_CUSUM`), or a single point beyond the limit on the better side (the exact lower tail
   at `limit_sigma`, `BETTER_LIMIT`), as strict as the concern's single-point rule. So every
@@ -44,9 +44,9 @@ from enum import StrEnum
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.bright import improvement_detectors
 from pipeline.core.detection.common import Offsets, measure_columns, org_figures_and_offsets
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
+from pipeline.core.detection.improvement import improvement_detectors
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
 from pipeline.core.detection.resume import Suffixes
 from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
