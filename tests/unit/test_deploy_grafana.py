@@ -305,9 +305,10 @@ def test_the_attainment_scatter_colours_each_unit_by_its_stored_verdict() -> Non
     (series,) = target.panel["options"]["series"]
     field = series["color"]["matcher"]["options"]
     assert series["color"]["matcher"]["id"] == "byName" and f"AS {field}" in target.query
+    assert "FROM quality.verdicts" in target.query
     code = "\n".join(line.split("--")[0] for line in target.query.splitlines())
-    assert "experience_verdict = 'concern', 1" in code
-    assert "experience_verdict = 'improvement', -1" in code
+    assert "countIf(verdict = 'concern') > 0, 1" in code
+    assert "countIf(verdict = 'improvement') > 0, -1" in code
     (override,) = [o for o in target.panel["fieldConfig"]["overrides"]
                    if o["matcher"]["options"] == field]  # fmt: skip
     (mapping,) = [p["value"][0]["options"] for p in override["properties"]
