@@ -38,9 +38,9 @@ organisation's common movement reaches a unit at most at the precision of the ot
 5: harm and reporting are judged only from a unit's first incident report, and an episode ends
 only where a measure that raised it was judged (QA, 13th session);
 6: the CUSUMs' own z of a share reads its spread shrunk towards a typical one;
-7: a verdict's improvement reads the bright spots' own-baseline signals, and its experience
-concern also the experience monitor without restarts at missed targets; a harm window with
-nothing reported (activity only) has no verdict (14th session)."""
+7: a verdict's improvement reads the bright spots' own-baseline signals, a missed-target
+window's experience concern also the monitor without restarts at missed targets, and a harm
+window with nothing reported (activity only) has no verdict (14th session)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,8 @@ def test_experience_falling_while_targets_are_missed_is_a_concern() -> None:
         concerns = {v.window.start for v in verdicts if v.verdict is VerdictClass.CONCERN}
         flagged = {series[t].window.start for t, rule in enumerate(alerts.rule) if rule}
         assert flagged <= concerns  # a window an alert's monitor flags stays a concern
+        met = {a.window.start for a in series if all(t.met for t in a.targets)}
+        assert concerns & met == flagged & met  # a met week's concern is a divergence's
         found += bool(concerns - flagged)
     assert found >= 4
 

@@ -11,9 +11,9 @@ Classes (Making Data Count colours: orange concern, blue improvement, grey commo
 
 - `concern`: the monitor flagged the window (a point beyond the limit, a run, or the CUSUM);
   `rule` and `detector` say which. The alerts' experience monitors restart at every week of a
-  missed target (a divergence needs met targets); at a unit that missed one, the verdicts
-  also read the same monitor without those restarts (`_steady_experience`), so experience
-  that falls while targets are missed is a concern here, though no divergence.
+  missed target (a divergence needs met targets); in a missed-target week, the verdicts also
+  read the same monitor without those restarts (`_steady_experience`), so experience that
+  falls while targets are missed is a concern here, though no divergence.
 - `reporting_concern`: a fall in incident reporting. The reporting measure's window is one when
   the silence CUSUM flagged it or its reports are below the lower limit; a harm window whose
   reporting fell is one too, never an improvement (fewer harmful incidents reported because
@@ -178,10 +178,12 @@ def _steady_experience(
     figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None
 ) -> dict[Measure, list[str]]:
     """At a unit with a missed-target window: per experience measure, the rule that flagged
-    each window in the alerts' monitor (`unit.measure_traces`), else in the same monitor
-    without its restarts at missed-target weeks ("" for neither). Empty elsewhere: there the
-    two monitors are one."""
-    if not any(met is False for met in figures.targets_met):
+    each window in the alerts' monitor (`unit.measure_traces`), else, in a missed-target
+    window, in the same monitor without its restarts there ("" for neither). A met-target
+    window reads the alerts' monitor alone, so its concern is always a divergence's. Empty
+    elsewhere: there the two monitors are one."""
+    missed = [met is False for met in figures.targets_met]
+    if not any(missed):
         return {}
     alerts = {m.measure: m.trace.rule for m in measure_traces(figures, config, offsets)}
     out: dict[Measure, list[str]] = {}
@@ -190,7 +192,10 @@ def _steady_experience(
             continue
         moved = offsets[measure] if offsets else None
         steady = monitor(counts, scales, trials, None, config.rules, moved).rule
-        out[measure] = [a or b for a, b in zip(alerts[measure], steady, strict=True)]
+        out[measure] = [
+            a or (b if miss else "")
+            for a, b, miss in zip(alerts[measure], steady, missed, strict=True)
+        ]
     return out
 
 
