@@ -73,9 +73,9 @@ def test_an_improvement_verdict_reads_the_bright_spot_monitor_or_its_own_limit()
     units = _improved(0.01, 3)
     signals = improvement_detectors(units, CONFIG)
     starts = {unit: [a.window.start for a in series] for unit, series in units.items()}
-    for v in org_verdicts(units, CONFIG):
-        if v.verdict is not VerdictClass.IMPROVEMENT:
-            continue
+    improved = [v for v in org_verdicts(units, CONFIG) if v.verdict is VerdictClass.IMPROVEMENT]
+    assert improved
+    for v in improved:
         signal = signals[v.unit_id][Measure(v.measure)][starts[v.unit_id].index(v.window.start)]
         assert v.detector == (signal or "shewhart")
         assert (v.rule == BETTER_LIMIT) == (not signal)
