@@ -138,6 +138,11 @@ def _check_shape(target: Target, columns: list[tuple[str, str]], rows: list[Any]
     elif target.panel_type == "xychart":
         assert target.panel["options"]["dims"]["x"] in numeric
         assert len(numeric) >= 2, columns
+        # Grafana matches a series' x, y, colour and size among number fields only.
+        for series in target.panel["options"].get("series", []):
+            for dimension in ("x", "y", "color", "size"):
+                if dimension in series:
+                    assert series[dimension]["matcher"]["options"] in numeric, dimension
     # Every field a link or override names is a column of the result.
     config = target.panel.get("fieldConfig", {})
     wanted = set(re.findall(r"__data\.fields\.(\w+)", json.dumps(config)))

@@ -294,3 +294,26 @@ def test_the_verdicts_by_week_are_coloured_by_verdict_not_by_z() -> None:
     assert mapping["2"]["color"] == mapping["2"]["color"].upper() == "#E67E00"
     assert mapping["0"]["color"] == "#7B7D7D" and mapping["-1"]["color"] == "#1D70B8"
     assert [mapping[k]["text"][0] for k in ("2", "1", "0", "-1")] == list("🟠🟠⚪🔵")
+
+
+def test_the_attainment_scatter_colours_each_unit_by_its_stored_verdict() -> None:
+    """The xy chart takes a point's colour from a numeric field (Grafana's `color` matcher of a
+    series reads number fields only), whose value mappings give the Making Data Count colours
+    of the stored experience verdict."""
+    (target,) = [t for t in CH_TARGETS if t.panel_title.startswith("Attainment margin against")]
+    assert target.panel_type == "xychart"
+    (series,) = target.panel["options"]["series"]
+    field = series["color"]["matcher"]["options"]
+    assert series["color"]["matcher"]["id"] == "byName" and f"AS {field}" in target.query
+    assert "FROM quality.verdicts" in target.query
+    code = "\n".join(line.split("--")[0] for line in target.query.splitlines())
+    assert "countIf(verdict = 'concern') > 0, 1" in code
+    assert "countIf(verdict = 'improvement') > 0, -1" in code
+    (override,) = [o for o in target.panel["fieldConfig"]["overrides"]
+                   if o["matcher"]["options"] == field]  # fmt: skip
+    (mapping,) = [p["value"][0]["options"] for p in override["properties"]
+                  if p["id"] == "mappings"]  # fmt: skip
+    assert {k: m["color"] for k, m in mapping.items()} == {
+        "1": "#E67E00", "0": "#7B7D7D", "-1": "#1D70B8"
+    }  # fmt: skip
+    assert [mapping[k]["text"][0] for k in ("1", "0", "-1")] == list("🟠⚪🔵")

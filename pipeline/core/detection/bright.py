@@ -4,7 +4,9 @@ A bright spot is a finding to learn from, never an alert: nothing here makes an 
 the engine stores bright spots in their own table (contract v1.1), never on the alert routes.
 
 The discipline mirrors the alerts' (`pipeline.core.detection.stats`), so false bright spots are
-as rare as false alarms:
+as rare as false alarms. The own-baseline, pooled and reporting tests are
+`detection.improvement`'s, whose episodes the improvement verdicts read too; the peer test is
+this module's, so every bright spot's flagged windows are stored improvements:
 
 - **Own baseline.** Each measure's own-baseline monitor (`stats.monitor`, the same predictive
   distributions the alerts read) gives every judged window's predictive; its *lower* tail gives
@@ -37,38 +39,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache, partial
-from statistics import NormalDist
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.common import (
-    Scored,
-    measure_columns,
-    measure_offsets,
-    window_scores,
+from pipeline.core.detection.improvement import (
+    Improvement,
+    OrgImprovements,
+    improvement_z,
+    org_improvements,
+    org_key,
 )
-from pipeline.core.detection.measures import (
-    Measure,
-    MeasureTrace,
-    UnitFigures,
-    episodes,
-    unit_figures,
-)
-from pipeline.core.detection.mirrored import mirrored_rules
-from pipeline.core.detection.predictive import lower_tail, upper_tail
+from pipeline.core.detection.measures import Measure
 from pipeline.core.detection.resume import MISSING, Memo
-from pipeline.core.detection.silence import silence_trace
-from pipeline.core.detection.stats import monitor
 
 PEER_MARGIN = 0.2
 MIN_EXPECTED = 10.0
-REPORTING_FELL_Z = 2.0
 ONGOING, ENDED, NONE = "ongoing", "ended", "none"
-_NORMAL = NormalDist()
-BRIGHT = "bright"  # tells its reused window scores from `common`'s
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +94,7 @@ def bright_spots(
     """All units of ONE organisation (unit_id -> closed windows in time order): per unit and
     measure, its latest bright spot (or a `none` row when it has none), by unit and measure."""
     # Judged again on the very same windows (only an alert answered): the same spots.
-    key = (config, tuple((unit, tuple(map(id, series))) for unit, series in units.items()))
+    key = org_key(units, config)
     held = _SPOTS.get(key)
     if held is MISSING:
         held = (tuple(units.values()), _bright_spots(units, config))
@@ -142,230 +130,102 @@ def bright_episodes(
     units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
 ) -> list[BrightSpot]:
     """Every bright-spot episode of every unit and measure (for evaluation)."""
-    judge = _OrgJudge(units, config)
+    judge = org_improvements(units, config)
     return [
         spot
         for unit in sorted(judge.figures)
         for measure in Measure
-        for spot in judge.episodes(unit, measure)
+        for spot in _episodes(judge, unit, measure)
     ]
 
 
 def _judged(
     units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
 ) -> list[tuple[str, Measure, Sequence[UnitWindowAggregate], int, BrightSpot | None]]:
-    judge = _OrgJudge(units, config)
+    judge = org_improvements(units, config)
     judged = []
     for unit in sorted(judge.figures):
         for measure in Measure:
-            found = judge.episodes(unit, measure)
+            found = _episodes(judge, unit, measure)
             judged.append((unit, measure, units[unit], judge.version, found[-1] if found else None))
     return judged
 
 
-@lru_cache(maxsize=65536)
-def improvement_z(count: int, mean: float, extra: float, trials: int | None) -> float:
-    """-Φ⁻¹(P(X ≤ count)) on the predictive: 3 means as unusually LOW as 3 sigma."""
-    tail = lower_tail(count, mean, extra, trials) if count < mean else (
-        1.0 - upper_tail(count + 1, mean, extra, trials)
-    )  # fmt: skip
-    return -_NORMAL.inv_cdf(min(max(tail, 1e-300), 1.0 - 1e-12))
+def _episodes(judge: OrgImprovements, unit: str, measure: Measure) -> list[BrightSpot]:
+    """The bright spots of one unit and measure: its improvement episodes that are also better
+    than its peers."""
+    found = []
+    for improvement, first, last, ongoing, shown in judge.improvements(unit, measure):
+        spot = _spot(judge, unit, improvement, first, last, ongoing, shown)
+        if spot is not None:
+            found.append(spot)
+    return found
 
 
-@dataclass(frozen=True, slots=True)
-class _Improvement:
-    """Per window of one unit and measure: improvement z (NaN: not judged), the window whose
-    closing flagged it (-1: never), the detector that did, and whether the CUSUM was still
-    accumulating evidence of improvement when it closed."""
-
-    trace: MeasureTrace
-    z: list[float]
-    signalled_at: list[int]
-    detector: list[str]
-    accumulating: list[bool]
-
-
-class _OrgJudge:
-    def __init__(
-        self, units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
-    ) -> None:
-        self.config = config
-        self.series = {unit: series for unit, series in units.items() if series}
-        self.figures: dict[str, UnitFigures] = {
-            unit: unit_figures(series) for unit, series in self.series.items()
-        }
-        self.version = sum(a.contributions for s in self.series.values() for a in s)
-        self._traces: dict[str, dict[Measure, MeasureTrace]] = {}
-        # Per measure, every unit's (window start, (improvement z, precision)): what moved the
-        # whole organisation (`detection.common`) is left out of the CUSUM.
-        scored: dict[Measure, dict[str, Scored]] = {m: {} for m in Measure}
-        self._scored: dict[tuple[str, Measure], list[tuple[float, float]]] = {}
-        # Bright spots keep the spread as estimated (their false rate was measured so; the
-        # least spread of the ninth round is the alerts' allowance, docs/detection.md).
-        rules = replace(config.rules, min_between_logit_sd=0.0, cusum_spread_prior_windows=0)
-        org_id = ""
-        for unit, figures in self.figures.items():
-            traces = self._traces[unit] = {}
-            org_id = self.series[unit][0].org_id
-            starts = [window.start for window in figures.windows]
-            for measure, counts, scales, trials in measure_columns(figures):
-                trace = MeasureTrace(measure, counts, scales,
-                                     monitor(counts, scales, trials, None, rules))  # fmt: skip
-                traces[measure] = trace
-                slot = (org_id, unit, measure, BRIGHT)
-                scores = self._scored[unit, measure] = window_scores(
-                    slot, trace.trace, counts, partial(_window_z, trace)
-                )
-                scored[measure][unit] = (starts, scores)
-        self._offsets = {
-            measure: measure_offsets((org_id, measure, BRIGHT), scored[measure])
-            for measure in Measure
-        }
-        self._totals: dict[Measure, dict[datetime, list[float]]] | None = None
-
-    def _total(self, measure: Measure, start: datetime) -> list[float] | None:
-        """(count, scale) of every unit pooled on `measure` in the window starting at `start`
-        (summed once, when a bright spot first asks)."""
-        if self._totals is None:
-            self._totals = {m: {} for m in Measure}
-            for figures in self.figures.values():
-                for measure_of, counts, scales, _ in measure_columns(figures):
-                    pooled = measure_of is not Measure.HARMFUL_INCIDENT_RATE or (
-                        figures.per_activity
-                    )
-                    for t, window in enumerate(figures.windows):
-                        if pooled and scales[t] > 0:
-                            total = self._totals[measure_of].setdefault(window.start, [0.0, 0.0])
-                            total[0] += counts[t]
-                            total[1] += scales[t]
-        return self._totals[measure].get(start)
-
-    def episodes(self, unit: str, measure: Measure) -> list[BrightSpot]:
-        figures = self.figures[unit]
-        if measure is Measure.HARMFUL_INCIDENT_RATE and not figures.per_activity:
-            return []
-        improvement = self._improvement(unit, measure)
-        if all(at < 0 for at in improvement.signalled_at):
-            return []  # the usual case: nothing to check the reporting of
-        judged = [not math.isnan(z) for z in improvement.z]
-        silence_flagged: list[bool] = [False] * len(judged)
-        silence_z: list[float] = [math.nan] * len(judged)
-        if measure is Measure.HARMFUL_INCIDENT_RATE:
-            series = self.series[unit]
-            silence = silence_trace(series, figures, self.config)
-            silence_flagged = [at >= 0 for at in silence.signalled_at]
-            judged = [j and not math.isnan(z) for j, z in zip(judged, silence.z, strict=True)]
-            # The same judgement of the no-harm reports alone: the reporting culture, which a
-            # real fall in harm leaves alone.
-            no_harm = [replace(a, incidents_by_harm=a.incidents_by_harm[:1]) for a in series]
-            silence_z = silence_trace(no_harm, figures, self.config).z
-        # A window that does not signal but keeps the CUSUM accumulating neither extends nor
-        # ends an episode: after a signal the statistic restarts, and the unit is still better.
-        states: list[bool | None] = [
-            True if improvement.signalled_at[t] >= 0 else
-            None if improvement.accumulating[t] else False
-            if judged[t] else None
-            for t in range(len(judged))
-        ]  # fmt: skip
-        found = []
-        for first, last, ongoing in episodes(states, self.config.max_gap_windows):
-            shown = [t for t in range(first, last + 1) if states[t]]
-            if any(silence_flagged[first : last + 1]) or _stouffer(silence_z, shown) >= (
-                REPORTING_FELL_Z
-            ):
-                continue
-            spot = self._spot(unit, improvement, first, last, ongoing, shown)
-            if spot is not None:
-                found.append(spot)
-        return found
-
-    def _improvement(self, unit: str, measure: Measure) -> _Improvement:
-        trace = self._traces[unit][measure]
-        z = [score for score, _ in self._scored[unit, measure]]
-        # Only a common improvement is taken out: the others getting worse must never make a
-        # unit that merely held its level look better than its own baseline.
-        offsets = [max(0.0, level) for level in self._offsets[measure][unit]]
-        return _Improvement(trace, z, *mirrored_rules(z, offsets, self.config))
-
-    def _spot(
-        self,
-        unit: str,
-        improvement: _Improvement,
-        first: int,
-        last: int,
-        ongoing: bool,
-        shown: list[int],
-    ) -> BrightSpot | None:
-        trace, config = improvement.trace, self.config
-        figures = self.figures[unit]
-        measure = trace.measure
-        binomial = trace.trace.trials is not None
-        size = own_mean = own_extra = peer_mean = peer_extra = 0.0
-        count = trials = 0
-        for t in shown:
-            predictive = trace.trace.predictive(t)
-            total = self._total(measure, figures.windows[t].start)
-            if predictive is None or total is None:
-                continue
-            rest_count, rest_size = total[0] - trace.counts[t], total[1] - trace.sizes[t]
-            if rest_count < config.min_reference_count or rest_size <= 0:
-                continue
-            rate = rest_count / rest_size
-            relvar = ((1.0 - rate) if binomial else 1.0) / rest_count
-            count += trace.counts[t]
-            size += trace.sizes[t]
-            own_mean += predictive.mean
-            own_extra += predictive.extra_variance
-            expected = trace.sizes[t] * rate
-            peer_mean += expected
-            peer_extra += expected * expected * relvar
-            trials += predictive.trials or 0
-        if peer_mean < MIN_EXPECTED:
-            return None
-        n = trials if binomial else None
-        cap = n * (1.0 - 1e-9) if n else math.inf  # a share's mean stays below its trials
-        z_peers = improvement_z(count, min(peer_mean, cap), peer_extra, n)
-        if z_peers < config.peer_sigma or count > (1.0 - PEER_MARGIN) * peer_mean:
-            return None
-        z_own = improvement_z(count, min(own_mean, cap), own_extra, n)
-        if z_own < config.peer_sigma:
-            return None  # not significantly better than its own baseline over those windows
-        detected = min(improvement.signalled_at[t] for t in shown)
-        return BrightSpot(
-            org_id=self.series[unit][0].org_id,
-            unit_id=unit,
-            measure=measure.value,
-            status=ONGOING if ongoing else ENDED,
-            first_window=figures.windows[first].start,
-            last_window=figures.windows[last].start,
-            detected_in=figures.windows[detected].start,
-            windows=len(shown),
-            detector=improvement.detector[shown[-1]],
-            value=_round(trace.value(count, size)),
-            baseline=_round(trace.value(own_mean, size)),
-            peers=_round(trace.value(peer_mean, size)),
-            reduction_vs_baseline=_round(1.0 - count / own_mean) if own_mean else None,
-            reduction_vs_peers=_round(1.0 - count / peer_mean),
-            z_baseline=_round(z_own),
-            z_peers=_round(z_peers),
-            sample_size=_round(size),
-            version=self.version,
-        )
-
-
-def _window_z(trace: MeasureTrace, t: int) -> float:
-    # `trace.trace.predictive(t)`, read off its columns (this runs for every window).
-    monitored = trace.trace
-    z = monitored.z[t]
-    if z != z:  # NaN: not judged
-        return math.nan
-    trials = monitored.trials[t] if monitored.trials is not None else None
-    return improvement_z(trace.counts[t], monitored.mean[t], monitored.extra_variance[t], trials)
-
-
-def _stouffer(z: Sequence[float], shown: Sequence[int]) -> float:
-    judged = [z[t] for t in shown if not math.isnan(z[t])]
-    return math.fsum(judged) / math.sqrt(len(judged)) if judged else 0.0
+def _spot(
+    judge: OrgImprovements,
+    unit: str,
+    improvement: Improvement,
+    first: int,
+    last: int,
+    ongoing: bool,
+    shown: list[int],
+) -> BrightSpot | None:
+    trace, config = improvement.trace, judge.config
+    figures = judge.figures[unit]
+    measure = trace.measure
+    binomial = trace.trace.trials is not None
+    size = own_mean = own_extra = peer_mean = peer_extra = 0.0
+    count = trials = 0
+    for t in shown:
+        predictive = trace.trace.predictive(t)
+        total = judge.pooled_total(measure, figures.windows[t].start)
+        if predictive is None or total is None:
+            continue
+        rest_count, rest_size = total[0] - trace.counts[t], total[1] - trace.sizes[t]
+        if rest_count < config.min_reference_count or rest_size <= 0:
+            continue
+        rate = rest_count / rest_size
+        relvar = ((1.0 - rate) if binomial else 1.0) / rest_count
+        count += trace.counts[t]
+        size += trace.sizes[t]
+        own_mean += predictive.mean
+        own_extra += predictive.extra_variance
+        expected = trace.sizes[t] * rate
+        peer_mean += expected
+        peer_extra += expected * expected * relvar
+        trials += predictive.trials or 0
+    if peer_mean < MIN_EXPECTED:
+        return None
+    n = trials if binomial else None
+    cap = n * (1.0 - 1e-9) if n else math.inf  # a share's mean stays below its trials
+    z_peers = improvement_z(count, min(peer_mean, cap), peer_extra, n)
+    if z_peers < config.peer_sigma or count > (1.0 - PEER_MARGIN) * peer_mean:
+        return None
+    z_own = improvement_z(count, min(own_mean, cap), own_extra, n)
+    if z_own < config.peer_sigma:
+        return None  # not significantly better than its own baseline over those windows
+    detected = min(improvement.signalled_at[t] for t in shown)
+    return BrightSpot(
+        org_id=judge.series[unit][0].org_id,
+        unit_id=unit,
+        measure=measure.value,
+        status=ONGOING if ongoing else ENDED,
+        first_window=figures.windows[first].start,
+        last_window=figures.windows[last].start,
+        detected_in=figures.windows[detected].start,
+        windows=len(shown),
+        detector=improvement.detector[shown[-1]],
+        value=_round(trace.value(count, size)),
+        baseline=_round(trace.value(own_mean, size)),
+        peers=_round(trace.value(peer_mean, size)),
+        reduction_vs_baseline=_round(1.0 - count / own_mean) if own_mean else None,
+        reduction_vs_peers=_round(1.0 - count / peer_mean),
+        z_baseline=_round(z_own),
+        z_peers=_round(z_peers),
+        sample_size=_round(size),
+        version=judge.version,
+    )
 
 
 def _round(value: float) -> float | None:
@@ -376,6 +236,5 @@ __all__ = [
     "BrightSpot",
     "bright_episodes",
     "bright_spots",
-    "improvement_z",
     "org_bright_spots",
 ]

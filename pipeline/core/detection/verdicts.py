@@ -3,18 +3,27 @@
 The verdict of a judged window is read off the very monitors the alerts come from
 (`unit.measure_traces` for experience and harm, `silence.silence_trace` for reporting), with the
 organisation's common movement left out exactly as `Detector.units_findings` does, so a window
-an alert flags is always a concern here. Views colour what is stored, never a test of their own.
+an alert flags is always a concern here; and off the bright spots' own-baseline signals
+(`improvement.improvement_detectors`) for improvement, so a bright spot's windows are always
+improvements here. Views colour what is stored, never a test of their own.
 
 Classes (Making Data Count colours: orange concern, blue improvement, grey common cause):
 
 - `concern`: the monitor flagged the window (a point beyond the limit, a run, or the CUSUM);
-  `rule` and `detector` say which.
+  `rule` and `detector` say which. The alerts' experience monitors restart at every week of a
+  missed target (a divergence needs met targets); in a missed-target week, the verdicts also
+  read the same monitor without those restarts (`_steady_experience`), so experience that
+  falls while targets are missed is a concern here, though no divergence.
 - `reporting_concern`: a fall in incident reporting. The reporting measure's window is one when
   the silence CUSUM flagged it or its reports are below the lower limit; a harm window whose
   reporting fell is one too, never an improvement (fewer harmful incidents reported because
   fewer incidents are reported is not safer care).
-- `improvement`: beyond the limit on the better side (the exact lower tail at
-  `limit_sigma`): a single point, as strict as the concern's single-point rule.
+- `improvement`: better than the unit's own baseline, by the very signals the bright spots
+  come from (`improvement.improvement_detectors`: the mirrored run rules or CUSUM on the lower-tail
+  z, in an episode that passes their reporting and pooled tests; `rule` `BETTER_RUN` or
+  `BETTER_CUSUM`), or a single point beyond the limit on the better side (the exact lower tail
+  at `limit_sigma`, `BETTER_LIMIT`), as strict as the concern's single-point rule. So every
+  window of a bright spot is an improvement here; a bright spot needs its peers as well.
 - `common_cause`: judged, and none of the above.
 - `withdrawn`: a window judged on an early view that later data left unjudged
   (`verdict_book`); views leave it out.
@@ -30,71 +39,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.common import Offsets, org_figures_and_offsets
+from pipeline.core.detection.common import Offsets, measure_columns, org_figures_and_offsets
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
+from pipeline.core.detection.improvement import improvement_detectors
 from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
 from pipeline.core.detection.resume import Suffixes
 from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
+from pipeline.core.detection.stats import monitor
 from pipeline.core.detection.unit import measure_traces
+from pipeline.core.detection.verdict_model import (
+    BETTER_CUSUM,
+    BETTER_LIMIT,
+    BETTER_RUN,
+    INCIDENT_REPORTING,
+    RARE_EVENT_MEAN,
+    REPORTING_FELL,
+    ChartKind,
+    Verdict,
+    VerdictClass,
+)
 from pipeline.core.windows import Window
-
-INCIDENT_REPORTING = "incident_reporting"
-"""The reporting measure: all incident reports (no harm included) per window."""
-RARE_EVENT_MEAN = 3.0
-"""A harm rate whose expected count in a window is at most this is charted as a rare event."""
-BETTER_LIMIT = "beyond_better_limit"
-REPORTING_FELL = "reporting_fell"
-
-
-class VerdictClass(StrEnum):
-    CONCERN = "concern"
-    REPORTING_CONCERN = "reporting_concern"
-    IMPROVEMENT = "improvement"
-    COMMON_CAUSE = "common_cause"
-    WITHDRAWN = "withdrawn"
-
-    @property
-    def is_concern(self) -> bool:
-        return self in (VerdictClass.CONCERN, VerdictClass.REPORTING_CONCERN)
-
-
-class ChartKind(StrEnum):
-    SHARE = "share"
-    RATE = "rate"
-    RARE_EVENT = "rare_event"
-    REPORTING = "reporting"
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """One judged window of one measure of one unit.
-
-    `value`, `centre`, `lower_limit` and `upper_limit` are in the measure's own reading (a
-    share, harmful incidents per 1,000 activity or per window, reports per window); `count`
-    and `size` are what it was judged on. `z` is signed towards worse (positive: worse than
-    usual, whichever way the measure goes). `rule` and `detector` are "" for common cause."""
-
-    org_id: str
-    unit_id: str
-    measure: str
-    window: Window
-    value: float
-    count: int
-    size: float
-    centre: float
-    lower_limit: float
-    upper_limit: float | None
-    z: float
-    rule: str
-    detector: str
-    verdict: VerdictClass
-    chart: ChartKind
-    higher_is_better: bool
 
 
 def org_verdicts(
@@ -119,8 +86,9 @@ def org_verdict_columns(
     not change since the last call holds the very object that call gave (`detection.resume`),
     so a caller finds what changed by comparing columns."""
     figures, offsets = org_figures_and_offsets(units, config)
+    better = improvement_detectors(units, config)
     return {
-        unit: _unit_columns(units[unit], config, offsets[unit], figures[unit])
+        unit: _unit_columns(units[unit], config, offsets[unit], figures[unit], better[unit])
         for unit in sorted(figures)
     }
 
@@ -132,10 +100,12 @@ def unit_verdicts(
     figures: UnitFigures | None = None,
 ) -> list[Verdict]:
     """The verdicts of one unit's closed windows (time order); `offsets` as for
-    `unit.unit_findings` (None: the unit judged alone)."""
+    `unit.unit_findings` (None: the unit judged alone; its improvements are always judged
+    alone)."""
     if not series:
         return []
-    columns = _unit_columns(series, config, offsets, figures or unit_figures(series))
+    better = improvement_detectors({series[0].unit_id: series}, config)[series[0].unit_id]
+    columns = _unit_columns(series, config, offsets, figures or unit_figures(series), better)
     return [verdict for column in columns for verdict in column if verdict is not None]
 
 
@@ -144,21 +114,27 @@ def _unit_columns(
     config: DetectionConfig,
     offsets: Offsets | None,
     figures: UnitFigures,
+    better: Mapping[Measure, Sequence[str]],
 ) -> list[list[Verdict | None]]:
     traces = measure_traces(figures, config, offsets)
+    steady = _steady_experience(figures, config, offsets)
     harm = traces[2]
     silence = silence_trace(series, figures, config, harm_raised(harm.trace))
     fell = [_reporting_fell(silence, t, config) for t in range(len(series))]
+    reported = [a.reported for a in series]
     org_id, unit_id = series[0].org_id, series[0].unit_id
     out: list[list[Verdict | None]] = []
     for measure in traces:
         trace = measure.trace
+        rules = steady.get(measure.measure, trace.rule)
         columns = [figures.windows, measure.counts, measure.sizes, trace.z, trace.mean,
-                   trace.extra_variance, trace.rule, fell, trace.trials or ()]  # fmt: skip
+                   trace.extra_variance, rules, fell, better[measure.measure], reported,
+                   trace.trials or ()]  # fmt: skip
         if trace.trials is None:
             columns.pop()
         slot = (org_id, unit_id, measure.measure, config)
-        judge = _judge_measure((org_id, unit_id), measure, figures, config, fell)
+        judge = _judge_measure((org_id, unit_id), measure, figures, config,
+                               (fell, better[measure.measure], rules, reported))  # fmt: skip
         out.append(_MEASURES.pointwise(slot, columns, judge))
     columns = [series, figures.windows, silence.z, silence.signalled_at, silence.expected,
                silence.lower_limit, fell]  # fmt: skip
@@ -174,9 +150,13 @@ def _judge_measure(
     measure: MeasureTrace,
     figures: UnitFigures,
     config: DetectionConfig,
-    fell: Sequence[bool],
+    columns: tuple[Sequence[bool], Sequence[str], Sequence[str], Sequence[bool]],
 ) -> Callable[[int], Verdict | None]:
-    return lambda t: _measure_verdict(*ids, measure, figures, t, config, fell[t])
+    """Per window: (reporting fell, improvement signal, rule, anything reported)."""
+    fell, better, rules, reported = columns
+    return lambda t: _measure_verdict(
+        *ids, measure, figures, t, config, fell[t], better[t], rules[t], reported[t]
+    )
 
 
 def _judge_reporting(
@@ -194,13 +174,39 @@ def _judge_reporting(
     return judge
 
 
+def _steady_experience(
+    figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None
+) -> dict[Measure, list[str]]:
+    """At a unit with a missed-target window: per experience measure, the rule that flagged
+    each window in the alerts' monitor (`unit.measure_traces`), else, in a missed-target
+    window, in the same monitor without its restarts there ("" for neither). A met-target
+    window reads the alerts' monitor alone, so its concern is always a divergence's. Empty
+    elsewhere: there the two monitors are one."""
+    missed = [met is False for met in figures.targets_met]
+    if not any(missed):
+        return {}
+    alerts = {m.measure: m.trace.rule for m in measure_traces(figures, config, offsets)}
+    out: dict[Measure, list[str]] = {}
+    for measure, counts, scales, trials in measure_columns(figures):
+        if measure is Measure.HARMFUL_INCIDENT_RATE:
+            continue
+        moved = offsets[measure] if offsets else None
+        steady = monitor(counts, scales, trials, None, config.rules, moved).rule
+        out[measure] = [
+            a or (b if miss else "")
+            for a, b, miss in zip(alerts[measure], steady, missed, strict=True)
+        ]
+    return out
+
+
 def _reporting_fell(silence: SilenceTrace, t: int, config: DetectionConfig) -> bool:
     judged = not math.isnan(silence.z[t])
     return silence.signalled_at[t] >= 0 or (judged and silence.z[t] >= config.limit_sigma)
 
 
 # Per unit and measure: the verdict of each window, from its own window's figures alone (its
-# counts, size, the monitor's z, predictive and rule there, whether reporting fell): a unit
+# counts, size, the monitor's z, predictive and rule there, whether reporting fell, the
+# improvement signal there, whether anything was reported): a unit
 # judged again when a window closes has the same figures in every earlier window whose
 # baseline held, and their limits need not be searched for again.
 _MEASURES: Suffixes[Verdict | None] = Suffixes("verdicts")
@@ -215,20 +221,30 @@ def _measure_verdict(
     t: int,
     config: DetectionConfig,
     reporting_fell: bool,
+    signal: str,
+    rule: str,
+    reported: bool,
 ) -> Verdict | None:
     predictive = measure.trace.predictive(t)
     size = measure.sizes[t]
     if predictive is None or size <= 0:
         return None
+    harm = measure.measure is Measure.HARMFUL_INCIDENT_RATE
+    if harm and not (reported or rule or reporting_fell):
+        # Activity (a target return can reach past the latest data) but nothing reported: no
+        # harm figure to show, as the board's latest window is the latest with reports. Its
+        # 0 can flag nothing; the monitor still folds it, as the alerts do.
+        return None
     count = measure.counts[t]
     highest = predictive.highest_usual_count(config.limit_sigma)
     lowest = predictive.lowest_usual_count(config.limit_sigma)
-    rule = measure.trace.rule[t]
-    harm = measure.measure is Measure.HARMFUL_INCIDENT_RATE
     if rule:
         verdict, detector = VerdictClass.CONCERN, "cusum" if rule in CUSUM_RULES else "shewhart"
     elif harm and reporting_fell:
         verdict, rule, detector = VerdictClass.REPORTING_CONCERN, REPORTING_FELL, "reporting"
+    elif signal:
+        rule = BETTER_CUSUM if signal == CUSUM else BETTER_RUN
+        verdict, detector = VerdictClass.IMPROVEMENT, signal
     elif count < lowest:
         verdict, rule, detector = VerdictClass.IMPROVEMENT, BETTER_LIMIT, "shewhart"
     else:
@@ -290,3 +306,19 @@ def _reporting_verdict(
         chart=ChartKind.REPORTING,
         higher_is_better=True,
     )
+
+
+__all__ = [
+    "BETTER_CUSUM",
+    "BETTER_LIMIT",
+    "BETTER_RUN",
+    "INCIDENT_REPORTING",
+    "RARE_EVENT_MEAN",
+    "REPORTING_FELL",
+    "ChartKind",
+    "Verdict",
+    "VerdictClass",
+    "org_verdict_columns",
+    "org_verdicts",
+    "unit_verdicts",
+]
