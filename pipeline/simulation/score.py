@@ -1,6 +1,7 @@
 """Detection scored against ground truth, with findings made exactly as `pipeline replay` makes
-them: the events go through `Engine.process` in batches, then `Engine.finish`; the alerts still
-standing (withdrawn ones left out) are what is scored.
+them: the events go through `Engine.process` in batches, judged once, at the input's end
+(`Engine.finish`), as replay judges; the alerts still standing (withdrawn ones left out) are
+what is scored.
 
 An alert *matches* a truth record of its kind at its unit when their weeks overlap, allowing
 `TOLERANCE_WEEKS` after the record ends. Then:
@@ -84,7 +85,8 @@ def _replayed(
         random.Random(shuffle_seed).shuffle(lines)
     for first in range(0, len(lines), batch):
         chunk = lines[first : first + batch]
-        engine.process([RawMessage(line, f"sim:{first + i}") for i, line in enumerate(chunk)], _NOW)
+        messages = [RawMessage(line, f"sim:{first + i}") for i, line in enumerate(chunk)]
+        engine.process(messages, _NOW, judge=False)
     engine.finish(_NOW)
     return engine
 
