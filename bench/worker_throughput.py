@@ -178,6 +178,14 @@ def thread_cpu(pid: int) -> dict[str, float]:
     return per
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far, MB (Linux `VmHWM`)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def consumed(port: int) -> float:
     try:
         return metrics(port).get("pipeline_messages_consumed_total", 0.0)
@@ -357,6 +365,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             figures["load_rate"] = args.load_rate
             final = metrics(port)
+            figures["worker_peak_rss_mb"] = peak_rss_mb(process.pid)
         finally:
             if spy is not None:
                 stop_spy(spy, args.py_spy)
@@ -475,6 +484,7 @@ def report(figures: dict[str, Any]) -> str:
         f"messages per CPU second ({figures['worker_steady_cpu_seconds']:.1f} s of CPU)",
         "  by thread: "
         + ", ".join(f"{n} {c:.2f}" for n, c in figures["worker_steady_thread_cpu"].items()),
+        f"worker peak RSS: {figures['worker_peak_rss_mb']:,.0f} MB",
         f"throughput ratio worker/bare aiokafka consumer: {figures['throughput_ratio']:.3f}",
         f"throughput ratio worker/empty faust agent: {figures['faust_share']:.3f}",
         f"stored events (pipeline stats): {figures['stored_events']:,} "
