@@ -143,10 +143,11 @@ class WorkerRuntime:
 
     async def _consume(self) -> None:
         """faust task: fetch a batch, run the engine on it while the previous one is stored
-        and the next one is fetched, then commit the previous one and store this one
-        (pipeline/runtime/batch_flow.py); until a stop. A batch is whatever has been fetched
-        (up to BATCH_MAX_EVENTS): never held back to fill up, so under load batches grow by
-        themselves while the previous one is processed."""
+        (and, under a backlog, the next one is fetched), then commit the previous one and
+        store this one (pipeline/runtime/batch_flow.py); until a stop. A batch is whatever has
+        been fetched (up to BATCH_MAX_EVENTS): never held back to fill up, so under load
+        batches grow by themselves while the previous one is processed. Caught up, the next
+        fetch waits for the engine: it takes everything that arrived meanwhile, as one batch."""
         await self._declare_outputs()
         ahead: asyncio.Future[Batch | None] | None = None  # the next batch's fetch
         try:
@@ -174,7 +175,8 @@ class WorkerRuntime:
                         await self._source.drop(batch)  # no fetch under way meanwhile
                     else:
                         self._backlog = batch.behind
-                        ahead = self._fetch()  # while the engine takes this one
+                        if batch.behind:  # the next batch waits: fetched while this one runs
+                            ahead = self._fetch()
                         await self._flow.handle(batch, self._ensure_state)
         finally:
             if ahead is not None:  # a stop: what it fetches is read again after a restart

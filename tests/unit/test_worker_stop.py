@@ -65,8 +65,9 @@ def test_a_fetch_the_stop_ends_is_no_failure(
 def test_the_next_batch_is_fetched_while_the_engine_takes_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The fetch of batch N+1 runs while batch N is in the engine (it waited before, about a
-    tenth of a catch-up), and the judging cadence still reads N's own backlog."""
+    """Under a backlog the fetch of batch N+1 runs while batch N is in the engine (it waited
+    before, about a tenth of a catch-up cycle), and the judging cadence still reads N's own
+    backlog; caught up, the next fetch follows the engine (one batch of what arrived)."""
     worker = runtime(tmp_path)
     said: list[str] = []
     backlogs = iter([True, False, True])
@@ -95,11 +96,11 @@ def test_the_next_batch_is_fetched_while_the_engine_takes_one(
     assert said == [
         "fetched 1",
         "engine 1",
-        "fetched 2",
+        "fetched 2",  # batch 1 had a backlog behind it
         "engine 1 judged as behind=True",
         "engine 2",
-        "fetched 3",
         "engine 2 judged as behind=False",
+        "fetched 3",  # caught up: fetched after the engine, whatever arrived meanwhile
         "engine 3",
         "engine 3 judged as behind=True",
     ]
