@@ -164,6 +164,28 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far per thread name (Linux `comm`, summed over threads of one name)."""
+    per: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name, rest = (task / "stat").read_text().split("(", 1)[1].rsplit(")", 1)
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = rest.split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        per[name] = per.get(name, 0.0) + cpu
+    return per
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far, MB (Linux `VmHWM`)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def consumed(port: int) -> float:
     try:
         return metrics(port).get("pipeline_messages_consumed_total", 0.0)
@@ -189,6 +211,8 @@ def start_worker(
             "PIPELINE_BATCH_WITHIN_SECONDS": str(args.within),
         }
     )
+    if args.judge_every is not None:
+        env["PIPELINE_JUDGE_EVERY_EVENTS"] = str(args.judge_every)
     # The worker runs in its own directory: without this, a relative PYTHONPATH (".") finds
     # nothing there, and the venv's editable install runs another tree's code than this one.
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -302,10 +326,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if first is None and done > 0:
                     first = (now, done)
                     cpu_first = process_cpu(process.pid)
+                    threads_first = thread_cpu(process.pid)
                     if args.py_spy:
                         spy = spy_on(process.pid, args.py_spy)
                 if done >= len(events):
                     cpu_done = process_cpu(process.pid)
+                    threads_done = thread_cpu(process.pid)
                     break
                 if now - started > args.timeout:
                     raise RuntimeError(f"worker stored {done} of {len(events)} in time")
@@ -324,6 +350,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             figures["worker_events_per_cpu_second"] = (len(events) - first[1]) / max(
                 cpu_done - cpu_first, 1e-9
             )
+            spent = {n: c - threads_first.get(n, 0.0) for n, c in threads_done.items()}
+            figures["worker_steady_thread_cpu"] = {
+                n: round(c, 2) for n, c in sorted(spent.items(), key=lambda nc: -nc[1]) if c > 0
+            }
             figures["throughput_ratio"] = (
                 figures["worker_steady_per_second"] / figures["bare_consumer_per_second"]
             )
@@ -335,6 +365,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             figures["load_rate"] = args.load_rate
             final = metrics(port)
+            figures["worker_peak_rss_mb"] = peak_rss_mb(process.pid)
         finally:
             if spy is not None:
                 stop_spy(spy, args.py_spy)
@@ -451,6 +482,9 @@ def report(figures: dict[str, Any]) -> str:
         f"({figures['worker_wall_seconds']:.1f} s from process start, restore included)",
         f"pipeline worker, steady, by CPU: {figures['worker_events_per_cpu_second']:,.0f} "
         f"messages per CPU second ({figures['worker_steady_cpu_seconds']:.1f} s of CPU)",
+        "  by thread: "
+        + ", ".join(f"{n} {c:.2f}" for n, c in figures["worker_steady_thread_cpu"].items()),
+        f"worker peak RSS: {figures['worker_peak_rss_mb']:,.0f} MB",
         f"throughput ratio worker/bare aiokafka consumer: {figures['throughput_ratio']:.3f}",
         f"throughput ratio worker/empty faust agent: {figures['faust_share']:.3f}",
         f"stored events (pipeline stats): {figures['stored_events']:,} "
@@ -485,7 +519,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--load-rate", type=float, default=1000.0, help="events/s of other organisations"
     )
-    parser.add_argument("--batch-max", type=int, default=5000)
+    parser.add_argument(
+        "--batch-max", type=int, default=None, help="BATCH_MAX_EVENTS (default: the setting's)"
+    )
+    parser.add_argument(
+        "--judge-every", type=int, default=None, help="JUDGE_EVERY_EVENTS (default: the setting's)"
+    )
     parser.add_argument("--within", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
@@ -500,6 +539,10 @@ def main(argv: list[str] | None = None) -> int:
         help="sample the worker's threads with py-spy during catch-up, collapsed stacks to FILE",
     )
     args = parser.parse_args(argv)
+    if args.batch_max is None:  # the empty faust agent takes batches of the same size
+        from pipeline.settings import Settings
+
+        args.batch_max = Settings.model_fields["batch_max_events"].default
     figures = run(args)
     print(report(figures))
     if args.json:

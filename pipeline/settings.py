@@ -108,9 +108,12 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(6, ge=1, le=1000)
     worker_id: str = Field("quality-pipeline", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     """faust app id: also the Kafka consumer group."""
-    batch_max_events: int = Field(5000, ge=1, le=100_000)
+    batch_max_events: int = Field(20_000, ge=1, le=100_000)
+    """The most events in one batch of the worker (a batch is whatever was fetched, up to this:
+    batches fill only under a backlog); each partition's fetch has room for this many
+    (pipeline/runtime/batch_consumer.py)."""
     batch_within_seconds: float = Field(1.0, gt=0, le=60)
-    judge_every_events: int = Field(20_000, ge=1, le=1_000_000)
+    judge_every_events: int = Field(50_000, ge=1, le=1_000_000)
     """While the worker has a backlog (a full batch of `batch_max_events`, or another batch's
     worth waiting behind it), it judges at most once per this many events; any other batch
     (caught up) is judged at once (pipeline/runtime/cadence.py). At or below

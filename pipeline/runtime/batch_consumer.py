@@ -3,7 +3,8 @@
 
 `BatchConsumer` is faust's aiokafka consumer with an idle drainer, so faust's fetcher never
 takes records; `BatchApp` is a faust app that uses it. Its aiokafka consumer lets the broker
-hold a fetch for at most `FETCH_MAX_WAIT_MS` (`BatchConsumerThread`). `lagging`, `waiting`
+hold a fetch for at most `FETCH_MAX_WAIT_MS` (`BatchConsumerThread`) and takes a batch's worth
+of a partition in one fetch (`partition_fetch_bytes`). `lagging`, `waiting`
 and `broker_connected` read the aiokafka consumer's fetch state from another thread: a
 snapshot is all they need.
 """
@@ -19,6 +20,18 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
 FETCH_MAX_WAIT_MS = 100
 """How long the broker may hold a fetch that finds nothing new (faust fixes 1,500 ms)."""
+FETCH_BYTES_PER_RECORD = 512
+"""Room per record in one partition's fetch: an event as Kafka stores it is 300-450 bytes."""
+
+
+def partition_fetch_bytes(batch_max_events: int) -> int:
+    """The most one fetch returns of one partition (faust's `consumer_max_fetch_size`,
+    aiokafka's `max_partition_fetch_bytes`): a batch's worth of events, at least aiokafka's
+    1 MiB. A batch ends where the first partition with a backlog runs out of fetched records
+    (`ArrivalOrder`), so with 1 MiB (about 2,500 events) a backlog in a few partitions gave
+    batches of 6,000-7,000 whatever `BATCH_MAX_EVENTS` said. The whole of one fetch stays
+    within aiokafka's `fetch_max_bytes` (50 MiB)."""
+    return max(1 << 20, batch_max_events * FETCH_BYTES_PER_RECORD)
 
 
 class BatchConsumerThread(AIOKafkaConsumerThread):

@@ -47,11 +47,16 @@ _ORIGIN = attrgetter("origin")
 @dataclass(slots=True)
 class Batch:
     """Records fetched in one call, with the group generation and revocation epoch they were
-    fetched in (a batch is only processed if both are unchanged)."""
+    fetched in (a batch is only processed if both are unchanged), and whether a backlog was
+    waiting behind them."""
 
     records: list[Any]
     generation: int
     epoch: int
+    behind: bool = False
+    """Whether at least another batch's worth of records was waiting (fetched and held, or on
+    the broker beyond what was fetched) when it was fetched: a backlog, even in a batch not
+    full."""
     ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
     by_topic: dict[str, int] = field(default_factory=dict)
     _origins: list[str] = field(default_factory=list)
@@ -107,7 +112,6 @@ class BatchSource:
         self._epoch = 0
         self._order = ArrivalOrder()
         self._uncommitted: dict[TopicPartition, int] = {}
-        self._behind = False
 
     @property
     def _consumer(self) -> Any:
@@ -156,15 +160,11 @@ class BatchSource:
                     order.add(await consumer._getmany(active_partitions=active, timeout=remaining))
                     if not order.held(active):
                         break
-        if out:  # another batch's worth waiting (a few records always may be, at any rate)
-            self._behind = order.held(active) + consumer.waiting(active) >= limit
-        return Batch(out, generation, epoch) if out else None
-
-    def behind(self) -> bool:
-        """Whether at least another batch's worth of records was waiting (fetched and held, or
-        on the broker beyond what was fetched) when the last batch was fetched: a backlog, even
-        in a batch not full."""
-        return self._behind
+        if not out:
+            return None
+        # another batch's worth waiting (a few records always may be, at any rate)
+        behind = order.held(active) + consumer.waiting(active) >= limit
+        return Batch(out, generation, epoch, behind)
 
     def current(self, batch: Batch) -> bool:
         """Whether `batch` may still be processed: no revocation since it was fetched, and

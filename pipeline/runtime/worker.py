@@ -37,7 +37,7 @@ from pipeline.core.events import EVENT_MODELS, EventType
 from pipeline.errors import StateRefused, TransportError
 from pipeline.kafka_transport import describe
 from pipeline.runtime.batch_flow import BatchFlow, failure_of
-from pipeline.runtime.consumer_batches import BatchSource
+from pipeline.runtime.consumer_batches import Batch, BatchSource
 from pipeline.runtime.misrouted import MisroutedEvents
 from pipeline.runtime.step import Abandoned, Step
 from pipeline.runtime.worker_app import FaustWorker, faust_app, output_topic
@@ -97,7 +97,8 @@ class WorkerRuntime:
             dead_letter_topic=settings.topic(DEAD_LETTER_TOPIC),
         )
         self.step = step_factory(kafka, self._on_outage)
-        self.step.cadence.backlog = self._source.behind  # read while its batch is prepared
+        self._backlog = False  # behind the batch being prepared (`Batch.behind`)
+        self.step.cadence.backlog = self._batch_behind  # read while its batch is prepared
         self._flow = BatchFlow(self.step, self._source, self.loop, self._fail)
         self._lock = self._flow.lock
         self._restored_for: frozenset[TopicPartition] | None = None
@@ -141,34 +142,52 @@ class WorkerRuntime:
     # -- batches ---------------------------------------------------------------------------
 
     async def _consume(self) -> None:
-        """faust task: fetch a batch, run the engine on it while the previous one is stored,
-        then commit the previous one and store this one (pipeline/runtime/batch_flow.py);
-        until a stop. A batch is whatever has been fetched (up to BATCH_MAX_EVENTS): never
-        held back to fill up, so under load batches grow by themselves while the previous one
-        is processed."""
+        """faust task: fetch a batch, run the engine on it while the previous one is stored
+        (and, under a backlog, the next one is fetched), then commit the previous one and
+        store this one (pipeline/runtime/batch_flow.py); until a stop. A batch is whatever has
+        been fetched (up to BATCH_MAX_EVENTS): never held back to fill up, so under load
+        batches grow by themselves while the previous one is processed. Caught up, the next
+        fetch waits for the engine: it takes everything that arrived meanwhile, as one batch."""
         await self._declare_outputs()
-        within = self.settings.batch_within_seconds
-        while not self._stopping:
-            if self._flow.stored:
-                async with self._lock:
-                    await self._flow.settle()
-            try:
-                batch = await self._source.fetch(within)
-            except Exception as exc:  # faust would end this task silently: stop instead
-                if self._stopping:  # faust's stop closed the consumer under this fetch
-                    log.debug("fetch ended by the stop: %r", exc)
+        ahead: asyncio.Future[Batch | None] | None = None  # the next batch's fetch
+        try:
+            while not self._stopping:
+                if ahead is None:
+                    if self._flow.stored:
+                        async with self._lock:
+                            await self._flow.settle()
+                    ahead = self._fetch()
+                fetching, ahead = ahead, None
+                try:
+                    batch = await fetching
+                except Exception as exc:  # faust would end this task silently: stop instead
+                    if self._stopping:  # faust's stop closed the consumer under this fetch
+                        log.debug("fetch ended by the stop: %r", exc)
+                        return
+                    await self._fail("fetching from Kafka failed", exc)
                     return
-                await self._fail("fetching from Kafka failed", exc)
-                return
-            async with self._lock:
-                if self._stopping:
-                    return  # not processed, not committed: the next run takes them again
-                if batch is None:
-                    await self._flow.settle()
-                elif not self._source.current(batch):
-                    await self._source.drop(batch)
-                else:
-                    await self._flow.handle(batch, self._ensure_state)
+                async with self._lock:
+                    if self._stopping:
+                        return  # not processed, not committed: the next run takes them again
+                    if batch is None:
+                        await self._flow.settle()
+                    elif not self._source.current(batch):
+                        await self._source.drop(batch)  # no fetch under way meanwhile
+                    else:
+                        self._backlog = batch.behind
+                        if batch.behind:  # the next batch waits: fetched while this one runs
+                            ahead = self._fetch()
+                        await self._flow.handle(batch, self._ensure_state)
+        finally:
+            if ahead is not None:  # a stop: what it fetches is read again after a restart
+                ahead.cancel()
+
+    def _fetch(self) -> asyncio.Future[Batch | None]:
+        return asyncio.ensure_future(self._source.fetch(self.settings.batch_within_seconds))
+
+    def _batch_behind(self) -> bool:
+        """Whether the batch being prepared had a backlog behind it (the judging cadence)."""
+        return self._backlog
 
     async def _fail(self, what: str, exc: BaseException) -> None:
         """A bug or a fatal error: stop (exit status 1) without committing anything more.

@@ -15,7 +15,7 @@ from typing import Any
 import faust
 
 from pipeline.kafka_transport import faust_credentials
-from pipeline.runtime.batch_consumer import BatchApp
+from pipeline.runtime.batch_consumer import BatchApp, partition_fetch_bytes
 from pipeline.settings import Settings
 
 
@@ -40,6 +40,7 @@ def faust_app(
         broker_request_timeout=max(90.0, s.worker_session_timeout_seconds + 30.0),
         broker_max_poll_interval=s.worker_max_poll_interval_seconds,
         broker_max_poll_records=s.batch_max_events,
+        consumer_max_fetch_size=partition_fetch_bytes(s.batch_max_events),
         producer_acks=-1,
         # nothing goes through faust's streams, so there is nothing for it to wait for
         stream_wait_empty=False,

@@ -1,9 +1,12 @@
 """The worker's batch task and a stop: a fetch that faust's stop ends (its consumer thread's
-loop closed under it) is not a failure (exit status 0), while the same error otherwise is."""
+loop closed under it) is not a failure (exit status 0), while the same error otherwise is; and
+the next batch's fetch made while the engine takes one."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -57,3 +60,48 @@ def test_a_fetch_the_stop_ends_is_no_failure(
         assert worker.exit_code == 0 and crashes == []
     else:
         assert worker.exit_code == 1 and len(crashes) == 1
+
+
+def test_the_next_batch_is_fetched_while_the_engine_takes_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a backlog the fetch of batch N+1 runs while batch N is in the engine (it waited
+    before, about a tenth of a catch-up cycle), and the judging cadence still reads N's own
+    backlog; caught up, the next fetch follows the engine (one batch of what arrived)."""
+    worker = runtime(tmp_path)
+    said: list[str] = []
+    backlogs = iter([True, False, True])
+
+    async def fetch(timeout: float) -> Any:
+        n = sum(s.startswith("fetched") for s in said) + 1
+        await asyncio.sleep(0.01)
+        if n > 3:
+            worker._stopping = True
+            return None
+        said.append(f"fetched {n}")
+        return SimpleNamespace(n=n, behind=next(backlogs))
+
+    async def handle(batch: Any, ready: Any) -> None:
+        said.append(f"engine {batch.n}")
+        await asyncio.sleep(0.05)  # the engine thread at work: the next fetch is done meanwhile
+        said.append(f"engine {batch.n} judged as behind={worker.step.cadence.backlog()}")
+
+    monkeypatch.setattr(worker._source, "fetch", fetch)
+    monkeypatch.setattr(worker._source, "current", lambda batch: True)
+    monkeypatch.setattr(worker._flow, "handle", handle)
+    try:
+        worker.loop.run_until_complete(worker._consume())
+    finally:
+        worker.loop.close()
+    assert said == [
+        "fetched 1",
+        "engine 1",
+        "fetched 2",  # batch 1 had a backlog behind it
+        "engine 1 judged as behind=True",
+        "engine 2",
+        "engine 2 judged as behind=False",
+        "fetched 3",  # caught up: fetched after the engine, whatever arrived meanwhile
+        "engine 3",
+        "engine 3 judged as behind=True",
+    ]
+    assert worker.exit_code == 0
