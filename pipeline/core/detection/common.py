@@ -7,20 +7,21 @@ but accumulated evidence does: in simulation a CUSUM of the plain z raised ten t
 nominal false alarms, nearly all in winter. The story the CUSUM is for is one unit drifting
 away from what it usually is *while the rest of its organisation does not*, so it accumulates
 the unit's z less the organisation's common movement in the same window, when at least
-`MIN_OTHERS` other units were judged (`peer_levels._level`): the others' common relative
+`MIN_OTHERS` other units were judged (`common_levels._level`): the others' common relative
 shift, estimated from the z of their Shewhart-only monitors weighted by their precision,
 trimmed and shrunk towards 0, and expressed as the z it gives this unit. The shift is estimated
 over the window and the `DetectionConfig.common_windows` - 1 before it
-(`peer_offsets._pooled_offsets`): the season moves slowly, and a baseline that lags it is off
-by about 10% for months (spring after a winter, the start of winter), a bias that one window's
-estimate cannot tell from chance and so shrank to nothing. Weighting by precision matters
-because one winter dip gives a unit of 120 responses a week a z several times that of a unit
+(`common_offsets_kept._pooled_offsets`): the season moves slowly, and a baseline that lags it
+is off by about 10% for months (spring after a winter, the start of winter), a bias that one
+window's estimate cannot tell from chance and so shrank to nothing. Weighting by precision
+matters because one winter dip gives a unit of 120 responses a week a z several times that of a unit
 of 12: the plain mean z of the others under-corrects the big units and over-corrects the small
 ones. The Shewhart rules still judge the plain z, so a large shift that hits every unit is
 still raised.
 
-The levels of one window are computed in detection/peer_levels.py, and kept per organisation and
-measure between judgements (recomputed only where a window changed) in detection/peer_offsets.py.
+The levels of one window are computed in detection/common_levels.py, and the offsets are kept
+per organisation and measure between judgements (recomputed only where a window changed) in
+detection/common_offsets_kept.py.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from collections.abc import Mapping, Sequence
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
+from pipeline.core.detection.common_levels import window_scores
+from pipeline.core.detection.common_offsets_kept import Scored, _pooled_offsets, measure_offsets
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
-from pipeline.core.detection.peer_levels import window_scores
-from pipeline.core.detection.peer_offsets import Scored, _pooled_offsets, measure_offsets
 from pipeline.core.detection.resume import MISSING, Memo
 from pipeline.core.detection.rules import Rules
 from pipeline.core.detection.stats import monitor

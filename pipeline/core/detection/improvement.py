@@ -28,6 +28,8 @@ from statistics import NormalDist
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.common import measure_columns
+from pipeline.core.detection.common_levels import window_scores
+from pipeline.core.detection.common_offsets_kept import Scored, measure_offsets
 from pipeline.core.detection.measures import (
     Measure,
     MeasureTrace,
@@ -36,8 +38,6 @@ from pipeline.core.detection.measures import (
     unit_figures,
 )
 from pipeline.core.detection.mirrored import mirrored_rules
-from pipeline.core.detection.peer_levels import window_scores
-from pipeline.core.detection.peer_offsets import Scored, measure_offsets
 from pipeline.core.detection.predictive import lower_tail, upper_tail
 from pipeline.core.detection.resume import MISSING, Memo
 from pipeline.core.detection.silence import silence_trace

@@ -9,7 +9,7 @@ from bisect import bisect_left
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-from pipeline.core.detection.peer_levels import NOBODY, _others_sums, _pooled_level, others_levels
+from pipeline.core.detection.common_levels import NOBODY, _others_sums, _pooled_level, others_levels
 from pipeline.core.detection.resume import MISSING, Memo, common_length
 
 Scored = tuple[Sequence[Any], Sequence[tuple[float, float]]]
