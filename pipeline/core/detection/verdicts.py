@@ -45,7 +45,8 @@ from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.common import Offsets, measure_columns, org_figures_and_offsets
 from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.improvement import improvement_detectors
-from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
+from pipeline.core.detection.measure_trace import MeasureTrace
+from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
 from pipeline.core.detection.resume import Suffixes
 from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
 from pipeline.core.detection.stats import monitor
