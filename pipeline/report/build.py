@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.core.alerts import AlertStatus
-from pipeline.core.detection.measures import SMALL_SAMPLE
+from pipeline.core.detection.measure_trace import SMALL_SAMPLE
 from pipeline.core.spc import Direction, XmrChart, xmr
 from pipeline.report.periods import (
     PeriodView,

@@ -8,7 +8,7 @@ from datetime import datetime
 from html import escape
 
 from pipeline.core.alerts import AlertStatus
-from pipeline.core.detection.measures import SMALL_SAMPLE
+from pipeline.core.detection.measure_trace import SMALL_SAMPLE
 from pipeline.core.detection.text import in_unit
 from pipeline.core.spc import Assurance, PointType, XmrChart, XmrPoint
 from pipeline.report import spc_charts, svg

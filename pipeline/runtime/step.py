@@ -17,9 +17,7 @@ and the runtime stops with the batch unacknowledged. Only a stop request ends a 
 organisation whose judgement failed in the engine (`BatchResult.judging_failures`) is logged,
 one line each, and counted; its batch is stored.
 
-State: `restore` rebuilds the engine from the small state the step stores with each batch
-(pipeline/core/engine_state.py), limited to the organisations this runtime owns; storage
-written before that state existed is re-read payload by payload, once.
+State: `restore` and `reset` (runtime/step_state.py).
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,14 +32,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from pipeline.core.alerts import Alert
 from pipeline.core.batch import JudgingFailure
 from pipeline.core.engine import BatchResult, Engine, RawMessage
-from pipeline.core.engine_state import RestoredState
 from pipeline.core.revisions import RevisionInForce
-from pipeline.runtime.batch_writes import BatchWrites
 from pipeline.runtime.cadence import JudgingCadence
-from pipeline.runtime.legacy import org_of_payload, owned_payloads
 from pipeline.runtime.ports import Metrics, NullMetrics, OwnsOrg, Store
 from pipeline.runtime.retry import (
     NO_LOCK,
@@ -53,6 +46,7 @@ from pipeline.runtime.retry import (
     pause_collector,
 )
 from pipeline.runtime.routing import Routes
+from pipeline.runtime.step_state import StepState, owns_every_org
 
 __all__ = ["Abandoned", "Prepared", "RetryPolicy", "SinkHealth", "Step", "collector_paused"]
 
@@ -66,15 +60,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def owns_every_org(org: str) -> bool:
-    return True
-
-
 def _nothing() -> None:
     pass
 
 
-class Step(BatchWrites):
+class Step(StepState):
     """One batch at a time: process, store (retrying), route, count."""
 
     def __init__(
@@ -119,93 +109,6 @@ class Step(BatchWrites):
         self._lookup_lock: contextlib.AbstractContextManager[Any] = (
             NO_LOCK if store.lookups_apart else self._store_lock
         )
-
-    # -- state ---------------------------------------------------------------------------
-
-    def restore(self, owns: OwnsOrg | None = None) -> BatchResult:
-        """A fresh engine rebuilt from storage for the organisations `owns` accepts (all when
-        None); then routes what an earlier run stored but did not route."""
-        self.settle()
-        self.engine = self._engine_factory()
-        self._held = None
-        self._owns = owns or owns_every_org
-        self._ask_every_new_id = owns is not None
-        return self._restore(self._owns, self._owns)
-
-    def reset(self, *, ask_every_new_id: bool) -> None:
-        """Forget everything: each organisation is restored from storage when its first event
-        arrives (a worker holds the organisations its partitions bring, whatever partitioner
-        the publishers used). `ask_every_new_id`: other workers store other organisations,
-        so an id not in memory may be stored under one of theirs."""
-        self.settle()
-        self.engine = self._engine_factory()
-        self._held = set()
-        self._owns = self._held.__contains__
-        self._ask_every_new_id = ask_every_new_id
-        self.routes.retain(self._owns)
-
-    def _hold(self, messages: Sequence[RawMessage]) -> None:
-        """Restore the organisations first seen in `messages`, once no batch is being stored
-        (a restore reads and routes what is stored)."""
-        if self._held is None:
-            return
-        new = {org for m in messages if (org := org_of_payload(m.value)) not in self._held}
-        new.discard(None)
-        if new:
-            self.settle()
-            orgs = {org for org in new if org is not None}
-            self._held.update(orgs)
-            self._restore(orgs.__contains__, self._owns)
-
-    def _restore(self, new: OwnsOrg, held: OwnsOrg) -> BatchResult:
-        started = time.monotonic()
-        engine = self.engine
-        state = self._retrying("read the stored state", lambda: self._read_state(engine, new))
-        if state is None:
-            log.warning("stored windows predate stored state: re-reading every stored event")
-            payloads = self._retrying("read stored events", lambda: self._owned_payloads(new))
-            result = engine.restore(payloads, self._owned_alerts(new), self._clock())
-        else:
-            result = engine.restore_state(state, self._clock())
-        self._judging_failed(result)
-        self._write(result, token="restore")
-        self.routes.route_pending(self._store, engine, new, held)
-        self._metrics.open_windows_now(engine.open_windows())
-        log.info(
-            "state restored: %d unit windows, %d event ids in memory, %d alerts, in %.2fs",
-            engine.window_count(),
-            engine.remembered_ids,
-            len(engine.alerts),
-            time.monotonic() - started,
-        )
-        return result
-
-    def _read_state(self, engine: Engine, owns: OwnsOrg) -> RestoredState | None:
-        records = self._store.window_records(owns)
-        if records is None:
-            return None
-        latest = self._store.latest_event(owns)
-        since = engine.horizon(latest)
-        recent = self._store.recent_events(since, owns) if since is not None else []
-        applied = {i for record in records for i in record.applied}
-        stored = self._store.known_event_ids(applied) if applied else set()
-        pending = applied - stored  # counted, not stored: never seen (see period_events)
-        return RestoredState(
-            records,
-            [r for r in recent if r.event_id not in pending] if pending else recent,
-            latest,
-            self._owned_alerts(owns),
-            pending,
-            self._store.responses(owns),
-            judged=self._store.judged_marks(owns),
-        )
-
-    def _owned_payloads(self, owns: OwnsOrg) -> list[bytes]:
-        return list(owned_payloads(self._store.stored_payloads(), owns))
-
-    def _owned_alerts(self, owns: OwnsOrg) -> list[Alert]:
-        alerts = self._retrying("read alerts", self._store.latest_alerts)
-        return [a for a in alerts if owns(a.org_id)]
 
     # -- the step ------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@ small pieces they rest on (episodes, the figures read off a window)."""
 
 from __future__ import annotations
 
-from pipeline.core.detection.measures import episodes, unit_figures
+from pipeline.core.detection.episodes import episodes
+from pipeline.core.detection.measures import unit_figures
 from tests.support.series import aggregate
 
 

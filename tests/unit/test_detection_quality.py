@@ -29,7 +29,8 @@ from pipeline.core.detection import DetectionConfig
 from pipeline.simulation import SimulationConfig, simulate_trust
 from pipeline.simulation.family import FamilyConfig
 from pipeline.simulation.family_events import simulate_family
-from pipeline.simulation.score import Score, replay, score
+from pipeline.simulation.score import replay, score
+from pipeline.simulation.score_tally import Score
 
 JUDGED_FROM = DetectionConfig().min_baseline_windows
 SIMULATOR_SEEDS = (3, 4, 5, 6)

@@ -11,7 +11,8 @@ from dataclasses import replace
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import DetectionConfig, Detector
-from pipeline.core.detection.measures import raised_states, unit_figures
+from pipeline.core.detection.episodes import raised_states
+from pipeline.core.detection.measures import unit_figures
 from pipeline.core.detection.silence import silence_trace
 from pipeline.core.detection.verdicts import INCIDENT_REPORTING, unit_verdicts
 from tests.support.series import quiet, with_weeks

@@ -8,7 +8,7 @@ import statistics
 from bench.oracle_drops import Limits, Weeks, drops, limit_for, moments, oracle, quiet_pool
 from pipeline.core.detection.cusum import in_control_arl
 from pipeline.simulation.family_plan import expit, logit
-from pipeline.simulation.score import KindScore
+from pipeline.simulation.score_tally import KindScore
 
 
 def test_the_oracle_replans_exactly_the_drops_the_family_truth_records() -> None:

@@ -1,10 +1,11 @@
 """Detection: what the closed windows of a unit, or of an organisation, show now.
 
 `Detector` (detector.py) is the face; the parts are `measures` (what each window shows),
-`predictive` and `stats` (the statistics), `unit` and `org` (the episodes of a unit, of an
-organisation's units), `peers` (a unit against the rest of its organisation), `text` (the
-words of a finding) and `bright` (bright spots: better than baseline and peers, never
-alerts). docs/detection.md has the method and its measured quality.
+`measure_trace` (what a monitor made of it), `predictive` and `stats` (the statistics),
+`episodes`, `unit` and `org` (the episodes of a unit, of an organisation's units), `peers` (a
+unit against the rest of its organisation), `text` (the words of a finding) and `bright`
+(bright spots: better than baseline and peers, never alerts). docs/detection.md has the
+method and its measured quality.
 """
 
 from pipeline.core.detection.base import DetectionConfig, Finding

@@ -27,19 +27,12 @@ from statistics import NormalDist
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.common import (
-    Scored,
-    measure_columns,
-    measure_offsets,
-    window_scores,
-)
-from pipeline.core.detection.measures import (
-    Measure,
-    MeasureTrace,
-    UnitFigures,
-    episodes,
-    unit_figures,
-)
+from pipeline.core.detection.common import measure_columns
+from pipeline.core.detection.common_levels import window_scores
+from pipeline.core.detection.common_offsets_kept import Scored, measure_offsets
+from pipeline.core.detection.episodes import episodes
+from pipeline.core.detection.measure_trace import MeasureTrace
+from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
 from pipeline.core.detection.mirrored import mirrored_rules
 from pipeline.core.detection.predictive import lower_tail, upper_tail
 from pipeline.core.detection.resume import MISSING, Memo

@@ -1,4 +1,5 @@
-"""The measures detection watches, read off a unit's windows, and what a monitor made of them.
+"""The measures detection watches, read off a unit's windows (what a monitor made of them is in
+detection/measure_trace.py, the episodes read from it in detection/episodes.py).
 
 - `negative_share`: FFT responses rating care poor or very poor, out of responses that gave a
   view ("don't know" excluded); higher is worse.
@@ -11,26 +12,16 @@
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate
-from pipeline.core.alerts import Severity
-from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.resume import MISSING, Memo, common_length
-from pipeline.core.detection.rules import BEYOND_LIMIT
-from pipeline.core.detection.trace import Trace
 from pipeline.core.windows import Window
 
 PER_ACTIVITY = 1000.0
-SMALL_SAMPLE = 30
-"""A window with fewer responses is judged like any other (its limits are exact, so wide),
-and flagged as small in evidence, sentences and the report."""
 _EXPOSURE_WINDOWS = 4
 
 
@@ -199,165 +190,3 @@ def _exposure(
         largest = max(recent) if len(recent) == _EXPOSURE_WINDOWS else first
         exposure.append(largest / PER_ACTIVITY)
     return exposure
-
-
-@dataclass(frozen=True, slots=True)
-class MeasureTrace:
-    """A monitored measure: the counts and sizes it was judged on, and the verdicts.
-
-    `sizes` are responses (shares) or exposure in thousands (rates); a share's value is
-    count / size, a rate's count / size per 1,000.
-    """
-
-    measure: Measure
-    counts: Sequence[int]
-    sizes: Sequence[float]
-    trace: Trace
-
-    def value(self, count: float, size: float) -> float:
-        """The measure's own reading of a count (positive share is 1 - the share judged)."""
-        if self.measure is Measure.POSITIVE_SHARE:
-            return 1.0 - count / size
-        return count / size
-
-    def window_evidence(
-        self, index: int, window: Window, config: DetectionConfig
-    ) -> dict[str, Any]:
-        """The figures of one judged window, as a ward manager's chart would show them: the
-        value, the unit's usual level (centre), the process limit and, for a window flagged
-        by a run, the line the run crossed."""
-        size = self.sizes[index]
-        predictive = self.trace.predictive(index)
-        entry: dict[str, Any] = {
-            "window_start": window.start.isoformat(),
-            "size": _round(size),
-            "count": self.counts[index],
-            "value": _round(self.value(self.counts[index], size)) if size > 0 else None,
-        }
-        if self.measure is not Measure.HARMFUL_INCIDENT_RATE:
-            entry["small"] = size < SMALL_SAMPLE
-        if predictive is not None:
-            entry["centre"] = _round(self.value(predictive.mean, size))
-            limit = predictive.highest_usual_count(config.limit_sigma)
-            entry["limit"] = _round(self.value(limit, size))
-            rule = self.trace.rule[index]
-            if rule and rule != BEYOND_LIMIT and rule not in CUSUM_RULES:
-                line = predictive.highest_usual_count(config.sigma_of(rule))
-                entry["run_line"] = _round(self.value(line, size))
-            entry["z"] = _round(self.trace.z[index], 2)
-            entry["baseline_windows"] = self.trace.baseline(index)[2]
-            cusum = self.trace.cusum[index]
-            if not math.isnan(cusum):
-                entry["cusum"] = _round(cusum, 2)
-                entry["cusum_limit"] = config.cusum_limit
-            small = self.trace.cusum_small[index]
-            if not math.isnan(small):
-                entry["cusum_small"] = _round(small, 2)
-                entry["cusum_small_limit"] = config.cusum_small_limit
-        rule = self.trace.rule[index]
-        entry["rule"] = rule or None
-        entry["detector"] = _detector(rule)
-        if rule in CUSUM_RULES:
-            statistic, signal_limit = self.cusum_signal(index, config)
-            entry["cusum_signal"] = _round(statistic, 2)
-            entry["cusum_signal_limit"] = signal_limit
-        return entry
-
-    def cusum_signal(self, index: int, config: DetectionConfig) -> tuple[float, float]:
-        """(statistic, limit) of the CUSUM that flagged window `index`, when it signalled."""
-        at = self.trace.signalled_at[index]
-        if self.trace.rule[index] == CUSUM:
-            return self.trace.cusum[at], config.cusum_limit
-        return self.trace.cusum_small[at], config.cusum_small_limit
-
-
-def _detector(rule: str) -> str | None:
-    """Which detector flagged a window: 'cusum' (accumulated evidence, either design; `rule`
-    says which) or 'shewhart' (a point beyond the limit, or a run)."""
-    if not rule:
-        return None
-    return "cusum" if rule in CUSUM_RULES else "shewhart"
-
-
-def episodes(states: Sequence[bool | None], max_gap: int) -> list[tuple[int, int, bool]]:
-    """(first, last, ongoing) index of each episode in a sequence of window states.
-
-    True: the window shows the condition; False: judged and it does not; None: not judged (no
-    data, or targets not yet reported), which neither extends nor ends an episode. Up to
-    `max_gap` False windows may separate two True ones of one episode. An episode is ongoing
-    while no more than `max_gap` False windows have followed its last True one.
-    """
-    found: list[tuple[int, int, bool]] = []
-    first = last = -1
-    gap = 0
-    for index, state in enumerate(states):
-        if state is True:
-            if first < 0:
-                first = index
-            last, gap = index, 0
-        elif state is False and first >= 0:
-            gap += 1
-            if gap > max_gap:
-                found.append((first, last, False))
-                first = last = -1
-    if first >= 0:
-        found.append((first, last, True))
-    return found
-
-
-def raised_states(per_measure: Sequence[Sequence[bool | None]], max_gap: int) -> list[bool | None]:
-    """Per window, the state of several measures' states together (each True: shows the
-    condition, False: judged and does not, None: not judged): True if any shows it; False if
-    any is judged, but while an episode is open (as `episodes` reads them) only where a measure
-    that showed the condition in it was judged: an episode ends on evidence of what raised it
-    (harm judged while the feedback that raised a divergence stopped is no sign the feedback
-    recovered); else None."""
-    states: list[bool | None] = [None] * len(per_measure[0])
-    raised: set[int] = set()
-    gap = 0
-    for t in range(len(states)):
-        showing = {i for i, column in enumerate(per_measure) if column[t]}
-        clear = {i for i, column in enumerate(per_measure) if column[t] is False}
-        if showing:
-            states[t], gap = True, 0
-            raised |= showing
-        elif clear and (not raised or raised & clear):
-            states[t] = False
-            gap += 1
-            if gap > max_gap:
-                raised = set()
-    return states
-
-
-def episode_evidence(
-    figures: UnitFigures,
-    first: int,
-    last: int,
-    detected: int,
-    flagged: int,
-    ongoing: bool,
-    peak: float,
-) -> dict[str, Any]:
-    """The `episode` part of an alert's evidence (indices into `figures.windows`)."""
-    return {
-        "first_window": figures.windows[first].start.isoformat(),
-        "last_window": figures.windows[last].start.isoformat(),
-        "detected_in_window": figures.windows[detected].start.isoformat(),
-        "windows_flagged": flagged,
-        "ongoing": ongoing,
-        "peak_z": round(peak, 2),
-    }
-
-
-def severity(config: DetectionConfig, peak: float, windows: int, severe_harm: int) -> Severity:
-    """High for a strong, long or harmful episode, medium for a clear one, low otherwise
-    (see `DetectionConfig`)."""
-    if peak >= config.high_sigma or windows >= config.high_windows or severe_harm:
-        return Severity.HIGH
-    if peak >= config.medium_sigma or windows >= config.medium_windows:
-        return Severity.MEDIUM
-    return Severity.LOW
-
-
-def _round(value: float, digits: int = 4) -> float | None:
-    return round(value, digits) if math.isfinite(value) else None

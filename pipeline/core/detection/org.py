@@ -29,13 +29,8 @@ from typing import Any
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection.base import DetectionConfig, Finding
-from pipeline.core.detection.measures import (
-    Measure,
-    episodes,
-    raised_states,
-    severity,
-    unit_figures,
-)
+from pipeline.core.detection.episodes import episodes, raised_states, severity
+from pipeline.core.detection.measures import Measure, unit_figures
 from pipeline.core.detection.peers import OrgFigures, View
 from pipeline.core.detection.text import (
     duration,

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures
+from pipeline.core.detection.measure_trace import MeasureTrace
+from pipeline.core.detection.measures import Measure, UnitFigures
 from pipeline.core.detection.predictive import Predictive, baseline_predictive
 from pipeline.core.detection.rules import Rules
 from pipeline.core.detection.stats import monitor

@@ -44,7 +44,7 @@ CAPACITY = {
     "silence": 2048,  # fold states (`silence.silence_trace`)
     "mirrored": 2048,  # fold states (`mirrored.mirrored_rules`, the bright spots' rules)
     "verdicts": 8192,  # per unit and measure: a verdict per window (`detection.verdicts`)
-    "peers": 8192,  # per unit and measure: each window's z and precision (`detection.common`)
+    "peers": 8192,  # per unit and measure: a window's z and precision (`common_levels`)
     "levels": 1 << 15,  # per measure and window: the others' level for each unit
     "offsets": 64,  # per organisation and measure: its units' common offsets, by window
     "pooled": 64,  # per organisation and measure: the same, pooled over `common_windows`

@@ -44,10 +44,7 @@ from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.measures import (
-    PER_ACTIVITY,
-    UnitFigures,
-)
+from pipeline.core.detection.measures import PER_ACTIVITY, UnitFigures
 from pipeline.core.detection.predictive import (
     Predictive,
     baseline_predictive,

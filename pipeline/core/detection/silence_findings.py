@@ -12,7 +12,8 @@ from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection.base import DetectionConfig, Finding
 from pipeline.core.detection.cusum import CUSUM
-from pipeline.core.detection.measures import UnitFigures, episode_evidence, episodes, severity
+from pipeline.core.detection.episodes import episode_evidence, episodes, severity
+from pipeline.core.detection.measures import UnitFigures
 from pipeline.core.detection.silence import METHOD, SILENCE_RATIO, SilenceTrace, silence_trace
 from pipeline.core.detection.text import duration, number, window_label
 

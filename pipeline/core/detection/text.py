@@ -12,7 +12,8 @@ from typing import Any
 
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.cusum import CUSUM_RULES
-from pipeline.core.detection.measures import SMALL_SAMPLE, Measure, MeasureTrace
+from pipeline.core.detection.measure_trace import SMALL_SAMPLE, MeasureTrace
+from pipeline.core.detection.measures import Measure
 from pipeline.core.detection.rules import BEYOND_LIMIT
 from pipeline.core.target_reports import TargetAttainment
 from pipeline.core.windows import Window

@@ -22,16 +22,9 @@ from pipeline.core.aggregates import HARM_ORDER, UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection.base import DetectionConfig, Finding
 from pipeline.core.detection.common import Offsets, measure_columns
-from pipeline.core.detection.measures import (
-    Measure,
-    MeasureTrace,
-    UnitFigures,
-    episode_evidence,
-    episodes,
-    raised_states,
-    severity,
-    unit_figures,
-)
+from pipeline.core.detection.episodes import episode_evidence, episodes, raised_states, severity
+from pipeline.core.detection.measure_trace import MeasureTrace
+from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
 from pipeline.core.detection.resume import MISSING, Memo
 from pipeline.core.detection.silence import harm_raised
 from pipeline.core.detection.silence_findings import silence_findings

@@ -43,9 +43,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.common import Offsets, measure_columns, org_figures_and_offsets
-from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
 from pipeline.core.detection.improvement import improvement_detectors
-from pipeline.core.detection.measures import Measure, MeasureTrace, UnitFigures, unit_figures
+from pipeline.core.detection.measure_trace import MeasureTrace
+from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
 from pipeline.core.detection.resume import Suffixes
 from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
 from pipeline.core.detection.stats import monitor
@@ -61,7 +61,7 @@ from pipeline.core.detection.verdict_model import (
     Verdict,
     VerdictClass,
 )
-from pipeline.core.windows import Window
+from pipeline.core.detection.window_verdict import _measure_verdict, _reporting_verdict
 
 
 def org_verdicts(
@@ -211,101 +211,6 @@ def _reporting_fell(silence: SilenceTrace, t: int, config: DetectionConfig) -> b
 # baseline held, and their limits need not be searched for again.
 _MEASURES: Suffixes[Verdict | None] = Suffixes("verdicts")
 _REPORTING: Suffixes[Verdict | None] = Suffixes("verdicts")
-
-
-def _measure_verdict(
-    org_id: str,
-    unit_id: str,
-    measure: MeasureTrace,
-    figures: UnitFigures,
-    t: int,
-    config: DetectionConfig,
-    reporting_fell: bool,
-    signal: str,
-    rule: str,
-    reported: bool,
-) -> Verdict | None:
-    predictive = measure.trace.predictive(t)
-    size = measure.sizes[t]
-    if predictive is None or size <= 0:
-        return None
-    harm = measure.measure is Measure.HARMFUL_INCIDENT_RATE
-    if harm and not (reported or rule or reporting_fell):
-        # Activity (a target return can reach past the latest data) but nothing reported: no
-        # harm figure to show, as the board's latest window is the latest with reports. Its
-        # 0 can flag nothing; the monitor still folds it, as the alerts do.
-        return None
-    count = measure.counts[t]
-    highest = predictive.highest_usual_count(config.limit_sigma)
-    lowest = predictive.lowest_usual_count(config.limit_sigma)
-    if rule:
-        verdict, detector = VerdictClass.CONCERN, "cusum" if rule in CUSUM_RULES else "shewhart"
-    elif harm and reporting_fell:
-        verdict, rule, detector = VerdictClass.REPORTING_CONCERN, REPORTING_FELL, "reporting"
-    elif signal:
-        rule = BETTER_CUSUM if signal == CUSUM else BETTER_RUN
-        verdict, detector = VerdictClass.IMPROVEMENT, signal
-    elif count < lowest:
-        verdict, rule, detector = VerdictClass.IMPROVEMENT, BETTER_LIMIT, "shewhart"
-    else:
-        verdict, detector = VerdictClass.COMMON_CAUSE, ""
-    # Limits in the measure's reading (the positive share reads the judged count upside down).
-    worse, better = measure.value(highest, size), measure.value(lowest, size)
-    if harm:
-        chart = ChartKind.RARE_EVENT if predictive.mean <= RARE_EVENT_MEAN else ChartKind.RATE
-    else:
-        chart = ChartKind.SHARE
-    return Verdict(
-        org_id=org_id,
-        unit_id=unit_id,
-        measure=measure.measure.value,
-        window=figures.windows[t],
-        value=measure.value(count, size),
-        count=count,
-        size=size,
-        centre=measure.value(predictive.mean, size),
-        lower_limit=min(worse, better),
-        upper_limit=max(worse, better),
-        z=measure.trace.z[t],
-        rule=rule,
-        detector=detector,
-        verdict=verdict,
-        chart=chart,
-        higher_is_better=measure.measure is Measure.POSITIVE_SHARE,
-    )
-
-
-def _reporting_verdict(
-    org_id: str,
-    unit_id: str,
-    aggregate: UnitWindowAggregate,
-    window: Window,
-    silence: SilenceTrace,
-    t: int,
-    fell: bool,
-) -> Verdict:
-    """Reports per window against the count expected for the activity: a fall is a reporting
-    concern; more reporting is common cause (a healthy culture, not a finding)."""
-    reports = sum(aggregate.incidents_by_harm)
-    flagged = silence.signalled_at[t] >= 0
-    return Verdict(
-        org_id=org_id,
-        unit_id=unit_id,
-        measure=INCIDENT_REPORTING,
-        window=window,
-        value=float(reports),
-        count=reports,
-        size=aggregate.activity or 0.0,
-        centre=silence.expected[t],
-        lower_limit=float(silence.lower_limit[t]),
-        upper_limit=None,
-        z=silence.z[t],
-        rule=CUSUM if flagged else (REPORTING_FELL if fell else ""),
-        detector=("cusum" if flagged else "shewhart") if fell else "",
-        verdict=VerdictClass.REPORTING_CONCERN if fell else VerdictClass.COMMON_CAUSE,
-        chart=ChartKind.REPORTING,
-        higher_is_better=True,
-    )
 
 
 __all__ = [
