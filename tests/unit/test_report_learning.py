@@ -147,3 +147,12 @@ def test_the_findings_count_an_answer_to_a_family_for_every_member() -> None:
     page = render_report(build_view(replace(data(), alerts=family)), T0 + 31 * DAY)
     text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
     assert "2 of 3 alerts have a response from the safety team" in text
+
+
+def test_late_events_are_not_said_to_be_judged_again() -> None:
+    """A replay judges once, at its input's end: its late events were counted, not re-judged."""
+    counts = StoreCounts(events={}, rejected_by_reason={}, late_events=3)
+    page = render_report(build_view(replace(data(), counts=counts)), T0 + 31 * DAY)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "3 late events (after their window closed, counted in it)" in text
+    assert "stored and judged again" not in text
