@@ -81,9 +81,9 @@ def write_alerts(path: Path, alerts: Sequence[Alert]) -> None:
 
 def format_summary(summary: ReplaySummary, dsn: ClickHouseDsn) -> str:
     lines = [
-        f"read {summary.read:,} lines: {summary.accepted:,} accepted, "
-        f"{summary.rejected:,} rejected, {summary.duplicates:,} duplicates "
-        f"({summary.late:,} late, stored and judged again)",
+        f"read {summary.read:,} lines: {summary.accepted:,} accepted ({summary.late:,} of them "
+        f"late, after their window closed: counted in it all the same), "
+        f"{summary.rejected:,} rejected, {summary.duplicates:,} duplicates",
         f"alerts standing: {summary.alerts:,}",
     ]
     for reason, count in sorted(summary.rejected_by_reason.items()):

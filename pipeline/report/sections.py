@@ -15,6 +15,7 @@ from pipeline.report import charts
 from pipeline.report.build import ReportView
 from pipeline.report.figures import harm_change
 from pipeline.report.periods import PeriodView, UnitView
+from pipeline.report.sections_learning import answered_alerts
 from pipeline.report.text import (
     day,
     margin_text,
@@ -64,7 +65,7 @@ def findings(view: ReportView) -> Html:
     standing = view.standing_alerts
     open_ = [a for a in standing if a.status == AlertStatus.OPEN]
     high = sum(a.severity == Severity.HIGH for a in open_)
-    answered = sum(bool(a.responses) for a in standing)
+    answered = len(answered_alerts(standing))  # an answer to one covers its family
     alert_cards = [
         (
             len(open_),

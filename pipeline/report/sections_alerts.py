@@ -139,7 +139,8 @@ def method(view: ReportView) -> Html:
         '<section id="method" aria-labelledby="method-h"><h2 id="method-h">How this report '
         "was made</h2><ul>"
         f"<li>Data: {events} (distinct events), {plural(counts.late_events, 'late event')} "
-        f"stored and judged again. Rejected input: {counts.rejected:,} ({escape(rejected)}).</li>"
+        "(after their window closed, counted in it). "
+        f"Rejected input: {counts.rejected:,} ({escape(rejected)}).</li>"
         f"<li>“Now” is the last {recent} complete {kind}s; “before” (the unit's own baseline) "
         f"up to {baseline} {kind}s before them (fewer where the data start later). A change in "
         "experience or harm counts as worse when the pipeline's stored verdicts show a special "

@@ -37,7 +37,10 @@ def test_demo_prints_alerts_with_their_summaries_and_the_counts(
     first = re.search(r"^ ?1\. (HIGH|MEDIUM|LOW) +(open|resolved) .*\n +\S", out, re.M)
     assert first, out  # a heading line, then the summary sentence indented below it
     assert re.search(
-        r"^read [\d,]+ lines: [\d,]+ accepted, 0 rejected, [\d,]+ duplicates", out, re.M
+        r"^read [\d,]+ lines: [\d,]+ accepted \([\d,]+ of them late, [^)]*\), 0 rejected, "
+        r"[\d,]+ duplicates",
+        out,
+        re.M,
     )
     found = re.search(r"planted episodes \(detectable\): (\d+) of (\d+) found", out)
     assert found and int(found.group(2)) > 0 and int(found.group(1)) >= int(found.group(2)) - 1

@@ -472,3 +472,49 @@ def test_a_monthly_target_is_charted_one_point_per_return(warehouse: Warehouse) 
     ]  # fmt: skip
     assert [row[5] for row in chart] == [None] * 12  # steady: no special cause
     assert all(row[6] == 78.0 for row in chart)
+
+
+def test_the_experience_status_history_reads_both_shares_as_the_stat_does(
+    warehouse: Warehouse,
+) -> None:
+    """Experience is the good and the poor ratings' shares: the stat "meeting every target,
+    experience a concern" counts a week whose poor share alone is a concern, so the unit-by-week
+    status history shows that week as a concern too (it read the good share only)."""
+    db = "poor_share_only"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("verdicts", "unit_windows"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    warehouse.run(
+        f"INSERT INTO {db}.unit_windows (org_id, unit_id, window_kind, window_start, window_end, "
+        "targets_met) VALUES ('RXA', 'ED', 'week', '2025-03-03', '2025-03-10', 1), "
+        "('RXA', 'AMU', 'week', '2025-03-03', '2025-03-10', 0)"
+    )
+    verdicts = [
+        ("ED", "positive_share", "common_cause"),
+        ("ED", "negative_share", "concern"),
+        ("AMU", "positive_share", "common_cause"),
+        ("AMU", "negative_share", "improvement"),
+    ]
+    warehouse.run(
+        f"INSERT INTO {db}.verdicts (org_id, unit_id, window_kind, measure, window_start, "
+        "window_end, verdict, version) VALUES "
+        + ", ".join(
+            f"('RXA', '{unit}', 'week', '{measure}', '2025-03-03', '2025-03-10', '{verdict}', 1)"
+            for unit, measure, verdict in verdicts
+        )
+    )
+    low, high = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(re.sub(r"\bquality\.", f"{db}.", sql))
+
+    def panel(title: str) -> list[tuple[Any, ...]]:
+        target = _panel(title)
+        dashboard = _dashboard(target)
+        return run(render(target, dashboard, context_for(dashboard, low, high, run), run))
+
+    (target,) = [t for t in TARGETS if t.panel_type == "status-history"]
+    assert panel("Meeting every target, experience a concern (latest judged window)") == [(1, 1)]
+    cells = {unit: verdict for _, unit, verdict in panel(target.panel_title)}
+    assert cells == {"RXA / ED": 2, "RXA / AMU": -1}

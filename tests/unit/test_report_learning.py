@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -132,3 +134,25 @@ def test_dark_spot_evidence_reads_what_was_stored() -> None:
     assert "per 1,000 patients" in text and "per week" not in text
     assert "rest of organisation 2.4" in text
     assert "(within its usual range)" in text
+
+
+def test_the_findings_count_an_answer_to_a_family_for_every_member() -> None:
+    """One answer covers its family (contract v1.1), as the alerts dashboard counts it: the
+    findings' "have a response" card counts both members, not the one answered directly."""
+    family = (
+        alert("mas-1", "masked_dark_spot", "open", FAMILY, answer("mas-1", "acknowledged", 2)),
+        alert("saf-1", "safety_signal", "open", FAMILY),
+        alert("tar-2", "target_experience_divergence", "resolved", {}),
+    )
+    page = render_report(build_view(replace(data(), alerts=family)), T0 + 31 * DAY)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "2 of 3 alerts have a response from the safety team" in text
+
+
+def test_late_events_are_not_said_to_be_judged_again() -> None:
+    """A replay judges once, at its input's end: its late events were counted, not re-judged."""
+    counts = StoreCounts(events={}, rejected_by_reason={}, late_events=3)
+    page = render_report(build_view(replace(data(), counts=counts)), T0 + 31 * DAY)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "3 late events (after their window closed, counted in it)" in text
+    assert "stored and judged again" not in text
