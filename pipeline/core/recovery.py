@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -96,7 +96,8 @@ def recovery(
         overall = Verdict.NO_CHANGE_YET
     return {
         "verdict": overall.value,
-        "action_at": action_at.isoformat(),
+        # one text per instant: a response's own offset and a restored (UTC) one must agree
+        "action_at": action_at.astimezone(UTC).isoformat(),
         "windows_after": len(since),
         "windows_needed": config.min_windows_after,
         "rebased": len(after) >= config.min_windows_after,

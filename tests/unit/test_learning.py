@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -270,6 +270,19 @@ def test_recovery_reads_the_alerts_own_measure() -> None:
     action = week(10).start
     assert recovery(feedback_alert, action, windows, LearningConfig())["verdict"] == "improved"
     assert recovery(harm_alert, action, windows, LearningConfig())["verdict"] == "worse"
+
+
+def test_the_action_time_is_written_in_utc_whatever_the_responses_offset() -> None:
+    """The same instant gives the same evidence text, from a response carrying its own offset
+    (a fresh replay) or from the stored one read back in UTC (a restart or a split replay)."""
+    windows = series(QUIET + EPISODE + [(2, 18, 0)] * 6)
+    alert = dark_spot(8, 9, "negative_share")
+    action = week(10).start + timedelta(hours=13)
+    in_london = action.astimezone(timezone(timedelta(hours=1)))
+    from_response = recovery(alert, in_london, windows, LearningConfig())
+    restored = recovery(alert, action, windows, LearningConfig())
+    assert from_response["action_at"] == restored["action_at"] == action.isoformat()
+    assert action.isoformat().endswith("+00:00")
 
 
 def test_an_action_taken_puts_a_recovery_verdict_on_the_alert() -> None:
