@@ -27,6 +27,7 @@ class Progress:
         self._stopped = threading.Event()
         self.done = 0
         self.items = 0
+        self._stage: str | None = None
         self._ticker: threading.Thread | None = None
         if self._enabled:
             self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
@@ -40,10 +41,18 @@ class Progress:
         if self._enabled and now - self._last_draw >= self._interval:
             self._draw(now)
 
+    def stage(self, text: str) -> None:
+        """Work after the counted part (e.g. judging once the input is read): said in place of
+        an ETA, which the count could no longer tell."""
+        self._stage = text
+        if self._enabled:
+            self._draw(time.monotonic())
+
     def close(self) -> None:
         self._stopped.set()
         if self._ticker is not None:
             self._ticker.join()
+        self._stage = None  # the final line is the count's
         if self._enabled:
             self._draw(time.monotonic())
             self._stream.write("\n")
@@ -66,6 +75,10 @@ class Progress:
                 # nothing done yet gives no rate to tell the rest by: no ETA rather than 0 s
                 eta = f"{elapsed * (1 - share) / share:4.0f}s" if share > 0 else "   ?"
                 bar = "#" * int(share * 30)
-                text = f"[{bar:<30}] {share:6.1%}  {text}  ETA {eta}"
+                text = f"[{bar:<30}] {share:6.1%}  {text}"
+                if self._stage is None:
+                    text += f"  ETA {eta}"
+            if self._stage is not None:
+                text += f"  {self._stage}"
             self._stream.write("\r" + text)
             self._stream.flush()

@@ -137,6 +137,7 @@ class EmbeddedRunner:
         for name, handle, _ in files:
             for batch in _batches(name, handle, self._batch_lines):
                 await flow.handle(batch, _always)
+        source.judging()
         await flow.finish(_FileBatch("", [], 0))  # judged while the last batch is stored
         if not await flow.settle():
             raise Abandoned("stopped before the last batch was stored")
@@ -184,6 +185,10 @@ class _FileSource:
         self._consumed += batch.consumed
         self._summary.add(result)
         self._progress.advance(self._consumed, self._summary.read)
+
+    def judging(self) -> None:
+        """Every line is read: what is left is the one judgement (and the last stores)."""
+        self._progress.stage("input read; judging")
 
     async def commit(self) -> bool:
         return True

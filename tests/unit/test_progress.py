@@ -55,3 +55,16 @@ def test_no_eta_is_promised_before_anything_is_done() -> None:
         progress.close()
     first = terminal.getvalue().split("\r")[1]
     assert "ETA    ?" in first and "ETA    0s" not in first
+
+
+def test_a_stage_after_the_count_replaces_the_eta() -> None:
+    """Judging once the input is read: the line says so rather than an ETA of about 1 s."""
+    terminal = Terminal()
+    progress = Progress(terminal, 100, "bytes", interval=5.0)
+    progress.advance(99, 990)
+    progress.stage("input read; judging")
+    staged = terminal.getvalue().split("\r")[-1]
+    progress.advance(100, 1000)
+    progress.close()
+    assert "input read; judging" in staged and "ETA" not in staged
+    assert "judging" not in terminal.getvalue().split("\r")[-1]  # the final line: the count
