@@ -80,8 +80,9 @@ def _header(view: ReportView, generated: datetime) -> Html:
         '<header class="top"><div class="wrap">'
         '<p class="kicker">Quality and safety report</p>'
         "<h1>Hitting the target, missing the point?</h1>"
-        f'<p class="sub">Where {units} in {orgs} meet their waiting-time targets while '
-        "patients' experience or safety gets worse.</p>"
+        # the question the report asks of these units, not a finding about them
+        f'<p class="sub">For {units} in {orgs}: where are waiting-time targets met while '
+        "patients' experience or safety gets worse?</p>"
         f'<p class="meta"><span>{escape(period)}</span>'
         f"<span>Generated {generated:%d %b %Y %H:%M} UTC</span></p>"
         "</div></header>"

@@ -156,3 +156,14 @@ def test_late_events_are_not_said_to_be_judged_again() -> None:
     text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
     assert "3 late events (after their window closed, counted in it)" in text
     assert "stored and judged again" not in text
+
+
+def test_the_header_asks_the_question_rather_than_stating_a_finding() -> None:
+    """A report over units without feedback (published A&E returns alone) must not read as if
+    every unit met its targets while experience got worse."""
+    text = " ".join(re.sub(r"<[^>]+>", " ", html()).split())
+    assert (
+        "where are waiting-time targets met while patients' experience or safety gets worse?"
+        in text
+    )
+    assert "meet their waiting-time targets while" not in text
