@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -266,6 +266,22 @@ def _panel(title: str) -> Target:
     return target
 
 
+def _panel_rows(
+    warehouse: Warehouse, db: str, low: datetime, high: datetime
+) -> Callable[[str], list[tuple[Any, ...]]]:
+    """A panel's rows by its title, its SQL run on `db` for the time range `low`..`high`."""
+
+    def run(sql: str) -> list[tuple[Any, ...]]:
+        return warehouse.run(re.sub(r"\bquality\.", f"{db}.", sql))
+
+    def panel(title: str) -> list[tuple[Any, ...]]:
+        target = _panel(title)
+        dashboard = _dashboard(target)
+        return run(render(target, dashboard, context_for(dashboard, low, high, run), run))
+
+    return panel
+
+
 def _run_panel(warehouse: Warehouse, target: Target, dataset: str) -> list[tuple[Any, ...]]:
     dashboard = _dashboard(target)
     ctx = _context(warehouse, dashboard, dataset)
@@ -389,13 +405,7 @@ def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
     )
     low, high = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)
 
-    def run(sql: str) -> list[tuple[Any, ...]]:
-        return warehouse.run(re.sub(r"\bquality\.", f"{db}.", sql))
-
-    def panel(title: str) -> list[tuple[Any, ...]]:
-        target = _panel(title)
-        dashboard = _dashboard(target)
-        return run(render(target, dashboard, context_for(dashboard, low, high, run), run))
+    panel = _panel_rows(warehouse, db, low, high)
 
     ((alerts, answered, open_unanswered, _),) = panel("Alerts and answers")
     assert (alerts, answered, open_unanswered) == (1, 0, 1)
@@ -506,13 +516,7 @@ def test_the_experience_status_history_reads_both_shares_as_the_stat_does(
     )
     low, high = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)
 
-    def run(sql: str) -> list[tuple[Any, ...]]:
-        return warehouse.run(re.sub(r"\bquality\.", f"{db}.", sql))
-
-    def panel(title: str) -> list[tuple[Any, ...]]:
-        target = _panel(title)
-        dashboard = _dashboard(target)
-        return run(render(target, dashboard, context_for(dashboard, low, high, run), run))
+    panel = _panel_rows(warehouse, db, low, high)
 
     (target,) = [t for t in TARGETS if t.panel_type == "status-history"]
     assert panel("Meeting every target, experience a concern (latest judged window)") == [(1, 1)]

@@ -11,7 +11,7 @@ the unit's z less the organisation's common movement in the same window, when at
 shift, estimated from the z of their Shewhart-only monitors weighted by their precision,
 trimmed and shrunk towards 0, and expressed as the z it gives this unit. The shift is estimated
 over the window and the `DetectionConfig.common_windows` - 1 before it
-(`common_offsets_kept._pooled_offsets`): the season moves slowly, and a baseline that lags it
+(`common_offsets.pooled_offsets`): the season moves slowly, and a baseline that lags it
 is off by about 10% for months (spring after a winter, the start of winter), a bias that one
 window's estimate cannot tell from chance and so shrank to nothing. Weighting by precision
 matters because one winter dip gives a unit of 120 responses a week a z several times that of a unit
@@ -21,7 +21,7 @@ still raised.
 
 The levels of one window are computed in detection/common_levels.py, and the offsets are kept
 per organisation and measure between judgements (recomputed only where a window changed) in
-detection/common_offsets_kept.py.
+detection/common_offsets.py.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.common_levels import window_scores
-from pipeline.core.detection.common_offsets_kept import Scored, _pooled_offsets, measure_offsets
+from pipeline.core.detection.common_offsets import Scored, measure_offsets, pooled_offsets
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
 from pipeline.core.detection.resume import MISSING, Memo
 from pipeline.core.detection.rules import Rules
@@ -73,7 +73,7 @@ def common_offsets(
     by_measure = {
         m: measure_offsets((owner, m, rules), scored[m])
         if pool <= 1
-        else _pooled_offsets((owner, m, rules, pool), scored[m], pool)
+        else pooled_offsets((owner, m, rules, pool), scored[m], pool)
         for m in Measure
     }
     return {unit: {m: by_measure[m][unit] for m in Measure} for unit in units}

@@ -1,6 +1,6 @@
 """The others' common level in one window (`detection.common` says what it is for): each judged
 unit's (z, precision), and from those of the other units judged beside it, the level left out
-of its CUSUM, over one window (`others_levels`) or pooled over several (`_pooled_level`).
+of its CUSUM, over one window (`others_levels`) or pooled over several (`pooled_level`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ TRIM_FROM = 5
 _SUMS = Memo("sums")
 
 
-def _others_sums(
+def others_sums(
     judged: tuple[tuple[str, float, float], ...], names: tuple[str, ...]
 ) -> dict[str, tuple[float, float]]:
     """Per unit of `names`, (Σ w z, Σ w²) of the other units judged in one window (z clipped,
@@ -44,10 +44,10 @@ def _others_sums(
     return sums
 
 
-def _pooled_level(
+def pooled_level(
     recent: Sequence[Mapping[str, tuple[float, float]]], unit: str, weight: float
 ) -> float:
-    """`_level` over several windows: the others' sums of each (`_others_sums`) pooled into
+    """`_level` over several windows: the others' sums of each (`others_sums`) pooled into
     one precision-weighted estimate of the common shift, shrunk by the same empirical-Bayes
     factor, times this unit's own precision capped at the others' together in a window (the
     estimate's error, which lasts for weeks, reaches a unit times its precision: a big ED

@@ -29,7 +29,7 @@ from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.common import measure_columns
 from pipeline.core.detection.common_levels import window_scores
-from pipeline.core.detection.common_offsets_kept import Scored, measure_offsets
+from pipeline.core.detection.common_offsets import Scored, measure_offsets
 from pipeline.core.detection.episodes import episodes
 from pipeline.core.detection.measure_trace import MeasureTrace
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures

@@ -61,7 +61,7 @@ from pipeline.core.detection.verdict_model import (
     Verdict,
     VerdictClass,
 )
-from pipeline.core.detection.window_verdict import _measure_verdict, _reporting_verdict
+from pipeline.core.detection.window_verdict import measure_verdict, reporting_verdict
 
 
 def org_verdicts(
@@ -154,7 +154,7 @@ def _judge_measure(
 ) -> Callable[[int], Verdict | None]:
     """Per window: (reporting fell, improvement signal, rule, anything reported)."""
     fell, better, rules, reported = columns
-    return lambda t: _measure_verdict(
+    return lambda t: measure_verdict(
         *ids, measure, figures, t, config, fell[t], better[t], rules[t], reported[t]
     )
 
@@ -169,7 +169,7 @@ def _judge_reporting(
     def judge(t: int) -> Verdict | None:
         if math.isnan(silence.z[t]):
             return None
-        return _reporting_verdict(*ids, series[t], figures.windows[t], silence, t, fell[t])
+        return reporting_verdict(*ids, series[t], figures.windows[t], silence, t, fell[t])
 
     return judge
 

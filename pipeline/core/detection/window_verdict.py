@@ -1,6 +1,6 @@
 """The verdict of one judged window (`detection.verdicts` says how they are read and what the
-classes and limits mean): a measure's (`_measure_verdict`), with its limits in the measure's own
-reading, and incident reporting's (`_reporting_verdict`).
+classes and limits mean): a measure's (`measure_verdict`), with its limits in the measure's own
+reading, and incident reporting's (`reporting_verdict`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pipeline.core.detection.verdict_model import (
 from pipeline.core.windows import Window
 
 
-def _measure_verdict(
+def measure_verdict(
     org_id: str,
     unit_id: str,
     measure: MeasureTrace,
@@ -87,7 +87,7 @@ def _measure_verdict(
     )
 
 
-def _reporting_verdict(
+def reporting_verdict(
     org_id: str,
     unit_id: str,
     aggregate: UnitWindowAggregate,

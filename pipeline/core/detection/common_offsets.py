@@ -9,7 +9,7 @@ from bisect import bisect_left
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-from pipeline.core.detection.common_levels import NOBODY, _others_sums, _pooled_level, others_levels
+from pipeline.core.detection.common_levels import NOBODY, others_levels, others_sums, pooled_level
 from pipeline.core.detection.resume import MISSING, Memo, common_length
 
 Scored = tuple[Sequence[Any], Sequence[tuple[float, float]]]
@@ -77,9 +77,9 @@ _Pooled = tuple[
 ]
 
 
-def _pooled_offsets(slot: Hashable, scored: dict[str, Scored], pool: int) -> dict[str, list[float]]:
+def pooled_offsets(slot: Hashable, scored: dict[str, Scored], pool: int) -> dict[str, list[float]]:
     """Per unit, aligned with its windows: the others' common level estimated over each
-    window and the `pool` - 1 windows with judged units before it (`_pooled_level`). Kept per
+    window and the `pool` - 1 windows with judged units before it (`pooled_level`). Kept per
     `slot` (an organisation and measure): the next call computes again only from the earliest
     window where some unit's window or score changed (a window's level reads only the sums of
     the windows before it), found by comparing each unit's columns with the last call's."""
@@ -123,9 +123,9 @@ def _pooled_offsets(slot: Hashable, scored: dict[str, Scored], pool: int) -> dic
             levels.pop(window, None)
     for i in range(since, len(order)):
         window = order[i]
-        sums.append(_others_sums(tuple(groups[window]), names))
+        sums.append(others_sums(tuple(groups[window]), names))
         recent = sums[max(0, i - pool + 1) : i + 1]
-        levels[window] = {unit: _pooled_level(recent, unit, w) for unit, _, w in groups[window]}
+        levels[window] = {unit: pooled_level(recent, unit, w) for unit, _, w in groups[window]}
     offsets: dict[str, list[float]] = {}
     for unit, (windows, _) in inputs.items():
         # Windows before the earliest changed one keep their levels, so their offsets.
