@@ -26,6 +26,7 @@ both restart from 0: the evidence has been spent.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 CUSUM = "cusum"
@@ -94,6 +95,36 @@ class Accumulators:
             if fired < 0 and statistic >= design.limit:
                 fired = i
         return fired
+
+    def flag_excursion(
+        self,
+        fired: int,
+        t: int,
+        z: list[float],
+        offsets: Sequence[float] | None,
+        signalled: list[int],
+        rule: list[str],
+    ) -> None:
+        """Design `fired` signalled at window t: flag, at t, the latest unbroken stretch of its
+        excursion's windows whose z (less any offset) was above its reference, where the
+        evidence came from, as one episode (earlier windows of a long excursion are not called
+        out on such thin evidence); windows flagged before keep their flag."""
+        design = self.designs[fired]
+        for member in reversed(self.excursions[fired]):
+            level = design.reference + (offsets[member] if offsets is not None else 0.0)
+            if z[member] <= level:
+                break
+            if signalled[member] < 0:
+                signalled[member], rule[member] = t, design.rule
+
+    def state(self) -> tuple[list[float], tuple[list[int], ...]]:
+        """A copy of the statistics and excursions, for `restore`."""
+        return self.statistics[:], tuple(excursion[:] for excursion in self.excursions)
+
+    def restore(self, state: tuple[list[float], tuple[list[int], ...]]) -> None:
+        self.statistics[:] = state[0]
+        for excursion, earlier in zip(self.excursions, state[1], strict=True):
+            excursion[:] = earlier
 
     def open_since(self) -> int:
         """The first window of the oldest open excursion (-1: none is open)."""

@@ -3,10 +3,11 @@
 A count x out of n trials (binomial) or over an exposure (Poisson), whose underlying rate
 varies from window to window, is beta-binomial or gamma-Poisson (negative binomial). Given its
 mean and its variance beyond pure sampling, this module gives P(X >= x) by summing the exact
-terms (integrating them, `count_numerics.smooth_sum`, once the distribution is thousands of
-counts wide), its standard-normal quantile (z = 3 is as unusual as a 3-sigma point), and the highest
-count still within a sigma limit. Sums start at the short side of the distribution, so tails of
-1e-12 are exact, and results are cached: the engine re-judges the same windows again and again.
+terms of its mass function (`count_mass`; integrating them, `count_numerics.smooth_sum`, once
+the distribution is thousands of counts wide), its standard-normal quantile (z = 3 is as
+unusual as a 3-sigma point), and the highest count still within a sigma limit. Sums start at the
+short side of the distribution, so tails of 1e-12 are exact, and results are cached: the engine
+re-judges the same windows again and again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from functools import lru_cache
 from statistics import NormalDist
 from typing import NamedTuple
 
+from pipeline.core.detection.count_mass import (
+    MAX_CONCENTRATION,
+    beta_concentration,
+    term_and_step,
+)
 from pipeline.core.detection.count_numerics import (
     WIDE_SPREAD,
     first_count,
@@ -32,11 +38,6 @@ _MAX_TAIL = 1.0 - 1e-12
 # Relative size at which a further term of a tail sum no longer changes it.
 _NEGLIGIBLE = 1e-14
 _LOG_UNDERFLOW = -700.0
-# The beta and gamma mixtures stop being distinguishable from binomial or Poisson here, and
-# lgamma differences of huge arguments would lose precision.
-_MAX_CONCENTRATION = 1e7
-# Keeps the beta mixture unimodal near its upper end (b >= 1 for shares up to one half).
-_MIN_CONCENTRATION = 2.0
 # The normal approximation overstates how unusual a high count is when the distribution is
 # right-skewed, so a window whose normal z is below the warning line less SCREEN_MARGIN cannot
 # signal and may skip the exact sum. Right-skewed here: any gamma-Poisson, and a beta-binomial
@@ -167,7 +168,7 @@ def baseline_predictive(
 
 def log_pmf(count: int, mean: float, extra: float, trials: int | None) -> float:
     """log P(X = count) under the beta-binomial (trials given) or gamma-Poisson predictive."""
-    return _term_and_step(count, mean, extra, trials)[0]
+    return term_and_step(count, mean, extra, trials)[0]
 
 
 def upper_tail(count: int, mean: float, extra: float, trials: int | None) -> float:
@@ -179,7 +180,7 @@ def upper_tail(count: int, mean: float, extra: float, trials: int | None) -> flo
     if count <= mean:
         # At or below the mean the tail is large; summing the short side keeps it exact.
         return 1.0 - lower_tail(count - 1, mean, extra, trials)
-    log_term, step = _term_and_step(count, mean, extra, trials)
+    log_term, step = term_and_step(count, mean, extra, trials)
     if log_term < _LOG_UNDERFLOW:
         return 0.0
     if (spread := _smooth_spread(mean, extra, trials)) is not None:
@@ -202,7 +203,7 @@ def lower_tail(count: int, mean: float, extra: float, trials: int | None) -> flo
     """P(X <= count), summed downwards from `count` (at or below the mean)."""
     if count < 0:
         return 0.0
-    log_term, step = _term_and_step(count, mean, extra, trials)
+    log_term, step = term_and_step(count, mean, extra, trials)
     if log_term < _LOG_UNDERFLOW:
         return 0.0
     if (spread := _smooth_spread(mean, extra, trials)) is not None:
@@ -225,84 +226,19 @@ def _smooth_spread(mean: float, extra: float, trials: int | None) -> float | Non
         variance = mean + extra
         if variance < WIDE_SPREAD * WIDE_SPREAD:
             return None
-        if extra > mean / _MAX_CONCENTRATION and mean * mean / extra < 2.0:
+        if extra > mean / MAX_CONCENTRATION and mean * mean / extra < 2.0:
             return None
         return math.sqrt(variance)
     share = mean / trials
     variance = mean * (1 - share) + extra
     if variance < WIDE_SPREAD * WIDE_SPREAD:
         return None
-    concentration = _concentration(share, extra, trials)
-    if concentration <= _MAX_CONCENTRATION and min(share, 1 - share) * concentration < 2.0:
+    concentration = beta_concentration(share, extra, trials)
+    if concentration <= MAX_CONCENTRATION and min(share, 1 - share) * concentration < 2.0:
         return None
     return math.sqrt(variance)
 
 
-def _concentration(share: float, extra: float, trials: int) -> float:
-    """The beta mixture's a + b for a share with `extra` variance of the count beyond binomial
-    over `trials` (infinite: no extra variance, a plain binomial)."""
-    variance = extra / (trials * trials)
-    return share * (1 - share) / variance - 1 if variance > 0 else math.inf
-
-
 def _log_mass(mean: float, extra: float, trials: int | None) -> Callable[[float], float]:
     """log P(X = x) as a function of x, continued between the counts (lgamma is smooth)."""
-    return lambda x: _term_and_step(x, mean, extra, trials)[0]
-
-
-def _term_and_step(
-    count: float, mean: float, extra: float, trials: int | None
-) -> tuple[float, Callable[[int], float]]:
-    """log P(X = count), and the ratio P(X = k + 1) / P(X = k) as a function of k (`count` may
-    lie between counts: the continuation the smooth sums integrate)."""
-    if trials is None:
-        if extra <= mean / _MAX_CONCENTRATION:
-            log_mean = math.log(mean) if mean > 0 else -math.inf
-            return count * log_mean - mean - math.lgamma(count + 1), _poisson_step(mean)
-        shape = mean * mean / extra
-        odds = mean / (shape + mean)
-        log_term = (
-            math.lgamma(count + shape)
-            - math.lgamma(shape)
-            - math.lgamma(count + 1)
-            + shape * math.log1p(-odds)
-            + count * math.log(odds)
-        )
-        return log_term, _negative_binomial_step(shape, odds)
-    n = trials
-    share = mean / n
-    log_choose = math.lgamma(n + 1) - math.lgamma(count + 1) - math.lgamma(n - count + 1)
-    concentration = _concentration(share, extra, n)
-    if concentration > _MAX_CONCENTRATION:
-        log_term = log_choose + (count * math.log(share) if share > 0 else -math.inf)
-        log_term += (n - count) * math.log1p(-share)
-        return log_term, _binomial_step(n, share)
-    concentration = max(concentration, _MIN_CONCENTRATION)
-    a, b = share * concentration, (1 - share) * concentration
-    log_term = (
-        log_choose
-        + math.lgamma(count + a)
-        + math.lgamma(n - count + b)
-        - math.lgamma(n + a + b)
-        + math.lgamma(a + b)
-        - math.lgamma(a)
-        - math.lgamma(b)
-    )
-    return log_term, _beta_binomial_step(n, a, b)
-
-
-def _poisson_step(mean: float) -> Callable[[int], float]:
-    return lambda k: mean / (k + 1)
-
-
-def _negative_binomial_step(shape: float, odds: float) -> Callable[[int], float]:
-    return lambda k: (k + shape) / (k + 1) * odds
-
-
-def _binomial_step(n: int, share: float) -> Callable[[int], float]:
-    odds = share / (1 - share)
-    return lambda k: (n - k) / (k + 1) * odds
-
-
-def _beta_binomial_step(n: int, a: float, b: float) -> Callable[[int], float]:
-    return lambda k: (n - k) * (k + a) / ((k + 1) * (n - k - 1 + b))
+    return lambda x: term_and_step(x, mean, extra, trials)[0]

@@ -69,3 +69,49 @@ class Rules:
 def rule_name(length: int, sigma: float) -> str:
     """'beyond_limit' for a single window, else e.g. 'run_of_3_beyond_2_sigma'."""
     return BEYOND_LIMIT if length == 1 else f"run_of_{length}_beyond_{sigma:g}_sigma"
+
+
+class ShewhartRuns:
+    """The open runs of `Rules.runs` over one series of judged windows (`stats.monitor`)."""
+
+    __slots__ = ("lowest", "members", "running")
+
+    def __init__(self, runs: tuple[tuple[int, float], ...]) -> None:
+        self.members: list[tuple[int, float, str, list[int]]] = [
+            (length, sigma, rule_name(length, sigma), []) for length, sigma in runs
+        ]
+        self.lowest = min(sigma for _, sigma in runs)
+        self.running = False
+
+    def add(self, t: int, score: float, signalled: list[int], rule: list[str]) -> None:
+        """Window t's z extends every run whose line it reaches and ends the others; each
+        window of a run that reached its length, not flagged before, is flagged at t."""
+        if score < self.lowest:
+            self.clear()
+            return
+        self.running = True
+        for length, sigma, name, members in self.members:
+            if score < sigma:
+                members.clear()
+                continue
+            members.append(t)
+            if len(members) >= length:
+                for member in members:
+                    if signalled[member] < 0:
+                        signalled[member], rule[member] = t, name
+
+    def clear(self) -> None:
+        """End every open run."""
+        if self.running:
+            self.running = False
+            for *_, members in self.members:
+                members.clear()
+
+    def state(self) -> tuple[bool, tuple[list[int], ...]]:
+        """A copy of the open runs, for `restore`."""
+        return self.running, tuple(members[:] for *_, members in self.members)
+
+    def restore(self, state: tuple[bool, tuple[list[int], ...]]) -> None:
+        self.running = state[0]
+        for (*_, members), earlier in zip(self.members, state[1], strict=True):
+            members[:] = earlier

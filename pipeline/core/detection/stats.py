@@ -1,25 +1,19 @@
 """One measure of one unit, judged window by window against its own rolling baseline.
 
-Every measure detection reads is a count x in a window with a known scale m: negative FFT
-responses out of n responses (m = n, binomial), harmful incidents per 1,000 activity (m = the
-activity in thousands, Poisson), or either of those relative to the rest of the organisation in
-the same window (m = n × the peers' share). The unit's usual ratio θ = E[x] / m is estimated
-from its baseline windows, and the window is judged on the *predictive* distribution of x
-(`pipeline.core.detection.predictive`), whose variance adds up:
-
-- binomial or Poisson sampling at the expected count m·θ,
-- between-window variation τ² of the ratio (wards have good and bad weeks beyond what sampling
-  explains), estimated from successive differences of the baseline ratios less their sampling
-  part, so a slow drift barely inflates it (the moving-range idea behind Laney p′, but additive,
-  so a unit's small weeks are not over-widened nor its big weeks under-widened),
-- the uncertainty of θ itself (a short baseline gives wider limits),
-- for a peer comparison, the sampling noise of the peers' own figure.
+Every measure is a count x in a window with a known scale m (negative responses out of n, m = n,
+binomial; harmful incidents per 1,000 activity, m = the activity in thousands, Poisson; either
+relative to the organisation's peers, m = n × the peers' share). The unit's usual ratio
+θ = E[x] / m comes from its baseline windows, and the window is judged on the *predictive*
+distribution of x (`detection.predictive`), whose variance adds sampling at m·θ, the
+between-window variation τ² of the ratio (from successive differences of the baseline ratios
+less their sampling part: Laney p′, but additive), the uncertainty of θ and, for a peer
+comparison, the peers' own sampling noise (docs/detection.md, The method).
 
 Windows are judged in time order, so a verdict depends on earlier windows only: the detector is
 causal, and its delay is what streaming would see. Windows that signal never enter a later
 baseline, so a deterioration stays flagged until it ends rather than becoming the new normal.
 A window joins the baseline only once no later run could still flag it. Running sums make each
-window O(1): 104 weeks of a unit take about 0.2 ms per measure (docs/detection.md, Cost).
+window O(1) (docs/detection.md, Cost).
 """
 
 from __future__ import annotations
@@ -37,7 +31,7 @@ from pipeline.core.detection.predictive import (
     exact_z,
 )
 from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
-from pipeline.core.detection.rules import Rules, rule_name
+from pipeline.core.detection.rules import Rules, ShewhartRuns
 from pipeline.core.detection.trace import Trace
 
 _CHECKPOINTS = Checkpoints("monitor")
@@ -76,10 +70,8 @@ def monitor(
     rule = [""] * size
     first_entry = [0] * size
     end_entry = [0] * size
-    runs: list[tuple[int, float, str, list[int]]] = [
-        (length, sigma, rule_name(length, sigma), []) for length, sigma in rules.runs
-    ]
-    lowest = min(sigma for _, sigma in rules.runs)
+    runs = ShewhartRuns(rules.runs)
+    lowest = runs.lowest
     run_length = rules.longest_run
     min_windows, max_windows = rules.min_baseline_windows, rules.max_baseline_windows
     dispersion_windows = max(rules.dispersion_windows, max_windows)
@@ -115,28 +107,24 @@ def monitor(
     total = total_scale = total_scale2 = 0.0
     pair_d2 = pair_inverse = pair_binomial = 0.0
     last_ratio = last_inverse = last_binomial = 0.0
-    running = False
     # Whether the latest judged window was a reset one: a run never spans a change of it.
     was_reset = False
     # Resume from the longest prefix of these very inputs folded before (`detection.resume`).
     columns = (counts, scales, trials, reference_relvar, offsets, resets)
     start, saved = _CHECKPOINTS.resume(rules, columns, size)
     if saved is not None:
-        written, flags, members, sums, excursions, queue, (kept, entry_count), scalars = saved
+        written, flags, members, sums, queue, (kept, entry_count), scalars = saved
         once: tuple[list[Any], ...] = (z, means, extras, first_entry, end_entry, cusum, cusum_small)
         for column, earlier in zip(once, written, strict=True):
             column[:start] = earlier[:start]
         signalled[:start], rule[:start] = flags
-        for (*_, run), earlier in zip(runs, members, strict=True):
-            run[:] = earlier
-        statistics[:] = sums
-        for excursion, earlier in zip(accumulators.excursions, excursions, strict=True):
-            excursion[:] = earlier
+        runs.restore(members)
+        accumulators.restore(sums)
         pending.extend(queue)
         entries.extend(kept[:entry_count])
-        (running, open_since, position, head, windows, pairs, pair_head, total, total_scale,
-         total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio, last_inverse,
-         last_binomial, was_reset) = scalars  # fmt: skip
+        (open_since, position, head, windows, pairs, pair_head, total, total_scale, total_scale2,
+         pair_d2, pair_inverse, pair_binomial, last_ratio, last_inverse, last_binomial,
+         was_reset) = scalars  # fmt: skip
     for t in range(start, size + 1):  # the turn of `size` only saves the final state
         if t > start and (t % EVERY == 0 or t == size) and size - t <= KEEP:
             # Lists written only at their own window are kept by reference (this fold writes
@@ -144,14 +132,13 @@ def monitor(
             _CHECKPOINTS.save(rules, columns, t, (
                 (z, means, extras, first_entry, end_entry, cusum, cusum_small),
                 (signalled[:t], rule[:t]),
-                tuple(run[:] for *_, run in runs),
-                statistics[:],
-                tuple(excursion[:] for excursion in accumulators.excursions),
+                runs.state(),
+                accumulators.state(),
                 tuple(pending),
                 (entries, len(entries)),
-                (running, open_since, position, head, windows, pairs, pair_head, total,
-                 total_scale, total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio,
-                 last_inverse, last_binomial, was_reset),
+                (open_since, position, head, windows, pairs, pair_head, total, total_scale,
+                 total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio, last_inverse,
+                 last_binomial, was_reset),
             ))  # fmt: skip
         if t == size:
             break
@@ -209,25 +196,9 @@ def monitor(
                 # Weeks of a missed target and met weeks are different stories: a run of one
                 # must not flag the other (as the CUSUMs restart at a missed target).
                 was_reset = bool(resets[t])
-                if running:
-                    running = False
-                    for *_, members in runs:
-                        members.clear()
-            if score >= lowest:
-                running = True
-                for length, sigma, name, members in runs:
-                    if score < sigma:
-                        members.clear()
-                        continue
-                    members.append(t)
-                    if len(members) >= length:
-                        for member in members:
-                            if signalled[member] < 0:
-                                signalled[member], rule[member] = t, name
-            elif running:
-                running = False
-                for *_, members in runs:
-                    members.clear()
+                runs.clear()
+            if score >= lowest or runs.running:
+                runs.add(t, score, signalled, rule)
             if cusum_on and resets is not None and resets[t]:
                 accumulators.reset()
             elif cusum_on:
@@ -255,19 +226,9 @@ def monitor(
                     cusum[t] = statistics[0]
                 if small_on:
                     cusum_small[t] = statistics[1]
-                if fired >= 0:
-                    # The signal flags the latest unbroken stretch of windows above the
-                    # reference: where the evidence came from, as one episode. Earlier windows
-                    # of a long excursion are not called out on such thin evidence, and where
-                    # a Shewhart rule already flagged this window the evidence is its own.
-                    design = accumulators.designs[fired]
-                    excursion = accumulators.excursions[fired]
-                    for member in reversed(excursion if signalled[t] < 0 else ()):
-                        level = design.reference + (offsets[member] if offsets is not None else 0.0)
-                        if z[member] <= level:
-                            break
-                        if signalled[member] < 0:
-                            signalled[member], rule[member] = t, design.rule
+                if fired >= 0 and signalled[t] < 0:
+                    # Where a Shewhart rule already flagged this window the evidence is its own.
+                    accumulators.flag_excursion(fired, t, z, offsets, signalled, rule)
                 if fired >= 0 or signalled[t] == t:
                     # Any signal spends the evidence: a CUSUM still holding a week a Shewhart
                     # rule called out would otherwise raise it again weeks later.
