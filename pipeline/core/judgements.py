@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 8
+JUDGEMENT_RULES = 9
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -42,7 +42,8 @@ only where a measure that raised it was judged (QA, 13th session);
 flagged neither ends nor extends a divergence or safety signal (14th session);
 8: a verdict's improvement reads the bright spots' own-baseline signals, a missed-target
 window's experience concern also the monitor without restarts at missed targets, and a harm
-window with nothing reported (activity only) has no verdict (14th session)."""
+window with nothing reported (activity only) has no verdict (14th session);
+9: a silence week's activity holds against the unit's recent volume (15th session)."""
 
 
 @dataclass(frozen=True, slots=True)

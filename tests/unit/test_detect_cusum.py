@@ -240,6 +240,38 @@ def test_a_unit_whose_activity_stopped_too_is_not_a_silence() -> None:
     assert AlertKind.REPORTING_SILENCE not in kinds(DETECTOR.unit_findings(series))
 
 
+def test_a_unit_that_shrank_for_good_is_judged_on_its_new_volume() -> None:
+    # 30 weeks at ~80 responses and 800 activity, then the unit shrinks to 0.6 of that for
+    # good (responses, activity and reports alike) and, 12 weeks on, stops reporting for 6
+    # weeks at 40 responses: an ordinary week of the new volume, but under 0.6 of the mean
+    # over the year's baseline (about 70) and its Poisson 3-sigma lower point, so those weeks
+    # were not judged at all (the family's seed 49 RBN/ortho, missed). Against the recent
+    # volume the activity holds, and the silence is raised.
+    rng = random.Random(3)
+    series = []
+    for index in range(54):
+        shrunk, silent = index >= 30, 42 <= index < 48
+        responses = 40 if silent else rng.randint(40, 56) if shrunk else rng.randint(70, 90)
+        activity = 480.0 if shrunk else 800.0
+        base = aggregate(index, responses=responses, negative=2, harmful=0, activity=activity)
+        reports = 0 if silent else sum(rng.random() < (0.3 if shrunk else 0.5) for _ in range(12))
+        harm = (reports, 0, 0, 0, 0)
+        series.append(
+            UnitWindowAggregate(
+                org_id=base.org_id, unit_id=base.unit_id, window=base.window,
+                fft_counts=base.fft_counts, incidents_by_harm=harm,
+                incidents_by_category=(reports, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+                targets=base.targets, contributions=base.contributions,
+            )
+        )  # fmt: skip
+
+    (silence,) = [
+        f for f in DETECTOR.unit_findings(series) if f.kind is AlertKind.REPORTING_SILENCE
+    ]
+    assert series[42].window.start <= silence.first_window.start
+    assert silence.detected_in.start <= series[47].window.start
+
+
 def test_steady_reporting_is_never_a_silence() -> None:
     for seed in range(1, 9):
         series = reporting(80, range(0), seed=seed)

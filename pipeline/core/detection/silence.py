@@ -6,7 +6,8 @@ battening down the hatches), never good news, so this is judged on *all* inciden
 harm included, per activity (the unit's largest target denominator, as for the harm rate).
 
 A window is judged only while the unit's activity holds: its feedback responses are at least
-`ACTIVITY_HOLDS` of their mean over the baseline windows or, for a small unit, not below the
+`ACTIVITY_HOLDS` of their mean over the latest `silence_recent_windows` baseline windows (a
+unit that shrank for good is judged on its new volume) or, for a small unit, not below the
 exact `FEEDBACK_HOLDS_SIGMA` lower point of a Poisson count at that mean (when the unit hears
 from patients), and its own reported activity, where known, is at least that share of its
 usual too. A quiet ward because the ward closed is not a silence.
@@ -162,8 +163,10 @@ def _silence_trace(
         if t == size:
             break
         usual = baseline[-config.silence_baseline_windows :]
+        # Activity is judged against its recent level: a unit that shrank for good (fewer beds,
+        # a service moved) is judged on its new volume, not on a year that mostly predates it.
         if len(usual) >= config.min_baseline_windows and _activity_holds(
-            t, usual, responses, activity
+            t, usual[-config.silence_recent_windows :], responses, activity
         ):
             predictive = baseline_predictive(
                 reports, scales, None, usual, t, 0.0, config.max_between_cv
