@@ -43,7 +43,8 @@ flagged neither ends nor extends a divergence or safety signal (14th session);
 8: a verdict's improvement reads the bright spots' own-baseline signals, a missed-target
 window's experience concern also the monitor without restarts at missed targets, and a harm
 window with nothing reported (activity only) has no verdict (14th session);
-9: a silence week's activity holds against the unit's recent volume (15th session)."""
+9: a silence week's activity holds against the unit's recent volume, and the harm rate has the
+likelihood-ratio CUSUM of a rise, `cusum_rate_rise` (15th session)."""
 
 
 @dataclass(frozen=True, slots=True)

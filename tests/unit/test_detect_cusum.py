@@ -10,7 +10,7 @@ from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import DetectionConfig, Detector
 from pipeline.core.detection.common import org_figures_and_offsets
-from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES, in_control_arl
+from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES, RATE_RISE, in_control_arl
 from pipeline.core.detection.measures import Measure
 from pipeline.core.detection.stats import monitor
 from tests.support.series import aggregate, kinds, quiet
@@ -296,3 +296,41 @@ def test_a_spread_estimated_high_by_chance_no_longer_hides_a_sustained_drop() ->
     assert set(shrunk.rule[26:]) == {"cusum_small_shift"}
     pairs = zip(as_estimated.cusum_small[26:], shrunk.cusum_small[26:], strict=True)
     assert all(a < b for a, b in pairs)
+
+
+def _harm_weeks(seed: int, weeks: int, rise: range) -> list[UnitWindowAggregate]:
+    """A unit of about 1.2 harmful incidents a week (Poisson), tripled over `rise`."""
+    rng = random.Random(seed)
+    series = []
+    for index in range(weeks):
+        mean = 1.2 * (3.0 if index in rise else 1.0)
+        count, term, total, draw = 0, math.exp(-mean), math.exp(-mean), rng.random()
+        while draw > total:
+            count += 1
+            term *= mean / count
+            total += term
+        series.append(aggregate(index, harmful=count))
+    return series
+
+
+def test_a_rare_harm_tripled_for_six_weeks_is_raised_by_the_rate_rise_cusum() -> None:
+    # QA D: at about one harmful incident a week a tripled rate reads a z of 1.2 to 1.8 a
+    # week, which neither z-CUSUM keeps enough of (weeks 40 to 45 here: 3, 2, 2, 1, 5, 3
+    # harmful incidents against a usual 1.2). The likelihood ratio of "three times usual"
+    # against "usual" adds up to the rate-rise CUSUM's limit.
+    series = _harm_weeks(11, 52, range(40, 46))
+    without = replace(DetectionConfig(), rate_rise_limit=0.0)
+    assert AlertKind.SAFETY_SIGNAL not in kinds(Detector(without).unit_findings(series))
+
+    (signal,) = [f for f in DETECTOR.unit_findings(series) if f.kind is AlertKind.SAFETY_SIGNAL]
+    assert signal.evidence["rules"]["fired"] == [RATE_RISE]
+    assert series[40].window.start <= signal.first_window.start <= series[45].window.start
+    (window,) = signal.evidence["measures"]["harmful_incident_rate"]["windows"]
+    assert window["rule"] == RATE_RISE and window["detector"] == "cusum"
+    assert window["cusum_signal"] >= window["cusum_signal_limit"] == window["rate_rise_limit"]
+
+
+def test_a_steady_rare_harm_never_raises_a_rate_rise() -> None:
+    for seed in range(1, 9):
+        findings = DETECTOR.unit_findings(_harm_weeks(seed, 78, range(0)))
+        assert all(RATE_RISE not in f.evidence["rules"]["fired"] for f in findings), seed

@@ -21,6 +21,13 @@ above 50,000 windows per measure (together about 46,000), so that the drift, sea
 estimated baselines of real units, which shorten it, still leave the false-alarm budget (0.1
 per 100 quiet unit-weeks over three measures and every kind) for them. After either signals
 both restart from 0: the evidence has been spent.
+
+A z-CUSUM is the wrong tool for a rate of about one event a window: a tripled week at a usual
+1.2 reads a z of only 1.2 to 1.8, of which k keeps little. So a rate (a Poisson count judged
+on the unit's own baseline) has a third, `cusum_rate_rise`: the log-likelihood ratio of the
+window's count under "the rate rose to `ratio` times usual" against "usual", both on the
+window's predictive (as `reporting_silence` does for a fall), signalling at its own limit
+(issue 13's thirteenth round, QA D). It restarts with the others.
 """
 
 from __future__ import annotations
@@ -29,9 +36,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline.core.detection.predictive import log_pmf
+
 CUSUM = "cusum"
 CUSUM_SMALL = "cusum_small_shift"
-CUSUM_RULES = (CUSUM, CUSUM_SMALL)
+RATE_RISE = "cusum_rate_rise"
+CUSUM_RULES = (CUSUM, CUSUM_SMALL, RATE_RISE)
 # A window's z enters a CUSUM clipped to this range: one extreme week is the Shewhart rules'
 # business, and one very quiet week should not wipe out weeks of evidence at once.
 Z_RANGE = (-3.0, 4.0)
@@ -57,15 +67,18 @@ def in_control_arl(reference: float, limit: float) -> float:
 
 
 class Accumulators:
-    """The running statistics of several `CusumDesign`s over one series of windows."""
+    """The running statistics of several `CusumDesign`s over one series of windows; the last
+    design may be a `RATE_RISE` one (its reference unused), fed by `add_rise`."""
 
-    __slots__ = ("designs", "excursions", "statistics")
+    __slots__ = ("designs", "excursions", "rises", "statistics")
 
     def __init__(self, designs: tuple[CusumDesign, ...]) -> None:
         self.designs = designs
         self.statistics = [0.0] * len(self.designs)
         # Per design: judged windows since its statistic was last 0.
         self.excursions: list[list[int]] = [[] for _ in self.designs]
+        # The rate-rise design's evidence of each window of its excursion.
+        self.rises: list[float] = []
 
     def __bool__(self) -> bool:
         return any(design.limit > 0.0 for design in self.designs)
@@ -74,6 +87,7 @@ class Accumulators:
         for i in range(len(self.designs)):
             self.statistics[i] = 0.0
             self.excursions[i].clear()
+        self.rises.clear()
 
     def add(self, t: int, score: float) -> int:
         """Window t's z (less any offset) joins every statistic; the index of the first design
@@ -83,7 +97,7 @@ class Accumulators:
         clipped = min(max(score, low), high)
         fired = -1
         for i, design in enumerate(self.designs):
-            if design.limit <= 0.0:
+            if design.limit <= 0.0 or design.rule == RATE_RISE:
                 continue
             statistic = self.statistics[i] + clipped - design.reference
             if statistic <= 0.0:
@@ -95,6 +109,29 @@ class Accumulators:
             if fired < 0 and statistic >= design.limit:
                 fired = i
         return fired
+
+    def add_rise(
+        self, t: int, count: int, mean: float, extra: float, ratio: float, fired: int
+    ) -> int:
+        """Window t's log-likelihood ratio of "the rate rose to `ratio` times usual" against
+        "usual" (its count on a gamma-Poisson predictive of `mean` and `extra` variance, both
+        scaled) joins the last design's statistic, clipped to ± its limit (one window neither
+        proves nor wipes out a rise); `fired` from `add`, or this design's index where it is
+        the first to reach its limit."""
+        i = len(self.designs) - 1
+        limit = self.designs[i].limit
+        rise = log_pmf(count, mean * ratio, extra * ratio * ratio, None)
+        rise -= log_pmf(count, mean, extra, None)
+        statistic = self.statistics[i] + min(max(rise, -limit), limit)
+        if statistic <= 0.0:
+            statistic = 0.0
+            self.excursions[i].clear()
+            self.rises.clear()
+        else:
+            self.excursions[i].append(t)
+            self.rises.append(rise)
+        self.statistics[i] = statistic
+        return i if fired < 0 and statistic >= limit else fired
 
     def flag_excursion(
         self,
@@ -110,21 +147,27 @@ class Accumulators:
         evidence came from, as one episode (earlier windows of a long excursion are not called
         out on such thin evidence); windows flagged before keep their flag."""
         design = self.designs[fired]
-        for member in reversed(self.excursions[fired]):
-            level = design.reference + (offsets[member] if offsets is not None else 0.0)
-            if z[member] <= level:
+        excursion = self.excursions[fired]
+        for at in range(len(excursion) - 1, -1, -1):
+            member = excursion[at]
+            if design.rule == RATE_RISE:
+                if self.rises[at] <= 0.0:  # pointed away from a rise
+                    break
+            elif z[member] <= design.reference + (offsets[member] if offsets is not None else 0.0):
                 break
             if signalled[member] < 0:
                 signalled[member], rule[member] = t, design.rule
 
-    def state(self) -> tuple[list[float], tuple[list[int], ...]]:
+    def state(self) -> tuple[list[float], tuple[list[int], ...], list[float]]:
         """A copy of the statistics and excursions, for `restore`."""
-        return self.statistics[:], tuple(excursion[:] for excursion in self.excursions)
+        excursions = tuple(excursion[:] for excursion in self.excursions)
+        return self.statistics[:], excursions, self.rises[:]
 
-    def restore(self, state: tuple[list[float], tuple[list[int], ...]]) -> None:
+    def restore(self, state: tuple[list[float], tuple[list[int], ...], list[float]]) -> None:
         self.statistics[:] = state[0]
         for excursion, earlier in zip(self.excursions, state[1], strict=True):
             excursion[:] = earlier
+        self.rises[:] = state[2]
 
     def open_since(self) -> int:
         """The first window of the oldest open excursion (-1: none is open)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES
+from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES, RATE_RISE
 from pipeline.core.detection.measures import Measure
 from pipeline.core.detection.rules import BEYOND_LIMIT
 from pipeline.core.detection.trace import Trace
@@ -74,6 +74,10 @@ class MeasureTrace:
             if not math.isnan(small):
                 entry["cusum_small"] = _round(small, 2)
                 entry["cusum_small_limit"] = config.cusum_small_limit
+            rise = self.trace.rate_rise[index]
+            if not math.isnan(rise):
+                entry["rate_rise"] = _round(rise, 2)
+                entry["rate_rise_limit"] = config.rate_rise_limit
         rule = self.trace.rule[index]
         entry["rule"] = rule or None
         entry["detector"] = _detector(rule)
@@ -88,6 +92,8 @@ class MeasureTrace:
         at = self.trace.signalled_at[index]
         if self.trace.rule[index] == CUSUM:
             return self.trace.cusum[at], config.cusum_limit
+        if self.trace.rule[index] == RATE_RISE:
+            return self.trace.rate_rise[at], config.rate_rise_limit
         return self.trace.cusum_small[at], config.cusum_small_limit
 
 

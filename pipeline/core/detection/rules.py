@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.core.detection.cusum import CUSUM, CUSUM_SMALL, CusumDesign
+from pipeline.core.detection.cusum import CUSUM, CUSUM_SMALL, RATE_RISE, CusumDesign
 
 BEYOND_LIMIT = "beyond_limit"
 
@@ -36,6 +36,9 @@ class Rules:
     CUSUMs' own z reads the between-window variation estimated from the baseline's successive
     differences shrunk towards this sd of the logit, worth that many differences (0: the
     estimate as it is; see `DetectionConfig.cusum_spread_prior_windows`).
+
+    `rate_rise_ratio`, `rate_rise_limit`: a rate judged on its own baseline also has the
+    likelihood-ratio CUSUM of a rise to that many times usual (`detection.cusum`; limit 0: off).
     """
 
     min_baseline_windows: int
@@ -52,6 +55,8 @@ class Rules:
     min_between_logit_sd: float = 0.0
     cusum_spread_prior_logit_sd: float = 0.0
     cusum_spread_prior_windows: int = 0
+    rate_rise_ratio: float = 3.0
+    rate_rise_limit: float = 0.0
 
     @property
     def longest_run(self) -> int:
@@ -64,6 +69,11 @@ class Rules:
             CusumDesign(CUSUM, self.cusum_reference, self.cusum_limit),
             CusumDesign(CUSUM_SMALL, self.cusum_small_reference, self.cusum_small_limit),
         )
+
+    @property
+    def rate_rise(self) -> CusumDesign:
+        """The rates' likelihood-ratio CUSUM; its `reference` is the rise ratio."""
+        return CusumDesign(RATE_RISE, self.rate_rise_ratio, self.rate_rise_limit)
 
 
 def rule_name(length: int, sigma: float) -> str:

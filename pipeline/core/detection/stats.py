@@ -81,7 +81,11 @@ def monitor(
     screen = lowest - SCREEN_MARGIN
     cusum = [math.nan] * size
     cusum_small = [math.nan] * size
-    accumulators = Accumulators(rules.cusums)
+    rate_rise = [math.nan] * size
+    # A rate judged on its own baseline has the rate-rise CUSUM too (`detection.cusum`).
+    rate_on = trials is None and reference_relvar is None and rules.rate_rise_limit > 0.0
+    accumulators = Accumulators(rules.cusums + ((rules.rate_rise,) if rate_on else ()))
+    rise_ratio = rules.rate_rise_ratio
     cusum_on = bool(accumulators)
     hold = rules.cusum_hold_windows
     sampling_z = rules.cusum_sampling_z
@@ -91,10 +95,10 @@ def monitor(
     if cusum_on:
         # A CUSUM needs the exact z of every window near its reference, not only near the
         # rule lines (the normal z overstates a right-skewed count).
-        lowest_reference = min(d.reference for d in accumulators.designs if d.limit > 0.0)
-        screen = min(screen, lowest_reference - SCREEN_MARGIN)
+        references = [d.reference for d in accumulators.designs[:2] if d.limit > 0.0]
+        screen = min(screen, min(references, default=screen) - SCREEN_MARGIN)
     statistics = accumulators.statistics
-    fast_on, small_on = (design.limit > 0.0 for design in accumulators.designs)
+    fast_on, small_on = (design.limit > 0.0 for design in accumulators.designs[:2])
     open_since = -1
     # Windows with data not yet in the baseline, oldest first, with their position among them.
     pending: deque[tuple[int, int]] = deque()
@@ -112,10 +116,12 @@ def monitor(
     # Resume from the longest prefix of these very inputs folded before (`detection.resume`).
     columns = (counts, scales, trials, reference_relvar, offsets, resets)
     start, saved = _CHECKPOINTS.resume(rules, columns, size)
+    # Lists written only at their own window (kept by reference in a saved state).
+    once_written: tuple[list[Any], ...] = (z, means, extras, first_entry, end_entry, cusum,
+                                            cusum_small, rate_rise)  # fmt: skip
     if saved is not None:
         written, flags, members, sums, queue, (kept, entry_count), scalars = saved
-        once: tuple[list[Any], ...] = (z, means, extras, first_entry, end_entry, cusum, cusum_small)
-        for column, earlier in zip(once, written, strict=True):
+        for column, earlier in zip(once_written, written, strict=True):
             column[:start] = earlier[:start]
         signalled[:start], rule[:start] = flags
         runs.restore(members)
@@ -130,7 +136,7 @@ def monitor(
             # Lists written only at their own window are kept by reference (this fold writes
             # only later windows of them from here); those a later window changes are copied.
             _CHECKPOINTS.save(rules, columns, t, (
-                (z, means, extras, first_entry, end_entry, cusum, cusum_small),
+                once_written,
                 (signalled[:t], rule[:t]),
                 runs.state(),
                 accumulators.state(),
@@ -226,6 +232,9 @@ def monitor(
                     cusum[t] = statistics[0]
                 if small_on:
                     cusum_small[t] = statistics[1]
+                if rate_on:
+                    fired = accumulators.add_rise(t, count, mean, extra, rise_ratio, fired)
+                    rate_rise[t] = statistics[2]
                 if fired >= 0 and signalled[t] < 0:
                     # Where a Shewhart rule already flagged this window the evidence is its own.
                     accumulators.flag_excursion(fired, t, z, offsets, signalled, rule)
@@ -296,6 +305,7 @@ def monitor(
         rule,
         cusum,
         cusum_small,
+        rate_rise,
         entries,
         first_entry,
         end_entry,
