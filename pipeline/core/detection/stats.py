@@ -54,7 +54,9 @@ def monitor(
     peer reference folded into m (None for an own-baseline monitor). A window signals when its z
     belongs to a run of `rules.runs` (see `Rules`), or when a CUSUM of z less `offsets[t]`
     (what moved the unit's whole organisation that window; `pipeline.core.detection.common`)
-    reaches its limit (`rules.cusums`). Any signal restarts the CUSUMs. Where `resets[t]` is
+    reaches its limit (`rules.cusums`), or, for a rate on its own baseline (no trials, no
+    reference), the likelihood-ratio CUSUM of a rise does (`rules.rate_rise`). Any signal
+    restarts the CUSUMs. Where `resets[t]` is
     True they restart at window t and take nothing from it (experience is only evidence of a
     divergence while the unit meets its targets: weeks of a missed target must not be carried
     into the first met week), and no run spans a change between reset and other windows (a run
@@ -63,13 +65,9 @@ def monitor(
     # This loop runs for every window of every measure on every call, so it keeps its sums in
     # locals and its baseline in append-only lists with a moving head.
     size = len(counts)
-    z = [math.nan] * size
-    means = [math.nan] * size
-    extras = [0.0] * size
-    signalled = [-1] * size
-    rule = [""] * size
-    first_entry = [0] * size
-    end_entry = [0] * size
+    z, means, extras = [math.nan] * size, [math.nan] * size, [0.0] * size
+    signalled, rule = [-1] * size, [""] * size
+    first_entry, end_entry = [0] * size, [0] * size
     runs = ShewhartRuns(rules.runs)
     lowest = runs.lowest
     run_length = rules.longest_run
@@ -79,9 +77,7 @@ def monitor(
     pair_head = 0
     cap = rules.max_between_cv * rules.max_between_cv
     screen = lowest - SCREEN_MARGIN
-    cusum = [math.nan] * size
-    cusum_small = [math.nan] * size
-    rate_rise = [math.nan] * size
+    cusum, cusum_small, rate_rise = [math.nan] * size, [math.nan] * size, [math.nan] * size
     # A rate judged on its own baseline has the rate-rise CUSUM too (`detection.cusum`).
     rate_on = trials is None and reference_relvar is None and rules.rate_rise_limit > 0.0
     accumulators = Accumulators(rules.cusums + ((rules.rate_rise,) if rate_on else ()))
