@@ -134,40 +134,10 @@ class BatchFlow:
         previous batch is stored, then the previous batch committed, then `batch` stored."""
         await self._handle(batch, ready, end=False)
 
-    async def finish(self, batch: FlowBatch, last: FlowBatch | None = None) -> None:
+    async def finish(self, batch: FlowBatch) -> None:
         """End of input (embedded runs): the engine's last judgement (`Step.prepare_finish`)
-        while the batch before is stored, then stored after it as `batch` (no messages).
-
-        `last`, the input's last batch when not yet handled, runs through the engine first,
-        and the judgement follows it at once, before the batch before it is stored: the
-        judgement then waits for no store, and `last` and `batch` are stored after it, in
-        order (one batch stored at a time, as ever)."""
-        if last is None:
-            await self._handle(batch, _ready, end=True)
-            return
-        started = time.perf_counter()
-        step = self.step
-        try:
-            messages, consumed, token = last.messages()
-            prepared = await self.in_engine_thread(step.prepare, messages, consumed, token)
-            try:
-                judged = await self.in_engine_thread(step.prepare_finish, batch.messages()[2])
-            except BaseException:
-                step.drop(prepared)
-                raise
-        except Abandoned as exc:
-            log.warning("batch not finished, not acknowledged (%s)", exc)
-            return
-        except Exception as exc:  # a bug: stop without acknowledging anything more
-            await self._fail(failure_of(exc), exc)
-            return
-        for flow_batch, ready in ((last, prepared), (batch, judged)):
-            if not await self.settle():
-                step.drop(prepared)
-                step.drop(judged)
-                return
-            done = self._loop.run_in_executor(self._store_thread, step.complete, ready)
-            self._storing = _Storing(flow_batch, done, started)
+        while the last batch is stored, then stored after it as `batch` (no messages)."""
+        await self._handle(batch, _ready, end=True)
 
     async def _handle(
         self, batch: FlowBatch, ready: Callable[[], Awaitable[bool]], *, end: bool

@@ -134,14 +134,11 @@ class EmbeddedRunner:
     async def _feed(
         self, flow: BatchFlow, files: Sequence[tuple[str, BinaryIO, int]], source: _FileSource
     ) -> None:
-        last: _FileBatch | None = None  # read one ahead: the last one is judged after
         for name, handle, _ in files:
             for batch in _batches(name, handle, self._batch_lines):
-                if last is not None:
-                    await flow.handle(last, _always)
-                last = batch
+                await flow.handle(batch, _always)
         source.judging()
-        await flow.finish(_FileBatch("", [], 0), last)
+        await flow.finish(_FileBatch("", [], 0))  # judged while the last batch is stored
         if not await flow.settle():
             raise Abandoned("stopped before the last batch was stored")
 

@@ -148,40 +148,6 @@ def test_the_last_judgement_overlaps_storing_the_last_batch(tmp_path: Path) -> N
     assert store.writes[-1] == "", "the end's judgement stored after the last batch"
 
 
-class SlowSecondStore(MemoryStore):
-    """Holds the second events insert until the input's end is being judged (or 5 s have
-    passed)."""
-
-    def __init__(self, finishing: threading.Event) -> None:
-        super().__init__()
-        self.finishing = finishing
-        self.inserts = 0
-        self.overlapped: bool | None = None
-
-    def write_events(self, accepted: Sequence[StoredEvent], token: str) -> None:
-        self.inserts += 1
-        if self.inserts == 2:
-            self.overlapped = self.finishing.wait(5.0)
-        super().write_events(accepted, token)
-
-
-def test_the_last_judgement_waits_for_no_store(tmp_path: Path) -> None:
-    """The input's last batch runs through the engine and the end is judged at once, while
-    the batch before it is still being stored; then both are stored, in order."""
-    path = events_file(tmp_path)  # 14 lines in batches of 5: the third and last holds 4
-    finishing = threading.Event()
-    store = SlowSecondStore(finishing)
-    step = FinishingStep(lambda: Engine(EngineConfig(), KEY), store, clock=lambda: NOW)
-    step.finishing = finishing
-    step.restore()
-
-    summary = EmbeddedRunner(step, batch_lines=5, progress_stream=io.StringIO()).run([str(path)])
-
-    assert store.overlapped is True, "the end was judged only once batch 2 was stored"
-    assert summary.accepted == len(store.events) == 12
-    assert store.writes[-1] == "", "the end's judgement stored last"
-
-
 class JudgementsStore(MemoryStore):
     """Counts the writes of judgement marks (one per judgement that judged anything)."""
 
