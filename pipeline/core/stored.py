@@ -97,11 +97,15 @@ def to_stored(
     if patient_ref is not None:
         keys = PseudonymKeys.of(key)
         updates["patient_ref"] = keys.pseudonymise(event.org_id, patient_ref)
-    safe = event.model_copy(update=updates) if updates else event
+    if updates:
+        safe = event.model_copy(update=updates)
+        # what `model_dump_json(exclude_none=True)` gives, without its wrapper's arguments
+        payload = safe.__pydantic_serializer__.to_json(safe, exclude_none=True).decode()
+    else:  # nothing changed: the line as validated is the storable form, as above
+        safe, payload = event, raw.decode("utf-8")
     return StoredEvent(
         event=safe,
-        # what `model_dump_json(exclude_none=True)` gives, without its wrapper's arguments
-        payload=safe.__pydantic_serializer__.to_json(safe, exclude_none=True).decode(),
+        payload=payload,
         origin=origin,
         late=late,
         free_text_chars=len(text) if text else 0,

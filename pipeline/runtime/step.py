@@ -35,6 +35,7 @@ from uuid import UUID
 from pipeline.core.batch import JudgingFailure
 from pipeline.core.engine import BatchResult, Engine, RawMessage
 from pipeline.core.revisions import RevisionInForce
+from pipeline.core.stored import StoredEvent
 from pipeline.runtime.cadence import JudgingCadence
 from pipeline.runtime.ports import Metrics, NullMetrics, OwnsOrg, Store
 from pipeline.runtime.retry import (
@@ -100,8 +101,8 @@ class Step(StepState):
         self.routes = routes or Routes.none()
         self.routes.bind(self._retrying, self._metrics)
         # Batches prepared and being completed (at most one, in the worker): their accepted
-        # event ids, which count as stored for the next batch's duplicate look-ups.
-        self._in_flight: dict[int, frozenset[UUID]] = {}
+        # event ids count as stored for the next batch's duplicate look-ups.
+        self._in_flight: dict[int, Prepared] = {}
         self._in_flight_changed = threading.Condition()
         self._store_lock = threading.RLock()  # one store call at a time, whatever the thread
         self._waiting: Callable[[], None] = _nothing  # called before a retry's wait
@@ -162,7 +163,7 @@ class Step(StepState):
                 release()
             else:
                 prepared.release = release
-            self._in_flight[id(prepared)] = prepared.ids
+            self._in_flight[id(prepared)] = prepared
         return prepared
 
     def complete(self, prepared: Prepared) -> BatchResult:
@@ -250,7 +251,8 @@ class Step(StepState):
 
     def _known(self, ids: Collection[UUID]) -> set[UUID]:
         with self._in_flight_changed:
-            storing = [batch for batch in self._in_flight.values() if batch]
+            storing = [batch.accepted_ids() for batch in self._in_flight.values()]
+        storing = [batch for batch in storing if batch]
         found = {i for i in ids if any(i in batch for batch in storing)} if storing else set()
         rest = [i for i in ids if i not in found]
         if rest:
@@ -280,9 +282,17 @@ class Prepared:
     consumed: Mapping[str, int]
     token: str
     open_windows: int
-    ids: frozenset[UUID] = field(init=False)
     release: Callable[[], None] = field(default=_nothing, init=False)
     """Ends the collector's pause held for this batch (`Step.prepare`), if any."""
+    _accepted: list[StoredEvent] = field(init=False)
+    _ids: frozenset[UUID] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.ids = frozenset(s.event.event_id for s in self.result.accepted)
+        self._accepted = self.result.accepted  # as prepared: storing may refuse some later
+
+    def accepted_ids(self) -> frozenset[UUID]:
+        """The ids of the events the engine accepted in this batch, made when first asked
+        (most batches are stored before the next one asks storage about any id)."""
+        if self._ids is None:
+            self._ids = frozenset(s.event.event_id for s in self._accepted)
+        return self._ids

@@ -59,6 +59,20 @@ def test_drop_policy_keeps_no_free_text_at_all() -> None:
     assert stored.free_text_chars == len("lovely staff, my number is 943 476 5919")
 
 
+@pytest.mark.parametrize("make", [feedback, incident])
+def test_free_text_with_nothing_to_redact_is_stored_in_the_line_as_received(make: Any) -> None:
+    """Nothing changed for storage: the line as validated is the payload (not written again
+    from the model), and it decodes again to the stored event."""
+    field = "comment" if make is feedback else "description"
+    line = json.dumps(make(**{field: "Kind staff, \u00e9clair at 9"}), indent=1).encode()
+    (stored,) = engine().process([RawMessage(line, "t:1")], NOW).accepted
+    assert stored.payload == line.decode()
+    assert getattr(stored.event, field) == "Kind staff, \u00e9clair at 9"
+    assert (stored.nhs_numbers_redacted, stored.other_identifiers_redacted) == (0, 0)
+    again = engine().process([RawMessage(stored.payload.encode(), "t:2")], NOW).accepted
+    assert [s.event for s in again] == [stored.event]
+
+
 def test_late_event_is_stored_counted_and_its_window_updated() -> None:
     e = engine(allowed_lateness=timedelta(days=1))
     e.process(raw(feedback(occurred_at="2024-03-05T10:00:00+00:00")), NOW)
