@@ -30,6 +30,8 @@ ClickHouse merges fresh parts within seconds of a process opening them (not in t
 inserted them), so `--unsettled`, which measures right after the inserts as this benchmark did
 before, has its first measuring processes merge while they are timed (the `parts` and `merging`
 columns are read when a measurement ends).
+Settled history is then aged (bench/startup_settling.py): its quiet partitions merged whole, as
+the store's own settings (migration 0400) merge them once their parts are an hour old.
 
 Run: `python -m bench.startup_state [--sizes 0,300000,3000000] [--repeat 3] [--unsettled]`.
 """
@@ -48,13 +50,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.startup_settling import age, merge_state, settle_and_age, watch_merges
+
 STARTED = time.perf_counter()
 REPO = Path(__file__).resolve().parents[1]
 ORGS = ("R1K", "RJ1", "RXA")
 REVISED_EVERY = 200  # history rows per revised incident report (two revisions each)
 RESPONSE_EVERY = 1_000  # history rows per alert response
-SETTLE_QUIET = 10.0  # seconds without a merge before a process's view counts as settled
-SETTLE_ROUNDS = 5
 
 
 def _rss_mb() -> float:
@@ -89,7 +91,7 @@ def measure(dsn: str, mode: str) -> dict[str, float]:
         "responses": float(len(sink.responses(lambda org: True))),
         "revisions": float(sink._scalar("SELECT count() FROM quality.incident_revisions")),
     }
-    figures["parts"], figures["merges"] = map(float, _merge_state(sink))
+    figures["parts"], figures["merges"] = map(float, merge_state(sink))
     sink.close()
     return figures
 
@@ -139,43 +141,6 @@ def build_history(directory: Path, total: int) -> int:
         Step(engine_factory(load_settings()), sink).restore()
     sink.close()
     return stored + added
-
-
-def _merge_state(sink: Any) -> tuple[int, int]:
-    """(active parts, merges under way) of the pipeline's tables."""
-    parts = sink._scalar("SELECT count() FROM system.parts WHERE database = 'quality' AND active")
-    merges = sink._scalar("SELECT count() FROM system.merges WHERE database = 'quality'")
-    return parts, merges
-
-
-def watch_merges(directory: Path, quiet_for: float = SETTLE_QUIET) -> tuple[int, int]:
-    """In this (fresh) process: open the directory and keep it open until no merge is under way
-    and the part count has not changed for `quiet_for` seconds; (parts at open, parts at end)."""
-    from pipeline.bootstrap.embedded import load_settings, open_sink
-
-    sink = open_sink(load_settings(), f"chdb://{directory}")
-    first = last = _merge_state(sink)
-    last_change = time.monotonic()
-    while time.monotonic() - last_change < quiet_for:
-        time.sleep(0.5)
-        state = _merge_state(sink)
-        if state != last or state[1]:
-            last, last_change = state, time.monotonic()
-    sink.close()
-    return first[0], last[0]
-
-
-def settle(directory: Path, rounds: int = SETTLE_ROUNDS) -> int:
-    """Open the directory in fresh processes until one finds nothing to merge: a worker's months
-    of history were merged long before a deploy. (ClickHouse merges freshly inserted parts soon
-    after a process opens them, not in the process that inserted them: without this the first
-    measuring processes merge while they are timed.) Returns the part count."""
-    for _ in range(rounds):
-        opened, ended = json.loads(in_process("--watch-merges", str(directory)))
-        print(f"settling {directory.name}: {opened} parts at open, {ended} after", file=sys.stderr)
-        if opened == ended:
-            return int(ended)
-    raise RuntimeError(f"{directory} still merging after {rounds} rounds")
 
 
 def _uuid(group: str, offset: int) -> str:
@@ -273,10 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay", nargs=2, metavar=("DIR", "EVENTS"), help=argparse.SUPPRESS)
     parser.add_argument("--grow", nargs=2, metavar=("DIR", "TOTAL"), help=argparse.SUPPRESS)
     parser.add_argument("--watch-merges", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--age", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument(
         "--unsettled",
         action="store_true",
-        help="measure right after inserting the history, while it may still be merged",
+        help="measure right after inserting the history, unsettled and unaged",
     )
     args = parser.parse_args(argv)
     if args.measure:
@@ -291,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.watch_merges:
         print(json.dumps(watch_merges(Path(args.watch_merges))))
+        return 0
+    if args.age:
+        print(json.dumps(age(Path(args.age))))
         return 0
     from pipeline.simulation import SimulationConfig, simulate_trust
 
@@ -310,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                 in_process("--replay", str(directory), str(events_file))
             held = int(in_process("--grow", str(directory), str(size)))
             if not args.unsettled:
-                settle(directory)
+                settle_and_age(directory)
             modes = ["small", "judge-all"] if size else ["small"]
             modes += ["payloads"] if 0 < size <= args.payload_limit else []
             for mode in modes:
