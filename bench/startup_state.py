@@ -20,8 +20,11 @@ recent events), plus older rows inserted by ClickHouse itself (`INSERT … SELEC
 numbers(N)`) up to the total: years of history the windows already summarise. Of those rows,
 one in `REVISED_EVERY` is an incident report revised once (two revisions, both once in force)
 and one in `RESPONSE_EVERY` an alert response, each with the small-state row the step writes
-for it (`incident_revisions`, `response_ledger`); the rest is patient feedback. Ratios within
-one run matter; the machine is shared.
+for it (`incident_revisions`, `response_ledger`); the rest is patient feedback. Each size has
+a directory of its own, built before any is measured; then every case (size and mode) is
+opened once a round, the order turning each round, `--repeat` rounds: the machine is shared,
+and a change in its load then falls on every size alike (measured one size after another, a
+single run's ratio swung by ±0.1). Ratios within one run matter.
 
 Settled history: after growing it, the history is opened in fresh processes, each kept open
 until no merge is under way and its part count has been steady for 10 s, until one finds
@@ -33,7 +36,7 @@ columns are read when a measurement ends).
 Settled history is then aged (bench/startup_settling.py): its quiet partitions merged whole, as
 the store's own settings (migration 0400) merge them once their parts are an hour old.
 
-Run: `python -m bench.startup_state [--sizes 0,300000,3000000] [--repeat 3] [--unsettled]`.
+Run: `python -m bench.startup_state [--sizes 0,300000,3000000] [--repeat 5] [--unsettled]`.
 """
 
 from __future__ import annotations
@@ -232,7 +235,7 @@ def run_measure(dsn: str, mode: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="0,300000,3000000")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--payload-limit", type=int, default=300_000)
     parser.add_argument("--measure", nargs=2, metavar=("DSN", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--replay", nargs=2, metavar=("DIR", "EVENTS"), help=argparse.SUPPRESS)
@@ -271,25 +274,38 @@ def main(argv: list[str] | None = None) -> int:
         with events_file.open("w") as handle:
             for event in trust.events:
                 handle.write(json.dumps(event) + "\n")
-        rows: list[dict[str, Any]] = []
+        held: dict[int, int] = {}
+        cases: list[tuple[int, str]] = []
         for size in sizes:
-            # one directory grown in steps (a copied chDB directory does not open again)
-            directory = work / ("empty" if size == 0 else "history")
-            if size and not directory.exists():
+            # a directory of its own per size (a copied chDB directory does not open again)
+            directory = work / f"history-{size}"
+            if size:
                 in_process("--replay", str(directory), str(events_file))
-            held = int(in_process("--grow", str(directory), str(size)))
+            held[size] = int(in_process("--grow", str(directory), str(size)))
             if not args.unsettled:
                 settle_and_age(directory)
             modes = ["small", "judge-all"] if size else ["small"]
             modes += ["payloads"] if 0 < size <= args.payload_limit else []
-            for mode in modes:
-                runs = [run_measure(f"chdb://{directory}", mode) for _ in range(args.repeat)]
-                row = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-                rows.append({"history": float(held), **row, "mode": mode})
+            cases += [(size, mode) for mode in modes]
+        # Interleaved: each round opens every case once, the order turning by one a round, so
+        # a change in the machine's load falls on every size alike.
+        runs: dict[tuple[int, str], list[dict[str, float]]] = {case: [] for case in cases}
+        for round_ in range(args.repeat):
+            turn = round_ % len(cases)
+            for size, mode in cases[turn:] + cases[:turn]:
+                directory = work / f"history-{size}"
+                runs[size, mode].append(run_measure(f"chdb://{directory}", mode))
+        rows: list[dict[str, Any]] = []
+        for (size, mode), done in runs.items():
+            row = {k: statistics.median(r[k] for r in done) for k in done[0]}
+            rows.append({"history": float(held[size]), **row, "mode": mode})
     finally:
         shutil.rmtree(work, ignore_errors=True)
     empty = next(r for r in rows if r["history"] == 0 and r["mode"] == "small")
-    print(f"median of {args.repeat} fresh processes each; ratios to the empty start-up")
+    print(
+        f"median of {args.repeat} fresh processes each, in interleaved rounds; ratios to the "
+        "empty start-up"
+    )
     print(
         f"{'history':>10} {'restore':>9} {'seconds':>8} {'x empty':>8} {'CPU s':>6} "
         f"{'x empty':>8} {'RSS MB':>7} "
