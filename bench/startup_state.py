@@ -20,8 +20,11 @@ recent events), plus older rows inserted by ClickHouse itself (`INSERT … SELEC
 numbers(N)`) up to the total: years of history the windows already summarise. Of those rows,
 one in `REVISED_EVERY` is an incident report revised once (two revisions, both once in force)
 and one in `RESPONSE_EVERY` an alert response, each with the small-state row the step writes
-for it (`incident_revisions`, `response_ledger`); the rest is patient feedback. Ratios within
-one run matter; the machine is shared.
+for it (`incident_revisions`, `response_ledger`); the rest is patient feedback. Each size has
+a directory of its own, built before any is measured; then every case (size and mode) is
+opened once a round, the order turning each round, `--repeat` rounds: the machine is shared,
+and a change in its load then falls on every size alike (measured one size after another, a
+single run's ratio swung by ±0.1). Ratios within one run matter.
 
 Settled history: after growing it, the history is opened in fresh processes, each kept open
 until no merge is under way and its part count has been steady for 10 s, until one finds
@@ -30,8 +33,10 @@ ClickHouse merges fresh parts within seconds of a process opening them (not in t
 inserted them), so `--unsettled`, which measures right after the inserts as this benchmark did
 before, has its first measuring processes merge while they are timed (the `parts` and `merging`
 columns are read when a measurement ends).
+Settled history is then aged (bench/startup_settling.py): its quiet partitions merged whole, as
+the store's own settings (migration 0400) merge them once their parts are an hour old.
 
-Run: `python -m bench.startup_state [--sizes 0,300000,3000000] [--repeat 3] [--unsettled]`.
+Run: `python -m bench.startup_state [--sizes 0,300000,3000000] [--repeat 5] [--unsettled]`.
 """
 
 from __future__ import annotations
@@ -48,13 +53,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.startup_settling import age, merge_state, settle_and_age, watch_merges
+
 STARTED = time.perf_counter()
 REPO = Path(__file__).resolve().parents[1]
 ORGS = ("R1K", "RJ1", "RXA")
 REVISED_EVERY = 200  # history rows per revised incident report (two revisions each)
 RESPONSE_EVERY = 1_000  # history rows per alert response
-SETTLE_QUIET = 10.0  # seconds without a merge before a process's view counts as settled
-SETTLE_ROUNDS = 5
 
 
 def _rss_mb() -> float:
@@ -89,7 +94,7 @@ def measure(dsn: str, mode: str) -> dict[str, float]:
         "responses": float(len(sink.responses(lambda org: True))),
         "revisions": float(sink._scalar("SELECT count() FROM quality.incident_revisions")),
     }
-    figures["parts"], figures["merges"] = map(float, _merge_state(sink))
+    figures["parts"], figures["merges"] = map(float, merge_state(sink))
     sink.close()
     return figures
 
@@ -139,43 +144,6 @@ def build_history(directory: Path, total: int) -> int:
         Step(engine_factory(load_settings()), sink).restore()
     sink.close()
     return stored + added
-
-
-def _merge_state(sink: Any) -> tuple[int, int]:
-    """(active parts, merges under way) of the pipeline's tables."""
-    parts = sink._scalar("SELECT count() FROM system.parts WHERE database = 'quality' AND active")
-    merges = sink._scalar("SELECT count() FROM system.merges WHERE database = 'quality'")
-    return parts, merges
-
-
-def watch_merges(directory: Path, quiet_for: float = SETTLE_QUIET) -> tuple[int, int]:
-    """In this (fresh) process: open the directory and keep it open until no merge is under way
-    and the part count has not changed for `quiet_for` seconds; (parts at open, parts at end)."""
-    from pipeline.bootstrap.embedded import load_settings, open_sink
-
-    sink = open_sink(load_settings(), f"chdb://{directory}")
-    first = last = _merge_state(sink)
-    last_change = time.monotonic()
-    while time.monotonic() - last_change < quiet_for:
-        time.sleep(0.5)
-        state = _merge_state(sink)
-        if state != last or state[1]:
-            last, last_change = state, time.monotonic()
-    sink.close()
-    return first[0], last[0]
-
-
-def settle(directory: Path, rounds: int = SETTLE_ROUNDS) -> int:
-    """Open the directory in fresh processes until one finds nothing to merge: a worker's months
-    of history were merged long before a deploy. (ClickHouse merges freshly inserted parts soon
-    after a process opens them, not in the process that inserted them: without this the first
-    measuring processes merge while they are timed.) Returns the part count."""
-    for _ in range(rounds):
-        opened, ended = json.loads(in_process("--watch-merges", str(directory)))
-        print(f"settling {directory.name}: {opened} parts at open, {ended} after", file=sys.stderr)
-        if opened == ended:
-            return int(ended)
-    raise RuntimeError(f"{directory} still merging after {rounds} rounds")
 
 
 def _uuid(group: str, offset: int) -> str:
@@ -267,16 +235,17 @@ def run_measure(dsn: str, mode: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="0,300000,3000000")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--payload-limit", type=int, default=300_000)
     parser.add_argument("--measure", nargs=2, metavar=("DSN", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--replay", nargs=2, metavar=("DIR", "EVENTS"), help=argparse.SUPPRESS)
     parser.add_argument("--grow", nargs=2, metavar=("DIR", "TOTAL"), help=argparse.SUPPRESS)
     parser.add_argument("--watch-merges", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--age", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument(
         "--unsettled",
         action="store_true",
-        help="measure right after inserting the history, while it may still be merged",
+        help="measure right after inserting the history, unsettled and unaged",
     )
     args = parser.parse_args(argv)
     if args.measure:
@@ -292,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.watch_merges:
         print(json.dumps(watch_merges(Path(args.watch_merges))))
         return 0
+    if args.age:
+        print(json.dumps(age(Path(args.age))))
+        return 0
     from pipeline.simulation import SimulationConfig, simulate_trust
 
     sizes = sorted(int(s) for s in args.sizes.split(","))
@@ -302,25 +274,38 @@ def main(argv: list[str] | None = None) -> int:
         with events_file.open("w") as handle:
             for event in trust.events:
                 handle.write(json.dumps(event) + "\n")
-        rows: list[dict[str, Any]] = []
+        held: dict[int, int] = {}
+        cases: list[tuple[int, str]] = []
         for size in sizes:
-            # one directory grown in steps (a copied chDB directory does not open again)
-            directory = work / ("empty" if size == 0 else "history")
-            if size and not directory.exists():
+            # a directory of its own per size (a copied chDB directory does not open again)
+            directory = work / f"history-{size}"
+            if size:
                 in_process("--replay", str(directory), str(events_file))
-            held = int(in_process("--grow", str(directory), str(size)))
+            held[size] = int(in_process("--grow", str(directory), str(size)))
             if not args.unsettled:
-                settle(directory)
+                settle_and_age(directory)
             modes = ["small", "judge-all"] if size else ["small"]
             modes += ["payloads"] if 0 < size <= args.payload_limit else []
-            for mode in modes:
-                runs = [run_measure(f"chdb://{directory}", mode) for _ in range(args.repeat)]
-                row = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-                rows.append({"history": float(held), **row, "mode": mode})
+            cases += [(size, mode) for mode in modes]
+        # Interleaved: each round opens every case once, the order turning by one a round, so
+        # a change in the machine's load falls on every size alike.
+        runs: dict[tuple[int, str], list[dict[str, float]]] = {case: [] for case in cases}
+        for round_ in range(args.repeat):
+            turn = round_ % len(cases)
+            for size, mode in cases[turn:] + cases[:turn]:
+                directory = work / f"history-{size}"
+                runs[size, mode].append(run_measure(f"chdb://{directory}", mode))
+        rows: list[dict[str, Any]] = []
+        for (size, mode), done in runs.items():
+            row = {k: statistics.median(r[k] for r in done) for k in done[0]}
+            rows.append({"history": float(held[size]), **row, "mode": mode})
     finally:
         shutil.rmtree(work, ignore_errors=True)
     empty = next(r for r in rows if r["history"] == 0 and r["mode"] == "small")
-    print(f"median of {args.repeat} fresh processes each; ratios to the empty start-up")
+    print(
+        f"median of {args.repeat} fresh processes each, in interleaved rounds; ratios to the "
+        "empty start-up"
+    )
     print(
         f"{'history':>10} {'restore':>9} {'seconds':>8} {'x empty':>8} {'CPU s':>6} "
         f"{'x empty':>8} {'RSS MB':>7} "

@@ -16,7 +16,8 @@ department diverges at the end) to fresh topics on a real broker, then measures 
 The figure that matters is the worker's steady-state rate as a share of the bare consumer's.
 Run: `python -m bench.worker_throughput [--events 50000] [--bootstrap HOST:PORT] [--ticks 5]`.
 Without --bootstrap, a local broker (deploy/kafka/localkafka.py) is started on a free port and
-stopped at the end.
+stopped at the end. `--history N` first grows the worker's store to N events of older history
+(bench/startup_state.py's own steps, settled and aged), for the worker's memory against history.
 """
 
 from __future__ import annotations
@@ -186,6 +187,25 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def rss_mb(pid: int) -> float:
+    """The process's resident memory now, MB (Linux `VmRSS`)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def grow_history(directory: Path, total: int) -> int:
+    """The store grown to `total` events of older history, settled and aged as bench.startup_state
+    grows its own (each step in a fresh process); the events held."""
+    from bench.startup_settling import settle_and_age
+    from bench.startup_state import in_process
+
+    held = int(in_process("--grow", str(directory), str(total)))
+    settle_and_age(directory)
+    return held
+
+
 def consumed(port: int) -> float:
     try:
         return metrics(port).get("pipeline_messages_consumed_total", 0.0)
@@ -311,6 +331,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         figures["faust_floor_seconds"] = floor
         figures["faust_floor_per_second"] = len(events) / floor
 
+        if args.history is not None:
+            figures["history"] = grow_history(workdir / "clickhouse", args.history)
         process, port, log = start_worker(bootstrap, prefix, workdir, args)
         spy: subprocess.Popen[bytes] | None = None  # from the first stored batch: steady state
         # Polled gently (every 0.5 s: the worker serves /metrics from its own process); the
@@ -366,6 +388,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             figures["load_rate"] = args.load_rate
             final = metrics(port)
             figures["worker_peak_rss_mb"] = peak_rss_mb(process.pid)
+            figures["worker_rss_mb"] = rss_mb(process.pid)
         finally:
             if spy is not None:
                 stop_spy(spy, args.py_spy)
@@ -484,7 +507,8 @@ def report(figures: dict[str, Any]) -> str:
         f"messages per CPU second ({figures['worker_steady_cpu_seconds']:.1f} s of CPU)",
         "  by thread: "
         + ", ".join(f"{n} {c:.2f}" for n, c in figures["worker_steady_thread_cpu"].items()),
-        f"worker peak RSS: {figures['worker_peak_rss_mb']:,.0f} MB",
+        f"worker peak RSS: {figures['worker_peak_rss_mb']:,.0f} MB, at the end "
+        f"{figures['worker_rss_mb']:,.0f} MB (history: {figures.get('history', 0):,} events)",
         f"throughput ratio worker/bare aiokafka consumer: {figures['throughput_ratio']:.3f}",
         f"throughput ratio worker/empty faust agent: {figures['faust_share']:.3f}",
         f"stored events (pipeline stats): {figures['stored_events']:,} "
@@ -526,6 +550,9 @@ def main(argv: list[str] | None = None) -> int:
         "--judge-every", type=int, default=None, help="JUDGE_EVERY_EVENTS (default: the setting's)"
     )
     parser.add_argument("--within", type=float, default=1.0)
+    parser.add_argument(
+        "--history", type=int, default=None, help="grow the store to this many older events first"
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     parser.add_argument("--keep", action="store_true", help="keep the worker's directory")
