@@ -33,8 +33,6 @@ ClickHouse merges fresh parts within seconds of a process opening them (not in t
 inserted them), so `--unsettled`, which measures right after the inserts as this benchmark did
 before, has its first measuring processes merge while they are timed (the `parts` and `merging`
 columns are read when a measurement ends).
-Settled history is then aged (bench/startup_settling.py): its quiet partitions merged whole, as
-the store's own settings (migration 0400) merge them once their parts are an hour old.
 
 Run: `python -m bench.startup_state [--sizes 0,300000,3000000] [--repeat 5] [--unsettled]`.
 """
@@ -53,7 +51,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.startup_settling import age, merge_state, settle_and_age, watch_merges
+from bench.startup_settling import merge_state, settle, watch_merges
 
 STARTED = time.perf_counter()
 REPO = Path(__file__).resolve().parents[1]
@@ -241,11 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay", nargs=2, metavar=("DIR", "EVENTS"), help=argparse.SUPPRESS)
     parser.add_argument("--grow", nargs=2, metavar=("DIR", "TOTAL"), help=argparse.SUPPRESS)
     parser.add_argument("--watch-merges", metavar="DIR", help=argparse.SUPPRESS)
-    parser.add_argument("--age", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument(
         "--unsettled",
         action="store_true",
-        help="measure right after inserting the history, unsettled and unaged",
+        help="measure right after inserting the history, unsettled",
     )
     args = parser.parse_args(argv)
     if args.measure:
@@ -261,8 +258,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.watch_merges:
         print(json.dumps(watch_merges(Path(args.watch_merges))))
         return 0
-    if args.age:
-        print(json.dumps(age(Path(args.age))))
         return 0
     from pipeline.simulation import SimulationConfig, simulate_trust
 
@@ -283,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                 in_process("--replay", str(directory), str(events_file))
             held[size] = int(in_process("--grow", str(directory), str(size)))
             if not args.unsettled:
-                settle_and_age(directory)
+                settle(directory)
             modes = ["small", "judge-all"] if size else ["small"]
             modes += ["payloads"] if 0 < size <= args.payload_limit else []
             cases += [(size, mode) for mode in modes]

@@ -17,7 +17,7 @@ The figure that matters is the worker's steady-state rate as a share of the bare
 Run: `python -m bench.worker_throughput [--events 50000] [--bootstrap HOST:PORT] [--ticks 5]`.
 Without --bootstrap, a local broker (deploy/kafka/localkafka.py) is started on a free port and
 stopped at the end. `--history N` first grows the worker's store to N events of older history
-(bench/startup_state.py's own steps, settled and aged), for the worker's memory against history.
+(bench/startup_state.py's own steps, settled), for the worker's memory against history.
 """
 
 from __future__ import annotations
@@ -196,13 +196,13 @@ def rss_mb(pid: int) -> float:
 
 
 def grow_history(directory: Path, total: int) -> int:
-    """The store grown to `total` events of older history, settled and aged as bench.startup_state
+    """The store grown to `total` events of older history, settled as bench.startup_state
     grows its own (each step in a fresh process); the events held."""
-    from bench.startup_settling import settle_and_age
+    from bench.startup_settling import settle
     from bench.startup_state import in_process
 
     held = int(in_process("--grow", str(directory), str(total)))
-    settle_and_age(directory)
+    settle(directory)
     return held
 
 

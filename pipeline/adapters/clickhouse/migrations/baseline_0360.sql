@@ -1,4 +1,4 @@
--- The schema that migrations 0001 to 0400 leave, as one script (not a migration itself:
+-- The schema that migrations 0001 to 0360 leave, as one script (not a migration itself:
 -- `load_migrations` reads only `NNNN_name.sql`). `ClickHouseSink.migrate` runs it instead of
 -- those migrations when it makes a new embedded (chDB) database, with about a fifth of their
 -- CPU (no ALTER and no mutation on tables just made); later migrations apply on top as usual.
@@ -134,7 +134,7 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toStartOfQuarter(occurred_at)
 ORDER BY (org_id, unit_id, event_id)
 TTL toDateTime(ingested_at) + toIntervalDay(400)
-SETTINGS non_replicated_deduplication_window = 10000, ttl_only_drop_parts = 1, index_granularity = 8192, min_age_to_force_merge_seconds = 3600, min_age_to_force_merge_on_partition_only = 1;
+SETTINGS non_replicated_deduplication_window = 10000, ttl_only_drop_parts = 1, index_granularity = 8192;
 
 CREATE TABLE {db}.incident_revisions
 (
@@ -225,7 +225,7 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toStartOfQuarter(occurred_at)
 ORDER BY (org_id, unit_id, event_id)
 TTL toDateTime(ingested_at) + toIntervalDay(400)
-SETTINGS non_replicated_deduplication_window = 10000, ttl_only_drop_parts = 1, index_granularity = 8192, min_age_to_force_merge_seconds = 3600, min_age_to_force_merge_on_partition_only = 1;
+SETTINGS non_replicated_deduplication_window = 10000, ttl_only_drop_parts = 1, index_granularity = 8192;
 
 CREATE TABLE {db}.period_events
 (
@@ -254,7 +254,7 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (reason, rejection_id)
 TTL toDateTime(received_at) + toIntervalDay(90)
-SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192, ttl_only_drop_parts = 1, min_age_to_force_merge_seconds = 3600, min_age_to_force_merge_on_partition_only = 1;
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192, ttl_only_drop_parts = 1;
 
 CREATE TABLE {db}.response_ledger
 (
@@ -295,7 +295,7 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toStartOfQuarter(occurred_at)
 ORDER BY (org_id, unit_id, event_id)
 TTL toDateTime(ingested_at) + toIntervalDay(400)
-SETTINGS non_replicated_deduplication_window = 10000, ttl_only_drop_parts = 1, index_granularity = 8192, min_age_to_force_merge_seconds = 3600, min_age_to_force_merge_on_partition_only = 1;
+SETTINGS non_replicated_deduplication_window = 10000, ttl_only_drop_parts = 1, index_granularity = 8192;
 
 CREATE TABLE {db}.unit_windows
 (
@@ -336,7 +336,7 @@ CREATE TABLE {db}.unit_windows
 ENGINE = ReplacingMergeTree(contributions)
 PARTITION BY toYear(window_start)
 ORDER BY (org_id, unit_id, window_kind, window_start)
-SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192, min_age_to_force_merge_seconds = 3600, min_age_to_force_merge_on_partition_only = 1;
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
 
 CREATE TABLE {db}.verdicts
 (
