@@ -247,19 +247,22 @@ def load_windows(
 def load_counts(store: ReadableStore) -> StoreCounts:
     db = store.database
     events = {}
-    late = 0
+    late = {}
     for event_type, table in EVENT_TABLES.items():
         row = store.query_dicts(
             "SELECT uniqExact(event_id) AS n, uniqExactIf(event_id, late = 1) AS late "
             f"FROM {db}.{table}"
         )[0]
         events[event_type.value] = int(row["n"])
-        late += int(row["late"])
+        late[event_type.value] = int(row["late"])
     reasons = Counter[str]()
     for r in store.query_dicts(
         f"SELECT reason, uniqExact(rejection_id) AS n FROM {db}.rejected_events GROUP BY reason"
     ):
         reasons[str(r["reason"])] += int(r["n"])
     return StoreCounts(
-        events=events, rejected_by_reason=dict(sorted(reasons.items())), late_events=late
+        events=events,
+        rejected_by_reason=dict(sorted(reasons.items())),
+        late_events=sum(late.values()),
+        late_target_returns=late.get("target_metric", 0),
     )

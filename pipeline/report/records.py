@@ -103,6 +103,9 @@ class StoreCounts:
     events: dict[str, int]
     rejected_by_reason: dict[str, int]
     late_events: int
+    # Of the late events, target returns: reported after the period they cover, so a return
+    # for a period longer than a window is late for its earlier windows wherever it is read.
+    late_target_returns: int = 0
 
     @property
     def rejected(self) -> int:

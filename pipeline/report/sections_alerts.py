@@ -3,6 +3,7 @@ responses, and how the report was made (the charts are in `sections_charts`)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 
 from pipeline.core.alerts import AlertStatus
@@ -112,17 +113,40 @@ def _alert_row(a: AlertRecord, window_kind: str) -> Html:
         f"{day(a.window_end, end=True)}</td>"
         f'<td><p class="kind">{escape(kind_name(a.kind))}</p><p>{escape(a.summary)}</p>'
         f"{recovery_line(a)}{family_line(a)}"
-        f'<dl class="facts">{facts}</dl><p class="method">Method: {escape(method)} · first '
-        f"raised {day(a.first_detected_at)}, {plural(a.versions, 'version')} · "
+        f'<dl class="facts">{facts}</dl><p class="method">Method: {escape(method)} · '
+        f"{_raised(a, window_kind)}, {plural(a.versions, 'version')} · "
         f"<code>{escape(a.alert_id)}</code></p></td>"
         f'<td><ul class="responses">{responses}</ul></td></tr>'
     )
+
+
+def _raised(a: AlertRecord, window_kind: str) -> str:
+    """When the data showed the alert (event time: the window it was detected in) and when
+    the pipeline first raised it, which for a replay is the day the replay ran."""
+    raised = f"first raised {day(a.first_detected_at)}"
+    episode = a.evidence.get("episode")
+    detected = episode.get("detected_in_window") if isinstance(episode, dict) else None
+    try:
+        window = datetime.fromisoformat(str(detected)) if detected else None
+    except ValueError:
+        window = None
+    if window is None:
+        return raised
+    return f"detected in the {escape(window_kind)} of {day(window)}, {raised}"
 
 
 def _note_count(chars: int) -> Html:
     if not chars:
         return ""
     return f'<br><span class="note-count">a note of {chars:,} characters (not shown)</span>'
+
+
+def _late_returns(returns: int) -> str:
+    # A target return comes after the period it reports on, so a monthly one is late for its
+    # earlier weeks however it is read: that is no sign of data arriving late.
+    if not returns:
+        return ""
+    return f"; {returns:,} of them target returns, reported after the period they cover"
 
 
 def method(view: ReportView) -> Html:
@@ -139,7 +163,7 @@ def method(view: ReportView) -> Html:
         '<section id="method" aria-labelledby="method-h"><h2 id="method-h">How this report '
         "was made</h2><ul>"
         f"<li>Data: {events} (distinct events), {plural(counts.late_events, 'late event')} "
-        "(after their window closed, counted in it). "
+        f"(after their window closed, counted in it{_late_returns(counts.late_target_returns)}). "
         f"Rejected input: {counts.rejected:,} ({escape(rejected)}).</li>"
         f"<li>“Now” is the last {recent} complete {kind}s; “before” (the unit's own baseline) "
         f"up to {baseline} {kind}s before them (fewer where the data start later). A change in "

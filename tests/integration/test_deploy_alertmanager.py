@@ -387,3 +387,19 @@ def test_alertmanager_routes_the_workers_alerts_to_the_safety_teams(tmp_path: Pa
             process.stderr.close()
         hooks.server.shutdown()
         hooks.server.server_close()
+
+
+def test_an_open_alert_that_alertmanager_ended_is_not_called_resolved(tmp_path: Path) -> None:
+    """An open alert's label set ends in Alertmanager without a resolution when no worker
+    re-sends it in time (seen with a real Alertmanager: a worker stopped, its open alert ended
+    four resend intervals later), or when a version of another severity replaces it. Its last
+    post still says `open`: the email must not tell the safety team it was resolved."""
+    alert = quality_alert(status=AlertStatus.OPEN)
+    data = _notification(alert, status="resolved")
+    text = _render("quality.email.text", data, tmp_path)
+    assert text.startswith("ENDED, NOT RESOLVED: ")
+    assert "RESOLVED: " not in text.replace("ENDED, NOT RESOLVED: ", "")
+    assert "not a resolution" in text and "Status:    open" in text
+    html = _render("quality.email.html", data, tmp_path, kind="html")
+    assert "Ended, not resolved: " in html and "Resolved: " not in html
+    assert "not a resolution" in html

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import clickhouse_connect
@@ -522,3 +522,68 @@ def test_the_experience_status_history_reads_both_shares_as_the_stat_does(
     assert panel("Meeting every target, experience a concern (latest judged window)") == [(1, 1)]
     cells = {unit: verdict for _, unit, verdict in panel(target.panel_title)}
     assert cells == {"RXA / ED": 2, "RXA / AMU": -1}
+
+
+def test_replayed_alerts_count_hours_to_an_answer_from_their_detection_in_event_time(
+    warehouse: Warehouse,
+) -> None:
+    """A replay raises alerts long after their safety teams answered them, by the wall clock:
+    hours to the first answer then count in event time from the end of the window the alert
+    was detected in (evidence.episode.detected_in_window), never from the episode's end (the
+    only version of a replayed alert covers the whole episode, so that made them negative),
+    and an answer before that (to another alert of its family) counts as 0 hours."""
+    db = "replayed_answers"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("alert_history", "alerts", "alert_responses"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    replayed_at = "2026-06-01 09:00:00"
+    detected = {"saf-1": datetime(2025, 3, 3), "dar-2": datetime(2025, 3, 17)}
+    answered = datetime(2025, 3, 12, 9, 0)
+
+    def evidence(detected_in: datetime) -> str:
+        episode = {
+            "first_window": "2025-03-03T00:00:00+00:00",
+            "last_window": "2025-03-17T00:00:00+00:00",
+            "detected_in_window": f"{detected_in:%Y-%m-%d}T00:00:00+00:00",
+        }
+        family = {"id": "saf-1", "alerts": ["saf-1", "dar-2"]}
+        return json.dumps({"episode": episode, "episode_group": family})
+
+    for table in ("alert_history", "alerts"):
+        warehouse.run(
+            f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
+            "window_end, severity, status, summary, evidence, detected_at) VALUES "
+            + ", ".join(
+                f"('{alert_id}', 'safety_signal', 'RXA', 'ED', '2025-03-03', '2025-03-24', "
+                f"'high', 'resolved', 'harm rose', '{evidence(when)}', '{replayed_at}')"
+                for alert_id, when in detected.items()
+            )
+        )
+    warehouse.run(
+        f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, responder_role, note_redacted, free_text_chars, "
+        "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
+        f"VALUES (generateUUIDv4(), 'RXA', 'ED', '{answered:%Y-%m-%d %H:%M:%S}', 'portal', "
+        "'saf-1', 'acknowledged', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
+    )
+    low, high = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)
+    panel = _panel_rows(warehouse, db, low, high)
+
+    week = timedelta(days=7)
+    expected = {
+        alert_id: max(0.0, round((answered - (start + week)).total_seconds() / 3600, 1))
+        for alert_id, start in detected.items()
+    }
+    assert expected["saf-1"] > 0 and expected["dar-2"] == 0
+    rows = {row[0]: row for row in panel("Every alert: raised, first answer, what was done")}
+    assert {alert_id: (row[8], row[9]) for alert_id, row in rows.items()} == {
+        alert_id: (hours, hours) for alert_id, hours in expected.items()
+    }
+    ((alerts, answered_alerts, _, median_hours),) = panel("Alerts and answers")
+    assert (alerts, answered_alerts) == (2, 2)
+    assert median_hours == pytest.approx(sum(expected.values()) / 2)
+    by_week = panel("Time to acknowledge, by week raised")
+    assert [(time.date(), slowest) for time, _, slowest in by_week] == sorted(
+        ((start + week).date(), expected[alert_id]) for alert_id, start in detected.items()
+    )

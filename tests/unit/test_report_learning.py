@@ -167,3 +167,29 @@ def test_the_header_asks_the_question_rather_than_stating_a_finding() -> None:
         in text
     )
     assert "meet their waiting-time targets while" not in text
+
+
+def test_an_alert_says_when_its_data_showed_it_as_well_as_when_it_was_raised() -> None:
+    """A replay raises years-old episodes on the day it runs: 'first raised' alone then read
+    as if the alert were new. The week it was detected in (event time) comes first."""
+    replayed_on = datetime(2026, 12, 1, tzinfo=UTC)
+    episode = {"episode": {"detected_in_window": (T0 + 7 * DAY).isoformat()}}
+    replayed = replace(
+        alert("tar-1", "target_experience_divergence", "open", episode),
+        first_detected_at=replayed_on,
+    )
+    page = render_report(build_view(replace(data(), alerts=(replayed,))), T0 + 31 * DAY)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "detected in the week of 11 Mar 2024, first raised 1 Dec 2026" in text
+
+
+def test_late_target_returns_are_told_apart_from_late_events() -> None:
+    """A return comes after the period it covers, so published monthly returns are late for
+    their earlier weeks however they are read (2,252 of 2,264 A&E returns in one import)."""
+    counts = StoreCounts(events={}, rejected_by_reason={}, late_events=5, late_target_returns=4)
+    page = render_report(build_view(replace(data(), counts=counts)), T0 + 31 * DAY)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert (
+        "5 late events (after their window closed, counted in it; 4 of them target returns, "
+        "reported after the period they cover)" in text
+    )
