@@ -7,7 +7,9 @@ a bracketed tag. Patient references are replaced by a keyed pseudonym
 (pipeline/core/pseudonyms.py), so the same patient links across events of one organisation
 without the reference itself being stored.
 
-An NHS number is 10 digits with a valid Modulus 11 check digit, found as a person would read it
+An NHS number is 10 digits with a valid Modulus 11 check digit, not beginning `00` (no number
+below 010 000 0000 is issued: Scotland's CHI numbers, the lowest range, begin with a day of the
+month 01-31; so `00:00:00+00:00`, a midnight time, is not one), found as a person would read it
 (`pipeline.core.textview`): after NFKC normalisation and with invisible characters removed,
 written whole or in groups parted by a gap: a single non-alphanumeric character (`943.476.5919`,
 `943/476/5919`, `943_476_5919`, `943−476−5919`), possibly with spaces around it, or a run of
@@ -71,8 +73,9 @@ PATTERNS: tuple[re.Pattern[str], ...] = (
 
 
 def is_valid_nhs_number(digits: str) -> bool:
-    """True when `digits` (exactly 10 ASCII digits) passes the NHS Modulus 11 check."""
-    if len(digits) != 10 or not digits.isascii() or not digits.isdigit():
+    """True when `digits` (exactly 10 ASCII digits) passes the NHS Modulus 11 check and lies in
+    the issued ranges' span (not beginning `00`)."""
+    if len(digits) != 10 or not digits.isascii() or not digits.isdigit() or digits[:2] == "00":
         return False
     # weights 10..2 on the first nine digits, summed over their ASCII codes less ord("0") each
     codes = digits[:9].encode("ascii")
@@ -183,14 +186,16 @@ def _nhs_number_spans(text: str, *, merge: bool = True) -> list[tuple[int, int]]
 
 def _holds_nhs_number(digits: str, start: int, length: int) -> bool:
     """True when some 10 digits in a row of `digits[start:start + length]` (ASCII) are a valid
-    NHS number. Each window's weighted sum comes from two running sums, in constant time."""
+    NHS number (not beginning `00`). Each window's weighted sum comes from two running sums,
+    in constant time."""
     values = [code - 48 for code in digits[start : start + length].encode("ascii")]
     sums = list(accumulate(values, initial=0))
     weighted = list(accumulate(map(operator.mul, values, range(length)), initial=0))
     for i in range(length - 9):
         # the digits i..i+8 weighted 10..2: sum of d[j] * (10 + i - j)
         total = (10 + i) * (sums[i + 9] - sums[i]) - (weighted[i + 9] - weighted[i])
-        if -total % 11 == values[i + 9]:  # the check digit; 10 (never a digit) is invalid
+        # the check digit (10, never a digit, is invalid); no issued number begins 00
+        if -total % 11 == values[i + 9] and (values[i] or values[i + 1]):
             return True
     return False
 

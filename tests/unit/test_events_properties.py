@@ -209,7 +209,9 @@ def check_digit(nine: str) -> int:
 
 
 nines = st.text(alphabet="0123456789", min_size=9, max_size=9)
-valid_numbers = nines.filter(lambda n: check_digit(n) != 10).map(lambda n: n + str(check_digit(n)))
+valid_numbers = nines.filter(lambda n: check_digit(n) != 10 and n[:2] != "00").map(
+    lambda n: n + str(check_digit(n))
+)  # no number below 010 is issued
 invalid_numbers = nines.flatmap(
     lambda n: st.sampled_from([str(d) for d in range(10) if d != check_digit(n)]).map(
         lambda last: n + last

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from pipeline.core.decode import RawMessage, Rejection, RejectReason, decode
 from pipeline.core.engine import Engine, EngineConfig
-from pipeline.core.privacy import is_valid_nhs_number, redact_free_text
+from pipeline.core.privacy import is_valid_nhs_number, redact_free_text, redact_rejected
 from pipeline.core.stored import FreeTextPolicy
 from pipeline.core.textview import TextView
 from tests.support.event_examples import as_line, valid_event
@@ -35,7 +35,7 @@ def _check_digit(nine: str) -> int:
 
 numbers = (
     st.text(alphabet="0123456789", min_size=9, max_size=9)
-    .filter(lambda n: _check_digit(n) != 10)
+    .filter(lambda n: _check_digit(n) != 10 and n[:2] != "00")  # none issued below 010
     .map(lambda n: n + str(_check_digit(n)))
 )
 DIGIT_STYLES = [0x30, 0xFF10, 0x1D7CE, 0x1D7D8, 0x1D7EC, 0x1D7F6]  # ASCII, full-width, maths
@@ -180,3 +180,14 @@ def test_a_digit_run_is_redacted_exactly_when_it_holds_a_valid_number(run: str) 
     holds = any(is_valid_nhs_number(run[i : i + 10]) for i in range(len(run) - 9))
     redacted = redact_free_text(f"order {run} sent")
     assert redacted.text == ("order [NHS-NUMBER] sent" if holds else f"order {run} sent")
+
+
+def test_no_number_below_the_issued_ranges_counts_as_one() -> None:
+    # 0000000000 and 0012345679 pass Modulus 11 but no NHS or CHI number begins 00; 0101010109
+    # (CHI's range begins 010) still counts
+    assert not is_valid_nhs_number("0000000000")
+    assert not is_valid_nhs_number("0012345679")
+    assert is_valid_nhs_number("0101010109")
+    assert redact_free_text("at 00:00:00:00:00 sharp").text == "at 00:00:00:00:00 sharp"
+    line = b'{"occurred_at": "2025-10-06T00:00:00+00:00", "period_end": "2025-10-13T00:00:00Z"}'
+    assert redact_rejected(line) == line
