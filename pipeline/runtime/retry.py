@@ -229,13 +229,14 @@ class RetryingCalls:
 
     def _sink_failed(self, *, read: bool) -> None:
         health = self.health
-        self._metrics.sink_retried()
-        self._metrics.sink_state(False)
         health.failures += 1
         if not read:
             health.writes_failing = True
-        if not health.down:
-            health.down = True
+        began = not health.down
+        health.down = True  # before the gauge: a look-up answered meanwhile sees it
+        self._metrics.sink_retried()
+        self._metrics.sink_state(False)
+        if began:
             self._on_outage(True)
 
     def _sink_answered(self, what: str, *, read: bool) -> None:
