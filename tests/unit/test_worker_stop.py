@@ -138,7 +138,8 @@ def test_a_publish_waiting_on_kafka_ends_once_the_batch_is_abandoned(
         publishing.join(60)
         assert not publishing.is_alive(), "the publish went on waiting after the stop"
         assert len(outcome) == 1 and isinstance(outcome[0], TransportError)
-    finally:
+    finally:  # a turn of the loop first, for the cancelled send to end
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0.01), worker.loop).result(10)
         worker.loop.call_soon_threadsafe(worker.loop.stop)
         loop.join(10)
         worker.loop.close()
