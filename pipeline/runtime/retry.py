@@ -251,7 +251,7 @@ class RetryingCalls:
         self._metrics.sink_state(True)
         health = self.health
         if health.down:
-            log.info("%s succeeded after %d failed calls: ClickHouse back", what, health.failures)
+            log.info("%s succeeded after %d failed calls", what, health.failures)
             health.down = health.writes_failing = False
             health.failures = 0
             self._on_outage(False)
