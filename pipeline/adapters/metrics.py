@@ -82,7 +82,10 @@ class PipelineMetrics:
             "pipeline_sink_retries", "Failed ClickHouse writes that were retried", registry=r
         )
         self.sink_up = Gauge(
-            "pipeline_sink_up", "1 when the last ClickHouse operation succeeded", registry=r
+            "pipeline_sink_up",
+            "0 from a failed ClickHouse call until a batch is stored whole (when only reads "
+            "failed: until a call succeeds)",
+            registry=r,
         )
         self.open_windows = Gauge(
             "pipeline_open_windows", "Unit windows not yet closed by the watermark", registry=r

@@ -45,7 +45,16 @@ class BatchWrites(RetryingCalls):
         without the ids, the board rows, bright spots and changed verdicts, and last what the
         alerts were judged on (pipeline/core/engine_state.py and docs/worker.md say why in
         this order: nothing after the alerts is needed to restore them, and a crash before the
-        marks means that organisation is judged again at the restart)."""
+        marks means that organisation is judged again at the restart). ClickHouse counts
+        as back from an outage in which writes failed only once all of them are stored."""
+        self._storing_batch = True
+        try:
+            self._write_all(result, token, route)
+        finally:
+            self._storing_batch = False
+        self._sink_back("store a batch")
+
+    def _write_all(self, result: BatchResult, token: str, route: Callable[[], None] | None) -> None:
         started = time.monotonic()
         received_at = self._clock()  # outside the retries: a retry must be byte-identical
         store = self._store

@@ -48,9 +48,14 @@ class RetryPolicy:
 @dataclass(slots=True)
 class SinkHealth:
     """What /healthz reports about ClickHouse: down (retrying) is not the same as refusing
-    rows (dead-lettered, the stream goes on)."""
+    rows (dead-lettered, the stream goes on). `writes_failing`: a write failed during this
+    outage, so only a batch stored whole ends it (a read, or one small insert, succeeding
+    meanwhile does not: ClickHouse out of disk still answers both); `failures`: the failed
+    calls since the outage began."""
 
     down: bool = False
+    writes_failing: bool = False
+    failures: int = 0
     refused_rows: int = 0
     last_refusal: str = ""
 
@@ -167,6 +172,7 @@ class RetryingCalls:
     _on_outage: Callable[[bool], None]
     _waiting: Callable[[], None]  # called before a retry's wait
     _store_lock: threading.RLock
+    _storing_batch: bool  # within `BatchWrites._write`
 
     def _retrying(
         self,
@@ -177,13 +183,16 @@ class RetryingCalls:
         route: str | None = None,
         refusals: bool = False,
         lock: contextlib.AbstractContextManager[Any] | None = None,
+        read: bool = False,
     ) -> T:
         """`action()` until it succeeds; failures of `errors` are waited out with backoff.
         A `SinkRejected` is never retried (the same rows fail the same way): raised as it is
         with `refusals` (the caller dead-letters the rows at fault), otherwise as
         `StateRefused` (the pipeline's own rows: the runtime stops). After a stop:
         `Abandoned`. Store calls hold the store lock (`lock`, when given, instead); routes
-        hold none."""
+        hold none. ClickHouse is down from a store call's failure until a batch is stored
+        whole, or, if no write failed meanwhile, until any store call (`read` or not)
+        succeeds (`_sink_answered`)."""
         delays = self._retry.delays()
         attempts = 0
         while True:
@@ -204,11 +213,7 @@ class RetryingCalls:
                 attempts += 1
                 delay = next(delays)
                 if route is None:
-                    self._metrics.sink_retried()
-                    self._metrics.sink_state(False)
-                    if not self.health.down:
-                        self.health.down = True
-                        self._on_outage(True)
+                    self._sink_failed(read=read)
                 else:
                     self._metrics.routing_failed(route)
                 log.warning(
@@ -219,12 +224,37 @@ class RetryingCalls:
                     raise Abandoned(f"stopped while waiting to {what}") from exc
                 continue
             if route is None:
-                self._metrics.sink_state(True)
-                if self.health.down:
-                    self.health.down = False
-                    log.info("%s succeeded after %d failed attempts", what, attempts)
-                    self._on_outage(False)
+                self._sink_answered(what, read=read)
             return value
+
+    def _sink_failed(self, *, read: bool) -> None:
+        health = self.health
+        health.failures += 1
+        if not read:
+            health.writes_failing = True
+        began = not health.down
+        health.down = True  # before the gauge: a look-up answered meanwhile sees it
+        self._metrics.sink_retried()
+        self._metrics.sink_state(False)
+        if began:
+            self._on_outage(True)
+
+    def _sink_answered(self, what: str, *, read: bool) -> None:
+        """A store call succeeded: ClickHouse is back, unless a write failed in this outage
+        and this is a read or one write of a batch (`_sink_back` at the batch's end)."""
+        health = self.health
+        if health.down and health.writes_failing and (read or self._storing_batch):
+            return
+        self._sink_back(what)
+
+    def _sink_back(self, what: str) -> None:
+        self._metrics.sink_state(True)
+        health = self.health
+        if health.down:
+            log.info("%s succeeded after %d failed calls", what, health.failures)
+            health.down = health.writes_failing = False
+            health.failures = 0
+            self._on_outage(False)
 
 
 NO_LOCK = contextlib.nullcontext()

@@ -106,6 +106,7 @@ class Step(StepState):
         self._in_flight_changed = threading.Condition()
         self._store_lock = threading.RLock()  # one store call at a time, whatever the thread
         self._waiting: Callable[[], None] = _nothing  # called before a retry's wait
+        self._storing_batch = False
         # ...except a batch's look-ups, when the store runs them on a client of their own
         self._lookup_lock: contextlib.AbstractContextManager[Any] = (
             NO_LOCK if store.lookups_apart else self._store_lock
@@ -260,12 +261,16 @@ class Step(StepState):
                 "look up event ids",
                 lambda: self._store.known_event_ids(rest),
                 lock=self._lookup_lock,
+                read=True,
             )
         return found
 
     def _revisions_of(self, refs: Collection[tuple[str, str]]) -> list[RevisionInForce]:
         return self._retrying(
-            "look up revisions", lambda: self._store.revisions_of(refs), lock=self._lookup_lock
+            "look up revisions",
+            lambda: self._store.revisions_of(refs),
+            lock=self._lookup_lock,
+            read=True,
         )
 
     def flush_background_deliveries(self) -> None:

@@ -79,10 +79,14 @@ class StepState(BatchWrites):
     def _restore(self, new: OwnsOrg, held: OwnsOrg) -> BatchResult:
         started = time.monotonic()
         engine = self.engine
-        state = self._retrying("read the stored state", lambda: self._read_state(engine, new))
+        state = self._retrying(
+            "read the stored state", lambda: self._read_state(engine, new), read=True
+        )
         if state is None:
             log.warning("stored windows predate stored state: re-reading every stored event")
-            payloads = self._retrying("read stored events", lambda: self._owned_payloads(new))
+            payloads = self._retrying(
+                "read stored events", lambda: self._owned_payloads(new), read=True
+            )
             result = engine.restore(payloads, self._owned_alerts(new), self._clock())
         else:
             result = engine.restore_state(state, self._clock())
@@ -123,5 +127,5 @@ class StepState(BatchWrites):
         return list(owned_payloads(self._store.stored_payloads(), owns))
 
     def _owned_alerts(self, owns: OwnsOrg) -> list[Alert]:
-        alerts = self._retrying("read alerts", self._store.latest_alerts)
+        alerts = self._retrying("read alerts", self._store.latest_alerts, read=True)
         return [a for a in alerts if owns(a.org_id)]

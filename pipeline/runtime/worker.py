@@ -23,8 +23,10 @@ and committed, then the worker exits 0. See docs/worker.md.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ StepFactory = Callable[[KafkaRoute, Callable[[bool], None]], Step]
 HOUSEKEEPING_SECONDS = 2.0
 PROBE_SECONDS = 2.0
 PUBLISH_TIMEOUT_SECONDS = 60.0
+STOP_POLL_SECONDS = 0.5  # how soon a publish waiting on Kafka sees a stop
 SHUTDOWN_GRACE_SECONDS = 15.0  # then faust's own stop: well within 30 s in all
 
 
@@ -158,9 +161,20 @@ class WorkerRuntime(WorkerBatches):
     # -- publishing (called from the step thread) --------------------------------------------
 
     def _publish(self, records: Sequence[Record]) -> None:
+        """Send `records` and wait for the broker's acknowledgements, at most
+        `PUBLISH_TIMEOUT_SECONDS`, and no longer once a stop abandoned the batch (the step's
+        retry then raises `Abandoned`): with Kafka down a send waits for its metadata."""
         future = asyncio.run_coroutine_threadsafe(self._send_all(records), self.loop)
+        deadline = time.monotonic() + PUBLISH_TIMEOUT_SECONDS
         try:
-            future.result(PUBLISH_TIMEOUT_SECONDS)
+            while True:
+                try:
+                    future.result(STOP_POLL_SECONDS)
+                    return
+                except concurrent.futures.TimeoutError:
+                    given_up = self.step.stop.is_set() or time.monotonic() >= deadline
+                    if future.done() or given_up:  # done: the send's own timeout
+                        raise
         except TransportError:
             raise
         except Exception as exc:

@@ -167,3 +167,23 @@ def test_misrouted_events_are_counted_and_stored_once_and_an_outage_is_unready_n
     assert rows == [
         {"n": len(right + other_key + no_key + later), "u": len(right + other_key + no_key + later)}
     ]
+
+
+def test_a_stop_while_the_broker_is_down_is_clean(own_broker: OwnBroker, tmp_path: Path) -> None:
+    """aiokafka's consumer, closed while a fetch waits to retry, raised `CancelledError` out of
+    faust's consumer thread (a traceback), and faust then waited a minute for the thread."""
+    bootstrap = own_broker.bootstrap
+    prefix, group = unique("stop"), unique("stop-group")
+    worker = start_worker(bootstrap, f"chdb://{tmp_path / 'clickhouse'}", prefix, group, tmp_path)
+    try:
+        worker.wait_for(lambda m: m.get("pipeline_assigned_partitions", 0) > 0, 90, "assigned")
+        kcat(bootstrap, f"{prefix}.patient_feedback", [b"RXA/" + event(feedback, 1).encode()])
+        worker.wait_for(lambda m: m.get("pipeline_messages_consumed_total", 0) >= 1, 60, "one")
+        own_broker.stop()
+        wait_until(lambda: probe(worker, "/readyz")[0] == 503, 60, "not ready", worker)
+        wait_until(lambda: "Failed fetch messages" in worker.log(400), 60, "a failed fetch", worker)
+    finally:
+        code = worker.stop()
+    log = worker.log_path.read_text()
+    assert code == 0, worker.log()
+    assert "Traceback" not in log and "Error while stopping child" not in log, worker.log()

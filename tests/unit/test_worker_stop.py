@@ -5,6 +5,7 @@ the next batch's fetch made while the engine takes one."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from pipeline.adapters.metrics import PipelineMetrics
 from pipeline.core.engine import Engine, EngineConfig
+from pipeline.errors import TransportError
 from pipeline.runtime.step import Step
 from pipeline.runtime.worker import WorkerRuntime
 from pipeline.settings import Settings
@@ -105,3 +107,39 @@ def test_the_next_batch_is_fetched_while_the_engine_takes_one(
         "engine 3 judged as behind=True",
     ]
     assert worker.exit_code == 0
+
+
+def test_a_publish_waiting_on_kafka_ends_once_the_batch_is_abandoned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Kafka down a send waits (for metadata) until its timeout: a stop that abandons the
+    batch ends the wait, so the worker's stop is not held up by it."""
+    worker = runtime(tmp_path)
+    monkeypatch.setattr("pipeline.runtime.worker.PUBLISH_TIMEOUT_SECONDS", 3600.0)
+
+    async def never_acknowledged(records: Any) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(worker, "_send_all", never_acknowledged)
+    loop = threading.Thread(target=worker.loop.run_forever, daemon=True)
+    loop.start()
+    outcome: list[BaseException] = []
+
+    def publish() -> None:
+        try:
+            worker._publish([])
+        except BaseException as exc:
+            outcome.append(exc)
+
+    publishing = threading.Thread(target=publish, daemon=True)
+    try:
+        publishing.start()
+        worker.step.stop.set()
+        publishing.join(60)
+        assert not publishing.is_alive(), "the publish went on waiting after the stop"
+        assert len(outcome) == 1 and isinstance(outcome[0], TransportError)
+    finally:  # a turn of the loop first, for the cancelled send to end
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0.01), worker.loop).result(10)
+        worker.loop.call_soon_threadsafe(worker.loop.stop)
+        loop.join(10)
+        worker.loop.close()

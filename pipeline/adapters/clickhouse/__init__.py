@@ -26,8 +26,8 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from pipeline.adapters.clickhouse.connection import (
     classify,
     client_arguments,
+    connect_failure,
     held_by_another_process,
-    without_secret,
 )
 from pipeline.adapters.clickhouse.inserts import Inserts, TableShape
 from pipeline.adapters.clickhouse.ledger import SmallState
@@ -115,7 +115,7 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites, Migrating):
                     "ClickHouse server (http://…) to read beside a worker"
                 ) from exc
             raise SinkUnavailable(
-                f"cannot connect to ClickHouse at {self.dsn}: {without_secret(exc, self.dsn)}"
+                f"cannot connect to ClickHouse at {self.dsn}: {connect_failure(exc, self.dsn)}"
             ) from exc
 
     def close(self) -> None:

@@ -3,6 +3,7 @@ errors: unavailable (retry the same bytes later) or a refusal."""
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import re
 from pathlib import Path
@@ -65,12 +66,31 @@ def client_arguments(dsn: ClickHouseDsn, ca_file: Path | None = None) -> dict[st
     return arguments
 
 
-def without_secret(exc: BaseException, dsn: ClickHouseDsn) -> str:
-    """The driver's message, with the password taken out should it ever appear there."""
+def connect_failure(exc: BaseException, dsn: ClickHouseDsn) -> str:
+    """Why connecting failed, in one line of at most `REASON_CHARACTERS`, without the
+    password (as written or as an HTTP basic credential). A server that is not ClickHouse
+    (a web server or proxy on that port) answers with a page, which the driver quotes whole:
+    only its status line and title are kept."""
     text = str(exc)
     if dsn.password is not None and (secret := dsn.password.get_secret_value()):
-        text = text.replace(secret, "***")
-    return text
+        basic = base64.b64encode(f"{dsn.username or 'default'}:{secret}".encode()).decode()
+        text = text.replace(secret, "***").replace(basic, "***")
+    head, page, rest = text.strip().partition(_SERVER_RESPONSE)
+    if page and rest.lstrip().startswith("<"):
+        title = _TITLE.search(rest)
+        shown = f" titled {' '.join(title[1].split())!r}" if title else ""
+        return _bounded(f"{head}{page} an HTML page{shown}: is this a ClickHouse server?")
+    lines = text.strip().splitlines() or [""]
+    return _bounded(lines[0] + (" …" if len(lines) > 1 else ""))
+
+
+REASON_CHARACTERS = 300
+_SERVER_RESPONSE = "server response:"
+_TITLE = re.compile(r"<title[^>]*>([^<]{1,200})</title>", re.IGNORECASE)
+
+
+def _bounded(line: str) -> str:
+    return line if len(line) <= REASON_CHARACTERS else line[: REASON_CHARACTERS - 1] + "…"
 
 
 def held_by_another_process(path: Path) -> bool:
