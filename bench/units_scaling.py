@@ -5,7 +5,8 @@ return, one unit falling in its last weeks) at `--orgs` organisations of `--smal
 units: each unit's events in a row, as QA wrote them, so nearly all of them arrive after their
 window closed and are judged once at the end, as `pipeline replay` judges. Times the engine alone
 (batches of 20,000 without judging, then `finish`) by process CPU, sizes alternating for
-`--rounds`, and prints the large over the small (linear work: their units' ratio). The same
+`--rounds`, each in a fresh process (judging's stores would otherwise answer a round from the
+last), and prints the large over the small (linear work: their units' ratio). The same
 `--seed` gives the same events, so two trees can be compared by the printed digest of alerts.
 
 Run: `python -m bench.units_scaling [--orgs 2] [--small 100] [--large 500] [--rounds 2]`.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import random
 import statistics
 import time
@@ -64,8 +66,9 @@ def events(orgs: int, units: int, seed: int) -> list[bytes]:
     return lines
 
 
-def judged_cpu(lines: list[bytes]) -> tuple[float, str]:
-    """Process CPU seconds of one engine over `lines`, and a digest of its final alerts."""
+def judged_cpu(orgs: int, units: int, seed: int) -> tuple[float, str]:
+    """Process CPU seconds of one engine over `events`, and a digest of its final alerts."""
+    lines = events(orgs, units, seed)
     engine = Engine(EngineConfig(), b"k" * 32)
     start = time.process_time()
     for first in range(0, len(lines), 20_000):
@@ -86,11 +89,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     sizes = (args.small, args.large)
-    inputs = {size: events(args.orgs, size, args.seed) for size in sizes}
     cpu: dict[int, list[float]] = {size: [] for size in sizes}
+    fresh = multiprocessing.get_context("spawn")
     for round_ in range(1, args.rounds + 1):
         for size in sizes:
-            seconds, alerts = judged_cpu(inputs[size])
+            with fresh.Pool(1) as pool:
+                seconds, alerts = pool.apply(judged_cpu, (args.orgs, size, args.seed))
             cpu[size].append(seconds)
             print(f"round {round_}, {args.orgs} x {size} units: {seconds:.2f} s, alerts {alerts}")
     small, large = (statistics.median(cpu[size]) for size in sizes)
