@@ -118,6 +118,19 @@ def pool(windows: Sequence[WindowFigures]) -> Pooled:
     )
 
 
+def without(whole: Pooled, part: Pooled) -> Pooled:
+    """The counts of `whole` less those of `part`, pooled from some of its windows: windows,
+    responses, positive and harmful, exact (whole numbers), so that an organisation is pooled
+    once and every unit's rest found from it. Nothing else is kept (activity, targets and the
+    dispersions are left empty): what `standing` reads of the rest is its share and responses."""
+    return Pooled(
+        windows=whole.windows - part.windows,
+        responses=whole.responses - part.responses,
+        positive=whole.positive - part.positive,
+        harmful=whole.harmful - part.harmful,
+    )
+
+
 def _dispersion(rows: Sequence[tuple[float, float]], *, binomial: bool) -> float:
     """sigma_z squared of (count, size) rows about their pooled rate, at least 1."""
     if len(rows) < 3:

@@ -22,6 +22,7 @@ from pipeline.report.figures import (
     experience_worse,
     pool,
     safety_worse,
+    without,
 )
 from pipeline.report.records import AlertRecord, VerdictRecord, WindowFigures
 from pipeline.report.verdicts import CONCERN, EXPERIENCE, SAFETY, period_class
@@ -199,13 +200,15 @@ def org_view(
     recent: Callable[[UnitKey], list[WindowFigures]],
     before: Callable[[UnitKey], list[WindowFigures]],
 ) -> OrgView:
-    """`recent` and `before` give a unit's windows in the latest period and its baseline."""
+    """`recent` and `before` give a unit's windows in the latest period and its baseline, and
+    each unit's `recent` and `baseline` must be pooled from those very windows: the rest of
+    the organisation is its whole less the unit (`without`), so linear in its units."""
+    whole = pool([w for u in units for w in recent(u.key)])
+    earlier = pool([w for u in units for w in before(u.key)])
     standings = {}
     spots = []
     for unit in units:
-        others = [u for u in units if u is not unit]
-        rest_now = pool([w for u in others for w in recent(u.key)])
-        rest_before = pool([w for u in others for w in before(u.key)])
+        rest_now, rest_before = without(whole, unit.recent), without(earlier, unit.baseline)
         found = standing(unit.recent, rest_now, unit.baseline, rest_before)
         if found is not None:
             standings[unit.key] = found
@@ -214,8 +217,6 @@ def org_view(
         )
         if (found is not None and found.dark_spot) or alerted:
             spots.append(unit)
-    whole = pool([w for u in units for w in recent(u.key)])
-    earlier = pool([w for u in units for w in before(u.key)])
     return OrgView(org, tuple(units), whole, earlier, standings, tuple(spots))
 
 
@@ -281,19 +282,18 @@ def period_view(
     def before(key: UnitKey) -> list[WindowFigures]:
         return [w for w in by_unit[key] if baseline_start <= w.start < begin]
 
+    overlapping: dict[UnitKey, list[AlertRecord]] = {}
+    for a in alerts:
+        if a.window_start < end and a.window_end > begin:
+            overlapping.setdefault((a.org_id, a.unit_id), []).append(a)
     units = []
+    by_org: dict[str, list[UnitView]] = {}
     for key in sorted(by_unit):
-        during = tuple(
-            a
-            for a in alerts
-            if (a.org_id, a.unit_id) == key and a.window_start < end and a.window_end > begin
-        )
+        during = tuple(overlapping.get(key, ()))
         judged = tuple(v for v in (verdicts or {}).get(key, ()) if begin <= v.window_start < end)
         units.append(UnitView(key[0], key[1], pool(recent(key)), pool(before(key)), during, judged))
-    orgs = [
-        org_view(org, [u for u in units if u.org_id == org], recent, before)
-        for org in sorted({u.org_id for u in units})
-    ]
+        by_org.setdefault(key[0], []).append(units[-1])
+    orgs = [org_view(org, by_org[org], recent, before) for org in sorted(by_org)]
     return PeriodView(
         begin, end, baseline_start, stop - first, first - base_first, window_kind,
         tuple(units), tuple(orgs),

@@ -31,15 +31,7 @@ def others_sums(
     key = (judged, names)
     sums: dict[str, tuple[float, float]] | Any = _SUMS.get(key)
     if sums is MISSING:
-        sums = {}
-        for unit in names:
-            here = sorted(
-                (min(max(z, Z_LOW), Z_HIGH), w) for name, z, w in judged if name != unit and w > 0.0
-            )
-            if len(here) >= TRIM_FROM:
-                here = here[1:-1]
-            if len(here) >= MIN_OTHERS:
-                sums[unit] = (math.fsum(z * w for z, w in here), math.fsum(w * w for _, w in here))
+        sums = _trimmed_sums(judged, names)
         _SUMS.put(key, sums)
     return sums
 
@@ -95,7 +87,8 @@ def others_levels(judged: Sequence[tuple[str, float, float]]) -> dict[str, float
     key = tuple(judged)
     levels: dict[str, float] | Any = _LEVELS.get(key)
     if levels is MISSING:
-        levels = {unit: _level(key, unit, weight) for unit, _, weight in key}
+        sums = _trimmed_sums(key, tuple(unit for unit, _, _ in key))
+        levels = {unit: _level(sums.get(unit), weight) for unit, _, weight in key}
         _LEVELS.put(key, levels)
     return levels
 
@@ -111,8 +104,9 @@ def _precision(trace: Trace, t: int) -> float:
     return mean / math.sqrt(spread) if spread > 0.0 else 0.0
 
 
-def _level(judged: tuple[tuple[str, float, float], ...], unit: str, weight: float) -> float:
-    """The others' common relative shift in this window, as the z it gives this unit.
+def _level(sums: tuple[float, float] | None, weight: float) -> float:
+    """The others' common relative shift in this window, as the z it gives this unit, from
+    the others' (Σ w z, Σ w²) (`_trimmed_sums`; None: fewer than `MIN_OTHERS` others).
 
     Each other unit's z is the common shift times its precision w (expected count over
     predictive sd) plus noise of sd 1, so the shift's least-squares estimate is Σ w z / Σ w²,
@@ -122,16 +116,73 @@ def _level(judged: tuple[tuple[str, float, float], ...], unit: str, weight: floa
     factor 1 - variance / estimate² (0 when the movement is within the noise), so a weak,
     chance movement of the others neither hides a unit's own shift nor invents one, while a
     strong common movement (winter) is taken out nearly whole. Times this unit's own w."""
-    others = sorted(
-        (min(max(z, Z_LOW), Z_HIGH), w) for name, z, w in judged if name != unit and w > 0.0
-    )
-    if len(others) < MIN_OTHERS or weight <= 0.0:
+    if sums is None or weight <= 0.0:
         return 0.0
-    if len(others) >= TRIM_FROM:
-        others = others[1:-1]
-    squares = math.fsum(w * w for _, w in others)
-    shift = math.fsum(z * w for z, w in others) / squares
+    products, squares = sums
+    shift = products / squares
     significance = shift * shift * squares  # the estimate over its variance, squared
     if significance <= 1.0:
         return 0.0
     return shift * (1.0 - 1.0 / significance) * weight
+
+
+# Every float is a whole number of 2**-1074 (the least positive one): sums of them kept as
+# integers in that unit are exact, so a unit's others are the window's total less its own and
+# the two trimmed, rounded once, which is math.fsum's correctly rounded sum of the same terms.
+_ULP_BITS = 1074
+_ONE = 1 << _ULP_BITS
+
+
+def _exact(x: float) -> int:
+    """`x` (finite) exactly, in units of 2**-1074."""
+    numerator, denominator = x.as_integer_ratio()
+    return numerator << (_ULP_BITS + 1 - denominator.bit_length())
+
+
+def _trimmed_sums(
+    judged: Sequence[tuple[str, float, float]], names: Sequence[str]
+) -> dict[str, tuple[float, float]]:
+    """Per unit of `names`, (Σ w z, Σ w²) of the units of `judged` (each named once) with
+    w > 0 other than itself: z clipped to `CUSUM_Z_RANGE`, sorted, the lowest and highest
+    (z, w) left out once `TRIM_FROM` remain, each sum rounded once from its exact value (as
+    math.fsum over those terms); absent where fewer than `MIN_OTHERS` remain. Linear in the
+    units: the window's terms are sorted and summed once."""
+    assert len({name for name, _, _ in judged}) == len(judged), "a unit judged twice"
+    clipped = {name: (min(max(z, Z_LOW), Z_HIGH), w) for name, z, w in judged if w > 0.0}
+    order = sorted(clipped, key=clipped.__getitem__)
+    terms = [(z * w, w * w) for z, w in map(clipped.__getitem__, order)]
+    if not all(math.isfinite(square) for _, square in terms):
+        return _trimmed_sums_one_by_one(clipped, names)
+    exact = [(_exact(product), _exact(square)) for product, square in terms]
+    total_products = sum(product for product, _ in exact)
+    total_squares = sum(square for _, square in exact)
+    place = {name: i for i, name in enumerate(order)}
+    count = len(order)
+    sums = {}
+    for unit in names:
+        own = place.get(unit, -1)
+        left = count - (own >= 0)
+        if left < MIN_OTHERS:
+            continue
+        dropped = [own] if own >= 0 else []
+        if left >= TRIM_FROM:
+            dropped += [1 if own == 0 else 0, count - 2 if own == count - 1 else count - 1]
+        products = total_products - sum(exact[i][0] for i in dropped)
+        squares = total_squares - sum(exact[i][1] for i in dropped)
+        sums[unit] = (products / _ONE, squares / _ONE)
+    return sums
+
+
+def _trimmed_sums_one_by_one(
+    clipped: Mapping[str, tuple[float, float]], names: Sequence[str]
+) -> dict[str, tuple[float, float]]:
+    """`_trimmed_sums` from each unit's others in turn (quadratic): only where a term is not
+    finite, which its exact integers cannot hold."""
+    sums = {}
+    for unit in names:
+        here = sorted(value for name, value in clipped.items() if name != unit)
+        if len(here) >= TRIM_FROM:
+            here = here[1:-1]
+        if len(here) >= MIN_OTHERS:
+            sums[unit] = (math.fsum(z * w for z, w in here), math.fsum(w * w for _, w in here))
+    return sums
