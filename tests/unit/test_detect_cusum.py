@@ -197,6 +197,16 @@ def test_a_big_unit_that_does_not_change_is_not_raised_when_the_small_ones_impro
     assert DETECTOR.units_findings(units) == []
 
 
+def with_reports(base: UnitWindowAggregate, reports: int) -> UnitWindowAggregate:
+    """`base` with `reports` incidents, all of no harm and of the first category."""
+    return UnitWindowAggregate(
+        org_id=base.org_id, unit_id=base.unit_id, window=base.window,
+        fft_counts=base.fft_counts, incidents_by_harm=(reports, 0, 0, 0, 0),
+        incidents_by_category=(reports, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        targets=base.targets, contributions=base.contributions,
+    )  # fmt: skip
+
+
 def reporting(
     weeks: int, silent: range, *, responses_in_silence: int = 40, seed: int = 5
 ) -> list[UnitWindowAggregate]:
@@ -208,15 +218,7 @@ def reporting(
         responses = responses_in_silence if quiet_week else rng.randint(32, 48)
         base = aggregate(index, responses=responses, negative=2, harmful=0)
         reports = 0 if quiet_week else sum(rng.random() < 0.5 for _ in range(12))
-        harm = (reports, 0, 0, 0, 0)
-        series.append(
-            UnitWindowAggregate(
-                org_id=base.org_id, unit_id=base.unit_id, window=base.window,
-                fft_counts=base.fft_counts, incidents_by_harm=harm,
-                incidents_by_category=(reports, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-                targets=base.targets, contributions=base.contributions,
-            )
-        )  # fmt: skip
+        series.append(with_reports(base, reports))
     return series
 
 
@@ -255,15 +257,7 @@ def test_a_unit_that_shrank_for_good_is_judged_on_its_new_volume() -> None:
         activity = 480.0 if shrunk else 800.0
         base = aggregate(index, responses=responses, negative=2, harmful=0, activity=activity)
         reports = 0 if silent else sum(rng.random() < (0.3 if shrunk else 0.5) for _ in range(12))
-        harm = (reports, 0, 0, 0, 0)
-        series.append(
-            UnitWindowAggregate(
-                org_id=base.org_id, unit_id=base.unit_id, window=base.window,
-                fft_counts=base.fft_counts, incidents_by_harm=harm,
-                incidents_by_category=(reports, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-                targets=base.targets, contributions=base.contributions,
-            )
-        )  # fmt: skip
+        series.append(with_reports(base, reports))
 
     (silence,) = [
         f for f in DETECTOR.unit_findings(series) if f.kind is AlertKind.REPORTING_SILENCE
