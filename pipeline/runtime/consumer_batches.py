@@ -43,6 +43,11 @@ _TOPIC_PARTITION = attrgetter("topic", "partition")
 _KEY = attrgetter("key")
 _ORIGIN = attrgetter("origin")
 
+COMMIT_TIMEOUT_SECONDS = 5.0
+"""How long a commit may wait. With Kafka away aiokafka retries a commit until the group's
+coordinator is back, however long that is; its caller holds the flow's lock meanwhile, and a
+stop waits for that lock (a stop during an outage hung until killed)."""
+
 
 @dataclass(slots=True)
 class Batch:
@@ -199,13 +204,16 @@ class BatchSource:
         if self._misrouted is not None and result is not None and result.accepted:
             self._misrouted.check(batch.keys_by_origin(), result.accepted)
 
-    async def commit(self) -> bool:
+    async def commit(self, timeout: float | None = None) -> bool:
         """Commit the offsets after the processed batches (True when committed or nothing to
-        commit). A failure leaves them pending: retried with the next commit, or the messages
-        are delivered again (at least once; the sink is idempotent)."""
+        commit), waiting `timeout` seconds at most (`COMMIT_TIMEOUT_SECONDS`). A failure
+        leaves them pending: retried with the next commit, or the messages are delivered again
+        (at least once; the sink is idempotent). A commit given up on may still land later: it
+        commits only what was stored."""
         pending = dict(self._uncommitted)
         if not pending:
             return True
+        timeout = COMMIT_TIMEOUT_SECONDS if timeout is None else timeout
         assigned = self.assigned()
         offsets = {
             self._consumer._new_topicpartition(t, p): offset
@@ -213,7 +221,16 @@ class BatchSource:
             if (t, p) in assigned
         }
         try:
-            done = bool(offsets) and bool(await self._consumer._commit(offsets))
+            done = bool(offsets) and bool(
+                await asyncio.wait_for(self._consumer._commit(offsets), timeout)
+            )
+        except TimeoutError:
+            log.warning(
+                "offset commit not acknowledged in %.0fs (Kafka unreachable?): retried with "
+                "the next",
+                timeout,
+            )
+            return False
         except Exception as exc:
             log.warning("offset commit failed (retried with the next): %s", exc)
             return False

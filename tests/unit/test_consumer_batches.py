@@ -33,6 +33,7 @@ class FakeConsumer:
     assigned: set[TP]
     flow_active: bool = True
     fail_commit: bool = False
+    hang_commit: bool = False  # Kafka away: aiokafka retries until the coordinator is back
     fetched: dict[TP, list[Record]] = field(default_factory=dict)
     commits: list[dict[TP, int]] = field(default_factory=list)
     seeks: int = 0
@@ -65,6 +66,8 @@ class FakeConsumer:
     async def _commit(self, offsets: dict[TP, int]) -> bool:
         if self.fail_commit:
             raise RuntimeError("coordinator not available")
+        if self.hang_commit:
+            await asyncio.Event().wait()
         self.commits.append(dict(offsets))
         return True
 
@@ -189,6 +192,18 @@ def test_commit_only_after_processing_keeps_failures_pending_and_forgets_revoked
     app.consumer.assigned = {TP("t.a", 0), TP("t.b", 1)}
     assert run(src.commit())
     assert len(app.consumer.commits) == 1
+
+
+def test_a_commit_kafka_never_answers_is_given_up_and_stays_pending() -> None:
+    """With Kafka down aiokafka's commit waits for the coordinator for ever; its caller holds
+    the flow's lock, which a stop waits for (a stop in an outage hung until killed)."""
+    src, app = source(TP("t.a", 0))
+    src.processed(Batch(records("t.a", 0, 4), generation=1, epoch=0))
+    app.consumer.hang_commit = True
+    assert not run(src.commit(timeout=0.05))
+    app.consumer.hang_commit = False
+    assert run(src.commit())
+    assert app.consumer.commits == [{TP("t.a", 0): 5}]
 
 
 def test_a_backlog_is_handed_out_in_arrival_order_across_topics() -> None:

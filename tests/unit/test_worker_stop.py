@@ -143,3 +143,40 @@ def test_a_publish_waiting_on_kafka_ends_once_the_batch_is_abandoned(
         worker.loop.call_soon_threadsafe(worker.loop.stop)
         loop.join(10)
         worker.loop.close()
+
+
+def test_a_stop_is_not_held_up_by_a_commit_kafka_never_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kafka went down just before a batch's commit: aiokafka retries it until the coordinator
+    is back, and the stop, waiting for the flow's lock, hung until the worker was killed."""
+    worker = runtime(tmp_path)
+    monkeypatch.setattr("pipeline.runtime.consumer_batches.COMMIT_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr("pipeline.runtime.worker.SHUTDOWN_GRACE_SECONDS", 1.0)
+
+    async def never_acknowledged(offsets: Any) -> bool:
+        await asyncio.Event().wait()
+        return True
+
+    consumer = SimpleNamespace(_commit=never_acknowledged, _new_topicpartition=lambda t, p: (t, p))
+    monkeypatch.setattr(worker._source, "_app", SimpleNamespace(consumer=consumer))
+    monkeypatch.setattr(worker._source, "assigned", lambda: {("stop.patient_feedback", 0)})
+    worker._source._uncommitted[("stop.patient_feedback", 0)] = 7  # a batch stored
+
+    async def scenario() -> None:
+        async def settle() -> None:  # the consuming task, committing the batch it stored
+            async with worker._lock:
+                await worker._source.commit()
+
+        committing = asyncio.ensure_future(settle())
+        await asyncio.sleep(0.05)
+        stopped = asyncio.Event()
+        worker.begin_shutdown(stopped.set)
+        await asyncio.wait_for(stopped.wait(), 30)  # hung for ever before
+        await committing
+
+    try:
+        worker.loop.run_until_complete(scenario())
+    finally:
+        worker.loop.close()
+    assert worker._source._uncommitted == {("stop.patient_feedback", 0): 7}
