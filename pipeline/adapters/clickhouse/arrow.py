@@ -17,10 +17,14 @@ deduplication token.
 from __future__ import annotations
 
 import re
+import sys
+import threading
 from collections.abc import Mapping, Sequence
+from importlib.machinery import ModuleSpec
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.errors import ConfigError, SinkRejected
 
@@ -101,6 +105,39 @@ def arrow_batch(columns: Columns, types: Mapping[str, str], table: str = "") -> 
     return pa.RecordBatch.from_arrays(arrays, names=list(columns))
 
 
+class _NoPandas:
+    """An import finder that makes pandas unavailable while it is on `sys.meta_path`."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"no {name} while pyarrow probes for it", name=name)
+        return None  # not ours: the next finder's
+
+
+_probe_lock = threading.Lock()
+
+
+def skip_pandas_probe() -> None:
+    """Spare this process pyarrow's import of pandas (idempotent; call it before the first
+    conversion of a Python list, before other threads import anything).
+
+    pyarrow's first `pa.array` of a Python list imports pandas only to ask whether the list
+    is a pandas object: 0.2-0.5 s of CPU once per process, holding the GIL (in a replay, on
+    the store thread beside the engine's second batch). The sink never hands pyarrow pandas
+    objects, so that probe is made here with pandas unavailable, and pyarrow remembers the
+    answer; pandas stays importable, and pyarrow's own pandas conversions still import it
+    when asked for."""
+    with _probe_lock:
+        if "pandas" in sys.modules:
+            return
+        blocker = _NoPandas()
+        sys.meta_path.insert(0, blocker)
+        try:
+            pa.array([], type=pa.int8())
+        finally:
+            sys.meta_path.remove(blocker)
+
+
 def arrow_body(batch: pa.RecordBatch) -> bytes:
     """The `ArrowStream` body of one insert: the schema, then `batch`."""
     sink = pa.BufferOutputStream()
@@ -116,6 +153,21 @@ def _uuid_text(values: Sequence[Any]) -> list[Any]:
         return [v.hex for v in values]
     except AttributeError:
         return [v if v is None or isinstance(v, str) else v.hex for v in values]
+
+
+def latest_per_key(keys: pa.Array, moments: pa.Array) -> list[tuple[Any, Any]]:
+    """Each distinct value of `keys` with the latest of its `moments` (Python values, by key).
+
+    Sorted, then each run's first row: `Table.group_by` would do it in one call, but it
+    imports `pyarrow.acero` and with it pandas, about 0.5-1 s of a fresh process's CPU."""
+    if not len(keys):
+        return []
+    table = pa.table({"key": keys, "at": moments})
+    order = pc.sort_indices(table, sort_keys=[("key", "ascending"), ("at", "descending")])
+    keys, moments = keys.take(order), moments.take(order)
+    ends = pc.run_end_encode(keys).run_ends.to_pylist()
+    firsts = pa.array([0, *ends[:-1]], pa.int64())
+    return list(zip(keys.take(firsts).to_pylist(), moments.take(firsts).to_pylist(), strict=True))
 
 
 def columns_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

@@ -63,6 +63,7 @@ class Inserts:
         raise NotImplementedError
 
     def _init_inserts(self) -> None:
+        arrow.skip_pandas_probe()
         self._shapes: dict[str, TableShape] = {}  # of self.database's tables, read once
         self._shapes_of = ""  # the database `_shapes` describes
         self._inserters: ThreadPoolExecutor | None = None  # opened on first use

@@ -22,12 +22,18 @@ MAX_PARTITIONS_PER_INSERT = 100
 _KEY = re.compile(r"^(toYYYYMM|toYear|toStartOfQuarter|toStartOfMonth|toDate|toMonday)\((\w+)\)$")
 
 
+def _int(value: int) -> pa.Scalar:
+    """Typed: pyarrow infers a bare Python number's type, which imports pandas (spared at the
+    sink's start, `arrow.skip_pandas_probe`); made per call, after that."""
+    return pa.scalar(value, pa.int64())
+
+
 def _months(moments: pa.Array) -> pa.Array:
-    return pc.add(pc.multiply(pc.year(moments), 12), pc.month(moments))
+    return pc.add(pc.multiply(pc.year(moments), _int(12)), pc.month(moments))
 
 
 def _quarters(moments: pa.Array) -> pa.Array:
-    return pc.add(pc.multiply(pc.year(moments), 4), pc.quarter(moments))
+    return pc.add(pc.multiply(pc.year(moments), _int(4)), pc.quarter(moments))
 
 
 def _days(moments: pa.Array) -> pa.Array:
@@ -85,6 +91,7 @@ def split_by_partition(batch: pa.RecordBatch, partition_key: str) -> list[pa.Rec
     chunks = []
     for first in range(0, len(distinct), MAX_PARTITIONS_PER_INSERT):
         group = distinct[first : first + MAX_PARTITIONS_PER_INSERT]
-        inside = pc.and_(pc.greater_equal(keys, group[0]), pc.less_equal(keys, group[-1]))
+        first_key, last_key = _int(group[0]), _int(group[-1])
+        inside = pc.and_(pc.greater_equal(keys, first_key), pc.less_equal(keys, last_key))
         chunks.append(batch.filter(inside))
     return chunks

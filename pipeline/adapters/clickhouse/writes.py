@@ -188,16 +188,7 @@ class BatchWrites:
     def _stored_events(self, batch: pa.RecordBatch, token: str) -> None:
         """Count `batch` (stored under `token`) into the organisations' latest event times
         (the tables' inserts may run side by side: `write_events_each`)."""
-        grouped = (
-            pa.Table.from_batches([batch.select(["org_id", "occurred_at"])])
-            .group_by("org_id")
-            .aggregate([("occurred_at", "max")])
-        )
-        latest = zip(
-            grouped.column("org_id").to_pylist(),
-            grouped.column("occurred_at_max").to_pylist(),
-            strict=True,
-        )
+        latest = arrow.latest_per_key(batch.column("org_id"), batch.column("occurred_at"))
         with self._progress_lock:
             progress = self._progress
             if progress is None or progress.token != token:
