@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -236,38 +232,6 @@ def test_event_columns_hold_what_each_event_says(events: list[dict[str, Any]]) -
 def test_event_columns_take_one_type_at_a_time() -> None:
     with pytest.raises(TypeError, match="one type"):
         event_columns(_stored(feedback(), incident()))
-
-
-_CONVERT_IN_A_NEW_PROCESS = """
-import sys
-from datetime import UTC, datetime
-from uuid import uuid4
-from pipeline.adapters.clickhouse import arrow
-from pipeline.adapters.clickhouse.partitions import split_by_partition
-arrow.skip_pandas_probe()
-batch = arrow.arrow_batch(
-    {"at": [datetime(2024, 6, 1, tzinfo=UTC)] * 200, "id": [uuid4()] * 200, "s": ["x"] * 200},
-    {"at": "DateTime64(6, 'UTC')", "id": "UUID", "s": "LowCardinality(String)"},
-)
-split_by_partition(batch, "toYYYYMM(at)")
-arrow.latest_per_key(batch.column("s"), batch.column("at"))
-print("pandas" in sys.modules)
-"""
-
-
-def test_building_and_splitting_an_insert_does_not_import_pandas() -> None:
-    # pyarrow's first list conversion imports pandas (0.2-0.5 s of a fresh process's CPU)
-    # only to ask whether the list is a pandas object; the sink spares it that
-    if importlib.util.find_spec("pandas") is None:
-        pytest.skip("pandas is not installed: nothing to spare")
-    run = subprocess.run(
-        [sys.executable, "-c", _CONVERT_IN_A_NEW_PROCESS],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    assert run.stdout.split() == ["False"]
 
 
 def test_latest_per_key_gives_each_key_its_latest_moment() -> None:
