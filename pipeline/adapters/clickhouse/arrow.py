@@ -122,7 +122,7 @@ def skip_pandas_probe() -> None:
     conversion of a Python list, before other threads import anything).
 
     pyarrow's first `pa.array` of a Python list imports pandas only to ask whether the list
-    is a pandas object: 0.2-0.5 s of CPU once per process, holding the GIL (in a replay, on
+    is a pandas object: about 0.25 s of CPU once per process, holding the GIL (in a replay, on
     the store thread beside the engine's second batch). The sink never hands pyarrow pandas
     objects, so that probe is made here with pandas unavailable, and pyarrow remembers the
     answer; pandas stays importable, and pyarrow's own pandas conversions still import it
@@ -159,7 +159,7 @@ def latest_per_key(keys: pa.Array, moments: pa.Array) -> list[tuple[Any, Any]]:
     """Each distinct value of `keys` with the latest of its `moments` (Python values, by key).
 
     Sorted, then each run's first row: `Table.group_by` would do it in one call, but it
-    imports `pyarrow.acero` and with it pandas, about 0.5-1 s of a fresh process's CPU."""
+    imports `pyarrow.acero` and with it pandas (about 0.25 s of a fresh process's CPU)."""
     if not len(keys):
         return []
     table = pa.table({"key": keys, "at": moments})
