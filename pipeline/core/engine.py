@@ -29,6 +29,7 @@ from uuid import UUID
 from pipeline.core.admission import Admission
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertStatus
+from pipeline.core.arrivals import ReportArrivals
 from pipeline.core.batch import (
     BatchResult,
     EngineConfig,
@@ -86,7 +87,12 @@ class Engine:
         detector = detector or Detector(config.detection)
         self._book = AlertBook(detector)
         rules = fingerprint(config, type(detector).__qualname__, self._book.learning)
-        self._judging = Judging(self._book, self._units, self._watermark, rules, config.detection)
+        # How far each organisation's incident reports have come (arrivals.py): a function of
+        # its windows, so restored with them.
+        self._arrivals = ReportArrivals(config.window)
+        self._judging = Judging(
+            self._book, self._units, self._watermark, rules, config.detection, self._arrivals
+        )
         self._revisions = IncidentRevisions()
         shared = (self._seen, self._pending, self._units, self._watermark, self._book)
         self._admission = Admission(config, self._key, (*shared, self._revisions))
@@ -145,11 +151,14 @@ class Engine:
             unit = (agg.org_id, agg.unit_id)
             windows = self._units.setdefault(unit, {})
             windows[agg.window] = UnitWindowState.restored(agg, record.reports)
+            if any(agg.incidents_by_harm):
+                self._arrivals.restore(agg.org_id, agg.window)
             if record.digest is not None:
                 digests[unit, agg.window] = record.digest
         if state.latest_event is not None:
             self._watermark.observe(state.latest_event)
         mark = self._watermark.value
+        self._arrivals.restored(mark)
         kind = self.config.window
         for recent in state.recent:
             expiry = expiry_of_recent(recent, kind)
@@ -184,6 +193,11 @@ class Engine:
             placed = placement(event, self.config.window)
             self._admission.count(event, placed.windows, {}, placed.expiry)
             result.read += 1
+        for (org, _), windows in self._units.items():
+            for window, state in windows.items():
+                if any(state.incidents_by_harm):
+                    self._arrivals.restore(org, window)
+        self._arrivals.restored(self._watermark.value)
         self._book.restore(alerts)
         self._judging.judge(set(self._units), now, result)
         return self._drained(result)
@@ -217,7 +231,10 @@ class Engine:
             self._revisions.load(decoded.refs, revisions_of)
         result.read += len(decoded.entries)
         late_units, answered = self._admission.admit_all(decoded.entries, found, result, touched)
+        mark, note_arrival = self._watermark.value, self._arrivals.note
         for state, applied in touched.values():
+            if any(state.incidents_by_harm):
+                note_arrival(state.org_id, state.window, mark)
             snapshot = state.snapshot()
             result.windows.append(snapshot)
             reports = tuple(state.reports[key] for key in sorted(state.reports))

@@ -20,6 +20,7 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
+from pipeline.core.arrivals import ClosedWindows, ReportArrivals
 from pipeline.core.batch import BatchResult, JudgingFailure
 from pipeline.core.board import BoardRow, board_rows
 from pipeline.core.detection import DetectionConfig, org_bright_spots
@@ -67,8 +68,10 @@ class Judging:
         watermark: Watermark,
         config: str,
         detection: DetectionConfig,
+        arrivals: ReportArrivals,
     ) -> None:
         self.book = book
+        self._arrivals = arrivals
         self._detection = detection
         self._units = units
         self._watermark = watermark
@@ -96,7 +99,8 @@ class Judging:
         return held
 
     def closed_windows(self, unit: UnitKey) -> list[UnitWindowAggregate]:
-        """The unit's closed windows in time order: what detection judges."""
+        """The unit's closed windows in time order: what detection judges (a `ClosedWindows`,
+        which says how many of them its organisation's incident reports have passed)."""
         mark = self._watermark.value
         if mark is None:
             return []
@@ -104,19 +108,25 @@ class Judging:
         states = list(held.windows.values())
         if held.ends == held.sorted_ends:  # the closed windows are the first ones
             closed = held.positions[: bisect_right(held.ends, mark)]
-            return [states[i].snapshot() for i in closed]
-        return [
-            states[i].snapshot()
-            for i, end in zip(held.positions, held.ends, strict=True)
-            if end <= mark
-        ]
+            ends = held.ends[: len(closed)]
+        else:
+            closed = [i for i, end in zip(held.positions, held.ends, strict=True) if end <= mark]
+            ends = sorted(end for end in held.ends if end <= mark)
+        reports = self._arrivals.until(unit[0], self._watermark)
+        reports_in = len(closed) if reports is None else bisect_right(ends, reports)
+        return ClosedWindows([states[i].snapshot() for i in closed], reports_in)
 
     def _closed_until(self, unit: UnitKey) -> datetime | None:
-        """The latest end of the unit's closed windows (found by bisection: this runs for
-        every unit on every batch)."""
+        """The latest end of the unit's closed windows that its organisation's incident reports
+        have passed (found by bisection: this runs for every unit on every batch). A window
+        the watermark closed before its reports came is judged when they come (or when the
+        feed is told stalled, arrivals.py), not once without them and again with them."""
         mark = self._watermark.value
         if mark is None:
             return None
+        reports = self._arrivals.until(unit[0], self._watermark)
+        if reports is not None and reports < mark:
+            mark = reports
         ends = self._order(unit).sorted_ends
         closed = bisect_right(ends, mark)
         return ends[closed - 1] if closed else None
