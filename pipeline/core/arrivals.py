@@ -9,7 +9,11 @@ reporting are judged in a closed window only once its organisation's incident re
 passed it too: the organisation has a report in a window starting at least the allowed lateness
 after the window's end (as the watermark closes a window once an event that late has come).
 Arrival is tracked per window, not per event (the engine's windows already hold it, so it is
-restored exactly from them and costs nothing per event).
+restored exactly from them and costs nothing per event). While the reports are less than
+`stall_span` behind, a window the watermark closed before they came is not judged at all until
+they come (`Judging._limit`), so an alert gets one version per window, not one without the
+reports and one with them; further behind (a sparse or lagging feed) its feedback is judged at
+once and only its harm and reporting wait.
 
 A source that stopped must still be told, not hidden for ever: once the watermark has moved
 more than `stall_span` (two windows) past both where the reports have arrived and where the
@@ -61,7 +65,7 @@ class ReportArrivals:
     watermark when that last moved (or when the engine was restored)."""
 
     def __init__(self, kind: WindowKind) -> None:
-        self._span = stall_span(kind)
+        self.span = stall_span(kind)
         self.reached: dict[str, datetime] = {}
         self._advanced_at: dict[str, datetime | None] = {}
 
@@ -97,7 +101,7 @@ class ReportArrivals:
         until = reached - watermark.allowed_lateness
         if until >= mark:
             return None
-        beyond = mark - self._span
+        beyond = mark - self.span
         advanced_at = self._advanced_at.get(org)
         if beyond > until and (advanced_at is None or beyond > advanced_at):
             return None  # stalled: judged on the watermark, so a stopped feed is told

@@ -240,7 +240,10 @@ class Engine:
             reports = tuple(state.reports[key] for key in sorted(state.reports))
             result.window_state.append(WindowRecord(snapshot, reports, tuple(applied)))
         answered &= self._units.keys()  # a unit with no data has no alert to answer
-        self._unjudged |= late_units | answered
+        # A late event in a window not judged yet (its reports still to come) is judged with
+        # it when they come (`Judging.newly_closed`), not once now and again then.
+        late = {u for u, end in late_units.items() if self._judging.judged_through(u, end)}
+        self._unjudged |= late | answered
         if judge:
             self._judge_unjudged(now, result)
         if known is not None:

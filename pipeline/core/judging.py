@@ -56,6 +56,8 @@ class _OrgJudgement(NamedTuple):
     alerts: OrgAlerts
     inputs: str
     """The digest of what it was judged on (its `JudgedMark`)."""
+    shown: dict[UnitKey, datetime]
+    """The latest window end of each unit it was judged on."""
 
 
 class Judging:
@@ -72,6 +74,9 @@ class Judging:
     ) -> None:
         self.book = book
         self._arrivals = arrivals
+        # Per unit: the latest window end detection was last shown (judged on), which later
+        # judgements keep showing whatever the report gate (arrivals.py) does meanwhile.
+        self._shown: dict[UnitKey, datetime] = {}
         self._detection = detection
         self._units = units
         self._watermark = watermark
@@ -98,10 +103,29 @@ class Judging:
             self._ordered[unit] = held
         return held
 
-    def closed_windows(self, unit: UnitKey) -> list[UnitWindowAggregate]:
-        """The unit's closed windows in time order: what detection judges (a `ClosedWindows`,
-        which says how many of them its organisation's incident reports have passed)."""
+    def _limit(self, unit: UnitKey) -> tuple[datetime | None, datetime | None]:
+        """(the latest end of a window detection judges, the latest end of one whose incident
+        reports have arrived (None: all of them)). While its organisation's incident reports
+        are less than `stall_span` behind, a window the watermark closed before they came is
+        judged when they come, not once without them and again with them; further behind
+        (a sparse or lagging feed), its feedback is judged at once and its harm and reporting
+        when they come (or once the feed is told stalled, arrivals.py). A window judged before
+        stays judged."""
         mark = self._watermark.value
+        if mark is None:
+            return None, None
+        reports = self._arrivals.until(unit[0], self._watermark)
+        if reports is None or reports >= mark:
+            return mark, None
+        if mark - reports >= self._arrivals.span:
+            return mark, reports
+        shown = self._shown.get(unit)
+        return (reports if shown is None or shown < reports else min(shown, mark)), reports
+
+    def closed_windows(self, unit: UnitKey) -> list[UnitWindowAggregate]:
+        """The unit's closed windows in time order that detection judges (`_limit`): a
+        `ClosedWindows`, which says how many of them its incident reports have passed."""
+        mark, reports = self._limit(unit)
         if mark is None:
             return []
         held = self._order(unit)
@@ -117,19 +141,19 @@ class Judging:
         return ClosedWindows([states[i].snapshot() for i in closed], reports_in)
 
     def _closed_until(self, unit: UnitKey) -> datetime | None:
-        """The latest end of the unit's closed windows that its organisation's incident reports
-        have passed (found by bisection: this runs for every unit on every batch). A window
-        the watermark closed before its reports came is judged when they come (or when the
-        feed is told stalled, arrivals.py), not once without them and again with them."""
-        mark = self._watermark.value
+        """The latest end of the unit's windows detection judges (found by bisection: this
+        runs for every unit on every batch)."""
+        mark = self._limit(unit)[0]
         if mark is None:
             return None
-        reports = self._arrivals.until(unit[0], self._watermark)
-        if reports is not None and reports < mark:
-            mark = reports
         ends = self._order(unit).sorted_ends
         closed = bisect_right(ends, mark)
         return ends[closed - 1] if closed else None
+
+    def judged_through(self, unit: UnitKey, end: datetime) -> bool:
+        """Whether the unit's window ending at `end` was among those it was last judged on."""
+        until = self._judged_until.get(unit)
+        return until is not None and end <= until
 
     def newly_closed(self) -> set[UnitKey]:
         """Units with a window closed since they were last judged (or last failed to be)."""
@@ -190,7 +214,8 @@ class Judging:
         bright = org_bright_spots(series, self._detection)
         alerts = self.book.judge_org(org, by_unit, {unit_id for _, unit_id in triggers}, stamp)
         inputs = digest(series, self.book.responses.of_org(org), self._config)
-        return _OrgJudgement(org, verdicts, board, bright, alerts, inputs)
+        shown = {unit: s[-1].window.end for unit, s in series.items() if s}
+        return _OrgJudgement(org, verdicts, board, bright, alerts, inputs, shown)
 
     def _keep(self, judged: _OrgJudgement, untils: list[tuple[UnitKey, datetime]]) -> None:
         """Only assignments: keeping a judgement cannot fail half way. `untils`: the latest
@@ -198,6 +223,7 @@ class Judging:
         self._verdicts.keep(judged.verdicts)
         self.book.keep(judged.alerts)
         self._judged_until.update(untils)
+        self._shown.update(judged.shown)
 
     def restore(
         self,
@@ -222,6 +248,10 @@ class Judging:
                 ]
         stale: set[UnitKey] = set()
         for org, members in by_org.items():
+            judged = stored.get(org)
+            if judged is not None and judged.mark is not None:
+                # what its stored alerts were judged on, at most (the report gate not stored)
+                self._shown.update((unit, judged.mark) for unit in members)
             responses = self.book.responses.of_org(org)
             mark = self._watermark.value
             if is_current(stored.get(org), members, responses, self._config, mark):
