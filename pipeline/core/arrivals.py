@@ -20,10 +20,10 @@ more than `stall_span` (two windows) past both where the reports have arrived an
 watermark stood when they last advanced, the gate lifts and the organisation's windows are
 judged on the watermark alone, so an incident system down across a trust reads as the silence
 of its units. A feed that is catching up (advancing, however far behind) keeps the gate. After
-a restart when the feed last advanced is not known (it is not stored), so the span is counted
-from the restored watermark: a feed that was catching up when the worker stopped is not told
-stalled at once (withdrawn again as it catches up), and one that had stopped is told the span
-after the restart.
+a restart when the feed last advanced is not known (it is not stored), so only the lag counts:
+a restore judges as the run before it did when that feed had stopped (its silences stand), and
+a feed more than `stall_span` behind that was still catching up when the worker stopped is told
+stalled until it next advances (its silences then withdrawn, as before this gate).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def stall_span(kind: WindowKind) -> timedelta:
 
 class ReportArrivals:
     """Per organisation: the start of its latest window holding an incident report, and the
-    watermark when that last moved (or when the engine was restored)."""
+    watermark when that last moved (None: not known, after a restore)."""
 
     def __init__(self, kind: WindowKind) -> None:
         self.span = stall_span(kind)
@@ -80,15 +80,8 @@ class ReportArrivals:
         return True
 
     def restore(self, org: str, window: Window) -> None:
-        """As `note`, from restored state (`restored` then says from when the span counts)."""
+        """As `note`, from restored state: when the arrival last moved is not known."""
         self.note(org, window, None)
-
-    def restored(self, mark: datetime | None) -> None:
-        """After a restore: when each feed last advanced is not known, so the stall span is
-        counted from the restored watermark `mark`."""
-        for org, advanced_at in self._advanced_at.items():
-            if advanced_at is None:
-                self._advanced_at[org] = mark
 
     def until(self, org: str, watermark: Watermark) -> datetime | None:
         """Windows of `org` that end by this have their incident reports in (None: every

@@ -10,7 +10,9 @@ raised, and the ids of events whose windows are still open (the idempotency key;
 asked of storage through `known`, see engine_state.py). Everything it decides is a function of
 the set of events seen, never of their order or batching, except *when* a window is first
 judged: an alert raised on an early view of a window is corrected (updated, resolved or
-withdrawn) once late events arrive, so the final alerts are the same whatever the order.
+withdrawn) once late events arrive, so the final alerts are the same whatever the order. Harm
+and reporting wait for the organisation's incident reports to pass a window (arrivals.py), so
+reports that come after the other topics raise no silence to withdraw.
 
 A message valid by the contract that the engine still fails on (a bug, an unforeseen value) is
 rejected with reason `processing_error` and the rest of the batch goes on. An organisation whose
@@ -158,7 +160,6 @@ class Engine:
         if state.latest_event is not None:
             self._watermark.observe(state.latest_event)
         mark = self._watermark.value
-        self._arrivals.restored(mark)
         kind = self.config.window
         for recent in state.recent:
             expiry = expiry_of_recent(recent, kind)
@@ -197,7 +198,6 @@ class Engine:
             for window, state in windows.items():
                 if any(state.incidents_by_harm):
                     self._arrivals.restore(org, window)
-        self._arrivals.restored(self._watermark.value)
         self._book.restore(alerts)
         self._judging.judge(set(self._units), now, result)
         return self._drained(result)
