@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 9
+JUDGEMENT_RULES = 10
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -44,7 +44,8 @@ flagged neither ends nor extends a divergence or safety signal (14th session);
 window's experience concern also the monitor without restarts at missed targets, and a harm
 window with nothing reported (activity only) has no verdict (14th session);
 9: a silence week's activity holds against the unit's recent volume, and the harm rate has the
-likelihood-ratio CUSUM of a rise, `cusum_rate_rise` (15th session)."""
+likelihood-ratio CUSUM of a rise, `cusum_rate_rise` (15th session);
+10: a found reporting silence's weeks leave the harm rate's baseline (16th session)."""
 
 
 @dataclass(frozen=True, slots=True)
