@@ -94,18 +94,18 @@ def unit_traces(
     them: negative share, positive share, harm rate and reporting (`silence.silence_trace`).
 
     The silence is judged on `measure_traces`' harm (its raised windows stay out of the
-    reporting levels); the harm rate judged is then that monitor again with the windows of a
-    silence found by the time they would join its baseline held out of it: weeks of missing
-    reports are not the unit's usual harm, and learnt as such they pull it down until a
-    usual week reads as a rise. Each trace is read from earlier monitors only, never from
-    itself."""
+    reporting levels); the harm rate judged is then that monitor again with the windows the
+    silence flagged out of its baseline from the window that flagged them (`stats.monitor`'s
+    `held_out`): weeks of missing reports are not the unit's usual harm, and learnt as such
+    they pull it down until an ordinary week reads as a rise. Each trace reads earlier
+    monitors only, never itself."""
     negative, positive, harm = measure_traces(figures, config, offsets)
     silence = silence_trace(series, figures, config, harm_raised(harm.trace))
     if any(at >= 0 for at in silence.signalled_at):
         rules, moved = config.rules, offsets[harm.measure] if offsets else None
-        held_out = monitor(harm.counts, harm.sizes, None, None, rules, moved, None,
-                           silence.signalled_at)  # fmt: skip
-        harm = MeasureTrace(harm.measure, harm.counts, harm.sizes, held_out)
+        without_silence = monitor(harm.counts, harm.sizes, None, None, rules, moved, None,
+                                  silence.signalled_at)  # fmt: skip
+        harm = MeasureTrace(harm.measure, harm.counts, harm.sizes, without_silence)
     return negative, positive, harm, silence
 
 

@@ -1,7 +1,7 @@
 """One verdict per unit, measure and window: what the alerts, the report and Grafana all show.
 
 The verdict of a judged window is read off the very monitors the alerts come from
-(`unit.measure_traces` for experience and harm, `silence.silence_trace` for reporting), with the
+(`unit.unit_traces`: experience, harm, and `silence.silence_trace` for reporting), with the
 organisation's common movement left out exactly as `Detector.units_findings` does, so a window
 an alert flags is always a concern here; and off the bright spots' own-baseline signals
 (`improvement.improvement_detectors`) for improvement, so a bright spot's windows are always
