@@ -104,9 +104,25 @@ def unit_traces(
     if any(at >= 0 for at in silence.signalled_at):
         rules, moved = config.rules, offsets[harm.measure] if offsets else None
         without_silence = monitor(harm.counts, harm.sizes, None, None, rules, moved, None,
-                                  silence.signalled_at)  # fmt: skip
+                                  _silent_windows(silence))  # fmt: skip
         harm = MeasureTrace(harm.measure, harm.counts, harm.sizes, without_silence)
     return negative, positive, harm, silence
+
+
+def _silent_windows(silence: SilenceTrace) -> list[int]:
+    """Per window, the window by whose close it was known to be silent (-1: never): those the
+    silence flagged, and each window right after one found silent whose reports again pointed
+    towards silence (the CUSUM, restarted by a signal, rose: the silence went on)."""
+    found = list(silence.signalled_at)
+    cusum = silence.cusum
+    for t in range(1, len(found)):
+        before = found[t - 1]
+        if found[t] < 0 <= before <= t - 1:
+            # Restarted at t - 1's close if the silence signalled there, else since counting.
+            start = 0.0 if silence.signalled_at[t - 1] == t - 1 else cusum[t - 1]
+            if cusum[t] > start:  # NaN (not judged) is never
+                found[t] = t
+    return found
 
 
 def measure_traces(
