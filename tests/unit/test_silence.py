@@ -15,7 +15,7 @@ from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import DetectionConfig, Detector
 from pipeline.core.detection.measures import unit_figures
 from pipeline.core.detection.silence import HARM_RAISED_Z, harm_raised, silence_trace
-from pipeline.core.detection.unit import measure_traces
+from pipeline.core.detection.unit import measure_traces, unit_traces
 from pipeline.core.windows import WindowKind
 from tests.support.series import aggregate
 
@@ -222,3 +222,48 @@ def test_a_small_unit_whose_reports_stop_while_its_feedback_goes_on_is_a_silence
     for seed in range(5):
         series = _small_unit(40, feedback_stops=False, seed=seed)
         assert [week for week in _silences(config, series) if week >= 40], seed
+
+
+def _silent_with_harm(seed: int) -> list[UnitWindowAggregate]:
+    """About 4 no-harm and 1.5 harmful reports a week; none at all over weeks 40 to 47."""
+    rng = random.Random(seed)
+    series = []
+    for index in range(70):
+        base = aggregate(index, responses=rng.randint(32, 48), negative=2, harmful=0)
+        silent = 40 <= index <= 47
+        harmful = 0 if silent else _poisson(rng, 1.5)
+        no_harm = 0 if silent else _poisson(rng, 4.0 * rng.gammavariate(12.0, 1.0 / 12.0))
+        series.append(
+            replace(
+                base,
+                incidents_by_harm=(no_harm, harmful, 0, 0, 0),
+                incidents_by_category=(no_harm + harmful, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+            )
+        )
+    return series
+
+
+def test_a_found_silence_leaves_the_harm_rates_baseline_from_when_it_is_found() -> None:
+    """Weeks of a silence are missing reports, not a unit with no harm: once found they leave
+    the harm rate's usual level (older usual weeks take their place), which they would
+    otherwise pull down until an ordinary week reads as a rise. So do the weeks right after a
+    signal whose reports still point towards silence (in seeds 3 to 5 the silence's last
+    signal leaves weeks 46 and 47 unflagged). Windows judged before the finding keep the
+    baseline they had (nothing is judged on what was found later)."""
+    config = DetectionConfig()
+    for seed in range(8):
+        series = _silent_with_harm(seed)
+        figures = unit_figures(series)
+        *_, harm, silence = unit_traces(series, figures, config)
+        before = measure_traces(figures, config)[2].trace
+        flagged = [t for t, at in enumerate(silence.signalled_at) if at >= 0]
+        found = min(silence.signalled_at[t] for t in flagged)
+        for t in range(found + 1, 70):
+            kept = harm.trace.baseline_windows(t)
+            assert not set(flagged) & set(kept), (seed, t)
+            assert len(kept) == config.max_baseline_windows, (seed, t)
+        assert not set(range(40, 48)) & set(harm.trace.baseline_windows(55)), seed
+        assert set(range(40, 48)) <= set(before.baseline_windows(55)), seed
+        assert harm.trace.mean[55] > before.mean[55], seed
+        for t in range(found + 1):
+            assert harm.trace.baseline_windows(t) == before.baseline_windows(t), (seed, t)

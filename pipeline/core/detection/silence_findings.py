@@ -14,7 +14,7 @@ from pipeline.core.detection.base import DetectionConfig, Finding
 from pipeline.core.detection.cusum import CUSUM
 from pipeline.core.detection.episodes import episode_evidence, episodes, severity
 from pipeline.core.detection.measures import UnitFigures
-from pipeline.core.detection.silence import METHOD, SILENCE_RATIO, SilenceTrace, silence_trace
+from pipeline.core.detection.silence import METHOD, SILENCE_RATIO, SilenceTrace
 from pipeline.core.detection.text import duration, number, window_label
 
 
@@ -22,10 +22,10 @@ def silence_findings(
     series: Sequence[UnitWindowAggregate],
     figures: UnitFigures,
     config: DetectionConfig,
-    harm_flagged: Sequence[bool] | None = None,
+    trace: SilenceTrace,
 ) -> list[Finding]:
-    """Episodes of `reporting_silence` in one unit's closed windows (see `silence_trace`)."""
-    trace = silence_trace(series, figures, config, harm_flagged)
+    """Episodes of `reporting_silence` in one unit's closed windows: those of its `trace`
+    (`silence_trace`)."""
     states: list[bool | None] = [
         None if math.isnan(z) else trace.signalled_at[t] >= 0 for t, z in enumerate(trace.z)
     ]

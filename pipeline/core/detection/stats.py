@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from pipeline.core.detection.baseline_sums import without
 from pipeline.core.detection.cusum import Z_RANGE, Accumulators
 from pipeline.core.detection.predictive import (
     PRIOR_COUNT,
@@ -46,6 +47,7 @@ def monitor(
     rules: Rules,
     offsets: Sequence[float] | None = None,
     resets: Sequence[bool] | None = None,
+    held_out: Sequence[int] | None = None,
 ) -> Trace:
     """Judge each window's count against the unit's earlier windows.
 
@@ -61,6 +63,9 @@ def monitor(
     divergence while the unit meets its targets: weeks of a missed target must not be carried
     into the first met week), and no run spans a change between reset and other windows (a run
     of missed weeks still flags those weeks, never the met week after them, nor the reverse).
+    Where `held_out[t]` is not -1, window t is found, when window `held_out[t]` closes, to be
+    missing data (a reporting silence), not the unit's usual: from then on it is out of the
+    baseline (left, or never joining).
     """
     # This loop runs for every window of every measure on every call, so it keeps its sums in
     # locals and its baseline in append-only lists with a moving head.
@@ -107,10 +112,14 @@ def monitor(
     total = total_scale = total_scale2 = 0.0
     pair_d2 = pair_inverse = pair_binomial = 0.0
     last_ratio = last_inverse = last_binomial = 0.0
+    found_at: dict[int, set[int]] = {}  # windows held out, by the window that found them
+    for window, found in enumerate(held_out or ()):
+        if found >= 0:
+            found_at.setdefault(found, set()).add(window)
     # Whether the latest judged window was a reset one: a run never spans a change of it.
     was_reset = False
     # Resume from the longest prefix of these very inputs folded before (`detection.resume`).
-    columns = (counts, scales, trials, reference_relvar, offsets, resets)
+    columns = (counts, scales, trials, reference_relvar, offsets, resets, held_out)
     start, saved = _CHECKPOINTS.resume(rules, columns, size)
     # Lists written only at their own window (kept by reference in a saved state).
     once_written: tuple[list[Any], ...] = (z, means, extras, first_entry, end_entry, cusum,
@@ -255,8 +264,12 @@ def monitor(
             if judged and (age < run_length or (0 <= open_since <= oldest and age < hold)):
                 break
             pending.popleft()
-            if signalled[oldest] < 0:
+            if signalled[oldest] < 0 and not (held_out and 0 <= held_out[oldest] <= t):
                 ready.append(oldest)
+        if found_at and t in found_at:
+            (head, windows, pairs, pair_head, total, total_scale, total_scale2, pair_d2,
+             pair_inverse, pair_binomial, last_ratio, last_inverse, last_binomial) = without(
+                entries, pair_head, found_at[t], trials, max_windows)  # fmt: skip
         for oldest in ready:
             count, scale = counts[oldest], scales[oldest]
             ratio, inverse = count / scale, 1.0 / scale

@@ -26,7 +26,7 @@ from pipeline.core.detection.episodes import episode_evidence, episodes, raised_
 from pipeline.core.detection.measure_trace import MeasureTrace
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
 from pipeline.core.detection.resume import MISSING, Memo
-from pipeline.core.detection.silence import harm_raised
+from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
 from pipeline.core.detection.silence_findings import silence_findings
 from pipeline.core.detection.stats import monitor
 from pipeline.core.detection.text import (
@@ -65,7 +65,7 @@ def unit_findings(
     if not series:
         return []
     figures = figures or unit_figures(series)
-    negative, positive, harm = measure_traces(figures, config, offsets)
+    negative, positive, harm, silence = unit_traces(series, figures, config, offsets)
     judge = _UnitJudge(series, figures, config)
     experience_and_harm = (negative, positive, harm)
     leaning = config.cusum_small_reference
@@ -75,19 +75,61 @@ def unit_findings(
         AlertKind.TARGET_EXPERIENCE_DIVERGENCE, divergence, experience_and_harm
     )
     findings.extend(judge.findings(AlertKind.SAFETY_SIGNAL, safety, (harm,)))
-    findings.extend(silence_findings(series, figures, config, harm_raised(harm.trace)))
+    findings.extend(silence_findings(series, figures, config, silence))
     return findings
 
 
 _Traces = tuple[MeasureTrace, MeasureTrace, MeasureTrace]
+_UnitTraces = tuple[MeasureTrace, MeasureTrace, MeasureTrace, SilenceTrace]
 _TRACES = Memo("traces")  # units (one judgement asks for each twice); each entry holds its traces
+
+
+def unit_traces(
+    series: Sequence[UnitWindowAggregate],
+    figures: UnitFigures,
+    config: DetectionConfig,
+    offsets: Offsets | None = None,
+) -> _UnitTraces:
+    """The unit's monitors as the alerts and the stored verdicts (`detection.verdicts`) judge
+    them: negative share, positive share, harm rate and reporting (`silence.silence_trace`).
+
+    The silence is judged on `measure_traces`' harm (its raised windows stay out of the
+    reporting levels); the harm rate judged is then that monitor again with the windows the
+    silence flagged out of its baseline from the window that flagged them (`stats.monitor`'s
+    `held_out`): weeks of missing reports are not the unit's usual harm, and learnt as such
+    they pull it down until an ordinary week reads as a rise. Each trace reads earlier
+    monitors only, never itself."""
+    negative, positive, harm = measure_traces(figures, config, offsets)
+    silence = silence_trace(series, figures, config, harm_raised(harm.trace))
+    if any(at >= 0 for at in silence.signalled_at):
+        rules, moved = config.rules, offsets[harm.measure] if offsets else None
+        without_silence = monitor(harm.counts, harm.sizes, None, None, rules, moved, None,
+                                  _silent_windows(silence))  # fmt: skip
+        harm = MeasureTrace(harm.measure, harm.counts, harm.sizes, without_silence)
+    return negative, positive, harm, silence
+
+
+def _silent_windows(silence: SilenceTrace) -> list[int]:
+    """Per window, the window by whose close it was known to be silent (-1: never): those the
+    silence flagged, and each window right after one found silent whose reports again pointed
+    towards silence (the CUSUM, restarted by a signal, rose: the silence went on)."""
+    found = list(silence.signalled_at)
+    cusum = silence.cusum
+    for t in range(1, len(found)):
+        before = found[t - 1]
+        if found[t] < 0 <= before <= t - 1:
+            # Restarted at t - 1's close if the silence signalled there, else since counting.
+            start = 0.0 if silence.signalled_at[t - 1] == t - 1 else cusum[t - 1]
+            if cusum[t] > start:  # NaN (not judged) is never
+                found[t] = t
+    return found
 
 
 def measure_traces(
     figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None = None
 ) -> _Traces:
-    """The unit's own monitors of negative share, positive share and harm rate, as the alerts
-    judge them (the stored verdicts, `detection.verdicts`, read the same traces).
+    """The unit's own monitors of negative share, positive share and harm rate, before any
+    silence is held out of the harm rate's baseline (`unit_traces` has the traces judged).
 
     Computed once for the same `figures` and `offsets` objects (as `common.
     org_figures_and_offsets` hands both readers of one judgement): the entry holds them, so

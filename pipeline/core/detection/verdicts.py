@@ -1,7 +1,7 @@
 """One verdict per unit, measure and window: what the alerts, the report and Grafana all show.
 
 The verdict of a judged window is read off the very monitors the alerts come from
-(`unit.measure_traces` for experience and harm, `silence.silence_trace` for reporting), with the
+(`unit.unit_traces`: experience, harm, and `silence.silence_trace` for reporting), with the
 organisation's common movement left out exactly as `Detector.units_findings` does, so a window
 an alert flags is always a concern here; and off the bright spots' own-baseline signals
 (`improvement.improvement_detectors`) for improvement, so a bright spot's windows are always
@@ -47,9 +47,9 @@ from pipeline.core.detection.improvement import improvement_detectors
 from pipeline.core.detection.measure_trace import MeasureTrace
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
 from pipeline.core.detection.resume import Suffixes
-from pipeline.core.detection.silence import SilenceTrace, harm_raised, silence_trace
+from pipeline.core.detection.silence import SilenceTrace
 from pipeline.core.detection.stats import monitor
-from pipeline.core.detection.unit import measure_traces
+from pipeline.core.detection.unit import measure_traces, unit_traces
 from pipeline.core.detection.verdict_model import (
     BETTER_CUSUM,
     BETTER_LIMIT,
@@ -116,10 +116,8 @@ def _unit_columns(
     figures: UnitFigures,
     better: Mapping[Measure, Sequence[str]],
 ) -> list[list[Verdict | None]]:
-    traces = measure_traces(figures, config, offsets)
+    *traces, silence = unit_traces(series, figures, config, offsets)
     steady = _steady_experience(figures, config, offsets)
-    harm = traces[2]
-    silence = silence_trace(series, figures, config, harm_raised(harm.trace))
     fell = [_reporting_fell(silence, t, config) for t in range(len(series))]
     reported = [a.reported for a in series]
     org_id, unit_id = series[0].org_id, series[0].unit_id
