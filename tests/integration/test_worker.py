@@ -132,7 +132,9 @@ def test_walking_skeleton_publish_process_stop(kafka_bootstrap: str, tmp_path: P
             lambda m: consumed(m) >= len(data.messages), 60, "every message processed"
         )
         assert worker.health() == 200
-        time.sleep(1.5)  # one more resend interval: open alerts are posted again
+        # Two more posts while the worker runs: every alert still open was posted by a resend,
+        # not only by the last post on the stop.
+        alertmanager.wait_for_posts(len(alertmanager.posts) + 2, 60)
         assert metrics["pipeline_sink_up"] == 1
         assert metrics["pipeline_assigned_partitions"] == 4 * len(EVENT_TYPES)
     finally:
