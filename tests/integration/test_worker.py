@@ -205,27 +205,35 @@ def test_sigkill_mid_stream_and_restart_store_every_event_once(
     small_batches = {"PIPELINE_BATCH_MAX_EVENTS": "100"}
 
     first = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path, small_batches)
-    publisher = threading.Thread(
-        target=send,
-        args=(kafka_bootstrap, prefix, data.messages),
-        kwargs={"pause_every": 150, "pause": 0.2},
-    )
+    # The last fifth is sent only once the first worker is killed: on a busy machine the
+    # worker raised its first alert after the whole stream was in, and was killed idle.
+    killed = threading.Event()
+    cut = len(data.messages) * 4 // 5
+
+    def stream() -> None:  # slowly: the worker keeps up, so it is killed mid-stream
+        send(kafka_bootstrap, prefix, data.messages[:cut], pause_every=150, pause=0.2)
+        killed.wait(120)
+        send(kafka_bootstrap, prefix, data.messages[cut:], pause_every=150, pause=0.2)
+
+    publisher = threading.Thread(target=stream)
     second: Worker | None = None
     try:
         first.wait_for(
             lambda m: m.get("pipeline_assigned_partitions") == 4 * len(EVENT_TYPES), 60, "ready"
         )
-        publisher.start()  # slowly: the worker keeps up, so it is killed mid-stream
+        publisher.start()
         killed_at = first.wait_for(
             lambda m: m.get("pipeline_alerts_total", 0) >= 1, 60, "alerts raised mid-stream"
         )
         first.kill()
+        killed.set()
         second = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path, small_batches)
         publisher.join(120)
         wait_committed(kafka_bootstrap, second, prefix, timeout=90)
         metrics = second.metrics()
     finally:
         first.kill()
+        killed.set()
         publisher.join(120)
         status = second.stop() if second is not None else None
     assert status == 0, second.log() if second else ""
