@@ -289,7 +289,7 @@ def test_clickhouse_outage_pauses_consumption_and_loses_nothing(
             "retries while ClickHouse is down",
         )
         assert worker.health() == 503
-        still = worker.wait_for(  # a further retry: nothing was consumed meanwhile
+        still = worker.wait_for(  # two more retries: nothing was consumed meanwhile
             lambda m: m["pipeline_sink_retries_total"] > during["pipeline_sink_retries_total"] + 1,
             30,
             "more retries while ClickHouse is down",
