@@ -39,6 +39,7 @@ class FakeAlertmanager:
 
     def __init__(self) -> None:
         self.posts: list[list[dict[str, Any]]] = []
+        self._posted = threading.Condition()
         self.failures = 0
         self.paths: list[str] = []
         self.authorizations: list[str | None] = []
@@ -55,7 +56,9 @@ class FakeAlertmanager:
                     self.end_headers()
                     self.wfile.write(b"busy")
                     return
-                owner.posts.append(json.loads(body))
+                with owner._posted:
+                    owner.posts.append(json.loads(body))
+                    owner._posted.notify_all()
                 self.send_response(200)
                 self.end_headers()
 
@@ -68,6 +71,12 @@ class FakeAlertmanager:
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self.thread.start()
+
+    def wait_for_posts(self, count: int, timeout: float) -> None:
+        """Wait until `count` posts in all were accepted; AssertionError after `timeout` s."""
+        with self._posted:
+            if not self._posted.wait_for(lambda: len(self.posts) >= count, timeout):
+                raise AssertionError(f"{len(self.posts)} posts to Alertmanager, not {count}")
 
     def close(self) -> None:
         self.server.shutdown()
