@@ -47,6 +47,9 @@ COMMIT_TIMEOUT_SECONDS = 5.0
 """How long a commit may wait. With Kafka away aiokafka retries a commit until the group's
 coordinator is back, however long that is; its caller holds the flow's lock meanwhile, and a
 stop waits for that lock (a stop during an outage hung until killed)."""
+UNANSWERED_COMMIT_TIMEOUT_SECONDS = 1.0
+"""How long a commit waits while the one before went unanswered: a stop commits up to three
+times (the batch's, the drain's, the revocation's), 5 s each would crowd its 30 s."""
 
 
 @dataclass(slots=True)
@@ -117,6 +120,7 @@ class BatchSource:
         self._epoch = 0
         self._order = ArrivalOrder()
         self._uncommitted: dict[TopicPartition, int] = {}
+        self._unanswered = False  # the last commit timed out
 
     @property
     def _consumer(self) -> Any:
@@ -209,11 +213,14 @@ class BatchSource:
         commit), waiting `timeout` seconds at most (`COMMIT_TIMEOUT_SECONDS`). A failure
         leaves them pending: retried with the next commit, or the messages are delivered again
         (at least once; the sink is idempotent). A commit given up on may still land later: it
-        commits only what was stored."""
+        commits only what was stored. After one went unanswered the next wait only
+        `UNANSWERED_COMMIT_TIMEOUT_SECONDS`, until one is answered."""
         pending = dict(self._uncommitted)
         if not pending:
             return True
         timeout = COMMIT_TIMEOUT_SECONDS if timeout is None else timeout
+        if self._unanswered:
+            timeout = min(timeout, UNANSWERED_COMMIT_TIMEOUT_SECONDS)
         assigned = self.assigned()
         offsets = {
             self._consumer._new_topicpartition(t, p): offset
@@ -225,6 +232,7 @@ class BatchSource:
                 await asyncio.wait_for(self._consumer._commit(offsets), timeout)
             )
         except TimeoutError:
+            self._unanswered = True
             log.warning(
                 "offset commit not acknowledged in %.0fs (Kafka unreachable?): retried with "
                 "the next",
@@ -234,6 +242,7 @@ class BatchSource:
         except Exception as exc:
             log.warning("offset commit failed (retried with the next): %s", exc)
             return False
+        self._unanswered = False
         for tp, offset in pending.items():
             if tp not in assigned or (done and self._uncommitted.get(tp) == offset):
                 del self._uncommitted[tp]
