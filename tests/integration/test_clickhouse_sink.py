@@ -490,11 +490,8 @@ def test_a_verdict_stored_before_a_restart_is_superseded_in_clickhouse(
     sink: ClickHouseSink,
 ) -> None:
     """pipeline.core.verdict_book through the step on the real engine: a week judged before a
-    restart that late data leaves unjudged is withdrawn, and what the views read (FINAL,
-    withdrawn left out) is exactly the restarted engine's judgement. (The restarted engine's
-    first judgement may still judge the week, its incident reports' arrival gate holding, and a
-    later one withdraw it with the figures it had; a first judgement's own withdrawals carry
-    NaN figures: tests/unit/test_verdict_book.py.)"""
+    restart that late data leaves unjudged is withdrawn (a row with NaN figures), and what the
+    views read (FINAL, withdrawn left out) is exactly the restarted engine's judgement."""
     import random
     from datetime import timedelta
 
@@ -527,11 +524,11 @@ def test_a_verdict_stored_before_a_restart_is_superseded_in_clickhouse(
     assert ("ED", "incident_reporting", late_week) not in latest
     assert stored() == latest
     (gone,) = store.query_dicts(
-        "SELECT verdict FROM verdict_restart.verdicts FINAL "
+        "SELECT verdict, isNaN(value) AS no_figure FROM verdict_restart.verdicts FINAL "
         "WHERE measure = 'incident_reporting' AND window_start = {start:DateTime64(6, 'UTC')}",
         {"start": late_week},
     )
-    assert gone == {"verdict": "withdrawn"}
+    assert gone == {"verdict": "withdrawn", "no_figure": 1}
 
 
 def test_a_retried_arrow_insert_is_byte_identical_and_stored_once(
