@@ -18,7 +18,7 @@ counted before a crash and stored only now) takes the general path.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 from uuid import UUID
 
@@ -92,15 +92,6 @@ def _ends_by(window: Window, end_day: int, mark: datetime | None, mark_day: int)
     return window.end <= mark
 
 
-_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
-
-
-def _note_late(late_units: dict[UnitKey, datetime], unit: UnitKey, end: datetime) -> None:
-    held = late_units.get(unit)
-    if held is None or end < held:
-        late_units[unit] = end
-
-
 class Admission:
     """Admits decoded events into the engine's state (which it shares, never copies)."""
 
@@ -117,11 +108,10 @@ class Admission:
 
     def admit_all(
         self, entries: Sequence[Entry], found: set[UUID], result: BatchResult, touched: Touched
-    ) -> tuple[dict[UnitKey, datetime], set[UnitKey]]:
+    ) -> tuple[set[UnitKey], set[UnitKey]]:
         """Admit each new event in order; returns the units with late events (or retracted
-        windows already closed), each with the earliest end of such a window
-        (`datetime.min` where not worked out), and the units an alert response answered."""
-        late_units: dict[UnitKey, datetime] = {}
+        windows already closed) and the units an alert response answered."""
+        late_units: set[UnitKey] = set()
         answered: set[UnitKey] = set()
         seen = self._seen.ids
         seen_add = seen.add
@@ -196,7 +186,7 @@ class Admission:
                     continue
                 if late:
                     result.late += 1
-                    _note_late(late_units, unit, window.end)
+                    late_units.add(unit)
                 accepted.append(stored)
                 continue
             if placed is None:
@@ -213,13 +203,13 @@ class Admission:
                     state = self._units[retracted_unit][retracted_window]
                     touched.setdefault(id(state), (state, []))
                     if watermark.is_closed(retracted_window):
-                        _note_late(late_units, retracted_unit, retracted_window.end)
+                        late_units.add(retracted_unit)
                 self.retracted = []
             if type(outcome) is AlertResponse:
                 answered.add((outcome.org_id, outcome.unit_id))
             if stored.late:
                 result.late += 1
-                late_units[outcome.org_id, outcome.unit_id] = _EARLIEST
+                late_units.add((outcome.org_id, outcome.unit_id))
             accepted.append(stored)
         for slot in slots.values():
             if slot.responses:

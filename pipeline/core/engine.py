@@ -10,9 +10,7 @@ raised, and the ids of events whose windows are still open (the idempotency key;
 asked of storage through `known`, see engine_state.py). Everything it decides is a function of
 the set of events seen, never of their order or batching, except *when* a window is first
 judged: an alert raised on an early view of a window is corrected (updated, resolved or
-withdrawn) once late events arrive, so the final alerts are the same whatever the order. Harm
-and reporting wait for the organisation's incident reports to pass a window (arrivals.py), so
-reports that come after the other topics raise no silence to withdraw.
+withdrawn) once late events arrive, so the final alerts are the same whatever the order.
 
 A message valid by the contract that the engine still fails on (a bug, an unforeseen value) is
 rejected with reason `processing_error` and the rest of the batch goes on. An organisation whose
@@ -31,7 +29,6 @@ from uuid import UUID
 from pipeline.core.admission import Admission
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertStatus
-from pipeline.core.arrivals import ReportArrivals
 from pipeline.core.batch import (
     BatchResult,
     EngineConfig,
@@ -89,12 +86,7 @@ class Engine:
         detector = detector or Detector(config.detection)
         self._book = AlertBook(detector)
         rules = fingerprint(config, type(detector).__qualname__, self._book.learning)
-        # How far each organisation's incident reports have come (arrivals.py): a function of
-        # its windows, so restored with them.
-        self._arrivals = ReportArrivals(config.window)
-        self._judging = Judging(
-            self._book, self._units, self._watermark, rules, config.detection, self._arrivals
-        )
+        self._judging = Judging(self._book, self._units, self._watermark, rules, config.detection)
         self._revisions = IncidentRevisions()
         shared = (self._seen, self._pending, self._units, self._watermark, self._book)
         self._admission = Admission(config, self._key, (*shared, self._revisions))
@@ -153,8 +145,6 @@ class Engine:
             unit = (agg.org_id, agg.unit_id)
             windows = self._units.setdefault(unit, {})
             windows[agg.window] = UnitWindowState.restored(agg, record.reports)
-            if any(agg.incidents_by_harm):
-                self._arrivals.restore(agg.org_id, agg.window)
             if record.digest is not None:
                 digests[unit, agg.window] = record.digest
         if state.latest_event is not None:
@@ -194,10 +184,6 @@ class Engine:
             placed = placement(event, self.config.window)
             self._admission.count(event, placed.windows, {}, placed.expiry)
             result.read += 1
-        for (org, _), windows in self._units.items():
-            for window, state in windows.items():
-                if any(state.incidents_by_harm):
-                    self._arrivals.restore(org, window)
         self._book.restore(alerts)
         self._judging.judge(set(self._units), now, result)
         return self._drained(result)
@@ -231,19 +217,13 @@ class Engine:
             self._revisions.load(decoded.refs, revisions_of)
         result.read += len(decoded.entries)
         late_units, answered = self._admission.admit_all(decoded.entries, found, result, touched)
-        mark, note_arrival = self._watermark.value, self._arrivals.note
         for state, applied in touched.values():
-            if any(state.incidents_by_harm):
-                note_arrival(state.org_id, state.window, mark)
             snapshot = state.snapshot()
             result.windows.append(snapshot)
             reports = tuple(state.reports[key] for key in sorted(state.reports))
             result.window_state.append(WindowRecord(snapshot, reports, tuple(applied)))
         answered &= self._units.keys()  # a unit with no data has no alert to answer
-        # A late event in a window not judged yet (its reports still to come) is judged with
-        # it when they come (`Judging.newly_closed`), not once now and again then.
-        late = {u for u, end in late_units.items() if self._judging.judged_through(u, end)}
-        self._unjudged |= late | answered
+        self._unjudged |= late_units | answered
         if judge:
             self._judge_unjudged(now, result)
         if known is not None:

@@ -45,8 +45,8 @@ window's experience concern also the monitor without restarts at missed targets,
 window with nothing reported (activity only) has no verdict (14th session);
 9: a silence week's activity holds against the unit's recent volume, and the harm rate has the
 likelihood-ratio CUSUM of a rise, `cusum_rate_rise` (15th session);
-10: harm and reporting are judged only in windows the organisation's incident reports have
-passed (arrivals.py; 16th session);
+10: an arrival gate on harm and reporting (16th session; reverted: two workers judged the
+last windows differently from one);
 11: a found reporting silence's weeks leave the harm rate's baseline (16th session)."""
 
 

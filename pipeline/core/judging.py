@@ -20,7 +20,6 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
-from pipeline.core.arrivals import ClosedWindows, ReportArrivals, reports_arrived
 from pipeline.core.batch import BatchResult, JudgingFailure
 from pipeline.core.board import BoardRow, board_rows
 from pipeline.core.detection import DetectionConfig, org_bright_spots
@@ -56,9 +55,6 @@ class _OrgJudgement(NamedTuple):
     alerts: OrgAlerts
     inputs: str
     """The digest of what it was judged on (its `JudgedMark`)."""
-    shown: dict[UnitKey, tuple[datetime, datetime | None]]
-    """The latest window end of each unit it was judged on, and of those whose incident
-    reports had arrived."""
 
 
 class Judging:
@@ -71,15 +67,8 @@ class Judging:
         watermark: Watermark,
         config: str,
         detection: DetectionConfig,
-        arrivals: ReportArrivals,
     ) -> None:
         self.book = book
-        self._arrivals = arrivals
-        # Per unit: the latest window end detection was last shown (judged on), which later
-        # judgements keep showing whatever the report gate (arrivals.py) does meanwhile.
-        self._shown: dict[UnitKey, datetime] = {}
-        # Per unit: the latest end of those windows whose incident reports had arrived.
-        self._reports_passed: dict[UnitKey, datetime | None] = {}
         self._detection = detection
         self._units = units
         self._watermark = watermark
@@ -106,74 +95,40 @@ class Judging:
             self._ordered[unit] = held
         return held
 
-    def _limit(self, unit: UnitKey) -> tuple[datetime | None, datetime | None]:
-        """(the latest end of a window detection judges, the latest end of one whose incident
-        reports have arrived (None: all of them)). While its organisation's incident reports
-        are less than `stall_span` behind, a window the watermark closed before they came is
-        judged when they come, not once without them and again with them; further behind
-        (a sparse or lagging feed), its feedback is judged at once and its harm and reporting
-        when they come (or once the feed is told stalled, arrivals.py). A window judged before
-        stays judged."""
-        mark = self._watermark.value
-        if mark is None:
-            return None, None
-        reports = self._arrivals.until(unit[0], self._watermark)
-        if reports is None or reports >= mark:
-            return mark, None
-        if mark - reports >= self._arrivals.span:
-            return mark, reports
-        shown = self._shown.get(unit)
-        return (reports if shown is None or shown < reports else min(shown, mark)), reports
-
     def closed_windows(self, unit: UnitKey) -> list[UnitWindowAggregate]:
-        """The unit's closed windows in time order that detection judges (`_limit`): a
-        `ClosedWindows`, which says how many of them its incident reports have passed."""
-        mark, reports = self._limit(unit)
+        """The unit's closed windows in time order: what detection judges."""
+        mark = self._watermark.value
         if mark is None:
             return []
         held = self._order(unit)
         states = list(held.windows.values())
         if held.ends == held.sorted_ends:  # the closed windows are the first ones
             closed = held.positions[: bisect_right(held.ends, mark)]
-            ends = held.ends[: len(closed)]
-        else:
-            closed = [i for i, end in zip(held.positions, held.ends, strict=True) if end <= mark]
-            ends = sorted(end for end in held.ends if end <= mark)
-        reports_in = len(closed) if reports is None else bisect_right(ends, reports)
-        return ClosedWindows([states[i].snapshot() for i in closed], reports_in)
+            return [states[i].snapshot() for i in closed]
+        return [
+            states[i].snapshot()
+            for i, end in zip(held.positions, held.ends, strict=True)
+            if end <= mark
+        ]
 
     def _closed_until(self, unit: UnitKey) -> datetime | None:
-        return self._closed(unit)[0]
-
-    def _closed(self, unit: UnitKey) -> tuple[datetime | None, datetime | None]:
-        """The latest end of the unit's windows detection judges, and of those its incident
-        reports have passed (found by bisection: this runs for every unit on every batch)."""
-        mark, reports = self._limit(unit)
+        """The latest end of the unit's closed windows (found by bisection: this runs for
+        every unit on every batch)."""
+        mark = self._watermark.value
         if mark is None:
-            return None, None
+            return None
         ends = self._order(unit).sorted_ends
         closed = bisect_right(ends, mark)
-        until = ends[closed - 1] if closed else None
-        if reports is None:
-            return until, until
-        passed = bisect_right(ends, reports, hi=closed)
-        return until, ends[passed - 1] if passed else None
-
-    def judged_through(self, unit: UnitKey, end: datetime) -> bool:
-        """Whether the unit's window ending at `end` was among those it was last judged on."""
-        until = self._judged_until.get(unit)
-        return until is not None and end <= until
+        return ends[closed - 1] if closed else None
 
     def newly_closed(self) -> set[UnitKey]:
         """Units with a window closed since they were last judged (or last failed to be)."""
         changed: set[UnitKey] = set()
-        judged, passed = self._judged_until, self._reports_passed
+        judged = self._judged_until
         for unit in self._units:
-            until, through = self._closed(unit)
+            until = self._closed_until(unit)
             if until is not None and until != judged.get(unit):
                 changed.add(unit)
-            elif unit in passed and through != passed[unit]:
-                changed.add(unit)  # its reports came (or its feed was told stalled)
         return changed
 
     def judge(self, units: set[UnitKey], now: datetime, result: BatchResult) -> None:
@@ -203,7 +158,6 @@ class Judging:
             except Exception as exc:  # whatever the cause, the other organisations go on
                 result.judging_failures.append(JudgingFailure(org, type(exc).__name__))
                 self._judged_until.update(untils)
-                self._reports_passed.update((u, self._closed(u)[1]) for u, _ in untils)
                 continue
             self._keep(judged, untils)
             kept.append(judged)
@@ -226,8 +180,7 @@ class Judging:
         bright = org_bright_spots(series, self._detection)
         alerts = self.book.judge_org(org, by_unit, {unit_id for _, unit_id in triggers}, stamp)
         inputs = digest(series, self.book.responses.of_org(org), self._config)
-        shown = {unit: _shown(s) for unit, s in series.items() if s}
-        return _OrgJudgement(org, verdicts, board, bright, alerts, inputs, shown)
+        return _OrgJudgement(org, verdicts, board, bright, alerts, inputs)
 
     def _keep(self, judged: _OrgJudgement, untils: list[tuple[UnitKey, datetime]]) -> None:
         """Only assignments: keeping a judgement cannot fail half way. `untils`: the latest
@@ -235,9 +188,6 @@ class Judging:
         self._verdicts.keep(judged.verdicts)
         self.book.keep(judged.alerts)
         self._judged_until.update(untils)
-        for unit, (until, through) in judged.shown.items():
-            self._shown[unit] = until
-            self._reports_passed[unit] = through
 
     def restore(
         self,
@@ -262,24 +212,13 @@ class Judging:
                 ]
         stale: set[UnitKey] = set()
         for org, members in by_org.items():
-            judged = stored.get(org)
-            if judged is not None and judged.mark is not None:
-                # what its stored alerts were judged on, at most (the report gate not stored)
-                self._shown.update((unit, judged.mark) for unit in members)
             responses = self.book.responses.of_org(org)
             mark = self._watermark.value
             if is_current(stored.get(org), members, responses, self._config, mark):
                 for unit in members:
-                    until, through = self._closed(unit)
+                    until = self._closed_until(unit)
                     if until is not None:
                         self._judged_until[unit] = until
-                        self._reports_passed[unit] = through
             else:
                 stale.update(members)
         self.judge(stale, now, result)
-
-
-def _shown(series: list[UnitWindowAggregate]) -> tuple[datetime, datetime | None]:
-    """The latest window end of a (non-empty) series, and of those its reports passed."""
-    passed = reports_arrived(series)
-    return series[-1].window.end, series[passed - 1].window.end if passed else None
