@@ -38,23 +38,34 @@ def episodes(states: Sequence[bool | None], max_gap: int) -> list[tuple[int, int
     return found
 
 
-def raised_states(per_measure: Sequence[Sequence[bool | None]], max_gap: int) -> list[bool | None]:
+def raised_states(
+    per_measure: Sequence[Sequence[bool | None]],
+    max_gap: int,
+    leaning: Sequence[Sequence[bool]] | None = None,
+) -> list[bool | None]:
     """Per window, the state of several measures' states together (each True: shows the
     condition, False: judged and does not, None: not judged): True if any shows it; False if
     any is judged, but while an episode is open (as `episodes` reads them) only where a measure
     that showed the condition in it was judged: an episode ends on evidence of what raised it
     (harm judged while the feedback that raised a divergence stopped is no sign the feedback
-    recovered); else None."""
+    recovered); else None.
+
+    `leaning` (per measure and window, True where the measure still leans towards the
+    condition without showing it): while an episode is open, a window where any measure that
+    showed the condition in it leans is None, whatever the others say, so the episode neither
+    ends nor extends until none of its measures leans (one alert per shift, not one resolved
+    because another of its measures settled)."""
     states: list[bool | None] = [None] * len(per_measure[0])
     raised: set[int] = set()
     gap = 0
     for t in range(len(states)):
         showing = {i for i, column in enumerate(per_measure) if column[t]}
         clear = {i for i, column in enumerate(per_measure) if column[t] is False}
+        leans = {i for i, column in enumerate(leaning) if column[t]} if leaning else set()
         if showing:
             states[t], gap = True, 0
             raised |= showing
-        elif clear and (not raised or raised & clear):
+        elif clear and (not raised or (raised & clear and not raised & leans)):
             states[t] = False
             gap += 1
             if gap > max_gap:
