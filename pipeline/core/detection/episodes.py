@@ -61,16 +61,19 @@ def raised_states(
     for t in range(len(states)):
         showing = {i for i, column in enumerate(per_measure) if column[t]}
         clear = {i for i, column in enumerate(per_measure) if column[t] is False}
-        leans = {i for i, column in enumerate(leaning) if column[t]} if leaning else set()
         if showing:
             states[t], gap = True, 0
             raised |= showing
-        elif clear and (not raised or (raised & clear and not raised & leans)):
+        elif clear and (not raised or (raised & clear and not _leans(leaning, raised, t))):
             states[t] = False
             gap += 1
             if gap > max_gap:
                 raised = set()
     return states
+
+
+def _leans(leaning: Sequence[Sequence[bool]] | None, measures: set[int], t: int) -> bool:
+    return leaning is not None and any(leaning[i][t] for i in measures)
 
 
 def episode_evidence(
