@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 11
+JUDGEMENT_RULES = 12
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -47,7 +47,9 @@ window with nothing reported (activity only) has no verdict (14th session);
 likelihood-ratio CUSUM of a rise, `cusum_rate_rise` (15th session);
 10: an arrival gate on harm and reporting (16th session; reverted: two workers judged the
 last windows differently from one);
-11: a found reporting silence's weeks leave the harm rate's baseline (16th session)."""
+11: a found reporting silence's weeks leave the harm rate's baseline (16th session);
+12: an open episode neither ends nor extends while any measure that raised it leans worse
+(16th session)."""
 
 
 @dataclass(frozen=True, slots=True)

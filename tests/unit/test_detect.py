@@ -93,6 +93,26 @@ def test_a_weaker_week_that_still_leans_worse_does_not_split_an_episode() -> Non
     assert episodes(2) == [(week(40), week(42)), (week(44), week(46))]
 
 
+def test_an_episode_stays_open_while_any_measure_that_raised_it_still_leans_worse() -> None:
+    """A fall in experience and a rise in harm raise one divergence; in a weaker week the harm
+    is back at its usual level but the negative share still leans worse (4 of 40, z about
+    1.7): the episode neither ends nor is extended, one alert, not one resolved and another
+    raised a week later. With the negative share usual too (2 of 40) it still ends."""
+    fall = with_weeks(quiet(60), range(40, 43), negative=18, harmful=9)
+    fall = with_weeks(fall, range(44, 47), negative=18, harmful=9)
+
+    def episodes(middle: int) -> list[tuple[Window, Window]]:
+        series = with_weeks(fall, range(43, 44), negative=middle, harmful=1)
+        return [
+            (f.first_window, f.last_window)
+            for f in DETECTOR.unit_findings(series)
+            if f.kind is AlertKind.TARGET_EXPERIENCE_DIVERGENCE
+        ]
+
+    assert episodes(4) == [(week(40), week(46))]
+    assert episodes(2) == [(week(40), week(42)), (week(44), week(46))]
+
+
 def test_a_run_of_missed_weeks_does_not_flag_the_met_week_after_them() -> None:
     # Two missed weeks far beyond 3 sigma, then a met week beyond 2.5 and 3 sigma but short of
     # the limit: each run rule would line the met week up with the missed ones.

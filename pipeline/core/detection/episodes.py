@@ -38,13 +38,23 @@ def episodes(states: Sequence[bool | None], max_gap: int) -> list[tuple[int, int
     return found
 
 
-def raised_states(per_measure: Sequence[Sequence[bool | None]], max_gap: int) -> list[bool | None]:
+def raised_states(
+    per_measure: Sequence[Sequence[bool | None]],
+    max_gap: int,
+    leaning: Sequence[Sequence[bool]] | None = None,
+) -> list[bool | None]:
     """Per window, the state of several measures' states together (each True: shows the
     condition, False: judged and does not, None: not judged): True if any shows it; False if
     any is judged, but while an episode is open (as `episodes` reads them) only where a measure
     that showed the condition in it was judged: an episode ends on evidence of what raised it
     (harm judged while the feedback that raised a divergence stopped is no sign the feedback
-    recovered); else None."""
+    recovered); else None.
+
+    `leaning` (per measure and window, True where the measure still leans towards the
+    condition without showing it): while an episode is open, a window where any measure that
+    showed the condition in it leans is None, whatever the others say, so the episode neither
+    ends nor extends until none of its measures leans (one alert per shift, not one resolved
+    because another of its measures settled)."""
     states: list[bool | None] = [None] * len(per_measure[0])
     raised: set[int] = set()
     gap = 0
@@ -54,12 +64,16 @@ def raised_states(per_measure: Sequence[Sequence[bool | None]], max_gap: int) ->
         if showing:
             states[t], gap = True, 0
             raised |= showing
-        elif clear and (not raised or raised & clear):
+        elif clear and (not raised or (raised & clear and not _leans(leaning, raised, t))):
             states[t] = False
             gap += 1
             if gap > max_gap:
                 raised = set()
     return states
+
+
+def _leans(leaning: Sequence[Sequence[bool]] | None, measures: set[int], t: int) -> bool:
+    return leaning is not None and any(leaning[i][t] for i in measures)
 
 
 def episode_evidence(

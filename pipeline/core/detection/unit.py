@@ -185,19 +185,23 @@ def _states(
     CUSUM's reference: from there on a window is more likely under the shift that CUSUM looks
     for than under none) is None too, not clear: it neither extends nor ends an episode, so a
     deterioration that one weaker week interrupts stays one episode (one alert, not one
-    resolved and another raised a week later)."""
-    per_measure = []
+    resolved and another raised a week later). While an episode is open, a window in which any
+    measure that raised it leans is None whatever the others say (`raised_states`)."""
+    per_measure, per_measure_leaning = [], []
     for measure in measures:
         trace = measure.trace
         column: list[bool | None] = []
+        leans: list[bool] = []
         for t, (signalled, z) in enumerate(zip(trace.signalled_at, trace.z, strict=True)):
             met = True if targets_met is None else targets_met[t]
             if not met:  # targets not reported (None), or missed: no divergence (False)
                 column.append(met)
             else:  # z is NaN where the window was not judged
                 column.append(True if signalled >= 0 else False if z < leaning else None)
+            leans.append(bool(met) and signalled < 0 and z >= leaning)
         per_measure.append(column)
-    return raised_states(per_measure, max_gap)
+        per_measure_leaning.append(leans)
+    return raised_states(per_measure, max_gap, per_measure_leaning)
 
 
 class _UnitJudge:
