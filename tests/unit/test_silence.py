@@ -142,6 +142,15 @@ def test_silence_baseline_settings_are_checked() -> None:
     assert monthly.silence_baseline_windows == monthly.dispersion_windows == 24
 
 
+def _with_reports(base: UnitWindowAggregate, no_harm: int, harmful: int) -> UnitWindowAggregate:
+    """`base` with `no_harm` and `harmful` (low harm) incident reports, all of one category."""
+    return replace(
+        base,
+        incidents_by_harm=(no_harm, harmful, 0, 0, 0),
+        incidents_by_category=(no_harm + harmful, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+    )
+
+
 def _harm_rise(seed: int) -> list[UnitWindowAggregate]:
     """About 4 no-harm and 1.5 harmful reports a week; harm x2.5 over weeks 40 to 46."""
     rng = random.Random(seed)
@@ -150,13 +159,7 @@ def _harm_rise(seed: int) -> list[UnitWindowAggregate]:
         base = aggregate(index, responses=rng.randint(32, 48), negative=2, harmful=0)
         harmful = _poisson(rng, 1.5 * (2.5 if 40 <= index <= 46 else 1.0))
         no_harm = _poisson(rng, 4.0 * rng.gammavariate(12.0, 1.0 / 12.0))
-        series.append(
-            replace(
-                base,
-                incidents_by_harm=(no_harm, harmful, 0, 0, 0),
-                incidents_by_category=(no_harm + harmful, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-            )
-        )
+        series.append(_with_reports(base, no_harm, harmful))
     return series
 
 
@@ -233,13 +236,7 @@ def _silent_with_harm(seed: int) -> list[UnitWindowAggregate]:
         silent = 40 <= index <= 47
         harmful = 0 if silent else _poisson(rng, 1.5)
         no_harm = 0 if silent else _poisson(rng, 4.0 * rng.gammavariate(12.0, 1.0 / 12.0))
-        series.append(
-            replace(
-                base,
-                incidents_by_harm=(no_harm, harmful, 0, 0, 0),
-                incidents_by_category=(no_harm + harmful, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-            )
-        )
+        series.append(_with_reports(base, no_harm, harmful))
     return series
 
 
