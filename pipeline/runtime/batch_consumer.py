@@ -7,6 +7,8 @@ hold a fetch for at most `FETCH_MAX_WAIT_MS` (`BatchConsumerThread`) and takes a
 of a partition in one fetch (`partition_fetch_bytes`). `lagging`, `waiting`
 and `broker_connected` read the aiokafka consumer's fetch state from another thread: a
 snapshot is all they need. `BatchConsumerThread` also stops cleanly with the broker away.
+`pace_metadata_retries` keeps the consumer's and the producer's aiokafka clients from retrying
+a failed metadata update in a tight loop while Kafka is away.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,27 @@ def partition_fetch_bytes(batch_max_events: int) -> int:
     batches of 6,000-7,000 whatever `BATCH_MAX_EVENTS` said. The whole of one fetch stays
     within aiokafka's `fetch_max_bytes` (50 MiB)."""
     return max(1 << 20, batch_max_events * FETCH_BYTES_PER_RECORD)
+
+
+def pace_metadata_retries(client: Any) -> None:
+    """Make an aiokafka client wait its `retry_backoff_ms` after a metadata update that failed.
+
+    aiokafka retries a failed update only as fast as its callers ask, and two ask again at
+    once: the fetcher, holding a partition whose leader the last metadata did not name, and
+    the producer's sender with a batch for one. A single broker stopping names no leader for
+    its partitions in its last answers, and with it down each update fails at once (connection
+    refused): the fetcher then spun, 3,100 updates a second for as long as Kafka was away
+    (a CI run, a busy machine), a core gone from a worker that had nothing to do.
+    Callers asking during the wait share the update under way, as they do in aiokafka."""
+    update = client._metadata_update
+
+    async def update_then_wait_if_failed(cluster_metadata: Any, topics: Any) -> bool:
+        updated: bool = await update(cluster_metadata, topics)
+        if not updated:
+            await asyncio.sleep(client._retry_backoff)
+        return updated
+
+    client._metadata_update = update_then_wait_if_failed
 
 
 class BatchConsumerThread(AIOKafkaConsumerThread):
@@ -74,6 +98,7 @@ class BatchConsumerThread(AIOKafkaConsumerThread):
         # aiokafka reads it when the consumer starts (its fetcher is made then); faust offers
         # no setting for it.
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        pace_metadata_retries(consumer._client)
         return consumer
 
     def verify_event_path(self, now: float, tp: Any) -> None:
@@ -140,8 +165,21 @@ class BatchConsumer(AIOKafkaConsumer):
         )
 
 
+class PacedProducer(AIOKafkaProducer):
+    """faust's aiokafka producer, its client's metadata retries paced (`pace_metadata_retries`)."""
+
+    def _new_producer(self, transactional_id: str | None = None) -> Any:
+        producer = super()._new_producer(transactional_id)
+        pace_metadata_retries(producer.client)
+        return producer
+
+
 class BatchApp(faust.App):
-    """A faust app whose consumer is a `BatchConsumer` (same wiring as faust's own)."""
+    """A faust app whose consumer is a `BatchConsumer` and whose producer is a `PacedProducer`
+    (same wiring as faust's own)."""
+
+    def _new_producer(self) -> Any:
+        return PacedProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
     def _new_consumer(self) -> Any:
         return BatchConsumer(
