@@ -5,7 +5,6 @@ leader the last metadata did not name), wait their retry backoff first rather th
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,21 @@ ASKING_SECONDS = 0.5
 BACKOFF_SECONDS = 0.1  # aiokafka's retry_backoff_ms default
 
 
-async def ask_as_each_fails(client: Any) -> None:
-    """Ask for a metadata update as soon as the last has failed, for `ASKING_SECONDS`. The
-    client knows no broker, so each fails at once, as with the only broker down."""
+async def ask_as_each_fails(client: Any) -> int:
+    """Ask for a metadata update as soon as the last has failed, for `ASKING_SECONDS`; how many
+    updates the client made. It knows no broker, so each fails at once, as with the only
+    broker down. (Counted by call, not by aiokafka's log: the CLI's repeat filter, which
+    another test may have installed, drops repeated log lines.)"""
     loop = asyncio.get_running_loop()
+    update, updates = client._metadata_update, 0
+
+    async def counted(cluster_metadata: Any, topics: Any) -> bool:
+        nonlocal updates
+        updates += 1
+        updated: bool = await update(cluster_metadata, topics)
+        return updated
+
+    client._metadata_update = counted
     synchronizer = asyncio.ensure_future(client._md_synchronizer())
     deadline = loop.time() + ASKING_SECONDS
     try:
@@ -31,10 +41,7 @@ async def ask_as_each_fails(client: Any) -> None:
     finally:
         synchronizer.cancel()
         await asyncio.gather(synchronizer, return_exceptions=True)
-
-
-def failed_updates(caplog: pytest.LogCaptureFixture) -> int:
-    return sum(r.getMessage().startswith("Unable to update metadata") for r in caplog.records)
+    return updates
 
 
 def bare_client() -> Any:
@@ -48,30 +55,23 @@ def paced_client() -> Any:
 
 
 @pytest.mark.parametrize("paced", [False, True])
-def test_failed_metadata_updates_are_retried_after_the_backoff(
-    caplog: pytest.LogCaptureFixture, paced: bool
-) -> None:
-    caplog.set_level(logging.ERROR, logger="aiokafka")
+def test_failed_metadata_updates_are_retried_after_the_backoff(paced: bool) -> None:
+    async def scenario() -> int:
+        return await ask_as_each_fails(paced_client() if paced else bare_client())
 
-    async def scenario() -> None:
-        await ask_as_each_fails(paced_client() if paced else bare_client())
-
-    asyncio.run(scenario())
+    updates = asyncio.run(scenario())
     most = ASKING_SECONDS / BACKOFF_SECONDS + 2
     if paced:
-        assert 2 <= failed_updates(caplog) <= most
+        assert 2 <= updates <= most
     else:  # aiokafka alone: what the worker's clients did
-        assert failed_updates(caplog) > 10 * most
+        assert updates > 10 * most
 
 
 @pytest.mark.parametrize("client_of", ["consumer", "producer"])
-def test_the_worker_s_kafka_clients_are_paced(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, client_of: str
-) -> None:
-    caplog.set_level(logging.ERROR, logger="aiokafka")
+def test_the_worker_s_kafka_clients_are_paced(tmp_path: Path, client_of: str) -> None:
     worker = runtime(tmp_path)
 
-    async def scenario() -> None:
+    async def scenario() -> int:
         if client_of == "consumer":
             thread = worker.app.consumer._thread
             kafka = thread._create_worker_consumer(worker.app.transport)
@@ -80,12 +80,12 @@ def test_the_worker_s_kafka_clients_are_paced(
             kafka = worker.app.producer._new_producer()
             client = kafka.client
         try:
-            await ask_as_each_fails(client)
+            return await ask_as_each_fails(client)
         finally:
             await kafka.stop()
 
     try:
-        worker.loop.run_until_complete(scenario())
+        updates = worker.loop.run_until_complete(scenario())
     finally:
         worker.loop.close()
-    assert 2 <= failed_updates(caplog) <= ASKING_SECONDS / BACKOFF_SECONDS + 2
+    assert 2 <= updates <= ASKING_SECONDS / BACKOFF_SECONDS + 2
