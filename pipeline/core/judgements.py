@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 12
+JUDGEMENT_RULES = 13
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -49,7 +49,9 @@ likelihood-ratio CUSUM of a rise, `cusum_rate_rise` (15th session);
 last windows differently from one);
 11: a found reporting silence's weeks leave the harm rate's baseline (16th session);
 12: an open episode neither ends nor extends while any measure that raised it leans worse
-(16th session)."""
+(16th session);
+13: the same for a masked dark spot, in a window that does not show but where a view that
+raised it leans worse on the unit's own chart (17th session)."""
 
 
 @dataclass(frozen=True, slots=True)

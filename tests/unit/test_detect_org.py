@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import Detector
 from pipeline.core.detection.org import _states
+from pipeline.core.windows import Window
 from tests.support.series import (
     SHARES,
     aggregate,
@@ -112,7 +113,7 @@ class _View:
 
 _WINDOW = st.tuples(
     st.sampled_from([0.0, 2.0]),
-    st.sampled_from([math.nan, 1.0]),
+    st.sampled_from([math.nan, 0.5, 1.0]),
     st.sampled_from([math.nan, 0.5]),
     st.sampled_from([-1, 0]),
     st.booleans(),
@@ -128,19 +129,45 @@ def test_window_states_say_whether_any_view_judged_and_showed_the_window(
 ) -> None:
     """True if some view judged and showed the window, False if judged but none showed it,
     None if no view judged it, whatever the views' order; inside an open episode (no gap
-    allowed) False only where a view that showed it was judged, else None."""
+    allowed) False only where a view that showed it was judged and none of those leans worse
+    (not shown, own chart's z >= 0.9), else None."""
     views = [_View(draw) for draw in draws]
     expected: list[bool | None] = []
     raised: set[int] = set()
     for t in range(len(draws[0])):
         judged = {i for i, view in enumerate(views) if view.judged(t)}
         shown = {i for i in judged if views[i].shows(t, 3.0)}
+        leaning = {
+            i for i in raised & judged
+            if views[i].own.trace.z[t] >= 0.9 and not views[i].shows(t, 3.0)
+        }  # fmt: skip
         if shown:
             expected.append(True)
             raised |= shown
-        elif judged and (not raised or raised & judged):
+        elif judged and (not raised or (raised & judged and not leaning)):
             expected.append(False)
             raised = set()
         else:
             expected.append(None)
-    assert _states(cast(Any, views), len(draws[0]), 3.0, 0) == expected
+    assert _states(cast(Any, views), len(draws[0]), 3.0, 0, 0.9) == expected
+
+
+def test_a_weaker_week_that_still_leans_worse_does_not_split_a_dark_spot() -> None:
+    """A small unit falls away from its peers for two weeks, has one weaker week that does not
+    show as a dark spot, then two more bad weeks: while that week still leans worse (3 to 7
+    of 20 negative) the dark spot stays one alert; a week back at its usual level (1 of 20)
+    ends it, and the next two weeks raise a second one."""
+    units = organisation(40)
+    fall = with_weeks(units["ward-9"], range(28, 30), responses=20, negative=9)
+    fall = with_weeks(fall, range(31, 33), responses=20, negative=9)
+
+    def dark_spots(middle: int) -> list[tuple[Window, Window]]:
+        series = with_weeks(fall, range(30, 31), responses=20, negative=middle)
+        return [
+            (f.first_window, f.last_window)
+            for f in DETECTOR.org_findings({**units, "ward-9": series})
+            if f.kind is AlertKind.MASKED_DARK_SPOT
+        ]
+
+    assert dark_spots(3) == dark_spots(6) == [(week(28), week(32))]
+    assert len(dark_spots(1)) == 2

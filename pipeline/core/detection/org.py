@@ -62,7 +62,10 @@ def org_findings(
     findings: list[Finding] = []
     for unit in figures:
         views = org.views(unit)
-        states = _states(views, len(org.windows), config.peer_sigma, config.max_gap_windows)
+        states = _states(
+            views, len(org.windows), config.peer_sigma, config.max_gap_windows,
+            config.cusum_small_reference,
+        )  # fmt: skip
         findings.extend(
             _finding(org, org_id, unit, views, states, first, last, ongoing)
             for first, last, ongoing in episodes(states, config.max_gap_windows)
@@ -70,22 +73,30 @@ def org_findings(
     return findings
 
 
-def _states(views: Sequence[View], size: int, peer_sigma: float, max_gap: int) -> list[bool | None]:
+def _states(
+    views: Sequence[View], size: int, peer_sigma: float, max_gap: int, leaning: float
+) -> list[bool | None]:
     """Per window: True if a view judged it and shows it, False if judged and none shows it,
     else None (asking `View.shows` only of windows the unit's own chart flagged, the only
     ones it can show); an open episode ends only on the views that raised it
-    (`raised_states`)."""
-    per_view = []
+    (`raised_states`), and not in a window where one of them still leans worse: judged, not
+    shown, and its own chart's z at least `leaning` (flagged there or not: the unit is still
+    worse than its usual, if not beyond its peers that week). As for divergence and safety
+    signals (`unit._states`), one weaker week does not split a dark spot in two."""
+    per_view, per_view_leaning = [], []
     for view in views:
         own, pooled = view.own.trace, view.pooled.trace
         columns = zip(view.peer_scale, own.z, pooled.z, own.signalled_at, strict=True)
         states: list[bool | None] = [None] * size
+        leans = [False] * size
         for t, (scale, z, pooled_z, signalled) in enumerate(columns):
             # Judged: the peers' figure is there and neither chart's z is NaN.
             if scale > 0 and z == z and pooled_z == pooled_z:
                 states[t] = signalled >= 0 and view.shows(t, peer_sigma)
+                leans[t] = z >= leaning and not states[t]
         per_view.append(states)
-    return raised_states(per_view, max_gap)
+        per_view_leaning.append(leans)
+    return raised_states(per_view, max_gap, per_view_leaning)
 
 
 def _finding(
