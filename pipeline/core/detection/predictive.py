@@ -96,11 +96,54 @@ def _highest_usual_count(sigma: float, mean: float, extra: float, trials: int | 
     if _smooth_spread(mean, extra, trials) is not None:
         top = guess if trials is None else trials
         guess = newton_count(tail, _log_mass(mean, extra, trials), alpha, guess, 0, top, True)
+    else:
+        guess = _crossing_near(alpha, guess if trials is None else min(guess, trials), mean,
+                               extra, trials)  # fmt: skip
 
     def unusual(count: int) -> bool:
         return tail(count) <= alpha
 
     return first_count(unusual, guess, limit) - 1
+
+
+def _crossing_near(alpha: float, start: int, mean: float, extra: float, trials: int | None) -> int:
+    """About the first count whose upper tail is within `alpha`, for `first_count` to start
+    from: one sum of the terms from `start` gives every count's tail, up by taking terms off
+    and down by adding the terms below (rounded differently from `upper_tail`'s own sums, so
+    only a guess; the exact test then takes two sums where the normal guess took five or six)."""
+    if start <= 0:
+        return start  # every count's tail is 1 there: nothing to walk (and no trials, maybe)
+    log_term, step = term_and_step(start, mean, extra, trials)
+    if log_term < _LOG_UNDERFLOW:
+        return start
+    term = tail = math.exp(log_term)
+    terms = [term]
+    k = start
+    last = trials if trials is not None else math.inf
+    while k < last:
+        ratio = step(k)
+        term *= ratio
+        terms.append(term)
+        tail += term
+        k += 1
+        if ratio < 1.0 and term <= tail * _NEGLIGIBLE:
+            break
+    count = start
+    if tail > alpha:
+        for term in terms:
+            tail -= term
+            count += 1
+            if tail <= alpha:
+                break
+        return count
+    term = terms[0]
+    while count > 0:
+        term /= step(count - 1)
+        tail += term
+        if tail > alpha:
+            break
+        count -= 1
+    return count
 
 
 @lru_cache(maxsize=16384)
