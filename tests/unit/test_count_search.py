@@ -3,7 +3,9 @@ time, in a number of tail sums that does not grow with the width of the distribu
 
 from __future__ import annotations
 
+import math
 import random
+from functools import partial
 from statistics import NormalDist
 
 import pytest
@@ -65,3 +67,60 @@ def test_the_lowest_usual_count_is_where_the_lower_tail_passes_the_limit() -> No
     lowest = Predictive(mean, extra, n).lowest_usual_count(5.0)
     alpha = NormalDist().cdf(-5.0)
     assert lower_tail(lowest - 1, mean, extra, n) <= alpha < lower_tail(lowest, mean, extra, n)
+
+
+def _ward_predictives(seed: int, size: int) -> list[Predictive]:
+    """Ward-sized predictives as a judgement meets them: beta-binomial over 5 to 400
+    responses, gamma-Poisson with means of 0.2 to 80, spread from none to wide."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(size):
+        if rng.random() < 0.5:
+            n = rng.randrange(5, 400)
+            share = rng.uniform(0.01, 0.6)
+            extra = rng.choice((0.0, rng.uniform(0.0, 0.5) * share * (1 - share))) * n * n
+            out.append(Predictive(share * n, extra, n))
+        else:
+            mean = rng.uniform(0.2, 80.0)
+            out.append(Predictive(mean, rng.choice((0.0, rng.uniform(0.0, 2.0) * mean)), None))
+    return out
+
+
+def test_a_ward_s_limit_takes_about_two_tail_sums(monkeypatch: pytest.MonkeyPatch) -> None:
+    # From the normal guess the search took five or six exact sums a limit (skewed counts
+    # sit several above it), the most of a cold judgement's time; from the crossing that one
+    # walk over the terms finds, two: the count and the one below.
+    sums = 0
+
+    def counted(*args: object) -> float:
+        nonlocal sums
+        sums += 1
+        return upper_tail(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(predictive, "upper_tail", counted)
+    predictive._highest_usual_count.cache_clear()
+    wards = _ward_predictives(11, 300)
+    for ward in wards:
+        ward.highest_usual_count(3.0)
+    predictive._highest_usual_count.cache_clear()
+    assert sums <= 2.5 * len(wards)
+
+
+def _unusual(count: int, *, alpha: float, mean: float, extra: float, n: int | None) -> bool:
+    return upper_tail(count, mean, extra, n) <= alpha
+
+
+@pytest.mark.parametrize("sigma", [2.0, 3.0, 3.5])
+def test_a_ward_s_limit_is_the_first_count_the_exact_test_holds_at(sigma: float) -> None:
+    # The same count as the search from the normal guess gave (the walk only moves where the
+    # exact test starts): the limits, and every verdict with them, are unchanged.
+    alpha = NormalDist().cdf(-sigma)
+    predictive._highest_usual_count.cache_clear()
+    for ward in _ward_predictives(12, 300):
+        mean, extra, n = ward
+        spread = (max(mean + extra, 1e-12)) ** 0.5
+        guess = max(0, math.ceil(mean + sigma * spread))
+        limit = None if n is None else n + 1
+        unusual = partial(_unusual, alpha=alpha, mean=mean, extra=extra, n=n)
+        assert ward.highest_usual_count(sigma) == first_count(unusual, guess, limit) - 1
+    predictive._highest_usual_count.cache_clear()

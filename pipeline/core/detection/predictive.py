@@ -96,11 +96,51 @@ def _highest_usual_count(sigma: float, mean: float, extra: float, trials: int | 
     if _smooth_spread(mean, extra, trials) is not None:
         top = guess if trials is None else trials
         guess = newton_count(tail, _log_mass(mean, extra, trials), alpha, guess, 0, top, True)
+    else:
+        guess = _crossing_near(alpha, guess if trials is None else min(guess, trials), mean,
+                               extra, trials)  # fmt: skip
 
     def unusual(count: int) -> bool:
         return tail(count) <= alpha
 
     return first_count(unusual, guess, limit) - 1
+
+
+def _crossing_near(alpha: float, start: int, mean: float, extra: float, trials: int | None) -> int:
+    """About the first count whose upper tail is within `alpha`, for `first_count` to start
+    from: the sum of the terms from `start` gives every count's tail, up by taking terms off
+    and down by adding the terms below (rounded differently from `upper_tail`'s own sums, so
+    only a guess; the exact test then takes two sums where the normal guess took five or six).
+    Nothing is kept per term: a very wide predictive's sum may run over millions of them."""
+    if start <= 0:
+        return start  # every count's tail is 1 there: nothing to walk (and no trials, maybe)
+    log_term, step = term_and_step(start, mean, extra, trials)
+    if log_term < _LOG_UNDERFLOW:
+        return start
+    first = term = tail = math.exp(log_term)
+    end = start
+    last = trials if trials is not None else math.inf
+    while end < last:
+        ratio = step(end)
+        term *= ratio
+        tail += term
+        end += 1
+        if ratio < 1.0 and term <= tail * _NEGLIGIBLE:
+            break
+    count, term = start, first
+    if tail > alpha:
+        while count < end and tail > alpha:
+            tail -= term
+            term *= step(count)
+            count += 1
+        return count + 1 if tail > alpha else count
+    while count > 0:
+        term /= step(count - 1)
+        tail += term
+        if tail > alpha:
+            break
+        count -= 1
+    return count
 
 
 @lru_cache(maxsize=16384)
