@@ -15,6 +15,10 @@ from pydantic_core import core_schema
 
 from pipeline.endpoints import parsed_from_text
 
+DEFAULT_CONNECT_SECONDS = 10.0
+"""How long a publisher waits to reach a broker (`pipeline publish --timeout`'s default); here,
+not beside the producer, so the CLI can offer it without loading a Kafka client."""
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:

@@ -25,14 +25,13 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from pipeline.core.events import AnyEvent, EventType
 from pipeline.core.partitioning import PARTITIONING_RULE, message_key, partition_for
 from pipeline.errors import TransportError
-from pipeline.kafka_bootstrap import BrokerAddress, KafkaBootstrap
+from pipeline.kafka_bootstrap import DEFAULT_CONNECT_SECONDS, BrokerAddress, KafkaBootstrap
 from pipeline.kafka_transport import check_access, describe, kafka_python_options
 from pipeline.settings import Settings
 
 __all__ = ["PARTITIONING_RULE", "partition_for"]
 log = logging.getLogger("pipeline.publisher")
 
-DEFAULT_CONNECT_SECONDS = 10.0
 LINGER_MS = 5
 
 

@@ -21,17 +21,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from pipeline.adapters.jsonlines import read_lines
-from pipeline.adapters.publisher import DEFAULT_CONNECT_SECONDS, EventProducer, KafkaTimeouts
 from pipeline.cli.outputs import check_output_file, writing
 from pipeline.core.bounds import EventBounds
 from pipeline.core.decode import Rejection, decode, shown_field
 from pipeline.errors import InputError, PipelineError
-from pipeline.kafka_bootstrap import KafkaBootstrap
+from pipeline.kafka_bootstrap import DEFAULT_CONNECT_SECONDS, KafkaBootstrap
 from pipeline.progress import Progress
-from pipeline.publishing import settings_from_environment
+
+if TYPE_CHECKING:
+    from pipeline.adapters.publisher import EventProducer
 
 COULD_NOT_PUBLISH = 1
 
@@ -132,6 +133,11 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_publish(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Run `pipeline publish` with parsed `args`; returns the exit status."""
+    # Here, not at the top: every command's parser is built on each run, and a replay or the
+    # demo has no use for a Kafka client (kafka-python: 0.12 s of a process's CPU).
+    from pipeline.adapters.publisher import EventProducer, KafkaTimeouts
+    from pipeline.publishing import settings_from_environment
+
     # kafka-python's own warnings (e.g. a slow task "blocking the event loop") are for its
     # developers, not for the person publishing: ours say what went wrong.
     logging.getLogger("kafka").setLevel(logging.ERROR)

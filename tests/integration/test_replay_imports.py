@@ -1,4 +1,6 @@
-"""What a replay imports: pandas is spared (pyarrow would import it for nothing the sink uses)."""
+"""What a replay imports: pandas is spared (pyarrow would import it for nothing the sink uses),
+and the CLI loads no Kafka client before a command needs one (kafka-python alone: 0.12 s of a
+replay's CPU)."""
 
 from __future__ import annotations
 
@@ -44,3 +46,21 @@ def test_a_replay_into_chdb_does_not_import_pandas(tmp_path: Path) -> None:
     accepted, pandas_imported = run.stdout.split()[-2:]
     assert int(accepted) > 100  # enough rows for the partition split's arithmetic
     assert pandas_imported == "False"
+
+
+_CLI_KAFKA_CLIENTS = """
+import sys
+import pipeline.cli.main
+print(sorted(m for m in sys.modules if m.partition(".")[0] in {"kafka", "aiokafka", "faust"}))
+"""
+
+
+def test_the_cli_loads_no_kafka_client_until_a_command_needs_one() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", _CLI_KAFKA_CLIENTS],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert run.stdout.strip() == "[]"

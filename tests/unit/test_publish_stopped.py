@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.cli import publish
+from pipeline.adapters import publisher
 from pipeline.cli.publish import add_publish_arguments, run_publish
 from pipeline.errors import TransportError
 from tests.support.event_examples import as_line, valid_event
@@ -54,7 +54,7 @@ class GoingAway:
 
 
 def run(monkeypatch: pytest.MonkeyPatch, producer: GoingAway, *argv: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(publish, "EventProducer", lambda *args: producer)
+    monkeypatch.setattr(publisher, "EventProducer", lambda *args: producer)
     parser = argparse.ArgumentParser()
     add_publish_arguments(parser)
     stdout, stderr = io.StringIO(), io.StringIO()
@@ -140,7 +140,7 @@ def test_ctrl_c_midway_says_the_same_and_is_still_an_interruption(
     source = tmp_path / "in.jsonl"
     source.write_bytes(lines(5))
     stderr = io.StringIO()
-    monkeypatch.setattr(publish, "EventProducer", lambda *args: Interrupted(2, None))
+    monkeypatch.setattr(publisher, "EventProducer", lambda *args: Interrupted(2, None))
     parser = argparse.ArgumentParser()
     add_publish_arguments(parser)
     with pytest.raises(KeyboardInterrupt):
