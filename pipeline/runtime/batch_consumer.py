@@ -8,7 +8,8 @@ of a partition in one fetch (`partition_fetch_bytes`). `lagging`, `waiting`
 and `broker_connected` read the aiokafka consumer's fetch state from another thread: a
 snapshot is all they need. `BatchConsumerThread` also stops cleanly with the broker away.
 `pace_metadata_retries` keeps the consumer's and the producer's aiokafka clients from retrying
-a failed metadata update in a tight loop while Kafka is away.
+a failed metadata update in a tight loop while Kafka is away, and `BatchApp` stops within
+`PRODUCER_FLUSH_SECONDS` of its producer flush even then.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaTimeoutError
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
@@ -29,6 +31,8 @@ FETCH_MAX_WAIT_MS = 100
 """How long the broker may hold a fetch that finds nothing new (faust fixes 1,500 ms)."""
 FETCH_BYTES_PER_RECORD = 512
 """Room per record in one partition's fetch: an event as Kafka stores it is 300-450 bytes."""
+PRODUCER_FLUSH_SECONDS = 5.0
+"""How long a stopping app waits for the broker to take what its producer still holds."""
 
 
 def partition_fetch_bytes(batch_max_events: int) -> int:
@@ -173,6 +177,19 @@ class PacedProducer(AIOKafkaProducer):
         pace_metadata_retries(producer.client)
         return producer
 
+    def drop_unsent(self) -> int:
+        """Fail every record the aiokafka producer still holds (its send futures raise
+        `KafkaTimeoutError`), so that its flush and its stop return; how many there were."""
+        producer = self._producer
+        if producer is None:
+            return 0
+        accumulator = producer._message_accumulator
+        batches = [b for bs in accumulator._batches.values() for b in bs]
+        batches += accumulator._pending_batches
+        unsent = sum(1 for b in batches for f, _ in b._msg_futures if not f.done())
+        accumulator.fail_all(KafkaTimeoutError("dropped unsent: the app stopped"))
+        return unsent
+
 
 class BatchApp(faust.App):
     """A faust app whose consumer is a `BatchConsumer` and whose producer is a `PacedProducer`
@@ -180,6 +197,29 @@ class BatchApp(faust.App):
 
     def _new_producer(self) -> Any:
         return PacedProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+    async def _producer_flush(self, logger: Any) -> None:
+        """faust's, except that while stopping it waits `PRODUCER_FLUSH_SECONDS` at most.
+
+        aiokafka retries a record until its request timeout (faust's: 20 minutes), so with
+        Kafka away the alerts and dead letters of a batch abandoned by the stop held both this
+        flush and the producer's stop for that long. Dropping them is safe: a batch is
+        acknowledged only once the broker took all of its records, so these belong to a
+        batch that is processed again (and sends them again) after the restart."""
+        if not self.should_stop:
+            await super()._producer_flush(logger)
+            return
+        try:
+            await asyncio.wait_for(super()._producer_flush(logger), PRODUCER_FLUSH_SECONDS)
+        except TimeoutError:
+            producer: PacedProducer = self.producer  # type: ignore[assignment]
+            unsent = producer.drop_unsent()
+            logger.warning(
+                "Kafka did not take the producer's last %d records in %.0fs (unreachable?): "
+                "dropped; their batch was not acknowledged and is processed again",
+                unsent,
+                PRODUCER_FLUSH_SECONDS,
+            )
 
     def _new_consumer(self) -> Any:
         return BatchConsumer(
