@@ -15,12 +15,12 @@ a failed metadata update in a tight loop while Kafka is away, and `BatchApp` sto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 import faust
-from aiokafka.errors import KafkaTimeoutError
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
@@ -177,18 +177,23 @@ class PacedProducer(AIOKafkaProducer):
         pace_metadata_retries(producer.client)
         return producer
 
-    def drop_unsent(self) -> int:
-        """Fail every record the aiokafka producer still holds (its send futures raise
-        `KafkaTimeoutError`), so that its flush and its stop return; how many there were."""
+    async def drop_unsent(self) -> int:
+        """Stop the aiokafka producer's sender (within `PRODUCER_FLUSH_SECONDS`) and drop every
+        record it still holds, so that its flush and its stop return; how many there were.
+        Their send futures never complete: nothing waits for them once a stop abandoned their
+        batch. (Failing them instead set off aiokafka's own bookkeeping of batches put back
+        for a retry: `KeyError` tracebacks.)"""
         producer = self._producer
         if producer is None:
             return 0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(producer._sender.close(), PRODUCER_FLUSH_SECONDS)
         accumulator = producer._message_accumulator
-        batches = [b for bs in accumulator._batches.values() for b in bs]
+        batches = [b for queued in accumulator._batches.values() for b in queued]
         batches += accumulator._pending_batches
-        unsent = sum(1 for b in batches for f, _ in b._msg_futures if not f.done())
-        accumulator.fail_all(KafkaTimeoutError("dropped unsent: the app stopped"))
-        return unsent
+        accumulator._batches.clear()
+        accumulator._pending_batches.clear()
+        return sum(b.record_count for b in batches)
 
 
 class BatchApp(faust.App):
@@ -213,7 +218,7 @@ class BatchApp(faust.App):
             await asyncio.wait_for(super()._producer_flush(logger), PRODUCER_FLUSH_SECONDS)
         except TimeoutError:
             producer: PacedProducer = self.producer  # type: ignore[assignment]
-            unsent = producer.drop_unsent()
+            unsent = await producer.drop_unsent()
             logger.warning(
                 "Kafka did not take the producer's last %d records in %.0fs (unreachable?): "
                 "dropped; their batch was not acknowledged and is processed again",
