@@ -31,7 +31,7 @@ FETCH_MAX_WAIT_MS = 100
 """How long the broker may hold a fetch that finds nothing new (faust fixes 1,500 ms)."""
 FETCH_BYTES_PER_RECORD = 512
 """Room per record in one partition's fetch: an event as Kafka stores it is 300-450 bytes."""
-PRODUCER_FLUSH_SECONDS = 5.0
+PRODUCER_FLUSH_SECONDS = 2.0
 """How long a stopping app waits for the broker to take what its producer still holds."""
 
 
