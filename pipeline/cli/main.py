@@ -37,11 +37,12 @@ USAGE_ERROR = 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RepeatsFilter) for f in handler.filters):
+    root = logging.getLogger()
+    if not root.handlers:  # a process of its own; a host's handlers (pytest's) are left alone
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        for handler in root.handlers:
             handler.addFilter(RepeatsFilter())
     command: Command = args.command
     try:

@@ -8,12 +8,14 @@ of a partition in one fetch (`partition_fetch_bytes`). `lagging`, `waiting`
 and `broker_connected` read the aiokafka consumer's fetch state from another thread: a
 snapshot is all they need. `BatchConsumerThread` also stops cleanly with the broker away.
 `pace_metadata_retries` keeps the consumer's and the producer's aiokafka clients from retrying
-a failed metadata update in a tight loop while Kafka is away.
+a failed metadata update in a tight loop while Kafka is away, and `BatchApp` stops within
+`PRODUCER_FLUSH_SECONDS` of its producer flush even then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -29,6 +31,8 @@ FETCH_MAX_WAIT_MS = 100
 """How long the broker may hold a fetch that finds nothing new (faust fixes 1,500 ms)."""
 FETCH_BYTES_PER_RECORD = 512
 """Room per record in one partition's fetch: an event as Kafka stores it is 300-450 bytes."""
+PRODUCER_FLUSH_SECONDS = 2.0
+"""How long a stopping app waits for the broker to take what its producer still holds."""
 
 
 def partition_fetch_bytes(batch_max_events: int) -> int:
@@ -173,6 +177,24 @@ class PacedProducer(AIOKafkaProducer):
         pace_metadata_retries(producer.client)
         return producer
 
+    async def drop_unsent(self) -> int:
+        """Stop the aiokafka producer's sender (within `PRODUCER_FLUSH_SECONDS`) and drop every
+        record it still holds, so that its flush and its stop return; how many there were.
+        Their send futures never complete: nothing waits for them once a stop abandoned their
+        batch. (Failing them instead set off aiokafka's own bookkeeping of batches put back
+        for a retry: `KeyError` tracebacks.)"""
+        producer = self._producer
+        if producer is None:
+            return 0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(producer._sender.close(), PRODUCER_FLUSH_SECONDS)
+        accumulator = producer._message_accumulator
+        batches = [b for queued in accumulator._batches.values() for b in queued]
+        batches += accumulator._pending_batches
+        accumulator._batches.clear()
+        accumulator._pending_batches.clear()
+        return sum(b.record_count for b in batches)
+
 
 class BatchApp(faust.App):
     """A faust app whose consumer is a `BatchConsumer` and whose producer is a `PacedProducer`
@@ -180,6 +202,29 @@ class BatchApp(faust.App):
 
     def _new_producer(self) -> Any:
         return PacedProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+    async def _producer_flush(self, logger: Any) -> None:
+        """faust's, except that while stopping it waits `PRODUCER_FLUSH_SECONDS` at most.
+
+        aiokafka retries a record until its request timeout (faust's: 20 minutes), so with
+        Kafka away the alerts and dead letters of a batch abandoned by the stop held both this
+        flush and the producer's stop for that long. Dropping them is safe: a batch is
+        acknowledged only once the broker took all of its records, so these belong to a
+        batch that is processed again (and sends them again) after the restart."""
+        if not self.should_stop:
+            await super()._producer_flush(logger)
+            return
+        try:
+            await asyncio.wait_for(super()._producer_flush(logger), PRODUCER_FLUSH_SECONDS)
+        except TimeoutError:
+            producer: PacedProducer = self.producer  # type: ignore[assignment]
+            unsent = await producer.drop_unsent()
+            logger.warning(
+                "Kafka did not take the producer's last %d records in %.0fs (unreachable?): "
+                "dropped; their batch was not acknowledged and is processed again",
+                unsent,
+                PRODUCER_FLUSH_SECONDS,
+            )
 
     def _new_consumer(self) -> Any:
         return BatchConsumer(

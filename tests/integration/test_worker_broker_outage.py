@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +21,7 @@ import pytest
 
 from tests.support.events import feedback, incident
 from tests.support.tools import tool
-from tests.support.worker_harness import Worker, query, start_worker, stats, unique
+from tests.support.worker_harness import REPO, Worker, query, start_worker, stats, unique
 
 pytestmark = pytest.mark.slow
 START = datetime(2024, 3, 4, tzinfo=UTC)
@@ -45,6 +46,14 @@ class OwnBroker:
     def stop(self) -> None:
         if self._broker is not None:
             self._broker.stop()  # and reaped
+            self._broker = None
+
+    def kill(self) -> None:
+        """SIGKILL: no controlled shutdown, so clients keep the last metadata (its leaders)."""
+        if self._broker is not None:
+            self._broker.process.kill()
+            self._broker.process.wait(30)
+            self._localkafka.stop(self._state)  # its pid file
             self._broker = None
 
 
@@ -193,3 +202,40 @@ def test_a_stop_while_the_broker_is_down_is_clean(own_broker: OwnBroker, tmp_pat
     log = worker.log_path.read_text()
     assert code == 0, worker.log()
     assert "Traceback" not in log and "Error while stopping child" not in log, worker.log()
+
+
+def test_a_stop_with_records_the_broker_never_took_is_clean(
+    own_broker: OwnBroker, tmp_path: Path
+) -> None:
+    """A batch's dead letters sent with the broker down stay in aiokafka's producer, retried
+    until its request timeout (20 minutes): faust's producer flush on the way out waited for
+    them, and SIGTERM did not stop the worker. ClickHouse is held down (injected) until the
+    broker is gone, so that the batch publishes with Kafka away."""
+    bootstrap = own_broker.bootstrap
+    prefix, group = unique("unsent"), unique("unsent-group")
+    topic = f"{prefix}.patient_feedback"
+    outage = tmp_path / "clickhouse-is-down"
+    faulty = [sys.executable, "-m", "tests.support.faulty_worker", str(outage)]
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+    worker = start_worker(
+        bootstrap, dsn, prefix, group, tmp_path, {"PYTHONPATH": str(REPO)}, faulty
+    )
+    try:
+        worker.wait_for(lambda m: m.get("pipeline_assigned_partitions", 0) > 0, 90, "assigned")
+        kcat(bootstrap, topic, [b"RXA/not an event"])  # the producer learns the dead letters' topic
+        worker.wait_for(lambda m: m.get("pipeline_events_rejected_total", 0) >= 1, 60, "rejected")
+        outage.touch()
+        kcat(bootstrap, topic, [b"RXA/" + event(feedback, 1).encode(), b"RXA/still not an event"])
+        worker.wait_for(lambda m: m.get("pipeline_sink_up", 1) == 0, 60, "ClickHouse down")
+        own_broker.kill()  # the producer keeps the dead broker as the partitions' leader
+        outage.unlink()
+        wait_until(
+            lambda: "Got error produce response" in worker.log(400), 60, "a failed send", worker
+        )
+    finally:
+        outage.unlink(missing_ok=True)
+        code = worker.stop()
+    log = worker.log_path.read_text()
+    assert code == 0, worker.log()
+    assert "dropped; their batch was not acknowledged" in log, worker.log()
+    assert "Traceback" not in log, worker.log()

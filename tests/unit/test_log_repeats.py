@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from pipeline.cli.log_repeats import RepeatsFilter
+from pipeline.cli.main import main
 
 
 def _record(name: str, msg: str, *args: object, level: int = logging.ERROR) -> logging.LogRecord:
@@ -44,3 +46,17 @@ def test_other_lines_and_other_kinds_pass() -> None:
     assert not repeats.filter(_record("aiokafka.cluster", "Failed fetch messages from %s", 2))
     assert repeats.filter(_record("kafkaesque", "not a Kafka client"))
     assert repeats.filter(_record("kafkaesque", "not a Kafka client"))
+
+
+def test_the_command_leaves_log_handlers_it_did_not_install_alone(tmp_path: Path) -> None:
+    """`pipeline` run in-process (tests, a host program): a filter it put on a handler it did
+    not install outlived the call; pytest's log capture then dropped aiokafka's repeated lines
+    in later tests (tests/unit/test_kafka_metadata_pacing.py failed after test_cli_outputs.py)."""
+    host = logging.Handler()
+    root = logging.getLogger()
+    root.addHandler(host)
+    try:
+        assert main(["report", "--out", str(tmp_path)]) == 1
+    finally:
+        root.removeHandler(host)
+    assert not host.filters
