@@ -4,6 +4,7 @@ While a broker is unreachable aiokafka logs each failed connection, metadata upd
 coordinator request, every 50-100 ms: about 40 lines a second (measured, one worker, one
 broker down), which buries everything else in the log. `RepeatsFilter` passes the first line of
 each kind (logger, level, message template) and then one a minute, saying how many it left out.
+`configure_process_logging` is how a process of the pipeline's own sets up its log.
 """
 
 from __future__ import annotations
@@ -47,3 +48,17 @@ class RepeatsFilter(logging.Filter):
         if left_out:
             record.msg = f"{record.msg} [{left_out} more like this in the last {self._every:g} s]"
         return True
+
+
+def configure_process_logging() -> None:
+    """INFO and above to standard error, each handler with a `RepeatsFilter`; only in a process
+    with no log handlers yet (a host's, such as pytest's capture, are left alone: a filter put
+    on them would outlive the command)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for handler in root.handlers:
+        handler.addFilter(RepeatsFilter())

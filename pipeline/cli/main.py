@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from pipeline import __version__
 from pipeline.cli.demo import add_demo_arguments, run_demo_command
 from pipeline.cli.importer import add_import_arguments, run_import
-from pipeline.cli.log_repeats import RepeatsFilter
+from pipeline.cli.log_repeats import configure_process_logging
 from pipeline.cli.migrate import add_migrate_arguments, run_migrate
 from pipeline.cli.options import HelpFormatter
 from pipeline.cli.publish import add_publish_arguments, run_publish
@@ -37,13 +36,7 @@ USAGE_ERROR = 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    root = logging.getLogger()
-    if not root.handlers:  # a process of its own; a host's handlers (pytest's) are left alone
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        for handler in root.handlers:
-            handler.addFilter(RepeatsFilter())
+    configure_process_logging()
     command: Command = args.command
     try:
         return command(args)

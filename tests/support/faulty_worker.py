@@ -4,12 +4,12 @@ same PIPELINE_* settings) whose ClickHouse is "down" while OUTAGE_FILE exists.""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.bootstrap.worker import build_worker, load_settings
+from pipeline.cli.log_repeats import configure_process_logging
 from tests.support.faults import outage_sink
 
 
@@ -17,9 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="faulty worker")
     parser.add_argument("outage_file", type=Path, help="ClickHouse is down while this exists")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_process_logging()  # as `pipeline worker` logs
     runtime, sink = build_worker(load_settings(), sink_type=outage_sink(args.outage_file))
     try:
         return runtime.run(None)
