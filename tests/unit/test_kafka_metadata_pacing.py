@@ -3,7 +3,8 @@ clients, asked for another as soon as one has failed (the fetcher holding a part
 leader the last metadata did not name), wait their retry backoff first rather than spin.
 
 Measured as the least time a number of updates can take (the backoffs between them), which a
-busy machine can only lengthen; not as updates counted within a time."""
+busy machine can only lengthen; not as updates counted within a time. (aiokafka alone makes
+the six in about a millisecond: the worker's clients fail these tests without the pacing.)"""
 
 from __future__ import annotations
 
@@ -48,16 +49,6 @@ def test_a_failed_metadata_update_is_retried_after_the_backoff() -> None:
         return await seconds_for_updates(client)
 
     assert asyncio.run(scenario()) >= LEAST_SECONDS
-
-
-def test_aiokafka_alone_retries_at_once() -> None:
-    """What the worker's clients did: 6 updates in far less than one backoff (fails only if
-    this process gets no CPU for half a second)."""
-
-    async def scenario() -> float:
-        return await seconds_for_updates(bare_client())
-
-    assert asyncio.run(scenario()) < 5 * BACKOFF_SECONDS
 
 
 @pytest.mark.parametrize("client_of", ["consumer", "producer"])
