@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from functools import partial
 from statistics import NormalDist
 
@@ -40,12 +41,9 @@ def test_first_count_is_the_first_count_that_holds(seed: int) -> None:
     assert len(asked) <= 2 * max(guess, threshold, 1).bit_length() + 4
 
 
-def test_a_big_unit_s_limits_take_few_tail_sums(monkeypatch: pytest.MonkeyPatch) -> None:
-    # 600,000 responses a week (a large trust's monthly return spread over weeks): stepping
-    # one count at a time from the normal guess took thousands of tail sums of thousands of
-    # terms each, minutes per window.
-    n = 600_000
-    mean, extra = 0.12 * n, (0.03 * n) ** 2
+def _count_tail_sums(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Count the exact upper-tail sums the limits' search makes from now on (its cache
+    emptied); the function returned tells how many so far."""
     sums = 0
 
     def counted(*args: object) -> float:
@@ -55,8 +53,18 @@ def test_a_big_unit_s_limits_take_few_tail_sums(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(predictive, "upper_tail", counted)
     predictive._highest_usual_count.cache_clear()
+    return lambda: sums
+
+
+def test_a_big_unit_s_limits_take_few_tail_sums(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 600,000 responses a week (a large trust's monthly return spread over weeks): stepping
+    # one count at a time from the normal guess took thousands of tail sums of thousands of
+    # terms each, minutes per window.
+    n = 600_000
+    mean, extra = 0.12 * n, (0.03 * n) ** 2
+    sums = _count_tail_sums(monkeypatch)
     highest = Predictive(mean, extra, n).highest_usual_count(5.0)
-    assert sums <= 64
+    assert sums() <= 64
     alpha = NormalDist().cdf(-5.0)
     assert upper_tail(highest, mean, extra, n) > alpha >= upper_tail(highest + 1, mean, extra, n)
 
@@ -90,20 +98,12 @@ def test_a_ward_s_limit_takes_about_two_tail_sums(monkeypatch: pytest.MonkeyPatc
     # From the normal guess the search took five or six exact sums a limit (skewed counts
     # sit several above it), the most of a cold judgement's time; from the crossing that one
     # walk over the terms finds, two: the count and the one below.
-    sums = 0
-
-    def counted(*args: object) -> float:
-        nonlocal sums
-        sums += 1
-        return upper_tail(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(predictive, "upper_tail", counted)
-    predictive._highest_usual_count.cache_clear()
+    sums = _count_tail_sums(monkeypatch)
     wards = _ward_predictives(11, 300)
     for ward in wards:
         ward.highest_usual_count(3.0)
     predictive._highest_usual_count.cache_clear()
-    assert sums <= 2.5 * len(wards)
+    assert sums() <= 2.5 * len(wards)
 
 
 def _unusual(count: int, *, alpha: float, mean: float, extra: float, n: int | None) -> bool:

@@ -63,9 +63,12 @@ def org_findings(
     for unit in figures:
         views = org.views(unit)
         states = _states(
-            views, len(org.windows), config.peer_sigma, config.max_gap_windows,
+            views,
+            len(org.windows),
+            config.peer_sigma,
+            config.max_gap_windows,
             config.cusum_small_reference,
-        )  # fmt: skip
+        )
         findings.extend(
             _finding(org, org_id, unit, views, states, first, last, ongoing)
             for first, last, ongoing in episodes(states, config.max_gap_windows)

@@ -117,16 +117,8 @@ def _crossing_near(alpha: float, start: int, mean: float, extra: float, trials: 
     log_term, step = term_and_step(start, mean, extra, trials)
     if log_term < _LOG_UNDERFLOW:
         return start
-    first = term = tail = math.exp(log_term)
-    end = start
-    last = trials if trials is not None else math.inf
-    while end < last:
-        ratio = step(end)
-        term *= ratio
-        tail += term
-        end += 1
-        if ratio < 1.0 and term <= tail * _NEGLIGIBLE:
-            break
+    first = math.exp(log_term)
+    tail, end = _sum_upwards(first, start, step, trials)
     count, term = start, first
     if tail > alpha:
         while count < end and tail > alpha:
@@ -226,17 +218,26 @@ def upper_tail(count: int, mean: float, extra: float, trials: int | None) -> flo
     if (spread := _smooth_spread(mean, extra, trials)) is not None:
         end = trials if trials is not None else count + math.ceil(64 * spread)
         return min(smooth_sum(_log_mass(mean, extra, trials), count, end, spread), 1.0)
-    term = total = math.exp(log_term)
-    k = count
+    total, _ = _sum_upwards(math.exp(log_term), count, step, trials)
+    return min(total, 1.0)
+
+
+def _sum_upwards(
+    term: float, count: int, step: Callable[[int], float], trials: int | None
+) -> tuple[float, int]:
+    """The sum of the terms from `count`'s (`term`) upwards, each the last times `step`, until
+    one is negligible against the sum or `trials` is reached; and the count after the last
+    term added."""
+    total = term
     last = trials if trials is not None else math.inf
-    while k < last:
-        ratio = step(k)
+    while count < last:
+        ratio = step(count)
         term *= ratio
         total += term
-        k += 1
+        count += 1
         if ratio < 1.0 and term <= total * _NEGLIGIBLE:
             break
-    return min(total, 1.0)
+    return total, count
 
 
 def lower_tail(count: int, mean: float, extra: float, trials: int | None) -> float:
