@@ -191,7 +191,9 @@ def _divergence(p: PeriodView) -> Html:
         )
     else:
         heading = "No unit met its targets while experience or safety clearly got worse"
+    silent = [unit_name(u.org_id, u.unit_id) for u in p.units if not u.recent.windows]
     no_target = [unit_name(u.org_id, u.unit_id) for u in p.units if u.worst_margin is None]
+    no_target = [name for name in no_target if name not in silent]
     # A unit with a target but nothing to compare on a chart is named, never silently left off
     # (a trust that sends only target returns would otherwise see two empty charts).
     no_feedback = [unit_name(u.org_id, u.unit_id) for u in charted if u.share_change is None]
@@ -202,6 +204,7 @@ def _divergence(p: PeriodView) -> Html:
     note = "".join(
         f'<p class="note">{escape(why)}: {escape(", ".join(names))}</p>'
         for why, names in (
+            (f"Not on the charts (no data in these {p.window_kind}s)", silent),
             ("Not on the charts (no target reported)", no_target),
             (f"Not on the experience chart (no patient feedback to compare {compared})",
              no_feedback),
@@ -251,13 +254,16 @@ def _unit_table(p: PeriodView) -> Html:
         worst = u.worst_margin
         shown = u.worst_target
         harm = harm_change(u.recent, u.baseline)
-        weekly = u.recent.harmful / max(u.recent.windows, 1)
+        # A unit that sent nothing in these weeks has no figures, not a harm rate of 0.
+        weekly = u.recent.harmful / u.recent.windows if u.recent.windows else None
         flags = ' class="flagged"' if u.hitting_target_missing_point else ""
         target = (
             f"{escape(margin_text(shown[1], shown[2]))} {escape(metric_name(shown[0]))}; "
             f"all met in {u.recent.windows_met} of {u.recent.windows_with_targets}"
             if shown
             else "no target"
+            if u.recent.windows
+            else f"no data in these {p.window_kind}s"
         )
         rows.append(
             f"<tr{flags}><td>{escape(unit_name(u.org_id, u.unit_id))}</td>"
@@ -265,7 +271,7 @@ def _unit_table(p: PeriodView) -> Html:
             + _cell(u.baseline.share, pct(u.baseline.share))
             + _cell(u.recent.share, pct(u.recent.share))
             + _cell(u.share_change, pts(u.share_change))
-            + _cell(weekly, f"{weekly:.1f} a {p.window_kind}")
+            + _cell(weekly, "–" if weekly is None else f"{weekly:.1f} a {p.window_kind}")
             + _cell(harm[0] if harm else None, f"{harm[0]:+.0%}" if harm else "–")
             + f"<td>{len(u.alerts_of())}</td></tr>"
         )

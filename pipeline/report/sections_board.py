@@ -7,6 +7,7 @@ statistics here.
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 
 from pipeline.core.spc import Assurance, PointType
@@ -40,7 +41,7 @@ def board_summary(view: ReportView) -> Html:
     latest = max(r.window_end for r in rows)
     body = "".join(
         f'<tr><th scope="row">{escape(unit_name(*key))}</th>'
-        + "".join(_cell(measures.get(m)) for m in _MEASURES)
+        + "".join(_cell(measures.get(m), latest, view.data.window_kind) for m in _MEASURES)
         + "</tr>"
         for key, measures in sorted(units.items())
     )
@@ -54,7 +55,8 @@ def board_summary(view: ReportView) -> Html:
         "stored verdict, the judgement the alerts make, once the unit is past its learning "
         "period; a fall in harm while reporting fell is a concern) and, where there is a target, "
         "the assurance icon (P consistently passes, F consistently fails, grey hit and miss), "
-        "with the latest figure and the sample it rests on (n).</p>"
+        "with the latest figure and the sample it rests on (n); a figure from an earlier "
+        "window says which (latest: …).</p>"
         '<table class="board"><thead><tr><th scope="col">Unit</th>'
         '<th scope="col">Patients rating care good</th>'
         '<th scope="col">Harmful incidents</th><th scope="col">Main target</th></tr></thead>'
@@ -62,7 +64,9 @@ def board_summary(view: ReportView) -> Html:
     )
 
 
-def _cell(r: BoardRecord | None) -> Html:
+def _cell(r: BoardRecord | None, latest: datetime, window_kind: str) -> Html:
+    """One unit and measure; a window older than the table's latest is named, so a unit that
+    stopped sending data is not read as current."""
     if r is None:
         return '<td class="none">–</td>'
     high = r.value > r.mean
@@ -82,6 +86,13 @@ def _cell(r: BoardRecord | None) -> Html:
     else:
         figure = f"{r.value:.0%}"
         n = f"n = {plural(round(r.sample_size), 'response')}"
+    if r.window_end < latest:
+        when = (
+            f"{r.window_start:%b %Y}"
+            if window_kind == "month"
+            else f"week of {day(r.window_start)}"
+        )
+        n = f"latest: {when}; {n}"
     return (
         f'<td class="mdc-cell" data-variation="{escape(r.variation)}">'
         f'<span class="icons" title="{escape(words)}">{icons}</span> '

@@ -403,3 +403,19 @@ def test_an_open_alert_that_alertmanager_ended_is_not_called_resolved(tmp_path: 
     html = _render("quality.email.html", data, tmp_path, kind="html")
     assert "Ended, not resolved: " in html and "Resolved: " not in html
     assert "not a resolution" in html
+    # The subject (and the HTML heading, which repeats it) too: "[RESOLVED]" there was what a
+    # safety team saw first when a stopped worker's open alerts ended (eighteenth session).
+    subject = _render("quality.email.subject", data, tmp_path).strip()
+    assert subject == "[ENDED, NOT RESOLVED] Quality alert for ED (RXA), high severity"
+    assert f'<h2 style="color: #005eb8">{subject}</h2>' in html
+    assert "#007f3b" not in html  # not drawn in the resolved green either
+
+
+def test_a_notification_with_alerts_resolved_and_ended_says_both(tmp_path: Path) -> None:
+    ended = quality_alert(status=AlertStatus.OPEN)
+    resolved = quality_alert(status=AlertStatus.RESOLVED).model_copy(update={"alert_id": "tar-2"})
+    data = _notification(ended, resolved, status="resolved")
+    subject = _render("quality.email.subject", data, tmp_path).strip()
+    assert subject == "[RESOLVED, SOME ENDED] Quality alert for ED (RXA), high severity"
+    text = _render("quality.email.text", data, tmp_path)
+    assert text.startswith("ENDED, NOT RESOLVED: ") and "\nRESOLVED: " in text

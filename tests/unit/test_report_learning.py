@@ -193,3 +193,17 @@ def test_late_target_returns_are_told_apart_from_late_events() -> None:
         "5 late events (after their window closed, counted in it; 4 of them target returns, "
         "reported after the period they cover)" in text
     )
+
+
+def test_a_unit_that_stopped_sending_is_not_shown_as_current_on_the_board() -> None:
+    """Seen from outside (eighteenth session): a unit silent for 15 months stood in the board's
+    "latest complete window (up to …)" table with its last week's figures and no date."""
+    (current,) = data().board
+    stopped = replace(
+        current, unit_id="maternity", window_start=T0 - 70 * DAY, window_end=T0 - 63 * DAY
+    )
+    page = render_report(build_view(replace(data(), board=(current, stopped))), T0 + 31 * DAY)
+    board = page[page.index('id="board"') : page.index("</table>", page.index('id="board"'))]
+    rows = {row.split("</th>")[0]: row for row in board.split('<th scope="row">')[1:]}
+    assert "latest: week of 25 Dec 2023; n = 212 responses" in rows["RXA maternity"]
+    assert "latest:" not in rows["RXA ED"]
