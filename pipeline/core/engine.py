@@ -10,7 +10,9 @@ raised, and the ids of events whose windows are still open (the idempotency key;
 asked of storage through `known`, see engine_state.py). Everything it decides is a function of
 the set of events seen, never of their order or batching, except *when* a window is first
 judged: an alert raised on an early view of a window is corrected (updated, resolved or
-withdrawn) once late events arrive, so the final alerts are the same whatever the order.
+withdrawn) once late events arrive, so the final alerts are the same whatever the order. Harm
+and reporting are judged in a window only once its organisation's incident reports have passed
+it (arrivals.py), so reports that come after the other topics raise no silence to withdraw.
 
 A message valid by the contract that the engine still fails on (a bug, an unforeseen value) is
 rejected with reason `processing_error` and the rest of the batch goes on. An organisation whose
@@ -29,6 +31,7 @@ from uuid import UUID
 from pipeline.core.admission import Admission
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertStatus
+from pipeline.core.arrivals import ReportArrivals
 from pipeline.core.batch import (
     BatchResult,
     EngineConfig,
@@ -86,7 +89,12 @@ class Engine:
         detector = detector or Detector(config.detection)
         self._book = AlertBook(detector)
         rules = fingerprint(config, type(detector).__qualname__, self._book.learning)
-        self._judging = Judging(self._book, self._units, self._watermark, rules, config.detection)
+        # How far each organisation's incident reports have come (arrivals.py): read off its
+        # windows, so restored with them.
+        self._arrivals = ReportArrivals(config.window)
+        self._judging = Judging(
+            self._book, self._units, self._watermark, rules, config.detection, self._arrivals
+        )
         self._revisions = IncidentRevisions()
         shared = (self._seen, self._pending, self._units, self._watermark, self._book)
         self._admission = Admission(config, self._key, (*shared, self._revisions))
@@ -145,6 +153,7 @@ class Engine:
             unit = (agg.org_id, agg.unit_id)
             windows = self._units.setdefault(unit, {})
             windows[agg.window] = UnitWindowState.restored(agg, record.reports)
+            self._arrivals.restore(agg.org_id, agg.window, any(agg.incidents_by_harm))
             if record.digest is not None:
                 digests[unit, agg.window] = record.digest
         if state.latest_event is not None:
@@ -184,6 +193,9 @@ class Engine:
             placed = placement(event, self.config.window)
             self._admission.count(event, placed.windows, {}, placed.expiry)
             result.read += 1
+        for (org, _), windows in self._units.items():
+            for window, state in windows.items():
+                self._arrivals.restore(org, window, any(state.incidents_by_harm))
         self._book.restore(alerts)
         self._judging.judge(set(self._units), now, result)
         return self._drained(result)
@@ -217,7 +229,9 @@ class Engine:
             self._revisions.load(decoded.refs, revisions_of)
         result.read += len(decoded.entries)
         late_units, answered = self._admission.admit_all(decoded.entries, found, result, touched)
+        note_arrival = self._arrivals.note
         for state, applied in touched.values():
+            note_arrival(state.org_id, state.window, any(state.incidents_by_harm))
             snapshot = state.snapshot()
             result.windows.append(snapshot)
             reports = tuple(state.reports[key] for key in sorted(state.reports))
@@ -244,6 +258,7 @@ class Engine:
     def _judge_unjudged(self, now: datetime, result: BatchResult) -> None:
         units, self._unjudged = self._unjudged | self._judging.newly_closed(), set()
         self._judging.judge(units, now, result)
+        self._arrivals.caught_up()
 
     def _drained(self, result: BatchResult) -> BatchResult:
         """`result` with the responses and revisions this step added (stored with it)."""

@@ -20,6 +20,7 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
+from pipeline.core.arrivals import ClosedWindows, ReportArrivals
 from pipeline.core.batch import BatchResult, JudgingFailure
 from pipeline.core.board import BoardRow, board_rows
 from pipeline.core.detection import DetectionConfig, org_bright_spots
@@ -67,8 +68,10 @@ class Judging:
         watermark: Watermark,
         config: str,
         detection: DetectionConfig,
+        arrivals: ReportArrivals,
     ) -> None:
         self.book = book
+        self._arrivals = arrivals
         self._detection = detection
         self._units = units
         self._watermark = watermark
@@ -77,6 +80,9 @@ class Judging:
         # be (a failed one is not judged again, and failing again, on every batch: only once
         # something changes).
         self._judged_until: dict[UnitKey, datetime] = {}
+        # Per unit: the latest end of the closed windows its incident reports had passed when
+        # it was last judged (arrivals.py); a unit is judged again when they pass another.
+        self._reports_passed: dict[UnitKey, datetime | None] = {}
         self._verdicts = VerdictBook(detection)
         self._ordered: dict[UnitKey, _Ordered] = {}
 
@@ -96,7 +102,8 @@ class Judging:
         return held
 
     def closed_windows(self, unit: UnitKey) -> list[UnitWindowAggregate]:
-        """The unit's closed windows in time order: what detection judges."""
+        """The unit's closed windows in time order: what detection judges (a `ClosedWindows`,
+        which says how many of them its organisation's incident reports have passed)."""
         mark = self._watermark.value
         if mark is None:
             return []
@@ -104,12 +111,13 @@ class Judging:
         states = list(held.windows.values())
         if held.ends == held.sorted_ends:  # the closed windows are the first ones
             closed = held.positions[: bisect_right(held.ends, mark)]
-            return [states[i].snapshot() for i in closed]
-        return [
-            states[i].snapshot()
-            for i, end in zip(held.positions, held.ends, strict=True)
-            if end <= mark
-        ]
+            ends = held.ends[: len(closed)]
+        else:
+            closed = [i for i, end in zip(held.positions, held.ends, strict=True) if end <= mark]
+            ends = sorted(end for end in held.ends if end <= mark)
+        cover = self._arrivals.cover(unit[0], self._watermark)
+        reports_in = len(closed) if cover is None else bisect_right(ends, cover)
+        return ClosedWindows([states[i].snapshot() for i in closed], reports_in)
 
     def _closed_until(self, unit: UnitKey) -> datetime | None:
         """The latest end of the unit's closed windows (found by bisection: this runs for
@@ -121,15 +129,50 @@ class Judging:
         closed = bisect_right(ends, mark)
         return ends[closed - 1] if closed else None
 
+    def _passed(
+        self, unit: UnitKey, until: datetime | None, cover: datetime | None
+    ) -> datetime | None:
+        """The latest end of the unit's closed windows (those ending by `until`) that its
+        incident reports have passed (`cover`: `ReportArrivals.cover`)."""
+        if until is None or cover is None or cover >= until:
+            return until
+        ends = self._order(unit).sorted_ends
+        passed = bisect_right(ends, cover)
+        return ends[passed - 1] if passed else None
+
     def newly_closed(self) -> set[UnitKey]:
-        """Units with a window closed since they were last judged (or last failed to be)."""
+        """Units with a window closed since they were last judged (or last failed to be), or
+        one their incident reports have passed since (arrivals.py)."""
         changed: set[UnitKey] = set()
-        judged = self._judged_until
+        judged, passed = self._judged_until, self._reports_passed
+        covers: dict[str, datetime | None] = {}
         for unit in self._units:
             until = self._closed_until(unit)
             if until is not None and until != judged.get(unit):
                 changed.add(unit)
+            elif unit in passed:
+                org = unit[0]
+                cover = covers[org] if org in covers else self._cover(org, covers)
+                if self._passed(unit, until, cover) != passed[unit]:
+                    changed.add(unit)
         return changed
+
+    def _cover(self, org: str, covers: dict[str, datetime | None]) -> datetime | None:
+        cover = covers[org] = self._arrivals.cover(org, self._watermark)
+        return cover
+
+    def _untils(self, units: list[UnitKey]) -> list[tuple[UnitKey, datetime, datetime | None]]:
+        """Each unit's latest closed window end and of those its reports passed (units with
+        a closed window)."""
+        out: list[tuple[UnitKey, datetime, datetime | None]] = []
+        covers: dict[str, datetime | None] = {}
+        for unit in units:
+            until = self._closed_until(unit)
+            if until is not None:
+                org = unit[0]
+                cover = covers[org] if org in covers else self._cover(org, covers)
+                out.append((unit, until, self._passed(unit, until, cover)))
+        return out
 
     def judge(self, units: set[UnitKey], now: datetime, result: BatchResult) -> None:
         """Judge the organisations of `units`: their alert versions, changed verdicts, board
@@ -151,13 +194,13 @@ class Judging:
         stamp = self.book.next_stamp(now)
         kept: list[_OrgJudgement] = []
         for org in sorted(triggers):
-            untils: list[tuple[UnitKey, datetime]] = []
+            untils: list[tuple[UnitKey, datetime, datetime | None]] = []
             try:
-                untils = [(u, t) for u in triggers[org] if (t := self._closed_until(u)) is not None]
+                untils = self._untils(members[org])
                 judged = self._judge_org(org, members[org], triggers[org], stamp)
             except Exception as exc:  # whatever the cause, the other organisations go on
                 result.judging_failures.append(JudgingFailure(org, type(exc).__name__))
-                self._judged_until.update(untils)
+                self._mark_judged(untils)
                 continue
             self._keep(judged, untils)
             kept.append(judged)
@@ -179,15 +222,30 @@ class Judging:
         board = [row for u in sorted(series) for row in board_rows(series[u], verdicts.of(u[1]))]
         bright = org_bright_spots(series, self._detection)
         alerts = self.book.judge_org(org, by_unit, {unit_id for _, unit_id in triggers}, stamp)
-        inputs = digest(series, self.book.responses.of_org(org), self._config)
+        inputs = digest(series, self.book.responses.of_org(org), self._inputs_config(org))
         return _OrgJudgement(org, verdicts, board, bright, alerts, inputs)
 
-    def _keep(self, judged: _OrgJudgement, untils: list[tuple[UnitKey, datetime]]) -> None:
-        """Only assignments: keeping a judgement cannot fail half way. `untils`: the latest
-        closed window end of each unit whose change brought the judgement."""
+    def _keep(
+        self, judged: _OrgJudgement, untils: list[tuple[UnitKey, datetime, datetime | None]]
+    ) -> None:
+        """Only assignments: keeping a judgement cannot fail half way. `untils`: each unit's
+        latest closed window end, and of those its reports had passed (`_untils`)."""
         self._verdicts.keep(judged.verdicts)
         self.book.keep(judged.alerts)
-        self._judged_until.update(untils)
+        self._mark_judged(untils)
+
+    def _mark_judged(self, untils: list[tuple[UnitKey, datetime, datetime | None]]) -> None:
+        for unit, until, passed in untils:
+            self._judged_until[unit] = until
+            self._reports_passed[unit] = passed
+
+    def _inputs_config(self, org: str) -> str:
+        """The configuration part of an organisation's judgement digest: with how far its
+        incident reports have arrived by its windows, so a restore that places them otherwise
+        judges again (a judgement the reports still arriving deferred counts as judged: the
+        organisation is judged again when its next window closes)."""
+        cover = self._arrivals.cover(org, self._watermark, arriving=False)
+        return f"{self._config}|{cover}"
 
     def restore(
         self,
@@ -214,11 +272,9 @@ class Judging:
         for org, members in by_org.items():
             responses = self.book.responses.of_org(org)
             mark = self._watermark.value
-            if is_current(stored.get(org), members, responses, self._config, mark):
-                for unit in members:
-                    until = self._closed_until(unit)
-                    if until is not None:
-                        self._judged_until[unit] = until
+            config = self._inputs_config(org)
+            if is_current(stored.get(org), members, responses, config, mark):
+                self._mark_judged(self._untils(list(members)))
             else:
                 stale.update(members)
         self.judge(stale, now, result)

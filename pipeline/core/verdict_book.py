@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.arrivals import reports_arrived
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.measures import Measure
 from pipeline.core.detection.resume import common_length
@@ -89,7 +90,9 @@ class VerdictBook:
         self._by_unit: dict[UnitKey, dict[tuple[str, datetime], Verdict]] = {}
         # What each organisation's verdicts were last judged on (frozen snapshots, compared by
         # identity first): the same closed windows give the same verdicts.
-        self._judged_on: dict[str, Mapping[str, Sequence[UnitWindowAggregate]]] = {}
+        # what each organisation was last judged on: its windows, and how many of each unit's
+        # its incident reports had passed (arrivals.py)
+        self._judged_on: dict[str, tuple[Mapping[str, Sequence[UnitWindowAggregate]], object]] = {}
         # The verdict columns each organisation was last judged to (`org_verdict_columns`).
         self._columns: dict[str, dict[str, list[list[Verdict | None]]]] = {}
 
@@ -111,7 +114,7 @@ class VerdictBook:
         """The organisation's changed verdicts (`members`: each unit's closed windows), with
         what the book would remember of them: nothing changes in the book until `keep`, so a
         judgement that raises leaves the book as it was."""
-        if self._judged_on.get(org) == members:
+        if self._judged_on.get(org) == (members, _arrived(members)):
             # nothing new in its closed windows (e.g. only an alert response)
             return OrgVerdicts(org, [], None, {}, {}, {}, self._by_unit)
         version = sum(a.contributions + 1 for s in members.values() for a in s)
@@ -129,7 +132,7 @@ class VerdictBook:
         if judged.members is None:
             return
         org = judged.org
-        self._judged_on[org] = judged.members
+        self._judged_on[org] = (judged.members, _arrived(judged.members))
         self._columns[org] = judged.columns
         self._last.setdefault(org, {}).update(judged.last)
         for unit, shown in judged.shown.items():
@@ -241,3 +244,7 @@ def _unknown(org: str, unit: str, measure: str, aggregate: UnitWindowAggregate) 
         chart=_CHART[measure],
         higher_is_better=measure in _HIGHER_IS_BETTER,
     )
+
+
+def _arrived(members: Mapping[str, Sequence[UnitWindowAggregate]]) -> object:
+    return {unit: reports_arrived(series) for unit, series in members.items()}

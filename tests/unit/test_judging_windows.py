@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.core.aggregates import UnitWindowState
+from pipeline.core.arrivals import ReportArrivals
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.judging import Judging
-from pipeline.core.windows import Watermark, Window
+from pipeline.core.windows import Watermark, Window, WindowKind
 from tests.support.series import START, aggregate
 
 Step = tuple[list[tuple[int, int, int]], int]
@@ -35,7 +36,14 @@ Step = tuple[list[tuple[int, int, int]], int]
 def test_closed_windows_equal_sorting_and_filtering_every_window_afresh(steps: list[Step]) -> None:
     units: dict[tuple[str, str], dict[Window, UnitWindowState]] = {}
     watermark = Watermark(allowed_lateness=timedelta(0))
-    judging = Judging(cast(Any, None), units, watermark, "config", DetectionConfig())
+    judging = Judging(
+        cast(Any, None),
+        units,
+        watermark,
+        "config",
+        DetectionConfig(),
+        ReportArrivals(WindowKind.WEEK),
+    )
     for added, day in steps:
         for unit, first, length in added:
             start = START + timedelta(days=first)

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.arrivals import reports_arrived
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.common_levels import window_scores
 from pipeline.core.detection.common_offsets import Scored, measure_offsets, pooled_offsets
@@ -100,7 +101,11 @@ def org_figures_and_offsets(
     new; callers must not change what they are given (nobody does: all of it is read-only).
     """
     held = tuple((unit, tuple(series)) for unit, series in units.items())
-    key = (config, tuple((unit, tuple(map(id, series))) for unit, series in held))
+    # how far the incident reports have arrived decides the figures too (arrivals.py)
+    key = (
+        config,
+        tuple((unit, reports_arrived(units[unit]), tuple(map(id, s))) for unit, s in held),
+    )
     hit = _SHARED.get(key)
     if hit is MISSING:
         figures = org_series_figures(units)

@@ -26,6 +26,7 @@ from functools import lru_cache, partial
 from statistics import NormalDist
 
 from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.arrivals import reports_arrived
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.common import measure_columns
 from pipeline.core.detection.common_levels import window_scores
@@ -68,7 +69,10 @@ def improvement_detectors(
 
 
 def org_key(units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig) -> object:
-    return (config, tuple(sorted((unit, tuple(map(id, s))) for unit, s in units.items())))
+    return (
+        config,
+        tuple(sorted((unit, reports_arrived(s), tuple(map(id, s))) for unit, s in units.items())),
+    )
 
 
 def org_improvements(

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.arrivals import reports_arrived
 from pipeline.core.detection.resume import MISSING, Memo, common_length
 from pipeline.core.windows import Window
 
@@ -47,9 +48,11 @@ class UnitFigures:
     exposure_reported: list[bool]
     per_activity: bool
     targets_met: list[bool | None]
-    # True from the unit's first incident report (of any harm) on. Before it the unit has no
-    # incident feed (its trust sends only feedback or activity): a window there holds no
-    # evidence about harm or reporting, so it is neither judged on them nor learnt from.
+    # True from the unit's first incident report (of any harm) on, up to the windows its
+    # organisation's incident reports have not passed yet (arrivals.py). Before it the unit
+    # has no incident feed (its trust sends only feedback or activity), after it the reports
+    # are still to come: a window there holds no evidence about harm or reporting, so it is
+    # neither judged on them nor learnt from.
     incident_feed: list[bool]
 
 
@@ -62,8 +65,11 @@ def unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
     matched by identity; the entry holds them, so their ids cannot be taken by others). A unit
     seen before is read again only from its first window that changed (a window closed since,
     a late event): every column but the exposure reads its own window alone, and the
-    exposure resumes from the activity known before that window."""
-    key = tuple(map(id, series))
+    exposure resumes from the activity known before that window. Windows beyond those the
+    organisation's incident reports have passed (`arrivals.reports_arrived`) have no incident
+    feed yet."""
+    arrived = reports_arrived(series)
+    key = (arrived, *map(id, series))
     hit = _FIGURES.get(key)
     if hit is MISSING:
         slot = (series[0].org_id, series[0].unit_id) if series else None
@@ -74,11 +80,15 @@ def unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
         else:
             before, old, old_activity = grown
             computed = _unit_figures(held, common_length(before, held), old, old_activity)
-        hit = (held, computed[0])
+        figures = computed[0]
+        if arrived < len(held) and any(figures.incident_feed[arrived:]):
+            feed = figures.incident_feed[:arrived] + [False] * (len(held) - arrived)
+            figures = replace(figures, incident_feed=feed)
+        hit = (held, figures)
         _FIGURES.put(key, hit)
         _GROWN.put(slot, (held, *computed))
-    figures: UnitFigures = hit[1]
-    return figures
+    found: UnitFigures = hit[1]
+    return found
 
 
 def _unit_figures(

@@ -140,7 +140,7 @@ def _silence_trace(
     statistic = recent_statistic = 0.0
     limit = config.silence_limit
     # Resume from the longest prefix of these very inputs folded before (`detection.resume`).
-    columns = (reports, activity, responses, scales, harm_flagged)
+    columns = (reports, activity, responses, scales, harm_flagged, figures.incident_feed)
     start, saved = _CHECKPOINTS.resume(config, columns, size)
     if saved is not None:
         written, flags, (kept, joined), queues, (statistic, recent_statistic) = saved
@@ -165,8 +165,10 @@ def _silence_trace(
         usual = baseline[-config.silence_baseline_windows :]
         # Activity is judged against its recent level: a unit that shrank for good (fewer beds,
         # a service moved) is judged on its new volume, not on a year that mostly predates it.
-        if len(usual) >= config.min_baseline_windows and _activity_holds(
-            t, usual[-config.silence_recent_windows :], responses, activity
+        if (
+            figures.incident_feed[t]
+            and len(usual) >= config.min_baseline_windows
+            and _activity_holds(t, usual[-config.silence_recent_windows :], responses, activity)
         ):
             predictive = baseline_predictive(
                 reports, scales, None, usual, t, 0.0, config.max_between_cv
