@@ -11,7 +11,10 @@ This bench measures both, on the family's own truth:
   over the week's responses) divided by the true usual not-positive share of that week
   (`Season.positive`: season and drift, before the week's noise), and the common offset taken
   out of the unit's CUSUM that week (in z; negative: the others read better than they usually
-  do), grouped by the winter weight of the 26 weeks before (`winter_band`);
+  do), grouped by how much more winter the 26 weeks before held (`winter_band`); and, over
+  the weeks the unit met its targets (those its CUSUM reads), the mean z of the week and the
+  mean z less the offset: what a quiet week adds to the CUSUM, about 0 where the offset takes
+  the season out;
 - **drops**: for every detectable drop of the positive share, whether `Detector` found it
   (a finding of its kind at its unit overlapping its weeks or the 2 after, as
   `pipeline.simulation.score` matches), with the unit's learnt level over its truth at the
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import sys
@@ -46,7 +50,7 @@ from pipeline.simulation.score import TOLERANCE_WEEKS, closed_series
 BANDS = ((-1.01, 0.1, "as wintry"), (0.1, 0.3, "more winter"), (0.3, 1.01, "winter past"))
 """Bands of how much more winter (`Season.level`, 0 to 1) the 26 weeks before a week held, on
 average, than the week itself: "winter past" is the spring after it."""
-Row = tuple[str, float, float]  # (band, learnt level / true level, offset)
+Row = tuple[str, float, float, float]  # (band, learnt level / true level, offset, z or NaN)
 FIRST_WEEK = 12  # the first judged weeks have baselines of a few windows only
 
 
@@ -65,25 +69,36 @@ class BandSummary:
     median_ratio: float
     mean_ratio: float
     mean_offset: float
+    met_weeks: int
+    mean_z: float
+    mean_z_less_offset: float
 
 
 def summarise(rows: Iterable[Row]) -> list[BandSummary]:
-    """Per band, in `BANDS` order, the unit-weeks, the median and mean learnt-over-true level
-    and the mean offset, from (band, ratio, offset) rows; bands without rows are left out."""
-    grouped: dict[str, list[tuple[float, float]]] = {}
-    for band, ratio, offset in rows:
-        grouped.setdefault(band, []).append((ratio, offset))
-    return [
-        BandSummary(
+    """Per band, in `BANDS` order, from (band, ratio, offset, z) rows (z NaN where the target
+    was missed): the unit-weeks, the median and mean learnt-over-true level, the mean offset,
+    and over the rows with a z, their count, mean z and mean z less the offset. Bands without
+    rows are left out."""
+    grouped: dict[str, list[tuple[float, float, float]]] = {}
+    for band, ratio, offset, z in rows:
+        grouped.setdefault(band, []).append((ratio, offset, z))
+    summaries = []
+    for _, _, name in BANDS:
+        if name not in grouped:
+            continue
+        group = grouped[name]
+        judged = [(z, offset) for _, offset, z in group if z == z]  # not NaN
+        summaries.append(BandSummary(
             name,
-            len(grouped[name]),
-            round(statistics.median(r for r, _ in grouped[name]), 3),
-            round(statistics.fmean(r for r, _ in grouped[name]), 3),
-            round(statistics.fmean(o for _, o in grouped[name]), 3),
-        )
-        for _, _, name in BANDS
-        if name in grouped
-    ]
+            len(group),
+            round(statistics.median(r for r, _, _ in group), 3),
+            round(statistics.fmean(r for r, _, _ in group), 3),
+            round(statistics.fmean(o for _, o, _ in group), 3),
+            len(judged),
+            round(statistics.fmean(z for z, _ in judged), 3) if judged else math.nan,
+            round(statistics.fmean(z - o for z, o in judged), 3) if judged else math.nan,
+        ))  # fmt: skip
+    return summaries
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +154,8 @@ def measure_seed(seed: int, config: DetectionConfig) -> tuple[list[Row], list[Dr
                 ratios.setdefault((org, unit), {})[week] = ratio
                 if week not in busy.get((org, unit), set()):
                     offset = offsets[unit][Measure.POSITIVE_SHARE][i]
-                    rows.append((winter_band(season.level, week), ratio, offset))
+                    z = trace.z[i] if figure.targets_met[i] else math.nan
+                    rows.append((winter_band(season.level, week), ratio, offset, z))
     drops = []
     for record in trust.truth:
         if record.kind is not AlertKind.TARGET_EXPERIENCE_DIVERGENCE or record.decoy:
@@ -193,10 +209,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
         sys.stdout.write(json.dumps(document, indent=1) + "\n")
         return
-    print("baseline band   unit-weeks  learnt/true median  mean  mean offset (z)")
+    print("baseline band  unit-weeks  learnt/true median  mean  offset  met weeks  z  z-offset")
     for b in bands:
-        ratios = f"{b.median_ratio:18.3f} {b.mean_ratio:5.3f}"
-        print(f"{b.band:15s} {b.weeks:10d}  {ratios} {b.mean_offset:9.3f}")
+        ratios = f"{b.median_ratio:18.3f} {b.mean_ratio:5.3f} {b.mean_offset:7.3f}"
+        judged = f"{b.met_weeks:10d} {b.mean_z:6.3f} {b.mean_z_less_offset:8.3f}"
+        print(f"{b.band:14s} {b.weeks:10d}  {ratios} {judged}")
     print("\ndrops missed / detectable by band:", dict(missed_by_band))
     print("\nmissed drops: seed unit week, description, learnt/true own vs others' median, band")
     for d in drops:

@@ -3,6 +3,7 @@ the very seasons and units the family simulated."""
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 
@@ -31,13 +32,23 @@ def test_every_excess_of_winter_falls_in_one_band() -> None:
 
 
 def test_the_summary_groups_by_band_in_order_and_leaves_out_empty_bands() -> None:
-    rows = [("winter past", 1.2, -0.3), ("as wintry", 1.0, 0.1), ("winter past", 1.1, -0.1)]
+    rows = [
+        ("winter past", 1.2, -0.3, -0.5),
+        ("as wintry", 1.0, 0.1, math.nan),
+        ("winter past", 1.1, -0.1, math.nan),
+        ("winter past", 1.3, -0.2, 0.4),
+    ]
     summary = summarise(rows)
     assert [s.band for s in summary] == ["as wintry", "winter past"]
-    past = summary[1]
-    assert past.weeks == 2
-    assert past.median_ratio == round(statistics.median([1.2, 1.1]), 3)
-    assert past.mean_offset == round(statistics.fmean([-0.3, -0.1]), 3)
+    wintry, past = summary
+    assert past.weeks == 3
+    assert past.median_ratio == round(statistics.median([1.2, 1.1, 1.3]), 3)
+    assert past.mean_offset == round(statistics.fmean([-0.3, -0.1, -0.2]), 3)
+    # Only the weeks with a z (the target met) count towards the mean z and z less offset.
+    assert past.met_weeks == 2
+    assert past.mean_z == round(statistics.fmean([-0.5, 0.4]), 3)
+    assert past.mean_z_less_offset == round(statistics.fmean([-0.5 + 0.3, 0.4 + 0.2]), 3)
+    assert wintry.met_weeks == 0 and math.isnan(wintry.mean_z)
 
 
 def test_the_bench_replans_the_seasons_and_units_the_family_simulated() -> None:
