@@ -14,7 +14,9 @@ made here (their capacities are `CAPACITY`: memory is bounded in this one place)
   the same prefix resumes from the longest saved one: only the suffix is folded again (a window
   closed since the last judgement: that window alone), and since the saved state IS what
   folding the prefix gives, the result is the one folding from the first window gives, to the
-  bit.
+  bit. What an entry adds does not grow with the unit's history: its key holds the prefix's
+  whole `BLOCK`s as one interned chain, shared by every state of the fold, plus the short rest,
+  and a state's output lists share the blocks of the state they grew from (`Written`).
 - `Suffixes`: a per-window result that reads only its own window's inputs (a verdict, a
   window's weight among its peers) is kept per slot (a unit and measure) with the input
   columns it was computed from; the next call computes only from the first window whose inputs
