@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pipeline.core.detection.base import DetectionConfig
 from pipeline.core.detection.cusum import CUSUM
-from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
+from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints, Written
 from pipeline.core.detection.stats import CUSUM_Z_RANGE
 
 # The mirrored CUSUM's (reference, limit): the alerts' large-shift design before issue 13's
@@ -34,17 +34,21 @@ def mirrored_rules(
     # the state before window t reads z and offsets of windows before t alone.
     head, columns = (config.run_rules, reference, limit), (z, offsets)
     start, saved = _CHECKPOINTS.resume(head, columns, size)
+    written: Written | None = None  # `accumulating`, written only at its own window: shared
+    flags: Written | None = None  # `signalled` and `detector`, which later windows may change
     if saved is not None:
-        (signalled[:start], detector[:start]), written, members, (statistic, kept) = saved
-        accumulating[:start] = written[:start]
+        flags, written, members, (statistic, kept) = saved
+        flags.restore((signalled, detector))
+        written.restore((accumulating,))
         for (*_, run), earlier in zip(runs, members, strict=True):
             run[:] = earlier
         excursion = list(kept)
     for t in range(start, size + 1):  # the turn of `size` only saves the final state
         if t > start and (t % EVERY == 0 or t == size) and size - t <= KEEP:
-            # `accumulating` is written only at its own window: kept by reference.
+            written = Written((accumulating,), t, written)
+            flags = Written((signalled, detector), t, flags, changing=True)
             _CHECKPOINTS.save(head, columns, t, (
-                (signalled[:t], detector[:t]), accumulating,
+                flags, written,
                 tuple(run[:] for *_, run in runs), (statistic, tuple(excursion)),
             ))  # fmt: skip
         if t == size:

@@ -52,7 +52,7 @@ from pipeline.core.detection.predictive import (
     log_pmf,
     lower_tail,
 )
-from pipeline.core.detection.resume import EVERY, KEEP, MISSING, Checkpoints, Memo
+from pipeline.core.detection.resume import EVERY, KEEP, MISSING, Checkpoints, Memo, Written
 from pipeline.core.detection.trace import Trace
 
 ACTIVITY_HOLDS = 0.6
@@ -142,21 +142,25 @@ def _silence_trace(
     # Resume from the longest prefix of these very inputs folded before (`detection.resume`).
     columns = (reports, activity, responses, scales, harm_flagged, figures.incident_feed)
     start, saved = _CHECKPOINTS.resume(config, columns, size)
+    once: tuple[list[Any], ...] = (z, expected, lower, cusum, recent_cusum, evidence)
+    written: Written | None = None  # as in `stats.monitor`: `once` and `baseline`, shared
+    kept: Written | None = None
+    flags: Written | None = None  # `signalled`, which later windows may change
     if saved is not None:
-        written, flags, (kept, joined), queues, (statistic, recent_statistic) = saved
-        once: tuple[list[Any], ...] = (z, expected, lower, cusum, recent_cusum, evidence)
-        for column, earlier in zip(once, written, strict=True):
-            column[:start] = earlier[:start]
-        signalled[:start] = flags
-        baseline = kept[:joined]
+        written, flags, kept, queues, (statistic, recent_statistic) = saved
+        written.restore(once)
+        flags.restore((signalled,))
+        kept.restore((baseline,))
         pending, excursion = list(queues[0]), list(queues[1])
     for t in range(start, size + 1):  # the turn of `size` only saves the final state
         if t > start and (t % EVERY == 0 or t == size) and size - t <= KEEP:
-            # As in `stats.monitor`: lists written only at their own window by reference.
+            written = Written(once, t, written)
+            kept = Written((baseline,), len(baseline), kept)
+            flags = Written((signalled,), t, flags, changing=True)
             _CHECKPOINTS.save(config, columns, t, (
-                (z, expected, lower, cusum, recent_cusum, evidence),
-                signalled[:t],
-                (baseline, len(baseline)),
+                written,
+                flags,
+                kept,
                 (tuple(pending), tuple(excursion)),
                 (statistic, recent_statistic),
             ))  # fmt: skip

@@ -31,7 +31,7 @@ from pipeline.core.detection.predictive import (
     SCREEN_MIN_CONCENTRATION,
     exact_z,
 )
-from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
+from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints, Written
 from pipeline.core.detection.rules import Rules, ShewhartRuns
 from pipeline.core.detection.trace import Trace
 
@@ -121,32 +121,36 @@ def monitor(
     # Resume from the longest prefix of these very inputs folded before (`detection.resume`).
     columns = (counts, scales, trials, reference_relvar, offsets, resets, held_out)
     start, saved = _CHECKPOINTS.resume(rules, columns, size)
-    # Lists written only at their own window (kept by reference in a saved state).
+    # Lists written only at their own window (saved states share them: `resume.Written`).
     once_written: tuple[list[Any], ...] = (z, means, extras, first_entry, end_entry, cusum,
                                             cusum_small, rate_rise)  # fmt: skip
+    written: Written | None = None  # `once_written` before the latest saved window
+    kept: Written | None = None  # `entries` then
+    flags: Written | None = None  # `signalled` and `rule`, which later windows may change
     if saved is not None:
-        written, flags, members, sums, queue, (kept, entry_count), scalars = saved
-        for column, earlier in zip(once_written, written, strict=True):
-            column[:start] = earlier[:start]
-        signalled[:start], rule[:start] = flags
+        written, flags, members, sums, queue, kept, scalars = saved
+        written.restore(once_written)
+        flags.restore((signalled, rule))
         runs.restore(members)
         accumulators.restore(sums)
         pending.extend(queue)
-        entries.extend(kept[:entry_count])
+        kept.restore((entries,))
         (open_since, position, head, windows, pairs, pair_head, total, total_scale, total_scale2,
          pair_d2, pair_inverse, pair_binomial, last_ratio, last_inverse, last_binomial,
          was_reset) = scalars  # fmt: skip
     for t in range(start, size + 1):  # the turn of `size` only saves the final state
         if t > start and (t % EVERY == 0 or t == size) and size - t <= KEEP:
-            # Lists written only at their own window are kept by reference (this fold writes
-            # only later windows of them from here); those a later window changes are copied.
+            # Saved lists share the blocks of the state resumed or saved before (`Written`).
+            written = Written(once_written, t, written)
+            kept = Written((entries,), len(entries), kept)
+            flags = Written((signalled, rule), t, flags, changing=True)
             _CHECKPOINTS.save(rules, columns, t, (
-                once_written,
-                (signalled[:t], rule[:t]),
+                written,
+                flags,
                 runs.state(),
                 accumulators.state(),
                 tuple(pending),
-                (entries, len(entries)),
+                kept,
                 (open_since, position, head, windows, pairs, pair_head, total, total_scale,
                  total_scale2, pair_d2, pair_inverse, pair_binomial, last_ratio, last_inverse,
                  last_binomial, was_reset),
