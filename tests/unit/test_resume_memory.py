@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.core.detection import DetectionConfig
-from pipeline.core.detection.resume import BLOCK, KEEP, Checkpoints, Written, from_scratch
+from pipeline.core.detection.blocks import BLOCK, Written
+from pipeline.core.detection.resume import KEEP, Checkpoints, from_scratch
 from pipeline.core.detection.stats import monitor
 
 STATES = 24  # saved states of one fold: one per window over the latest `KEEP` windows

@@ -7,8 +7,9 @@ import math
 from collections.abc import Sequence
 
 from pipeline.core.detection.base import DetectionConfig
+from pipeline.core.detection.blocks import Written
 from pipeline.core.detection.cusum import CUSUM
-from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints, Written
+from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
 from pipeline.core.detection.stats import CUSUM_Z_RANGE
 
 # The mirrored CUSUM's (reference, limit): the alerts' large-shift design before issue 13's

@@ -16,7 +16,7 @@ made here (their capacities are `CAPACITY`: memory is bounded in this one place)
   folding the prefix gives, the result is the one folding from the first window gives, to the
   bit. What an entry adds does not grow with the unit's history: its key holds the prefix's
   whole `BLOCK`s as one interned chain, shared by every state of the fold, plus the short rest,
-  and a state's output lists share the blocks of the state they grew from (`Written`).
+  and a state's output lists share the blocks of the state they grew from (`blocks.Written`).
 - `Suffixes`: a per-window result that reads only its own window's inputs (a verdict, a
   window's weight among its peers) is kept per slot (a unit and measure) with the input
   columns it was computed from; the next call computes only from the first window whose inputs
@@ -35,7 +35,8 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
 from typing import Any, Generic, TypeVar
-from weakref import WeakValueDictionary
+
+from pipeline.core.detection.blocks import BLOCK, Block, block_chain
 
 EVERY = 4
 """Windows between two saved states of a fold: a resumed fold redoes fewer than this many."""
@@ -142,14 +143,14 @@ class Checkpoints:
     every input column). A state must not be changed once saved: `resume` hands out the
     saved object itself, and the fold copies what it goes on changing.
 
-    A key holds its prefix as a shared `_Block` chain up to the last whole `BLOCK` plus the
+    A key holds its prefix as a shared `Block` chain up to the last whole `BLOCK` plus the
     short rest: the chain of a unit's history is held once, by all its states (and by those of
     any fold with the same inputs), so what an entry adds does not grow with the history."""
 
     def __init__(self, name: str) -> None:
         self._memo = Memo(name)
         # The chain of the latest `resume`'s columns, for the `save`s of the same fold.
-        self._latest: tuple[Sequence[Column], list[_Block | None]] | None = None
+        self._latest: tuple[Sequence[Column], list[Block | None]] | None = None
 
     def resume(self, head: Hashable, columns: Sequence[Column], size: int) -> tuple[int, Any]:
         """(length, state) of the longest saved prefix of `columns` (each `size` long), or
@@ -157,7 +158,7 @@ class Checkpoints:
         pass this very `columns` object, its lists unchanged since."""
         if not _enabled[0]:
             return 0, None
-        links = _chain(columns, size)
+        links = block_chain(columns, size)
         self._latest = (columns, links)
         # The fold's final state is saved too: the same inputs, or the previous call's with
         # one window since, resume with nothing (or that window) to fold again.
@@ -178,118 +179,19 @@ class Checkpoints:
             return
         latest = self._latest
         links = (
-            latest[1] if latest is not None and latest[0] is columns else _chain(columns, length)
+            latest[1]
+            if latest is not None and latest[0] is columns
+            else block_chain(columns, length)
         )
         self._memo.keep(_key(head, columns, length, links), state)  # a state saved before is kept
 
 
-BLOCK = 16
-"""Windows in one shared block of a saved state's key (`Checkpoints`)."""
-
-
-class _Block:
-    """One `BLOCK` of every input column after the prefix `before`: a link of a chain that is
-    a fold's inputs up to the block's end. Blocks are interned (`_BLOCKS`): equal inputs give
-    the very same chain, so keys compare and hash a chain by identity, which is exact."""
-
-    __slots__ = ("__weakref__", "link")
-
-    def __init__(self, link: tuple[_Block | None, tuple[Any, ...]]) -> None:
-        self.link = link
-
-
-# Live blocks by (the chain before, the block's inputs): a block lives while a key holds it.
-_BLOCKS: WeakValueDictionary[tuple[_Block | None, tuple[Any, ...]], _Block] = WeakValueDictionary()
-
-
-def _chain(columns: Sequence[Column], size: int) -> list[_Block | None]:
-    """The interned chains of `columns`' prefixes: item i covers windows 0..i*BLOCK-1."""
-    chain: list[_Block | None] = [None]
-    block: _Block | None = None
-    for end in range(BLOCK, size + 1, BLOCK):
-        link = (block, tuple(None if c is None else tuple(c[end - BLOCK : end]) for c in columns))
-        block = _BLOCKS.get(link)
-        if block is None:
-            block = _BLOCKS[link] = _Block(link)
-        chain.append(block)
-    return chain
-
-
 def _key(
-    head: Hashable, columns: Sequence[Column], length: int, links: list[_Block | None]
+    head: Hashable, columns: Sequence[Column], length: int, links: list[Block | None]
 ) -> _Hashed:
     whole = length // BLOCK
     rest = (None if c is None else tuple(c[whole * BLOCK : length]) for c in columns)
     return _Hashed((head, length, links[whole], *rest))
-
-
-class Written:
-    """A copy of the first `length` entries of a fold's output lists, held as whole `BLOCK`s
-    linked to the copy it grew from (shared, not copied again) and the short rest. For lists a
-    fold writes only at their own window (or appends to): their entries before a saved window
-    do not change after it, so a state saved later shares the earlier one's blocks, and what a
-    state adds does not grow with the history."""
-
-    __slots__ = ("blocks", "end", "length", "rest")
-    blocks: tuple[Any, ...] | None  # (the blocks before, this block: a tuple per list)
-    end: int  # where the blocks end
-    length: int
-    rest: tuple[tuple[Any, ...], ...]  # each list's entries from `end` to `length`
-
-    def __init__(
-        self,
-        lists: Sequence[Sequence[Any]],
-        length: int,
-        since: Written | None,
-        changing: bool = False,
-    ) -> None:
-        """Copy `lists[i][:length]`; `since` (or None) a copy of the same lists at most
-        `length` long, whose entries before its `length` are unchanged since it was taken, or,
-        if `changing` (a later window may have changed an earlier one), shared only as far as
-        its blocks still hold what the lists do (compared)."""
-        blocks: tuple[Any, ...] | None = None
-        end = 0
-        if since is not None and since.length <= length:
-            blocks, end = since.blocks, since.end
-            if changing:
-                blocks, end = _still_held(blocks, lists)
-        while end + BLOCK <= length:
-            blocks = (blocks, tuple(tuple(c[end : end + BLOCK]) for c in lists))
-            end += BLOCK
-        self.blocks, self.end, self.length = blocks, end, length
-        self.rest = tuple(tuple(c[end:length]) for c in lists)
-
-    def restore(self, lists: Sequence[list[Any]]) -> None:
-        """Put the copy back: `lists[i][:length]` becomes what it was when copied."""
-        parts = [self.rest]
-        blocks = self.blocks
-        while blocks is not None:
-            blocks, block = blocks
-            parts.append(block)
-        parts.reverse()
-        for i, column in enumerate(lists):
-            column[: self.length] = chain.from_iterable(part[i] for part in parts)
-
-
-def _still_held(
-    blocks: tuple[Any, ...] | None, lists: Sequence[Sequence[Any]]
-) -> tuple[tuple[Any, ...] | None, int]:
-    """The longest leading part of the chain `blocks` (as `Written.blocks`) whose every block
-    holds what `lists` do there, and where it ends."""
-    links = []
-    while blocks is not None:
-        links.append(blocks)
-        blocks = blocks[0]
-    links.reverse()  # links[i] ends with block i
-    held: tuple[Any, ...] | None = None
-    for i, link in enumerate(links):
-        start = i * BLOCK
-        if any(
-            list(part) != c[start : start + BLOCK] for part, c in zip(link[1], lists, strict=True)
-        ):
-            return held, start
-        held = link
-    return held, len(links) * BLOCK
 
 
 class Suffixes(Generic[T]):

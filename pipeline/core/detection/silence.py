@@ -45,6 +45,7 @@ from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.base import DetectionConfig
+from pipeline.core.detection.blocks import Written
 from pipeline.core.detection.measures import PER_ACTIVITY, UnitFigures
 from pipeline.core.detection.predictive import (
     Predictive,
@@ -52,7 +53,7 @@ from pipeline.core.detection.predictive import (
     log_pmf,
     lower_tail,
 )
-from pipeline.core.detection.resume import EVERY, KEEP, MISSING, Checkpoints, Memo, Written
+from pipeline.core.detection.resume import EVERY, KEEP, MISSING, Checkpoints, Memo
 from pipeline.core.detection.trace import Trace
 
 ACTIVITY_HOLDS = 0.6

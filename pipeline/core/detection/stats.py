@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.core.detection.baseline_sums import without
+from pipeline.core.detection.blocks import Written
 from pipeline.core.detection.cusum import Z_RANGE, Accumulators
 from pipeline.core.detection.predictive import (
     PRIOR_COUNT,
@@ -31,7 +32,7 @@ from pipeline.core.detection.predictive import (
     SCREEN_MIN_CONCENTRATION,
     exact_z,
 )
-from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints, Written
+from pipeline.core.detection.resume import EVERY, KEEP, Checkpoints
 from pipeline.core.detection.rules import Rules, ShewhartRuns
 from pipeline.core.detection.trace import Trace
 
@@ -121,7 +122,7 @@ def monitor(
     # Resume from the longest prefix of these very inputs folded before (`detection.resume`).
     columns = (counts, scales, trials, reference_relvar, offsets, resets, held_out)
     start, saved = _CHECKPOINTS.resume(rules, columns, size)
-    # Lists written only at their own window (saved states share them: `resume.Written`).
+    # Lists written only at their own window (saved states share them: `blocks.Written`).
     once_written: tuple[list[Any], ...] = (z, means, extras, first_entry, end_entry, cusum,
                                             cusum_small, rate_rise)  # fmt: skip
     written: Written | None = None  # `once_written` before the latest saved window
