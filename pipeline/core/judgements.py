@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 13
+JUDGEMENT_RULES = 16
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -51,7 +51,9 @@ last windows differently from one);
 12: an open episode neither ends nor extends while any measure that raised it leans worse
 (16th session);
 13: the same for a masked dark spot, in a window that does not show but where a view that
-raised it leans worse on the unit's own chart (17th session)."""
+raised it leans worse on the unit's own chart (17th session);
+16: an open reporting silence neither ends nor extends in a window whose reports still lean
+towards silence against both its levels (18th session; 14 and 15 are other branches')."""
 
 
 @dataclass(frozen=True, slots=True)
