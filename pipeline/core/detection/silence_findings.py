@@ -31,8 +31,8 @@ def silence_findings(
     still lean towards silence (`SilenceTrace.leaning`) neither extends nor ends an episode,
     so a silence stays one open episode while its reports stay low, though each signal
     restarts the CUSUM and the weeks after it are flagged only by the next signal; it ends
-    on a judged window that no longer leans (reporting back to about half its levels or
-    more)."""
+    on a judged window that no longer leans (its reports back above about half of either
+    level)."""
     states: list[bool | None] = [
         None if math.isnan(z) or (trace.signalled_at[t] < 0 and trace.leaning[t])
         else trace.signalled_at[t] >= 0
