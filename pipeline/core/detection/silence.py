@@ -80,7 +80,8 @@ _TRACES = Memo("silences")  # whole traces by their inputs (windows matched by i
 class SilenceTrace:
     """Per window: z (NaN when not judged), expected reports, lower limit, CUSUM statistic
     on the usual level and on the recent level, the window whose closing flagged it (-1:
-    never)."""
+    never), and whether it leans towards silence: judged, and its reports more likely under
+    the collapse than under both the usual and the recent level (each CUSUM rose)."""
 
     z: list[float]
     expected: list[float]
@@ -88,6 +89,7 @@ class SilenceTrace:
     cusum: list[float]
     signalled_at: list[int]
     recent_cusum: list[float]
+    leaning: list[bool]
 
 
 def silence_trace(
@@ -126,8 +128,9 @@ def _silence_trace(
     z, expected = [math.nan] * size, [math.nan] * size
     lower, cusum, signalled = [0] * size, [math.nan] * size, [-1] * size
     recent_cusum = [math.nan] * size
+    leaning = [False] * size
     if not figures.per_activity:
-        return SilenceTrace(z, expected, lower, cusum, signalled, recent_cusum)
+        return SilenceTrace(z, expected, lower, cusum, signalled, recent_cusum, leaning)
     # The window's own activity where its return is in (a fall in activity then lowers the
     # expected reports at once), else the harm rate's exposure (the latest weeks' largest).
     scales = [
@@ -143,7 +146,7 @@ def _silence_trace(
     # Resume from the longest prefix of these very inputs folded before (`detection.resume`).
     columns = (reports, activity, responses, scales, harm_flagged, figures.incident_feed)
     start, saved = _CHECKPOINTS.resume(config, columns, size)
-    once: tuple[list[Any], ...] = (z, expected, lower, cusum, recent_cusum, evidence)
+    once: tuple[list[Any], ...] = (z, expected, lower, cusum, recent_cusum, evidence, leaning)
     written: Written | None = None  # as in `stats.monitor`: `once` and `baseline`, shared
     kept: Written | None = None
     flags: Written | None = None  # `signalled`, which later windows may change
@@ -210,6 +213,7 @@ def _silence_trace(
             statistic = max(0.0, statistic + min(max(evidence[t], -limit), limit))
             recent_statistic = max(0.0, recent_statistic + min(max(recent_evidence, -limit), limit))
             cusum[t], recent_cusum[t] = statistic, recent_statistic
+            leaning[t] = evidence[t] > 0.0 and recent_evidence > 0.0
             excursion = [*excursion, t] if statistic > 0.0 else []
             if statistic >= limit and recent_statistic >= config.silence_recent_limit:
                 for member in reversed(excursion):
@@ -231,7 +235,7 @@ def _silence_trace(
                 and reports[joined] + scales[joined] > 0
             ):
                 baseline.append(joined)
-    return SilenceTrace(z, expected, lower, cusum, signalled, recent_cusum)
+    return SilenceTrace(z, expected, lower, cusum, signalled, recent_cusum, leaning)
 
 
 def harm_raised(harm: Trace) -> list[bool]:

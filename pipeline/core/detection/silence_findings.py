@@ -25,10 +25,19 @@ def silence_findings(
     trace: SilenceTrace,
 ) -> list[Finding]:
     """Episodes of `reporting_silence` in one unit's closed windows: those of its `trace`
-    (`silence_trace`)."""
+    (`silence_trace`).
+
+    A window the silence flagged shows it; a judged window not (yet) flagged whose reports
+    still lean towards silence (`SilenceTrace.leaning`) neither extends nor ends an episode,
+    so a silence stays one open episode while its reports stay low, though each signal
+    restarts the CUSUM and the weeks after it are flagged only by the next signal; it ends
+    on a judged window that no longer leans (its reports back above about half of either
+    level)."""
     states: list[bool | None] = [
-        None if math.isnan(z) else trace.signalled_at[t] >= 0 for t, z in enumerate(trace.z)
-    ]
+        None if math.isnan(z) or (trace.signalled_at[t] < 0 and trace.leaning[t])
+        else trace.signalled_at[t] >= 0
+        for t, z in enumerate(trace.z)
+    ]  # fmt: skip
     found = []
     for first, last, ongoing in episodes(states, config.max_gap_windows):
         shown = [t for t in range(first, last + 1) if states[t]]
