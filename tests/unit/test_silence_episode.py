@@ -80,11 +80,13 @@ def test_a_silence_resolves_once_reporting_returns() -> None:
 def test_every_week_of_an_open_silence_has_a_reporting_concern_verdict() -> None:
     # The weeks after a signal lean towards silence but are flagged only by the next signal;
     # the alert stays open through them, and so their stored reporting verdict is the
-    # alert's concern, never common cause.
+    # alert's concern, never common cause; so is their harm rate's (fewer harmful incidents
+    # reported because none are reported is not safer care).
     for seed in range(3):
         rng = random.Random(seed)
         engine = Engine(EngineConfig(), KEY)
         stored: dict[datetime, Verdict] = {}
+        harm: dict[datetime, Verdict] = {}
         first_flagged: datetime | None = None
         checked = 0
         for week in range(WEEKS):
@@ -94,13 +96,16 @@ def test_every_week_of_an_open_silence_has_a_reporting_concern_verdict() -> None
             for row in result.verdicts:
                 if row.verdict.measure == INCIDENT_REPORTING:
                     stored[row.verdict.window.start] = row.verdict
+                elif row.verdict.measure == "harmful_incident_rate":
+                    harm[row.verdict.window.start] = row.verdict
             flagged = [s for s, v in stored.items() if v.rule == "cusum"]
             if first_flagged is None and flagged:
                 first_flagged = min(flagged)
             if first_flagged is None:
                 continue
             silent = [v for s, v in sorted(stored.items()) if s >= first_flagged]
+            silent += [v for s, v in harm.items() if s >= first_flagged]
             assert all(v.verdict is VerdictClass.REPORTING_CONCERN for v in silent), (seed, week)
-            checked += silent[-1].rule != "cusum"
+            checked += stored[max(stored)].rule != "cusum"
         assert first_flagged is not None and first_flagged >= START + timedelta(weeks=STOPS)
         assert checked, "no latest judged week waited for a signal: nothing was tried"
