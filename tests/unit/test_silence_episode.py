@@ -1,7 +1,7 @@
 """A `reporting_silence` episode through the engine, judged week by week as a caught-up worker
 judges: it stays open while the unit's reports stay low, although each signal restarts the
 silence CUSUM and the weeks after it are flagged only by the next signal, and it resolves once
-reporting is back."""
+reporting is back; while it is open, the stored verdicts of its weeks say what the alert says."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus
+from pipeline.core.detection.verdicts import INCIDENT_REPORTING, Verdict, VerdictClass
 from pipeline.core.engine import Engine, EngineConfig
 from tests.support.events import feedback, incident, metric, raw
 
@@ -74,3 +75,37 @@ def test_a_silence_resolves_once_reporting_returns() -> None:
         assert len({v.alert_id for v in versions}) == 1
         assert versions[-1].status is AlertStatus.RESOLVED
         assert sum(v.status is AlertStatus.RESOLVED for v in versions) == 1
+
+
+def test_every_week_of_an_open_silence_has_a_reporting_concern_verdict() -> None:
+    # The weeks after a signal lean towards silence but are flagged only by the next signal;
+    # the alert stays open through them, and so their stored reporting verdict is the
+    # alert's concern, never common cause; so is their harm rate's (fewer harmful incidents
+    # reported because none are reported is not safer care).
+    for seed in range(3):
+        rng = random.Random(seed)
+        engine = Engine(EngineConfig(), KEY)
+        stored: dict[datetime, Verdict] = {}
+        harm: dict[datetime, Verdict] = {}
+        first_flagged: datetime | None = None
+        checked = 0
+        for week in range(WEEKS):
+            reports = 0 if week >= STOPS else rng.choice((4, 5, 5, 6, 6, 7))
+            now = START + timedelta(weeks=week + 1, days=1)
+            result = engine.process(raw(*_week(rng, week, reports)), now)
+            for row in result.verdicts:
+                if row.verdict.measure == INCIDENT_REPORTING:
+                    stored[row.verdict.window.start] = row.verdict
+                elif row.verdict.measure == "harmful_incident_rate":
+                    harm[row.verdict.window.start] = row.verdict
+            flagged = [s for s, v in stored.items() if v.rule == "cusum"]
+            if first_flagged is None and flagged:
+                first_flagged = min(flagged)
+            if first_flagged is None:
+                continue
+            silent = [v for s, v in sorted(stored.items()) if s >= first_flagged]
+            silent += [v for s, v in harm.items() if s >= first_flagged]
+            assert all(v.verdict is VerdictClass.REPORTING_CONCERN for v in silent), (seed, week)
+            checked += stored[max(stored)].rule != "cusum"
+        assert first_flagged is not None and first_flagged >= START + timedelta(weeks=STOPS)
+        assert checked, "no latest judged week waited for a signal: nothing was tried"

@@ -33,11 +33,7 @@ def silence_findings(
     restarts the CUSUM and the weeks after it are flagged only by the next signal; it ends
     on a judged window that no longer leans (its reports back above about half of either
     level)."""
-    states: list[bool | None] = [
-        None if math.isnan(z) or (trace.signalled_at[t] < 0 and trace.leaning[t])
-        else trace.signalled_at[t] >= 0
-        for t, z in enumerate(trace.z)
-    ]  # fmt: skip
+    states = _states(trace)
     found = []
     for first, last, ongoing in episodes(states, config.max_gap_windows):
         shown = [t for t in range(first, last + 1) if states[t]]
@@ -84,6 +80,29 @@ def silence_findings(
             )
         )
     return found
+
+
+def silent_unflagged(trace: SilenceTrace, config: DetectionConfig) -> list[bool]:
+    """Per window: not flagged, leaning towards silence, and inside an episode of
+    `silence_findings` (from its first flagged window to its last, or on while it is
+    ongoing): the alert says the unit is silent there, though no signal flagged the window
+    (yet)."""
+    states = _states(trace)
+    inside = [False] * len(states)
+    for first, last, ongoing in episodes(states, config.max_gap_windows):
+        for t in range(first, len(states) if ongoing else last + 1):
+            inside[t] = states[t] is None and not math.isnan(trace.z[t])
+    return inside
+
+
+def _states(trace: SilenceTrace) -> list[bool | None]:
+    """`episodes` states: flagged, judged and not leaning, or None (not judged, or leaning
+    and not flagged: neither extends nor ends an episode)."""
+    return [
+        None if math.isnan(z) or (trace.signalled_at[t] < 0 and trace.leaning[t])
+        else trace.signalled_at[t] >= 0
+        for t, z in enumerate(trace.z)
+    ]  # fmt: skip
 
 
 def _window_evidence(

@@ -15,7 +15,9 @@ Classes (Making Data Count colours: orange concern, blue improvement, grey commo
   read the same monitor without those restarts (`_steady_experience`), so experience that
   falls while targets are missed is a concern here, though no divergence.
 - `reporting_concern`: a fall in incident reporting. The reporting measure's window is one when
-  the silence CUSUM flagged it or its reports are below the lower limit; a harm window whose
+  the silence CUSUM flagged it, its reports are below the lower limit, or it is a window of a
+  silence episode not flagged (yet) whose reports still lean towards silence
+  (`silence_findings.silent_unflagged`: the alert is open there); a harm window whose
   reporting fell is one too, never an improvement (fewer harmful incidents reported because
   fewer incidents are reported is not safer care).
 - `improvement`: better than the unit's own baseline, by the very signals the bright spots
@@ -48,6 +50,7 @@ from pipeline.core.detection.measure_trace import MeasureTrace
 from pipeline.core.detection.measures import Measure, UnitFigures, unit_figures
 from pipeline.core.detection.resume import Suffixes
 from pipeline.core.detection.silence import SilenceTrace
+from pipeline.core.detection.silence_findings import silent_unflagged
 from pipeline.core.detection.stats import monitor
 from pipeline.core.detection.unit import measure_traces, unit_traces
 from pipeline.core.detection.verdict_model import (
@@ -118,7 +121,9 @@ def _unit_columns(
 ) -> list[list[Verdict | None]]:
     *traces, silence = unit_traces(series, figures, config, offsets)
     steady = _steady_experience(figures, config, offsets)
-    fell = [_reporting_fell(silence, t, config) for t in range(len(series))]
+    beyond = [_reporting_fell(silence, t, config) for t in range(len(series))]
+    silent = silent_unflagged(silence, config)
+    fell = [a or b for a, b in zip(beyond, silent, strict=True)]
     reported = [a.reported for a in series]
     org_id, unit_id = series[0].org_id, series[0].unit_id
     out: list[list[Verdict | None]] = []
@@ -135,8 +140,10 @@ def _unit_columns(
                                (fell, better[measure.measure], rules, reported))  # fmt: skip
         out.append(_MEASURES.pointwise(slot, columns, judge))
     columns = [series, figures.windows, silence.z, silence.signalled_at, silence.expected,
-               silence.lower_limit, fell]  # fmt: skip
-    judge_reporting = _judge_reporting((org_id, unit_id), series, figures, silence, fell)
+               silence.lower_limit, beyond, silent]  # fmt: skip
+    judge_reporting = _judge_reporting(
+        (org_id, unit_id), series, figures, silence, (beyond, silent)
+    )
     out.append(
         _REPORTING.pointwise((org_id, unit_id, INCIDENT_REPORTING), columns, judge_reporting)
     )
@@ -162,12 +169,17 @@ def _judge_reporting(
     series: Sequence[UnitWindowAggregate],
     figures: UnitFigures,
     silence: SilenceTrace,
-    fell: Sequence[bool],
+    columns: tuple[Sequence[bool], Sequence[bool]],
 ) -> Callable[[int], Verdict | None]:
+    """Per window: (reporting fell: flagged or beyond the limit, inside an open silence)."""
+    beyond, silent = columns
+
     def judge(t: int) -> Verdict | None:
         if math.isnan(silence.z[t]):
             return None
-        return reporting_verdict(*ids, series[t], figures.windows[t], silence, t, fell[t])
+        return reporting_verdict(
+            *ids, series[t], figures.windows[t], silence, t, beyond[t], silent[t]
+        )
 
     return judge
 

@@ -95,11 +95,20 @@ def reporting_verdict(
     silence: SilenceTrace,
     t: int,
     fell: bool,
+    silent: bool,
 ) -> Verdict:
     """Reports per window against the count expected for the activity: a fall is a reporting
-    concern; more reporting is common cause (a healthy culture, not a finding)."""
+    concern; more reporting is common cause (a healthy culture, not a finding). `fell`: the
+    silence CUSUM flagged the window or its reports are below the lower limit; `silent`: not
+    flagged, but leaning towards silence inside a silence episode (the alert's concern)."""
     reports = sum(aggregate.incidents_by_harm)
     flagged = silence.signalled_at[t] >= 0
+    if flagged:
+        rule, detector = CUSUM, "cusum"
+    elif fell or silent:
+        rule, detector = REPORTING_FELL, "shewhart" if fell else "cusum"
+    else:
+        rule, detector = "", ""
     return Verdict(
         org_id=org_id,
         unit_id=unit_id,
@@ -112,9 +121,9 @@ def reporting_verdict(
         lower_limit=float(silence.lower_limit[t]),
         upper_limit=None,
         z=silence.z[t],
-        rule=CUSUM if flagged else (REPORTING_FELL if fell else ""),
-        detector=("cusum" if flagged else "shewhart") if fell else "",
-        verdict=VerdictClass.REPORTING_CONCERN if fell else VerdictClass.COMMON_CAUSE,
+        rule=rule,
+        detector=detector,
+        verdict=VerdictClass.REPORTING_CONCERN if rule else VerdictClass.COMMON_CAUSE,
         chart=ChartKind.REPORTING,
         higher_is_better=True,
     )
