@@ -151,15 +151,16 @@ class Judging:
             if until is not None and until != judged.get(unit):
                 changed.add(unit)
             elif unit in passed:
-                org = unit[0]
-                cover = covers[org] if org in covers else self._cover(org, covers)
+                cover = self._cover(unit[0], covers)
                 if self._passed(unit, until, cover) != passed[unit]:
                     changed.add(unit)
         return changed
 
     def _cover(self, org: str, covers: dict[str, datetime | None]) -> datetime | None:
-        cover = covers[org] = self._arrivals.cover(org, self._watermark)
-        return cover
+        """`ReportArrivals.cover` of `org`, asked once per call that passes `covers`."""
+        if org not in covers:
+            covers[org] = self._arrivals.cover(org, self._watermark)
+        return covers[org]
 
     def _untils(self, units: list[UnitKey]) -> list[tuple[UnitKey, datetime, datetime | None]]:
         """Each unit's latest closed window end and of those its reports passed (units with
@@ -169,8 +170,7 @@ class Judging:
         for unit in units:
             until = self._closed_until(unit)
             if until is not None:
-                org = unit[0]
-                cover = covers[org] if org in covers else self._cover(org, covers)
+                cover = self._cover(unit[0], covers)
                 out.append((unit, until, self._passed(unit, until, cover)))
         return out
 

@@ -89,10 +89,11 @@ class VerdictBook:
         self._last: dict[str, dict[_Key, Verdict]] = {}  # by organisation
         self._by_unit: dict[UnitKey, dict[tuple[str, datetime], Verdict]] = {}
         # What each organisation's verdicts were last judged on (frozen snapshots, compared by
-        # identity first): the same closed windows give the same verdicts.
-        # what each organisation was last judged on: its windows, and how many of each unit's
-        # its incident reports had passed (arrivals.py)
-        self._judged_on: dict[str, tuple[Mapping[str, Sequence[UnitWindowAggregate]], object]] = {}
+        # identity first), with how many of each unit's windows its incident reports had
+        # passed (arrivals.py): the same closed windows so covered give the same verdicts.
+        self._judged_on: dict[
+            str, tuple[Mapping[str, Sequence[UnitWindowAggregate]], dict[str, int]]
+        ] = {}
         # The verdict columns each organisation was last judged to (`org_verdict_columns`).
         self._columns: dict[str, dict[str, list[list[Verdict | None]]]] = {}
 
@@ -246,5 +247,5 @@ def _unknown(org: str, unit: str, measure: str, aggregate: UnitWindowAggregate) 
     )
 
 
-def _arrived(members: Mapping[str, Sequence[UnitWindowAggregate]]) -> object:
+def _arrived(members: Mapping[str, Sequence[UnitWindowAggregate]]) -> dict[str, int]:
     return {unit: reports_arrived(series) for unit, series in members.items()}

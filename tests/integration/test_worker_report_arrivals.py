@@ -18,6 +18,7 @@ import pytest
 from pipeline.simulation.family import FamilyConfig
 from pipeline.simulation.family_events import simulate_family
 from tests.support.kcat_publisher import publish_kcat
+from tests.support.worker_data import EVENT_TYPES
 from tests.support.worker_harness import (
     PARTITIONS,
     all_committed,
@@ -28,8 +29,6 @@ from tests.support.worker_harness import (
 )
 
 pytestmark = pytest.mark.kafka
-
-INPUTS = ("incident_report", "target_metric", "patient_feedback", "alert_response")
 
 
 def _messages(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, bytes]]:
@@ -49,7 +48,7 @@ def test_incident_reports_published_last_raise_no_silence_to_withdraw(
     worker = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path, small)
     try:
         worker.wait_for(
-            lambda m: m.get("pipeline_assigned_partitions", 0) == len(INPUTS) * PARTITIONS,
+            lambda m: m.get("pipeline_assigned_partitions", 0) == len(EVENT_TYPES) * PARTITIONS,
             120,
             "every input topic's partitions assigned",
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kcat_publisher import publish_kcat
+from tests.support.worker_data import EVENT_TYPES
 from tests.support.worker_harness import (
     PARTITIONS,
     create_topics,
@@ -23,8 +24,6 @@ from tests.support.worker_harness import (
 )
 
 pytestmark = pytest.mark.kafka
-
-INPUTS = ("incident_report", "target_metric", "patient_feedback", "alert_response")
 
 
 def _feedback(count: int) -> list[tuple[str, str, bytes]]:
@@ -58,13 +57,13 @@ def test_a_worker_started_before_its_topics_exist_creates_them_and_reads_at_once
     messages = _feedback(20)
     try:
         worker.wait_for(
-            lambda m: m.get("pipeline_assigned_partitions", 0) == len(INPUTS) * PARTITIONS,
+            lambda m: m.get("pipeline_assigned_partitions", 0) == len(EVENT_TYPES) * PARTITIONS,
             90,
             "every input topic's partitions assigned",
         )
-        offsets = end_offsets(kafka_bootstrap, [f"{prefix}.{t}" for t in INPUTS])
-        assert sorted({tp.topic for tp in offsets}) == sorted(f"{prefix}.{t}" for t in INPUTS)
-        assert len(offsets) == len(INPUTS) * PARTITIONS  # not the broker's num.partitions (3)
+        offsets = end_offsets(kafka_bootstrap, [f"{prefix}.{t}" for t in EVENT_TYPES])
+        assert sorted({tp.topic for tp in offsets}) == sorted(f"{prefix}.{t}" for t in EVENT_TYPES)
+        assert len(offsets) == len(EVENT_TYPES) * PARTITIONS  # not the broker's num.partitions (3)
         publish_kcat(kafka_bootstrap, prefix, messages)
         worker.wait_for(
             lambda m: m.get("pipeline_messages_consumed_total", 0) >= len(messages),
@@ -89,7 +88,9 @@ def test_input_topics_of_different_partition_counts_are_named_in_a_warning(
     worker = start_worker(kafka_bootstrap, f"chdb://{tmp_path / 'ch'}", prefix, group, tmp_path)
     try:
         worker.wait_for(
-            lambda m: m.get("pipeline_assigned_partitions", 0) == len(INPUTS) * (PARTITIONS - 1),
+            lambda m: (
+                m.get("pipeline_assigned_partitions", 0) == len(EVENT_TYPES) * (PARTITIONS - 1)
+            ),
             90,
             "every input topic's partitions assigned",
         )
@@ -105,7 +106,7 @@ def test_input_topics_of_different_partition_counts_are_named_in_a_warning(
     worker = start_worker(kafka_bootstrap, f"chdb://{tmp_path / 'ch2'}", other, group, tmp_path)
     try:
         worker.wait_for(
-            lambda m: m.get("pipeline_assigned_partitions", 0) == len(INPUTS) * PARTITIONS - 1,
+            lambda m: m.get("pipeline_assigned_partitions", 0) == len(EVENT_TYPES) * PARTITIONS - 1,
             90,
             "every input topic's partitions assigned",
         )
@@ -115,7 +116,7 @@ def test_input_topics_of_different_partition_counts_are_named_in_a_warning(
     assert code == 0, log
     counts = ", ".join(
         f"{other}.{t} {PARTITIONS - 1 if t == 'patient_feedback' else PARTITIONS}"
-        for t in sorted(INPUTS)
+        for t in sorted(EVENT_TYPES)
     )
     assert f"the input topics have different partition counts ({counts})" in log
 
