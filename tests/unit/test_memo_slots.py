@@ -12,6 +12,7 @@ from pipeline.core.detection.common import _SHARED
 from pipeline.core.detection.improvement import _JUDGES
 from pipeline.core.detection.measures import _FIGURES
 from pipeline.core.detection.resume import MISSING, Memo, from_scratch
+from pipeline.core.detection.silence import _TRACES as _SILENCES
 from pipeline.core.detection.unit import _TRACES
 from pipeline.core.detection.verdicts import org_verdicts
 from tests.support.series import organisation
@@ -40,13 +41,13 @@ def _judged(units: dict[str, list[UnitWindowAggregate]], config: DetectionConfig
 def test_an_organisation_judged_window_by_window_keeps_one_entry_per_unit() -> None:
     config = DetectionConfig()
     full = organisation(48)
-    stores = (_FIGURES, _TRACES, _SHARED, _JUDGES, _SPOTS, _ROWS)
+    stores = (_FIGURES, _TRACES, _SILENCES, _SHARED, _JUDGES, _SPOTS, _ROWS)
     for store in stores:
         store.clear()
     for size in range(36, 49):
         units = {unit: series[:size] for unit, series in full.items()}
         said = _judged(units, config)
     held = [len(store._store) for store in stores]
-    assert held == [len(full), len(full), 1, 1, 1, len(full)]
+    assert held == [len(full), len(full), len(full), 1, 1, 1, len(full)]
     with from_scratch():
         assert _judged(units, config) == said

@@ -211,7 +211,7 @@ class OrgImprovements:
             # The same judgement of the no-harm reports alone: the reporting culture, which a
             # real fall in harm leaves alone.
             no_harm = [replace(a, incidents_by_harm=a.incidents_by_harm[:1]) for a in series]
-            silence_z = silence_trace(no_harm, figures, self.config).z
+            silence_z = silence_trace(no_harm, figures, self.config, variant="no harm").z
         # A window that does not signal but keeps the CUSUM accumulating neither extends nor
         # ends an episode: after a signal the statistic restarts, and the unit is still better.
         states: list[bool | None] = [
