@@ -73,7 +73,7 @@ def board_rows(
     held = _ROWS.get(key)
     if held is MISSING:  # a unit judged with its organisation, its own windows unchanged
         held = (tuple(series), _board_rows(series))
-        _ROWS.put(key, held)
+        _ROWS.put(key, held, (series[0].org_id, series[0].unit_id) if series else None)
     rows: list[BoardRow] = held[1][:]
     return [_with_verdict(row, verdicts) for row in rows] if verdicts else rows
 

@@ -50,6 +50,7 @@ from pipeline.core.detection.improvement import (
     improvement_z,
     org_improvements,
     org_key,
+    org_slot,
 )
 from pipeline.core.detection.measures import Measure
 from pipeline.core.detection.resume import MISSING, Memo
@@ -98,7 +99,7 @@ def bright_spots(
     held = _SPOTS.get(key)
     if held is MISSING:
         held = (tuple(units.values()), _bright_spots(units, config))
-        _SPOTS.put(key, held)
+        _SPOTS.put(key, held, org_slot(units, config))
     spots: list[BrightSpot] = held[1][:]
     return spots
 

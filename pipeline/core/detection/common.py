@@ -111,5 +111,5 @@ def org_figures_and_offsets(
         figures = org_series_figures(units)
         owner = next((s[0].org_id for s in units.values() if s), "")
         hit = (held, figures, common_offsets(figures, config, owner))
-        _SHARED.put(key, hit)
+        _SHARED.put(key, hit, (config, owner))  # the organisation's latest windows only
     return hit[1], hit[2]

@@ -75,6 +75,12 @@ def org_key(units: Mapping[str, Sequence[UnitWindowAggregate]], config: Detectio
     )
 
 
+def org_slot(units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig) -> object:
+    """What `org_key` is a version of: the organisation (and the config), so a store keeps
+    the organisation's latest windows only (`Memo.put`'s slot)."""
+    return config, next((s[0].org_id for s in units.values() if s), "")
+
+
 def org_improvements(
     units: Mapping[str, Sequence[UnitWindowAggregate]], config: DetectionConfig
 ) -> OrgImprovements:
@@ -84,7 +90,7 @@ def org_improvements(
     held = _JUDGES.get(key)
     if held is MISSING:
         held = (tuple(units.values()), OrgImprovements(units, config))
-        _JUDGES.put(key, held)
+        _JUDGES.put(key, held, org_slot(units, config))
     judge: OrgImprovements = held[1]
     return judge
 
@@ -205,7 +211,7 @@ class OrgImprovements:
             # The same judgement of the no-harm reports alone: the reporting culture, which a
             # real fall in harm leaves alone.
             no_harm = [replace(a, incidents_by_harm=a.incidents_by_harm[:1]) for a in series]
-            silence_z = silence_trace(no_harm, figures, self.config).z
+            silence_z = silence_trace(no_harm, figures, self.config, variant="no harm").z
         # A window that does not signal but keeps the CUSUM accumulating neither extends nor
         # ends an episode: after a signal the statistic restarts, and the unit is still better.
         states: list[bool | None] = [

@@ -85,7 +85,7 @@ def unit_figures(series: Sequence[UnitWindowAggregate]) -> UnitFigures:
             feed = figures.incident_feed[:arrived] + [False] * (len(held) - arrived)
             figures = replace(figures, incident_feed=feed)
         hit = (held, figures)
-        _FIGURES.put(key, hit)
+        _FIGURES.put(key, hit, slot)  # the unit's latest windows only
         _GROWN.put(slot, (held, *computed))
     found: UnitFigures = hit[1]
     return found

@@ -98,6 +98,7 @@ class Memo:
     def __init__(self, name: str) -> None:
         self._store: OrderedDict[Hashable, Any] = OrderedDict()
         self._capacity = CAPACITY[name]
+        self._latest: dict[Hashable, Hashable] = {}  # slot -> the key last put for it
         _stores.append(self)
 
     def get(self, key: Hashable) -> Any:
@@ -109,10 +110,19 @@ class Memo:
             self._store.move_to_end(key)
         return value
 
-    def put(self, key: Hashable, value: Any) -> None:
+    def put(self, key: Hashable, value: Any, slot: Hashable = None) -> None:
+        """Store `value` under `key`. With a `slot` (a unit, say: what the key is a version
+        of), the slot's entry put before under another key is dropped: a store of results
+        keyed by inputs that only move on (a unit's windows, replaced as they change) then
+        holds the latest version per slot, not a capacity's worth of stale ones."""
         if not _enabled[0]:
             return
         store = self._store
+        if slot is not None:
+            before = self._latest.get(slot, _MISSING)
+            if before is not _MISSING and before != key:
+                store.pop(before, None)
+            self._latest[slot] = key
         store[key] = value
         store.move_to_end(key)
         if len(store) > self._capacity:
@@ -132,6 +142,7 @@ class Memo:
 
     def clear(self) -> None:
         self._store.clear()
+        self._latest.clear()
 
 
 MISSING = _MISSING

@@ -97,12 +97,17 @@ def silence_trace(
     figures: UnitFigures,
     config: DetectionConfig,
     harm_flagged: Sequence[bool] | None = None,
+    *,
+    variant: str = "",
 ) -> SilenceTrace:
     """Judge every window of one unit in time order (see the module docstring).
 
     `harm_flagged`: windows whose harm rate signalled or stood out (`harm_raised`); they stay
     out of the baseline too (a burst of harm brings a burst of reports, and the weeks after it
     would pass for a silence).
+    `variant`: which of the unit's series this is ("" its windows; another name for windows
+    made from them, as a series without some reports): the store keeps the latest trace per
+    unit, variant and `harm_flagged` given or not.
     """
     # One judgement asks twice (the stored verdicts, then the alerts) on the same windows.
     flagged = None if harm_flagged is None else tuple(harm_flagged)
@@ -110,7 +115,8 @@ def silence_trace(
     hit = _TRACES.get(key)
     if hit is MISSING:
         hit = (figures, tuple(series), _silence_trace(series, figures, config, harm_flagged))
-        _TRACES.put(key, hit)
+        unit = (series[0].org_id, series[0].unit_id) if series else None
+        _TRACES.put(key, hit, (config, unit, variant, harm_flagged is None))
     trace: SilenceTrace = hit[2]
     return trace
 

@@ -99,7 +99,8 @@ def unit_traces(
     `held_out`): weeks of missing reports are not the unit's usual harm, and learnt as such
     they pull it down until an ordinary week reads as a rise. Each trace reads earlier
     monitors only, never itself."""
-    negative, positive, harm = measure_traces(figures, config, offsets)
+    unit = (series[0].org_id, series[0].unit_id) if series else None
+    negative, positive, harm = measure_traces(figures, config, offsets, unit)
     silence = silence_trace(series, figures, config, harm_raised(harm.trace))
     if any(at >= 0 for at in silence.signalled_at):
         rules, moved = config.rules, offsets[harm.measure] if offsets else None
@@ -126,19 +127,23 @@ def _silent_windows(silence: SilenceTrace) -> list[int]:
 
 
 def measure_traces(
-    figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None = None
+    figures: UnitFigures,
+    config: DetectionConfig,
+    offsets: Offsets | None = None,
+    unit: tuple[str, str] | None = None,
 ) -> _Traces:
     """The unit's own monitors of negative share, positive share and harm rate, before any
     silence is held out of the harm rate's baseline (`unit_traces` has the traces judged).
 
     Computed once for the same `figures` and `offsets` objects (as `common.
     org_figures_and_offsets` hands both readers of one judgement): the entry holds them, so
-    their ids cannot be taken by others while it lasts. The traces are read-only."""
+    their ids cannot be taken by others while it lasts. The traces are read-only. `unit`
+    (organisation, unit), when known: the store then keeps only the unit's latest traces."""
     key = (id(figures), id(offsets), config)
     hit = _TRACES.get(key)
     if hit is MISSING:
         hit = (figures, offsets, _measure_traces(figures, config, offsets))
-        _TRACES.put(key, hit)
+        _TRACES.put(key, hit, None if unit is None else (unit, config, offsets is None))
     traces: _Traces = hit[2]
     return traces
 

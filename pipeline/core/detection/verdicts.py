@@ -120,7 +120,7 @@ def _unit_columns(
     better: Mapping[Measure, Sequence[str]],
 ) -> list[list[Verdict | None]]:
     *traces, silence = unit_traces(series, figures, config, offsets)
-    steady = _steady_experience(figures, config, offsets)
+    steady = _steady_experience(figures, config, offsets, (series[0].org_id, series[0].unit_id))
     beyond = [_reporting_fell(silence, t, config) for t in range(len(series))]
     silent = silent_unflagged(silence, config)
     fell = [a or b for a, b in zip(beyond, silent, strict=True)]
@@ -185,7 +185,7 @@ def _judge_reporting(
 
 
 def _steady_experience(
-    figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None
+    figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None, unit: tuple[str, str]
 ) -> dict[Measure, list[str]]:
     """At a unit with a missed-target window: per experience measure, the rule that flagged
     each window in the alerts' monitor (`unit.measure_traces`), else, in a missed-target
@@ -195,7 +195,7 @@ def _steady_experience(
     missed = [met is False for met in figures.targets_met]
     if not any(missed):
         return {}
-    alerts = {m.measure: m.trace.rule for m in measure_traces(figures, config, offsets)}
+    alerts = {m.measure: m.trace.rule for m in measure_traces(figures, config, offsets, unit)}
     out: dict[Measure, list[str]] = {}
     for measure, counts, scales, trials in measure_columns(figures):
         if measure is Measure.HARMFUL_INCIDENT_RATE:
