@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.adapters.publications import DEFAULT_UNITS, KINDS, Tally, import_events
-from pipeline.cli.outputs import check_output_file
+from pipeline.cli.outputs import check_output_file, refuse_overwriting_inputs
 
 REVISION_NOTE = (
     "note: event ids are per organisation, unit, month (and metric), so a month already in a "
@@ -57,6 +57,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
 def run_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Write the events; to `--out` atomically (a failed import leaves no partial file). Then
     the summary of what was skipped or adjusted, on `err`."""
+    refuse_overwriting_inputs({"--out": args.out}, args.files)
     tally = Tally()
     lines = import_events(args.kind, args.files, unit_id=args.unit, target=args.target, tally=tally)
     if args.out is None:

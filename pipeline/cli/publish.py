@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from pipeline.adapters.jsonlines import read_lines
-from pipeline.cli.outputs import check_output_file, writing
+from pipeline.cli.outputs import check_output_file, refuse_overwriting_inputs, writing
 from pipeline.core.bounds import EventBounds
 from pipeline.core.decode import Rejection, decode, shown_field
 from pipeline.errors import InputError, PipelineError
@@ -145,6 +145,7 @@ def run_publish(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     inputs: list[tuple[str, BinaryIO, int]] = []
     summary = PublishSummary()
     reading: list[Place] = []  # the line being read
+    refuse_overwriting_inputs({"--summary-json": args.summary_json}, args.paths)
     try:
         if args.summary_json is not None:  # before anything is sent
             check_output_file(args.summary_json)
