@@ -28,6 +28,15 @@ REVISION_NOTE = (
 )
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a share above 0 and at most 1 (95% is 0.95)"
+        )
+    return value
+
+
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of `pipeline import`."""
     parser.add_argument(
@@ -47,7 +56,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--target",
-        type=float,
+        type=_share,
         metavar="SHARE",
         help="ae-monthly: the 4-hour standard as a share, instead of the one in force each "
         "month (95%% to March 2023, 76%% in 2023-24, 78%% from April 2024)",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shlex
 import sys
 from collections import Counter
@@ -102,6 +103,20 @@ def _bootstrap(text: str) -> KafkaBootstrap:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < math.inf:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number of lines (0 or more)")
+    return value
+
+
 def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of `pipeline publish`."""
     parser.add_argument("paths", nargs="+", metavar="PATH", help="JSON Lines file, or - for stdin")
@@ -117,14 +132,14 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_CONNECT_SECONDS,
         metavar="SECONDS",
         help="give up when the broker cannot be reached within this time (default %(default)s)",
     )
     parser.add_argument(
         "--max-reported",
-        type=int,
+        type=_count,
         default=100,
         metavar="N",
         help="report at most N bad lines one by one; the summary counts all (default 100)",
