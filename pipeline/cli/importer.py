@@ -11,14 +11,19 @@ cell that cannot be read: nothing is written to `--out` then.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from pydantic import TypeAdapter, ValidationError
+
 from pipeline.adapters.publications import DEFAULT_UNITS, KINDS, Tally, import_events
 from pipeline.cli.outputs import check_output_file, refuse_overwriting_inputs
+from pipeline.core.event_fields import UnitId
+from pipeline.core.privacy import contains_nhs_number
 
 REVISION_NOTE = (
     "note: event ids are per organisation, unit, month (and metric), so a month already in a "
@@ -29,12 +34,31 @@ REVISION_NOTE = (
 
 
 def _share(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not 0 < value <= 1:  # also refuses nan
         raise argparse.ArgumentTypeError(
             f"{text} is not a share above 0 and at most 1 (95% is 0.95)"
         )
     return value
+
+
+_UNIT_ID = TypeAdapter(UnitId)
+
+
+def _unit(text: str) -> str:
+    try:
+        _UNIT_ID.validate_python(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(
+            "a unit_id is 1 to 64 letters, digits, '_', '.' or '-', beginning with a letter or "
+            "digit"
+        ) from None
+    if contains_nhs_number(text):  # not echoed: it may be a patient's
+        raise argparse.ArgumentTypeError("a unit_id must not hold an NHS number")
+    return text
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +73,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="FILE", help="write here, not to stdout")
     parser.add_argument(
         "--unit",
+        type=_unit,
         metavar="UNIT",
         help="unit_id of the events ("
         + ", ".join(f"{k}: {v}" for k, v in DEFAULT_UNITS.items())

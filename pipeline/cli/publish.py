@@ -104,17 +104,19 @@ def _bootstrap(text: str) -> KafkaBootstrap:
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not 0 < value < math.inf:  # also refuses nan
         raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
     return value
 
 
 def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
+    if not text.strip().isdigit():
         raise argparse.ArgumentTypeError(f"{text} is not a whole number of lines (0 or more)")
-    return value
+    return int(text)
 
 
 def add_publish_arguments(parser: argparse.ArgumentParser) -> None:

@@ -57,3 +57,19 @@ def test_import_refuses_a_target_that_is_no_share(
     assert exited.value.code == 2
     assert "argument --target" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("unit", ["A&E dept", "9434765919", "_ae", "x" * 65])
+def test_import_refuses_a_unit_the_contract_would_reject(
+    unit: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--unit 'A&E dept'` exited 1 blaming the file: 'a row of RF4 gives no valid event
+    (invalid_value at unit_id ...)'; an NHS number as a unit is refused without echoing it."""
+    out = tmp_path / "events.jsonl"
+    with pytest.raises(SystemExit) as exited:
+        main(["import", "ae-monthly", str(FIXTURES / "ae_monthly_current.csv"), "--unit", unit,
+              "--out", str(out)])  # fmt: skip
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --unit" in err and "9434765919" not in err
+    assert not out.exists()
