@@ -11,14 +11,19 @@ cell that cannot be read: nothing is written to `--out` then.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from pydantic import TypeAdapter, ValidationError
+
 from pipeline.adapters.publications import DEFAULT_UNITS, KINDS, Tally, import_events
-from pipeline.cli.outputs import check_output_file
+from pipeline.cli.outputs import check_output_file, refuse_overwriting_inputs
+from pipeline.core.event_fields import UnitId
+from pipeline.core.privacy import contains_nhs_number
 
 REVISION_NOTE = (
     "note: event ids are per organisation, unit, month (and metric), so a month already in a "
@@ -26,6 +31,34 @@ REVISION_NOTE = (
     "ones stay); to apply a revision, replay every import, revised editions in place of the "
     "old, into a new store"
 )
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a share above 0 and at most 1 (95% is 0.95)"
+        )
+    return value
+
+
+_UNIT_ID = TypeAdapter(UnitId)
+
+
+def _unit(text: str) -> str:
+    try:
+        _UNIT_ID.validate_python(text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(
+            "a unit_id is 1 to 64 letters, digits, '_', '.' or '-', beginning with a letter or "
+            "digit"
+        ) from None
+    if contains_nhs_number(text):  # not echoed: it may be a patient's
+        raise argparse.ArgumentTypeError("a unit_id must not hold an NHS number")
+    return text
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +73,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="FILE", help="write here, not to stdout")
     parser.add_argument(
         "--unit",
+        type=_unit,
         metavar="UNIT",
         help="unit_id of the events ("
         + ", ".join(f"{k}: {v}" for k, v in DEFAULT_UNITS.items())
@@ -47,7 +81,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--target",
-        type=float,
+        type=_share,
         metavar="SHARE",
         help="ae-monthly: the 4-hour standard as a share, instead of the one in force each "
         "month (95%% to March 2023, 76%% in 2023-24, 78%% from April 2024)",
@@ -57,6 +91,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
 def run_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Write the events; to `--out` atomically (a failed import leaves no partial file). Then
     the summary of what was skipped or adjusted, on `err`."""
+    refuse_overwriting_inputs({"--out": args.out}, args.files)
     tally = Tally()
     lines = import_events(args.kind, args.files, unit_id=args.unit, target=args.target, tally=tally)
     if args.out is None:

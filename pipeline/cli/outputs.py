@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, UsageError
 
 
 def check_output_file(path: Path) -> Path:
@@ -24,6 +24,32 @@ def check_output_file(path: Path) -> Path:
     if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"cannot write {path}: permission denied")
     return path
+
+
+def refuse_overwriting_inputs(
+    outputs: Mapping[str, Path | None], inputs: Iterable[str | Path]
+) -> None:
+    """Raise UsageError when an output (option -> path, None when not given) is one of the
+    command's input files or another output's file: writing it would destroy what was read,
+    after a run that otherwise succeeds. One file however it is named (a symlink, a relative
+    path); `-` is standard input, no file."""
+    given = [(option, path) for option, path in outputs.items() if path is not None]
+    for index, (option, path) in enumerate(given):
+        for source in inputs:
+            if str(source) != "-" and _same_file(path, Path(source)):
+                raise UsageError(
+                    f"{option} {path} is also an input: writing it would destroy what is read"
+                )
+        for other, earlier in given[:index]:
+            if _same_file(path, earlier):
+                raise UsageError(f"{option} and {other} are one file ({path})")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return a.resolve() == b.resolve()
 
 
 def make_output_directory(path: Path) -> Path:

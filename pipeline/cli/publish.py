@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shlex
 import sys
 from collections import Counter
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from pipeline.adapters.jsonlines import read_lines
-from pipeline.cli.outputs import check_output_file, writing
+from pipeline.cli.outputs import check_output_file, refuse_overwriting_inputs, writing
 from pipeline.core.bounds import EventBounds
 from pipeline.core.decode import Rejection, decode, shown_field
 from pipeline.errors import InputError, PipelineError
@@ -102,6 +103,22 @@ def _bootstrap(text: str) -> KafkaBootstrap:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number of lines (0 or more)")
+    return int(text)
+
+
 def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of `pipeline publish`."""
     parser.add_argument("paths", nargs="+", metavar="PATH", help="JSON Lines file, or - for stdin")
@@ -117,14 +134,14 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_CONNECT_SECONDS,
         metavar="SECONDS",
         help="give up when the broker cannot be reached within this time (default %(default)s)",
     )
     parser.add_argument(
         "--max-reported",
-        type=int,
+        type=_count,
         default=100,
         metavar="N",
         help="report at most N bad lines one by one; the summary counts all (default 100)",
@@ -145,6 +162,7 @@ def run_publish(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     inputs: list[tuple[str, BinaryIO, int]] = []
     summary = PublishSummary()
     reading: list[Place] = []  # the line being read
+    refuse_overwriting_inputs({"--summary-json": args.summary_json}, args.paths)
     try:
         if args.summary_json is not None:  # before anything is sent
             check_output_file(args.summary_json)

@@ -10,7 +10,7 @@ from typing import TextIO
 
 from pipeline.bootstrap.embedded import build_embedded, load_settings
 from pipeline.cli.options import add_clickhouse_option
-from pipeline.cli.outputs import check_output_file, writing
+from pipeline.cli.outputs import check_output_file, refuse_overwriting_inputs, writing
 from pipeline.core.alerts import Alert
 from pipeline.core.windows import WindowKind
 from pipeline.endpoints import ClickHouseDsn
@@ -53,6 +53,7 @@ def replay(
 ) -> ReplaySummary:
     """Run the embedded pipeline on `paths` and report; raises PipelineError if it cannot run
     (the output files are checked before any input is read)."""
+    refuse_overwriting_inputs({"--alerts-out": alerts_out, "--summary-json": summary_json}, paths)
     for path in (alerts_out, summary_json):
         if path is not None:
             check_output_file(path)

@@ -37,8 +37,10 @@ def board_summary(view: ReportView) -> Html:
     units: dict[tuple[str, str], dict[str, BoardRecord]] = {}
     for r in rows:
         units.setdefault((r.org_id, r.unit_id), {})[r.measure] = r
-    concern = sum(r.variation == "special_cause_concern" for r in rows)
     latest = max(r.window_end for r in rows)
+    concerns = [r for r in rows if r.variation == "special_cause_concern"]
+    concern = sum(r.window_end >= latest for r in concerns)
+    older = len(concerns) - concern  # a unit that stopped sending is not a concern "now"
     body = "".join(
         f'<tr><th scope="row">{escape(unit_name(*key))}</th>'
         + "".join(_cell(measures.get(m), latest, view.data.window_kind) for m in _MEASURES)
@@ -48,7 +50,9 @@ def board_summary(view: ReportView) -> Html:
     return (
         '<section id="board" aria-labelledby="board-h">'
         f'<h2 id="board-h">Making Data Count summary: {plural(concern, "measure")} showing a '
-        f"special cause of concern in the latest {escape(view.data.window_kind)}</h2>"
+        f"special cause of concern in the latest {escape(view.data.window_kind)}"
+        + (f" ({older:,} more at a unit whose latest figure is older)" if older else "")
+        + "</h2>"
         '<p class="lede">Each unit\'s latest complete window (up to '
         f"{day(latest, end=True)}): the variation icon (grey common cause, orange concern, "
         "blue improvement; H or L for the side; for patients' ratings and harm, the pipeline's "

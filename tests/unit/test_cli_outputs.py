@@ -107,3 +107,53 @@ def test_a_read_command_on_a_store_that_does_not_exist_says_so(
     assert main([*command, "--clickhouse", f"chdb://{missing}"]) == 1
     assert "no pipeline data at" in capsys.readouterr().err
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("option", ["--alerts-out", "--summary-json"])
+def test_replay_refuses_to_write_over_one_of_its_inputs(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+) -> None:
+    """QA: `replay events.jsonl --alerts-out events.jsonl` read the events, then replaced the
+    recording with its (empty) alert list, and exited 0. Named another way (a symlink) too."""
+    monkeypatch.setattr(replay_command, "build_embedded", refuse_to_run)
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"recorded": true}\n')
+    (tmp_path / "same.jsonl").symlink_to(events)
+    for output in (events, tmp_path / "same.jsonl"):
+        assert main(["replay", "-", str(events), option, str(output)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"pipeline replay: error: {option} {output} is also an input")
+    assert events.read_text() == '{"recorded": true}\n'
+
+
+def test_replay_refuses_one_file_for_both_of_its_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(replay_command, "build_embedded", refuse_to_run)
+    events, out = tmp_path / "events.jsonl", tmp_path / "out.json"
+    events.write_text("")
+    options = ["--alerts-out", str(out), "--summary-json", str(out)]
+    assert main(["replay", str(events), *options]) == 2
+    assert "--summary-json and --alerts-out are one file" in capsys.readouterr().err
+
+
+def test_publish_and_import_refuse_to_write_over_one_of_their_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA: `publish events.jsonl --summary-json events.jsonl` left a summary whose
+    `resume_from` names the file it had just overwritten; `import ae-monthly x.csv --out x.csv`
+    replaced the published CSV with events."""
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n")
+    assert main(["publish", "--check", str(events), "--summary-json", str(events)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"pipeline publish: error: --summary-json {events} is also")
+    assert captured.out == "" and events.read_text() == "\n"
+    published = tmp_path / "ambsys.csv"
+    published.write_bytes((FIXTURES / "ambsys.csv").read_bytes())
+    assert main(["import", "ambsys", str(published), "--out", str(published)]) == 2
+    assert "pipeline import: error: --out" in capsys.readouterr().err
+    assert published.read_bytes() == (FIXTURES / "ambsys.csv").read_bytes()

@@ -207,3 +207,19 @@ def test_a_unit_that_stopped_sending_is_not_shown_as_current_on_the_board() -> N
     rows = {row.split("</th>")[0]: row for row in board.split('<th scope="row">')[1:]}
     assert "latest: week of 25 Dec 2023; n = 212 responses" in rows["RXA maternity"]
     assert "latest:" not in rows["RXA ED"]
+
+
+def test_the_board_heading_counts_only_current_concerns_as_in_the_latest_window() -> None:
+    """Seen from outside (nineteenth session): imported A&E returns of 2016-19 and 2024-25
+    headed the board "129 measures showing a special cause of concern in the latest week"
+    (up to 27 Jul 2025), 10 of them units whose latest figure was from 2019 or earlier."""
+    (current,) = data().board
+    stopped = replace(
+        current, unit_id="maternity", window_start=T0 - 70 * DAY, window_end=T0 - 63 * DAY
+    )
+    page = render_report(build_view(replace(data(), board=(current, stopped))), T0 + 31 * DAY)
+    heading = page[page.index('<h2 id="board-h">') : page.index("</h2>", page.index("board-h"))]
+    assert "1 measure showing a special cause of concern in the latest week" in heading
+    assert "1 more at a unit whose latest figure is older" in heading
+    alone = render_report(build_view(data()), T0 + 31 * DAY)
+    assert "more at a unit" not in alone
