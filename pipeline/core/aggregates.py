@@ -79,6 +79,9 @@ class UnitWindowAggregate:
     """Events applied to this window so far; grows with every event, so it orders versions."""
     themes: tuple[tuple[str, int], ...] = ()
     """FFT comment themes and how many responses named each, by name."""
+    reports: tuple[ReportInForce, ...] = ()
+    """The target returns in force behind `targets`, by key: each return's own period and
+    figures as published (the board charts one point per return from these)."""
 
     @property
     def reported(self) -> bool:
@@ -250,4 +253,5 @@ class UnitWindowState:
             targets=allocated_targets(self.window, self.reports),
             contributions=self.contributions,
             themes=tuple(sorted(self.themes.items())),
+            reports=tuple(self.reports[key] for key in sorted(self.reports)),
         )

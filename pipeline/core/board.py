@@ -10,9 +10,10 @@ behind the latest point. Computed once here and stored; the report and Grafana r
   sample size the responses that gave a view.
 - `safety`: harmful incidents per 1,000 activity where the unit reports activity, else per
   window (lower is better), sample size the activity (or the incidents reported).
-- `target`: attainment of the unit's main target (the metric with the most activity; the
-  direction and target as reported), one point per calendar month (targets are returned
-  monthly), sample size its denominator.
+- `target`: the unit's main target (the metric with the most activity; the direction and
+  target as reported), one point per return in force: the return's own period and figures as
+  published (a share, or a value such as minutes), sample size its denominator. The row keeps
+  every point (`point_*`) with its type, so the report draws this chart and never its own.
 
 Limits come from every closed window of the unit (at most `MAX_POINTS`, the latest), not fixed
 on a baseline: a summary of how each process stands now. Where the latest window of experience
@@ -32,8 +33,9 @@ from typing import NamedTuple
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.detection.resume import MISSING, Memo, Suffixes
 from pipeline.core.detection.verdicts import Verdict, VerdictClass
-from pipeline.core.spc import Direction
+from pipeline.core.spc import Direction, xmr
 from pipeline.core.spc_latest import latest_point
+from pipeline.core.target_reports import ReportInForce, ReportKey
 
 MAX_POINTS = 104
 MIN_POINTS = 3  # fewer points give no moving range worth the name
@@ -61,6 +63,14 @@ class BoardRow:
     points: int
     version: int
     """Events behind the charted windows: grows with the data, so it orders stored versions."""
+    point_starts: tuple[datetime, ...] = ()
+    """The target row's chart, one point per return in force (empty for the other measures):
+    each return's period start, period end, figure as published, denominator and point type
+    (`spc.PointType`), in time order; its centre and limits are `mean`, `lpl` and `upl`."""
+    point_ends: tuple[datetime, ...] = ()
+    point_values: tuple[float, ...] = ()
+    point_sizes: tuple[float, ...] = ()
+    point_types: tuple[str, ...] = ()
 
 
 def board_rows(
@@ -124,6 +134,8 @@ class _Figures(NamedTuple):
     better)."""
     denominators: tuple[tuple[str, float], ...]
     """(metric, denominator) of every return, in order."""
+    returns: tuple[ReportInForce, ...]
+    """The returns in force behind the window's targets, as published."""
 
 
 def _window_figures(a: UnitWindowAggregate) -> _Figures:
@@ -132,7 +144,7 @@ def _window_figures(a: UnitWindowAggregate) -> _Figures:
         targets.setdefault(t.metric, (t.numerator, t.denominator, t.target, t.higher_is_better))
     denominators = tuple((t.metric, t.denominator) for t in a.targets)
     return _Figures(a.reported, a.positive_share, float(a.fft_responses), a.activity,
-                    a.harmful_incidents, a.incidents, targets, denominators)  # fmt: skip
+                    a.harmful_incidents, a.incidents, targets, denominators, a.reports)  # fmt: skip
 
 
 _WINDOWS: Suffixes[_Figures] = Suffixes("board_windows")
@@ -182,27 +194,67 @@ def _target_row(
     metric: str,
     version: int,
 ) -> list[BoardRow]:
-    """Targets are reported by calendar month (a weekly window carries its month's share), so
-    the target chart has one point per month: the month's attainment over its windows."""
-    months: dict[tuple[int, int], list[float]] = {}
-    last: dict[tuple[int, int], UnitWindowAggregate] = {}
-    setting: tuple[float, bool] | None = None
-    for a, f in zip(series, figures, strict=True):
-        found = f.targets.get(metric)
-        if found is None:
-            continue
-        key = (a.window.start.year, a.window.start.month)
-        sums = months.setdefault(key, [0.0, 0.0])
-        sums[0] += found[0]
-        sums[1] += found[1]
-        last[key] = a
-        setting = (found[2], found[3])
-    if setting is None or last[max(last)] is not series[-1]:
+    """One point per return of `metric` in force in the charted windows: its own period and
+    its figures as published (a share: numerator over denominator; a value: the value), never
+    a blend of the weekly windows a return's period overlaps. Limits from every point shown
+    (one segment, none fixed on a baseline), as the board's other rows."""
+    returns: dict[ReportKey, ReportInForce] = {}
+    for f in figures:
+        for r in f.returns:
+            held = returns.get(r.key)
+            if r.metric == metric and (
+                held is None or (r.occurred_at, r.event_id) > (held.occurred_at, held.event_id)
+            ):
+                returns[r.key] = r
+    if metric not in figures[-1].targets:  # the latest window has no return of it
         return []
-    points = [(last[k], num / den, den) for k, (num, den) in sorted(months.items()) if den > 0]
-    direction = Direction.INCREASE if setting[1] else Direction.DECREASE
-    charted = [aggregate for aggregate, _, _ in points]
-    return _row(charted, "target", metric, points, direction, setting[0], version)
+    kept = [
+        (r, v)
+        for r in sorted(returns.values(), key=lambda r: (r.period_start, r.period_end))
+        if (v := _return_figure(r)) is not None
+    ]
+    if len(kept) < MIN_POINTS:
+        return []
+    latest = kept[-1][0]
+    direction = Direction.INCREASE if latest.higher_is_better else Direction.DECREASE
+    chart = xmr(
+        [v for _, v in kept], improvement=direction, x=[r.period_start for r, _ in kept],
+        target=latest.target,
+    )  # fmt: skip
+    point, window = chart.points[-1], series[-1]
+    return [
+        BoardRow(
+            org_id=window.org_id,
+            unit_id=window.unit_id,
+            measure="target",
+            metric=metric,
+            window_start=window.window.start,
+            window_end=window.window.end,
+            value=point.y,
+            sample_size=float(latest.denominator or 0.0),
+            mean=point.mean,
+            lpl=point.lpl,
+            upl=point.upl,
+            improvement=direction.value,
+            variation=point.point_type.value,
+            assurance=chart.assurance.value if chart.assurance else None,
+            target=latest.target,
+            points=len(kept),
+            version=version,
+            point_starts=tuple(r.period_start for r, _ in kept),
+            point_ends=tuple(r.period_end for r, _ in kept),
+            point_values=tuple(v for _, v in kept),
+            point_sizes=tuple(float(r.denominator or 0.0) for r, _ in kept),
+            point_types=tuple(p.point_type.value for p in chart.points),
+        )
+    ]
+
+
+def _return_figure(r: ReportInForce) -> float | None:
+    """A return's figure as published: its value, or its share (None without a denominator)."""
+    if r.value is not None:
+        return r.value
+    return r.numerator / r.denominator if r.numerator is not None and r.denominator else None
 
 
 def _harm_rate(f: _Figures, per_activity: bool) -> float | None:

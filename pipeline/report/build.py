@@ -9,6 +9,7 @@ from datetime import datetime
 from pipeline.core.alerts import AlertStatus
 from pipeline.core.detection.measure_trace import SMALL_SAMPLE
 from pipeline.core.spc import Direction, XmrChart, xmr
+from pipeline.report.board_chart import stored_target_chart
 from pipeline.report.periods import (
     PeriodView,
     UnitKey,
@@ -18,6 +19,7 @@ from pipeline.report.periods import (
 )
 from pipeline.report.records import (
     AlertRecord,
+    BoardRecord,
     ReportData,
     TargetReport,
     VerdictRecord,
@@ -25,8 +27,6 @@ from pipeline.report.records import (
 )
 from pipeline.report.verdicts import REPORTING, REPORTING_CONCERN, verdict_chart
 
-# Making Data Count fixes limits on a baseline only with at least this many points.
-MIN_FIX_POINTS = 12
 # Target charts per unit at most (an ambulance service reports six time standards).
 MAX_TARGET_CHARTS = 6
 
@@ -36,14 +36,13 @@ class SeriesChart:
     """One Making Data Count chart for one unit.
 
     `measure` is `target` (`metric` names it), `experience` or `safety` (`metric` is
-    `per_activity` when the rate is per 1,000 patients, else None: a count per window).
-    `baseline_points` is how many points the mean and limits were fixed on (None: all)."""
+    `per_activity` when the rate is per 1,000 patients, else None: a count per window). A
+    target's mean and limits come from every point shown (as the board's)."""
 
     measure: str
     metric: str | None
     chart: XmrChart[datetime]
     percent: bool
-    baseline_points: int | None
     unit: str = ""
     """A target's unit ("" for a share, else e.g. "minutes")."""
     small: tuple[tuple[datetime, int], ...] = ()
@@ -110,6 +109,7 @@ def build_view(data: ReportData) -> ReportView:
     reports: dict[UnitKey, list[TargetReport]] = {}
     for r in data.target_reports:
         reports.setdefault((r.org_id, r.unit_id), []).append(r)
+    board = {(b.org_id, b.unit_id): b for b in data.board if b.measure == "target"}
     # Every unit gets its charts: those with alerts first (open, most severe), then the rest.
     charted = sorted(
         (u for u in (periods[0].units if periods else ())),
@@ -127,8 +127,8 @@ def build_view(data: ReportData) -> ReportView:
                     unit_charts(
                         by_unit[u.key],
                         reports.get(u.key, []),
-                        alerts_by_unit.get(u.key, []),
                         verdicts.get(u.key, []),
+                        board.get(u.key),
                     )
                 ),
             )
@@ -152,38 +152,47 @@ def _alert_order(a: AlertRecord) -> tuple[bool, int, datetime, str, str]:
 def unit_charts(
     series: Sequence[WindowFigures],
     reports: Sequence[TargetReport],
-    alerts: Sequence[AlertRecord],
     verdicts: Sequence[VerdictRecord] = (),
+    board: BoardRecord | None = None,
 ) -> list[SeriesChart]:
-    """Attainment of each of the unit's targets (one point per reported period, as published:
-    a share, or a value in its unit such as minutes, against its target, on an XmR chart), and
-    the stored verdicts of positive feedback share, harmful incidents and, where it fell,
-    incident reporting (one point per judged window, coloured by its stored class).
-    """
-    first_alert = min((a.window_start for a in alerts), default=None)
+    """Attainment of each of the unit's targets (one point per return, as published: a share,
+    or a value in its unit such as minutes, against its target, on an XmR chart), and the
+    stored verdicts of positive feedback share, harmful incidents and, where it fell, incident
+    reporting (one point per judged window, coloured by its stored class).
+
+    The target the board summarises (`board`: the unit's stored target row) is drawn from
+    that row's points, types, centre and limits, so chart and summary are one judgement; a
+    unit's further targets (not on the board) are charted from their returns by the same
+    rule (limits from every point)."""
     out = []
     by_metric: dict[str, list[TargetReport]] = {}
     for r in reports:
         by_metric.setdefault(r.metric, []).append(r)
-    # shares first, the broadest population first; then values by name
+    stored = board if board is not None and board.point_values else None
+    # the board's target first; then shares, the broadest population first; then values
     order = sorted(
-        by_metric, key=lambda m: (by_metric[m][-1].value is not None, -_population(by_metric[m]), m)
+        set(by_metric) | ({stored.metric} if stored else set()),
+        key=lambda m: (
+            stored is None or m != stored.metric,
+            m in by_metric and by_metric[m][-1].value is not None,
+            -_population(by_metric.get(m, [])),
+            m,
+        ),
     )
     for metric in order[:MAX_TARGET_CHARTS]:
-        mine = by_metric[metric]
-        latest = mine[-1]
-        direction = Direction.INCREASE if latest.higher_is_better else Direction.DECREASE
-        chart = _chart(
-            "target",
-            metric,
-            [r.period_start for r in mine],
-            [r.attainment for r in mine],
-            direction,
-            latest.target,
-            first_alert,
-            percent=latest.value is None,
-        )
-        out.append(replace(chart, unit=latest.unit))
+        mine = by_metric.get(metric, [])
+        shown = mine[-1] if mine else None
+        percent = shown is None or shown.value is None
+        unit = shown.unit if shown is not None else ""
+        if stored is not None and metric == stored.metric:
+            chart = stored_target_chart(stored)
+        else:
+            direction = Direction.INCREASE if mine[-1].higher_is_better else Direction.DECREASE
+            chart = xmr(
+                [r.attainment for r in mine], improvement=direction,
+                x=[r.period_start for r in mine], target=mine[-1].target,
+            )  # fmt: skip
+        out.append(SeriesChart("target", metric, chart, percent, unit=unit))
     shares = [(w.start, w.positive_share) for w in series if w.positive_share is not None]
     experience = verdict_chart(
         verdicts, "positive_share", Direction.INCREASE, [(x, s) for x, s in shares if s is not None]
@@ -195,7 +204,7 @@ def unit_charts(
             for w in series
             if 0 < w.fft_responses < SMALL_SAMPLE and w.start in judged
         )
-        out.append(SeriesChart("experience", None, experience, True, None, small=small))
+        out.append(SeriesChart("experience", None, experience, True, small=small))
     # A fall in reporting is never an improvement: the stored verdict of a harm window whose
     # reporting fell is a reporting concern (orange), and the chart says why.
     harm = verdict_chart(verdicts, "harmful_incident_rate", Direction.DECREASE)
@@ -204,33 +213,16 @@ def unit_charts(
         rare = [v.chart for v in verdicts if v.measure == "harmful_incident_rate"][-1]
         out.append(
             SeriesChart(
-                "safety", "per_activity" if per_activity else None, harm, False, None,
+                "safety", "per_activity" if per_activity else None, harm, False,
                 rare_event=rare == "rare_event",
             )
         )  # fmt: skip
     if any(v.verdict == REPORTING_CONCERN for v in verdicts if v.measure in REPORTING):
         reporting = verdict_chart(verdicts, REPORTING[0], Direction.INCREASE)
         assert reporting is not None
-        out.append(SeriesChart("reporting", None, reporting, False, None))
+        out.append(SeriesChart("reporting", None, reporting, False))
     return out
 
 
 def _population(reports: Sequence[TargetReport]) -> int:
     return sum(r.denominator for r in reports)
-
-
-def _chart(
-    measure: str,
-    metric: str | None,
-    x: list[datetime],
-    values: list[float],
-    improvement: Direction,
-    target: float | None,
-    first_alert: datetime | None,
-    *,
-    percent: bool,
-) -> SeriesChart:
-    before = sum(1 for moment in x if first_alert is not None and moment < first_alert)
-    fix = before if MIN_FIX_POINTS <= before < len(values) else None
-    chart = xmr(values, improvement=improvement, x=x, target=target, fix_after_n_points=fix)
-    return SeriesChart(measure, metric, chart, percent, fix)

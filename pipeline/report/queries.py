@@ -104,7 +104,8 @@ def load_board(store: ReadableStore, window_kind: str) -> list[BoardRecord]:
     """The Making Data Count summary the pipeline stored (pipeline.core.board)."""
     rows = store.query_dicts(
         "SELECT org_id, unit_id, measure, metric, window_start, window_end, value, sample_size, "
-        f"mean, variation, assurance, target, points FROM {store.database}.mdc_summary FINAL "
+        "mean, variation, assurance, target, points, improvement, point_starts, point_values, "
+        f"point_types, lpl, upl FROM {store.database}.mdc_summary FINAL "
         "WHERE window_kind = {kind:String} ORDER BY org_id, unit_id, measure",
         {"kind": window_kind},
     )
@@ -123,6 +124,12 @@ def load_board(store: ReadableStore, window_kind: str) -> list[BoardRecord]:
             assurance=None if r["assurance"] is None else str(r["assurance"]),
             target=None if r["target"] is None else float(r["target"]),
             points=int(r["points"]),
+            improvement=str(r["improvement"]),
+            point_starts=tuple(as_utc(x) for x in r["point_starts"]),
+            point_values=tuple(float(v) for v in r["point_values"]),
+            point_types=tuple(str(t) for t in r["point_types"]),
+            lpl=None if r["lpl"] is None else float(r["lpl"]),
+            upl=None if r["upl"] is None else float(r["upl"]),
         )
         for r in rows
     ]

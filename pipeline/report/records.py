@@ -129,6 +129,16 @@ class BoardRecord:
     assurance: str | None
     target: float | None
     points: int
+    improvement: str = ""
+    """`spc.Direction` value: which way is better."""
+    point_starts: tuple[datetime, ...] = ()
+    """The target row's chart as stored (empty for the other measures): per return in force,
+    its period start, figure as published and point type; centre and limits are `mean`,
+    `lpl` and `upl`."""
+    point_values: tuple[float, ...] = ()
+    point_types: tuple[str, ...] = ()
+    lpl: float | None = None
+    upl: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

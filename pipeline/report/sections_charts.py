@@ -76,8 +76,8 @@ def mdc_charts(view: ReportView) -> Html:
         f"zero), orange a concern, blue an improvement; the shaded {kind}s are the alert. A "
         "target is charted as published on an XmR chart, one point per reported period: a "
         "share, or a time in its unit against its standard, so a target never met still shows "
-        "how far from it it was (where there were enough periods before the alert, its mean and "
-        "limits come from those).</p>"
+        "how far from it it was; the target on the summary is drawn from the summary's own stored "
+        "points, so the two cannot disagree.</p>"
         f"{_legend()}{''.join(cards)}{_more(view)}</section>"
     )
 
@@ -163,10 +163,8 @@ def _figure(
                 " Rare events (a few a week): exact Poisson limits on the rate, never below "
                 "zero, so a week with none is not news."
             )
-    elif item.baseline_points:
-        base = f"Mean and limits from the {item.baseline_points} points before the alert."
-    else:
-        base = "Mean and limits from every point."
+    else:  # a target: one point per return
+        base = "One point per return; mean and limits from every point."
     if item.small:
         listed = ", ".join(f"{start:%b %y} ({n})" for start, n in item.small)
         base += (

@@ -9,7 +9,7 @@ from typing import Any
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import Finding
-from pipeline.core.target_reports import TargetAttainment
+from pipeline.core.target_reports import ReportInForce, TargetAttainment
 from pipeline.core.windows import Window
 
 START = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
@@ -38,9 +38,13 @@ def aggregate(
                negative // 2, 1)  # fmt: skip
     harm = (3, harmful - severe, 0, severe, 0)
     targets: tuple[TargetAttainment, ...] = ()
+    reports: tuple[ReportInForce, ...] = ()
     if met is not None:
         attainment = 0.95 if met else 0.85
         targets = (TargetAttainment("rtt_18w", attainment * activity, activity, 0.92, True),)
+        span = week(index)  # a weekly return: the report in force behind the window's target
+        reports = (ReportInForce(span.end, f"rtt-{index}", "rtt_18w", span.start, span.end,
+                                 attainment * activity, activity, 0.92, True),)  # fmt: skip
     return UnitWindowAggregate(
         org_id=org,
         unit_id=unit,
@@ -50,6 +54,7 @@ def aggregate(
         incidents_by_category=(sum(harm), 0, 0, 0, 0, 0, 0, 0, 0, 0),
         targets=targets,
         contributions=responses + sum(harm) + len(targets),
+        reports=reports,
     )
 
 

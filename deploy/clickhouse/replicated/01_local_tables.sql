@@ -200,7 +200,12 @@ CREATE TABLE IF NOT EXISTS quality.mdc_summary_local ON CLUSTER '{cluster}'
     assurance LowCardinality(Nullable(String)),
     target Nullable(Float64),
     points UInt32,
-    version UInt64
+    version UInt64,
+    point_starts Array(DateTime64(6, 'UTC')),
+    point_ends Array(DateTime64(6, 'UTC')),
+    point_values Array(Float64),
+    point_sizes Array(Float64),
+    point_types Array(LowCardinality(String))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/mdc_summary', '{replica}', version)
 ORDER BY (org_id, unit_id, window_kind, measure)

@@ -1,0 +1,92 @@
+"""The report's Making Data Count summary and the target chart under it read one judgement.
+
+Seen from outside (nineteenth session, real A&E returns): 70 of 297 units' summaries and target
+charts disagreed, the chart computing its own SPC (limits fixed at the first alert) over the
+returns while the board blended weekly windows. The chart now draws the board's stored row.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from pipeline.core.alerts import AlertKind, AlertStatus, Severity
+from pipeline.core.board import BoardRow
+from pipeline.core.engine import Engine, EngineConfig
+from pipeline.report.build import build_view
+from pipeline.report.records import (
+    AlertRecord,
+    BoardRecord,
+    ReportData,
+    StoreCounts,
+    TargetReport,
+    WindowFigures,
+)
+from tests.support.events import metric, raw
+
+KEY = b"k" * 16
+MONTHS = [datetime(2023 + (m - 1) // 12, 1 + (m - 1) % 12, 1, tzinfo=UTC) for m in range(2, 24)]
+# Fourteen steady months about 70%, then a step up: where limits were fixed on the months
+# before an alert, the chart read the step otherwise than the board's limits from every point.
+SEEN = [700, 712, 695, 705, 690, 708, 702, 698, 715, 693, 704, 700, 709, 696,
+        790, 805, 798, 812, 801, 795, 808]  # fmt: skip
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def _stored(row: BoardRow) -> BoardRecord:
+    """The row as `queries.load_board` reads it back."""
+    return BoardRecord(
+        row.org_id, row.unit_id, row.measure, row.metric, row.window_start, row.window_end,
+        row.value, row.sample_size, row.mean, row.variation, row.assurance, row.target,
+        row.points, row.improvement, row.point_starts, row.point_values, row.point_types,
+        row.lpl, row.upl,
+    )  # fmt: skip
+
+
+def _data() -> tuple[ReportData, BoardRecord]:
+    engine = Engine(EngineConfig(allowed_lateness=timedelta(0)), KEY)
+    events = [
+        metric(occurred_at=end.isoformat(), period_start=start.isoformat(),
+               period_end=end.isoformat(), numerator=seen)
+        for (start, end), seen in zip(itertools.pairwise(MONTHS), SEEN, strict=True)
+    ]  # fmt: skip
+    result = engine.process(raw(*events), NOW)
+    rows = [r for r in result.board + engine.finish(NOW).board if r.measure == "target"]
+    row = _stored(max(rows, key=lambda r: r.version))
+    series = engine.closed_series()[("RXA", "ED")]
+    windows = tuple(
+        WindowFigures("RXA", "ED", w.window.start, w.window.end, 0, 0, 0, 0, 0, w.activity,
+                      w.targets)
+        for w in series
+    )  # fmt: skip
+    reports = tuple(
+        TargetReport("RXA", "ED", "ae_4h", start, end, seen, 1000, 0.95, True)
+        for (start, end), seen in zip(itertools.pairwise(MONTHS), SEEN, strict=True)
+    )
+    alert = AlertRecord(
+        "a-1", AlertKind.TARGET_EXPERIENCE_DIVERGENCE, "RXA", "ED", MONTHS[15], MONTHS[16],
+        Severity.HIGH, AlertStatus.OPEN, "summary", {}, NOW, NOW, 1, (),
+    )  # fmt: skip
+    data = ReportData(
+        window_kind="week",
+        windows=windows,
+        target_reports=reports,
+        alerts=(alert,),
+        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
+        data_end=series[-1].window.end,
+        board=(row,),
+    )
+    return data, row
+
+
+def test_the_target_chart_draws_the_summarys_points_and_verdict() -> None:
+    data, row = _data()
+    assert row.points == len(SEEN)  # one point per return
+    (unit,) = build_view(data).charts
+    (chart,) = [c.chart for c in unit.charts if c.measure == "target"]
+    assert [p.x for p in chart.points] == list(row.point_starts) == MONTHS[:-1]
+    assert [p.y for p in chart.points] == list(row.point_values) == [s / 1000 for s in SEEN]
+    assert [p.point_type.value for p in chart.points] == list(row.point_types)
+    assert chart.variation.value == row.variation == chart.points[-1].point_type.value
+    assert chart.assurance is not None and chart.assurance.value == row.assurance
+    assert {(p.mean, p.lpl, p.upl) for p in chart.points} == {(row.mean, row.lpl, row.upl)}
