@@ -31,4 +31,5 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (231, '0231_period_events'),
     (331, '0331_event_partitions_by_quarter'),
     (350, '0350_window_digests'),
-    (360, '0360_wide_feedback_counts');
+    (360, '0360_wide_feedback_counts'),
+    (480, '0480_response_ledger_due_by');
