@@ -29,6 +29,16 @@ def action_dates(alerts: Iterable[AlertRecord]) -> list[datetime]:
     )
 
 
+def due_by(alert: AlertRecord) -> datetime | None:
+    """The date the alert's action is due by, as the core stored it (`evidence.due_by`: its
+    latest answer's), the one Grafana reads too."""
+    value = alert.evidence.get("due_by")
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def family_of(alert: AlertRecord) -> list[str]:
     group = alert.evidence.get("episode_group")
     members = group.get("alerts") if isinstance(group, dict) else None
@@ -164,11 +174,9 @@ def _overdue(view: ReportView) -> Html:
         return ""
     late = []
     for a in view.standing_alerts:
-        if a.status != "open":
-            continue
-        dues = [r.due_by for r in a.responses if r.due_by]  # its own answers, as Grafana reads
-        if dues and max(dues) < as_of:
-            late.append((a, max(dues)))
+        due = due_by(a)
+        if a.status == "open" and due is not None and due < as_of:
+            late.append((a, due))
     if not late:
         return f'<p class="note">No open alert is past its due date (as of {day(as_of)}).</p>'
     items = "".join(

@@ -60,7 +60,9 @@ def data() -> ReportData:
               answer("mas-1", "false_positive", 2, note_chars=41)),
         alert("saf-1", "safety_signal", "dismissed", {**FAMILY, "recovery": RECOVERY},
               answer("saf-1", "action_taken", 10, owner="ward-manager")),
-        alert("tar-1", "target_experience_divergence", "open", {},
+        alert("tar-1", "target_experience_divergence", "open",
+              {"due_by": (T0 + 20 * DAY).isoformat()},
+              answer("tar-1", "investigating", 2, due_by=T0 + 60 * DAY),
               answer("tar-1", "investigating", 3, due_by=T0 + 20 * DAY)),
         alert("tar-2", "target_experience_divergence", "resolved", {}),
     )  # fmt: skip
@@ -96,6 +98,19 @@ def test_the_learning_loop_view_reads_the_stored_decisions() -> None:
     assert "<td>Hitting the target, missing the point</td><td>1</td><td>0</td><td>100%</td>" in page
     assert '<span class="verdict-word">worse</span>' in page
     assert "harmful incidents a week 3.4 before the alert, 30.2 over the latest 6 weeks" in page
+
+
+def test_overdue_reads_the_due_date_the_core_stored() -> None:
+    """Seen from outside (nineteenth session): the furthest `due_by` of an alert's answers
+    was read as its due date, so an answer due sooner than an earlier one never made the alert
+    overdue. The report reads `evidence.due_by` (the latest answer's, decided in the core)."""
+    page = html()
+    assert "due 24 Mar 2024 <code>tar-1</code>" in page  # not the earlier answer's 3 May
+    (tar,) = [a for a in data().alerts if a.alert_id == "tar-1"]
+    undated = replace(tar, evidence={})
+    alerts = (undated, *(a for a in data().alerts if a.alert_id != "tar-1"))
+    page = render_report(build_view(replace(data(), alerts=alerts)), T0 + 31 * DAY)
+    assert "No open alert is past its due date (as of 3 Apr 2024)" in page
 
 
 def test_no_note_text_only_its_length() -> None:
