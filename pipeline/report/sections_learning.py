@@ -83,10 +83,19 @@ def family_line(alert: AlertRecord) -> Html:
     if len(family) < 2:
         return ""
     others = ", ".join(m for m in family if m != alert.alert_id)
+    group = alert.evidence.get("episode_group")
+    dismissed = group.get("dismissed") if isinstance(group, dict) else None
+    earlier = ""
+    if isinstance(dismissed, list) and dismissed and alert.status != "dismissed":
+        names = ", ".join(f"<code>{escape(str(m))}</code>" for m in dismissed)
+        earlier = (
+            f" {names} dismissed as a false positive before this alert was detected; that "
+            "answer does not cover this one."
+        )
     return (
         f'<p class="family">One problem, {len(family)} alerts on this unit (family '
         f"<code>{escape(family[0])}</code>; also <code>{escape(others)}</code>): an answer to "
-        "one applies to all of them.</p>"
+        f"one applies to all of them (a false positive to those detected by then).{earlier}</p>"
     )
 
 

@@ -151,6 +151,21 @@ def test_dark_spot_evidence_reads_what_was_stored() -> None:
     assert "(within its usual range)" in text
 
 
+def test_a_member_detected_after_a_false_positive_says_so_and_stays_open() -> None:
+    """A false positive covers the members detected by its time (the core decides, and lists
+    them in `episode_group.dismissed`): a later member is shown open, saying why."""
+    group = {"episode_group": {**FAMILY["episode_group"], "dismissed": ["mas-1"]}}
+    family = (
+        alert("mas-1", "masked_dark_spot", "dismissed", group,
+              answer("mas-1", "false_positive", 2)),
+        alert("saf-1", "safety_signal", "open", group),
+    )  # fmt: skip
+    page = render_report(build_view(replace(data(), alerts=family)), T0 + 31 * DAY)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert text.count("mas-1 dismissed as a false positive before this alert was detected") == 1
+    assert "that answer does not cover this one" in text
+
+
 def test_the_findings_count_an_answer_to_a_family_for_every_member() -> None:
     """One answer covers its family (contract v1.1), as the alerts dashboard counts it: the
     findings' "have a response" card counts both members, not the one answered directly."""
