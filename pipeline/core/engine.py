@@ -87,7 +87,7 @@ class Engine:
         self._units: dict[UnitKey, dict[Window, UnitWindowState]] = {}
         self._watermark = Watermark(config.allowed_lateness, max_step=config.watermark_max_step)
         detector = detector or Detector(config.detection)
-        self._book = AlertBook(detector)
+        self._book = AlertBook(detector, window=config.window)
         rules = fingerprint(config, type(detector).__qualname__, self._book.learning)
         # How far each organisation's incident reports have come (arrivals.py): read off its
         # windows, so restored with them.

@@ -21,9 +21,11 @@ from pipeline.core.learning import (
     ResponseLedger,
     ResponseRecord,
     decorate,
+    dismissed_members,
     episode_groups,
 )
 from pipeline.core.recovery import LearningConfig
+from pipeline.core.windows import WindowKind
 
 UnitKey = tuple[str, str]
 _ORG_KINDS = frozenset({AlertKind.MASKED_DARK_SPOT})
@@ -42,9 +44,15 @@ class FindingSource(Protocol):
 class AlertBook:
     """The latest version of every alert, and the diffing that produces new versions."""
 
-    def __init__(self, detector: FindingSource, learning: LearningConfig | None = None) -> None:
+    def __init__(
+        self,
+        detector: FindingSource,
+        learning: LearningConfig | None = None,
+        window: WindowKind = WindowKind.WEEK,
+    ) -> None:
         self._detector = detector
         self._learning = learning or LearningConfig()
+        self._window = window  # when an alert was detected: the end of its detected-in window
         self.responses = ResponseLedger()
         self._latest: dict[str, Alert] = {}
         # What detection last said of each alert, before the learning loop's decorations.
@@ -142,13 +150,18 @@ class AlertBook:
         for alert in base.values():
             if alert.status is not AlertStatus.WITHDRAWN:
                 spans.setdefault(alert.unit_id, []).append((alert.window_start, alert.window_end))
+        dismissed: dict[str, list[str]] = {}  # by family id
         changes: list[Alert] = []
         for alert_id, alert in base.items():
             family = groups.get(alert_id, [alert_id])
             responses = [r for member in family for r in self.responses.for_alert(base[member])]
+            if family[0] not in dismissed:
+                family_alerts = [base[member] for member in family]
+                dismissed[family[0]] = dismissed_members(family_alerts, responses, self._window)
             episodes = spans.get(alert.unit_id, [])
+            series = members.get(alert.unit_id, ())
             shown = decorate(
-                alert, family, responses, members.get(alert.unit_id, ()), self._learning, episodes
+                alert, family, responses, series, self._learning, episodes, dismissed[family[0]]
             )
             previous = self._latest.get(alert_id)
             if previous is None or not previous.same_finding(shown):

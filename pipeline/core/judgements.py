@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 18
+JUDGEMENT_RULES = 19
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -59,7 +59,9 @@ towards silence against both its levels (18th session; 15 was not used);
 17: such a window of an open silence is a `reporting_concern` in the stored verdicts, harm's
 and reporting's (18th session);
 18: the board's target row is one point per return in force with its points stored (19th
-session)."""
+session);
+19: a `false_positive` dismisses only the family members detected by its time (and the one it
+names), and an alert's `evidence.due_by` is its latest answer's (19th session)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +132,14 @@ def _combined(
     for r in sorted(responses, key=lambda r: r.event_id):
         h.update(
             repr(
-                (r.event_id, r.unit_id, r.alert_id, r.response.value, r.occurred_at.timestamp())
+                (
+                    r.event_id,
+                    r.unit_id,
+                    r.alert_id,
+                    r.response.value,
+                    r.occurred_at.timestamp(),
+                    None if r.due_by is None else r.due_by.timestamp(),
+                )
             ).encode()
         )
     return h.hexdigest()

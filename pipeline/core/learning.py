@@ -8,8 +8,13 @@ any order ends with the same alerts.
 - Alerts on one unit whose episodes overlap form a family: `evidence["episode_group"]` names
   its id (the earliest member's `alert_id`) and its members. A response to any member applies
   to the whole family, so one answer covers one problem however many alerts it raised.
-- `false_positive` makes every alert of the family `dismissed`; the status stays while the
-  episode lasts (a later episode is a new alert with a new id).
+- `false_positive` makes `dismissed` the member it names and every member of the family that
+  existed when it was given: detected (event time: its detected-in window closed) at or before
+  the answer's `occurred_at`. A member detected later stays open (a safety signal is never
+  born dismissed); `evidence["episode_group"]["dismissed"]` lists the dismissed members. The
+  status stays while the episode lasts (a later episode is a new alert with a new id).
+- `due_by`: an alert's is its latest own answer's that carries one (by `occurred_at`, then
+  event id), stored as `evidence["due_by"]` for the report and Grafana to read.
 - `action_taken`: from the family's earliest action, the measure that raised the alert (harm
   for harm alerts, patient feedback for feedback alerts, both for divergence) is judged against
   its *pre-alert* baseline, never against the alert's peak (which would show a recovery by
@@ -23,15 +28,16 @@ any order ends with the same alerts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.events import AlertResponse, ResponseKind
 from pipeline.core.recovery import LearningConfig, measures_of, recovery
+from pipeline.core.windows import WindowKind, window_of
 
 UnitKey = tuple[str, str]
 
@@ -46,6 +52,7 @@ class ResponseRecord:
     alert_id: str
     response: ResponseKind
     occurred_at: datetime
+    due_by: datetime | None = None
 
 
 class ResponseLedger:
@@ -64,6 +71,7 @@ class ResponseLedger:
             alert_id=response.alert_id,
             response=response.response,
             occurred_at=response.occurred_at,
+            due_by=response.due_by,
         )
         self._by_alert.setdefault(record.alert_id, {})[record.event_id] = record
         self.added.append(record)
@@ -133,6 +141,40 @@ def _close(family: list[Alert], groups: dict[str, list[str]]) -> None:
         groups[alert_id] = ids
 
 
+def detected_by(alert: Alert, kind: WindowKind) -> datetime:
+    """When, in event time, the data first showed `alert`: the end of the window it was
+    detected in (`evidence.episode.detected_in_window`), else of its first window."""
+    episode = alert.evidence.get("episode")
+    start = episode.get("detected_in_window") if isinstance(episode, dict) else None
+    try:
+        detected = datetime.fromisoformat(start) if isinstance(start, str) else alert.window_start
+    except ValueError:
+        detected = alert.window_start
+    return window_of(detected, kind).end
+
+
+def dismissed_members(
+    members: Sequence[Alert], responses: Iterable[ResponseRecord], kind: WindowKind
+) -> list[str]:
+    """The ids of the family `members` (earliest first) that its `false_positive` answers
+    dismiss: the member an answer names, and every member detected by the answer's time."""
+    answers = [r for r in responses if r.response is ResponseKind.FALSE_POSITIVE]
+    if not answers:
+        return []
+    named = {r.alert_id for r in answers}
+    latest = max(r.occurred_at for r in answers)
+    return [m.alert_id for m in members if m.alert_id in named or detected_by(m, kind) <= latest]
+
+
+def latest_due(alert: Alert, responses: Iterable[ResponseRecord]) -> datetime | None:
+    """The `due_by` of the latest of the alert's own answers (by `occurred_at`, then event id)
+    that carries one."""
+    dated = [r for r in responses if r.alert_id == alert.alert_id and r.due_by is not None]
+    if not dated:
+        return None
+    return max(dated, key=lambda r: (r.occurred_at, r.event_id)).due_by
+
+
 def decorate(
     alert: Alert,
     family: Sequence[str],
@@ -140,19 +182,26 @@ def decorate(
     series: Sequence[UnitWindowAggregate],
     config: LearningConfig,
     episodes: Sequence[tuple[datetime, datetime]] = (),
+    dismissed: Collection[str] = (),
 ) -> Alert:
-    """`alert` as the book publishes it: its family, dismissal and recovery verdict applied.
+    """`alert` as the book publishes it: its family, dismissal, due date and recovery verdict
+    applied.
 
-    `responses` are those matching any member of `family`; `episodes` the spans of the unit's
+    `responses` are those matching any member of `family`; `dismissed` the members its
+    `false_positive` answers dismiss (`dismissed_members`); `episodes` the spans of the unit's
     alerts, left out of the pre-alert baseline.
     """
     if alert.status is AlertStatus.WITHDRAWN:
         return alert
     evidence = dict(alert.evidence)
-    evidence["episode_group"] = {"id": family[0], "alerts": list(family)}
-    status = alert.status
-    if any(r.response is ResponseKind.FALSE_POSITIVE for r in responses):
-        status = AlertStatus.DISMISSED
+    group: dict[str, Any] = {"id": family[0], "alerts": list(family)}
+    if dismissed:
+        group["dismissed"] = [m for m in family if m in dismissed]
+    evidence["episode_group"] = group
+    status = AlertStatus.DISMISSED if alert.alert_id in dismissed else alert.status
+    due = latest_due(alert, responses)
+    if due is not None:
+        evidence["due_by"] = due.astimezone(UTC).isoformat()
     if "feedback" in measures_of(alert):
         themes = episode_themes(alert, series)
         if themes:

@@ -29,6 +29,16 @@ def action_dates(alerts: Iterable[AlertRecord]) -> list[datetime]:
     )
 
 
+def due_by(alert: AlertRecord) -> datetime | None:
+    """The date the alert's action is due by, as the core stored it (`evidence.due_by`: its
+    latest answer's), the one Grafana reads too."""
+    value = alert.evidence.get("due_by")
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def family_of(alert: AlertRecord) -> list[str]:
     group = alert.evidence.get("episode_group")
     members = group.get("alerts") if isinstance(group, dict) else None
@@ -73,10 +83,19 @@ def family_line(alert: AlertRecord) -> Html:
     if len(family) < 2:
         return ""
     others = ", ".join(m for m in family if m != alert.alert_id)
+    group = alert.evidence.get("episode_group")
+    dismissed = group.get("dismissed") if isinstance(group, dict) else None
+    earlier = ""
+    if isinstance(dismissed, list) and dismissed and alert.status != "dismissed":
+        names = ", ".join(f"<code>{escape(str(m))}</code>" for m in dismissed)
+        earlier = (
+            f" {names} dismissed as a false positive before this alert was detected; that "
+            "answer does not cover this one."
+        )
     return (
         f'<p class="family">One problem, {len(family)} alerts on this unit (family '
         f"<code>{escape(family[0])}</code>; also <code>{escape(others)}</code>): an answer to "
-        "one applies to all of them.</p>"
+        f"one applies to all of them (a false positive to those detected by then).{earlier}</p>"
     )
 
 
@@ -164,11 +183,9 @@ def _overdue(view: ReportView) -> Html:
         return ""
     late = []
     for a in view.standing_alerts:
-        if a.status != "open":
-            continue
-        dues = [r.due_by for r in a.responses if r.due_by]  # its own answers, as Grafana reads
-        if dues and max(dues) < as_of:
-            late.append((a, max(dues)))
+        due = due_by(a)
+        if a.status == "open" and due is not None and due < as_of:
+            late.append((a, due))
     if not late:
         return f'<p class="note">No open alert is past its due date (as of {day(as_of)}).</p>'
     items = "".join(

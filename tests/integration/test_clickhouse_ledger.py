@@ -1,6 +1,6 @@
 """The engine's small state beyond the windows on the real ClickHouse engine (embedded chDB):
 the response ledger, the revisions in force and the judgement marks (migration 0071), and the
-copy of storage written before that migration."""
+copy of storage written before that migration (and before 0480, the ledger's due dates)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def history() -> list[dict[str, object]]:
         incident(occurred_at=at(1), report_ref="R-1", harm="severe"),
         incident(occurred_at=at(15), report_ref="R-1", revision=3, harm="none", unit_id="AMU"),
         incident(occurred_at=at(8), report_ref="R-1", revision=2, harm="low"),  # superseded
-        response(alert_id="no-such-alert", occurred_at=at(20)),
+        response(alert_id="no-such-alert", occurred_at=at(20), due_by=at(30)),
+        response(alert_id="no-such-alert", occurred_at=at(21)),
     ]
 
 
@@ -67,10 +68,11 @@ def test_ledger_revisions_and_marks_round_trip_and_a_restore_judges_nothing(
     fresh(sink, "round_trip")
     engine = Engine(EngineConfig(), b"k" * 16)
     result = engine.process(raw(*history()), RECEIVED)
-    assert result.judged and len(result.responses) == 1
+    assert result.judged and len(result.responses) == 2
     sink.write(result, RECEIVED, token="t")
-    (record,) = sink.responses(EVERYONE)
-    assert record == result.responses[0]
+    by_event = lambda r: r.event_id  # noqa: E731
+    assert sorted(sink.responses(EVERYONE), key=by_event) == sorted(result.responses, key=by_event)
+    assert {r.due_by for r in result.responses} == {None, START + timedelta(days=30)}
     in_force = {r.revision.revision: r for r in sink.revisions_of({("RXA", "R-1")})}
     assert sink.revisions_of({("RXA", "R-2"), ("RJ1", "R-1")}) == []
     assert {n: r.revision for n, r in in_force.items()} == {
@@ -120,11 +122,15 @@ def test_storage_written_before_the_migration_is_copied_in(sink: ClickHouseSink)
     expected_latest = sink.latest_event(EVERYONE)
     for table in ("response_ledger", "incident_revisions", "judgements", "org_progress"):
         sink.command(f"DROP TABLE backfill.{table}")
-    sink.command("ALTER TABLE backfill.schema_migrations DELETE WHERE version = 71")
+    sink.command("ALTER TABLE backfill.schema_migrations DELETE WHERE version IN (71, 480)")
     sink.command("OPTIMIZE TABLE backfill.schema_migrations FINAL")
-    assert sink.migrate() == ["0071_ledger_and_judgements"]
+    assert sink.migrate() == ["0071_ledger_and_judgements", "0480_response_ledger_due_by"]
 
-    assert sink.responses(EVERYONE) == expected_responses
+    by_event = lambda r: r.event_id  # noqa: E731
+    assert any(r.due_by for r in expected_responses), "the due date copied in by 0480"
+    assert sorted(sink.responses(EVERYONE), key=by_event) == sorted(
+        expected_responses, key=by_event
+    )
     assert sink.latest_event(EVERYONE) == expected_latest is not None
     assert len(sink.revisions_of({("RXA", "R-1")})) == 3, "every revision, in any order"
     again = Engine(EngineConfig(), b"k" * 16)

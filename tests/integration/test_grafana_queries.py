@@ -587,3 +587,55 @@ def test_replayed_alerts_count_hours_to_an_answer_from_their_detection_in_event_
     assert [(time.date(), slowest) for time, _, slowest in by_week] == sorted(
         ((start + week).date(), expected[alert_id]) for alert_id, start in detected.items()
     )
+
+
+def test_overdue_reads_the_latest_answers_due_date_as_the_report_does(
+    warehouse: Warehouse,
+) -> None:
+    """Seen from outside (nineteenth session): the panel took the furthest `due_by` of the
+    answers (`maxOrNull`), so an answer on 5 Apr due 12 Apr after one on 3 Apr due 30 Jun left
+    the alert not overdue. It reads `evidence.due_by`, the latest answer's, decided once in the
+    core (pipeline.core.learning) and read by the report too."""
+    db = "due_dates"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("alert_history", "alerts", "alert_responses"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    dated = json.dumps({"due_by": "2025-04-12T00:00:00+00:00"})
+    for table in ("alert_history", "alerts"):
+        warehouse.run(
+            f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
+            "window_end, severity, status, summary, evidence, detected_at) VALUES "
+            "('saf-1', 'safety_signal', 'RXA', 'ED', '2025-03-03', '2025-03-31', 'high', "
+            f"'open', 'harm rose', '{dated}', '2025-04-01 09:00:00'), "
+            "('saf-2', 'safety_signal', 'RXA', 'AMU', '2025-03-03', '2025-03-31', 'high', "
+            "'open', 'harm rose', '{}', '2025-04-01 09:00:00')"
+        )
+    answers = [
+        ("2025-04-03 09:00:00", "2025-06-30 00:00:00"),
+        ("2025-04-05 09:00:00", "2025-04-12"),
+    ]
+    warehouse.run(
+        f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, responder_role, note_redacted, free_text_chars, "
+        "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
+        "VALUES "
+        + ", ".join(
+            f"(generateUUIDv4(), 'RXA', 'ED', '{when}', 'portal', 'saf-1', 'investigating', '', "
+            f"'', 0, 0, 0, 0, 'portal', '{{}}', 'matron', '{due}')"
+            for when, due in answers
+        )
+    )
+    title = "Open alerts: owner and due date"
+    low = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def due(high: datetime) -> dict[str, tuple[Any, ...]]:
+        rows = _panel_rows(warehouse, db, low, high)(title)
+        return {row[0]: (row[5], row[6], row[7]) for row in rows}
+
+    late = due(datetime(2025, 4, 20, tzinfo=UTC))
+    assert late == {
+        "saf-1": ("matron", datetime(2025, 4, 12), "overdue"),
+        "saf-2": ("", None, "no due date"),
+    }
+    assert due(datetime(2025, 4, 10, tzinfo=UTC))["saf-1"][2] == "due"

@@ -160,6 +160,30 @@ WHERE r.dismissed = 1 OR r.acted = 1
 """
 
 
+def dues_sql(db: str) -> str:
+    """What the learning loop stores of the answers' due dates (pipeline.core.learning): each
+    alert's `evidence.due_by` is its latest answer's that gave one (by time, then event id)."""
+    return f"""
+INSERT INTO {db}.alerts (alert_id, kind, org_id, unit_id, window_start, window_end, severity,
+    status, summary, evidence, detected_at)
+SELECT
+    a.alert_id, a.kind, a.org_id, a.unit_id, a.window_start, a.window_end, a.severity,
+    a.status, a.summary,
+    concat(substring(a.evidence, 1, length(a.evidence) - 1), ',"due_by":"',
+           formatDateTime(r.latest_due, '%Y-%m-%dT%H:%i:%S+00:00'), '"}}') AS evidence,
+    a.detected_at + toIntervalSecond(1) AS detected_at
+FROM {db}.alerts AS a FINAL
+INNER JOIN
+(
+    SELECT alert_id, org_id, unit_id,
+        argMax(assumeNotNull(due_by), (occurred_at, event_id)) AS latest_due
+    FROM {db}.alert_responses FINAL
+    WHERE due_by IS NOT NULL
+    GROUP BY alert_id, org_id, unit_id
+) AS r ON r.alert_id = a.alert_id AND r.org_id = a.org_id AND r.unit_id = a.unit_id
+"""
+
+
 def board_sql(db: str) -> str:
     """The Making Data Count summary (pipeline.core.board) of each unit's positive share: its
     latest week against the mean and XmR limits of all its weeks."""

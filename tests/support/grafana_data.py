@@ -16,6 +16,7 @@ from tests.support.grafana_alert_sql import (
     alert_history_sql,
     board_sql,
     bright_spots_sql,
+    dues_sql,
     rejected_sql,
     responses_sql,
     unmatched_sql,
@@ -249,6 +250,7 @@ def generate(client: Any, database: str, scale: Scale) -> dict[str, float]:
         ("alert_responses_unmatched", unmatched_sql(database)),
         ("alert_history_verdicts", verdicts_sql(database, "alert_history")),
         ("alerts_verdicts", verdicts_sql(database, "alerts")),
+        ("alerts_dues", dues_sql(database)),
         ("rejected_events", rejected_sql(database, q)),
     ]
     timings = {}

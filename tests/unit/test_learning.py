@@ -3,8 +3,10 @@ incident revisions, each independent of arrival order."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -15,8 +17,9 @@ from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity, alert_id_for
 from pipeline.core.detection import Finding
 from pipeline.core.engine import Engine, EngineConfig
-from pipeline.core.events import Harm, IncidentCategory
-from pipeline.core.learning import episode_groups
+from pipeline.core.events import Harm, IncidentCategory, ResponseKind
+from pipeline.core.judgements import digest
+from pipeline.core.learning import ResponseRecord, episode_groups
 from pipeline.core.recovery import LearningConfig, recovery
 from pipeline.core.windows import Window
 from tests.support.events import feedback, incident, raw, response
@@ -57,7 +60,10 @@ class Scripted:
         return []
 
 
-def finding(kind: AlertKind, first: int, last: int, unit: str = "ED") -> Finding:
+def finding(
+    kind: AlertKind, first: int, last: int, unit: str = "ED", ongoing: bool = False
+) -> Finding:
+    """Detected in its last window, as the real detectors record it in `evidence.episode`."""
     return Finding(
         kind=kind,
         org_id="RXA",
@@ -65,10 +71,10 @@ def finding(kind: AlertKind, first: int, last: int, unit: str = "ED") -> Finding
         first_window=week(first),
         last_window=week(last),
         detected_in=week(last),
-        ongoing=False,
+        ongoing=ongoing,
         severity=Severity.MEDIUM,
         summary=f"{unit} looked worse.",
-        evidence={"measures": {}},
+        evidence={"measures": {}, "episode": {"detected_in_window": week(last).start.isoformat()}},
     )
 
 
@@ -134,10 +140,109 @@ def test_overlapping_episodes_form_one_family_and_one_answer_covers_it() -> None
     alerts = by_id(engine)
     family = alerts[id_of(spot)].evidence["episode_group"]
     assert family == alerts[id_of(signal)].evidence["episode_group"]
-    assert family == {"id": id_of(spot), "alerts": [id_of(spot), id_of(signal)]}
+    members = [id_of(spot), id_of(signal)]
+    assert family == {"id": id_of(spot), "alerts": members, "dismissed": members}
     assert alerts[id_of(later)].evidence["episode_group"]["id"] == id_of(later)
     assert alerts[id_of(spot)].status is AlertStatus.DISMISSED
     assert alerts[id_of(later)].status is AlertStatus.RESOLVED  # a later episode is new
+
+
+def in_any_order(
+    events: list[dict[str, Any]], detector: Scripted, seed: int
+) -> list[dict[str, Alert]]:
+    """The final alerts of `events` in their order, reversed and shuffled, in batches of 1, 3,
+    7 and all of them: each must be the same."""
+    rng = random.Random(seed)
+    runs = []
+    for size in (1, 3, 7, len(events)):
+        shuffled = list(events)
+        rng.shuffle(shuffled)
+        for order in (events, shuffled, shuffled[::-1]):
+            runs.append(by_id(run(order, detector, batch=size)))
+    return runs
+
+
+def test_a_false_positive_never_dismisses_a_member_detected_after_it() -> None:
+    """Seen from outside (nineteenth session): a `false_positive` for a masked dark spot
+    dismissed a later safety signal on the same unit that joined its family by overlapping.
+    An answer says nothing of an alert that did not exist yet: it dismisses the member it names
+    and the members detected (event time: their detected-in window closed) by its
+    `occurred_at`; a later member stays open and says an earlier member was dismissed."""
+    spot = finding(AlertKind.MASKED_DARK_SPOT, 2, 4)  # detected as week 4 closed (T0 + 5w)
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 8, ongoing=True)  # detected at T0 + 9w
+    answer = response(alert_id=id_of(spot), response="false_positive", occurred_at=at(6))
+    members = [id_of(spot), id_of(signal)]
+    for alerts in in_any_order([*weekly_feedback(10), answer], Scripted([spot, signal]), 19):
+        assert alerts[id_of(spot)].status is AlertStatus.DISMISSED
+        assert alerts[id_of(signal)].status is AlertStatus.OPEN
+        for member in members:
+            group = alerts[member].evidence["episode_group"]
+            assert group == {"id": id_of(spot), "alerts": members, "dismissed": [id_of(spot)]}
+
+
+def test_a_false_positive_dismisses_the_members_detected_by_its_time() -> None:
+    """Detected at or before the answer (here: exactly as it was given) is dismissed; the
+    member the answer names is dismissed whenever it was detected."""
+    spot = finding(AlertKind.MASKED_DARK_SPOT, 2, 4)
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 8, ongoing=True)
+    members = [id_of(spot), id_of(signal)]
+    at_detection = (T0 + 9 * WEEK).isoformat()  # week 8 closes
+    on_time = response(alert_id=id_of(spot), response="false_positive", occurred_at=at_detection)
+    named_early = response(alert_id=id_of(signal), response="false_positive", occurred_at=at(6))
+    for answer in (on_time, named_early):
+        events = [*weekly_feedback(10), answer]
+        for alerts in in_any_order(events, Scripted([spot, signal]), 7):
+            assert {alerts[m].status for m in members} == {AlertStatus.DISMISSED}
+            assert alerts[id_of(signal)].evidence["episode_group"]["dismissed"] == members
+    just_before = (T0 + 9 * WEEK - timedelta(microseconds=1)).isoformat()
+    early = response(alert_id=id_of(spot), response="false_positive", occurred_at=just_before)
+    alerts = by_id(run([*weekly_feedback(10), early], Scripted([spot, signal])))
+    assert alerts[id_of(signal)].status is AlertStatus.OPEN  # a microsecond too early
+
+
+def test_the_due_date_is_the_latest_answers_not_the_furthest() -> None:
+    """Seen from outside (nineteenth session): an answer on 5 Apr due 12 Apr after one on 3 Apr
+    due 30 Jun left the alert not overdue (the furthest date won). The alert's `due_by` is its
+    latest answer's that carries one (by `occurred_at`, then event id), whatever the order."""
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 8, ongoing=True)
+    alert_id = id_of(signal)
+
+    def answer(when: str, due: str | None, event: int) -> dict[str, Any]:
+        fields = {"due_by": due} if due else {}
+        event_id = str(uuid.UUID(int=event))
+        return response(alert_id=alert_id, response="investigating", occurred_at=when,
+                        event_id=event_id, **fields)  # fmt: skip
+
+    far, soon, tie = (T0 + d * WEEK for d in (30, 12, 14))
+    answers = [
+        answer(at(9), far.isoformat(), 5),
+        answer(at(9, 48), soon.isoformat(), 3),
+        answer(at(9, 60), None, 9),  # a later answer without a date leaves the date
+    ]
+    for alerts in in_any_order([*weekly_feedback(10), *answers], Scripted([signal]), 5):
+        assert alerts[alert_id].evidence["due_by"] == soon.isoformat()
+        assert alerts[alert_id].status is AlertStatus.OPEN
+    ties = [answer(at(9, 48), tie.isoformat(), 4), answer(at(9, 48), far.isoformat(), 2)]
+    for alerts in in_any_order([*weekly_feedback(10), *answers, *ties], Scripted([signal]), 6):
+        assert alerts[alert_id].evidence["due_by"] == tie.isoformat()  # the larger event id
+    offset = timezone(timedelta(hours=2))
+    local = answer(at(9, 70), soon.astimezone(offset).isoformat(), 11)
+    alerts = by_id(run([*weekly_feedback(10), local], Scripted([signal])))
+    assert alerts[alert_id].evidence["due_by"] == soon.isoformat()  # written in UTC
+    alerts = by_id(run(weekly_feedback(10), Scripted([signal])))
+    assert "due_by" not in alerts[alert_id].evidence
+
+
+def test_a_changed_due_date_changes_the_judgement_digest() -> None:
+    """The due date now decides what an alert says (`evidence.due_by`), so a restore whose
+    ledger holds another due date must judge again."""
+    record = ResponseRecord(
+        1, "RXA", "ED", "saf-1", ResponseKind.INVESTIGATING, T0, due_by=T0 + WEEK
+    )
+    moved = dataclasses.replace(record, due_by=T0 + 2 * WEEK)
+    undated = dataclasses.replace(record, due_by=None)
+    digests = {digest({}, [r], "rules") for r in (record, moved, undated)}
+    assert len(digests) == 3
 
 
 def test_episode_groups_ignore_withdrawn_and_other_units() -> None:

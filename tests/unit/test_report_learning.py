@@ -60,7 +60,9 @@ def data() -> ReportData:
               answer("mas-1", "false_positive", 2, note_chars=41)),
         alert("saf-1", "safety_signal", "dismissed", {**FAMILY, "recovery": RECOVERY},
               answer("saf-1", "action_taken", 10, owner="ward-manager")),
-        alert("tar-1", "target_experience_divergence", "open", {},
+        alert("tar-1", "target_experience_divergence", "open",
+              {"due_by": (T0 + 20 * DAY).isoformat()},
+              answer("tar-1", "investigating", 2, due_by=T0 + 60 * DAY),
               answer("tar-1", "investigating", 3, due_by=T0 + 20 * DAY)),
         alert("tar-2", "target_experience_divergence", "resolved", {}),
     )  # fmt: skip
@@ -96,6 +98,19 @@ def test_the_learning_loop_view_reads_the_stored_decisions() -> None:
     assert "<td>Hitting the target, missing the point</td><td>1</td><td>0</td><td>100%</td>" in page
     assert '<span class="verdict-word">worse</span>' in page
     assert "harmful incidents a week 3.4 before the alert, 30.2 over the latest 6 weeks" in page
+
+
+def test_overdue_reads_the_due_date_the_core_stored() -> None:
+    """Seen from outside (nineteenth session): the furthest `due_by` of an alert's answers
+    was read as its due date, so an answer due sooner than an earlier one never made the alert
+    overdue. The report reads `evidence.due_by` (the latest answer's, decided in the core)."""
+    page = html()
+    assert "due 24 Mar 2024 <code>tar-1</code>" in page  # not the earlier answer's 3 May
+    (tar,) = [a for a in data().alerts if a.alert_id == "tar-1"]
+    undated = replace(tar, evidence={})
+    alerts = (undated, *(a for a in data().alerts if a.alert_id != "tar-1"))
+    page = render_report(build_view(replace(data(), alerts=alerts)), T0 + 31 * DAY)
+    assert "No open alert is past its due date (as of 3 Apr 2024)" in page
 
 
 def test_no_note_text_only_its_length() -> None:
@@ -134,6 +149,21 @@ def test_dark_spot_evidence_reads_what_was_stored() -> None:
     assert "per 1,000 patients" in text and "per week" not in text
     assert "rest of organisation 2.4" in text
     assert "(within its usual range)" in text
+
+
+def test_a_member_detected_after_a_false_positive_says_so_and_stays_open() -> None:
+    """A false positive covers the members detected by its time (the core decides, and lists
+    them in `episode_group.dismissed`): a later member is shown open, saying why."""
+    group = {"episode_group": {**FAMILY["episode_group"], "dismissed": ["mas-1"]}}
+    family = (
+        alert("mas-1", "masked_dark_spot", "dismissed", group,
+              answer("mas-1", "false_positive", 2)),
+        alert("saf-1", "safety_signal", "open", group),
+    )  # fmt: skip
+    page = render_report(build_view(replace(data(), alerts=family)), T0 + 31 * DAY)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert text.count("mas-1 dismissed as a false positive before this alert was detected") == 1
+    assert "that answer does not cover this one" in text
 
 
 def test_the_findings_count_an_answer_to_a_family_for_every_member() -> None:

@@ -318,7 +318,8 @@ CREATE TABLE IF NOT EXISTS quality.response_ledger_local ON CLUSTER '{cluster}'
     event_id UUID,
     unit_id LowCardinality(String),
     response LowCardinality(String),
-    occurred_at DateTime64(6, 'UTC')
+    occurred_at DateTime64(6, 'UTC'),
+    due_by Nullable(DateTime64(6, 'UTC'))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/response_ledger', '{replica}')
 ORDER BY (org_id, alert_id, event_id)

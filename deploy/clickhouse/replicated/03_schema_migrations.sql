@@ -32,4 +32,5 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (331, '0331_event_partitions_by_quarter'),
     (350, '0350_window_digests'),
     (360, '0360_wide_feedback_counts'),
-    (460, '0460_board_target_points');
+    (460, '0460_board_target_points'),
+    (480, '0480_response_ledger_due_by');

@@ -70,6 +70,7 @@ class SmallState:
                     "unit_id": r.unit_id,
                     "response": r.response.value,
                     "occurred_at": r.occurred_at,
+                    "due_by": r.due_by,
                 }
                 for r in result.responses
             ]
@@ -128,9 +129,13 @@ class SmallState:
 
     def responses(self, owns: state.OwnsOrg) -> list[ResponseRecord]:
         # Read whole at every restore (docs/worker.md): by column, the enum looked up once.
+        # One row per response: migration 0480 copied in the due dates of responses stored
+        # before it as second rows (the one with a date wins until a merge keeps it alone).
         found = self.query_columns(
-            "SELECT DISTINCT org_id, alert_id, event_id, unit_id, response, occurred_at "
-            f"FROM {self.database}.response_ledger"
+            "SELECT org_id, alert_id, event_id, any(unit_id) AS unit_id, "
+            "any(response) AS response, any(occurred_at) AS occurred_at, "
+            f"max(due_by) AS due_by FROM {self.database}.response_ledger "
+            "GROUP BY org_id, alert_id, event_id"
         )
         kinds = {kind.value: kind for kind in ResponseKind}
         return [
@@ -141,14 +146,16 @@ class SmallState:
                 alert,
                 kinds.get(response) or ResponseKind(response),
                 utc(at),
+                None if due is None else utc(due),
             )
-            for org, alert, event_id, unit, response, at in zip(
+            for org, alert, event_id, unit, response, at, due in zip(
                 found["org_id"],
                 found["alert_id"],
                 found["event_id"],
                 found["unit_id"],
                 found["response"],
                 found["occurred_at"],
+                found["due_by"],
                 strict=True,
             )
             if owns(org)
