@@ -239,7 +239,7 @@ def start_worker(
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *paths])
     log = workdir / "worker.log"
     profile = ["-m", "cProfile", "-o", str(Path(args.profile).resolve())] if args.profile else []
-    with log.open("wb") as out:
+    with log.open("ab") as out:  # a restarted worker (bench.worker_years) appends
         process = subprocess.Popen(
             [sys.executable, *profile, "-m", "pipeline.cli", "worker"],
             cwd=workdir,
