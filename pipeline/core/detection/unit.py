@@ -146,7 +146,6 @@ def measure_traces(
 def _measure_traces(
     figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None
 ) -> _Traces:
-    rules = config.rules
     # Experience counts towards a divergence only while targets are met, so its CUSUM restarts
     # at a missed target; harm's does not (a safety signal is whatever the targets).
     missed = [met is False for met in figures.targets_met]
@@ -160,7 +159,7 @@ def _measure_traces(
                 scales,
                 trials,
                 None,
-                rules,
+                config.rules_for(measure),
                 offsets[measure] if offsets else None,
                 None if measure is Measure.HARMFUL_INCIDENT_RATE else missed,
             ),
