@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.alerts import AlertKind, Severity
 from pipeline.core.detection.cusum import CUSUM_RULES
-from pipeline.core.detection.measures import Measure
 from pipeline.core.detection.rules import Rules, rule_name
 from pipeline.core.windows import Window, WindowKind
 
@@ -141,8 +140,6 @@ class DetectionConfig:
     cusum_spread_prior_windows: int = 20
     rate_rise_ratio: float = 3.0
     rate_rise_limit: float = 11.0
-    share_rise_ratio: float = 2.0
-    share_rise_limit: float = 8.0
     silence_limit: float = 8.0
     silence_baseline_windows: int = 52
     silence_recent_windows: int = 13
@@ -177,10 +174,8 @@ class DetectionConfig:
             raise ValueError("need silence_baseline_windows >= max_baseline_windows")
         if self.max_gap_windows < 0 or self.min_reference_count < 1:
             raise ValueError("need max_gap_windows >= 0 and min_reference_count >= 1")
-        if min(self.rate_rise_ratio, self.share_rise_ratio) <= 1.0 or (
-            min(self.rate_rise_limit, self.share_rise_limit) < 0
-        ):
-            raise ValueError("need rise ratios > 1 and rise limits >= 0")
+        if self.rate_rise_ratio <= 1.0 or self.rate_rise_limit < 0:
+            raise ValueError("need rate_rise_ratio > 1 and rate_rise_limit >= 0")
         if self.cusum_spread_prior_logit_sd < 0 or self.cusum_spread_prior_windows < 0:
             raise ValueError("need cusum_spread_prior_logit_sd and _windows >= 0")
 
@@ -217,17 +212,6 @@ class DetectionConfig:
             cusum_spread_prior_windows=self.cusum_spread_prior_windows,
             rate_rise_ratio=self.rate_rise_ratio,
             rate_rise_limit=self.rate_rise_limit,
-        )
-
-    def rules_for(self, measure: Measure) -> Rules:
-        """`rules` as a unit's own monitor of `measure` judges it: the positive share's add
-        the share-rise CUSUM (`share_rise_*`)."""
-        if measure is not Measure.POSITIVE_SHARE:
-            return self.rules
-        return replace(
-            self.rules,
-            share_rise_ratio=self.share_rise_ratio,
-            share_rise_limit=self.share_rise_limit,
         )
 
     @property

@@ -28,14 +28,6 @@ on the unit's own baseline) has a third, `cusum_rate_rise`: the log-likelihood r
 window's count under "the rate rose to `ratio` times usual" against "usual", both on the
 window's predictive (as `reporting_silence` does for a fall), signalling at its own limit
 (issue 13's thirteenth round, QA D). It restarts with the others.
-
-A share at a few answers a week has the same trouble: at about 3 expected not-positive answers
-each week's exact tail reads low, and a drop of 1.3 sd a week over ten weeks never carries the
-small-shift CUSUM to its limit. So a share judged on the unit's own baseline has
-`cusum_share_rise`: the log-likelihood ratio of the window's count under "the odds of the
-counted answer rose to `ratio` times usual" against "usual", both beta-binomial on the
-window's predictive with the same concentration (the same overdispersion), signalling at its
-own limit (issue 13's eighteenth round). A monitor has at most one of the two.
 """
 
 from __future__ import annotations
@@ -49,9 +41,7 @@ from pipeline.core.detection.predictive import log_pmf
 CUSUM = "cusum"
 CUSUM_SMALL = "cusum_small_shift"
 RATE_RISE = "cusum_rate_rise"
-SHARE_RISE = "cusum_share_rise"
-LIKELIHOOD_RATIO_RULES = (RATE_RISE, SHARE_RISE)
-CUSUM_RULES = (CUSUM, CUSUM_SMALL, RATE_RISE, SHARE_RISE)
+CUSUM_RULES = (CUSUM, CUSUM_SMALL, RATE_RISE)
 # A window's z enters a CUSUM clipped to this range: one extreme week is the Shewhart rules'
 # business, and one very quiet week should not wipe out weeks of evidence at once.
 Z_RANGE = (-3.0, 4.0)
@@ -76,21 +66,9 @@ def in_control_arl(reference: float, limit: float) -> float:
     return (math.exp(exponent) - exponent - 1.0) / (2.0 * reference * reference)
 
 
-def risen(mean: float, extra: float, trials: int | None, ratio: float) -> tuple[float, float]:
-    """(mean, extra variance) of a window's count after a rise by `ratio`: a rate's mean times
-    `ratio` (its coefficient of variation kept); a share's odds times `ratio`, its beta
-    concentration kept (the extra variance scales with share × (1 - share))."""
-    if trials is None:
-        return mean * ratio, extra * ratio * ratio
-    share = mean / trials
-    share_risen = ratio * share / (1.0 - share + ratio * share)
-    return trials * share_risen, extra * share_risen * (1.0 - share_risen) / (share * (1.0 - share))
-
-
 class Accumulators:
     """The running statistics of several `CusumDesign`s over one series of windows; the last
-    design may be a likelihood-ratio one (`RATE_RISE` or `SHARE_RISE`, its reference the
-    ratio tested), fed by `add_rise`."""
+    design may be a `RATE_RISE` one (its reference unused), fed by `add_rise`."""
 
     __slots__ = ("designs", "excursions", "rises", "statistics")
 
@@ -99,7 +77,7 @@ class Accumulators:
         self.statistics = [0.0] * len(self.designs)
         # Per design: judged windows since its statistic was last 0.
         self.excursions: list[list[int]] = [[] for _ in self.designs]
-        # The likelihood-ratio design's evidence of each window of its excursion.
+        # The rate-rise design's evidence of each window of its excursion.
         self.rises: list[float] = []
 
     def __bool__(self) -> bool:
@@ -119,7 +97,7 @@ class Accumulators:
         clipped = min(max(score, low), high)
         fired = -1
         for i, design in enumerate(self.designs):
-            if design.limit <= 0.0 or design.rule in LIKELIHOOD_RATIO_RULES:
+            if design.limit <= 0.0 or design.rule == RATE_RISE:
                 continue
             statistic = self.statistics[i] + clipped - design.reference
             if statistic <= 0.0:
@@ -133,24 +111,17 @@ class Accumulators:
         return fired
 
     def add_rise(
-        self,
-        t: int,
-        count: int,
-        mean: float,
-        extra: float,
-        trials: int | None,
-        fired: int,
+        self, t: int, count: int, mean: float, extra: float, ratio: float, fired: int
     ) -> int:
-        """Window t's log-likelihood ratio of a rise against "usual" joins the last design's
-        statistic, clipped to ± its limit (one window neither proves nor wipes out a rise):
-        with `trials` None, the rate rose to the design's ratio times usual (a gamma-Poisson
-        predictive of `mean` and `extra` variance, both scaled); else the odds of the counted
-        answer did (a beta-binomial, its concentration kept). `fired` from `add`, or this
-        design's index where it is the first to reach its limit."""
+        """Window t's log-likelihood ratio of "the rate rose to `ratio` times usual" against
+        "usual" (its count on a gamma-Poisson predictive of `mean` and `extra` variance, both
+        scaled) joins the last design's statistic, clipped to ± its limit (one window neither
+        proves nor wipes out a rise); `fired` from `add`, or this design's index where it is
+        the first to reach its limit."""
         i = len(self.designs) - 1
-        limit, ratio = self.designs[i].limit, self.designs[i].reference
-        rise = log_pmf(count, *risen(mean, extra, trials, ratio), trials)
-        rise -= log_pmf(count, mean, extra, trials)
+        limit = self.designs[i].limit
+        rise = log_pmf(count, mean * ratio, extra * ratio * ratio, None)
+        rise -= log_pmf(count, mean, extra, None)
         statistic = self.statistics[i] + min(max(rise, -limit), limit)
         if statistic <= 0.0:
             statistic = 0.0
@@ -179,7 +150,7 @@ class Accumulators:
         excursion = self.excursions[fired]
         for at in range(len(excursion) - 1, -1, -1):
             member = excursion[at]
-            if design.rule in LIKELIHOOD_RATIO_RULES:
+            if design.rule == RATE_RISE:
                 if self.rises[at] <= 0.0:  # pointed away from a rise
                     break
             elif z[member] <= design.reference + (offsets[member] if offsets is not None else 0.0):

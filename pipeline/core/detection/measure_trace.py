@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core.detection.base import DetectionConfig
-from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES, RATE_RISE, SHARE_RISE
+from pipeline.core.detection.cusum import CUSUM, CUSUM_RULES, RATE_RISE
 from pipeline.core.detection.measures import Measure
 from pipeline.core.detection.rules import BEYOND_LIMIT
 from pipeline.core.detection.trace import Trace
@@ -74,14 +74,10 @@ class MeasureTrace:
             if not math.isnan(small):
                 entry["cusum_small"] = _round(small, 2)
                 entry["cusum_small_limit"] = config.cusum_small_limit
-            rise = self.trace.likelihood_ratio[index]
+            rise = self.trace.rate_rise[index]
             if not math.isnan(rise):
-                if self.measure is Measure.HARMFUL_INCIDENT_RATE:
-                    entry["rate_rise"] = _round(rise, 2)
-                    entry["rate_rise_limit"] = config.rate_rise_limit
-                else:
-                    entry["share_rise"] = _round(rise, 2)
-                    entry["share_rise_limit"] = config.share_rise_limit
+                entry["rate_rise"] = _round(rise, 2)
+                entry["rate_rise_limit"] = config.rate_rise_limit
         rule = self.trace.rule[index]
         entry["rule"] = rule or None
         entry["detector"] = _detector(rule)
@@ -97,9 +93,7 @@ class MeasureTrace:
         if self.trace.rule[index] == CUSUM:
             return self.trace.cusum[at], config.cusum_limit
         if self.trace.rule[index] == RATE_RISE:
-            return self.trace.likelihood_ratio[at], config.rate_rise_limit
-        if self.trace.rule[index] == SHARE_RISE:
-            return self.trace.likelihood_ratio[at], config.share_rise_limit
+            return self.trace.rate_rise[at], config.rate_rise_limit
         return self.trace.cusum_small[at], config.cusum_small_limit
 
 

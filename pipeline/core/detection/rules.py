@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.core.detection.cusum import CUSUM, CUSUM_SMALL, RATE_RISE, SHARE_RISE, CusumDesign
+from pipeline.core.detection.cusum import CUSUM, CUSUM_SMALL, RATE_RISE, CusumDesign
 
 BEYOND_LIMIT = "beyond_limit"
 
@@ -39,10 +39,6 @@ class Rules:
 
     `rate_rise_ratio`, `rate_rise_limit`: a rate judged on its own baseline also has the
     likelihood-ratio CUSUM of a rise to that many times usual (`detection.cusum`; limit 0: off).
-
-    `share_rise_ratio`, `share_rise_limit`: a share judged on its own baseline also has the
-    likelihood-ratio CUSUM of the counted answer's odds rising to that many times usual (limit
-    0: off).
     """
 
     min_baseline_windows: int
@@ -61,8 +57,6 @@ class Rules:
     cusum_spread_prior_windows: int = 0
     rate_rise_ratio: float = 3.0
     rate_rise_limit: float = 0.0
-    share_rise_ratio: float = 2.0
-    share_rise_limit: float = 0.0
 
     @property
     def longest_run(self) -> int:
@@ -80,11 +74,6 @@ class Rules:
     def rate_rise(self) -> CusumDesign:
         """The rates' likelihood-ratio CUSUM; its `reference` is the rise ratio."""
         return CusumDesign(RATE_RISE, self.rate_rise_ratio, self.rate_rise_limit)
-
-    @property
-    def share_rise(self) -> CusumDesign:
-        """The shares' likelihood-ratio CUSUM; its `reference` is the odds ratio."""
-        return CusumDesign(SHARE_RISE, self.share_rise_ratio, self.share_rise_limit)
 
 
 def rule_name(length: int, sigma: float) -> str:

@@ -57,9 +57,8 @@ def monitor(
     peer reference folded into m (None for an own-baseline monitor). A window signals when its z
     belongs to a run of `rules.runs` (see `Rules`), or when a CUSUM of z less `offsets[t]`
     (what moved the unit's whole organisation that window; `pipeline.core.detection.common`)
-    reaches its limit (`rules.cusums`), or, for a measure on its own baseline (no
-    reference), its likelihood-ratio CUSUM of a rise does (`rules.rate_rise` for a rate,
-    `rules.share_rise` for a share). Any signal
+    reaches its limit (`rules.cusums`), or, for a rate on its own baseline (no trials, no
+    reference), the likelihood-ratio CUSUM of a rise does (`rules.rate_rise`). Any signal
     restarts the CUSUMs. Where `resets[t]` is
     True they restart at window t and take nothing from it (experience is only evidence of a
     divergence while the unit meets its targets: weeks of a missed target must not be carried
@@ -84,12 +83,11 @@ def monitor(
     pair_head = 0
     cap = rules.max_between_cv * rules.max_between_cv
     screen = lowest - SCREEN_MARGIN
-    cusum, cusum_small, likelihood_ratio = ([math.nan] * size for _ in range(3))
-    # A measure judged on its own baseline has a likelihood-ratio CUSUM too (`detection.cusum`):
-    # a rate that of a rise, a share that of its counted answer's odds rising.
-    rise = rules.rate_rise if trials is None else rules.share_rise
-    rise_on = reference_relvar is None and rise.limit > 0.0
-    accumulators = Accumulators(rules.cusums + ((rise,) if rise_on else ()))
+    cusum, cusum_small, rate_rise = [math.nan] * size, [math.nan] * size, [math.nan] * size
+    # A rate judged on its own baseline has the rate-rise CUSUM too (`detection.cusum`).
+    rate_on = trials is None and reference_relvar is None and rules.rate_rise_limit > 0.0
+    accumulators = Accumulators(rules.cusums + ((rules.rate_rise,) if rate_on else ()))
+    rise_ratio = rules.rate_rise_ratio
     cusum_on = bool(accumulators)
     hold = rules.cusum_hold_windows
     sampling_z = rules.cusum_sampling_z
@@ -126,7 +124,7 @@ def monitor(
     start, saved = _CHECKPOINTS.resume(rules, columns, size)
     # Lists written only at their own window (saved states share them: `blocks.Written`).
     once_written: tuple[list[Any], ...] = (z, means, extras, first_entry, end_entry, cusum,
-                                            cusum_small, likelihood_ratio)  # fmt: skip
+                                            cusum_small, rate_rise)  # fmt: skip
     written: Written | None = None  # `once_written` before the latest saved window
     kept: Written | None = None  # `entries` then
     flags: Written | None = None  # `signalled` and `rule`, which later windows may change
@@ -244,9 +242,9 @@ def monitor(
                     cusum[t] = statistics[0]
                 if small_on:
                     cusum_small[t] = statistics[1]
-                if rise_on:
-                    fired = accumulators.add_rise(t, count, mean, extra, n, fired)
-                    likelihood_ratio[t] = statistics[2]
+                if rate_on:
+                    fired = accumulators.add_rise(t, count, mean, extra, rise_ratio, fired)
+                    rate_rise[t] = statistics[2]
                 if fired >= 0 and signalled[t] < 0:
                     # Where a Shewhart rule already flagged this window the evidence is its own.
                     accumulators.flag_excursion(fired, t, z, offsets, signalled, rule)
@@ -321,7 +319,7 @@ def monitor(
         rule,
         cusum,
         cusum_small,
-        likelihood_ratio,
+        rate_rise,
         entries,
         first_entry,
         end_entry,

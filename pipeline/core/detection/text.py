@@ -134,7 +134,6 @@ def rules_evidence(config: DetectionConfig, fired: list[str]) -> dict[str, Any]:
             "limit": config.cusum_small_limit,
         },
         "cusum_rate_rise": {"ratio": config.rate_rise_ratio, "limit": config.rate_rise_limit},
-        "cusum_share_rise": {"ratio": config.share_rise_ratio, "limit": config.share_rise_limit},
         "baseline": {
             "min_windows": config.min_baseline_windows,
             "level_windows": config.max_baseline_windows,

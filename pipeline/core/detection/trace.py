@@ -23,10 +23,9 @@ class Trace:
     z was above their reference when they signal. `cusum` and `cusum_small` are those two
     one-sided CUSUM statistics at each judged window's close (NaN when not judged or the
     detector is off); after a signal (a statistic at or beyond its limit) both restart from 0.
-    `likelihood_ratio` is the likelihood-ratio CUSUM of a rise (rule `cusum_rate_rise` for a
-    rate, `cusum_share_rise` for a share; NaN where it is off, as for peer comparisons),
-    flagging the latest unbroken stretch of windows whose count was likelier under the rise;
-    every statistic restarts after any signal.
+    `rate_rise` is the rates' likelihood-ratio CUSUM (rule `cusum_rate_rise`; NaN where it is
+    off: shares, peer comparisons), flagging the latest unbroken stretch of windows whose
+    count was likelier under the rise; every statistic restarts after any signal.
     """
 
     z: list[float]
@@ -37,7 +36,7 @@ class Trace:
     rule: list[str]
     cusum: list[float]
     cusum_small: list[float]
-    likelihood_ratio: list[float]
+    rate_rise: list[float]
     # Window t was judged on baseline entries [_first_entry[t], _end_entry[t]) of _entries,
     # each (window index, count, scale, pair terms).
     _entries: list[tuple[int, int, float, float, float, float]]

@@ -146,6 +146,7 @@ def measure_traces(
 def _measure_traces(
     figures: UnitFigures, config: DetectionConfig, offsets: Offsets | None
 ) -> _Traces:
+    rules = config.rules
     # Experience counts towards a divergence only while targets are met, so its CUSUM restarts
     # at a missed target; harm's does not (a safety signal is whatever the targets).
     missed = [met is False for met in figures.targets_met]
@@ -159,7 +160,7 @@ def _measure_traces(
                 scales,
                 trials,
                 None,
-                config.rules_for(measure),
+                rules,
                 offsets[measure] if offsets else None,
                 None if measure is Measure.HARMFUL_INCIDENT_RATE else missed,
             ),

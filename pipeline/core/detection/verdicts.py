@@ -201,7 +201,7 @@ def _steady_experience(
         if measure is Measure.HARMFUL_INCIDENT_RATE:
             continue
         moved = offsets[measure] if offsets else None
-        steady = monitor(counts, scales, trials, None, config.rules_for(measure), moved).rule
+        steady = monitor(counts, scales, trials, None, config.rules, moved).rule
         out[measure] = [
             a or (b if miss else "")
             for a, b, miss in zip(alerts[measure], steady, missed, strict=True)
