@@ -483,7 +483,7 @@ def _is_share(warehouse: Warehouse, org: str, unit: str, metric: str) -> bool:
         f"SELECT argMax(unit, occurred_at) FROM quality.target_metrics WHERE org_id = '{org}' "
         f"AND unit_id = '{unit}' AND metric = '{metric}'"
     )
-    return unit_name == ""
+    return str(unit_name) == ""
 
 
 def test_the_experience_status_history_reads_both_shares_as_the_stat_does(
