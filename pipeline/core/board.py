@@ -11,8 +11,9 @@ behind the latest point. Computed once here and stored; the report and Grafana r
 - `safety`: harmful incidents per 1,000 activity where the unit reports activity, else per
   window (lower is better), sample size the activity (or the incidents reported).
 - `target`: the unit's main target (the metric with the most activity; the direction and
-  target as reported), one point per return in force: the return's own period and figures as
-  published (a share, or a value such as minutes), sample size its denominator. The row keeps
+  target as reported), one point per return in force in its latest run without a gap: the
+  return's own period and figures as published (a share, or a value such as minutes), sample
+  size its denominator. The row keeps
   every point (`point_*`) with its type, so the report draws this chart and never its own.
 
 Limits come from every closed window of the unit (at most `MAX_POINTS`, the latest), not fixed
@@ -196,8 +197,9 @@ def _target_row(
 ) -> list[BoardRow]:
     """One point per return of `metric` in force in the charted windows: its own period and
     its figures as published (a share: numerator over denominator; a value: the value), never
-    a blend of the weekly windows a return's period overlaps. Limits from every point shown
-    (one segment, none fixed on a baseline), as the board's other rows."""
+    a blend of the weekly windows a return's period overlaps; only the latest run of returns
+    without a gap (`_latest_run`). Limits from every point shown (one segment, none fixed on a
+    baseline), as the board's other rows."""
     returns: dict[ReportKey, ReportInForce] = {}
     for f in figures:
         for r in f.returns:
@@ -208,11 +210,11 @@ def _target_row(
                 returns[r.key] = r
     if metric not in figures[-1].targets:  # the latest window has no return of it
         return []
-    kept = [
+    kept = _latest_run([
         (r, v)
         for r in sorted(returns.values(), key=lambda r: (r.period_start, r.period_end))
         if (v := _return_figure(r)) is not None
-    ]
+    ])  # fmt: skip
     if len(kept) < MIN_POINTS:
         return []
     latest = kept[-1][0]
@@ -248,6 +250,20 @@ def _target_row(
             point_types=tuple(p.point_type.value for p in chart.points),
         )
     ]
+
+
+def _latest_run(kept: list[tuple[ReportInForce, float]]) -> list[tuple[ReportInForce, float]]:
+    """The returns after the latest gap: a moving range across missing years is meaningless.
+    A gap is time between two returns at least half the shorter one's period: a whole period
+    missing always, two consecutive months (a short February, an inclusive end) never."""
+    for i in range(len(kept) - 1, 0, -1):
+        before, after = kept[i - 1][0], kept[i][0]
+        shorter = min(
+            before.period_end - before.period_start, after.period_end - after.period_start
+        )
+        if after.period_start - before.period_end >= shorter / 2:
+            return kept[i:]
+    return kept
 
 
 def _return_figure(r: ReportInForce) -> float | None:

@@ -31,6 +31,7 @@ from tests.support.grafana import (
     Target,
     clickhouse_targets,
     context_for,
+    expand,
     load_dashboards,
     render,
 )
@@ -441,47 +442,48 @@ def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
     assert rows["saf-1"][7] == rows["dar-2"][7] == datetime(2025, 3, 20, 9, 0)
 
 
-def test_a_monthly_target_is_charted_one_point_per_return(warehouse: Warehouse) -> None:
-    """The unit drill-down's target XmR chart, like the report's: one point per reported
-    period, the return in force. Charted per week, a monthly return repeated its month's
-    figure 4 or 5 times, the moving ranges were mostly 0 and the limits so narrow that a steady
-    unit showed 46 of 65 weeks as special causes."""
-    db = "monthly_target"
-    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for table in ("target_metrics", "unit_windows"):
-        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
-        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
-    seen = [860, 862, 857, 858, 855, 861, 863, 859, 856, 860, 862, 858]
-    rows = [
-        f"(generateUUIDv4(), 'RXA', 'ED', '2025-{m + 1:02d}-28', 'returns', 'ae_4h', "
-        f"'2025-{m + 1:02d}-01', '2025-{m + 1:02d}-28', {n}, 1000, NULL, '', 0.78, 1, 0, 'x', '')"
-        for m, n in enumerate(seen)
-    ]
-    # March returned again later with a correction: the later return is in force.
-    rows.append(
-        "(generateUUIDv4(), 'RXA', 'ED', '2025-04-20', 'returns', 'ae_4h', '2025-03-01', "
-        "'2025-03-28', 858, 1000, NULL, '', 0.78, 1, 0, 'x', '')"
+def test_the_target_chart_draws_the_boards_stored_row(warehouse: Warehouse) -> None:
+    """The unit drill-down's target chart is the board's target row as the engine stored it
+    (one verdict per question): every point, its type, the row's centre, limits and target,
+    for every unit of the replayed trust; nothing recomputed in SQL."""
+    stored = warehouse.run(
+        "SELECT org_id, unit_id, metric, point_starts, point_values, point_types, mean, lpl, "
+        "upl, target FROM quality.mdc_summary FINAL WHERE window_kind = 'week' "
+        "AND measure = 'target' ORDER BY org_id, unit_id"
     )
-    warehouse.run(
-        f"INSERT INTO {db}.target_metrics (event_id, org_id, unit_id, occurred_at, source, "
-        "metric, period_start, period_end, numerator, denominator, value, unit, target, "
-        "higher_is_better, late, origin, payload) VALUES " + ", ".join(rows)
-    )
+    assert stored
     target = next(t for t in TARGETS if t.dashboard_uid == "quality-unit" and t.panel_id == 3)
     dashboard = _dashboard(target)
-    variables = {"window": "week", "org": "RXA", "unit": "ED", "metric": "ae_4h"}
-    ctx = QueryContext(datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC),
-                       86400, variables)  # fmt: skip
+    low, high = warehouse.ranges["simulated"]
+    for org, unit, metric, starts, values, types, mean, lpl, upl, goal in stored:
+        variables = {"window": "week", "org": org, "unit": unit}
+        base = QueryContext(low - timedelta(days=400), high, 86400, variables)
+        offered = warehouse.run(expand(_variable_sql(dashboard, "metric"), base))
+        assert offered == [(metric,)]  # the board's metric is the one the chart offers
+        ctx = QueryContext(base.time_from, base.time_to, 86400, {**variables, "metric": metric})
+        scale = 100 if _is_share(warehouse, org, unit, metric) else 1
+        chart = warehouse.run(render(target, dashboard, ctx, warehouse.run))
+        assert [row[0] for row in chart] == list(starts)
+        assert [row[1] for row in chart] == pytest.approx([scale * v for v in values])
+        for row, value, kind in zip(chart, values, types, strict=True):
+            assert row[2:6] == pytest.approx((scale * mean, scale * lpl, scale * upl,
+                                              scale * goal))  # fmt: skip
+            shown = {"special_cause_concern": row[7], "special_cause_improvement": row[8]}
+            assert shown == {k: pytest.approx(scale * value) if k == kind else None
+                             for k in shown}  # fmt: skip
 
-    def run(sql: str) -> list[tuple[Any, ...]]:
-        return warehouse.run(re.sub(r"\bquality\.", f"{db}.", sql))
 
-    chart = run(render(target, dashboard, ctx, run))
-    assert [round(row[1], 1) for row in chart] == [
-        n / 10 for n in [*seen[:2], 858, *seen[3:]]
-    ]  # fmt: skip
-    assert [row[5] for row in chart] == [None] * 12  # steady: no special cause
-    assert all(row[6] == 78.0 for row in chart)
+def _variable_sql(dashboard: dict[str, Any], name: str) -> str:
+    (variable,) = [v for v in dashboard["templating"]["list"] if v["name"] == name]
+    return str(variable["query"]["rawSql"])
+
+
+def _is_share(warehouse: Warehouse, org: str, unit: str, metric: str) -> bool:
+    ((unit_name,),) = warehouse.run(
+        f"SELECT argMax(unit, occurred_at) FROM quality.target_metrics WHERE org_id = '{org}' "
+        f"AND unit_id = '{unit}' AND metric = '{metric}'"
+    )
+    return str(unit_name) == ""
 
 
 def test_the_experience_status_history_reads_both_shares_as_the_stat_does(

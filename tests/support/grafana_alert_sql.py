@@ -267,3 +267,36 @@ SELECT
     now64(3, 'UTC') - toIntervalSecond(number * 3571 % (30 * 86400)) AS received_at
 FROM numbers({max(s.units * s.weeks // 10, 10)})
 """
+
+
+def target_board_sql(db: str) -> str:
+    """The board's target row (pipeline.core.board) of each unit's metric: one point per
+    monthly return, typed beyond the mean ± 2.66 × its average moving range, latest month's
+    return in the row's value; as the pipeline stores it, point_* arrays in time order."""
+    return f"""
+INSERT INTO {db}.mdc_summary (org_id, unit_id, window_kind, measure, metric, window_start,
+    window_end, value, sample_size, mean, lpl, upl, improvement, variation, assurance, target,
+    points, version, point_starts, point_ends, point_values, point_sizes, point_types)
+SELECT
+    org_id, unit_id, 'week', 'target', metric, toMonday(ends[-1]) - toIntervalWeek(1),
+    toMonday(ends[-1]), shares[-1], sizes[-1], mean, mean - 2.66 * mr AS lpl,
+    mean + 2.66 * mr AS upl, 'increase', types[-1],
+    multiIf(lpl > target, 'consistent_pass', upl < target, 'consistent_fail', 'inconsistent'),
+    target,
+    toUInt32(length(starts)), toUInt64(length(starts)), starts, ends, shares, sizes,
+    arrayMap(v -> multiIf(v < lpl, 'special_cause_concern', v > upl,
+                          'special_cause_improvement', 'common_cause'), shares) AS types
+FROM
+(
+    SELECT
+        org_id, unit_id, metric, any(target) AS target,
+        arraySort(groupArray((period_start, period_end, numerator / denominator,
+                              toFloat64(denominator)))) AS returns,
+        arrayMap(r -> r.1, returns) AS starts, arrayMap(r -> r.2, returns) AS ends,
+        arrayMap(r -> r.3, returns) AS shares, arrayMap(r -> r.4, returns) AS sizes,
+        arrayAvg(shares) AS mean,
+        arrayAvg(arrayMap(d -> abs(d), arrayPopFront(arrayDifference(shares)))) AS mr
+    FROM {db}.target_metrics FINAL
+    GROUP BY org_id, unit_id, metric
+)
+"""

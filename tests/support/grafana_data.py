@@ -19,6 +19,7 @@ from tests.support.grafana_alert_sql import (
     dues_sql,
     rejected_sql,
     responses_sql,
+    target_board_sql,
     unmatched_sql,
     verdicts_sql,
 )
@@ -242,6 +243,7 @@ def generate(client: Any, database: str, scale: Scale) -> dict[str, float]:
         ("target_metrics", _metrics_sql(database, q)),
         ("unit_windows", _windows_sql(database)),
         ("mdc_summary", board_sql(database)),
+        ("mdc_summary_target", target_board_sql(database)),
         ("bright_spots", bright_spots_sql(database)),
         ("verdicts", window_verdicts_sql(database)),
         ("alert_history", alert_history_sql(database, q)),

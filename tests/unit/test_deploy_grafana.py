@@ -243,12 +243,9 @@ def test_every_clickhouse_target_is_listed() -> None:
 def test_views_of_worse_read_the_stored_verdicts_and_judge_nothing_themselves() -> None:
     """One verdict per question: the panels that say whether a unit's experience or harm is
     worse read `quality.verdicts` (the alerts' own judgement); no panel works out process
-    limits or a usual level of its own. (Target attainment is judged by `target_met`, stored by
-    the core; its XmR chart is the Making Data Count view of attainment, which no alert judges.)
+    limits or a usual level of its own; the unit's target chart reads the board's stored row.
     """
     for target in CH_TARGETS:
-        if target.panel_title.startswith("Target attainment: "):
-            continue
         for own in ("2.66", "1.128", "PRECEDING", "usual_positive - 0.05"):
             assert own not in target.query, f"{target.name} judges for itself ({own})"
     reads_verdicts = {t.panel_title for t in CH_TARGETS if "quality.verdicts" in t.query}
@@ -262,6 +259,8 @@ def test_views_of_worse_read_the_stored_verdicts_and_judge_nothing_themselves() 
         "The pipeline's verdicts now: every unit and measure (latest judged window)",
     ):
         assert title in reads_verdicts, title
+    (chart,) = [t for t in CH_TARGETS if t.panel_title.startswith("Target attainment: ")]
+    assert "quality.mdc_summary" in chart.query and "point_types" in chart.query
 
 
 def test_verdict_panels_use_the_making_data_count_colours_and_icons() -> None:
@@ -274,7 +273,7 @@ def test_verdict_panels_use_the_making_data_count_colours_and_icons() -> None:
     assert {m["color"] for k, m in mapping.items() if "improvement" in k} == {"#1D70B8"}
     assert mapping["common_cause"]["color"] == "#7B7D7D"
     assert all(m["text"][0] in "🟠🔵⚪" for m in mapping.values())
-    for title in ("Patient experience", "Safety"):
+    for title in ("Patient experience", "Safety", "Target attainment: "):
         (chart,) = [t.panel for t in CH_TARGETS if t.panel_title.startswith(title)]
         colours = {o["matcher"]["options"]: p["value"]["fixedColor"]
                    for o in chart["fieldConfig"]["overrides"] for p in o["properties"]
