@@ -32,14 +32,14 @@ from datetime import datetime
 from typing import NamedTuple
 
 from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.board_target import MIN_POINTS, target_chart
 from pipeline.core.detection.resume import MISSING, Memo, Suffixes
 from pipeline.core.detection.verdicts import Verdict, VerdictClass
-from pipeline.core.spc import Direction, xmr
+from pipeline.core.spc import Direction
 from pipeline.core.spc_latest import latest_point
-from pipeline.core.target_reports import ReportInForce, ReportKey
+from pipeline.core.target_reports import ReportInForce
 
 MAX_POINTS = 104
-MIN_POINTS = 3  # fewer points give no moving range worth the name
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,35 +195,14 @@ def _target_row(
     metric: str,
     version: int,
 ) -> list[BoardRow]:
-    """One point per return of `metric` in force in the charted windows: its own period and
-    its figures as published (a share: numerator over denominator; a value: the value), never
-    a blend of the weekly windows a return's period overlaps; only the latest run of returns
-    without a gap (`_latest_run`). Limits from every point shown (one segment, none fixed on a
-    baseline), as the board's other rows."""
-    returns: dict[ReportKey, ReportInForce] = {}
-    for f in figures:
-        for r in f.returns:
-            held = returns.get(r.key)
-            if r.metric == metric and (
-                held is None or (r.occurred_at, r.event_id) > (held.occurred_at, held.event_id)
-            ):
-                returns[r.key] = r
+    """The target's row: `board_target.target_chart` of the returns the charted windows hold."""
     if metric not in figures[-1].targets:  # the latest window has no return of it
         return []
-    kept = _latest_run([
-        (r, v)
-        for r in sorted(returns.values(), key=lambda r: (r.period_start, r.period_end))
-        if (v := _return_figure(r)) is not None
-    ])  # fmt: skip
-    if len(kept) < MIN_POINTS:
+    found = target_chart((r for f in figures for r in f.returns), metric)
+    if found is None:
         return []
-    latest = kept[-1][0]
-    direction = Direction.INCREASE if latest.higher_is_better else Direction.DECREASE
-    chart = xmr(
-        [v for _, v in kept], improvement=direction, x=[r.period_start for r, _ in kept],
-        target=latest.target,
-    )  # fmt: skip
-    point, window = chart.points[-1], series[-1]
+    chart, window = found.chart, series[-1]
+    point, latest = chart.points[-1], found.returns[-1]
     return [
         BoardRow(
             org_id=window.org_id,
@@ -237,40 +216,19 @@ def _target_row(
             mean=point.mean,
             lpl=point.lpl,
             upl=point.upl,
-            improvement=direction.value,
+            improvement=found.direction.value,
             variation=point.point_type.value,
             assurance=chart.assurance.value if chart.assurance else None,
             target=latest.target,
-            points=len(kept),
+            points=len(found.returns),
             version=version,
-            point_starts=tuple(r.period_start for r, _ in kept),
-            point_ends=tuple(r.period_end for r, _ in kept),
-            point_values=tuple(v for _, v in kept),
-            point_sizes=tuple(float(r.denominator or 0.0) for r, _ in kept),
+            point_starts=tuple(r.period_start for r in found.returns),
+            point_ends=tuple(r.period_end for r in found.returns),
+            point_values=found.values,
+            point_sizes=tuple(float(r.denominator or 0.0) for r in found.returns),
             point_types=tuple(p.point_type.value for p in chart.points),
         )
     ]
-
-
-def _latest_run(kept: list[tuple[ReportInForce, float]]) -> list[tuple[ReportInForce, float]]:
-    """The returns after the latest gap: a moving range across missing years is meaningless.
-    A gap is time between two returns at least half the shorter one's period: a whole period
-    missing always, two consecutive months (a short February, an inclusive end) never."""
-    for i in range(len(kept) - 1, 0, -1):
-        before, after = kept[i - 1][0], kept[i][0]
-        shorter = min(
-            before.period_end - before.period_start, after.period_end - after.period_start
-        )
-        if after.period_start - before.period_end >= shorter / 2:
-            return kept[i:]
-    return kept
-
-
-def _return_figure(r: ReportInForce) -> float | None:
-    """A return's figure as published: its value, or its share (None without a denominator)."""
-    if r.value is not None:
-        return r.value
-    return r.numerator / r.denominator if r.numerator is not None and r.denominator else None
 
 
 def _harm_rate(f: _Figures, per_activity: bool) -> float | None:

@@ -1,0 +1,77 @@
+"""The board's target chart: one point per return in force, never a blend of windows.
+
+A target is reported by period (often a calendar month) and a weekly window carries the
+overlapping part of each return, so the board does not chart windows for a target: it charts
+the returns themselves, each with its own period and its figures as published, and only the
+latest run of them without a gap (a moving range across missing years is meaningless). Limits
+come from every point shown (one segment, none fixed on a baseline), as the board's other rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.core.spc import Direction, XmrChart, xmr
+from pipeline.core.target_reports import ReportInForce, ReportKey
+
+MIN_POINTS = 3  # fewer points give no moving range worth the name
+
+
+@dataclass(frozen=True, slots=True)
+class TargetChart:
+    """The returns charted (oldest first), their figures, the direction and the XmR chart."""
+
+    returns: tuple[ReportInForce, ...]
+    values: tuple[float, ...]
+    direction: Direction
+    chart: XmrChart[datetime]
+
+
+def target_chart(returns: Iterable[ReportInForce], metric: str) -> TargetChart | None:
+    """The chart of `metric`'s returns in force (the latest revision of each period wins),
+    in their latest run without a gap; None with fewer than `MIN_POINTS` there."""
+    in_force: dict[ReportKey, ReportInForce] = {}
+    for r in returns:
+        held = in_force.get(r.key)
+        if r.metric == metric and (
+            held is None or (r.occurred_at, r.event_id) > (held.occurred_at, held.event_id)
+        ):
+            in_force[r.key] = r
+    kept = _latest_run([
+        (r, v)
+        for r in sorted(in_force.values(), key=lambda r: (r.period_start, r.period_end))
+        if (v := _return_figure(r)) is not None
+    ])  # fmt: skip
+    if len(kept) < MIN_POINTS:
+        return None
+    latest = kept[-1][0]
+    direction = Direction.INCREASE if latest.higher_is_better else Direction.DECREASE
+    values = tuple(v for _, v in kept)
+    chart = xmr(
+        list(values), improvement=direction, x=[r.period_start for r, _ in kept],
+        target=latest.target,
+    )  # fmt: skip
+    return TargetChart(tuple(r for r, _ in kept), values, direction, chart)
+
+
+def _latest_run(kept: list[tuple[ReportInForce, float]]) -> list[tuple[ReportInForce, float]]:
+    """The returns after the latest gap. A gap is time between two returns at least half the
+    shorter one's period: a whole period missing always, two consecutive months (a short
+    February, an inclusive end) never."""
+    for i in range(len(kept) - 1, 0, -1):
+        before, after = kept[i - 1][0], kept[i][0]
+        shorter = min(
+            before.period_end - before.period_start, after.period_end - after.period_start
+        )
+        if after.period_start - before.period_end >= shorter / 2:
+            return kept[i:]
+    return kept
+
+
+def _return_figure(r: ReportInForce) -> float | None:
+    """A return's figure as published: its value, or its share (None without a denominator)."""
+    if r.value is not None:
+        return r.value
+    return r.numerator / r.denominator if r.numerator is not None and r.denominator else None
