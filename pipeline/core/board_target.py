@@ -9,14 +9,27 @@ come from every point shown (one segment, none fixed on a baseline), as the boar
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from pipeline.core.spc import Direction, XmrChart, xmr
 from pipeline.core.target_reports import ReportInForce, ReportKey
 
 MIN_POINTS = 3  # fewer points give no moving range worth the name
+
+
+class Period(Protocol):
+    """A return's period (a `ReportInForce`, or a report read back for the report)."""
+
+    @property
+    def period_start(self) -> datetime: ...
+    @property
+    def period_end(self) -> datetime: ...
+
+
+P = TypeVar("P", bound=Period)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,35 +52,35 @@ def target_chart(returns: Iterable[ReportInForce], metric: str) -> TargetChart |
             held is None or (r.occurred_at, r.event_id) > (held.occurred_at, held.event_id)
         ):
             in_force[r.key] = r
-    kept = _latest_run([
-        (r, v)
-        for r in sorted(in_force.values(), key=lambda r: (r.period_start, r.period_end))
-        if (v := _return_figure(r)) is not None
-    ])  # fmt: skip
+    charted = sorted(
+        (r for r in in_force.values() if _return_figure(r) is not None),
+        key=lambda r: (r.period_start, r.period_end),
+    )
+    kept = latest_run(charted)
     if len(kept) < MIN_POINTS:
         return None
-    latest = kept[-1][0]
+    latest = kept[-1]
     direction = Direction.INCREASE if latest.higher_is_better else Direction.DECREASE
-    values = tuple(v for _, v in kept)
+    values = tuple(v for r in kept if (v := _return_figure(r)) is not None)
     chart = xmr(
-        list(values), improvement=direction, x=[r.period_start for r, _ in kept],
+        list(values), improvement=direction, x=[r.period_start for r in kept],
         target=latest.target,
     )  # fmt: skip
-    return TargetChart(tuple(r for r, _ in kept), values, direction, chart)
+    return TargetChart(tuple(kept), values, direction, chart)
 
 
-def _latest_run(kept: list[tuple[ReportInForce, float]]) -> list[tuple[ReportInForce, float]]:
-    """The returns after the latest gap. A gap is time between two returns at least half the
-    shorter one's period: a whole period missing always, two consecutive months (a short
-    February, an inclusive end) never."""
-    for i in range(len(kept) - 1, 0, -1):
-        before, after = kept[i - 1][0], kept[i][0]
+def latest_run(returns: Sequence[P]) -> Sequence[P]:
+    """The returns (in period order) after the latest gap. A gap is time between two returns
+    at least half the shorter one's period: a whole period missing always, two consecutive
+    months (a short February, an inclusive end) never."""
+    for i in range(len(returns) - 1, 0, -1):
+        before, after = returns[i - 1], returns[i]
         shorter = min(
             before.period_end - before.period_start, after.period_end - after.period_start
         )
         if after.period_start - before.period_end >= shorter / 2:
-            return kept[i:]
-    return kept
+            return returns[i:]
+    return returns
 
 
 def _return_figure(r: ReportInForce) -> float | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.core.alerts import AlertStatus
+from pipeline.core.board_target import latest_run
 from pipeline.core.detection.measure_trace import SMALL_SAMPLE
 from pipeline.core.spc import Direction, XmrChart, xmr
 from pipeline.report.board_chart import stored_target_chart
@@ -163,7 +164,8 @@ def unit_charts(
     The target the board summarises (`board`: the unit's stored target row) is drawn from
     that row's points, types, centre and limits, so chart and summary are one judgement; a
     unit's further targets (not on the board) are charted from their returns by the same
-    rule (limits from every point)."""
+    rules (their latest run without a gap, `board_target.latest_run`; limits from every
+    point)."""
     out = []
     by_metric: dict[str, list[TargetReport]] = {}
     for r in reports:
@@ -187,10 +189,11 @@ def unit_charts(
         if stored is not None and metric == stored.metric:
             chart = stored_target_chart(stored)
         else:
-            direction = Direction.INCREASE if mine[-1].higher_is_better else Direction.DECREASE
+            run = latest_run(mine)
+            direction = Direction.INCREASE if run[-1].higher_is_better else Direction.DECREASE
             chart = xmr(
-                [r.attainment for r in mine], improvement=direction,
-                x=[r.period_start for r in mine], target=mine[-1].target,
+                [r.attainment for r in run], improvement=direction,
+                x=[r.period_start for r in run], target=run[-1].target,
             )  # fmt: skip
         out.append(SeriesChart("target", metric, chart, percent, unit=unit))
     shares = [(w.start, w.positive_share) for w in series if w.positive_share is not None]

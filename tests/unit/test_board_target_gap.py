@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pipeline.core.board import BoardRow
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.spc import Assurance, Direction, xmr
+from pipeline.report.build import unit_charts
+from pipeline.report.records import TargetReport
 from tests.support.events import metric, raw
 
 KEY = b"k" * 16
@@ -80,3 +82,24 @@ def test_a_latest_run_too_short_to_chart_gives_no_target_row() -> None:
     charted = [r for r in rows if r.measure == "target"]
     assert charted  # the rows of 2016-17, written while those were the latest returns
     assert all(r.point_starts[-1] < latest[0] for r in charted)
+
+
+def test_a_target_not_on_the_board_is_charted_in_the_report_from_its_latest_run_only() -> None:
+    """The report's further targets follow the board's gap rule: 2016-17 and 2024-25 returns
+    of a metric with no board row chart only 2024-25 (joined, 2016-17's 95% would set the
+    limits and the assurance)."""
+
+    def month(year: int, m: int, share: float) -> TargetReport:
+        start = datetime(year, m, 1, tzinfo=UTC)
+        end = datetime(year + m // 12, m % 12 + 1, 1, tzinfo=UTC)
+        return TargetReport("RXX", "ED", "ambulance_handover", start, end, round(share * 1000),
+                            1000, 0.8, True)  # fmt: skip
+
+    old = [month(2016, m, 0.95) for m in range(1, 13)]
+    new = [month(2024, m, 0.72 + 0.002 * m) for m in range(1, 13)]
+    charts = [c for c in unit_charts([], old + new) if c.metric == "ambulance_handover"]
+    assert len(charts) == 1
+    xs = [p.x for p in charts[0].chart.points]
+    assert xs == [r.period_start for r in new]
+    assert charts[0].chart.assurance is not None
+    assert charts[0].chart.assurance.value == "consistent_fail"
