@@ -11,7 +11,6 @@ cell that cannot be read: nothing is written to `--out` then.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import tempfile
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from typing import TextIO
 from pydantic import TypeAdapter, ValidationError
 
 from pipeline.adapters.publications import DEFAULT_UNITS, KINDS, Tally, import_events
+from pipeline.cli.arg_types import bounded_float
 from pipeline.cli.outputs import check_output_file, refuse_overwriting_inputs
 from pipeline.core.event_fields import UnitId
 from pipeline.core.privacy import contains_nhs_number
@@ -33,16 +33,7 @@ REVISION_NOTE = (
 )
 
 
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value <= 1:  # also refuses nan
-        raise argparse.ArgumentTypeError(
-            f"{text} is not a share above 0 and at most 1 (95% is 0.95)"
-        )
-    return value
+_share = bounded_float(lambda v: 0 < v <= 1, "a share above 0 and at most 1 (95% is 0.95)")
 
 
 _UNIT_ID = TypeAdapter(UnitId)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from pipeline.adapters.jsonlines import read_lines
+from pipeline.cli.arg_types import bounded_float
 from pipeline.cli.outputs import check_output_file, refuse_overwriting_inputs, writing
 from pipeline.core.bounds import EventBounds
 from pipeline.core.decode import Rejection, decode, shown_field
@@ -103,14 +104,7 @@ def _bootstrap(text: str) -> KafkaBootstrap:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < math.inf:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
-    return value
+_seconds = bounded_float(lambda v: 0 < v < math.inf, "a positive number of seconds")
 
 
 def _count(text: str) -> int:
