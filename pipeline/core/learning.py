@@ -19,7 +19,7 @@ any order ends with the same alerts.
   precision counts those alerts).
 - `due_by`: an alert's is the latest of those answers that carries one (by `occurred_at`, then
   event id): one date for one problem, stored as `evidence["due_by"]` for the report and
-  Grafana to read.
+  Grafana to read; `evidence["owner"]` likewise the owner the latest of them to name one named.
 - `action_taken`: from the family's earliest action, the measure that raised the alert (harm
   for harm alerts, patient feedback for feedback alerts, both for divergence) is judged against
   its *pre-alert* baseline, never against the alert's peak (which would show a recovery by
@@ -58,6 +58,7 @@ class ResponseRecord:
     response: ResponseKind
     occurred_at: datetime
     due_by: datetime | None = None
+    owner: str = ""
 
 
 class ResponseLedger:
@@ -77,6 +78,7 @@ class ResponseLedger:
             response=response.response,
             occurred_at=response.occurred_at,
             due_by=response.due_by,
+            owner=response.owner or "",
         )
         self._by_alert.setdefault(record.alert_id, {})[record.event_id] = record
         self.added.append(record)
@@ -198,6 +200,13 @@ def latest_due(answers: Iterable[ResponseRecord]) -> datetime | None:
     return max(dated, key=lambda r: (r.occurred_at, r.event_id)).due_by
 
 
+def latest_owner(answers: Iterable[ResponseRecord]) -> str:
+    """The owner named by the latest of `answers` (by `occurred_at`, then event id) that
+    names one ("" when none does)."""
+    named = [r for r in answers if r.owner]
+    return max(named, key=lambda r: (r.occurred_at, r.event_id)).owner if named else ""
+
+
 def decorate(
     alert: Alert,
     family: Sequence[str],
@@ -229,6 +238,9 @@ def decorate(
     due = latest_due(answers)
     if due is not None:
         evidence["due_by"] = due.astimezone(UTC).isoformat()
+    owner = latest_owner(answers)
+    if owner:
+        evidence["owner"] = owner
     if "feedback" in measures_of(alert):
         themes = episode_themes(alert, series)
         if themes:

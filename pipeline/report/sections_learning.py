@@ -39,6 +39,13 @@ def due_by(alert: AlertRecord) -> datetime | None:
         return None
 
 
+def _owner(alert: AlertRecord) -> str:
+    """ ", owner …" as the core stored it (`evidence.owner`: the family's latest named), the
+    owner Grafana shows too; "" when no answer named one."""
+    owner = alert.evidence.get("owner")
+    return f", owner {escape(owner)}" if isinstance(owner, str) and owner else ""
+
+
 def family_of(alert: AlertRecord) -> list[str]:
     group = alert.evidence.get("episode_group")
     members = group.get("alerts") if isinstance(group, dict) else None
@@ -196,7 +203,7 @@ def _overdue(view: ReportView) -> Html:
         return f'<p class="note">No open alert is past its due date (as of {day(as_of)}).</p>'
     items = "".join(
         f"<li>{escape(unit_name(a.org_id, a.unit_id))}: {escape(kind_name(a.kind))}, due "
-        f"{day(due)} <code>{escape(a.alert_id)}</code></li>"
+        f"{day(due)}{_owner(a)} <code>{escape(a.alert_id)}</code></li>"
         for a, due in late
     )
     return (

@@ -642,7 +642,7 @@ def test_overdue_reads_the_latest_answers_due_date_as_the_report_does(
     for table in ("alert_history", "alerts", "alert_responses"):
         warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
         warehouse.run(f"TRUNCATE TABLE {db}.{table}")
-    dated = json.dumps({"due_by": "2025-04-12T00:00:00+00:00"})
+    dated = json.dumps({"due_by": "2025-04-12T00:00:00+00:00", "owner": "matron"})
     for table in ("alert_history", "alerts"):
         warehouse.run(
             f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
@@ -680,3 +680,18 @@ def test_overdue_reads_the_latest_answers_due_date_as_the_report_does(
         "saf-2": ("", None, "no due date"),
     }
     assert due(datetime(2025, 4, 10, tzinfo=UTC))["saf-1"][2] == "due"
+    # Two answers in the same second naming different owners: the panel shows the one the
+    # core decided (`evidence.owner`: the later event id), as the report does, not either.
+    warehouse.run(
+        f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, responder_role, note_redacted, free_text_chars, "
+        "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
+        "VALUES "
+        + ", ".join(
+            f"(generateUUIDv4(), 'RXA', 'ED', '2025-04-06 09:00:00', 'portal', 'saf-1', "
+            f"'investigating', '', '', 0, 0, 0, 0, 'portal', '{{}}', '{owner}', NULL)"
+            for owner in ("duty-manager", "site-lead")
+        )
+    )
+    for _ in range(3):
+        assert due(datetime(2025, 4, 20, tzinfo=UTC))["saf-1"][0] == "matron"

@@ -287,6 +287,34 @@ def test_the_due_date_is_the_familys_latest_answers() -> None:
     assert "due_by" not in alerts[signal_id].evidence
 
 
+def test_the_owner_is_the_familys_latest_named_one_ties_broken_by_event_id() -> None:
+    """Seen last session: Grafana's owner column took the latest owner by time alone, so two
+    answers in the same second showed either. The core decides it once, as it does the due
+    date: the owner named by the latest answer that names one (by `occurred_at`, then event
+    id) of those that answer the alert, stored as `evidence.owner` for every view to read."""
+    spot = finding(AlertKind.MASKED_DARK_SPOT, 2, 4)
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 8, ongoing=True)
+    spot_id, signal_id = id_of(spot), id_of(signal)
+    answers = [
+        _answer(spot_id, "investigating", at(9, 20), 7, owner="matron"),
+        _answer(signal_id, "investigating", at(9, 20), 9, owner="ward-manager"),
+        _answer(signal_id, "action_taken", at(9, 30), 1),  # names nobody: the owner stays
+    ]
+    for alerts in in_any_order([*weekly_feedback(10), *answers], Scripted([spot, signal]), 37):
+        assert {alerts[m].evidence["owner"] for m in (spot_id, signal_id)} == {"ward-manager"}
+    alerts = by_id(run(weekly_feedback(10), Scripted([spot, signal])))
+    assert "owner" not in alerts[spot_id].evidence
+
+
+def test_a_changed_owner_changes_the_judgement_digest() -> None:
+    """The owner now decides what an alert says (`evidence.owner`): a restore whose ledger
+    holds another owner must judge again; a response naming none digests as before."""
+    record = ResponseRecord(1, "RXA", "ED", "saf-1", ResponseKind.INVESTIGATING, T0)
+    named = dataclasses.replace(record, owner="matron")
+    other = dataclasses.replace(record, owner="ward-manager")
+    assert len({digest({}, [r], "rules") for r in (record, named, other)}) == 3
+
+
 def test_a_changed_due_date_changes_the_judgement_digest() -> None:
     """The due date now decides what an alert says (`evidence.due_by`), so a restore whose
     ledger holds another due date must judge again."""

@@ -69,7 +69,8 @@ def data() -> ReportData:
         alert("saf-1", "safety_signal", "dismissed", {**ANSWERED, "recovery": RECOVERY},
               answer("saf-1", "action_taken", 10, owner="ward-manager")),
         alert("tar-1", "target_experience_divergence", "open",
-              {"due_by": (T0 + 20 * DAY).isoformat(), "episode_group": own("tar-1")},
+              {"due_by": (T0 + 20 * DAY).isoformat(), "owner": "site-lead",
+               "episode_group": own("tar-1")},
               answer("tar-1", "investigating", 2, due_by=T0 + 60 * DAY),
               answer("tar-1", "investigating", 3, due_by=T0 + 20 * DAY)),
         alert("tar-2", "target_experience_divergence", "resolved",
@@ -114,7 +115,7 @@ def test_overdue_reads_the_due_date_the_core_stored() -> None:
     was read as its due date, so an answer due sooner than an earlier one never made the alert
     overdue. The report reads `evidence.due_by` (the latest answer's, decided in the core)."""
     page = html()
-    assert "due 24 Mar 2024 <code>tar-1</code>" in page  # not the earlier answer's 3 May
+    assert "due 24 Mar 2024, owner site-lead <code>tar-1</code>" in page  # not 3 May
     (tar,) = [a for a in data().alerts if a.alert_id == "tar-1"]
     undated = replace(tar, evidence={})
     alerts = (undated, *(a for a in data().alerts if a.alert_id != "tar-1"))
