@@ -40,8 +40,9 @@ def due_by(alert: AlertRecord) -> datetime | None:
 
 
 def _owner(alert: AlertRecord) -> str:
-    """ ", owner …" as the core stored it (`evidence.owner`: the family's latest named), the
-    owner Grafana shows too; "" when no answer named one."""
+    """The words naming the alert's owner as the core stored it (`evidence.owner`: the one
+    its family's latest answer naming one named), the owner Grafana shows too; "" when no
+    answer named one."""
     owner = alert.evidence.get("owner")
     return f", owner {escape(owner)}" if isinstance(owner, str) and owner else ""
 
