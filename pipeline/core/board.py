@@ -22,6 +22,13 @@ or safety has a verdict (`detection.verdicts`, given by the engine), the row sho
 instead: its value, centre, limits and class, so the board never disagrees with the alerts
 (experience is a concern when either share is; a harm fall whose reporting fell is a concern,
 never an improvement). Only a window still in the unit's learning period keeps the XmR reading.
+
+Each measure's row is as of its own latest figure (a week without feedback, or the weeks
+before a month's target return comes, leave it at an earlier window, which it names). Every
+judgement of a unit gives all three measures: one with no figure to summarise (none in the
+charted windows, fewer than `MIN_POINTS`, a target whose run since its latest gap is that
+short) is a `WITHDRAWN` row, superseding whatever an earlier judgement stored, so what is
+stored is the latest judgement however the data was batched (readers leave those rows out).
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ from pipeline.core.spc_latest import latest_point
 from pipeline.core.target_reports import ReportInForce
 
 MAX_POINTS = 104
+MEASURES = ("experience", "safety", "target")
+WITHDRAWN = "withdrawn"
+"""The variation of a row saying its measure has no current reading (readers leave it out)."""
+_NAN = float("nan")  # one object: rows compare equal by identity, as NaN never does by value
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +111,8 @@ _SHOWN = {"experience": ("positive_share", "negative_share"), "safety": ("harmfu
 
 
 def _with_verdict(row: BoardRow, verdicts: Mapping[tuple[str, datetime], Verdict]) -> BoardRow:
+    if row.variation == WITHDRAWN:
+        return row
     judged = [
         v
         for m in _SHOWN.get(row.measure, ())
@@ -186,7 +199,17 @@ def _board_rows(series: Sequence[UnitWindowAggregate]) -> list[BoardRow]:
     if totals:
         metric = max(totals, key=lambda m: (totals[m], m))
         out += _target_row(series, figures, metric, version)
-    return out
+    shown = {r.measure for r in out}
+    return out + [_withdrawn(series[-1], m, version) for m in MEASURES if m not in shown]
+
+
+def _withdrawn(window: UnitWindowAggregate, measure: str, version: int) -> BoardRow:
+    """The row saying `measure` has no current reading: it supersedes one an earlier
+    judgement stored (a unit's target before a gap), so what is stored is what the latest
+    judgement says however the data was batched. No figures (NaN), no limits, no points."""
+    return BoardRow(window.org_id, window.unit_id, measure, "", window.window.start,
+                    window.window.end, _NAN, 0.0, _NAN, None, None, "", WITHDRAWN, None, None, 0,
+                    version)  # fmt: skip
 
 
 def _target_row(
@@ -195,13 +218,13 @@ def _target_row(
     metric: str,
     version: int,
 ) -> list[BoardRow]:
-    """The target's row: `board_target.target_chart` of the returns the charted windows hold."""
-    if metric not in figures[-1].targets:  # the latest window has no return of it
-        return []
+    """The target's row: `board_target.target_chart` of the returns the charted windows hold,
+    as of the latest window holding one (a month's return comes after its weeks)."""
     found = target_chart((r for f in figures for r in f.returns), metric)
     if found is None:
         return []
-    chart, window = found.chart, series[-1]
+    held = max(i for i, f in enumerate(figures) if metric in f.targets)
+    chart, window = found.chart, series[held]
     point, latest = chart.points[-1], found.returns[-1]
     return [
         BoardRow(
@@ -248,8 +271,8 @@ def _row(
     version: int,
 ) -> list[BoardRow]:
     kept = [(a, v, n) for a, v, n in points if v is not None]
-    if len(kept) < MIN_POINTS or kept[-1][0] is not series[-1]:
-        return []  # the latest window has no figure for this measure: nothing to summarise
+    if len(kept) < MIN_POINTS:
+        return []  # too few figures to summarise
     values = [float(v) for _, v, _ in kept if v is not None]
     latest, assurance = latest_point(values, improvement=improvement, target=target)
     aggregate, _, size = kept[-1]

@@ -20,6 +20,7 @@ from pipeline.core.detection import Finding
 from pipeline.core.learning import (
     ResponseLedger,
     ResponseRecord,
+    answers_of,
     decorate,
     dismissed_members,
     episode_groups,
@@ -160,9 +161,9 @@ class AlertBook:
                 dismissed[family[0]] = dismissed_members(family_alerts, responses, self._window)
             episodes = spans.get(alert.unit_id, [])
             series = members.get(alert.unit_id, ())
-            shown = decorate(
-                alert, family, responses, series, self._learning, episodes, dismissed[family[0]]
-            )
+            answers = answers_of(alert, responses, self._window)
+            shown = decorate(alert, family, responses, series, self._learning, episodes,
+                             dismissed[family[0]], answers)  # fmt: skip
             previous = self._latest.get(alert_id)
             if previous is None or not previous.same_finding(shown):
                 changes.append(shown.model_copy(update={"detected_at": stamp}))

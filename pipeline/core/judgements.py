@@ -141,6 +141,7 @@ def _combined(
                     r.response.value,
                     r.occurred_at.timestamp(),
                     None if r.due_by is None else r.due_by.timestamp(),
+                    *((r.owner,) if r.owner else ()),  # as before for a response naming none
                 )
             ).encode()
         )

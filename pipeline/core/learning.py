@@ -13,8 +13,13 @@ any order ends with the same alerts.
   the answer's `occurred_at`. A member detected later stays open (a safety signal is never
   born dismissed); `evidence["episode_group"]["dismissed"]` lists the dismissed members. The
   status stays while the episode lasts (a later episode is a new alert with a new id).
-- `due_by`: an alert's is its latest own answer's that carries one (by `occurred_at`, then
-  event id), stored as `evidence["due_by"]` for the report and Grafana to read.
+- The answers that answer an alert: its own, and its family's, except that a member detected
+  after a `false_positive` is answered only by those given since its detection (and its own):
+  `evidence["episode_group"]["answered"]` is true when there is one (the safety teams'
+  precision counts those alerts).
+- `due_by`: an alert's is the latest of those answers that carries one (by `occurred_at`, then
+  event id): one date for one problem, stored as `evidence["due_by"]` for the report and
+  Grafana to read; `evidence["owner"]` likewise the owner the latest of them to name one named.
 - `action_taken`: from the family's earliest action, the measure that raised the alert (harm
   for harm alerts, patient feedback for feedback alerts, both for divergence) is judged against
   its *pre-alert* baseline, never against the alert's peak (which would show a recovery by
@@ -53,6 +58,7 @@ class ResponseRecord:
     response: ResponseKind
     occurred_at: datetime
     due_by: datetime | None = None
+    owner: str = ""
 
 
 class ResponseLedger:
@@ -72,6 +78,7 @@ class ResponseLedger:
             response=response.response,
             occurred_at=response.occurred_at,
             due_by=response.due_by,
+            owner=response.owner or "",
         )
         self._by_alert.setdefault(record.alert_id, {})[record.event_id] = record
         self.added.append(record)
@@ -166,13 +173,38 @@ def dismissed_members(
     return [m.alert_id for m in members if m.alert_id in named or detected_by(m, kind) <= latest]
 
 
-def latest_due(alert: Alert, responses: Iterable[ResponseRecord]) -> datetime | None:
-    """The `due_by` of the latest of the alert's own answers (by `occurred_at`, then event id)
-    that carries one."""
-    dated = [r for r in responses if r.alert_id == alert.alert_id and r.due_by is not None]
+def answers_of(
+    member: Alert, responses: Iterable[ResponseRecord], kind: WindowKind
+) -> list[ResponseRecord]:
+    """The answers of `member`'s family (`responses`) that answer `member`: its own, and the
+    other members' unless a `false_positive` was given before `member` was detected; then
+    only those given since (what was dismissed is not the problem it shows)."""
+    responses = list(responses)
+    detected = detected_by(member, kind)
+    renewed = any(
+        r.response is ResponseKind.FALSE_POSITIVE and r.occurred_at < detected for r in responses
+    )
+    return [
+        r
+        for r in responses
+        if r.alert_id == member.alert_id or not renewed or r.occurred_at >= detected
+    ]
+
+
+def latest_due(answers: Iterable[ResponseRecord]) -> datetime | None:
+    """The `due_by` of the latest of `answers` (by `occurred_at`, then event id) that carries
+    one."""
+    dated = [r for r in answers if r.due_by is not None]
     if not dated:
         return None
     return max(dated, key=lambda r: (r.occurred_at, r.event_id)).due_by
+
+
+def latest_owner(answers: Iterable[ResponseRecord]) -> str:
+    """The owner named by the latest of `answers` (by `occurred_at`, then event id) that
+    names one ("" when none does)."""
+    named = [r for r in answers if r.owner]
+    return max(named, key=lambda r: (r.occurred_at, r.event_id)).owner if named else ""
 
 
 def decorate(
@@ -183,13 +215,15 @@ def decorate(
     config: LearningConfig,
     episodes: Sequence[tuple[datetime, datetime]] = (),
     dismissed: Collection[str] = (),
+    answers: Sequence[ResponseRecord] = (),
 ) -> Alert:
-    """`alert` as the book publishes it: its family, dismissal, due date and recovery verdict
-    applied.
+    """`alert` as the book publishes it: its family, dismissal, whether it is answered, its
+    due date and recovery verdict applied.
 
     `responses` are those matching any member of `family`; `dismissed` the members its
-    `false_positive` answers dismiss (`dismissed_members`); `episodes` the spans of the unit's
-    alerts, left out of the pre-alert baseline.
+    `false_positive` answers dismiss (`dismissed_members`); `answers` those of `responses`
+    that answer `alert` (`answers_of`); `episodes` the spans of the unit's alerts, left out of
+    the pre-alert baseline.
     """
     if alert.status is AlertStatus.WITHDRAWN:
         return alert
@@ -197,11 +231,16 @@ def decorate(
     group: dict[str, Any] = {"id": family[0], "alerts": list(family)}
     if dismissed:
         group["dismissed"] = [m for m in family if m in dismissed]
+    if answers:
+        group["answered"] = True
     evidence["episode_group"] = group
     status = AlertStatus.DISMISSED if alert.alert_id in dismissed else alert.status
-    due = latest_due(alert, responses)
+    due = latest_due(answers)
     if due is not None:
         evidence["due_by"] = due.astimezone(UTC).isoformat()
+    owner = latest_owner(answers)
+    if owner:
+        evidence["owner"] = owner
     if "feedback" in measures_of(alert):
         themes = episode_themes(alert, series)
         if themes:

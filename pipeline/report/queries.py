@@ -106,7 +106,8 @@ def load_board(store: ReadableStore, window_kind: str) -> list[BoardRecord]:
         "SELECT org_id, unit_id, measure, metric, window_start, window_end, value, sample_size, "
         "mean, variation, assurance, target, points, improvement, point_starts, point_values, "
         f"point_types, lpl, upl FROM {store.database}.mdc_summary FINAL "
-        "WHERE window_kind = {kind:String} ORDER BY org_id, unit_id, measure",
+        "WHERE window_kind = {kind:String} AND variation != 'withdrawn' "
+        "ORDER BY org_id, unit_id, measure",
         {"kind": window_kind},
     )
     return [

@@ -39,6 +39,14 @@ def due_by(alert: AlertRecord) -> datetime | None:
         return None
 
 
+def _owner(alert: AlertRecord) -> str:
+    """The words naming the alert's owner as the core stored it (`evidence.owner`: the one
+    its family's latest answer naming one named), the owner Grafana shows too; "" when no
+    answer named one."""
+    owner = alert.evidence.get("owner")
+    return f", owner {escape(owner)}" if isinstance(owner, str) and owner else ""
+
+
 def family_of(alert: AlertRecord) -> list[str]:
     group = alert.evidence.get("episode_group")
     members = group.get("alerts") if isinstance(group, dict) else None
@@ -46,9 +54,15 @@ def family_of(alert: AlertRecord) -> list[str]:
 
 
 def answered_alerts(alerts: Sequence[AlertRecord]) -> set[str]:
-    """Alerts with an answer of their own or one given to another alert of their family."""
-    answered = {a.alert_id for a in alerts if a.responses}
-    return {a.alert_id for a in alerts if answered.intersection(family_of(a))}
+    """Alerts an answer covers, as the core decided (`evidence.episode_group.answered`: its
+    own, or its family's, but not those before a false positive it was detected after), the
+    flag Grafana reads too."""
+    return {a.alert_id for a in alerts if _group(a).get("answered") is True}
+
+
+def _group(alert: AlertRecord) -> dict[str, Any]:
+    group = alert.evidence.get("episode_group")
+    return group if isinstance(group, dict) else {}
 
 
 def by_family(alerts: Sequence[AlertRecord]) -> list[AlertRecord]:
@@ -90,7 +104,7 @@ def family_line(alert: AlertRecord) -> Html:
         names = ", ".join(f"<code>{escape(str(m))}</code>" for m in dismissed)
         earlier = (
             f" {names} dismissed as a false positive before this alert was detected; that "
-            "answer does not cover this one."
+            "answer and those before it do not cover this one."
         )
     return (
         f'<p class="family">One problem, {len(family)} alerts on this unit (family '
@@ -190,7 +204,7 @@ def _overdue(view: ReportView) -> Html:
         return f'<p class="note">No open alert is past its due date (as of {day(as_of)}).</p>'
     items = "".join(
         f"<li>{escape(unit_name(a.org_id, a.unit_id))}: {escape(kind_name(a.kind))}, due "
-        f"{day(due)} <code>{escape(a.alert_id)}</code></li>"
+        f"{day(due)}{_owner(a)} <code>{escape(a.alert_id)}</code></li>"
         for a, due in late
     )
     return (

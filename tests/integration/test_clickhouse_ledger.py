@@ -1,6 +1,7 @@
 """The engine's small state beyond the windows on the real ClickHouse engine (embedded chDB):
 the response ledger, the revisions in force and the judgement marks (migration 0071), and the
-copy of storage written before that migration (and before 0480, the ledger's due dates)."""
+copy of storage written before that migration (and before 0480 and 0700, the ledger's due
+dates and owners)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def history() -> list[dict[str, object]]:
         incident(occurred_at=at(15), report_ref="R-1", revision=3, harm="none", unit_id="AMU"),
         incident(occurred_at=at(8), report_ref="R-1", revision=2, harm="low"),  # superseded
         response(alert_id="no-such-alert", occurred_at=at(20), due_by=at(30)),
-        response(alert_id="no-such-alert", occurred_at=at(21)),
+        response(alert_id="no-such-alert", occurred_at=at(21), owner="matron"),
     ]
 
 
@@ -73,6 +74,7 @@ def test_ledger_revisions_and_marks_round_trip_and_a_restore_judges_nothing(
     by_event = lambda r: r.event_id  # noqa: E731
     assert sorted(sink.responses(EVERYONE), key=by_event) == sorted(result.responses, key=by_event)
     assert {r.due_by for r in result.responses} == {None, START + timedelta(days=30)}
+    assert {r.owner for r in result.responses} == {"", "matron"}
     in_force = {r.revision.revision: r for r in sink.revisions_of({("RXA", "R-1")})}
     assert sink.revisions_of({("RXA", "R-2"), ("RJ1", "R-1")}) == []
     assert {n: r.revision for n, r in in_force.items()} == {
@@ -122,12 +124,17 @@ def test_storage_written_before_the_migration_is_copied_in(sink: ClickHouseSink)
     expected_latest = sink.latest_event(EVERYONE)
     for table in ("response_ledger", "incident_revisions", "judgements", "org_progress"):
         sink.command(f"DROP TABLE backfill.{table}")
-    sink.command("ALTER TABLE backfill.schema_migrations DELETE WHERE version IN (71, 480)")
+    sink.command("ALTER TABLE backfill.schema_migrations DELETE WHERE version IN (71, 480, 700)")
     sink.command("OPTIMIZE TABLE backfill.schema_migrations FINAL")
-    assert sink.migrate() == ["0071_ledger_and_judgements", "0480_response_ledger_due_by"]
+    assert sink.migrate() == [
+        "0071_ledger_and_judgements",
+        "0480_response_ledger_due_by",
+        "0700_response_ledger_owner",
+    ]
 
     by_event = lambda r: r.event_id  # noqa: E731
     assert any(r.due_by for r in expected_responses), "the due date copied in by 0480"
+    assert any(r.owner for r in expected_responses), "the owner copied in by 0700"
     assert sorted(sink.responses(EVERYONE), key=by_event) == sorted(
         expected_responses, key=by_event
     )

@@ -321,6 +321,45 @@ def test_the_unmatched_warning_counts_what_pipeline_stats_counts(warehouse: Ware
     assert shown == sink.stats()["unmatched_responses"] == 3
 
 
+def test_a_member_nobody_answered_after_a_false_positive_counts_nowhere_as_answered(
+    warehouse: Warehouse,
+) -> None:
+    """Seen last session: precision counted a family member detected after its family's false
+    positive as answered (so as a kept alert). The panels read whom an answer covers from the
+    alert (`evidence.episode_group.answered`, decided by the core), as the report does."""
+    db = "after_dismissal"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("alert_history", "alerts", "alert_responses"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    group = {"id": "mas-1", "alerts": ["mas-1", "saf-2"], "dismissed": ["mas-1"]}
+    answered = json.dumps({"episode_group": {**group, "answered": True}})
+    unanswered = json.dumps({"episode_group": group})
+    for table in ("alert_history", "alerts"):
+        warehouse.run(
+            f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
+            "window_end, severity, status, summary, evidence, detected_at) VALUES "
+            "('mas-1', 'masked_dark_spot', 'RXA', 'ED', '2025-03-03', '2025-03-17', 'high', "
+            f"'dismissed', 'stood out', '{answered}', '2025-03-18 09:00:00'), "
+            "('saf-2', 'safety_signal', 'RXA', 'ED', '2025-03-10', '2025-04-07', 'high', "
+            f"'open', 'harm rose', '{unanswered}', '2025-04-08 09:00:00')"
+        )
+    warehouse.run(
+        f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, responder_role, note_redacted, free_text_chars, "
+        "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
+        "VALUES (generateUUIDv4(), 'RXA', 'ED', '2025-03-20 09:00:00', 'portal', 'mas-1', "
+        "'false_positive', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
+    )
+    panel = _panel_rows(warehouse, db, datetime(2025, 1, 1, tzinfo=UTC),
+                        datetime(2025, 6, 1, tzinfo=UTC))  # fmt: skip
+    assert panel("The safety teams' own precision") == [("RXA", "masked_dark_spot", 1, 1, 0.0)]
+    ((alerts, answered_alerts, open_unanswered, _),) = panel("Alerts and answers")
+    assert (alerts, answered_alerts, open_unanswered) == (2, 1, 1)
+    rows = {row[0]: row for row in panel("Every alert: raised, first answer, what was done")}
+    assert rows["saf-2"][-1] == "not answered" and rows["mas-1"][-1] == "false_positive"
+
+
 def test_precision_counts_dismissed_alerts_as_false_positives(warehouse: Warehouse) -> None:
     rows = _run_panel(warehouse, _panel("The safety teams' own precision"), "synthetic")
     ((dismissed,),) = warehouse.run(
@@ -366,7 +405,7 @@ def test_the_board_panel_shows_the_stored_summary(warehouse: Warehouse, dataset:
     rows = _run_panel(warehouse, target, dataset)
     stored = warehouse.run(
         f"SELECT org_id, unit_id, measure, variation FROM {_database(dataset)}.mdc_summary FINAL "
-        "WHERE window_kind = 'week' ORDER BY org_id, unit_id, measure"
+        "WHERE window_kind = 'week' AND variation != 'withdrawn' ORDER BY org_id, unit_id, measure"
     )
     assert stored and len(rows) == len(stored)
     shown = {(r[0], r[1], r[2]): r[8] for r in rows}
@@ -417,7 +456,7 @@ def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
     assert panel("Answers naming no alert") == [(1,)]
     # One problem, one family (evidence.episode_group): an answer to one member answers every
     # member, as the report's "responded to" counts and the learning loop applies it.
-    family = '{"episode_group": {"id": "saf-1", "alerts": ["saf-1", "dar-2"]}}'
+    family = '{"episode_group": {"id": "saf-1", "alerts": ["saf-1", "dar-2"], "answered": true}}'
     for table in ("alert_history", "alerts"):
         warehouse.run(f"TRUNCATE TABLE {db}.{table}")
         warehouse.run(
@@ -449,7 +488,7 @@ def test_the_target_chart_draws_the_boards_stored_row(warehouse: Warehouse) -> N
     stored = warehouse.run(
         "SELECT org_id, unit_id, metric, point_starts, point_values, point_types, mean, lpl, "
         "upl, target FROM quality.mdc_summary FINAL WHERE window_kind = 'week' "
-        "AND measure = 'target' ORDER BY org_id, unit_id"
+        "AND measure = 'target' AND variation != 'withdrawn' ORDER BY org_id, unit_id"
     )
     assert stored
     target = next(t for t in TARGETS if t.dashboard_uid == "quality-unit" and t.panel_id == 3)
@@ -549,7 +588,7 @@ def test_replayed_alerts_count_hours_to_an_answer_from_their_detection_in_event_
             "last_window": "2025-03-17T00:00:00+00:00",
             "detected_in_window": f"{detected_in:%Y-%m-%d}T00:00:00+00:00",
         }
-        family = {"id": "saf-1", "alerts": ["saf-1", "dar-2"]}
+        family = {"id": "saf-1", "alerts": ["saf-1", "dar-2"], "answered": True}  # the core's
         return json.dumps({"episode": episode, "episode_group": family})
 
     for table in ("alert_history", "alerts"):
@@ -603,7 +642,7 @@ def test_overdue_reads_the_latest_answers_due_date_as_the_report_does(
     for table in ("alert_history", "alerts", "alert_responses"):
         warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
         warehouse.run(f"TRUNCATE TABLE {db}.{table}")
-    dated = json.dumps({"due_by": "2025-04-12T00:00:00+00:00"})
+    dated = json.dumps({"due_by": "2025-04-12T00:00:00+00:00", "owner": "matron"})
     for table in ("alert_history", "alerts"):
         warehouse.run(
             f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
@@ -641,3 +680,18 @@ def test_overdue_reads_the_latest_answers_due_date_as_the_report_does(
         "saf-2": ("", None, "no due date"),
     }
     assert due(datetime(2025, 4, 10, tzinfo=UTC))["saf-1"][2] == "due"
+    # Two answers in the same second naming different owners: the panel shows the one the
+    # core decided (`evidence.owner`: the later event id), as the report does, not either.
+    warehouse.run(
+        f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, responder_role, note_redacted, free_text_chars, "
+        "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
+        "VALUES "
+        + ", ".join(
+            f"(generateUUIDv4(), 'RXA', 'ED', '2025-04-06 09:00:00', 'portal', 'saf-1', "
+            f"'investigating', '', '', 0, 0, 0, 0, 'portal', '{{}}', '{owner}', NULL)"
+            for owner in ("duty-manager", "site-lead")
+        )
+    )
+    for _ in range(3):
+        assert due(datetime(2025, 4, 20, tzinfo=UTC))["saf-1"][0] == "matron"

@@ -184,6 +184,26 @@ INNER JOIN
 """
 
 
+def answered_sql(db: str, table: str) -> str:
+    """What the learning loop stores of who is answered (pipeline.core.learning): an alert a
+    matching answer covers says so in `evidence.episode_group.answered` (each synthetic alert
+    is a family of its own)."""
+    return f"""
+INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, window_end, severity,
+    status, summary, evidence, detected_at)
+SELECT
+    a.alert_id, a.kind, a.org_id, a.unit_id, a.window_start, a.window_end, a.severity,
+    a.status, a.summary,
+    concat(substring(a.evidence, 1, length(a.evidence) - 1), if(a.evidence = '{{}}', '', ','),
+           '"episode_group":{{"id":"', a.alert_id, '","alerts":["', a.alert_id,
+           '"],"answered":true}}}}') AS evidence,
+    a.detected_at + toIntervalSecond(1) AS detected_at
+FROM {db}.alerts AS a FINAL
+WHERE (a.alert_id, a.org_id, a.unit_id) IN
+      (SELECT alert_id, org_id, unit_id FROM {db}.alert_responses FINAL)
+"""
+
+
 def board_sql(db: str) -> str:
     """The Making Data Count summary (pipeline.core.board) of each unit's positive share: its
     latest week against the mean and XmR limits of all its weeks."""

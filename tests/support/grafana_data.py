@@ -14,6 +14,7 @@ from typing import Any
 from tests.support.grafana_alert_sql import (
     ALERTS_SQL,
     alert_history_sql,
+    answered_sql,
     board_sql,
     bright_spots_sql,
     dues_sql,
@@ -253,6 +254,8 @@ def generate(client: Any, database: str, scale: Scale) -> dict[str, float]:
         ("alert_history_verdicts", verdicts_sql(database, "alert_history")),
         ("alerts_verdicts", verdicts_sql(database, "alerts")),
         ("alerts_dues", dues_sql(database)),
+        ("alert_history_answered", answered_sql(database, "alert_history")),
+        ("alerts_answered", answered_sql(database, "alerts")),
         ("rejected_events", rejected_sql(database, q)),
     ]
     timings = {}

@@ -43,7 +43,7 @@ def test_the_latest_window_shows_its_variation_and_sample_size() -> None:
     assert experience.sample_size == 14 and experience.value == 10 / 14
     assert experience.window_start == T0 + 10 * WEEK and experience.points == 11
     assert rows["safety"].variation == "common_cause" and rows["safety"].metric == ""
-    assert "target" not in rows  # no target reported
+    assert rows["target"].variation == "withdrawn"  # no target reported: no current reading
     calm = {r.measure: r for r in board_rows(weeks([*steady, 41]))}
     assert calm["experience"].variation == "common_cause"
 
@@ -98,11 +98,42 @@ def test_a_unit_that_sends_only_target_returns_has_its_target_summarised() -> No
     result = engine.process(raw(*events), T0 + 40 * WEEK)
     final = engine.finish(T0 + 40 * WEEK)
     rows = {r.measure: r for r in result.board + final.board}
-    assert set(rows) == {"target"}
+    assert {m for m, r in rows.items() if r.variation != "withdrawn"} == {"target"}
     target = rows["target"]
     assert target.metric == "ae_4h" and target.points == 7
     assert target.assurance == "consistent_fail"  # about 70% against 95%
     assert target.value == pytest.approx(0.700)  # July, as returned
+
+
+def test_a_measure_missing_from_the_latest_window_shows_its_latest_figure_named() -> None:
+    """A week without feedback, or weeks before the month's target return has come, keep the
+    measure's latest figure with its own window (the report names it: `latest: week of …`),
+    whether the worker judged week by week or a replay judged once at the end."""
+    steady = [40, 42, 41, 39, 40, 43, 41, 40, 42, 41]
+    *judged, quiet = weeks([*steady, 0], poor=0)
+    rows = {r.measure: r for r in board_rows([*judged, quiet])}
+    assert rows["safety"].window_start == quiet.window.start
+    assert rows["experience"].window_start == judged[-1].window.start
+    assert rows["experience"].variation == "common_cause" and rows["experience"].points == 10
+
+    engine = Engine(EngineConfig(allowed_lateness=timedelta(0)), b"k" * 16)
+    events = [
+        feedback(occurred_at=(T0 + n * WEEK + timedelta(hours=9)).isoformat(), rating=1 + n % 2)
+        for n in range(34)  # January to August 2024
+    ]
+    months = [datetime(2024, m, 1, tzinfo=UTC) for m in range(1, 8)]  # returns to June only
+    for (start, end), seen in zip(
+        itertools.pairwise(months), [960, 940, 955, 945, 958, 942], strict=True
+    ):
+        events.append(
+            metric(period_start=start.isoformat(), period_end=end.isoformat(), numerator=seen)
+        )
+    result = engine.process(raw(*events), T0 + 40 * WEEK)
+    rows = {r.measure: r for r in result.board + engine.finish(T0 + 40 * WEEK).board}
+    assert rows["experience"].window_start == T0 + 32 * WEEK  # the latest closed
+    target = rows["target"]
+    assert target.points == 6 and target.value == pytest.approx(0.942)  # June, as returned
+    assert target.window_start == datetime(2024, 6, 24, tzinfo=UTC)  # the last week of June's
 
 
 def test_themes_are_counted_once_per_response() -> None:

@@ -316,3 +316,24 @@ def test_the_attainment_scatter_colours_each_unit_by_its_stored_verdict() -> Non
         "1": "#E67E00", "0": "#7B7D7D", "-1": "#1D70B8"
     }  # fmt: skip
     assert [mapping[k]["text"][0] for k in ("1", "0", "-1")] == list("🟠⚪🔵")
+
+
+def _sql_strings(node: object) -> list[str]:
+    """Every SQL string in a dashboard: panel targets' and template variables' queries."""
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k in ("rawSql", "definition") and isinstance(v, str)]
+        return found + [s for v in node.values() for s in _sql_strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _sql_strings(v)]
+    return []
+
+
+def test_every_read_of_the_board_leaves_withdrawn_rows_out() -> None:
+    """A board row the latest judgement withdrew (a measure with no current reading, such as
+    a target whose run since a gap is too short) supersedes the one stored before it: no panel
+    or variable shows it, so none shows the stale row either (the Target metric list offers
+    no metric of a withdrawn row)."""
+    reads = [s for d in DASHBOARDS.values() for s in _sql_strings(d) if "mdc_summary" in s]
+    assert len(reads) >= 3  # the overview's summary, the unit's target chart and its variable
+    for sql in reads:
+        assert "variation != 'withdrawn'" in sql, sql

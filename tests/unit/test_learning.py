@@ -141,7 +141,7 @@ def test_overlapping_episodes_form_one_family_and_one_answer_covers_it() -> None
     family = alerts[id_of(spot)].evidence["episode_group"]
     assert family == alerts[id_of(signal)].evidence["episode_group"]
     members = [id_of(spot), id_of(signal)]
-    assert family == {"id": id_of(spot), "alerts": members, "dismissed": members}
+    assert family == {"id": id_of(spot), "alerts": members, "dismissed": members, "answered": True}
     assert alerts[id_of(later)].evidence["episode_group"]["id"] == id_of(later)
     assert alerts[id_of(spot)].status is AlertStatus.DISMISSED
     assert alerts[id_of(later)].status is AlertStatus.RESOLVED  # a later episode is new
@@ -175,9 +175,9 @@ def test_a_false_positive_never_dismisses_a_member_detected_after_it() -> None:
     for alerts in in_any_order([*weekly_feedback(10), answer], Scripted([spot, signal]), 19):
         assert alerts[id_of(spot)].status is AlertStatus.DISMISSED
         assert alerts[id_of(signal)].status is AlertStatus.OPEN
-        for member in members:
-            group = alerts[member].evidence["episode_group"]
-            assert group == {"id": id_of(spot), "alerts": members, "dismissed": [id_of(spot)]}
+        group = {"id": id_of(spot), "alerts": members, "dismissed": [id_of(spot)]}
+        assert alerts[id_of(signal)].evidence["episode_group"] == group  # nobody answered it
+        assert alerts[id_of(spot)].evidence["episode_group"] == {**group, "answered": True}
 
 
 def test_a_false_positive_dismisses_the_members_detected_by_its_time() -> None:
@@ -231,6 +231,88 @@ def test_the_due_date_is_the_latest_answers_not_the_furthest() -> None:
     assert alerts[alert_id].evidence["due_by"] == soon.isoformat()  # written in UTC
     alerts = by_id(run(weekly_feedback(10), Scripted([signal])))
     assert "due_by" not in alerts[alert_id].evidence
+
+
+def _answer(alert_id: str, kind: str, when: str, event: int, **fields: Any) -> dict[str, Any]:
+    return response(alert_id=alert_id, response=kind, occurred_at=when,
+                    event_id=str(uuid.UUID(int=event)), **fields)  # fmt: skip
+
+
+def test_a_member_detected_after_a_false_positive_is_not_answered_by_it() -> None:
+    """Seen last session: the safety teams' precision counted a family member detected after
+    a `false_positive` as answered (and so as a true alert), though nobody had answered it.
+    The core says which alerts an answer covers (`episode_group.answered`): a member's own
+    answers, and its family's unless a false positive came before it was detected (then only
+    those given since)."""
+    spot = finding(AlertKind.MASKED_DARK_SPOT, 2, 4)  # detected at T0 + 5w
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 8, ongoing=True)  # detected at T0 + 9w
+    spot_id, signal_id = id_of(spot), id_of(signal)
+    seen = _answer(spot_id, "acknowledged", at(5), 1)
+    dismissed = _answer(spot_id, "false_positive", at(6), 2)
+    events = [*weekly_feedback(10), seen, dismissed]
+    for alerts in in_any_order(events, Scripted([spot, signal]), 23):
+        assert alerts[spot_id].evidence["episode_group"]["answered"] is True
+        assert "answered" not in alerts[signal_id].evidence["episode_group"]
+    later = _answer(spot_id, "investigating", at(9, 30), 3)  # given once the signal was seen
+    for alerts in in_any_order([*events, later], Scripted([spot, signal]), 29):
+        assert alerts[signal_id].evidence["episode_group"]["answered"] is True
+    before = _answer(signal_id, "acknowledged", at(4), 4)
+    alerts = by_id(run([*weekly_feedback(10), before], Scripted([spot, signal])))
+    assert {alerts[m].evidence["episode_group"]["answered"] for m in (spot_id, signal_id)} == {
+        True  # no false positive: one answer covers its family, members detected later too
+    }
+
+
+def test_the_due_date_is_the_familys_latest_answers() -> None:
+    """One problem, one date: an answer to one member due 12 weeks in, then one to another
+    member due 20 weeks in, leave every member due in 20 weeks (before, the first member kept
+    its own answer's date and showed as overdue after week 12). A member detected after a
+    false positive takes no date from the answers before its detection."""
+    spot = finding(AlertKind.MASKED_DARK_SPOT, 2, 4)
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 8, ongoing=True)
+    spot_id, signal_id = id_of(spot), id_of(signal)
+    soon, later = T0 + 12 * WEEK, T0 + 20 * WEEK
+    answers = [
+        _answer(spot_id, "investigating", at(9, 20), 1, due_by=soon.isoformat()),
+        _answer(signal_id, "action_taken", at(9, 40), 2, due_by=later.isoformat()),
+    ]
+    for alerts in in_any_order([*weekly_feedback(10), *answers], Scripted([spot, signal]), 31):
+        assert {alerts[m].evidence["due_by"] for m in (spot_id, signal_id)} == {later.isoformat()}
+    early = [
+        _answer(spot_id, "investigating", at(5), 1, due_by=soon.isoformat()),
+        _answer(spot_id, "false_positive", at(6), 2),
+    ]
+    alerts = by_id(run([*weekly_feedback(10), *early], Scripted([spot, signal])))
+    assert alerts[spot_id].evidence["due_by"] == soon.isoformat()
+    assert "due_by" not in alerts[signal_id].evidence
+
+
+def test_the_owner_is_the_familys_latest_named_one_ties_broken_by_event_id() -> None:
+    """Seen last session: Grafana's owner column took the latest owner by time alone, so two
+    answers in the same second showed either. The core decides it once, as it does the due
+    date: the owner named by the latest answer that names one (by `occurred_at`, then event
+    id) of those that answer the alert, stored as `evidence.owner` for every view to read."""
+    spot = finding(AlertKind.MASKED_DARK_SPOT, 2, 4)
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 8, ongoing=True)
+    spot_id, signal_id = id_of(spot), id_of(signal)
+    answers = [
+        _answer(spot_id, "investigating", at(9, 20), 7, owner="matron"),
+        _answer(signal_id, "investigating", at(9, 20), 9, owner="ward-manager"),
+        _answer(signal_id, "action_taken", at(9, 30), 1),  # names nobody: the owner stays
+    ]
+    for alerts in in_any_order([*weekly_feedback(10), *answers], Scripted([spot, signal]), 37):
+        assert {alerts[m].evidence["owner"] for m in (spot_id, signal_id)} == {"ward-manager"}
+    alerts = by_id(run(weekly_feedback(10), Scripted([spot, signal])))
+    assert "owner" not in alerts[spot_id].evidence
+
+
+def test_a_changed_owner_changes_the_judgement_digest() -> None:
+    """The owner now decides what an alert says (`evidence.owner`): a restore whose ledger
+    holds another owner must judge again; a response naming none digests as before."""
+    record = ResponseRecord(1, "RXA", "ED", "saf-1", ResponseKind.INVESTIGATING, T0)
+    named = dataclasses.replace(record, owner="matron")
+    other = dataclasses.replace(record, owner="ward-manager")
+    assert len({digest({}, [r], "rules") for r in (record, named, other)}) == 3
 
 
 def test_a_changed_due_date_changes_the_judgement_digest() -> None:

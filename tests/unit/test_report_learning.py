@@ -43,6 +43,14 @@ def alert(
 
 
 FAMILY = {"episode_group": {"id": "mas-1", "alerts": ["mas-1", "saf-1"]}}
+ANSWERED = {"episode_group": {**FAMILY["episode_group"], "answered": True}}  # as the core says
+
+
+def own(alert_id: str, answered: bool = True) -> dict[str, Any]:
+    """The family of an alert alone, as the core stores it."""
+    return {"id": alert_id, "alerts": [alert_id], **({"answered": True} if answered else {})}
+
+
 RECOVERY = {
     "verdict": "worse",
     "action_at": (T0 + 10 * DAY).isoformat(),
@@ -56,15 +64,17 @@ RECOVERY = {
 
 def data() -> ReportData:
     alerts = (
-        alert("mas-1", "masked_dark_spot", "dismissed", FAMILY,
+        alert("mas-1", "masked_dark_spot", "dismissed", ANSWERED,
               answer("mas-1", "false_positive", 2, note_chars=41)),
-        alert("saf-1", "safety_signal", "dismissed", {**FAMILY, "recovery": RECOVERY},
+        alert("saf-1", "safety_signal", "dismissed", {**ANSWERED, "recovery": RECOVERY},
               answer("saf-1", "action_taken", 10, owner="ward-manager")),
         alert("tar-1", "target_experience_divergence", "open",
-              {"due_by": (T0 + 20 * DAY).isoformat()},
+              {"due_by": (T0 + 20 * DAY).isoformat(), "owner": "site-lead",
+               "episode_group": own("tar-1")},
               answer("tar-1", "investigating", 2, due_by=T0 + 60 * DAY),
               answer("tar-1", "investigating", 3, due_by=T0 + 20 * DAY)),
-        alert("tar-2", "target_experience_divergence", "resolved", {}),
+        alert("tar-2", "target_experience_divergence", "resolved",
+              {"episode_group": own("tar-2", answered=False)}),
     )  # fmt: skip
     board = BoardRecord(
         org_id="RXA", unit_id="ED", measure="experience", metric="",
@@ -105,7 +115,7 @@ def test_overdue_reads_the_due_date_the_core_stored() -> None:
     was read as its due date, so an answer due sooner than an earlier one never made the alert
     overdue. The report reads `evidence.due_by` (the latest answer's, decided in the core)."""
     page = html()
-    assert "due 24 Mar 2024 <code>tar-1</code>" in page  # not the earlier answer's 3 May
+    assert "due 24 Mar 2024, owner site-lead <code>tar-1</code>" in page  # not 3 May
     (tar,) = [a for a in data().alerts if a.alert_id == "tar-1"]
     undated = replace(tar, evidence={})
     alerts = (undated, *(a for a in data().alerts if a.alert_id != "tar-1"))
@@ -154,24 +164,43 @@ def test_dark_spot_evidence_reads_what_was_stored() -> None:
 def test_a_member_detected_after_a_false_positive_says_so_and_stays_open() -> None:
     """A false positive covers the members detected by its time (the core decides, and lists
     them in `episode_group.dismissed`): a later member is shown open, saying why."""
-    group = {"episode_group": {**FAMILY["episode_group"], "dismissed": ["mas-1"]}}
+    group = {**FAMILY["episode_group"], "dismissed": ["mas-1"]}
     family = (
-        alert("mas-1", "masked_dark_spot", "dismissed", group,
+        alert("mas-1", "masked_dark_spot", "dismissed",
+              {"episode_group": {**group, "answered": True}},
               answer("mas-1", "false_positive", 2)),
-        alert("saf-1", "safety_signal", "open", group),
+        alert("saf-1", "safety_signal", "open", {"episode_group": group}),
     )  # fmt: skip
     page = render_report(build_view(replace(data(), alerts=family)), T0 + 31 * DAY)
     text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
     assert text.count("mas-1 dismissed as a false positive before this alert was detected") == 1
-    assert "that answer does not cover this one" in text
+    assert "that answer and those before it do not cover this one" in text
+
+
+def test_precision_leaves_out_a_member_nobody_answered_after_a_false_positive() -> None:
+    """Seen last session: a member detected after its family's false positive counted as
+    answered, so as a kept alert, lifting the teams' precision. The report counts the alerts
+    the core says an answer covers (`episode_group.answered`), as Grafana does."""
+    group = {**FAMILY["episode_group"], "dismissed": ["mas-1"]}
+    family = (
+        alert("mas-1", "masked_dark_spot", "dismissed",
+              {"episode_group": {**group, "answered": True}},
+              answer("mas-1", "false_positive", 2)),
+        alert("saf-1", "safety_signal", "open", {"episode_group": group}),
+    )  # fmt: skip
+    page = render_report(build_view(replace(data(), alerts=family)), T0 + 31 * DAY)
+    assert "<td>Dark spot masked by its organisation</td><td>1</td><td>1</td><td>0%</td>" in page
+    assert "<td>Safety signal</td>" not in page[page.index('class="precision"') :]
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "1 of 2 alerts has a response from the safety team" in text
 
 
 def test_the_findings_count_an_answer_to_a_family_for_every_member() -> None:
     """One answer covers its family (contract v1.1), as the alerts dashboard counts it: the
     findings' "have a response" card counts both members, not the one answered directly."""
     family = (
-        alert("mas-1", "masked_dark_spot", "open", FAMILY, answer("mas-1", "acknowledged", 2)),
-        alert("saf-1", "safety_signal", "open", FAMILY),
+        alert("mas-1", "masked_dark_spot", "open", ANSWERED, answer("mas-1", "acknowledged", 2)),
+        alert("saf-1", "safety_signal", "open", ANSWERED),
         alert("tar-2", "target_experience_divergence", "resolved", {}),
     )
     page = render_report(build_view(replace(data(), alerts=family)), T0 + 31 * DAY)

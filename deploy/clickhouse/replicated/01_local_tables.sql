@@ -319,7 +319,8 @@ CREATE TABLE IF NOT EXISTS quality.response_ledger_local ON CLUSTER '{cluster}'
     unit_id LowCardinality(String),
     response LowCardinality(String),
     occurred_at DateTime64(6, 'UTC'),
-    due_by Nullable(DateTime64(6, 'UTC'))
+    due_by Nullable(DateTime64(6, 'UTC')),
+    owner String DEFAULT ''
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/response_ledger', '{replica}')
 ORDER BY (org_id, alert_id, event_id)

@@ -71,6 +71,7 @@ class SmallState:
                     "response": r.response.value,
                     "occurred_at": r.occurred_at,
                     "due_by": r.due_by,
+                    "owner": r.owner,
                 }
                 for r in result.responses
             ]
@@ -129,12 +130,13 @@ class SmallState:
 
     def responses(self, owns: state.OwnsOrg) -> list[ResponseRecord]:
         # Read whole at every restore (docs/worker.md): by column, the enum looked up once.
-        # One row per response: migration 0480 copied in the due dates of responses stored
-        # before it as second rows (the one with a date wins until a merge keeps it alone).
+        # One row per response: migrations 0480 and 0700 copied in the due dates and owners
+        # of responses stored before them as second rows (the one with a date or an owner
+        # wins until a merge keeps it alone).
         found = self.query_columns(
             "SELECT org_id, alert_id, event_id, any(unit_id) AS unit_id, "
             "any(response) AS response, any(occurred_at) AS occurred_at, "
-            f"max(due_by) AS due_by FROM {self.database}.response_ledger "
+            f"max(due_by) AS due_by, max(owner) AS owner FROM {self.database}.response_ledger "
             "GROUP BY org_id, alert_id, event_id"
         )
         kinds = {kind.value: kind for kind in ResponseKind}
@@ -147,8 +149,9 @@ class SmallState:
                 kinds.get(response) or ResponseKind(response),
                 utc(at),
                 None if due is None else utc(due),
+                str(owner),
             )
-            for org, alert, event_id, unit, response, at, due in zip(
+            for org, alert, event_id, unit, response, at, due, owner in zip(
                 found["org_id"],
                 found["alert_id"],
                 found["event_id"],
@@ -156,6 +159,7 @@ class SmallState:
                 found["response"],
                 found["occurred_at"],
                 found["due_by"],
+                found["owner"],
                 strict=True,
             )
             if owns(org)
