@@ -119,6 +119,7 @@ class BatchSource:
         self._topics = frozenset(topics)
         self._epoch = 0
         self._order = ArrivalOrder()
+        self._first_fetched: dict[TopicPartition, int] = {}  # since the last seek (`lag`)
         self._uncommitted: dict[TopicPartition, int] = {}
         self._unanswered = False  # the last commit timed out
 
@@ -155,7 +156,7 @@ class BatchSource:
             if empty:  # wait only while there is nothing at all to hand out
                 idle = not out and not order.held(active)
                 wait = max(0.0, remaining) if idle else 0.0
-                order.add(await consumer._getmany(active_partitions=empty, timeout=wait))
+                self._hold(await consumer._getmany(active_partitions=empty, timeout=wait))
             lagging = consumer.lagging(active)
             taken = order.take(limit - len(out), active, lagging, force=remaining <= 0)
             out.extend(taken)
@@ -164,9 +165,11 @@ class BatchSource:
             if not taken:  # a partition with a backlog has nothing fetched yet: wait for it
                 blocked = {tp for tp in lagging if tp in active and not order.holds(tp)}
                 if blocked:
-                    order.add(await consumer._getmany(active_partitions=blocked, timeout=remaining))
+                    self._hold(
+                        await consumer._getmany(active_partitions=blocked, timeout=remaining)
+                    )
                 elif remaining > 0 and not order.held(active):
-                    order.add(await consumer._getmany(active_partitions=active, timeout=remaining))
+                    self._hold(await consumer._getmany(active_partitions=active, timeout=remaining))
                     if not order.held(active):
                         break
         if not out:
@@ -174,6 +177,16 @@ class BatchSource:
         # another batch's worth waiting (a few records always may be, at any rate)
         behind = order.held(active) + consumer.waiting(active) >= limit
         return Batch(out, generation, epoch, behind)
+
+    def _hold(self, fetched: dict[Any, list[Any]]) -> None:
+        for tp, records in fetched.items():
+            if records:
+                self._first_fetched.setdefault((tp.topic, tp.partition), records[0].offset)
+        self._order.add(fetched)
+
+    def _forget_fetched(self) -> None:
+        self._order.clear()
+        self._first_fetched.clear()
 
     def current(self, batch: Batch) -> bool:
         """Whether `batch` may still be processed: no revocation since it was fetched, and
@@ -193,14 +206,14 @@ class BatchSource:
             "committed offsets)",
             len(batch.records),
         )
-        self._order.clear()  # fetched after it: read again from the committed offsets too
+        self._forget_fetched()  # fetched after it: read again from the committed offsets too
         if self._consumer.flow_active and not self._app.should_stop:
             await self._consumer.perform_seek()
 
     def revoked(self) -> None:
         """Called once the batch in flight is finished: whatever was fetched before is stale."""
         self._epoch += 1
-        self._order.clear()
+        self._forget_fetched()
 
     def processed(self, batch: Batch, result: BatchResult | None = None) -> None:
         """`batch` is stored; `result` is what the step made of it."""
@@ -250,13 +263,15 @@ class BatchSource:
 
     async def lag(self, next_offset: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
         """Lag per assigned partition: the broker's end offset minus the next offset to
-        process (`next_offset`, or for a partition not processed since start-up, its fetch
-        position)."""
+        process (`next_offset`; for a partition not processed since start-up, its first record
+        fetched since the last seek, else its fetch position: the position is past what was
+        fetched ahead and held, which is not processed yet)."""
         consumer = self._consumer
         assignment = [tp for tp in consumer.assignment() if tp.topic in self._topics]
         if not assignment:
             return {}
         highs = await consumer.highwaters(*assignment)
+        next_offset = {**self._first_fetched, **next_offset}
         unknown = [tp for tp in assignment if (tp.topic, tp.partition) not in next_offset]
         fetched = await asyncio.gather(*(consumer.position(tp) for tp in unknown))
         positions = dict(zip(unknown, fetched, strict=True))

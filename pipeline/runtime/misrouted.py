@@ -46,6 +46,10 @@ class MisroutedEvents:
         self._next_warning = float("-inf")
         self._unreported: Counter[str] = Counter()
         self._example: dict[str, str] = {}
+        # Every reason's series from the start, at 0: Prometheus sees no increase in a series
+        # that first appears already counted, so a one-off burst would never fire the rule.
+        for reason in REASONS:
+            count(reason, 0)
 
     def check(
         self, key_at: Mapping[str, bytes | None], accepted: Sequence[StoredEvent]

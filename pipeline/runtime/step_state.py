@@ -1,7 +1,8 @@
 """`Step`'s state: `restore` rebuilds the engine from the small state the step stores with each
 batch (pipeline/core/engine_state.py), limited to the organisations this runtime owns; storage
 written before that state existed is re-read payload by payload, once. `reset` forgets
-everything, and each organisation is then restored when its first event arrives.
+everything, and each organisation is then restored when its first event arrives (all at once
+when the runtime owns every partition).
 
 Mixed into `Step` (pipeline/runtime/step.py), which sets what is declared here.
 """
@@ -55,7 +56,13 @@ class StepState(BatchWrites):
         """Forget everything: each organisation is restored from storage when its first event
         arrives (a worker holds the organisations its partitions bring, whatever partitioner
         the publishers used). `ask_every_new_id`: other workers store other organisations,
-        so an id not in memory may be stored under one of theirs."""
+        so an id not in memory may be stored under one of theirs. Without it the runtime owns
+        every organisation and restores them all now, so each one's open alerts are posted to
+        Alertmanager again at once, not only after its next event (until then Alertmanager
+        ended them: "ended, not resolved")."""
+        if not ask_every_new_id:
+            self.restore()
+            return
         self.settle()
         self.engine = self._engine_factory()
         self._held = set()

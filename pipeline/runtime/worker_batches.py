@@ -127,7 +127,13 @@ class WorkerBatches:
             return False
         owned = sorted({partition for _, partition in assigned})
         every = all(set(owned) >= set(range(self._partition_count(t))) for t in self.inputs)
-        log.info("partitions %s assigned: organisations are restored as they arrive", owned)
+        log.info(
+            "partitions %s assigned: %s",
+            owned,
+            "every organisation is restored now"
+            if every
+            else "organisations are restored as they arrive",
+        )
         reset = functools.partial(self.step.reset, ask_every_new_id=not every)
         await self._flow.in_engine_thread(reset)
         self._restored_for = assigned

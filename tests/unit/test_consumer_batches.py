@@ -42,6 +42,8 @@ class FakeConsumer:
     behind: set[TP] = field(default_factory=set)  # more on the broker than fetched
     asked: list[set[TP]] = field(default_factory=list)
     on_broker: dict[TP, int] = field(default_factory=dict)  # beyond what was fetched
+    ends: dict[TP, int] = field(default_factory=dict)  # each partition's end offset
+    positions: dict[TP, int] = field(default_factory=dict)  # after what _getmany returned
 
     def assignment(self) -> set[TP]:
         return set(self.assigned)
@@ -55,6 +57,8 @@ class FakeConsumer:
     async def _getmany(self, active_partitions: set[TP], timeout: float) -> dict[TP, list[Record]]:
         self.asked.append(set(active_partitions))
         taken = {tp: self.fetched.pop(tp) for tp in list(self.fetched) if tp in active_partitions}
+        for tp, got in taken.items():
+            self.positions[tp] = got[-1].offset + 1
         if not taken:
             await asyncio.sleep(min(timeout, 0.01))  # as if waiting for the broker
         return taken
@@ -75,6 +79,12 @@ class FakeConsumer:
 
     async def perform_seek(self) -> None:
         self.seeks += 1
+
+    async def highwaters(self, *partitions: TP) -> dict[TP, int]:
+        return {tp: self.ends[tp] for tp in partitions if tp in self.ends}
+
+    async def position(self, tp: TP) -> int:
+        return self.positions.get(tp, 0)
 
 
 @dataclass
@@ -386,3 +396,22 @@ def test_a_batch_with_a_batch_s_worth_waiting_behind_it_says_so() -> None:
     app.consumer.fetched = {a: stamped("t.a", 0, 6, 7)}
     third = run(src.fetch(0.05))
     assert third.behind, "three on the broker"
+
+
+def test_lag_counts_what_was_fetched_but_not_yet_processed() -> None:
+    """`pipeline_consumer_lag` is the end offset minus the next offset to process. Records
+    fetched and held (or handed out, not yet stored) are not processed: a worker catching up
+    after a restart reported its backlog short by what it had fetched ahead (278,250 of
+    398,250 on the local broker), and the figure then rose while it drained."""
+    a, b, c = TP("t.a", 0), TP("t.b", 0), TP("t.b", 1)
+    src, app = source(a, b, c, limit=3)
+    app.consumer.ends = {a: 110, b: 50, c: 7}
+    app.consumer.positions = {c: 7}  # nothing fetched of it: it has caught up
+    app.consumer.fetched = {a: stamped("t.a", 0, 100, 1, 2, 3, 4, 5), b: stamped("t.b", 0, 40, 6)}
+    first = run(src.fetch(0.05))
+    assert first is not None and first.next_offsets() == {("t.a", 0): 103}
+    assert run(src.lag({})) == {("t.a", 0): 10, ("t.b", 0): 10, ("t.b", 1): 0}
+    assert run(src.lag(first.next_offsets())) == {("t.a", 0): 7, ("t.b", 0): 10, ("t.b", 1): 0}
+    src.revoked()  # sought back to the committed offsets: the consumer's position again
+    app.consumer.positions = {a: 100, b: 40, c: 7}
+    assert run(src.lag({})) == {("t.a", 0): 10, ("t.b", 0): 10, ("t.b", 1): 0}

@@ -128,3 +128,15 @@ def test_the_source_checks_each_processed_batch() -> None:
         "pipeline_events_misrouted_total", {"reason": "key_missing"}
     )
     assert sample == 1
+
+
+def test_every_reason_is_exported_at_zero_before_any_event() -> None:
+    """PipelineEventsMisrouted is `increase(pipeline_events_misrouted_total[1h]) > 0`, with no
+    `for`: one misrouted batch is worth telling. A series Prometheus first sees at 42 has no
+    increase, so a one-off burst never fired it (a real worker and Prometheus: 42 misrouted
+    events, the rule's expression 0, no alert). Each reason starts at 0 instead."""
+    metrics = PipelineMetrics()
+    MisroutedEvents(TOPIC_OF, metrics.misrouted)
+    get = metrics.registry.get_sample_value
+    for reason in ("key_missing", "key_not_org_id", "other_topic"):
+        assert get("pipeline_events_misrouted_total", {"reason": reason}) == 0.0, reason

@@ -368,6 +368,46 @@ def test_an_alert_routed_to_alertmanager_is_recorded_as_delivered() -> None:
     assert all(a.status is AlertStatus.OPEN for a in result.alerts)
 
 
+class SeedRecorder:
+    """A background route (Alertmanager) that records what it was given to post."""
+
+    def __init__(self) -> None:
+        self.posted: list[Alert] = []
+
+    def submit(self, alerts: Sequence[Alert]) -> None:
+        self.posted.extend(alerts)
+
+    def delivered(self) -> list[tuple[str, datetime]]:
+        return []
+
+    def seed(self, alerts: Sequence[Alert], first: dict[str, datetime]) -> None:
+        self.posted.extend(alerts)
+
+    def retain(self, keep: Callable[[Alert], bool]) -> None:
+        self.posted = [a for a in self.posted if keep(a)]
+
+
+def test_a_runtime_owning_every_partition_reposts_open_alerts_at_once() -> None:
+    """After a restart, open alerts are posted to Alertmanager again, which keeps them firing
+    there. Each organisation used to be restored only when its first event arrived, so one
+    that sent nothing for a while had its open alert ended in Alertmanager ("ended, not
+    resolved" to its safety team) until then: seen with a real worker and Alertmanager, an
+    open alert absent 2 minutes after the restart, posted only once one duplicate event of
+    its organisation came. A runtime with every partition owns every organisation."""
+    sink = FakeSink()
+    first, _ = step(sink)
+    raised = first.process(raw(*weeks_of_feedback("AAA")), {"t": 5}, "t1").alerts
+    assert raised and all(a.status is AlertStatus.OPEN for a in raised)
+    recorder = SeedRecorder()
+    restarted, _ = step(sink, alertmanager=recorder)
+    restarted.reset(ask_every_new_id=False)  # every partition: no other worker holds any
+    assert {a.alert_id for a in recorder.posted} == {a.alert_id for a in raised}
+    shared = SeedRecorder()
+    rebalanced, _ = step(sink, alertmanager=shared)
+    rebalanced.reset(ask_every_new_id=True)  # part of them: restored as they arrive
+    assert shared.posted == []
+
+
 @pytest.mark.parametrize("make", [incident, metric], ids=["common shape", "general path"])
 def test_an_event_the_engine_fails_on_is_dead_lettered_and_the_batch_goes_on(
     monkeypatch: pytest.MonkeyPatch, make: Callable[..., dict[str, Any]]
