@@ -15,6 +15,7 @@ from pipeline.adapters.alertmanager import AlertmanagerRoute
 from pipeline.adapters.clickhouse.worker_sink import WorkerSink
 from pipeline.adapters.metrics import PipelineMetrics
 from pipeline.adapters.publisher import create_topics_if_missing
+from pipeline.bootstrap.allocator import limit_malloc_arenas
 from pipeline.bootstrap.collector import settle_collector
 from pipeline.bootstrap.embedded import (
     engine_config,
@@ -116,6 +117,7 @@ def build_worker(
     """
     key = pseudonymisation_key(settings, required=True)
     config = engine_config(settings)
+    limit_malloc_arenas()  # before the sink starts embedded ClickHouse's threads
     metrics = PipelineMetrics()
     sink = open_worker_sink(settings, dsn, sink_type)
     try:

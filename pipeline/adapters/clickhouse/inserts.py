@@ -64,6 +64,7 @@ class Inserts:
 
     def _init_inserts(self) -> None:
         arrow.skip_pandas_probe()
+        arrow.use_returning_memory_pool()
         self._shapes: dict[str, TableShape] = {}  # of self.database's tables, read once
         self._shapes_of = ""  # the database `_shapes` describes
         self._inserters: ThreadPoolExecutor | None = None  # opened on first use
