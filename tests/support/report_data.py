@@ -216,7 +216,12 @@ def fill_store(sink: ClickHouseSink) -> None:
     """Write the shared test data through the sink: the responses and target reports as the
     engine stores them, the unit windows and alerts as made here (so the figures are known)."""
     raised = alerts()
-    events: list[AlertResponse | TargetMetric] = [*responses(raised[0].alert_id)]
+    answered = raised[0]  # as the core's learning loop stores an alert its responses answer
+    group = {"id": answered.alert_id, "alerts": [answered.alert_id], "answered": True}
+    raised[0] = answered.model_copy(
+        update={"evidence": {**answered.evidence, "episode_group": group}}
+    )
+    events: list[AlertResponse | TargetMetric] = [*responses(answered.alert_id)]
     events += target_reports()
     engine = Engine(EngineConfig(), b"k" * 32)
     messages = [RawMessage(e.model_dump_json().encode(), f"test:{i}") for i, e in enumerate(events)]
