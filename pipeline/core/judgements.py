@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 20
+JUDGEMENT_RULES = 21
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -63,7 +63,9 @@ session);
 19: a `false_positive` dismisses only the family members detected by its time (and the one it
 names), and an alert's `evidence.due_by` is its latest answer's (19th session);
 20: the board's target row charts only the latest run of returns without a gap (a moving range
-across missing years joined 2016-19 to 2024-25 A&E returns; 19th session)."""
+across missing years joined 2016-19 to 2024-25 A&E returns; 19th session);
+21: every target metric of a unit is judged and stored (`mdc_targets`), not only the board's
+main one (20th session)."""
 
 
 @dataclass(frozen=True, slots=True)
