@@ -75,6 +75,8 @@ class BatchResult:
     """The changed windows in their storable small form (same order as `windows`)."""
     board: list[BoardRow] = field(default_factory=list)
     """The Making Data Count summary rows of the units judged in this step."""
+    targets: list[BoardRow] = field(default_factory=list)
+    """A row per target metric of each unit judged in this step (`board.unit_board`)."""
     responses: list[ResponseRecord] = field(default_factory=list)
     """Responses added to the learning loop's ledger in this step."""
     revisions: list[RevisionInForce] = field(default_factory=list)

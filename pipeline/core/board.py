@@ -15,6 +15,8 @@ behind the latest point. Computed once here and stored; the report and Grafana r
   return's own period and figures as published (a share, or a value such as minutes), sample
   size its denominator. The row keeps
   every point (`point_*`) with its type, so the report draws this chart and never its own.
+  Every target metric of the unit, the main one included, has such a row of its own
+  (`unit_board`'s second list, `board_targets`), so each of them is judged here too.
 
 Limits come from every closed window of the unit (at most `MAX_POINTS`, the latest), not fixed
 on a baseline: a summary of how each process stands now. Where the latest window of experience
@@ -34,55 +36,32 @@ stored is the latest judgement however the data was batched (readers leave those
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import NamedTuple
 
 from pipeline.core.aggregates import UnitWindowAggregate
-from pipeline.core.board_target import MIN_POINTS, target_chart
+from pipeline.core.board_row import WITHDRAWN, BoardRow, withdrawn_row
+from pipeline.core.board_target import MIN_POINTS
+from pipeline.core.board_targets import target_rows
 from pipeline.core.detection.resume import MISSING, Memo, Suffixes
 from pipeline.core.detection.verdicts import Verdict, VerdictClass
 from pipeline.core.spc import Direction
 from pipeline.core.spc_latest import latest_point
 from pipeline.core.target_reports import ReportInForce
 
+__all__ = ["MAX_POINTS", "MEASURES", "WITHDRAWN", "BoardRow", "board_rows", "unit_board"]
+
 MAX_POINTS = 104
 MEASURES = ("experience", "safety", "target")
-WITHDRAWN = "withdrawn"
-"""The variation of a row saying its measure has no current reading (readers leave it out)."""
-_NAN = float("nan")  # one object: rows compare equal by identity, as NaN never does by value
 
 
-@dataclass(frozen=True, slots=True)
-class BoardRow:
-    """One unit and measure in the summary table (latest closed window)."""
+class UnitBoard(NamedTuple):
+    """A unit's judgement for the board: its three measures' rows (`board_rows`), and a row
+    per target metric it reports (the main one is the `target` row of the first list)."""
 
-    org_id: str
-    unit_id: str
-    measure: str
-    metric: str
-    window_start: datetime
-    window_end: datetime
-    value: float
-    sample_size: float
-    mean: float
-    lpl: float | None
-    upl: float | None
-    improvement: str
-    variation: str
-    assurance: str | None
-    target: float | None
-    points: int
-    version: int
-    """Events behind the charted windows: grows with the data, so it orders stored versions."""
-    point_starts: tuple[datetime, ...] = ()
-    """The target row's chart, one point per return in force (empty for the other measures):
-    each return's period start, period end, figure as published, denominator and point type
-    (`spc.PointType`), in time order; its centre and limits are `mean`, `lpl` and `upl`."""
-    point_ends: tuple[datetime, ...] = ()
-    point_values: tuple[float, ...] = ()
-    point_sizes: tuple[float, ...] = ()
-    point_types: tuple[str, ...] = ()
+    rows: list[BoardRow]
+    targets: list[BoardRow]
 
 
 def board_rows(
@@ -91,13 +70,24 @@ def board_rows(
 ) -> list[BoardRow]:
     """The summary rows of one unit's closed windows (in time order); `verdicts`: the unit's
     verdicts by (measure, window start) (see the module docstring)."""
+    return unit_board(series, verdicts).rows
+
+
+def unit_board(
+    series: Sequence[UnitWindowAggregate],
+    verdicts: Mapping[tuple[str, datetime], Verdict] | None = None,
+) -> UnitBoard:
+    """`board_rows`, and a row per target metric the unit's windows ever held."""
     key = tuple(map(id, series))
     held = _ROWS.get(key)
     if held is MISSING:  # a unit judged with its organisation, its own windows unchanged
         held = (tuple(series), _board_rows(series))
         _ROWS.put(key, held, (series[0].org_id, series[0].unit_id) if series else None)
-    rows: list[BoardRow] = held[1][:]
-    return [_with_verdict(row, verdicts) for row in rows] if verdicts else rows
+    judged: UnitBoard = held[1]
+    rows = judged.rows[:]
+    if verdicts:
+        rows = [_with_verdict(row, verdicts) for row in rows]
+    return UnitBoard(rows, judged.targets[:])
 
 
 _ROWS = Memo("board")  # per unit: its rows, by its frozen windows (matched by identity, held)
@@ -164,10 +154,10 @@ def _window_figures(a: UnitWindowAggregate) -> _Figures:
 _WINDOWS: Suffixes[_Figures] = Suffixes("board_windows")
 
 
-def _board_rows(series: Sequence[UnitWindowAggregate]) -> list[BoardRow]:
+def _board_rows(series: Sequence[UnitWindowAggregate]) -> UnitBoard:
     version = sum(a.contributions for a in series)
     if not series:
-        return []
+        return UnitBoard([], [])
     slot = (series[0].org_id, series[0].unit_id)
     every = _WINDOWS.pointwise(slot, (series,), lambda t: _window_figures(series[t]))
     # Trailing windows nothing was reported into (a monthly target return reaching past the
@@ -180,7 +170,7 @@ def _board_rows(series: Sequence[UnitWindowAggregate]) -> list[BoardRow]:
     begin = max(0, end - MAX_POINTS)
     series, figures = series[begin:end], every[begin:end]
     if not series:
-        return []
+        return UnitBoard([], [])
     out = []
     if not targets_only:  # no feedback and no incident ever: no experience or harm to show
         shares = [(a, f.positive_share, f.responses) for a, f in zip(series, figures, strict=True)]
@@ -196,62 +186,15 @@ def _board_rows(series: Sequence[UnitWindowAggregate]) -> list[BoardRow]:
     for f in figures:
         for metric, denominator in f.denominators:
             totals[metric] = totals.get(metric, 0.0) + denominator
+    known = {metric for f in every for metric in f.targets}
+    targets = target_rows(series, [f.targets.keys() for f in figures],
+                          (r for f in figures for r in f.returns), known, version)  # fmt: skip
     if totals:
-        metric = max(totals, key=lambda m: (totals[m], m))
-        out += _target_row(series, figures, metric, version)
+        main = targets[max(totals, key=lambda m: (totals[m], m))]
+        out += [main] if main.variation != WITHDRAWN else []
     shown = {r.measure for r in out}
-    return out + [_withdrawn(series[-1], m, version) for m in MEASURES if m not in shown]
-
-
-def _withdrawn(window: UnitWindowAggregate, measure: str, version: int) -> BoardRow:
-    """The row saying `measure` has no current reading: it supersedes one an earlier
-    judgement stored (a unit's target before a gap), so what is stored is what the latest
-    judgement says however the data was batched. No figures (NaN), no limits, no points."""
-    return BoardRow(window.org_id, window.unit_id, measure, "", window.window.start,
-                    window.window.end, _NAN, 0.0, _NAN, None, None, "", WITHDRAWN, None, None, 0,
-                    version)  # fmt: skip
-
-
-def _target_row(
-    series: Sequence[UnitWindowAggregate],
-    figures: Sequence[_Figures],
-    metric: str,
-    version: int,
-) -> list[BoardRow]:
-    """The target's row: `board_target.target_chart` of the returns the charted windows hold,
-    as of the latest window holding one (a month's return comes after its weeks)."""
-    found = target_chart((r for f in figures for r in f.returns), metric)
-    if found is None:
-        return []
-    held = max(i for i, f in enumerate(figures) if metric in f.targets)
-    chart, window = found.chart, series[held]
-    point, latest = chart.points[-1], found.returns[-1]
-    return [
-        BoardRow(
-            org_id=window.org_id,
-            unit_id=window.unit_id,
-            measure="target",
-            metric=metric,
-            window_start=window.window.start,
-            window_end=window.window.end,
-            value=point.y,
-            sample_size=float(latest.denominator or 0.0),
-            mean=point.mean,
-            lpl=point.lpl,
-            upl=point.upl,
-            improvement=found.direction.value,
-            variation=point.point_type.value,
-            assurance=chart.assurance.value if chart.assurance else None,
-            target=latest.target,
-            points=len(found.returns),
-            version=version,
-            point_starts=tuple(r.period_start for r in found.returns),
-            point_ends=tuple(r.period_end for r in found.returns),
-            point_values=found.values,
-            point_sizes=tuple(float(r.denominator or 0.0) for r in found.returns),
-            point_types=tuple(p.point_type.value for p in chart.points),
-        )
-    ]
+    out += [withdrawn_row(series[-1], m, version) for m in MEASURES if m not in shown]
+    return UnitBoard(out, list(targets.values()))
 
 
 def _harm_rate(f: _Figures, per_activity: bool) -> float | None:

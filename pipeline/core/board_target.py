@@ -42,18 +42,27 @@ class TargetChart:
     chart: XmrChart[datetime]
 
 
-def target_chart(returns: Iterable[ReportInForce], metric: str) -> TargetChart | None:
-    """The chart of `metric`'s returns in force (the latest revision of each period wins),
-    in their latest run without a gap; None with fewer than `MIN_POINTS` there."""
-    in_force: dict[ReportKey, ReportInForce] = {}
+def target_charts(returns: Iterable[ReportInForce]) -> dict[str, TargetChart | None]:
+    """Per metric of `returns`, the chart of its returns in force (the latest revision of
+    each period wins), in their latest run without a gap; None with fewer than `MIN_POINTS`
+    there."""
+    in_force: dict[str, dict[ReportKey, ReportInForce]] = {}
     for r in returns:
-        held = in_force.get(r.key)
-        if r.metric == metric and (
-            held is None or (r.occurred_at, r.event_id) > (held.occurred_at, held.event_id)
-        ):
-            in_force[r.key] = r
+        mine = in_force.setdefault(r.metric, {})
+        held = mine.get(r.key)
+        if held is None or (r.occurred_at, r.event_id) > (held.occurred_at, held.event_id):
+            mine[r.key] = r
+    return {metric: _chart(mine.values()) for metric, mine in in_force.items()}
+
+
+def target_chart(returns: Iterable[ReportInForce], metric: str) -> TargetChart | None:
+    """`target_charts` of `metric` alone."""
+    return target_charts(r for r in returns if r.metric == metric).get(metric)
+
+
+def _chart(in_force: Iterable[ReportInForce]) -> TargetChart | None:
     charted = sorted(
-        (r for r in in_force.values() if _return_figure(r) is not None),
+        (r for r in in_force if _return_figure(r) is not None),
         key=lambda r: (r.period_start, r.period_end),
     )
     kept = latest_run(charted)

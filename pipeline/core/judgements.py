@@ -65,8 +65,8 @@ names), and an alert's `evidence.due_by` is its latest answer's (19th session);
 20: the board's target row charts only the latest run of returns without a gap (a moving range
 across missing years joined 2016-19 to 2024-25 A&E returns; 19th session);
 21: every judgement stores all three board measures (a `withdrawn` row where nothing is
-current), and an alert's `evidence.episode_group.answered`, family-wide `due_by` and `owner`
-(20th session)."""
+current), every target metric of a unit (`mdc_targets`, not only the board's main one), and an
+alert's `evidence.episode_group.answered`, family-wide `due_by` and `owner` (20th session)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from typing import NamedTuple
 from pipeline.core.aggregates import UnitWindowAggregate, UnitWindowState
 from pipeline.core.arrivals import ClosedWindows, ReportArrivals
 from pipeline.core.batch import BatchResult, JudgingFailure
-from pipeline.core.board import BoardRow, board_rows
+from pipeline.core.board import BoardRow, unit_board
 from pipeline.core.detection import DetectionConfig, org_bright_spots
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.judge import AlertBook, OrgAlerts, alert_order
@@ -52,6 +52,7 @@ class _OrgJudgement(NamedTuple):
     org: str
     verdicts: OrgVerdicts
     board: list[BoardRow]
+    targets: list[BoardRow]
     bright_spots: list[BrightSpot]
     alerts: OrgAlerts
     inputs: str
@@ -176,7 +177,7 @@ class Judging:
 
     def judge(self, units: set[UnitKey], now: datetime, result: BatchResult) -> None:
         """Judge the organisations of `units`: their alert versions, changed verdicts, board
-        rows, bright spots and marks go into `result`.
+        rows (and every target's), bright spots and marks go into `result`.
 
         Each organisation is judged apart and kept only whole: one whose judgement raises
         leaves the books and marks as if it had not been judged, adds nothing to `result`
@@ -206,6 +207,7 @@ class Judging:
             kept.append(judged)
         result.verdicts = [row for j in kept for row in j.verdicts.rows]
         result.board = [row for j in kept for row in j.board]
+        result.targets = [row for j in kept for row in j.targets]
         result.bright_spots = [spot for j in kept for spot in j.bright_spots]
         result.alerts = sorted((a for j in kept for a in j.alerts.changes), key=alert_order)
         judged_at = stamp if result.alerts else now
@@ -219,11 +221,13 @@ class Judging:
         series = {unit: self.closed_windows(unit) for unit in members}
         by_unit = {unit_id: s for (_, unit_id), s in series.items()}
         verdicts = self._verdicts.judge_org(org, by_unit)
-        board = [row for u in sorted(series) for row in board_rows(series[u], verdicts.of(u[1]))]
+        boards = [unit_board(series[u], verdicts.of(u[1])) for u in sorted(series)]
+        board = [row for b in boards for row in b.rows]
+        targets = [row for b in boards for row in b.targets]
         bright = org_bright_spots(series, self._detection)
         alerts = self.book.judge_org(org, by_unit, {unit_id for _, unit_id in triggers}, stamp)
         inputs = digest(series, self.book.responses.of_org(org), self._inputs_config(org))
-        return _OrgJudgement(org, verdicts, board, bright, alerts, inputs)
+        return _OrgJudgement(org, verdicts, board, targets, bright, alerts, inputs)
 
     def _keep(
         self, judged: _OrgJudgement, untils: list[tuple[UnitKey, datetime, datetime | None]]

@@ -7,9 +7,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.core.alerts import AlertStatus
-from pipeline.core.board_target import latest_run
 from pipeline.core.detection.measure_trace import SMALL_SAMPLE
-from pipeline.core.spc import Direction, XmrChart, xmr
+from pipeline.core.spc import Direction, XmrChart
 from pipeline.report.board_chart import stored_target_chart
 from pipeline.report.periods import (
     PeriodView,
@@ -111,6 +110,9 @@ def build_view(data: ReportData) -> ReportView:
     for r in data.target_reports:
         reports.setdefault((r.org_id, r.unit_id), []).append(r)
     board = {(b.org_id, b.unit_id): b for b in data.board if b.measure == "target"}
+    targets: dict[UnitKey, list[BoardRecord]] = {}
+    for t in data.targets:
+        targets.setdefault((t.org_id, t.unit_id), []).append(t)
     # Every unit gets its charts: those with alerts first (open, most severe), then the rest.
     charted = sorted(
         (u for u in (periods[0].units if periods else ())),
@@ -130,6 +132,7 @@ def build_view(data: ReportData) -> ReportView:
                         reports.get(u.key, []),
                         verdicts.get(u.key, []),
                         board.get(u.key),
+                        targets.get(u.key, []),
                     )
                 ),
             )
@@ -155,27 +158,32 @@ def unit_charts(
     reports: Sequence[TargetReport],
     verdicts: Sequence[VerdictRecord] = (),
     board: BoardRecord | None = None,
+    targets: Sequence[BoardRecord] = (),
 ) -> list[SeriesChart]:
-    """Attainment of each of the unit's targets (one point per return, as published: a share,
-    or a value in its unit such as minutes, against its target, on an XmR chart), and the
-    stored verdicts of positive feedback share, harmful incidents and, where it fell, incident
-    reporting (one point per judged window, coloured by its stored class).
+    """Each of the unit's targets as the pipeline judged it (`targets`: its stored row per
+    metric, one point per return in force, as published: a share, or a value in its unit such
+    as minutes, against its target), and the stored verdicts of positive feedback share,
+    harmful incidents and, where it fell, incident reporting (one point per judged window,
+    coloured by its stored class).
 
-    The target the board summarises (`board`: the unit's stored target row) is drawn from
-    that row's points, types, centre and limits, so chart and summary are one judgement; a
-    unit's further targets (not on the board) are charted from their returns by the same
-    rules (their latest run without a gap, `board_target.latest_run`; limits from every
-    point)."""
+    Every target chart is drawn from its stored row's points, types, centre and limits
+    (`board_chart.stored_target_chart`), never computed here: the board's target (`board`,
+    the unit's summary row) first, so chart and summary are one judgement; a metric with no
+    stored row (too few returns since a gap) has no chart. `reports` give only what a row
+    does not hold: a target's unit, and the order of the rest (shares, the broadest
+    population first; then values)."""
     out = []
     by_metric: dict[str, list[TargetReport]] = {}
     for r in reports:
         by_metric.setdefault(r.metric, []).append(r)
-    stored = board if board is not None and board.point_values else None
-    # the board's target first; then shares, the broadest population first; then values
+    stored = {t.metric: t for t in targets if t.point_values}
+    main = board.metric if board is not None and board.point_values else None
+    if board is not None and main is not None:
+        stored.setdefault(main, board)
     order = sorted(
-        set(by_metric) | ({stored.metric} if stored else set()),
+        stored,
         key=lambda m: (
-            stored is None or m != stored.metric,
+            m != main,
             m in by_metric and by_metric[m][-1].value is not None,
             -_population(by_metric.get(m, [])),
             m,
@@ -186,15 +194,7 @@ def unit_charts(
         shown = mine[-1] if mine else None
         percent = shown is None or shown.value is None
         unit = shown.unit if shown is not None else ""
-        if stored is not None and metric == stored.metric:
-            chart = stored_target_chart(stored)
-        else:
-            run = latest_run(mine)
-            direction = Direction.INCREASE if run[-1].higher_is_better else Direction.DECREASE
-            chart = xmr(
-                [r.attainment for r in run], improvement=direction,
-                x=[r.period_start for r in run], target=run[-1].target,
-            )  # fmt: skip
+        chart = stored_target_chart(stored[metric])
         out.append(SeriesChart("target", metric, chart, percent, unit=unit))
     shares = [(w.start, w.positive_share) for w in series if w.positive_share is not None]
     experience = verdict_chart(

@@ -67,6 +67,7 @@ def load_report_data(store: ReadableStore, window_kind: str | None = None) -> Re
         data_end=load_data_end(store),
         unmatched_responses=tuple(unmatched),
         board=tuple(load_board(store, kind)),
+        targets=tuple(load_board(store, kind, every_target=True)),
         bright=tuple(load_bright_spots(store, kind)),
         verdicts=tuple(load_verdicts(store, kind)),
     )
@@ -100,14 +101,22 @@ def load_verdicts(store: ReadableStore, window_kind: str) -> list[VerdictRecord]
     ]
 
 
-def load_board(store: ReadableStore, window_kind: str) -> list[BoardRecord]:
-    """The Making Data Count summary the pipeline stored (pipeline.core.board)."""
+def load_board(
+    store: ReadableStore, window_kind: str, *, every_target: bool = False
+) -> list[BoardRecord]:
+    """The Making Data Count summary the pipeline stored (pipeline.core.board); with
+    `every_target`, the row of every target metric of every unit instead (`mdc_targets`)."""
+    table, measure, key = (
+        ("mdc_targets", "'target' AS measure", "metric")
+        if every_target
+        else ("mdc_summary", "measure", "measure")
+    )
     rows = store.query_dicts(
-        "SELECT org_id, unit_id, measure, metric, window_start, window_end, value, sample_size, "
-        "mean, variation, assurance, target, points, improvement, point_starts, point_values, "
-        f"point_types, lpl, upl FROM {store.database}.mdc_summary FINAL "
+        f"SELECT org_id, unit_id, {measure}, metric, window_start, window_end, value, "
+        "sample_size, mean, variation, assurance, target, points, improvement, point_starts, "
+        f"point_values, point_types, lpl, upl FROM {store.database}.{table} FINAL "
         "WHERE window_kind = {kind:String} AND variation != 'withdrawn' "
-        "ORDER BY org_id, unit_id, measure",
+        f"ORDER BY org_id, unit_id, {key}",
         {"kind": window_kind},
     )
     return [

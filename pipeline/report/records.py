@@ -172,6 +172,9 @@ class ReportData:
     """Responses naming no alert raised for their organisation and unit."""
     board: tuple[BoardRecord, ...] = ()
     """The Making Data Count summary, latest window of every unit and measure."""
+    targets: tuple[BoardRecord, ...] = ()
+    """Every target metric of every unit as the pipeline judged it (`mdc_targets`; the main
+    one's row is the board's target row), withdrawn rows left out."""
     bright: tuple[BrightSpot, ...] = ()
     """The latest bright spot of every unit and measure that has one (never alerts)."""
     verdicts: tuple[VerdictRecord, ...] = ()

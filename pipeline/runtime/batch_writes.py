@@ -76,7 +76,7 @@ class BatchWrites(RetryingCalls):
             route()
             started += time.monotonic() - routing  # the sink's latency, not the routes'
         self._retrying("write windows", lambda: store.write_windows(result, token, applied=False))
-        if result.board or result.bright_spots or result.verdicts:
+        if result.board or result.targets or result.bright_spots or result.verdicts:
             self._retrying(
                 "write verdicts",
                 lambda: store.write_outcomes(
@@ -85,6 +85,7 @@ class BatchWrites(RetryingCalls):
                     received_at,
                     token,
                     board=result.board,
+                    targets=result.targets,
                     bright=result.bright_spots,
                     verdicts=result.verdicts,
                 ),

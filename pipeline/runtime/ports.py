@@ -61,6 +61,7 @@ class Store(Protocol):
         token: str,
         *,
         board: Sequence[BoardRow] = (),
+        targets: Sequence[BoardRow] = (),
         bright: Sequence[BrightSpot] = (),
         verdicts: Sequence[VerdictRow] = (),
     ) -> None: ...

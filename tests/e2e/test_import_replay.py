@@ -82,4 +82,7 @@ def test_the_real_ae_publication_charts_every_provider(tmp_path: Path) -> None:
     }
     charted = set(re.findall(r'id="unit-([A-Z0-9]+)-ae"', html))
     assert charted == providers
-    assert html.count("the 78% target") == len(providers)
+    # Every provider's target chart is its stored row: two have none, their latest run being
+    # too short to chart (DJV01 one return; C82009 two since May 2025 is missing), as the
+    # board has no target row for them (the report once charted their 1 and 2 points itself)
+    assert html.count("the 78% target") == len(providers) - 2

@@ -32,14 +32,16 @@ def sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseSink]:
 
 @pytest.fixture(scope="module")
 def result() -> BatchResult:
-    """A judged batch: events, a rejection, board rows, bright spots, verdicts, alerts."""
+    """A judged batch: events, a rejection, board and target rows, bright spots, verdicts,
+    alerts."""
     trust = simulate_trust(SimulationConfig(orgs=1, units_per_org=3, weeks=30, seed=7))
     messages = [
         RawMessage(json.dumps(event).encode(), f"t/0@{number}")
         for number, event in enumerate(trust.events)
     ]
     batch = Engine(EngineConfig(), b"k" * 32).process([*messages, RawMessage(b"no", "t/0@x")], NOW)
-    assert batch.rejected and batch.board and batch.bright_spots and batch.verdicts
+    assert batch.rejected and batch.board and batch.targets and batch.bright_spots
+    assert batch.verdicts
     assert batch.alerts and len(batch.accepted) > 10_000
     return batch
 
@@ -106,7 +108,15 @@ def record_inserts(
     return sent
 
 
-OUTCOMES = ["rejected_events", "mdc_summary", "bright_spots", "verdicts", "alerts", "alert_history"]
+OUTCOMES = [
+    "rejected_events",
+    "mdc_summary",
+    "mdc_targets",
+    "bright_spots",
+    "verdicts",
+    "alerts",
+    "alert_history",
+]
 
 
 def test_outcomes_inserted_at_once_are_byte_identical_on_a_retry_and_stored_once(
@@ -122,6 +132,7 @@ def test_outcomes_inserted_at_once_are_byte_identical_on_a_retry_and_stored_once
             RECEIVED,
             "t/0/1-9",
             board=result.board,
+            targets=result.targets,
             bright=result.bright_spots,
             verdicts=result.verdicts,
         )
@@ -135,6 +146,7 @@ def test_outcomes_inserted_at_once_are_byte_identical_on_a_retry_and_stored_once
     assert sorted(sent) == first  # the same bodies under the same tokens
     assert counts(sink, OUTCOMES) == stored
     assert stored["alerts"] == len(result.alerts) and stored["verdicts"] == len(result.verdicts)
+    assert stored["mdc_targets"] == len(result.targets)
 
 
 def test_a_failure_in_one_insert_at_once_is_raised_after_the_others_and_a_retry_completes(

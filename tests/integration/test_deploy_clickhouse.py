@@ -29,6 +29,7 @@ EVENT_TTL_DAYS = {
 NO_TTL = {
     "unit_windows",
     "mdc_summary",
+    "mdc_targets",
     "bright_spots",
     "verdicts",
     "alerts",

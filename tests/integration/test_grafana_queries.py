@@ -481,24 +481,33 @@ def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
     assert rows["saf-1"][7] == rows["dar-2"][7] == datetime(2025, 3, 20, 9, 0)
 
 
-def test_the_target_chart_draws_the_boards_stored_row(warehouse: Warehouse) -> None:
-    """The unit drill-down's target chart is the board's target row as the engine stored it
+def test_the_target_chart_draws_every_stored_target_row(warehouse: Warehouse) -> None:
+    """The unit drill-down's target chart is the chosen metric's row as the engine stored it
     (one verdict per question): every point, its type, the row's centre, limits and target,
-    for every unit of the replayed trust; nothing recomputed in SQL."""
+    for every target metric of every unit of the replayed trust; nothing recomputed in SQL.
+    The Target metric list offers every stored metric of the unit, the board's first."""
     stored = warehouse.run(
         "SELECT org_id, unit_id, metric, point_starts, point_values, point_types, mean, lpl, "
-        "upl, target FROM quality.mdc_summary FINAL WHERE window_kind = 'week' "
-        "AND measure = 'target' AND variation != 'withdrawn' ORDER BY org_id, unit_id"
+        "upl, target FROM quality.mdc_targets FINAL WHERE window_kind = 'week' "
+        "AND variation != 'withdrawn' ORDER BY org_id, unit_id, metric"
     )
-    assert stored
+    board = dict(
+        ((org, unit), metric)
+        for org, unit, metric in warehouse.run(
+            "SELECT org_id, unit_id, metric FROM quality.mdc_summary FINAL WHERE window_kind = "
+            "'week' AND measure = 'target' AND variation != 'withdrawn'"
+        )
+    )
+    assert stored and set(board) <= {(r[0], r[1]) for r in stored}
     target = next(t for t in TARGETS if t.dashboard_uid == "quality-unit" and t.panel_id == 3)
     dashboard = _dashboard(target)
     low, high = warehouse.ranges["simulated"]
     for org, unit, metric, starts, values, types, mean, lpl, upl, goal in stored:
         variables = {"window": "week", "org": org, "unit": unit}
         base = QueryContext(low - timedelta(days=400), high, 86400, variables)
-        offered = warehouse.run(expand(_variable_sql(dashboard, "metric"), base))
-        assert offered == [(metric,)]  # the board's metric is the one the chart offers
+        offered = [m for (m,) in warehouse.run(expand(_variable_sql(dashboard, "metric"), base))]
+        mine = sorted(r[2] for r in stored if (r[0], r[1]) == (org, unit))
+        assert sorted(offered) == mine and offered[0] == board.get((org, unit), mine[0])
         ctx = QueryContext(base.time_from, base.time_to, 86400, {**variables, "metric": metric})
         scale = 100 if _is_share(warehouse, org, unit, metric) else 1
         chart = warehouse.run(render(target, dashboard, ctx, warehouse.run))

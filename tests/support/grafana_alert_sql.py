@@ -289,16 +289,19 @@ FROM numbers({max(s.units * s.weeks // 10, 10)})
 """
 
 
-def target_board_sql(db: str) -> str:
+def target_board_sql(db: str, *, every_target: bool = False) -> str:
     """The board's target row (pipeline.core.board) of each unit's metric: one point per
     monthly return, typed beyond the mean ± 2.66 × its average moving range, latest month's
-    return in the row's value; as the pipeline stores it, point_* arrays in time order."""
+    return in the row's value; as the pipeline stores it, point_* arrays in time order. With
+    `every_target`, every metric's row into `mdc_targets` (pipeline.core.board_targets)."""
+    table, measure = ("mdc_targets", "") if every_target else ("mdc_summary", "measure, ")
+    value = "" if every_target else "'target', "
     return f"""
-INSERT INTO {db}.mdc_summary (org_id, unit_id, window_kind, measure, metric, window_start,
+INSERT INTO {db}.{table} (org_id, unit_id, window_kind, {measure}metric, window_start,
     window_end, value, sample_size, mean, lpl, upl, improvement, variation, assurance, target,
     points, version, point_starts, point_ends, point_values, point_sizes, point_types)
 SELECT
-    org_id, unit_id, 'week', 'target', metric, toMonday(ends[-1]) - toIntervalWeek(1),
+    org_id, unit_id, 'week', {value}metric, toMonday(ends[-1]) - toIntervalWeek(1),
     toMonday(ends[-1]), shares[-1], sizes[-1], mean, mean - 2.66 * mr AS lpl,
     mean + 2.66 * mr AS upl, 'increase', types[-1],
     multiIf(lpl > target, 'consistent_pass', upl < target, 'consistent_fail', 'inconsistent'),

@@ -245,6 +245,7 @@ def generate(client: Any, database: str, scale: Scale) -> dict[str, float]:
         ("unit_windows", _windows_sql(database)),
         ("mdc_summary", board_sql(database)),
         ("mdc_summary_target", target_board_sql(database)),
+        ("mdc_targets", target_board_sql(database, every_target=True)),
         ("bright_spots", bright_spots_sql(database)),
         ("verdicts", window_verdicts_sql(database)),
         ("alert_history", alert_history_sql(database, q)),

@@ -37,6 +37,7 @@ class MemoryStore:
         self.alerts: dict[str, Alert] = {}
         self.history: list[Alert] = []
         self.board: list[BoardRow] = []
+        self.targets: list[BoardRow] = []
         self.bright: list[BrightSpot] = []
         self.verdicts: list[VerdictRow] = []
         self.delivered: dict[str, set[Version]] = {}
@@ -104,6 +105,7 @@ class MemoryStore:
         token: str,
         *,
         board: Sequence[BoardRow] = (),
+        targets: Sequence[BoardRow] = (),
         bright: Sequence[BrightSpot] = (),
         verdicts: Sequence[VerdictRow] = (),
     ) -> None:
@@ -113,6 +115,7 @@ class MemoryStore:
         if self.writes[-1:] != [token]:  # a batch's outcomes may come in two calls
             self.writes.append(token)
         self.board.extend(board)
+        self.targets.extend(targets)
         self.bright.extend(bright)
         self.verdicts.extend(verdicts)
         self.rejected.extend(rejected)

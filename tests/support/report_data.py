@@ -214,7 +214,8 @@ def target_reports() -> list[TargetMetric]:
 
 def fill_store(sink: ClickHouseSink) -> None:
     """Write the shared test data through the sink: the responses and target reports as the
-    engine stores them, the unit windows and alerts as made here (so the figures are known)."""
+    engine stores them, with its target rows (every target's chart), the unit windows and
+    alerts as made here (so the figures are known)."""
     raised = alerts()
     answered = raised[0]  # as the core's learning loop stores an alert its responses answer
     group = {"id": answered.alert_id, "alerts": [answered.alert_id], "answered": True}
@@ -227,11 +228,20 @@ def fill_store(sink: ClickHouseSink) -> None:
     messages = [RawMessage(e.model_dump_json().encode(), f"test:{i}") for i, e in enumerate(events)]
     # processed after the last report was published (a report dated later than its processing
     # would be refused: the event-time horizon)
-    stored = engine.process(messages, DETECTED + timedelta(days=30)).accepted
+    result = engine.process(messages, DETECTED + timedelta(days=30))
+    stored = result.accepted
     assert len(stored) == len(events)
+    # every target's chart as the core judged the returns (the report draws these rows)
+    targets = [*result.targets, *engine.finish(DETECTED + timedelta(days=30)).targets]
     windows = _aggregates()
     sink.write(
-        BatchResult(accepted=stored, windows=windows, alerts=raised, verdicts=verdicts(windows)),
+        BatchResult(
+            accepted=stored,
+            windows=windows,
+            alerts=raised,
+            verdicts=verdicts(windows),
+            targets=targets,
+        ),
         DETECTED,
         token="t",
     )

@@ -13,7 +13,7 @@ from pipeline.core.board import BoardRow
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.spc import Assurance, Direction, xmr
 from pipeline.report.build import unit_charts
-from pipeline.report.records import TargetReport
+from pipeline.report.records import BoardRecord
 from tests.support.events import metric, raw
 
 KEY = b"k" * 16
@@ -100,21 +100,25 @@ def test_a_latest_run_too_short_to_chart_leaves_no_target_row_however_it_was_bat
 
 
 def test_a_target_not_on_the_board_is_charted_in_the_report_from_its_latest_run_only() -> None:
-    """The report's further targets follow the board's gap rule: 2016-17 and 2024-25 returns
-    of a metric with no board row chart only 2024-25 (joined, 2016-17's 95% would set the
-    limits and the assurance)."""
-
-    def month(year: int, m: int, share: float) -> TargetReport:
-        start = datetime(year, m, 1, tzinfo=UTC)
-        end = datetime(year + m // 12, m % 12 + 1, 1, tzinfo=UTC)
-        return TargetReport("RXX", "ED", "ambulance_handover", start, end, round(share * 1000),
-                            1000, 0.8, True)  # fmt: skip
-
-    old = [month(2016, m, 0.95) for m in range(1, 13)]
-    new = [month(2024, m, 0.72 + 0.002 * m) for m in range(1, 13)]
-    charts = [c for c in unit_charts([], old + new) if c.metric == "ambulance_handover"]
+    """A further target (not the board's main one) follows the same gap rule: judged in the
+    core and stored, 2016-17 and 2024-25 returns chart only 2024-25 (joined, 2016-17's 95%
+    would set the limits and the assurance), and the report draws that stored row."""
+    early, latest = _months(2016, 4, 12), _months(2024, 8, 12)
+    main = [{**e, "metric": "ae_4h", "denominator": 5000, "numerator": 4000}
+            for e in _returns(early, EARLY) + _returns(latest, LATEST)]  # fmt: skip
+    handover = [{**e, "metric": "ambulance_handover"}
+                for e in _returns(early, EARLY) + _returns(latest, LATEST)]  # fmt: skip
+    engine = Engine(EngineConfig(allowed_lateness=timedelta(0)), KEY)
+    rows = engine.process(raw(*main, *handover), NOW).targets + engine.finish(NOW).targets
+    row = max((r for r in rows if r.metric == "ambulance_handover"), key=lambda r: r.version)
+    stored = BoardRecord(
+        row.org_id, row.unit_id, row.measure, row.metric, row.window_start, row.window_end,
+        row.value, row.sample_size, row.mean, row.variation, row.assurance, row.target,
+        row.points, row.improvement, row.point_starts, row.point_values, row.point_types,
+        row.lpl, row.upl,
+    )  # fmt: skip
+    charts = [c for c in unit_charts([], [], targets=[stored]) if c.metric == "ambulance_handover"]
     assert len(charts) == 1
-    xs = [p.x for p in charts[0].chart.points]
-    assert xs == [r.period_start for r in new]
+    assert [p.x for p in charts[0].chart.points] == latest[:-1]
     assert charts[0].chart.assurance is not None
     assert charts[0].chart.assurance.value == "consistent_fail"

@@ -260,7 +260,7 @@ def test_views_of_worse_read_the_stored_verdicts_and_judge_nothing_themselves() 
     ):
         assert title in reads_verdicts, title
     (chart,) = [t for t in CH_TARGETS if t.panel_title.startswith("Target attainment: ")]
-    assert "quality.mdc_summary" in chart.query and "point_types" in chart.query
+    assert "quality.mdc_targets" in chart.query and "point_types" in chart.query
 
 
 def test_verdict_panels_use_the_making_data_count_colours_and_icons() -> None:
@@ -333,7 +333,21 @@ def test_every_read_of_the_board_leaves_withdrawn_rows_out() -> None:
     a target whose run since a gap is too short) supersedes the one stored before it: no panel
     or variable shows it, so none shows the stale row either (the Target metric list offers
     no metric of a withdrawn row)."""
-    reads = [s for d in DASHBOARDS.values() for s in _sql_strings(d) if "mdc_summary" in s]
+    reads = [s for d in DASHBOARDS.values() for s in _sql_strings(d)
+             if "mdc_summary" in s or "mdc_targets" in s]  # fmt: skip
     assert len(reads) >= 3  # the overview's summary, the unit's target chart and its variable
     for sql in reads:
         assert "variation != 'withdrawn'" in sql, sql
+
+
+def test_the_target_metric_list_offers_every_stored_target_of_the_unit() -> None:
+    """Every target metric the pipeline judged is stored (`mdc_targets`), so the unit's Target
+    metric variable lists them all, the board's main target first, and the chart reads the
+    chosen metric's row (before, only the board's one metric could be shown)."""
+    (unit,) = [d for d in DASHBOARDS.values() if d["uid"] == "quality-unit"]
+    (variable,) = [v for v in unit["templating"]["list"] if v["name"] == "metric"]
+    sql = variable["query"]["rawSql"]
+    assert "FROM quality.mdc_targets FINAL" in sql and "measure = 'target'" in sql
+    assert "DISTINCT" not in sql  # one row per metric: no other measure's row to fold away
+    (chart,) = [t for t in CH_TARGETS if t.panel_title.startswith("Target attainment: ")]
+    assert "metric = '${metric}'" in chart.query and "mdc_summary" not in chart.query

@@ -35,7 +35,16 @@ from tests.support.series import aggregate, organisation
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 KEY = b"incremental-judging-key-0123"
-FIELDS = ("alerts", "verdicts", "board", "bright_spots", "judged", "windows", "revisions")
+FIELDS = (
+    "alerts",
+    "verdicts",
+    "board",
+    "targets",
+    "bright_spots",
+    "judged",
+    "windows",
+    "revisions",
+)
 
 
 Check = tuple[Callable[[], object], str]

@@ -8,6 +8,7 @@ returns while the board blended weekly windows. The chart now draws the board's 
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from pipeline.core.alerts import AlertKind, AlertStatus, Severity
@@ -90,3 +91,35 @@ def test_the_target_chart_draws_the_summarys_points_and_verdict() -> None:
     assert chart.variation.value == row.variation == chart.points[-1].point_type.value
     assert chart.assurance is not None and chart.assurance.value == row.assurance
     assert {(p.mean, p.lpl, p.upl) for p in chart.points} == {(row.mean, row.lpl, row.upl)}
+
+
+def test_every_target_chart_is_drawn_from_its_stored_row_never_computed() -> None:
+    """A unit's further targets (not the board's main one) are judged in the core and stored
+    one row per metric (`mdc_targets`): the report draws each stored row, its point types,
+    centre and limits as stored, and charts no metric that has no stored row."""
+    data, row = _data()
+    months = MONTHS[:5]
+    further = BoardRecord(
+        "RXA", "ED", "target", "ae_12h", months[-2], months[-1], 0.91, 1000, 0.95,
+        "special_cause_concern", "inconsistent", 0.9, 4, "increase", tuple(months[:-1]),
+        (0.96, 0.95, 0.97, 0.91), ("common_cause", "common_cause", "common_cause",
+        "special_cause_concern"), 0.92, 0.98,
+    )  # fmt: skip
+    reports = [
+        TargetReport("RXA", "ED", metric, start, end, seen, 1000, 0.9, True)
+        for metric in ("ae_12h", "ae_unjudged")
+        for (start, end), seen in zip(itertools.pairwise(months), (960, 950, 970, 910), strict=True)
+    ]  # fmt: skip
+    data = replace(
+        data,
+        target_reports=(*data.target_reports, *reports),
+        targets=(row, further),  # the main one's row is stored there too
+    )
+    (unit,) = build_view(data).charts
+    charts = {c.metric: c.chart for c in unit.charts if c.measure == "target"}
+    assert set(charts) == {"ae_4h", "ae_12h"}  # none for a metric the core did not judge
+    chart = charts["ae_12h"]
+    assert [p.x for p in chart.points] == list(further.point_starts)
+    assert [p.point_type.value for p in chart.points] == list(further.point_types)
+    assert {(p.mean, p.lpl, p.upl) for p in chart.points} == {(0.95, 0.92, 0.98)}
+    assert chart.assurance is not None and chart.assurance.value == "inconsistent"

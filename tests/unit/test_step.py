@@ -540,6 +540,7 @@ def test_a_restart_gives_what_an_uninterrupted_run_gives_learning_loop_included(
     themes = {t for w in after.engine.closed_series()[("AAA", "ED")] for t, _ in w.themes}
     assert themes == {"waiting"}
     assert _standing(sink.board) == _standing(whole_sink.board)
+    assert _standing(sink.targets) == _standing(whole_sink.targets)
 
 
 def _standing(rows: Sequence[BoardRow]) -> dict[tuple[str, str, str, str], BoardRow]:

@@ -211,6 +211,36 @@ ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/mdc
 ORDER BY (org_id, unit_id, window_kind, measure)
 SETTINGS replicated_deduplication_window = 10000;
 
+-- Every target metric of a unit, one row each (migration 0800).
+CREATE TABLE IF NOT EXISTS quality.mdc_targets_local ON CLUSTER '{cluster}'
+(
+    org_id LowCardinality(String),
+    unit_id LowCardinality(String),
+    window_kind LowCardinality(String),
+    metric LowCardinality(String),
+    window_start DateTime64(6, 'UTC'),
+    window_end DateTime64(6, 'UTC'),
+    value Float64,
+    sample_size Float64,
+    mean Float64,
+    lpl Nullable(Float64),
+    upl Nullable(Float64),
+    improvement LowCardinality(String),
+    variation LowCardinality(String),
+    assurance LowCardinality(Nullable(String)),
+    target Nullable(Float64),
+    points UInt32,
+    version UInt64,
+    point_starts Array(DateTime64(6, 'UTC')),
+    point_ends Array(DateTime64(6, 'UTC')),
+    point_values Array(Float64),
+    point_sizes Array(Float64),
+    point_types Array(LowCardinality(String))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/mdc_targets', '{replica}', version)
+ORDER BY (org_id, unit_id, window_kind, metric)
+SETTINGS replicated_deduplication_window = 10000;
+
 CREATE TABLE IF NOT EXISTS quality.bright_spots_local ON CLUSTER '{cluster}'
 (
     org_id LowCardinality(String),

@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS quality.mdc_summary ON CLUSTER '{cluster}'
 AS quality.mdc_summary_local
 ENGINE = Distributed('{cluster}', quality, mdc_summary_local, cityHash64(org_id, unit_id));
 
+CREATE TABLE IF NOT EXISTS quality.mdc_targets ON CLUSTER '{cluster}'
+AS quality.mdc_targets_local
+ENGINE = Distributed('{cluster}', quality, mdc_targets_local, cityHash64(org_id, unit_id));
+
 CREATE TABLE IF NOT EXISTS quality.bright_spots ON CLUSTER '{cluster}'
 AS quality.bright_spots_local
 ENGINE = Distributed('{cluster}', quality, bright_spots_local, cityHash64(org_id, unit_id));

@@ -118,6 +118,7 @@ class BatchWrites:
             received_at,
             token,
             board=result.board,
+            targets=result.targets,
             bright=result.bright_spots,
             verdicts=result.verdicts,
         )
@@ -220,10 +221,12 @@ class BatchWrites:
         token: str,
         *,
         board: Sequence[BoardRow] = (),
+        targets: Sequence[BoardRow] = (),
         bright: Sequence[BrightSpot] = (),
         verdicts: Sequence[VerdictRow] = (),
     ) -> None:
-        """Rejections (dead letters), the Making Data Count rows, bright spots (their own table:
+        """Rejections (dead letters), the Making Data Count rows (the board's and every target's
+        by metric), bright spots (their own table:
         never alerts) and the changed verdicts, at once (outputs only: no restore reads them,
         so nothing orders them among themselves); then the alert versions, in `alerts` and
         then `alert_history` (the restore's alert book, then the outbox's: in that order, as
@@ -232,6 +235,7 @@ class BatchWrites:
             [
                 ("rejected_events", [rejection_row(r, received_at) for r in rejected]),
                 ("mdc_summary", _flat_rows(board, self.window_kind)),
+                ("mdc_targets", _target_rows(targets, self.window_kind)),
                 ("bright_spots", _flat_rows(bright, self.window_kind)),
                 ("verdicts", [verdict_row(v, self.window_kind) for v in verdicts]),
             ],
@@ -250,3 +254,11 @@ def _flat_rows(items: Sequence[BoardRow | BrightSpot], window_kind: str) -> list
         return []
     names = [f.name for f in fields(items[0])]
     return [{**{n: getattr(item, n) for n in names}, "window_kind": window_kind} for item in items]
+
+
+def _target_rows(targets: Sequence[BoardRow], window_kind: str) -> list[dict[str, Any]]:
+    """`mdc_targets` rows: keyed by metric, every one a target (no `measure` column)."""
+    rows = _flat_rows(targets, window_kind)
+    for row in rows:
+        del row["measure"]
+    return rows
