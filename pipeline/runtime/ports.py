@@ -17,7 +17,7 @@ from pipeline.core.alerts import Alert
 from pipeline.core.board import BoardRow
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
-from pipeline.core.engine_state import RecentEvent
+from pipeline.core.engine_state import InputPartition, RecentEvent
 from pipeline.core.judgements import JudgedMark
 from pipeline.core.learning import ResponseRecord
 from pipeline.core.revisions import RevisionInForce
@@ -79,7 +79,14 @@ class Store(Protocol):
         ...
 
     def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
-        """The latest event time of each organisation in `accepted` (after the events)."""
+        """The latest event time of each organisation in `accepted` (after the events), with
+        the input partition that event arrived on (`engine_state.input_partition`)."""
+        ...
+
+    def org_inputs(self) -> dict[str, InputPartition]:
+        """Each organisation's input partition as recorded with its latest event time (the
+        partition of its latest event); an organisation whose latest event came from no Kafka
+        partition (a file), or was stored before partitions were recorded, is not in it."""
         ...
 
     def write_judged(self, marks: Sequence[JudgedMark], token: str) -> None:

@@ -94,6 +94,7 @@ class Step(StepState):
         self._on_outage = on_outage
         self._owns: OwnsOrg = owns_every_org
         self._held: set[str] | None = None  # organisations restored so far; None: all
+        self._by_record: set[str] = set()  # restored from their partition's record, unseen since
         self._ask_every_new_id = False
         self.health = SinkHealth()
         self.judging_failures: Counter[JudgingFailure] = Counter()

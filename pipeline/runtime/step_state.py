@@ -1,8 +1,9 @@
 """`Step`'s state: `restore` rebuilds the engine from the small state the step stores with each
 batch (pipeline/core/engine_state.py), limited to the organisations this runtime owns; storage
 written before that state existed is re-read payload by payload, once. `reset` forgets
-everything, and each organisation is then restored when its first event arrives (all at once
-when the runtime owns every partition).
+everything and restores at once the organisations recorded on the partitions the runtime now
+owns (all of them when it owns every partition); any other is restored when its first event
+arrives.
 
 Mixed into `Step` (pipeline/runtime/step.py), which sets what is declared here.
 """
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from pipeline.core.alerts import Alert
 from pipeline.core.engine import BatchResult, Engine, RawMessage
-from pipeline.core.engine_state import RestoredState
+from pipeline.core.engine_state import InputPartition, RestoredState
 from pipeline.runtime.batch_writes import BatchWrites
 from pipeline.runtime.legacy import org_of_payload, owned_payloads
 from pipeline.runtime.ports import OwnsOrg
@@ -36,6 +37,7 @@ class StepState(BatchWrites):
     _engine_factory: Callable[[], Engine]
     _owns: OwnsOrg
     _held: set[str] | None
+    _by_record: set[str]
     _ask_every_new_id: bool
     settle: Callable[[], None]
     _judging_failed: Callable[[BatchResult], None]
@@ -48,34 +50,70 @@ class StepState(BatchWrites):
         self.settle()
         self.engine = self._engine_factory()
         self._held = None
+        self._by_record = set()
         self._owns = owns or owns_every_org
         self._ask_every_new_id = owns is not None
         return self._restore(self._owns, self._owns)
 
-    def reset(self, *, ask_every_new_id: bool) -> None:
-        """Forget everything: each organisation is restored from storage when its first event
-        arrives (a worker holds the organisations its partitions bring, whatever partitioner
-        the publishers used). `ask_every_new_id`: other workers store other organisations,
-        so an id not in memory may be stored under one of theirs. Without it the runtime owns
-        every organisation and restores them all now, so each one's open alerts are posted to
-        Alertmanager again at once, not only after its next event (until then Alertmanager
-        ended them: "ended, not resolved")."""
+    def reset(self, *, ask_every_new_id: bool, owned: Collection[InputPartition] = ()) -> None:
+        """Forget everything, then restore at once each organisation whose latest event arrived
+        on a partition of `owned` (the input partitions the runtime now owns; `Store.org_inputs`)
+        so that its open alerts are posted to Alertmanager again now, not only after its next
+        event (until then Alertmanager ended them: "ended, not resolved"). Any other
+        organisation is restored from storage when its first event arrives (a worker holds the
+        organisations its partitions bring, whatever partitioner the publishers used).
+        `ask_every_new_id`: other workers store other organisations, so an id not in memory may
+        be stored under one of theirs. Without it the runtime owns every organisation and
+        restores them all now."""
         if not ask_every_new_id:
             self.restore()
             return
         self.settle()
         self.engine = self._engine_factory()
         self._held = set()
+        self._by_record = set()
         self._owns = self._held.__contains__
         self._ask_every_new_id = ask_every_new_id
         self.routes.retain(self._owns)
+        if owned:
+            self._restore_recorded(set(owned))
+
+    def _restore_recorded(self, owned: set[InputPartition]) -> None:
+        recorded = self._org_inputs()
+        orgs = {org for org, place in recorded.items() if place in owned}
+        log.info("%d organisations recorded on the partitions assigned: restored now", len(orgs))
+        if orgs and self._held is not None:
+            self._held.update(orgs)
+            self._by_record = set(orgs)
+            self._restore(orgs.__contains__, self._owns)
+
+    def moved_away(self, owned: Collection[InputPartition]) -> bool:
+        """Whether an organisation `reset` restored from its record, and no event of which came
+        since, is now recorded on a partition not in `owned` (the input partitions the runtime
+        owns). Its events then go to another worker (the partition count changed, or its
+        publisher's partitioner), which holds it as they come: the runtime should be reset, so
+        that it neither judges a copy of it that no longer changes nor keeps posting its
+        alerts. Reads storage only while such an organisation is held."""
+        if not self._by_record:
+            return False
+        recorded = self._org_inputs()
+        places = set(owned)
+        return any(org in recorded and recorded[org] not in places for org in self._by_record)
+
+    def _org_inputs(self) -> dict[str, InputPartition]:
+        return self._retrying(
+            "read the organisations' input partitions", self._store.org_inputs, read=True
+        )
 
     def _hold(self, messages: Sequence[RawMessage]) -> None:
         """Restore the organisations first seen in `messages`, once no batch is being stored
         (a restore reads and routes what is stored)."""
         if self._held is None:
             return
-        new = {org for m in messages if (org := org_of_payload(m.value)) not in self._held}
+        seen = {org_of_payload(m.value) for m in messages}
+        if self._by_record:
+            self._by_record.difference_update(seen)  # its events come here: it is ours
+        new = seen.difference(self._held)
         new.discard(None)
         if new:
             self.settle()

@@ -104,6 +104,7 @@ class WorkerRuntime(WorkerBatches):
         self._flow = BatchFlow(self.step, self._source, self.loop, self._fail)
         self._lock = self._flow.lock
         self._restored_for: frozenset[TopicPartition] | None = None
+        self._next_moved_check = 0.0
         self._running = False
         self._stopping = False
         self._health = WorkerHealth()
@@ -200,6 +201,7 @@ class WorkerRuntime(WorkerBatches):
             return  # a batch is in flight (perhaps waiting for ClickHouse): it does the rest
         async with self._lock:
             try:
+                await self._check_moved_away()
                 if await self._ensure_state():
                     await self._flow.in_store_thread(self.step.flush_background_deliveries)
             except Abandoned:

@@ -22,6 +22,9 @@ from pipeline.settings import Settings
 log = logging.getLogger("pipeline.worker")
 
 TopicPartition = tuple[str, int]
+MOVED_CHECK_SECONDS = 30.0
+"""How often a worker holding organisations restored from their recorded partitions, silent
+since, checks that they are still recorded on its partitions (`Step.moved_away`)."""
 
 
 class WorkerBatches:
@@ -40,6 +43,8 @@ class WorkerBatches:
     _stopping: bool
     _backlog: bool
     _restored_for: frozenset[TopicPartition] | None
+    _next_moved_check: float
+    loop: asyncio.AbstractEventLoop
     _declare_outputs: Callable[[], Awaitable[None]]
 
     # -- batches ---------------------------------------------------------------------------
@@ -115,9 +120,11 @@ class WorkerBatches:
     # -- state: restore on start-up and when the assignment changes ----------------------
 
     async def _ensure_state(self) -> bool:
-        """On start-up and whenever the assignment changes: forget the engine's state; each
-        organisation is restored from ClickHouse when its first event arrives, so a worker
-        holds exactly the organisations its partitions bring (docs/worker.md, Scaling).
+        """On start-up and whenever the assignment changes: forget the engine's state and
+        restore from ClickHouse at once the organisations whose latest event came on a
+        partition now assigned (their open alerts are posted to Alertmanager again); any other
+        is restored when its first event arrives, so a worker holds the organisations its
+        partitions bring (docs/worker.md, "Per organisation").
         False when the batch being stored could not be finished (the worker stops)."""
         assigned = self._source.assigned()
         self.metrics.assigned_partitions.set(len(assigned))
@@ -132,14 +139,31 @@ class WorkerBatches:
             owned,
             "every organisation is restored now"
             if every
-            else "organisations are restored as they arrive",
+            else "the organisations recorded on them are restored now, others as they arrive",
         )
-        reset = functools.partial(self.step.reset, ask_every_new_id=not every)
+        reset = functools.partial(self.step.reset, ask_every_new_id=not every, owned=assigned)
         await self._flow.in_engine_thread(reset)
         self._restored_for = assigned
         offsets = self._flow.next_offset
         self._flow.next_offset = {tp: n for tp, n in offsets.items() if tp in assigned}
         return True
+
+    async def _check_moved_away(self) -> None:
+        """At most every `MOVED_CHECK_SECONDS`: if an organisation restored from its recorded
+        partition at the last assignment, and silent here since, is now recorded on a partition
+        this worker does not own, the state is restored again by the next `_ensure_state`
+        (`Step.moved_away`)."""
+        now = self.loop.time()
+        if self._restored_for is None or now < self._next_moved_check:
+            return
+        self._next_moved_check = now + MOVED_CHECK_SECONDS
+        moved = functools.partial(self.step.moved_away, self._restored_for)
+        if await self._flow.in_engine_thread(moved):
+            log.info(
+                "an organisation restored from its recorded partition now arrives on another "
+                "worker's: restoring the state again"
+            )
+            self._restored_for = None
 
     def _partition_count(self, topic: str) -> int:
         try:

@@ -365,6 +365,52 @@ def test_the_latest_event_per_organisation_is_of_the_events_written_with_it(
     assert stored_after(accepted, "other") == latest(accepted)
 
 
+def test_each_organisations_progress_records_the_partition_of_its_latest_event(
+    sink: ClickHouseSink,
+) -> None:
+    """What a worker given a partition restores at once (`org_inputs`): the partition of each
+    organisation's latest event, from the Arrow columns or the events alike; migration 0900
+    fills it from the stored events' origins."""
+    events = [
+        feedback(org_id="RXA", occurred_at="2024-03-04T10:00:00+00:00"),
+        feedback(org_id="RJ1", occurred_at="2024-03-06T10:00:00+00:00"),
+        incident(org_id="RXA", occurred_at="2024-03-09T10:00:00+00:00"),
+        feedback(org_id="RAJ", occurred_at="2024-03-09T10:00:00+00:00"),
+    ]
+    origins = ["q.feedback/3@7", "q.feedback/1@2", "q.incidents/3@9", "events.jsonl:4"]
+    messages = [m._replace(origin=o) for m, o in zip(raw(*events), origins, strict=True)]
+    accepted = Engine(EngineConfig(), b"k" * 16).process(messages, RECEIVED).accepted
+    assert len(accepted) == 4
+    expected = {"RXA": ("q.incidents", 3), "RJ1": ("q.feedback", 1)}  # RAJ: from a file
+    for token in ("t", "other"):  # the events' Arrow columns; the events themselves
+        fresh(sink, f"inputs_{token}")
+        sink.write_events(accepted, "t")
+        sink.write_progress(accepted, token)
+        assert sink.org_inputs() == expected
+    later = [
+        feedback(org_id="RJ1", occurred_at="2024-03-10T10:00:00+00:00"),  # another partition
+        feedback(org_id="RXA", occurred_at="2024-03-01T10:00:00+00:00"),  # late: not its latest
+    ]
+    moved = [
+        m._replace(origin=f"q.feedback/{p}@1") for m, p in zip(raw(*later), (5, 0), strict=True)
+    ]
+    again = Engine(EngineConfig(), b"k" * 16).process(moved, RECEIVED).accepted
+    sink.write_events(again, "t2")
+    sink.write_progress(again, "t2")
+    assert sink.org_inputs() == {**expected, "RJ1": ("q.feedback", 5)}
+    # Stored before migration 0900: progress rows without a partition, which it fills.
+    sink.command("TRUNCATE TABLE inputs_other.org_progress")
+    sink.command(
+        "INSERT INTO inputs_other.org_progress (org_id, latest_event) SELECT org_id, "
+        "max(occurred_at) FROM (SELECT org_id, occurred_at FROM inputs_other.patient_feedback "
+        "UNION ALL SELECT org_id, occurred_at FROM inputs_other.incident_reports) GROUP BY org_id"
+    )
+    assert sink.org_inputs() == {}
+    sink.command("DELETE FROM inputs_other.schema_migrations WHERE version = 900")
+    assert sink.migrate() == ["0900_org_progress_input_partition"]
+    assert sink.org_inputs() == {**expected, "RJ1": ("q.feedback", 5)}
+
+
 def test_migration_0231_fills_period_events_from_stored_feedback(sink: ClickHouseSink) -> None:
     fresh(sink, "periods_backfill")
     result = Engine(EngineConfig(), b"k" * 16).process(

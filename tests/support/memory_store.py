@@ -13,7 +13,7 @@ from pipeline.core.alerts import Alert
 from pipeline.core.board import BoardRow
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
-from pipeline.core.engine_state import RecentEvent
+from pipeline.core.engine_state import InputPartition, RecentEvent, input_partition
 from pipeline.core.events import PatientFeedback, TargetMetric
 from pipeline.core.judgements import JudgedMark, window_digest
 from pipeline.core.learning import ResponseRecord
@@ -129,6 +129,15 @@ class MemoryStore:
     def latest_event(self, owns: Callable[[str], bool]) -> datetime | None:
         times = [s.event.occurred_at for s in self.events.values() if owns(s.event.org_id)]
         return max(times, default=None)
+
+    def org_inputs(self) -> dict[str, InputPartition]:
+        latest: dict[str, StoredEvent] = {}
+        for stored in self.events.values():
+            known = latest.get(org := stored.event.org_id)
+            if known is None or stored.event.occurred_at >= known.event.occurred_at:
+                latest[org] = stored
+        found = {org: input_partition(stored.origin) for org, stored in latest.items()}
+        return {org: place for org, place in found.items() if place is not None}
 
     def recent_events(self, since: datetime, owns: Callable[[str], bool]) -> list[RecentEvent]:
         recent = []

@@ -234,11 +234,17 @@ def test_event_columns_take_one_type_at_a_time() -> None:
         event_columns(_stored(feedback(), incident()))
 
 
-def test_latest_per_key_gives_each_key_its_latest_moment() -> None:
-    at = [NOW + timedelta(hours=h) for h in (3, 1, 6, 0, 5, 2, 4)]
-    keys = pa.array(["b", "a", "b", "c", "a", "b", "a"], pa.string())
+def test_latest_per_key_gives_each_key_its_latest_moment_and_that_rows_tag() -> None:
+    at = [NOW + timedelta(hours=h) for h in (3, 1, 6, 0, 5, 2, 4, 6)]
+    keys = pa.array(["b", "a", "b", "c", "a", "b", "a", "b"], pa.string())
     moments = pa.array(at, pa.timestamp("us", tz="UTC"))
+    tags = pa.array([f"t/{i}@0" for i in range(len(at))], pa.string())
 
-    assert latest_per_key(keys, moments) == [("a", at[4]), ("b", at[2]), ("c", at[3])]
-    assert latest_per_key(keys.slice(0, 2), moments.slice(0, 2)) == [("a", at[1]), ("b", at[0])]
-    assert latest_per_key(keys.slice(0, 0), moments.slice(0, 0)) == []
+    assert latest_per_key(keys, moments, tags) == [
+        ("a", at[4], "t/4@0"),
+        ("b", at[2], "t/2@0"),  # b's latest twice (rows 2 and 7): the first
+        ("c", at[3], "t/3@0"),
+    ]
+    two = [a.slice(0, 2) for a in (keys, moments, tags)]
+    assert latest_per_key(*two) == [("a", at[1], "t/1@0"), ("b", at[0], "t/0@0")]
+    assert latest_per_key(*[a.slice(0, 0) for a in (keys, moments, tags)]) == []

@@ -408,6 +408,68 @@ def test_a_runtime_owning_every_partition_reposts_open_alerts_at_once() -> None:
     assert shared.posted == []
 
 
+def from_partition(topic: str, partition: int, messages: list[RawMessage]) -> list[RawMessage]:
+    """`messages` as a worker hands them over: each from `topic/partition@offset`."""
+    return [m._replace(origin=f"{topic}/{partition}@{i}") for i, m in enumerate(messages)]
+
+
+def test_a_runtime_owning_some_partitions_reposts_the_open_alerts_recorded_on_them() -> None:
+    """With several workers, a rebalance used to leave every organisation to be restored when
+    its first event came, so an organisation that sent nothing after it had its open alert
+    ended by Alertmanager ("ended, not resolved"). Each organisation's stored progress records
+    the partition its latest event came on: the worker now owning that partition restores it at
+    once (its open alerts posted again), another worker does not; one recorded nowhere (stored
+    from a file) is still restored when its first event comes."""
+    sink = FakeSink()
+    first, _ = step(sink)
+    raised: dict[str, set[str]] = {}
+    for org, partition in (("AAA", 0), ("BBB", 1), ("CCC", None)):
+        messages = raw(*weeks_of_feedback(org))
+        if partition is not None:
+            messages = from_partition("q.feedback", partition, messages)
+        alerts = first.process(messages, {"q.feedback": 5}, f"t-{org}").alerts
+        assert alerts and all(a.status is AlertStatus.OPEN for a in alerts)
+        raised[org] = {a.alert_id for a in alerts}
+    on_0, on_1 = SeedRecorder(), SeedRecorder()
+    owning_0, _ = step(sink, alertmanager=on_0)
+    owning_0.reset(ask_every_new_id=True, owned={("q.feedback", 0), ("q.incidents", 1)})
+    assert {a.alert_id for a in on_0.posted} == raised["AAA"], "only its partition's"
+    owning_1, _ = step(sink, alertmanager=on_1)
+    owning_1.reset(ask_every_new_id=True, owned={("q.feedback", 1), ("q.feedback", 2)})
+    assert {a.alert_id for a in on_1.posted} == raised["BBB"]
+    again = raw(*weeks_of_feedback("CCC")[:1])  # a new event of CCC
+    owning_0.process(from_partition("q.feedback", 0, again), {"q.feedback": 1}, "t-again")
+    assert {a.alert_id for a in on_0.posted} == raised["AAA"] | raised["CCC"], (
+        "recorded nowhere: restored as its events arrive, as before"
+    )
+
+
+def test_a_runtime_is_told_when_an_organisation_restored_from_its_record_moved_away() -> None:
+    """After a change of the partition count (or of a publisher's partitioner) an
+    organisation's events go to another partition than the one recorded: the worker that
+    restored it from its record would keep a copy that no longer changes, and keep posting its
+    open alerts. It is told to restore again once another worker stored an event of it on a
+    partition it does not own, and not once an event of it came to itself."""
+    sink = FakeSink()
+    first, _ = step(sink)
+    for org in ("AAA", "BBB"):
+        messages = from_partition("q.feedback", 0, raw(*weeks_of_feedback(org)))
+        first.process(messages, {"q.feedback": 5}, f"t-{org}")
+    owned = {("q.feedback", 0)}
+    worker, _ = step(sink)
+    worker.reset(ask_every_new_id=True, owned=owned)
+    assert not worker.moved_away(owned)
+    elsewhere, _ = step(sink)
+    elsewhere.reset(ask_every_new_id=True, owned={("q.feedback", 3)})
+    later = raw(feedback(org_id="AAA", occurred_at="2024-05-01T10:00:00+00:00"))
+    elsewhere.process(from_partition("q.feedback", 3, later), {"q.feedback": 1}, "t-moved")
+    assert worker.moved_away(owned), "AAA is now recorded on partition 3"
+    assert not worker.moved_away(owned | {("q.feedback", 3)})
+    earlier = raw(feedback(org_id="AAA", occurred_at="2024-04-30T10:00:00+00:00"))
+    worker.process(from_partition("q.feedback", 0, earlier), {"q.feedback": 1}, "t-here")
+    assert not worker.moved_away(owned), "its events come here too: it is this runtime's"
+
+
 @pytest.mark.parametrize("make", [incident, metric], ids=["common shape", "general path"])
 def test_an_event_the_engine_fails_on_is_dead_lettered_and_the_batch_goes_on(
     monkeypatch: pytest.MonkeyPatch, make: Callable[..., dict[str, Any]]

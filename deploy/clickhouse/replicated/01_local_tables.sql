@@ -386,7 +386,9 @@ SETTINGS replicated_deduplication_window = 10000;
 CREATE TABLE IF NOT EXISTS quality.org_progress_local ON CLUSTER '{cluster}'
 (
     org_id LowCardinality(String),
-    latest_event DateTime64(6, 'UTC')
+    latest_event DateTime64(6, 'UTC'),
+    input_topic LowCardinality(String) DEFAULT '',
+    input_partition Int32 DEFAULT -1
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/org_progress', '{replica}', latest_event)
 ORDER BY org_id

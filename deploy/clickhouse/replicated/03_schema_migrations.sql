@@ -35,4 +35,5 @@ INSERT INTO quality.schema_migrations (version, name) VALUES
     (460, '0460_board_target_points'),
     (480, '0480_response_ledger_due_by'),
     (700, '0700_response_ledger_owner'),
-    (800, '0800_board_targets');
+    (800, '0800_board_targets'),
+    (900, '0900_org_progress_input_partition');

@@ -16,7 +16,7 @@ from uuid import UUID
 from pipeline.adapters.clickhouse import state
 from pipeline.adapters.clickhouse.rows import utc
 from pipeline.core.engine import BatchResult, WindowRecord
-from pipeline.core.engine_state import RecentEvent
+from pipeline.core.engine_state import InputPartition, RecentEvent
 from pipeline.core.events import Harm, IncidentCategory, ResponseKind
 from pipeline.core.judgements import JudgedMark
 from pipeline.core.learning import ResponseRecord
@@ -121,6 +121,21 @@ class SmallState:
             "GROUP BY org_id"
         )
         return max((utc(r["latest"]) for r in rows if owns(r["org_id"])), default=None)
+
+    def org_inputs(self) -> dict[str, InputPartition]:
+        """The input partition recorded with each organisation's latest event time (migration
+        0900; at an equal time, a row with a partition first); organisations with none left
+        out."""
+        found = self.query_columns(
+            "SELECT org_id, argMax((input_topic, input_partition), "
+            "(latest_event, input_topic != '')) AS input "
+            f"FROM {self.database}.org_progress GROUP BY org_id"
+        )
+        return {
+            org: (str(topic), int(partition))
+            for org, (topic, partition) in zip(found["org_id"], found["input"], strict=True)
+            if topic
+        }
 
     def recent_events(self, since: datetime, owns: state.OwnsOrg) -> list[RecentEvent]:
         return state.recent_events(self, since, owns)

@@ -6,10 +6,11 @@ for every event:
 
 - the unit windows' Arrow columns: the windows go in with the ids they count, then (after the
   events) the same rows again with the ids cleared; only the `state` column differs;
-- the latest event time of each organisation (`org_progress`): taken from the events' own
-  Arrow columns as they are stored (pyarrow's group-by, in C), not by reading every event
-  object again. It is used only when it covers exactly the events stored for this batch
-  (same token, same count: a refused event is in no successful insert); otherwise, or when
+- the latest event time of each organisation (`org_progress`), with the input partition that
+  event arrived on (from its origin, `engine_state.input_partition`): taken from the events'
+  own Arrow columns as they are stored (sorted in C), not by reading every event object
+  again. It is used only when it covers exactly the events stored for this batch (same
+  token, same count: a refused event is in no successful insert); otherwise, or when
   anything else called in between, it is worked out from the events as before.
 """
 
@@ -38,7 +39,7 @@ from pipeline.core.alerts import Alert
 from pipeline.core.board import BoardRow
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage
-from pipeline.core.engine_state import WindowRecord
+from pipeline.core.engine_state import InputPartition, WindowRecord, input_partition
 from pipeline.core.events import EventType
 from pipeline.core.judgements import JudgedMark
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
@@ -47,17 +48,19 @@ from pipeline.core.verdict_book import VerdictRow
 PERIOD_SOURCE = EVENT_TABLES[EventType.PATIENT_FEEDBACK]
 PERIOD_TABLE = "period_events"
 PERIOD_COLUMNS = ("org_id", "unit_id", "event_id", "occurred_at", "period_end")
-_EVENT = attrgetter("event")
 _ORG_AND_TIME = attrgetter("org_id", "occurred_at")
+NO_INPUT: InputPartition = ("", -1)
+"""`org_progress`'s input partition of an event that came from no Kafka partition (a file)."""
 
 
 @dataclass(slots=True)
 class _Progress:
-    """The latest event time per organisation of the event rows stored under `token`."""
+    """The latest event time per organisation of the event rows stored under `token`, with
+    that event's origin."""
 
     token: str
     rows: int = 0
-    latest: dict[str, datetime] = field(default_factory=dict)
+    latest: dict[str, tuple[datetime, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,27 +192,41 @@ class BatchWrites:
     def _stored_events(self, batch: pa.RecordBatch, token: str) -> None:
         """Count `batch` (stored under `token`) into the organisations' latest event times
         (the tables' inserts may run side by side: `write_events_each`)."""
-        latest = arrow.latest_per_key(batch.column("org_id"), batch.column("occurred_at"))
+        latest = arrow.latest_per_key(
+            batch.column("org_id"), batch.column("occurred_at"), batch.column("origin")
+        )
         with self._progress_lock:
             progress = self._progress
             if progress is None or progress.token != token:
                 progress = self._progress = _Progress(token)
             progress.rows += batch.num_rows
-            for org, at in latest:
-                if org not in progress.latest or at > progress.latest[org]:
-                    progress.latest[org] = at
+            for org, at, origin in latest:
+                if org not in progress.latest or at > progress.latest[org][0]:
+                    progress.latest[org] = (at, origin)
 
     def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
-        """The latest event time of each organisation in `accepted` (after the events)."""
+        """The latest event time of each organisation in `accepted` (after the events), with
+        the input partition that event arrived on ('' and -1: not from Kafka)."""
         progress, self._progress = self._progress, None
         if progress is not None and progress.token == token and progress.rows == len(accepted):
             latest = progress.latest
         else:
             latest = {}
-            for org, at in map(_ORG_AND_TIME, map(_EVENT, accepted)):
-                if org not in latest or at > latest[org]:
-                    latest[org] = at
-        rows = [{"org_id": org, "latest_event": at} for org, at in sorted(latest.items())]
+            for stored in accepted:
+                org, at = _ORG_AND_TIME(stored.event)
+                if org not in latest or at > latest[org][0]:
+                    latest[org] = (at, stored.origin)
+        rows = []
+        for org, (at, origin) in sorted(latest.items()):
+            topic, partition = input_partition(origin) or NO_INPUT
+            rows.append(
+                {
+                    "org_id": org,
+                    "latest_event": at,
+                    "input_topic": topic,
+                    "input_partition": partition,
+                }
+            )
         if rows:
             self.insert_rows("org_progress", rows, token)
 
