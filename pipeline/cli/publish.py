@@ -131,14 +131,14 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
         type=_seconds,
         default=DEFAULT_CONNECT_SECONDS,
         metavar="SECONDS",
-        help="give up when the broker cannot be reached within this time (default %(default)s)",
+        help="give up when the broker cannot be reached within this time (default: %(default)s)",
     )
     parser.add_argument(
         "--max-reported",
         type=_count,
         default=100,
         metavar="N",
-        help="report at most N bad lines one by one; the summary counts all (default 100)",
+        help="report at most N bad lines one by one; the summary counts all (default: %(default)s)",
     )
 
 

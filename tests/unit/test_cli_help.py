@@ -30,6 +30,8 @@ def test_every_option_has_help_and_shows_its_default(name: str) -> None:
             continue  # nothing to show: an option left out, a flag that is off
         shown = command._get_formatter()._get_help_string(action) or ""
         assert "default" in shown, f"pipeline {name} {action.option_strings[0]}"
+        expanded = " ".join(command._get_formatter()._expand_help(action).split())
+        assert f"default: {default}" in expanded, f"pipeline {name} {action.option_strings[0]}"
         assert "default" in text
 
 
