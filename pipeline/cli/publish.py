@@ -122,7 +122,9 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SERVERS",
         help="Kafka bootstrap servers (default: PIPELINE_KAFKA_BOOTSTRAP, else localhost:9092)",
     )
-    parser.add_argument("--summary-json", type=Path, metavar="FILE", help="write the summary")
+    parser.add_argument(
+        "--summary-json", type=Path, metavar="FILE", help="write the summary here, as JSON"
+    )
     parser.add_argument(
         "--check", action="store_true", help="validate only: report, publish nothing"
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli.main import _parser
+from pipeline.cli.options import HelpFormatter
 from pipeline.settings import Settings
 
 PARSER = _parser()
@@ -20,6 +21,7 @@ COMMANDS = next(a for a in PARSER._actions if isinstance(a, argparse._SubParsers
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_option_has_help_and_shows_its_default(name: str) -> None:
     command = COMMANDS[name]
+    assert command.formatter_class is HelpFormatter, f"pipeline {name} appends no defaults"
     text = command.format_help()
     for action in command._actions:
         if not action.option_strings or action.help == argparse.SUPPRESS:
