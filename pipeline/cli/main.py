@@ -112,9 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     add_migrate_arguments(migrate)
     migrate.set_defaults(command=lambda args: run_migrate(args, sys.stdout))
 
-    rekey = commands.add_parser(
-        "rekey", help="rewrite stored patient pseudonyms under the current key chain"
-    )
+    rekey = command("rekey", help="rewrite stored patient pseudonyms under the current key chain")
     add_rekey_arguments(rekey)
     rekey.set_defaults(command=lambda args: run_rekey(args, sys.stdout))
     return parser

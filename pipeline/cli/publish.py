@@ -122,7 +122,9 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SERVERS",
         help="Kafka bootstrap servers (default: PIPELINE_KAFKA_BOOTSTRAP, else localhost:9092)",
     )
-    parser.add_argument("--summary-json", type=Path, metavar="FILE", help="write the summary")
+    parser.add_argument(
+        "--summary-json", type=Path, metavar="FILE", help="write the summary here, as JSON"
+    )
     parser.add_argument(
         "--check", action="store_true", help="validate only: report, publish nothing"
     )
@@ -131,14 +133,14 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
         type=_seconds,
         default=DEFAULT_CONNECT_SECONDS,
         metavar="SECONDS",
-        help="give up when the broker cannot be reached within this time (default %(default)s)",
+        help="give up when the broker cannot be reached within this time (default: %(default)s)",
     )
     parser.add_argument(
         "--max-reported",
         type=_count,
         default=100,
         metavar="N",
-        help="report at most N bad lines one by one; the summary counts all (default 100)",
+        help="report at most N bad lines one by one; the summary counts all (default: %(default)s)",
     )
 
 

@@ -3,7 +3,7 @@
 After a rotation (PIPELINE_PSEUDONYMISATION_KEY the new key, PIPELINE_PSEUDONYMISATION_PREVIOUS_KEYS
 the old ones, oldest first), rewrites every stored patient pseudonym made by the old keys into
 the one the whole chain makes, which is what the worker now makes for the same patient. Prints
-a JSON report; exit 0, or 2 when it cannot run (no key, ClickHouse unreachable).
+a JSON report; exit 0, or 1 when it cannot run (no key, ClickHouse unreachable).
 """
 
 from __future__ import annotations

@@ -19,8 +19,15 @@ from pipeline.runtime.embedded import ReplaySummary
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="JSON Lines file, or - for stdin")
-    parser.add_argument("--alerts-out", type=Path, metavar="FILE", help="write alerts here")
-    parser.add_argument("--summary-json", type=Path, metavar="FILE", help="write the summary")
+    parser.add_argument(
+        "--alerts-out",
+        type=Path,
+        metavar="FILE",
+        help="write the standing alerts here (the latest version of each), as JSON Lines",
+    )
+    parser.add_argument(
+        "--summary-json", type=Path, metavar="FILE", help="write the summary here, as JSON"
+    )
     add_clickhouse_option(parser)
     parser.add_argument(
         "--window",

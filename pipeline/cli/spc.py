@@ -13,9 +13,15 @@ from pipeline.core.spc import MIN_FIX_AFTER_N_POINTS, Direction
 def add_spc_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `pipeline spc` arguments (contract §3) to `parser`."""
     parser.add_argument("csv", metavar="CSV", help="input CSV file with a header row; - for stdin")
-    parser.add_argument("--date-col", required=True, metavar="COL", help="ISO dates or date-times")
-    parser.add_argument("--value-col", required=True, metavar="COL", help="the measure to chart")
-    parser.add_argument("--facet-col", metavar="COL", help="one independent chart per value")
+    parser.add_argument(
+        "--date-col", required=True, metavar="COL", help="the column of ISO dates or date-times"
+    )
+    parser.add_argument(
+        "--value-col", required=True, metavar="COL", help="the column of the measure to chart"
+    )
+    parser.add_argument(
+        "--facet-col", metavar="COL", help="a column: one independent chart per value in it"
+    )
     parser.add_argument(
         "--improvement-direction",
         choices=[Direction.INCREASE.value, Direction.DECREASE.value],
@@ -27,7 +33,8 @@ def add_spc_arguments(parser: argparse.ArgumentParser) -> None:
         "--fix-after-n-points",
         type=int,
         metavar="N",
-        help=f"limits from the first N points of each segment (N >= {MIN_FIX_AFTER_N_POINTS})",
+        help=f"limits from the first N points of each segment (N >= {MIN_FIX_AFTER_N_POINTS}; "
+        "without it, from all its points)",
     )
     parser.add_argument(
         "--rebase",

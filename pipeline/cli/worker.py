@@ -11,6 +11,7 @@ import argparse
 import logging
 
 from pipeline.cli.options import add_clickhouse_option
+from pipeline.settings import Settings
 
 log = logging.getLogger("pipeline.worker")
 
@@ -28,8 +29,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         type=_port,
         default=None,
         metavar="PORT",
-        help="port for /metrics, /livez, /readyz and /healthz (default: PIPELINE_METRICS_PORT; "
-        "0 turns it off)",
+        help="port for /metrics, /livez, /readyz and /healthz (default: PIPELINE_METRICS_PORT, "
+        f"else {Settings.model_fields['metrics_port'].default}; 0 turns it off)",
     )
 
 

@@ -71,13 +71,19 @@ def output_topic(app: BatchApp, settings: Settings, name: str) -> Any:
 
 class FaustWorker(faust.Worker):
     """faust's worker, with SIGTERM/SIGINT first finishing the batch in flight:
-    `begin_shutdown(then)` does that and calls `then` (faust's own stop) when done."""
+    `begin_shutdown(then)` does that and calls `then` (faust's own stop) when done. It has no
+    terminal spinner: it writes no escape codes (stdout is often a log file)."""
 
     def __init__(
         self, begin_shutdown: Callable[[Callable[[], None]], None], *args: Any, **kwargs: Any
     ) -> None:
         self._begin_shutdown = begin_shutdown
         super().__init__(*args, **kwargs)
+        # faust's spinner turns on each log record through a handler it installs only when it
+        # sets up logging, which the pipeline does itself; never turned, it still wrote the
+        # "show cursor" escape (ESC[?25h) once startup finished, terminal or not. Without it
+        # faust logs "Ready" instead.
+        self.spinner = None
 
     def _on_sigterm(self) -> None:
         self._begin_shutdown(super()._on_sigterm)

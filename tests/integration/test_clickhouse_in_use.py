@@ -1,6 +1,7 @@
 """An embedded database another process runs (a worker, say) is named as such when a command
 opens it, instead of chDB's `Error initializing EmbeddedServer: .` (found by the black-box
-check: `pipeline stats` beside a running worker)."""
+check: `pipeline stats` beside a running worker), in that one line only: chDB's own raw
+`Code: 76 ... Cannot lock file` line is not printed before it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE = [sys.executable, "-m", "pipeline.cli"]
@@ -22,7 +25,10 @@ time.sleep(120)
 """
 
 
-def test_an_embedded_database_another_process_runs_is_named_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["stats", "report"])
+def test_an_embedded_database_another_process_runs_is_named_in_one_line(
+    tmp_path: Path, command: str
+) -> None:
     store = tmp_path / "store"
     hold = [sys.executable, "-c", HOLD, str(store)]
     with subprocess.Popen(hold, stdout=subprocess.PIPE, text=True) as holder:
@@ -30,7 +36,7 @@ def test_an_embedded_database_another_process_runs_is_named_in_one_line(tmp_path
             assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
             env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
             done = subprocess.run(
-                [*PIPELINE, "stats", "--clickhouse", f"chdb://{store}"],
+                [*PIPELINE, command, "--clickhouse", f"chdb://{store}"],
                 cwd=REPO,
                 env=env,
                 capture_output=True,
@@ -41,8 +47,8 @@ def test_an_embedded_database_another_process_runs_is_named_in_one_line(tmp_path
         finally:
             holder.kill()
     assert done.returncode == 1, done.stderr
-    assert (
-        f"pipeline stats: the embedded database at {store} is in use by another process"
-        in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        f"pipeline {command}: the embedded database at {store} is in use by another process"
     )
-    assert "Traceback" not in done.stderr
+    assert done.stdout == ""

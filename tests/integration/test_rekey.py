@@ -4,6 +4,7 @@ rewritten so that one patient keeps one pseudonym, and the key id shows which ch
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pipeline.core.pseudonyms import PseudonymKeys
 OLD = "3b9f0c51e7a24d86b1c09e47fa53d218"
 NEW = "a07d4e92c15b38f6e2d9a4017cb86e53"
 REFS = ["MRN-0001", "MRN-0002", "MRN-0003"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _incidents(day: int) -> str:
@@ -38,6 +40,14 @@ def _incidents(day: int) -> str:
         + "\n"
         for ref in REFS
     )
+
+
+def documented_keys(doc: str) -> set[str]:
+    """The keys a document says `pipeline rekey` prints: its `{"key_id", …}` list."""
+    text = (REPO / doc).read_text()
+    listed = re.search(r'`\{("key_id",[^}]*)\}`', text)
+    assert listed is not None, f"{doc} lists what rekey prints"
+    return set(re.findall(r'"(\w+)"', listed[1]))
 
 
 def _stored(dsn: str) -> list[dict[str, Any]]:
@@ -71,8 +81,13 @@ def test_rekey_after_a_rotation(
     assert main(["rekey", "--clickhouse", dsn, "--dry-run"]) == 0
     dry = json.loads(capsys.readouterr().out)
     assert dry["rekeyed"] == 3 and dry["stored_by_key_id"] == {old_id: 3}
+    assert dry["dry_run"] is True
     assert main(["rekey", "--clickhouse", dsn]) == 0
     report = json.loads(capsys.readouterr().out)
+    assert report["dry_run"] is False
+    assert (
+        set(report) == documented_keys("docs/operations.md") == documented_keys("docs/CONTRACT.md")
+    )
     assert report["rekeyed_by_key_id"] == {old_id: 3}
     assert report["stored_by_key_id"] == {chain.key_id: 3}
     assert OLD not in json.dumps(report) and NEW not in json.dumps(report)

@@ -142,6 +142,8 @@ def test_walking_skeleton_publish_process_stop(kafka_bootstrap: str, tmp_path: P
         alertmanager.close()
     assert status == 0, worker.log()
     assert "stop requested" in worker.log_path.read_text()
+    # stdout and stderr go to a file: no terminal escape (faust's spinner shows the cursor)
+    assert b"\x1b" not in worker.log_path.read_bytes(), worker.log()
     assert all_committed(kafka_bootstrap, group, prefix), "offsets committed on SIGTERM"
 
     assert consumed(metrics) == len(data.messages)

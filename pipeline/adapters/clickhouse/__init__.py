@@ -28,6 +28,7 @@ from pipeline.adapters.clickhouse.connection import (
     client_arguments,
     connect_failure,
     held_by_another_process,
+    knows_its_own_files,
 )
 from pipeline.adapters.clickhouse.inserts import Inserts, TableShape
 from pipeline.adapters.clickhouse.ledger import SmallState
@@ -105,18 +106,26 @@ class ClickHouseSink(Inserts, Outbox, SmallState, BatchWrites, Migrating):
         self._progress_lock = threading.Lock()  # write_events may run on several threads
 
     def _connect(self) -> Client:
+        # Asked first where it can be (chDB's refusal prints its own raw line on stderr),
+        # and again after a refusal elsewhere.
+        if self.dsn.embedded and knows_its_own_files():
+            self._refuse_if_held_elsewhere()
         try:
             return clickhouse_connect.get_client(**client_arguments(self.dsn, self._ca_file))
         except Exception as exc:  # the driver raises several unrelated types on connect
-            if self.dsn.embedded and held_by_another_process(Path(self.dsn.path)):
-                raise ConfigError(
-                    f"the embedded database at {self.dsn.path} is in use by another process (a "
-                    "running `pipeline worker`?): read it once that has stopped, or use a "
-                    "ClickHouse server (http://…) to read beside a worker"
-                ) from exc
+            if self.dsn.embedded:
+                self._refuse_if_held_elsewhere(exc)
             raise SinkUnavailable(
                 f"cannot connect to ClickHouse at {self.dsn}: {connect_failure(exc, self.dsn)}"
             ) from exc
+
+    def _refuse_if_held_elsewhere(self, cause: BaseException | None = None) -> None:
+        if held_by_another_process(Path(self.dsn.path)):
+            raise ConfigError(
+                f"the embedded database at {self.dsn.path} is in use by another process (a "
+                "running `pipeline worker`?): read it once that has stopped, or use a "
+                "ClickHouse server (http://…) to read beside a worker"
+            ) from cause
 
     def close(self) -> None:
         self._close_inserts()

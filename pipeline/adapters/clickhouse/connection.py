@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,12 @@ def _bounded(line: str) -> str:
 
 def held_by_another_process(path: Path) -> bool:
     """Whether another process runs the embedded database at `path`: ClickHouse holds an
-    exclusive lock on its `status` file while it runs, and chDB's own error does not say so."""
+    exclusive lock on its `status` file, open, while it runs, and chDB's own error does not
+    say so. Where this process's open files can be listed (`knows_its_own_files`), the lock
+    of this process's own chDB is told apart, so it may be asked before chDB opens `path`;
+    elsewhere only once chDB has refused it."""
+    if _open_in_this_process(path / "status"):
+        return False
     try:
         with (path / "status").open("rb") as status:
             fcntl.flock(status, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -104,4 +110,27 @@ def held_by_another_process(path: Path) -> bool:
         return True
     except OSError:  # no status file: nobody has run it
         return False
+    return False
+
+
+_OPEN_FILES = Path("/proc/self/fd")
+
+
+def knows_its_own_files() -> bool:
+    """Whether this process can list the files it has open (Linux's /proc)."""
+    return _OPEN_FILES.is_dir()
+
+
+def _open_in_this_process(file: Path) -> bool:
+    target = os.path.realpath(file)
+    try:
+        descriptors = list(_OPEN_FILES.iterdir())
+    except OSError:
+        return False
+    for descriptor in descriptors:
+        try:
+            if os.readlink(descriptor) == target:
+                return True
+        except OSError:  # closed since it was listed
+            continue
     return False
