@@ -12,24 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
 
 from pipeline.core.spc import Direction, XmrChart, xmr
 from pipeline.core.target_reports import ReportInForce, ReportKey
 
 MIN_POINTS = 3  # fewer points give no moving range worth the name
-
-
-class Period(Protocol):
-    """A return's period (a `ReportInForce`, or a report read back for the report)."""
-
-    @property
-    def period_start(self) -> datetime: ...
-    @property
-    def period_end(self) -> datetime: ...
-
-
-P = TypeVar("P", bound=Period)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +42,6 @@ def target_charts(returns: Iterable[ReportInForce]) -> dict[str, TargetChart | N
     return {metric: _chart(mine.values()) for metric, mine in in_force.items()}
 
 
-def target_chart(returns: Iterable[ReportInForce], metric: str) -> TargetChart | None:
-    """`target_charts` of `metric` alone."""
-    return target_charts(r for r in returns if r.metric == metric).get(metric)
-
-
 def _chart(in_force: Iterable[ReportInForce]) -> TargetChart | None:
     charted = sorted(
         (r for r in in_force if _return_figure(r) is not None),
@@ -78,7 +60,7 @@ def _chart(in_force: Iterable[ReportInForce]) -> TargetChart | None:
     return TargetChart(tuple(kept), values, direction, chart)
 
 
-def latest_run(returns: Sequence[P]) -> Sequence[P]:
+def latest_run(returns: Sequence[ReportInForce]) -> Sequence[ReportInForce]:
     """The returns (in period order) after the latest gap. A gap is time between two returns
     at least half the shorter one's period: a whole period missing always, two consecutive
     months (a short February, an inclusive end) never."""

@@ -194,17 +194,19 @@ def answers_of(
 def latest_due(answers: Iterable[ResponseRecord]) -> datetime | None:
     """The `due_by` of the latest of `answers` (by `occurred_at`, then event id) that carries
     one."""
-    dated = [r for r in answers if r.due_by is not None]
-    if not dated:
-        return None
-    return max(dated, key=lambda r: (r.occurred_at, r.event_id)).due_by
+    latest = _latest(r for r in answers if r.due_by is not None)
+    return None if latest is None else latest.due_by
 
 
 def latest_owner(answers: Iterable[ResponseRecord]) -> str:
     """The owner named by the latest of `answers` (by `occurred_at`, then event id) that
     names one ("" when none does)."""
-    named = [r for r in answers if r.owner]
-    return max(named, key=lambda r: (r.occurred_at, r.event_id)).owner if named else ""
+    latest = _latest(r for r in answers if r.owner)
+    return "" if latest is None else latest.owner
+
+
+def _latest(answers: Iterable[ResponseRecord]) -> ResponseRecord | None:
+    return max(answers, key=lambda r: (r.occurred_at, r.event_id), default=None)
 
 
 def decorate(

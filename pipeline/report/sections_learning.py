@@ -48,8 +48,7 @@ def _owner(alert: AlertRecord) -> str:
 
 
 def family_of(alert: AlertRecord) -> list[str]:
-    group = alert.evidence.get("episode_group")
-    members = group.get("alerts") if isinstance(group, dict) else None
+    members = _group(alert).get("alerts")
     return [str(m) for m in members] if isinstance(members, list) else [alert.alert_id]
 
 
@@ -97,8 +96,7 @@ def family_line(alert: AlertRecord) -> Html:
     if len(family) < 2:
         return ""
     others = ", ".join(m for m in family if m != alert.alert_id)
-    group = alert.evidence.get("episode_group")
-    dismissed = group.get("dismissed") if isinstance(group, dict) else None
+    dismissed = _group(alert).get("dismissed")
     earlier = ""
     if isinstance(dismissed, list) and dismissed and alert.status != "dismissed":
         names = ", ".join(f"<code>{escape(str(m))}</code>" for m in dismissed)

@@ -12,7 +12,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from pipeline.core.board import WITHDRAWN, BoardRow
-from pipeline.core.board_target import target_chart
+from pipeline.core.board_target import target_charts
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.target_reports import ReportInForce
 from tests.support.events import metric, raw
@@ -68,7 +68,7 @@ def test_every_metric_has_its_row_and_the_main_one_is_the_boards_target_row() ->
         ReportInForce(NOW, str(i), "cat2_mean", start, end, n, 400, 0.75, True)
         for i, ((start, end), n) in enumerate(zip(periods, numerators, strict=True))
     ]
-    chart = target_chart(returns, "cat2_mean")
+    chart = target_charts(returns).get("cat2_mean")
     assert chart is not None and further.points == 12
     assert further.point_values == chart.values
     assert further.point_types == tuple(p.point_type.value for p in chart.chart.points)
