@@ -263,6 +263,29 @@ def test_a_member_detected_after_a_false_positive_is_not_answered_by_it() -> Non
     }
 
 
+def test_a_member_detected_after_a_false_positive_is_first_answered_after_it() -> None:
+    """The first answer (and first acknowledgement) of an alert is the earliest of the answers
+    that answer it, as `episode_group.answered` counts them: a member detected after its
+    family's false positive is not first answered by the answers before that (Grafana's
+    "Every alert" table showed the family's first answer for it)."""
+    spot = finding(AlertKind.MASKED_DARK_SPOT, 2, 4)  # detected at T0 + 5w
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 8, ongoing=True)  # detected at T0 + 9w
+    spot_id, signal_id = id_of(spot), id_of(signal)
+    seen = _answer(spot_id, "acknowledged", at(5), 1)
+    dismissed = _answer(spot_id, "false_positive", at(6), 2)
+    events = [*weekly_feedback(10), seen, dismissed]
+    for alerts in in_any_order(events, Scripted([spot, signal]), 37):
+        assert alerts[spot_id].evidence["first_answer"] == at(5)
+        assert alerts[spot_id].evidence["first_acknowledgement"] == at(5)
+        assert "first_answer" not in alerts[signal_id].evidence
+    later = _answer(spot_id, "investigating", at(9, 30), 3)
+    own = _answer(signal_id, "acknowledged", at(9, 40), 4)
+    for alerts in in_any_order([*events, later, own], Scripted([spot, signal]), 41):
+        assert alerts[signal_id].evidence["first_answer"] == at(9, 30)
+        assert alerts[signal_id].evidence["first_acknowledgement"] == at(9, 40)
+        assert alerts[spot_id].evidence["first_answer"] == at(5)  # the family's, all of them
+
+
 def test_the_due_date_is_the_familys_latest_answers() -> None:
     """One problem, one date: an answer to one member due 12 weeks in, then one to another
     member due 20 weeks in, leave every member due in 20 weeks (before, the first member kept
