@@ -63,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command_name", required=True, metavar="COMMAND", help="one of these"
+    )
     command = functools.partial(commands.add_parser, formatter_class=HelpFormatter)
 
     replay = command("replay", help="run the embedded pipeline on JSON Lines files")

@@ -6,11 +6,15 @@ import argparse
 
 
 class HelpFormatter(argparse.HelpFormatter):
-    """Every option's help ends with its default, unless the help already says it or there
-    is none to say (no default, or a flag that is off)."""
+    """Every required argument's help ends with "(required)" (an option marked so, a
+    positional argument that must be given, the command), every other option's with its
+    default, unless the help already says it or there is none to say (no default, or a flag
+    that is off)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
+        if action.required:
+            return f"{text} (required)" if text else "(required)"
         default = action.default
         if (
             "default" in text

@@ -20,7 +20,7 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = SimulationConfig()
     parser.add_argument(
         "--out", type=Path, required=True, metavar="DIR",
-        help="directory for events.jsonl and truth.json (required)",
+        help="directory for events.jsonl and truth.json",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=defaults.seed, metavar="N", help="the seed")
     parser.add_argument(

@@ -16,14 +16,14 @@ unit windows kept (retention), not by the number of events:
   came into force, stored with the batch that added them (before its events, like the windows);
 - per organisation, what its stored alerts were judged on (`JudgedMark`, stored after them), so
   a restore judges only the organisations whose judgement may not have been stored;
-- per organisation, the input partition its latest event arrived on (`input_partition` of that
-  event's origin, stored with its latest event time): a worker given that partition restores
-  the organisation at once, not when its first event comes (docs/worker.md).
+- per organisation, the input partition its latest event arrived on (`InputPartition`, read
+  from that event's origin by the store, `pipeline/kafka_origin.py`, and stored with its
+  latest event time): a worker given that partition restores the organisation at once, not
+  when its first event comes (docs/worker.md).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,16 +39,6 @@ from pipeline.core.windows import Window, WindowKind, window_of
 
 InputPartition = tuple[str, int]
 """A Kafka input partition: (topic, partition)."""
-
-_KAFKA_ORIGIN = re.compile(r"([A-Za-z0-9._-]{1,249})/([0-9]{1,10})@[0-9]+")
-"""`topic/partition@offset` (a Kafka topic name is at most 249 of these characters)."""
-
-
-def input_partition(origin: str) -> InputPartition | None:
-    """The Kafka topic and partition a message's origin names (`topic/partition@offset`, as a
-    worker hands messages over); None for any other origin (a file's `path:line`)."""
-    found = _KAFKA_ORIGIN.fullmatch(origin)
-    return None if found is None else (found.group(1), int(found.group(2)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,9 @@ any order ends with the same alerts.
   precision counts those alerts).
 - `due_by`: an alert's is the latest of those answers that carries one (by `occurred_at`, then
   event id): one date for one problem, stored as `evidence["due_by"]` for the report and
-  Grafana to read; `evidence["owner"]` likewise the owner the latest of them to name one named.
+  Grafana to read; `evidence["owner"]` likewise the owner the latest of them to name one named,
+  and `evidence["first_answer"]` / `["first_acknowledgement"]` when the earliest of them (of
+  them acknowledging) was given.
 - `action_taken`: from the family's earliest action, the measure that raised the alert (harm
   for harm alerts, patient feedback for feedback alerts, both for divergence) is judged against
   its *pre-alert* baseline, never against the alert's peak (which would show a recovery by
@@ -237,9 +239,14 @@ def decorate(
         group["answered"] = True
     evidence["episode_group"] = group
     status = AlertStatus.DISMISSED if alert.alert_id in dismissed else alert.status
-    due = latest_due(answers)
-    if due is not None:
-        evidence["due_by"] = due.astimezone(UTC).isoformat()
+    acknowledged = (r.occurred_at for r in answers if r.response is ResponseKind.ACKNOWLEDGED)
+    for key, moment in (
+        ("first_answer", min((r.occurred_at for r in answers), default=None)),
+        ("first_acknowledgement", min(acknowledged, default=None)),
+        ("due_by", latest_due(answers)),
+    ):
+        if moment is not None:
+            evidence[key] = moment.astimezone(UTC).isoformat()
     owner = latest_owner(answers)
     if owner:
         evidence["owner"] = owner

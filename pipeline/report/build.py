@@ -60,6 +60,8 @@ class SeriesChart:
 class UnitCharts:
     unit: UnitView
     charts: tuple[SeriesChart, ...]
+    uncharted_targets: tuple[str, ...] = ()
+    """The unit's target metrics whose stored row is withdrawn (no chart now)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,9 @@ def build_view(data: ReportData) -> ReportView:
     targets: dict[UnitKey, list[BoardRecord]] = {}
     for t in data.targets:
         targets.setdefault((t.org_id, t.unit_id), []).append(t)
+    uncharted: dict[UnitKey, tuple[str, ...]] = {}
+    for org, unit, metric in data.uncharted_targets:
+        uncharted[(org, unit)] = (*uncharted.get((org, unit), ()), metric)
     # Every unit gets its charts: those with alerts first (open, most severe), then the rest.
     charted = sorted(
         (u for u in (periods[0].units if periods else ())),
@@ -135,6 +140,7 @@ def build_view(data: ReportData) -> ReportView:
                         targets.get(u.key, []),
                     )
                 ),
+                uncharted.get(u.key, ()),
             )
             for u in charted
         ),

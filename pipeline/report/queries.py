@@ -68,6 +68,7 @@ def load_report_data(store: ReadableStore, window_kind: str | None = None) -> Re
         unmatched_responses=tuple(unmatched),
         board=tuple(load_board(store, kind)),
         targets=tuple(load_board(store, kind, every_target=True)),
+        uncharted_targets=tuple(load_uncharted_targets(store, kind)),
         bright=tuple(load_bright_spots(store, kind)),
         verdicts=tuple(load_verdicts(store, kind)),
     )
@@ -99,6 +100,18 @@ def load_verdicts(store: ReadableStore, window_kind: str) -> list[VerdictRecord]
         )
         for r in rows
     ]
+
+
+def load_uncharted_targets(store: ReadableStore, window_kind: str) -> list[tuple[str, str, str]]:
+    """(org, unit, metric) of every target metric whose stored row is withdrawn (`mdc_targets`:
+    fewer than 3 returns since a gap, or none in the charted windows)."""
+    rows = store.query_dicts(
+        f"SELECT org_id, unit_id, metric FROM {store.database}.mdc_targets FINAL "
+        "WHERE window_kind = {kind:String} AND variation = 'withdrawn' "
+        "ORDER BY org_id, unit_id, metric",
+        {"kind": window_kind},
+    )
+    return [(str(r["org_id"]), str(r["unit_id"]), str(r["metric"])) for r in rows]
 
 
 def load_board(

@@ -175,6 +175,9 @@ class ReportData:
     targets: tuple[BoardRecord, ...] = ()
     """Every target metric of every unit as the pipeline judged it (`mdc_targets`; the main
     one's row is the board's target row), withdrawn rows left out."""
+    uncharted_targets: tuple[tuple[str, str, str], ...] = ()
+    """(org, unit, metric) of every target metric whose stored row is withdrawn: the unit
+    reported it, and it has no chart now (`mdc_targets`)."""
     bright: tuple[BrightSpot, ...] = ()
     """The latest bright spot of every unit and measure that has one (never alerts)."""
     verdicts: tuple[VerdictRecord, ...] = ()

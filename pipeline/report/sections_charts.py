@@ -8,11 +8,12 @@ from datetime import datetime
 from html import escape
 
 from pipeline.core.alerts import AlertStatus
+from pipeline.core.board_target import MIN_POINTS
 from pipeline.core.detection.measure_trace import SMALL_SAMPLE
 from pipeline.core.detection.text import in_unit
 from pipeline.core.spc import Assurance, PointType, XmrChart, XmrPoint
 from pipeline.report import spc_charts, svg
-from pipeline.report.build import ReportView, SeriesChart
+from pipeline.report.build import ReportView, SeriesChart, UnitCharts
 from pipeline.report.periods import UnitView
 from pipeline.report.queries import AlertRecord
 from pipeline.report.sections_learning import action_dates
@@ -62,7 +63,8 @@ def mdc_charts(view: ReportView) -> Html:
         cards.append(
             f'<article class="unit-card" id="unit-{escape(u.org_id)}-{escape(u.unit_id)}">'
             f"<h3>{escape(unit_name(u.org_id, u.unit_id))}</h3>"
-            f'<ul class="alerts-brief">{alerts}</ul><div class="three">{figures}</div></article>'
+            f'<ul class="alerts-brief">{alerts}</ul><div class="three">{figures}</div>'
+            f"{_no_target(item, kind)}</article>"
         )
     return (
         '<section id="charts" aria-labelledby="charts-h">'
@@ -80,6 +82,23 @@ def mdc_charts(view: ReportView) -> Html:
         "points, so the two cannot disagree.</p>"
         f"{_legend()}{''.join(cards)}{_more(view)}</section>"
     )
+
+
+def _no_target(item: UnitCharts, kind: str) -> Html:
+    """Why a unit has no target chart, as its stored rows say (a missing chart is no fault)."""
+    if any(c.measure == "target" for c in item.charts):
+        return ""
+    metrics = [metric_name(m) for m in item.uncharted_targets]
+    if not metrics:
+        why = "no target is reported for this unit."
+    else:
+        named = metrics[0] if len(metrics) == 1 else f"{', '.join(metrics[:-1])} and {metrics[-1]}"
+        has, its = ("has", "its") if len(metrics) == 1 else ("have", "their")
+        why = (
+            f"{named} {has} fewer than {MIN_POINTS} returns in force since {its} latest gap, "
+            f"or none in the {kind}s charted."
+        )
+    return f'<p class="note">No target chart: {escape(why)}</p>'
 
 
 def _more(view: ReportView) -> Html:

@@ -33,6 +33,7 @@ from operator import attrgetter
 from typing import Any
 
 from pipeline.core.engine import BatchResult, RawMessage
+from pipeline.kafka_origin import kafka_origin
 from pipeline.runtime.arrival_order import ArrivalOrder
 from pipeline.runtime.misrouted import MisroutedEvents
 
@@ -84,7 +85,7 @@ class Batch:
         topic, and a deduplication token naming the exact offsets."""
         new = tuple.__new__  # RawMessage's own constructor is a Python call per message
         messages = [
-            new(RawMessage, (r.value or b"", f"{r.topic}/{r.partition}@{r.offset}", None))
+            new(RawMessage, (r.value or b"", kafka_origin(r.topic, r.partition, r.offset), None))
             for r in self.records
         ]
         token = ",".join(f"{t}/{p}@{lo}-{hi}" for (t, p), (lo, hi) in sorted(self.ranges.items()))

@@ -80,7 +80,7 @@ class Store(Protocol):
 
     def write_progress(self, accepted: Sequence[StoredEvent], token: str) -> None:
         """The latest event time of each organisation in `accepted` (after the events), with
-        the input partition that event arrived on (`engine_state.input_partition`)."""
+        the input partition that event arrived on (`kafka_origin.input_partition`)."""
         ...
 
     def org_inputs(self) -> dict[str, InputPartition]:

@@ -333,7 +333,9 @@ def test_a_member_nobody_answered_after_a_false_positive_counts_nowhere_as_answe
         warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
         warehouse.run(f"TRUNCATE TABLE {db}.{table}")
     group = {"id": "mas-1", "alerts": ["mas-1", "saf-2"], "dismissed": ["mas-1"]}
-    answered = json.dumps({"episode_group": {**group, "answered": True}})
+    answered = json.dumps(
+        {"episode_group": {**group, "answered": True}, "first_answer": "2025-03-20T09:00:00+00:00"}
+    )
     unanswered = json.dumps({"episode_group": group})
     for table in ("alert_history", "alerts"):
         warehouse.run(
@@ -358,6 +360,28 @@ def test_a_member_nobody_answered_after_a_false_positive_counts_nowhere_as_answe
     assert (alerts, answered_alerts, open_unanswered) == (2, 1, 1)
     rows = {row[0]: row for row in panel("Every alert: raised, first answer, what was done")}
     assert rows["saf-2"][-1] == "not answered" and rows["mas-1"][-1] == "false_positive"
+    # Answered once detected: its first answer is that one, as the core stored it (the
+    # family's first answer, the false positive before its detection, showed before).
+    since = json.dumps(
+        {"episode_group": {**group, "answered": True}, "first_answer": "2025-04-10T09:00:00+00:00"}
+    )
+    warehouse.run(
+        f"INSERT INTO {db}.alert_history (alert_id, kind, org_id, unit_id, window_start, "
+        "window_end, severity, status, summary, evidence, detected_at) VALUES "
+        "('saf-2', 'safety_signal', 'RXA', 'ED', '2025-03-10', '2025-04-07', 'high', "
+        f"'open', 'harm rose', '{since}', '2025-04-10 10:00:00')"
+    )
+    warehouse.run(
+        f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, responder_role, note_redacted, free_text_chars, "
+        "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
+        "VALUES (generateUUIDv4(), 'RXA', 'ED', '2025-04-10 09:00:00', 'portal', 'mas-1', "
+        "'investigating', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
+    )
+    rows = {row[0]: row for row in panel("Every alert: raised, first answer, what was done")}
+    assert rows["saf-2"][7] == datetime(2025, 4, 10, 9, 0)
+    assert rows["saf-2"][8] == 48.0  # from its first version, 2025-04-08 09:00
+    assert rows["mas-1"][7] == datetime(2025, 3, 20, 9, 0)
 
 
 def test_precision_counts_dismissed_alerts_as_false_positives(warehouse: Warehouse) -> None:
@@ -456,7 +480,10 @@ def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
     assert panel("Answers naming no alert") == [(1,)]
     # One problem, one family (evidence.episode_group): an answer to one member answers every
     # member, as the report's "responded to" counts and the learning loop applies it.
-    family = '{"episode_group": {"id": "saf-1", "alerts": ["saf-1", "dar-2"], "answered": true}}'
+    family = (
+        '{"episode_group": {"id": "saf-1", "alerts": ["saf-1", "dar-2"], "answered": true}, '
+        '"first_answer": "2025-03-20T09:00:00+00:00"}'
+    )
     for table in ("alert_history", "alerts"):
         warehouse.run(f"TRUNCATE TABLE {db}.{table}")
         warehouse.run(
@@ -598,7 +625,9 @@ def test_replayed_alerts_count_hours_to_an_answer_from_their_detection_in_event_
             "detected_in_window": f"{detected_in:%Y-%m-%d}T00:00:00+00:00",
         }
         family = {"id": "saf-1", "alerts": ["saf-1", "dar-2"], "answered": True}  # the core's
-        return json.dumps({"episode": episode, "episode_group": family})
+        first = f"{answered:%Y-%m-%dT%H:%M:%S}+00:00"
+        return json.dumps({"episode": episode, "episode_group": family, "first_answer": first,
+                           "first_acknowledgement": first})  # fmt: skip
 
     for table in ("alert_history", "alerts"):
         warehouse.run(

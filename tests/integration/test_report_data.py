@@ -4,8 +4,10 @@ tests share: two organisations, six units, a year of weeks, and one of each kind
 from __future__ import annotations
 
 from pipeline.adapters.clickhouse import ClickHouseSink
+from pipeline.core.batch import BatchResult
+from pipeline.core.board_row import withdrawn_row
 from pipeline.report.queries import load_report_data
-from tests.support.report_data import UNITS, WEEKS
+from tests.support.report_data import DETECTED, UNITS, WEEKS, _aggregates
 
 
 def test_reads_every_unit_window_with_its_targets(filled_sink: ClickHouseSink) -> None:
@@ -33,3 +35,21 @@ def test_counts_distinct_events(filled_sink: ClickHouseSink) -> None:
     counts = load_report_data(filled_sink).counts
     assert counts.events["alert_response"] == 2
     assert counts.rejected == 0
+
+
+def test_reads_the_target_metrics_whose_stored_row_is_withdrawn(
+    filled_sink: ClickHouseSink,
+) -> None:
+    """What a unit without a target chart says comes from these rows (the report judges none)."""
+    before = load_report_data(filled_sink)
+    assert before.uncharted_targets == ()
+    charted = {(t.org_id, t.unit_id, t.metric) for t in before.targets}
+    org, unit, metric = sorted(charted)[0]
+    window = next(a for a in _aggregates() if (a.org_id, a.unit_id) == (org, unit))
+    withdrawn = withdrawn_row(window, "target", 1 << 40, metric)  # a later judgement's
+    filled_sink.write(BatchResult(targets=[withdrawn]), DETECTED, token="later")
+    after = load_report_data(filled_sink)
+    assert after.uncharted_targets == ((org, unit, metric),)
+    assert {(t.org_id, t.unit_id, t.metric) for t in after.targets} == charted - {
+        (org, unit, metric)
+    }

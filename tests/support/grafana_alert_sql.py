@@ -184,10 +184,16 @@ INNER JOIN
 """
 
 
+def _iso(moment: str) -> str:
+    """A DateTime64(6, 'UTC') column as the core writes a moment into evidence (ISO 8601)."""
+    return f"concat(replaceOne(toString({moment}), ' ', 'T'), '+00:00')"
+
+
 def answered_sql(db: str, table: str) -> str:
     """What the learning loop stores of who is answered (pipeline.core.learning): an alert a
-    matching answer covers says so in `evidence.episode_group.answered` (each synthetic alert
-    is a family of its own)."""
+    matching answer covers says so in `evidence.episode_group.answered`, with its first answer
+    and first acknowledgement (`evidence.first_answer`, `first_acknowledgement`; each synthetic
+    alert is a family of its own)."""
     return f"""
 INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, window_end, severity,
     status, summary, evidence, detected_at)
@@ -196,11 +202,18 @@ SELECT
     a.status, a.summary,
     concat(substring(a.evidence, 1, length(a.evidence) - 1), if(a.evidence = '{{}}', '', ','),
            '"episode_group":{{"id":"', a.alert_id, '","alerts":["', a.alert_id,
-           '"],"answered":true}}}}') AS evidence,
+           '"],"answered":true}},"first_answer":"', {_iso("r.first")}, '"',
+           if(r.acknowledged IS NULL, '',
+              concat(',"first_acknowledgement":"', {_iso("assumeNotNull(r.acknowledged)")}, '"')),
+           '}}') AS evidence,
     a.detected_at + toIntervalSecond(1) AS detected_at
 FROM {db}.alerts AS a FINAL
-WHERE (a.alert_id, a.org_id, a.unit_id) IN
-      (SELECT alert_id, org_id, unit_id FROM {db}.alert_responses FINAL)
+INNER JOIN (
+    SELECT alert_id, org_id, unit_id, min(occurred_at) AS first,
+        minIfOrNull(occurred_at, response = 'acknowledged') AS acknowledged
+    FROM {db}.alert_responses FINAL
+    GROUP BY alert_id, org_id, unit_id
+) AS r ON r.alert_id = a.alert_id AND r.org_id = a.org_id AND r.unit_id = a.unit_id
 """
 
 

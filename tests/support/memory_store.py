@@ -13,7 +13,7 @@ from pipeline.core.alerts import Alert
 from pipeline.core.board import BoardRow
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage, WindowRecord
-from pipeline.core.engine_state import InputPartition, RecentEvent, input_partition
+from pipeline.core.engine_state import InputPartition, RecentEvent
 from pipeline.core.events import PatientFeedback, TargetMetric
 from pipeline.core.judgements import JudgedMark, window_digest
 from pipeline.core.learning import ResponseRecord
@@ -21,6 +21,7 @@ from pipeline.core.revisions import RevisionInForce
 from pipeline.core.stored import StoredEvent
 from pipeline.core.verdict_book import VerdictRow
 from pipeline.errors import SinkError, SinkRejected, SinkUnavailable
+from pipeline.kafka_origin import input_partition
 
 Version = tuple[str, datetime]
 WindowKey = tuple[str, str, datetime]

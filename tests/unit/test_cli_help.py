@@ -57,3 +57,17 @@ def test_an_option_defaulting_to_a_setting_shows_that_setting_s_default_value(
                 assert unset.resolved_clickhouse_dsn().path == str(Path(shown).resolve())
             else:
                 assert getattr(Settings(**{field: shown}), field) == getattr(unset, field), option
+
+
+@pytest.mark.parametrize("name", [None, *sorted(COMMANDS)])
+def test_every_required_argument_says_so_and_no_other(name: str | None) -> None:
+    command = PARSER if name is None else COMMANDS[name]
+    formatter = command._get_formatter()
+    for action in command._actions:
+        if action.help == argparse.SUPPRESS:
+            continue
+        argument = f"pipeline {name or ''} {action.option_strings or action.metavar or action.dest}"
+        assert action.help or not action.required, f"{argument} is required and says nothing"
+        shown = " ".join(formatter._expand_help(action).split()) if action.help else ""
+        assert shown.endswith("(required)") == action.required, argument
+    assert ("(required)" in command.format_help()) == any(a.required for a in command._actions)

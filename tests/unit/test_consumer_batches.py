@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from pipeline.core.decode import RawMessage
-from pipeline.core.engine_state import input_partition
+from pipeline.kafka_origin import input_partition
 from pipeline.runtime.batch_consumer import FETCH_MAX_WAIT_MS, BatchApp, BatchConsumerThread
 from pipeline.runtime.consumer_batches import Batch, BatchSource
 from pipeline.runtime.worker_app import faust_app
@@ -132,7 +132,7 @@ def test_a_batch_names_its_messages_offsets_and_token() -> None:
     assert consumed == {"t.a": 3, "t.b": 1}
     assert token == "t.a/0@5-7,t.b/1@3-3"
     assert batch.next_offsets() == {("t.a", 0): 8, ("t.b", 1): 4}
-    # what the store records as an organisation's input partition (engine_state.py)
+    # what the store records as an organisation's input partition (kafka_origin.py)
     assert [input_partition(m.origin) for m in messages] == [("t.a", 0)] * 3 + [("t.b", 1)]
     assert input_partition("events/day-1.jsonl:12") is None  # a file's line: no partition
 

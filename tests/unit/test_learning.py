@@ -238,29 +238,54 @@ def _answer(alert_id: str, kind: str, when: str, event: int, **fields: Any) -> d
                     event_id=str(uuid.UUID(int=event)), **fields)  # fmt: skip
 
 
+def _dismissed_before_the_signal() -> tuple[str, str, list[dict[str, Any]], Scripted]:
+    """A masked dark spot (detected at T0 + 5w) acknowledged in week 5 and answered
+    `false_positive` in week 6, and a safety signal of its family detected at T0 + 9w: their
+    ids, the events and the detector."""
+    spot = finding(AlertKind.MASKED_DARK_SPOT, 2, 4)
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 8, ongoing=True)
+    spot_id, signal_id = id_of(spot), id_of(signal)
+    seen = _answer(spot_id, "acknowledged", at(5), 1)
+    dismissed = _answer(spot_id, "false_positive", at(6), 2)
+    return spot_id, signal_id, [*weekly_feedback(10), seen, dismissed], Scripted([spot, signal])
+
+
 def test_a_member_detected_after_a_false_positive_is_not_answered_by_it() -> None:
     """Seen last session: the safety teams' precision counted a family member detected after
     a `false_positive` as answered (and so as a true alert), though nobody had answered it.
     The core says which alerts an answer covers (`episode_group.answered`): a member's own
     answers, and its family's unless a false positive came before it was detected (then only
     those given since)."""
-    spot = finding(AlertKind.MASKED_DARK_SPOT, 2, 4)  # detected at T0 + 5w
-    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 8, ongoing=True)  # detected at T0 + 9w
-    spot_id, signal_id = id_of(spot), id_of(signal)
-    seen = _answer(spot_id, "acknowledged", at(5), 1)
-    dismissed = _answer(spot_id, "false_positive", at(6), 2)
-    events = [*weekly_feedback(10), seen, dismissed]
-    for alerts in in_any_order(events, Scripted([spot, signal]), 23):
+    spot_id, signal_id, events, detector = _dismissed_before_the_signal()
+    for alerts in in_any_order(events, detector, 23):
         assert alerts[spot_id].evidence["episode_group"]["answered"] is True
         assert "answered" not in alerts[signal_id].evidence["episode_group"]
     later = _answer(spot_id, "investigating", at(9, 30), 3)  # given once the signal was seen
-    for alerts in in_any_order([*events, later], Scripted([spot, signal]), 29):
+    for alerts in in_any_order([*events, later], detector, 29):
         assert alerts[signal_id].evidence["episode_group"]["answered"] is True
     before = _answer(signal_id, "acknowledged", at(4), 4)
-    alerts = by_id(run([*weekly_feedback(10), before], Scripted([spot, signal])))
+    alerts = by_id(run([*weekly_feedback(10), before], detector))
     assert {alerts[m].evidence["episode_group"]["answered"] for m in (spot_id, signal_id)} == {
         True  # no false positive: one answer covers its family, members detected later too
     }
+
+
+def test_a_member_detected_after_a_false_positive_is_first_answered_after_it() -> None:
+    """The first answer (and first acknowledgement) of an alert is the earliest of the answers
+    that answer it, as `episode_group.answered` counts them: a member detected after its
+    family's false positive is not first answered by the answers before that (Grafana's
+    "Every alert" table showed the family's first answer for it)."""
+    spot_id, signal_id, events, detector = _dismissed_before_the_signal()
+    for alerts in in_any_order(events, detector, 37):
+        assert alerts[spot_id].evidence["first_answer"] == at(5)
+        assert alerts[spot_id].evidence["first_acknowledgement"] == at(5)
+        assert "first_answer" not in alerts[signal_id].evidence
+    later = _answer(spot_id, "investigating", at(9, 30), 3)
+    own = _answer(signal_id, "acknowledged", at(9, 40), 4)
+    for alerts in in_any_order([*events, later, own], detector, 41):
+        assert alerts[signal_id].evidence["first_answer"] == at(9, 30)
+        assert alerts[signal_id].evidence["first_acknowledgement"] == at(9, 40)
+        assert alerts[spot_id].evidence["first_answer"] == at(5)  # the family's, all of them
 
 
 def test_the_due_date_is_the_familys_latest_answers() -> None:

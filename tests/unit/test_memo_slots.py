@@ -32,6 +32,20 @@ def test_a_slots_earlier_version_is_dropped_when_another_is_put() -> None:
     assert (store.get(("c", 1)), store.get(("c", 2))) == ("c1", "c2")
 
 
+def test_an_entry_evicted_by_capacity_takes_its_slot_along() -> None:
+    store = Memo("figures")  # capacity 16
+    for unit in range(40):
+        store.put(("unit", unit, 1), unit, unit)
+    assert len(store._store) == 16
+    assert store._latest == {unit: ("unit", unit, 1) for unit in range(24, 40)}
+    store.put(("shared", 1), "a", "a")
+    store.put(("shared", 1), "b", "b")  # the key moves to slot b: a no longer holds it
+    store.put(("a", 2), "a2", "a")
+    assert store.get(("shared", 1)) == "b"
+    assert store._latest["b"] == ("shared", 1) and store._latest["a"] == ("a", 2)
+    assert set(store._latest.values()) <= set(store._store)
+
+
 def _judged(units: dict[str, list[UnitWindowAggregate]], config: DetectionConfig) -> str:
     """What one judgement of the organisation says (verdicts, bright spots, board rows)."""
     rows = {unit: board_rows(series) for unit, series in sorted(units.items())}

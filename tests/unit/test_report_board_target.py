@@ -23,6 +23,7 @@ from pipeline.report.records import (
     TargetReport,
     WindowFigures,
 )
+from pipeline.report.sections_charts import mdc_charts
 from tests.support.events import metric, raw
 
 KEY = b"k" * 16
@@ -123,3 +124,38 @@ def test_every_target_chart_is_drawn_from_its_stored_row_never_computed() -> Non
     assert [p.point_type.value for p in chart.points] == list(further.point_types)
     assert {(p.mean, p.lpl, p.upl) for p in chart.points} == {(0.95, 0.92, 0.98)}
     assert chart.assurance is not None and chart.assurance.value == "inconsistent"
+
+
+def test_a_unit_without_a_target_chart_says_why_from_its_stored_rows() -> None:
+    """No chart is not a fault: a metric whose stored row is withdrawn (fewer than 3 returns
+    since a gap, or none in the charted windows) is named, and a unit with no target row at
+    all reports no target. The sentence reads the stored rows only."""
+    data, row = _data()
+    other = tuple(replace(w, unit_id="ICU", targets=()) for w in data.windows)
+    data = replace(
+        data,
+        windows=(*data.windows, *other),
+        board=(),
+        targets=(),
+        uncharted_targets=(("RXA", "ED", "ae_4h"),),
+    )
+    charts = {c.unit.unit_id: c for c in build_view(data).charts}
+    assert not [c for c in charts["ED"].charts if c.measure == "target"]
+    cards = {
+        unit: card.split("</article>")[0]
+        for unit, card in (
+            (part.split('"', 1)[0], part)
+            for part in mdc_charts(build_view(data)).split('id="unit-RXA-')[1:]
+        )
+    }
+    said = " ".join(cards["ED"].split())
+    assert (
+        "No target chart: A&amp;E 4-hour has fewer than 3 returns in force since its "
+        "latest gap, or none in the weeks charted." in said
+    ), said
+    assert "No target chart: no target is reported for this unit." in " ".join(cards["ICU"].split())
+    with_chart = replace(data, board=(row,), targets=(row,), uncharted_targets=())
+    (card,) = [
+        c for c in mdc_charts(build_view(with_chart)).split("</article>") if "unit-RXA-ED" in c
+    ]
+    assert "No target chart" not in card

@@ -7,7 +7,7 @@ for every event:
 - the unit windows' Arrow columns: the windows go in with the ids they count, then (after the
   events) the same rows again with the ids cleared; only the `state` column differs;
 - the latest event time of each organisation (`org_progress`), with the input partition that
-  event arrived on (from its origin, `engine_state.input_partition`): taken from the events'
+  event arrived on (from its origin, `kafka_origin.input_partition`): taken from the events'
   own Arrow columns as they are stored (sorted in C), not by reading every event object
   again. It is used only when it covers exactly the events stored for this batch (same
   token, same count: a refused event is in no successful insert); otherwise, or when
@@ -39,11 +39,12 @@ from pipeline.core.alerts import Alert
 from pipeline.core.board import BoardRow
 from pipeline.core.detection.bright import BrightSpot
 from pipeline.core.engine import BatchResult, RejectedMessage
-from pipeline.core.engine_state import InputPartition, WindowRecord, input_partition
+from pipeline.core.engine_state import InputPartition, WindowRecord
 from pipeline.core.events import EventType
 from pipeline.core.judgements import JudgedMark
 from pipeline.core.stored import EVENT_TABLES, StoredEvent
 from pipeline.core.verdict_book import VerdictRow
+from pipeline.kafka_origin import input_partition
 
 PERIOD_SOURCE = EVENT_TABLES[EventType.PATIENT_FEEDBACK]
 PERIOD_TABLE = "period_events"

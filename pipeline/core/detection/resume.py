@@ -98,7 +98,9 @@ class Memo:
     def __init__(self, name: str) -> None:
         self._store: OrderedDict[Hashable, Any] = OrderedDict()
         self._capacity = CAPACITY[name]
-        self._latest: dict[Hashable, Hashable] = {}  # slot -> the key last put for it
+        # slot -> the key last put for it, and back: one key per slot, held while it is stored
+        self._latest: dict[Hashable, Hashable] = {}
+        self._slot_of: dict[Hashable, Hashable] = {}
         _stores.append(self)
 
     def get(self, key: Hashable) -> Any:
@@ -114,7 +116,8 @@ class Memo:
         """Store `value` under `key`. With a `slot` (a unit, say: what the key is a version
         of), the slot's entry put before under another key is dropped: a store of results
         keyed by inputs that only move on (a unit's windows, replaced as they change) then
-        holds the latest version per slot, not a capacity's worth of stale ones."""
+        holds the latest version per slot, not a capacity's worth of stale ones. A key is
+        one slot's at a time, and a slot is forgotten with its entry (evicted, or replaced)."""
         if not _enabled[0]:
             return
         store = self._store
@@ -122,11 +125,22 @@ class Memo:
             before = self._latest.get(slot, _MISSING)
             if before is not _MISSING and before != key:
                 store.pop(before, None)
+                self._forget(before)
+            owner = self._slot_of.get(key, _MISSING)
+            if owner is not _MISSING and owner != slot:
+                del self._latest[owner]  # the key is this slot's now: owner's next put keeps it
             self._latest[slot] = key
+            self._slot_of[key] = slot
         store[key] = value
         store.move_to_end(key)
         if len(store) > self._capacity:
-            store.popitem(last=False)
+            self._forget(store.popitem(last=False)[0])
+
+    def _forget(self, key: Hashable) -> None:
+        """Drop the slot pointing at `key`, an entry gone from the store."""
+        slot = self._slot_of.pop(key, _MISSING)
+        if slot is not _MISSING:
+            del self._latest[slot]
 
     def keep(self, key: Hashable, value: Any) -> None:
         """`put`, unless `key` is held already: then that value is kept (and touched)."""
@@ -143,6 +157,7 @@ class Memo:
     def clear(self) -> None:
         self._store.clear()
         self._latest.clear()
+        self._slot_of.clear()
 
 
 MISSING = _MISSING
