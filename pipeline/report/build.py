@@ -25,7 +25,12 @@ from pipeline.report.records import (
     VerdictRecord,
     WindowFigures,
 )
-from pipeline.report.verdicts import REPORTING, REPORTING_CONCERN, verdict_chart
+from pipeline.report.verdicts import (
+    REPORTING,
+    REPORTING_CONCERN,
+    experience_verdicts,
+    verdict_chart,
+)
 
 # Target charts per unit at most (an ambulance service reports six time standards).
 MAX_TARGET_CHARTS = 6
@@ -162,7 +167,8 @@ def unit_charts(
 ) -> list[SeriesChart]:
     """Each of the unit's targets as the pipeline judged it (`targets`: its stored row per
     metric, one point per return in force, as published: a share, or a value in its unit such
-    as minutes, against its target), and the stored verdicts of positive feedback share,
+    as minutes, against its target), and the stored verdicts of positive feedback share (each
+    point of the class of its window's experience: the worse of good and poor ratings),
     harmful incidents and, where it fell, incident reporting (one point per judged window,
     coloured by its stored class).
 
@@ -198,7 +204,10 @@ def unit_charts(
         out.append(SeriesChart("target", metric, chart, percent, unit=unit))
     shares = [(w.start, w.positive_share) for w in series if w.positive_share is not None]
     experience = verdict_chart(
-        verdicts, "positive_share", Direction.INCREASE, [(x, s) for x, s in shares if s is not None]
+        experience_verdicts(verdicts),
+        "positive_share",
+        Direction.INCREASE,
+        [(x, s) for x, s in shares if s is not None],
     )
     if experience is not None:
         judged = {p.x for p in experience.points}

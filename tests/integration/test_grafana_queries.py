@@ -529,6 +529,51 @@ def test_the_overviews_open_alerts_show_answers_as_the_learning_loop_matches(
     }
 
 
+def test_the_unit_experience_chart_is_a_concern_where_either_share_is(
+    warehouse: Warehouse,
+) -> None:
+    """Seen from outside (twenty-first session, outside-family seed 1): R8H derm's divergence
+    alert flagged 5 weeks of poor ratings (negative share: concern) while its positive share
+    stayed common cause, and the drill-down's experience chart drew the positive share's
+    verdicts alone: no concern under the alert, where the overview's status history (both
+    shares) shows one. Each point takes the more telling class of the two shares."""
+    db = "both_shares"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("verdicts", "unit_windows", "mdc_summary", "mdc_targets", "target_metrics"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    warehouse.run(
+        f"INSERT INTO {db}.unit_windows (org_id, unit_id, window_kind, window_start, window_end) "
+        "VALUES ('R8H', 'derm', 'week', '2025-01-06', '2025-01-13')"
+    )
+    rows = [
+        ("positive_share", "2025-01-06", "common_cause", 0.72),
+        ("negative_share", "2025-01-06", "concern", 0.13),
+        ("positive_share", "2025-01-13", "improvement", 0.9),
+        ("negative_share", "2025-01-13", "common_cause", 0.05),
+        ("positive_share", "2025-01-20", "common_cause", 0.8),
+    ]
+    warehouse.run(
+        f"INSERT INTO {db}.verdicts (org_id, unit_id, window_kind, measure, window_start, "
+        "window_end, value, count, size, centre, lower_limit, upper_limit, z, rule, detector, "
+        "verdict, chart, higher_is_better, version) VALUES "
+        + ", ".join(
+            f"('R8H', 'derm', 'week', '{m}', '{w}', addDays(toDateTime('{w}'), 7), {v}, 1, 10, "
+            f"0.5, 0.1, 0.9, 0.0, '', '', '{verdict}', 'share', 1, 1)"
+            for m, w, verdict, v in rows
+        )
+    )
+    panel = _panel_rows(warehouse, db, datetime(2025, 1, 1, tzinfo=UTC),
+                        datetime(2025, 2, 1, tzinfo=UTC))  # fmt: skip
+    title = "Patient experience: positive feedback share (the pipeline's verdicts)"
+    shown = [(row[0], row[1], row[5], row[6]) for row in panel(title)]
+    assert shown == [
+        (datetime(2025, 1, 6), 0.72, 0.72, None),
+        (datetime(2025, 1, 13), 0.9, None, 0.9),
+        (datetime(2025, 1, 20), 0.8, None, None),
+    ]
+
+
 def test_the_target_chart_draws_every_stored_target_row(warehouse: Warehouse) -> None:
     """The unit drill-down's target chart is the chosen metric's row as the engine stored it
     (one verdict per question): every point, its type, the row's centre, limits and target,
