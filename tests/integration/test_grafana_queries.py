@@ -574,6 +574,33 @@ def test_the_unit_experience_chart_is_a_concern_where_either_share_is(
     ]
 
 
+def test_a_withdrawn_alert_is_not_counted_as_an_alert(warehouse: Warehouse) -> None:
+    """Seen from outside (twenty-first session): "Alerts and answers" counted every alert in
+    `alert_history`, withdrawn ones included (late data showed they never were), so it said
+    13 alerts where `pipeline stats` and the report say 12. The stat counts the standing
+    alerts, as they do; the table of every alert still lists a withdrawn one, as withdrawn."""
+    db = "withdrawn_alerts"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("alert_history", "alerts", "alert_responses"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    for table in ("alert_history", "alerts"):
+        warehouse.run(
+            f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
+            "window_end, severity, status, summary, evidence, detected_at) VALUES "
+            "('saf-1', 'safety_signal', 'RXA', 'ED', '2025-03-03', '2025-03-10', 'high', "
+            "'open', 'harm rose', '{}', '2025-03-18 09:00:00'), "
+            "('saf-2', 'safety_signal', 'RXA', 'AMU', '2025-03-03', '2025-03-10', 'high', "
+            "'withdrawn', 'harm rose', '{}', '2025-03-18 09:00:00')"
+        )
+    panel = _panel_rows(warehouse, db, datetime(2025, 1, 1, tzinfo=UTC),
+                        datetime(2025, 6, 1, tzinfo=UTC))  # fmt: skip
+    ((alerts, answered, open_unanswered, _),) = panel("Alerts and answers")
+    assert (alerts, answered, open_unanswered) == (1, 0, 1)
+    statuses = {row[0]: row[5] for row in panel("Every alert: raised, first answer, what was done")}
+    assert statuses == {"saf-1": "open", "saf-2": "withdrawn"}
+
+
 def test_the_target_chart_draws_every_stored_target_row(warehouse: Warehouse) -> None:
     """The unit drill-down's target chart is the chosen metric's row as the engine stored it
     (one verdict per question): every point, its type, the row's centre, limits and target,
