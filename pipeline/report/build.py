@@ -14,6 +14,7 @@ from pipeline.report.periods import (
     PeriodView,
     UnitKey,
     UnitView,
+    offered_periods,
     period_bounds,
     period_view,
 )
@@ -104,9 +105,11 @@ def build_view(data: ReportData) -> ReportView:
     verdicts: dict[UnitKey, list[VerdictRecord]] = {}
     for v in data.verdicts:
         verdicts.setdefault((v.org_id, v.unit_id), []).append(v)
-    periods = tuple(
-        period_view(by_unit, starts, bounds, standing, data.window_kind, verdicts)
-        for bounds in period_bounds(len(starts), data.window_kind)
+    periods = offered_periods(
+        [
+            period_view(by_unit, starts, bounds, standing, data.window_kind, verdicts)
+            for bounds in period_bounds(len(starts), data.window_kind)
+        ]
     )
     alerts_by_unit: dict[UnitKey, list[AlertRecord]] = {}
     for a in standing:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pipeline.core.alerts import AlertKind
 from pipeline.report.figures import (
@@ -252,7 +252,11 @@ def period_view(
     """Figures for one period; `starts` are the window starts, `alerts` every standing alert,
     `verdicts` the stored verdicts of each unit."""
     base_first, first, stop = bounds
-    begin, baseline_start = starts[first], starts[base_first]
+    begin = starts[first]
+    # The baseline is the calendar's weeks (months) before the period, not the windows with
+    # data before it wherever they fell: a gap of years leaves them out.
+    baseline_start = max(starts[base_first], _baseline_floor(begin, window_kind))
+    baseline_windows = sum(baseline_start <= s < begin for s in starts[base_first:first])
     end = starts[stop] if stop < len(starts) else max(w.end for s in by_unit.values() for w in s)
 
     def recent(key: UnitKey) -> list[WindowFigures]:
@@ -274,6 +278,23 @@ def period_view(
         by_org.setdefault(key[0], []).append(units[-1])
     orgs = [org_view(org, by_org[org], recent, before) for org in sorted(by_org)]
     return PeriodView(
-        begin, end, baseline_start, stop - first, first - base_first, window_kind,
+        begin, end, baseline_start, stop - first, baseline_windows, window_kind,
         tuple(units), tuple(orgs),
     )  # fmt: skip
+
+
+def _baseline_floor(begin: datetime, window_kind: str) -> datetime:
+    """The earliest start of a period's baseline: `BASELINE_WINDOWS` weeks (months) before."""
+    windows = BASELINE_WINDOWS.get(window_kind, 26)
+    if window_kind == "month":
+        months = begin.year * 12 + begin.month - 1 - windows
+        return begin.replace(year=months // 12, month=months % 12 + 1)
+    return begin - timedelta(weeks=windows)
+
+
+def offered_periods(periods: Sequence[PeriodView]) -> tuple[PeriodView, ...]:
+    """The periods the report offers (latest first): the latest always, an earlier one only
+    with at least `MIN_BASELINE_WINDOWS` windows of baseline in the calendar before it."""
+    return tuple(
+        p for i, p in enumerate(periods) if i == 0 or p.baseline_windows >= MIN_BASELINE_WINDOWS
+    )
