@@ -271,8 +271,9 @@ def _panel(title: str, panel_type: str | None = None) -> Target:
 
 def _panel_rows(
     warehouse: Warehouse, db: str, low: datetime, high: datetime
-) -> Callable[[str], list[tuple[Any, ...]]]:
-    """A panel's rows by its title, its SQL run on `db` for the time range `low`..`high`."""
+) -> Callable[..., list[tuple[Any, ...]]]:
+    """A panel's rows by its title (and type, where two panels share it), its SQL run on `db`
+    for the time range `low`..`high`."""
 
     def run(sql: str) -> list[tuple[Any, ...]]:
         return warehouse.run(re.sub(r"\bquality\.", f"{db}.", sql))
