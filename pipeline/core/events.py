@@ -43,6 +43,12 @@ limit, ratio and chart scale built from them stays finite (near the float maximu
 overflowed and judging failed). The contract takes any `value` >= 0 and any positive `target`:
 an event beyond these bounds is valid, and dead-lettered as `processing_error`
 (`beyond_processable_range`)."""
+MAX_SHARE_COUNT = 10**12
+"""The largest share `denominator` (so `numerator`) the pipeline processes. Denominators are the
+activity of the harmful-incident rate, and a window's expected count from activity near 2^63
+lost every unit of precision, so judging its organisation raised (OverflowError) at every batch
+and restart. The contract takes any count up to 2^63 - 1: a return beyond is valid, and
+dead-lettered as `processing_error` (`beyond_processable_range`)."""
 MIN_VALUE_TARGET = 1e-6
 """The smallest value-form `target` the pipeline processes: a margin is read as a fraction of it."""
 FREE_TEXT_FIELDS = frozenset({"description", "comment", "note"})
@@ -195,9 +201,15 @@ class TargetMetric(_Event):
         return self.value is None
 
     def beyond_processable_range(self) -> str | None:
-        """Why this valid event's value or target is beyond what the pipeline can sum and chart
-        (`MAX_VALUE`, `MIN_VALUE_TARGET`), or None. Figures only: safe to show."""
+        """Why this valid event's value, target or denominator is beyond what the pipeline can
+        sum, chart and judge (`MAX_VALUE`, `MIN_VALUE_TARGET`, `MAX_SHARE_COUNT`), or None.
+        Figures only: safe to show."""
         if self.value is None:
+            if self.denominator is not None and self.denominator > MAX_SHARE_COUNT:
+                return (
+                    f"denominator {self.denominator:,} is above {MAX_SHARE_COUNT:,}, "
+                    "the largest count the pipeline processes"
+                )
             return None
         if self.value > MAX_VALUE:
             return f"value {self.value:g} is above {MAX_VALUE:g}, the largest the pipeline sums"

@@ -14,6 +14,7 @@ from pipeline.report.periods import (
     PeriodView,
     UnitKey,
     UnitView,
+    offered_periods,
     period_bounds,
     period_view,
 )
@@ -25,7 +26,12 @@ from pipeline.report.records import (
     VerdictRecord,
     WindowFigures,
 )
-from pipeline.report.verdicts import REPORTING, REPORTING_CONCERN, verdict_chart
+from pipeline.report.verdicts import (
+    REPORTING,
+    REPORTING_CONCERN,
+    experience_verdicts,
+    verdict_chart,
+)
 
 # Target charts per unit at most (an ambulance service reports six time standards).
 MAX_TARGET_CHARTS = 6
@@ -101,9 +107,11 @@ def build_view(data: ReportData) -> ReportView:
     verdicts: dict[UnitKey, list[VerdictRecord]] = {}
     for v in data.verdicts:
         verdicts.setdefault((v.org_id, v.unit_id), []).append(v)
-    periods = tuple(
-        period_view(by_unit, starts, bounds, standing, data.window_kind, verdicts)
-        for bounds in period_bounds(len(starts), data.window_kind)
+    periods = offered_periods(
+        [
+            period_view(by_unit, starts, bounds, standing, data.window_kind, verdicts)
+            for bounds in period_bounds(len(starts), data.window_kind)
+        ]
     )
     alerts_by_unit: dict[UnitKey, list[AlertRecord]] = {}
     for a in standing:
@@ -168,7 +176,8 @@ def unit_charts(
 ) -> list[SeriesChart]:
     """Each of the unit's targets as the pipeline judged it (`targets`: its stored row per
     metric, one point per return in force, as published: a share, or a value in its unit such
-    as minutes, against its target), and the stored verdicts of positive feedback share,
+    as minutes, against its target), and the stored verdicts of positive feedback share (each
+    point of the class of its window's experience: the worse of good and poor ratings),
     harmful incidents and, where it fell, incident reporting (one point per judged window,
     coloured by its stored class).
 
@@ -204,7 +213,10 @@ def unit_charts(
         out.append(SeriesChart("target", metric, chart, percent, unit=unit))
     shares = [(w.start, w.positive_share) for w in series if w.positive_share is not None]
     experience = verdict_chart(
-        verdicts, "positive_share", Direction.INCREASE, [(x, s) for x, s in shares if s is not None]
+        experience_verdicts(verdicts),
+        "positive_share",
+        Direction.INCREASE,
+        [(x, s) for x, s in shares if s is not None],
     )
     if experience is not None:
         judged = {p.x for p in experience.points}

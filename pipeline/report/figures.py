@@ -20,10 +20,6 @@ BASELINE_WINDOWS = {"week": 26, "month": 12}
 # Periods the report offers (latest first), and the fewest baseline windows an earlier one needs.
 MAX_PERIODS = 4
 MIN_BASELINE_WINDOWS = 8
-Z_SIGNAL = 3.0
-MIN_SHARE_DROP = 0.03
-MIN_DARK_SPOT_GAP = 0.05
-MIN_HARM_RISE = 0.25
 UnitKey = tuple[str, str]
 
 
@@ -179,17 +175,3 @@ def harm_change(recent: Pooled, baseline: Pooled) -> tuple[float, float] | None:
     pooled = (recent.harmful + baseline.harmful) / (e1 + e0)
     se = math.sqrt(pooled * (1 / e1 + 1 / e0) * baseline.harm_dispersion)
     return relative, ((r1 - r0) / se if se else 0.0)
-
-
-def experience_worse(recent: Pooled, baseline: Pooled) -> bool:
-    """Positive feedback clearly lower: by 3 points or more, and beyond chance."""
-    z = share_z(recent, baseline)
-    if z is None or recent.share is None or baseline.share is None:
-        return False
-    return recent.share - baseline.share <= -MIN_SHARE_DROP and z <= -Z_SIGNAL
-
-
-def safety_worse(recent: Pooled, baseline: Pooled) -> bool:
-    """Harmful incidents clearly more frequent: by a quarter or more, and beyond chance."""
-    harm = harm_change(recent, baseline)
-    return harm is not None and harm[0] >= MIN_HARM_RISE and harm[1] >= Z_SIGNAL

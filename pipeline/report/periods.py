@@ -6,22 +6,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pipeline.core.alerts import AlertKind
 from pipeline.report.figures import (
     BASELINE_WINDOWS,
     MAX_PERIODS,
     MIN_BASELINE_WINDOWS,
-    MIN_DARK_SPOT_GAP,
     RECENT_WINDOWS,
-    Z_SIGNAL,
     Pooled,
     comparable,
     corrected,
-    experience_worse,
     pool,
-    safety_worse,
     without,
 )
 from pipeline.report.records import AlertRecord, VerdictRecord, WindowFigures
@@ -127,8 +123,9 @@ class Standing:
     """A unit's positive share against the rest of its organisation, now and as usual.
 
     Units differ for good reasons (an emergency department is never rated like a maternity
-    ward), so a unit is a dark spot when it has fallen behind its *usual* standing, not when it
-    is merely lower than the rest.
+    ward), so the report shows how far a unit has moved from its *usual* standing, not merely
+    how far it is below the rest. Figures only: whether a unit is a dark spot is the pipeline's
+    `masked_dark_spot` alert, never judged here.
     """
 
     share: float
@@ -150,13 +147,6 @@ class Standing:
     @property
     def slipped(self) -> float:
         return self.gap - self.usual_gap
-
-    @property
-    def dark_spot(self) -> bool:
-        """Fallen behind its usual standing, beyond chance, and worse than it was itself (a
-        unit that held steady while the rest recovered from a bad spell is not a dark spot)."""
-        fallen = self.slipped <= -MIN_DARK_SPOT_GAP and self.z <= -Z_SIGNAL
-        return fallen and self.share < self.before
 
 
 def standing(
@@ -184,14 +174,8 @@ class OrgView:
     baseline: Pooled
     standings: dict[UnitKey, Standing]
     dark_spots: tuple[UnitView, ...]
-
-    @property
-    def looks_green(self) -> bool:
-        """The organisation's own figures look fine: its pooled experience and harm are not
-        clearly worse than its baseline (a unit's deterioration is masked by the rest)."""
-        return not (
-            experience_worse(self.recent, self.baseline) or safety_worse(self.recent, self.baseline)
-        )
+    """Units with a `masked_dark_spot` alert in the period: the pipeline found them masked by
+    the organisation's overall figure (which had not signalled on its own chart)."""
 
 
 def org_view(
@@ -206,18 +190,13 @@ def org_view(
     whole = pool([w for u in units for w in recent(u.key)])
     earlier = pool([w for u in units for w in before(u.key)])
     standings = {}
-    spots = []
     for unit in units:
         rest_now, rest_before = without(whole, unit.recent), without(earlier, unit.baseline)
         found = standing(unit.recent, rest_now, unit.baseline, rest_before)
         if found is not None:
             standings[unit.key] = found
-        alerted = bool(unit.alerts_of(AlertKind.MASKED_DARK_SPOT)) and (
-            found is None or found.slipped < 0
-        )
-        if (found is not None and found.dark_spot) or alerted:
-            spots.append(unit)
-    return OrgView(org, tuple(units), whole, earlier, standings, tuple(spots))
+    spots = tuple(u for u in units if u.alerts_of(AlertKind.MASKED_DARK_SPOT))
+    return OrgView(org, tuple(units), whole, earlier, standings, spots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +218,8 @@ class PeriodView:
 
     @property
     def dark_spots(self) -> list[tuple[OrgView, UnitView]]:
-        """Dark spots of organisations whose own figures look fine."""
-        return [(o, u) for o in self.orgs if o.looks_green for u in o.dark_spots]
+        """Units the pipeline found masked by their organisation (`OrgView.dark_spots`)."""
+        return [(o, u) for o in self.orgs for u in o.dark_spots]
 
 
 def period_bounds(count: int, window_kind: str) -> list[tuple[int, int, int]]:
@@ -273,7 +252,11 @@ def period_view(
     """Figures for one period; `starts` are the window starts, `alerts` every standing alert,
     `verdicts` the stored verdicts of each unit."""
     base_first, first, stop = bounds
-    begin, baseline_start = starts[first], starts[base_first]
+    begin = starts[first]
+    # The baseline is the calendar's weeks (months) before the period, not the windows with
+    # data before it wherever they fell: a gap of years leaves them out.
+    baseline_start = max(starts[base_first], _baseline_floor(begin, window_kind))
+    baseline_windows = sum(baseline_start <= s < begin for s in starts[base_first:first])
     end = starts[stop] if stop < len(starts) else max(w.end for s in by_unit.values() for w in s)
 
     def recent(key: UnitKey) -> list[WindowFigures]:
@@ -295,6 +278,23 @@ def period_view(
         by_org.setdefault(key[0], []).append(units[-1])
     orgs = [org_view(org, by_org[org], recent, before) for org in sorted(by_org)]
     return PeriodView(
-        begin, end, baseline_start, stop - first, first - base_first, window_kind,
+        begin, end, baseline_start, stop - first, baseline_windows, window_kind,
         tuple(units), tuple(orgs),
     )  # fmt: skip
+
+
+def _baseline_floor(begin: datetime, window_kind: str) -> datetime:
+    """The earliest start of a period's baseline: `BASELINE_WINDOWS` weeks (months) before."""
+    windows = BASELINE_WINDOWS.get(window_kind, 26)
+    if window_kind == "month":
+        months = begin.year * 12 + begin.month - 1 - windows
+        return begin.replace(year=months // 12, month=months % 12 + 1)
+    return begin - timedelta(weeks=windows)
+
+
+def offered_periods(periods: Sequence[PeriodView]) -> tuple[PeriodView, ...]:
+    """The periods the report offers (latest first): the latest always, an earlier one only
+    with at least `MIN_BASELINE_WINDOWS` windows of baseline in the calendar before it."""
+    return tuple(
+        p for i, p in enumerate(periods) if i == 0 or p.baseline_windows >= MIN_BASELINE_WINDOWS
+    )

@@ -10,12 +10,7 @@ from pipeline.core.alerts import AlertStatus
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.windows import WindowKind
 from pipeline.report.build import ReportView
-from pipeline.report.figures import (
-    BASELINE_WINDOWS,
-    MIN_DARK_SPOT_GAP,
-    RECENT_WINDOWS,
-    Z_SIGNAL,
-)
+from pipeline.report.figures import BASELINE_WINDOWS, RECENT_WINDOWS
 from pipeline.report.queries import AlertRecord
 from pipeline.report.sections_learning import (
     answered_alerts,
@@ -170,8 +165,9 @@ def method(view: ReportView) -> Html:
         "experience or harm counts as worse when the pipeline's stored verdicts show a special "
         f"cause of concern in the period (the alerts' own judgement, never the report's); a "
         "fall in harm while incident reporting fell is a reporting concern, never an "
-        "improvement. Dark spots compare a unit's standing with the rest of its organisation "
-        f"(beyond chance, |z| ≥ {Z_SIGNAL:g}, and at least {MIN_DARK_SPOT_GAP:.0%} points).</li>"
+        "improvement. Dark spots are the pipeline's alerts of a unit masked by its "
+        "organisation; the report shows each unit's standing against the rest of its "
+        "organisation, and judges none.</li>"
         "<li>Positive feedback is the Friends and Family Test share rating care good or very "
         "good (“don't know” left out). Harmful incidents are those reported with at least low "
         "harm. Targets are as each unit reports them: a share (e.g. seen within 4 hours) or a "

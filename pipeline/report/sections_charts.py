@@ -177,6 +177,11 @@ def _figure(
             "line is the unit's usual level and the limits its exact limits, from its own "
             "rolling baseline (windows of the learning period are not judged)."
         )
+        if item.measure == "experience":
+            base += (
+                " Each point is coloured by the experience verdict: a concern where either "
+                "share, good or poor ratings, is one."
+            )
         if item.rare_event:
             base += (
                 " Rare events (a few a week): exact Poisson limits on the rate, never below "

@@ -6,7 +6,6 @@ from html import escape
 
 from pipeline.report import charts
 from pipeline.report.build import ReportView
-from pipeline.report.figures import MIN_DARK_SPOT_GAP, harm_change, safety_worse
 from pipeline.report.periods import OrgView, PeriodView
 from pipeline.report.sections import per_period, span
 from pipeline.report.text import metric_name, pct, plural, pts, unit_name
@@ -29,6 +28,9 @@ def _dark_spots(p: PeriodView) -> Html:
         )
     else:
         heading = "No dark spots hidden inside organisations whose overall figures look fine"
+    # Whether a unit is a dark spot is the pipeline's judgement (`masked_dark_spot`: the unit
+    # stood out from the rest while the organisation's own chart had not signalled), never the
+    # report's: the standings below are figures.
     return (
         f"<h2>{escape(heading)}</h2>"
         '<p class="lede">An organisation can look fine overall while one of its units is not: '
@@ -36,10 +38,10 @@ def _dark_spots(p: PeriodView) -> Html:
         "department is rarely rated like a maternity ward), so each unit is compared with its "
         "<em>usual</em> standing against the rest of its organisation. The dot is the share of "
         "patients rating care good; the ring is where the unit's usual standing would put it; "
-        "the black line is the whole organisation. An organisation looks fine when its own "
-        "positive feedback and harmful incidents are not clearly worse than before. Orange: "
-        f"fallen behind its usual standing by at least {MIN_DARK_SPOT_GAP:.0%} points, beyond "
-        f"chance, or a dark-spot alert in these {p.window_kind}s. "
+        "the black line is the whole organisation. Orange: a unit the pipeline found masked "
+        "by its organisation (a dark-spot alert in these "
+        f"{p.window_kind}s: it stood out from the rest while the organisation's own figure "
+        "stayed within its usual range). The report judges no unit itself. "
         f"Figures for {escape(span(p))}.</p>"
         f'<div class="orgs">{"".join(_org_card(o) for o in p.orgs)}</div>'
     )
@@ -48,23 +50,13 @@ def _dark_spots(p: PeriodView) -> Html:
 def _org_card(org: OrgView) -> Html:
     whole = org.recent.share
     feedback = f"{pct(whole)} of patients rate care good, {pct(org.baseline.share)} before"
-    if org.looks_green:
-        status = f"looks fine overall ({feedback})"
-    else:
-        harm = harm_change(org.recent, org.baseline)
-        more = (
-            f"; harmful incidents {harm[0]:+.0%}"
-            if harm and safety_worse(org.recent, org.baseline)
-            else ""
-        )
-        status = f"is worse overall ({feedback}{more})"
     names = ", ".join(u.unit_id for u in org.dark_spots)
     if names:
-        verb = "has" if len(org.dark_spots) == 1 else "have"
-        tail = f", but {names} {verb} fallen behind the rest"
+        verb = "was" if len(org.dark_spots) == 1 else "were"
+        tail = f"; {names} {verb} found masked by the rest"
     else:
-        tail = "; no unit has fallen behind its usual standing"
-    sentence = f"{org.org_id} {status}{tail}"
+        tail = "; no unit found masked by the rest"
+    sentence = f"{org.org_id} overall: {feedback}{tail}"
     rows = []
     for u in sorted(org.units, key=lambda u: u.unit_id):
         if u.recent.share is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from pipeline.core.spc import Direction, PointType, XmrChart, XmrPoint
@@ -37,6 +38,21 @@ def period_class(verdicts: Iterable[VerdictRecord], measures: Sequence[str]) -> 
     (None when none was judged)."""
     found = {v.verdict for v in verdicts if v.measure in measures}
     return next((c for c in _PRECEDENCE if c in found), None)
+
+
+def experience_verdicts(verdicts: Iterable[VerdictRecord]) -> list[VerdictRecord]:
+    """The positive share's verdicts, each with the class of its window's experience: the more
+    telling of the two shares' (good and poor ratings), as the board, the overview and the
+    alerts read it; a week whose poor ratings are a concern is a concern on the chart."""
+    stored = list(verdicts)
+    negative = {v.window_start: v.verdict for v in stored if v.measure == "negative_share"}
+    out = []
+    for v in stored:
+        if v.measure != "positive_share":
+            continue
+        both = {v.verdict, negative.get(v.window_start, v.verdict)}
+        out.append(replace(v, verdict=next((c for c in _PRECEDENCE if c in both), v.verdict)))
+    return out
 
 
 def verdict_chart(

@@ -262,21 +262,24 @@ def test_generated_trust_matches_the_schema(warehouse: Warehouse) -> None:
 # --- The learning loop's panels read the verdicts the pipeline stored, never their own -------
 
 
-def _panel(title: str) -> Target:
-    (target,) = [t for t in TARGETS if t.panel_title == title]
+def _panel(title: str, panel_type: str | None = None) -> Target:
+    (target,) = [
+        t for t in TARGETS if t.panel_title == title and panel_type in (None, t.panel_type)
+    ]
     return target
 
 
 def _panel_rows(
     warehouse: Warehouse, db: str, low: datetime, high: datetime
-) -> Callable[[str], list[tuple[Any, ...]]]:
-    """A panel's rows by its title, its SQL run on `db` for the time range `low`..`high`."""
+) -> Callable[..., list[tuple[Any, ...]]]:
+    """A panel's rows by its title (and type, where two panels share it), its SQL run on `db`
+    for the time range `low`..`high`."""
 
     def run(sql: str) -> list[tuple[Any, ...]]:
         return warehouse.run(re.sub(r"\bquality\.", f"{db}.", sql))
 
-    def panel(title: str) -> list[tuple[Any, ...]]:
-        target = _panel(title)
+    def panel(title: str, panel_type: str | None = None) -> list[tuple[Any, ...]]:
+        target = _panel(title, panel_type)
         dashboard = _dashboard(target)
         return run(render(target, dashboard, context_for(dashboard, low, high, run), run))
 
@@ -506,6 +509,124 @@ def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
     rows = {row[0]: row for row in panel("Every alert: raised, first answer, what was done")}
     assert rows["saf-1"][-1] == rows["dar-2"][-1] == "investigating"
     assert rows["saf-1"][7] == rows["dar-2"][7] == datetime(2025, 3, 20, 9, 0)
+
+
+def test_the_overviews_open_alerts_show_answers_as_the_learning_loop_matches(
+    warehouse: Warehouse,
+) -> None:
+    """Seen from outside (twenty-first session): the overview's "Open alerts" table joined
+    answers on `alert_id` alone, so an answer naming RXA/ED's open alert from RXA/oncology
+    (unmatched: `pipeline stats`, the report and the alerts dashboard count it so) showed the
+    open alert as answered `false_positive`, and a member answered through its family showed
+    "not answered". It reads the answers as the alerts dashboard does: from the alert's own
+    organisation and unit, for its whole family, as far as the core says they cover it."""
+    db = "open_answers"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("alert_history", "alerts", "alert_responses", "unit_windows"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    family = '{"episode_group": {"id": "saf-1", "alerts": ["saf-1", "dar-2"], "answered": true}}'
+    for table in ("alert_history", "alerts"):
+        warehouse.run(
+            f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
+            "window_end, severity, status, summary, evidence, detected_at) VALUES "
+            "('mas-3', 'masked_dark_spot', 'RXA', 'ED', '2025-03-03', '2025-03-10', 'high', "
+            "'open', 'stood out', '{}', '2025-03-11 09:00:00'), "
+            "('saf-1', 'safety_signal', 'RXA', 'AMU', '2025-03-03', '2025-03-10', 'high', "
+            f"'open', 'harm rose', '{family}', '2025-03-18 09:00:00'), "
+            "('dar-2', 'masked_dark_spot', 'RXA', 'AMU', '2025-03-10', '2025-03-17', 'high', "
+            f"'open', 'stood out', '{family}', '2025-03-19 09:00:00')"
+        )
+    warehouse.run(
+        f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
+        "alert_id, response, responder_role, note_redacted, free_text_chars, "
+        "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
+        "VALUES (generateUUIDv4(), 'RXA', 'oncology', '2025-03-19 09:00:00', 'portal', "
+        "'mas-3', 'false_positive', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL), "
+        "(generateUUIDv4(), 'RXA', 'AMU', '2025-03-20 09:00:00', 'portal', 'dar-2', "
+        "'investigating', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
+    )
+    panel = _panel_rows(warehouse, db, datetime(2025, 1, 1, tzinfo=UTC),
+                        datetime(2025, 6, 1, tzinfo=UTC))  # fmt: skip
+    assert panel("Answers naming no alert") == [(1,)]
+    rows = {row[0]: (row[-2], row[-1]) for row in panel("Open alerts", "table")}
+    assert rows == {
+        "mas-3": (0, "not answered"),
+        "saf-1": (1, "investigating"),
+        "dar-2": (1, "investigating"),
+    }
+
+
+def test_the_unit_experience_chart_is_a_concern_where_either_share_is(
+    warehouse: Warehouse,
+) -> None:
+    """Seen from outside (twenty-first session, outside-family seed 1): R8H derm's divergence
+    alert flagged 5 weeks of poor ratings (negative share: concern) while its positive share
+    stayed common cause, and the drill-down's experience chart drew the positive share's
+    verdicts alone: no concern under the alert, where the overview's status history (both
+    shares) shows one. Each point takes the more telling class of the two shares."""
+    db = "both_shares"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("verdicts", "unit_windows", "mdc_summary", "mdc_targets", "target_metrics"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    warehouse.run(
+        f"INSERT INTO {db}.unit_windows (org_id, unit_id, window_kind, window_start, window_end) "
+        "VALUES ('R8H', 'derm', 'week', '2025-01-06', '2025-01-13')"
+    )
+    rows = [
+        ("positive_share", "2025-01-06", "common_cause", 0.72),
+        ("negative_share", "2025-01-06", "concern", 0.13),
+        ("positive_share", "2025-01-13", "improvement", 0.9),
+        ("negative_share", "2025-01-13", "common_cause", 0.05),
+        ("positive_share", "2025-01-20", "common_cause", 0.8),
+    ]
+    warehouse.run(
+        f"INSERT INTO {db}.verdicts (org_id, unit_id, window_kind, measure, window_start, "
+        "window_end, value, count, size, centre, lower_limit, upper_limit, z, rule, detector, "
+        "verdict, chart, higher_is_better, version) VALUES "
+        + ", ".join(
+            f"('R8H', 'derm', 'week', '{m}', '{w}', addDays(toDateTime('{w}'), 7), {v}, 1, 10, "
+            f"0.5, 0.1, 0.9, 0.0, '', '', '{verdict}', 'share', 1, 1)"
+            for m, w, verdict, v in rows
+        )
+    )
+    panel = _panel_rows(warehouse, db, datetime(2025, 1, 1, tzinfo=UTC),
+                        datetime(2025, 2, 1, tzinfo=UTC))  # fmt: skip
+    title = "Patient experience: positive feedback share (the pipeline's verdicts)"
+    shown = [(row[0], row[1], row[5], row[6]) for row in panel(title)]
+    assert shown == [
+        (datetime(2025, 1, 6), 0.72, 0.72, None),
+        (datetime(2025, 1, 13), 0.9, None, 0.9),
+        (datetime(2025, 1, 20), 0.8, None, None),
+    ]
+
+
+def test_a_withdrawn_alert_is_not_counted_as_an_alert(warehouse: Warehouse) -> None:
+    """Seen from outside (twenty-first session): "Alerts and answers" counted every alert in
+    `alert_history`, withdrawn ones included (late data showed they never were), so it said
+    13 alerts where `pipeline stats` and the report say 12. The stat counts the standing
+    alerts, as they do; the table of every alert still lists a withdrawn one, as withdrawn."""
+    db = "withdrawn_alerts"
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in ("alert_history", "alerts", "alert_responses"):
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    for table in ("alert_history", "alerts"):
+        warehouse.run(
+            f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
+            "window_end, severity, status, summary, evidence, detected_at) VALUES "
+            "('saf-1', 'safety_signal', 'RXA', 'ED', '2025-03-03', '2025-03-10', 'high', "
+            "'open', 'harm rose', '{}', '2025-03-18 09:00:00'), "
+            "('saf-2', 'safety_signal', 'RXA', 'AMU', '2025-03-03', '2025-03-10', 'high', "
+            "'withdrawn', 'harm rose', '{}', '2025-03-18 09:00:00')"
+        )
+    panel = _panel_rows(warehouse, db, datetime(2025, 1, 1, tzinfo=UTC),
+                        datetime(2025, 6, 1, tzinfo=UTC))  # fmt: skip
+    ((alerts, answered, open_unanswered, _),) = panel("Alerts and answers")
+    assert (alerts, answered, open_unanswered) == (1, 0, 1)
+    statuses = {row[0]: row[5] for row in panel("Every alert: raised, first answer, what was done")}
+    assert statuses == {"saf-1": "open", "saf-2": "withdrawn"}
 
 
 def test_the_target_chart_draws_every_stored_target_row(warehouse: Warehouse) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from pipeline.core.alerts import AlertKind, AlertStatus, Severity
 from pipeline.report.figures import pool
 from pipeline.report.periods import UnitKey, UnitView, org_view, standing
-from pipeline.report.records import WindowFigures
+from pipeline.report.records import AlertRecord, WindowFigures
 
 MONDAY = datetime(2025, 1, 6, tzinfo=UTC)
 
@@ -56,5 +57,46 @@ def test_each_unit_stands_against_the_other_units_pooled_and_each_is_read_once()
         assert view.standings[unit.key] == standing(
             unit.recent, rest_now, unit.baseline, rest_before
         )
-    assert [u.unit_id for u in view.dark_spots] == ["w03"]
     assert view.recent == pool([w for k in windows for w in windows[k] if w.start >= begin])
+
+
+def _masked(unit: str, start: datetime) -> AlertRecord:
+    return AlertRecord(
+        "mas-1", AlertKind.MASKED_DARK_SPOT, "RXA", unit, start, start + timedelta(weeks=3),
+        Severity.HIGH, AlertStatus.OPEN, "stood out", {}, start, start, 1, (),
+    )  # fmt: skip
+
+
+def test_a_dark_spot_is_the_pipelines_masked_dark_spot_alert_never_the_reports_own_test() -> None:
+    """Seen from outside (twenty-first session, outside-family seed 1): the report named RPJ
+    endoscopy among "3 dark spots inside organisations whose overall figures look fine" by its
+    own test (5 points behind its usual standing, |z| >= 3), while every stored verdict of the
+    unit in those weeks was common cause and the pipeline raised no alert. The report judges
+    nothing itself: a dark spot is a unit with a `masked_dark_spot` alert in the period."""
+    rng = random.Random(11)
+    windows = {("RXA", f"w{i:02d}"): unit_windows(f"w{i:02d}", rng, i == 3) for i in range(8)}
+    begin = MONDAY + timedelta(weeks=26)
+
+    def recent(key: UnitKey) -> list[WindowFigures]:
+        return [w for w in windows[key] if w.start >= begin]
+
+    def before(key: UnitKey) -> list[WindowFigures]:
+        return [w for w in windows[key] if w.start < begin]
+
+    def view_with(alerts: dict[str, tuple[AlertRecord, ...]]) -> list[str]:
+        units = [
+            UnitView(o, u, pool(recent((o, u))), pool(before((o, u))), alerts.get(u, ()))
+            for o, u in windows
+        ]
+        return [u.unit_id for u in org_view("RXA", units, recent, before).dark_spots]
+
+    others = [k for k in windows if k != ("RXA", "w03")]
+    fallen = standing(
+        pool(recent(("RXA", "w03"))),
+        pool([w for k in others for w in recent(k)]),
+        pool(before(("RXA", "w03"))),
+        pool([w for k in others for w in before(k)]),
+    )
+    assert fallen is not None and fallen.slipped < -0.15  # clearly behind, but no alert
+    assert view_with({}) == []
+    assert view_with({"w05": (_masked("w05", begin),)}) == ["w05"]
