@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 22
+JUDGEMENT_RULES = 21
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -66,9 +66,7 @@ names), and an alert's `evidence.due_by` is its latest answer's (19th session);
 across missing years joined 2016-19 to 2024-25 A&E returns; 19th session);
 21: every judgement stores all three board measures (a `withdrawn` row where nothing is
 current), every target metric of a unit (`mdc_targets`, not only the board's main one), and an
-alert's `evidence.episode_group.answered`, family-wide `due_by` and `owner` (20th session);
-22: the harm rate's rise CUSUM tests a doubling (limit 10) on its spread shrunk towards CV 0.3
-of its level (21st session)."""
+alert's `evidence.episode_group.answered`, family-wide `due_by` and `owner` (20th session)."""
 
 
 @dataclass(frozen=True, slots=True)

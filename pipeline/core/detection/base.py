@@ -83,13 +83,6 @@ class DetectionConfig:
       seeds it added 1 false alarm in 78,465 quiet unit-weeks (family) and 2 in 18,784
       (simulator, one episode), and raises 18 of 40 QA tripled rises against 13 (issue 13's
       thirteenth round; 10 added 5 and 6 and an alert on a decoy).
-    - `rate_spread_prior_cv`, `rate_spread_prior_windows`: for a rate on its own baseline,
-      the CUSUMs' own z and the rate-rise CUSUM read the successive-difference estimate of
-      the between-window variation shrunk towards this CV of the level, worth that many
-      successive differences (0: the estimate as it is). At one to three harmful incidents a
-      week the estimate is mostly noise (at its cap, CV 0.5, in 14-18% of judged weeks where
-      the truth was 0.2). 0.3, 20 with the rise at ×2 and limit 10 (issue 13's twentieth
-      round: docs/detection.md has the figures).
     - `silence_limit`: the CUSUM limit (a log-likelihood ratio) of `reporting_silence`
       (incident reports per activity falling while activity holds; `detection.silence`).
     - `silence_baseline_windows`: windows the unit's usual reporting level is taken over (52,
@@ -145,10 +138,8 @@ class DetectionConfig:
     min_between_logit_sd: float = 0.1
     cusum_spread_prior_logit_sd: float = 0.2
     cusum_spread_prior_windows: int = 20
-    rate_rise_ratio: float = 2.0
-    rate_rise_limit: float = 10.0
-    rate_spread_prior_cv: float = 0.3
-    rate_spread_prior_windows: int = 20
+    rate_rise_ratio: float = 3.0
+    rate_rise_limit: float = 11.0
     silence_limit: float = 8.0
     silence_baseline_windows: int = 52
     silence_recent_windows: int = 13
@@ -187,8 +178,6 @@ class DetectionConfig:
             raise ValueError("need rate_rise_ratio > 1 and rate_rise_limit >= 0")
         if self.cusum_spread_prior_logit_sd < 0 or self.cusum_spread_prior_windows < 0:
             raise ValueError("need cusum_spread_prior_logit_sd and _windows >= 0")
-        if self.rate_spread_prior_cv < 0 or self.rate_spread_prior_windows < 0:
-            raise ValueError("need rate_spread_prior_cv and _windows >= 0")
 
     @classmethod
     def for_window_kind(cls, kind: WindowKind) -> DetectionConfig:
@@ -223,8 +212,6 @@ class DetectionConfig:
             cusum_spread_prior_windows=self.cusum_spread_prior_windows,
             rate_rise_ratio=self.rate_rise_ratio,
             rate_rise_limit=self.rate_rise_limit,
-            rate_spread_prior_cv=self.rate_spread_prior_cv,
-            rate_spread_prior_windows=self.rate_spread_prior_windows,
         )
 
     @property

@@ -145,12 +145,7 @@ class OrgImprovements:
         self._scored: dict[tuple[str, Measure], list[tuple[float, float]]] = {}
         # Bright spots keep the spread as estimated (their false rate was measured so; the
         # least spread of the ninth round is the alerts' allowance, docs/detection.md).
-        rules = replace(
-            config.rules,
-            min_between_logit_sd=0.0,
-            cusum_spread_prior_windows=0,
-            rate_spread_prior_windows=0,
-        )
+        rules = replace(config.rules, min_between_logit_sd=0.0, cusum_spread_prior_windows=0)
         org_id = ""
         for unit, figures in self.figures.items():
             traces = self._traces[unit] = {}

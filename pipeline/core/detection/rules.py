@@ -39,10 +39,6 @@ class Rules:
 
     `rate_rise_ratio`, `rate_rise_limit`: a rate judged on its own baseline also has the
     likelihood-ratio CUSUM of a rise to that many times usual (`detection.cusum`; limit 0: off).
-
-    `rate_spread_prior_cv`, `rate_spread_prior_windows`: for a rate on its own baseline, the
-    CUSUMs' own z and the rate rise read the between-window variation shrunk towards this CV
-    of the level, worth that many differences (0: the estimate as it is).
     """
 
     min_baseline_windows: int
@@ -61,8 +57,6 @@ class Rules:
     cusum_spread_prior_windows: int = 0
     rate_rise_ratio: float = 3.0
     rate_rise_limit: float = 0.0
-    rate_spread_prior_cv: float = 0.0
-    rate_spread_prior_windows: int = 0
 
     @property
     def longest_run(self) -> int:

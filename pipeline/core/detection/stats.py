@@ -92,12 +92,7 @@ def monitor(
     hold = rules.cusum_hold_windows
     sampling_z = rules.cusum_sampling_z
     floor_sd = rules.min_between_logit_sd
-    if trials is not None:
-        prior_pairs, prior_cv = rules.cusum_spread_prior_windows, 0.0
-    elif reference_relvar is None:
-        prior_pairs, prior_cv = rules.rate_spread_prior_windows, rules.rate_spread_prior_cv
-    else:
-        prior_pairs, prior_cv = 0, 0.0
+    prior_pairs = rules.cusum_spread_prior_windows if trials is not None else 0
     prior_sd = rules.cusum_spread_prior_logit_sd
     if cusum_on:
         # A CUSUM needs the exact z of every window near its reference, not only near the
@@ -223,25 +218,22 @@ def monitor(
             if cusum_on and resets is not None and resets[t]:
                 accumulators.reset()
             elif cusum_on:
-                # A few dozen successive differences estimate the spread poorly (its error is
-                # shared by every window a CUSUM adds up, as the level's is): shrunk towards a
-                # typical spread, an estimate high by chance no longer hides a shift, nor one
-                # low by chance invents one.
-                own_between = between
-                if prior_pairs:
-                    if trials is not None:
-                        prior = prior_sd * theta * (1.0 - theta)
-                    else:
-                        prior = prior_cv * theta
-                    own_between = (pairs * between + prior_pairs * prior * prior) / (
-                        pairs + prior_pairs
-                    )
                 evidence = score
                 if sampling_z:
                     # The level's error is shared by every window a CUSUM adds up, so it is
                     # the limit (set for the measured run length) that allows for it, not each
                     # window's variance; every window's tail is exact (the normal z of a low
                     # count is less negative, and a CUSUM reads low windows too).
+                    own_between = between
+                    if prior_pairs:
+                        # A few dozen successive differences estimate the spread poorly (its
+                        # error is shared by every window the CUSUM adds up, as the level's is):
+                        # shrunk towards a typical spread, an estimate high by chance no longer
+                        # hides a drop, nor one low by chance invents one.
+                        prior = prior_sd * theta * (1.0 - theta)
+                        own_between = (pairs * between + prior_pairs * prior * prior) / (
+                            pairs + prior_pairs
+                        )
                     evidence = exact_z(count, mean, scale * scale * own_between, n)
                 fired = accumulators.add(
                     t, evidence - offsets[t] if offsets is not None else evidence
@@ -251,13 +243,7 @@ def monitor(
                 if small_on:
                     cusum_small[t] = statistics[1]
                 if rate_on:
-                    rise_extra = extra
-                    if prior_pairs:
-                        # The rise is judged on the same shrunk spread (and the level's error).
-                        rise_extra += scale * scale * (own_between - judged_between) * (
-                            1.0 + total_scale2 / (total_scale * total_scale)
-                        )
-                    fired = accumulators.add_rise(t, count, mean, rise_extra, rise_ratio, fired)
+                    fired = accumulators.add_rise(t, count, mean, extra, rise_ratio, fired)
                     rate_rise[t] = statistics[2]
                 if fired >= 0 and signalled[t] < 0:
                     # Where a Shewhart rule already flagged this window the evidence is its own.
