@@ -24,6 +24,10 @@ Planted episodes, with their ground truth (`pipeline.simulate.TruthEpisode`):
 - *harm rises*: harmful incidents ×1.5 to ×3 for 4 to 8 weeks (a safety signal, and a
   divergence in the weeks the unit meets its target: required only when it meets it throughout,
   and never a false alarm);
+- *sustained harm rises* (only with `sustained_harm_rises`, on `SUSTAINED_HARM_SEEDS`): harmful
+  incidents ×1.5 to ×3 for 7 to 12 weeks at a unit of 0.8 to 3 harmful incidents a week,
+  recorded as the harm rises above, detectable by the rule below but in sd of the unit's usual
+  pooled harmful count (`family_plan.sustained_rise_sd`);
 - *reporting silence*: all incident reports fall to 0 to 20% of usual for 4 to 8 weeks while
   activity and feedback carry on;
 - *decoys* (nothing of their kind may be raised): a unit whose attainment and experience dip
@@ -34,7 +38,11 @@ Planted episodes, with their ground truth (`pipeline.simulate.TruthEpisode`):
 unit's true weekly distribution and when the episode starts and ends pools the episode's weeks;
 the episode is detectable when its expected shift is at least `DETECTABLE_SD` (5.5) standard
 deviations of that pooled count: a test at a 1-in-100,000 false-alarm risk would see it with
-probability 0.9. A silence is detectable when its expected shortfall is at least 3 sd.
+probability 0.9. A silence is detectable when its expected shortfall is at least 3 sd. A
+sustained harm rise is detectable when its expected pooled rise is at least `DETECTABLE_SD` sd of
+the unit's *usual* pooled harmful count over its weeks (the shorter rises divide by the risen
+count's sd, which at ×2 to ×3 is 1.4 to 1.7 times as large): such a test sees a ×2 rise about 4
+times in 5 rather than 9 in 10.
 Dark spots are not planted here: findings of that kind are scored as false alarms on quiet
 weeks only.
 """
@@ -64,6 +72,8 @@ class FamilyConfig:
     jitter_days: float = 3.0
     duplicates: float = 0.01
     regraded: float = 0.03
+    # Per organisation; 0 (off) but on `SUSTAINED_HARM_SEEDS` (`FamilyConfig.for_seed`).
+    sustained_harm_rises: int = 0
 
     def __post_init__(self) -> None:
         if self.start.weekday() != 0:
@@ -72,6 +82,19 @@ class FamilyConfig:
             raise ValueError("need 2 <= min_units <= max_units")
         if self.weeks < self.warmup_weeks + 20:
             raise ValueError(f"need at least {self.warmup_weeks + 20} weeks")
+
+    @classmethod
+    def for_seed(cls, seed: int) -> FamilyConfig:
+        """The family's configuration for `seed`: the defaults, with sustained harm rises (and
+        the units they need) on `SUSTAINED_HARM_SEEDS`."""
+        if seed in SUSTAINED_HARM_SEEDS:
+            return cls(seed=seed, min_units=9, max_units=13, sustained_harm_rises=2)
+        return cls(seed=seed)
+
+
+# Seeds with two sustained harm rises per organisation: 100-111 tuning, 112-115 held out,
+# 116-119 blind (docs/detection.md, "Twenty-first round").
+SUSTAINED_HARM_SEEDS = range(100, 120)
 
 
 METRICS = (("ae_4h", 0.78), ("rtt_18w", 0.92), ("cancer_62d", 0.85), ("diagnostic_6w", 0.95))

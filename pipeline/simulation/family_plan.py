@@ -22,6 +22,8 @@ DONT_KNOW = 0.03
 # (weekly attainment varies with sd 0.008).
 MET_BUFFER = 0.015
 REPORTING_SILENCE = "reporting_silence"
+# The usual harmful incidents a week of a unit a sustained harm rise is planted on.
+SUSTAINED_HARMFUL = (0.8, 3.0)
 
 
 def winter(day: datetime) -> float:
@@ -63,6 +65,8 @@ def plan_org(
     planner = _Planner(rng, config, units, season, start)
     if dip:
         planner.org_dip()
+    for _ in range(config.sustained_harm_rises):
+        planner.sustained_harm_rise()
     for _ in range(config.divergences_per_org):
         planner.divergence()
     planner.harm_rise()
@@ -109,11 +113,14 @@ class _Planner:
         )
 
     def _pick(
-        self, length: int, met: bool, responses: tuple[float, float] = (0.0, math.inf)
-    ) -> tuple[Unit, int] | None:
-        """A free unit (in the response range if one is) and a start week clear of the dip."""
+        self, length: int, met: bool, responses: tuple[float, float] = (0.0, math.inf),
+        harmful: tuple[float, float] = (0.0, math.inf),
+    ) -> tuple[Unit, int] | None:  # fmt: skip
+        """A free unit (in the response and usual harmful-incident ranges if one is) and a start
+        week clear of the dip."""
         free = [u for u in self.units if u.unit_id not in self.used]
-        ranged = [u for u in free if responses[0] <= u.responses <= responses[1]]
+        ranged = [u for u in free if responses[0] <= u.responses <= responses[1]
+                  and harmful[0] <= u.incidents * HARMFUL_SHARE <= harmful[1]]  # fmt: skip
         for _ in range(40):
             if not free:
                 return None
@@ -168,6 +175,35 @@ class _Planner:
         # (detectable) only when the target is met throughout.
         self._record(AlertKind.TARGET_EXPERIENCE_DIVERGENCE, unit, first, length,
                      sd >= DETECTABLE_SD and self._met(unit, first, length), False, text,
+                     evident)  # fmt: skip
+        self._record(AlertKind.MASKED_DARK_SPOT, unit, first, length, False, False, "not scored")
+
+    def sustained_harm_rise(self) -> None:
+        low, high = SUSTAINED_HARMFUL
+        if not any(low <= u.incidents * HARMFUL_SHARE <= high
+                   for u in self.units if u.unit_id not in self.used):  # fmt: skip
+            return
+        length = self.rng.randint(7, 12)
+        picked = self._pick(length, met=False, harmful=SUSTAINED_HARMFUL)
+        if picked is None:
+            return
+        unit, first = picked
+        factor = self.rng.uniform(1.5, 3.0)
+        for w in range(first, first + length):
+            unit.harm_factor[w] = factor
+        pooled = sustained_rise_sd(unit, first, length, factor)
+        sd = pooled[-1]
+        usual = unit.incidents * HARMFUL_SHARE
+        text = (
+            f"sustained: harmful incidents x{factor:.1f} for {length} weeks at {usual:.1f} a week"
+            f" ({sd:.1f} usual sd pooled)"
+        )
+        detectable = sd >= DETECTABLE_SD
+        evident = _evident(pooled, first, DETECTABLE_SD)
+        self._record(AlertKind.SAFETY_SIGNAL, unit, first, length, detectable, False, text,
+                     evident)  # fmt: skip
+        self._record(AlertKind.TARGET_EXPERIENCE_DIVERGENCE, unit, first, length,
+                     detectable and self._met(unit, first, length), False, text,
                      evident)  # fmt: skip
         self._record(AlertKind.MASKED_DARK_SPOT, unit, first, length, False, False, "not scored")
 
@@ -240,6 +276,13 @@ class _Planner:
             shift += views * drop
             variance += views * shifted * (1.0 - shifted) + (views * between) ** 2
         return shift / math.sqrt(variance)
+
+
+def sustained_rise_sd(unit: Unit, first: int, length: int, factor: float) -> list[float]:
+    """A sustained harm rise's pooled shift over its first 1, 2, ... weeks, in sd of the unit's
+    usual pooled harmful count (Poisson with the gamma week-to-week variation, at factor 1)."""
+    mean = [unit.incidents * unit.size(w) * HARMFUL_SHARE for w in range(first, first + length)]
+    return _pooled([((factor - 1.0) * m, m + (INCIDENT_CV * m) ** 2) for m in mean])
 
 
 def _pooled(weeks: list[tuple[float, float]]) -> list[float]:

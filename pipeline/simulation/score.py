@@ -153,7 +153,7 @@ def score_seed(family: str, seed: int) -> Score:
 
     judged_from = DetectionConfig().min_baseline_windows
     if family == "family":
-        trust = simulate_family(FamilyConfig(seed=seed))
+        trust = simulate_family(FamilyConfig.for_seed(seed))
         return score(trust.truth, trust.units, trust.start, trust.weeks, replay(trust.events),
                      judged_from=judged_from)  # fmt: skip
     old = simulate_trust(SimulationConfig(seed=seed))
