@@ -28,7 +28,10 @@ Planted episodes, with their ground truth (`pipeline.simulate.TruthEpisode`):
   activity and feedback carry on;
 - *decoys* (nothing of their kind may be raised): a unit whose attainment and experience dip
   together (it misses its target); a whole organisation dipping in experience and attainment for
-  a month; a single bad week of feedback at a 1-in-50 count.
+  a month; a single bad week of feedback at a 1-in-50 count;
+- with `near_target_per_org` (off by default; on for seeds 200 and up, `family_config`): units
+  whose attainment sits within a point or two of their target, with divergences and "both fall"
+  decoys on them (`pipeline.simulation.family_near`).
 
 *Detectable* (`pipeline.simulation.family_plan.detectable_shift`): an oracle that knows the
 unit's true weekly distribution and when the episode starts and ends pools the episode's weeks;
@@ -64,6 +67,9 @@ class FamilyConfig:
     jitter_days: float = 3.0
     duplicates: float = 0.01
     regraded: float = 0.03
+    # Units planted near their target line per organisation (`pipeline.simulation.family_near`);
+    # 0 (the default) plants none and leaves every event of a seed as it was.
+    near_target_per_org: int = 0
 
     def __post_init__(self) -> None:
         if self.start.weekday() != 0:
@@ -72,6 +78,19 @@ class FamilyConfig:
             raise ValueError("need 2 <= min_units <= max_units")
         if self.weeks < self.warmup_weeks + 20:
             raise ValueError(f"need at least {self.warmup_weeks + 20} weeks")
+        if not 0 <= self.near_target_per_org <= 4:
+            raise ValueError("near_target_per_org must be 0 to 4")
+
+
+NEAR_TARGET_SEEDS_FROM = 200
+NEAR_TARGET_PER_ORG = 3
+
+
+def family_config(seed: int) -> FamilyConfig:
+    """The family's trust for a scored seed: seeds from `NEAR_TARGET_SEEDS_FROM` (200) on plant
+    `NEAR_TARGET_PER_ORG` near-target units per organisation; earlier seeds are as they were."""
+    near = NEAR_TARGET_PER_ORG if seed >= NEAR_TARGET_SEEDS_FROM else 0
+    return FamilyConfig(seed=seed, near_target_per_org=near)
 
 
 METRICS = (("ae_4h", 0.78), ("rtt_18w", 0.92), ("cancer_62d", 0.85), ("diagnostic_6w", 0.95))
@@ -107,6 +126,7 @@ class Unit:
     harm_factor: list[float] = field(default_factory=list)
     reporting: list[float] = field(default_factory=list)
     spike_week: int = -1
+    near_target: bool = False  # kept for `pipeline.simulation.family_near`'s episodes
 
     def size(self, week: int) -> float:
         return self.resize if week >= self.resize_week else 1.0

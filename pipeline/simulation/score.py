@@ -145,15 +145,15 @@ def score(
 
 
 def score_seed(family: str, seed: int) -> Score:
-    """Simulate one trust of `family` (`simulator` or `family`), replay it through the engine
-    and score it."""
+    """Simulate one trust of `family` (`simulator` or `family`: from seed 200 with near-target
+    units, `family.family_config`), replay it through the engine and score it."""
     from pipeline.simulation import SimulationConfig, simulate_trust
-    from pipeline.simulation.family import FamilyConfig
+    from pipeline.simulation.family import family_config
     from pipeline.simulation.family_events import simulate_family
 
     judged_from = DetectionConfig().min_baseline_windows
     if family == "family":
-        trust = simulate_family(FamilyConfig(seed=seed))
+        trust = simulate_family(family_config(seed))
         return score(trust.truth, trust.units, trust.start, trust.weeks, replay(trust.events),
                      judged_from=judged_from)  # fmt: skip
     old = simulate_trust(SimulationConfig(seed=seed))
