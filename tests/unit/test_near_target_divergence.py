@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import random
 
-from pipeline.core.alerts import AlertKind
 from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.alerts import AlertKind
 from pipeline.core.detection import Detector
 from tests.support.series import kinds, quiet, week, with_weeks
 
