@@ -208,7 +208,6 @@ def monitor(
             extras[t] = extra
             first_entry[t] = head
             end_entry[t] = head + windows
-            reset_before = was_reset
             if resets is not None and resets[t] != was_reset:
                 # Weeks of a missed target and met weeks are different stories: a run of one
                 # must not flag the other (as the CUSUMs restart at a missed target).
@@ -217,11 +216,7 @@ def monitor(
             if score >= lowest or runs.running:
                 runs.add(t, score, signalled, rule)
             if cusum_on and resets is not None and resets[t]:
-                if reset_before:
-                    accumulators.reset()
-                # else a lone missed week holds the CUSUMs (adds nothing, keeps what the met
-                # weeks before it gave), so one week just under a target does not spend the
-                # evidence of a fall that goes on under met targets; a second one restarts them.
+                accumulators.reset()
             elif cusum_on:
                 evidence = score
                 if sampling_z:
