@@ -32,7 +32,10 @@ Planted episodes, with their ground truth (`pipeline.simulate.TruthEpisode`):
   activity and feedback carry on;
 - *decoys* (nothing of their kind may be raised): a unit whose attainment and experience dip
   together (it misses its target); a whole organisation dipping in experience and attainment for
-  a month; a single bad week of feedback at a 1-in-50 count.
+  a month; a single bad week of feedback at a 1-in-50 count;
+- with `near_target_per_org` (off by default; on for seeds 200 and up, `FamilyConfig.for_seed`):
+  units whose attainment sits within a point or two of their target, with divergences and "both
+  fall" decoys on them (`pipeline.simulation.family_near`).
 
 *Detectable* (`pipeline.simulation.family_plan.detectable_shift`): an oracle that knows the
 unit's true weekly distribution and when the episode starts and ends pools the episode's weeks;
@@ -74,6 +77,9 @@ class FamilyConfig:
     regraded: float = 0.03
     # Per organisation; 0 (off) but on `SUSTAINED_HARM_SEEDS` (`FamilyConfig.for_seed`).
     sustained_harm_rises: int = 0
+    # Units planted near their target line per organisation (`pipeline.simulation.family_near`);
+    # 0 (the default) plants none and leaves every event of a seed as it was.
+    near_target_per_org: int = 0
 
     def __post_init__(self) -> None:
         if self.start.weekday() != 0:
@@ -82,15 +88,25 @@ class FamilyConfig:
             raise ValueError("need 2 <= min_units <= max_units")
         if self.weeks < self.warmup_weeks + 20:
             raise ValueError(f"need at least {self.warmup_weeks + 20} weeks")
+        if not 0 <= self.near_target_per_org <= 4:
+            raise ValueError("near_target_per_org must be 0 to 4")
 
     @classmethod
     def for_seed(cls, seed: int) -> FamilyConfig:
         """The family's configuration for `seed`: the defaults, with sustained harm rises (and
-        the units they need) on `SUSTAINED_HARM_SEEDS`."""
+        the units they need) on `SUSTAINED_HARM_SEEDS` and near-target units from
+        `NEAR_TARGET_SEEDS_FROM`."""
         if seed in SUSTAINED_HARM_SEEDS:
             return cls(seed=seed, min_units=9, max_units=13, sustained_harm_rises=2)
+        if seed >= NEAR_TARGET_SEEDS_FROM:
+            return cls(seed=seed, near_target_per_org=NEAR_TARGET_PER_ORG)
         return cls(seed=seed)
 
+
+# Seeds from 200 plant three near-target units per organisation: 200-211 tuning, 212-215 held
+# out, 216-219 blind (docs/detection.md, "Twenty-first round, near-target units").
+NEAR_TARGET_SEEDS_FROM = 200
+NEAR_TARGET_PER_ORG = 3
 
 # Seeds with two sustained harm rises per organisation: 100-111 tuning, 112-115 held out,
 # 116-119 blind (docs/detection.md, "Twenty-first round").
@@ -130,6 +146,7 @@ class Unit:
     harm_factor: list[float] = field(default_factory=list)
     reporting: list[float] = field(default_factory=list)
     spike_week: int = -1
+    near_target: bool = False  # kept for `pipeline.simulation.family_near`'s episodes
 
     def size(self, week: int) -> float:
         return self.resize if week >= self.resize_week else 1.0

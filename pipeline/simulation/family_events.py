@@ -16,6 +16,7 @@ from itertools import accumulate
 from typing import Any
 
 from pipeline.simulation.family import HARM_MIX, FamilyConfig, FamilyTrust, Unit, draw_units
+from pipeline.simulation.family_near import draw_near_units
 from pipeline.simulation.family_plan import DONT_KNOW, INCIDENT_CV, Season, expit, logit, plan_org
 from pipeline.simulation.trust import TruthEpisode
 
@@ -38,6 +39,8 @@ def plan_family(
     seasons: dict[str, Season] = {}
     for index in range(config.orgs):
         org_units = draw_units(rng, config, index)
+        if config.near_target_per_org:
+            org_units += draw_near_units(rng, config, org_units[0].org_id)
         season = Season(rng, start, config.weeks)
         truth.extend(plan_org(rng, config, org_units, season, index % 3 == 0, start))
         seasons[org_units[0].org_id] = season

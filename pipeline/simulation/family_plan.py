@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from pipeline.core.alerts import AlertKind
 from pipeline.simulation.family import HARMFUL_SHARE, FamilyConfig, Unit
+from pipeline.simulation.family_near import plant_near_target
 from pipeline.simulation.trust import TruthEpisode
 
 DETECTABLE_SD = 5.5
@@ -61,8 +62,11 @@ def plan_org(
     rng: random.Random, config: FamilyConfig, units: list[Unit], season: Season, dip: bool,
     start: datetime,
 ) -> list[TruthEpisode]:  # fmt: skip
-    """Plant episodes and decoys on the units (in place) and return their truth."""
+    """Plant episodes and decoys on the units (in place) and return their truth. Near-target
+    units (`Unit.near_target`) get only their own episodes, planted last."""
     planner = _Planner(rng, config, units, season, start)
+    near = [unit for unit in units if unit.near_target]
+    planner.used.update(unit.unit_id for unit in near)
     if dip:
         planner.org_dip()
     for _ in range(config.sustained_harm_rises):
@@ -73,6 +77,8 @@ def plan_org(
     planner.silence()
     planner.both_dip()
     planner.single_bad_week()
+    if near:
+        plant_near_target(planner, near, DETECTABLE_SD)
     return planner.truth
 
 

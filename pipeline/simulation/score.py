@@ -145,8 +145,9 @@ def score(
 
 
 def score_seed(family: str, seed: int) -> Score:
-    """Simulate one trust of `family` (`simulator` or `family`), replay it through the engine
-    and score it."""
+    """Simulate one trust of `family` (`simulator` or `family`: seeds 100-119 with sustained harm
+    rises, from 200 with near-target units, `FamilyConfig.for_seed`), replay it through the
+    engine and score it."""
     from pipeline.simulation import SimulationConfig, simulate_trust
     from pipeline.simulation.family import FamilyConfig
     from pipeline.simulation.family_events import simulate_family
