@@ -171,18 +171,8 @@ class _Planner:
         mean = [unit.incidents * unit.size(w) * HARMFUL_SHARE for w in range(first, first + length)]
         pooled = _pooled([((factor - 1.0) * m, factor * m + (INCIDENT_CV * factor * m) ** 2)
                           for m in mean])  # fmt: skip
-        sd = pooled[-1]
-        evident = _evident(pooled, first, DETECTABLE_SD)
-        text = f"harmful incidents x{factor:.1f} for {length} weeks ({sd:.1f} sd pooled)"
-        self._record(AlertKind.SAFETY_SIGNAL, unit, first, length, sd >= DETECTABLE_SD, False,
-                     text, evident)  # fmt: skip
-        # In every week the unit meets its target the rise IS a divergence (harm above its own
-        # limits while targets are met), so one raised then is no false alarm; it is required
-        # (detectable) only when the target is met throughout.
-        self._record(AlertKind.TARGET_EXPERIENCE_DIVERGENCE, unit, first, length,
-                     sd >= DETECTABLE_SD and self._met(unit, first, length), False, text,
-                     evident)  # fmt: skip
-        self._record(AlertKind.MASKED_DARK_SPOT, unit, first, length, False, False, "not scored")
+        text = f"harmful incidents x{factor:.1f} for {length} weeks ({pooled[-1]:.1f} sd pooled)"
+        self._record_harm(unit, first, length, pooled, text)
 
     def sustained_harm_rise(self) -> None:
         low, high = SUSTAINED_HARMFUL
@@ -198,16 +188,24 @@ class _Planner:
         for w in range(first, first + length):
             unit.harm_factor[w] = factor
         pooled = sustained_rise_sd(unit, first, length, factor)
-        sd = pooled[-1]
         usual = unit.incidents * HARMFUL_SHARE
         text = (
             f"sustained: harmful incidents x{factor:.1f} for {length} weeks at {usual:.1f} a week"
-            f" ({sd:.1f} usual sd pooled)"
+            f" ({pooled[-1]:.1f} usual sd pooled)"
         )
-        detectable = sd >= DETECTABLE_SD
+        self._record_harm(unit, first, length, pooled, text)
+
+    def _record_harm(
+        self, unit: Unit, first: int, length: int, pooled: list[float], text: str
+    ) -> None:
+        """Record a planted harm rise: detectable when its pooled sd reaches the line."""
+        detectable = pooled[-1] >= DETECTABLE_SD
         evident = _evident(pooled, first, DETECTABLE_SD)
         self._record(AlertKind.SAFETY_SIGNAL, unit, first, length, detectable, False, text,
                      evident)  # fmt: skip
+        # In every week the unit meets its target the rise IS a divergence (harm above its own
+        # limits while targets are met), so one raised then is no false alarm; it is required
+        # (detectable) only when the target is met throughout.
         self._record(AlertKind.TARGET_EXPERIENCE_DIVERGENCE, unit, first, length,
                      detectable and self._met(unit, first, length), False, text,
                      evident)  # fmt: skip
