@@ -107,6 +107,14 @@ def _context(warehouse: Warehouse, dashboard: dict[str, Any], dataset: str) -> Q
     return context_for(dashboard, low, high, run, interval_s=86400)
 
 
+def _empty_tables(warehouse: Warehouse, db: str, *tables: str) -> None:
+    """Database `db` holding empty copies of the synthetic store's `tables`."""
+    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for table in tables:
+        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
+        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+
+
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_dashboard_variables_have_options(warehouse: Warehouse, dataset: str) -> None:
     for dashboard in DASHBOARDS.values():
@@ -331,10 +339,7 @@ def test_a_member_nobody_answered_after_a_false_positive_counts_nowhere_as_answe
     positive as answered (so as a kept alert). The panels read whom an answer covers from the
     alert (`evidence.episode_group.answered`, decided by the core), as the report does."""
     db = "after_dismissal"
-    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for table in ("alert_history", "alerts", "alert_responses"):
-        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
-        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    _empty_tables(warehouse, db, "alert_history", "alerts", "alert_responses")
     group = {"id": "mas-1", "alerts": ["mas-1", "saf-2"], "dismissed": ["mas-1"]}
     answered = json.dumps(
         {"episode_group": {**group, "answered": True}, "first_answer": "2025-03-20T09:00:00+00:00"}
@@ -452,10 +457,7 @@ def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
     RXA/ED's alert from RXA/AMU is unmatched, so no panel counts it as an answer to that alert;
     an answer to one alert of a family answers them all."""
     db = "wrong_unit"
-    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for table in ("alert_history", "alerts", "alert_responses"):
-        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
-        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    _empty_tables(warehouse, db, "alert_history", "alerts", "alert_responses")
     for table in ("alert_history", "alerts"):
         warehouse.run(
             f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
@@ -521,10 +523,7 @@ def test_the_overviews_open_alerts_show_answers_as_the_learning_loop_matches(
     "not answered". It reads the answers as the alerts dashboard does: from the alert's own
     organisation and unit, for its whole family, as far as the core says they cover it."""
     db = "open_answers"
-    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for table in ("alert_history", "alerts", "alert_responses", "unit_windows"):
-        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
-        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    _empty_tables(warehouse, db, "alert_history", "alerts", "alert_responses", "unit_windows")
     family = '{"episode_group": {"id": "saf-1", "alerts": ["saf-1", "dar-2"], "answered": true}}'
     for table in ("alert_history", "alerts"):
         warehouse.run(
@@ -566,10 +565,9 @@ def test_the_unit_experience_chart_is_a_concern_where_either_share_is(
     verdicts alone: no concern under the alert, where the overview's status history (both
     shares) shows one. Each point takes the more telling class of the two shares."""
     db = "both_shares"
-    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for table in ("verdicts", "unit_windows", "mdc_summary", "mdc_targets", "target_metrics"):
-        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
-        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    _empty_tables(
+        warehouse, db, "verdicts", "unit_windows", "mdc_summary", "mdc_targets", "target_metrics"
+    )
     warehouse.run(
         f"INSERT INTO {db}.unit_windows (org_id, unit_id, window_kind, window_start, window_end) "
         "VALUES ('R8H', 'derm', 'week', '2025-01-06', '2025-01-13')"
@@ -608,10 +606,7 @@ def test_a_withdrawn_alert_is_not_counted_as_an_alert(warehouse: Warehouse) -> N
     13 alerts where `pipeline stats` and the report say 12. The stat counts the standing
     alerts, as they do; the table of every alert still lists a withdrawn one, as withdrawn."""
     db = "withdrawn_alerts"
-    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for table in ("alert_history", "alerts", "alert_responses"):
-        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
-        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    _empty_tables(warehouse, db, "alert_history", "alerts", "alert_responses")
     for table in ("alert_history", "alerts"):
         warehouse.run(
             f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
@@ -689,10 +684,7 @@ def test_the_experience_status_history_reads_both_shares_as_the_stat_does(
     experience a concern" counts a week whose poor share alone is a concern, so the unit-by-week
     status history shows that week as a concern too (it read the good share only)."""
     db = "poor_share_only"
-    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for table in ("verdicts", "unit_windows"):
-        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
-        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    _empty_tables(warehouse, db, "verdicts", "unit_windows")
     warehouse.run(
         f"INSERT INTO {db}.unit_windows (org_id, unit_id, window_kind, window_start, window_end, "
         "targets_met) VALUES ('RXA', 'ED', 'week', '2025-03-03', '2025-03-10', 1), "
@@ -731,10 +723,7 @@ def test_replayed_alerts_count_hours_to_an_answer_from_their_detection_in_event_
     only version of a replayed alert covers the whole episode, so that made them negative),
     and an answer before that (to another alert of its family) counts as 0 hours."""
     db = "replayed_answers"
-    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for table in ("alert_history", "alerts", "alert_responses"):
-        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
-        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    _empty_tables(warehouse, db, "alert_history", "alerts", "alert_responses")
     replayed_at = "2026-06-01 09:00:00"
     detected = {"saf-1": datetime(2025, 3, 3), "dar-2": datetime(2025, 3, 17)}
     answered = datetime(2025, 3, 12, 9, 0)
@@ -797,10 +786,7 @@ def test_overdue_reads_the_latest_answers_due_date_as_the_report_does(
     the alert not overdue. It reads `evidence.due_by`, the latest answer's, decided once in the
     core (pipeline.core.learning) and read by the report too."""
     db = "due_dates"
-    warehouse.run(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for table in ("alert_history", "alerts", "alert_responses"):
-        warehouse.run(f"CREATE TABLE IF NOT EXISTS {db}.{table} AS synthetic.{table}")
-        warehouse.run(f"TRUNCATE TABLE {db}.{table}")
+    _empty_tables(warehouse, db, "alert_history", "alerts", "alert_responses")
     dated = json.dumps({"due_by": "2025-04-12T00:00:00+00:00", "owner": "matron"})
     for table in ("alert_history", "alerts"):
         warehouse.run(
