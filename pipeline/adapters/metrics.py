@@ -120,6 +120,11 @@ class PipelineMetrics:
             "Organisations whose judgement raised (their alerts held back, the batch stored)",
             registry=r,
         )
+        self.restore_set_aside = Counter(
+            "pipeline_restore_set_aside",
+            "Stored target reports beyond the processable range, left out at a restore",
+            registry=r,
+        )
         self.events_misrouted = Counter(
             "pipeline_events_misrouted",
             "Accepted events whose Kafka key was not their org_id, or that came on another "
@@ -171,6 +176,9 @@ class PipelineMetrics:
 
     def judging_failed(self, count: int) -> None:
         self.judging_failures.inc(count)
+
+    def set_aside(self, count: int) -> None:
+        self.restore_set_aside.inc(count)
 
     def misrouted(self, reason: str, count: int) -> None:
         self.events_misrouted.labels(reason=reason).inc(count)

@@ -15,7 +15,7 @@ from pipeline.core.bounds import TimeHorizon
 from pipeline.core.decode import RawMessage, Rejection, RejectReason
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.bright import BrightSpot
-from pipeline.core.engine_state import WindowRecord
+from pipeline.core.engine_state import SetAside, WindowRecord
 from pipeline.core.events import AnyEvent, IncidentReport, PatientFeedback, TargetMetric
 from pipeline.core.judgements import JudgedMark
 from pipeline.core.learning import ResponseRecord
@@ -90,6 +90,9 @@ class BatchResult:
     """The verdicts (unit, measure, window) that changed in this step."""
     judging_failures: list[JudgingFailure] = field(default_factory=list)
     """Organisations whose judgement raised in this step (none of their judgement is here)."""
+    set_aside: list[SetAside] = field(default_factory=list)
+    """At a restore: stored target reports beyond the processable range, left out of their
+    windows (`engine_state.within_range`); the step logs and counts them."""
 
 
 def spread_batch(event: AnyEvent, windows: Sequence[Window]) -> list[tuple[int, ...]]:

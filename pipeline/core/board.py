@@ -23,7 +23,11 @@ on a baseline: a summary of how each process stands now. Where the latest window
 or safety has a verdict (`detection.verdicts`, given by the engine), the row shows that verdict
 instead: its value, centre, limits and class, so the board never disagrees with the alerts
 (experience is a concern when either share is; a harm fall whose reporting fell is a concern,
-never an improvement). Only a window still in the unit's learning period keeps the XmR reading.
+never an improvement). A window with no verdict (the unit's learning period, harm before its
+first incident report) is `not_judged` (`board_row.NOT_JUDGED`): its figure, no centre, no
+limits, as its chart shows it; before JUDGEMENT_RULES 23 it kept the XmR reading ("common
+cause") while the chart said "not judged yet". Without `verdicts` (None) the rows are the
+XmR reading alone.
 
 Each measure's row is as of its own latest figure (a week without feedback, or the weeks
 before a month's target return comes, leave it at an earlier window, which it names). Every
@@ -41,7 +45,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from pipeline.core.aggregates import UnitWindowAggregate
-from pipeline.core.board_row import WITHDRAWN, BoardRow, withdrawn_row
+from pipeline.core.board_row import WITHDRAWN, BoardRow, not_judged_row, withdrawn_row
 from pipeline.core.board_target import MIN_POINTS
 from pipeline.core.board_targets import target_rows
 from pipeline.core.detection.resume import MISSING, Memo, Suffixes
@@ -69,7 +73,7 @@ def board_rows(
     verdicts: Mapping[tuple[str, datetime], Verdict] | None = None,
 ) -> list[BoardRow]:
     """The summary rows of one unit's closed windows (in time order); `verdicts`: the unit's
-    verdicts by (measure, window start) (see the module docstring)."""
+    verdicts by (measure, window start) (see the module docstring; empty: none judged yet)."""
     return unit_board(series, verdicts).rows
 
 
@@ -85,7 +89,7 @@ def unit_board(
         _ROWS.put(key, held, (series[0].org_id, series[0].unit_id) if series else None)
     judged: UnitBoard = held[1]
     rows = judged.rows[:]
-    if verdicts:
+    if verdicts is not None:
         rows = [_with_verdict(row, verdicts) for row in rows]
     return UnitBoard(rows, judged.targets[:])
 
@@ -110,7 +114,7 @@ def _with_verdict(row: BoardRow, verdicts: Mapping[tuple[str, datetime], Verdict
         and v.verdict is not VerdictClass.WITHDRAWN
     ]
     if not judged:
-        return row
+        return not_judged_row(row) if row.measure in _SHOWN else row
     shown = judged[0]  # positive share for experience: the figure the board charts
     order = list(_VARIATION)
     worst = min((v.verdict for v in judged), key=order.index)

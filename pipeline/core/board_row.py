@@ -3,13 +3,17 @@ judged at its latest window, and the row saying a measure or target has no curre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pipeline.core.aggregates import UnitWindowAggregate
 
 WITHDRAWN = "withdrawn"
 """The variation of a row saying its measure has no current reading (readers leave it out)."""
+NOT_JUDGED = "not_judged"
+"""The variation of an experience or safety row whose window has no verdict (the unit's
+learning period; harm before its first incident report): its chart shows the window grey,
+without centre or limits, and so does the row (docs/detection.md, one verdict)."""
 _NAN = float("nan")  # one object: rows compare equal by identity, as NaN never does by value
 
 
@@ -55,3 +59,9 @@ def withdrawn_row(
     return BoardRow(window.org_id, window.unit_id, measure, metric, window.window.start,
                     window.window.end, _NAN, 0.0, _NAN, None, None, "", WITHDRAWN, None, None, 0,
                     version)  # fmt: skip
+
+
+def not_judged_row(row: BoardRow) -> BoardRow:
+    """`row` (experience or safety) as its window stands without a verdict: its figure and
+    sample, no centre (NaN), no limits, `NOT_JUDGED`."""
+    return replace(row, mean=_NAN, lpl=None, upl=None, variation=NOT_JUDGED)

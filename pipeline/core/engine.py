@@ -45,13 +45,13 @@ from pipeline.core.detection import Detector
 from pipeline.core.engine_state import (
     RestoredState,
     SeenIds,
+    SetAside,
     WindowRecord,
     expiry_of_recent,
     horizon_start,
+    within_range,
 )
-from pipeline.core.events import (
-    AnyEvent,
-)
+from pipeline.core.events import AnyEvent, TargetMetric
 from pipeline.core.judge import AlertBook, FindingSource
 from pipeline.core.judgements import fingerprint
 from pipeline.core.judging import Judging
@@ -146,9 +146,13 @@ class Engine:
     def restore_state(self, state: RestoredState, now: datetime) -> BatchResult:
         """Rebuild from the small form the step stores (engine_state.py); the result carries
         only the alert versions the stored ones lack (route them like any other): only the
-        organisations whose stored judgement does not cover what was restored are judged."""
+        organisations whose stored judgement does not cover what was restored are judged. A
+        stored target report beyond the processable range is left out (`result.set_aside`)."""
         digests: dict[tuple[UnitKey, Window], bytes] = {}
-        for record in state.windows:
+        result = BatchResult()
+        for stored in state.windows:
+            record, aside = within_range(stored)
+            result.set_aside += aside
             agg = record.aggregate
             unit = (agg.org_id, agg.unit_id)
             windows = self._units.setdefault(unit, {})
@@ -170,7 +174,6 @@ class Engine:
         self._book.responses.restore(state.responses)
         self._revisions.restore(state.revisions)
         self._book.restore(state.alerts)
-        result = BatchResult()
         orgs = {record.aggregate.org_id for record in state.windows}
         self._judging.restore(orgs, state.judged, now, result, digests)
         return self._drained(result)
@@ -179,7 +182,8 @@ class Engine:
         self, payloads: Iterable[bytes], alerts: Iterable[Alert], now: datetime
     ) -> BatchResult:
         """Rebuild state by re-reading stored `StoredEvent.payload`s (storage written before
-        window state was stored); `alerts` the latest stored version of each alert."""
+        window state was stored); `alerts` the latest stored version of each alert. A target
+        report beyond the processable range is left out (`result.set_aside`)."""
         result = BatchResult()
         for payload in payloads:
             event = decode(payload, STORED)
@@ -189,6 +193,11 @@ class Engine:
                 self._seen_in(payload)
                 continue
             if event.event_id.int in self._seen:
+                continue
+            if type(event) is TargetMetric and (why := event.beyond_processable_range()):
+                self._seen_in(payload)
+                aside = SetAside(event.org_id, event.unit_id, str(event.event_id), why)
+                result.set_aside.append(aside)
                 continue
             placed = placement(event, self.config.window)
             self._admission.count(event, placed.windows, {}, placed.expiry)

@@ -83,6 +83,35 @@ class RestoredState:
     """The latest stored judgement mark of each organisation (judgements.py)."""
 
 
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A target report a store holds that is beyond what the pipeline processes (stored before
+    the bound existed; `TargetMetric.beyond_processable_range`), left out of its window at
+    restore as a new one is dead-lettered: judged with it, the organisation failed at every
+    restart. `reason` names figures only."""
+
+    org_id: str
+    unit_id: str
+    event_id: str
+    reason: str
+
+
+def within_range(record: WindowRecord) -> tuple[WindowRecord, list[SetAside]]:
+    """`record` without its reports beyond the processable range (its stored digest dropped
+    with them: the window's figures change, so its organisation is judged again), and those."""
+    agg = record.aggregate
+    aside = [
+        SetAside(agg.org_id, agg.unit_id, r.event_id, why)
+        for r in record.reports
+        if (why := r.beyond_processable_range())
+    ]
+    if not aside:
+        return record, []
+    gone = {a.event_id for a in aside}
+    kept = tuple(r for r in record.reports if r.event_id not in gone)
+    return WindowRecord(agg, kept, record.applied, None), aside
+
+
 def _last_window_end(period_end: datetime, kind: WindowKind) -> datetime:
     last: Window = window_of(period_end, kind)
     return last.start if last.start == period_end else last.end

@@ -48,7 +48,8 @@ MAX_SHARE_COUNT = 10**12
 activity of the harmful-incident rate, and a window's expected count from activity near 2^63
 lost every unit of precision, so judging its organisation raised (OverflowError) at every batch
 and restart. The contract takes any count up to 2^63 - 1: a return beyond is valid, and
-dead-lettered as `processing_error` (`beyond_processable_range`)."""
+dead-lettered as `processing_error` (`beyond_processable_range`); one a store already holds
+(written before the bound) is set aside at restore, logged and counted (`Engine.restore_state`)."""
 MIN_VALUE_TARGET = 1e-6
 """The smallest value-form `target` the pipeline processes: a margin is read as a fraction of it."""
 FREE_TEXT_FIELDS = frozenset({"description", "comment", "note"})
@@ -204,21 +205,30 @@ class TargetMetric(_Event):
         """Why this valid event's value, target or denominator is beyond what the pipeline can
         sum, chart and judge (`MAX_VALUE`, `MIN_VALUE_TARGET`, `MAX_SHARE_COUNT`), or None.
         Figures only: safe to show."""
-        if self.value is None:
-            if self.denominator is not None and self.denominator > MAX_SHARE_COUNT:
-                return (
-                    f"denominator {self.denominator:,} is above {MAX_SHARE_COUNT:,}, "
-                    "the largest count the pipeline processes"
-                )
-            return None
-        if self.value > MAX_VALUE:
-            return f"value {self.value:g} is above {MAX_VALUE:g}, the largest the pipeline sums"
-        if not MIN_VALUE_TARGET <= self.target <= MAX_VALUE:
+        return beyond_processable_range(self.value, self.target, self.denominator)
+
+
+def beyond_processable_range(
+    value: float | None, target: float, denominator: float | None
+) -> str | None:
+    """Why a target return of these figures (`value` None: the share form) is beyond what the
+    pipeline can sum, chart and judge, or None: `TargetMetric.beyond_processable_range`, and
+    the same test on a report in force restored from a store written before a bound existed."""
+    if value is None:
+        if denominator is not None and denominator > MAX_SHARE_COUNT:
             return (
-                f"target {self.target:g} is outside {MIN_VALUE_TARGET:g} to {MAX_VALUE:g}, "
-                "the targets the pipeline measures against"
+                f"denominator {denominator:,} is above {MAX_SHARE_COUNT:,}, "
+                "the largest count the pipeline processes"
             )
         return None
+    if value > MAX_VALUE:
+        return f"value {value:g} is above {MAX_VALUE:g}, the largest the pipeline sums"
+    if not MIN_VALUE_TARGET <= target <= MAX_VALUE:
+        return (
+            f"target {target:g} is outside {MIN_VALUE_TARGET:g} to {MAX_VALUE:g}, "
+            "the targets the pipeline measures against"
+        )
+    return None
 
 
 RatingKey = Literal["1", "2", "3", "4", "5", "6"]

@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 22
+JUDGEMENT_RULES = 23
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -68,7 +68,9 @@ across missing years joined 2016-19 to 2024-25 A&E returns; 19th session);
 current), every target metric of a unit (`mdc_targets`, not only the board's main one), and an
 alert's `evidence.episode_group.answered`, family-wide `due_by` and `owner` (20th session);
 22: an alert's `evidence.first_answer` and `first_acknowledgement`, of the answers that answer
-it (21st session)."""
+it (21st session);
+23: a board row (experience, safety) whose window has no verdict (the learning period) is
+`not_judged`, no longer the XmR reading (21st session)."""
 
 
 @dataclass(frozen=True, slots=True)

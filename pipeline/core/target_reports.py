@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.core.events import TargetMetric, ValueUnit
+from pipeline.core.events import TargetMetric, ValueUnit, beyond_processable_range
 from pipeline.core.windows import Window
 
 
@@ -95,6 +95,11 @@ class ReportInForce:
     @property
     def key(self) -> ReportKey:
         return (self.metric, self.period_start, self.period_end)
+
+    def beyond_processable_range(self) -> str | None:
+        """As `TargetMetric.beyond_processable_range`, for a report a store already holds."""
+        count = None if self.denominator is None else int(self.denominator)
+        return beyond_processable_range(self.value, self.target, count)
 
 
 def allocated_targets(

@@ -67,13 +67,19 @@ def _title(view: ReportView) -> str:
 
 
 def _header(view: ReportView, generated: datetime) -> Html:
+    kind = view.data.window_kind
     if view.first_start is None or view.period_end is None:
         period = "No unit windows stored yet"
-    else:
+    elif view.periods:
+        # What the report compares, and apart from it how far back the store reaches: one
+        # stray old event made "1 Jan 1990 to 29 Nov 2026" read as 36 years of figures.
+        p = view.periods[0]
         period = (
-            f"{day(view.first_start)} to {day(view.period_end, end=True)} "
-            f"({view.data.window_kind}ly figures)"
+            f"{kind.capitalize()}ly figures: {sections.span(p)}, against the {p.baseline_windows} "
+            f"{kind}s before; oldest stored figure {day(view.first_start)}"
         )
+    else:
+        period = f"{day(view.first_start)} to {day(view.period_end, end=True)} ({kind}ly figures)"
     units = plural(len(view.units), "unit")
     orgs = plural(len(view.org_ids), "organisation")
     return (

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
+from pipeline.core.board_row import NOT_JUDGED
 from pipeline.core.spc import Assurance, PointType
 from pipeline.report import spc_charts
 from pipeline.report.build import ReportView
@@ -22,6 +23,7 @@ _VARIATION_WORDS = {
     "common_cause": "common cause",
     "special_cause_concern": "special cause: concern",
     "special_cause_improvement": "special cause: improvement",
+    NOT_JUDGED: "not judged yet",
 }
 _ASSURANCE_WORDS = {
     "consistent_pass": "will consistently meet the target",
@@ -56,8 +58,9 @@ def board_summary(view: ReportView) -> Html:
         '<p class="lede">Each unit\'s latest complete window (up to '
         f"{day(latest, end=True)}): the variation icon (grey common cause, orange concern, "
         "blue improvement; H or L for the side; for patients' ratings and harm, the pipeline's "
-        "stored verdict, the judgement the alerts make, once the unit is past its learning "
-        "period; a fall in harm while reporting fell is a concern) and, where there is a target, "
+        "stored verdict, the judgement the alerts make, and an empty grey circle, not judged "
+        "yet, in the unit's learning period, as on its charts; a fall in harm while reporting "
+        "fell is a concern) and, where there is a target, "
         "the assurance icon (P consistently passes, F consistently fails, grey hit and miss), "
         "with the latest figure and the sample it rests on (n); a figure from an earlier "
         "window says which (latest: …).</p>"
@@ -73,8 +76,10 @@ def _cell(r: BoardRecord | None, latest: datetime, window_kind: str) -> Html:
     stopped sending data is not read as current."""
     if r is None:
         return '<td class="none">–</td>'
-    high = r.value > r.mean
-    icons = spc_charts.variation_icon(PointType(r.variation), high)
+    if r.variation == NOT_JUDGED:
+        icons = spc_charts.not_judged_icon()
+    else:
+        icons = spc_charts.variation_icon(PointType(r.variation), r.value > r.mean)
     words = _VARIATION_WORDS.get(r.variation, r.variation.replace("_", " "))
     if r.target is not None:
         assurance = Assurance(r.assurance) if r.assurance else None

@@ -8,7 +8,7 @@ from pipeline.report import charts
 from pipeline.report.build import ReportView
 from pipeline.report.periods import OrgView, PeriodView
 from pipeline.report.sections import per_period, span
-from pipeline.report.text import metric_name, pct, plural, pts, unit_name
+from pipeline.report.text import margin_text, metric_name, pct, plural, pts, unit_name
 
 Html = str
 
@@ -83,8 +83,9 @@ def _org_card(org: OrgView) -> Html:
         if whole is not None and rows
         else ""
     )
+    units = org.recent.units  # a value target's margin is in its own unit, not in points
     targets = "".join(
-        f"<li>{escape(metric_name(m))}: {pts(v)} vs target</li>"
+        f"<li>{escape(metric_name(m))}: {margin_text(v, units.get(m, ''))} vs target</li>"
         for m, v in sorted(org.recent.margins().items())
     )
     return (

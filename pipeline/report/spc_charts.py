@@ -162,6 +162,16 @@ def variation_icon(point_type: PointType, high: bool) -> str:
     return _icon(body, f"Variation: {point_type.value.replace('_', ' ')}")
 
 
+def not_judged_icon() -> str:
+    """A window with no verdict yet (the unit's learning period): an empty grey circle, as its
+    chart draws the window grey without centre or limits."""
+    body = [
+        f'<circle cx="20" cy="20" r="18" fill="#fff" stroke="{COMMON}" stroke-width="3"/>',
+        text(20, 26, "–", text_anchor="middle", fill=COMMON, class_="icon-letter"),
+    ]
+    return _icon(body, "Variation: not judged yet")
+
+
 def assurance_icon(assurance: Assurance | None) -> str:
     """The Making Data Count assurance icon: P (blue, passes), F (orange, fails), or grey
     hit-and-miss; an empty grey circle when there is no target."""

@@ -79,14 +79,23 @@ def pts(value: float | None) -> str:
 
 def margin_text(margin: float | None, unit: str) -> str:
     """A target margin (>= 0: met) as people read it: '+22.0 pts' for a share, '-9.2 minutes'
-    for a time over its standard."""
+    for a time over its standard (a value in its own unit, compactly: '-1e12 minutes')."""
     if margin is None:
         return "–"
     if not unit:
         return pts(margin)
     if unit == "percent":
         return f"{margin:+.1f} pts"
-    return f"{margin:+.1f} {unit}"
+    return f"{_signed_compact(margin)} {unit}"
+
+
+def _signed_compact(value: float) -> str:
+    """'-9.2', '+12,345', '-1e12': short whatever the size (a value may be up to 10^12)."""
+    if abs(value) < 10_000:
+        return f"{value:+.1f}"
+    if abs(value) < 1e9:
+        return f"{value:+,.0f}"
+    return f"{value:+.3g}".replace("e+", "e")
 
 
 def pts_tick(value: float) -> str:

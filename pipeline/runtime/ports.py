@@ -158,6 +158,8 @@ class Metrics(Protocol):
 
     def judging_failed(self, count: int) -> None: ...
 
+    def set_aside(self, count: int) -> None: ...
+
 
 class NullMetrics:
     """Metrics for a runtime that exports none."""
@@ -187,4 +189,7 @@ class NullMetrics:
         pass
 
     def judging_failed(self, count: int) -> None:
+        pass
+
+    def set_aside(self, count: int) -> None:
         pass

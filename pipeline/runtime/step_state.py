@@ -135,6 +135,17 @@ class StepState(BatchWrites):
             result = engine.restore(payloads, self._owned_alerts(new), self._clock())
         else:
             result = engine.restore_state(state, self._clock())
+        for aside in result.set_aside:
+            log.warning(
+                "stored target report %s of %s %s set aside at restore, as a new one is "
+                "dead-lettered: %s",
+                aside.event_id,
+                aside.org_id,
+                aside.unit_id,
+                aside.reason,
+            )
+        if result.set_aside:
+            self._metrics.set_aside(len(result.set_aside))
         self._judging_failed(result)
         self._write(result, token="restore")
         self.routes.route_pending(self._store, engine, new, held)

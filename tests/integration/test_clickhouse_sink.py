@@ -677,3 +677,32 @@ def test_feedback_counts_past_uint32_are_stored_and_restored_exactly(sink: Click
     assert [r.aggregate.fft_counts for r in records] == [
         (2 * most, 2 * most, 0, 2 * most, 2 * most, 0)
     ]
+
+
+def test_a_stored_return_beyond_the_bound_is_set_aside_at_restore_in_clickhouse(
+    sink: ClickHouseSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store written before the share bound (twenty-first session) holds a return of 0 of
+    2^63 - 1 in a window's reports in force, as ClickHouse gives it back: judging its
+    organisation failed (OverflowError) at every restart; now the report is set aside."""
+    from pipeline.core.events import MAX_INT64
+    from pipeline.runtime.step import Step
+    from tests.unit.test_share_target_bounds import weeks_with_a_huge_return
+
+    def step(store: ClickHouseSink) -> Step:
+        return Step(lambda: Engine(EngineConfig(), b"k" * 16), store, clock=lambda: NOW)
+
+    store = fresh(sink, "huge_return")
+    lines = raw(*weeks_with_a_huge_return(0, MAX_INT64))
+    with monkeypatch.context() as old_version:
+        old_version.setattr("pipeline.core.events.MAX_SHARE_COUNT", MAX_INT64)
+        before = step(store)
+        before.restore()
+        written = before.process(lines, {"t": len(lines)}, "t0")
+    assert [f.error for f in written.judging_failures] == ["OverflowError"]
+
+    restored = step(store).restore()
+
+    assert restored.judging_failures == [] and restored.verdicts
+    (aside,) = restored.set_aside
+    assert "is above 1,000,000,000,000" in aside.reason

@@ -444,7 +444,8 @@ def test_the_board_panel_shows_the_stored_summary(warehouse: Warehouse, dataset:
     for org, unit, measure, variation in stored:
         word = shown[(org, unit, measure)]
         assert word.startswith({"common_cause": "common", "special_cause_concern": "concern",
-                                "special_cause_improvement": "improvement"}[variation])  # fmt: skip
+                                "special_cause_improvement": "improvement",
+                                "not_judged": "not judged yet"}[variation])  # fmt: skip
     if dataset == "simulated":
         assert {m for _, _, m, _ in stored} == {"experience", "safety", "target"}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -154,7 +155,8 @@ def test_the_report_reads_the_stored_verdicts(replayed: Replayed) -> None:
 
 
 def test_the_board_summary_shows_the_stored_verdicts(replayed: Replayed) -> None:
-    """The Making Data Count summary's variation of a judged latest window is its verdict."""
+    """The Making Data Count summary's variation of a judged latest window is its verdict, of
+    one with no verdict `not_judged`."""
     verdicts = replayed.verdicts()
     variation = {
         "concern": "special_cause_concern",
@@ -175,7 +177,8 @@ def test_the_board_summary_shows_the_stored_verdicts(replayed: Replayed) -> None
             "harmful_incident_rate",)  # fmt: skip
         judged = [verdicts[k] for m in measures
                   if (k := (row["org_id"], row["unit_id"], m, start)) in verdicts]  # fmt: skip
-        if not judged:
+        if not judged:  # the learning period: not judged, as on its chart
+            assert row["variation"] == "not_judged" and math.isnan(row["mean"]), row
             continue
         worst = min((v["verdict"] for v in judged), key=rank.index)
         assert row["variation"] == variation[worst], row

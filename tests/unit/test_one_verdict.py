@@ -5,11 +5,13 @@ latest figure."""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.board import board_rows
+from pipeline.core.board_row import NOT_JUDGED
 from pipeline.core.detection import DetectionConfig
 from pipeline.core.detection.bright import BrightSpot, bright_episodes
 from pipeline.core.detection.improvement import improvement_detectors
@@ -132,3 +134,25 @@ def test_the_harm_chart_ends_where_the_board_does() -> None:
     by_window = {(v.measure, v.window.start): v for v in verdicts}
     (row,) = [r for r in board_rows(series, by_window) if r.measure == "safety"]
     assert (row.window_start, row.value) == (harm[-1].window.start, harm[-1].value)
+
+
+def test_a_window_of_the_learning_period_is_not_judged_on_the_board_as_on_its_chart() -> None:
+    # Seen from outside (twenty-first session): in a unit's learning period the board said
+    # "common cause" (its XmR reading) while the chart of the same week said "not judged yet".
+    series = quiet(CONFIG.min_baseline_windows - 1)
+    verdicts = unit_verdicts(series, CONFIG)
+    assert not [v for v in verdicts if v.verdict is not VerdictClass.WITHDRAWN]  # learning
+    rows = {r.measure: r for r in board_rows(series, {})}  # what the engine hands the board
+    for measure in ("experience", "safety"):
+        row = rows[measure]
+        assert row.variation == NOT_JUDGED, measure
+        assert (row.lpl, row.upl) == (None, None) and math.isnan(row.mean)
+        assert row.window_start == series[-1].window.start and math.isfinite(row.value)
+
+
+def test_the_first_judged_window_shows_its_verdict_on_the_board() -> None:
+    series = quiet(CONFIG.min_baseline_windows + 1)
+    by_window = {(v.measure, v.window.start): v for v in unit_verdicts(series, CONFIG)}
+    rows = {r.measure: r for r in board_rows(series, by_window)}
+    assert rows["experience"].variation == "common_cause"
+    assert rows["experience"].mean == by_window["positive_share", series[-1].window.start].centre

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.core.alerts import AlertKind, AlertStatus, Severity
+from pipeline.core.board_row import NOT_JUDGED
 from pipeline.report.build import build_view
 from pipeline.report.records import (
     AlertRecord,
@@ -282,3 +284,18 @@ def test_the_board_heading_counts_only_current_concerns_as_in_the_latest_window(
     assert "1 more at a unit whose latest figure is older" in heading
     alone = render_report(build_view(data()), T0 + 31 * DAY)
     assert "more at a unit" not in alone
+
+
+def test_a_board_row_not_judged_yet_says_so_as_its_chart_does() -> None:
+    """Seen from outside (twenty-first session): in a unit's learning period the board said
+    "common cause" while the chart of the same week said "not judged yet". The core now
+    stores such a row as `not_judged` (no centre, no limits) and the board says so."""
+    (current,) = data().board
+    learning = replace(current, variation=NOT_JUDGED, mean=math.nan, lpl=None, upl=None)
+    page = render_report(build_view(replace(data(), board=(learning,))), T0 + 31 * DAY)
+    board = page[page.index('id="board"') : page.index("</section>", page.index('id="board"'))]
+    text = " ".join(re.sub(r"<[^>]+>", " ", board).split())
+    assert "0 measures showing a special cause of concern" in text
+    row = " ".join(re.sub(r"<[^>]+>", " ", board[board.index("<tbody>") :]).split())
+    assert "61% n = 212 responses; not judged yet" in row and "common cause" not in row
+    assert 'data-variation="not_judged"' in board

@@ -4,20 +4,35 @@ pipeline's bound, dead-lettered with the reason beyond it, never a judging failu
 from __future__ import annotations
 
 import json
+import logging
 import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.core.decode import RawMessage, RejectReason, decode
+from pipeline.adapters.metrics import PipelineMetrics
+from pipeline.core.decode import RawMessage, Rejection, RejectReason, decode
 from pipeline.core.engine import Engine, EngineConfig
 from pipeline.core.events import MAX_INT64, MAX_SHARE_COUNT, TargetMetric
+from pipeline.core.stored import FreeTextPolicy, to_stored
 from pipeline.core.windows import WindowKind
+from pipeline.runtime.step import Step
 from tests.support.events import feedback, incident, metric
+from tests.support.memory_store import MemoryStore
+from tests.unit.test_judging_failures import stored_verdicts
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 KEY = b"test-key-0123456789abcdef"
 START = datetime(2023, 10, 2, tzinfo=UTC)
+
+
+def _step(store: MemoryStore, metrics: PipelineMetrics | None = None) -> Step:
+    return Step(
+        lambda: Engine(EngineConfig(window=WindowKind.WEEK), KEY),
+        store,
+        metrics=metrics,
+        clock=lambda: NOW,
+    )
 
 
 def weeks_with_a_huge_return(numerator: int, denominator: int) -> list[dict[str, object]]:
@@ -77,3 +92,58 @@ def test_a_return_at_the_bound_is_judged_with_finite_figures() -> None:
     assert all(math.isfinite(row.value) for row in result.board)
     harm = [r.verdict for r in result.verdicts if r.verdict.measure == "harmful_incident_rate"]
     assert harm and all(math.isfinite(row.value) for row in harm if row.verdict != "withdrawn")
+
+
+def test_a_store_holding_a_return_beyond_the_bound_restores_it_set_aside_and_judged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A store written before the bound (the twenty-first session) holds the return in a
+    # window's reports in force: every restart and replay failed judging its organisation.
+    events = weeks_with_a_huge_return(0, MAX_INT64)
+    lines = [RawMessage(json.dumps(e).encode(), f"t:{i}") for i, e in enumerate(events)]
+    store = MemoryStore()
+    with monkeypatch.context() as old_version:
+        old_version.setattr("pipeline.core.events.MAX_SHARE_COUNT", MAX_INT64)
+        step = _step(store)
+        step.restore()
+        stored = step.process(lines, {"t": len(lines)}, "t0")
+        assert [f.error for f in stored.judging_failures] == ["OverflowError"]
+        assert not stored.rejected
+
+    metrics = PipelineMetrics()
+    again = _step(store, metrics)
+    with caplog.at_level(logging.WARNING, logger="pipeline.step"):
+        restored = again.restore()
+
+    assert restored.judging_failures == []
+    (org,) = {e["org_id"] for e in events}
+    assert [m.org_id for m in restored.judged] == [org] and restored.verdicts and restored.board
+    (aside,) = restored.set_aside
+    assert f"{MAX_INT64:,}" in aside.reason and f"{MAX_SHARE_COUNT:,}" in aside.reason
+    assert metrics.registry.get_sample_value("pipeline_restore_set_aside_total") == 1
+    assert any(aside.event_id in r.getMessage() for r in caplog.records)
+    # As a new store would judge it: the same verdicts as when the return is dead-lettered.
+    new_store = MemoryStore()
+    fresh = _step(new_store)
+    fresh.restore()
+    dead_lettered = fresh.process(lines, {"t": len(lines)}, "t0")
+    assert len(dead_lettered.rejected) == 1
+    assert stored_verdicts(store.verdicts) == stored_verdicts(new_store.verdicts)
+    assert again.restore().judging_failures == []  # and at every restart after
+
+
+def test_a_legacy_store_re_read_event_by_event_sets_the_return_aside() -> None:
+    events = weeks_with_a_huge_return(0, MAX_INT64)
+    engine = Engine(EngineConfig(window=WindowKind.WEEK), KEY)
+    payloads = []
+    for i, e in enumerate(events):
+        raw = json.dumps(e).encode()
+        decoded = decode(raw)
+        assert not isinstance(decoded, Rejection)
+        policy = FreeTextPolicy.REDACTED
+        stored = to_stored(decoded, raw, origin=f"t:{i}", late=False, policy=policy, key=KEY)
+        payloads.append(stored.payload.encode())
+    result = engine.restore(payloads, [], NOW)
+    assert result.judging_failures == [] and result.verdicts
+    (aside,) = result.set_aside
+    assert f"{MAX_INT64:,}" in aside.reason

@@ -1,0 +1,76 @@
+"""Figures at the contract's bounds read plainly in the report: a value target's margin in the
+metric's own unit, compactly, and a header that says what the comparison covers apart from
+how far back the store reaches (twenty-first session's outside check)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from pipeline.core.target_reports import TargetAttainment
+from pipeline.report.build import build_view
+from pipeline.report.figures import pool
+from pipeline.report.periods import UnitKey, UnitView, org_view
+from pipeline.report.records import ReportData, StoreCounts, WindowFigures
+from pipeline.report.render import render_report
+from pipeline.report.sections_orgs import _org_card
+from pipeline.report.text import margin_text
+
+MONDAY = datetime(2026, 1, 5, tzinfo=UTC)
+WEEKS = 47  # to 29 Nov 2026
+
+
+def week(i: int, unit: str = "ED", targets: tuple[TargetAttainment, ...] = ()) -> WindowFigures:
+    start = MONDAY + timedelta(weeks=i)
+    return WindowFigures("RXA", unit, start, start + timedelta(weeks=1), 40, 36, 2, 2, 1,
+                         600.0, targets)  # fmt: skip
+
+
+def test_a_value_margin_reads_in_its_unit_compactly() -> None:
+    assert margin_text(-1e12 - 1e-6, "minutes") == "-1e12 minutes"
+    assert margin_text(-9.24, "minutes") == "-9.2 minutes"
+    assert margin_text(12_345.0, "count") == "+12,345 count"
+    assert margin_text(0.22, "") == "+22.0 pts"
+
+
+def test_an_organisations_value_target_is_not_in_points() -> None:
+    """Seen from outside: a value target at the contract's bounds (1e12 against 1e-6, lower
+    is better) printed "-100000000000000.0 pts vs target" in the organisation's card."""
+    huge = TargetAttainment("ae_wait", 1e12, 1.0, 1e-6, False, "minutes")
+    windows = {("RXA", u): [week(i, u, (huge,) if u == "ED" else ()) for i in range(39)]
+               for u in ("ED", "AMU")}  # fmt: skip
+    begin = MONDAY + timedelta(weeks=26)
+
+    def recent(key: UnitKey) -> list[WindowFigures]:
+        return [w for w in windows[key] if w.start >= begin]
+
+    def before(key: UnitKey) -> list[WindowFigures]:
+        return [w for w in windows[key] if w.start < begin]
+
+    units = [UnitView(o, u, pool(recent((o, u))), pool(before((o, u))), ()) for o, u in windows]
+    card = _org_card(org_view("RXA", units, recent, before))
+    assert "pts vs target" not in card
+    assert "-1e12 minutes vs target" in card
+
+
+def test_the_header_says_the_weeks_compared_apart_from_the_oldest_stored() -> None:
+    """Seen from outside: a store holding one event from 1990 headed the report "1 Jan 1990
+    to 29 Nov 2026", as if it covered 36 years of figures."""
+    lone = replace(week(0), start=datetime(1990, 1, 1, tzinfo=UTC),
+                   end=datetime(1990, 1, 8, tzinfo=UTC), fft_responses=1, fft_positive=1,
+                   fft_negative=0, incidents=0, harmful_incidents=0)  # fmt: skip
+    data = ReportData(
+        window_kind="week",
+        windows=(lone, *(week(i) for i in range(WEEKS))),
+        target_reports=(),
+        alerts=(),
+        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
+        data_end=MONDAY + timedelta(weeks=WEEKS),
+    )
+    page = render_report(build_view(data), MONDAY + timedelta(weeks=WEEKS, days=1))
+    meta = page[page.index('<p class="meta">') : page.index("</p>", page.index('class="meta"'))]
+    text = " ".join(re.sub(r"<[^>]+>", " ", meta).split())
+    assert "1 Jan 1990 to" not in text
+    assert "the 13 weeks from 31 Aug 2026 to 29 Nov 2026" in text, text
+    assert "oldest stored figure 1 Jan 1990" in text, text
