@@ -161,13 +161,10 @@ class _Planner:
 
     def harm_rise(self) -> None:
         length = self.rng.randint(4, 8)
-        picked = self._pick(length, met=False)
-        if picked is None:
+        planted = self._plant_harm(length)
+        if planted is None:
             return
-        unit, first = picked
-        factor = self.rng.uniform(1.5, 3.0)
-        for w in range(first, first + length):
-            unit.harm_factor[w] = factor
+        unit, first, factor = planted
         mean = [unit.incidents * unit.size(w) * HARMFUL_SHARE for w in range(first, first + length)]
         pooled = _pooled([((factor - 1.0) * m, factor * m + (INCIDENT_CV * factor * m) ** 2)
                           for m in mean])  # fmt: skip
@@ -180,13 +177,10 @@ class _Planner:
                    for u in self.units if u.unit_id not in self.used):  # fmt: skip
             return
         length = self.rng.randint(7, 12)
-        picked = self._pick(length, met=False, harmful=SUSTAINED_HARMFUL)
-        if picked is None:
+        planted = self._plant_harm(length, SUSTAINED_HARMFUL)
+        if planted is None:
             return
-        unit, first = picked
-        factor = self.rng.uniform(1.5, 3.0)
-        for w in range(first, first + length):
-            unit.harm_factor[w] = factor
+        unit, first, factor = planted
         pooled = sustained_rise_sd(unit, first, length, factor)
         usual = unit.incidents * HARMFUL_SHARE
         text = (
@@ -194,6 +188,20 @@ class _Planner:
             f" ({pooled[-1]:.1f} usual sd pooled)"
         )
         self._record_harm(unit, first, length, pooled, text)
+
+    def _plant_harm(
+        self, length: int, harmful: tuple[float, float] = (0.0, math.inf)
+    ) -> tuple[Unit, int, float] | None:
+        """Raise a free unit's harmful incidents by a drawn factor (x1.5 to x3) for `length`
+        weeks: the unit, the first week and the factor, or None if no unit is free."""
+        picked = self._pick(length, met=False, harmful=harmful)
+        if picked is None:
+            return None
+        unit, first = picked
+        factor = self.rng.uniform(1.5, 3.0)
+        for w in range(first, first + length):
+            unit.harm_factor[w] = factor
+        return unit, first, factor
 
     def _record_harm(
         self, unit: Unit, first: int, length: int, pooled: list[float], text: str
