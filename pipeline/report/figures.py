@@ -8,11 +8,9 @@ the organisation). docs/report.md explains each choice.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipeline.core.proportions import laney_sigma_z
 from pipeline.report.records import WindowFigures
 
 RECENT_WINDOWS = {"week": 13, "month": 3}
@@ -39,11 +37,6 @@ class Pooled:
     """Per metric, its unit ("" for a share)."""
     windows_with_targets: int = 0
     windows_met: int = 0
-    share_dispersion: float = 1.0
-    harm_dispersion: float = 1.0
-    """How much more the windows vary than sampling alone explains (Laney's sigma_z squared,
-    at least 1): real units have good and bad weeks, so a binomial or Poisson test on pooled
-    counts would call ordinary variation a change."""
 
     @property
     def share(self) -> float | None:
@@ -105,20 +98,14 @@ def pool(windows: Sequence[WindowFigures]) -> Pooled:
         harmful=sum(w.harmful_incidents for w in windows),
         activity=sum(w.activity or 0.0 for w in windows),
         targets=targets,
-        share_dispersion=_dispersion(
-            [(w.fft_positive, w.fft_responses) for w in windows if w.fft_responses], binomial=True
-        ),
-        harm_dispersion=_dispersion(
-            [(w.harmful_incidents, w.activity or 1.0) for w in windows], binomial=False
-        ),
     )
 
 
 def without(whole: Pooled, part: Pooled) -> Pooled:
     """The counts of `whole` less those of `part`, pooled from some of its windows: windows,
     responses, positive and harmful, exact (whole numbers), so that an organisation is pooled
-    once and every unit's rest found from it. Nothing else is kept (activity, targets and the
-    dispersions are left empty): what `standing` reads of the rest is its share and responses."""
+    once and every unit's rest found from it. Nothing else is kept (activity and targets are
+    left empty): what `standing` reads of the rest is its share and responses."""
     return Pooled(
         windows=whole.windows - part.windows,
         responses=whole.responses - part.responses,
@@ -127,38 +114,9 @@ def without(whole: Pooled, part: Pooled) -> Pooled:
     )
 
 
-def _dispersion(rows: Sequence[tuple[float, float]], *, binomial: bool) -> float:
-    """sigma_z squared of (count, size) rows about their pooled rate, at least 1."""
-    if len(rows) < 3:
-        return 1.0
-    rate = sum(c for c, _ in rows) / sum(n for _, n in rows)
-    if rate <= 0 or (binomial and rate >= 1):
-        return 1.0
-    spread = [rate * (1 - rate) / n if binomial else rate / n for _, n in rows]
-    z = [(c / n - rate) / math.sqrt(v) for (c, n), v in zip(rows, spread, strict=True)]
-    return max(1.0, laney_sigma_z(z) ** 2)
-
-
-def share_z(recent: Pooled, baseline: Pooled) -> float | None:
-    """Two-proportion z of the change in positive share (negative: worse)."""
-    if not recent.responses or not baseline.responses:
-        return None
-    p = (recent.positive + baseline.positive) / (recent.responses + baseline.responses)
-    se = math.sqrt(
-        p * (1 - p) * (1 / recent.responses + 1 / baseline.responses) * baseline.share_dispersion
-    )
-    change = (recent.share or 0.0) - (baseline.share or 0.0)
-    return corrected(change, recent.responses, baseline.responses) / se if se else 0.0
-
-
-def corrected(change: float, n1: int, n2: int) -> float:
-    """`change` moved towards 0 by Yates' continuity correction (small samples overstate z)."""
-    correction = 0.5 * (1 / n1 + 1 / n2)
-    return math.copysign(max(0.0, abs(change) - correction), change)
-
-
-def harm_change(recent: Pooled, baseline: Pooled) -> tuple[float, float] | None:
-    """Relative change in the harmful-incident rate, and its z (Poisson; positive: worse).
+def harm_change(recent: Pooled, baseline: Pooled) -> float | None:
+    """Relative change in the harmful-incident rate (positive: more harm), a figure only:
+    whether it is a concern is the pipeline's stored verdict, never judged here.
 
     The rate is per unit of activity when both periods report activity, else per window. None
     when either period is empty or neither had a harmful incident: no change is claimed out of
@@ -170,8 +128,4 @@ def harm_change(recent: Pooled, baseline: Pooled) -> tuple[float, float] | None:
     use_activity = recent.activity > 0 and baseline.activity > 0
     e1 = recent.activity if use_activity else recent.windows
     e0 = baseline.activity if use_activity else baseline.windows
-    r1, r0 = recent.harmful / e1, baseline.harmful / e0
-    relative = (recent.harmful + 0.5) / e1 / ((baseline.harmful + 0.5) / e0) - 1
-    pooled = (recent.harmful + baseline.harmful) / (e1 + e0)
-    se = math.sqrt(pooled * (1 / e1 + 1 / e0) * baseline.harm_dispersion)
-    return relative, ((r1 - r0) / se if se else 0.0)
+    return (recent.harmful + 0.5) / e1 / ((baseline.harmful + 0.5) / e0) - 1

@@ -3,7 +3,6 @@ its organisation, and the periods the report offers."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +15,6 @@ from pipeline.report.figures import (
     RECENT_WINDOWS,
     Pooled,
     comparable,
-    corrected,
     pool,
     without,
 )
@@ -131,7 +129,6 @@ class Standing:
     share: float
     rest: float
     usual_gap: float
-    z: float
     before: float
     """The unit's own share in the baseline."""
 
@@ -156,14 +153,7 @@ def standing(
     if any(s.share is None for s in shares):
         return None
     p = [s.share or 0.0 for s in shares]
-    inflation = (unit_before.share_dispersion, 1.0, unit_before.share_dispersion, 1.0)
-    variance = sum(
-        q * (1 - q) / s.responses * k for q, s, k in zip(p, shares, inflation, strict=True)
-    )
-    slipped = (p[0] - p[1]) - (p[2] - p[3])
-    beyond = corrected(slipped, unit_now.responses, unit_before.responses)
-    z = beyond / math.sqrt(variance) if variance > 0 else 0.0
-    return Standing(share=p[0], rest=p[1], usual_gap=p[2] - p[3], z=z, before=p[2])
+    return Standing(share=p[0], rest=p[1], usual_gap=p[2] - p[3], before=p[2])
 
 
 @dataclass(frozen=True, slots=True)

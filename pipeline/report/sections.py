@@ -143,11 +143,11 @@ def _divergence(p: PeriodView) -> Html:
         harm = harm_change(u.recent, u.baseline)
         if harm is not None:
             tone = _tone(u, "safety", u.safety_class)
-            detail = f"{name}: {target_text}; harmful incidents {harm[0]:+.0%} vs before"
+            detail = f"{name}: {target_text}; harmful incidents {harm:+.0%} vs before"
             if u.safety_class == REPORTING_CONCERN:  # placed among "fewer harmful incidents"
                 detail += ", but incident reporting fell: a warning sign, not an improvement"
             harm_points.append(
-                charts.ScatterPoint(margin, -harm[0], name, tone, detail, labelled=label_all)
+                charts.ScatterPoint(margin, -harm, name, tone, detail, labelled=label_all)
             )
     x_label = f"Attainment minus target (worst target, worst {p.window_kind})"
     experience = charts.quadrant_scatter(
@@ -272,7 +272,7 @@ def _unit_table(p: PeriodView) -> Html:
             + _cell(u.recent.share, pct(u.recent.share))
             + _cell(u.share_change, pts(u.share_change))
             + _cell(weekly, "–" if weekly is None else f"{weekly:.1f} a {p.window_kind}")
-            + _cell(harm[0] if harm else None, f"{harm[0]:+.0%}" if harm else "–")
+            + _cell(harm, "–" if harm is None else f"{harm:+.0%}")
             + f"<td>{len(u.alerts_of())}</td></tr>"
         )
     head = "".join(
