@@ -156,7 +156,11 @@ class Engine:
             agg = record.aggregate
             unit = (agg.org_id, agg.unit_id)
             windows = self._units.setdefault(unit, {})
-            windows[agg.window] = UnitWindowState.restored(agg, record.reports)
+            windows[agg.window] = restored = UnitWindowState.restored(agg, record.reports)
+            if aside:  # stored again without it: the report and Grafana read stored windows
+                snapshot = restored.snapshot()
+                result.windows.append(snapshot)
+                result.window_state.append(WindowRecord(snapshot, record.reports, record.applied))
             self._arrivals.restore(agg.org_id, agg.window, any(agg.incidents_by_harm))
             if record.digest is not None:
                 digests[unit, agg.window] = record.digest

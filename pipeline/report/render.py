@@ -68,7 +68,10 @@ def _title(view: ReportView) -> str:
 
 def _header(view: ReportView, generated: datetime) -> Html:
     kind = view.data.window_kind
-    if view.first_start is None or view.period_end is None:
+    end = view.data.data_end
+    if (view.first_start is None or view.period_end is None) and view.data.windows and end:
+        period = f"No complete {kind} stored yet (the data end on {day(end)})"
+    elif view.first_start is None or view.period_end is None:
         period = "No unit windows stored yet"
     elif view.periods:
         # What the report compares, and apart from it how far back the store reaches: one

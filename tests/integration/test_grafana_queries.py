@@ -841,3 +841,46 @@ def test_overdue_reads_the_latest_answers_due_date_as_the_report_does(
     )
     for _ in range(3):
         assert due(datetime(2025, 4, 20, tzinfo=UTC))["saf-1"][0] == "matron"
+
+
+def test_the_board_panel_leaves_withdrawn_rows_out(warehouse: Warehouse) -> None:
+    """Seen from outside (twenty-second session): a new unit's target row, stored `withdrawn`
+    (no return in force in its latest window), read 'common cause' on the Making Data Count
+    summary (no value, no points) where the report's board shows no reading. The panel's
+    `variation` alias (the words shown) shadowed the column in its WHERE, so the filter
+    `variation != 'withdrawn'` compared the words, never the stored value."""
+    db = "withdrawn_board"
+    _empty_tables(warehouse, db, "mdc_summary", "unit_windows")
+    warehouse.run(
+        f"INSERT INTO {db}.mdc_summary (org_id, unit_id, window_kind, measure, metric, "
+        "window_start, window_end, value, sample_size, mean, variation, points, version) VALUES "
+        "('RXA', 'ward-7', 'week', 'experience', '', '2025-03-03', '2025-03-10', 0.93, 15, "
+        "nan, 'not_judged', 6, 1), "
+        "('RXA', 'ward-7', 'week', 'target', '', '2025-03-03', '2025-03-10', nan, 0, nan, "
+        "'withdrawn', 0, 1)"
+    )
+    panel = _panel_rows(warehouse, db, datetime(2025, 1, 1, tzinfo=UTC),
+                        datetime(2025, 6, 1, tzinfo=UTC))  # fmt: skip
+    rows = panel("Making Data Count summary (latest window of every unit and measure)")
+    assert [(r[2], r[8]) for r in rows] == [("experience", "not judged yet")]
+
+
+def test_a_unit_in_its_learning_period_is_not_read_as_usual(warehouse: Warehouse) -> None:
+    """Seen from outside (twenty-second session): a new unit meeting its targets, its
+    experience not judged yet (no verdict for its latest window), read 'as usual' on "Target
+    attainment versus experience", a common-cause reading the pipeline never made."""
+    db = "learning_reading"
+    _empty_tables(warehouse, db, "unit_windows", "verdicts", "alerts")
+    warehouse.run(
+        f"INSERT INTO {db}.unit_windows (org_id, unit_id, window_kind, window_start, "
+        "window_end, fft_responses, positive_share, targets_met, target_metrics, "
+        "target_attainment, target_values, contributions) VALUES "
+        "('RXA', 'ward-7', 'week', '2025-03-03', '2025-03-10', 15, 0.93, 1, ['rtt_18w'], "
+        "[0.95], [0.92], 1)"
+    )
+    panel = _panel_rows(warehouse, db, datetime(2025, 1, 1, tzinfo=UTC),
+                        datetime(2025, 6, 1, tzinfo=UTC))  # fmt: skip
+    ((*_, experience, reading),) = panel(
+        "Target attainment versus experience, every unit (latest complete window)"
+    )
+    assert (experience, reading) == ("not judged yet", "not judged yet")

@@ -74,3 +74,23 @@ def test_the_header_says_the_weeks_compared_apart_from_the_oldest_stored() -> No
     assert "1 Jan 1990 to" not in text
     assert "the 13 weeks from 31 Aug 2026 to 29 Nov 2026" in text, text
     assert "oldest stored figure 1 Jan 1990" in text, text
+
+
+def test_a_store_whose_only_week_is_not_complete_does_not_say_none_is_stored() -> None:
+    """Seen from outside (twenty-second session): a store holding one target return from
+    1990 (its week stored, not complete: the data end within it) was headed "No unit windows
+    stored yet" beside "1 target metrics" in How this report was made."""
+    lone = replace(week(0), start=datetime(1990, 1, 1, tzinfo=UTC),
+                   end=datetime(1990, 1, 8, tzinfo=UTC))  # fmt: skip
+    data = ReportData(
+        window_kind="week",
+        windows=(lone,),
+        target_reports=(),
+        alerts=(),
+        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
+        data_end=datetime(1990, 1, 3, 10, tzinfo=UTC),
+    )
+    page = render_report(build_view(data), MONDAY)
+    meta = page[page.index('<p class="meta">') : page.index("</p>", page.index('class="meta"'))]
+    text = " ".join(re.sub(r"<[^>]+>", " ", meta).split())
+    assert "No complete week stored yet (the data end on 3 Jan 1990)" in text, text
