@@ -844,7 +844,7 @@ def test_overdue_reads_the_latest_answers_due_date_as_the_report_does(
 
 
 def test_the_board_panel_leaves_withdrawn_rows_out(warehouse: Warehouse) -> None:
-    """Seen from outside (twenty-second session): a new unit's target row, stored `withdrawn`
+    """Seen from outside (twenty-first session): a new unit's target row, stored `withdrawn`
     (no return in force in its latest window), read 'common cause' on the Making Data Count
     summary (no value, no points) where the report's board shows no reading. The panel's
     `variation` alias (the words shown) shadowed the column in its WHERE, so the filter
@@ -866,7 +866,7 @@ def test_the_board_panel_leaves_withdrawn_rows_out(warehouse: Warehouse) -> None
 
 
 def test_a_unit_in_its_learning_period_is_not_read_as_usual(warehouse: Warehouse) -> None:
-    """Seen from outside (twenty-second session): a new unit meeting its targets, its
+    """Seen from outside (twenty-first session): a new unit meeting its targets, its
     experience not judged yet (no verdict for its latest window), read 'as usual' on "Target
     attainment versus experience", a common-cause reading the pipeline never made."""
     db = "learning_reading"

@@ -77,7 +77,7 @@ def test_the_header_says_the_weeks_compared_apart_from_the_oldest_stored() -> No
 
 
 def test_a_store_whose_only_week_is_not_complete_does_not_say_none_is_stored() -> None:
-    """Seen from outside (twenty-second session): a store holding one target return from
+    """Seen from outside (twenty-first session): a store holding one target return from
     1990 (its week stored, not complete: the data end within it) was headed "No unit windows
     stored yet" beside "1 target metrics" in How this report was made."""
     lone = replace(week(0), start=datetime(1990, 1, 1, tzinfo=UTC),

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.adapters.metrics import PipelineMetrics
 from pipeline.core.decode import RawMessage, Rejection, RejectReason, decode
-from pipeline.core.engine import Engine, EngineConfig
+from pipeline.core.engine import BatchResult, Engine, EngineConfig
 from pipeline.core.events import MAX_INT64, MAX_SHARE_COUNT, TargetMetric
 from pipeline.core.stored import FreeTextPolicy, to_stored
 from pipeline.core.windows import WindowKind
@@ -95,11 +95,11 @@ def test_a_return_at_the_bound_is_judged_with_finite_figures() -> None:
     assert harm and all(math.isfinite(row.value) for row in harm if row.verdict != "withdrawn")
 
 
-def test_a_store_holding_a_return_beyond_the_bound_restores_it_set_aside_and_judged(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    # A store written before the bound (the twenty-first session) holds the return in a
-    # window's reports in force: every restart and replay failed judging its organisation.
+def _stored_before_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[list[dict[str, object]], list[RawMessage], MemoryStore, BatchResult]:
+    """The weeks with a return of 0 of 2^63 - 1, their lines, and a store they were processed
+    into by a version without the bound, with what processing them gave."""
     events = weeks_with_a_huge_return(0, MAX_INT64)
     lines = [RawMessage(json.dumps(e).encode(), f"t:{i}") for i, e in enumerate(events)]
     store = MemoryStore()
@@ -108,8 +108,25 @@ def test_a_store_holding_a_return_beyond_the_bound_restores_it_set_aside_and_jud
         step = _step(store)
         step.restore()
         stored = step.process(lines, {"t": len(lines)}, "t0")
-        assert [f.error for f in stored.judging_failures] == ["OverflowError"]
-        assert not stored.rejected
+    return events, lines, store, stored
+
+
+def _stored_now(lines: list[RawMessage]) -> tuple[MemoryStore, BatchResult]:
+    """A new store `lines` were processed into with the bound, and what that gave."""
+    store = MemoryStore()
+    step = _step(store)
+    step.restore()
+    return store, step.process(lines, {"t": len(lines)}, "t0")
+
+
+def test_a_store_holding_a_return_beyond_the_bound_restores_it_set_aside_and_judged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A store written before the bound (the twenty-first session) holds the return in a
+    # window's reports in force: every restart and replay failed judging its organisation.
+    events, lines, store, stored = _stored_before_the_bound(monkeypatch)
+    assert [f.error for f in stored.judging_failures] == ["OverflowError"]
+    assert not stored.rejected
 
     metrics = PipelineMetrics()
     again = _step(store, metrics)
@@ -124,10 +141,7 @@ def test_a_store_holding_a_return_beyond_the_bound_restores_it_set_aside_and_jud
     assert metrics.registry.get_sample_value("pipeline_restore_set_aside_total") == 1
     assert any(aside.event_id in r.getMessage() for r in caplog.records)
     # As a new store would judge it: the same verdicts as when the return is dead-lettered.
-    new_store = MemoryStore()
-    fresh = _step(new_store)
-    fresh.restore()
-    dead_lettered = fresh.process(lines, {"t": len(lines)}, "t0")
+    new_store, dead_lettered = _stored_now(lines)
     assert len(dead_lettered.rejected) == 1
     assert stored_verdicts(store.verdicts) == stored_verdicts(new_store.verdicts)
     assert again.restore().judging_failures == []  # and at every restart after
@@ -153,25 +167,15 @@ def test_a_legacy_store_re_read_event_by_event_sets_the_return_aside() -> None:
 def test_a_window_whose_return_is_set_aside_is_stored_again_without_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Seen from outside (twenty-second session): after the restore set the return aside, the
+    # Seen from outside (twenty-first session): after the restore set the return aside, the
     # stored window still held it (activity 9.2e18, the return among its targets), so the
     # report, which reads the stored windows, put a harm change of +16692733364316554% and an
     # 'ae 4h weekly' miss of -76 pts beside verdicts judged without it.
-    events = weeks_with_a_huge_return(0, MAX_INT64)
-    lines = [RawMessage(json.dumps(e).encode(), f"t:{i}") for i, e in enumerate(events)]
-    store = MemoryStore()
-    with monkeypatch.context() as old_version:
-        old_version.setattr("pipeline.core.events.MAX_SHARE_COUNT", MAX_INT64)
-        step = _step(store)
-        step.restore()
-        step.process(lines, {"t": len(lines)}, "t0")
+    _, lines, store, _ = _stored_before_the_bound(monkeypatch)
 
     _step(store).restore()
 
-    new_store = MemoryStore()
-    fresh = _step(new_store)
-    fresh.restore()
-    fresh.process(lines, {"t": len(lines)}, "t0")
+    new_store, _ = _stored_now(lines)
 
     def figures(store: MemoryStore) -> dict[object, object]:
         # `contributions` is the stored row's version: the set-aside return stays counted
