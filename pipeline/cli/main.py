@@ -8,7 +8,6 @@ option values that make no sense: `UsageError`); 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from collections.abc import Callable, Sequence
 
@@ -66,7 +65,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command_name", required=True, metavar="COMMAND", help="one of these"
     )
-    command = functools.partial(commands.add_parser, formatter_class=HelpFormatter)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        # The one-line help also opens the command's own --help, which otherwise says nothing
+        # of what the command is for.
+        return commands.add_parser(
+            name,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            formatter_class=HelpFormatter,
+        )
 
     replay = command("replay", help="run the embedded pipeline on JSON Lines files")
     add_replay_arguments(replay)

@@ -71,3 +71,13 @@ def test_every_required_argument_says_so_and_no_other(name: str | None) -> None:
         shown = " ".join(formatter._expand_help(action).split()) if action.help else ""
         assert shown.endswith("(required)") == action.required, argument
     assert ("(required)" in command.format_help()) == any(a.required for a in command._actions)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_s_help_says_what_it_does(name: str) -> None:
+    """`pipeline X --help` opens with what X is for (its one-line help, or a longer account),
+    not only with its usage and options."""
+    command = COMMANDS[name]
+    assert command.description, f"pipeline {name} --help does not say what it is for"
+    before_options = " ".join(command.format_help().partition("options:")[0].split())
+    assert " ".join(command.description.split()) in before_options, f"pipeline {name}"
