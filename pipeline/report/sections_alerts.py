@@ -144,9 +144,19 @@ def _late_returns(returns: int) -> str:
     return f"; {returns:,} of them target returns, reported after the period they cover"
 
 
+# Each event type in words, singular and (where not with an s) plural; a feedback event is one
+# response or a batch of them.
+_EVENT_NOUNS: dict[str, tuple[str, str | None]] = {
+    "incident_report": ("incident report", None),
+    "target_metric": ("target return", None),
+    "patient_feedback": ("feedback event", None),
+    "alert_response": ("answer to an alert", "answers to alerts"),
+}
+
+
 def method(view: ReportView) -> Html:
     counts = view.data.counts
-    events = ", ".join(f"{n:,} {label(k).lower()}s" for k, n in counts.events.items())
+    events = ", ".join(plural(n, *_EVENT_NOUNS[k]) for k, n in counts.events.items())
     rejected = (
         "; ".join(f"{label(r).lower()}: {n:,}" for r, n in counts.rejected_by_reason.items())
         or "none"

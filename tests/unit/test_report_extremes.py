@@ -94,3 +94,30 @@ def test_a_store_whose_only_week_is_not_complete_does_not_say_none_is_stored() -
     meta = page[page.index('<p class="meta">') : page.index("</p>", page.index('class="meta"'))]
     text = " ".join(re.sub(r"<[^>]+>", " ", meta).split())
     assert "No complete week stored yet (the data end on 3 Jan 1990)" in text, text
+
+
+def test_how_the_report_was_made_counts_each_event_type_in_words() -> None:
+    """Seen from outside: "1 target metrics" and "patient feedbacks" in How this report was
+    made; one of each is singular, more are plural, and each type is named as a user knows it."""
+
+    def made(events: dict[str, int]) -> str:
+        data = ReportData(
+            window_kind="week",
+            windows=tuple(week(i) for i in range(WEEKS)),
+            target_reports=(),
+            alerts=(),
+            counts=StoreCounts(events=events, rejected_by_reason={}, late_events=0),
+            data_end=MONDAY + timedelta(weeks=WEEKS),
+        )
+        page = render_report(build_view(data), MONDAY)
+        section = page[page.index('<section id="method"') :]
+        return " ".join(re.sub(r"<[^>]+>", " ", section[: section.index("</li>")]).split())
+
+    one = dict.fromkeys(("incident_report", "target_metric", "patient_feedback",
+                         "alert_response"), 1)  # fmt: skip
+    assert ("Data: 1 incident report, 1 target return, 1 feedback event, 1 answer to an alert "
+            "(distinct events)") in made(one)  # fmt: skip
+    many = {"incident_report": 2, "target_metric": 1_200, "patient_feedback": 3,
+            "alert_response": 4}  # fmt: skip
+    assert ("Data: 2 incident reports, 1,200 target returns, 3 feedback events, 4 answers to "
+            "alerts (distinct events)") in made(many)  # fmt: skip
