@@ -185,3 +185,19 @@ def test_a_window_whose_return_is_set_aside_is_stored_again_without_it(
         }
 
     assert figures(store) == figures(new_store)
+
+
+def test_a_return_is_set_aside_once_and_not_again_at_later_restarts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The window is stored again without the return, so the next restart reads nothing to set
+    # aside: the count on the dashboard is of returns set aside, not of restarts.
+    _, _, store, _ = _stored_before_the_bound(monkeypatch)
+    first = PipelineMetrics()
+    assert len(_step(store, first).restore().set_aside) == 1
+    assert first.registry.get_sample_value("pipeline_restore_set_aside_total") == 1
+
+    later = PipelineMetrics()
+    restored = _step(store, later).restore()
+    assert restored.set_aside == [] and restored.judging_failures == []
+    assert later.registry.get_sample_value("pipeline_restore_set_aside_total") == 0
