@@ -76,6 +76,7 @@ class ReportView:
     periods: tuple[PeriodView, ...]  # latest first; empty without data
     first_start: datetime | None
     period_end: datetime | None
+    targets_beyond: datetime | None  # the end of target returns stored after `period_end`
     charts: tuple[UnitCharts, ...]
     standing_alerts: tuple[AlertRecord, ...]
     withdrawn: int
@@ -91,14 +92,13 @@ class ReportView:
 
 def build_view(data: ReportData) -> ReportView:
     # A trailing part-window (it ends after the latest event) would mislead: leave it out, and
-    # the windows before any feedback or incident was reported (a target return can reach back).
+    # the windows before the first or after the last feedback or incident (a target return can
+    # reach back, and run on ahead of them): a week of targets alone judges nothing.
     reported = [w.start for w in data.windows if w.fft_responses or w.incidents]
-    first = min(reported, default=None)
-    windows = [
-        w
-        for w in data.windows
-        if (data.data_end is None or w.end <= data.data_end) and (first is None or w.start >= first)
-    ]
+    first, last = min(reported, default=None), max(reported, default=None)
+    complete = [w for w in data.windows if data.data_end is None or w.end <= data.data_end]
+    windows = [w for w in complete if first is None or last is None or first <= w.start <= last]
+    beyond = [w.end for w in complete if last is not None and w.start > last]
     starts = sorted({w.start for w in windows})
     by_unit: dict[UnitKey, list[WindowFigures]] = {}
     for w in windows:
@@ -136,6 +136,7 @@ def build_view(data: ReportData) -> ReportView:
         periods=periods,
         first_start=starts[0] if starts else None,
         period_end=max((w.end for w in windows), default=None),
+        targets_beyond=max(beyond, default=None),
         charts=tuple(
             UnitCharts(
                 replace(u, alerts=tuple(alerts_by_unit.get(u.key, []))),

@@ -83,6 +83,11 @@ def _header(view: ReportView, generated: datetime) -> Html:
         )
     else:
         period = f"{day(view.first_start)} to {day(view.period_end, end=True)} ({kind}ly figures)"
+    if view.targets_beyond is not None and view.period_end is not None:
+        period += (
+            f"; target returns run on to {day(view.targets_beyond, end=True)} with no feedback "
+            "or incidents beside them yet, so those weeks are not judged here"
+        )
     units = plural(len(view.units), "unit")
     orgs = plural(len(view.org_ids), "organisation")
     return (

@@ -121,3 +121,48 @@ def test_how_the_report_was_made_counts_each_event_type_in_words() -> None:
             "alert_response": 4}  # fmt: skip
     assert ("Data: 2 incident reports, 1,200 target returns, 3 feedback events, 4 answers to "
             "alerts (distinct events)") in made(many)  # fmt: skip
+
+
+def test_now_ends_with_the_last_feedback_or_incident_not_a_later_target_return() -> None:
+    """Target returns stored for weeks after the last feedback and incidents (a monthly return
+    reaching ahead, or feedback not yet in) made "now" a run of weeks with targets alone, each
+    of which judges nothing; now ends with the last week of feedback or incidents, and the
+    header says what runs on beyond it."""
+    ahead = 6
+    target = TargetAttainment("ae_4h", 95, 100, 0.95, True, "")
+    judged = [week(i, targets=(target,)) for i in range(WEEKS)]
+    targets_only = []
+    for i in range(ahead):
+        only = replace(week(WEEKS + i, targets=(target,)), fft_responses=0, fft_positive=0)
+        targets_only.append(replace(only, fft_negative=0, incidents=0, harmful_incidents=0))
+    data = ReportData(
+        window_kind="week",
+        windows=(*judged, *targets_only),
+        target_reports=(),
+        alerts=(),
+        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
+        data_end=MONDAY + timedelta(weeks=WEEKS + ahead),
+    )
+    view = build_view(data)
+    assert view.period_end == judged[-1].end
+    assert view.targets_beyond == targets_only[-1].end
+    page = render_report(view, MONDAY)
+    meta = page[page.index('<p class="meta">') : page.index("</p>", page.index('class="meta"'))]
+    text = " ".join(re.sub(r"<[^>]+>", " ", meta).split())
+    assert "the 13 weeks from 31 Aug 2026 to 29 Nov 2026" in text, text
+    assert ("target returns run on to 10 Jan 2027 with no feedback or incidents beside them "
+            "yet, so those weeks are not judged here") in text, text  # fmt: skip
+
+
+def test_a_store_whose_targets_end_with_its_feedback_says_nothing_runs_on() -> None:
+    data = ReportData(
+        window_kind="week",
+        windows=tuple(week(i) for i in range(WEEKS)),
+        target_reports=(),
+        alerts=(),
+        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
+        data_end=MONDAY + timedelta(weeks=WEEKS),
+    )
+    view = build_view(data)
+    assert view.targets_beyond is None
+    assert "run on to" not in render_report(view, MONDAY)
