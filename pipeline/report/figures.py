@@ -29,6 +29,7 @@ class Pooled:
     responses: int = 0
     positive: int = 0
     harmful: int = 0
+    incidents: int = 0
     activity: float = 0.0
     targets: dict[str, tuple[float, float, float, bool]] = field(default_factory=dict)
     lowest: dict[str, float] = field(default_factory=dict)
@@ -96,6 +97,7 @@ def pool(windows: Sequence[WindowFigures]) -> Pooled:
         responses=sum(w.fft_responses for w in windows),
         positive=sum(w.fft_positive for w in windows),
         harmful=sum(w.harmful_incidents for w in windows),
+        incidents=sum(w.incidents for w in windows),
         activity=sum(w.activity or 0.0 for w in windows),
         targets=targets,
     )
@@ -103,14 +105,15 @@ def pool(windows: Sequence[WindowFigures]) -> Pooled:
 
 def without(whole: Pooled, part: Pooled) -> Pooled:
     """The counts of `whole` less those of `part`, pooled from some of its windows: windows,
-    responses, positive and harmful, exact (whole numbers), so that an organisation is pooled
-    once and every unit's rest found from it. Nothing else is kept (activity and targets are
-    left empty): what `standing` reads of the rest is its share and responses."""
+    responses, positive, harmful and incidents, exact (whole numbers), so that an organisation
+    is pooled once and every unit's rest found from it. Nothing else is kept (activity and
+    targets are left empty): what `standing` reads of the rest is its share and responses."""
     return Pooled(
         windows=whole.windows - part.windows,
         responses=whole.responses - part.responses,
         positive=whole.positive - part.positive,
         harmful=whole.harmful - part.harmful,
+        incidents=whole.incidents - part.incidents,
     )
 
 

@@ -43,13 +43,16 @@ def _dark_spots(p: PeriodView) -> Html:
         f"{p.window_kind}s: it stood out from the rest while the organisation's own figure "
         "stayed within its usual range). The report judges no unit itself. "
         f"Figures for {escape(span(p))}.</p>"
-        f'<div class="orgs">{"".join(_org_card(o) for o in p.orgs)}</div>'
+        f'<div class="orgs">{"".join(_org_card(o, p.window_kind) for o in p.orgs)}</div>'
     )
 
 
-def _org_card(org: OrgView) -> Html:
+def _org_card(org: OrgView, window_kind: str) -> Html:
     whole = org.recent.share
-    feedback = f"{pct(whole)} of patients rate care good, {pct(org.baseline.share)} before"
+    if whole is None and org.baseline.share is None:
+        feedback = "no patient feedback"
+    else:
+        feedback = f"{pct(whole)} of patients rate care good, {pct(org.baseline.share)} before"
     names = ", ".join(u.unit_id for u in org.dark_spots)
     if names:
         verb = "was" if len(org.dark_spots) == 1 else "were"
@@ -57,6 +60,13 @@ def _org_card(org: OrgView) -> Html:
     else:
         tail = "; no unit found masked by the rest"
     sentence = f"{org.org_id} overall: {feedback}{tail}"
+    if not any(p.responses or p.incidents for p in (org.recent, org.baseline)):
+        # A dark spot is judged on feedback or harm: with neither, "none found" would be a
+        # finding made of nothing.
+        sentence = (
+            f"{org.org_id}: targets only, no patient feedback or incident reports in these "
+            f"{window_kind}s or the ones before, so no unit is judged against the rest"
+        )
     rows = []
     for u in sorted(org.units, key=lambda u: u.unit_id):
         if u.recent.share is None:

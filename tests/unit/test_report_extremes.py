@@ -49,7 +49,7 @@ def test_an_organisations_value_target_is_not_in_points() -> None:
         return [w for w in windows[key] if w.start < begin]
 
     units = [UnitView(o, u, pool(recent((o, u))), pool(before((o, u))), ()) for o, u in windows]
-    card = _org_card(org_view("RXA", units, recent, before))
+    card = _org_card(org_view("RXA", units, recent, before), "week")
     assert "pts vs target" not in card
     assert "-1e12 minutes vs target" in card
 
@@ -166,3 +166,39 @@ def test_a_store_whose_targets_end_with_its_feedback_says_nothing_runs_on() -> N
     view = build_view(data)
     assert view.targets_beyond is None
     assert "run on to" not in render_report(view, MONDAY)
+
+
+def test_an_organisation_reporting_targets_only_is_not_said_to_have_no_dark_spot() -> None:
+    """Seen on the real data: an organisation whose only stored events were target returns
+    read "– of patients rate care good, – before; no unit found masked by the rest", a
+    finding made of nothing. Dark spots are judged on feedback or harm: with neither, it says
+    so; with incidents and no feedback, it says there is no feedback."""
+    target = TargetAttainment("ae_4h", 95, 100, 0.95, True, "")
+    judged = [week(i) for i in range(WEEKS)]
+    only = []
+    for i in range(WEEKS):
+        silent = replace(week(i, "AE", (target,)), org_id="RZZ", fft_responses=0, incidents=0)
+        only.append(replace(silent, fft_positive=0, fft_negative=0, harmful_incidents=0))
+    data = ReportData(
+        window_kind="week",
+        windows=(*judged, *only),
+        target_reports=(),
+        alerts=(),
+        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
+        data_end=MONDAY + timedelta(weeks=WEEKS),
+    )
+
+    def card(data: ReportData) -> str:
+        page = render_report(build_view(data), MONDAY)
+        spots = page[page.index('id="dark-spots"') :]
+        start = spots.index("<h3>RZZ")
+        return " ".join(re.sub(r"<[^>]+>", " ", spots[start : spots.index("</h3>", start)]).split())
+
+    assert card(data) == (
+        "RZZ: targets only, no patient feedback or incident reports in these weeks or the ones "
+        "before, so no unit is judged against the rest"
+    )
+    reported = tuple(replace(w, incidents=2) if w.org_id == "RZZ" else w for w in data.windows)
+    assert card(replace(data, windows=reported)) == (
+        "RZZ overall: no patient feedback; no unit found masked by the rest"
+    )
