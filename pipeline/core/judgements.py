@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 23
+JUDGEMENT_RULES = 24
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -70,7 +70,9 @@ alert's `evidence.episode_group.answered`, family-wide `due_by` and `owner` (20t
 22: an alert's `evidence.first_answer` and `first_acknowledgement`, of the answers that answer
 it (21st session);
 23: a board row (experience, safety) whose window has no verdict (the learning period) is
-`not_judged`, no longer the XmR reading (21st session)."""
+`not_judged`, no longer the XmR reading (21st session);
+24: an alert's `evidence.answered_by`, the event ids of the answers that answer it (24th
+session)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ any order ends with the same alerts.
   event id): one date for one problem, stored as `evidence["due_by"]` for the report and
   Grafana to read; `evidence["owner"]` likewise the owner the latest of them to name one named,
   and `evidence["first_answer"]` / `["first_acknowledgement"]` when the earliest of them (of
-  them acknowledging) was given.
+  them acknowledging) was given; `evidence["answered_by"]` lists their event ids in the order
+  given, so the report and Grafana show what was done about an alert from one decision.
 - `action_taken`: from the family's earliest action, the measure that raised the alert (harm
   for harm alerts, patient feedback for feedback alerts, both for divergence) is judged against
   its *pre-alert* baseline, never against the alert's peak (which would show a recovery by
@@ -39,6 +40,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert, AlertStatus
@@ -250,6 +252,9 @@ def decorate(
     owner = latest_owner(answers)
     if owner:
         evidence["owner"] = owner
+    if answers:
+        given = sorted(answers, key=lambda r: (r.occurred_at, r.event_id))
+        evidence["answered_by"] = [str(UUID(int=r.event_id)) for r in given]
     if "feedback" in measures_of(alert):
         themes = episode_themes(alert, series)
         if themes:

@@ -15,7 +15,12 @@ from typing import Any, Protocol
 from pipeline.core.stored import EVENT_TABLES
 from pipeline.core.target_reports import TargetAttainment
 from pipeline.report.driver_values import as_utc
-from pipeline.report.queries_alerts import load_alerts, load_responses, match_responses
+from pipeline.report.queries_alerts import (
+    answers_of,
+    load_alerts,
+    load_responses,
+    match_responses,
+)
 from pipeline.report.queries_bright import load_bright_spots
 from pipeline.report.records import (
     AlertRecord,
@@ -58,11 +63,12 @@ def load_report_data(store: ReadableStore, window_kind: str | None = None) -> Re
     directions = {(r.org_id, r.unit_id, r.metric): r.higher_is_better for r in reports}
     alerts = load_alerts(store)
     matched, unmatched = match_responses(load_responses(store), alerts)
+    answers = [r for rs in matched.values() for r in rs]
     return ReportData(
         window_kind=kind,
         windows=tuple(load_windows(store, kind, directions)),
         target_reports=tuple(reports),
-        alerts=tuple(replace(a, responses=tuple(matched.get(a.alert_id, ()))) for a in alerts),
+        alerts=tuple(replace(a, responses=answers_of(a, answers)) for a in alerts),
         counts=load_counts(store),
         data_end=load_data_end(store),
         unmatched_responses=tuple(unmatched),

@@ -56,7 +56,7 @@ def load_responses(store: ReadableStore) -> list[ResponseRecord]:
     """Every response in the order given (distinct events only); never the note's text."""
     rows = store.query_dicts(
         "SELECT alert_id, org_id, unit_id, response, responder_role, free_text_chars, "
-        f"occurred_at, owner, due_by FROM {store.database}.alert_responses FINAL "
+        f"occurred_at, owner, due_by, event_id FROM {store.database}.alert_responses FINAL "
         "ORDER BY alert_id, occurred_at, event_id"
     )
     return [
@@ -70,6 +70,7 @@ def load_responses(store: ReadableStore) -> list[ResponseRecord]:
             occurred_at=as_utc(r["occurred_at"]),
             owner=str(r["owner"]),
             due_by=None if r["due_by"] is None else as_utc(r["due_by"]),
+            event_id=str(r["event_id"]),
         )
         for r in rows
     ]
@@ -89,3 +90,15 @@ def match_responses(
         else:
             unmatched.append(r)
     return matched, unmatched
+
+
+def answers_of(alert: AlertRecord, matched: list[ResponseRecord]) -> tuple[ResponseRecord, ...]:
+    """The answers that answer `alert`, in the order given, as the core decided
+    (`evidence.answered_by`: its own and its family's, but not those before a false positive
+    it was detected after), the list Grafana reads too; `matched` are the responses matching
+    any alert. An alert stored without that decision (withdrawn) shows its own answers."""
+    decided = alert.evidence.get("answered_by")
+    if not isinstance(decided, list):
+        return tuple(r for r in matched if r.alert_id == alert.alert_id)
+    by_id = {r.event_id: r for r in matched}
+    return tuple(by_id[str(i)] for i in decided if str(i) in by_id)

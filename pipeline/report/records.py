@@ -74,6 +74,7 @@ class ResponseRecord:
     occurred_at: datetime
     owner: str = ""
     due_by: datetime | None = None
+    event_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,8 @@ def _alert_row(a: AlertRecord, window_kind: str) -> Html:
             f"<li><strong>{escape(RESPONSE_NAMES.get(r.response, label(r.response)))}</strong>"
             f" {day(r.occurred_at)}"
             + (f" · {escape(r.responder_role)}" if r.responder_role else "")
+            # an answer to another alert of its family, which answers this one too
+            + (f" · to <code>{escape(r.alert_id)}</code>" if r.alert_id != a.alert_id else "")
             + (f" · owner {escape(r.owner)}" if r.owner else "")
             + (f" · due {day(r.due_by)}" if r.due_by else "")
             # Free text is never shown, redacted or not: only that there was a note.

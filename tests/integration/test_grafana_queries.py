@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -341,8 +342,13 @@ def test_a_member_nobody_answered_after_a_false_positive_counts_nowhere_as_answe
     db = "after_dismissal"
     _empty_tables(warehouse, db, "alert_history", "alerts", "alert_responses")
     group = {"id": "mas-1", "alerts": ["mas-1", "saf-2"], "dismissed": ["mas-1"]}
+    dismissal, investigation = (str(uuid.UUID(int=n)) for n in (1, 2))
     answered = json.dumps(
-        {"episode_group": {**group, "answered": True}, "first_answer": "2025-03-20T09:00:00+00:00"}
+        {
+            "episode_group": {**group, "answered": True},
+            "first_answer": "2025-03-20T09:00:00+00:00",
+            "answered_by": [dismissal],
+        }
     )
     unanswered = json.dumps({"episode_group": group})
     for table in ("alert_history", "alerts"):
@@ -358,7 +364,7 @@ def test_a_member_nobody_answered_after_a_false_positive_counts_nowhere_as_answe
         f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
         "alert_id, response, responder_role, note_redacted, free_text_chars, "
         "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
-        "VALUES (generateUUIDv4(), 'RXA', 'ED', '2025-03-20 09:00:00', 'portal', 'mas-1', "
+        f"VALUES ('{dismissal}', 'RXA', 'ED', '2025-03-20 09:00:00', 'portal', 'mas-1', "
         "'false_positive', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
     )
     panel = _panel_rows(warehouse, db, datetime(2025, 1, 1, tzinfo=UTC),
@@ -371,7 +377,11 @@ def test_a_member_nobody_answered_after_a_false_positive_counts_nowhere_as_answe
     # Answered once detected: its first answer is that one, as the core stored it (the
     # family's first answer, the false positive before its detection, showed before).
     since = json.dumps(
-        {"episode_group": {**group, "answered": True}, "first_answer": "2025-04-10T09:00:00+00:00"}
+        {
+            "episode_group": {**group, "answered": True},
+            "first_answer": "2025-04-10T09:00:00+00:00",
+            "answered_by": [investigation],
+        }
     )
     warehouse.run(
         f"INSERT INTO {db}.alert_history (alert_id, kind, org_id, unit_id, window_start, "
@@ -383,13 +393,16 @@ def test_a_member_nobody_answered_after_a_false_positive_counts_nowhere_as_answe
         f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
         "alert_id, response, responder_role, note_redacted, free_text_chars, "
         "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
-        "VALUES (generateUUIDv4(), 'RXA', 'ED', '2025-04-10 09:00:00', 'portal', 'mas-1', "
+        f"VALUES ('{investigation}', 'RXA', 'ED', '2025-04-10 09:00:00', 'portal', 'mas-1', "
         "'investigating', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
     )
     rows = {row[0]: row for row in panel("Every alert: raised, first answer, what was done")}
     assert rows["saf-2"][7] == datetime(2025, 4, 10, 9, 0)
     assert rows["saf-2"][8] == 48.0  # from its first version, 2025-04-08 09:00
     assert rows["mas-1"][7] == datetime(2025, 3, 20, 9, 0)
+    # What was done about it: the answers the core says answer it (`evidence.answered_by`),
+    # not the false positive before its detection (the family's every answer showed before).
+    assert rows["saf-2"][-1] == "investigating" and rows["mas-1"][-1] == "false_positive"
 
 
 def test_precision_counts_dismissed_alerts_as_false_positives(warehouse: Warehouse) -> None:
@@ -486,9 +499,10 @@ def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
     assert panel("Answers naming no alert") == [(1,)]
     # One problem, one family (evidence.episode_group): an answer to one member answers every
     # member, as the report's "responded to" counts and the learning loop applies it.
+    investigation = str(uuid.UUID(int=7))
     family = (
         '{"episode_group": {"id": "saf-1", "alerts": ["saf-1", "dar-2"], "answered": true}, '
-        '"first_answer": "2025-03-20T09:00:00+00:00"}'
+        f'"first_answer": "2025-03-20T09:00:00+00:00", "answered_by": ["{investigation}"]}}'
     )
     for table in ("alert_history", "alerts"):
         warehouse.run(f"TRUNCATE TABLE {db}.{table}")
@@ -504,7 +518,7 @@ def test_answers_on_the_alerts_dashboard_match_as_the_learning_loop_matches(
         f"INSERT INTO {db}.alert_responses (event_id, org_id, unit_id, occurred_at, source, "
         "alert_id, response, responder_role, note_redacted, free_text_chars, "
         "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
-        "VALUES (generateUUIDv4(), 'RXA', 'ED', '2025-03-20 09:00:00', 'portal', 'dar-2', "
+        f"VALUES ('{investigation}', 'RXA', 'ED', '2025-03-20 09:00:00', 'portal', 'dar-2', "
         "'investigating', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
     )
     ((alerts, answered, open_unanswered, _),) = panel("Alerts and answers")
@@ -525,7 +539,9 @@ def test_the_overviews_open_alerts_show_answers_as_the_learning_loop_matches(
     organisation and unit, for its whole family, as far as the core says they cover it."""
     db = "open_answers"
     _empty_tables(warehouse, db, "alert_history", "alerts", "alert_responses", "unit_windows")
-    family = '{"episode_group": {"id": "saf-1", "alerts": ["saf-1", "dar-2"], "answered": true}}'
+    investigation = str(uuid.UUID(int=8))
+    group = {"id": "saf-1", "alerts": ["saf-1", "dar-2"], "answered": True}
+    family = json.dumps({"episode_group": group, "answered_by": [investigation]})
     for table in ("alert_history", "alerts"):
         warehouse.run(
             f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
@@ -543,7 +559,7 @@ def test_the_overviews_open_alerts_show_answers_as_the_learning_loop_matches(
         "nhs_numbers_redacted, other_identifiers_redacted, late, origin, payload, owner, due_by) "
         "VALUES (generateUUIDv4(), 'RXA', 'oncology', '2025-03-19 09:00:00', 'portal', "
         "'mas-3', 'false_positive', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL), "
-        "(generateUUIDv4(), 'RXA', 'AMU', '2025-03-20 09:00:00', 'portal', 'dar-2', "
+        f"('{investigation}', 'RXA', 'AMU', '2025-03-20 09:00:00', 'portal', 'dar-2', "
         "'investigating', '', '', 0, 0, 0, 0, 'portal', '{}', '', NULL)"
     )
     panel = _panel_rows(warehouse, db, datetime(2025, 1, 1, tzinfo=UTC),

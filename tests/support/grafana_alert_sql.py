@@ -192,8 +192,9 @@ def _iso(moment: str) -> str:
 def answered_sql(db: str, table: str) -> str:
     """What the learning loop stores of who is answered (pipeline.core.learning): an alert a
     matching answer covers says so in `evidence.episode_group.answered`, with its first answer
-    and first acknowledgement (`evidence.first_answer`, `first_acknowledgement`; each synthetic
-    alert is a family of its own)."""
+    and first acknowledgement (`evidence.first_answer`, `first_acknowledgement`) and the ids
+    of its answers in the order given (`evidence.answered_by`; each synthetic alert is a family
+    of its own)."""
     return f"""
 INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, window_end, severity,
     status, summary, evidence, detected_at)
@@ -205,12 +206,14 @@ SELECT
            '"],"answered":true}},"first_answer":"', {_iso("r.first")}, '"',
            if(r.acknowledged IS NULL, '',
               concat(',"first_acknowledgement":"', {_iso("assumeNotNull(r.acknowledged)")}, '"')),
+           ',"answered_by":["', arrayStringConcat(arrayMap(i -> toString(i), r.ids), '","'), '"]',
            '}}') AS evidence,
     a.detected_at + toIntervalSecond(1) AS detected_at
 FROM {db}.alerts AS a FINAL
 INNER JOIN (
     SELECT alert_id, org_id, unit_id, min(occurred_at) AS first,
-        minIfOrNull(occurred_at, response = 'acknowledged') AS acknowledged
+        minIfOrNull(occurred_at, response = 'acknowledged') AS acknowledged,
+        arrayMap(p -> p.2, arraySort(groupArray((occurred_at, event_id)))) AS ids
     FROM {db}.alert_responses FINAL
     GROUP BY alert_id, org_id, unit_id
 ) AS r ON r.alert_id = a.alert_id AND r.org_id = a.org_id AND r.unit_id = a.unit_id

@@ -288,6 +288,22 @@ def test_a_member_detected_after_a_false_positive_is_first_answered_after_it() -
         assert alerts[spot_id].evidence["first_answer"] == at(5)  # the family's, all of them
 
 
+def test_what_was_done_about_an_alert_is_the_answers_that_answer_it() -> None:
+    """`evidence.answered_by`: the event ids of the answers that answer an alert, in the order
+    given, so the report and Grafana list what was done from the core's one decision (Grafana
+    listed a family's answers before a false positive for a member detected after it)."""
+    spot_id, signal_id, events, detector = _dismissed_before_the_signal()
+    ids = [str(uuid.UUID(int=n)) for n in range(5)]
+    for alerts in in_any_order(events, detector, 43):
+        assert alerts[spot_id].evidence["answered_by"] == ids[1:3]
+        assert "answered_by" not in alerts[signal_id].evidence
+    later = _answer(spot_id, "investigating", at(9, 30), 3)
+    own = _answer(signal_id, "acknowledged", at(9, 30), 4)  # given at the same moment
+    for alerts in in_any_order([*events, own, later], detector, 47):
+        assert alerts[signal_id].evidence["answered_by"] == ids[3:5]
+        assert alerts[spot_id].evidence["answered_by"] == ids[1:5]
+
+
 def test_the_due_date_is_the_familys_latest_answers() -> None:
     """One problem, one date: an answer to one member due 12 weeks in, then one to another
     member due 20 weeks in, leave every member due in 20 weeks (before, the first member kept

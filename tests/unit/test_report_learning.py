@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.core.alerts import AlertKind, AlertStatus, Severity
 from pipeline.core.board_row import NOT_JUDGED
 from pipeline.report.build import build_view
+from pipeline.report.queries_alerts import answers_of
 from pipeline.report.records import (
     AlertRecord,
     BoardRecord,
@@ -299,3 +300,26 @@ def test_a_board_row_not_judged_yet_says_so_as_its_chart_does() -> None:
     row = " ".join(re.sub(r"<[^>]+>", " ", board[board.index("<tbody>") :]).split())
     assert "61% n = 212 responses; not judged yet" in row and "common cause" not in row
     assert 'data-variation="not_judged"' in board
+
+
+def test_an_alert_lists_the_answers_the_core_says_answer_it() -> None:
+    """What was done about an alert is `evidence.answered_by` (the core's decision, which
+    Grafana reads too): its family's answers, marked with the alert they named, but not those
+    before a false positive it was detected after; an alert stored without the decision
+    (withdrawn) lists its own."""
+    seen = answer("mas-1", "acknowledged", 2, event_id="e-1")
+    dismissed = answer("mas-1", "false_positive", 3, event_id="e-2")
+    since = answer("mas-1", "investigating", 9, event_id="e-3")
+    matched = [seen, dismissed, since]
+    later = alert("saf-1", "safety_signal", "open", {**ANSWERED, "answered_by": ["e-3"]})
+    first = alert("mas-1", "masked_dark_spot", "dismissed",
+                  {**ANSWERED, "answered_by": ["e-1", "e-2", "e-3"]})  # fmt: skip
+    assert answers_of(later, matched) == (since,)
+    assert answers_of(first, matched) == (seen, dismissed, since)
+    assert answers_of(replace(first, evidence={}), matched) == (seen, dismissed, since)
+    assert answers_of(replace(later, evidence={}), matched) == ()
+    page = render_report(
+        build_view(replace(data(), alerts=(replace(later, responses=(since,)),))), T0 + 31 * DAY
+    )
+    row = page[page.index('id="alert-table"') :]
+    assert "<strong>Investigating</strong> 13 Mar 2024 · matron · to <code>mas-1</code>" in row
