@@ -5,6 +5,7 @@ how far back the store reaches (twenty-first session's outside check)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,20 @@ def week(i: int, unit: str = "ED", targets: tuple[TargetAttainment, ...] = ()) -
     start = MONDAY + timedelta(weeks=i)
     return WindowFigures("RXA", unit, start, start + timedelta(weeks=1), 40, 36, 2, 2, 1,
                          600.0, targets)  # fmt: skip
+
+
+def stored(
+    windows: Iterable[WindowFigures], data_end: datetime, events: dict[str, int] | None = None
+) -> ReportData:
+    """A weekly store of `windows` whose data end at `data_end`, with no alerts."""
+    return ReportData(
+        window_kind="week",
+        windows=tuple(windows),
+        target_reports=(),
+        alerts=(),
+        counts=StoreCounts(events=events or {}, rejected_by_reason={}, late_events=0),
+        data_end=data_end,
+    )
 
 
 def test_a_value_margin_reads_in_its_unit_compactly() -> None:
@@ -60,14 +75,7 @@ def test_the_header_says_the_weeks_compared_apart_from_the_oldest_stored() -> No
     lone = replace(week(0), start=datetime(1990, 1, 1, tzinfo=UTC),
                    end=datetime(1990, 1, 8, tzinfo=UTC), fft_responses=1, fft_positive=1,
                    fft_negative=0, incidents=0, harmful_incidents=0)  # fmt: skip
-    data = ReportData(
-        window_kind="week",
-        windows=(lone, *(week(i) for i in range(WEEKS))),
-        target_reports=(),
-        alerts=(),
-        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
-        data_end=MONDAY + timedelta(weeks=WEEKS),
-    )
+    data = stored((lone, *(week(i) for i in range(WEEKS))), MONDAY + timedelta(weeks=WEEKS))
     page = render_report(build_view(data), MONDAY + timedelta(weeks=WEEKS, days=1))
     meta = page[page.index('<p class="meta">') : page.index("</p>", page.index('class="meta"'))]
     text = " ".join(re.sub(r"<[^>]+>", " ", meta).split())
@@ -82,14 +90,7 @@ def test_a_store_whose_only_week_is_not_complete_does_not_say_none_is_stored() -
     stored yet" beside "1 target metrics" in How this report was made."""
     lone = replace(week(0), start=datetime(1990, 1, 1, tzinfo=UTC),
                    end=datetime(1990, 1, 8, tzinfo=UTC))  # fmt: skip
-    data = ReportData(
-        window_kind="week",
-        windows=(lone,),
-        target_reports=(),
-        alerts=(),
-        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
-        data_end=datetime(1990, 1, 3, 10, tzinfo=UTC),
-    )
+    data = stored((lone,), datetime(1990, 1, 3, 10, tzinfo=UTC))
     page = render_report(build_view(data), MONDAY)
     meta = page[page.index('<p class="meta">') : page.index("</p>", page.index('class="meta"'))]
     text = " ".join(re.sub(r"<[^>]+>", " ", meta).split())
@@ -101,13 +102,8 @@ def test_how_the_report_was_made_counts_each_event_type_in_words() -> None:
     made; one of each is singular, more are plural, and each type is named as a user knows it."""
 
     def made(events: dict[str, int]) -> str:
-        data = ReportData(
-            window_kind="week",
-            windows=tuple(week(i) for i in range(WEEKS)),
-            target_reports=(),
-            alerts=(),
-            counts=StoreCounts(events=events, rejected_by_reason={}, late_events=0),
-            data_end=MONDAY + timedelta(weeks=WEEKS),
+        data = stored(
+            (week(i) for i in range(WEEKS)), MONDAY + timedelta(weeks=WEEKS), events=events
         )
         page = render_report(build_view(data), MONDAY)
         section = page[page.index('<section id="method"') :]
@@ -135,14 +131,7 @@ def test_now_ends_with_the_last_feedback_or_incident_not_a_later_target_return()
     for i in range(ahead):
         only = replace(week(WEEKS + i, targets=(target,)), fft_responses=0, fft_positive=0)
         targets_only.append(replace(only, fft_negative=0, incidents=0, harmful_incidents=0))
-    data = ReportData(
-        window_kind="week",
-        windows=(*judged, *targets_only),
-        target_reports=(),
-        alerts=(),
-        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
-        data_end=MONDAY + timedelta(weeks=WEEKS + ahead),
-    )
+    data = stored((*judged, *targets_only), MONDAY + timedelta(weeks=WEEKS + ahead))
     view = build_view(data)
     assert view.period_end == judged[-1].end
     assert view.targets_beyond == targets_only[-1].end
@@ -155,14 +144,7 @@ def test_now_ends_with_the_last_feedback_or_incident_not_a_later_target_return()
 
 
 def test_a_store_whose_targets_end_with_its_feedback_says_nothing_runs_on() -> None:
-    data = ReportData(
-        window_kind="week",
-        windows=tuple(week(i) for i in range(WEEKS)),
-        target_reports=(),
-        alerts=(),
-        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
-        data_end=MONDAY + timedelta(weeks=WEEKS),
-    )
+    data = stored((week(i) for i in range(WEEKS)), MONDAY + timedelta(weeks=WEEKS))
     view = build_view(data)
     assert view.targets_beyond is None
     assert "run on to" not in render_report(view, MONDAY)
@@ -179,14 +161,7 @@ def test_an_organisation_reporting_targets_only_is_not_said_to_have_no_dark_spot
     for i in range(WEEKS):
         silent = replace(week(i, "AE", (target,)), org_id="RZZ", fft_responses=0, incidents=0)
         only.append(replace(silent, fft_positive=0, fft_negative=0, harmful_incidents=0))
-    data = ReportData(
-        window_kind="week",
-        windows=(*judged, *only),
-        target_reports=(),
-        alerts=(),
-        counts=StoreCounts(events={}, rejected_by_reason={}, late_events=0),
-        data_end=MONDAY + timedelta(weeks=WEEKS),
-    )
+    data = stored((*judged, *only), MONDAY + timedelta(weeks=WEEKS))
 
     def card(data: ReportData) -> str:
         page = render_report(build_view(data), MONDAY)
