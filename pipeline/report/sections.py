@@ -254,8 +254,10 @@ def _unit_table(p: PeriodView) -> Html:
         worst = u.worst_margin
         shown = u.worst_target
         harm = harm_change(u.recent, u.baseline)
-        # A unit that sent nothing in these weeks has no figures, not a harm rate of 0.
-        weekly = u.recent.harmful / u.recent.windows if u.recent.windows else None
+        # A unit that sent nothing in these weeks has no figures, not a harm rate of 0; nor
+        # has one that never reported an incident, now or before (no reports is not no harm).
+        reports = u.recent.incidents or u.baseline.incidents
+        weekly = u.recent.harmful / u.recent.windows if u.recent.windows and reports else None
         flags = ' class="flagged"' if u.hitting_target_missing_point else ""
         target = (
             f"{escape(margin_text(shown[1], shown[2]))} {escape(metric_name(shown[0]))}; "

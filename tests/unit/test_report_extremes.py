@@ -177,3 +177,20 @@ def test_an_organisation_reporting_targets_only_is_not_said_to_have_no_dark_spot
     assert card(replace(data, windows=reported)) == (
         "RZZ overall: no patient feedback; no unit found masked by the rest"
     )
+
+
+def test_a_unit_that_never_reported_an_incident_has_no_harm_figure() -> None:
+    """No incident reports, now or before, is not a harm rate of 0.0 a week: the unit table
+    shows none; a unit whose reports were all without harm shows 0.0."""
+    silent = [replace(week(i, "AE"), incidents=0, harmful_incidents=0) for i in range(WEEKS)]
+    data = stored((*(week(i) for i in range(WEEKS)), *silent), MONDAY + timedelta(weeks=WEEKS))
+
+    def harm_now(data: ReportData) -> str:
+        page = render_report(build_view(data), MONDAY)
+        table = page[page.index('<details class="units">') :]
+        row = table[table.index("<td>RXA AE</td>") : table.index("</tr>", table.index("RXA AE"))]
+        return re.findall(r"<td[^>]*>([^<]*)</td>", row)[5]
+
+    assert harm_now(data) == "–"
+    harmless = tuple(replace(w, incidents=1) if w.unit_id == "AE" else w for w in data.windows)
+    assert harm_now(replace(data, windows=harmless)) == "0.0 a week"
