@@ -189,7 +189,7 @@ def test_a_unit_that_never_reported_an_incident_has_no_harm_figure() -> None:
         page = render_report(build_view(data), MONDAY)
         table = page[page.index('<details class="units">') :]
         row = table[table.index("<td>RXA AE</td>") : table.index("</tr>", table.index("RXA AE"))]
-        return re.findall(r"<td[^>]*>([^<]*)</td>", row)[5]
+        return str(re.findall(r"<td[^>]*>([^<]*)</td>", row)[5])
 
     assert harm_now(data) == "–"
     harmless = tuple(replace(w, incidents=1) if w.unit_id == "AE" else w for w in data.windows)
