@@ -56,13 +56,6 @@ class Pooled:
         margins = self.margins()
         return all(m >= 0 for m in margins.values()) if margins else None
 
-    @property
-    def targets_met_throughout(self) -> bool:
-        """Every target met in every window: a unit that missed its target in the very weeks
-        its experience fell is not "hitting the target". Targets are monthly returns, so for
-        weekly windows this is every month of the period."""
-        return bool(self.lowest) and min(self.lowest.values()) >= 0
-
 
 def comparable(margin: float, target: float, unit: str) -> float:
     """A margin put on one scale for every unit: a share's as it is (parts of 1), a value's as

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pipeline.core.alerts import AlertKind
+from pipeline.core.alerts import AlertKind, AlertStatus
 from pipeline.report.figures import (
     BASELINE_WINDOWS,
     MAX_PERIODS,
@@ -88,8 +88,11 @@ class UnitView:
 
     @property
     def hitting_target_missing_point(self) -> bool:
-        worse = self.experience_worse or self.safety_worse
-        return self.recent.targets_met_throughout and worse
+        """The pipeline found it so in the period: a `target_experience_divergence` alert the
+        safety team did not dismiss (the alerts' judgement, week by week, never the report's:
+        a unit that missed another target in other weeks of the period is still named)."""
+        divergences = self.alerts_of(AlertKind.TARGET_EXPERIENCE_DIVERGENCE)
+        return any(a.status != AlertStatus.DISMISSED for a in divergences)
 
     def alerts_of(self, kind: AlertKind | None = None) -> list[AlertRecord]:
         """The unit's alerts (of `kind`) whose weeks overlap the period."""

@@ -88,8 +88,9 @@ def findings(view: ReportView) -> Html:
         items = [
             (
                 len(missing),
-                f"{'unit' if len(missing) == 1 else 'units'} met every target in {weeks} while "
-                "patients' experience or safety got worse",
+                f"{'unit' if len(missing) == 1 else 'units'} hitting the target, missing the "
+                f"point in {weeks}: the pipeline's alerts of a target met while patients' "
+                "experience or safety got worse",
                 bool(missing),
             ),
             (
@@ -190,7 +191,10 @@ def _divergence(p: PeriodView) -> Html:
             + ", ".join(unit_name(u.org_id, u.unit_id) for u in missing)
         )
     else:
-        heading = "No unit met its targets while experience or safety clearly got worse"
+        heading = (
+            "No unit hit its targets while patients' experience or safety got worse (no "
+            "'hitting the target, missing the point' alert in these weeks)"
+        )
     silent = [unit_name(u.org_id, u.unit_id) for u in p.units if not u.recent.windows]
     no_target = [unit_name(u.org_id, u.unit_id) for u in p.units if u.worst_margin is None]
     no_target = [name for name in no_target if name not in silent]
@@ -218,7 +222,10 @@ def _divergence(p: PeriodView) -> Html:
         f"{p.baseline_windows} {p.window_kind}s before. Right of the centre line a unit meets its "
         f"targets in every {p.window_kind} of the period (its worst target in its worst "
         f"{p.window_kind} is shown); below it, things got worse. The shaded corner is "
-        "<strong>hitting the target, missing the point</strong>. Colours are the pipeline's "
+        "<strong>hitting the target, missing the point</strong>; the units named above are "
+        "those the pipeline alerted on for it, judged week by week, so one that missed another "
+        f"target in other {p.window_kind}s sits left of the corner all the same. Colours are "
+        "the pipeline's "
         "stored verdicts, the judgement the alerts make, never the report's own: filled orange, "
         f"a special cause of concern in these {p.window_kind}s with an alert about it; orange "
         "ring, a concern without an alert (a target was missed that week) or, for harm, a fall "

@@ -232,7 +232,7 @@ def test_renders_every_section_with_its_charts(browser: DevTools) -> None:
     assert count_visible(browser, "svg.chart-strip") == 2
     assert count_visible(browser, "svg.chart-xmr") == 18
     assert count_visible(browser, "svg.chart-xmr circle.pt") > 2 * 40 + 12
-    assert count_visible(browser, "#alert-table tbody tr") == 3
+    assert count_visible(browser, "#alert-table tbody tr") == 5
     size = evaluate(
         browser,
         "(() => { const r = document.querySelector('svg.chart-scatter').getBoundingClientRect();"
@@ -313,7 +313,7 @@ def test_filters_and_sorts_the_alert_list(browser: DevTools) -> None:
         ".filter(r => !r.hidden).length; s.value = '';"
         " s.dispatchEvent(new Event('change')); return n; })()",
     )
-    assert shown == 1
+    assert shown == 2
     first = evaluate(
         browser,
         "(() => { const th = document.querySelector('#alert-table th[data-sort]');"

@@ -23,7 +23,7 @@ def test_reads_every_unit_window_with_its_targets(filled_sink: ClickHouseSink) -
 def test_reads_alerts_with_evidence_history_and_responses(filled_sink: ClickHouseSink) -> None:
     data = load_report_data(filled_sink)
     by_unit = {(a.org_id, a.unit_id): a for a in data.alerts}
-    assert len(data.alerts) == 4
+    assert len(data.alerts) == 6
     divergence = by_unit[("RXA", "ED")]
     assert divergence.evidence["targets"][0]["metric"] == "ae_4h"
     assert divergence.versions == 1

@@ -130,6 +130,30 @@ def alerts() -> list[Alert]:
             "General surgery's patients rate it well below the rest of RXB, which looks green.",
             {"method": "unit vs rest of organisation", "positive_share": 0.70, "org_share": 0.9},
         ),
+        # The core raises a divergence wherever a unit met its targets while its own chart
+        # signalled, beside a dark spot or safety signal on the same weeks.
+        _alert(
+            AlertKind.TARGET_EXPERIENCE_DIVERGENCE,
+            "RXB",
+            "GENSURG",
+            39,
+            51,
+            Severity.MEDIUM,
+            AlertStatus.OPEN,
+            "General surgery met its 18-week target while patients rating care good fell.",
+            {"method": "unit's own exact limits", "positive_share": 0.70},
+        ),
+        _alert(
+            AlertKind.TARGET_EXPERIENCE_DIVERGENCE,
+            "RXB",
+            "MATERNITY",
+            30,
+            38,
+            Severity.MEDIUM,
+            AlertStatus.RESOLVED,
+            "Maternity met its 4-hour target while reporting more harmful incidents than usual.",
+            {"method": "unit's own exact limits", "harmful_incidents": 50},
+        ),
         _alert(
             AlertKind.SAFETY_SIGNAL,
             "RXB",

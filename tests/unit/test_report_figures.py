@@ -100,18 +100,22 @@ def _verdict(measure: str, verdict: str) -> VerdictRecord:
     )
 
 
-def test_hitting_the_target_missing_the_point_needs_targets_met_and_a_stored_concern() -> None:
-    """The report judges nothing itself: worse is a concern in the pipeline's stored verdicts,
-    whatever the period's pooled figures say."""
+def _divergence(status: AlertStatus = AlertStatus.OPEN) -> AlertRecord:
+    return AlertRecord(
+        "tar-1", AlertKind.TARGET_EXPERIENCE_DIVERGENCE, "RXA", "ED", MONDAY, MONDAY,
+        Severity.HIGH, status, "", {}, MONDAY, MONDAY, 1, (),
+    )  # fmt: skip
+
+
+def test_the_report_judges_nothing_worse_itself() -> None:
+    """Worse is a concern in the pipeline's stored verdicts, whatever the period's pooled
+    figures say."""
     baseline = [window(i, responses=300, positive=270) for i in range(26)]
     met = [window(i, responses=300, positive=210) for i in range(13)]
-    missed = [window(i, responses=300, positive=210, attainment=0.9) for i in range(13)]
     concern = (_verdict("positive_share", "common_cause"), _verdict("negative_share", "concern"))
     met_worse = UnitView("RXA", "ED", pool(met), pool(baseline), (), concern)
-    assert met_worse.experience_class == "concern" and met_worse.hitting_target_missing_point
+    assert met_worse.experience_class == "concern" and met_worse.experience_worse
     assert met_worse.share_change == pytest.approx(-0.2)
-    missed_worse = UnitView("RXA", "ED", pool(missed), pool(baseline), (), concern)
-    assert not missed_worse.hitting_target_missing_point
     # The same fall in the pooled figures with common-cause verdicts is not a finding.
     calm = (_verdict("positive_share", "common_cause"),)
     assert not UnitView("RXA", "ED", pool(met), pool(baseline), (), calm).experience_worse
@@ -123,8 +127,29 @@ def test_hitting_the_target_missing_the_point_needs_targets_met_and_a_stored_con
     fell = UnitView("RXA", "ED", pool(recent), pool(before), (), reporting)
     assert fell.safety_class == "reporting_concern" and not fell.safety_worse
     harm = (_verdict("harmful_incident_rate", "concern"),)
-    alerted = UnitView("RXA", "ED", pool(recent), pool(before), (), harm)
-    assert alerted.safety_worse and alerted.hitting_target_missing_point
+    assert UnitView("RXA", "ED", pool(recent), pool(before), (), harm).safety_worse
+
+
+def test_hitting_the_target_missing_the_point_is_the_pipelines_divergence_alert() -> None:
+    """Seen from outside (twenty-fourth session): a unit with an open high 'hitting the
+    target, missing the point' alert was left out of the headline because it had missed an
+    unrelated target in two earlier weeks of the period (the report's own rule: every target
+    met in every week, plus a concern). The headline is the alerts' judgement, week by week:
+    a divergence alert in the period that the safety team did not dismiss."""
+    baseline = [window(i, responses=300, positive=270) for i in range(26)]
+    missed = [window(i, responses=300, positive=210, attainment=0.9 if i < 2 else 0.96)
+              for i in range(13)]  # fmt: skip
+    concern = (_verdict("negative_share", "concern"),)
+    alerted = UnitView("RXA", "ED", pool(missed), pool(baseline), (_divergence(),), concern)
+    assert alerted.hitting_target_missing_point
+    dismissed = (_divergence(AlertStatus.DISMISSED),)
+    assert not replace(alerted, alerts=dismissed).hitting_target_missing_point
+    # A concern while every target was met, with no divergence alert (the core saw none):
+    # not named, as the alerts list does not name it.
+    met = [window(i, responses=300, positive=210) for i in range(13)]
+    assert not UnitView(
+        "RXA", "ED", pool(met), pool(baseline), (), concern
+    ).hitting_target_missing_point
 
 
 def test_no_harm_change_is_claimed_where_neither_period_had_harm() -> None:
