@@ -123,7 +123,8 @@ def _component_schemas() -> JsonObject:
     alert["required"] = list(alert["properties"])  # the pipeline always writes every field
     alert["description"] = (
         "One alert (contract §2) and its status: open, resolved (the episode ended) or "
-        "withdrawn (late data showed it was never there). New kinds may be added."
+        "withdrawn (late data showed it was never there, or moved it: evidence.replaced_by "
+        "names the alerts raised in its place). New kinds may be added."
     )
     schemas["DeadLetter"] = DEAD_LETTER_SCHEMA
     return dict(sorted(schemas.items()))

@@ -54,7 +54,8 @@ class AlertStatus(StrEnum):
     """Where the episode stands (an addition to the contract's fields).
 
     `open`: the latest closed window still shows the condition. `resolved`: the episode ended.
-    `withdrawn`: late data showed the episode was never there; kept so that no one is left
+    `withdrawn`: late data showed the episode was never there, or moved it (then
+    `evidence.replaced_by` names the alerts raised in its place); kept so that no one is left
     chasing an alert that silently vanished. `dismissed` (contract v1.1): the safety team
     answered `false_positive`; the episode stays dismissed, a later episode is a new alert.
     """

@@ -117,16 +117,16 @@ class AlertBook:
         as it was."""
         judged_units = set(members) | set(units)
         base = dict(self._base.get(org, {}))
-        found_ids: set[str] = set()
+        found: dict[str, Alert] = {}
         findings = self._detector.units_findings(members) + self._detector.org_findings(members)
         for finding in findings:
             alert = _alert_from(finding, stamp)
-            found_ids.add(alert.alert_id)
+            found[alert.alert_id] = alert
             base[alert.alert_id] = alert
         for alert_id, alert in base.items():
             in_scope = alert.unit_id in judged_units or alert.kind in _ORG_KINDS
-            if in_scope and alert_id not in found_ids and alert.status is not AlertStatus.WITHDRAWN:
-                base[alert_id] = alert.model_copy(update={"status": AlertStatus.WITHDRAWN})
+            if in_scope and alert_id not in found and alert.status is not AlertStatus.WITHDRAWN:
+                base[alert_id] = withdrawn(alert, found.values())
         return OrgAlerts(org, base, self._published(members, base, stamp), stamp)
 
     def keep(self, judged: OrgAlerts) -> None:
@@ -211,3 +211,19 @@ def _alert_from(finding: Finding, detected_at: datetime) -> Alert:
         detected_at=detected_at,
         status=AlertStatus.OPEN if finding.ongoing else AlertStatus.RESOLVED,
     )
+
+
+def withdrawn(alert: Alert, found: Iterable[Alert]) -> Alert:
+    """`alert` withdrawn: the judgement `found` no longer raises it. Late data more often moves
+    an episode than removes it (a revised target return shortens it, so its first week and its
+    id change): `evidence.replaced_by` names the alerts found on its unit whose weeks overlap
+    its own, so whoever answered it can find the one to answer now."""
+    successors = sorted(
+        a.alert_id
+        for a in found
+        if a.unit_id == alert.unit_id
+        and a.window_start < alert.window_end
+        and alert.window_start < a.window_end
+    )
+    evidence = {**alert.evidence, "replaced_by": successors} if successors else alert.evidence
+    return alert.model_copy(update={"status": AlertStatus.WITHDRAWN, "evidence": evidence})

@@ -53,8 +53,9 @@ def alert_list(view: ReportView) -> Html:
     kinds = sorted({a.kind for a in alerts})
     options = "".join(f'<option value="{escape(k)}">{escape(kind_name(k))}</option>' for k in kinds)
     withdrawn = (
-        f'<p class="note">{plural(view.withdrawn, "alert")} withdrawn (late data showed the '
-        "condition was never there) and left out.</p>"
+        f'<p class="note">{plural(view.withdrawn, "alert")} withdrawn and left out: late data '
+        "moved their weeks (the pipeline raised another in their place) or showed the "
+        f"condition was never there.</p>{_answered_withdrawn(view)}"
         if view.withdrawn
         else ""
     )
@@ -77,6 +78,39 @@ def alert_list(view: ReportView) -> Html:
         "</th>"
         '<th scope="col">What and why</th><th scope="col">Safety team</th></tr></thead>'
         f"<tbody>{rows}</tbody></table>{withdrawn}</section>"
+    )
+
+
+def _answered_withdrawn(view: ReportView) -> Html:
+    """The withdrawn alerts the safety team had answered, with what they said and the alerts
+    the pipeline raised in their place (`evidence.replaced_by`): their work is never lost
+    from sight."""
+    items = []
+    for a in view.data.alerts:
+        if a.status != AlertStatus.WITHDRAWN or not a.responses:
+            continue
+        said = ", ".join(
+            f"{RESPONSE_NAMES.get(r.response, label(r.response)).lower()} {day(r.occurred_at)}"
+            + (f" (owner {r.owner})" if r.owner else "")
+            for r in a.responses
+        )
+        successors = a.evidence.get("replaced_by")
+        if isinstance(successors, list) and successors:
+            names = ", ".join(f"<code>{escape(str(i))}</code>" for i in successors)
+            fate = f"late data moved its weeks and the pipeline raised {names} in its place: "
+            fate += "answer that one"
+        else:
+            fate = "late data showed the condition was never there"
+        items.append(
+            f"<li><code>{escape(a.alert_id)}</code> ({escape(unit_name(a.org_id, a.unit_id))}, "
+            f"{day(a.window_start)} to {day(a.window_end, end=True)}) had been answered: "
+            f"{escape(said)}; {fate}.</li>"
+        )
+    if not items:
+        return ""
+    return (
+        '<p class="note">Withdrawn alerts the safety team had answered:</p>'
+        f'<ul class="withdrawn">{"".join(items)}</ul>'
     )
 
 

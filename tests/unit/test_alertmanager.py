@@ -66,6 +66,22 @@ def test_a_resolved_or_withdrawn_alert_ends_when_it_was_resolved() -> None:
         assert status.value in payload["annotations"]["description"]
 
 
+def test_a_withdrawn_alert_names_the_one_raised_in_its_place() -> None:
+    def described(evidence: dict[str, object]) -> str:
+        withdrawn = alert(AlertStatus.WITHDRAWN, T0 + timedelta(days=7))
+        late = withdrawn.model_copy(update={"evidence": {**withdrawn.evidence, **evidence}})
+        payload = alert_payload(
+            late, starts_at=T0, now=T0 + timedelta(days=8), open_for=timedelta(minutes=4)
+        )
+        return str(payload["annotations"]["description"])
+
+    assert (
+        "Late data moved its weeks: withdrawn; the alert raised in its place is tar-0002."
+        in described({"replaced_by": ["tar-0002"]})
+    )
+    assert "Late data showed the condition was never there: withdrawn." in described({})
+
+
 def test_alertname_is_the_kind_in_camel_case() -> None:
     assert alertname(alert()) == "TargetExperienceDivergence"
 

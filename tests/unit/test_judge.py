@@ -78,6 +78,25 @@ def test_an_episode_that_late_data_disproves_is_withdrawn_once() -> None:
     assert judge(book, 3) == []
 
 
+def test_an_episode_late_data_moves_is_withdrawn_naming_the_alert_in_its_place() -> None:
+    """Seen from outside (twenty-fourth session): a revised target return shortened an
+    answered episode, so its first week and id changed; the old alert was withdrawn as if
+    'the condition was never there' and its answers led nowhere. The withdrawn version names
+    the alerts found on its unit whose weeks overlap its own (`evidence.replaced_by`)."""
+    detector = ScriptedDetector()
+    book = AlertBook(detector)
+    detector.unit = [finding(3, 6), finding(1, 1, unit="AMU")]
+    raised = {a: s for a, s, _ in judge(book, 1)}
+    detector.unit = [finding(5, 7), finding(9, 9), finding(1, 1, unit="AMU")]
+    changes = book.judge({("RXA", "ED"): []}, [("RXA", "ED")], T0 + timedelta(minutes=2))
+    (gone,) = [a for a in changes if a.status is AlertStatus.WITHDRAWN]
+    (moved,) = [a for a in changes if a.window_start == week(5).start]
+    assert gone.alert_id in raised and gone.evidence["replaced_by"] == [moved.alert_id]
+    detector.unit = []  # no alert in its place: nothing named
+    changes = book.judge({("RXA", "ED"): []}, [("RXA", "ED")], T0 + timedelta(minutes=3))
+    assert all("replaced_by" not in a.evidence for a in changes if a.alert_id != gone.alert_id)
+
+
 def test_a_restored_book_does_not_raise_again() -> None:
     detector = ScriptedDetector()
     detector.unit = [finding(3, 5)]

@@ -323,3 +323,27 @@ def test_an_alert_lists_the_answers_the_core_says_answer_it() -> None:
     )
     row = page[page.index('id="alert-table"') :]
     assert "<strong>Investigating</strong> 13 Mar 2024 · matron · to <code>mas-1</code>" in row
+
+
+def test_a_withdrawn_alert_the_team_answered_stays_in_sight_with_the_one_in_its_place() -> None:
+    """Seen from outside (twenty-fourth session): a revised target return moved an answered
+    episode, so the pipeline withdrew its alert and raised another; the report said only "late
+    data showed the condition was never there", and the answers (an action, its owner) were
+    nowhere. It lists them, naming the alert in its place (`evidence.replaced_by`)."""
+    moved = alert("tar-1", "target_experience_divergence", "withdrawn",
+                  {"replaced_by": ["tar-2"]},
+                  answer("tar-1", "acknowledged", 2),
+                  answer("tar-1", "action_taken", 3, owner="ward manager"))  # fmt: skip
+    gone = alert("saf-1", "safety_signal", "withdrawn", {}, answer("saf-1", "investigating", 4))
+    unanswered = alert("saf-2", "safety_signal", "withdrawn", {})
+    now = alert("tar-2", "target_experience_divergence", "open", {"episode_group": own("tar-2")})
+    stored = replace(data(), alerts=(moved, gone, unanswered, now))
+    page = render_report(build_view(stored), T0 + 31 * DAY)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "3 alerts withdrawn and left out: late data moved their weeks" in text
+    assert ("tar-1 (RXA ED, 4 Mar 2024 to 17 Mar 2024) had been answered: acknowledged 6 Mar "
+            "2024, action taken 7 Mar 2024 (owner ward manager); late data moved its weeks and "
+            "the pipeline raised tar-2 in its place: answer that one.") in text  # fmt: skip
+    assert ("saf-1 (RXA ED, 4 Mar 2024 to 17 Mar 2024) had been answered: investigating 8 Mar "
+            "2024; late data showed the condition was never there.") in text  # fmt: skip
+    assert "saf-2 (RXA ED" not in text

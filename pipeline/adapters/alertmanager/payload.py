@@ -67,7 +67,14 @@ def _description(alert: Alert) -> str:
     if alert.status is AlertStatus.RESOLVED:
         text += " The condition no longer shows in the latest window: resolved."
     elif alert.status is AlertStatus.WITHDRAWN:
-        text += " Late data showed the condition was never there: withdrawn."
+        successors = alert.evidence.get("replaced_by")
+        if isinstance(successors, list) and successors:
+            text += (
+                " Late data moved its weeks: withdrawn; the alert raised in its place is "
+                f"{', '.join(str(i) for i in successors)}."
+            )
+        else:
+            text += " Late data showed the condition was never there: withdrawn."
     elif alert.status is AlertStatus.DISMISSED:
         text += " The safety team answered that it is a false positive: dismissed."
     return text
