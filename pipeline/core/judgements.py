@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 24
+JUDGEMENT_RULES = 25
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -72,6 +72,9 @@ it (21st session);
 23: a board row (experience, safety) whose window has no verdict (the learning period) is
 `not_judged`, no longer the XmR reading (21st session);
 24: an alert's `evidence.answered_by`, the event ids of the answers that answer it (24th
+session);
+25: the recovery verdict's pre-alert baseline leaves out windows in which nothing was reported
+(a target return reaching back before the unit's data counted as weeks without harm; 24th
 session)."""
 
 

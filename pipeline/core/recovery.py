@@ -27,8 +27,8 @@ _D2 = 1.128  # the XmR chart's bias constant: sigma = mean moving range / d2
 RECOVERY_METHOD = (
     "the latest windows since the earliest action_taken of the alert's family, rebased (their "
     "pooled mean) and compared with the unit's pre-alert baseline (windows before the episode, "
-    "other alert episodes left out); sigma from the baseline's moving ranges (XmR), never below "
-    "the binomial/Poisson sigma"
+    "other alert episodes and windows with nothing reported left out); sigma from the "
+    "baseline's moving ranges (XmR), never below the binomial/Poisson sigma"
 )
 
 
@@ -75,10 +75,13 @@ def recovery(
     episodes: Sequence[tuple[datetime, datetime]] = (),
 ) -> dict[str, Any]:
     """The recovery verdict of `alert` after an action taken at `action_at`."""
+    # A window in which nothing was reported (only a target return reaching back before the
+    # unit's data) says nothing of its harm: counted as none it would lower the baseline.
     before = [
         a
         for a in series
         if a.window.end <= alert.window_start
+        and a.reported
         and not any(start < a.window.end and a.window.start < end for start, end in episodes)
     ]
     before = before[-config.baseline_windows :]

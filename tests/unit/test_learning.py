@@ -526,6 +526,18 @@ def test_an_action_taken_puts_a_recovery_verdict_on_the_alert() -> None:
     assert "Jane" not in text and "5919" not in text and "NHS-NUMBER" not in text
 
 
+def test_weeks_with_nothing_reported_do_not_lower_the_pre_alert_baseline() -> None:
+    """Seen from outside (twenty-fourth session): a target return reaching back before the
+    unit's data made weeks with nothing reported, counted as weeks without harm, so "Did it
+    work?" read a harm baseline of 0.9 a week where every reported week had 1."""
+    quiet = [(2, 18, 1)] * 10
+    windows = series([(0, 0, 0)] * 6 + quiet + EPISODE + quiet[:6])
+    alert = dark_spot(16, 17, "harmful_incident_rate")
+    judged = recovery(alert, week(18).start, windows, LearningConfig())
+    harm = judged["measures"]["harm"]
+    assert harm["baseline"] == 1.0 and harm["baseline_windows"] == 10
+
+
 def test_an_earlier_episode_does_not_lift_the_pre_alert_baseline() -> None:
     earlier = [(2, 18, 30), (3, 17, 28)]
     windows = series(QUIET[:4] + earlier + QUIET[4:] + EPISODE + QUIET[:6])
