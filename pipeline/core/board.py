@@ -30,7 +30,10 @@ cause") while the chart said "not judged yet". Without `verdicts` (None) the row
 XmR reading alone.
 
 Each measure's row is as of its own latest figure (a week without feedback, or the weeks
-before a month's target return comes, leave it at an earlier window, which it names). Every
+before a month's target return comes, leave it at an earlier window, which it names), or of a
+later window with a verdict: a unit whose reporting stopped has nothing reported in its latest
+weeks, yet they are judged (a reporting concern), and its safety row shows that (since
+JUDGEMENT_RULES 26; it stayed at the last report, "common cause"). Every
 judgement of a unit gives all three measures: one with no figure to summarise (none in the
 charted windows, fewer than `MIN_POINTS`, a target whose run since its latest gap is that
 short) is a `WITHDRAWN` row, superseding whatever an earlier judgement stored, so what is
@@ -90,7 +93,8 @@ def unit_board(
     judged: UnitBoard = held[1]
     rows = judged.rows[:]
     if verdicts is not None:
-        rows = [_with_verdict(row, verdicts) for row in rows]
+        windows = {a.window.start: a for a in series}
+        rows = [_with_verdict(row, verdicts, windows) for row in rows]
     return UnitBoard(rows, judged.targets[:])
 
 
@@ -104,28 +108,53 @@ _VARIATION = {
 _SHOWN = {"experience": ("positive_share", "negative_share"), "safety": ("harmful_incident_rate",)}
 
 
-def _with_verdict(row: BoardRow, verdicts: Mapping[tuple[str, datetime], Verdict]) -> BoardRow:
+def _with_verdict(
+    row: BoardRow,
+    verdicts: Mapping[tuple[str, datetime], Verdict],
+    windows: Mapping[datetime, UnitWindowAggregate],
+) -> BoardRow:
     if row.variation == WITHDRAWN:
         return row
+    measures = _SHOWN.get(row.measure, ())
+    # A unit whose reporting stopped has nothing reported in its latest windows, yet they are
+    # judged (a reporting concern): the row is as of the latest window with a verdict.
+    start = max(
+        (
+            start
+            for (m, start), v in verdicts.items()
+            if m in measures and start >= row.window_start and start in windows
+            and v.verdict is not VerdictClass.WITHDRAWN
+        ),
+        default=row.window_start,
+    )  # fmt: skip
     judged = [
         v
-        for m in _SHOWN.get(row.measure, ())
-        if (v := verdicts.get((m, row.window_start))) is not None
-        and v.verdict is not VerdictClass.WITHDRAWN
+        for m in measures
+        if (v := verdicts.get((m, start))) is not None and v.verdict is not VerdictClass.WITHDRAWN
     ]
     if not judged:
-        return not_judged_row(row) if row.measure in _SHOWN else row
+        return not_judged_row(row) if measures else row
     shown = judged[0]  # positive share for experience: the figure the board charts
     order = list(_VARIATION)
     worst = min((v.verdict for v in judged), key=order.index)
     return replace(
         row,
+        window_start=start,
+        window_end=shown.window.end,
         value=shown.value,
+        sample_size=row.sample_size if start == row.window_start else _size(row, windows[start]),
         mean=shown.centre,
         lpl=shown.lower_limit,
         upl=shown.upper_limit,
         variation=_VARIATION[worst],
     )
+
+
+def _size(row: BoardRow, window: UnitWindowAggregate) -> float:
+    """The sample behind `row`'s measure in `window`, as `_board_rows` counts it."""
+    if row.measure == "experience":
+        return float(window.fft_responses)
+    return (window.activity or 0.0) if row.metric == "per_1000" else float(window.incidents)
 
 
 class _Figures(NamedTuple):

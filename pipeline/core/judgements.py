@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 25
+JUDGEMENT_RULES = 26
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -75,7 +75,9 @@ it (21st session);
 session);
 25: the recovery verdict's pre-alert baseline leaves out windows in which nothing was reported
 (a target return reaching back before the unit's data counted as weeks without harm; 24th
-session)."""
+session);
+26: a board row is as of its measure's latest window with a verdict, though nothing was
+reported in it (a unit whose reporting stopped; 24th session)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,3 +180,28 @@ def test_the_board_shows_the_stored_verdict_of_a_judged_window() -> None:
             replace(harm, verdict=VerdictClass.REPORTING_CONCERN)}  # fmt: skip
     assert {r.measure: r for r in board_rows(fall, fell)}["safety"].variation == (
         "special_cause_concern")  # fmt: skip
+
+
+def test_the_safety_row_of_a_unit_whose_reporting_stopped_is_its_latest_judged_window() -> None:
+    """Seen from outside (twenty-fourth session): a unit whose incident reports stopped (no
+    feedback either) had nothing reported in its latest weeks, so the board's safety row
+    stayed at its last report, "common cause", while the verdicts, charts and an open alert
+    showed a reporting concern in every week since. The row is as of the latest window with a
+    verdict, and shows it."""
+    steady = [40, 42, 41, 39, 40, 43, 41, 40, 42, 41, 40, 42, 41]
+    reported = weeks(steady)
+    silent = [UnitWindowState("RXA", "ED", Window(T0 + n * WEEK, T0 + (n + 1) * WEEK)).snapshot()
+              for n in range(len(steady), len(steady) + 3)]  # fmt: skip
+    verdicts = {(v.measure, v.window.start): v for v in unit_verdicts(reported, DetectionConfig())}
+    last = verdicts[("harmful_incident_rate", reported[-1].window.start)]
+    for w in silent:
+        verdicts[("harmful_incident_rate", w.window.start)] = replace(
+            last, window=w.window, value=0.0, verdict=VerdictClass.REPORTING_CONCERN
+        )
+    rows = {r.measure: r for r in board_rows([*reported, *silent], verdicts)}
+    safety = rows["safety"]
+    assert (safety.window_start, safety.window_end) == (silent[-1].window.start,
+                                                        silent[-1].window.end)  # fmt: skip
+    assert safety.variation == "special_cause_concern" and safety.value == 0.0
+    assert safety.sample_size == 0  # incidents reported in that window (no activity reported)
+    assert rows["experience"].window_start == reported[-1].window.start  # its latest figure
