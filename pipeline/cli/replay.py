@@ -14,6 +14,7 @@ from pipeline.cli.outputs import check_output_file, refuse_overwriting_inputs, w
 from pipeline.core.alerts import Alert
 from pipeline.core.windows import WindowKind
 from pipeline.endpoints import ClickHouseDsn
+from pipeline.errors import InputError
 from pipeline.runtime.embedded import ReplaySummary
 
 
@@ -59,11 +60,18 @@ def replay(
     out: TextIO,
 ) -> ReplaySummary:
     """Run the embedded pipeline on `paths` and report; raises PipelineError if it cannot run
-    (the output files are checked before any input is read)."""
+    (the output files, and that every input can be opened, are checked before the store is
+    opened or any input read)."""
     refuse_overwriting_inputs({"--alerts-out": alerts_out, "--summary-json": summary_json}, paths)
     for path in (alerts_out, summary_json):
         if path is not None:
             check_output_file(path)
+    for name in paths:  # before the store is made: a mistyped path leaves no empty store
+        if name != "-":
+            try:
+                Path(name).open("rb").close()
+            except OSError as exc:
+                raise InputError(f"cannot read {name}: {exc.strerror}") from exc
     settings = load_settings()
     runner, sink = build_embedded(settings, dsn, window)
     try:

@@ -77,7 +77,8 @@ session);
 (a target return reaching back before the unit's data counted as weeks without harm; 24th
 session);
 26: a board row is as of its measure's latest window with a verdict, though nothing was
-reported in it (a unit whose reporting stopped; 24th session)."""
+reported in it (a unit whose reporting stopped), and an alert's summary writes its counts with
+thousands separators (24th session)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,16 @@ def test_replay_refuses_its_output_paths_before_reading_any_input(
     )
 
 
+def test_replay_of_a_file_that_cannot_be_read_makes_no_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seen from outside (twenty-fourth session): a mistyped input path left an empty store."""
+    store, missing = tmp_path / "store", tmp_path / "no-such.jsonl"
+    assert main(["replay", str(missing), "--clickhouse", f"chdb://{store}"]) == 1
+    assert f"pipeline replay: cannot read {missing}: No such file" in capsys.readouterr().err
+    assert not store.exists()
+
+
 def test_report_refuses_its_output_path_before_reading_clickhouse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -33,6 +33,15 @@ def test_divergence_fires_when_targets_are_met_and_experience_falls() -> None:
     assert finding.summary.endswith("; 3 weeks running.")
 
 
+def test_the_summary_writes_large_counts_with_thousands_separators() -> None:
+    """Seen from outside (twenty-fourth session): "1000000002 of 1000000040 patients"."""
+    series = with_weeks(quiet(30), range(27, 28), responses=1_000_040, negative=1_000_002)
+
+    (finding,) = DETECTOR.unit_findings(series)
+
+    assert "1,000,002 of 1,000,040 patients (100%) rated their care poor" in finding.summary
+
+
 def test_an_episode_still_showing_in_the_latest_window_is_ongoing() -> None:
     series = with_weeks(quiet(30), range(27, 30), negative=14)
 

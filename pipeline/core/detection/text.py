@@ -151,19 +151,19 @@ def observed_phrase(measure: MeasureTrace, index: int, per_activity: bool) -> st
     small = " (a small sample)" if size < SMALL_SAMPLE else ""
     if measure.measure is Measure.NEGATIVE_SHARE:
         return (
-            f"{count} of {responses} patients ({percent(count / size)}) rated their care poor or "
-            f"very poor{small}"
+            f"{count:,} of {responses:,} patients ({percent(count / size)}) rated their care "
+            f"poor or very poor{small}"
         )
     if measure.measure is Measure.POSITIVE_SHARE:
         positive = responses - count
         return (
-            f"only {positive} of {responses} patients ({percent(positive / size)}) rated their "
+            f"only {positive:,} of {responses:,} patients ({percent(positive / size)}) rated their "
             f"care good or very good{small}"
         )
     incidents = "incident causing harm was" if count == 1 else "incidents causing harm were"
     if per_activity:
-        return f"{count} {incidents} reported ({number(count / size)} per 1,000 patients)"
-    return f"{count} {incidents} reported"
+        return f"{count:,} {incidents} reported ({number(count / size)} per 1,000 patients)"
+    return f"{count:,} {incidents} reported"
 
 
 def measure_phrase(
