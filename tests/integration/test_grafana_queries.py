@@ -405,6 +405,30 @@ def test_a_member_nobody_answered_after_a_false_positive_counts_nowhere_as_answe
     assert rows["saf-2"][-1] == "investigating" and rows["mas-1"][-1] == "false_positive"
 
 
+def test_a_withdrawn_alert_names_the_alert_in_its_place(warehouse: Warehouse) -> None:
+    """A withdrawn alert says why in the Every alert table: late data moved its weeks, and the
+    alert raised in its place (`evidence.replaced_by`, the core's), or it was never there."""
+    db = "withdrawn_moved"
+    _empty_tables(warehouse, db, "alert_history", "alerts", "alert_responses")
+    moved = json.dumps({"replaced_by": ["tar-2"]})
+    for table in ("alert_history", "alerts"):
+        warehouse.run(
+            f"INSERT INTO {db}.{table} (alert_id, kind, org_id, unit_id, window_start, "
+            "window_end, severity, status, summary, evidence, detected_at) VALUES "
+            "('tar-1', 'target_experience_divergence', 'RXA', 'ED', '2025-03-03', '2025-04-07', "
+            f"'high', 'withdrawn', 'fell', '{moved}', '2025-04-08 09:00:00'), "
+            "('saf-1', 'safety_signal', 'RXA', 'AMU', '2025-03-03', '2025-03-10', 'high', "
+            "'withdrawn', 'rose', '{}', '2025-03-11 09:00:00')"
+        )
+    panel = _panel_rows(warehouse, db, datetime(2025, 1, 1, tzinfo=UTC),
+                        datetime(2025, 6, 1, tzinfo=UTC))  # fmt: skip
+    rows = {row[0]: row[-1] for row in panel("Every alert: raised, first answer, what was done")}
+    assert rows == {
+        "tar-1": "withdrawn: late data moved its weeks; in its place tar-2",
+        "saf-1": "withdrawn: late data showed it was never there",
+    }
+
+
 def test_precision_counts_dismissed_alerts_as_false_positives(warehouse: Warehouse) -> None:
     rows = _run_panel(warehouse, _panel("The safety teams' own precision"), "synthetic")
     ((dismissed,),) = warehouse.run(
