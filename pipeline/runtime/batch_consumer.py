@@ -24,6 +24,7 @@ import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
+from mode.threads import WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,18 @@ def pace_metadata_retries(client: Any) -> None:
     client._metadata_update = update_then_wait_if_failed
 
 
+class _AbandonedAtExit(WorkerThread):
+    """mode's thread, but a daemon: once faust has waited `shutdown_timeout` for it and closed
+    its loop, the process exits without it. A consumer rejoining its group after a member was
+    killed sits in a JoinGroup the broker holds until that member's session times out; the
+    process waited for it (38 s to stop, seen by an outside check). Nothing is lost: what it
+    had not committed is delivered again, and the sink is idempotent."""
+
+    def __init__(self, service: Any, **kwargs: Any) -> None:
+        super().__init__(service, **kwargs)
+        self.daemon = True
+
+
 class BatchConsumerThread(AIOKafkaConsumerThread):
     """faust's consumer thread, whose aiokafka consumer waits `FETCH_MAX_WAIT_MS` at most.
 
@@ -77,6 +90,7 @@ class BatchConsumerThread(AIOKafkaConsumerThread):
     A shorter wait costs only more empty fetches while idle (ten a second per broker).
     """
 
+    Worker = _AbandonedAtExit
     shutdown_timeout = 10.0
     """How long faust waits for this thread to stop (mode's default: 60 s); the worker's
     whole stop stays within its 30 s (docs/worker.md) even if the thread is wedged."""

@@ -257,6 +257,37 @@ def test_sigkill_mid_stream_and_restart_store_every_event_once(
     assert_no_alert_raised_twice(published)
 
 
+def test_sigterm_while_rejoining_after_a_killed_member_exits_within_the_bound(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Seen from outside (twenty-fourth session): a worker started after one was killed sits
+    in a JoinGroup the broker holds until the killed member's session times out; SIGTERM then
+    took 38 s (the process waited for the consumer thread after faust gave up on it), so an
+    orchestrator would kill it and the next start wait again."""
+    prefix, group = unique("rejoin"), unique("rejoin-group")
+    create_topics(kafka_bootstrap, prefix)
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+    default = {"PIPELINE_WORKER_SESSION_TIMEOUT_SECONDS": "60"}  # the harness's is 6 s
+    first = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path / "1", default)
+    try:
+        first.wait_for(
+            lambda m: m.get("pipeline_assigned_partitions") == 4 * len(EVENT_TYPES), 60, "ready"
+        )
+    finally:
+        first.kill()
+    second = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path / "2", default)
+    try:
+        deadline = time.monotonic() + 60
+        while "(Re-)joining group" not in second.log(400):
+            assert time.monotonic() < deadline, second.log()
+            time.sleep(0.2)
+        time.sleep(1)
+        assert "Joined group" not in second.log(400), "still waiting for the killed member"
+    finally:
+        status, took = stop_timed(second)
+    assert status == 0 and took < STOP_WITHIN_SECONDS, (status, took, second.log())
+
+
 def test_clickhouse_outage_pauses_consumption_and_loses_nothing(
     kafka_bootstrap: str, tmp_path: Path, send: Publish
 ) -> None:
