@@ -17,13 +17,15 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 from pipeline.core.stored import StoredEvent
+from pipeline.kafka_origin import input_partition
 
 log = logging.getLogger("pipeline.worker")
 
 KEY_MISSING = "key_missing"
 KEY_NOT_ORG_ID = "key_not_org_id"
 OTHER_TOPIC = "other_topic"
-REASONS = (KEY_MISSING, KEY_NOT_ORG_ID, OTHER_TOPIC)
+ORGANISATION_SPLIT = "organisation_split"
+REASONS = (KEY_MISSING, KEY_NOT_ORG_ID, OTHER_TOPIC, ORGANISATION_SPLIT)
 WARN_EVERY_SECONDS = 60.0
 
 
@@ -46,6 +48,9 @@ class MisroutedEvents:
         self._next_warning = float("-inf")
         self._unreported: Counter[str] = Counter()
         self._example: dict[str, str] = {}
+        # The partition each organisation's events of a topic first came in on (one entry per
+        # organisation and topic this worker has seen).
+        self._partition_of: dict[tuple[str, str], int] = {}
         # Every reason's series from the start, at 0: Prometheus sees no increase in a series
         # that first appears already counted, so a one-off burst would never fire the rule.
         for reason in REASONS:
@@ -77,12 +82,27 @@ class MisroutedEvents:
             if prefix is not None and not origin.startswith(prefix):
                 found[OTHER_TOPIC] += 1
                 self._example.setdefault(OTHER_TOPIC, origin)
+            if self._split(event.org_id, origin):
+                found[ORGANISATION_SPLIT] += 1
+                self._example.setdefault(ORGANISATION_SPLIT, origin)
         if found:
             for reason, n in found.items():
                 self._count(reason, n)
             self._unreported.update(found)
             self._warn()
         return found
+
+    def _split(self, org_id: str, origin: str) -> bool:
+        """Whether this event came in on another partition of its topic than its
+        organisation's first one here: its publisher's key or partitioner splits the
+        organisation (the v1 key `org_id/unit_id` under a partitioner other than murmur2 of
+        `org_id`, as kcat's is), whatever the key looks like."""
+        where = input_partition(origin)
+        if where is None:
+            return False
+        topic, partition = where
+        first = self._partition_of.setdefault((topic, org_id), partition)
+        return first != partition
 
     def tell(self) -> None:
         """Warn of what was counted and not told yet, if the interval allows (the worker's

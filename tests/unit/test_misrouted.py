@@ -140,3 +140,28 @@ def test_every_reason_is_exported_at_zero_before_any_event() -> None:
     get = metrics.registry.get_sample_value
     for reason in ("key_missing", "key_not_org_id", "other_topic"):
         assert get("pipeline_events_misrouted_total", {"reason": reason}) == 0.0, reason
+
+
+def test_an_organisation_split_across_partitions_is_counted_whatever_its_keys() -> None:
+    """Seen from outside (twenty-fourth session): kcat on the v1 key `org_id/unit_id` put one
+    unit of an organisation on partition 3 and the rest on partition 4; the key looks right, so
+    nothing was counted, though with several workers the organisation would be split."""
+    sent = [("q.patient_feedback", 4, b"RQA1/ward-a", "RQA1"),
+            ("q.patient_feedback", 3, b"RQA1/ward-div", "RQA1"),  # another unit's partition
+            ("q.patient_feedback", 3, b"RXB", "RXB"),  # another organisation: its own
+            ("q.incident_report", 3, b"RQA1/ward-div", "RQA1")]  # first of its topic  # fmt: skip
+    records = [
+        Record(topic, partition, offset, json.dumps(feedback(org_id=org)).encode(), key)
+        if topic == "q.patient_feedback"
+        else Record(topic, partition, offset, json.dumps(incident(org_id=org)).encode(), key)
+        for offset, (topic, partition, key, org) in enumerate(sent)
+    ]
+    batch = Batch(records, generation=1, epoch=0)
+    metrics = PipelineMetrics()
+    check = MisroutedEvents(TOPIC_OF, metrics.misrouted)
+    accepted = processed(batch).accepted  # before the keys: it gives the records' origins
+    assert check.check(batch.keys_by_origin(), accepted) == {"organisation_split": 1}
+    sample = metrics.registry.get_sample_value(
+        "pipeline_events_misrouted_total", {"reason": "organisation_split"}
+    )
+    assert sample == 1
