@@ -14,8 +14,7 @@ from pipeline.cli.outputs import check_output_file, refuse_overwriting_inputs, w
 from pipeline.core.alerts import Alert
 from pipeline.core.windows import WindowKind
 from pipeline.endpoints import ClickHouseDsn
-from pipeline.errors import InputError
-from pipeline.runtime.embedded import ReplaySummary
+from pipeline.runtime.embedded import ReplaySummary, check_readable
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,12 +65,7 @@ def replay(
     for path in (alerts_out, summary_json):
         if path is not None:
             check_output_file(path)
-    for name in paths:  # before the store is made: a mistyped path leaves no empty store
-        if name != "-":
-            try:
-                Path(name).open("rb").close()
-            except OSError as exc:
-                raise InputError(f"cannot read {name}: {exc.strerror}") from exc
+    check_readable(paths)  # before the store is made: a mistyped path leaves no empty store
     settings = load_settings()
     runner, sink = build_embedded(settings, dsn, window)
     try:

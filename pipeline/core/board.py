@@ -93,8 +93,7 @@ def unit_board(
     judged: UnitBoard = held[1]
     rows = judged.rows[:]
     if verdicts is not None:
-        windows = {a.window.start: a for a in series}
-        rows = [_with_verdict(row, verdicts, windows) for row in rows]
+        rows = [_with_verdict(row, verdicts, series) for row in rows]
     return UnitBoard(rows, judged.targets[:])
 
 
@@ -111,27 +110,29 @@ _SHOWN = {"experience": ("positive_share", "negative_share"), "safety": ("harmfu
 def _with_verdict(
     row: BoardRow,
     verdicts: Mapping[tuple[str, datetime], Verdict],
-    windows: Mapping[datetime, UnitWindowAggregate],
+    series: Sequence[UnitWindowAggregate],
 ) -> BoardRow:
     if row.variation == WITHDRAWN:
         return row
     measures = _SHOWN.get(row.measure, ())
+
+    def judged_at(start: datetime) -> list[Verdict]:
+        return [
+            v
+            for m in measures
+            if (v := verdicts.get((m, start))) is not None
+            and v.verdict is not VerdictClass.WITHDRAWN
+        ]
+
     # A unit whose reporting stopped has nothing reported in its latest windows, yet they are
     # judged (a reporting concern): the row is as of the latest window with a verdict.
-    start = max(
-        (
-            start
-            for (m, start), v in verdicts.items()
-            if m in measures and start >= row.window_start and start in windows
-            and v.verdict is not VerdictClass.WITHDRAWN
-        ),
-        default=row.window_start,
-    )  # fmt: skip
-    judged = [
-        v
-        for m in measures
-        if (v := verdicts.get((m, start))) is not None and v.verdict is not VerdictClass.WITHDRAWN
-    ]
+    start, size, judged = row.window_start, row.sample_size, judged_at(row.window_start)
+    for window in reversed(series):
+        if window.window.start <= row.window_start:
+            break
+        if later := judged_at(window.window.start):
+            start, size, judged = window.window.start, _size(row, window), later
+            break
     if not judged:
         return not_judged_row(row) if measures else row
     shown = judged[0]  # positive share for experience: the figure the board charts
@@ -142,7 +143,7 @@ def _with_verdict(
         window_start=start,
         window_end=shown.window.end,
         value=shown.value,
-        sample_size=row.sample_size if start == row.window_start else _size(row, windows[start]),
+        sample_size=size,
         mean=shown.centre,
         lpl=shown.lower_limit,
         upl=shown.upper_limit,

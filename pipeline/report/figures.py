@@ -98,15 +98,14 @@ def pool(windows: Sequence[WindowFigures]) -> Pooled:
 
 def without(whole: Pooled, part: Pooled) -> Pooled:
     """The counts of `whole` less those of `part`, pooled from some of its windows: windows,
-    responses, positive, harmful and incidents, exact (whole numbers), so that an organisation
-    is pooled once and every unit's rest found from it. Nothing else is kept (activity and
-    targets are left empty): what `standing` reads of the rest is its share and responses."""
+    responses, positive and harmful, exact (whole numbers), so that an organisation is pooled
+    once and every unit's rest found from it. Nothing else is kept (activity and targets are
+    left empty): what `standing` reads of the rest is its share and responses."""
     return Pooled(
         windows=whole.windows - part.windows,
         responses=whole.responses - part.responses,
         positive=whole.positive - part.positive,
         harmful=whole.harmful - part.harmful,
-        incidents=whole.incidents - part.incidents,
     )
 
 

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -146,6 +146,13 @@ class EmbeddedRunner:
         """The latest version of every alert still standing (withdrawn ones left out)."""
         alerts = [a for a in self.step.engine.alerts if a.status is not AlertStatus.WITHDRAWN]
         return sorted(alerts, key=lambda a: (a.window_start, a.org_id, a.unit_id, a.kind))
+
+
+def check_readable(paths: Iterable[str]) -> None:
+    """Raise InputError naming the first of `paths` that cannot be opened ("-": stdin)."""
+    for path in paths:
+        if path != "-":
+            _open(path, None)[1].close()
 
 
 def _open(path: str, stdin: BinaryIO | None) -> tuple[str, BinaryIO, int]:
