@@ -11,6 +11,7 @@ import argparse
 import logging
 
 from pipeline.cli.options import add_clickhouse_option
+from pipeline.runtime.early_stop import EarlyStop
 from pipeline.settings import Settings
 
 log = logging.getLogger("pipeline.worker")
@@ -45,14 +46,19 @@ def _port(text: str) -> int:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    """Run the worker until it is stopped; raises PipelineError when it cannot start."""
-    # Imported here, not above, so that the other commands never load faust or aiokafka.
-    from pipeline.bootstrap.worker import build_worker, load_settings
+    """Run the worker until it is stopped; raises PipelineError when it cannot start. A
+    SIGTERM or SIGINT while it starts stops it once started, exit 0."""
+    with EarlyStop() as early_stop:
+        # Imported here, not above, so that the other commands never load faust or aiokafka.
+        from pipeline.bootstrap.worker import build_worker, load_settings
 
-    settings = load_settings()
-    logging.getLogger().setLevel(settings.log_level)
-    runtime, sink = build_worker(settings, getattr(args, "clickhouse", None))
-    try:
-        return runtime.run(getattr(args, "metrics_port", None))
-    finally:
-        sink.close()
+        settings = load_settings()
+        logging.getLogger().setLevel(settings.log_level)
+        runtime, sink = build_worker(settings, getattr(args, "clickhouse", None))
+        try:
+            if early_stop.received is not None:
+                log.info("stopped before consuming anything (%s)", early_stop.received.name)
+                return 0
+            return runtime.run(getattr(args, "metrics_port", None), early_stop)
+        finally:
+            sink.close()

@@ -39,6 +39,7 @@ from pipeline.errors import StateRefused, TransportError
 from pipeline.kafka_transport import describe
 from pipeline.runtime.batch_flow import BatchFlow, failure_of
 from pipeline.runtime.consumer_batches import BatchSource
+from pipeline.runtime.early_stop import EarlyStop
 from pipeline.runtime.misrouted import MisroutedEvents
 from pipeline.runtime.step import Abandoned, Step
 from pipeline.runtime.worker_app import FaustWorker, faust_app, output_topic
@@ -260,8 +261,9 @@ class WorkerRuntime(WorkerBatches):
         )
         self.step.stop.set()
 
-    def run(self, metrics_port: int | None = None) -> int:
-        """Run until stopped; the exit status (0 after a clean stop)."""
+    def run(self, metrics_port: int | None = None, early_stop: EarlyStop | None = None) -> int:
+        """Run until stopped; the exit status (0 after a clean stop). A stop signal
+        `early_stop` received before faust took over the signals stops it once started."""
         port = self.settings.metrics_port if metrics_port is None else metrics_port
         server = None
         if port:
@@ -277,6 +279,7 @@ class WorkerRuntime(WorkerBatches):
             quiet=True,
             redirect_stdouts=False,
             override_logging=False,
+            early_stop=early_stop,
         )
         code: int = 0
         try:

@@ -8,6 +8,7 @@ none on a stop. `WorkerRuntime` (worker.py) adds its task, timer and revocation 
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import faust
 
 from pipeline.kafka_transport import faust_credentials
 from pipeline.runtime.batch_consumer import BatchApp, partition_fetch_bytes
+from pipeline.runtime.early_stop import EarlyStop
 from pipeline.settings import Settings
 
 
@@ -71,19 +73,34 @@ def output_topic(app: BatchApp, settings: Settings, name: str) -> Any:
 
 class FaustWorker(faust.Worker):
     """faust's worker, with SIGTERM/SIGINT first finishing the batch in flight:
-    `begin_shutdown(then)` does that and calls `then` (faust's own stop) when done. It has no
-    terminal spinner: it writes no escape codes (stdout is often a log file)."""
+    `begin_shutdown(then)` does that and calls `then` (faust's own stop) when done. A signal
+    `early_stop` received before faust's handlers were installed is acted on as soon as they
+    are. It has no terminal spinner: it writes no escape codes (stdout is often a log file)."""
 
     def __init__(
-        self, begin_shutdown: Callable[[Callable[[], None]], None], *args: Any, **kwargs: Any
+        self,
+        begin_shutdown: Callable[[Callable[[], None]], None],
+        *args: Any,
+        early_stop: EarlyStop | None = None,
+        **kwargs: Any,
     ) -> None:
         self._begin_shutdown = begin_shutdown
+        self._early_stop = early_stop
         super().__init__(*args, **kwargs)
         # faust's spinner turns on each log record through a handler it installs only when it
         # sets up logging, which the pipeline does itself; never turned, it still wrote the
         # "show cursor" escape (ESC[?25h) once startup finished, terminal or not. Without it
         # faust logs "Ready" instead.
         self.spinner = None
+
+    def install_signal_handlers(self) -> None:
+        super().install_signal_handlers()
+        # from here on a signal reaches faust's handlers; one that came before is acted on now
+        received = self._early_stop.received if self._early_stop is not None else None
+        if received == signal.SIGINT:
+            self._on_sigint()
+        elif received is not None:
+            self._on_sigterm()
 
     def _on_sigterm(self) -> None:
         self._begin_shutdown(super()._on_sigterm)

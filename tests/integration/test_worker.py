@@ -288,6 +288,32 @@ def test_sigterm_while_rejoining_after_a_killed_member_exits_within_the_bound(
     assert status == 0 and took < STOP_WITHIN_SECONDS, (status, took, second.log())
 
 
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "kafka.net.selector: IO loop starting (client_id=pipeline-topics)",  # building
+        "[^FaustWorker]: Starting...",  # faust starting, its handlers not yet installed
+    ],
+)
+def test_sigterm_while_starting_exits_zero(
+    kafka_bootstrap: str, tmp_path: Path, moment: str
+) -> None:
+    """Seen from outside (twenty-fourth session): SIGTERM within the worker's first two
+    seconds (before faust installs its handlers) ended it with status 143."""
+    prefix, group = unique("starting"), unique("starting-group")
+    dsn = f"chdb://{tmp_path / 'clickhouse'}"
+    worker = start_worker(kafka_bootstrap, dsn, prefix, group, tmp_path / "w")
+    try:
+        deadline = time.monotonic() + 60
+        while moment not in worker.log(400):
+            assert worker.process.poll() is None and time.monotonic() < deadline, worker.log()
+            time.sleep(0.02)
+    finally:
+        status, took = stop_timed(worker)
+    assert status == 0 and took < STOP_WITHIN_SECONDS, (status, took, worker.log())
+    assert "Traceback" not in worker.log(400)
+
+
 def test_clickhouse_outage_pauses_consumption_and_loses_nothing(
     kafka_bootstrap: str, tmp_path: Path, send: Publish
 ) -> None:
