@@ -33,7 +33,10 @@ Each measure's row is as of its own latest figure (a week without feedback, or t
 before a month's target return comes, leave it at an earlier window, which it names), or of a
 later window with a verdict: a unit whose reporting stopped has nothing reported in its latest
 weeks, yet they are judged (a reporting concern), and its safety row shows that (since
-JUDGEMENT_RULES 26; it stayed at the last report, "common cause"). Every
+JUDGEMENT_RULES 26; it stayed at the last report, "common cause"). Windows holding only target
+returns count up to the end of the organisation's latest feedback or reports (`data_end`), not
+beyond: a unit silent in all but its returns has its target charted on (since JUDGEMENT_RULES
+27; it stopped at the unit's last report), a month's return reaching past the data does not. Every
 judgement of a unit gives all three measures: one with no figure to summarise (none in the
 charted windows, fewer than `MIN_POINTS`, a target whose run since its latest gap is that
 short) is a `WITHDRAWN` row, superseding whatever an earlier judgement stored, so what is
@@ -83,12 +86,15 @@ def board_rows(
 def unit_board(
     series: Sequence[UnitWindowAggregate],
     verdicts: Mapping[tuple[str, datetime], Verdict] | None = None,
+    data_end: datetime | None = None,
 ) -> UnitBoard:
-    """`board_rows`, and a row per target metric the unit's windows ever held."""
-    key = tuple(map(id, series))
+    """`board_rows`, and a row per target metric the unit's windows ever held. `data_end`:
+    the end of its organisation's latest window holding feedback or incident reports (a unit
+    silent in all but its target returns has its targets charted up to there)."""
+    key = (data_end, *map(id, series))
     held = _ROWS.get(key)
     if held is MISSING:  # a unit judged with its organisation, its own windows unchanged
-        held = (tuple(series), _board_rows(series))
+        held = (tuple(series), _board_rows(series, data_end))
         _ROWS.put(key, held, (series[0].org_id, series[0].unit_id) if series else None)
     judged: UnitBoard = held[1]
     rows = judged.rows[:]
@@ -188,18 +194,25 @@ def _window_figures(a: UnitWindowAggregate) -> _Figures:
 _WINDOWS: Suffixes[_Figures] = Suffixes("board_windows")
 
 
-def _board_rows(series: Sequence[UnitWindowAggregate]) -> UnitBoard:
+def _board_rows(series: Sequence[UnitWindowAggregate], data_end: datetime | None) -> UnitBoard:
     version = sum(a.contributions for a in series)
     if not series:
         return UnitBoard([], [])
     slot = (series[0].org_id, series[0].unit_id)
     every = _WINDOWS.pointwise(slot, (series,), lambda t: _window_figures(series[t]))
-    # Trailing windows nothing was reported into (a monthly target return reaching past the
-    # latest feedback and incidents) are not the unit's latest window. A unit that reports
-    # nothing but target returns (imported A&E figures) still has its target summarised.
+    # Trailing windows nothing was reported into past the organisation's latest data (a
+    # monthly target return reaching past the latest feedback and incidents) are not the
+    # unit's latest window; within it they are (a unit whose feedback and reports stopped
+    # while its returns went on: its target is charted on). A unit that reports nothing but
+    # target returns (imported A&E figures) still has its target summarised.
     targets_only = not any(f.reported for f in every)
     end = len(series)
-    while end and not targets_only and not every[end - 1].reported:
+    while (
+        end
+        and not targets_only
+        and not every[end - 1].reported
+        and (data_end is None or series[end - 1].window.end > data_end)
+    ):
         end -= 1
     begin = max(0, end - MAX_POINTS)
     series, figures = series[begin:end], every[begin:end]

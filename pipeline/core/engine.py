@@ -161,7 +161,7 @@ class Engine:
                 snapshot = restored.snapshot()
                 result.windows.append(snapshot)
                 result.window_state.append(WindowRecord(snapshot, record.reports, record.applied))
-            self._arrivals.restore(agg.org_id, agg.window, any(agg.incidents_by_harm))
+            self._arrivals.restore(agg.org_id, agg.window, any(agg.incidents_by_harm), agg.reported)
             if record.digest is not None:
                 digests[unit, agg.window] = record.digest
         if state.latest_event is not None:
@@ -208,7 +208,8 @@ class Engine:
             result.read += 1
         for (org, _), windows in self._units.items():
             for window, state in windows.items():
-                self._arrivals.restore(org, window, any(state.incidents_by_harm))
+                reported = any(state.incidents_by_harm) or any(state.fft_counts)
+                self._arrivals.restore(org, window, any(state.incidents_by_harm), reported)
         self._book.restore(alerts)
         self._judging.judge(set(self._units), now, result)
         return self._drained(result)
@@ -244,7 +245,8 @@ class Engine:
         late_units, answered = self._admission.admit_all(decoded.entries, found, result, touched)
         note_arrival = self._arrivals.note
         for state, applied in touched.values():
-            note_arrival(state.org_id, state.window, any(state.incidents_by_harm))
+            holds = any(state.incidents_by_harm)
+            note_arrival(state.org_id, state.window, holds, holds or any(state.fft_counts))
             snapshot = state.snapshot()
             result.windows.append(snapshot)
             reports = tuple(state.reports[key] for key in sorted(state.reports))

@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 26
+JUDGEMENT_RULES = 27
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -78,7 +78,11 @@ session);
 session);
 26: a board row is as of its measure's latest window with a verdict, though nothing was
 reported in it (a unit whose reporting stopped), and an alert's summary writes its counts with
-thousands separators (24th session)."""
+thousands separators (24th session);
+27: a silence week's activity holds by the unit's own reported activity where known, whatever its
+feedback; weeks only a target return reaches (past the organisation's latest feedback or
+reports) neither judge harm and reporting at the input's end nor count towards the stall bound
+(25th session)."""
 
 
 @dataclass(frozen=True, slots=True)

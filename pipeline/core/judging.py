@@ -221,7 +221,8 @@ class Judging:
         series = {unit: self.closed_windows(unit) for unit in members}
         by_unit = {unit_id: s for (_, unit_id), s in series.items()}
         verdicts = self._verdicts.judge_org(org, by_unit)
-        boards = [unit_board(series[u], verdicts.of(u[1])) for u in sorted(series)]
+        data_end = self._arrivals.data_end(org)
+        boards = [unit_board(series[u], verdicts.of(u[1]), data_end) for u in sorted(series)]
         board = [row for b in boards for row in b.rows]
         targets = [row for b in boards for row in b.targets]
         bright = org_bright_spots(series, self._detection)

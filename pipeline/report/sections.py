@@ -281,7 +281,7 @@ def _unit_table(p: PeriodView) -> Html:
             + _cell(u.recent.share, pct(u.recent.share))
             + _cell(u.share_change, pts(u.share_change))
             + _cell(weekly, "–" if weekly is None else f"{weekly:.1f} a {p.window_kind}")
-            + _cell(harm, "–" if harm is None else f"{harm:+.0%}")
+            + _cell(harm, "–" if harm is None else f"{harm:+.0%}{_reporting_fell(u)}")
             + f"<td>{len(u.alerts_of())}</td></tr>"
         )
     head = "".join(
@@ -302,6 +302,11 @@ def _unit_table(p: PeriodView) -> Html:
         f'</summary><table class="sortable"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></details>"
     )
+
+
+def _reporting_fell(unit: UnitView) -> str:
+    """A harm figure of a period whose reporting fell is no improvement: it says so."""
+    return " (incident reporting fell)" if unit.safety_class == REPORTING_CONCERN else ""
 
 
 def _cell(sort: float | None, text: str) -> Html:

@@ -81,6 +81,8 @@ def _cell(r: BoardRecord | None, latest: datetime, window_kind: str) -> Html:
     else:
         icons = spc_charts.variation_icon(PointType(r.variation), r.value > r.mean)
     words = _VARIATION_WORDS.get(r.variation, r.variation.replace("_", " "))
+    if r.measure == "safety" and r.variation == "special_cause_concern" and r.value < r.mean:
+        words += " (incident reporting fell)"  # a low harm rate is a concern for no other reason
     if r.target is not None:
         assurance = Assurance(r.assurance) if r.assurance else None
         icons += spc_charts.assurance_icon(assurance)

@@ -208,7 +208,12 @@ def with_reports(base: UnitWindowAggregate, reports: int) -> UnitWindowAggregate
 
 
 def reporting(
-    weeks: int, silent: range, *, responses_in_silence: int = 40, seed: int = 5
+    weeks: int,
+    silent: range,
+    *,
+    responses_in_silence: int = 40,
+    activity_in_silence: float = 400.0,
+    seed: int = 5,
 ) -> list[UnitWindowAggregate]:
     """A unit reporting ~6 incidents a week (no harm mostly), silent over `silent`."""
     rng = random.Random(seed)
@@ -216,7 +221,8 @@ def reporting(
     for index in range(weeks):
         quiet_week = index in silent
         responses = responses_in_silence if quiet_week else rng.randint(32, 48)
-        base = aggregate(index, responses=responses, negative=2, harmful=0)
+        activity = activity_in_silence if quiet_week else 400.0
+        base = aggregate(index, responses=responses, negative=2, harmful=0, activity=activity)
         reports = 0 if quiet_week else sum(rng.random() < 0.5 for _ in range(12))
         series.append(with_reports(base, reports))
     return series
@@ -237,9 +243,17 @@ def test_a_unit_that_stops_reporting_while_active_raises_a_reporting_silence() -
 
 
 def test_a_unit_whose_activity_stopped_too_is_not_a_silence() -> None:
-    series = reporting(40, range(28, 34), responses_in_silence=3)
+    series = reporting(40, range(28, 34), responses_in_silence=3, activity_in_silence=30.0)
 
     assert AlertKind.REPORTING_SILENCE not in kinds(DETECTOR.unit_findings(series))
+
+
+def test_a_unit_whose_feedback_stopped_too_while_its_activity_held_is_a_silence() -> None:
+    """Its returns say it treats as many patients: feedback and reports both stopping is the
+    extreme silence (twenty-fifth session; feedback alone used to say the unit had closed)."""
+    series = reporting(40, range(28, 34), responses_in_silence=3)
+
+    assert AlertKind.REPORTING_SILENCE in kinds(DETECTOR.unit_findings(series))
 
 
 def test_a_unit_that_shrank_for_good_is_judged_on_its_new_volume() -> None:

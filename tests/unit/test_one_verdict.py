@@ -10,6 +10,7 @@ import random
 from dataclasses import replace
 
 from pipeline.core.aggregates import UnitWindowAggregate
+from pipeline.core.arrivals import ClosedWindows
 from pipeline.core.board import board_rows
 from pipeline.core.board_row import NOT_JUDGED
 from pipeline.core.detection import DetectionConfig
@@ -122,12 +123,14 @@ def test_experience_falling_while_targets_are_missed_is_a_concern() -> None:
 
 
 def test_the_harm_chart_ends_where_the_board_does() -> None:
-    # The last three weeks carry a target return's activity and nothing else: no harm figure,
-    # so the stored verdicts (the report's harm chart, Grafana's) end at the board's window.
+    # The last three weeks carry a target return's activity and nothing else, past the end of
+    # the organisation's data (its reports reach week 36 alone): no harm figure, so the stored
+    # verdicts (the report's harm chart, Grafana's) end at the board's window.
     series = quiet(40)
     for i in range(37, 40):
         series[i] = replace(series[i], fft_counts=(0,) * 6, incidents_by_harm=(0,) * 5,
                             incidents_by_category=(0,) * 10)  # fmt: skip
+    series = ClosedWindows(series, reports_in=37)
     verdicts = unit_verdicts(series, CONFIG)
     harm = [v for v in verdicts if v.measure == "harmful_incident_rate"]
     assert harm and harm[-1].window == series[36].window

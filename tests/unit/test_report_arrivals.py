@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus
 from pipeline.core.arrivals import ReportArrivals
+from pipeline.core.board_row import BoardRow
 from pipeline.core.engine import Engine, EngineConfig, RawMessage, WindowRecord
 from pipeline.core.engine_state import RestoredState
 from pipeline.core.windows import Watermark, Window, WindowKind
@@ -37,6 +38,7 @@ class Run:
         self.engine = engine or Engine(EngineConfig(), KEY)
         self.versions: list[Alert] = []
         self.records: dict[tuple[str, str, Window], WindowRecord] = {}
+        self.board: list[BoardRow] = []
 
     def feed(self, events: Sequence[Event], batch: int = 1000) -> Run:
         lines = [json.dumps(event).encode() for event in events]
@@ -51,7 +53,9 @@ class Run:
         return self
 
     def finish(self) -> Run:
-        self.versions += self.engine.finish(NOW).alerts
+        result = self.engine.finish(NOW)
+        self.versions += result.alerts
+        self.board = result.board
         return self
 
     def silences_withdrawn(self) -> list[Alert]:
@@ -176,19 +180,35 @@ def test_the_gate_follows_the_reports_and_the_stall_bound_the_other_sources() ->
     arrivals = ReportArrivals(WindowKind.WEEK)
     watermark = Watermark(timedelta(days=7))
     watermark.observe(_week(10).start)
-    arrivals.note("RXA", _week(9), holds_reports=False)
+    arrivals.note("RXA", _week(9), holds_reports=False, reported=True)
     assert arrivals.cover("RXA", watermark) is None  # no incident feed yet: nothing to wait for
-    arrivals.note("RXA", _week(8), holds_reports=True)
+    arrivals.note("RXA", _week(8), holds_reports=True, reported=True)
     arrivals.caught_up()
     assert arrivals.cover("RXA", watermark) == _week(7).start  # reports passed weeks 0 to 6
-    arrivals.note("RXA", _week(10), holds_reports=False)
+    arrivals.note("RXA", _week(10), holds_reports=False, reported=True)
     assert arrivals.cover("RXA", watermark) == _week(7).start  # two weeks ahead: not yet
-    arrivals.note("RXA", _week(11), holds_reports=False)
+    arrivals.note("RXA", _week(11), holds_reports=False, reported=True)
     assert arrivals.cover("RXA", watermark) == _week(8).start  # three: the stall bound
-    arrivals.note("RXA", _week(12), holds_reports=True)
+    arrivals.note("RXA", _week(12), holds_reports=True, reported=True)
     assert arrivals.cover("RXA", watermark) == _week(11).start
+    watermark.finish()  # the input ended: every window up to the latest with data is judged
+    assert arrivals.cover("RXA", watermark) == _week(12).end
+
+
+def test_weeks_only_a_target_return_reaches_are_neither_data_nor_judged_at_the_end() -> None:
+    """A monthly return reaches the last weeks of its month, past the latest feedback and
+    reports at the end of an extract: they neither move the stall bound nor are judged when the
+    input ends (every unit of the organisation would read as silent there)."""
+    arrivals = ReportArrivals(WindowKind.WEEK)
+    watermark = Watermark(timedelta(days=7))
+    arrivals.note("RXA", _week(8), holds_reports=True, reported=True)
+    arrivals.note("RXA", _week(9), holds_reports=False, reported=True)  # feedback only
+    for week in (10, 11, 12):
+        arrivals.note("RXA", _week(week), holds_reports=False, reported=False)
+    assert arrivals.latest == {"RXA": _week(9)}
+    assert arrivals.cover("RXA", watermark) == _week(7).start  # no stall
     watermark.finish()
-    assert arrivals.cover("RXA", watermark) is None
+    assert arrivals.cover("RXA", watermark) == _week(9).end
 
 
 def test_reports_catching_up_defer_the_stall_bound_until_the_next_judgement() -> None:
@@ -196,23 +216,98 @@ def test_reports_catching_up_defer_the_stall_bound_until_the_next_judgement() ->
     own, or another's: a topic catching up): judged on its reports alone this once."""
     arrivals = ReportArrivals(WindowKind.WEEK)
     watermark = Watermark(timedelta(days=7))
-    arrivals.note("RXA", _week(20), holds_reports=False)
-    arrivals.note("RXB", _week(20), holds_reports=True)
+    arrivals.note("RXA", _week(20), holds_reports=False, reported=True)
+    arrivals.note("RXB", _week(20), holds_reports=True, reported=True)
     arrivals.caught_up()
-    arrivals.note("RXA", _week(3), holds_reports=True)
+    arrivals.note("RXA", _week(3), holds_reports=True, reported=True)
     assert arrivals.cover("RXA", watermark) == _week(2).start
     assert arrivals.cover("RXA", watermark, arriving=False) == _week(17).start
     arrivals.caught_up()
     assert arrivals.cover("RXA", watermark) == _week(17).start
-    arrivals.note("RXB", _week(19), holds_reports=True)  # recent reports do not defer it
+    arrivals.note(
+        "RXB", _week(19), holds_reports=True, reported=True
+    )  # recent reports do not defer it
     assert arrivals.cover("RXA", watermark) == _week(17).start
 
 
 def test_a_restore_reads_the_arrivals_off_the_windows() -> None:
     arrivals = ReportArrivals(WindowKind.WEEK)
     watermark = Watermark(timedelta(days=7))
-    arrivals.restore("RXA", _week(3), holds_reports=True)
-    arrivals.restore("RXA", _week(9), holds_reports=False)
+    arrivals.restore("RXA", _week(3), holds_reports=True, reported=True)
+    arrivals.restore("RXA", _week(9), holds_reports=False, reported=True)
     assert arrivals.reports == {"RXA": _week(3).start}
-    assert arrivals.latest == {"RXA": _week(9).start}
+    assert arrivals.latest == {"RXA": _week(9)}
     assert arrivals.cover("RXA", watermark) == _week(6).start  # restored: no deferral
+
+
+def _returns_past_the_end(events: Sequence[Event]) -> list[Event]:
+    """A monthly return per unit for the month the data ends in, reaching three weeks past
+    the latest feedback and reports (an extract cut on a Sunday, returns for the month)."""
+    units = sorted({(e["org_id"], e["unit_id"]) for e in events})
+    return [
+        {
+            "schema_version": 1,
+            "event_type": "target_metric",
+            "event_id": f"00000000-0000-4000-8000-{n:012d}",
+            "org_id": org,
+            "unit_id": unit,
+            "occurred_at": "2024-12-02T09:00:00+00:00",
+            "source": "returns",
+            "metric": "rtt_18w",
+            "period_start": "2024-11-01T00:00:00+00:00",
+            "period_end": "2024-12-01T00:00:00+00:00",
+            "numerator": 3600,
+            "denominator": 4000,
+            "target": 0.92,
+        }
+        for n, (org, unit) in enumerate(units)
+    ]
+
+
+def test_weeks_only_a_monthly_return_reaches_raise_no_silence_at_the_end(
+    events: list[Event],
+) -> None:
+    """The end of an extract: weeks past the latest feedback and reports that a monthly
+    return reaches are not judged on reporting (every unit would read as silent there, now
+    that a unit's reported activity alone says it is open)."""
+    end = max(datetime.fromisoformat(e["occurred_at"]) for e in events)
+    run = Run().feed([*events, *_returns_past_the_end(events)]).finish()
+    beyond = [
+        a
+        for a in run.engine.alerts
+        if a.kind is AlertKind.REPORTING_SILENCE and a.window_end > end + timedelta(days=1)
+    ]
+    assert beyond == []
+
+
+def test_a_unit_silent_in_all_but_its_returns_raises_a_silence(events: list[Event]) -> None:
+    """Seen in the twenty-fifth session: a unit whose feedback and incident reports both
+    stopped for twelve weeks while its target returns went on raised nothing, and its board
+    read "common cause" as of its last report."""
+    org, unit = "RA7", "AMU"  # weekly returns throughout
+    stop = max(datetime.fromisoformat(e["occurred_at"]) for e in events) - timedelta(weeks=10)
+
+    def kept(event: Event) -> bool:
+        return not (
+            (event["org_id"], event["unit_id"]) == (org, unit)
+            and event["event_type"] in ("patient_feedback", "incident_report")
+            and datetime.fromisoformat(event["occurred_at"]) >= stop
+        )
+
+    run = Run().feed([e for e in events if kept(e)]).finish()
+    silences = [
+        a
+        for a in run.engine.alerts
+        if (a.org_id, a.unit_id, a.kind) == (org, unit, AlertKind.REPORTING_SILENCE)
+        and a.window_end > stop
+    ]
+    assert silences and all(a.status is AlertStatus.OPEN for a in silences), silences
+    assert all("no patient feedback came from it either" in a.summary for a in silences)
+    rows = {(r.unit_id, r.measure): r for r in run.board if r.org_id == org}
+    # its target charted on to the organisation's latest week, as its neighbours' are
+    assert rows[unit, "target"].window_end == rows["renal", "target"].window_end > stop
+    assert rows[unit, "safety"].variation == "special_cause_concern"
+    untouched = Run().feed(events).finish()
+    assert not [
+        a for a in untouched.engine.alerts if "no patient feedback came from it either" in a.summary
+    ]

@@ -186,16 +186,20 @@ def test_weeks_of_raised_harm_stay_out_of_the_reporting_levels() -> None:
     assert extra >= 3, "the rise should leave unflagged weeks at z >= 2 in several seeds"
 
 
-def _small_unit(stops: int, feedback_stops: bool, seed: int) -> list[UnitWindowAggregate]:
+def _small_unit(
+    stops: int, feedback_stops: bool, seed: int, returns_stop: bool = False
+) -> list[UnitWindowAggregate]:
     """A unit hearing from 7 to 11 patients and reporting about 5 incidents a week, on steady
     activity; from week `stops` no report arrives, nor (`feedback_stops`) any feedback, while
-    the monthly returns still give the weeks their activity (the end of a replay's extract)."""
+    its weekly returns still give the weeks their activity (unless `returns_stop`)."""
     rng = random.Random(seed)
     series = []
     for index in range(stops + 4):
         after = index >= stops
         responses = 0 if after and feedback_stops else rng.randint(7, 11)
-        base = aggregate(index, responses=responses, negative=1 if responses else 0, harmful=0)
+        met = None if after and returns_stop else True
+        base = aggregate(index, responses=responses, negative=1 if responses else 0, harmful=0,
+                         met=met)  # fmt: skip
         reports = 0 if after else _poisson(rng, 5.0)
         series.append(
             replace(
@@ -208,13 +212,24 @@ def _small_unit(stops: int, feedback_stops: bool, seed: int) -> list[UnitWindowA
     return series
 
 
-def test_weeks_without_any_feedback_at_a_small_unit_are_not_judged() -> None:
-    """At 9 responses a week, usual - 3 sqrt(usual) is 0: weeks with no feedback at all passed
-    for weeks whose activity held, and their missing reports raised a silence. The exact
-    Poisson lower point (2 responses at a usual 9) leaves them unjudged."""
+def test_a_unit_whose_feedback_and_reports_stop_while_its_returns_go_on_is_a_silence() -> None:
+    """Its own reported activity says it is open: nothing from it but its target returns is the
+    extreme silence (seen in the twenty-fifth session: such a unit raised nothing for twelve
+    weeks and its board read "common cause" as of its last report)."""
     config = DetectionConfig()
     for seed in range(5):
         series = _small_unit(40, feedback_stops=True, seed=seed)
+        assert [week for week in _silences(config, series) if week >= 40], seed
+
+
+def test_weeks_without_feedback_or_activity_at_a_small_unit_are_not_judged() -> None:
+    """Where no activity is known, feedback is the measure of it. At 9 responses a week,
+    usual - 3 sqrt(usual) is 0: weeks with no feedback at all passed for weeks whose activity
+    held, and their missing reports raised a silence. The exact Poisson lower point (2
+    responses at a usual 9) leaves them unjudged."""
+    config = DetectionConfig()
+    for seed in range(5):
+        series = _small_unit(40, feedback_stops=True, seed=seed, returns_stop=True)
         trace = silence_trace(series, unit_figures(series), config)
         assert all(math.isnan(z) for z in trace.z[40:]), seed
         assert not _silences(config, series), seed

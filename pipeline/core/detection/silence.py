@@ -5,12 +5,14 @@ In patient safety a fall in reporting is a warning sign (a reporting culture fai
 battening down the hatches), never good news, so this is judged on *all* incident reports, no
 harm included, per activity (the unit's largest target denominator, as for the harm rate).
 
-A window is judged only while the unit's activity holds: its feedback responses are at least
-`ACTIVITY_HOLDS` of their mean over the latest `silence_recent_windows` baseline windows (a
-unit that shrank for good is judged on its new volume) or, for a small unit, not below the
-exact `FEEDBACK_HOLDS_SIGMA` lower point of a Poisson count at that mean (when the unit hears
-from patients), and its own reported activity, where known, is at least that share of its
-usual too. A quiet ward because the ward closed is not a silence.
+A window is judged only while the unit's activity holds: its own reported activity, where
+known (in the window and in its recent baseline), is at least `ACTIVITY_HOLDS` of its mean over
+the latest `silence_recent_windows` baseline windows (a unit that shrank for good is judged on
+its new volume), whatever its feedback (a unit whose feedback and reports both stopped while it
+treats as many patients is the extreme silence); where it is not known, its feedback responses
+are at least that share of their mean or, for a small unit, not below the exact
+`FEEDBACK_HOLDS_SIGMA` lower point of a Poisson count at that mean (when the unit hears from
+patients). A quiet ward because the ward closed is not a silence.
 
 The evidence accumulates, since a silence at 1 to 8 reports a week is never one surprising week.
 Each window adds the log-likelihood ratio of its count under "reports fell to `SILENCE_RATIO`
@@ -68,7 +70,7 @@ METHOD = (
     "one-sided CUSUM of the log-likelihood ratio of a collapse in all incident reports per "
     "activity, on a "
     "gamma-Poisson predictive from the unit's own rolling baseline, judged only while its "
-    "activity (feedback volume and reported activity) holds; the shortfall must also stand out "
+    "activity (reported activity, else feedback volume) holds; the shortfall must also stand out "
     "from its recent level (a second CUSUM on its latest baseline windows)"
 )
 _NORMAL = NormalDist()
@@ -274,6 +276,13 @@ def _silence_evidence(count: int, predictive: Predictive) -> float:
 def _activity_holds(
     t: int, baseline: list[int], responses: Sequence[int], activity: Sequence[float]
 ) -> bool:
+    known = [activity[s] for s in baseline if activity[s] > 0]
+    if activity[t] > 0 and known:
+        # The unit's own reported activity says it is open, whatever its feedback: a unit that
+        # goes on treating patients while its feedback and its incident reports both stop is
+        # the extreme silence, not a closure (weeks past the end of the data, reached only by
+        # a monthly return, are not judged at all: arrivals.py).
+        return activity[t] >= ACTIVITY_HOLDS * sum(known) / len(known)
     usual_responses = sum(responses[s] for s in baseline) / len(baseline)
     # Feedback volume is itself a count: a small unit's quiet week is not a closure, so it
     # fails only below the exact 3-sigma lower point of a Poisson count at its usual volume
@@ -286,7 +295,4 @@ def _activity_holds(
         and count < Predictive(usual_responses, 0.0, None).lowest_usual_count(FEEDBACK_HOLDS_SIGMA)
     ):
         return False
-    known = [activity[s] for s in baseline if activity[s] > 0]
-    if activity[t] > 0 and known:
-        return activity[t] >= ACTIVITY_HOLDS * sum(known) / len(known)
     return usual_responses >= 1.0 or activity[t] > 0

@@ -43,12 +43,16 @@ def silence_findings(
         window = figures.windows[at]
         reports = sum(series[at].incidents_by_harm)
         unit = series[0].unit_id
+        # Its returns alone said it was open: nothing else came from it either.
+        unheard = any(figures.responses[:first]) and not any(figures.responses[t] for t in shown)
         summary = (
             f"At {unit}, in {window_label(window)} {reports} incident"
             f"{' was' if reports == 1 else 's were'} reported (of any harm, no harm included), "
             f"against a usual {number(trace.expected[at])} for its activity"
-            f"{duration(len(shown), window)}, while its activity held. A fall in reporting is a "
-            "warning sign about the reporting culture, not an improvement in safety."
+            f"{duration(len(shown), window)}, while its activity held"
+            f"{'; no patient feedback came from it either' if unheard else ''}. A fall in "
+            "reporting is a warning sign about the reporting culture, not an improvement in "
+            "safety."
         )
         evidence: dict[str, Any] = {
             "method": METHOD,
