@@ -134,7 +134,12 @@ class BackgroundRoute(Protocol):
 
     def retain(self, keep: Callable[[Alert], bool]) -> None: ...
 
-    def seed(self, alerts: Iterable[Alert], first_detected: dict[str, datetime]) -> None: ...
+    def seed(
+        self,
+        alerts: Iterable[Alert],
+        first_detected: dict[str, datetime],
+        heard: Iterable[str] = (),
+    ) -> None: ...
 
 
 class Metrics(Protocol):

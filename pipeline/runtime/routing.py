@@ -109,4 +109,4 @@ class Routes:
             first = retrying("read alert history", store.first_detected)
             seed = [a for a in latest if a.status is AlertStatus.OPEN or version_of(a) not in sent]
             self.retain(held)
-            background.seed(seed, first)
+            background.seed(seed, first, {alert_id for alert_id, _ in sent})

@@ -8,6 +8,7 @@ Without it these tests skip, except in CI (CI set), where that is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.adapters.alertmanager import AlertmanagerClient
+from pipeline.adapters.alertmanager import AlertmanagerClient, AlertmanagerRoute
 from pipeline.adapters.alertmanager.payload import alert_payload
 from pipeline.core.alerts import Alert, AlertKind, AlertStatus, Severity, alert_id_for
 from tests.kafka_fixture import load_localkafka
@@ -326,10 +328,10 @@ def _local_config(tmp_path: Path, webhook_port: int) -> Path:
     return path
 
 
-@pytest.mark.slow
-def test_alertmanager_routes_the_workers_alerts_to_the_safety_teams(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _alertmanager(tmp_path: Path, hooks: _Webhooks) -> Iterator[str]:
+    """The real Alertmanager on the local config, its webhooks to `hooks`; yields its URL."""
     binary = tool("prometheus-alertmanager")
-    hooks = _Webhooks()
     hooks.thread.start()
     port = int(load_localkafka().free_port())
     process = subprocess.Popen(
@@ -354,6 +356,24 @@ def test_alertmanager_routes_the_workers_alerts_to_the_safety_teams(tmp_path: Pa
                 assert process.poll() is None, process.stderr.read() if process.stderr else ""
                 assert time.monotonic() < deadline, "Alertmanager did not become ready"
                 time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
+        hooks.server.shutdown()
+        hooks.server.server_close()
+
+
+@pytest.mark.slow
+def test_alertmanager_routes_the_workers_alerts_to_the_safety_teams(tmp_path: Path) -> None:
+    hooks = _Webhooks()
+    with _alertmanager(tmp_path, hooks) as url:
         client = AlertmanagerClient(url)
         rxa = quality_alert(org_id="RXA", unit_id="ED", severity=Severity.MEDIUM)
         r1h = quality_alert(org_id="R1H", unit_id="AMU", kind=AlertKind.SAFETY_SIGNAL)
@@ -376,17 +396,34 @@ def test_alertmanager_routes_the_workers_alerts_to_the_safety_teams(tmp_path: Pa
         done = hooks.wait_for("safety-team-RXA", "resolved")
         assert done["alerts"][0]["labels"]["alert_id"] == rxa.alert_id
         assert not [name for name, _ in hooks.received if name.startswith("platform")]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
-        hooks.server.shutdown()
-        hooks.server.server_close()
+
+
+@pytest.mark.slow
+def test_an_alert_resolved_before_alertmanager_told_anyone_still_reaches_the_team(
+    tmp_path: Path,
+) -> None:
+    """Seen from outside (twenty-fifth session, a worker catching up): an alert whose first
+    post was already resolved, or resolved within the group's wait, was never notified at all.
+    Posted as it was (R1H's), it still is not; through the route it fires, then resolves."""
+    hooks = _Webhooks()
+    with _alertmanager(tmp_path, hooks) as url:
+        now = datetime.now(UTC)
+        over = quality_alert(org_id="RXA", unit_id="ED", status=AlertStatus.RESOLVED)
+        over = over.model_copy(update={"detected_at": now})
+        plain = quality_alert(org_id="R1H", unit_id="AMU", status=AlertStatus.RESOLVED)
+        plain = plain.model_copy(update={"detected_at": now})
+        AlertmanagerClient(url).post(
+            [alert_payload(plain, starts_at=now, now=now, open_for=timedelta(0))]
+        )
+        route = AlertmanagerRoute(AlertmanagerClient(url), resend=timedelta(seconds=1))
+        route.submit([over])
+        assert route.flush()
+        firing = hooks.wait_for("safety-team-RXA", "firing")
+        (alert,) = firing["alerts"]
+        assert alert["annotations"]["status"] == "resolved"
+        assert "found only once its weeks were over" in alert["annotations"]["description"]
+        hooks.wait_for("safety-team-RXA", "resolved")  # once its few seconds are up
+        assert not [name for name, _ in hooks.received if name.startswith("safety-team-R1H")]
 
 
 def test_an_open_alert_that_alertmanager_ended_is_not_called_resolved(tmp_path: Path) -> None:
@@ -419,3 +456,30 @@ def test_a_notification_with_alerts_resolved_and_ended_says_both(tmp_path: Path)
     assert subject == "[RESOLVED, SOME ENDED] Quality alert for ED (RXA), high severity"
     text = _render("quality.email.text", data, tmp_path)
     assert text.startswith("ENDED, NOT RESOLVED: ") and "\nRESOLVED: " in text
+
+
+@pytest.mark.parametrize("status", [AlertStatus.DISMISSED, AlertStatus.WITHDRAWN])
+def test_a_dismissal_or_withdrawal_is_never_called_resolved(
+    tmp_path: Path, status: AlertStatus
+) -> None:
+    """Seen from outside (twenty-fifth session): a family's false positive closed a high
+    safety signal and the team's email said "[RESOLVED]"."""
+    alert = quality_alert(status=status)
+    data = _notification(alert, status="resolved")
+    word = status.value.upper()
+    subject = _render("quality.email.subject", data, tmp_path).strip()
+    assert subject == f"[{word}] Quality alert for ED (RXA), high severity"
+    text = _render("quality.email.text", data, tmp_path)
+    assert text.startswith(f"{word}: ") and "RESOLVED" not in text
+    html = _render("quality.email.html", data, tmp_path, kind="html")
+    assert f"{status.value.title()}: " in html and "Resolved: " not in html
+
+
+def test_an_alert_found_after_it_was_over_fires_saying_so(tmp_path: Path) -> None:
+    """Posted firing for a few minutes so that Alertmanager notifies it at all."""
+    alert = quality_alert(status=AlertStatus.RESOLVED)
+    data = _notification(alert)
+    assert _render("quality.email.subject", data, tmp_path).startswith("[FIRING:1]")
+    assert _render("quality.email.text", data, tmp_path).startswith("HIGH, ALREADY OVER: ")
+    html = _render("quality.email.html", data, tmp_path, kind="html")
+    assert "Already over: " in html

@@ -4,7 +4,7 @@ and its restore from the small state it stores."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -354,7 +354,9 @@ def test_an_alert_routed_to_alertmanager_is_recorded_as_delivered() -> None:
         def delivered(self) -> list[tuple[str, datetime]]:
             return [(a.alert_id, a.detected_at) for a in self.submitted]
 
-        def seed(self, alerts: Sequence[Alert], first: dict[str, datetime]) -> None:
+        def seed(
+            self, alerts: Sequence[Alert], first: dict[str, datetime], heard: Iterable[str] = ()
+        ) -> None:
             self.submitted.extend(alerts)
 
         def retain(self, keep: Callable[[Alert], bool]) -> None:
@@ -380,7 +382,9 @@ class SeedRecorder:
     def delivered(self) -> list[tuple[str, datetime]]:
         return []
 
-    def seed(self, alerts: Sequence[Alert], first: dict[str, datetime]) -> None:
+    def seed(
+        self, alerts: Sequence[Alert], first: dict[str, datetime], heard: Iterable[str] = ()
+    ) -> None:
         self.posted.extend(alerts)
 
     def retain(self, keep: Callable[[Alert], bool]) -> None:

@@ -22,9 +22,12 @@ def alert_payload(
     now: datetime,
     open_for: timedelta,
     ended: datetime | None = None,
+    late: bool = False,
 ) -> dict[str, Any]:
     """One alert in the Alertmanager v2 API's PostableAlert form; `ended` ends its label set
-    then whatever its status (a later version with another severity has replaced it)."""
+    then whatever its status (a later version with another severity has replaced it, or a
+    resolution held firing until Alertmanager has notified it); `late`: a resolved alert
+    Alertmanager never had firing, which its description says."""
     if ended is not None:
         ends_at = max(ended, starts_at)
     elif alert.status is AlertStatus.OPEN:
@@ -45,7 +48,7 @@ def alert_payload(
         "labels": {name: value for name, value in labels.items() if value},
         "annotations": {
             "summary": alert.summary,
-            "description": _description(alert),
+            "description": _description(alert, late),
             "evidence": json.dumps(alert.evidence, sort_keys=True, separators=(",", ":")),
             "status": alert.status.value,
             "window_start": alert.window_start.isoformat(),
@@ -56,7 +59,7 @@ def alert_payload(
     }
 
 
-def _description(alert: Alert) -> str:
+def _description(alert: Alert, late: bool = False) -> str:
     what = alert.kind.value.replace("_", " ")
     text = (
         f"{alert.severity.value.capitalize()} severity {what} for unit {alert.unit_id} of "
@@ -66,6 +69,11 @@ def _description(alert: Alert) -> str:
     )
     if alert.status is AlertStatus.RESOLVED:
         text += " The condition no longer shows in the latest window: resolved."
+        if late:
+            text += (
+                " It was found only once its weeks were over (the data came late), so it "
+                "is shown firing for a few minutes for the team to hear of it."
+            )
     elif alert.status is AlertStatus.WITHDRAWN:
         successors = alert.evidence.get("replaced_by")
         if isinstance(successors, list) and successors:
