@@ -147,3 +147,14 @@ def test_a_port_in_use_is_named_in_one_line() -> None:
         f"cannot serve /metrics and /healthz on port {port}: Address already in use "
         "(PIPELINE_METRICS_PORT or --metrics-port; 0 turns them off)"
     )
+
+
+def test_routing_failures_start_at_zero_per_route() -> None:
+    """A labelled series exists from its first sample only: the alerting rule's increase()
+    missed the first failures (outside check, twenty-fifth session: 8 failures read as 6.46)."""
+    metrics = PipelineMetrics()
+    get = metrics.registry.get_sample_value
+    for route in ("kafka", "alertmanager"):
+        assert get("pipeline_alert_routing_failures_total", {"route": route}) == 0.0
+    metrics.routing_failed("alertmanager")
+    assert get("pipeline_alert_routing_failures_total", {"route": "alertmanager"}) == 1.0
