@@ -156,12 +156,12 @@ class AlertBook:
         for alert_id, alert in base.items():
             family = groups.get(alert_id, [alert_id])
             responses = [r for member in family for r in self.responses.for_alert(base[member])]
+            family_alerts = [base[member] for member in family]
             if family[0] not in dismissed:
-                family_alerts = [base[member] for member in family]
                 dismissed[family[0]] = dismissed_members(family_alerts, responses, self._window)
             episodes = spans.get(alert.unit_id, [])
             series = members.get(alert.unit_id, ())
-            answers = answers_of(alert, responses, self._window)
+            answers = answers_of(alert, family_alerts, responses, self._window)
             shown = decorate(alert, family, responses, series, self._learning, episodes,
                              dismissed[family[0]], answers)  # fmt: skip
             previous = self._latest.get(alert_id)

@@ -29,7 +29,7 @@ from pipeline.core.learning import ResponseRecord
 from pipeline.core.windows import Window
 
 UnitKey = tuple[str, str]
-JUDGEMENT_RULES = 27
+JUDGEMENT_RULES = 28
 """Bump when detection or the learning loop change what they raise from the same inputs:
 stored marks then no longer match, and every organisation is judged again at restore.
 2: no Shewhart run spans missed-target and met weeks; 3: least spread; 4: a silence week
@@ -82,7 +82,11 @@ thousands separators (24th session);
 27: a silence week's activity holds by the unit's own reported activity where known, whatever its
 feedback; weeks only a target return reaches (past the organisation's latest feedback or
 reports) neither judge harm and reporting at the input's end nor count towards the stall bound
-(25th session)."""
+(25th session);
+28: a `false_positive` dismisses (and answers) only the family members raised on a measure the
+alert it names was raised on, and a reporting silence's recovery is judged on its incident
+reports, fewer being worse (it was judged on harm and feedback: a lasting silence read
+"improved"; 26th session)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,12 @@ any order ends with the same alerts.
   its id (the earliest member's `alert_id`) and its members. A response to any member applies
   to the whole family, so one answer covers one problem however many alerts it raised.
 - `false_positive` makes `dismissed` the member it names and every member of the family that
-  existed when it was given: detected (event time: its detected-in window closed) at or before
-  the answer's `occurred_at`. A member detected later stays open (a safety signal is never
-  born dismissed); `evidence["episode_group"]["dismissed"]` lists the dismissed members. The
-  status stays while the episode lasts (a later episode is a new alert with a new id).
+  existed when it was given, raised on a measure the named one was raised on (`harm`,
+  `feedback`, `reporting`): detected (event time: its detected-in window closed) at or before
+  the answer's `occurred_at`. It says nothing of the family's other members. A member
+  detected later stays open (a safety signal is never born dismissed);
+  `evidence["episode_group"]["dismissed"]` lists the dismissed members. The status stays
+  while the episode lasts (a later episode is a new alert with a new id).
 - The answers that answer an alert: its own, and its family's, except that a member detected
   after a `false_positive` is answered only by those given since its detection (and its own):
   `evidence["episode_group"]["answered"]` is true when there is one (the safety teams'
@@ -45,7 +47,7 @@ from uuid import UUID
 from pipeline.core.aggregates import UnitWindowAggregate
 from pipeline.core.alerts import Alert, AlertStatus
 from pipeline.core.events import AlertResponse, ResponseKind
-from pipeline.core.recovery import LearningConfig, measures_of, recovery
+from pipeline.core.recovery import LearningConfig, flagged_measures, measures_of, recovery
 from pipeline.core.windows import WindowKind, window_of
 
 UnitKey = tuple[str, str]
@@ -164,33 +166,56 @@ def detected_by(alert: Alert, kind: WindowKind) -> datetime:
     return window_of(detected, kind).end
 
 
+def _speaks_for(answer: ResponseRecord, member: Alert, members: Mapping[str, Alert]) -> bool:
+    """Whether `answer` says anything of `member`. Every answer to a family speaks for all of
+    it, but a `false_positive` only for the member it names and those raised on a measure
+    that one was raised on: "that dark spot in the feedback was chance" says nothing of the
+    unit's harm (an outside check, twenty-fifth session: a feedback dark spot's false
+    positive dismissed a high safety signal with an action pending)."""
+    if answer.response is not ResponseKind.FALSE_POSITIVE or answer.alert_id == member.alert_id:
+        return True
+    named = members.get(answer.alert_id)
+    return named is None or bool(set(flagged_measures(named)) & set(flagged_measures(member)))
+
+
 def dismissed_members(
     members: Sequence[Alert], responses: Iterable[ResponseRecord], kind: WindowKind
 ) -> list[str]:
     """The ids of the family `members` (earliest first) that its `false_positive` answers
-    dismiss: the member an answer names, and every member detected by the answer's time."""
+    dismiss: the member an answer names, and every member raised on one of that member's
+    measures and detected by the answer's time."""
     answers = [r for r in responses if r.response is ResponseKind.FALSE_POSITIVE]
-    if not answers:
-        return []
-    named = {r.alert_id for r in answers}
-    latest = max(r.occurred_at for r in answers)
-    return [m.alert_id for m in members if m.alert_id in named or detected_by(m, kind) <= latest]
+    by_id = {m.alert_id: m for m in members}
+    return [
+        m.alert_id
+        for m in members
+        if any(
+            r.alert_id == m.alert_id
+            or (_speaks_for(r, m, by_id) and detected_by(m, kind) <= r.occurred_at)
+            for r in answers
+        )
+    ]
 
 
 def answers_of(
-    member: Alert, responses: Iterable[ResponseRecord], kind: WindowKind
+    member: Alert,
+    family: Sequence[Alert],
+    responses: Iterable[ResponseRecord],
+    kind: WindowKind,
 ) -> list[ResponseRecord]:
-    """The answers of `member`'s family (`responses`) that answer `member`: its own, and the
-    other members' unless a `false_positive` was given before `member` was detected; then
-    only those given since (what was dismissed is not the problem it shows)."""
-    responses = list(responses)
+    """The answers of `member`'s `family` (`responses`) that answer `member`: those that speak
+    for it (`_speaks_for`), of them the other members' only if no `false_positive` speaking
+    for it was given before `member` was detected; else only those given since (what was
+    dismissed is not the problem it shows)."""
+    by_id = {m.alert_id: m for m in family}
     detected = detected_by(member, kind)
+    speaking = [r for r in responses if _speaks_for(r, member, by_id)]
     renewed = any(
-        r.response is ResponseKind.FALSE_POSITIVE and r.occurred_at < detected for r in responses
+        r.response is ResponseKind.FALSE_POSITIVE and r.occurred_at < detected for r in speaking
     )
     return [
         r
-        for r in responses
+        for r in speaking
         if r.alert_id == member.alert_id or not renewed or r.occurred_at >= detected
     ]
 

@@ -54,11 +54,20 @@ class LearningConfig:
 
 
 def measures_of(alert: Alert) -> list[str]:
-    """What raised the alert: `harm`, `feedback` or both (always both for divergence)."""
-    if alert.kind is AlertKind.SAFETY_SIGNAL:
-        return ["harm"]
+    """The measures judged after an action on the alert: those that raised it
+    (`flagged_measures`), but always both `feedback` and `harm` for a divergence."""
     if alert.kind is AlertKind.TARGET_EXPERIENCE_DIVERGENCE:
         return ["feedback", "harm"]
+    return flagged_measures(alert)
+
+
+def flagged_measures(alert: Alert) -> list[str]:
+    """What raised the alert: `harm`, `feedback` or both (both when its evidence flags none),
+    or `reporting` (all incident reports) for a reporting silence."""
+    if alert.kind is AlertKind.SAFETY_SIGNAL:
+        return ["harm"]
+    if alert.kind is AlertKind.REPORTING_SILENCE:
+        return ["reporting"]
     flagged = {
         "harm" if name == "harmful_incident_rate" else "feedback"
         for name, entry in (alert.evidence.get("measures") or {}).items()
@@ -112,10 +121,19 @@ def recovery(
     }
 
 
+_MEASURE_NAMES = {
+    "harm": "harmful incidents per window",
+    "reporting": "incident reports per window (every harm level)",
+    "feedback": "share rating care poor",
+}
+
+
 def _values(name: str, windows: Sequence[UnitWindowAggregate]) -> tuple[list[float], int]:
     """Per-window values of a measure, and the total sample behind them."""
     if name == "harm":
         return [float(a.harmful_incidents) for a in windows], len(windows)
+    if name == "reporting":
+        return [float(a.incidents) for a in windows], len(windows)
     shares = [a.fft_negative / a.fft_responses for a in windows if a.fft_responses]
     return shares, sum(a.fft_responses for a in windows)
 
@@ -129,7 +147,7 @@ def _judge_measure(
     base, base_n = _values(name, before)
     post, post_n = _values(name, after)
     entry: dict[str, Any] = {
-        "measure": "harmful incidents per window" if name == "harm" else "share rating care poor",
+        "measure": _MEASURE_NAMES[name],
         "baseline_windows": len(base),
         "windows_after": len(post),
     }
@@ -137,7 +155,8 @@ def _judge_measure(
         entry["verdict"] = None
         entry["reason"] = "too few windows before the alert for a baseline"
         return entry
-    if name == "harm":
+    counted = name != "feedback"
+    if counted:
         centre = math.fsum(base) / len(base)
         floor = math.sqrt(max(centre, 0.5))  # Poisson sigma of one window
     else:
@@ -150,13 +169,15 @@ def _judge_measure(
         entry["verdict"] = Verdict.NO_CHANGE_YET.value
         entry["reason"] = f"{len(post)} of {config.min_windows_after} windows after the action"
         return entry
-    if name == "harm":
+    if counted:
         rebased = math.fsum(post) / len(post)
     else:
         rebased = math.fsum(a.fft_negative for a in after) / post_n
     z = (rebased - centre) / (sigma * math.sqrt(1 / len(post) + 1 / len(base)))
     entry["after"] = round(rebased, 4)
     entry["z"] = round(z, 2)
+    if name == "reporting":
+        z = -z  # fewer reports is the concern: a silence that lasts is never an improvement
     if z >= config.worse_z:
         verdict = Verdict.WORSE
     elif z <= config.improved_z:

@@ -107,7 +107,8 @@ def family_line(alert: AlertRecord) -> Html:
     return (
         f'<p class="family">One problem, {len(family)} alerts on this unit (family '
         f"<code>{escape(family[0])}</code>; also <code>{escape(others)}</code>): an answer to "
-        f"one applies to all of them (a false positive to those detected by then).{earlier}</p>"
+        f"one applies to all of them (a false positive to those on its measure detected by then)."
+        f"{earlier}</p>"
     )
 
 
@@ -121,7 +122,13 @@ def _measure_words(entry: Any) -> str:
             return "–"
         return f"{value:.1%}" if share else f"{value:,.1f}"
 
-    name = "poor ratings" if share else "harmful incidents a week"
+    measure = str(entry.get("measure"))
+    if share:
+        name = "poor ratings"
+    elif measure.startswith("incident reports"):
+        name = "incident reports a week"
+    else:
+        name = "harmful incidents a week"
     text = f"{name} {show(entry.get('baseline'))} before the alert"
     if "after" in entry:
         latest = plural(int(entry["windows_after"]), "week")

@@ -61,9 +61,16 @@ class Scripted:
 
 
 def finding(
-    kind: AlertKind, first: int, last: int, unit: str = "ED", ongoing: bool = False
+    kind: AlertKind,
+    first: int,
+    last: int,
+    unit: str = "ED",
+    ongoing: bool = False,
+    flagged: str = "",
 ) -> Finding:
-    """Detected in its last window, as the real detectors record it in `evidence.episode`."""
+    """Detected in its last window, as the real detectors record it in `evidence.episode`;
+    `flagged` names the measure a rule flagged in its evidence (none: its kind's own)."""
+    measures = {flagged: {"windows": [{"rule": "beyond_limit"}]}} if flagged else {}
     return Finding(
         kind=kind,
         org_id="RXA",
@@ -74,7 +81,10 @@ def finding(
         ongoing=ongoing,
         severity=Severity.MEDIUM,
         summary=f"{unit} looked worse.",
-        evidence={"measures": {}, "episode": {"detected_in_window": week(last).start.isoformat()}},
+        evidence={
+            "measures": measures,
+            "episode": {"detected_in_window": week(last).start.isoformat()},
+        },
     )
 
 
@@ -198,6 +208,36 @@ def test_a_false_positive_dismisses_the_members_detected_by_its_time() -> None:
     early = response(alert_id=id_of(spot), response="false_positive", occurred_at=just_before)
     alerts = by_id(run([*weekly_feedback(10), early], Scripted([spot, signal])))
     assert alerts[id_of(signal)].status is AlertStatus.OPEN  # a microsecond too early
+
+
+def test_a_false_positive_says_nothing_of_the_familys_alerts_on_other_measures() -> None:
+    """Seen from outside (twenty-fifth session): a `false_positive` for a dark spot in the
+    patient feedback dismissed a high safety signal of its family (harm), detected before it,
+    with an action, owner and due date pending. A false positive dismisses, and answers, only
+    the family's members raised on a measure the one it names was raised on; the family's
+    other answers still cover every member."""
+    spot = finding(AlertKind.MASKED_DARK_SPOT, 2, 4, flagged="negative_share")
+    signal = finding(AlertKind.SAFETY_SIGNAL, 3, 4)  # detected as week 4 closed, like the spot
+    harm_spot = finding(
+        AlertKind.MASKED_DARK_SPOT, 2, 4, unit="AMU", flagged="harmful_incident_rate"
+    )
+    harm_signal = finding(AlertKind.SAFETY_SIGNAL, 3, 4, unit="AMU")
+    seen = _answer(id_of(spot), "acknowledged", at(5), 1)
+    chance = _answer(id_of(spot), "false_positive", at(6), 2)
+    harm_chance = _answer(id_of(harm_spot), "false_positive", at(6), 3, unit_id="AMU")
+    events = [*weekly_feedback(10), *weekly_feedback(10, "AMU"), seen, chance, harm_chance]
+    detector = Scripted([spot, signal, harm_spot, harm_signal])
+    for alerts in in_any_order(events, detector, 17):
+        assert alerts[id_of(spot)].status is AlertStatus.DISMISSED
+        assert alerts[id_of(signal)].status is AlertStatus.RESOLVED  # its episode ended
+        assert alerts[id_of(signal)].evidence["answered_by"] == [str(uuid.UUID(int=1))]
+        assert alerts[id_of(signal)].evidence["episode_group"]["dismissed"] == [id_of(spot)]
+        # a dark spot in the harm rate judged chance says the same of the harm signal
+        assert alerts[id_of(harm_signal)].status is AlertStatus.DISMISSED
+        assert alerts[id_of(harm_spot)].status is AlertStatus.DISMISSED
+    alone = [*weekly_feedback(10), chance]
+    alerts = by_id(run(alone, Scripted([spot, signal])))
+    assert "answered" not in alerts[id_of(signal)].evidence["episode_group"]  # nobody answered it
 
 
 def test_the_due_date_is_the_latest_answers_not_the_furthest() -> None:
@@ -498,6 +538,31 @@ def test_recovery_reads_the_alerts_own_measure() -> None:
     action = week(10).start
     assert recovery(feedback_alert, action, windows, LearningConfig())["verdict"] == "improved"
     assert recovery(harm_alert, action, windows, LearningConfig())["verdict"] == "worse"
+
+
+def silence(first: int, last: int) -> Alert:
+    return dark_spot(first, last, "").model_copy(
+        update={"alert_id": "sil-1", "kind": AlertKind.REPORTING_SILENCE, "evidence": {}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("reports", "verdict"), [(1, "worse"), (8, "improved"), (5, "no_change_yet")]
+)
+def test_a_reporting_silence_recovers_when_its_reports_come_back(
+    reports: int, verdict: str
+) -> None:
+    """Seen here (twenty-sixth session): a reporting silence was judged after an action on
+    harm and feedback, so a silence that went on (reports still at a trickle, and so harm
+    "below its baseline") read "improved". It is judged on every incident report, fewer
+    being the concern: still silent is worse, back at its usual level is improved."""
+    usual = [(2, 18, 8)] * 10
+    silent = [(2, 18, 1)] * 3
+    windows = series(usual + silent + [(2, 18, reports)] * 6)
+    judged = recovery(silence(10, 12), week(13).start, windows, LearningConfig())
+    assert list(judged["measures"]) == ["reporting"]
+    assert judged["measures"]["reporting"]["baseline"] == 8.0
+    assert judged["verdict"] == verdict
 
 
 def test_the_action_time_is_written_in_utc_whatever_the_responses_offset() -> None:

@@ -347,3 +347,18 @@ def test_a_withdrawn_alert_the_team_answered_stays_in_sight_with_the_one_in_its_
     assert ("saf-1 (RXA ED, 4 Mar 2024 to 17 Mar 2024) had been answered: investigating 8 Mar "
             "2024; late data showed the condition was never there.") in text  # fmt: skip
     assert "saf-2 (RXA ED" not in text
+
+
+def test_a_reporting_silences_recovery_is_told_in_incident_reports() -> None:
+    """A silence's "Did it work?" reads its own measure, every incident report, not harm."""
+    reporting = {
+        "measure": "incident reports per window (every harm level)", "baseline": 8.0,
+        "after": 1.2, "windows_after": 6, "verdict": "worse",
+    }  # fmt: skip
+    recovery = {**RECOVERY, "measures": {"reporting": reporting}}
+    silent = alert("sil-1", "reporting_silence", "open",
+                   {"episode_group": own("sil-1"), "recovery": recovery},
+                   answer("sil-1", "action_taken", 10))  # fmt: skip
+    page = render_report(build_view(replace(data(), alerts=(silent,))), T0 + 31 * DAY)
+    assert "incident reports a week 8.0 before the alert, 1.2 over the latest 6 weeks" in page
+    assert "harmful incidents a week" not in page
