@@ -231,6 +231,9 @@ def test_the_email_shows_the_summary_and_the_key_evidence(tmp_path: Path) -> Non
     assert alert.summary in text
     assert alert.alert_id in text
     assert "Unit:      ED (RXA)" in text
+    # the days covered, both ends in (the email showed window_end, the Monday after them)
+    assert "Period:    4 Mar 2024 to 17 Mar 2024" in text
+    assert "2024-03-18" not in text
     for figure in ('"positive_share":0.71', '"lower_limit":0.8', '"attainment":0.96'):
         assert figure in text
     assert "/d/quality-unit?var-org=RXA&var-unit=ED" in text
@@ -238,6 +241,7 @@ def test_the_email_shows_the_summary_and_the_key_evidence(tmp_path: Path) -> Non
     assert alert.summary in html
     assert "positive_share" in html and "0.71" in html
     assert "var-org=RXA&amp;var-unit=ED" in html
+    assert "<td>4 Mar 2024 to 17 Mar 2024</td>" in html
 
 
 def test_a_resolution_says_so(tmp_path: Path) -> None:

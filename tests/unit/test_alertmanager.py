@@ -48,6 +48,11 @@ def test_payload_labels_annotations_and_times() -> None:
     assert notes["summary"] == alert().summary
     assert json.loads(notes["evidence"]) == alert().evidence
     assert "http" not in notes["description"] and "ED" in notes["description"]
+    # both ends included, in the words of the summary, never the exclusive end's date
+    first, last = alert().window_start, alert().window_end - timedelta(days=1)
+    days = f"{first.day} {first:%b %Y} to {last.day} {last:%b %Y}"
+    assert notes["period"] == days and days in notes["description"]
+    assert alert().window_end.date().isoformat() not in notes["description"]
     assert payload["startsAt"] == "2024-05-06T09:00:00Z"
     assert payload["endsAt"] == "2024-05-06T10:04:00Z"  # open: a few resend intervals ahead
 

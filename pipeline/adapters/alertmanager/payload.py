@@ -51,6 +51,7 @@ def alert_payload(
             "description": _description(alert, late),
             "evidence": json.dumps(alert.evidence, sort_keys=True, separators=(",", ":")),
             "status": alert.status.value,
+            "period": period(alert),
             "window_start": alert.window_start.isoformat(),
             "window_end": alert.window_end.isoformat(),
         },
@@ -59,13 +60,20 @@ def alert_payload(
     }
 
 
+def period(alert: Alert) -> str:
+    """The days the alert's windows cover, both ends included: '1 Apr 2024 to 28 Apr 2024'
+    (`window_end` is the first moment after them)."""
+    last = alert.window_end - timedelta(microseconds=1)
+    first = alert.window_start
+    return f"{first.day} {first:%b %Y} to {last.day} {last:%b %Y}"
+
+
 def _description(alert: Alert, late: bool = False) -> str:
-    what = alert.kind.value.replace("_", " ")
     text = (
-        f"{alert.severity.value.capitalize()} severity {what} for unit {alert.unit_id} of "
-        f"organisation {alert.org_id}, event-time windows {alert.window_start.date()} to "
-        f"{alert.window_end.date()}. The figures behind it are in the evidence annotation and "
-        f"in the ClickHouse alerts table under alert_id {alert.alert_id}."
+        f"{alert.kind.label}: {alert.severity.value} severity, unit {alert.unit_id} of "
+        f"{alert.org_id}, {period(alert)} (when the events happened). The figures behind it "
+        f"are in the evidence annotation, on the Grafana alerts dashboard and in the alerts "
+        f"table under alert id {alert.alert_id}."
     )
     if alert.status is AlertStatus.RESOLVED:
         text += " The condition no longer shows in the latest window: resolved."
