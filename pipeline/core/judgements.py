@@ -86,7 +86,8 @@ reports) neither judge harm and reporting at the input's end nor count towards t
 28: a `false_positive` dismisses (and answers) only the family members raised on a measure the
 alert it names was raised on, and a reporting silence's recovery is judged on its incident
 reports, fewer being worse (it was judged on harm and feedback: a lasting silence read
-"improved"; 26th session)."""
+"improved"), and a harm measure is not "improved" while incident reporting fell since the
+action (26th session)."""
 
 
 @dataclass(frozen=True, slots=True)

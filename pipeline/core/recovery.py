@@ -51,6 +51,9 @@ class LearningConfig:
     improved_z: float = 1.0
     """Rebased mean within this many standard errors above the baseline (or below it): back at
     its usual level or better, "improved"."""
+    reporting_fell_z: float = 2.0
+    """Incident reports this many standard errors below their baseline since the action: fewer
+    harmful incidents is then not read as an improvement (the bright spots' bound)."""
 
 
 def measures_of(alert: Alert) -> list[str]:
@@ -99,6 +102,18 @@ def recovery(
         since.pop()
     after = since[-config.min_windows_after :]
     judged = {name: _judge_measure(name, before, after, config) for name in measures_of(alert)}
+    harm = judged.get("harm")
+    if harm is not None and harm.get("verdict") == Verdict.IMPROVED.value:
+        # Fewer harmful incidents is good news only while the unit still reports: a unit that
+        # stopped reporting after the action shows "less harm" too.
+        reporting = _judge_measure("reporting", before, after, config)
+        if reporting.get("z", 0.0) <= -config.reporting_fell_z:
+            harm["verdict"] = Verdict.NO_CHANGE_YET.value
+            harm["reason"] = (
+                "incident reporting fell since the action, so fewer harmful incidents is not "
+                "read as an improvement"
+            )
+            judged["reporting"] = reporting
     verdicts = [m["verdict"] for m in judged.values() if m.get("verdict")]
     if Verdict.WORSE in verdicts:
         overall = Verdict.WORSE

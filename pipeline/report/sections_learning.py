@@ -133,6 +133,8 @@ def _measure_words(entry: Any) -> str:
     if "after" in entry:
         latest = plural(int(entry["windows_after"]), "week")
         text += f", {show(entry['after'])} over the latest {latest} since the action"
+        if entry.get("reason"):
+            text += f" ({entry['reason']})"
     elif entry.get("reason"):
         text += f" ({entry['reason']})"
     return text

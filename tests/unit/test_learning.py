@@ -467,11 +467,14 @@ def test_incident_revisions_supersede_in_any_order() -> None:
         assert final(shuffled[::-1], size) == expected
 
 
-def series(values: list[tuple[int, int, int]]) -> list[UnitWindowAggregate]:
-    """Weekly aggregates from (negative ratings, positive ratings, harmful incidents)."""
+def series(values: list[tuple[int, int, int]], no_harm: int = 0) -> list[UnitWindowAggregate]:
+    """Weekly aggregates from (negative ratings, positive ratings, harmful incidents), and
+    `no_harm` incidents without harm every week."""
     out = []
     for n, (negative, positive, harmful) in enumerate(values):
         state = UnitWindowState("RXA", "ED", week(n))
+        for _ in range(no_harm):
+            state.add_incident(Harm.NONE, IncidentCategory.FALL)
         for _ in range(negative):
             state.add_feedback(5)
         for _ in range(positive):
@@ -615,3 +618,21 @@ def test_an_earlier_episode_does_not_lift_the_pre_alert_baseline() -> None:
     assert fair["measures"]["harm"]["baseline"] == pytest.approx(quiet_mean, abs=1e-4)
     assert lifted["measures"]["harm"]["baseline"] > quiet_mean + 4
     assert fair["verdict"] == "improved"
+
+
+def test_less_harm_is_no_improvement_when_the_unit_stopped_reporting() -> None:
+    """A safety signal's "Did it work?" read "improved" when harmful incidents fell after the
+    action because the unit had stopped reporting altogether (a fall in reporting is a warning
+    sign, never good news): the harm verdict waits, and reporting's own fall is shown."""
+    usual = [(2, 18, 3)] * 10
+    windows = series(usual + [(2, 18, 9)] * 2 + [(2, 18, 0)] * 6)
+    signal = dark_spot(10, 11, "harmful_incident_rate")
+    judged = recovery(signal, week(12).start, windows, LearningConfig())
+    harm = judged["measures"]["harm"]
+    assert harm["verdict"] == "no_change_yet" and "reporting fell" in harm["reason"]
+    assert judged["measures"]["reporting"]["verdict"] == "worse"
+    assert judged["verdict"] == "worse"
+    # harm down while the unit still reports its no-harm incidents: improved
+    still = series(usual + [(2, 18, 9)] * 2) + series([(2, 18, 1)] * 18, no_harm=2)[12:]
+    judged = recovery(signal, week(12).start, still, LearningConfig())
+    assert judged["verdict"] == "improved" and "reporting" not in judged["measures"]

@@ -362,3 +362,18 @@ def test_a_reporting_silences_recovery_is_told_in_incident_reports() -> None:
     page = render_report(build_view(replace(data(), alerts=(silent,))), T0 + 31 * DAY)
     assert "incident reports a week 8.0 before the alert, 1.2 over the latest 6 weeks" in page
     assert "harmful incidents a week" not in page
+
+
+def test_a_harm_verdict_held_back_by_a_fall_in_reporting_says_why() -> None:
+    harm = {
+        "measure": "harmful incidents per window", "baseline": 3.4, "windows_after": 6,
+        "after": 0.0, "verdict": "no_change_yet",
+        "reason": "incident reporting fell since the action, so fewer harmful incidents is "
+        "not read as an improvement",
+    }  # fmt: skip
+    recovery = {**RECOVERY, "measures": {"harm": harm}}
+    signal = alert("saf-9", "safety_signal", "open",
+                   {"episode_group": own("saf-9"), "recovery": recovery},
+                   answer("saf-9", "action_taken", 10))  # fmt: skip
+    page = render_report(build_view(replace(data(), alerts=(signal,))), T0 + 31 * DAY)
+    assert "0.0 over the latest 6 weeks since the action (incident reporting fell" in page
